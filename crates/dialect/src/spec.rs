@@ -1,0 +1,385 @@
+//! The op table: dialects/ops.toml parsed into [`OpDef`]s.
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// What values an operand or result may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueClass {
+    /// Any ranked tensor.
+    Any,
+    /// Activations: f16, bf16 or f32 tensors.
+    Act,
+    F32,
+    /// FP8 E4M3 (fn or fnuz) tensors.
+    Fp8,
+    /// 8-bit quantized tensors: FP8 or i8.
+    Q8,
+    /// Integer tensors (any width).
+    Int,
+    /// Bool (i1) tensors.
+    Bool,
+    /// A symbolic size: an `index` value, not a tensor.
+    Index,
+}
+
+impl ValueClass {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "any" => Self::Any,
+            "act" => Self::Act,
+            "f32" => Self::F32,
+            "fp8" => Self::Fp8,
+            "q8" => Self::Q8,
+            "int" => Self::Int,
+            "bool" => Self::Bool,
+            "index" => Self::Index,
+            _ => return None,
+        })
+    }
+
+    /// How the class reads in error messages and docs.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Any => "a ranked tensor",
+            Self::Act => "a tensor of f16, bf16 or f32",
+            Self::F32 => "a tensor of f32",
+            Self::Fp8 => "a tensor of f8E4M3FN or f8E4M3FNUZ",
+            Self::Q8 => "a tensor of f8E4M3FN, f8E4M3FNUZ or i8",
+            Self::Int => "a tensor of integers",
+            Self::Bool => "a tensor of i1",
+            Self::Index => "an index",
+        }
+    }
+
+    /// Whether an element type (as MLIR prints it) belongs to the class.
+    pub fn accepts_element(self, elem: &str) -> bool {
+        let fp8 = matches!(elem, "f8E4M3FN" | "f8E4M3FNUZ");
+        match self {
+            Self::Any => true,
+            Self::Act => matches!(elem, "f16" | "bf16" | "f32"),
+            Self::F32 => elem == "f32",
+            Self::Fp8 => fp8,
+            Self::Q8 => fp8 || elem == "i8",
+            Self::Int => elem.starts_with('i') || elem.starts_with("si") || elem.starts_with("ui"),
+            Self::Bool => elem == "i1",
+            Self::Index => false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arity {
+    One,
+    Optional,
+    Variadic,
+}
+
+/// One operand or result.
+#[derive(Clone, Debug)]
+pub struct ValueDef {
+    pub name: String,
+    pub arity: Arity,
+    /// Written in place (operands of in-place ops only).
+    pub mutated: bool,
+    pub class: ValueClass,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrKind {
+    F64,
+    I64,
+    Bool,
+    Str,
+    I64Array,
+    Type,
+    /// A Python scalar: an integer, float or bool attribute.
+    Scalar,
+}
+
+impl AttrKind {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "f64" => Self::F64,
+            "i64" => Self::I64,
+            "bool" => Self::Bool,
+            "str" => Self::Str,
+            "i64[]" => Self::I64Array,
+            "type" => Self::Type,
+            "scalar" => Self::Scalar,
+            _ => return None,
+        })
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::F64 => "an f64 float attribute",
+            Self::I64 => "an i64 integer attribute",
+            Self::Bool => "a bool attribute",
+            Self::Str => "a string attribute",
+            Self::I64Array => "an array<i64: ...> attribute",
+            Self::Type => "a type attribute",
+            Self::Scalar => "an integer, float or bool attribute",
+        }
+    }
+
+    pub fn syntax(self) -> &'static str {
+        match self {
+            Self::F64 => "f64",
+            Self::I64 => "i64",
+            Self::Bool => "bool",
+            Self::Str => "string",
+            Self::I64Array => "array<i64>",
+            Self::Type => "type",
+            Self::Scalar => "scalar",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AttrDef {
+    pub name: String,
+    pub kind: AttrKind,
+}
+
+/// One op of the torch-like dialects, with the Rust-side facts the IR cannot
+/// carry (purity, in-place twin, PyTorch target, kernel).
+#[derive(Clone, Debug)]
+pub struct OpDef {
+    /// Full name, `dialect.op`.
+    pub name: String,
+    /// The exact PyTorch target (`torch.ops._C.rms_norm.default`); `*` for the
+    /// opaque op, whose target is an attribute.
+    pub target: String,
+    pub summary: String,
+    pub description: String,
+    pub operands: Vec<ValueDef>,
+    pub results: Vec<ValueDef>,
+    pub attrs: Vec<AttrDef>,
+    /// True for ops with side effects: collectives, in-place ops, the opaque op.
+    /// Pure ops may be removed when unused and deduplicated.
+    pub effects: bool,
+    /// The in-place (buffer) twin of a value-semantics op.
+    pub inplace: Option<String>,
+    /// The fused kernel that implements the op, if the project emits one.
+    pub kernel: Option<String>,
+    pub example: String,
+}
+
+impl OpDef {
+    pub fn dialect(&self) -> &str {
+        self.name.split_once('.').map_or("", |(d, _)| d)
+    }
+    pub fn short_name(&self) -> &str {
+        self.name.split_once('.').map_or(&self.name, |(_, o)| o)
+    }
+    pub fn is_pure(&self) -> bool {
+        !self.effects
+    }
+    /// True for in-place (buffer) ops, named with a trailing `_`.
+    pub fn is_inplace(&self) -> bool {
+        self.operands.iter().any(|o| o.mutated)
+    }
+    /// Indices (in declaration order) of the operands written in place.
+    pub fn mutated_operands(&self) -> impl Iterator<Item = usize> + '_ {
+        self.operands.iter().enumerate().filter(|(_, o)| o.mutated).map(|(i, _)| i)
+    }
+    pub fn attr(&self, name: &str) -> Option<&AttrDef> {
+        self.attrs.iter().find(|a| a.name == name)
+    }
+    /// True when more than one operand is optional or variadic, so the op
+    /// carries `operandSegmentSizes`.
+    pub fn needs_operand_segments(&self) -> bool {
+        self.operands.iter().filter(|o| o.arity != Arity::One).count() > 1
+    }
+    pub fn needs_result_segments(&self) -> bool {
+        self.results.iter().filter(|o| o.arity != Arity::One).count() > 1
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DialectDef {
+    pub name: String,
+    pub summary: String,
+}
+
+/// The whole table.
+#[derive(Debug)]
+pub struct OpTable {
+    pub dialects: Vec<DialectDef>,
+    pub ops: Vec<OpDef>,
+    index: HashMap<String, usize>,
+}
+
+impl OpTable {
+    pub fn get(&self, name: &str) -> Option<&OpDef> {
+        self.index.get(name).map(|&i| &self.ops[i])
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    dialect: Vec<RawDialect>,
+    op: Vec<RawOp>,
+    #[serde(default)]
+    family: Vec<RawFamily>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDialect {
+    name: String,
+    summary: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOp {
+    name: String,
+    target: String,
+    summary: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    operands: Vec<String>,
+    #[serde(default)]
+    results: Vec<String>,
+    #[serde(default)]
+    attrs: Vec<String>,
+    #[serde(default)]
+    effects: bool,
+    inplace: Option<String>,
+    kernel: Option<String>,
+    example: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFamily {
+    kind: String,
+    ops: Vec<[String; 3]>,
+}
+
+fn parse_value(spec: &str, op: &str) -> Result<ValueDef, String> {
+    let (head, class) = match spec.split_once(':') {
+        Some((h, c)) => (h, ValueClass::parse(c).ok_or_else(|| format!("{op}: unknown value class '{c}' in '{spec}'"))?),
+        None => (spec, ValueClass::Any),
+    };
+    let name: String = head.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    let mods = &head[name.len()..];
+    if name.is_empty() || mods.chars().any(|c| !"?*!".contains(c)) {
+        return Err(format!("{op}: malformed operand/result spec '{spec}'"));
+    }
+    let arity = match (mods.contains('?'), mods.contains('*')) {
+        (false, false) => Arity::One,
+        (true, false) => Arity::Optional,
+        (false, true) => Arity::Variadic,
+        (true, true) => return Err(format!("{op}: '{spec}' cannot be both optional and variadic")),
+    };
+    Ok(ValueDef { name, arity, mutated: mods.contains('!'), class })
+}
+
+fn parse_attr(spec: &str, op: &str) -> Result<AttrDef, String> {
+    let (name, kind) = spec.split_once(':').ok_or_else(|| format!("{op}: attribute spec '{spec}' needs a kind"))?;
+    let kind = AttrKind::parse(kind).ok_or_else(|| format!("{op}: unknown attribute kind in '{spec}'"))?;
+    Ok(AttrDef { name: name.to_string(), kind })
+}
+
+fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawOp, String> {
+    let (operands, attrs, example) = match kind {
+        "unary" => (
+            vec!["self".into()],
+            vec![],
+            format!(r#"%r = "aten.{name}"(%x) : (tensor<?x4096xf32>) -> tensor<?x4096xf32>"#),
+        ),
+        "binary" => (
+            vec!["self".into(), "other".into()],
+            vec![],
+            format!(r#"%r = "aten.{name}"(%x, %y) : (tensor<?x4096xf32>, tensor<?x1xf32>) -> tensor<?x4096xf32>"#),
+        ),
+        "scalar" => (
+            vec!["self".into()],
+            vec!["other:scalar".into()],
+            format!(r#"%r = "aten.{name}"(%x) {{other = 2.000000e+00 : f64}} : (tensor<?x4096xf32>) -> tensor<?x4096xf32>"#),
+        ),
+        other => return Err(format!("unknown op family kind '{other}'")),
+    };
+    Ok(RawOp {
+        name: format!("aten.{name}"),
+        target: target.to_string(),
+        summary: summary.to_string(),
+        description: String::new(),
+        operands,
+        results: vec!["result".into()],
+        attrs,
+        effects: false,
+        inplace: None,
+        kernel: None,
+        example,
+    })
+}
+
+/// Parses and checks the table; every error names the op.
+pub fn parse(text: &str) -> Result<OpTable, String> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| format!("dialects/ops.toml: {e}"))?;
+    let mut raw_ops = raw.op;
+    for fam in &raw.family {
+        for [name, target, summary] in &fam.ops {
+            raw_ops.push(family_op(&fam.kind, name, target, summary)?);
+        }
+    }
+    let dialects: Vec<DialectDef> =
+        raw.dialect.into_iter().map(|d| DialectDef { name: d.name, summary: d.summary }).collect();
+    let mut ops = Vec::with_capacity(raw_ops.len());
+    let mut index = HashMap::new();
+    for r in raw_ops {
+        let n = &r.name;
+        let (dialect, short) = n.split_once('.').ok_or_else(|| format!("{n}: op names are 'dialect.op'"))?;
+        if !dialects.iter().any(|d| d.name == dialect) {
+            return Err(format!("{n}: unknown dialect '{dialect}'"));
+        }
+        let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+        if short.is_empty() || !short.chars().all(ok_char) || short.starts_with('_') || short.contains("__") {
+            return Err(format!("{n}: op names are lowercase letters, digits and single underscores"));
+        }
+        let operands = r.operands.iter().map(|s| parse_value(s, n)).collect::<Result<Vec<_>, _>>()?;
+        let results = r.results.iter().map(|s| parse_value(s, n)).collect::<Result<Vec<_>, _>>()?;
+        let attrs = r.attrs.iter().map(|s| parse_attr(s, n)).collect::<Result<Vec<_>, _>>()?;
+        if results.iter().any(|v| v.mutated) {
+            return Err(format!("{n}: only operands can be marked '!'"));
+        }
+        let inplace_op = operands.iter().any(|o| o.mutated);
+        if inplace_op != short.ends_with('_') {
+            return Err(format!("{n}: in-place ops (with '!' operands) and only they end in '_'"));
+        }
+        if inplace_op && !results.is_empty() {
+            return Err(format!("{n}: in-place ops have no results"));
+        }
+        let op = OpDef {
+            name: r.name.clone(),
+            target: r.target,
+            summary: r.summary,
+            description: r.description,
+            operands,
+            results,
+            attrs,
+            effects: r.effects || inplace_op,
+            inplace: r.inplace,
+            kernel: r.kernel,
+            example: r.example,
+        };
+        if index.insert(op.name.clone(), ops.len()).is_some() {
+            return Err(format!("{n}: defined twice"));
+        }
+        ops.push(op);
+    }
+    for op in &ops {
+        if let Some(twin) = &op.inplace {
+            match index.get(twin).map(|&i| &ops[i]) {
+                Some(t) if t.is_inplace() && t.target == op.target => {}
+                _ => return Err(format!("{}: in-place twin '{twin}' must be an in-place op with the same target", op.name)),
+            }
+        }
+    }
+    Ok(OpTable { dialects, ops, index })
+}

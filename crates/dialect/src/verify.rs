@@ -1,0 +1,198 @@
+//! The table-driven verifier every op of the torch-like dialects runs.
+//!
+//! It checks what the op table declares: operand and result counts (with
+//! optional and variadic groups, and `operandSegmentSizes` /
+//! `resultSegmentSizes` where more than one group varies), the value class
+//! of every operand and result (element types included, which IRDL cannot
+//! express), every attribute's presence and kind, unknown attributes (a typo
+//! such as `epsilonn` must not be silently ignored), and that the symbolic
+//! sizes in attributes match the `dyn` operands.
+use crate::spec::{Arity, AttrKind, OpDef, ValueClass, ValueDef};
+use crate::{K_DYNAMIC, table};
+use mlir_support::melior::ir::{
+    Attribute, AttributeLike, Type, TypeLike, ValueLike,
+    attribute::DenseI64ArrayAttribute,
+    operation::{OperationLike, OperationRef},
+    r#type::RankedTensorType,
+};
+use mlir_support::melior::ir::ShapedTypeLike;
+use std::ops::Range;
+
+/// Verifies one op; `Err` carries the message (without the op-name prefix).
+pub fn verify_op(op: OperationRef<'_, '_>) -> Result<(), String> {
+    let name = op.name();
+    let name = name.as_string_ref().as_str().map_err(|_| "has a non-UTF-8 name".to_string())?;
+    let def = table().get(name).ok_or_else(|| "is not in the op table (dialects/ops.toml)".to_string())?;
+    let operands: Vec<Type> = op.operands().map(|v| v.r#type()).collect();
+    let results: Vec<Type> = op.results().map(|v| v.r#type()).collect();
+    let op_groups = groups(&op, def, &def.operands, operands.len(), "operandSegmentSizes", "operand")?;
+    check_values(&def.operands, &op_groups, &operands, "operand")?;
+    let res_groups = groups(&op, def, &def.results, results.len(), "resultSegmentSizes", "result")?;
+    check_values(&def.results, &res_groups, &results, "result")?;
+    check_attrs(&op, def)?;
+    check_dynamic_sizes(&op, def, &op_groups)?;
+    Ok(())
+}
+
+/// Splits `count` values into the declared groups.
+fn groups(
+    op: &OperationRef<'_, '_>,
+    def: &OpDef,
+    decls: &[ValueDef],
+    count: usize,
+    segment_attr: &str,
+    what: &str,
+) -> Result<Vec<Range<usize>>, String> {
+    let varying = decls.iter().filter(|d| d.arity != Arity::One).count();
+    let sizes: Vec<usize> = if varying > 1 {
+        let attr = op
+            .attribute(segment_attr)
+            .map_err(|_| format!("needs a '{segment_attr}' attribute: it has more than one optional or variadic {what}"))?;
+        let arr = DenseI64ArrayAttribute::try_from(attr).ok();
+        let text = attr.to_string();
+        // array<i32: ...> is a DenseI32ArrayAttr; read it from its text form.
+        let inner = text
+            .strip_prefix("array<i32")
+            .and_then(|s| s.strip_suffix('>'))
+            .map(|s| s.trim_start_matches(':').trim());
+        let sizes: Option<Vec<usize>> = match (inner, arr) {
+            (Some(""), _) => Some(vec![]),
+            (Some(list), _) => list.split(',').map(|x| x.trim().parse::<usize>().ok()).collect(),
+            _ => None,
+        };
+        let sizes = sizes.ok_or_else(|| format!("'{segment_attr}' must be an array<i32: ...> of non-negative sizes"))?;
+        if sizes.len() != decls.len() {
+            return Err(format!("'{segment_attr}' has {} entries, expected {} ({})", sizes.len(), decls.len(), names(decls)));
+        }
+        if sizes.iter().sum::<usize>() != count {
+            return Err(format!("'{segment_attr}' sums to {}, but the op has {count} {what}s", sizes.iter().sum::<usize>()));
+        }
+        sizes
+    } else {
+        let fixed = decls.iter().filter(|d| d.arity == Arity::One).count();
+        let var = decls.iter().find(|d| d.arity != Arity::One);
+        let expected = match var {
+            None => format!("exactly {fixed}"),
+            Some(v) if v.arity == Arity::Optional => format!("{fixed} or {}", fixed + 1),
+            Some(_) => format!("at least {fixed}"),
+        };
+        let ok = match var {
+            None => count == fixed,
+            Some(v) if v.arity == Arity::Optional => count == fixed || count == fixed + 1,
+            Some(_) => count >= fixed,
+        };
+        if !ok {
+            let _ = def;
+            return Err(format!("expects {expected} {what}s ({}), but got {count}", names(decls)));
+        }
+        decls.iter().map(|d| if d.arity == Arity::One { 1 } else { count - fixed }).collect()
+    };
+    let mut start = 0;
+    let mut out = Vec::with_capacity(sizes.len());
+    for (d, n) in decls.iter().zip(&sizes) {
+        if d.arity == Arity::One && *n != 1 {
+            return Err(format!("{what} '{}' must be given exactly once, got {n}", d.name));
+        }
+        if d.arity == Arity::Optional && *n > 1 {
+            return Err(format!("optional {what} '{}' is given {n} times", d.name));
+        }
+        out.push(start..start + n);
+        start += n;
+    }
+    Ok(out)
+}
+
+fn names(decls: &[ValueDef]) -> String {
+    let v: Vec<String> = decls
+        .iter()
+        .map(|d| match d.arity {
+            Arity::One => d.name.clone(),
+            Arity::Optional => format!("{}?", d.name),
+            Arity::Variadic => format!("{}*", d.name),
+        })
+        .collect();
+    if v.is_empty() { "none".into() } else { v.join(", ") }
+}
+
+fn check_values(decls: &[ValueDef], groups: &[Range<usize>], types: &[Type], what: &str) -> Result<(), String> {
+    for (d, range) in decls.iter().zip(groups) {
+        for i in range.clone() {
+            let t = types[i];
+            if !accepts(d.class, t) {
+                return Err(format!("{what} #{i} ('{}') must be {}, but got {t}", d.name, d.class.describe()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn accepts(class: ValueClass, t: Type<'_>) -> bool {
+    if class == ValueClass::Index {
+        return t.is_index();
+    }
+    match RankedTensorType::try_from(t) {
+        Ok(tensor) => class.accepts_element(&tensor.element().to_string()),
+        Err(_) => false,
+    }
+}
+
+fn attr_matches(kind: AttrKind, a: Attribute<'_>) -> bool {
+    let ty = || a.r#type().to_string();
+    match kind {
+        AttrKind::F64 => a.is_float() && ty() == "f64",
+        AttrKind::I64 => a.is_integer() && ty() == "i64",
+        AttrKind::Bool => a.is_bool(),
+        AttrKind::Str => a.is_string(),
+        AttrKind::I64Array => a.is_dense_i64_array(),
+        AttrKind::Type => a.is_type(),
+        AttrKind::Scalar => a.is_float() || a.is_integer() || a.is_bool(),
+    }
+}
+
+fn check_attrs(op: &OperationRef<'_, '_>, def: &OpDef) -> Result<(), String> {
+    for a in &def.attrs {
+        let attr = op.attribute(&a.name).map_err(|_| format!("requires attribute '{}' ({})", a.name, a.kind.describe()))?;
+        if !attr_matches(a.kind, attr) {
+            return Err(format!("attribute '{}' must be {}, but got {attr}", a.name, a.kind.describe()));
+        }
+    }
+    for (id, _) in op.attributes() {
+        let n = id.as_string_ref().as_str().unwrap_or("");
+        let segments = (n == "operandSegmentSizes" && def.needs_operand_segments())
+            || (n == "resultSegmentSizes" && def.needs_result_segments());
+        // Dialect-prefixed (`vllm.fused_from`) attributes are discardable metadata.
+        if def.attr(n).is_none() && !segments && !n.contains('.') {
+            let known: Vec<&str> = def.attrs.iter().map(|a| a.name.as_str()).collect();
+            let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+            return Err(format!("has unknown attribute '{n}' (known: {known})"));
+        }
+    }
+    Ok(())
+}
+
+/// kDynamic entries in i64 / i64[] attributes must match the `dyn` operands one-to-one.
+fn check_dynamic_sizes(op: &OperationRef<'_, '_>, def: &OpDef, groups: &[Range<usize>]) -> Result<(), String> {
+    let Some(dyn_idx) = def.operands.iter().position(|o| o.name == "dyn" && o.class == ValueClass::Index) else {
+        return Ok(());
+    };
+    let mut dynamic = 0usize;
+    for a in &def.attrs {
+        let Ok(attr) = op.attribute(&a.name) else { continue };
+        match a.kind {
+            AttrKind::I64 if attr.to_string().starts_with(&K_DYNAMIC.to_string()) => dynamic += 1,
+            AttrKind::I64Array => {
+                if let Ok(arr) = DenseI64ArrayAttribute::try_from(attr) {
+                    dynamic += (0..arr.len()).filter(|&i| arr.element(i).ok() == Some(K_DYNAMIC)).count();
+                }
+            }
+            _ => {}
+        }
+    }
+    let given = groups[dyn_idx].len();
+    if dynamic != given {
+        return Err(format!(
+            "has {dynamic} symbolic size(s) (-9223372036854775808) in its attributes but {given} 'dyn' operand(s)"
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! Safe IR helpers that melior 0.27 does not provide.
+use melior::ir::{
+    BlockLike, BlockRef, Location, Value, ValueLike,
+    operation::{OperationLike, OperationRef},
+};
+
+/// The operations that use `value`, one entry per use, in use-list order.
+pub fn users<'c, 'a>(value: Value<'c, 'a>) -> Vec<OperationRef<'c, 'a>> {
+    let mut out = Vec::new();
+    unsafe {
+        let mut use_ = mlir_sys::mlirValueGetFirstUse(value.to_raw());
+        while !use_.ptr.is_null() {
+            out.push(OperationRef::from_raw(mlir_sys::mlirOpOperandGetOwner(use_)));
+            use_ = mlir_sys::mlirOpOperandGetNextUse(use_);
+        }
+    }
+    out
+}
+
+/// True when `value` has at least one use.
+pub fn has_uses(value: Value<'_, '_>) -> bool {
+    unsafe { !mlir_sys::mlirValueGetFirstUse(value.to_raw()).ptr.is_null() }
+}
+
+/// True when no result of `op` is used.
+pub fn results_unused(op: OperationRef<'_, '_>) -> bool {
+    op.results().all(|r| !has_uses(r.into()))
+}
+
+/// Replaces every use of `from` with `to`.
+pub fn replace_all_uses(from: Value<'_, '_>, to: Value<'_, '_>) {
+    unsafe { mlir_sys::mlirValueReplaceAllUsesOfWith(from.to_raw(), to.to_raw()) }
+}
+
+/// Erases `op` (which must have no used results) from its block and frees it.
+/// The reference must not be used afterwards; callers iterate with the next
+/// operation taken *before* erasing.
+pub fn erase(op: OperationRef<'_, '_>) {
+    debug_assert!(results_unused(op));
+    unsafe { mlir_sys::mlirOperationDestroy(op.to_raw()) }
+}
+
+/// Emits an error diagnostic at `loc`.
+pub fn emit_error(loc: Location<'_>, message: &str) {
+    let c = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+    unsafe { mlir_sys::mlirEmitError(loc.to_raw(), c.as_ptr()) }
+}
+
+/// The operations of `block`, in order (a snapshot: erasing one of them while
+/// walking the vector is fine, since each is visited once).
+pub fn block_ops<'c, 'a>(block: BlockRef<'c, 'a>) -> Vec<OperationRef<'c, 'a>> {
+    let mut out = Vec::new();
+    let mut cur = block.first_operation();
+    while let Some(op) = cur {
+        cur = op.next_in_block();
+        out.push(op);
+    }
+    out
+}

@@ -1,0 +1,289 @@
+//! `vllm-opt`: the pipeline tool, with mlir-opt's conventions.
+//!
+//! It parses arguments, reads and writes files and prints diagnostics; all of
+//! the compiler work happens in the library crates. Every failure is an
+//! `error:` with a location and exit code 1.
+#![deny(unsafe_code)]
+
+mod diagnostics_verifier;
+
+use clap::Parser;
+use mlir_support::{
+    Diag, Severity,
+    melior::ir::operation::{OperationLike, OperationPrintingFlags},
+    pipeline::{Instrumentation, Pipeline},
+};
+use std::{
+    io::{Read, Write},
+    process::ExitCode,
+};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vllm-opt",
+    version,
+    about = "vLLM's post-grad graph compiler: the torch-like dialects and vllm-opt's passes, driven like mlir-opt.",
+    after_help = "Passes can also be given as flags, as with mlir-opt: `vllm-opt --vllm-dce x.mlir`\n\
+                  (project passes that run on functions are nested under func.func for you).\n\
+                  The registered passes follow."
+)]
+struct Cli {
+    /// Input file (`.mlir`); `-` reads standard input.
+    #[arg(default_value = "-")]
+    input: String,
+
+    /// Output file; `-` writes standard output.
+    #[arg(short = 'o', long = "output", default_value = "-")]
+    output: String,
+
+    /// A textual pass pipeline, e.g. 'builtin.module(func.func(vllm-dce),canonicalize)'.
+    #[arg(long = "pass-pipeline", value_name = "PIPELINE")]
+    pass_pipeline: Option<String>,
+
+    /// Split the input at `// -----` lines and process each part on its own.
+    #[arg(long = "split-input-file")]
+    split_input_file: bool,
+
+    /// Check diagnostics against `expected-*` annotations in the input.
+    #[arg(long = "verify-diagnostics")]
+    verify_diagnostics: bool,
+
+    /// Print the IR before every pass (to stderr).
+    #[arg(long = "mlir-print-ir-before-all")]
+    print_ir_before_all: bool,
+
+    /// Print the IR after every pass (to stderr).
+    #[arg(long = "mlir-print-ir-after-all")]
+    print_ir_after_all: bool,
+
+    /// Print the IR after every pass that changed it (to stderr).
+    #[arg(long = "mlir-print-ir-after-change")]
+    print_ir_after_change: bool,
+
+    /// Print the IR after a pass failure (to stderr).
+    #[arg(long = "mlir-print-ir-after-failure")]
+    print_ir_after_failure: bool,
+
+    /// Report the time spent in each pass (to stderr).
+    #[arg(long = "mlir-timing")]
+    timing: bool,
+
+    /// Report pass statistics (e.g. rewrite counts) (to stderr).
+    #[arg(long = "mlir-pass-statistics")]
+    statistics: bool,
+
+    /// Print location information in the output IR.
+    #[arg(long = "mlir-print-debuginfo")]
+    print_debuginfo: bool,
+
+    /// Print the pass pipeline that will run (to stderr), then run it.
+    #[arg(long = "dump-pass-pipeline")]
+    dump_pass_pipeline: bool,
+}
+
+/// Splits mlir-opt style pass flags (`--canonicalize`, `--vllm-dce=opt=1`) from
+/// the other arguments and turns them into pipeline elements.
+fn extract_pass_flags(args: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let project: Vec<&'static vllm_passes::PassInfo> = vllm_passes::infos();
+    let mut rest = Vec::new();
+    let mut passes = Vec::new();
+    for (i, a) in args.into_iter().enumerate() {
+        let flag = a.strip_prefix("--").or_else(|| a.strip_prefix('-').filter(|s| !s.starts_with('-')));
+        let element = flag.filter(|_| i > 0).and_then(|f| {
+            let (name, opts) = match f.split_once('=') {
+                Some((n, o)) => (n, Some(o)),
+                None => (f, None),
+            };
+            if !mlir_support::pass::is_registered(name) {
+                return None;
+            }
+            let body = match opts {
+                Some(o) => format!("{name}{{{o}}}"),
+                None => name.to_string(),
+            };
+            let anchor = project.iter().find(|p| p.argument == name).and_then(|p| p.anchor);
+            Some(match anchor {
+                Some(op) => format!("{op}({body})"),
+                None => body,
+            })
+        });
+        match element {
+            Some(e) => passes.push(e),
+            None => rest.push(a),
+        }
+    }
+    (rest, passes)
+}
+
+fn read_input(path: &str) -> Result<(String, String), Diag> {
+    if path == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Diag::error("<stdin>", format!("could not read standard input: {e}")))?;
+        return Ok(("<stdin>".to_string(), s));
+    }
+    let s = std::fs::read_to_string(path).map_err(|e| Diag::error(path, format!("could not open input file: {e}")))?;
+    Ok((path.to_string(), s))
+}
+
+/// The parts of a `--split-input-file` input, each padded with blank lines so
+/// that diagnostics keep the line numbers of the whole file.
+fn split_input(text: &str, split: bool) -> Vec<String> {
+    if !split {
+        return vec![text.to_string()];
+    }
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut first_line = 0usize;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim_end() == "// -----" {
+            parts.push("\n".repeat(first_line) + &cur);
+            cur.clear();
+            first_line = i + 1;
+        } else {
+            cur.push_str(line);
+        }
+    }
+    parts.push("\n".repeat(first_line) + &cur);
+    parts
+}
+
+fn print_diags(diags: &[Diag]) {
+    let mut err = std::io::stderr().lock();
+    for d in diags {
+        let _ = writeln!(err, "{d}");
+    }
+}
+
+fn fail(diag: Diag) -> ExitCode {
+    print_diags(&[diag]);
+    ExitCode::FAILURE
+}
+
+fn print_statistics(stats: &[(&str, String, u64)]) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "===- Pass statistics -===");
+    let mut last = "";
+    for (pass, stat, value) in stats {
+        if *pass != last {
+            let _ = writeln!(err, "{pass}");
+            last = pass;
+        }
+        let _ = writeln!(err, "  ({value}) {stat}");
+    }
+}
+
+fn print_help_passes() {
+    println!("\nvllm-opt passes:");
+    for p in vllm_passes::infos() {
+        println!("  --{:<40} - {}", p.argument, p.summary);
+    }
+    println!("\nEvery registered pass (vllm-opt's and upstream MLIR's), with options:");
+    mlir_support::pass::print_registered_passes();
+}
+
+fn main() -> ExitCode {
+    mlir_support::context::install_fatal_error_handler();
+    vllm_passes::register_all();
+    let (args, pass_flags) = extract_pass_flags(std::env::args().collect());
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let help = matches!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+            let _ = e.print();
+            if help {
+                print_help_passes();
+                return ExitCode::SUCCESS;
+            }
+            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
+    let pipeline_text = match (&cli.pass_pipeline, pass_flags.is_empty()) {
+        (Some(_), false) => {
+            return fail(Diag::error("vllm-opt", "--pass-pipeline cannot be combined with individual pass flags"));
+        }
+        (Some(p), true) => Some(p.clone()),
+        (None, false) => Some(format!("builtin.module({})", pass_flags.join(","))),
+        (None, true) => None,
+    };
+    let (file, text) = match read_input(&cli.input) {
+        Ok(x) => x,
+        Err(d) => return fail(d),
+    };
+    let context = match vllm_dialect::new_context() {
+        Ok(c) => c,
+        Err(e) => return fail(Diag::error("vllm-opt", e)),
+    };
+    let pipeline = match pipeline_text.as_deref().map(|p| Pipeline::parse(&context, p)).transpose() {
+        Ok(p) => p,
+        Err(d) => return fail(d),
+    };
+    if let Some(p) = &pipeline {
+        p.instrument(&Instrumentation {
+            print_before_all: cli.print_ir_before_all,
+            print_after_all: cli.print_ir_after_all,
+            print_after_change: cli.print_ir_after_change,
+            print_after_failure: cli.print_ir_after_failure,
+            timing: cli.timing,
+        });
+        if cli.dump_pass_pipeline {
+            eprintln!("Pass Manager with pipeline:\n{}", p.to_text());
+        }
+    }
+
+    let mut outputs = Vec::new();
+    let mut ok = true;
+    for part in split_input(&text, cli.split_input_file) {
+        let mut diags = Vec::new();
+        match mlir_support::source::parse(&context, &part, &file) {
+            Err(d) => diags.extend(d),
+            Ok(mut module) => {
+                let ran = match &pipeline {
+                    Some(p) => p.run(&mut module),
+                    None => Ok(vec![]),
+                };
+                let succeeded = ran.is_ok();
+                diags.extend(ran.unwrap_or_else(|d| d));
+                if succeeded {
+                    let flags = OperationPrintingFlags::new().enable_debug_info(cli.print_debuginfo, false);
+                    match module.as_operation().to_string_with_flags(flags) {
+                        Ok(s) => outputs.push(s),
+                        Err(e) => diags.push(Diag::error(&file, format!("could not print the module: {e}"))),
+                    }
+                }
+            }
+        }
+        if cli.verify_diagnostics {
+            let problems = diagnostics_verifier::verify(&file, &part, &diags);
+            ok &= problems.is_empty();
+            print_diags(&problems);
+        } else {
+            ok &= !diags.iter().any(|d| d.severity == Severity::Error);
+            print_diags(&diags);
+        }
+    }
+    drop(pipeline); // prints the --mlir-timing report, if any
+    if cli.statistics {
+        print_statistics(&mlir_support::pass::take_statistics(&context));
+    }
+
+    let rendered = outputs.join("// -----\n");
+    let written = if cli.output == "-" {
+        let mut out = std::io::stdout().lock();
+        out.write_all(rendered.as_bytes()).and_then(|_| out.flush())
+    } else {
+        write_atomically(&cli.output, rendered.as_bytes())
+    };
+    if let Err(e) = written {
+        return fail(Diag::error(&cli.output, format!("could not write the output: {e}")));
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Writes through a temporary file and a rename, so a failed run never leaves a torn output.
+fn write_atomically(path: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = format!("{path}.tmp{}", std::process::id());
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
