@@ -49,6 +49,9 @@ impl<'c> Pipeline<'c> {
 
     pub fn instrument(&self, inst: &Instrumentation) {
         if inst.print_before_all || inst.print_after_all || inst.print_after_change || inst.print_after_failure {
+            // MLIR refuses (with a fatal error) to print the IR of a
+            // multi-threaded pass manager: dumps need a stable order.
+            self.context.enable_multi_threading(false);
             self.pm.enable_ir_printing(&PassIrPrintingOptions {
                 before_all: inst.print_before_all,
                 after_all: inst.print_after_all || inst.print_after_change,

@@ -1,0 +1,103 @@
+//! Rust-level tests of the dialect crate: the op table and its invariants.
+use crate::RustTest;
+use libtest_mimic::Failed;
+use vllm_dialect::{Arity, spec};
+
+pub const TESTS: &[RustTest] = &[
+    ("dialect::op_table_parses", op_table_parses),
+    ("dialect::malformed_tables_are_rejected_with_the_op_name", malformed_tables_are_rejected),
+    ("dialect::every_op_is_registered_in_a_context", every_op_is_registered),
+    ("dialect::inplace_twins_write_what_the_value_form_returns", inplace_twins_match),
+];
+
+fn op_table_parses() -> Result<(), Failed> {
+    let t = vllm_dialect::try_table()?;
+    let names: Vec<&str> = t.ops.iter().map(|o| o.name.as_str()).collect();
+    for must in [
+        "vllm.rms_norm", "vllm.fused_add_rms_norm", "vllm.static_scaled_fp8_quant", "vllm.dynamic_scaled_fp8_quant",
+        "vllm.dynamic_per_token_scaled_fp8_quant", "vllm.rms_norm_static_fp8_quant",
+        "vllm.fused_add_rms_norm_static_fp8_quant", "vllm.rms_norm_dynamic_per_token_quant", "vllm.silu_and_mul",
+        "vllm.silu_and_mul_quant", "vllm.rotary_embedding", "vllm.unified_attention_with_output", "vllm.all_reduce",
+        "vllm.reduce_scatter", "vllm.all_gather", "vllm.fused_matmul_reduce_scatter", "vllm.fused_all_gather_matmul",
+        "aten.reshape", "aten.view", "aten.slice", "aten.slice_scatter", "aten.empty", "aten.mm", "aten.scaled_mm",
+        "aten.add", "aten.mul", "aten.convert_element_type", "aten.pow_scalar", "aten.mean", "aten.rsqrt",
+        "aten.silu", "aten.split", "torch.operator",
+    ] {
+        if !names.contains(&must) {
+            return Err(format!("the op table lacks {must}").into());
+        }
+    }
+    let rms = vllm_dialect::op("vllm.rms_norm").ok_or("no rms_norm")?;
+    if !rms.is_pure() || rms.inplace.as_deref() != Some("vllm.rms_norm_") || rms.target != "torch.ops._C.rms_norm.default" {
+        return Err(format!("vllm.rms_norm facts are wrong: {rms:?}").into());
+    }
+    if vllm_dialect::op("vllm.all_reduce").ok_or("no all_reduce")?.is_pure() {
+        return Err("collectives must not be pure".into());
+    }
+    let mutated: Vec<usize> = vllm_dialect::op("vllm.fused_add_rms_norm_").ok_or("no twin")?.mutated_operands().collect();
+    if mutated != vec![0, 1] {
+        return Err(format!("fused_add_rms_norm_ must write input and residual, got {mutated:?}").into());
+    }
+    Ok(())
+}
+
+fn malformed_tables_are_rejected() -> Result<(), Failed> {
+    let head = "[[dialect]]\nname = \"vllm\"\nsummary = \"s\"\n";
+    let op = |body: &str| format!("{head}[[op]]\nname = \"vllm.x\"\ntarget = \"t\"\nsummary = \"s\"\nexample = \"e\"\n{body}\n");
+    let cases = [
+        (op("operands = [\"a:f17\"]"), "unknown value class"),
+        (op("operands = [\"a?*\"]"), "both optional and variadic"),
+        (op("attrs = [\"eps\"]"), "needs a kind"),
+        (op("attrs = [\"eps:float\"]"), "unknown attribute kind"),
+        (op("operands = [\"a!\"]"), "end in '_'"),
+        (op("inplace = \"vllm.nope_\""), "in-place twin"),
+        (op("frobnicate = true"), "unknown field"),
+        (format!("{head}[[op]]\nname = \"aten.x\"\ntarget = \"t\"\nsummary = \"s\"\nexample = \"e\"\n"), "unknown dialect"),
+    ];
+    for (text, want) in cases {
+        match spec::parse(&text) {
+            Ok(_) => return Err(format!("accepted a malformed table (wanted '{want}'):\n{text}").into()),
+            Err(e) if e.contains(want) && (e.contains("vllm.x") || e.contains("aten.x") || want == "unknown field") => {}
+            Err(e) => return Err(format!("wanted an error with '{want}' naming the op, got: {e}").into()),
+        }
+    }
+    Ok(())
+}
+
+fn every_op_is_registered() -> Result<(), Failed> {
+    let ctx = vllm_dialect::new_context()?;
+    for op in &vllm_dialect::table().ops {
+        if !ctx.is_registered_operation(&op.name) {
+            return Err(format!("{} is not registered in a fresh context", op.name).into());
+        }
+    }
+    if ctx.is_registered_operation("vllm.not_an_op") {
+        return Err("an unknown op is registered".into());
+    }
+    Ok(())
+}
+
+fn inplace_twins_match() -> Result<(), Failed> {
+    for op in &vllm_dialect::table().ops {
+        let Some(twin) = &op.inplace else { continue };
+        let twin = vllm_dialect::op(twin).ok_or("missing twin")?;
+        let written: Vec<_> = twin.operands.iter().filter(|o| o.mutated).collect();
+        if written.len() != op.results.len() {
+            return Err(format!("{}: {} results but its twin writes {} buffers", op.name, op.results.len(), written.len()).into());
+        }
+        for (r, w) in op.results.iter().zip(&written) {
+            if (r.arity == Arity::Optional) != (w.arity == Arity::Optional) || r.class != w.class {
+                return Err(format!("{}: result '{}' does not match written operand '{}'", op.name, r.name, w.name).into());
+            }
+        }
+        for o in &op.operands {
+            if !twin.operands.iter().any(|t| t.name == o.name && t.class == o.class && t.arity == o.arity) {
+                return Err(format!("{}: operand '{}' is missing from {}", op.name, o.name, twin.name).into());
+            }
+        }
+        if op.kernel != twin.kernel {
+            return Err(format!("{}: kernel differs from its twin's", op.name).into());
+        }
+    }
+    Ok(())
+}

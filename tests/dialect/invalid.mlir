@@ -1,0 +1,146 @@
+// Verifier errors of the torch-like dialects: every check of the table-driven
+// verifier (crates/dialect/src/verify.rs) fails here once, with its message.
+// RUN: vllm-opt %s --split-input-file --verify-diagnostics
+
+func.func @wrong_operand_count(%x: tensor<?x4096xbf16>) {
+  // expected-error @+1 {{'vllm.rms_norm' op expects exactly 2 operands (input, weight), but got 1}}
+  %0 = "vllm.rms_norm"(%x) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>) -> tensor<?x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @wrong_result_count(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) {
+  // expected-error @+1 {{'vllm.fused_add_rms_norm' op expects exactly 2 results (output, residual_out), but got 1}}
+  %0 = "vllm.fused_add_rms_norm"(%x, %x, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @inplace_op_with_a_result(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) {
+  // expected-error @+1 {{'vllm.rms_norm_' op expects exactly 0 results (none), but got 1}}
+  %0 = "vllm.rms_norm_"(%x, %x, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @missing_attribute(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) {
+  // expected-error @+1 {{'vllm.rms_norm' op requires attribute 'epsilon' (an f64 float attribute)}}
+  %0 = "vllm.rms_norm"(%x, %w) : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @epsilon_of_the_wrong_width(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) {
+  // An f32 epsilon would round 1e-5; the table requires the exact Python float.
+  // expected-error @+1 {{attribute 'epsilon' must be an f64 float attribute, but got 9.99999974E-6 : f32}}
+  %0 = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-05 : f32} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @attribute_of_the_wrong_kind(%p: tensor<?xi64>, %q: tensor<?x4096xbf16>, %c: tensor<131072x128xbf16>) {
+  // expected-error @+1 {{attribute 'is_neox' must be a bool attribute, but got 1 : i64}}
+  %0 = "vllm.rotary_embedding"(%p, %q, %c) {head_size = 128 : i64, is_neox = 1 : i64} : (tensor<?xi64>, tensor<?x4096xbf16>, tensor<131072x128xbf16>) -> tensor<?x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @misspelled_attribute(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) {
+  // expected-error @+1 {{'vllm.rms_norm' op has unknown attribute 'epsilonn' (known: epsilon)}}
+  %0 = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-05 : f64, epsilonn = 1.0e-06 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @scale_must_be_f32(%x: tensor<?x4096xbf16>, %s: tensor<bf16>) {
+  // expected-error @+1 {{operand #1 ('scale') must be a tensor of f32, but got tensor<bf16>}}
+  %0 = "vllm.static_scaled_fp8_quant"(%x, %s) : (tensor<?x4096xbf16>, tensor<bf16>) -> tensor<?x4096xf8E4M3FN>
+  return
+}
+
+// -----
+
+func.func @quant_result_must_be_fp8(%x: tensor<?x4096xbf16>, %s: tensor<f32>) {
+  // expected-error @+1 {{result #0 ('result') must be a tensor of f8E4M3FN or f8E4M3FNUZ, but got tensor<?x4096xbf16>}}
+  %0 = "vllm.static_scaled_fp8_quant"(%x, %s) : (tensor<?x4096xbf16>, tensor<f32>) -> tensor<?x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @activation_must_be_a_float_tensor(%x: tensor<?x4096xi32>, %w: tensor<4096xbf16>) {
+  // expected-error @+1 {{operand #0 ('input') must be a tensor of f16, bf16 or f32, but got tensor<?x4096xi32>}}
+  %0 = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xi32>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @size_operand_must_be_index(%n: i64) {
+  // expected-error @+1 {{operand #0 ('dyn') must be an index, but got i64}}
+  %0 = "aten.empty"(%n) {size = array<i64: -9223372036854775808, 4096>, dtype = bf16} : (i64) -> tensor<?x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @symbolic_sizes_need_operands() {
+  // expected-error @+1 {{has 1 symbolic size(s) (-9223372036854775808) in its attributes but 0 'dyn' operand(s)}}
+  %0 = "aten.empty"() {size = array<i64: -9223372036854775808, 4096>, dtype = bf16} : () -> tensor<?x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @dtype_must_be_a_type(%n: index) {
+  // expected-error @+1 {{attribute 'dtype' must be a type attribute, but got "bf16"}}
+  %0 = "aten.empty"(%n) {size = array<i64: -9223372036854775808, 4096>, dtype = "bf16"} : (index) -> tensor<?x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @two_optional_groups_need_segments(%b: tensor<?x4096xf8E4M3FN>, %x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %s: tensor<?x1xf32>) {
+  // expected-error @+1 {{needs a 'operandSegmentSizes' attribute: it has more than one optional or variadic operand}}
+  "vllm.rms_norm_dynamic_per_token_quant_"(%b, %x, %w, %s) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xf8E4M3FN>, tensor<?x4096xbf16>, tensor<4096xbf16>, tensor<?x1xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @segments_must_add_up(%b: tensor<?x4096xf8E4M3FN>, %x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %s: tensor<?x1xf32>) {
+  // expected-error @+1 {{'operandSegmentSizes' sums to 5, but the op has 4 operands}}
+  "vllm.rms_norm_dynamic_per_token_quant_"(%b, %x, %w, %s) {epsilon = 1.0e-05 : f64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0>} : (tensor<?x4096xf8E4M3FN>, tensor<?x4096xbf16>, tensor<4096xbf16>, tensor<?x1xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @optional_given_twice(%b: tensor<?x4096xf8E4M3FN>, %x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %s: tensor<?x1xf32>) {
+  // expected-error @+1 {{optional operand 'scale_ub' is given 2 times}}
+  "vllm.rms_norm_dynamic_per_token_quant_"(%b, %x, %w, %s, %s, %s) {epsilon = 1.0e-05 : f64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 2, 0>} : (tensor<?x4096xf8E4M3FN>, tensor<?x4096xbf16>, tensor<4096xbf16>, tensor<?x1xf32>, tensor<?x1xf32>, tensor<?x1xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @unknown_op_in_a_known_dialect(%x: tensor<?x4096xbf16>) {
+  // expected-error @+1 {{unregistered operation 'vllm.rms_nrom'}}
+  %0 = "vllm.rms_nrom"(%x) : (tensor<?x4096xbf16>) -> tensor<?x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @unknown_dialect(%x: tensor<?x4096xbf16>) {
+  // expected-error @+1 {{Dialect `frob' not found for custom op 'frob.op'}}
+  %0 = frob.op %x : tensor<?x4096xbf16>
+  return
+}
