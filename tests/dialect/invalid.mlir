@@ -144,3 +144,19 @@ func.func @unknown_dialect(%x: tensor<?x4096xbf16>) {
   %0 = frob.op %x : tensor<?x4096xbf16>
   return
 }
+
+// -----
+
+func.func @shapes_must_agree(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) {
+  // expected-error @+1 {{'result' (tensor<?x2048xbf16>) must have the shape of 'input' (tensor<?x4096xbf16>)}}
+  %0 = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x2048xbf16>
+  return
+}
+
+// -----
+
+func.func @ranks_must_agree(%x: tensor<?x4096xbf16>, %s: tensor<f32>) {
+  // expected-error @+1 {{'result' (tensor<4096xf8E4M3FN>) must have the shape of 'input' (tensor<?x4096xbf16>)}}
+  %0 = "vllm.static_scaled_fp8_quant"(%x, %s) : (tensor<?x4096xbf16>, tensor<f32>) -> tensor<4096xf8E4M3FN>
+  return
+}

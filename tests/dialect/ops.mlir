@@ -257,7 +257,7 @@ func.func @vllm_rotary_embedding_(%pos: tensor<?xi64>, %q: tensor<?x4096xbf16>, 
 // CHECK-LABEL: func.func @vllm_unified_attention_with_output_(
 // CHECK: "vllm.unified_attention_with_output_"(
 func.func @vllm_unified_attention_with_output_(%q: tensor<?x32x128xbf16>, %k: tensor<?x8x128xbf16>, %v: tensor<?x8x128xbf16>, %obuf: tensor<?x32x128xbf16>) {
-  "vllm.unified_attention_with_output_"(%q, %k, %v, %obuf) {layer_name = "model.layers.0.self_attn.attn"} : (tensor<?x32x128xbf16>, tensor<?x8x128xbf16>, tensor<?x8x128xbf16>, tensor<?x32x128xbf16>) -> ()
+  "vllm.unified_attention_with_output_"(%q, %k, %v, %obuf) {layer_name = "model.layers.0.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>} : (tensor<?x32x128xbf16>, tensor<?x8x128xbf16>, tensor<?x8x128xbf16>, tensor<?x32x128xbf16>) -> ()
   return
 }
 

@@ -139,6 +139,8 @@ impl AttrKind {
 pub struct AttrDef {
     pub name: String,
     pub kind: AttrKind,
+    /// PyTorch's schema default (as TOML text), used when an argument is omitted.
+    pub default: Option<String>,
 }
 
 /// One op of the torch-like dialects, with the Rust-side facts the IR cannot
@@ -162,6 +164,8 @@ pub struct OpDef {
     pub inplace: Option<String>,
     /// The fused kernel that implements the op, if the project emits one.
     pub kernel: Option<String>,
+    /// Operands and results whose shapes must agree.
+    pub same_shape: Vec<String>,
     pub example: String,
 }
 
@@ -250,6 +254,8 @@ struct RawOp {
     effects: bool,
     inplace: Option<String>,
     kernel: Option<String>,
+    #[serde(default)]
+    same_shape: Vec<String>,
     example: String,
 }
 
@@ -280,27 +286,34 @@ fn parse_value(spec: &str, op: &str) -> Result<ValueDef, String> {
 }
 
 fn parse_attr(spec: &str, op: &str) -> Result<AttrDef, String> {
-    let (name, kind) = spec.split_once(':').ok_or_else(|| format!("{op}: attribute spec '{spec}' needs a kind"))?;
+    let (name, rest) = spec.split_once(':').ok_or_else(|| format!("{op}: attribute spec '{spec}' needs a kind"))?;
+    let (kind, default) = match rest.split_once('=') {
+        Some((k, d)) => (k, Some(d.to_string())),
+        None => (rest, None),
+    };
     let kind = AttrKind::parse(kind).ok_or_else(|| format!("{op}: unknown attribute kind in '{spec}'"))?;
-    Ok(AttrDef { name: name.to_string(), kind })
+    Ok(AttrDef { name: name.to_string(), kind, default })
 }
 
 fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawOp, String> {
-    let (operands, attrs, example) = match kind {
+    let (operands, attrs, example, same) = match kind {
         "unary" => (
             vec!["self".into()],
             vec![],
             format!(r#"%r = "aten.{name}"(%x) : (tensor<?x4096xf32>) -> tensor<?x4096xf32>"#),
+            true,
         ),
         "binary" => (
             vec!["self".into(), "other".into()],
             vec![],
             format!(r#"%r = "aten.{name}"(%x, %y) : (tensor<?x4096xf32>, tensor<?x1xf32>) -> tensor<?x4096xf32>"#),
+            false,
         ),
         "scalar" => (
             vec!["self".into()],
             vec!["other:scalar".into()],
             format!(r#"%r = "aten.{name}"(%x) {{other = 2.000000e+00 : f64}} : (tensor<?x4096xf32>) -> tensor<?x4096xf32>"#),
+            true,
         ),
         other => return Err(format!("unknown op family kind '{other}'")),
     };
@@ -315,6 +328,7 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
         effects: false,
         inplace: None,
         kernel: None,
+        same_shape: if same { vec!["self".into(), "result".into()] } else { vec![] },
         example,
     })
 }
@@ -366,8 +380,14 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             effects: r.effects || inplace_op,
             inplace: r.inplace,
             kernel: r.kernel,
+            same_shape: r.same_shape,
             example: r.example,
         };
+        for v in &op.same_shape {
+            if !op.operands.iter().chain(&op.results).any(|d| &d.name == v) {
+                return Err(format!("{n}: same_shape names '{v}', which is not an operand or result"));
+            }
+        }
         if index.insert(op.name.clone(), ops.len()).is_some() {
             return Err(format!("{n}: defined twice"));
         }

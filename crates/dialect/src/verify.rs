@@ -15,7 +15,7 @@ use mlir_support::melior::ir::{
     operation::{OperationLike, OperationRef},
     r#type::RankedTensorType,
 };
-use mlir_support::melior::ir::ShapedTypeLike;
+use mlir_support::melior::ir::{ShapedTypeLike, r#type::DimSize};
 use std::ops::Range;
 
 /// Verifies one op; `Err` carries the message (without the op-name prefix).
@@ -31,6 +31,53 @@ pub fn verify_op(op: OperationRef<'_, '_>) -> Result<(), String> {
     check_values(&def.results, &res_groups, &results, "result")?;
     check_attrs(&op, def)?;
     check_dynamic_sizes(&op, def, &op_groups)?;
+    check_same_shape(def, &op_groups, &operands, &res_groups, &results)?;
+    Ok(())
+}
+
+/// The shape of a ranked tensor type, `None` for dynamic dims.
+pub fn shape_of(t: Type<'_>) -> Option<Vec<Option<i64>>> {
+    let tensor = RankedTensorType::try_from(t).ok()?;
+    Some(
+        (0..tensor.rank())
+            .map(|i| match tensor.dim_size(i) {
+                Ok(DimSize::Static(d)) => Some(d as i64),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+fn check_same_shape(
+    def: &OpDef,
+    op_groups: &[Range<usize>],
+    operands: &[Type],
+    res_groups: &[Range<usize>],
+    results: &[Type],
+) -> Result<(), String> {
+    let mut first: Option<(&str, Vec<Option<i64>>, Type)> = None;
+    for name in &def.same_shape {
+        let found = def
+            .operands
+            .iter()
+            .zip(op_groups)
+            .map(|(d, r)| (d, r, operands))
+            .chain(def.results.iter().zip(res_groups).map(|(d, r)| (d, r, results)))
+            .find(|(d, _, _)| &d.name == name);
+        let Some((_, range, types)) = found else { continue };
+        let Some(i) = range.clone().next() else { continue }; // an absent optional
+        let Some(shape) = shape_of(types[i]) else { continue };
+        match &first {
+            None => first = Some((name, shape, types[i])),
+            Some((fname, fshape, ftype)) => {
+                let agree = fshape.len() == shape.len()
+                    && fshape.iter().zip(&shape).all(|(a, b)| a.is_none() || b.is_none() || a == b);
+                if !agree {
+                    return Err(format!("'{name}' ({}) must have the shape of '{fname}' ({ftype})", types[i]));
+                }
+            }
+        }
+    }
     Ok(())
 }
 
