@@ -141,6 +141,8 @@ pub struct AttrDef {
     pub kind: AttrKind,
     /// PyTorch's schema default (as TOML text), used when an argument is omitted.
     pub default: Option<String>,
+    /// Keyword-only in the PyTorch schema (exported as a kwarg).
+    pub keyword_only: bool,
 }
 
 /// One op of the torch-like dialects, with the Rust-side facts the IR cannot
@@ -292,7 +294,11 @@ fn parse_attr(spec: &str, op: &str) -> Result<AttrDef, String> {
         None => (rest, None),
     };
     let kind = AttrKind::parse(kind).ok_or_else(|| format!("{op}: unknown attribute kind in '{spec}'"))?;
-    Ok(AttrDef { name: name.to_string(), kind, default })
+    let (name, keyword_only) = match name.strip_prefix('*') {
+        Some(n) => (n, true),
+        None => (name, false),
+    };
+    Ok(AttrDef { name: name.to_string(), kind, default, keyword_only })
 }
 
 fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawOp, String> {

@@ -57,3 +57,27 @@ pub fn block_ops<'c, 'a>(block: BlockRef<'c, 'a>) -> Vec<OperationRef<'c, 'a>> {
     }
     out
 }
+
+/// Sets a discardable attribute on an operation that is already in a block.
+pub fn set_attribute(op: OperationRef<'_, '_>, name: &str, attr: melior::ir::Attribute<'_>) {
+    unsafe {
+        mlir_sys::mlirOperationSetDiscardableAttributeByName(
+            op.to_raw(),
+            crate::ffi::string_ref(name),
+            melior::ir::attribute::AttributeLike::to_raw(&attr),
+        )
+    }
+}
+
+/// The text of a string attribute (`None` if it is not one). Unlike melior's
+/// `StringAttribute::value`, this is sound for the empty string (whose data
+/// pointer MLIR may leave null).
+pub fn string_value(attr: melior::ir::Attribute<'_>) -> Option<String> {
+    use melior::ir::attribute::AttributeLike;
+    unsafe {
+        if !mlir_sys::mlirAttributeIsAString(attr.to_raw()) {
+            return None;
+        }
+        Some(crate::ffi::from_string_ref(mlir_sys::mlirStringAttrGetValue(attr.to_raw())).to_string())
+    }
+}

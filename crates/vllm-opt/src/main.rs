@@ -79,6 +79,22 @@ struct Cli {
     /// Print the pass pipeline that will run (to stderr), then run it.
     #[arg(long = "dump-pass-pipeline")]
     dump_pass_pipeline: bool,
+
+    /// Input format; by default `.json` files are FX graph JSON, anything else MLIR.
+    #[arg(long = "input-format", value_enum)]
+    input_format: Option<Format>,
+
+    /// Output format.
+    #[arg(long = "emit", value_enum, default_value = "mlir")]
+    emit: Format,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// MLIR text.
+    Mlir,
+    /// FX graph JSON (shared/spec/fx-graph-json.md).
+    FxJson,
 }
 
 /// Splits mlir-opt style pass flags (`--canonicalize`, `--vllm-dce=opt=1`) from
@@ -232,11 +248,17 @@ fn main() -> ExitCode {
         }
     }
 
+    let format = cli.input_format.unwrap_or(if file.ends_with(".json") { Format::FxJson } else { Format::Mlir });
     let mut outputs = Vec::new();
     let mut ok = true;
-    for part in split_input(&text, cli.split_input_file) {
+    let parts = if format == Format::FxJson { vec![text.clone()] } else { split_input(&text, cli.split_input_file) };
+    for part in parts {
         let mut diags = Vec::new();
-        match mlir_support::source::parse(&context, &part, &file) {
+        let parsed = match format {
+            Format::Mlir => mlir_support::source::parse(&context, &part, &file),
+            Format::FxJson => vllm_fx::import(&context, &part, &file),
+        };
+        match parsed {
             Err(d) => diags.extend(d),
             Ok(mut module) => {
                 let ran = match &pipeline {
@@ -246,10 +268,18 @@ fn main() -> ExitCode {
                 let succeeded = ran.is_ok();
                 diags.extend(ran.unwrap_or_else(|d| d));
                 if succeeded {
-                    let flags = OperationPrintingFlags::new().enable_debug_info(cli.print_debuginfo, false);
-                    match module.as_operation().to_string_with_flags(flags) {
-                        Ok(s) => outputs.push(s),
-                        Err(e) => diags.push(Diag::error(&file, format!("could not print the module: {e}"))),
+                    match cli.emit {
+                        Format::Mlir => {
+                            let flags = OperationPrintingFlags::new().enable_debug_info(cli.print_debuginfo, false);
+                            match module.as_operation().to_string_with_flags(flags) {
+                                Ok(s) => outputs.push(s),
+                                Err(e) => diags.push(Diag::error(&file, format!("could not print the module: {e}"))),
+                            }
+                        }
+                        Format::FxJson => match vllm_fx::export(&module) {
+                            Ok(doc) => outputs.push(vllm_fx::to_text(&doc)),
+                            Err(d) => diags.push(d),
+                        },
                     }
                 }
             }

@@ -1,0 +1,621 @@
+//! The torch-like dialects -> FX graph JSON.
+//!
+//! Ops that came from the importer carry their provenance (`fx.args`,
+//! `fx.meta`, `fx.buffers`, `fx.getitems`) and export exactly as they were
+//! imported; ops that passes created are synthesized from the op table:
+//! value-form custom ops become `auto_functionalized` + `getitem` again with
+//! `empty` buffers recreated, in-place ops become plain calls, ATen ops take
+//! their operands then attributes positionally (keyword-only ones as kwargs).
+use crate::import::{AUTO_FUNCTIONALIZED, GETITEM, value_op_for};
+use crate::types::dtype_name;
+use mlir_support::{
+    Diag, ir,
+    melior::ir::{
+        Attribute, BlockLike, Module, RegionLike, Type, TypeLike, Value, ValueLike,
+        attribute::{
+            ArrayAttribute, BoolAttribute, DenseI64ArrayAttribute, DictionaryAttribute, FloatAttribute,
+            IntegerAttribute, TypeAttribute,
+        },
+        operation::{OperationLike, OperationRef},
+        r#type::{DimSize, RankedTensorType},
+        ShapedTypeLike,
+    },
+};
+use serde_json::{Map, Value as Json, json};
+use std::collections::{HashMap, HashSet};
+use vllm_dialect::{AttrKind, K_DYNAMIC, OpDef, ValueClass};
+
+type R<T> = Result<T, Diag>;
+
+fn key(v: Value<'_, '_>) -> usize {
+    v.to_raw().ptr as usize
+}
+
+fn str_attr(op: &OperationRef<'_, '_>, name: &str) -> Option<String> {
+    ir::string_value(op.attribute(name).ok()?)
+}
+
+fn loc_name(op: &OperationRef<'_, '_>) -> Option<String> {
+    let l = op.location();
+    l.is_name().then(|| l.name_value().as_string_ref().as_str().unwrap_or("").to_string()).filter(|s| !s.is_empty())
+}
+
+fn err(op: &OperationRef<'_, '_>, msg: impl Into<String>) -> Diag {
+    let (loc, label) = mlir_support::diagnostics::describe_location(op.location());
+    Diag { severity: mlir_support::Severity::Error, loc, loc_label: label, message: msg.into(), notes: vec![] }
+}
+
+struct Exporter {
+    nodes: Vec<Json>,
+    names: HashSet<String>,
+    refs: HashMap<usize, String>,
+    metas: HashMap<usize, Json>,
+    device: String,
+    default_symbol: String,
+}
+
+impl Exporter {
+    fn fresh(&mut self, wanted: Option<String>, base: &str) -> String {
+        if let Some(w) = wanted {
+            if self.names.insert(w.clone()) {
+                return w;
+            }
+        }
+        let mut i = 0;
+        loop {
+            let n = if i == 0 { base.to_string() } else { format!("{base}_{i}") };
+            if self.names.insert(n.clone()) {
+                return n;
+            }
+            i += 1;
+        }
+    }
+
+    fn reference(&self, op: &OperationRef<'_, '_>, v: Value<'_, '_>) -> R<Json> {
+        self.refs
+            .get(&key(v))
+            .map(|n| json!({ "node": n }))
+            .ok_or_else(|| err(op, "uses a value that has no FX node (a tuple element without getitem?)"))
+    }
+
+    /// meta.val for a type, borrowing symbol names from `hint` (an operand's meta).
+    fn synth_meta(&self, t: Type<'_>, hint: Option<&Json>) -> Json {
+        if t.is_index() {
+            return json!({ "sym": self.default_symbol });
+        }
+        let Ok(tensor) = RankedTensorType::try_from(t) else { return Json::Null };
+        let hint_shape = hint.and_then(|h| h.get("shape")).and_then(Json::as_array);
+        let mut dims = Vec::new();
+        for i in 0..tensor.rank() {
+            dims.push(match tensor.dim_size(i) {
+                Ok(DimSize::Static(d)) => json!(d),
+                _ => hint_shape
+                    .filter(|h| h.len() == tensor.rank())
+                    .and_then(|h| h.get(i))
+                    .filter(|d| d.is_string())
+                    .cloned()
+                    .unwrap_or_else(|| json!(self.default_symbol)),
+            });
+        }
+        let mut meta = Map::new();
+        let dtype = dtype_name(&tensor.element().to_string()).unwrap_or("unknown");
+        let strides: Option<Vec<Json>> = (0..dims.len())
+            .map(|i| dims[i + 1..].iter().map(Json::as_i64).try_fold(1i64, |acc, d| Some(acc * d?)).map(Json::from))
+            .collect();
+        meta.insert("shape".into(), Json::Array(dims));
+        meta.insert("dtype".into(), json!(dtype));
+        if let Some(s) = strides {
+            meta.insert("stride".into(), Json::Array(s));
+        }
+        meta.insert("device".into(), json!(self.device));
+        Json::Object(meta)
+    }
+
+    fn meta_of(&self, v: Value<'_, '_>) -> Option<&Json> {
+        self.metas.get(&key(v))
+    }
+
+    fn push(&mut self, name: &str, op: &str, target: &str, args: Vec<Json>, kwargs: Map<String, Json>, val: Json) {
+        let mut n = Map::new();
+        n.insert("name".into(), json!(name));
+        n.insert("op".into(), json!(op));
+        n.insert("target".into(), json!(target));
+        n.insert("args".into(), Json::Array(args));
+        n.insert("kwargs".into(), Json::Object(kwargs));
+        n.insert("meta".into(), json!({ "val": val }));
+        self.nodes.push(Json::Object(n));
+    }
+
+    /// Decodes `fx.args` (operands as `{"operand": i}`, buffers as `{"buffer": b}`).
+    fn decode(&self, op: &OperationRef<'_, '_>, v: &Json, operands: &[Value<'_, '_>], buffers: &HashMap<String, String>) -> R<Json> {
+        if let Json::Object(m) = v {
+            if m.len() == 1 {
+                if let Some(i) = m.get("operand").and_then(Json::as_u64) {
+                    let val = operands.get(i as usize).ok_or_else(|| err(op, "fx.args names a missing operand"))?;
+                    return self.reference(op, *val);
+                }
+                if let Some(b) = m.get("buffer").and_then(Json::as_str) {
+                    let n = buffers.get(b).cloned().unwrap_or_else(|| b.to_string());
+                    return Ok(json!({ "node": n }));
+                }
+            }
+        }
+        match v {
+            Json::Array(a) => Ok(Json::Array(a.iter().map(|x| self.decode(op, x, operands, buffers)).collect::<R<_>>()?)),
+            // kwargs: decode each value (tagged values such as {"dtype": ..} hold no references)
+            Json::Object(m) if m.len() != 1 => Ok(Json::Object(
+                m.iter().map(|(k, x)| Ok((k.clone(), self.decode(op, x, operands, buffers)?))).collect::<R<_>>()?,
+            )),
+            other => Ok(other.clone()),
+        }
+    }
+
+    /// `fx.args` when it still fits the op's operands.
+    fn provenance_args(&self, op: &OperationRef<'_, '_>) -> Option<Json> {
+        let text = str_attr(op, "fx.args")?;
+        let v: Json = serde_json::from_str(&text).ok()?;
+        fn max_operand(v: &Json) -> Option<u64> {
+            match v {
+                Json::Object(m) => m.get("operand").and_then(Json::as_u64),
+                Json::Array(a) => a.iter().filter_map(max_operand).max(),
+                _ => None,
+            }
+        }
+        let all: Vec<&Json> = v.get("args")?.as_array()?.iter().chain(v.get("kwargs")?.as_object()?.values()).collect();
+        let max = all.iter().filter_map(|x| max_operand(x)).max();
+        (max.map_or(0, |m| m + 1) as usize <= op.operand_count()).then_some(v)
+    }
+
+    fn attr_json(&self, a: Attribute<'_>, kind: AttrKind, dyns: &mut impl Iterator<Item = Json>) -> Json {
+        let float = |x: f64| {
+            if x.is_nan() {
+                json!({"float": "nan"})
+            } else if x.is_infinite() {
+                json!({"float": if x > 0.0 { "inf" } else { "-inf" }})
+            } else {
+                json!(x)
+            }
+        };
+        if let Ok(b) = BoolAttribute::try_from(a) {
+            return json!(b.value());
+        }
+        if let Ok(f) = FloatAttribute::try_from(a) {
+            return float(f.value());
+        }
+        if let Ok(i) = IntegerAttribute::try_from(a) {
+            return if i.value() == K_DYNAMIC { dyns.next().unwrap_or(Json::Null) } else { json!(i.value()) };
+        }
+        if let Some(s) = ir::string_value(a) {
+            return json!(s);
+        }
+        if let Ok(arr) = DenseI64ArrayAttribute::try_from(a) {
+            return Json::Array(
+                (0..arr.len())
+                    .map(|i| match arr.element(i) {
+                        Ok(K_DYNAMIC) => dyns.next().unwrap_or(Json::Null),
+                        Ok(x) => json!(x),
+                        Err(_) => Json::Null,
+                    })
+                    .collect(),
+            );
+        }
+        if let Ok(t) = TypeAttribute::try_from(a) {
+            return json!({ "dtype": dtype_name(&t.value().to_string()).unwrap_or("unknown") });
+        }
+        let _ = kind;
+        json!(a.to_string())
+    }
+
+    /// An `empty` buffer for a written-only argument, shaped like `t`.
+    fn synth_buffer(&mut self, t: Type<'_>, hint: Option<&Json>, base: &str) -> String {
+        let meta = self.synth_meta(t, hint);
+        let shape = meta.get("shape").cloned().unwrap_or(json!([]));
+        let sizes: Vec<Json> = shape
+            .as_array()
+            .map(|a| a.iter().map(|d| if d.is_string() { self.sym_ref(d) } else { d.clone() }).collect())
+            .unwrap_or_default();
+        let name = self.fresh(None, base);
+        let mut kwargs = Map::new();
+        kwargs.insert("dtype".into(), json!({ "dtype": meta.get("dtype").cloned().unwrap_or(json!("float32")) }));
+        kwargs.insert("device".into(), json!({ "device": self.device }));
+        kwargs.insert("pin_memory".into(), json!(false));
+        self.push(&name, "call_function", "torch.ops.aten.empty.memory_format", vec![Json::Array(sizes)], kwargs, meta);
+        name
+    }
+
+    /// A size argument for symbol `d`: the SymInt input that carries it, if any.
+    fn sym_ref(&self, d: &Json) -> Json {
+        let s = d.as_str().unwrap_or("");
+        for n in &self.nodes {
+            if n["op"] == "placeholder" && n["meta"]["val"]["sym"] == s {
+                return json!({ "node": n["name"] });
+            }
+        }
+        json!({ "sym": s })
+    }
+
+    /// Registers the op's results: one value, or a tuple node read by getitems.
+    fn bind_results(&mut self, op: &OperationRef<'_, '_>, name: &str, tuple_meta: Option<&Json>) {
+        let results: Vec<Value> = op.results().map(Into::into).collect();
+        let Some(Json::Array(elems)) = tuple_meta else {
+            if let Some(r) = results.first() {
+                self.refs.insert(key(*r), name.to_string());
+            }
+            return;
+        };
+        let getitems: Vec<String> = op
+            .attribute("fx.getitems")
+            .ok()
+            .and_then(|a| ArrayAttribute::try_from(a).ok())
+            .map(|a| {
+                (0..a.len())
+                    .map(|i| a.element(i).ok().and_then(ir::string_value).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut results = results.into_iter();
+        for (k, m) in elems.iter().enumerate() {
+            if m.is_null() {
+                continue;
+            }
+            let Some(r) = results.next() else { break };
+            self.metas.insert(key(r), m.clone());
+            if !ir::has_uses(r) {
+                continue;
+            }
+            let wanted = getitems.get(k).filter(|g| !g.is_empty()).cloned();
+            let g = self.fresh(wanted, "getitem");
+            self.push(&g, "call_function", GETITEM, vec![json!({ "node": name }), json!(k)], Map::new(), m.clone());
+            self.refs.insert(key(r), g);
+        }
+    }
+
+    fn meta_or_synth(&self, op: &OperationRef<'_, '_>) -> Json {
+        if let Some(m) = str_attr(op, "fx.meta").and_then(|t| serde_json::from_str(&t).ok()) {
+            return m;
+        }
+        let hint = op.operands().find_map(|o| self.meta_of(o).filter(|m| m.get("shape").is_some()).cloned());
+        let types: Vec<Type> = op.results().map(|r| r.r#type()).collect();
+        match types.as_slice() {
+            [] => Json::Null,
+            [t] => self.synth_meta(*t, hint.as_ref()),
+            ts => Json::Array(ts.iter().map(|t| self.synth_meta(*t, hint.as_ref())).collect()),
+        }
+    }
+
+    fn export_op(&mut self, op: OperationRef<'_, '_>) -> R<()> {
+        let opname = op.name().as_string_ref().as_str().unwrap_or("").to_string();
+        let operands: Vec<Value> = op.operands().collect();
+        let wanted = loc_name(&op);
+        if opname == "torch.operator" {
+            let target = str_attr(&op, "target").ok_or_else(|| err(&op, "torch.operator without a target"))?;
+            let fx: Json = str_attr(&op, "fx_args")
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .ok_or_else(|| err(&op, "torch.operator's fx_args is not JSON"))?;
+            let args = self.decode(&op, &fx["args"], &operands, &HashMap::new())?;
+            let kwargs = self.decode(&op, &fx["kwargs"], &operands, &HashMap::new())?;
+            let meta = self.meta_or_synth(&op);
+            let name = self.fresh(wanted, "operator");
+            self.push(&name, "call_function", &target, args.as_array().cloned().unwrap_or_default(), kwargs.as_object().cloned().unwrap_or_default(), meta.clone());
+            self.bind_results(&op, &name, Some(&meta).filter(|m| m.is_array()));
+            if !meta.is_array() {
+                if let Some(r) = op.results().next() {
+                    self.metas.insert(key(r.into()), meta);
+                }
+            }
+            return Ok(());
+        }
+        let def = vllm_dialect::op(&opname).ok_or_else(|| err(&op, format!("'{opname}' has no FX form")))?;
+        if def.inplace.is_some() && value_op_for(&def.target).is_some_and(|(v, _)| v.name == def.name) {
+            return self.export_functionalized(op, def, &operands, wanted);
+        }
+        if def.is_inplace() {
+            return self.export_inplace(op, def, &operands, wanted);
+        }
+        // ATen and functional vLLM ops.
+        let (args, kwargs) = match self.provenance_args(&op) {
+            Some(fx) => {
+                let a = self.decode(&op, &fx["args"], &operands, &HashMap::new())?;
+                let k = self.decode(&op, &fx["kwargs"], &operands, &HashMap::new())?;
+                (a.as_array().cloned().unwrap_or_default(), k.as_object().cloned().unwrap_or_default())
+            }
+            None => self.synth_call_args(&op, def, &operands)?,
+        };
+        let meta = self.meta_or_synth(&op);
+        let name = self.fresh(wanted, def.short_name());
+        self.push(&name, "call_function", &def.target, args, kwargs, meta.clone());
+        if meta.is_array() {
+            self.bind_results(&op, &name, Some(&meta));
+        } else if let Some(r) = op.results().next() {
+            self.refs.insert(key(r.into()), name);
+            self.metas.insert(key(r.into()), meta);
+        }
+        Ok(())
+    }
+
+    /// Positional operands then attributes (keyword-only ones as kwargs).
+    fn synth_call_args(&self, op: &OperationRef<'_, '_>, def: &OpDef, operands: &[Value<'_, '_>]) -> R<(Vec<Json>, Map<String, Json>)> {
+        let n_tensor = operands.iter().filter(|v| !v.r#type().is_index()).count();
+        let mut args = Vec::new();
+        let tensor_decls: Vec<_> = def.operands.iter().filter(|o| o.class != ValueClass::Index).collect();
+        let mut it = operands[..n_tensor].iter();
+        for d in &tensor_decls {
+            match d.arity {
+                vllm_dialect::Arity::Variadic => {
+                    args.push(Json::Array(it.by_ref().map(|v| self.reference(op, *v)).collect::<R<_>>()?));
+                }
+                _ => match it.next() {
+                    Some(v) => args.push(self.reference(op, *v)?),
+                    None => args.push(Json::Null),
+                },
+            }
+        }
+        let dyn_refs: Vec<Json> = operands[n_tensor..].iter().map(|v| self.reference(op, *v)).collect::<R<_>>()?;
+        let mut dyns = dyn_refs.into_iter();
+        let mut kwargs = Map::new();
+        for a in &def.attrs {
+            let attr = op.attribute(&a.name).map_err(|_| err(op, format!("missing attribute '{}'", a.name)))?;
+            let j = self.attr_json(attr, a.kind, &mut dyns);
+            if a.keyword_only {
+                kwargs.insert(a.name.clone(), j);
+            } else {
+                args.push(j);
+            }
+        }
+        Ok((args, kwargs))
+    }
+
+    fn export_functionalized(&mut self, op: OperationRef<'_, '_>, def: &OpDef, operands: &[Value<'_, '_>], wanted: Option<String>) -> R<()> {
+        let (_, twin) = value_op_for(&def.target).ok_or_else(|| err(&op, "no in-place form"))?;
+        let results: Vec<Value> = op.results().map(Into::into).collect();
+        let written: Vec<_> = twin.operands.iter().filter(|o| o.mutated).collect();
+        let reads: HashSet<&str> = def.operands.iter().map(|o| o.name.as_str()).collect();
+        // Which written argument each result is the new value of.
+        let optional_present = results.len() == written.len();
+        let mut result_of: HashMap<&str, Value> = HashMap::new();
+        let mut it = results.iter();
+        for w in &written {
+            if w.arity == vllm_dialect::Arity::Optional && !optional_present {
+                continue;
+            }
+            if let Some(r) = it.next() {
+                result_of.insert(w.name.as_str(), *r);
+            }
+        }
+        // Buffers: recreated from provenance, or synthesized.
+        let recorded: Map<String, Json> = str_attr(&op, "fx.buffers").and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        let mut buffers: HashMap<String, String> = HashMap::new();
+        for w in written.iter().filter(|w| !reads.contains(w.name.as_str())) {
+            let Some(r) = result_of.get(w.name.as_str()).copied() else { continue };
+            let name = match recorded.get(&w.name) {
+                Some(Json::Object(n)) if n.contains_key("target") => {
+                    let name = self.fresh(n.get("name").and_then(Json::as_str).map(String::from), "empty");
+                    let args = n.get("args").and_then(Json::as_array).cloned().unwrap_or_default();
+                    let kwargs = n.get("kwargs").and_then(Json::as_object).cloned().unwrap_or_default();
+                    let val = n.get("meta").and_then(|m| m.get("val")).cloned().unwrap_or(Json::Null);
+                    self.push(&name, "call_function", n["target"].as_str().unwrap_or(""), args, kwargs, val);
+                    name
+                }
+                Some(Json::Object(n)) if n.get("node").and_then(Json::as_str).is_some_and(|x| self.names.contains(x)) => {
+                    n["node"].as_str().unwrap_or_default().to_string()
+                }
+                _ => {
+                    let hint = operands.first().and_then(|o| self.meta_of(*o)).cloned();
+                    self.synth_buffer(r.r#type(), hint.as_ref(), "empty")
+                }
+            };
+            buffers.insert(w.name.clone(), name);
+        }
+        let (args, kwargs) = match self.provenance_args(&op) {
+            Some(fx) => {
+                let a = self.decode(&op, &fx["args"], operands, &buffers)?;
+                let k = self.decode(&op, &fx["kwargs"], operands, &buffers)?;
+                (a.as_array().cloned().unwrap_or_default(), k.as_object().cloned().unwrap_or_default())
+            }
+            None => {
+                let mut kwargs = Map::new();
+                let mut by_name: HashMap<&str, Value> = HashMap::new();
+                let mut it = operands.iter();
+                for d in &def.operands {
+                    let present = match d.arity {
+                        vllm_dialect::Arity::One => true,
+                        _ => operand_present(&op, def, &d.name),
+                    };
+                    if present {
+                        if let Some(v) = it.next() {
+                            by_name.insert(d.name.as_str(), *v);
+                        }
+                    }
+                }
+                for t in &twin.operands {
+                    let j = if let Some(b) = buffers.get(&t.name) {
+                        json!({ "node": b })
+                    } else if let Some(v) = by_name.get(t.name.as_str()) {
+                        self.reference(&op, *v)?
+                    } else {
+                        Json::Null
+                    };
+                    kwargs.insert(t.name.clone(), j);
+                }
+                let mut none = std::iter::empty();
+                for a in &def.attrs {
+                    let attr = op.attribute(&a.name).map_err(|_| err(&op, format!("missing attribute '{}'", a.name)))?;
+                    kwargs.insert(a.name.clone(), self.attr_json(attr, a.kind, &mut none));
+                }
+                (vec![json!({ "op": def.target })], kwargs)
+            }
+        };
+        let meta = match str_attr(&op, "fx.meta").and_then(|t| serde_json::from_str::<Json>(&t).ok()) {
+            Some(m) => m,
+            None => {
+                let hint = operands.first().and_then(|o| self.meta_of(*o)).cloned();
+                let mut elems = vec![Json::Null];
+                for w in &written {
+                    elems.push(match result_of.get(w.name.as_str()) {
+                        Some(r) => self.synth_meta(r.r#type(), hint.as_ref()),
+                        None => Json::Null,
+                    });
+                }
+                Json::Array(elems)
+            }
+        };
+        let name = self.fresh(wanted, "auto_functionalized");
+        self.push(&name, "call_function", AUTO_FUNCTIONALIZED, args, kwargs, meta.clone());
+        self.bind_results(&op, &name, Some(&meta));
+        Ok(())
+    }
+
+    fn export_inplace(&mut self, op: OperationRef<'_, '_>, def: &OpDef, operands: &[Value<'_, '_>], wanted: Option<String>) -> R<()> {
+        let mut kwargs = Map::new();
+        let mut it = operands.iter();
+        for d in &def.operands {
+            let present = d.arity == vllm_dialect::Arity::One || operand_present(&op, def, &d.name);
+            let j = match (present, it.clone().next()) {
+                (true, Some(v)) => {
+                    it.next();
+                    self.reference(&op, *v)?
+                }
+                _ => Json::Null,
+            };
+            kwargs.insert(d.name.clone(), j);
+        }
+        let mut none = std::iter::empty();
+        for a in &def.attrs {
+            let attr = op.attribute(&a.name).map_err(|_| err(&op, format!("missing attribute '{}'", a.name)))?;
+            kwargs.insert(a.name.clone(), self.attr_json(attr, a.kind, &mut none));
+        }
+        let name = self.fresh(wanted, def.short_name().trim_end_matches('_'));
+        self.push(&name, "call_function", &def.target, vec![], kwargs, Json::Null);
+        Ok(())
+    }
+}
+
+/// Whether optional operand `name` is present (from the segment sizes when
+/// the op has them, else from the operand count).
+fn operand_present(op: &OperationRef<'_, '_>, def: &OpDef, name: &str) -> bool {
+    let idx = def.operands.iter().position(|d| d.name == name).unwrap_or(0);
+    if def.needs_operand_segments() {
+        let text = op.attribute("operandSegmentSizes").map(|a| a.to_string()).unwrap_or_default();
+        let sizes: Vec<usize> = text
+            .trim_start_matches("array<i32")
+            .trim_start_matches(':')
+            .trim_end_matches('>')
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        return sizes.get(idx).copied().unwrap_or(0) > 0;
+    }
+    let fixed = def.operands.iter().filter(|d| d.arity == vllm_dialect::Arity::One).count();
+    op.operand_count() > fixed
+}
+
+/// Exports the module's function as an FX graph JSON document.
+pub fn export(module: &Module<'_>) -> Result<Json, Diag> {
+    let body = module.body();
+    let func = body
+        .first_operation()
+        .filter(|o| o.name().as_string_ref().as_str() == Ok("func.func"))
+        .ok_or_else(|| Diag::error("export", "the module must hold one func.func"))?;
+    let graph_name = str_attr(&func, "sym_name").unwrap_or_else(|| "graph".into());
+    let mop = module.as_operation();
+    let symbols: Map<String, Json> = mop
+        .attribute("torch.symbols")
+        .ok()
+        .and_then(|a| DictionaryAttribute::try_from(a).ok())
+        .map(|d| {
+            (0..d.len())
+                .filter_map(|i| d.element(i).ok())
+                .map(|(id, v)| {
+                    let mut b = Map::new();
+                    if let Ok(dd) = DictionaryAttribute::try_from(v) {
+                        for k in ["min", "max"] {
+                            if let Some(x) = dd.element_by_name(k).and_then(|x| IntegerAttribute::try_from(x).ok()) {
+                                b.insert(k.into(), json!(x.value()));
+                            }
+                        }
+                    }
+                    (id.as_string_ref().as_str().unwrap_or("").to_string(), Json::Object(b))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let extra: Map<String, Json> = str_attr(&mop, "fx.graph").and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let region = func.region(0).map_err(|e| Diag::error("export", e.to_string()))?;
+    let block = region.first_block().ok_or_else(|| Diag::error("export", "the function has no body"))?;
+    let arg_attrs = func.attribute("arg_attrs").ok().and_then(|a| ArrayAttribute::try_from(a).ok());
+    let mut ex = Exporter {
+        nodes: Vec::new(),
+        names: HashSet::new(),
+        refs: HashMap::new(),
+        metas: HashMap::new(),
+        device: "cuda:0".into(),
+        default_symbol: symbols.keys().next().cloned().unwrap_or_else(|| "s0".into()),
+    };
+    for i in 0..block.argument_count() {
+        let arg: Value = block.argument(i).map_err(|e| Diag::error("export", e.to_string()))?.into();
+        let d = arg_attrs.as_ref().and_then(|a| a.element(i).ok()).and_then(|a| DictionaryAttribute::try_from(a).ok());
+        let get = |k: &str| d.as_ref().and_then(|d| d.element_by_name(k)).and_then(ir::string_value);
+        let name = ex.fresh(get("fx.name"), &format!("arg{i}"));
+        let meta = get("fx.meta").and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_else(|| ex.synth_meta(arg.r#type(), None));
+        if let Some(dev) = meta.get("device").and_then(Json::as_str) {
+            if i == 0 || ex.device == "cuda:0" {
+                ex.device = dev.to_string();
+            }
+        }
+        let op = get("fx.op").unwrap_or_else(|| "placeholder".into());
+        let target = get("fx.target").unwrap_or_else(|| name.clone());
+        ex.push(&name, &op, &target, vec![], Map::new(), meta.clone());
+        ex.refs.insert(key(arg), name);
+        ex.metas.insert(key(arg), meta);
+    }
+    for op in ir::block_ops(block) {
+        if op.name().as_string_ref().as_str() == Ok("func.return") {
+            let outs = op.operands().map(|v| ex.reference(&op, v)).collect::<R<Vec<_>>>()?;
+            let name = ex.fresh(str_attr(&func, "fx.output"), "output");
+            let mut n = Map::new();
+            n.insert("name".into(), json!(name));
+            n.insert("op".into(), json!("output"));
+            n.insert("target".into(), json!("output"));
+            n.insert("args".into(), json!([outs]));
+            n.insert("kwargs".into(), json!({}));
+            n.insert("meta".into(), json!({ "val": Json::Null }));
+            ex.nodes.push(Json::Object(n));
+            break;
+        }
+        ex.export_op(op)?;
+    }
+    let mut doc = Map::new();
+    doc.insert("format".into(), json!(crate::graph::FORMAT));
+    doc.insert("version".into(), json!(crate::graph::VERSION));
+    doc.insert("name".into(), json!(graph_name));
+    doc.insert("symbols".into(), Json::Object(symbols));
+    for (k, v) in extra {
+        doc.insert(k, v);
+    }
+    doc.insert("nodes".into(), Json::Array(ex.nodes));
+    Ok(Json::Object(doc))
+}
+
+/// The document as text: the header pretty, one node per line.
+pub fn to_text(doc: &Json) -> String {
+    let mut out = String::from("{\n");
+    let Json::Object(m) = doc else { return doc.to_string() };
+    let n = m.len();
+    for (i, (k, v)) in m.iter().enumerate() {
+        let sep = if i + 1 < n { "," } else { "" };
+        if k == "nodes" {
+            out.push_str(" \"nodes\": [\n");
+            let nodes = v.as_array().cloned().unwrap_or_default();
+            for (j, node) in nodes.iter().enumerate() {
+                out.push_str("  ");
+                out.push_str(&node.to_string());
+                out.push_str(if j + 1 < nodes.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(&format!(" ]{sep}\n"));
+        } else {
+            out.push_str(&format!(" {}: {}{sep}\n", Json::String(k.clone()), v));
+        }
+    }
+    out.push_str("}\n");
+    out
+}

@@ -1,0 +1,692 @@
+//! FX graph JSON -> one `func.func` in the torch-like dialects.
+//!
+//! - placeholders (and `get_attr`s) become the function's arguments; the
+//!   output node becomes `func.return`;
+//! - symbolic sizes become `?` dims; the symbols' bounds are kept in the
+//!   module attribute `torch.symbols`; SymInt values are `index` values;
+//! - `auto_functionalized(op, **kw)` + `getitem` becomes the value-semantics
+//!   op whose results are the new values of the mutated arguments (as
+//!   torch-mlir imports it); buffers that exist only to be written disappear;
+//! - known ATen and vLLM ops become the dialect's ops, anything else
+//!   `torch.operator` with the original target and arguments;
+//! - every op is located at its FX node (`loc("node_name")`).
+//!
+//! Provenance for an exact export rides along in `fx.*` attributes
+//! (see docs/fx-import.md): `fx.meta` (the node's `meta.val`), `fx.args` (its
+//! args/kwargs with operands as `{"operand": i}` and dropped buffers as
+//! `{"buffer": name}`), `fx.buffers` (the dropped buffer nodes), `fx.getitems`
+//! (names of the getitem nodes, by tuple index).
+//!
+//! Import builds IR through the C API; nothing is printed and re-parsed.
+use crate::graph::{self, Graph, GraphError, Node, NodeOp, as_ref, for_each_ref};
+use crate::types::{element_type, is_int_val, is_tensor_val, tensor_type};
+use mlir_support::{
+    Diag, DiagnosticCapture, ir,
+    melior::{
+        Context,
+        dialect::func,
+        ir::{
+            Attribute, Block, BlockLike, Identifier, Location, Module, Region, RegionLike, Type, TypeLike, Value,
+            attribute::{
+                ArrayAttribute, BoolAttribute, DenseI32ArrayAttribute, DenseI64ArrayAttribute, DictionaryAttribute,
+                FloatAttribute, IntegerAttribute, StringAttribute, TypeAttribute,
+            },
+            operation::{OperationBuilder, OperationLike, OperationMutLike, OperationRef},
+            r#type::{FunctionType, IntegerType},
+        },
+    },
+};
+use serde_json::{Map, Value as Json, json};
+use std::collections::{HashMap, HashSet};
+use vllm_dialect::{Arity, AttrDef, AttrKind, K_DYNAMIC, OpDef, ValueClass};
+
+/// Targets that only allocate: when such a node's single use is as an
+/// output-only buffer of a functionalized op, the value form drops it.
+const ALLOCATIONS: &[&str] = &[
+    "torch.ops.aten.empty.memory_format",
+    "torch.ops.aten.empty.default",
+    "torch.ops.aten.empty_like.default",
+    "torch.ops.aten.full.default",
+    "torch.ops.aten.zeros.default",
+    "torch.ops.aten.new_empty.default",
+    "torch.ops.aten.empty_strided.default",
+];
+
+pub const AUTO_FUNCTIONALIZED: &str = "torch.ops.higher_order.auto_functionalized";
+pub const GETITEM: &str = "operator.getitem";
+
+/// kwargs that select memory placement, not values: ignorable for semantics.
+const PLACEMENT_KWARGS: &[&str] = &["device", "pin_memory", "layout", "memory_format", "non_blocking"];
+
+/// Imports FX graph JSON into a new module. Errors name the node (or the
+/// JSON position) and never panic.
+pub fn import<'c>(ctx: &'c Context, text: &str, file: &str) -> Result<Module<'c>, Vec<Diag>> {
+    let graph = graph::parse(text).map_err(|e| vec![to_diag(&e, file)])?;
+    import_graph(ctx, &graph, file)
+}
+
+pub fn to_diag(e: &GraphError, file: &str) -> Diag {
+    let mut d = match (&e.node, e.position) {
+        (Some(n), _) => Diag::error(format!("{file}: node '{n}'"), e.message.clone()),
+        (None, Some((line, column))) => {
+            let mut d = Diag::error("", e.message.clone());
+            d.loc = Some(mlir_support::SourceLoc { file: file.to_string(), line, column });
+            d
+        }
+        (None, None) => Diag::error(file, e.message.clone()),
+    };
+    d.notes.clear();
+    d
+}
+
+/// The value-form op that an `auto_functionalized` of `target` imports as.
+pub fn value_op_for(target: &str) -> Option<(&'static OpDef, &'static OpDef)> {
+    let t = vllm_dialect::table();
+    let v = t.ops.iter().find(|o| o.target == target && !o.is_inplace() && o.inplace.is_some())?;
+    let twin = t.get(v.inplace.as_deref()?)?;
+    Some((v, twin))
+}
+
+/// Names of the arguments `v`'s in-place twin writes that the value form does
+/// not read: pure output buffers.
+fn out_only<'t>(v: &OpDef, twin: &'t OpDef) -> impl Iterator<Item = &'t str> {
+    let reads: HashSet<&str> = v.operands.iter().map(|o| o.name.as_str()).collect();
+    twin.operands.iter().filter(move |o| o.mutated && !reads.contains(o.name.as_str())).map(|o| o.name.as_str())
+}
+
+fn wrapped_op(node: &Node) -> Option<&str> {
+    node.args.first()?.as_object()?.get("op")?.as_str()
+}
+
+#[derive(Clone, Copy)]
+enum Slot<'c, 'a> {
+    Value(Value<'c, 'a>),
+    /// A tuple: index into `Importer::tuples`.
+    Tuple(usize),
+    Nothing,
+}
+
+struct Tuple<'c, 'a> {
+    elems: Vec<Option<Value<'c, 'a>>>,
+    producer: OperationRef<'c, 'a>,
+    getitems: Vec<String>,
+}
+
+struct Importer<'c, 'a, 'g> {
+    ctx: &'c Context,
+    env: HashMap<&'g str, Slot<'c, 'a>>,
+    tuples: Vec<Tuple<'c, 'a>>,
+    /// Buffer nodes dropped in value form.
+    dropped: HashSet<&'g str>,
+    nodes: HashMap<&'g str, &'g Node>,
+}
+
+type R<T> = Result<T, GraphError>;
+
+impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
+    fn id(&self, s: &str) -> Identifier<'c> {
+        Identifier::new(self.ctx, s)
+    }
+    fn str_attr(&self, s: &str) -> Attribute<'c> {
+        StringAttribute::new(self.ctx, s).into()
+    }
+    fn i64_type(&self) -> Type<'c> {
+        IntegerType::new(self.ctx, 64).into()
+    }
+
+    fn value(&self, node: &Node, r: &str) -> R<Value<'c, 'a>> {
+        match self.env.get(r) {
+            Some(Slot::Value(v)) => Ok(*v),
+            Some(Slot::Tuple(_)) => Err(GraphError::at(&node.name, format!("uses the tuple '{r}' directly; tuples are read with getitem"))),
+            Some(Slot::Nothing) => Err(GraphError::at(&node.name, format!("uses '{r}', which produces no value"))),
+            None => Err(GraphError::at(&node.name, format!("refers to '{r}', which was not imported"))),
+        }
+    }
+
+    fn is_tensor(v: Value<'c, 'a>) -> bool {
+        use mlir_support::melior::ir::ValueLike;
+        v.r#type().is_ranked_tensor()
+    }
+    fn is_index(v: Value<'c, 'a>) -> bool {
+        use mlir_support::melior::ir::ValueLike;
+        v.r#type().is_index()
+    }
+
+    /// Result types from `meta.val`: a tensor, an integer, a tuple (its non-null
+    /// elements), or nothing.
+    fn result_types(&self, node: &Node) -> R<(Vec<Type<'c>>, Option<Vec<bool>>)> {
+        let one = |v: &Json| -> R<Type<'c>> {
+            if is_tensor_val(v) {
+                tensor_type(self.ctx, v).map_err(|e| GraphError::at(&node.name, e))
+            } else if is_int_val(v) {
+                Ok(Type::index(self.ctx))
+            } else {
+                Err(GraphError::at(&node.name, format!("meta.val {v} is neither a tensor, an integer nor a tuple")))
+            }
+        };
+        match &node.val {
+            Json::Null => Ok((vec![], None)),
+            Json::Array(items) => {
+                let mut types = Vec::new();
+                let mut present = Vec::new();
+                for it in items {
+                    present.push(!it.is_null());
+                    if !it.is_null() {
+                        types.push(one(it)?);
+                    }
+                }
+                Ok((types, Some(present)))
+            }
+            v => Ok((vec![one(v)?], None)),
+        }
+    }
+
+    fn loc(&self, node: &Node) -> Location<'c> {
+        Location::name(self.ctx, &node.name, Location::unknown(self.ctx))
+    }
+
+    /// args/kwargs as JSON with every reference replaced by its operand index
+    /// (or `{"buffer": name}` for a buffer that is not an operand).
+    fn encode_args(&self, node: &Node, operands: &[Value<'c, 'a>]) -> String {
+        fn walk<'c, 'a>(imp: &Importer<'c, 'a, '_>, v: &Json, operands: &[Value<'c, 'a>]) -> Json {
+            if let Some(r) = as_ref(v) {
+                if let Some(Slot::Value(val)) = imp.env.get(r) {
+                    if let Some(i) = operands.iter().position(|o| o == val) {
+                        return json!({ "operand": i });
+                    }
+                }
+                return json!({ "buffer": r });
+            }
+            match v {
+                Json::Array(a) => Json::Array(a.iter().map(|x| walk(imp, x, operands)).collect()),
+                other => other.clone(),
+            }
+        }
+        let args: Vec<Json> = node.args.iter().map(|a| walk(self, a, operands)).collect();
+        let kwargs: Map<String, Json> = node.kwargs.iter().map(|(k, v)| (k.clone(), walk(self, v, operands))).collect();
+        json!({ "args": args, "kwargs": kwargs }).to_string()
+    }
+
+    fn provenance(&self, node: &Node, operands: &[Value<'c, 'a>], with_args: bool) -> Vec<(Identifier<'c>, Attribute<'c>)> {
+        let mut attrs = vec![];
+        if !node.val.is_null() {
+            attrs.push((self.id("fx.meta"), self.str_attr(&node.val.to_string())));
+        }
+        if with_args {
+            attrs.push((self.id("fx.args"), self.str_attr(&self.encode_args(node, operands))));
+        }
+        attrs
+    }
+
+    fn append(
+        &mut self,
+        block: &'a Block<'c>,
+        node: &'g Node,
+        name: &str,
+        operands: &[Value<'c, 'a>],
+        results: &[Type<'c>],
+        attrs: Vec<(Identifier<'c>, Attribute<'c>)>,
+        tuple: Option<Vec<bool>>,
+    ) -> R<()> {
+        let op = OperationBuilder::new(name, self.loc(node))
+            .add_operands(operands)
+            .add_results(results)
+            .add_attributes(&attrs)
+            .build()
+            .map_err(|e| GraphError::at(&node.name, format!("cannot build {name}: {e}")))?;
+        let op = block.append_operation(op);
+        let values: Vec<Value<'c, 'a>> = (0..results.len()).filter_map(|i| op.result(i).ok().map(Into::into)).collect();
+        let slot = match tuple {
+            Some(present) => {
+                let mut it = values.into_iter();
+                let elems = present.iter().map(|p| if *p { it.next() } else { None }).collect::<Vec<_>>();
+                self.tuples.push(Tuple { getitems: vec![String::new(); elems.len()], elems, producer: op });
+                Slot::Tuple(self.tuples.len() - 1)
+            }
+            None => match values.as_slice() {
+                [] => Slot::Nothing,
+                [v] => Slot::Value(*v),
+                _ => return Err(GraphError::at(&node.name, "produces several values without a tuple meta.val")),
+            },
+        };
+        self.env.insert(&node.name, slot);
+        Ok(())
+    }
+
+    /// The opaque op: nothing is lost.
+    fn opaque(&mut self, block: &'a Block<'c>, node: &'g Node) -> R<()> {
+        let mut operands = Vec::new();
+        let mut refs = Vec::new();
+        for v in node.args.iter().chain(node.kwargs.values()) {
+            for_each_ref(v, &mut |r| refs.push(r));
+        }
+        for r in refs {
+            let v = self.value(node, r)?;
+            if !operands.contains(&v) {
+                operands.push(v);
+            }
+        }
+        let (results, tuple) = self.result_types(node)?;
+        let mut attrs = vec![
+            (self.id("target"), self.str_attr(&node.target)),
+            (self.id("fx_args"), self.str_attr(&self.encode_args(node, &operands))),
+        ];
+        attrs.extend(self.provenance(node, &operands, false));
+        self.append(block, node, "torch.operator", &operands, &results, attrs, tuple)
+    }
+
+    fn scalar_attr(&self, v: &Json) -> Option<Attribute<'c>> {
+        match v {
+            Json::Bool(b) => Some(BoolAttribute::new(self.ctx, *b).into()),
+            Json::Number(n) if n.is_i64() => Some(IntegerAttribute::new(self.i64_type(), n.as_i64()?).into()),
+            Json::Number(n) => Some(FloatAttribute::new(self.ctx, Type::float64(self.ctx), n.as_f64()?).into()),
+            Json::Object(m) => {
+                let x = match m.get("float")?.as_str()? {
+                    "inf" => f64::INFINITY,
+                    "-inf" => f64::NEG_INFINITY,
+                    "nan" => f64::NAN,
+                    _ => return None,
+                };
+                Some(FloatAttribute::new(self.ctx, Type::float64(self.ctx), x).into())
+            }
+            _ => None,
+        }
+    }
+
+    /// One integer that may be symbolic (a reference to an `index` value).
+    fn int_or_sym(&self, node: &Node, v: &Json, dyns: &mut Vec<Value<'c, 'a>>) -> Option<i64> {
+        if let Some(i) = v.as_i64() {
+            return Some(i);
+        }
+        let r = as_ref(v)?;
+        let val = self.value(node, r).ok()?;
+        if !Self::is_index(val) {
+            return None;
+        }
+        dyns.push(val);
+        Some(K_DYNAMIC)
+    }
+
+    /// Converts an argument to an attribute of `kind`; `None` if it does not fit.
+    fn attr(&self, node: &Node, def: &AttrDef, v: Option<&Json>, dyns: &mut Vec<Value<'c, 'a>>) -> Option<Attribute<'c>> {
+        let default;
+        let v = match v {
+            Some(Json::Null) | None => {
+                default = toml_default(def.default.as_deref()?)?;
+                &default
+            }
+            Some(v) => v,
+        };
+        Some(match def.kind {
+            AttrKind::F64 => {
+                let x = match v {
+                    Json::Number(n) => n.as_f64()?,
+                    Json::Object(_) => FloatAttribute::try_from(self.scalar_attr(v)?).ok()?.value(),
+                    _ => return None,
+                };
+                FloatAttribute::new(self.ctx, Type::float64(self.ctx), x).into()
+            }
+            AttrKind::I64 => IntegerAttribute::new(self.i64_type(), self.int_or_sym(node, v, dyns)?).into(),
+            AttrKind::Bool => BoolAttribute::new(self.ctx, v.as_bool()?).into(),
+            AttrKind::Str => StringAttribute::new(self.ctx, v.as_str()?).into(),
+            AttrKind::I64Array => {
+                let items: Vec<Json> = match v {
+                    Json::Array(a) => a.clone(),
+                    single => vec![single.clone()], // `int[1]` accepts a bare int
+                };
+                let mut xs = Vec::with_capacity(items.len());
+                for it in &items {
+                    xs.push(self.int_or_sym(node, it, dyns)?);
+                }
+                DenseI64ArrayAttribute::new(self.ctx, &xs).into()
+            }
+            AttrKind::Type => TypeAttribute::new(element_type(self.ctx, v.get("dtype")?.as_str()?)?).into(),
+            AttrKind::Scalar => self.scalar_attr(v)?,
+        })
+    }
+
+    /// Tries to import `node` as ATen op `def`; `None` when its arguments do
+    /// not fit (the caller then tries the next candidate or the opaque op).
+    fn try_aten(&mut self, node: &'g Node, def: &'static OpDef) -> Option<(Vec<Value<'c, 'a>>, Vec<(Identifier<'c>, Attribute<'c>)>)> {
+        let tensor_decls: Vec<_> = def.operands.iter().filter(|o| o.class != ValueClass::Index).collect();
+        let has_dyn = def.operands.iter().any(|o| o.class == ValueClass::Index);
+        let n_params = tensor_decls.len() + def.attrs.len();
+        if node.args.len() > n_params {
+            return None;
+        }
+        let param = |i: usize, name: &str| -> Option<&'g Json> {
+            node.args.get(i).or_else(|| node.kwargs.get(name))
+        };
+        for k in node.kwargs.keys() {
+            let known = tensor_decls.iter().any(|d| &d.name == k) || def.attr(k).is_some();
+            if !known && !PLACEMENT_KWARGS.contains(&k.as_str()) {
+                return None;
+            }
+        }
+        let mut operands = Vec::new();
+        for (i, d) in tensor_decls.iter().enumerate() {
+            match (param(i, &d.name), d.arity) {
+                (Some(v), Arity::Variadic) => {
+                    for it in v.as_array()? {
+                        let val = self.value(node, as_ref(it)?).ok()?;
+                        Self::is_tensor(val).then_some(())?;
+                        operands.push(val);
+                    }
+                }
+                (Some(Json::Null) | None, Arity::Optional) => {}
+                (Some(v), _) => {
+                    let val = self.value(node, as_ref(v)?).ok()?;
+                    Self::is_tensor(val).then_some(())?;
+                    operands.push(val);
+                }
+                (None, _) => return None,
+            }
+        }
+        let mut dyns = Vec::new();
+        let mut attrs = Vec::new();
+        for (j, a) in def.attrs.iter().enumerate() {
+            let v = param(tensor_decls.len() + j, &a.name);
+            attrs.push((self.id(&a.name), self.attr(node, a, v, &mut dyns)?));
+        }
+        if !dyns.is_empty() && !has_dyn {
+            return None;
+        }
+        operands.extend(dyns);
+        Some((operands, attrs))
+    }
+
+    fn aten(&mut self, block: &'a Block<'c>, node: &'g Node) -> R<bool> {
+        let candidates = vllm_dialect::table().ops.iter().filter(|o| o.target == node.target && !o.is_inplace());
+        for def in candidates {
+            if def.dialect() == "vllm" && def.inplace.is_some() {
+                continue; // functionalized ops come through auto_functionalized
+            }
+            let Some((operands, mut attrs)) = self.try_aten(node, def) else { continue };
+            let (results, tuple) = self.result_types(node)?;
+            if def.needs_operand_segments() {
+                return Ok(false);
+            }
+            attrs.extend(self.provenance(node, &operands, true));
+            self.append(block, node, &def.name, &operands, &results, attrs, tuple)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn auto_functionalized(&mut self, block: &'a Block<'c>, node: &'g Node) -> R<bool> {
+        let Some(target) = wrapped_op(node) else {
+            return Err(GraphError::at(&node.name, "auto_functionalized needs the op it wraps as its first argument ({\"op\": ...})"));
+        };
+        let Some((v, twin)) = value_op_for(target) else { return Ok(false) };
+        let meta = node.val.as_array().ok_or_else(|| GraphError::at(&node.name, "auto_functionalized needs a tuple meta.val"))?;
+        let written: Vec<_> = twin.operands.iter().filter(|o| o.mutated).collect();
+        if meta.len() != written.len() + 1 {
+            return Err(GraphError::at(
+                &node.name,
+                format!("auto_functionalized of {target}: meta.val has {} elements, expected {} (None, then {})",
+                    meta.len(), written.len() + 1, written.iter().map(|w| w.name.as_str()).collect::<Vec<_>>().join(", ")),
+            ));
+        }
+        if node.args.len() != 1 || node.kwargs.keys().any(|k| twin.operands.iter().all(|o| &o.name != k) && twin.attr(k).is_none()) {
+            return Ok(false); // an argument we do not model: keep it opaque
+        }
+        let mut operands = Vec::new();
+        let mut segments = Vec::new();
+        for d in &v.operands {
+            match (node.kwargs.get(&d.name), d.arity) {
+                (Some(Json::Null) | None, Arity::Optional) => segments.push(0),
+                (Some(x), _) if as_ref(x).is_some() => {
+                    operands.push(self.value(node, as_ref(x).unwrap_or_default())?);
+                    segments.push(1);
+                }
+                _ => return Err(GraphError::at(&node.name, format!("{target}: argument '{}' must be a tensor node", d.name))),
+            }
+        }
+        let mut attrs = Vec::new();
+        let mut dyns = Vec::new();
+        for a in &v.attrs {
+            let attr = self
+                .attr(node, a, node.kwargs.get(&a.name), &mut dyns)
+                .ok_or_else(|| GraphError::at(&node.name, format!("{target}: argument '{}' must be {}", a.name, a.kind.describe())))?;
+            attrs.push((self.id(&a.name), attr));
+        }
+        if v.needs_operand_segments() {
+            attrs.push((self.id("operandSegmentSizes"), DenseI32ArrayAttribute::new(self.ctx, &segments).into()));
+        }
+        let mut results = Vec::new();
+        let mut present = vec![false];
+        for (k, w) in written.iter().enumerate() {
+            let m = &meta[k + 1];
+            if m.is_null() {
+                if w.arity != Arity::Optional {
+                    return Err(GraphError::at(&node.name, format!("{target}: meta.val[{}] ('{}') is None", k + 1, w.name)));
+                }
+                present.push(false);
+            } else {
+                results.push(tensor_type(self.ctx, m).map_err(|e| GraphError::at(&node.name, e))?);
+                present.push(true);
+            }
+        }
+        // Output-only buffers: dropped when this is their only use.
+        let mut buffers = Map::new();
+        for b in out_only(v, twin) {
+            if let Some(r) = node.kwargs.get(b).and_then(as_ref) {
+                let entry = match self.nodes.get(r) {
+                    Some(n) if self.dropped.contains(r) => node_json(n),
+                    _ => json!({ "node": r }),
+                };
+                buffers.insert(b.to_string(), entry);
+            }
+        }
+        attrs.extend(self.provenance(node, &operands, true));
+        if !buffers.is_empty() {
+            attrs.push((self.id("fx.buffers"), self.str_attr(&Json::Object(buffers).to_string())));
+        }
+        self.append(block, node, &v.name, &operands, &results, attrs, Some(present))?;
+        Ok(true)
+    }
+
+    fn getitem(&mut self, node: &'g Node) -> R<()> {
+        let (Some(src), Some(i)) = (node.args.first().and_then(as_ref), node.args.get(1).and_then(Json::as_i64)) else {
+            return Err(GraphError::at(&node.name, "getitem takes a node and an integer index"));
+        };
+        let Some(Slot::Tuple(t)) = self.env.get(src).copied() else {
+            return Err(GraphError::at(&node.name, format!("getitem of '{src}', which is not a tuple")));
+        };
+        let tuple = &mut self.tuples[t];
+        let len = tuple.elems.len();
+        let idx = usize::try_from(i).ok().filter(|&x| x < len).ok_or_else(|| {
+            GraphError::at(&node.name, format!("getitem index {i} is out of range: '{src}' has {len} elements"))
+        })?;
+        let v = tuple.elems[idx].ok_or_else(|| GraphError::at(&node.name, format!("getitem takes element {idx} of '{src}', which is None")))?;
+        if let Some(expected) = is_tensor_val(&node.val).then(|| tensor_type(self.ctx, &node.val)) {
+            use mlir_support::melior::ir::ValueLike;
+            let expected = expected.map_err(|e| GraphError::at(&node.name, e))?;
+            if expected != v.r#type() {
+                return Err(GraphError::at(&node.name, format!("getitem's meta.val ({expected}) contradicts element {idx} of '{src}' ({})", v.r#type())));
+            }
+        }
+        tuple.getitems[idx] = node.name.clone();
+        self.env.insert(&node.name, Slot::Value(v));
+        Ok(())
+    }
+}
+
+fn node_json(n: &Node) -> Json {
+    let mut m = Map::new();
+    m.insert("name".into(), Json::String(n.name.clone()));
+    m.insert("op".into(), Json::String(n.op.as_str().into()));
+    m.insert("target".into(), Json::String(n.target.clone()));
+    m.insert("args".into(), Json::Array(n.args.clone()));
+    m.insert("kwargs".into(), Json::Object(n.kwargs.clone()));
+    m.insert("meta".into(), json!({ "val": n.val }));
+    Json::Object(m)
+}
+
+fn toml_default(text: &str) -> Option<Json> {
+    match text {
+        "true" => Some(Json::Bool(true)),
+        "false" => Some(Json::Bool(false)),
+        t => t.parse::<i64>().ok().map(Json::from).or_else(|| t.parse::<f64>().ok().map(Json::from)),
+    }
+}
+
+/// The buffer nodes that the value form drops: allocations whose only use is
+/// as an output-only argument of a functionalized op we model.
+fn droppable(graph: &Graph) -> HashSet<&str> {
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    let mut out_uses: HashMap<&str, usize> = HashMap::new();
+    for n in &graph.nodes {
+        for v in n.args.iter().chain(n.kwargs.values()) {
+            for_each_ref(v, &mut |r| *uses.entry(r).or_default() += 1);
+        }
+        if n.target == AUTO_FUNCTIONALIZED {
+            if let Some((v, twin)) = wrapped_op(n).and_then(value_op_for) {
+                for b in out_only(v, twin) {
+                    if let Some(r) = n.kwargs.get(b).and_then(as_ref) {
+                        *out_uses.entry(r).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+    graph
+        .nodes
+        .iter()
+        .filter(|n| ALLOCATIONS.contains(&n.target.as_str()))
+        .filter(|n| uses.get(n.name.as_str()) == Some(&1) && out_uses.get(n.name.as_str()) == Some(&1))
+        .map(|n| n.name.as_str())
+        .collect()
+}
+
+pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<Module<'c>, Vec<Diag>> {
+    let err = |e: GraphError| vec![to_diag(&e, file)];
+    let unknown = Location::unknown(ctx);
+    // Arguments: placeholders and get_attrs, in order.
+    let mut arg_types = Vec::new();
+    let mut arg_attrs = Vec::new();
+    let inputs: Vec<&Node> = graph.nodes.iter().filter(|n| matches!(n.op, NodeOp::Placeholder | NodeOp::GetAttr)).collect();
+    for n in &inputs {
+        let t = if is_tensor_val(&n.val) {
+            tensor_type(ctx, &n.val).map_err(|e| err(GraphError::at(&n.name, e)))?
+        } else if is_int_val(&n.val) {
+            Type::index(ctx)
+        } else {
+            return Err(err(GraphError::at(&n.name, format!("an input's meta.val must be a tensor or an integer, got {}", n.val))));
+        };
+        arg_types.push(t);
+        let mut d = vec![
+            (Identifier::new(ctx, "fx.name"), StringAttribute::new(ctx, &n.name).into()),
+            (Identifier::new(ctx, "fx.meta"), StringAttribute::new(ctx, &n.val.to_string()).into()),
+        ];
+        if n.op == NodeOp::GetAttr || n.target != n.name {
+            d.push((Identifier::new(ctx, "fx.target"), StringAttribute::new(ctx, &n.target).into()));
+        }
+        if n.op == NodeOp::GetAttr {
+            d.push((Identifier::new(ctx, "fx.op"), StringAttribute::new(ctx, "get_attr").into()));
+        }
+        arg_attrs.push(Attribute::from(DictionaryAttribute::new(ctx, &d)));
+    }
+    let block = Block::new(&arg_types.iter().zip(&inputs).map(|(t, n)| (*t, Location::name(ctx, &n.name, unknown))).collect::<Vec<_>>());
+    let mut imp = Importer {
+        ctx,
+        env: HashMap::new(),
+        tuples: Vec::new(),
+        dropped: droppable(graph),
+        nodes: graph.nodes.iter().map(|n| (n.name.as_str(), n)).collect(),
+    };
+    let mut result_types = Vec::new();
+    let mut output_name = "output".to_string();
+    {
+        let block_ref = &block;
+        for (i, n) in inputs.iter().enumerate() {
+            let v = block_ref.argument(i).map_err(|e| err(GraphError::at(&n.name, e.to_string())))?;
+            imp.env.insert(&n.name, Slot::Value(v.into()));
+        }
+        for n in &graph.nodes {
+            let r = match n.op {
+                NodeOp::Placeholder | NodeOp::GetAttr => Ok(()),
+                NodeOp::Output => {
+                    let outs = n.args[0].as_array().cloned().unwrap_or_default();
+                    let mut values = Vec::new();
+                    for (k, o) in outs.iter().enumerate() {
+                        let r = as_ref(o).ok_or_else(|| err(GraphError::at(&n.name, format!("output #{k} is {o}, not a node"))))?;
+                        values.push(imp.value(n, r).map_err(err)?);
+                    }
+                    use mlir_support::melior::ir::ValueLike;
+                    result_types = values.iter().map(|v| v.r#type()).collect();
+                    output_name = n.name.clone();
+                    block_ref.append_operation(func::r#return(&values, Location::name(ctx, &n.name, unknown)));
+                    break;
+                }
+                NodeOp::CallFunction if imp.dropped.contains(n.name.as_str()) => Ok(()),
+                NodeOp::CallFunction if n.target == GETITEM => imp.getitem(n),
+                NodeOp::CallFunction if n.target == AUTO_FUNCTIONALIZED => match imp.auto_functionalized(block_ref, n) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => imp.opaque(block_ref, n),
+                    Err(e) => Err(e),
+                },
+                NodeOp::CallFunction => match imp.aten(block_ref, n) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => imp.opaque(block_ref, n),
+                    Err(e) => Err(e),
+                },
+            };
+            r.map_err(err)?;
+        }
+        for t in &imp.tuples {
+            if t.getitems.iter().any(|g| !g.is_empty()) {
+                let names: Vec<Attribute> = t.getitems.iter().map(|g| StringAttribute::new(ctx, g).into()).collect();
+                ir::set_attribute(t.producer, "fx.getitems", ArrayAttribute::new(ctx, &names).into());
+            }
+        }
+    }
+    let region = Region::new();
+    region.append_block(block);
+    let fn_type = FunctionType::new(ctx, &arg_types, &result_types);
+    let func_op = func::func(
+        ctx,
+        StringAttribute::new(ctx, &graph.name),
+        TypeAttribute::new(fn_type.into()),
+        region,
+        &[
+            (Identifier::new(ctx, "arg_attrs"), ArrayAttribute::new(ctx, &arg_attrs).into()),
+            (Identifier::new(ctx, "fx.output"), StringAttribute::new(ctx, &output_name).into()),
+        ],
+        Location::name(ctx, &graph.name, unknown),
+    );
+    let mut module = Module::new(Location::new(ctx, file, 1, 1));
+    module.body().append_operation(func_op);
+    let symbols: Vec<(Identifier, Attribute)> = graph
+        .symbols
+        .iter()
+        .map(|(name, s)| {
+            let mut b = Vec::new();
+            if let Some(min) = s.min {
+                b.push((Identifier::new(ctx, "min"), IntegerAttribute::new(IntegerType::new(ctx, 64).into(), min).into()));
+            }
+            if let Some(max) = s.max {
+                b.push((Identifier::new(ctx, "max"), IntegerAttribute::new(IntegerType::new(ctx, 64).into(), max).into()));
+            }
+            (Identifier::new(ctx, name), DictionaryAttribute::new(ctx, &b).into())
+        })
+        .collect();
+    let mut m = module.as_operation_mut();
+    m.set_attribute("torch.symbols", DictionaryAttribute::new(ctx, &symbols).into());
+    if !graph.extra.is_empty() {
+        m.set_attribute("fx.graph", StringAttribute::new(ctx, &Json::Object(graph.extra.clone()).to_string()).into());
+    }
+    let capture = DiagnosticCapture::attach(ctx);
+    let ok = module.as_operation().verify();
+    let diags = capture.take();
+    if !ok {
+        return Err(diags.into_iter().map(|mut d| {
+            if d.loc.is_none() {
+                d.loc_label = format!("{file}: {}", d.loc_label);
+            }
+            d.notes.retain(|n| !n.message.starts_with("see current operation"));
+            d
+        }).collect());
+    }
+    Ok(module)
+}
