@@ -10,6 +10,7 @@
 //! on them. Filter as usual: `cargo test -- invalid.mlir`.
 
 mod dialect;
+mod fx;
 mod lit;
 mod tidy;
 
@@ -31,7 +32,7 @@ pub type RustTest = (&'static str, fn() -> Result<(), Failed>);
 fn main() {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = lit::trials();
-    for (name, f) in tidy::TESTS.iter().chain(dialect::TESTS) {
+    for (name, f) in tidy::TESTS.iter().chain(dialect::TESTS).chain(fx::TESTS) {
         trials.push(Trial::test(*name, *f));
     }
     libtest_mimic::run(&args, trials).exit();

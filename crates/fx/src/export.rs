@@ -47,6 +47,8 @@ fn err(op: &OperationRef<'_, '_>, msg: impl Into<String>) -> Diag {
 
 struct Exporter {
     nodes: Vec<Json>,
+    /// Symbols that synthesized metadata used (declared in the output's `symbols`).
+    used_symbols: std::cell::RefCell<HashSet<String>>,
     names: HashSet<String>,
     refs: HashMap<usize, String>,
     metas: HashMap<usize, Json>,
@@ -81,6 +83,7 @@ impl Exporter {
     /// meta.val for a type, borrowing symbol names from `hint` (an operand's meta).
     fn synth_meta(&self, t: Type<'_>, hint: Option<&Json>) -> Json {
         if t.is_index() {
+            self.used_symbols.borrow_mut().insert(self.default_symbol.clone());
             return json!({ "sym": self.default_symbol });
         }
         let Ok(tensor) = RankedTensorType::try_from(t) else { return Json::Null };
@@ -96,6 +99,9 @@ impl Exporter {
                     .cloned()
                     .unwrap_or_else(|| json!(self.default_symbol)),
             });
+            if let Some(Json::String(sym)) = dims.last() {
+                self.used_symbols.borrow_mut().insert(sym.clone());
+            }
         }
         let mut meta = Map::new();
         let dtype = dtype_name(&tensor.element().to_string()).unwrap_or("unknown");
@@ -545,6 +551,7 @@ pub fn export(module: &Module<'_>) -> Result<Json, Diag> {
     let arg_attrs = func.attribute("arg_attrs").ok().and_then(|a| ArrayAttribute::try_from(a).ok());
     let mut ex = Exporter {
         nodes: Vec::new(),
+        used_symbols: Default::default(),
         names: HashSet::new(),
         refs: HashMap::new(),
         metas: HashMap::new(),
@@ -583,6 +590,12 @@ pub fn export(module: &Module<'_>) -> Result<Json, Diag> {
             break;
         }
         ex.export_op(op)?;
+    }
+    let mut symbols = symbols;
+    for s in ex.used_symbols.borrow().iter() {
+        if !symbols.contains_key(s) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            symbols.insert(s.clone(), json!({}));
+        }
     }
     let mut doc = Map::new();
     doc.insert("format".into(), json!(crate::graph::FORMAT));

@@ -1,0 +1,115 @@
+//! FX graph JSON: every real fixture imports, verifies and round-trips.
+use crate::RustTest;
+use libtest_mimic::Failed;
+use serde_json::Value;
+use std::{collections::HashMap, path::PathBuf};
+
+pub const TESTS: &[RustTest] = &[
+    ("fx::every_fixture_round_trips_node_for_node", every_fixture_round_trips),
+    ("fx::fixtures_import_without_opaque_ops_or_buffers", fixtures_import_without_opaque_ops),
+    ("fx::export_is_a_fixed_point", export_is_a_fixed_point),
+];
+
+pub fn fixtures() -> Result<Vec<PathBuf>, Failed> {
+    let dir = crate::root().join("../shared/fixtures");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e} (the fixtures live in ../shared/fixtures)", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    out.sort();
+    if out.len() < 10 {
+        return Err(format!("expected the 10 fixtures in {}, found {}", dir.display(), out.len()).into());
+    }
+    Ok(out)
+}
+
+fn round_trip(ctx: &mlir_support::melior::Context, text: &str, name: &str) -> Result<Value, Failed> {
+    let module = vllm_fx::import(ctx, text, name).map_err(|d| format!("{name}: import failed: {d:?}"))?;
+    let doc = vllm_fx::export(&module).map_err(|d| format!("{name}: export failed: {d}"))?;
+    Ok(doc)
+}
+
+fn key(n: &Value) -> (Value, Value, Value, Value, Value) {
+    let or = |v: &Value, d: Value| if v.is_null() { d } else { v.clone() };
+    (
+        n["op"].clone(),
+        n["target"].clone(),
+        or(&n["args"], Value::Array(vec![])),
+        or(&n["kwargs"], Value::Object(Default::default())),
+        n["meta"]["val"].clone(),
+    )
+}
+
+fn every_fixture_round_trips() -> Result<(), Failed> {
+    let ctx = vllm_dialect::new_context()?;
+    let mut problems = Vec::new();
+    for f in fixtures()? {
+        let name = f.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&f)?;
+        let original: Value = serde_json::from_str(&text)?;
+        let exported = round_trip(&ctx, &text, &name)?;
+        for k in ["format", "version", "name", "symbols", "description", "capture"] {
+            if original[k] != exported[k] {
+                problems.push(format!("{name}: top-level '{k}' differs"));
+            }
+        }
+        let a = original["nodes"].as_array().cloned().unwrap_or_default();
+        let b: HashMap<String, Value> = exported["nodes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| (n["name"].as_str().unwrap_or("").to_string(), n))
+            .collect();
+        if a.len() != b.len() {
+            problems.push(format!("{name}: {} nodes in, {} out", a.len(), b.len()));
+        }
+        for n in &a {
+            let nm = n["name"].as_str().unwrap_or("");
+            match b.get(nm) {
+                None => problems.push(format!("{name}: node '{nm}' is missing after the round trip")),
+                Some(m) if key(n) != key(m) => {
+                    problems.push(format!("{name}: node '{nm}' differs:\n  in:  {:?}\n  out: {:?}", key(n), key(m)))
+                }
+                _ => {}
+            }
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n").into()) }
+}
+
+fn fixtures_import_without_opaque_ops() -> Result<(), Failed> {
+    use mlir_support::melior::ir::operation::OperationLike;
+    let ctx = vllm_dialect::new_context()?;
+    for f in fixtures()? {
+        let name = f.display().to_string();
+        let module = vllm_fx::import(&ctx, &std::fs::read_to_string(&f)?, &name).map_err(|d| format!("{d:?}"))?;
+        let text = module.as_operation().to_string();
+        let opaque = text.matches("\"torch.operator\"(").count();
+        let empty = text.matches("\"aten.empty\"(").count();
+        let value_ops = text.matches("\"vllm.").count();
+        if opaque != 0 || empty != 0 || value_ops == 0 {
+            return Err(format!(
+                "{name}: every op in the fixtures is modeled and every buffer is output-only, \
+                 yet the import has {opaque} torch.operator, {empty} aten.empty, {value_ops} vllm ops"
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn export_is_a_fixed_point() -> Result<(), Failed> {
+    let ctx = vllm_dialect::new_context()?;
+    for f in fixtures()? {
+        let name = f.display().to_string();
+        let once = vllm_fx::to_text(&round_trip(&ctx, &std::fs::read_to_string(&f)?, &name)?);
+        let twice = vllm_fx::to_text(&round_trip(&ctx, &once, &name)?);
+        if once != twice {
+            return Err(format!("{name}: exporting the re-imported export changes it").into());
+        }
+    }
+    Ok(())
+}
