@@ -43,7 +43,7 @@ pub fn try_table() -> Result<&'static OpTable, &'static str> {
 /// The op table (see [`try_table`]); an invalid embedded table yields an empty one.
 pub fn table() -> &'static OpTable {
     static EMPTY: OnceLock<OpTable> = OnceLock::new();
-    try_table().unwrap_or_else(|_| EMPTY.get_or_init(|| spec::parse("dialect = []\nop = []").expect("empty table")))
+    try_table().unwrap_or_else(|_| EMPTY.get_or_init(|| spec::parse("dialect = []\nop = []").unwrap_or_else(|_| unreachable!())))
 }
 
 /// The definition of op `name` (`vllm.rms_norm`), if it is one of ours.

@@ -214,11 +214,17 @@ pub struct OpTable {
     pub dialects: Vec<DialectDef>,
     pub ops: Vec<OpDef>,
     index: HashMap<String, usize>,
+    by_target: HashMap<String, Vec<usize>>,
 }
 
 impl OpTable {
     pub fn get(&self, name: &str) -> Option<&OpDef> {
         self.index.get(name).map(|&i| &self.ops[i])
+    }
+
+    /// The ops whose PyTorch target is `target`, in table order.
+    pub fn with_target<'t>(&'t self, target: &str) -> impl Iterator<Item = &'t OpDef> + 't {
+        self.by_target.get(target).into_iter().flatten().map(|&i| &self.ops[i])
     }
 }
 
@@ -407,5 +413,9 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             }
         }
     }
-    Ok(OpTable { dialects, ops, index })
+    let mut by_target: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        by_target.entry(op.target.clone()).or_default().push(i);
+    }
+    Ok(OpTable { dialects, ops, index, by_target })
 }

@@ -142,7 +142,7 @@ pub fn parse(text: &str) -> Result<Graph, GraphError> {
         position: Some((e.line(), e.column())),
         message: format!("malformed JSON: {e}"),
     })?;
-    let Value::Object(root) = root else {
+    let Value::Object(mut root) = root else {
         return Err(GraphError::top("the top level must be a JSON object"));
     };
     match root.get("format") {
@@ -165,20 +165,21 @@ pub fn parse(text: &str) -> Result<Graph, GraphError> {
     }
     let name = root.get("name").and_then(Value::as_str).unwrap_or("graph").to_string();
     let symbols = parse_symbols(root.get("symbols"))?;
-    let Some(Value::Array(raw_nodes)) = root.get("nodes").cloned() else {
+    let Some(Value::Array(raw_nodes)) = root.remove("nodes") else {
         return Err(GraphError::top("'nodes' must be an array"));
     };
     let mut extra = Map::new();
     for (k, v) in root {
-        if !["format", "version", "name", "symbols", "nodes"].contains(&k.as_str()) {
+        if !["format", "version", "name", "symbols"].contains(&k.as_str()) {
             extra.insert(k, v);
         }
     }
-    let all_names: std::collections::HashSet<&str> =
-        raw_nodes.iter().filter_map(|n| n.get("name").and_then(Value::as_str)).collect();
+    // Every name, to tell a forward reference from a dangling one.
+    let all_names: std::collections::HashSet<String> =
+        raw_nodes.iter().filter_map(|n| n.get("name").and_then(Value::as_str)).map(String::from).collect();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut nodes = Vec::with_capacity(raw_nodes.len());
-    for (i, raw) in raw_nodes.iter().cloned().enumerate() {
+    for (i, raw) in raw_nodes.into_iter().enumerate() {
         let Value::Object(mut m) = raw else {
             return Err(GraphError::top(format!("node #{i} is not a JSON object")));
         };

@@ -82,7 +82,7 @@ pub fn to_diag(e: &GraphError, file: &str) -> Diag {
 /// The value-form op that an `auto_functionalized` of `target` imports as.
 pub fn value_op_for(target: &str) -> Option<(&'static OpDef, &'static OpDef)> {
     let t = vllm_dialect::table();
-    let v = t.ops.iter().find(|o| o.target == target && !o.is_inplace() && o.inplace.is_some())?;
+    let v = t.with_target(target).find(|o| !o.is_inplace() && o.inplace.is_some())?;
     let twin = t.get(v.inplace.as_deref()?)?;
     Some((v, twin))
 }
@@ -396,7 +396,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
     }
 
     fn aten(&mut self, block: &'a Block<'c>, node: &'g Node) -> R<bool> {
-        let candidates = vllm_dialect::table().ops.iter().filter(|o| o.target == node.target && !o.is_inplace());
+        let candidates = vllm_dialect::table().with_target(&node.target).filter(|o| !o.is_inplace());
         for def in candidates {
             if def.dialect() == "vllm" && def.inplace.is_some() {
                 continue; // functionalized ops come through auto_functionalized
