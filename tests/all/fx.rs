@@ -8,6 +8,7 @@ pub const TESTS: &[RustTest] = &[
     ("fx::every_fixture_round_trips_node_for_node", every_fixture_round_trips),
     ("fx::fixtures_import_without_opaque_ops_or_buffers", fixtures_import_without_opaque_ops),
     ("fx::export_is_a_fixed_point", export_is_a_fixed_point),
+    ("fx::dyn_fixtures_specialized_to_n_are_the_captured_n_fixtures", specialization_matches_captured_static_graphs),
 ];
 
 pub fn fixtures() -> Result<Vec<PathBuf>, Failed> {
@@ -109,6 +110,44 @@ fn export_is_a_fixed_point() -> Result<(), Failed> {
         let twice = vllm_fx::to_text(&round_trip(&ctx, &once, &name)?);
         if once != twice {
             return Err(format!("{name}: exporting the re-imported export changes it").into());
+        }
+    }
+    Ok(())
+}
+
+/// The `_dyn` fixtures specialized to N are the `_nN` fixtures PyTorch
+/// captured for N tokens, node for node.
+pub fn specialization_matches_captured_static_graphs() -> Result<(), Failed> {
+    use mlir_support::pipeline::Pipeline;
+    let ctx = vllm_dialect::new_context()?;
+    vllm_passes::register_all();
+    let dir = crate::root().join("../shared/fixtures");
+    for (dynamic, n, captured) in [
+        ("llama_fp8_custom_L2_dyn.json", 256, "llama_fp8_custom_L2_n256.json"),
+        ("llama_fp8_custom_L2_dyn.json", 1, "llama_fp8_custom_L2_n1.json"),
+        ("llama_fp8tok_custom_L2_dyn.json", 256, "llama_fp8tok_custom_L2_n256.json"),
+    ] {
+        let mut module = vllm_fx::import(&ctx, &std::fs::read_to_string(dir.join(dynamic))?, dynamic)
+            .map_err(|d| format!("{d:?}"))?;
+        let p = Pipeline::parse(&ctx, &format!("builtin.module(vllm-specialize-shapes{{num-tokens={n}}})"))
+            .map_err(|d| d.to_string())?;
+        p.run(&mut module).map_err(|d| format!("{d:?}"))?;
+        let ours = vllm_fx::export(&module).map_err(|d| d.to_string())?;
+        let theirs: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(captured))?)?;
+        let ours: HashMap<String, Value> =
+            ours["nodes"].as_array().cloned().unwrap_or_default().into_iter().map(|n| (n["name"].as_str().unwrap_or("").into(), n)).collect();
+        let want = theirs["nodes"].as_array().cloned().unwrap_or_default();
+        if want.len() != ours.len() {
+            return Err(format!("{dynamic} @ {n}: {} nodes, captured graph has {}", ours.len(), want.len()).into());
+        }
+        for node in &want {
+            let name = node["name"].as_str().unwrap_or("");
+            if ours.get(name).map(key) != Some(key(node)) {
+                return Err(format!("{dynamic} @ {n}: node '{name}' differs from {captured}:\n  ours: {:?}\n  want: {:?}", ours.get(name).map(key), key(node)).into());
+            }
+        }
+        if theirs["symbols"] != Value::Object(Default::default()) {
+            return Err("the captured static graph has symbols?".into());
         }
     }
     Ok(())

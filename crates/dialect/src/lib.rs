@@ -19,6 +19,7 @@
 #![deny(unsafe_code)]
 
 pub mod docs;
+pub mod provenance;
 pub mod spec;
 pub mod verify;
 

@@ -81,3 +81,42 @@ pub fn string_value(attr: melior::ir::Attribute<'_>) -> Option<String> {
         Some(crate::ffi::from_string_ref(mlir_sys::mlirStringAttrGetValue(attr.to_raw())).to_string())
     }
 }
+
+/// Sets an inherent attribute (property) such as `func.func`'s `function_type`.
+pub fn set_inherent_attribute(op: OperationRef<'_, '_>, name: &str, attr: melior::ir::Attribute<'_>) {
+    unsafe {
+        mlir_sys::mlirOperationSetInherentAttributeByName(
+            op.to_raw(),
+            crate::ffi::string_ref(name),
+            melior::ir::attribute::AttributeLike::to_raw(&attr),
+        )
+    }
+}
+
+/// Replaces all operands of `op` (the count may change).
+pub fn set_operands(op: OperationRef<'_, '_>, operands: &[Value<'_, '_>]) {
+    let raw: Vec<mlir_sys::MlirValue> = operands.iter().map(|v| v.to_raw()).collect();
+    unsafe { mlir_sys::mlirOperationSetOperands(op.to_raw(), raw.len() as isize, raw.as_ptr()) }
+}
+
+/// Sets the type of a value (a block argument or an op result).
+pub fn set_type(value: Value<'_, '_>, ty: melior::ir::Type<'_>) {
+    value.set_type(ty)
+}
+
+/// A `&Context` for IR code that only has a `ContextRef` (e.g. a pass given an
+/// operation). melior's `ContextRef::to_ref` returns a reference into the
+/// `ContextRef` itself, which dangles when taken from a temporary (a known
+/// release-mode crash); this handle owns the `ContextRef`, so the reference
+/// it lends lives exactly as long as the borrow of the handle.
+pub struct ContextHandle<'c>(melior::ContextRef<'c>);
+
+impl<'c> ContextHandle<'c> {
+    pub fn of(op: &OperationRef<'c, '_>) -> Self {
+        ContextHandle(op.context())
+    }
+
+    pub fn get(&self) -> &melior::Context {
+        unsafe { self.0.to_ref() }
+    }
+}

@@ -48,6 +48,10 @@ pub struct PassInfo {
     pub anchor: Option<&'static str>,
     pub options: &'static [PassOption],
     pub statistics: &'static [PassStatistic],
+    /// The source text of everything that defines the pass's rewrites (its
+    /// file, its rule files), via `include_str!`. The pass's cache uuid hashes
+    /// it, so editing a rule invalidates compiled artifacts.
+    pub sources: &'static [&'static str],
 }
 
 /// What a pass sees while it runs: its option values and its statistics.

@@ -22,6 +22,7 @@ whole dead chains, since users are visited before their producers.
     anchor: Some("func.func"),
     options: &[],
     statistics: &[PassStatistic { name: "num-erased", description: "Number of dead ops erased" }],
+    sources: &[include_str!("dce.rs")],
 };
 
 /// The `vllm-dce` pass.

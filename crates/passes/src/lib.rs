@@ -7,15 +7,17 @@
 #![deny(unsafe_code)]
 
 mod dce;
+mod specialize_shapes;
 
 pub use dce::DcePass;
+pub use specialize_shapes::SpecializeShapesPass;
 pub use mlir_support::pass::{Pass, PassFailed, PassInfo, PassRun};
 use std::fmt::Write;
 use std::sync::Once;
 
 /// Every project pass, in documentation order.
 pub fn all() -> Vec<Box<dyn Pass>> {
-    vec![Box::new(DcePass)]
+    vec![Box::new(DcePass), Box::new(SpecializeShapesPass)]
 }
 
 /// The declarations of every project pass.

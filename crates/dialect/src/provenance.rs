@@ -1,0 +1,202 @@
+//! The `fx.*` provenance attributes: the contract between the FX importer,
+//! passes that change shapes, and the exporter (docs/fx-import.md).
+//!
+//! - `fx.meta`: the node's `meta.val` as JSON text;
+//! - `fx.args`: its `{"args", "kwargs"}` with operands as `{"operand": i}`;
+//! - `fx.buffers`, `fx.getitems`: dropped output buffers and getitem names.
+//!
+//! This module holds the JSON-level edits a pass may need so that the
+//! provenance stays true after the pass: specializing symbolic sizes, and
+//! folding an operand into a literal.
+use serde_json::{Value as Json, json};
+use std::collections::HashMap;
+
+pub const META: &str = "fx.meta";
+pub const ARGS: &str = "fx.args";
+
+/// Evaluates a size expression over symbols (`s0`, `2*s0`, `s0 + 1`,
+/// `(s0//2)`); `None` when it names an unknown symbol or is malformed.
+pub fn eval_dim(expr: &str, env: &HashMap<String, i64>) -> Option<i64> {
+    let tokens = tokenize(expr)?;
+    let mut p = Parser { t: &tokens, i: 0, env };
+    let v = p.sum()?;
+    (p.i == tokens.len()).then_some(v)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Num(i64),
+    Sym(String),
+    Op(&'static str),
+}
+
+fn tokenize(s: &str) -> Option<Vec<Tok>> {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i] as char;
+        if c.is_whitespace() {
+            i += 1;
+        } else if c.is_ascii_digit() {
+            let st = i;
+            while i < b.len() && (b[i] as char).is_ascii_digit() {
+                i += 1;
+            }
+            out.push(Tok::Num(s[st..i].parse().ok()?));
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            let st = i;
+            while i < b.len() && ((b[i] as char).is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            out.push(Tok::Sym(s[st..i].to_string()));
+        } else if s[i..].starts_with("//") {
+            out.push(Tok::Op("//"));
+            i += 2;
+        } else {
+            out.push(Tok::Op(match c {
+                '+' => "+",
+                '-' => "-",
+                '*' => "*",
+                '(' => "(",
+                ')' => ")",
+                _ => return None,
+            }));
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+struct Parser<'a> {
+    t: &'a [Tok],
+    i: usize,
+    env: &'a HashMap<String, i64>,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Tok> {
+        self.t.get(self.i)
+    }
+    fn sum(&mut self) -> Option<i64> {
+        let mut v = self.product()?;
+        while let Some(Tok::Op(op @ ("+" | "-"))) = self.peek().cloned() {
+            self.i += 1;
+            let r = self.product()?;
+            v = if op == "+" { v.checked_add(r)? } else { v.checked_sub(r)? };
+        }
+        Some(v)
+    }
+    fn product(&mut self) -> Option<i64> {
+        let mut v = self.atom()?;
+        while let Some(Tok::Op(op @ ("*" | "//"))) = self.peek().cloned() {
+            self.i += 1;
+            let r = self.atom()?;
+            v = if op == "*" { v.checked_mul(r)? } else { v.checked_div_euclid(r)? };
+        }
+        Some(v)
+    }
+    fn atom(&mut self) -> Option<i64> {
+        let t = self.peek()?.clone();
+        self.i += 1;
+        match t {
+            Tok::Num(n) => Some(n),
+            Tok::Sym(s) => self.env.get(&s).copied(),
+            Tok::Op("-") => self.atom().map(|v| -v),
+            Tok::Op("(") => {
+                let v = self.sum()?;
+                (self.peek() == Some(&Tok::Op(")"))).then(|| self.i += 1)?;
+                Some(v)
+            }
+            _ => None,
+        }
+    }
+}
+
+fn specialize_dim(d: &Json, env: &HashMap<String, i64>) -> Json {
+    match d.as_str().and_then(|e| eval_dim(e, env)) {
+        Some(v) => json!(v),
+        None => d.clone(),
+    }
+}
+
+/// `meta.val` with every evaluable symbolic size replaced by its value.
+pub fn specialize_val(v: &Json, env: &HashMap<String, i64>) -> Json {
+    match v {
+        Json::Array(items) => Json::Array(items.iter().map(|x| specialize_val(x, env)).collect()),
+        Json::Object(m) if m.len() == 1 && m.contains_key("sym") => {
+            m["sym"].as_str().and_then(|e| eval_dim(e, env)).map(Json::from).unwrap_or_else(|| v.clone())
+        }
+        Json::Object(m) => {
+            let mut out = m.clone();
+            for k in ["shape", "stride"] {
+                if let Some(Json::Array(dims)) = m.get(k) {
+                    out.insert(k.into(), Json::Array(dims.iter().map(|d| specialize_dim(d, env)).collect()));
+                }
+            }
+            Json::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+/// The static shape `meta.val` gives for a tensor (`None` entries stay symbolic).
+pub fn shape_of(v: &Json) -> Option<Vec<Option<i64>>> {
+    Some(v.get("shape")?.as_array()?.iter().map(Json::as_i64).collect())
+}
+
+/// `fx.args` with operand `k` replaced by `literal` and later operands renumbered.
+pub fn fold_operand(args: &Json, k: usize, literal: &Json) -> Json {
+    match args {
+        Json::Object(m) if m.len() == 1 && m.get("operand").and_then(Json::as_u64).is_some() => {
+            let i = m["operand"].as_u64().unwrap_or(0) as usize;
+            match i.cmp(&k) {
+                std::cmp::Ordering::Equal => literal.clone(),
+                std::cmp::Ordering::Greater => json!({ "operand": i - 1 }),
+                std::cmp::Ordering::Less => args.clone(),
+            }
+        }
+        Json::Object(m) => Json::Object(m.iter().map(|(key, x)| (key.clone(), fold_operand(x, k, literal))).collect()),
+        Json::Array(a) => Json::Array(a.iter().map(|x| fold_operand(x, k, literal)).collect()),
+        other => other.clone(),
+    }
+}
+
+pub const BUFFERS: &str = "fx.buffers";
+
+/// `v` with every `{"node": name}` whose name is in `values` replaced by the number.
+pub fn substitute_refs(v: &Json, values: &HashMap<String, i64>) -> Json {
+    match v {
+        Json::Object(m) if m.len() == 1 && m.get("node").and_then(Json::as_str).is_some_and(|n| values.contains_key(n)) => {
+            json!(values[m["node"].as_str().unwrap_or_default()])
+        }
+        Json::Object(m) => Json::Object(m.iter().map(|(k, x)| (k.clone(), substitute_refs(x, values))).collect()),
+        Json::Array(a) => Json::Array(a.iter().map(|x| substitute_refs(x, values)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `fx.buffers` (dropped buffer nodes) specialized: sizes evaluated, SymInt
+/// inputs (by node name) folded into the arguments.
+pub fn specialize_buffers(buffers: &Json, env: &HashMap<String, i64>, symints: &HashMap<String, i64>) -> Json {
+    let Json::Object(m) = buffers else { return buffers.clone() };
+    Json::Object(
+        m.iter()
+            .map(|(k, node)| {
+                let Json::Object(n) = node else { return (k.clone(), node.clone()) };
+                let mut n = n.clone();
+                for key in ["args", "kwargs"] {
+                    if let Some(x) = n.get(key) {
+                        let x = substitute_refs(x, symints);
+                        n.insert(key.into(), x);
+                    }
+                }
+                if let Some(val) = n.get("meta").and_then(|m| m.get("val")) {
+                    let val = specialize_val(val, env);
+                    n.insert("meta".into(), json!({ "val": val }));
+                }
+                (k.clone(), Json::Object(n))
+            })
+            .collect(),
+    )
+}
