@@ -3,7 +3,7 @@
 //! also exported, since the exporter must handle whatever the importer built.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use vllm_mlir_support::melior::Context;
+use mlir_support::melior::Context;
 
 thread_local! {
     static CTX: Context = vllm_dialect::new_context().expect("the op table is valid");

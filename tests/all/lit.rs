@@ -1,7 +1,8 @@
 //! A small lit: every `.mlir` file under `tests/` is a test whose `// RUN:`
 //! lines are shell pipelines. Substitutions: `%s` (the file), `%S` (its
-//! folder), `%t` (a scratch path), `vllm-opt`, `FileCheck`, `not` (LLVM's, which
-//! also fails when the program crashed: a crash is never an expected result).
+//! folder), `%t` (a scratch path). `PATH` starts with the vllm-opt under test
+//! and LLVM 22's `FileCheck` and `not` (which also fails when the program
+//! crashed: a crash is never an expected result).
 use libtest_mimic::{Failed, Trial};
 use std::{
     path::{Path, PathBuf},
@@ -58,26 +59,16 @@ pub fn run_lines(text: &str) -> Vec<String> {
 }
 
 fn substitute(cmd: &str, file: &Path, scratch: &Path) -> String {
-    let vllm_opt = env!("CARGO_BIN_EXE_vllm-opt");
-    let mut out = String::new();
-    // Tokens are replaced only as whole words, so `vllm-opt` inside a path or
-    // a CHECK pattern is left alone.
-    for (i, word) in cmd.split(' ').enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        let w = match word {
-            "vllm-opt" => vllm_opt.to_string(),
-            "FileCheck" => format!("{LLVM_BIN}/FileCheck"),
-            "not" => format!("{LLVM_BIN}/not"),
-            w => w
-                .replace("%s", &file.display().to_string())
-                .replace("%S", &file.parent().unwrap_or(Path::new(".")).display().to_string())
-                .replace("%t", &scratch.display().to_string()),
-        };
-        out.push_str(&w);
-    }
-    out
+    cmd.replace("%s", &file.display().to_string())
+        .replace("%S", &file.parent().unwrap_or(Path::new(".")).display().to_string())
+        .replace("%t", &scratch.display().to_string())
+}
+
+/// `PATH` for RUN lines: the freshly built vllm-opt, then LLVM 22's tools
+/// (FileCheck, not), then the rest, as lit sets it up.
+fn tool_path() -> String {
+    let bin = Path::new(env!("CARGO_BIN_EXE_vllm-opt")).parent().unwrap_or(Path::new("."));
+    format!("{}:{LLVM_BIN}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
 }
 
 fn run_file(file: &Path) -> Result<(), Failed> {
@@ -98,6 +89,7 @@ fn run_file(file: &Path) -> Result<(), Failed> {
             .arg(&cmd)
             .current_dir(crate::root())
             .env("FILECHECK_OPTS", "--dump-input=fail --color=0")
+            .env("PATH", tool_path())
             .output()
             .map_err(|e| format!("cannot run bash: {e}"))?;
         if !out.status.success() {

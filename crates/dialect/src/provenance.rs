@@ -164,14 +164,18 @@ pub fn fold_operand(args: &Json, k: usize, literal: &Json) -> Json {
 
 pub const BUFFERS: &str = "fx.buffers";
 
-/// `v` with every `{"node": name}` whose name is in `values` replaced by the number.
-pub fn substitute_refs(v: &Json, values: &HashMap<String, i64>) -> Json {
+/// `v` with every `{"node": name}` whose name is in `values` replaced by the
+/// number, and every `{"sym": expr}` that evaluates under `env` by its value.
+pub fn substitute_refs(v: &Json, values: &HashMap<String, i64>, env: &HashMap<String, i64>) -> Json {
     match v {
         Json::Object(m) if m.len() == 1 && m.get("node").and_then(Json::as_str).is_some_and(|n| values.contains_key(n)) => {
             json!(values[m["node"].as_str().unwrap_or_default()])
         }
-        Json::Object(m) => Json::Object(m.iter().map(|(k, x)| (k.clone(), substitute_refs(x, values))).collect()),
-        Json::Array(a) => Json::Array(a.iter().map(|x| substitute_refs(x, values)).collect()),
+        Json::Object(m) if m.len() == 1 && m.get("sym").and_then(Json::as_str).and_then(|e| eval_dim(e, env)).is_some() => {
+            json!(m["sym"].as_str().and_then(|e| eval_dim(e, env)))
+        }
+        Json::Object(m) => Json::Object(m.iter().map(|(k, x)| (k.clone(), substitute_refs(x, values, env))).collect()),
+        Json::Array(a) => Json::Array(a.iter().map(|x| substitute_refs(x, values, env)).collect()),
         other => other.clone(),
     }
 }
@@ -187,7 +191,7 @@ pub fn specialize_buffers(buffers: &Json, env: &HashMap<String, i64>, symints: &
                 let mut n = n.clone();
                 for key in ["args", "kwargs"] {
                     if let Some(x) = n.get(key) {
-                        let x = substitute_refs(x, symints);
+                        let x = substitute_refs(x, symints, env);
                         n.insert(key.into(), x);
                     }
                 }

@@ -37,7 +37,14 @@ latter: every symbol in `torch.symbols` takes the value `num-tokens`, so
 The result equals what PyTorch captures for that size: the `_n256` fixtures
 are the `_dyn` ones specialized to 256, node for node (tested).",
     anchor: Some("builtin.module"),
-    options: &[PassOption { name: "num-tokens", description: "The token count to specialize to", default: "" }],
+    options: &[
+        PassOption { name: "num-tokens", description: "The token count to specialize to", default: "" },
+        PassOption {
+            name: "range",
+            description: "Instead of one count, a compile range A:B: types stay symbolic, the symbols' bounds become [A, B]",
+            default: "",
+        },
+    ],
     statistics: &[
         PassStatistic { name: "num-static-types", description: "Values whose type became static" },
         PassStatistic { name: "num-folded-sizes", description: "Symbolic sizes folded into attributes" },
@@ -84,6 +91,9 @@ impl Pass for SpecializeShapesPass {
     }
 
     fn run(&self, module: OperationRef<'_, '_>, run: &PassRun<'_>) -> Result<(), PassFailed> {
+        if !run.option("range").is_empty() {
+            return set_range(module, run.option("range"));
+        }
         let Ok(n) = run.option("num-tokens").parse::<i64>() else {
             ir::emit_error(module.location(), "vllm-specialize-shapes needs num-tokens=<a positive integer>");
             return Err(PassFailed);
@@ -174,6 +184,14 @@ impl Pass for SpecializeShapesPass {
                 if let Some(s) = &spec {
                     ir::set_attribute(op, provenance::META, StringAttribute::new(ctx, &s.to_string()).into());
                 }
+                for key in [provenance::ARGS, "fx_args"] {
+                    if let Some(a) = str_attr(&op, key).and_then(|t| serde_json::from_str::<Json>(&t).ok()) {
+                        let specialized = provenance::substitute_refs(&a, &HashMap::new(), &env);
+                        if specialized != a {
+                            ir::set_attribute(op, key, StringAttribute::new(ctx, &specialized.to_string()).into());
+                        }
+                    }
+                }
                 if let Some(b) = str_attr(&op, provenance::BUFFERS).and_then(|t| serde_json::from_str::<Json>(&t).ok()) {
                     let b = provenance::specialize_buffers(&b, &env, &symint_names);
                     ir::set_attribute(op, provenance::BUFFERS, StringAttribute::new(ctx, &b.to_string()).into());
@@ -190,6 +208,33 @@ impl Pass for SpecializeShapesPass {
         run.bump("num-folded-sizes", folded);
         Ok(())
     }
+}
+
+/// A compile range: the symbols' bounds narrow to [start, end]; types stay.
+fn set_range(module: OperationRef<'_, '_>, text: &str) -> Result<(), PassFailed> {
+    let bounds = text.split_once(':').and_then(|(a, b)| Some((a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?)));
+    let Some((start, end)) = bounds.filter(|(a, b)| *a >= 1 && a <= b) else {
+        ir::emit_error(module.location(), &format!("vllm-specialize-shapes: range '{text}' must be A:B with 1 <= A <= B"));
+        return Err(PassFailed);
+    };
+    let handle = ir::ContextHandle::of(&module);
+    let ctx = handle.get();
+    let i64t = || -> Type { IntegerType::new(ctx, 64).into() };
+    let mut symbols: Vec<(Identifier, Attribute)> = Vec::new();
+    if let Some(d) = module.attribute("torch.symbols").ok().and_then(|a| DictionaryAttribute::try_from(a).ok()) {
+        for i in 0..d.len() {
+            if let Ok((id, _)) = d.element(i) {
+                let b: Vec<(Identifier, Attribute)> = vec![
+                    (Identifier::new(ctx, "max"), IntegerAttribute::new(i64t(), end).into()),
+                    (Identifier::new(ctx, "min"), IntegerAttribute::new(i64t(), start).into()),
+                ];
+                symbols.push((id, DictionaryAttribute::new(ctx, &b).into()));
+            }
+        }
+    }
+    ir::set_attribute(module, "torch.symbols", DictionaryAttribute::new(ctx, &symbols).into());
+    ir::set_attribute(module, "torch.compile_range", DenseI64ArrayAttribute::new(ctx, &[start, end]).into());
+    Ok(())
 }
 
 /// Folds the known SymInt operands of `op` into its size attributes.

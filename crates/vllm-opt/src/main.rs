@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 mod diagnostics_verifier;
+mod post_grad;
 
 use clap::Parser;
 use mlir_support::{
@@ -27,70 +28,128 @@ use std::{
                   (project passes that run on functions are nested under func.func for you).\n\
                   The registered passes follow."
 )]
-struct Cli {
+pub(crate) struct Cli {
     /// Input file (`.mlir`); `-` reads standard input.
     #[arg(default_value = "-")]
-    input: String,
+    pub(crate) input: String,
 
     /// Output file; `-` writes standard output.
     #[arg(short = 'o', long = "output", default_value = "-")]
-    output: String,
+    pub(crate) output: String,
 
     /// A textual pass pipeline, e.g. 'builtin.module(func.func(vllm-dce),canonicalize)'.
     #[arg(long = "pass-pipeline", value_name = "PIPELINE")]
-    pass_pipeline: Option<String>,
+    pub(crate) pass_pipeline: Option<String>,
 
     /// Split the input at `// -----` lines and process each part on its own.
     #[arg(long = "split-input-file")]
-    split_input_file: bool,
+    pub(crate) split_input_file: bool,
 
     /// Check diagnostics against `expected-*` annotations in the input.
     #[arg(long = "verify-diagnostics")]
-    verify_diagnostics: bool,
+    pub(crate) verify_diagnostics: bool,
 
     /// Print the IR before every pass (to stderr).
     #[arg(long = "mlir-print-ir-before-all")]
-    print_ir_before_all: bool,
+    pub(crate) print_ir_before_all: bool,
 
     /// Print the IR after every pass (to stderr).
     #[arg(long = "mlir-print-ir-after-all")]
-    print_ir_after_all: bool,
+    pub(crate) print_ir_after_all: bool,
 
     /// Print the IR after every pass that changed it (to stderr).
     #[arg(long = "mlir-print-ir-after-change")]
-    print_ir_after_change: bool,
+    pub(crate) print_ir_after_change: bool,
 
     /// Print the IR after a pass failure (to stderr).
     #[arg(long = "mlir-print-ir-after-failure")]
-    print_ir_after_failure: bool,
+    pub(crate) print_ir_after_failure: bool,
 
     /// Report the time spent in each pass (to stderr).
     #[arg(long = "mlir-timing")]
-    timing: bool,
+    pub(crate) timing: bool,
 
     /// Report pass statistics (e.g. rewrite counts) (to stderr).
     #[arg(long = "mlir-pass-statistics")]
-    statistics: bool,
+    pub(crate) statistics: bool,
 
     /// Print location information in the output IR.
     #[arg(long = "mlir-print-debuginfo")]
-    print_debuginfo: bool,
+    pub(crate) print_debuginfo: bool,
 
     /// Print the pass pipeline that will run (to stderr), then run it.
     #[arg(long = "dump-pass-pipeline")]
-    dump_pass_pipeline: bool,
+    pub(crate) dump_pass_pipeline: bool,
 
     /// Input format; by default `.json` files are FX graph JSON, anything else MLIR.
     #[arg(long = "input-format", value_enum)]
-    input_format: Option<Format>,
+    pub(crate) input_format: Option<Format>,
 
     /// Output format.
     #[arg(long = "emit", value_enum, default_value = "mlir")]
-    emit: Format,
+    pub(crate) emit: Format,
+
+    /// Run vLLM's post-grad pipeline built from this PassConfig (a JSON file or inline JSON).
+    #[arg(long = "config", value_name = "FILE|JSON", help_heading = "Post-grad pipeline")]
+    pub(crate) config: Option<String>,
+
+    /// Compile specialized to N tokens (vLLM's runtime_shape).
+    #[arg(long = "runtime-shape", value_name = "N", help_heading = "Post-grad pipeline")]
+    pub(crate) runtime_shape: Option<String>,
+
+    /// Compile for a token range A:B (vLLM's compile ranges).
+    #[arg(long = "compile-range", value_name = "A:B", help_heading = "Post-grad pipeline")]
+    pub(crate) compile_range: Option<String>,
+
+    /// Compile every size in one run, in parallel, each to its own output (OUT.nN.EXT).
+    #[arg(long = "compile-sizes", value_name = "N,N,...", value_delimiter = ',', help_heading = "Post-grad pipeline")]
+    pub(crate) compile_sizes: Vec<String>,
+
+    /// Tensor-parallel size (sequence parallelism and async TP need sizes divisible by it).
+    #[arg(long = "tp-size", value_name = "N", default_value_t = 1, help_heading = "Post-grad pipeline")]
+    pub(crate) tp_size: u64,
+
+    /// A registered pass to run after the built-ins, before fix-functionalization (repeatable).
+    #[arg(long = "custom-pass", value_name = "NAME", help_heading = "Post-grad pipeline")]
+    pub(crate) custom_pass: Vec<String>,
+
+    /// Print the post-grad pipeline as one textual MLIR pipeline and exit.
+    #[arg(long = "print-pipeline", help_heading = "Post-grad pipeline")]
+    pub(crate) print_pipeline: bool,
+
+    /// Print the cache key (uuid) of the configuration and passes and exit.
+    #[arg(long = "print-uuid", help_heading = "Post-grad pipeline")]
+    pub(crate) print_uuid: bool,
+
+    /// Store and reuse compiled outputs here, keyed by sha256(graph, uuid, shape).
+    #[arg(long = "cache-dir", value_name = "DIR", help_heading = "Post-grad pipeline")]
+    pub(crate) cache_dir: Option<String>,
+
+    /// Write NN.<pass>.before|after.mlir (and .json for FX input) for each pass.
+    #[arg(long = "dump-dir", value_name = "DIR", help_heading = "Post-grad pipeline")]
+    pub(crate) dump_dir: Option<String>,
+
+    /// Print the per-pass summary (rewrites, skipped passes and why, time) to stderr.
+    #[arg(long = "pass-summary", help_heading = "Post-grad pipeline")]
+    pub(crate) pass_summary: bool,
+}
+
+impl Cli {
+    fn post_grad_mode(&self) -> bool {
+        self.config.is_some()
+            || self.runtime_shape.is_some()
+            || self.compile_range.is_some()
+            || !self.compile_sizes.is_empty()
+            || !self.custom_pass.is_empty()
+            || self.print_pipeline
+            || self.print_uuid
+            || self.cache_dir.is_some()
+            || self.dump_dir.is_some()
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     /// MLIR text.
     Mlir,
     /// FX graph JSON (shared/spec/fx-graph-json.md).
@@ -131,7 +190,7 @@ fn extract_pass_flags(args: Vec<String>) -> (Vec<String>, Vec<String>) {
     (rest, passes)
 }
 
-fn read_input(path: &str) -> Result<(String, String), Diag> {
+pub(crate) fn read_input(path: &str) -> Result<(String, String), Diag> {
     if path == "-" {
         let mut s = String::new();
         std::io::stdin()
@@ -165,14 +224,14 @@ fn split_input(text: &str, split: bool) -> Vec<String> {
     parts
 }
 
-fn print_diags(diags: &[Diag]) {
+pub(crate) fn print_diags(diags: &[Diag]) {
     let mut err = std::io::stderr().lock();
     for d in diags {
         let _ = writeln!(err, "{d}");
     }
 }
 
-fn fail(diag: Diag) -> ExitCode {
+pub(crate) fn fail(diag: Diag) -> ExitCode {
     print_diags(&[diag]);
     ExitCode::FAILURE
 }
@@ -215,6 +274,15 @@ fn main() -> ExitCode {
             return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
         }
     };
+    if cli.post_grad_mode() {
+        if cli.pass_pipeline.is_some() || !pass_flags.is_empty() || cli.split_input_file {
+            return fail(Diag::error(
+                "vllm-opt",
+                "the post-grad pipeline (--config, --runtime-shape, ...) cannot be combined with --pass-pipeline, pass flags or --split-input-file",
+            ));
+        }
+        return post_grad::run(&cli);
+    }
     let pipeline_text = match (&cli.pass_pipeline, pass_flags.is_empty()) {
         (Some(_), false) => {
             return fail(Diag::error("vllm-opt", "--pass-pipeline cannot be combined with individual pass flags"));
@@ -312,7 +380,7 @@ fn main() -> ExitCode {
 }
 
 /// Writes through a temporary file and a rename, so a failed run never leaves a torn output.
-fn write_atomically(path: &str, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &str, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = format!("{path}.tmp{}", std::process::id());
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)

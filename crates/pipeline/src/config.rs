@@ -1,0 +1,222 @@
+//! `PassConfig`: which post-grad passes run. vLLM's field names, the newer
+//! names as aliases, and an error for any field it does not know (a typo must
+//! not silently disable a pass, as `fuse_gemm_comms` once did in vLLM).
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+
+/// The configuration. Field names are the canonical (newer vLLM) ones; see
+/// [`FIELDS`] for every accepted spelling.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PassConfig {
+    pub eliminate_noops: bool,
+    pub enable_sp: bool,
+    pub fuse_gemm_comms: bool,
+    pub fuse_allreduce_rms: bool,
+    pub fuse_norm_quant: bool,
+    pub fuse_act_quant: bool,
+    pub fuse_attn_quant: bool,
+    /// allreduce+rms applies only while the token range ends at or below this.
+    pub fi_allreduce_fusion_max_token_num: u64,
+    /// Graph inputs may be overwritten in place by fix-functionalization.
+    pub donate_inputs: bool,
+    /// Stages (pass names) to dump; empty with `dump_graph_dir` set = all.
+    pub dump_graph_stages: Vec<String>,
+    pub dump_graph_dir: Option<PathBuf>,
+}
+
+impl Default for PassConfig {
+    /// vLLM ≥ 0.11 defaults: everything off.
+    fn default() -> Self {
+        PassConfig {
+            eliminate_noops: false,
+            enable_sp: false,
+            fuse_gemm_comms: false,
+            fuse_allreduce_rms: false,
+            fuse_norm_quant: false,
+            fuse_act_quant: false,
+            fuse_attn_quant: false,
+            fi_allreduce_fusion_max_token_num: 16384,
+            donate_inputs: false,
+            dump_graph_stages: vec![],
+            dump_graph_dir: None,
+        }
+    }
+}
+
+/// Every accepted key: (spelling, canonical field). `enable_fusion` is vLLM
+/// 0.9's single switch for both RMSNorm+quant and act+quant fusion.
+pub const FIELDS: &[(&str, &str)] = &[
+    ("eliminate_noops", "eliminate_noops"),
+    ("enable_noop", "eliminate_noops"),
+    ("enable_sp", "enable_sp"),
+    ("enable_sequence_parallelism", "enable_sp"),
+    ("fuse_gemm_comms", "fuse_gemm_comms"),
+    ("enable_async_tp", "fuse_gemm_comms"),
+    ("fuse_allreduce_rms", "fuse_allreduce_rms"),
+    ("enable_fi_allreduce_fusion", "fuse_allreduce_rms"),
+    ("fuse_norm_quant", "fuse_norm_quant"),
+    ("fuse_act_quant", "fuse_act_quant"),
+    ("enable_fusion", "fuse_norm_quant+fuse_act_quant"),
+    ("fuse_attn_quant", "fuse_attn_quant"),
+    ("enable_attn_fusion", "fuse_attn_quant"),
+    ("fi_allreduce_fusion_max_token_num", "fi_allreduce_fusion_max_token_num"),
+    ("donate_inputs", "donate_inputs"),
+    ("dump_graph_stages", "dump_graph_stages"),
+    ("dump_graph_dir", "dump_graph_dir"),
+];
+
+/// A configuration problem, naming the field.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn suggestion(key: &str) -> String {
+    FIELDS
+        .iter()
+        .map(|(k, _)| (edit_distance(key, k), *k))
+        .min()
+        .filter(|(d, _)| *d <= 3)
+        .map(|(_, k)| format!(" (did you mean '{k}'?)"))
+        .unwrap_or_default()
+}
+
+impl PassConfig {
+    /// Parses JSON, applies vLLM's implications, and returns the warnings.
+    pub fn from_json(text: &str) -> Result<(PassConfig, Vec<String>), ConfigError> {
+        let v: Value = serde_json::from_str(text).map_err(|e| ConfigError(format!("config: malformed JSON: {e}")))?;
+        let Value::Object(m) = v else { return Err(ConfigError("config: expected a JSON object".into())) };
+        Self::from_map(&m)
+    }
+
+    pub fn from_map(m: &Map<String, Value>) -> Result<(PassConfig, Vec<String>), ConfigError> {
+        let mut c = PassConfig::default();
+        let mut seen: Vec<(&str, &str, Value)> = Vec::new(); // (canonical, spelling, value)
+        let mut unknown = Vec::new();
+        for (key, value) in m {
+            let Some((spelling, canonical)) = FIELDS.iter().find(|(k, _)| k == key) else {
+                unknown.push(format!("'{key}'{}", suggestion(key)));
+                continue;
+            };
+            for field in canonical.split('+') {
+                if let Some((_, other, v)) = seen.iter().find(|(f, _, _)| *f == field) {
+                    if v != value {
+                        return Err(ConfigError(format!(
+                            "config: '{spelling}' and '{other}' set the same option to different values"
+                        )));
+                    }
+                }
+                seen.push((field, spelling, value.clone()));
+                c.set(field, spelling, value)?;
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(ConfigError(format!("config: unknown field(s) {}", unknown.join(", "))));
+        }
+        let warnings = c.apply_implications();
+        Ok((c, warnings))
+    }
+
+    fn set(&mut self, field: &str, spelling: &str, v: &Value) -> Result<(), ConfigError> {
+        let boolean = || v.as_bool().ok_or_else(|| ConfigError(format!("config: '{spelling}' must be true or false, got {v}")));
+        match field {
+            "eliminate_noops" => self.eliminate_noops = boolean()?,
+            "enable_sp" => self.enable_sp = boolean()?,
+            "fuse_gemm_comms" => self.fuse_gemm_comms = boolean()?,
+            "fuse_allreduce_rms" => self.fuse_allreduce_rms = boolean()?,
+            "fuse_norm_quant" => self.fuse_norm_quant = boolean()?,
+            "fuse_act_quant" => self.fuse_act_quant = boolean()?,
+            "fuse_attn_quant" => self.fuse_attn_quant = boolean()?,
+            "donate_inputs" => self.donate_inputs = boolean()?,
+            "fi_allreduce_fusion_max_token_num" => {
+                self.fi_allreduce_fusion_max_token_num = v
+                    .as_u64()
+                    .ok_or_else(|| ConfigError(format!("config: '{spelling}' must be a non-negative integer, got {v}")))?
+            }
+            "dump_graph_stages" => {
+                self.dump_graph_stages = v
+                    .as_array()
+                    .and_then(|a| a.iter().map(|s| s.as_str().map(String::from)).collect())
+                    .ok_or_else(|| ConfigError(format!("config: '{spelling}' must be a list of strings, got {v}")))?
+            }
+            "dump_graph_dir" => {
+                self.dump_graph_dir = Some(
+                    v.as_str().map(PathBuf::from).ok_or_else(|| ConfigError(format!("config: '{spelling}' must be a path string")))?,
+                )
+            }
+            _ => return Err(ConfigError(format!("config: internal: no field {field}"))),
+        }
+        Ok(())
+    }
+
+    /// vLLM's implications: async TP needs sequence parallelism; fusion
+    /// without no-op elimination works poorly (reshapes sit between the ops).
+    pub fn apply_implications(&mut self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.fuse_gemm_comms && !self.enable_sp {
+            self.enable_sp = true;
+            warnings.push("fuse_gemm_comms (async TP) turns on enable_sp (sequence parallelism)".into());
+        }
+        if !self.eliminate_noops {
+            for (on, what) in [
+                (self.fuse_norm_quant, "RMSNorm + quant"),
+                (self.fuse_act_quant, "SiLU-mul + quant"),
+                (self.fuse_attn_quant, "attention + quant"),
+            ] {
+                if on {
+                    warnings.push(format!(
+                        "{what} fusion is on but eliminate_noops is off: no-op reshapes between the ops may block it"
+                    ));
+                }
+            }
+        }
+        warnings
+    }
+
+    /// Canonical JSON (canonical names, every field).
+    pub fn to_json(&self) -> Value {
+        let mut m = self.key_json();
+        m.insert("dump_graph_stages".into(), Value::from(self.dump_graph_stages.clone()));
+        m.insert(
+            "dump_graph_dir".into(),
+            self.dump_graph_dir.as_ref().map_or(Value::Null, |d| Value::from(d.display().to_string())),
+        );
+        Value::Object(m)
+    }
+
+    /// The fields that define compilation (dump settings excluded): the part of the uuid.
+    pub fn key_json(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        for (k, v) in [
+            ("eliminate_noops", self.eliminate_noops),
+            ("enable_sp", self.enable_sp),
+            ("fuse_gemm_comms", self.fuse_gemm_comms),
+            ("fuse_allreduce_rms", self.fuse_allreduce_rms),
+            ("fuse_norm_quant", self.fuse_norm_quant),
+            ("fuse_act_quant", self.fuse_act_quant),
+            ("fuse_attn_quant", self.fuse_attn_quant),
+            ("donate_inputs", self.donate_inputs),
+        ] {
+            m.insert(k.into(), Value::Bool(v));
+        }
+        m.insert("fi_allreduce_fusion_max_token_num".into(), Value::from(self.fi_allreduce_fusion_max_token_num));
+        m
+    }
+}

@@ -1,0 +1,328 @@
+//! The post-grad pass manager: vLLM's order, per-shape applicability, custom
+//! passes, the uuid. It produces a [`Plan`]: an ordered list of steps, each an
+//! MLIR pipeline element that will run or a reason it will not.
+use crate::config::{ConfigError, PassConfig};
+use crate::shape::ShapeContext;
+use mlir_support::pass::{self, Pass};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+/// Why a pass does not run under a shape context, or `Ok` when it does.
+pub type Applicability = Result<(), String>;
+
+/// Where a built-in pass applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    Everywhere,
+    /// A static token count divisible by the tensor-parallel size
+    /// (sequence parallelism, async TP).
+    StaticDivisibleByTp,
+    /// A context whose largest token count is at most
+    /// `fi_allreduce_fusion_max_token_num` (allreduce+RMSNorm).
+    TokensAtMostAllreduceLimit,
+}
+
+impl Gate {
+    pub fn check(self, shape: &ShapeContext, tp_size: u64, config: &PassConfig) -> Applicability {
+        match self {
+            Gate::Everywhere => Ok(()),
+            Gate::StaticDivisibleByTp => match shape {
+                ShapeContext::Static(n) if tp_size > 0 && n % tp_size == 0 => Ok(()),
+                ShapeContext::Static(n) => Err(format!("runtime shape {n} is not divisible by tp_size {tp_size}")),
+                other => Err(format!("needs a static runtime shape, compiling for {other}")),
+            },
+            Gate::TokensAtMostAllreduceLimit => {
+                let limit = config.fi_allreduce_fusion_max_token_num;
+                match shape.max_tokens() {
+                    Some(m) if m <= limit => Ok(()),
+                    Some(m) => Err(format!("up to {m} tokens exceeds fi_allreduce_fusion_max_token_num = {limit}")),
+                    None => Err(format!("the symbolic shape is unbounded (limit {limit} tokens)")),
+                }
+            }
+        }
+    }
+}
+
+/// One built-in slot: the config field that enables it, the pass, its gate.
+#[derive(Debug)]
+pub struct Slot {
+    pub field: &'static str,
+    pub pass: &'static str,
+    pub gate: Gate,
+}
+
+/// vLLM's order (PostGradPassManager.configure, v0.9 + v0.10's allreduce).
+pub const SLOTS: &[Slot] = &[
+    Slot { field: "eliminate_noops", pass: "vllm-noop-elimination", gate: Gate::Everywhere },
+    Slot { field: "enable_sp", pass: "vllm-sequence-parallelism", gate: Gate::StaticDivisibleByTp },
+    Slot { field: "fuse_gemm_comms", pass: "vllm-async-tp", gate: Gate::StaticDivisibleByTp },
+    Slot { field: "fuse_allreduce_rms", pass: "vllm-fuse-allreduce-rms", gate: Gate::TokensAtMostAllreduceLimit },
+    Slot { field: "fuse_norm_quant", pass: "vllm-fuse-rms-quant", gate: Gate::Everywhere },
+    Slot { field: "fuse_act_quant", pass: "vllm-fuse-act-quant", gate: Gate::Everywhere },
+    Slot { field: "fuse_attn_quant", pass: "vllm-fuse-attn-quant", gate: Gate::Everywhere },
+];
+
+/// Always last: fix-functionalization (when this build has it), then the
+/// final clean-up.
+pub const FINAL: &[&str] = &["vllm-fix-functionalization", "vllm-dce"];
+
+fn sha256_hex(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Keys of objects sorted, recursively: the canonical form the uuid hashes.
+pub fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().map(|k| (k.clone(), canonical(&m[k]))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The uuid of a registered pass by name: project passes hash their
+/// declared sources (and the op table); upstream passes hash their name and
+/// the MLIR version they come from.
+pub fn pass_uuid(argument: &str, options: &str) -> String {
+    match vllm_passes::infos().into_iter().find(|i| i.argument == argument) {
+        Some(info) => {
+            let mut parts = vec![info.argument, options, vllm_dialect::OPS_TOML];
+            parts.extend(info.sources.iter().copied());
+            sha256_hex(&parts)
+        }
+        None => sha256_hex(&["upstream", "mlir-22", argument, options]),
+    }
+}
+
+fn info_of(argument: &str) -> Option<&'static pass::PassInfo> {
+    vllm_passes::infos().into_iter().find(|i| i.argument == argument)
+}
+
+/// The pipeline element for a pass: nested under its anchor when it has one.
+pub fn element(argument: &str, options: &str) -> String {
+    let body = if options.is_empty() { argument.to_string() } else { format!("{argument}{{{options}}}") };
+    match info_of(argument).and_then(|i| i.anchor) {
+        Some("func.func") => format!("func.func({body})"),
+        _ => body,
+    }
+}
+
+/// A pass added by the caller (before the built-ins) or the user (after them).
+pub struct CustomPass {
+    argument: String,
+    options: String,
+    uuid: String,
+    gate: Option<Box<dyn Fn(&ShapeContext) -> Applicability + Send + Sync>>,
+}
+
+impl std::fmt::Debug for CustomPass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CustomPass({})", self.argument)
+    }
+}
+
+impl CustomPass {
+    /// Any value implementing the project's [`Pass`] trait: registered in MLIR's
+    /// registry if needed; its uuid hashes its declared sources. (A value that
+    /// is not a pass does not compile.)
+    pub fn new<P: Pass>(pass: P) -> Self {
+        let info = pass.info();
+        let mut parts = vec![info.argument, "custom"];
+        parts.extend(info.sources.iter().copied());
+        let uuid = sha256_hex(&parts);
+        pass::register(Box::new(pass));
+        CustomPass { argument: info.argument.to_string(), options: String::new(), uuid, gate: None }
+    }
+
+    /// A pass already in the registry, by name (`--custom-pass NAME`), with
+    /// optional `{options}`. An unknown name is an error, not a silent no-op.
+    pub fn registered(spec: &str) -> Result<Self, ConfigError> {
+        vllm_passes::register_all();
+        let (argument, options) = match spec.split_once('{') {
+            Some((a, rest)) => (a.trim(), rest.strip_suffix('}').unwrap_or(rest).trim()),
+            None => (spec.trim(), ""),
+        };
+        if !pass::is_registered(argument) {
+            return Err(ConfigError(format!("custom pass '{argument}' is not a registered pass (see vllm-opt --help)")));
+        }
+        Ok(CustomPass { argument: argument.into(), options: options.into(), uuid: pass_uuid(argument, options), gate: None })
+    }
+
+    /// Restricts where the pass runs, like vLLM's `is_applicable_for_shape`.
+    pub fn only_when(mut self, gate: impl Fn(&ShapeContext) -> Applicability + Send + Sync + 'static) -> Self {
+        self.gate = Some(Box::new(gate));
+        self
+    }
+
+    pub fn argument(&self) -> &str {
+        &self.argument
+    }
+    pub fn uuid(&self) -> &str {
+        &self.uuid
+    }
+}
+
+/// What a step is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    Shape,
+    Caller,
+    BuiltIn,
+    Custom,
+    Final,
+}
+
+/// One step of the plan.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub kind: StepKind,
+    /// The pass name (`vllm-fuse-rms-quant`).
+    pub name: String,
+    /// Its MLIR pipeline element (`func.func(vllm-dce)`).
+    pub element: String,
+    pub uuid: String,
+    /// `Err(reason)` when the step does not run under this shape context.
+    pub applies: Applicability,
+}
+
+/// The passes to run, in order, for one shape context.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub shape: ShapeContext,
+    pub uuid: String,
+}
+
+impl Plan {
+    /// The steps that run, as one textual MLIR pipeline.
+    pub fn pipeline_text(&self) -> String {
+        let elems: Vec<&str> = self.steps.iter().filter(|s| s.applies.is_ok()).map(|s| s.element.as_str()).collect();
+        format!("builtin.module({})", elems.join(","))
+    }
+
+    pub fn skipped(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.steps.iter().filter_map(|s| s.applies.as_ref().err().map(|r| (s.name.as_str(), r.as_str())))
+    }
+}
+
+/// The manager: configuration plus the caller's and user's passes.
+#[derive(Debug, Default)]
+pub struct PostGradPassManager {
+    pub config: PassConfig,
+    pub tp_size: u64,
+    caller: Vec<CustomPass>,
+    custom: Vec<CustomPass>,
+}
+
+fn field_enabled(c: &PassConfig, field: &str) -> bool {
+    match field {
+        "eliminate_noops" => c.eliminate_noops,
+        "enable_sp" => c.enable_sp,
+        "fuse_gemm_comms" => c.fuse_gemm_comms,
+        "fuse_allreduce_rms" => c.fuse_allreduce_rms,
+        "fuse_norm_quant" => c.fuse_norm_quant,
+        "fuse_act_quant" => c.fuse_act_quant,
+        "fuse_attn_quant" => c.fuse_attn_quant,
+        _ => false,
+    }
+}
+
+impl PostGradPassManager {
+    pub fn new(config: PassConfig) -> Self {
+        vllm_passes::register_all();
+        PostGradPassManager { config, tp_size: 1, caller: vec![], custom: vec![] }
+    }
+
+    /// A pass that runs first, before the built-ins (vLLM's constructor passes).
+    pub fn add_caller_pass(&mut self, p: CustomPass) {
+        self.caller.push(p);
+    }
+
+    /// A user pass: after the built-ins, before fix-functionalization
+    /// (vLLM's `post_grad_custom_post_pass`). Adding one twice runs it twice.
+    pub fn add(&mut self, p: CustomPass) {
+        self.custom.push(p);
+    }
+
+    /// The plan for `shape`. Enabling a pass this build does not have is an error.
+    pub fn plan(&self, shape: ShapeContext) -> Result<Plan, ConfigError> {
+        let mut steps = Vec::new();
+        let shape_opts = match shape {
+            ShapeContext::Symbolic => None,
+            ShapeContext::Static(n) => Some(format!("num-tokens={n}")),
+            ShapeContext::Range { start, end } => Some(format!("range={start}:{end}")),
+        };
+        if let Some(opts) = shape_opts {
+            steps.push(Step {
+                kind: StepKind::Shape,
+                name: "vllm-specialize-shapes".into(),
+                element: element("vllm-specialize-shapes", &opts),
+                uuid: pass_uuid("vllm-specialize-shapes", &opts),
+                applies: Ok(()),
+            });
+        }
+        let custom_step = |kind, p: &CustomPass| Step {
+            kind,
+            name: p.argument.clone(),
+            element: element(&p.argument, &p.options),
+            uuid: p.uuid.clone(),
+            applies: p.gate.as_ref().map_or(Ok(()), |g| g(&shape)),
+        };
+        steps.extend(self.caller.iter().map(|p| custom_step(StepKind::Caller, p)));
+        for slot in SLOTS.iter().filter(|s| field_enabled(&self.config, s.field)) {
+            if !pass::is_registered(slot.pass) {
+                return Err(ConfigError(format!(
+                    "'{}' enables the pass '{}', which this build of vllm-opt does not have yet",
+                    slot.field, slot.pass
+                )));
+            }
+            steps.push(Step {
+                kind: StepKind::BuiltIn,
+                name: slot.pass.into(),
+                element: element(slot.pass, ""),
+                uuid: pass_uuid(slot.pass, ""),
+                applies: slot.gate.check(&shape, self.tp_size, &self.config),
+            });
+        }
+        steps.extend(self.custom.iter().map(|p| custom_step(StepKind::Custom, p)));
+        for name in FINAL {
+            let available = pass::is_registered(name);
+            steps.push(Step {
+                kind: StepKind::Final,
+                name: (*name).into(),
+                element: element(name, ""),
+                uuid: pass_uuid(name, ""),
+                applies: if available { Ok(()) } else { Err("not in this build yet".into()) },
+            });
+        }
+        let uuid = self.uuid_of(&steps, shape);
+        Ok(Plan { steps, shape, uuid })
+    }
+
+    /// sha256 over canonical JSON of the configuration (dump settings
+    /// excluded), the tensor-parallel size, the ordered pass uuids, the final
+    /// passes' uuids, and the shape context.
+    fn uuid_of(&self, steps: &[Step], shape: ShapeContext) -> String {
+        let passes: Vec<Value> = steps.iter().filter(|s| s.kind != StepKind::Final).map(|s| json!(s.uuid)).collect();
+        let finals: Vec<Value> = steps.iter().filter(|s| s.kind == StepKind::Final).map(|s| json!(s.uuid)).collect();
+        let mut state = Map::new();
+        state.insert("pass_config".into(), Value::Object(self.config.key_json()));
+        state.insert("tp_size".into(), json!(self.tp_size));
+        state.insert("passes".into(), Value::Array(passes));
+        state.insert("fix_functionalization".into(), Value::Array(finals));
+        state.insert("shape".into(), json!(shape.to_string()));
+        sha256_hex(&[&canonical(&Value::Object(state)).to_string()])
+    }
+}
+
+pub(crate) fn sha256(parts: &[&str]) -> String {
+    sha256_hex(parts)
+}

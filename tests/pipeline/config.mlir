@@ -1,0 +1,31 @@
+// PassConfig errors name the field; typos are never silently ignored.
+// RUN: not vllm-opt %s --config '{"fuse_gemm_comm": true}' 2>&1 | FileCheck %s --check-prefix=TYPO
+// RUN: not vllm-opt %s --config '{"enable_noop": "yes"}' 2>&1 | FileCheck %s --check-prefix=TYPE
+// RUN: not vllm-opt %s --config '{"enable_noop": true, "eliminate_noops": false}' 2>&1 | FileCheck %s --check-prefix=CONFLICT
+// RUN: not vllm-opt %s --config '{"enable_async_tp": true}' 2>&1 | FileCheck %s --check-prefix=MISSING
+// RUN: not vllm-opt %s --config %S/does-not-exist.json 2>&1 | FileCheck %s --check-prefix=NOFILE
+// RUN: not vllm-opt %s --config '{"dump_graph_dir": "/tmp"}' --pass-pipeline='builtin.module(cse)' 2>&1 | FileCheck %s --check-prefix=MIX
+// RUN: not vllm-opt %s --runtime-shape 0 2>&1 | FileCheck %s --check-prefix=ZERO
+// RUN: not vllm-opt %s --compile-range 9:3 2>&1 | FileCheck %s --check-prefix=RANGE
+// RUN: not vllm-opt %s --custom-pass vllm-nope 2>&1 | FileCheck %s --check-prefix=CUSTOM
+// Dump settings do not change the cache key; the alias spellings give the same key.
+// RUN: vllm-opt --print-uuid --config '{"donate_inputs": true}' > %t.a
+// RUN: vllm-opt --print-uuid --config '{"donate_inputs": true, "dump_graph_stages": ["vllm-dce"], "dump_graph_dir": "/x"}' > %t.b
+// RUN: diff %t.a %t.b
+// RUN: vllm-opt --print-uuid --config '{"enable_fi_allreduce_fusion": false, "fi_allreduce_fusion_max_token_num": 8}' > %t.c
+// RUN: vllm-opt --print-uuid --config '{"fuse_allreduce_rms": false, "fi_allreduce_fusion_max_token_num": 8}' > %t.d
+// RUN: diff %t.c %t.d
+// RUN: not diff %t.a %t.c
+
+// TYPO: error: config: unknown field(s) 'fuse_gemm_comm' (did you mean 'fuse_gemm_comms'?)
+// TYPE: error: config: 'enable_noop' must be true or false, got "yes"
+// CONFLICT: error: config: 'eliminate_noops' and 'enable_noop' set the same option to different values
+// MISSING: error: 'enable_sp' enables the pass 'vllm-sequence-parallelism', which this build of vllm-opt does not have yet
+// NOFILE: does-not-exist.json: error: cannot read the config
+// MIX: error: the post-grad pipeline (--config, --runtime-shape, ...) cannot be combined with --pass-pipeline
+// ZERO: error: a runtime shape must be at least 1 token
+// RANGE: error: compile range '9:3' must satisfy 1 <= start <= end
+// CUSTOM: --custom-pass: error: custom pass 'vllm-nope' is not a registered pass
+func.func @f() {
+  return
+}
