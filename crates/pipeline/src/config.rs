@@ -157,9 +157,11 @@ impl PassConfig {
                     .ok_or_else(|| ConfigError(format!("config: '{spelling}' must be a list of strings, got {v}")))?
             }
             "dump_graph_dir" => {
-                self.dump_graph_dir = Some(
-                    v.as_str().map(PathBuf::from).ok_or_else(|| ConfigError(format!("config: '{spelling}' must be a path string")))?,
-                )
+                self.dump_graph_dir = match v {
+                    Value::Null => None,
+                    Value::String(s) => Some(PathBuf::from(s)),
+                    _ => return Err(ConfigError(format!("config: '{spelling}' must be a path string or null"))),
+                }
             }
             _ => return Err(ConfigError(format!("config: internal: no field {field}"))),
         }

@@ -106,11 +106,16 @@ fn info_of(argument: &str) -> Option<&'static pass::PassInfo> {
     vllm_passes::infos().into_iter().find(|i| i.argument == argument)
 }
 
-/// The pipeline element for a pass: nested under its anchor when it has one.
+/// The pipeline element for a project or upstream pass.
 pub fn element(argument: &str, options: &str) -> String {
+    element_with_anchor(argument, options, info_of(argument).and_then(|i| i.anchor))
+}
+
+/// The pipeline element: nested under the pass's anchor when it has one.
+fn element_with_anchor(argument: &str, options: &str, anchor: Option<&str>) -> String {
     let body = if options.is_empty() { argument.to_string() } else { format!("{argument}{{{options}}}") };
-    match info_of(argument).and_then(|i| i.anchor) {
-        Some("func.func") => format!("func.func({body})"),
+    match anchor {
+        Some(op) if op != "builtin.module" => format!("{op}({body})"),
         _ => body,
     }
 }
@@ -119,6 +124,7 @@ pub fn element(argument: &str, options: &str) -> String {
 pub struct CustomPass {
     argument: String,
     options: String,
+    anchor: Option<&'static str>,
     uuid: String,
     gate: Option<Box<dyn Fn(&ShapeContext) -> Applicability + Send + Sync>>,
 }
@@ -139,7 +145,7 @@ impl CustomPass {
         parts.extend(info.sources.iter().copied());
         let uuid = sha256_hex(&parts);
         pass::register(Box::new(pass));
-        CustomPass { argument: info.argument.to_string(), options: String::new(), uuid, gate: None }
+        CustomPass { argument: info.argument.to_string(), options: String::new(), anchor: info.anchor, uuid, gate: None }
     }
 
     /// A pass already in the registry, by name (`--custom-pass NAME`), with
@@ -153,7 +159,8 @@ impl CustomPass {
         if !pass::is_registered(argument) {
             return Err(ConfigError(format!("custom pass '{argument}' is not a registered pass (see vllm-opt --help)")));
         }
-        Ok(CustomPass { argument: argument.into(), options: options.into(), uuid: pass_uuid(argument, options), gate: None })
+        let anchor = info_of(argument).and_then(|i| i.anchor);
+        Ok(CustomPass { argument: argument.into(), options: options.into(), anchor, uuid: pass_uuid(argument, options), gate: None })
     }
 
     /// Restricts where the pass runs, like vLLM's `is_applicable_for_shape`.
@@ -272,7 +279,7 @@ impl PostGradPassManager {
         let custom_step = |kind, p: &CustomPass| Step {
             kind,
             name: p.argument.clone(),
-            element: element(&p.argument, &p.options),
+            element: element_with_anchor(&p.argument, &p.options, p.anchor),
             uuid: p.uuid.clone(),
             applies: p.gate.as_ref().map_or(Ok(()), |g| g(&shape)),
         };

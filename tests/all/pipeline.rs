@@ -1,0 +1,274 @@
+//! The post-grad pass manager: config, order, gating, custom passes, uuid,
+//! cache, dumps, threads.
+use crate::RustTest;
+use libtest_mimic::Failed;
+use mlir_support::{
+    melior::ir::operation::OperationRef,
+    pass::{Pass, PassFailed, PassInfo, PassRun},
+};
+use vllm_pipeline::{
+    CacheStatus, CompileCache, CompileOptions, CustomPass, Input, PassConfig, PostGradPassManager, SLOTS, ShapeContext,
+    StepKind, compile,
+};
+
+pub const TESTS: &[RustTest] = &[
+    ("pipeline::config_names_aliases_and_implications", config_names_aliases_and_implications),
+    ("pipeline::slots_follow_vllms_order", slots_follow_vllms_order),
+    ("pipeline::gates_decide_per_shape", gates_decide_per_shape),
+    ("pipeline::caller_and_custom_passes_are_placed_and_gated", custom_passes_are_placed),
+    ("pipeline::uuid_rules", uuid_rules),
+    ("pipeline::cache_hits_and_recovers_from_corrupt_entries", cache_hits_and_recovers),
+    ("pipeline::dumps_every_stage", dumps_every_stage),
+    ("pipeline::compiles_from_several_threads_at_once", compiles_from_several_threads),
+];
+
+const GRAPH: &str = r#"module attributes {torch.symbols = {s0 = {min = 2 : i64}}} {
+  func.func @g(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) -> tensor<?x4096xbf16> {
+    %dead = "aten.neg"(%x) : (tensor<?x4096xbf16>) -> tensor<?x4096xbf16>
+    %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+    return %y : tensor<?x4096xbf16>
+  }
+}"#;
+
+fn check(cond: bool, msg: impl Into<String>) -> Result<(), Failed> {
+    if cond { Ok(()) } else { Err(msg.into().into()) }
+}
+
+fn config_names_aliases_and_implications() -> Result<(), Failed> {
+    let (old, _) = PassConfig::from_json(r#"{"enable_noop": true, "enable_fusion": true, "enable_attn_fusion": true,
+        "enable_sequence_parallelism": false, "enable_async_tp": true, "dump_graph_stages": [], "dump_graph_dir": "."}"#)?;
+    let (new, _) = PassConfig::from_json(r#"{"eliminate_noops": true, "fuse_norm_quant": true, "fuse_act_quant": true,
+        "fuse_attn_quant": true, "enable_sp": false, "fuse_gemm_comms": true}"#)?;
+    check(old.key_json() == new.key_json(), "vLLM 0.9 names and the newer aliases must mean the same")?;
+    check(new.enable_sp, "async TP must turn sequence parallelism on")?;
+    let (_, warnings) = PassConfig::from_json(r#"{"fuse_norm_quant": true}"#)?;
+    check(warnings.iter().any(|w| w.contains("eliminate_noops")), format!("fusion without noop elimination warns: {warnings:?}"))?;
+    let err = PassConfig::from_json(r#"{"fuse_gemm_comm": true, "bogus": 1}"#).err().ok_or("unknown fields accepted")?;
+    check(err.0.contains("'fuse_gemm_comm'") && err.0.contains("'bogus'") && err.0.contains("did you mean 'fuse_gemm_comms'"), err.0.clone())?;
+    let back = PassConfig::from_json(&new.to_json().to_string())?.0;
+    check(back == new, "to_json must read back to the same config")
+}
+
+fn slots_follow_vllms_order() -> Result<(), Failed> {
+    let order: Vec<&str> = SLOTS.iter().map(|s| s.field).collect();
+    check(
+        order
+            == [
+                "eliminate_noops",
+                "enable_sp",
+                "fuse_gemm_comms",
+                "fuse_allreduce_rms",
+                "fuse_norm_quant",
+                "fuse_act_quant",
+                "fuse_attn_quant",
+            ],
+        format!("built-in order differs from vLLM's: {order:?}"),
+    )?;
+    // Enabling a pass this build lacks is an error, never a silent no-op.
+    let pm = PostGradPassManager::new(PassConfig::from_json(r#"{"enable_sp": true}"#)?.0);
+    let e = pm.plan(ShapeContext::Static(8)).err().ok_or("an unavailable pass was accepted")?;
+    check(e.0.contains("vllm-sequence-parallelism"), e.0)
+}
+
+fn gates_decide_per_shape() -> Result<(), Failed> {
+    use vllm_pipeline::manager::Gate;
+    let c = PassConfig { fi_allreduce_fusion_max_token_num: 1024, ..Default::default() };
+    let sp = Gate::StaticDivisibleByTp;
+    check(sp.check(&ShapeContext::Static(256), 2, &c).is_ok(), "SP applies to 256 with tp 2")?;
+    check(sp.check(&ShapeContext::Static(255), 2, &c).is_err(), "SP does not apply to 255 with tp 2")?;
+    check(sp.check(&ShapeContext::Symbolic, 2, &c).is_err(), "SP does not apply to the symbolic graph")?;
+    check(sp.check(&ShapeContext::Range { start: 2, end: 8 }, 2, &c).is_err(), "SP does not apply to a range")?;
+    let ar = Gate::TokensAtMostAllreduceLimit;
+    check(ar.check(&ShapeContext::Range { start: 1, end: 1024 }, 1, &c).is_ok(), "AR applies up to the limit")?;
+    check(ar.check(&ShapeContext::Range { start: 1, end: 1025 }, 1, &c).is_err(), "AR stops past the limit")?;
+    check(ar.check(&ShapeContext::Symbolic, 1, &c).is_err(), "AR needs a bounded context")?;
+    check(Gate::Everywhere.check(&ShapeContext::Symbolic, 3, &c).is_ok(), "everywhere is everywhere")
+}
+
+/// A user pass that counts functions; only meaningful for static shapes.
+struct CountFunctions;
+static COUNT_INFO: PassInfo = PassInfo {
+    argument: "test-count-functions",
+    summary: "Counts functions (test pass)",
+    description: "",
+    anchor: Some("func.func"),
+    options: &[],
+    statistics: &[mlir_support::pass::PassStatistic { name: "num-functions", description: "Functions seen" }],
+    sources: &["test-count-functions v1"],
+};
+impl Pass for CountFunctions {
+    fn info(&self) -> &'static PassInfo {
+        &COUNT_INFO
+    }
+    fn run(&self, _op: OperationRef<'_, '_>, run: &PassRun<'_>) -> Result<(), PassFailed> {
+        run.bump("num-functions", 1);
+        Ok(())
+    }
+}
+
+fn custom_passes_are_placed() -> Result<(), Failed> {
+    let mut pm = PostGradPassManager::new(PassConfig::default());
+    pm.add_caller_pass(CustomPass::registered("canonicalize")?);
+    pm.add(CustomPass::new(CountFunctions).only_when(|s| match s {
+        ShapeContext::Static(_) => Ok(()),
+        other => Err(format!("only for static shapes, not {other}")),
+    }));
+    let kinds = |plan: &vllm_pipeline::Plan| plan.steps.iter().map(|s| (s.kind, s.name.clone())).collect::<Vec<_>>();
+    let plan = pm.plan(ShapeContext::Static(4))?;
+    let want = vec![
+        (StepKind::Shape, "vllm-specialize-shapes".to_string()),
+        (StepKind::Caller, "canonicalize".into()),
+        (StepKind::Custom, "test-count-functions".into()),
+        (StepKind::Final, "vllm-fix-functionalization".into()),
+        (StepKind::Final, "vllm-dce".into()),
+    ];
+    check(kinds(&plan) == want, format!("order: {:?}", kinds(&plan)))?;
+    check(plan.pipeline_text().contains("canonicalize,func.func(test-count-functions),func.func(vllm-dce)"), plan.pipeline_text())?;
+    let symbolic = pm.plan(ShapeContext::Symbolic)?;
+    check(!symbolic.pipeline_text().contains("test-count-functions"), "a gated pass must not run where it does not apply")?;
+    check(
+        symbolic.skipped().any(|(n, why)| n == "test-count-functions" && why.contains("only for static")),
+        "the skip and its reason must be visible",
+    )?;
+    check(CustomPass::registered("vllm-no-such-pass").is_err(), "an unknown registered pass must be an error")?;
+    // End to end: the user pass runs and reports.
+    let mut o = CompileOptions { shape: Some(ShapeContext::Static(4)), ..Default::default() };
+    o.custom_passes.push(CustomPass::new(CountFunctions));
+    let r = compile(Input::Mlir(GRAPH), "g.mlir", &mut o).map_err(|d| format!("{d:?}"))?;
+    let step = r.steps.iter().find(|s| s.name == "test-count-functions").ok_or("custom pass did not run")?;
+    check(step.stats == vec![("num-functions".to_string(), 1)], format!("{step:?}"))
+}
+
+fn uuid_of(config: &str, shape: ShapeContext, tp: u64, custom: &[&str]) -> Result<String, Failed> {
+    let mut pm = PostGradPassManager::new(PassConfig::from_json(config)?.0);
+    pm.tp_size = tp;
+    for c in custom {
+        pm.add(CustomPass::registered(c)?);
+    }
+    Ok(pm.plan(shape)?.uuid)
+}
+
+fn uuid_rules() -> Result<(), Failed> {
+    let base = uuid_of("{}", ShapeContext::Static(8), 1, &[])?;
+    check(base == uuid_of("{}", ShapeContext::Static(8), 1, &[])?, "same inputs, same uuid")?;
+    check(base.len() == 64 && base.chars().all(|c| c.is_ascii_hexdigit()), "a sha256 hex digest")?;
+    let variants = [
+        ("a flag", uuid_of(r#"{"donate_inputs": true}"#, ShapeContext::Static(8), 1, &[])?),
+        ("a limit", uuid_of(r#"{"fi_allreduce_fusion_max_token_num": 7}"#, ShapeContext::Static(8), 1, &[])?),
+        ("the shape", uuid_of("{}", ShapeContext::Static(16), 1, &[])?),
+        ("a range", uuid_of("{}", ShapeContext::Range { start: 1, end: 8 }, 1, &[])?),
+        ("the tp size", uuid_of("{}", ShapeContext::Static(8), 2, &[])?),
+        ("a custom pass", uuid_of("{}", ShapeContext::Static(8), 1, &["cse"])?),
+        ("a pass added twice", uuid_of("{}", ShapeContext::Static(8), 1, &["cse", "cse"])?),
+        ("pass options", uuid_of("{}", ShapeContext::Static(8), 1, &["canonicalize{max-iterations=3}"])?),
+    ];
+    for (what, u) in &variants {
+        check(*u != base, format!("changing {what} must change the uuid"))?;
+    }
+    check(variants[5].1 != variants[6].1, "adding a pass twice differs from once")?;
+    let dumps = uuid_of(r#"{"dump_graph_stages": ["vllm-dce"], "dump_graph_dir": "/tmp/x"}"#, ShapeContext::Static(8), 1, &[])?;
+    check(dumps == base, "dump settings must not change the uuid")?;
+    // A pass's uuid covers its rule sources: same name, different sources.
+    struct V2;
+    static V2_INFO: PassInfo = PassInfo { sources: &["test-count-functions v2"], ..COUNT_INFO_COPY };
+    const COUNT_INFO_COPY: PassInfo = PassInfo {
+        argument: "test-count-functions",
+        summary: "",
+        description: "",
+        anchor: Some("func.func"),
+        options: &[],
+        statistics: &[],
+        sources: &[],
+    };
+    impl Pass for V2 {
+        fn info(&self) -> &'static PassInfo {
+            &V2_INFO
+        }
+        fn run(&self, _: OperationRef<'_, '_>, _: &PassRun<'_>) -> Result<(), PassFailed> {
+            Ok(())
+        }
+    }
+    check(CustomPass::new(V2).uuid() != CustomPass::new(CountFunctions).uuid(), "changing a pass's rules must change its uuid")?;
+    // And across processes (another run of the tool).
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vllm-opt"))
+            .args(["--print-uuid", "--runtime-shape", "8"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let (a, b) = (run()?, run()?);
+    check(a == b && a == base, format!("the uuid must not depend on the process: {a} / {b} / {base}"))
+}
+
+fn cache_hits_and_recovers() -> Result<(), Failed> {
+    let dir = std::env::temp_dir().join(format!("vllm-opt-cache-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let opts = || -> Result<CompileOptions, Failed> {
+        Ok(CompileOptions { shape: Some(ShapeContext::Static(32)), cache: Some(CompileCache::new(&dir)?), ..Default::default() })
+    };
+    let first = compile(Input::Mlir(GRAPH), "g.mlir", &mut opts()?).map_err(|d| format!("{d:?}"))?;
+    check(first.cache == CacheStatus::Miss, format!("first compile: {:?}", first.cache))?;
+    let second = compile(Input::Mlir(GRAPH), "g.mlir", &mut opts()?).map_err(|d| format!("{d:?}"))?;
+    check(second.cache == CacheStatus::Hit && second.mlir == first.mlir, "second compile must hit with the same output")?;
+    // Corrupt the entry: it must be detected, recompiled and replaced.
+    let entries: Vec<_> = std::fs::read_dir(&dir)?.flatten().map(|e| e.path()).collect();
+    check(entries.len() == 1, format!("one entry, no temporaries: {entries:?}"))?;
+    let text = std::fs::read_to_string(&entries[0])?;
+    std::fs::write(&entries[0], text.replace("vllm.rms_norm", "vllm.rms_nrom"))?;
+    let third = compile(Input::Mlir(GRAPH), "g.mlir", &mut opts()?).map_err(|d| format!("{d:?}"))?;
+    check(matches!(third.cache, CacheStatus::Recompiled(_)) && third.mlir == first.mlir, format!("{:?}", third.cache))?;
+    let fourth = compile(Input::Mlir(GRAPH), "g.mlir", &mut opts()?).map_err(|d| format!("{d:?}"))?;
+    check(fourth.cache == CacheStatus::Hit, "the replaced entry must hit")?;
+    // A truncated entry too.
+    std::fs::write(&entries[0], &text[..text.len() / 2])?;
+    let fifth = compile(Input::Mlir(GRAPH), "g.mlir", &mut opts()?).map_err(|d| format!("{d:?}"))?;
+    check(matches!(fifth.cache, CacheStatus::Recompiled(_)), "a truncated entry must be recompiled")?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn dumps_every_stage() -> Result<(), Failed> {
+    let dir = std::env::temp_dir().join(format!("vllm-opt-dump-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let fixture = std::fs::read_to_string(crate::root().join("tests/fx/inputs/rms_quant.json"))?;
+    let mut o = CompileOptions { shape: Some(ShapeContext::Static(8)), dump_dir: Some(dir.clone()), ..Default::default() };
+    compile(Input::FxJson(&fixture), "rms_quant.json", &mut o).map_err(|d| format!("{d:?}"))?;
+    let mut names: Vec<String> = std::fs::read_dir(&dir)?.flatten().map(|e| e.file_name().to_string_lossy().into()).collect();
+    names.sort();
+    let want = [
+        "00.vllm-specialize-shapes.after.json",
+        "00.vllm-specialize-shapes.after.mlir",
+        "00.vllm-specialize-shapes.before.json",
+        "00.vllm-specialize-shapes.before.mlir",
+        "01.vllm-fix-functionalization.skipped.txt",
+        "02.vllm-dce.after.json",
+        "02.vllm-dce.after.mlir",
+        "02.vllm-dce.before.json",
+        "02.vllm-dce.before.mlir",
+    ];
+    check(names == want, format!("dumps: {names:?}"))?;
+    let after = std::fs::read_to_string(dir.join("00.vllm-specialize-shapes.after.mlir"))?;
+    check(after.contains("tensor<8x4096xbf16>"), "the after-dump shows the pass's effect")?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn compiles_from_several_threads() -> Result<(), Failed> {
+    let fixture = std::fs::read_to_string(crate::root().join("../shared/fixtures/llama_fp8_custom_L2_dyn.json"))?;
+    let outputs: Vec<Result<String, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut o = CompileOptions { shape: Some(ShapeContext::Static(64)), emit_fx: true, ..Default::default() };
+                    compile(Input::FxJson(&fixture), "l2.json", &mut o).map(|r| r.mlir).map_err(|d| format!("{d:?}"))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a thread panicked".into()))).collect()
+    });
+    let first = outputs[0].clone()?;
+    for o in &outputs {
+        check(o.as_ref().ok() == Some(&first), "concurrent compiles must agree")?;
+    }
+    Ok(())
+}
