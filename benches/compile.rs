@@ -8,6 +8,9 @@
 //!   against `json_parse/L32` (serde_json parsing the same text, the floor any
 //!   importer pays).
 //! - `export/L32`: module -> FX graph JSON text.
+//! - `compile_sizes_8xL32`: the post-grad pipeline for 8 token counts of the
+//!   32-layer fixture, sequential against parallel (the scaling of
+//!   `vllm-opt --compile-sizes`).
 //!
 //! Run: `cargo bench --bench compile` (add `-- import` to filter).
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -36,5 +39,32 @@ fn import_export(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, import_export);
+/// 8 sizes of the 32-layer fixture: one after another, then on all cores
+/// (what `vllm-opt --compile-sizes` does). The ratio is the scaling.
+fn compile_sizes(c: &mut Criterion) {
+    use vllm_pipeline::{CompileOptions, Input, ShapeContext, compile};
+    let text = fixture("llama_fp8_custom_L32_dyn.json");
+    let sizes = [1u64, 2, 4, 8, 16, 32, 64, 128];
+    let one = |n: u64| {
+        let mut o = CompileOptions { shape: Some(ShapeContext::Static(n)), ..Default::default() };
+        compile(Input::FxJson(&text), "L32.json", &mut o).expect("compile")
+    };
+    let mut g = c.benchmark_group("compile_sizes_8xL32");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(15));
+    g.bench_function("sequential", |b| b.iter(|| sizes.iter().map(|&n| black_box(one(n)).mlir.len()).sum::<usize>()));
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    g.bench_function(format!("parallel_{workers}_threads"), |b| {
+        let chunks: Vec<Vec<u64>> = (0..workers).map(|w| sizes.iter().copied().skip(w).step_by(workers).collect()).collect();
+        b.iter(|| {
+            std::thread::scope(|s| {
+                let hs: Vec<_> = chunks.iter().map(|ch| s.spawn(|| ch.iter().map(|&n| one(n).mlir.len()).sum::<usize>())).collect();
+                hs.into_iter().map(|h| h.join().unwrap_or(0)).sum::<usize>()
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, import_export, compile_sizes);
 criterion_main!(benches);
