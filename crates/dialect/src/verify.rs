@@ -243,3 +243,20 @@ fn check_dynamic_sizes(op: &OperationRef<'_, '_>, def: &OpDef, groups: &[Range<u
     }
     Ok(())
 }
+
+/// The operands of a verified op of ours, grouped by their declared names
+/// (an absent optional is an empty group).
+pub fn named_operands<'c, 'a>(op: &OperationRef<'c, 'a>) -> Option<Vec<(&'static str, Vec<mlir_support::melior::ir::Value<'c, 'a>>)>> {
+    let def: &'static OpDef = table().get(op.name().as_string_ref().as_str().ok()?)?;
+    let values: Vec<_> = op.operands().collect();
+    let g = groups(op, def, &def.operands, values.len(), "operandSegmentSizes", "operand").ok()?;
+    Some(def.operands.iter().zip(g).map(|(d, r)| (d.name.as_str(), values[r].to_vec())).collect())
+}
+
+/// The results of a verified op of ours, grouped by their declared names.
+pub fn named_results<'c, 'a>(op: &OperationRef<'c, 'a>) -> Option<Vec<(&'static str, Vec<mlir_support::melior::ir::Value<'c, 'a>>)>> {
+    let def: &'static OpDef = table().get(op.name().as_string_ref().as_str().ok()?)?;
+    let values: Vec<mlir_support::melior::ir::Value> = op.results().map(Into::into).collect();
+    let g = groups(op, def, &def.results, values.len(), "resultSegmentSizes", "result").ok()?;
+    Some(def.results.iter().zip(g).map(|(d, r)| (d.name.as_str(), values[r].to_vec())).collect())
+}

@@ -7,9 +7,18 @@
 #![deny(unsafe_code)]
 
 mod dce;
+mod fuse_act_quant;
+mod fuse_attn_quant;
+mod fuse_rms_quant;
+pub mod fusion;
+mod noop_elimination;
 mod specialize_shapes;
 
 pub use dce::DcePass;
+pub use fuse_act_quant::FuseActQuantPass;
+pub use fuse_attn_quant::FuseAttnQuantPass;
+pub use fuse_rms_quant::FuseRmsQuantPass;
+pub use noop_elimination::NoopEliminationPass;
 pub use specialize_shapes::SpecializeShapesPass;
 pub use mlir_support::pass::{Pass, PassFailed, PassInfo, PassRun};
 use std::fmt::Write;
@@ -17,7 +26,7 @@ use std::sync::Once;
 
 /// Every project pass, in documentation order.
 pub fn all() -> Vec<Box<dyn Pass>> {
-    vec![Box::new(DcePass), Box::new(SpecializeShapesPass)]
+    vec![Box::new(DcePass), Box::new(SpecializeShapesPass), Box::new(NoopEliminationPass), Box::new(FuseRmsQuantPass), Box::new(FuseActQuantPass), Box::new(FuseAttnQuantPass)]
 }
 
 /// The declarations of every project pass.

@@ -1,0 +1,225 @@
+//! The fusion rule engine: short declarative rules over a root op and the
+//! producer of one of its operands (docs/writing-fusion-rules.md).
+//!
+//! A [`Rule`] names its root, the root operand that must come from the
+//! producer, the producer and which of its results, the constraints, and the
+//! replacement: the fused op with operands, attributes and which old values
+//! its results replace. [`apply`] runs a set of rules over a function body.
+//! A rule rewrites only when every constraint holds, and never moves a use
+//! above its definition.
+use mlir_support::{
+    ir,
+    melior::{
+        Context,
+        ir::{
+            Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, Type, Value, ValueLike,
+            attribute::DenseI32ArrayAttribute,
+            operation::{OperationBuilder, OperationLike, OperationRef, OperationResult},
+            r#type::RankedTensorType,
+            ShapedTypeLike,
+        },
+    },
+};
+use vllm_dialect::verify::{named_operands, named_results};
+
+/// A value of the matched ops, by declared name.
+#[derive(Clone, Copy, Debug)]
+pub enum V {
+    /// An operand or result (or attribute, in `attrs`) of the root.
+    Root(&'static str),
+    /// An operand or result (or attribute) of the producer.
+    Prod(&'static str),
+}
+
+/// A constraint on a match.
+#[derive(Clone, Copy, Debug)]
+pub enum Check {
+    /// The value has exactly one use (the root): nothing else reads it.
+    OneUse(V),
+    /// An optional operand is absent (e.g. `scale_ub`).
+    Absent(V),
+    /// Two tensors have the same element type.
+    SameElementType(V, V),
+}
+
+/// One fusion rule.
+#[derive(Debug)]
+pub struct Rule {
+    pub name: &'static str,
+    /// `lhs -> rhs`, one line.
+    pub rewrite: &'static str,
+    pub root: &'static str,
+    /// The root operand that the producer's result feeds.
+    pub via: &'static str,
+    pub producer: &'static str,
+    pub producer_result: &'static str,
+    pub checks: &'static [Check],
+    pub fused: &'static str,
+    /// The fused op's operands in declaration order; `None` leaves an optional out.
+    pub operands: &'static [Option<V>],
+    pub attrs: &'static [(&'static str, V)],
+    /// For each fused result, in order: the value it replaces.
+    pub replaces: &'static [V],
+}
+
+struct Match<'c, 'a> {
+    root: OperationRef<'c, 'a>,
+    producer: OperationRef<'c, 'a>,
+    root_vals: Vec<(&'static str, Vec<Value<'c, 'a>>)>,
+    prod_vals: Vec<(&'static str, Vec<Value<'c, 'a>>)>,
+}
+
+impl<'c, 'a> Match<'c, 'a> {
+    fn value(&self, v: V) -> Option<Value<'c, 'a>> {
+        let (vals, _) = self.side(v);
+        let name = match v {
+            V::Root(n) | V::Prod(n) => n,
+        };
+        vals.iter().find(|(n, _)| *n == name).and_then(|(_, vs)| vs.first().copied())
+    }
+    fn present(&self, v: V) -> bool {
+        self.value(v).is_some()
+    }
+    fn side(&self, v: V) -> (&Vec<(&'static str, Vec<Value<'c, 'a>>)>, OperationRef<'c, 'a>) {
+        match v {
+            V::Root(_) => (&self.root_vals, self.root),
+            V::Prod(_) => (&self.prod_vals, self.producer),
+        }
+    }
+    fn attr(&self, v: V) -> Option<Attribute<'c>> {
+        let (_, op) = self.side(v);
+        let name = match v {
+            V::Root(n) | V::Prod(n) => n,
+        };
+        op.attribute(name).ok()
+    }
+}
+
+fn element(v: Value<'_, '_>) -> Option<String> {
+    RankedTensorType::try_from(v.r#type()).ok().map(|t| t.element().to_string())
+}
+
+fn matches<'c, 'a>(rule: &Rule, root: OperationRef<'c, 'a>) -> Option<Match<'c, 'a>> {
+    let root_vals = {
+        let mut v = named_operands(&root)?;
+        v.extend(named_results(&root)?);
+        v
+    };
+    let input = root_vals.iter().find(|(n, _)| *n == rule.via)?.1.first().copied()?;
+    let producer = OperationResult::try_from(input).ok()?.owner();
+    if producer.name().as_string_ref().as_str() != Ok(rule.producer) {
+        return None;
+    }
+    let prod_vals = {
+        let mut v = named_operands(&producer)?;
+        v.extend(named_results(&producer)?);
+        v
+    };
+    let m = Match { root, producer, root_vals, prod_vals };
+    if m.value(V::Prod(rule.producer_result)) != Some(input) {
+        return None;
+    }
+    for c in rule.checks {
+        let ok = match *c {
+            Check::OneUse(v) => m.value(v).is_some_and(|x| ir::users(x).len() == 1),
+            Check::Absent(v) => !m.present(v),
+            Check::SameElementType(a, b) => match (m.value(a), m.value(b)) {
+                (Some(a), Some(b)) => element(a).is_some() && element(a) == element(b),
+                _ => false,
+            },
+        };
+        if !ok {
+            return None;
+        }
+    }
+    Some(m)
+}
+
+/// Builds the fused op before the root and rewires the replaced values.
+fn rewrite<'c, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, rule: &Rule, m: &Match<'c, 'a>) -> bool {
+    let Some(def) = vllm_dialect::op(rule.fused) else { return false };
+    let replaced: Vec<Value> = match rule.replaces.iter().map(|v| m.value(*v)).collect::<Option<Vec<_>>>() {
+        Some(r) => r,
+        None => return false,
+    };
+    // Every use of a replaced value must come after the root, where the fused op goes.
+    for r in &replaced {
+        for u in ir::users(*r) {
+            if u != m.root && !m.root.is_before_in_block(u) {
+                return false;
+            }
+        }
+    }
+    let mut operands = Vec::new();
+    let mut segments = Vec::new();
+    for src in rule.operands {
+        match src.and_then(|v| m.value(v)) {
+            Some(v) => {
+                operands.push(v);
+                segments.push(1);
+            }
+            None => segments.push(0),
+        }
+    }
+    let mut attrs: Vec<(Identifier, Attribute)> = Vec::new();
+    for (name, src) in rule.attrs {
+        let Some(a) = m.attr(*src) else { return false };
+        attrs.push((Identifier::new(ctx, name), a));
+    }
+    if def.needs_operand_segments() {
+        attrs.push((Identifier::new(ctx, "operandSegmentSizes"), DenseI32ArrayAttribute::new(ctx, &segments).into()));
+    }
+    let types: Vec<Type> = replaced.iter().map(|v| v.r#type()).collect();
+    let loc = Location::fused(ctx, &[m.producer.location(), m.root.location()], Attribute::unit(ctx));
+    let Ok(op) = OperationBuilder::new(rule.fused, loc).add_operands(&operands).add_results(&types).add_attributes(&attrs).build()
+    else {
+        return false;
+    };
+    let fused = block.insert_operation_before(m.root, op);
+    for (i, r) in replaced.iter().enumerate() {
+        if let Ok(new) = fused.result(i) {
+            ir::replace_all_uses(*r, new.into());
+        }
+    }
+    if ir::results_unused(m.root) {
+        ir::erase(m.root);
+    }
+    if ir::results_unused(m.producer) {
+        ir::erase(m.producer);
+    }
+    true
+}
+
+/// Applies `rules` to every op in the body of `func` (one forward sweep; rules
+/// in table order); returns the number of rewrites of each rule.
+pub fn apply(func: OperationRef<'_, '_>, rules: &[Rule]) -> Vec<(&'static str, u64)> {
+    let mut counts: Vec<(&'static str, u64)> = rules.iter().map(|r| (r.name, 0)).collect();
+    let handle = ir::ContextHandle::of(&func);
+    let ctx = handle.get();
+    let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return counts };
+    for op in ir::block_ops(block) {
+        let name = op.name();
+        let Ok(name) = name.as_string_ref().as_str() else { continue };
+        for (i, rule) in rules.iter().enumerate() {
+            if rule.root != name {
+                continue;
+            }
+            if let Some(m) = matches(rule, op) {
+                if rewrite(ctx, block, rule, &m) {
+                    counts[i].1 += 1;
+                    break;
+                }
+            }
+        }
+    }
+    counts
+}
+
+/// A rule-based pass's `run`: applies the rules, reports a count per rule
+/// (each rule's name is one of the pass's statistics).
+pub fn run(func: OperationRef<'_, '_>, run: &mlir_support::pass::PassRun<'_>, rules: &[Rule]) -> Result<(), mlir_support::pass::PassFailed> {
+    for (name, n) in apply(func, rules) {
+        run.bump(name, n);
+    }
+    Ok(())
+}

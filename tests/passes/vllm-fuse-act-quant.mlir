@@ -1,0 +1,32 @@
+// RUN: vllm-opt %s --split-input-file --vllm-fuse-act-quant | FileCheck %s
+
+// CHECK-LABEL: func.func @fuse_silu_mul_static_quant
+// CHECK: %[[Q:.*]] = "vllm.silu_and_mul_quant"(%arg0, %arg1) : (tensor<?x28672xbf16>, tensor<f32>) -> tensor<?x14336xf8E4M3FN>
+// CHECK-NOT: "vllm.silu_and_mul"(
+// CHECK: return %[[Q]]
+func.func @fuse_silu_mul_static_quant(%gu: tensor<?x28672xbf16>, %s: tensor<f32>) -> tensor<?x14336xf8E4M3FN> {
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<?x28672xbf16>) -> tensor<?x14336xbf16>
+  %q = "vllm.static_scaled_fp8_quant"(%a, %s) : (tensor<?x14336xbf16>, tensor<f32>) -> tensor<?x14336xf8E4M3FN>
+  return %q : tensor<?x14336xf8E4M3FN>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @no_fuse_when_activation_has_another_user
+// CHECK: "vllm.silu_and_mul"(
+// CHECK: "vllm.static_scaled_fp8_quant"
+func.func @no_fuse_when_activation_has_another_user(%gu: tensor<16x28672xbf16>, %s: tensor<f32>) -> (tensor<16x14336xf8E4M3FN>, tensor<16x14336xbf16>) {
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<16x28672xbf16>) -> tensor<16x14336xbf16>
+  %q = "vllm.static_scaled_fp8_quant"(%a, %s) : (tensor<16x14336xbf16>, tensor<f32>) -> tensor<16x14336xf8E4M3FN>
+  return %q, %a : tensor<16x14336xf8E4M3FN>, tensor<16x14336xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @no_fuse_dynamic_quant
+// CHECK: "vllm.silu_and_mul"(
+func.func @no_fuse_dynamic_quant(%gu: tensor<16x28672xbf16>) -> (tensor<16x14336xf8E4M3FN>, tensor<16x1xf32>) {
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<16x28672xbf16>) -> tensor<16x14336xbf16>
+  %q, %sc = "vllm.dynamic_per_token_scaled_fp8_quant"(%a) : (tensor<16x14336xbf16>) -> (tensor<16x14336xf8E4M3FN>, tensor<16x1xf32>)
+  return %q, %sc : tensor<16x14336xf8E4M3FN>, tensor<16x1xf32>
+}

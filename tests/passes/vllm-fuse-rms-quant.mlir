@@ -1,0 +1,148 @@
+// RUN: vllm-opt %s --split-input-file --vllm-fuse-rms-quant | FileCheck %s
+
+// CHECK-LABEL: func.func @fuse_rms_static_quant
+// CHECK: %[[Q:.*]] = "vllm.rms_norm_static_fp8_quant"(%arg0, %arg1, %arg2) {epsilon = 1.000000e-05 : f64}
+// CHECK-NOT: "vllm.rms_norm"(
+// CHECK-NOT: static_scaled_fp8_quant
+// CHECK: return %[[Q]]
+func.func @fuse_rms_static_quant(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %s: tensor<f32>) -> tensor<?x4096xf8E4M3FN> {
+  %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  %q = "vllm.static_scaled_fp8_quant"(%y, %s) : (tensor<?x4096xbf16>, tensor<f32>) -> tensor<?x4096xf8E4M3FN>
+  return %q : tensor<?x4096xf8E4M3FN>
+}
+
+// -----
+
+// Any epsilon fuses (vLLM: only 1e-5 and 1e-6); static shapes too.
+// CHECK-LABEL: func.func @fuse_any_epsilon_static_shape
+// CHECK: "vllm.rms_norm_static_fp8_quant"{{.*}}epsilon = 3.000000e-04 : f64{{.*}} -> tensor<256x4096xf8E4M3FN>
+func.func @fuse_any_epsilon_static_shape(%x: tensor<256x4096xf16>, %w: tensor<4096xf16>, %s: tensor<f32>) -> tensor<256x4096xf8E4M3FN> {
+  %y = "vllm.rms_norm"(%x, %w) {epsilon = 3.0e-04 : f64} : (tensor<256x4096xf16>, tensor<4096xf16>) -> tensor<256x4096xf16>
+  %q = "vllm.static_scaled_fp8_quant"(%y, %s) : (tensor<256x4096xf16>, tensor<f32>) -> tensor<256x4096xf8E4M3FN>
+  return %q : tensor<256x4096xf8E4M3FN>
+}
+
+// -----
+
+// The residual result is rewired to the fused op's.
+// CHECK-LABEL: func.func @fuse_add_rms_static_quant
+// CHECK: %[[F:.*]]:2 = "vllm.fused_add_rms_norm_static_fp8_quant"(%arg0, %arg1, %arg2, %arg3)
+// CHECK: return %[[F]]#0, %[[F]]#1
+func.func @fuse_add_rms_static_quant(%x: tensor<?x4096xbf16>, %r: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %s: tensor<f32>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x4096xbf16>) {
+  %y, %r2 = "vllm.fused_add_rms_norm"(%x, %r, %w) {epsilon = 1.0e-06 : f64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>)
+  %q = "vllm.static_scaled_fp8_quant"(%y, %s) : (tensor<?x4096xbf16>, tensor<f32>) -> tensor<?x4096xf8E4M3FN>
+  return %q, %r2 : tensor<?x4096xf8E4M3FN>, tensor<?x4096xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @fuse_rms_dynamic_per_token_quant
+// CHECK: %[[F:.*]]:2 = "vllm.rms_norm_dynamic_per_token_quant"(%arg0, %arg1) {epsilon = {{.*}}, operandSegmentSizes = array<i32: 1, 1, 0, 0>}
+// CHECK: return %[[F]]#0, %[[F]]#1
+func.func @fuse_rms_dynamic_per_token_quant(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x1xf32>) {
+  %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  %q, %sc = "vllm.dynamic_per_token_scaled_fp8_quant"(%y) : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x1xf32>)
+  return %q, %sc : tensor<?x4096xf8E4M3FN>, tensor<?x1xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @fuse_add_rms_dynamic_per_token_quant
+// CHECK: %[[F:.*]]:3 = "vllm.rms_norm_dynamic_per_token_quant"(%arg0, %arg2, %arg1) {epsilon = {{.*}}, operandSegmentSizes = array<i32: 1, 1, 0, 1>}
+// CHECK: return %[[F]]#0, %[[F]]#1, %[[F]]#2
+func.func @fuse_add_rms_dynamic_per_token_quant(%x: tensor<?x4096xbf16>, %r: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x1xf32>, tensor<?x4096xbf16>) {
+  %y, %r2 = "vllm.fused_add_rms_norm"(%x, %r, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>)
+  %q, %sc = "vllm.dynamic_per_token_scaled_fp8_quant"(%y) : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x1xf32>)
+  return %q, %sc, %r2 : tensor<?x4096xf8E4M3FN>, tensor<?x1xf32>, tensor<?x4096xbf16>
+}
+
+// -----
+
+// Two layers, each fused on its own.
+// CHECK-LABEL: func.func @fuse_two_layers
+// CHECK: "vllm.rms_norm_static_fp8_quant"
+// CHECK: "vllm.fused_add_rms_norm_static_fp8_quant"
+// CHECK-NOT: "vllm.rms_norm"(
+func.func @fuse_two_layers(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %s: tensor<f32>, %h: tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x4096xf8E4M3FN>) {
+  %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  %q = "vllm.static_scaled_fp8_quant"(%y, %s) : (tensor<?x4096xbf16>, tensor<f32>) -> tensor<?x4096xf8E4M3FN>
+  %y2, %r2 = "vllm.fused_add_rms_norm"(%h, %x, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>)
+  %q2 = "vllm.static_scaled_fp8_quant"(%y2, %s) : (tensor<?x4096xbf16>, tensor<f32>) -> tensor<?x4096xf8E4M3FN>
+  return %q, %q2 : tensor<?x4096xf8E4M3FN>, tensor<?x4096xf8E4M3FN>
+}
+
+// -----
+
+// The normalized tensor has another user: fusing would drop it.
+// CHECK-LABEL: func.func @no_fuse_when_norm_has_another_user
+// CHECK: "vllm.rms_norm"(
+// CHECK: "vllm.static_scaled_fp8_quant"
+func.func @no_fuse_when_norm_has_another_user(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %s: tensor<f32>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x4096xbf16>) {
+  %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  %q = "vllm.static_scaled_fp8_quant"(%y, %s) : (tensor<?x4096xbf16>, tensor<f32>) -> tensor<?x4096xf8E4M3FN>
+  return %q, %y : tensor<?x4096xf8E4M3FN>, tensor<?x4096xbf16>
+}
+
+// -----
+
+// scale_ub caps the per-token scale; the fused kernel would ignore it.
+// CHECK-LABEL: func.func @no_fuse_when_scale_ub_is_given
+// CHECK: "vllm.rms_norm"(
+// CHECK: "vllm.dynamic_per_token_scaled_fp8_quant"
+func.func @no_fuse_when_scale_ub_is_given(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %ub: tensor<f32>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x1xf32>) {
+  %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  %q, %sc = "vllm.dynamic_per_token_scaled_fp8_quant"(%y, %ub) : (tensor<?x4096xbf16>, tensor<f32>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x1xf32>)
+  return %q, %sc : tensor<?x4096xf8E4M3FN>, tensor<?x1xf32>
+}
+
+// -----
+
+// Dynamic per-tensor quant needs a global max first: never fused.
+// CHECK-LABEL: func.func @no_fuse_dynamic_per_tensor_quant
+// CHECK: "vllm.rms_norm"(
+// CHECK: "vllm.dynamic_scaled_fp8_quant"
+func.func @no_fuse_dynamic_per_tensor_quant(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<1xf32>) {
+  %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  %q, %sc = "vllm.dynamic_scaled_fp8_quant"(%y) : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<1xf32>)
+  return %q, %sc : tensor<?x4096xf8E4M3FN>, tensor<1xf32>
+}
+
+// -----
+
+// The fused kernel reads input and weight in one dtype.
+// CHECK-LABEL: func.func @no_fuse_when_weight_dtype_differs
+// CHECK: "vllm.rms_norm"(
+// CHECK: "vllm.static_scaled_fp8_quant"
+func.func @no_fuse_when_weight_dtype_differs(%x: tensor<?x4096xbf16>, %w: tensor<4096xf32>, %s: tensor<f32>) -> tensor<?x4096xf8E4M3FN> {
+  %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>, tensor<4096xf32>) -> tensor<?x4096xbf16>
+  %q = "vllm.static_scaled_fp8_quant"(%y, %s) : (tensor<?x4096xbf16>, tensor<f32>) -> tensor<?x4096xf8E4M3FN>
+  return %q : tensor<?x4096xf8E4M3FN>
+}
+
+// -----
+
+// The residual is read before the quant: the fused op (at the quant) would
+// come after that reader, so nothing moves.
+// CHECK-LABEL: func.func @no_fuse_when_residual_is_read_before_the_quant
+// CHECK: "vllm.fused_add_rms_norm"(
+// CHECK: "aten.neg"
+// CHECK: "vllm.static_scaled_fp8_quant"
+func.func @no_fuse_when_residual_is_read_before_the_quant(%x: tensor<?x4096xbf16>, %r: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %s: tensor<f32>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x4096xbf16>) {
+  %y, %r2 = "vllm.fused_add_rms_norm"(%x, %r, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>)
+  %n = "aten.neg"(%r2) : (tensor<?x4096xbf16>) -> tensor<?x4096xbf16>
+  %q = "vllm.static_scaled_fp8_quant"(%y, %s) : (tensor<?x4096xbf16>, tensor<f32>) -> tensor<?x4096xf8E4M3FN>
+  return %q, %n : tensor<?x4096xf8E4M3FN>, tensor<?x4096xbf16>
+}
+
+// -----
+
+// A reshape in between is no-op elimination's to remove first (see pipeline order).
+// CHECK-LABEL: func.func @no_fuse_across_a_reshape
+// CHECK: "vllm.rms_norm"(
+// CHECK: "vllm.static_scaled_fp8_quant"
+func.func @no_fuse_across_a_reshape(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %s: tensor<f32>) -> tensor<?x4096xf8E4M3FN> {
+  %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  %r = "aten.reshape"(%y) {shape = array<i64: -1, 4096>} : (tensor<?x4096xbf16>) -> tensor<?x4096xbf16>
+  %q = "vllm.static_scaled_fp8_quant"(%r, %s) : (tensor<?x4096xbf16>, tensor<f32>) -> tensor<?x4096xf8E4M3FN>
+  return %q : tensor<?x4096xf8E4M3FN>
+}
