@@ -83,7 +83,6 @@ fn every_fixture_round_trips() -> Result<(), Failed> {
 }
 
 fn fixtures_import_without_opaque_ops() -> Result<(), Failed> {
-    use mlir_support::melior::ir::operation::OperationLike;
     let ctx = vllm_dialect::new_context()?;
     for f in fixtures()? {
         let name = f.display().to_string();
