@@ -66,5 +66,31 @@ fn compile_sizes(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, import_export, compile_sizes);
+/// The fusion pipeline on the 32-layer fixture: import + no-op elimination +
+/// every fusion + DCE, against import alone (in the same run).
+fn fusion_pipeline(c: &mut Criterion) {
+    use vllm_pipeline::{CompileOptions, Input, PassConfig, compile};
+    let text = fixture("llama_fp8_custom_L32_dyn.json");
+    let config = PassConfig::from_json(r#"{"eliminate_noops": true, "enable_fusion": true, "enable_attn_fusion": true}"#)
+        .expect("config")
+        .0;
+    let mut g = c.benchmark_group("fusion_L32");
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(8));
+    g.bench_function("import_only", |b| {
+        b.iter(|| {
+            let ctx = vllm_dialect::new_context().expect("context");
+            black_box(vllm_fx::import(&ctx, &text, "L32.json").is_ok())
+        })
+    });
+    g.bench_function("import_and_all_passes", |b| {
+        b.iter(|| {
+            let mut o = CompileOptions { config: config.clone(), ..Default::default() };
+            black_box(compile(Input::FxJson(&text), "L32.json", &mut o).expect("compile").mlir.len())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, import_export, compile_sizes, fusion_pipeline);
 criterion_main!(benches);

@@ -42,6 +42,12 @@ impl<'c> Pipeline<'c> {
         Ok(Pipeline { context, pm })
     }
 
+    /// Verify the IR after every pass (MLIR's default: on). Turning it off is
+    /// for callers that verify the final result themselves.
+    pub fn verify_each(&self, on: bool) {
+        self.pm.enable_verifier(on);
+    }
+
     /// The pipeline in MLIR's textual form, as it will run.
     pub fn to_text(&self) -> String {
         self.pm.as_operation_pass_manager().to_string()

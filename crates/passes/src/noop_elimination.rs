@@ -186,8 +186,12 @@ impl Pass for NoopEliminationPass {
                 }
                 "aten.slice_scatter" => {
                     let (Ok(x), Ok(src)) = (op.operand(0), op.operand(1)) else { continue };
-                    let same = dims(x).is_some() && dims(x) == dims(src) && x.r#type() == src.r#type();
-                    if same && !dims(x).is_some_and(|d| d.contains(&Dim::Unknown)) && covers(&op, x, 2) {
+                    // Types first: cheap, and they rule out almost every scatter.
+                    let same = x.r#type() == src.r#type() && {
+                        let d = dims(x);
+                        d.is_some() && d == dims(src) && !d.is_some_and(|d| d.contains(&Dim::Unknown))
+                    };
+                    if same && covers(&op, x, 2) {
                         scatters += 1;
                         Some(src)
                     } else {

@@ -5,7 +5,7 @@ use crate::manager::{CustomPass, Plan, PostGradPassManager};
 use crate::shape::ShapeContext;
 use mlir_support::{
     Diag,
-    melior::{Context, ir::Module},
+    melior::{Context, ir::{Module, operation::OperationLike}},
     pipeline::Pipeline,
 };
 use std::{path::PathBuf, time::Instant};
@@ -43,6 +43,8 @@ pub struct CompileOptions {
     /// Write `NN.<pass>.before|after.mlir` (and `.json`) here; overrides the
     /// config's `dump_graph_dir`.
     pub dump_dir: Option<PathBuf>,
+    /// Verify the IR after every pass, not only the input and the result.
+    pub verify_each: bool,
 }
 
 /// What happened to one step.
@@ -192,6 +194,7 @@ pub fn compile(input: Input<'_>, name: &str, options: &mut CompileOptions) -> Re
             dump(d, &format!("{i:02}.{}.before", step.name), &module, is_fx);
         }
         let pipeline = Pipeline::parse(&ctx, &format!("builtin.module({})", step.element)).map_err(|d| vec![d])?;
+        pipeline.verify_each(options.verify_each);
         let start = Instant::now();
         pipeline.run(&mut module)?;
         let millis = start.elapsed().as_secs_f64() * 1e3;
@@ -199,6 +202,16 @@ pub fn compile(input: Input<'_>, name: &str, options: &mut CompileOptions) -> Re
         reports.push(StepReport { name: step.name.clone(), skipped: None, millis, stats });
         if let Some(d) = wanted {
             dump(d, &format!("{i:02}.{}.after", step.name), &module, is_fx);
+        }
+    }
+    // The input was verified on import; the output is verified here (and
+    // after every pass too with `verify_each`).
+    {
+        let capture = mlir_support::DiagnosticCapture::attach(&ctx);
+        if !module.as_operation().verify() {
+            let mut d = capture.take();
+            d.push(Diag::error(name, "the pipeline produced invalid IR (a pass bug): rerun with verify_each to find the pass"));
+            return Err(d);
         }
     }
     let mlir = module.as_operation().to_string();

@@ -129,6 +129,10 @@ pub(crate) struct Cli {
     #[arg(long = "dump-dir", value_name = "DIR", help_heading = "Post-grad pipeline")]
     pub(crate) dump_dir: Option<String>,
 
+    /// Verify the IR after every pass of the post-grad pipeline (default: input and result only).
+    #[arg(long = "verify-each", help_heading = "Post-grad pipeline")]
+    pub(crate) verify_each: bool,
+
     /// Print the per-pass summary (rewrites, skipped passes and why, time) to stderr.
     #[arg(long = "pass-summary", help_heading = "Post-grad pipeline")]
     pub(crate) pass_summary: bool,

@@ -61,6 +61,7 @@ fn options(cli: &Cli, config: &PassConfig, shape: Option<ShapeContext>) -> Resul
         emit_fx: cli.emit == Format::FxJson,
         cache,
         dump_dir: cli.dump_dir.clone().map(Into::into),
+        verify_each: cli.verify_each,
     })
 }
 
