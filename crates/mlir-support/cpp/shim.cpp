@@ -215,3 +215,12 @@ void vllmLoadDynamicDialect(MlirContext context, MlirStringRef dialect,
       });
 }
 }
+
+#include "mlir/IR/Diagnostics.h"
+
+extern "C" {
+/// Emits a remark (the C API only emits errors).
+void vllmEmitRemark(MlirLocation location, const char *message) {
+  mlir::emitRemark(unwrap(location), message);
+}
+}

@@ -1,5 +1,5 @@
 //! Declarations of the C++ shim's functions (cpp/shim.cpp).
-use mlir_sys::{MlirContext, MlirModule, MlirOperation, MlirStringRef};
+use mlir_sys::{MlirContext, MlirLocation, MlirModule, MlirOperation, MlirStringRef};
 use std::ffi::{c_char, c_void};
 
 pub type PassRunFn = unsafe extern "C" fn(
@@ -26,6 +26,7 @@ unsafe extern "C" {
     pub fn vllmIsRegisteredPass(name: MlirStringRef) -> bool;
     pub fn vllmPrintRegisteredPasses();
     pub fn vllmInstallFatalErrorHandler();
+    pub fn vllmEmitRemark(location: MlirLocation, message: *const c_char);
     pub fn vllmParseSourceWithName(
         context: MlirContext,
         source: MlirStringRef,

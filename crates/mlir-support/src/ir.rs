@@ -120,3 +120,9 @@ impl<'c> ContextHandle<'c> {
         unsafe { self.0.to_ref() }
     }
 }
+
+/// Emits a remark diagnostic at `loc` (explanations, e.g. why a rule did not match).
+pub fn emit_remark(loc: Location<'_>, message: &str) {
+    let c = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+    unsafe { crate::ffi::vllmEmitRemark(loc.to_raw(), c.as_ptr()) }
+}

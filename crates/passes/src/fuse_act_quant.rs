@@ -27,7 +27,7 @@ vLLM's ActivationQuantFusionPass: `silu_and_mul` -> static FP8 quant =>
 `silu_and_mul_quant`, when the activation has no other user. Not yet: the
 decomposed `silu(x[..., :d]) * x[..., d:]` form and per-group quant.",
     anchor: Some("func.func"),
-    options: &[],
+    options: &[crate::fusion::DEBUG_NODE],
     statistics: &[PassStatistic { name: "silu-mul-static-quant", description: "silu_and_mul + static quant fused" }],
     sources: &[include_str!("fuse_act_quant.rs"), include_str!("fusion.rs")],
 };

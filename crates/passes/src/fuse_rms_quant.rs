@@ -82,7 +82,7 @@ Never when the normalized tensor has another user, when `scale_ub` is given,
 for dynamic per-tensor quant (no rule), or when the input and weight element
 types differ. Not yet: the decomposed ATen forms and per-group quant.",
     anchor: Some("func.func"),
-    options: &[],
+    options: &[crate::fusion::DEBUG_NODE],
     statistics: &[
         PassStatistic { name: "rms-static-quant", description: "rms_norm + static quant fused" },
         PassStatistic { name: "fused-add-rms-static-quant", description: "fused_add_rms_norm + static quant fused" },

@@ -22,6 +22,14 @@ use mlir_support::{
 };
 use vllm_dialect::verify::{named_operands, named_results};
 
+/// The option every rule-based pass takes: explain, as remarks, what each
+/// rule did at one FX node (`VLLM_OPT_DEBUG=<node>` sets it).
+pub const DEBUG_NODE: mlir_support::pass::PassOption = mlir_support::pass::PassOption {
+    name: "debug-node",
+    description: "Explain (as remarks) why each rule did or did not fuse at this FX node",
+    default: "",
+};
+
 /// A value of the matched ops, by declared name.
 #[derive(Clone, Copy, Debug)]
 pub enum V {
@@ -99,40 +107,60 @@ fn element(v: Value<'_, '_>) -> Option<String> {
     RankedTensorType::try_from(v.r#type()).ok().map(|t| t.element().to_string())
 }
 
-fn matches<'c, 'a>(rule: &Rule, root: OperationRef<'c, 'a>) -> Option<Match<'c, 'a>> {
-    let root_vals = {
-        let mut v = named_operands(&root)?;
-        v.extend(named_results(&root)?);
-        v
+/// The match, or why there is none (for `debug-node` explanations).
+fn matches<'c, 'a>(rule: &Rule, root: OperationRef<'c, 'a>) -> Result<Match<'c, 'a>, String> {
+    let named = |op: &OperationRef<'c, 'a>| {
+        let mut v = named_operands(op)?;
+        v.extend(named_results(op)?);
+        Some(v)
     };
-    let input = root_vals.iter().find(|(n, _)| *n == rule.via)?.1.first().copied()?;
-    let producer = OperationResult::try_from(input).ok()?.owner();
-    if producer.name().as_string_ref().as_str() != Ok(rule.producer) {
-        return None;
+    let root_vals = named(&root).ok_or("the root does not verify")?;
+    let input = root_vals
+        .iter()
+        .find(|(n, _)| *n == rule.via)
+        .and_then(|(_, v)| v.first().copied())
+        .ok_or_else(|| format!("the root has no '{}' operand", rule.via))?;
+    let Ok(result) = OperationResult::try_from(input) else {
+        return Err(format!("'{}' is a function argument, not produced by {}", rule.via, rule.producer));
+    };
+    let producer = result.owner();
+    let pname = producer.name();
+    let pname = pname.as_string_ref().as_str().unwrap_or("?");
+    if pname != rule.producer {
+        return Err(format!("'{}' comes from {pname}, not {}", rule.via, rule.producer));
     }
-    let prod_vals = {
-        let mut v = named_operands(&producer)?;
-        v.extend(named_results(&producer)?);
-        v
-    };
+    let prod_vals = named(&producer).ok_or("the producer does not verify")?;
     let m = Match { root, producer, root_vals, prod_vals };
     if m.value(V::Prod(rule.producer_result)) != Some(input) {
-        return None;
+        return Err(format!("'{}' is not the producer's '{}' result", rule.via, rule.producer_result));
     }
     for c in rule.checks {
-        let ok = match *c {
-            Check::OneUse(v) => m.value(v).is_some_and(|x| ir::users(x).len() == 1),
-            Check::Absent(v) => !m.present(v),
-            Check::SameElementType(a, b) => match (m.value(a), m.value(b)) {
-                (Some(a), Some(b)) => element(a).is_some() && element(a) == element(b),
-                _ => false,
+        let failed = match *c {
+            Check::OneUse(v) => m
+                .value(v)
+                .map(|x| ir::users(x).len())
+                .filter(|&n| n != 1)
+                .map(|n| format!("{v:?} has {n} uses; fusing would drop what the others read")),
+            Check::Absent(v) => m.present(v).then(|| format!("{v:?} is given")),
+            Check::SameElementType(a, b) => match (m.value(a).and_then(element), m.value(b).and_then(element)) {
+                (Some(x), Some(y)) if x == y => None,
+                (x, y) => Some(format!("{a:?} is {} but {b:?} is {}", x.unwrap_or_default(), y.unwrap_or_default())),
             },
         };
-        if !ok {
-            return None;
+        if let Some(why) = failed {
+            return Err(why);
         }
     }
-    Some(m)
+    Ok(m)
+}
+
+/// Whether `op` is the FX node `node` (its location, or one of its getitems).
+pub fn is_node(op: &OperationRef<'_, '_>, node: &str) -> bool {
+    let loc = op.location();
+    if loc.is_name() && loc.name_value().as_string_ref().as_str() == Ok(node) {
+        return true;
+    }
+    op.attribute("fx.getitems").is_ok_and(|a| a.to_string().contains(&format!("\"{node}\"")))
 }
 
 /// Builds the fused op before the root and rewires the replaced values.
@@ -192,7 +220,7 @@ fn rewrite<'c, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, rule: &Rule, m: &M
 
 /// Applies `rules` to every op in the body of `func` (one forward sweep; rules
 /// in table order); returns the number of rewrites of each rule.
-pub fn apply(func: OperationRef<'_, '_>, rules: &[Rule]) -> Vec<(&'static str, u64)> {
+pub fn apply(func: OperationRef<'_, '_>, rules: &[Rule], debug_node: &str) -> Vec<(&'static str, u64)> {
     let mut counts: Vec<(&'static str, u64)> = rules.iter().map(|r| (r.name, 0)).collect();
     let handle = ir::ContextHandle::of(&func);
     let ctx = handle.get();
@@ -204,11 +232,21 @@ pub fn apply(func: OperationRef<'_, '_>, rules: &[Rule]) -> Vec<(&'static str, u
             if rule.root != name {
                 continue;
             }
-            if let Some(m) = matches(rule, op) {
-                if rewrite(ctx, block, rule, &m) {
-                    counts[i].1 += 1;
-                    break;
+            let explain = !debug_node.is_empty() && is_node(&op, debug_node);
+            match matches(rule, op) {
+                Ok(m) => {
+                    if rewrite(ctx, block, rule, &m) {
+                        if explain {
+                            ir::emit_remark(op.location(), &format!("rule '{}' fused node '{debug_node}'", rule.name));
+                        }
+                        counts[i].1 += 1;
+                        break;
+                    } else if explain {
+                        ir::emit_remark(op.location(), &format!("rule '{}' matched but a replaced value is read before the root", rule.name));
+                    }
                 }
+                Err(why) if explain => ir::emit_remark(op.location(), &format!("rule '{}' did not match: {why}", rule.name)),
+                Err(_) => {}
             }
         }
     }
@@ -218,7 +256,7 @@ pub fn apply(func: OperationRef<'_, '_>, rules: &[Rule]) -> Vec<(&'static str, u
 /// A rule-based pass's `run`: applies the rules, reports a count per rule
 /// (each rule's name is one of the pass's statistics).
 pub fn run(func: OperationRef<'_, '_>, run: &mlir_support::pass::PassRun<'_>, rules: &[Rule]) -> Result<(), mlir_support::pass::PassFailed> {
-    for (name, n) in apply(func, rules) {
+    for (name, n) in apply(func, rules, run.option("debug-node")) {
         run.bump(name, n);
     }
     Ok(())

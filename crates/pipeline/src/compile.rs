@@ -45,6 +45,8 @@ pub struct CompileOptions {
     pub dump_dir: Option<PathBuf>,
     /// Verify the IR after every pass, not only the input and the result.
     pub verify_each: bool,
+    /// Explain, as remarks, what each fusion rule did at this FX node.
+    pub debug_node: Option<String>,
 }
 
 /// What happened to one step.
@@ -77,6 +79,8 @@ pub struct CompileResult {
     pub uuid: String,
     pub steps: Vec<StepReport>,
     pub warnings: Vec<String>,
+    /// Remarks the passes emitted (e.g. `debug_node` explanations).
+    pub remarks: Vec<Diag>,
     pub cache: CacheStatus,
 }
 
@@ -120,6 +124,7 @@ pub fn plan(options: &mut CompileOptions) -> Result<(Plan, Vec<String>), Diag> {
     let warnings = config.apply_implications();
     let mut pm = PostGradPassManager::new(config);
     pm.tp_size = options.tp_size.max(1);
+    pm.debug_node = options.debug_node.clone();
     for p in options.caller_passes.drain(..) {
         pm.add_caller_pass(p);
     }
@@ -166,6 +171,7 @@ pub fn compile(input: Input<'_>, name: &str, options: &mut CompileOptions) -> Re
                     uuid: plan.uuid.clone(),
                     steps: vec![],
                     warnings,
+                    remarks: vec![],
                     cache: CacheStatus::Hit,
                 });
             }
@@ -179,6 +185,7 @@ pub fn compile(input: Input<'_>, name: &str, options: &mut CompileOptions) -> Re
     let stages = &options.config.dump_graph_stages;
     let is_fx = matches!(input, Input::FxJson(_));
     let mut reports = Vec::new();
+    let mut remarks = Vec::new();
     mlir_support::pass::take_statistics(&ctx);
     for (i, step) in plan.steps.iter().enumerate() {
         let wanted = dump_dir.as_ref().filter(|_| stages.is_empty() || stages.contains(&step.name));
@@ -196,7 +203,7 @@ pub fn compile(input: Input<'_>, name: &str, options: &mut CompileOptions) -> Re
         let pipeline = Pipeline::parse(&ctx, &format!("builtin.module({})", step.element)).map_err(|d| vec![d])?;
         pipeline.verify_each(options.verify_each);
         let start = Instant::now();
-        pipeline.run(&mut module)?;
+        remarks.extend(pipeline.run(&mut module)?);
         let millis = start.elapsed().as_secs_f64() * 1e3;
         let stats = mlir_support::pass::take_statistics(&ctx).into_iter().map(|(_, s, v)| (s, v)).collect();
         reports.push(StepReport { name: step.name.clone(), skipped: None, millis, stats });
@@ -236,6 +243,7 @@ pub fn compile(input: Input<'_>, name: &str, options: &mut CompileOptions) -> Re
         uuid: plan.uuid,
         steps: reports,
         warnings,
+        remarks,
         cache: cache_status,
     })
 }

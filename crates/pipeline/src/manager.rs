@@ -225,6 +225,8 @@ impl Plan {
 pub struct PostGradPassManager {
     pub config: PassConfig,
     pub tp_size: u64,
+    /// Explain at this FX node (vLLM's `VLLM_PATTERN_MATCH_DEBUG`); not part of the uuid.
+    pub debug_node: Option<String>,
     caller: Vec<CustomPass>,
     custom: Vec<CustomPass>,
 }
@@ -245,7 +247,7 @@ fn field_enabled(c: &PassConfig, field: &str) -> bool {
 impl PostGradPassManager {
     pub fn new(config: PassConfig) -> Self {
         vllm_passes::register_all();
-        PostGradPassManager { config, tp_size: 1, caller: vec![], custom: vec![] }
+        PostGradPassManager { config, tp_size: 1, debug_node: None, caller: vec![], custom: vec![] }
     }
 
     /// A pass that runs first, before the built-ins (vLLM's constructor passes).
@@ -291,10 +293,15 @@ impl PostGradPassManager {
                     slot.field, slot.pass
                 )));
             }
+            let explains = info_of(slot.pass).is_some_and(|i| i.options.iter().any(|o| o.name == "debug-node"));
+            let options = match (&self.debug_node, explains) {
+                (Some(n), true) => format!("debug-node={n}"),
+                _ => String::new(),
+            };
             steps.push(Step {
                 kind: StepKind::BuiltIn,
                 name: slot.pass.into(),
-                element: element(slot.pass, ""),
+                element: element(slot.pass, &options),
                 uuid: pass_uuid(slot.pass, ""),
                 applies: slot.gate.check(&shape, self.tp_size, &self.config),
             });

@@ -129,6 +129,10 @@ pub(crate) struct Cli {
     #[arg(long = "dump-dir", value_name = "DIR", help_heading = "Post-grad pipeline")]
     pub(crate) dump_dir: Option<String>,
 
+    /// Explain why each fusion rule did or did not fire at this FX node (also: VLLM_OPT_DEBUG=<node>).
+    #[arg(long = "debug-node", value_name = "NODE", help_heading = "Post-grad pipeline")]
+    pub(crate) debug_node: Option<String>,
+
     /// Verify the IR after every pass of the post-grad pipeline (default: input and result only).
     #[arg(long = "verify-each", help_heading = "Post-grad pipeline")]
     pub(crate) verify_each: bool,

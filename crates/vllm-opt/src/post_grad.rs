@@ -62,6 +62,7 @@ fn options(cli: &Cli, config: &PassConfig, shape: Option<ShapeContext>) -> Resul
         cache,
         dump_dir: cli.dump_dir.clone().map(Into::into),
         verify_each: cli.verify_each,
+        debug_node: cli.debug_node.clone().or_else(|| std::env::var("VLLM_OPT_DEBUG").ok()).filter(|n| !n.is_empty()),
     })
 }
 
@@ -147,6 +148,7 @@ pub fn run(cli: &Cli) -> ExitCode {
             }
             Ok(res) => {
                 warnings.extend(res.warnings.iter().cloned());
+                print_diags(&res.remarks);
                 match &res.cache {
                     CacheStatus::Disabled => {}
                     CacheStatus::Hit => eprintln!("cache: hit ({tag}) {}", &res.uuid[..16]),
