@@ -63,6 +63,12 @@ def _sym_expr(v):
     return str(node.expr)
 
 
+def _symint_value(v, symbols):
+    """A SymInt as a value: its int when it is concrete, else {"sym": expr}."""
+    e = _dim(v, symbols)
+    return e if isinstance(e, int) else {"sym": e}
+
+
 def _dim(d, symbols):
     if _is_symint(d):
         e = _sym_expr(d)
@@ -123,11 +129,7 @@ def meta_val(v, symbols):
     if hasattr(v, "shape") and hasattr(v, "dtype"):
         return _tensor_meta(v, symbols)
     if _is_symint(v):
-        e = _sym_expr(v)
-        if isinstance(e, int):
-            return e
-        _note_symbols(v, symbols)
-        return {"sym": e}
+        return _symint_value(v, symbols)
     if isinstance(v, bool) or isinstance(v, int):
         return v
     raise ExportError(f"cannot express meta['val'] of type {type(v).__name__}")
@@ -161,11 +163,7 @@ def value(v, symbols):
     if kind == "memory_format":
         return {"memory_format": _torch_name(v)}
     if _is_symint(v):
-        e = _sym_expr(v)
-        if isinstance(e, int):
-            return e
-        _note_symbols(v, symbols)
-        return {"sym": e}
+        return _symint_value(v, symbols)
     raise ExportError(f"cannot express an argument of type {kind}: {v!r}")
 
 
