@@ -25,9 +25,9 @@ pub fn verify_op(op: OperationRef<'_, '_>) -> Result<(), String> {
     let def = table().get(name).ok_or_else(|| "is not in the op table (dialects/ops.toml)".to_string())?;
     let operands: Vec<Type> = op.operands().map(|v| v.r#type()).collect();
     let results: Vec<Type> = op.results().map(|v| v.r#type()).collect();
-    let op_groups = groups(&op, def, &def.operands, operands.len(), "operandSegmentSizes", "operand")?;
+    let op_groups = groups(&op, &def.operands, operands.len(), "operandSegmentSizes", "operand")?;
     check_values(&def.operands, &op_groups, &operands, "operand")?;
-    let res_groups = groups(&op, def, &def.results, results.len(), "resultSegmentSizes", "result")?;
+    let res_groups = groups(&op, &def.results, results.len(), "resultSegmentSizes", "result")?;
     check_values(&def.results, &res_groups, &results, "result")?;
     check_attrs(&op, def)?;
     check_dynamic_sizes(&op, def, &op_groups)?;
@@ -84,7 +84,6 @@ fn check_same_shape(
 /// Splits `count` values into the declared groups.
 fn groups(
     op: &OperationRef<'_, '_>,
-    def: &OpDef,
     decls: &[ValueDef],
     count: usize,
     segment_attr: &str,
@@ -129,7 +128,6 @@ fn groups(
             Some(_) => count >= fixed,
         };
         if !ok {
-            let _ = def;
             return Err(format!("expects {expected} {what}s ({}), but got {count}", names(decls)));
         }
         decls.iter().map(|d| if d.arity == Arity::One { 1 } else { count - fixed }).collect()
@@ -249,7 +247,7 @@ fn check_dynamic_sizes(op: &OperationRef<'_, '_>, def: &OpDef, groups: &[Range<u
 pub fn named_operands<'c, 'a>(op: &OperationRef<'c, 'a>) -> Option<Vec<(&'static str, Vec<mlir_support::melior::ir::Value<'c, 'a>>)>> {
     let def: &'static OpDef = table().get(op.name().as_string_ref().as_str().ok()?)?;
     let values: Vec<_> = op.operands().collect();
-    let g = groups(op, def, &def.operands, values.len(), "operandSegmentSizes", "operand").ok()?;
+    let g = groups(op, &def.operands, values.len(), "operandSegmentSizes", "operand").ok()?;
     Some(def.operands.iter().zip(g).map(|(d, r)| (d.name.as_str(), values[r].to_vec())).collect())
 }
 
@@ -257,6 +255,6 @@ pub fn named_operands<'c, 'a>(op: &OperationRef<'c, 'a>) -> Option<Vec<(&'static
 pub fn named_results<'c, 'a>(op: &OperationRef<'c, 'a>) -> Option<Vec<(&'static str, Vec<mlir_support::melior::ir::Value<'c, 'a>>)>> {
     let def: &'static OpDef = table().get(op.name().as_string_ref().as_str().ok()?)?;
     let values: Vec<mlir_support::melior::ir::Value> = op.results().map(Into::into).collect();
-    let g = groups(op, def, &def.results, values.len(), "resultSegmentSizes", "result").ok()?;
+    let g = groups(op, &def.results, values.len(), "resultSegmentSizes", "result").ok()?;
     Some(def.results.iter().zip(g).map(|(d, r)| (d.name.as_str(), values[r].to_vec())).collect())
 }

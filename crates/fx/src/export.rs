@@ -23,7 +23,7 @@ use mlir_support::{
 };
 use serde_json::{Map, Value as Json, json};
 use std::collections::{HashMap, HashSet};
-use vllm_dialect::{AttrKind, K_DYNAMIC, OpDef, ValueClass};
+use vllm_dialect::{K_DYNAMIC, OpDef, ValueClass};
 
 type R<T> = Result<T, Diag>;
 
@@ -172,7 +172,7 @@ impl Exporter {
         (max.map_or(0, |m| m + 1) as usize <= op.operand_count()).then_some(v)
     }
 
-    fn attr_json(&self, a: Attribute<'_>, kind: AttrKind, dyns: &mut impl Iterator<Item = Json>) -> Json {
+    fn attr_json(&self, a: Attribute<'_>, dyns: &mut impl Iterator<Item = Json>) -> Json {
         let float = |x: f64| {
             if x.is_nan() {
                 json!({"float": "nan"})
@@ -208,7 +208,6 @@ impl Exporter {
         if let Ok(t) = TypeAttribute::try_from(a) {
             return json!({ "dtype": dtype_name(&t.value().to_string()).unwrap_or("unknown") });
         }
-        let _ = kind;
         json!(a.to_string())
     }
 
@@ -316,7 +315,7 @@ impl Exporter {
             return self.export_functionalized(op, def, &operands, wanted);
         }
         if def.is_inplace() {
-            return self.export_inplace(op, def, &operands, wanted);
+            return self.export_inplace(op, def, wanted);
         }
         // ATen and functional vLLM ops.
         let (args, kwargs) = match self.provenance_args(&op) {
@@ -361,7 +360,7 @@ impl Exporter {
         let mut kwargs = Map::new();
         for a in &def.attrs {
             let attr = op.attribute(&a.name).map_err(|_| err(op, format!("missing attribute '{}'", a.name)))?;
-            let j = self.attr_json(attr, a.kind, &mut dyns);
+            let j = self.attr_json(attr, &mut dyns);
             if a.keyword_only {
                 kwargs.insert(a.name.clone(), j);
             } else {
@@ -420,19 +419,9 @@ impl Exporter {
             }
             None => {
                 let mut kwargs = Map::new();
-                let mut by_name: HashMap<&str, Value> = HashMap::new();
-                let mut it = operands.iter();
-                for d in &def.operands {
-                    let present = match d.arity {
-                        vllm_dialect::Arity::One => true,
-                        _ => operand_present(&op, def, &d.name),
-                    };
-                    if present {
-                        if let Some(v) = it.next() {
-                            by_name.insert(d.name.as_str(), *v);
-                        }
-                    }
-                }
+                let groups = vllm_dialect::verify::named_operands(&op).ok_or_else(|| err(&op, "does not verify"))?;
+                let by_name: HashMap<&str, Value> =
+                    groups.iter().filter_map(|(n, vs)| vs.first().map(|v| (*n, *v))).collect();
                 for t in &twin.operands {
                     let j = if let Some(b) = buffers.get(&t.name) {
                         json!({ "node": b })
@@ -446,7 +435,7 @@ impl Exporter {
                 let mut none = std::iter::empty();
                 for a in &def.attrs {
                     let attr = op.attribute(&a.name).map_err(|_| err(&op, format!("missing attribute '{}'", a.name)))?;
-                    kwargs.insert(a.name.clone(), self.attr_json(attr, a.kind, &mut none));
+                    kwargs.insert(a.name.clone(), self.attr_json(attr, &mut none));
                 }
                 (vec![json!({ "op": def.target })], kwargs)
             }
@@ -471,48 +460,24 @@ impl Exporter {
         Ok(())
     }
 
-    fn export_inplace(&mut self, op: OperationRef<'_, '_>, def: &OpDef, operands: &[Value<'_, '_>], wanted: Option<String>) -> R<()> {
+    fn export_inplace(&mut self, op: OperationRef<'_, '_>, def: &OpDef, wanted: Option<String>) -> R<()> {
         let mut kwargs = Map::new();
-        let mut it = operands.iter();
-        for d in &def.operands {
-            let present = d.arity == vllm_dialect::Arity::One || operand_present(&op, def, &d.name);
-            let j = match (present, it.clone().next()) {
-                (true, Some(v)) => {
-                    it.next();
-                    self.reference(&op, *v)?
-                }
-                _ => Json::Null,
+        for (name, values) in vllm_dialect::verify::named_operands(&op).ok_or_else(|| err(&op, "does not verify"))? {
+            let j = match values.first() {
+                Some(v) => self.reference(&op, *v)?,
+                None => Json::Null,
             };
-            kwargs.insert(d.name.clone(), j);
+            kwargs.insert(name.to_string(), j);
         }
         let mut none = std::iter::empty();
         for a in &def.attrs {
             let attr = op.attribute(&a.name).map_err(|_| err(&op, format!("missing attribute '{}'", a.name)))?;
-            kwargs.insert(a.name.clone(), self.attr_json(attr, a.kind, &mut none));
+            kwargs.insert(a.name.clone(), self.attr_json(attr, &mut none));
         }
         let name = self.fresh(wanted, def.short_name().trim_end_matches('_'));
         self.push(&name, "call_function", &def.target, vec![], kwargs, Json::Null);
         Ok(())
     }
-}
-
-/// Whether optional operand `name` is present (from the segment sizes when
-/// the op has them, else from the operand count).
-fn operand_present(op: &OperationRef<'_, '_>, def: &OpDef, name: &str) -> bool {
-    let idx = def.operands.iter().position(|d| d.name == name).unwrap_or(0);
-    if def.needs_operand_segments() {
-        let text = op.attribute("operandSegmentSizes").map(|a| a.to_string()).unwrap_or_default();
-        let sizes: Vec<usize> = text
-            .trim_start_matches("array<i32")
-            .trim_start_matches(':')
-            .trim_end_matches('>')
-            .split(',')
-            .filter_map(|s| s.trim().parse().ok())
-            .collect();
-        return sizes.get(idx).copied().unwrap_or(0) > 0;
-    }
-    let fixed = def.operands.iter().filter(|d| d.arity == vllm_dialect::Arity::One).count();
-    op.operand_count() > fixed
 }
 
 /// Exports the module's function as an FX graph JSON document.
