@@ -31,9 +31,6 @@ fn key(v: Value<'_, '_>) -> usize {
     v.to_raw().ptr as usize
 }
 
-fn str_attr(op: &OperationRef<'_, '_>, name: &str) -> Option<String> {
-    ir::string_value(op.attribute(name).ok()?)
-}
 
 fn loc_name(op: &OperationRef<'_, '_>) -> Option<String> {
     let l = op.location();
@@ -158,7 +155,7 @@ impl Exporter {
 
     /// `fx.args` when it still fits the op's operands.
     fn provenance_args(&self, op: &OperationRef<'_, '_>) -> Option<Json> {
-        let text = str_attr(op, "fx.args")?;
+        let text = ir::string_attr(op, "fx.args")?;
         let v: Json = serde_json::from_str(&text).ok()?;
         fn max_operand(v: &Json) -> Option<u64> {
             match v {
@@ -276,7 +273,7 @@ impl Exporter {
     }
 
     fn meta_or_synth(&self, op: &OperationRef<'_, '_>) -> Json {
-        if let Some(m) = str_attr(op, "fx.meta").and_then(|t| serde_json::from_str(&t).ok()) {
+        if let Some(m) = ir::string_attr(op, "fx.meta").and_then(|t| serde_json::from_str(&t).ok()) {
             return m;
         }
         let hint = op.operands().find_map(|o| self.meta_of(o).filter(|m| m.get("shape").is_some()).cloned());
@@ -293,8 +290,8 @@ impl Exporter {
         let operands: Vec<Value> = op.operands().collect();
         let wanted = loc_name(&op);
         if opname == "torch.operator" {
-            let target = str_attr(&op, "target").ok_or_else(|| err(&op, "torch.operator without a target"))?;
-            let fx: Json = str_attr(&op, "fx_args")
+            let target = ir::string_attr(&op, "target").ok_or_else(|| err(&op, "torch.operator without a target"))?;
+            let fx: Json = ir::string_attr(&op, "fx_args")
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .ok_or_else(|| err(&op, "torch.operator's fx_args is not JSON"))?;
             let args = self.decode(&op, &fx["args"], &operands, &HashMap::new())?;
@@ -388,7 +385,7 @@ impl Exporter {
             }
         }
         // Buffers: recreated from provenance, or synthesized.
-        let recorded: Map<String, Json> = str_attr(&op, "fx.buffers").and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        let recorded: Map<String, Json> = ir::string_attr(&op, "fx.buffers").and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
         let mut buffers: HashMap<String, String> = HashMap::new();
         for w in written.iter().filter(|w| !reads.contains(w.name.as_str())) {
             let Some(r) = result_of.get(w.name.as_str()).copied() else { continue };
@@ -440,7 +437,7 @@ impl Exporter {
                 (vec![json!({ "op": def.target })], kwargs)
             }
         };
-        let meta = match str_attr(&op, "fx.meta").and_then(|t| serde_json::from_str::<Json>(&t).ok()) {
+        let meta = match ir::string_attr(&op, "fx.meta").and_then(|t| serde_json::from_str::<Json>(&t).ok()) {
             Some(m) => m,
             None => {
                 let hint = operands.first().and_then(|o| self.meta_of(*o)).cloned();
@@ -487,7 +484,7 @@ pub fn export(module: &Module<'_>) -> Result<Json, Diag> {
         .first_operation()
         .filter(|o| o.name().as_string_ref().as_str() == Ok("func.func"))
         .ok_or_else(|| Diag::error("export", "the module must hold one func.func"))?;
-    let graph_name = str_attr(&func, "sym_name").unwrap_or_else(|| "graph".into());
+    let graph_name = ir::string_attr(&func, "sym_name").unwrap_or_else(|| "graph".into());
     let mop = module.as_operation();
     let symbols: Map<String, Json> = mop
         .attribute("torch.symbols")
@@ -510,7 +507,7 @@ pub fn export(module: &Module<'_>) -> Result<Json, Diag> {
                 .collect()
         })
         .unwrap_or_default();
-    let extra: Map<String, Json> = str_attr(&mop, "fx.graph").and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let extra: Map<String, Json> = ir::string_attr(&mop, "fx.graph").and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
     let region = func.region(0).map_err(|e| Diag::error("export", e.to_string()))?;
     let block = region.first_block().ok_or_else(|| Diag::error("export", "the function has no body"))?;
     let arg_attrs = func.attribute("arg_attrs").ok().and_then(|a| ArrayAttribute::try_from(a).ok());
@@ -543,7 +540,7 @@ pub fn export(module: &Module<'_>) -> Result<Json, Diag> {
     for op in ir::block_ops(block) {
         if op.name().as_string_ref().as_str() == Ok("func.return") {
             let outs = op.operands().map(|v| ex.reference(&op, v)).collect::<R<Vec<_>>>()?;
-            let name = ex.fresh(str_attr(&func, "fx.output"), "output");
+            let name = ex.fresh(ir::string_attr(&func, "fx.output"), "output");
             let mut n = Map::new();
             n.insert("name".into(), json!(name));
             n.insert("op".into(), json!("output"));

@@ -82,6 +82,11 @@ pub fn string_value(attr: melior::ir::Attribute<'_>) -> Option<String> {
     }
 }
 
+/// The text of `op`'s string attribute `name`, if it has one.
+pub fn string_attr(op: &OperationRef<'_, '_>, name: &str) -> Option<String> {
+    op.attribute(name).ok().and_then(string_value)
+}
+
 /// Sets an inherent attribute (property) such as `func.func`'s `function_type`.
 pub fn set_inherent_attribute(op: OperationRef<'_, '_>, name: &str, attr: melior::ir::Attribute<'_>) {
     unsafe {

@@ -57,7 +57,7 @@ enum Dim {
 fn meta_of(v: Value<'_, '_>) -> Option<Json> {
     if let Ok(r) = OperationResult::try_from(v) {
         let op = r.owner();
-        let meta: Json = serde_json::from_str(&op.attribute(provenance::META).ok().and_then(ir::string_value)?).ok()?;
+        let meta: Json = serde_json::from_str(&ir::string_attr(&op, provenance::META)?).ok()?;
         return match meta {
             Json::Array(items) => items.into_iter().filter(|x| !x.is_null()).nth(r.result_number()),
             m => Some(m),

@@ -55,9 +55,6 @@ are the `_dyn` ones specialized to 256, node for node (tested).",
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SpecializeShapesPass;
 
-fn str_attr(op: &OperationRef<'_, '_>, name: &str) -> Option<String> {
-    op.attribute(name).ok().and_then(ir::string_value)
-}
 
 /// The static type for `t`: dims from `meta` where known, else `n` for `?`.
 fn specialized_type<'c>(t: Type<'c>, meta: Option<&Json>, n: i64) -> Type<'c> {
@@ -169,7 +166,7 @@ impl Pass for SpecializeShapesPass {
                     continue;
                 }
                 // Results, from the node's size expressions.
-                let meta: Option<Json> = str_attr(&op, provenance::META).and_then(|t| serde_json::from_str(&t).ok());
+                let meta: Option<Json> = ir::string_attr(&op, provenance::META).and_then(|t| serde_json::from_str(&t).ok());
                 let spec = meta.as_ref().map(|m| provenance::specialize_val(m, &env));
                 let metas: Vec<Option<Json>> = match &spec {
                     Some(Json::Array(items)) => items.iter().filter(|x| !x.is_null()).cloned().map(Some).collect(),
@@ -185,14 +182,14 @@ impl Pass for SpecializeShapesPass {
                     ir::set_attribute(op, provenance::META, StringAttribute::new(ctx, &s.to_string()).into());
                 }
                 for key in [provenance::ARGS, "fx_args"] {
-                    if let Some(a) = str_attr(&op, key).and_then(|t| serde_json::from_str::<Json>(&t).ok()) {
+                    if let Some(a) = ir::string_attr(&op, key).and_then(|t| serde_json::from_str::<Json>(&t).ok()) {
                         let specialized = provenance::substitute_refs(&a, &HashMap::new(), &env);
                         if specialized != a {
                             ir::set_attribute(op, key, StringAttribute::new(ctx, &specialized.to_string()).into());
                         }
                     }
                 }
-                if let Some(b) = str_attr(&op, provenance::BUFFERS).and_then(|t| serde_json::from_str::<Json>(&t).ok()) {
+                if let Some(b) = ir::string_attr(&op, provenance::BUFFERS).and_then(|t| serde_json::from_str::<Json>(&t).ok()) {
                     let b = provenance::specialize_buffers(&b, &env, &symint_names);
                     ir::set_attribute(op, provenance::BUFFERS, StringAttribute::new(ctx, &b.to_string()).into());
                 }
@@ -248,7 +245,7 @@ fn fold_sizes(ctx: &mlir_support::melior::Context, op: OperationRef<'_, '_>, kno
     let first_dyn = operands.iter().position(|v| v.r#type().is_index()).unwrap_or(operands.len());
     let mut keep: Vec<Value> = operands[..first_dyn].to_vec();
     let mut dyn_iter = operands[first_dyn..].iter().enumerate();
-    let mut fx_args: Option<Json> = str_attr(&op, provenance::ARGS).and_then(|t| serde_json::from_str(&t).ok());
+    let mut fx_args: Option<Json> = ir::string_attr(&op, provenance::ARGS).and_then(|t| serde_json::from_str(&t).ok());
     let mut removed = 0usize;
     let mut folded = 0u64;
     let mut take = |entry: i64| -> i64 {
