@@ -46,8 +46,8 @@ fn compile_sizes(c: &mut Criterion) {
     let text = fixture("llama_fp8_custom_L32_dyn.json");
     let sizes = [1u64, 2, 4, 8, 16, 32, 64, 128];
     let one = |n: u64| {
-        let mut o = CompileOptions { shape: Some(ShapeContext::Static(n)), ..Default::default() };
-        compile(Input::FxJson(&text), "L32.json", &mut o).expect("compile")
+        let o = CompileOptions { shape: Some(ShapeContext::Static(n)), ..Default::default() };
+        compile(Input::FxJson(&text), "L32.json", &o).expect("compile")
     };
     let mut g = c.benchmark_group("compile_sizes_8xL32");
     g.sample_size(10);
@@ -85,8 +85,8 @@ fn fusion_pipeline(c: &mut Criterion) {
     });
     g.bench_function("import_and_all_passes", |b| {
         b.iter(|| {
-            let mut o = CompileOptions { config: config.clone(), ..Default::default() };
-            black_box(compile(Input::FxJson(&text), "L32.json", &mut o).expect("compile").mlir.len())
+            let o = CompileOptions { config: config.clone(), ..Default::default() };
+            black_box(compile(Input::FxJson(&text), "L32.json", &o).expect("compile").mlir.len())
         })
     });
     g.finish();

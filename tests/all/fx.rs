@@ -193,8 +193,8 @@ pub fn fixture_fusion_counts() -> Result<(), Failed> {
     let mut problems = Vec::new();
     for (file, want) in EXPECTED {
         let text = std::fs::read_to_string(dir.join(file))?;
-        let mut o = CompileOptions { config: config.clone(), emit_fx: true, ..Default::default() };
-        let r = compile(Input::FxJson(&text), file, &mut o).map_err(|d| format!("{file}: {d:?}"))?;
+        let o = CompileOptions { config: config.clone(), emit_fx: true, ..Default::default() };
+        let r = compile(Input::FxJson(&text), file, &o).map_err(|d| format!("{file}: {d:?}"))?;
         let got: Vec<u64> = stats
             .iter()
             .map(|s| r.steps.iter().flat_map(|st| st.stats.iter()).filter(|(k, _)| k == s).map(|(_, v)| *v).sum())

@@ -134,7 +134,7 @@ fn custom_passes_are_placed() -> Result<(), Failed> {
     // End to end: the user pass runs and reports.
     let mut o = CompileOptions { shape: Some(ShapeContext::Static(4)), ..Default::default() };
     o.custom_passes.push(CustomPass::new(CountFunctions));
-    let r = compile(Input::Mlir(GRAPH), "g.mlir", &mut o).map_err(|d| format!("{d:?}"))?;
+    let r = compile(Input::Mlir(GRAPH), "g.mlir", &o).map_err(|d| format!("{d:?}"))?;
     let step = r.steps.iter().find(|s| s.name == "test-count-functions").ok_or("custom pass did not run")?;
     check(step.stats == vec![("num-functions".to_string(), 1)], format!("{step:?}"))
 }
@@ -206,22 +206,22 @@ fn cache_hits_and_recovers() -> Result<(), Failed> {
     let opts = || -> Result<CompileOptions, Failed> {
         Ok(CompileOptions { shape: Some(ShapeContext::Static(32)), cache: Some(CompileCache::new(&dir)?), ..Default::default() })
     };
-    let first = compile(Input::Mlir(GRAPH), "g.mlir", &mut opts()?).map_err(|d| format!("{d:?}"))?;
+    let first = compile(Input::Mlir(GRAPH), "g.mlir", &opts()?).map_err(|d| format!("{d:?}"))?;
     check(first.cache == CacheStatus::Miss, format!("first compile: {:?}", first.cache))?;
-    let second = compile(Input::Mlir(GRAPH), "g.mlir", &mut opts()?).map_err(|d| format!("{d:?}"))?;
+    let second = compile(Input::Mlir(GRAPH), "g.mlir", &opts()?).map_err(|d| format!("{d:?}"))?;
     check(second.cache == CacheStatus::Hit && second.mlir == first.mlir, "second compile must hit with the same output")?;
     // Corrupt the entry: it must be detected, recompiled and replaced.
     let entries: Vec<_> = std::fs::read_dir(&dir)?.flatten().map(|e| e.path()).collect();
     check(entries.len() == 1, format!("one entry, no temporaries: {entries:?}"))?;
     let text = std::fs::read_to_string(&entries[0])?;
     std::fs::write(&entries[0], text.replace("vllm.rms_norm", "vllm.rms_nrom"))?;
-    let third = compile(Input::Mlir(GRAPH), "g.mlir", &mut opts()?).map_err(|d| format!("{d:?}"))?;
+    let third = compile(Input::Mlir(GRAPH), "g.mlir", &opts()?).map_err(|d| format!("{d:?}"))?;
     check(matches!(third.cache, CacheStatus::Recompiled(_)) && third.mlir == first.mlir, format!("{:?}", third.cache))?;
-    let fourth = compile(Input::Mlir(GRAPH), "g.mlir", &mut opts()?).map_err(|d| format!("{d:?}"))?;
+    let fourth = compile(Input::Mlir(GRAPH), "g.mlir", &opts()?).map_err(|d| format!("{d:?}"))?;
     check(fourth.cache == CacheStatus::Hit, "the replaced entry must hit")?;
     // A truncated entry too.
     std::fs::write(&entries[0], &text[..text.len() / 2])?;
-    let fifth = compile(Input::Mlir(GRAPH), "g.mlir", &mut opts()?).map_err(|d| format!("{d:?}"))?;
+    let fifth = compile(Input::Mlir(GRAPH), "g.mlir", &opts()?).map_err(|d| format!("{d:?}"))?;
     check(matches!(fifth.cache, CacheStatus::Recompiled(_)), "a truncated entry must be recompiled")?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
@@ -231,8 +231,8 @@ fn dumps_every_stage() -> Result<(), Failed> {
     let dir = std::env::temp_dir().join(format!("vllm-opt-dump-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let fixture = std::fs::read_to_string(crate::root().join("tests/fx/inputs/rms_quant.json"))?;
-    let mut o = CompileOptions { shape: Some(ShapeContext::Static(8)), dump_dir: Some(dir.clone()), ..Default::default() };
-    compile(Input::FxJson(&fixture), "rms_quant.json", &mut o).map_err(|d| format!("{d:?}"))?;
+    let o = CompileOptions { shape: Some(ShapeContext::Static(8)), dump_dir: Some(dir.clone()), ..Default::default() };
+    compile(Input::FxJson(&fixture), "rms_quant.json", &o).map_err(|d| format!("{d:?}"))?;
     let mut names: Vec<String> = std::fs::read_dir(&dir)?.flatten().map(|e| e.file_name().to_string_lossy().into()).collect();
     names.sort();
     let want = [
@@ -259,8 +259,8 @@ fn compiles_from_several_threads() -> Result<(), Failed> {
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 s.spawn(|| {
-                    let mut o = CompileOptions { shape: Some(ShapeContext::Static(64)), emit_fx: true, ..Default::default() };
-                    compile(Input::FxJson(&fixture), "l2.json", &mut o).map(|r| r.mlir).map_err(|d| format!("{d:?}"))
+                    let o = CompileOptions { shape: Some(ShapeContext::Static(64)), emit_fx: true, ..Default::default() };
+                    compile(Input::FxJson(&fixture), "l2.json", &o).map(|r| r.mlir).map_err(|d| format!("{d:?}"))
                 })
             })
             .collect();

@@ -119,17 +119,17 @@ fn dump(dir: &std::path::Path, stem: &str, module: &Module<'_>, fx: bool) {
 }
 
 /// Builds the plan a compile would run (for `--print-pipeline` / `--print-uuid`).
-pub fn plan(options: &mut CompileOptions) -> Result<(Plan, Vec<String>), Diag> {
+pub fn plan(options: &CompileOptions) -> Result<(Plan, Vec<String>), Diag> {
     let mut config = options.config.clone();
     let warnings = config.apply_implications();
     let mut pm = PostGradPassManager::new(config);
     pm.tp_size = options.tp_size.max(1);
     pm.debug_node = options.debug_node.clone();
-    for p in options.caller_passes.drain(..) {
-        pm.add_caller_pass(p);
+    for p in &options.caller_passes {
+        pm.add_caller_pass(p.clone());
     }
-    for p in options.custom_passes.drain(..) {
-        pm.add(p);
+    for p in &options.custom_passes {
+        pm.add(p.clone());
     }
     let plan = pm.plan(options.shape.unwrap_or(ShapeContext::Symbolic)).map_err(|e| Diag::error("config", e.0))?;
     Ok((plan, warnings))
@@ -146,13 +146,13 @@ pub fn plan(options: &mut CompileOptions) -> Result<(Plan, Vec<String>), Diag> {
 ///   %dead = "aten.neg"(%x) : (tensor<?x8xf32>) -> tensor<?x8xf32>
 ///   return %x : tensor<?x8xf32>
 /// }"#;
-/// let mut options = CompileOptions { shape: Some(ShapeContext::Static(16)), ..Default::default() };
-/// let result = compile(Input::Mlir(graph), "f.mlir", &mut options).unwrap();
+/// let options = CompileOptions { shape: Some(ShapeContext::Static(16)), ..Default::default() };
+/// let result = compile(Input::Mlir(graph), "f.mlir", &options).unwrap();
 /// assert!(result.mlir.contains("tensor<16x8xf32>"));
 /// assert!(!result.mlir.contains("aten.neg"));
 /// assert_eq!(result.uuid.len(), 64);
 /// ```
-pub fn compile(input: Input<'_>, name: &str, options: &mut CompileOptions) -> Result<CompileResult, Vec<Diag>> {
+pub fn compile(input: Input<'_>, name: &str, options: &CompileOptions) -> Result<CompileResult, Vec<Diag>> {
     let (plan, warnings) = plan(options).map_err(|d| vec![d])?;
     let format = if options.emit_fx { "mlir+fx" } else { "mlir" };
     let key = CompileCache::key(input.text(), &plan.uuid, &plan.shape.to_string(), format);

@@ -121,12 +121,13 @@ fn element_with_anchor(argument: &str, options: &str, anchor: Option<&str>) -> S
 }
 
 /// A pass added by the caller (before the built-ins) or the user (after them).
+#[derive(Clone)]
 pub struct CustomPass {
     argument: String,
     options: String,
     anchor: Option<&'static str>,
     uuid: String,
-    gate: Option<Box<dyn Fn(&ShapeContext) -> Applicability + Send + Sync>>,
+    gate: Option<std::sync::Arc<dyn Fn(&ShapeContext) -> Applicability + Send + Sync>>,
 }
 
 impl std::fmt::Debug for CustomPass {
@@ -165,7 +166,7 @@ impl CustomPass {
 
     /// Restricts where the pass runs, like vLLM's `is_applicable_for_shape`.
     pub fn only_when(mut self, gate: impl Fn(&ShapeContext) -> Applicability + Send + Sync + 'static) -> Self {
-        self.gate = Some(Box::new(gate));
+        self.gate = Some(std::sync::Arc::new(gate));
         self
     }
 

@@ -88,11 +88,11 @@ pub fn run(cli: &Cli) -> ExitCode {
     };
     if cli.print_pipeline || cli.print_uuid {
         for shape in &shapes {
-            let mut opts = match options(cli, &config, *shape) {
+            let opts = match options(cli, &config, *shape) {
                 Ok(o) => o,
                 Err(d) => return fail(d),
             };
-            match vllm_pipeline::plan(&mut opts) {
+            match vllm_pipeline::plan(&opts) {
                 Ok((plan, _)) => {
                     if cli.print_pipeline {
                         println!("{}", plan.pipeline_text());
@@ -126,9 +126,9 @@ pub fn run(cli: &Cli) -> ExitCode {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let Some((idx, shape)) = jobs.get(i).copied() else { break };
-                    let r = options(cli, &config, shape).map_err(|d| vec![d]).and_then(|mut o| {
+                    let r = options(cli, &config, shape).map_err(|d| vec![d]).and_then(|o| {
                         let input = if is_fx { Input::FxJson(&text) } else { Input::Mlir(&text) };
-                        compile(input, &file, &mut o)
+                        compile(input, &file, &o)
                     });
                     results.lock().unwrap_or_else(|e| e.into_inner()).push((idx, shape, r));
                 }
