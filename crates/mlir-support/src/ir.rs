@@ -104,11 +104,6 @@ pub fn set_operands(op: OperationRef<'_, '_>, operands: &[Value<'_, '_>]) {
     unsafe { mlir_sys::mlirOperationSetOperands(op.to_raw(), raw.len() as isize, raw.as_ptr()) }
 }
 
-/// Sets the type of a value (a block argument or an op result).
-pub fn set_type(value: Value<'_, '_>, ty: melior::ir::Type<'_>) {
-    value.set_type(ty)
-}
-
 /// A `&Context` for IR code that only has a `ContextRef` (e.g. a pass given an
 /// operation). melior's `ContextRef::to_ref` returns a reference into the
 /// `ContextRef` itself, which dangles when taken from a temporary (a known

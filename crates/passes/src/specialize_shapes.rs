@@ -76,7 +76,7 @@ fn retype(v: Value<'_, '_>, meta: Option<&Json>, n: i64) -> bool {
     let t = v.r#type();
     let s = specialized_type(t, meta, n);
     if s != t {
-        ir::set_type(v, s);
+        v.set_type(s);
         return true;
     }
     false
