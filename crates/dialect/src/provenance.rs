@@ -8,6 +8,15 @@
 //! This module holds the JSON-level edits a pass may need so that the
 //! provenance stays true after the pass: specializing symbolic sizes, and
 //! folding an operand into a literal.
+use mlir_support::{
+    ir,
+    melior::ir::{
+        Value,
+        attribute::{ArrayAttribute, DictionaryAttribute},
+        operation::{OperationLike, OperationResult},
+        BlockLike,
+    },
+};
 use serde_json::{Value as Json, json};
 use std::collections::HashMap;
 
@@ -203,4 +212,22 @@ pub fn specialize_buffers(buffers: &Json, env: &HashMap<String, i64>, symints: &
             })
             .collect(),
     )
+}
+
+/// The recorded `meta.val` of a value: its producer's `fx.meta` (the
+/// matching non-null element for a tuple), or its function argument's.
+pub fn value_meta(v: Value<'_, '_>) -> Option<Json> {
+    if let Some(op) = ir::producer(v) {
+        let r = OperationResult::try_from(v).ok()?;
+        let meta: Json = serde_json::from_str(&ir::string_attr(&op, META)?).ok()?;
+        return match meta {
+            Json::Array(items) => items.into_iter().filter(|x| !x.is_null()).nth(r.result_number()),
+            m => Some(m),
+        };
+    }
+    let arg = ir::block_argument(v)?;
+    let func = arg.owner().parent_operation()?;
+    let attrs = ArrayAttribute::try_from(func.attribute("arg_attrs").ok()?).ok()?;
+    let d = DictionaryAttribute::try_from(attrs.element(arg.argument_number()).ok()?).ok()?;
+    serde_json::from_str(&ir::string_value(d.element_by_name(META)?)?).ok()
 }

@@ -13,7 +13,6 @@ use mlir_support::melior::ir::{
     Attribute, AttributeLike, Type, TypeLike, ValueLike,
     attribute::DenseI64ArrayAttribute,
     operation::{OperationLike, OperationRef},
-    r#type::RankedTensorType,
 };
 use mlir_support::melior::ir::{ShapedTypeLike, r#type::DimSize};
 use std::ops::Range;
@@ -37,7 +36,7 @@ pub fn verify_op(op: OperationRef<'_, '_>) -> Result<(), String> {
 
 /// The shape of a ranked tensor type, `None` for dynamic dims.
 pub fn shape_of(t: Type<'_>) -> Option<Vec<Option<i64>>> {
-    let tensor = RankedTensorType::try_from(t).ok()?;
+    let tensor = mlir_support::ir::ranked_tensor(t)?;
     Some(
         (0..tensor.rank())
             .map(|i| match tensor.dim_size(i) {
@@ -175,9 +174,9 @@ fn accepts(class: ValueClass, t: Type<'_>) -> bool {
     if class == ValueClass::Index {
         return t.is_index();
     }
-    match RankedTensorType::try_from(t) {
-        Ok(tensor) => class.accepts_element(&tensor.element().to_string()),
-        Err(_) => false,
+    match mlir_support::ir::ranked_tensor(t) {
+        Some(tensor) => class.accepts_element(&tensor.element().to_string()),
+        None => false,
     }
 }
 

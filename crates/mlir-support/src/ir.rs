@@ -126,3 +126,33 @@ pub fn emit_remark(loc: Location<'_>, message: &str) {
     let c = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
     unsafe { crate::ffi::vllmEmitRemark(loc.to_raw(), c.as_ptr()) }
 }
+
+// melior's `TryFrom` conversions build their error by *printing* the value or
+// type, and printing a block argument or an op result sets up an AsmState over
+// the whole function: a failed `try_from` costs O(ops). These check the kind
+// first, so a miss is O(1).
+
+/// The op that defines `v`, or `None` for a block argument.
+pub fn producer<'c, 'a>(v: Value<'c, 'a>) -> Option<OperationRef<'c, 'a>> {
+    if !v.is_operation_result() {
+        return None;
+    }
+    melior::ir::operation::OperationResult::try_from(v).ok().map(|r| r.owner())
+}
+
+/// `v` as a block argument, or `None` for an op result.
+pub fn block_argument<'c, 'a>(v: Value<'c, 'a>) -> Option<melior::ir::block::BlockArgument<'c, 'a>> {
+    if !v.is_block_argument() {
+        return None;
+    }
+    melior::ir::block::BlockArgument::try_from(v).ok()
+}
+
+/// `t` as a ranked tensor type, or `None`.
+pub fn ranked_tensor(t: melior::ir::Type<'_>) -> Option<melior::ir::r#type::RankedTensorType<'_>> {
+    use melior::ir::TypeLike;
+    if !t.is_ranked_tensor() {
+        return None;
+    }
+    melior::ir::r#type::RankedTensorType::try_from(t).ok()
+}

@@ -4,7 +4,7 @@ use mlir_support::{
     ir,
     melior::ir::{
         Attribute, BlockLike, Identifier, Location, RegionLike, Type, Value, ValueLike,
-        operation::{OperationBuilder, OperationLike, OperationRef, OperationResult},
+        operation::{OperationBuilder, OperationLike, OperationRef},
         r#type::RankedTensorType,
         ShapedTypeLike,
     },
@@ -38,7 +38,7 @@ const RESHAPES: &[&str] = &["aten.reshape", "aten.view"];
 pub struct FuseAttnQuantPass;
 
 fn producer<'c, 'a>(v: Value<'c, 'a>) -> Option<OperationRef<'c, 'a>> {
-    OperationResult::try_from(v).ok().map(|r| r.owner())
+    ir::producer(v)
 }
 
 fn name_is(op: &OperationRef<'_, '_>, names: &[&str]) -> bool {
@@ -46,7 +46,7 @@ fn name_is(op: &OperationRef<'_, '_>, names: &[&str]) -> bool {
 }
 
 fn with_element<'c>(t: Type<'c>, elem: Type<'c>) -> Option<Type<'c>> {
-    let r = RankedTensorType::try_from(t).ok()?;
+    let r = ir::ranked_tensor(t)?;
     let dims: Vec<u64> = (0..r.rank())
         .map(|i| match r.dim_size(i) {
             Ok(mlir_support::melior::ir::r#type::DimSize::Static(d)) => d,
@@ -95,7 +95,7 @@ impl Pass for FuseAttnQuantPass {
                 continue;
             }
             let Ok(qres) = quant.result(0) else { continue };
-            let fp8 = RankedTensorType::try_from(qres.r#type()).ok().map(|t| t.element());
+            let fp8 = ir::ranked_tensor(qres.r#type()).map(|t| t.element());
             let Some(out_ty) = fp8.and_then(|e| with_element(out.r#type(), e)) else { continue };
             let loc = Location::fused(ctx, &[attn.location(), quant.location()], Attribute::unit(ctx));
             let operands: Vec<Value> = attn.operands().chain(std::iter::once(scale)).collect();

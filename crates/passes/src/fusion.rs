@@ -14,8 +14,7 @@ use mlir_support::{
         ir::{
             Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, Type, Value, ValueLike,
             attribute::DenseI32ArrayAttribute,
-            operation::{OperationBuilder, OperationLike, OperationRef, OperationResult},
-            r#type::RankedTensorType,
+            operation::{OperationBuilder, OperationLike, OperationRef},
             ShapedTypeLike,
         },
     },
@@ -104,7 +103,7 @@ impl<'c, 'a> Match<'c, 'a> {
 }
 
 fn element(v: Value<'_, '_>) -> Option<String> {
-    RankedTensorType::try_from(v.r#type()).ok().map(|t| t.element().to_string())
+    ir::ranked_tensor(v.r#type()).map(|t| t.element().to_string())
 }
 
 /// The match, or why there is none (for `debug-node` explanations).
@@ -120,10 +119,9 @@ fn matches<'c, 'a>(rule: &Rule, root: OperationRef<'c, 'a>) -> Result<Match<'c, 
         .find(|(n, _)| *n == rule.via)
         .and_then(|(_, v)| v.first().copied())
         .ok_or_else(|| format!("the root has no '{}' operand", rule.via))?;
-    let Ok(result) = OperationResult::try_from(input) else {
+    let Some(producer) = ir::producer(input) else {
         return Err(format!("'{}' is a function argument, not produced by {}", rule.via, rule.producer));
     };
-    let producer = result.owner();
     let pname = producer.name();
     let pname = pname.as_string_ref().as_str().unwrap_or("?");
     if pname != rule.producer {

@@ -3,11 +3,10 @@
 use mlir_support::{
     ir,
     melior::ir::{
-        BlockLike, RegionLike, Value, ValueLike,
-        attribute::{ArrayAttribute, DenseI64ArrayAttribute, DictionaryAttribute, IntegerAttribute},
-        block::BlockArgument,
-        operation::{OperationLike, OperationRef, OperationResult},
-        r#type::{DimSize, RankedTensorType},
+        RegionLike, Value, ValueLike,
+        attribute::{DenseI64ArrayAttribute, IntegerAttribute},
+        operation::{OperationLike, OperationRef},
+        r#type::DimSize,
         ShapedTypeLike,
     },
     pass::{Pass, PassFailed, PassInfo, PassRun, PassStatistic},
@@ -53,26 +52,9 @@ enum Dim {
     Unknown,
 }
 
-/// The `fx.meta` of a value: its producer's (or its argument's) `meta.val`.
-fn meta_of(v: Value<'_, '_>) -> Option<Json> {
-    if let Ok(r) = OperationResult::try_from(v) {
-        let op = r.owner();
-        let meta: Json = serde_json::from_str(&ir::string_attr(&op, provenance::META)?).ok()?;
-        return match meta {
-            Json::Array(items) => items.into_iter().filter(|x| !x.is_null()).nth(r.result_number()),
-            m => Some(m),
-        };
-    }
-    let arg = BlockArgument::try_from(v).ok()?;
-    let func = arg.owner().parent_operation()?;
-    let attrs = ArrayAttribute::try_from(func.attribute("arg_attrs").ok()?).ok()?;
-    let d = DictionaryAttribute::try_from(attrs.element(arg.argument_number()).ok()?).ok()?;
-    serde_json::from_str(&ir::string_value(d.element_by_name(provenance::META)?)?).ok()
-}
-
 fn dims(v: Value<'_, '_>) -> Option<Vec<Dim>> {
-    let t = RankedTensorType::try_from(v.r#type()).ok()?;
-    let meta = meta_of(v).and_then(|m| m.get("shape").and_then(Json::as_array).cloned()).filter(|s| s.len() == t.rank());
+    let t = ir::ranked_tensor(v.r#type())?;
+    let meta = provenance::value_meta(v).and_then(|m| m.get("shape").and_then(Json::as_array).cloned()).filter(|s| s.len() == t.rank());
     Some(
         (0..t.rank())
             .map(|i| match t.dim_size(i) {
@@ -88,7 +70,7 @@ fn dims(v: Value<'_, '_>) -> Option<Vec<Dim>> {
 
 /// The symbol an `index` value stands for (a SymInt input's `{"sym": ...}`).
 fn symbol_of(v: Value<'_, '_>) -> Option<String> {
-    meta_of(v)?.get("sym")?.as_str().map(String::from)
+    provenance::value_meta(v)?.get("sym")?.as_str().map(String::from)
 }
 
 /// The dims a size list denotes: numbers, `-1` (inferred) or symbols (from `dyn`).

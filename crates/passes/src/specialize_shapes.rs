@@ -58,7 +58,7 @@ pub struct SpecializeShapesPass;
 
 /// The static type for `t`: dims from `meta` where known, else `n` for `?`.
 fn specialized_type<'c>(t: Type<'c>, meta: Option<&Json>, n: i64) -> Type<'c> {
-    let Ok(tensor) = RankedTensorType::try_from(t) else { return t };
+    let Some(tensor) = ir::ranked_tensor(t) else { return t };
     let from_meta = meta.and_then(provenance::shape_of).filter(|s| s.len() == tensor.rank());
     let dims: Vec<u64> = (0..tensor.rank())
         .map(|i| match tensor.dim_size(i) {
