@@ -205,8 +205,20 @@ pub fn fixture_fusion_counts() -> Result<(), Failed> {
             (false, None) => problems.push(format!("{file}: fused {got:?}, the README expects {want:?}")),
             (true, Some((_, why))) => problems.push(format!("{file} now fuses as expected: remove its XFAIL entry ({why})")),
         }
-        // The fused graph still exports and re-imports.
+        // Fix-functionalization reused every buffer in place: no copies, and no
+        // auto_functionalized left in the exported graph.
+        let copies: u64 = r.steps.iter().flat_map(|st| st.stats.iter()).filter(|(k, _)| k == "copies").map(|(_, v)| *v).sum();
+        let converted: u64 = r.steps.iter().flat_map(|st| st.stats.iter()).filter(|(k, _)| k == "converted").map(|(_, v)| *v).sum();
+        if copies != 0 || converted == 0 {
+            problems.push(format!("{file}: fix-functionalization made {copies} copies and {converted} in-place calls"));
+        }
         let fx = r.fx_json.ok_or("no FX output")?;
+        let doc: serde_json::Value = serde_json::from_str(&fx)?;
+        let af = doc["nodes"].as_array().into_iter().flatten().filter(|n| n["target"] == "torch.ops.higher_order.auto_functionalized").count();
+        if af != 0 {
+            problems.push(format!("{file}: {af} auto_functionalized nodes remain after the pipeline"));
+        }
+        // The fused graph still exports and re-imports.
         let ctx = vllm_dialect::new_context()?;
         vllm_fx::import(&ctx, &fx, file).map_err(|d| format!("{file}: the fused export does not re-import: {d:?}"))?;
     }

@@ -123,7 +123,7 @@ fn custom_passes_are_placed() -> Result<(), Failed> {
         (StepKind::Final, "vllm-dce".into()),
     ];
     check(kinds(&plan) == want, format!("order: {:?}", kinds(&plan)))?;
-    check(plan.pipeline_text().contains("canonicalize,func.func(test-count-functions),func.func(vllm-dce)"), plan.pipeline_text())?;
+    check(plan.pipeline_text().contains("canonicalize,func.func(test-count-functions),func.func(vllm-fix-functionalization),func.func(vllm-dce)"), plan.pipeline_text())?;
     let symbolic = pm.plan(ShapeContext::Symbolic)?;
     check(!symbolic.pipeline_text().contains("test-count-functions"), "a gated pass must not run where it does not apply")?;
     check(
@@ -240,7 +240,10 @@ fn dumps_every_stage() -> Result<(), Failed> {
         "00.vllm-specialize-shapes.after.mlir",
         "00.vllm-specialize-shapes.before.json",
         "00.vllm-specialize-shapes.before.mlir",
-        "01.vllm-fix-functionalization.skipped.txt",
+        "01.vllm-fix-functionalization.after.json",
+        "01.vllm-fix-functionalization.after.mlir",
+        "01.vllm-fix-functionalization.before.json",
+        "01.vllm-fix-functionalization.before.mlir",
         "02.vllm-dce.after.json",
         "02.vllm-dce.after.mlir",
         "02.vllm-dce.before.json",

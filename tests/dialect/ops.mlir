@@ -282,6 +282,13 @@ func.func @aten_full(%n: index) {
   return
 }
 
+// CHECK-LABEL: func.func @aten_sym_size(
+// CHECK: "aten.sym_size"(
+func.func @aten_sym_size(%x: tensor<?x4096xbf16>) {
+  %n = "aten.sym_size"(%x) {dim = 0 : i64} : (tensor<?x4096xbf16>) -> index
+  return
+}
+
 // CHECK-LABEL: func.func @aten_reshape(
 // CHECK: "aten.reshape"(
 func.func @aten_reshape(%x: tensor<?x4096xbf16>) {

@@ -13,20 +13,21 @@
 // A compile range keeps types symbolic and narrows the symbols' bounds.
 // RUN: vllm-opt %s --compile-range 1:512 | FileCheck %s --check-prefix=RANGEIR
 
-// SYMBOLIC: builtin.module(func.func(vllm-dce))
-// STATIC: builtin.module(vllm-specialize-shapes{num-tokens=256},func.func(vllm-dce))
-// RANGE: builtin.module(vllm-specialize-shapes{range=1:8192},func.func(vllm-dce))
-// CUSTOM: builtin.module(vllm-specialize-shapes{num-tokens=8},canonicalize,func.func(vllm-dce),func.func(vllm-dce))
+// SYMBOLIC: builtin.module(func.func(vllm-fix-functionalization),func.func(vllm-dce))
+// STATIC: builtin.module(vllm-specialize-shapes{num-tokens=256},func.func(vllm-fix-functionalization),func.func(vllm-dce))
+// RANGE: builtin.module(vllm-specialize-shapes{range=1:8192},func.func(vllm-fix-functionalization),func.func(vllm-dce))
+// CUSTOM: builtin.module(vllm-specialize-shapes{num-tokens=8},canonicalize,func.func(vllm-dce),func.func(vllm-fix-functionalization),func.func(vllm-dce))
 
 // CHECK: module attributes {torch.runtime_shape = 64 : i64, torch.symbols = {}}
 // CHECK-LABEL: func.func @graph
 // CHECK-SAME: tensor<64x4096xbf16>
 // CHECK-NOT: aten.neg
-// CHECK: "vllm.rms_norm"
+// CHECK: "aten.empty"
+// CHECK-NEXT: "vllm.rms_norm_"
 
 // SUMMARY: vllm-opt pass summary (64)
 // SUMMARY: vllm-specialize-shapes {{.*}} ms  num-folded-sizes=0 num-static-types=
-// SUMMARY: vllm-fix-functionalization {{.*}}skipped: not in this build yet
+// SUMMARY: vllm-fix-functionalization {{.*}} ms  buffers=1 converted=1 copies=0 write-backs=0
 // SUMMARY: vllm-dce {{.*}} num-erased=1
 
 // RANGEIR: torch.compile_range = array<i64: 1, 512>

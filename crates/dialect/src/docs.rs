@@ -49,6 +49,12 @@ fn op_section(out: &mut String, op: &OpDef) {
     if let Some(k) = &op.kernel {
         facts.push(format!("kernel `{k}`"));
     }
+    if op.view {
+        facts.push("a view of `self`".to_string());
+    }
+    if op.fx_positional {
+        facts.push("exported with positional arguments".to_string());
+    }
     let _ = writeln!(out, "{}.\n\n```mlir\n{}\n```\n", facts.join("; "), op.example);
 }
 

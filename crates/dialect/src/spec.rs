@@ -168,6 +168,12 @@ pub struct OpDef {
     pub kernel: Option<String>,
     /// Operands and results whose shapes must agree.
     pub same_shape: Vec<String>,
+    /// The result is a view of operand 0's storage (alias analysis: writing
+    /// one in place changes the other).
+    pub view: bool,
+    /// Exported as a call with positional arguments instead of keywords
+    /// (vLLM needs it for the silu ops: Inductor mishandles a kwarg `out`).
+    pub fx_positional: bool,
     pub example: String,
 }
 
@@ -199,6 +205,32 @@ impl OpDef {
     }
     pub fn needs_result_segments(&self) -> bool {
         self.results.iter().filter(|o| o.arity != Arity::One).count() > 1
+    }
+
+    /// For this value-form op with `n_results` results and its in-place
+    /// `twin`: each argument the twin writes, in the twin's order, with the
+    /// index of the result that is its new value. An optional written argument
+    /// is absent (`None`) when the op has fewer results than the twin writes.
+    pub fn written_results<'t>(&self, twin: &'t OpDef, n_results: usize) -> Vec<(&'t ValueDef, Option<usize>)> {
+        let written: Vec<&ValueDef> = twin.operands.iter().filter(|o| o.mutated).collect();
+        let all_present = n_results >= written.len();
+        let mut next = 0;
+        written
+            .into_iter()
+            .map(|w| {
+                if w.arity == Arity::Optional && !all_present || next >= n_results {
+                    return (w, None);
+                }
+                next += 1;
+                (w, Some(next - 1))
+            })
+            .collect()
+    }
+
+    /// True when the value form reads operand `name` (so the twin's written
+    /// argument of that name is read-and-written, not a pure output buffer).
+    pub fn reads(&self, name: &str) -> bool {
+        self.operands.iter().any(|o| o.name == name)
     }
 }
 
@@ -264,6 +296,10 @@ struct RawOp {
     kernel: Option<String>,
     #[serde(default)]
     same_shape: Vec<String>,
+    #[serde(default)]
+    view: bool,
+    #[serde(default)]
+    fx_positional: bool,
     example: String,
 }
 
@@ -341,6 +377,8 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
         inplace: None,
         kernel: None,
         same_shape: if same { vec!["self".into(), "result".into()] } else { vec![] },
+        view: false,
+        fx_positional: false,
         example,
     })
 }
@@ -393,8 +431,13 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             inplace: r.inplace,
             kernel: r.kernel,
             same_shape: r.same_shape,
+            view: r.view,
+            fx_positional: r.fx_positional,
             example: r.example,
         };
+        if op.view && (op.operands.is_empty() || !op.is_pure()) {
+            return Err(format!("{n}: a view op is pure and views its first operand"));
+        }
         for v in &op.same_shape {
             if !op.operands.iter().chain(&op.results).any(|d| &d.name == v) {
                 return Err(format!("{n}: same_shape names '{v}', which is not an operand or result"));

@@ -17,7 +17,7 @@ use mlir_support::{
             IntegerAttribute, TypeAttribute,
         },
         operation::{OperationLike, OperationRef},
-        r#type::{DimSize, RankedTensorType},
+        r#type::DimSize,
         ShapedTypeLike,
     },
 };
@@ -83,7 +83,7 @@ impl Exporter {
             self.used_symbols.borrow_mut().insert(self.default_symbol.clone());
             return json!({ "sym": self.default_symbol });
         }
-        let Ok(tensor) = RankedTensorType::try_from(t) else { return Json::Null };
+        let Some(tensor) = ir::ranked_tensor(t) else { return Json::Null };
         let hint_shape = hint.and_then(|h| h.get("shape")).and_then(Json::as_array);
         let mut dims = Vec::new();
         for i in 0..tensor.rank() {
@@ -276,7 +276,37 @@ impl Exporter {
         if let Some(m) = ir::string_attr(op, "fx.meta").and_then(|t| serde_json::from_str(&t).ok()) {
             return m;
         }
-        let hint = op.operands().find_map(|o| self.meta_of(o).filter(|m| m.get("shape").is_some()).cloned());
+        let name = op.name().as_string_ref().as_str().unwrap_or("").to_string();
+        if name == "aten.sym_size" {
+            // The symbol of `self`'s dimension `dim`.
+            let dim = op.attribute("dim").ok().and_then(|a| IntegerAttribute::try_from(a).ok()).map(|a| a.value());
+            let shape = op.operand(0).ok().and_then(|v| self.meta_of(v)).and_then(|m| m.get("shape")).and_then(Json::as_array);
+            if let (Some(d), Some(shape)) = (dim, shape) {
+                let i = if d < 0 { d + shape.len() as i64 } else { d };
+                if let Some(Json::String(sym)) = shape.get(i as usize) {
+                    self.used_symbols.borrow_mut().insert(sym.clone());
+                    return json!({ "sym": sym });
+                }
+            }
+        }
+        let hint = if matches!(name.as_str(), "aten.empty" | "aten.full") {
+            // Factory ops: each dynamic size is named by its `dyn` operand's symbol.
+            let syms: Vec<Json> = op.operands().filter_map(|o| self.meta_of(o).and_then(|m| m.get("sym")).cloned()).collect();
+            let size = op.attribute("size").ok().and_then(|a| DenseI64ArrayAttribute::try_from(a).ok());
+            size.map(|size| {
+                let mut syms = syms.into_iter();
+                let shape: Vec<Json> = (0..size.len())
+                    .map(|i| match size.element(i) {
+                        Ok(vllm_dialect::K_DYNAMIC) => syms.next().unwrap_or(Json::Null),
+                        Ok(d) => json!(d),
+                        Err(_) => Json::Null,
+                    })
+                    .collect();
+                json!({ "shape": shape })
+            })
+        } else {
+            op.operands().find_map(|o| self.meta_of(o).filter(|m| m.get("shape").is_some()).cloned())
+        };
         let types: Vec<Type> = op.results().map(|r| r.r#type()).collect();
         match types.as_slice() {
             [] => Json::Null,
@@ -321,7 +351,15 @@ impl Exporter {
                 let k = self.decode(&op, &fx["kwargs"], &operands, &HashMap::new())?;
                 (a.as_array().cloned().unwrap_or_default(), k.as_object().cloned().unwrap_or_default())
             }
-            None => self.synth_call_args(&op, def, &operands)?,
+            None => {
+                let (args, mut kwargs) = self.synth_call_args(&op, def, &operands)?;
+                if matches!(def.name.as_str(), "aten.empty" | "aten.full") {
+                    // New buffers live where the graph lives (PyTorch's default is the CPU).
+                    kwargs.entry("device").or_insert_with(|| json!({ "device": self.device }));
+                    kwargs.entry("pin_memory").or_insert(json!(false));
+                }
+                (args, kwargs)
+            }
         };
         let meta = self.meta_or_synth(&op);
         let name = self.fresh(wanted, def.short_name());
@@ -370,24 +408,15 @@ impl Exporter {
     fn export_functionalized(&mut self, op: OperationRef<'_, '_>, def: &OpDef, operands: &[Value<'_, '_>], wanted: Option<String>) -> R<()> {
         let (_, twin) = value_op_for(&def.target).ok_or_else(|| err(&op, "no in-place form"))?;
         let results: Vec<Value> = op.results().map(Into::into).collect();
-        let written: Vec<_> = twin.operands.iter().filter(|o| o.mutated).collect();
-        let reads: HashSet<&str> = def.operands.iter().map(|o| o.name.as_str()).collect();
+        let binding = def.written_results(twin, results.len());
+        let written: Vec<_> = binding.iter().map(|(w, _)| *w).collect();
         // Which written argument each result is the new value of.
-        let optional_present = results.len() == written.len();
-        let mut result_of: HashMap<&str, Value> = HashMap::new();
-        let mut it = results.iter();
-        for w in &written {
-            if w.arity == vllm_dialect::Arity::Optional && !optional_present {
-                continue;
-            }
-            if let Some(r) = it.next() {
-                result_of.insert(w.name.as_str(), *r);
-            }
-        }
+        let result_of: HashMap<&str, Value> =
+            binding.iter().filter_map(|(w, r)| r.map(|r| (w.name.as_str(), results[r]))).collect();
         // Buffers: recreated from provenance, or synthesized.
         let recorded: Map<String, Json> = ir::string_attr(&op, "fx.buffers").and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
         let mut buffers: HashMap<String, String> = HashMap::new();
-        for w in written.iter().filter(|w| !reads.contains(w.name.as_str())) {
+        for w in written.iter().filter(|w| !def.reads(&w.name)) {
             let Some(r) = result_of.get(w.name.as_str()).copied() else { continue };
             let name = match recorded.get(&w.name) {
                 Some(Json::Object(n)) if n.contains_key("target") => {
@@ -457,6 +486,8 @@ impl Exporter {
         Ok(())
     }
 
+    /// A plain in-place call with keyword arguments (vLLM's form after its
+    /// FixFunctionalizationPass), or positional ones where the table says so.
     fn export_inplace(&mut self, op: OperationRef<'_, '_>, def: &OpDef, wanted: Option<String>) -> R<()> {
         let mut kwargs = Map::new();
         for (name, values) in vllm_dialect::verify::named_operands(&op).ok_or_else(|| err(&op, "does not verify"))? {
@@ -471,8 +502,18 @@ impl Exporter {
             let attr = op.attribute(&a.name).map_err(|_| err(&op, format!("missing attribute '{}'", a.name)))?;
             kwargs.insert(a.name.clone(), self.attr_json(attr, &mut none));
         }
+        let args = if def.fx_positional {
+            // Schema order is operand order then attributes, as in the table.
+            let positional: Vec<Json> = std::mem::take(&mut kwargs).into_iter().map(|(_, v)| v).collect();
+            positional
+        } else {
+            vec![]
+        };
+        // The op keeps its functionalized node's location for diagnostics, but
+        // the plain call it now is should not be named `auto_functionalized*`.
+        let wanted = wanted.filter(|w| !w.starts_with("auto_functionalized"));
         let name = self.fresh(wanted, def.short_name().trim_end_matches('_'));
-        self.push(&name, "call_function", &def.target, vec![], kwargs, Json::Null);
+        self.push(&name, "call_function", &def.target, args, kwargs, Json::Null);
         Ok(())
     }
 }

@@ -347,7 +347,9 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
 
     /// Tries to import `node` as ATen op `def`; `None` when its arguments do
     /// not fit (the caller then tries the next candidate or the opaque op).
-    fn try_aten(&mut self, node: &'g Node, def: &'static OpDef) -> Option<(Vec<Value<'c, 'a>>, Vec<(Identifier<'c>, Attribute<'c>)>)> {
+    /// Operands, attributes and operand group sizes of `node` read as `def`.
+    #[allow(clippy::type_complexity)]
+    fn try_aten(&mut self, node: &'g Node, def: &'static OpDef) -> Option<(Vec<Value<'c, 'a>>, Vec<(Identifier<'c>, Attribute<'c>)>, Vec<i32>)> {
         let tensor_decls: Vec<_> = def.operands.iter().filter(|o| o.class != ValueClass::Index).collect();
         let has_dyn = def.operands.iter().any(|o| o.class == ValueClass::Index);
         let n_params = tensor_decls.len() + def.attrs.len();
@@ -364,7 +366,9 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             }
         }
         let mut operands = Vec::new();
+        let mut segments = Vec::new();
         for (i, d) in tensor_decls.iter().enumerate() {
+            let before = operands.len();
             match (param(i, &d.name), d.arity) {
                 (Some(v), Arity::Variadic) => {
                     for it in v.as_array()? {
@@ -381,6 +385,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
                 }
                 (None, _) => return None,
             }
+            segments.push((operands.len() - before) as i32);
         }
         let mut dyns = Vec::new();
         let mut attrs = Vec::new();
@@ -391,20 +396,26 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         if !dyns.is_empty() && !has_dyn {
             return None;
         }
+        if has_dyn {
+            segments.push(dyns.len() as i32);
+        }
         operands.extend(dyns);
-        Some((operands, attrs))
+        Some((operands, attrs, segments))
     }
 
     fn aten(&mut self, block: &'a Block<'c>, node: &'g Node) -> R<bool> {
-        let candidates = vllm_dialect::table().with_target(&node.target).filter(|o| !o.is_inplace());
+        // Value forms with an in-place twin come through auto_functionalized; a
+        // plain call of such a target is the in-place form (vLLM's graph after
+        // its FixFunctionalizationPass, or our own export of one).
+        let candidates = vllm_dialect::table().with_target(&node.target).filter(|o| o.inplace.is_none());
         for def in candidates {
-            if def.dialect() == "vllm" && def.inplace.is_some() {
-                continue; // functionalized ops come through auto_functionalized
-            }
-            let Some((operands, mut attrs)) = self.try_aten(node, def) else { continue };
+            let Some((operands, mut attrs, segments)) = self.try_aten(node, def) else { continue };
             let (results, tuple) = self.result_types(node)?;
+            if def.is_inplace() && !results.is_empty() {
+                continue;
+            }
             if def.needs_operand_segments() {
-                return Ok(false);
+                attrs.push((self.id("operandSegmentSizes"), DenseI32ArrayAttribute::new(self.ctx, &segments).into()));
             }
             attrs.extend(self.provenance(node, &operands, true));
             self.append(block, node, &def.name, &operands, &results, attrs, tuple)?;

@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 mod dce;
+mod fix_functionalization;
 mod fuse_act_quant;
 mod fuse_attn_quant;
 mod fuse_rms_quant;
@@ -15,6 +16,7 @@ mod noop_elimination;
 mod specialize_shapes;
 
 pub use dce::DcePass;
+pub use fix_functionalization::FixFunctionalizationPass;
 pub use fuse_act_quant::FuseActQuantPass;
 pub use fuse_attn_quant::FuseAttnQuantPass;
 pub use fuse_rms_quant::FuseRmsQuantPass;
@@ -26,7 +28,7 @@ use std::sync::Once;
 
 /// Every project pass, in documentation order.
 pub fn all() -> Vec<Box<dyn Pass>> {
-    vec![Box::new(DcePass), Box::new(SpecializeShapesPass), Box::new(NoopEliminationPass), Box::new(FuseRmsQuantPass), Box::new(FuseActQuantPass), Box::new(FuseAttnQuantPass)]
+    vec![Box::new(DcePass), Box::new(SpecializeShapesPass), Box::new(NoopEliminationPass), Box::new(FuseRmsQuantPass), Box::new(FuseActQuantPass), Box::new(FuseAttnQuantPass), Box::new(FixFunctionalizationPass)]
 }
 
 /// The declarations of every project pass.

@@ -62,8 +62,9 @@ pub const SLOTS: &[Slot] = &[
     Slot { field: "fuse_attn_quant", pass: "vllm-fuse-attn-quant", gate: Gate::Everywhere },
 ];
 
-/// Always last: fix-functionalization (when this build has it), then the
-/// final clean-up.
+/// Always last: fix-functionalization (in-place calls, copies only where
+/// needed), then the final clean-up (dead pure ops; in-place calls have
+/// effects and stay).
 pub const FINAL: &[&str] = &["vllm-fix-functionalization", "vllm-dce"];
 
 fn sha256_hex(parts: &[&str]) -> String {
@@ -310,11 +311,12 @@ impl PostGradPassManager {
         steps.extend(self.custom.iter().map(|p| custom_step(StepKind::Custom, p)));
         for name in FINAL {
             let available = pass::is_registered(name);
+            let options = if *name == "vllm-fix-functionalization" && self.config.donate_inputs { "donate-inputs=true" } else { "" };
             steps.push(Step {
                 kind: StepKind::Final,
                 name: (*name).into(),
-                element: element(name, ""),
-                uuid: pass_uuid(name, ""),
+                element: element(name, options),
+                uuid: pass_uuid(name, options),
                 applies: if available { Ok(()) } else { Err("not in this build yet".into()) },
             });
         }

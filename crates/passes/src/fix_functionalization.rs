@@ -1,0 +1,556 @@
+//! `vllm-fix-functionalization`: every value-form op with an in-place kernel
+//! becomes that kernel's call on buffers, with a copy only where the old value
+//! of a buffer is still needed.
+use mlir_support::{
+    ir,
+    melior::{
+        Context,
+        ir::{
+            Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, Type, Value, ValueLike,
+            attribute::{DenseI32ArrayAttribute, DenseI64ArrayAttribute, IntegerAttribute, TypeAttribute},
+            operation::{OperationBuilder, OperationLike, OperationRef},
+            r#type::DimSize,
+            ShapedTypeLike, TypeLike,
+        },
+    },
+    pass::{Pass, PassFailed, PassInfo, PassOption, PassRun, PassStatistic},
+};
+use serde_json::Value as Json;
+use std::collections::HashMap;
+use vllm_dialect::{K_DYNAMIC, OpDef, provenance};
+
+pub static INFO: PassInfo = PassInfo {
+    argument: "vllm-fix-functionalization",
+    summary: "Turn value-form ops into in-place kernel calls on buffers, copying only when an old value is still read",
+    description: "
+vLLM's FixFunctionalizationPass, always last, made safe. Each value-form op
+whose kernel writes buffers (`vllm.rms_norm`, `vllm.fused_add_rms_norm`, the
+fused norm+quant ops, the quant ops, the silu ops, `vllm.rotary_embedding`,
+attention, `vllm.cutlass_scaled_mm`) becomes its in-place twin:
+
+    %y = vllm.rms_norm(%x, %w)             ->  %buf = aten.empty(...)
+                                               vllm.rms_norm_(%buf, %x, %w)
+                                               (uses of %y read %buf)
+    %o, %r2 = vllm.fused_add_rms_norm(%x, %r, %w)
+                                           ->  vllm.fused_add_rms_norm_(%x, %r, %w)
+                                               (uses of %o read %x, of %r2 read %r)
+
+- A pure output gets a new `aten.empty`, sized from the op's input: a
+  dynamic size is the SymInt input that carries its symbol, else
+  `aten.sym_size`.
+- A buffer that is read *and* written (`input`/`residual` of
+  `fused_add_rms_norm`, `query`/`key` of the rotary embedding) is reused
+  only when that is provably safe: no op after this one reads its old value
+  through it or through any view of the same storage (views:
+  ops marked `view` in the op table), no other operand of the op aliases
+  it, and its storage is not a graph input (which the caller still owns)
+  unless `donate-inputs` is set. Otherwise the pass writes into an
+  `aten.clone` of it, counts the copy and says why in a remark.
+- vLLM's rotary special case, as a proof instead of an assumption: when
+  the rotated `query`/`key` are slices of one tensor and their new values
+  are written back by a chain of `slice_scatter`s over exactly those
+  slices, the chain is the tensor itself after the in-place call, and it
+  is removed.
+
+Unlike vLLM, no getitem or DCE hazard exists afterwards: in-place ops have
+effects, so `vllm-dce` keeps them and everything they read. Any value-form
+op with an in-place twin left over is an error.",
+    anchor: Some("func.func"),
+    options: &[PassOption {
+        name: "donate-inputs",
+        default: "false",
+        description: "Graph inputs may be overwritten in place (the caller gives them up)",
+    }],
+    statistics: &[
+        PassStatistic { name: "converted", description: "Value-form ops turned into in-place calls" },
+        PassStatistic { name: "buffers", description: "Output buffers allocated" },
+        PassStatistic { name: "copies", description: "Copies made because an old value is still read" },
+        PassStatistic { name: "write-backs", description: "slice_scatter write-backs removed (rotary)" },
+    ],
+    sources: &[include_str!("fix_functionalization.rs")],
+};
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FixFunctionalizationPass;
+
+fn op_name(op: &OperationRef<'_, '_>) -> String {
+    op.name().as_string_ref().as_str().unwrap_or("").to_string()
+}
+
+fn def_of(op: &OperationRef<'_, '_>) -> Option<&'static OpDef> {
+    vllm_dialect::op(op.name().as_string_ref().as_str().ok()?)
+}
+
+fn producer<'c: 'a, 'a>(v: Value<'c, 'a>) -> Option<OperationRef<'c, 'a>> {
+    ir::producer(v)
+}
+
+fn is_view(op: &OperationRef<'_, '_>) -> bool {
+    def_of(op).is_some_and(|d| d.view)
+}
+
+/// The storage a value lives in: up through view ops to the first non-view.
+fn storage_root<'c: 'a, 'a>(mut v: Value<'c, 'a>) -> Value<'c, 'a> {
+    while let Some(p) = producer(v).filter(is_view) {
+        match p.operand(0) {
+            Ok(src) => v = src,
+            Err(_) => break,
+        }
+    }
+    v
+}
+
+/// Every value sharing `root`'s storage: `root` and all views derived from it.
+fn alias_class<'c: 'a, 'a>(root: Value<'c, 'a>) -> Vec<Value<'c, 'a>> {
+    let mut class = vec![root];
+    let mut i = 0;
+    while i < class.len() {
+        let v = class[i];
+        for u in ir::users(v) {
+            if is_view(&u) && u.operand(0).is_ok_and(|s| s == v) {
+                for r in u.results() {
+                    let r: Value = r.into();
+                    if !class.contains(&r) {
+                        class.push(r);
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    class
+}
+
+fn int_attr(op: &OperationRef<'_, '_>, name: &str) -> Option<i64> {
+    op.attribute(name).ok().and_then(|a| IntegerAttribute::try_from(a).ok()).map(|a| a.value())
+}
+
+/// `(dim, start, end, step)` of a static `aten.slice`/`aten.slice_scatter`,
+/// with a negative `dim` counted from the end of the base's rank.
+fn region(op: &OperationRef<'_, '_>) -> Option<(i64, i64, i64, i64)> {
+    let dyn_operands = if op_name(op) == "aten.slice" { 1 } else { 2 };
+    if op.operand_count() != dyn_operands {
+        return None;
+    }
+    let rank = ir::ranked_tensor(op.operand(0).ok()?.r#type())?.rank() as i64;
+    let dim = int_attr(op, "dim")?;
+    let dim = if dim < 0 { dim + rank } else { dim };
+    Some((dim, int_attr(op, "start")?, int_attr(op, "end")?, int_attr(op, "step")?))
+}
+
+/// `v` as a slice of a base tensor: `aten.slice(base, region)`, or chunk `k`
+/// of `aten.split_with_sizes(base)` / `aten.split(base)` (vLLM's q/k/v).
+fn slice_of<'c: 'a, 'a>(v: Value<'c, 'a>) -> Option<(Value<'c, 'a>, (i64, i64, i64, i64))> {
+    let p = producer(v)?;
+    let base = p.operand(0).ok()?;
+    match op_name(&p).as_str() {
+        "aten.slice" => Some((base, region(&p)?)),
+        "aten.split_with_sizes" | "aten.split" => {
+            let t = ir::ranked_tensor(base.r#type())?;
+            let rank = t.rank() as i64;
+            let dim = int_attr(&p, "dim")?;
+            let dim = if dim < 0 { dim + rank } else { dim };
+            let k = mlir_support::melior::ir::operation::OperationResult::try_from(v).ok()?.result_number() as i64;
+            let (start, end) = if op_name(&p) == "aten.split" {
+                let size = int_attr(&p, "split_size")?;
+                let extent = match t.dim_size(dim as usize) {
+                    Ok(DimSize::Static(d)) => d as i64,
+                    _ => return None,
+                };
+                (k * size, ((k + 1) * size).min(extent))
+            } else {
+                let sizes = DenseI64ArrayAttribute::try_from(p.attribute("split_sizes").ok()?).ok()?;
+                let sizes: Vec<i64> = (0..sizes.len()).filter_map(|i| sizes.element(i).ok()).collect();
+                let start: i64 = sizes.get(..k as usize)?.iter().sum();
+                (start, start + sizes.get(k as usize)?)
+            };
+            Some((base, (dim, start, end, 1)))
+        }
+        _ => None,
+    }
+}
+
+/// Two static step-1 slices along the same dim that do not overlap.
+fn disjoint(a: (i64, i64, i64, i64), b: (i64, i64, i64, i64)) -> bool {
+    a.0 == b.0 && a.3 == 1 && b.3 == 1 && a.1 >= 0 && b.1 >= 0 && (a.2 <= b.1 || b.2 <= a.1)
+}
+
+/// One argument the in-place call writes that the value form also read.
+struct Written<'c: 'a, 'a> {
+    /// Index among the value op's results of its new value.
+    result: Option<usize>,
+    value: Value<'c, 'a>,
+}
+
+/// vLLM's rotary write-back, proven: all read-and-written arguments are
+/// slices of one `base`, and a chain `base -> slice_scatter(., new_i, region_i)
+/// -> ...` writes back every new value into exactly its slice, each link
+/// having no other user. After the in-place call the chain's end equals
+/// `base`. Returns the chain, in order.
+fn writeback_chain<'c: 'a, 'a>(op: OperationRef<'c, 'a>, written: &[Written<'c, 'a>]) -> Option<Vec<OperationRef<'c, 'a>>> {
+    if written.is_empty() {
+        return None;
+    }
+    let mut pending: Vec<(Value, (i64, i64, i64, i64))> = Vec::new();
+    let mut base = None;
+    for w in written {
+        let (b, r) = slice_of(w.value)?;
+        if base.is_some_and(|x| x != b) {
+            return None;
+        }
+        base = Some(b);
+        pending.push((op.result(w.result?).ok()?.into(), r));
+    }
+    let base = base?;
+    let mut chain = Vec::new();
+    let mut cur = base;
+    while !pending.is_empty() {
+        let next = ir::users(cur).into_iter().find(|u| {
+            op_name(u) == "aten.slice_scatter"
+                && op.is_before_in_block(*u)
+                && u.operand(0).is_ok_and(|x| x == cur)
+                && region(u).is_some_and(|r| pending.iter().any(|(v, pr)| *pr == r && u.operand(1).is_ok_and(|s| s == *v)))
+        })?;
+        if cur != base && ir::users(cur).len() != 1 {
+            return None;
+        }
+        let r = region(&next)?;
+        pending.retain(|(_, pr)| *pr != r);
+        cur = next.result(0).ok()?.into();
+        chain.push(next);
+    }
+    Some(chain)
+}
+
+/// Why overwriting `v` in place at `op` would be wrong, if it would.
+fn unsafe_to_overwrite(
+    op: OperationRef<'_, '_>,
+    v: Value<'_, '_>,
+    others_written: &[Value<'_, '_>],
+    copied: &[Value<'_, '_>],
+    exempt: &[OperationRef<'_, '_>],
+    donate_inputs: bool,
+) -> Option<String> {
+    let root = storage_root(v);
+    if let Some(arg) = ir::block_argument(root) {
+        if !donate_inputs {
+            return Some(format!("its storage is graph input #{}, which the caller still owns (donate_inputs is off)", arg.argument_number()));
+        }
+    }
+    let class = alias_class(root);
+    for c in &class {
+        for u in ir::users(*c) {
+            if u == op || exempt.contains(&u) {
+                continue;
+            }
+            if op.is_before_in_block(u) {
+                return Some(format!("its old value is read later by '{}' ({})", op_name(&u), describe(u.location())));
+            }
+        }
+    }
+    // Another operand of the same op in the same storage: allowed only for
+    // disjoint slices that are both written (rotary's query and key).
+    // `v` itself occurs once, plus once per occurrence already replaced by a copy.
+    let mut own = 1 + copied.iter().filter(|c| **c == v).count();
+    for (i, o) in op.operands().enumerate() {
+        if !class.contains(&o) {
+            continue;
+        }
+        if o == v && own > 0 {
+            own -= 1;
+            continue;
+        }
+        let ok = o != v
+            && others_written.contains(&o)
+            && matches!((slice_of(v), slice_of(o)), (Some((b1, r1)), Some((b2, r2))) if b1 == b2 && disjoint(r1, r2));
+        if !ok {
+            return Some(format!("operand #{i} of the same op shares its storage"));
+        }
+    }
+    None
+}
+
+fn describe(loc: Location<'_>) -> String {
+    match mlir_support::diagnostics::describe_location(loc) {
+        (_, label) if !label.is_empty() => label,
+        (Some(s), _) => format!("line {}", s.line),
+        (None, _) => "unknown location".into(),
+    }
+}
+
+/// Builds index values for the dynamic dims of `ty` from `like` (an operand of
+/// the same rank): the SymInt argument carrying the dim's symbol when the
+/// provenance names one, else `aten.sym_size(like, i)`.
+struct Sizes<'c: 'a, 'a> {
+    by_symbol: HashMap<String, Value<'c, 'a>>,
+    /// Symbolic shapes of the buffers this pass made (they carry no `fx.meta`).
+    made: HashMap<usize, Vec<Option<String>>>,
+    pending_shape: Option<Vec<Option<String>>>,
+}
+
+fn key(v: Value<'_, '_>) -> usize {
+    v.to_raw().ptr as usize
+}
+
+/// The symbol names of `v`'s dims, where the provenance records them.
+fn symbols(v: Value<'_, '_>) -> Option<Vec<Option<String>>> {
+    let shape = provenance::value_meta(v)?.get("shape")?.as_array()?.clone();
+    Some(shape.iter().map(|d| d.as_str().map(String::from)).collect())
+}
+
+impl<'c: 'a, 'a> Sizes<'c, 'a> {
+    fn new(block: BlockRef<'c, 'a>) -> Self {
+        let mut by_symbol = HashMap::new();
+        for i in 0..block.argument_count() {
+            let Ok(arg) = block.argument(i) else { continue };
+            let v: Value = arg.into();
+            if !v.r#type().is_index() {
+                continue;
+            }
+            if let Some(Json::String(s)) = provenance::value_meta(v).and_then(|m| m.get("sym").cloned()) {
+                by_symbol.entry(s).or_insert(v);
+            }
+        }
+        Sizes { by_symbol, made: HashMap::new(), pending_shape: None }
+    }
+
+    fn symbols_of(&self, v: Value<'c, 'a>) -> Option<Vec<Option<String>>> {
+        self.made.get(&key(v)).cloned().or_else(|| symbols(v))
+    }
+
+    /// Index values for the dynamic dims of `ty`, the type of `result`: from
+    /// the symbols `result` was recorded with, or those of `like` (an operand
+    /// of the same rank), else `aten.sym_size(like, i)`.
+    fn dims(&mut self, ctx: &'c Context, block: BlockRef<'c, 'a>, before: OperationRef<'c, 'a>, result: Value<'c, 'a>, like: Option<Value<'c, 'a>>) -> Option<Vec<Value<'c, 'a>>> {
+        let t = ir::ranked_tensor(result.r#type())?;
+        let rank = t.rank();
+        let like = like.filter(|l| ir::ranked_tensor(l.r#type()).is_some_and(|lt| lt.rank() == rank));
+        let recorded = symbols(result).filter(|s| s.len() == rank);
+        let from_like = like.and_then(|l| self.symbols_of(l)).filter(|s| s.len() == rank);
+        let mut out = Vec::new();
+        let mut shape = Vec::new();
+        for i in 0..rank {
+            if matches!(t.dim_size(i), Ok(DimSize::Static(_))) {
+                shape.push(None);
+                continue;
+            }
+            let sym = recorded.as_ref().and_then(|s| s[i].clone()).or_else(|| from_like.as_ref().and_then(|s| s[i].clone()));
+            shape.push(sym.clone());
+            if let Some(v) = sym.as_deref().and_then(|s| self.by_symbol.get(s)) {
+                out.push(*v);
+                continue;
+            }
+            let like = like?;
+            let op = OperationBuilder::new("aten.sym_size", before.location())
+                .add_operands(&[like])
+                .add_results(&[Type::index(ctx)])
+                .add_attributes(&[(Identifier::new(ctx, "dim"), IntegerAttribute::new(Type::parse(ctx, "i64")?, i as i64).into())])
+                .build()
+                .ok()?;
+            let op = block.insert_operation_before(before, op);
+            out.push(op.result(0).ok()?.into());
+        }
+        self.pending_shape = Some(shape);
+        Some(out)
+    }
+
+    /// Records the symbolic shape computed by the last `dims` for `buffer`.
+    fn made(&mut self, buffer: Value<'c, 'a>) {
+        if let Some(s) = self.pending_shape.take() {
+            self.made.insert(key(buffer), s);
+        }
+    }
+}
+
+/// A new `aten.empty` shaped like `ty`, named after the recorded buffer.
+fn empty<'c: 'a, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, before: OperationRef<'c, 'a>, ty: Type<'c>, dims: &[Value<'c, 'a>], name: Option<&str>) -> Option<Value<'c, 'a>> {
+    let t = ir::ranked_tensor(ty)?;
+    let size: Vec<i64> = (0..t.rank())
+        .map(|i| match t.dim_size(i) {
+            Ok(DimSize::Static(d)) => d as i64,
+            _ => K_DYNAMIC,
+        })
+        .collect();
+    let loc = match name {
+        Some(n) => Location::name(ctx, n, before.location()),
+        None => before.location(),
+    };
+    let op = OperationBuilder::new("aten.empty", loc)
+        .add_operands(dims)
+        .add_results(&[ty])
+        .add_attributes(&[
+            (Identifier::new(ctx, "size"), DenseI64ArrayAttribute::new(ctx, &size).into()),
+            (Identifier::new(ctx, "dtype"), TypeAttribute::new(t.element()).into()),
+        ])
+        .build()
+        .ok()?;
+    Some(block.insert_operation_before(before, op).result(0).ok()?.into())
+}
+
+fn clone<'c: 'a, 'a>(block: BlockRef<'c, 'a>, before: OperationRef<'c, 'a>, v: Value<'c, 'a>) -> Option<Value<'c, 'a>> {
+    let op = OperationBuilder::new("aten.clone", before.location()).add_operands(&[v]).add_results(&[v.r#type()]).build().ok()?;
+    Some(block.insert_operation_before(before, op).result(0).ok()?.into())
+}
+
+/// Recorded names of the output buffers the importer dropped (`fx.buffers`).
+fn recorded_buffer_name(op: &OperationRef<'_, '_>, arg: &str) -> Option<String> {
+    let b: Json = serde_json::from_str(&ir::string_attr(op, provenance::BUFFERS)?).ok()?;
+    b.get(arg)?.get("name")?.as_str().map(String::from)
+}
+
+#[derive(Default)]
+struct Counts {
+    converted: u64,
+    buffers: u64,
+    copies: u64,
+    writebacks: u64,
+}
+
+/// Rewrites one value-form op; `Err` names what made it impossible.
+fn convert<'c: 'a, 'a>(
+    ctx: &'c Context,
+    block: BlockRef<'c, 'a>,
+    sizes: &mut Sizes<'c, 'a>,
+    op: OperationRef<'c, 'a>,
+    def: &OpDef,
+    twin: &OpDef,
+    donate_inputs: bool,
+    counts: &mut Counts,
+) -> Result<(), String> {
+    let named = vllm_dialect::verify::named_operands(&op).ok_or("the op does not verify")?;
+    let operand = |n: &str| named.iter().find(|(k, _)| *k == n).and_then(|(_, vs)| vs.first().copied());
+    let results: Vec<Value> = op.results().map(Into::into).collect();
+    let binding = def.written_results(twin, results.len());
+    let result_of: HashMap<&str, Option<usize>> = binding.iter().map(|(w, r)| (w.name.as_str(), *r)).collect();
+    // The first operand with a shape: where new buffers take their dynamic sizes.
+    let like = op.operands().find(|v| ir::ranked_tensor(v.r#type()).is_some());
+
+    let written: Vec<Written> = binding
+        .iter()
+        .filter(|(w, _)| def.reads(&w.name))
+        .filter_map(|(w, r)| operand(&w.name).map(|value| Written { result: *r, value }))
+        .collect();
+    let chain = writeback_chain(op, &written).unwrap_or_default();
+    let written_values: Vec<Value> = written.iter().map(|w| w.value).collect();
+
+    let mut operands = Vec::new();
+    let mut segments = Vec::new();
+    let mut copied: Vec<Value> = Vec::new();
+    let mut new_value: Vec<(usize, Value)> = Vec::new();
+    for t in &twin.operands {
+        let v = if !t.mutated {
+            operand(&t.name)
+        } else if def.reads(&t.name) {
+            match operand(&t.name) {
+                Some(v) => match unsafe_to_overwrite(op, v, &written_values, &copied, &chain, donate_inputs) {
+                    None => Some(v),
+                    Some(why) => {
+                        let c = clone(block, op, v).ok_or("cannot build aten.clone")?;
+                        copied.push(v);
+                        ir::emit_remark(op.location(), &format!("copied '{}' before writing it in place: {why}", t.name));
+                        counts.copies += 1;
+                        Some(c)
+                    }
+                },
+                None => None,
+            }
+        } else {
+            match result_of.get(t.name.as_str()).copied().flatten() {
+                Some(r) => {
+                    let ty = results[r].r#type();
+                    let dims = sizes.dims(ctx, block, op, results[r], like).ok_or_else(|| format!("cannot size the buffer for '{}'", t.name))?;
+                    let name = recorded_buffer_name(&op, &t.name);
+                    counts.buffers += 1;
+                    let buffer = empty(ctx, block, op, ty, &dims, name.as_deref()).ok_or("cannot build aten.empty")?;
+                    sizes.made(buffer);
+                    Some(buffer)
+                }
+                None => None,
+            }
+        };
+        if let (Some(v), Some(Some(r))) = (v, t.mutated.then(|| result_of.get(t.name.as_str()).copied().flatten())) {
+            new_value.push((r, v));
+        }
+        match v {
+            Some(v) => {
+                operands.push(v);
+                segments.push(1);
+            }
+            None if t.arity == vllm_dialect::Arity::One => return Err(format!("no value for '{}'", t.name)),
+            None => segments.push(0),
+        }
+    }
+    let mut attrs: Vec<(Identifier, Attribute)> = op
+        .attributes()
+        .filter(|(id, _)| {
+            let n = id.as_string_ref().as_str().unwrap_or("");
+            !n.starts_with("fx.") && n != "operandSegmentSizes" && n != "resultSegmentSizes"
+        })
+        .collect();
+    if twin.needs_operand_segments() {
+        attrs.push((Identifier::new(ctx, "operandSegmentSizes"), DenseI32ArrayAttribute::new(ctx, &segments).into()));
+    }
+    let call = OperationBuilder::new(&twin.name, op.location())
+        .add_operands(&operands)
+        .add_attributes(&attrs)
+        .build()
+        .map_err(|_| "cannot build the in-place op".to_string())?;
+    block.insert_operation_before(op, call);
+    for (r, v) in new_value {
+        ir::replace_all_uses(results[r], v);
+    }
+    // The write-back chain now equals its base (the call wrote through its slices).
+    if let (Some(last), Some(first)) = (chain.last(), chain.first()) {
+        if let (Ok(end), Ok(base)) = (last.result(0), first.operand(0)) {
+            ir::replace_all_uses(end.into(), base);
+        }
+        for s in chain.iter().rev() {
+            ir::erase(*s);
+            counts.writebacks += 1;
+        }
+    }
+    ir::erase(op);
+    counts.converted += 1;
+    Ok(())
+}
+
+impl Pass for FixFunctionalizationPass {
+    fn info(&self) -> &'static PassInfo {
+        &INFO
+    }
+
+    fn run(&self, func: OperationRef<'_, '_>, run: &PassRun<'_>) -> Result<(), PassFailed> {
+        let donate_inputs = match run.option("donate-inputs") {
+            "true" | "1" => true,
+            "false" | "0" | "" => false,
+            other => {
+                ir::emit_error(func.location(), &format!("donate-inputs must be true or false, not '{other}'"));
+                return Err(PassFailed);
+            }
+        };
+        let handle = ir::ContextHandle::of(&func);
+        let ctx = handle.get();
+        let mut counts = Counts::default();
+        let mut failed = false;
+        for region in func.regions() {
+            let mut block = region.first_block();
+            while let Some(b) = block {
+                let mut sizes = Sizes::new(b);
+                for op in ir::block_ops(b) {
+                    let Some(def) = def_of(&op) else { continue };
+                    let Some(twin) = def.inplace.as_deref().and_then(vllm_dialect::op) else { continue };
+                    if let Err(why) = convert(ctx, b, &mut sizes, op, def, twin, donate_inputs, &mut counts) {
+                        ir::emit_error(op.location(), &format!("'{}' has an in-place kernel but could not be converted: {why}", def.name));
+                        failed = true;
+                    }
+                }
+                block = b.next_in_region();
+            }
+        }
+        run.bump("converted", counts.converted);
+        run.bump("buffers", counts.buffers);
+        run.bump("copies", counts.copies);
+        run.bump("write-backs", counts.writebacks);
+        if failed { Err(PassFailed) } else { Ok(()) }
+    }
+}
