@@ -12,6 +12,7 @@
 mod dialect;
 mod fx;
 mod lit;
+mod numerics;
 mod pipeline;
 mod python;
 mod tidy;
@@ -34,7 +35,7 @@ pub type RustTest = (&'static str, fn() -> Result<(), Failed>);
 fn main() {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = lit::trials();
-    for (name, f) in tidy::TESTS.iter().chain(dialect::TESTS).chain(fx::TESTS).chain(python::TESTS).chain(pipeline::TESTS) {
+    for (name, f) in tidy::TESTS.iter().chain(dialect::TESTS).chain(fx::TESTS).chain(python::TESTS).chain(pipeline::TESTS).chain(numerics::TESTS) {
         trials.push(Trial::test(*name, *f));
     }
     libtest_mimic::run(&args, trials).exit();

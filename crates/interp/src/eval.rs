@@ -1,0 +1,547 @@
+//! Evaluates a `func.func` of the torch-like dialects on concrete tensors.
+//!
+//! Buffer semantics throughout: view ops alias their input's storage, and an
+//! in-place op writes through the buffers it is given, so a graph before and
+//! after `vllm-fix-functionalization` can be compared. Value-form ops and
+//! their in-place twins share one kernel (`kernels.rs`). `aten.empty` is
+//! filled with NaN, so a buffer read before it is written shows up.
+use crate::kernels as k;
+use crate::tensor::{DType, FP8_MAX, Tensor, broadcast};
+use mlir_support::{
+    ir,
+    melior::ir::{
+        Attribute, BlockLike, RegionLike, Type, Value, ValueLike,
+        attribute::{BoolAttribute, DenseI64ArrayAttribute, FloatAttribute, IntegerAttribute},
+        operation::{OperationLike, OperationRef},
+        r#type::DimSize,
+        ShapedTypeLike,
+    },
+};
+use std::collections::HashMap;
+use vllm_dialect::{K_DYNAMIC, OpDef};
+
+/// A runtime value: a tensor or a symbolic size.
+#[derive(Clone, Debug)]
+pub enum Val {
+    Tensor(Tensor),
+    Index(i64),
+}
+
+impl Val {
+    pub fn tensor(&self) -> Option<&Tensor> {
+        match self {
+            Val::Tensor(t) => Some(t),
+            Val::Index(_) => None,
+        }
+    }
+}
+
+type R<T> = Result<T, String>;
+
+fn key(v: Value<'_, '_>) -> usize {
+    v.to_raw().ptr as usize
+}
+
+/// The dtype of a tensor type's element.
+pub fn dtype_of(t: Type<'_>) -> R<DType> {
+    let rt = ir::ranked_tensor(t).ok_or_else(|| format!("not a ranked tensor: {t}"))?;
+    let e = rt.element().to_string();
+    DType::from_mlir(&e).ok_or_else(|| format!("element type {e} is not modelled"))
+}
+
+fn name(op: &OperationRef<'_, '_>) -> String {
+    op.name().as_string_ref().as_str().unwrap_or("").to_string()
+}
+
+fn attr<'c>(op: &OperationRef<'c, '_>, n: &str) -> Option<Attribute<'c>> {
+    op.attribute(n).ok()
+}
+
+fn int(op: &OperationRef<'_, '_>, n: &str) -> Option<i64> {
+    IntegerAttribute::try_from(attr(op, n)?).ok().map(|a| a.value())
+}
+
+fn float(op: &OperationRef<'_, '_>, n: &str) -> Option<f64> {
+    let a = attr(op, n)?;
+    if let Ok(f) = FloatAttribute::try_from(a) {
+        return Some(f.value());
+    }
+    IntegerAttribute::try_from(a).ok().map(|i| i.value() as f64)
+}
+
+fn boolean(op: &OperationRef<'_, '_>, n: &str) -> Option<bool> {
+    BoolAttribute::try_from(attr(op, n)?).ok().map(|b| b.value())
+}
+
+fn ints(op: &OperationRef<'_, '_>, n: &str) -> Option<Vec<i64>> {
+    let a = DenseI64ArrayAttribute::try_from(attr(op, n)?).ok()?;
+    Some((0..a.len()).filter_map(|i| a.element(i).ok()).collect())
+}
+
+fn norm_dim(d: i64, rank: usize) -> usize {
+    if d < 0 { (d + rank as i64) as usize } else { d as usize }
+}
+
+/// The interpreter state: one value per SSA value.
+#[derive(Default)]
+pub struct Interpreter {
+    values: HashMap<usize, Val>,
+}
+
+impl Interpreter {
+    fn get(&self, v: Value<'_, '_>) -> R<&Val> {
+        self.values.get(&key(v)).ok_or_else(|| "use of a value with no definition".to_string())
+    }
+
+    fn tensor(&self, v: Value<'_, '_>) -> R<Tensor> {
+        self.get(v)?.tensor().cloned().ok_or_else(|| "expected a tensor, got an index".into())
+    }
+
+    fn index(&self, v: Value<'_, '_>) -> R<i64> {
+        match self.get(v)? {
+            Val::Index(i) => Ok(*i),
+            Val::Tensor(_) => Err("expected an index, got a tensor".into()),
+        }
+    }
+
+    /// A shape list: kDynamic entries from `dyns` in order; -1 inferred from `numel`.
+    fn shape_list(&self, entries: &[i64], dyns: &[Value<'_, '_>], numel: Option<usize>) -> R<Vec<usize>> {
+        let mut dyns = dyns.iter();
+        let mut out: Vec<i64> = Vec::new();
+        for &e in entries {
+            out.push(match e {
+                K_DYNAMIC => self.index(*dyns.next().ok_or("missing dynamic size")?)?,
+                e => e,
+            });
+        }
+        if let Some(pos) = out.iter().position(|&d| d == -1) {
+            let known: i64 = out.iter().filter(|&&d| d != -1).product();
+            let n = numel.ok_or("-1 in a factory size")? as i64;
+            out[pos] = if known == 0 { 0 } else { n / known };
+        }
+        out.into_iter().map(|d| usize::try_from(d).map_err(|_| format!("negative size {d}"))).collect()
+    }
+
+    /// Runs `func` on `args`; returns the values it returns.
+    pub fn run(&mut self, func: OperationRef<'_, '_>, args: &[Val]) -> R<Vec<Val>> {
+        let block = func.region(0).ok().and_then(|r| r.first_block()).ok_or("function has no body")?;
+        if block.argument_count() != args.len() {
+            return Err(format!("function takes {} arguments, given {}", block.argument_count(), args.len()));
+        }
+        for (i, a) in args.iter().enumerate() {
+            let arg = block.argument(i).map_err(|e| e.to_string())?;
+            self.values.insert(key(arg.into()), a.clone());
+        }
+        for op in ir::block_ops(block) {
+            let n = name(&op);
+            if n == "func.return" {
+                return op.operands().map(|v| self.get(v).cloned()).collect();
+            }
+            let at = mlir_support::diagnostics::describe_location(op.location());
+            let outs = self.eval(&op, &n).map_err(|e| format!("{n} ({}): {e}", at.1))?;
+            for (r, v) in op.results().zip(outs) {
+                self.values.insert(key(r.into()), v);
+            }
+        }
+        Err("function has no return".into())
+    }
+
+    fn eval(&mut self, op: &OperationRef<'_, '_>, n: &str) -> R<Vec<Val>> {
+        let def: &'static OpDef = vllm_dialect::op(n).ok_or("op not in the table")?;
+        if def.kernel.is_some() {
+            return self.kernel_op(op, def);
+        }
+        let operands: Vec<Value> = op.operands().collect();
+        let t = |i: usize| self.tensor(operands[i]);
+        let result_ty = op.result(0).ok().map(|r| r.r#type());
+        let out_dtype = || result_ty.ok_or("no result".to_string()).and_then(dtype_of);
+        let one = |t: Tensor| Ok(vec![Val::Tensor(t)]);
+        let short = def.short_name();
+        match short {
+            "empty" | "full" => {
+                let shape = self.shape_list(&ints(op, "size").ok_or("no size")?, &operands, None)?;
+                let fill = if short == "empty" { f32::NAN } else { float(op, "fill_value").ok_or("no fill_value")? as f32 };
+                let n = shape.iter().product();
+                one(Tensor::new(out_dtype()?, shape, vec![fill; n]))
+            }
+            "sym_size" => {
+                let x = t(0)?;
+                Ok(vec![Val::Index(x.shape[norm_dim(int(op, "dim").ok_or("no dim")?, x.shape.len())] as i64)])
+            }
+            "clone" => one(t(0)?.deep_clone()),
+            "copy_" => {
+                let (dst, src) = (t(0)?, t(1)?);
+                dst.write(&src.to_vec());
+                Ok(vec![])
+            }
+            "reshape" | "view" => {
+                let x = t(0)?;
+                let shape = self.shape_list(&ints(op, "shape").ok_or("no shape")?, &operands[1..], Some(x.numel()))?;
+                one(x.reshape(shape))
+            }
+            "slice" => {
+                let x = t(0)?;
+                let d = norm_dim(int(op, "dim").unwrap_or(0), x.shape.len());
+                let (s, e) = clamp_range(int(op, "start").unwrap_or(0), int(op, "end").unwrap_or(i64::MAX), x.shape[d]);
+                one(x.slice(d, s, e, int(op, "step").unwrap_or(1) as usize))
+            }
+            "slice_scatter" => {
+                let (x, src) = (t(0)?, t(1)?);
+                let out = x.deep_clone();
+                let d = norm_dim(int(op, "dim").unwrap_or(0), x.shape.len());
+                let (s, e) = clamp_range(int(op, "start").unwrap_or(0), int(op, "end").unwrap_or(i64::MAX), x.shape[d]);
+                out.slice(d, s, e, int(op, "step").unwrap_or(1) as usize).write(&src.to_vec());
+                one(out)
+            }
+            "split" | "split_with_sizes" => {
+                let x = t(0)?;
+                let d = norm_dim(int(op, "dim").unwrap_or(0), x.shape.len());
+                let sizes: Vec<usize> = if short == "split" {
+                    let s = int(op, "split_size").ok_or("no split_size")? as usize;
+                    (0..x.shape[d].div_ceil(s)).map(|i| s.min(x.shape[d] - i * s)).collect()
+                } else {
+                    ints(op, "split_sizes").ok_or("no split_sizes")?.into_iter().map(|v| v as usize).collect()
+                };
+                let mut start = 0;
+                Ok(sizes
+                    .into_iter()
+                    .map(|s| {
+                        start += s;
+                        Val::Tensor(x.slice(d, start - s, start, 1))
+                    })
+                    .collect())
+            }
+            "unsqueeze" => {
+                let x = t(0)?;
+                one(x.unsqueeze(norm_dim(int(op, "dim").ok_or("no dim")?, x.shape.len() + 1)))
+            }
+            "permute" => {
+                let x = t(0)?;
+                let dims: Vec<usize> = ints(op, "dims").ok_or("no dims")?.into_iter().map(|d| norm_dim(d, x.shape.len())).collect();
+                one(x.permute(&dims))
+            }
+            "expand" => {
+                let x = t(0)?;
+                let mut size = self.shape_list(&ints(op, "size").ok_or("no size")?.iter().map(|&d| if d == -1 { 0 } else { d }).collect::<Vec<_>>(), &operands[1..], None)?;
+                let raw = ints(op, "size").unwrap_or_default();
+                let lead = size.len() - x.shape.len();
+                for (i, r) in raw.iter().enumerate() {
+                    if *r == -1 {
+                        size[i] = x.shape[i - lead];
+                    }
+                }
+                one(x.expand(&size).ok_or("cannot expand")?)
+            }
+            "cat" => {
+                let ts: Vec<Tensor> = operands.iter().map(|v| self.tensor(*v)).collect::<R<_>>()?;
+                let d = norm_dim(int(op, "dim").unwrap_or(0), ts[0].shape.len());
+                let mut shape = ts[0].shape.clone();
+                shape[d] = ts.iter().map(|x| x.shape[d]).sum();
+                let out = Tensor::zeros(out_dtype()?, shape);
+                let mut start = 0;
+                for x in &ts {
+                    out.slice(d, start, start + x.shape[d], 1).write(&x.to_vec());
+                    start += x.shape[d];
+                }
+                one(out)
+            }
+            "embedding" => {
+                let (w, idx) = (t(0)?, t(1)?);
+                let h = w.shape[1];
+                let wv = w.to_vec();
+                let data: Vec<f32> = idx.to_vec().iter().flat_map(|&i| wv[i as usize * h..(i as usize + 1) * h].to_vec()).collect();
+                let mut shape = idx.shape.clone();
+                shape.push(h);
+                one(Tensor::new(w.dtype, shape, data))
+            }
+            "mm" => {
+                let (a, b) = (t(0)?, t(1)?);
+                one(Tensor::new(out_dtype()?, vec![a.shape[0], b.shape[1]], matmul(&a, &b)))
+            }
+            "convert_element_type" | "to_dtype" => one(Tensor::new(out_dtype()?, t(0)?.shape.clone(), t(0)?.to_vec())),
+            "mean" | "sum" | "amax" => {
+                let x = t(0)?;
+                let dims: Vec<usize> = ints(op, "dim").ok_or("no dim")?.into_iter().map(|d| norm_dim(d, x.shape.len())).collect();
+                one(reduce(&x, &dims, boolean(op, "keepdim").unwrap_or(false), short, out_dtype()?)?)
+            }
+            "where" => {
+                let (c, a, b) = (t(0)?, t(1)?, t(2)?);
+                let shape = broadcast(&broadcast(&c.shape, &a.shape).ok_or("shapes")?, &b.shape).ok_or("shapes")?;
+                let (c, a, b) = (c.expand(&shape).ok_or("bc")?.to_vec(), a.expand(&shape).ok_or("bc")?.to_vec(), b.expand(&shape).ok_or("bc")?.to_vec());
+                let data = (0..c.len()).map(|i| if c[i] != 0.0 { a[i] } else { b[i] }).collect();
+                one(Tensor::new(out_dtype()?, shape, data))
+            }
+            "clamp" => {
+                let x = t(0)?;
+                let (lo, hi) = (float(op, "min").map(|v| v as f32), float(op, "max").map(|v| v as f32));
+                let data = x.to_vec().into_iter().map(|v| hi.map_or(v, |h| v.min(h))).map(|v| lo.map_or(v, |l| v.max(l))).collect();
+                one(Tensor::new(out_dtype()?, x.shape.clone(), data))
+            }
+            _ if operands.len() == 1 && def.attrs.is_empty() => {
+                let f: fn(f32) -> f32 = match short {
+                    "rsqrt" => |v| 1.0 / v.sqrt(),
+                    "sqrt" => f32::sqrt,
+                    "neg" => |v| -v,
+                    "exp" => f32::exp,
+                    "reciprocal" => |v| 1.0 / v,
+                    "abs" => f32::abs,
+                    "silu" => |v| v / (1.0 + (-v).exp()),
+                    "sigmoid" => |v| 1.0 / (1.0 + (-v).exp()),
+                    "bitwise_not" => |v| (v == 0.0) as u8 as f32,
+                    _ => return Err("no reference semantics".into()),
+                };
+                let x = t(0)?;
+                one(Tensor::new(out_dtype()?, x.shape.clone(), x.to_vec().into_iter().map(f).collect()))
+            }
+            _ if operands.len() == 1 && def.attr("other").is_some() => {
+                let x = t(0)?;
+                let s = float(op, "other").ok_or("no scalar")? as f32;
+                let f = scalar_fn(short).ok_or("no reference semantics")?;
+                one(Tensor::new(out_dtype()?, x.shape.clone(), x.to_vec().into_iter().map(|v| f(v, s)).collect()))
+            }
+            _ if operands.len() == 2 => {
+                let (a, b) = (t(0)?, t(1)?);
+                let f = binary_fn(short).ok_or("no reference semantics")?;
+                let shape = broadcast(&a.shape, &b.shape).ok_or("shapes do not broadcast")?;
+                let (a, b) = (a.expand(&shape).ok_or("bc")?.to_vec(), b.expand(&shape).ok_or("bc")?.to_vec());
+                one(Tensor::new(out_dtype()?, shape, a.iter().zip(&b).map(|(x, y)| f(*x, *y)).collect()))
+            }
+            _ => Err("no reference semantics".into()),
+        }
+    }
+
+    /// A value-form op or its in-place twin: one kernel, with outputs
+    /// returned as results or written into the buffers.
+    fn kernel_op(&mut self, op: &OperationRef<'_, '_>, def: &'static OpDef) -> R<Vec<Val>> {
+        let named = vllm_dialect::verify::named_operands(op).ok_or("op does not verify")?;
+        let mut ins: HashMap<&str, Tensor> = HashMap::new();
+        for (n, vs) in &named {
+            if let Some(v) = vs.first() {
+                ins.insert(n, self.tensor(*v)?);
+            }
+        }
+        // Output name -> (dtype, shape) and where it goes.
+        let mut outs: Vec<(String, DType, Vec<usize>)> = Vec::new();
+        let results: Vec<Value> = op.results().map(Into::into).collect();
+        let twin = if def.is_inplace() { def } else { vllm_dialect::op(def.inplace.as_deref().ok_or("no in-place twin")?).ok_or("bad twin")? };
+        if def.is_inplace() {
+            for w in def.operands.iter().filter(|o| o.mutated) {
+                if let Some(b) = ins.get(w.name.as_str()) {
+                    outs.push((w.name.clone(), b.dtype, b.shape.clone()));
+                }
+            }
+        } else {
+            for (w, r) in def.written_results(twin, results.len()) {
+                if let Some(r) = r {
+                    let ty = results[r].r#type();
+                    let shape = self.result_shape(ty, &ins)?;
+                    outs.push((w.name.clone(), dtype_of(ty)?, shape));
+                }
+            }
+        }
+        let data = run_kernel(def.kernel.as_deref().unwrap_or(""), op, &ins, &outs)?;
+        if def.is_inplace() {
+            for (n, _, _) in &outs {
+                let d = data.get(n.as_str()).ok_or_else(|| format!("kernel wrote no '{n}'"))?;
+                ins[n.as_str()].write(d);
+            }
+            Ok(vec![])
+        } else {
+            outs.into_iter()
+                .map(|(n, dt, shape)| {
+                    let d = data.get(n.as_str()).cloned().ok_or_else(|| format!("kernel wrote no '{n}'"))?;
+                    Ok(Val::Tensor(Tensor::new(dt, shape, d)))
+                })
+                .collect()
+        }
+    }
+
+    /// A result's concrete shape: static dims from the type, dynamic ones from
+    /// the leading dims of the first input (the token count).
+    fn result_shape(&self, ty: Type<'_>, ins: &HashMap<&str, Tensor>) -> R<Vec<usize>> {
+        let rt = ir::ranked_tensor(ty).ok_or("result is not a tensor")?;
+        let first = ins.get("input").or_else(|| ins.get("query")).or_else(|| ins.get("a")).ok_or("no input to size the result")?;
+        (0..rt.rank())
+            .map(|i| match rt.dim_size(i) {
+                Ok(DimSize::Static(d)) => Ok(d as usize),
+                _ => first.shape.get(i).copied().ok_or_else(|| "cannot size a dynamic result dim".to_string()),
+            })
+            .collect()
+    }
+}
+
+fn clamp_range(start: i64, end: i64, n: usize) -> (usize, usize) {
+    let n = n as i64;
+    let fix = |v: i64| if v < 0 { (v + n).max(0) } else { v.min(n) };
+    let (s, e) = (fix(start), fix(end));
+    (s as usize, e.max(s) as usize)
+}
+
+fn matmul(a: &Tensor, b: &Tensor) -> Vec<f32> {
+    let (m, kk, n) = (a.shape[0], a.shape[1], b.shape[1]);
+    let (av, bv) = (a.to_vec(), b.to_vec());
+    let mut out = vec![0.0f32; m * n];
+    for i in 0..m {
+        for p in 0..kk {
+            let x = av[i * kk + p];
+            for j in 0..n {
+                out[i * n + j] += x * bv[p * n + j];
+            }
+        }
+    }
+    out
+}
+
+fn reduce(x: &Tensor, dims: &[usize], keepdim: bool, kind: &str, dt: DType) -> R<Tensor> {
+    // Move the reduced dims last, then fold each group in f32.
+    let keep: Vec<usize> = (0..x.shape.len()).filter(|d| !dims.contains(d)).collect();
+    let order: Vec<usize> = keep.iter().chain(dims).copied().collect();
+    let v = x.permute(&order).to_vec();
+    let group: usize = dims.iter().map(|&d| x.shape[d]).product();
+    let data: Vec<f32> = v
+        .chunks(group.max(1))
+        .map(|g| match kind {
+            "sum" => g.iter().sum(),
+            "mean" => g.iter().sum::<f32>() / group as f32,
+            _ => g.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v)),
+        })
+        .collect();
+    let shape: Vec<usize> = (0..x.shape.len()).filter_map(|d| if dims.contains(&d) { keepdim.then_some(1) } else { Some(x.shape[d]) }).collect();
+    Ok(Tensor::new(dt, shape, data))
+}
+
+fn scalar_fn(short: &str) -> Option<fn(f32, f32) -> f32> {
+    Some(match short {
+        "add_scalar" => |a, b| a + b,
+        "sub_scalar" => |a, b| a - b,
+        "mul_scalar" => |a, b| a * b,
+        "div_scalar" => |a, b| a / b,
+        "pow_scalar" => |a, b| if b == 2.0 { a * a } else { a.powf(b) },
+        "clamp_min" => |a, b| a.max(b),
+        "clamp_max" => |a, b| a.min(b),
+        "ge_scalar" => |a, b| (a >= b) as u8 as f32,
+        "gt_scalar" => |a, b| (a > b) as u8 as f32,
+        "le_scalar" => |a, b| (a <= b) as u8 as f32,
+        "lt_scalar" => |a, b| (a < b) as u8 as f32,
+        "eq_scalar" => |a, b| (a == b) as u8 as f32,
+        _ => return None,
+    })
+}
+
+fn binary_fn(short: &str) -> Option<fn(f32, f32) -> f32> {
+    Some(match short {
+        "add" => |a, b| a + b,
+        "sub" => |a, b| a - b,
+        "mul" => |a, b| a * b,
+        "div" => |a, b| a / b,
+        "maximum" => f32::max,
+        "minimum" => f32::min,
+        "bitwise_and" => |a, b| ((a != 0.0) && (b != 0.0)) as u8 as f32,
+        "bitwise_or" => |a, b| ((a != 0.0) || (b != 0.0)) as u8 as f32,
+        _ => return None,
+    })
+}
+
+/// The kernel `kernel` on `ins` (by operand name); returns each output named
+/// in `outs` (the in-place twin's written arguments), row-major.
+fn run_kernel(kernel: &str, op: &OperationRef<'_, '_>, ins: &HashMap<&str, Tensor>, outs: &[(String, DType, Vec<usize>)]) -> R<HashMap<String, Vec<f32>>> {
+    let get = |n: &str| ins.get(n).map(Tensor::to_vec).ok_or_else(|| format!("no '{n}'"));
+    let opt = |n: &str| ins.get(n).map(Tensor::to_vec);
+    let scalar = |n: &str| -> R<f32> { get(n)?.first().copied().ok_or_else(|| format!("'{n}' is empty")) };
+    let act = ins.get("input").or_else(|| ins.get("query")).map(|t| t.dtype).unwrap_or(DType::F32);
+    let eps = float(op, "epsilon").unwrap_or(1e-6) as f32;
+    let out_dtype = |n: &str| outs.iter().find(|o| o.0 == n).map(|o| o.1).unwrap_or(DType::F8E4M3FN);
+    let mut m: HashMap<String, Vec<f32>> = HashMap::new();
+    match kernel {
+        "rms_norm" => {
+            m.insert("result".into(), k::rms_norm(&get("input")?, &get("weight")?, eps, act));
+        }
+        "fused_add_rms_norm" => {
+            let (o, z) = k::fused_add_rms_norm(&get("input")?, &get("residual")?, &get("weight")?, eps, act);
+            m.insert("input".into(), o);
+            m.insert("residual".into(), z);
+        }
+        "rms_norm_static_fp8_quant" => {
+            let y = k::rms_norm(&get("input")?, &get("weight")?, eps, act);
+            m.insert("result".into(), k::static_quant(&y, scalar("scale")?));
+        }
+        "fused_add_rms_norm_static_fp8_quant" => {
+            let (o, z) = k::fused_add_rms_norm(&get("input")?, &get("residual")?, &get("weight")?, eps, act);
+            m.insert("result".into(), k::static_quant(&o, scalar("scale")?));
+            m.insert("residual".into(), z);
+        }
+        "rms_norm_dynamic_per_token_quant" => {
+            let ub = opt("scale_ub").and_then(|v| v.first().copied());
+            let r = opt("residual");
+            let (q, s, r2) = k::rms_norm_per_token_quant(&get("input")?, &get("weight")?, eps, ub, r.as_deref(), act, out_dtype("result"));
+            m.insert("result".into(), q);
+            m.insert("scale".into(), s);
+            if let Some(r2) = r2 {
+                m.insert("residual".into(), r2);
+            }
+        }
+        "static_scaled_fp8_quant" => {
+            m.insert("result".into(), k::static_quant(&get("input")?, scalar("scale")?));
+        }
+        "dynamic_per_token_scaled_fp8_quant" => {
+            let x = &ins["input"];
+            let ub = opt("scale_ub").and_then(|v| v.first().copied());
+            let (q, s) = k::per_token_quant(&x.to_vec(), *x.shape.last().unwrap_or(&1), ub);
+            m.insert("result".into(), q);
+            m.insert("scale".into(), s);
+        }
+        "dynamic_scaled_fp8_quant" => {
+            let x = get("input")?;
+            let s = x.iter().fold(0.0f32, |a, v| a.max(v.abs())) / FP8_MAX;
+            m.insert("result".into(), k::static_quant(&x, s));
+            m.insert("scale".into(), vec![s]);
+        }
+        "per_token_group_fp8_quant" => {
+            let g = int(op, "group_size").ok_or("no group_size")? as usize;
+            let f = |n| float(op, n).map(|v| v as f32);
+            let (q, s) = k::per_group_quant(&get("input")?, g, f("eps").unwrap_or(1e-10), f("fp8_min").unwrap_or(-FP8_MAX), f("fp8_max").unwrap_or(FP8_MAX), boolean(op, "scale_ue8m0").unwrap_or(false));
+            m.insert("output_q".into(), q);
+            m.insert("output_s".into(), s);
+        }
+        "silu_and_mul" => {
+            let x = &ins["input"];
+            m.insert("result".into(), k::silu_and_mul(&x.to_vec(), *x.shape.last().unwrap_or(&0), act));
+        }
+        "silu_and_mul_quant" => {
+            let x = &ins["input"];
+            m.insert("result".into(), k::silu_and_mul_quant(&x.to_vec(), *x.shape.last().unwrap_or(&0), scalar("scale")?, act));
+        }
+        "rotary_embedding" => {
+            let head = int(op, "head_size").ok_or("no head_size")? as usize;
+            let neox = boolean(op, "is_neox").unwrap_or(true);
+            let cache = &ins["cos_sin_cache"];
+            let rot = *cache.shape.last().unwrap_or(&head);
+            let pos = get("positions")?;
+            let cv = cache.to_vec();
+            for n in ["query", "key"] {
+                if let Some(mut v) = opt(n) {
+                    k::rotary(&pos, &mut v, &cv, head, rot, neox, act);
+                    m.insert(n.into(), v);
+                }
+            }
+        }
+        "cutlass_scaled_mm" => {
+            let (a, b) = (&ins["a"], &ins["b"]);
+            let prod = matmul(a, b);
+            let (sa, sb) = (get("a_scales")?, get("b_scales")?);
+            let n = b.shape[1];
+            let bias = opt("bias");
+            let out: Vec<f32> = prod
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let x = v * sa[if sa.len() == 1 { 0 } else { i / n }] * sb[if sb.len() == 1 { 0 } else { i % n }];
+                    x + bias.as_ref().map_or(0.0, |b| b[i % n])
+                })
+                .collect();
+            m.insert("out".into(), out);
+        }
+        other => return Err(format!("kernel '{other}' has no reference implementation")),
+    }
+    Ok(m)
+}

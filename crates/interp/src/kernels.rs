@@ -1,0 +1,156 @@
+//! vLLM's kernels as scalar reference code, with the rounding points of
+//! ../shared/reference/vllm-passes.md §10. `t` is the activation dtype; every
+//! `t.round(..)` below is one `rT(..)` of the spec. Inputs and outputs are
+//! row-major with rows of `h` elements.
+//!
+//! Differences from the CUDA kernels, by design: `rsqrt` is the exact
+//! `1/sqrt` (the GPU uses `rsqrtf`, within 2 ulp), and reductions sum
+//! sequentially (the GPU's block reduce sums in a tree). Both change only
+//! the last bits of the row scale; the unfused and fused graphs here share
+//! them, which is what makes a bit-exact graph comparison meaningful.
+use crate::tensor::{DType, FP8_MAX, fp8};
+
+/// vLLM's smallest per-token scale, `1/(FP8_MAX*512)`.
+pub const MIN_SF: f32 = 1.0 / (FP8_MAX * 512.0);
+
+fn inv_rms(row: &[f32], eps: f32) -> f32 {
+    let var: f32 = row.iter().map(|v| v * v).sum();
+    1.0 / (var / row.len() as f32 + eps).sqrt()
+}
+
+/// `rms_norm`: `out_j = rT(rT(x_j*s) * w_j)`.
+pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, t: DType) -> Vec<f32> {
+    let h = w.len();
+    let mut out = Vec::with_capacity(x.len());
+    for row in x.chunks(h) {
+        let s = inv_rms(row, eps);
+        out.extend(row.iter().zip(w).map(|(x, w)| t.round(t.round(x * s) * w)));
+    }
+    out
+}
+
+/// `fused_add_rms_norm`: `z = rT(x + r)` (the add in T), normalize `z`.
+/// Returns `(out, z)`: the new `input` and `residual`.
+pub fn fused_add_rms_norm(x: &[f32], r: &[f32], w: &[f32], eps: f32, t: DType) -> (Vec<f32>, Vec<f32>) {
+    let z: Vec<f32> = x.iter().zip(r).map(|(a, b)| t.round(a + b)).collect();
+    (rms_norm(&z, w, eps, t), z)
+}
+
+/// `static_scaled_fp8_quant`: multiplies by the reciprocal of the scale.
+pub fn static_quant(x: &[f32], scale: f32) -> Vec<f32> {
+    let inv = 1.0 / scale;
+    x.iter().map(|v| fp8(v * inv)).collect()
+}
+
+/// `dynamic_per_token_scaled_fp8_quant`: one scale per row, and it divides.
+pub fn per_token_quant(x: &[f32], h: usize, scale_ub: Option<f32>) -> (Vec<f32>, Vec<f32>) {
+    let mut q = Vec::with_capacity(x.len());
+    let mut scales = Vec::new();
+    for row in x.chunks(h) {
+        let amax = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let amax = scale_ub.map_or(amax, |ub| amax.min(ub));
+        let s = (amax / FP8_MAX).max(MIN_SF);
+        scales.push(s);
+        q.extend(row.iter().map(|v| fp8(v / s)));
+    }
+    (q, scales)
+}
+
+/// `rms_norm_dynamic_per_token_quant`: with a residual the add is in fp32,
+/// unrounded (unlike `fused_add_rms_norm`); the residual stores `rT(x)`.
+/// Returns `(q, scales, residual_out)`. FP8 divides; int8 multiplies by the
+/// reciprocal and rounds to nearest even with saturation.
+pub fn rms_norm_per_token_quant(
+    x: &[f32],
+    w: &[f32],
+    eps: f32,
+    scale_ub: Option<f32>,
+    residual: Option<&[f32]>,
+    t: DType,
+    out: DType,
+) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
+    let h = w.len();
+    let sum: Vec<f32> = match residual {
+        Some(r) => x.iter().zip(r).map(|(a, b)| a + b).collect(),
+        None => x.to_vec(),
+    };
+    let mut q = Vec::with_capacity(x.len());
+    let mut scales = Vec::new();
+    for row in sum.chunks(h) {
+        let s = inv_rms(row, eps);
+        let y: Vec<f32> = row.iter().zip(w).map(|(x, w)| t.round(t.round(x * s) * w)).collect();
+        let amax = y.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let amax = scale_ub.map_or(amax, |ub| amax.min(ub));
+        let qmax = if out == DType::I8 { 127.0 } else { FP8_MAX };
+        let min_sf = if out == DType::I8 { f32::EPSILON } else { MIN_SF };
+        let sc = (amax / qmax).max(min_sf);
+        scales.push(sc);
+        if out == DType::I8 {
+            let inv = 1.0 / sc;
+            q.extend(y.iter().map(|v| (v * inv).round_ties_even().clamp(-128.0, 127.0)));
+        } else {
+            q.extend(y.iter().map(|v| fp8(v / sc)));
+        }
+    }
+    let residual_out = residual.map(|_| sum.iter().map(|v| t.round(*v)).collect());
+    (q, scales, residual_out)
+}
+
+fn silu(a: f32) -> f32 {
+    a / (1.0 + (-a).exp())
+}
+
+/// `silu_and_mul` on rows of `2d`: `rT(rT(silu(a)) * b)`.
+pub fn silu_and_mul(x: &[f32], two_d: usize, t: DType) -> Vec<f32> {
+    let d = two_d / 2;
+    let mut out = Vec::with_capacity(x.len() / 2);
+    for row in x.chunks(two_d) {
+        out.extend((0..d).map(|j| t.round(t.round(silu(row[j])) * row[d + j])));
+    }
+    out
+}
+
+/// `silu_and_mul_quant`: the same, then `fp8(v * (1/scale))`.
+pub fn silu_and_mul_quant(x: &[f32], two_d: usize, scale: f32, t: DType) -> Vec<f32> {
+    static_quant(&silu_and_mul(x, two_d, t), scale)
+}
+
+/// `per_token_group_fp8_quant`: one scale per group of `g` elements.
+pub fn per_group_quant(x: &[f32], g: usize, eps: f32, fp8_min: f32, fp8_max: f32, ue8m0: bool) -> (Vec<f32>, Vec<f32>) {
+    let mut q = Vec::with_capacity(x.len());
+    let mut scales = Vec::new();
+    for grp in x.chunks(g) {
+        let amax = grp.iter().fold(eps, |m, v| m.max(v.abs()));
+        let mut s = amax / fp8_max;
+        if ue8m0 {
+            s = s.abs().max(1e-10).log2().ceil().exp2();
+        }
+        scales.push(s);
+        q.extend(grp.iter().map(|v| crate::tensor::round_e4m3((v / s).clamp(fp8_min, fp8_max))));
+    }
+    (q, scales)
+}
+
+/// `rotary_embedding` in place on `q` (rows of heads × `head_size`) with the
+/// cache row `[cos.., sin..]` of each position. Neox rotates halves,
+/// GPT-J interleaved pairs; each output is computed in f32 and rounded to T.
+pub fn rotary(pos: &[f32], q: &mut [f32], cache: &[f32], head_size: usize, rot_dim: usize, is_neox: bool, t: DType) {
+    let tokens = pos.len();
+    if tokens == 0 {
+        return;
+    }
+    let per_token = q.len() / tokens;
+    let half = rot_dim / 2;
+    for (i, p) in pos.iter().enumerate() {
+        let c = &cache[*p as usize * rot_dim..(*p as usize + 1) * rot_dim];
+        for head in q[i * per_token..(i + 1) * per_token].chunks_mut(head_size) {
+            for j in 0..half {
+                let (a, b) = if is_neox { (j, j + half) } else { (2 * j, 2 * j + 1) };
+                let (x, y) = (head[a], head[b]);
+                let (cos, sin) = (c[j], c[half + j]);
+                head[a] = t.round(x * cos - y * sin);
+                head[b] = t.round(y * cos + x * sin);
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+// Graphs for the numerics tests (tests/all/numerics.rs): the reference
+// interpreter runs each one before and after passes on random inputs. Small
+// Llama-shaped dims: hidden 64, q 64 / k 32 / v 32, head 16, intermediate 96.
+// Here they only need to verify:
+// RUN: vllm-opt %s --split-input-file -o /dev/null
+
+// Static FP8, custom ops, as imported: every fusion of the default pipeline
+// applies (attention is stood in for by the rotated q).
+func.func @llama_static(%x: tensor<?x64xbf16>, %pos: tensor<?xi64>, %cache: tensor<16x16xbf16>,
+                        %w_in: tensor<64xbf16>, %s_qkv: tensor<f32>, %wqkv: tensor<64x128xf8E4M3FN>, %sw: tensor<f32>,
+                        %s_o: tensor<f32>, %wo: tensor<64x64xf8E4M3FN>, %w_post: tensor<64xbf16>,
+                        %s_gu: tensor<f32>, %wgu: tensor<64x192xf8E4M3FN>, %s_d: tensor<f32>, %wd: tensor<96x64xf8E4M3FN>,
+                        %w_final: tensor<64xbf16>) -> (tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %h = "vllm.rms_norm"(%x, %w_in) {epsilon = 1.0e-5 : f64} : (tensor<?x64xbf16>, tensor<64xbf16>) -> tensor<?x64xbf16>
+  %h8 = "vllm.static_scaled_fp8_quant"(%h, %s_qkv) : (tensor<?x64xbf16>, tensor<f32>) -> tensor<?x64xf8E4M3FN>
+  %qkv = "vllm.cutlass_scaled_mm"(%h8, %wqkv, %s_qkv, %sw) : (tensor<?x64xf8E4M3FN>, tensor<64x128xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<?x128xbf16>
+  %q = "aten.slice"(%qkv) {dim = -1 : i64, start = 0 : i64, end = 64 : i64, step = 1 : i64} : (tensor<?x128xbf16>) -> tensor<?x64xbf16>
+  %k = "aten.slice"(%qkv) {dim = -1 : i64, start = 64 : i64, end = 96 : i64, step = 1 : i64} : (tensor<?x128xbf16>) -> tensor<?x32xbf16>
+  %q2, %k2 = "vllm.rotary_embedding"(%pos, %q, %k, %cache) {head_size = 16 : i64, is_neox = true} : (tensor<?xi64>, tensor<?x64xbf16>, tensor<?x32xbf16>, tensor<16x16xbf16>) -> (tensor<?x64xbf16>, tensor<?x32xbf16>)
+  %s1 = "aten.slice_scatter"(%qkv, %q2) {dim = 1 : i64, start = 0 : i64, end = 64 : i64, step = 1 : i64} : (tensor<?x128xbf16>, tensor<?x64xbf16>) -> tensor<?x128xbf16>
+  %s2 = "aten.slice_scatter"(%s1, %k2) {dim = 1 : i64, start = 64 : i64, end = 96 : i64, step = 1 : i64} : (tensor<?x128xbf16>, tensor<?x32xbf16>) -> tensor<?x128xbf16>
+  %attn = "aten.slice"(%s2) {dim = -1 : i64, start = 0 : i64, end = 64 : i64, step = 1 : i64} : (tensor<?x128xbf16>) -> tensor<?x64xbf16>
+  %a8 = "vllm.static_scaled_fp8_quant"(%attn, %s_o) : (tensor<?x64xbf16>, tensor<f32>) -> tensor<?x64xf8E4M3FN>
+  %o = "vllm.cutlass_scaled_mm"(%a8, %wo, %s_o, %sw) : (tensor<?x64xf8E4M3FN>, tensor<64x64xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<?x64xbf16>
+  %n2, %r2 = "vllm.fused_add_rms_norm"(%o, %x, %w_post) {epsilon = 1.0e-5 : f64} : (tensor<?x64xbf16>, tensor<?x64xbf16>, tensor<64xbf16>) -> (tensor<?x64xbf16>, tensor<?x64xbf16>)
+  %n8 = "vllm.static_scaled_fp8_quant"(%n2, %s_gu) : (tensor<?x64xbf16>, tensor<f32>) -> tensor<?x64xf8E4M3FN>
+  %gu = "vllm.cutlass_scaled_mm"(%n8, %wgu, %s_gu, %sw) : (tensor<?x64xf8E4M3FN>, tensor<64x192xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<?x192xbf16>
+  %act = "vllm.silu_and_mul"(%gu) : (tensor<?x192xbf16>) -> tensor<?x96xbf16>
+  %act8 = "vllm.static_scaled_fp8_quant"(%act, %s_d) : (tensor<?x96xbf16>, tensor<f32>) -> tensor<?x96xf8E4M3FN>
+  %d = "vllm.cutlass_scaled_mm"(%act8, %wd, %s_d, %sw) : (tensor<?x96xf8E4M3FN>, tensor<96x64xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<?x64xbf16>
+  %y, %r3 = "vllm.fused_add_rms_norm"(%d, %r2, %w_final) {epsilon = 1.0e-5 : f64} : (tensor<?x64xbf16>, tensor<?x64xbf16>, tensor<64xbf16>) -> (tensor<?x64xbf16>, tensor<?x64xbf16>)
+  return %y, %r3 : tensor<?x64xbf16>, tensor<?x64xbf16>
+}
+
+// -----
+
+// Dynamic per-token FP8: rms_norm and fused_add_rms_norm feed per-token quants.
+func.func @llama_per_token(%x: tensor<?x64xbf16>, %w_in: tensor<64xbf16>, %wqkv: tensor<64x128xf8E4M3FN>, %sw: tensor<f32>,
+                           %w_post: tensor<64xbf16>) -> (tensor<?x64xf8E4M3FN>, tensor<?x1xf32>, tensor<?x64xf8E4M3FN>, tensor<?x1xf32>, tensor<?x64xbf16>) {
+  %h = "vllm.rms_norm"(%x, %w_in) {epsilon = 1.0e-6 : f64} : (tensor<?x64xbf16>, tensor<64xbf16>) -> tensor<?x64xbf16>
+  %h8, %hs = "vllm.dynamic_per_token_scaled_fp8_quant"(%h) : (tensor<?x64xbf16>) -> (tensor<?x64xf8E4M3FN>, tensor<?x1xf32>)
+  %qkv = "vllm.cutlass_scaled_mm"(%h8, %wqkv, %hs, %sw) : (tensor<?x64xf8E4M3FN>, tensor<64x128xf8E4M3FN>, tensor<?x1xf32>, tensor<f32>) -> tensor<?x128xbf16>
+  %o = "aten.slice"(%qkv) {dim = -1 : i64, start = 0 : i64, end = 64 : i64, step = 1 : i64} : (tensor<?x128xbf16>) -> tensor<?x64xbf16>
+  %n2, %r2 = "vllm.fused_add_rms_norm"(%o, %x, %w_post) {epsilon = 1.0e-6 : f64} : (tensor<?x64xbf16>, tensor<?x64xbf16>, tensor<64xbf16>) -> (tensor<?x64xbf16>, tensor<?x64xbf16>)
+  %n8, %ns = "vllm.dynamic_per_token_scaled_fp8_quant"(%n2) : (tensor<?x64xbf16>) -> (tensor<?x64xf8E4M3FN>, tensor<?x1xf32>)
+  return %h8, %hs, %n8, %ns, %r2 : tensor<?x64xf8E4M3FN>, tensor<?x1xf32>, tensor<?x64xf8E4M3FN>, tensor<?x1xf32>, tensor<?x64xbf16>
+}
+
+// -----
+
+// Hazards for fix-functionalization: the old residual and a view of the old
+// input are read after the norm, and input/residual alias in a second norm.
+func.func @hazards(%a: tensor<?x32xbf16>, %b: tensor<32x64xbf16>, %b2: tensor<32x64xbf16>, %w: tensor<64xbf16>) -> (tensor<?x64xbf16>, tensor<?x4x16xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %x = "aten.mm"(%a, %b) : (tensor<?x32xbf16>, tensor<32x64xbf16>) -> tensor<?x64xbf16>
+  %r = "aten.mm"(%a, %b2) : (tensor<?x32xbf16>, tensor<32x64xbf16>) -> tensor<?x64xbf16>
+  %v = "aten.reshape"(%x) {shape = array<i64: -1, 4, 16>} : (tensor<?x64xbf16>) -> tensor<?x4x16xbf16>
+  %o, %r2 = "vllm.fused_add_rms_norm"(%x, %r, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x64xbf16>, tensor<?x64xbf16>, tensor<64xbf16>) -> (tensor<?x64xbf16>, tensor<?x64xbf16>)
+  %m = "aten.mul"(%v, %v) : (tensor<?x4x16xbf16>, tensor<?x4x16xbf16>) -> tensor<?x4x16xbf16>
+  %sum = "aten.add"(%r, %r2) : (tensor<?x64xbf16>, tensor<?x64xbf16>) -> tensor<?x64xbf16>
+  %o2, %r4 = "vllm.fused_add_rms_norm"(%sum, %sum, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x64xbf16>, tensor<?x64xbf16>, tensor<64xbf16>) -> (tensor<?x64xbf16>, tensor<?x64xbf16>)
+  return %o, %m, %sum, %o2, %r4 : tensor<?x64xbf16>, tensor<?x4x16xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
+}
+
+// -----
+
+// Only caller-owned inputs are at stake: writing them is invisible in the
+// results, but not to the caller.
+func.func @owned_inputs(%x: tensor<?x64xbf16>, %r: tensor<?x64xbf16>, %w: tensor<64xbf16>) -> (tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %o, %r2 = "vllm.fused_add_rms_norm"(%x, %r, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x64xbf16>, tensor<?x64xbf16>, tensor<64xbf16>) -> (tensor<?x64xbf16>, tensor<?x64xbf16>)
+  return %o, %r2 : tensor<?x64xbf16>, tensor<?x64xbf16>
+}
