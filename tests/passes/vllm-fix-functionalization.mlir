@@ -226,3 +226,47 @@ func.func @rotary_split_write_back(%a: tensor<16x64xbf16>, %b: tensor<64x6144xbf
   %s2 = "aten.slice_scatter"(%s1, %k2) {dim = 1 : i64, start = 4096 : i64, end = 5120 : i64, step = 1 : i64} : (tensor<16x6144xbf16>, tensor<16x1024xbf16>) -> tensor<16x6144xbf16>
   return %s2 : tensor<16x6144xbf16>
 }
+
+// -----
+
+// The fused norm+quant ops: the FP8 result is a new buffer; the fused-add
+// form updates the residual in place and leaves `input` alone (its kernel
+// does not write it). A second layer then reads and updates the same residual.
+// CHECK-LABEL: func.func @fused_norm_quant_layers
+// CHECK: %[[Q0:.*]] = "aten.empty"() {dtype = f8E4M3FN, size = array<i64: 16, 4096>}
+// CHECK-NEXT: "vllm.rms_norm_static_fp8_quant_"(%[[Q0]], %[[R:.*]], %arg2, %arg3)
+// CHECK: %[[O1:.*]] = "aten.empty"() {dtype = bf16
+// CHECK-NEXT: "vllm.cutlass_scaled_mm_"(%[[O1]], %[[Q0]], %arg4, %arg3, %arg3)
+// CHECK: %[[Q1:.*]] = "aten.empty"() {dtype = f8E4M3FN, size = array<i64: 16, 4096>}
+// CHECK-NEXT: "vllm.fused_add_rms_norm_static_fp8_quant_"(%[[Q1]], %[[O1]], %[[R]], %arg2, %arg3)
+// CHECK: %[[Q2:.*]] = "aten.empty"() {dtype = f8E4M3FN, size = array<i64: 16, 4096>}
+// CHECK-NEXT: "vllm.fused_add_rms_norm_static_fp8_quant_"(%[[Q2]], %{{.*}}, %[[R]], %arg2, %arg3)
+// CHECK-NOT: aten.clone
+// CHECK: return %[[Q2]], %[[R]]
+func.func @fused_norm_quant_layers(%a: tensor<16x64xbf16>, %b: tensor<64x4096xbf16>, %w: tensor<4096xbf16>, %s: tensor<f32>, %wq: tensor<4096x4096xf8E4M3FN>) -> (tensor<16x4096xf8E4M3FN>, tensor<16x4096xbf16>) {
+  %r = "aten.mm"(%a, %b) : (tensor<16x64xbf16>, tensor<64x4096xbf16>) -> tensor<16x4096xbf16>
+  %q0 = "vllm.rms_norm_static_fp8_quant"(%r, %w, %s) {epsilon = 1.0e-5 : f64} : (tensor<16x4096xbf16>, tensor<4096xbf16>, tensor<f32>) -> tensor<16x4096xf8E4M3FN>
+  %o1 = "vllm.cutlass_scaled_mm"(%q0, %wq, %s, %s) : (tensor<16x4096xf8E4M3FN>, tensor<4096x4096xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<16x4096xbf16>
+  %q1, %r1 = "vllm.fused_add_rms_norm_static_fp8_quant"(%o1, %r, %w, %s) {epsilon = 1.0e-5 : f64} : (tensor<16x4096xbf16>, tensor<16x4096xbf16>, tensor<4096xbf16>, tensor<f32>) -> (tensor<16x4096xf8E4M3FN>, tensor<16x4096xbf16>)
+  %o2 = "vllm.cutlass_scaled_mm"(%q1, %wq, %s, %s) : (tensor<16x4096xf8E4M3FN>, tensor<4096x4096xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<16x4096xbf16>
+  %q2, %r2 = "vllm.fused_add_rms_norm_static_fp8_quant"(%o2, %r1, %w, %s) {epsilon = 1.0e-5 : f64} : (tensor<16x4096xbf16>, tensor<16x4096xbf16>, tensor<4096xbf16>, tensor<f32>) -> (tensor<16x4096xf8E4M3FN>, tensor<16x4096xbf16>)
+  return %q2, %r2 : tensor<16x4096xf8E4M3FN>, tensor<16x4096xbf16>
+}
+
+// -----
+
+// Standalone quants and silu_and_mul: new buffers, argument order of the schemas.
+// CHECK-LABEL: func.func @standalone_ops
+// CHECK: %[[A:.*]] = "aten.empty"() {dtype = bf16, size = array<i64: 16, 14336>}
+// CHECK-NEXT: "vllm.silu_and_mul_"(%[[A]], %arg0)
+// CHECK: %[[Q:.*]] = "aten.empty"() {dtype = f8E4M3FN, size = array<i64: 16, 14336>}
+// CHECK-NEXT: "vllm.static_scaled_fp8_quant_"(%[[Q]], %[[A]], %arg1)
+// CHECK: %[[G:.*]] = "aten.empty"() {dtype = f8E4M3FN, size = array<i64: 16, 14336>}
+// CHECK-NEXT: %[[GS:.*]] = "aten.empty"() {dtype = f32, size = array<i64: 16, 112>}
+// CHECK-NEXT: "vllm.per_token_group_fp8_quant_"(%[[A]], %[[G]], %[[GS]]) {eps = 1.000000e-10 : f64, fp8_max = 4.480000e+02 : f64, fp8_min = -4.480000e+02 : f64, group_size = 128 : i64, scale_ue8m0 = false}
+func.func @standalone_ops(%gu: tensor<16x28672xbf16>, %s: tensor<f32>) -> (tensor<16x14336xf8E4M3FN>, tensor<16x14336xf8E4M3FN>, tensor<16x112xf32>) {
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<16x28672xbf16>) -> tensor<16x14336xbf16>
+  %q = "vllm.static_scaled_fp8_quant"(%a, %s) : (tensor<16x14336xbf16>, tensor<f32>) -> tensor<16x14336xf8E4M3FN>
+  %g, %gs = "vllm.per_token_group_fp8_quant"(%a) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<16x14336xbf16>) -> (tensor<16x14336xf8E4M3FN>, tensor<16x112xf32>)
+  return %q, %g, %gs : tensor<16x14336xf8E4M3FN>, tensor<16x14336xf8E4M3FN>, tensor<16x112xf32>
+}
