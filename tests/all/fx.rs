@@ -173,10 +173,7 @@ const EXPECTED: &[(&str, [u64; 6])] = &[
 /// Expected failures, keyed by fixture, with the reason (a side table, as
 /// torch-mlir keeps them). A fixture listed here must still fail: when it
 /// starts passing, remove it.
-const XFAIL: &[(&str, &str)] = &[
-    ("llama_fp8_native_L2_dyn.json", "the decomposed ATen forms are not matched yet (issue 5)"),
-    ("llama_fp8_native_L2_n256.json", "the decomposed ATen forms are not matched yet (issue 5)"),
-];
+const XFAIL: &[(&str, &str)] = &[];
 
 pub fn fixture_fusion_counts() -> Result<(), Failed> {
     use vllm_pipeline::{CompileOptions, Input, PassConfig, compile};

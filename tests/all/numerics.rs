@@ -10,6 +10,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::fix_functionalization_leaves_caller_inputs_alone", fix_functionalization_leaves_caller_inputs_alone),
     ("numerics::static_fp8_fusion_is_bit_identical", static_fp8_fusion_is_bit_identical),
     ("numerics::per_token_fusion_is_within_one_fp8_step", per_token_fusion_is_within_one_fp8_step),
+    ("numerics::native_form_fusion", native_form_fusion),
 ];
 
 const TOKENS: usize = 8;
@@ -256,5 +257,43 @@ fn per_token_fusion_is_within_one_fp8_step() -> Result<(), Failed> {
         return Err(format!("per-token scales differ by up to {scale_err:e} (relative)").into());
     }
     eprintln!("per-token fusion with residual: {differing} of {total} FP8 values one step apart ({:.3} %), scales within {scale_err:e}", 100.0 * differing as f64 / total as f64);
+    Ok(())
+}
+
+fn native_form_fusion() -> Result<(), Failed> {
+    // Native RMSNorm + quant and native SiLU-mul + quant: bit-identical.
+    // Native residual add + RMSNorm + quant: the fused kernel normalizes the
+    // bf16-rounded sum, the native chain the f32 one: at most one FP8 step.
+    let text = graph("llama_native")?;
+    let ctx = vllm_dialect::new_context()?;
+    let m = mlir_support::source::parse(&ctx, &text, "llama_native").map_err(|d| format!("{d:?}"))?;
+    let (mut total, mut differing) = (0usize, 0usize);
+    for seed in 0..32 {
+        let args = inputs(&m, 5000 + seed)?;
+        let (before, _) = run(&text, None, &deep(&args))?;
+        let (after, ir) = run(&text, Some(FUSE), &deep(&args))?;
+        for (op, n) in [("vllm.rms_norm_static_fp8_quant", 1), ("vllm.fused_add_rms_norm_static_fp8_quant", 1), ("vllm.silu_and_mul_quant", 1)] {
+            if count(&ir, op) != n {
+                return Err(format!("expected {n} {op} after fusing the native forms:\n{ir}").into());
+            }
+        }
+        let exact = [0usize, 1, 3];
+        for i in exact {
+            let d = differences(&before[i..=i], &after[i..=i])?;
+            if !d.is_empty() {
+                return Err(format!("seed {seed}: result {i} is not bit-identical after fusion: {:?}", d[0]).into());
+            }
+        }
+        let t = |v: &Val| v.tensor().map(Tensor::to_vec).ok_or("index");
+        for (p, q) in t(&before[2])?.into_iter().zip(t(&after[2])?) {
+            total += 1;
+            let steps = (fp8_ordinal(p) - fp8_ordinal(q)).abs();
+            if steps > 1 {
+                return Err(format!("seed {seed}: {p} vs {q}: {steps} FP8 steps apart").into());
+            }
+            differing += (steps != 0) as usize;
+        }
+    }
+    eprintln!("native residual form: {differing} of {total} FP8 values one step apart ({:.3} %)", 100.0 * differing as f64 / total as f64);
     Ok(())
 }

@@ -69,3 +69,60 @@ func.func @owned_inputs(%x: tensor<?x64xbf16>, %r: tensor<?x64xbf16>, %w: tensor
   %o, %r2 = "vllm.fused_add_rms_norm"(%x, %r, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x64xbf16>, tensor<?x64xbf16>, tensor<64xbf16>) -> (tensor<?x64xbf16>, tensor<?x64xbf16>)
   return %o, %r2 : tensor<?x64xbf16>, tensor<?x64xbf16>
 }
+
+// -----
+
+// The decomposed forms (custom ops off): native RMSNorm, residual add,
+// static quant and SiLU-mul, as the native fixtures have them.
+func.func @llama_native(%x: tensor<?x64xbf16>, %w_in: tensor<64xbf16>, %s_in: tensor<f32>, %wqkv: tensor<64x64xf8E4M3FN>, %sw: tensor<f32>,
+                        %w_post: tensor<64xbf16>, %s_post: tensor<f32>, %gu: tensor<?x192xbf16>, %s_act: tensor<f32>)
+    -> (tensor<?x64xf8E4M3FN>, tensor<?x96xf8E4M3FN>, tensor<?x64xf8E4M3FN>, tensor<?x64xbf16>) {
+  %xf = "aten.convert_element_type"(%x) {dtype = f32} : (tensor<?x64xbf16>) -> tensor<?x64xf32>
+  %p = "aten.pow_scalar"(%xf) {other = 2 : i64} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  %m = "aten.mean"(%p) {dim = array<i64: -1>, keepdim = true} : (tensor<?x64xf32>) -> tensor<?x1xf32>
+  %a = "aten.add_scalar"(%m) {other = 1.000000e-05 : f64} : (tensor<?x1xf32>) -> tensor<?x1xf32>
+  %r = "aten.rsqrt"(%a) : (tensor<?x1xf32>) -> tensor<?x1xf32>
+  %n = "aten.mul"(%xf, %r) : (tensor<?x64xf32>, tensor<?x1xf32>) -> tensor<?x64xf32>
+  %nt = "aten.convert_element_type"(%n) {dtype = bf16} : (tensor<?x64xf32>) -> tensor<?x64xbf16>
+  %y = "aten.mul"(%nt, %w_in) : (tensor<?x64xbf16>, tensor<64xbf16>) -> tensor<?x64xbf16>
+  %yf = "aten.convert_element_type"(%y) {dtype = f32} : (tensor<?x64xbf16>) -> tensor<?x64xf32>
+  %inv = "aten.reciprocal"(%s_in) : (tensor<f32>) -> tensor<f32>
+  %q0 = "aten.mul"(%yf, %inv) : (tensor<?x64xf32>, tensor<f32>) -> tensor<?x64xf32>
+  %q1 = "aten.clamp_min"(%q0) {other = -4.480000e+02 : f64} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  %q2 = "aten.clamp_max"(%q1) {other = 4.480000e+02 : f64} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  %q = "aten.convert_element_type"(%q2) {dtype = f8E4M3FN} : (tensor<?x64xf32>) -> tensor<?x64xf8E4M3FN>
+  %o = "vllm.cutlass_scaled_mm"(%q, %wqkv, %s_in, %sw) : (tensor<?x64xf8E4M3FN>, tensor<64x64xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<?x64xbf16>
+  %of = "aten.convert_element_type"(%o) {dtype = f32} : (tensor<?x64xbf16>) -> tensor<?x64xf32>
+  %xf2 = "aten.convert_element_type"(%x) {dtype = f32} : (tensor<?x64xbf16>) -> tensor<?x64xf32>
+  %sum = "aten.add"(%of, %xf2) : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+  %p2 = "aten.pow_scalar"(%sum) {other = 2 : i64} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  %m2 = "aten.mean"(%p2) {dim = array<i64: -1>, keepdim = true} : (tensor<?x64xf32>) -> tensor<?x1xf32>
+  %a2 = "aten.add_scalar"(%m2) {other = 1.000000e-05 : f64} : (tensor<?x1xf32>) -> tensor<?x1xf32>
+  %r2 = "aten.rsqrt"(%a2) : (tensor<?x1xf32>) -> tensor<?x1xf32>
+  %n2 = "aten.mul"(%sum, %r2) : (tensor<?x64xf32>, tensor<?x1xf32>) -> tensor<?x64xf32>
+  %nt2 = "aten.convert_element_type"(%n2) {dtype = bf16} : (tensor<?x64xf32>) -> tensor<?x64xbf16>
+  %y2 = "aten.mul"(%nt2, %w_post) : (tensor<?x64xbf16>, tensor<64xbf16>) -> tensor<?x64xbf16>
+  %res = "aten.convert_element_type"(%sum) {dtype = bf16} : (tensor<?x64xf32>) -> tensor<?x64xbf16>
+  %y2f = "aten.convert_element_type"(%y2) {dtype = f32} : (tensor<?x64xbf16>) -> tensor<?x64xf32>
+  %inv2 = "aten.reciprocal"(%s_post) : (tensor<f32>) -> tensor<f32>
+  %z0 = "aten.mul"(%y2f, %inv2) : (tensor<?x64xf32>, tensor<f32>) -> tensor<?x64xf32>
+  %z1 = "aten.clamp_min"(%z0) {other = -4.480000e+02 : f64} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  %z2 = "aten.clamp_max"(%z1) {other = 4.480000e+02 : f64} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  %z = "aten.convert_element_type"(%z2) {dtype = f8E4M3FN} : (tensor<?x64xf32>) -> tensor<?x64xf8E4M3FN>
+  %ga = "aten.slice"(%gu) {dim = 1 : i64, start = 0 : i64, end = 96 : i64, step = 1 : i64} : (tensor<?x192xbf16>) -> tensor<?x96xbf16>
+  %gaf = "aten.convert_element_type"(%ga) {dtype = f32} : (tensor<?x96xbf16>) -> tensor<?x96xf32>
+  %gn = "aten.neg"(%gaf) : (tensor<?x96xf32>) -> tensor<?x96xf32>
+  %ge = "aten.exp"(%gn) : (tensor<?x96xf32>) -> tensor<?x96xf32>
+  %g1 = "aten.add_scalar"(%ge) {other = 1 : i64} : (tensor<?x96xf32>) -> tensor<?x96xf32>
+  %gs = "aten.div"(%gaf, %g1) : (tensor<?x96xf32>, tensor<?x96xf32>) -> tensor<?x96xf32>
+  %gst = "aten.convert_element_type"(%gs) {dtype = bf16} : (tensor<?x96xf32>) -> tensor<?x96xbf16>
+  %gb = "aten.slice"(%gu) {dim = 1 : i64, start = 96 : i64, end = 9223372036854775807 : i64, step = 1 : i64} : (tensor<?x192xbf16>) -> tensor<?x96xbf16>
+  %act = "aten.mul"(%gst, %gb) : (tensor<?x96xbf16>, tensor<?x96xbf16>) -> tensor<?x96xbf16>
+  %actf = "aten.convert_element_type"(%act) {dtype = f32} : (tensor<?x96xbf16>) -> tensor<?x96xf32>
+  %inv3 = "aten.reciprocal"(%s_act) : (tensor<f32>) -> tensor<f32>
+  %k0 = "aten.mul"(%actf, %inv3) : (tensor<?x96xf32>, tensor<f32>) -> tensor<?x96xf32>
+  %k1 = "aten.clamp_min"(%k0) {other = -4.480000e+02 : f64} : (tensor<?x96xf32>) -> tensor<?x96xf32>
+  %k2 = "aten.clamp_max"(%k1) {other = 4.480000e+02 : f64} : (tensor<?x96xf32>) -> tensor<?x96xf32>
+  %k = "aten.convert_element_type"(%k2) {dtype = f8E4M3FN} : (tensor<?x96xf32>) -> tensor<?x96xf8E4M3FN>
+  return %q, %k, %z, %res : tensor<?x64xf8E4M3FN>, tensor<?x96xf8E4M3FN>, tensor<?x64xf8E4M3FN>, tensor<?x64xbf16>
+}

@@ -417,8 +417,9 @@ fn scalar_fn(short: &str) -> Option<fn(f32, f32) -> f32> {
         "mul_scalar" => |a, b| a * b,
         "div_scalar" => |a, b| a / b,
         "pow_scalar" => |a, b| if b == 2.0 { a * a } else { a.powf(b) },
-        "clamp_min" => |a, b| a.max(b),
-        "clamp_max" => |a, b| a.min(b),
+        // torch.clamp keeps NaN (Rust's max/min would drop it).
+        "clamp_min" => |a, b| if a.is_nan() { a } else { a.max(b) },
+        "clamp_max" => |a, b| if a.is_nan() { a } else { a.min(b) },
         "ge_scalar" => |a, b| (a >= b) as u8 as f32,
         "gt_scalar" => |a, b| (a > b) as u8 as f32,
         "le_scalar" => |a, b| (a <= b) as u8 as f32,

@@ -1,7 +1,9 @@
 //! `vllm-fuse-act-quant`: SiLU-and-mul + static FP8 quant -> one kernel.
 use crate::fusion::{self, Check, Rule, V};
+use crate::native;
 use mlir_support::{
-    melior::ir::operation::OperationRef,
+    ir,
+    melior::ir::{RegionLike, operation::{OperationLike, OperationRef}},
     pass::{Pass, PassFailed, PassInfo, PassRun, PassStatistic},
 };
 
@@ -24,12 +26,19 @@ pub static INFO: PassInfo = PassInfo {
     summary: "Fuse SiLU-and-mul with the static FP8 quant that follows it",
     description: "
 vLLM's ActivationQuantFusionPass: `silu_and_mul` -> static FP8 quant =>
-`silu_and_mul_quant`, when the activation has no other user. Not yet: the
-decomposed `silu(x[..., :d]) * x[..., d:]` form and per-group quant.",
+`silu_and_mul_quant`, when the activation has no other user. The decomposed
+form fuses too: `F.silu(x[..., :d]) * x[..., d:]` (as `aten.silu` or as
+`to(a/(1+exp(-a)), T)`) feeding a native or custom static quant is raised to
+the custom ops first (`native.rs`); both compute the same values. Not yet:
+per-group quant.",
     anchor: Some("func.func"),
     options: &[crate::fusion::DEBUG_NODE],
-    statistics: &[PassStatistic { name: "silu-mul-static-quant", description: "silu_and_mul + static quant fused" }],
-    sources: &[include_str!("fuse_act_quant.rs"), include_str!("fusion.rs")],
+    statistics: &[
+        PassStatistic { name: "silu-mul-static-quant", description: "silu_and_mul + static quant fused" },
+        PassStatistic { name: "native-silu-mul", description: "Decomposed SiLU-and-muls raised to the custom op (then fused)" },
+        PassStatistic { name: "native-quant", description: "Decomposed static quants raised to the custom op (then fused)" },
+    ],
+    sources: &[include_str!("fuse_act_quant.rs"), include_str!("fusion.rs"), include_str!("native.rs")],
 };
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -40,6 +49,48 @@ impl Pass for FuseActQuantPass {
         &INFO
     }
     fn run(&self, op: OperationRef<'_, '_>, run: &PassRun<'_>) -> Result<(), PassFailed> {
+        raise_natives(op, run);
         fusion::run(op, run, RULES)
     }
+}
+
+/// Raises native silu-mul and quant chains that the rule will then fuse.
+fn raise_natives(func: OperationRef<'_, '_>, run: &PassRun<'_>) {
+    let handle = ir::ContextHandle::of(&func);
+    let ctx = handle.get();
+    let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return };
+    let (mut acts, mut quants) = (0u64, 0u64);
+    let mut erased = Vec::new();
+    for op in ir::block_ops(block) {
+        if erased.contains(&native::key(&op)) {
+            continue;
+        }
+        let native_quant = if native::is_quant_end(&op) { op.result(0).ok().and_then(|r| native::static_quant(r.into()).ok()) } else { None };
+        let y = match &native_quant {
+            Some(q) => q.input,
+            None if op.name().as_string_ref().as_str() == Ok("vllm.static_scaled_fp8_quant") => match op.operand(0) {
+                Ok(y) => y,
+                Err(_) => continue,
+            },
+            None => continue,
+        };
+        if !native::single_use(y) {
+            continue;
+        }
+        let input = if native::producer_named(y, "vllm.silu_and_mul").is_some() {
+            y
+        } else {
+            let Ok(m) = native::silu_mul(y) else { continue };
+            let Some(v) = native::raise_silu_mul(ctx, block, &m, &mut erased) else { continue };
+            acts += 1;
+            v
+        };
+        if let Some(q) = &native_quant {
+            if native::raise_quant(ctx, block, q, input, &mut erased).is_some() {
+                quants += 1;
+            }
+        }
+    }
+    run.bump("native-silu-mul", acts);
+    run.bump("native-quant", quants);
 }

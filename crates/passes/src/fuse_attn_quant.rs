@@ -1,5 +1,6 @@
 //! `vllm-fuse-attn-quant`: attention whose output feeds a static FP8 quant
 //! writes FP8 directly.
+use crate::native;
 use mlir_support::{
     ir,
     melior::ir::{
@@ -27,8 +28,11 @@ kept, on FP8 data. Never when the attention output or the reshape has another
 user, or when the attention already has an `output_scale`.",
     anchor: Some("func.func"),
     options: &[],
-    statistics: &[PassStatistic { name: "attn-static-quant", description: "attention + static quant fused" }],
-    sources: &[include_str!("fuse_attn_quant.rs")],
+    statistics: &[
+        PassStatistic { name: "attn-static-quant", description: "attention + static quant fused" },
+        PassStatistic { name: "native-quant", description: "Decomposed static quants raised to the custom op (then fused)" },
+    ],
+    sources: &[include_str!("fuse_attn_quant.rs"), include_str!("native.rs")],
 };
 
 const ATTN: &str = "vllm.unified_attention_with_output";
@@ -70,6 +74,7 @@ impl Pass for FuseAttnQuantPass {
         let handle = ir::ContextHandle::of(&func);
         let ctx = handle.get();
         let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return Ok(()) };
+        raise_native_quants(ctx, block, run);
         let mut fused = 0u64;
         for quant in ir::block_ops(block) {
             if !name_is(&quant, &["vllm.static_scaled_fp8_quant"]) || quant.operand_count() != 2 {
@@ -137,4 +142,31 @@ impl Pass for FuseAttnQuantPass {
         run.bump("attn-static-quant", fused);
         Ok(())
     }
+}
+
+/// An attention output with no `output_scale`, possibly through one reshape,
+/// used once.
+fn fusable_attention(y: Value<'_, '_>) -> bool {
+    let Some(mut p) = producer(y) else { return false };
+    if name_is(&p, RESHAPES) {
+        let Some(a) = p.operand(0).ok().filter(|v| ir::users(*v).len() == 1).and_then(producer) else { return false };
+        p = a;
+    }
+    name_is(&p, &[ATTN]) && p.operand_count() == 3 && p.result_count() == 1
+}
+
+/// Raises native static quants of attention outputs, which the loop then fuses.
+fn raise_native_quants<'c: 'a, 'a>(ctx: &'c mlir_support::melior::Context, block: mlir_support::melior::ir::BlockRef<'c, 'a>, run: &PassRun<'_>) {
+    let mut erased = Vec::new();
+    let mut raised = 0u64;
+    for op in ir::block_ops(block) {
+        if erased.contains(&native::key(&op)) || !native::is_quant_end(&op) {
+            continue;
+        }
+        let Some(q) = op.result(0).ok().and_then(|r| native::static_quant(r.into()).ok()) else { continue };
+        if native::single_use(q.input) && fusable_attention(q.input) && native::raise_quant(ctx, block, &q, q.input, &mut erased).is_some() {
+            raised += 1;
+        }
+    }
+    run.bump("native-quant", raised);
 }

@@ -1,7 +1,9 @@
 //! `vllm-fuse-rms-quant`: RMSNorm (+ residual add) + FP8 quant -> one kernel.
 use crate::fusion::{self, Check, Rule, V};
+use crate::native;
 use mlir_support::{
-    melior::ir::operation::OperationRef,
+    ir,
+    melior::ir::{RegionLike, Value, operation::{OperationLike, OperationRef}},
     pass::{Pass, PassFailed, PassInfo, PassRun, PassStatistic},
 };
 
@@ -80,7 +82,17 @@ patterns for 1e-5 and 1e-6 only):
 
 Never when the normalized tensor has another user, when `scale_ub` is given,
 for dynamic per-tensor quant (no rule), or when the input and weight element
-types differ. Not yet: the decomposed ATen forms and per-group quant.",
+types differ.
+
+The decomposed ATen forms (custom ops off, vLLM's default under Inductor)
+fuse too: a native RMSNorm (`to(f32)`, `pow`, `mean`, `add eps`, `rsqrt`,
+`mul`, `to(T)`, `* w`, with or without the f32 residual add in front) that
+feeds a native static quant (`* reciprocal(s)`, clamp ±448, `to(fp8)`) or a
+custom quant is first raised to the custom op (recognizers in `native.rs`),
+then the rules above apply. Chains that would not fuse are left as they are.
+The native residual form normalizes the unrounded f32 sum while the fused
+kernel normalizes the bf16 one (as in vLLM ≥ 0.12, which fuses this form
+too): tests/all/numerics.rs measures it. Not yet: per-group quant.",
     anchor: Some("func.func"),
     options: &[crate::fusion::DEBUG_NODE],
     statistics: &[
@@ -88,8 +100,10 @@ types differ. Not yet: the decomposed ATen forms and per-group quant.",
         PassStatistic { name: "fused-add-rms-static-quant", description: "fused_add_rms_norm + static quant fused" },
         PassStatistic { name: "rms-dynamic-per-token-quant", description: "rms_norm + per-token quant fused" },
         PassStatistic { name: "fused-add-rms-dynamic-per-token-quant", description: "fused_add_rms_norm + per-token quant fused" },
+        PassStatistic { name: "native-rms", description: "Decomposed RMSNorms raised to the custom op (then fused)" },
+        PassStatistic { name: "native-quant", description: "Decomposed static quants raised to the custom op (then fused)" },
     ],
-    sources: &[include_str!("fuse_rms_quant.rs"), include_str!("fusion.rs")],
+    sources: &[include_str!("fuse_rms_quant.rs"), include_str!("fusion.rs"), include_str!("native.rs")],
 };
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -100,6 +114,59 @@ impl Pass for FuseRmsQuantPass {
         &INFO
     }
     fn run(&self, op: OperationRef<'_, '_>, run: &PassRun<'_>) -> Result<(), PassFailed> {
+        raise_natives(op, run);
         fusion::run(op, run, RULES)
     }
+}
+
+fn is_norm_output(y: Value<'_, '_>) -> bool {
+    native::producer_named(y, "vllm.rms_norm").is_some()
+        || native::producer_named(y, "vllm.fused_add_rms_norm").is_some_and(|p| p.result(0).is_ok_and(|r| Value::from(r) == y))
+}
+
+/// Raises the native norms and quants that a rule above will then fuse:
+/// native quant of (native or custom) norm, custom quant of a native norm.
+fn raise_natives(func: OperationRef<'_, '_>, run: &PassRun<'_>) {
+    let handle = ir::ContextHandle::of(&func);
+    let ctx = handle.get();
+    let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return };
+    let (mut norms, mut quants) = (0u64, 0u64);
+    let mut erased = Vec::new();
+    for op in ir::block_ops(block) {
+        if erased.contains(&native::key(&op)) {
+            continue;
+        }
+        let name = op.name();
+        let name = name.as_string_ref().as_str().unwrap_or("");
+        if native::is_quant_end(&op) {
+            let Some(q) = op.result(0).ok().and_then(|r| native::static_quant(r.into()).ok()) else { continue };
+            let y = q.input;
+            if !native::single_use(y) {
+                continue;
+            }
+            let input = if is_norm_output(y) {
+                y
+            } else {
+                let Ok(m) = native::rms(y) else { continue };
+                let Some(v) = native::raise_rms(ctx, block, &m, &mut erased) else { continue };
+                norms += 1;
+                v
+            };
+            if native::raise_quant(ctx, block, &q, input, &mut erased).is_some() {
+                quants += 1;
+            }
+        } else if name == "vllm.static_scaled_fp8_quant" || (name == "vllm.dynamic_per_token_scaled_fp8_quant" && op.operand_count() == 1) {
+            let Ok(y) = op.operand(0) else { continue };
+            if !native::single_use(y) {
+                continue;
+            }
+            if let Ok(m) = native::rms(y) {
+                if native::raise_rms(ctx, block, &m, &mut erased).is_some() {
+                    norms += 1;
+                }
+            }
+        }
+    }
+    run.bump("native-rms", norms);
+    run.bump("native-quant", quants);
 }

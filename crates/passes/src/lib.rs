@@ -12,6 +12,7 @@ mod fuse_act_quant;
 mod fuse_attn_quant;
 mod fuse_rms_quant;
 pub mod fusion;
+pub mod native;
 mod noop_elimination;
 mod specialize_shapes;
 

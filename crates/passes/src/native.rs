@@ -1,0 +1,353 @@
+//! Recognizers for the decomposed ATen forms of vLLM's ops (what Inductor
+//! sees with custom ops off; vLLM ≥ 0.12's `matcher_utils.py` matches the
+//! same). Each recognizer reads one chain backwards from its last value and
+//! returns the custom op's operands plus the ops the chain consists of; `raise`
+//! replaces the chain with the custom value op. The fusion passes raise a
+//! chain only where a fusion rule will then consume it, so an unfused native
+//! chain is left exactly as it was.
+//!
+//! Numerics (checked by tests/all/numerics.rs): the raised RMSNorm, static
+//! quant and SiLU-mul compute what the chains compute, at the same rounding
+//! points (`to(f32)`, f32 math, `to(T)`, `T*T` rounds). Two differences:
+//! the native quant's clamp keeps a NaN (then NaN in FP8) where the kernel
+//! maps NaN to +448; and the native residual add normalizes the unrounded
+//! f32 sum where `fused_add_rms_norm` normalizes the bf16-rounded one (the
+//! same choice vLLM makes when it matches this form).
+use mlir_support::{
+    ir,
+    melior::{
+        Context,
+        ir::{
+            Attribute, BlockLike, BlockRef, Identifier, Location, Type, Value, ValueLike,
+            attribute::{DenseI64ArrayAttribute, FloatAttribute, IntegerAttribute, BoolAttribute},
+            operation::{OperationBuilder, OperationLike, OperationRef},
+            r#type::DimSize,
+            ShapedTypeLike,
+        },
+    },
+};
+
+type Op<'c, 'a> = OperationRef<'c, 'a>;
+
+fn named<'c: 'a, 'a>(v: Value<'c, 'a>, name: &str) -> Option<Op<'c, 'a>> {
+    ir::producer(v).filter(|p| p.name().as_string_ref().as_str() == Ok(name))
+}
+
+fn elem(v: Value<'_, '_>) -> Option<String> {
+    ir::ranked_tensor(v.r#type()).map(|t| t.element().to_string())
+}
+
+fn scalar(op: &Op<'_, '_>, n: &str) -> Option<f64> {
+    let a = op.attribute(n).ok()?;
+    if let Ok(f) = FloatAttribute::try_from(a) {
+        return Some(f.value());
+    }
+    IntegerAttribute::try_from(a).ok().map(|i| i.value() as f64)
+}
+
+fn one_use(v: Value<'_, '_>) -> bool {
+    ir::users(v).len() == 1
+}
+
+/// `convert_element_type(v, to)` or `to_dtype(v, to)`: its input.
+fn converted<'c: 'a, 'a>(v: Value<'c, 'a>, to: &str) -> Option<(Value<'c, 'a>, Op<'c, 'a>)> {
+    let p = named(v, "aten.convert_element_type").or_else(|| named(v, "aten.to_dtype"))?;
+    (elem(v)? == to).then_some(())?;
+    Some((p.operand(0).ok()?, p))
+}
+
+/// The operands of a binary op, in either order, with `first` satisfying `pick`.
+fn commuted<'c: 'a, 'a, T>(op: &Op<'c, 'a>, mut pick: impl FnMut(Value<'c, 'a>) -> Option<T>) -> Option<(T, Value<'c, 'a>)> {
+    let (a, b) = (op.operand(0).ok()?, op.operand(1).ok()?);
+    if let Some(t) = pick(a) {
+        return Some((t, b));
+    }
+    pick(b).map(|t| (t, a))
+}
+
+/// A native RMSNorm, optionally with the residual add in front.
+pub struct Rms<'c, 'a> {
+    pub x: Value<'c, 'a>,
+    pub residual: Option<Value<'c, 'a>>,
+    pub weight: Value<'c, 'a>,
+    pub epsilon: f64,
+    /// The normalized output (dtype T).
+    pub out: Value<'c, 'a>,
+    /// `to(T)` of the f32 sum, when the graph uses the new residual.
+    pub residual_out: Option<Value<'c, 'a>>,
+    pub ops: Vec<Op<'c, 'a>>,
+}
+
+/// `out = to(xf * rsqrt(mean(xf ** 2, -1, keepdim) + eps), T) * w` with
+/// `xf = to(x, f32)`, or `xf = to(x, f32) + to(r, f32)` (the residual form,
+/// whose `to(xf, T)` is the new residual). `Err` says what did not match.
+pub fn rms<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<Rms<'c, 'a>, String> {
+    let t = elem(out).ok_or("not a tensor")?;
+    let mul_w = named(out, "aten.mul").ok_or("not produced by aten.mul (* weight)")?;
+    let ((n, conv_t), w) = commuted(&mul_w, |v| converted(v, &t)).ok_or("no to(T) operand of the weight multiply")?;
+    let mul_s = named(n, "aten.mul").ok_or("the normalized value is not xf * rsqrt(..)")?;
+    let (rsqrt, xf) = commuted(&mul_s, |v| named(v, "aten.rsqrt")).ok_or("no rsqrt in xf * rsqrt(..)")?;
+    let add_eps = named(rsqrt.operand(0).map_err(|e| e.to_string())?, "aten.add_scalar").ok_or("rsqrt's input is not mean + eps")?;
+    let epsilon = scalar(&add_eps, "other").ok_or("no epsilon")?;
+    let mean = named(add_eps.operand(0).map_err(|e| e.to_string())?, "aten.mean").ok_or("no mean")?;
+    let rank = ir::ranked_tensor(xf.r#type()).map_or(0, |t| t.rank() as i64);
+    let dims = mean.attribute("dim").ok().and_then(|a| DenseI64ArrayAttribute::try_from(a).ok()).map(|a| (0..a.len()).filter_map(|i| a.element(i).ok()).collect::<Vec<_>>());
+    let keep = mean.attribute("keepdim").ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_some_and(|b| b.value());
+    if !matches!(dims.as_deref(), Some([d]) if *d == -1 || *d == rank - 1) || !keep {
+        return Err("the mean is not over the last dim with keepdim".into());
+    }
+    let pow = named(mean.operand(0).map_err(|e| e.to_string())?, "aten.pow_scalar").ok_or("no x ** 2")?;
+    if scalar(&pow, "other") != Some(2.0) || pow.operand(0).ok() != Some(xf) {
+        return Err("the mean is not of xf ** 2".into());
+    }
+    if elem(xf).as_deref() != Some("f32") || elem(w) != Some(t.clone()) {
+        return Err(format!("xf is not f32 or the weight is not {t}"));
+    }
+    let mut ops = vec![mul_w, conv_t, mul_s, rsqrt, add_eps, mean, pow];
+    for v in [n, mul_s.result(0).map_err(|e| e.to_string())?.into(), rsqrt.result(0).map_err(|e| e.to_string())?.into(), add_eps.result(0).map_err(|e| e.to_string())?.into(), mean.result(0).map_err(|e| e.to_string())?.into(), pow.result(0).map_err(|e| e.to_string())?.into()] {
+        if !one_use(v) {
+            return Err("an intermediate value of the norm has another user".into());
+        }
+    }
+    // xf: to(x, f32), or the residual form.
+    let (x, residual, residual_out) = if let Some((x, c)) = converted(xf, "f32").filter(|(x, _)| elem(*x) == Some(t.clone())) {
+        if ir::users(xf).len() != 2 {
+            return Err("to(x, f32) has another user".into());
+        }
+        ops.push(c);
+        (x, None, None)
+    } else if let Some(add) = named(xf, "aten.add") {
+        let (a, b) = (add.operand(0).map_err(|e| e.to_string())?, add.operand(1).map_err(|e| e.to_string())?);
+        let (Some((x, cx)), Some((r, cr))) = (converted(a, "f32"), converted(b, "f32")) else {
+            return Err("the residual add is not of two to(f32) values".into());
+        };
+        if elem(x) != Some(t.clone()) || elem(r) != Some(t.clone()) || !one_use(a) || !one_use(b) {
+            return Err("the residual add's inputs are not single-use to(f32) of T values".into());
+        }
+        // Users of the sum: the norm (pow and the scale multiply) and at most one to(T).
+        let mut residual_out = None;
+        for u in ir::users(xf) {
+            if u == pow || u == mul_s {
+                continue;
+            }
+            let r = u.result(0).ok().map(Value::from).filter(|v| residual_out.is_none() && converted(*v, &t).is_some());
+            match r {
+                Some(v) => residual_out = Some(v),
+                None => return Err("the residual sum has a user other than the norm and to(T)".into()),
+            }
+        }
+        ops.extend([add, cx, cr]);
+        if let Some(ro) = residual_out {
+            ops.extend(ir::producer(ro));
+        }
+        (x, Some(r), residual_out)
+    } else {
+        return Err("xf is neither to(x, f32) nor a residual add".into());
+    };
+    Ok(Rms { x, residual, weight: w, epsilon, out, residual_out, ops })
+}
+
+/// A native static per-tensor FP8 quant.
+pub struct Quant<'c, 'a> {
+    pub input: Value<'c, 'a>,
+    pub scale: Value<'c, 'a>,
+    pub out: Value<'c, 'a>,
+    pub ops: Vec<Op<'c, 'a>>,
+}
+
+/// `out = to(clamp_max(clamp_min(to(y, f32) * reciprocal(s), -448), 448), fp8)`.
+pub fn static_quant<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<Quant<'c, 'a>, String> {
+    let (c2v, conv) = converted(out, "f8E4M3FN").ok_or("not to(float8_e4m3fn)")?;
+    let cmax = named(c2v, "aten.clamp_max").filter(|o| scalar(o, "other") == Some(448.0)).ok_or("no clamp_max(448)")?;
+    let cmin = named(cmax.operand(0).map_err(|e| e.to_string())?, "aten.clamp_min").filter(|o| scalar(o, "other") == Some(-448.0)).ok_or("no clamp_min(-448)")?;
+    let mul = named(cmin.operand(0).map_err(|e| e.to_string())?, "aten.mul").ok_or("no multiply by the reciprocal scale")?;
+    let (recip, yf) = commuted(&mul, |v| named(v, "aten.reciprocal")).ok_or("no reciprocal(scale)")?;
+    let scale = recip.operand(0).map_err(|e| e.to_string())?;
+    let scalar_scale = ir::ranked_tensor(scale.r#type()).is_some_and(|t| (0..t.rank()).all(|i| matches!(t.dim_size(i), Ok(DimSize::Static(1)))));
+    if elem(scale).as_deref() != Some("f32") || !scalar_scale {
+        return Err("the scale is not one f32 (a per-tensor static scale)".into());
+    }
+    let (y, cy) = converted(yf, "f32").ok_or("the quant input is not to(y, f32)")?;
+    for v in [c2v, cmin.result(0).map_err(|e| e.to_string())?.into(), mul.result(0).map_err(|e| e.to_string())?.into(), yf] {
+        if !one_use(v) {
+            return Err("an intermediate value of the quant has another user".into());
+        }
+    }
+    let mut ops = vec![conv, cmax, cmin, mul, cy];
+    if one_use(recip.result(0).map_err(|e| e.to_string())?.into()) {
+        ops.push(recip);
+    }
+    Ok(Quant { input: y, scale, out, ops })
+}
+
+/// A native SiLU-and-mul.
+pub struct SiluMul<'c, 'a> {
+    pub input: Value<'c, 'a>,
+    pub out: Value<'c, 'a>,
+    pub ops: Vec<Op<'c, 'a>>,
+}
+
+fn slice_of<'c: 'a, 'a>(v: Value<'c, 'a>) -> Option<(Value<'c, 'a>, i64, i64, i64, Op<'c, 'a>)> {
+    let s = named(v, "aten.slice")?;
+    let x = s.operand(0).ok()?;
+    if s.operand_count() != 1 || scalar(&s, "step") != Some(1.0) {
+        return None;
+    }
+    let rank = ir::ranked_tensor(x.r#type())?.rank() as i64;
+    let dim = scalar(&s, "dim")? as i64;
+    let dim = if dim < 0 { dim + rank } else { dim };
+    (dim == rank - 1).then_some(())?;
+    Some((x, scalar(&s, "start")? as i64, scalar(&s, "end")? as i64, rank, s))
+}
+
+/// `out = to(af / (1 + exp(-af)), T) * x[..., d:]` with `af = to(x[..., :d], f32)`
+/// (`F.silu(x[..., :d]) * x[..., d:]` decomposed), or `silu(x[..., :d]) * x[..., d:]`.
+pub fn silu_mul<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<SiluMul<'c, 'a>, String> {
+    let t = elem(out).ok_or("not a tensor")?;
+    let mul = named(out, "aten.mul").ok_or("not produced by aten.mul")?;
+    let mut ops = vec![mul];
+    let ((a, b_slice), act) = commuted(&mul, |v| {
+        // The silu side: aten.silu(a) or the decomposed to(af / (1 + exp(-af)), T).
+        if let Some(s) = named(v, "aten.silu") {
+            return Some((s.operand(0).ok()?, vec![s]));
+        }
+        let (q, conv) = converted(v, &t)?;
+        let div = named(q, "aten.div")?;
+        let af = div.operand(0).ok()?;
+        let add1 = named(div.operand(1).ok()?, "aten.add_scalar").filter(|o| scalar(o, "other") == Some(1.0))?;
+        let exp = named(add1.operand(0).ok()?, "aten.exp")?;
+        let neg = named(exp.operand(0).ok()?, "aten.neg").filter(|n| n.operand(0).ok() == Some(af))?;
+        let (a, ca) = converted(af, "f32")?;
+        (ir::users(af).len() == 2).then_some(())?;
+        for o in [div, add1, exp, neg] {
+            one_use(o.result(0).ok()?.into()).then_some(())?;
+        }
+        Some((a, vec![conv, div, add1, exp, neg, ca]))
+    })
+    .map(|((a, chain), other)| ((a, other), chain))
+    .ok_or("no silu(x[..., :d]) operand")?;
+    let (xa, sa, ea, _, sla) = slice_of(a).ok_or("the silu input is not x[..., :d]")?;
+    let (xb, sb, eb, _, slb) = slice_of(b_slice).ok_or("the other factor is not x[..., d:]")?;
+    let two_d = ir::ranked_tensor(xa.r#type()).and_then(|t| t.dim_size(t.rank() - 1).ok()).and_then(|d| match d {
+        DimSize::Static(n) => Some(n as i64),
+        _ => None,
+    });
+    let Some(two_d) = two_d else { return Err("the last dim is not static".into()) };
+    let d = two_d / 2;
+    if xa != xb || sa != 0 || ea != d || sb != d || eb < two_d || two_d % 2 != 0 {
+        return Err("the halves are not x[..., :d] and x[..., d:] of one x".into());
+    }
+    if elem(xa) != Some(t.clone()) || !one_use(a) || !one_use(b_slice) || !one_use(act.first().and_then(|o| o.result(0).ok()).map(Value::from).ok_or("no silu")?) {
+        return Err("an intermediate value of silu-and-mul has another user".into());
+    }
+    ops.extend(act);
+    ops.extend([sla, slb]);
+    Ok(SiluMul { input: xa, out, ops })
+}
+
+/// Builds `name(operands) {attrs}` with result types `types` before `before`,
+/// rewires each of `replaces` (None: a result nobody used) and erases the
+/// chain's ops that became dead. Returns the new op.
+pub fn raise<'c: 'a, 'a>(
+    ctx: &'c Context,
+    block: BlockRef<'c, 'a>,
+    before: Op<'c, 'a>,
+    name: &str,
+    operands: &[Value<'c, 'a>],
+    attrs: &[(&str, Attribute<'c>)],
+    types: &[Type<'c>],
+    replaces: &[Option<Value<'c, 'a>>],
+    chain: &[Op<'c, 'a>],
+) -> Option<Op<'c, 'a>> {
+    let attrs: Vec<(Identifier, Attribute)> = attrs.iter().map(|(n, a)| (Identifier::new(ctx, n), *a)).collect();
+    let locs: Vec<Location> = chain.iter().map(|o| o.location()).collect();
+    let loc = Location::fused(ctx, &locs, Attribute::unit(ctx));
+    let op = OperationBuilder::new(name, loc).add_operands(operands).add_results(types).add_attributes(&attrs).build().ok()?;
+    let op = block.insert_operation_before(before, op);
+    for (i, r) in replaces.iter().enumerate() {
+        if let (Some(old), Ok(new)) = (r, op.result(i)) {
+            ir::replace_all_uses(*old, new.into());
+        }
+    }
+    // The chain is ordered from its end backwards: users before producers.
+    let mut left: Vec<Op> = chain.to_vec();
+    loop {
+        let before_len = left.len();
+        left.retain(|o| {
+            if ir::results_unused(*o) {
+                ir::erase(*o);
+                false
+            } else {
+                true
+            }
+        });
+        if left.len() == before_len {
+            break;
+        }
+    }
+    Some(op)
+}
+
+/// The epsilon attribute for a raised norm.
+pub fn epsilon_attr(ctx: &Context, eps: f64) -> Attribute<'_> {
+    FloatAttribute::new(ctx, Type::float64(ctx), eps).into()
+}
+
+/// Where a raised op goes: before the earliest producer among `values`.
+pub fn earliest<'c: 'a, 'a>(values: &[Value<'c, 'a>]) -> Option<Op<'c, 'a>> {
+    let mut best: Option<Op> = None;
+    for p in values.iter().filter_map(|v| ir::producer(*v)) {
+        if best.is_none_or(|b| p.is_before_in_block(b)) {
+            best = Some(p);
+        }
+    }
+    best
+}
+
+/// Replaces a native RMSNorm with `vllm.rms_norm` / `vllm.fused_add_rms_norm`;
+/// returns the new normalized value. `erased` collects removed ops.
+pub fn raise_rms<'c: 'a, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, m: &Rms<'c, 'a>, erased: &mut Vec<usize>) -> Option<Value<'c, 'a>> {
+    let eps = [("epsilon", epsilon_attr(ctx, m.epsilon))];
+    let before = earliest(&[Some(m.out), m.residual_out].into_iter().flatten().collect::<Vec<_>>())?;
+    erased.extend(m.ops.iter().map(key));
+    let op = match m.residual {
+        None => raise(ctx, block, before, "vllm.rms_norm", &[m.x, m.weight], &eps, &[m.out.r#type()], &[Some(m.out)], &m.ops)?,
+        Some(r) => raise(ctx, block, before, "vllm.fused_add_rms_norm", &[m.x, r, m.weight], &eps, &[m.out.r#type(), m.x.r#type()], &[Some(m.out), m.residual_out], &m.ops)?,
+    };
+    op.result(0).ok().map(Into::into)
+}
+
+/// Replaces a native static quant with `vllm.static_scaled_fp8_quant`.
+pub fn raise_quant<'c: 'a, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, m: &Quant<'c, 'a>, input: Value<'c, 'a>, erased: &mut Vec<usize>) -> Option<Op<'c, 'a>> {
+    let before = ir::producer(m.out)?;
+    erased.extend(m.ops.iter().map(key));
+    raise(ctx, block, before, "vllm.static_scaled_fp8_quant", &[input, m.scale], &[], &[m.out.r#type()], &[Some(m.out)], &m.ops)
+}
+
+/// Replaces a native SiLU-and-mul with `vllm.silu_and_mul`; returns its value.
+pub fn raise_silu_mul<'c: 'a, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, m: &SiluMul<'c, 'a>, erased: &mut Vec<usize>) -> Option<Value<'c, 'a>> {
+    let before = ir::producer(m.out)?;
+    erased.extend(m.ops.iter().map(key));
+    raise(ctx, block, before, "vllm.silu_and_mul", &[m.input], &[], &[m.out.r#type()], &[Some(m.out)], &m.ops)?.result(0).ok().map(Into::into)
+}
+
+/// An op's identity, to skip ops a raise erased.
+pub fn key(op: &Op<'_, '_>) -> usize {
+    op.to_raw().ptr as usize
+}
+
+/// True for the last op of a native static quant: `to(.., float8_e4m3fn)`.
+pub fn is_quant_end(op: &Op<'_, '_>) -> bool {
+    let n = op.name();
+    matches!(n.as_string_ref().as_str(), Ok("aten.convert_element_type" | "aten.to_dtype"))
+        && op.result(0).ok().and_then(|r| elem(r.into())).as_deref() == Some("f8E4M3FN")
+}
+
+/// The producer of `v` if it is the op `name`.
+pub fn producer_named<'c: 'a, 'a>(v: Value<'c, 'a>, name: &str) -> Option<Op<'c, 'a>> {
+    named(v, name)
+}
+
+pub fn single_use(v: Value<'_, '_>) -> bool {
+    one_use(v)
+}

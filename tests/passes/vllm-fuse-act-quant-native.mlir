@@ -1,0 +1,65 @@
+// The decomposed SiLU-and-mul (custom ops off) fuses with a native static quant.
+// RUN: vllm-opt %s --split-input-file --vllm-fuse-act-quant | FileCheck %s
+
+// CHECK-LABEL: func.func @native_silu_mul_quant
+// CHECK-NEXT: %[[Q:.*]] = "vllm.silu_and_mul_quant"(%arg0, %arg1)
+// CHECK-NEXT: return %[[Q]]
+func.func @native_silu_mul_quant(%gu: tensor<?x28672xbf16>, %s: tensor<f32>) -> tensor<?x14336xf8E4M3FN> {
+  %a = "aten.slice"(%gu) {dim = 1 : i64, start = 0 : i64, end = 14336 : i64, step = 1 : i64} : (tensor<?x28672xbf16>) -> tensor<?x14336xbf16>
+  %af = "aten.convert_element_type"(%a) {dtype = f32} : (tensor<?x14336xbf16>) -> tensor<?x14336xf32>
+  %ng = "aten.neg"(%af) : (tensor<?x14336xf32>) -> tensor<?x14336xf32>
+  %e = "aten.exp"(%ng) : (tensor<?x14336xf32>) -> tensor<?x14336xf32>
+  %d1 = "aten.add_scalar"(%e) {other = 1 : i64} : (tensor<?x14336xf32>) -> tensor<?x14336xf32>
+  %sl = "aten.div"(%af, %d1) : (tensor<?x14336xf32>, tensor<?x14336xf32>) -> tensor<?x14336xf32>
+  %st = "aten.convert_element_type"(%sl) {dtype = bf16} : (tensor<?x14336xf32>) -> tensor<?x14336xbf16>
+  %b = "aten.slice"(%gu) {dim = 1 : i64, start = 14336 : i64, end = 9223372036854775807 : i64, step = 1 : i64} : (tensor<?x28672xbf16>) -> tensor<?x14336xbf16>
+  %y = "aten.mul"(%st, %b) : (tensor<?x14336xbf16>, tensor<?x14336xbf16>) -> tensor<?x14336xbf16>
+  %yf = "aten.convert_element_type"(%y) {dtype = f32} : (tensor<?x14336xbf16>) -> tensor<?x14336xf32>
+  %inv = "aten.reciprocal"(%s) : (tensor<f32>) -> tensor<f32>
+  %q0 = "aten.mul"(%yf, %inv) : (tensor<?x14336xf32>, tensor<f32>) -> tensor<?x14336xf32>
+  %q1 = "aten.clamp_min"(%q0) {other = -4.480000e+02 : f64} : (tensor<?x14336xf32>) -> tensor<?x14336xf32>
+  %q2 = "aten.clamp_max"(%q1) {other = 4.480000e+02 : f64} : (tensor<?x14336xf32>) -> tensor<?x14336xf32>
+  %q = "aten.convert_element_type"(%q2) {dtype = f8E4M3FN} : (tensor<?x14336xf32>) -> tensor<?x14336xf8E4M3FN>
+  return %q : tensor<?x14336xf8E4M3FN>
+}
+
+// -----
+
+// aten.silu form with a custom quant.
+// CHECK-LABEL: func.func @aten_silu_custom_quant
+// CHECK-NEXT: %[[Q:.*]] = "vllm.silu_and_mul_quant"(%arg0, %arg1)
+func.func @aten_silu_custom_quant(%gu: tensor<16x256xbf16>, %s: tensor<f32>) -> tensor<16x128xf8E4M3FN> {
+  %a = "aten.slice"(%gu) {dim = -1 : i64, start = 0 : i64, end = 128 : i64, step = 1 : i64} : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %sl = "aten.silu"(%a) : (tensor<16x128xbf16>) -> tensor<16x128xbf16>
+  %b = "aten.slice"(%gu) {dim = -1 : i64, start = 128 : i64, end = 256 : i64, step = 1 : i64} : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %y = "aten.mul"(%sl, %b) : (tensor<16x128xbf16>, tensor<16x128xbf16>) -> tensor<16x128xbf16>
+  %q = "vllm.static_scaled_fp8_quant"(%y, %s) : (tensor<16x128xbf16>, tensor<f32>) -> tensor<16x128xf8E4M3FN>
+  return %q : tensor<16x128xf8E4M3FN>
+}
+
+// -----
+
+// Negative: the halves are swapped (silu of the second half): a different op.
+// CHECK-LABEL: func.func @halves_swapped
+// CHECK-NOT: vllm.silu_and_mul
+func.func @halves_swapped(%gu: tensor<16x256xbf16>, %s: tensor<f32>) -> tensor<16x128xf8E4M3FN> {
+  %a = "aten.slice"(%gu) {dim = -1 : i64, start = 128 : i64, end = 256 : i64, step = 1 : i64} : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %sl = "aten.silu"(%a) : (tensor<16x128xbf16>) -> tensor<16x128xbf16>
+  %b = "aten.slice"(%gu) {dim = -1 : i64, start = 0 : i64, end = 128 : i64, step = 1 : i64} : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %y = "aten.mul"(%sl, %b) : (tensor<16x128xbf16>, tensor<16x128xbf16>) -> tensor<16x128xbf16>
+  %q = "vllm.static_scaled_fp8_quant"(%y, %s) : (tensor<16x128xbf16>, tensor<f32>) -> tensor<16x128xf8E4M3FN>
+  return %q : tensor<16x128xf8E4M3FN>
+}
+
+// -----
+
+// Negative: a native silu-and-mul with no quant after it stays native.
+// CHECK-LABEL: func.func @no_quant
+// CHECK-NOT: vllm.
+func.func @no_quant(%gu: tensor<16x256xbf16>) -> tensor<16x128xbf16> {
+  %a = "aten.slice"(%gu) {dim = -1 : i64, start = 0 : i64, end = 128 : i64, step = 1 : i64} : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %sl = "aten.silu"(%a) : (tensor<16x128xbf16>) -> tensor<16x128xbf16>
+  %b = "aten.slice"(%gu) {dim = -1 : i64, start = 128 : i64, end = 256 : i64, step = 1 : i64} : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %y = "aten.mul"(%sl, %b) : (tensor<16x128xbf16>, tensor<16x128xbf16>) -> tensor<16x128xbf16>
+  return %y : tensor<16x128xbf16>
+}
