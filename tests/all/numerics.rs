@@ -11,6 +11,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::static_fp8_fusion_is_bit_identical", static_fp8_fusion_is_bit_identical),
     ("numerics::per_token_fusion_is_within_one_fp8_step", per_token_fusion_is_within_one_fp8_step),
     ("numerics::native_form_fusion", native_form_fusion),
+    ("numerics::per_group_fusion", per_group_fusion),
 ];
 
 const TOKENS: usize = 8;
@@ -295,5 +296,38 @@ fn native_form_fusion() -> Result<(), Failed> {
         }
     }
     eprintln!("native residual form: {differing} of {total} FP8 values one step apart ({:.3} %)", 100.0 * differing as f64 / total as f64);
+    Ok(())
+}
+
+fn per_group_fusion() -> Result<(), Failed> {
+    // No residual: bit-identical. With one: the f32 sum again, one FP8 step at most.
+    let text = graph("per_group")?;
+    let ctx = vllm_dialect::new_context()?;
+    let m = mlir_support::source::parse(&ctx, &text, "per_group").map_err(|d| format!("{d:?}"))?;
+    let (mut total, mut differing) = (0usize, 0usize);
+    for seed in 0..16 {
+        let args = inputs(&m, 9000 + seed)?;
+        let (before, _) = run(&text, None, &deep(&args))?;
+        let (after, ir) = run(&text, Some(FUSE), &deep(&args))?;
+        if count(&ir, "vllm.rms_norm_per_block_quant") != 2 || count(&ir, "vllm.silu_and_mul_per_block_quant") != 1 {
+            return Err(format!("expected 2 rms_norm_per_block_quant and 1 silu_and_mul_per_block_quant:\n{ir}").into());
+        }
+        for i in [0usize, 1, 4, 5, 6] {
+            let d = differences(&before[i..=i], &after[i..=i])?;
+            if !d.is_empty() {
+                return Err(format!("seed {seed}: result {i} is not bit-identical after fusion: {:?}", d[0]).into());
+            }
+        }
+        let t = |v: &Val| v.tensor().map(Tensor::to_vec).ok_or("index");
+        for (p, q) in t(&before[2])?.into_iter().zip(t(&after[2])?) {
+            total += 1;
+            let steps = (fp8_ordinal(p) - fp8_ordinal(q)).abs();
+            if steps > 1 {
+                return Err(format!("seed {seed}: {p} vs {q}: {steps} FP8 steps apart").into());
+            }
+            differing += (steps != 0) as usize;
+        }
+    }
+    eprintln!("per-group fusion with residual: {differing} of {total} FP8 values one step apart");
     Ok(())
 }

@@ -30,3 +30,25 @@ func.func @no_fuse_dynamic_quant(%gu: tensor<16x28672xbf16>) -> (tensor<16x14336
   %q, %sc = "vllm.dynamic_per_token_scaled_fp8_quant"(%a) : (tensor<16x14336xbf16>) -> (tensor<16x14336xf8E4M3FN>, tensor<16x1xf32>)
   return %q, %sc : tensor<16x14336xf8E4M3FN>, tensor<16x1xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @fuse_silu_mul_per_group_quant
+// CHECK-NEXT: %[[Q:.*]]:2 = "vllm.silu_and_mul_per_block_quant"(%arg0) {group_size = 128 : i64}
+// CHECK-NEXT: return %[[Q]]#0, %[[Q]]#1
+func.func @fuse_silu_mul_per_group_quant(%gu: tensor<?x28672xbf16>) -> (tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>) {
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<?x28672xbf16>) -> tensor<?x14336xbf16>
+  %q, %s = "vllm.per_token_group_fp8_quant"(%a) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x14336xbf16>) -> (tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>)
+  return %q, %s : tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @no_fuse_per_group_when_activation_has_another_user
+// CHECK: "vllm.silu_and_mul"(
+// CHECK: "vllm.per_token_group_fp8_quant"
+func.func @no_fuse_per_group_when_activation_has_another_user(%gu: tensor<?x28672xbf16>) -> (tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>, tensor<?x14336xbf16>) {
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<?x28672xbf16>) -> tensor<?x14336xbf16>
+  %q, %s = "vllm.per_token_group_fp8_quant"(%a) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x14336xbf16>) -> (tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>)
+  return %q, %s, %a : tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>, tensor<?x14336xbf16>
+}

@@ -481,6 +481,32 @@ fn run_kernel(kernel: &str, op: &OperationRef<'_, '_>, ins: &HashMap<&str, Tenso
                 m.insert("residual".into(), r2);
             }
         }
+        "rms_norm_per_block_quant" => {
+            // The fused kernel: the norm of the f32 sum (as the per-token
+            // kernel), then per_token_group_fp8_quant's math per group.
+            let g = int(op, "group_size").ok_or("no group_size")? as usize;
+            let x = get("input")?;
+            let r = opt("residual");
+            let sum: Vec<f32> = match &r {
+                Some(r) => x.iter().zip(r).map(|(a, b)| a + b).collect(),
+                None => x,
+            };
+            let y = k::rms_norm(&sum, &get("weight")?, eps, act);
+            let (q, s) = k::per_group_quant(&y, g, 1e-10, -FP8_MAX, FP8_MAX, false);
+            m.insert("result".into(), q);
+            m.insert("scale".into(), s);
+            if r.is_some() {
+                m.insert("residual".into(), sum);
+            }
+        }
+        "silu_and_mul_per_block_quant" => {
+            let g = int(op, "group_size").ok_or("no group_size")? as usize;
+            let x = &ins["input"];
+            let y = k::silu_and_mul(&x.to_vec(), *x.shape.last().unwrap_or(&0), act);
+            let (q, s) = k::per_group_quant(&y, g, 1e-10, -FP8_MAX, FP8_MAX, false);
+            m.insert("result".into(), q);
+            m.insert("scales".into(), s);
+        }
         "static_scaled_fp8_quant" => {
             m.insert("result".into(), k::static_quant(&get("input")?, scalar("scale")?));
         }

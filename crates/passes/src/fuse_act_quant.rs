@@ -7,19 +7,40 @@ use mlir_support::{
     pass::{Pass, PassFailed, PassInfo, PassRun, PassStatistic},
 };
 
-pub static RULES: &[Rule] = &[Rule {
-    name: "silu-mul-static-quant",
-    rewrite: "static_scaled_fp8_quant(silu_and_mul(x), s) -> silu_and_mul_quant(x, s)",
-    root: "vllm.static_scaled_fp8_quant",
-    via: "input",
-    producer: "vllm.silu_and_mul",
-    producer_result: "result",
-    checks: &[Check::OneUse(V::Prod("result"))],
-    fused: "vllm.silu_and_mul_quant",
-    operands: &[Some(V::Prod("input")), Some(V::Root("scale"))],
-    attrs: &[],
-    replaces: &[V::Root("result")],
-}];
+pub static RULES: &[Rule] = &[
+    Rule {
+        name: "silu-mul-static-quant",
+        rewrite: "static_scaled_fp8_quant(silu_and_mul(x), s) -> silu_and_mul_quant(x, s)",
+        root: "vllm.static_scaled_fp8_quant",
+        via: "input",
+        producer: "vllm.silu_and_mul",
+        producer_result: "result",
+        checks: &[Check::OneUse(V::Prod("result"))],
+        fused: "vllm.silu_and_mul_quant",
+        operands: &[Some(V::Prod("input")), Some(V::Root("scale"))],
+        attrs: &[],
+        replaces: &[V::Root("result")],
+    },
+    Rule {
+        name: "silu-mul-per-group-quant",
+        rewrite: "per_token_group_fp8_quant(silu_and_mul(x)) -> silu_and_mul_per_block_quant(x)",
+        root: "vllm.per_token_group_fp8_quant",
+        via: "input",
+        producer: "vllm.silu_and_mul",
+        producer_result: "result",
+        checks: &[
+            Check::OneUse(V::Prod("result")),
+            crate::fuse_rms_quant::GROUP_DEFAULTS[0],
+            crate::fuse_rms_quant::GROUP_DEFAULTS[1],
+            crate::fuse_rms_quant::GROUP_DEFAULTS[2],
+            crate::fuse_rms_quant::GROUP_DEFAULTS[3],
+        ],
+        fused: "vllm.silu_and_mul_per_block_quant",
+        operands: &[Some(V::Prod("input")), None],
+        attrs: &[("group_size", V::Root("group_size"))],
+        replaces: &[V::Root("output_q"), V::Root("output_s")],
+    },
+];
 
 pub static INFO: PassInfo = PassInfo {
     argument: "vllm-fuse-act-quant",
@@ -29,16 +50,19 @@ vLLM's ActivationQuantFusionPass: `silu_and_mul` -> static FP8 quant =>
 `silu_and_mul_quant`, when the activation has no other user. The decomposed
 form fuses too: `F.silu(x[..., :d]) * x[..., d:]` (as `aten.silu` or as
 `to(a/(1+exp(-a)), T)`) feeding a native or custom static quant is raised to
-the custom ops first (`native.rs`); both compute the same values. Not yet:
-per-group quant.",
+the custom ops first (`native.rs`); both compute the same values.
+`silu_and_mul` -> `per_token_group_fp8_quant` => `silu_and_mul_per_block_quant`
+when the group quant has the fused kernel's constants (eps 1e-10, ±448, no
+power-of-two scales).",
     anchor: Some("func.func"),
     options: &[crate::fusion::DEBUG_NODE],
     statistics: &[
         PassStatistic { name: "silu-mul-static-quant", description: "silu_and_mul + static quant fused" },
+        PassStatistic { name: "silu-mul-per-group-quant", description: "silu_and_mul + per-group quant fused" },
         PassStatistic { name: "native-silu-mul", description: "Decomposed SiLU-and-muls raised to the custom op (then fused)" },
         PassStatistic { name: "native-quant", description: "Decomposed static quants raised to the custom op (then fused)" },
     ],
-    sources: &[include_str!("fuse_act_quant.rs"), include_str!("fusion.rs"), include_str!("native.rs")],
+    sources: &[include_str!("fuse_act_quant.rs"), include_str!("fusion.rs"), include_str!("native.rs"), include_str!("fuse_rms_quant.rs")],
 };
 
 #[derive(Debug, Default, Clone, Copy)]

@@ -64,6 +64,57 @@ pub static RULES: &[Rule] = &[
         attrs: &[("epsilon", Prod("epsilon"))],
         replaces: &[Root("result"), Root("scale"), Prod("residual_out")],
     },
+    Rule {
+        name: "rms-per-group-quant",
+        rewrite: "per_token_group_fp8_quant(rms_norm(x, w)) -> rms_norm_per_block_quant(x, w)",
+        root: "vllm.per_token_group_fp8_quant",
+        via: "input",
+        producer: "vllm.rms_norm",
+        producer_result: "result",
+        checks: GROUP_CHECKS_RMS,
+        fused: "vllm.rms_norm_per_block_quant",
+        operands: &[Some(Prod("input")), Some(Prod("weight")), None, None],
+        attrs: &[("epsilon", Prod("epsilon")), ("group_size", Root("group_size")), ("is_scale_transposed", Lit("false"))],
+        replaces: &[Root("output_q"), Root("output_s")],
+    },
+    Rule {
+        name: "fused-add-rms-per-group-quant",
+        rewrite: "per_token_group_fp8_quant(fused_add_rms_norm(x, r, w)#0) -> rms_norm_per_block_quant(x, w, residual = r)",
+        root: "vllm.per_token_group_fp8_quant",
+        via: "input",
+        producer: "vllm.fused_add_rms_norm",
+        producer_result: "output",
+        checks: GROUP_CHECKS_ADD,
+        fused: "vllm.rms_norm_per_block_quant",
+        operands: &[Some(Prod("input")), Some(Prod("weight")), None, Some(Prod("residual"))],
+        attrs: &[("epsilon", Prod("epsilon")), ("group_size", Root("group_size")), ("is_scale_transposed", Lit("false"))],
+        replaces: &[Root("output_q"), Root("output_s"), Prod("residual_out")],
+    },
+];
+
+/// What the fused per-group kernels hard-code: the group quant's defaults
+/// (eps 1e-10, ±448, scales not rounded to powers of two).
+pub const GROUP_DEFAULTS: [Check; 4] = [
+    AttrIs(Root("eps"), "1.000000e-10 : f64"),
+    AttrIs(Root("fp8_min"), "-4.480000e+02 : f64"),
+    AttrIs(Root("fp8_max"), "4.480000e+02 : f64"),
+    AttrIs(Root("scale_ue8m0"), "false"),
+];
+const GROUP_CHECKS_RMS: &[Check] = &[
+    OneUse(Prod("result")),
+    SameElementType(Prod("input"), Prod("weight")),
+    GROUP_DEFAULTS[0],
+    GROUP_DEFAULTS[1],
+    GROUP_DEFAULTS[2],
+    GROUP_DEFAULTS[3],
+];
+const GROUP_CHECKS_ADD: &[Check] = &[
+    OneUse(Prod("output")),
+    SameElementType(Prod("input"), Prod("weight")),
+    GROUP_DEFAULTS[0],
+    GROUP_DEFAULTS[1],
+    GROUP_DEFAULTS[2],
+    GROUP_DEFAULTS[3],
 ];
 
 pub static INFO: PassInfo = PassInfo {
@@ -78,11 +129,17 @@ patterns for 1e-5 and 1e-6 only):
   (the new residual is rewired);
 - `rms_norm` -> dynamic per-token quant => `rms_norm_dynamic_per_token_quant`;
 - `fused_add_rms_norm` -> dynamic per-token quant => the same op with a residual
-  (scale and residual rewired).
+  (scale and residual rewired);
+- `rms_norm` / `fused_add_rms_norm` -> `per_token_group_fp8_quant` (DeepSeek
+  1×G groups, vLLM ≥ 0.12) => `rms_norm_per_block_quant` (with the residual),
+  when the group quant has the fused kernel's constants (eps 1e-10, ±448, no
+  power-of-two scales); row-major scales.
 
 Never when the normalized tensor has another user, when `scale_ub` is given,
 for dynamic per-tensor quant (no rule), or when the input and weight element
-types differ.
+types differ. With a residual, the fused per-token and per-group kernels add
+in f32 without rounding the sum (fused_add_rms_norm rounds it): at most one
+FP8 step apart, measured by tests/all/numerics.rs.
 
 The decomposed ATen forms (custom ops off, vLLM's default under Inductor)
 fuse too: a native RMSNorm (`to(f32)`, `pow`, `mean`, `add eps`, `rsqrt`,
@@ -92,7 +149,7 @@ custom quant is first raised to the custom op (recognizers in `native.rs`),
 then the rules above apply. Chains that would not fuse are left as they are.
 The native residual form normalizes the unrounded f32 sum while the fused
 kernel normalizes the bf16 one (as in vLLM ≥ 0.12, which fuses this form
-too): tests/all/numerics.rs measures it. Not yet: per-group quant.",
+too): tests/all/numerics.rs measures it.",
     anchor: Some("func.func"),
     options: &[crate::fusion::DEBUG_NODE],
     statistics: &[
@@ -100,6 +157,8 @@ too): tests/all/numerics.rs measures it. Not yet: per-group quant.",
         PassStatistic { name: "fused-add-rms-static-quant", description: "fused_add_rms_norm + static quant fused" },
         PassStatistic { name: "rms-dynamic-per-token-quant", description: "rms_norm + per-token quant fused" },
         PassStatistic { name: "fused-add-rms-dynamic-per-token-quant", description: "fused_add_rms_norm + per-token quant fused" },
+        PassStatistic { name: "rms-per-group-quant", description: "rms_norm + per-group quant fused" },
+        PassStatistic { name: "fused-add-rms-per-group-quant", description: "fused_add_rms_norm + per-group quant fused" },
         PassStatistic { name: "native-rms", description: "Decomposed RMSNorms raised to the custom op (then fused)" },
         PassStatistic { name: "native-quant", description: "Decomposed static quants raised to the custom op (then fused)" },
     ],

@@ -36,6 +36,8 @@ pub enum V {
     Root(&'static str),
     /// An operand or result (or attribute) of the producer.
     Prod(&'static str),
+    /// An attribute literal in MLIR syntax (in `attrs`), e.g. `false`.
+    Lit(&'static str),
 }
 
 /// A constraint on a match.
@@ -47,6 +49,8 @@ pub enum Check {
     Absent(V),
     /// Two tensors have the same element type.
     SameElementType(V, V),
+    /// An attribute equals a literal: a constant the fused kernel hard-codes.
+    AttrIs(V, &'static str),
 }
 
 /// One fusion rule.
@@ -81,6 +85,7 @@ impl<'c, 'a> Match<'c, 'a> {
         let (vals, _) = self.side(v);
         let name = match v {
             V::Root(n) | V::Prod(n) => n,
+            V::Lit(_) => return None,
         };
         vals.iter().find(|(n, _)| *n == name).and_then(|(_, vs)| vs.first().copied())
     }
@@ -89,16 +94,16 @@ impl<'c, 'a> Match<'c, 'a> {
     }
     fn side(&self, v: V) -> (&Vec<(&'static str, Vec<Value<'c, 'a>>)>, OperationRef<'c, 'a>) {
         match v {
-            V::Root(_) => (&self.root_vals, self.root),
             V::Prod(_) => (&self.prod_vals, self.producer),
+            V::Root(_) | V::Lit(_) => (&self.root_vals, self.root),
         }
     }
-    fn attr(&self, v: V) -> Option<Attribute<'c>> {
+    fn attr(&self, ctx: &'c Context, v: V) -> Option<Attribute<'c>> {
         let (_, op) = self.side(v);
-        let name = match v {
-            V::Root(n) | V::Prod(n) => n,
-        };
-        op.attribute(name).ok()
+        match v {
+            V::Root(n) | V::Prod(n) => op.attribute(n).ok(),
+            V::Lit(text) => Attribute::parse(ctx, text),
+        }
     }
 }
 
@@ -107,7 +112,7 @@ fn element(v: Value<'_, '_>) -> Option<String> {
 }
 
 /// The match, or why there is none (for `debug-node` explanations).
-fn matches<'c, 'a>(rule: &Rule, root: OperationRef<'c, 'a>) -> Result<Match<'c, 'a>, String> {
+fn matches<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) -> Result<Match<'c, 'a>, String> {
     let named = |op: &OperationRef<'c, 'a>| {
         let mut v = named_operands(op)?;
         v.extend(named_results(op)?);
@@ -144,6 +149,13 @@ fn matches<'c, 'a>(rule: &Rule, root: OperationRef<'c, 'a>) -> Result<Match<'c, 
                 (Some(x), Some(y)) if x == y => None,
                 (x, y) => Some(format!("{a:?} is {} but {b:?} is {}", x.unwrap_or_default(), y.unwrap_or_default())),
             },
+            Check::AttrIs(a, lit) => {
+                let want = m.attr(ctx, V::Lit(lit));
+                match m.attr(ctx, a) {
+                    Some(got) if Some(got) == want => None,
+                    got => Some(format!("{a:?} is {}, the fused kernel assumes {lit}", got.map_or("absent".into(), |g| g.to_string()))),
+                }
+            }
         };
         if let Some(why) = failed {
             return Err(why);
@@ -189,7 +201,7 @@ fn rewrite<'c, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, rule: &Rule, m: &M
     }
     let mut attrs: Vec<(Identifier, Attribute)> = Vec::new();
     for (name, src) in rule.attrs {
-        let Some(a) = m.attr(*src) else { return false };
+        let Some(a) = m.attr(ctx, *src) else { return false };
         attrs.push((Identifier::new(ctx, name), a));
     }
     if def.needs_operand_segments() {
@@ -231,7 +243,7 @@ pub fn apply(func: OperationRef<'_, '_>, rules: &[Rule], debug_node: &str) -> Ve
                 continue;
             }
             let explain = !debug_node.is_empty() && is_node(&op, debug_node);
-            match matches(rule, op) {
+            match matches(ctx, rule, op) {
                 Ok(m) => {
                     if rewrite(ctx, block, rule, &m) {
                         if explain {
@@ -259,3 +271,4 @@ pub fn run(func: OperationRef<'_, '_>, run: &mlir_support::pass::PassRun<'_>, ru
     }
     Ok(())
 }
+
