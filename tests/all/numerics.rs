@@ -216,6 +216,22 @@ fn fp8_ordinal(v: f32) -> i32 {
     if b & 0x80 != 0 { -(b & 0x7f) } else { b }
 }
 
+/// Compares two FP8 tensors: (elements, elements one step apart); an error
+/// if any pair is further apart.
+fn fp8_steps_apart(before: &Val, after: &Val, seed: u64) -> Result<(usize, usize), Failed> {
+    let t = |v: &Val| v.tensor().map(Tensor::to_vec).ok_or("index");
+    let (mut total, mut differing) = (0, 0);
+    for (p, q) in t(before)?.into_iter().zip(t(after)?) {
+        total += 1;
+        let steps = (fp8_ordinal(p) - fp8_ordinal(q)).abs();
+        if steps > 1 {
+            return Err(format!("seed {seed}: {p} vs {q}: {steps} FP8 steps apart").into());
+        }
+        differing += (steps != 0) as usize;
+    }
+    Ok((total, differing))
+}
+
 fn per_token_fusion_is_within_one_fp8_step() -> Result<(), Failed> {
     // Without a residual the fused kernel has the unfused rounding points:
     // bit-identical. With one, it adds the residual in fp32 without rounding
@@ -239,15 +255,10 @@ fn per_token_fusion_is_within_one_fp8_step() -> Result<(), Failed> {
         if !differences(&before[4..], &after[4..])?.is_empty() {
             return Err(format!("seed {seed}: the residual differs").into());
         }
+        let (n, d) = fp8_steps_apart(&before[2], &after[2], seed)?;
+        total += n;
+        differing += d;
         let t = |v: &Val| v.tensor().map(Tensor::to_vec).ok_or("index");
-        for (p, q) in t(&before[2])?.into_iter().zip(t(&after[2])?) {
-            total += 1;
-            let steps = (fp8_ordinal(p) - fp8_ordinal(q)).abs();
-            if steps > 1 {
-                return Err(format!("seed {seed}: {p} vs {q}: {steps} FP8 steps apart").into());
-            }
-            differing += (steps != 0) as usize;
-        }
         for (p, q) in t(&before[3])?.into_iter().zip(t(&after[3])?) {
             scale_err = scale_err.max((p - q).abs() / p.abs());
         }
@@ -285,15 +296,9 @@ fn native_form_fusion() -> Result<(), Failed> {
                 return Err(format!("seed {seed}: result {i} is not bit-identical after fusion: {:?}", d[0]).into());
             }
         }
-        let t = |v: &Val| v.tensor().map(Tensor::to_vec).ok_or("index");
-        for (p, q) in t(&before[2])?.into_iter().zip(t(&after[2])?) {
-            total += 1;
-            let steps = (fp8_ordinal(p) - fp8_ordinal(q)).abs();
-            if steps > 1 {
-                return Err(format!("seed {seed}: {p} vs {q}: {steps} FP8 steps apart").into());
-            }
-            differing += (steps != 0) as usize;
-        }
+        let (n, d) = fp8_steps_apart(&before[2], &after[2], seed)?;
+        total += n;
+        differing += d;
     }
     eprintln!("native residual form: {differing} of {total} FP8 values one step apart ({:.3} %)", 100.0 * differing as f64 / total as f64);
     Ok(())
@@ -318,15 +323,9 @@ fn per_group_fusion() -> Result<(), Failed> {
                 return Err(format!("seed {seed}: result {i} is not bit-identical after fusion: {:?}", d[0]).into());
             }
         }
-        let t = |v: &Val| v.tensor().map(Tensor::to_vec).ok_or("index");
-        for (p, q) in t(&before[2])?.into_iter().zip(t(&after[2])?) {
-            total += 1;
-            let steps = (fp8_ordinal(p) - fp8_ordinal(q)).abs();
-            if steps > 1 {
-                return Err(format!("seed {seed}: {p} vs {q}: {steps} FP8 steps apart").into());
-            }
-            differing += (steps != 0) as usize;
-        }
+        let (n, d) = fp8_steps_apart(&before[2], &after[2], seed)?;
+        total += n;
+        differing += d;
     }
     eprintln!("per-group fusion with residual: {differing} of {total} FP8 values one step apart");
     Ok(())
