@@ -11,7 +11,7 @@ use crate::spec::{Arity, AttrKind, OpDef, ValueClass, ValueDef};
 use crate::{K_DYNAMIC, table};
 use mlir_support::melior::ir::{
     Attribute, AttributeLike, Type, TypeLike, ValueLike,
-    attribute::DenseI64ArrayAttribute,
+    attribute::{DenseI32ArrayAttribute, DenseI64ArrayAttribute, IntegerAttribute},
     operation::{OperationLike, OperationRef},
 };
 use mlir_support::melior::ir::{ShapedTypeLike, r#type::DimSize};
@@ -93,17 +93,12 @@ fn groups(
         let attr = op
             .attribute(segment_attr)
             .map_err(|_| format!("needs a '{segment_attr}' attribute: it has more than one optional or variadic {what}"))?;
-        let arr = DenseI64ArrayAttribute::try_from(attr).ok();
-        let text = attr.to_string();
-        // array<i32: ...> is a DenseI32ArrayAttr; read it from its text form.
-        let inner = text
-            .strip_prefix("array<i32")
-            .and_then(|s| s.strip_suffix('>'))
-            .map(|s| s.trim_start_matches(':').trim());
-        let sizes: Option<Vec<usize>> = match (inner, arr) {
-            (Some(""), _) => Some(vec![]),
-            (Some(list), _) => list.split(',').map(|x| x.trim().parse::<usize>().ok()).collect(),
-            _ => None,
+        let sizes: Option<Vec<usize>> = if attr.is_dense_i32_array() {
+            DenseI32ArrayAttribute::try_from(attr)
+                .ok()
+                .and_then(|a| (0..a.len()).map(|i| a.element(i).ok().and_then(|v| usize::try_from(v).ok())).collect())
+        } else {
+            None
         };
         let sizes = sizes.ok_or_else(|| format!("'{segment_attr}' must be an array<i32: ...> of non-negative sizes"))?;
         if sizes.len() != decls.len() {
@@ -175,13 +170,13 @@ fn accepts(class: ValueClass, t: Type<'_>) -> bool {
         return t.is_index();
     }
     match mlir_support::ir::ranked_tensor(t) {
-        Some(tensor) => class.accepts_element(&tensor.element().to_string()),
+        Some(tensor) => class.accepts_element(&mlir_support::ir::type_string(tensor.element())),
         None => false,
     }
 }
 
 fn attr_matches(kind: AttrKind, a: Attribute<'_>) -> bool {
-    let ty = || a.r#type().to_string();
+    let ty = || mlir_support::ir::type_string(a.r#type());
     match kind {
         AttrKind::F64 => a.is_float() && ty() == "f64",
         AttrKind::I64 => a.is_integer() && ty() == "i64",
@@ -223,7 +218,7 @@ fn check_dynamic_sizes(op: &OperationRef<'_, '_>, def: &OpDef, groups: &[Range<u
     for a in &def.attrs {
         let Ok(attr) = op.attribute(&a.name) else { continue };
         match a.kind {
-            AttrKind::I64 if attr.to_string().starts_with(&K_DYNAMIC.to_string()) => dynamic += 1,
+            AttrKind::I64 if attr.is_integer() && IntegerAttribute::try_from(attr).is_ok_and(|i| i.value() == K_DYNAMIC) => dynamic += 1,
             AttrKind::I64Array => {
                 if let Ok(arr) = DenseI64ArrayAttribute::try_from(attr) {
                     dynamic += (0..arr.len()).filter(|&i| arr.element(i).ok() == Some(K_DYNAMIC)).count();

@@ -101,7 +101,7 @@ impl Exporter {
             }
         }
         let mut meta = Map::new();
-        let dtype = dtype_name(&tensor.element().to_string()).unwrap_or("unknown");
+        let dtype = dtype_name(&ir::type_string(tensor.element())).unwrap_or("unknown");
         let strides: Option<Vec<Json>> = (0..dims.len())
             .map(|i| dims[i + 1..].iter().map(Json::as_i64).try_fold(1i64, |acc, d| Some(acc * d?)).map(Json::from))
             .collect();
@@ -203,7 +203,7 @@ impl Exporter {
             );
         }
         if let Ok(t) = TypeAttribute::try_from(a) {
-            return json!({ "dtype": dtype_name(&t.value().to_string()).unwrap_or("unknown") });
+            return json!({ "dtype": dtype_name(&ir::type_string(t.value())).unwrap_or("unknown") });
         }
         json!(a.to_string())
     }

@@ -45,7 +45,7 @@ fn key(v: Value<'_, '_>) -> usize {
 /// The dtype of a tensor type's element.
 pub fn dtype_of(t: Type<'_>) -> R<DType> {
     let rt = ir::ranked_tensor(t).ok_or_else(|| format!("not a ranked tensor: {t}"))?;
-    let e = rt.element().to_string();
+    let e = ir::type_string(rt.element());
     DType::from_mlir(&e).ok_or_else(|| format!("element type {e} is not modelled"))
 }
 

@@ -156,3 +156,48 @@ pub fn ranked_tensor(t: melior::ir::Type<'_>) -> Option<melior::ir::r#type::Rank
     }
     melior::ir::r#type::RankedTensorType::try_from(t).ok()
 }
+
+/// How MLIR spells `t`, for the builtin scalar types the dialects use, found
+/// by type predicates instead of printing (printing a type sets up an
+/// AsmPrinter, microseconds each; the verifier asks for every operand).
+/// `None` for any other type: callers fall back to printing.
+pub fn type_name(t: melior::ir::Type<'_>) -> Option<&'static str> {
+    use melior::ir::TypeLike;
+    let raw = t.to_raw();
+    unsafe {
+        Some(if mlir_sys::mlirTypeIsABF16(raw) {
+            "bf16"
+        } else if mlir_sys::mlirTypeIsAF16(raw) {
+            "f16"
+        } else if mlir_sys::mlirTypeIsAF32(raw) {
+            "f32"
+        } else if mlir_sys::mlirTypeIsAF64(raw) {
+            "f64"
+        } else if mlir_sys::mlirTypeIsAFloat8E4M3FN(raw) {
+            "f8E4M3FN"
+        } else if mlir_sys::mlirTypeIsAFloat8E4M3FNUZ(raw) {
+            "f8E4M3FNUZ"
+        } else if mlir_sys::mlirTypeIsAIndex(raw) {
+            "index"
+        } else if mlir_sys::mlirTypeIsAInteger(raw) && mlir_sys::mlirIntegerTypeIsSignless(raw) {
+            match mlir_sys::mlirIntegerTypeGetWidth(raw) {
+                1 => "i1",
+                8 => "i8",
+                16 => "i16",
+                32 => "i32",
+                64 => "i64",
+                _ => return None,
+            }
+        } else {
+            return None;
+        })
+    }
+}
+
+/// `type_name`, or the printed form for other types.
+pub fn type_string(t: melior::ir::Type<'_>) -> std::borrow::Cow<'static, str> {
+    match type_name(t) {
+        Some(n) => std::borrow::Cow::Borrowed(n),
+        None => std::borrow::Cow::Owned(t.to_string()),
+    }
+}

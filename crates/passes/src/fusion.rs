@@ -108,7 +108,7 @@ impl<'c, 'a> Match<'c, 'a> {
 }
 
 fn element(v: Value<'_, '_>) -> Option<String> {
-    ir::ranked_tensor(v.r#type()).map(|t| t.element().to_string())
+    ir::ranked_tensor(v.r#type()).map(|t| ir::type_string(t.element()).into_owned())
 }
 
 /// The match, or why there is none (for `debug-node` explanations).

@@ -34,7 +34,7 @@ fn named<'c: 'a, 'a>(v: Value<'c, 'a>, name: &str) -> Option<Op<'c, 'a>> {
 }
 
 fn elem(v: Value<'_, '_>) -> Option<String> {
-    ir::ranked_tensor(v.r#type()).map(|t| t.element().to_string())
+    ir::ranked_tensor(v.r#type()).map(|t| ir::type_string(t.element()).into_owned())
 }
 
 fn scalar(op: &Op<'_, '_>, n: &str) -> Option<f64> {
