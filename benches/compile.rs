@@ -12,8 +12,18 @@
 //!   32-layer fixture, sequential against parallel (the scaling of
 //!   `vllm-opt --compile-sizes`).
 //!
+//! - `fusion_L32`, `fusion_L80`: import + every post-grad pass (no-op
+//!   elimination, the fusions, fix-functionalization, DCE) on the 32-layer
+//!   fixture and on a generated 80-layer graph (tests/support/llama.rs),
+//!   against import alone. `passes_in_one_pipeline` is the library path a
+//!   backend takes, without printing the result; `compile_with_text_output`
+//!   is `vllm_pipeline::compile` (steps run one by one, text printed).
+//!
 //! Run: `cargo bench --bench compile` (add `-- import` to filter).
 use criterion::{Criterion, criterion_group, criterion_main};
+
+#[path = "../tests/support/llama.rs"]
+mod llama;
 use std::{hint::black_box, path::Path, time::Duration};
 
 fn fixture(name: &str) -> String {
@@ -66,30 +76,41 @@ fn compile_sizes(c: &mut Criterion) {
     g.finish();
 }
 
-/// The fusion pipeline on the 32-layer fixture: import + no-op elimination +
-/// every fusion + DCE, against import alone (in the same run).
-fn fusion_pipeline(c: &mut Criterion) {
-    use vllm_pipeline::{CompileOptions, Input, PassConfig, compile};
-    let text = fixture("llama_fp8_custom_L32_dyn.json");
+/// Import + every post-grad pass, against import alone, in the same run.
+fn pipeline_group(c: &mut Criterion, group: &str, text: &str) {
+    use vllm_pipeline::{CompileOptions, Input, PassConfig, compile, plan};
     let config = PassConfig::from_json(r#"{"eliminate_noops": true, "enable_fusion": true, "enable_attn_fusion": true}"#)
         .expect("config")
         .0;
-    let mut g = c.benchmark_group("fusion_L32");
+    let options = CompileOptions { config, ..Default::default() };
+    let pipeline_text = plan(&options).expect("plan").0.pipeline_text();
+    vllm_passes::register_all();
+    let mut g = c.benchmark_group(group);
     g.sample_size(20);
-    g.measurement_time(Duration::from_secs(8));
+    g.measurement_time(Duration::from_secs(6));
     g.bench_function("import_only", |b| {
         b.iter(|| {
             let ctx = vllm_dialect::new_context().expect("context");
-            black_box(vllm_fx::import(&ctx, &text, "L32.json").is_ok())
+            black_box(vllm_fx::import(&ctx, text, "graph.json").is_ok())
         })
     });
-    g.bench_function("import_and_all_passes", |b| {
+    g.bench_function("passes_in_one_pipeline", |b| {
         b.iter(|| {
-            let o = CompileOptions { config: config.clone(), ..Default::default() };
-            black_box(compile(Input::FxJson(&text), "L32.json", &o).expect("compile").mlir.len())
+            let ctx = vllm_dialect::new_context().expect("context");
+            let mut m = vllm_fx::import(&ctx, text, "graph.json").expect("import");
+            let p = mlir_support::pipeline::Pipeline::parse(&ctx, &pipeline_text).expect("pipeline");
+            black_box(p.run(&mut m).is_ok())
         })
+    });
+    g.bench_function("compile_with_text_output", |b| {
+        b.iter(|| black_box(compile(Input::FxJson(text), "graph.json", &options).expect("compile").mlir.len()))
     });
     g.finish();
+}
+
+fn fusion_pipeline(c: &mut Criterion) {
+    pipeline_group(c, "fusion_L32", &fixture("llama_fp8_custom_L32_dyn.json"));
+    pipeline_group(c, "fusion_L80", &llama::llama_fx_json(80).expect("generated graph"));
 }
 
 criterion_group!(benches, import_export, compile_sizes, fusion_pipeline);

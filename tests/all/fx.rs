@@ -10,6 +10,7 @@ pub const TESTS: &[RustTest] = &[
     ("fx::export_is_a_fixed_point", export_is_a_fixed_point),
     ("fx::dyn_fixtures_specialized_to_n_are_the_captured_n_fixtures", specialization_matches_captured_static_graphs),
     ("fx::fixtures_fuse_as_their_readme_states", fixture_fusion_counts),
+    ("fx::generated_80_layer_graph_fuses_everywhere", generated_80_layer_graph_fuses_everywhere),
 ];
 
 pub fn fixtures() -> Result<Vec<PathBuf>, Failed> {
@@ -220,4 +221,18 @@ pub fn fixture_fusion_counts() -> Result<(), Failed> {
         vllm_fx::import(&ctx, &fx, file).map_err(|d| format!("{file}: the fused export does not re-import: {d:?}"))?;
     }
     if problems.is_empty() { Ok(()) } else { Err(problems.join("\n").into()) }
+}
+
+/// The generated 80-layer graph (the benchmark's): every site fuses, no copies.
+pub fn generated_80_layer_graph_fuses_everywhere() -> Result<(), Failed> {
+    use vllm_pipeline::{CompileOptions, Input, PassConfig, compile};
+    let json = crate::llama::llama_fx_json(80)?;
+    let config = PassConfig::from_json(r#"{"eliminate_noops": true, "enable_fusion": true, "enable_attn_fusion": true}"#)?.0;
+    let r = compile(Input::FxJson(&json), "llama_L80", &CompileOptions { config, ..Default::default() }).map_err(|d| format!("{d:?}"))?;
+    let stat = |k: &str| -> u64 { r.steps.iter().flat_map(|s| s.stats.iter()).filter(|(n, _)| n == k).map(|(_, v)| *v).sum() };
+    let got = [stat("rms-static-quant"), stat("fused-add-rms-static-quant"), stat("silu-mul-static-quant"), stat("attn-static-quant"), stat("copies")];
+    if got != [1, 159, 80, 80, 0] {
+        return Err(format!("L80 fused/copied {got:?}, expected [1, 159, 80, 80, 0]").into());
+    }
+    Ok(())
 }

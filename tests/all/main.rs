@@ -11,6 +11,8 @@
 
 mod dialect;
 mod fx;
+#[path = "../support/llama.rs"]
+pub mod llama;
 mod lit;
 mod numerics;
 mod pipeline;
