@@ -22,6 +22,10 @@
 //! Run: `cargo bench --bench compile` (add `-- import` to filter).
 use criterion::{Criterion, criterion_group, criterion_main};
 
+/// The vllm-opt binary's allocator, so the numbers are the tool's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../tests/support/llama.rs"]
 mod llama;
 use std::{hint::black_box, path::Path, time::Duration};
@@ -39,6 +43,8 @@ fn import_export(c: &mut Criterion) {
     g.bench_function("json_parse/L32", |b| {
         b.iter(|| black_box(serde_json::from_str::<serde_json::Value>(black_box(&text)).expect("json")))
     });
+    g.bench_function("graph_parse/L32", |b| b.iter(|| black_box(vllm_fx::graph::parse(black_box(&text)).is_ok())));
+    g.bench_function("new_context", |b| b.iter(|| black_box(vllm_dialect::new_context().is_ok())));
     g.bench_function("import/L32", |b| {
         b.iter(|| black_box(vllm_fx::import(&ctx, black_box(&text), "L32.json").expect("import")))
     });

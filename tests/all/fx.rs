@@ -231,6 +231,7 @@ pub fn generated_80_layer_graph_fuses_everywhere() -> Result<(), Failed> {
     let r = compile(Input::FxJson(&json), "llama_L80", &CompileOptions { config, ..Default::default() }).map_err(|d| format!("{d:?}"))?;
     let stat = |k: &str| -> u64 { r.steps.iter().flat_map(|s| s.stats.iter()).filter(|(n, _)| n == k).map(|(_, v)| *v).sum() };
     let got = [stat("rms-static-quant"), stat("fused-add-rms-static-quant"), stat("silu-mul-static-quant"), stat("attn-static-quant"), stat("copies")];
+    eprintln!("{}", r.summary());
     if got != [1, 159, 80, 80, 0] {
         return Err(format!("L80 fused/copied {got:?}, expected [1, 159, 80, 80, 0]").into());
     }

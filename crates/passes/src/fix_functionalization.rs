@@ -175,6 +175,34 @@ fn disjoint(a: (i64, i64, i64, i64), b: (i64, i64, i64, i64)) -> bool {
     a.0 == b.0 && a.3 == 1 && b.3 == 1 && a.1 >= 0 && b.1 >= 0 && (a.2 <= b.1 || b.2 <= a.1)
 }
 
+/// Block order of the original ops, computed once (MLIR's `isBeforeInBlock`
+/// renumbers the block after every insertion, which made the pass quadratic).
+/// Ops made by the pass are not in it and count as earlier than any op being
+/// converted, which is true: the pass only inserts before the op it converts.
+/// Erased ops leave it, so a reused address cannot inherit a position.
+struct Order(HashMap<usize, usize>);
+
+impl Order {
+    fn of(block: BlockRef<'_, '_>) -> Order {
+        Order(ir::block_ops(block).iter().enumerate().map(|(i, o)| (op_key(o), i)).collect())
+    }
+    /// True when `b` comes after `a` (`a` an op of the original block).
+    fn after(&self, a: &OperationRef<'_, '_>, b: &OperationRef<'_, '_>) -> bool {
+        match (self.0.get(&op_key(a)), self.0.get(&op_key(b))) {
+            (Some(x), Some(y)) => y > x,
+            _ => false,
+        }
+    }
+    fn erase(&mut self, op: OperationRef<'_, '_>) {
+        self.0.remove(&op_key(&op));
+        ir::erase(op);
+    }
+}
+
+fn op_key(op: &OperationRef<'_, '_>) -> usize {
+    op.to_raw().ptr as usize
+}
+
 /// One argument the in-place call writes that the value form also read.
 struct Written<'c: 'a, 'a> {
     /// Index among the value op's results of its new value.
@@ -187,7 +215,7 @@ struct Written<'c: 'a, 'a> {
 /// -> ...` writes back every new value into exactly its slice, each link
 /// having no other user. After the in-place call the chain's end equals
 /// `base`. Returns the chain, in order.
-fn writeback_chain<'c: 'a, 'a>(op: OperationRef<'c, 'a>, written: &[Written<'c, 'a>]) -> Option<Vec<OperationRef<'c, 'a>>> {
+fn writeback_chain<'c: 'a, 'a>(order: &Order, op: OperationRef<'c, 'a>, written: &[Written<'c, 'a>]) -> Option<Vec<OperationRef<'c, 'a>>> {
     if written.is_empty() {
         return None;
     }
@@ -207,7 +235,7 @@ fn writeback_chain<'c: 'a, 'a>(op: OperationRef<'c, 'a>, written: &[Written<'c, 
     while !pending.is_empty() {
         let next = ir::users(cur).into_iter().find(|u| {
             op_name(u) == "aten.slice_scatter"
-                && op.is_before_in_block(*u)
+                && order.after(&op, u)
                 && u.operand(0).is_ok_and(|x| x == cur)
                 && region(u).is_some_and(|r| pending.iter().any(|(v, pr)| *pr == r && u.operand(1).is_ok_and(|s| s == *v)))
         })?;
@@ -224,6 +252,7 @@ fn writeback_chain<'c: 'a, 'a>(op: OperationRef<'c, 'a>, written: &[Written<'c, 
 
 /// Why overwriting `v` in place at `op` would be wrong, if it would.
 fn unsafe_to_overwrite(
+    order: &Order,
     op: OperationRef<'_, '_>,
     v: Value<'_, '_>,
     others_written: &[Value<'_, '_>],
@@ -243,7 +272,7 @@ fn unsafe_to_overwrite(
             if u == op || exempt.contains(&u) {
                 continue;
             }
-            if op.is_before_in_block(u) {
+            if order.after(&op, &u) {
                 return Some(format!("its old value is read later by '{}' ({})", op_name(&u), describe(u.location())));
             }
         }
@@ -411,6 +440,7 @@ fn convert<'c: 'a, 'a>(
     ctx: &'c Context,
     block: BlockRef<'c, 'a>,
     sizes: &mut Sizes<'c, 'a>,
+    order: &mut Order,
     op: OperationRef<'c, 'a>,
     def: &OpDef,
     twin: &OpDef,
@@ -430,7 +460,7 @@ fn convert<'c: 'a, 'a>(
         .filter(|(w, _)| def.reads(&w.name))
         .filter_map(|(w, r)| operand(&w.name).map(|value| Written { result: *r, value }))
         .collect();
-    let chain = writeback_chain(op, &written).unwrap_or_default();
+    let chain = writeback_chain(order, op, &written).unwrap_or_default();
     let written_values: Vec<Value> = written.iter().map(|w| w.value).collect();
 
     let mut operands = Vec::new();
@@ -442,7 +472,7 @@ fn convert<'c: 'a, 'a>(
             operand(&t.name)
         } else if def.reads(&t.name) {
             match operand(&t.name) {
-                Some(v) => match unsafe_to_overwrite(op, v, &written_values, &copied, &chain, donate_inputs) {
+                Some(v) => match unsafe_to_overwrite(order, op, v, &written_values, &copied, &chain, donate_inputs) {
                     None => Some(v),
                     Some(why) => {
                         let c = clone(block, op, v).ok_or("cannot build aten.clone")?;
@@ -505,11 +535,11 @@ fn convert<'c: 'a, 'a>(
             ir::replace_all_uses(end.into(), base);
         }
         for s in chain.iter().rev() {
-            ir::erase(*s);
+            order.erase(*s);
             counts.writebacks += 1;
         }
     }
-    ir::erase(op);
+    order.erase(op);
     counts.converted += 1;
     Ok(())
 }
@@ -536,10 +566,15 @@ impl Pass for FixFunctionalizationPass {
             let mut block = region.first_block();
             while let Some(b) = block {
                 let mut sizes = Sizes::new(b);
+                let mut order = Order::of(b);
                 for op in ir::block_ops(b) {
+                    // Skip what a conversion erased (a rotary write-back chain).
+                    if !order.0.contains_key(&op_key(&op)) {
+                        continue;
+                    }
                     let Some(def) = def_of(&op) else { continue };
                     let Some(twin) = def.inplace.as_deref().and_then(vllm_dialect::op) else { continue };
-                    if let Err(why) = convert(ctx, b, &mut sizes, op, def, twin, donate_inputs, &mut counts) {
+                    if let Err(why) = convert(ctx, b, &mut sizes, &mut order, op, def, twin, donate_inputs, &mut counts) {
                         ir::emit_error(op.location(), &format!("'{}' has an in-place kernel but could not be converted: {why}", def.name));
                         failed = true;
                     }

@@ -8,6 +8,9 @@
 mod diagnostics_verifier;
 mod post_grad;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use mlir_support::{
     Diag, Severity,
