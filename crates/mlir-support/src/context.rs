@@ -28,7 +28,9 @@ pub fn new_context(dialects: &[DynamicDialectDef]) -> Context {
     let registry = DialectRegistry::new();
     register_all_dialects(&registry);
     let context = Context::new_with_registry(&registry, true);
-    context.load_all_available_dialects();
+    // Dialects load on demand (parsing, pass dependencies): loading all ~80
+    // registered ones up front cost most of a context's creation time.
+    context.get_or_load_dialect("func");
     context.set_allow_unregistered_dialects(false);
     for d in dialects {
         load_dynamic_dialect(&context, d);
