@@ -94,7 +94,7 @@ pub static RULES: &[Rule] = &[
 
 /// What the fused per-group kernels hard-code: the group quant's defaults
 /// (eps 1e-10, ±448, scales not rounded to powers of two).
-pub const GROUP_DEFAULTS: [Check; 4] = [
+pub(crate) const GROUP_DEFAULTS: [Check; 4] = [
     AttrIs(Root("eps"), "1.000000e-10 : f64"),
     AttrIs(Root("fp8_min"), "-4.480000e+02 : f64"),
     AttrIs(Root("fp8_max"), "4.480000e+02 : f64"),

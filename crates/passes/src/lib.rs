@@ -12,7 +12,7 @@ mod fuse_act_quant;
 mod fuse_attn_quant;
 mod fuse_rms_quant;
 pub mod fusion;
-pub mod native;
+mod native;
 mod noop_elimination;
 mod specialize_shapes;
 
