@@ -27,7 +27,8 @@ pub fn new_context(dialects: &[DynamicDialectDef]) -> Context {
     install_fatal_error_handler();
     let registry = DialectRegistry::new();
     register_all_dialects(&registry);
-    let context = Context::new_with_registry(&registry, true);
+    // Threading off: a post-grad graph is one function (docs/ARCHITECTURE.md).
+    let context = Context::new_with_registry(&registry, false);
     // Dialects load on demand (parsing, pass dependencies): loading all ~80
     // registered ones up front cost most of a context's creation time.
     context.get_or_load_dialect("func");
