@@ -21,6 +21,7 @@
 //!
 //! Run: `cargo bench --bench compile` (add `-- import` to filter).
 use criterion::{Criterion, criterion_group, criterion_main};
+use mlir_support::melior::ir::operation::OperationLike;
 
 /// The vllm-opt binary's allocator, so the numbers are the tool's.
 #[global_allocator]
@@ -105,7 +106,10 @@ fn pipeline_group(c: &mut Criterion, group: &str, text: &str) {
             let ctx = vllm_dialect::new_context().expect("context");
             let mut m = vllm_fx::import(&ctx, text, "graph.json").expect("import");
             let p = mlir_support::pipeline::Pipeline::parse(&ctx, &pipeline_text).expect("pipeline");
-            black_box(p.run(&mut m).is_ok())
+            // As compile() does: verify the input (import did) and the result, not every pass.
+            p.verify_each(false);
+            let ok = p.run(&mut m).is_ok() && m.as_operation().verify();
+            black_box(ok)
         })
     });
     g.bench_function("compile_with_text_output", |b| {
