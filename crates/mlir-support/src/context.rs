@@ -74,3 +74,9 @@ pub fn load_dynamic_dialect(context: &Context, def: &DynamicDialectDef) {
 pub fn install_fatal_error_handler() {
     unsafe { crate::ffi::vllmInstallFatalErrorHandler() }
 }
+
+/// Makes `context` able to translate to LLVM IR (needed to serialize GPU
+/// modules to PTX with `gpu-module-to-binary`). Only code generation needs it.
+pub fn register_llvm_translations(context: &Context) {
+    unsafe { mlir_sys::mlirRegisterAllLLVMTranslations(context.to_raw()) }
+}

@@ -201,3 +201,29 @@ pub fn type_string(t: melior::ir::Type<'_>) -> std::borrow::Cow<'static, str> {
         None => std::borrow::Cow::Owned(t.to_string()),
     }
 }
+
+/// The serialized objects (PTX text with `format=isa`) of every `gpu.binary`
+/// in `module`, with the binary's symbol name.
+pub fn gpu_binary_objects(module: &melior::ir::Module<'_>) -> Vec<(String, String)> {
+    use melior::ir::attribute::AttributeLike;
+    let mut out = Vec::new();
+    for op in block_ops(module.body()) {
+        if op.name().as_string_ref().as_str() != Ok("gpu.binary") {
+            continue;
+        }
+        let name = string_attr(&op, "sym_name").unwrap_or_default();
+        let Ok(objects) = op.attribute("objects") else { continue };
+        let Ok(objects) = melior::ir::attribute::ArrayAttribute::try_from(objects) else { continue };
+        for i in 0..objects.len() {
+            let Ok(o) = objects.element(i) else { continue };
+            unsafe {
+                if mlir_sys::mlirAttributeIsAGPUObjectAttr(o.to_raw()) {
+                    let s = mlir_sys::mlirGPUObjectAttrGetObject(o.to_raw());
+                    let bytes = std::slice::from_raw_parts(s.data as *const u8, s.length);
+                    out.push((name.clone(), String::from_utf8_lossy(bytes).into_owned()));
+                }
+            }
+        }
+    }
+    out
+}

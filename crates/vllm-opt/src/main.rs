@@ -143,6 +143,14 @@ pub(crate) struct Cli {
     /// Print the per-pass summary (rewrites, skipped passes and why, time) to stderr.
     #[arg(long = "pass-summary", help_heading = "Post-grad pipeline")]
     pub(crate) pass_summary: bool,
+
+    /// Write one PTX file per unique fused kernel of the compiled graph, and manifest.json.
+    #[arg(long = "emit-kernels", value_name = "DIR", help_heading = "Kernels")]
+    pub(crate) emit_kernels: Option<String>,
+
+    /// The GPU architecture the kernels target (FP8 conversion needs sm_89 or newer).
+    #[arg(long = "cuda-arch", value_name = "ARCH", default_value = "sm_90", help_heading = "Kernels")]
+    pub(crate) cuda_arch: String,
 }
 
 impl Cli {
@@ -156,6 +164,7 @@ impl Cli {
             || self.print_uuid
             || self.cache_dir.is_some()
             || self.dump_dir.is_some()
+            || self.emit_kernels.is_some()
     }
 }
 

@@ -139,6 +139,7 @@ pub fn run(cli: &Cli) -> ExitCode {
     results.sort_by_key(|(i, _, _)| *i);
     let mut ok = true;
     let mut stdout_parts = Vec::new();
+    let mut kernel_inputs: Vec<(Option<u64>, String)> = Vec::new();
     for (_, shape, r) in results {
         let tag = shape.map_or("symbolic".to_string(), |s| s.to_string());
         match r {
@@ -154,6 +155,9 @@ pub fn run(cli: &Cli) -> ExitCode {
                     CacheStatus::Hit => eprintln!("cache: hit ({tag}) {}", &res.uuid[..16]),
                     CacheStatus::Miss => eprintln!("cache: miss ({tag}), stored"),
                     CacheStatus::Recompiled(why) => eprintln!("cache: corrupt entry ({why}) for {tag}, recompiled and replaced"),
+                }
+                if cli.emit_kernels.is_some() {
+                    kernel_inputs.push((match shape { Some(ShapeContext::Static(n)) => Some(n), _ => None }, res.mlir.clone()));
                 }
                 if cli.pass_summary || cli.timing {
                     eprint!("{}", res.summary().replace("summary -===", &format!("summary ({tag}) -===")));
@@ -171,6 +175,12 @@ pub fn run(cli: &Cli) -> ExitCode {
             }
         }
     }
+    if let Some(dir) = &cli.emit_kernels {
+        if let Err(d) = emit_kernels(dir, &cli.cuda_arch, &kernel_inputs) {
+            print_diags(&[d]);
+            ok = false;
+        }
+    }
     warnings.sort();
     warnings.dedup();
     for w in warnings {
@@ -183,4 +193,36 @@ pub fn run(cli: &Cli) -> ExitCode {
         let _ = out.flush();
     }
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// `--emit-kernels DIR`: the unique fused kernels of every compiled shape
+/// context, one PTX each, and manifest.json (ops, parameter ABI in launch
+/// order, grid/block per shape context).
+fn emit_kernels(dir: &str, arch: &str, compiled: &[(Option<u64>, String)]) -> Result<(), Diag> {
+    let mut kernels: Vec<vllm_codegen::Kernel> = Vec::new();
+    let contexts: Vec<Option<u64>> = compiled.iter().map(|(t, _)| *t).collect();
+    for (_, text) in compiled {
+        let ctx = vllm_dialect::new_context().map_err(|e| Diag::error(dir, e))?;
+        let module = mlir_support::source::parse(&ctx, text, "compiled.mlir").map_err(|d| d.into_iter().next().unwrap_or_else(|| Diag::error(dir, "the compiled graph does not parse")))?;
+        for k in vllm_codegen::collect(&module) {
+            match kernels.iter_mut().find(|x| x.name == k.name) {
+                Some(x) => x.sites += k.sites,
+                None => kernels.push(k),
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Diag::error(dir, format!("cannot create the kernel directory: {e}")))?;
+    let mut entries = Vec::new();
+    for k in &kernels {
+        let ptx = vllm_codegen::ptx(k, arch).map_err(|e| Diag::error(dir, e))?;
+        let path = std::path::Path::new(dir).join(format!("{}.ptx", k.name));
+        write_atomically(&path.to_string_lossy(), ptx.as_bytes()).map_err(|e| Diag::error(dir, format!("cannot write {}: {e}", path.display())))?;
+        entries.push(k.manifest(&contexts));
+    }
+    let manifest = serde_json::json!({ "arch": arch, "kernels": entries });
+    let path = std::path::Path::new(dir).join("manifest.json");
+    let text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
+    write_atomically(&path.to_string_lossy(), text.as_bytes()).map_err(|e| Diag::error(dir, format!("cannot write {}: {e}", path.display())))?;
+    eprintln!("kernels: {} unique for {} sites, written to {dir}", kernels.len(), kernels.iter().map(|k| k.sites).sum::<usize>());
+    Ok(())
 }

@@ -1,0 +1,55 @@
+// vllm-opt --emit-kernels: the 32-layer fixture's 64 fused norm+quant ops need
+// 2 unique kernels (layers share them), compiled to PTX in-process.
+// RUN: rm -rf %t && vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_L32_dyn.json --config %S/../../examples/pass_config.json --compile-sizes 1,256 --emit-kernels %t -o %t.mlir 2>&1 | FileCheck %s --check-prefix=LOG
+// RUN: FileCheck %s --input-file %t/manifest.json
+// RUN: FileCheck %s --check-prefix=PTX --input-file %t/rms_norm_static_fp8_quant_h4096_bf16.ptx
+// RUN: FileCheck %s --check-prefix=ADD --input-file %t/fused_add_rms_norm_static_fp8_quant_h4096_bf16.ptx
+// No libdevice call may remain (it would fail to load, silently until then):
+// RUN: not grep -h "extern .func" %t/rms_norm_static_fp8_quant_h4096_bf16.ptx %t/fused_add_rms_norm_static_fp8_quant_h4096_bf16.ptx
+
+// Bad targets and directories are located errors with exit status 1:
+// RUN: not vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_L2_dyn.json --config %S/../../examples/pass_config.json --emit-kernels %t.arch --cuda-arch sm_80 -o /dev/null 2>&1 | FileCheck %s --check-prefix=ARCH
+// RUN: not vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_L2_dyn.json --config %S/../../examples/pass_config.json --emit-kernels /proc/no/such/dir -o /dev/null 2>&1 | FileCheck %s --check-prefix=DIR
+
+// LOG: kernels: 2 unique for 128 sites
+// ARCH: error: --cuda-arch sm_80: the FP8 conversion (cvt.rn.satfinite.e4m3x2) needs sm_89 or newer
+// DIR: /proc/no/such/dir: error: cannot create the kernel directory
+
+// CHECK: "arch": "sm_90"
+// CHECK: "name": "rms_norm_static_fp8_quant_h4096_bf16"
+// CHECK: "implements": "vllm.rms_norm_static_fp8_quant"
+// CHECK: "name": "result",
+// CHECK-NEXT: "kind": "ptr",
+// CHECK-NEXT: "elem": "f8E4M3FN"
+// CHECK: "name": "input",
+// CHECK: "name": "weight",
+// CHECK: "name": "scale",
+// CHECK: "name": "epsilon",
+// CHECK-NEXT: "kind": "f32",
+// CHECK: "num_tokens": 1,
+// CHECK: "block": [
+// CHECK-NEXT: 1024,
+// CHECK: "num_tokens": 256,
+// CHECK: "block": [
+// CHECK-NEXT: 256,
+// CHECK: "sites": 2
+// CHECK: "name": "fused_add_rms_norm_static_fp8_quant_h4096_bf16"
+// CHECK: "name": "residual",
+// CHECK: "sites": 126
+
+// PTX: .version 8.0
+// PTX: .target sm_90
+// PTX: .visible .entry rms_norm_static_fp8_quant_h4096_bf16(
+// PTX-NEXT: .param .u64 .ptr .align 1 rms_norm_static_fp8_quant_h4096_bf16_param_0,
+// PTX: .param .f32 rms_norm_static_fp8_quant_h4096_bf16_param_4
+// PTX: ld.global.v2.b16
+// PTX: shfl.sync.bfly.b32
+// PTX: rsqrt.approx.f32
+// PTX: cvt.rn.satfinite.e4m3x2.f32
+
+// The residual form adds in bf16 (LLVM folds extf/addf/truncf into the
+// native bf16x2 add, vLLM's half2 add) and stores the sum into the residual.
+// ADD: .visible .entry fused_add_rms_norm_static_fp8_quant_h4096_bf16(
+// ADD: add.rn.bf16x2
+// ADD-NEXT: st.global.b32
+// ADD: cvt.rn.satfinite.e4m3x2.f32
