@@ -12,6 +12,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::per_token_fusion_is_within_one_fp8_step", per_token_fusion_is_within_one_fp8_step),
     ("numerics::native_form_fusion", native_form_fusion),
     ("numerics::per_group_fusion", per_group_fusion),
+    ("numerics::host_kernels_match_the_reference", host_kernels_match_the_reference),
 ];
 
 const TOKENS: usize = 8;
@@ -328,5 +329,89 @@ fn per_group_fusion() -> Result<(), Failed> {
         differing += d;
     }
     eprintln!("per-group fusion with residual: {differing} of {total} FP8 values one step apart");
+    Ok(())
+}
+
+/// Rows that exercise the edge cases: ordinary values, rows of zeros, tiny
+/// (bf16-denormal) rows, rows that saturate FP8, NaN and ±inf.
+fn kernel_rows(rows: usize, h: usize, rng: &mut SplitMix64) -> Vec<f32> {
+    let mut x = Vec::with_capacity(rows * h);
+    for r in 0..rows {
+        let kind = r % 8;
+        for j in 0..h {
+            let u = 2.0 * rng.unit();
+            x.push(match kind {
+                1 => 0.0,
+                2 => u * 1e-39,
+                3 => u * 1e4,
+                4 if j == h / 3 => f32::NAN,
+                5 if j == 7 => f32::INFINITY,
+                6 if j == 5 => f32::NEG_INFINITY,
+                _ => u,
+            });
+        }
+    }
+    x
+}
+
+fn to_bits16(v: &[f32], dt: DType) -> Vec<u8> {
+    v.iter().flat_map(|x| (dt.bits(*x) as u16).to_le_bytes()).collect()
+}
+
+fn host_kernels_match_the_reference() -> Result<(), Failed> {
+    use vllm_interp::kernels as k;
+    let mut rng = SplitMix64(42);
+    let mut report = Vec::new();
+    for (op, h, rows, dt, elem) in [
+        ("vllm.rms_norm_static_fp8_quant", 4096u64, 256usize, DType::BF16, "bf16"),
+        ("vllm.fused_add_rms_norm_static_fp8_quant", 4096, 256, DType::BF16, "bf16"),
+        ("vllm.rms_norm_static_fp8_quant", 5120, 200, DType::F16, "f16"),
+        ("vllm.fused_add_rms_norm_static_fp8_quant", 64, 512, DType::F16, "f16"),
+    ] {
+        let kernel = vllm_codegen::kernel_for(op, h, elem).ok_or("no kernel")?;
+        let hu = h as usize;
+        let round = |v: Vec<f32>| -> Vec<f32> { v.into_iter().map(|x| dt.round(x)).collect() };
+        let x = round(kernel_rows(rows, hu, &mut rng));
+        let r = round((0..rows * hu).map(|_| 2.0 * rng.unit()).collect());
+        let w = round((0..hu).map(|_| 1.0 + 0.5 * rng.unit()).collect());
+        let (scale, eps) = (0.0125f32, 1e-5f32);
+        // The reference (§10): the interpreter's kernels.
+        let residual = kernel.params.iter().any(|p| p.name == "residual");
+        let (want_q, want_r) = if residual {
+            let (o, z) = k::fused_add_rms_norm(&x, &r, &w, eps, dt);
+            (k::static_quant(&o, scale), Some(z))
+        } else {
+            (k::static_quant(&k::rms_norm(&x, &w, eps, dt), scale), None)
+        };
+        let mut out = vec![0u8; rows * hu];
+        let mut xin = to_bits16(&x, dt);
+        let mut rin = to_bits16(&r, dt);
+        let mut win = to_bits16(&w, dt);
+        vllm_codegen::run_on_host(
+            &kernel,
+            vllm_codegen::HostCall {
+                result: &mut out,
+                input: &mut xin,
+                residual: residual.then_some(&mut rin),
+                weight: &mut win,
+                scale,
+                epsilon: eps,
+                rows,
+            },
+        )?;
+        let want: Vec<u8> = want_q.iter().map(|v| DType::F8E4M3FN.bits(*v) as u8).collect();
+        let diff = out.iter().zip(&want).filter(|(a, b)| a != b).count();
+        if diff != 0 {
+            let i = out.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(0);
+            return Err(format!("{}: {diff} of {} FP8 bytes differ from the reference; first at {i}: {:#04x} vs {:#04x} (x = {})", kernel.name, out.len(), out[i], want[i], x[i]).into());
+        }
+        if let Some(z) = want_r {
+            if rin != to_bits16(&z, dt) {
+                return Err(format!("{}: the residual written back differs from the reference", kernel.name).into());
+            }
+        }
+        report.push(format!("{} x {rows}: {} bytes bit-identical", kernel.name, out.len()));
+    }
+    eprintln!("{}", report.join("\n"));
     Ok(())
 }

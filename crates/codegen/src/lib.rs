@@ -4,12 +4,18 @@
 //! MLIR's NVVM path to PTX (`gpu-module-to-binary{format=isa}`: LLVM's NVPTX
 //! backend, no CUDA toolkit).
 //!
+//! Each kernel also has a host twin (`Target::Cpu`): the same body over all
+//! rows, run through MLIR's ExecutionEngine, which the numerics tests compare
+//! bit for bit with the §10 reference in `crates/interp`.
+//!
 //! Status (issue 7, open): the RMSNorm (+ residual add) + static FP8 kernels
-//! exist; the other fused ops, 16-byte vectorization, the CPU execution of the
-//! same kernels and the GPU check are not done yet (docs/codegen-plan.md).
+//! exist for the GPU and the host; the other fused ops, 16-byte
+//! vectorization and the GPU check are not done yet (docs/codegen-plan.md).
 #![deny(unsafe_code)]
 
 mod rms;
+
+pub use rms::Target;
 
 use mlir_support::{
     ir,
@@ -109,14 +115,9 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>) -> Vec<Kernel> {
                         k.sites += 1;
                         continue;
                     }
-                    let p = |name, kind: &'static str, e: &str| Param { name, kind, elem: e.to_string() };
-                    let residual = *kind == "vllm.fused_add_rms_norm_static_fp8_quant";
-                    let mut params = vec![p("result", "ptr", "f8E4M3FN"), p("input", "ptr", &elem)];
-                    if residual {
-                        params.push(p("residual", "ptr", &elem));
+                    if let Some(k) = kernel_for(kind, h, &elem) {
+                        out.push(Kernel { sites: 1, ..k });
                     }
-                    params.extend([p("weight", "ptr", &elem), p("scale", "ptr", "f32"), p("epsilon", "f32", "f32")]);
-                    out.push(Kernel { name: kname, op: kind, hidden: h, elem, params, sites: 1 });
                 }
                 block = b.next_in_region();
             }
@@ -130,7 +131,7 @@ pub fn kernel_mlir(k: &Kernel) -> String {
     format!(
         "module attributes {{gpu.container_module}} {{\n  gpu.module @{} {{\n{}\n  }}\n}}\n",
         k.name,
-        rms::kernel(&k.name, k.residual(), k.hidden, &k.elem)
+        rms::kernel(&k.name, k.residual(), k.hidden, &k.elem, Target::Gpu)
     )
 }
 
@@ -159,4 +160,62 @@ pub fn ptx(k: &Kernel, arch: &str) -> Result<String, String> {
         return Err(format!("{}: the PTX calls an external function ({}): libdevice is not linked", k.name, line.trim()));
     }
     Ok(text)
+}
+
+/// The host (CPU) twin of a kernel, as a `func.func` over all rows.
+pub fn host_mlir(k: &Kernel) -> String {
+    format!("module {{\n{}}}\n", rms::kernel(&k.name, k.residual(), k.hidden, &k.elem, Target::Cpu))
+}
+
+/// Buffers of one host call, row-major with `rows` rows of `hidden` elements
+/// (activations as their raw 16-bit patterns, the result as FP8 bytes).
+#[derive(Debug)]
+pub struct HostCall<'a> {
+    pub result: &'a mut [u8],
+    pub input: &'a mut [u8],
+    pub residual: Option<&'a mut [u8]>,
+    pub weight: &'a mut [u8],
+    pub scale: f32,
+    pub epsilon: f32,
+    pub rows: usize,
+}
+
+/// Runs the host twin of `k` through MLIR's ExecutionEngine.
+pub fn run_on_host(k: &Kernel, call: HostCall<'_>) -> Result<(), String> {
+    let h = k.hidden as usize;
+    let act = 2 * h * call.rows;
+    if call.result.len() != h * call.rows || call.input.len() != act || call.weight.len() != 2 * h || call.residual.as_ref().is_some_and(|r| r.len() != act) || call.residual.is_some() != k.residual() {
+        return Err(format!("{}: buffer sizes do not match {} rows of {h}", k.name, call.rows));
+    }
+    let ctx = vllm_dialect::new_context()?;
+    mlir_support::context::register_llvm_translations(&ctx);
+    let mut module = mlir_support::source::parse(&ctx, &host_mlir(k), &format!("{}.host.mlir", k.name))
+        .map_err(|d| format!("{}: the host kernel does not parse: {d:?}", k.name))?;
+    let lower = "builtin.module(convert-scf-to-cf,arith-expand{include-bf16=true},convert-math-to-llvm,convert-vector-to-llvm,convert-arith-to-llvm,convert-cf-to-llvm,convert-func-to-llvm,reconcile-unrealized-casts)";
+    mlir_support::pipeline::Pipeline::parse(&ctx, lower)
+        .map_err(|d| format!("{d:?}"))?
+        .run(&mut module)
+        .map_err(|d| format!("{}: lowering for the host failed: {d:?}", k.name))?;
+    let mut scale = call.scale.to_le_bytes();
+    use mlir_support::jit::Arg;
+    let mut args = vec![Arg::Buffer(call.result), Arg::Buffer(call.input)];
+    if let Some(r) = call.residual {
+        args.push(Arg::Buffer(r));
+    }
+    args.extend([Arg::Buffer(call.weight), Arg::Buffer(&mut scale), Arg::F32(call.epsilon), Arg::Index(call.rows as i64)]);
+    mlir_support::jit::call(&module, &k.name, &mut args)
+}
+
+/// A kernel description for `op` at hidden size `hidden` and element type
+/// `elem`, as `collect` would find it in a graph.
+pub fn kernel_for(op: &str, hidden: u64, elem: &str) -> Option<Kernel> {
+    let (_, kind) = KERNEL_OPS.iter().find(|(n, _)| *n == op)?;
+    let p = |name, kind: &'static str, e: &str| Param { name, kind, elem: e.to_string() };
+    let residual = *kind == "vllm.fused_add_rms_norm_static_fp8_quant";
+    let mut params = vec![p("result", "ptr", "f8E4M3FN"), p("input", "ptr", elem)];
+    if residual {
+        params.push(p("residual", "ptr", elem));
+    }
+    params.extend([p("weight", "ptr", elem), p("scale", "ptr", "f32"), p("epsilon", "f32", "f32")]);
+    Some(Kernel { name: format!("{}_h{hidden}_{elem}", kind.trim_start_matches("vllm.")), op: kind, hidden, elem: elem.to_string(), params, sites: 0 })
 }

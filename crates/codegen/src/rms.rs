@@ -8,15 +8,36 @@
 //! `cvt.rn.satfinite.e4m3x2` (sm_89+).
 use std::fmt::Write;
 
-/// The kernel for `H` and element type `t` (`bf16` / `f16`), as a `gpu.func`.
-pub fn kernel(name: &str, residual: bool, h: u64, t: &str) -> String {
+/// Where a kernel runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A `gpu.func`: one CTA per row, the row split over the threads.
+    Gpu,
+    /// A `func.func` over all rows with one "thread" per row (an extra
+    /// `rows: index` parameter), for the ExecutionEngine: the same body, with
+    /// exact `1/sqrt` and FP8 rounding by integer arithmetic.
+    Cpu,
+}
+
+/// The kernel for `H` and element type `t` (`bf16` / `f16`).
+pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> String {
     let mut k = String::new();
     let params = if residual {
         "%out: !llvm.ptr, %x: !llvm.ptr, %res: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32"
     } else {
         "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32"
     };
-    let _ = writeln!(k, "    gpu.func @{name}({params}) kernel {{");
+    let gpu = target == Target::Gpu;
+    if gpu {
+        let _ = writeln!(k, "    gpu.func @{name}({params}) kernel {{");
+        let _ = writeln!(k, "      %row = gpu.block_id x\n      %tid = gpu.thread_id x\n      %nt = gpu.block_dim x");
+    } else {
+        let _ = writeln!(k, "  func.func @{name}({params}, %rows: index) attributes {{llvm.emit_c_interface}} {{");
+        let _ = writeln!(
+            k,
+            "      %r0 = arith.constant 0 : index\n      %r1 = arith.constant 1 : index\n      scf.for %row = %r0 to %rows step %r1 {{\n      %tid = arith.constant 0 : index\n      %nt = arith.constant 1 : index"
+        );
+    }
     let _ = writeln!(
         k,
         r#"      %c2 = arith.constant 2 : index
@@ -26,9 +47,6 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str) -> String {
       %one = arith.constant 1.0 : f32
       %pmax = arith.constant dense<448.0> : vector<2xf32>
       %nmax = arith.constant dense<-448.0> : vector<2xf32>
-      %row = gpu.block_id x
-      %tid = gpu.thread_id x
-      %nt = gpu.block_dim x
       %base = arith.muli %row, %H : index
       %first = arith.muli %tid, %c2 : index
       %step = arith.muli %nt, %c2 : index"#
@@ -58,15 +76,31 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str) -> String {
         r#"        %sq = arith.mulf %f, %f : vector<2xf32>
         %s0 = vector.extract %sq[0] : f32 from vector<2xf32>
         %s1 = vector.extract %sq[1] : f32 from vector<2xf32>
-        %s = arith.addf %s0, %s1 : f32
-        %n = arith.addf %a, %s : f32
+        %n0 = arith.addf %a, %s0 : f32
+        %n = arith.addf %n0, %s1 : f32
         scf.yield %n : f32
-      }}
-      %var = gpu.all_reduce add %acc uniform {{}} : (f32) -> (f32)
+      }}"#
+    );
+    if gpu {
+        let _ = writeln!(
+            k,
+            r#"      %var = gpu.all_reduce add %acc uniform {{}} : (f32) -> (f32)
       %mean = arith.divf %var, %Hf : f32
       %me = arith.addf %mean, %eps : f32
-      %rs = llvm.call_intrinsic "llvm.nvvm.rsqrt.approx.f"(%me) : (f32) -> f32
-      %sv = llvm.load %scale : !llvm.ptr -> f32
+      %rs = llvm.call_intrinsic "llvm.nvvm.rsqrt.approx.f"(%me) : (f32) -> f32"#
+        );
+    } else {
+        let _ = writeln!(
+            k,
+            r#"      %mean = arith.divf %acc, %Hf : f32
+      %me = arith.addf %mean, %eps : f32
+      %sq_me = math.sqrt %me : f32
+      %rs = arith.divf %one, %sq_me : f32"#
+        );
+    }
+    let _ = writeln!(
+        k,
+        r#"      %sv = llvm.load %scale : !llvm.ptr -> f32
       %inv = arith.divf %one, %sv : f32
       %rsv = vector.broadcast %rs : f32 to vector<2xf32>
       %invv = vector.broadcast %inv : f32 to vector<2xf32>"#
@@ -97,13 +131,68 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str) -> String {
         %lt = arith.cmpf olt, %qa, %nmax : vector<2xf32>
         %qb = arith.select %lt, %nmax, %qa : vector<2xi1>, vector<2xf32>
         %lo = vector.extract %qb[0] : f32 from vector<2xf32>
-        %hi = vector.extract %qb[1] : f32 from vector<2xf32>
-        %f8 = nvvm.convert.f32x2.to.f8x2 %hi, %lo {{rnd = #nvvm.fp_rnd_mode<rn>, sat = #nvvm.sat_mode<satfinite>}} : vector<2xi8> (f8E4M3FN)
-        %po = llvm.getelementptr %out[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, i8
-        llvm.store %f8, %po {{alignment = 2 : i64}} : vector<2xi8>, !llvm.ptr
-      }}
-      gpu.return
-    }}"#
+        %hi = vector.extract %qb[1] : f32 from vector<2xf32>"#
     );
+    if gpu {
+        let _ = writeln!(
+            k,
+            "        %f8 = nvvm.convert.f32x2.to.f8x2 %hi, %lo {{rnd = #nvvm.fp_rnd_mode<rn>, sat = #nvvm.sat_mode<satfinite>}} : vector<2xi8> (f8E4M3FN)"
+        );
+    } else {
+        k.push_str(&fp8_bits("lo"));
+        k.push_str(&fp8_bits("hi"));
+        let _ = writeln!(
+            k,
+            "        %z8 = arith.constant dense<0> : vector<2xi8>\n        %f8a = vector.insert %lo_q, %z8[0] : i8 into vector<2xi8>\n        %f8 = vector.insert %hi_q, %f8a[1] : i8 into vector<2xi8>"
+        );
+    }
+    let _ = writeln!(
+        k,
+        r#"        %po = llvm.getelementptr %out[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, i8
+        llvm.store %f8, %po {{alignment = 2 : i64}} : vector<2xi8>, !llvm.ptr
+      }}"#
+    );
+    if gpu {
+        k.push_str("      gpu.return\n    }\n");
+    } else {
+        k.push_str("      }\n      return\n  }\n");
+    }
     k
+}
+
+/// e4m3fn round-to-nearest-even of `%{v}` (already clamped to ±448, no NaN)
+/// by integer arithmetic, into `%{v}_q : i8`. Normal: add the RNE bias at
+/// bit 20 and keep exponent+3 mantissa bits, rebiased (127 -> 7); below
+/// 2^-6: `roundeven(|v| * 2^9)` subnormal steps.
+fn fp8_bits(v: &str) -> String {
+    format!(
+        r#"        %{v}_b = arith.bitcast %{v} : f32 to i32
+        %{v}_c31 = arith.constant 31 : i32
+        %{v}_sg0 = arith.shrui %{v}_b, %{v}_c31 : i32
+        %{v}_c7 = arith.constant 7 : i32
+        %{v}_sg = arith.shli %{v}_sg0, %{v}_c7 : i32
+        %{v}_mask = arith.constant 2147483647 : i32
+        %{v}_abs = arith.andi %{v}_b, %{v}_mask : i32
+        %{v}_absf = arith.bitcast %{v}_abs : i32 to f32
+        %{v}_minn = arith.constant 0.015625 : f32
+        %{v}_sub = arith.cmpf olt, %{v}_absf, %{v}_minn : f32
+        %{v}_k512 = arith.constant 512.0 : f32
+        %{v}_sc = arith.mulf %{v}_absf, %{v}_k512 : f32
+        %{v}_re = math.roundeven %{v}_sc : f32
+        %{v}_qs = arith.fptoui %{v}_re : f32 to i32
+        %{v}_c20 = arith.constant 20 : i32
+        %{v}_c1 = arith.constant 1 : i32
+        %{v}_l0 = arith.shrui %{v}_abs, %{v}_c20 : i32
+        %{v}_lsb = arith.andi %{v}_l0, %{v}_c1 : i32
+        %{v}_bias = arith.constant 524287 : i32
+        %{v}_t0 = arith.addi %{v}_abs, %{v}_bias : i32
+        %{v}_t1 = arith.addi %{v}_t0, %{v}_lsb : i32
+        %{v}_t2 = arith.shrui %{v}_t1, %{v}_c20 : i32
+        %{v}_reb = arith.constant 960 : i32
+        %{v}_qn = arith.subi %{v}_t2, %{v}_reb : i32
+        %{v}_qm = arith.select %{v}_sub, %{v}_qs, %{v}_qn : i32
+        %{v}_q32 = arith.ori %{v}_qm, %{v}_sg : i32
+        %{v}_q = arith.trunci %{v}_q32 : i32 to i8
+"#
+    )
 }

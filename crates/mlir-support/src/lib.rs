@@ -22,6 +22,7 @@ pub mod context;
 pub mod diagnostics;
 mod ffi;
 pub mod ir;
+pub mod jit;
 pub mod pass;
 pub mod pipeline;
 pub mod source;
