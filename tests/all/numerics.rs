@@ -362,13 +362,16 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
     use vllm_interp::kernels as k;
     let mut rng = SplitMix64(42);
     let mut report = Vec::new();
-    for (op, h, rows, dt, elem) in [
-        ("vllm.rms_norm_static_fp8_quant", 4096u64, 256usize, DType::BF16, "bf16"),
-        ("vllm.fused_add_rms_norm_static_fp8_quant", 4096, 256, DType::BF16, "bf16"),
-        ("vllm.rms_norm_static_fp8_quant", 5120, 200, DType::F16, "f16"),
-        ("vllm.fused_add_rms_norm_static_fp8_quant", 64, 512, DType::F16, "f16"),
+    for (op, residual, h, rows, dt, elem) in [
+        ("vllm.rms_norm_static_fp8_quant", false, 4096u64, 256usize, DType::BF16, "bf16"),
+        ("vllm.fused_add_rms_norm_static_fp8_quant", true, 4096, 256, DType::BF16, "bf16"),
+        ("vllm.rms_norm_static_fp8_quant", false, 5120, 200, DType::F16, "f16"),
+        ("vllm.fused_add_rms_norm_static_fp8_quant", true, 64, 512, DType::F16, "f16"),
+        ("vllm.rms_norm_dynamic_per_token_quant", false, 4096, 256, DType::BF16, "bf16"),
+        ("vllm.rms_norm_dynamic_per_token_quant", true, 4096, 256, DType::BF16, "bf16"),
+        ("vllm.rms_norm_dynamic_per_token_quant", true, 128, 512, DType::F16, "f16"),
     ] {
-        let kernel = vllm_codegen::kernel_for(op, h, elem).ok_or("no kernel")?;
+        let kernel = vllm_codegen::kernel_for(op, h, elem, residual).ok_or("no kernel")?;
         let hu = h as usize;
         let round = |v: Vec<f32>| -> Vec<f32> { v.into_iter().map(|x| dt.round(x)).collect() };
         let x = round(kernel_rows(rows, hu, &mut rng));
@@ -376,17 +379,21 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
         let w = round((0..hu).map(|_| 1.0 + 0.5 * rng.unit()).collect());
         let (scale, eps) = (0.0125f32, 1e-5f32);
         // The reference (§10): the interpreter's kernels.
-        let residual = kernel.params.iter().any(|p| p.name == "residual");
-        let (want_q, want_r) = if residual {
+        let per_token = op == "vllm.rms_norm_dynamic_per_token_quant";
+        let (want_q, want_s, want_r) = if per_token {
+            let (q, s, r2) = k::rms_norm_per_token_quant(&x, &w, eps, None, residual.then_some(&r[..]), dt, DType::F8E4M3FN);
+            (q, Some(s), r2)
+        } else if residual {
             let (o, z) = k::fused_add_rms_norm(&x, &r, &w, eps, dt);
-            (k::static_quant(&o, scale), Some(z))
+            (k::static_quant(&o, scale), None, Some(z))
         } else {
-            (k::static_quant(&k::rms_norm(&x, &w, eps, dt), scale), None)
+            (k::static_quant(&k::rms_norm(&x, &w, eps, dt), scale), None, None)
         };
         let mut out = vec![0u8; rows * hu];
         let mut xin = to_bits16(&x, dt);
         let mut rin = to_bits16(&r, dt);
         let mut win = to_bits16(&w, dt);
+        let mut sbuf: Vec<u8> = if per_token { vec![0u8; 4 * rows] } else { scale.to_le_bytes().to_vec() };
         vllm_codegen::run_on_host(
             &kernel,
             vllm_codegen::HostCall {
@@ -394,7 +401,7 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
                 input: &mut xin,
                 residual: residual.then_some(&mut rin),
                 weight: &mut win,
-                scale,
+                scale: &mut sbuf,
                 epsilon: eps,
                 rows,
             },
@@ -408,6 +415,12 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
         if let Some(z) = want_r {
             if rin != to_bits16(&z, dt) {
                 return Err(format!("{}: the residual written back differs from the reference", kernel.name).into());
+            }
+        }
+        if let Some(s) = want_s {
+            let got: Vec<u32> = sbuf.chunks(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            if got != s.iter().map(|v| v.to_bits()).collect::<Vec<_>>() {
+                return Err(format!("{}: the per-token scales differ from the reference", kernel.name).into());
             }
         }
         report.push(format!("{} x {rows}: {} bytes bit-identical", kernel.name, out.len()));

@@ -53,3 +53,16 @@
 // ADD: add.rn.bf16x2
 // ADD-NEXT: st.global.b32
 // ADD: cvt.rn.satfinite.e4m3x2.f32
+
+// Dynamic per-token quant (the fp8tok fixture): with and without the residual.
+// RUN: rm -rf %t.tok && vllm-opt %S/../../../shared/fixtures/llama_fp8tok_custom_L2_dyn.json --config %S/../../examples/pass_config.json --emit-kernels %t.tok -o /dev/null 2>&1 | FileCheck %s --check-prefix=TOKLOG
+// RUN: FileCheck %s --check-prefix=TOK --input-file %t.tok/rms_norm_dynamic_per_token_quant_residual_h4096_bf16.ptx
+// RUN: not grep -h "extern .func" %t.tok/rms_norm_dynamic_per_token_quant_h4096_bf16.ptx %t.tok/rms_norm_dynamic_per_token_quant_residual_h4096_bf16.ptx
+// TOKLOG: kernels: 2 unique for 4 sites
+// The row max is an integer max of |y|'s bits (no libdevice fmaxf); the
+// quant divides by the row scale, as the kernel does.
+// TOK: .visible .entry rms_norm_dynamic_per_token_quant_residual_h4096_bf16(
+// TOK: rsqrt.approx.f32
+// TOK: max.s32
+// TOK: div.rn.f32
+// TOK: cvt.rn.satfinite.e4m3x2.f32

@@ -13,6 +13,7 @@
 //! vectorization and the GPU check are not done yet (docs/codegen-plan.md).
 #![deny(unsafe_code)]
 
+mod per_token;
 mod rms;
 
 pub use rms::Target;
@@ -47,7 +48,15 @@ pub struct Kernel {
 
 impl Kernel {
     fn residual(&self) -> bool {
-        self.op == "vllm.fused_add_rms_norm_static_fp8_quant"
+        self.params.iter().any(|p| p.name == "residual")
+    }
+
+    /// The kernel body for `target`.
+    fn body(&self, target: Target) -> String {
+        match self.op {
+            "vllm.rms_norm_dynamic_per_token_quant" => per_token::kernel(&self.name, self.residual(), self.hidden, &self.elem, target),
+            _ => rms::kernel(&self.name, self.residual(), self.hidden, &self.elem, target),
+        }
     }
 
     /// Threads per row: pairs of elements per thread, a multiple of a warp;
@@ -85,6 +94,8 @@ impl Kernel {
 }
 
 const KERNEL_OPS: &[(&str, &str)] = &[
+    ("vllm.rms_norm_dynamic_per_token_quant", "vllm.rms_norm_dynamic_per_token_quant"),
+    ("vllm.rms_norm_dynamic_per_token_quant_", "vllm.rms_norm_dynamic_per_token_quant"),
     ("vllm.rms_norm_static_fp8_quant", "vllm.rms_norm_static_fp8_quant"),
     ("vllm.rms_norm_static_fp8_quant_", "vllm.rms_norm_static_fp8_quant"),
     ("vllm.fused_add_rms_norm_static_fp8_quant", "vllm.fused_add_rms_norm_static_fp8_quant"),
@@ -110,13 +121,24 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>) -> Vec<Kernel> {
                     if !matches!(elem.as_str(), "bf16" | "f16") || h % 2 != 0 {
                         continue;
                     }
-                    let kname = format!("{}_h{h}_{elem}", kind.trim_start_matches("vllm."));
-                    if let Some(k) = out.iter_mut().find(|k| k.name == kname) {
-                        k.sites += 1;
-                        continue;
+                    let given = |n: &str| named.iter().any(|(k, v)| *k == n && !v.is_empty());
+                    if given("scale_ub") {
+                        continue; // not generated yet
                     }
-                    if let Some(k) = kernel_for(kind, h, &elem) {
-                        out.push(Kernel { sites: 1, ..k });
+                    let fp8_out = named
+                        .iter()
+                        .find(|(n, _)| *n == "result")
+                        .and_then(|(_, v)| v.first())
+                        .and_then(|v| ir::ranked_tensor(v.r#type()))
+                        .or_else(|| op.result(0).ok().and_then(|r| ir::ranked_tensor(r.r#type())))
+                        .is_some_and(|t| ir::type_name(t.element()) == Some("f8E4M3FN"));
+                    if !fp8_out {
+                        continue; // int8 per-token output: not generated yet
+                    }
+                    let Some(k) = kernel_for(kind, h, &elem, given("residual")) else { continue };
+                    match out.iter_mut().find(|x| x.name == k.name) {
+                        Some(x) => x.sites += 1,
+                        None => out.push(Kernel { sites: 1, ..k }),
                     }
                 }
                 block = b.next_in_region();
@@ -131,7 +153,7 @@ pub fn kernel_mlir(k: &Kernel) -> String {
     format!(
         "module attributes {{gpu.container_module}} {{\n  gpu.module @{} {{\n{}\n  }}\n}}\n",
         k.name,
-        rms::kernel(&k.name, k.residual(), k.hidden, &k.elem, Target::Gpu)
+        k.body(Target::Gpu)
     )
 }
 
@@ -164,7 +186,7 @@ pub fn ptx(k: &Kernel, arch: &str) -> Result<String, String> {
 
 /// The host (CPU) twin of a kernel, as a `func.func` over all rows.
 pub fn host_mlir(k: &Kernel) -> String {
-    format!("module {{\n{}}}\n", rms::kernel(&k.name, k.residual(), k.hidden, &k.elem, Target::Cpu))
+    format!("module {{\n{}}}\n", k.body(Target::Cpu))
 }
 
 /// Buffers of one host call, row-major with `rows` rows of `hidden` elements
@@ -175,7 +197,8 @@ pub struct HostCall<'a> {
     pub input: &'a mut [u8],
     pub residual: Option<&'a mut [u8]>,
     pub weight: &'a mut [u8],
-    pub scale: f32,
+    /// The static scale (4 bytes), or the per-token scales written (4 per row).
+    pub scale: &'a mut [u8],
     pub epsilon: f32,
     pub rows: usize,
 }
@@ -196,26 +219,52 @@ pub fn run_on_host(k: &Kernel, call: HostCall<'_>) -> Result<(), String> {
         .map_err(|d| format!("{d:?}"))?
         .run(&mut module)
         .map_err(|d| format!("{}: lowering for the host failed: {d:?}", k.name))?;
-    let mut scale = call.scale.to_le_bytes();
+    let per_token = k.op == "vllm.rms_norm_dynamic_per_token_quant";
+    if call.scale.len() != if per_token { 4 * call.rows } else { 4 } {
+        return Err(format!("{}: the scale buffer has {} bytes", k.name, call.scale.len()));
+    }
     use mlir_support::jit::Arg;
+    // In the order of the kernel's parameters.
+    let mut residual = call.residual;
     let mut args = vec![Arg::Buffer(call.result), Arg::Buffer(call.input)];
-    if let Some(r) = call.residual {
+    if !per_token {
+        if let Some(r) = residual.take() {
+            args.push(Arg::Buffer(r));
+        }
+    }
+    args.extend([Arg::Buffer(call.weight), Arg::Buffer(call.scale)]);
+    if let Some(r) = residual {
         args.push(Arg::Buffer(r));
     }
-    args.extend([Arg::Buffer(call.weight), Arg::Buffer(&mut scale), Arg::F32(call.epsilon), Arg::Index(call.rows as i64)]);
+    args.extend([Arg::F32(call.epsilon), Arg::Index(call.rows as i64)]);
     mlir_support::jit::call(&module, &k.name, &mut args)
 }
 
 /// A kernel description for `op` at hidden size `hidden` and element type
 /// `elem`, as `collect` would find it in a graph.
-pub fn kernel_for(op: &str, hidden: u64, elem: &str) -> Option<Kernel> {
+/// (`residual` selects the per-token op's residual form.)
+pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool) -> Option<Kernel> {
     let (_, kind) = KERNEL_OPS.iter().find(|(n, _)| *n == op)?;
     let p = |name, kind: &'static str, e: &str| Param { name, kind, elem: e.to_string() };
-    let residual = *kind == "vllm.fused_add_rms_norm_static_fp8_quant";
     let mut params = vec![p("result", "ptr", "f8E4M3FN"), p("input", "ptr", elem)];
-    if residual {
-        params.push(p("residual", "ptr", elem));
-    }
-    params.extend([p("weight", "ptr", elem), p("scale", "ptr", "f32"), p("epsilon", "f32", "f32")]);
-    Some(Kernel { name: format!("{}_h{hidden}_{elem}", kind.trim_start_matches("vllm.")), op: kind, hidden, elem: elem.to_string(), params, sites: 0 })
+    let name = match *kind {
+        "vllm.fused_add_rms_norm_static_fp8_quant" => {
+            params.extend([p("residual", "ptr", elem), p("weight", "ptr", elem), p("scale", "ptr", "f32")]);
+            format!("fused_add_rms_norm_static_fp8_quant_h{hidden}_{elem}")
+        }
+        "vllm.rms_norm_dynamic_per_token_quant" => {
+            params.extend([p("weight", "ptr", elem), p("scale", "ptr", "f32")]);
+            if residual {
+                params.push(p("residual", "ptr", elem));
+            }
+            let form = if residual { "_residual" } else { "" };
+            format!("rms_norm_dynamic_per_token_quant{form}_h{hidden}_{elem}")
+        }
+        _ => {
+            params.extend([p("weight", "ptr", elem), p("scale", "ptr", "f32")]);
+            format!("rms_norm_static_fp8_quant_h{hidden}_{elem}")
+        }
+    };
+    params.push(p("epsilon", "f32", "f32"));
+    Some(Kernel { name, op: kind, hidden, elem: elem.to_string(), params, sites: 0 })
 }

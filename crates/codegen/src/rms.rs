@@ -28,16 +28,7 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> St
         "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32"
     };
     let gpu = target == Target::Gpu;
-    if gpu {
-        let _ = writeln!(k, "    gpu.func @{name}({params}) kernel {{");
-        let _ = writeln!(k, "      %row = gpu.block_id x\n      %tid = gpu.thread_id x\n      %nt = gpu.block_dim x");
-    } else {
-        let _ = writeln!(k, "  func.func @{name}({params}, %rows: index) attributes {{llvm.emit_c_interface}} {{");
-        let _ = writeln!(
-            k,
-            "      %r0 = arith.constant 0 : index\n      %r1 = arith.constant 1 : index\n      scf.for %row = %r0 to %rows step %r1 {{\n      %tid = arith.constant 0 : index\n      %nt = arith.constant 1 : index"
-        );
-    }
+    k.push_str(&header(name, params, target));
     let _ = writeln!(
         k,
         r#"      %c2 = arith.constant 2 : index
@@ -133,31 +124,49 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> St
         %lo = vector.extract %qb[0] : f32 from vector<2xf32>
         %hi = vector.extract %qb[1] : f32 from vector<2xf32>"#
     );
-    if gpu {
-        let _ = writeln!(
-            k,
-            "        %f8 = nvvm.convert.f32x2.to.f8x2 %hi, %lo {{rnd = #nvvm.fp_rnd_mode<rn>, sat = #nvvm.sat_mode<satfinite>}} : vector<2xi8> (f8E4M3FN)"
-        );
-    } else {
-        k.push_str(&fp8_bits("lo"));
-        k.push_str(&fp8_bits("hi"));
-        let _ = writeln!(
-            k,
-            "        %z8 = arith.constant dense<0> : vector<2xi8>\n        %f8a = vector.insert %lo_q, %z8[0] : i8 into vector<2xi8>\n        %f8 = vector.insert %hi_q, %f8a[1] : i8 into vector<2xi8>"
-        );
-    }
+    k.push_str(&fp8_pair(target));
     let _ = writeln!(
         k,
         r#"        %po = llvm.getelementptr %out[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, i8
         llvm.store %f8, %po {{alignment = 2 : i64}} : vector<2xi8>, !llvm.ptr
       }}"#
     );
-    if gpu {
-        k.push_str("      gpu.return\n    }\n");
-    } else {
-        k.push_str("      }\n      return\n  }\n");
-    }
+    k.push_str(footer(target));
     k
+}
+
+/// Opens a kernel: `%row`, `%tid` and `%nt` (threads per row) are defined.
+/// On the host, a loop over `%rows` rows with one "thread" per row.
+pub(crate) fn header(name: &str, params: &str, target: Target) -> String {
+    match target {
+        Target::Gpu => format!(
+            "    gpu.func @{name}({params}) kernel {{\n      %row = gpu.block_id x\n      %tid = gpu.thread_id x\n      %nt = gpu.block_dim x\n"
+        ),
+        Target::Cpu => format!(
+            "  func.func @{name}({params}, %rows: index) attributes {{llvm.emit_c_interface}} {{\n      %r0 = arith.constant 0 : index\n      %r1 = arith.constant 1 : index\n      scf.for %row = %r0 to %rows step %r1 {{\n      %tid = arith.constant 0 : index\n      %nt = arith.constant 1 : index\n"
+        ),
+    }
+}
+
+/// Closes what `header` opened.
+pub(crate) fn footer(target: Target) -> &'static str {
+    match target {
+        Target::Gpu => "      gpu.return\n    }\n",
+        Target::Cpu => "      }\n      return\n  }\n",
+    }
+}
+
+/// `fp8(v)` of the two lanes `%lo`, `%hi` (clamped, NaN already +448) into
+/// `%f8 : vector<2xi8>`: the hardware conversion, or the integer emulation.
+pub(crate) fn fp8_pair(target: Target) -> String {
+    match target {
+        Target::Gpu => "        %f8 = nvvm.convert.f32x2.to.f8x2 %hi, %lo {rnd = #nvvm.fp_rnd_mode<rn>, sat = #nvvm.sat_mode<satfinite>} : vector<2xi8> (f8E4M3FN)\n".to_string(),
+        Target::Cpu => format!(
+            "{}{}        %z8 = arith.constant dense<0> : vector<2xi8>\n        %f8a = vector.insert %lo_q, %z8[0] : i8 into vector<2xi8>\n        %f8 = vector.insert %hi_q, %f8a[1] : i8 into vector<2xi8>\n",
+            fp8_bits("lo"),
+            fp8_bits("hi")
+        ),
+    }
 }
 
 /// e4m3fn round-to-nearest-even of `%{v}` (already clamped to ±448, no NaN)

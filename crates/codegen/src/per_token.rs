@@ -1,0 +1,133 @@
+//! RMSNorm (+ residual add) + dynamic per-token FP8 quant, one CTA per row:
+//! vllm-passes.md §10 `rms_norm_dynamic_per_token_quant`. With a residual the
+//! add is in f32 and not rounded; the residual stores `rT(sum)`, written in
+//! the last pass (after every read of the row). `y = rT(rT(x*s) * w)`,
+//! `scale = max(max|y| / 448, 1/(448*512))`, `q = fp8(y / scale)` (divides).
+//! Three passes over the row: sum of squares, max |y|, quantize. (`|y|` and the
+//! maxima are compare+select: `math.absf` and `arith.maxnumf` become
+//! libdevice's `__nv_fabsf`/`__nv_fmaxf` on NVPTX.)
+use crate::rms::{Target, footer, fp8_pair, header};
+use std::fmt::Write;
+
+/// Loads the pair at `%i64` as f32 (summed with the residual when present)
+/// into `%f`.
+fn load_sum(residual: bool, t: &str) -> String {
+    // Without a residual the row is used as loaded (adding 0.0 would turn -0 into +0).
+    let fx = if residual { "%fx" } else { "%f" };
+    let mut k = format!(
+        "        %px = llvm.getelementptr %x[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vx = llvm.load %px {{alignment = 4 : i64}} : !llvm.ptr -> vector<2x{t}>\n        {fx} = arith.extf %vx : vector<2x{t}> to vector<2xf32>\n"
+    );
+    if residual {
+        let _ = write!(
+            k,
+            "        %pr = llvm.getelementptr %res[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vr = llvm.load %pr {{alignment = 4 : i64}} : !llvm.ptr -> vector<2x{t}>\n        %fr = arith.extf %vr : vector<2x{t}> to vector<2xf32>\n        %f = arith.addf %fx, %fr : vector<2xf32>\n"
+        );
+    }
+    k
+}
+
+/// `%y = rT(rT(%f * s) * w)` for the pair at `%j64`.
+fn normalize(t: &str) -> String {
+    format!(
+        r#"        %pw = llvm.getelementptr %w[%j64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
+        %vw = llvm.load %pw {{alignment = 4 : i64}} : !llvm.ptr -> vector<2x{t}>
+        %n = arith.mulf %f, %rsv : vector<2xf32>
+        %ntr = arith.truncf %n : vector<2xf32> to vector<2x{t}>
+        %nf = arith.extf %ntr : vector<2x{t}> to vector<2xf32>
+        %fw = arith.extf %vw : vector<2x{t}> to vector<2xf32>
+        %y0 = arith.mulf %nf, %fw : vector<2xf32>
+        %yt = arith.truncf %y0 : vector<2xf32> to vector<2x{t}>
+        %y = arith.extf %yt : vector<2x{t}> to vector<2xf32>
+"#
+    )
+}
+
+fn index_lines() -> &'static str {
+    "        %i = arith.addi %base, %j : index\n        %i64 = arith.index_cast %i : index to i64\n        %j64 = arith.index_cast %j : index to i64\n"
+}
+
+pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> String {
+    let gpu = target == Target::Gpu;
+    let params = if residual {
+        "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %res: !llvm.ptr, %eps: f32"
+    } else {
+        "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32"
+    };
+    let mut k = header(name, params, target);
+    let _ = writeln!(
+        k,
+        r#"      %c0 = arith.constant 0 : index
+      %c2 = arith.constant 2 : index
+      %H = arith.constant {h} : index
+      %zero = arith.constant 0.0 : f32
+      %zv = arith.constant dense<0.0> : vector<2xf32>
+      %Hf = arith.constant {h}.0 : f32
+      %one = arith.constant 1.0 : f32
+      %qmax = arith.constant 448.0 : f32
+      %minsf = arith.constant {minsf:e} : f32
+      %pmax = arith.constant dense<448.0> : vector<2xf32>
+      %nmax = arith.constant dense<-448.0> : vector<2xf32>
+      %base = arith.muli %row, %H : index
+      %first = arith.muli %tid, %c2 : index
+      %step = arith.muli %nt, %c2 : index
+      %acc = scf.for %j = %first to %H step %step iter_args(%a = %zero) -> f32 {{"#,
+        minsf = 1.0f32 / (448.0 * 512.0)
+    );
+    k.push_str("        %i = arith.addi %base, %j : index\n        %i64 = arith.index_cast %i : index to i64\n");
+    k.push_str(&load_sum(residual, t));
+    k.push_str(
+        "        %sq = arith.mulf %f, %f : vector<2xf32>\n        %s0 = vector.extract %sq[0] : f32 from vector<2xf32>\n        %s1 = vector.extract %sq[1] : f32 from vector<2xf32>\n        %n0 = arith.addf %a, %s0 : f32\n        %nn = arith.addf %n0, %s1 : f32\n        scf.yield %nn : f32\n      }\n",
+    );
+    if gpu {
+        k.push_str("      %var = gpu.all_reduce add %acc uniform {} : (f32) -> (f32)\n      %mean = arith.divf %var, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %rs = llvm.call_intrinsic \"llvm.nvvm.rsqrt.approx.f\"(%me) : (f32) -> f32\n");
+    } else {
+        k.push_str("      %mean = arith.divf %acc, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %sq_me = math.sqrt %me : f32\n      %rs = arith.divf %one, %sq_me : f32\n");
+    }
+    k.push_str("      %rsv = vector.broadcast %rs : f32 to vector<2xf32>\n");
+    // Pass 2: max |y|.
+    k.push_str("      %mx = scf.for %j = %first to %H step %step iter_args(%m = %zero) -> f32 {\n");
+    k.push_str(index_lines());
+    k.push_str(&load_sum(residual, t));
+    k.push_str(&normalize(t));
+    k.push_str("        %ny = arith.negf %y : vector<2xf32>
+        %neg = arith.cmpf olt, %y, %zv : vector<2xf32>
+        %ay = arith.select %neg, %ny, %y : vector<2xi1>, vector<2xf32>\n        %a0 = vector.extract %ay[0] : f32 from vector<2xf32>\n        %a1 = vector.extract %ay[1] : f32 from vector<2xf32>\n        %g0 = arith.cmpf ogt, %a0, %m : f32\n        %m0 = arith.select %g0, %a0, %m : f32\n        %g1 = arith.cmpf ogt, %a1, %m0 : f32\n        %m1 = arith.select %g1, %a1, %m0 : f32\n        scf.yield %m1 : f32\n      }\n");
+    if gpu {
+        // |y| >= 0 and never NaN here, so the float order is the order of the
+        // bit patterns as integers: an integer max needs no libdevice fmaxf.
+        k.push_str("      %mxb = arith.bitcast %mx : f32 to i32\n      %amaxb = gpu.all_reduce maxsi %mxb uniform {} : (i32) -> (i32)\n      %amax = arith.bitcast %amaxb : i32 to f32\n");
+    } else {
+        k.push_str("      %amax = arith.addf %mx, %zero : f32\n");
+    }
+    k.push_str(
+        "      %sc0 = arith.divf %amax, %qmax : f32\n      %gs = arith.cmpf ogt, %sc0, %minsf : f32
+      %sc = arith.select %gs, %sc0, %minsf : f32\n      %scv = vector.broadcast %sc : f32 to vector<2xf32>\n      %row64 = arith.index_cast %row : index to i64\n      %ps = llvm.getelementptr %scale[%row64] : (!llvm.ptr, i64) -> !llvm.ptr, f32\n",
+    );
+    if gpu {
+        k.push_str("      %lead = arith.cmpi eq, %tid, %c0 : index\n      scf.if %lead {\n        llvm.store %sc, %ps : f32, !llvm.ptr\n      }\n");
+    } else {
+        k.push_str("      llvm.store %sc, %ps : f32, !llvm.ptr\n");
+    }
+    // Pass 3: quantize; the residual form stores rT(sum) after its last read.
+    k.push_str("      scf.for %j = %first to %H step %step {\n");
+    k.push_str(index_lines());
+    k.push_str(&load_sum(residual, t));
+    k.push_str(&normalize(t));
+    if residual {
+        let _ = writeln!(k, "        %rt = arith.truncf %f : vector<2xf32> to vector<2x{t}>\n        llvm.store %rt, %pr {{alignment = 4 : i64}} : vector<2x{t}>, !llvm.ptr");
+    }
+    k.push_str(
+        r#"        %q = arith.divf %y, %scv : vector<2xf32>
+        %gt = arith.cmpf ugt, %q, %pmax : vector<2xf32>
+        %qa = arith.select %gt, %pmax, %q : vector<2xi1>, vector<2xf32>
+        %lt = arith.cmpf olt, %qa, %nmax : vector<2xf32>
+        %qb = arith.select %lt, %nmax, %qa : vector<2xi1>, vector<2xf32>
+        %lo = vector.extract %qb[0] : f32 from vector<2xf32>
+        %hi = vector.extract %qb[1] : f32 from vector<2xf32>
+"#,
+    );
+    k.push_str(&fp8_pair(target));
+    k.push_str("        %po = llvm.getelementptr %out[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, i8\n        llvm.store %f8, %po {alignment = 2 : i64} : vector<2xi8>, !llvm.ptr\n      }\n");
+    k.push_str(footer(target));
+    k
+}
