@@ -370,17 +370,23 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
         ("vllm.rms_norm_dynamic_per_token_quant", false, 4096, 256, DType::BF16, "bf16"),
         ("vllm.rms_norm_dynamic_per_token_quant", true, 4096, 256, DType::BF16, "bf16"),
         ("vllm.rms_norm_dynamic_per_token_quant", true, 128, 512, DType::F16, "f16"),
+        ("vllm.silu_and_mul_quant", false, 4096, 256, DType::BF16, "bf16"),
+        ("vllm.silu_and_mul_quant", false, 1024, 64, DType::F16, "f16"),
     ] {
         let kernel = vllm_codegen::kernel_for(op, h, elem, residual).ok_or("no kernel")?;
         let hu = h as usize;
+        let silu = op == "vllm.silu_and_mul_quant";
         let round = |v: Vec<f32>| -> Vec<f32> { v.into_iter().map(|x| dt.round(x)).collect() };
-        let x = round(kernel_rows(rows, hu, &mut rng));
+        // SiLU-and-mul reads rows of 2d and writes rows of d.
+        let x = round(kernel_rows(rows, if silu { 2 * hu } else { hu }, &mut rng));
         let r = round((0..rows * hu).map(|_| 2.0 * rng.unit()).collect());
         let w = round((0..hu).map(|_| 1.0 + 0.5 * rng.unit()).collect());
         let (scale, eps) = (0.0125f32, 1e-5f32);
         // The reference (§10): the interpreter's kernels.
         let per_token = op == "vllm.rms_norm_dynamic_per_token_quant";
-        let (want_q, want_s, want_r) = if per_token {
+        let (want_q, want_s, want_r) = if silu {
+            (k::silu_and_mul_quant(&x, 2 * hu, scale, dt), None, None)
+        } else if per_token {
             let (q, s, r2) = k::rms_norm_per_token_quant(&x, &w, eps, None, residual.then_some(&r[..]), dt, DType::F8E4M3FN);
             (q, Some(s), r2)
         } else if residual {
@@ -392,7 +398,7 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
         let mut out = vec![0u8; rows * hu];
         let mut xin = to_bits16(&x, dt);
         let mut rin = to_bits16(&r, dt);
-        let mut win = to_bits16(&w, dt);
+        let mut win = if silu { Vec::new() } else { to_bits16(&w, dt) };
         let mut sbuf: Vec<u8> = if per_token { vec![0u8; 4 * rows] } else { scale.to_le_bytes().to_vec() };
         vllm_codegen::run_on_host(
             &kernel,

@@ -1,17 +1,19 @@
-// vllm-opt --emit-kernels: the 32-layer fixture's 64 fused norm+quant ops need
-// 2 unique kernels (layers share them), compiled to PTX in-process.
+// vllm-opt --emit-kernels: the 32-layer fixture's 96 fused ops (64 norm+quant,
+// 32 SiLU-mul+quant) need 3 unique kernels (layers share them), compiled to
+// PTX in-process.
 // RUN: rm -rf %t && vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_L32_dyn.json --config %S/../../examples/pass_config.json --compile-sizes 1,256 --emit-kernels %t -o %t.mlir 2>&1 | FileCheck %s --check-prefix=LOG
 // RUN: FileCheck %s --input-file %t/manifest.json
 // RUN: FileCheck %s --check-prefix=PTX --input-file %t/rms_norm_static_fp8_quant_h4096_bf16.ptx
 // RUN: FileCheck %s --check-prefix=ADD --input-file %t/fused_add_rms_norm_static_fp8_quant_h4096_bf16.ptx
 // No libdevice call may remain (it would fail to load, silently until then):
-// RUN: not grep -h "extern .func" %t/rms_norm_static_fp8_quant_h4096_bf16.ptx %t/fused_add_rms_norm_static_fp8_quant_h4096_bf16.ptx
+// RUN: FileCheck %s --check-prefix=SILU --input-file %t/silu_and_mul_quant_d14336_bf16.ptx
+// RUN: not grep -h "extern .func" %t/rms_norm_static_fp8_quant_h4096_bf16.ptx %t/fused_add_rms_norm_static_fp8_quant_h4096_bf16.ptx %t/silu_and_mul_quant_d14336_bf16.ptx
 
 // Bad targets and directories are located errors with exit status 1:
 // RUN: not vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_L2_dyn.json --config %S/../../examples/pass_config.json --emit-kernels %t.arch --cuda-arch sm_80 -o /dev/null 2>&1 | FileCheck %s --check-prefix=ARCH
 // RUN: not vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_L2_dyn.json --config %S/../../examples/pass_config.json --emit-kernels /proc/no/such/dir -o /dev/null 2>&1 | FileCheck %s --check-prefix=DIR
 
-// LOG: kernels: 2 unique for 128 sites
+// LOG: kernels: 3 unique for 192 sites
 // ARCH: error: --cuda-arch sm_80: the FP8 conversion (cvt.rn.satfinite.e4m3x2) needs sm_89 or newer
 // DIR: /proc/no/such/dir: error: cannot create the kernel directory
 
@@ -66,3 +68,9 @@
 // TOK: max.s32
 // TOK: div.rn.f32
 // TOK: cvt.rn.satfinite.e4m3x2.f32
+
+// SiLU-and-mul + quant: exp as ex2.approx (no libdevice), IEEE division.
+// SILU: .visible .entry silu_and_mul_quant_d14336_bf16(
+// SILU: ex2.approx.f32
+// SILU: div.rn.f32
+// SILU: cvt.rn.satfinite.e4m3x2.f32

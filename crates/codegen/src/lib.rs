@@ -13,6 +13,7 @@
 //! vectorization and the GPU check are not done yet (docs/codegen-plan.md).
 #![deny(unsafe_code)]
 
+mod act;
 mod per_token;
 mod rms;
 
@@ -55,6 +56,7 @@ impl Kernel {
     fn body(&self, target: Target) -> String {
         match self.op {
             "vllm.rms_norm_dynamic_per_token_quant" => per_token::kernel(&self.name, self.residual(), self.hidden, &self.elem, target),
+            "vllm.silu_and_mul_quant" => act::kernel(&self.name, self.hidden, &self.elem, target),
             _ => rms::kernel(&self.name, self.residual(), self.hidden, &self.elem, target),
         }
     }
@@ -94,6 +96,8 @@ impl Kernel {
 }
 
 const KERNEL_OPS: &[(&str, &str)] = &[
+    ("vllm.silu_and_mul_quant", "vllm.silu_and_mul_quant"),
+    ("vllm.silu_and_mul_quant_", "vllm.silu_and_mul_quant"),
     ("vllm.rms_norm_dynamic_per_token_quant", "vllm.rms_norm_dynamic_per_token_quant"),
     ("vllm.rms_norm_dynamic_per_token_quant_", "vllm.rms_norm_dynamic_per_token_quant"),
     ("vllm.rms_norm_static_fp8_quant", "vllm.rms_norm_static_fp8_quant"),
@@ -118,6 +122,8 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>) -> Vec<Kernel> {
                     use mlir_support::melior::ir::ShapedTypeLike;
                     let Ok(mlir_support::melior::ir::r#type::DimSize::Static(h)) = t.dim_size(t.rank() - 1) else { continue };
                     let elem = ir::type_string(t.element()).into_owned();
+                    // For SiLU-and-mul the kernel is sized by its output width d (input 2d).
+                    let h = if *kind == "vllm.silu_and_mul_quant" { h / 2 } else { h };
                     if !matches!(elem.as_str(), "bf16" | "f16") || h % 2 != 0 {
                         continue;
                     }
@@ -169,14 +175,14 @@ pub fn ptx(k: &Kernel, arch: &str) -> Result<String, String> {
     let ctx = vllm_dialect::new_context()?;
     mlir_support::context::register_llvm_translations(&ctx);
     let mut module = mlir_support::source::parse(&ctx, &kernel_mlir(k), &format!("{}.mlir", k.name))
-        .map_err(|d| format!("{}: the generated kernel does not parse: {d:?}", k.name))?;
+        .map_err(|d| format!("{}: the generated kernel does not parse: {}", k.name, first_message(&d)))?;
     let pipeline = format!(
         "builtin.module(gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm),nvvm-attach-target{{chip={arch} features=+ptx80}},reconcile-unrealized-casts,gpu-module-to-binary{{format=isa}})"
     );
     mlir_support::pipeline::Pipeline::parse(&ctx, &pipeline)
         .map_err(|d| format!("{d:?}"))?
         .run(&mut module)
-        .map_err(|d| format!("{}: lowering to PTX failed: {d:?}", k.name))?;
+        .map_err(|d| format!("{}: lowering to PTX failed: {}", k.name, first_message(&d)))?;
     let text = ir::gpu_binary_objects(&module).into_iter().next().map(|(_, p)| p).ok_or_else(|| format!("{}: no PTX produced", k.name))?;
     if let Some(line) = text.lines().find(|l| l.contains(".extern .func")) {
         return Err(format!("{}: the PTX calls an external function ({}): libdevice is not linked", k.name, line.trim()));
@@ -190,7 +196,8 @@ pub fn host_mlir(k: &Kernel) -> String {
 }
 
 /// Buffers of one host call, row-major with `rows` rows of `hidden` elements
-/// (activations as their raw 16-bit patterns, the result as FP8 bytes).
+/// (activations as their raw 16-bit patterns, the result as FP8 bytes). For
+/// SiLU-and-mul the input rows are `2 * hidden` wide and `weight` is empty.
 #[derive(Debug)]
 pub struct HostCall<'a> {
     pub result: &'a mut [u8],
@@ -206,37 +213,43 @@ pub struct HostCall<'a> {
 /// Runs the host twin of `k` through MLIR's ExecutionEngine.
 pub fn run_on_host(k: &Kernel, call: HostCall<'_>) -> Result<(), String> {
     let h = k.hidden as usize;
-    let act = 2 * h * call.rows;
-    if call.result.len() != h * call.rows || call.input.len() != act || call.weight.len() != 2 * h || call.residual.as_ref().is_some_and(|r| r.len() != act) || call.residual.is_some() != k.residual() {
+    let silu = k.op == "vllm.silu_and_mul_quant";
+    // Input elements per row: 2d for SiLU-and-mul, H for the norms (2 bytes each).
+    let act = 2 * h * call.rows * if silu { 2 } else { 1 };
+    let weight = if silu { 0 } else { 2 * h };
+    if call.result.len() != h * call.rows || call.input.len() != act || call.weight.len() != weight || call.residual.as_ref().is_some_and(|r| r.len() != act) || call.residual.is_some() != k.residual() {
         return Err(format!("{}: buffer sizes do not match {} rows of {h}", k.name, call.rows));
     }
     let ctx = vllm_dialect::new_context()?;
     mlir_support::context::register_llvm_translations(&ctx);
     let mut module = mlir_support::source::parse(&ctx, &host_mlir(k), &format!("{}.host.mlir", k.name))
-        .map_err(|d| format!("{}: the host kernel does not parse: {d:?}", k.name))?;
+        .map_err(|d| format!("{}: the host kernel does not parse: {}", k.name, first_message(&d)))?;
     let lower = "builtin.module(convert-scf-to-cf,arith-expand{include-bf16=true},convert-math-to-llvm,convert-vector-to-llvm,convert-arith-to-llvm,convert-cf-to-llvm,convert-func-to-llvm,reconcile-unrealized-casts)";
     mlir_support::pipeline::Pipeline::parse(&ctx, lower)
         .map_err(|d| format!("{d:?}"))?
         .run(&mut module)
-        .map_err(|d| format!("{}: lowering for the host failed: {d:?}", k.name))?;
+        .map_err(|d| format!("{}: lowering for the host failed: {}", k.name, first_message(&d)))?;
     let per_token = k.op == "vllm.rms_norm_dynamic_per_token_quant";
     if call.scale.len() != if per_token { 4 * call.rows } else { 4 } {
         return Err(format!("{}: the scale buffer has {} bytes", k.name, call.scale.len()));
     }
     use mlir_support::jit::Arg;
-    // In the order of the kernel's parameters.
-    let mut residual = call.residual;
-    let mut args = vec![Arg::Buffer(call.result), Arg::Buffer(call.input)];
-    if !per_token {
-        if let Some(r) = residual.take() {
-            args.push(Arg::Buffer(r));
-        }
+    // Exactly the kernel's parameters, in their order (then the row count).
+    let (mut result, mut input, mut residual, mut weight, mut scale) = (Some(call.result), Some(call.input), call.residual, Some(call.weight), Some(call.scale));
+    let mut args = Vec::new();
+    for p in &k.params {
+        let missing = || format!("{}: no buffer for parameter '{}'", k.name, p.name);
+        args.push(match p.name {
+            "result" => Arg::Buffer(result.take().ok_or_else(missing)?),
+            "input" => Arg::Buffer(input.take().ok_or_else(missing)?),
+            "residual" => Arg::Buffer(residual.take().ok_or_else(missing)?),
+            "weight" => Arg::Buffer(weight.take().ok_or_else(missing)?),
+            "scale" => Arg::Buffer(scale.take().ok_or_else(missing)?),
+            "epsilon" => Arg::F32(call.epsilon),
+            other => return Err(format!("{}: unknown parameter '{other}'", k.name)),
+        });
     }
-    args.extend([Arg::Buffer(call.weight), Arg::Buffer(call.scale)]);
-    if let Some(r) = residual {
-        args.push(Arg::Buffer(r));
-    }
-    args.extend([Arg::F32(call.epsilon), Arg::Index(call.rows as i64)]);
+    args.push(Arg::Index(call.rows as i64));
     mlir_support::jit::call(&module, &k.name, &mut args)
 }
 
@@ -251,6 +264,10 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool) -> Option<K
         "vllm.fused_add_rms_norm_static_fp8_quant" => {
             params.extend([p("residual", "ptr", elem), p("weight", "ptr", elem), p("scale", "ptr", "f32")]);
             format!("fused_add_rms_norm_static_fp8_quant_h{hidden}_{elem}")
+        }
+        "vllm.silu_and_mul_quant" => {
+            params.push(p("scale", "ptr", "f32"));
+            return Some(Kernel { name: format!("silu_and_mul_quant_d{hidden}_{elem}"), op: kind, hidden, elem: elem.to_string(), params, sites: 0 });
         }
         "vllm.rms_norm_dynamic_per_token_quant" => {
             params.extend([p("weight", "ptr", elem), p("scale", "ptr", "f32")]);
@@ -267,4 +284,12 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool) -> Option<K
     };
     params.push(p("epsilon", "f32", "f32"));
     Some(Kernel { name, op: kind, hidden, elem: elem.to_string(), params, sites: 0 })
+}
+
+/// The first diagnostic of a failure, with its line in the generated MLIR.
+fn first_message(d: &[mlir_support::Diag]) -> String {
+    d.first().map_or_else(|| "no diagnostic".into(), |d| match &d.loc {
+        Some(l) => format!("line {}: {}", l.line, d.message),
+        None => d.message.clone(),
+    })
 }

@@ -1,0 +1,78 @@
+//! SiLU-and-mul + static FP8 quant, one CTA per row of `2d` inputs:
+//! vllm-passes.md §10 `silu_and_mul_quant`, `q = fp8(rT(rT(silu(a)) * b) * (1/scale))`
+//! with `silu(a) = a / (1 + exp(-a))` in f32. The GPU uses `ex2.approx`
+//! (`exp(x) = 2^(x*log2 e)`, as CUDA's fast math does); the host twin the
+//! exact `exp`, so it is bit-identical to the reference and the GPU within
+//! the approximation (checked on a device by scripts/gpu-check).
+use crate::rms::{Target, footer, fp8_pair, header};
+use std::fmt::Write;
+
+pub fn kernel(name: &str, d: u64, t: &str, target: Target) -> String {
+    let mut k = header(name, "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr", target);
+    let _ = writeln!(
+        k,
+        r#"      %c2 = arith.constant 2 : index
+      %D = arith.constant {d} : index
+      %D2 = arith.constant {d2} : index
+      %one = arith.constant 1.0 : f32
+      %log2e = arith.constant 1.44269504 : f32
+      %pmax = arith.constant dense<448.0> : vector<2xf32>
+      %nmax = arith.constant dense<-448.0> : vector<2xf32>
+      %sv = llvm.load %scale : !llvm.ptr -> f32
+      %inv = arith.divf %one, %sv : f32
+      %invv = vector.broadcast %inv : f32 to vector<2xf32>
+      %inrow = arith.muli %row, %D2 : index
+      %outrow = arith.muli %row, %D : index
+      %first = arith.muli %tid, %c2 : index
+      %step = arith.muli %nt, %c2 : index
+      scf.for %j = %first to %D step %step {{
+        %ia = arith.addi %inrow, %j : index
+        %ib = arith.addi %ia, %D : index
+        %io = arith.addi %outrow, %j : index
+        %ia64 = arith.index_cast %ia : index to i64
+        %ib64 = arith.index_cast %ib : index to i64
+        %io64 = arith.index_cast %io : index to i64
+        %pa = llvm.getelementptr %x[%ia64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
+        %pb = llvm.getelementptr %x[%ib64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
+        %va = llvm.load %pa {{alignment = 4 : i64}} : !llvm.ptr -> vector<2x{t}>
+        %vb = llvm.load %pb {{alignment = 4 : i64}} : !llvm.ptr -> vector<2x{t}>
+        %fa = arith.extf %va : vector<2x{t}> to vector<2xf32>
+        %fb = arith.extf %vb : vector<2x{t}> to vector<2xf32>"#,
+        d2 = 2 * d
+    );
+    // silu per lane (scalar: the exp is a scalar intrinsic on the GPU).
+    for lane in 0..2 {
+        let exp = match target {
+            Target::Gpu => format!(
+                "        %na2_{lane} = arith.mulf %na_{lane}, %log2e : f32\n        %e_{lane} = llvm.call_intrinsic \"llvm.nvvm.ex2.approx.f32\"(%na2_{lane}) : (f32) -> f32\n"
+            ),
+            Target::Cpu => format!("        %e_{lane} = math.exp %na_{lane} : f32\n"),
+        };
+        let _ = write!(
+            k,
+            "        %a{lane} = vector.extract %fa[{lane}] : f32 from vector<2xf32>\n        %na_{lane} = arith.negf %a{lane} : f32\n{exp}        %den_{lane} = arith.addf %one, %e_{lane} : f32\n        %s{lane} = arith.divf %a{lane}, %den_{lane} : f32\n"
+        );
+    }
+    let _ = writeln!(
+        k,
+        r#"        %z2 = arith.constant dense<0.0> : vector<2xf32>
+        %sa0 = vector.insert %s0, %z2[0] : f32 into vector<2xf32>
+        %sil = vector.insert %s1, %sa0[1] : f32 into vector<2xf32>
+        %silt = arith.truncf %sil : vector<2xf32> to vector<2x{t}>
+        %silf = arith.extf %silt : vector<2x{t}> to vector<2xf32>
+        %y0 = arith.mulf %silf, %fb : vector<2xf32>
+        %yt = arith.truncf %y0 : vector<2xf32> to vector<2x{t}>
+        %y = arith.extf %yt : vector<2x{t}> to vector<2xf32>
+        %q = arith.mulf %y, %invv : vector<2xf32>
+        %gt = arith.cmpf ugt, %q, %pmax : vector<2xf32>
+        %qa = arith.select %gt, %pmax, %q : vector<2xi1>, vector<2xf32>
+        %lt = arith.cmpf olt, %qa, %nmax : vector<2xf32>
+        %qb = arith.select %lt, %nmax, %qa : vector<2xi1>, vector<2xf32>
+        %lo = vector.extract %qb[0] : f32 from vector<2xf32>
+        %hi = vector.extract %qb[1] : f32 from vector<2xf32>"#
+    );
+    k.push_str(&fp8_pair(target));
+    k.push_str("        %po = llvm.getelementptr %out[%io64] : (!llvm.ptr, i64) -> !llvm.ptr, i8\n        llvm.store %f8, %po {alignment = 2 : i64} : vector<2xi8>, !llvm.ptr\n      }\n");
+    k.push_str(footer(target));
+    k
+}
