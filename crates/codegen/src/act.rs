@@ -4,7 +4,7 @@
 //! (`exp(x) = 2^(x*log2 e)`, as CUDA's fast math does); the host twin the
 //! exact `exp`, so it is bit-identical to the reference and the GPU within
 //! the approximation (checked on a device by scripts/gpu-check).
-use crate::rms::{Target, footer, fp8_pair, header};
+use crate::rms::{Target, footer, header, store_fp8};
 use std::fmt::Write;
 
 pub fn kernel(name: &str, d: u64, t: &str, target: Target) -> String {
@@ -63,16 +63,10 @@ pub fn kernel(name: &str, d: u64, t: &str, target: Target) -> String {
         %y0 = arith.mulf %silf, %fb : vector<2xf32>
         %yt = arith.truncf %y0 : vector<2xf32> to vector<2x{t}>
         %y = arith.extf %yt : vector<2x{t}> to vector<2xf32>
-        %q = arith.mulf %y, %invv : vector<2xf32>
-        %gt = arith.cmpf ugt, %q, %pmax : vector<2xf32>
-        %qa = arith.select %gt, %pmax, %q : vector<2xi1>, vector<2xf32>
-        %lt = arith.cmpf olt, %qa, %nmax : vector<2xf32>
-        %qb = arith.select %lt, %nmax, %qa : vector<2xi1>, vector<2xf32>
-        %lo = vector.extract %qb[0] : f32 from vector<2xf32>
-        %hi = vector.extract %qb[1] : f32 from vector<2xf32>"#
+        %q = arith.mulf %y, %invv : vector<2xf32>"#
     );
-    k.push_str(&fp8_pair(target));
-    k.push_str("        %po = llvm.getelementptr %out[%io64] : (!llvm.ptr, i64) -> !llvm.ptr, i8\n        llvm.store %f8, %po {alignment = 2 : i64} : vector<2xi8>, !llvm.ptr\n      }\n");
+    k.push_str(&store_fp8(target, "%io64"));
+    k.push_str("      }\n");
     k.push_str(footer(target));
     k
 }

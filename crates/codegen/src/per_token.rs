@@ -6,7 +6,7 @@
 //! Three passes over the row: sum of squares, max |y|, quantize. (`|y|` and the
 //! maxima are compare+select: `math.absf` and `arith.maxnumf` become
 //! libdevice's `__nv_fabsf`/`__nv_fmaxf` on NVPTX.)
-use crate::rms::{Target, footer, fp8_pair, header};
+use crate::rms::{Target, footer, header, store_fp8};
 use std::fmt::Write;
 
 /// Loads the pair at `%i64` as f32 (summed with the residual when present)
@@ -117,17 +117,10 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> St
         let _ = writeln!(k, "        %rt = arith.truncf %f : vector<2xf32> to vector<2x{t}>\n        llvm.store %rt, %pr {{alignment = 4 : i64}} : vector<2x{t}>, !llvm.ptr");
     }
     k.push_str(
-        r#"        %q = arith.divf %y, %scv : vector<2xf32>
-        %gt = arith.cmpf ugt, %q, %pmax : vector<2xf32>
-        %qa = arith.select %gt, %pmax, %q : vector<2xi1>, vector<2xf32>
-        %lt = arith.cmpf olt, %qa, %nmax : vector<2xf32>
-        %qb = arith.select %lt, %nmax, %qa : vector<2xi1>, vector<2xf32>
-        %lo = vector.extract %qb[0] : f32 from vector<2xf32>
-        %hi = vector.extract %qb[1] : f32 from vector<2xf32>
-"#,
+        "        %q = arith.divf %y, %scv : vector<2xf32>\n",
     );
-    k.push_str(&fp8_pair(target));
-    k.push_str("        %po = llvm.getelementptr %out[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, i8\n        llvm.store %f8, %po {alignment = 2 : i64} : vector<2xi8>, !llvm.ptr\n      }\n");
+    k.push_str(&store_fp8(target, "%i64"));
+    k.push_str("      }\n");
     k.push_str(footer(target));
     k
 }

@@ -116,21 +116,10 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> St
         %y = arith.mulf %nf, %fw : vector<2xf32>
         %yt = arith.truncf %y : vector<2xf32> to vector<2x{t}>
         %yf = arith.extf %yt : vector<2x{t}> to vector<2xf32>
-        %q = arith.mulf %yf, %invv : vector<2xf32>
-        %gt = arith.cmpf ugt, %q, %pmax : vector<2xf32>
-        %qa = arith.select %gt, %pmax, %q : vector<2xi1>, vector<2xf32>
-        %lt = arith.cmpf olt, %qa, %nmax : vector<2xf32>
-        %qb = arith.select %lt, %nmax, %qa : vector<2xi1>, vector<2xf32>
-        %lo = vector.extract %qb[0] : f32 from vector<2xf32>
-        %hi = vector.extract %qb[1] : f32 from vector<2xf32>"#
+        %q = arith.mulf %yf, %invv : vector<2xf32>"#
     );
-    k.push_str(&fp8_pair(target));
-    let _ = writeln!(
-        k,
-        r#"        %po = llvm.getelementptr %out[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, i8
-        llvm.store %f8, %po {{alignment = 2 : i64}} : vector<2xi8>, !llvm.ptr
-      }}"#
-    );
+    k.push_str(&store_fp8(target, "%i64"));
+    k.push_str("      }\n");
     k.push_str(footer(target));
     k
 }
@@ -154,6 +143,23 @@ pub(crate) fn footer(target: Target) -> &'static str {
         Target::Gpu => "      gpu.return\n    }\n",
         Target::Cpu => "      }\n      return\n  }\n",
     }
+}
+
+/// vLLM's `fp8(v)` of the pair `%q` (clamp to ±448 with NaN -> +448, round)
+/// stored at `%out[index]`. Needs `%pmax`/`%nmax` (`dense<±448.0>`).
+pub(crate) fn store_fp8(target: Target, index: &str) -> String {
+    format!(
+        r#"        %gt = arith.cmpf ugt, %q, %pmax : vector<2xf32>
+        %qa = arith.select %gt, %pmax, %q : vector<2xi1>, vector<2xf32>
+        %lt = arith.cmpf olt, %qa, %nmax : vector<2xf32>
+        %qb = arith.select %lt, %nmax, %qa : vector<2xi1>, vector<2xf32>
+        %lo = vector.extract %qb[0] : f32 from vector<2xf32>
+        %hi = vector.extract %qb[1] : f32 from vector<2xf32>
+{}        %po = llvm.getelementptr %out[{index}] : (!llvm.ptr, i64) -> !llvm.ptr, i8
+        llvm.store %f8, %po {{alignment = 2 : i64}} : vector<2xi8>, !llvm.ptr
+"#,
+        fp8_pair(target)
+    )
 }
 
 /// `fp8(v)` of the two lanes `%lo`, `%hi` (clamped, NaN already +448) into
