@@ -30,7 +30,7 @@
 // CHECK-NEXT: "kind": "f32",
 // CHECK: "num_tokens": 1,
 // CHECK: "block": [
-// CHECK-NEXT: 1024,
+// CHECK-NEXT: 512,
 // CHECK: "num_tokens": 256,
 // CHECK: "block": [
 // CHECK-NEXT: 256,
@@ -44,16 +44,18 @@
 // PTX: .visible .entry rms_norm_static_fp8_quant_h4096_bf16(
 // PTX-NEXT: .param .u64 .ptr .align 1 rms_norm_static_fp8_quant_h4096_bf16_param_0,
 // PTX: .param .f32 rms_norm_static_fp8_quant_h4096_bf16_param_4
-// PTX: ld.global.v2.b16
+// 16-byte loads of 8 bf16, 8-byte stores of 8 FP8:
+// PTX: ld.global.v4.b32
 // PTX: shfl.sync.bfly.b32
 // PTX: rsqrt.approx.f32
 // PTX: cvt.rn.satfinite.e4m3x2.f32
+// PTX: st.global.v2.b32
 
 // The residual form adds in bf16 (LLVM folds extf/addf/truncf into the
 // native bf16x2 add, vLLM's half2 add) and stores the sum into the residual.
 // ADD: .visible .entry fused_add_rms_norm_static_fp8_quant_h4096_bf16(
 // ADD: add.rn.bf16x2
-// ADD-NEXT: st.global.b32
+// ADD: st.global.v4.b32
 // ADD: cvt.rn.satfinite.e4m3x2.f32
 
 // Dynamic per-token quant (the fp8tok fixture): with and without the residual.

@@ -65,7 +65,7 @@ pub fn kernel(name: &str, d: u64, t: &str, target: Target) -> String {
         %y = arith.extf %yt : vector<2x{t}> to vector<2xf32>
         %q = arith.mulf %y, %invv : vector<2xf32>"#
     );
-    k.push_str(&store_fp8(target, "%io64"));
+    k.push_str(&store_fp8(target, "%io64", 2));
     k.push_str("      }\n");
     k.push_str(footer(target));
     k

@@ -61,10 +61,18 @@ impl Kernel {
         }
     }
 
-    /// Threads per row: pairs of elements per thread, a multiple of a warp;
+    /// Elements each thread loads per step (8 = one 16-byte load).
+    pub fn lanes(&self) -> u64 {
+        match self.op {
+            "vllm.rms_norm_static_fp8_quant" | "vllm.fused_add_rms_norm_static_fp8_quant" => rms::lanes(self.hidden),
+            _ => 2,
+        }
+    }
+
+    /// Threads per row: `lanes` elements per thread, a multiple of a warp;
     /// 256 for many rows (more CTAs resident per SM), up to 1024 for few.
     pub fn block(&self, tokens: Option<u64>) -> u64 {
-        let pairs = (self.hidden / 2).max(32);
+        let pairs = (self.hidden / self.lanes()).max(32);
         let cap = match tokens {
             Some(t) if t < 256 => 1024,
             _ => 256,
@@ -87,6 +95,7 @@ impl Kernel {
             "implements": self.op,
             "hidden": self.hidden,
             "dtype": self.elem,
+            "elements_per_thread_step": self.lanes(),
             "params": self.params.iter().map(|p| json!({ "name": p.name, "kind": p.kind, "elem": p.elem })).collect::<Vec<_>>(),
             "launch": launches,
             "dynamic_shared_bytes": 0,

@@ -119,7 +119,7 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> St
     k.push_str(
         "        %q = arith.divf %y, %scv : vector<2xf32>\n",
     );
-    k.push_str(&store_fp8(target, "%i64"));
+    k.push_str(&store_fp8(target, "%i64", 2));
     k.push_str("      }\n");
     k.push_str(footer(target));
     k

@@ -21,6 +21,8 @@ pub enum Target {
 
 /// The kernel for `H` and element type `t` (`bf16` / `f16`).
 pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> String {
+    let w = lanes(h);
+    let al = 2 * w;
     let mut k = String::new();
     let params = if residual {
         "%out: !llvm.ptr, %x: !llvm.ptr, %res: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32"
@@ -31,13 +33,13 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> St
     k.push_str(&header(name, params, target));
     let _ = writeln!(
         k,
-        r#"      %c2 = arith.constant 2 : index
+        r#"      %c2 = arith.constant {w} : index
       %H = arith.constant {h} : index
       %zero = arith.constant 0.0 : f32
       %Hf = arith.constant {h}.0 : f32
       %one = arith.constant 1.0 : f32
-      %pmax = arith.constant dense<448.0> : vector<2xf32>
-      %nmax = arith.constant dense<-448.0> : vector<2xf32>
+      %pmax = arith.constant dense<448.0> : vector<{w}xf32>
+      %nmax = arith.constant dense<-448.0> : vector<{w}xf32>
       %base = arith.muli %row, %H : index
       %first = arith.muli %tid, %c2 : index
       %step = arith.muli %nt, %c2 : index"#
@@ -46,32 +48,33 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> St
     let _ = writeln!(k, "      %acc = scf.for %j = %first to %H step %step iter_args(%a = %zero) -> f32 {{");
     let _ = writeln!(k, "        %i = arith.addi %base, %j : index\n        %i64 = arith.index_cast %i : index to i64");
     let _ = writeln!(k, "        %px = llvm.getelementptr %x[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}");
-    let _ = writeln!(k, "        %vx = llvm.load %px {{alignment = 4 : i64}} : !llvm.ptr -> vector<2x{t}>");
+    let _ = writeln!(k, "        %vx = llvm.load %px {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>");
     if residual {
         let _ = writeln!(
             k,
             r#"        %pr = llvm.getelementptr %res[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
-        %vr = llvm.load %pr {{alignment = 4 : i64}} : !llvm.ptr -> vector<2x{t}>
-        %fx = arith.extf %vx : vector<2x{t}> to vector<2xf32>
-        %fr = arith.extf %vr : vector<2x{t}> to vector<2xf32>
-        %sum = arith.addf %fx, %fr : vector<2xf32>
-        %zt = arith.truncf %sum : vector<2xf32> to vector<2x{t}>
-        llvm.store %zt, %pr {{alignment = 4 : i64}} : vector<2x{t}>, !llvm.ptr
-        %f = arith.extf %zt : vector<2x{t}> to vector<2xf32>"#
+        %vr = llvm.load %pr {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
+        %fx = arith.extf %vx : vector<{w}x{t}> to vector<{w}xf32>
+        %fr = arith.extf %vr : vector<{w}x{t}> to vector<{w}xf32>
+        %sum = arith.addf %fx, %fr : vector<{w}xf32>
+        %zt = arith.truncf %sum : vector<{w}xf32> to vector<{w}x{t}>
+        llvm.store %zt, %pr {{alignment = {al} : i64}} : vector<{w}x{t}>, !llvm.ptr
+        %f = arith.extf %zt : vector<{w}x{t}> to vector<{w}xf32>"#
         );
     } else {
-        let _ = writeln!(k, "        %f = arith.extf %vx : vector<2x{t}> to vector<2xf32>");
+        let _ = writeln!(k, "        %f = arith.extf %vx : vector<{w}x{t}> to vector<{w}xf32>");
     }
     let _ = writeln!(
         k,
-        r#"        %sq = arith.mulf %f, %f : vector<2xf32>
-        %s0 = vector.extract %sq[0] : f32 from vector<2xf32>
-        %s1 = vector.extract %sq[1] : f32 from vector<2xf32>
-        %n0 = arith.addf %a, %s0 : f32
-        %n = arith.addf %n0, %s1 : f32
-        scf.yield %n : f32
-      }}"#
+        "        %sq = arith.mulf %f, %f : vector<{w}xf32>"
     );
+    // Lane by lane, in element order: the reference's summation order.
+    let mut prev = "%a".to_string();
+    for l in 0..w {
+        let _ = writeln!(k, "        %s{l} = vector.extract %sq[{l}] : f32 from vector<{w}xf32>\n        %n{l} = arith.addf {prev}, %s{l} : f32");
+        prev = format!("%n{l}");
+    }
+    let _ = writeln!(k, "        scf.yield {prev} : f32\n      }}");
     if gpu {
         let _ = writeln!(
             k,
@@ -93,8 +96,8 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> St
         k,
         r#"      %sv = llvm.load %scale : !llvm.ptr -> f32
       %inv = arith.divf %one, %sv : f32
-      %rsv = vector.broadcast %rs : f32 to vector<2xf32>
-      %invv = vector.broadcast %inv : f32 to vector<2xf32>"#
+      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>
+      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>"#
     );
     // Pass 2: normalize, weight, quantize (the row is re-read: it is in L1/L2).
     let src = if residual { "%res" } else { "%x" };
@@ -105,20 +108,20 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> St
         %i64 = arith.index_cast %i : index to i64
         %j64 = arith.index_cast %j : index to i64
         %px = llvm.getelementptr {src}[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
-        %vx = llvm.load %px {{alignment = 4 : i64}} : !llvm.ptr -> vector<2x{t}>
+        %vx = llvm.load %px {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
         %pw = llvm.getelementptr %w[%j64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
-        %vw = llvm.load %pw {{alignment = 4 : i64}} : !llvm.ptr -> vector<2x{t}>
-        %fx = arith.extf %vx : vector<2x{t}> to vector<2xf32>
-        %n = arith.mulf %fx, %rsv : vector<2xf32>
-        %ntr = arith.truncf %n : vector<2xf32> to vector<2x{t}>
-        %nf = arith.extf %ntr : vector<2x{t}> to vector<2xf32>
-        %fw = arith.extf %vw : vector<2x{t}> to vector<2xf32>
-        %y = arith.mulf %nf, %fw : vector<2xf32>
-        %yt = arith.truncf %y : vector<2xf32> to vector<2x{t}>
-        %yf = arith.extf %yt : vector<2x{t}> to vector<2xf32>
-        %q = arith.mulf %yf, %invv : vector<2xf32>"#
+        %vw = llvm.load %pw {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
+        %fx = arith.extf %vx : vector<{w}x{t}> to vector<{w}xf32>
+        %nm = arith.mulf %fx, %rsv : vector<{w}xf32>
+        %ntr = arith.truncf %nm : vector<{w}xf32> to vector<{w}x{t}>
+        %nf = arith.extf %ntr : vector<{w}x{t}> to vector<{w}xf32>
+        %fw = arith.extf %vw : vector<{w}x{t}> to vector<{w}xf32>
+        %y = arith.mulf %nf, %fw : vector<{w}xf32>
+        %yt = arith.truncf %y : vector<{w}xf32> to vector<{w}x{t}>
+        %yf = arith.extf %yt : vector<{w}x{t}> to vector<{w}xf32>
+        %q = arith.mulf %yf, %invv : vector<{w}xf32>"#
     );
-    k.push_str(&store_fp8(target, "%i64"));
+    k.push_str(&store_fp8(target, "%i64", w));
     k.push_str("      }\n");
     k.push_str(footer(target));
     k
@@ -145,21 +148,52 @@ pub(crate) fn footer(target: Target) -> &'static str {
     }
 }
 
+/// Elements per thread per step: 16-byte loads (8 × 16-bit) when the row
+/// allows, else pairs.
+pub(crate) fn lanes(h: u64) -> u64 {
+    if h % 8 == 0 { 8 } else { 2 }
+}
+
 /// vLLM's `fp8(v)` of the pair `%q` (clamp to ±448 with NaN -> +448, round)
 /// stored at `%out[index]`. Needs `%pmax`/`%nmax` (`dense<±448.0>`).
-pub(crate) fn store_fp8(target: Target, index: &str) -> String {
-    format!(
-        r#"        %gt = arith.cmpf ugt, %q, %pmax : vector<2xf32>
-        %qa = arith.select %gt, %pmax, %q : vector<2xi1>, vector<2xf32>
-        %lt = arith.cmpf olt, %qa, %nmax : vector<2xf32>
-        %qb = arith.select %lt, %nmax, %qa : vector<2xi1>, vector<2xf32>
-        %lo = vector.extract %qb[0] : f32 from vector<2xf32>
-        %hi = vector.extract %qb[1] : f32 from vector<2xf32>
-{}        %po = llvm.getelementptr %out[{index}] : (!llvm.ptr, i64) -> !llvm.ptr, i8
-        llvm.store %f8, %po {{alignment = 2 : i64}} : vector<2xi8>, !llvm.ptr
-"#,
-        fp8_pair(target)
-    )
+pub(crate) fn store_fp8(target: Target, index: &str, w: u64) -> String {
+    let mut k = format!(
+        r#"        %gt = arith.cmpf ugt, %q, %pmax : vector<{w}xf32>
+        %qa = arith.select %gt, %pmax, %q : vector<{w}xi1>, vector<{w}xf32>
+        %lt = arith.cmpf olt, %qa, %nmax : vector<{w}xf32>
+        %qb = arith.select %lt, %nmax, %qa : vector<{w}xi1>, vector<{w}xf32>
+        %q8_0 = arith.constant dense<0> : vector<{w}xi8>
+"#
+    );
+    // One hardware conversion (or emulation) per pair of lanes.
+    for p in 0..w / 2 {
+        let pair = fp8_pair(target)
+            .replace("%lo", &format!("%lo{p}"))
+            .replace("%hi", &format!("%hi{p}"))
+            .replace("%f8a", &format!("%f8a{p}"))
+            .replace("%z8", &format!("%z8{p}"))
+            .replace("%f8 ", &format!("%f8_{p} "));
+        let _ = write!(
+            k,
+            "        %lo{p} = vector.extract %qb[{}] : f32 from vector<{w}xf32>\n        %hi{p} = vector.extract %qb[{}] : f32 from vector<{w}xf32>\n{pair}",
+            2 * p,
+            2 * p + 1
+        );
+        for lane in 0..2 {
+            let _ = writeln!(
+                k,
+                "        %b{p}_{lane} = vector.extract %f8_{p}[{lane}] : i8 from vector<2xi8>\n        %q8_{} = vector.insert %b{p}_{lane}, %q8_{}[{}] : i8 into vector<{w}xi8>",
+                2 * p + lane + 1,
+                2 * p + lane,
+                2 * p + lane
+            );
+        }
+    }
+    let _ = writeln!(
+        k,
+        "        %po = llvm.getelementptr %out[{index}] : (!llvm.ptr, i64) -> !llvm.ptr, i8\n        llvm.store %q8_{w}, %po {{alignment = {w} : i64}} : vector<{w}xi8>, !llvm.ptr"
+    );
+    k
 }
 
 /// `fp8(v)` of the two lanes `%lo`, `%hi` (clamped, NaN already +448) into
