@@ -372,6 +372,9 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
         ("vllm.rms_norm_dynamic_per_token_quant", true, 128, 512, DType::F16, "f16"),
         ("vllm.silu_and_mul_quant", false, 4096, 256, DType::BF16, "bf16"),
         ("vllm.silu_and_mul_quant", false, 1024, 64, DType::F16, "f16"),
+        // Rows that are not a multiple of 8 take the pair-wise (4-byte) path.
+        ("vllm.rms_norm_dynamic_per_token_quant", true, 66, 64, DType::BF16, "bf16"),
+        ("vllm.silu_and_mul_quant", false, 90, 64, DType::F16, "f16"),
     ] {
         let kernel = vllm_codegen::kernel_for(op, h, elem, residual).ok_or("no kernel")?;
         let hu = h as usize;

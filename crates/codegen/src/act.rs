@@ -8,19 +8,21 @@ use crate::rms::{Target, footer, header, store_fp8};
 use std::fmt::Write;
 
 pub fn kernel(name: &str, d: u64, t: &str, target: Target) -> String {
+    let w = crate::rms::lanes(d);
+    let al = 2 * w;
     let mut k = header(name, "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr", target);
     let _ = writeln!(
         k,
-        r#"      %c2 = arith.constant 2 : index
+        r#"      %c2 = arith.constant {w} : index
       %D = arith.constant {d} : index
       %D2 = arith.constant {d2} : index
       %one = arith.constant 1.0 : f32
       %log2e = arith.constant 1.44269504 : f32
-      %pmax = arith.constant dense<448.0> : vector<2xf32>
-      %nmax = arith.constant dense<-448.0> : vector<2xf32>
+      %pmax = arith.constant dense<448.0> : vector<{w}xf32>
+      %nmax = arith.constant dense<-448.0> : vector<{w}xf32>
       %sv = llvm.load %scale : !llvm.ptr -> f32
       %inv = arith.divf %one, %sv : f32
-      %invv = vector.broadcast %inv : f32 to vector<2xf32>
+      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>
       %inrow = arith.muli %row, %D2 : index
       %outrow = arith.muli %row, %D : index
       %first = arith.muli %tid, %c2 : index
@@ -34,14 +36,14 @@ pub fn kernel(name: &str, d: u64, t: &str, target: Target) -> String {
         %io64 = arith.index_cast %io : index to i64
         %pa = llvm.getelementptr %x[%ia64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
         %pb = llvm.getelementptr %x[%ib64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
-        %va = llvm.load %pa {{alignment = 4 : i64}} : !llvm.ptr -> vector<2x{t}>
-        %vb = llvm.load %pb {{alignment = 4 : i64}} : !llvm.ptr -> vector<2x{t}>
-        %fa = arith.extf %va : vector<2x{t}> to vector<2xf32>
-        %fb = arith.extf %vb : vector<2x{t}> to vector<2xf32>"#,
+        %va = llvm.load %pa {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
+        %vb = llvm.load %pb {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
+        %fa = arith.extf %va : vector<{w}x{t}> to vector<{w}xf32>
+        %fb = arith.extf %vb : vector<{w}x{t}> to vector<{w}xf32>"#,
         d2 = 2 * d
     );
     // silu per lane (scalar: the exp is a scalar intrinsic on the GPU).
-    for lane in 0..2 {
+    for lane in 0..w {
         let exp = match target {
             Target::Gpu => format!(
                 "        %na2_{lane} = arith.mulf %na_{lane}, %log2e : f32\n        %e_{lane} = llvm.call_intrinsic \"llvm.nvvm.ex2.approx.f32\"(%na2_{lane}) : (f32) -> f32\n"
@@ -50,22 +52,26 @@ pub fn kernel(name: &str, d: u64, t: &str, target: Target) -> String {
         };
         let _ = write!(
             k,
-            "        %a{lane} = vector.extract %fa[{lane}] : f32 from vector<2xf32>\n        %na_{lane} = arith.negf %a{lane} : f32\n{exp}        %den_{lane} = arith.addf %one, %e_{lane} : f32\n        %s{lane} = arith.divf %a{lane}, %den_{lane} : f32\n"
+            "        %a{lane} = vector.extract %fa[{lane}] : f32 from vector<{w}xf32>\n        %na_{lane} = arith.negf %a{lane} : f32\n{exp}        %den_{lane} = arith.addf %one, %e_{lane} : f32\n        %s{lane} = arith.divf %a{lane}, %den_{lane} : f32\n"
         );
     }
     let _ = writeln!(
         k,
-        r#"        %z2 = arith.constant dense<0.0> : vector<2xf32>
-        %sa0 = vector.insert %s0, %z2[0] : f32 into vector<2xf32>
-        %sil = vector.insert %s1, %sa0[1] : f32 into vector<2xf32>
-        %silt = arith.truncf %sil : vector<2xf32> to vector<2x{t}>
-        %silf = arith.extf %silt : vector<2x{t}> to vector<2xf32>
-        %y0 = arith.mulf %silf, %fb : vector<2xf32>
-        %yt = arith.truncf %y0 : vector<2xf32> to vector<2x{t}>
-        %y = arith.extf %yt : vector<2x{t}> to vector<2xf32>
-        %q = arith.mulf %y, %invv : vector<2xf32>"#
+        "        %sil_0 = arith.constant dense<0.0> : vector<{w}xf32>"
     );
-    k.push_str(&store_fp8(target, "%io64", 2));
+    for lane in 0..w {
+        let _ = writeln!(k, "        %sil_{} = vector.insert %s{lane}, %sil_{lane}[{lane}] : f32 into vector<{w}xf32>", lane + 1);
+    }
+    let _ = writeln!(
+        k,
+        r#"        %silt = arith.truncf %sil_{w} : vector<{w}xf32> to vector<{w}x{t}>
+        %silf = arith.extf %silt : vector<{w}x{t}> to vector<{w}xf32>
+        %y0 = arith.mulf %silf, %fb : vector<{w}xf32>
+        %yt = arith.truncf %y0 : vector<{w}xf32> to vector<{w}x{t}>
+        %y = arith.extf %yt : vector<{w}x{t}> to vector<{w}xf32>
+        %q = arith.mulf %y, %invv : vector<{w}xf32>"#
+    );
+    k.push_str(&store_fp8(target, "%io64", w));
     k.push_str("      }\n");
     k.push_str(footer(target));
     k

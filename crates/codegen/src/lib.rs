@@ -63,10 +63,8 @@ impl Kernel {
 
     /// Elements each thread loads per step (8 = one 16-byte load).
     pub fn lanes(&self) -> u64 {
-        match self.op {
-            "vllm.rms_norm_static_fp8_quant" | "vllm.fused_add_rms_norm_static_fp8_quant" => rms::lanes(self.hidden),
-            _ => 2,
-        }
+        // Every kernel kind uses rms::lanes of its row width (d for SiLU-and-mul).
+        rms::lanes(self.hidden)
     }
 
     /// Threads per row: `lanes` elements per thread, a multiple of a warp;

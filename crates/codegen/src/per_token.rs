@@ -11,33 +11,35 @@ use std::fmt::Write;
 
 /// Loads the pair at `%i64` as f32 (summed with the residual when present)
 /// into `%f`.
-fn load_sum(residual: bool, t: &str) -> String {
+fn load_sum(residual: bool, t: &str, w: u64) -> String {
+    let al = 2 * w;
     // Without a residual the row is used as loaded (adding 0.0 would turn -0 into +0).
     let fx = if residual { "%fx" } else { "%f" };
     let mut k = format!(
-        "        %px = llvm.getelementptr %x[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vx = llvm.load %px {{alignment = 4 : i64}} : !llvm.ptr -> vector<2x{t}>\n        {fx} = arith.extf %vx : vector<2x{t}> to vector<2xf32>\n"
+        "        %px = llvm.getelementptr %x[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vx = llvm.load %px {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>\n        {fx} = arith.extf %vx : vector<{w}x{t}> to vector<{w}xf32>\n"
     );
     if residual {
         let _ = write!(
             k,
-            "        %pr = llvm.getelementptr %res[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vr = llvm.load %pr {{alignment = 4 : i64}} : !llvm.ptr -> vector<2x{t}>\n        %fr = arith.extf %vr : vector<2x{t}> to vector<2xf32>\n        %f = arith.addf %fx, %fr : vector<2xf32>\n"
+            "        %pr = llvm.getelementptr %res[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vr = llvm.load %pr {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>\n        %fr = arith.extf %vr : vector<{w}x{t}> to vector<{w}xf32>\n        %f = arith.addf %fx, %fr : vector<{w}xf32>\n"
         );
     }
     k
 }
 
 /// `%y = rT(rT(%f * s) * w)` for the pair at `%j64`.
-fn normalize(t: &str) -> String {
+fn normalize(t: &str, w: u64) -> String {
+    let al = 2 * w;
     format!(
         r#"        %pw = llvm.getelementptr %w[%j64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
-        %vw = llvm.load %pw {{alignment = 4 : i64}} : !llvm.ptr -> vector<2x{t}>
-        %n = arith.mulf %f, %rsv : vector<2xf32>
-        %ntr = arith.truncf %n : vector<2xf32> to vector<2x{t}>
-        %nf = arith.extf %ntr : vector<2x{t}> to vector<2xf32>
-        %fw = arith.extf %vw : vector<2x{t}> to vector<2xf32>
-        %y0 = arith.mulf %nf, %fw : vector<2xf32>
-        %yt = arith.truncf %y0 : vector<2xf32> to vector<2x{t}>
-        %y = arith.extf %yt : vector<2x{t}> to vector<2xf32>
+        %vw = llvm.load %pw {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
+        %n = arith.mulf %f, %rsv : vector<{w}xf32>
+        %ntr = arith.truncf %n : vector<{w}xf32> to vector<{w}x{t}>
+        %nf = arith.extf %ntr : vector<{w}x{t}> to vector<{w}xf32>
+        %fw = arith.extf %vw : vector<{w}x{t}> to vector<{w}xf32>
+        %y0 = arith.mulf %nf, %fw : vector<{w}xf32>
+        %yt = arith.truncf %y0 : vector<{w}xf32> to vector<{w}x{t}>
+        %y = arith.extf %yt : vector<{w}x{t}> to vector<{w}xf32>
 "#
     )
 }
@@ -48,6 +50,8 @@ fn index_lines() -> &'static str {
 
 pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> String {
     let gpu = target == Target::Gpu;
+    let w = crate::rms::lanes(h);
+    let al = 2 * w;
     let params = if residual {
         "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %res: !llvm.ptr, %eps: f32"
     } else {
@@ -57,16 +61,16 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> St
     let _ = writeln!(
         k,
         r#"      %c0 = arith.constant 0 : index
-      %c2 = arith.constant 2 : index
+      %c2 = arith.constant {w} : index
       %H = arith.constant {h} : index
       %zero = arith.constant 0.0 : f32
-      %zv = arith.constant dense<0.0> : vector<2xf32>
+      %zv = arith.constant dense<0.0> : vector<{w}xf32>
       %Hf = arith.constant {h}.0 : f32
       %one = arith.constant 1.0 : f32
       %qmax = arith.constant 448.0 : f32
       %minsf = arith.constant {minsf:e} : f32
-      %pmax = arith.constant dense<448.0> : vector<2xf32>
-      %nmax = arith.constant dense<-448.0> : vector<2xf32>
+      %pmax = arith.constant dense<448.0> : vector<{w}xf32>
+      %nmax = arith.constant dense<-448.0> : vector<{w}xf32>
       %base = arith.muli %row, %H : index
       %first = arith.muli %tid, %c2 : index
       %step = arith.muli %nt, %c2 : index
@@ -74,24 +78,39 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> St
         minsf = 1.0f32 / (448.0 * 512.0)
     );
     k.push_str("        %i = arith.addi %base, %j : index\n        %i64 = arith.index_cast %i : index to i64\n");
-    k.push_str(&load_sum(residual, t));
-    k.push_str(
-        "        %sq = arith.mulf %f, %f : vector<2xf32>\n        %s0 = vector.extract %sq[0] : f32 from vector<2xf32>\n        %s1 = vector.extract %sq[1] : f32 from vector<2xf32>\n        %n0 = arith.addf %a, %s0 : f32\n        %nn = arith.addf %n0, %s1 : f32\n        scf.yield %nn : f32\n      }\n",
-    );
+    k.push_str(&load_sum(residual, t, w));
+    // Lane by lane, in element order (the reference's order).
+    let _ = writeln!(k, "        %sq = arith.mulf %f, %f : vector<{w}xf32>");
+    let mut prev = "%a".to_string();
+    for l in 0..w {
+        let _ = writeln!(k, "        %s{l} = vector.extract %sq[{l}] : f32 from vector<{w}xf32>\n        %n{l} = arith.addf {prev}, %s{l} : f32");
+        prev = format!("%n{l}");
+    }
+    let _ = writeln!(k, "        scf.yield {prev} : f32\n      }}");
     if gpu {
         k.push_str("      %var = gpu.all_reduce add %acc uniform {} : (f32) -> (f32)\n      %mean = arith.divf %var, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %rs = llvm.call_intrinsic \"llvm.nvvm.rsqrt.approx.f\"(%me) : (f32) -> f32\n");
     } else {
         k.push_str("      %mean = arith.divf %acc, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %sq_me = math.sqrt %me : f32\n      %rs = arith.divf %one, %sq_me : f32\n");
     }
-    k.push_str("      %rsv = vector.broadcast %rs : f32 to vector<2xf32>\n");
+    let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
     // Pass 2: max |y|.
     k.push_str("      %mx = scf.for %j = %first to %H step %step iter_args(%m = %zero) -> f32 {\n");
     k.push_str(index_lines());
-    k.push_str(&load_sum(residual, t));
-    k.push_str(&normalize(t));
-    k.push_str("        %ny = arith.negf %y : vector<2xf32>
-        %neg = arith.cmpf olt, %y, %zv : vector<2xf32>
-        %ay = arith.select %neg, %ny, %y : vector<2xi1>, vector<2xf32>\n        %a0 = vector.extract %ay[0] : f32 from vector<2xf32>\n        %a1 = vector.extract %ay[1] : f32 from vector<2xf32>\n        %g0 = arith.cmpf ogt, %a0, %m : f32\n        %m0 = arith.select %g0, %a0, %m : f32\n        %g1 = arith.cmpf ogt, %a1, %m0 : f32\n        %m1 = arith.select %g1, %a1, %m0 : f32\n        scf.yield %m1 : f32\n      }\n");
+    k.push_str(&load_sum(residual, t, w));
+    k.push_str(&normalize(t, w));
+    let _ = writeln!(
+        k,
+        "        %ny = arith.negf %y : vector<{w}xf32>\n        %neg = arith.cmpf olt, %y, %zv : vector<{w}xf32>\n        %ay = arith.select %neg, %ny, %y : vector<{w}xi1>, vector<{w}xf32>"
+    );
+    let mut prev = "%m".to_string();
+    for l in 0..w {
+        let _ = writeln!(
+            k,
+            "        %a{l} = vector.extract %ay[{l}] : f32 from vector<{w}xf32>\n        %g{l} = arith.cmpf ogt, %a{l}, {prev} : f32\n        %m{l} = arith.select %g{l}, %a{l}, {prev} : f32"
+        );
+        prev = format!("%m{l}");
+    }
+    let _ = writeln!(k, "        scf.yield {prev} : f32\n      }}");
     if gpu {
         // |y| >= 0 and never NaN here, so the float order is the order of the
         // bit patterns as integers: an integer max needs no libdevice fmaxf.
@@ -99,9 +118,10 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> St
     } else {
         k.push_str("      %amax = arith.addf %mx, %zero : f32\n");
     }
-    k.push_str(
+    let _ = write!(
+        k,
         "      %sc0 = arith.divf %amax, %qmax : f32\n      %gs = arith.cmpf ogt, %sc0, %minsf : f32
-      %sc = arith.select %gs, %sc0, %minsf : f32\n      %scv = vector.broadcast %sc : f32 to vector<2xf32>\n      %row64 = arith.index_cast %row : index to i64\n      %ps = llvm.getelementptr %scale[%row64] : (!llvm.ptr, i64) -> !llvm.ptr, f32\n",
+      %sc = arith.select %gs, %sc0, %minsf : f32\n      %scv = vector.broadcast %sc : f32 to vector<{w}xf32>\n      %row64 = arith.index_cast %row : index to i64\n      %ps = llvm.getelementptr %scale[%row64] : (!llvm.ptr, i64) -> !llvm.ptr, f32\n",
     );
     if gpu {
         k.push_str("      %lead = arith.cmpi eq, %tid, %c0 : index\n      scf.if %lead {\n        llvm.store %sc, %ps : f32, !llvm.ptr\n      }\n");
@@ -111,15 +131,13 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> St
     // Pass 3: quantize; the residual form stores rT(sum) after its last read.
     k.push_str("      scf.for %j = %first to %H step %step {\n");
     k.push_str(index_lines());
-    k.push_str(&load_sum(residual, t));
-    k.push_str(&normalize(t));
+    k.push_str(&load_sum(residual, t, w));
+    k.push_str(&normalize(t, w));
     if residual {
-        let _ = writeln!(k, "        %rt = arith.truncf %f : vector<2xf32> to vector<2x{t}>\n        llvm.store %rt, %pr {{alignment = 4 : i64}} : vector<2x{t}>, !llvm.ptr");
+        let _ = writeln!(k, "        %rt = arith.truncf %f : vector<{w}xf32> to vector<{w}x{t}>\n        llvm.store %rt, %pr {{alignment = {al} : i64}} : vector<{w}x{t}>, !llvm.ptr");
     }
-    k.push_str(
-        "        %q = arith.divf %y, %scv : vector<2xf32>\n",
-    );
-    k.push_str(&store_fp8(target, "%i64", 2));
+    let _ = writeln!(k, "        %q = arith.divf %y, %scv : vector<{w}xf32>");
+    k.push_str(&store_fp8(target, "%i64", w));
     k.push_str("      }\n");
     k.push_str(footer(target));
     k
