@@ -4,11 +4,11 @@
 //! (`exp(x) = 2^(x*log2 e)`, as CUDA's fast math does); the host twin the
 //! exact `exp`, so it is bit-identical to the reference and the GPU within
 //! the approximation (checked on a device by scripts/gpu-check).
-use crate::rms::{Target, footer, header, store_fp8};
+use crate::body::{Target, footer, header, lanes, round_mul_round, store_fp8};
 use std::fmt::Write;
 
 pub fn kernel(name: &str, d: u64, t: &str, target: Target) -> String {
-    let w = crate::rms::lanes(d);
+    let w = lanes(d);
     let al = 2 * w;
     let mut k = header(name, "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr", target);
     let _ = writeln!(
@@ -62,15 +62,8 @@ pub fn kernel(name: &str, d: u64, t: &str, target: Target) -> String {
     for lane in 0..w {
         let _ = writeln!(k, "        %sil_{} = vector.insert %s{lane}, %sil_{lane}[{lane}] : f32 into vector<{w}xf32>", lane + 1);
     }
-    let _ = writeln!(
-        k,
-        r#"        %silt = arith.truncf %sil_{w} : vector<{w}xf32> to vector<{w}x{t}>
-        %silf = arith.extf %silt : vector<{w}x{t}> to vector<{w}xf32>
-        %y0 = arith.mulf %silf, %fb : vector<{w}xf32>
-        %yt = arith.truncf %y0 : vector<{w}xf32> to vector<{w}x{t}>
-        %y = arith.extf %yt : vector<{w}x{t}> to vector<{w}xf32>
-        %q = arith.mulf %y, %invv : vector<{w}xf32>"#
-    );
+    k.push_str(&round_mul_round(&format!("%sil_{w}"), "%fb", t, w));
+    let _ = writeln!(k, "        %q = arith.mulf %y, %invv : vector<{w}xf32>");
     k.push_str(&store_fp8(target, "%io64", w));
     k.push_str("      }\n");
     k.push_str(footer(target));

@@ -14,10 +14,11 @@
 #![deny(unsafe_code)]
 
 mod act;
+mod body;
 mod per_token;
 mod rms;
 
-pub use rms::Target;
+pub use body::Target;
 
 use mlir_support::{
     ir,
@@ -64,7 +65,7 @@ impl Kernel {
     /// Elements each thread loads per step (8 = one 16-byte load).
     pub fn lanes(&self) -> u64 {
         // Every kernel kind uses rms::lanes of its row width (d for SiLU-and-mul).
-        rms::lanes(self.hidden)
+        body::lanes(self.hidden)
     }
 
     /// Threads per row: `lanes` elements per thread, a multiple of a warp;

@@ -6,7 +6,7 @@
 //! Three passes over the row: sum of squares, max |y|, quantize. (`|y|` and the
 //! maxima are compare+select: `math.absf` and `arith.maxnumf` become
 //! libdevice's `__nv_fabsf`/`__nv_fmaxf` on NVPTX.)
-use crate::rms::{Target, footer, header, store_fp8};
+use crate::body::{Target, footer, header, index_lines, inv_rms, lanes, normalize, store_fp8, sum_squares};
 use std::fmt::Write;
 
 /// Loads the pair at `%i64` as f32 (summed with the residual when present)
@@ -27,30 +27,9 @@ fn load_sum(residual: bool, t: &str, w: u64) -> String {
     k
 }
 
-/// `%y = rT(rT(%f * s) * w)` for the pair at `%j64`.
-fn normalize(t: &str, w: u64) -> String {
-    let al = 2 * w;
-    format!(
-        r#"        %pw = llvm.getelementptr %w[%j64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
-        %vw = llvm.load %pw {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
-        %n = arith.mulf %f, %rsv : vector<{w}xf32>
-        %ntr = arith.truncf %n : vector<{w}xf32> to vector<{w}x{t}>
-        %nf = arith.extf %ntr : vector<{w}x{t}> to vector<{w}xf32>
-        %fw = arith.extf %vw : vector<{w}x{t}> to vector<{w}xf32>
-        %y0 = arith.mulf %nf, %fw : vector<{w}xf32>
-        %yt = arith.truncf %y0 : vector<{w}xf32> to vector<{w}x{t}>
-        %y = arith.extf %yt : vector<{w}x{t}> to vector<{w}xf32>
-"#
-    )
-}
-
-fn index_lines() -> &'static str {
-    "        %i = arith.addi %base, %j : index\n        %i64 = arith.index_cast %i : index to i64\n        %j64 = arith.index_cast %j : index to i64\n"
-}
-
 pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> String {
     let gpu = target == Target::Gpu;
-    let w = crate::rms::lanes(h);
+    let w = lanes(h);
     let al = 2 * w;
     let params = if residual {
         "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %res: !llvm.ptr, %eps: f32"
@@ -77,21 +56,10 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> St
       %acc = scf.for %j = %first to %H step %step iter_args(%a = %zero) -> f32 {{"#,
         minsf = 1.0f32 / (448.0 * 512.0)
     );
-    k.push_str("        %i = arith.addi %base, %j : index\n        %i64 = arith.index_cast %i : index to i64\n");
+    k.push_str(index_lines());
     k.push_str(&load_sum(residual, t, w));
-    // Lane by lane, in element order (the reference's order).
-    let _ = writeln!(k, "        %sq = arith.mulf %f, %f : vector<{w}xf32>");
-    let mut prev = "%a".to_string();
-    for l in 0..w {
-        let _ = writeln!(k, "        %s{l} = vector.extract %sq[{l}] : f32 from vector<{w}xf32>\n        %n{l} = arith.addf {prev}, %s{l} : f32");
-        prev = format!("%n{l}");
-    }
-    let _ = writeln!(k, "        scf.yield {prev} : f32\n      }}");
-    if gpu {
-        k.push_str("      %var = gpu.all_reduce add %acc uniform {} : (f32) -> (f32)\n      %mean = arith.divf %var, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %rs = llvm.call_intrinsic \"llvm.nvvm.rsqrt.approx.f\"(%me) : (f32) -> f32\n");
-    } else {
-        k.push_str("      %mean = arith.divf %acc, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %sq_me = math.sqrt %me : f32\n      %rs = arith.divf %one, %sq_me : f32\n");
-    }
+    k.push_str(&sum_squares(w));
+    k.push_str(inv_rms(target));
     let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
     // Pass 2: max |y|.
     k.push_str("      %mx = scf.for %j = %first to %H step %step iter_args(%m = %zero) -> f32 {\n");

@@ -1,0 +1,185 @@
+//! The building blocks the kernel generators share: the kernel frame for
+//! either target, the row loop's index lines, the sum of squares in element
+//! order, `1/sqrt`, `rT(rT(a) * b)`, and vLLM's `fp8(v)` store.
+use std::fmt::Write;
+
+/// Where a kernel runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A `gpu.func`: one CTA per row, the row split over the threads.
+    Gpu,
+    /// A `func.func` over all rows with one "thread" per row (an extra
+    /// `rows: index` parameter), for the ExecutionEngine: the same body, with
+    /// exact `1/sqrt` and FP8 rounding by integer arithmetic.
+    Cpu,
+}
+
+/// The index lines of a row loop step `%j`: `%i64` into the row-major
+/// tensor, `%j64` within the row.
+pub(crate) fn index_lines() -> &'static str {
+    "        %i = arith.addi %base, %j : index\n        %i64 = arith.index_cast %i : index to i64\n        %j64 = arith.index_cast %j : index to i64\n"
+}
+
+/// `%sq = %f * %f`, added to the loop's `%a` lane by lane in element order
+/// (the reference's summation order), and yielded.
+pub(crate) fn sum_squares(w: u64) -> String {
+    let mut k = format!("        %sq = arith.mulf %f, %f : vector<{w}xf32>\n");
+    let mut prev = "%a".to_string();
+    for l in 0..w {
+        let _ = writeln!(k, "        %s{l} = vector.extract %sq[{l}] : f32 from vector<{w}xf32>\n        %n{l} = arith.addf {prev}, %s{l} : f32");
+        prev = format!("%n{l}");
+    }
+    let _ = writeln!(k, "        scf.yield {prev} : f32\n      }}");
+    k
+}
+
+/// `%rs = 1/sqrt(Σ/H + eps)` from the per-thread sums `%acc`: the block sum
+/// and `rsqrt.approx` on the GPU (as vLLM), the exact form on the host.
+pub(crate) fn inv_rms(target: Target) -> &'static str {
+    match target {
+        Target::Gpu => {
+            "      %var = gpu.all_reduce add %acc uniform {} : (f32) -> (f32)\n      %mean = arith.divf %var, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %rs = llvm.call_intrinsic \"llvm.nvvm.rsqrt.approx.f\"(%me) : (f32) -> f32\n"
+        }
+        Target::Cpu => "      %mean = arith.divf %acc, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %sq_me = math.sqrt %me : f32\n      %rs = arith.divf %one, %sq_me : f32\n",
+    }
+}
+
+/// `%y = rT(rT({a}) * {b})`: vLLM's `T*T` after a value rounded to `T`.
+pub(crate) fn round_mul_round(a: &str, b: &str, t: &str, w: u64) -> String {
+    format!(
+        r#"        %at = arith.truncf {a} : vector<{w}xf32> to vector<{w}x{t}>
+        %af = arith.extf %at : vector<{w}x{t}> to vector<{w}xf32>
+        %y0 = arith.mulf %af, {b} : vector<{w}xf32>
+        %yt = arith.truncf %y0 : vector<{w}xf32> to vector<{w}x{t}>
+        %y = arith.extf %yt : vector<{w}x{t}> to vector<{w}xf32>
+"#
+    )
+}
+
+/// `%y = rT(rT(%f * s) * w)` for the lanes at `%j64` (`%rsv` holds `s`).
+pub(crate) fn normalize(t: &str, w: u64) -> String {
+    let al = 2 * w;
+    format!(
+        "        %pw = llvm.getelementptr %w[%j64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vw = llvm.load %pw {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>\n        %fw = arith.extf %vw : vector<{w}x{t}> to vector<{w}xf32>\n        %n = arith.mulf %f, %rsv : vector<{w}xf32>\n{}",
+        round_mul_round("%n", "%fw", t, w)
+    )
+}
+
+/// Opens a kernel: `%row`, `%tid` and `%nt` (threads per row) are defined.
+/// On the host, a loop over `%rows` rows with one "thread" per row.
+pub(crate) fn header(name: &str, params: &str, target: Target) -> String {
+    match target {
+        Target::Gpu => format!(
+            "    gpu.func @{name}({params}) kernel {{\n      %row = gpu.block_id x\n      %tid = gpu.thread_id x\n      %nt = gpu.block_dim x\n"
+        ),
+        Target::Cpu => format!(
+            "  func.func @{name}({params}, %rows: index) attributes {{llvm.emit_c_interface}} {{\n      %r0 = arith.constant 0 : index\n      %r1 = arith.constant 1 : index\n      scf.for %row = %r0 to %rows step %r1 {{\n      %tid = arith.constant 0 : index\n      %nt = arith.constant 1 : index\n"
+        ),
+    }
+}
+
+/// Closes what `header` opened.
+pub(crate) fn footer(target: Target) -> &'static str {
+    match target {
+        Target::Gpu => "      gpu.return\n    }\n",
+        Target::Cpu => "      }\n      return\n  }\n",
+    }
+}
+
+/// Elements per thread per step: 16-byte loads (8 × 16-bit) when the row
+/// allows, else pairs.
+pub(crate) fn lanes(h: u64) -> u64 {
+    if h % 8 == 0 { 8 } else { 2 }
+}
+
+/// vLLM's `fp8(v)` of the pair `%q` (clamp to ±448 with NaN -> +448, round)
+/// stored at `%out[index]`. Needs `%pmax`/`%nmax` (`dense<±448.0>`).
+pub(crate) fn store_fp8(target: Target, index: &str, w: u64) -> String {
+    let mut k = format!(
+        r#"        %gt = arith.cmpf ugt, %q, %pmax : vector<{w}xf32>
+        %qa = arith.select %gt, %pmax, %q : vector<{w}xi1>, vector<{w}xf32>
+        %lt = arith.cmpf olt, %qa, %nmax : vector<{w}xf32>
+        %qb = arith.select %lt, %nmax, %qa : vector<{w}xi1>, vector<{w}xf32>
+        %q8_0 = arith.constant dense<0> : vector<{w}xi8>
+"#
+    );
+    // One hardware conversion (or emulation) per pair of lanes.
+    for p in 0..w / 2 {
+        let pair = fp8_pair(target)
+            .replace("%lo", &format!("%lo{p}"))
+            .replace("%hi", &format!("%hi{p}"))
+            .replace("%f8a", &format!("%f8a{p}"))
+            .replace("%z8", &format!("%z8{p}"))
+            .replace("%f8 ", &format!("%f8_{p} "));
+        let _ = write!(
+            k,
+            "        %lo{p} = vector.extract %qb[{}] : f32 from vector<{w}xf32>\n        %hi{p} = vector.extract %qb[{}] : f32 from vector<{w}xf32>\n{pair}",
+            2 * p,
+            2 * p + 1
+        );
+        for lane in 0..2 {
+            let _ = writeln!(
+                k,
+                "        %b{p}_{lane} = vector.extract %f8_{p}[{lane}] : i8 from vector<2xi8>\n        %q8_{} = vector.insert %b{p}_{lane}, %q8_{}[{}] : i8 into vector<{w}xi8>",
+                2 * p + lane + 1,
+                2 * p + lane,
+                2 * p + lane
+            );
+        }
+    }
+    let _ = writeln!(
+        k,
+        "        %po = llvm.getelementptr %out[{index}] : (!llvm.ptr, i64) -> !llvm.ptr, i8\n        llvm.store %q8_{w}, %po {{alignment = {w} : i64}} : vector<{w}xi8>, !llvm.ptr"
+    );
+    k
+}
+
+/// `fp8(v)` of the two lanes `%lo`, `%hi` (clamped, NaN already +448) into
+/// `%f8 : vector<2xi8>`: the hardware conversion, or the integer emulation.
+pub(crate) fn fp8_pair(target: Target) -> String {
+    match target {
+        Target::Gpu => "        %f8 = nvvm.convert.f32x2.to.f8x2 %hi, %lo {rnd = #nvvm.fp_rnd_mode<rn>, sat = #nvvm.sat_mode<satfinite>} : vector<2xi8> (f8E4M3FN)\n".to_string(),
+        Target::Cpu => format!(
+            "{}{}        %z8 = arith.constant dense<0> : vector<2xi8>\n        %f8a = vector.insert %lo_q, %z8[0] : i8 into vector<2xi8>\n        %f8 = vector.insert %hi_q, %f8a[1] : i8 into vector<2xi8>\n",
+            fp8_bits("lo"),
+            fp8_bits("hi")
+        ),
+    }
+}
+
+/// e4m3fn round-to-nearest-even of `%{v}` (already clamped to ±448, no NaN)
+/// by integer arithmetic, into `%{v}_q : i8`. Normal: add the RNE bias at
+/// bit 20 and keep exponent+3 mantissa bits, rebiased (127 -> 7); below
+/// 2^-6: `roundeven(|v| * 2^9)` subnormal steps.
+fn fp8_bits(v: &str) -> String {
+    format!(
+        r#"        %{v}_b = arith.bitcast %{v} : f32 to i32
+        %{v}_c31 = arith.constant 31 : i32
+        %{v}_sg0 = arith.shrui %{v}_b, %{v}_c31 : i32
+        %{v}_c7 = arith.constant 7 : i32
+        %{v}_sg = arith.shli %{v}_sg0, %{v}_c7 : i32
+        %{v}_mask = arith.constant 2147483647 : i32
+        %{v}_abs = arith.andi %{v}_b, %{v}_mask : i32
+        %{v}_absf = arith.bitcast %{v}_abs : i32 to f32
+        %{v}_minn = arith.constant 0.015625 : f32
+        %{v}_sub = arith.cmpf olt, %{v}_absf, %{v}_minn : f32
+        %{v}_k512 = arith.constant 512.0 : f32
+        %{v}_sc = arith.mulf %{v}_absf, %{v}_k512 : f32
+        %{v}_re = math.roundeven %{v}_sc : f32
+        %{v}_qs = arith.fptoui %{v}_re : f32 to i32
+        %{v}_c20 = arith.constant 20 : i32
+        %{v}_c1 = arith.constant 1 : i32
+        %{v}_l0 = arith.shrui %{v}_abs, %{v}_c20 : i32
+        %{v}_lsb = arith.andi %{v}_l0, %{v}_c1 : i32
+        %{v}_bias = arith.constant 524287 : i32
+        %{v}_t0 = arith.addi %{v}_abs, %{v}_bias : i32
+        %{v}_t1 = arith.addi %{v}_t0, %{v}_lsb : i32
+        %{v}_t2 = arith.shrui %{v}_t1, %{v}_c20 : i32
+        %{v}_reb = arith.constant 960 : i32
+        %{v}_qn = arith.subi %{v}_t2, %{v}_reb : i32
+        %{v}_qm = arith.select %{v}_sub, %{v}_qs, %{v}_qn : i32
+        %{v}_q32 = arith.ori %{v}_qm, %{v}_sg : i32
+        %{v}_q = arith.trunci %{v}_q32 : i32 to i8
+"#
+    )
+}
