@@ -1,7 +1,7 @@
 //! Numerics: graphs from tests/numerics/graphs.mlir run through the reference
 //! interpreter (crates/interp) before and after passes, on random inputs.
 use libtest_mimic::Failed;
-use mlir_support::melior::ir::{BlockLike, Module, RegionLike, ShapedTypeLike, ValueLike, operation::OperationLike};
+use mlir_support::melior::ir::{BlockLike, RegionLike, ShapedTypeLike, ValueLike, operation::OperationLike};
 use vllm_interp::{DType, Interpreter, SplitMix64, Tensor, Val, dtype_of};
 
 pub const TESTS: &[crate::RustTest] = &[
@@ -27,9 +27,12 @@ fn graph(name: &str) -> Result<String, Failed> {
         .ok_or_else(|| format!("no graph @{name}").into())
 }
 
-/// Random inputs for every argument: activations in [-2, 2), FP8 weights,
-/// positive scales, positions below the rotary cache size (16).
-fn inputs(module: &Module<'_>, seed: u64) -> Result<Vec<Val>, Failed> {
+/// Random inputs for every argument of the graph in `text`: activations in
+/// [-2, 2), FP8 weights, positive scales, positions below the rotary cache
+/// size (16).
+fn inputs(text: &str, seed: u64) -> Result<Vec<Val>, Failed> {
+    let ctx = vllm_dialect::new_context()?;
+    let module = mlir_support::source::parse(&ctx, text, "graphs.mlir").map_err(|d| format!("{d:?}"))?;
     let func = module.body().first_operation().ok_or("empty module")?;
     let block = func.region(0)?.first_block().ok_or("no body")?;
     let mut rng = SplitMix64(seed);
@@ -131,10 +134,8 @@ fn next_down(v: f32) -> f32 {
 fn fix_functionalization_keeps_every_result() -> Result<(), Failed> {
     for name in ["llama_static", "llama_per_token", "hazards"] {
         let text = graph(name)?;
-        let ctx = vllm_dialect::new_context()?;
-        let m = mlir_support::source::parse(&ctx, &text, name).map_err(|d| format!("{d:?}"))?;
         for seed in 0..3 {
-            let args = inputs(&m, seed)?;
+            let args = inputs(&text, seed)?;
             let (before, _) = run(&text, None, &deep(&args))?;
             let (after, ir) = run(&text, Some(FIX), &deep(&args))?;
             if !ir.contains("_\"(") || ir.contains("\"vllm.fused_add_rms_norm\"(") {
@@ -151,9 +152,7 @@ fn fix_functionalization_keeps_every_result() -> Result<(), Failed> {
 
 fn fix_functionalization_leaves_caller_inputs_alone() -> Result<(), Failed> {
     let text = graph("owned_inputs")?;
-    let ctx = vllm_dialect::new_context()?;
-    let m = mlir_support::source::parse(&ctx, &text, "owned_inputs").map_err(|d| format!("{d:?}"))?;
-    let args = inputs(&m, 7)?;
+    let args = inputs(&text, 7)?;
     let snapshot = deep(&args);
     let (before, _) = run(&text, None, &args)?;
     run(&text, Some(FIX), &args)?;
@@ -179,10 +178,8 @@ fn count(ir: &str, op: &str) -> usize {
 
 fn static_fp8_fusion_is_bit_identical() -> Result<(), Failed> {
     let text = graph("llama_static")?;
-    let ctx = vllm_dialect::new_context()?;
-    let m = mlir_support::source::parse(&ctx, &text, "llama_static").map_err(|d| format!("{d:?}"))?;
     for seed in 0..4 {
-        let args = inputs(&m, 100 + seed)?;
+        let args = inputs(&text, 100 + seed)?;
         let (before, _) = run(&text, None, &deep(&args))?;
         let (after, ir) = run(&text, Some(FUSE), &deep(&args))?;
         let fused = [
@@ -233,37 +230,67 @@ fn fp8_steps_apart(before: &Val, after: &Val, seed: u64) -> Result<(usize, usize
     Ok((total, differing))
 }
 
+/// A fusion checked at the graph level: `graph` before and after the fusion
+/// passes on random inputs.
+struct FusionCase {
+    graph: &'static str,
+    seeds: std::ops::Range<u64>,
+    /// Each fused op and how many the fused IR must hold.
+    fused: &'static [(&'static str, usize)],
+    /// Results that must be bit-identical.
+    exact: &'static [usize],
+    /// The FP8 result that may move by one step (a residual form).
+    stepped: usize,
+}
+
+/// Runs `case`; `each` sees every (before, after) pair. Returns the FP8
+/// values compared in `stepped` and how many moved by one step.
+fn fusion_numerics(case: &FusionCase, mut each: impl FnMut(&[Val], &[Val])) -> Result<(usize, usize), Failed> {
+    let text = graph(case.graph)?;
+    let (mut total, mut differing) = (0usize, 0usize);
+    for seed in case.seeds.clone() {
+        let args = inputs(&text, seed)?;
+        let (before, _) = run(&text, None, &deep(&args))?;
+        let (after, ir) = run(&text, Some(FUSE), &deep(&args))?;
+        for (op, n) in case.fused {
+            if count(&ir, op) != *n {
+                return Err(format!("@{}: expected {n} {op} after fusion:\n{ir}", case.graph).into());
+            }
+        }
+        for &i in case.exact {
+            let d = differences(&before[i..=i], &after[i..=i])?;
+            if !d.is_empty() {
+                return Err(format!("@{} seed {seed}: result {i} is not bit-identical after fusion: {:?}", case.graph, d[0]).into());
+            }
+        }
+        let (n, d) = fp8_steps_apart(&before[case.stepped], &after[case.stepped], seed)?;
+        total += n;
+        differing += d;
+        each(&before, &after);
+    }
+    Ok((total, differing))
+}
+
 fn per_token_fusion_is_within_one_fp8_step() -> Result<(), Failed> {
     // Without a residual the fused kernel has the unfused rounding points:
     // bit-identical. With one, it adds the residual in fp32 without rounding
     // (fused_add_rms_norm rounds the sum to bf16 first), so a value may move
     // by one FP8 step and a scale by a little; vLLM's tests accept that.
-    let text = graph("llama_per_token")?;
-    let ctx = vllm_dialect::new_context()?;
-    let m = mlir_support::source::parse(&ctx, &text, "llama_per_token").map_err(|d| format!("{d:?}"))?;
-    let (mut total, mut differing, mut scale_err) = (0usize, 0usize, 0f32);
-    for seed in 0..32 {
-        let args = inputs(&m, 1000 + seed)?;
-        let (before, _) = run(&text, None, &deep(&args))?;
-        let (after, ir) = run(&text, Some(FUSE), &deep(&args))?;
-        if count(&ir, "vllm.rms_norm_dynamic_per_token_quant") != 2 {
-            return Err(format!("expected 2 fused per-token ops:\n{ir}").into());
+    let case = FusionCase {
+        graph: "llama_per_token",
+        seeds: 1000..1032,
+        fused: &[("vllm.rms_norm_dynamic_per_token_quant", 2)],
+        exact: &[0, 1, 4],
+        stepped: 2,
+    };
+    let mut scale_err = 0f32;
+    let (total, differing) = fusion_numerics(&case, |before, after| {
+        if let (Some(b), Some(a)) = (before[3].tensor(), after[3].tensor()) {
+            for (p, q) in b.to_vec().into_iter().zip(a.to_vec()) {
+                scale_err = scale_err.max((p - q).abs() / p.abs());
+            }
         }
-        let d = differences(&before[..2], &after[..2])?;
-        if !d.is_empty() {
-            return Err(format!("seed {seed}: rms_norm + per-token quant is not bit-identical: {:?}", d[0]).into());
-        }
-        if !differences(&before[4..], &after[4..])?.is_empty() {
-            return Err(format!("seed {seed}: the residual differs").into());
-        }
-        let (n, d) = fp8_steps_apart(&before[2], &after[2], seed)?;
-        total += n;
-        differing += d;
-        let t = |v: &Val| v.tensor().map(Tensor::to_vec).ok_or("index");
-        for (p, q) in t(&before[3])?.into_iter().zip(t(&after[3])?) {
-            scale_err = scale_err.max((p - q).abs() / p.abs());
-        }
-    }
+    })?;
     // amax is a bf16 value computed from a slightly different sum: it may
     // move by an ulp or two, up to 2^-7 relative each near a power of two.
     if scale_err > 1.0 / 64.0 {
@@ -277,57 +304,28 @@ fn native_form_fusion() -> Result<(), Failed> {
     // Native RMSNorm + quant and native SiLU-mul + quant: bit-identical.
     // Native residual add + RMSNorm + quant: the fused kernel normalizes the
     // bf16-rounded sum, the native chain the f32 one: at most one FP8 step.
-    let text = graph("llama_native")?;
-    let ctx = vllm_dialect::new_context()?;
-    let m = mlir_support::source::parse(&ctx, &text, "llama_native").map_err(|d| format!("{d:?}"))?;
-    let (mut total, mut differing) = (0usize, 0usize);
-    for seed in 0..32 {
-        let args = inputs(&m, 5000 + seed)?;
-        let (before, _) = run(&text, None, &deep(&args))?;
-        let (after, ir) = run(&text, Some(FUSE), &deep(&args))?;
-        for (op, n) in [("vllm.rms_norm_static_fp8_quant", 1), ("vllm.fused_add_rms_norm_static_fp8_quant", 1), ("vllm.silu_and_mul_quant", 1)] {
-            if count(&ir, op) != n {
-                return Err(format!("expected {n} {op} after fusing the native forms:\n{ir}").into());
-            }
-        }
-        let exact = [0usize, 1, 3];
-        for i in exact {
-            let d = differences(&before[i..=i], &after[i..=i])?;
-            if !d.is_empty() {
-                return Err(format!("seed {seed}: result {i} is not bit-identical after fusion: {:?}", d[0]).into());
-            }
-        }
-        let (n, d) = fp8_steps_apart(&before[2], &after[2], seed)?;
-        total += n;
-        differing += d;
-    }
+    let case = FusionCase {
+        graph: "llama_native",
+        seeds: 5000..5032,
+        fused: &[("vllm.rms_norm_static_fp8_quant", 1), ("vllm.fused_add_rms_norm_static_fp8_quant", 1), ("vllm.silu_and_mul_quant", 1)],
+        exact: &[0, 1, 3],
+        stepped: 2,
+    };
+    let (total, differing) = fusion_numerics(&case, |_, _| {})?;
     eprintln!("native residual form: {differing} of {total} FP8 values one step apart ({:.3} %)", 100.0 * differing as f64 / total as f64);
     Ok(())
 }
 
 fn per_group_fusion() -> Result<(), Failed> {
     // No residual: bit-identical. With one: the f32 sum again, one FP8 step at most.
-    let text = graph("per_group")?;
-    let ctx = vllm_dialect::new_context()?;
-    let m = mlir_support::source::parse(&ctx, &text, "per_group").map_err(|d| format!("{d:?}"))?;
-    let (mut total, mut differing) = (0usize, 0usize);
-    for seed in 0..16 {
-        let args = inputs(&m, 9000 + seed)?;
-        let (before, _) = run(&text, None, &deep(&args))?;
-        let (after, ir) = run(&text, Some(FUSE), &deep(&args))?;
-        if count(&ir, "vllm.rms_norm_per_block_quant") != 2 || count(&ir, "vllm.silu_and_mul_per_block_quant") != 1 {
-            return Err(format!("expected 2 rms_norm_per_block_quant and 1 silu_and_mul_per_block_quant:\n{ir}").into());
-        }
-        for i in [0usize, 1, 4, 5, 6] {
-            let d = differences(&before[i..=i], &after[i..=i])?;
-            if !d.is_empty() {
-                return Err(format!("seed {seed}: result {i} is not bit-identical after fusion: {:?}", d[0]).into());
-            }
-        }
-        let (n, d) = fp8_steps_apart(&before[2], &after[2], seed)?;
-        total += n;
-        differing += d;
-    }
+    let case = FusionCase {
+        graph: "per_group",
+        seeds: 9000..9016,
+        fused: &[("vllm.rms_norm_per_block_quant", 2), ("vllm.silu_and_mul_per_block_quant", 1)],
+        exact: &[0, 1, 4, 5, 6],
+        stepped: 2,
+    };
+    let (total, differing) = fusion_numerics(&case, |_, _| {})?;
     eprintln!("per-group fusion with residual: {differing} of {total} FP8 values one step apart");
     Ok(())
 }
