@@ -84,7 +84,7 @@ fn raise_natives(func: OperationRef<'_, '_>, run: &PassRun<'_>) {
     let ctx = handle.get();
     let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return };
     let (mut acts, mut quants) = (0u64, 0u64);
-    let mut erased = Vec::new();
+    let mut erased = std::collections::HashSet::new();
     for op in ir::block_ops(block) {
         if erased.contains(&native::key(&op)) {
             continue;

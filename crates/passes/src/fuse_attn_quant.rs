@@ -157,7 +157,7 @@ fn fusable_attention(y: Value<'_, '_>) -> bool {
 
 /// Raises native static quants of attention outputs, which the loop then fuses.
 fn raise_native_quants<'c: 'a, 'a>(ctx: &'c mlir_support::melior::Context, block: mlir_support::melior::ir::BlockRef<'c, 'a>, run: &PassRun<'_>) {
-    let mut erased = Vec::new();
+    let mut erased = std::collections::HashSet::new();
     let mut raised = 0u64;
     for op in ir::block_ops(block) {
         if erased.contains(&native::key(&op)) || !native::is_quant_end(&op) {
