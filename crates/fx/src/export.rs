@@ -27,10 +27,6 @@ use vllm_dialect::{K_DYNAMIC, OpDef, ValueClass};
 
 type R<T> = Result<T, Diag>;
 
-fn key(v: Value<'_, '_>) -> usize {
-    v.to_raw().ptr as usize
-}
-
 
 fn loc_name(op: &OperationRef<'_, '_>) -> Option<String> {
     let l = op.location();
@@ -72,7 +68,7 @@ impl Exporter {
 
     fn reference(&self, op: &OperationRef<'_, '_>, v: Value<'_, '_>) -> R<Json> {
         self.refs
-            .get(&key(v))
+            .get(&ir::value_id(v))
             .map(|n| json!({ "node": n }))
             .ok_or_else(|| err(op, "uses a value that has no FX node (a tuple element without getitem?)"))
     }
@@ -115,7 +111,7 @@ impl Exporter {
     }
 
     fn meta_of(&self, v: Value<'_, '_>) -> Option<&Json> {
-        self.metas.get(&key(v))
+        self.metas.get(&ir::value_id(v))
     }
 
     fn push(&mut self, name: &str, op: &str, target: &str, args: Vec<Json>, kwargs: Map<String, Json>, val: Json) {
@@ -241,7 +237,7 @@ impl Exporter {
         let results: Vec<Value> = op.results().map(Into::into).collect();
         let Some(Json::Array(elems)) = tuple_meta else {
             if let Some(r) = results.first() {
-                self.refs.insert(key(*r), name.to_string());
+                self.refs.insert(ir::value_id(*r), name.to_string());
             }
             return;
         };
@@ -261,14 +257,14 @@ impl Exporter {
                 continue;
             }
             let Some(r) = results.next() else { break };
-            self.metas.insert(key(r), m.clone());
+            self.metas.insert(ir::value_id(r), m.clone());
             if !ir::has_uses(r) {
                 continue;
             }
             let wanted = getitems.get(k).filter(|g| !g.is_empty()).cloned();
             let g = self.fresh(wanted, "getitem");
             self.push(&g, "call_function", GETITEM, vec![json!({ "node": name }), json!(k)], Map::new(), m.clone());
-            self.refs.insert(key(r), g);
+            self.refs.insert(ir::value_id(r), g);
         }
     }
 
@@ -332,7 +328,7 @@ impl Exporter {
             self.bind_results(&op, &name, Some(&meta).filter(|m| m.is_array()));
             if !meta.is_array() {
                 if let Some(r) = op.results().next() {
-                    self.metas.insert(key(r.into()), meta);
+                    self.metas.insert(ir::value_id(r.into()), meta);
                 }
             }
             return Ok(());
@@ -367,8 +363,8 @@ impl Exporter {
         if meta.is_array() {
             self.bind_results(&op, &name, Some(&meta));
         } else if let Some(r) = op.results().next() {
-            self.refs.insert(key(r.into()), name);
-            self.metas.insert(key(r.into()), meta);
+            self.refs.insert(ir::value_id(r.into()), name);
+            self.metas.insert(ir::value_id(r.into()), meta);
         }
         Ok(())
     }
@@ -575,8 +571,8 @@ pub fn export(module: &Module<'_>) -> Result<Json, Diag> {
         let op = get("fx.op").unwrap_or_else(|| "placeholder".into());
         let target = get("fx.target").unwrap_or_else(|| name.clone());
         ex.push(&name, &op, &target, vec![], Map::new(), meta.clone());
-        ex.refs.insert(key(arg), name);
-        ex.metas.insert(key(arg), meta);
+        ex.refs.insert(ir::value_id(arg), name);
+        ex.metas.insert(ir::value_id(arg), meta);
     }
     for op in ir::block_ops(block) {
         if op.name().as_string_ref().as_str() == Ok("func.return") {

@@ -38,10 +38,6 @@ impl Val {
 
 type R<T> = Result<T, String>;
 
-fn key(v: Value<'_, '_>) -> usize {
-    v.to_raw().ptr as usize
-}
-
 /// The dtype of a tensor type's element.
 pub fn dtype_of(t: Type<'_>) -> R<DType> {
     let rt = ir::ranked_tensor(t).ok_or_else(|| format!("not a ranked tensor: {t}"))?;
@@ -90,7 +86,7 @@ pub struct Interpreter {
 
 impl Interpreter {
     fn get(&self, v: Value<'_, '_>) -> R<&Val> {
-        self.values.get(&key(v)).ok_or_else(|| "use of a value with no definition".to_string())
+        self.values.get(&ir::value_id(v)).ok_or_else(|| "use of a value with no definition".to_string())
     }
 
     fn tensor(&self, v: Value<'_, '_>) -> R<Tensor> {
@@ -130,7 +126,7 @@ impl Interpreter {
         }
         for (i, a) in args.iter().enumerate() {
             let arg = block.argument(i).map_err(|e| e.to_string())?;
-            self.values.insert(key(arg.into()), a.clone());
+            self.values.insert(ir::value_id(arg.into()), a.clone());
         }
         for op in ir::block_ops(block) {
             let n = name(&op);
@@ -140,7 +136,7 @@ impl Interpreter {
             let at = mlir_support::diagnostics::describe_location(op.location());
             let outs = self.eval(&op, &n).map_err(|e| format!("{n} ({}): {e}", at.1))?;
             for (r, v) in op.results().zip(outs) {
-                self.values.insert(key(r.into()), v);
+                self.values.insert(ir::value_id(r.into()), v);
             }
         }
         Err("function has no return".into())

@@ -227,3 +227,14 @@ pub fn gpu_binary_objects(module: &melior::ir::Module<'_>) -> Vec<(String, Strin
     }
     out
 }
+
+/// An identity for `v` while its defining op lives (for maps keyed by value:
+/// melior's `Value` is not `Hash`).
+pub fn value_id(v: Value<'_, '_>) -> usize {
+    v.to_raw().ptr as usize
+}
+
+/// An identity for `op` while it lives (an erased op's address may be reused).
+pub fn op_id(op: &OperationRef<'_, '_>) -> usize {
+    op.to_raw().ptr as usize
+}

@@ -184,23 +184,19 @@ struct Order(HashMap<usize, usize>);
 
 impl Order {
     fn of(block: BlockRef<'_, '_>) -> Order {
-        Order(ir::block_ops(block).iter().enumerate().map(|(i, o)| (op_key(o), i)).collect())
+        Order(ir::block_ops(block).iter().enumerate().map(|(i, o)| (ir::op_id(o), i)).collect())
     }
     /// True when `b` comes after `a` (`a` an op of the original block).
     fn after(&self, a: &OperationRef<'_, '_>, b: &OperationRef<'_, '_>) -> bool {
-        match (self.0.get(&op_key(a)), self.0.get(&op_key(b))) {
+        match (self.0.get(&ir::op_id(a)), self.0.get(&ir::op_id(b))) {
             (Some(x), Some(y)) => y > x,
             _ => false,
         }
     }
     fn erase(&mut self, op: OperationRef<'_, '_>) {
-        self.0.remove(&op_key(&op));
+        self.0.remove(&ir::op_id(&op));
         ir::erase(op);
     }
-}
-
-fn op_key(op: &OperationRef<'_, '_>) -> usize {
-    op.to_raw().ptr as usize
 }
 
 /// One argument the in-place call writes that the value form also read.
@@ -317,10 +313,6 @@ struct Sizes<'c: 'a, 'a> {
     pending_shape: Option<Vec<Option<String>>>,
 }
 
-fn key(v: Value<'_, '_>) -> usize {
-    v.to_raw().ptr as usize
-}
-
 /// The symbol names of `v`'s dims, where the provenance records them.
 fn symbols(v: Value<'_, '_>) -> Option<Vec<Option<String>>> {
     let shape = provenance::value_meta(v)?.get("shape")?.as_array()?.clone();
@@ -344,7 +336,7 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
     }
 
     fn symbols_of(&self, v: Value<'c, 'a>) -> Option<Vec<Option<String>>> {
-        self.made.get(&key(v)).cloned().or_else(|| symbols(v))
+        self.made.get(&ir::value_id(v)).cloned().or_else(|| symbols(v))
     }
 
     /// Index values for the dynamic dims of `ty`, the type of `result`: from
@@ -386,7 +378,7 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
     /// Records the symbolic shape computed by the last `dims` for `buffer`.
     fn made(&mut self, buffer: Value<'c, 'a>) {
         if let Some(s) = self.pending_shape.take() {
-            self.made.insert(key(buffer), s);
+            self.made.insert(ir::value_id(buffer), s);
         }
     }
 }
@@ -569,7 +561,7 @@ impl Pass for FixFunctionalizationPass {
                 let mut order = Order::of(b);
                 for op in ir::block_ops(b) {
                     // Skip what a conversion erased (a rotary write-back chain).
-                    if !order.0.contains_key(&op_key(&op)) {
+                    if !order.0.contains_key(&ir::op_id(&op)) {
                         continue;
                     }
                     let Some(def) = def_of(&op) else { continue };

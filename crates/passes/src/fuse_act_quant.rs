@@ -86,7 +86,7 @@ fn raise_natives(func: OperationRef<'_, '_>, run: &PassRun<'_>) {
     let (mut acts, mut quants) = (0u64, 0u64);
     let mut erased = std::collections::HashSet::new();
     for op in ir::block_ops(block) {
-        if erased.contains(&native::key(&op)) {
+        if erased.contains(&ir::op_id(&op)) {
             continue;
         }
         let native_quant = if native::is_quant_end(&op) { op.result(0).ok().and_then(|r| native::static_quant(r.into()).ok()) } else { None };

@@ -160,7 +160,7 @@ fn raise_native_quants<'c: 'a, 'a>(ctx: &'c mlir_support::melior::Context, block
     let mut erased = std::collections::HashSet::new();
     let mut raised = 0u64;
     for op in ir::block_ops(block) {
-        if erased.contains(&native::key(&op)) || !native::is_quant_end(&op) {
+        if erased.contains(&ir::op_id(&op)) || !native::is_quant_end(&op) {
             continue;
         }
         let Some(q) = op.result(0).ok().and_then(|r| native::static_quant(r.into()).ok()) else { continue };

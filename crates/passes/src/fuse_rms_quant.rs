@@ -192,7 +192,7 @@ fn raise_natives(func: OperationRef<'_, '_>, run: &PassRun<'_>) {
     let (mut norms, mut quants) = (0u64, 0u64);
     let mut erased = std::collections::HashSet::new();
     for op in ir::block_ops(block) {
-        if erased.contains(&native::key(&op)) {
+        if erased.contains(&ir::op_id(&op)) {
             continue;
         }
         let name = op.name();

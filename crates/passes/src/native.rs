@@ -309,7 +309,7 @@ pub fn earliest<'c: 'a, 'a>(values: &[Value<'c, 'a>]) -> Option<Op<'c, 'a>> {
 pub fn raise_rms<'c: 'a, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, m: &Rms<'c, 'a>, erased: &mut std::collections::HashSet<usize>) -> Option<Value<'c, 'a>> {
     let eps = [("epsilon", epsilon_attr(ctx, m.epsilon))];
     let before = earliest(&[Some(m.out), m.residual_out].into_iter().flatten().collect::<Vec<_>>())?;
-    erased.extend(m.ops.iter().map(key));
+    erased.extend(m.ops.iter().map(ir::op_id));
     let op = match m.residual {
         None => raise(ctx, block, before, "vllm.rms_norm", &[m.x, m.weight], &eps, &[m.out.r#type()], &[Some(m.out)], &m.ops)?,
         Some(r) => raise(ctx, block, before, "vllm.fused_add_rms_norm", &[m.x, r, m.weight], &eps, &[m.out.r#type(), m.x.r#type()], &[Some(m.out), m.residual_out], &m.ops)?,
@@ -320,21 +320,17 @@ pub fn raise_rms<'c: 'a, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, m: &Rms<
 /// Replaces a native static quant with `vllm.static_scaled_fp8_quant`.
 pub fn raise_quant<'c: 'a, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, m: &Quant<'c, 'a>, input: Value<'c, 'a>, erased: &mut std::collections::HashSet<usize>) -> Option<Op<'c, 'a>> {
     let before = ir::producer(m.out)?;
-    erased.extend(m.ops.iter().map(key));
+    erased.extend(m.ops.iter().map(ir::op_id));
     raise(ctx, block, before, "vllm.static_scaled_fp8_quant", &[input, m.scale], &[], &[m.out.r#type()], &[Some(m.out)], &m.ops)
 }
 
 /// Replaces a native SiLU-and-mul with `vllm.silu_and_mul`; returns its value.
 pub fn raise_silu_mul<'c: 'a, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, m: &SiluMul<'c, 'a>, erased: &mut std::collections::HashSet<usize>) -> Option<Value<'c, 'a>> {
     let before = ir::producer(m.out)?;
-    erased.extend(m.ops.iter().map(key));
+    erased.extend(m.ops.iter().map(ir::op_id));
     raise(ctx, block, before, "vllm.silu_and_mul", &[m.input], &[], &[m.out.r#type()], &[Some(m.out)], &m.ops)?.result(0).ok().map(Into::into)
 }
 
-/// An op's identity, to skip ops a raise erased.
-pub fn key(op: &Op<'_, '_>) -> usize {
-    op.to_raw().ptr as usize
-}
 
 /// True for the last op of a native static quant: `to(.., float8_e4m3fn)`.
 pub fn is_quant_end(op: &Op<'_, '_>) -> bool {

@@ -134,7 +134,7 @@ impl Pass for SpecializeShapesPass {
                 let spec = meta.as_ref().map(|m| provenance::specialize_val(m, &env));
                 if arg.r#type().is_index() {
                     let value = spec.as_ref().and_then(Json::as_i64).unwrap_or(n);
-                    known.insert(arg.to_raw().ptr as usize, value);
+                    known.insert(ir::value_id(arg.into()), value);
                     if let Some(name) = dict.as_ref().and_then(|d| d.element_by_name("fx.name")).and_then(ir::string_value) {
                         symint_names.insert(name, value);
                     }
@@ -253,7 +253,7 @@ fn fold_sizes(ctx: &mlir_support::melior::Context, op: OperationRef<'_, '_>, kno
             return entry;
         }
         let Some((j, v)) = dyn_iter.next() else { return entry };
-        match known.get(&(v.to_raw().ptr as usize)) {
+        match known.get(&ir::value_id(*v)) {
             Some(&value) => {
                 if let Some(a) = &fx_args {
                     fx_args = Some(provenance::fold_operand(a, first_dyn + j - removed, &Json::from(value)));
