@@ -310,7 +310,6 @@ struct Sizes<'c: 'a, 'a> {
     by_symbol: HashMap<String, Value<'c, 'a>>,
     /// Symbolic shapes of the buffers this pass made (they carry no `fx.meta`).
     made: HashMap<usize, Vec<Option<String>>>,
-    pending_shape: Option<Vec<Option<String>>>,
 }
 
 /// The symbol names of `v`'s dims, where the provenance records them.
@@ -332,7 +331,7 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
                 by_symbol.entry(s).or_insert(v);
             }
         }
-        Sizes { by_symbol, made: HashMap::new(), pending_shape: None }
+        Sizes { by_symbol, made: HashMap::new() }
     }
 
     fn symbols_of(&self, v: Value<'c, 'a>) -> Option<Vec<Option<String>>> {
@@ -342,7 +341,9 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
     /// Index values for the dynamic dims of `ty`, the type of `result`: from
     /// the symbols `result` was recorded with, or those of `like` (an operand
     /// of the same rank), else `aten.sym_size(like, i)`.
-    fn dims(&mut self, ctx: &'c Context, block: BlockRef<'c, 'a>, before: OperationRef<'c, 'a>, result: Value<'c, 'a>, like: Option<Value<'c, 'a>>) -> Option<Vec<Value<'c, 'a>>> {
+    /// Also returns the symbolic shape, for `made`.
+    #[allow(clippy::type_complexity)]
+    fn dims(&self, ctx: &'c Context, block: BlockRef<'c, 'a>, before: OperationRef<'c, 'a>, result: Value<'c, 'a>, like: Option<Value<'c, 'a>>) -> Option<(Vec<Value<'c, 'a>>, Vec<Option<String>>)> {
         let t = ir::ranked_tensor(result.r#type())?;
         let rank = t.rank();
         let like = like.filter(|l| ir::ranked_tensor(l.r#type()).is_some_and(|lt| lt.rank() == rank));
@@ -371,15 +372,12 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
             let op = block.insert_operation_before(before, op);
             out.push(op.result(0).ok()?.into());
         }
-        self.pending_shape = Some(shape);
-        Some(out)
+        Some((out, shape))
     }
 
-    /// Records the symbolic shape computed by the last `dims` for `buffer`.
-    fn made(&mut self, buffer: Value<'c, 'a>) {
-        if let Some(s) = self.pending_shape.take() {
-            self.made.insert(ir::value_id(buffer), s);
-        }
+    /// Records the symbolic shape of a buffer the pass made.
+    fn made(&mut self, buffer: Value<'c, 'a>, shape: Vec<Option<String>>) {
+        self.made.insert(ir::value_id(buffer), shape);
     }
 }
 
@@ -480,11 +478,11 @@ fn convert<'c: 'a, 'a>(
             match result_of.get(t.name.as_str()).copied().flatten() {
                 Some(r) => {
                     let ty = results[r].r#type();
-                    let dims = sizes.dims(ctx, block, op, results[r], like).ok_or_else(|| format!("cannot size the buffer for '{}'", t.name))?;
+                    let (dims, shape) = sizes.dims(ctx, block, op, results[r], like).ok_or_else(|| format!("cannot size the buffer for '{}'", t.name))?;
                     let name = recorded_buffer_name(&op, &t.name);
                     counts.buffers += 1;
                     let buffer = empty(ctx, block, op, ty, &dims, name.as_deref()).ok_or("cannot build aten.empty")?;
-                    sizes.made(buffer);
+                    sizes.made(buffer, shape);
                     Some(buffer)
                 }
                 None => None,
