@@ -18,35 +18,23 @@ pub fn call(module: &Module<'_>, name: &str, args: &mut [Arg<'_>]) -> Result<(),
     if engine.ptr.is_null() {
         return Err("the module could not be compiled for the host (is it fully in the LLVM dialect?)".into());
     }
-    // Each packed argument is a pointer to the argument's value.
-    let mut ptrs: Vec<*mut u8> = Vec::new();
-    let mut f32s: Vec<f32> = Vec::new();
-    let mut i64s: Vec<i64> = Vec::new();
-    for a in args.iter_mut() {
-        match a {
-            Arg::Buffer(b) => ptrs.push(b.as_mut_ptr()),
-            Arg::F32(v) => f32s.push(*v),
-            Arg::Index(v) => i64s.push(*v),
-        }
+    // Each packed argument is a pointer to the argument's value; a slot at
+    // offset 0 of a repr(C) union holds any of them.
+    #[repr(C)]
+    union Slot {
+        ptr: *mut u8,
+        f32: f32,
+        i64: i64,
     }
-    let (mut p, mut f, mut i) = (0, 0, 0);
-    let mut packed: Vec<*mut std::ffi::c_void> = Vec::new();
-    for a in args.iter() {
-        packed.push(match a {
-            Arg::Buffer(_) => {
-                p += 1;
-                &mut ptrs[p - 1] as *mut *mut u8 as *mut std::ffi::c_void
-            }
-            Arg::F32(_) => {
-                f += 1;
-                &mut f32s[f - 1] as *mut f32 as *mut std::ffi::c_void
-            }
-            Arg::Index(_) => {
-                i += 1;
-                &mut i64s[i - 1] as *mut i64 as *mut std::ffi::c_void
-            }
-        });
-    }
+    let mut slots: Vec<Slot> = args
+        .iter_mut()
+        .map(|a| match a {
+            Arg::Buffer(b) => Slot { ptr: b.as_mut_ptr() },
+            Arg::F32(v) => Slot { f32: *v },
+            Arg::Index(v) => Slot { i64: *v },
+        })
+        .collect();
+    let mut packed: Vec<*mut std::ffi::c_void> = slots.iter_mut().map(|s| s as *mut Slot as *mut std::ffi::c_void).collect();
     let name_ref = crate::ffi::string_ref(name);
     let ok = unsafe { mlir_sys::mlirExecutionEngineInvokePacked(engine, name_ref, packed.as_mut_ptr()) };
     unsafe { mlir_sys::mlirExecutionEngineDestroy(engine) };
