@@ -384,12 +384,7 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
 /// A new `aten.empty` shaped like `ty`, named after the recorded buffer.
 fn empty<'c: 'a, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, before: OperationRef<'c, 'a>, ty: Type<'c>, dims: &[Value<'c, 'a>], name: Option<&str>) -> Option<Value<'c, 'a>> {
     let t = ir::ranked_tensor(ty)?;
-    let size: Vec<i64> = (0..t.rank())
-        .map(|i| match t.dim_size(i) {
-            Ok(DimSize::Static(d)) => d as i64,
-            _ => K_DYNAMIC,
-        })
-        .collect();
+    let size: Vec<i64> = vllm_dialect::verify::shape_of(ty)?.into_iter().map(|d| d.unwrap_or(K_DYNAMIC)).collect();
     let loc = match name {
         Some(n) => Location::name(ctx, n, before.location()),
         None => before.location(),
