@@ -115,8 +115,9 @@ const KERNEL_OPS: &[(&str, &str)] = &[
 ];
 
 /// The unique kernels `module` needs, in first-use order (layers share them).
-pub fn collect(module: &mlir_support::melior::ir::Module<'_>) -> Vec<Kernel> {
-    let mut out: Vec<Kernel> = Vec::new();
+/// Adds them to `out` (merging sites with kernels already there, e.g. from
+/// another shape context).
+pub fn collect(module: &mlir_support::melior::ir::Module<'_>, out: &mut Vec<Kernel>) {
     for func in ir::block_ops(module.body()) {
         for region in func.regions() {
             let mut block = region.first_block();
@@ -159,7 +160,6 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>) -> Vec<Kernel> {
             }
         }
     }
-    out
 }
 
 /// The `gpu.module` text of one kernel.

@@ -204,12 +204,7 @@ fn emit_kernels(dir: &str, arch: &str, compiled: &[(Option<u64>, String)]) -> Re
     for (_, text) in compiled {
         let ctx = vllm_dialect::new_context().map_err(|e| Diag::error(dir, e))?;
         let module = mlir_support::source::parse(&ctx, text, "compiled.mlir").map_err(|d| d.into_iter().next().unwrap_or_else(|| Diag::error(dir, "the compiled graph does not parse")))?;
-        for k in vllm_codegen::collect(&module) {
-            match kernels.iter_mut().find(|x| x.name == k.name) {
-                Some(x) => x.sites += k.sites,
-                None => kernels.push(k),
-            }
-        }
+        vllm_codegen::collect(&module, &mut kernels);
     }
     std::fs::create_dir_all(dir).map_err(|e| Diag::error(dir, format!("cannot create the kernel directory: {e}")))?;
     let mut entries = Vec::new();
