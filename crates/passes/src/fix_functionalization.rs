@@ -338,12 +338,16 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
         self.made.get(&ir::value_id(v)).cloned().or_else(|| symbols(v))
     }
 
-    /// Index values for the dynamic dims of `ty`, the type of `result`: from
-    /// the symbols `result` was recorded with, or those of `like` (an operand
-    /// of the same rank), else `aten.sym_size(like, i)`.
-    /// Also returns the symbolic shape, for `made`.
+    /// Index values for the dynamic dims of `result`'s type: from the symbols
+    /// `result` was recorded with, or from `like` (an operand of the same
+    /// rank), by its symbol or `aten.sym_size(like, i)`. `like` stands for a
+    /// dim only where the op guarantees it equal: every dim when the op
+    /// declares the two `same_shape`, else the leading (token) dims, which
+    /// every row-wise kernel keeps (the last one may differ: `silu_and_mul`
+    /// halves it, a GEMM takes it from the weight). Also returns the symbolic
+    /// shape, for `made`.
     #[allow(clippy::type_complexity)]
-    fn dims(&self, ctx: &'c Context, block: BlockRef<'c, 'a>, before: OperationRef<'c, 'a>, result: Value<'c, 'a>, like: Option<Value<'c, 'a>>) -> Option<(Vec<Value<'c, 'a>>, Vec<Option<String>>)> {
+    fn dims(&self, ctx: &'c Context, block: BlockRef<'c, 'a>, before: OperationRef<'c, 'a>, result: Value<'c, 'a>, like: Option<Value<'c, 'a>>, like_same_shape: bool) -> Option<(Vec<Value<'c, 'a>>, Vec<Option<String>>)> {
         let t = ir::ranked_tensor(result.r#type())?;
         let rank = t.rank();
         let like = like.filter(|l| ir::ranked_tensor(l.r#type()).is_some_and(|lt| lt.rank() == rank));
@@ -356,13 +360,17 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
                 shape.push(None);
                 continue;
             }
-            let sym = recorded.as_ref().and_then(|s| s[i].clone()).or_else(|| from_like.as_ref().and_then(|s| s[i].clone()));
+            let like_has_it = like_same_shape || i + 1 < rank;
+            let sym = recorded
+                .as_ref()
+                .and_then(|s| s[i].clone())
+                .or_else(|| from_like.as_ref().filter(|_| like_has_it).and_then(|s| s[i].clone()));
             shape.push(sym.clone());
             if let Some(v) = sym.as_deref().and_then(|s| self.by_symbol.get(s)) {
                 out.push(*v);
                 continue;
             }
-            let like = like?;
+            let like = like.filter(|_| like_has_it)?;
             let op = OperationBuilder::new("aten.sym_size", before.location())
                 .add_operands(&[like])
                 .add_results(&[Type::index(ctx)])
@@ -438,7 +446,12 @@ fn convert<'c: 'a, 'a>(
     let binding = def.written_results(twin, results.len());
     let result_of: HashMap<&str, Option<usize>> = binding.iter().map(|(w, r)| (w.name.as_str(), *r)).collect();
     // The first operand with a shape: where new buffers take their dynamic sizes.
-    let like = op.operands().find(|v| ir::ranked_tensor(v.r#type()).is_some());
+    let like = named.iter().find_map(|(n, vs)| vs.first().filter(|v| ir::ranked_tensor(v.r#type()).is_some()).map(|v| (*n, *v)));
+    let result_names = vllm_dialect::verify::named_results(&op).ok_or("the op does not verify")?;
+    let same_as_like = |r: Value| {
+        let name = result_names.iter().find(|(_, vs)| vs.contains(&r)).map(|(n, _)| *n);
+        like.is_some_and(|(l, _)| def.same_shape.iter().any(|n| n == l)) && name.is_some_and(|n| def.same_shape.iter().any(|s| s == n))
+    };
 
     let written: Vec<Written> = binding
         .iter()
@@ -473,7 +486,7 @@ fn convert<'c: 'a, 'a>(
             match result_of.get(t.name.as_str()).copied().flatten() {
                 Some(r) => {
                     let ty = results[r].r#type();
-                    let (dims, shape) = sizes.dims(ctx, block, op, results[r], like).ok_or_else(|| format!("cannot size the buffer for '{}'", t.name))?;
+                    let (dims, shape) = sizes.dims(ctx, block, op, results[r], like.map(|(_, v)| v), same_as_like(results[r])).ok_or_else(|| format!("cannot size the buffer for '{}'", t.name))?;
                     let name = recorded_buffer_name(&op, &t.name);
                     counts.buffers += 1;
                     let buffer = empty(ctx, block, op, ty, &dims, name.as_deref()).ok_or("cannot build aten.empty")?;

@@ -1,0 +1,20 @@
+// What vllm-fix-functionalization cannot do is a located error, never a
+// wrongly sized buffer. Here the output's last dim (d = input/2) is dynamic
+// and nothing records its symbol: the input's last dim is 2d, not d.
+// RUN: not vllm-opt %s --vllm-fix-functionalization 2>&1 | FileCheck %s
+// A GEMM's output columns come from the weight, not from `a` (K vs N):
+// RUN: not vllm-opt %s --split-input-file --vllm-fix-functionalization 2>&1 | FileCheck %s --check-prefix=GEMM
+
+// CHECK: error: 'vllm.silu_and_mul' has an in-place kernel but could not be converted: cannot size the buffer for 'result'
+func.func @silu_dynamic_width(%gu: tensor<16x?xbf16>) -> tensor<16x?xbf16> {
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<16x?xbf16>) -> tensor<16x?xbf16>
+  return %a : tensor<16x?xbf16>
+}
+
+// -----
+
+// GEMM: error: 'vllm.cutlass_scaled_mm' has an in-place kernel but could not be converted: cannot size the buffer for 'out'
+func.func @gemm_dynamic_columns(%a: tensor<?x64xf8E4M3FN>, %b: tensor<64x?xf8E4M3FN>, %s: tensor<f32>) -> tensor<?x?xbf16> {
+  %o = "vllm.cutlass_scaled_mm"(%a, %b, %s, %s) : (tensor<?x64xf8E4M3FN>, tensor<64x?xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<?x?xbf16>
+  return %o : tensor<?x?xbf16>
+}
