@@ -352,15 +352,18 @@ impl Interpreter {
         }
     }
 
-    /// A result's concrete shape: static dims from the type, dynamic ones from
-    /// the leading dims of the first input (the token count).
+    /// A result's concrete shape: static dims from the type, dynamic leading
+    /// dims from the first input (the token count). A dynamic last dim is an
+    /// error: the kernels change it (SiLU-and-mul halves it), as
+    /// fix-functionalization's buffer sizing knows too.
     fn result_shape(&self, ty: Type<'_>, ins: &HashMap<&str, Tensor>) -> R<Vec<usize>> {
         let rt = ir::ranked_tensor(ty).ok_or("result is not a tensor")?;
         let first = ins.get("input").or_else(|| ins.get("query")).or_else(|| ins.get("a")).ok_or("no input to size the result")?;
-        (0..rt.rank())
+        let rank = rt.rank();
+        (0..rank)
             .map(|i| match rt.dim_size(i) {
                 Ok(DimSize::Static(d)) => Ok(d as usize),
-                _ => first.shape.get(i).copied().ok_or_else(|| "cannot size a dynamic result dim".to_string()),
+                _ => first.shape.get(i).copied().filter(|_| i + 1 < rank).ok_or_else(|| "cannot size a dynamic result dim".to_string()),
             })
             .collect()
     }
