@@ -18,8 +18,8 @@
 //! (names of the getitem nodes, by tuple index).
 //!
 //! Import builds IR through the C API; nothing is printed and re-parsed.
-use crate::graph::{self, Graph, GraphError, Node, NodeOp, as_ref, for_each_ref};
-use crate::types::{element_type, is_int_val, is_tensor_val, tensor_type};
+use crate::graph::{self, Graph, GraphError, Node, NodeOp, Val, as_ref, for_each_ref};
+use crate::types::{element_type, tensor_type};
 use mlir_support::{
     Diag, DiagnosticCapture, ir,
     melior::{
@@ -155,23 +155,21 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
     /// Result types from `meta.val`: a tensor, an integer, a tuple (its non-null
     /// elements), or nothing.
     fn result_types(&self, node: &Node) -> R<(Vec<Type<'c>>, Option<Vec<bool>>)> {
-        let one = |v: &Json| -> R<Type<'c>> {
-            if is_tensor_val(v) {
-                tensor_type(self.ctx, v).map_err(|e| GraphError::at(&node.name, e))
-            } else if is_int_val(v) {
-                Ok(Type::index(self.ctx))
-            } else {
-                Err(GraphError::at(&node.name, format!("meta.val {v} is neither a tensor, an integer nor a tuple")))
+        let one = |v: &Val| -> R<Type<'c>> {
+            match v {
+                Val::Tensor { shape, dtype } => tensor_type(self.ctx, shape, dtype).map_err(|e| GraphError::at(&node.name, e)),
+                Val::Int => Ok(Type::index(self.ctx)),
+                _ => Err(GraphError::at(&node.name, format!("meta.val {} is neither a tensor, an integer nor a tuple", meta_text(node)))),
             }
         };
         match &node.val {
-            Json::Null => Ok((vec![], None)),
-            Json::Array(items) => {
+            Val::None => Ok((vec![], None)),
+            Val::Tuple(items) => {
                 let mut types = Vec::new();
                 let mut present = Vec::new();
                 for it in items {
-                    present.push(!it.is_null());
-                    if !it.is_null() {
+                    present.push(*it != Val::None);
+                    if *it != Val::None {
                         types.push(one(it)?);
                     }
                 }
@@ -209,8 +207,8 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
 
     fn provenance(&self, node: &Node, operands: &[Value<'c, 'a>], with_args: bool) -> Vec<(Identifier<'c>, Attribute<'c>)> {
         let mut attrs = vec![];
-        if !node.val.is_null() {
-            attrs.push((self.id("fx.meta"), self.str_attr(&node.val.to_string())));
+        if let Some(text) = &node.val_text {
+            attrs.push((self.id("fx.meta"), self.str_attr(text)));
         }
         if with_args {
             attrs.push((self.id("fx.args"), self.str_attr(&self.encode_args(node, operands))));
@@ -429,7 +427,9 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             return Err(GraphError::at(&node.name, "auto_functionalized needs the op it wraps as its first argument ({\"op\": ...})"));
         };
         let Some((v, twin)) = value_op_for(target) else { return Ok(false) };
-        let meta = node.val.as_array().ok_or_else(|| GraphError::at(&node.name, "auto_functionalized needs a tuple meta.val"))?;
+        let Val::Tuple(meta) = &node.val else {
+            return Err(GraphError::at(&node.name, "auto_functionalized needs a tuple meta.val"));
+        };
         let written: Vec<_> = twin.operands.iter().filter(|o| o.mutated).collect();
         if meta.len() != written.len() + 1 {
             return Err(GraphError::at(
@@ -468,13 +468,16 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         let mut present = vec![false];
         for (k, w) in written.iter().enumerate() {
             let m = &meta[k + 1];
-            if m.is_null() {
+            if *m == Val::None {
                 if w.arity != Arity::Optional {
                     return Err(GraphError::at(&node.name, format!("{target}: meta.val[{}] ('{}') is None", k + 1, w.name)));
                 }
                 present.push(false);
             } else {
-                results.push(tensor_type(self.ctx, m).map_err(|e| GraphError::at(&node.name, e))?);
+                let Val::Tensor { shape, dtype } = m else {
+                    return Err(GraphError::at(&node.name, format!("{target}: meta.val[{}] ('{}') is not a tensor", k + 1, w.name)));
+                };
+                results.push(tensor_type(self.ctx, shape, dtype).map_err(|e| GraphError::at(&node.name, e))?);
                 present.push(true);
             }
         }
@@ -510,7 +513,8 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             GraphError::at(&node.name, format!("getitem index {i} is out of range: '{src}' has {len} elements"))
         })?;
         let v = tuple.elems[idx].ok_or_else(|| GraphError::at(&node.name, format!("getitem takes element {idx} of '{src}', which is None")))?;
-        if let Some(expected) = is_tensor_val(&node.val).then(|| tensor_type(self.ctx, &node.val)) {
+        if let Val::Tensor { shape, dtype } = &node.val {
+            let expected = tensor_type(self.ctx, shape, dtype);
             use mlir_support::melior::ir::ValueLike;
             let expected = expected.map_err(|e| GraphError::at(&node.name, e))?;
             if expected != v.r#type() {
@@ -523,6 +527,11 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
     }
 }
 
+/// `meta.val` as text, `null` when there is none.
+fn meta_text(n: &Node) -> &str {
+    n.val_text.as_deref().unwrap_or("null")
+}
+
 fn node_json(n: &Node) -> Json {
     let mut m = Map::new();
     m.insert("name".into(), Json::String(n.name.clone()));
@@ -530,7 +539,8 @@ fn node_json(n: &Node) -> Json {
     m.insert("target".into(), Json::String(n.target.clone()));
     m.insert("args".into(), Json::Array(n.args.clone()));
     m.insert("kwargs".into(), Json::Object(n.kwargs.clone()));
-    m.insert("meta".into(), json!({ "val": n.val }));
+    let val = n.val_text.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Json::Null);
+    m.insert("meta".into(), json!({ "val": val }));
     Json::Object(m)
 }
 
@@ -578,17 +588,18 @@ pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<M
     let mut arg_attrs = Vec::new();
     let inputs: Vec<&Node> = graph.nodes.iter().filter(|n| matches!(n.op, NodeOp::Placeholder | NodeOp::GetAttr)).collect();
     for n in &inputs {
-        let t = if is_tensor_val(&n.val) {
-            tensor_type(ctx, &n.val).map_err(|e| err(GraphError::at(&n.name, e)))?
-        } else if is_int_val(&n.val) {
-            Type::index(ctx)
-        } else {
-            return Err(err(GraphError::at(&n.name, format!("an input's meta.val must be a tensor or an integer, got {}", n.val))));
+        let t = match &n.val {
+            Val::Tensor { shape, dtype } => tensor_type(ctx, shape, dtype).map_err(|e| err(GraphError::at(&n.name, e)))?,
+            Val::Int => Type::index(ctx),
+            _ => {
+                let msg = format!("an input's meta.val must be a tensor or an integer, got {}", meta_text(n));
+                return Err(err(GraphError::at(&n.name, msg)));
+            }
         };
         arg_types.push(t);
         let mut d = vec![
             (Identifier::new(ctx, "fx.name"), StringAttribute::new(ctx, &n.name).into()),
-            (Identifier::new(ctx, "fx.meta"), StringAttribute::new(ctx, &n.val.to_string()).into()),
+            (Identifier::new(ctx, "fx.meta"), StringAttribute::new(ctx, meta_text(n)).into()),
         ];
         if n.op == NodeOp::GetAttr || n.target != n.name {
             d.push((Identifier::new(ctx, "fx.target"), StringAttribute::new(ctx, &n.target).into()));
