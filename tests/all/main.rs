@@ -9,6 +9,7 @@
 //! `VLLM_OPT_BLESS=1 cargo test` rewrites generated files instead of failing
 //! on them. Filter as usual: `cargo test -- invalid.mlir`.
 
+mod codegen;
 mod dialect;
 mod fx;
 #[path = "../support/llama.rs"]
@@ -37,7 +38,7 @@ pub type RustTest = (&'static str, fn() -> Result<(), Failed>);
 fn main() {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = lit::trials();
-    for (name, f) in tidy::TESTS.iter().chain(dialect::TESTS).chain(fx::TESTS).chain(python::TESTS).chain(pipeline::TESTS).chain(numerics::TESTS) {
+    for (name, f) in tidy::TESTS.iter().chain(dialect::TESTS).chain(fx::TESTS).chain(python::TESTS).chain(pipeline::TESTS).chain(numerics::TESTS).chain(codegen::TESTS) {
         trials.push(Trial::test(*name, *f));
     }
     libtest_mimic::run(&args, trials).exit();

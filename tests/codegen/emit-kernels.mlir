@@ -1,6 +1,6 @@
 // vllm-opt --emit-kernels: the 32-layer fixture's 96 fused ops (64 norm+quant,
-// 32 SiLU-mul+quant) need 3 unique kernels (layers share them), compiled to
-// PTX in-process.
+// 32 SiLU-mul+quant) and its final (unfused) fused_add_rms_norm need 4 unique
+// kernels (layers share them), compiled to PTX in-process.
 // RUN: rm -rf %t && vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_L32_dyn.json --config %S/../../examples/pass_config.json --compile-sizes 1,256 --emit-kernels %t -o %t.mlir 2>&1 | FileCheck %s --check-prefix=LOG
 // RUN: FileCheck %s --input-file %t/manifest.json
 // RUN: FileCheck %s --check-prefix=PTX --input-file %t/rms_norm_static_fp8_quant_h4096_bf16.ptx
@@ -13,7 +13,7 @@
 // RUN: not vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_L2_dyn.json --config %S/../../examples/pass_config.json --emit-kernels %t.arch --cuda-arch sm_80 -o /dev/null 2>&1 | FileCheck %s --check-prefix=ARCH
 // RUN: not vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_L2_dyn.json --config %S/../../examples/pass_config.json --emit-kernels /proc/no/such/dir -o /dev/null 2>&1 | FileCheck %s --check-prefix=DIR
 
-// LOG: kernels: 3 unique for 192 sites
+// LOG: kernels: 4 unique for 194 sites
 // ARCH: error: --cuda-arch sm_80: the FP8 conversion (cvt.rn.satfinite.e4m3x2) needs sm_89 or newer
 // DIR: /proc/no/such/dir: error: cannot create the kernel directory
 
@@ -62,7 +62,8 @@
 // RUN: rm -rf %t.tok && vllm-opt %S/../../../shared/fixtures/llama_fp8tok_custom_L2_dyn.json --config %S/../../examples/pass_config.json --emit-kernels %t.tok -o /dev/null 2>&1 | FileCheck %s --check-prefix=TOKLOG
 // RUN: FileCheck %s --check-prefix=TOK --input-file %t.tok/rms_norm_dynamic_per_token_quant_residual_h4096_bf16.ptx
 // RUN: not grep -h "extern .func" %t.tok/rms_norm_dynamic_per_token_quant_h4096_bf16.ptx %t.tok/rms_norm_dynamic_per_token_quant_residual_h4096_bf16.ptx
-// TOKLOG: kernels: 2 unique for 4 sites
+// With the unfused ops the fixture also needs (emit-kernels-unfused.mlir):
+// TOKLOG: kernels: 6 unique for 11 sites
 // The row max is an integer max of |y|'s bits (no libdevice fmaxf); the
 // quant divides by the row scale, as the kernel does.
 // TOK: .visible .entry rms_norm_dynamic_per_token_quant_residual_h4096_bf16(

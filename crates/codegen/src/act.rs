@@ -1,16 +1,24 @@
-//! SiLU-and-mul + static FP8 quant, one CTA per row of `2d` inputs:
+//! SiLU-and-mul, alone or + static FP8 quant, one CTA per row of `2d` inputs:
 //! vllm-passes.md §10 `silu_and_mul_quant`, `q = fp8(rT(rT(silu(a)) * b) * (1/scale))`
 //! with `silu(a) = a / (1 + exp(-a))` in f32. The GPU uses `ex2.approx`
 //! (`exp(x) = 2^(x*log2 e)`, as CUDA's fast math does); the host twin the
 //! exact `exp`, so it is bit-identical to the reference and the GPU within
 //! the approximation (checked on a device by scripts/gpu-check).
-use crate::body::{Target, footer, header, lanes, round_mul_round, store_fp8};
+use crate::body::{Target, footer, header, lanes, round_mul_round, store_act, store_fp8};
 use std::fmt::Write;
 
-pub fn kernel(name: &str, d: u64, t: &str, target: Target) -> String {
+/// `quant`: `silu_and_mul_quant` (else `silu_and_mul`, writing `T`).
+pub fn kernel(name: &str, quant: bool, d: u64, t: &str, target: Target) -> String {
     let w = lanes(d);
     let al = 2 * w;
-    let mut k = header(name, "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr", target);
+    let params = if quant { "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr" } else { "%out: !llvm.ptr, %x: !llvm.ptr" };
+    let mut k = header(name, params, target);
+    if quant {
+        let _ = writeln!(
+            k,
+            "      %one_q = arith.constant 1.0 : f32\n      %sv = llvm.load %scale : !llvm.ptr -> f32\n      %inv = arith.divf %one_q, %sv : f32\n      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>"
+        );
+    }
     let _ = writeln!(
         k,
         r#"      %c2 = arith.constant {w} : index
@@ -20,9 +28,6 @@ pub fn kernel(name: &str, d: u64, t: &str, target: Target) -> String {
       %log2e = arith.constant 1.44269504 : f32
       %pmax = arith.constant dense<448.0> : vector<{w}xf32>
       %nmax = arith.constant dense<-448.0> : vector<{w}xf32>
-      %sv = llvm.load %scale : !llvm.ptr -> f32
-      %inv = arith.divf %one, %sv : f32
-      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>
       %inrow = arith.muli %row, %D2 : index
       %outrow = arith.muli %row, %D : index
       %first = arith.muli %tid, %c2 : index
@@ -63,8 +68,12 @@ pub fn kernel(name: &str, d: u64, t: &str, target: Target) -> String {
         let _ = writeln!(k, "        %sil_{} = vector.insert %s{lane}, %sil_{lane}[{lane}] : f32 into vector<{w}xf32>", lane + 1);
     }
     k.push_str(&round_mul_round(&format!("%sil_{w}"), "%fb", t, w));
-    let _ = writeln!(k, "        %q = arith.mulf %y, %invv : vector<{w}xf32>");
-    k.push_str(&store_fp8(target, "%io64", w));
+    if quant {
+        let _ = writeln!(k, "        %q = arith.mulf %y, %invv : vector<{w}xf32>");
+        k.push_str(&store_fp8(target, "%io64", w));
+    } else {
+        k.push_str(&store_act("%out", "%io64", t, w));
+    }
     k.push_str("      }\n");
     k.push_str(footer(target));
     k

@@ -65,6 +65,104 @@ pub(crate) fn normalize(t: &str, w: u64) -> String {
     )
 }
 
+/// An f32 as an MLIR float literal (which needs a decimal point).
+pub(crate) fn flt(x: f32) -> String {
+    let s = format!("{x:e}");
+    if s.contains('.') { s } else { s.replacen('e', ".0e", 1) }
+}
+
+/// vLLM's int8 `cvt.rni.sat.s8(v)` of the lanes of `%q` (round to nearest
+/// even, saturate, NaN -> 0) stored at `%out[index]`.
+pub(crate) fn store_i8(target: Target, index: &str, w: u64) -> String {
+    let mut k = format!(
+        r#"        %i8max = arith.constant dense<127.0> : vector<{w}xf32>
+        %i8min = arith.constant dense<-128.0> : vector<{w}xf32>
+        %z8f = arith.constant dense<0.0> : vector<{w}xf32>
+        %isnan = arith.cmpf uno, %q, %q : vector<{w}xf32>
+        %qn = arith.select %isnan, %z8f, %q : vector<{w}xi1>, vector<{w}xf32>
+        %gt8 = arith.cmpf ogt, %qn, %i8max : vector<{w}xf32>
+        %qa = arith.select %gt8, %i8max, %qn : vector<{w}xi1>, vector<{w}xf32>
+        %lt8 = arith.cmpf olt, %qa, %i8min : vector<{w}xf32>
+        %qb = arith.select %lt8, %i8min, %qa : vector<{w}xi1>, vector<{w}xf32>
+"#
+    );
+    match target {
+        // `cvt.rni.s32.f32` per lane (the value is already in range).
+        Target::Gpu => {
+            let _ = writeln!(k, "        %q8_0 = arith.constant dense<0> : vector<{w}xi8>");
+            for l in 0..w {
+                let _ = writeln!(
+                    k,
+                    "        %e{l} = vector.extract %qb[{l}] : f32 from vector<{w}xf32>\n        %r{l} = llvm.call_intrinsic \"llvm.nvvm.f2i.rn\"(%e{l}) : (f32) -> i32\n        %t{l} = arith.trunci %r{l} : i32 to i8\n        %q8_{} = vector.insert %t{l}, %q8_{l}[{l}] : i8 into vector<{w}xi8>",
+                    l + 1
+                );
+            }
+            let _ = writeln!(k, "        %qi = arith.addi %q8_{w}, %q8_0 : vector<{w}xi8>");
+        }
+        Target::Cpu => {
+            let _ = writeln!(
+                k,
+                "        %qr = math.roundeven %qb : vector<{w}xf32>\n        %qi = arith.fptosi %qr : vector<{w}xf32> to vector<{w}xi8>"
+            );
+        }
+    }
+    let _ = writeln!(
+        k,
+        "        %po = llvm.getelementptr %out[{index}] : (!llvm.ptr, i64) -> !llvm.ptr, i8\n        llvm.store %qi, %po {{alignment = {w} : i64}} : vector<{w}xi8>, !llvm.ptr"
+    );
+    k
+}
+
+/// Stores `%yt` (a `vector<w x t>` already rounded to `t`) at `{ptr}[index]`.
+pub(crate) fn store_act(ptr: &str, index: &str, t: &str, w: u64) -> String {
+    let al = 2 * w;
+    format!(
+        "        %pst = llvm.getelementptr {ptr}[{index}] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        llvm.store %yt, %pst {{alignment = {al} : i64}} : vector<{w}x{t}>, !llvm.ptr\n"
+    )
+}
+
+/// The loop body that folds `max |{v}|` over the lanes into the running `%m`
+/// and yields it (closing the loop). `|v|` and the max are compare+select:
+/// `math.absf` and `arith.maxnumf` become libdevice calls on NVPTX. A NaN
+/// lane is skipped, as `f32::max` (and CUDA's `fmaxf`) skip it.
+pub(crate) fn max_abs_step(v: &str, w: u64) -> String {
+    let mut k = format!(
+        "        %nv = arith.negf {v} : vector<{w}xf32>\n        %zv_m = arith.constant dense<0.0> : vector<{w}xf32>\n        %neg = arith.cmpf olt, {v}, %zv_m : vector<{w}xf32>\n        %av = arith.select %neg, %nv, {v} : vector<{w}xi1>, vector<{w}xf32>\n"
+    );
+    let mut prev = "%m".to_string();
+    for l in 0..w {
+        let _ = writeln!(
+            k,
+            "        %a{l} = vector.extract %av[{l}] : f32 from vector<{w}xf32>\n        %g{l} = arith.cmpf ogt, %a{l}, {prev} : f32\n        %m{l} = arith.select %g{l}, %a{l}, {prev} : f32"
+        );
+        prev = format!("%m{l}");
+    }
+    let _ = writeln!(k, "        scf.yield {prev} : f32\n      }}");
+    k
+}
+
+/// The row scale `%sc = max(%mx (all threads) / qmax, minsf)`, stored at
+/// `%scale[row]` by one thread, and broadcast as `%scv`. On the GPU the max
+/// over threads is an integer max of the bit patterns: `|y| >= 0` and never
+/// NaN, so float order is integer order, and no libdevice `fmaxf` is needed.
+pub(crate) fn row_scale(target: Target, qmax: f32, minsf: f32, w: u64) -> String {
+    let mut k = match target {
+        Target::Gpu => "      %mxb = arith.bitcast %mx : f32 to i32\n      %amaxb = gpu.all_reduce maxsi %mxb uniform {} : (i32) -> (i32)\n      %amax = arith.bitcast %amaxb : i32 to f32\n".to_string(),
+        Target::Cpu => "      %amax = arith.addf %mx, %zero : f32\n".to_string(),
+    };
+    let _ = write!(
+        k,
+        "      %qmax = arith.constant {} : f32\n      %minsf = arith.constant {} : f32\n      %sc0 = arith.divf %amax, %qmax : f32\n      %gs = arith.cmpf ogt, %sc0, %minsf : f32\n      %sc = arith.select %gs, %sc0, %minsf : f32\n      %scv = vector.broadcast %sc : f32 to vector<{w}xf32>\n      %row64 = arith.index_cast %row : index to i64\n      %ps = llvm.getelementptr %scale[%row64] : (!llvm.ptr, i64) -> !llvm.ptr, f32\n",
+        flt(qmax),
+        flt(minsf)
+    );
+    match target {
+        Target::Gpu => k.push_str("      %c0_s = arith.constant 0 : index\n      %lead = arith.cmpi eq, %tid, %c0_s : index\n      scf.if %lead {\n        llvm.store %sc, %ps : f32, !llvm.ptr\n      }\n"),
+        Target::Cpu => k.push_str("      llvm.store %sc, %ps : f32, !llvm.ptr\n"),
+    }
+    k
+}
+
 /// Opens a kernel: `%row`, `%tid` and `%nt` (threads per row) are defined.
 /// On the host, a loop over `%rows` rows with one "thread" per row.
 pub(crate) fn header(name: &str, params: &str, target: Target) -> String {
@@ -89,7 +187,7 @@ pub(crate) fn footer(target: Target) -> &'static str {
 /// Elements per thread per step: 16-byte loads (8 × 16-bit) when the row
 /// allows, else pairs.
 pub(crate) fn lanes(h: u64) -> u64 {
-    if h % 8 == 0 { 8 } else { 2 }
+    if h.is_multiple_of(8) { 8 } else { 2 }
 }
 
 /// vLLM's `fp8(v)` of the pair `%q` (clamp to ±448 with NaN -> +448, round)

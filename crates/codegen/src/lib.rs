@@ -8,14 +8,17 @@
 //! rows, run through MLIR's ExecutionEngine, which the numerics tests compare
 //! bit for bit with the §10 reference in `crates/interp`.
 //!
-//! Status (issue 7, open): the RMSNorm (+ residual add) + static FP8 kernels
-//! exist for the GPU and the host; the other fused ops, 16-byte
-//! vectorization and the GPU check are not done yet (docs/codegen-plan.md).
+//! Status (issue 7, open): RMSNorm alone, with the residual add, with static
+//! FP8 and with dynamic per-token FP8 or int8; the standalone static and
+//! per-token FP8 quants; SiLU-and-mul alone and with static FP8. For the GPU
+//! and the host. Not yet: the per-group kernels and the GPU check
+//! (docs/codegen-plan.md).
 #![deny(unsafe_code)]
 
 mod act;
 mod body;
 mod per_token;
+mod quant;
 mod rms;
 
 pub use body::Target;
@@ -53,18 +56,53 @@ impl Kernel {
         self.params.iter().any(|p| p.name == "residual")
     }
 
+    /// The quantized (or activation) type it writes.
+    fn out_elem(&self) -> &str {
+        self.params.iter().find(|p| p.name == "result").map_or(self.elem.as_str(), |p| p.elem.as_str())
+    }
+
+    /// True for kernels whose `scale` is one f32 per row (written).
+    fn per_token(&self) -> bool {
+        matches!(self.op, "vllm.rms_norm_dynamic_per_token_quant" | "vllm.dynamic_per_token_scaled_fp8_quant")
+    }
+
     /// The kernel body for `target`.
     fn body(&self, target: Target) -> String {
+        let (n, h, t, res) = (self.name.as_str(), self.hidden, self.elem.as_str(), self.residual());
+        let quant = if self.out_elem() == "i8" { per_token::Quant::I8 } else { per_token::Quant::Fp8 };
         match self.op {
-            "vllm.rms_norm_dynamic_per_token_quant" => per_token::kernel(&self.name, self.residual(), self.hidden, &self.elem, target),
-            "vllm.silu_and_mul_quant" => act::kernel(&self.name, self.hidden, &self.elem, target),
-            _ => rms::kernel(&self.name, self.residual(), self.hidden, &self.elem, target),
+            "vllm.rms_norm" | "vllm.fused_add_rms_norm" => rms::kernel(n, res, rms::Out::Act, h, t, target),
+            "vllm.rms_norm_dynamic_per_token_quant" => per_token::kernel(n, true, res, quant, h, t, target),
+            "vllm.dynamic_per_token_scaled_fp8_quant" => per_token::kernel(n, false, false, quant, h, t, target),
+            "vllm.static_scaled_fp8_quant" => quant::kernel(n, h, t, target),
+            "vllm.silu_and_mul_quant" => act::kernel(n, true, h, t, target),
+            "vllm.silu_and_mul" => act::kernel(n, false, h, t, target),
+            _ => rms::kernel(n, res, rms::Out::Fp8, h, t, target),
         }
+    }
+
+    /// Bytes of parameter `p`'s buffer for `rows` rows.
+    pub fn bytes(&self, p: &Param, rows: usize) -> usize {
+        let h = self.hidden as usize;
+        let size = match p.elem.as_str() {
+            "f8E4M3FN" | "i8" => 1,
+            "f32" => 4,
+            _ => 2,
+        };
+        let count = match p.name {
+            "weight" => h,
+            "scale" if self.per_token() => rows,
+            "scale" => 1,
+            // SiLU-and-mul reads rows of 2d.
+            "input" if self.op.starts_with("vllm.silu_and_mul") => 2 * rows * h,
+            _ => rows * h,
+        };
+        size * count
     }
 
     /// Elements each thread loads per step (8 = one 16-byte load).
     pub fn lanes(&self) -> u64 {
-        // Every kernel kind uses rms::lanes of its row width (d for SiLU-and-mul).
+        // Every kernel kind uses body::lanes of its row width (d for SiLU-and-mul).
         body::lanes(self.hidden)
     }
 
@@ -103,16 +141,24 @@ impl Kernel {
     }
 }
 
-const KERNEL_OPS: &[(&str, &str)] = &[
-    ("vllm.silu_and_mul_quant", "vllm.silu_and_mul_quant"),
-    ("vllm.silu_and_mul_quant_", "vllm.silu_and_mul_quant"),
-    ("vllm.rms_norm_dynamic_per_token_quant", "vllm.rms_norm_dynamic_per_token_quant"),
-    ("vllm.rms_norm_dynamic_per_token_quant_", "vllm.rms_norm_dynamic_per_token_quant"),
-    ("vllm.rms_norm_static_fp8_quant", "vllm.rms_norm_static_fp8_quant"),
-    ("vllm.rms_norm_static_fp8_quant_", "vllm.rms_norm_static_fp8_quant"),
-    ("vllm.fused_add_rms_norm_static_fp8_quant", "vllm.fused_add_rms_norm_static_fp8_quant"),
-    ("vllm.fused_add_rms_norm_static_fp8_quant_", "vllm.fused_add_rms_norm_static_fp8_quant"),
+/// The ops that have a kernel (value and in-place forms share it).
+const KERNEL_OPS: &[&str] = &[
+    "vllm.rms_norm",
+    "vllm.fused_add_rms_norm",
+    "vllm.rms_norm_static_fp8_quant",
+    "vllm.fused_add_rms_norm_static_fp8_quant",
+    "vllm.rms_norm_dynamic_per_token_quant",
+    "vllm.static_scaled_fp8_quant",
+    "vllm.dynamic_per_token_scaled_fp8_quant",
+    "vllm.silu_and_mul",
+    "vllm.silu_and_mul_quant",
 ];
+
+/// The kernel kind of a value or in-place op name.
+fn kind_of(op: &str) -> Option<&'static str> {
+    let value = op.strip_suffix('_').unwrap_or(op);
+    KERNEL_OPS.iter().copied().find(|k| *k == value)
+}
 
 /// The unique kernels `module` needs, in first-use order (layers share them).
 /// Adds them to `out` (merging sites with kernels already there, e.g. from
@@ -124,7 +170,7 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, out: &mut Vec<Kern
             while let Some(b) = block {
                 for op in ir::block_ops(b) {
                     let name = op.name();
-                    let Some((_, kind)) = KERNEL_OPS.iter().find(|(n, _)| name.as_string_ref().as_str() == Ok(n)) else { continue };
+                    let Some(kind) = name.as_string_ref().as_str().ok().and_then(kind_of) else { continue };
                     let Some(named) = vllm_dialect::verify::named_operands(&op) else { continue };
                     let Some(input) = named.iter().find(|(n, _)| *n == "input").and_then(|(_, v)| v.first().copied()) else { continue };
                     let Some(t) = ir::ranked_tensor(input.r#type()) else { continue };
@@ -132,25 +178,20 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, out: &mut Vec<Kern
                     let Ok(mlir_support::melior::ir::r#type::DimSize::Static(h)) = t.dim_size(t.rank() - 1) else { continue };
                     let elem = ir::type_string(t.element()).into_owned();
                     // For SiLU-and-mul the kernel is sized by its output width d (input 2d).
-                    let h = if *kind == "vllm.silu_and_mul_quant" { h / 2 } else { h };
-                    if !matches!(elem.as_str(), "bf16" | "f16") || h % 2 != 0 {
-                        continue;
-                    }
+                    let h = if kind.starts_with("vllm.silu_and_mul") { h / 2 } else { h };
                     let given = |n: &str| named.iter().any(|(k, v)| *k == n && !v.is_empty());
                     if given("scale_ub") {
                         continue; // not generated yet
                     }
-                    let fp8_out = named
+                    // What it writes: the `result` buffer or first result; else (fused_add_rms_norm) the input's type.
+                    let out_elem = named
                         .iter()
                         .find(|(n, _)| *n == "result")
                         .and_then(|(_, v)| v.first())
                         .and_then(|v| ir::ranked_tensor(v.r#type()))
                         .or_else(|| op.result(0).ok().and_then(|r| ir::ranked_tensor(r.r#type())))
-                        .is_some_and(|t| ir::type_name(t.element()) == Some("f8E4M3FN"));
-                    if !fp8_out {
-                        continue; // int8 per-token output: not generated yet
-                    }
-                    let Some(k) = kernel_for(kind, h, &elem, given("residual")) else { continue };
+                        .map_or_else(|| elem.clone(), |t| ir::type_string(t.element()).into_owned());
+                    let Some(k) = kernel_for(kind, h, &elem, given("residual"), &out_elem) else { continue };
                     match out.iter_mut().find(|x| x.name == k.name) {
                         Some(x) => x.sites += 1,
                         None => out.push(Kernel { sites: 1, ..k }),
@@ -203,30 +244,25 @@ pub fn host_mlir(k: &Kernel) -> String {
     format!("module {{\n{}}}\n", k.body(Target::Cpu))
 }
 
-/// Buffers of one host call, row-major with `rows` rows of `hidden` elements
-/// (activations as their raw 16-bit patterns, the result as FP8 bytes). For
-/// SiLU-and-mul the input rows are `2 * hidden` wide and `weight` is empty.
+/// Buffers of one host call: one per pointer parameter, by name, row-major
+/// with `rows` rows, as raw little-endian bytes (activations as 16-bit
+/// patterns, FP8/int8 as bytes, scales as f32). [`Kernel::bytes`] gives each
+/// size; written buffers hold the results afterwards.
 #[derive(Debug)]
 pub struct HostCall<'a> {
-    pub result: &'a mut [u8],
-    pub input: &'a mut [u8],
-    pub residual: Option<&'a mut [u8]>,
-    pub weight: &'a mut [u8],
-    /// The static scale (4 bytes), or the per-token scales written (4 per row).
-    pub scale: &'a mut [u8],
+    pub buffers: Vec<(&'static str, &'a mut [u8])>,
     pub epsilon: f32,
     pub rows: usize,
 }
 
 /// Runs the host twin of `k` through MLIR's ExecutionEngine.
 pub fn run_on_host(k: &Kernel, call: HostCall<'_>) -> Result<(), String> {
-    let h = k.hidden as usize;
-    let silu = k.op == "vllm.silu_and_mul_quant";
-    // Input elements per row: 2d for SiLU-and-mul, H for the norms (2 bytes each).
-    let act = 2 * h * call.rows * if silu { 2 } else { 1 };
-    let weight = if silu { 0 } else { 2 * h };
-    if call.result.len() != h * call.rows || call.input.len() != act || call.weight.len() != weight || call.residual.as_ref().is_some_and(|r| r.len() != act) || call.residual.is_some() != k.residual() {
-        return Err(format!("{}: buffer sizes do not match {} rows of {h}", k.name, call.rows));
+    let mut buffers = call.buffers;
+    for (name, b) in &buffers {
+        let p = k.params.iter().find(|p| p.name == *name && p.kind == "ptr").ok_or_else(|| format!("{}: no pointer parameter '{name}'", k.name))?;
+        if b.len() != k.bytes(p, call.rows) {
+            return Err(format!("{}: '{name}' has {} bytes, {} rows need {}", k.name, b.len(), call.rows, k.bytes(p, call.rows)));
+        }
     }
     let ctx = vllm_dialect::new_context()?;
     mlir_support::context::register_llvm_translations(&ctx);
@@ -237,60 +273,64 @@ pub fn run_on_host(k: &Kernel, call: HostCall<'_>) -> Result<(), String> {
         .map_err(|d| format!("{d:?}"))?
         .run(&mut module)
         .map_err(|d| format!("{}: lowering for the host failed: {}", k.name, first_message(&d)))?;
-    let per_token = k.op == "vllm.rms_norm_dynamic_per_token_quant";
-    if call.scale.len() != if per_token { 4 * call.rows } else { 4 } {
-        return Err(format!("{}: the scale buffer has {} bytes", k.name, call.scale.len()));
-    }
     use mlir_support::jit::Arg;
     // Exactly the kernel's parameters, in their order (then the row count).
-    let (mut result, mut input, mut residual, mut weight, mut scale) = (Some(call.result), Some(call.input), call.residual, Some(call.weight), Some(call.scale));
     let mut args = Vec::new();
     for p in &k.params {
-        let missing = || format!("{}: no buffer for parameter '{}'", k.name, p.name);
-        args.push(match p.name {
-            "result" => Arg::Buffer(result.take().ok_or_else(missing)?),
-            "input" => Arg::Buffer(input.take().ok_or_else(missing)?),
-            "residual" => Arg::Buffer(residual.take().ok_or_else(missing)?),
-            "weight" => Arg::Buffer(weight.take().ok_or_else(missing)?),
-            "scale" => Arg::Buffer(scale.take().ok_or_else(missing)?),
-            "epsilon" => Arg::F32(call.epsilon),
-            other => return Err(format!("{}: unknown parameter '{other}'", k.name)),
-        });
+        if p.kind == "f32" {
+            args.push(Arg::F32(call.epsilon));
+            continue;
+        }
+        let i = buffers.iter().position(|(n, _)| *n == p.name).ok_or_else(|| format!("{}: no buffer for parameter '{}'", k.name, p.name))?;
+        args.push(Arg::Buffer(buffers.swap_remove(i).1));
     }
     args.push(Arg::Index(call.rows as i64));
     mlir_support::jit::call(&module, &k.name, &mut args)
 }
 
-/// A kernel description for `op` at hidden size `hidden` and element type
-/// `elem`, as `collect` would find it in a graph.
-/// (`residual` selects the per-token op's residual form.)
-pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool) -> Option<Kernel> {
-    let (_, kind) = KERNEL_OPS.iter().find(|(n, _)| *n == op)?;
+/// A kernel description for `op` (value or in-place form) at hidden size
+/// `hidden` (`d` for SiLU-and-mul), activation type `elem` (`bf16`/`f16`),
+/// as `collect` would find it in a graph. `residual` selects the per-token
+/// op's residual form; `out` is what it writes (`f8E4M3FN`, `i8` for the
+/// per-token norm, or `elem` for the unquantized ops). `None` when no kernel
+/// is generated for that combination.
+pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str) -> Option<Kernel> {
+    let kind = kind_of(op)?;
+    if !matches!(elem, "bf16" | "f16") || hidden % 2 != 0 {
+        return None;
+    }
+    let quantized = kind.ends_with("quant");
+    let int8_ok = kind == "vllm.rms_norm_dynamic_per_token_quant";
+    match out {
+        "f8E4M3FN" if quantized => {}
+        "i8" if int8_ok => {}
+        o if !quantized && o == elem => {}
+        _ => return None,
+    }
     let p = |name, kind: &'static str, e: &str| Param { name, kind, elem: e.to_string() };
-    let mut params = vec![p("result", "ptr", "f8E4M3FN"), p("input", "ptr", elem)];
-    let name = match *kind {
-        "vllm.fused_add_rms_norm_static_fp8_quant" => {
-            params.extend([p("residual", "ptr", elem), p("weight", "ptr", elem), p("scale", "ptr", "f32")]);
-            format!("fused_add_rms_norm_static_fp8_quant_h{hidden}_{elem}")
-        }
-        "vllm.silu_and_mul_quant" => {
-            params.push(p("scale", "ptr", "f32"));
-            return Some(Kernel { name: format!("silu_and_mul_quant_d{hidden}_{elem}"), op: kind, hidden, elem: elem.to_string(), params, sites: 0 });
-        }
+    let (result, input, weight, scale) = (p("result", "ptr", out), p("input", "ptr", elem), p("weight", "ptr", elem), p("scale", "ptr", "f32"));
+    let (res, eps) = (p("residual", "ptr", elem), p("epsilon", "f32", "f32"));
+    let short = kind.trim_start_matches("vllm.");
+    let (params, name) = match kind {
+        "vllm.rms_norm" => (vec![result, input, weight, eps], format!("{short}_h{hidden}_{elem}")),
+        "vllm.fused_add_rms_norm" => (vec![input, res, weight, eps], format!("{short}_h{hidden}_{elem}")),
+        "vllm.rms_norm_static_fp8_quant" => (vec![result, input, weight, scale, eps], format!("{short}_h{hidden}_{elem}")),
+        "vllm.fused_add_rms_norm_static_fp8_quant" => (vec![result, input, res, weight, scale, eps], format!("{short}_h{hidden}_{elem}")),
         "vllm.rms_norm_dynamic_per_token_quant" => {
-            params.extend([p("weight", "ptr", elem), p("scale", "ptr", "f32")]);
-            if residual {
-                params.push(p("residual", "ptr", elem));
-            }
             let form = if residual { "_residual" } else { "" };
-            format!("rms_norm_dynamic_per_token_quant{form}_h{hidden}_{elem}")
+            let q = if out == "i8" { "_i8" } else { "" };
+            let mut ps = vec![result, input, weight, scale];
+            if residual {
+                ps.push(res);
+            }
+            ps.push(eps);
+            (ps, format!("{short}{form}{q}_h{hidden}_{elem}"))
         }
-        _ => {
-            params.extend([p("weight", "ptr", elem), p("scale", "ptr", "f32")]);
-            format!("rms_norm_static_fp8_quant_h{hidden}_{elem}")
-        }
+        "vllm.silu_and_mul" => (vec![result, input], format!("{short}_d{hidden}_{elem}")),
+        "vllm.silu_and_mul_quant" => (vec![result, input, scale], format!("{short}_d{hidden}_{elem}")),
+        // The standalone quants.
+        _ => (vec![result, input, scale], format!("{short}_h{hidden}_{elem}")),
     };
-    params.push(p("epsilon", "f32", "f32"));
     Some(Kernel { name, op: kind, hidden, elem: elem.to_string(), params, sites: 0 })
 }
 

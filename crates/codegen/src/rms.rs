@@ -1,4 +1,4 @@
-//! RMSNorm (+ residual add) + static FP8 quant: one CTA per token row.
+//! RMSNorm (+ residual add), alone or + static FP8 quant: one CTA per token row.
 //!
 //! Rounding points of vllm-passes.md §10: `z = rT(x + r)` (residual form),
 //! `s = rsqrt(Σz²/H + eps)`, `y = rT(rT(z*s) * w)`, `q = fp8(y * (1/scale))`
@@ -7,18 +7,28 @@
 //! shuffles + one shared exchange), `rsqrt` is `rsqrt.approx` as in vLLM, FP8
 //! is the hardware `cvt.rn.satfinite.e4m3x2` (sm_89+). Shared pieces are in
 //! body.rs.
-use crate::body::{Target, footer, header, index_lines, inv_rms, lanes, normalize, store_fp8, sum_squares};
+use crate::body::{Target, footer, header, index_lines, inv_rms, lanes, normalize, store_act, store_fp8, sum_squares};
 use std::fmt::Write;
 
+/// What the kernel writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Out {
+    /// `rms_norm` into `out`; `fused_add_rms_norm` into `input` (in place).
+    Act,
+    /// FP8 into `out`, through the static scale.
+    Fp8,
+}
+
 /// The kernel for `H` and element type `t` (`bf16` / `f16`).
-pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> String {
+pub fn kernel(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target) -> String {
     let w = lanes(h);
     let al = 2 * w;
     let mut k = String::new();
-    let params = if residual {
-        "%out: !llvm.ptr, %x: !llvm.ptr, %res: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32"
-    } else {
-        "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32"
+    let params = match (out, residual) {
+        (Out::Fp8, true) => "%out: !llvm.ptr, %x: !llvm.ptr, %res: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
+        (Out::Fp8, false) => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
+        (Out::Act, true) => "%x: !llvm.ptr, %res: !llvm.ptr, %w: !llvm.ptr, %eps: f32",
+        (Out::Act, false) => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %eps: f32",
     };
     k.push_str(&header(name, params, target));
     let _ = writeln!(
@@ -56,22 +66,29 @@ pub fn kernel(name: &str, residual: bool, h: u64, t: &str, target: Target) -> St
     }
     k.push_str(&sum_squares(w));
     k.push_str(inv_rms(target));
-    let _ = writeln!(
-        k,
-        r#"      %sv = llvm.load %scale : !llvm.ptr -> f32
-      %inv = arith.divf %one, %sv : f32
-      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>
-      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>"#
-    );
+    let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
+    if out == Out::Fp8 {
+        let _ = writeln!(
+            k,
+            "      %sv = llvm.load %scale : !llvm.ptr -> f32\n      %inv = arith.divf %one, %sv : f32\n      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>"
+        );
+    }
     // Pass 2: normalize, weight, quantize (the row is re-read: it is in L1/L2).
     let src = if residual { "%res" } else { "%x" };
     let _ = write!(
         k,
-        "      scf.for %j = %first to %H step %step {{\n{}        %px = llvm.getelementptr {src}[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vx = llvm.load %px {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>\n        %f = arith.extf %vx : vector<{w}x{t}> to vector<{w}xf32>\n{}        %q = arith.mulf %y, %invv : vector<{w}xf32>\n",
+        "      scf.for %j = %first to %H step %step {{\n{}        %px = llvm.getelementptr {src}[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vx = llvm.load %px {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>\n        %f = arith.extf %vx : vector<{w}x{t}> to vector<{w}xf32>\n{}",
         index_lines(),
         normalize(t, w)
     );
-    k.push_str(&store_fp8(target, "%i64", w));
+    match out {
+        Out::Fp8 => {
+            let _ = writeln!(k, "        %q = arith.mulf %y, %invv : vector<{w}xf32>");
+            k.push_str(&store_fp8(target, "%i64", w));
+        }
+        // Each thread writes only the lanes it read: `input` is safe to overwrite.
+        Out::Act => k.push_str(&store_act(if residual { "%x" } else { "%out" }, "%i64", t, w)),
+    }
     k.push_str("      }\n");
     k.push_str(footer(target));
     k

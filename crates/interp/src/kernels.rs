@@ -87,7 +87,7 @@ pub fn rms_norm_per_token_quant(
         scales.push(sc);
         if out == DType::I8 {
             let inv = 1.0 / sc;
-            q.extend(y.iter().map(|v| (v * inv).round_ties_even().clamp(-128.0, 127.0)));
+            q.extend(y.iter().map(|v| DType::I8.round(v * inv)));
         } else {
             q.extend(y.iter().map(|v| fp8(v / sc)));
         }

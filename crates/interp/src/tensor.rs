@@ -61,6 +61,8 @@ impl DType {
             DType::BF16 => bf16::from_f32(v).to_f32(),
             DType::F16 => f16::from_f32(v).to_f32(),
             DType::F8E4M3FN => round_e4m3(v),
+            // NaN -> 0, as CUDA's saturating `cvt.rni.sat.s8.f32`.
+            DType::I8 if v.is_nan() => 0.0,
             DType::I8 => v.round_ties_even().clamp(-128.0, 127.0),
             DType::I32 | DType::I64 => v.trunc(),
             DType::Bool => (v != 0.0) as u8 as f32,
