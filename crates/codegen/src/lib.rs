@@ -296,7 +296,7 @@ pub fn run_on_host(k: &Kernel, call: HostCall<'_>) -> Result<(), String> {
 /// is generated for that combination.
 pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str) -> Option<Kernel> {
     let kind = kind_of(op)?;
-    if !matches!(elem, "bf16" | "f16") || hidden % 2 != 0 {
+    if !matches!(elem, "bf16" | "f16") || !hidden.is_multiple_of(2) {
         return None;
     }
     let quantized = kind.ends_with("quant");
