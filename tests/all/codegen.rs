@@ -20,25 +20,52 @@ fn every_kernel_compiles_to_ptx() -> Result<(), Failed> {
         ("vllm.silu_and_mul_", false, "bf16", "bf16", &["ex2.approx.f32"][..]),
         ("vllm.silu_and_mul_quant", false, "f16", F8, &["ex2.approx.f32", "cvt.rn.satfinite.e4m3x2.f32"][..]),
     ];
-    for (op, residual, elem, out, must) in cases {
-        for h in [4096u64, 66] {
-            let k = vllm_codegen::kernel_for(op, h, elem, residual, out).ok_or_else(|| format!("no kernel for {op} -> {out}"))?;
-            let ptx = vllm_codegen::ptx(&k, "sm_90")?;
-            let decl = format!("{}_param_", k.name);
-            let params = ptx.lines().filter(|l| l.trim_start().starts_with(".param") && l.contains(&decl)).count();
-            if params != k.params.len() {
-                return Err(format!("{}: the PTX entry has {params} parameters, the manifest {}", k.name, k.params.len()).into());
+    let groups = [
+        ("vllm.per_token_group_fp8_quant_", false, "bf16", Some(128u64)),
+        ("vllm.per_token_group_fp8_quant", false, "f16", Some(64)),
+        ("vllm.rms_norm_per_block_quant", true, "bf16", Some(128)),
+        ("vllm.rms_norm_per_block_quant_", false, "f16", Some(64)),
+        ("vllm.silu_and_mul_per_block_quant", false, "bf16", Some(128)),
+    ];
+    let all = cases
+        .iter()
+        .flat_map(|&(op, res, elem, out, must)| [4096u64, 66].map(|h| (op, res, elem, out, must, h, None)))
+        .chain(groups.iter().flat_map(|&(op, res, elem, g)| {
+            [4096u64, 7168].map(|h| (op, res, elem, F8, &["cvt.rn.satfinite.e4m3x2.f32", "div.rn.f32"][..], h, g))
+        }));
+    for (op, residual, elem, out, must, h, group) in all {
+        let k = vllm_codegen::kernel_for(op, h, elem, residual, out, group).ok_or_else(|| format!("no kernel for {op} -> {out}"))?;
+        let ptx = vllm_codegen::ptx(&k, "sm_90")?;
+        let decl = format!("{}_param_", k.name);
+        let params = ptx.lines().filter(|l| l.trim_start().starts_with(".param") && l.contains(&decl)).count();
+        if params != k.params.len() {
+            return Err(format!("{}: the PTX entry has {params} parameters, the manifest {}", k.name, k.params.len()).into());
+        }
+        // Every kernel with a row or group reduction shuffles within warps.
+        let reduces = !matches!(op.trim_end_matches('_'), "vllm.silu_and_mul" | "vllm.silu_and_mul_quant" | "vllm.static_scaled_fp8_quant");
+        for m in must.iter().copied().chain(["shfl.sync.bfly.b32"].into_iter().filter(|_| reduces)) {
+            if !ptx.contains(m) {
+                return Err(format!("{}: no {m} in its PTX", k.name).into());
             }
-            for m in must.iter().copied().chain(["shfl.sync.bfly.b32"].into_iter().filter(|_| !op.starts_with("vllm.s"))) {
-                if !ptx.contains(m) {
-                    return Err(format!("{}: no {m} in its PTX", k.name).into());
-                }
-            }
+        }
+    }
+    // The group kernels' block divides the row's 16-byte chunks (uniform shuffles).
+    let k = vllm_codegen::kernel_for("vllm.rms_norm_per_block_quant", 7168, "bf16", false, F8, Some(128)).ok_or("no kernel")?;
+    for t in [Some(1), Some(4096), None] {
+        let b = k.block(t);
+        if (7168 / 8) % b != 0 || b % 32 != 0 {
+            return Err(format!("block {b} for 896 chunks").into());
+        }
+    }
+    // Groups the kernel cannot split evenly over a warp, rows not of whole warps.
+    for (h, g) in [(4096u64, 96u64), (4096, 512), (4160, 64), (4096, 4)] {
+        if vllm_codegen::kernel_for("vllm.per_token_group_fp8_quant", h, "bf16", false, F8, Some(g)).is_some() {
+            return Err(format!("per-group h={h} g={g} should have no kernel").into());
         }
     }
     // What is not generated is refused, not miscompiled.
     for (op, elem, out) in [("vllm.static_scaled_fp8_quant", "bf16", "i8"), ("vllm.rms_norm", "f32", "f32"), ("vllm.rotary_embedding", "bf16", "bf16")] {
-        if vllm_codegen::kernel_for(op, 4096, elem, false, out).is_some() {
+        if vllm_codegen::kernel_for(op, 4096, elem, false, out, None).is_some() {
             return Err(format!("{op} {elem} -> {out} should have no kernel").into());
         }
     }

@@ -387,30 +387,37 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
     let mut rng = SplitMix64(42);
     let mut report = Vec::new();
     const F8: &str = "f8E4M3FN";
-    for (op, residual, out, h, rows, dt, elem) in [
-        ("vllm.rms_norm_static_fp8_quant", false, F8, 4096u64, 256usize, DType::BF16, "bf16"),
-        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 4096, 256, DType::BF16, "bf16"),
-        ("vllm.rms_norm_static_fp8_quant", false, F8, 5120, 200, DType::F16, "f16"),
-        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 64, 512, DType::F16, "f16"),
-        ("vllm.rms_norm_dynamic_per_token_quant", false, F8, 4096, 256, DType::BF16, "bf16"),
-        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 4096, 256, DType::BF16, "bf16"),
-        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 128, 512, DType::F16, "f16"),
-        ("vllm.rms_norm_dynamic_per_token_quant", false, "i8", 4096, 256, DType::BF16, "bf16"),
-        ("vllm.rms_norm_dynamic_per_token_quant", true, "i8", 2048, 512, DType::F16, "f16"),
-        ("vllm.silu_and_mul_quant", false, F8, 4096, 256, DType::BF16, "bf16"),
-        ("vllm.silu_and_mul_quant", false, F8, 1024, 64, DType::F16, "f16"),
-        ("vllm.rms_norm", false, "bf16", 4096, 256, DType::BF16, "bf16"),
-        ("vllm.fused_add_rms_norm", true, "f16", 4096, 256, DType::F16, "f16"),
-        ("vllm.silu_and_mul", false, "bf16", 4096, 256, DType::BF16, "bf16"),
-        ("vllm.static_scaled_fp8_quant", false, F8, 4096, 256, DType::BF16, "bf16"),
-        ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 4096, 256, DType::F16, "f16"),
+    for (op, residual, out, h, rows, dt, elem, group) in [
+        ("vllm.rms_norm_static_fp8_quant", false, F8, 4096u64, 256usize, DType::BF16, "bf16", None),
+        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 4096, 256, DType::BF16, "bf16", None),
+        ("vllm.rms_norm_static_fp8_quant", false, F8, 5120, 200, DType::F16, "f16", None),
+        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 64, 512, DType::F16, "f16", None),
+        ("vllm.rms_norm_dynamic_per_token_quant", false, F8, 4096, 256, DType::BF16, "bf16", None),
+        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 4096, 256, DType::BF16, "bf16", None),
+        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 128, 512, DType::F16, "f16", None),
+        ("vllm.rms_norm_dynamic_per_token_quant", false, "i8", 4096, 256, DType::BF16, "bf16", None),
+        ("vllm.rms_norm_dynamic_per_token_quant", true, "i8", 2048, 512, DType::F16, "f16", None),
+        ("vllm.silu_and_mul_quant", false, F8, 4096, 256, DType::BF16, "bf16", None),
+        ("vllm.silu_and_mul_quant", false, F8, 1024, 64, DType::F16, "f16", None),
+        ("vllm.rms_norm", false, "bf16", 4096, 256, DType::BF16, "bf16", None),
+        ("vllm.fused_add_rms_norm", true, "f16", 4096, 256, DType::F16, "f16", None),
+        ("vllm.silu_and_mul", false, "bf16", 4096, 256, DType::BF16, "bf16", None),
+        ("vllm.static_scaled_fp8_quant", false, F8, 4096, 256, DType::BF16, "bf16", None),
+        ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 4096, 256, DType::F16, "f16", None),
         // Rows that are not a multiple of 8 take the pair-wise (4-byte) path.
-        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 66, 64, DType::BF16, "bf16"),
-        ("vllm.silu_and_mul_quant", false, F8, 90, 64, DType::F16, "f16"),
-        ("vllm.fused_add_rms_norm", true, "bf16", 66, 64, DType::BF16, "bf16"),
-        ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 90, 64, DType::BF16, "bf16"),
+        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 66, 64, DType::BF16, "bf16", None),
+        ("vllm.silu_and_mul_quant", false, F8, 90, 64, DType::F16, "f16", None),
+        ("vllm.fused_add_rms_norm", true, "bf16", 66, 64, DType::BF16, "bf16", None),
+        ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 90, 64, DType::BF16, "bf16", None),
+        // Per-group (DeepSeek-style 1x128 and 1x64 groups).
+        ("vllm.per_token_group_fp8_quant", false, F8, 4096, 256, DType::BF16, "bf16", Some(128)),
+        ("vllm.per_token_group_fp8_quant", false, F8, 2048, 256, DType::F16, "f16", Some(64)),
+        ("vllm.rms_norm_per_block_quant", false, F8, 4096, 256, DType::BF16, "bf16", Some(128)),
+        ("vllm.rms_norm_per_block_quant", true, F8, 7168, 128, DType::BF16, "bf16", Some(128)),
+        ("vllm.rms_norm_per_block_quant", true, F8, 2048, 256, DType::F16, "f16", Some(64)),
+        ("vllm.silu_and_mul_per_block_quant", false, F8, 4096, 256, DType::BF16, "bf16", Some(128)),
     ] {
-        let kernel = vllm_codegen::kernel_for(op, h, elem, residual, out).ok_or_else(|| format!("no kernel for {op} {out}"))?;
+        let kernel = vllm_codegen::kernel_for(op, h, elem, residual, out, group).ok_or_else(|| format!("no kernel for {op} {out}"))?;
         let hu = h as usize;
         let silu = op.starts_with("vllm.silu_and_mul");
         let round = |v: Vec<f32>| -> Vec<f32> { v.into_iter().map(|x| dt.round(x)).collect() };
@@ -448,6 +455,26 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
             }
             "vllm.silu_and_mul" => want.push(("result", act(&k::silu_and_mul(&x, 2 * hu, dt)))),
             "vllm.silu_and_mul_quant" => want.push(("result", encode(&k::silu_and_mul_quant(&x, 2 * hu, scale, dt), F8, dt))),
+            "vllm.per_token_group_fp8_quant" | "vllm.rms_norm_per_block_quant" | "vllm.silu_and_mul_per_block_quant" => {
+                let g = group.unwrap_or(128) as usize;
+                // The norm of the f32 sum (as the per-token kernel); the residual gets rT(sum).
+                let sum: Vec<f32> = if residual { x.iter().zip(&r).map(|(a, b)| a + b).collect() } else { x.clone() };
+                let y = match op {
+                    "vllm.rms_norm_per_block_quant" => k::rms_norm(&sum, &w, eps, dt),
+                    "vllm.silu_and_mul_per_block_quant" => k::silu_and_mul(&x, 2 * hu, dt),
+                    _ => x.clone(),
+                };
+                let (q, s) = k::per_group_quant(&y, g, 1e-10, -448.0, 448.0, false);
+                let (qn, sn) = match op {
+                    "vllm.per_token_group_fp8_quant" => ("output_q", "output_s"),
+                    "vllm.silu_and_mul_per_block_quant" => ("result", "scales"),
+                    _ => ("result", "scale"),
+                };
+                want.extend([(qn, encode(&q, F8, dt)), (sn, encode(&s, "f32", dt))]);
+                if residual {
+                    want.push(("residual", act(&sum)));
+                }
+            }
             other => return Err(format!("no reference for {other}").into()),
         }
         // The buffers before the call: inputs as given, outputs zeroed.

@@ -10,7 +10,6 @@ use std::fmt::Write;
 /// `quant`: `silu_and_mul_quant` (else `silu_and_mul`, writing `T`).
 pub fn kernel(name: &str, quant: bool, d: u64, t: &str, target: Target) -> String {
     let w = lanes(d);
-    let al = 2 * w;
     let params = if quant { "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr" } else { "%out: !llvm.ptr, %x: !llvm.ptr" };
     let mut k = header(name, params, target);
     if quant {
@@ -32,8 +31,28 @@ pub fn kernel(name: &str, quant: bool, d: u64, t: &str, target: Target) -> Strin
       %outrow = arith.muli %row, %D : index
       %first = arith.muli %tid, %c2 : index
       %step = arith.muli %nt, %c2 : index
-      scf.for %j = %first to %D step %step {{
-        %ia = arith.addi %inrow, %j : index
+      scf.for %j = %first to %D step %step {{"#,
+        d2 = 2 * d
+    );
+    k.push_str(&silu_mul_y(t, w, target));
+    if quant {
+        let _ = writeln!(k, "        %q = arith.mulf %y, %invv : vector<{w}xf32>");
+        k.push_str(&store_fp8(target, "%io64", w));
+    } else {
+        k.push_str(&store_act("%out", "%io64", t, w));
+    }
+    k.push_str("      }\n");
+    k.push_str(footer(target));
+    k
+}
+
+/// `%y = rT(rT(silu(a)) * b)` (and `%yt`, rounded) for the lanes at `%j` of
+/// the output row, with `%io64` its output index. Needs `%x`, `%inrow`,
+/// `%outrow`, `%D`, `%one` and `%log2e`.
+pub(crate) fn silu_mul_y(t: &str, w: u64, target: Target) -> String {
+    let al = 2 * w;
+    let mut k = format!(
+        r#"        %ia = arith.addi %inrow, %j : index
         %ib = arith.addi %ia, %D : index
         %io = arith.addi %outrow, %j : index
         %ia64 = arith.index_cast %ia : index to i64
@@ -44,8 +63,8 @@ pub fn kernel(name: &str, quant: bool, d: u64, t: &str, target: Target) -> Strin
         %va = llvm.load %pa {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
         %vb = llvm.load %pb {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
         %fa = arith.extf %va : vector<{w}x{t}> to vector<{w}xf32>
-        %fb = arith.extf %vb : vector<{w}x{t}> to vector<{w}xf32>"#,
-        d2 = 2 * d
+        %fb = arith.extf %vb : vector<{w}x{t}> to vector<{w}xf32>
+"#
     );
     // silu per lane (scalar: the exp is a scalar intrinsic on the GPU).
     for lane in 0..w {
@@ -68,13 +87,5 @@ pub fn kernel(name: &str, quant: bool, d: u64, t: &str, target: Target) -> Strin
         let _ = writeln!(k, "        %sil_{} = vector.insert %s{lane}, %sil_{lane}[{lane}] : f32 into vector<{w}xf32>", lane + 1);
     }
     k.push_str(&round_mul_round(&format!("%sil_{w}"), "%fb", t, w));
-    if quant {
-        let _ = writeln!(k, "        %q = arith.mulf %y, %invv : vector<{w}xf32>");
-        k.push_str(&store_fp8(target, "%io64", w));
-    } else {
-        k.push_str(&store_act("%out", "%io64", t, w));
-    }
-    k.push_str("      }\n");
-    k.push_str(footer(target));
     k
 }

@@ -193,10 +193,17 @@ pub(crate) fn lanes(h: u64) -> u64 {
 /// vLLM's `fp8(v)` of the pair `%q` (clamp to ±448 with NaN -> +448, round)
 /// stored at `%out[index]`. Needs `%pmax`/`%nmax` (`dense<±448.0>`).
 pub(crate) fn store_fp8(target: Target, index: &str, w: u64) -> String {
+    store_fp8_nan_to(target, index, w, "%pmax")
+}
+
+/// `store_fp8` with NaN going to `nan` (`%pmax` or `%nmax`): the per-group
+/// kernels clamp as `fminf(fmaxf(v, min), max)`, which sends NaN to `min`.
+pub(crate) fn store_fp8_nan_to(target: Target, index: &str, w: u64, nan: &str) -> String {
+    let (upper, lower) = if nan == "%nmax" { ("ogt", "ult") } else { ("ugt", "olt") };
     let mut k = format!(
-        r#"        %gt = arith.cmpf ugt, %q, %pmax : vector<{w}xf32>
+        r#"        %gt = arith.cmpf {upper}, %q, %pmax : vector<{w}xf32>
         %qa = arith.select %gt, %pmax, %q : vector<{w}xi1>, vector<{w}xf32>
-        %lt = arith.cmpf olt, %qa, %nmax : vector<{w}xf32>
+        %lt = arith.cmpf {lower}, %qa, %nmax : vector<{w}xf32>
         %qb = arith.select %lt, %nmax, %qa : vector<{w}xi1>, vector<{w}xf32>
         %q8_0 = arith.constant dense<0> : vector<{w}xi8>
 "#

@@ -10,13 +10,14 @@
 //!
 //! Status (issue 7, open): RMSNorm alone, with the residual add, with static
 //! FP8 and with dynamic per-token FP8 or int8; the standalone static and
-//! per-token FP8 quants; SiLU-and-mul alone and with static FP8. For the GPU
-//! and the host. Not yet: the per-group kernels and the GPU check
-//! (docs/codegen-plan.md).
+//! per-token FP8 quants; SiLU-and-mul alone and with static FP8; per-group
+//! FP8 alone and after RMSNorm or SiLU-and-mul. For the GPU and the host.
+//! Not yet: `scale_ub`, UE8M0 scales and the GPU check (docs/codegen-plan.md).
 #![deny(unsafe_code)]
 
 mod act;
 mod body;
+mod group;
 mod per_token;
 mod quant;
 mod rms;
@@ -47,6 +48,8 @@ pub struct Kernel {
     pub hidden: u64,
     pub elem: String,
     pub params: Vec<Param>,
+    /// The quant group size of the per-group kernels.
+    pub group: Option<u64>,
     /// How many ops of the graph it implements (all layers share it).
     pub sites: usize,
 }
@@ -58,7 +61,7 @@ impl Kernel {
 
     /// The quantized (or activation) type it writes.
     fn out_elem(&self) -> &str {
-        self.params.iter().find(|p| p.name == "result").map_or(self.elem.as_str(), |p| p.elem.as_str())
+        self.params.iter().find(|p| matches!(p.name, "result" | "output_q")).map_or(self.elem.as_str(), |p| p.elem.as_str())
     }
 
     /// True for kernels whose `scale` is one f32 per row (written).
@@ -70,7 +73,11 @@ impl Kernel {
     fn body(&self, target: Target) -> String {
         let (n, h, t, res) = (self.name.as_str(), self.hidden, self.elem.as_str(), self.residual());
         let quant = if self.out_elem() == "i8" { per_token::Quant::I8 } else { per_token::Quant::Fp8 };
+        let g = self.group.unwrap_or(128);
         match self.op {
+            "vllm.per_token_group_fp8_quant" => group::kernel(n, group::Src::Input, g, h, t, target),
+            "vllm.rms_norm_per_block_quant" => group::kernel(n, group::Src::Rms { residual: res }, g, h, t, target),
+            "vllm.silu_and_mul_per_block_quant" => group::kernel(n, group::Src::Silu, g, h, t, target),
             "vllm.rms_norm" | "vllm.fused_add_rms_norm" => rms::kernel(n, res, rms::Out::Act, h, t, target),
             "vllm.rms_norm_dynamic_per_token_quant" => per_token::kernel(n, true, res, quant, h, t, target),
             "vllm.dynamic_per_token_scaled_fp8_quant" => per_token::kernel(n, false, false, quant, h, t, target),
@@ -91,6 +98,8 @@ impl Kernel {
         };
         let count = match p.name {
             "weight" => h,
+            // One scale per group, row-major [rows, H/G].
+            "scale" | "scales" | "output_s" if self.group.is_some() => rows * h / self.group.unwrap_or(1) as usize,
             "scale" if self.per_token() => rows,
             "scale" => 1,
             // SiLU-and-mul reads rows of 2d.
@@ -108,13 +117,22 @@ impl Kernel {
 
     /// Threads per row: `lanes` elements per thread, a multiple of a warp;
     /// 256 for many rows (more CTAs resident per SM), up to 1024 for few.
+    /// The per-group kernels take the largest such block that divides the
+    /// row's 16-byte chunks, so every thread runs the same steps (their
+    /// group max is a warp shuffle).
     pub fn block(&self, tokens: Option<u64>) -> u64 {
-        let pairs = (self.hidden / self.lanes()).max(32);
+        let chunks = self.hidden / self.lanes();
         let cap = match tokens {
             Some(t) if t < 256 => 1024,
             _ => 256,
         };
-        (pairs.min(cap) / 32).max(1) * 32
+        let mut b = (chunks.max(32).min(cap) / 32).max(1) * 32;
+        if self.group.is_some() {
+            while b > 32 && !chunks.is_multiple_of(b) {
+                b -= 32;
+            }
+        }
+        b
     }
 
     /// The manifest entry: name, op, parameters, launch per shape context.
@@ -133,6 +151,8 @@ impl Kernel {
             "hidden": self.hidden,
             "dtype": self.elem,
             "elements_per_thread_step": self.lanes(),
+            "group_size": self.group,
+            "scale_layout": if self.group.is_some() { json!("row-major [num_tokens, hidden / group_size]") } else { Json::Null },
             "params": self.params.iter().map(|p| json!({ "name": p.name, "kind": p.kind, "elem": p.elem })).collect::<Vec<_>>(),
             "launch": launches,
             "dynamic_shared_bytes": 0,
@@ -152,6 +172,9 @@ const KERNEL_OPS: &[&str] = &[
     "vllm.dynamic_per_token_scaled_fp8_quant",
     "vllm.silu_and_mul",
     "vllm.silu_and_mul_quant",
+    "vllm.per_token_group_fp8_quant",
+    "vllm.rms_norm_per_block_quant",
+    "vllm.silu_and_mul_per_block_quant",
 ];
 
 /// The kernel kind of a value or in-place op name.
@@ -186,12 +209,16 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, out: &mut Vec<Kern
                     // What it writes: the `result` buffer or first result; else (fused_add_rms_norm) the input's type.
                     let out_elem = named
                         .iter()
-                        .find(|(n, _)| *n == "result")
+                        .find(|(n, _)| matches!(*n, "result" | "output_q"))
                         .and_then(|(_, v)| v.first())
                         .and_then(|v| ir::ranked_tensor(v.r#type()))
                         .or_else(|| op.result(0).ok().and_then(|r| ir::ranked_tensor(r.r#type())))
                         .map_or_else(|| elem.clone(), |t| ir::type_string(t.element()).into_owned());
-                    let Some(k) = kernel_for(kind, h, &elem, given("residual"), &out_elem) else { continue };
+                    let group = match group_of(&op) {
+                        Ok(g) => g,
+                        Err(()) => continue, // group constants the kernel does not bake in
+                    };
+                    let Some(k) = kernel_for(kind, h, &elem, given("residual"), &out_elem, group) else { continue };
                     match out.iter_mut().find(|x| x.name == k.name) {
                         Some(x) => x.sites += 1,
                         None => out.push(Kernel { sites: 1, ..k }),
@@ -201,6 +228,22 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, out: &mut Vec<Kern
             }
         }
     }
+}
+
+/// The group size of a per-group op (`None` for other ops); `Err` when its
+/// constants are not the ones the kernel bakes in (eps 1e-10, ±448, no
+/// UE8M0 scales) or the op's scales are transposed.
+fn group_of(op: &mlir_support::melior::ir::operation::OperationRef<'_, '_>) -> Result<Option<u64>, ()> {
+    use mlir_support::melior::ir::attribute::{BoolAttribute, FloatAttribute, IntegerAttribute};
+    let Ok(g) = op.attribute("group_size") else { return Ok(None) };
+    let g = IntegerAttribute::try_from(g).map_err(|_| ())?.value();
+    let float = |n: &str| op.attribute(n).ok().and_then(|a| FloatAttribute::try_from(a).ok()).map(|f| f.value());
+    let flag = |n: &str| op.attribute(n).ok().and_then(|a| BoolAttribute::try_from(a).ok()).map(|b| b.value());
+    let constants_ok = [("eps", 1e-10), ("fp8_min", -448.0), ("fp8_max", 448.0)].iter().all(|(n, v)| float(n).is_none_or(|x| x == *v));
+    if !constants_ok || flag("scale_ue8m0") == Some(true) || flag("is_scale_transposed") == Some(true) {
+        return Err(());
+    }
+    u64::try_from(g).map(Some).map_err(|_| ())
 }
 
 /// The `gpu.module` text of one kernel.
@@ -294,10 +337,22 @@ pub fn run_on_host(k: &Kernel, call: HostCall<'_>) -> Result<(), String> {
 /// op's residual form; `out` is what it writes (`f8E4M3FN`, `i8` for the
 /// per-token norm, or `elem` for the unquantized ops). `None` when no kernel
 /// is generated for that combination.
-pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str) -> Option<Kernel> {
+pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, group: Option<u64>) -> Option<Kernel> {
     let kind = kind_of(op)?;
     if !matches!(elem, "bf16" | "f16") || !hidden.is_multiple_of(2) {
         return None;
+    }
+    let grouped = matches!(kind, "vllm.per_token_group_fp8_quant" | "vllm.rms_norm_per_block_quant" | "vllm.silu_and_mul_per_block_quant");
+    if grouped != group.is_some() {
+        return None;
+    }
+    if let Some(g) = group {
+        // 16-byte chunks, G/8 threads per group (a power of two within a
+        // warp), whole warps per row.
+        let per = g / 8;
+        if !g.is_multiple_of(8) || !per.is_power_of_two() || per > 32 || !hidden.is_multiple_of(g) || !(hidden / 8).is_multiple_of(32) {
+            return None;
+        }
     }
     let quantized = kind.ends_with("quant");
     let int8_ok = kind == "vllm.rms_norm_dynamic_per_token_quant";
@@ -328,10 +383,28 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str) 
         }
         "vllm.silu_and_mul" => (vec![result, input], format!("{short}_d{hidden}_{elem}")),
         "vllm.silu_and_mul_quant" => (vec![result, input, scale], format!("{short}_d{hidden}_{elem}")),
+        "vllm.per_token_group_fp8_quant" => {
+            let g = group.unwrap_or(0);
+            (vec![p("input", "ptr", elem), p("output_q", "ptr", out), p("output_s", "ptr", "f32")], format!("{short}_g{g}_h{hidden}_{elem}"))
+        }
+        "vllm.rms_norm_per_block_quant" => {
+            let g = group.unwrap_or(0);
+            let form = if residual { "_residual" } else { "" };
+            let mut ps = vec![result, input, weight, scale];
+            if residual {
+                ps.push(res);
+            }
+            ps.push(eps);
+            (ps, format!("{short}{form}_g{g}_h{hidden}_{elem}"))
+        }
+        "vllm.silu_and_mul_per_block_quant" => {
+            let g = group.unwrap_or(0);
+            (vec![result, input, p("scales", "ptr", "f32")], format!("{short}_g{g}_d{hidden}_{elem}"))
+        }
         // The standalone quants.
         _ => (vec![result, input, scale], format!("{short}_h{hidden}_{elem}")),
     };
-    Some(Kernel { name, op: kind, hidden, elem: elem.to_string(), params, sites: 0 })
+    Some(Kernel { name, op: kind, hidden, elem: elem.to_string(), params, group, sites: 0 })
 }
 
 /// The first diagnostic of a failure, with its line in the generated MLIR.

@@ -21,7 +21,7 @@ pub enum Quant {
 
 /// Loads the lanes at `%i64` as f32 (summed with the residual when present)
 /// into `%f`.
-fn load_sum(residual: bool, t: &str, w: u64) -> String {
+pub(crate) fn load_sum(residual: bool, t: &str, w: u64) -> String {
     let al = 2 * w;
     // Without a residual the row is used as loaded (adding 0.0 would turn -0 into +0).
     let fx = if residual { "%fx" } else { "%f" };

@@ -126,7 +126,8 @@ pub fn per_group_quant(x: &[f32], g: usize, eps: f32, fp8_min: f32, fp8_max: f32
             s = s.abs().max(1e-10).log2().ceil().exp2();
         }
         scales.push(s);
-        q.extend(grp.iter().map(|v| crate::tensor::round_e4m3((v / s).clamp(fp8_min, fp8_max))));
+        // `fminf(fmaxf(v / s, min), max)` as vLLM's kernel: NaN goes to `fp8_min`.
+        q.extend(grp.iter().map(|v| crate::tensor::round_e4m3((v / s).max(fp8_min).min(fp8_max))));
     }
     (q, scales)
 }

@@ -1,0 +1,161 @@
+//! Per-group FP8 quantization (DeepSeek-style 1×G groups, vllm-passes.md §10
+//! `per_token_group_fp8_quant`), alone or fused after RMSNorm or
+//! SiLU-and-mul: per group of G contiguous elements of a row,
+//! `s = max(1e-10, max|y|) / 448` (stored row-major, `[rows, H/G]`) and
+//! `q = fp8(fminf(fmaxf(y / s, -448), 448))`, so NaN goes to -448 as in
+//! vLLM's kernel. `y` is the input, the RMSNorm of the f32 sum (as the
+//! per-token kernel) or `rT(rT(silu(a)) * b)`.
+//!
+//! GPU: one CTA per row, each thread 8 lanes (16 bytes) per step, so a group
+//! is G/8 neighbouring threads; its max is an xor-shuffle reduction inside
+//! that cluster, with `y` kept in registers between the max and the store.
+//! Every thread runs the same number of steps (the block divides H/8, see
+//! `Kernel::block`), so the shuffles are never divergent. Host: the same
+//! lane math, one group after another.
+use crate::act::silu_mul_y;
+use crate::body::{Target, flt, footer, header, index_lines, inv_rms, normalize, store_fp8_nan_to, sum_squares};
+use crate::per_token::load_sum;
+use std::fmt::Write;
+
+/// Where `y` comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Src {
+    /// `per_token_group_fp8_quant`: the input as is.
+    Input,
+    /// `rms_norm_per_block_quant`.
+    Rms { residual: bool },
+    /// `silu_and_mul_per_block_quant`.
+    Silu,
+}
+
+/// The group's lower bound on `max|y|` (vLLM's `eps`) and the FP8 maximum.
+const GROUP_EPS: f32 = 1e-10;
+const W: u64 = 8;
+
+/// `%y` (and `%yt` for the norms) of the 8 lanes at `%j`, and its output index.
+fn y_at(src: Src, t: &str, target: Target) -> (String, &'static str) {
+    match src {
+        Src::Input => (
+            format!(
+                "{}        %px = llvm.getelementptr %x[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vx = llvm.load %px {{alignment = 16 : i64}} : !llvm.ptr -> vector<8x{t}>\n        %f = arith.extf %vx : vector<8x{t}> to vector<8xf32>\n        %y = arith.addf %f, %zvy : vector<8xf32>\n",
+                index_lines()
+            ),
+            "%i64",
+        ),
+        Src::Rms { residual } => (format!("{}{}{}", index_lines(), load_sum(residual, t, W), normalize(t, W)), "%i64"),
+        Src::Silu => (silu_mul_y(t, W, target), "%io64"),
+    }
+}
+
+/// The max of `init` and `|y|` over the 8 lanes (NaN lanes skipped), named `%gx7`.
+fn lanes_max(init: &str) -> String {
+    let mut k = "        %nv = arith.negf %y : vector<8xf32>\n        %zv_m = arith.constant dense<0.0> : vector<8xf32>\n        %neg = arith.cmpf olt, %y, %zv_m : vector<8xf32>\n        %av = arith.select %neg, %nv, %y : vector<8xi1>, vector<8xf32>\n".to_string();
+    let mut prev = init.to_string();
+    for l in 0..W {
+        let _ = writeln!(
+            k,
+            "        %ga{l} = vector.extract %av[{l}] : f32 from vector<8xf32>\n        %gg{l} = arith.cmpf ogt, %ga{l}, {prev} : f32\n        %gx{l} = arith.select %gg{l}, %ga{l}, {prev} : f32"
+        );
+        prev = format!("%gx{l}");
+    }
+    k
+}
+
+/// Quantizes `%y` by the group scale `%gs` and stores it at `index`.
+fn quantize(index: &str, target: Target) -> String {
+    format!(
+        "        %gsv = vector.broadcast %gs : f32 to vector<8xf32>\n        %q = arith.divf %y, %gsv : vector<8xf32>\n{}",
+        store_fp8_nan_to(target, index, W, "%nmax")
+    )
+}
+
+/// The kernel for groups of `g` in rows of `h` (`d` for SiLU) elements of `t`.
+/// The caller checks `h % 8 == 0`, `g / 8` a power of two up to 32 and `h % g == 0`.
+pub fn kernel(name: &str, src: Src, g: u64, h: u64, t: &str, target: Target) -> String {
+    let params = match src {
+        Src::Input => "%x: !llvm.ptr, %out: !llvm.ptr, %scale: !llvm.ptr",
+        Src::Rms { residual: true } => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %res: !llvm.ptr, %eps: f32",
+        Src::Rms { residual: false } => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
+        Src::Silu => "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr",
+    };
+    let mut k = header(name, params, target);
+    let _ = writeln!(
+        k,
+        r#"      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c2 = arith.constant 8 : index
+      %H = arith.constant {h} : index
+      %D = arith.constant {h} : index
+      %D2 = arith.constant {h2} : index
+      %G = arith.constant {g} : index
+      %GPR = arith.constant {gpr} : index
+      %zero = arith.constant 0.0 : f32
+      %Hf = arith.constant {h}.0 : f32
+      %one = arith.constant 1.0 : f32
+      %log2e = arith.constant 1.44269504 : f32
+      %geps = arith.constant {geps} : f32
+      %qmax = arith.constant 448.0 : f32
+      %zvy = arith.constant dense<-0.0> : vector<8xf32>
+      %pmax = arith.constant dense<448.0> : vector<8xf32>
+      %nmax = arith.constant dense<-448.0> : vector<8xf32>
+      %base = arith.muli %row, %H : index
+      %inrow = arith.muli %row, %D2 : index
+      %outrow = arith.muli %row, %D : index
+      %srow = arith.muli %row, %GPR : index
+      %first = arith.muli %tid, %c2 : index
+      %step = arith.muli %nt, %c2 : index"#,
+        h2 = 2 * h,
+        gpr = h / g,
+        geps = flt(GROUP_EPS)
+    );
+    if let Src::Rms { residual } = src {
+        k.push_str("      %acc = scf.for %j = %first to %H step %step iter_args(%a = %zero) -> f32 {\n");
+        k.push_str(index_lines());
+        k.push_str(&load_sum(residual, t, W));
+        k.push_str(&sum_squares(W));
+        k.push_str(inv_rms(target));
+        k.push_str("      %rsv = vector.broadcast %rs : f32 to vector<8xf32>\n");
+    }
+    let (y, out_index) = y_at(src, t, target);
+    let residual = src == Src::Rms { residual: true };
+    // The residual form stores rT(sum) after the row's last read.
+    let store_residual = if residual {
+        format!("        %rt = arith.truncf %f : vector<8xf32> to vector<8x{t}>\n        llvm.store %rt, %pr {{alignment = 16 : i64}} : vector<8x{t}>, !llvm.ptr\n")
+    } else {
+        String::new()
+    };
+    match target {
+        Target::Gpu => {
+            k.push_str("      scf.for %j = %first to %H step %step {\n");
+            k.push_str(&y);
+            k.push_str(&lanes_max("%geps"));
+            // Butterfly over the G/8 threads of the group.
+            let mut prev = "%gx7".to_string();
+            let mut off = g / W / 2;
+            let _ = writeln!(k, "        %w32 = arith.constant 32 : i32");
+            while off >= 1 {
+                let _ = writeln!(
+                    k,
+                    "        %off{off} = arith.constant {off} : i32\n        %o{off}, %ok{off} = gpu.shuffle xor {prev}, %off{off}, %w32 : f32\n        %gb{off} = arith.cmpf ogt, %o{off}, {prev} : f32\n        %gr{off} = arith.select %gb{off}, %o{off}, {prev} : f32"
+                );
+                prev = format!("%gr{off}");
+                off /= 2;
+            }
+            let _ = write!(
+                k,
+                "        %gs = arith.divf {prev}, %qmax : f32\n        %jg = arith.remui %j, %G : index\n        %lead = arith.cmpi eq, %jg, %c0 : index\n        scf.if %lead {{\n          %gi = arith.divui %j, %G : index\n          %si = arith.addi %srow, %gi : index\n          %si64 = arith.index_cast %si : index to i64\n          %ps = llvm.getelementptr %scale[%si64] : (!llvm.ptr, i64) -> !llvm.ptr, f32\n          llvm.store %gs, %ps : f32, !llvm.ptr\n        }}\n{store_residual}{}      }}\n",
+                quantize(out_index, target)
+            );
+        }
+        Target::Cpu => {
+            let _ = write!(
+                k,
+                "      scf.for %gi = %c0 to %GPR step %c1 {{\n        %g0 = arith.muli %gi, %G : index\n        %g1 = arith.addi %g0, %G : index\n        %mx = scf.for %j = %g0 to %g1 step %c2 iter_args(%m = %geps) -> f32 {{\n{y}{}        scf.yield %gx7 : f32\n        }}\n        %gs = arith.divf %mx, %qmax : f32\n        %si = arith.addi %srow, %gi : index\n        %si64 = arith.index_cast %si : index to i64\n        %ps = llvm.getelementptr %scale[%si64] : (!llvm.ptr, i64) -> !llvm.ptr, f32\n        llvm.store %gs, %ps : f32, !llvm.ptr\n        scf.for %j = %g0 to %g1 step %c2 {{\n{y}{store_residual}{}        }}\n      }}\n",
+                lanes_max("%m"),
+                quantize(out_index, target)
+            );
+        }
+    }
+    k.push_str(footer(target));
+    k
+}

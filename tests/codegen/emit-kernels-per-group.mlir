@@ -1,0 +1,57 @@
+// vllm-opt --emit-kernels for DeepSeek-style per-group (1x128) FP8 quant:
+// the fused norms (with and without residual) and SiLU-mul, and a standalone
+// per_token_group_fp8_quant. A group quant with UE8M0 scales gets no kernel
+// (the kernel bakes in vLLM's default constants) and is counted out.
+// RUN: rm -rf %t && vllm-opt %s --config %S/../../examples/pass_config.json --emit-kernels %t -o /dev/null 2>&1 | FileCheck %s --check-prefix=LOG
+// RUN: FileCheck %s --input-file %t/manifest.json
+// RUN: FileCheck %s --check-prefix=PTX --input-file %t/rms_norm_per_block_quant_residual_g128_h4096_bf16.ptx
+// RUN: FileCheck %s --check-prefix=CVT --input-file %t/rms_norm_per_block_quant_residual_g128_h4096_bf16.ptx
+// RUN: not grep -h "extern .func" %t/rms_norm_per_block_quant_g128_h4096_bf16.ptx %t/rms_norm_per_block_quant_residual_g128_h4096_bf16.ptx %t/silu_and_mul_per_block_quant_g128_d14336_bf16.ptx %t/per_token_group_fp8_quant_g128_h4096_bf16.ptx
+
+// LOG: kernels: 4 unique for 4 sites
+// CHECK: "name": "rms_norm_per_block_quant_g128_h4096_bf16"
+// CHECK: "group_size": 128
+// CHECK: "scale_layout": "row-major [num_tokens, hidden / group_size]"
+// CHECK: "name": "rms_norm_per_block_quant_residual_g128_h4096_bf16"
+// CHECK: "name": "silu_and_mul_per_block_quant_g128_d14336_bf16"
+// The standalone quant keeps vLLM's parameter order: input, output_q, output_s.
+// CHECK: "name": "per_token_group_fp8_quant_g128_h4096_bf16"
+// CHECK: "params": [
+// CHECK-NEXT: {
+// CHECK-NEXT: "name": "input",
+// CHECK: "name": "output_q",
+// CHECK: "name": "output_s",
+// CHECK-NOT: "name": "per_token_group
+
+// The group max is an xor butterfly over the group's 16 threads (offsets
+// 8, 4, 2, 1), then the scale divides and NaN clamps to -448 (fmaxf first):
+// PTX: .visible .entry rms_norm_per_block_quant_residual_g128_h4096_bf16(
+// PTX: rsqrt.approx.f32
+// PTX: shfl.sync.bfly.b32 {{.*}}, 8, 31, -1;
+// PTX-NEXT: setp.gt.f32
+// PTX-NEXT: selp.f32
+// PTX-NEXT: shfl.sync.bfly.b32 {{.*}}, 4, 31, -1;
+// PTX-NEXT: setp.gt.f32
+// PTX-NEXT: selp.f32
+// PTX-NEXT: shfl.sync.bfly.b32 {{.*}}, 2, 31, -1;
+// PTX-NEXT: setp.gt.f32
+// PTX-NEXT: selp.f32
+// PTX-NEXT: shfl.sync.bfly.b32 {{.*}}, 1, 31, -1;
+// PTX-NEXT: setp.gt.f32
+// PTX-NEXT: selp.f32
+// PTX-NEXT: div.rn.f32
+// (The conversion is laid out before the butterfly in the PTX.)
+// CVT: cvt.rn.satfinite.e4m3x2.f32
+
+func.func @per_group(%x: tensor<?x4096xbf16>, %w_in: tensor<4096xbf16>, %o: tensor<?x4096xbf16>, %gu: tensor<?x28672xbf16>, %y: tensor<?x4096xbf16>)
+    -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<?x4096xbf16>, tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>) {
+  %h = "vllm.rms_norm"(%x, %w_in) {epsilon = 1.0e-6 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  %h8, %hs = "vllm.per_token_group_fp8_quant"(%h) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
+  %n2, %r2 = "vllm.fused_add_rms_norm"(%o, %x, %w_in) {epsilon = 1.0e-6 : f64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>)
+  %n8, %ns = "vllm.per_token_group_fp8_quant"(%n2) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
+  %act = "vllm.silu_and_mul"(%gu) : (tensor<?x28672xbf16>) -> tensor<?x14336xbf16>
+  %a8, %as = "vllm.per_token_group_fp8_quant"(%act) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x14336xbf16>) -> (tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>)
+  %y8, %ys = "vllm.per_token_group_fp8_quant"(%y) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
+  %u8, %us = "vllm.per_token_group_fp8_quant"(%y) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = true} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
+  return %h8, %hs, %n8, %ns, %r2, %a8, %as, %y8, %ys, %u8, %us : tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<?x4096xbf16>, tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>
+}
