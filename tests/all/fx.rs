@@ -11,6 +11,7 @@ pub const TESTS: &[RustTest] = &[
     ("fx::dyn_fixtures_specialized_to_n_are_the_captured_n_fixtures", specialization_matches_captured_static_graphs),
     ("fx::fixtures_fuse_as_their_readme_states", fixture_fusion_counts),
     ("fx::generated_80_layer_graph_fuses_everywhere", generated_80_layer_graph_fuses_everywhere),
+    ("fx::dtypes_build_the_types_they_name", dtypes_build_the_types_they_name),
 ];
 
 pub fn fixtures() -> Result<Vec<PathBuf>, Failed> {
@@ -234,6 +235,20 @@ pub fn generated_80_layer_graph_fuses_everywhere() -> Result<(), Failed> {
     eprintln!("{}", r.summary());
     if got != [1, 159, 80, 80, 0] {
         return Err(format!("L80 fused/copied {got:?}, expected [1, 159, 80, 80, 0]").into());
+    }
+    Ok(())
+}
+
+/// `element_type` builds types by constructor (for speed); each must be the
+/// type its MLIR name parses to.
+fn dtypes_build_the_types_they_name() -> Result<(), Failed> {
+    let ctx = vllm_dialect::new_context()?;
+    for (torch, mlir) in vllm_fx::types::DTYPES {
+        let built = vllm_fx::types::element_type(&ctx, torch).ok_or_else(|| format!("no type for {torch}"))?;
+        let parsed = mlir_support::melior::ir::Type::parse(&ctx, mlir).ok_or_else(|| format!("{mlir} does not parse"))?;
+        if built != parsed {
+            return Err(format!("{torch}: built {built}, expected {parsed}").into());
+        }
     }
     Ok(())
 }

@@ -22,9 +22,28 @@ pub const DTYPES: &[(&str, &str)] = &[
     ("bool", "i1"),
 ];
 
+/// Built by constructor, not by `Type::parse`: the importer asks for one per
+/// tensor, and each parse sets up MLIR's parser.
 pub fn element_type<'c>(ctx: &'c Context, dtype: &str) -> Option<Type<'c>> {
-    let (_, mlir) = DTYPES.iter().find(|(t, _)| *t == dtype)?;
-    Type::parse(ctx, mlir)
+    use mlir_support::melior::ir::r#type::IntegerType;
+    Some(match dtype {
+        "float32" => Type::float32(ctx),
+        "float16" => Type::float16(ctx),
+        "bfloat16" => Type::bfloat16(ctx),
+        "float64" => Type::float64(ctx),
+        "float8_e4m3fn" => Type::float8_e4m3fn(ctx),
+        "float8_e4m3fnuz" => Type::float8_e4m3fnuz(ctx),
+        "float8_e5m2" => Type::float8_e5m2(ctx),
+        "float8_e5m2fnuz" => Type::float8_e5m2fnuz(ctx),
+        "uint8" => IntegerType::unsigned(ctx, 8).into(),
+        other => {
+            let (_, mlir) = DTYPES.iter().find(|(t, _)| *t == other)?;
+            match mlir.strip_prefix('i').and_then(|b| b.parse().ok()) {
+                Some(bits) => IntegerType::new(ctx, bits).into(),
+                None => Type::parse(ctx, mlir)?,
+            }
+        }
+    })
 }
 
 pub fn dtype_name(mlir: &str) -> Option<&'static str> {
