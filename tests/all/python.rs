@@ -4,7 +4,10 @@ use crate::RustTest;
 use libtest_mimic::Failed;
 use std::process::Command;
 
-pub const TESTS: &[RustTest] = &[("python::fx_exporter_unit_tests", fx_exporter_unit_tests)];
+pub const TESTS: &[RustTest] = &[
+    ("python::fx_exporter_unit_tests", fx_exporter_unit_tests),
+    ("python::gpu_check_plan_matches_the_manifest", gpu_check_plan_matches_the_manifest),
+];
 
 fn fx_exporter_unit_tests() -> Result<(), Failed> {
     let out = Command::new("python3")
@@ -17,6 +20,72 @@ fn fx_exporter_unit_tests() -> Result<(), Failed> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() || stderr.contains("skipped") {
         return Err(format!("python exporter tests failed:\n{stderr}").into());
+    }
+    Ok(())
+}
+
+/// `scripts/gpu-check --plan` (no GPU needed) on kernels vllm-opt emits for
+/// the fixtures: every kernel kind has a reference there, and the script's
+/// buffer sizes and launch blocks agree with crates/codegen's (it must
+/// repeat them: it runs on a GPU machine without Rust).
+fn gpu_check_plan_matches_the_manifest() -> Result<(), Failed> {
+    let root = crate::root();
+    let tmp = std::env::temp_dir().join(format!("vllm-opt-gpu-check-{}", std::process::id()));
+    let inputs = [
+        "../shared/fixtures/llama_fp8_custom_L2_dyn.json",
+        "../shared/fixtures/llama_bf16_custom_L2_dyn.json",
+        "../shared/fixtures/llama_fp8tok_custom_L2_dyn.json",
+        "tests/codegen/emit-kernels-per-group.mlir",
+        "tests/codegen/emit-kernels-quant.mlir",
+    ];
+    let mut kinds = std::collections::BTreeSet::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let dir = tmp.join(i.to_string());
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = Command::new(env!("CARGO_BIN_EXE_vllm-opt"))
+            .arg(root.join(input))
+            .args(["--config", "examples/pass_config.json", "--emit-kernels"])
+            .arg(&dir)
+            .args(["-o", "/dev/null"])
+            .current_dir(&root)
+            .output()?;
+        if !out.status.success() {
+            return Err(format!("{input}: vllm-opt failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        let plan = Command::new("python3").arg("scripts/gpu-check").arg("--plan").arg(&dir).args(["--tokens", "16,4096"]).current_dir(&root).output()?;
+        let text = String::from_utf8_lossy(&plan.stdout).into_owned();
+        if !plan.status.success() {
+            return Err(format!("{input}: gpu-check --plan failed:\n{text}{}", String::from_utf8_lossy(&plan.stderr)).into());
+        }
+        let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json"))?)?;
+        for k in manifest["kernels"].as_array().ok_or("no kernels")? {
+            let name = k["name"].as_str().unwrap_or_default();
+            let op = k["implements"].as_str().unwrap_or_default();
+            kinds.insert(op.to_string());
+            let params = k["params"].as_array().ok_or("no params")?;
+            let has = |n: &str| params.iter().any(|p| p["name"] == n);
+            let out_elem = params.iter().find(|p| p["name"] == "result" || p["name"] == "output_q").and_then(|p| p["elem"].as_str()).unwrap_or(k["dtype"].as_str().unwrap_or_default());
+            let kernel = vllm_codegen::kernel_for(op, k["hidden"].as_u64().unwrap_or(0), k["dtype"].as_str().unwrap_or_default(), has("residual"), out_elem, k["group_size"].as_u64())
+                .ok_or_else(|| format!("{name}: kernel_for refuses the manifest's kernel"))?;
+            for n in [16usize, 4096] {
+                let line = text.lines().find(|l| l.starts_with(&format!("{name} T={n}:"))).ok_or_else(|| format!("{name} T={n}: not in the plan:\n{text}"))?;
+                let want_block = format!("block ({},1,1)", kernel.block(Some(n as u64)));
+                if !line.contains(&want_block) {
+                    return Err(format!("{line}\n  expected {want_block}").into());
+                }
+                for p in kernel.params.iter().filter(|p| p.kind == "ptr") {
+                    let elem_size = match p.elem.as_str() { "f8E4M3FN" | "i8" => 1, "f32" => 4, _ => 2 };
+                    let want = format!("{}={}", p.name, kernel.bytes(p, n) / elem_size);
+                    if !line.split([';', ',', ' ']).any(|w| w == want) {
+                        return Err(format!("{line}\n  expected {want}").into());
+                    }
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    if kinds.len() < 12 {
+        return Err(format!("the fixtures reached only {} kernel kinds: {kinds:?}", kinds.len()).into());
     }
     Ok(())
 }
