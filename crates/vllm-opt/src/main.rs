@@ -400,7 +400,13 @@ fn main() -> ExitCode {
 }
 
 /// Writes through a temporary file and a rename, so a failed run never leaves a torn output.
+/// Only a regular file (or a new path) is replaced that way: a device (`-o /dev/null`), a
+/// FIFO or a symlink is written in place, or the rename would replace the node itself.
 pub(crate) fn write_atomically(path: &str, bytes: &[u8]) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() => return std::fs::write(path, bytes),
+        _ => {}
+    }
     let tmp = format!("{path}.tmp{}", std::process::id());
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
