@@ -410,6 +410,10 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
         ("vllm.silu_and_mul_quant", false, F8, 90, 64, DType::F16, "f16", None),
         ("vllm.fused_add_rms_norm", true, "bf16", 66, 64, DType::BF16, "bf16", None),
         ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 90, 64, DType::BF16, "bf16", None),
+        // Small rows: also run in the GPU's register form.
+        ("vllm.rms_norm_static_fp8_quant", false, F8, 256, 256, DType::BF16, "bf16", None),
+        ("vllm.rms_norm", false, "f16", 200, 128, DType::F16, "f16", None),
+        ("vllm.rms_norm_dynamic_per_token_quant", false, "i8", 256, 256, DType::BF16, "bf16", None),
         // Per-group (DeepSeek-style 1x128 and 1x64 groups).
         ("vllm.per_token_group_fp8_quant", false, F8, 4096, 256, DType::BF16, "bf16", Some(128)),
         ("vllm.per_token_group_fp8_quant", false, F8, 2048, 256, DType::F16, "f16", Some(64)),
@@ -478,37 +482,47 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
             }
             other => return Err(format!("no reference for {other}").into()),
         }
-        // The buffers before the call: inputs as given, outputs zeroed.
-        let mut bufs: Vec<(&'static str, Vec<u8>)> = Vec::new();
-        for p in kernel.params.iter().filter(|p| p.kind == "ptr") {
-            let n = kernel.bytes(p, rows);
-            bufs.push((p.name, match p.name {
-                "input" => act(&x),
-                "residual" => act(&r),
-                "weight" => act(&w),
-                "scale" if n == 4 => scale.to_le_bytes().to_vec(),
-                _ => vec![0u8; n],
-            }));
+        // The loop form; for small rows also the GPU's register form (one
+        // thread per row here), which checks its chunking.
+        let mut forms = vec![vllm_codegen::Form::Loops];
+        if kernel.row_in_registers() && h <= 512 {
+            forms.push(vllm_codegen::Form::Registers);
         }
-        vllm_codegen::run_on_host(
-            &kernel,
-            vllm_codegen::HostCall { buffers: bufs.iter_mut().map(|(n, b)| (*n, &mut b[..])).collect(), epsilon: eps, rows },
-        )?;
-        let mut checked = 0;
-        for (name, expect) in &want {
-            let got = &bufs.iter().find(|(n, _)| n == name).ok_or_else(|| format!("{}: no '{name}' buffer", kernel.name))?.1;
-            // A 16-bit NaN's sign and payload are not specified by IEEE
-            // arithmetic (x86 and the GPU differ): NaN matches any NaN.
-            let is_act = kernel.params.iter().any(|p| p.name == *name && p.elem == elem);
-            let (got, expect) = if is_act { (canon_nan16(got, dt), canon_nan16(expect, dt)) } else { (got.clone(), expect.clone()) };
-            let diff = got.iter().zip(&expect).filter(|(a, b)| a != b).count();
-            if diff != 0 || got.len() != expect.len() {
-                let i = got.iter().zip(&expect).position(|(a, b)| a != b).unwrap_or(0);
-                return Err(format!("{}: '{name}': {diff} of {} bytes differ from the reference; first at byte {i}: {:#04x} vs {:#04x}", kernel.name, got.len(), got[i], expect[i]).into());
+        let (mut checked, mut done) = (0, Vec::new());
+        for form in forms {
+            // The buffers before the call: inputs as given, outputs zeroed.
+            let mut bufs: Vec<(&'static str, Vec<u8>)> = Vec::new();
+            for p in kernel.params.iter().filter(|p| p.kind == "ptr") {
+                let n = kernel.bytes(p, rows);
+                bufs.push((p.name, match p.name {
+                    "input" => act(&x),
+                    "residual" => act(&r),
+                    "weight" => act(&w),
+                    "scale" if n == 4 => scale.to_le_bytes().to_vec(),
+                    _ => vec![0u8; n],
+                }));
             }
-            checked += got.len();
+            vllm_codegen::run_on_host_in(
+                &kernel,
+                vllm_codegen::HostCall { buffers: bufs.iter_mut().map(|(n, b)| (*n, &mut b[..])).collect(), epsilon: eps, rows },
+                form,
+            )?;
+            for (name, expect) in &want {
+                let got = &bufs.iter().find(|(n, _)| n == name).ok_or_else(|| format!("{}: no '{name}' buffer", kernel.name))?.1;
+                // A 16-bit NaN's sign and payload are not specified by IEEE
+                // arithmetic (x86 and the GPU differ): NaN matches any NaN.
+                let is_act = kernel.params.iter().any(|p| p.name == *name && p.elem == elem);
+                let (got, expect) = if is_act { (canon_nan16(got, dt), canon_nan16(expect, dt)) } else { (got.clone(), expect.clone()) };
+                let diff = got.iter().zip(&expect).filter(|(a, b)| a != b).count();
+                if diff != 0 || got.len() != expect.len() {
+                    let i = got.iter().zip(&expect).position(|(a, b)| a != b).unwrap_or(0);
+                    return Err(format!("{} ({form:?}): '{name}': {diff} of {} bytes differ from the reference; first at byte {i}: {:#04x} vs {:#04x}", kernel.name, got.len(), got[i], expect[i]).into());
+                }
+                checked += got.len();
+            }
+            done.push(format!("{form:?}"));
         }
-        report.push(format!("{} x {rows}: {checked} bytes in {} buffers bit-identical", kernel.name, want.len()));
+        report.push(format!("{} x {rows} ({}): {checked} bytes in {} buffers bit-identical", kernel.name, done.join(", "), want.len()));
     }
     eprintln!("{}", report.join("\n"));
     Ok(())

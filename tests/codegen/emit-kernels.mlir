@@ -20,6 +20,7 @@
 // CHECK: "arch": "sm_90"
 // CHECK: "name": "rms_norm_static_fp8_quant_h4096_bf16"
 // CHECK: "implements": "vllm.rms_norm_static_fp8_quant"
+// CHECK: "row_in_registers": true,
 // CHECK: "name": "result",
 // CHECK-NEXT: "kind": "ptr",
 // CHECK-NEXT: "elem": "f8E4M3FN"
@@ -28,12 +29,14 @@
 // CHECK: "name": "scale",
 // CHECK: "name": "epsilon",
 // CHECK-NEXT: "kind": "f32",
+// The row stays in registers: the kernel is compiled for one block (512
+// threads, one 16-byte chunk each for H = 4096) whatever the token count.
 // CHECK: "num_tokens": 1,
 // CHECK: "block": [
 // CHECK-NEXT: 512,
 // CHECK: "num_tokens": 256,
 // CHECK: "block": [
-// CHECK-NEXT: 256,
+// CHECK-NEXT: 512,
 // CHECK: "sites": 2
 // CHECK: "name": "fused_add_rms_norm_static_fp8_quant_h4096_bf16"
 // CHECK: "name": "residual",

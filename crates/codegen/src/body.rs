@@ -3,6 +3,17 @@
 //! order, `1/sqrt`, `rT(rT(a) * b)`, and vLLM's `fp8(v)` store.
 use std::fmt::Write;
 
+/// How a kernel walks its row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// A loop per pass, re-reading the row.
+    Loops,
+    /// The row loaded once into registers (unrolled chunks per thread): the
+    /// GPU form of the norms and per-token quants. On the host it runs with
+    /// one thread per row, which tests its chunking against the reference.
+    Registers,
+}
+
 /// Where a kernel runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -161,6 +172,134 @@ pub(crate) fn row_scale(target: Target, qmax: f32, minsf: f32, w: u64) -> String
         Target::Cpu => k.push_str("      llvm.store %sc, %ps : f32, !llvm.ptr\n"),
     }
     k
+}
+
+/// The constants and row indices of the norm and per-token kernels: `%c2`
+/// (lanes), `%H`, `%zero`, `%Hf`, `%one`, `%pmax`/`%nmax` (±448 lanes),
+/// `%base` (the row's first element) and `%first` (the thread's).
+pub(crate) fn row_constants(h: u64, w: u64) -> String {
+    format!(
+        r#"      %c2 = arith.constant {w} : index
+      %H = arith.constant {h} : index
+      %zero = arith.constant 0.0 : f32
+      %Hf = arith.constant {h}.0 : f32
+      %one = arith.constant 1.0 : f32
+      %pmax = arith.constant dense<448.0> : vector<{w}xf32>
+      %nmax = arith.constant dense<-448.0> : vector<{w}xf32>
+      %base = arith.muli %row, %H : index
+      %first = arith.muli %tid, %c2 : index
+"#
+    )
+}
+
+/// Threads per row of the GPU kernels that keep the row in registers: the
+/// largest multiple of 32 up to 512 that divides the row's chunks (`lanes`
+/// elements each), else enough warps to cover it (up to 512, the last chunk
+/// then guarded). The kernel is specialized on it: the manifest's block.
+pub(crate) fn reg_threads(h: u64) -> u64 {
+    let chunks = h / lanes(h);
+    (1..=16).map(|n| 32 * n).filter(|b| chunks.is_multiple_of(*b)).max().unwrap_or_else(|| (chunks.div_ceil(32) * 32).min(512))
+}
+
+/// How the GPU kernels hold the row: `chunks` vectors of `lanes` per thread,
+/// thread `t`'s chunk `c` at element `t*lanes + c*threads*lanes`.
+pub(crate) struct Regs {
+    pub w: u64,
+    pub threads: u64,
+    pub chunks: u64,
+    /// The last chunk may lie past the row for some threads.
+    pub guarded: bool,
+}
+
+impl Regs {
+    /// The GPU's layout; on the host one "thread" holds the whole row.
+    pub(crate) fn new(h: u64, target: Target) -> Regs {
+        let w = lanes(h);
+        let threads = if target == Target::Gpu { reg_threads(h) } else { 1 };
+        let per_row = h / w;
+        Regs { w, threads, chunks: per_row.div_ceil(threads), guarded: !per_row.is_multiple_of(threads) }
+    }
+
+    /// Constants the chunks need: `%c0r`, `%zvr` (zero lanes), `%nzr` (-0.0
+    /// lanes: `x + -0.0` is `x`, a way to name a value) and `%nz0`.
+    pub(crate) fn constants(&self) -> String {
+        let w = self.w;
+        format!(
+            "      %c0r = arith.constant 0 : index\n      %zvr = arith.constant dense<0.0> : vector<{w}xf32>\n      %nzr = arith.constant dense<-0.0> : vector<{w}xf32>\n      %nz0 = arith.constant -0.0 : f32\n"
+        )
+    }
+
+    /// `%j{c}`, each chunk's offset in the row, and `%ok{c}` for the guarded
+    /// one. Needs `%first` and `%H`.
+    pub(crate) fn offsets(&self) -> String {
+        let mut k = String::new();
+        for c in 0..self.chunks {
+            let _ = writeln!(k, "      %off{c} = arith.constant {} : index\n      %j{c} = arith.addi %first, %off{c} : index", c * self.threads * self.w);
+            if self.guarded && c + 1 == self.chunks {
+                let _ = writeln!(k, "      %ok{c} = arith.cmpi ult, %j{c}, %H : index");
+            }
+        }
+        k
+    }
+
+    /// Runs `body` for chunk `c` in its own region, with `%j` its offset in
+    /// the row. With `result` (a name), the region yields `value` as it (zero
+    /// lanes where the chunk is past the row).
+    pub(crate) fn chunk(&self, c: u64, body: &str, result: Option<(&str, &str)>) -> String {
+        let w = self.w;
+        let guarded = self.guarded && c + 1 == self.chunks;
+        let mut k = String::new();
+        let open = match (result, guarded) {
+            (Some((r, _)), true) => format!("      {r} = scf.if %ok{c} -> (vector<{w}xf32>) {{\n"),
+            (Some((r, _)), false) => format!("      {r} = scf.execute_region -> vector<{w}xf32> {{\n"),
+            (None, true) => format!("      scf.if %ok{c} {{\n"),
+            (None, false) => "      scf.execute_region {\n".to_string(),
+        };
+        k.push_str(&open);
+        let _ = writeln!(k, "        %j = arith.addi %j{c}, %c0r : index");
+        k.push_str(body);
+        match (result, guarded) {
+            (Some((_, v)), true) => {
+                let _ = writeln!(k, "        scf.yield {v} : vector<{w}xf32>\n      }} else {{\n        scf.yield %zvr : vector<{w}xf32>\n      }}");
+            }
+            (Some((_, v)), false) => {
+                let _ = writeln!(k, "        scf.yield {v} : vector<{w}xf32>\n      }}");
+            }
+            (None, true) => k.push_str("      }\n"),
+            (None, false) => k.push_str("        scf.yield\n      }\n"),
+        }
+        k
+    }
+}
+
+/// Adds the squares of `%fc{c}`'s lanes to the running sum `prev`, in lane
+/// order; returns the new sum's name.
+pub(crate) fn add_squares(k: &mut String, c: u64, w: u64, prev: &str) -> String {
+    let _ = writeln!(k, "      %sq{c} = arith.mulf %fc{c}, %fc{c} : vector<{w}xf32>");
+    let mut prev = prev.to_string();
+    for l in 0..w {
+        let _ = writeln!(k, "      %s{c}_{l} = vector.extract %sq{c}[{l}] : f32 from vector<{w}xf32>\n      %n{c}_{l} = arith.addf {prev}, %s{c}_{l} : f32");
+        prev = format!("%n{c}_{l}");
+    }
+    prev
+}
+
+/// Folds `max |%yc{c}|` over the lanes into the running max `prev` (NaN lanes
+/// skipped); returns the new max's name.
+pub(crate) fn fold_max_abs(k: &mut String, c: u64, w: u64, prev: &str) -> String {
+    let _ = writeln!(
+        k,
+        "      %nv{c} = arith.negf %yc{c} : vector<{w}xf32>\n      %neg{c} = arith.cmpf olt, %yc{c}, %zvr : vector<{w}xf32>\n      %av{c} = arith.select %neg{c}, %nv{c}, %yc{c} : vector<{w}xi1>, vector<{w}xf32>"
+    );
+    let mut prev = prev.to_string();
+    for l in 0..w {
+        let _ = writeln!(
+            k,
+            "      %a{c}_{l} = vector.extract %av{c}[{l}] : f32 from vector<{w}xf32>\n      %g{c}_{l} = arith.cmpf ogt, %a{c}_{l}, {prev} : f32\n      %m{c}_{l} = arith.select %g{c}_{l}, %a{c}_{l}, {prev} : f32"
+        );
+        prev = format!("%m{c}_{l}");
+    }
+    prev
 }
 
 /// Opens a kernel: `%row`, `%tid` and `%nt` (threads per row) are defined.

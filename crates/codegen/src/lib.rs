@@ -4,6 +4,9 @@
 //! MLIR's NVVM path to PTX (`gpu-module-to-binary{format=isa}`: LLVM's NVPTX
 //! backend, no CUDA toolkit).
 //!
+//! The norms and per-token quants keep the row in registers on the GPU
+//! (`Form::Registers`: compiled for one block, each thread's chunks unrolled).
+//!
 //! Each kernel also has a host twin (`Target::Cpu`): the same body over all
 //! rows, run through MLIR's ExecutionEngine, which the numerics tests compare
 //! bit for bit with the §10 reference in `crates/interp`.
@@ -22,7 +25,7 @@ mod per_token;
 mod quant;
 mod rms;
 
-pub use body::Target;
+pub use body::{Form, Target};
 
 use mlir_support::{
     ir,
@@ -71,6 +74,12 @@ impl Kernel {
 
     /// The kernel body for `target`.
     fn body(&self, target: Target) -> String {
+        // The GPU keeps the row in registers where the kind can; the host loops.
+        self.body_in(target, if target == Target::Gpu { Form::Registers } else { Form::Loops })
+    }
+
+    /// The kernel body for `target` in `form` (kinds with one form ignore it).
+    fn body_in(&self, target: Target, form: Form) -> String {
         let (n, h, t, res) = (self.name.as_str(), self.hidden, self.elem.as_str(), self.residual());
         let quant = if self.out_elem() == "i8" { per_token::Quant::I8 } else { per_token::Quant::Fp8 };
         let g = self.group.unwrap_or(128);
@@ -78,13 +87,13 @@ impl Kernel {
             "vllm.per_token_group_fp8_quant" => group::kernel(n, group::Src::Input, g, h, t, target),
             "vllm.rms_norm_per_block_quant" => group::kernel(n, group::Src::Rms { residual: res }, g, h, t, target),
             "vllm.silu_and_mul_per_block_quant" => group::kernel(n, group::Src::Silu, g, h, t, target),
-            "vllm.rms_norm" | "vllm.fused_add_rms_norm" => rms::kernel(n, res, rms::Out::Act, h, t, target),
-            "vllm.rms_norm_dynamic_per_token_quant" => per_token::kernel(n, true, res, quant, h, t, target),
-            "vllm.dynamic_per_token_scaled_fp8_quant" => per_token::kernel(n, false, false, quant, h, t, target),
+            "vllm.rms_norm" | "vllm.fused_add_rms_norm" => rms::kernel(n, res, rms::Out::Act, h, t, target, form),
+            "vllm.rms_norm_dynamic_per_token_quant" => per_token::kernel(n, per_token::Kind { norm: true, residual: res, quant }, h, t, target, form),
+            "vllm.dynamic_per_token_scaled_fp8_quant" => per_token::kernel(n, per_token::Kind { norm: false, residual: false, quant }, h, t, target, form),
             "vllm.static_scaled_fp8_quant" => quant::kernel(n, h, t, target),
             "vllm.silu_and_mul_quant" => act::kernel(n, true, h, t, target),
             "vllm.silu_and_mul" => act::kernel(n, false, h, t, target),
-            _ => rms::kernel(n, res, rms::Out::Fp8, h, t, target),
+            _ => rms::kernel(n, res, rms::Out::Fp8, h, t, target, form),
         }
     }
 
@@ -115,12 +124,31 @@ impl Kernel {
         body::lanes(self.hidden)
     }
 
-    /// Threads per row: `lanes` elements per thread, a multiple of a warp;
-    /// 256 for many rows (more CTAs resident per SM), up to 1024 for few.
-    /// The per-group kernels take the largest such block that divides the
-    /// row's 16-byte chunks, so every thread runs the same steps (their
-    /// group max is a warp shuffle).
+    /// True for the kernels whose GPU form keeps the row in registers (the
+    /// norms and the per-token quants): they are specialized on their block.
+    pub fn row_in_registers(&self) -> bool {
+        matches!(
+            self.op,
+            "vllm.rms_norm"
+                | "vllm.fused_add_rms_norm"
+                | "vllm.rms_norm_static_fp8_quant"
+                | "vllm.fused_add_rms_norm_static_fp8_quant"
+                | "vllm.rms_norm_dynamic_per_token_quant"
+                | "vllm.dynamic_per_token_scaled_fp8_quant"
+        )
+    }
+
+    /// Threads per row. Kernels that keep the row in registers are compiled
+    /// for one block (`body::reg_threads`: up to 512, dividing the row's
+    /// chunks where possible). The others loop: `lanes` elements per thread
+    /// per step, a multiple of a warp; 256 for many rows (more CTAs resident
+    /// per SM), up to 1024 for few. The per-group kernels take the largest
+    /// such block that divides the row's 16-byte chunks, so every thread runs
+    /// the same steps (their group max is a warp shuffle).
     pub fn block(&self, tokens: Option<u64>) -> u64 {
+        if self.row_in_registers() {
+            return body::reg_threads(self.hidden);
+        }
         let chunks = self.hidden / self.lanes();
         let cap = match tokens {
             Some(t) if t < 256 => 1024,
@@ -151,6 +179,7 @@ impl Kernel {
             "hidden": self.hidden,
             "dtype": self.elem,
             "elements_per_thread_step": self.lanes(),
+            "row_in_registers": self.row_in_registers(),
             "group_size": self.group,
             "scale_layout": if self.group.is_some() { json!("row-major [num_tokens, hidden / group_size]") } else { Json::Null },
             "params": self.params.iter().map(|p| json!({ "name": p.name, "kind": p.kind, "elem": p.elem })).collect::<Vec<_>>(),
@@ -284,7 +313,13 @@ pub fn ptx(k: &Kernel, arch: &str) -> Result<String, String> {
 
 /// The host (CPU) twin of a kernel, as a `func.func` over all rows.
 pub fn host_mlir(k: &Kernel) -> String {
-    format!("module {{\n{}}}\n", k.body(Target::Cpu))
+    host_mlir_in(k, Form::Loops)
+}
+
+/// The host twin in `form`: `Form::Registers` runs the GPU's register
+/// layout (one thread per row) on the host.
+pub fn host_mlir_in(k: &Kernel, form: Form) -> String {
+    format!("module {{\n{}}}\n", k.body_in(Target::Cpu, form))
 }
 
 /// Buffers of one host call: one per pointer parameter, by name, row-major
@@ -300,6 +335,11 @@ pub struct HostCall<'a> {
 
 /// Runs the host twin of `k` through MLIR's ExecutionEngine.
 pub fn run_on_host(k: &Kernel, call: HostCall<'_>) -> Result<(), String> {
+    run_on_host_in(k, call, Form::Loops)
+}
+
+/// `run_on_host` with the body in `form`.
+pub fn run_on_host_in(k: &Kernel, call: HostCall<'_>, form: Form) -> Result<(), String> {
     let mut buffers = call.buffers;
     for (name, b) in &buffers {
         let p = k.params.iter().find(|p| p.name == *name && p.kind == "ptr").ok_or_else(|| format!("{}: no pointer parameter '{name}'", k.name))?;
@@ -309,7 +349,7 @@ pub fn run_on_host(k: &Kernel, call: HostCall<'_>) -> Result<(), String> {
     }
     let ctx = vllm_dialect::new_context()?;
     mlir_support::context::register_llvm_translations(&ctx);
-    let mut module = mlir_support::source::parse(&ctx, &host_mlir(k), &format!("{}.host.mlir", k.name))
+    let mut module = mlir_support::source::parse(&ctx, &host_mlir_in(k, form), &format!("{}.host.mlir", k.name))
         .map_err(|d| format!("{}: the host kernel does not parse: {}", k.name, first_message(&d)))?;
     let lower = "builtin.module(convert-scf-to-cf,arith-expand{include-bf16=true},convert-math-to-llvm,convert-vector-to-llvm,convert-arith-to-llvm,convert-cf-to-llvm,convert-func-to-llvm,reconcile-unrealized-casts)";
     mlir_support::pipeline::Pipeline::parse(&ctx, lower)

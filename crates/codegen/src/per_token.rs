@@ -9,7 +9,7 @@
 //! divides), or for int8 `q = cvt.rni.sat.s8(y * (1/scale))` with QMAX = 127
 //! and MINSF = FLT_EPSILON. Passes over the row: (sum of squares,) max |y|,
 //! quantize.
-use crate::body::{Target, footer, header, index_lines, inv_rms, lanes, max_abs_step, normalize, row_scale, store_fp8, store_i8, sum_squares};
+use crate::body::{Form, Regs, Target, row_constants, add_squares, fold_max_abs, footer, header, index_lines, inv_rms, lanes, max_abs_step, normalize, row_scale, store_fp8, store_i8, sum_squares};
 use std::fmt::Write;
 
 /// The quantized output type.
@@ -37,33 +37,107 @@ pub(crate) fn load_sum(residual: bool, t: &str, w: u64) -> String {
     k
 }
 
-/// `norm`: the fused RMSNorm form (else the standalone quant, `y = x`).
-pub fn kernel(name: &str, norm: bool, residual: bool, quant: Quant, h: u64, t: &str, target: Target) -> String {
-    let w = lanes(h);
-    let al = 2 * w;
-    let params = match (norm, residual) {
+fn params(norm: bool, residual: bool) -> &'static str {
+    match (norm, residual) {
         (true, true) => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %res: !llvm.ptr, %eps: f32",
         (true, false) => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
         (false, _) => "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr",
-    };
-    let (qmax, minsf) = match quant {
+    }
+}
+
+/// QMAX and MINSF of §10.
+fn limits(quant: Quant) -> (f32, f32) {
+    match quant {
         Quant::Fp8 => (448.0f32, 1.0f32 / (448.0 * 512.0)),
         Quant::I8 => (127.0, f32::EPSILON),
-    };
-    let mut k = header(name, params, target);
-    let _ = writeln!(
-        k,
-        r#"      %c2 = arith.constant {w} : index
-      %H = arith.constant {h} : index
-      %zero = arith.constant 0.0 : f32
-      %Hf = arith.constant {h}.0 : f32
-      %one = arith.constant 1.0 : f32
-      %pmax = arith.constant dense<448.0> : vector<{w}xf32>
-      %nmax = arith.constant dense<-448.0> : vector<{w}xf32>
-      %base = arith.muli %row, %H : index
-      %first = arith.muli %tid, %c2 : index
-      %step = arith.muli %nt, %c2 : index"#
-    );
+    }
+}
+
+/// `%y` (at `%i64`) -> the quantized output.
+fn store_q(quant: Quant, target: Target, w: u64) -> String {
+    match quant {
+        Quant::Fp8 => format!("        %q = arith.divf %y, %scv : vector<{w}xf32>\n{}", store_fp8(target, "%i64", w)),
+        Quant::I8 => format!("        %q = arith.mulf %y, %invv : vector<{w}xf32>\n{}", store_i8(target, "%i64", w)),
+    }
+}
+
+/// Which per-token kernel.
+#[derive(Clone, Copy, Debug)]
+pub struct Kind {
+    /// The fused RMSNorm form (else the standalone quant, `y = x`).
+    pub norm: bool,
+    pub residual: bool,
+    pub quant: Quant,
+}
+
+pub fn kernel(name: &str, kind: Kind, h: u64, t: &str, target: Target, form: Form) -> String {
+    let Kind { norm, residual, quant } = kind;
+    match form {
+        Form::Registers => kernel_regs(name, norm, residual, quant, h, t, target),
+        Form::Loops => kernel_loops(name, norm, residual, quant, h, t, target),
+    }
+}
+
+/// The GPU form: the row is loaded once into registers (each thread its
+/// chunks), `y` computed once and kept through the row max.
+fn kernel_regs(name: &str, norm: bool, residual: bool, quant: Quant, h: u64, t: &str, target: Target) -> String {
+    let r = Regs::new(h, target);
+    let w = r.w;
+    let al = 2 * w;
+    let (qmax, minsf) = limits(quant);
+    let mut k = header(name, params(norm, residual), target);
+    k.push_str(&row_constants(h, w));
+    k.push_str(&r.constants());
+    k.push_str(&r.offsets());
+    // Load (and sum); the residual form stores rT(sum) now: no other read of it follows.
+    let mut load = format!("{}{}", index_lines(), load_sum(residual, t, w));
+    if residual {
+        let _ = writeln!(load, "        %rt = arith.truncf %f : vector<{w}xf32> to vector<{w}x{t}>\n        llvm.store %rt, %pr {{alignment = {al} : i64}} : vector<{w}x{t}>, !llvm.ptr");
+    }
+    let mut acc = "%zero".to_string();
+    for c in 0..r.chunks {
+        k.push_str(&r.chunk(c, &load, Some((&format!("%fc{c}"), "%f"))));
+        if norm {
+            acc = add_squares(&mut k, c, w, &acc);
+        }
+    }
+    if norm {
+        let _ = writeln!(k, "      %acc = arith.addf {acc}, %nz0 : f32");
+        k.push_str(inv_rms(target));
+        let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
+    }
+    // y and max |y|.
+    let mut mx = "%zero".to_string();
+    for c in 0..r.chunks {
+        if norm {
+            let body = format!("{}        %f = arith.addf %fc{c}, %nzr : vector<{w}xf32>\n{}", index_lines(), normalize(t, w));
+            k.push_str(&r.chunk(c, &body, Some((&format!("%yc{c}"), "%y"))));
+        } else {
+            let _ = writeln!(k, "      %yc{c} = arith.addf %fc{c}, %nzr : vector<{w}xf32>");
+        }
+        mx = fold_max_abs(&mut k, c, w, &mx);
+    }
+    let _ = writeln!(k, "      %mx = arith.addf {mx}, %nz0 : f32");
+    k.push_str(&row_scale(target, qmax, minsf, w));
+    if quant == Quant::I8 {
+        let _ = writeln!(k, "      %inv = arith.divf %one, %sc : f32\n      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>");
+    }
+    for c in 0..r.chunks {
+        let body = format!("{}        %y = arith.addf %yc{c}, %nzr : vector<{w}xf32>\n{}", index_lines(), store_q(quant, target, w));
+        k.push_str(&r.chunk(c, &body, None));
+    }
+    k.push_str(footer(target));
+    k
+}
+
+/// The host form: a loop over the row per pass (one "thread" per row).
+fn kernel_loops(name: &str, norm: bool, residual: bool, quant: Quant, h: u64, t: &str, target: Target) -> String {
+    let w = lanes(h);
+    let al = 2 * w;
+    let (qmax, minsf) = limits(quant);
+    let mut k = header(name, params(norm, residual), target);
+    k.push_str(&row_constants(h, w));
+    k.push_str("      %step = arith.muli %nt, %c2 : index\n");
     // `%y` of the lanes at `%j`.
     let y = |k: &mut String| {
         k.push_str(index_lines());
@@ -100,16 +174,7 @@ pub fn kernel(name: &str, norm: bool, residual: bool, quant: Quant, h: u64, t: &
     if residual {
         let _ = writeln!(k, "        %rt = arith.truncf %f : vector<{w}xf32> to vector<{w}x{t}>\n        llvm.store %rt, %pr {{alignment = {al} : i64}} : vector<{w}x{t}>, !llvm.ptr");
     }
-    match quant {
-        Quant::Fp8 => {
-            let _ = writeln!(k, "        %q = arith.divf %y, %scv : vector<{w}xf32>");
-            k.push_str(&store_fp8(target, "%i64", w));
-        }
-        Quant::I8 => {
-            let _ = writeln!(k, "        %q = arith.mulf %y, %invv : vector<{w}xf32>");
-            k.push_str(&store_i8(target, "%i64", w));
-        }
-    }
+    k.push_str(&store_q(quant, target, w));
     k.push_str("      }\n");
     k.push_str(footer(target));
     k

@@ -7,7 +7,7 @@
 //! shuffles + one shared exchange), `rsqrt` is `rsqrt.approx` as in vLLM, FP8
 //! is the hardware `cvt.rn.satfinite.e4m3x2` (sm_89+). Shared pieces are in
 //! body.rs.
-use crate::body::{Target, footer, header, index_lines, inv_rms, lanes, normalize, store_act, store_fp8, sum_squares};
+use crate::body::{Form, Regs, Target, row_constants, add_squares, footer, header, index_lines, inv_rms, lanes, normalize, store_act, store_fp8, sum_squares};
 use std::fmt::Write;
 
 /// What the kernel writes.
@@ -19,36 +19,22 @@ pub enum Out {
     Fp8,
 }
 
-/// The kernel for `H` and element type `t` (`bf16` / `f16`).
-pub fn kernel(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target) -> String {
-    let w = lanes(h);
-    let al = 2 * w;
-    let mut k = String::new();
-    let params = match (out, residual) {
+fn params(residual: bool, out: Out) -> &'static str {
+    match (out, residual) {
         (Out::Fp8, true) => "%out: !llvm.ptr, %x: !llvm.ptr, %res: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
         (Out::Fp8, false) => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
         (Out::Act, true) => "%x: !llvm.ptr, %res: !llvm.ptr, %w: !llvm.ptr, %eps: f32",
         (Out::Act, false) => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %eps: f32",
-    };
-    k.push_str(&header(name, params, target));
-    let _ = writeln!(
-        k,
-        r#"      %c2 = arith.constant {w} : index
-      %H = arith.constant {h} : index
-      %zero = arith.constant 0.0 : f32
-      %Hf = arith.constant {h}.0 : f32
-      %one = arith.constant 1.0 : f32
-      %pmax = arith.constant dense<448.0> : vector<{w}xf32>
-      %nmax = arith.constant dense<-448.0> : vector<{w}xf32>
-      %base = arith.muli %row, %H : index
-      %first = arith.muli %tid, %c2 : index
-      %step = arith.muli %nt, %c2 : index"#
+    }
+}
+
+/// `%f` of the lanes at `%j`: the row, or `rT(x + r)` stored back to the
+/// residual.
+fn load_row(residual: bool, t: &str, w: u64) -> String {
+    let al = 2 * w;
+    let mut k = format!(
+        "        %px = llvm.getelementptr %x[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vx = llvm.load %px {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>\n"
     );
-    // Pass 1: the (summed) row, its sum of squares; the residual form stores z.
-    let _ = writeln!(k, "      %acc = scf.for %j = %first to %H step %step iter_args(%a = %zero) -> f32 {{");
-    k.push_str(index_lines());
-    let _ = writeln!(k, "        %px = llvm.getelementptr %x[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}");
-    let _ = writeln!(k, "        %vx = llvm.load %px {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>");
     if residual {
         let _ = writeln!(
             k,
@@ -64,6 +50,76 @@ pub fn kernel(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Tar
     } else {
         let _ = writeln!(k, "        %f = arith.extf %vx : vector<{w}x{t}> to vector<{w}xf32>");
     }
+    k
+}
+
+/// `%y` -> the output at `%i64`.
+fn store(out: Out, residual: bool, target: Target, t: &str, w: u64) -> String {
+    match out {
+        Out::Fp8 => format!("        %q = arith.mulf %y, %invv : vector<{w}xf32>\n{}", store_fp8(target, "%i64", w)),
+        // Each thread writes only the lanes it read: `input` is safe to overwrite.
+        Out::Act => store_act(if residual { "%x" } else { "%out" }, "%i64", t, w),
+    }
+}
+
+/// The kernel for `H` and element type `t` (`bf16` / `f16`).
+pub fn kernel(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target, form: Form) -> String {
+    match form {
+        Form::Registers => kernel_regs(name, residual, out, h, t, target),
+        Form::Loops => kernel_loops(name, residual, out, h, t, target),
+    }
+}
+
+/// The GPU form: each thread loads its chunks of the row once (16 bytes
+/// each), keeps them in registers across the block reduction, and writes
+/// from them.
+fn kernel_regs(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target) -> String {
+    let r = Regs::new(h, target);
+    let w = r.w;
+    let mut k = header(name, params(residual, out), target);
+    k.push_str(&row_constants(h, w));
+    k.push_str(&r.constants());
+    k.push_str(&r.offsets());
+    let mut acc = "%zero".to_string();
+    let load = format!("{}{}", index_lines(), load_row(residual, t, w));
+    for c in 0..r.chunks {
+        let f = format!("%fc{c}");
+        k.push_str(&r.chunk(c, &load, Some((&f, "%f"))));
+        acc = add_squares(&mut k, c, w, &acc);
+    }
+    let _ = writeln!(k, "      %acc = arith.addf {acc}, %nz0 : f32");
+    k.push_str(inv_rms(target));
+    let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
+    if out == Out::Fp8 {
+        let _ = writeln!(
+            k,
+            "      %sv = llvm.load %scale : !llvm.ptr -> f32\n      %inv = arith.divf %one, %sv : f32\n      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>"
+        );
+    }
+    for c in 0..r.chunks {
+        let body = format!(
+            "{}        %f = arith.addf %fc{c}, %nzr : vector<{w}xf32>\n{}{}",
+            index_lines(),
+            normalize(t, w),
+            store(out, residual, target, t, w)
+        );
+        k.push_str(&r.chunk(c, &body, None));
+    }
+    k.push_str(footer(target));
+    k
+}
+
+/// The host form: a loop over the row per pass (one "thread" per row).
+fn kernel_loops(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target) -> String {
+    let w = lanes(h);
+    let al = 2 * w;
+    let mut k = header(name, params(residual, out), target);
+    k.push_str(&row_constants(h, w));
+    k.push_str("      %step = arith.muli %nt, %c2 : index\n");
+    // Pass 1: the (summed) row, its sum of squares; the residual form stores z.
+    let _ = writeln!(k, "      %acc = scf.for %j = %first to %H step %step iter_args(%a = %zero) -> f32 {{");
+    k.push_str(index_lines());
+    k.push_str(&load_row(residual, t, w));
     k.push_str(&sum_squares(w));
     k.push_str(inv_rms(target));
     let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
@@ -73,24 +129,16 @@ pub fn kernel(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Tar
             "      %sv = llvm.load %scale : !llvm.ptr -> f32\n      %inv = arith.divf %one, %sv : f32\n      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>"
         );
     }
-    // Pass 2: normalize, weight, quantize (the row is re-read: it is in L1/L2).
+    // Pass 2: normalize, weight, quantize (the row is read again).
     let src = if residual { "%res" } else { "%x" };
     let _ = write!(
         k,
-        "      scf.for %j = %first to %H step %step {{\n{}        %px = llvm.getelementptr {src}[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vx = llvm.load %px {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>\n        %f = arith.extf %vx : vector<{w}x{t}> to vector<{w}xf32>\n{}",
+        "      scf.for %j = %first to %H step %step {{\n{}        %px = llvm.getelementptr {src}[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vx = llvm.load %px {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>\n        %f = arith.extf %vx : vector<{w}x{t}> to vector<{w}xf32>\n{}{}",
         index_lines(),
-        normalize(t, w)
+        normalize(t, w),
+        store(out, residual, target, t, w)
     );
-    match out {
-        Out::Fp8 => {
-            let _ = writeln!(k, "        %q = arith.mulf %y, %invv : vector<{w}xf32>");
-            k.push_str(&store_fp8(target, "%i64", w));
-        }
-        // Each thread writes only the lanes it read: `input` is safe to overwrite.
-        Out::Act => k.push_str(&store_act(if residual { "%x" } else { "%out" }, "%i64", t, w)),
-    }
     k.push_str("      }\n");
     k.push_str(footer(target));
     k
 }
-
