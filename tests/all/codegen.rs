@@ -34,7 +34,7 @@ fn every_kernel_compiles_to_ptx() -> Result<(), Failed> {
             [4096u64, 7168].map(|h| (op, res, elem, F8, &["cvt.rn.satfinite.e4m3x2.f32", "div.rn.f32"][..], h, g))
         }));
     for (op, residual, elem, out, must, h, group) in all {
-        let k = vllm_codegen::kernel_for(op, h, elem, residual, out, group).ok_or_else(|| format!("no kernel for {op} -> {out}"))?;
+        let k = vllm_codegen::kernel_for(op, h, elem, residual, out, group, false).ok_or_else(|| format!("no kernel for {op} -> {out}"))?;
         let ptx = vllm_codegen::ptx(&k, "sm_90")?;
         let decl = format!("{}_param_", k.name);
         let params = ptx.lines().filter(|l| l.trim_start().starts_with(".param") && l.contains(&decl)).count();
@@ -49,8 +49,21 @@ fn every_kernel_compiles_to_ptx() -> Result<(), Failed> {
             }
         }
     }
+    // scale_ub: one more parameter, loaded once; FP8 only.
+    for (op, residual) in [("vllm.rms_norm_dynamic_per_token_quant", true), ("vllm.dynamic_per_token_scaled_fp8_quant_", false)] {
+        let k = vllm_codegen::kernel_for(op, 4096, "bf16", residual, F8, None, true).ok_or("no scale_ub kernel")?;
+        let ptx = vllm_codegen::ptx(&k, "sm_90")?;
+        let decl = format!("{}_param_", k.name);
+        let params = ptx.lines().filter(|l| l.trim_start().starts_with(".param") && l.contains(&decl)).count();
+        if params != k.params.len() || !k.params.iter().any(|p| p.name == "scale_ub") {
+            return Err(format!("{}: {params} PTX parameters for {:?}", k.name, k.params).into());
+        }
+        if vllm_codegen::kernel_for(op, 4096, "bf16", residual, "i8", None, true).is_some() {
+            return Err(format!("{op}: scale_ub with int8 output should have no kernel").into());
+        }
+    }
     // The group kernels' block divides the row's 16-byte chunks (uniform shuffles).
-    let k = vllm_codegen::kernel_for("vllm.rms_norm_per_block_quant", 7168, "bf16", false, F8, Some(128)).ok_or("no kernel")?;
+    let k = vllm_codegen::kernel_for("vllm.rms_norm_per_block_quant", 7168, "bf16", false, F8, Some(128), false).ok_or("no kernel")?;
     for t in [Some(1), Some(4096), None] {
         let b = k.block(t);
         if (7168 / 8) % b != 0 || b % 32 != 0 {
@@ -59,13 +72,13 @@ fn every_kernel_compiles_to_ptx() -> Result<(), Failed> {
     }
     // Groups the kernel cannot split evenly over a warp, rows not of whole warps.
     for (h, g) in [(4096u64, 96u64), (4096, 512), (4160, 64), (4096, 4)] {
-        if vllm_codegen::kernel_for("vllm.per_token_group_fp8_quant", h, "bf16", false, F8, Some(g)).is_some() {
+        if vllm_codegen::kernel_for("vllm.per_token_group_fp8_quant", h, "bf16", false, F8, Some(g), false).is_some() {
             return Err(format!("per-group h={h} g={g} should have no kernel").into());
         }
     }
     // What is not generated is refused, not miscompiled.
     for (op, elem, out) in [("vllm.static_scaled_fp8_quant", "bf16", "i8"), ("vllm.rms_norm", "f32", "f32"), ("vllm.rotary_embedding", "bf16", "bf16")] {
-        if vllm_codegen::kernel_for(op, 4096, elem, false, out, None).is_some() {
+        if vllm_codegen::kernel_for(op, 4096, elem, false, out, None, false).is_some() {
             return Err(format!("{op} {elem} -> {out} should have no kernel").into());
         }
     }

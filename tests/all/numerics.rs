@@ -388,41 +388,45 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
     let mut rng = SplitMix64(42);
     let mut report = Vec::new();
     const F8: &str = "f8E4M3FN";
-    for (op, residual, out, h, rows, dt, elem, group) in [
-        ("vllm.rms_norm_static_fp8_quant", false, F8, 4096u64, 256usize, DType::BF16, "bf16", None),
-        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 4096, 256, DType::BF16, "bf16", None),
-        ("vllm.rms_norm_static_fp8_quant", false, F8, 5120, 200, DType::F16, "f16", None),
-        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 64, 512, DType::F16, "f16", None),
-        ("vllm.rms_norm_dynamic_per_token_quant", false, F8, 4096, 256, DType::BF16, "bf16", None),
-        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 4096, 256, DType::BF16, "bf16", None),
-        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 128, 512, DType::F16, "f16", None),
-        ("vllm.rms_norm_dynamic_per_token_quant", false, "i8", 4096, 256, DType::BF16, "bf16", None),
-        ("vllm.rms_norm_dynamic_per_token_quant", true, "i8", 2048, 512, DType::F16, "f16", None),
-        ("vllm.silu_and_mul_quant", false, F8, 4096, 256, DType::BF16, "bf16", None),
-        ("vllm.silu_and_mul_quant", false, F8, 1024, 64, DType::F16, "f16", None),
-        ("vllm.rms_norm", false, "bf16", 4096, 256, DType::BF16, "bf16", None),
-        ("vllm.fused_add_rms_norm", true, "f16", 4096, 256, DType::F16, "f16", None),
-        ("vllm.silu_and_mul", false, "bf16", 4096, 256, DType::BF16, "bf16", None),
-        ("vllm.static_scaled_fp8_quant", false, F8, 4096, 256, DType::BF16, "bf16", None),
-        ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 4096, 256, DType::F16, "f16", None),
+    for (op, residual, out, h, rows, dt, elem, group, ub) in [
+        ("vllm.rms_norm_static_fp8_quant", false, F8, 4096u64, 256usize, DType::BF16, "bf16", None, None),
+        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 4096, 256, DType::BF16, "bf16", None, None),
+        ("vllm.rms_norm_static_fp8_quant", false, F8, 5120, 200, DType::F16, "f16", None, None),
+        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 64, 512, DType::F16, "f16", None, None),
+        ("vllm.rms_norm_dynamic_per_token_quant", false, F8, 4096, 256, DType::BF16, "bf16", None, None),
+        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 4096, 256, DType::BF16, "bf16", None, None),
+        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 128, 512, DType::F16, "f16", None, None),
+        ("vllm.rms_norm_dynamic_per_token_quant", false, "i8", 4096, 256, DType::BF16, "bf16", None, None),
+        ("vllm.rms_norm_dynamic_per_token_quant", true, "i8", 2048, 512, DType::F16, "f16", None, None),
+        ("vllm.silu_and_mul_quant", false, F8, 4096, 256, DType::BF16, "bf16", None, None),
+        ("vllm.silu_and_mul_quant", false, F8, 1024, 64, DType::F16, "f16", None, None),
+        ("vllm.rms_norm", false, "bf16", 4096, 256, DType::BF16, "bf16", None, None),
+        ("vllm.fused_add_rms_norm", true, "f16", 4096, 256, DType::F16, "f16", None, None),
+        ("vllm.silu_and_mul", false, "bf16", 4096, 256, DType::BF16, "bf16", None, None),
+        ("vllm.static_scaled_fp8_quant", false, F8, 4096, 256, DType::BF16, "bf16", None, None),
+        ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 4096, 256, DType::F16, "f16", None, None),
         // Rows that are not a multiple of 8 take the pair-wise (4-byte) path.
-        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 66, 64, DType::BF16, "bf16", None),
-        ("vllm.silu_and_mul_quant", false, F8, 90, 64, DType::F16, "f16", None),
-        ("vllm.fused_add_rms_norm", true, "bf16", 66, 64, DType::BF16, "bf16", None),
-        ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 90, 64, DType::BF16, "bf16", None),
+        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 66, 64, DType::BF16, "bf16", None, None),
+        ("vllm.silu_and_mul_quant", false, F8, 90, 64, DType::F16, "f16", None, None),
+        ("vllm.fused_add_rms_norm", true, "bf16", 66, 64, DType::BF16, "bf16", None, None),
+        ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 90, 64, DType::BF16, "bf16", None, None),
         // Small rows: also run in the GPU's register form.
-        ("vllm.rms_norm_static_fp8_quant", false, F8, 256, 256, DType::BF16, "bf16", None),
-        ("vllm.rms_norm", false, "f16", 200, 128, DType::F16, "f16", None),
-        ("vllm.rms_norm_dynamic_per_token_quant", false, "i8", 256, 256, DType::BF16, "bf16", None),
+        ("vllm.rms_norm_static_fp8_quant", false, F8, 256, 256, DType::BF16, "bf16", None, None),
+        ("vllm.rms_norm", false, "f16", 200, 128, DType::F16, "f16", None, None),
+        ("vllm.rms_norm_dynamic_per_token_quant", false, "i8", 256, 256, DType::BF16, "bf16", None, None),
+        // scale_ub: the row max clamped (most rows here exceed 2.0).
+        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 4096, 256, DType::BF16, "bf16", None, Some(2.0f32)),
+        ("vllm.rms_norm_dynamic_per_token_quant", false, F8, 128, 256, DType::F16, "f16", None, Some(2.0)),
+        ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 4096, 256, DType::BF16, "bf16", None, Some(1.5)),
         // Per-group (DeepSeek-style 1x128 and 1x64 groups).
-        ("vllm.per_token_group_fp8_quant", false, F8, 4096, 256, DType::BF16, "bf16", Some(128)),
-        ("vllm.per_token_group_fp8_quant", false, F8, 2048, 256, DType::F16, "f16", Some(64)),
-        ("vllm.rms_norm_per_block_quant", false, F8, 4096, 256, DType::BF16, "bf16", Some(128)),
-        ("vllm.rms_norm_per_block_quant", true, F8, 7168, 128, DType::BF16, "bf16", Some(128)),
-        ("vllm.rms_norm_per_block_quant", true, F8, 2048, 256, DType::F16, "f16", Some(64)),
-        ("vllm.silu_and_mul_per_block_quant", false, F8, 4096, 256, DType::BF16, "bf16", Some(128)),
+        ("vllm.per_token_group_fp8_quant", false, F8, 4096, 256, DType::BF16, "bf16", Some(128), None),
+        ("vllm.per_token_group_fp8_quant", false, F8, 2048, 256, DType::F16, "f16", Some(64), None),
+        ("vllm.rms_norm_per_block_quant", false, F8, 4096, 256, DType::BF16, "bf16", Some(128), None),
+        ("vllm.rms_norm_per_block_quant", true, F8, 7168, 128, DType::BF16, "bf16", Some(128), None),
+        ("vllm.rms_norm_per_block_quant", true, F8, 2048, 256, DType::F16, "f16", Some(64), None),
+        ("vllm.silu_and_mul_per_block_quant", false, F8, 4096, 256, DType::BF16, "bf16", Some(128), None),
     ] {
-        let kernel = vllm_codegen::kernel_for(op, h, elem, residual, out, group).ok_or_else(|| format!("no kernel for {op} {out}"))?;
+        let kernel = vllm_codegen::kernel_for(op, h, elem, residual, out, group, ub.is_some()).ok_or_else(|| format!("no kernel for {op} {out}"))?;
         let hu = h as usize;
         let silu = op.starts_with("vllm.silu_and_mul");
         let round = |v: Vec<f32>| -> Vec<f32> { v.into_iter().map(|x| dt.round(x)).collect() };
@@ -447,7 +451,7 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
             }
             "vllm.rms_norm_dynamic_per_token_quant" => {
                 let qt = if out == "i8" { DType::I8 } else { DType::F8E4M3FN };
-                let (q, s, z) = k::rms_norm_per_token_quant(&x, &w, eps, None, residual.then_some(&r[..]), dt, qt);
+                let (q, s, z) = k::rms_norm_per_token_quant(&x, &w, eps, ub, residual.then_some(&r[..]), dt, qt);
                 want.extend([("result", encode(&q, out, dt)), ("scale", encode(&s, "f32", dt))]);
                 if let Some(z) = z {
                     want.push(("residual", act(&z)));
@@ -455,7 +459,7 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
             }
             "vllm.static_scaled_fp8_quant" => want.push(("result", encode(&k::static_quant(&x, scale), F8, dt))),
             "vllm.dynamic_per_token_scaled_fp8_quant" => {
-                let (q, s) = k::per_token_quant(&x, hu, None);
+                let (q, s) = k::per_token_quant(&x, hu, ub);
                 want.extend([("result", encode(&q, F8, dt)), ("scale", encode(&s, "f32", dt))]);
             }
             "vllm.silu_and_mul" => want.push(("result", act(&k::silu_and_mul(&x, 2 * hu, dt)))),
@@ -498,6 +502,7 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
                     "input" => act(&x),
                     "residual" => act(&r),
                     "weight" => act(&w),
+                    "scale_ub" => ub.unwrap_or(f32::INFINITY).to_le_bytes().to_vec(),
                     "scale" if n == 4 => scale.to_le_bytes().to_vec(),
                     _ => vec![0u8; n],
                 }));

@@ -1,17 +1,21 @@
 // vllm-opt --emit-kernels for what no fixture reaches: a standalone static
-// FP8 quant (nothing to fuse it with) and the int8 output of the per-token
-// RMSNorm quant (vLLM's W8A8 int8 path).
+// FP8 quant (nothing to fuse it with), the int8 output of the per-token
+// RMSNorm quant (vLLM's W8A8 int8 path), and a per-token quant with
+// `scale_ub` (its row max clamped to the bound).
 // RUN: rm -rf %t && vllm-opt %s --config %S/../../examples/pass_config.json --emit-kernels %t -o /dev/null 2>&1 | FileCheck %s --check-prefix=LOG
 // RUN: FileCheck %s --input-file %t/manifest.json
 // RUN: FileCheck %s --check-prefix=I8 --input-file %t/rms_norm_dynamic_per_token_quant_i8_h4096_f16.ptx
 // RUN: not grep -h "extern .func" %t/static_scaled_fp8_quant_h4096_bf16.ptx %t/rms_norm_dynamic_per_token_quant_i8_h4096_f16.ptx
 
-// LOG: kernels: 2 unique for 2 sites
+// LOG: kernels: 3 unique for 3 sites
 // CHECK: "name": "static_scaled_fp8_quant_h4096_bf16"
 // CHECK: "name": "rms_norm_dynamic_per_token_quant_i8_h4096_f16"
 // CHECK: "name": "result",
 // CHECK-NEXT: "kind": "ptr",
 // CHECK-NEXT: "elem": "i8"
+// CHECK: "name": "dynamic_per_token_scaled_fp8_quant_ub_h4096_bf16"
+// CHECK: "name": "scale",
+// CHECK: "name": "scale_ub",
 
 // int8: the reciprocal of the row scale (127 / max), a clamp in f32, then
 // round-to-nearest-even into an integer (vLLM's cvt.rni.sat.s8):
@@ -22,8 +26,9 @@
 // I8-NOT: cvt.rn.satfinite.e4m3x2
 
 func.func @quant(%x: tensor<?x4096xbf16>, %s: tensor<f32>, %h: tensor<?x4096xf16>, %w: tensor<4096xf16>)
-    -> (tensor<?x4096xf8E4M3FN>, tensor<?x4096xi8>, tensor<?x1xf32>) {
+    -> (tensor<?x4096xf8E4M3FN>, tensor<?x4096xi8>, tensor<?x1xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x1xf32>) {
   %q = "vllm.static_scaled_fp8_quant"(%x, %s) : (tensor<?x4096xbf16>, tensor<f32>) -> tensor<?x4096xf8E4M3FN>
   %i, %is = "vllm.rms_norm_dynamic_per_token_quant"(%h, %w) {epsilon = 1.0e-6 : f64, operandSegmentSizes = array<i32: 1, 1, 0, 0>} : (tensor<?x4096xf16>, tensor<4096xf16>) -> (tensor<?x4096xi8>, tensor<?x1xf32>)
-  return %q, %i, %is : tensor<?x4096xf8E4M3FN>, tensor<?x4096xi8>, tensor<?x1xf32>
+  %d, %ds = "vllm.dynamic_per_token_scaled_fp8_quant"(%x, %s) : (tensor<?x4096xbf16>, tensor<f32>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x1xf32>)
+  return %q, %i, %is, %d, %ds : tensor<?x4096xf8E4M3FN>, tensor<?x4096xi8>, tensor<?x1xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x1xf32>
 }

@@ -17,6 +17,13 @@
 // ARCH: error: --cuda-arch sm_80: the FP8 conversion (cvt.rn.satfinite.e4m3x2) needs sm_89 or newer
 // DIR: /proc/no/such/dir: error: cannot create the kernel directory
 
+// A graph that fails to compile writes no kernels (a partial manifest would
+// look complete):
+// RUN: rm -rf %t.bad && not vllm-opt %S/../fx/inputs/unknown-dtype.json --config %S/../../examples/pass_config.json --emit-kernels %t.bad -o /dev/null 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: not test -e %t.bad
+// BAD: error:
+// BAD-NOT: kernels:
+
 // CHECK: "arch": "sm_90"
 // CHECK: "name": "rms_norm_static_fp8_quant_h4096_bf16"
 // CHECK: "implements": "vllm.rms_norm_static_fp8_quant"

@@ -156,11 +156,17 @@ pub(crate) fn max_abs_step(v: &str, w: u64) -> String {
 /// `%scale[row]` by one thread, and broadcast as `%scv`. On the GPU the max
 /// over threads is an integer max of the bit patterns: `|y| >= 0` and never
 /// NaN, so float order is integer order, and no libdevice `fmaxf` is needed.
-pub(crate) fn row_scale(target: Target, qmax: f32, minsf: f32, w: u64) -> String {
+/// With `ub`, the max is first clamped to `*%ub` (vLLM's `scale_ub`).
+pub(crate) fn row_scale(target: Target, qmax: f32, minsf: f32, w: u64, ub: bool) -> String {
     let mut k = match target {
-        Target::Gpu => "      %mxb = arith.bitcast %mx : f32 to i32\n      %amaxb = gpu.all_reduce maxsi %mxb uniform {} : (i32) -> (i32)\n      %amax = arith.bitcast %amaxb : i32 to f32\n".to_string(),
-        Target::Cpu => "      %amax = arith.addf %mx, %zero : f32\n".to_string(),
+        Target::Gpu => "      %mxb = arith.bitcast %mx : f32 to i32\n      %amaxb = gpu.all_reduce maxsi %mxb uniform {} : (i32) -> (i32)\n      %amax0 = arith.bitcast %amaxb : i32 to f32\n".to_string(),
+        Target::Cpu => "      %amax0 = arith.addf %mx, %zero : f32\n".to_string(),
     };
+    if ub {
+        k.push_str("      %ubv = llvm.load %ub : !llvm.ptr -> f32\n      %below = arith.cmpf olt, %ubv, %amax0 : f32\n      %amax = arith.select %below, %ubv, %amax0 : f32\n");
+    } else {
+        k.push_str("      %amax = arith.addf %amax0, %zero : f32\n");
+    }
     let _ = write!(
         k,
         "      %qmax = arith.constant {} : f32\n      %minsf = arith.constant {} : f32\n      %sc0 = arith.divf %amax, %qmax : f32\n      %gs = arith.cmpf ogt, %sc0, %minsf : f32\n      %sc = arith.select %gs, %sc0, %minsf : f32\n      %scv = vector.broadcast %sc : f32 to vector<{w}xf32>\n      %row64 = arith.index_cast %row : index to i64\n      %ps = llvm.getelementptr %scale[%row64] : (!llvm.ptr, i64) -> !llvm.ptr, f32\n",

@@ -15,7 +15,8 @@
 //! FP8 and with dynamic per-token FP8 or int8; the standalone static and
 //! per-token FP8 quants; SiLU-and-mul alone and with static FP8; per-group
 //! FP8 alone and after RMSNorm or SiLU-and-mul. For the GPU and the host.
-//! Not yet: `scale_ub`, UE8M0 scales and the GPU check (docs/codegen-plan.md).
+//! Not yet: UE8M0 group scales, the per-tensor dynamic quant and the GPU
+//! check (docs/codegen-plan.md).
 #![deny(unsafe_code)]
 
 mod act;
@@ -81,6 +82,7 @@ impl Kernel {
     /// The kernel body for `target` in `form` (kinds with one form ignore it).
     fn body_in(&self, target: Target, form: Form) -> String {
         let (n, h, t, res) = (self.name.as_str(), self.hidden, self.elem.as_str(), self.residual());
+        let ub = self.params.iter().any(|p| p.name == "scale_ub");
         let quant = if self.out_elem() == "i8" { per_token::Quant::I8 } else { per_token::Quant::Fp8 };
         let g = self.group.unwrap_or(128);
         match self.op {
@@ -88,8 +90,8 @@ impl Kernel {
             "vllm.rms_norm_per_block_quant" => group::kernel(n, group::Src::Rms { residual: res }, g, h, t, target),
             "vllm.silu_and_mul_per_block_quant" => group::kernel(n, group::Src::Silu, g, h, t, target),
             "vllm.rms_norm" | "vllm.fused_add_rms_norm" => rms::kernel(n, res, rms::Out::Act, h, t, target, form),
-            "vllm.rms_norm_dynamic_per_token_quant" => per_token::kernel(n, per_token::Kind { norm: true, residual: res, quant }, h, t, target, form),
-            "vllm.dynamic_per_token_scaled_fp8_quant" => per_token::kernel(n, per_token::Kind { norm: false, residual: false, quant }, h, t, target, form),
+            "vllm.rms_norm_dynamic_per_token_quant" => per_token::kernel(n, per_token::Kind { norm: true, residual: res, quant, scale_ub: ub }, h, t, target, form),
+            "vllm.dynamic_per_token_scaled_fp8_quant" => per_token::kernel(n, per_token::Kind { norm: false, residual: false, quant, scale_ub: ub }, h, t, target, form),
             "vllm.static_scaled_fp8_quant" => quant::kernel(n, h, t, target),
             "vllm.silu_and_mul_quant" => act::kernel(n, true, h, t, target),
             "vllm.silu_and_mul" => act::kernel(n, false, h, t, target),
@@ -110,6 +112,7 @@ impl Kernel {
             // One scale per group, row-major [rows, H/G].
             "scale" | "scales" | "output_s" if self.group.is_some() => rows * h / self.group.unwrap_or(1) as usize,
             "scale" if self.per_token() => rows,
+            "scale_ub" => 1,
             "scale" => 1,
             // SiLU-and-mul reads rows of 2d.
             "input" if self.op.starts_with("vllm.silu_and_mul") => 2 * rows * h,
@@ -232,9 +235,6 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, out: &mut Vec<Kern
                     // For SiLU-and-mul the kernel is sized by its output width d (input 2d).
                     let h = if kind.starts_with("vllm.silu_and_mul") { h / 2 } else { h };
                     let given = |n: &str| named.iter().any(|(k, v)| *k == n && !v.is_empty());
-                    if given("scale_ub") {
-                        continue; // not generated yet
-                    }
                     // What it writes: the `result` buffer or first result; else (fused_add_rms_norm) the input's type.
                     let out_elem = named
                         .iter()
@@ -247,7 +247,7 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, out: &mut Vec<Kern
                         Ok(g) => g,
                         Err(()) => continue, // group constants the kernel does not bake in
                     };
-                    let Some(k) = kernel_for(kind, h, &elem, given("residual"), &out_elem, group) else { continue };
+                    let Some(k) = kernel_for(kind, h, &elem, given("residual"), &out_elem, group, given("scale_ub")) else { continue };
                     match out.iter_mut().find(|x| x.name == k.name) {
                         Some(x) => x.sites += 1,
                         None => out.push(Kernel { sites: 1, ..k }),
@@ -375,10 +375,16 @@ pub fn run_on_host_in(k: &Kernel, call: HostCall<'_>, form: Form) -> Result<(), 
 /// `hidden` (`d` for SiLU-and-mul), activation type `elem` (`bf16`/`f16`),
 /// as `collect` would find it in a graph. `residual` selects the per-token
 /// op's residual form; `out` is what it writes (`f8E4M3FN`, `i8` for the
-/// per-token norm, or `elem` for the unquantized ops). `None` when no kernel
-/// is generated for that combination.
-pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, group: Option<u64>) -> Option<Kernel> {
+/// per-token norm, or `elem` for the unquantized ops), `group` the group
+/// size of the per-group ops, `scale_ub` whether the per-token op clamps its
+/// row max. `None` when no kernel is generated for that combination.
+pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, group: Option<u64>, scale_ub: bool) -> Option<Kernel> {
     let kind = kind_of(op)?;
+    // vLLM allows `scale_ub` only with FP8 output, on the per-token ops.
+    let ub_ok = out == "f8E4M3FN" && matches!(kind, "vllm.rms_norm_dynamic_per_token_quant" | "vllm.dynamic_per_token_scaled_fp8_quant");
+    if scale_ub && !ub_ok {
+        return None;
+    }
     if !matches!(elem, "bf16" | "f16") || !hidden.is_multiple_of(2) {
         return None;
     }
@@ -414,12 +420,24 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
         "vllm.rms_norm_dynamic_per_token_quant" => {
             let form = if residual { "_residual" } else { "" };
             let q = if out == "i8" { "_i8" } else { "" };
+            let u = if scale_ub { "_ub" } else { "" };
             let mut ps = vec![result, input, weight, scale];
+            if scale_ub {
+                ps.push(p("scale_ub", "ptr", "f32"));
+            }
             if residual {
                 ps.push(res);
             }
             ps.push(eps);
-            (ps, format!("{short}{form}{q}_h{hidden}_{elem}"))
+            (ps, format!("{short}{form}{q}{u}_h{hidden}_{elem}"))
+        }
+        "vllm.dynamic_per_token_scaled_fp8_quant" => {
+            let mut ps = vec![result, input, scale];
+            let u = if scale_ub { "_ub" } else { "" };
+            if scale_ub {
+                ps.push(p("scale_ub", "ptr", "f32"));
+            }
+            (ps, format!("{short}{u}_h{hidden}_{elem}"))
         }
         "vllm.silu_and_mul" => (vec![result, input], format!("{short}_d{hidden}_{elem}")),
         "vllm.silu_and_mul_quant" => (vec![result, input, scale], format!("{short}_d{hidden}_{elem}")),

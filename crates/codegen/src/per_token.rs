@@ -37,12 +37,23 @@ pub(crate) fn load_sum(residual: bool, t: &str, w: u64) -> String {
     k
 }
 
-fn params(norm: bool, residual: bool) -> &'static str {
-    match (norm, residual) {
-        (true, true) => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %res: !llvm.ptr, %eps: f32",
-        (true, false) => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
-        (false, _) => "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr",
+fn params(norm: bool, residual: bool, ub: bool) -> String {
+    // vLLM's order: result, input, weight, scale, scale_ub, residual, epsilon.
+    let mut p = String::from("%out: !llvm.ptr, %x: !llvm.ptr");
+    if norm {
+        p.push_str(", %w: !llvm.ptr");
     }
+    p.push_str(", %scale: !llvm.ptr");
+    if ub {
+        p.push_str(", %ub: !llvm.ptr");
+    }
+    if norm && residual {
+        p.push_str(", %res: !llvm.ptr");
+    }
+    if norm {
+        p.push_str(", %eps: f32");
+    }
+    p
 }
 
 /// QMAX and MINSF of §10.
@@ -68,24 +79,26 @@ pub struct Kind {
     pub norm: bool,
     pub residual: bool,
     pub quant: Quant,
+    /// `scale_ub` given: the row max is clamped to it (FP8 only).
+    pub scale_ub: bool,
 }
 
 pub fn kernel(name: &str, kind: Kind, h: u64, t: &str, target: Target, form: Form) -> String {
-    let Kind { norm, residual, quant } = kind;
     match form {
-        Form::Registers => kernel_regs(name, norm, residual, quant, h, t, target),
-        Form::Loops => kernel_loops(name, norm, residual, quant, h, t, target),
+        Form::Registers => kernel_regs(name, kind, h, t, target),
+        Form::Loops => kernel_loops(name, kind, h, t, target),
     }
 }
 
 /// The GPU form: the row is loaded once into registers (each thread its
 /// chunks), `y` computed once and kept through the row max.
-fn kernel_regs(name: &str, norm: bool, residual: bool, quant: Quant, h: u64, t: &str, target: Target) -> String {
+fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target) -> String {
+    let Kind { norm, residual, quant, scale_ub } = kind;
     let r = Regs::new(h, target);
     let w = r.w;
     let al = 2 * w;
     let (qmax, minsf) = limits(quant);
-    let mut k = header(name, params(norm, residual), target);
+    let mut k = header(name, &params(norm, residual, scale_ub), target);
     k.push_str(&row_constants(h, w));
     k.push_str(&r.constants());
     k.push_str(&r.offsets());
@@ -118,7 +131,7 @@ fn kernel_regs(name: &str, norm: bool, residual: bool, quant: Quant, h: u64, t: 
         mx = fold_max_abs(&mut k, c, w, &mx);
     }
     let _ = writeln!(k, "      %mx = arith.addf {mx}, %nz0 : f32");
-    k.push_str(&row_scale(target, qmax, minsf, w));
+    k.push_str(&row_scale(target, qmax, minsf, w, scale_ub));
     if quant == Quant::I8 {
         let _ = writeln!(k, "      %inv = arith.divf %one, %sc : f32\n      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>");
     }
@@ -131,11 +144,12 @@ fn kernel_regs(name: &str, norm: bool, residual: bool, quant: Quant, h: u64, t: 
 }
 
 /// The host form: a loop over the row per pass (one "thread" per row).
-fn kernel_loops(name: &str, norm: bool, residual: bool, quant: Quant, h: u64, t: &str, target: Target) -> String {
+fn kernel_loops(name: &str, kind: Kind, h: u64, t: &str, target: Target) -> String {
+    let Kind { norm, residual, quant, scale_ub } = kind;
     let w = lanes(h);
     let al = 2 * w;
     let (qmax, minsf) = limits(quant);
-    let mut k = header(name, params(norm, residual), target);
+    let mut k = header(name, &params(norm, residual, scale_ub), target);
     k.push_str(&row_constants(h, w));
     k.push_str("      %step = arith.muli %nt, %c2 : index\n");
     // `%y` of the lanes at `%j`.
@@ -164,7 +178,7 @@ fn kernel_loops(name: &str, norm: bool, residual: bool, quant: Quant, h: u64, t:
     k.push_str("      %mx = scf.for %j = %first to %H step %step iter_args(%m = %zero) -> f32 {\n");
     y(&mut k);
     k.push_str(&max_abs_step("%y", w));
-    k.push_str(&row_scale(target, qmax, minsf, w));
+    k.push_str(&row_scale(target, qmax, minsf, w, scale_ub));
     if quant == Quant::I8 {
         let _ = writeln!(k, "      %inv = arith.divf %one, %sc : f32\n      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>");
     }

@@ -175,11 +175,13 @@ pub fn run(cli: &Cli) -> ExitCode {
             }
         }
     }
-    if let Some(dir) = &cli.emit_kernels {
-        if let Err(d) = emit_kernels(dir, &cli.cuda_arch, &kernel_inputs) {
-            print_diags(&[d]);
-            ok = false;
-        }
+    // Kernels only for a compilation that succeeded in every shape context:
+    // a manifest missing a context would look complete.
+    if let Some(dir) = cli.emit_kernels.as_ref().filter(|_| ok)
+        && let Err(d) = emit_kernels(dir, &cli.cuda_arch, &kernel_inputs)
+    {
+        print_diags(&[d]);
+        ok = false;
     }
     warnings.sort();
     warnings.dedup();
@@ -195,7 +197,7 @@ pub fn run(cli: &Cli) -> ExitCode {
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-/// `--emit-kernels DIR`: the unique fused kernels of every compiled shape
+/// `--emit-kernels DIR`: the unique kernels of every compiled shape
 /// context, one PTX each, and manifest.json (ops, parameter ABI in launch
 /// order, grid/block per shape context).
 fn emit_kernels(dir: &str, arch: &str, compiled: &[(Option<u64>, String)]) -> Result<(), Diag> {
