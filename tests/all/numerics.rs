@@ -414,6 +414,9 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
         ("vllm.rms_norm_static_fp8_quant", false, F8, 256, 256, DType::BF16, "bf16", None, None),
         ("vllm.rms_norm", false, "f16", 200, 128, DType::F16, "f16", None, None),
         ("vllm.rms_norm_dynamic_per_token_quant", false, "i8", 256, 256, DType::BF16, "bf16", None, None),
+        // The per-tensor dynamic quant's scale kernel (the quant is the static kernel).
+        ("vllm.dynamic_scaled_fp8_quant", false, F8, 4096, 256, DType::BF16, "bf16", None, None),
+        ("vllm.dynamic_scaled_fp8_quant", false, F8, 90, 64, DType::F16, "f16", None, None),
         // scale_ub: the row max clamped (most rows here exceed 2.0).
         ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 4096, 256, DType::BF16, "bf16", None, Some(2.0f32)),
         ("vllm.rms_norm_dynamic_per_token_quant", false, F8, 128, 256, DType::F16, "f16", None, Some(2.0)),
@@ -431,7 +434,11 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
         let silu = op.starts_with("vllm.silu_and_mul");
         let round = |v: Vec<f32>| -> Vec<f32> { v.into_iter().map(|x| dt.round(x)).collect() };
         // SiLU-and-mul reads rows of 2d and writes rows of d.
-        let x = round(kernel_rows(rows, if silu { 2 * hu } else { hu }, &mut rng));
+        let mut x = round(kernel_rows(rows, if silu { 2 * hu } else { hu }, &mut rng));
+        if op == "vllm.dynamic_scaled_fp8_quant" {
+            // One max over the whole tensor: an inf would make every scale inf.
+            x.iter_mut().filter(|v| !v.is_finite()).for_each(|v| *v = 0.0);
+        }
         let r = round((0..rows * hu).map(|_| 2.0 * rng.unit()).collect());
         let w = round((0..hu).map(|_| 1.0 + 0.5 * rng.unit()).collect());
         let (scale, eps) = (0.0125f32, 1e-5f32);
@@ -458,6 +465,10 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
                 }
             }
             "vllm.static_scaled_fp8_quant" => want.push(("result", encode(&k::static_quant(&x, scale), F8, dt))),
+            "vllm.dynamic_scaled_fp8_quant" => {
+                let s = x.iter().fold(0.0f32, |a, v| a.max(v.abs())) / 448.0;
+                want.push(("scale", encode(&[s], "f32", dt)));
+            }
             "vllm.dynamic_per_token_scaled_fp8_quant" => {
                 let (q, s) = k::per_token_quant(&x, hu, ub);
                 want.extend([("result", encode(&q, F8, dt)), ("scale", encode(&s, "f32", dt))]);
@@ -503,7 +514,7 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
                     "residual" => act(&r),
                     "weight" => act(&w),
                     "scale_ub" => ub.unwrap_or(f32::INFINITY).to_le_bytes().to_vec(),
-                    "scale" if n == 4 => scale.to_le_bytes().to_vec(),
+                    "scale" if n == 4 && kernel.then().is_none() => scale.to_le_bytes().to_vec(),
                     _ => vec![0u8; n],
                 }));
             }

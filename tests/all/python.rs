@@ -64,7 +64,7 @@ fn gpu_check_plan_matches_the_manifest() -> Result<(), Failed> {
             kinds.insert(op.to_string());
             let params = k["params"].as_array().ok_or("no params")?;
             let has = |n: &str| params.iter().any(|p| p["name"] == n);
-            let out_elem = params.iter().find(|p| p["name"] == "result" || p["name"] == "output_q").and_then(|p| p["elem"].as_str()).unwrap_or(k["dtype"].as_str().unwrap_or_default());
+            let out_elem = params.iter().find(|p| p["name"] == "result" || p["name"] == "output_q").and_then(|p| p["elem"].as_str()).unwrap_or(if op.ends_with("quant") { "f8E4M3FN" } else { k["dtype"].as_str().unwrap_or_default() });
             let kernel = vllm_codegen::kernel_for(op, k["hidden"].as_u64().unwrap_or(0), k["dtype"].as_str().unwrap_or_default(), has("residual"), out_elem, k["group_size"].as_u64(), has("scale_ub"))
                 .ok_or_else(|| format!("{name}: kernel_for refuses the manifest's kernel"))?;
             for n in [16usize, 4096] {
@@ -84,7 +84,7 @@ fn gpu_check_plan_matches_the_manifest() -> Result<(), Failed> {
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);
-    if kinds.len() < 12 {
+    if kinds.len() < 13 {
         return Err(format!("the fixtures reached only {} kernel kinds: {kinds:?}", kinds.len()).into());
     }
     Ok(())

@@ -15,8 +15,9 @@
 //! FP8 and with dynamic per-token FP8 or int8; the standalone static and
 //! per-token FP8 quants; SiLU-and-mul alone and with static FP8; per-group
 //! FP8 alone and after RMSNorm or SiLU-and-mul. For the GPU and the host.
-//! Not yet: UE8M0 group scales, the per-tensor dynamic quant and the GPU
-//! check (docs/codegen-plan.md).
+//! The per-tensor dynamic quant is two launches (its scale, `then` the static
+//! quant). Not yet: UE8M0 group scales and the GPU check
+//! (docs/codegen-plan.md).
 #![deny(unsafe_code)]
 
 mod act;
@@ -68,6 +69,12 @@ impl Kernel {
         self.params.iter().find(|p| matches!(p.name, "result" | "output_q")).map_or(self.elem.as_str(), |p| p.elem.as_str())
     }
 
+    /// The kernel that must run after this one on the same buffers, for ops
+    /// that take two launches (the per-tensor dynamic quant).
+    pub fn then(&self) -> Option<String> {
+        (self.op == "vllm.dynamic_scaled_fp8_quant").then(|| format!("static_scaled_fp8_quant_h{}_{}", self.hidden, self.elem))
+    }
+
     /// True for kernels whose `scale` is one f32 per row (written).
     fn per_token(&self) -> bool {
         matches!(self.op, "vllm.rms_norm_dynamic_per_token_quant" | "vllm.dynamic_per_token_scaled_fp8_quant")
@@ -93,6 +100,7 @@ impl Kernel {
             "vllm.rms_norm_dynamic_per_token_quant" => per_token::kernel(n, per_token::Kind { norm: true, residual: res, quant, scale_ub: ub }, h, t, target, form),
             "vllm.dynamic_per_token_scaled_fp8_quant" => per_token::kernel(n, per_token::Kind { norm: false, residual: false, quant, scale_ub: ub }, h, t, target, form),
             "vllm.static_scaled_fp8_quant" => quant::kernel(n, h, t, target),
+            "vllm.dynamic_scaled_fp8_quant" => quant::max_kernel(n, h, t, target),
             "vllm.silu_and_mul_quant" => act::kernel(n, true, h, t, target),
             "vllm.silu_and_mul" => act::kernel(n, false, h, t, target),
             _ => rms::kernel(n, res, rms::Out::Fp8, h, t, target, form),
@@ -183,6 +191,8 @@ impl Kernel {
             "dtype": self.elem,
             "elements_per_thread_step": self.lanes(),
             "row_in_registers": self.row_in_registers(),
+            "then": self.then(),
+            "zero_before_launch": if self.then().is_some() { json!(["scale"]) } else { json!([]) },
             "group_size": self.group,
             "scale_layout": if self.group.is_some() { json!("row-major [num_tokens, hidden / group_size]") } else { Json::Null },
             "params": self.params.iter().map(|p| json!({ "name": p.name, "kind": p.kind, "elem": p.elem })).collect::<Vec<_>>(),
@@ -202,6 +212,7 @@ const KERNEL_OPS: &[&str] = &[
     "vllm.rms_norm_dynamic_per_token_quant",
     "vllm.static_scaled_fp8_quant",
     "vllm.dynamic_per_token_scaled_fp8_quant",
+    "vllm.dynamic_scaled_fp8_quant",
     "vllm.silu_and_mul",
     "vllm.silu_and_mul_quant",
     "vllm.per_token_group_fp8_quant",
@@ -248,9 +259,13 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, out: &mut Vec<Kern
                         Err(()) => continue, // group constants the kernel does not bake in
                     };
                     let Some(k) = kernel_for(kind, h, &elem, given("residual"), &out_elem, group, given("scale_ub")) else { continue };
-                    match out.iter_mut().find(|x| x.name == k.name) {
-                        Some(x) => x.sites += 1,
-                        None => out.push(Kernel { sites: 1, ..k }),
+                    // The per-tensor dynamic quant is two launches: its scale, then the static quant.
+                    let then = k.then();
+                    for k in std::iter::once(Some(k)).chain([then.and_then(|_| kernel_for("vllm.static_scaled_fp8_quant", h, &elem, false, &out_elem, None, false))]).flatten() {
+                        match out.iter_mut().find(|x| x.name == k.name) {
+                            Some(x) => x.sites += 1,
+                            None => out.push(Kernel { sites: 1, ..k }),
+                        }
                     }
                 }
                 block = b.next_in_region();
@@ -439,6 +454,8 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
             }
             (ps, format!("{short}{u}_h{hidden}_{elem}"))
         }
+        // Its first kernel: the tensor's scale; `then` runs the static quant.
+        "vllm.dynamic_scaled_fp8_quant" => (vec![input, scale], format!("{short}_max_h{hidden}_{elem}")),
         "vllm.silu_and_mul" => (vec![result, input], format!("{short}_d{hidden}_{elem}")),
         "vllm.silu_and_mul_quant" => (vec![result, input, scale], format!("{short}_d{hidden}_{elem}")),
         "vllm.per_token_group_fp8_quant" => {
