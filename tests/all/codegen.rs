@@ -49,6 +49,22 @@ fn every_kernel_compiles_to_ptx() -> Result<(), Failed> {
             }
         }
     }
+    // A register-form kernel is compiled per block: few tokens take up to
+    // 1024 threads (fewer chunks each), many or unknown up to 512.
+    let base = vllm_codegen::kernel_for("vllm.rms_norm_static_fp8_quant", 8192, "bf16", false, F8, None, false).ok_or("no kernel")?;
+    let (few, many, symbolic) = (base.clone().for_tokens(Some(16)), base.clone().for_tokens(Some(4096)), base.clone().for_tokens(None));
+    if few.block(Some(16)) != 1024 || !few.name.ends_with("_b1024") || many.block(Some(4096)) != 512 || many.name != base.name || symbolic != many {
+        return Err(format!("blocks {} {} {}, names {} {}", few.block(Some(16)), many.block(Some(4096)), symbolic.block(None), few.name, many.name).into());
+    }
+    for k in [&few, &many] {
+        let ptx = vllm_codegen::ptx(k, "sm_90")?;
+        // x and w: one 16-byte chunk each per thread at 1024 threads, two at 512.
+        let loads = ptx.matches("ld.global.v4.b32").count();
+        let want = if k.threads == Some(1024) { 2 } else { 4 };
+        if loads != want {
+            return Err(format!("{}: {loads} 16-byte loads, expected {want} (x per chunk, w per chunk)", k.name).into());
+        }
+    }
     // scale_ub: one more parameter, loaded once; FP8 only.
     for (op, residual) in [("vllm.rms_norm_dynamic_per_token_quant", true), ("vllm.dynamic_per_token_scaled_fp8_quant_", false)] {
         let k = vllm_codegen::kernel_for(op, 4096, "bf16", residual, F8, None, true).ok_or("no scale_ub kernel")?;

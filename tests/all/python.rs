@@ -66,7 +66,11 @@ fn gpu_check_plan_matches_the_manifest() -> Result<(), Failed> {
             let has = |n: &str| params.iter().any(|p| p["name"] == n);
             let out_elem = params.iter().find(|p| p["name"] == "result" || p["name"] == "output_q").and_then(|p| p["elem"].as_str()).unwrap_or(if op.ends_with("quant") { "f8E4M3FN" } else { k["dtype"].as_str().unwrap_or_default() });
             let kernel = vllm_codegen::kernel_for(op, k["hidden"].as_u64().unwrap_or(0), k["dtype"].as_str().unwrap_or_default(), has("residual"), out_elem, k["group_size"].as_u64(), has("scale_ub"))
-                .ok_or_else(|| format!("{name}: kernel_for refuses the manifest's kernel"))?;
+                .ok_or_else(|| format!("{name}: kernel_for refuses the manifest's kernel"))?
+                .for_tokens(k["launch"][0]["num_tokens"].as_u64());
+            if kernel.name != name {
+                return Err(format!("the manifest's {name} is {} in crates/codegen", kernel.name).into());
+            }
             for n in [16usize, 4096] {
                 let line = text.lines().find(|l| l.starts_with(&format!("{name} T={n}:"))).ok_or_else(|| format!("{name} T={n}: not in the plan:\n{text}"))?;
                 let want_block = format!("block ({},1,1)", kernel.block(Some(n as u64)));

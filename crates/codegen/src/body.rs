@@ -199,12 +199,26 @@ pub(crate) fn row_constants(h: u64, w: u64) -> String {
 }
 
 /// Threads per row of the GPU kernels that keep the row in registers: the
-/// largest multiple of 32 up to 512 that divides the row's chunks (`lanes`
-/// elements each), else enough warps to cover it (up to 512, the last chunk
-/// then guarded). The kernel is specialized on it: the manifest's block.
-pub(crate) fn reg_threads(h: u64) -> u64 {
+/// largest multiple of 32 up to `cap` that divides the row's chunks (`lanes`
+/// elements each), else enough warps to cover it (up to `cap`, the last
+/// chunk then guarded). The cap is 1024 for few rows (fewer chunks per
+/// thread, as vLLM's block of up to 1024 below 256 tokens) and 512 for many
+/// or unknown (`tokens` = `None`). The kernel is specialized on it.
+pub(crate) fn reg_threads(h: u64, tokens: Option<u64>) -> u64 {
     let chunks = h / lanes(h);
-    (1..=16).map(|n| 32 * n).filter(|b| chunks.is_multiple_of(*b)).max().unwrap_or_else(|| (chunks.div_ceil(32) * 32).min(512))
+    let cap = match tokens {
+        Some(t) if t < 256 => 1024,
+        _ => 512,
+    };
+    (1..=cap / 32).map(|n| 32 * n).filter(|b| chunks.is_multiple_of(*b)).max().unwrap_or_else(|| (chunks.div_ceil(32) * 32).min(cap))
+}
+
+/// The walk of a row and, for `Form::Registers` on the GPU, the block the
+/// kernel is compiled for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Layout {
+    pub form: Form,
+    pub threads: u64,
 }
 
 /// How the GPU kernels hold the row: `chunks` vectors of `lanes` per thread,
@@ -218,10 +232,11 @@ pub(crate) struct Regs {
 }
 
 impl Regs {
-    /// The GPU's layout; on the host one "thread" holds the whole row.
-    pub(crate) fn new(h: u64, target: Target) -> Regs {
+    /// The GPU's layout for `threads` per row; on the host one "thread"
+    /// holds the whole row.
+    pub(crate) fn new(h: u64, target: Target, threads: u64) -> Regs {
         let w = lanes(h);
-        let threads = if target == Target::Gpu { reg_threads(h) } else { 1 };
+        let threads = if target == Target::Gpu { threads } else { 1 };
         let per_row = h / w;
         Regs { w, threads, chunks: per_row.div_ceil(threads), guarded: !per_row.is_multiple_of(threads) }
     }

@@ -55,6 +55,10 @@ pub struct Kernel {
     pub params: Vec<Param>,
     /// The quant group size of the per-group kernels.
     pub group: Option<u64>,
+    /// The block a register-form kernel is compiled for (`None`: it loops).
+    pub threads: Option<u64>,
+    /// The shape contexts (token counts, `None` = symbolic) that use it.
+    pub contexts: Vec<Option<u64>>,
     /// How many ops of the graph it implements (all layers share it).
     pub sites: usize,
 }
@@ -86,10 +90,25 @@ impl Kernel {
         self.body_in(target, if target == Target::Gpu { Form::Registers } else { Form::Loops })
     }
 
+    /// The kernel for a shape context: a register-form kernel is compiled for
+    /// the block that suits the token count (`body::reg_threads`); a variant
+    /// other than the many-token one gets a `_b{threads}` suffix.
+    pub fn for_tokens(mut self, tokens: Option<u64>) -> Kernel {
+        if self.threads.is_some() {
+            let th = body::reg_threads(self.hidden, tokens);
+            if th != body::reg_threads(self.hidden, None) {
+                self.name = format!("{}_b{th}", self.name);
+            }
+            self.threads = Some(th);
+        }
+        self
+    }
+
     /// The kernel body for `target` in `form` (kinds with one form ignore it).
     fn body_in(&self, target: Target, form: Form) -> String {
         let (n, h, t, res) = (self.name.as_str(), self.hidden, self.elem.as_str(), self.residual());
         let ub = self.params.iter().any(|p| p.name == "scale_ub");
+        let form = body::Layout { form, threads: self.threads.unwrap_or(32) };
         let quant = if self.out_elem() == "i8" { per_token::Quant::I8 } else { per_token::Quant::Fp8 };
         let g = self.group.unwrap_or(128);
         match self.op {
@@ -150,15 +169,14 @@ impl Kernel {
     }
 
     /// Threads per row. Kernels that keep the row in registers are compiled
-    /// for one block (`body::reg_threads`: up to 512, dividing the row's
-    /// chunks where possible). The others loop: `lanes` elements per thread
+    /// for one block (`threads`, see `for_tokens`). The others loop: `lanes` elements per thread
     /// per step, a multiple of a warp; 256 for many rows (more CTAs resident
     /// per SM), up to 1024 for few. The per-group kernels take the largest
     /// such block that divides the row's 16-byte chunks, so every thread runs
     /// the same steps (their group max is a warp shuffle).
     pub fn block(&self, tokens: Option<u64>) -> u64 {
-        if self.row_in_registers() {
-            return body::reg_threads(self.hidden);
+        if let Some(th) = self.threads {
+            return th;
         }
         let chunks = self.hidden / self.lanes();
         let cap = match tokens {
@@ -175,8 +193,9 @@ impl Kernel {
     }
 
     /// The manifest entry: name, op, parameters, launch per shape context.
-    pub fn manifest(&self, contexts: &[Option<u64>]) -> Json {
-        let launches: Vec<Json> = contexts
+    pub fn manifest(&self) -> Json {
+        let launches: Vec<Json> = self
+            .contexts
             .iter()
             .map(|c| match c {
                 Some(t) => json!({ "num_tokens": t, "grid": [t, 1, 1], "block": [self.block(Some(*t)), 1, 1] }),
@@ -191,6 +210,7 @@ impl Kernel {
             "dtype": self.elem,
             "elements_per_thread_step": self.lanes(),
             "row_in_registers": self.row_in_registers(),
+            "threads": self.threads,
             "then": self.then(),
             "zero_before_launch": if self.then().is_some() { json!(["scale"]) } else { json!([]) },
             "group_size": self.group,
@@ -229,7 +249,7 @@ fn kind_of(op: &str) -> Option<&'static str> {
 /// The unique kernels `module` needs, in first-use order (layers share them).
 /// Adds them to `out` (merging sites with kernels already there, e.g. from
 /// another shape context).
-pub fn collect(module: &mlir_support::melior::ir::Module<'_>, out: &mut Vec<Kernel>) {
+pub fn collect(module: &mlir_support::melior::ir::Module<'_>, tokens: Option<u64>, out: &mut Vec<Kernel>) {
     for func in ir::block_ops(module.body()) {
         for region in func.regions() {
             let mut block = region.first_block();
@@ -262,9 +282,15 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, out: &mut Vec<Kern
                     // The per-tensor dynamic quant is two launches: its scale, then the static quant.
                     let then = k.then();
                     for k in std::iter::once(Some(k)).chain([then.and_then(|_| kernel_for("vllm.static_scaled_fp8_quant", h, &elem, false, &out_elem, None, false))]).flatten() {
+                        let k = k.for_tokens(tokens);
                         match out.iter_mut().find(|x| x.name == k.name) {
-                            Some(x) => x.sites += 1,
-                            None => out.push(Kernel { sites: 1, ..k }),
+                            Some(x) => {
+                                x.sites += 1;
+                                if !x.contexts.contains(&tokens) {
+                                    x.contexts.push(tokens);
+                                }
+                            }
+                            None => out.push(Kernel { sites: 1, contexts: vec![tokens], ..k }),
                         }
                     }
                 }
@@ -479,7 +505,11 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
         // The standalone quants.
         _ => (vec![result, input, scale], format!("{short}_h{hidden}_{elem}")),
     };
-    Some(Kernel { name, op: kind, hidden, elem: elem.to_string(), params, group, sites: 0 })
+    let mut k = Kernel { name, op: kind, hidden, elem: elem.to_string(), params, group, threads: None, contexts: vec![], sites: 0 };
+    if k.row_in_registers() {
+        k.threads = Some(body::reg_threads(hidden, None));
+    }
+    Some(k)
 }
 
 /// The first diagnostic of a failure, with its line in the generated MLIR.

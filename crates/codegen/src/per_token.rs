@@ -9,7 +9,7 @@
 //! divides), or for int8 `q = cvt.rni.sat.s8(y * (1/scale))` with QMAX = 127
 //! and MINSF = FLT_EPSILON. Passes over the row: (sum of squares,) max |y|,
 //! quantize.
-use crate::body::{Form, Regs, Target, row_constants, add_squares, fold_max_abs, footer, header, index_lines, inv_rms, lanes, max_abs_step, normalize, row_scale, store_fp8, store_i8, sum_squares};
+use crate::body::{Form, Layout, Regs, Target, row_constants, add_squares, fold_max_abs, footer, header, index_lines, inv_rms, lanes, max_abs_step, normalize, row_scale, store_fp8, store_i8, sum_squares};
 use std::fmt::Write;
 
 /// The quantized output type.
@@ -83,18 +83,18 @@ pub struct Kind {
     pub scale_ub: bool,
 }
 
-pub fn kernel(name: &str, kind: Kind, h: u64, t: &str, target: Target, form: Form) -> String {
-    match form {
-        Form::Registers => kernel_regs(name, kind, h, t, target),
+pub fn kernel(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: Layout) -> String {
+    match layout.form {
+        Form::Registers => kernel_regs(name, kind, h, t, target, layout.threads),
         Form::Loops => kernel_loops(name, kind, h, t, target),
     }
 }
 
 /// The GPU form: the row is loaded once into registers (each thread its
 /// chunks), `y` computed once and kept through the row max.
-fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target) -> String {
+fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads: u64) -> String {
     let Kind { norm, residual, quant, scale_ub } = kind;
-    let r = Regs::new(h, target);
+    let r = Regs::new(h, target, threads);
     let w = r.w;
     let al = 2 * w;
     let (qmax, minsf) = limits(quant);

@@ -7,7 +7,7 @@
 //! shuffles + one shared exchange), `rsqrt` is `rsqrt.approx` as in vLLM, FP8
 //! is the hardware `cvt.rn.satfinite.e4m3x2` (sm_89+). Shared pieces are in
 //! body.rs.
-use crate::body::{Form, Regs, Target, row_constants, add_squares, footer, header, index_lines, inv_rms, lanes, normalize, store_act, store_fp8, sum_squares};
+use crate::body::{Form, Layout, Regs, Target, row_constants, add_squares, footer, header, index_lines, inv_rms, lanes, normalize, store_act, store_fp8, sum_squares};
 use std::fmt::Write;
 
 /// What the kernel writes.
@@ -63,9 +63,9 @@ fn store(out: Out, residual: bool, target: Target, t: &str, w: u64) -> String {
 }
 
 /// The kernel for `H` and element type `t` (`bf16` / `f16`).
-pub fn kernel(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target, form: Form) -> String {
-    match form {
-        Form::Registers => kernel_regs(name, residual, out, h, t, target),
+pub fn kernel(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target, layout: Layout) -> String {
+    match layout.form {
+        Form::Registers => kernel_regs(name, residual, out, h, t, target, layout.threads),
         Form::Loops => kernel_loops(name, residual, out, h, t, target),
     }
 }
@@ -73,8 +73,8 @@ pub fn kernel(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Tar
 /// The GPU form: each thread loads its chunks of the row once (16 bytes
 /// each), keeps them in registers across the block reduction, and writes
 /// from them.
-fn kernel_regs(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target) -> String {
-    let r = Regs::new(h, target);
+fn kernel_regs(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target, threads: u64) -> String {
+    let r = Regs::new(h, target, threads);
     let w = r.w;
     let mut k = header(name, params(residual, out), target);
     k.push_str(&row_constants(h, w));

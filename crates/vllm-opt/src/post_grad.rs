@@ -202,11 +202,10 @@ pub fn run(cli: &Cli) -> ExitCode {
 /// order, grid/block per shape context).
 fn emit_kernels(dir: &str, arch: &str, compiled: &[(Option<u64>, String)]) -> Result<(), Diag> {
     let mut kernels: Vec<vllm_codegen::Kernel> = Vec::new();
-    let contexts: Vec<Option<u64>> = compiled.iter().map(|(t, _)| *t).collect();
-    for (_, text) in compiled {
+    for (tokens, text) in compiled {
         let ctx = vllm_dialect::new_context().map_err(|e| Diag::error(dir, e))?;
         let module = mlir_support::source::parse(&ctx, text, "compiled.mlir").map_err(|d| d.into_iter().next().unwrap_or_else(|| Diag::error(dir, "the compiled graph does not parse")))?;
-        vllm_codegen::collect(&module, &mut kernels);
+        vllm_codegen::collect(&module, *tokens, &mut kernels);
     }
     std::fs::create_dir_all(dir).map_err(|e| Diag::error(dir, format!("cannot create the kernel directory: {e}")))?;
     let mut entries = Vec::new();
@@ -214,7 +213,7 @@ fn emit_kernels(dir: &str, arch: &str, compiled: &[(Option<u64>, String)]) -> Re
         let ptx = vllm_codegen::ptx(k, arch).map_err(|e| Diag::error(dir, e))?;
         let path = std::path::Path::new(dir).join(format!("{}.ptx", k.name));
         write_atomically(&path.to_string_lossy(), ptx.as_bytes()).map_err(|e| Diag::error(dir, format!("cannot write {}: {e}", path.display())))?;
-        entries.push(k.manifest(&contexts));
+        entries.push(k.manifest());
     }
     let manifest = serde_json::json!({ "arch": arch, "kernels": entries });
     let path = std::path::Path::new(dir).join("manifest.json");

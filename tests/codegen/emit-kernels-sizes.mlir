@@ -1,0 +1,43 @@
+// The register-form kernels are compiled for a block that suits the shape
+// context: with H = 8192, one token takes 1024 threads (one 16-byte chunk
+// each), 4096 tokens take 512 (two chunks each; more CTAs resident per SM).
+// Each variant lists only the contexts that use it; a loop-form kernel
+// (SiLU-and-mul) serves both.
+// RUN: rm -rf %t && vllm-opt %s --config %S/../../examples/pass_config.json --compile-sizes 1,4096 --emit-kernels %t -o %t.mlir 2>&1 | FileCheck %s --check-prefix=LOG
+// RUN: FileCheck %s --input-file %t/manifest.json
+// RUN: FileCheck %s --check-prefix=SMALL --input-file %t/rms_norm_h8192_bf16_b1024.ptx
+
+// LOG: kernels: 3 unique for 4 sites
+// CHECK: "name": "rms_norm_h8192_bf16_b1024"
+// CHECK: "threads": 1024,
+// CHECK: "launch": [
+// CHECK-NEXT: {
+// CHECK-NEXT: "num_tokens": 1,
+// CHECK: "block": [
+// CHECK-NEXT: 1024,
+// CHECK: ]
+// CHECK-NEXT: }
+// CHECK-NEXT: ],
+// CHECK: "name": "silu_and_mul_d8192_bf16"
+// CHECK: "num_tokens": 1,
+// CHECK: "num_tokens": 4096,
+// CHECK: "name": "rms_norm_h8192_bf16"
+// CHECK: "threads": 512,
+// CHECK: "launch": [
+// CHECK-NEXT: {
+// CHECK-NEXT: "num_tokens": 4096,
+// CHECK: "block": [
+// CHECK-NEXT: 512,
+// CHECK: ]
+// CHECK-NEXT: }
+// CHECK-NEXT: ],
+
+// SMALL: .visible .entry rms_norm_h8192_bf16_b1024(
+// SMALL-COUNT-2: ld.global.v4.b32
+// SMALL-NOT: ld.global.v4.b32
+
+func.func @g(%x: tensor<?x8192xbf16>, %w: tensor<8192xbf16>, %gu: tensor<?x16384xbf16>) -> (tensor<?x8192xbf16>, tensor<?x8192xbf16>) {
+  %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-6 : f64} : (tensor<?x8192xbf16>, tensor<8192xbf16>) -> tensor<?x8192xbf16>
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<?x16384xbf16>) -> tensor<?x8192xbf16>
+  return %y, %a : tensor<?x8192xbf16>, tensor<?x8192xbf16>
+}
