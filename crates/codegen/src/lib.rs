@@ -261,7 +261,9 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, tokens: Option<u64
                     let Some(input) = named.iter().find(|(n, _)| *n == "input").and_then(|(_, v)| v.first().copied()) else { continue };
                     let Some(t) = ir::ranked_tensor(input.r#type()) else { continue };
                     use mlir_support::melior::ir::ShapedTypeLike;
-                    let Ok(mlir_support::melior::ir::r#type::DimSize::Static(h)) = t.dim_size(t.rank() - 1) else { continue };
+                    // The row is the last dim; a scalar (rank 0) has none.
+                    let Some(last) = t.rank().checked_sub(1) else { continue };
+                    let Ok(mlir_support::melior::ir::r#type::DimSize::Static(h)) = t.dim_size(last) else { continue };
                     let elem = ir::type_string(t.element()).into_owned();
                     // For SiLU-and-mul the kernel is sized by its output width d (input 2d).
                     let h = if kind.starts_with("vllm.silu_and_mul") { h / 2 } else { h };
@@ -426,7 +428,7 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
     if scale_ub && !ub_ok {
         return None;
     }
-    if !matches!(elem, "bf16" | "f16") || !hidden.is_multiple_of(2) {
+    if !matches!(elem, "bf16" | "f16") || hidden == 0 || !hidden.is_multiple_of(2) {
         return None;
     }
     let grouped = matches!(kind, "vllm.per_token_group_fp8_quant" | "vllm.rms_norm_per_block_quant" | "vllm.silu_and_mul_per_block_quant");
