@@ -4,7 +4,7 @@
 //! (`exp(x) = 2^(x*log2 e)`, as CUDA's fast math does); the host twin the
 //! exact `exp`, so it is bit-identical to the reference and the GPU within
 //! the approximation (checked on a device by scripts/gpu-check).
-use crate::body::{Target, footer, header, lanes, round_mul_round, store_act, store_fp8};
+use crate::body::{Target, footer, header, inv_scale, lanes, round_mul_round, store_act, store_fp8};
 use std::fmt::Write;
 
 /// `quant`: `silu_and_mul_quant` (else `silu_and_mul`, writing `T`).
@@ -13,10 +13,7 @@ pub fn kernel(name: &str, quant: bool, d: u64, t: &str, target: Target) -> Strin
     let params = if quant { "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr" } else { "%out: !llvm.ptr, %x: !llvm.ptr" };
     let mut k = header(name, params, target);
     if quant {
-        let _ = writeln!(
-            k,
-            "      %one_q = arith.constant 1.0 : f32\n      %sv = llvm.load %scale : !llvm.ptr -> f32\n      %inv = arith.divf %one_q, %sv : f32\n      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>"
-        );
+        k.push_str(&inv_scale(w));
     }
     let _ = writeln!(
         k,

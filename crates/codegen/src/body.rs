@@ -31,16 +31,45 @@ pub(crate) fn index_lines() -> &'static str {
     "        %i = arith.addi %base, %j : index\n        %i64 = arith.index_cast %i : index to i64\n        %j64 = arith.index_cast %j : index to i64\n"
 }
 
-/// `%sq = %f * %f`, added to the loop's `%a` lane by lane in element order
-/// (the reference's summation order), and yielded.
-pub(crate) fn sum_squares(w: u64) -> String {
-    let mut k = format!("        %sq = arith.mulf %f, %f : vector<{w}xf32>\n");
-    let mut prev = "%a".to_string();
+/// Adds the squares of `v`'s lanes to the running sum `prev` in lane order
+/// (the reference's summation order); returns the new sum's name. `tag`
+/// keeps the names apart where several folds share a region.
+pub(crate) fn fold_squares(k: &mut String, v: &str, tag: &str, w: u64, prev: &str) -> String {
+    let _ = writeln!(k, "        %sq{tag} = arith.mulf {v}, {v} : vector<{w}xf32>");
+    let mut prev = prev.to_string();
     for l in 0..w {
-        let _ = writeln!(k, "        %s{l} = vector.extract %sq[{l}] : f32 from vector<{w}xf32>\n        %n{l} = arith.addf {prev}, %s{l} : f32");
-        prev = format!("%n{l}");
+        let _ = writeln!(k, "        %s{tag}_{l} = vector.extract %sq{tag}[{l}] : f32 from vector<{w}xf32>\n        %n{tag}_{l} = arith.addf {prev}, %s{tag}_{l} : f32");
+        prev = format!("%n{tag}_{l}");
     }
-    let _ = writeln!(k, "        scf.yield {prev} : f32\n      }}");
+    prev
+}
+
+/// Folds `max |v|` over the lanes into the running max `prev`; returns the
+/// new max's name. `|v|` and the max are compare+select: `math.absf` and
+/// `arith.maxnumf` become libdevice calls on NVPTX. A NaN lane is skipped,
+/// as `f32::max` (and CUDA's `fmaxf`) skip it.
+pub(crate) fn fold_max_abs(k: &mut String, v: &str, tag: &str, w: u64, prev: &str) -> String {
+    let _ = writeln!(
+        k,
+        "        %nv{tag} = arith.negf {v} : vector<{w}xf32>\n        %zm{tag} = arith.constant dense<0.0> : vector<{w}xf32>\n        %neg{tag} = arith.cmpf olt, {v}, %zm{tag} : vector<{w}xf32>\n        %av{tag} = arith.select %neg{tag}, %nv{tag}, {v} : vector<{w}xi1>, vector<{w}xf32>"
+    );
+    let mut prev = prev.to_string();
+    for l in 0..w {
+        let _ = writeln!(
+            k,
+            "        %a{tag}_{l} = vector.extract %av{tag}[{l}] : f32 from vector<{w}xf32>\n        %g{tag}_{l} = arith.cmpf ogt, %a{tag}_{l}, {prev} : f32\n        %m{tag}_{l} = arith.select %g{tag}_{l}, %a{tag}_{l}, {prev} : f32"
+        );
+        prev = format!("%m{tag}_{l}");
+    }
+    prev
+}
+
+/// The loop body that adds `%f`'s squares to the loop's `%a` and yields
+/// (closing the loop).
+pub(crate) fn sum_squares(w: u64) -> String {
+    let mut k = String::new();
+    let last = fold_squares(&mut k, "%f", "", w, "%a");
+    let _ = writeln!(k, "        scf.yield {last} : f32\n      }}");
     k
 }
 
@@ -132,24 +161,21 @@ pub(crate) fn store_act(ptr: &str, index: &str, t: &str, w: u64) -> String {
     )
 }
 
-/// The loop body that folds `max |{v}|` over the lanes into the running `%m`
-/// and yields it (closing the loop). `|v|` and the max are compare+select:
-/// `math.absf` and `arith.maxnumf` become libdevice calls on NVPTX. A NaN
-/// lane is skipped, as `f32::max` (and CUDA's `fmaxf`) skip it.
+/// The loop body that folds `max |{v}|` into the loop's `%m` and yields
+/// (closing the loop).
 pub(crate) fn max_abs_step(v: &str, w: u64) -> String {
-    let mut k = format!(
-        "        %nv = arith.negf {v} : vector<{w}xf32>\n        %zv_m = arith.constant dense<0.0> : vector<{w}xf32>\n        %neg = arith.cmpf olt, {v}, %zv_m : vector<{w}xf32>\n        %av = arith.select %neg, %nv, {v} : vector<{w}xi1>, vector<{w}xf32>\n"
-    );
-    let mut prev = "%m".to_string();
-    for l in 0..w {
-        let _ = writeln!(
-            k,
-            "        %a{l} = vector.extract %av[{l}] : f32 from vector<{w}xf32>\n        %g{l} = arith.cmpf ogt, %a{l}, {prev} : f32\n        %m{l} = arith.select %g{l}, %a{l}, {prev} : f32"
-        );
-        prev = format!("%m{l}");
-    }
-    let _ = writeln!(k, "        scf.yield {prev} : f32\n      }}");
+    let mut k = String::new();
+    let last = fold_max_abs(&mut k, v, "", w, "%m");
+    let _ = writeln!(k, "        scf.yield {last} : f32\n      }}");
     k
+}
+
+/// `%invv`: the reciprocal of the static scale `*%scale` in every lane
+/// (vLLM multiplies by it).
+pub(crate) fn inv_scale(w: u64) -> String {
+    format!(
+        "      %one_s = arith.constant 1.0 : f32\n      %sv = llvm.load %scale : !llvm.ptr -> f32\n      %inv = arith.divf %one_s, %sv : f32\n      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>\n"
+    )
 }
 
 /// The row scale `%sc = max(%mx (all threads) / qmax, minsf)`, stored at
@@ -241,19 +267,15 @@ impl Regs {
         Regs { w, threads, chunks: per_row.div_ceil(threads), guarded: !per_row.is_multiple_of(threads) }
     }
 
-    /// Constants the chunks need: `%c0r`, `%zvr` (zero lanes), `%nzr` (-0.0
-    /// lanes: `x + -0.0` is `x`, a way to name a value) and `%nz0`.
-    pub(crate) fn constants(&self) -> String {
+    /// What the chunks need: `%c0r`, `%zvr` (zero lanes), `%nzr` (-0.0
+    /// lanes: `x + -0.0` is `x`, a way to name a value), `%nz0`, and `%j{c}`,
+    /// each chunk's offset in the row, with `%ok{c}` for the guarded one.
+    /// Needs `%first` and `%H`.
+    pub(crate) fn prelude(&self) -> String {
         let w = self.w;
-        format!(
+        let mut k = format!(
             "      %c0r = arith.constant 0 : index\n      %zvr = arith.constant dense<0.0> : vector<{w}xf32>\n      %nzr = arith.constant dense<-0.0> : vector<{w}xf32>\n      %nz0 = arith.constant -0.0 : f32\n"
-        )
-    }
-
-    /// `%j{c}`, each chunk's offset in the row, and `%ok{c}` for the guarded
-    /// one. Needs `%first` and `%H`.
-    pub(crate) fn offsets(&self) -> String {
-        let mut k = String::new();
+        );
         for c in 0..self.chunks {
             let _ = writeln!(k, "      %off{c} = arith.constant {} : index\n      %j{c} = arith.addi %first, %off{c} : index", c * self.threads * self.w);
             if self.guarded && c + 1 == self.chunks {
@@ -291,36 +313,6 @@ impl Regs {
         }
         k
     }
-}
-
-/// Adds the squares of `%fc{c}`'s lanes to the running sum `prev`, in lane
-/// order; returns the new sum's name.
-pub(crate) fn add_squares(k: &mut String, c: u64, w: u64, prev: &str) -> String {
-    let _ = writeln!(k, "      %sq{c} = arith.mulf %fc{c}, %fc{c} : vector<{w}xf32>");
-    let mut prev = prev.to_string();
-    for l in 0..w {
-        let _ = writeln!(k, "      %s{c}_{l} = vector.extract %sq{c}[{l}] : f32 from vector<{w}xf32>\n      %n{c}_{l} = arith.addf {prev}, %s{c}_{l} : f32");
-        prev = format!("%n{c}_{l}");
-    }
-    prev
-}
-
-/// Folds `max |%yc{c}|` over the lanes into the running max `prev` (NaN lanes
-/// skipped); returns the new max's name.
-pub(crate) fn fold_max_abs(k: &mut String, c: u64, w: u64, prev: &str) -> String {
-    let _ = writeln!(
-        k,
-        "      %nv{c} = arith.negf %yc{c} : vector<{w}xf32>\n      %neg{c} = arith.cmpf olt, %yc{c}, %zvr : vector<{w}xf32>\n      %av{c} = arith.select %neg{c}, %nv{c}, %yc{c} : vector<{w}xi1>, vector<{w}xf32>"
-    );
-    let mut prev = prev.to_string();
-    for l in 0..w {
-        let _ = writeln!(
-            k,
-            "      %a{c}_{l} = vector.extract %av{c}[{l}] : f32 from vector<{w}xf32>\n      %g{c}_{l} = arith.cmpf ogt, %a{c}_{l}, {prev} : f32\n      %m{c}_{l} = arith.select %g{c}_{l}, %a{c}_{l}, {prev} : f32"
-        );
-        prev = format!("%m{c}_{l}");
-    }
-    prev
 }
 
 /// Opens a kernel: `%row`, `%tid` and `%nt` (threads per row) are defined.

@@ -13,8 +13,8 @@
 //! `Kernel::block`), so the shuffles are never divergent. Host: the same
 //! lane math, one group after another.
 use crate::act::silu_mul_y;
-use crate::body::{Target, flt, footer, header, index_lines, inv_rms, normalize, store_fp8_nan_to, sum_squares};
-use crate::per_token::load_sum;
+use crate::body::{Target, flt, fold_max_abs, footer, header, index_lines, inv_rms, normalize, store_fp8_nan_to, sum_squares};
+use crate::per_token::{load_sum, store_sum};
 use std::fmt::Write;
 
 /// Where `y` comes from.
@@ -45,20 +45,6 @@ fn y_at(src: Src, t: &str, target: Target) -> (String, &'static str) {
         Src::Rms { residual } => (format!("{}{}{}", index_lines(), load_sum(residual, t, W), normalize(t, W)), "%i64"),
         Src::Silu => (silu_mul_y(t, W, target), "%io64"),
     }
-}
-
-/// The max of `init` and `|y|` over the 8 lanes (NaN lanes skipped), named `%gx7`.
-fn lanes_max(init: &str) -> String {
-    let mut k = "        %nv = arith.negf %y : vector<8xf32>\n        %zv_m = arith.constant dense<0.0> : vector<8xf32>\n        %neg = arith.cmpf olt, %y, %zv_m : vector<8xf32>\n        %av = arith.select %neg, %nv, %y : vector<8xi1>, vector<8xf32>\n".to_string();
-    let mut prev = init.to_string();
-    for l in 0..W {
-        let _ = writeln!(
-            k,
-            "        %ga{l} = vector.extract %av[{l}] : f32 from vector<8xf32>\n        %gg{l} = arith.cmpf ogt, %ga{l}, {prev} : f32\n        %gx{l} = arith.select %gg{l}, %ga{l}, {prev} : f32"
-        );
-        prev = format!("%gx{l}");
-    }
-    k
 }
 
 /// Quantizes `%y` by the group scale `%gs` and stores it at `index`.
@@ -119,18 +105,13 @@ pub fn kernel(name: &str, src: Src, g: u64, h: u64, t: &str, target: Target) -> 
     let (y, out_index) = y_at(src, t, target);
     let residual = src == Src::Rms { residual: true };
     // The residual form stores rT(sum) after the row's last read.
-    let store_residual = if residual {
-        format!("        %rt = arith.truncf %f : vector<8xf32> to vector<8x{t}>\n        llvm.store %rt, %pr {{alignment = 16 : i64}} : vector<8x{t}>, !llvm.ptr\n")
-    } else {
-        String::new()
-    };
+    let store_residual = if residual { store_sum(t, W) } else { String::new() };
     match target {
         Target::Gpu => {
             k.push_str("      scf.for %j = %first to %H step %step {\n");
             k.push_str(&y);
-            k.push_str(&lanes_max("%geps"));
+            let mut prev = fold_max_abs(&mut k, "%y", "", W, "%geps");
             // Butterfly over the G/8 threads of the group.
-            let mut prev = "%gx7".to_string();
             let mut off = g / W / 2;
             let _ = writeln!(k, "        %w32 = arith.constant 32 : i32");
             while off >= 1 {
@@ -148,10 +129,11 @@ pub fn kernel(name: &str, src: Src, g: u64, h: u64, t: &str, target: Target) -> 
             );
         }
         Target::Cpu => {
+            let mut fold = String::new();
+            let max = fold_max_abs(&mut fold, "%y", "", W, "%m");
             let _ = write!(
                 k,
-                "      scf.for %gi = %c0 to %GPR step %c1 {{\n        %g0 = arith.muli %gi, %G : index\n        %g1 = arith.addi %g0, %G : index\n        %mx = scf.for %j = %g0 to %g1 step %c2 iter_args(%m = %geps) -> f32 {{\n{y}{}        scf.yield %gx7 : f32\n        }}\n        %gs = arith.divf %mx, %qmax : f32\n        %si = arith.addi %srow, %gi : index\n        %si64 = arith.index_cast %si : index to i64\n        %ps = llvm.getelementptr %scale[%si64] : (!llvm.ptr, i64) -> !llvm.ptr, f32\n        llvm.store %gs, %ps : f32, !llvm.ptr\n        scf.for %j = %g0 to %g1 step %c2 {{\n{y}{store_residual}{}        }}\n      }}\n",
-                lanes_max("%m"),
+                "      scf.for %gi = %c0 to %GPR step %c1 {{\n        %g0 = arith.muli %gi, %G : index\n        %g1 = arith.addi %g0, %G : index\n        %mx = scf.for %j = %g0 to %g1 step %c2 iter_args(%m = %geps) -> f32 {{\n{y}{fold}        scf.yield {max} : f32\n        }}\n        %gs = arith.divf %mx, %qmax : f32\n        %si = arith.addi %srow, %gi : index\n        %si64 = arith.index_cast %si : index to i64\n        %ps = llvm.getelementptr %scale[%si64] : (!llvm.ptr, i64) -> !llvm.ptr, f32\n        llvm.store %gs, %ps : f32, !llvm.ptr\n        scf.for %j = %g0 to %g1 step %c2 {{\n{y}{store_residual}{}        }}\n      }}\n",
                 quantize(out_index, target)
             );
         }

@@ -74,9 +74,11 @@ impl Kernel {
     }
 
     /// The kernel that must run after this one on the same buffers, for ops
-    /// that take two launches (the per-tensor dynamic quant).
-    pub fn then(&self) -> Option<String> {
-        (self.op == "vllm.dynamic_scaled_fp8_quant").then(|| format!("static_scaled_fp8_quant_h{}_{}", self.hidden, self.elem))
+    /// that take two launches (the per-tensor dynamic quant: the static quant).
+    pub fn then(&self) -> Option<Kernel> {
+        (self.op == "vllm.dynamic_scaled_fp8_quant")
+            .then(|| kernel_for("vllm.static_scaled_fp8_quant", self.hidden, &self.elem, false, "f8E4M3FN", None, false))
+            .flatten()
     }
 
     /// True for kernels whose `scale` is one f32 per row (written).
@@ -139,8 +141,7 @@ impl Kernel {
             // One scale per group, row-major [rows, H/G].
             "scale" | "scales" | "output_s" if self.group.is_some() => rows * h / self.group.unwrap_or(1) as usize,
             "scale" if self.per_token() => rows,
-            "scale_ub" => 1,
-            "scale" => 1,
+            "scale" | "scale_ub" => 1,
             // SiLU-and-mul reads rows of 2d.
             "input" if self.op.starts_with("vllm.silu_and_mul") => 2 * rows * h,
             _ => rows * h,
@@ -211,7 +212,7 @@ impl Kernel {
             "elements_per_thread_step": self.lanes(),
             "row_in_registers": self.row_in_registers(),
             "threads": self.threads,
-            "then": self.then(),
+            "then": self.then().map(|k| k.name),
             "zero_before_launch": if self.then().is_some() { json!(["scale"]) } else { json!([]) },
             "group_size": self.group,
             "scale_layout": if self.group.is_some() { json!("row-major [num_tokens, hidden / group_size]") } else { Json::Null },
@@ -283,7 +284,7 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, tokens: Option<u64
                     let Some(k) = kernel_for(kind, h, &elem, given("residual"), &out_elem, group, given("scale_ub")) else { continue };
                     // The per-tensor dynamic quant is two launches: its scale, then the static quant.
                     let then = k.then();
-                    for k in std::iter::once(Some(k)).chain([then.and_then(|_| kernel_for("vllm.static_scaled_fp8_quant", h, &elem, false, &out_elem, None, false))]).flatten() {
+                    for k in [Some(k), then].into_iter().flatten() {
                         let k = k.for_tokens(tokens);
                         match out.iter_mut().find(|x| x.name == k.name) {
                             Some(x) => {
@@ -336,18 +337,11 @@ pub fn ptx(k: &Kernel, arch: &str) -> Result<String, String> {
         Some(_) => return Err(format!("--cuda-arch {arch}: the FP8 conversion (cvt.rn.satfinite.e4m3x2) needs sm_89 or newer")),
         None => return Err(format!("--cuda-arch {arch}: expected sm_<NN>, e.g. sm_90")),
     }
-    let ctx = vllm_dialect::new_context()?;
-    mlir_support::context::register_llvm_translations(&ctx);
-    let mut module = mlir_support::source::parse(&ctx, &kernel_mlir(k), &format!("{}.mlir", k.name))
-        .map_err(|d| format!("{}: the generated kernel does not parse: {}", k.name, first_message(&d)))?;
     let pipeline = format!(
         "builtin.module(gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm),nvvm-attach-target{{chip={arch} features=+ptx80}},reconcile-unrealized-casts,gpu-module-to-binary{{format=isa}})"
     );
-    mlir_support::pipeline::Pipeline::parse(&ctx, &pipeline)
-        .map_err(|d| format!("{d:?}"))?
-        .run(&mut module)
-        .map_err(|d| format!("{}: lowering to PTX failed: {}", k.name, first_message(&d)))?;
-    let text = ir::gpu_binary_objects(&module).into_iter().next().map(|(_, p)| p).ok_or_else(|| format!("{}: no PTX produced", k.name))?;
+    let objects = lowered(k, Target::Gpu, &kernel_mlir(k), &pipeline, |m| Ok(ir::gpu_binary_objects(m)))?;
+    let text = objects.into_iter().next().map(|(_, p)| p).ok_or_else(|| format!("{}: no PTX produced", k.name))?;
     if let Some(line) = text.lines().find(|l| l.contains(".extern .func")) {
         return Err(format!("{}: the PTX calls an external function ({}): libdevice is not linked", k.name, line.trim()));
     }
@@ -390,15 +384,7 @@ pub fn run_on_host_in(k: &Kernel, call: HostCall<'_>, form: Form) -> Result<(), 
             return Err(format!("{}: '{name}' has {} bytes, {} rows need {}", k.name, b.len(), call.rows, k.bytes(p, call.rows)));
         }
     }
-    let ctx = vllm_dialect::new_context()?;
-    mlir_support::context::register_llvm_translations(&ctx);
-    let mut module = mlir_support::source::parse(&ctx, &host_mlir_in(k, form), &format!("{}.host.mlir", k.name))
-        .map_err(|d| format!("{}: the host kernel does not parse: {}", k.name, first_message(&d)))?;
     let lower = "builtin.module(convert-scf-to-cf,arith-expand{include-bf16=true},convert-math-to-llvm,convert-vector-to-llvm,convert-arith-to-llvm,convert-cf-to-llvm,convert-func-to-llvm,reconcile-unrealized-casts)";
-    mlir_support::pipeline::Pipeline::parse(&ctx, lower)
-        .map_err(|d| format!("{d:?}"))?
-        .run(&mut module)
-        .map_err(|d| format!("{}: lowering for the host failed: {}", k.name, first_message(&d)))?;
     use mlir_support::jit::Arg;
     // Exactly the kernel's parameters, in their order (then the row count).
     let mut args = Vec::new();
@@ -411,7 +397,30 @@ pub fn run_on_host_in(k: &Kernel, call: HostCall<'_>, form: Form) -> Result<(), 
         args.push(Arg::Buffer(buffers.swap_remove(i).1));
     }
     args.push(Arg::Index(call.rows as i64));
-    mlir_support::jit::call(&module, &k.name, &mut args)
+    lowered(k, Target::Cpu, &host_mlir_in(k, form), lower, |m| mlir_support::jit::call(m, &k.name, &mut args))
+}
+
+/// Parses `text`, kernel `k`'s MLIR for `target`, in a fresh context with the
+/// LLVM translations, runs `pipeline` on it and hands the result to `then`.
+fn lowered<T>(
+    k: &Kernel,
+    target: Target,
+    text: &str,
+    pipeline: &str,
+    then: impl FnOnce(&mlir_support::melior::ir::Module<'_>) -> Result<T, String>,
+) -> Result<T, String> {
+    let (what, file) = match target {
+        Target::Gpu => ("generated kernel", format!("{}.mlir", k.name)),
+        Target::Cpu => ("host kernel", format!("{}.host.mlir", k.name)),
+    };
+    let ctx = vllm_dialect::new_context()?;
+    mlir_support::context::register_llvm_translations(&ctx);
+    let mut module = mlir_support::source::parse(&ctx, text, &file).map_err(|d| format!("{}: the {what} does not parse: {}", k.name, first_message(&d)))?;
+    mlir_support::pipeline::Pipeline::parse(&ctx, pipeline)
+        .map_err(|d| format!("{d:?}"))?
+        .run(&mut module)
+        .map_err(|d| format!("{}: lowering the {what} failed: {}", k.name, first_message(&d)))?;
+    then(&module)
 }
 
 /// A kernel description for `op` (value or in-place form) at hidden size

@@ -9,7 +9,7 @@
 //! divides), or for int8 `q = cvt.rni.sat.s8(y * (1/scale))` with QMAX = 127
 //! and MINSF = FLT_EPSILON. Passes over the row: (sum of squares,) max |y|,
 //! quantize.
-use crate::body::{Form, Layout, Regs, Target, row_constants, add_squares, fold_max_abs, footer, header, index_lines, inv_rms, lanes, max_abs_step, normalize, row_scale, store_fp8, store_i8, sum_squares};
+use crate::body::{Form, Layout, Regs, Target, fold_max_abs, fold_squares, footer, header, index_lines, inv_rms, lanes, max_abs_step, normalize, row_constants, row_scale, store_fp8, store_i8, sum_squares};
 use std::fmt::Write;
 
 /// The quantized output type.
@@ -56,6 +56,20 @@ fn params(norm: bool, residual: bool, ub: bool) -> String {
     p
 }
 
+/// `rT(sum)` of the lanes (`%f`) stored back to the residual at `%pr`.
+pub(crate) fn store_sum(t: &str, w: u64) -> String {
+    let al = 2 * w;
+    format!("        %rt = arith.truncf %f : vector<{w}xf32> to vector<{w}x{t}>\n        llvm.store %rt, %pr {{alignment = {al} : i64}} : vector<{w}x{t}>, !llvm.ptr\n")
+}
+
+/// int8 multiplies by the row scale's reciprocal (`%invv`); FP8 divides.
+fn int8_inverse(quant: Quant, w: u64) -> String {
+    match quant {
+        Quant::I8 => format!("      %inv = arith.divf %one, %sc : f32\n      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>\n"),
+        Quant::Fp8 => String::new(),
+    }
+}
+
 /// QMAX and MINSF of §10.
 fn limits(quant: Quant) -> (f32, f32) {
     match quant {
@@ -96,22 +110,20 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads:
     let Kind { norm, residual, quant, scale_ub } = kind;
     let r = Regs::new(h, target, threads);
     let w = r.w;
-    let al = 2 * w;
     let (qmax, minsf) = limits(quant);
     let mut k = header(name, &params(norm, residual, scale_ub), target);
     k.push_str(&row_constants(h, w));
-    k.push_str(&r.constants());
-    k.push_str(&r.offsets());
+    k.push_str(&r.prelude());
     // Load (and sum); the residual form stores rT(sum) now: no other read of it follows.
     let mut load = format!("{}{}", index_lines(), load_sum(residual, t, w));
     if residual {
-        let _ = writeln!(load, "        %rt = arith.truncf %f : vector<{w}xf32> to vector<{w}x{t}>\n        llvm.store %rt, %pr {{alignment = {al} : i64}} : vector<{w}x{t}>, !llvm.ptr");
+        load.push_str(&store_sum(t, w));
     }
     let mut acc = "%zero".to_string();
     for c in 0..r.chunks {
         k.push_str(&r.chunk(c, &load, Some((&format!("%fc{c}"), "%f"))));
         if norm {
-            acc = add_squares(&mut k, c, w, &acc);
+            acc = fold_squares(&mut k, &format!("%fc{c}"), &c.to_string(), w, &acc);
         }
     }
     if norm {
@@ -128,13 +140,11 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads:
         } else {
             let _ = writeln!(k, "      %yc{c} = arith.addf %fc{c}, %nzr : vector<{w}xf32>");
         }
-        mx = fold_max_abs(&mut k, c, w, &mx);
+        mx = fold_max_abs(&mut k, &format!("%yc{c}"), &c.to_string(), w, &mx);
     }
     let _ = writeln!(k, "      %mx = arith.addf {mx}, %nz0 : f32");
     k.push_str(&row_scale(target, qmax, minsf, w, scale_ub));
-    if quant == Quant::I8 {
-        let _ = writeln!(k, "      %inv = arith.divf %one, %sc : f32\n      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>");
-    }
+    k.push_str(&int8_inverse(quant, w));
     for c in 0..r.chunks {
         let body = format!("{}        %y = arith.addf %yc{c}, %nzr : vector<{w}xf32>\n{}", index_lines(), store_q(quant, target, w));
         k.push_str(&r.chunk(c, &body, None));
@@ -147,7 +157,6 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads:
 fn kernel_loops(name: &str, kind: Kind, h: u64, t: &str, target: Target) -> String {
     let Kind { norm, residual, quant, scale_ub } = kind;
     let w = lanes(h);
-    let al = 2 * w;
     let (qmax, minsf) = limits(quant);
     let mut k = header(name, &params(norm, residual, scale_ub), target);
     k.push_str(&row_constants(h, w));
@@ -179,14 +188,12 @@ fn kernel_loops(name: &str, kind: Kind, h: u64, t: &str, target: Target) -> Stri
     y(&mut k);
     k.push_str(&max_abs_step("%y", w));
     k.push_str(&row_scale(target, qmax, minsf, w, scale_ub));
-    if quant == Quant::I8 {
-        let _ = writeln!(k, "      %inv = arith.divf %one, %sc : f32\n      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>");
-    }
+    k.push_str(&int8_inverse(quant, w));
     // Quantize; the residual form stores rT(sum) after its last read.
     k.push_str("      scf.for %j = %first to %H step %step {\n");
     y(&mut k);
     if residual {
-        let _ = writeln!(k, "        %rt = arith.truncf %f : vector<{w}xf32> to vector<{w}x{t}>\n        llvm.store %rt, %pr {{alignment = {al} : i64}} : vector<{w}x{t}>, !llvm.ptr");
+        k.push_str(&store_sum(t, w));
     }
     k.push_str(&store_q(quant, target, w));
     k.push_str("      }\n");

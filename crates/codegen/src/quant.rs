@@ -4,26 +4,18 @@
 //! CTA per row, like the fused kernels, so that the manifest's launch rule
 //! is the same for every kernel. (The dynamic per-token quant is in
 //! per_token.rs: it shares the row max with the fused form.)
-use crate::body::{Target, footer, header, index_lines, lanes, max_abs_step, store_fp8};
+use crate::body::{Target, footer, header, index_lines, inv_scale, lanes, max_abs_step, row_constants, store_fp8};
 use std::fmt::Write;
 
 pub fn kernel(name: &str, h: u64, t: &str, target: Target) -> String {
     let w = lanes(h);
     let al = 2 * w;
     let mut k = header(name, "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr", target);
+    k.push_str(&row_constants(h, w));
+    k.push_str(&inv_scale(w));
     let _ = write!(
         k,
-        r#"      %c2 = arith.constant {w} : index
-      %H = arith.constant {h} : index
-      %one = arith.constant 1.0 : f32
-      %pmax = arith.constant dense<448.0> : vector<{w}xf32>
-      %nmax = arith.constant dense<-448.0> : vector<{w}xf32>
-      %sv = llvm.load %scale : !llvm.ptr -> f32
-      %inv = arith.divf %one, %sv : f32
-      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>
-      %base = arith.muli %row, %H : index
-      %first = arith.muli %tid, %c2 : index
-      %step = arith.muli %nt, %c2 : index
+        r#"      %step = arith.muli %nt, %c2 : index
       scf.for %j = %first to %H step %step {{
 {}        %px = llvm.getelementptr %x[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
         %vx = llvm.load %px {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
@@ -49,14 +41,10 @@ pub fn max_kernel(name: &str, h: u64, t: &str, target: Target) -> String {
     let w = lanes(h);
     let al = 2 * w;
     let mut k = header(name, "%x: !llvm.ptr, %scale: !llvm.ptr", target);
+    k.push_str(&row_constants(h, w));
     let _ = write!(
         k,
-        r#"      %c2 = arith.constant {w} : index
-      %H = arith.constant {h} : index
-      %zero = arith.constant 0.0 : f32
-      %qmax = arith.constant 448.0 : f32
-      %base = arith.muli %row, %H : index
-      %first = arith.muli %tid, %c2 : index
+        r#"      %qmax = arith.constant 448.0 : f32
       %step = arith.muli %nt, %c2 : index
       %mx = scf.for %j = %first to %H step %step iter_args(%m = %zero) -> f32 {{
 {}        %px = llvm.getelementptr %x[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
