@@ -3,7 +3,7 @@
 //! naming the node.
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value, value::RawValue};
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 pub const FORMAT: &str = "fx-graph";
 pub const VERSION: i64 = 1;
@@ -313,11 +313,12 @@ fn field<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
     serde_json::from_str(raw.get()).ok()
 }
 
-fn is_null(raw: Option<&RawValue>) -> bool {
-    raw.is_none_or(|r| r.get() == "null")
+/// A field that is given and not `null`.
+fn present(raw: Option<&RawValue>) -> Option<&RawValue> {
+    raw.filter(|r| r.get() != "null")
 }
 
-/// Parses one node; `index` tells which (for the position of node references).
+/// Parses node #`i` (the index names it in errors until its name is known).
 fn parse_node(i: usize, raw: &RawValue) -> Result<Node, GraphError> {
     let r: RawNode = match serde_json::from_str(raw.get()) {
         Ok(r) => r,
@@ -345,19 +346,19 @@ fn parse_node(i: usize, raw: &RawValue) -> Result<Node, GraphError> {
         None if op == NodeOp::Output => "output".to_string(),
         _ => return Err(GraphError::at(&name, "has no 'target' string")),
     };
-    let args = match r.args.filter(|a| !is_null(Some(a))) {
+    let args = match present(r.args) {
         None => vec![],
         Some(a) => field::<Vec<Value>>(a).ok_or_else(|| GraphError::at(&name, "'args' must be an array"))?,
     };
-    let kwargs = match r.kwargs.filter(|a| !is_null(Some(a))) {
+    let kwargs = match present(r.kwargs) {
         None => Map::new(),
         Some(k) => field::<Map<String, Value>>(k).ok_or_else(|| GraphError::at(&name, "'kwargs' must be an object"))?,
     };
-    let val_raw = match r.meta.filter(|m| !is_null(Some(m))) {
+    let val_raw = match present(r.meta) {
         None => None,
         Some(m) => field::<RawMeta>(m).ok_or_else(|| GraphError::at(&name, "'meta' must be an object"))?.val,
     };
-    let (val, val_text) = match val_raw.filter(|v| !is_null(Some(v))) {
+    let (val, val_text) = match present(val_raw) {
         None => (Val::None, None),
         Some(v) => {
             let val = serde_json::from_str::<Val>(v.get()).map_err(|e| GraphError::at(&name, format!("meta.val: {e}")))?;
@@ -365,6 +366,40 @@ fn parse_node(i: usize, raw: &RawValue) -> Result<Node, GraphError> {
         }
     };
     Ok(Node { name, op, target, args, kwargs, val, val_text })
+}
+
+/// Checks every argument's grammar and that each `{"node": name}` names an
+/// earlier node, and that names are unique.
+fn check_references(nodes: &[Node]) -> Result<(), GraphError> {
+    // Every name, to tell a forward reference from a dangling one.
+    let all_names: HashSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    let mut earlier: HashSet<&str> = HashSet::with_capacity(nodes.len());
+    for node in nodes {
+        let name = node.name.as_str();
+        for v in node.args.iter().chain(node.kwargs.values()) {
+            check_value(v, name)?;
+            let mut bad = None;
+            for_each_ref(v, &mut |r| {
+                if bad.is_none() && !earlier.contains(r) {
+                    bad = Some(r.to_string());
+                }
+            });
+            if let Some(r) = bad {
+                let why = if r == name {
+                    "itself"
+                } else if all_names.contains(r.as_str()) {
+                    "a node that comes later (a forward reference)"
+                } else {
+                    "a node that does not exist"
+                };
+                return Err(GraphError::at(name, format!("refers to '{r}', {why}")));
+            }
+        }
+        if !earlier.insert(name) {
+            return Err(GraphError::at(name, "duplicate node name"));
+        }
+    }
+    Ok(())
 }
 
 /// Parses and checks a graph.
@@ -398,38 +433,8 @@ pub fn parse(text: &str) -> Result<Graph, GraphError> {
             extra.insert(k.clone(), field::<Value>(v).unwrap_or(Value::Null));
         }
     }
-    let parsed: Vec<Node> = raw_nodes.iter().enumerate().map(|(i, r)| parse_node(i, r)).collect::<Result<_, _>>()?;
-    // Every name, to tell a forward reference from a dangling one.
-    let all_names: std::collections::HashSet<&str> = parsed.iter().map(|n| n.name.as_str()).collect();
-    let mut index: HashMap<&str, usize> = HashMap::with_capacity(parsed.len());
-    for (i, node) in parsed.iter().enumerate() {
-        let name = node.name.as_str();
-        for v in node.args.iter().chain(node.kwargs.values()) {
-            check_value(v, name)?;
-            let mut bad = None;
-            for_each_ref(v, &mut |r| {
-                if bad.is_none() && !index.contains_key(r) {
-                    bad = Some(r.to_string());
-                }
-            });
-            if let Some(r) = bad {
-                let why = if r == name {
-                    "itself"
-                } else if all_names.contains(r.as_str()) {
-                    "a node that comes later (a forward reference)"
-                } else {
-                    "a node that does not exist"
-                };
-                return Err(GraphError::at(name, format!("refers to '{r}', {why}")));
-            }
-        }
-        if index.insert(name, i).is_some() {
-            return Err(GraphError::at(name, "duplicate node name"));
-        }
-    }
-    drop(index);
-    drop(all_names);
-    let nodes = parsed;
+    let nodes: Vec<Node> = raw_nodes.iter().enumerate().map(|(i, r)| parse_node(i, r)).collect::<Result<_, _>>()?;
+    check_references(&nodes)?;
     match nodes.iter().filter(|n| n.op == NodeOp::Output).count() {
         1 => {}
         0 => return Err(GraphError::top("the graph has no output node")),
