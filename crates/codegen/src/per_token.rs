@@ -1,7 +1,8 @@
 //! Dynamic per-token quantization, one CTA per row:
 //! - `rms_norm_dynamic_per_token_quant` (vllm-passes.md §10): with a residual
-//!   the add is in f32 and not rounded; the residual stores `rT(sum)`,
-//!   written in the last pass (after every read of the row).
+//!   the add is in f32 and not rounded; the residual stores `rT(sum)`
+//!   after its last read (the loop form's last pass, the register form's
+//!   only load).
 //!   `y = rT(rT(x*s) * w)`;
 //! - `dynamic_per_token_scaled_fp8_quant`: `y = x`.
 //!
