@@ -13,6 +13,13 @@
 // RUN: not vllm-opt %S/inputs/getitem-out-of-range.json 2>&1 | FileCheck %s --check-prefix=GETITEM
 // RUN: not vllm-opt %S/inputs/call-module.json 2>&1 | FileCheck %s --check-prefix=MODULE
 // A .json file can also be read from stdin with --input-format.
+// RUN: not vllm-opt %S/inputs/bad-grammar.json 2>&1 | FileCheck %s --check-prefix=GRAMMAR
+// RUN: not vllm-opt %S/inputs/tag-not-string.json 2>&1 | FileCheck %s --check-prefix=TAG
+// RUN: not vllm-opt %S/inputs/args-not-array.json 2>&1 | FileCheck %s --check-prefix=ARGS
+// RUN: not vllm-opt %S/inputs/node-not-object.json 2>&1 | FileCheck %s --check-prefix=NOTOBJECT
+// RUN: not vllm-opt %S/inputs/repeated-field.json 2>&1 | FileCheck %s --check-prefix=REPEATED
+// RUN: vllm-opt %S/inputs/escaped-names.json | FileCheck %s --check-prefix=ESCAPED
+// RUN: vllm-opt %S/inputs/escaped-names.json --emit fx-json | FileCheck %s --check-prefix=ESCAPED-JSON
 // RUN: cat %S/inputs/rms_quant.json | vllm-opt - --input-format=fx-json | FileCheck %s --check-prefix=GOOD
 
 // GOOD: "vllm.rms_norm"
@@ -28,3 +35,12 @@
 // AFOP: af-without-op.json: node 'auto_functionalized': error: auto_functionalized needs the op it wraps
 // GETITEM: getitem-out-of-range.json: node 'getitem': error: getitem index 3 is out of range: 'auto_functionalized' has 2 elements
 // MODULE: call-module.json: node 'reshape': error: 'call_module' does not occur in post-grad graphs
+// GRAMMAR: bad-grammar.json: node 'view': error: value {"size":3} is not of the FX graph JSON grammar
+// TAG: tag-not-string.json: node 'view': error: value {"node":3}: the 'node' tag takes a string
+// ARGS: args-not-array.json: node 'view': error: 'args' must be an array
+// NOTOBJECT: node-not-object.json: error: node #1 is not a JSON object
+// REPEATED: repeated-field.json: error: node #1: the field 'name' is given twice
+// Names with JSON escapes are decoded (the reader borrows only unescaped text).
+// ESCAPED: fx.name = "x\C3\A9"
+// ESCAPED: "aten.view"(%arg0)
+// ESCAPED-JSON: "name":"xé"

@@ -1,9 +1,16 @@
-//! The FX graph JSON format (../shared/spec/fx-graph-json.md, version 1):
-//! parsing with a check of every rule a reader must enforce, each failure
-//! naming the node.
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value, value::RawValue};
-use std::collections::HashSet;
+//! The FX graph JSON format (../shared/spec/fx-graph-json.md, version 1).
+//!
+//! [`parse`] reads the text in one pass into typed nodes that borrow it
+//! (names, targets and strings are slices of the input unless they hold
+//! escapes), then checks every rule a reader must enforce, each failure naming
+//! the node. References are resolved to node indices, so that the importer
+//! looks nodes up by position, not by name.
+use rustc_hash::FxHashMap;
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::{Map, Number, Value, value::RawValue};
+use std::borrow::Cow;
+use std::fmt;
 
 pub const FORMAT: &str = "fx-graph";
 pub const VERSION: i64 = 1;
@@ -27,18 +34,166 @@ impl NodeOp {
     }
 }
 
+/// One argument value, as the spec's "Values" table defines them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arg<'a> {
+    Null,
+    Bool(bool),
+    Num(Number),
+    Str(Cow<'a, str>),
+    List(Vec<Arg<'a>>),
+    /// `{"node": name}`: the node at `index` of the graph (resolved by [`parse`]).
+    Node(Cow<'a, str>, usize),
+    /// `{tag: text}` for the other tags (`op`, `dtype`, `device`, `float`, ...).
+    Tagged(&'static str, Cow<'a, str>),
+    /// Any other object. Not of the grammar: [`parse`] rejects it, naming the node.
+    Object(Vec<(Cow<'a, str>, Arg<'a>)>),
+}
+
+/// A resolved `{"node": name}` reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeRef<'g> {
+    pub name: &'g str,
+    /// Position of the node in [`Graph::nodes`].
+    pub index: usize,
+}
+
+const TAGGED: &[&str] = &["node", "op", "dtype", "device", "layout", "memory_format", "sym", "float"];
+
+impl<'a> Arg<'a> {
+    pub fn as_ref(&self) -> Option<NodeRef<'_>> {
+        match self {
+            Arg::Node(name, index) => Some(NodeRef { name, index: *index }),
+            _ => None,
+        }
+    }
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Arg::Num(n) => n.as_i64(),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Arg::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_list(&self) -> Option<&[Arg<'a>]> {
+        match self {
+            Arg::List(items) => Some(items),
+            _ => None,
+        }
+    }
+    /// The text of `{tag: text}`.
+    pub fn tagged(&self, tag: &str) -> Option<&str> {
+        match self {
+            Arg::Tagged(t, s) if *t == tag => Some(s),
+            _ => None,
+        }
+    }
+    /// Calls `f` on every node reference inside this value.
+    pub fn for_each_ref<'s>(&'s self, f: &mut impl FnMut(NodeRef<'s>)) {
+        match self {
+            Arg::List(items) => items.iter().for_each(|x| x.for_each_ref(f)),
+            Arg::Node(name, index) => f(NodeRef { name, index: *index }),
+            _ => {}
+        }
+    }
+}
+
+/// Writes the value back as JSON (the form it was read in).
+impl Serialize for Arg<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Arg::Null => s.serialize_unit(),
+            Arg::Bool(b) => s.serialize_bool(*b),
+            Arg::Num(n) => n.serialize(s),
+            Arg::Str(t) => s.serialize_str(t),
+            Arg::List(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                items.iter().try_for_each(|x| seq.serialize_element(x))?;
+                seq.end()
+            }
+            Arg::Node(name, _) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("node", name)?;
+                m.end()
+            }
+            Arg::Tagged(tag, text) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry(tag, text)?;
+                m.end()
+            }
+            Arg::Object(entries) => {
+                let mut m = s.serialize_map(Some(entries.len()))?;
+                entries.iter().try_for_each(|(k, v)| m.serialize_entry(k, v))?;
+                m.end()
+            }
+        }
+    }
+}
+
+impl fmt::Display for Arg<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&serde_json::to_string(self).map_err(|_| fmt::Error)?)
+    }
+}
+
 #[derive(Clone, Debug)]
-pub struct Node {
-    pub name: String,
+pub struct Node<'a> {
+    pub name: Cow<'a, str>,
     pub op: NodeOp,
-    pub target: String,
-    pub args: Vec<Value>,
-    pub kwargs: Map<String, Value>,
+    pub target: Cow<'a, str>,
+    pub args: Vec<Arg<'a>>,
+    /// In file order.
+    pub kwargs: Vec<(Cow<'a, str>, Arg<'a>)>,
     /// `meta.val`, read as far as the importer needs it.
     pub val: Val,
     /// `meta.val` as compact JSON text (kept verbatim for an exact export);
     /// `None` when absent or null.
-    pub val_text: Option<String>,
+    pub val_text: Option<Cow<'a, str>>,
+}
+
+impl<'a> Node<'a> {
+    pub fn kwarg(&self, name: &str) -> Option<&Arg<'a>> {
+        self.kwargs.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+    /// Every argument value: the positional ones, then the keyword ones.
+    pub fn arg_values(&self) -> impl Iterator<Item = &Arg<'a>> {
+        self.args.iter().chain(self.kwargs.iter().map(|(_, v)| v))
+    }
+}
+
+/// The node as FX graph JSON (`meta` holds only `val`).
+impl Serialize for Node<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Kwargs<'n, 'a>(&'n [(Cow<'a, str>, Arg<'a>)]);
+        impl Serialize for Kwargs<'_, '_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                self.0.iter().try_for_each(|(k, v)| m.serialize_entry(k, v))?;
+                m.end()
+            }
+        }
+        struct Meta<'n>(Option<&'n str>);
+        impl Serialize for Meta<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let raw = self.0.and_then(|t| serde_json::from_str::<&RawValue>(t).ok());
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("val", &raw)?;
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(6))?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("op", self.op.as_str())?;
+        m.serialize_entry("target", &self.target)?;
+        m.serialize_entry("args", &self.args)?;
+        m.serialize_entry("kwargs", &Kwargs(&self.kwargs))?;
+        m.serialize_entry("meta", &Meta(self.val_text.as_deref()))?;
+        m.end()
+    }
 }
 
 /// What a node's `meta.val` describes. The text itself is kept in
@@ -62,12 +217,13 @@ pub struct Symbol {
     pub max: Option<i64>,
 }
 
+/// A parsed graph; it borrows the text it was parsed from.
 #[derive(Clone, Debug)]
-pub struct Graph {
+pub struct Graph<'a> {
     pub name: String,
     /// In file order.
     pub symbols: Vec<(String, Symbol)>,
-    pub nodes: Vec<Node>,
+    pub nodes: Vec<Node<'a>>,
     /// Top-level keys this reader does not interpret (kept for the exporter).
     pub extra: Map<String, Value>,
 }
@@ -90,47 +246,19 @@ impl GraphError {
     }
 }
 
-/// Calls `f` on every `{"node": name}` reference inside a value.
-pub fn for_each_ref<'v>(v: &'v Value, f: &mut impl FnMut(&'v str)) {
-    match v {
-        Value::Array(items) => items.iter().for_each(|x| for_each_ref(x, f)),
-        Value::Object(m) => {
-            if let Some(Value::String(n)) = m.get("node").filter(|_| m.len() == 1) {
-                f(n);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// The node a value refers to, if it is exactly `{"node": name}`.
-pub fn as_ref(v: &Value) -> Option<&str> {
-    match v {
-        Value::Object(m) if m.len() == 1 => m.get("node").and_then(Value::as_str),
-        _ => None,
-    }
-}
-
-const TAGGED: &[&str] = &["node", "op", "dtype", "device", "layout", "memory_format", "sym", "float"];
-
 /// Checks that a value follows the grammar of the spec's "Values" table.
-fn check_value(v: &Value, node: &str) -> Result<(), GraphError> {
+fn check_value(v: &Arg, node: &str) -> Result<(), GraphError> {
     match v {
-        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => Ok(()),
-        Value::Array(items) => items.iter().try_for_each(|x| check_value(x, node)),
-        Value::Object(m) => {
-            let tag = m.keys().next().map(String::as_str).unwrap_or("");
-            if m.len() != 1 || !TAGGED.contains(&tag) {
-                return Err(GraphError::at(node, format!("value {v} is not of the FX graph JSON grammar")));
-            }
-            let s = m.values().next().and_then(Value::as_str);
-            match (tag, s) {
-                ("float", Some("inf" | "-inf" | "nan")) => Ok(()),
-                ("float", _) => Err(GraphError::at(node, format!("{v}: \"float\" takes \"inf\", \"-inf\" or \"nan\""))),
-                (_, Some(_)) => Ok(()),
-                _ => Err(GraphError::at(node, format!("value {v}: the '{tag}' tag takes a string"))),
-            }
+        Arg::Null | Arg::Bool(_) | Arg::Num(_) | Arg::Str(_) | Arg::Node(..) => Ok(()),
+        Arg::List(items) => items.iter().try_for_each(|x| check_value(x, node)),
+        Arg::Tagged("float", s) if !matches!(&**s, "inf" | "-inf" | "nan") => {
+            Err(GraphError::at(node, format!("{v}: \"float\" takes \"inf\", \"-inf\" or \"nan\"")))
         }
+        Arg::Tagged(..) => Ok(()),
+        Arg::Object(entries) => match entries.as_slice() {
+            [(tag, _)] if TAGGED.contains(&&**tag) => Err(GraphError::at(node, format!("value {v}: the '{tag}' tag takes a string"))),
+            _ => Err(GraphError::at(node, format!("value {v} is not of the FX graph JSON grammar"))),
+        },
     }
 }
 
@@ -159,7 +287,7 @@ impl<'de> Deserialize<'de> for Val {
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = Val;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a meta.val")
             }
             fn visit_unit<E: de::Error>(self) -> Result<Val, E> {
@@ -189,16 +317,16 @@ impl<'de> Deserialize<'de> for Val {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val, A::Error> {
                 let (mut shape, mut dtype, mut sym) = (None, None, false);
-                while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    match &*k {
+                while let Some(k) = map.next_key::<Text>()? {
+                    match &*k.0 {
                         "shape" => shape = Some(map.next_value::<Shape>()?.0),
                         "dtype" => dtype = Some(map.next_value::<Value>()?),
                         "sym" => {
                             sym = true;
-                            map.next_value::<de::IgnoredAny>()?;
+                            map.next_value::<IgnoredAny>()?;
                         }
                         _ => {
-                            map.next_value::<de::IgnoredAny>()?;
+                            map.next_value::<IgnoredAny>()?;
                         }
                     }
                 }
@@ -237,7 +365,11 @@ impl<'de> Deserialize<'de> for Shape {
 
 /// JSON text without the whitespace between tokens (the form serde_json
 /// writes), so that provenance reads the same whatever the file's layout.
-fn compact(raw: &str) -> String {
+/// Borrows text that is already compact.
+fn compact(raw: &str) -> Cow<'_, str> {
+    if !raw.bytes().any(|b| b.is_ascii_whitespace()) {
+        return Cow::Borrowed(raw);
+    }
     let mut out = String::with_capacity(raw.len());
     let (mut in_str, mut escaped) = (false, false);
     for c in raw.chars() {
@@ -255,82 +387,259 @@ fn compact(raw: &str) -> String {
             out.push(c);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
-/// A node as written, each field still text: checked one by one below so
-/// that every error names the node.
-#[derive(serde::Deserialize)]
-struct RawNode<'a> {
-    #[serde(borrow)]
-    name: Option<&'a RawValue>,
-    #[serde(borrow)]
-    op: Option<&'a RawValue>,
-    #[serde(borrow)]
-    target: Option<&'a RawValue>,
-    #[serde(borrow)]
-    args: Option<&'a RawValue>,
-    #[serde(borrow)]
-    kwargs: Option<&'a RawValue>,
-    #[serde(borrow)]
-    meta: Option<&'a RawValue>,
-}
+// ---------------------------------------------------------------------------
+// The one-pass reader. Node fields are read leniently: `name`, `op`,
+// `target`, `args` and `kwargs` as any `Arg`, `meta` and the node itself
+// through `Lenient`, which consumes a value of the wrong JSON kind. The kinds
+// are checked afterwards (`node_from_fields`), so that an error names the node
+// instead of aborting the parse at a byte offset.
 
-#[derive(serde::Deserialize)]
-struct RawMeta<'a> {
-    #[serde(borrow)]
-    val: Option<&'a RawValue>,
-}
+/// A string borrowed from the input when it holds no escapes.
+struct Text<'a>(Cow<'a, str>);
 
-/// The top-level object, its values still text, in file order.
-struct Top<'a>(Vec<(String, &'a RawValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Top<'a> {
+impl<'de> Deserialize<'de> for Text<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Top<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("the top level to be a JSON object")
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top<'a>, A::Error> {
-                let mut entries: Vec<(String, &'a RawValue)> = Vec::new();
-                while let Some(k) = map.next_key::<String>()? {
-                    let v: &'de RawValue = map.next_value()?;
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A visitor for values that should be JSON objects; a value of any other
+/// kind is consumed and handed to [`ObjectOnly::other`], so that the caller
+/// can report it with the node's name instead of aborting at a byte offset.
+trait ObjectOnly<'de>: Sized {
+    type Out;
+    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error>;
+    /// `kind` is "null", "an array", ... for messages.
+    fn other(self, kind: &'static str) -> Self::Out;
+}
+
+struct Lenient<T>(T);
+
+impl<'de, T: ObjectOnly<'de>> Visitor<'de> for Lenient<T> {
+    type Value = T::Out;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T::Out, A::Error> {
+        self.0.object(map)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T::Out, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(self.0.other("an array"))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<T::Out, E> {
+        Ok(self.0.other("null"))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<T::Out, E> {
+        Ok(self.0.other("a boolean"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<T::Out, E> {
+        Ok(self.0.other("a number"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<T::Out, E> {
+        Ok(self.0.other("a number"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<T::Out, E> {
+        Ok(self.0.other("a number"))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<T::Out, E> {
+        Ok(self.0.other("a string"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Arg<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Arg<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Arg<'de>, E> {
+                Ok(Arg::Null)
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<Arg<'de>, E> {
+                Ok(Arg::Bool(b))
+            }
+            fn visit_i64<E: de::Error>(self, x: i64) -> Result<Arg<'de>, E> {
+                Ok(Arg::Num(x.into()))
+            }
+            fn visit_u64<E: de::Error>(self, x: u64) -> Result<Arg<'de>, E> {
+                Ok(Arg::Num(x.into()))
+            }
+            fn visit_f64<E: de::Error>(self, x: f64) -> Result<Arg<'de>, E> {
+                Ok(Number::from_f64(x).map_or(Arg::Null, Arg::Num))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Arg<'de>, E> {
+                Ok(Arg::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Arg<'de>, E> {
+                Ok(Arg::Str(Cow::Owned(s.to_string())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Arg<'de>, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(x) = seq.next_element()? {
+                    items.push(x);
+                }
+                Ok(Arg::List(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Arg<'de>, A::Error> {
+                let mut entries: Vec<(Cow<'de, str>, Arg<'de>)> = Vec::new();
+                while let Some(Text(k)) = map.next_key()? {
+                    let v: Arg = map.next_value()?;
+                    // A repeated key: the last value wins, in the first one's place.
                     match entries.iter_mut().find(|(e, _)| *e == k) {
                         Some(e) => e.1 = v,
                         None => entries.push((k, v)),
                     }
                 }
-                Ok(Top(entries))
+                // `{tag: "text"}` is a tagged value; anything else stays an object.
+                let tag = match entries.as_slice() {
+                    [(k, Arg::Str(_))] => TAGGED.iter().find(|t| **t == k).copied(),
+                    _ => None,
+                };
+                Ok(match (tag, tag.and_then(|_| entries.pop())) {
+                    (Some("node"), Some((_, Arg::Str(s)))) => Arg::Node(s, usize::MAX),
+                    (Some(tag), Some((_, Arg::Str(s)))) => Arg::Tagged(tag, s),
+                    _ => Arg::Object(entries),
+                })
             }
         }
-        d.deserialize_map(V(std::marker::PhantomData))
+        d.deserialize_any(V)
     }
 }
 
-fn field<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
-    serde_json::from_str(raw.get()).ok()
+impl<'a> Arg<'a> {
+    /// The entries of a JSON object read as an `Arg` (tagged forms included).
+    fn into_object(self) -> Option<Vec<(Cow<'a, str>, Arg<'a>)>> {
+        match self {
+            Arg::Object(entries) => Some(entries),
+            Arg::Node(name, _) => Some(vec![(Cow::Borrowed("node"), Arg::Str(name))]),
+            Arg::Tagged(tag, text) => Some(vec![(Cow::Borrowed(tag), Arg::Str(text))]),
+            _ => None,
+        }
+    }
+}
+
+/// `meta`: only `val` is read, as text.
+struct Meta;
+
+impl<'de> ObjectOnly<'de> for Meta {
+    type Out = Result<Option<&'de RawValue>, &'static str>;
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
+        let mut val = None;
+        while let Some(Text(k)) = map.next_key()? {
+            if k == "val" {
+                val = Some(map.next_value::<&'de RawValue>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Ok(val))
+    }
+    fn other(self, kind: &'static str) -> Self::Out {
+        if kind == "null" { Ok(None) } else { Err(kind) }
+    }
+}
+
+/// Node #`index`, or why it is not one.
+struct NodeSeed(usize);
+
+/// A node's fields as read, before they are checked.
+#[derive(Default)]
+struct Fields<'a> {
+    name: Option<Arg<'a>>,
+    op: Option<Arg<'a>>,
+    target: Option<Arg<'a>>,
+    args: Option<Arg<'a>>,
+    kwargs: Option<Arg<'a>>,
+    meta: Option<Result<Option<&'a RawValue>, &'static str>>,
+    /// The first field given twice.
+    repeated: Option<&'static str>,
+}
+
+impl<'de> ObjectOnly<'de> for NodeSeed {
+    type Out = Result<Node<'de>, GraphError>;
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
+        let mut f = Fields::default();
+        while let Some(Text(k)) = map.next_key()? {
+            let (slot, key) = match &*k {
+                "name" => (&mut f.name, "name"),
+                "op" => (&mut f.op, "op"),
+                "target" => (&mut f.target, "target"),
+                "args" => (&mut f.args, "args"),
+                "kwargs" => (&mut f.kwargs, "kwargs"),
+                "meta" => {
+                    if f.meta.is_some() {
+                        f.repeated.get_or_insert("meta");
+                    }
+                    f.meta = Some(map.next_value_seed(MetaSeed)?);
+                    continue;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                f.repeated.get_or_insert(key);
+            }
+            *slot = Some(map.next_value()?);
+        }
+        Ok(node_from_fields(self.0, f))
+    }
+    fn other(self, _: &'static str) -> Self::Out {
+        Err(GraphError::top(format!("node #{} is not a JSON object", self.0)))
+    }
+}
+
+struct MetaSeed;
+
+impl<'de> DeserializeSeed<'de> for MetaSeed {
+    type Value = Result<Option<&'de RawValue>, &'static str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(Lenient(Meta))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for NodeSeed {
+    type Value = Result<Node<'de>, GraphError>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(Lenient(self))
+    }
 }
 
 /// A field that is given and not `null`.
-fn present(raw: Option<&RawValue>) -> Option<&RawValue> {
-    raw.filter(|r| r.get() != "null")
+fn present(a: Option<Arg>) -> Option<Arg> {
+    a.filter(|a| *a != Arg::Null)
 }
 
-/// Parses node #`i` (the index names it in errors until its name is known).
-fn parse_node(i: usize, raw: &RawValue) -> Result<Node, GraphError> {
-    let r: RawNode = match serde_json::from_str(raw.get()) {
-        Ok(r) => r,
-        Err(_) if !raw.get().starts_with('{') => return Err(GraphError::top(format!("node #{i} is not a JSON object"))),
-        Err(e) => return Err(GraphError::top(format!("node #{i}: {e}"))),
-    };
-    let name = match r.name.and_then(field::<String>) {
-        Some(s) if !s.is_empty() => s,
+/// Checks node #`i`'s fields one by one, so that every error names the node.
+fn node_from_fields(i: usize, f: Fields) -> Result<Node, GraphError> {
+    if let Some(key) = f.repeated {
+        return Err(GraphError::top(format!("node #{i}: the field '{key}' is given twice")));
+    }
+    let name = match f.name {
+        Some(Arg::Str(s)) if !s.is_empty() => s,
         _ => return Err(GraphError::top(format!("node #{i} has no 'name' string"))),
     };
-    let op_text = r.op.and_then(field::<std::borrow::Cow<str>>);
-    let op = match op_text.as_deref() {
+    let op = match f.op.as_ref().and_then(Arg::as_str) {
         Some("placeholder") => NodeOp::Placeholder,
         Some("get_attr") => NodeOp::GetAttr,
         Some("call_function") => NodeOp::CallFunction,
@@ -341,24 +650,26 @@ fn parse_node(i: usize, raw: &RawValue) -> Result<Node, GraphError> {
         Some(o) => return Err(GraphError::at(&name, format!("unknown node op '{o}'"))),
         None => return Err(GraphError::at(&name, "has no 'op' string")),
     };
-    let target = match r.target.map(field::<String>) {
-        Some(Some(t)) => t,
-        None if op == NodeOp::Output => "output".to_string(),
+    let target = match f.target {
+        Some(Arg::Str(t)) => t,
+        None if op == NodeOp::Output => Cow::Borrowed("output"),
         _ => return Err(GraphError::at(&name, "has no 'target' string")),
     };
-    let args = match present(r.args) {
+    let args = match present(f.args) {
         None => vec![],
-        Some(a) => field::<Vec<Value>>(a).ok_or_else(|| GraphError::at(&name, "'args' must be an array"))?,
+        Some(Arg::List(items)) => items,
+        Some(_) => return Err(GraphError::at(&name, "'args' must be an array")),
     };
-    let kwargs = match present(r.kwargs) {
-        None => Map::new(),
-        Some(k) => field::<Map<String, Value>>(k).ok_or_else(|| GraphError::at(&name, "'kwargs' must be an object"))?,
+    let kwargs = match present(f.kwargs).map(Arg::into_object) {
+        None => vec![],
+        Some(Some(entries)) => entries,
+        Some(None) => return Err(GraphError::at(&name, "'kwargs' must be an object")),
     };
-    let val_raw = match present(r.meta) {
+    let val_raw = match f.meta {
         None => None,
-        Some(m) => field::<RawMeta>(m).ok_or_else(|| GraphError::at(&name, "'meta' must be an object"))?.val,
+        Some(m) => m.map_err(|_| GraphError::at(&name, "'meta' must be an object"))?,
     };
-    let (val, val_text) = match present(val_raw) {
+    let (val, val_text) = match val_raw.filter(|v| v.get() != "null") {
         None => (Val::None, None),
         Some(v) => {
             let val = serde_json::from_str::<Val>(v.get()).map_err(|e| GraphError::at(&name, format!("meta.val: {e}")))?;
@@ -368,26 +679,125 @@ fn parse_node(i: usize, raw: &RawValue) -> Result<Node, GraphError> {
     Ok(Node { name, op, target, args, kwargs, val, val_text })
 }
 
-/// Checks every argument's grammar and that each `{"node": name}` names an
-/// earlier node, and that names are unique.
-fn check_references(nodes: &[Node]) -> Result<(), GraphError> {
-    // Every name, to tell a forward reference from a dangling one.
-    let all_names: HashSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
-    let mut earlier: HashSet<&str> = HashSet::with_capacity(nodes.len());
-    for node in nodes {
-        let name = node.name.as_str();
-        for v in node.args.iter().chain(node.kwargs.values()) {
+/// `nodes`: every node, or the first node's error (the rest is still read,
+/// so that a later JSON syntax error is reported as such).
+struct Nodes;
+
+impl<'de> DeserializeSeed<'de> for Nodes {
+    type Value = Option<Result<Vec<Node<'de>>, GraphError>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Option<Result<Vec<Node<'de>>, GraphError>>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of nodes")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut nodes = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(n) = seq.next_element_seed(NodeSeed(nodes.len()))? {
+                    match n {
+                        Ok(n) => nodes.push(n),
+                        Err(e) => {
+                            while seq.next_element::<IgnoredAny>()?.is_some() {}
+                            return Ok(Some(Err(e)));
+                        }
+                    }
+                }
+                Ok(Some(Ok(nodes)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(None)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The top-level object: the keys this reader interprets, in one pass.
+#[derive(Default)]
+struct Top<'a> {
+    format: Option<Value>,
+    version: Option<Value>,
+    name: Option<Value>,
+    symbols: Option<Value>,
+    /// `None` inside: `nodes` is not an array.
+    nodes: Option<Option<Result<Vec<Node<'a>>, GraphError>>>,
+    extra: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for Top<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Top<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("the top level to be a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top<'de>, A::Error> {
+                let mut top = Top::default();
+                while let Some(Text(k)) = map.next_key()? {
+                    match &*k {
+                        "format" => top.format = Some(map.next_value()?),
+                        "version" => top.version = Some(map.next_value()?),
+                        "name" => top.name = Some(map.next_value()?),
+                        "symbols" => top.symbols = Some(map.next_value()?),
+                        "nodes" => top.nodes = Some(map.next_value_seed(Nodes)?),
+                        _ => {
+                            top.extra.insert(k.into_owned(), map.next_value()?);
+                        }
+                    }
+                }
+                Ok(top)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Checks every argument's grammar, that each `{"node": name}` names an
+/// earlier node (and records its index), and that names are unique.
+fn check_references(nodes: &mut [Node]) -> Result<(), GraphError> {
+    // The first node of each name, to tell a forward reference from a dangling one.
+    let mut index: FxHashMap<&str, usize> = FxHashMap::default();
+    index.reserve(nodes.len());
+    for (i, n) in nodes.iter().enumerate() {
+        index.entry(&n.name).or_insert(i);
+    }
+    let mut resolved = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let name = &*node.name;
+        for v in node.arg_values() {
             check_value(v, name)?;
             let mut bad = None;
-            for_each_ref(v, &mut |r| {
-                if bad.is_none() && !earlier.contains(r) {
-                    bad = Some(r.to_string());
+            v.for_each_ref(&mut |r| match index.get(r.name) {
+                Some(&j) if j < i => resolved.push(j),
+                _ => {
+                    bad.get_or_insert(r.name);
                 }
             });
             if let Some(r) = bad {
                 let why = if r == name {
                     "itself"
-                } else if all_names.contains(r.as_str()) {
+                } else if index.contains_key(r) {
                     "a node that comes later (a forward reference)"
                 } else {
                     "a node that does not exist"
@@ -395,54 +805,58 @@ fn check_references(nodes: &[Node]) -> Result<(), GraphError> {
                 return Err(GraphError::at(name, format!("refers to '{r}', {why}")));
             }
         }
-        if !earlier.insert(name) {
+        if index[name] != i {
             return Err(GraphError::at(name, "duplicate node name"));
         }
+    }
+    // Same traversal order as above: write the indices into the references.
+    fn fill(v: &mut Arg, next: &mut impl Iterator<Item = usize>) {
+        match v {
+            Arg::List(items) => items.iter_mut().for_each(|x| fill(x, next)),
+            Arg::Node(_, index) => *index = next.next().expect("one index per reference"),
+            _ => {}
+        }
+    }
+    let mut next = resolved.into_iter();
+    for node in nodes.iter_mut() {
+        node.args.iter_mut().chain(node.kwargs.iter_mut().map(|(_, v)| v)).for_each(|v| fill(v, &mut next));
     }
     Ok(())
 }
 
 /// Parses and checks a graph.
-pub fn parse(text: &str) -> Result<Graph, GraphError> {
+pub fn parse(text: &str) -> Result<Graph<'_>, GraphError> {
     let top: Top = serde_json::from_str(text).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => GraphError::top("the top level must be a JSON object"),
         _ => GraphError { node: None, position: Some((e.line(), e.column())), message: format!("malformed JSON: {e}") },
     })?;
-    let get = |k: &str| top.0.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
-    let format = get("format").and_then(field::<Value>);
-    if format.as_ref().and_then(Value::as_str) != Some(FORMAT) {
+    if top.format.as_ref().and_then(Value::as_str) != Some(FORMAT) {
         return Err(GraphError::top(format!(
             "'format' must be \"{FORMAT}\", found {}",
-            format.map_or("nothing".to_string(), |v| v.to_string())
+            top.format.map_or("nothing".to_string(), |v| v.to_string())
         )));
     }
-    let version = get("version").and_then(field::<Value>);
-    if version.as_ref().and_then(Value::as_i64) != Some(VERSION) {
+    if top.version.as_ref().and_then(Value::as_i64) != Some(VERSION) {
         return Err(GraphError::top(format!(
             "unsupported FX graph JSON version {} (this reader reads version {VERSION})",
-            version.map_or("(missing)".to_string(), |v| v.to_string())
+            top.version.map_or("(missing)".to_string(), |v| v.to_string())
         )));
     }
-    let name = get("name").and_then(field::<String>).unwrap_or_else(|| "graph".to_string());
-    let symbols = parse_symbols(get("symbols").and_then(field::<Value>).as_ref())?;
-    let raw_nodes: Vec<&RawValue> =
-        get("nodes").and_then(field).ok_or_else(|| GraphError::top("'nodes' must be an array"))?;
-    let mut extra = Map::new();
-    for (k, v) in &top.0 {
-        if !["format", "version", "name", "symbols", "nodes"].contains(&k.as_str()) {
-            extra.insert(k.clone(), field::<Value>(v).unwrap_or(Value::Null));
-        }
-    }
-    let nodes: Vec<Node> = raw_nodes.iter().enumerate().map(|(i, r)| parse_node(i, r)).collect::<Result<_, _>>()?;
-    check_references(&nodes)?;
+    let name = match top.name {
+        Some(Value::String(s)) => s,
+        _ => "graph".to_string(),
+    };
+    let symbols = parse_symbols(top.symbols.as_ref())?;
+    let mut nodes = top.nodes.flatten().ok_or_else(|| GraphError::top("'nodes' must be an array"))??;
+    check_references(&mut nodes)?;
     match nodes.iter().filter(|n| n.op == NodeOp::Output).count() {
         1 => {}
         0 => return Err(GraphError::top("the graph has no output node")),
         _ => return Err(GraphError::top("the graph has more than one output node")),
     }
     let out = nodes.iter().find(|n| n.op == NodeOp::Output).expect("counted above");
-    if out.args.len() != 1 || !out.args[0].is_array() {
+    if out.args.len() != 1 || out.args[0].as_list().is_none() {
         return Err(GraphError::at(&out.name, "the output node takes exactly one argument, the array of returned values"));
     }
-    Ok(Graph { name, symbols, nodes, extra })
+    Ok(Graph { name, symbols, nodes, extra: top.extra })
 }

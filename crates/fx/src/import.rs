@@ -18,7 +18,7 @@
 //! (names of the getitem nodes, by tuple index).
 //!
 //! Import builds IR through the C API; nothing is printed and re-parsed.
-use crate::graph::{self, Graph, GraphError, Node, NodeOp, Val, as_ref, for_each_ref};
+use crate::graph::{self, Arg, Graph, GraphError, Node, NodeOp, NodeRef, Val};
 use crate::types::{element_type, tensor_type};
 use mlir_support::{
     Diag, DiagnosticCapture, ir,
@@ -36,8 +36,8 @@ use mlir_support::{
         },
     },
 };
-use serde_json::{Map, Value as Json, json};
-use std::collections::{HashMap, HashSet};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use std::collections::HashSet;
 use vllm_dialect::{Arity, AttrDef, AttrKind, K_DYNAMIC, OpDef, ValueClass};
 
 /// Targets that only allocate: when such a node's single use is as an
@@ -94,8 +94,8 @@ fn out_only<'t>(v: &OpDef, twin: &'t OpDef) -> impl Iterator<Item = &'t str> {
     twin.operands.iter().filter(move |o| o.mutated && !reads.contains(o.name.as_str())).map(|o| o.name.as_str())
 }
 
-fn wrapped_op(node: &Node) -> Option<&str> {
-    node.args.first()?.as_object()?.get("op")?.as_str()
+fn wrapped_op<'g>(node: &'g Node) -> Option<&'g str> {
+    node.args.first()?.tagged("op")
 }
 
 #[derive(Clone, Copy)]
@@ -106,19 +106,123 @@ enum Slot<'c, 'a> {
     Nothing,
 }
 
-struct Tuple<'c, 'a> {
+struct Tuple<'c, 'a, 'g> {
     elems: Vec<Option<Value<'c, 'a>>>,
     producer: OperationRef<'c, 'a>,
-    getitems: Vec<String>,
+    getitems: Vec<&'g str>,
+}
+
+/// Identifiers every op needs, made once.
+struct Ids<'c> {
+    meta: Identifier<'c>,
+    args: Identifier<'c>,
+    target: Identifier<'c>,
+    opaque_args: Identifier<'c>,
+    segments: Identifier<'c>,
+    buffers: Identifier<'c>,
 }
 
 struct Importer<'c, 'a, 'g> {
     ctx: &'c Context,
-    env: HashMap<&'g str, Slot<'c, 'a>>,
-    tuples: Vec<Tuple<'c, 'a>>,
-    /// Buffer nodes dropped in value form.
-    dropped: HashSet<&'g str>,
-    nodes: HashMap<&'g str, &'g Node>,
+    ids: Ids<'c>,
+    unknown: Location<'c>,
+    graph: &'g Graph<'g>,
+    /// What each node (by index) imported as; `None`: not (yet) imported.
+    env: Vec<Option<Slot<'c, 'a>>>,
+    /// The index of the node being imported.
+    current: usize,
+    tuples: Vec<Tuple<'c, 'a, 'g>>,
+    /// Buffer nodes dropped in value form, by index.
+    dropped: Vec<bool>,
+}
+
+/// `fx.args`: args and kwargs with each reference written as its operand
+/// index, or as `{"buffer": name}` when it is not an operand.
+struct EncodedArgs<'x, 'c, 'a, 'g> {
+    imp: &'x Importer<'c, 'a, 'g>,
+    node: &'x Node<'g>,
+    operands: &'x [Value<'c, 'a>],
+}
+
+struct Encoded<'x, 'c, 'a, 'g> {
+    imp: &'x Importer<'c, 'a, 'g>,
+    arg: &'x Arg<'g>,
+    operands: &'x [Value<'c, 'a>],
+}
+
+impl Serialize for Encoded<'_, '_, '_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.arg {
+            Arg::Node(name, index) => {
+                let mut m = s.serialize_map(Some(1))?;
+                let operand = match self.imp.env[*index] {
+                    Some(Slot::Value(v)) => self.operands.iter().position(|o| *o == v),
+                    _ => None,
+                };
+                match operand {
+                    Some(i) => m.serialize_entry("operand", &i)?,
+                    None => m.serialize_entry("buffer", name)?,
+                }
+                m.end()
+            }
+            Arg::List(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for arg in items {
+                    seq.serialize_element(&Encoded { imp: self.imp, arg, operands: self.operands })?;
+                }
+                seq.end()
+            }
+            other => other.serialize(s),
+        }
+    }
+}
+
+impl Serialize for EncodedArgs<'_, '_, '_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Args<'y, 'x, 'c, 'a, 'g>(&'y EncodedArgs<'x, 'c, 'a, 'g>);
+        impl Serialize for Args<'_, '_, '_, '_, '_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let e = self.0;
+                let mut seq = s.serialize_seq(Some(e.node.args.len()))?;
+                for arg in &e.node.args {
+                    seq.serialize_element(&Encoded { imp: e.imp, arg, operands: e.operands })?;
+                }
+                seq.end()
+            }
+        }
+        struct Kwargs<'y, 'x, 'c, 'a, 'g>(&'y EncodedArgs<'x, 'c, 'a, 'g>);
+        impl Serialize for Kwargs<'_, '_, '_, '_, '_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let e = self.0;
+                let mut m = s.serialize_map(Some(e.node.kwargs.len()))?;
+                for (k, arg) in &e.node.kwargs {
+                    m.serialize_entry(k, &Encoded { imp: e.imp, arg, operands: e.operands })?;
+                }
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("args", &Args(self))?;
+        m.serialize_entry("kwargs", &Kwargs(self))?;
+        m.end()
+    }
+}
+
+/// `fx.buffers`: each dropped output buffer as its whole node, or a kept one
+/// as a reference.
+struct Buffers<'g>(Vec<(&'g str, Result<&'g Node<'g>, &'g str>)>);
+
+impl Serialize for Buffers<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (b, entry) in &self.0 {
+            match entry {
+                Ok(node) => m.serialize_entry(b, node)?,
+                Err(name) => m.serialize_entry(b, &Arg::Node(std::borrow::Cow::Borrowed(name), 0))?,
+            }
+        }
+        m.end()
+    }
 }
 
 type R<T> = Result<T, GraphError>;
@@ -134,12 +238,13 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         IntegerType::new(self.ctx, 64).into()
     }
 
-    fn value(&self, node: &Node, r: &str) -> R<Value<'c, 'a>> {
-        match self.env.get(r) {
-            Some(Slot::Value(v)) => Ok(*v),
-            Some(Slot::Tuple(_)) => Err(GraphError::at(&node.name, format!("uses the tuple '{r}' directly; tuples are read with getitem"))),
-            Some(Slot::Nothing) => Err(GraphError::at(&node.name, format!("uses '{r}', which produces no value"))),
-            None => Err(GraphError::at(&node.name, format!("refers to '{r}', which was not imported"))),
+    fn value(&self, node: &Node, r: NodeRef) -> R<Value<'c, 'a>> {
+        let r_name = r.name;
+        match self.env[r.index] {
+            Some(Slot::Value(v)) => Ok(v),
+            Some(Slot::Tuple(_)) => Err(GraphError::at(&node.name, format!("uses the tuple '{r_name}' directly; tuples are read with getitem"))),
+            Some(Slot::Nothing) => Err(GraphError::at(&node.name, format!("uses '{r_name}', which produces no value"))),
+            None => Err(GraphError::at(&node.name, format!("refers to '{r_name}', which was not imported"))),
         }
     }
 
@@ -180,38 +285,22 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
     }
 
     fn loc(&self, node: &Node) -> Location<'c> {
-        Location::name(self.ctx, &node.name, Location::unknown(self.ctx))
+        Location::name(self.ctx, &node.name, self.unknown)
     }
 
     /// args/kwargs as JSON with every reference replaced by its operand index
     /// (or `{"buffer": name}` for a buffer that is not an operand).
-    fn encode_args(&self, node: &Node, operands: &[Value<'c, 'a>]) -> String {
-        fn walk<'c, 'a>(imp: &Importer<'c, 'a, '_>, v: &Json, operands: &[Value<'c, 'a>]) -> Json {
-            if let Some(r) = as_ref(v) {
-                if let Some(Slot::Value(val)) = imp.env.get(r) {
-                    if let Some(i) = operands.iter().position(|o| o == val) {
-                        return json!({ "operand": i });
-                    }
-                }
-                return json!({ "buffer": r });
-            }
-            match v {
-                Json::Array(a) => Json::Array(a.iter().map(|x| walk(imp, x, operands)).collect()),
-                other => other.clone(),
-            }
-        }
-        let args: Vec<Json> = node.args.iter().map(|a| walk(self, a, operands)).collect();
-        let kwargs: Map<String, Json> = node.kwargs.iter().map(|(k, v)| (k.clone(), walk(self, v, operands))).collect();
-        json!({ "args": args, "kwargs": kwargs }).to_string()
+    fn encode_args(&self, node: &Node<'g>, operands: &[Value<'c, 'a>]) -> String {
+        serde_json::to_string(&EncodedArgs { imp: self, node, operands }).expect("JSON text of parsed values")
     }
 
-    fn provenance(&self, node: &Node, operands: &[Value<'c, 'a>], with_args: bool) -> Vec<(Identifier<'c>, Attribute<'c>)> {
+    fn provenance(&self, node: &Node<'g>, operands: &[Value<'c, 'a>], with_args: bool) -> Vec<(Identifier<'c>, Attribute<'c>)> {
         let mut attrs = vec![];
         if let Some(text) = &node.val_text {
-            attrs.push((self.id("fx.meta"), self.str_attr(text)));
+            attrs.push((self.ids.meta, self.str_attr(text)));
         }
         if with_args {
-            attrs.push((self.id("fx.args"), self.str_attr(&self.encode_args(node, operands))));
+            attrs.push((self.ids.args, self.str_attr(&self.encode_args(node, operands))));
         }
         attrs
     }
@@ -238,7 +327,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             Some(present) => {
                 let mut it = values.into_iter();
                 let elems = present.iter().map(|p| if *p { it.next() } else { None }).collect::<Vec<_>>();
-                self.tuples.push(Tuple { getitems: vec![String::new(); elems.len()], elems, producer: op });
+                self.tuples.push(Tuple { getitems: vec![""; elems.len()], elems, producer: op });
                 Slot::Tuple(self.tuples.len() - 1)
             }
             None => match values.as_slice() {
@@ -247,7 +336,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
                 _ => return Err(GraphError::at(&node.name, "produces several values without a tuple meta.val")),
             },
         };
-        self.env.insert(&node.name, slot);
+        self.env[self.current] = Some(slot);
         Ok(())
     }
 
@@ -255,8 +344,8 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
     fn opaque(&mut self, block: &'a Block<'c>, node: &'g Node) -> R<()> {
         let mut operands = Vec::new();
         let mut refs = Vec::new();
-        for v in node.args.iter().chain(node.kwargs.values()) {
-            for_each_ref(v, &mut |r| refs.push(r));
+        for v in node.arg_values() {
+            v.for_each_ref(&mut |r| refs.push(r));
         }
         for r in refs {
             let v = self.value(node, r)?;
@@ -266,20 +355,20 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         }
         let (results, tuple) = self.result_types(node)?;
         let mut attrs = vec![
-            (self.id("target"), self.str_attr(&node.target)),
-            (self.id("fx_args"), self.str_attr(&self.encode_args(node, &operands))),
+            (self.ids.target, self.str_attr(&node.target)),
+            (self.ids.opaque_args, self.str_attr(&self.encode_args(node, &operands))),
         ];
         attrs.extend(self.provenance(node, &operands, false));
         self.append(block, node, "torch.operator", &operands, &results, attrs, tuple)
     }
 
-    fn scalar_attr(&self, v: &Json) -> Option<Attribute<'c>> {
+    fn scalar_attr(&self, v: &Arg) -> Option<Attribute<'c>> {
         match v {
-            Json::Bool(b) => Some(BoolAttribute::new(self.ctx, *b).into()),
-            Json::Number(n) if n.is_i64() => Some(IntegerAttribute::new(self.i64_type(), n.as_i64()?).into()),
-            Json::Number(n) => Some(FloatAttribute::new(self.ctx, Type::float64(self.ctx), n.as_f64()?).into()),
-            Json::Object(m) => {
-                let x = match m.get("float")?.as_str()? {
+            Arg::Bool(b) => Some(BoolAttribute::new(self.ctx, *b).into()),
+            Arg::Num(n) if n.is_i64() => Some(IntegerAttribute::new(self.i64_type(), n.as_i64()?).into()),
+            Arg::Num(n) => Some(FloatAttribute::new(self.ctx, Type::float64(self.ctx), n.as_f64()?).into()),
+            Arg::Tagged("float", s) => {
+                let x = match &**s {
                     "inf" => f64::INFINITY,
                     "-inf" => f64::NEG_INFINITY,
                     "nan" => f64::NAN,
@@ -292,12 +381,11 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
     }
 
     /// One integer that may be symbolic (a reference to an `index` value).
-    fn int_or_sym(&self, node: &Node, v: &Json, dyns: &mut Vec<Value<'c, 'a>>) -> Option<i64> {
+    fn int_or_sym(&self, node: &Node, v: &Arg, dyns: &mut Vec<Value<'c, 'a>>) -> Option<i64> {
         if let Some(i) = v.as_i64() {
             return Some(i);
         }
-        let r = as_ref(v)?;
-        let val = self.value(node, r).ok()?;
+        let val = self.value(node, v.as_ref()?).ok()?;
         if !Self::is_index(val) {
             return None;
         }
@@ -306,10 +394,10 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
     }
 
     /// Converts an argument to an attribute of `kind`; `None` if it does not fit.
-    fn attr(&self, node: &Node, def: &AttrDef, v: Option<&Json>, dyns: &mut Vec<Value<'c, 'a>>) -> Option<Attribute<'c>> {
+    fn attr(&self, node: &Node, def: &AttrDef, v: Option<&Arg>, dyns: &mut Vec<Value<'c, 'a>>) -> Option<Attribute<'c>> {
         let default;
         let v = match v {
-            Some(Json::Null) | None => {
+            Some(Arg::Null) | None => {
                 default = toml_default(def.default.as_deref()?)?;
                 &default
             }
@@ -318,27 +406,30 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         Some(match def.kind {
             AttrKind::F64 => {
                 let x = match v {
-                    Json::Number(n) => n.as_f64()?,
-                    Json::Object(_) => FloatAttribute::try_from(self.scalar_attr(v)?).ok()?.value(),
+                    Arg::Num(n) => n.as_f64()?,
+                    Arg::Tagged(..) => FloatAttribute::try_from(self.scalar_attr(v)?).ok()?.value(),
                     _ => return None,
                 };
                 FloatAttribute::new(self.ctx, Type::float64(self.ctx), x).into()
             }
             AttrKind::I64 => IntegerAttribute::new(self.i64_type(), self.int_or_sym(node, v, dyns)?).into(),
-            AttrKind::Bool => BoolAttribute::new(self.ctx, v.as_bool()?).into(),
+            AttrKind::Bool => match v {
+                Arg::Bool(b) => BoolAttribute::new(self.ctx, *b).into(),
+                _ => return None,
+            },
             AttrKind::Str => StringAttribute::new(self.ctx, v.as_str()?).into(),
             AttrKind::I64Array => {
-                let items: Vec<Json> = match v {
-                    Json::Array(a) => a.clone(),
-                    single => vec![single.clone()], // `int[1]` accepts a bare int
+                let items = match v {
+                    Arg::List(items) => items.as_slice(),
+                    single => std::slice::from_ref(single), // `int[1]` accepts a bare int
                 };
                 let mut xs = Vec::with_capacity(items.len());
-                for it in &items {
+                for it in items {
                     xs.push(self.int_or_sym(node, it, dyns)?);
                 }
                 DenseI64ArrayAttribute::new(self.ctx, &xs).into()
             }
-            AttrKind::Type => TypeAttribute::new(element_type(self.ctx, v.get("dtype")?.as_str()?)?).into(),
+            AttrKind::Type => TypeAttribute::new(element_type(self.ctx, v.tagged("dtype")?)?).into(),
             AttrKind::Scalar => self.scalar_attr(v)?,
         })
     }
@@ -354,12 +445,12 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         if node.args.len() > n_params {
             return None;
         }
-        let param = |i: usize, name: &str| -> Option<&'g Json> {
-            node.args.get(i).or_else(|| node.kwargs.get(name))
+        let param = |i: usize, name: &str| -> Option<&'g Arg<'g>> {
+            node.args.get(i).or_else(|| node.kwarg(name))
         };
-        for k in node.kwargs.keys() {
-            let known = tensor_decls.iter().any(|d| &d.name == k) || def.attr(k).is_some();
-            if !known && !PLACEMENT_KWARGS.contains(&k.as_str()) {
+        for (k, _) in &node.kwargs {
+            let known = tensor_decls.iter().any(|d| d.name == *k) || def.attr(k).is_some();
+            if !known && !PLACEMENT_KWARGS.contains(&&**k) {
                 return None;
             }
         }
@@ -369,15 +460,15 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             let before = operands.len();
             match (param(i, &d.name), d.arity) {
                 (Some(v), Arity::Variadic) => {
-                    for it in v.as_array()? {
-                        let val = self.value(node, as_ref(it)?).ok()?;
+                    for it in v.as_list()? {
+                        let val = self.value(node, it.as_ref()?).ok()?;
                         Self::is_tensor(val).then_some(())?;
                         operands.push(val);
                     }
                 }
-                (Some(Json::Null) | None, Arity::Optional) => {}
+                (Some(Arg::Null) | None, Arity::Optional) => {}
                 (Some(v), _) => {
-                    let val = self.value(node, as_ref(v)?).ok()?;
+                    let val = self.value(node, v.as_ref()?).ok()?;
                     Self::is_tensor(val).then_some(())?;
                     operands.push(val);
                 }
@@ -413,7 +504,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
                 continue;
             }
             if def.needs_operand_segments() {
-                attrs.push((self.id("operandSegmentSizes"), DenseI32ArrayAttribute::new(self.ctx, &segments).into()));
+                attrs.push((self.ids.segments, DenseI32ArrayAttribute::new(self.ctx, &segments).into()));
             }
             attrs.extend(self.provenance(node, &operands, true));
             self.append(block, node, &def.name, &operands, &results, attrs, tuple)?;
@@ -438,16 +529,17 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
                     meta.len(), written.len() + 1, written.iter().map(|w| w.name.as_str()).collect::<Vec<_>>().join(", ")),
             ));
         }
-        if node.args.len() != 1 || node.kwargs.keys().any(|k| twin.operands.iter().all(|o| &o.name != k) && twin.attr(k).is_none()) {
+        if node.args.len() != 1 || node.kwargs.iter().any(|(k, _)| twin.operands.iter().all(|o| o.name != *k) && twin.attr(k).is_none()) {
             return Ok(false); // an argument we do not model: keep it opaque
         }
         let mut operands = Vec::new();
         let mut segments = Vec::new();
         for d in &v.operands {
-            match (node.kwargs.get(&d.name), d.arity) {
-                (Some(Json::Null) | None, Arity::Optional) => segments.push(0),
-                (Some(x), _) if as_ref(x).is_some() => {
-                    operands.push(self.value(node, as_ref(x).unwrap_or_default())?);
+            match (node.kwarg(&d.name), d.arity) {
+                (Some(Arg::Null) | None, Arity::Optional) => segments.push(0),
+                (Some(x), _) if x.as_ref().is_some() => {
+                    let r = x.as_ref().expect("checked by the guard");
+                    operands.push(self.value(node, r)?);
                     segments.push(1);
                 }
                 _ => return Err(GraphError::at(&node.name, format!("{target}: argument '{}' must be a tensor node", d.name))),
@@ -457,12 +549,12 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         let mut dyns = Vec::new();
         for a in &v.attrs {
             let attr = self
-                .attr(node, a, node.kwargs.get(&a.name), &mut dyns)
+                .attr(node, a, node.kwarg(&a.name), &mut dyns)
                 .ok_or_else(|| GraphError::at(&node.name, format!("{target}: argument '{}' must be {}", a.name, a.kind.describe())))?;
             attrs.push((self.id(&a.name), attr));
         }
         if v.needs_operand_segments() {
-            attrs.push((self.id("operandSegmentSizes"), DenseI32ArrayAttribute::new(self.ctx, &segments).into()));
+            attrs.push((self.ids.segments, DenseI32ArrayAttribute::new(self.ctx, &segments).into()));
         }
         let mut results = Vec::new();
         let mut present = vec![false];
@@ -482,29 +574,28 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             }
         }
         // Output-only buffers: dropped when this is their only use.
-        let mut buffers = Map::new();
+        let mut buffers = Vec::new();
         for b in out_only(v, twin) {
-            if let Some(r) = node.kwargs.get(b).and_then(as_ref) {
-                let entry = match self.nodes.get(r) {
-                    Some(n) if self.dropped.contains(r) => node_json(n),
-                    _ => json!({ "node": r }),
-                };
-                buffers.insert(b.to_string(), entry);
+            if let Some(r) = node.kwarg(b).and_then(Arg::as_ref) {
+                let entry = if self.dropped[r.index] { Ok(&self.graph.nodes[r.index]) } else { Err(r.name) };
+                buffers.push((b, entry));
             }
         }
         attrs.extend(self.provenance(node, &operands, true));
         if !buffers.is_empty() {
-            attrs.push((self.id("fx.buffers"), self.str_attr(&Json::Object(buffers).to_string())));
+            let text = serde_json::to_string(&Buffers(buffers)).expect("JSON text of parsed values");
+            attrs.push((self.ids.buffers, self.str_attr(&text)));
         }
         self.append(block, node, &v.name, &operands, &results, attrs, Some(present))?;
         Ok(true)
     }
 
     fn getitem(&mut self, node: &'g Node) -> R<()> {
-        let (Some(src), Some(i)) = (node.args.first().and_then(as_ref), node.args.get(1).and_then(Json::as_i64)) else {
+        let (Some(src_ref), Some(i)) = (node.args.first().and_then(Arg::as_ref), node.args.get(1).and_then(Arg::as_i64)) else {
             return Err(GraphError::at(&node.name, "getitem takes a node and an integer index"));
         };
-        let Some(Slot::Tuple(t)) = self.env.get(src).copied() else {
+        let src = src_ref.name;
+        let Some(Slot::Tuple(t)) = self.env[src_ref.index] else {
             return Err(GraphError::at(&node.name, format!("getitem of '{src}', which is not a tuple")));
         };
         let tuple = &mut self.tuples[t];
@@ -521,62 +612,51 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
                 return Err(GraphError::at(&node.name, format!("getitem's meta.val ({expected}) contradicts element {idx} of '{src}' ({})", v.r#type())));
             }
         }
-        tuple.getitems[idx] = node.name.clone();
-        self.env.insert(&node.name, Slot::Value(v));
+        tuple.getitems[idx] = &node.name;
+        self.env[self.current] = Some(Slot::Value(v));
         Ok(())
     }
 }
 
 /// `meta.val` as text, `null` when there is none.
-fn meta_text(n: &Node) -> &str {
+fn meta_text<'n>(n: &'n Node) -> &'n str {
     n.val_text.as_deref().unwrap_or("null")
 }
 
-fn node_json(n: &Node) -> Json {
-    let mut m = Map::new();
-    m.insert("name".into(), Json::String(n.name.clone()));
-    m.insert("op".into(), Json::String(n.op.as_str().into()));
-    m.insert("target".into(), Json::String(n.target.clone()));
-    m.insert("args".into(), Json::Array(n.args.clone()));
-    m.insert("kwargs".into(), Json::Object(n.kwargs.clone()));
-    let val = n.val_text.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Json::Null);
-    m.insert("meta".into(), json!({ "val": val }));
-    Json::Object(m)
-}
-
-fn toml_default(text: &str) -> Option<Json> {
+fn toml_default(text: &str) -> Option<Arg<'static>> {
     match text {
-        "true" => Some(Json::Bool(true)),
-        "false" => Some(Json::Bool(false)),
-        t => t.parse::<i64>().ok().map(Json::from).or_else(|| t.parse::<f64>().ok().map(Json::from)),
+        "true" => Some(Arg::Bool(true)),
+        "false" => Some(Arg::Bool(false)),
+        t => t
+            .parse::<i64>()
+            .ok()
+            .map(|x| Arg::Num(x.into()))
+            .or_else(|| t.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Arg::Num)),
     }
 }
 
-/// The buffer nodes that the value form drops: allocations whose only use is
-/// as an output-only argument of a functionalized op we model.
-fn droppable(graph: &Graph) -> HashSet<&str> {
-    let mut uses: HashMap<&str, usize> = HashMap::new();
-    let mut out_uses: HashMap<&str, usize> = HashMap::new();
+/// The buffer nodes that the value form drops (by index): allocations whose
+/// only use is as an output-only argument of a functionalized op we model.
+fn droppable(graph: &Graph) -> Vec<bool> {
+    let mut uses = vec![0u32; graph.nodes.len()];
+    let mut out_uses = vec![0u32; graph.nodes.len()];
     for n in &graph.nodes {
-        for v in n.args.iter().chain(n.kwargs.values()) {
-            for_each_ref(v, &mut |r| *uses.entry(r).or_default() += 1);
+        for v in n.arg_values() {
+            v.for_each_ref(&mut |r| uses[r.index] += 1);
         }
-        if n.target == AUTO_FUNCTIONALIZED {
-            if let Some((v, twin)) = wrapped_op(n).and_then(value_op_for) {
-                for b in out_only(v, twin) {
-                    if let Some(r) = n.kwargs.get(b).and_then(as_ref) {
-                        *out_uses.entry(r).or_default() += 1;
-                    }
-                }
+        if n.target == AUTO_FUNCTIONALIZED
+            && let Some((v, twin)) = wrapped_op(n).and_then(value_op_for)
+        {
+            for r in out_only(v, twin).filter_map(|b| n.kwarg(b).and_then(Arg::as_ref)) {
+                out_uses[r.index] += 1;
             }
         }
     }
     graph
         .nodes
         .iter()
-        .filter(|n| ALLOCATIONS.contains(&n.target.as_str()))
-        .filter(|n| uses.get(n.name.as_str()) == Some(&1) && out_uses.get(n.name.as_str()) == Some(&1))
-        .map(|n| n.name.as_str())
+        .enumerate()
+        .map(|(i, n)| ALLOCATIONS.contains(&&*n.target) && uses[i] == 1 && out_uses[i] == 1)
         .collect()
 }
 
@@ -586,8 +666,9 @@ pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<M
     // Arguments: placeholders and get_attrs, in order.
     let mut arg_types = Vec::new();
     let mut arg_attrs = Vec::new();
-    let inputs: Vec<&Node> = graph.nodes.iter().filter(|n| matches!(n.op, NodeOp::Placeholder | NodeOp::GetAttr)).collect();
-    for n in &inputs {
+    let inputs: Vec<(usize, &Node)> =
+        graph.nodes.iter().enumerate().filter(|(_, n)| matches!(n.op, NodeOp::Placeholder | NodeOp::GetAttr)).collect();
+    for (_, n) in &inputs {
         let t = match &n.val {
             Val::Tensor { shape, dtype } => tensor_type(ctx, shape, dtype).map_err(|e| err(GraphError::at(&n.name, e)))?,
             Val::Int => Type::index(ctx),
@@ -609,39 +690,51 @@ pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<M
         }
         arg_attrs.push(Attribute::from(DictionaryAttribute::new(ctx, &d)));
     }
-    let block = Block::new(&arg_types.iter().zip(&inputs).map(|(t, n)| (*t, Location::name(ctx, &n.name, unknown))).collect::<Vec<_>>());
+    let block = Block::new(&arg_types.iter().zip(&inputs).map(|(t, (_, n))| (*t, Location::name(ctx, &n.name, unknown))).collect::<Vec<_>>());
+    let id = |s: &str| Identifier::new(ctx, s);
     let mut imp = Importer {
         ctx,
-        env: HashMap::new(),
+        ids: Ids {
+            meta: id("fx.meta"),
+            args: id("fx.args"),
+            target: id("target"),
+            opaque_args: id("fx_args"),
+            segments: id("operandSegmentSizes"),
+            buffers: id("fx.buffers"),
+        },
+        unknown,
+        graph,
+        env: vec![None; graph.nodes.len()],
+        current: 0,
         tuples: Vec::new(),
         dropped: droppable(graph),
-        nodes: graph.nodes.iter().map(|n| (n.name.as_str(), n)).collect(),
     };
     let mut result_types = Vec::new();
     let mut output_name = "output".to_string();
     {
         let block_ref = &block;
-        for (i, n) in inputs.iter().enumerate() {
+        for (i, (index, n)) in inputs.iter().enumerate() {
             let v = block_ref.argument(i).map_err(|e| err(GraphError::at(&n.name, e.to_string())))?;
-            imp.env.insert(&n.name, Slot::Value(v.into()));
+            imp.env[*index] = Some(Slot::Value(v.into()));
         }
-        for n in &graph.nodes {
+        for (index, n) in graph.nodes.iter().enumerate() {
+            imp.current = index;
             let r = match n.op {
                 NodeOp::Placeholder | NodeOp::GetAttr => Ok(()),
                 NodeOp::Output => {
-                    let outs = n.args[0].as_array().cloned().unwrap_or_default();
+                    let outs = n.args[0].as_list().unwrap_or_default();
                     let mut values = Vec::new();
                     for (k, o) in outs.iter().enumerate() {
-                        let r = as_ref(o).ok_or_else(|| err(GraphError::at(&n.name, format!("output #{k} is {o}, not a node"))))?;
+                        let r = o.as_ref().ok_or_else(|| err(GraphError::at(&n.name, format!("output #{k} is {o}, not a node"))))?;
                         values.push(imp.value(n, r).map_err(err)?);
                     }
                     use mlir_support::melior::ir::ValueLike;
                     result_types = values.iter().map(|v| v.r#type()).collect();
-                    output_name = n.name.clone();
+                    output_name = n.name.to_string();
                     block_ref.append_operation(func::r#return(&values, Location::name(ctx, &n.name, unknown)));
                     break;
                 }
-                NodeOp::CallFunction if imp.dropped.contains(n.name.as_str()) => Ok(()),
+                NodeOp::CallFunction if imp.dropped[index] => Ok(()),
                 NodeOp::CallFunction if n.target == GETITEM => imp.getitem(n),
                 NodeOp::CallFunction if n.target == AUTO_FUNCTIONALIZED => match imp.auto_functionalized(block_ref, n) {
                     Ok(true) => Ok(()),
@@ -696,7 +789,7 @@ pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<M
     let mut m = module.as_operation_mut();
     m.set_attribute("torch.symbols", DictionaryAttribute::new(ctx, &symbols).into());
     if !graph.extra.is_empty() {
-        m.set_attribute("fx.graph", StringAttribute::new(ctx, &Json::Object(graph.extra.clone()).to_string()).into());
+        m.set_attribute("fx.graph", StringAttribute::new(ctx, &serde_json::to_string(&graph.extra).expect("JSON text of parsed values")).into());
     }
     let capture = DiagnosticCapture::attach(ctx);
     let ok = module.as_operation().verify();
