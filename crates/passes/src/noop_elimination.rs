@@ -182,7 +182,11 @@ impl Pass for NoopEliminationPass {
                 }
                 _ => None,
             };
-            if let (Some(v), Ok(r)) = (replacement, op.result(0)) {
+            // Only now ask for the result: melior prints the op (verifying the
+            // whole function first) to describe an out-of-range index.
+            if let Some(v) = replacement
+                && let Ok(r) = op.result(0)
+            {
                 ir::replace_all_uses(r.into(), v);
                 ir::erase(op);
             }
