@@ -1,6 +1,6 @@
 //! The op table: dialects/ops.toml parsed into [`OpDef`]s.
 use serde::Deserialize;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// What values an operand or result may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -395,7 +395,7 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
     let dialects: Vec<DialectDef> =
         raw.dialect.into_iter().map(|d| DialectDef { name: d.name, summary: d.summary }).collect();
     let mut ops = Vec::with_capacity(raw_ops.len());
-    let mut index = HashMap::new();
+    let mut index = HashMap::default();
     for r in raw_ops {
         let n = &r.name;
         let (dialect, short) = n.split_once('.').ok_or_else(|| format!("{n}: op names are 'dialect.op'"))?;
@@ -456,7 +456,7 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             }
         }
     }
-    let mut by_target: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut by_target: HashMap<String, Vec<usize>> = HashMap::default();
     for (i, op) in ops.iter().enumerate() {
         by_target.entry(op.target.clone()).or_default().push(i);
     }

@@ -28,7 +28,10 @@ pub fn new_context(dialects: &[DynamicDialectDef]) -> Context {
     let registry = DialectRegistry::new();
     register_all_dialects(&registry);
     // Threading off: a post-grad graph is one function (docs/ARCHITECTURE.md).
+    // Creating the context without threading is not enough: only an explicit
+    // disable switches the attribute and type uniquers to their lock-free path.
     let context = Context::new_with_registry(&registry, false);
+    context.enable_multi_threading(false);
     // Dialects load on demand (parsing, pass dependencies): loading all ~80
     // registered ones up front cost most of a context's creation time.
     context.get_or_load_dialect("func");

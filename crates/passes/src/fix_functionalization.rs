@@ -16,7 +16,7 @@ use mlir_support::{
     pass::{Pass, PassFailed, PassInfo, PassOption, PassRun, PassStatistic},
 };
 use serde_json::Value as Json;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use vllm_dialect::{K_DYNAMIC, OpDef, provenance};
 
 pub static INFO: PassInfo = PassInfo {
@@ -320,7 +320,7 @@ fn symbols(v: Value<'_, '_>) -> Option<Vec<Option<String>>> {
 
 impl<'c: 'a, 'a> Sizes<'c, 'a> {
     fn new(block: BlockRef<'c, 'a>) -> Self {
-        let mut by_symbol = HashMap::new();
+        let mut by_symbol = HashMap::default();
         for i in 0..block.argument_count() {
             let Ok(arg) = block.argument(i) else { continue };
             let v: Value = arg.into();
@@ -331,7 +331,7 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
                 by_symbol.entry(s).or_insert(v);
             }
         }
-        Sizes { by_symbol, made: HashMap::new() }
+        Sizes { by_symbol, made: HashMap::default() }
     }
 
     fn symbols_of(&self, v: Value<'c, 'a>) -> Option<Vec<Option<String>>> {
