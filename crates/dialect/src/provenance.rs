@@ -217,17 +217,50 @@ pub fn specialize_buffers(buffers: &Json, env: &HashMap<String, i64>, symints: &
 /// The recorded `meta.val` of a value: its producer's `fx.meta` (the
 /// matching non-null element for a tuple), or its function argument's.
 pub fn value_meta(v: Value<'_, '_>) -> Option<Json> {
+    value_meta_as(v)
+}
+
+/// [`value_meta`] read straight into `T` (no `serde_json::Value` tree): the
+/// passes ask for one field of thousands of values.
+pub fn value_meta_as<T: serde::de::DeserializeOwned>(v: Value<'_, '_>) -> Option<T> {
     if let Some(op) = ir::producer(v) {
         let r = OperationResult::try_from(v).ok()?;
-        let meta: Json = serde_json::from_str(&ir::string_attr(&op, META)?).ok()?;
-        return match meta {
-            Json::Array(items) => items.into_iter().filter(|x| !x.is_null()).nth(r.result_number()),
-            m => Some(m),
-        };
+        let text = ir::string_attr(&op, META)?;
+        if text.trim_start().starts_with('[') {
+            let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(&text).ok()?;
+            let item = items.into_iter().filter(|x| x.get() != "null").nth(r.result_number())?;
+            return serde_json::from_str(item.get()).ok();
+        }
+        return serde_json::from_str(&text).ok();
     }
     let arg = ir::block_argument(v)?;
     let func = arg.owner().parent_operation()?;
     let attrs = ArrayAttribute::try_from(func.attribute("arg_attrs").ok()?).ok()?;
     let d = DictionaryAttribute::try_from(attrs.element(arg.argument_number()).ok()?).ok()?;
     serde_json::from_str(&ir::string_value(d.element_by_name(META)?)?).ok()
+}
+
+/// The symbol name of each dim of a value's recorded shape (`None` for a
+/// size): `value_meta_as::<ShapeSymbols>(v)`.
+#[derive(Debug, serde::Deserialize)]
+pub struct ShapeSymbols {
+    pub shape: Vec<DimSymbol>,
+}
+
+#[derive(Debug)]
+pub struct DimSymbol(pub Option<String>);
+
+impl<'de> serde::Deserialize<'de> for DimSymbol {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Json::deserialize(d)? {
+            Json::String(s) => Ok(DimSymbol(Some(s))),
+            _ => Ok(DimSymbol(None)),
+        }
+    }
+}
+
+/// A SymInt's recorded `{"sym": name}`: `value_meta_as::<SymName>(v)`.
+#[derive(Debug, serde::Deserialize)]
+pub struct SymName {
+    pub sym: String,
 }

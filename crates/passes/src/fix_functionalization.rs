@@ -15,7 +15,6 @@ use mlir_support::{
     },
     pass::{Pass, PassFailed, PassInfo, PassOption, PassRun, PassStatistic},
 };
-use serde_json::Value as Json;
 use rustc_hash::FxHashMap as HashMap;
 use vllm_dialect::{K_DYNAMIC, OpDef, provenance};
 
@@ -314,8 +313,8 @@ struct Sizes<'c: 'a, 'a> {
 
 /// The symbol names of `v`'s dims, where the provenance records them.
 fn symbols(v: Value<'_, '_>) -> Option<Vec<Option<String>>> {
-    let shape = provenance::value_meta(v)?.get("shape")?.as_array()?.clone();
-    Some(shape.iter().map(|d| d.as_str().map(String::from)).collect())
+    let meta: provenance::ShapeSymbols = provenance::value_meta_as(v)?;
+    Some(meta.shape.into_iter().map(|d| d.0).collect())
 }
 
 impl<'c: 'a, 'a> Sizes<'c, 'a> {
@@ -327,8 +326,8 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
             if !v.r#type().is_index() {
                 continue;
             }
-            if let Some(Json::String(s)) = provenance::value_meta(v).and_then(|m| m.get("sym").cloned()) {
-                by_symbol.entry(s).or_insert(v);
+            if let Some(provenance::SymName { sym }) = provenance::value_meta_as(v) {
+                by_symbol.entry(sym).or_insert(v);
             }
         }
         Sizes { by_symbol, made: HashMap::default() }
@@ -416,8 +415,14 @@ fn clone<'c: 'a, 'a>(block: BlockRef<'c, 'a>, before: OperationRef<'c, 'a>, v: V
 
 /// Recorded names of the output buffers the importer dropped (`fx.buffers`).
 fn recorded_buffer_name(op: &OperationRef<'_, '_>, arg: &str) -> Option<String> {
-    let b: Json = serde_json::from_str(&ir::string_attr(op, provenance::BUFFERS)?).ok()?;
-    b.get(arg)?.get("name")?.as_str().map(String::from)
+    // Typed, so that the recorded nodes' other fields are skipped, not built.
+    #[derive(serde::Deserialize)]
+    struct Recorded {
+        name: Option<String>,
+    }
+    let text = ir::string_attr(op, provenance::BUFFERS)?;
+    let mut b: HashMap<String, Recorded> = serde_json::from_str(&text).ok()?;
+    b.remove(arg)?.name
 }
 
 #[derive(Default)]

@@ -11,7 +11,6 @@ use mlir_support::{
     },
     pass::{Pass, PassFailed, PassInfo, PassRun, PassStatistic},
 };
-use serde_json::Value as Json;
 use vllm_dialect::{K_DYNAMIC, provenance};
 
 pub static INFO: PassInfo = PassInfo {
@@ -54,12 +53,12 @@ enum Dim {
 
 fn dims(v: Value<'_, '_>) -> Option<Vec<Dim>> {
     let t = ir::ranked_tensor(v.r#type())?;
-    let meta = provenance::value_meta(v).and_then(|m| m.get("shape").and_then(Json::as_array).cloned()).filter(|s| s.len() == t.rank());
+    let meta = provenance::value_meta_as::<provenance::ShapeSymbols>(v).map(|m| m.shape).filter(|s| s.len() == t.rank());
     Some(
         (0..t.rank())
             .map(|i| match t.dim_size(i) {
                 Ok(DimSize::Static(d)) => Dim::Static(d as i64),
-                _ => match meta.as_ref().and_then(|m| m[i].as_str()) {
+                _ => match meta.as_ref().and_then(|m| m[i].0.as_deref()) {
                     Some(s) => Dim::Symbol(s.to_string()),
                     None => Dim::Unknown,
                 },
@@ -70,7 +69,7 @@ fn dims(v: Value<'_, '_>) -> Option<Vec<Dim>> {
 
 /// The symbol an `index` value stands for (a SymInt input's `{"sym": ...}`).
 fn symbol_of(v: Value<'_, '_>) -> Option<String> {
-    provenance::value_meta(v)?.get("sym")?.as_str().map(String::from)
+    provenance::value_meta_as::<provenance::SymName>(v).map(|s| s.sym)
 }
 
 /// The dims a size list denotes: numbers, `-1` (inferred) or symbols (from `dyn`).
