@@ -21,7 +21,7 @@
 use crate::graph::{self, Arg, Graph, GraphError, Node, NodeOp, NodeRef, Val};
 use crate::types::{element_type, tensor_type};
 use mlir_support::{
-    Diag, DiagnosticCapture, ir,
+    Diag, DiagnosticCapture,
     melior::{
         Context,
         dialect::func,
@@ -31,7 +31,7 @@ use mlir_support::{
                 ArrayAttribute, BoolAttribute, DenseI32ArrayAttribute, DenseI64ArrayAttribute, DictionaryAttribute,
                 FloatAttribute, IntegerAttribute, StringAttribute, TypeAttribute,
             },
-            operation::{OperationBuilder, OperationLike, OperationMutLike, OperationRef},
+            operation::{OperationBuilder, OperationLike, OperationMutLike},
             r#type::{FunctionType, IntegerType},
         },
     },
@@ -106,10 +106,8 @@ enum Slot<'c, 'a> {
     Nothing,
 }
 
-struct Tuple<'c, 'a, 'g> {
+struct Tuple<'c, 'a> {
     elems: Vec<Option<Value<'c, 'a>>>,
-    producer: OperationRef<'c, 'a>,
-    getitems: Vec<&'g str>,
 }
 
 /// Identifiers every op needs, made once.
@@ -120,6 +118,7 @@ struct Ids<'c> {
     opaque_args: Identifier<'c>,
     segments: Identifier<'c>,
     buffers: Identifier<'c>,
+    getitems: Identifier<'c>,
 }
 
 struct Importer<'c, 'a, 'g> {
@@ -131,7 +130,9 @@ struct Importer<'c, 'a, 'g> {
     env: Vec<Option<Slot<'c, 'a>>>,
     /// The index of the node being imported.
     current: usize,
-    tuples: Vec<Tuple<'c, 'a, 'g>>,
+    tuples: Vec<Tuple<'c, 'a>>,
+    /// For each node, the getitem nodes that read its tuple: (index, name).
+    getitems: Vec<Vec<(i64, &'g str)>>,
     /// Buffer nodes dropped in value form, by index.
     dropped: Vec<bool>,
 }
@@ -312,9 +313,23 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         name: &str,
         operands: &[Value<'c, 'a>],
         results: &[Type<'c>],
-        attrs: Vec<(Identifier<'c>, Attribute<'c>)>,
+        mut attrs: Vec<(Identifier<'c>, Attribute<'c>)>,
         tuple: Option<Vec<bool>>,
     ) -> R<()> {
+        // `fx.getitems`: known before the op is built (setting it afterwards
+        // would rebuild the op's attribute dictionary).
+        if let Some(present) = &tuple
+            && !self.getitems[self.current].is_empty()
+        {
+            let mut names = vec![""; present.len()];
+            for &(i, name) in &self.getitems[self.current] {
+                if let Some(slot) = usize::try_from(i).ok().and_then(|i| names.get_mut(i)) {
+                    *slot = name;
+                }
+            }
+            let names: Vec<Attribute> = names.iter().map(|g| self.str_attr(g)).collect();
+            attrs.push((self.ids.getitems, ArrayAttribute::new(self.ctx, &names).into()));
+        }
         let op = OperationBuilder::new(name, self.loc(node))
             .add_operands(operands)
             .add_results(results)
@@ -327,7 +342,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             Some(present) => {
                 let mut it = values.into_iter();
                 let elems = present.iter().map(|p| if *p { it.next() } else { None }).collect::<Vec<_>>();
-                self.tuples.push(Tuple { getitems: vec![""; elems.len()], elems, producer: op });
+                self.tuples.push(Tuple { elems });
                 Slot::Tuple(self.tuples.len() - 1)
             }
             None => match values.as_slice() {
@@ -612,7 +627,6 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
                 return Err(GraphError::at(&node.name, format!("getitem's meta.val ({expected}) contradicts element {idx} of '{src}' ({})", v.r#type())));
             }
         }
-        tuple.getitems[idx] = &node.name;
         self.env[self.current] = Some(Slot::Value(v));
         Ok(())
     }
@@ -633,6 +647,18 @@ fn toml_default(text: &str) -> Option<Arg<'static>> {
             .map(|x| Arg::Num(x.into()))
             .or_else(|| t.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Arg::Num)),
     }
+}
+
+/// For each node, the getitem nodes that read it: (index, name), in order
+/// (a later getitem of the same index wins, as it did when set one by one).
+fn getitems<'g>(graph: &'g Graph<'g>) -> Vec<Vec<(i64, &'g str)>> {
+    let mut out = vec![Vec::new(); graph.nodes.len()];
+    for n in graph.nodes.iter().filter(|n| n.op == NodeOp::CallFunction && n.target == GETITEM) {
+        if let (Some(src), Some(i)) = (n.args.first().and_then(Arg::as_ref), n.args.get(1).and_then(Arg::as_i64)) {
+            out[src.index].push((i, &*n.name));
+        }
+    }
+    out
 }
 
 /// The buffer nodes that the value form drops (by index): allocations whose
@@ -701,12 +727,14 @@ pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<M
             opaque_args: id("fx_args"),
             segments: id("operandSegmentSizes"),
             buffers: id("fx.buffers"),
+            getitems: id("fx.getitems"),
         },
         unknown,
         graph,
         env: vec![None; graph.nodes.len()],
         current: 0,
         tuples: Vec::new(),
+        getitems: getitems(graph),
         dropped: droppable(graph),
     };
     let mut result_types = Vec::new();
@@ -748,12 +776,6 @@ pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<M
                 },
             };
             r.map_err(err)?;
-        }
-        for t in &imp.tuples {
-            if t.getitems.iter().any(|g| !g.is_empty()) {
-                let names: Vec<Attribute> = t.getitems.iter().map(|g| StringAttribute::new(ctx, g).into()).collect();
-                ir::set_attribute(t.producer, "fx.getitems", ArrayAttribute::new(ctx, &names).into());
-            }
         }
     }
     let region = Region::new();

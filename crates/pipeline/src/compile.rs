@@ -155,10 +155,11 @@ pub fn plan(options: &CompileOptions) -> Result<(Plan, Vec<String>), Diag> {
 pub fn compile(input: Input<'_>, name: &str, options: &CompileOptions) -> Result<CompileResult, Vec<Diag>> {
     let (plan, warnings) = plan(options).map_err(|d| vec![d])?;
     let format = if options.emit_fx { "mlir+fx" } else { "mlir" };
-    let key = CompileCache::key(input.text(), &plan.uuid, &plan.shape.to_string(), format);
+    // The key hashes the whole graph text: only worth it with a cache.
+    let key = options.cache.as_ref().map(|_| CompileCache::key(input.text(), &plan.uuid, &plan.shape.to_string(), format));
     let mut cache_status = CacheStatus::Disabled;
-    if let Some(cache) = &options.cache {
-        match cache.get(&key) {
+    if let (Some(cache), Some(key)) = (&options.cache, &key) {
+        match cache.get(key) {
             Lookup::Hit(body) => {
                 let (mlir, fx) = match body.split_once("\n//--fx-json--\n") {
                     Some((m, f)) => (m.to_string(), Some(f.to_string())),
@@ -227,12 +228,12 @@ pub fn compile(input: Input<'_>, name: &str, options: &CompileOptions) -> Result
     } else {
         None
     };
-    if let Some(cache) = &options.cache {
+    if let (Some(cache), Some(key)) = (&options.cache, &key) {
         let body = match &fx_json {
             Some(f) => format!("{mlir}\n//--fx-json--\n{f}"),
             None => mlir.clone(),
         };
-        if let Err(e) = cache.put(&key, &body) {
+        if let Err(e) = cache.put(key, &body) {
             return Err(vec![Diag::error(cache.dir().display().to_string(), format!("cannot write the cache entry: {e}"))]);
         }
     }
