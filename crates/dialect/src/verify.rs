@@ -111,17 +111,17 @@ fn groups(
     } else {
         let fixed = decls.iter().filter(|d| d.arity == Arity::One).count();
         let var = decls.iter().find(|d| d.arity != Arity::One);
-        let expected = match var {
-            None => format!("exactly {fixed}"),
-            Some(v) if v.arity == Arity::Optional => format!("{fixed} or {}", fixed + 1),
-            Some(_) => format!("at least {fixed}"),
-        };
         let ok = match var {
             None => count == fixed,
             Some(v) if v.arity == Arity::Optional => count == fixed || count == fixed + 1,
             Some(_) => count >= fixed,
         };
         if !ok {
+            let expected = match var {
+                None => format!("exactly {fixed}"),
+                Some(v) if v.arity == Arity::Optional => format!("{fixed} or {}", fixed + 1),
+                Some(_) => format!("at least {fixed}"),
+            };
             return Err(format!("expects {expected} {what}s ({}), but got {count}", names(decls)));
         }
         decls.iter().map(|d| if d.arity == Arity::One { 1 } else { count - fixed }).collect()
