@@ -5,8 +5,8 @@
 //! and noisy.
 //!
 //! - `import/L32`: FX graph JSON of the 32-layer fixture -> verified module,
-//!   against `json_parse/L32` (serde_json parsing the same text, the floor any
-//!   importer pays).
+//!   against `json_parse/L32` (serde_json parsing the same text into `Value`:
+//!   the reference cost a JSON-reading importer is compared with).
 //! - `export/L32`: module -> FX graph JSON text.
 //! - `compile_sizes_8xL32`: the post-grad pipeline for 8 token counts of the
 //!   32-layer fixture, sequential against parallel (the scaling of
@@ -15,7 +15,8 @@
 //! - `fusion_L32`, `fusion_L80`: import + every post-grad pass (no-op
 //!   elimination, the fusions, fix-functionalization, DCE) on the 32-layer
 //!   fixture and on a generated 80-layer graph (tests/support/llama.rs),
-//!   against import alone. `passes_in_one_pipeline` is the library path a
+//!   against a bare serde_json parse of the same text (`json_parse_baseline`)
+//!   and import alone. `passes_in_one_pipeline` is the library path a
 //!   backend takes, without printing the result; `compile_with_text_output`
 //!   is `vllm_pipeline::compile` (steps run one by one, text printed).
 //!
@@ -95,6 +96,8 @@ fn pipeline_group(c: &mut Criterion, group: &str, text: &str) {
     let mut g = c.benchmark_group(group);
     g.sample_size(20);
     g.measurement_time(Duration::from_secs(6));
+    // The baseline: a bare serde_json parse of the same text into `Value`.
+    g.bench_function("json_parse_baseline", |b| b.iter(|| black_box(serde_json::from_str::<serde_json::Value>(black_box(text)).is_ok())));
     g.bench_function("import_only", |b| {
         b.iter(|| {
             let ctx = vllm_dialect::new_context().expect("context");
