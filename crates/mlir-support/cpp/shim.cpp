@@ -145,6 +145,10 @@ bool vllmIsRegisteredPass(MlirStringRef name) {
 void vllmPrintRegisteredPasses() {
   mlir::printRegisteredPasses();
   llvm::outs().flush();
+  // A closed stdout (`vllm-opt --help | head`) is the reader's choice, not
+  // our failure; left set, the error becomes a fatal error at exit.
+  if (llvm::outs().has_error())
+    llvm::outs().clear_error();
 }
 
 /// Turns LLVM/MLIR fatal errors (which would abort) into a reported error

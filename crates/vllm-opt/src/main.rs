@@ -269,13 +269,20 @@ fn print_statistics(stats: &[(&str, String, u64)]) {
     }
 }
 
+/// After clap's help. Stops quietly when stdout is closed (`--help | head`)
+/// instead of panicking as `println!` would.
 fn print_help_passes() {
-    println!("\nvllm-opt passes:");
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let mut text = String::from("\nvllm-opt passes:\n");
     for p in vllm_passes::infos() {
-        println!("  --{:<40} - {}", p.argument, p.summary);
+        text.push_str(&format!("  --{:<40} - {}\n", p.argument, p.summary));
     }
-    println!("\nEvery registered pass (vllm-opt's and upstream MLIR's), with options:");
-    mlir_support::pass::print_registered_passes();
+    text.push_str("\nEvery registered pass (vllm-opt's and upstream MLIR's), with options:\n");
+    if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_ok() {
+        drop(out);
+        mlir_support::pass::print_registered_passes();
+    }
 }
 
 fn main() -> ExitCode {
