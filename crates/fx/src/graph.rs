@@ -392,8 +392,8 @@ fn compact(raw: &str) -> Cow<'_, str> {
 
 // ---------------------------------------------------------------------------
 // The one-pass reader. Node fields are read leniently: `name`, `op`,
-// `target`, `args` and `kwargs` as any `Arg`, `meta` and the node itself
-// through `Lenient`, which consumes a value of the wrong JSON kind. The kinds
+// `target`, `args` and `kwargs` as any `Arg`; `meta`, the node itself and the
+// node list through `Lenient`, which consumes a value of the wrong JSON kind. The kinds
 // are checked afterwards (`node_from_fields`), so that an error names the node
 // instead of aborting the parse at a byte offset.
 
@@ -419,19 +419,26 @@ impl<'de> Deserialize<'de> for Text<'de> {
     }
 }
 
-/// A visitor for values that should be JSON objects; a value of any other
-/// kind is consumed and handed to [`ObjectOnly::other`], so that the caller
+/// What a lenient reader expects: an object or an array. A value of any
+/// other kind is consumed and handed to [`Expect::other`], so that the caller
 /// can report it with the node's name instead of aborting at a byte offset.
-trait ObjectOnly<'de>: Sized {
+trait Expect<'de>: Sized {
     type Out;
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error>;
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(self.other("an object"))
+    }
+    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Out, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(self.other("an array"))
+    }
     /// `kind` is "null", "an array", ... for messages.
     fn other(self, kind: &'static str) -> Self::Out;
 }
 
 struct Lenient<T>(T);
 
-impl<'de, T: ObjectOnly<'de>> Visitor<'de> for Lenient<T> {
+impl<'de, T: Expect<'de>> Visitor<'de> for Lenient<T> {
     type Value = T::Out;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
@@ -439,9 +446,8 @@ impl<'de, T: ObjectOnly<'de>> Visitor<'de> for Lenient<T> {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T::Out, A::Error> {
         self.0.object(map)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T::Out, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(self.0.other("an array"))
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<T::Out, A::Error> {
+        self.0.array(seq)
     }
     fn visit_unit<E: de::Error>(self) -> Result<T::Out, E> {
         Ok(self.0.other("null"))
@@ -540,7 +546,7 @@ impl<'a> Arg<'a> {
 /// `meta`: only `val` is read, as text.
 struct Meta;
 
-impl<'de> ObjectOnly<'de> for Meta {
+impl<'de> Expect<'de> for Meta {
     type Out = Result<Option<&'de RawValue>, &'static str>;
     fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
         let mut val = None;
@@ -574,7 +580,7 @@ struct Fields<'a> {
     repeated: Option<&'static str>,
 }
 
-impl<'de> ObjectOnly<'de> for NodeSeed {
+impl<'de> Expect<'de> for NodeSeed {
     type Out = Result<Node<'de>, GraphError>;
     fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
         let mut f = Fields::default();
@@ -683,52 +689,30 @@ fn node_from_fields(i: usize, f: Fields) -> Result<Node, GraphError> {
 /// so that a later JSON syntax error is reported as such).
 struct Nodes;
 
+impl<'de> Expect<'de> for Nodes {
+    type Out = Option<Result<Vec<Node<'de>>, GraphError>>;
+    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Out, A::Error> {
+        let mut nodes = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(n) = seq.next_element_seed(NodeSeed(nodes.len()))? {
+            match n {
+                Ok(n) => nodes.push(n),
+                Err(e) => {
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    return Ok(Some(Err(e)));
+                }
+            }
+        }
+        Ok(Some(Ok(nodes)))
+    }
+    fn other(self, _: &'static str) -> Self::Out {
+        None
+    }
+}
+
 impl<'de> DeserializeSeed<'de> for Nodes {
     type Value = Option<Result<Vec<Node<'de>>, GraphError>>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Option<Result<Vec<Node<'de>>, GraphError>>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an array of nodes")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut nodes = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(n) = seq.next_element_seed(NodeSeed(nodes.len()))? {
-                    match n {
-                        Ok(n) => nodes.push(n),
-                        Err(e) => {
-                            while seq.next_element::<IgnoredAny>()?.is_some() {}
-                            return Ok(Some(Err(e)));
-                        }
-                    }
-                }
-                Ok(Some(Ok(nodes)))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(None)
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-        }
-        d.deserialize_any(V)
+        d.deserialize_any(Lenient(self))
     }
 }
 
