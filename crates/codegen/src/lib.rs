@@ -204,6 +204,7 @@ impl Kernel {
                 None => json!({ "num_tokens": "symbolic", "grid": ["num_tokens", 1, 1], "block": [self.block(None), 1, 1] }),
             })
             .collect();
+        let then = self.then().map(|k| k.name);
         json!({
             "name": self.name,
             "file": format!("{}.ptx", self.name),
@@ -213,8 +214,8 @@ impl Kernel {
             "elements_per_thread_step": self.lanes(),
             "row_in_registers": self.row_in_registers(),
             "threads": self.threads,
-            "then": self.then().map(|k| k.name),
-            "zero_before_launch": if self.then().is_some() { json!(["scale"]) } else { json!([]) },
+            "then": then,
+            "zero_before_launch": if then.is_some() { json!(["scale"]) } else { json!([]) },
             "group_size": self.group,
             "scale_layout": if self.group.is_some() { json!("row-major [num_tokens, hidden / group_size]") } else { Json::Null },
             "params": self.params.iter().map(|p| json!({ "name": p.name, "kind": p.kind, "elem": p.elem })).collect::<Vec<_>>(),
@@ -276,7 +277,9 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, tokens: Option<u64
                         .find(|(n, _)| matches!(*n, "result" | "output_q"))
                         .and_then(|(_, v)| v.first())
                         .and_then(|v| ir::ranked_tensor(v.r#type()))
-                        .or_else(|| op.result(0).ok().and_then(|r| ir::ranked_tensor(r.r#type())))
+                        // `results()`, not `result(0)`: an in-place op has none, and
+                        // melior describes a missing result by printing the function.
+                        .or_else(|| op.results().next().and_then(|r| ir::ranked_tensor(r.r#type())))
                         .map_or_else(|| elem.clone(), |t| ir::type_string(t.element()).into_owned());
                     let group = match group_of(&op) {
                         Ok(g) => g,
