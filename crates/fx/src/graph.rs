@@ -102,6 +102,17 @@ impl<'a> Arg<'a> {
     }
 }
 
+/// Object entries (an `Arg::Object`, a node's kwargs) written as a JSON object.
+struct Entries<'n, 'a>(&'n [(Cow<'a, str>, Arg<'a>)]);
+
+impl Serialize for Entries<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        self.0.iter().try_for_each(|(k, v)| m.serialize_entry(k, v))?;
+        m.end()
+    }
+}
+
 /// Writes the value back as JSON (the form it was read in).
 impl Serialize for Arg<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -125,11 +136,7 @@ impl Serialize for Arg<'_> {
                 m.serialize_entry(tag, text)?;
                 m.end()
             }
-            Arg::Object(entries) => {
-                let mut m = s.serialize_map(Some(entries.len()))?;
-                entries.iter().try_for_each(|(k, v)| m.serialize_entry(k, v))?;
-                m.end()
-            }
+            Arg::Object(entries) => Entries(entries).serialize(s),
         }
     }
 }
@@ -163,19 +170,14 @@ impl<'a> Node<'a> {
     pub fn arg_values(&self) -> impl Iterator<Item = &Arg<'a>> {
         self.args.iter().chain(self.kwargs.iter().map(|(_, v)| v))
     }
+    fn arg_values_mut(&mut self) -> impl Iterator<Item = &mut Arg<'a>> {
+        self.args.iter_mut().chain(self.kwargs.iter_mut().map(|(_, v)| v))
+    }
 }
 
 /// The node as FX graph JSON (`meta` holds only `val`).
 impl Serialize for Node<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Kwargs<'n, 'a>(&'n [(Cow<'a, str>, Arg<'a>)]);
-        impl Serialize for Kwargs<'_, '_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(self.0.len()))?;
-                self.0.iter().try_for_each(|(k, v)| m.serialize_entry(k, v))?;
-                m.end()
-            }
-        }
         struct Meta<'n>(Option<&'n str>);
         impl Serialize for Meta<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -190,7 +192,7 @@ impl Serialize for Node<'_> {
         m.serialize_entry("op", self.op.as_str())?;
         m.serialize_entry("target", &self.target)?;
         m.serialize_entry("args", &self.args)?;
-        m.serialize_entry("kwargs", &Kwargs(&self.kwargs))?;
+        m.serialize_entry("kwargs", &Entries(&self.kwargs))?;
         m.serialize_entry("meta", &Meta(self.val_text.as_deref()))?;
         m.end()
     }
@@ -392,10 +394,10 @@ fn compact(raw: &str) -> Cow<'_, str> {
 
 // ---------------------------------------------------------------------------
 // The one-pass reader. Node fields are read leniently: `name`, `op`,
-// `target`, `args` and `kwargs` as any `Arg`; `meta`, the node itself and the
-// node list through `Lenient`, which consumes a value of the wrong JSON kind. The kinds
-// are checked afterwards (`node_from_fields`), so that an error names the node
-// instead of aborting the parse at a byte offset.
+// `target`, `args` and `kwargs` as any `Arg`; `meta`, the node itself and
+// the node list through `Lenient`, which consumes a value of the wrong JSON
+// kind. The kinds are checked afterwards (`node_from_fields`), so that an
+// error names the node instead of aborting the parse at a byte offset.
 
 /// A string borrowed from the input when it holds no escapes.
 struct Text<'a>(Cow<'a, str>);
@@ -426,17 +428,25 @@ trait Expect<'de>: Sized {
     type Out;
     fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(self.other("an object"))
+        Ok(self.other(false))
     }
     fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Out, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(self.other("an array"))
+        Ok(self.other(false))
     }
-    /// `kind` is "null", "an array", ... for messages.
-    fn other(self, kind: &'static str) -> Self::Out;
+    /// A value of another kind (`null`: `is_null`), already consumed.
+    fn other(self, is_null: bool) -> Self::Out;
 }
 
 struct Lenient<T>(T);
+
+/// `Lenient(x)` as a seed: `next_value_seed(Lenient(Meta))`.
+impl<'de, T: Expect<'de>> DeserializeSeed<'de> for Lenient<T> {
+    type Value = T::Out;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
 
 impl<'de, T: Expect<'de>> Visitor<'de> for Lenient<T> {
     type Value = T::Out;
@@ -450,22 +460,22 @@ impl<'de, T: Expect<'de>> Visitor<'de> for Lenient<T> {
         self.0.array(seq)
     }
     fn visit_unit<E: de::Error>(self) -> Result<T::Out, E> {
-        Ok(self.0.other("null"))
+        Ok(self.0.other(true))
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<T::Out, E> {
-        Ok(self.0.other("a boolean"))
+        Ok(self.0.other(false))
     }
     fn visit_i64<E: de::Error>(self, _: i64) -> Result<T::Out, E> {
-        Ok(self.0.other("a number"))
+        Ok(self.0.other(false))
     }
     fn visit_u64<E: de::Error>(self, _: u64) -> Result<T::Out, E> {
-        Ok(self.0.other("a number"))
+        Ok(self.0.other(false))
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<T::Out, E> {
-        Ok(self.0.other("a number"))
+        Ok(self.0.other(false))
     }
     fn visit_str<E: de::Error>(self, _: &str) -> Result<T::Out, E> {
-        Ok(self.0.other("a string"))
+        Ok(self.0.other(false))
     }
 }
 
@@ -547,7 +557,7 @@ impl<'a> Arg<'a> {
 struct Meta;
 
 impl<'de> Expect<'de> for Meta {
-    type Out = Result<Option<&'de RawValue>, &'static str>;
+    type Out = Result<Option<&'de RawValue>, ()>;
     fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
         let mut val = None;
         while let Some(Text(k)) = map.next_key()? {
@@ -559,8 +569,8 @@ impl<'de> Expect<'de> for Meta {
         }
         Ok(Ok(val))
     }
-    fn other(self, kind: &'static str) -> Self::Out {
-        if kind == "null" { Ok(None) } else { Err(kind) }
+    fn other(self, is_null: bool) -> Self::Out {
+        if is_null { Ok(None) } else { Err(()) }
     }
 }
 
@@ -575,7 +585,7 @@ struct Fields<'a> {
     target: Option<Arg<'a>>,
     args: Option<Arg<'a>>,
     kwargs: Option<Arg<'a>>,
-    meta: Option<Result<Option<&'a RawValue>, &'static str>>,
+    meta: Option<Result<Option<&'a RawValue>, ()>>,
     /// The first field given twice.
     repeated: Option<&'static str>,
 }
@@ -595,7 +605,7 @@ impl<'de> Expect<'de> for NodeSeed {
                     if f.meta.is_some() {
                         f.repeated.get_or_insert("meta");
                     }
-                    f.meta = Some(map.next_value_seed(MetaSeed)?);
+                    f.meta = Some(map.next_value_seed(Lenient(Meta))?);
                     continue;
                 }
                 _ => {
@@ -610,24 +620,8 @@ impl<'de> Expect<'de> for NodeSeed {
         }
         Ok(node_from_fields(self.0, f))
     }
-    fn other(self, _: &'static str) -> Self::Out {
+    fn other(self, _: bool) -> Self::Out {
         Err(GraphError::top(format!("node #{} is not a JSON object", self.0)))
-    }
-}
-
-struct MetaSeed;
-
-impl<'de> DeserializeSeed<'de> for MetaSeed {
-    type Value = Result<Option<&'de RawValue>, &'static str>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(Lenient(Meta))
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for NodeSeed {
-    type Value = Result<Node<'de>, GraphError>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(Lenient(self))
     }
 }
 
@@ -693,7 +687,7 @@ impl<'de> Expect<'de> for Nodes {
     type Out = Option<Result<Vec<Node<'de>>, GraphError>>;
     fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Out, A::Error> {
         let mut nodes = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(n) = seq.next_element_seed(NodeSeed(nodes.len()))? {
+        while let Some(n) = seq.next_element_seed(Lenient(NodeSeed(nodes.len())))? {
             match n {
                 Ok(n) => nodes.push(n),
                 Err(e) => {
@@ -704,15 +698,8 @@ impl<'de> Expect<'de> for Nodes {
         }
         Ok(Some(Ok(nodes)))
     }
-    fn other(self, _: &'static str) -> Self::Out {
+    fn other(self, _: bool) -> Self::Out {
         None
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Nodes {
-    type Value = Option<Result<Vec<Node<'de>>, GraphError>>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(Lenient(self))
     }
 }
 
@@ -744,7 +731,7 @@ impl<'de> Deserialize<'de> for Top<'de> {
                         "version" => top.version = Some(map.next_value()?),
                         "name" => top.name = Some(map.next_value()?),
                         "symbols" => top.symbols = Some(map.next_value()?),
-                        "nodes" => top.nodes = Some(map.next_value_seed(Nodes)?),
+                        "nodes" => top.nodes = Some(map.next_value_seed(Lenient(Nodes))?),
                         _ => {
                             top.extra.insert(k.into_owned(), map.next_value()?);
                         }
@@ -803,7 +790,7 @@ fn check_references(nodes: &mut [Node]) -> Result<(), GraphError> {
     }
     let mut next = resolved.into_iter();
     for node in nodes.iter_mut() {
-        node.args.iter_mut().chain(node.kwargs.iter_mut().map(|(_, v)| v)).for_each(|v| fill(v, &mut next));
+        node.arg_values_mut().for_each(|v| fill(v, &mut next));
     }
     Ok(())
 }
