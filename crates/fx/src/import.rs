@@ -98,16 +98,17 @@ fn wrapped_op<'g>(node: &'g Node) -> Option<&'g str> {
     node.args.first()?.tagged("op")
 }
 
+/// A getitem node's tuple and index.
+fn getitem_source<'g>(node: &'g Node) -> Option<(NodeRef<'g>, i64)> {
+    Some((node.args.first()?.as_ref()?, node.args.get(1)?.as_i64()?))
+}
+
 #[derive(Clone, Copy)]
 enum Slot<'c, 'a> {
     Value(Value<'c, 'a>),
     /// A tuple: index into `Importer::tuples`.
     Tuple(usize),
     Nothing,
-}
-
-struct Tuple<'c, 'a> {
-    elems: Vec<Option<Value<'c, 'a>>>,
 }
 
 /// Identifiers every op needs, made once.
@@ -130,7 +131,8 @@ struct Importer<'c, 'a, 'g> {
     env: Vec<Option<Slot<'c, 'a>>>,
     /// The index of the node being imported.
     current: usize,
-    tuples: Vec<Tuple<'c, 'a>>,
+    /// The elements of each tuple (`None`: a None element).
+    tuples: Vec<Vec<Option<Value<'c, 'a>>>>,
     /// For each node, the getitem nodes that read its tuple: (index, name).
     getitems: Vec<Vec<(i64, &'g str)>>,
     /// Buffer nodes dropped in value form, by index.
@@ -211,7 +213,7 @@ impl Serialize for EncodedArgs<'_, '_, '_, '_> {
 
 /// `fx.buffers`: each dropped output buffer as its whole node, or a kept one
 /// as a reference.
-struct Buffers<'g>(Vec<(&'g str, Result<&'g Node<'g>, &'g str>)>);
+struct Buffers<'g>(Vec<(&'g str, Result<&'g Node<'g>, &'g Arg<'g>>)>);
 
 impl Serialize for Buffers<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -219,7 +221,7 @@ impl Serialize for Buffers<'_> {
         for (b, entry) in &self.0 {
             match entry {
                 Ok(node) => m.serialize_entry(b, node)?,
-                Err(name) => m.serialize_entry(b, &Arg::Node(std::borrow::Cow::Borrowed(name), 0))?,
+                Err(reference) => m.serialize_entry(b, reference)?,
             }
         }
         m.end()
@@ -342,7 +344,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             Some(present) => {
                 let mut it = values.into_iter();
                 let elems = present.iter().map(|p| if *p { it.next() } else { None }).collect::<Vec<_>>();
-                self.tuples.push(Tuple { elems });
+                self.tuples.push(elems);
                 Slot::Tuple(self.tuples.len() - 1)
             }
             None => match values.as_slice() {
@@ -550,10 +552,10 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         let mut operands = Vec::new();
         let mut segments = Vec::new();
         for d in &v.operands {
-            match (node.kwarg(&d.name), d.arity) {
-                (Some(Arg::Null) | None, Arity::Optional) => segments.push(0),
-                (Some(x), _) if x.as_ref().is_some() => {
-                    let r = x.as_ref().expect("checked by the guard");
+            let given = node.kwarg(&d.name);
+            match (given, given.and_then(Arg::as_ref), d.arity) {
+                (Some(Arg::Null) | None, _, Arity::Optional) => segments.push(0),
+                (_, Some(r), _) => {
                     operands.push(self.value(node, r)?);
                     segments.push(1);
                 }
@@ -591,8 +593,10 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         // Output-only buffers: dropped when this is their only use.
         let mut buffers = Vec::new();
         for b in out_only(v, twin) {
-            if let Some(r) = node.kwarg(b).and_then(Arg::as_ref) {
-                let entry = if self.dropped[r.index] { Ok(&self.graph.nodes[r.index]) } else { Err(r.name) };
+            if let Some(arg) = node.kwarg(b)
+                && let Some(r) = arg.as_ref()
+            {
+                let entry = if self.dropped[r.index] { Ok(&self.graph.nodes[r.index]) } else { Err(arg) };
                 buffers.push((b, entry));
             }
         }
@@ -606,19 +610,19 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
     }
 
     fn getitem(&mut self, node: &'g Node) -> R<()> {
-        let (Some(src_ref), Some(i)) = (node.args.first().and_then(Arg::as_ref), node.args.get(1).and_then(Arg::as_i64)) else {
+        let Some((src_ref, i)) = getitem_source(node) else {
             return Err(GraphError::at(&node.name, "getitem takes a node and an integer index"));
         };
         let src = src_ref.name;
         let Some(Slot::Tuple(t)) = self.env[src_ref.index] else {
             return Err(GraphError::at(&node.name, format!("getitem of '{src}', which is not a tuple")));
         };
-        let tuple = &mut self.tuples[t];
-        let len = tuple.elems.len();
+        let tuple = &self.tuples[t];
+        let len = tuple.len();
         let idx = usize::try_from(i).ok().filter(|&x| x < len).ok_or_else(|| {
             GraphError::at(&node.name, format!("getitem index {i} is out of range: '{src}' has {len} elements"))
         })?;
-        let v = tuple.elems[idx].ok_or_else(|| GraphError::at(&node.name, format!("getitem takes element {idx} of '{src}', which is None")))?;
+        let v = tuple[idx].ok_or_else(|| GraphError::at(&node.name, format!("getitem takes element {idx} of '{src}', which is None")))?;
         if let Val::Tensor { shape, dtype } = &node.val {
             let expected = tensor_type(self.ctx, shape, dtype);
             use mlir_support::melior::ir::ValueLike;
@@ -654,7 +658,7 @@ fn toml_default(text: &str) -> Option<Arg<'static>> {
 fn getitems<'g>(graph: &'g Graph<'g>) -> Vec<Vec<(i64, &'g str)>> {
     let mut out = vec![Vec::new(); graph.nodes.len()];
     for n in graph.nodes.iter().filter(|n| n.op == NodeOp::CallFunction && n.target == GETITEM) {
-        if let (Some(src), Some(i)) = (n.args.first().and_then(Arg::as_ref), n.args.get(1).and_then(Arg::as_i64)) {
+        if let Some((src, i)) = getitem_source(n) {
             out[src.index].push((i, &*n.name));
         }
     }
