@@ -98,21 +98,17 @@ pub fn canonical(v: &Value) -> Value {
 pub fn pass_uuid(argument: &str, options: &str) -> String {
     use std::{collections::HashMap, sync::Mutex, sync::OnceLock};
     static MEMO: OnceLock<Mutex<HashMap<(String, String), String>>> = OnceLock::new();
-    let memo = MEMO.get_or_init(Default::default);
-    let key = (argument.to_string(), options.to_string());
-    if let Some(uuid) = memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return uuid.clone();
-    }
-    let uuid = match vllm_passes::infos().into_iter().find(|i| i.argument == argument) {
-        Some(info) => {
-            let mut parts = vec![info.argument, options, vllm_dialect::OPS_TOML];
-            parts.extend(info.sources.iter().copied());
-            sha256_hex(&parts)
-        }
-        None => sha256_hex(&["upstream", "mlir-22", argument, options]),
-    };
-    memo.lock().unwrap_or_else(|e| e.into_inner()).insert(key, uuid.clone());
-    uuid
+    let mut memo = MEMO.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    memo.entry((argument.to_string(), options.to_string()))
+        .or_insert_with(|| match info_of(argument) {
+            Some(info) => {
+                let mut parts = vec![info.argument, options, vllm_dialect::OPS_TOML];
+                parts.extend(info.sources.iter().copied());
+                sha256_hex(&parts)
+            }
+            None => sha256_hex(&["upstream", "mlir-22", argument, options]),
+        })
+        .clone()
 }
 
 fn info_of(argument: &str) -> Option<&'static pass::PassInfo> {
