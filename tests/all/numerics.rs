@@ -14,6 +14,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::per_group_fusion", per_group_fusion),
     ("numerics::host_kernels_match_the_reference", host_kernels_match_the_reference),
     ("numerics::rsqrt_approximation_effect_is_bounded", rsqrt_approximation_effect_is_bounded),
+    ("numerics::ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs", ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs),
 ];
 
 const TOKENS: usize = 8;
@@ -388,7 +389,9 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
     let mut rng = SplitMix64(42);
     let mut report = Vec::new();
     const F8: &str = "f8E4M3FN";
-    for (op, residual, out, h, rows, dt, elem, group, ub) in [
+    let plain = vllm_codegen::GroupScales::default();
+    let (ue8m0, colmajor) = (vllm_codegen::GroupScales { ue8m0: true, transposed: false }, vllm_codegen::GroupScales { ue8m0: false, transposed: true });
+    let cases = [
         ("vllm.rms_norm_static_fp8_quant", false, F8, 4096u64, 256usize, DType::BF16, "bf16", None, None),
         ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 4096, 256, DType::BF16, "bf16", None, None),
         ("vllm.rms_norm_static_fp8_quant", false, F8, 5120, 200, DType::F16, "f16", None, None),
@@ -428,8 +431,23 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
         ("vllm.rms_norm_per_block_quant", true, F8, 7168, 128, DType::BF16, "bf16", Some(128), None),
         ("vllm.rms_norm_per_block_quant", true, F8, 2048, 256, DType::F16, "f16", Some(64), None),
         ("vllm.silu_and_mul_per_block_quant", false, F8, 4096, 256, DType::BF16, "bf16", Some(128), None),
-    ] {
-        let kernel = vllm_codegen::kernel_for(op, h, elem, residual, out, group, ub.is_some()).ok_or_else(|| format!("no kernel for {op} {out}"))?;
+    ];
+    // The per-group scale variants: UE8M0 (per_token_group_fp8_quant's
+    // `scale_ue8m0`), column-major (rms_norm_per_block_quant's
+    // `is_scale_transposed`), both, and each on the other group kinds.
+    let both = vllm_codegen::GroupScales { ue8m0: true, transposed: true };
+    let variants = [
+        (("vllm.per_token_group_fp8_quant", false, F8, 4096u64, 256usize, DType::BF16, "bf16", Some(128u64), None), ue8m0),
+        (("vllm.per_token_group_fp8_quant", false, F8, 2048, 200, DType::F16, "f16", Some(64), None), both),
+        (("vllm.rms_norm_per_block_quant", true, F8, 4096, 256, DType::BF16, "bf16", Some(128), None), colmajor),
+        (("vllm.rms_norm_per_block_quant", false, F8, 2048, 200, DType::F16, "f16", Some(64), None), both),
+        (("vllm.silu_and_mul_per_block_quant", false, F8, 4096, 256, DType::BF16, "bf16", Some(128), None), ue8m0),
+        (("vllm.silu_and_mul_per_block_quant", false, F8, 2048, 128, DType::BF16, "bf16", Some(128), None), colmajor),
+    ];
+    for ((op, residual, out, h, rows, dt, elem, group, ub), scales) in cases.into_iter().map(|c| (c, plain)).chain(variants) {
+        let kernel = vllm_codegen::kernel_for(op, h, elem, residual, out, group, ub.is_some())
+            .and_then(|k| k.with_scales(scales))
+            .ok_or_else(|| format!("no kernel for {op} {out} {scales:?}"))?;
         let hu = h as usize;
         let silu = op.starts_with("vllm.silu_and_mul");
         let round = |v: Vec<f32>| -> Vec<f32> { v.into_iter().map(|x| dt.round(x)).collect() };
@@ -484,7 +502,12 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
                     "vllm.silu_and_mul_per_block_quant" => k::silu_and_mul(&x, 2 * hu, dt),
                     _ => x.clone(),
                 };
-                let (q, s) = k::per_group_quant(&y, g, 1e-10, -448.0, 448.0, false);
+                let (q, mut s) = k::per_group_quant(&y, g, 1e-10, -448.0, 448.0, scales.ue8m0);
+                if scales.transposed {
+                    // [rows, H/G] -> [H/G, rows].
+                    let per = hu / g;
+                    s = (0..per * rows).map(|i| s[(i % rows) * per + i / rows]).collect();
+                }
                 let (qn, sn) = match op {
                     "vllm.per_token_group_fp8_quant" => ("output_q", "output_s"),
                     "vllm.silu_and_mul_per_block_quant" => ("result", "scales"),
@@ -592,3 +615,42 @@ fn rsqrt_approximation_effect_is_bounded() -> Result<(), Failed> {
     eprintln!("{}", report.join("\n"));
     Ok(())
 }
+
+/// The kernels round a UE8M0 group scale up to a power of two on its bits
+/// (`interp::kernels::ue8m0_scale`); vLLM computes
+/// `exp2f(ceilf(log2f(max(s, 1e-10))))`, here with a correctly rounded
+/// `log2f` (f64 `log2` rounded to f32). The two differ only where `log2f`
+/// rounds a value just above a power of two down onto the integer, e.g.
+/// `s = 2^-7 * (1 + 2^-23)`; `s = amax / 448` with a 16-bit `amax` is never
+/// that close to a power of two. Checked for every finite bf16 and f16 `amax`.
+fn ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs() -> Result<(), Failed> {
+    use vllm_interp::kernels::ue8m0_scale;
+    let vllm = |s: f32| -> f32 { (((s.abs().max(1e-10) as f64).log2() as f32).ceil() as f64).exp2() as f32 };
+    // Where they differ (so the comparison below can fail).
+    let near = f32::from_bits(2f32.powi(-7).to_bits() + 1);
+    if ue8m0_scale(near) != 2f32.powi(-6) || vllm(near) != 2f32.powi(-7) {
+        return Err(format!("2^-7 * (1 + 2^-23): ours {:e}, vLLM-style {:e}", ue8m0_scale(near), vllm(near)).into());
+    }
+    let mut checked = 0;
+    for (dt, bits) in [(DType::BF16, 0x7f80u32), (DType::F16, 0x7c00)] {
+        for b in 0..bits {
+            let amax = if dt == DType::BF16 { half::bf16::from_bits(b as u16).to_f32() } else { half::f16::from_bits(b as u16).to_f32() };
+            // The kernel's group max is at least its eps, 1e-10.
+            let s = amax.max(1e-10) / 448.0;
+            let (ours, theirs) = (ue8m0_scale(s), vllm(s));
+            if ours.to_bits() != theirs.to_bits() {
+                return Err(format!("{dt:?} amax {amax:e}: ue8m0 {ours:e}, vLLM-style {theirs:e}").into());
+            }
+            // vLLM's own floor: the scale is at least 1e-10.
+            let floor = s.max(1e-10);
+            let pow2 = ours.to_bits() & 0x007f_ffff == 0;
+            if !pow2 || ours < floor || ours >= 2.0 * floor {
+                return Err(format!("{dt:?} amax {amax:e}: {ours:e} is not the power of two at or above {floor:e}").into());
+            }
+            checked += 1;
+        }
+    }
+    eprintln!("ue8m0: {checked} bf16/f16 group maxima, identical to exp2(ceil(log2 s))");
+    Ok(())
+}
+

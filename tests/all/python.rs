@@ -66,6 +66,10 @@ fn gpu_check_plan_matches_the_manifest() -> Result<(), Failed> {
             let has = |n: &str| params.iter().any(|p| p["name"] == n);
             let out_elem = params.iter().find(|p| p["name"] == "result" || p["name"] == "output_q").and_then(|p| p["elem"].as_str()).unwrap_or(if op.ends_with("quant") { "f8E4M3FN" } else { k["dtype"].as_str().unwrap_or_default() });
             let kernel = vllm_codegen::kernel_for(op, k["hidden"].as_u64().unwrap_or(0), k["dtype"].as_str().unwrap_or_default(), has("residual"), out_elem, k["group_size"].as_u64(), has("scale_ub"))
+                .and_then(|kernel| {
+                    let transposed = k["scale_layout"].as_str().is_some_and(|l| l.starts_with("column-major"));
+                    kernel.with_scales(vllm_codegen::GroupScales { ue8m0: k["scale_ue8m0"] == true, transposed })
+                })
                 .ok_or_else(|| format!("{name}: kernel_for refuses the manifest's kernel"))?
                 .for_tokens(k["launch"][0]["num_tokens"].as_u64());
             if kernel.name != name {

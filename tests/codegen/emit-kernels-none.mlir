@@ -1,6 +1,7 @@
 // Ops that get no kernel are left out, never a crash: a scalar input (no
-// row), an empty row, a row of odd width, f32 activations, UE8M0 group
-// scales and a symbolic row width.
+// row), an empty row, a row of odd width, f32 activations, a group quant
+// with constants the kernel does not bake in (eps 1e-6) and a symbolic row
+// width.
 // RUN: rm -rf %t && vllm-opt %s --config %S/../../examples/pass_config.json --emit-kernels %t -o /dev/null 2>&1 | FileCheck %s
 // RUN: FileCheck %s --check-prefix=MANIFEST --input-file %t/manifest.json
 
@@ -12,7 +13,7 @@ func.func @none(%s0: tensor<bf16>, %s: tensor<f32>, %odd: tensor<?x4095xbf16>, %
   %a = "vllm.static_scaled_fp8_quant"(%s0, %s) : (tensor<bf16>, tensor<f32>) -> tensor<f8E4M3FN>
   %b = "vllm.rms_norm"(%odd, %w) {epsilon = 1.0e-6 : f64} : (tensor<?x4095xbf16>, tensor<4095xbf16>) -> tensor<?x4095xbf16>
   %c = "vllm.static_scaled_fp8_quant"(%f, %s) : (tensor<?x4096xf32>, tensor<f32>) -> tensor<?x4096xf8E4M3FN>
-  %u8, %us = "vllm.per_token_group_fp8_quant"(%y) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = true} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
+  %u8, %us = "vllm.per_token_group_fp8_quant"(%y) {group_size = 128 : i64, eps = 1.000000e-06 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
   %d = "vllm.static_scaled_fp8_quant"(%dyn, %s) : (tensor<?x?xbf16>, tensor<f32>) -> tensor<?x?xf8E4M3FN>
   %z = "vllm.rms_norm"(%e, %we) {epsilon = 1.0e-6 : f64} : (tensor<?x0xbf16>, tensor<0xbf16>) -> tensor<?x0xbf16>
   return %a, %b, %c, %u8, %us, %d, %z : tensor<f8E4M3FN>, tensor<?x4095xbf16>, tensor<?x4096xf8E4M3FN>, tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<?x?xf8E4M3FN>, tensor<?x0xbf16>

@@ -1,7 +1,8 @@
 //! Per-group FP8 quantization (DeepSeek-style 1×G groups, vllm-passes.md §10
 //! `per_token_group_fp8_quant`), alone or fused after RMSNorm or
 //! SiLU-and-mul: per group of G contiguous elements of a row,
-//! `s = max(1e-10, max|y|) / 448` (stored row-major, `[rows, H/G]`) and
+//! `s = max(1e-10, max|y|) / 448` (stored row-major, `[rows, H/G]`, or
+//! column-major; rounded up to a power of two for UE8M0: `Scales`) and
 //! `q = fp8(fminf(fmaxf(y / s, -448), 448))`, so NaN goes to -448 as in
 //! vLLM's kernel. `y` is the input, the RMSNorm of the f32 sum (as the
 //! per-token kernel) or `rT(rT(silu(a)) * b)`.
@@ -26,6 +27,17 @@ pub enum Src {
     Rms { residual: bool },
     /// `silu_and_mul_per_block_quant`.
     Silu,
+}
+
+/// How the group scales are written: vLLM's variants of the per-group quant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scales {
+    /// UE8M0 (`scale_ue8m0`, for DeepGEMM): `s` rounded up to a power of
+    /// two, `2^ceil(log2(max(s, 1e-10)))`, before the quant divides by it.
+    pub ue8m0: bool,
+    /// Column-major (`is_scale_transposed`): group `gi` of row `r` at
+    /// `gi * T + r`, i.e. `[H/G, T]` row-major, instead of `r * H/G + gi`.
+    pub transposed: bool,
 }
 
 /// The group's lower bound on `max|y|` (vLLM's `eps`) and the FP8 maximum.
@@ -55,9 +67,53 @@ fn quantize(index: &str, target: Target) -> String {
     )
 }
 
+/// `%gs`, the group scale, from the group max `max` (at least 1e-10, so
+/// positive). UE8M0 rounds it up to a power of two on its bits: keep it when
+/// the mantissa is zero (or it is inf), else the next exponent (inf past
+/// the largest), as `interp::kernels::ue8m0_scale`. No `log2`/`exp2`: on
+/// NVPTX those are libdevice calls.
+fn group_scale(max: &str, scales: Scales) -> String {
+    if !scales.ue8m0 {
+        return format!("        %gs = arith.divf {max}, %qmax : f32\n");
+    }
+    format!(
+        r#"        %ue_s = arith.divf {max}, %qmax : f32
+        %ue_eps = arith.constant 1.0e-10 : f32
+        %ue_lo = arith.cmpf ult, %ue_s, %ue_eps : f32
+        %ue_c = arith.select %ue_lo, %ue_eps, %ue_s : f32
+        %ue_b = arith.bitcast %ue_c : f32 to i32
+        %ue_mm = arith.constant 8388607 : i32
+        %ue_em = arith.constant 2139095040 : i32
+        %ue_one = arith.constant 8388608 : i32
+        %ue_z = arith.constant 0 : i32
+        %ue_m = arith.andi %ue_b, %ue_mm : i32
+        %ue_exact = arith.cmpi eq, %ue_m, %ue_z : i32
+        %ue_inf = arith.cmpi uge, %ue_b, %ue_em : i32
+        %ue_keep = arith.ori %ue_exact, %ue_inf : i1
+        %ue_e = arith.andi %ue_b, %ue_em : i32
+        %ue_up = arith.addi %ue_e, %ue_one : i32
+        %ue_r = arith.select %ue_keep, %ue_b, %ue_up : i32
+        %gs = arith.bitcast %ue_r : i32 to f32
+"#
+    )
+}
+
+/// Stores `%gs` as group `%gi`'s scale: at `row * H/G + gi`, or at
+/// `gi * T + row` for column-major scales (`%ntok` = T).
+fn store_scale(indent: &str, scales: Scales) -> String {
+    let at = if scales.transposed {
+        format!("{indent}%sic = arith.muli %gi, %ntok : index\n{indent}%si = arith.addi %sic, %row : index\n")
+    } else {
+        format!("{indent}%si = arith.addi %srow, %gi : index\n")
+    };
+    format!(
+        "{at}{indent}%si64 = arith.index_cast %si : index to i64\n{indent}%ps = llvm.getelementptr %scale[%si64] : (!llvm.ptr, i64) -> !llvm.ptr, f32\n{indent}llvm.store %gs, %ps : f32, !llvm.ptr\n"
+    )
+}
+
 /// The kernel for groups of `g` in rows of `h` (`d` for SiLU) elements of `t`.
 /// The caller checks `h % 8 == 0`, `g / 8` a power of two up to 32 and `h % g == 0`.
-pub fn kernel(name: &str, src: Src, g: u64, h: u64, t: &str, target: Target) -> String {
+pub fn kernel(name: &str, src: Src, g: u64, scales: Scales, h: u64, t: &str, target: Target) -> String {
     let params = match src {
         Src::Input => "%x: !llvm.ptr, %out: !llvm.ptr, %scale: !llvm.ptr",
         Src::Rms { residual: true } => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %res: !llvm.ptr, %eps: f32",
@@ -94,6 +150,13 @@ pub fn kernel(name: &str, src: Src, g: u64, h: u64, t: &str, target: Target) -> 
         gpr = h / g,
         geps = flt(GROUP_EPS)
     );
+    if scales.transposed {
+        // T: the grid (one CTA per row) on the GPU, the row count on the host.
+        k.push_str(match target {
+            Target::Gpu => "      %ntok = gpu.grid_dim x\n",
+            Target::Cpu => "      %ntok = arith.addi %rows, %c0 : index\n",
+        });
+    }
     if let Src::Rms { residual } = src {
         k.push_str("      %acc = scf.for %j = %first to %H step %step iter_args(%a = %zero) -> f32 {\n");
         k.push_str(index_lines());
@@ -124,7 +187,9 @@ pub fn kernel(name: &str, src: Src, g: u64, h: u64, t: &str, target: Target) -> 
             }
             let _ = write!(
                 k,
-                "        %gs = arith.divf {prev}, %qmax : f32\n        %jg = arith.remui %j, %G : index\n        %lead = arith.cmpi eq, %jg, %c0 : index\n        scf.if %lead {{\n          %gi = arith.divui %j, %G : index\n          %si = arith.addi %srow, %gi : index\n          %si64 = arith.index_cast %si : index to i64\n          %ps = llvm.getelementptr %scale[%si64] : (!llvm.ptr, i64) -> !llvm.ptr, f32\n          llvm.store %gs, %ps : f32, !llvm.ptr\n        }}\n{store_residual}{}      }}\n",
+                "{}        %jg = arith.remui %j, %G : index\n        %lead = arith.cmpi eq, %jg, %c0 : index\n        scf.if %lead {{\n          %gi = arith.divui %j, %G : index\n{}        }}\n{store_residual}{}      }}\n",
+                group_scale(&prev, scales),
+                store_scale("          ", scales),
                 quantize(out_index, target)
             );
         }
@@ -133,7 +198,9 @@ pub fn kernel(name: &str, src: Src, g: u64, h: u64, t: &str, target: Target) -> 
             let max = fold_max_abs(&mut fold, "%y", "", W, "%m");
             let _ = write!(
                 k,
-                "      scf.for %gi = %c0 to %GPR step %c1 {{\n        %g0 = arith.muli %gi, %G : index\n        %g1 = arith.addi %g0, %G : index\n        %mx = scf.for %j = %g0 to %g1 step %c2 iter_args(%m = %geps) -> f32 {{\n{y}{fold}        scf.yield {max} : f32\n        }}\n        %gs = arith.divf %mx, %qmax : f32\n        %si = arith.addi %srow, %gi : index\n        %si64 = arith.index_cast %si : index to i64\n        %ps = llvm.getelementptr %scale[%si64] : (!llvm.ptr, i64) -> !llvm.ptr, f32\n        llvm.store %gs, %ps : f32, !llvm.ptr\n        scf.for %j = %g0 to %g1 step %c2 {{\n{y}{store_residual}{}        }}\n      }}\n",
+                "      scf.for %gi = %c0 to %GPR step %c1 {{\n        %g0 = arith.muli %gi, %G : index\n        %g1 = arith.addi %g0, %G : index\n        %mx = scf.for %j = %g0 to %g1 step %c2 iter_args(%m = %geps) -> f32 {{\n{y}{fold}        scf.yield {max} : f32\n        }}\n{}{}        scf.for %j = %g0 to %g1 step %c2 {{\n{y}{store_residual}{}        }}\n      }}\n",
+                group_scale("%mx", scales),
+                store_scale("        ", scales),
                 quantize(out_index, target)
             );
         }

@@ -17,8 +17,8 @@
 //! per-token FP8 quants; SiLU-and-mul alone and with static FP8; per-group
 //! FP8 alone and after RMSNorm or SiLU-and-mul. For the GPU and the host.
 //! The per-tensor dynamic quant is two launches (its scale, `then` the static
-//! quant). Not yet: UE8M0 group scales and the GPU check
-//! (docs/codegen-plan.md).
+//! quant). The per-group kernels also write UE8M0 and column-major scales.
+//! Not yet: the GPU check (docs/codegen-plan.md).
 #![deny(unsafe_code)]
 
 mod act;
@@ -29,6 +29,7 @@ mod quant;
 mod rms;
 
 pub use body::{Form, Target};
+pub use group::Scales as GroupScales;
 
 use mlir_support::{
     ir,
@@ -56,6 +57,8 @@ pub struct Kernel {
     pub params: Vec<Param>,
     /// The quant group size of the per-group kernels.
     pub group: Option<u64>,
+    /// How the per-group kernels write their scales (UE8M0, column-major).
+    pub scales: GroupScales,
     /// The block a register-form kernel is compiled for (`None`: it loops).
     pub threads: Option<u64>,
     /// The shape contexts (token counts, `None` = symbolic) that use it.
@@ -107,6 +110,24 @@ impl Kernel {
         self
     }
 
+    /// The per-group kernel writing its scales as `scales` (UE8M0 and/or
+    /// column-major), named with a `_ue8m0` / `_colmajor` suffix; `None` for
+    /// a kernel without groups asked for anything but the default.
+    pub fn with_scales(mut self, scales: GroupScales) -> Option<Kernel> {
+        if scales == GroupScales::default() {
+            return Some(self);
+        }
+        self.group?;
+        if scales.ue8m0 {
+            self.name.push_str("_ue8m0");
+        }
+        if scales.transposed {
+            self.name.push_str("_colmajor");
+        }
+        self.scales = scales;
+        Some(self)
+    }
+
     /// The kernel body for `target` in `form` (kinds with one form ignore it).
     fn body_in(&self, target: Target, form: Form) -> String {
         let (n, h, t, res) = (self.name.as_str(), self.hidden, self.elem.as_str(), self.residual());
@@ -115,9 +136,9 @@ impl Kernel {
         let quant = if self.out_elem() == "i8" { per_token::Quant::I8 } else { per_token::Quant::Fp8 };
         let g = self.group.unwrap_or(128);
         match self.op {
-            "vllm.per_token_group_fp8_quant" => group::kernel(n, group::Src::Input, g, h, t, target),
-            "vllm.rms_norm_per_block_quant" => group::kernel(n, group::Src::Rms { residual: res }, g, h, t, target),
-            "vllm.silu_and_mul_per_block_quant" => group::kernel(n, group::Src::Silu, g, h, t, target),
+            "vllm.per_token_group_fp8_quant" => group::kernel(n, group::Src::Input, g, self.scales, h, t, target),
+            "vllm.rms_norm_per_block_quant" => group::kernel(n, group::Src::Rms { residual: res }, g, self.scales, h, t, target),
+            "vllm.silu_and_mul_per_block_quant" => group::kernel(n, group::Src::Silu, g, self.scales, h, t, target),
             "vllm.rms_norm" | "vllm.fused_add_rms_norm" => rms::kernel(n, res, rms::Out::Act, h, t, target, form),
             "vllm.rms_norm_dynamic_per_token_quant" => per_token::kernel(n, per_token::Kind { norm: true, residual: res, quant, scale_ub: ub }, h, t, target, form),
             "vllm.dynamic_per_token_scaled_fp8_quant" => per_token::kernel(n, per_token::Kind { norm: false, residual: false, quant, scale_ub: ub }, h, t, target, form),
@@ -139,7 +160,7 @@ impl Kernel {
         };
         let count = match p.name {
             "weight" => h,
-            // One scale per group, row-major [rows, H/G].
+            // One scale per group: [rows, H/G], or [H/G, rows] column-major.
             "scale" | "scales" | "output_s" if self.group.is_some() => rows * h / self.group.unwrap_or(1) as usize,
             "scale" if self.per_token() => rows,
             "scale" | "scale_ub" => 1,
@@ -217,7 +238,12 @@ impl Kernel {
             "then": then,
             "zero_before_launch": if then.is_some() { json!(["scale"]) } else { json!([]) },
             "group_size": self.group,
-            "scale_layout": if self.group.is_some() { json!("row-major [num_tokens, hidden / group_size]") } else { Json::Null },
+            "scale_layout": match (self.group, self.scales.transposed) {
+                (None, _) => Json::Null,
+                (Some(_), false) => json!("row-major [num_tokens, hidden / group_size]"),
+                (Some(_), true) => json!("column-major [hidden / group_size, num_tokens]"),
+            },
+            "scale_ue8m0": self.group.map(|_| self.scales.ue8m0),
             "params": self.params.iter().map(|p| json!({ "name": p.name, "kind": p.kind, "elem": p.elem })).collect::<Vec<_>>(),
             "launch": launches,
             "dynamic_shared_bytes": 0,
@@ -285,7 +311,8 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, tokens: Option<u64
                         Ok(g) => g,
                         Err(()) => continue, // group constants the kernel does not bake in
                     };
-                    let Some(k) = kernel_for(kind, h, &elem, given("residual"), &out_elem, group, given("scale_ub")) else { continue };
+                    let (group, scales) = (group.map(|(g, _)| g), group.map(|(_, s)| s).unwrap_or_default());
+                    let Some(k) = kernel_for(kind, h, &elem, given("residual"), &out_elem, group, given("scale_ub")).and_then(|k| k.with_scales(scales)) else { continue };
                     // The per-tensor dynamic quant is two launches: its scale, then the static quant.
                     let then = k.then();
                     for k in [Some(k), then].into_iter().flatten() {
@@ -307,20 +334,21 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, tokens: Option<u64
     }
 }
 
-/// The group size of a per-group op (`None` for other ops); `Err` when its
-/// constants are not the ones the kernel bakes in (eps 1e-10, ±448, no
-/// UE8M0 scales) or the op's scales are transposed.
-fn group_of(op: &mlir_support::melior::ir::operation::OperationRef<'_, '_>) -> Result<Option<u64>, ()> {
+/// The group size and scale layout of a per-group op (`None` for other
+/// ops); `Err` when its constants are not the ones the kernel bakes in
+/// (eps 1e-10, ±448).
+fn group_of(op: &mlir_support::melior::ir::operation::OperationRef<'_, '_>) -> Result<Option<(u64, GroupScales)>, ()> {
     use mlir_support::melior::ir::attribute::{BoolAttribute, FloatAttribute, IntegerAttribute};
     let Ok(g) = op.attribute("group_size") else { return Ok(None) };
     let g = IntegerAttribute::try_from(g).map_err(|_| ())?.value();
     let float = |n: &str| op.attribute(n).ok().and_then(|a| FloatAttribute::try_from(a).ok()).map(|f| f.value());
     let flag = |n: &str| op.attribute(n).ok().and_then(|a| BoolAttribute::try_from(a).ok()).map(|b| b.value());
     let constants_ok = [("eps", 1e-10), ("fp8_min", -448.0), ("fp8_max", 448.0)].iter().all(|(n, v)| float(n).is_none_or(|x| x == *v));
-    if !constants_ok || flag("scale_ue8m0") == Some(true) || flag("is_scale_transposed") == Some(true) {
+    if !constants_ok {
         return Err(());
     }
-    u64::try_from(g).map(Some).map_err(|_| ())
+    let scales = GroupScales { ue8m0: flag("scale_ue8m0") == Some(true), transposed: flag("is_scale_transposed") == Some(true) };
+    u64::try_from(g).map(|g| Some((g, scales))).map_err(|_| ())
 }
 
 /// The `gpu.module` text of one kernel.
@@ -520,7 +548,7 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
         // The standalone quants.
         _ => (vec![result, input, scale], format!("{short}_h{hidden}_{elem}")),
     };
-    let mut k = Kernel { name, op: kind, hidden, elem: elem.to_string(), params, group, threads: None, contexts: vec![], sites: 0 };
+    let mut k = Kernel { name, op: kind, hidden, elem: elem.to_string(), params, group, scales: GroupScales::default(), threads: None, contexts: vec![], sites: 0 };
     if k.row_in_registers() {
         k.threads = Some(body::reg_threads(hidden, None));
     }

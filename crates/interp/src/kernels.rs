@@ -123,13 +123,26 @@ pub fn per_group_quant(x: &[f32], g: usize, eps: f32, fp8_min: f32, fp8_max: f32
         let amax = grp.iter().fold(eps, |m, v| m.max(v.abs()));
         let mut s = amax / fp8_max;
         if ue8m0 {
-            s = s.abs().max(1e-10).log2().ceil().exp2();
+            s = ue8m0_scale(s);
         }
         scales.push(s);
         // `fminf(fmaxf(v / s, min), max)` as vLLM's kernel: NaN goes to `fp8_min`.
         q.extend(grp.iter().map(|v| crate::tensor::round_e4m3((v / s).max(fp8_min).min(fp8_max))));
     }
     (q, scales)
+}
+
+/// vLLM's UE8M0 group scale `2^ceil(log2(max(|s|, 1e-10)))`, computed
+/// exactly on the bits: `s` itself when it is a power of two, else the next
+/// power of two up (inf past the largest). vLLM evaluates it as
+/// `exp2f(ceilf(log2f(..)))`; the two agree for every `s = amax / 448` with
+/// a 16-bit `amax` (such an `s` is a power of two or at least 7e-5 away from
+/// one, far beyond `log2f`'s rounding), which the numerics tests check for
+/// every bf16 and f16 value.
+pub fn ue8m0_scale(s: f32) -> f32 {
+    let s = s.abs().max(1e-10);
+    let bits = s.to_bits();
+    if bits & 0x007f_ffff == 0 || bits >= 0x7f80_0000 { s } else { f32::from_bits((bits & 0x7f80_0000) + 0x0080_0000) }
 }
 
 /// `rotary_embedding` in place on `q` (rows of heads × `head_size`) with the
