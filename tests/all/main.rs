@@ -17,6 +17,7 @@ pub mod llama;
 mod lit;
 mod numerics;
 mod pipeline;
+mod ptx_sim;
 mod python;
 mod tidy;
 
@@ -38,7 +39,7 @@ pub type RustTest = (&'static str, fn() -> Result<(), Failed>);
 fn main() {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = lit::trials();
-    for (name, f) in tidy::TESTS.iter().chain(dialect::TESTS).chain(fx::TESTS).chain(python::TESTS).chain(pipeline::TESTS).chain(numerics::TESTS).chain(codegen::TESTS) {
+    for (name, f) in tidy::TESTS.iter().chain(dialect::TESTS).chain(fx::TESTS).chain(python::TESTS).chain(pipeline::TESTS).chain(numerics::TESTS).chain(codegen::TESTS).chain(ptx_sim::TESTS) {
         trials.push(Trial::test(*name, *f));
     }
     libtest_mimic::run(&args, trials).exit();

@@ -13,6 +13,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::native_form_fusion", native_form_fusion),
     ("numerics::per_group_fusion", per_group_fusion),
     ("numerics::host_kernels_match_the_reference", host_kernels_match_the_reference),
+    ("numerics::gpu_kernels_match_the_reference_in_the_ptx_simulator", gpu_kernels_match_the_reference_in_the_ptx_simulator),
     ("numerics::rsqrt_approximation_effect_is_bounded", rsqrt_approximation_effect_is_bounded),
     ("numerics::ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs", ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs),
 ];
@@ -380,15 +381,17 @@ fn encode(v: &[f32], out: &str, dt: DType) -> Vec<u8> {
     }
 }
 
-/// Every kernel's host twin against the §10 reference in crates/interp, on
-/// rows with NaN, ±inf, denormals, zeros and saturating values: every buffer
-/// the kernel writes must be bit-identical (and what it must not write,
-/// untouched).
-fn host_kernels_match_the_reference() -> Result<(), Failed> {
-    use vllm_interp::kernels as k;
-    let mut rng = SplitMix64(42);
-    let mut report = Vec::new();
-    const F8: &str = "f8E4M3FN";
+const F8: &str = "f8E4M3FN";
+
+/// One kernel variant the numerics tests run: op, residual, output type,
+/// row width, rows, activation type (and its name), group size, `scale_ub`,
+/// group-scale layout.
+type KernelCase = (&'static str, bool, &'static str, u64, usize, DType, &'static str, Option<u64>, Option<f32>, vllm_codegen::GroupScales);
+
+/// Every kernel variant: each kind, both activation types, the pair path
+/// (rows not a multiple of 8), small rows, `scale_ub`, the group sizes and
+/// the group-scale layouts.
+fn kernel_cases() -> Vec<KernelCase> {
     let plain = vllm_codegen::GroupScales::default();
     let (ue8m0, colmajor) = (vllm_codegen::GroupScales { ue8m0: true, transposed: false }, vllm_codegen::GroupScales { ue8m0: false, transposed: true });
     let cases = [
@@ -444,82 +447,144 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
         (("vllm.silu_and_mul_per_block_quant", false, F8, 4096, 256, DType::BF16, "bf16", Some(128), None), ue8m0),
         (("vllm.silu_and_mul_per_block_quant", false, F8, 2048, 128, DType::BF16, "bf16", Some(128), None), colmajor),
     ];
-    for ((op, residual, out, h, rows, dt, elem, group, ub), scales) in cases.into_iter().map(|c| (c, plain)).chain(variants) {
-        let kernel = vllm_codegen::kernel_for(op, h, elem, residual, out, group, ub.is_some())
-            .and_then(|k| k.with_scales(scales))
-            .ok_or_else(|| format!("no kernel for {op} {out} {scales:?}"))?;
-        let hu = h as usize;
-        let silu = op.starts_with("vllm.silu_and_mul");
-        let round = |v: Vec<f32>| -> Vec<f32> { v.into_iter().map(|x| dt.round(x)).collect() };
-        // SiLU-and-mul reads rows of 2d and writes rows of d.
-        let mut x = round(kernel_rows(rows, if silu { 2 * hu } else { hu }, &mut rng));
-        if op == "vllm.dynamic_scaled_fp8_quant" {
-            // One max over the whole tensor: an inf would make every scale inf.
-            x.iter_mut().filter(|v| !v.is_finite()).for_each(|v| *v = 0.0);
+    cases
+        .into_iter()
+        .map(|c| (c, plain))
+        .chain(variants)
+        .map(|((op, residual, out, h, rows, dt, elem, group, ub), scales)| (op, residual, out, h, rows, dt, elem, group, ub, scales))
+        .collect()
+}
+
+/// The kernel crates/codegen generates for a case.
+fn case_kernel(case: &KernelCase) -> Result<vllm_codegen::Kernel, Failed> {
+    let &(op, residual, out, h, _, _, elem, group, ub, scales) = case;
+    vllm_codegen::kernel_for(op, h, elem, residual, out, group, ub.is_some())
+        .and_then(|k| k.with_scales(scales))
+        .ok_or_else(|| format!("no kernel for {op} {out} {scales:?}").into())
+}
+
+/// A case's inputs and, from the §10 reference in crates/interp, the bytes
+/// each buffer must hold after the kernel ran over `rows` rows.
+struct Expected {
+    x: Vec<f32>,
+    r: Vec<f32>,
+    w: Vec<f32>,
+    want: Vec<(&'static str, Vec<u8>)>,
+}
+
+const KERNEL_SCALE: f32 = 0.0125;
+const KERNEL_EPS: f32 = 1e-5;
+
+fn expected(case: &KernelCase, rows: usize, rng: &mut SplitMix64) -> Result<Expected, Failed> {
+    use vllm_interp::kernels as k;
+    let &(op, residual, out, h, _, dt, _, group, ub, scales) = case;
+    let hu = h as usize;
+    let silu = op.starts_with("vllm.silu_and_mul");
+    let round = |v: Vec<f32>| -> Vec<f32> { v.into_iter().map(|x| dt.round(x)).collect() };
+    // SiLU-and-mul reads rows of 2d and writes rows of d.
+    let mut x = round(kernel_rows(rows, if silu { 2 * hu } else { hu }, rng));
+    if op == "vllm.dynamic_scaled_fp8_quant" {
+        // One max over the whole tensor: an inf would make every scale inf.
+        x.iter_mut().filter(|v| !v.is_finite()).for_each(|v| *v = 0.0);
+    }
+    let r = round((0..rows * hu).map(|_| 2.0 * rng.unit()).collect());
+    let w = round((0..hu).map(|_| 1.0 + 0.5 * rng.unit()).collect());
+    let (scale, eps) = (KERNEL_SCALE, KERNEL_EPS);
+    let act = |v: &[f32]| encode(v, "", dt);
+    let mut want: Vec<(&str, Vec<u8>)> = vec![("input", act(&x))];
+    match op {
+        "vllm.rms_norm" => want.push(("result", act(&k::rms_norm(&x, &w, eps, dt)))),
+        "vllm.fused_add_rms_norm" => {
+            let (o, z) = k::fused_add_rms_norm(&x, &r, &w, eps, dt);
+            want = vec![("input", act(&o)), ("residual", act(&z))];
         }
-        let r = round((0..rows * hu).map(|_| 2.0 * rng.unit()).collect());
-        let w = round((0..hu).map(|_| 1.0 + 0.5 * rng.unit()).collect());
-        let (scale, eps) = (0.0125f32, 1e-5f32);
-        // The reference (§10), as the bytes each buffer must hold afterwards.
-        let act = |v: &[f32]| encode(v, "", dt);
-        let mut want: Vec<(&str, Vec<u8>)> = vec![("input", act(&x))];
-        match op {
-            "vllm.rms_norm" => want.push(("result", act(&k::rms_norm(&x, &w, eps, dt)))),
-            "vllm.fused_add_rms_norm" => {
-                let (o, z) = k::fused_add_rms_norm(&x, &r, &w, eps, dt);
-                want = vec![("input", act(&o)), ("residual", act(&z))];
-            }
-            "vllm.rms_norm_static_fp8_quant" => want.push(("result", encode(&k::static_quant(&k::rms_norm(&x, &w, eps, dt), scale), F8, dt))),
-            "vllm.fused_add_rms_norm_static_fp8_quant" => {
-                let (o, z) = k::fused_add_rms_norm(&x, &r, &w, eps, dt);
-                want.extend([("result", encode(&k::static_quant(&o, scale), F8, dt)), ("residual", act(&z))]);
-            }
-            "vllm.rms_norm_dynamic_per_token_quant" => {
-                let qt = if out == "i8" { DType::I8 } else { DType::F8E4M3FN };
-                let (q, s, z) = k::rms_norm_per_token_quant(&x, &w, eps, ub, residual.then_some(&r[..]), dt, qt);
-                want.extend([("result", encode(&q, out, dt)), ("scale", encode(&s, "f32", dt))]);
-                if let Some(z) = z {
-                    want.push(("residual", act(&z)));
-                }
-            }
-            "vllm.static_scaled_fp8_quant" => want.push(("result", encode(&k::static_quant(&x, scale), F8, dt))),
-            "vllm.dynamic_scaled_fp8_quant" => {
-                let s = x.iter().fold(0.0f32, |a, v| a.max(v.abs())) / 448.0;
-                want.push(("scale", encode(&[s], "f32", dt)));
-            }
-            "vllm.dynamic_per_token_scaled_fp8_quant" => {
-                let (q, s) = k::per_token_quant(&x, hu, ub);
-                want.extend([("result", encode(&q, F8, dt)), ("scale", encode(&s, "f32", dt))]);
-            }
-            "vllm.silu_and_mul" => want.push(("result", act(&k::silu_and_mul(&x, 2 * hu, dt)))),
-            "vllm.silu_and_mul_quant" => want.push(("result", encode(&k::silu_and_mul_quant(&x, 2 * hu, scale, dt), F8, dt))),
-            "vllm.per_token_group_fp8_quant" | "vllm.rms_norm_per_block_quant" | "vllm.silu_and_mul_per_block_quant" => {
-                let g = group.unwrap_or(128) as usize;
-                // The norm of the f32 sum (as the per-token kernel); the residual gets rT(sum).
-                let sum: Vec<f32> = if residual { x.iter().zip(&r).map(|(a, b)| a + b).collect() } else { x.clone() };
-                let y = match op {
-                    "vllm.rms_norm_per_block_quant" => k::rms_norm(&sum, &w, eps, dt),
-                    "vllm.silu_and_mul_per_block_quant" => k::silu_and_mul(&x, 2 * hu, dt),
-                    _ => x.clone(),
-                };
-                let (q, mut s) = k::per_group_quant(&y, g, 1e-10, -448.0, 448.0, scales.ue8m0);
-                if scales.transposed {
-                    // [rows, H/G] -> [H/G, rows].
-                    let per = hu / g;
-                    s = (0..per * rows).map(|i| s[(i % rows) * per + i / rows]).collect();
-                }
-                let (qn, sn) = match op {
-                    "vllm.per_token_group_fp8_quant" => ("output_q", "output_s"),
-                    "vllm.silu_and_mul_per_block_quant" => ("result", "scales"),
-                    _ => ("result", "scale"),
-                };
-                want.extend([(qn, encode(&q, F8, dt)), (sn, encode(&s, "f32", dt))]);
-                if residual {
-                    want.push(("residual", act(&sum)));
-                }
-            }
-            other => return Err(format!("no reference for {other}").into()),
+        "vllm.rms_norm_static_fp8_quant" => want.push(("result", encode(&k::static_quant(&k::rms_norm(&x, &w, eps, dt), scale), F8, dt))),
+        "vllm.fused_add_rms_norm_static_fp8_quant" => {
+            let (o, z) = k::fused_add_rms_norm(&x, &r, &w, eps, dt);
+            want.extend([("result", encode(&k::static_quant(&o, scale), F8, dt)), ("residual", act(&z))]);
         }
+        "vllm.rms_norm_dynamic_per_token_quant" => {
+            let qt = if out == "i8" { DType::I8 } else { DType::F8E4M3FN };
+            let (q, s, z) = k::rms_norm_per_token_quant(&x, &w, eps, ub, residual.then_some(&r[..]), dt, qt);
+            want.extend([("result", encode(&q, out, dt)), ("scale", encode(&s, "f32", dt))]);
+            if let Some(z) = z {
+                want.push(("residual", act(&z)));
+            }
+        }
+        "vllm.static_scaled_fp8_quant" => want.push(("result", encode(&k::static_quant(&x, scale), F8, dt))),
+        "vllm.dynamic_scaled_fp8_quant" => {
+            let s = x.iter().fold(0.0f32, |a, v| a.max(v.abs())) / 448.0;
+            want.push(("scale", encode(&[s], "f32", dt)));
+        }
+        "vllm.dynamic_per_token_scaled_fp8_quant" => {
+            let (q, s) = k::per_token_quant(&x, hu, ub);
+            want.extend([("result", encode(&q, F8, dt)), ("scale", encode(&s, "f32", dt))]);
+        }
+        "vllm.silu_and_mul" => want.push(("result", act(&k::silu_and_mul(&x, 2 * hu, dt)))),
+        "vllm.silu_and_mul_quant" => want.push(("result", encode(&k::silu_and_mul_quant(&x, 2 * hu, scale, dt), F8, dt))),
+        "vllm.per_token_group_fp8_quant" | "vllm.rms_norm_per_block_quant" | "vllm.silu_and_mul_per_block_quant" => {
+            let g = group.unwrap_or(128) as usize;
+            // The norm of the f32 sum (as the per-token kernel); the residual gets rT(sum).
+            let sum: Vec<f32> = if residual { x.iter().zip(&r).map(|(a, b)| a + b).collect() } else { x.clone() };
+            let y = match op {
+                "vllm.rms_norm_per_block_quant" => k::rms_norm(&sum, &w, eps, dt),
+                "vllm.silu_and_mul_per_block_quant" => k::silu_and_mul(&x, 2 * hu, dt),
+                _ => x.clone(),
+            };
+            let (q, mut s) = k::per_group_quant(&y, g, 1e-10, -448.0, 448.0, scales.ue8m0);
+            if scales.transposed {
+                // [rows, H/G] -> [H/G, rows].
+                let per = hu / g;
+                s = (0..per * rows).map(|i| s[(i % rows) * per + i / rows]).collect();
+            }
+            let (qn, sn) = match op {
+                "vllm.per_token_group_fp8_quant" => ("output_q", "output_s"),
+                "vllm.silu_and_mul_per_block_quant" => ("result", "scales"),
+                _ => ("result", "scale"),
+            };
+            want.extend([(qn, encode(&q, F8, dt)), (sn, encode(&s, "f32", dt))]);
+            if residual {
+                want.push(("residual", act(&sum)));
+            }
+        }
+        other => return Err(format!("no reference for {other}").into()),
+    }
+    Ok(Expected { x, r, w, want })
+}
+
+/// The buffers of `kernel`'s pointer parameters before a launch over
+/// `rows`: inputs as given, outputs zeroed.
+fn kernel_buffers(kernel: &vllm_codegen::Kernel, e: &Expected, rows: usize, ub: Option<f32>, dt: DType) -> Vec<(&'static str, Vec<u8>)> {
+    let act = |v: &[f32]| encode(v, "", dt);
+    kernel
+        .params
+        .iter()
+        .filter(|p| p.kind == "ptr")
+        .map(|p| {
+            let n = kernel.bytes(p, rows);
+            (p.name, match p.name {
+                "input" => act(&e.x),
+                "residual" => act(&e.r),
+                "weight" => act(&e.w),
+                "scale_ub" => ub.unwrap_or(f32::INFINITY).to_le_bytes().to_vec(),
+                "scale" if n == 4 && kernel.then().is_none() => KERNEL_SCALE.to_le_bytes().to_vec(),
+                _ => vec![0u8; n],
+            })
+        })
+        .collect()
+}
+
+/// Every kernel's host twin against the §10 reference in crates/interp, on
+/// rows with NaN, ±inf, denormals, zeros and saturating values: every buffer
+/// the kernel writes must be bit-identical (and what it must not write,
+/// untouched).
+fn host_kernels_match_the_reference() -> Result<(), Failed> {
+    let mut rng = SplitMix64(42);
+    let mut report = Vec::new();
+    for case in kernel_cases() {
+        let (_, _, _, h, rows, dt, elem, _, ub, _) = case;
+        let kernel = case_kernel(&case)?;
+        let e = expected(&case, rows, &mut rng)?;
         // The loop form; for small rows also the GPU's register form (one
         // thread per row here), which checks its chunking.
         let mut forms = vec![vllm_codegen::Form::Loops];
@@ -528,25 +593,13 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
         }
         let (mut checked, mut done) = (0, Vec::new());
         for form in forms {
-            // The buffers before the call: inputs as given, outputs zeroed.
-            let mut bufs: Vec<(&'static str, Vec<u8>)> = Vec::new();
-            for p in kernel.params.iter().filter(|p| p.kind == "ptr") {
-                let n = kernel.bytes(p, rows);
-                bufs.push((p.name, match p.name {
-                    "input" => act(&x),
-                    "residual" => act(&r),
-                    "weight" => act(&w),
-                    "scale_ub" => ub.unwrap_or(f32::INFINITY).to_le_bytes().to_vec(),
-                    "scale" if n == 4 && kernel.then().is_none() => scale.to_le_bytes().to_vec(),
-                    _ => vec![0u8; n],
-                }));
-            }
+            let mut bufs = kernel_buffers(&kernel, &e, rows, ub, dt);
             vllm_codegen::run_on_host_in(
                 &kernel,
-                vllm_codegen::HostCall { buffers: bufs.iter_mut().map(|(n, b)| (*n, &mut b[..])).collect(), epsilon: eps, rows },
+                vllm_codegen::HostCall { buffers: bufs.iter_mut().map(|(n, b)| (*n, &mut b[..])).collect(), epsilon: KERNEL_EPS, rows },
                 form,
             )?;
-            for (name, expect) in &want {
+            for (name, expect) in &e.want {
                 let got = &bufs.iter().find(|(n, _)| n == name).ok_or_else(|| format!("{}: no '{name}' buffer", kernel.name))?.1;
                 // A 16-bit NaN's sign and payload are not specified by IEEE
                 // arithmetic (x86 and the GPU differ): NaN matches any NaN.
@@ -561,7 +614,113 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
             }
             done.push(format!("{form:?}"));
         }
-        report.push(format!("{} x {rows} ({}): {checked} bytes in {} buffers bit-identical", kernel.name, done.join(", "), want.len()));
+        report.push(format!("{} x {rows} ({}): {checked} bytes in {} buffers bit-identical", kernel.name, done.join(", "), e.want.len()));
+    }
+    eprintln!("{}", report.join("\n"));
+    Ok(())
+}
+
+/// Rows each kernel runs for in the PTX simulator (every row kind of
+/// `kernel_rows` twice).
+const PTX_ROWS: usize = 16;
+
+/// How far apart two stored values of type `elem` are: representable steps
+/// for 8- and 16-bit types, relative difference for f32; infinite when only
+/// one is NaN. A 16-bit NaN matches any NaN.
+fn distance(elem: &str, a: &[u8], b: &[u8]) -> Vec<f64> {
+    let ordinal = |v: i64, sign: i64| if v & sign != 0 { -(v & (sign - 1)) } else { v };
+    match elem {
+        "f8E4M3FN" => a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| match (x & 0x7f == 0x7f, y & 0x7f == 0x7f) {
+                (false, false) => (ordinal(*x as i64, 0x80) - ordinal(*y as i64, 0x80)).abs() as f64,
+                (nx, ny) => if nx && ny { 0.0 } else { f64::INFINITY },
+            })
+            .collect(),
+        "i8" => a.iter().zip(b).map(|(x, y)| (*x as i8 as f64 - *y as i8 as f64).abs()).collect(),
+        "f32" => a
+            .chunks(4)
+            .zip(b.chunks(4))
+            .map(|(x, y)| {
+                let (x, y) = (f32::from_le_bytes([x[0], x[1], x[2], x[3]]), f32::from_le_bytes([y[0], y[1], y[2], y[3]]));
+                if x.to_bits() == y.to_bits() { 0.0 } else { ((x - y).abs() / y.abs()) as f64 }
+            })
+            .map(|d| if d.is_nan() { f64::INFINITY } else { d })
+            .collect(),
+        _ => {
+            let exp = if elem == "bf16" { 0x7f80 } else { 0x7c00 };
+            let nan = |v: i64| v & exp == exp && v & !(exp | 0x8000) != 0;
+            a.chunks(2)
+                .zip(b.chunks(2))
+                .map(|(x, y)| {
+                    let (x, y) = (u16::from_le_bytes([x[0], x[1]]) as i64, u16::from_le_bytes([y[0], y[1]]) as i64);
+                    match (nan(x), nan(y)) {
+                        (false, false) => (ordinal(x, 0x8000) - ordinal(y, 0x8000)).abs() as f64,
+                        (nx, ny) => if nx && ny { 0.0 } else { f64::INFINITY },
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+/// The PTX that goes to the GPU, run by crates/ptx-sim with every thread of
+/// each CTA (block reductions, group butterflies, barriers, the row split
+/// over the block, the parameter order), launched as the manifest says for
+/// 16 tokens, against the same reference as the host twins. Bit-identical
+/// where the kernel neither sums nor takes `exp` (a max is the same in any
+/// order). Elsewhere the block sum adds in another order than the
+/// reference, and SiLU's `2^(x·log2 e)` is not `exp(x)` rounded once: within
+/// one step for 8-bit outputs, two for 16-bit ones (one step of the product
+/// times a weight up to 1.5), 2^-7 relative for f32 scales (one 16-bit step
+/// of a row's max); the fraction that differs is reported. The simulator
+/// computes `rsqrt.approx` exactly; its own error is measured by
+/// `rsqrt_approximation_effect_is_bounded`.
+fn gpu_kernels_match_the_reference_in_the_ptx_simulator() -> Result<(), Failed> {
+    let mut rng = SplitMix64(7);
+    let mut report = Vec::new();
+    for case in kernel_cases() {
+        let (op, _, _, _, _, dt, _, _, ub, _) = case;
+        let rows = PTX_ROWS;
+        let kernel = case_kernel(&case)?.for_tokens(Some(rows as u64));
+        let e = expected(&case, rows, &mut rng)?;
+        let ptx = vllm_codegen::ptx(&kernel, "sm_90")?;
+        let sim = vllm_ptx_sim::parse(&ptx, &kernel.name)?;
+        let mut bufs = kernel_buffers(&kernel, &e, rows, ub, dt);
+        let launch = vllm_ptx_sim::Launch { grid: rows as u32, block: kernel.block(Some(rows as u64)) as u32 };
+        let executed = {
+            let mut by_name: Vec<(&str, Option<&mut Vec<u8>>)> = bufs.iter_mut().map(|(n, b)| (*n, Some(b))).collect();
+            let mut args = Vec::new();
+            for p in &kernel.params {
+                args.push(match p.kind {
+                    "ptr" => vllm_ptx_sim::Arg::Buf(by_name.iter_mut().find(|(n, _)| *n == p.name).and_then(|(_, b)| b.take()).ok_or_else(|| format!("no buffer for {}", p.name))?),
+                    _ => vllm_ptx_sim::Arg::F32(KERNEL_EPS),
+                });
+            }
+            vllm_ptx_sim::run(&sim, launch, &mut args)?
+        };
+        let exact = matches!(op, "vllm.static_scaled_fp8_quant" | "vllm.dynamic_per_token_scaled_fp8_quant" | "vllm.dynamic_scaled_fp8_quant" | "vllm.per_token_group_fp8_quant");
+        let mut notes = Vec::new();
+        for (name, expect) in &e.want {
+            let got = &bufs.iter().find(|(n, _)| n == name).ok_or_else(|| format!("{}: no '{name}' buffer", kernel.name))?.1;
+            let p = kernel.params.iter().find(|p| p.name == *name).ok_or_else(|| format!("{}: no parameter '{name}'", kernel.name))?;
+            let d = distance(&p.elem, got, expect);
+            let limit = match p.elem.as_str() {
+                _ if exact => 0.0,
+                "f8E4M3FN" | "i8" => 1.0,
+                "f32" => 1.0 / 128.0,
+                _ => 2.0,
+            };
+            let differ = d.iter().filter(|x| **x > 0.0).count();
+            let worst = d.iter().cloned().fold(0.0, f64::max);
+            if got.len() != expect.len() || worst > limit {
+                let i = d.iter().position(|x| *x > limit).unwrap_or(0);
+                return Err(format!("{} (PTX, T={rows}, block {}): '{name}': {differ} of {} values differ, element {i} by {} (limit {limit})", kernel.name, launch.block, d.len(), d[i]).into());
+            }
+            notes.push(if differ == 0 { format!("{name} identical") } else { format!("{name} {differ}/{} within {worst}", d.len()) });
+        }
+        report.push(format!("{} T={rows} block {}: {}; {executed} instructions", kernel.name, launch.block, notes.join(", ")));
     }
     eprintln!("{}", report.join("\n"));
     Ok(())

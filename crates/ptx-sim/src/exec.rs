@@ -1,0 +1,563 @@
+//! Runs a parsed kernel: every CTA of the grid in turn, each with all its
+//! threads. A thread runs until it reaches a `shfl.sync` (its warp's lanes
+//! named by the member mask must all arrive at that shuffle, then they
+//! exchange values), a `bar.sync` (every live thread of the CTA must
+//! arrive) or `ret`. Anything else (a lane missing from a shuffle, a
+//! barrier some threads never reach) is reported as a deadlock.
+use crate::parse::{Base, Bin, Cmp, Inst, Kernel, Op, Opnd, Special, Ty, Un};
+
+/// A kernel argument, in parameter order.
+#[derive(Debug)]
+pub enum Arg<'a> {
+    /// A device buffer: the kernel gets a pointer to it.
+    Buf(&'a mut [u8]),
+    F32(f32),
+}
+
+/// A 1-D launch.
+#[derive(Clone, Copy, Debug)]
+pub struct Launch {
+    pub grid: u32,
+    pub block: u32,
+}
+
+/// Global addresses: buffer `i` starts at `(i + 1) << 40`.
+const SHIFT: u32 = 40;
+/// Instructions one launch may execute before it is called a runaway.
+const BUDGET: u64 = 1 << 36;
+/// Shared memory starts as this byte, not zero: a read before any write shows.
+const POISON: u8 = 0xff;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Ready,
+    Shfl,
+    Bar,
+    Done,
+}
+
+struct Thread {
+    pc: usize,
+    tid: u32,
+    regs: Vec<u64>,
+    state: State,
+}
+
+struct Machine<'k, 'a, 'b> {
+    k: &'k Kernel,
+    launch: Launch,
+    cta: u32,
+    bufs: Vec<&'b mut &'a mut [u8]>,
+    params: Vec<u64>,
+    shared: Vec<u8>,
+    budget: u64,
+}
+
+/// Runs `kernel` over `launch` with `args`; returns the instructions executed.
+pub fn run(kernel: &Kernel, launch: Launch, args: &mut [Arg<'_>]) -> Result<u64, String> {
+    if args.len() != kernel.params.len() {
+        return Err(format!("{}: {} arguments for {} parameters", kernel.name, args.len(), kernel.params.len()));
+    }
+    let mut bufs = Vec::new();
+    let mut params = Vec::new();
+    for (i, a) in args.iter_mut().enumerate() {
+        match a {
+            Arg::Buf(b) => {
+                if kernel.params[i] != 8 {
+                    return Err(format!("{}: parameter {i} is not a pointer", kernel.name));
+                }
+                bufs.push(b);
+                params.push((bufs.len() as u64) << SHIFT);
+            }
+            Arg::F32(v) => {
+                if kernel.params[i] != 4 {
+                    return Err(format!("{}: parameter {i} is not a 32-bit scalar", kernel.name));
+                }
+                params.push(v.to_bits() as u64);
+            }
+        }
+    }
+    let mut m = Machine { k: kernel, launch, cta: 0, bufs, params, shared: vec![POISON; kernel.shared_bytes], budget: BUDGET };
+    for cta in 0..launch.grid {
+        m.cta = cta;
+        m.shared.fill(POISON);
+        m.run_cta().map_err(|e| format!("{} (CTA {cta}): {e}", kernel.name))?;
+    }
+    Ok(BUDGET - m.budget)
+}
+
+fn f(v: u64) -> f32 {
+    f32::from_bits(v as u32)
+}
+
+fn bits(v: f32) -> u64 {
+    v.to_bits() as u64
+}
+
+fn mask(v: u64, width: u32) -> u64 {
+    if width >= 64 { v } else { v & ((1u64 << width) - 1) }
+}
+
+fn sext(v: u64, width: u32) -> i64 {
+    let s = 64 - width;
+    ((v << s) as i64) >> s
+}
+
+fn bf16_to_f32(v: u64) -> f32 {
+    f32::from_bits((v as u32 & 0xffff) << 16)
+}
+
+fn f16_to_f32(v: u64) -> f32 {
+    half::f16::from_bits(v as u16).to_f32()
+}
+
+/// One 16-bit lane of a packed op: computed in f64 (exact for a sum or
+/// product of two 16-bit floats) and rounded once to the lane type.
+fn half_lane(a: u64, b: u64, op: Bin, bf: bool) -> Result<u64, String> {
+    let get = |v| if bf { bf16_to_f32(v) as f64 } else { f16_to_f32(v) as f64 };
+    let (x, y) = (get(a), get(b));
+    let r = match op {
+        Bin::Add => x + y,
+        Bin::Sub => x - y,
+        Bin::Mul => x * y,
+        _ => return Err(format!("{op:?} on a packed type")),
+    };
+    Ok(if bf { half::bf16::from_f64(r).to_bits() as u64 } else { half::f16::from_f64(r).to_bits() as u64 })
+}
+
+/// `cvt.rn.satfinite.e4m3x2.f32` of one value: NaN to 0x7f, beyond ±448 to ±448.
+fn e4m3_satfinite(v: f32) -> u64 {
+    if v.is_nan() {
+        return 0x7f;
+    }
+    float8::F8E4M3::from_f32(v.clamp(-448.0, 448.0)).to_bits() as u64
+}
+
+fn compare(cmp: Cmp, ty: Ty, a: u64, b: u64) -> bool {
+    if ty.int() {
+        let w = ty.bits();
+        let ord = if ty.signed() { sext(a, w).cmp(&sext(b, w)) } else { mask(a, w).cmp(&mask(b, w)) };
+        use std::cmp::Ordering::*;
+        return match cmp {
+            Cmp::Eq => ord == Equal,
+            Cmp::Ne => ord != Equal,
+            Cmp::Lt => ord == Less,
+            Cmp::Le => ord != Greater,
+            Cmp::Gt => ord == Greater,
+            Cmp::Ge => ord != Less,
+            _ => false,
+        };
+    }
+    let to = |v| match ty {
+        Ty::Bf16 => bf16_to_f32(v),
+        Ty::F16 => f16_to_f32(v),
+        _ => f(v),
+    };
+    let (x, y) = (to(a), to(b));
+    let nan = x.is_nan() || y.is_nan();
+    match cmp {
+        Cmp::Eq => x == y,
+        Cmp::Ne => !nan && x != y,
+        Cmp::Lt => x < y,
+        Cmp::Le => x <= y,
+        Cmp::Gt => x > y,
+        Cmp::Ge => x >= y,
+        Cmp::Equ => nan || x == y,
+        Cmp::Neu => nan || x != y,
+        Cmp::Ltu => nan || x < y,
+        Cmp::Leu => nan || x <= y,
+        Cmp::Gtu => nan || x > y,
+        Cmp::Geu => nan || x >= y,
+        Cmp::Num => !nan,
+        Cmp::Nan => nan,
+    }
+}
+
+fn int_bin(op: Bin, ty: Ty, a: u64, b: u64) -> Result<u64, String> {
+    let w = ty.bits();
+    let shift = |b: u64| (mask(b, 32) as u32).min(w);
+    Ok(mask(
+        match op {
+            Bin::Add => a.wrapping_add(b),
+            Bin::Sub => a.wrapping_sub(b),
+            Bin::Mul => a.wrapping_mul(b),
+            Bin::And => a & b,
+            Bin::Or => a | b,
+            Bin::Xor => a ^ b,
+            Bin::Shl => {
+                let s = shift(b);
+                if s >= 64 { 0 } else { mask(a, w) << s }
+            }
+            Bin::Shr if ty.signed() => (sext(a, w) >> shift(b).min(63)) as u64,
+            Bin::Shr => {
+                let s = shift(b);
+                if s >= 64 { 0 } else { mask(a, w) >> s }
+            }
+            Bin::Max | Bin::Min => {
+                let less = if ty.signed() { sext(a, w) < sext(b, w) } else { mask(a, w) < mask(b, w) };
+                if (op == Bin::Max) == less { b } else { a }
+            }
+            Bin::Div => return Err("integer division".into()),
+        },
+        w,
+    ))
+}
+
+impl Machine<'_, '_, '_> {
+    fn run_cta(&mut self) -> Result<(), String> {
+        let block = self.launch.block;
+        let mut threads: Vec<Thread> = (0..block).map(|tid| Thread { pc: 0, tid, regs: vec![0; self.k.regs], state: State::Ready }).collect();
+        loop {
+            for t in threads.iter_mut().filter(|t| t.state == State::Ready) {
+                self.run_thread(t)?;
+            }
+            let mut progressed = false;
+            for warp in threads.chunks_mut(32) {
+                progressed |= self.shuffle(warp)?;
+            }
+            if progressed {
+                continue;
+            }
+            if threads.iter().all(|t| t.state == State::Done) {
+                return Ok(());
+            }
+            // A barrier every thread reaches. (One some threads skip by
+            // returning first is divergent: an error, not a guess at what
+            // the hardware does.)
+            if threads.iter().all(|t| t.state == State::Bar) {
+                for t in threads.iter_mut() {
+                    t.state = State::Ready;
+                    t.pc += 1;
+                }
+                continue;
+            }
+            if threads.iter().all(|t| matches!(t.state, State::Bar | State::Done)) {
+                let done = threads.iter().filter(|t| t.state == State::Done).count();
+                return Err(format!("divergent barrier: {done} threads returned without reaching `bar.sync`"));
+            }
+            let stuck: Vec<String> = threads
+                .iter()
+                .filter(|t| t.state != State::Done)
+                .take(4)
+                .map(|t| format!("thread {} {:?} at `{}`", t.tid, t.state, self.k.insts[t.pc].text))
+                .collect();
+            return Err(format!("deadlock: {}", stuck.join("; ")));
+        }
+    }
+
+    /// Runs `t` until it reaches a shuffle, a barrier or `ret`.
+    fn run_thread(&mut self, t: &mut Thread) -> Result<(), String> {
+        loop {
+            let inst = self.k.insts.get(t.pc).ok_or("ran past the last instruction")?;
+            self.budget = self.budget.checked_sub(1).ok_or("instruction budget exhausted (a runaway loop?)")?;
+            if let Some((p, neg)) = inst.pred
+                && (t.regs[p as usize] != 0) == neg
+            {
+                t.pc += 1;
+                continue;
+            }
+            match inst.op {
+                Op::ShflBfly => {
+                    t.state = State::Shfl;
+                    return Ok(());
+                }
+                Op::Bar => {
+                    t.state = State::Bar;
+                    return Ok(());
+                }
+                Op::Ret => {
+                    t.state = State::Done;
+                    return Ok(());
+                }
+                Op::Bra => match inst.ops.first() {
+                    Some(Opnd::Label(l)) => t.pc = *l,
+                    _ => return Err(format!("`{}`: no label", inst.text)),
+                },
+                _ => {
+                    self.exec(inst, t).map_err(|e| format!("thread {}: `{}`: {e}", t.tid, inst.text))?;
+                    t.pc += 1;
+                }
+            }
+        }
+    }
+
+    /// Exchanges values among the lanes of `warp` waiting at one shuffle,
+    /// once every lane of its member mask is there.
+    fn shuffle(&mut self, warp: &mut [Thread]) -> Result<bool, String> {
+        let Some(first) = warp.iter().find(|t| t.state == State::Shfl) else { return Ok(false) };
+        let pc = first.pc;
+        let inst = &self.k.insts[pc];
+        let [dst, a, b, c, members] = &inst.ops[..] else { return Err(format!("`{}`: operands", inst.text)) };
+        let member_mask = self.get(first, members)? as u32;
+        let in_mask = |lane: usize| member_mask >> lane & 1 == 1;
+        let here = |t: &Thread| t.state == State::Shfl && t.pc == pc;
+        if (0..32).filter(|l| in_mask(*l)).any(|l| warp.get(l).is_none_or(|t| !here(t))) {
+            return Ok(false);
+        }
+        if warp.iter().enumerate().any(|(l, t)| here(t) && !in_mask(l)) {
+            return Err(format!("`{}`: lane waiting outside the member mask {member_mask:#x}", inst.text));
+        }
+        let mut vals = [0u64; 32];
+        for (l, t) in warp.iter().enumerate().filter(|(l, _)| in_mask(*l)) {
+            vals[l] = self.get(t, a)?;
+            if self.get(t, members)? as u32 != member_mask {
+                return Err(format!("`{}`: lanes disagree on the member mask", inst.text));
+            }
+        }
+        for (lane, t) in warp.iter_mut().enumerate().filter(|(l, _)| in_mask(*l)) {
+            let bv = self.get(t, b)? as usize & 31;
+            let cv = self.get(t, c)? as usize;
+            let seg = (cv >> 8) & 31;
+            let max_lane = (lane & seg) | (cv & 31 & !seg);
+            let mut j = lane ^ bv;
+            let pval = j <= max_lane;
+            if !pval {
+                j = lane;
+            }
+            if !in_mask(j) {
+                return Err(format!("`{}`: lane {lane} reads lane {j}, outside the member mask", inst.text));
+            }
+            match dst {
+                Opnd::Reg(d) => t.regs[*d as usize] = vals[j],
+                Opnd::RegPred(d, p) => {
+                    t.regs[*d as usize] = vals[j];
+                    t.regs[*p as usize] = pval as u64;
+                }
+                _ => return Err(format!("`{}`: destination", inst.text)),
+            }
+            t.state = State::Ready;
+            t.pc += 1;
+        }
+        Ok(true)
+    }
+
+    fn get(&self, t: &Thread, o: &Opnd) -> Result<u64, String> {
+        let (l, b) = (self.launch, self.cta);
+        Ok(match o {
+            Opnd::Reg(r) => t.regs[*r as usize],
+            Opnd::Imm(v) => *v,
+            Opnd::Special(s) => match s {
+                Special::Tid(0) => t.tid as u64,
+                Special::Ctaid(0) => b as u64,
+                Special::Tid(_) | Special::Ctaid(_) => 0,
+                Special::Ntid(0) => l.block as u64,
+                Special::Nctaid(0) => l.grid as u64,
+                Special::Ntid(_) | Special::Nctaid(_) => 1,
+                Special::Laneid => (t.tid % 32) as u64,
+            },
+            _ => return Err(format!("{o:?} is not a value")),
+        })
+    }
+
+    fn set(t: &mut Thread, o: &Opnd, v: u64, width: u32) -> Result<(), String> {
+        match o {
+            Opnd::Reg(r) => t.regs[*r as usize] = mask(v, width),
+            _ => return Err(format!("{o:?} is not a register")),
+        }
+        Ok(())
+    }
+
+    /// The address of a memory operand, and whether it is in shared memory.
+    fn addr(&self, t: &Thread, o: &Opnd, shared: bool) -> Result<u64, String> {
+        match o {
+            Opnd::Mem(Base::Reg(r), off) => Ok(t.regs[*r as usize].wrapping_add(*off as u64)),
+            Opnd::Mem(Base::Shared(s), off) if shared => Ok(s.wrapping_add(*off as u64)),
+            _ => Err(format!("{o:?} is not an address in this space")),
+        }
+    }
+
+    fn bytes(&mut self, shared: bool, addr: u64, len: usize) -> Result<&mut [u8], String> {
+        if !(addr as usize).is_multiple_of(len) {
+            return Err(format!("misaligned {len}-byte access at {addr:#x}"));
+        }
+        if shared {
+            let a = addr as usize;
+            let size = self.k.shared_bytes;
+            return a.checked_add(len).and_then(|end| self.shared.get_mut(a..end)).ok_or_else(|| format!("shared access at {a} past {size} bytes"));
+        }
+        let (buf, off) = ((addr >> SHIFT) as usize, (addr & ((1 << SHIFT) - 1)) as usize);
+        let b = buf.checked_sub(1).and_then(|i| self.bufs.get_mut(i)).ok_or_else(|| format!("global access at {addr:#x}: no such buffer"))?;
+        let size = b.len();
+        off.checked_add(len).and_then(|end| b.get_mut(off..end)).ok_or_else(|| format!("out of bounds: bytes {off}..{} of buffer {buf} ({size} bytes)", off + len))
+    }
+
+    fn exec(&mut self, inst: &Inst, t: &mut Thread) -> Result<(), String> {
+        let ops = &inst.ops;
+        let arg = |i: usize| ops.get(i).ok_or_else(|| "missing operand".to_string());
+        match inst.op {
+            Op::LdParam => {
+                let Opnd::Mem(Base::Param(p), 0) = arg(1)? else { return Err("parameter operand".into()) };
+                let v = self.params[*p];
+                Self::set(t, arg(0)?, v, 64)?;
+            }
+            Op::Cvta => {
+                let v = self.get(t, arg(1)?)?;
+                Self::set(t, arg(0)?, v, 64)?;
+            }
+            Op::Mov(ty) => {
+                let w = ty.bits();
+                match (arg(0)?, arg(1)?) {
+                    (Opnd::Vec(d), src) => {
+                        let v = self.get(t, src)?;
+                        let ew = w / d.len() as u32;
+                        for (i, r) in d.iter().enumerate() {
+                            t.regs[*r as usize] = mask(v >> (ew * i as u32), ew);
+                        }
+                    }
+                    (dst, Opnd::Vec(s)) => {
+                        let ew = w / s.len() as u32;
+                        let v = s.iter().enumerate().fold(0u64, |acc, (i, r)| acc | mask(t.regs[*r as usize], ew) << (ew * i as u32));
+                        Self::set(t, dst, v, w)?;
+                    }
+                    (dst, src) => {
+                        let v = self.get(t, src)?;
+                        Self::set(t, dst, v, w)?;
+                    }
+                }
+            }
+            Op::Ld { shared, n, ty } => {
+                let size = (ty.bits() / 8) as usize;
+                let addr = self.addr(t, arg(1)?, shared)?;
+                let dst: Vec<u16> = match arg(0)? {
+                    Opnd::Vec(v) if v.len() == n as usize => v.clone(),
+                    Opnd::Reg(r) if n == 1 => vec![*r],
+                    _ => return Err("destination".into()),
+                };
+                let bytes = self.bytes(shared, addr, size * n as usize)?;
+                let vals: Vec<u64> = bytes.chunks(size).map(|c| c.iter().rev().fold(0u64, |a, b| a << 8 | *b as u64)).collect();
+                for (r, v) in dst.iter().zip(vals) {
+                    t.regs[*r as usize] = v;
+                }
+            }
+            Op::St { shared, n, ty } => {
+                let size = (ty.bits() / 8) as usize;
+                let addr = self.addr(t, arg(0)?, shared)?;
+                let vals: Vec<u64> = match arg(1)? {
+                    Opnd::Vec(v) if v.len() == n as usize => v.iter().map(|r| t.regs[*r as usize]).collect(),
+                    o if n == 1 => vec![self.get(t, o)?],
+                    _ => return Err("source".into()),
+                };
+                let bytes = self.bytes(shared, addr, size * n as usize)?;
+                for (c, v) in bytes.chunks_mut(size).zip(vals) {
+                    c.copy_from_slice(&v.to_le_bytes()[..size]);
+                }
+            }
+            Op::AtomMax(ty) => {
+                let addr = self.addr(t, arg(1)?, false)?;
+                let b = self.get(t, arg(2)?)?;
+                let cell = self.bytes(false, addr, 4)?;
+                let old = u32::from_le_bytes([cell[0], cell[1], cell[2], cell[3]]) as u64;
+                let new = int_bin(Bin::Max, ty, old, b)?;
+                cell.copy_from_slice(&(new as u32).to_le_bytes());
+                Self::set(t, arg(0)?, old, 32)?;
+            }
+            Op::Cvt { dst, src, rni } => {
+                let a = self.get(t, arg(1)?)?;
+                let v = match (dst, src) {
+                    (Ty::F32, Ty::Bf16) => bits(bf16_to_f32(a)),
+                    (Ty::F32, Ty::F16) => bits(f16_to_f32(a)),
+                    (Ty::Bf16x2 | Ty::F16x2 | Ty::E4m3x2, Ty::F32) => {
+                        // `a` goes to the upper half, `b` to the lower.
+                        let b = self.get(t, arg(2)?)?;
+                        let one = |v: u64| match dst {
+                            Ty::Bf16x2 => half::bf16::from_f32(f(v)).to_bits() as u64,
+                            Ty::F16x2 => half::f16::from_f32(f(v)).to_bits() as u64,
+                            _ => e4m3_satfinite(f(v)),
+                        };
+                        let hw = dst.bits() / 2;
+                        one(a) << hw | one(b)
+                    }
+                    (Ty::Bf16, Ty::F32) => half::bf16::from_f32(f(a)).to_bits() as u64,
+                    (Ty::F16, Ty::F32) => half::f16::from_f32(f(a)).to_bits() as u64,
+                    (Ty::S32, Ty::F32) if rni => {
+                        let x = f(a);
+                        if x.is_nan() { 0 } else { x.round_ties_even().clamp(i32::MIN as f32, i32::MAX as f32) as i32 as u32 as u64 }
+                    }
+                    (Ty::F32, Ty::S32) => bits(sext(a, 32) as f32),
+                    (Ty::F32, Ty::U32) => bits(mask(a, 32) as f32),
+                    (d, s) if d.int() && s.int() => {
+                        let v = if s.signed() { sext(a, s.bits()) as u64 } else { mask(a, s.bits()) };
+                        mask(v, d.bits())
+                    }
+                    _ => return Err("conversion".into()),
+                };
+                Self::set(t, arg(0)?, v, dst.bits())?;
+            }
+            Op::Bin(op, ty) => {
+                let (a, b) = (self.get(t, arg(1)?)?, self.get(t, arg(2)?)?);
+                let v = match ty {
+                    Ty::F32 => bits(match op {
+                        Bin::Add => f(a) + f(b),
+                        Bin::Sub => f(a) - f(b),
+                        Bin::Mul => f(a) * f(b),
+                        Bin::Div => f(a) / f(b),
+                        Bin::Max => f(a).max(f(b)),
+                        Bin::Min => f(a).min(f(b)),
+                        _ => return Err("float op".into()),
+                    }),
+                    Ty::Bf16x2 | Ty::F16x2 => {
+                        let bf = ty == Ty::Bf16x2;
+                        half_lane(a >> 16 & 0xffff, b >> 16 & 0xffff, op, bf)? << 16 | half_lane(a & 0xffff, b & 0xffff, op, bf)?
+                    }
+                    _ => int_bin(op, ty, a, b)?,
+                };
+                Self::set(t, arg(0)?, v, ty.bits())?;
+            }
+            Op::MulWide(ty) => {
+                let (a, b) = (self.get(t, arg(1)?)?, self.get(t, arg(2)?)?);
+                let v = if ty.signed() { (sext(a, 32) * sext(b, 32)) as u64 } else { mask(a, 32) * mask(b, 32) };
+                Self::set(t, arg(0)?, v, 64)?;
+            }
+            Op::MadLo(ty) => {
+                let (a, b, c) = (self.get(t, arg(1)?)?, self.get(t, arg(2)?)?, self.get(t, arg(3)?)?);
+                Self::set(t, arg(0)?, a.wrapping_mul(b).wrapping_add(c), ty.bits())?;
+            }
+            Op::Un(op, ty) => {
+                let a = self.get(t, arg(1)?)?;
+                let v = match (op, ty) {
+                    (Un::Neg, Ty::F32) => a ^ 0x8000_0000,
+                    (Un::Neg, _) => a.wrapping_neg(),
+                    (Un::Not, _) => !a,
+                    (Un::Abs, _) => a & 0x7fff_ffff,
+                    (Un::Rcp, _) => bits(1.0 / f(a)),
+                    (Un::Rsqrt, _) => bits((1.0 / (f(a) as f64).sqrt()) as f32),
+                    (Un::Ex2, _) => bits((f(a) as f64).exp2() as f32),
+                };
+                Self::set(t, arg(0)?, v, ty.bits())?;
+            }
+            Op::Setp(cmp, ty @ (Ty::F16x2 | Ty::Bf16x2)) => {
+                // `p|q`: p compares the low halves (element 0), q the high ones.
+                let (a, b) = (self.get(t, arg(1)?)?, self.get(t, arg(2)?)?);
+                let lane = if ty == Ty::F16x2 { Ty::F16 } else { Ty::Bf16 };
+                let Opnd::RegPred(p, q) = arg(0)? else { return Err("a packed compare writes `p|q`".into()) };
+                t.regs[*p as usize] = compare(cmp, lane, a & 0xffff, b & 0xffff) as u64;
+                t.regs[*q as usize] = compare(cmp, lane, a >> 16 & 0xffff, b >> 16 & 0xffff) as u64;
+            }
+            Op::Setp(cmp, ty) => {
+                let (a, b) = (self.get(t, arg(1)?)?, self.get(t, arg(2)?)?);
+                Self::set(t, arg(0)?, compare(cmp, ty, a, b) as u64, 1)?;
+            }
+            Op::Selp => {
+                let p = self.get(t, arg(3)?)?;
+                let v = if p != 0 { self.get(t, arg(1)?)? } else { self.get(t, arg(2)?)? };
+                Self::set(t, arg(0)?, v, 64)?;
+            }
+            Op::Prmt => {
+                let (a, b, c) = (self.get(t, arg(1)?)?, self.get(t, arg(2)?)?, self.get(t, arg(3)?)?);
+                let src = mask(a, 32) | mask(b, 32) << 32;
+                let mut v = 0u64;
+                for i in 0..4 {
+                    let sel = (c >> (4 * i)) & 0xf;
+                    let mut byte = (src >> (8 * (sel & 7))) & 0xff;
+                    if sel & 8 != 0 {
+                        byte = if byte & 0x80 != 0 { 0xff } else { 0 };
+                    }
+                    v |= byte << (8 * i);
+                }
+                Self::set(t, arg(0)?, v, 32)?;
+            }
+            Op::ShflBfly | Op::Bar | Op::Bra | Op::Ret => return Err("control flow in exec".into()),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,71 @@
+//! The PTX simulator's own checks: what it must refuse or report, on small
+//! hand-written kernels. (Its semantics are exercised on every generated
+//! kernel by `numerics::gpu_kernels_match_the_reference_in_the_ptx_simulator`.)
+use libtest_mimic::Failed;
+use vllm_ptx_sim::{Arg, Launch, parse, run};
+
+pub const TESTS: &[crate::RustTest] = &[
+    ("ptx_sim::shuffles_partial_warps_and_packs_halves", shuffles_partial_warps_and_packs_halves),
+    ("ptx_sim::reports_what_it_cannot_run", reports_what_it_cannot_run),
+];
+
+/// A kernel over one `u64` pointer parameter with `body` between the
+/// pointer load and `ret`; `%rd1` holds the buffer's address.
+fn kernel(body: &str) -> String {
+    format!(
+        ".version 8.0\n.target sm_90\n.address_size 64\n\n.visible .entry k(\n\t.param .u64 .ptr .align 1 k_param_0\n)\n{{\n\t.reg .pred %p<4>;\n\t.reg .b16 %rs<4>;\n\t.reg .b32 %r<16>;\n\t.reg .b64 %rd<8>;\n\t.shared .align 4 .b8 sm[8];\n\tld.param.b64 \t%rd1, [k_param_0];\n{body}\n\tret;\n\n}}\n"
+    )
+}
+
+/// Runs `body` with one CTA of `threads` over a zeroed buffer of `bytes`.
+fn run_body(body: &str, threads: u32, bytes: usize) -> Result<Vec<u8>, String> {
+    let k = parse(&kernel(body), "k")?;
+    let mut buf = vec![0u8; bytes];
+    run(&k, Launch { grid: 1, block: threads }, &mut [Arg::Buf(&mut buf)])?;
+    Ok(buf)
+}
+
+/// A butterfly over a 20-lane warp (member mask and clamp from the active
+/// count, as LLVM emits for a partial warp): each lane adds its partner's
+/// value where the partner exists; and `mov.b32 {lo, hi}` unpacking with
+/// `cvt.rn.bf16x2.f32` packing (`a` into the upper half).
+fn shuffles_partial_warps_and_packs_halves() -> Result<(), Failed> {
+    let body = "\tmov.u32 \t%r1, %tid.x;\n\tshfl.sync.bfly.b32 \t%r2|%p1, %r1, 16, 19, 1048575;\n\tadd.s32 \t%r3, %r1, %r2;\n\tselp.b32 \t%r4, %r3, %r1, %p1;\n\tmul.wide.u32 \t%rd2, %r1, 4;\n\tadd.s64 \t%rd3, %rd1, %rd2;\n\tst.global.b32 \t[%rd3], %r4;";
+    let out = run_body(body, 20, 80)?;
+    let got: Vec<u32> = out.chunks(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    // Lane l pairs with l ^ 16 when that is at most 19 (lanes 0-3 with 16-19).
+    let want: Vec<u32> = (0..20).map(|l| if (l ^ 16) <= 19 { l + (l ^ 16) } else { l }).collect();
+    if got != want {
+        return Err(format!("butterfly over 20 lanes: {got:?}, want {want:?}").into());
+    }
+    let body = "\tmov.b32 \t%r1, 1065353216;\n\tmov.b32 \t%r2, -1073741824;\n\tcvt.rn.bf16x2.f32 \t%r3, %r1, %r2;\n\tmov.b32 \t{%rs1, %rs2}, %r3;\n\tmov.b32 \t%r4, {%rs2, %rs1};\n\tst.global.v2.b32 \t[%rd1], {%r3, %r4};";
+    let out = run_body(body, 1, 8)?;
+    // 1.0 is bf16 0x3f80 (upper), -2.0 is 0xc000 (lower); then swapped.
+    if out != [0x00, 0xc0, 0x80, 0x3f, 0x80, 0x3f, 0x00, 0xc0] {
+        return Err(format!("bf16x2 packing: {out:02x?}").into());
+    }
+    Ok(())
+}
+
+/// Out-of-bounds and misaligned accesses, a barrier some threads never
+/// reach, a shuffle a member lane skips, and an instruction it does not
+/// know are errors that say so; none of them panics.
+fn reports_what_it_cannot_run() -> Result<(), Failed> {
+    let cases = [
+        ("\tst.global.b32 \t[%rd1+8], 7;", 1, 8, "out of bounds"),
+        ("\tst.global.b32 \t[%rd1+2], 7;", 1, 8, "misaligned"),
+        ("\tst.shared.b32 \t[sm+8], 7;", 1, 8, "shared access"),
+        ("\tmov.u32 \t%r1, %tid.x;\n\tsetp.eq.s32 \t%p1, %r1, 0;\n\t@%p1 bra \t$L__BB0_2;\n\tbar.sync \t0;\n$L__BB0_2:", 64, 8, "divergent barrier"),
+        ("\tmov.u32 \t%r1, %tid.x;\n\tsetp.eq.s32 \t%p1, %r1, 0;\n\t@%p1 bra \t$L__BB0_2;\n\tshfl.sync.bfly.b32 \t%r2, %r1, 1, 31, -1;\n$L__BB0_2:", 32, 8, "deadlock"),
+        ("\tadd.rn.ftz.f32 \t%r1, %r2, %r3;", 1, 8, "unsupported instruction `add.rn.ftz.f32`"),
+        ("\tst.global.b32 \t[], 7;", 1, 8, "unknown address"),
+    ];
+    for (body, threads, bytes, want) in cases {
+        match run_body(body, threads, bytes) {
+            Ok(_) => return Err(format!("ran without an error:\n{body}").into()),
+            Err(e) if e.contains(want) => {}
+            Err(e) => return Err(format!("`{e}` does not say `{want}`:\n{body}").into()),
+        }
+    }
+    Ok(())
+}
