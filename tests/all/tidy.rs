@@ -10,6 +10,7 @@ pub const TESTS: &[RustTest] = &[
     ("tidy::every_pass_has_a_test_file", every_pass_has_a_test_file),
     ("tidy::no_should_panic", no_should_panic),
     ("tidy::ffi_and_unsafe_stay_in_the_binding_layer", ffi_and_unsafe_stay_in_the_binding_layer),
+    ("tidy::crate_dependencies_point_down", crate_dependencies_point_down),
     ("tidy::generated_files_are_fresh", generated_files_are_fresh),
 ];
 
@@ -156,6 +157,44 @@ fn ffi_and_unsafe_stay_in_the_binding_layer() -> Result<(), Failed> {
         for (i, line) in text.lines().enumerate() {
             if line.contains(unsafe_block) || line.contains(unsafe_fn) || line.contains(sys) {
                 problems.push(format!("{}:{}: raw MLIR handles and unsafe code belong in crates/mlir-support", rel(&f), i + 1));
+            }
+        }
+    }
+    fail_if(problems)
+}
+
+/// The crate stack of docs/ARCHITECTURE.md: a crate's (non-dev) dependencies
+/// on our crates must sit on a lower layer, so siblings never use each other.
+/// A new crate must be given its layer here.
+const LAYERS: &[(&str, u32)] = &[
+    ("mlir-support", 0),
+    ("ptx-sim", 0),
+    ("dialect", 1),
+    ("fx", 2),
+    ("passes", 2),
+    ("codegen", 2),
+    ("interp", 2),
+    ("pipeline", 3),
+    ("vllm-opt", 4),
+];
+
+fn crate_dependencies_point_down() -> Result<(), Failed> {
+    let layer = |name: &str| LAYERS.iter().find(|(n, _)| *n == name).map(|(_, l)| *l);
+    let mut problems = Vec::new();
+    for dir in std::fs::read_dir(root().join("crates"))? {
+        let dir = dir?.path();
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let Some(own) = layer(&name) else {
+            problems.push(format!("crates/{name}: not in tidy.rs's LAYERS (and docs/ARCHITECTURE.md's code map)"));
+            continue;
+        };
+        let manifest: toml::Table = toml::from_str(&std::fs::read_to_string(dir.join("Cargo.toml"))?)?;
+        let deps = manifest.get("dependencies").and_then(|d| d.as_table()).map(|t| t.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        for dep in deps.iter().filter_map(|d| d.strip_prefix("vllm-")) {
+            match layer(dep) {
+                Some(l) if l < own => {}
+                Some(l) => problems.push(format!("crates/{name}/Cargo.toml: depends on vllm-{dep} (layer {l}) from layer {own}; dependencies point down")),
+                None => problems.push(format!("crates/{name}/Cargo.toml: vllm-{dep} has no layer")),
             }
         }
     }
