@@ -665,6 +665,43 @@ fn distance(elem: &str, a: &[u8], b: &[u8]) -> Vec<f64> {
     }
 }
 
+/// Checks the simulated global traffic of a kernel over `rows` rows (of
+/// `row` input elements) and describes it: every output byte is stored
+/// exactly once (the per-tensor scale kernel's atomic max aside); the row
+/// buffers (input, residual, result) move whole 32-byte sectors when their
+/// rows are a multiple of 32 bytes (16-byte lanes, warp-contiguous); and the
+/// input (and residual) row is read exactly once.
+fn traffic(kernel: &vllm_codegen::Kernel, stats: &vllm_ptx_sim::Stats, rows: usize, row: u64) -> Result<String, Failed> {
+    let mut notes = Vec::new();
+    for (p, t) in kernel.params.iter().zip(&stats.buffers).filter(|(p, _)| p.kind == "ptr") {
+        let bytes = kernel.bytes(p, rows) as u64;
+        let access = kernel.access(p);
+        let size = match p.elem.as_str() {
+            "f8E4M3FN" | "i8" => 1,
+            "f32" => 4,
+            _ => 2,
+        };
+        let is_row = matches!(p.name, "input" | "residual" | "result" | "output_q");
+        let width = if p.name == "input" { row } else { kernel.hidden };
+        let full_sectors = is_row && (width * size).is_multiple_of(32);
+        let what = format!("{} '{}'", kernel.name, p.name);
+        if access.contains("write") && kernel.then().is_none() && t.store_bytes != bytes {
+            return Err(format!("{what}: {} bytes stored, {bytes} to write", t.store_bytes).into());
+        }
+        if full_sectors && (t.load_sectors * 32 != t.load_bytes || t.store_sectors * 32 != t.store_bytes) {
+            return Err(format!("{what}: partial sectors: loads {} B in {} sectors, stores {} B in {} sectors", t.load_bytes, t.load_sectors, t.store_bytes, t.store_sectors).into());
+        }
+        if matches!(p.name, "input" | "residual") && access.contains("read") && t.load_bytes != bytes {
+            return Err(format!("{what}: {} bytes loaded from a {bytes}-byte buffer: the row must be read once", t.load_bytes).into());
+        }
+        if is_row {
+            let eff = (t.load_bytes + t.store_bytes) as f64 / (32 * (t.load_sectors + t.store_sectors)).max(1) as f64;
+            notes.push(format!("{} {:.0}%", p.name, 100.0 * eff));
+        }
+    }
+    Ok(format!("sectors used: {}", notes.join(" ")))
+}
+
 /// The PTX that goes to the GPU, run by crates/ptx-sim with every thread of
 /// each CTA (block reductions, group butterflies, barriers, the row split
 /// over the block, the parameter order), launched as the manifest says for
@@ -689,7 +726,7 @@ fn gpu_kernels_match_the_reference_in_the_ptx_simulator() -> Result<(), Failed> 
         let sim = vllm_ptx_sim::parse(&ptx, &kernel.name)?;
         let mut bufs = kernel_buffers(&kernel, &e, rows, ub, dt);
         let launch = vllm_ptx_sim::Launch { grid: rows as u32, block: kernel.block(Some(rows as u64)) as u32 };
-        let executed = {
+        let stats = {
             let mut by_name: Vec<(&str, Option<&mut Vec<u8>>)> = bufs.iter_mut().map(|(n, b)| (*n, Some(b))).collect();
             let mut args = Vec::new();
             for p in &kernel.params {
@@ -720,7 +757,8 @@ fn gpu_kernels_match_the_reference_in_the_ptx_simulator() -> Result<(), Failed> 
             }
             notes.push(if differ == 0 { format!("{name} identical") } else { format!("{name} {differ}/{} within {worst}", d.len()) });
         }
-        report.push(format!("{} T={rows} block {}: {}; {executed} instructions", kernel.name, launch.block, notes.join(", ")));
+        notes.push(traffic(&kernel, &stats, rows, kernel.hidden * if op.starts_with("vllm.silu_and_mul") { 2 } else { 1 })?);
+        report.push(format!("{} T={rows} block {}: {}; {} instructions", kernel.name, launch.block, notes.join(", "), stats.instructions));
     }
     eprintln!("{}", report.join("\n"));
     Ok(())

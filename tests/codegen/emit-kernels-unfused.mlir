@@ -25,8 +25,11 @@
 // BF16: "params": [
 // BF16-NEXT: {
 // BF16-NEXT: "name": "input",
+// BF16: "access": "read_write"
 // BF16: "name": "residual",
+// BF16: "access": "read_write"
 // BF16: "name": "weight",
+// BF16: "access": "read"
 // BF16: "name": "epsilon",
 // BF16: "name": "silu_and_mul_d14336_bf16"
 

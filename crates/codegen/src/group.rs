@@ -10,12 +10,14 @@
 //! GPU: one CTA per row, each thread 8 lanes (16 bytes) per step, so a group
 //! is G/8 neighbouring threads; its max is an xor-shuffle reduction inside
 //! that cluster, with `y` kept in registers between the max and the store.
+//! The fused norm keeps the whole row in registers (`rms_registers`), so it
+//! reads its row once for the sum of squares and the quantization.
 //! Every thread runs the same number of steps (the block divides H/8, see
 //! `Kernel::block`), so the shuffles are never divergent. Host: the same
 //! lane math, one group after another.
 use crate::act::silu_mul_y;
-use crate::body::{Target, flt, fold_max_abs, footer, header, index_lines, inv_rms, normalize, store_fp8_nan_to, sum_squares};
-use crate::per_token::{load_sum, store_sum};
+use crate::body::{Regs, Target, flt, fold_max_abs, footer, header, index_lines, inv_rms, normalize, store_fp8_nan_to, sum_squares};
+use crate::per_token::{load_into_registers, load_sum, store_sum};
 use std::fmt::Write;
 
 /// Where `y` comes from.
@@ -111,9 +113,68 @@ fn store_scale(indent: &str, scales: Scales) -> String {
     )
 }
 
+/// The GPU's group step for the lanes `%y` at `%j`: the group max (the
+/// thread's lanes, then an xor butterfly over the G/8 neighbouring threads
+/// of the group), its scale `%gs`, stored by the group's first thread.
+fn gpu_group_scale(g: u64, scales: Scales) -> String {
+    let mut k = String::new();
+    let mut prev = fold_max_abs(&mut k, "%y", "", W, "%geps");
+    let mut off = g / W / 2;
+    let _ = writeln!(k, "        %w32 = arith.constant 32 : i32");
+    while off >= 1 {
+        let _ = writeln!(
+            k,
+            "        %bo{off} = arith.constant {off} : i32\n        %o{off}, %bk{off} = gpu.shuffle xor {prev}, %bo{off}, %w32 : f32\n        %gb{off} = arith.cmpf ogt, %o{off}, {prev} : f32\n        %gr{off} = arith.select %gb{off}, %o{off}, {prev} : f32"
+        );
+        prev = format!("%gr{off}");
+        off /= 2;
+    }
+    let _ = write!(
+        k,
+        "{}        %jg = arith.remui %j, %G : index\n        %lead = arith.cmpi eq, %jg, %c0 : index\n        scf.if %lead {{\n          %gi = arith.divui %j, %G : index\n{}        }}\n",
+        group_scale(&prev, scales),
+        store_scale("          ", scales)
+    );
+    k
+}
+
+/// The GPU form of the fused RMSNorm + group quant with the row in
+/// registers (`Regs`: each of `threads` threads holds its chunks): the row
+/// (and residual) is loaded once, its squares summed, then each chunk
+/// normalized, its group scale found and quantized, without reading the row
+/// again. A chunk spans whole groups (`threads * 8` is a multiple of G) and
+/// every thread has the same chunks, so the butterflies never diverge.
+fn rms_registers(k: &mut String, residual: bool, g: u64, scales: Scales, h: u64, t: &str, threads: u64) {
+    let r = Regs::new(h, Target::Gpu, threads);
+    k.push_str(&r.prelude());
+    load_into_registers(k, &r, residual, true, t, Target::Gpu);
+    for c in 0..r.chunks {
+        let body = format!(
+            "{}        %f = arith.addf %fc{c}, %nzr : vector<8xf32>\n{}{}{}",
+            index_lines(),
+            normalize(t, W),
+            gpu_group_scale(g, scales),
+            quantize("%i64", Target::Gpu)
+        );
+        k.push_str(&r.chunk(c, &body, None));
+    }
+}
+
 /// The kernel for groups of `g` in rows of `h` (`d` for SiLU) elements of `t`.
 /// The caller checks `h % 8 == 0`, `g / 8` a power of two up to 32 and `h % g == 0`.
-pub fn kernel(name: &str, src: Src, g: u64, scales: Scales, h: u64, t: &str, target: Target) -> String {
+/// What a per-group kernel computes and how: the source of `y`, the group
+/// size, the scale variant, and the block a GPU kernel keeps its row in
+/// registers for (the fused norm's form; `None` loops).
+#[derive(Clone, Copy, Debug)]
+pub struct Spec {
+    pub src: Src,
+    pub g: u64,
+    pub scales: Scales,
+    pub threads: Option<u64>,
+}
+
+pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String {
+    let Spec { src, g, scales, threads } = spec;
     let params = match src {
         Src::Input => "%x: !llvm.ptr, %out: !llvm.ptr, %scale: !llvm.ptr",
         Src::Rms { residual: true } => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %res: !llvm.ptr, %eps: f32",
@@ -157,6 +218,11 @@ pub fn kernel(name: &str, src: Src, g: u64, scales: Scales, h: u64, t: &str, tar
             Target::Cpu => "      %ntok = arith.addi %rows, %c0 : index\n",
         });
     }
+    if let (Src::Rms { residual }, Target::Gpu, Some(threads)) = (src, target, threads) {
+        rms_registers(&mut k, residual, g, scales, h, t, threads);
+        k.push_str(footer(target));
+        return k;
+    }
     if let Src::Rms { residual } = src {
         k.push_str("      %acc = scf.for %j = %first to %H step %step iter_args(%a = %zero) -> f32 {\n");
         k.push_str(index_lines());
@@ -173,25 +239,8 @@ pub fn kernel(name: &str, src: Src, g: u64, scales: Scales, h: u64, t: &str, tar
         Target::Gpu => {
             k.push_str("      scf.for %j = %first to %H step %step {\n");
             k.push_str(&y);
-            let mut prev = fold_max_abs(&mut k, "%y", "", W, "%geps");
-            // Butterfly over the G/8 threads of the group.
-            let mut off = g / W / 2;
-            let _ = writeln!(k, "        %w32 = arith.constant 32 : i32");
-            while off >= 1 {
-                let _ = writeln!(
-                    k,
-                    "        %off{off} = arith.constant {off} : i32\n        %o{off}, %ok{off} = gpu.shuffle xor {prev}, %off{off}, %w32 : f32\n        %gb{off} = arith.cmpf ogt, %o{off}, {prev} : f32\n        %gr{off} = arith.select %gb{off}, %o{off}, {prev} : f32"
-                );
-                prev = format!("%gr{off}");
-                off /= 2;
-            }
-            let _ = write!(
-                k,
-                "{}        %jg = arith.remui %j, %G : index\n        %lead = arith.cmpi eq, %jg, %c0 : index\n        scf.if %lead {{\n          %gi = arith.divui %j, %G : index\n{}        }}\n{store_residual}{}      }}\n",
-                group_scale(&prev, scales),
-                store_scale("          ", scales),
-                quantize(out_index, target)
-            );
+            k.push_str(&gpu_group_scale(g, scales));
+            let _ = writeln!(k, "{store_residual}{}      }}", quantize(out_index, target));
         }
         Target::Cpu => {
             let mut fold = String::new();

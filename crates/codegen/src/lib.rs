@@ -136,9 +136,16 @@ impl Kernel {
         let quant = if self.out_elem() == "i8" { per_token::Quant::I8 } else { per_token::Quant::Fp8 };
         let g = self.group.unwrap_or(128);
         match self.op {
-            "vllm.per_token_group_fp8_quant" => group::kernel(n, group::Src::Input, g, self.scales, h, t, target),
-            "vllm.rms_norm_per_block_quant" => group::kernel(n, group::Src::Rms { residual: res }, g, self.scales, h, t, target),
-            "vllm.silu_and_mul_per_block_quant" => group::kernel(n, group::Src::Silu, g, self.scales, h, t, target),
+            "vllm.per_token_group_fp8_quant" | "vllm.rms_norm_per_block_quant" | "vllm.silu_and_mul_per_block_quant" => {
+                let src = match self.op {
+                    "vllm.per_token_group_fp8_quant" => group::Src::Input,
+                    "vllm.silu_and_mul_per_block_quant" => group::Src::Silu,
+                    _ => group::Src::Rms { residual: res },
+                };
+                // Only the fused norm has a register form.
+                let threads = (form.form == Form::Registers && self.row_in_registers()).then_some(form.threads);
+                group::kernel(n, group::Spec { src, g, scales: self.scales, threads }, h, t, target)
+            }
             "vllm.rms_norm" | "vllm.fused_add_rms_norm" => rms::kernel(n, res, rms::Out::Act, h, t, target, form),
             "vllm.rms_norm_dynamic_per_token_quant" => per_token::kernel(n, per_token::Kind { norm: true, residual: res, quant, scale_ub: ub }, h, t, target, form),
             "vllm.dynamic_per_token_scaled_fp8_quant" => per_token::kernel(n, per_token::Kind { norm: false, residual: false, quant, scale_ub: ub }, h, t, target, form),
@@ -171,6 +178,22 @@ impl Kernel {
         size * count
     }
 
+    /// How the kernel uses parameter `p`'s buffer: `read`, `write` or
+    /// `read_write` (`value` for a scalar). In-place operands are read and
+    /// written (`fused_add_rms_norm`'s input, every residual); the per-tensor
+    /// scale kernel atomically maxes into its zeroed scale.
+    pub fn access(&self, p: &Param) -> &'static str {
+        match p.name {
+            _ if p.kind != "ptr" => "value",
+            "input" if self.op == "vllm.fused_add_rms_norm" => "read_write",
+            "input" | "weight" | "scale_ub" => "read",
+            "residual" => "read_write",
+            "scale" if self.op == "vllm.dynamic_scaled_fp8_quant" => "read_write",
+            "scale" if !(self.per_token() || self.group.is_some()) => "read",
+            _ => "write",
+        }
+    }
+
     /// Elements each thread loads per step (8 = one 16-byte load).
     pub fn lanes(&self) -> u64 {
         // Every kernel kind uses body::lanes of its row width (d for SiLU-and-mul).
@@ -178,7 +201,8 @@ impl Kernel {
     }
 
     /// True for the kernels whose GPU form keeps the row in registers (the
-    /// norms and the per-token quants): they are specialized on their block.
+    /// norms, the per-token quants and the fused per-group norm): they are
+    /// specialized on their block.
     pub fn row_in_registers(&self) -> bool {
         matches!(
             self.op,
@@ -188,6 +212,7 @@ impl Kernel {
                 | "vllm.fused_add_rms_norm_static_fp8_quant"
                 | "vllm.rms_norm_dynamic_per_token_quant"
                 | "vllm.dynamic_per_token_scaled_fp8_quant"
+                | "vllm.rms_norm_per_block_quant"
         )
     }
 
@@ -244,7 +269,7 @@ impl Kernel {
                 (Some(_), true) => json!("column-major [hidden / group_size, num_tokens]"),
             },
             "scale_ue8m0": self.group.map(|_| self.scales.ue8m0),
-            "params": self.params.iter().map(|p| json!({ "name": p.name, "kind": p.kind, "elem": p.elem })).collect::<Vec<_>>(),
+            "params": self.params.iter().map(|p| json!({ "name": p.name, "kind": p.kind, "elem": p.elem, "access": self.access(p) })).collect::<Vec<_>>(),
             "launch": launches,
             "dynamic_shared_bytes": 0,
             "sites": self.sites,

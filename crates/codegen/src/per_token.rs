@@ -115,23 +115,7 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads:
     let mut k = header(name, &params(norm, residual, scale_ub), target);
     k.push_str(&row_constants(h, w));
     k.push_str(&r.prelude());
-    // Load (and sum); the residual form stores rT(sum) now: no other read of it follows.
-    let mut load = format!("{}{}", index_lines(), load_sum(residual, t, w));
-    if residual {
-        load.push_str(&store_sum(t, w));
-    }
-    let mut acc = "%zero".to_string();
-    for c in 0..r.chunks {
-        k.push_str(&r.chunk(c, &load, Some((&format!("%fc{c}"), "%f"))));
-        if norm {
-            acc = fold_squares(&mut k, &format!("%fc{c}"), &c.to_string(), w, &acc);
-        }
-    }
-    if norm {
-        let _ = writeln!(k, "      %acc = arith.addf {acc}, %nz0 : f32");
-        k.push_str(inv_rms(target));
-        let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
-    }
+    load_into_registers(&mut k, &r, residual, norm, t, target);
     // y and max |y|.
     let mut mx = "%zero".to_string();
     for c in 0..r.chunks {
@@ -152,6 +136,30 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads:
     }
     k.push_str(footer(target));
     k
+}
+
+/// Loads the row (summed with the residual) into the chunks `%fc{c}` of
+/// `r`; the residual form stores `rT(sum)` right away (no other read of it
+/// follows). With `norm`, also sums the squares into `%rs` (`1/rms`) and
+/// `%rsv` (its broadcast).
+pub(crate) fn load_into_registers(k: &mut String, r: &Regs, residual: bool, norm: bool, t: &str, target: Target) {
+    let w = r.w;
+    let mut load = format!("{}{}", index_lines(), load_sum(residual, t, w));
+    if residual {
+        load.push_str(&store_sum(t, w));
+    }
+    let mut acc = "%zero".to_string();
+    for c in 0..r.chunks {
+        k.push_str(&r.chunk(c, &load, Some((&format!("%fc{c}"), "%f"))));
+        if norm {
+            acc = fold_squares(k, &format!("%fc{c}"), &c.to_string(), w, &acc);
+        }
+    }
+    if norm {
+        let _ = writeln!(k, "      %acc = arith.addf {acc}, %nz0 : f32");
+        k.push_str(inv_rms(target));
+        let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
+    }
 }
 
 /// The host form: a loop over the row per pass (one "thread" per row).

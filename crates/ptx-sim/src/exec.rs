@@ -21,6 +21,29 @@ pub struct Launch {
     pub block: u32,
 }
 
+/// What a launch did: instructions, and the global memory traffic of each
+/// buffer argument (in argument order; scalars get an empty entry).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub instructions: u64,
+    pub buffers: Vec<Traffic>,
+}
+
+/// Global memory traffic as a GPU sees it. A warp-level request is the
+/// accesses of one warp's lanes at one execution of one load or store; it
+/// moves the distinct 32-byte sectors it touches. `*_bytes` counts the
+/// distinct bytes of each request (a broadcast load counts once), so
+/// `*_sectors * 32 == *_bytes` means every sector moved is used whole.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub load_requests: u64,
+    pub load_bytes: u64,
+    pub load_sectors: u64,
+    pub store_requests: u64,
+    pub store_bytes: u64,
+    pub store_sectors: u64,
+}
+
 /// Global addresses: buffer `i` starts at `(i + 1) << 40`.
 const SHIFT: u32 = 40;
 /// Instructions one launch may execute before it is called a runaway.
@@ -41,24 +64,39 @@ struct Thread {
     tid: u32,
     regs: Vec<u64>,
     state: State,
+    /// How often this thread has run each global load/store (by `mem_slot`).
+    mem_runs: Vec<u32>,
 }
+
+/// One warp-level request being gathered: (warp, pc, nth execution).
+type RequestKey = (u32, usize, u32);
+
+/// A request's accesses: store or load, and each lane's (address, bytes).
+type Request = (bool, Vec<(u64, u64)>);
 
 struct Machine<'k, 'a, 'b> {
     k: &'k Kernel,
     launch: Launch,
     cta: u32,
     bufs: Vec<&'b mut &'a mut [u8]>,
+    /// The argument index of each buffer.
+    buf_arg: Vec<usize>,
     params: Vec<u64>,
     shared: Vec<u8>,
     budget: u64,
+    /// Index of each global load/store among them (for `Thread::mem_runs`).
+    mem_slot: Vec<Option<usize>>,
+    requests: std::collections::HashMap<RequestKey, Request>,
+    stats: Stats,
 }
 
 /// Runs `kernel` over `launch` with `args`; returns the instructions executed.
-pub fn run(kernel: &Kernel, launch: Launch, args: &mut [Arg<'_>]) -> Result<u64, String> {
+pub fn run(kernel: &Kernel, launch: Launch, args: &mut [Arg<'_>]) -> Result<Stats, String> {
     if args.len() != kernel.params.len() {
         return Err(format!("{}: {} arguments for {} parameters", kernel.name, args.len(), kernel.params.len()));
     }
     let mut bufs = Vec::new();
+    let mut buf_arg = Vec::new();
     let mut params = Vec::new();
     for (i, a) in args.iter_mut().enumerate() {
         match a {
@@ -67,6 +105,7 @@ pub fn run(kernel: &Kernel, launch: Launch, args: &mut [Arg<'_>]) -> Result<u64,
                     return Err(format!("{}: parameter {i} is not a pointer", kernel.name));
                 }
                 bufs.push(b);
+                buf_arg.push(i);
                 params.push((bufs.len() as u64) << SHIFT);
             }
             Arg::F32(v) => {
@@ -77,13 +116,26 @@ pub fn run(kernel: &Kernel, launch: Launch, args: &mut [Arg<'_>]) -> Result<u64,
             }
         }
     }
-    let mut m = Machine { k: kernel, launch, cta: 0, bufs, params, shared: vec![POISON; kernel.shared_bytes], budget: BUDGET };
+    let mut slots = 0;
+    let mem_slot = kernel
+        .insts
+        .iter()
+        .map(|i| {
+            matches!(i.op, Op::Ld { shared: false, .. } | Op::St { shared: false, .. } | Op::AtomMax(_)).then(|| {
+                slots += 1;
+                slots - 1
+            })
+        })
+        .collect();
+    let mut m = Machine { k: kernel, launch, cta: 0, bufs, buf_arg, params, shared: vec![POISON; kernel.shared_bytes], budget: BUDGET, mem_slot, requests: Default::default(), stats: Stats { instructions: 0, buffers: vec![Traffic::default(); kernel.params.len()] } };
     for cta in 0..launch.grid {
         m.cta = cta;
         m.shared.fill(POISON);
         m.run_cta().map_err(|e| format!("{} (CTA {cta}): {e}", kernel.name))?;
+        m.close_requests();
     }
-    Ok(BUDGET - m.budget)
+    m.stats.instructions = BUDGET - m.budget;
+    Ok(m.stats)
 }
 
 fn f(v: u64) -> f32 {
@@ -206,7 +258,8 @@ fn int_bin(op: Bin, ty: Ty, a: u64, b: u64) -> Result<u64, String> {
 impl Machine<'_, '_, '_> {
     fn run_cta(&mut self) -> Result<(), String> {
         let block = self.launch.block;
-        let mut threads: Vec<Thread> = (0..block).map(|tid| Thread { pc: 0, tid, regs: vec![0; self.k.regs], state: State::Ready }).collect();
+        let slots = self.mem_slot.iter().flatten().count();
+        let mut threads: Vec<Thread> = (0..block).map(|tid| Thread { pc: 0, tid, regs: vec![0; self.k.regs], state: State::Ready, mem_runs: vec![0; slots] }).collect();
         loop {
             for t in threads.iter_mut().filter(|t| t.state == State::Ready) {
                 self.run_thread(t)?;
@@ -331,6 +384,49 @@ impl Machine<'_, '_, '_> {
         Ok(true)
     }
 
+    /// Records a global access of `len` bytes at `addr` by `t` at its pc.
+    fn record(&mut self, t: &mut Thread, store: bool, addr: u64, len: usize) {
+        let Some(slot) = self.mem_slot[t.pc] else { return };
+        let nth = t.mem_runs[slot];
+        t.mem_runs[slot] += 1;
+        let r = self.requests.entry((t.tid / 32, t.pc, nth)).or_insert((store, Vec::new()));
+        r.1.push((addr, len as u64));
+    }
+
+    /// Folds the CTA's warp-level requests into the per-buffer traffic.
+    fn close_requests(&mut self) {
+        for (_, (store, mut lanes)) in self.requests.drain() {
+            lanes.sort_unstable();
+            // The distinct bytes (merged ranges) and the sectors they touch.
+            let (mut bytes, mut sectors, mut end, mut last_sector) = (0, 0, 0u64, u64::MAX);
+            for (a, len) in &lanes {
+                let (start, stop) = ((*a).max(end), a.saturating_add(*len));
+                if stop > start {
+                    bytes += stop - start;
+                    end = stop;
+                }
+                for sector in a / 32..=(a.saturating_add(*len).saturating_sub(1)) / 32 {
+                    if sector != last_sector {
+                        sectors += 1;
+                        last_sector = sector;
+                    }
+                }
+            }
+            let buf = (lanes[0].0 >> SHIFT) as usize;
+            let Some(arg) = self.buf_arg.get(buf.wrapping_sub(1)).copied() else { continue };
+            let t = &mut self.stats.buffers[arg];
+            if store {
+                t.store_requests += 1;
+                t.store_bytes += bytes;
+                t.store_sectors += sectors;
+            } else {
+                t.load_requests += 1;
+                t.load_bytes += bytes;
+                t.load_sectors += sectors;
+            }
+        }
+    }
+
     fn get(&self, t: &Thread, o: &Opnd) -> Result<u64, String> {
         let (l, b) = (self.launch, self.cta);
         Ok(match o {
@@ -423,6 +519,9 @@ impl Machine<'_, '_, '_> {
                     Opnd::Reg(r) if n == 1 => vec![*r],
                     _ => return Err("destination".into()),
                 };
+                if !shared {
+                    self.record(t, false, addr, size * n as usize);
+                }
                 let bytes = self.bytes(shared, addr, size * n as usize)?;
                 let vals: Vec<u64> = bytes.chunks(size).map(|c| c.iter().rev().fold(0u64, |a, b| a << 8 | *b as u64)).collect();
                 for (r, v) in dst.iter().zip(vals) {
@@ -437,6 +536,9 @@ impl Machine<'_, '_, '_> {
                     o if n == 1 => vec![self.get(t, o)?],
                     _ => return Err("source".into()),
                 };
+                if !shared {
+                    self.record(t, true, addr, size * n as usize);
+                }
                 let bytes = self.bytes(shared, addr, size * n as usize)?;
                 for (c, v) in bytes.chunks_mut(size).zip(vals) {
                     c.copy_from_slice(&v.to_le_bytes()[..size]);
@@ -445,6 +547,7 @@ impl Machine<'_, '_, '_> {
             Op::AtomMax(ty) => {
                 let addr = self.addr(t, arg(1)?, false)?;
                 let b = self.get(t, arg(2)?)?;
+                self.record(t, true, addr, 4);
                 let cell = self.bytes(false, addr, 4)?;
                 let old = u32::from_le_bytes([cell[0], cell[1], cell[2], cell[3]]) as u64;
                 let new = int_bin(Bin::Max, ty, old, b)?;

@@ -20,5 +20,5 @@
 mod exec;
 mod parse;
 
-pub use exec::{Arg, Launch, run};
+pub use exec::{Arg, Launch, Stats, Traffic, run};
 pub use parse::{Kernel, parse};
