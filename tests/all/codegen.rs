@@ -3,7 +3,39 @@
 //! unresolved libdevice call (`ptx` refuses those).
 use libtest_mimic::Failed;
 
-pub const TESTS: &[crate::RustTest] = &[("codegen::every_kernel_compiles_to_ptx", every_kernel_compiles_to_ptx)];
+pub const TESTS: &[crate::RustTest] = &[
+    ("codegen::every_kernel_compiles_to_ptx", every_kernel_compiles_to_ptx),
+    ("codegen::every_listed_arch_compiles", every_listed_arch_compiles),
+];
+
+/// Every `--cuda-arch` the kernels claim compiles the FP8 and shuffle paths
+/// (per-token norm, per-group norm) with its own `.target` and at least the
+/// PTX ISA version LLVM needs for it (an unlisted pair aborts in LLVM: the
+/// FP8 conversion needs PTX 8.1 on sm_89, Blackwell 8.6-8.8). Anything else
+/// is refused before lowering.
+fn every_listed_arch_compiles() -> Result<(), Failed> {
+    const F8: &str = "f8E4M3FN";
+    let kernels = [
+        vllm_codegen::kernel_for("vllm.rms_norm_dynamic_per_token_quant", 4096, "bf16", true, F8, None, false).ok_or("no kernel")?,
+        vllm_codegen::kernel_for("vllm.rms_norm_per_block_quant", 4096, "bf16", true, F8, Some(128), false).ok_or("no kernel")?,
+    ];
+    for (arch, isa) in vllm_codegen::CUDA_ARCHS {
+        for k in &kernels {
+            let ptx = vllm_codegen::ptx(k, arch).map_err(|e| format!("{arch}: {e}"))?;
+            let version = format!(".version {}.{}", isa / 10, isa % 10);
+            if !ptx.lines().any(|l| l == format!(".target {arch}")) || !ptx.contains(&version) {
+                return Err(format!("{arch}: {} lacks `.target {arch}` or `{version}`", k.name).into());
+            }
+        }
+    }
+    for (arch, why) in [("sm_95", "not an architecture"), ("sm_86", "needs sm_89"), ("gfx90a", "expected sm_")] {
+        match vllm_codegen::ptx(&kernels[0], arch) {
+            Err(e) if e.contains(why) => {}
+            other => return Err(format!("{arch}: {other:?}, expected an error saying `{why}`").into()),
+        }
+    }
+    Ok(())
+}
 
 fn every_kernel_compiles_to_ptx() -> Result<(), Failed> {
     const F8: &str = "f8E4M3FN";

@@ -385,17 +385,46 @@ pub fn kernel_mlir(k: &Kernel) -> String {
     )
 }
 
+/// The architectures the kernels target, with the PTX ISA version each is
+/// emitted for: what LLVM 22's NVPTX backend needs for the FP8 conversion
+/// there (8.1 on sm_89, 8.0 on sm_90/sm_90a), or the architecture's own
+/// minimum where that is newer (Blackwell: 8.6-8.8).
+pub const CUDA_ARCHS: &[(&str, u32)] = &[
+    ("sm_89", 81),
+    ("sm_90", 80),
+    ("sm_90a", 80),
+    ("sm_100", 86),
+    ("sm_100a", 86),
+    ("sm_103", 88),
+    ("sm_103a", 88),
+    ("sm_120", 87),
+    ("sm_120a", 87),
+    ("sm_121", 88),
+    ("sm_121a", 88),
+];
+
+/// The PTX ISA version (e.g. 80 for 8.0) to emit for `arch`, or why it
+/// cannot be targeted: LLVM aborts on an architecture it does not know, so
+/// this is checked before any lowering.
+fn ptx_isa(arch: &str) -> Result<u32, String> {
+    if let Some((_, v)) = CUDA_ARCHS.iter().find(|(a, _)| *a == arch) {
+        return Ok(*v);
+    }
+    let known = CUDA_ARCHS.iter().map(|(a, _)| *a).collect::<Vec<_>>().join(", ");
+    let sm: Option<u32> = arch.strip_prefix("sm_").map(|n| n.trim_end_matches('a')).and_then(|n| n.parse().ok());
+    Err(match sm {
+        Some(n) if n < 89 => format!("--cuda-arch {arch}: the FP8 conversion (cvt.rn.satfinite.e4m3x2) needs sm_89 or newer"),
+        Some(_) => format!("--cuda-arch {arch}: not an architecture the kernels target; one of {known}"),
+        None => format!("--cuda-arch {arch}: expected sm_<NN>, e.g. sm_90; one of {known}"),
+    })
+}
+
 /// Lowers one kernel to PTX for `arch` (e.g. `sm_90`). A PTX that calls an
 /// external function (libdevice's `__nv_*`, which is not linked) is an error.
 pub fn ptx(k: &Kernel, arch: &str) -> Result<String, String> {
-    let sm: Option<u32> = arch.strip_prefix("sm_").map(|n| n.trim_end_matches('a')).and_then(|n| n.parse().ok());
-    match sm {
-        Some(n) if n >= 89 => {}
-        Some(_) => return Err(format!("--cuda-arch {arch}: the FP8 conversion (cvt.rn.satfinite.e4m3x2) needs sm_89 or newer")),
-        None => return Err(format!("--cuda-arch {arch}: expected sm_<NN>, e.g. sm_90")),
-    }
+    let ptx_isa = ptx_isa(arch)?;
     let pipeline = format!(
-        "builtin.module(gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm),nvvm-attach-target{{chip={arch} features=+ptx80}},reconcile-unrealized-casts,gpu-module-to-binary{{format=isa}})"
+        "builtin.module(gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm),nvvm-attach-target{{chip={arch} features=+ptx{ptx_isa}}},reconcile-unrealized-casts,gpu-module-to-binary{{format=isa}})"
     );
     let objects = lowered(k, Target::Gpu, &kernel_mlir(k), &pipeline, |m| Ok(ir::gpu_binary_objects(m)))?;
     let text = objects.into_iter().next().map(|(_, p)| p).ok_or_else(|| format!("{}: no PTX produced", k.name))?;

@@ -148,7 +148,7 @@ pub(crate) struct Cli {
     #[arg(long = "emit-kernels", value_name = "DIR", help_heading = "Kernels")]
     pub(crate) emit_kernels: Option<String>,
 
-    /// The GPU architecture the kernels target (FP8 conversion needs sm_89 or newer).
+    /// The GPU architecture the kernels target: sm_89, sm_90(a), sm_100(a), sm_103(a), sm_120(a) or sm_121(a).
     #[arg(long = "cuda-arch", value_name = "ARCH", default_value = "sm_90", help_heading = "Kernels")]
     pub(crate) cuda_arch: String,
 }
