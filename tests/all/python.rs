@@ -1,15 +1,17 @@
-//! The Python exporter's unit tests (fake FX objects, no torch), with the
-//! end-to-end case that feeds its output to vllm-opt.
+//! The Python side's unit tests, no torch or GPU needed: the FX exporter on
+//! fake FX objects (with the end-to-end case that feeds its output to
+//! vllm-opt), and the kernel launcher on manifests vllm-opt writes, with fake
+//! tensors; and `scripts/gpu-check --plan`.
 use crate::RustTest;
 use libtest_mimic::Failed;
 use std::process::Command;
 
 pub const TESTS: &[RustTest] = &[
-    ("python::fx_exporter_unit_tests", fx_exporter_unit_tests),
+    ("python::unit_tests", python_unit_tests),
     ("python::gpu_check_plan_matches_the_manifest", gpu_check_plan_matches_the_manifest),
 ];
 
-fn fx_exporter_unit_tests() -> Result<(), Failed> {
+fn python_unit_tests() -> Result<(), Failed> {
     let out = Command::new("python3")
         .args(["-m", "unittest", "discover", "-s", "python/tests", "-v"])
         .current_dir(crate::root())
@@ -19,7 +21,7 @@ fn fx_exporter_unit_tests() -> Result<(), Failed> {
         .map_err(|e| format!("cannot run python3: {e}"))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() || stderr.contains("skipped") {
-        return Err(format!("python exporter tests failed:\n{stderr}").into());
+        return Err(format!("python unit tests failed:\n{stderr}").into());
     }
     Ok(())
 }

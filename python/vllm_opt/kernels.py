@@ -1,0 +1,210 @@
+"""Load and launch the CUDA kernels `vllm-opt --emit-kernels DIR` wrote.
+
+    from vllm_opt import kernels
+    ks = kernels.load("kernels/")                      # reads DIR/manifest.json
+    k = ks.find("vllm.rms_norm_static_fp8_quant", hidden=4096, dtype="bf16", num_tokens=T)
+    k(num_tokens=T, epsilon=1e-6, result=q, input=x, weight=w, scale=s)
+
+The manifest is the ABI: each kernel's parameters in launch order (name,
+pointer or f32 scalar, element type, read/write), its block per shape
+context, and for the per-tensor dynamic quant a second kernel (`then`) and
+the buffers to zero first. `Kernel.__call__` checks every tensor against it
+(dtype, element count, contiguity) and raises `ValueError` naming the
+parameter, so a wrong buffer is an error, not memory corruption.
+
+Nothing but the standard library is imported here; cupy (the launcher) is
+imported at the first launch, so the ABI logic runs, and is tested, without
+a GPU. scripts/gpu-check builds on this module.
+"""
+import json
+import os
+
+# Bytes per element of each manifest element type.
+SIZE = {"f8E4M3FN": 1, "i8": 1, "f32": 4, "bf16": 2, "f16": 2}
+
+# The torch dtype each manifest element type must have.
+TORCH_DTYPE = {
+    "f8E4M3FN": "torch.float8_e4m3fn",
+    "i8": "torch.int8",
+    "f32": "torch.float32",
+    "bf16": "torch.bfloat16",
+    "f16": "torch.float16",
+}
+
+PER_TOKEN_SCALE = ("vllm.rms_norm_dynamic_per_token_quant", "vllm.dynamic_per_token_scaled_fp8_quant")
+
+
+def cupy_launcher(folder):
+    """Launches through the driver: cupy.RawModule (cuModuleLoadData), on
+    `stream` (a CUDA stream handle) or else torch's current stream and
+    device, so the kernel is ordered with the torch work around it."""
+    import cupy as cp
+
+    modules = {}
+
+    def launch(kernel, grid, block, args, stream=None):
+        import torch
+
+        device = torch.cuda.current_device()
+        if stream is None:
+            stream = torch.cuda.current_stream().cuda_stream
+        with cp.cuda.Device(device), cp.cuda.ExternalStream(stream):
+            key = (device, kernel.file)
+            if key not in modules:
+                modules[key] = cp.RawModule(path=os.path.join(folder, kernel.file))
+            fn = modules[key].get_function(kernel.name)
+            fn(grid, block, tuple(cp.uint64(a) if kind == "ptr" else cp.float32(a) for kind, a in args))
+
+    return launch
+
+
+class Kernel:
+    """One manifest entry."""
+
+    def __init__(self, entry, kernel_set):
+        self.entry = entry
+        self.set = kernel_set
+        self.name = entry["name"]
+        self.file = entry["file"]
+        self.op = entry["implements"]
+        self.hidden = entry["hidden"]
+        self.dtype = entry["dtype"]
+        self.params = entry["params"]
+
+    def __repr__(self):
+        return f"Kernel({self.name})"
+
+    @property
+    def is_silu(self):
+        return self.op.startswith("vllm.silu_and_mul")
+
+    def contexts(self):
+        """The token counts the manifest launches it for (None: symbolic)."""
+        return [None if c["num_tokens"] == "symbolic" else c["num_tokens"] for c in self.entry["launch"]]
+
+    def elements(self, name, n):
+        """Elements of parameter `name` for n rows (Kernel::bytes in crates/codegen)."""
+        h, g = self.hidden, self.entry.get("group_size")
+        if name == "weight":
+            return h
+        if name == "scale_ub":
+            return 1
+        if name in ("scale", "scales", "output_s"):
+            if g:
+                return n * h // g
+            return n if self.op in PER_TOKEN_SCALE else 1
+        if name == "input" and self.is_silu:
+            return 2 * n * h
+        return n * h
+
+    def block(self, n):
+        """Threads per row (Kernel::block in crates/codegen)."""
+        if self.entry.get("threads"):
+            return self.entry["threads"]  # compiled for this block (the row in registers)
+        chunks = self.hidden // self.entry.get("elements_per_thread_step", 2)
+        cap = 1024 if n < 256 else 256
+        b = max(1, min(max(chunks, 32), cap) // 32) * 32
+        if self.entry.get("group_size"):
+            while b > 32 and chunks % b:
+                b -= 32
+        return b
+
+    def bytes_moved(self, n):
+        """Bytes read plus bytes written (a buffer read and written counts twice)."""
+        total = 0
+        for p in self.params:
+            if p["kind"] == "ptr":
+                size = self.elements(p["name"], n) * SIZE[p["elem"]]
+                total += size * (int("write" in p["access"]) + int("read" in p["access"]))
+        return total
+
+    def check(self, n, tensors):
+        """Raises ValueError unless `tensors` (by parameter name) fit the ABI for n rows."""
+        for p in self.params:
+            if p["kind"] != "ptr":
+                continue
+            t = tensors.get(p["name"])
+            if t is None:
+                raise ValueError(f"{self.name}: no tensor for parameter '{p['name']}'")
+            want = self.elements(p["name"], n)
+            if str(t.dtype) != TORCH_DTYPE[p["elem"]]:
+                raise ValueError(f"{self.name}: '{p['name']}' is {t.dtype}, the kernel takes {TORCH_DTYPE[p['elem']]}")
+            if t.numel() != want:
+                raise ValueError(f"{self.name}: '{p['name']}' has {t.numel()} elements, {want} expected for {n} tokens")
+            if not t.is_contiguous():
+                raise ValueError(f"{self.name}: '{p['name']}' is not contiguous")
+        # A kernel with a `then` kernel takes that one's buffers too.
+        then = self.set.by_name.get(self.entry.get("then") or "")
+        known = {p["name"] for p in self.params + (then.params if then else [])}
+        unknown = set(tensors) - known
+        if unknown:
+            raise ValueError(f"{self.name}: no parameter named {', '.join(sorted(unknown))}")
+
+    def __call__(self, num_tokens, epsilon=None, stream=None, **tensors):
+        """Launches it (and its `then` kernel) over num_tokens rows, on
+        `stream` (a CUDA stream handle; default: torch's current stream)."""
+        n = num_tokens
+        self.check(n, tensors)
+        if n == 0:
+            return
+        for name in self.entry.get("zero_before_launch", []):
+            tensors[name].zero_()
+        args = []
+        for p in self.params:
+            if p["kind"] == "ptr":
+                args.append(("ptr", tensors[p["name"]].data_ptr()))
+            else:
+                if epsilon is None:
+                    raise ValueError(f"{self.name}: no value for scalar '{p['name']}'")
+                args.append(("f32", float(epsilon)))
+        self.set.launcher(self, (n, 1, 1), (self.block(n), 1, 1), args, stream)
+        if self.entry.get("then"):
+            then = self.set.by_name[self.entry["then"]]
+            then(n, epsilon, stream, **{p["name"]: tensors[p["name"]] for p in then.params if p["kind"] == "ptr"})
+
+
+class KernelSet:
+    """All kernels of one `--emit-kernels` folder."""
+
+    def __init__(self, manifest, folder, launcher=None):
+        self.arch = manifest.get("arch")
+        self.folder = folder
+        self.kernels = [Kernel(e, self) for e in manifest["kernels"]]
+        self.by_name = {k.name: k for k in self.kernels}
+        self._launcher = launcher
+
+    @property
+    def launcher(self):
+        if self._launcher is None:
+            self._launcher = cupy_launcher(self.folder)
+        return self._launcher
+
+    def find(self, op, hidden, dtype, num_tokens=None, **variant):
+        """The kernel implementing `op` (value or in-place name) for rows of
+        `hidden` elements of `dtype`, compiled for `num_tokens` if a shape
+        context has it, else for the symbolic one. `variant` filters on
+        manifest fields (e.g. group_size=128, scale_ue8m0=True) or on
+        parameters present (residual=True)."""
+        op = op.rstrip("_")
+        candidates = []
+        for k in self.kernels:
+            if (k.op, k.hidden, k.dtype) != (op, hidden, dtype):
+                continue
+            names = {p["name"] for p in k.params}
+            ok = all(
+                (key in names) == bool(v) if key in ("residual", "scale_ub") else k.entry.get(key) == v
+                for key, v in variant.items()
+            )
+            if ok:
+                candidates.append(k)
+        for wanted in (num_tokens, None):
+            for k in candidates:
+                if wanted in k.contexts():
+                    return k
+        raise KeyError(f"no kernel for {op} hidden={hidden} {dtype} {variant} at num_tokens={num_tokens}")
+
+
+def load(folder, launcher=None):
+    """The kernels of an `--emit-kernels` folder (reads its manifest.json)."""
+    with open(os.path.join(folder, "manifest.json")) as f:
+        return KernelSet(json.load(f), folder, launcher)
