@@ -665,6 +665,23 @@ fn distance(elem: &str, a: &[u8], b: &[u8]) -> Vec<f64> {
     }
 }
 
+/// Runs `kernel`'s PTX (for sm_90) in crates/ptx-sim over `rows` rows with
+/// the block the manifest gives, on `bufs` (by parameter name).
+fn simulate(kernel: &vllm_codegen::Kernel, bufs: &mut [(&'static str, Vec<u8>)], rows: usize) -> Result<vllm_ptx_sim::Stats, Failed> {
+    let ptx = vllm_codegen::ptx(kernel, "sm_90")?;
+    let sim = vllm_ptx_sim::parse(&ptx, &kernel.name)?;
+    let launch = vllm_ptx_sim::Launch { grid: rows as u32, block: kernel.block(Some(rows as u64)) as u32 };
+    let mut by_name: Vec<(&str, Option<&mut Vec<u8>>)> = bufs.iter_mut().map(|(n, b)| (*n, Some(b))).collect();
+    let mut args = Vec::new();
+    for p in &kernel.params {
+        args.push(match p.kind {
+            "ptr" => vllm_ptx_sim::Arg::Buf(by_name.iter_mut().find(|(n, _)| *n == p.name).and_then(|(_, b)| b.take()).ok_or_else(|| format!("no buffer for {}", p.name))?),
+            _ => vllm_ptx_sim::Arg::F32(KERNEL_EPS),
+        });
+    }
+    Ok(vllm_ptx_sim::run(&sim, launch, &mut args)?)
+}
+
 /// Checks the simulated global traffic of a kernel over `rows` rows (of
 /// `row` input elements) and describes it: every output byte is stored
 /// exactly once (the per-tensor scale kernel's atomic max aside); the row
@@ -722,21 +739,9 @@ fn gpu_kernels_match_the_reference_in_the_ptx_simulator() -> Result<(), Failed> 
         let rows = PTX_ROWS;
         let kernel = case_kernel(&case)?.for_tokens(Some(rows as u64));
         let e = expected(&case, rows, &mut rng)?;
-        let ptx = vllm_codegen::ptx(&kernel, "sm_90")?;
-        let sim = vllm_ptx_sim::parse(&ptx, &kernel.name)?;
         let mut bufs = kernel_buffers(&kernel, &e, rows, ub, dt);
-        let launch = vllm_ptx_sim::Launch { grid: rows as u32, block: kernel.block(Some(rows as u64)) as u32 };
-        let stats = {
-            let mut by_name: Vec<(&str, Option<&mut Vec<u8>>)> = bufs.iter_mut().map(|(n, b)| (*n, Some(b))).collect();
-            let mut args = Vec::new();
-            for p in &kernel.params {
-                args.push(match p.kind {
-                    "ptr" => vllm_ptx_sim::Arg::Buf(by_name.iter_mut().find(|(n, _)| *n == p.name).and_then(|(_, b)| b.take()).ok_or_else(|| format!("no buffer for {}", p.name))?),
-                    _ => vllm_ptx_sim::Arg::F32(KERNEL_EPS),
-                });
-            }
-            vllm_ptx_sim::run(&sim, launch, &mut args)?
-        };
+        let block = kernel.block(Some(rows as u64));
+        let stats = simulate(&kernel, &mut bufs, rows)?;
         let exact = matches!(op, "vllm.static_scaled_fp8_quant" | "vllm.dynamic_per_token_scaled_fp8_quant" | "vllm.dynamic_scaled_fp8_quant" | "vllm.per_token_group_fp8_quant");
         let mut notes = Vec::new();
         for (name, expect) in &e.want {
@@ -753,12 +758,24 @@ fn gpu_kernels_match_the_reference_in_the_ptx_simulator() -> Result<(), Failed> 
             let worst = d.iter().cloned().fold(0.0, f64::max);
             if got.len() != expect.len() || worst > limit {
                 let i = d.iter().position(|x| *x > limit).unwrap_or(0);
-                return Err(format!("{} (PTX, T={rows}, block {}): '{name}': {differ} of {} values differ, element {i} by {} (limit {limit})", kernel.name, launch.block, d.len(), d[i]).into());
+                return Err(format!("{} (PTX, T={rows}, block {block}): '{name}': {differ} of {} values differ, element {i} by {} (limit {limit})", kernel.name, d.len(), d[i]).into());
             }
             notes.push(if differ == 0 { format!("{name} identical") } else { format!("{name} {differ}/{} within {worst}", d.len()) });
         }
+        if let Some(then) = kernel.then() {
+            // The per-tensor quant's second launch, on the scale the first
+            // one wrote: the whole op against `static_quant(x, max|x|/448)`.
+            let s = e.want.iter().find(|(n, _)| *n == "scale").map(|(_, b)| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok_or("no reference scale")?;
+            let want = encode(&vllm_interp::kernels::static_quant(&e.x, s), F8, dt);
+            bufs.push(("result", vec![0; want.len()]));
+            simulate(&then, &mut bufs, rows)?;
+            if bufs.last().map(|(_, b)| b) != Some(&want) {
+                return Err(format!("{} then {}: the quantized result differs from static_quant(x, {s:e})", kernel.name, then.name).into());
+            }
+            notes.push(format!("then {}: result identical", then.name));
+        }
         notes.push(traffic(&kernel, &stats, rows, kernel.hidden * if op.starts_with("vllm.silu_and_mul") { 2 } else { 1 })?);
-        report.push(format!("{} T={rows} block {}: {}; {} instructions", kernel.name, launch.block, notes.join(", "), stats.instructions));
+        report.push(format!("{} T={rows} block {block}: {}; {} instructions", kernel.name, notes.join(", "), stats.instructions));
     }
     eprintln!("{}", report.join("\n"));
     Ok(())
