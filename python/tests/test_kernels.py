@@ -18,13 +18,13 @@ class FakeTensor:
 
     next_ptr = 0x1000
 
-    def __init__(self, dtype, numel, contiguous=True):
+    def __init__(self, dtype, numel, contiguous=True, offset=0):
         self.dtype = "torch." + dtype
         self._numel = numel
         self._contiguous = contiguous
         self.zeroed = 0
         FakeTensor.next_ptr += 0x1000
-        self.ptr = FakeTensor.next_ptr
+        self.ptr = FakeTensor.next_ptr + offset
 
     def numel(self):
         return self._numel
@@ -91,6 +91,8 @@ class KernelsTest(unittest.TestCase):
             ({**good, "input": FakeTensor("bfloat16", 8 * 4096, contiguous=False)}, "'input' is not contiguous"),
             ({k_: v for k_, v in good.items() if k_ != "scale"}, "no tensor for parameter 'scale'"),
             ({**good, "weight": FakeTensor("bfloat16", 4096)}, "no parameter named weight"),
+            ({**good, "input": FakeTensor("bfloat16", 8 * 4096, offset=2)}, "is not 16-byte aligned"),
+            ({**good, "result": FakeTensor("float8_e4m3fn", 8 * 4096, offset=4)}, "is not 8-byte aligned"),
         ]
         for tensors, message in cases:
             with self.assertRaises(ValueError) as e:

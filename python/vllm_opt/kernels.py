@@ -109,6 +109,11 @@ class Kernel:
                 b -= 32
         return b
 
+    def alignment(self, p):
+        """Bytes a buffer's address must be a multiple of (the manifest's
+        `align`: the kernel moves 16 bytes of bf16 or 8 of FP8 at once)."""
+        return p["align"]
+
     def bytes_moved(self, n):
         """Bytes read plus bytes written (a buffer read and written counts twice)."""
         total = 0
@@ -133,6 +138,10 @@ class Kernel:
                 raise ValueError(f"{self.name}: '{p['name']}' has {t.numel()} elements, {want} expected for {n} tokens")
             if not t.is_contiguous():
                 raise ValueError(f"{self.name}: '{p['name']}' is not contiguous")
+            align = self.alignment(p)
+            if t.data_ptr() % align:
+                raise ValueError(f"{self.name}: '{p['name']}' at {t.data_ptr():#x} is not {align}-byte aligned "
+                                 "(the kernel moves whole vectors; a sliced view may not be)")
         # A kernel with a `then` kernel takes that one's buffers too.
         then = self.set.by_name.get(self.entry.get("then") or "")
         known = {p["name"] for p in self.params + (then.params if then else [])}

@@ -28,22 +28,27 @@
 // CHECK: "name": "rms_norm_static_fp8_quant_h4096_bf16"
 // CHECK: "implements": "vllm.rms_norm_static_fp8_quant"
 // CHECK: "row_in_registers": true,
-// Each parameter says how the kernel uses it; the static scale is read.
+// Each parameter says how the kernel uses it (the static scale is read) and
+// the alignment its address needs (8 FP8 or 8 bf16 moved at once).
 // CHECK: "name": "result",
 // CHECK-NEXT: "kind": "ptr",
 // CHECK-NEXT: "elem": "f8E4M3FN",
-// CHECK-NEXT: "access": "write"
+// CHECK-NEXT: "access": "write",
+// CHECK-NEXT: "align": 8
 // CHECK: "name": "input",
-// CHECK: "access": "read"
+// CHECK: "access": "read",
+// CHECK-NEXT: "align": 16
 // CHECK: "name": "weight",
 // CHECK: "name": "scale",
 // CHECK-NEXT: "kind": "ptr",
 // CHECK-NEXT: "elem": "f32",
-// CHECK-NEXT: "access": "read"
+// CHECK-NEXT: "access": "read",
+// CHECK-NEXT: "align": 4
 // CHECK: "name": "epsilon",
 // CHECK-NEXT: "kind": "f32",
 // CHECK-NEXT: "elem": "f32",
-// CHECK-NEXT: "access": "value"
+// CHECK-NEXT: "access": "value",
+// CHECK-NEXT: "align": null
 // The row stays in registers: the kernel is compiled for one block (512
 // threads, one 16-byte chunk each for H = 4096) whatever the token count.
 // CHECK: "num_tokens": 1,

@@ -194,6 +194,18 @@ impl Kernel {
         }
     }
 
+    /// Bytes parameter `p`'s address must be a multiple of: the kernel moves
+    /// `lanes` elements of a row at once (16 bytes of bf16, 8 of FP8), an
+    /// f32 scale alone. (A sliced tensor view may break it: the launcher
+    /// must check.)
+    pub fn alignment(&self, p: &Param) -> u64 {
+        match p.elem.as_str() {
+            "f32" => 4,
+            "f8E4M3FN" | "i8" => self.lanes(),
+            _ => 2 * self.lanes(),
+        }
+    }
+
     /// Elements each thread loads per step (8 = one 16-byte load).
     pub fn lanes(&self) -> u64 {
         // Every kernel kind uses body::lanes of its row width (d for SiLU-and-mul).
@@ -269,7 +281,7 @@ impl Kernel {
                 (Some(_), true) => json!("column-major [hidden / group_size, num_tokens]"),
             },
             "scale_ue8m0": self.group.map(|_| self.scales.ue8m0),
-            "params": self.params.iter().map(|p| json!({ "name": p.name, "kind": p.kind, "elem": p.elem, "access": self.access(p) })).collect::<Vec<_>>(),
+            "params": self.params.iter().map(|p| json!({ "name": p.name, "kind": p.kind, "elem": p.elem, "access": self.access(p), "align": if p.kind == "ptr" { json!(self.alignment(p)) } else { Json::Null } })).collect::<Vec<_>>(),
             "launch": launches,
             "dynamic_shared_bytes": 0,
             "sites": self.sites,
