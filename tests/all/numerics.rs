@@ -737,45 +737,55 @@ fn gpu_kernels_match_the_reference_in_the_ptx_simulator() -> Result<(), Failed> 
     for case in kernel_cases() {
         let (op, _, _, _, _, dt, _, _, ub, _) = case;
         let rows = PTX_ROWS;
-        let kernel = case_kernel(&case)?.for_tokens(Some(rows as u64));
         let e = expected(&case, rows, &mut rng)?;
-        let mut bufs = kernel_buffers(&kernel, &e, rows, ub, dt);
-        let block = kernel.block(Some(rows as u64));
-        let stats = simulate(&kernel, &mut bufs, rows)?;
-        let exact = matches!(op, "vllm.static_scaled_fp8_quant" | "vllm.dynamic_per_token_scaled_fp8_quant" | "vllm.dynamic_scaled_fp8_quant" | "vllm.per_token_group_fp8_quant");
-        let mut notes = Vec::new();
-        for (name, expect) in &e.want {
-            let got = &bufs.iter().find(|(n, _)| n == name).ok_or_else(|| format!("{}: no '{name}' buffer", kernel.name))?.1;
-            let p = kernel.params.iter().find(|p| p.name == *name).ok_or_else(|| format!("{}: no parameter '{name}'", kernel.name))?;
-            let d = distance(&p.elem, got, expect);
-            let limit = match p.elem.as_str() {
-                _ if exact => 0.0,
-                "f8E4M3FN" | "i8" => 1.0,
-                "f32" => 1.0 / 128.0,
-                _ => 2.0,
-            };
-            let differ = d.iter().filter(|x| **x > 0.0).count();
-            let worst = d.iter().cloned().fold(0.0, f64::max);
-            if got.len() != expect.len() || worst > limit {
-                let i = d.iter().position(|x| *x > limit).unwrap_or(0);
-                return Err(format!("{} (PTX, T={rows}, block {block}): '{name}': {differ} of {} values differ, element {i} by {} (limit {limit})", kernel.name, d.len(), d[i]).into());
-            }
-            notes.push(if differ == 0 { format!("{name} identical") } else { format!("{name} {differ}/{} within {worst}", d.len()) });
+        // The kernel compiled for 16 tokens and, for the register-form
+        // kernels, the one for many tokens (fewer threads, several chunks
+        // each), both launched over the 16 rows.
+        let base = case_kernel(&case)?;
+        let mut variants = vec![base.clone().for_tokens(Some(rows as u64))];
+        let many = base.for_tokens(None);
+        if many.name != variants[0].name {
+            variants.push(many);
         }
-        if let Some(then) = kernel.then() {
-            // The per-tensor quant's second launch, on the scale the first
-            // one wrote: the whole op against `static_quant(x, max|x|/448)`.
-            let s = e.want.iter().find(|(n, _)| *n == "scale").map(|(_, b)| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok_or("no reference scale")?;
-            let want = encode(&vllm_interp::kernels::static_quant(&e.x, s), F8, dt);
-            bufs.push(("result", vec![0; want.len()]));
-            simulate(&then, &mut bufs, rows)?;
-            if bufs.last().map(|(_, b)| b) != Some(&want) {
-                return Err(format!("{} then {}: the quantized result differs from static_quant(x, {s:e})", kernel.name, then.name).into());
+        for kernel in variants {
+            let mut bufs = kernel_buffers(&kernel, &e, rows, ub, dt);
+            let block = kernel.block(Some(rows as u64));
+            let stats = simulate(&kernel, &mut bufs, rows)?;
+            let exact = matches!(op, "vllm.static_scaled_fp8_quant" | "vllm.dynamic_per_token_scaled_fp8_quant" | "vllm.dynamic_scaled_fp8_quant" | "vllm.per_token_group_fp8_quant");
+            let mut notes = Vec::new();
+            for (name, expect) in &e.want {
+                let got = &bufs.iter().find(|(n, _)| n == name).ok_or_else(|| format!("{}: no '{name}' buffer", kernel.name))?.1;
+                let p = kernel.params.iter().find(|p| p.name == *name).ok_or_else(|| format!("{}: no parameter '{name}'", kernel.name))?;
+                let d = distance(&p.elem, got, expect);
+                let limit = match p.elem.as_str() {
+                    _ if exact => 0.0,
+                    "f8E4M3FN" | "i8" => 1.0,
+                    "f32" => 1.0 / 128.0,
+                    _ => 2.0,
+                };
+                let differ = d.iter().filter(|x| **x > 0.0).count();
+                let worst = d.iter().cloned().fold(0.0, f64::max);
+                if got.len() != expect.len() || worst > limit {
+                    let i = d.iter().position(|x| *x > limit).unwrap_or(0);
+                    return Err(format!("{} (PTX, T={rows}, block {block}): '{name}': {differ} of {} values differ, element {i} by {} (limit {limit})", kernel.name, d.len(), d[i]).into());
+                }
+                notes.push(if differ == 0 { format!("{name} identical") } else { format!("{name} {differ}/{} within {worst}", d.len()) });
             }
-            notes.push(format!("then {}: result identical", then.name));
+            if let Some(then) = kernel.then() {
+                // The per-tensor quant's second launch, on the scale the first
+                // one wrote: the whole op against `static_quant(x, max|x|/448)`.
+                let s = e.want.iter().find(|(n, _)| *n == "scale").map(|(_, b)| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok_or("no reference scale")?;
+                let want = encode(&vllm_interp::kernels::static_quant(&e.x, s), F8, dt);
+                bufs.push(("result", vec![0; want.len()]));
+                simulate(&then, &mut bufs, rows)?;
+                if bufs.last().map(|(_, b)| b) != Some(&want) {
+                    return Err(format!("{} then {}: the quantized result differs from static_quant(x, {s:e})", kernel.name, then.name).into());
+                }
+                notes.push(format!("then {}: result identical", then.name));
+            }
+            notes.push(traffic(&kernel, &stats, rows, kernel.hidden * if op.starts_with("vllm.silu_and_mul") { 2 } else { 1 })?);
+            report.push(format!("{} T={rows} block {block}: {}; {} instructions", kernel.name, notes.join(", "), stats.instructions));
         }
-        notes.push(traffic(&kernel, &stats, rows, kernel.hidden * if op.starts_with("vllm.silu_and_mul") { 2 } else { 1 })?);
-        report.push(format!("{} T={rows} block {block}: {}; {} instructions", kernel.name, notes.join(", "), stats.instructions));
     }
     eprintln!("{}", report.join("\n"));
     Ok(())

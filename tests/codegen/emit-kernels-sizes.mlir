@@ -1,6 +1,7 @@
 // The register-form kernels are compiled for a block that suits the shape
 // context: with H = 8192, one token takes 1024 threads (one 16-byte chunk
-// each), 4096 tokens take 512 (two chunks each; more CTAs resident per SM).
+// each), 4096 tokens take 256 (four chunks each: the block reductions paid
+// over more elements, more loads in flight per thread).
 // Each variant lists only the contexts that use it; a loop-form kernel
 // (SiLU-and-mul) serves both.
 // RUN: rm -rf %t && vllm-opt %s --config %S/../../examples/pass_config.json --compile-sizes 1,4096 --emit-kernels %t -o %t.mlir 2>&1 | FileCheck %s --check-prefix=LOG
@@ -22,12 +23,12 @@
 // CHECK: "num_tokens": 1,
 // CHECK: "num_tokens": 4096,
 // CHECK: "name": "rms_norm_h8192_bf16"
-// CHECK: "threads": 512,
+// CHECK: "threads": 256,
 // CHECK: "launch": [
 // CHECK-NEXT: {
 // CHECK-NEXT: "num_tokens": 4096,
 // CHECK: "block": [
-// CHECK-NEXT: 512,
+// CHECK-NEXT: 256,
 // CHECK: ]
 // CHECK-NEXT: }
 // CHECK-NEXT: ],
@@ -35,6 +36,11 @@
 // SMALL: .visible .entry rms_norm_h8192_bf16_b1024(
 // SMALL-COUNT-2: ld.global.v4.b32
 // SMALL-NOT: ld.global.v4.b32
+// RUN: FileCheck %s --check-prefix=LARGE --input-file %t/rms_norm_h8192_bf16.ptx
+// LARGE: .visible .entry rms_norm_h8192_bf16(
+// Four chunks of the row and four of the weight, each loaded once:
+// LARGE-COUNT-8: ld.global.v4.b32
+// LARGE-NOT: ld.global.v4.b32
 
 func.func @g(%x: tensor<?x8192xbf16>, %w: tensor<8192xbf16>, %gu: tensor<?x16384xbf16>) -> (tensor<?x8192xbf16>, tensor<?x8192xbf16>) {
   %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-6 : f64} : (tensor<?x8192xbf16>, tensor<8192xbf16>) -> tensor<?x8192xbf16>

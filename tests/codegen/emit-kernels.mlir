@@ -1,6 +1,8 @@
 // vllm-opt --emit-kernels: the 32-layer fixture's 96 fused ops (64 norm+quant,
 // 32 SiLU-mul+quant) and its final (unfused) fused_add_rms_norm need 4 unique
-// kernels (layers share them), compiled to PTX in-process.
+// kernels (layers share them), compiled to PTX in-process. The three norms
+// keep the row in registers and come in two blocks, one per shape context
+// (1 token: 512 threads; 256 tokens: 128), so 7 kernels.
 // RUN: rm -rf %t && vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_L32_dyn.json --config %S/../../examples/pass_config.json --compile-sizes 1,256 --emit-kernels %t -o %t.mlir 2>&1 | FileCheck %s --check-prefix=LOG
 // RUN: FileCheck %s --input-file %t/manifest.json
 // RUN: FileCheck %s --check-prefix=PTX --input-file %t/rms_norm_static_fp8_quant_h4096_bf16.ptx
@@ -13,7 +15,7 @@
 // RUN: not vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_L2_dyn.json --config %S/../../examples/pass_config.json --emit-kernels %t.arch --cuda-arch sm_80 -o /dev/null 2>&1 | FileCheck %s --check-prefix=ARCH
 // RUN: not vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_L2_dyn.json --config %S/../../examples/pass_config.json --emit-kernels /proc/no/such/dir -o /dev/null 2>&1 | FileCheck %s --check-prefix=DIR
 
-// LOG: kernels: 4 unique for 194 sites
+// LOG: kernels: 7 unique for 194 sites
 // ARCH: error: --cuda-arch sm_80: the FP8 conversion (cvt.rn.satfinite.e4m3x2) needs sm_89 or newer
 // DIR: /proc/no/such/dir: error: cannot create the kernel directory
 
@@ -25,9 +27,10 @@
 // BAD-NOT: kernels:
 
 // CHECK: "arch": "sm_90"
-// CHECK: "name": "rms_norm_static_fp8_quant_h4096_bf16"
+// CHECK: "name": "rms_norm_static_fp8_quant_h4096_bf16_b512"
 // CHECK: "implements": "vllm.rms_norm_static_fp8_quant"
 // CHECK: "row_in_registers": true,
+// CHECK-NEXT: "threads": 512,
 // Each parameter says how the kernel uses it (the static scale is read) and
 // the alignment its address needs (8 FP8 or 8 bf16 moved at once).
 // CHECK: "name": "result",
@@ -49,18 +52,28 @@
 // CHECK-NEXT: "elem": "f32",
 // CHECK-NEXT: "access": "value",
 // CHECK-NEXT: "align": null
-// The row stays in registers: the kernel is compiled for one block (512
-// threads, one 16-byte chunk each for H = 4096) whatever the token count.
-// CHECK: "num_tokens": 1,
+// The row stays in registers: a kernel is compiled for one block, one
+// 16-byte chunk per thread for one token, four for 256 tokens; each lists
+// only the context that launches it.
+// CHECK: "launch": [
+// CHECK-NEXT: {
+// CHECK-NEXT: "num_tokens": 1,
 // CHECK: "block": [
 // CHECK-NEXT: 512,
+// CHECK: ]
+// CHECK-NEXT: }
+// CHECK-NEXT: ],
+// CHECK: "sites": 1
+// CHECK: "name": "fused_add_rms_norm_static_fp8_quant_h4096_bf16_b512"
+// CHECK: "name": "residual",
+// CHECK: "sites": 63
+// CHECK: "name": "rms_norm_static_fp8_quant_h4096_bf16"
+// CHECK: "threads": 128,
 // CHECK: "num_tokens": 256,
 // CHECK: "block": [
-// CHECK-NEXT: 512,
-// CHECK: "sites": 2
+// CHECK-NEXT: 128,
 // CHECK: "name": "fused_add_rms_norm_static_fp8_quant_h4096_bf16"
-// CHECK: "name": "residual",
-// CHECK: "sites": 126
+// CHECK: "sites": 63
 
 // PTX: .version 8.0
 // PTX: .target sm_90
