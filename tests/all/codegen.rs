@@ -6,7 +6,48 @@ use libtest_mimic::Failed;
 pub const TESTS: &[crate::RustTest] = &[
     ("codegen::every_kernel_compiles_to_ptx", every_kernel_compiles_to_ptx),
     ("codegen::every_listed_arch_compiles", every_listed_arch_compiles),
+    ("codegen::a_backend_gets_kernels_from_the_library", a_backend_gets_kernels_from_the_library),
 ];
+
+/// The library path a backend takes, without the binary: compile a captured
+/// graph for two shape contexts with `vllm_pipeline::compile`, then
+/// `vllm_codegen::emit` the kernels in memory: one PTX per unique kernel
+/// (layers and contexts share them) and a manifest listing each kernel's
+/// contexts.
+fn a_backend_gets_kernels_from_the_library() -> Result<(), Failed> {
+    use vllm_pipeline::{CompileOptions, Input, PassConfig, ShapeContext, compile};
+    let graph = std::fs::read_to_string(crate::root().join("../shared/fixtures/llama_fp8_custom_L2_dyn.json"))?;
+    let config = PassConfig::from_json(r#"{"eliminate_noops": true, "enable_fusion": true}"#).map_err(|e| e.0)?.0;
+    let mut compiled = Vec::new();
+    for (tokens, shape) in [(None, ShapeContext::Symbolic), (Some(16), ShapeContext::Static(16))] {
+        let o = CompileOptions { config: config.clone(), shape: Some(shape), ..Default::default() };
+        let r = compile(Input::FxJson(&graph), "graph.json", &o).map_err(|d| format!("{d:?}"))?;
+        compiled.push((tokens, r.mlir));
+    }
+    let texts: Vec<(Option<u64>, &str)> = compiled.iter().map(|(t, m)| (*t, m.as_str())).collect();
+    let emitted = vllm_codegen::emit(&texts, "sm_90")?;
+    let listed = emitted.manifest["kernels"].as_array().ok_or("no kernels in the manifest")?;
+    if listed.len() != emitted.kernels.len() || emitted.kernels.is_empty() {
+        return Err(format!("{} kernels, {} in the manifest", emitted.kernels.len(), listed.len()).into());
+    }
+    for ((k, ptx), entry) in emitted.kernels.iter().zip(listed) {
+        if !ptx.contains(&format!(".visible .entry {}(", k.name)) || entry["name"] != k.name.as_str() {
+            return Err(format!("{}: PTX or manifest entry does not match", k.name).into());
+        }
+    }
+    // The fused RMSNorm + static FP8 kernel serves both contexts: one block
+    // for 16 tokens, another for any count.
+    let names: Vec<&str> = emitted.kernels.iter().map(|(k, _)| k.name.as_str()).collect();
+    for want in ["rms_norm_static_fp8_quant_h4096_bf16_b512", "rms_norm_static_fp8_quant_h4096_bf16", "silu_and_mul_quant_d14336_bf16"] {
+        if !names.contains(&want) {
+            return Err(format!("no {want} among {names:?}").into());
+        }
+    }
+    if vllm_codegen::emit(&[(None, "func.func @f(")], "sm_90").is_ok() {
+        return Err("a compiled graph that does not parse gave kernels".into());
+    }
+    Ok(())
+}
 
 /// Every `--cuda-arch` the kernels claim compiles the FP8 and shuffle paths
 /// (per-token norm, per-group norm) with its own `.target` and at least the

@@ -388,6 +388,32 @@ fn group_of(op: &mlir_support::melior::ir::operation::OperationRef<'_, '_>) -> R
     u64::try_from(g).map(|g| Some((g, scales))).map_err(|_| ())
 }
 
+/// What `emit` produces: the unique kernels of a compiled graph's shape
+/// contexts, each with its PTX, and the manifest that describes them
+/// (`--emit-kernels` writes `<name>.ptx` per kernel and `manifest.json`).
+#[derive(Debug)]
+pub struct Emitted {
+    pub kernels: Vec<(Kernel, String)>,
+    pub manifest: Json,
+}
+
+/// The kernels of a graph compiled for several shape contexts, in memory:
+/// `compiled` holds each context's token count (`None`: symbolic) and the
+/// compiled module's text. A backend linking the library calls this; the
+/// `vllm-opt` binary only writes the result to files. Kernels are
+/// deduplicated across layers and contexts.
+pub fn emit(compiled: &[(Option<u64>, &str)], arch: &str) -> Result<Emitted, String> {
+    let mut kernels: Vec<Kernel> = Vec::new();
+    for (tokens, text) in compiled {
+        let ctx = vllm_dialect::new_context()?;
+        let module = mlir_support::source::parse(&ctx, text, "compiled.mlir").map_err(|d| format!("the compiled graph does not parse: {}", first_message(&d)))?;
+        collect(&module, *tokens, &mut kernels);
+    }
+    let kernels = kernels.into_iter().map(|k| ptx(&k, arch).map(|p| (k, p))).collect::<Result<Vec<_>, _>>()?;
+    let manifest = json!({ "arch": arch, "kernels": kernels.iter().map(|(k, _)| k.manifest()).collect::<Vec<_>>() });
+    Ok(Emitted { kernels, manifest })
+}
+
 /// The `gpu.module` text of one kernel.
 pub fn kernel_mlir(k: &Kernel) -> String {
     format!(

@@ -201,24 +201,17 @@ pub fn run(cli: &Cli) -> ExitCode {
 /// context, one PTX each, and manifest.json (ops, parameter ABI in launch
 /// order, grid/block per shape context).
 fn emit_kernels(dir: &str, arch: &str, compiled: &[(Option<u64>, String)]) -> Result<(), Diag> {
-    let mut kernels: Vec<vllm_codegen::Kernel> = Vec::new();
-    for (tokens, text) in compiled {
-        let ctx = vllm_dialect::new_context().map_err(|e| Diag::error(dir, e))?;
-        let module = mlir_support::source::parse(&ctx, text, "compiled.mlir").map_err(|d| d.into_iter().next().unwrap_or_else(|| Diag::error(dir, "the compiled graph does not parse")))?;
-        vllm_codegen::collect(&module, *tokens, &mut kernels);
-    }
+    let compiled: Vec<(Option<u64>, &str)> = compiled.iter().map(|(t, text)| (*t, text.as_str())).collect();
+    let emitted = vllm_codegen::emit(&compiled, arch).map_err(|e| Diag::error(dir, e))?;
     std::fs::create_dir_all(dir).map_err(|e| Diag::error(dir, format!("cannot create the kernel directory: {e}")))?;
-    let mut entries = Vec::new();
-    for k in &kernels {
-        let ptx = vllm_codegen::ptx(k, arch).map_err(|e| Diag::error(dir, e))?;
+    for (k, ptx) in &emitted.kernels {
         let path = std::path::Path::new(dir).join(format!("{}.ptx", k.name));
         write_atomically(&path.to_string_lossy(), ptx.as_bytes()).map_err(|e| Diag::error(dir, format!("cannot write {}: {e}", path.display())))?;
-        entries.push(k.manifest());
     }
-    let manifest = serde_json::json!({ "arch": arch, "kernels": entries });
     let path = std::path::Path::new(dir).join("manifest.json");
-    let text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
+    let text = serde_json::to_string_pretty(&emitted.manifest).unwrap_or_default() + "\n";
     write_atomically(&path.to_string_lossy(), text.as_bytes()).map_err(|e| Diag::error(dir, format!("cannot write {}: {e}", path.display())))?;
+    let kernels: Vec<&vllm_codegen::Kernel> = emitted.kernels.iter().map(|(k, _)| k).collect();
     eprintln!("kernels: {} unique for {} sites, written to {dir}", kernels.len(), kernels.iter().map(|k| k.sites).sum::<usize>());
     Ok(())
 }
