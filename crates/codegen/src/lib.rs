@@ -5,12 +5,15 @@
 //! MLIR's NVVM path to PTX (`gpu-module-to-binary{format=isa}`: LLVM's NVPTX
 //! backend, no CUDA toolkit).
 //!
-//! The norms and per-token quants keep the row in registers on the GPU
-//! (`Form::Registers`: compiled for one block, each thread's chunks unrolled).
+//! The norms (the fused per-group one included) and per-token quants keep
+//! the row in registers on the GPU (`Form::Registers`: compiled for one
+//! block, each thread's chunks unrolled).
 //!
 //! Each kernel also has a host twin (`Target::Cpu`): the same body over all
 //! rows, run through MLIR's ExecutionEngine, which the numerics tests compare
-//! bit for bit with the §10 reference in `crates/interp`.
+//! bit for bit with the §10 reference in `crates/interp`; the PTX itself runs
+//! in `crates/ptx-sim` against the same reference. `emit` is the entry point
+//! a backend calls: compiled graphs in, PTX and manifest out.
 //!
 //! Status (issue 7, open): RMSNorm alone, with the residual add, with static
 //! FP8 and with dynamic per-token FP8 or int8; the standalone static and
@@ -18,7 +21,7 @@
 //! FP8 alone and after RMSNorm or SiLU-and-mul. For the GPU and the host.
 //! The per-tensor dynamic quant is two launches (its scale, `then` the static
 //! quant). The per-group kernels also write UE8M0 and column-major scales.
-//! Not yet: the GPU check (docs/codegen-plan.md).
+//! Not yet: a run on a GPU (docs/codegen-plan.md).
 #![deny(unsafe_code)]
 
 mod act;
