@@ -416,6 +416,10 @@ fn kernel_cases() -> Vec<KernelCase> {
         ("vllm.silu_and_mul_quant", false, F8, 90, 64, DType::F16, "f16", None, None),
         ("vllm.fused_add_rms_norm", true, "bf16", 66, 64, DType::BF16, "bf16", None, None),
         ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 90, 64, DType::BF16, "bf16", None, None),
+        // Pair path with several chunks per thread, the last one guarded (2050
+        // chunks: no block of whole warps divides them).
+        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 4100, 64, DType::BF16, "bf16", None, None),
+        ("vllm.rms_norm", false, "f16", 4100, 64, DType::F16, "f16", None, None),
         // Small rows: also run in the GPU's register form.
         ("vllm.rms_norm_static_fp8_quant", false, F8, 256, 256, DType::BF16, "bf16", None, None),
         ("vllm.rms_norm", false, "f16", 200, 128, DType::F16, "f16", None, None),
