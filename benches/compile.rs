@@ -20,6 +20,11 @@
 //!   backend takes, without printing the result; `compile_with_text_output`
 //!   is `vllm_pipeline::compile` (steps run one by one, text printed).
 //!
+//! - `kernels_L32`: `vllm_codegen::emit` on the compiled 32-layer fixture
+//!   (collect the unique kernels, lower each to PTX, build the manifest),
+//!   against `compile_baseline` (the post-grad compile that precedes it).
+//!   The issue's target: PTX for all unique kernels in under 1 s.
+//!
 //! Run: `cargo bench --bench compile` (add `-- import` to filter).
 use criterion::{Criterion, criterion_group, criterion_main};
 use mlir_support::melior::ir::operation::OperationLike;
@@ -126,5 +131,22 @@ fn fusion_pipeline(c: &mut Criterion) {
     pipeline_group(c, "fusion_L80", &llama::llama_fx_json(80).expect("generated graph"));
 }
 
-criterion_group!(benches, import_export, compile_sizes, fusion_pipeline);
+/// Kernel generation for the 32-layer fixture, against its compile.
+fn kernels(c: &mut Criterion) {
+    use vllm_pipeline::{CompileOptions, Input, PassConfig, compile};
+    let text = fixture("llama_fp8_custom_L32_dyn.json");
+    let config = PassConfig::from_json(r#"{"eliminate_noops": true, "enable_fusion": true}"#).expect("config").0;
+    let options = CompileOptions { config, ..Default::default() };
+    let compiled = compile(Input::FxJson(&text), "graph.json", &options).expect("compile").mlir;
+    let mut g = c.benchmark_group("kernels_L32");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    g.bench_function("compile_baseline", |b| b.iter(|| black_box(compile(Input::FxJson(&text), "graph.json", &options).expect("compile").mlir.len())));
+    g.bench_function("emit_ptx_and_manifest", |b| {
+        b.iter(|| black_box(vllm_codegen::emit(&[(None, compiled.as_str())], "sm_90").expect("emit").kernels.len()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, import_export, compile_sizes, fusion_pipeline, kernels);
 criterion_main!(benches);
