@@ -218,7 +218,7 @@ pub fn parse(ptx: &str, entry: &str) -> Result<Kernel, String> {
         if let Some(rest) = l.strip_prefix(".shared ") {
             // `.shared .align 4 .b8 name[128];`
             let words: Vec<&str> = rest.trim_end_matches(';').split_whitespace().collect();
-            let align: usize = words.iter().position(|w| *w == ".align").and_then(|p| words.get(p + 1)).and_then(|a| a.parse().ok()).unwrap_or(1);
+            let align: usize = words.iter().position(|w| *w == ".align").and_then(|p| words.get(p + 1)).and_then(|a| a.parse().ok()).unwrap_or(1).max(1);
             let decl = words.last().ok_or("an empty .shared")?;
             let (name, size) = decl.split_once('[').ok_or_else(|| format!("unsupported .shared `{l}`"))?;
             let size: usize = size.trim_end_matches(']').parse().map_err(|_| format!("unsupported .shared `{l}`"))?;
@@ -256,8 +256,8 @@ impl Ctx<'_> {
         if !name.starts_with('%') || name.contains('.') {
             return Err(format!("`{name}` is not a register"));
         }
-        let n = self.regs.len();
-        let slot = *self.regs.entry(name.to_string()).or_insert(n as u16);
+        let n = u16::try_from(self.regs.len()).map_err(|_| "more than 65536 registers".to_string())?;
+        let slot = *self.regs.entry(name.to_string()).or_insert(n);
         Ok(slot)
     }
 
