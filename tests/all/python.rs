@@ -26,38 +26,24 @@ fn python_unit_tests() -> Result<(), Failed> {
     Ok(())
 }
 
-/// `scripts/gpu-check --plan` (no GPU needed) on kernels vllm-opt emits for
-/// the fixtures: every kernel kind has a reference there, and the script's
-/// buffer sizes and launch blocks agree with crates/codegen's (it must
-/// repeat them: it runs on a GPU machine without Rust).
+/// `scripts/prepare-gpu-check` (the folder a GPU session carries) and
+/// `scripts/gpu-check --plan` on it (no GPU needed): every kernel kind is
+/// there and has a reference, and the script's buffer sizes and launch
+/// blocks agree with crates/codegen's (it must repeat them: it runs on a GPU
+/// machine without Rust).
 fn gpu_check_plan_matches_the_manifest() -> Result<(), Failed> {
     let root = crate::root();
-    let tmp = std::env::temp_dir().join(format!("vllm-opt-gpu-check-{}", std::process::id()));
-    let inputs = [
-        "../shared/fixtures/llama_fp8_custom_L2_dyn.json",
-        "../shared/fixtures/llama_bf16_custom_L2_dyn.json",
-        "../shared/fixtures/llama_fp8tok_custom_L2_dyn.json",
-        "tests/codegen/emit-kernels-per-group.mlir",
-        "tests/codegen/emit-kernels-quant.mlir",
-    ];
+    let dir = std::env::temp_dir().join(format!("vllm-opt-gpu-check-{}", std::process::id()));
+    let prepare = Command::new("scripts/prepare-gpu-check").arg(&dir).env("VLLM_OPT", env!("CARGO_BIN_EXE_vllm-opt")).current_dir(&root).output()?;
+    if !prepare.status.success() {
+        return Err(format!("prepare-gpu-check failed:\n{}{}", String::from_utf8_lossy(&prepare.stdout), String::from_utf8_lossy(&prepare.stderr)).into());
+    }
     let mut kinds = std::collections::BTreeSet::new();
-    for (i, input) in inputs.iter().enumerate() {
-        let dir = tmp.join(i.to_string());
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = Command::new(env!("CARGO_BIN_EXE_vllm-opt"))
-            .arg(root.join(input))
-            .args(["--config", "examples/pass_config.json", "--emit-kernels"])
-            .arg(&dir)
-            .args(["-o", "/dev/null"])
-            .current_dir(&root)
-            .output()?;
-        if !out.status.success() {
-            return Err(format!("{input}: vllm-opt failed: {}", String::from_utf8_lossy(&out.stderr)).into());
-        }
+    {
         let plan = Command::new("python3").arg("scripts/gpu-check").arg("--plan").arg(&dir).args(["--tokens", "16,4096"]).current_dir(&root).output()?;
         let text = String::from_utf8_lossy(&plan.stdout).into_owned();
         if !plan.status.success() {
-            return Err(format!("{input}: gpu-check --plan failed:\n{text}{}", String::from_utf8_lossy(&plan.stderr)).into());
+            return Err(format!("gpu-check --plan failed:\n{text}{}", String::from_utf8_lossy(&plan.stderr)).into());
         }
         let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json"))?)?;
         for k in manifest["kernels"].as_array().ok_or("no kernels")? {
@@ -93,7 +79,7 @@ fn gpu_check_plan_matches_the_manifest() -> Result<(), Failed> {
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&tmp);
+    let _ = std::fs::remove_dir_all(&dir);
     if kinds.len() < 13 {
         return Err(format!("the fixtures reached only {} kernel kinds: {kinds:?}", kinds.len()).into());
     }
