@@ -179,6 +179,16 @@ fn half_lane(a: u64, b: u64, op: Bin, bf: bool) -> Result<u64, String> {
     Ok(if bf { half::bf16::from_f64(r).to_bits() as u64 } else { half::f16::from_f64(r).to_bits() as u64 })
 }
 
+/// `fma.rn` of one 16-bit lane: the product of two 16-bit floats is exact
+/// in f64 and the sum with a third rounds there at most far below the lane's
+/// precision, so rounding the f64 result to the lane type is the single
+/// rounding PTX specifies.
+fn fma_lane(a: u64, b: u64, c: u64, bf: bool) -> u64 {
+    let get = |v| if bf { bf16_to_f32(v) as f64 } else { f16_to_f32(v) as f64 };
+    let r = get(a) * get(b) + get(c);
+    if bf { half::bf16::from_f64(r).to_bits() as u64 } else { half::f16::from_f64(r).to_bits() as u64 }
+}
+
 /// `cvt.rn.satfinite.e4m3x2.f32` of one value: NaN to 0x7f, beyond ±448 to ±448.
 fn e4m3_satfinite(v: f32) -> u64 {
     if v.is_nan() {
@@ -604,6 +614,17 @@ impl Machine<'_, '_, '_> {
                         let bf = ty == Ty::Bf16x2;
                         half_lane(a >> 16 & 0xffff, b >> 16 & 0xffff, op, bf)? << 16 | half_lane(a & 0xffff, b & 0xffff, op, bf)?
                     }
+                    Ty::F32x2 => {
+                        let lane = |x: f32, y: f32| -> Result<u64, String> {
+                            Ok(bits(match op {
+                                Bin::Add => x + y,
+                                Bin::Sub => x - y,
+                                Bin::Mul => x * y,
+                                _ => return Err(format!("{op:?} on f32x2")),
+                            }))
+                        };
+                        lane(f(a >> 32), f(b >> 32))? << 32 | lane(f(a), f(b))?
+                    }
                     _ => int_bin(op, ty, a, b)?,
                 };
                 Self::set(t, arg(0)?, v, ty.bits())?;
@@ -612,6 +633,18 @@ impl Machine<'_, '_, '_> {
                 let (a, b) = (self.get(t, arg(1)?)?, self.get(t, arg(2)?)?);
                 let v = if ty.signed() { (sext(a, 32) * sext(b, 32)) as u64 } else { mask(a, 32) * mask(b, 32) };
                 Self::set(t, arg(0)?, v, 64)?;
+            }
+            Op::Fma(ty) => {
+                let (a, b, c) = (self.get(t, arg(1)?)?, self.get(t, arg(2)?)?, self.get(t, arg(3)?)?);
+                let v = match ty {
+                    Ty::F32 => bits(f(a).mul_add(f(b), f(c))),
+                    Ty::F32x2 => bits(f(a >> 32).mul_add(f(b >> 32), f(c >> 32))) << 32 | bits(f(a).mul_add(f(b), f(c))),
+                    _ => {
+                        let bf = ty == Ty::Bf16x2;
+                        fma_lane(a >> 16 & 0xffff, b >> 16 & 0xffff, c >> 16 & 0xffff, bf) << 16 | fma_lane(a & 0xffff, b & 0xffff, c & 0xffff, bf)
+                    }
+                };
+                Self::set(t, arg(0)?, v, ty.bits())?;
             }
             Op::MadLo(ty) => {
                 let (a, b, c) = (self.get(t, arg(1)?)?, self.get(t, arg(2)?)?, self.get(t, arg(3)?)?);

@@ -21,6 +21,8 @@ pub(crate) enum Ty {
     F16x2,
     Bf16x2,
     E4m3x2,
+    /// Two f32 in a 64-bit register (sm_100+), element 0 in the low half.
+    F32x2,
 }
 
 impl Ty {
@@ -41,6 +43,7 @@ impl Ty {
             "f16x2" => Ty::F16x2,
             "bf16x2" => Ty::Bf16x2,
             "e4m3x2" => Ty::E4m3x2,
+            "f32x2" => Ty::F32x2,
             _ => return None,
         })
     }
@@ -50,7 +53,7 @@ impl Ty {
         match self {
             Ty::B16 | Ty::U16 | Ty::S16 | Ty::F16 | Ty::Bf16 | Ty::E4m3x2 => 16,
             Ty::B32 | Ty::U32 | Ty::S32 | Ty::F32 | Ty::F16x2 | Ty::Bf16x2 => 32,
-            Ty::B64 | Ty::U64 | Ty::S64 => 64,
+            Ty::B64 | Ty::U64 | Ty::S64 | Ty::F32x2 => 64,
         }
     }
 
@@ -120,6 +123,8 @@ pub(crate) enum Op {
     Bin(Bin, Ty),
     MulWide(Ty),
     MadLo(Ty),
+    /// `fma.rn`: `a * b + c` rounded once (f32, or per 16-bit lane).
+    Fma(Ty),
     Un(Un, Ty),
     Setp(Cmp, Ty),
     Selp,
@@ -416,6 +421,7 @@ fn opcode_of(opcode: &str) -> Option<Op> {
         }
         "mul" if mods == ["wide"] && matches!(last?, Ty::U32 | Ty::S32) => Op::MulWide(last?),
         "mad" if mods == ["lo"] && last?.int() => Op::MadLo(last?),
+        "fma" if mods == ["rn"] && matches!(last?, Ty::F32 | Ty::Bf16x2 | Ty::F16x2 | Ty::F32x2) => Op::Fma(last?),
         "add" | "sub" | "mul" | "div" | "max" | "min" | "and" | "or" | "xor" | "shl" | "shr" => {
             let ty = last?;
             let b = match parts[0] {
@@ -437,7 +443,7 @@ fn opcode_of(opcode: &str) -> Option<Op> {
                     Bin::Max | Bin::Min => mods.is_empty(),
                     _ => false,
                 },
-                Ty::Bf16x2 | Ty::F16x2 => matches!(b, Bin::Add | Bin::Sub | Bin::Mul) && mods == ["rn"],
+                Ty::Bf16x2 | Ty::F16x2 | Ty::F32x2 => matches!(b, Bin::Add | Bin::Sub | Bin::Mul) && mods == ["rn"],
                 t if t.int() => match b {
                     Bin::Mul => mods == ["lo"],
                     Bin::Div => false,
