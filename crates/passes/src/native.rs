@@ -130,7 +130,9 @@ pub fn rms<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<Rms<'c, 'a>, String> {
             if u == pow || u == mul_s {
                 continue;
             }
-            let r = u.result(0).ok().map(Value::from).filter(|v| residual_out.is_none() && converted(*v, &t).is_some());
+            // `results()`, not `result(0)`: a user may have none (func.return),
+            // and melior describes a missing result by printing the function.
+            let r = u.results().next().map(Value::from).filter(|v| residual_out.is_none() && converted(*v, &t).is_some());
             match r {
                 Some(v) => residual_out = Some(v),
                 None => return Err("the residual sum has a user other than the norm and to(T)".into()),
