@@ -45,19 +45,21 @@ pub(crate) fn fold_squares(k: &mut String, v: &str, tag: &str, w: u64, prev: &st
 }
 
 /// Folds `max |v|` over the lanes into the running max `prev`; returns the
-/// new max's name. `|v|` and the max are compare+select: `math.absf` and
-/// `arith.maxnumf` become libdevice calls on NVPTX. A NaN lane is skipped,
-/// as `f32::max` (and CUDA's `fmaxf`) skip it.
+/// new max's name. `|v|` clears the sign bit (one `and.b32`) and the max is
+/// `llvm.intr.maxnum` (`max.f32`, C's `fmaxf`: a NaN lane is skipped, as
+/// `f32::max` and vLLM's `fmaxf` skip it). MLIR's `math.absf`,
+/// `llvm.intr.fabs` and `arith.maxnumf` become libdevice calls on NVPTX (or
+/// fail to legalize there).
 pub(crate) fn fold_max_abs(k: &mut String, v: &str, tag: &str, w: u64, prev: &str) -> String {
     let _ = writeln!(
         k,
-        "        %nv{tag} = arith.negf {v} : vector<{w}xf32>\n        %zm{tag} = arith.constant dense<0.0> : vector<{w}xf32>\n        %neg{tag} = arith.cmpf olt, {v}, %zm{tag} : vector<{w}xf32>\n        %av{tag} = arith.select %neg{tag}, %nv{tag}, {v} : vector<{w}xi1>, vector<{w}xf32>"
+        "        %bi{tag} = arith.bitcast {v} : vector<{w}xf32> to vector<{w}xi32>\n        %mk{tag} = arith.constant dense<2147483647> : vector<{w}xi32>\n        %ai{tag} = arith.andi %bi{tag}, %mk{tag} : vector<{w}xi32>\n        %av{tag} = arith.bitcast %ai{tag} : vector<{w}xi32> to vector<{w}xf32>"
     );
     let mut prev = prev.to_string();
     for l in 0..w {
         let _ = writeln!(
             k,
-            "        %a{tag}_{l} = vector.extract %av{tag}[{l}] : f32 from vector<{w}xf32>\n        %g{tag}_{l} = arith.cmpf ogt, %a{tag}_{l}, {prev} : f32\n        %m{tag}_{l} = arith.select %g{tag}_{l}, %a{tag}_{l}, {prev} : f32"
+            "        %a{tag}_{l} = vector.extract %av{tag}[{l}] : f32 from vector<{w}xf32>\n        %m{tag}_{l} = llvm.intr.maxnum({prev}, %a{tag}_{l}) : (f32, f32) -> f32"
         );
         prev = format!("%m{tag}_{l}");
     }
@@ -367,12 +369,15 @@ pub(crate) fn store_fp8(target: Target, index: &str, w: u64) -> String {
 /// `store_fp8` with NaN going to `nan` (`%pmax` or `%nmax`): the per-group
 /// kernels clamp as `fminf(fmaxf(v, min), max)`, which sends NaN to `min`.
 pub(crate) fn store_fp8_nan_to(target: Target, index: &str, w: u64, nan: &str) -> String {
-    let (upper, lower) = if nan == "%nmax" { ("ogt", "ult") } else { ("ugt", "olt") };
+    // LLVM's minnum/maxnum are C's fminf/fmaxf (a NaN operand yields the
+    // other), one `min.f32`/`max.f32` each on NVPTX: vLLM's clamp order then
+    // decides where NaN goes (`fmaxf(-M, fminf(v, M))`: +448; the per-group
+    // `fminf(fmaxf(v, -M), M)`: -448).
+    let (first, second) = if nan == "%nmax" { ("maxnum", "minnum") } else { ("minnum", "maxnum") };
+    let (b1, b2) = if nan == "%nmax" { ("%nmax", "%pmax") } else { ("%pmax", "%nmax") };
     let mut k = format!(
-        r#"        %gt = arith.cmpf {upper}, %q, %pmax : vector<{w}xf32>
-        %qa = arith.select %gt, %pmax, %q : vector<{w}xi1>, vector<{w}xf32>
-        %lt = arith.cmpf {lower}, %qa, %nmax : vector<{w}xf32>
-        %qb = arith.select %lt, %nmax, %qa : vector<{w}xi1>, vector<{w}xf32>
+        r#"        %qa = llvm.intr.{first}(%q, {b1}) : (vector<{w}xf32>, vector<{w}xf32>) -> vector<{w}xf32>
+        %qb = llvm.intr.{second}(%qa, {b2}) : (vector<{w}xf32>, vector<{w}xf32>) -> vector<{w}xf32>
         %q8_0 = arith.constant dense<0> : vector<{w}xi8>
 "#
     );

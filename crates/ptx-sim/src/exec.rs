@@ -28,6 +28,9 @@ pub struct Launch {
 pub struct Stats {
     pub instructions: u64,
     pub buffers: Vec<Traffic>,
+    /// How often each instruction ran (by index; `Kernel::instruction`
+    /// gives its text), summed over threads: where the time goes.
+    pub executed: Vec<u64>,
 }
 
 /// Global memory traffic as a GPU sees it. A warp-level request is the
@@ -129,7 +132,7 @@ pub fn run(kernel: &Kernel, launch: Launch, args: &mut [Arg<'_>]) -> Result<Stat
             })
         })
         .collect();
-    let mut m = Machine { k: kernel, launch, cta: 0, bufs, buf_arg, params, shared: vec![POISON; kernel.shared_bytes], budget: BUDGET, mem_slot, requests: Default::default(), stats: Stats { instructions: 0, buffers: vec![Traffic::default(); kernel.params.len()] } };
+    let mut m = Machine { k: kernel, launch, cta: 0, bufs, buf_arg, params, shared: vec![POISON; kernel.shared_bytes], budget: BUDGET, mem_slot, requests: Default::default(), stats: Stats { instructions: 0, buffers: vec![Traffic::default(); kernel.params.len()], executed: vec![0; kernel.insts.len()] } };
     for cta in 0..launch.grid {
         m.cta = cta;
         m.shared.fill(POISON);
@@ -315,6 +318,7 @@ impl Machine<'_, '_, '_> {
         loop {
             let inst = self.k.insts.get(t.pc).ok_or("ran past the last instruction")?;
             self.budget = self.budget.checked_sub(1).ok_or("instruction budget exhausted (a runaway loop?)")?;
+            self.stats.executed[t.pc] += 1;
             if let Some((p, neg)) = inst.pred
                 && (t.regs[p as usize] != 0) == neg
             {
@@ -601,15 +605,22 @@ impl Machine<'_, '_, '_> {
             Op::Bin(op, ty) => {
                 let (a, b) = (self.get(t, arg(1)?)?, self.get(t, arg(2)?)?);
                 let v = match ty {
-                    Ty::F32 => bits(match op {
-                        Bin::Add => f(a) + f(b),
-                        Bin::Sub => f(a) - f(b),
-                        Bin::Mul => f(a) * f(b),
-                        Bin::Div => f(a) / f(b),
-                        Bin::Max => f(a).max(f(b)),
-                        Bin::Min => f(a).min(f(b)),
-                        _ => return Err("float op".into()),
-                    }),
+                    Ty::F32 => {
+                        // The three-input max/min (sm_100+) folds its third.
+                        let c = match ops.get(3) {
+                            Some(o) => Some(f(self.get(t, o)?)),
+                            None => None,
+                        };
+                        bits(match op {
+                            Bin::Add => f(a) + f(b),
+                            Bin::Sub => f(a) - f(b),
+                            Bin::Mul => f(a) * f(b),
+                            Bin::Div => f(a) / f(b),
+                            Bin::Max => c.map_or(f(a).max(f(b)), |c| f(a).max(f(b)).max(c)),
+                            Bin::Min => c.map_or(f(a).min(f(b)), |c| f(a).min(f(b)).min(c)),
+                            _ => return Err("float op".into()),
+                        })
+                    }
                     Ty::Bf16x2 | Ty::F16x2 => {
                         let bf = ty == Ty::Bf16x2;
                         half_lane(a >> 16 & 0xffff, b >> 16 & 0xffff, op, bf)? << 16 | half_lane(a & 0xffff, b & 0xffff, op, bf)?
@@ -656,6 +667,7 @@ impl Machine<'_, '_, '_> {
                     (Un::Neg, Ty::F32) => a ^ 0x8000_0000,
                     (Un::Neg, _) => a.wrapping_neg(),
                     (Un::Not, _) => !a,
+                    (Un::Abs, Ty::Bf16x2 | Ty::F16x2) => a & 0x7fff_7fff,
                     (Un::Abs, _) => a & 0x7fff_ffff,
                     (Un::Rcp, _) => bits(1.0 / f(a)),
                     (Un::Rsqrt, _) => bits((1.0 / (f(a) as f64).sqrt()) as f32),

@@ -185,6 +185,13 @@ pub struct Kernel {
     pub(crate) shared_bytes: usize,
 }
 
+impl Kernel {
+    /// The source text of instruction `i` (as `Stats::executed` indexes it).
+    pub fn instruction(&self, i: usize) -> Option<&str> {
+        self.insts.get(i).map(|inst| inst.text.as_str())
+    }
+}
+
 /// Parses the `.entry` named `entry` of `ptx`.
 pub fn parse(ptx: &str, entry: &str) -> Result<Kernel, String> {
     let lines: Vec<&str> = ptx.lines().map(|l| l.split("//").next().unwrap_or("").trim()).collect();
@@ -366,7 +373,28 @@ fn inst(line: &str, mut ctx: Ctx<'_>) -> Result<Inst, String> {
     let (opcode, rest) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
     let op = opcode_of(opcode).ok_or_else(|| format!("unsupported instruction `{opcode}`"))?;
     let ops = split_operands(rest).into_iter().map(|o| ctx.operand(o)).collect::<Result<Vec<_>, _>>()?;
+    // A form with other operands than `exec` reads (e.g. sm_100's
+    // three-input max) would otherwise run with some of them ignored.
+    if !arity(op).contains(&ops.len()) {
+        return Err(format!("`{opcode}` with {} operands is not a form this simulator runs", ops.len()));
+    }
     Ok(Inst { pred, op, ops, text: line.to_string() })
+}
+
+/// The operand counts `exec` implements for each instruction.
+fn arity(op: Op) -> &'static [usize] {
+    match op {
+        Op::Ret => &[0],
+        Op::Bra | Op::Bar => &[1],
+        Op::LdParam | Op::Cvta | Op::Mov(_) | Op::Ld { .. } | Op::St { .. } | Op::Un(..) => &[2],
+        Op::Cvt { dst: Ty::Bf16x2 | Ty::F16x2 | Ty::E4m3x2, .. } => &[3],
+        Op::Cvt { .. } => &[2],
+        // sm_100+ has a three-input f32 max/min.
+        Op::Bin(Bin::Max | Bin::Min, Ty::F32) => &[3, 4],
+        Op::Bin(..) | Op::MulWide(_) | Op::Setp(..) | Op::AtomMax(_) => &[3],
+        Op::MadLo(_) | Op::Fma(_) | Op::Selp | Op::Prmt => &[4],
+        Op::ShflBfly => &[5],
+    }
 }
 
 /// Decodes an opcode with its modifiers; `None` for anything `exec` does not
@@ -461,7 +489,7 @@ fn opcode_of(opcode: &str) -> Option<Op> {
             let (u, ok) = match parts[0] {
                 "neg" => (Un::Neg, (ty == Ty::F32 || ty.signed()) && mods.is_empty()),
                 "not" => (Un::Not, ty.int() && mods.is_empty()),
-                "abs" => (Un::Abs, ty == Ty::F32 && mods.is_empty()),
+                "abs" => (Un::Abs, matches!(ty, Ty::F32 | Ty::Bf16x2 | Ty::F16x2) && mods.is_empty()),
                 "rcp" => (Un::Rcp, ty == Ty::F32 && mods == ["rn"]),
                 "rsqrt" => (Un::Rsqrt, ty == Ty::F32 && mods == ["approx"]),
                 _ => (Un::Ex2, ty == Ty::F32 && mods == ["approx"]),
