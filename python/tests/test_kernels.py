@@ -67,7 +67,7 @@ def emit(test_file, *flags):
 class KernelsTest(unittest.TestCase):
     def test_launch_follows_the_manifest_abi(self):
         ks, launches = emit("emit-kernels-quant.mlir")
-        k = ks.find("vllm.rms_norm_dynamic_per_token_quant_", hidden=4096, dtype="f16", num_tokens=16)
+        k = ks.find("vllm.rms_norm_dynamic_per_token_quant_", hidden=4096, dtype="f16", num_tokens=16, out="i8")
         self.assertEqual(k.name, "rms_norm_dynamic_per_token_quant_i8_h4096_f16")
         t = {"result": FakeTensor("int8", 16 * 4096), "input": FakeTensor("float16", 16 * 4096),
              "weight": FakeTensor("float16", 4096), "scale": FakeTensor("float32", 16)}
@@ -130,6 +130,10 @@ class KernelsTest(unittest.TestCase):
         self.assertEqual((ue.name, plain.name, res.name), ("per_token_group_fp8_quant_g128_h4096_bf16_ue8m0",
                                                            "per_token_group_fp8_quant_g128_h4096_bf16",
                                                            "rms_norm_per_block_quant_residual_g128_h4096_bf16"))
+        # Ambiguous without the variant: both scale layouts of one op.
+        with self.assertRaises(KeyError) as e:
+            ks.find("vllm.per_token_group_fp8_quant", hidden=4096, dtype="bf16")
+        self.assertIn("2 kernels", str(e.exception))
         # One f32 scale per group of 128 (32 per row).
         self.assertEqual(ue.elements("output_s", 10), 320)
 

@@ -192,24 +192,33 @@ class KernelSet:
         """The kernel implementing `op` (value or in-place name) for rows of
         `hidden` elements of `dtype`, compiled for `num_tokens` if a shape
         context has it, else for the symbolic one. `variant` filters on
-        manifest fields (e.g. group_size=128, scale_ue8m0=True) or on
-        parameters present (residual=True)."""
+        manifest fields (e.g. group_size=128, scale_ue8m0=True), on
+        parameters present (residual=True, scale_ub=False) or on the output
+        type (out="i8"). Several kernels matching is an error: say which."""
         op = op.rstrip("_")
         candidates = []
         for k in self.kernels:
             if (k.op, k.hidden, k.dtype) != (op, hidden, dtype):
                 continue
             names = {p["name"] for p in k.params}
-            ok = all(
-                (key in names) == bool(v) if key in ("residual", "scale_ub") else k.entry.get(key) == v
-                for key, v in variant.items()
-            )
-            if ok:
+            out = next((p["elem"] for p in k.params if p["name"] in ("result", "output_q")), k.dtype)
+
+            def matches(key, v):
+                if key in ("residual", "scale_ub"):
+                    return (key in names) == bool(v)
+                if key == "out":
+                    return out == v
+                return k.entry.get(key) == v
+
+            if all(matches(key, v) for key, v in variant.items()):
                 candidates.append(k)
         for wanted in (num_tokens, None):
-            for k in candidates:
-                if wanted in k.contexts():
-                    return k
+            found = [k for k in candidates if wanted in k.contexts()]
+            if len(found) > 1:
+                raise KeyError(f"{len(found)} kernels for {op} hidden={hidden} {dtype} {variant}: "
+                               f"{', '.join(k.name for k in found)}; pass more of residual, scale_ub, out, group_size, ...")
+            if found:
+                return found[0]
         raise KeyError(f"no kernel for {op} hidden={hidden} {dtype} {variant} at num_tokens={num_tokens}")
 
 
