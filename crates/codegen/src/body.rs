@@ -303,6 +303,27 @@ impl Regs {
         k
     }
 
+    /// Loads the row into the chunks `%fc{c}`, each with `load` (the lines
+    /// that define `%f` for the lanes at `%j`). With `norm`, also sums the
+    /// squares in element order into `%rs` (`1/rms`) and `%rsv` (its
+    /// broadcast). Needs `prelude`'s names and `%zero`.
+    pub(crate) fn load(&self, k: &mut String, load: &str, norm: bool, target: Target) {
+        let w = self.w;
+        let mut acc = "%zero".to_string();
+        for c in 0..self.chunks {
+            let f = format!("%fc{c}");
+            k.push_str(&self.chunk(c, load, Some((&f, "%f"))));
+            if norm {
+                acc = fold_squares(k, &f, &c.to_string(), w, &acc);
+            }
+        }
+        if norm {
+            let _ = writeln!(k, "      %acc = arith.addf {acc}, %nz0 : f32");
+            k.push_str(inv_rms(target));
+            let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
+        }
+    }
+
     /// Runs `body` for chunk `c` in its own region, with `%j` its offset in
     /// the row. With `result` (a name), the region yields `value` as it (zero
     /// lanes where the chunk is past the row).

@@ -17,7 +17,7 @@
 //! lane math, one group after another.
 use crate::act::silu_mul_y;
 use crate::body::{Regs, Target, flt, fold_max_abs, footer, header, index_lines, inv_rms, normalize, store_fp8_nan_to, sum_squares};
-use crate::per_token::{load_into_registers, load_sum, store_sum};
+use crate::per_token::{load_sum, load_sum_once, store_sum};
 use std::fmt::Write;
 
 /// Where `y` comes from.
@@ -147,7 +147,7 @@ fn gpu_group_scale(g: u64, scales: Scales) -> String {
 fn rms_registers(k: &mut String, residual: bool, g: u64, scales: Scales, h: u64, t: &str, threads: u64) {
     let r = Regs::new(h, Target::Gpu, threads);
     k.push_str(&r.prelude());
-    load_into_registers(k, &r, residual, true, t, Target::Gpu);
+    r.load(k, &load_sum_once(residual, t, W), true, Target::Gpu);
     for c in 0..r.chunks {
         let body = format!(
             "{}        %f = arith.addf %fc{c}, %nzr : vector<8xf32>\n{}{}{}",

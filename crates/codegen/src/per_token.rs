@@ -10,7 +10,7 @@
 //! divides), or for int8 `q = cvt.rni.sat.s8(y * (1/scale))` with QMAX = 127
 //! and MINSF = FLT_EPSILON. Passes over the row: (sum of squares,) max |y|,
 //! quantize.
-use crate::body::{Form, Layout, Regs, Target, fold_max_abs, fold_squares, footer, header, index_lines, inv_rms, lanes, max_abs_step, normalize, row_constants, row_scale, store_fp8, store_i8, sum_squares};
+use crate::body::{Form, Layout, Regs, Target, fold_max_abs, footer, header, index_lines, inv_rms, lanes, max_abs_step, normalize, row_constants, row_scale, store_fp8, store_i8, sum_squares};
 use std::fmt::Write;
 
 /// The quantized output type.
@@ -115,7 +115,7 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads:
     let mut k = header(name, &params(norm, residual, scale_ub), target);
     k.push_str(&row_constants(h, w));
     k.push_str(&r.prelude());
-    load_into_registers(&mut k, &r, residual, norm, t, target);
+    r.load(&mut k, &load_sum_once(residual, t, w), norm, target);
     // y and max |y|.
     let mut mx = "%zero".to_string();
     for c in 0..r.chunks {
@@ -138,28 +138,15 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads:
     k
 }
 
-/// Loads the row (summed with the residual) into the chunks `%fc{c}` of
-/// `r`; the residual form stores `rT(sum)` right away (no other read of it
-/// follows). With `norm`, also sums the squares into `%rs` (`1/rms`) and
-/// `%rsv` (its broadcast).
-pub(crate) fn load_into_registers(k: &mut String, r: &Regs, residual: bool, norm: bool, t: &str, target: Target) {
-    let w = r.w;
+/// The register form's load of a chunk (`Regs::load`): the row summed in
+/// f32 with the residual, which stores `rT(sum)` right away (no other read
+/// of it follows).
+pub(crate) fn load_sum_once(residual: bool, t: &str, w: u64) -> String {
     let mut load = format!("{}{}", index_lines(), load_sum(residual, t, w));
     if residual {
         load.push_str(&store_sum(t, w));
     }
-    let mut acc = "%zero".to_string();
-    for c in 0..r.chunks {
-        k.push_str(&r.chunk(c, &load, Some((&format!("%fc{c}"), "%f"))));
-        if norm {
-            acc = fold_squares(k, &format!("%fc{c}"), &c.to_string(), w, &acc);
-        }
-    }
-    if norm {
-        let _ = writeln!(k, "      %acc = arith.addf {acc}, %nz0 : f32");
-        k.push_str(inv_rms(target));
-        let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
-    }
+    load
 }
 
 /// The host form: a loop over the row per pass (one "thread" per row).

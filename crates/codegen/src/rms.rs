@@ -7,7 +7,7 @@
 //! shuffles + one shared exchange), `rsqrt` is `rsqrt.approx` as in vLLM, FP8
 //! is the hardware `cvt.rn.satfinite.e4m3x2` (sm_89+). Shared pieces are in
 //! body.rs.
-use crate::body::{Form, Layout, Regs, Target, fold_squares, footer, header, index_lines, inv_rms, inv_scale, lanes, normalize, row_constants, store_act, store_fp8, sum_squares};
+use crate::body::{Form, Layout, Regs, Target, footer, header, index_lines, inv_rms, inv_scale, lanes, normalize, row_constants, store_act, store_fp8, sum_squares};
 use std::fmt::Write;
 
 /// What the kernel writes.
@@ -79,16 +79,7 @@ fn kernel_regs(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Ta
     let mut k = header(name, params(residual, out), target);
     k.push_str(&row_constants(h, w));
     k.push_str(&r.prelude());
-    let mut acc = "%zero".to_string();
-    let load = format!("{}{}", index_lines(), load_row(residual, t, w));
-    for c in 0..r.chunks {
-        let f = format!("%fc{c}");
-        k.push_str(&r.chunk(c, &load, Some((&f, "%f"))));
-        acc = fold_squares(&mut k, &f, &c.to_string(), w, &acc);
-    }
-    let _ = writeln!(k, "      %acc = arith.addf {acc}, %nz0 : f32");
-    k.push_str(inv_rms(target));
-    let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
+    r.load(&mut k, &format!("{}{}", index_lines(), load_row(residual, t, w)), true, target);
     if out == Out::Fp8 {
         k.push_str(&inv_scale(w));
     }
