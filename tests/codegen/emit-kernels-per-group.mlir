@@ -43,21 +43,18 @@
 // COLMAJOR: mov.u32 {{.*}}, %nctaid.x;
 
 // The group max is an xor butterfly over the group's 16 threads (offsets
-// 8, 4, 2, 1), then the scale divides and NaN clamps to -448 (fmaxf first):
+// 8, 4, 2, 1; one max.f32 each), then the scale divides and NaN clamps to
+// -448 (fmaxf first):
 // PTX: .visible .entry rms_norm_per_block_quant_residual_g128_h4096_bf16(
 // PTX: rsqrt.approx.f32
 // PTX: shfl.sync.bfly.b32 {{.*}}, 8, 31, -1;
-// PTX-NEXT: setp.gt.f32
-// PTX-NEXT: selp.f32
+// PTX-NEXT: max.f32
 // PTX-NEXT: shfl.sync.bfly.b32 {{.*}}, 4, 31, -1;
-// PTX-NEXT: setp.gt.f32
-// PTX-NEXT: selp.f32
+// PTX-NEXT: max.f32
 // PTX-NEXT: shfl.sync.bfly.b32 {{.*}}, 2, 31, -1;
-// PTX-NEXT: setp.gt.f32
-// PTX-NEXT: selp.f32
+// PTX-NEXT: max.f32
 // PTX-NEXT: shfl.sync.bfly.b32 {{.*}}, 1, 31, -1;
-// PTX-NEXT: setp.gt.f32
-// PTX-NEXT: selp.f32
+// PTX-NEXT: max.f32
 // PTX-NEXT: div.rn.f32
 // (The conversion is laid out before the butterfly in the PTX.)
 // CVT: cvt.rn.satfinite.e4m3x2.f32

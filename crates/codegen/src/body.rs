@@ -59,11 +59,18 @@ pub(crate) fn fold_max_abs(k: &mut String, v: &str, tag: &str, w: u64, prev: &st
     for l in 0..w {
         let _ = writeln!(
             k,
-            "        %a{tag}_{l} = vector.extract %av{tag}[{l}] : f32 from vector<{w}xf32>\n        %m{tag}_{l} = llvm.intr.maxnum({prev}, %a{tag}_{l}) : (f32, f32) -> f32"
+            "        %a{tag}_{l} = vector.extract %av{tag}[{l}] : f32 from vector<{w}xf32>\n{}",
+            max_f32(&format!("%m{tag}_{l}"), &prev, &format!("%a{tag}_{l}"))
         );
         prev = format!("%m{tag}_{l}");
     }
     prev
+}
+
+/// `dst = fmaxf(a, b)` on f32 (`llvm.intr.maxnum`: one `max.f32`, a NaN
+/// operand yields the other), with no line break at the end.
+pub(crate) fn max_f32(dst: &str, a: &str, b: &str) -> String {
+    format!("        {dst} = llvm.intr.maxnum({a}, {b}) : (f32, f32) -> f32")
 }
 
 /// The loop body that adds `%f`'s squares to the loop's `%a` and yields

@@ -16,7 +16,7 @@
 //! `Kernel::block`), so the shuffles are never divergent. Host: the same
 //! lane math, one group after another.
 use crate::act::silu_mul_y;
-use crate::body::{Regs, Target, flt, fold_max_abs, footer, header, index_lines, inv_rms, normalize, store_fp8_nan_to, sum_squares};
+use crate::body::{Regs, Target, flt, fold_max_abs, footer, max_f32, header, index_lines, inv_rms, normalize, store_fp8_nan_to, sum_squares};
 use crate::per_token::{load_sum, load_sum_once, store_sum};
 use std::fmt::Write;
 
@@ -124,7 +124,8 @@ fn gpu_group_scale(g: u64, scales: Scales) -> String {
     while off >= 1 {
         let _ = writeln!(
             k,
-            "        %bo{off} = arith.constant {off} : i32\n        %o{off}, %bk{off} = gpu.shuffle xor {prev}, %bo{off}, %w32 : f32\n        %gb{off} = arith.cmpf ogt, %o{off}, {prev} : f32\n        %gr{off} = arith.select %gb{off}, %o{off}, {prev} : f32"
+            "        %bo{off} = arith.constant {off} : i32\n        %o{off}, %bk{off} = gpu.shuffle xor {prev}, %bo{off}, %w32 : f32\n{}",
+            max_f32(&format!("%gr{off}"), &prev, &format!("%o{off}"))
         );
         prev = format!("%gr{off}");
         off /= 2;
