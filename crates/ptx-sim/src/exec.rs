@@ -168,18 +168,30 @@ fn f16_to_f32(v: u64) -> f32 {
     half::f16::from_bits(v as u16).to_f32()
 }
 
-/// One 16-bit lane of a packed op: computed in f64 (exact for a sum or
-/// product of two 16-bit floats) and rounded once to the lane type.
-fn half_lane(a: u64, b: u64, op: Bin, bf: bool) -> Result<u64, String> {
-    let get = |v| if bf { bf16_to_f32(v) as f64 } else { f16_to_f32(v) as f64 };
-    let (x, y) = (get(a), get(b));
-    let r = match op {
+/// The add, sub or mul of a packed lane (or an f32), in `T`'s arithmetic.
+fn lane_arith<T: std::ops::Add<Output = T> + std::ops::Sub<Output = T> + std::ops::Mul<Output = T>>(op: Bin, x: T, y: T) -> Result<T, String> {
+    Ok(match op {
         Bin::Add => x + y,
         Bin::Sub => x - y,
         Bin::Mul => x * y,
         _ => return Err(format!("{op:?} on a packed type")),
-    };
-    Ok(if bf { half::bf16::from_f64(r).to_bits() as u64 } else { half::f16::from_f64(r).to_bits() as u64 })
+    })
+}
+
+/// A 16-bit lane (bf16 or f16) as f64, exactly.
+fn half_to_f64(v: u64, bf: bool) -> f64 {
+    if bf { bf16_to_f32(v) as f64 } else { f16_to_f32(v) as f64 }
+}
+
+/// `r` rounded once (to nearest even) to a 16-bit lane.
+fn f64_to_half(r: f64, bf: bool) -> u64 {
+    if bf { half::bf16::from_f64(r).to_bits() as u64 } else { half::f16::from_f64(r).to_bits() as u64 }
+}
+
+/// One 16-bit lane of a packed op: computed in f64 (exact for a sum or
+/// product of two 16-bit floats) and rounded once to the lane type.
+fn half_lane(a: u64, b: u64, op: Bin, bf: bool) -> Result<u64, String> {
+    Ok(f64_to_half(lane_arith(op, half_to_f64(a, bf), half_to_f64(b, bf))?, bf))
 }
 
 /// `fma.rn` of one 16-bit lane: the product of two 16-bit floats is exact
@@ -187,9 +199,7 @@ fn half_lane(a: u64, b: u64, op: Bin, bf: bool) -> Result<u64, String> {
 /// precision, so rounding the f64 result to the lane type is the single
 /// rounding PTX specifies.
 fn fma_lane(a: u64, b: u64, c: u64, bf: bool) -> u64 {
-    let get = |v| if bf { bf16_to_f32(v) as f64 } else { f16_to_f32(v) as f64 };
-    let r = get(a) * get(b) + get(c);
-    if bf { half::bf16::from_f64(r).to_bits() as u64 } else { half::f16::from_f64(r).to_bits() as u64 }
+    f64_to_half(half_to_f64(a, bf) * half_to_f64(b, bf) + half_to_f64(c, bf), bf)
 }
 
 /// `cvt.rn.satfinite.e4m3x2.f32` of one value: NaN to 0x7f, beyond ±448 to ±448.
@@ -612,30 +622,17 @@ impl Machine<'_, '_, '_> {
                             None => None,
                         };
                         bits(match op {
-                            Bin::Add => f(a) + f(b),
-                            Bin::Sub => f(a) - f(b),
-                            Bin::Mul => f(a) * f(b),
                             Bin::Div => f(a) / f(b),
                             Bin::Max => c.map_or(f(a).max(f(b)), |c| f(a).max(f(b)).max(c)),
                             Bin::Min => c.map_or(f(a).min(f(b)), |c| f(a).min(f(b)).min(c)),
-                            _ => return Err("float op".into()),
+                            _ => lane_arith(op, f(a), f(b))?,
                         })
                     }
                     Ty::Bf16x2 | Ty::F16x2 => {
                         let bf = ty == Ty::Bf16x2;
                         half_lane(a >> 16 & 0xffff, b >> 16 & 0xffff, op, bf)? << 16 | half_lane(a & 0xffff, b & 0xffff, op, bf)?
                     }
-                    Ty::F32x2 => {
-                        let lane = |x: f32, y: f32| -> Result<u64, String> {
-                            Ok(bits(match op {
-                                Bin::Add => x + y,
-                                Bin::Sub => x - y,
-                                Bin::Mul => x * y,
-                                _ => return Err(format!("{op:?} on f32x2")),
-                            }))
-                        };
-                        lane(f(a >> 32), f(b >> 32))? << 32 | lane(f(a), f(b))?
-                    }
+                    Ty::F32x2 => bits(lane_arith(op, f(a >> 32), f(b >> 32))?) << 32 | bits(lane_arith(op, f(a), f(b))?),
                     _ => int_bin(op, ty, a, b)?,
                 };
                 Self::set(t, arg(0)?, v, ty.bits())?;
