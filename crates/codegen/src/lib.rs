@@ -351,8 +351,8 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, tokens: Option<u64
                         Ok(g) => g,
                         Err(()) => continue, // group constants the kernel does not bake in
                     };
-                    let (group, scales) = (group.map(|(g, _)| g), group.map(|(_, s)| s).unwrap_or_default());
-                    let Some(k) = kernel_for(kind, h, &elem, given("residual"), &out_elem, group, given("scale_ub")).and_then(|k| k.with_scales(scales)) else { continue };
+                    let (group, scales) = group.unzip();
+                    let Some(k) = kernel_for(kind, h, &elem, given("residual"), &out_elem, group, given("scale_ub")).and_then(|k| k.with_scales(scales.unwrap_or_default())) else { continue };
                     // The per-tensor dynamic quant is two launches: its scale, then the static quant.
                     let then = k.then();
                     for k in [Some(k), then].into_iter().flatten() {

@@ -211,7 +211,7 @@ fn emit_kernels(dir: &str, arch: &str, compiled: &[(Option<u64>, String)]) -> Re
     let path = std::path::Path::new(dir).join("manifest.json");
     let text = serde_json::to_string_pretty(&emitted.manifest).unwrap_or_default() + "\n";
     write_atomically(&path.to_string_lossy(), text.as_bytes()).map_err(|e| Diag::error(dir, format!("cannot write {}: {e}", path.display())))?;
-    let kernels: Vec<&vllm_codegen::Kernel> = emitted.kernels.iter().map(|(k, _)| k).collect();
-    eprintln!("kernels: {} unique for {} sites, written to {dir}", kernels.len(), kernels.iter().map(|k| k.sites).sum::<usize>());
+    let sites: usize = emitted.kernels.iter().map(|(k, _)| k.sites).sum();
+    eprintln!("kernels: {} unique for {sites} sites, written to {dir}", emitted.kernels.len());
     Ok(())
 }
