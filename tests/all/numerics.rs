@@ -358,14 +358,20 @@ fn kernel_rows(rows: usize, h: usize, rng: &mut SplitMix64) -> Vec<f32> {
 
 /// 16-bit activations with every NaN replaced by one pattern.
 fn canon_nan16(b: &[u8], dt: DType) -> Vec<u8> {
-    let (exp, nan) = if dt == DType::BF16 { (0x7f80u16, 0x7fc0u16) } else { (0x7c00, 0x7e00) };
+    let bf16 = dt == DType::BF16;
+    let nan = if bf16 { 0x7fc0u16 } else { 0x7e00 };
     b.chunks(2)
         .flat_map(|c| {
             let v = u16::from_le_bytes([c[0], c[1]]);
-            let is_nan = v & exp == exp && v & !(exp | 0x8000) != 0;
-            (if is_nan { nan } else { v }).to_le_bytes()
+            (if is_nan16(v, bf16) { nan } else { v }).to_le_bytes()
         })
         .collect()
+}
+
+/// Whether the bits `v` of a bf16 (else f16) are a NaN.
+fn is_nan16(v: u16, bf16: bool) -> bool {
+    let exp = if bf16 { 0x7f80u16 } else { 0x7c00 };
+    v & exp == exp && v & !(exp | 0x8000) != 0
 }
 
 fn to_bits16(v: &[f32], dt: DType) -> Vec<u8> {
@@ -654,14 +660,13 @@ fn distance(elem: &str, a: &[u8], b: &[u8]) -> Vec<f64> {
             .map(|d| if d.is_nan() { f64::INFINITY } else { d })
             .collect(),
         _ => {
-            let exp = if elem == "bf16" { 0x7f80 } else { 0x7c00 };
-            let nan = |v: i64| v & exp == exp && v & !(exp | 0x8000) != 0;
+            let bf16 = elem == "bf16";
             a.chunks(2)
                 .zip(b.chunks(2))
                 .map(|(x, y)| {
-                    let (x, y) = (u16::from_le_bytes([x[0], x[1]]) as i64, u16::from_le_bytes([y[0], y[1]]) as i64);
-                    match (nan(x), nan(y)) {
-                        (false, false) => (ordinal(x, 0x8000) - ordinal(y, 0x8000)).abs() as f64,
+                    let (x, y) = (u16::from_le_bytes([x[0], x[1]]), u16::from_le_bytes([y[0], y[1]]));
+                    match (is_nan16(x, bf16), is_nan16(y, bf16)) {
+                        (false, false) => (ordinal(x as i64, 0x8000) - ordinal(y as i64, 0x8000)).abs() as f64,
                         (nx, ny) => if nx && ny { 0.0 } else { f64::INFINITY },
                     }
                 })
