@@ -1,7 +1,9 @@
 """vllm_opt.kernels on manifests vllm-opt writes, with fake tensors and a
 recording launcher (no GPU, torch or cupy needed)."""
+import ctypes
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -136,6 +138,82 @@ class KernelsTest(unittest.TestCase):
         self.assertIn("2 kernels", str(e.exception))
         # One f32 scale per group of 128 (32 per row).
         self.assertEqual(ue.elements("output_s", 10), 320)
+
+
+
+class HostTensor:
+    """A contiguous host buffer of 16-bit or 8-bit elements, as the launcher reads a CPU tensor."""
+
+    SIZE = {"bfloat16": 2, "float16": 2, "float32": 4, "float8_e4m3fn": 1, "int8": 1}
+
+    def __init__(self, dtype, values, fill=None):
+        self.dtype = "torch." + dtype
+        width = self.SIZE[dtype]
+        self.buf = (ctypes.c_uint8 * (width * len(values)))()
+        fmt = {1: "B", 2: "H", 4: "I"}[width]
+        struct.pack_into(f"<{len(values)}{fmt}", self.buf, 0, *values)
+        self.width, self.fmt = width, fmt
+
+    def numel(self):
+        return len(self.buf) // self.width
+
+    def is_contiguous(self):
+        return True
+
+    def data_ptr(self):
+        return ctypes.addressof(self.buf)
+
+    def zero_(self):
+        ctypes.memset(self.buf, 0, len(self.buf))
+
+    def values(self):
+        return list(struct.unpack_from(f"<{self.numel()}{self.fmt}", self.buf))
+
+
+@unittest.skipUnless(os.environ.get("VLLM_OPT") and os.environ.get("PTX_SIM"),
+                     "set VLLM_OPT and PTX_SIM to the vllm-opt and ptx-sim binaries")
+class SimulatorLauncherTest(unittest.TestCase):
+    """kernels.simulator_launcher (gpu-check --simulate) runs emitted PTX
+    through ptx-sim on host memory and copies what the kernel wrote back."""
+
+    def simulated(self, test_file, *flags):
+        ks, _ = emit(test_file, *flags)
+        return kernels.load(ks.folder, kernels.simulator_launcher(ks.folder, os.environ["PTX_SIM"]))
+
+    def test_rms_norm_writes_every_element_of_every_row(self):
+        ks = self.simulated("emit-kernels-sizes.mlir")
+        k = ks.find("vllm.rms_norm", hidden=8192, dtype="bf16", num_tokens=2)
+        # Row 0 all 2.0, row 1 zeros; weight 0.5; the result starts as NaNs.
+        x = HostTensor("bfloat16", [0x4000] * 8192 + [0] * 8192)
+        w = HostTensor("bfloat16", [0x3F00] * 8192)
+        out = HostTensor("bfloat16", [0x7FC0] * 2 * 8192)
+        k(2, 1e-6, result=out, input=x, weight=w)
+        # bf16(bf16(2 * rsqrt(4 + eps)) * 0.5) = 0.5; a zero row stays zero.
+        self.assertEqual(out.values(), [0x3F00] * 8192 + [0] * 8192)
+        self.assertEqual(x.values(), [0x4000] * 8192 + [0] * 8192)
+
+    def test_per_tensor_quant_runs_its_two_kernels_on_a_zeroed_scale(self):
+        ks = self.simulated("emit-kernels-quant.mlir")
+        k = ks.find("vllm.dynamic_scaled_fp8_quant", hidden=4096, dtype="bf16")
+        # amax 224 gives scale 224 / 448 = 0.5; 224 * (1 / 0.5) = 448 is e4m3 0x7e, -0.5 is 0xb8.
+        x = HostTensor("bfloat16", ([0x4360] + [0xBF00] * 4095) * 3)
+        scale = HostTensor("float32", [0x7F800000])  # +inf: the max kernel must start from zero
+        q = HostTensor("float8_e4m3fn", [0] * 3 * 4096)
+        k(3, result=q, input=x, scale=scale)
+        self.assertEqual(scale.values(), [0x3F000000])
+        self.assertEqual(q.values(), ([0x7E] + [0xB8] * 4095) * 3)
+
+    def test_a_simulator_error_names_the_kernel(self):
+        ks = self.simulated("emit-kernels-quant.mlir")
+        k = ks.find("vllm.static_scaled_fp8_quant", hidden=4096, dtype="bf16")
+        k.name = "not_in_the_ptx"
+        t = {"result": HostTensor("float8_e4m3fn", [0] * 4096), "input": HostTensor("bfloat16", [0] * 4096),
+             "scale": HostTensor("float32", [0x3F800000])}
+        with self.assertRaises(RuntimeError) as e:
+            k(1, **t)
+        self.assertIn("not_in_the_ptx", str(e.exception))
+        self.assertIn("no .entry not_in_the_ptx", str(e.exception))
+        self.assertEqual(t["result"].values(), [0] * 4096)
 
 
 if __name__ == "__main__":

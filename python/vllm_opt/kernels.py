@@ -58,6 +58,44 @@ def cupy_launcher(folder):
     return launch
 
 
+def simulator_launcher(folder, binary):
+    """Launches on the CPU through `binary`, the `ptx-sim` program
+    (crates/vllm-opt/src/bin/ptx-sim.rs, over crates/ptx-sim): every thread
+    of every CTA of the grid, on copies of the buffers, which are copied
+    back after the launch. Pointers must be host addresses (CPU tensors'
+    data_ptr()); each buffer's size comes from the manifest for grid[0]
+    rows. scripts/gpu-check --simulate runs through it."""
+    import ctypes
+    import struct
+    import subprocess
+    import tempfile
+
+    def launch(kernel, grid, block, args, stream=None):
+        rows = grid[0]
+        with tempfile.TemporaryDirectory() as tmp:
+            argv, bufs = [], []
+            for p, (kind, value) in zip(kernel.params, args):
+                if kind != "ptr":
+                    # The f32 the GPU would get, written exactly.
+                    argv.append(f"f32:{struct.unpack('f', struct.pack('f', value))[0]!r}")
+                    continue
+                size = kernel.elements(p["name"], rows) * SIZE[p["elem"]]
+                path = os.path.join(tmp, p["name"])
+                with open(path, "wb") as f:
+                    f.write(ctypes.string_at(value, size))
+                argv.append("buf:" + path)
+                bufs.append((path, value, size))
+            cmd = [binary, os.path.join(folder, kernel.file), kernel.name, str(rows), str(block[0]), *argv]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"{kernel.name}: {done.stderr.strip()}")
+            for path, address, size in bufs:
+                with open(path, "rb") as f:
+                    ctypes.memmove(address, f.read(size), size)
+
+    return launch
+
+
 class Kernel:
     """One manifest entry."""
 

@@ -1,7 +1,8 @@
 //! The Python side's unit tests, no torch or GPU needed: the FX exporter on
 //! fake FX objects (with the end-to-end case that feeds its output to
 //! vllm-opt), and the kernel launcher on manifests vllm-opt writes, with fake
-//! tensors; and `scripts/gpu-check --plan`.
+//! tensors and, through the `ptx-sim` binary, on host buffers; and
+//! `scripts/gpu-check --plan`.
 use crate::RustTest;
 use libtest_mimic::Failed;
 use std::process::Command;
@@ -16,6 +17,7 @@ fn python_unit_tests() -> Result<(), Failed> {
         .args(["-m", "unittest", "discover", "-s", "python/tests", "-v"])
         .current_dir(crate::root())
         .env("VLLM_OPT", env!("CARGO_BIN_EXE_vllm-opt"))
+        .env("PTX_SIM", env!("CARGO_BIN_EXE_ptx-sim"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .map_err(|e| format!("cannot run python3: {e}"))?;
