@@ -52,13 +52,9 @@ fn import_export(c: &mut Criterion) {
     });
     g.bench_function("graph_parse/L32", |b| b.iter(|| black_box(vllm_fx::graph::parse(black_box(&text)).is_ok())));
     g.bench_function("new_context", |b| b.iter(|| black_box(vllm_dialect::new_context().is_ok())));
-    g.bench_function("import/L32", |b| {
-        b.iter(|| black_box(vllm_fx::import(&ctx, black_box(&text), "L32.json").expect("import")))
-    });
+    g.bench_function("import/L32", |b| b.iter(|| black_box(vllm_fx::import(&ctx, black_box(&text), "L32.json").expect("import"))));
     let module = vllm_fx::import(&ctx, &text, "L32.json").expect("import");
-    g.bench_function("export/L32", |b| {
-        b.iter(|| black_box(vllm_fx::to_text(&vllm_fx::export(black_box(&module)).expect("export"))))
-    });
+    g.bench_function("export/L32", |b| b.iter(|| black_box(vllm_fx::to_text(&vllm_fx::export(black_box(&module)).expect("export")))));
     g.finish();
 }
 
@@ -92,9 +88,8 @@ fn compile_sizes(c: &mut Criterion) {
 /// Import + every post-grad pass, against import alone, in the same run.
 fn pipeline_group(c: &mut Criterion, group: &str, text: &str) {
     use vllm_pipeline::{CompileOptions, Input, PassConfig, compile, plan};
-    let config = PassConfig::from_json(r#"{"eliminate_noops": true, "enable_fusion": true, "enable_attn_fusion": true}"#)
-        .expect("config")
-        .0;
+    let config =
+        PassConfig::from_json(r#"{"eliminate_noops": true, "enable_fusion": true, "enable_attn_fusion": true}"#).expect("config").0;
     let options = CompileOptions { config, ..Default::default() };
     let pipeline_text = plan(&options).expect("plan").0.pipeline_text();
     vllm_passes::register_all();
@@ -141,7 +136,9 @@ fn kernels(c: &mut Criterion) {
     let mut g = c.benchmark_group("kernels_L32");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(8));
-    g.bench_function("compile_baseline", |b| b.iter(|| black_box(compile(Input::FxJson(&text), "graph.json", &options).expect("compile").mlir.len())));
+    g.bench_function("compile_baseline", |b| {
+        b.iter(|| black_box(compile(Input::FxJson(&text), "graph.json", &options).expect("compile").mlir.len()))
+    });
     g.bench_function("emit_ptx_and_manifest", |b| {
         b.iter(|| black_box(vllm_codegen::emit(&[(None, compiled.as_str())], "sm_90").expect("emit").kernels.len()))
     });

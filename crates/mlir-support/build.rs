@@ -12,12 +12,7 @@ fn main() {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| {
-            panic!(
-                "cannot run {}: install the LLVM/MLIR 22 toolchain with scripts/install-deps",
-                llvm_config.display()
-            )
-        });
+        .unwrap_or_else(|| panic!("cannot run {}: install the LLVM/MLIR 22 toolchain with scripts/install-deps", llvm_config.display()));
     println!("cargo:rerun-if-changed=cpp/shim.cpp");
     println!("cargo:rerun-if-env-changed=MLIR_SYS_220_PREFIX");
     cc::Build::new()

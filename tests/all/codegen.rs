@@ -100,12 +100,11 @@ fn every_kernel_compiles_to_ptx() -> Result<(), Failed> {
         ("vllm.rms_norm_per_block_quant_", false, "f16", Some(64)),
         ("vllm.silu_and_mul_per_block_quant", false, "bf16", Some(128)),
     ];
-    let all = cases
-        .iter()
-        .flat_map(|&(op, res, elem, out, must)| [4096u64, 66].map(|h| (op, res, elem, out, must, h, None)))
-        .chain(groups.iter().flat_map(|&(op, res, elem, g)| {
+    let all = cases.iter().flat_map(|&(op, res, elem, out, must)| [4096u64, 66].map(|h| (op, res, elem, out, must, h, None))).chain(
+        groups.iter().flat_map(|&(op, res, elem, g)| {
             [4096u64, 7168].map(|h| (op, res, elem, F8, &["cvt.rn.satfinite.e4m3x2.f32", "div.rn.f32"][..], h, g))
-        }));
+        }),
+    );
     for (op, residual, elem, out, must, h, group) in all {
         let k = vllm_codegen::kernel_for(op, h, elem, residual, out, group, false).ok_or_else(|| format!("no kernel for {op} -> {out}"))?;
         let ptx = vllm_codegen::ptx(&k, "sm_90")?;
@@ -127,8 +126,21 @@ fn every_kernel_compiles_to_ptx() -> Result<(), Failed> {
     // most 4 chunks each (256 for H = 8192).
     let base = vllm_codegen::kernel_for("vllm.rms_norm_static_fp8_quant", 8192, "bf16", false, F8, None, false).ok_or("no kernel")?;
     let (few, many, symbolic) = (base.clone().for_tokens(Some(16)), base.clone().for_tokens(Some(4096)), base.clone().for_tokens(None));
-    if few.block(Some(16)) != 1024 || !few.name.ends_with("_b1024") || many.block(Some(4096)) != 256 || many.name != base.name || symbolic != many {
-        return Err(format!("blocks {} {} {}, names {} {}", few.block(Some(16)), many.block(Some(4096)), symbolic.block(None), few.name, many.name).into());
+    if few.block(Some(16)) != 1024
+        || !few.name.ends_with("_b1024")
+        || many.block(Some(4096)) != 256
+        || many.name != base.name
+        || symbolic != many
+    {
+        return Err(format!(
+            "blocks {} {} {}, names {} {}",
+            few.block(Some(16)),
+            many.block(Some(4096)),
+            symbolic.block(None),
+            few.name,
+            many.name
+        )
+        .into());
     }
     for k in [&few, &many] {
         let ptx = vllm_codegen::ptx(k, "sm_90")?;
@@ -167,7 +179,9 @@ fn every_kernel_compiles_to_ptx() -> Result<(), Failed> {
         }
     }
     // What is not generated is refused, not miscompiled.
-    for (op, elem, out) in [("vllm.static_scaled_fp8_quant", "bf16", "i8"), ("vllm.rms_norm", "f32", "f32"), ("vllm.rotary_embedding", "bf16", "bf16")] {
+    for (op, elem, out) in
+        [("vllm.static_scaled_fp8_quant", "bf16", "i8"), ("vllm.rms_norm", "f32", "f32"), ("vllm.rotary_embedding", "bf16", "bf16")]
+    {
         if vllm_codegen::kernel_for(op, 4096, elem, false, out, None, false).is_some() {
             return Err(format!("{op} {elem} -> {out} should have no kernel").into());
         }

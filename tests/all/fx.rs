@@ -129,15 +129,18 @@ pub fn specialization_matches_captured_static_graphs() -> Result<(), Failed> {
         ("llama_fp8_custom_L2_dyn.json", 1, "llama_fp8_custom_L2_n1.json"),
         ("llama_fp8tok_custom_L2_dyn.json", 256, "llama_fp8tok_custom_L2_n256.json"),
     ] {
-        let mut module = vllm_fx::import(&ctx, &std::fs::read_to_string(dir.join(dynamic))?, dynamic)
-            .map_err(|d| format!("{d:?}"))?;
-        let p = Pipeline::parse(&ctx, &format!("builtin.module(vllm-specialize-shapes{{num-tokens={n}}})"))
-            .map_err(|d| d.to_string())?;
+        let mut module = vllm_fx::import(&ctx, &std::fs::read_to_string(dir.join(dynamic))?, dynamic).map_err(|d| format!("{d:?}"))?;
+        let p = Pipeline::parse(&ctx, &format!("builtin.module(vllm-specialize-shapes{{num-tokens={n}}})")).map_err(|d| d.to_string())?;
         p.run(&mut module).map_err(|d| format!("{d:?}"))?;
         let ours = vllm_fx::export(&module).map_err(|d| d.to_string())?;
         let theirs: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(captured))?)?;
-        let ours: HashMap<String, Value> =
-            ours["nodes"].as_array().cloned().unwrap_or_default().into_iter().map(|n| (n["name"].as_str().unwrap_or("").into(), n)).collect();
+        let ours: HashMap<String, Value> = ours["nodes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| (n["name"].as_str().unwrap_or("").into(), n))
+            .collect();
         let want = theirs["nodes"].as_array().cloned().unwrap_or_default();
         if want.len() != ours.len() {
             return Err(format!("{dynamic} @ {n}: {} nodes, captured graph has {}", ours.len(), want.len()).into());
@@ -145,7 +148,12 @@ pub fn specialization_matches_captured_static_graphs() -> Result<(), Failed> {
         for node in &want {
             let name = node["name"].as_str().unwrap_or("");
             if ours.get(name).map(key) != Some(key(node)) {
-                return Err(format!("{dynamic} @ {n}: node '{name}' differs from {captured}:\n  ours: {:?}\n  want: {:?}", ours.get(name).map(key), key(node)).into());
+                return Err(format!(
+                    "{dynamic} @ {n}: node '{name}' differs from {captured}:\n  ours: {:?}\n  want: {:?}",
+                    ours.get(name).map(key),
+                    key(node)
+                )
+                .into());
             }
         }
         if theirs["symbols"] != Value::Object(Default::default()) {
@@ -194,10 +202,8 @@ pub fn fixture_fusion_counts() -> Result<(), Failed> {
         let text = std::fs::read_to_string(dir.join(file))?;
         let o = CompileOptions { config: config.clone(), emit_fx: true, ..Default::default() };
         let r = compile(Input::FxJson(&text), file, &o).map_err(|d| format!("{file}: {d:?}"))?;
-        let got: Vec<u64> = stats
-            .iter()
-            .map(|s| r.steps.iter().flat_map(|st| st.stats.iter()).filter(|(k, _)| k == s).map(|(_, v)| *v).sum())
-            .collect();
+        let got: Vec<u64> =
+            stats.iter().map(|s| r.steps.iter().flat_map(|st| st.stats.iter()).filter(|(k, _)| k == s).map(|(_, v)| *v).sum()).collect();
         let xfail = XFAIL.iter().find(|(f, _)| f == file);
         match (got == want.to_vec(), xfail) {
             (true, None) | (false, Some(_)) => {}
@@ -213,7 +219,8 @@ pub fn fixture_fusion_counts() -> Result<(), Failed> {
         }
         let fx = r.fx_json.ok_or("no FX output")?;
         let doc: serde_json::Value = serde_json::from_str(&fx)?;
-        let af = doc["nodes"].as_array().into_iter().flatten().filter(|n| n["target"] == "torch.ops.higher_order.auto_functionalized").count();
+        let af =
+            doc["nodes"].as_array().into_iter().flatten().filter(|n| n["target"] == "torch.ops.higher_order.auto_functionalized").count();
         if af != 0 {
             problems.push(format!("{file}: {af} auto_functionalized nodes remain after the pipeline"));
         }
@@ -231,7 +238,13 @@ pub fn generated_80_layer_graph_fuses_everywhere() -> Result<(), Failed> {
     let config = PassConfig::from_json(r#"{"eliminate_noops": true, "enable_fusion": true, "enable_attn_fusion": true}"#)?.0;
     let r = compile(Input::FxJson(&json), "llama_L80", &CompileOptions { config, ..Default::default() }).map_err(|d| format!("{d:?}"))?;
     let stat = |k: &str| -> u64 { r.steps.iter().flat_map(|s| s.stats.iter()).filter(|(n, _)| n == k).map(|(_, v)| *v).sum() };
-    let got = [stat("rms-static-quant"), stat("fused-add-rms-static-quant"), stat("silu-mul-static-quant"), stat("attn-static-quant"), stat("copies")];
+    let got = [
+        stat("rms-static-quant"),
+        stat("fused-add-rms-static-quant"),
+        stat("silu-mul-static-quant"),
+        stat("attn-static-quant"),
+        stat("copies"),
+    ];
     eprintln!("{}", r.summary());
     if got != [1, 159, 80, 80, 0] {
         return Err(format!("L80 fused/copied {got:?}, expected [1, 159, 80, 80, 0]").into());

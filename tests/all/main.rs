@@ -12,9 +12,9 @@
 mod codegen;
 mod dialect;
 mod fx;
+mod lit;
 #[path = "../support/llama.rs"]
 pub mod llama;
-mod lit;
 mod numerics;
 mod pipeline;
 mod ptx_sim;
@@ -39,7 +39,16 @@ pub type RustTest = (&'static str, fn() -> Result<(), Failed>);
 fn main() {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = lit::trials();
-    for (name, f) in tidy::TESTS.iter().chain(dialect::TESTS).chain(fx::TESTS).chain(python::TESTS).chain(pipeline::TESTS).chain(numerics::TESTS).chain(codegen::TESTS).chain(ptx_sim::TESTS) {
+    for (name, f) in tidy::TESTS
+        .iter()
+        .chain(dialect::TESTS)
+        .chain(fx::TESTS)
+        .chain(python::TESTS)
+        .chain(pipeline::TESTS)
+        .chain(numerics::TESTS)
+        .chain(codegen::TESTS)
+        .chain(ptx_sim::TESTS)
+    {
         trials.push(Trial::test(*name, *f));
     }
     libtest_mimic::run(&args, trials).exit();

@@ -120,7 +120,8 @@ fn fp8_rounding_is_round_to_nearest_even() -> Result<(), Failed> {
         }
     }
     let fp8 = vllm_interp::tensor::fp8;
-    for (v, want) in [(f32::NAN, 448.0), (f32::INFINITY, 448.0), (f32::NEG_INFINITY, -448.0), (1000.0, 448.0), (-460.0, -448.0), (0.0, 0.0)] {
+    for (v, want) in [(f32::NAN, 448.0), (f32::INFINITY, 448.0), (f32::NEG_INFINITY, -448.0), (1000.0, 448.0), (-460.0, -448.0), (0.0, 0.0)]
+    {
         if fp8(v) != want {
             return Err(format!("fp8({v}) = {}, want {want}", fp8(v)).into());
         }
@@ -147,7 +148,9 @@ fn fix_functionalization_keeps_every_result() -> Result<(), Failed> {
             }
             let d = differences(&before, &after)?;
             if !d.is_empty() {
-                return Err(format!("@{name} seed {seed}: {} elements differ after fix-functionalization, first {:?}", d.len(), d[0]).into());
+                return Err(
+                    format!("@{name} seed {seed}: {} elements differ after fix-functionalization, first {:?}", d.len(), d[0]).into()
+                );
             }
         }
     }
@@ -186,11 +189,8 @@ fn static_fp8_fusion_is_bit_identical() -> Result<(), Failed> {
         let args = inputs(&text, 100 + seed)?;
         let (before, _) = run(&text, None, &deep(&args))?;
         let (after, ir) = run(&text, Some(FUSE), &deep(&args))?;
-        let fused = [
-            ("vllm.rms_norm_static_fp8_quant", 1),
-            ("vllm.fused_add_rms_norm_static_fp8_quant", 1),
-            ("vllm.silu_and_mul_quant", 1),
-        ];
+        let fused =
+            [("vllm.rms_norm_static_fp8_quant", 1), ("vllm.fused_add_rms_norm_static_fp8_quant", 1), ("vllm.silu_and_mul_quant", 1)];
         for (op, n) in fused {
             if count(&ir, op) != n {
                 return Err(format!("expected {n} {op} after fusion:\n{ir}").into());
@@ -300,7 +300,10 @@ fn per_token_fusion_is_within_one_fp8_step() -> Result<(), Failed> {
     if scale_err > 1.0 / 64.0 {
         return Err(format!("per-token scales differ by up to {scale_err:e} (relative)").into());
     }
-    eprintln!("per-token fusion with residual: {differing} of {total} FP8 values one step apart ({:.3} %), scales within {scale_err:e}", 100.0 * differing as f64 / total as f64);
+    eprintln!(
+        "per-token fusion with residual: {differing} of {total} FP8 values one step apart ({:.3} %), scales within {scale_err:e}",
+        100.0 * differing as f64 / total as f64
+    );
     Ok(())
 }
 
@@ -400,7 +403,8 @@ type KernelCase = (&'static str, bool, &'static str, u64, usize, DType, &'static
 /// the group-scale layouts.
 fn kernel_cases() -> Vec<KernelCase> {
     let plain = vllm_codegen::GroupScales::default();
-    let (ue8m0, colmajor) = (vllm_codegen::GroupScales { ue8m0: true, transposed: false }, vllm_codegen::GroupScales { ue8m0: false, transposed: true });
+    let (ue8m0, colmajor) =
+        (vllm_codegen::GroupScales { ue8m0: true, transposed: false }, vllm_codegen::GroupScales { ue8m0: false, transposed: true });
     let cases = [
         ("vllm.rms_norm_static_fp8_quant", false, F8, 4096u64, 256usize, DType::BF16, "bf16", None, None),
         ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 4096, 256, DType::BF16, "bf16", None, None),
@@ -573,14 +577,17 @@ fn kernel_buffers(kernel: &vllm_codegen::Kernel, e: &Expected, rows: usize, ub: 
         .filter(|p| p.kind == "ptr")
         .map(|p| {
             let n = kernel.bytes(p, rows);
-            (p.name, match p.name {
-                "input" => act(&e.x),
-                "residual" => act(&e.r),
-                "weight" => act(&e.w),
-                "scale_ub" => ub.unwrap_or(f32::INFINITY).to_le_bytes().to_vec(),
-                "scale" if n == 4 && kernel.then().is_none() => KERNEL_SCALE.to_le_bytes().to_vec(),
-                _ => vec![0u8; n],
-            })
+            (
+                p.name,
+                match p.name {
+                    "input" => act(&e.x),
+                    "residual" => act(&e.r),
+                    "weight" => act(&e.w),
+                    "scale_ub" => ub.unwrap_or(f32::INFINITY).to_le_bytes().to_vec(),
+                    "scale" if n == 4 && kernel.then().is_none() => KERNEL_SCALE.to_le_bytes().to_vec(),
+                    _ => vec![0u8; n],
+                },
+            )
         })
         .collect()
 }
@@ -619,7 +626,14 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
                 let diff = got.iter().zip(&expect).filter(|(a, b)| a != b).count();
                 if diff != 0 || got.len() != expect.len() {
                     let i = got.iter().zip(&expect).position(|(a, b)| a != b).unwrap_or(0);
-                    return Err(format!("{} ({form:?}): '{name}': {diff} of {} bytes differ from the reference; first at byte {i}: {:#04x} vs {:#04x}", kernel.name, got.len(), got[i], expect[i]).into());
+                    return Err(format!(
+                        "{} ({form:?}): '{name}': {diff} of {} bytes differ from the reference; first at byte {i}: {:#04x} vs {:#04x}",
+                        kernel.name,
+                        got.len(),
+                        got[i],
+                        expect[i]
+                    )
+                    .into());
                 }
                 checked += got.len();
             }
@@ -646,7 +660,13 @@ fn distance(elem: &str, a: &[u8], b: &[u8]) -> Vec<f64> {
             .zip(b)
             .map(|(x, y)| match (x & 0x7f == 0x7f, y & 0x7f == 0x7f) {
                 (false, false) => (ordinal(*x as i64, 0x80) - ordinal(*y as i64, 0x80)).abs() as f64,
-                (nx, ny) => if nx && ny { 0.0 } else { f64::INFINITY },
+                (nx, ny) => {
+                    if nx && ny {
+                        0.0
+                    } else {
+                        f64::INFINITY
+                    }
+                }
             })
             .collect(),
         "i8" => a.iter().zip(b).map(|(x, y)| (*x as i8 as f64 - *y as i8 as f64).abs()).collect(),
@@ -667,7 +687,13 @@ fn distance(elem: &str, a: &[u8], b: &[u8]) -> Vec<f64> {
                     let (x, y) = (u16::from_le_bytes([x[0], x[1]]), u16::from_le_bytes([y[0], y[1]]));
                     match (is_nan16(x, bf16), is_nan16(y, bf16)) {
                         (false, false) => (ordinal(x as i64, 0x8000) - ordinal(y as i64, 0x8000)).abs() as f64,
-                        (nx, ny) => if nx && ny { 0.0 } else { f64::INFINITY },
+                        (nx, ny) => {
+                            if nx && ny {
+                                0.0
+                            } else {
+                                f64::INFINITY
+                            }
+                        }
                     }
                 })
                 .collect()
@@ -682,7 +708,12 @@ fn simulate(kernel: &vllm_codegen::Kernel, bufs: &mut [(&'static str, Vec<u8>)],
 }
 
 /// `simulate` with the PTX lowered for `arch`.
-fn simulate_for(kernel: &vllm_codegen::Kernel, arch: &str, bufs: &mut [(&'static str, Vec<u8>)], rows: usize) -> Result<vllm_ptx_sim::Stats, Failed> {
+fn simulate_for(
+    kernel: &vllm_codegen::Kernel,
+    arch: &str,
+    bufs: &mut [(&'static str, Vec<u8>)],
+    rows: usize,
+) -> Result<vllm_ptx_sim::Stats, Failed> {
     let ptx = vllm_codegen::ptx(kernel, arch)?;
     let sim = vllm_ptx_sim::parse(&ptx, &kernel.name)?;
     let launch = vllm_ptx_sim::Launch { grid: rows as u32, block: kernel.block(Some(rows as u64)) as u32 };
@@ -690,7 +721,13 @@ fn simulate_for(kernel: &vllm_codegen::Kernel, arch: &str, bufs: &mut [(&'static
     let mut args = Vec::new();
     for p in &kernel.params {
         args.push(match p.kind {
-            "ptr" => vllm_ptx_sim::Arg::Buf(by_name.iter_mut().find(|(n, _)| *n == p.name).and_then(|(_, b)| b.take()).ok_or_else(|| format!("no buffer for {}", p.name))?),
+            "ptr" => vllm_ptx_sim::Arg::Buf(
+                by_name
+                    .iter_mut()
+                    .find(|(n, _)| *n == p.name)
+                    .and_then(|(_, b)| b.take())
+                    .ok_or_else(|| format!("no buffer for {}", p.name))?,
+            ),
             _ => vllm_ptx_sim::Arg::F32(KERNEL_EPS),
         });
     }
@@ -721,7 +758,11 @@ fn traffic(kernel: &vllm_codegen::Kernel, stats: &vllm_ptx_sim::Stats, rows: usi
             return Err(format!("{what}: {} bytes stored, {bytes} to write", t.store_bytes).into());
         }
         if full_sectors && (t.load_sectors * 32 != t.load_bytes || t.store_sectors * 32 != t.store_bytes) {
-            return Err(format!("{what}: partial sectors: loads {} B in {} sectors, stores {} B in {} sectors", t.load_bytes, t.load_sectors, t.store_bytes, t.store_sectors).into());
+            return Err(format!(
+                "{what}: partial sectors: loads {} B in {} sectors, stores {} B in {} sectors",
+                t.load_bytes, t.load_sectors, t.store_bytes, t.store_sectors
+            )
+            .into());
         }
         if matches!(p.name, "input" | "residual") && access.contains("read") && t.load_bytes != bytes {
             return Err(format!("{what}: {} bytes loaded from a {bytes}-byte buffer: the row must be read once", t.load_bytes).into());
@@ -766,7 +807,13 @@ fn gpu_kernels_match_the_reference_in_the_ptx_simulator() -> Result<(), Failed> 
             let mut bufs = kernel_buffers(&kernel, &e, rows, ub, dt);
             let block = kernel.block(Some(rows as u64));
             let stats = simulate(&kernel, &mut bufs, rows)?;
-            let exact = matches!(op, "vllm.static_scaled_fp8_quant" | "vllm.dynamic_per_token_scaled_fp8_quant" | "vllm.dynamic_scaled_fp8_quant" | "vllm.per_token_group_fp8_quant");
+            let exact = matches!(
+                op,
+                "vllm.static_scaled_fp8_quant"
+                    | "vllm.dynamic_per_token_scaled_fp8_quant"
+                    | "vllm.dynamic_scaled_fp8_quant"
+                    | "vllm.per_token_group_fp8_quant"
+            );
             let mut notes = Vec::new();
             for (name, expect) in &e.want {
                 let got = &bufs.iter().find(|(n, _)| n == name).ok_or_else(|| format!("{}: no '{name}' buffer", kernel.name))?.1;
@@ -782,19 +829,32 @@ fn gpu_kernels_match_the_reference_in_the_ptx_simulator() -> Result<(), Failed> 
                 let worst = d.iter().cloned().fold(0.0, f64::max);
                 if got.len() != expect.len() || worst > limit {
                     let i = d.iter().position(|x| *x > limit).unwrap_or(0);
-                    return Err(format!("{} (PTX, T={rows}, block {block}): '{name}': {differ} of {} values differ, element {i} by {} (limit {limit})", kernel.name, d.len(), d[i]).into());
+                    return Err(format!(
+                        "{} (PTX, T={rows}, block {block}): '{name}': {differ} of {} values differ, element {i} by {} (limit {limit})",
+                        kernel.name,
+                        d.len(),
+                        d[i]
+                    )
+                    .into());
                 }
                 notes.push(if differ == 0 { format!("{name} identical") } else { format!("{name} {differ}/{} within {worst}", d.len()) });
             }
             if let Some(then) = kernel.then() {
                 // The per-tensor quant's second launch, on the scale the first
                 // one wrote: the whole op against `static_quant(x, max|x|/448)`.
-                let s = e.want.iter().find(|(n, _)| *n == "scale").map(|(_, b)| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok_or("no reference scale")?;
+                let s = e
+                    .want
+                    .iter()
+                    .find(|(n, _)| *n == "scale")
+                    .map(|(_, b)| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .ok_or("no reference scale")?;
                 let want = encode(&vllm_interp::kernels::static_quant(&e.x, s), F8, dt);
                 bufs.push(("result", vec![0; want.len()]));
                 simulate(&then, &mut bufs, rows)?;
                 if bufs.last().map(|(_, b)| b) != Some(&want) {
-                    return Err(format!("{} then {}: the quantized result differs from static_quant(x, {s:e})", kernel.name, then.name).into());
+                    return Err(
+                        format!("{} then {}: the quantized result differs from static_quant(x, {s:e})", kernel.name, then.name).into()
+                    );
                 }
                 notes.push(format!("then {}: result identical", then.name));
             }
@@ -840,7 +900,9 @@ fn rsqrt_approximation_effect_is_bounded() -> Result<(), Failed> {
                 let dy = steps(dt.bits(y), dt.bits(y2), 0x8000);
                 let dq = steps(DType::F8E4M3FN.bits(q), DType::F8E4M3FN.bits(q2), 0x80);
                 if dn > 1 || dy > 2 || dq > 1 {
-                    return Err(format!("s off by {ulps} ulp moves x = {xv}: rT(x*s) by {dn}, the output by {dy} bf16 steps, FP8 by {dq}").into());
+                    return Err(
+                        format!("s off by {ulps} ulp moves x = {xv}: rT(x*s) by {dn}, the output by {dy} bf16 steps, FP8 by {dq}").into()
+                    );
                 }
                 moved_y += (dy > 0) as usize;
                 moved_q += (dq > 0) as usize;
@@ -892,7 +954,6 @@ fn ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs() -> Result<(), Failed> 
     eprintln!("ue8m0: {checked} bf16/f16 group maxima, identical to exp2(ceil(log2 s))");
     Ok(())
 }
-
 
 /// The PTX for every `--cuda-arch` (sm_89 with PTX 8.1, Blackwell with
 /// 8.6-8.8) computes the same bytes as sm_90's in the simulator, on the

@@ -7,8 +7,7 @@ use mlir_support::{
     pass::{Pass, PassFailed, PassInfo, PassRun},
 };
 use vllm_pipeline::{
-    CacheStatus, CompileCache, CompileOptions, CustomPass, Input, PassConfig, PostGradPassManager, SLOTS, ShapeContext,
-    StepKind, compile,
+    CacheStatus, CompileCache, CompileOptions, CustomPass, Input, PassConfig, PostGradPassManager, SLOTS, ShapeContext, StepKind, compile,
 };
 
 pub const TESTS: &[RustTest] = &[
@@ -35,16 +34,23 @@ fn check(cond: bool, msg: impl Into<String>) -> Result<(), Failed> {
 }
 
 fn config_names_aliases_and_implications() -> Result<(), Failed> {
-    let (old, _) = PassConfig::from_json(r#"{"enable_noop": true, "enable_fusion": true, "enable_attn_fusion": true,
-        "enable_sequence_parallelism": false, "enable_async_tp": true, "dump_graph_stages": [], "dump_graph_dir": "."}"#)?;
-    let (new, _) = PassConfig::from_json(r#"{"eliminate_noops": true, "fuse_norm_quant": true, "fuse_act_quant": true,
-        "fuse_attn_quant": true, "enable_sp": false, "fuse_gemm_comms": true}"#)?;
+    let (old, _) = PassConfig::from_json(
+        r#"{"enable_noop": true, "enable_fusion": true, "enable_attn_fusion": true,
+        "enable_sequence_parallelism": false, "enable_async_tp": true, "dump_graph_stages": [], "dump_graph_dir": "."}"#,
+    )?;
+    let (new, _) = PassConfig::from_json(
+        r#"{"eliminate_noops": true, "fuse_norm_quant": true, "fuse_act_quant": true,
+        "fuse_attn_quant": true, "enable_sp": false, "fuse_gemm_comms": true}"#,
+    )?;
     check(old.key_json() == new.key_json(), "vLLM 0.9 names and the newer aliases must mean the same")?;
     check(new.enable_sp, "async TP must turn sequence parallelism on")?;
     let (_, warnings) = PassConfig::from_json(r#"{"fuse_norm_quant": true}"#)?;
     check(warnings.iter().any(|w| w.contains("eliminate_noops")), format!("fusion without noop elimination warns: {warnings:?}"))?;
     let err = PassConfig::from_json(r#"{"fuse_gemm_comm": true, "bogus": 1}"#).err().ok_or("unknown fields accepted")?;
-    check(err.0.contains("'fuse_gemm_comm'") && err.0.contains("'bogus'") && err.0.contains("did you mean 'fuse_gemm_comms'"), err.0.clone())?;
+    check(
+        err.0.contains("'fuse_gemm_comm'") && err.0.contains("'bogus'") && err.0.contains("did you mean 'fuse_gemm_comms'"),
+        err.0.clone(),
+    )?;
     let back = PassConfig::from_json(&new.to_json().to_string())?.0;
     check(back == new, "to_json must read back to the same config")
 }
@@ -123,7 +129,11 @@ fn custom_passes_are_placed() -> Result<(), Failed> {
         (StepKind::Final, "vllm-dce".into()),
     ];
     check(kinds(&plan) == want, format!("order: {:?}", kinds(&plan)))?;
-    check(plan.pipeline_text().contains("canonicalize,func.func(test-count-functions),func.func(vllm-fix-functionalization),func.func(vllm-dce)"), plan.pipeline_text())?;
+    check(
+        plan.pipeline_text()
+            .contains("canonicalize,func.func(test-count-functions),func.func(vllm-fix-functionalization),func.func(vllm-dce)"),
+        plan.pipeline_text(),
+    )?;
     let symbolic = pm.plan(ShapeContext::Symbolic)?;
     check(!symbolic.pipeline_text().contains("test-count-functions"), "a gated pass must not run where it does not apply")?;
     check(

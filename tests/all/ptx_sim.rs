@@ -55,8 +55,18 @@ fn reports_what_it_cannot_run() -> Result<(), Failed> {
         ("\tst.global.b32 \t[%rd1+8], 7;", 1, 8, "out of bounds"),
         ("\tst.global.b32 \t[%rd1+2], 7;", 1, 8, "misaligned"),
         ("\tst.shared.b32 \t[sm+8], 7;", 1, 8, "shared access"),
-        ("\tmov.u32 \t%r1, %tid.x;\n\tsetp.eq.s32 \t%p1, %r1, 0;\n\t@%p1 bra \t$L__BB0_2;\n\tbar.sync \t0;\n$L__BB0_2:", 64, 8, "divergent barrier"),
-        ("\tmov.u32 \t%r1, %tid.x;\n\tsetp.eq.s32 \t%p1, %r1, 0;\n\t@%p1 bra \t$L__BB0_2;\n\tshfl.sync.bfly.b32 \t%r2, %r1, 1, 31, -1;\n$L__BB0_2:", 32, 8, "deadlock"),
+        (
+            "\tmov.u32 \t%r1, %tid.x;\n\tsetp.eq.s32 \t%p1, %r1, 0;\n\t@%p1 bra \t$L__BB0_2;\n\tbar.sync \t0;\n$L__BB0_2:",
+            64,
+            8,
+            "divergent barrier",
+        ),
+        (
+            "\tmov.u32 \t%r1, %tid.x;\n\tsetp.eq.s32 \t%p1, %r1, 0;\n\t@%p1 bra \t$L__BB0_2;\n\tshfl.sync.bfly.b32 \t%r2, %r1, 1, 31, -1;\n$L__BB0_2:",
+            32,
+            8,
+            "deadlock",
+        ),
         ("\tadd.rn.ftz.f32 \t%r1, %r2, %r3;", 1, 8, "unsupported instruction `add.rn.ftz.f32`"),
         ("\tst.global.b32 \t[], 7;", 1, 8, "unknown address"),
     ];

@@ -7,10 +7,8 @@ use crate::RustTest;
 use libtest_mimic::Failed;
 use std::process::Command;
 
-pub const TESTS: &[RustTest] = &[
-    ("python::unit_tests", python_unit_tests),
-    ("python::gpu_check_plan_matches_the_manifest", gpu_check_plan_matches_the_manifest),
-];
+pub const TESTS: &[RustTest] =
+    &[("python::unit_tests", python_unit_tests), ("python::gpu_check_plan_matches_the_manifest", gpu_check_plan_matches_the_manifest)];
 
 fn python_unit_tests() -> Result<(), Failed> {
     let out = Command::new("python3")
@@ -36,13 +34,25 @@ fn python_unit_tests() -> Result<(), Failed> {
 fn gpu_check_plan_matches_the_manifest() -> Result<(), Failed> {
     let root = crate::root();
     let dir = std::env::temp_dir().join(format!("vllm-opt-gpu-check-{}", std::process::id()));
-    let prepare = Command::new("scripts/prepare-gpu-check").arg(&dir).env("VLLM_OPT", env!("CARGO_BIN_EXE_vllm-opt")).current_dir(&root).output()?;
+    let prepare =
+        Command::new("scripts/prepare-gpu-check").arg(&dir).env("VLLM_OPT", env!("CARGO_BIN_EXE_vllm-opt")).current_dir(&root).output()?;
     if !prepare.status.success() {
-        return Err(format!("prepare-gpu-check failed:\n{}{}", String::from_utf8_lossy(&prepare.stdout), String::from_utf8_lossy(&prepare.stderr)).into());
+        return Err(format!(
+            "prepare-gpu-check failed:\n{}{}",
+            String::from_utf8_lossy(&prepare.stdout),
+            String::from_utf8_lossy(&prepare.stderr)
+        )
+        .into());
     }
     let mut kinds = std::collections::BTreeSet::new();
     {
-        let plan = Command::new("python3").arg("scripts/gpu-check").arg("--plan").arg(&dir).args(["--tokens", "16,4096"]).current_dir(&root).output()?;
+        let plan = Command::new("python3")
+            .arg("scripts/gpu-check")
+            .arg("--plan")
+            .arg(&dir)
+            .args(["--tokens", "16,4096"])
+            .current_dir(&root)
+            .output()?;
         let text = String::from_utf8_lossy(&plan.stdout).into_owned();
         if !plan.status.success() {
             return Err(format!("gpu-check --plan failed:\n{text}{}", String::from_utf8_lossy(&plan.stderr)).into());
@@ -54,25 +64,44 @@ fn gpu_check_plan_matches_the_manifest() -> Result<(), Failed> {
             kinds.insert(op.to_string());
             let params = k["params"].as_array().ok_or("no params")?;
             let has = |n: &str| params.iter().any(|p| p["name"] == n);
-            let out_elem = params.iter().find(|p| p["name"] == "result" || p["name"] == "output_q").and_then(|p| p["elem"].as_str()).unwrap_or(if op.ends_with("quant") { "f8E4M3FN" } else { k["dtype"].as_str().unwrap_or_default() });
-            let kernel = vllm_codegen::kernel_for(op, k["hidden"].as_u64().unwrap_or(0), k["dtype"].as_str().unwrap_or_default(), has("residual"), out_elem, k["group_size"].as_u64(), has("scale_ub"))
-                .and_then(|kernel| {
-                    let transposed = k["scale_layout"].as_str().is_some_and(|l| l.starts_with("column-major"));
-                    kernel.with_scales(vllm_codegen::GroupScales { ue8m0: k["scale_ue8m0"] == true, transposed })
-                })
-                .ok_or_else(|| format!("{name}: kernel_for refuses the manifest's kernel"))?
-                .for_tokens(k["launch"][0]["num_tokens"].as_u64());
+            let out_elem = params
+                .iter()
+                .find(|p| p["name"] == "result" || p["name"] == "output_q")
+                .and_then(|p| p["elem"].as_str())
+                .unwrap_or(if op.ends_with("quant") { "f8E4M3FN" } else { k["dtype"].as_str().unwrap_or_default() });
+            let kernel = vllm_codegen::kernel_for(
+                op,
+                k["hidden"].as_u64().unwrap_or(0),
+                k["dtype"].as_str().unwrap_or_default(),
+                has("residual"),
+                out_elem,
+                k["group_size"].as_u64(),
+                has("scale_ub"),
+            )
+            .and_then(|kernel| {
+                let transposed = k["scale_layout"].as_str().is_some_and(|l| l.starts_with("column-major"));
+                kernel.with_scales(vllm_codegen::GroupScales { ue8m0: k["scale_ue8m0"] == true, transposed })
+            })
+            .ok_or_else(|| format!("{name}: kernel_for refuses the manifest's kernel"))?
+            .for_tokens(k["launch"][0]["num_tokens"].as_u64());
             if kernel.name != name {
                 return Err(format!("the manifest's {name} is {} in crates/codegen", kernel.name).into());
             }
             for n in [16usize, 4096] {
-                let line = text.lines().find(|l| l.starts_with(&format!("{name} T={n}:"))).ok_or_else(|| format!("{name} T={n}: not in the plan:\n{text}"))?;
+                let line = text
+                    .lines()
+                    .find(|l| l.starts_with(&format!("{name} T={n}:")))
+                    .ok_or_else(|| format!("{name} T={n}: not in the plan:\n{text}"))?;
                 let want_block = format!("block ({},1,1)", kernel.block(Some(n as u64)));
                 if !line.contains(&want_block) {
                     return Err(format!("{line}\n  expected {want_block}").into());
                 }
                 for p in kernel.params.iter().filter(|p| p.kind == "ptr") {
-                    let elem_size = match p.elem.as_str() { "f8E4M3FN" | "i8" => 1, "f32" => 4, _ => 2 };
+                    let elem_size = match p.elem.as_str() {
+                        "f8E4M3FN" | "i8" => 1,
+                        "f32" => 4,
+                        _ => 2,
+                    };
                     let want = format!("{}={}", p.name, kernel.bytes(p, n) / elem_size);
                     if !line.split([';', ',', ' ']).any(|w| w == want) {
                         return Err(format!("{line}\n  expected {want}").into());

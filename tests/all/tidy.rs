@@ -12,7 +12,23 @@ pub const TESTS: &[RustTest] = &[
     ("tidy::ffi_and_unsafe_stay_in_the_binding_layer", ffi_and_unsafe_stay_in_the_binding_layer),
     ("tidy::crate_dependencies_point_down", crate_dependencies_point_down),
     ("tidy::generated_files_are_fresh", generated_files_are_fresh),
+    ("tidy::rust_sources_are_formatted", rust_sources_are_formatted),
 ];
+
+/// `cargo fmt --check` with rustfmt.toml (140 columns): `cargo fmt` fixes it.
+fn rust_sources_are_formatted() -> Result<(), Failed> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["fmt", "--all", "--check", "--", "-l"])
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot run cargo fmt (rustup component add rustfmt): {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let files = String::from_utf8_lossy(&out.stdout);
+    Err(format!("not formatted (run `cargo fmt`):\n{files}{}", String::from_utf8_lossy(&out.stderr)).into())
+}
 
 fn rel(p: &Path) -> String {
     p.strip_prefix(root()).unwrap_or(p).display().to_string()
@@ -102,10 +118,8 @@ fn filecheck_directives_are_well_formed() -> Result<(), Failed> {
 }
 
 fn every_pass_has_a_test_file() -> Result<(), Failed> {
-    let files: Vec<String> = crate::lit::mlir_files()
-        .iter()
-        .filter_map(|f| f.file_stem().map(|s| s.to_string_lossy().to_string()))
-        .collect();
+    let files: Vec<String> =
+        crate::lit::mlir_files().iter().filter_map(|f| f.file_stem().map(|s| s.to_string_lossy().to_string())).collect();
     let problems = vllm_passes::infos()
         .iter()
         .filter(|p| !files.iter().any(|f| f == p.argument))
@@ -189,11 +203,13 @@ fn crate_dependencies_point_down() -> Result<(), Failed> {
             continue;
         };
         let manifest: toml::Table = toml::from_str(&std::fs::read_to_string(dir.join("Cargo.toml"))?)?;
-        let deps = manifest.get("dependencies").and_then(|d| d.as_table()).map(|t| t.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        let deps =
+            manifest.get("dependencies").and_then(|d| d.as_table()).map(|t| t.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
         for dep in deps.iter().filter_map(|d| d.strip_prefix("vllm-")) {
             match layer(dep) {
                 Some(l) if l < own => {}
-                Some(l) => problems.push(format!("crates/{name}/Cargo.toml: depends on vllm-{dep} (layer {l}) from layer {own}; dependencies point down")),
+                Some(l) => problems
+                    .push(format!("crates/{name}/Cargo.toml: depends on vllm-{dep} (layer {l}) from layer {own}; dependencies point down")),
                 None => problems.push(format!("crates/{name}/Cargo.toml: vllm-{dep} has no layer")),
             }
         }

@@ -48,7 +48,13 @@ pub fn llama_mlir(layers: usize) -> String {
         }
         let b = &mut body;
         if l == 0 {
-            let _ = writeln!(b, "    %n{l} = \"vllm.rms_norm\"(%h, %w_in{l}) {{epsilon = 1.0e-05 : f64}} : ({}, {}) -> {}", bf("?x4096"), bf("4096"), bf("?x4096"));
+            let _ = writeln!(
+                b,
+                "    %n{l} = \"vllm.rms_norm\"(%h, %w_in{l}) {{epsilon = 1.0e-05 : f64}} : ({}, {}) -> {}",
+                bf("?x4096"),
+                bf("4096"),
+                bf("?x4096")
+            );
         } else {
             let _ = writeln!(
                 b,
@@ -58,7 +64,8 @@ pub fn llama_mlir(layers: usize) -> String {
             );
             res = format!("%res{l}");
         }
-        let _ = writeln!(b, "    %q8_{l} = \"vllm.static_scaled_fp8_quant\"(%n{l}, %s_qkv{l}) : ({}, {s}) -> {}", bf("?x4096"), f8("?x4096"));
+        let _ =
+            writeln!(b, "    %q8_{l} = \"vllm.static_scaled_fp8_quant\"(%n{l}, %s_qkv{l}) : ({}, {s}) -> {}", bf("?x4096"), f8("?x4096"));
         mm(b, &format!("%qkv{l}"), &format!("%q8_{l}"), &format!("%wqkv{l}"), &format!("%s_qkv{l}"), 4096, 6144);
         let slice = |b: &mut String, out: &str, src: &str, st: usize, en: usize| {
             let _ = writeln!(
@@ -79,8 +86,20 @@ pub fn llama_mlir(layers: usize) -> String {
             bf("?x4096"),
             bf("?x1024")
         );
-        let _ = writeln!(b, "    %sa{l} = \"aten.slice_scatter\"(%qkv{l}, %rq{l}) {{dim = 1 : i64, start = 0 : i64, end = 4096 : i64, step = 1 : i64}} : ({}, {}) -> {}", bf("?x6144"), bf("?x4096"), bf("?x6144"));
-        let _ = writeln!(b, "    %sb{l} = \"aten.slice_scatter\"(%sa{l}, %rk{l}) {{dim = 1 : i64, start = 4096 : i64, end = 5120 : i64, step = 1 : i64}} : ({}, {}) -> {}", bf("?x6144"), bf("?x1024"), bf("?x6144"));
+        let _ = writeln!(
+            b,
+            "    %sa{l} = \"aten.slice_scatter\"(%qkv{l}, %rq{l}) {{dim = 1 : i64, start = 0 : i64, end = 4096 : i64, step = 1 : i64}} : ({}, {}) -> {}",
+            bf("?x6144"),
+            bf("?x4096"),
+            bf("?x6144")
+        );
+        let _ = writeln!(
+            b,
+            "    %sb{l} = \"aten.slice_scatter\"(%sa{l}, %rk{l}) {{dim = 1 : i64, start = 4096 : i64, end = 5120 : i64, step = 1 : i64}} : ({}, {}) -> {}",
+            bf("?x6144"),
+            bf("?x1024"),
+            bf("?x6144")
+        );
         for (v, st, en, heads) in [("qq", 0, 4096, 32), ("kk", 4096, 5120, 8), ("vv", 5120, 6144, 8)] {
             slice(b, &format!("%{v}{l}"), &format!("%sb{l}"), st, en);
             let _ = writeln!(
@@ -98,8 +117,14 @@ pub fn llama_mlir(layers: usize) -> String {
             bf("?x8x128"),
             bf("?x32x128")
         );
-        let _ = writeln!(b, "    %ar{l} = \"aten.reshape\"(%att{l}, %ntok) {{shape = array<i64: -9223372036854775808, 4096>}} : ({}, index) -> {}", bf("?x32x128"), bf("?x4096"));
-        let _ = writeln!(b, "    %a8_{l} = \"vllm.static_scaled_fp8_quant\"(%ar{l}, %s_o{l}) : ({}, {s}) -> {}", bf("?x4096"), f8("?x4096"));
+        let _ = writeln!(
+            b,
+            "    %ar{l} = \"aten.reshape\"(%att{l}, %ntok) {{shape = array<i64: -9223372036854775808, 4096>}} : ({}, index) -> {}",
+            bf("?x32x128"),
+            bf("?x4096")
+        );
+        let _ =
+            writeln!(b, "    %a8_{l} = \"vllm.static_scaled_fp8_quant\"(%ar{l}, %s_o{l}) : ({}, {s}) -> {}", bf("?x4096"), f8("?x4096"));
         mm(b, &format!("%o{l}"), &format!("%a8_{l}"), &format!("%wo{l}"), &format!("%s_o{l}"), 4096, 4096);
         let _ = writeln!(
             b,
@@ -108,10 +133,16 @@ pub fn llama_mlir(layers: usize) -> String {
             bf("4096")
         );
         res = format!("%mres{l}");
-        let _ = writeln!(b, "    %m8_{l} = \"vllm.static_scaled_fp8_quant\"(%m{l}, %s_gu{l}) : ({}, {s}) -> {}", bf("?x4096"), f8("?x4096"));
+        let _ =
+            writeln!(b, "    %m8_{l} = \"vllm.static_scaled_fp8_quant\"(%m{l}, %s_gu{l}) : ({}, {s}) -> {}", bf("?x4096"), f8("?x4096"));
         mm(b, &format!("%gu{l}"), &format!("%m8_{l}"), &format!("%wgu{l}"), &format!("%s_gu{l}"), 4096, 28672);
         let _ = writeln!(b, "    %act{l} = \"vllm.silu_and_mul\"(%gu{l}) : ({}) -> {}", bf("?x28672"), bf("?x14336"));
-        let _ = writeln!(b, "    %act8_{l} = \"vllm.static_scaled_fp8_quant\"(%act{l}, %s_d{l}) : ({}, {s}) -> {}", bf("?x14336"), f8("?x14336"));
+        let _ = writeln!(
+            b,
+            "    %act8_{l} = \"vllm.static_scaled_fp8_quant\"(%act{l}, %s_d{l}) : ({}, {s}) -> {}",
+            bf("?x14336"),
+            f8("?x14336")
+        );
         mm(b, &format!("%down{l}"), &format!("%act8_{l}"), &format!("%wd{l}"), &format!("%s_d{l}"), 14336, 4096);
         down = format!("%down{l}");
     }

@@ -76,10 +76,7 @@ pub(crate) fn silu_mul_y(t: &str, w: u64, target: Target) -> String {
             "        %a{lane} = vector.extract %fa[{lane}] : f32 from vector<{w}xf32>\n        %na_{lane} = arith.negf %a{lane} : f32\n{exp}        %den_{lane} = arith.addf %one, %e_{lane} : f32\n        %s{lane} = arith.divf %a{lane}, %den_{lane} : f32\n"
         );
     }
-    let _ = writeln!(
-        k,
-        "        %sil_0 = arith.constant dense<0.0> : vector<{w}xf32>"
-    );
+    let _ = writeln!(k, "        %sil_0 = arith.constant dense<0.0> : vector<{w}xf32>");
     for lane in 0..w {
         let _ = writeln!(k, "        %sil_{} = vector.insert %s{lane}, %sil_{lane}[{lane}] : f32 into vector<{w}xf32>", lane + 1);
     }

@@ -38,7 +38,10 @@ pub(crate) fn fold_squares(k: &mut String, v: &str, tag: &str, w: u64, prev: &st
     let _ = writeln!(k, "        %sq{tag} = arith.mulf {v}, {v} : vector<{w}xf32>");
     let mut prev = prev.to_string();
     for l in 0..w {
-        let _ = writeln!(k, "        %s{tag}_{l} = vector.extract %sq{tag}[{l}] : f32 from vector<{w}xf32>\n        %n{tag}_{l} = arith.addf {prev}, %s{tag}_{l} : f32");
+        let _ = writeln!(
+            k,
+            "        %s{tag}_{l} = vector.extract %sq{tag}[{l}] : f32 from vector<{w}xf32>\n        %n{tag}_{l} = arith.addf {prev}, %s{tag}_{l} : f32"
+        );
         prev = format!("%n{tag}_{l}");
     }
     prev
@@ -89,7 +92,9 @@ pub(crate) fn inv_rms(target: Target) -> &'static str {
         Target::Gpu => {
             "      %var = gpu.all_reduce add %acc uniform {} : (f32) -> (f32)\n      %mean = arith.divf %var, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %rs = llvm.call_intrinsic \"llvm.nvvm.rsqrt.approx.f\"(%me) : (f32) -> f32\n"
         }
-        Target::Cpu => "      %mean = arith.divf %acc, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %sq_me = math.sqrt %me : f32\n      %rs = arith.divf %one, %sq_me : f32\n",
+        Target::Cpu => {
+            "      %mean = arith.divf %acc, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %sq_me = math.sqrt %me : f32\n      %rs = arith.divf %one, %sq_me : f32\n"
+        }
     }
 }
 
@@ -302,7 +307,11 @@ impl Regs {
             "      %c0r = arith.constant 0 : index\n      %zvr = arith.constant dense<0.0> : vector<{w}xf32>\n      %nzr = arith.constant dense<-0.0> : vector<{w}xf32>\n      %nz0 = arith.constant -0.0 : f32\n"
         );
         for c in 0..self.chunks {
-            let _ = writeln!(k, "      %off{c} = arith.constant {} : index\n      %j{c} = arith.addi %first, %off{c} : index", c * self.threads * self.w);
+            let _ = writeln!(
+                k,
+                "      %off{c} = arith.constant {} : index\n      %j{c} = arith.addi %first, %off{c} : index",
+                c * self.threads * self.w
+            );
             if self.guarded && c + 1 == self.chunks {
                 let _ = writeln!(k, "      %ok{c} = arith.cmpi ult, %j{c}, %H : index");
             }
@@ -349,7 +358,10 @@ impl Regs {
         k.push_str(body);
         match (result, guarded) {
             (Some((_, v)), true) => {
-                let _ = writeln!(k, "        scf.yield {v} : vector<{w}xf32>\n      }} else {{\n        scf.yield %zvr : vector<{w}xf32>\n      }}");
+                let _ = writeln!(
+                    k,
+                    "        scf.yield {v} : vector<{w}xf32>\n      }} else {{\n        scf.yield %zvr : vector<{w}xf32>\n      }}"
+                );
             }
             (Some((_, v)), false) => {
                 let _ = writeln!(k, "        scf.yield {v} : vector<{w}xf32>\n      }}");

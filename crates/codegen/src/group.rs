@@ -16,7 +16,9 @@
 //! `Kernel::block`), so the shuffles are never divergent. Host: the same
 //! lane math, one group after another.
 use crate::act::silu_mul_y;
-use crate::body::{Regs, Target, flt, fold_max_abs, footer, max_f32, header, index_lines, inv_rms, normalize, store_fp8_nan_to, sum_squares};
+use crate::body::{
+    Regs, Target, flt, fold_max_abs, footer, header, index_lines, inv_rms, max_f32, normalize, store_fp8_nan_to, sum_squares,
+};
 use crate::per_token::{load_sum, load_sum_once, store_sum};
 use std::fmt::Write;
 

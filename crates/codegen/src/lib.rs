@@ -150,8 +150,12 @@ impl Kernel {
                 group::kernel(n, group::Spec { src, g, scales: self.scales, threads }, h, t, target)
             }
             "vllm.rms_norm" | "vllm.fused_add_rms_norm" => rms::kernel(n, res, rms::Out::Act, h, t, target, form),
-            "vllm.rms_norm_dynamic_per_token_quant" => per_token::kernel(n, per_token::Kind { norm: true, residual: res, quant, scale_ub: ub }, h, t, target, form),
-            "vllm.dynamic_per_token_scaled_fp8_quant" => per_token::kernel(n, per_token::Kind { norm: false, residual: false, quant, scale_ub: ub }, h, t, target, form),
+            "vllm.rms_norm_dynamic_per_token_quant" => {
+                per_token::kernel(n, per_token::Kind { norm: true, residual: res, quant, scale_ub: ub }, h, t, target, form)
+            }
+            "vllm.dynamic_per_token_scaled_fp8_quant" => {
+                per_token::kernel(n, per_token::Kind { norm: false, residual: false, quant, scale_ub: ub }, h, t, target, form)
+            }
             "vllm.static_scaled_fp8_quant" => quant::kernel(n, h, t, target),
             "vllm.dynamic_scaled_fp8_quant" => quant::max_kernel(n, h, t, target),
             "vllm.silu_and_mul_quant" => act::kernel(n, true, h, t, target),
@@ -352,7 +356,11 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, tokens: Option<u64
                         Err(()) => continue, // group constants the kernel does not bake in
                     };
                     let (group, scales) = group.unzip();
-                    let Some(k) = kernel_for(kind, h, &elem, given("residual"), &out_elem, group, given("scale_ub")).and_then(|k| k.with_scales(scales.unwrap_or_default())) else { continue };
+                    let Some(k) = kernel_for(kind, h, &elem, given("residual"), &out_elem, group, given("scale_ub"))
+                        .and_then(|k| k.with_scales(scales.unwrap_or_default()))
+                    else {
+                        continue;
+                    };
                     // The per-tensor dynamic quant is two launches: its scale, then the static quant.
                     let then = k.then();
                     for k in [Some(k), then].into_iter().flatten() {
@@ -409,7 +417,8 @@ pub fn emit(compiled: &[(Option<u64>, &str)], arch: &str) -> Result<Emitted, Str
     let mut kernels: Vec<Kernel> = Vec::new();
     for (tokens, text) in compiled {
         let ctx = vllm_dialect::new_context()?;
-        let module = mlir_support::source::parse(&ctx, text, "compiled.mlir").map_err(|d| format!("the compiled graph does not parse: {}", first_message(&d)))?;
+        let module = mlir_support::source::parse(&ctx, text, "compiled.mlir")
+            .map_err(|d| format!("the compiled graph does not parse: {}", first_message(&d)))?;
         collect(&module, *tokens, &mut kernels);
     }
     let kernels = kernels.into_iter().map(|k| ptx(&k, arch).map(|p| (k, p))).collect::<Result<Vec<_>, _>>()?;
@@ -419,11 +428,7 @@ pub fn emit(compiled: &[(Option<u64>, &str)], arch: &str) -> Result<Emitted, Str
 
 /// The `gpu.module` text of one kernel.
 pub fn kernel_mlir(k: &Kernel) -> String {
-    format!(
-        "module attributes {{gpu.container_module}} {{\n  gpu.module @{} {{\n{}\n  }}\n}}\n",
-        k.name,
-        k.body(Target::Gpu)
-    )
+    format!("module attributes {{gpu.container_module}} {{\n  gpu.module @{} {{\n{}\n  }}\n}}\n", k.name, k.body(Target::Gpu))
 }
 
 /// The architectures the kernels target, with the PTX ISA version each is
@@ -506,7 +511,11 @@ pub fn run_on_host(k: &Kernel, call: HostCall<'_>) -> Result<(), String> {
 pub fn run_on_host_in(k: &Kernel, call: HostCall<'_>, form: Form) -> Result<(), String> {
     let mut buffers = call.buffers;
     for (name, b) in &buffers {
-        let p = k.params.iter().find(|p| p.name == *name && p.kind == "ptr").ok_or_else(|| format!("{}: no pointer parameter '{name}'", k.name))?;
+        let p = k
+            .params
+            .iter()
+            .find(|p| p.name == *name && p.kind == "ptr")
+            .ok_or_else(|| format!("{}: no pointer parameter '{name}'", k.name))?;
         if b.len() != k.bytes(p, call.rows) {
             return Err(format!("{}: '{name}' has {} bytes, {} rows need {}", k.name, b.len(), call.rows, k.bytes(p, call.rows)));
         }
@@ -520,7 +529,8 @@ pub fn run_on_host_in(k: &Kernel, call: HostCall<'_>, form: Form) -> Result<(), 
             args.push(Arg::F32(call.epsilon));
             continue;
         }
-        let i = buffers.iter().position(|(n, _)| *n == p.name).ok_or_else(|| format!("{}: no buffer for parameter '{}'", k.name, p.name))?;
+        let i =
+            buffers.iter().position(|(n, _)| *n == p.name).ok_or_else(|| format!("{}: no buffer for parameter '{}'", k.name, p.name))?;
         args.push(Arg::Buffer(buffers.swap_remove(i).1));
     }
     args.push(Arg::Index(call.rows as i64));
@@ -542,7 +552,8 @@ fn lowered<T>(
     };
     let ctx = vllm_dialect::new_context()?;
     mlir_support::context::register_llvm_translations(&ctx);
-    let mut module = mlir_support::source::parse(&ctx, text, &file).map_err(|d| format!("{}: the {what} does not parse: {}", k.name, first_message(&d)))?;
+    let mut module = mlir_support::source::parse(&ctx, text, &file)
+        .map_err(|d| format!("{}: the {what} does not parse: {}", k.name, first_message(&d)))?;
     mlir_support::pipeline::Pipeline::parse(&ctx, pipeline)
         .map_err(|d| format!("{d:?}"))?
         .run(&mut module)
@@ -588,7 +599,8 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
         _ => return None,
     }
     let p = |name, kind: &'static str, e: &str| Param { name, kind, elem: e.to_string() };
-    let (result, input, weight, scale) = (p("result", "ptr", out), p("input", "ptr", elem), p("weight", "ptr", elem), p("scale", "ptr", "f32"));
+    let (result, input, weight, scale) =
+        (p("result", "ptr", out), p("input", "ptr", elem), p("weight", "ptr", elem), p("scale", "ptr", "f32"));
     let (res, eps) = (p("residual", "ptr", elem), p("epsilon", "f32", "f32"));
     let short = kind.trim_start_matches("vllm.");
     let (params, name) = match kind {
@@ -624,7 +636,10 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
         "vllm.silu_and_mul_quant" => (vec![result, input, scale], format!("{short}_d{hidden}_{elem}")),
         "vllm.per_token_group_fp8_quant" => {
             let g = group.unwrap_or(0);
-            (vec![p("input", "ptr", elem), p("output_q", "ptr", out), p("output_s", "ptr", "f32")], format!("{short}_g{g}_h{hidden}_{elem}"))
+            (
+                vec![p("input", "ptr", elem), p("output_q", "ptr", out), p("output_s", "ptr", "f32")],
+                format!("{short}_g{g}_h{hidden}_{elem}"),
+            )
         }
         "vllm.rms_norm_per_block_quant" => {
             let g = group.unwrap_or(0);
@@ -643,7 +658,18 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
         // The standalone quants.
         _ => (vec![result, input, scale], format!("{short}_h{hidden}_{elem}")),
     };
-    let mut k = Kernel { name, op: kind, hidden, elem: elem.to_string(), params, group, scales: GroupScales::default(), threads: None, contexts: vec![], sites: 0 };
+    let mut k = Kernel {
+        name,
+        op: kind,
+        hidden,
+        elem: elem.to_string(),
+        params,
+        group,
+        scales: GroupScales::default(),
+        threads: None,
+        contexts: vec![],
+        sites: 0,
+    };
     if k.row_in_registers() {
         k.threads = Some(body::reg_threads(hidden, None));
     }
@@ -652,8 +678,11 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
 
 /// The first diagnostic of a failure, with its line in the generated MLIR.
 fn first_message(d: &[mlir_support::Diag]) -> String {
-    d.first().map_or_else(|| "no diagnostic".into(), |d| match &d.loc {
-        Some(l) => format!("line {}: {}", l.line, d.message),
-        None => d.message.clone(),
-    })
+    d.first().map_or_else(
+        || "no diagnostic".into(),
+        |d| match &d.loc {
+            Some(l) => format!("line {}: {}", l.line, d.message),
+            None => d.message.clone(),
+        },
+    )
 }

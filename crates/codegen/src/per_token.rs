@@ -10,7 +10,10 @@
 //! divides), or for int8 `q = cvt.rni.sat.s8(y * (1/scale))` with QMAX = 127
 //! and MINSF = FLT_EPSILON. Passes over the row: (sum of squares,) max |y|,
 //! quantize.
-use crate::body::{Form, Layout, Regs, Target, fold_max_abs, footer, header, index_lines, inv_rms, lanes, max_abs_step, normalize, row_constants, row_scale, store_fp8, store_i8, sum_squares};
+use crate::body::{
+    Form, Layout, Regs, Target, fold_max_abs, footer, header, index_lines, inv_rms, lanes, max_abs_step, normalize, row_constants,
+    row_scale, store_fp8, store_i8, sum_squares,
+};
 use std::fmt::Write;
 
 /// The quantized output type.
@@ -60,7 +63,9 @@ fn params(norm: bool, residual: bool, ub: bool) -> String {
 /// `rT(sum)` of the lanes (`%f`) stored back to the residual at `%pr`.
 pub(crate) fn store_sum(t: &str, w: u64) -> String {
     let al = 2 * w;
-    format!("        %rt = arith.truncf %f : vector<{w}xf32> to vector<{w}x{t}>\n        llvm.store %rt, %pr {{alignment = {al} : i64}} : vector<{w}x{t}>, !llvm.ptr\n")
+    format!(
+        "        %rt = arith.truncf %f : vector<{w}xf32> to vector<{w}x{t}>\n        llvm.store %rt, %pr {{alignment = {al} : i64}} : vector<{w}x{t}>, !llvm.ptr\n"
+    )
 }
 
 /// int8 multiplies by the row scale's reciprocal (`%invv`); FP8 divides.

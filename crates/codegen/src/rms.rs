@@ -7,7 +7,10 @@
 //! shuffles + one shared exchange), `rsqrt` is `rsqrt.approx` as in vLLM, FP8
 //! is the hardware `cvt.rn.satfinite.e4m3x2` (sm_89+). Shared pieces are in
 //! body.rs.
-use crate::body::{Form, Layout, Regs, Target, footer, header, index_lines, inv_rms, inv_scale, lanes, normalize, row_constants, store_act, store_fp8, sum_squares};
+use crate::body::{
+    Form, Layout, Regs, Target, footer, header, index_lines, inv_rms, inv_scale, lanes, normalize, row_constants, store_act, store_fp8,
+    sum_squares,
+};
 use std::fmt::Write;
 
 /// What the kernel writes.

@@ -102,11 +102,7 @@ Conventions:
 fn example_args(example: &str) -> Option<Vec<(String, String)>> {
     let q = example.find("\"(")? + 2;
     let close = q + example[q..].find(')')?;
-    let names: Vec<String> = example[q..close]
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let names: Vec<String> = example[q..close].split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
     let colon = example.rfind(" : (")? + 4;
     let arrow = colon + example[colon..].find(") ->")?;
     let types = split_top_level(&example[colon..arrow]);

@@ -11,10 +11,9 @@
 use mlir_support::{
     ir,
     melior::ir::{
-        Value,
+        BlockLike, Value,
         attribute::{ArrayAttribute, DictionaryAttribute},
         operation::{OperationLike, OperationResult},
-        BlockLike,
     },
 };
 use serde_json::{Value as Json, json};

@@ -1,6 +1,6 @@
 //! The op table: dialects/ops.toml parsed into [`OpDef`]s.
-use serde::Deserialize;
 use rustc_hash::FxHashMap as HashMap;
+use serde::Deserialize;
 
 /// What values an operand or result may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -345,12 +345,7 @@ fn parse_attr(spec: &str, op: &str) -> Result<AttrDef, String> {
 
 fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawOp, String> {
     let (operands, attrs, example, same) = match kind {
-        "unary" => (
-            vec!["self".into()],
-            vec![],
-            format!(r#"%r = "aten.{name}"(%x) : (tensor<?x4096xf32>) -> tensor<?x4096xf32>"#),
-            true,
-        ),
+        "unary" => (vec!["self".into()], vec![], format!(r#"%r = "aten.{name}"(%x) : (tensor<?x4096xf32>) -> tensor<?x4096xf32>"#), true),
         "binary" => (
             vec!["self".into(), "other".into()],
             vec![],
@@ -392,8 +387,7 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             raw_ops.push(family_op(&fam.kind, name, target, summary)?);
         }
     }
-    let dialects: Vec<DialectDef> =
-        raw.dialect.into_iter().map(|d| DialectDef { name: d.name, summary: d.summary }).collect();
+    let dialects: Vec<DialectDef> = raw.dialect.into_iter().map(|d| DialectDef { name: d.name, summary: d.summary }).collect();
     let mut ops = Vec::with_capacity(raw_ops.len());
     let mut index = HashMap::default();
     for r in raw_ops {

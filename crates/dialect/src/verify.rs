@@ -69,8 +69,7 @@ fn check_same_shape(
         match &first {
             None => first = Some((name, shape, types[i])),
             Some((fname, fshape, ftype)) => {
-                let agree = fshape.len() == shape.len()
-                    && fshape.iter().zip(&shape).all(|(a, b)| a.is_none() || b.is_none() || a == b);
+                let agree = fshape.len() == shape.len() && fshape.iter().zip(&shape).all(|(a, b)| a.is_none() || b.is_none() || a == b);
                 if !agree {
                     return Err(format!("'{name}' ({}) must have the shape of '{fname}' ({ftype})", types[i]));
                 }
@@ -197,8 +196,8 @@ fn check_attrs(op: &OperationRef<'_, '_>, def: &OpDef) -> Result<(), String> {
     }
     for (id, _) in op.attributes() {
         let n = id.as_string_ref().as_str().unwrap_or("");
-        let segments = (n == "operandSegmentSizes" && def.needs_operand_segments())
-            || (n == "resultSegmentSizes" && def.needs_result_segments());
+        let segments =
+            (n == "operandSegmentSizes" && def.needs_operand_segments()) || (n == "resultSegmentSizes" && def.needs_result_segments());
         // Dialect-prefixed (`vllm.fused_from`) attributes are discardable metadata.
         if def.attr(n).is_none() && !segments && !n.contains('.') {
             let known: Vec<&str> = def.attrs.iter().map(|a| a.name.as_str()).collect();
@@ -229,9 +228,7 @@ fn check_dynamic_sizes(op: &OperationRef<'_, '_>, def: &OpDef, groups: &[Range<u
     }
     let given = groups[dyn_idx].len();
     if dynamic != given {
-        return Err(format!(
-            "has {dynamic} symbolic size(s) (-9223372036854775808) in its attributes but {given} 'dyn' operand(s)"
-        ));
+        return Err(format!("has {dynamic} symbolic size(s) (-9223372036854775808) in its attributes but {given} 'dyn' operand(s)"));
     }
     Ok(())
 }

@@ -11,14 +11,12 @@ use crate::types::dtype_name;
 use mlir_support::{
     Diag, ir,
     melior::ir::{
-        Attribute, BlockLike, Module, RegionLike, Type, TypeLike, Value, ValueLike,
+        Attribute, BlockLike, Module, RegionLike, ShapedTypeLike, Type, TypeLike, Value, ValueLike,
         attribute::{
-            ArrayAttribute, BoolAttribute, DenseI64ArrayAttribute, DictionaryAttribute, FloatAttribute,
-            IntegerAttribute, TypeAttribute,
+            ArrayAttribute, BoolAttribute, DenseI64ArrayAttribute, DictionaryAttribute, FloatAttribute, IntegerAttribute, TypeAttribute,
         },
         operation::{OperationLike, OperationRef},
         r#type::DimSize,
-        ShapedTypeLike,
     },
 };
 use serde_json::{Map, Value as Json, json};
@@ -26,7 +24,6 @@ use std::collections::{HashMap, HashSet};
 use vllm_dialect::{K_DYNAMIC, OpDef, ValueClass};
 
 type R<T> = Result<T, Diag>;
-
 
 fn loc_name(op: &OperationRef<'_, '_>) -> Option<String> {
     let l = op.location();
@@ -142,9 +139,9 @@ impl Exporter {
         match v {
             Json::Array(a) => Ok(Json::Array(a.iter().map(|x| self.decode(op, x, operands, buffers)).collect::<R<_>>()?)),
             // kwargs: decode each value (tagged values such as {"dtype": ..} hold no references)
-            Json::Object(m) if m.len() != 1 => Ok(Json::Object(
-                m.iter().map(|(k, x)| Ok((k.clone(), self.decode(op, x, operands, buffers)?))).collect::<R<_>>()?,
-            )),
+            Json::Object(m) if m.len() != 1 => {
+                Ok(Json::Object(m.iter().map(|(k, x)| Ok((k.clone(), self.decode(op, x, operands, buffers)?))).collect::<R<_>>()?))
+            }
             other => Ok(other.clone()),
         }
     }
@@ -245,11 +242,7 @@ impl Exporter {
             .attribute("fx.getitems")
             .ok()
             .and_then(|a| ArrayAttribute::try_from(a).ok())
-            .map(|a| {
-                (0..a.len())
-                    .map(|i| a.element(i).ok().and_then(ir::string_value).unwrap_or_default())
-                    .collect()
-            })
+            .map(|a| (0..a.len()).map(|i| a.element(i).ok().and_then(ir::string_value).unwrap_or_default()).collect())
             .unwrap_or_default();
         let mut results = results.into_iter();
         for (k, m) in elems.iter().enumerate() {
@@ -324,7 +317,14 @@ impl Exporter {
             let kwargs = self.decode(&op, &fx["kwargs"], &operands, &HashMap::new())?;
             let meta = self.meta_or_synth(&op);
             let name = self.fresh(wanted, "operator");
-            self.push(&name, "call_function", &target, args.as_array().cloned().unwrap_or_default(), kwargs.as_object().cloned().unwrap_or_default(), meta.clone());
+            self.push(
+                &name,
+                "call_function",
+                &target,
+                args.as_array().cloned().unwrap_or_default(),
+                kwargs.as_object().cloned().unwrap_or_default(),
+                meta.clone(),
+            );
             self.bind_results(&op, &name, Some(&meta).filter(|m| m.is_array()));
             if !meta.is_array() {
                 if let Some(r) = op.results().next() {
@@ -401,16 +401,22 @@ impl Exporter {
         Ok((args, kwargs))
     }
 
-    fn export_functionalized(&mut self, op: OperationRef<'_, '_>, def: &OpDef, operands: &[Value<'_, '_>], wanted: Option<String>) -> R<()> {
+    fn export_functionalized(
+        &mut self,
+        op: OperationRef<'_, '_>,
+        def: &OpDef,
+        operands: &[Value<'_, '_>],
+        wanted: Option<String>,
+    ) -> R<()> {
         let (_, twin) = value_op_for(&def.target).ok_or_else(|| err(&op, "no in-place form"))?;
         let results: Vec<Value> = op.results().map(Into::into).collect();
         let binding = def.written_results(twin, results.len());
         let written: Vec<_> = binding.iter().map(|(w, _)| *w).collect();
         // Which written argument each result is the new value of.
-        let result_of: HashMap<&str, Value> =
-            binding.iter().filter_map(|(w, r)| r.map(|r| (w.name.as_str(), results[r]))).collect();
+        let result_of: HashMap<&str, Value> = binding.iter().filter_map(|(w, r)| r.map(|r| (w.name.as_str(), results[r]))).collect();
         // Buffers: recreated from provenance, or synthesized.
-        let recorded: Map<String, Json> = ir::string_attr(&op, "fx.buffers").and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        let recorded: Map<String, Json> =
+            ir::string_attr(&op, "fx.buffers").and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
         let mut buffers: HashMap<String, String> = HashMap::new();
         for w in written.iter().filter(|w| !def.reads(&w.name)) {
             let Some(r) = result_of.get(w.name.as_str()).copied() else { continue };
@@ -442,8 +448,7 @@ impl Exporter {
             None => {
                 let mut kwargs = Map::new();
                 let groups = vllm_dialect::verify::named_operands(&op).ok_or_else(|| err(&op, "does not verify"))?;
-                let by_name: HashMap<&str, Value> =
-                    groups.iter().filter_map(|(n, vs)| vs.first().map(|v| (*n, *v))).collect();
+                let by_name: HashMap<&str, Value> = groups.iter().filter_map(|(n, vs)| vs.first().map(|v| (*n, *v))).collect();
                 for t in &twin.operands {
                     let j = if let Some(b) = buffers.get(&t.name) {
                         json!({ "node": b })

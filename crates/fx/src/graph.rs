@@ -205,7 +205,10 @@ pub enum Val {
     /// Absent or `null`.
     None,
     /// `{"shape": [...], "dtype": ...}`: `None` dims are symbolic.
-    Tensor { shape: Vec<Option<u64>>, dtype: String },
+    Tensor {
+        shape: Vec<Option<u64>>,
+        dtype: String,
+    },
     /// A plain integer or `{"sym": ...}`.
     Int,
     Tuple(Vec<Val>),
@@ -273,10 +276,7 @@ fn parse_symbols(v: Option<&Value>) -> Result<Vec<(String, Symbol)>, GraphError>
         let bound = |k: &str| -> Result<Option<i64>, GraphError> {
             match b.get(k) {
                 None | Some(Value::Null) => Ok(None),
-                Some(x) => x
-                    .as_i64()
-                    .map(Some)
-                    .ok_or_else(|| GraphError::top(format!("symbol '{name}': '{k}' must be an integer"))),
+                Some(x) => x.as_i64().map(Some).ok_or_else(|| GraphError::top(format!("symbol '{name}': '{k}' must be an integer"))),
             }
         };
         out.push((name.clone(), Symbol { min: bound("min")?, max: bound("max")? }));

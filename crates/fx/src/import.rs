@@ -28,8 +28,8 @@ use mlir_support::{
         ir::{
             Attribute, Block, BlockLike, Identifier, Location, Module, Region, RegionLike, Type, TypeLike, Value,
             attribute::{
-                ArrayAttribute, BoolAttribute, DenseI32ArrayAttribute, DenseI64ArrayAttribute, DictionaryAttribute,
-                FloatAttribute, IntegerAttribute, StringAttribute, TypeAttribute,
+                ArrayAttribute, BoolAttribute, DenseI32ArrayAttribute, DenseI64ArrayAttribute, DictionaryAttribute, FloatAttribute,
+                IntegerAttribute, StringAttribute, TypeAttribute,
             },
             operation::{OperationBuilder, OperationLike, OperationMutLike},
             r#type::{FunctionType, IntegerType},
@@ -245,7 +245,9 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         let r_name = r.name;
         match self.env[r.index] {
             Some(Slot::Value(v)) => Ok(v),
-            Some(Slot::Tuple(_)) => Err(GraphError::at(&node.name, format!("uses the tuple '{r_name}' directly; tuples are read with getitem"))),
+            Some(Slot::Tuple(_)) => {
+                Err(GraphError::at(&node.name, format!("uses the tuple '{r_name}' directly; tuples are read with getitem")))
+            }
             Some(Slot::Nothing) => Err(GraphError::at(&node.name, format!("uses '{r_name}', which produces no value"))),
             None => Err(GraphError::at(&node.name, format!("refers to '{r_name}', which was not imported"))),
         }
@@ -371,10 +373,8 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             }
         }
         let (results, tuple) = self.result_types(node)?;
-        let mut attrs = vec![
-            (self.ids.target, self.str_attr(&node.target)),
-            (self.ids.opaque_args, self.str_attr(&self.encode_args(node, &operands))),
-        ];
+        let mut attrs =
+            vec![(self.ids.target, self.str_attr(&node.target)), (self.ids.opaque_args, self.str_attr(&self.encode_args(node, &operands)))];
         attrs.extend(self.provenance(node, &operands, false));
         self.append(block, node, "torch.operator", &operands, &results, attrs, tuple)
     }
@@ -455,16 +455,18 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
     /// not fit (the caller then tries the next candidate or the opaque op).
     /// Operands, attributes and operand group sizes of `node` read as `def`.
     #[allow(clippy::type_complexity)]
-    fn try_aten(&mut self, node: &'g Node, def: &'static OpDef) -> Option<(Vec<Value<'c, 'a>>, Vec<(Identifier<'c>, Attribute<'c>)>, Vec<i32>)> {
+    fn try_aten(
+        &mut self,
+        node: &'g Node,
+        def: &'static OpDef,
+    ) -> Option<(Vec<Value<'c, 'a>>, Vec<(Identifier<'c>, Attribute<'c>)>, Vec<i32>)> {
         let tensor_decls: Vec<_> = def.operands.iter().filter(|o| o.class != ValueClass::Index).collect();
         let has_dyn = def.operands.iter().any(|o| o.class == ValueClass::Index);
         let n_params = tensor_decls.len() + def.attrs.len();
         if node.args.len() > n_params {
             return None;
         }
-        let param = |i: usize, name: &str| -> Option<&'g Arg<'g>> {
-            node.args.get(i).or_else(|| node.kwarg(name))
-        };
+        let param = |i: usize, name: &str| -> Option<&'g Arg<'g>> { node.args.get(i).or_else(|| node.kwarg(name)) };
         for (k, _) in &node.kwargs {
             let known = tensor_decls.iter().any(|d| d.name == *k) || def.attr(k).is_some();
             if !known && !PLACEMENT_KWARGS.contains(&&**k) {
@@ -542,8 +544,12 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         if meta.len() != written.len() + 1 {
             return Err(GraphError::at(
                 &node.name,
-                format!("auto_functionalized of {target}: meta.val has {} elements, expected {} (None, then {})",
-                    meta.len(), written.len() + 1, written.iter().map(|w| w.name.as_str()).collect::<Vec<_>>().join(", ")),
+                format!(
+                    "auto_functionalized of {target}: meta.val has {} elements, expected {} (None, then {})",
+                    meta.len(),
+                    written.len() + 1,
+                    written.iter().map(|w| w.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
             ));
         }
         if node.args.len() != 1 || node.kwargs.iter().any(|(k, _)| twin.operands.iter().all(|o| o.name != *k) && twin.attr(k).is_none()) {
@@ -619,16 +625,20 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         };
         let tuple = &self.tuples[t];
         let len = tuple.len();
-        let idx = usize::try_from(i).ok().filter(|&x| x < len).ok_or_else(|| {
-            GraphError::at(&node.name, format!("getitem index {i} is out of range: '{src}' has {len} elements"))
-        })?;
+        let idx = usize::try_from(i)
+            .ok()
+            .filter(|&x| x < len)
+            .ok_or_else(|| GraphError::at(&node.name, format!("getitem index {i} is out of range: '{src}' has {len} elements")))?;
         let v = tuple[idx].ok_or_else(|| GraphError::at(&node.name, format!("getitem takes element {idx} of '{src}', which is None")))?;
         if let Val::Tensor { shape, dtype } = &node.val {
             let expected = tensor_type(self.ctx, shape, dtype);
             use mlir_support::melior::ir::ValueLike;
             let expected = expected.map_err(|e| GraphError::at(&node.name, e))?;
             if expected != v.r#type() {
-                return Err(GraphError::at(&node.name, format!("getitem's meta.val ({expected}) contradicts element {idx} of '{src}' ({})", v.r#type())));
+                return Err(GraphError::at(
+                    &node.name,
+                    format!("getitem's meta.val ({expected}) contradicts element {idx} of '{src}' ({})", v.r#type()),
+                ));
             }
         }
         self.env[self.current] = Some(Slot::Value(v));
@@ -682,12 +692,7 @@ fn droppable(graph: &Graph) -> Vec<bool> {
             }
         }
     }
-    graph
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| ALLOCATIONS.contains(&&*n.target) && uses[i] == 1 && out_uses[i] == 1)
-        .collect()
+    graph.nodes.iter().enumerate().map(|(i, n)| ALLOCATIONS.contains(&&*n.target) && uses[i] == 1 && out_uses[i] == 1).collect()
 }
 
 pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<Module<'c>, Vec<Diag>> {
@@ -720,7 +725,8 @@ pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<M
         }
         arg_attrs.push(Attribute::from(DictionaryAttribute::new(ctx, &d)));
     }
-    let block = Block::new(&arg_types.iter().zip(&inputs).map(|(t, (_, n))| (*t, Location::name(ctx, &n.name, unknown))).collect::<Vec<_>>());
+    let block =
+        Block::new(&arg_types.iter().zip(&inputs).map(|(t, (_, n))| (*t, Location::name(ctx, &n.name, unknown))).collect::<Vec<_>>());
     let id = |s: &str| Identifier::new(ctx, s);
     let mut imp = Importer {
         ctx,
@@ -815,19 +821,25 @@ pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<M
     let mut m = module.as_operation_mut();
     m.set_attribute("torch.symbols", DictionaryAttribute::new(ctx, &symbols).into());
     if !graph.extra.is_empty() {
-        m.set_attribute("fx.graph", StringAttribute::new(ctx, &serde_json::to_string(&graph.extra).expect("JSON text of parsed values")).into());
+        m.set_attribute(
+            "fx.graph",
+            StringAttribute::new(ctx, &serde_json::to_string(&graph.extra).expect("JSON text of parsed values")).into(),
+        );
     }
     let capture = DiagnosticCapture::attach(ctx);
     let ok = module.as_operation().verify();
     let diags = capture.take();
     if !ok {
-        return Err(diags.into_iter().map(|mut d| {
-            if d.loc.is_none() {
-                d.loc_label = format!("{file}: {}", d.loc_label);
-            }
-            d.notes.retain(|n| !n.message.starts_with("see current operation"));
-            d
-        }).collect());
+        return Err(diags
+            .into_iter()
+            .map(|mut d| {
+                if d.loc.is_none() {
+                    d.loc_label = format!("{file}: {}", d.loc_label);
+                }
+                d.notes.retain(|n| !n.message.starts_with("see current operation"));
+                d
+            })
+            .collect());
     }
     Ok(module)
 }

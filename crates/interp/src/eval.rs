@@ -10,11 +10,10 @@ use crate::tensor::{DType, FP8_MAX, Tensor, broadcast};
 use mlir_support::{
     ir,
     melior::ir::{
-        Attribute, BlockLike, RegionLike, Type, Value, ValueLike,
+        Attribute, BlockLike, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
         attribute::{BoolAttribute, DenseI64ArrayAttribute, FloatAttribute, IntegerAttribute},
         operation::{OperationLike, OperationRef},
         r#type::DimSize,
-        ShapedTypeLike,
     },
 };
 use std::collections::HashMap;
@@ -218,7 +217,11 @@ impl Interpreter {
             }
             "expand" => {
                 let x = t(0)?;
-                let mut size = self.shape_list(&ints(op, "size").ok_or("no size")?.iter().map(|&d| if d == -1 { 0 } else { d }).collect::<Vec<_>>(), &operands[1..], None)?;
+                let mut size = self.shape_list(
+                    &ints(op, "size").ok_or("no size")?.iter().map(|&d| if d == -1 { 0 } else { d }).collect::<Vec<_>>(),
+                    &operands[1..],
+                    None,
+                )?;
                 let raw = ints(op, "size").unwrap_or_default();
                 let lead = size.len() - x.shape.len();
                 for (i, r) in raw.iter().enumerate() {
@@ -263,7 +266,11 @@ impl Interpreter {
             "where" => {
                 let (c, a, b) = (t(0)?, t(1)?, t(2)?);
                 let shape = broadcast(&broadcast(&c.shape, &a.shape).ok_or("shapes")?, &b.shape).ok_or("shapes")?;
-                let (c, a, b) = (c.expand(&shape).ok_or("bc")?.to_vec(), a.expand(&shape).ok_or("bc")?.to_vec(), b.expand(&shape).ok_or("bc")?.to_vec());
+                let (c, a, b) = (
+                    c.expand(&shape).ok_or("bc")?.to_vec(),
+                    a.expand(&shape).ok_or("bc")?.to_vec(),
+                    b.expand(&shape).ok_or("bc")?.to_vec(),
+                );
                 let data = (0..c.len()).map(|i| if c[i] != 0.0 { a[i] } else { b[i] }).collect();
                 one(Tensor::new(out_dtype()?, shape, data))
             }
@@ -319,7 +326,8 @@ impl Interpreter {
         // Output name -> (dtype, shape) and where it goes.
         let mut outs: Vec<(String, DType, Vec<usize>)> = Vec::new();
         let results: Vec<Value> = op.results().map(Into::into).collect();
-        let twin = if def.is_inplace() { def } else { vllm_dialect::op(def.inplace.as_deref().ok_or("no in-place twin")?).ok_or("bad twin")? };
+        let twin =
+            if def.is_inplace() { def } else { vllm_dialect::op(def.inplace.as_deref().ok_or("no in-place twin")?).ok_or("bad twin")? };
         if def.is_inplace() {
             for w in def.operands.iter().filter(|o| o.mutated) {
                 if let Some(b) = ins.get(w.name.as_str()) {
@@ -405,7 +413,8 @@ fn reduce(x: &Tensor, dims: &[usize], keepdim: bool, kind: &str, dt: DType) -> R
             _ => g.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v)),
         })
         .collect();
-    let shape: Vec<usize> = (0..x.shape.len()).filter_map(|d| if dims.contains(&d) { keepdim.then_some(1) } else { Some(x.shape[d]) }).collect();
+    let shape: Vec<usize> =
+        (0..x.shape.len()).filter_map(|d| if dims.contains(&d) { keepdim.then_some(1) } else { Some(x.shape[d]) }).collect();
     Ok(Tensor::new(dt, shape, data))
 }
 
@@ -444,7 +453,12 @@ fn binary_fn(short: &str) -> Option<fn(f32, f32) -> f32> {
 
 /// The kernel `kernel` on `ins` (by operand name); returns each output named
 /// in `outs` (the in-place twin's written arguments), row-major.
-fn run_kernel(kernel: &str, op: &OperationRef<'_, '_>, ins: &HashMap<&str, Tensor>, outs: &[(String, DType, Vec<usize>)]) -> R<HashMap<String, Vec<f32>>> {
+fn run_kernel(
+    kernel: &str,
+    op: &OperationRef<'_, '_>,
+    ins: &HashMap<&str, Tensor>,
+    outs: &[(String, DType, Vec<usize>)],
+) -> R<HashMap<String, Vec<f32>>> {
     let get = |n: &str| ins.get(n).map(Tensor::to_vec).ok_or_else(|| format!("no '{n}'"));
     let opt = |n: &str| ins.get(n).map(Tensor::to_vec);
     let scalar = |n: &str| -> R<f32> { get(n)?.first().copied().ok_or_else(|| format!("'{n}' is empty")) };
@@ -525,7 +539,14 @@ fn run_kernel(kernel: &str, op: &OperationRef<'_, '_>, ins: &HashMap<&str, Tenso
         "per_token_group_fp8_quant" => {
             let g = int(op, "group_size").ok_or("no group_size")? as usize;
             let f = |n| float(op, n).map(|v| v as f32);
-            let (q, s) = k::per_group_quant(&get("input")?, g, f("eps").unwrap_or(1e-10), f("fp8_min").unwrap_or(-FP8_MAX), f("fp8_max").unwrap_or(FP8_MAX), boolean(op, "scale_ue8m0").unwrap_or(false));
+            let (q, s) = k::per_group_quant(
+                &get("input")?,
+                g,
+                f("eps").unwrap_or(1e-10),
+                f("fp8_min").unwrap_or(-FP8_MAX),
+                f("fp8_max").unwrap_or(FP8_MAX),
+                boolean(op, "scale_ue8m0").unwrap_or(false),
+            );
             m.insert("output_q".into(), q);
             m.insert("output_s".into(), s);
         }

@@ -198,7 +198,13 @@ impl Tensor {
                 continue;
             }
             let (d, s) = (self.shape[i - lead], self.strides[i - lead]);
-            strides[i] = if d == n { s } else if d == 1 { 0 } else { return None };
+            strides[i] = if d == n {
+                s
+            } else if d == 1 {
+                0
+            } else {
+                return None;
+            };
         }
         Some(Tensor { storage: self.storage.clone(), dtype: self.dtype, shape: shape.to_vec(), strides, offset: self.offset })
     }
@@ -211,7 +217,13 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
         .map(|i| {
             let x = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
             let y = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
-            if x == y || y == 1 { Some(x) } else if x == 1 { Some(y) } else { None }
+            if x == y || y == 1 {
+                Some(x)
+            } else if x == 1 {
+                Some(y)
+            } else {
+                None
+            }
         })
         .collect()
 }

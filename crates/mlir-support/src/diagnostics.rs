@@ -57,13 +57,7 @@ pub struct Diag {
 impl Diag {
     /// A diagnostic that did not come from MLIR (driver errors).
     pub fn error(label: impl Into<String>, message: impl Into<String>) -> Self {
-        Diag {
-            severity: Severity::Error,
-            loc: None,
-            loc_label: label.into(),
-            message: message.into(),
-            notes: vec![],
-        }
+        Diag { severity: Severity::Error, loc: None, loc_label: label.into(), message: message.into(), notes: vec![] }
     }
 
     fn from_mlir(d: &Diagnostic) -> Self {
@@ -74,10 +68,7 @@ impl Diag {
             DiagnosticSeverity::Remark => Severity::Remark,
         };
         let (loc, loc_label) = describe_location(d.location());
-        let notes = (0..d.note_count())
-            .filter_map(|i| d.note(i).ok())
-            .map(|n| Diag::from_mlir(&n))
-            .collect();
+        let notes = (0..d.note_count()).filter_map(|i| d.note(i).ok()).map(|n| Diag::from_mlir(&n)).collect();
         Diag { severity, loc, loc_label, message: d.to_string(), notes }
     }
 }
@@ -104,22 +95,14 @@ pub fn describe_location(loc: Location<'_>) -> (Option<SourceLoc>, String) {
     if loc.is_file_line_col_range() {
         let file = loc.file_line_col_range_filename().as_string_ref().as_str().unwrap_or("").to_string();
         return (
-            Some(SourceLoc {
-                file,
-                line: loc.file_line_col_range_start_line(),
-                column: loc.file_line_col_range_start_column(),
-            }),
+            Some(SourceLoc { file, line: loc.file_line_col_range_start_line(), column: loc.file_line_col_range_start_column() }),
             String::new(),
         );
     }
     if loc.is_name() {
         let name = loc.name_value().as_string_ref().as_str().unwrap_or("").to_string();
         let (inner, label) = describe_location(loc.name_child_location());
-        let label = if label.is_empty() || label == "unknown" {
-            format!("node '{name}'")
-        } else {
-            format!("node '{name}' {label}")
-        };
+        let label = if label.is_empty() || label == "unknown" { format!("node '{name}'") } else { format!("node '{name}' {label}") };
         return (inner, label);
     }
     if loc.is_call_site() {

@@ -27,11 +27,7 @@ unsafe extern "C" {
     pub fn vllmPrintRegisteredPasses();
     pub fn vllmInstallFatalErrorHandler();
     pub fn vllmEmitRemark(location: MlirLocation, message: *const c_char);
-    pub fn vllmParseSourceWithName(
-        context: MlirContext,
-        source: MlirStringRef,
-        name: MlirStringRef,
-    ) -> MlirModule;
+    pub fn vllmParseSourceWithName(context: MlirContext, source: MlirStringRef, name: MlirStringRef) -> MlirModule;
 }
 
 pub fn string_ref(s: &str) -> MlirStringRef {

@@ -64,12 +64,7 @@ pub struct PassRun<'a> {
 impl PassRun<'_> {
     /// The value of option `name` (its default when not given).
     pub fn option(&self, name: &str) -> &str {
-        self.info
-            .options
-            .iter()
-            .position(|o| o.name == name)
-            .and_then(|i| self.values.get(i).copied())
-            .unwrap_or("")
+        self.info.options.iter().position(|o| o.name == name).and_then(|i| self.values.get(i).copied()).unwrap_or("")
     }
 
     /// Adds `n` to the statistic called `name` (one of the pass's declared ones).
@@ -99,19 +94,14 @@ unsafe extern "C" fn run_trampoline(
     _pass: *mut c_void,
 ) -> bool {
     let pass: &'static dyn Pass = unsafe { *(user_data as *const &'static dyn Pass) };
-    let values = (0..num_options)
-        .map(|i| unsafe { ffi::from_string_ref(*options.add(i)) })
-        .collect();
+    let values = (0..num_options).map(|i| unsafe { ffi::from_string_ref(*options.add(i)) }).collect();
     let op = unsafe { OperationRef::from_raw(op) };
     let run = PassRun { info: pass.info(), values, context: unsafe { mlir_sys::mlirOperationGetContext(op.to_raw()) }.ptr as usize };
     // A panic must not unwind into C++.
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pass.run(op, &run))) {
         Ok(result) => result.is_ok(),
         Err(_) => {
-            crate::ir::emit_error(
-                op.location(),
-                &format!("internal error: pass '{}' panicked", pass.info().argument),
-            );
+            crate::ir::emit_error(op.location(), &format!("internal error: pass '{}' panicked", pass.info().argument));
             false
         }
     }
@@ -128,11 +118,7 @@ fn statistics() -> &'static Mutex<HashMap<usize, Counters>> {
 /// `(pass argument, statistic, value)`, sorted.
 pub fn take_statistics(context: &melior::Context) -> Vec<(&'static str, String, u64)> {
     let mut all = statistics().lock().unwrap_or_else(|e| e.into_inner());
-    all.remove(&(context.to_raw().ptr as usize))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|((p, s), v)| (p, s, v))
-        .collect()
+    all.remove(&(context.to_raw().ptr as usize)).unwrap_or_default().into_iter().map(|((p, s), v)| (p, s, v)).collect()
 }
 
 fn registered() -> &'static Mutex<HashSet<&'static str>> {

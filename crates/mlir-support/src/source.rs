@@ -7,9 +7,7 @@ use melior::{Context, ir::Module};
 /// `builtin.module` is wrapped in an implicit one, as `mlir-opt` does.
 pub fn parse<'c>(context: &'c Context, text: &str, name: &str) -> Result<Module<'c>, Vec<Diag>> {
     let capture = DiagnosticCapture::attach(context);
-    let raw = unsafe {
-        ffi::vllmParseSourceWithName(context.to_raw(), ffi::string_ref(text), ffi::string_ref(name))
-    };
+    let raw = unsafe { ffi::vllmParseSourceWithName(context.to_raw(), ffi::string_ref(text), ffi::string_ref(name)) };
     let module = unsafe { Module::from_option_raw(raw) };
     let diags = capture.take();
     match module {

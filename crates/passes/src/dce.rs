@@ -1,7 +1,10 @@
 //! `vllm-dce`: dead-op elimination for the torch-like dialects.
 use mlir_support::{
     ir,
-    melior::ir::{BlockLike, RegionLike, operation::{OperationLike, OperationRef}},
+    melior::ir::{
+        BlockLike, RegionLike,
+        operation::{OperationLike, OperationRef},
+    },
     pass::{Pass, PassFailed, PassInfo, PassRun, PassStatistic},
 };
 

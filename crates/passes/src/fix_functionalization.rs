@@ -6,11 +6,10 @@ use mlir_support::{
     melior::{
         Context,
         ir::{
-            Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, Type, Value, ValueLike,
+            Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, ShapedTypeLike, Type, TypeLike, Value, ValueLike,
             attribute::{DenseI32ArrayAttribute, DenseI64ArrayAttribute, IntegerAttribute, TypeAttribute},
             operation::{OperationBuilder, OperationLike, OperationRef},
             r#type::DimSize,
-            ShapedTypeLike, TypeLike,
         },
     },
     pass::{Pass, PassFailed, PassInfo, PassOption, PassRun, PassStatistic},
@@ -258,7 +257,10 @@ fn unsafe_to_overwrite(
     let root = storage_root(v);
     if let Some(arg) = ir::block_argument(root) {
         if !donate_inputs {
-            return Some(format!("its storage is graph input #{}, which the caller still owns (donate_inputs is off)", arg.argument_number()));
+            return Some(format!(
+                "its storage is graph input #{}, which the caller still owns (donate_inputs is off)",
+                arg.argument_number()
+            ));
         }
     }
     let class = alias_class(root);
@@ -346,7 +348,15 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
     /// halves it, a GEMM takes it from the weight). Also returns the symbolic
     /// shape, for `made`.
     #[allow(clippy::type_complexity)]
-    fn dims(&self, ctx: &'c Context, block: BlockRef<'c, 'a>, before: OperationRef<'c, 'a>, result: Value<'c, 'a>, like: Option<Value<'c, 'a>>, like_same_shape: bool) -> Option<(Vec<Value<'c, 'a>>, Vec<Option<String>>)> {
+    fn dims(
+        &self,
+        ctx: &'c Context,
+        block: BlockRef<'c, 'a>,
+        before: OperationRef<'c, 'a>,
+        result: Value<'c, 'a>,
+        like: Option<Value<'c, 'a>>,
+        like_same_shape: bool,
+    ) -> Option<(Vec<Value<'c, 'a>>, Vec<Option<String>>)> {
         let t = ir::ranked_tensor(result.r#type())?;
         let rank = t.rank();
         let like = like.filter(|l| ir::ranked_tensor(l.r#type()).is_some_and(|lt| lt.rank() == rank));
@@ -389,7 +399,14 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
 }
 
 /// A new `aten.empty` shaped like `ty`, named after the recorded buffer.
-fn empty<'c: 'a, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, before: OperationRef<'c, 'a>, ty: Type<'c>, dims: &[Value<'c, 'a>], name: Option<&str>) -> Option<Value<'c, 'a>> {
+fn empty<'c: 'a, 'a>(
+    ctx: &'c Context,
+    block: BlockRef<'c, 'a>,
+    before: OperationRef<'c, 'a>,
+    ty: Type<'c>,
+    dims: &[Value<'c, 'a>],
+    name: Option<&str>,
+) -> Option<Value<'c, 'a>> {
     let t = ir::ranked_tensor(ty)?;
     let size: Vec<i64> = vllm_dialect::verify::shape_of(ty)?.into_iter().map(|d| d.unwrap_or(K_DYNAMIC)).collect();
     let loc = match name {
@@ -491,7 +508,9 @@ fn convert<'c: 'a, 'a>(
             match result_of.get(t.name.as_str()).copied().flatten() {
                 Some(r) => {
                     let ty = results[r].r#type();
-                    let (dims, shape) = sizes.dims(ctx, block, op, results[r], like.map(|(_, v)| v), same_as_like(results[r])).ok_or_else(|| format!("cannot size the buffer for '{}'", t.name))?;
+                    let (dims, shape) = sizes
+                        .dims(ctx, block, op, results[r], like.map(|(_, v)| v), same_as_like(results[r]))
+                        .ok_or_else(|| format!("cannot size the buffer for '{}'", t.name))?;
                     let name = recorded_buffer_name(&op, &t.name);
                     counts.buffers += 1;
                     let buffer = empty(ctx, block, op, ty, &dims, name.as_deref()).ok_or("cannot build aten.empty")?;

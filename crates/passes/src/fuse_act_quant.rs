@@ -3,7 +3,10 @@ use crate::fusion::{self, Check, Rule, V};
 use crate::native;
 use mlir_support::{
     ir,
-    melior::ir::{RegionLike, operation::{OperationLike, OperationRef}},
+    melior::ir::{
+        RegionLike,
+        operation::{OperationLike, OperationRef},
+    },
     pass::{Pass, PassFailed, PassInfo, PassRun, PassStatistic},
 };
 
@@ -89,7 +92,8 @@ fn raise_natives(func: OperationRef<'_, '_>, run: &PassRun<'_>) {
         if erased.contains(&ir::op_id(&op)) {
             continue;
         }
-        let native_quant = if native::is_quant_end(&op) { op.result(0).ok().and_then(|r| native::static_quant(r.into()).ok()) } else { None };
+        let native_quant =
+            if native::is_quant_end(&op) { op.result(0).ok().and_then(|r| native::static_quant(r.into()).ok()) } else { None };
         let y = match &native_quant {
             Some(q) => q.input,
             None if op.name().as_string_ref().as_str() == Ok("vllm.static_scaled_fp8_quant") => match op.operand(0) {

@@ -4,10 +4,9 @@ use crate::native;
 use mlir_support::{
     ir,
     melior::ir::{
-        Attribute, BlockLike, Identifier, Location, RegionLike, Type, Value, ValueLike,
+        Attribute, BlockLike, Identifier, Location, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
         operation::{OperationBuilder, OperationLike, OperationRef},
         r#type::RankedTensorType,
-        ShapedTypeLike,
     },
     pass::{Pass, PassFailed, PassInfo, PassRun, PassStatistic},
 };
@@ -118,11 +117,12 @@ impl Pass for FuseAttnQuantPass {
             if let Some(r) = reshape {
                 let mut ops: Vec<Value> = vec![replacement];
                 ops.extend(r.operands().skip(1));
-                let Ok(new_r) = OperationBuilder::new(&r.name().as_string_ref().as_str().unwrap_or("aten.reshape").to_string(), r.location())
-                    .add_operands(&ops)
-                    .add_results(&[qres.r#type()])
-                    .add_attributes(&semantic_attrs(&r))
-                    .build()
+                let Ok(new_r) =
+                    OperationBuilder::new(&r.name().as_string_ref().as_str().unwrap_or("aten.reshape").to_string(), r.location())
+                        .add_operands(&ops)
+                        .add_results(&[qres.r#type()])
+                        .add_attributes(&semantic_attrs(&r))
+                        .build()
                 else {
                     continue;
                 };
@@ -156,7 +156,11 @@ fn fusable_attention(y: Value<'_, '_>) -> bool {
 }
 
 /// Raises native static quants of attention outputs, which the loop then fuses.
-fn raise_native_quants<'c: 'a, 'a>(ctx: &'c mlir_support::melior::Context, block: mlir_support::melior::ir::BlockRef<'c, 'a>, run: &PassRun<'_>) {
+fn raise_native_quants<'c: 'a, 'a>(
+    ctx: &'c mlir_support::melior::Context,
+    block: mlir_support::melior::ir::BlockRef<'c, 'a>,
+    run: &PassRun<'_>,
+) {
     let mut erased = std::collections::HashSet::new();
     let mut raised = 0u64;
     for op in ir::block_ops(block) {
@@ -164,7 +168,8 @@ fn raise_native_quants<'c: 'a, 'a>(ctx: &'c mlir_support::melior::Context, block
             continue;
         }
         let Some(q) = op.result(0).ok().and_then(|r| native::static_quant(r.into()).ok()) else { continue };
-        if native::single_use(q.input) && fusable_attention(q.input) && native::raise_quant(ctx, block, &q, q.input, &mut erased).is_some() {
+        if native::single_use(q.input) && fusable_attention(q.input) && native::raise_quant(ctx, block, &q, q.input, &mut erased).is_some()
+        {
             raised += 1;
         }
     }

@@ -3,7 +3,10 @@ use crate::fusion::{self, Check, Rule, V};
 use crate::native;
 use mlir_support::{
     ir,
-    melior::ir::{RegionLike, Value, operation::{OperationLike, OperationRef}},
+    melior::ir::{
+        RegionLike, Value,
+        operation::{OperationLike, OperationRef},
+    },
     pass::{Pass, PassFailed, PassInfo, PassRun, PassStatistic},
 };
 

@@ -12,10 +12,9 @@ use mlir_support::{
     melior::{
         Context,
         ir::{
-            Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, Type, Value, ValueLike,
+            Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
             attribute::DenseI32ArrayAttribute,
             operation::{OperationBuilder, OperationLike, OperationRef},
-            ShapedTypeLike,
         },
     },
 };
@@ -209,8 +208,7 @@ fn rewrite<'c, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, rule: &Rule, m: &M
     }
     let types: Vec<Type> = replaced.iter().map(|v| v.r#type()).collect();
     let loc = Location::fused(ctx, &[m.producer.location(), m.root.location()], Attribute::unit(ctx));
-    let Ok(op) = OperationBuilder::new(rule.fused, loc).add_operands(&operands).add_results(&types).add_attributes(&attrs).build()
-    else {
+    let Ok(op) = OperationBuilder::new(rule.fused, loc).add_operands(&operands).add_results(&types).add_attributes(&attrs).build() else {
         return false;
     };
     let fused = block.insert_operation_before(m.root, op);
@@ -252,7 +250,10 @@ pub fn apply(func: OperationRef<'_, '_>, rules: &[Rule], debug_node: &str) -> Ve
                         counts[i].1 += 1;
                         break;
                     } else if explain {
-                        ir::emit_remark(op.location(), &format!("rule '{}' matched but a replaced value is read before the root", rule.name));
+                        ir::emit_remark(
+                            op.location(),
+                            &format!("rule '{}' matched but a replaced value is read before the root", rule.name),
+                        );
                     }
                 }
                 Err(why) if explain => ir::emit_remark(op.location(), &format!("rule '{}' did not match: {why}", rule.name)),
@@ -265,10 +266,13 @@ pub fn apply(func: OperationRef<'_, '_>, rules: &[Rule], debug_node: &str) -> Ve
 
 /// A rule-based pass's `run`: applies the rules, reports a count per rule
 /// (each rule's name is one of the pass's statistics).
-pub fn run(func: OperationRef<'_, '_>, run: &mlir_support::pass::PassRun<'_>, rules: &[Rule]) -> Result<(), mlir_support::pass::PassFailed> {
+pub fn run(
+    func: OperationRef<'_, '_>,
+    run: &mlir_support::pass::PassRun<'_>,
+    rules: &[Rule],
+) -> Result<(), mlir_support::pass::PassFailed> {
     for (name, n) in apply(func, rules, run.option("debug-node")) {
         run.bump(name, n);
     }
     Ok(())
 }
-

@@ -21,15 +21,23 @@ pub use fix_functionalization::FixFunctionalizationPass;
 pub use fuse_act_quant::FuseActQuantPass;
 pub use fuse_attn_quant::FuseAttnQuantPass;
 pub use fuse_rms_quant::FuseRmsQuantPass;
+pub use mlir_support::pass::{Pass, PassFailed, PassInfo, PassRun};
 pub use noop_elimination::NoopEliminationPass;
 pub use specialize_shapes::SpecializeShapesPass;
-pub use mlir_support::pass::{Pass, PassFailed, PassInfo, PassRun};
 use std::fmt::Write;
 use std::sync::Once;
 
 /// Every project pass, in documentation order.
 pub fn all() -> Vec<Box<dyn Pass>> {
-    vec![Box::new(DcePass), Box::new(SpecializeShapesPass), Box::new(NoopEliminationPass), Box::new(FuseRmsQuantPass), Box::new(FuseActQuantPass), Box::new(FuseAttnQuantPass), Box::new(FixFunctionalizationPass)]
+    vec![
+        Box::new(DcePass),
+        Box::new(SpecializeShapesPass),
+        Box::new(NoopEliminationPass),
+        Box::new(FuseRmsQuantPass),
+        Box::new(FuseActQuantPass),
+        Box::new(FuseAttnQuantPass),
+        Box::new(FixFunctionalizationPass),
+    ]
 }
 
 /// The declarations of every project pass.

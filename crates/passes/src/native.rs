@@ -18,11 +18,10 @@ use mlir_support::{
     melior::{
         Context,
         ir::{
-            Attribute, BlockLike, BlockRef, Identifier, Location, Type, Value, ValueLike,
-            attribute::{DenseI64ArrayAttribute, FloatAttribute, IntegerAttribute, BoolAttribute},
+            Attribute, BlockLike, BlockRef, Identifier, Location, ShapedTypeLike, Type, Value, ValueLike,
+            attribute::{BoolAttribute, DenseI64ArrayAttribute, FloatAttribute, IntegerAttribute},
             operation::{OperationBuilder, OperationLike, OperationRef},
             r#type::DimSize,
-            ShapedTypeLike,
         },
     },
 };
@@ -91,7 +90,11 @@ pub fn rms<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<Rms<'c, 'a>, String> {
     let epsilon = scalar(&add_eps, "other").ok_or("no epsilon")?;
     let mean = named(add_eps.operand(0).map_err(|e| e.to_string())?, "aten.mean").ok_or("no mean")?;
     let rank = ir::ranked_tensor(xf.r#type()).map_or(0, |t| t.rank() as i64);
-    let dims = mean.attribute("dim").ok().and_then(|a| DenseI64ArrayAttribute::try_from(a).ok()).map(|a| (0..a.len()).filter_map(|i| a.element(i).ok()).collect::<Vec<_>>());
+    let dims = mean
+        .attribute("dim")
+        .ok()
+        .and_then(|a| DenseI64ArrayAttribute::try_from(a).ok())
+        .map(|a| (0..a.len()).filter_map(|i| a.element(i).ok()).collect::<Vec<_>>());
     let keep = mean.attribute("keepdim").ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_some_and(|b| b.value());
     if !matches!(dims.as_deref(), Some([d]) if *d == -1 || *d == rank - 1) || !keep {
         return Err("the mean is not over the last dim with keepdim".into());
@@ -104,7 +107,14 @@ pub fn rms<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<Rms<'c, 'a>, String> {
         return Err(format!("xf is not f32 or the weight is not {t}"));
     }
     let mut ops = vec![mul_w, conv_t, mul_s, rsqrt, add_eps, mean, pow];
-    for v in [n, mul_s.result(0).map_err(|e| e.to_string())?.into(), rsqrt.result(0).map_err(|e| e.to_string())?.into(), add_eps.result(0).map_err(|e| e.to_string())?.into(), mean.result(0).map_err(|e| e.to_string())?.into(), pow.result(0).map_err(|e| e.to_string())?.into()] {
+    for v in [
+        n,
+        mul_s.result(0).map_err(|e| e.to_string())?.into(),
+        rsqrt.result(0).map_err(|e| e.to_string())?.into(),
+        add_eps.result(0).map_err(|e| e.to_string())?.into(),
+        mean.result(0).map_err(|e| e.to_string())?.into(),
+        pow.result(0).map_err(|e| e.to_string())?.into(),
+    ] {
         if !one_use(v) {
             return Err("an intermediate value of the norm has another user".into());
         }
@@ -161,11 +171,14 @@ pub struct Quant<'c, 'a> {
 pub fn static_quant<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<Quant<'c, 'a>, String> {
     let (c2v, conv) = converted(out, "f8E4M3FN").ok_or("not to(float8_e4m3fn)")?;
     let cmax = named(c2v, "aten.clamp_max").filter(|o| scalar(o, "other") == Some(448.0)).ok_or("no clamp_max(448)")?;
-    let cmin = named(cmax.operand(0).map_err(|e| e.to_string())?, "aten.clamp_min").filter(|o| scalar(o, "other") == Some(-448.0)).ok_or("no clamp_min(-448)")?;
+    let cmin = named(cmax.operand(0).map_err(|e| e.to_string())?, "aten.clamp_min")
+        .filter(|o| scalar(o, "other") == Some(-448.0))
+        .ok_or("no clamp_min(-448)")?;
     let mul = named(cmin.operand(0).map_err(|e| e.to_string())?, "aten.mul").ok_or("no multiply by the reciprocal scale")?;
     let (recip, yf) = commuted(&mul, |v| named(v, "aten.reciprocal")).ok_or("no reciprocal(scale)")?;
     let scale = recip.operand(0).map_err(|e| e.to_string())?;
-    let scalar_scale = ir::ranked_tensor(scale.r#type()).is_some_and(|t| (0..t.rank()).all(|i| matches!(t.dim_size(i), Ok(DimSize::Static(1)))));
+    let scalar_scale =
+        ir::ranked_tensor(scale.r#type()).is_some_and(|t| (0..t.rank()).all(|i| matches!(t.dim_size(i), Ok(DimSize::Static(1)))));
     if elem(scale).as_deref() != Some("f32") || !scalar_scale {
         return Err("the scale is not one f32 (a per-tensor static scale)".into());
     }
@@ -239,7 +252,11 @@ pub fn silu_mul<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<SiluMul<'c, 'a>, Strin
     if xa != xb || sa != 0 || ea != d || sb != d || eb < two_d || two_d % 2 != 0 {
         return Err("the halves are not x[..., :d] and x[..., d:] of one x".into());
     }
-    if elem(xa) != Some(t.clone()) || !one_use(a) || !one_use(b_slice) || !one_use(act.first().and_then(|o| o.result(0).ok()).map(Value::from).ok_or("no silu")?) {
+    if elem(xa) != Some(t.clone())
+        || !one_use(a)
+        || !one_use(b_slice)
+        || !one_use(act.first().and_then(|o| o.result(0).ok()).map(Value::from).ok_or("no silu")?)
+    {
         return Err("an intermediate value of silu-and-mul has another user".into());
     }
     ops.extend(act);
@@ -308,31 +325,59 @@ pub fn earliest<'c: 'a, 'a>(values: &[Value<'c, 'a>]) -> Option<Op<'c, 'a>> {
 
 /// Replaces a native RMSNorm with `vllm.rms_norm` / `vllm.fused_add_rms_norm`;
 /// returns the new normalized value. `erased` collects removed ops.
-pub fn raise_rms<'c: 'a, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, m: &Rms<'c, 'a>, erased: &mut std::collections::HashSet<usize>) -> Option<Value<'c, 'a>> {
+pub fn raise_rms<'c: 'a, 'a>(
+    ctx: &'c Context,
+    block: BlockRef<'c, 'a>,
+    m: &Rms<'c, 'a>,
+    erased: &mut std::collections::HashSet<usize>,
+) -> Option<Value<'c, 'a>> {
     let eps = [("epsilon", epsilon_attr(ctx, m.epsilon))];
     let before = earliest(&[Some(m.out), m.residual_out].into_iter().flatten().collect::<Vec<_>>())?;
     erased.extend(m.ops.iter().map(ir::op_id));
     let op = match m.residual {
         None => raise(ctx, block, before, "vllm.rms_norm", &[m.x, m.weight], &eps, &[m.out.r#type()], &[Some(m.out)], &m.ops)?,
-        Some(r) => raise(ctx, block, before, "vllm.fused_add_rms_norm", &[m.x, r, m.weight], &eps, &[m.out.r#type(), m.x.r#type()], &[Some(m.out), m.residual_out], &m.ops)?,
+        Some(r) => raise(
+            ctx,
+            block,
+            before,
+            "vllm.fused_add_rms_norm",
+            &[m.x, r, m.weight],
+            &eps,
+            &[m.out.r#type(), m.x.r#type()],
+            &[Some(m.out), m.residual_out],
+            &m.ops,
+        )?,
     };
     op.result(0).ok().map(Into::into)
 }
 
 /// Replaces a native static quant with `vllm.static_scaled_fp8_quant`.
-pub fn raise_quant<'c: 'a, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, m: &Quant<'c, 'a>, input: Value<'c, 'a>, erased: &mut std::collections::HashSet<usize>) -> Option<Op<'c, 'a>> {
+pub fn raise_quant<'c: 'a, 'a>(
+    ctx: &'c Context,
+    block: BlockRef<'c, 'a>,
+    m: &Quant<'c, 'a>,
+    input: Value<'c, 'a>,
+    erased: &mut std::collections::HashSet<usize>,
+) -> Option<Op<'c, 'a>> {
     let before = ir::producer(m.out)?;
     erased.extend(m.ops.iter().map(ir::op_id));
     raise(ctx, block, before, "vllm.static_scaled_fp8_quant", &[input, m.scale], &[], &[m.out.r#type()], &[Some(m.out)], &m.ops)
 }
 
 /// Replaces a native SiLU-and-mul with `vllm.silu_and_mul`; returns its value.
-pub fn raise_silu_mul<'c: 'a, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, m: &SiluMul<'c, 'a>, erased: &mut std::collections::HashSet<usize>) -> Option<Value<'c, 'a>> {
+pub fn raise_silu_mul<'c: 'a, 'a>(
+    ctx: &'c Context,
+    block: BlockRef<'c, 'a>,
+    m: &SiluMul<'c, 'a>,
+    erased: &mut std::collections::HashSet<usize>,
+) -> Option<Value<'c, 'a>> {
     let before = ir::producer(m.out)?;
     erased.extend(m.ops.iter().map(ir::op_id));
-    raise(ctx, block, before, "vllm.silu_and_mul", &[m.input], &[], &[m.out.r#type()], &[Some(m.out)], &m.ops)?.result(0).ok().map(Into::into)
+    raise(ctx, block, before, "vllm.silu_and_mul", &[m.input], &[], &[m.out.r#type()], &[Some(m.out)], &m.ops)?
+        .result(0)
+        .ok()
+        .map(Into::into)
 }
-
 
 /// True for the last op of a native static quant: `to(.., float8_e4m3fn)`.
 pub fn is_quant_end(op: &Op<'_, '_>) -> bool {

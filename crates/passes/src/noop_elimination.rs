@@ -3,11 +3,10 @@
 use mlir_support::{
     ir,
     melior::ir::{
-        RegionLike, Value, ValueLike,
+        RegionLike, ShapedTypeLike, Value, ValueLike,
         attribute::{DenseI64ArrayAttribute, IntegerAttribute},
         operation::{OperationLike, OperationRef},
         r#type::DimSize,
-        ShapedTypeLike,
     },
     pass::{Pass, PassFailed, PassInfo, PassRun, PassStatistic},
 };

@@ -2,14 +2,10 @@
 use mlir_support::{
     ir,
     melior::ir::{
-        Attribute, BlockLike, Identifier, RegionLike, Type, TypeLike, Value, ValueLike,
-        attribute::{
-            ArrayAttribute, DenseI64ArrayAttribute, DictionaryAttribute, IntegerAttribute, StringAttribute,
-            TypeAttribute,
-        },
+        Attribute, BlockLike, Identifier, RegionLike, ShapedTypeLike, Type, TypeLike, Value, ValueLike,
+        attribute::{ArrayAttribute, DenseI64ArrayAttribute, DictionaryAttribute, IntegerAttribute, StringAttribute, TypeAttribute},
         operation::{OperationLike, OperationRef},
         r#type::{FunctionType, IntegerType, RankedTensorType},
-        ShapedTypeLike,
     },
     pass::{Pass, PassFailed, PassInfo, PassOption, PassRun, PassStatistic},
 };
@@ -54,7 +50,6 @@ are the `_dyn` ones specialized to 256, node for node (tested).",
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SpecializeShapesPass;
-
 
 /// The static type for `t`: dims from `meta` where known, else `n` for `?`.
 fn specialized_type<'c>(t: Type<'c>, meta: Option<&Json>, n: i64) -> Type<'c> {

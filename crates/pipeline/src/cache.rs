@@ -57,11 +57,7 @@ impl CompileCache {
     /// Stores `body` atomically (temporary file, fsync, rename).
     pub fn put(&self, key: &str, body: &str) -> std::io::Result<()> {
         let final_path = self.path(key);
-        let tmp = self.dir.join(format!(
-            ".{key}.{}.{:?}.tmp",
-            std::process::id(),
-            std::thread::current().id()
-        ));
+        let tmp = self.dir.join(format!(".{key}.{}.{:?}.tmp", std::process::id(), std::thread::current().id()));
         {
             let mut f = std::fs::File::create(&tmp)?;
             writeln!(f, "{MAGIC}{}", crate::manager::sha256(&[body]))?;

@@ -5,7 +5,10 @@ use crate::manager::{CustomPass, Plan, PostGradPassManager};
 use crate::shape::ShapeContext;
 use mlir_support::{
     Diag,
-    melior::{Context, ir::{Module, operation::OperationLike}},
+    melior::{
+        Context,
+        ir::{Module, operation::OperationLike},
+    },
     pipeline::Pipeline,
 };
 use std::{path::PathBuf, time::Instant};
@@ -223,11 +226,7 @@ pub fn compile(input: Input<'_>, name: &str, options: &CompileOptions) -> Result
         }
     }
     let mlir = module.as_operation().to_string();
-    let fx_json = if options.emit_fx {
-        Some(vllm_fx::to_text(&vllm_fx::export(&module).map_err(|d| vec![d])?))
-    } else {
-        None
-    };
+    let fx_json = if options.emit_fx { Some(vllm_fx::to_text(&vllm_fx::export(&module).map_err(|d| vec![d])?)) } else { None };
     if let (Some(cache), Some(key)) = (&options.cache, &key) {
         let body = match &fx_json {
             Some(f) => format!("{mlir}\n//--fx-json--\n{f}"),

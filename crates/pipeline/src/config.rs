@@ -118,9 +118,7 @@ impl PassConfig {
             for field in canonical.split('+') {
                 if let Some((_, other, v)) = seen.iter().find(|(f, _, _)| *f == field) {
                     if v != value {
-                        return Err(ConfigError(format!(
-                            "config: '{spelling}' and '{other}' set the same option to different values"
-                        )));
+                        return Err(ConfigError(format!("config: '{spelling}' and '{other}' set the same option to different values")));
                     }
                 }
                 seen.push((field, spelling, value.clone()));
@@ -146,9 +144,8 @@ impl PassConfig {
             "fuse_attn_quant" => self.fuse_attn_quant = boolean()?,
             "donate_inputs" => self.donate_inputs = boolean()?,
             "fi_allreduce_fusion_max_token_num" => {
-                self.fi_allreduce_fusion_max_token_num = v
-                    .as_u64()
-                    .ok_or_else(|| ConfigError(format!("config: '{spelling}' must be a non-negative integer, got {v}")))?
+                self.fi_allreduce_fusion_max_token_num =
+                    v.as_u64().ok_or_else(|| ConfigError(format!("config: '{spelling}' must be a non-negative integer, got {v}")))?
             }
             "dump_graph_stages" => {
                 self.dump_graph_stages = v
@@ -183,9 +180,7 @@ impl PassConfig {
                 (self.fuse_attn_quant, "attention + quant"),
             ] {
                 if on {
-                    warnings.push(format!(
-                        "{what} fusion is on but eliminate_noops is off: no-op reshapes between the ops may block it"
-                    ));
+                    warnings.push(format!("{what} fusion is on but eliminate_noops is off: no-op reshapes between the ops may block it"));
                 }
             }
         }
@@ -196,10 +191,7 @@ impl PassConfig {
     pub fn to_json(&self) -> Value {
         let mut m = self.key_json();
         m.insert("dump_graph_stages".into(), Value::from(self.dump_graph_stages.clone()));
-        m.insert(
-            "dump_graph_dir".into(),
-            self.dump_graph_dir.as_ref().map_or(Value::Null, |d| Value::from(d.display().to_string())),
-        );
+        m.insert("dump_graph_dir".into(), self.dump_graph_dir.as_ref().map_or(Value::Null, |d| Value::from(d.display().to_string())));
         Value::Object(m)
     }
 

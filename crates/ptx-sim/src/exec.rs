@@ -132,7 +132,19 @@ pub fn run(kernel: &Kernel, launch: Launch, args: &mut [Arg<'_>]) -> Result<Stat
             })
         })
         .collect();
-    let mut m = Machine { k: kernel, launch, cta: 0, bufs, buf_arg, params, shared: vec![POISON; kernel.shared_bytes], budget: BUDGET, mem_slot, requests: Default::default(), stats: Stats { instructions: 0, buffers: vec![Traffic::default(); kernel.params.len()], executed: vec![0; kernel.insts.len()] } };
+    let mut m = Machine {
+        k: kernel,
+        launch,
+        cta: 0,
+        bufs,
+        buf_arg,
+        params,
+        shared: vec![POISON; kernel.shared_bytes],
+        budget: BUDGET,
+        mem_slot,
+        requests: Default::default(),
+        stats: Stats { instructions: 0, buffers: vec![Traffic::default(); kernel.params.len()], executed: vec![0; kernel.insts.len()] },
+    };
     for cta in 0..launch.grid {
         m.cta = cta;
         m.shared.fill(POISON);
@@ -169,7 +181,11 @@ fn f16_to_f32(v: u64) -> f32 {
 }
 
 /// The add, sub or mul of a packed lane (or an f32), in `T`'s arithmetic.
-fn lane_arith<T: std::ops::Add<Output = T> + std::ops::Sub<Output = T> + std::ops::Mul<Output = T>>(op: Bin, x: T, y: T) -> Result<T, String> {
+fn lane_arith<T: std::ops::Add<Output = T> + std::ops::Sub<Output = T> + std::ops::Mul<Output = T>>(
+    op: Bin,
+    x: T,
+    y: T,
+) -> Result<T, String> {
     Ok(match op {
         Bin::Add => x + y,
         Bin::Sub => x - y,
@@ -284,7 +300,9 @@ impl Machine<'_, '_, '_> {
     fn run_cta(&mut self) -> Result<(), String> {
         let block = self.launch.block;
         let slots = self.mem_slot.iter().flatten().count();
-        let mut threads: Vec<Thread> = (0..block).map(|tid| Thread { pc: 0, tid, regs: vec![0; self.k.regs], state: State::Ready, mem_runs: vec![0; slots] }).collect();
+        let mut threads: Vec<Thread> = (0..block)
+            .map(|tid| Thread { pc: 0, tid, regs: vec![0; self.k.regs], state: State::Ready, mem_runs: vec![0; slots] })
+            .collect();
         loop {
             for t in threads.iter_mut().filter(|t| t.state == State::Ready) {
                 self.run_thread(t)?;
@@ -495,12 +513,18 @@ impl Machine<'_, '_, '_> {
         if shared {
             let a = addr as usize;
             let size = self.k.shared_bytes;
-            return a.checked_add(len).and_then(|end| self.shared.get_mut(a..end)).ok_or_else(|| format!("shared access at {a} past {size} bytes"));
+            return a
+                .checked_add(len)
+                .and_then(|end| self.shared.get_mut(a..end))
+                .ok_or_else(|| format!("shared access at {a} past {size} bytes"));
         }
         let (buf, off) = ((addr >> SHIFT) as usize, (addr & ((1 << SHIFT) - 1)) as usize);
-        let b = buf.checked_sub(1).and_then(|i| self.bufs.get_mut(i)).ok_or_else(|| format!("global access at {addr:#x}: no such buffer"))?;
+        let b =
+            buf.checked_sub(1).and_then(|i| self.bufs.get_mut(i)).ok_or_else(|| format!("global access at {addr:#x}: no such buffer"))?;
         let size = b.len();
-        off.checked_add(len).and_then(|end| b.get_mut(off..end)).ok_or_else(|| format!("out of bounds: bytes {off}..{} of buffer {buf} ({size} bytes)", off + len))
+        off.checked_add(len)
+            .and_then(|end| b.get_mut(off..end))
+            .ok_or_else(|| format!("out of bounds: bytes {off}..{} of buffer {buf} ({size} bytes)", off + len))
     }
 
     fn exec(&mut self, inst: &Inst, t: &mut Thread) -> Result<(), String> {
@@ -649,7 +673,8 @@ impl Machine<'_, '_, '_> {
                     Ty::F32x2 => bits(f(a >> 32).mul_add(f(b >> 32), f(c >> 32))) << 32 | bits(f(a).mul_add(f(b), f(c))),
                     _ => {
                         let bf = ty == Ty::Bf16x2;
-                        fma_lane(a >> 16 & 0xffff, b >> 16 & 0xffff, c >> 16 & 0xffff, bf) << 16 | fma_lane(a & 0xffff, b & 0xffff, c & 0xffff, bf)
+                        fma_lane(a >> 16 & 0xffff, b >> 16 & 0xffff, c >> 16 & 0xffff, bf) << 16
+                            | fma_lane(a & 0xffff, b & 0xffff, c & 0xffff, bf)
                     }
                 };
                 Self::set(t, arg(0)?, v, ty.bits())?;

@@ -116,10 +116,22 @@ pub(crate) enum Op {
     Cvta,
     /// With the type, which sets the element width of `{a, b}` packing.
     Mov(Ty),
-    Ld { shared: bool, n: u8, ty: Ty },
-    St { shared: bool, n: u8, ty: Ty },
+    Ld {
+        shared: bool,
+        n: u8,
+        ty: Ty,
+    },
+    St {
+        shared: bool,
+        n: u8,
+        ty: Ty,
+    },
     AtomMax(Ty),
-    Cvt { dst: Ty, src: Ty, rni: bool },
+    Cvt {
+        dst: Ty,
+        src: Ty,
+        rni: bool,
+    },
     Bin(Bin, Ty),
     MulWide(Ty),
     MadLo(Ty),
@@ -230,7 +242,8 @@ pub fn parse(ptx: &str, entry: &str) -> Result<Kernel, String> {
         if let Some(rest) = l.strip_prefix(".shared ") {
             // `.shared .align 4 .b8 name[128];`
             let words: Vec<&str> = rest.trim_end_matches(';').split_whitespace().collect();
-            let align: usize = words.iter().position(|w| *w == ".align").and_then(|p| words.get(p + 1)).and_then(|a| a.parse().ok()).unwrap_or(1).max(1);
+            let align: usize =
+                words.iter().position(|w| *w == ".align").and_then(|p| words.get(p + 1)).and_then(|a| a.parse().ok()).unwrap_or(1).max(1);
             let decl = words.last().ok_or("an empty .shared")?;
             let (name, size) = decl.split_once('[').ok_or_else(|| format!("unsupported .shared `{l}`"))?;
             let size: usize = size.trim_end_matches(']').parse().map_err(|_| format!("unsupported .shared `{l}`"))?;

@@ -82,9 +82,8 @@ pub fn verify(file: &str, text: &str, produced: &[Diag]) -> Vec<Diag> {
     }
     for d in flat {
         let line = d.loc.as_ref().filter(|l| l.file == file).map(|l| l.line);
-        let hit = expected.iter_mut().find(|e| {
-            !e.matched && e.severity == d.severity && Some(e.line) == line && d.message.contains(&e.message)
-        });
+        let hit =
+            expected.iter_mut().find(|e| !e.matched && e.severity == d.severity && Some(e.line) == line && d.message.contains(&e.message));
         match hit {
             Some(e) => e.matched = true,
             None if matches!(d.severity, Severity::Error | Severity::Warning) => {

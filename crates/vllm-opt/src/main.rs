@@ -213,9 +213,7 @@ fn extract_pass_flags(args: Vec<String>) -> (Vec<String>, Vec<String>) {
 pub(crate) fn read_input(path: &str) -> Result<(String, String), Diag> {
     if path == "-" {
         let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| Diag::error("<stdin>", format!("could not read standard input: {e}")))?;
+        std::io::stdin().read_to_string(&mut s).map_err(|e| Diag::error("<stdin>", format!("could not read standard input: {e}")))?;
         return Ok(("<stdin>".to_string(), s));
     }
     let s = std::fs::read_to_string(path).map_err(|e| Diag::error(path, format!("could not open input file: {e}")))?;

@@ -157,7 +157,13 @@ pub fn run(cli: &Cli) -> ExitCode {
                     CacheStatus::Recompiled(why) => eprintln!("cache: corrupt entry ({why}) for {tag}, recompiled and replaced"),
                 }
                 if cli.emit_kernels.is_some() {
-                    kernel_inputs.push((match shape { Some(ShapeContext::Static(n)) => Some(n), _ => None }, res.mlir.clone()));
+                    kernel_inputs.push((
+                        match shape {
+                            Some(ShapeContext::Static(n)) => Some(n),
+                            _ => None,
+                        },
+                        res.mlir.clone(),
+                    ));
                 }
                 if cli.pass_summary || cli.timing {
                     eprint!("{}", res.summary().replace("summary -===", &format!("summary ({tag}) -===")));
@@ -206,11 +212,13 @@ fn emit_kernels(dir: &str, arch: &str, compiled: &[(Option<u64>, String)]) -> Re
     std::fs::create_dir_all(dir).map_err(|e| Diag::error(dir, format!("cannot create the kernel directory: {e}")))?;
     for (k, ptx) in &emitted.kernels {
         let path = std::path::Path::new(dir).join(format!("{}.ptx", k.name));
-        write_atomically(&path.to_string_lossy(), ptx.as_bytes()).map_err(|e| Diag::error(dir, format!("cannot write {}: {e}", path.display())))?;
+        write_atomically(&path.to_string_lossy(), ptx.as_bytes())
+            .map_err(|e| Diag::error(dir, format!("cannot write {}: {e}", path.display())))?;
     }
     let path = std::path::Path::new(dir).join("manifest.json");
     let text = serde_json::to_string_pretty(&emitted.manifest).unwrap_or_default() + "\n";
-    write_atomically(&path.to_string_lossy(), text.as_bytes()).map_err(|e| Diag::error(dir, format!("cannot write {}: {e}", path.display())))?;
+    write_atomically(&path.to_string_lossy(), text.as_bytes())
+        .map_err(|e| Diag::error(dir, format!("cannot write {}: {e}", path.display())))?;
     let sites: usize = emitted.kernels.iter().map(|(k, _)| k.sites).sum();
     eprintln!("kernels: {} unique for {sites} sites, written to {dir}", emitted.kernels.len());
     Ok(())
