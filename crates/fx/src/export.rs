@@ -48,10 +48,10 @@ struct Exporter {
 
 impl Exporter {
     fn fresh(&mut self, wanted: Option<String>, base: &str) -> String {
-        if let Some(w) = wanted {
-            if self.names.insert(w.clone()) {
-                return w;
-            }
+        if let Some(w) = wanted
+            && self.names.insert(w.clone())
+        {
+            return w;
         }
         let mut i = 0;
         loop {
@@ -124,16 +124,16 @@ impl Exporter {
 
     /// Decodes `fx.args` (operands as `{"operand": i}`, buffers as `{"buffer": b}`).
     fn decode(&self, op: &OperationRef<'_, '_>, v: &Json, operands: &[Value<'_, '_>], buffers: &HashMap<String, String>) -> R<Json> {
-        if let Json::Object(m) = v {
-            if m.len() == 1 {
-                if let Some(i) = m.get("operand").and_then(Json::as_u64) {
-                    let val = operands.get(i as usize).ok_or_else(|| err(op, "fx.args names a missing operand"))?;
-                    return self.reference(op, *val);
-                }
-                if let Some(b) = m.get("buffer").and_then(Json::as_str) {
-                    let n = buffers.get(b).cloned().unwrap_or_else(|| b.to_string());
-                    return Ok(json!({ "node": n }));
-                }
+        if let Json::Object(m) = v
+            && m.len() == 1
+        {
+            if let Some(i) = m.get("operand").and_then(Json::as_u64) {
+                let val = operands.get(i as usize).ok_or_else(|| err(op, "fx.args names a missing operand"))?;
+                return self.reference(op, *val);
+            }
+            if let Some(b) = m.get("buffer").and_then(Json::as_str) {
+                let n = buffers.get(b).cloned().unwrap_or_else(|| b.to_string());
+                return Ok(json!({ "node": n }));
             }
         }
         match v {
@@ -326,10 +326,10 @@ impl Exporter {
                 meta.clone(),
             );
             self.bind_results(&op, &name, Some(&meta).filter(|m| m.is_array()));
-            if !meta.is_array() {
-                if let Some(r) = op.results().next() {
-                    self.metas.insert(ir::value_id(r.into()), meta);
-                }
+            if !meta.is_array()
+                && let Some(r) = op.results().next()
+            {
+                self.metas.insert(ir::value_id(r.into()), meta);
             }
             return Ok(());
         }
@@ -568,10 +568,10 @@ pub fn export(module: &Module<'_>) -> Result<Json, Diag> {
         let get = |k: &str| d.as_ref().and_then(|d| d.element_by_name(k)).and_then(ir::string_value);
         let name = ex.fresh(get("fx.name"), &format!("arg{i}"));
         let meta = get("fx.meta").and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_else(|| ex.synth_meta(arg.r#type(), None));
-        if let Some(dev) = meta.get("device").and_then(Json::as_str) {
-            if i == 0 || ex.device == "cuda:0" {
-                ex.device = dev.to_string();
-            }
+        if let Some(dev) = meta.get("device").and_then(Json::as_str)
+            && (i == 0 || ex.device == "cuda:0")
+        {
+            ex.device = dev.to_string();
         }
         let op = get("fx.op").unwrap_or_else(|| "placeholder".into());
         let target = get("fx.target").unwrap_or_else(|| name.clone());

@@ -255,13 +255,10 @@ fn unsafe_to_overwrite(
     donate_inputs: bool,
 ) -> Option<String> {
     let root = storage_root(v);
-    if let Some(arg) = ir::block_argument(root) {
-        if !donate_inputs {
-            return Some(format!(
-                "its storage is graph input #{}, which the caller still owns (donate_inputs is off)",
-                arg.argument_number()
-            ));
-        }
+    if let Some(arg) = ir::block_argument(root)
+        && !donate_inputs
+    {
+        return Some(format!("its storage is graph input #{}, which the caller still owns (donate_inputs is off)", arg.argument_number()));
     }
     let class = alias_class(root);
     for c in &class {

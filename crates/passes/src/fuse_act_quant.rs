@@ -113,10 +113,10 @@ fn raise_natives(func: OperationRef<'_, '_>, run: &PassRun<'_>) {
             acts += 1;
             v
         };
-        if let Some(q) = &native_quant {
-            if native::raise_quant(ctx, block, q, input, &mut erased).is_some() {
-                quants += 1;
-            }
+        if let Some(q) = &native_quant
+            && native::raise_quant(ctx, block, q, input, &mut erased).is_some()
+        {
+            quants += 1;
         }
     }
     run.bump("native-silu-mul", acts);

@@ -117,12 +117,11 @@ impl Pass for FuseAttnQuantPass {
             if let Some(r) = reshape {
                 let mut ops: Vec<Value> = vec![replacement];
                 ops.extend(r.operands().skip(1));
-                let Ok(new_r) =
-                    OperationBuilder::new(&r.name().as_string_ref().as_str().unwrap_or("aten.reshape").to_string(), r.location())
-                        .add_operands(&ops)
-                        .add_results(&[qres.r#type()])
-                        .add_attributes(&semantic_attrs(&r))
-                        .build()
+                let Ok(new_r) = OperationBuilder::new(r.name().as_string_ref().as_str().unwrap_or("aten.reshape"), r.location())
+                    .add_operands(&ops)
+                    .add_results(&[qres.r#type()])
+                    .add_attributes(&semantic_attrs(&r))
+                    .build()
                 else {
                     continue;
                 };

@@ -222,10 +222,10 @@ fn raise_natives(func: OperationRef<'_, '_>, run: &PassRun<'_>) {
             if !native::single_use(y) {
                 continue;
             }
-            if let Ok(m) = native::rms(y) {
-                if native::raise_rms(ctx, block, &m, &mut erased).is_some() {
-                    norms += 1;
-                }
+            if let Ok(m) = native::rms(y)
+                && native::raise_rms(ctx, block, &m, &mut erased).is_some()
+            {
+                norms += 1;
             }
         }
     }

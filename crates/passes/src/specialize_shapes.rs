@@ -129,7 +129,7 @@ impl Pass for SpecializeShapesPass {
                 let spec = meta.as_ref().map(|m| provenance::specialize_val(m, &env));
                 if arg.r#type().is_index() {
                     let value = spec.as_ref().and_then(Json::as_i64).unwrap_or(n);
-                    known.insert(ir::value_id(arg.into()), value);
+                    known.insert(ir::value_id(arg), value);
                     if let Some(name) = dict.as_ref().and_then(|d| d.element_by_name("fx.name")).and_then(ir::string_value) {
                         symint_names.insert(name, value);
                     }
@@ -139,10 +139,10 @@ impl Pass for SpecializeShapesPass {
                 let mut entries: Vec<(Identifier, Attribute)> = Vec::new();
                 if let Some(d) = &dict {
                     for j in 0..d.len() {
-                        if let Ok((id, a)) = d.element(j) {
-                            if id.as_string_ref().as_str() != Ok(provenance::META) {
-                                entries.push((id, a));
-                            }
+                        if let Ok((id, a)) = d.element(j)
+                            && id.as_string_ref().as_str() != Ok(provenance::META)
+                        {
+                            entries.push((id, a));
                         }
                     }
                 }
@@ -282,7 +282,6 @@ fn fold_sizes(ctx: &mlir_support::melior::Context, op: OperationRef<'_, '_>, kno
             _ => {}
         }
     }
-    drop(take);
     if folded == 0 {
         return 0;
     }

@@ -114,10 +114,8 @@ fn parse<'c>(ctx: &'c Context, input: Input<'_>, name: &str) -> Result<Module<'c
 fn dump(dir: &std::path::Path, stem: &str, module: &Module<'_>, fx: bool) {
     let _ = std::fs::create_dir_all(dir);
     let _ = std::fs::write(dir.join(format!("{stem}.mlir")), module.as_operation().to_string());
-    if fx {
-        if let Ok(doc) = vllm_fx::export(module) {
-            let _ = std::fs::write(dir.join(format!("{stem}.json")), vllm_fx::to_text(&doc));
-        }
+    if fx && let Ok(doc) = vllm_fx::export(module) {
+        let _ = std::fs::write(dir.join(format!("{stem}.json")), vllm_fx::to_text(&doc));
     }
 }
 

@@ -116,10 +116,10 @@ impl PassConfig {
                 continue;
             };
             for field in canonical.split('+') {
-                if let Some((_, other, v)) = seen.iter().find(|(f, _, _)| *f == field) {
-                    if v != value {
-                        return Err(ConfigError(format!("config: '{spelling}' and '{other}' set the same option to different values")));
-                    }
+                if let Some((_, other, v)) = seen.iter().find(|(f, _, _)| *f == field)
+                    && v != value
+                {
+                    return Err(ConfigError(format!("config: '{spelling}' and '{other}' set the same option to different values")));
                 }
                 seen.push((field, spelling, value.clone()));
                 c.set(field, spelling, value)?;

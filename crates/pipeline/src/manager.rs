@@ -129,6 +129,9 @@ fn element_with_anchor(argument: &str, options: &str, anchor: Option<&str>) -> S
     }
 }
 
+/// When a custom pass runs: its answer for each shape context.
+type CustomGate = std::sync::Arc<dyn Fn(&ShapeContext) -> Applicability + Send + Sync>;
+
 /// A pass added by the caller (before the built-ins) or the user (after them).
 #[derive(Clone)]
 pub struct CustomPass {
@@ -136,7 +139,7 @@ pub struct CustomPass {
     options: String,
     anchor: Option<&'static str>,
     uuid: String,
-    gate: Option<std::sync::Arc<dyn Fn(&ShapeContext) -> Applicability + Send + Sync>>,
+    gate: Option<CustomGate>,
 }
 
 impl std::fmt::Debug for CustomPass {
