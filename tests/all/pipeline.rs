@@ -71,9 +71,16 @@ fn slots_follow_vllms_order() -> Result<(), Failed> {
         format!("built-in order differs from vLLM's: {order:?}"),
     )?;
     // Enabling a pass this build lacks is an error, never a silent no-op.
-    let pm = PostGradPassManager::new(PassConfig::from_json(r#"{"enable_sp": true}"#)?.0);
+    let pm = PostGradPassManager::new(PassConfig::from_json(r#"{"fuse_allreduce_rms": true}"#)?.0);
     let e = pm.plan(ShapeContext::Static(8)).err().ok_or("an unavailable pass was accepted")?;
-    check(e.0.contains("vllm-sequence-parallelism"), e.0)
+    check(e.0.contains("vllm-fuse-allreduce-rms"), e.0)?;
+    // Sequence parallelism runs with the manager's tensor-parallel size, where its gate allows.
+    let mut pm = PostGradPassManager::new(PassConfig::from_json(r#"{"enable_sp": true}"#)?.0);
+    pm.tp_size = 4;
+    let plan = pm.plan(ShapeContext::Static(256))?;
+    check(plan.pipeline_text().contains("vllm-sequence-parallelism{tp-size=4}"), plan.pipeline_text())?;
+    let plan = pm.plan(ShapeContext::Static(255))?;
+    check(!plan.pipeline_text().contains("vllm-sequence-parallelism"), plan.pipeline_text())
 }
 
 fn gates_decide_per_shape() -> Result<(), Failed> {

@@ -20,7 +20,7 @@
 // TYPO: error: config: unknown field(s) 'fuse_gemm_comm' (did you mean 'fuse_gemm_comms'?)
 // TYPE: error: config: 'enable_noop' must be true or false, got "yes"
 // CONFLICT: error: config: 'eliminate_noops' and 'enable_noop' set the same option to different values
-// MISSING: error: 'enable_sp' enables the pass 'vllm-sequence-parallelism', which this build of vllm-opt does not have yet
+// MISSING: error: 'fuse_gemm_comms' enables the pass 'vllm-async-tp', which this build of vllm-opt does not have yet
 // NOFILE: does-not-exist.json: error: cannot read the config
 // MIX: error: the post-grad pipeline (--config, --runtime-shape, ...) cannot be combined with --pass-pipeline
 // ZERO: error: a runtime shape must be at least 1 token

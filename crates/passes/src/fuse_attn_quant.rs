@@ -48,7 +48,8 @@ fn name_is(op: &OperationRef<'_, '_>, names: &[&str]) -> bool {
     op.name().as_string_ref().as_str().is_ok_and(|n| names.contains(&n))
 }
 
-fn with_element<'c>(t: Type<'c>, elem: Type<'c>) -> Option<Type<'c>> {
+/// `t` with element type `elem` (same shape).
+pub(crate) fn with_element<'c>(t: Type<'c>, elem: Type<'c>) -> Option<Type<'c>> {
     let r = ir::ranked_tensor(t)?;
     let dims: Vec<u64> = (0..r.rank())
         .map(|i| match r.dim_size(i) {

@@ -14,6 +14,7 @@ mod fuse_rms_quant;
 pub mod fusion;
 mod native;
 mod noop_elimination;
+mod sequence_parallelism;
 mod specialize_shapes;
 
 pub use dce::DcePass;
@@ -23,6 +24,7 @@ pub use fuse_attn_quant::FuseAttnQuantPass;
 pub use fuse_rms_quant::FuseRmsQuantPass;
 pub use mlir_support::pass::{Pass, PassFailed, PassInfo, PassRun};
 pub use noop_elimination::NoopEliminationPass;
+pub use sequence_parallelism::SequenceParallelismPass;
 pub use specialize_shapes::SpecializeShapesPass;
 use std::fmt::Write;
 use std::sync::Once;
@@ -33,6 +35,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(DcePass),
         Box::new(SpecializeShapesPass),
         Box::new(NoopEliminationPass),
+        Box::new(SequenceParallelismPass),
         Box::new(FuseRmsQuantPass),
         Box::new(FuseActQuantPass),
         Box::new(FuseAttnQuantPass),

@@ -307,10 +307,15 @@ impl PostGradPassManager {
                 )));
             }
             let explains = info_of(slot.pass).is_some_and(|i| i.options.iter().any(|o| o.name == "debug-node"));
-            let options = match (&self.debug_node, explains) {
-                (Some(n), true) => format!("debug-node={n}"),
-                _ => String::new(),
+            let mut options = match (&self.debug_node, explains) {
+                (Some(n), true) => vec![format!("debug-node={n}")],
+                _ => vec![],
             };
+            // The collective passes shard by the tensor-parallel size (also in the uuid's state).
+            if slot.gate == Gate::StaticDivisibleByTp {
+                options.insert(0, format!("tp-size={}", self.tp_size));
+            }
+            let options = options.join(" ");
             steps.push(Step {
                 kind: StepKind::BuiltIn,
                 name: slot.pass.into(),

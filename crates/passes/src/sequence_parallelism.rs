@@ -1,0 +1,314 @@
+//! `vllm-sequence-parallelism`: all-reduce + RMSNorm -> reduce-scatter,
+//! RMSNorm on this rank's rows, all-gather; the residual stream stays
+//! sharded between the norms.
+//!
+//! The rewrite works on *twins*: a full-size value and the value holding this
+//! rank's `rows / tp` rows of it. `all_reduce(x)`'s twin is
+//! `reduce_scatter(x)`; a rewritten norm's residual output has the new norm's
+//! residual output as its twin. A norm is rewritten when its input is an
+//! all-reduce and (for `fused_add_rms_norm`) its residual has a twin. Every
+//! use of a full value that is not a rewritten norm reads
+//! `all_gather(twin)` instead, which equals it: the rewrite is correct
+//! whatever else reads the residual stream, with no whole-graph precondition.
+use mlir_support::{
+    ir,
+    melior::{
+        Context,
+        ir::{
+            Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
+            attribute::IntegerAttribute,
+            operation::{OperationBuilder, OperationLike, OperationRef},
+            r#type::{DimSize, IntegerType, RankedTensorType},
+        },
+    },
+    pass::{Pass, PassFailed, PassInfo, PassOption, PassRun, PassStatistic},
+};
+use std::collections::HashMap;
+
+pub static INFO: PassInfo = PassInfo {
+    argument: "vllm-sequence-parallelism",
+    summary: "All-reduce + RMSNorm -> reduce-scatter, local RMSNorm, all-gather (sharded residual stream)",
+    description: "
+vLLM's SequenceParallelismPass. `rms_norm(all_reduce(x))` becomes
+`all_gather(rms_norm(reduce_scatter(x)))` and
+`fused_add_rms_norm(all_reduce(x), residual)` becomes
+`fused_add_rms_norm(reduce_scatter(x), residual_shard)` with an all-gather of
+the normalized rows: each rank normalizes its `rows / tp-size` rows, and the
+residual stream between the norms stays sharded. It prepares async TP
+(`mm -> reduce_scatter`, `all_gather -> mm`) and sends less data: a static
+FP8 quant that is the norm's only reader runs on the shard too, so the
+all-gather moves FP8 bytes (vLLM's FP8 patterns), and the fusion passes
+after it fuse the local norm and quant.
+
+Unlike vLLM's patterns (first / middle / last layer, which are correct only
+if every site of the graph matches), each full-size value keeps a sharded
+twin and any other reader gets `all_gather(twin)`, equal to the value it
+read: a residual read elsewhere, or an all-reduce with other users, stays
+correct. A norm whose residual has no twin (not produced by a rewritten
+norm) is left alone.
+
+Applies to 2-D rows with a static row count divisible by `tp-size` (the pass
+manager runs it only for such a runtime shape, as vLLM does); anything else
+is left as is. Collectives keep the all-reduce's `group_name`.",
+    anchor: Some("func.func"),
+    options: &[
+        PassOption { name: "tp-size", description: "Tensor-parallel world size (the pass does nothing below 2)", default: "1" },
+        crate::fusion::DEBUG_NODE,
+    ],
+    statistics: &[
+        PassStatistic { name: "rms-norm", description: "rms_norm(all_reduce) sites sharded" },
+        PassStatistic { name: "fused-add-rms-norm", description: "fused_add_rms_norm(all_reduce) sites sharded" },
+        PassStatistic { name: "quant-sharded", description: "Static FP8 quants moved before the all-gather" },
+        PassStatistic { name: "all-gather-for-other-readers", description: "All-gathers of a twin for a reader that is not a norm" },
+    ],
+    sources: &[include_str!("sequence_parallelism.rs"), include_str!("fusion.rs"), include_str!("fuse_attn_quant.rs")],
+};
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SequenceParallelismPass;
+
+impl Pass for SequenceParallelismPass {
+    fn info(&self) -> &'static PassInfo {
+        &INFO
+    }
+    fn run(&self, func: OperationRef<'_, '_>, run: &PassRun<'_>) -> Result<(), PassFailed> {
+        let tp: u64 = match run.option("tp-size") {
+            "" => 1,
+            s => s.parse().map_err(|_| {
+                ir::emit_error(func.location(), &format!("vllm-sequence-parallelism: tp-size '{s}' is not a count"));
+                PassFailed
+            })?,
+        };
+        if tp < 2 {
+            return Ok(());
+        }
+        let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return Ok(()) };
+        let handle = ir::ContextHandle::of(&func);
+        let mut sp = Sharder {
+            ctx: handle.get(),
+            block,
+            tp,
+            twins: HashMap::new(),
+            old: Vec::new(),
+            all_reduces: Vec::new(),
+            debug: run.option("debug-node"),
+        };
+        for op in ir::block_ops(block) {
+            let name = op.name();
+            match name.as_string_ref().as_str() {
+                Ok("vllm.rms_norm") if sp.rms_norm(op) => run.bump("rms-norm", 1),
+                Ok("vllm.fused_add_rms_norm") if sp.fused_add_rms_norm(op) => run.bump("fused-add-rms-norm", 1),
+                _ => continue,
+            }
+        }
+        run.bump("quant-sharded", sp.finish_quants());
+        run.bump("all-gather-for-other-readers", sp.finish());
+        Ok(())
+    }
+}
+
+struct Sharder<'c, 'a, 'd> {
+    ctx: &'c Context,
+    block: BlockRef<'c, 'a>,
+    tp: u64,
+    /// Full value (by id) -> (the value, its twin, the collective group).
+    twins: HashMap<usize, (Value<'c, 'a>, Value<'c, 'a>, Attribute<'c>)>,
+    /// Replaced norms (old op, its normalized result's twin), in program order.
+    old: Vec<(OperationRef<'c, 'a>, Value<'c, 'a>, Attribute<'c>)>,
+    /// The all-reduces given a twin (erased at the end when nothing reads them).
+    all_reduces: Vec<OperationRef<'c, 'a>>,
+    debug: &'d str,
+}
+
+impl<'c, 'a> Sharder<'c, 'a, '_> {
+    fn explain(&self, op: OperationRef<'c, 'a>, why: &str) {
+        if !self.debug.is_empty() && crate::fusion::is_node(&op, self.debug) {
+            ir::emit_remark(op.location(), &format!("vllm-sequence-parallelism: {why}"));
+        }
+    }
+
+    /// The type of `rows / tp` rows of `v`, if it has a static row count divisible by tp.
+    fn shard_type(&self, v: Value<'c, 'a>) -> Result<Type<'c>, String> {
+        let t = ir::ranked_tensor(v.r#type()).ok_or("not a ranked tensor")?;
+        if t.rank() != 2 {
+            return Err(format!("rank {} rows, the pass shards 2-D [tokens, hidden] tensors", t.rank()));
+        }
+        let dims: Vec<u64> = (0..2)
+            .map(|i| match t.dim_size(i) {
+                Ok(DimSize::Static(d)) => d,
+                _ => u64::MAX,
+            })
+            .collect();
+        match dims[0] {
+            u64::MAX => Err("the row count is symbolic; sequence parallelism needs a static runtime shape".into()),
+            rows if rows % self.tp != 0 => Err(format!("{rows} rows are not divisible by tp-size {}", self.tp)),
+            rows => Ok(RankedTensorType::new(&[rows / self.tp, dims[1]], t.element(), None).into()),
+        }
+    }
+
+    /// The twin of `all_reduce(x)`'s result: `reduce_scatter(x)` right after it.
+    fn scatter(&mut self, ar: OperationRef<'c, 'a>) -> Result<Value<'c, 'a>, String> {
+        let full: Value = ar.result(0).map_err(|_| "no result")?.into();
+        if let Some((_, twin, _)) = self.twins.get(&ir::value_id(full)) {
+            return Ok(*twin);
+        }
+        let ty = self.shard_type(full)?;
+        let group = ar.attribute("group_name").map_err(|_| "the all-reduce has no group_name")?;
+        let x = ar.operand(0).map_err(|_| "no operand")?;
+        let rs = self.collective("vllm.reduce_scatter", x, ty, group, ar.location())?;
+        let rs = self.block.insert_operation_after(ar, rs);
+        let twin: Value = rs.result(0).map_err(|_| "no result")?.into();
+        self.twins.insert(ir::value_id(full), (full, twin, group));
+        self.all_reduces.push(ar);
+        Ok(twin)
+    }
+
+    fn collective(
+        &self,
+        name: &str,
+        x: Value<'c, 'a>,
+        ty: Type<'c>,
+        group: Attribute<'c>,
+        loc: Location<'c>,
+    ) -> Result<mlir_support::melior::ir::Operation<'c>, String> {
+        let i64t = IntegerType::new(self.ctx, 64).into();
+        let attrs = [
+            (Identifier::new(self.ctx, "dim"), IntegerAttribute::new(i64t, 0).into()),
+            (Identifier::new(self.ctx, "world_size"), IntegerAttribute::new(i64t, self.tp as i64).into()),
+            (Identifier::new(self.ctx, "group_name"), group),
+        ];
+        // Named after the collective (the FX node's name on export), located at the op it came from.
+        let loc = Location::name(self.ctx, name.trim_start_matches("vllm."), loc);
+        OperationBuilder::new(name, loc).add_operands(&[x]).add_results(&[ty]).add_attributes(&attrs).build().map_err(|e| e.to_string())
+    }
+
+    /// The all-reduce that produces `v`, if any.
+    fn all_reduce_of(v: Value<'c, 'a>) -> Option<OperationRef<'c, 'a>> {
+        ir::producer(v).filter(|p| p.name().as_string_ref().as_str() == Ok("vllm.all_reduce"))
+    }
+
+    /// Builds `name(operands)` with `types` before `before`, with `like`'s attributes but no FX provenance.
+    fn norm_like(&self, like: OperationRef<'c, 'a>, operands: &[Value<'c, 'a>], types: &[Type<'c>]) -> Option<OperationRef<'c, 'a>> {
+        let name = like.name();
+        let name = name.as_string_ref().as_str().ok()?.to_string();
+        let attrs: Vec<(Identifier, Attribute)> =
+            like.attributes().filter(|(n, _)| n.as_string_ref().as_str().is_ok_and(|n| !n.starts_with("fx."))).collect();
+        let op =
+            OperationBuilder::new(&name, like.location()).add_operands(operands).add_results(types).add_attributes(&attrs).build().ok()?;
+        Some(self.block.insert_operation_before(like, op))
+    }
+
+    /// The shard of a norm's all-reduced input and the type of its
+    /// normalized shard, or why the norm stays as it is (explained at `debug-node`).
+    fn shard_input(&mut self, op: OperationRef<'c, 'a>, input: Value<'c, 'a>) -> Option<(Value<'c, 'a>, Type<'c>)> {
+        let found = (|| {
+            let ar = Self::all_reduce_of(input).ok_or("the input is not an all_reduce")?;
+            let out = op.result(0).map_err(|_| "no result")?;
+            let ty = self.shard_type(out.into())?;
+            Ok::<_, String>((self.scatter(ar)?, ty))
+        })();
+        found.map_err(|why| self.explain(op, &why)).ok()
+    }
+
+    /// `rms_norm(all_reduce(x), w)` -> `rms_norm(reduce_scatter(x), w)`, gathered later.
+    fn rms_norm(&mut self, op: OperationRef<'c, 'a>) -> bool {
+        let (Ok(input), Ok(w)) = (op.operand(0), op.operand(1)) else { return false };
+        let Some((shard, ty)) = self.shard_input(op, input) else { return false };
+        let Some(new) = self.norm_like(op, &[shard, w], &[ty]) else { return false };
+        let Ok(y) = new.result(0) else { return false };
+        let group = self.twins[&ir::value_id(input)].2;
+        self.old.push((op, y.into(), group));
+        true
+    }
+
+    /// `fused_add_rms_norm(all_reduce(x), r, w)` with a sharded `r` ->
+    /// `fused_add_rms_norm(reduce_scatter(x), r_shard, w)`; its residual output is the twin of the old one.
+    fn fused_add_rms_norm(&mut self, op: OperationRef<'c, 'a>) -> bool {
+        let (Ok(input), Ok(r), Ok(w), Ok(res)) = (op.operand(0), op.operand(1), op.operand(2), op.result(1)) else { return false };
+        let Some(&(_, r_shard, _)) = self.twins.get(&ir::value_id(r)) else {
+            self.explain(op, "the residual is not sharded (no earlier norm of this pass produced it)");
+            return false;
+        };
+        let Some((shard, ty)) = self.shard_input(op, input) else { return false };
+        let res_ty = r_shard.r#type();
+        let Some(new) = self.norm_like(op, &[shard, r_shard, w], &[ty, res_ty]) else { return false };
+        let (Ok(y), Ok(new_res)) = (new.result(0), new.result(1)) else { return false };
+        let group = self.twins[&ir::value_id(input)].2;
+        self.twins.insert(ir::value_id(res.into()), (res.into(), new_res.into(), group));
+        self.old.push((op, y.into(), group));
+        true
+    }
+
+    /// The normalized rows: a static FP8 quant that is their only reader
+    /// quantizes the shard (the all-gather then moves FP8); otherwise they
+    /// are gathered as they are. Returns the quants moved.
+    fn finish_quants(&mut self) -> u64 {
+        let mut moved = 0;
+        for &(op, y_shard, group) in &self.old.clone() {
+            let Ok(out) = op.result(0) else { continue };
+            let out: Value = out.into();
+            let users = ir::users(out);
+            let quant = match users.as_slice() {
+                [q] if q.name().as_string_ref().as_str() == Ok("vllm.static_scaled_fp8_quant") && q.operand(0).is_ok_and(|v| v == out) => {
+                    Some(*q)
+                }
+                _ => None,
+            };
+            if let Some(q) = quant
+                && let (Ok(qr), Ok(scale)) = (q.result(0), q.operand(1))
+                && let Some(qt) = ir::ranked_tensor(qr.r#type())
+                && let Some(ty) = crate::fuse_attn_quant::with_element(y_shard.r#type(), qt.element())
+                && let Some(new_q) = self.norm_like(q, &[y_shard, scale], &[ty])
+                && let Ok(q_shard) = new_q.result(0)
+                && self.gather_into(qr.into(), q_shard.into(), new_q, group)
+            {
+                ir::erase(q);
+                moved += 1;
+                continue;
+            }
+            if let Some(def) = ir::producer(y_shard) {
+                self.gather_into(out, y_shard, def, group);
+            }
+        }
+        moved
+    }
+
+    /// Every use of `full` reads `all_gather(shard)`, placed after `after`.
+    fn gather_into(&self, full: Value<'c, 'a>, shard: Value<'c, 'a>, after: OperationRef<'c, 'a>, group: Attribute<'c>) -> bool {
+        let Ok(ag) = self.collective("vllm.all_gather", shard, full.r#type(), group, after.location()) else { return false };
+        let ag = self.block.insert_operation_after(after, ag);
+        let Ok(g) = ag.result(0) else { return false };
+        ir::replace_all_uses(full, g.into());
+        true
+    }
+
+    /// Gives the other readers of each sharded value its all-gather, then
+    /// erases the replaced norms and all-reduces. Returns the all-gathers added.
+    fn finish(&mut self) -> u64 {
+        let old: std::collections::HashSet<usize> = self.old.iter().map(|(op, ..)| ir::op_id(op)).collect();
+        let mut added = 0;
+        let mut twins: Vec<_> = self.twins.values().copied().collect();
+        twins.sort_by_key(|(full, ..)| ir::value_id(*full));
+        for (full, twin, group) in twins {
+            if ir::users(full).iter().all(|u| old.contains(&ir::op_id(u))) {
+                continue;
+            }
+            if let Some(def) = ir::producer(twin)
+                && self.gather_into(full, twin, def, group)
+            {
+                added += 1;
+            }
+        }
+        for (op, ..) in self.old.iter().rev() {
+            if ir::results_unused(*op) {
+                ir::erase(*op);
+            }
+        }
+        for ar in &self.all_reduces {
+            if ir::results_unused(*ar) {
+                ir::erase(*ar);
+            }
+        }
+        added
+    }
+}
