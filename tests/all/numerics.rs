@@ -12,6 +12,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::per_token_fusion_is_within_one_fp8_step", per_token_fusion_is_within_one_fp8_step),
     ("numerics::native_form_fusion", native_form_fusion),
     ("numerics::per_group_fusion", per_group_fusion),
+    ("numerics::sequence_parallelism_keeps_every_ranks_results", sequence_parallelism_keeps_every_ranks_results),
     ("numerics::host_kernels_match_the_reference", host_kernels_match_the_reference),
     ("numerics::gpu_kernels_match_the_reference_in_the_ptx_simulator", gpu_kernels_match_the_reference_in_the_ptx_simulator),
     ("numerics::rsqrt_approximation_effect_is_bounded", rsqrt_approximation_effect_is_bounded),
@@ -206,6 +207,55 @@ fn static_fp8_fusion_is_bit_identical() -> Result<(), Failed> {
         let d = differences(&before, &after_all)?;
         if !d.is_empty() {
             return Err(format!("seed {seed}: {} elements differ after the full pipeline, first {:?}", d.len(), d[0]).into());
+        }
+    }
+    Ok(())
+}
+
+/// Sequence parallelism, then the fusions and fix-functionalization, on two
+/// and four ranks run in lockstep by the interpreter: every rank's results
+/// are bit-identical to the all-reduce graph's (a reduce-scatter sums what
+/// the all-reduce summed, row by row; the norm and quant are row-wise).
+fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
+    let text = graph("tp_decoder")?;
+    let ctx = vllm_dialect::new_context()?;
+    vllm_passes::register_all();
+    for tp in [2usize, 4] {
+        let mut module = mlir_support::source::parse(&ctx, &text, "graphs.mlir").map_err(|d| format!("{d:?}"))?;
+        let pipeline = format!(
+            "builtin.module(func.func(vllm-sequence-parallelism{{tp-size={tp}}}),{},{}",
+            &FUSE["builtin.module(".len()..FUSE.len() - 1],
+            &FIX["builtin.module(".len()..]
+        );
+        mlir_support::pipeline::Pipeline::parse(&ctx, &pipeline)
+            .map_err(|d| format!("{d:?}"))?
+            .run(&mut module)
+            .map_err(|d| format!("{d:?}"))?;
+        let ir = module.as_operation().to_string();
+        for (op, n) in [("vllm.all_reduce", 0), ("vllm.reduce_scatter", 3), ("vllm.rms_norm_static_fp8_quant_", 1)] {
+            if count(&ir, op) != n {
+                return Err(format!("tp {tp}: expected {n} {op} after sequence parallelism:\n{ir}").into());
+            }
+        }
+        let original = mlir_support::source::parse(&ctx, &text, "graphs.mlir").map_err(|d| format!("{d:?}"))?;
+        let (before_fn, after_fn) =
+            (original.body().first_operation().ok_or("empty module")?, module.body().first_operation().ok_or("empty module")?);
+        for seed in 0..3u64 {
+            // The partial sums (the first three arguments) differ per rank; the rest is replicated.
+            let shared = inputs(&text, 300 + seed)?;
+            let mut args = Vec::new();
+            for r in 0..tp as u64 {
+                let own = inputs(&text, 400 + 10 * seed + r)?;
+                args.push(own.into_iter().take(3).chain(deep(&shared).into_iter().skip(3)).collect::<Vec<_>>());
+            }
+            let before = Interpreter::run_ranks(before_fn, &args.iter().map(|a| deep(a)).collect::<Vec<_>>())?;
+            let after = Interpreter::run_ranks(after_fn, &args.iter().map(|a| deep(a)).collect::<Vec<_>>())?;
+            for (r, (b, a)) in before.iter().zip(&after).enumerate() {
+                let d = differences(b, a)?;
+                if !d.is_empty() {
+                    return Err(format!("tp {tp}, seed {seed}, rank {r}: {} elements differ, first {:?}", d.len(), d[0]).into());
+                }
+            }
         }
     }
     Ok(())

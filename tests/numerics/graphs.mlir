@@ -141,3 +141,23 @@ func.func @per_group(%x: tensor<?x64xbf16>, %w_in: tensor<64xbf16>, %o: tensor<?
   %a8, %as = "vllm.per_token_group_fp8_quant"(%act) {group_size = 16 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x96xbf16>) -> (tensor<?x96xf8E4M3FN>, tensor<?x6xf32>)
   return %h8, %hs, %n8, %ns, %r2, %a8, %as : tensor<?x64xf8E4M3FN>, tensor<?x4xf32>, tensor<?x64xf8E4M3FN>, tensor<?x4xf32>, tensor<?x64xbf16>, tensor<?x96xf8E4M3FN>, tensor<?x6xf32>
 }
+
+// -----
+
+// A tensor-parallel decoder as every rank runs it (static 8 rows, the
+// partial sums %p0..%p2 differ per rank, the weights are replicated): the
+// all-reduced residual stream through a first norm, a middle and a last
+// fused add + norm, with the residual stream also returned (read by
+// something other than a norm).
+func.func @tp_decoder(%p0: tensor<8x64xbf16>, %p1: tensor<8x64xbf16>, %p2: tensor<8x64xbf16>, %w: tensor<64xbf16>, %s: tensor<f32>)
+    -> (tensor<8x64xf8E4M3FN>, tensor<8x64xf8E4M3FN>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>) {
+  %a0 = "vllm.all_reduce"(%p0) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %n0 = "vllm.rms_norm"(%a0, %w) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
+  %q0 = "vllm.static_scaled_fp8_quant"(%n0, %s) : (tensor<8x64xbf16>, tensor<f32>) -> tensor<8x64xf8E4M3FN>
+  %a1 = "vllm.all_reduce"(%p1) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %n1, %r1 = "vllm.fused_add_rms_norm"(%a1, %a0, %w) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>)
+  %q1 = "vllm.static_scaled_fp8_quant"(%n1, %s) : (tensor<8x64xbf16>, tensor<f32>) -> tensor<8x64xf8E4M3FN>
+  %a2 = "vllm.all_reduce"(%p2) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %n2, %r2 = "vllm.fused_add_rms_norm"(%a2, %r1, %w) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>)
+  return %q0, %q1, %n2, %r2, %a0 : tensor<8x64xf8E4M3FN>, tensor<8x64xf8E4M3FN>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>
+}

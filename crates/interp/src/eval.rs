@@ -73,6 +73,49 @@ fn ints(op: &OperationRef<'_, '_>, n: &str) -> Option<Vec<i64>> {
     Some((0..a.len()).filter_map(|i| a.element(i).ok()).collect())
 }
 
+/// One collective over all ranks: each rank's results.
+fn collective(ranks: &[Interpreter], op: &OperationRef<'_, '_>, n: &str) -> R<Vec<Vec<Val>>> {
+    let x = op.operand(0).map_err(|e| e.to_string())?;
+    let xs: Vec<Tensor> = ranks.iter().map(|r| r.tensor(x)).collect::<R<_>>()?;
+    let w = ranks.len();
+    if n != "vllm.all_reduce" {
+        if int(op, "dim") != Some(0) {
+            return Err("only dim 0 is modelled".into());
+        }
+        if int(op, "world_size") != Some(w as i64) {
+            return Err(format!("world_size {:?} with {w} ranks", int(op, "world_size")));
+        }
+    }
+    let shape = xs[0].shape.clone();
+    if xs.iter().any(|t| t.shape != shape) {
+        return Err("the ranks' operands differ in shape".into());
+    }
+    let dt = xs[0].dtype;
+    let tensor = |shape: Vec<usize>, data: Vec<f32>| vec![Val::Tensor(Tensor::new(dt, shape, data))];
+    if n == "vllm.all_gather" {
+        let data: Vec<f32> = xs.iter().flat_map(|t| t.to_vec()).collect();
+        let mut out = shape.clone();
+        out[0] *= w;
+        return Ok(vec![tensor(out, data); w]);
+    }
+    let mut sum = vec![0f32; xs[0].numel()];
+    for t in &xs {
+        for (s, v) in sum.iter_mut().zip(t.to_vec()) {
+            *s += v;
+        }
+    }
+    if n == "vllm.all_reduce" {
+        return Ok(vec![tensor(shape, sum); w]);
+    }
+    if shape.first().is_none_or(|rows| rows % w != 0) {
+        return Err(format!("{shape:?} rows are not divisible by {w} ranks"));
+    }
+    let block = sum.len() / w;
+    let mut out = shape.clone();
+    out[0] /= w;
+    Ok((0..w).map(|r| tensor(out.clone(), sum[r * block..(r + 1) * block].to_vec())).collect())
+}
+
 fn norm_dim(d: i64, rank: usize) -> usize {
     if d < 0 { (d + rank as i64) as usize } else { d as usize }
 }
@@ -119,23 +162,44 @@ impl Interpreter {
 
     /// Runs `func` on `args`; returns the values it returns.
     pub fn run(&mut self, func: OperationRef<'_, '_>, args: &[Val]) -> R<Vec<Val>> {
+        let mut outs = Self::run_ranks(func, &[args.to_vec()])?;
+        outs.pop().ok_or_else(|| "no rank".into())
+    }
+
+    /// Runs `func` as `args.len()` tensor-parallel ranks in lockstep, each
+    /// with its own inputs and values; returns each rank's results. The
+    /// collectives (dim 0) combine the ranks' operands: `all_reduce` and
+    /// `reduce_scatter` sum in f32 in rank order and round once to the
+    /// dtype (one reduction, whichever collective performs it), and
+    /// `reduce_scatter` gives rank r its `r`-th block of rows; `all_gather`
+    /// concatenates the ranks' rows in rank order.
+    pub fn run_ranks(func: OperationRef<'_, '_>, args: &[Vec<Val>]) -> R<Vec<Vec<Val>>> {
         let block = func.region(0).ok().and_then(|r| r.first_block()).ok_or("function has no body")?;
-        if block.argument_count() != args.len() {
-            return Err(format!("function takes {} arguments, given {}", block.argument_count(), args.len()));
-        }
-        for (i, a) in args.iter().enumerate() {
-            let arg = block.argument(i).map_err(|e| e.to_string())?;
-            self.values.insert(ir::value_id(arg.into()), a.clone());
+        let mut ranks: Vec<Interpreter> = args.iter().map(|_| Interpreter::default()).collect();
+        for (rank, args) in ranks.iter_mut().zip(args) {
+            if block.argument_count() != args.len() {
+                return Err(format!("function takes {} arguments, given {}", block.argument_count(), args.len()));
+            }
+            for (i, a) in args.iter().enumerate() {
+                let arg = block.argument(i).map_err(|e| e.to_string())?;
+                rank.values.insert(ir::value_id(arg.into()), a.clone());
+            }
         }
         for op in ir::block_ops(block) {
             let n = name(&op);
             if n == "func.return" {
-                return op.operands().map(|v| self.get(v).cloned()).collect();
+                return ranks.iter().map(|r| op.operands().map(|v| r.get(v).cloned()).collect()).collect();
             }
             let at = mlir_support::diagnostics::describe_location(op.location());
-            let outs = self.eval(&op, &n).map_err(|e| format!("{n} ({}): {e}", at.1))?;
-            for (r, v) in op.results().zip(outs) {
-                self.values.insert(ir::value_id(r.into()), v);
+            let outs = match n.as_str() {
+                "vllm.all_reduce" | "vllm.reduce_scatter" | "vllm.all_gather" => collective(&ranks, &op, &n),
+                _ => ranks.iter_mut().map(|r| r.eval(&op, &n)).collect(),
+            }
+            .map_err(|e| format!("{n} ({}): {e}", at.1))?;
+            for (rank, outs) in ranks.iter_mut().zip(outs) {
+                for (r, v) in op.results().zip(outs) {
+                    rank.values.insert(ir::value_id(r.into()), v);
+                }
             }
         }
         Err("function has no return".into())
