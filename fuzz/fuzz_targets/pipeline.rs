@@ -1,25 +1,38 @@
 //! Any FX graph JSON through the whole post-grad pipeline (no-op elimination,
-//! the fusions with their native-form recognizers, fix-functionalization,
-//! DCE, FX export) must give a result or located diagnostics: never a panic,
-//! an abort or a hang.
+//! sequence parallelism, the fusions with their native-form recognizers,
+//! fix-functionalization, DCE, FX export) must give a result or located
+//! diagnostics: never a panic, an abort or a hang. Each input runs twice: for
+//! the symbolic graph, and for a static 256-token context with tp = 2, where
+//! sequence parallelism applies.
 use libfuzzer_sys::fuzz_target;
-use vllm_pipeline::{CompileOptions, Input, PassConfig, compile};
+use vllm_pipeline::{CompileOptions, Input, PassConfig, ShapeContext, compile};
 
-thread_local! {
-    static OPTIONS: CompileOptions = CompileOptions {
-        config: PassConfig::from_json(r#"{"eliminate_noops": true, "enable_fusion": true, "enable_attn_fusion": true}"#)
-            .expect("config")
-            .0,
+fn options(config: &str, shape: Option<ShapeContext>) -> CompileOptions {
+    CompileOptions {
+        config: PassConfig::from_json(config).expect("config").0,
+        shape,
+        tp_size: 2,
         emit_fx: true,
         ..Default::default()
-    };
+    }
+}
+
+thread_local! {
+    static SYMBOLIC: CompileOptions =
+        options(r#"{"eliminate_noops": true, "enable_fusion": true, "enable_attn_fusion": true}"#, None);
+    static STATIC_TP2: CompileOptions = options(
+        r#"{"eliminate_noops": true, "enable_sp": true, "enable_fusion": true, "enable_attn_fusion": true}"#,
+        Some(ShapeContext::Static(256)),
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    OPTIONS.with(|o| {
-        let _ = compile(Input::FxJson(text), "fuzz.json", o);
-    });
+    for options in [&SYMBOLIC, &STATIC_TP2] {
+        options.with(|o| {
+            let _ = compile(Input::FxJson(text), "fuzz.json", o);
+        });
+    }
 });
 
 #[path = "driver.rs"]
