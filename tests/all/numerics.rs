@@ -212,48 +212,59 @@ fn static_fp8_fusion_is_bit_identical() -> Result<(), Failed> {
     Ok(())
 }
 
-/// Sequence parallelism, then the fusions and fix-functionalization, on two
-/// and four ranks run in lockstep by the interpreter: every rank's results
-/// are bit-identical to the all-reduce graph's (a reduce-scatter sums what
-/// the all-reduce summed, row by row; the norm and quant are row-wise).
+/// Sequence parallelism on two and four ranks run in lockstep by the
+/// interpreter: with the fusions and fix-functionalization after it, every
+/// rank's results are bit-identical to the same pipeline without it (a
+/// reduce-scatter sums what the all-reduce summed, row by row; norms and
+/// quants are row-wise). Static FP8 (the all-reduce graph itself is the
+/// baseline there too) and per-token FP8 quants.
 fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
-    let text = graph("tp_decoder")?;
     let ctx = vllm_dialect::new_context()?;
     vllm_passes::register_all();
-    for tp in [2usize, 4] {
-        let mut module = mlir_support::source::parse(&ctx, &text, "graphs.mlir").map_err(|d| format!("{d:?}"))?;
-        let pipeline = format!(
-            "builtin.module(func.func(vllm-sequence-parallelism{{tp-size={tp}}}),{},{}",
-            &FUSE["builtin.module(".len()..FUSE.len() - 1],
-            &FIX["builtin.module(".len()..]
-        );
-        mlir_support::pipeline::Pipeline::parse(&ctx, &pipeline)
-            .map_err(|d| format!("{d:?}"))?
-            .run(&mut module)
-            .map_err(|d| format!("{d:?}"))?;
-        let ir = module.as_operation().to_string();
-        for (op, n) in [("vllm.all_reduce", 0), ("vllm.reduce_scatter", 3), ("vllm.rms_norm_static_fp8_quant_", 1)] {
-            if count(&ir, op) != n {
-                return Err(format!("tp {tp}: expected {n} {op} after sequence parallelism:\n{ir}").into());
+    let rest = format!("{},{}", &FUSE["builtin.module(".len()..FUSE.len() - 1], &FIX["builtin.module(".len()..]);
+    // (graph, a fused kernel after SP and how many, the baseline is the unfused graph)
+    let cases = [
+        ("tp_decoder", "vllm.rms_norm_static_fp8_quant_", 1, true),
+        ("tp_decoder_per_token", "vllm.rms_norm_dynamic_per_token_quant_", 2, false),
+    ];
+    for (name, fused, fused_count, against_unfused) in cases {
+        let text = graph(name)?;
+        let compile = |pipeline: &str| -> Result<mlir_support::melior::ir::Module<'_>, Failed> {
+            let mut module = mlir_support::source::parse(&ctx, &text, "graphs.mlir").map_err(|d| format!("{d:?}"))?;
+            if !pipeline.is_empty() {
+                mlir_support::pipeline::Pipeline::parse(&ctx, pipeline)
+                    .map_err(|d| format!("{d:?}"))?
+                    .run(&mut module)
+                    .map_err(|d| format!("{d:?}"))?;
             }
-        }
-        let original = mlir_support::source::parse(&ctx, &text, "graphs.mlir").map_err(|d| format!("{d:?}"))?;
-        let (before_fn, after_fn) =
-            (original.body().first_operation().ok_or("empty module")?, module.body().first_operation().ok_or("empty module")?);
-        for seed in 0..3u64 {
-            // The partial sums (the first three arguments) differ per rank; the rest is replicated.
-            let shared = inputs(&text, 300 + seed)?;
-            let mut args = Vec::new();
-            for r in 0..tp as u64 {
-                let own = inputs(&text, 400 + 10 * seed + r)?;
-                args.push(own.into_iter().take(3).chain(deep(&shared).into_iter().skip(3)).collect::<Vec<_>>());
+            Ok(module)
+        };
+        let baseline = compile(&if against_unfused { String::new() } else { format!("builtin.module({rest}") })?;
+        for tp in [2usize, 4] {
+            let module = compile(&format!("builtin.module(func.func(vllm-sequence-parallelism{{tp-size={tp}}}),{rest}"))?;
+            let ir = module.as_operation().to_string();
+            for (op, n) in [("vllm.all_reduce", 0), ("vllm.reduce_scatter", 3), (fused, fused_count)] {
+                if count(&ir, op) != n {
+                    return Err(format!("{name}, tp {tp}: expected {n} {op} after sequence parallelism:\n{ir}").into());
+                }
             }
-            let before = Interpreter::run_ranks(before_fn, &args.iter().map(|a| deep(a)).collect::<Vec<_>>())?;
-            let after = Interpreter::run_ranks(after_fn, &args.iter().map(|a| deep(a)).collect::<Vec<_>>())?;
-            for (r, (b, a)) in before.iter().zip(&after).enumerate() {
-                let d = differences(b, a)?;
-                if !d.is_empty() {
-                    return Err(format!("tp {tp}, seed {seed}, rank {r}: {} elements differ, first {:?}", d.len(), d[0]).into());
+            let (before_fn, after_fn) =
+                (baseline.body().first_operation().ok_or("empty module")?, module.body().first_operation().ok_or("empty module")?);
+            for seed in 0..3u64 {
+                // The partial sums (the first three arguments) differ per rank; the rest is replicated.
+                let shared = inputs(&text, 300 + seed)?;
+                let mut args = Vec::new();
+                for r in 0..tp as u64 {
+                    let own = inputs(&text, 400 + 10 * seed + r)?;
+                    args.push(own.into_iter().take(3).chain(deep(&shared).into_iter().skip(3)).collect::<Vec<_>>());
+                }
+                let before = Interpreter::run_ranks(before_fn, &args.iter().map(|a| deep(a)).collect::<Vec<_>>())?;
+                let after = Interpreter::run_ranks(after_fn, &args.iter().map(|a| deep(a)).collect::<Vec<_>>())?;
+                for (r, (b, a)) in before.iter().zip(&after).enumerate() {
+                    let d = differences(b, a)?;
+                    if !d.is_empty() {
+                        return Err(format!("{name}, tp {tp}, seed {seed}, rank {r}: {} elements differ, first {:?}", d.len(), d[0]).into());
+                    }
                 }
             }
         }

@@ -161,3 +161,19 @@ func.func @tp_decoder(%p0: tensor<8x64xbf16>, %p1: tensor<8x64xbf16>, %p2: tenso
   %n2, %r2 = "vllm.fused_add_rms_norm"(%a2, %r1, %w) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>)
   return %q0, %q1, %n2, %r2, %a0 : tensor<8x64xf8E4M3FN>, tensor<8x64xf8E4M3FN>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>
 }
+
+// -----
+
+// The same decoder with dynamic per-token FP8 quants after the norms.
+func.func @tp_decoder_per_token(%p0: tensor<8x64xbf16>, %p1: tensor<8x64xbf16>, %p2: tensor<8x64xbf16>, %w: tensor<64xbf16>)
+    -> (tensor<8x64xf8E4M3FN>, tensor<8x1xf32>, tensor<8x64xf8E4M3FN>, tensor<8x1xf32>, tensor<8x64xbf16>, tensor<8x64xbf16>) {
+  %a0 = "vllm.all_reduce"(%p0) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %n0 = "vllm.rms_norm"(%a0, %w) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
+  %q0, %s0 = "vllm.dynamic_per_token_scaled_fp8_quant"(%n0) : (tensor<8x64xbf16>) -> (tensor<8x64xf8E4M3FN>, tensor<8x1xf32>)
+  %a1 = "vllm.all_reduce"(%p1) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %n1, %r1 = "vllm.fused_add_rms_norm"(%a1, %a0, %w) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>)
+  %q1, %s1 = "vllm.dynamic_per_token_scaled_fp8_quant"(%n1) : (tensor<8x64xbf16>) -> (tensor<8x64xf8E4M3FN>, tensor<8x1xf32>)
+  %a2 = "vllm.all_reduce"(%p2) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %n2, %r2 = "vllm.fused_add_rms_norm"(%a2, %r1, %w) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>)
+  return %q0, %s0, %q1, %s1, %n2, %r2 : tensor<8x64xf8E4M3FN>, tensor<8x1xf32>, tensor<8x64xf8E4M3FN>, tensor<8x1xf32>, tensor<8x64xbf16>, tensor<8x64xbf16>
+}

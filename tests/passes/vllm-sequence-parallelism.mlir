@@ -8,12 +8,13 @@
 // BAD: error: vllm-sequence-parallelism: tp-size 'two' is not a count
 
 // Summed over the functions below: the decoder chain shards 1 + 2 norms and
-// 2 quants; the second function shards 1 norm and gathers for 1 other reader.
+// 2 quants; the second function shards 1 norm and gathers for 1 other
+// reader; the last one shards 1 norm and 1 quant.
 // STATS: vllm-sequence-parallelism
 // STATS-NEXT: (1) all-gather-for-other-readers
 // STATS-NEXT: (2) fused-add-rms-norm
-// STATS-NEXT: (2) quant-sharded
-// STATS-NEXT: (2) rms-norm
+// STATS-NEXT: (3) quant-sharded
+// STATS-NEXT: (3) rms-norm
 
 // The decoder chain of a TP=2 model (the captured tp2 fixture's shape): the
 // first layer's input norm, a middle fused add + norm, the last one. The
@@ -110,4 +111,23 @@ func.func @symbolic_rows(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) -> tens
 func.func @not_an_all_reduce(%x: tensor<256x4096xbf16>, %w: tensor<4096xbf16>) -> tensor<256x4096xbf16> {
   %n = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-5 : f64} : (tensor<256x4096xbf16>, tensor<4096xbf16>) -> tensor<256x4096xbf16>
   return %n : tensor<256x4096xbf16>
+}
+
+// -----
+
+// A dynamic per-token quant is row-wise too: it runs on the shard and both
+// its FP8 rows and its per-row scales are gathered (vLLM keeps the bf16
+// all-gather before it).
+// CHECK-LABEL: func.func @per_token_quant_runs_on_the_shard
+// CHECK: %[[RS:.*]] = "vllm.reduce_scatter"(%arg0)
+// CHECK: %[[N:.*]] = "vllm.rms_norm"(%[[RS]], %arg1)
+// CHECK: %[[Q:.*]]:2 = "vllm.dynamic_per_token_scaled_fp8_quant"(%[[N]]) : (tensor<128x4096xbf16>) -> (tensor<128x4096xf8E4M3FN>, tensor<128x1xf32>)
+// CHECK-DAG: %[[GS:.*]] = "vllm.all_gather"(%[[Q]]#1) {{.*}} : (tensor<128x1xf32>) -> tensor<256x1xf32>
+// CHECK-DAG: %[[GQ:.*]] = "vllm.all_gather"(%[[Q]]#0) {{.*}} : (tensor<128x4096xf8E4M3FN>) -> tensor<256x4096xf8E4M3FN>
+// CHECK: return %[[GQ]], %[[GS]]
+func.func @per_token_quant_runs_on_the_shard(%x: tensor<256x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<256x4096xf8E4M3FN>, tensor<256x1xf32>) {
+  %a = "vllm.all_reduce"(%x) {group_name = "tp:0"} : (tensor<256x4096xbf16>) -> tensor<256x4096xbf16>
+  %n = "vllm.rms_norm"(%a, %w) {epsilon = 1.0e-5 : f64} : (tensor<256x4096xbf16>, tensor<4096xbf16>) -> tensor<256x4096xbf16>
+  %q, %s = "vllm.dynamic_per_token_scaled_fp8_quant"(%n) : (tensor<256x4096xbf16>) -> (tensor<256x4096xf8E4M3FN>, tensor<256x1xf32>)
+  return %q, %s : tensor<256x4096xf8E4M3FN>, tensor<256x1xf32>
 }

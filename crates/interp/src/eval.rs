@@ -91,12 +91,13 @@ fn collective(ranks: &[Interpreter], op: &OperationRef<'_, '_>, n: &str) -> R<Ve
         return Err("the ranks' operands differ in shape".into());
     }
     let dt = xs[0].dtype;
+    // Each rank gets its own storage (a Tensor clone would share it, and an in-place op would write every rank's).
     let tensor = |shape: Vec<usize>, data: Vec<f32>| vec![Val::Tensor(Tensor::new(dt, shape, data))];
     if n == "vllm.all_gather" {
         let data: Vec<f32> = xs.iter().flat_map(|t| t.to_vec()).collect();
         let mut out = shape.clone();
         out[0] *= w;
-        return Ok(vec![tensor(out, data); w]);
+        return Ok((0..w).map(|_| tensor(out.clone(), data.clone())).collect());
     }
     let mut sum = vec![0f32; xs[0].numel()];
     for t in &xs {
@@ -105,7 +106,7 @@ fn collective(ranks: &[Interpreter], op: &OperationRef<'_, '_>, n: &str) -> R<Ve
         }
     }
     if n == "vllm.all_reduce" {
-        return Ok(vec![tensor(shape, sum); w]);
+        return Ok((0..w).map(|_| tensor(shape.clone(), sum.clone())).collect());
     }
     if shape.first().is_none_or(|rows| rows % w != 0) {
         return Err(format!("{shape:?} rows are not divisible by {w} ranks"));

@@ -25,6 +25,13 @@ use mlir_support::{
 };
 use std::collections::HashMap;
 
+/// Row-wise ops an all-gather moves past when one is a norm's only reader:
+/// each row of every result depends only on the same row of operand 0 (the
+/// other operands, scales, are replicated like the norm's weight), so they
+/// run on the shard and the all-gathers move their results (FP8, and one f32
+/// scale per row) instead of bf16.
+const ROW_WISE: &[&str] = &["vllm.static_scaled_fp8_quant", "vllm.dynamic_per_token_scaled_fp8_quant"];
+
 pub static INFO: PassInfo = PassInfo {
     argument: "vllm-sequence-parallelism",
     summary: "All-reduce + RMSNorm -> reduce-scatter, local RMSNorm, all-gather (sharded residual stream)",
@@ -38,7 +45,9 @@ residual stream between the norms stays sharded. It prepares async TP
 (`mm -> reduce_scatter`, `all_gather -> mm`) and sends less data: a static
 FP8 quant that is the norm's only reader runs on the shard too, so the
 all-gather moves FP8 bytes (vLLM's FP8 patterns), and the fusion passes
-after it fuse the local norm and quant.
+after it fuse the local norm and quant. A dynamic per-token FP8 quant does
+too (beyond vLLM: its rows and its per-row scales are gathered), so
+per-token models keep their fused norm + quant under sequence parallelism.
 
 Unlike vLLM's patterns (first / middle / last layer, which are correct only
 if every site of the graph matches), each full-size value keeps a sharded
@@ -58,7 +67,7 @@ is left as is. Collectives keep the all-reduce's `group_name`.",
     statistics: &[
         PassStatistic { name: "rms-norm", description: "rms_norm(all_reduce) sites sharded" },
         PassStatistic { name: "fused-add-rms-norm", description: "fused_add_rms_norm(all_reduce) sites sharded" },
-        PassStatistic { name: "quant-sharded", description: "Static FP8 quants moved before the all-gather" },
+        PassStatistic { name: "quant-sharded", description: "Row-wise quants (static, per-token FP8) moved before the all-gather" },
         PassStatistic { name: "all-gather-for-other-readers", description: "All-gathers of a twin for a reader that is not a norm" },
     ],
     sources: &[include_str!("sequence_parallelism.rs"), include_str!("fusion.rs"), include_str!("fuse_attn_quant.rs")],
@@ -247,22 +256,11 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
         for &(op, y_shard, group) in &self.old.clone() {
             let Ok(out) = op.result(0) else { continue };
             let out: Value = out.into();
-            let users = ir::users(out);
-            let quant = match users.as_slice() {
-                [q] if q.name().as_string_ref().as_str() == Ok("vllm.static_scaled_fp8_quant") && q.operand(0).is_ok_and(|v| v == out) => {
-                    Some(*q)
-                }
-                _ => None,
-            };
-            if let Some(q) = quant
-                && let (Ok(qr), Ok(scale)) = (q.result(0), q.operand(1))
-                && let Some(qt) = ir::ranked_tensor(qr.r#type())
-                && let Some(ty) = crate::fuse_attn_quant::with_element(y_shard.r#type(), qt.element())
-                && let Some(new_q) = self.norm_like(q, &[y_shard, scale], &[ty])
-                && let Ok(q_shard) = new_q.result(0)
-                && self.gather_into(qr.into(), q_shard.into(), new_q, group)
+            if let [reader] = ir::users(out).as_slice()
+                && reader.name().as_string_ref().as_str().is_ok_and(|n| ROW_WISE.contains(&n))
+                && reader.operand(0).is_ok_and(|v| v == out)
+                && self.shard_row_wise(*reader, y_shard, group)
             {
-                ir::erase(q);
                 moved += 1;
                 continue;
             }
@@ -271,6 +269,22 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
             }
         }
         moved
+    }
+
+    /// Runs the row-wise `reader` on `y_shard` and gathers each of its results.
+    fn shard_row_wise(&self, reader: OperationRef<'c, 'a>, y_shard: Value<'c, 'a>, group: Attribute<'c>) -> bool {
+        let results: Vec<Value> = reader.results().map(Into::into).collect();
+        let Ok(types) = results.iter().map(|r| self.shard_type(*r)).collect::<Result<Vec<_>, _>>() else { return false };
+        let operands: Vec<Value> = std::iter::once(y_shard).chain(reader.operands().skip(1)).collect();
+        let Some(new) = self.norm_like(reader, &operands, &types) else { return false };
+        for (i, full) in results.iter().enumerate() {
+            let Ok(shard) = new.result(i) else { return false };
+            if !self.gather_into(*full, shard.into(), new, group) {
+                return false;
+            }
+        }
+        ir::erase(reader);
+        true
     }
 
     /// Every use of `full` reads `all_gather(shard)`, placed after `after`.
