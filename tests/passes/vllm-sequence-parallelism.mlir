@@ -2,6 +2,7 @@
 // RUN: vllm-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(vllm-sequence-parallelism{tp-size=1}))' | FileCheck %s --check-prefix=TP1
 // RUN: vllm-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(vllm-sequence-parallelism{tp-size=2}))' --mlir-pass-statistics 2>&1 >/dev/null | FileCheck %s --check-prefix=STATS
 // RUN: not vllm-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(vllm-sequence-parallelism{tp-size=two}))' 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: vllm-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(vllm-sequence-parallelism{tp-size=2 debug-node=fused_add_rms_norm_7}))' 2>&1 >/dev/null | FileCheck %s --check-prefix=EXPLAIN
 
 // TP1-NOT: "vllm.reduce_scatter"
 // TP1-NOT: "vllm.all_gather"
@@ -9,12 +10,13 @@
 
 // Summed over the functions below: the decoder chain shards 1 + 2 norms and
 // 2 quants; the second function shards 1 norm and gathers for 1 other
-// reader; the last one shards 1 norm and 1 quant.
+// reader; @another_group shards 1 norm and gathers for the other group's
+// norm; the last one shards 1 norm and 1 quant.
 // STATS: vllm-sequence-parallelism
-// STATS-NEXT: (1) all-gather-for-other-readers
+// STATS-NEXT: (2) all-gather-for-other-readers
 // STATS-NEXT: (2) fused-add-rms-norm
 // STATS-NEXT: (3) quant-sharded
-// STATS-NEXT: (3) rms-norm
+// STATS-NEXT: (4) rms-norm
 
 // The decoder chain of a TP=2 model (the captured tp2 fixture's shape): the
 // first layer's input norm, a middle fused add + norm, the last one. The
@@ -72,15 +74,32 @@ func.func @other_readers_get_an_all_gather(%x: tensor<256x4096xbf16>, %w: tensor
 // -----
 
 // A residual no rewritten norm produced cannot be sharded here (which rows
-// are this rank's is not in the graph): the site stays an all-reduce.
+// are this rank's is not in the graph): the site stays an all-reduce, and
+// `debug-node` says why.
+// EXPLAIN: remark: vllm-sequence-parallelism: the residual is not sharded (no earlier norm of this pass produced it)
 // CHECK-LABEL: func.func @unsharded_residual_is_left_alone
 // CHECK: "vllm.all_reduce"
 // CHECK: "vllm.fused_add_rms_norm"(%{{.*}}, %arg1, %arg2) {{.*}} : (tensor<256x4096xbf16>
 // CHECK-NOT: reduce_scatter
 func.func @unsharded_residual_is_left_alone(%x: tensor<256x4096xbf16>, %r: tensor<256x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<256x4096xbf16>, tensor<256x4096xbf16>) {
   %a = "vllm.all_reduce"(%x) {group_name = "tp:0"} : (tensor<256x4096xbf16>) -> tensor<256x4096xbf16>
-  %n, %r2 = "vllm.fused_add_rms_norm"(%a, %r, %w) {epsilon = 1.0e-5 : f64} : (tensor<256x4096xbf16>, tensor<256x4096xbf16>, tensor<4096xbf16>) -> (tensor<256x4096xbf16>, tensor<256x4096xbf16>)
+  %n, %r2 = "vllm.fused_add_rms_norm"(%a, %r, %w) {epsilon = 1.0e-5 : f64} : (tensor<256x4096xbf16>, tensor<256x4096xbf16>, tensor<4096xbf16>) -> (tensor<256x4096xbf16>, tensor<256x4096xbf16>) loc("fused_add_rms_norm_7")
   return %n, %r2 : tensor<256x4096xbf16>, tensor<256x4096xbf16>
+}
+
+// -----
+
+// Rows sharded over one process group are not added to an all-reduce over another.
+// CHECK-LABEL: func.func @another_group
+// CHECK: "vllm.reduce_scatter"(%arg0) {{.*}}group_name = "tp:0"
+// CHECK: "vllm.all_reduce"(%arg1) {group_name = "tp:1"}
+// CHECK: "vllm.fused_add_rms_norm"({{.*}} : (tensor<256x4096xbf16>, tensor<256x4096xbf16>
+func.func @another_group(%x: tensor<256x4096xbf16>, %y: tensor<256x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<256x4096xbf16>, tensor<256x4096xbf16>, tensor<256x4096xbf16>) {
+  %a = "vllm.all_reduce"(%x) {group_name = "tp:0"} : (tensor<256x4096xbf16>) -> tensor<256x4096xbf16>
+  %n = "vllm.rms_norm"(%a, %w) {epsilon = 1.0e-5 : f64} : (tensor<256x4096xbf16>, tensor<4096xbf16>) -> tensor<256x4096xbf16>
+  %b = "vllm.all_reduce"(%y) {group_name = "tp:1"} : (tensor<256x4096xbf16>) -> tensor<256x4096xbf16>
+  %m, %r = "vllm.fused_add_rms_norm"(%b, %a, %w) {epsilon = 1.0e-5 : f64} : (tensor<256x4096xbf16>, tensor<256x4096xbf16>, tensor<4096xbf16>) -> (tensor<256x4096xbf16>, tensor<256x4096xbf16>)
+  return %n, %m, %r : tensor<256x4096xbf16>, tensor<256x4096xbf16>, tensor<256x4096xbf16>
 }
 
 // -----

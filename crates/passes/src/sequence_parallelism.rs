@@ -234,10 +234,17 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
     /// `fused_add_rms_norm(reduce_scatter(x), r_shard, w)`; its residual output is the twin of the old one.
     fn fused_add_rms_norm(&mut self, op: OperationRef<'c, 'a>) -> bool {
         let (Ok(input), Ok(r), Ok(w), Ok(res)) = (op.operand(0), op.operand(1), op.operand(2), op.result(1)) else { return false };
-        let Some(&(_, r_shard, _)) = self.twins.get(&ir::value_id(r)) else {
+        let Some(&(_, r_shard, r_group)) = self.twins.get(&ir::value_id(r)) else {
             self.explain(op, "the residual is not sharded (no earlier norm of this pass produced it)");
             return false;
         };
+        // Rows sharded over one group cannot be added to rows sharded over another.
+        if let Some(ar) = Self::all_reduce_of(input)
+            && ar.attribute("group_name").ok() != Some(r_group)
+        {
+            self.explain(op, "the residual is sharded over another process group");
+            return false;
+        }
         let Some((shard, ty)) = self.shard_input(op, input) else { return false };
         let res_ty = r_shard.r#type();
         let Some(new) = self.norm_like(op, &[shard, r_shard, w], &[ty, res_ty]) else { return false };
