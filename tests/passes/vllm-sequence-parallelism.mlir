@@ -11,12 +11,12 @@
 // Summed over the functions below: the decoder chain shards 1 + 2 norms and
 // 2 quants; the second function shards 1 norm and gathers for 1 other
 // reader; @another_group shards 1 norm and gathers for the other group's
-// norm; the last one shards 1 norm and 1 quant.
+// norm; the last two shard 1 norm and 1 quant each.
 // STATS: vllm-sequence-parallelism
 // STATS-NEXT: (2) all-gather-for-other-readers
 // STATS-NEXT: (2) fused-add-rms-norm
-// STATS-NEXT: (3) quant-sharded
-// STATS-NEXT: (4) rms-norm
+// STATS-NEXT: (4) quant-sharded
+// STATS-NEXT: (5) rms-norm
 
 // The decoder chain of a TP=2 model (the captured tp2 fixture's shape): the
 // first layer's input norm, a middle fused add + norm, the last one. The
@@ -144,9 +144,22 @@ func.func @not_an_all_reduce(%x: tensor<256x4096xbf16>, %w: tensor<4096xbf16>) -
 // CHECK-DAG: %[[GS:.*]] = "vllm.all_gather"(%[[Q]]#1) {{.*}} : (tensor<128x1xf32>) -> tensor<256x1xf32>
 // CHECK-DAG: %[[GQ:.*]] = "vllm.all_gather"(%[[Q]]#0) {{.*}} : (tensor<128x4096xf8E4M3FN>) -> tensor<256x4096xf8E4M3FN>
 // CHECK: return %[[GQ]], %[[GS]]
+// An unread result gets no all-gather (a collective stays, whoever reads it):
+// CHECK-LABEL: func.func @unread_scale_is_not_gathered
+// CHECK: "vllm.dynamic_per_token_scaled_fp8_quant"
+// CHECK-COUNT-1: "vllm.all_gather"
+// CHECK-NOT: "vllm.all_gather"
+// CHECK: return
 func.func @per_token_quant_runs_on_the_shard(%x: tensor<256x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<256x4096xf8E4M3FN>, tensor<256x1xf32>) {
   %a = "vllm.all_reduce"(%x) {group_name = "tp:0"} : (tensor<256x4096xbf16>) -> tensor<256x4096xbf16>
   %n = "vllm.rms_norm"(%a, %w) {epsilon = 1.0e-5 : f64} : (tensor<256x4096xbf16>, tensor<4096xbf16>) -> tensor<256x4096xbf16>
   %q, %s = "vllm.dynamic_per_token_scaled_fp8_quant"(%n) : (tensor<256x4096xbf16>) -> (tensor<256x4096xf8E4M3FN>, tensor<256x1xf32>)
   return %q, %s : tensor<256x4096xf8E4M3FN>, tensor<256x1xf32>
+}
+
+func.func @unread_scale_is_not_gathered(%x: tensor<256x4096xbf16>, %w: tensor<4096xbf16>) -> tensor<256x4096xf8E4M3FN> {
+  %a = "vllm.all_reduce"(%x) {group_name = "tp:0"} : (tensor<256x4096xbf16>) -> tensor<256x4096xbf16>
+  %n = "vllm.rms_norm"(%a, %w) {epsilon = 1.0e-5 : f64} : (tensor<256x4096xbf16>, tensor<4096xbf16>) -> tensor<256x4096xbf16>
+  %q, %s = "vllm.dynamic_per_token_scaled_fp8_quant"(%n) : (tensor<256x4096xbf16>) -> (tensor<256x4096xf8E4M3FN>, tensor<256x1xf32>)
+  return %q : tensor<256x4096xf8E4M3FN>
 }

@@ -294,8 +294,12 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
         true
     }
 
-    /// Every use of `full` reads `all_gather(shard)`, placed after `after`.
+    /// Every use of `full` reads `all_gather(shard)`, placed after `after`;
+    /// no all-gather (a collective nothing would remove) when nothing reads it.
     fn gather_into(&self, full: Value<'c, 'a>, shard: Value<'c, 'a>, after: OperationRef<'c, 'a>, group: Attribute<'c>) -> bool {
+        if !ir::has_uses(full) {
+            return true;
+        }
         let Ok(ag) = self.collective("vllm.all_gather", shard, full.r#type(), group, after.location()) else { return false };
         let ag = self.block.insert_operation_after(after, ag);
         let Ok(g) = ag.result(0) else { return false };
