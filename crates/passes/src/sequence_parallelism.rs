@@ -122,7 +122,7 @@ struct Sharder<'c, 'a, 'd> {
     tp: u64,
     /// Full value (by id) -> (the value, its twin, the collective group).
     twins: HashMap<usize, (Value<'c, 'a>, Value<'c, 'a>, Attribute<'c>)>,
-    /// Replaced norms (old op, its normalized result's twin), in program order.
+    /// Replaced norms (old op, its normalized result's twin, the group), in program order.
     old: Vec<(OperationRef<'c, 'a>, Value<'c, 'a>, Attribute<'c>)>,
     /// The all-reduces given a twin (erased at the end when nothing reads them).
     all_reduces: Vec<OperationRef<'c, 'a>>,
@@ -142,14 +142,16 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
         if t.rank() != 2 {
             return Err(format!("rank {} rows, the pass shards 2-D [tokens, hidden] tensors", t.rank()));
         }
+        // MLIR's kDynamic for a symbolic size.
+        const DYNAMIC: u64 = i64::MIN as u64;
         let dims: Vec<u64> = (0..2)
             .map(|i| match t.dim_size(i) {
                 Ok(DimSize::Static(d)) => d,
-                _ => u64::MAX,
+                _ => DYNAMIC,
             })
             .collect();
         match dims[0] {
-            u64::MAX => Err("the row count is symbolic; sequence parallelism needs a static runtime shape".into()),
+            DYNAMIC => Err("the row count is symbolic; sequence parallelism needs a static runtime shape".into()),
             rows if rows % self.tp != 0 => Err(format!("{rows} rows are not divisible by tp-size {}", self.tp)),
             rows => Ok(RankedTensorType::new(&[rows / self.tp, dims[1]], t.element(), None).into()),
         }
@@ -196,7 +198,8 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
         ir::producer(v).filter(|p| p.name().as_string_ref().as_str() == Ok("vllm.all_reduce"))
     }
 
-    /// Builds `name(operands)` with `types` before `before`, with `like`'s attributes but no FX provenance.
+    /// A copy of `like` on `operands` with result `types`, placed before it,
+    /// with its attributes but not its FX provenance (`fx.*`: the shapes changed).
     fn norm_like(&self, like: OperationRef<'c, 'a>, operands: &[Value<'c, 'a>], types: &[Type<'c>]) -> Option<OperationRef<'c, 'a>> {
         let name = like.name();
         let name = name.as_string_ref().as_str().ok()?.to_string();
