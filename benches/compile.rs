@@ -145,5 +145,30 @@ fn kernels(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, import_export, compile_sizes, fusion_pipeline, kernels);
+/// The captured tp = 2 graph at 256 tokens: the whole compile with sequence
+/// parallelism against the same compile without it, in the same run.
+fn sequence_parallelism(c: &mut Criterion) {
+    use vllm_pipeline::{CompileOptions, Input, PassConfig, ShapeContext, compile};
+    let text = fixture("llama_fp8_custom_tp2_L2_dyn.json");
+    let options = |sp: bool| CompileOptions {
+        config: PassConfig::from_json(&format!(r#"{{"eliminate_noops": true, "enable_fusion": true, "enable_sp": {sp}}}"#))
+            .expect("config")
+            .0,
+        shape: Some(ShapeContext::Static(256)),
+        tp_size: 2,
+        ..Default::default()
+    };
+    let (without, with) = (options(false), options(true));
+    let mut g = c.benchmark_group("sp_tp2_n256");
+    g.sample_size(30);
+    g.bench_function("compile_baseline_without_sp", |b| {
+        b.iter(|| black_box(compile(Input::FxJson(&text), "tp2.json", &without).expect("compile").mlir.len()))
+    });
+    g.bench_function("compile_with_sp", |b| {
+        b.iter(|| black_box(compile(Input::FxJson(&text), "tp2.json", &with).expect("compile").mlir.len()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, import_export, compile_sizes, fusion_pipeline, sequence_parallelism, kernels);
 criterion_main!(benches);
