@@ -77,6 +77,8 @@ fn malformed_tables_are_rejected() -> Result<(), Failed> {
         (op("operands = [\"a!\"]"), "end in '_'"),
         (op("inplace = \"vllm.nope_\""), "in-place twin"),
         (op("frobnicate = true"), "unknown field"),
+        (op("collective = \"spread\""), "'scatter' or 'gather'"),
+        (op("attrs = [\"dim:i64\"]\ncollective = \"gather\""), "needs 'dim' and 'world_size'"),
         (format!("{head}[[op]]\nname = \"aten.x\"\ntarget = \"t\"\nsummary = \"s\"\nexample = \"e\"\n"), "unknown dialect"),
     ];
     for (text, want) in cases {

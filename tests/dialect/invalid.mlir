@@ -160,3 +160,51 @@ func.func @ranks_must_agree(%x: tensor<?x4096xbf16>, %s: tensor<f32>) {
   %0 = "vllm.static_scaled_fp8_quant"(%x, %s) : (tensor<?x4096xbf16>, tensor<f32>) -> tensor<4096xf8E4M3FN>
   return
 }
+
+// -----
+
+func.func @reduce_scatter_wrong_rows(%x: tensor<256x4096xbf16>) {
+  // expected-error @+1 {{'vllm.reduce_scatter' op result dim 0 is 256, expected 128 (operand 256, world_size 2)}}
+  %0 = "vllm.reduce_scatter"(%x) {dim = 0 : i64, world_size = 2 : i64, group_name = "tp:0"} : (tensor<256x4096xbf16>) -> tensor<256x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @reduce_scatter_indivisible(%x: tensor<255x4096xbf16>) {
+  // expected-error @+1 {{'vllm.reduce_scatter' op dim 0 has 255 rows, which world_size 2 does not divide}}
+  %0 = "vllm.reduce_scatter"(%x) {dim = 0 : i64, world_size = 2 : i64, group_name = "tp:0"} : (tensor<255x4096xbf16>) -> tensor<127x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @all_gather_wrong_hidden(%x: tensor<128x4096xbf16>) {
+  // expected-error @+1 {{'vllm.all_gather' op result dim 1 is 2048, expected 4096 (operand 4096, world_size 2)}}
+  %0 = "vllm.all_gather"(%x) {dim = 0 : i64, world_size = 2 : i64, group_name = "tp:0"} : (tensor<128x4096xbf16>) -> tensor<256x2048xbf16>
+  return
+}
+
+// -----
+
+func.func @all_gather_dim_out_of_range(%x: tensor<128x4096xbf16>) {
+  // expected-error @+1 {{'vllm.all_gather' op 'dim' 2 is out of range for rank 2}}
+  %0 = "vllm.all_gather"(%x) {dim = 2 : i64, world_size = 2 : i64, group_name = "tp:0"} : (tensor<128x4096xbf16>) -> tensor<256x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @all_gather_no_world(%x: tensor<128x4096xbf16>) {
+  // expected-error @+1 {{'vllm.all_gather' op 'world_size' must be at least 1, got 0}}
+  %0 = "vllm.all_gather"(%x) {dim = 0 : i64, world_size = 0 : i64, group_name = "tp:0"} : (tensor<128x4096xbf16>) -> tensor<128x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @all_reduce_changes_shape(%x: tensor<128x4096xbf16>) {
+  // expected-error @+1 {{'vllm.all_reduce' op 'result' (tensor<256x4096xbf16>) must have the shape of 'tensor' (tensor<128x4096xbf16>)}}
+  %0 = "vllm.all_reduce"(%x) {group_name = "tp:0"} : (tensor<128x4096xbf16>) -> tensor<256x4096xbf16>
+  return
+}

@@ -55,6 +55,11 @@ fn op_section(out: &mut String, op: &OpDef) {
     if op.fx_positional {
         facts.push("exported with positional arguments".to_string());
     }
+    match op.collective {
+        Some(crate::spec::Collective::Scatter) => facts.push("result size along `dim` = operand's / `world_size`".to_string()),
+        Some(crate::spec::Collective::Gather) => facts.push("result size along `dim` = operand's × `world_size`".to_string()),
+        None => {}
+    }
     let _ = writeln!(out, "{}.\n\n```mlir\n{}\n```\n", facts.join("; "), op.example);
 }
 

@@ -24,7 +24,7 @@ pub mod spec;
 pub mod verify;
 
 use mlir_support::{DynamicDialectDef, melior::Context};
-pub use spec::{Arity, AttrDef, AttrKind, DialectDef, OpDef, OpTable, ValueClass, ValueDef};
+pub use spec::{Arity, AttrDef, AttrKind, Collective, DialectDef, OpDef, OpTable, ValueClass, ValueDef};
 use std::sync::OnceLock;
 
 /// MLIR's `ShapedType::kDynamic`: marks a symbolic entry in a size attribute.

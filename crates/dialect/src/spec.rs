@@ -174,7 +174,18 @@ pub struct OpDef {
     /// Exported as a call with positional arguments instead of keywords
     /// (vLLM needs it for the silu ops: Inductor mishandles a kwarg `out`).
     pub fx_positional: bool,
+    /// A collective's shape rule between operand 0 and result 0 along the
+    /// `dim` attribute: `scatter` divides that size by `world_size`,
+    /// `gather` multiplies it (the other sizes agree).
+    pub collective: Option<Collective>,
     pub example: String,
+}
+
+/// How a collective changes the size of its `dim`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Collective {
+    Scatter,
+    Gather,
 }
 
 impl OpDef {
@@ -300,6 +311,7 @@ struct RawOp {
     view: bool,
     #[serde(default)]
     fx_positional: bool,
+    collective: Option<String>,
     example: String,
 }
 
@@ -374,6 +386,7 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
         same_shape: if same { vec!["self".into(), "result".into()] } else { vec![] },
         view: false,
         fx_positional: false,
+        collective: None,
         example,
     })
 }
@@ -427,8 +440,17 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             same_shape: r.same_shape,
             view: r.view,
             fx_positional: r.fx_positional,
+            collective: match r.collective.as_deref() {
+                None => None,
+                Some("scatter") => Some(Collective::Scatter),
+                Some("gather") => Some(Collective::Gather),
+                Some(other) => return Err(format!("{n}: collective is 'scatter' or 'gather', not '{other}'")),
+            },
             example: r.example,
         };
+        if op.collective.is_some() && !["dim", "world_size"].iter().all(|a| op.attrs.iter().any(|d| d.name == *a)) {
+            return Err(format!("{n}: a collective shape rule needs 'dim' and 'world_size' attributes"));
+        }
         if op.view && (op.operands.is_empty() || !op.is_pure()) {
             return Err(format!("{n}: a view op is pure and views its first operand"));
         }

@@ -7,7 +7,7 @@
 //! express), every attribute's presence and kind, unknown attributes (a typo
 //! such as `epsilonn` must not be silently ignored), and that the symbolic
 //! sizes in attributes match the `dyn` operands.
-use crate::spec::{Arity, AttrKind, OpDef, ValueClass, ValueDef};
+use crate::spec::{Arity, AttrKind, Collective, OpDef, ValueClass, ValueDef};
 use crate::{K_DYNAMIC, table};
 use mlir_support::melior::ir::{
     Attribute, AttributeLike, Type, TypeLike, ValueLike,
@@ -31,6 +31,44 @@ pub fn verify_op(op: OperationRef<'_, '_>) -> Result<(), String> {
     check_attrs(&op, def)?;
     check_dynamic_sizes(&op, def, &op_groups)?;
     check_same_shape(def, &op_groups, &operands, &res_groups, &results)?;
+    if let Some(rule) = def.collective {
+        check_collective(&op, rule, &operands, &results)?;
+    }
+    Ok(())
+}
+
+/// A reduce-scatter's or all-gather's result shape: `dim` divided or
+/// multiplied by `world_size`, the other sizes equal (where both are static).
+fn check_collective(op: &OperationRef<'_, '_>, rule: Collective, operands: &[Type], results: &[Type]) -> Result<(), String> {
+    let int = |n: &str| op.attribute(n).ok().and_then(|a| IntegerAttribute::try_from(a).ok()).map(|a| a.value());
+    let (Some(dim), Some(world)) = (int("dim"), int("world_size")) else { return Ok(()) }; // check_attrs reported it
+    if world < 1 {
+        return Err(format!("'world_size' must be at least 1, got {world}"));
+    }
+    let (Some(x), Some(y)) = (operands.first().and_then(|t| shape_of(*t)), results.first().and_then(|t| shape_of(*t))) else {
+        return Ok(());
+    };
+    if x.len() != y.len() {
+        return Err(format!("result rank {} differs from the operand's {}", y.len(), x.len()));
+    }
+    let d = if dim < 0 { dim + x.len() as i64 } else { dim };
+    if d < 0 || d >= x.len() as i64 {
+        return Err(format!("'dim' {dim} is out of range for rank {}", x.len()));
+    }
+    for (i, (a, b)) in x.iter().zip(&y).enumerate() {
+        let (Some(a), Some(b)) = (a, b) else { continue };
+        let want = match (i as i64 == d, rule) {
+            (false, _) => *a,
+            (true, Collective::Gather) => a * world,
+            (true, Collective::Scatter) if a % world != 0 => {
+                return Err(format!("dim {d} has {a} rows, which world_size {world} does not divide"));
+            }
+            (true, Collective::Scatter) => a / world,
+        };
+        if *b != want {
+            return Err(format!("result dim {i} is {b}, expected {want} (operand {a}, world_size {world})"));
+        }
+    }
     Ok(())
 }
 
