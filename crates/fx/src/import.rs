@@ -310,6 +310,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         attrs
     }
 
+    #[allow(clippy::too_many_arguments)] // one node's parts, as the importer has them at hand
     fn append(
         &mut self,
         block: &'a Block<'c>,

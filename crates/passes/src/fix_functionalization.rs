@@ -448,6 +448,7 @@ struct Counts {
 }
 
 /// Rewrites one value-form op; `Err` names what made it impossible.
+#[allow(clippy::too_many_arguments)] // the rewrite's whole context; a struct would only rename it
 fn convert<'c: 'a, 'a>(
     ctx: &'c Context,
     block: BlockRef<'c, 'a>,

@@ -267,6 +267,7 @@ pub fn silu_mul<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<SiluMul<'c, 'a>, Strin
 /// Builds `name(operands) {attrs}` with result types `types` before `before`,
 /// rewires each of `replaces` (None: a result nobody used) and erases the
 /// chain's ops that became dead. Returns the new op.
+#[allow(clippy::too_many_arguments)] // one op's full description: name, operands, attributes, types, rewiring
 pub fn raise<'c: 'a, 'a>(
     ctx: &'c Context,
     block: BlockRef<'c, 'a>,
