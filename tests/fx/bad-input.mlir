@@ -11,6 +11,9 @@
 // RUN: not vllm-opt %S/inputs/shape-contradicts-op.json 2>&1 | FileCheck %s --check-prefix=SHAPE
 // RUN: not vllm-opt %S/inputs/af-without-op.json 2>&1 | FileCheck %s --check-prefix=AFOP
 // RUN: not vllm-opt %S/inputs/getitem-out-of-range.json 2>&1 | FileCheck %s --check-prefix=GETITEM
+// make_fx writes `getitem(auto_functionalized, 0)` (the op's None) even when nothing reads it:
+// RUN: vllm-opt %S/inputs/none-getitem-unused.json | FileCheck %s --check-prefix=GOOD
+// RUN: not vllm-opt %S/inputs/none-getitem-used.json 2>&1 | FileCheck %s --check-prefix=NONE
 // RUN: not vllm-opt %S/inputs/call-module.json 2>&1 | FileCheck %s --check-prefix=MODULE
 // A .json file can also be read from stdin with --input-format.
 // RUN: not vllm-opt %S/inputs/bad-grammar.json 2>&1 | FileCheck %s --check-prefix=GRAMMAR
@@ -44,3 +47,4 @@
 // ESCAPED: fx.name = "x\C3\A9"
 // ESCAPED: "aten.view"(%arg0)
 // ESCAPED-JSON: "name":"xé"
+// NONE: none-getitem-used.json: node 'output': error: uses 'getitem_none', which produces no value

@@ -630,7 +630,12 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             .ok()
             .filter(|&x| x < len)
             .ok_or_else(|| GraphError::at(&node.name, format!("getitem index {i} is out of range: '{src}' has {len} elements")))?;
-        let v = tuple[idx].ok_or_else(|| GraphError::at(&node.name, format!("getitem takes element {idx} of '{src}', which is None")))?;
+        let Some(v) = tuple[idx] else {
+            // Element 0 of `auto_functionalized` (the op's own `None`): make_fx
+            // writes a getitem for it that nothing reads. A reader is an error there.
+            self.env[self.current] = Some(Slot::Nothing);
+            return Ok(());
+        };
         if let Val::Tensor { shape, dtype } = &node.val {
             let expected = tensor_type(self.ctx, shape, dtype);
             use mlir_support::melior::ir::ValueLike;
