@@ -30,6 +30,10 @@ latter: every symbol in `torch.symbols` takes the value `num-tokens`, so
 - SymInt inputs keep their place in the signature, with their value recorded
   in `fx.meta`, as in a graph PyTorch captured for that size.
 
+An input with a symbolic size in any dim but its leading one (a hidden size
+that make_fx traced symbolically) is refused with an error naming it:
+setting that symbol to the token count would be wrong.
+
 The result equals what PyTorch captures for that size: the `_n256` fixtures
 are the `_dyn` ones specialized to 256, node for node (tested).",
     anchor: Some("builtin.module"),
@@ -50,6 +54,31 @@ are the `_dyn` ones specialized to 256, node for node (tested).",
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SpecializeShapesPass;
+
+/// Why `func` cannot be specialized to a token count: an input with a
+/// symbolic size in a dim other than the leading one (a hidden size traced
+/// symbolically by make_fx), which setting every symbol to the token count
+/// would get wrong. vLLM's inputs are symbolic in the token dim only.
+fn non_leading_symbol(func: &OperationRef<'_, '_>) -> Option<String> {
+    if func.name().as_string_ref().as_str() != Ok("func.func") {
+        return None;
+    }
+    let attrs = func.attribute("arg_attrs").ok().and_then(|a| ArrayAttribute::try_from(a).ok())?;
+    for i in 0..attrs.len() {
+        let Some(dict) = attrs.element(i).ok().and_then(|a| DictionaryAttribute::try_from(a).ok()) else { continue };
+        let Some(meta) = dict.element_by_name(provenance::META).and_then(ir::string_value) else { continue };
+        let Some(meta) = serde_json::from_str::<Json>(&meta).ok() else { continue };
+        let Some(shape) = meta.get("shape").and_then(Json::as_array) else { continue };
+        if let Some((d, size)) = shape.iter().enumerate().skip(1).find(|(_, d)| d.is_string()) {
+            let name = dict.element_by_name("fx.name").and_then(ir::string_value).unwrap_or_else(|| format!("#{i}"));
+            return Some(format!(
+                "input '{name}' has the symbolic size {size} in dim {d}; a runtime shape fixes the token count, \
+                 which must be the only symbolic size of the inputs (their leading dim)"
+            ));
+        }
+    }
+    None
+}
 
 /// The static type for `t`: dims from `meta` where known, else `n` for `?`.
 fn specialized_type<'c>(t: Type<'c>, meta: Option<&Json>, n: i64) -> Type<'c> {
@@ -105,8 +134,12 @@ impl Pass for SpecializeShapesPass {
                 }
             }
         }
-        let (mut retyped, mut folded) = (0u64, 0u64);
         let body = module.region(0).ok().and_then(|r| r.first_block());
+        if let Some(why) = body.map(ir::block_ops).unwrap_or_default().into_iter().find_map(|f| non_leading_symbol(&f)) {
+            ir::emit_error(module.location(), &format!("vllm-specialize-shapes: {why}"));
+            return Err(PassFailed);
+        }
+        let (mut retyped, mut folded) = (0u64, 0u64);
         for func in body.map(ir::block_ops).unwrap_or_default() {
             if func.name().as_string_ref().as_str() != Ok("func.func") {
                 continue;
