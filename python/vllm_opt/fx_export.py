@@ -95,8 +95,8 @@ def _note_symbols(sym, symbols):
             for key, b in (("min", lo), ("max", hi)):
                 try:
                     b = int(b)
-                except (TypeError, ValueError, OverflowError):
-                    continue  # unbounded (int_oo)
+                except (TypeError, ValueError, OverflowError, AttributeError):
+                    continue  # unbounded: int_oo (torch 2.15's int() of it raises AttributeError)
                 bounds[key] = b
         symbols[name] = bounds
     if not getattr(expr, "free_symbols", None):

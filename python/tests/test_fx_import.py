@@ -1,0 +1,221 @@
+"""The importer (vllm_opt.fx_import) on fake FX graphs (no torch needed):
+documents vllm-opt writes, loaded back into the graph they came from."""
+import contextlib
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+from test_fx_export import FakeTensor, HigherOrderOperator, Node, OpOverload, SymInt, device, dtype  # noqa: E402
+from vllm_opt.fx_import import GraphImportError, VllmOptPass, load_graph  # noqa: E402
+
+
+def _uses(value, node):
+    if value is node:
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_uses(v, node) for v in value)
+    if isinstance(value, dict):
+        return any(_uses(v, node) for v in value.values())
+    return False
+
+
+class FxGraph:
+    """The part of torch.fx.Graph the importer uses, with its checks: unique
+    names, insertion points, and no erasing a node something still reads."""
+
+    def __init__(self, nodes):
+        self._nodes = list(nodes)
+        self._before = None
+
+    @property
+    def nodes(self):
+        return list(self._nodes)
+
+    @contextlib.contextmanager
+    def inserting_before(self, node):
+        old, self._before = self._before, node
+        try:
+            yield
+        finally:
+            self._before = old
+
+    def create_node(self, op, target, args=(), kwargs=None, name=None):
+        taken = {n.name for n in self._nodes}
+        unique, i = name, 1
+        while unique in taken:
+            unique, i = f"{name}_{i}", i + 1
+        node = Node(unique, op, target, args, kwargs)
+        at = self._nodes.index(self._before) if self._before is not None else len(self._nodes)
+        self._nodes.insert(at, node)
+        return node
+
+    def erase_node(self, node):
+        for m in self._nodes:
+            if m is not node and (_uses(m.args, node) or _uses(m.kwargs, node)):
+                raise RuntimeError(f"erasing '{node.name}', which '{m.name}' still reads")
+        self._nodes.remove(node)
+
+    def lint(self):
+        seen = set()
+        for n in self._nodes:
+            for m in self._nodes:
+                if (_uses(n.args, m) or _uses(n.kwargs, m)) and m.name not in seen:
+                    raise RuntimeError(f"'{n.name}' reads '{m.name}' before it is defined")
+            seen.add(n.name)
+
+
+class Target:
+    """What the fake resolver returns for a target: its qualified name."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"Target({self.name})"
+
+
+def fake_resolve(kind, name):
+    if kind == "target":
+        return Target(name)
+    return {"dtype": dtype, "device": device}.get(kind, lambda n: (kind, n))(name)
+
+
+def rms_quant_graph():
+    """The spec's example: rms_norm -> no-op reshape -> static FP8 quant, 16 tokens."""
+    x = Node("x", "placeholder", "x", val=FakeTensor([16, 4096], "bfloat16", [4096, 1]))
+    w = Node("w", "placeholder", "w", val=FakeTensor([4096], "bfloat16"))
+    s = Node("scale", "placeholder", "scale", val=FakeTensor([1], "float32"))
+    e = Node("empty", "call_function", OpOverload("aten.empty.memory_format"), [[16, 4096]],
+             {"dtype": dtype("bfloat16"), "device": device("cuda:0")}, FakeTensor([16, 4096], "bfloat16"))
+    af = Node("auto_functionalized", "call_function", HigherOrderOperator(), [OpOverload("_C.rms_norm.default")],
+              {"result": e, "input": x, "weight": w, "epsilon": 1e-05}, (None, FakeTensor([16, 4096], "bfloat16")))
+    g = Node("getitem", "call_function", __import__("operator").getitem, [af, 1], val=FakeTensor([16, 4096], "bfloat16"))
+    r = Node("reshape", "call_function", OpOverload("aten.reshape.default"), [g, [-1, 4096]], val=FakeTensor([16, 4096], "bfloat16"))
+    e1 = Node("empty_1", "call_function", OpOverload("aten.empty.memory_format"), [[16, 4096]],
+              {"dtype": dtype("float8_e4m3fn"), "device": device("cuda:0")}, FakeTensor([16, 4096], "float8_e4m3fn"))
+    af1 = Node("auto_functionalized_1", "call_function", HigherOrderOperator(), [OpOverload("_C.static_scaled_fp8_quant.default")],
+               {"result": e1, "input": r, "scale": s}, (None, FakeTensor([16, 4096], "float8_e4m3fn")))
+    g1 = Node("getitem_1", "call_function", __import__("operator").getitem, [af1, 1], val=FakeTensor([16, 4096], "float8_e4m3fn"))
+    out = Node("output", "output", "output", [(g1,)])
+    return FxGraph([x, w, s, e, af, g, r, e1, af1, g1, out])
+
+
+def doc_of(nodes):
+    return {"format": "fx-graph", "version": 1, "name": "t", "symbols": {}, "nodes": nodes}
+
+
+PLACEHOLDERS = [{"name": n, "op": "placeholder", "target": n} for n in ("x", "w", "scale")]
+
+
+class LoadGraphTest(unittest.TestCase):
+    def test_nodes_are_replaced_and_the_output_keeps_its_tuple(self):
+        graph = rms_quant_graph()
+        inputs = graph.nodes[:3]
+        load_graph(graph, doc_of(PLACEHOLDERS + [
+            {"name": "mul", "op": "call_function", "target": "torch.ops.aten.mul.Tensor", "args": [{"node": "x"}, {"node": "w"}]},
+            {"name": "to", "op": "call_function", "target": "torch.ops.prims.convert_element_type.default",
+             "args": [{"node": "mul"}, {"dtype": "float8_e4m3fn"}], "kwargs": {"inf": {"float": "inf"}}},
+            {"name": "output", "op": "output", "target": "output", "args": [[{"node": "to"}]]},
+        ]), fake_resolve)
+        nodes = graph.nodes
+        self.assertEqual(nodes[:3], inputs)  # the same placeholder objects
+        self.assertEqual([n.name for n in nodes], ["x", "w", "scale", "mul", "to", "output"])
+        mul, to, out = nodes[3], nodes[4], nodes[5]
+        self.assertEqual(mul.target.name, "torch.ops.aten.mul.Tensor")
+        self.assertIs(mul.args[0], inputs[0])
+        self.assertIs(to.args[0], mul)
+        self.assertEqual(str(to.args[1]), "torch.float8_e4m3fn")
+        self.assertEqual(to.kwargs["inf"], float("inf"))
+        self.assertEqual(out.args, ((to,),))
+
+    def test_a_bad_document_leaves_the_graph_as_it_was(self):
+        bad = [
+            ({"name": "y", "op": "call_function", "target": "torch.ops.aten.neg.default", "args": [{"node": "nope"}]},
+             "refers to 'nope'"),
+            ({"name": "y", "op": "call_module", "target": "layer"}, "'call_module' does not occur"),
+            ({"name": "y", "op": "call_function", "target": "torch.ops.aten.neg.default", "args": [{"tensor": 1}]},
+             "is not a value of the format"),
+            ({"name": "y", "op": "call_function", "target": "torch.ops.aten.neg.default", "args": [{"sym": "s9"}]},
+             "'s9' is not a symbolic-integer input"),
+        ]
+        for node, message in bad:
+            graph = rms_quant_graph()
+            before = graph.nodes
+            ok = {"name": "z", "op": "call_function", "target": "torch.ops.aten.neg.default", "args": [{"node": "x"}]}
+            with self.assertRaises(GraphImportError) as e:
+                load_graph(graph, doc_of(PLACEHOLDERS + [ok, node]), fake_resolve)
+            self.assertIn(message, str(e.exception))
+            self.assertEqual(graph.nodes, before)  # `z` was rolled back too
+
+    def test_the_inputs_must_be_the_graphs(self):
+        with self.assertRaises(GraphImportError) as e:
+            load_graph(rms_quant_graph(), doc_of(PLACEHOLDERS[:2] + [{"name": "output", "op": "output", "args": [[]]}]), fake_resolve)
+        self.assertIn("are not the graph's", str(e.exception))
+        with self.assertRaises(GraphImportError):
+            load_graph(rms_quant_graph(), {"format": "fx-graph", "version": 2, "nodes": []}, fake_resolve)
+
+    def test_a_symbolic_size_is_the_symint_input(self):
+        s0 = SymInt("s0")
+        x = Node("x", "placeholder", "x", val=FakeTensor([s0, 64], "bfloat16"))
+        n = Node("n", "placeholder", "n", val=s0)
+        graph = FxGraph([x, n, Node("output", "output", "output", [(x,)])])
+        load_graph(graph, doc_of([
+            {"name": "x", "op": "placeholder", "target": "x"},
+            {"name": "n", "op": "placeholder", "target": "n", "meta": {"val": {"sym": "s0"}}},
+            {"name": "empty", "op": "call_function", "target": "torch.ops.aten.empty.memory_format",
+             "args": [[{"sym": "s0"}, 64]]},
+            {"name": "output", "op": "output", "args": [[{"node": "empty"}]]},
+        ]), fake_resolve)
+        self.assertIs(graph.nodes[2].args[0][0], n)
+
+
+@unittest.skipUnless(os.environ.get("VLLM_OPT"), "set VLLM_OPT to the vllm-opt binary")
+class VllmOptPassTest(unittest.TestCase):
+    def test_the_graph_comes_back_fused_and_in_place(self):
+        graph = rms_quant_graph()
+        x, w, scale = graph.nodes[:3]
+        VllmOptPass(os.environ["VLLM_OPT"], config={"enable_noop": True, "enable_fusion": True}, resolve=fake_resolve)(graph)
+        calls = [n for n in graph.nodes if n.op == "call_function"]
+        self.assertEqual([n.target.name for n in calls],
+                         ["torch.ops.aten.empty.memory_format", "torch.ops._C.rms_norm_static_fp8_quant.default"])
+        empty, fused = calls
+        self.assertEqual(fused.kwargs, {"result": empty, "input": x, "weight": w, "scale": scale, "epsilon": 1e-05})
+        self.assertEqual(str(empty.kwargs["dtype"]), "torch.float8_e4m3fn")
+        self.assertEqual(graph.nodes[-1].args, ((empty,),))  # the quant wrote into `empty`
+
+    def test_the_runtime_shape_reaches_vllm_opt(self):
+        # A wrapper that records its arguments, then runs vllm-opt.
+        with tempfile.TemporaryDirectory() as d:
+            log, wrapper = os.path.join(d, "argv"), os.path.join(d, "vllm-opt")
+            with open(wrapper, "w") as f:
+                f.write(f'#!/bin/sh\necho "$@" >> {log}\nexec {os.path.abspath(os.environ["VLLM_OPT"])} "$@"\n')
+            os.chmod(wrapper, 0o755)
+            pass_ = VllmOptPass(wrapper, config={"enable_noop": True}, tp_size=2, resolve=fake_resolve)
+            pass_(rms_quant_graph(), runtime_shape=16)
+            pass_(rms_quant_graph())
+            with open(log) as f:
+                runs = f.read().splitlines()
+        self.assertIn("--runtime-shape 16", runs[0])
+        self.assertIn("--tp-size 2", runs[0])
+        self.assertNotIn("--runtime-shape", runs[1])  # outside vLLM and not given: symbolic
+
+    def test_a_vllm_opt_error_is_raised_and_the_graph_is_unchanged(self):
+        graph = rms_quant_graph()
+        before = graph.nodes
+        with self.assertRaises(RuntimeError) as e:
+            VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusionn": True}, resolve=fake_resolve)(graph)
+        self.assertIn("enable_fusionn", str(e.exception))
+        self.assertEqual(graph.nodes, before)
+
+    def test_uuid_is_the_configs_cache_key(self):
+        a = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusion": True}).uuid()
+        b = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusion": False}).uuid()
+        self.assertEqual(len(a), 64)
+        self.assertNotEqual(a, b)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,128 @@
+"""VllmOptPass on real torch.fx graphs (needs torch; run by scripts/torch-tests,
+not by the CI suite, which has no torch).
+
+vLLM's custom ops are defined here in a test library under their own names
+and schemas (`_C::rms_norm`, `_C::static_scaled_fp8_quant`,
+`_C::rms_norm_static_fp8_quant`, mutating their `result`), with CPU
+implementations that round where vLLM's kernels round. A graph holding
+them as vLLM's does (`auto_functionalized`) goes through vllm-opt's fusion
+and fix-functionalization and comes back as a GraphModule that runs: its
+results must equal the original graph's, bit for bit.
+"""
+import os
+import sys
+import unittest
+
+import torch
+from torch.fx.experimental.proxy_tensor import make_fx
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from vllm_opt import VllmOptPass  # noqa: E402
+
+VLLM_OPT = os.environ.get("VLLM_OPT", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "vllm-opt"))
+
+LIB = torch.library.Library("_C", "FRAGMENT")
+for schema in ("rms_norm(Tensor! result, Tensor input, Tensor weight, float epsilon) -> ()",
+               "static_scaled_fp8_quant(Tensor! result, Tensor input, Tensor scale) -> ()",
+               "rms_norm_static_fp8_quant(Tensor! result, Tensor input, Tensor weight, Tensor scale, float epsilon) -> ()"):
+    try:
+        LIB.define(schema)
+    except RuntimeError:  # already defined (a second import)
+        pass
+
+
+def _norm(x, w, eps):
+    """vLLM's rms_norm: f32 math, rounded to the input dtype after x*s and after *w."""
+    xf = x.float()
+    s = torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
+    return ((xf * s).to(x.dtype) * w).to(x.dtype)
+
+
+def _quant(y, scale):
+    q = (y.float() * (1.0 / scale.float())).clamp(-448.0, 448.0)
+    return q.to(torch.float8_e4m3fn)
+
+
+def rms_norm(result, input, weight, epsilon):
+    result.copy_(_norm(input, weight, epsilon))
+
+
+def static_scaled_fp8_quant(result, input, scale):
+    result.copy_(_quant(input, scale))
+
+
+def rms_norm_static_fp8_quant(result, input, weight, scale, epsilon):
+    result.copy_(_quant(_norm(input, weight, epsilon), scale))
+
+
+for name, fn in (("rms_norm", rms_norm), ("static_scaled_fp8_quant", static_scaled_fp8_quant),
+                 ("rms_norm_static_fp8_quant", rms_norm_static_fp8_quant)):
+    LIB.impl(name, fn, "CompositeExplicitAutograd")
+    torch.library.register_fake(f"_C::{name}", lambda *a, **k: None, lib=LIB)
+
+
+def _norm_then_quant(x, w, scale):
+    af = torch.ops.higher_order.auto_functionalized
+    n = af(torch.ops._C.rms_norm.default, result=torch.empty_like(x), input=x, weight=w, epsilon=1e-5)[1]
+    y = n.reshape(-1, x.shape[-1])
+    q = af(torch.ops._C.static_scaled_fp8_quant.default, result=torch.empty(y.shape, dtype=torch.float8_e4m3fn), input=y,
+           scale=scale)[1]
+    return q, n
+
+
+def model(x, w, scale):
+    """What vLLM's graph holds before its fusion pass: norm, no-op reshape, quant (the norm also returned)."""
+    return _norm_then_quant(x, w, scale)
+
+
+def model_fusable(x, w, scale):
+    """The same with only the quant returned: the norm and quant fuse."""
+    return (_norm_then_quant(x, w, scale)[0],)
+
+
+class VllmOptPassOnTorch(unittest.TestCase):
+    def run_case(self, mode, runtime_shape=None, fn=model):
+        x = torch.randn(16, 256, dtype=torch.bfloat16)
+        w = (1 + 0.1 * torch.randn(256)).to(torch.bfloat16)
+        scale = torch.tensor([0.05])
+        gm = make_fx(fn, tracing_mode=mode)(x, w, scale)
+        want = gm(x, w, scale)
+        targets = [str(n.target) for n in gm.graph.nodes]
+        self.assertIn("auto_functionalized", " ".join(targets))
+        VllmOptPass(VLLM_OPT, config={"enable_noop": True, "enable_fusion": True})(gm.graph, runtime_shape=runtime_shape)
+        gm.recompile()
+        calls = [str(n.target) for n in gm.graph.nodes if n.op == "call_function"]
+        got = gm(x, w, scale)
+        return calls, want, got
+
+    def test_fused_and_in_place_with_the_same_results(self):
+        for mode in ("real", "fake", "symbolic"):
+            with self.subTest(mode=mode):
+                calls, want, got = self.run_case(mode)
+                # The norm's output is returned too, so the fused kernel cannot replace it:
+                # vllm-opt keeps the norm and the quant, in place, and drops the reshape.
+                self.assertNotIn("aten.reshape.default", calls)
+                self.assertNotIn("auto_functionalized", " ".join(calls))
+                for a, b in zip(want, got):
+                    self.assertTrue(torch.equal(a.view(torch.uint8) if a.dtype == torch.float8_e4m3fn else a,
+                                                b.view(torch.uint8) if b.dtype == torch.float8_e4m3fn else b), mode)
+
+
+    def test_the_fusable_graph_runs_the_fused_kernel(self):
+        for mode, shape in (("real", None), ("symbolic", None), ("fake", 16)):
+            with self.subTest(mode=mode, runtime_shape=shape):
+                calls, want, got = self.run_case(mode, shape, model_fusable)
+                self.assertIn("_C.rms_norm_static_fp8_quant.default", calls)
+                self.assertNotIn("_C.rms_norm.default", calls)
+                self.assertTrue(torch.equal(want[0].view(torch.uint8), got[0].view(torch.uint8)))
+
+
+    def test_a_symbolic_hidden_size_is_refused_under_a_runtime_shape(self):
+        # make_fx's symbolic tracing makes the hidden size symbolic too.
+        with self.assertRaises(RuntimeError) as e:
+            self.run_case("symbolic", 16, model_fusable)
+        self.assertIn("in dim 1; a runtime shape fixes the token count", str(e.exception))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,225 @@
+"""Read FX graph JSON (shared/spec/fx-graph-json.md) back into a torch.fx
+graph: the return half of using vllm-opt as a post-grad pass.
+
+    from vllm_opt import VllmOptPass
+    pass_ = VllmOptPass("vllm-opt", config={"enable_fusion": True, "enable_noop": True})
+    pass_(graph)                     # export, run vllm-opt, load the result back
+    pass_(graph, runtime_shape=256)  # under a specialized shape context
+
+`load_graph(graph, doc)` is the importer itself: it replaces every node of
+`graph` after its placeholders with the nodes of `doc` (the same placeholders,
+by name and order), resolving targets (`torch.ops._C.rms_norm.default`,
+`operator.getitem`, `torch.ops.higher_order.auto_functionalized`) through
+`resolve`. As in the exporter, torch is imported only by the default
+resolver, so the logic runs, and is tested, without torch.
+"""
+import json
+import math
+import operator
+import os
+import subprocess
+import tempfile
+
+from .fx_export import FORMAT, VERSION, graph_to_dict
+
+
+class GraphImportError(ValueError):  # noqa: N801 - ImportError is a builtin with another meaning
+    """The document does not fit the graph or the format."""
+
+
+def torch_resolver():
+    """Targets and enum values through torch (imported here, at first use)."""
+    import torch
+
+    def resolve(kind, name):
+        if kind == "target":
+            if name == "operator.getitem":
+                return operator.getitem
+            if not name.startswith("torch."):
+                raise GraphImportError(f"target '{name}' is not an op under torch.ops")
+            obj = torch
+            for part in name.split(".")[1:]:
+                obj = getattr(obj, part)
+            return obj
+        if kind == "device":
+            return torch.device(name)
+        return getattr(torch, name)  # dtype, layout, memory_format
+
+    return resolve
+
+
+def _decode(v, env, syms, resolve, where):
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, list):
+        return [_decode(x, env, syms, resolve, where) for x in v]
+    if isinstance(v, dict) and len(v) == 1:
+        (key, x), = v.items()
+        if key == "node":
+            if x not in env:
+                raise GraphImportError(f"node '{where}': refers to '{x}', which is not defined before it")
+            return env[x]
+        if key == "op":
+            return resolve("target", x)
+        if key in ("dtype", "device", "layout", "memory_format"):
+            return resolve(key, x)
+        if key == "float":
+            return {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}[x]
+        if key == "sym":
+            if x not in syms:
+                raise GraphImportError(f"node '{where}': the size '{x}' is not a symbolic-integer input of the graph")
+            return syms[x]
+    raise GraphImportError(f"node '{where}': {v!r} is not a value of the format")
+
+
+def load_graph(graph, doc, resolve=None):
+    """Replaces the nodes of `graph` (a torch.fx.Graph or GraphModule) after
+    its placeholders with those of `doc`; returns the graph."""
+    graph = getattr(graph, "graph", graph)
+    if doc.get("format") != FORMAT or doc.get("version") != VERSION:
+        raise GraphImportError(f"not FX graph JSON version {VERSION}")
+    resolve = resolve or torch_resolver()
+    nodes = list(graph.nodes)
+    placeholders = [n for n in nodes if n.op == "placeholder"]
+    outputs = [n for n in nodes if n.op == "output"]
+    doc_nodes = doc.get("nodes", [])
+    doc_placeholders = [d["name"] for d in doc_nodes if d.get("op") == "placeholder"]
+    if doc_placeholders != [p.name for p in placeholders]:
+        raise GraphImportError(f"the document's inputs {doc_placeholders} are not the graph's {[p.name for p in placeholders]}")
+    if len(outputs) != 1:
+        raise GraphImportError("the graph has no single output node")
+    output = outputs[0]
+    env = {p.name: p for p in placeholders}
+    # A symbolic-integer input stands for its symbol wherever a value names it.
+    syms = {}
+    for d in doc_nodes:
+        val = (d.get("meta") or {}).get("val")
+        if d.get("op") == "placeholder" and isinstance(val, dict) and set(val) == {"sym"}:
+            syms[val["sym"]] = env[d["name"]]
+    created = []
+    try:
+        new_output = _build(graph, output, doc_nodes, env, syms, resolve, created)
+    except Exception:
+        # All or nothing: a document that does not load leaves the graph as it was.
+        for n in reversed(created):
+            graph.erase_node(n)
+        raise
+    # The output keeps its container type (a tuple in post-grad graphs).
+    old = output.args[0]
+    output.args = (tuple(new_output) if isinstance(old, tuple) else new_output,)
+    for n in reversed(nodes):
+        if n.op not in ("placeholder", "output"):
+            graph.erase_node(n)
+    lint = getattr(graph, "lint", None)
+    if callable(lint):
+        lint()
+    return graph
+
+
+def _build(graph, output, doc_nodes, env, syms, resolve, created):
+    """Creates the document's nodes before `output`; returns the output's value."""
+    new_output = None
+    with graph.inserting_before(output):
+        for d in doc_nodes:
+            op, name = d.get("op"), d.get("name")
+            if op == "placeholder":
+                continue
+            if name in env:
+                raise GraphImportError(f"node '{name}' is defined twice")
+            args = _decode(d.get("args", []), env, syms, resolve, name)
+            kwargs = {k: _decode(v, env, syms, resolve, name) for k, v in d.get("kwargs", {}).items()}
+            if op == "output":
+                if len(args) != 1:
+                    raise GraphImportError("the output node takes one argument")
+                new_output = args[0]
+                continue
+            if op == "get_attr":
+                node = graph.create_node("get_attr", d["target"], (), {}, name=name)
+            elif op == "call_function":
+                # The document's name (FX adds a suffix while the old node still holds it).
+                node = graph.create_node("call_function", resolve("target", d["target"]), tuple(args), kwargs, name=name)
+            else:
+                raise GraphImportError(f"node '{name}': '{op}' does not occur in post-grad graphs")
+            created.append(node)
+            env[name] = node
+    if new_output is None:
+        raise GraphImportError("the document has no output node")
+    return new_output
+
+
+def propagate_meta(graph):
+    """Sets `meta['val']` on every node by running the graph on its
+    placeholders' fake values (FakeTensorProp), as Inductor's later passes
+    expect. Returns False, changing nothing, when the placeholders carry no
+    fake values of one fake mode or the graph has no owning module; an op
+    without a fake implementation raises."""
+    from torch._guards import detect_fake_mode
+    from torch.fx.passes.fake_tensor_prop import FakeTensorProp
+
+    graph = getattr(graph, "graph", graph)
+    module = graph.owning_module
+    vals = [n.meta.get("val") for n in graph.nodes if n.op == "placeholder"]
+    try:
+        mode = detect_fake_mode(vals)
+    except AssertionError:  # values from several fake modes (make_fx's real tracing)
+        return False
+    if module is None or mode is None:
+        return False
+    FakeTensorProp(module, mode).propagate_dont_convert_inputs(*vals)
+    return True
+
+
+def _vllm_runtime_shape():
+    """vLLM's current runtime shape, when called inside its pass manager."""
+    try:
+        from vllm.compilation.inductor_pass import get_pass_context
+    except ImportError:
+        return None
+    try:
+        return get_pass_context().runtime_shape
+    except Exception:  # noqa: BLE001 - outside a pass context
+        return None
+
+
+class VllmOptPass:
+    """A post-grad pass that hands the graph to vllm-opt and loads the result
+    back: usable as Inductor's `post_grad_custom_post_pass`, or added to
+    vLLM's pass manager (it has vLLM's `uuid()`). Errors from vllm-opt are a
+    RuntimeError with its located diagnostics; the graph is then unchanged."""
+
+    def __init__(self, binary="vllm-opt", config=None, tp_size=1, extra_args=(), resolve=None):
+        self.binary = binary
+        self.config = dict(config or {})
+        self.tp_size = tp_size
+        self.extra_args = list(extra_args)
+        self.resolve = resolve
+
+    def _common(self):
+        return ["--config", json.dumps(self.config, sort_keys=True), "--tp-size", str(self.tp_size), *self.extra_args]
+
+    def uuid(self):
+        """The cache key of this configuration (vLLM's InductorPass.uuid)."""
+        done = subprocess.run([self.binary, *self._common(), "--print-uuid"], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"vllm-opt --print-uuid: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    def __call__(self, graph, runtime_shape=None):
+        shape = runtime_shape if runtime_shape is not None else _vllm_runtime_shape()
+        doc = graph_to_dict(graph, name="graph")
+        with tempfile.TemporaryDirectory() as tmp:
+            src, dst = os.path.join(tmp, "in.json"), os.path.join(tmp, "out.json")
+            with open(src, "w") as f:
+                json.dump(doc, f)
+            cmd = [self.binary, src, *self._common(), "--emit", "fx-json", "-o", dst]
+            if shape is not None:
+                cmd += ["--runtime-shape", str(int(shape))]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"vllm-opt failed:\n{done.stderr.strip()}")
+            with open(dst) as f:
+                out = json.load(f)
+        load_graph(graph, out, self.resolve)
+        if self.resolve is None:  # real torch: give the new nodes their meta['val']
+            propagate_meta(graph)
+        return graph
