@@ -222,12 +222,14 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
     let ctx = vllm_dialect::new_context()?;
     vllm_passes::register_all();
     let rest = format!("{},{}", &FUSE["builtin.module(".len()..FUSE.len() - 1], &FIX["builtin.module(".len()..]);
-    // (graph, a fused kernel after SP and how many, the baseline is the unfused graph)
+    // (graph, its per-rank arguments (the first ones), a fused kernel after SP
+    // and how many, the baseline is the unfused graph)
     let cases = [
-        ("tp_decoder", "vllm.rms_norm_static_fp8_quant_", 1, true),
-        ("tp_decoder_per_token", "vllm.rms_norm_dynamic_per_token_quant_", 2, false),
+        ("tp_decoder", 3, "vllm.rms_norm_static_fp8_quant_", 1, true),
+        ("tp_decoder_per_token", 3, "vllm.rms_norm_dynamic_per_token_quant_", 2, false),
+        ("tp_llama_static", 5, "vllm.fused_add_rms_norm_static_fp8_quant_", 1, true),
     ];
-    for (name, fused, fused_count, against_unfused) in cases {
+    for (name, per_rank, fused, fused_count, against_unfused) in cases {
         let text = graph(name)?;
         let compile = |pipeline: &str| -> Result<mlir_support::melior::ir::Module<'_>, Failed> {
             let mut module = mlir_support::source::parse(&ctx, &text, "graphs.mlir").map_err(|d| format!("{d:?}"))?;
@@ -251,12 +253,12 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
             let (before_fn, after_fn) =
                 (baseline.body().first_operation().ok_or("empty module")?, module.body().first_operation().ok_or("empty module")?);
             for seed in 0..3u64 {
-                // The partial sums (the first three arguments) differ per rank; the rest is replicated.
+                // The partial sums and weight shards (the first arguments) differ per rank; the rest is replicated.
                 let shared = inputs(&text, 300 + seed)?;
                 let mut args = Vec::new();
                 for r in 0..tp as u64 {
                     let own = inputs(&text, 400 + 10 * seed + r)?;
-                    args.push(own.into_iter().take(3).chain(deep(&shared).into_iter().skip(3)).collect::<Vec<_>>());
+                    args.push(own.into_iter().take(per_rank).chain(deep(&shared).into_iter().skip(per_rank)).collect::<Vec<_>>());
                 }
                 let before = Interpreter::run_ranks(before_fn, &args.iter().map(|a| deep(a)).collect::<Vec<_>>())?;
                 let after = Interpreter::run_ranks(after_fn, &args.iter().map(|a| deep(a)).collect::<Vec<_>>())?;

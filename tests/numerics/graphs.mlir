@@ -177,3 +177,40 @@ func.func @tp_decoder_per_token(%p0: tensor<8x64xbf16>, %p1: tensor<8x64xbf16>, 
   %n2, %r2 = "vllm.fused_add_rms_norm"(%a2, %r1, %w) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>)
   return %q0, %s0, %q1, %s1, %n2, %r2 : tensor<8x64xf8E4M3FN>, tensor<8x1xf32>, tensor<8x64xf8E4M3FN>, tensor<8x1xf32>, tensor<8x64xbf16>, tensor<8x64xbf16>
 }
+
+
+// -----
+
+// @llama_static as one tensor-parallel rank runs it: all-reduces of the
+// embedding and of the o_proj and down_proj products. Per rank: the first
+// five arguments (the embedding partial sum and the GEMM weight shards);
+// the norm weights and scales are replicated.
+func.func @tp_llama_static(%xp: tensor<8x64xbf16>, %wqkv: tensor<64x128xf8E4M3FN>, %wo: tensor<64x64xf8E4M3FN>, %wgu: tensor<64x192xf8E4M3FN>, %wd: tensor<96x64xf8E4M3FN>,
+                            %pos: tensor<8xi64>, %cache: tensor<16x16xbf16>,
+                            %w_in: tensor<64xbf16>, %s_qkv: tensor<f32>, %sw: tensor<f32>,
+                            %s_o: tensor<f32>, %w_post: tensor<64xbf16>,
+                            %s_gu: tensor<f32>, %s_d: tensor<f32>,
+                            %w_final: tensor<64xbf16>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>) {
+  %x = "vllm.all_reduce"(%xp) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %h = "vllm.rms_norm"(%x, %w_in) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
+  %h8 = "vllm.static_scaled_fp8_quant"(%h, %s_qkv) : (tensor<8x64xbf16>, tensor<f32>) -> tensor<8x64xf8E4M3FN>
+  %qkv = "vllm.cutlass_scaled_mm"(%h8, %wqkv, %s_qkv, %sw) : (tensor<8x64xf8E4M3FN>, tensor<64x128xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<8x128xbf16>
+  %q = "aten.slice"(%qkv) {dim = -1 : i64, start = 0 : i64, end = 64 : i64, step = 1 : i64} : (tensor<8x128xbf16>) -> tensor<8x64xbf16>
+  %k = "aten.slice"(%qkv) {dim = -1 : i64, start = 64 : i64, end = 96 : i64, step = 1 : i64} : (tensor<8x128xbf16>) -> tensor<8x32xbf16>
+  %q2, %k2 = "vllm.rotary_embedding"(%pos, %q, %k, %cache) {head_size = 16 : i64, is_neox = true} : (tensor<8xi64>, tensor<8x64xbf16>, tensor<8x32xbf16>, tensor<16x16xbf16>) -> (tensor<8x64xbf16>, tensor<8x32xbf16>)
+  %s1 = "aten.slice_scatter"(%qkv, %q2) {dim = 1 : i64, start = 0 : i64, end = 64 : i64, step = 1 : i64} : (tensor<8x128xbf16>, tensor<8x64xbf16>) -> tensor<8x128xbf16>
+  %s2 = "aten.slice_scatter"(%s1, %k2) {dim = 1 : i64, start = 64 : i64, end = 96 : i64, step = 1 : i64} : (tensor<8x128xbf16>, tensor<8x32xbf16>) -> tensor<8x128xbf16>
+  %attn = "aten.slice"(%s2) {dim = -1 : i64, start = 0 : i64, end = 64 : i64, step = 1 : i64} : (tensor<8x128xbf16>) -> tensor<8x64xbf16>
+  %a8 = "vllm.static_scaled_fp8_quant"(%attn, %s_o) : (tensor<8x64xbf16>, tensor<f32>) -> tensor<8x64xf8E4M3FN>
+  %o = "vllm.cutlass_scaled_mm"(%a8, %wo, %s_o, %sw) : (tensor<8x64xf8E4M3FN>, tensor<64x64xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<8x64xbf16>
+  %oa = "vllm.all_reduce"(%o) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %n2, %r2 = "vllm.fused_add_rms_norm"(%oa, %x, %w_post) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>)
+  %n8 = "vllm.static_scaled_fp8_quant"(%n2, %s_gu) : (tensor<8x64xbf16>, tensor<f32>) -> tensor<8x64xf8E4M3FN>
+  %gu = "vllm.cutlass_scaled_mm"(%n8, %wgu, %s_gu, %sw) : (tensor<8x64xf8E4M3FN>, tensor<64x192xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<8x192xbf16>
+  %act = "vllm.silu_and_mul"(%gu) : (tensor<8x192xbf16>) -> tensor<8x96xbf16>
+  %act8 = "vllm.static_scaled_fp8_quant"(%act, %s_d) : (tensor<8x96xbf16>, tensor<f32>) -> tensor<8x96xf8E4M3FN>
+  %d = "vllm.cutlass_scaled_mm"(%act8, %wd, %s_d, %sw) : (tensor<8x96xf8E4M3FN>, tensor<96x64xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<8x64xbf16>
+  %da = "vllm.all_reduce"(%d) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %y, %r3 = "vllm.fused_add_rms_norm"(%da, %r2, %w_final) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>)
+  return %y, %r3 : tensor<8x64xbf16>, tensor<8x64xbf16>
+}
