@@ -79,6 +79,8 @@ class Target:
 
 def fake_resolve(kind, name):
     if kind == "target":
+        if "missing" in name:
+            raise AttributeError(f"'_OpNamespace' '_C' object has no attribute '{name.split('.')[-2]}'")
         return Target(name)
     return {"dtype": dtype, "device": device}.get(kind, lambda n: (kind, n))(name)
 
@@ -140,6 +142,10 @@ class LoadGraphTest(unittest.TestCase):
              "is not a value of the format"),
             ({"name": "y", "op": "call_function", "target": "torch.ops.aten.neg.default", "args": [{"sym": "s9"}]},
              "'s9' is not a symbolic-integer input"),
+            ({"name": "y", "op": "call_function", "target": "torch.ops._C.missing.default"},
+             "node 'y': no target 'torch.ops._C.missing.default' here"),
+            ({"name": "y", "op": "call_function", "target": "torch.ops.aten.neg.default", "args": [{"float": "big"}]},
+             "is not a value of the format"),
         ]
         for node, message in bad:
             graph = rms_quant_graph()

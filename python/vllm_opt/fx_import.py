@@ -48,6 +48,14 @@ def torch_resolver():
     return resolve
 
 
+def _resolved(resolve, kind, name, where):
+    """`resolve(kind, name)`, or an error naming the node when there is no such thing."""
+    try:
+        return resolve(kind, name)
+    except (AttributeError, KeyError, RuntimeError, ValueError) as e:
+        raise GraphImportError(f"node '{where}': no {kind} '{name}' here ({e})") from e
+
+
 def _decode(v, env, syms, resolve, where):
     if v is None or isinstance(v, (bool, int, float, str)):
         return v
@@ -59,11 +67,9 @@ def _decode(v, env, syms, resolve, where):
             if x not in env:
                 raise GraphImportError(f"node '{where}': refers to '{x}', which is not defined before it")
             return env[x]
-        if key == "op":
-            return resolve("target", x)
-        if key in ("dtype", "device", "layout", "memory_format"):
-            return resolve(key, x)
-        if key == "float":
+        if key in ("op", "dtype", "device", "layout", "memory_format"):
+            return _resolved(resolve, "target" if key == "op" else key, x, where)
+        if key == "float" and x in ("nan", "inf", "-inf"):
             return {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}[x]
         if key == "sym":
             if x not in syms:
@@ -137,7 +143,8 @@ def _build(graph, output, doc_nodes, env, syms, resolve, created):
                 node = graph.create_node("get_attr", d["target"], (), {}, name=name)
             elif op == "call_function":
                 # The document's name (FX adds a suffix while the old node still holds it).
-                node = graph.create_node("call_function", resolve("target", d["target"]), tuple(args), kwargs, name=name)
+                target = _resolved(resolve, "target", d.get("target"), name)
+                node = graph.create_node("call_function", target, tuple(args), kwargs, name=name)
             else:
                 raise GraphImportError(f"node '{name}': '{op}' does not occur in post-grad graphs")
             created.append(node)
