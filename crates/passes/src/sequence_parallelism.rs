@@ -157,11 +157,12 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
         }
     }
 
-    /// The twin of `all_reduce(x)`'s result: `reduce_scatter(x)` right after it.
-    fn scatter(&mut self, ar: OperationRef<'c, 'a>) -> Result<Value<'c, 'a>, String> {
+    /// The twin of `all_reduce(x)`'s result, `reduce_scatter(x)` right after
+    /// it, and the all-reduce's group.
+    fn scatter(&mut self, ar: OperationRef<'c, 'a>) -> Result<(Value<'c, 'a>, Attribute<'c>), String> {
         let full: Value = ar.result(0).map_err(|_| "no result")?.into();
-        if let Some((_, twin, _)) = self.twins.get(&ir::value_id(full)) {
-            return Ok(*twin);
+        if let Some(&(_, twin, group)) = self.twins.get(&ir::value_id(full)) {
+            return Ok((twin, group));
         }
         let ty = self.shard_type(full)?;
         let group = ar.attribute("group_name").map_err(|_| "the all-reduce has no group_name")?;
@@ -171,7 +172,7 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
         let twin: Value = rs.result(0).map_err(|_| "no result")?.into();
         self.twins.insert(ir::value_id(full), (full, twin, group));
         self.all_reduces.push(ar);
-        Ok(twin)
+        Ok((twin, group))
     }
 
     fn collective(
@@ -198,9 +199,9 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
         ir::producer(v).filter(|p| p.name().as_string_ref().as_str() == Ok("vllm.all_reduce"))
     }
 
-    /// A copy of `like` on `operands` with result `types`, placed before it,
+    /// A copy of `like` (a norm or a row-wise quant) on `operands` with result `types`, placed before it,
     /// with its attributes but not its FX provenance (`fx.*`: the shapes changed).
-    fn norm_like(&self, like: OperationRef<'c, 'a>, operands: &[Value<'c, 'a>], types: &[Type<'c>]) -> Option<OperationRef<'c, 'a>> {
+    fn copy_before(&self, like: OperationRef<'c, 'a>, operands: &[Value<'c, 'a>], types: &[Type<'c>]) -> Option<OperationRef<'c, 'a>> {
         let name = like.name();
         let name = name.as_string_ref().as_str().ok()?.to_string();
         let attrs: Vec<(Identifier, Attribute)> =
@@ -210,14 +211,15 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
         Some(self.block.insert_operation_before(like, op))
     }
 
-    /// The shard of a norm's all-reduced input and the type of its
-    /// normalized shard, or why the norm stays as it is (explained at `debug-node`).
-    fn shard_input(&mut self, op: OperationRef<'c, 'a>, input: Value<'c, 'a>) -> Option<(Value<'c, 'a>, Type<'c>)> {
+    /// The shard of a norm's all-reduced input, the type of its normalized
+    /// shard and the group, or why the norm stays as it is (explained at `debug-node`).
+    fn shard_input(&mut self, op: OperationRef<'c, 'a>, input: Value<'c, 'a>) -> Option<(Value<'c, 'a>, Type<'c>, Attribute<'c>)> {
         let found = (|| {
             let ar = Self::all_reduce_of(input).ok_or("the input is not an all_reduce")?;
             let out = op.result(0).map_err(|_| "no result")?;
             let ty = self.shard_type(out.into())?;
-            Ok::<_, String>((self.scatter(ar)?, ty))
+            let (shard, group) = self.scatter(ar)?;
+            Ok::<_, String>((shard, ty, group))
         })();
         found.map_err(|why| self.explain(op, &why)).ok()
     }
@@ -225,10 +227,9 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
     /// `rms_norm(all_reduce(x), w)` -> `rms_norm(reduce_scatter(x), w)`, gathered later.
     fn rms_norm(&mut self, op: OperationRef<'c, 'a>) -> bool {
         let (Ok(input), Ok(w)) = (op.operand(0), op.operand(1)) else { return false };
-        let Some((shard, ty)) = self.shard_input(op, input) else { return false };
-        let Some(new) = self.norm_like(op, &[shard, w], &[ty]) else { return false };
+        let Some((shard, ty, group)) = self.shard_input(op, input) else { return false };
+        let Some(new) = self.copy_before(op, &[shard, w], &[ty]) else { return false };
         let Ok(y) = new.result(0) else { return false };
-        let group = self.twins[&ir::value_id(input)].2;
         self.old.push((op, y.into(), group));
         true
     }
@@ -248,22 +249,21 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
             self.explain(op, "the residual is sharded over another process group");
             return false;
         }
-        let Some((shard, ty)) = self.shard_input(op, input) else { return false };
+        let Some((shard, ty, group)) = self.shard_input(op, input) else { return false };
         let res_ty = r_shard.r#type();
-        let Some(new) = self.norm_like(op, &[shard, r_shard, w], &[ty, res_ty]) else { return false };
+        let Some(new) = self.copy_before(op, &[shard, r_shard, w], &[ty, res_ty]) else { return false };
         let (Ok(y), Ok(new_res)) = (new.result(0), new.result(1)) else { return false };
-        let group = self.twins[&ir::value_id(input)].2;
         self.twins.insert(ir::value_id(res.into()), (res.into(), new_res.into(), group));
         self.old.push((op, y.into(), group));
         true
     }
 
-    /// The normalized rows: a static FP8 quant that is their only reader
-    /// quantizes the shard (the all-gather then moves FP8); otherwise they
-    /// are gathered as they are. Returns the quants moved.
-    fn finish_quants(&mut self) -> u64 {
+    /// The normalized rows: a `ROW_WISE` quant that is their only reader
+    /// runs on the shard (the all-gathers then move its FP8 rows and
+    /// scales); otherwise they are gathered as they are. Returns the quants moved.
+    fn finish_quants(&self) -> u64 {
         let mut moved = 0;
-        for &(op, y_shard, group) in &self.old.clone() {
+        for &(op, y_shard, group) in &self.old {
             let Ok(out) = op.result(0) else { continue };
             let out: Value = out.into();
             if let [reader] = ir::users(out).as_slice()
@@ -286,7 +286,7 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
         let results: Vec<Value> = reader.results().map(Into::into).collect();
         let Ok(types) = results.iter().map(|r| self.shard_type(*r)).collect::<Result<Vec<_>, _>>() else { return false };
         let operands: Vec<Value> = std::iter::once(y_shard).chain(reader.operands().skip(1)).collect();
-        let Some(new) = self.norm_like(reader, &operands, &types) else { return false };
+        let Some(new) = self.copy_before(reader, &operands, &types) else { return false };
         for (i, full) in results.iter().enumerate() {
             let Ok(shard) = new.result(i) else { return false };
             if !self.gather_into(*full, shard.into(), new, group) {
@@ -312,12 +312,11 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
 
     /// Gives the other readers of each sharded value its all-gather, then
     /// erases the replaced norms and all-reduces. Returns the all-gathers added.
-    fn finish(&mut self) -> u64 {
+    fn finish(&self) -> u64 {
         let old: std::collections::HashSet<usize> = self.old.iter().map(|(op, ..)| ir::op_id(op)).collect();
         let mut added = 0;
-        let mut twins: Vec<_> = self.twins.values().copied().collect();
-        twins.sort_by_key(|(full, ..)| ir::value_id(*full));
-        for (full, twin, group) in twins {
+        // In any order: each twin has its own defining op, which gets at most this one all-gather.
+        for &(full, twin, group) in self.twins.values() {
             if ir::users(full).iter().all(|u| old.contains(&ir::op_id(u))) {
                 continue;
             }
