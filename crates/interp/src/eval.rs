@@ -163,7 +163,7 @@ impl Interpreter {
 
     /// Runs `func` on `args`; returns the values it returns.
     pub fn run(&mut self, func: OperationRef<'_, '_>, args: &[Val]) -> R<Vec<Val>> {
-        let mut outs = Self::run_ranks(func, &[args.to_vec()])?;
+        let mut outs = Self::run_all(std::slice::from_mut(self), func, &[args.to_vec()])?;
         outs.pop().ok_or_else(|| "no rank".into())
     }
 
@@ -175,8 +175,13 @@ impl Interpreter {
     /// `reduce_scatter` gives rank r its `r`-th block of rows; `all_gather`
     /// concatenates the ranks' rows in rank order.
     pub fn run_ranks(func: OperationRef<'_, '_>, args: &[Vec<Val>]) -> R<Vec<Vec<Val>>> {
-        let block = func.region(0).ok().and_then(|r| r.first_block()).ok_or("function has no body")?;
         let mut ranks: Vec<Interpreter> = args.iter().map(|_| Interpreter::default()).collect();
+        Self::run_all(&mut ranks, func, args)
+    }
+
+    /// `ranks[i]` runs `func` on `args[i]`, all in lockstep.
+    fn run_all(ranks: &mut [Interpreter], func: OperationRef<'_, '_>, args: &[Vec<Val>]) -> R<Vec<Vec<Val>>> {
+        let block = func.region(0).ok().and_then(|r| r.first_block()).ok_or("function has no body")?;
         for (rank, args) in ranks.iter_mut().zip(args) {
             if block.argument_count() != args.len() {
                 return Err(format!("function takes {} arguments, given {}", block.argument_count(), args.len()));
@@ -193,7 +198,7 @@ impl Interpreter {
             }
             let at = mlir_support::diagnostics::describe_location(op.location());
             let outs = match n.as_str() {
-                "vllm.all_reduce" | "vllm.reduce_scatter" | "vllm.all_gather" => collective(&ranks, &op, &n),
+                "vllm.all_reduce" | "vllm.reduce_scatter" | "vllm.all_gather" => collective(ranks, &op, &n),
                 _ => ranks.iter_mut().map(|r| r.eval(&op, &n)).collect(),
             }
             .map_err(|e| format!("{n} ({}): {e}", at.1))?;
