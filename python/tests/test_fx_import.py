@@ -85,7 +85,7 @@ def fake_resolve(kind, name):
     return {"dtype": dtype, "device": device}.get(kind, lambda n: (kind, n))(name)
 
 
-def rms_quant_graph():
+def spec_example_graph():
     """The spec's example: rms_norm -> no-op reshape -> static FP8 quant, 16 tokens."""
     x = Node("x", "placeholder", "x", val=FakeTensor([16, 4096], "bfloat16", [4096, 1]))
     w = Node("w", "placeholder", "w", val=FakeTensor([4096], "bfloat16"))
@@ -114,7 +114,7 @@ PLACEHOLDERS = [{"name": n, "op": "placeholder", "target": n} for n in ("x", "w"
 
 class LoadGraphTest(unittest.TestCase):
     def test_nodes_are_replaced_and_the_output_keeps_its_tuple(self):
-        graph = rms_quant_graph()
+        graph = spec_example_graph()
         inputs = graph.nodes[:3]
         load_graph(graph, doc_of(PLACEHOLDERS + [
             {"name": "mul", "op": "call_function", "target": "torch.ops.aten.mul.Tensor", "args": [{"node": "x"}, {"node": "w"}]},
@@ -148,7 +148,7 @@ class LoadGraphTest(unittest.TestCase):
              "is not a value of the format"),
         ]
         for node, message in bad:
-            graph = rms_quant_graph()
+            graph = spec_example_graph()
             before = graph.nodes
             ok = {"name": "z", "op": "call_function", "target": "torch.ops.aten.neg.default", "args": [{"node": "x"}]}
             with self.assertRaises(GraphImportError) as e:
@@ -158,10 +158,10 @@ class LoadGraphTest(unittest.TestCase):
 
     def test_the_inputs_must_be_the_graphs(self):
         with self.assertRaises(GraphImportError) as e:
-            load_graph(rms_quant_graph(), doc_of(PLACEHOLDERS[:2] + [{"name": "output", "op": "output", "args": [[]]}]), fake_resolve)
+            load_graph(spec_example_graph(), doc_of(PLACEHOLDERS[:2] + [{"name": "output", "op": "output", "args": [[]]}]), fake_resolve)
         self.assertIn("are not the graph's", str(e.exception))
         with self.assertRaises(GraphImportError):
-            load_graph(rms_quant_graph(), {"format": "fx-graph", "version": 2, "nodes": []}, fake_resolve)
+            load_graph(spec_example_graph(), {"format": "fx-graph", "version": 2, "nodes": []}, fake_resolve)
 
     def test_a_symbolic_size_is_the_symint_input(self):
         s0 = SymInt("s0")
@@ -181,7 +181,7 @@ class LoadGraphTest(unittest.TestCase):
 @unittest.skipUnless(os.environ.get("VLLM_OPT"), "set VLLM_OPT to the vllm-opt binary")
 class VllmOptPassTest(unittest.TestCase):
     def test_the_graph_comes_back_fused_and_in_place(self):
-        graph = rms_quant_graph()
+        graph = spec_example_graph()
         x, w, scale = graph.nodes[:3]
         VllmOptPass(os.environ["VLLM_OPT"], config={"enable_noop": True, "enable_fusion": True}, resolve=fake_resolve)(graph)
         calls = [n for n in graph.nodes if n.op == "call_function"]
@@ -200,8 +200,8 @@ class VllmOptPassTest(unittest.TestCase):
                 f.write(f'#!/bin/sh\necho "$@" >> {log}\nexec {os.path.abspath(os.environ["VLLM_OPT"])} "$@"\n')
             os.chmod(wrapper, 0o755)
             pass_ = VllmOptPass(wrapper, config={"enable_noop": True}, tp_size=2, resolve=fake_resolve)
-            pass_(rms_quant_graph(), runtime_shape=16)
-            pass_(rms_quant_graph())
+            pass_(spec_example_graph(), runtime_shape=16)
+            pass_(spec_example_graph())
             with open(log) as f:
                 runs = f.read().splitlines()
         self.assertIn("--runtime-shape 16", runs[0])
@@ -209,7 +209,7 @@ class VllmOptPassTest(unittest.TestCase):
         self.assertNotIn("--runtime-shape", runs[1])  # outside vLLM and not given: symbolic
 
     def test_a_vllm_opt_error_is_raised_and_the_graph_is_unchanged(self):
-        graph = rms_quant_graph()
+        graph = spec_example_graph()
         before = graph.nodes
         with self.assertRaises(RuntimeError) as e:
             VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusionn": True}, resolve=fake_resolve)(graph)

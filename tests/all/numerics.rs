@@ -66,14 +66,24 @@ fn inputs(text: &str, seed: u64) -> Result<Vec<Val>, Failed> {
 /// Runs `text` after `pipeline` (if any) on `args`; also returns the IR.
 fn run(text: &str, pipeline: Option<&str>, args: &[Val]) -> Result<(Vec<Val>, String), Failed> {
     let ctx = vllm_dialect::new_context()?;
-    vllm_passes::register_all();
-    let mut module = mlir_support::source::parse(&ctx, text, "graphs.mlir").map_err(|d| format!("{d:?}"))?;
-    if let Some(p) = pipeline {
-        mlir_support::pipeline::Pipeline::parse(&ctx, p).map_err(|d| format!("{d:?}"))?.run(&mut module).map_err(|d| format!("{d:?}"))?;
-    }
+    let module = compile(&ctx, text, pipeline)?;
     let func = module.body().first_operation().ok_or("empty module")?;
     let out = Interpreter::default().run(func, args)?;
     Ok((out, module.as_operation().to_string()))
+}
+
+/// `text` parsed in `ctx`, after `pipeline` (if any).
+fn compile<'c>(
+    ctx: &'c mlir_support::melior::Context,
+    text: &str,
+    pipeline: Option<&str>,
+) -> Result<mlir_support::melior::ir::Module<'c>, Failed> {
+    vllm_passes::register_all();
+    let mut module = mlir_support::source::parse(ctx, text, "graphs.mlir").map_err(|d| format!("{d:?}"))?;
+    if let Some(p) = pipeline {
+        mlir_support::pipeline::Pipeline::parse(ctx, p).map_err(|d| format!("{d:?}"))?.run(&mut module).map_err(|d| format!("{d:?}"))?;
+    }
+    Ok(module)
 }
 
 fn deep(args: &[Val]) -> Vec<Val> {
@@ -220,7 +230,6 @@ fn static_fp8_fusion_is_bit_identical() -> Result<(), Failed> {
 /// baseline there too) and per-token FP8 quants.
 fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
     let ctx = vllm_dialect::new_context()?;
-    vllm_passes::register_all();
     let rest = format!("{},{}", &FUSE["builtin.module(".len()..FUSE.len() - 1], &FIX["builtin.module(".len()..]);
     // (graph, its per-rank arguments (the first ones), a fused kernel after SP
     // and how many, the baseline is the unfused graph)
@@ -231,19 +240,11 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
     ];
     for (name, per_rank, fused, fused_count, against_unfused) in cases {
         let text = graph(name)?;
-        let compile = |pipeline: &str| -> Result<mlir_support::melior::ir::Module<'_>, Failed> {
-            let mut module = mlir_support::source::parse(&ctx, &text, "graphs.mlir").map_err(|d| format!("{d:?}"))?;
-            if !pipeline.is_empty() {
-                mlir_support::pipeline::Pipeline::parse(&ctx, pipeline)
-                    .map_err(|d| format!("{d:?}"))?
-                    .run(&mut module)
-                    .map_err(|d| format!("{d:?}"))?;
-            }
-            Ok(module)
-        };
-        let baseline = compile(&if against_unfused { String::new() } else { format!("builtin.module({rest}") })?;
+        let fused_only = format!("builtin.module({rest}");
+        let baseline = compile(&ctx, &text, (!against_unfused).then_some(fused_only.as_str()))?;
         for tp in [2usize, 4] {
-            let module = compile(&format!("builtin.module(func.func(vllm-sequence-parallelism{{tp-size={tp}}}),{rest}"))?;
+            let sp = format!("builtin.module(func.func(vllm-sequence-parallelism{{tp-size={tp}}}),{rest}");
+            let module = compile(&ctx, &text, Some(&sp))?;
             let ir = module.as_operation().to_string();
             for (op, n) in [("vllm.all_reduce", 0), ("vllm.reduce_scatter", 3), (fused, fused_count)] {
                 if count(&ir, op) != n {
