@@ -38,8 +38,13 @@ def cupy_launcher(folder):
     """Launches through the driver: cupy.RawModule (cuModuleLoadData), on
     `stream` (a CUDA stream handle) or else torch's current stream and
     device, so the kernel is ordered with the torch work around it."""
+    import warnings
+
     import cupy as cp
 
+    # cupy 14 deprecates ExternalStream for Stream.from_external; the former
+    # still works on every cupy the GPU machines have (13, 14).
+    warnings.filterwarnings("ignore", message="ExternalStream is deprecated", category=DeprecationWarning)
     modules = {}
 
     def launch(kernel, grid, block, args, stream=None):
