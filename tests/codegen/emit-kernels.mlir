@@ -80,8 +80,14 @@
 // PTX: .visible .entry rms_norm_static_fp8_quant_h4096_bf16(
 // PTX-NEXT: .param .u64 .ptr .align 1 rms_norm_static_fp8_quant_h4096_bf16_param_0,
 // PTX: .param .f32 rms_norm_static_fp8_quant_h4096_bf16_param_4
-// 16-byte loads of 8 bf16, 8-byte stores of 8 FP8:
-// PTX: ld.global.v4.b32
+// 16-byte loads of 8 bf16, 8-byte stores of 8 FP8. Every load (the scale,
+// the row's 4 chunks a thread, their weights) is issued before the block
+// reduction's first barrier: after it, an L2 round trip per row.
+// PTX: ld.global.b32
+// PTX-COUNT-8: ld.global.v4.b32
+// PTX-NOT: ld.global
+// PTX: bar.sync
+// PTX-NOT: ld.global
 // PTX: shfl.sync.bfly.b32
 // PTX: rsqrt.approx.f32
 // PTX: cvt.rn.satfinite.e4m3x2.f32

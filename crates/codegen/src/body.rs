@@ -112,9 +112,22 @@ pub(crate) fn round_mul_round(a: &str, b: &str, t: &str, w: u64) -> String {
 
 /// `%y = rT(rT(%f * s) * w)` for the lanes at `%j64` (`%rsv` holds `s`).
 pub(crate) fn normalize(t: &str, w: u64) -> String {
+    format!("{}{}", load_weight(t, w), normalize_by("%vw", t, w))
+}
+
+/// `%vw`: the weight lanes at `%j64`, as stored.
+fn load_weight(t: &str, w: u64) -> String {
     let al = 2 * w;
     format!(
-        "        %pw = llvm.getelementptr %w[%j64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vw = llvm.load %pw {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>\n        %fw = arith.extf %vw : vector<{w}x{t}> to vector<{w}xf32>\n        %n = arith.mulf %f, %rsv : vector<{w}xf32>\n{}",
+        "        %pw = llvm.getelementptr %w[%j64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vw = llvm.load %pw {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>\n"
+    )
+}
+
+/// `normalize` with the weight lanes already loaded into `vw` (`Regs::load`
+/// loads them before the block reduction).
+pub(crate) fn normalize_by(vw: &str, t: &str, w: u64) -> String {
+    format!(
+        "        %fw = arith.extf {vw} : vector<{w}x{t}> to vector<{w}xf32>\n        %n = arith.mulf %f, %rsv : vector<{w}xf32>\n{}",
         round_mul_round("%n", "%fw", t, w)
     )
 }
@@ -320,20 +333,29 @@ impl Regs {
     }
 
     /// Loads the row into the chunks `%fc{c}`, each with `load` (the lines
-    /// that define `%f` for the lanes at `%j`). With `norm`, also sums the
-    /// squares in element order into `%rs` (`1/rms`) and `%rsv` (its
-    /// broadcast). Needs `prelude`'s names and `%zero`.
-    pub(crate) fn load(&self, k: &mut String, load: &str, norm: bool, target: Target) {
+    /// that define `%f` for the lanes at `%j`). With `norm` (the weights'
+    /// element type), also loads the weight lanes of each chunk into `%wc{c}`
+    /// (for `normalize_by`) and sums the squares in element order into `%rs`
+    /// (`1/rms`) and `%rsv` (its broadcast). Every load is issued before the
+    /// block reduction: its barrier would otherwise leave the weights' L2
+    /// round trip on each row's critical path. Needs `prelude`'s names and
+    /// `%zero`.
+    pub(crate) fn load(&self, k: &mut String, load: &str, norm: Option<&str>, target: Target) {
         let w = self.w;
         let mut acc = "%zero".to_string();
         for c in 0..self.chunks {
             let f = format!("%fc{c}");
             k.push_str(&self.chunk(c, load, Some((&f, "%f"))));
-            if norm {
+            if norm.is_some() {
                 acc = fold_squares(k, &f, &c.to_string(), w, &acc);
             }
         }
-        if norm {
+        if let Some(t) = norm {
+            let _ = writeln!(k, "      %zwr = arith.constant dense<0.0> : vector<{w}x{t}>");
+            for c in 0..self.chunks {
+                let body = format!("{}{}", index_lines(), load_weight(t, w));
+                k.push_str(&self.chunk_of(c, &body, Some((&format!("%wc{c}"), "%vw")), &format!("vector<{w}x{t}>"), "%zwr"));
+            }
             let _ = writeln!(k, "      %acc = arith.addf {acc}, %nz0 : f32");
             k.push_str(inv_rms(target));
             let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
@@ -344,12 +366,16 @@ impl Regs {
     /// the row. With `result` (a name), the region yields `value` as it (zero
     /// lanes where the chunk is past the row).
     pub(crate) fn chunk(&self, c: u64, body: &str, result: Option<(&str, &str)>) -> String {
-        let w = self.w;
+        self.chunk_of(c, body, result, &format!("vector<{}xf32>", self.w), "%zvr")
+    }
+
+    /// `chunk` yielding a value of type `ty`, `zero` past the row.
+    pub(crate) fn chunk_of(&self, c: u64, body: &str, result: Option<(&str, &str)>, ty: &str, zero: &str) -> String {
         let guarded = self.guarded && c + 1 == self.chunks;
         let mut k = String::new();
         let open = match (result, guarded) {
-            (Some((r, _)), true) => format!("      {r} = scf.if %ok{c} -> (vector<{w}xf32>) {{\n"),
-            (Some((r, _)), false) => format!("      {r} = scf.execute_region -> vector<{w}xf32> {{\n"),
+            (Some((r, _)), true) => format!("      {r} = scf.if %ok{c} -> ({ty}) {{\n"),
+            (Some((r, _)), false) => format!("      {r} = scf.execute_region -> {ty} {{\n"),
             (None, true) => format!("      scf.if %ok{c} {{\n"),
             (None, false) => "      scf.execute_region {\n".to_string(),
         };
@@ -358,13 +384,10 @@ impl Regs {
         k.push_str(body);
         match (result, guarded) {
             (Some((_, v)), true) => {
-                let _ = writeln!(
-                    k,
-                    "        scf.yield {v} : vector<{w}xf32>\n      }} else {{\n        scf.yield %zvr : vector<{w}xf32>\n      }}"
-                );
+                let _ = writeln!(k, "        scf.yield {v} : {ty}\n      }} else {{\n        scf.yield {zero} : {ty}\n      }}");
             }
             (Some((_, v)), false) => {
-                let _ = writeln!(k, "        scf.yield {v} : vector<{w}xf32>\n      }}");
+                let _ = writeln!(k, "        scf.yield {v} : {ty}\n      }}");
             }
             (None, true) => k.push_str("      }\n"),
             (None, false) => k.push_str("        scf.yield\n      }\n"),

@@ -17,7 +17,7 @@
 //! lane math, one group after another.
 use crate::act::silu_mul_y;
 use crate::body::{
-    Regs, Target, flt, fold_max_abs, footer, header, index_lines, inv_rms, max_f32, normalize, store_fp8_nan_to, sum_squares,
+    Regs, Target, flt, fold_max_abs, footer, header, index_lines, inv_rms, max_f32, normalize, normalize_by, store_fp8_nan_to, sum_squares,
 };
 use crate::per_token::{load_sum, load_sum_once, store_sum};
 use std::fmt::Write;
@@ -150,12 +150,12 @@ fn gpu_group_scale(g: u64, scales: Scales) -> String {
 fn rms_registers(k: &mut String, residual: bool, g: u64, scales: Scales, h: u64, t: &str, threads: u64) {
     let r = Regs::new(h, Target::Gpu, threads);
     k.push_str(&r.prelude());
-    r.load(k, &load_sum_once(residual, t, W), true, Target::Gpu);
+    r.load(k, &load_sum_once(residual, t, W), Some(t), Target::Gpu);
     for c in 0..r.chunks {
         let body = format!(
             "{}        %f = arith.addf %fc{c}, %nzr : vector<8xf32>\n{}{}{}",
             index_lines(),
-            normalize(t, W),
+            normalize_by(&format!("%wc{c}"), t, W),
             gpu_group_scale(g, scales),
             quantize("%i64", Target::Gpu)
         );

@@ -11,8 +11,8 @@
 //! and MINSF = FLT_EPSILON. Passes over the row: (sum of squares,) max |y|,
 //! quantize.
 use crate::body::{
-    Form, Layout, Regs, Target, fold_max_abs, footer, header, index_lines, inv_rms, lanes, max_abs_step, normalize, row_constants,
-    row_scale, store_fp8, store_i8, sum_squares,
+    Form, Layout, Regs, Target, fold_max_abs, footer, header, index_lines, inv_rms, lanes, max_abs_step, normalize, normalize_by,
+    row_constants, row_scale, store_fp8, store_i8, sum_squares,
 };
 use std::fmt::Write;
 
@@ -120,12 +120,16 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads:
     let mut k = header(name, &params(norm, residual, scale_ub), target);
     k.push_str(&row_constants(h, w));
     k.push_str(&r.prelude());
-    r.load(&mut k, &load_sum_once(residual, t, w), norm, target);
+    r.load(&mut k, &load_sum_once(residual, t, w), norm.then_some(t), target);
     // y and max |y|.
     let mut mx = "%zero".to_string();
     for c in 0..r.chunks {
         if norm {
-            let body = format!("{}        %f = arith.addf %fc{c}, %nzr : vector<{w}xf32>\n{}", index_lines(), normalize(t, w));
+            let body = format!(
+                "{}        %f = arith.addf %fc{c}, %nzr : vector<{w}xf32>\n{}",
+                index_lines(),
+                normalize_by(&format!("%wc{c}"), t, w)
+            );
             k.push_str(&r.chunk(c, &body, Some((&format!("%yc{c}"), "%y"))));
         } else {
             let _ = writeln!(k, "      %yc{c} = arith.addf %fc{c}, %nzr : vector<{w}xf32>");

@@ -8,8 +8,8 @@
 //! is the hardware `cvt.rn.satfinite.e4m3x2` (sm_89+). Shared pieces are in
 //! body.rs.
 use crate::body::{
-    Form, Layout, Regs, Target, footer, header, index_lines, inv_rms, inv_scale, lanes, normalize, row_constants, store_act, store_fp8,
-    sum_squares,
+    Form, Layout, Regs, Target, footer, header, index_lines, inv_rms, inv_scale, lanes, normalize, normalize_by, row_constants, store_act,
+    store_fp8, sum_squares,
 };
 use std::fmt::Write;
 
@@ -82,15 +82,16 @@ fn kernel_regs(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Ta
     let mut k = header(name, params(residual, out), target);
     k.push_str(&row_constants(h, w));
     k.push_str(&r.prelude());
-    r.load(&mut k, &format!("{}{}", index_lines(), load_row(residual, t, w)), true, target);
+    // The static scale's load and reciprocal come before the reduction too.
     if out == Out::Fp8 {
         k.push_str(&inv_scale(w));
     }
+    r.load(&mut k, &format!("{}{}", index_lines(), load_row(residual, t, w)), Some(t), target);
     for c in 0..r.chunks {
         let body = format!(
             "{}        %f = arith.addf %fc{c}, %nzr : vector<{w}xf32>\n{}{}",
             index_lines(),
-            normalize(t, w),
+            normalize_by(&format!("%wc{c}"), t, w),
             store(out, residual, target, t, w)
         );
         k.push_str(&r.chunk(c, &body, None));
