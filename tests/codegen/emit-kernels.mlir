@@ -107,12 +107,16 @@
 // With the unfused ops the fixture also needs (emit-kernels-unfused.mlir):
 // TOKLOG: kernels: 6 unique for 11 sites
 // The row max is an integer max of |y|'s bits (no libdevice fmaxf); the
-// quant divides by the row scale, as the kernel does.
+// quant divides by the row scale as IEEE division rounds, through one
+// reciprocal per row and a correction by fma per lane (not a div.rn each).
 // TOK: .visible .entry rms_norm_dynamic_per_token_quant_residual_h4096_bf16(
 // TOK: rsqrt.approx.f32
 // TOK: max.s32
 // TOK: div.rn.f32
+// TOK-NOT: div.rn.f32
+// TOK: fma.rn.f32
 // TOK: cvt.rn.satfinite.e4m3x2.f32
+// TOK-NOT: div.rn.f32
 
 // SiLU-and-mul + quant: exp as ex2.approx (no libdevice), IEEE division.
 // SILU: .visible .entry silu_and_mul_quant_d14336_bf16(

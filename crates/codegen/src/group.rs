@@ -17,7 +17,8 @@
 //! lane math, one group after another.
 use crate::act::silu_mul_y;
 use crate::body::{
-    Regs, Target, flt, fold_max_abs, footer, header, index_lines, inv_rms, max_f32, normalize, normalize_by, store_fp8_nan_to, sum_squares,
+    Regs, Target, div_by_reciprocal, flt, fold_max_abs, footer, header, index_lines, inv_rms, max_f32, normalize, normalize_by,
+    store_fp8_nan_to, sum_squares,
 };
 use crate::per_token::{load_sum, load_sum_once, store_sum};
 use std::fmt::Write;
@@ -63,10 +64,12 @@ fn y_at(src: Src, t: &str, target: Target) -> (String, &'static str) {
     }
 }
 
-/// Quantizes `%y` by the group scale `%gs` and stores it at `index`.
+/// Quantizes `%y` by the group scale `%gs` (`y / gs`, one reciprocal per
+/// group: `div_by_reciprocal`) and stores it at `index`.
 fn quantize(index: &str, target: Target) -> String {
     format!(
-        "        %gsv = vector.broadcast %gs : f32 to vector<8xf32>\n        %q = arith.divf %y, %gsv : vector<8xf32>\n{}",
+        "        %gsv = vector.broadcast %gs : f32 to vector<8xf32>\n        %grcp = arith.divf %one, %gs : f32\n        %grcpv = vector.broadcast %grcp : f32 to vector<8xf32>\n{}{}",
+        div_by_reciprocal("%y", "%gsv", "%grcpv", W),
         store_fp8_nan_to(target, index, W, "%nmax")
     )
 }

@@ -11,8 +11,8 @@
 //! and MINSF = FLT_EPSILON. Passes over the row: (sum of squares,) max |y|,
 //! quantize.
 use crate::body::{
-    Form, Layout, Regs, Target, fold_max_abs, footer, header, index_lines, inv_rms, lanes, max_abs_step, normalize, normalize_by,
-    row_constants, row_scale, store_fp8, store_i8, sum_squares,
+    Form, Layout, Regs, Target, div_by_reciprocal, fold_max_abs, footer, header, index_lines, inv_rms, lanes, max_abs_step, normalize,
+    normalize_by, row_constants, row_scale, store_fp8, store_i8, sum_squares,
 };
 use std::fmt::Write;
 
@@ -68,11 +68,12 @@ pub(crate) fn store_sum(t: &str, w: u64) -> String {
     )
 }
 
-/// int8 multiplies by the row scale's reciprocal (`%invv`); FP8 divides.
+/// int8 multiplies by the row scale's reciprocal (`%invv`); FP8 divides,
+/// as exactly, through the reciprocal `%rcpv` (`div_by_reciprocal`).
 fn int8_inverse(quant: Quant, w: u64) -> String {
     match quant {
         Quant::I8 => format!("      %inv = arith.divf %one, %sc : f32\n      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>\n"),
-        Quant::Fp8 => String::new(),
+        Quant::Fp8 => format!("      %rcp = arith.divf %one, %sc : f32\n      %rcpv = vector.broadcast %rcp : f32 to vector<{w}xf32>\n"),
     }
 }
 
@@ -87,7 +88,7 @@ fn limits(quant: Quant) -> (f32, f32) {
 /// `%y` (at `%i64`) -> the quantized output.
 fn store_q(quant: Quant, target: Target, w: u64) -> String {
     match quant {
-        Quant::Fp8 => format!("        %q = arith.divf %y, %scv : vector<{w}xf32>\n{}", store_fp8(target, "%i64", w)),
+        Quant::Fp8 => format!("{}{}", div_by_reciprocal("%y", "%scv", "%rcpv", w), store_fp8(target, "%i64", w)),
         Quant::I8 => format!("        %q = arith.mulf %y, %invv : vector<{w}xf32>\n{}", store_i8(target, "%i64", w)),
     }
 }
