@@ -68,15 +68,16 @@ def simulator_launcher(folder, binary):
     (crates/vllm-opt/src/bin/ptx-sim.rs, over crates/ptx-sim): every thread
     of every CTA of the grid, on copies of the buffers, which are copied
     back after the launch. Pointers must be host addresses (CPU tensors'
-    data_ptr()); each buffer's size comes from the manifest for grid[0]
-    rows. scripts/gpu-check --simulate runs through it."""
+    data_ptr()); each buffer's size comes from the manifest for the grid's
+    rows (grid[0] / ctas_per_row). scripts/gpu-check --simulate runs
+    through it."""
     import ctypes
     import struct
     import subprocess
     import tempfile
 
     def launch(kernel, grid, block, args, stream=None):
-        rows = grid[0]
+        rows = grid[0] // kernel.ctas_per_row
         with tempfile.TemporaryDirectory() as tmp:
             argv, bufs = [], []
             for p, (kind, value) in zip(kernel.params, args):
@@ -90,7 +91,7 @@ def simulator_launcher(folder, binary):
                     f.write(ctypes.string_at(value, size))
                 argv.append("buf:" + path)
                 bufs.append((path, value, size))
-            cmd = [binary, os.path.join(folder, kernel.file), kernel.name, str(rows), str(block[0]), *argv]
+            cmd = [binary, os.path.join(folder, kernel.file), kernel.name, str(grid[0]), str(block[0]), *argv]
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode:
                 raise RuntimeError(f"{kernel.name}: {done.stderr.strip()}")
@@ -116,6 +117,15 @@ class Kernel:
 
     def __repr__(self):
         return f"Kernel({self.name})"
+
+    @property
+    def ctas_per_row(self):
+        """CTAs each row is split over (Kernel::ctas_per_row in crates/codegen)."""
+        return self.entry.get("ctas_per_row", 1)
+
+    def grid(self, n):
+        """CTAs (in x) for n rows."""
+        return n * self.ctas_per_row
 
     @property
     def is_silu(self):
@@ -209,7 +219,7 @@ class Kernel:
                 if epsilon is None:
                     raise ValueError(f"{self.name}: no value for scalar '{p['name']}'")
                 args.append(("f32", float(epsilon)))
-        self.set.launcher(self, (n, 1, 1), (self.block(n), 1, 1), args, stream)
+        self.set.launcher(self, (self.grid(n), 1, 1), (self.block(n), 1, 1), args, stream)
         if self.entry.get("then"):
             then = self.set.by_name[self.entry["then"]]
             then(n, epsilon, stream, **{p["name"]: tensors[p["name"]] for p in then.params if p["kind"] == "ptr"})

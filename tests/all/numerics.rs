@@ -481,6 +481,8 @@ fn kernel_cases() -> Vec<KernelCase> {
         ("vllm.rms_norm_dynamic_per_token_quant", true, "i8", 2048, 512, DType::F16, "f16", None, None),
         ("vllm.silu_and_mul_quant", false, F8, 4096, 256, DType::BF16, "bf16", None, None),
         ("vllm.silu_and_mul_quant", false, F8, 1024, 64, DType::F16, "f16", None, None),
+        // Llama's d: few rows split over 14 CTAs each (the row is ctaid / 14).
+        ("vllm.silu_and_mul_quant", false, F8, 14336, 64, DType::BF16, "bf16", None, None),
         ("vllm.rms_norm", false, "bf16", 4096, 256, DType::BF16, "bf16", None, None),
         ("vllm.fused_add_rms_norm", true, "f16", 4096, 256, DType::F16, "f16", None, None),
         ("vllm.silu_and_mul", false, "bf16", 4096, 256, DType::BF16, "bf16", None, None),
@@ -780,7 +782,7 @@ fn simulate_for(
 ) -> Result<vllm_ptx_sim::Stats, Failed> {
     let ptx = vllm_codegen::ptx(kernel, arch)?;
     let sim = vllm_ptx_sim::parse(&ptx, &kernel.name)?;
-    let launch = vllm_ptx_sim::Launch { grid: rows as u32, block: kernel.block(Some(rows as u64)) as u32 };
+    let launch = vllm_ptx_sim::Launch { grid: kernel.grid(rows as u64) as u32, block: kernel.block(Some(rows as u64)) as u32 };
     let mut by_name: Vec<(&str, Option<&mut Vec<u8>>)> = bufs.iter_mut().map(|(n, b)| (*n, Some(b))).collect();
     let mut args = Vec::new();
     for p in &kernel.params {

@@ -7,6 +7,7 @@ use vllm_ptx_sim::{Arg, Launch, parse, run};
 pub const TESTS: &[crate::RustTest] = &[
     ("ptx_sim::shuffles_partial_warps_and_packs_halves", shuffles_partial_warps_and_packs_halves),
     ("ptx_sim::reports_what_it_cannot_run", reports_what_it_cannot_run),
+    ("ptx_sim::divides_by_a_constant_with_mul_hi", divides_by_a_constant_with_mul_hi),
 ];
 
 /// A kernel over one `u64` pointer parameter with `body` between the
@@ -76,6 +77,24 @@ fn reports_what_it_cannot_run() -> Result<(), Failed> {
             Err(e) if e.contains(want) => {}
             Err(e) => return Err(format!("`{e}` does not say `{want}`:\n{body}").into()),
         }
+    }
+    Ok(())
+}
+
+/// LLVM divides by a constant with `mul.hi` (a split SiLU-and-mul's row is
+/// `ctaid / 14`): the high half of the 64-bit product, unsigned and signed.
+fn divides_by_a_constant_with_mul_hi() -> Result<(), Failed> {
+    // 4000000000 * 0x92492493 >> 32 (unsigned); -7 * 3 >> 32 = -1 (signed).
+    let body = "\tmov.b32 \t%r1, -294967296;\n\tmul.hi.u32 \t%r2, %r1, -1840700269;\n\tmov.b32 \t%r3, -7;\n\tmul.hi.s32 \t%r4, %r3, 3;\n\tst.global.v2.b32 \t[%rd1], {%r2, %r4};";
+    let out = run_body(body, 1, 8)?;
+    let got = [u32::from_le_bytes([out[0], out[1], out[2], out[3]]), u32::from_le_bytes([out[4], out[5], out[6], out[7]])];
+    let want = [((4_000_000_000u64 * 0x9249_2493u64) >> 32) as u32, u32::MAX];
+    if got != want {
+        return Err(format!("mul.hi: {got:x?}, want {want:x?}").into());
+    }
+    // The quotient LLVM derives from it for 14: (hi >> 3).
+    if want[0] >> 3 != 4_000_000_000 / 14 {
+        return Err("the magic number is not division by 14".into());
     }
     Ok(())
 }

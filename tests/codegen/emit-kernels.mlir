@@ -2,7 +2,8 @@
 // 32 SiLU-mul+quant) and its final (unfused) fused_add_rms_norm need 4 unique
 // kernels (layers share them), compiled to PTX in-process. The three norms
 // keep the row in registers and come in two blocks, one per shape context
-// (1 token: 512 threads; 256 tokens: 128), so 7 kernels.
+// (1 token: 512 threads; 256 tokens: 128); SiLU-mul+quant splits its one
+// token's row over 14 CTAs (`_s14`) and takes a CTA a row for 256: 8 kernels.
 // RUN: rm -rf %t && vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_L32_dyn.json --config %S/../../examples/pass_config.json --compile-sizes 1,256 --emit-kernels %t -o %t.mlir 2>&1 | FileCheck %s --check-prefix=LOG
 // RUN: FileCheck %s --input-file %t/manifest.json
 // RUN: FileCheck %s --check-prefix=PTX --input-file %t/rms_norm_static_fp8_quant_h4096_bf16.ptx
@@ -15,7 +16,7 @@
 // RUN: not vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_L2_dyn.json --config %S/../../examples/pass_config.json --emit-kernels %t.arch --cuda-arch sm_80 -o /dev/null 2>&1 | FileCheck %s --check-prefix=ARCH
 // RUN: not vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_L2_dyn.json --config %S/../../examples/pass_config.json --emit-kernels /proc/no/such/dir -o /dev/null 2>&1 | FileCheck %s --check-prefix=DIR
 
-// LOG: kernels: 7 unique for 194 sites
+// LOG: kernels: 8 unique for 194 sites
 // ARCH: error: --cuda-arch sm_80: the FP8 conversion (cvt.rn.satfinite.e4m3x2) needs sm_89 or newer
 // DIR: /proc/no/such/dir: error: cannot create the kernel directory
 

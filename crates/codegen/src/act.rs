@@ -4,14 +4,15 @@
 //! (`exp(x) = 2^(x*log2 e)`, as CUDA's fast math does); the host twin the
 //! exact `exp`, so it is bit-identical to the reference and the GPU within
 //! the approximation (checked on a device by scripts/gpu-check).
-use crate::body::{Target, footer, header, inv_scale, lanes, round_mul_round, store_act, store_fp8};
+use crate::body::{Target, footer, header_split, inv_scale, lanes, round_mul_round, store_act, store_fp8};
 use std::fmt::Write;
 
-/// `quant`: `silu_and_mul_quant` (else `silu_and_mul`, writing `T`).
-pub fn kernel(name: &str, quant: bool, d: u64, t: &str, target: Target) -> String {
+/// `quant`: `silu_and_mul_quant` (else `silu_and_mul`, writing `T`); each
+/// row over `ctas` CTAs (`body::split_row`).
+pub fn kernel(name: &str, quant: bool, d: u64, t: &str, target: Target, ctas: u64) -> String {
     let w = lanes(d);
     let params = if quant { "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr" } else { "%out: !llvm.ptr, %x: !llvm.ptr" };
-    let mut k = header(name, params, target);
+    let mut k = header_split(name, params, target, ctas);
     if quant {
         k.push_str(&inv_scale(w));
     }

@@ -308,6 +308,21 @@ pub(crate) fn reg_threads(h: u64, tokens: Option<u64>) -> u64 {
 /// The most 16-byte chunks a thread keeps in registers for many rows.
 const MAX_CHUNKS: u64 = 4;
 
+/// How a pointwise kernel splits a row for few rows (`tokens` < 256):
+/// `(threads, ctas)` with one 16-byte chunk per thread, 128 threads a CTA,
+/// or `None` to keep one CTA per row (many or unknown rows, or a row of at
+/// most one CTA's chunks). One CTA per row left a 1-token SiLU-and-mul
+/// (d = 14336) on one SM looping over its row: 3.9 us on an H200 against
+/// 1.5 us for Inductor's kernel, which spreads the elements over the GPU.
+pub(crate) fn split_row(h: u64, tokens: Option<u64>) -> Option<(u64, u64)> {
+    const THREADS: u64 = 128;
+    let chunks = h / lanes(h);
+    match tokens {
+        Some(t) if t < 256 && chunks > THREADS => Some((THREADS, chunks.div_ceil(THREADS))),
+        _ => None,
+    }
+}
+
 /// The walk of a row and, for `Form::Registers` on the GPU, the block the
 /// kernel is compiled for.
 #[derive(Clone, Copy, Debug)]
@@ -425,7 +440,18 @@ impl Regs {
 /// Opens a kernel: `%row`, `%tid` and `%nt` (threads per row) are defined.
 /// On the host, a loop over `%rows` rows with one "thread" per row.
 pub(crate) fn header(name: &str, params: &str, target: Target) -> String {
+    header_split(name, params, target, 1)
+}
+
+/// `header` for a row split over `ctas` CTAs (consecutive in the grid):
+/// `%tid` and `%nt` then count the row's threads over all its CTAs, so a
+/// loop over the row from `%tid` by `%nt` is unchanged. Only for kernels
+/// whose threads do not cooperate (no block reduction, no lead thread).
+pub(crate) fn header_split(name: &str, params: &str, target: Target, ctas: u64) -> String {
     match target {
+        Target::Gpu if ctas > 1 => format!(
+            "    gpu.func @{name}({params}) kernel {{\n      %bid = gpu.block_id x\n      %ctas = arith.constant {ctas} : index\n      %row = arith.divui %bid, %ctas : index\n      %part = arith.remui %bid, %ctas : index\n      %ctid = gpu.thread_id x\n      %cnt = gpu.block_dim x\n      %nt = arith.muli %cnt, %ctas : index\n      %pfirst = arith.muli %part, %cnt : index\n      %tid = arith.addi %pfirst, %ctid : index\n"
+        ),
         Target::Gpu => format!(
             "    gpu.func @{name}({params}) kernel {{\n      %row = gpu.block_id x\n      %tid = gpu.thread_id x\n      %nt = gpu.block_dim x\n"
         ),

@@ -62,8 +62,14 @@ pub struct Kernel {
     pub group: Option<u64>,
     /// How the per-group kernels write their scales (UE8M0, column-major).
     pub scales: GroupScales,
-    /// The block a register-form kernel is compiled for (`None`: it loops).
+    /// The block a register-form or split kernel is compiled for (`None`:
+    /// it loops with the block `block` gives).
     pub threads: Option<u64>,
+    /// CTAs per row: more than one for the pointwise kernels' few-row
+    /// variants (`for_tokens`), which split each row over `ctas_per_row`
+    /// CTAs of `threads` so that a handful of rows still spreads over the
+    /// GPU (the grid is rows * ctas_per_row, row-major).
+    pub ctas_per_row: u64,
     /// The shape contexts (token counts, `None` = symbolic) that use it.
     pub contexts: Vec<Option<u64>>,
     /// How many ops of the graph it implements (all layers share it).
@@ -101,7 +107,9 @@ impl Kernel {
 
     /// The kernel for a shape context: a register-form kernel is compiled for
     /// the block that suits the token count (`body::reg_threads`); a variant
-    /// other than the many-token one gets a `_b{threads}` suffix.
+    /// other than the many-token one gets a `_b{threads}` suffix. A pointwise
+    /// kernel for few rows splits each row over several CTAs
+    /// (`body::split_row`), named with an `_s{ctas_per_row}` suffix.
     pub fn for_tokens(mut self, tokens: Option<u64>) -> Kernel {
         if self.threads.is_some() {
             let th = body::reg_threads(self.hidden, tokens);
@@ -109,8 +117,25 @@ impl Kernel {
                 self.name = format!("{}_b{th}", self.name);
             }
             self.threads = Some(th);
+        } else if self.pointwise()
+            && let Some((th, ctas)) = body::split_row(self.hidden, tokens)
+        {
+            self.name = format!("{}_s{ctas}", self.name);
+            self.threads = Some(th);
+            self.ctas_per_row = ctas;
         }
         self
+    }
+
+    /// True for the kernels whose threads are independent (no row reduction):
+    /// a row may be split over CTAs.
+    fn pointwise(&self) -> bool {
+        matches!(self.op, "vllm.silu_and_mul" | "vllm.silu_and_mul_quant" | "vllm.static_scaled_fp8_quant")
+    }
+
+    /// The grid (CTAs, in x) for `rows` rows.
+    pub fn grid(&self, rows: u64) -> u64 {
+        rows * self.ctas_per_row
     }
 
     /// The per-group kernel writing its scales as `scales` (UE8M0 and/or
@@ -156,10 +181,10 @@ impl Kernel {
             "vllm.dynamic_per_token_scaled_fp8_quant" => {
                 per_token::kernel(n, per_token::Kind { norm: false, residual: false, quant, scale_ub: ub }, h, t, target, form)
             }
-            "vllm.static_scaled_fp8_quant" => quant::kernel(n, h, t, target),
+            "vllm.static_scaled_fp8_quant" => quant::kernel(n, h, t, target, self.ctas_per_row),
             "vllm.dynamic_scaled_fp8_quant" => quant::max_kernel(n, h, t, target),
-            "vllm.silu_and_mul_quant" => act::kernel(n, true, h, t, target),
-            "vllm.silu_and_mul" => act::kernel(n, false, h, t, target),
+            "vllm.silu_and_mul_quant" => act::kernel(n, true, h, t, target, self.ctas_per_row),
+            "vllm.silu_and_mul" => act::kernel(n, false, h, t, target, self.ctas_per_row),
             _ => rms::kernel(n, res, rms::Out::Fp8, h, t, target, form),
         }
     }
@@ -265,7 +290,10 @@ impl Kernel {
             .contexts
             .iter()
             .map(|c| match c {
-                Some(t) => json!({ "num_tokens": t, "grid": [t, 1, 1], "block": [self.block(Some(*t)), 1, 1] }),
+                Some(t) => json!({ "num_tokens": t, "grid": [self.grid(*t), 1, 1], "block": [self.block(Some(*t)), 1, 1] }),
+                None if self.ctas_per_row > 1 => {
+                    json!({ "num_tokens": "symbolic", "grid": [format!("num_tokens * {}", self.ctas_per_row), 1, 1], "block": [self.block(None), 1, 1] })
+                }
                 None => json!({ "num_tokens": "symbolic", "grid": ["num_tokens", 1, 1], "block": [self.block(None), 1, 1] }),
             })
             .collect();
@@ -279,6 +307,7 @@ impl Kernel {
             "elements_per_thread_step": self.lanes(),
             "row_in_registers": self.row_in_registers(),
             "threads": self.threads,
+            "ctas_per_row": self.ctas_per_row,
             "then": then,
             "zero_before_launch": if then.is_some() { json!(["scale"]) } else { json!([]) },
             "group_size": self.group,
@@ -667,6 +696,7 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
         group,
         scales: GroupScales::default(),
         threads: None,
+        ctas_per_row: 1,
         contexts: vec![],
         sites: 0,
     };

@@ -4,13 +4,14 @@
 //! CTA per row, like the fused kernels, so that the manifest's launch rule
 //! is the same for every kernel. (The dynamic per-token quant is in
 //! per_token.rs: it shares the row max with the fused form.)
-use crate::body::{Target, footer, header, index_lines, inv_scale, lanes, max_abs_step, row_constants, store_fp8};
+use crate::body::{Target, footer, header, header_split, index_lines, inv_scale, lanes, max_abs_step, row_constants, store_fp8};
 use std::fmt::Write;
 
-pub fn kernel(name: &str, h: u64, t: &str, target: Target) -> String {
+/// The static quant, each row over `ctas` CTAs (`body::split_row`).
+pub fn kernel(name: &str, h: u64, t: &str, target: Target, ctas: u64) -> String {
     let w = lanes(h);
     let al = 2 * w;
-    let mut k = header(name, "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr", target);
+    let mut k = header_split(name, "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr", target, ctas);
     k.push_str(&row_constants(h, w));
     k.push_str(&inv_scale(w));
     let _ = write!(

@@ -666,6 +666,11 @@ impl Machine<'_, '_, '_> {
                 let v = if ty.signed() { (sext(a, 32) * sext(b, 32)) as u64 } else { mask(a, 32) * mask(b, 32) };
                 Self::set(t, arg(0)?, v, 64)?;
             }
+            Op::MulHi(ty) => {
+                let (a, b) = (self.get(t, arg(1)?)?, self.get(t, arg(2)?)?);
+                let v = if ty.signed() { ((sext(a, 32) * sext(b, 32)) >> 32) as u64 } else { (mask(a, 32) * mask(b, 32)) >> 32 };
+                Self::set(t, arg(0)?, v, 32)?;
+            }
             Op::Fma(ty) => {
                 let (a, b, c) = (self.get(t, arg(1)?)?, self.get(t, arg(2)?)?, self.get(t, arg(3)?)?);
                 let v = match ty {

@@ -134,6 +134,9 @@ pub(crate) enum Op {
     },
     Bin(Bin, Ty),
     MulWide(Ty),
+    /// `mul.hi`: the high 32 bits of the 64-bit product (LLVM's division by
+    /// a constant).
+    MulHi(Ty),
     MadLo(Ty),
     /// `fma.rn`: `a * b + c` rounded once (f32, or per 16-bit lane).
     Fma(Ty),
@@ -404,7 +407,7 @@ fn arity(op: Op) -> &'static [usize] {
         Op::Cvt { .. } => &[2],
         // sm_100+ has a three-input f32 max/min.
         Op::Bin(Bin::Max | Bin::Min, Ty::F32) => &[3, 4],
-        Op::Bin(..) | Op::MulWide(_) | Op::Setp(..) | Op::AtomMax(_) => &[3],
+        Op::Bin(..) | Op::MulWide(_) | Op::MulHi(_) | Op::Setp(..) | Op::AtomMax(_) => &[3],
         Op::MadLo(_) | Op::Fma(_) | Op::Selp | Op::Prmt => &[4],
         Op::ShflBfly => &[5],
     }
@@ -461,6 +464,7 @@ fn opcode_of(opcode: &str) -> Option<Op> {
             Op::Cvt { dst, src, rni }
         }
         "mul" if mods == ["wide"] && matches!(last?, Ty::U32 | Ty::S32) => Op::MulWide(last?),
+        "mul" if mods == ["hi"] && matches!(last?, Ty::U32 | Ty::S32) => Op::MulHi(last?),
         "mad" if mods == ["lo"] && last?.int() => Op::MadLo(last?),
         "fma" if mods == ["rn"] && matches!(last?, Ty::F32 | Ty::Bf16x2 | Ty::F16x2 | Ty::F32x2) => Op::Fma(last?),
         "add" | "sub" | "mul" | "div" | "max" | "min" | "and" | "or" | "xor" | "shl" | "shr" => {
