@@ -91,6 +91,9 @@
 // PTX-NOT: ld.global
 // PTX: shfl.sync.bfly.b32
 // PTX: rsqrt.approx.f32
+// The row stays in the 32-bit words it was loaded in (two bf16 each) across
+// the reduction and is widened after it: the upper lane by a mask.
+// PTX: and.b32 {{%r[0-9]+}}, {{%r[0-9]+}}, -65536;
 // PTX: cvt.rn.satfinite.e4m3x2.f32
 // PTX: st.global.v2.b32
 

@@ -115,6 +115,45 @@ pub(crate) fn normalize(t: &str, w: u64) -> String {
     format!("{}{}", load_weight(t, w), normalize_by("%vw", t, w))
 }
 
+/// The type chunks are kept in across a block reduction: `w` 16-bit lanes
+/// as `w/2` 32-bit words, two lanes a register (as loaded; 16-bit values
+/// each take a whole register).
+pub(crate) fn packed_type(w: u64) -> String {
+    format!("vector<{}xi32>", w / 2)
+}
+
+/// Lines that define `%pk`, the `vector<w x t>` `v` as `packed_type`.
+pub(crate) fn pack(v: &str, t: &str, w: u64) -> String {
+    format!("        %pk = vector.bitcast {v} : vector<{w}x{t}> to {}\n", packed_type(w))
+}
+
+/// `dst = extf(src)` for `src` of `packed_type`, at the top level of a kernel.
+pub(crate) fn unpack(dst: &str, src: &str, t: &str, w: u64) -> String {
+    format!(
+        "      {dst}_b = vector.bitcast {src} : {} to vector<{w}x{t}>\n      {dst} = arith.extf {dst}_b : vector<{w}x{t}> to vector<{w}xf32>\n",
+        packed_type(w)
+    )
+}
+
+/// `dst = src` in f32 for `src` of `packed_type`, inside a chunk. For bf16
+/// by its bits (lane `2i` is word `i` shifted up, lane `2i+1` its upper
+/// half): the same words also get an `extf` (`unpack`) before the block
+/// reduction, and LLVM would merge two `extf`s into one f32 value kept in
+/// four times the registers across the barrier; it does not see these as one.
+pub(crate) fn widen(dst: &str, src: &str, t: &str, w: u64) -> String {
+    let half = w / 2;
+    if t != "bf16" {
+        return format!(
+            "        %wdb = vector.bitcast {src} : vector<{half}xi32> to vector<{w}x{t}>\n        {dst} = arith.extf %wdb : vector<{w}x{t}> to vector<{w}xf32>\n"
+        );
+    }
+    let mask: Vec<String> = (0..half).flat_map(|i| [i.to_string(), (half + i).to_string()]).collect();
+    format!(
+        "        %wds = arith.constant dense<16> : vector<{half}xi32>\n        %wdm = arith.constant dense<-65536> : vector<{half}xi32>\n        %wdl = arith.shli {src}, %wds : vector<{half}xi32>\n        %wdh = arith.andi {src}, %wdm : vector<{half}xi32>\n        %wdv = vector.shuffle %wdl, %wdh [{}] : vector<{half}xi32>, vector<{half}xi32>\n        {dst} = arith.bitcast %wdv : vector<{w}xi32> to vector<{w}xf32>\n",
+        mask.join(", ")
+    )
+}
+
 /// `%vw`: the weight lanes at `%j64`, as stored.
 fn load_weight(t: &str, w: u64) -> String {
     let al = 2 * w;
@@ -339,6 +378,8 @@ pub(crate) struct Regs {
     pub chunks: u64,
     /// The last chunk may lie past the row for some threads.
     pub guarded: bool,
+    /// The element type the chunks are kept in (`load`'s `packed`), if not f32.
+    pub packed: Option<String>,
 }
 
 impl Regs {
@@ -348,7 +389,7 @@ impl Regs {
         let w = lanes(h);
         let threads = if target == Target::Gpu { threads } else { 1 };
         let per_row = h / w;
-        Regs { w, threads, chunks: per_row.div_ceil(threads), guarded: !per_row.is_multiple_of(threads) }
+        Regs { w, threads, chunks: per_row.div_ceil(threads), guarded: !per_row.is_multiple_of(threads), packed: None }
     }
 
     /// What the chunks need: `%c0r`, `%zvr` (zero lanes), `%nzr` (-0.0
@@ -374,19 +415,34 @@ impl Regs {
     }
 
     /// Loads the row into the chunks `%fc{c}`, each with `load` (the lines
-    /// that define `%f` for the lanes at `%j`). With `norm` (the weights'
-    /// element type), also loads the weight lanes of each chunk into `%wc{c}`
-    /// (for `normalize_by`) and sums the squares in element order into `%rs`
-    /// (`1/rms`) and `%rsv` (its broadcast). Every load is issued before the
-    /// block reduction: its barrier would otherwise leave the weights' L2
-    /// round trip on each row's critical path. Needs `prelude`'s names and
-    /// `%zero`.
-    pub(crate) fn load(&self, k: &mut String, load: &str, norm: Option<&str>, target: Target) {
+    /// that define `%f` for the lanes at `%j`). With `packed` (`(v, t)`: `v`
+    /// is `%f` as a `vector<w x t>` in `load`, exactly), the chunks are kept
+    /// as `%pc{c}` in `t`, half the registers of f32 across the block
+    /// reductions, and `f32_of` widens them where they are used; `%fc{c}` is
+    /// then the f32 form for what follows the load. With `norm` (the
+    /// weights' element type), also loads the weight lanes of each chunk
+    /// into `%wc{c}` (for `normalize_by`) and sums the squares in element
+    /// order into `%rs` (`1/rms`) and `%rsv` (its broadcast). Every load is
+    /// issued before the block reduction: its barrier would otherwise leave
+    /// the weights' L2 round trip on each row's critical path. Needs
+    /// `prelude`'s names and `%zero`.
+    pub(crate) fn load(&mut self, k: &mut String, load: &str, packed: Option<(&str, &str)>, norm: Option<&str>, target: Target) {
         let w = self.w;
         let mut acc = "%zero".to_string();
+        if let Some((_, t)) = packed {
+            let _ = writeln!(k, "      %zxr = arith.constant dense<0> : {}", packed_type(w));
+            self.packed = Some(t.to_string());
+        }
         for c in 0..self.chunks {
             let f = format!("%fc{c}");
-            k.push_str(&self.chunk(c, load, Some((&f, "%f"))));
+            match packed {
+                Some((v, t)) => {
+                    let body = format!("{load}{}", pack(v, t, w));
+                    k.push_str(&self.chunk_of(c, &body, Some((&format!("%pc{c}"), "%pk")), &packed_type(w), "%zxr"));
+                    k.push_str(&unpack(&f, &format!("%pc{c}"), t, w));
+                }
+                None => k.push_str(&self.chunk(c, load, Some((&f, "%f")))),
+            }
             if norm.is_some() {
                 acc = fold_squares(k, &f, &c.to_string(), w, &acc);
             }
@@ -400,6 +456,16 @@ impl Regs {
             let _ = writeln!(k, "      %acc = arith.addf {acc}, %nz0 : f32");
             k.push_str(inv_rms(target));
             let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
+        }
+    }
+
+    /// The lines that define `dst` as chunk `c`'s lanes in f32, in a
+    /// `chunk` body after `load`: widened again from the packed form
+    /// (`widen`), or the f32 chunk itself.
+    pub(crate) fn f32_of(&self, c: u64, dst: &str) -> String {
+        match &self.packed {
+            Some(t) => widen(dst, &format!("%pc{c}"), t, self.w),
+            None => format!("        {dst} = arith.addf %fc{c}, %nzr : vector<{}xf32>\n", self.w),
         }
     }
 

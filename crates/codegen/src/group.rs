@@ -151,13 +151,16 @@ fn gpu_group_scale(g: u64, scales: Scales) -> String {
 /// again. A chunk spans whole groups (`threads * 8` is a multiple of G) and
 /// every thread has the same chunks, so the butterflies never diverge.
 fn rms_registers(k: &mut String, residual: bool, g: u64, scales: Scales, h: u64, t: &str, threads: u64) {
-    let r = Regs::new(h, Target::Gpu, threads);
+    let mut r = Regs::new(h, Target::Gpu, threads);
     k.push_str(&r.prelude());
-    r.load(k, &load_sum_once(residual, t, W), Some(t), Target::Gpu);
+    // Kept as loaded unless the residual's f32 sum (not rounded) is.
+    let packed = (!residual).then_some(("%vx", t));
+    r.load(k, &load_sum_once(residual, t, W), packed, Some(t), Target::Gpu);
     for c in 0..r.chunks {
         let body = format!(
-            "{}        %f = arith.addf %fc{c}, %nzr : vector<8xf32>\n{}{}{}",
+            "{}{}{}{}{}",
             index_lines(),
+            r.f32_of(c, "%f"),
             normalize_by(&format!("%wc{c}"), t, W),
             gpu_group_scale(g, scales),
             quantize("%i64", Target::Gpu)

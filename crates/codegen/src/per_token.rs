@@ -12,7 +12,7 @@
 //! quantize.
 use crate::body::{
     Form, Layout, Regs, Target, div_by_reciprocal, fold_max_abs, footer, header, index_lines, inv_rms, lanes, max_abs_step, normalize,
-    normalize_by, row_constants, row_scale, store_fp8, store_i8, sum_squares,
+    normalize_by, pack, packed_type, row_constants, row_scale, store_fp8, store_i8, sum_squares, unpack, widen,
 };
 use std::fmt::Write;
 
@@ -115,23 +115,26 @@ pub fn kernel(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: L
 /// chunks), `y` computed once and kept through the row max.
 fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads: u64) -> String {
     let Kind { norm, residual, quant, scale_ub } = kind;
-    let r = Regs::new(h, target, threads);
+    let mut r = Regs::new(h, target, threads);
     let w = r.w;
     let (qmax, minsf) = limits(quant);
     let mut k = header(name, &params(norm, residual, scale_ub), target);
     k.push_str(&row_constants(h, w));
     k.push_str(&r.prelude());
-    r.load(&mut k, &load_sum_once(residual, t, w), norm.then_some(t), target);
+    // The row is kept as loaded, exact in `t`, unless the residual's f32 sum
+    // (not rounded) is; `y` (rounded to `t`) likewise, across the row max.
+    let packed = (!residual).then_some(("%vx", t));
+    r.load(&mut k, &load_sum_once(residual, t, w), packed, norm.then_some(t), target);
     // y and max |y|.
     let mut mx = "%zero".to_string();
+    if norm {
+        let _ = writeln!(k, "      %zyr = arith.constant dense<0> : {}", packed_type(w));
+    }
     for c in 0..r.chunks {
         if norm {
-            let body = format!(
-                "{}        %f = arith.addf %fc{c}, %nzr : vector<{w}xf32>\n{}",
-                index_lines(),
-                normalize_by(&format!("%wc{c}"), t, w)
-            );
-            k.push_str(&r.chunk(c, &body, Some((&format!("%yc{c}"), "%y"))));
+            let body = format!("{}{}{}{}", index_lines(), r.f32_of(c, "%f"), normalize_by(&format!("%wc{c}"), t, w), pack("%yt", t, w));
+            k.push_str(&r.chunk_of(c, &body, Some((&format!("%ypc{c}"), "%pk")), &packed_type(w), "%zyr"));
+            k.push_str(&unpack(&format!("%yc{c}"), &format!("%ypc{c}"), t, w));
         } else {
             let _ = writeln!(k, "      %yc{c} = arith.addf %fc{c}, %nzr : vector<{w}xf32>");
         }
@@ -141,7 +144,9 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads:
     k.push_str(&row_scale(target, qmax, minsf, w, scale_ub));
     k.push_str(&int8_inverse(quant, w));
     for c in 0..r.chunks {
-        let body = format!("{}        %y = arith.addf %yc{c}, %nzr : vector<{w}xf32>\n{}", index_lines(), store_q(quant, target, w));
+        // y widened again from its packed form (the row itself without the norm).
+        let y = if norm { widen("%y", &format!("%ypc{c}"), t, w) } else { r.f32_of(c, "%y") };
+        let body = format!("{}{y}{}", index_lines(), store_q(quant, target, w));
         k.push_str(&r.chunk(c, &body, None));
     }
     k.push_str(footer(target));

@@ -77,7 +77,7 @@ pub fn kernel(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Tar
 /// each), keeps them in registers across the block reduction, and writes
 /// from them.
 fn kernel_regs(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target, threads: u64) -> String {
-    let r = Regs::new(h, target, threads);
+    let mut r = Regs::new(h, target, threads);
     let w = r.w;
     let mut k = header(name, params(residual, out), target);
     k.push_str(&row_constants(h, w));
@@ -86,11 +86,14 @@ fn kernel_regs(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Ta
     if out == Out::Fp8 {
         k.push_str(&inv_scale(w));
     }
-    r.load(&mut k, &format!("{}{}", index_lines(), load_row(residual, t, w)), Some(t), target);
+    // The row is kept as loaded (or, with the residual, as rT(x + r)): exact in `t`.
+    let packed = if residual { "%zt" } else { "%vx" };
+    r.load(&mut k, &format!("{}{}", index_lines(), load_row(residual, t, w)), Some((packed, t)), Some(t), target);
     for c in 0..r.chunks {
         let body = format!(
-            "{}        %f = arith.addf %fc{c}, %nzr : vector<{w}xf32>\n{}{}",
+            "{}{}{}{}",
             index_lines(),
+            r.f32_of(c, "%f"),
             normalize_by(&format!("%wc{c}"), t, w),
             store(out, residual, target, t, w)
         );

@@ -291,7 +291,15 @@ impl Ctx<'_> {
 
     fn operand(&mut self, s: &str) -> Result<Opnd, String> {
         if let Some(inner) = s.strip_prefix('{') {
-            let regs = inner.trim_end_matches('}').split(',').map(|r| self.reg(r.trim())).collect::<Result<_, _>>()?;
+            // `_` (PTX 8.3+) discards that part of an unpacking move: a register nothing reads.
+            let regs = inner
+                .trim_end_matches('}')
+                .split(',')
+                .map(|r| match r.trim() {
+                    "_" => self.reg("%_sink"),
+                    r => self.reg(r),
+                })
+                .collect::<Result<_, _>>()?;
             return Ok(Opnd::Vec(regs));
         }
         if let Some(inner) = s.strip_prefix('[') {
