@@ -11,6 +11,17 @@
 // RUN: not grep -h "extern .func" %t/rms_norm_per_block_quant_g128_h4096_bf16.ptx %t/rms_norm_per_block_quant_residual_g128_h4096_bf16.ptx %t/silu_and_mul_per_block_quant_g128_d14336_bf16.ptx %t/per_token_group_fp8_quant_g128_h4096_bf16.ptx %t/per_token_group_fp8_quant_g128_h4096_bf16_ue8m0.ptx %t/rms_norm_per_block_quant_g128_h4096_bf16_colmajor.ptx
 
 // LOG: kernels: 6 unique for 6 sites
+
+// Few tokens: the loop-form group kernels split each row over CTAs of 128
+// threads (whole groups each: a group's max is a shuffle within a warp);
+// the fused norms keep the register form, with the few-row block.
+// RUN: rm -rf %t.few && vllm-opt %s --config %S/../../examples/pass_config.json --compile-sizes 16 --emit-kernels %t.few -o /dev/null 2>&1 | FileCheck %s --check-prefix=FEW
+// RUN: ls %t.few | FileCheck %s --check-prefix=FEWFILES
+// FEW: kernels: 6 unique for 6 sites
+// FEWFILES: per_token_group_fp8_quant_g128_h4096_bf16_s4.ptx
+// FEWFILES-NEXT: per_token_group_fp8_quant_g128_h4096_bf16_ue8m0_s4.ptx
+// FEWFILES-NEXT: rms_norm_per_block_quant_g128_h4096_bf16_b512.ptx
+// FEWFILES: silu_and_mul_per_block_quant_g128_d14336_bf16_s14.ptx
 // CHECK: "name": "rms_norm_per_block_quant_g128_h4096_bf16"
 // CHECK: "group_size": 128
 // CHECK: "scale_layout": "row-major [num_tokens, hidden / group_size]"

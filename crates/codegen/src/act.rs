@@ -4,7 +4,7 @@
 //! (`exp(x) = 2^(x*log2 e)`, as CUDA's fast math does); the host twin the
 //! exact `exp`, so it is bit-identical to the reference and the GPU within
 //! the approximation (checked on a device by scripts/gpu-check).
-use crate::body::{Target, footer, header_split, inv_scale, lanes, round_mul_round, store_act, store_fp8};
+use crate::body::{Target, footer, header_split, inv_scale, lanes, round_mul_round, row_steps, store_act, store_fp8};
 use std::fmt::Write;
 
 /// `quant`: `silu_and_mul_quant` (else `silu_and_mul`, writing `T`); each
@@ -13,7 +13,9 @@ pub fn kernel(name: &str, quant: bool, d: u64, t: &str, target: Target, ctas: u6
     let w = lanes(d);
     let params = if quant { "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr" } else { "%out: !llvm.ptr, %x: !llvm.ptr" };
     let mut k = header_split(name, params, target, ctas);
-    if quant {
+    // A split row's one step takes the scale after its loads (`row_steps`).
+    let scale_first = quant && ctas == 1;
+    if scale_first {
         k.push_str(&inv_scale(w));
     }
     let _ = writeln!(
@@ -28,11 +30,14 @@ pub fn kernel(name: &str, quant: bool, d: u64, t: &str, target: Target, ctas: u6
       %inrow = arith.muli %row, %D2 : index
       %outrow = arith.muli %row, %D : index
       %first = arith.muli %tid, %c2 : index
-      %step = arith.muli %nt, %c2 : index
-      scf.for %j = %first to %D step %step {{"#,
+      %step = arith.muli %nt, %c2 : index"#,
         d2 = 2 * d
     );
+    k.push_str(&row_steps("%D", ctas));
     k.push_str(&silu_mul_y(t, w, target));
+    if quant && !scale_first {
+        k.push_str(&inv_scale(w));
+    }
     if quant {
         let _ = writeln!(k, "        %q = arith.mulf %y, %invv : vector<{w}xf32>");
         k.push_str(&store_fp8(target, "%io64", w));

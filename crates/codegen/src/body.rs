@@ -527,6 +527,22 @@ pub(crate) fn header_split(name: &str, params: &str, target: Target, ctas: u64) 
     }
 }
 
+/// Opens the walk over a row from `%first` by `%step` to `bound`, with `%j`
+/// the step's offset: a loop, or for a row split over CTAs (`ctas` > 1, at
+/// most one step a thread) a guarded block. Straight-line code lets the
+/// row's loads issue with the scale's: a loop's loads wait for what LLVM
+/// hoists before it (a static scale's load and reciprocal), one DRAM round
+/// trip more for a 1-token launch. Closed by `}`.
+pub(crate) fn row_steps(bound: &str, ctas: u64) -> String {
+    if ctas > 1 {
+        format!(
+            "      %c0s = arith.constant 0 : index\n      %jin = arith.cmpi ult, %first, {bound} : index\n      scf.if %jin {{\n        %j = arith.addi %first, %c0s : index\n"
+        )
+    } else {
+        format!("      scf.for %j = %first to {bound} step %step {{\n")
+    }
+}
+
 /// Closes what `header` opened.
 pub(crate) fn footer(target: Target) -> &'static str {
     match target {

@@ -17,8 +17,8 @@
 //! lane math, one group after another.
 use crate::act::silu_mul_y;
 use crate::body::{
-    Regs, Target, div_by_reciprocal, flt, fold_max_abs, footer, header, index_lines, inv_rms, max_f32, normalize, normalize_by,
-    store_fp8_nan_to, sum_squares,
+    Regs, Target, div_by_reciprocal, flt, fold_max_abs, footer, header_split, index_lines, inv_rms, max_f32, normalize, normalize_by,
+    row_steps, store_fp8_nan_to, sum_squares,
 };
 use crate::per_token::{load_sum, load_sum_once, store_sum};
 use std::fmt::Write;
@@ -180,17 +180,19 @@ pub struct Spec {
     pub g: u64,
     pub scales: Scales,
     pub threads: Option<u64>,
+    /// CTAs each row is split over (the loop form; `body::split_row`).
+    pub ctas: u64,
 }
 
 pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String {
-    let Spec { src, g, scales, threads } = spec;
+    let Spec { src, g, scales, threads, ctas } = spec;
     let params = match src {
         Src::Input => "%x: !llvm.ptr, %out: !llvm.ptr, %scale: !llvm.ptr",
         Src::Rms { residual: true } => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %res: !llvm.ptr, %eps: f32",
         Src::Rms { residual: false } => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
         Src::Silu => "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr",
     };
-    let mut k = header(name, params, target);
+    let mut k = header_split(name, params, target, ctas);
     let _ = writeln!(
         k,
         r#"      %c0 = arith.constant 0 : index
@@ -221,11 +223,16 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
         geps = flt(GROUP_EPS)
     );
     if scales.transposed {
-        // T: the grid (one CTA per row) on the GPU, the row count on the host.
-        k.push_str(match target {
-            Target::Gpu => "      %ntok = gpu.grid_dim x\n",
-            Target::Cpu => "      %ntok = arith.addi %rows, %c0 : index\n",
-        });
+        // T: the grid over the CTAs a row (`ctas`) on the GPU, the row count on the host.
+        match target {
+            Target::Gpu => {
+                let _ = writeln!(
+                    k,
+                    "      %ctasg = gpu.grid_dim x\n      %ctasr = arith.constant {ctas} : index\n      %ntok = arith.divui %ctasg, %ctasr : index"
+                );
+            }
+            Target::Cpu => k.push_str("      %ntok = arith.addi %rows, %c0 : index\n"),
+        }
     }
     if let (Src::Rms { residual }, Target::Gpu, Some(threads)) = (src, target, threads) {
         rms_registers(&mut k, residual, g, scales, h, t, threads);
@@ -246,7 +253,7 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
     let store_residual = if residual { store_sum(t, W) } else { String::new() };
     match target {
         Target::Gpu => {
-            k.push_str("      scf.for %j = %first to %H step %step {\n");
+            k.push_str(&row_steps("%H", ctas));
             k.push_str(&y);
             k.push_str(&gpu_group_scale(g, scales));
             let _ = writeln!(k, "{store_residual}{}      }}", quantize(out_index, target));

@@ -119,6 +119,8 @@ impl Kernel {
             self.threads = Some(th);
         } else if self.pointwise()
             && let Some((th, ctas)) = body::split_row(self.hidden, tokens)
+            // A group's threads shuffle together: every thread needs its step.
+            && (self.group.is_none() || (self.hidden / self.lanes()).is_multiple_of(th))
         {
             self.name = format!("{}_s{ctas}", self.name);
             self.threads = Some(th);
@@ -127,10 +129,18 @@ impl Kernel {
         self
     }
 
-    /// True for the kernels whose threads are independent (no row reduction):
-    /// a row may be split over CTAs.
+    /// True for the kernels with no reduction over the row (the per-group
+    /// ones reduce within a group, a few threads of one warp): a row may be
+    /// split over CTAs.
     fn pointwise(&self) -> bool {
-        matches!(self.op, "vllm.silu_and_mul" | "vllm.silu_and_mul_quant" | "vllm.static_scaled_fp8_quant")
+        matches!(
+            self.op,
+            "vllm.silu_and_mul"
+                | "vllm.silu_and_mul_quant"
+                | "vllm.static_scaled_fp8_quant"
+                | "vllm.per_token_group_fp8_quant"
+                | "vllm.silu_and_mul_per_block_quant"
+        )
     }
 
     /// The grid (CTAs, in x) for `rows` rows.
@@ -172,7 +182,7 @@ impl Kernel {
                 };
                 // Only the fused norm has a register form.
                 let threads = (form.form == Form::Registers && self.row_in_registers()).then_some(form.threads);
-                group::kernel(n, group::Spec { src, g, scales: self.scales, threads }, h, t, target)
+                group::kernel(n, group::Spec { src, g, scales: self.scales, threads, ctas: self.ctas_per_row }, h, t, target)
             }
             "vllm.rms_norm" | "vllm.fused_add_rms_norm" => rms::kernel(n, res, rms::Out::Act, h, t, target, form),
             "vllm.rms_norm_dynamic_per_token_quant" => {

@@ -4,7 +4,7 @@
 //! CTA per row, like the fused kernels, so that the manifest's launch rule
 //! is the same for every kernel. (The dynamic per-token quant is in
 //! per_token.rs: it shares the row max with the fused form.)
-use crate::body::{Target, footer, header, header_split, index_lines, inv_scale, lanes, max_abs_step, row_constants, store_fp8};
+use crate::body::{Target, footer, header, header_split, index_lines, inv_scale, lanes, max_abs_step, row_constants, row_steps, store_fp8};
 use std::fmt::Write;
 
 /// The static quant, each row over `ctas` CTAs (`body::split_row`).
@@ -13,14 +13,16 @@ pub fn kernel(name: &str, h: u64, t: &str, target: Target, ctas: u64) -> String 
     let al = 2 * w;
     let mut k = header_split(name, "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr", target, ctas);
     k.push_str(&row_constants(h, w));
-    k.push_str(&inv_scale(w));
+    // A split row's one step takes the scale after its load (`row_steps`).
+    let (before, within) = if ctas > 1 { (String::new(), inv_scale(w)) } else { (inv_scale(w), String::new()) };
+    k.push_str(&before);
+    k.push_str("      %step = arith.muli %nt, %c2 : index\n");
+    k.push_str(&row_steps("%H", ctas));
     let _ = write!(
         k,
-        r#"      %step = arith.muli %nt, %c2 : index
-      scf.for %j = %first to %H step %step {{
-{}        %px = llvm.getelementptr %x[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
+        r#"{}        %px = llvm.getelementptr %x[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
         %vx = llvm.load %px {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
-        %f = arith.extf %vx : vector<{w}x{t}> to vector<{w}xf32>
+{within}        %f = arith.extf %vx : vector<{w}x{t}> to vector<{w}xf32>
         %q = arith.mulf %f, %invv : vector<{w}xf32>
 "#,
         index_lines()
