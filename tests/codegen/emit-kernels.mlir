@@ -87,15 +87,20 @@
 // PTX: ld.global.b32
 // PTX-COUNT-8: ld.global.v4.b32
 // PTX-NOT: ld.global
-// PTX: bar.sync
-// PTX-NOT: ld.global
+// The block sum: a butterfly in each warp, one barrier, then every thread
+// reads the 4 warps' sums at once (gpu.all_reduce took two barriers).
 // PTX: shfl.sync.bfly.b32
+// PTX: bar.sync
+// PTX-NOT: {{bar.sync|ld.global}}
+// PTX: ld.shared.v4.b32
+// PTX-NOT: {{bar.sync|ld.global}}
 // PTX: rsqrt.approx.f32
 // The row stays in the 32-bit words it was loaded in (two bf16 each) across
 // the reduction and is widened after it: the upper lane by a mask.
 // PTX: and.b32 {{%r[0-9]+}}, {{%r[0-9]+}}, -65536;
 // PTX: cvt.rn.satfinite.e4m3x2.f32
 // PTX: st.global.v2.b32
+// PTX-NOT: bar.sync
 
 // The residual form adds in bf16 (LLVM folds extf/addf/truncf into the
 // native bf16x2 add, vLLM's half2 add) and stores the sum into the residual.

@@ -86,14 +86,16 @@ pub(crate) fn sum_squares(w: u64) -> String {
 }
 
 /// `%rs = 1/sqrt(Σ/H + eps)` from the per-thread sums `%acc`: the block sum
-/// and `rsqrt.approx` on the GPU (as vLLM), the exact form on the host.
-pub(crate) fn inv_rms(target: Target) -> &'static str {
-    match target {
-        Target::Gpu => {
-            "      %var = gpu.all_reduce add %acc uniform {} : (f32) -> (f32)\n      %mean = arith.divf %var, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %rs = llvm.call_intrinsic \"llvm.nvvm.rsqrt.approx.f\"(%me) : (f32) -> f32\n"
-        }
-        Target::Cpu => {
-            "      %mean = arith.divf %acc, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %sq_me = math.sqrt %me : f32\n      %rs = arith.divf %one, %sq_me : f32\n"
+/// (`block_reduce` for a kernel compiled for `threads`, else
+/// `gpu.all_reduce`) and `rsqrt.approx` on the GPU (as vLLM), the exact form
+/// on the host.
+pub(crate) fn inv_rms(target: Target, threads: Option<u64>) -> String {
+    let rest = "      %mean = arith.divf %var, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %rs = llvm.call_intrinsic \"llvm.nvvm.rsqrt.approx.f\"(%me) : (f32) -> f32\n";
+    match (target, threads) {
+        (Target::Gpu, Some(n)) => format!("{}{rest}", block_reduce("%var", "%acc", Reduce::Add, n)),
+        (Target::Gpu, None) => format!("      %var = gpu.all_reduce add %acc uniform {{}} : (f32) -> (f32)\n{rest}"),
+        (Target::Cpu, _) => {
+            "      %mean = arith.divf %acc, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %sq_me = math.sqrt %me : f32\n      %rs = arith.divf %one, %sq_me : f32\n".to_string()
         }
     }
 }
@@ -274,11 +276,18 @@ pub(crate) fn inv_scale(w: u64) -> String {
 /// `%scale[row]` by one thread, and broadcast as `%scv`. On the GPU the max
 /// over threads is an integer max of the bit patterns: `|y| >= 0` and never
 /// NaN, so float order is integer order, and no libdevice `fmaxf` is needed.
-/// With `ub`, the max is first clamped to `*%ub` (vLLM's `scale_ub`).
-pub(crate) fn row_scale(target: Target, qmax: f32, minsf: f32, w: u64, ub: bool) -> String {
-    let mut k = match target {
-        Target::Gpu => "      %mxb = arith.bitcast %mx : f32 to i32\n      %amaxb = gpu.all_reduce maxsi %mxb uniform {} : (i32) -> (i32)\n      %amax0 = arith.bitcast %amaxb : i32 to f32\n".to_string(),
-        Target::Cpu => "      %amax0 = arith.addf %mx, %zero : f32\n".to_string(),
+/// With `ub`, the max is first clamped to `*%ub` (vLLM's `scale_ub`). A
+/// kernel compiled for `threads` reduces by `block_reduce`.
+pub(crate) fn row_scale(target: Target, qmax: f32, minsf: f32, w: u64, ub: bool, threads: Option<u64>) -> String {
+    let bits = "      %mxb = arith.bitcast %mx : f32 to i32\n";
+    let mut k = match (target, threads) {
+        (Target::Gpu, Some(n)) => {
+            format!("{bits}{}      %amax0 = arith.bitcast %amaxb : i32 to f32\n", block_reduce("%amaxb", "%mxb", Reduce::Max, n))
+        }
+        (Target::Gpu, None) => format!(
+            "{bits}      %amaxb = gpu.all_reduce maxsi %mxb uniform {{}} : (i32) -> (i32)\n      %amax0 = arith.bitcast %amaxb : i32 to f32\n"
+        ),
+        (Target::Cpu, _) => "      %amax0 = arith.addf %mx, %zero : f32\n".to_string(),
     };
     if ub {
         k.push_str("      %ubv = llvm.load %ub : !llvm.ptr -> f32\n      %below = arith.cmpf olt, %ubv, %amax0 : f32\n      %amax = arith.select %below, %ubv, %amax0 : f32\n");
@@ -454,7 +463,7 @@ impl Regs {
                 k.push_str(&self.chunk_of(c, &body, Some((&format!("%wc{c}"), "%vw")), &format!("vector<{w}x{t}>"), "%zwr"));
             }
             let _ = writeln!(k, "      %acc = arith.addf {acc}, %nz0 : f32");
-            k.push_str(inv_rms(target));
+            k.push_str(&inv_rms(target, Some(self.threads)));
             let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
         }
     }
@@ -507,6 +516,82 @@ impl Regs {
 /// On the host, a loop over `%rows` rows with one "thread" per row.
 pub(crate) fn header(name: &str, params: &str, target: Target) -> String {
     header_split(name, params, target, 1)
+}
+
+/// `header` for the register-form kernels: on the GPU with the workgroup
+/// buffers of their block reductions (`block_reduce`).
+pub(crate) fn header_reduce(name: &str, params: &str, target: Target) -> String {
+    let k = header(name, params, target);
+    match target {
+        Target::Gpu => k.replacen(
+            ") kernel {",
+            ") workgroup(%redf: memref<32xf32, #gpu.address_space<workgroup>>, %redi: memref<32xi32, #gpu.address_space<workgroup>>) kernel {",
+            1,
+        ),
+        Target::Cpu => k,
+    }
+}
+
+/// A block reduction's operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reduce {
+    /// f32 sum (into `%redf`).
+    Add,
+    /// i32 max (into `%redi`).
+    Max,
+}
+
+/// `dst` = the sum or max of every thread's `v` over a CTA of `threads`
+/// (a multiple of 32), the same value in every thread: an xor butterfly
+/// within each warp, each warp's lane 0 stores its value in the workgroup
+/// buffer (`header_reduce`), one barrier, then every thread folds the warps'
+/// values in warp order. `gpu.all_reduce` lowers to two barriers, a second
+/// butterfly by the first warp and a broadcast through shared memory; the
+/// kernels' latency per row is what bounds them below copy bandwidth. One
+/// reduction of each kind per kernel (each has its buffer, so no barrier is
+/// needed between them).
+pub(crate) fn block_reduce(dst: &str, v: &str, op: Reduce, threads: u64) -> String {
+    let p = dst.trim_start_matches('%');
+    let (ty, buf, fold) = match op {
+        Reduce::Add => ("f32", "%redf", "arith.addf"),
+        Reduce::Max => ("i32", "%redi", "arith.maxsi"),
+    };
+    let mut k = format!("      %{p}_w = arith.constant 32 : i32\n");
+    let mut prev = v.to_string();
+    let mut off = 16;
+    while off >= 1 {
+        let _ = writeln!(
+            k,
+            "      %{p}_o{off} = arith.constant {off} : i32\n      %{p}_x{off}, %{p}_k{off} = gpu.shuffle xor {prev}, %{p}_o{off}, %{p}_w : {ty}\n      %{p}_s{off} = {fold} {prev}, %{p}_x{off} : {ty}"
+        );
+        prev = format!("%{p}_s{off}");
+        off /= 2;
+    }
+    let _ = writeln!(
+        k,
+        "      %{p}_c32 = arith.constant 32 : index\n      %{p}_c0 = arith.constant 0 : index\n      %{p}_lane = arith.remui %tid, %{p}_c32 : index\n      %{p}_warp = arith.divui %tid, %{p}_c32 : index\n      %{p}_lead = arith.cmpi eq, %{p}_lane, %{p}_c0 : index\n      scf.if %{p}_lead {{\n        memref.store {prev}, {buf}[%{p}_warp] : memref<32x{ty}, #gpu.address_space<workgroup>>\n      }}\n      gpu.barrier"
+    );
+    let mut acc = String::new();
+    for w in 0..threads / 32 {
+        let _ = writeln!(
+            k,
+            "      %{p}_i{w} = arith.constant {w} : index\n      %{p}_v{w} = memref.load {buf}[%{p}_i{w}] : memref<32x{ty}, #gpu.address_space<workgroup>>"
+        );
+        acc = if w == 0 {
+            format!("%{p}_v0")
+        } else {
+            let _ = writeln!(k, "      %{p}_t{w} = {fold} {acc}, %{p}_v{w} : {ty}");
+            format!("%{p}_t{w}")
+        };
+    }
+    let zero = if op == Reduce::Add { "%{p}_z = arith.constant -0.0 : f32" } else { "%{p}_z = arith.constant 0 : i32" };
+    let _ = writeln!(
+        k,
+        "      {}\n      {dst} = {} {acc}, %{p}_z : {ty}",
+        zero.replace("{p}", p),
+        if op == Reduce::Add { "arith.addf" } else { "arith.addi" }
+    );
+    k
 }
 
 /// `header` for a row split over `ctas` CTAs (consecutive in the grid):

@@ -17,8 +17,8 @@
 //! lane math, one group after another.
 use crate::act::silu_mul_y;
 use crate::body::{
-    Regs, Target, div_by_reciprocal, flt, fold_max_abs, footer, header_split, index_lines, inv_rms, max_f32, normalize, normalize_by,
-    row_steps, store_fp8_nan_to, sum_squares,
+    Regs, Target, div_by_reciprocal, flt, fold_max_abs, footer, header_reduce, header_split, index_lines, inv_rms, max_f32, normalize,
+    normalize_by, row_steps, store_fp8_nan_to, sum_squares,
 };
 use crate::per_token::{load_sum, load_sum_once, store_sum};
 use std::fmt::Write;
@@ -192,7 +192,11 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
         Src::Rms { residual: false } => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
         Src::Silu => "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr",
     };
-    let mut k = header_split(name, params, target, ctas);
+    // The fused norm's register form reduces through workgroup buffers.
+    let mut k = match (src, target, threads) {
+        (Src::Rms { .. }, Target::Gpu, Some(_)) => header_reduce(name, params, target),
+        _ => header_split(name, params, target, ctas),
+    };
     let _ = writeln!(
         k,
         r#"      %c0 = arith.constant 0 : index
@@ -244,7 +248,7 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
         k.push_str(index_lines());
         k.push_str(&load_sum(residual, t, W));
         k.push_str(&sum_squares(W));
-        k.push_str(inv_rms(target));
+        k.push_str(&inv_rms(target, None));
         k.push_str("      %rsv = vector.broadcast %rs : f32 to vector<8xf32>\n");
     }
     let (y, out_index) = y_at(src, t, target);

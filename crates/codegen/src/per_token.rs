@@ -11,8 +11,8 @@
 //! and MINSF = FLT_EPSILON. Passes over the row: (sum of squares,) max |y|,
 //! quantize.
 use crate::body::{
-    Form, Layout, Regs, Target, div_by_reciprocal, fold_max_abs, footer, header, index_lines, inv_rms, lanes, max_abs_step, normalize,
-    normalize_by, pack, packed_type, row_constants, row_scale, store_fp8, store_i8, sum_squares, unpack, widen,
+    Form, Layout, Regs, Target, div_by_reciprocal, fold_max_abs, footer, header, header_reduce, index_lines, inv_rms, lanes, max_abs_step,
+    normalize, normalize_by, pack, packed_type, row_constants, row_scale, store_fp8, store_i8, sum_squares, unpack, widen,
 };
 use std::fmt::Write;
 
@@ -118,7 +118,7 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads:
     let mut r = Regs::new(h, target, threads);
     let w = r.w;
     let (qmax, minsf) = limits(quant);
-    let mut k = header(name, &params(norm, residual, scale_ub), target);
+    let mut k = header_reduce(name, &params(norm, residual, scale_ub), target);
     k.push_str(&row_constants(h, w));
     k.push_str(&r.prelude());
     // The row is kept as loaded, exact in `t`, unless the residual's f32 sum
@@ -141,7 +141,7 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads:
         mx = fold_max_abs(&mut k, &format!("%yc{c}"), &c.to_string(), w, &mx);
     }
     let _ = writeln!(k, "      %mx = arith.addf {mx}, %nz0 : f32");
-    k.push_str(&row_scale(target, qmax, minsf, w, scale_ub));
+    k.push_str(&row_scale(target, qmax, minsf, w, scale_ub, Some(r.threads)));
     k.push_str(&int8_inverse(quant, w));
     for c in 0..r.chunks {
         // y widened again from its packed form (the row itself without the norm).
@@ -188,7 +188,7 @@ fn kernel_loops(name: &str, kind: Kind, h: u64, t: &str, target: Target) -> Stri
         k.push_str(index_lines());
         k.push_str(&load_sum(residual, t, w));
         k.push_str(&sum_squares(w));
-        k.push_str(inv_rms(target));
+        k.push_str(&inv_rms(target, None));
         let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
     } else {
         // -0.0 + -0.0 keeps the sign, x + -0.0 is x: `y = x` with a name.
@@ -198,7 +198,7 @@ fn kernel_loops(name: &str, kind: Kind, h: u64, t: &str, target: Target) -> Stri
     k.push_str("      %mx = scf.for %j = %first to %H step %step iter_args(%m = %zero) -> f32 {\n");
     y(&mut k);
     k.push_str(&max_abs_step("%y", w));
-    k.push_str(&row_scale(target, qmax, minsf, w, scale_ub));
+    k.push_str(&row_scale(target, qmax, minsf, w, scale_ub, None));
     k.push_str(&int8_inverse(quant, w));
     // Quantize; the residual form stores rT(sum) after its last read.
     k.push_str("      scf.for %j = %first to %H step %step {\n");

@@ -8,8 +8,8 @@
 //! is the hardware `cvt.rn.satfinite.e4m3x2` (sm_89+). Shared pieces are in
 //! body.rs.
 use crate::body::{
-    Form, Layout, Regs, Target, footer, header, index_lines, inv_rms, inv_scale, lanes, normalize, normalize_by, row_constants, store_act,
-    store_fp8, sum_squares,
+    Form, Layout, Regs, Target, footer, header, header_reduce, index_lines, inv_rms, inv_scale, lanes, normalize, normalize_by,
+    row_constants, store_act, store_fp8, sum_squares,
 };
 use std::fmt::Write;
 
@@ -79,7 +79,7 @@ pub fn kernel(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Tar
 fn kernel_regs(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target, threads: u64) -> String {
     let mut r = Regs::new(h, target, threads);
     let w = r.w;
-    let mut k = header(name, params(residual, out), target);
+    let mut k = header_reduce(name, params(residual, out), target);
     k.push_str(&row_constants(h, w));
     k.push_str(&r.prelude());
     // The static scale's load and reciprocal come before the reduction too.
@@ -115,7 +115,7 @@ fn kernel_loops(name: &str, residual: bool, out: Out, h: u64, t: &str, target: T
     k.push_str(index_lines());
     k.push_str(&load_row(residual, t, w));
     k.push_str(&sum_squares(w));
-    k.push_str(inv_rms(target));
+    k.push_str(&inv_rms(target, None));
     let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
     if out == Out::Fp8 {
         k.push_str(&inv_scale(w));
