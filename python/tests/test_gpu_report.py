@@ -1,0 +1,56 @@
+"""scripts/gpu-report on small gpu-check logs: the tables it writes and
+what it counts (the docs' GPU tables are made by it)."""
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+RUN = """device: NVIDIA H200; arch in manifest: sm_90
+rms_norm_h4096_bf16_b512 T=1: result max 0 (0 % differ), torch.compile vs eager max 1; 1.6 us, 10 GB/s (0 % of copy); eager 20.0 us, torch.compile 1.9 us [1 s]
+rms_norm_h4096_bf16 T=2048: result max 0 (0 % differ), torch.compile vs eager max 1; 6.8 us, 4900 GB/s (117 % of copy); eager 500.0 us, torch.compile 8.2 us [2 s]
+silu_and_mul_d8192_bf16_s8 T=1: result max 0 (0 % differ), torch.compile vs eager max 0; 2.1 us, 15 GB/s (1 % of copy); eager 19.0 us, torch.compile 1.4 us [3 s]
+silu_and_mul_d8192_bf16 T=2048: result max 0 (0 % differ), torch.compile vs eager max 0; 30.0 us, 3300 GB/s (80 % of copy); eager 300.0 us, torch.compile 70.0 us [4 s]
+"""
+OTHER = """rms_norm_h4096_bf16 T=2048: result max 0 (0 % differ), torch.compile vs eager max 1; 7.0 us, 4700 GB/s (112 % of copy); eager 510.0 us, torch.compile 6.0 us [2 s]
+"""
+
+
+def report(*logs):
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, text in enumerate(logs):
+            paths.append(os.path.join(tmp, f"{i}.txt"))
+            with open(paths[-1], "w") as f:
+                f.write(text)
+        args = [sys.executable, os.path.join(ROOT, "scripts", "gpu-report"), paths[0]]
+        if len(paths) > 1:
+            args += ["--baseline", *paths[1:]]
+        return subprocess.run(args, capture_output=True, text=True, check=True).stdout
+
+
+class GpuReport(unittest.TestCase):
+    def test_rows_fold_variants_and_mark_what_misses_a_target(self):
+        out = report(RUN)
+        rows = [line for line in out.splitlines() if line.startswith("| `")]
+        self.assertEqual(len(rows), 2, out)  # the _b512 and _s8 variants fold into their kernels
+        self.assertIn("| `rms_norm_h4096_bf16` | 1.6 / 1.9 | 6.8 / 8.2 | 117 |", out)
+        self.assertIn("2.1 / 1.4 **slower**", out)
+        self.assertIn("| **80** |", out)
+        self.assertIn("Slower than torch.compile: 1 of 4; under 90 % of copy bandwidth at T >= 2048: 1.", out)
+
+    def test_torch_compile_is_its_best_over_the_runs(self):
+        out = report(RUN, OTHER)
+        self.assertIn("6.8 / 6 **slower**", out)
+        self.assertIn("best of 2 runs", out)
+        self.assertIn("Slower than torch.compile: 2 of 4", out)
+
+    def test_a_log_without_timings_is_an_error(self):
+        with self.assertRaises(subprocess.CalledProcessError):
+            report("device: none\n")
+
+
+if __name__ == "__main__":
+    unittest.main()
