@@ -229,13 +229,12 @@ pub(crate) fn store_act(ptr: &str, index: &str, t: &str, w: u64) -> String {
     )
 }
 
-/// The loop body that folds `max |{v}|` into the loop's `%m` and yields
-/// (closing the loop).
 /// `%q = y / s` lane by lane as IEEE division rounds it, without a division
 /// per lane: `rcpv` holds `RN(1/s)` and `sv` holds `s` (each in every lane),
 /// `q0 = RN(y * rcp)` is within one ulp, and Markstein's correction
 /// `q0 + (y - q0*s) * rcp` (the residual exact by fma) rounds to `RN(y/s)`
-/// (Muller et al., Handbook of Floating-Point Arithmetic, Thm. 4.10). Not
+/// (Markstein's theorem; Muller et al., Handbook of Floating-Point
+/// Arithmetic, on division with an fma). Not
 /// covered by the theorem: a residual below f32's range, for |y| < ~2^-100,
 /// where the quotient is < 2^-58 and every FP8 rounding of it is 0 (300M
 /// random pairs: no other difference); and an infinite `q0` (y infinite, or
@@ -257,6 +256,8 @@ pub(crate) fn div_by_reciprocal(y: &str, sv: &str, rcpv: &str, w: u64) -> String
     )
 }
 
+/// The loop body that folds `max |{v}|` into the loop's `%m` and yields
+/// (closing the loop).
 pub(crate) fn max_abs_step(v: &str, w: u64) -> String {
     let mut k = String::new();
     let last = fold_max_abs(&mut k, v, "", w, "%m");
@@ -521,15 +522,26 @@ pub(crate) fn header(name: &str, params: &str, target: Target) -> String {
 /// `header` for the register-form kernels: on the GPU with the workgroup
 /// buffers of their block reductions (`block_reduce`).
 pub(crate) fn header_reduce(name: &str, params: &str, target: Target) -> String {
-    let k = header(name, params, target);
     match target {
-        Target::Gpu => k.replacen(
-            ") kernel {",
-            ") workgroup(%redf: memref<32xf32, #gpu.address_space<workgroup>>, %redi: memref<32xi32, #gpu.address_space<workgroup>>) kernel {",
-            1,
+        Target::Gpu => format!(
+            "{}{ROW_IDS}",
+            gpu_func(
+                name,
+                params,
+                " workgroup(%redf: memref<32xf32, #gpu.address_space<workgroup>>, %redi: memref<32xi32, #gpu.address_space<workgroup>>)"
+            )
         ),
-        Target::Cpu => k,
+        Target::Cpu => header(name, params, target),
     }
+}
+
+/// A GPU kernel's row, thread and threads per row, one CTA a row.
+const ROW_IDS: &str = "      %row = gpu.block_id x\n      %tid = gpu.thread_id x\n      %nt = gpu.block_dim x\n";
+
+/// The first line of a kernel's `gpu.func`, with `attributions` (workgroup
+/// buffers) if any.
+fn gpu_func(name: &str, params: &str, attributions: &str) -> String {
+    format!("    gpu.func @{name}({params}){attributions} kernel {{\n")
 }
 
 /// A block reduction's operation.
@@ -601,11 +613,12 @@ pub(crate) fn block_reduce(dst: &str, v: &str, op: Reduce, threads: u64) -> Stri
 pub(crate) fn header_split(name: &str, params: &str, target: Target, ctas: u64) -> String {
     match target {
         Target::Gpu if ctas > 1 => format!(
-            "    gpu.func @{name}({params}) kernel {{\n      %bid = gpu.block_id x\n      %ctas = arith.constant {ctas} : index\n      %row = arith.divui %bid, %ctas : index\n      %part = arith.remui %bid, %ctas : index\n      %ctid = gpu.thread_id x\n      %cnt = gpu.block_dim x\n      %nt = arith.muli %cnt, %ctas : index\n      %pfirst = arith.muli %part, %cnt : index\n      %tid = arith.addi %pfirst, %ctid : index\n"
+            "{}      %bid = gpu.block_id x\n      %ctas = arith.constant {ctas} : index\n      %row = arith.divui %bid, %ctas : index\n      %part = arith.remui %bid, %ctas : index\n      %ctid = gpu.thread_id x\n      %cnt = gpu.block_dim x\n      %nt = arith.muli %cnt, %ctas : index\n      %pfirst = arith.muli %part, %cnt : index\n      %tid = arith.addi %pfirst, %ctid : index\n",
+            gpu_func(name, params, "")
         ),
-        Target::Gpu => format!(
-            "    gpu.func @{name}({params}) kernel {{\n      %row = gpu.block_id x\n      %tid = gpu.thread_id x\n      %nt = gpu.block_dim x\n"
-        ),
+        Target::Gpu => {
+            format!("{}{ROW_IDS}", gpu_func(name, params, ""))
+        }
         Target::Cpu => format!(
             "  func.func @{name}({params}, %rows: index) attributes {{llvm.emit_c_interface}} {{\n      %r0 = arith.constant 0 : index\n      %r1 = arith.constant 1 : index\n      scf.for %row = %r0 to %rows step %r1 {{\n      %tid = arith.constant 0 : index\n      %nt = arith.constant 1 : index\n"
         ),
