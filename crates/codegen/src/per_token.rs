@@ -68,9 +68,9 @@ pub(crate) fn store_sum(t: &str, w: u64) -> String {
     )
 }
 
-/// int8 multiplies by the row scale's reciprocal (`%invv`); FP8 divides,
-/// as exactly, through the reciprocal `%rcpv` (`div_by_reciprocal`).
-fn int8_inverse(quant: Quant, w: u64) -> String {
+/// The row scale's reciprocal: int8 multiplies by it (`%invv`); FP8
+/// divides by the scale, exactly, through it (`%rcpv`, `div_by_reciprocal`).
+fn row_reciprocal(quant: Quant, w: u64) -> String {
     match quant {
         Quant::I8 => format!("      %inv = arith.divf %one, %sc : f32\n      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>\n"),
         Quant::Fp8 => format!("      %rcp = arith.divf %one, %sc : f32\n      %rcpv = vector.broadcast %rcp : f32 to vector<{w}xf32>\n"),
@@ -142,7 +142,7 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads:
     }
     let _ = writeln!(k, "      %mx = arith.addf {mx}, %nz0 : f32");
     k.push_str(&row_scale(target, qmax, minsf, w, scale_ub, Some(r.threads)));
-    k.push_str(&int8_inverse(quant, w));
+    k.push_str(&row_reciprocal(quant, w));
     for c in 0..r.chunks {
         // y widened again from its packed form (the row itself without the norm).
         let y = if norm { widen("%y", &format!("%ypc{c}"), t, w) } else { r.f32_of(c, "%y") };
@@ -199,7 +199,7 @@ fn kernel_loops(name: &str, kind: Kind, h: u64, t: &str, target: Target) -> Stri
     y(&mut k);
     k.push_str(&max_abs_step("%y", w));
     k.push_str(&row_scale(target, qmax, minsf, w, scale_ub, None));
-    k.push_str(&int8_inverse(quant, w));
+    k.push_str(&row_reciprocal(quant, w));
     // Quantize; the residual form stores rT(sum) after its last read.
     k.push_str("      scf.for %j = %first to %H step %step {\n");
     y(&mut k);
