@@ -3,8 +3,8 @@
 //! Rounding points of vllm-passes.md §10: `z = rT(x + r)` (residual form),
 //! `s = rsqrt(Σz²/H + eps)`, `y = rT(rT(z*s) * w)`, `q = fp8(y * (1/scale))`
 //! with NaN -> +448. Each thread step loads `lanes(H)` elements (8 = 16
-//! bytes when H allows, else 2), the row sum is a `gpu.all_reduce` (warp
-//! shuffles + one shared exchange), `rsqrt` is `rsqrt.approx` as in vLLM, FP8
+//! bytes when H allows, else 2), the row sum is a block reduction (warp
+//! shuffles, one barrier: `body::block_reduce`), `rsqrt` is `rsqrt.approx` as in vLLM, FP8
 //! is the hardware `cvt.rn.satfinite.e4m3x2` (sm_89+). Shared pieces are in
 //! body.rs.
 use crate::body::{
