@@ -91,6 +91,10 @@ fn gates_decide_per_shape() -> Result<(), Failed> {
     check(sp.check(&ShapeContext::Static(255), 2, &c).is_err(), "SP does not apply to 255 with tp 2")?;
     check(sp.check(&ShapeContext::Symbolic, 2, &c).is_err(), "SP does not apply to the symbolic graph")?;
     check(sp.check(&ShapeContext::Range { start: 2, end: 8 }, 2, &c).is_err(), "SP does not apply to a range")?;
+    let min = PassConfig { sp_min_token_num: Some(512), ..c.clone() };
+    check(sp.check(&ShapeContext::Static(256), 2, &min).is_err(), "SP does not apply below sp_min_token_num")?;
+    check(sp.check(&ShapeContext::Static(512), 2, &min).is_ok(), "SP applies from sp_min_token_num")?;
+    check(sp.check(&ShapeContext::Static(513), 2, &min).is_err(), "the threshold does not lift divisibility")?;
     let ar = Gate::TokensAtMostAllreduceLimit;
     check(ar.check(&ShapeContext::Range { start: 1, end: 1024 }, 1, &c).is_ok(), "AR applies up to the limit")?;
     check(ar.check(&ShapeContext::Range { start: 1, end: 1025 }, 1, &c).is_err(), "AR stops past the limit")?;
@@ -172,6 +176,7 @@ fn uuid_rules() -> Result<(), Failed> {
     let variants = [
         ("a flag", uuid_of(r#"{"donate_inputs": true}"#, ShapeContext::Static(8), 1, &[])?),
         ("a limit", uuid_of(r#"{"fi_allreduce_fusion_max_token_num": 7}"#, ShapeContext::Static(8), 1, &[])?),
+        ("the SP threshold", uuid_of(r#"{"sp_min_token_num": 4}"#, ShapeContext::Static(8), 1, &[])?),
         ("the shape", uuid_of("{}", ShapeContext::Static(16), 1, &[])?),
         ("a range", uuid_of("{}", ShapeContext::Range { start: 1, end: 8 }, 1, &[])?),
         ("the tp size", uuid_of("{}", ShapeContext::Static(8), 2, &[])?),
@@ -182,9 +187,11 @@ fn uuid_rules() -> Result<(), Failed> {
     for (what, u) in &variants {
         check(*u != base, format!("changing {what} must change the uuid"))?;
     }
-    check(variants[5].1 != variants[6].1, "adding a pass twice differs from once")?;
+    check(variants[6].1 != variants[7].1, "adding a pass twice differs from once")?;
     let dumps = uuid_of(r#"{"dump_graph_stages": ["vllm-dce"], "dump_graph_dir": "/tmp/x"}"#, ShapeContext::Static(8), 1, &[])?;
     check(dumps == base, "dump settings must not change the uuid")?;
+    let unset = uuid_of(r#"{"sp_min_token_num": null}"#, ShapeContext::Static(8), 1, &[])?;
+    check(unset == base, "no SP threshold keeps the uuid a config without the field had")?;
     // A pass's uuid covers its rule sources: same name, different sources.
     struct V2;
     static V2_INFO: PassInfo = PassInfo { sources: &["test-count-functions v2"], ..COUNT_INFO_COPY };

@@ -10,6 +10,12 @@
 // Not for the symbolic graph, nor for a token count tp does not divide (vLLM's gate):
 // RUN: vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_tp2_L2_dyn.json --config '{"enable_sequence_parallelism": true}' --tp-size 2 | FileCheck %s --check-prefix=SKIP
 // RUN: vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_tp2_L2_dyn.json --config '{"enable_sequence_parallelism": true}' --runtime-shape 255 --tp-size 2 | FileCheck %s --check-prefix=SKIP
+// Nor below sp_min_token_num (vLLM main's threshold), which the pass summary names:
+// RUN: vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_tp2_L2_dyn.json --config '{"enable_sequence_parallelism": true, "sp_min_token_num": 512}' --runtime-shape 256 --tp-size 2 | FileCheck %s --check-prefix=SKIP
+// RUN: vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_tp2_L2_dyn.json --config '{"enable_sequence_parallelism": true, "sp_min_token_num": 512}' --runtime-shape 256 --tp-size 2 --pass-summary -o /dev/null 2>&1 | FileCheck %s --check-prefix=MIN
+// MIN: vllm-sequence-parallelism skipped: runtime shape 256 is below sp_min_token_num = 512
+// At the threshold it applies:
+// RUN: vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_tp2_L2_dyn.json --config '{"enable_noop": true, "enable_fusion": true, "enable_sequence_parallelism": true, "sp_min_token_num": 256}' --runtime-shape 256 --tp-size 2 | grep -c '"vllm.reduce_scatter"' | FileCheck %s --check-prefix=FIVE
 
 // CHECK-NOT: "vllm.all_reduce"
 // CHECK: %[[RES:.*]] = "vllm.reduce_scatter"({{.*}}) {dim = 0 : i64, group_name = "tp:0", world_size = 2 : i64} : (tensor<256x4096xbf16>) -> tensor<128x4096xbf16>

@@ -17,6 +17,11 @@ pub struct PassConfig {
     pub fuse_attn_quant: bool,
     /// allreduce+rms applies only while the token range ends at or below this.
     pub fi_allreduce_fusion_max_token_num: u64,
+    /// Sequence parallelism (and async TP) applies only from this many
+    /// tokens (vLLM main's `sp_min_token_num`, which it derives on SM90 as
+    /// `8 MiB * tp / (hidden * elem_size)` for hidden >= 8192). `None`: no
+    /// threshold, vLLM 0.9's behaviour.
+    pub sp_min_token_num: Option<u64>,
     /// Graph inputs may be overwritten in place by fix-functionalization.
     pub donate_inputs: bool,
     /// Stages (pass names) to dump; empty with `dump_graph_dir` set = all.
@@ -36,6 +41,7 @@ impl Default for PassConfig {
             fuse_act_quant: false,
             fuse_attn_quant: false,
             fi_allreduce_fusion_max_token_num: 16384,
+            sp_min_token_num: None,
             donate_inputs: false,
             dump_graph_stages: vec![],
             dump_graph_dir: None,
@@ -60,6 +66,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("fuse_attn_quant", "fuse_attn_quant"),
     ("enable_attn_fusion", "fuse_attn_quant"),
     ("fi_allreduce_fusion_max_token_num", "fi_allreduce_fusion_max_token_num"),
+    ("sp_min_token_num", "sp_min_token_num"),
     ("donate_inputs", "donate_inputs"),
     ("dump_graph_stages", "dump_graph_stages"),
     ("dump_graph_dir", "dump_graph_dir"),
@@ -147,6 +154,15 @@ impl PassConfig {
                 self.fi_allreduce_fusion_max_token_num =
                     v.as_u64().ok_or_else(|| ConfigError(format!("config: '{spelling}' must be a non-negative integer, got {v}")))?
             }
+            "sp_min_token_num" => {
+                self.sp_min_token_num = match v {
+                    Value::Null => None,
+                    _ => Some(
+                        v.as_u64()
+                            .ok_or_else(|| ConfigError(format!("config: '{spelling}' must be a non-negative integer or null, got {v}")))?,
+                    ),
+                }
+            }
             "dump_graph_stages" => {
                 self.dump_graph_stages = v
                     .as_array()
@@ -211,6 +227,10 @@ impl PassConfig {
             m.insert(k.into(), Value::Bool(v));
         }
         m.insert("fi_allreduce_fusion_max_token_num".into(), Value::from(self.fi_allreduce_fusion_max_token_num));
+        // Only when set: a config without it keeps the uuid it always had.
+        if let Some(n) = self.sp_min_token_num {
+            m.insert("sp_min_token_num".into(), Value::from(n));
+        }
         m
     }
 }

@@ -14,8 +14,9 @@ pub type Applicability = Result<(), String>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gate {
     Everywhere,
-    /// A static token count divisible by the tensor-parallel size
-    /// (sequence parallelism, async TP).
+    /// A static token count divisible by the tensor-parallel size, and at
+    /// least `sp_min_token_num` when that is set (sequence parallelism,
+    /// async TP).
     StaticDivisibleByTp,
     /// A context whose largest token count is at most
     /// `fi_allreduce_fusion_max_token_num` (allreduce+RMSNorm).
@@ -26,10 +27,11 @@ impl Gate {
     pub fn check(self, shape: &ShapeContext, tp_size: u64, config: &PassConfig) -> Applicability {
         match self {
             Gate::Everywhere => Ok(()),
-            Gate::StaticDivisibleByTp => match shape {
-                ShapeContext::Static(n) if tp_size > 0 && n % tp_size == 0 => Ok(()),
-                ShapeContext::Static(n) => Err(format!("runtime shape {n} is not divisible by tp_size {tp_size}")),
-                other => Err(format!("needs a static runtime shape, compiling for {other}")),
+            Gate::StaticDivisibleByTp => match (shape, config.sp_min_token_num) {
+                (ShapeContext::Static(n), Some(m)) if *n < m => Err(format!("runtime shape {n} is below sp_min_token_num = {m}")),
+                (ShapeContext::Static(n), _) if tp_size > 0 && n % tp_size == 0 => Ok(()),
+                (ShapeContext::Static(n), _) => Err(format!("runtime shape {n} is not divisible by tp_size {tp_size}")),
+                (other, _) => Err(format!("needs a static runtime shape, compiling for {other}")),
             },
             Gate::TokensAtMostAllreduceLimit => {
                 let limit = config.fi_allreduce_fusion_max_token_num;
