@@ -117,6 +117,17 @@ class KernelsTest(unittest.TestCase):
         self.assertEqual(launches[0][3], [("ptr", t["input"].ptr), ("ptr", t["scale"].ptr)])
         self.assertEqual(launches[1][3], [("ptr", t["result"].ptr), ("ptr", t["input"].ptr), ("ptr", t["scale"].ptr)])
 
+    def test_a_split_kernel_launches_its_ctas_per_row(self):
+        ks, launches = emit("emit-kernels-sizes.mlir", "--compile-sizes", "1,4096")
+        few = ks.find("vllm.silu_and_mul", hidden=8192, dtype="bf16", num_tokens=1)
+        many = ks.find("vllm.silu_and_mul", hidden=8192, dtype="bf16", num_tokens=4096)
+        self.assertEqual((few.name, few.ctas_per_row, many.ctas_per_row), ("silu_and_mul_d8192_bf16_s8", 8, 1))
+        few(1, result=FakeTensor("bfloat16", 8192), input=FakeTensor("bfloat16", 2 * 8192))
+        many(4096, result=FakeTensor("bfloat16", 4096 * 8192), input=FakeTensor("bfloat16", 4096 * 2 * 8192))
+        # 8 CTAs of 128 threads for the one row; one CTA a row of the block for many rows.
+        self.assertEqual([(name, grid, block) for name, grid, block, *_ in launches],
+                         [(few.name, (8, 1, 1), (128, 1, 1)), (many.name, (4096, 1, 1), (256, 1, 1))])
+
     def test_find_picks_the_variant_compiled_for_the_token_count(self):
         ks, _ = emit("emit-kernels-sizes.mlir", "--compile-sizes", "1,4096")
         small = ks.find("vllm.rms_norm", hidden=8192, dtype="bf16", num_tokens=1)
