@@ -35,6 +35,11 @@ fn round_trip(ctx: &mlir_support::melior::Context, text: &str, name: &str) -> Re
     Ok(doc)
 }
 
+/// An FX graph JSON's nodes by name.
+fn nodes_by_name(graph: &Value) -> HashMap<String, Value> {
+    graph["nodes"].as_array().into_iter().flatten().map(|n| (n["name"].as_str().unwrap_or("").to_string(), n.clone())).collect()
+}
+
 fn key(n: &Value) -> (Value, Value, Value, Value, Value) {
     let or = |v: &Value, d: Value| if v.is_null() { d } else { v.clone() };
     (
@@ -60,13 +65,7 @@ fn every_fixture_round_trips() -> Result<(), Failed> {
             }
         }
         let a = original["nodes"].as_array().cloned().unwrap_or_default();
-        let b: HashMap<String, Value> = exported["nodes"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|n| (n["name"].as_str().unwrap_or("").to_string(), n))
-            .collect();
+        let b = nodes_by_name(&exported);
         if a.len() != b.len() {
             problems.push(format!("{name}: {} nodes in, {} out", a.len(), b.len()));
         }
@@ -134,13 +133,7 @@ pub fn specialization_matches_captured_static_graphs() -> Result<(), Failed> {
         p.run(&mut module).map_err(|d| format!("{d:?}"))?;
         let ours = vllm_fx::export(&module).map_err(|d| d.to_string())?;
         let theirs: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(captured))?)?;
-        let ours: HashMap<String, Value> = ours["nodes"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|n| (n["name"].as_str().unwrap_or("").into(), n))
-            .collect();
+        let ours = nodes_by_name(&ours);
         let want = theirs["nodes"].as_array().cloned().unwrap_or_default();
         if want.len() != ours.len() {
             return Err(format!("{dynamic} @ {n}: {} nodes, captured graph has {}", ours.len(), want.len()).into());
