@@ -4,7 +4,7 @@
 //! (`exp(x) = 2^(x*log2 e)`, as CUDA's fast math does); the host twin the
 //! exact `exp`, so it is bit-identical to the reference and the GPU within
 //! the approximation (checked on a device by scripts/gpu-check).
-use crate::body::{Target, footer, header_split, inv_scale, lanes, round_mul_round, row_steps, store_act, store_fp8};
+use crate::body::{Target, footer, header_split, inv_scale_at, lanes, round_mul_round, row_steps, store_act, store_fp8};
 use std::fmt::Write;
 
 /// `quant`: `silu_and_mul_quant` (else `silu_and_mul`, writing `T`); each
@@ -13,11 +13,8 @@ pub fn kernel(name: &str, quant: bool, d: u64, t: &str, target: Target, ctas: u6
     let w = lanes(d);
     let params = if quant { "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr" } else { "%out: !llvm.ptr, %x: !llvm.ptr" };
     let mut k = header_split(name, params, target, ctas);
-    // A split row's one step takes the scale after its loads (`row_steps`).
-    let scale_first = quant && ctas == 1;
-    if scale_first {
-        k.push_str(&inv_scale(w));
-    }
+    let (before, within) = if quant { inv_scale_at(ctas, w) } else { Default::default() };
+    k.push_str(&before);
     let _ = writeln!(
         k,
         r#"      %c2 = arith.constant {w} : index
@@ -35,9 +32,7 @@ pub fn kernel(name: &str, quant: bool, d: u64, t: &str, target: Target, ctas: u6
     );
     k.push_str(&row_steps("%D", ctas));
     k.push_str(&silu_mul_y(t, w, target));
-    if quant && !scale_first {
-        k.push_str(&inv_scale(w));
-    }
+    k.push_str(&within);
     if quant {
         let _ = writeln!(k, "        %q = arith.mulf %y, %invv : vector<{w}xf32>");
         k.push_str(&store_fp8(target, "%io64", w));

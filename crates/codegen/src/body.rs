@@ -273,6 +273,14 @@ pub(crate) fn inv_scale(w: u64) -> String {
     )
 }
 
+/// `inv_scale` split into what goes before the walk over the row and what
+/// goes in its step after the loads: before for a loop, in the step for a
+/// split row's one straight-line step (`row_steps`), so that its loads
+/// issue with the scale's.
+pub(crate) fn inv_scale_at(ctas: u64, w: u64) -> (String, String) {
+    if ctas > 1 { (String::new(), inv_scale(w)) } else { (inv_scale(w), String::new()) }
+}
+
 /// The row scale `%sc = max(%mx (all threads) / qmax, minsf)`, stored at
 /// `%scale[row]` by one thread, and broadcast as `%scv`. On the GPU the max
 /// over threads is an integer max of the bit patterns: `|y| >= 0` and never

@@ -4,7 +4,9 @@
 //! CTA per row, like the fused kernels, so that the manifest's launch rule
 //! is the same for every kernel. (The dynamic per-token quant is in
 //! per_token.rs: it shares the row max with the fused form.)
-use crate::body::{Target, footer, header, header_split, index_lines, inv_scale, lanes, max_abs_step, row_constants, row_steps, store_fp8};
+use crate::body::{
+    Target, footer, header, header_split, index_lines, inv_scale_at, lanes, max_abs_step, row_constants, row_steps, store_fp8,
+};
 use std::fmt::Write;
 
 /// The static quant, each row over `ctas` CTAs (`body::split_row`).
@@ -13,8 +15,7 @@ pub fn kernel(name: &str, h: u64, t: &str, target: Target, ctas: u64) -> String 
     let al = 2 * w;
     let mut k = header_split(name, "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr", target, ctas);
     k.push_str(&row_constants(h, w));
-    // A split row's one step takes the scale after its load (`row_steps`).
-    let (before, within) = if ctas > 1 { (String::new(), inv_scale(w)) } else { (inv_scale(w), String::new()) };
+    let (before, within) = inv_scale_at(ctas, w);
     k.push_str(&before);
     k.push_str("      %step = arith.muli %nt, %c2 : index\n");
     k.push_str(&row_steps("%H", ctas));
