@@ -156,6 +156,20 @@ func.func @vllm_fused_all_gather_matmul(%a: tensor<128x4096xbf16>, %b: tensor<40
   return
 }
 
+// CHECK-LABEL: func.func @vllm_fused_scaled_matmul_reduce_scatter(
+// CHECK: "vllm.fused_scaled_matmul_reduce_scatter"(
+func.func @vllm_fused_scaled_matmul_reduce_scatter(%a: tensor<256x2048xf8E4M3FN>, %b: tensor<2048x4096xf8E4M3FN>, %sa: tensor<f32>, %sb: tensor<f32>) {
+  %r = "vllm.fused_scaled_matmul_reduce_scatter"(%a, %b, %sa, %sb) {reduce_op = "sum", orig_scatter_dim = 0 : i64, scatter_dim_after_maybe_reshape = 0 : i64, group_name = "0", output_shape = array<i64: 256, 4096>, out_dtype = bf16} : (tensor<256x2048xf8E4M3FN>, tensor<2048x4096xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<128x4096xbf16>
+  return
+}
+
+// CHECK-LABEL: func.func @vllm_fused_all_gather_scaled_matmul(
+// CHECK: "vllm.fused_all_gather_scaled_matmul"(
+func.func @vllm_fused_all_gather_scaled_matmul(%a: tensor<128x4096xf8E4M3FN>, %b: tensor<4096x6144xf8E4M3FN>, %sa: tensor<f32>, %sb: tensor<f32>) {
+  %g, %o = "vllm.fused_all_gather_scaled_matmul"(%a, %b, %sa, %sb) {operandSegmentSizes = array<i32: 1, 1, 1, 1>, gather_dim = 0 : i64, group_name = "0", biases = [unit], result_scales = [unit], out_dtypes = [bf16], use_fast_accum = [false]} : (tensor<128x4096xf8E4M3FN>, tensor<4096x6144xf8E4M3FN>, tensor<f32>, tensor<f32>) -> (tensor<256x4096xf8E4M3FN>, tensor<256x6144xbf16>)
+  return
+}
+
 // CHECK-LABEL: func.func @vllm_rms_norm_(
 // CHECK: "vllm.rms_norm_"(
 func.func @vllm_rms_norm_(%buf: tensor<?x4096xbf16>, %x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) {

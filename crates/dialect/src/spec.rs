@@ -94,6 +94,10 @@ pub enum AttrKind {
     Type,
     /// A Python scalar: an integer, float or bool attribute.
     Scalar,
+    /// A list whose entries are each `None` (`unit`), a bool or a dtype (a
+    /// type): PyTorch's `Tensor?[]` taken only as all-`None`, `bool[]` and
+    /// `ScalarType?[]` arguments (the symmetric-memory GEMMs' per-`B` lists).
+    List,
 }
 
 impl AttrKind {
@@ -106,6 +110,7 @@ impl AttrKind {
             "i64[]" => Self::I64Array,
             "type" => Self::Type,
             "scalar" => Self::Scalar,
+            "list" => Self::List,
             _ => return None,
         })
     }
@@ -119,6 +124,7 @@ impl AttrKind {
             Self::I64Array => "an array<i64: ...> attribute",
             Self::Type => "a type attribute",
             Self::Scalar => "an integer, float or bool attribute",
+            Self::List => "an array of unit (None), bool and type attributes",
         }
     }
 
@@ -131,6 +137,7 @@ impl AttrKind {
             Self::I64Array => "array<i64>",
             Self::Type => "type",
             Self::Scalar => "scalar",
+            Self::List => "array<unit|bool|type>",
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::spec::{Arity, AttrKind, Collective, OpDef, ValueClass, ValueDef};
 use crate::{K_DYNAMIC, table};
 use mlir_support::melior::ir::{
     Attribute, AttributeLike, Type, TypeLike, ValueLike,
-    attribute::{DenseI32ArrayAttribute, DenseI64ArrayAttribute, IntegerAttribute},
+    attribute::{ArrayAttribute, DenseI32ArrayAttribute, DenseI64ArrayAttribute, IntegerAttribute},
     operation::{OperationLike, OperationRef},
 };
 use mlir_support::melior::ir::{ShapedTypeLike, r#type::DimSize};
@@ -222,6 +222,8 @@ fn attr_matches(kind: AttrKind, a: Attribute<'_>) -> bool {
         AttrKind::I64Array => a.is_dense_i64_array(),
         AttrKind::Type => a.is_type(),
         AttrKind::Scalar => a.is_float() || a.is_integer() || a.is_bool(),
+        AttrKind::List => ArrayAttribute::try_from(a)
+            .is_ok_and(|l| (0..l.len()).all(|i| l.element(i).is_ok_and(|e| e.is_unit() || e.is_bool() || e.is_type()))),
     }
 }
 

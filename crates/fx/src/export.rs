@@ -11,7 +11,7 @@ use crate::types::dtype_name;
 use mlir_support::{
     Diag, ir,
     melior::ir::{
-        Attribute, BlockLike, Module, RegionLike, ShapedTypeLike, Type, TypeLike, Value, ValueLike,
+        Attribute, AttributeLike, BlockLike, Module, RegionLike, ShapedTypeLike, Type, TypeLike, Value, ValueLike,
         attribute::{
             ArrayAttribute, BoolAttribute, DenseI64ArrayAttribute, DictionaryAttribute, FloatAttribute, IntegerAttribute, TypeAttribute,
         },
@@ -198,6 +198,12 @@ impl Exporter {
         if let Ok(t) = TypeAttribute::try_from(a) {
             return json!({ "dtype": dtype_name(&ir::type_string(t.value())).unwrap_or("unknown") });
         }
+        if a.is_unit() {
+            return Json::Null;
+        }
+        if let Ok(list) = ArrayAttribute::try_from(a) {
+            return Json::Array((0..list.len()).filter_map(|i| list.element(i).ok()).map(|e| self.attr_json(e, dyns)).collect());
+        }
         json!(a.to_string())
     }
 
@@ -247,6 +253,23 @@ impl Exporter {
         let mut results = results.into_iter();
         for (k, m) in elems.iter().enumerate() {
             if m.is_null() {
+                continue;
+            }
+            if let Json::Array(list) = m {
+                // A list inside the tuple: a getitem for the list, one per element.
+                let items: Vec<Value> = results.by_ref().take(list.len()).collect();
+                if items.iter().any(|r| ir::has_uses(*r)) {
+                    let l = self.fresh(None, "getitem");
+                    self.push(&l, "call_function", GETITEM, vec![json!({ "node": name }), json!(k)], Map::new(), m.clone());
+                    for (j, (r, em)) in items.into_iter().zip(list).enumerate() {
+                        self.metas.insert(ir::value_id(r), em.clone());
+                        if ir::has_uses(r) {
+                            let g = self.fresh(None, "getitem");
+                            self.push(&g, "call_function", GETITEM, vec![json!({ "node": l }), json!(j)], Map::new(), em.clone());
+                            self.refs.insert(ir::value_id(r), g);
+                        }
+                    }
+                }
                 continue;
             }
             let Some(r) = results.next() else { break };
@@ -299,8 +322,14 @@ impl Exporter {
         let types: Vec<Type> = op.results().map(|r| r.r#type()).collect();
         match types.as_slice() {
             [] => Json::Null,
-            [t] => self.synth_meta(*t, hint.as_ref()),
-            ts => Json::Array(ts.iter().map(|t| self.synth_meta(*t, hint.as_ref())).collect()),
+            [t] if !vllm_dialect::op(&name).is_some_and(nests_results) => self.synth_meta(*t, hint.as_ref()),
+            ts => {
+                let metas: Vec<Json> = ts.iter().map(|t| self.synth_meta(*t, hint.as_ref())).collect();
+                match vllm_dialect::op(&name).filter(|d| nests_results(d)) {
+                    Some(def) => nest_results(def, metas),
+                    None => Json::Array(metas),
+                }
+            }
         }
     }
 
@@ -373,14 +402,17 @@ impl Exporter {
     fn synth_call_args(&self, op: &OperationRef<'_, '_>, def: &OpDef, operands: &[Value<'_, '_>]) -> R<(Vec<Json>, Map<String, Json>)> {
         let n_tensor = operands.iter().filter(|v| !v.r#type().is_index()).count();
         let mut args = Vec::new();
-        let tensor_decls: Vec<_> = def.operands.iter().filter(|o| o.class != ValueClass::Index).collect();
-        let mut it = operands[..n_tensor].iter();
-        for d in &tensor_decls {
+        // Each declared group's operands (`operandSegmentSizes` splits them where there are several groups).
+        let groups = vllm_dialect::verify::named_operands(op).ok_or_else(|| err(op, "operand groups do not match the declaration"))?;
+        for (d, (_, vals)) in def.operands.iter().zip(&groups) {
+            if d.class == ValueClass::Index {
+                continue;
+            }
             match d.arity {
                 vllm_dialect::Arity::Variadic => {
-                    args.push(Json::Array(it.by_ref().map(|v| self.reference(op, *v)).collect::<R<_>>()?));
+                    args.push(Json::Array(vals.iter().map(|v| self.reference(op, *v)).collect::<R<_>>()?));
                 }
-                _ => match it.next() {
+                _ => match vals.first() {
                     Some(v) => args.push(self.reference(op, *v)?),
                     None => args.push(Json::Null),
                 },
@@ -635,4 +667,28 @@ pub fn to_text(doc: &Json) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+/// True for ops whose results are a tuple with a list inside: a variadic
+/// result group next to others (`fused_all_gather_matmul`'s
+/// `(Tensor, Tensor[])`). A lone variadic group (`split`) is a flat list.
+fn nests_results(def: &OpDef) -> bool {
+    def.results.len() > 1 && def.results.iter().any(|r| r.arity == vllm_dialect::Arity::Variadic)
+}
+
+/// The flat result metas grouped as the op's FX tuple: one entry per
+/// result group, a list for the (single) variadic one.
+fn nest_results(def: &OpDef, metas: Vec<Json>) -> Json {
+    let fixed = def.results.iter().filter(|r| r.arity != vllm_dialect::Arity::Variadic).count();
+    let in_list = metas.len().saturating_sub(fixed);
+    let mut it = metas.into_iter();
+    Json::Array(
+        def.results
+            .iter()
+            .map(|r| match r.arity {
+                vllm_dialect::Arity::Variadic => Json::Array(it.by_ref().take(in_list).collect()),
+                _ => it.next().unwrap_or(Json::Null),
+            })
+            .collect(),
+    )
 }

@@ -111,6 +111,19 @@ enum Slot<'c, 'a> {
     Nothing,
 }
 
+/// One element of a tuple result, as `meta.val` has it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Elem {
+    /// `None`: no value (`auto_functionalized`'s own result).
+    Absent,
+    /// A tensor or an integer: one result.
+    One,
+    /// A list of tensors (a variadic result group among others, e.g.
+    /// `fused_all_gather_matmul`'s `Tensor[]`): that many results, read with
+    /// a getitem of a getitem.
+    List(usize),
+}
+
 /// Identifiers every op needs, made once.
 struct Ids<'c> {
     meta: Identifier<'c>,
@@ -132,7 +145,7 @@ struct Importer<'c, 'a, 'g> {
     /// The index of the node being imported.
     current: usize,
     /// The elements of each tuple (`None`: a None element).
-    tuples: Vec<Vec<Option<Value<'c, 'a>>>>,
+    tuples: Vec<Vec<Slot<'c, 'a>>>,
     /// For each node, the getitem nodes that read its tuple: (index, name).
     getitems: Vec<Vec<(i64, &'g str)>>,
     /// Buffer nodes dropped in value form, by index.
@@ -264,7 +277,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
 
     /// Result types from `meta.val`: a tensor, an integer, a tuple (its non-null
     /// elements), or nothing.
-    fn result_types(&self, node: &Node) -> R<(Vec<Type<'c>>, Option<Vec<bool>>)> {
+    fn result_types(&self, node: &Node) -> R<(Vec<Type<'c>>, Option<Vec<Elem>>)> {
         let one = |v: &Val| -> R<Type<'c>> {
             match v {
                 Val::Tensor { shape, dtype } => tensor_type(self.ctx, shape, dtype).map_err(|e| GraphError::at(&node.name, e)),
@@ -276,14 +289,23 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             Val::None => Ok((vec![], None)),
             Val::Tuple(items) => {
                 let mut types = Vec::new();
-                let mut present = Vec::new();
+                let mut shape = Vec::new();
                 for it in items {
-                    present.push(*it != Val::None);
-                    if *it != Val::None {
-                        types.push(one(it)?);
-                    }
+                    shape.push(match it {
+                        Val::None => Elem::Absent,
+                        Val::Tuple(list) => {
+                            for x in list {
+                                types.push(one(x)?);
+                            }
+                            Elem::List(list.len())
+                        }
+                        it => {
+                            types.push(one(it)?);
+                            Elem::One
+                        }
+                    });
                 }
-                Ok((types, Some(present)))
+                Ok((types, Some(shape)))
             }
             v => Ok((vec![one(v)?], None)),
         }
@@ -319,7 +341,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         operands: &[Value<'c, 'a>],
         results: &[Type<'c>],
         mut attrs: Vec<(Identifier<'c>, Attribute<'c>)>,
-        tuple: Option<Vec<bool>>,
+        tuple: Option<Vec<Elem>>,
     ) -> R<()> {
         // `fx.getitems`: known before the op is built (setting it afterwards
         // would rebuild the op's attribute dictionary).
@@ -344,9 +366,20 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         let op = block.append_operation(op);
         let values: Vec<Value<'c, 'a>> = (0..results.len()).filter_map(|i| op.result(i).ok().map(Into::into)).collect();
         let slot = match tuple {
-            Some(present) => {
+            Some(shape) => {
                 let mut it = values.into_iter();
-                let elems = present.iter().map(|p| if *p { it.next() } else { None }).collect::<Vec<_>>();
+                let mut elems = Vec::with_capacity(shape.len());
+                for e in shape {
+                    elems.push(match e {
+                        Elem::Absent => Slot::Nothing,
+                        Elem::One => it.next().map_or(Slot::Nothing, Slot::Value),
+                        Elem::List(n) => {
+                            let list = it.by_ref().take(n).map(Slot::Value).collect();
+                            self.tuples.push(list);
+                            Slot::Tuple(self.tuples.len() - 1)
+                        }
+                    });
+                }
                 self.tuples.push(elems);
                 Slot::Tuple(self.tuples.len() - 1)
             }
@@ -449,6 +482,19 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             }
             AttrKind::Type => TypeAttribute::new(element_type(self.ctx, v.tagged("dtype")?)?).into(),
             AttrKind::Scalar => self.scalar_attr(v)?,
+            AttrKind::List => {
+                let items = v.as_list()?;
+                let mut xs = Vec::with_capacity(items.len());
+                for it in items {
+                    xs.push(match it {
+                        Arg::Null => Attribute::unit(self.ctx),
+                        Arg::Bool(b) => BoolAttribute::new(self.ctx, *b).into(),
+                        Arg::Tagged("dtype", d) => TypeAttribute::new(element_type(self.ctx, d)?).into(),
+                        _ => return None,
+                    });
+                }
+                ArrayAttribute::new(self.ctx, &xs).into()
+            }
         })
     }
 
@@ -581,20 +627,20 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             attrs.push((self.ids.segments, DenseI32ArrayAttribute::new(self.ctx, &segments).into()));
         }
         let mut results = Vec::new();
-        let mut present = vec![false];
+        let mut present = vec![Elem::Absent];
         for (k, w) in written.iter().enumerate() {
             let m = &meta[k + 1];
             if *m == Val::None {
                 if w.arity != Arity::Optional {
                     return Err(GraphError::at(&node.name, format!("{target}: meta.val[{}] ('{}') is None", k + 1, w.name)));
                 }
-                present.push(false);
+                present.push(Elem::Absent);
             } else {
                 let Val::Tensor { shape, dtype } = m else {
                     return Err(GraphError::at(&node.name, format!("{target}: meta.val[{}] ('{}') is not a tensor", k + 1, w.name)));
                 };
                 results.push(tensor_type(self.ctx, shape, dtype).map_err(|e| GraphError::at(&node.name, e))?);
-                present.push(true);
+                present.push(Elem::One);
             }
         }
         // Output-only buffers: dropped when this is their only use.
@@ -630,11 +676,19 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             .ok()
             .filter(|&x| x < len)
             .ok_or_else(|| GraphError::at(&node.name, format!("getitem index {i} is out of range: '{src}' has {len} elements")))?;
-        let Some(v) = tuple[idx] else {
+        let v = match tuple[idx] {
+            Slot::Value(v) => v,
+            // A list inside the tuple: read by getitems of this getitem.
+            list @ Slot::Tuple(_) => {
+                self.env[self.current] = Some(list);
+                return Ok(());
+            }
             // Element 0 of `auto_functionalized` (the op's own `None`): make_fx
             // writes a getitem for it that nothing reads. A reader is an error there.
-            self.env[self.current] = Some(Slot::Nothing);
-            return Ok(());
+            Slot::Nothing => {
+                self.env[self.current] = Some(Slot::Nothing);
+                return Ok(());
+            }
         };
         if let Val::Tensor { shape, dtype } = &node.val {
             let expected = tensor_type(self.ctx, shape, dtype);
