@@ -227,26 +227,58 @@ fn static_fp8_fusion_is_bit_identical() -> Result<(), Failed> {
 /// rank's results are bit-identical to the same pipeline without it (a
 /// reduce-scatter sums what the all-reduce summed, row by row; norms and
 /// quants are row-wise). Static FP8 (the all-reduce graph itself is the
-/// baseline there too) and per-token FP8 quants.
+/// baseline there too) and per-token FP8 quants. With async TP after it
+/// (the GEMMs next to the collectives fused, the interpreter running each
+/// fused op as its collective and GEMM), the same: this checks what each
+/// fused op is given (operands, which scale, the shard's row scales) and
+/// which of its results replaces what.
 fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
     let ctx = vllm_dialect::new_context()?;
     let rest = format!("{},{}", &FUSE["builtin.module(".len()..FUSE.len() - 1], &FIX["builtin.module(".len()..]);
-    // (graph, its per-rank arguments (the first ones), a fused kernel after SP
-    // and how many, the baseline is the unfused graph)
-    let cases = [
-        ("tp_decoder", 3, "vllm.rms_norm_static_fp8_quant_", 1, true),
-        ("tp_decoder_per_token", 3, "vllm.rms_norm_dynamic_per_token_quant_", 2, false),
-        ("tp_llama_static", 5, "vllm.fused_add_rms_norm_static_fp8_quant_", 1, true),
+    // (graph, its per-rank arguments (the first ones), async TP after SP,
+    // ops expected after the passes and how many, the baseline is the unfused graph)
+    type Case<'a> = (&'a str, usize, bool, &'a [(&'a str, usize)], bool);
+    let cases: [Case; 5] = [
+        ("tp_decoder", 3, false, &[("vllm.reduce_scatter", 3), ("vllm.rms_norm_static_fp8_quant_", 1)], true),
+        ("tp_decoder_per_token", 3, false, &[("vllm.reduce_scatter", 3), ("vllm.rms_norm_dynamic_per_token_quant_", 2)], false),
+        ("tp_llama_static", 5, false, &[("vllm.reduce_scatter", 3), ("vllm.fused_add_rms_norm_static_fp8_quant_", 1)], true),
+        (
+            "tp_llama_static",
+            5,
+            true,
+            &[
+                ("vllm.reduce_scatter", 1),
+                ("vllm.all_gather", 2),
+                ("vllm.fused_all_gather_scaled_matmul", 2),
+                ("vllm.fused_scaled_matmul_reduce_scatter", 2),
+                ("vllm.cutlass_scaled_mm_", 0),
+            ],
+            true,
+        ),
+        (
+            "tp_mlp_per_token",
+            3,
+            true,
+            &[
+                ("vllm.reduce_scatter", 1),
+                ("vllm.all_gather", 2),
+                ("vllm.fused_all_gather_scaled_matmul", 1),
+                ("vllm.fused_scaled_matmul_reduce_scatter", 1),
+                ("vllm.rms_norm_dynamic_per_token_quant_", 1),
+            ],
+            false,
+        ),
     ];
-    for (name, per_rank, fused, fused_count, against_unfused) in cases {
+    for (name, per_rank, async_tp, expected, against_unfused) in cases {
         let text = graph(name)?;
         let fused_only = format!("builtin.module({rest}");
         let baseline = compile(&ctx, &text, (!against_unfused).then_some(fused_only.as_str()))?;
         for tp in [2usize, 4] {
-            let sp = format!("builtin.module(func.func(vllm-sequence-parallelism{{tp-size={tp}}}),{rest}");
+            let atp = if async_tp { format!("func.func(vllm-async-tp{{tp-size={tp} group-names=tp:0=0}}),") } else { String::new() };
+            let sp = format!("builtin.module(func.func(vllm-sequence-parallelism{{tp-size={tp}}}),{atp}{rest}");
             let module = compile(&ctx, &text, Some(&sp))?;
             let ir = module.as_operation().to_string();
-            for (op, n) in [("vllm.all_reduce", 0), ("vllm.reduce_scatter", 3), (fused, fused_count)] {
+            for &(op, n) in [("vllm.all_reduce", 0)].iter().chain(expected) {
                 if count(&ir, op) != n {
                     return Err(format!("{name}, tp {tp}: expected {n} {op} after sequence parallelism:\n{ir}").into());
                 }

@@ -214,3 +214,23 @@ func.func @tp_llama_static(%xp: tensor<8x64xbf16>, %wqkv: tensor<64x128xf8E4M3FN
   %y, %r3 = "vllm.fused_add_rms_norm"(%da, %r2, %w_final) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>)
   return %y, %r3 : tensor<8x64xbf16>, tensor<8x64xbf16>
 }
+
+// -----
+
+// A tensor-parallel MLP with dynamic per-token FP8 activations, as one rank
+// runs it (per rank: the partial sum and the two weight shards): after
+// sequence parallelism the per-token quant runs on the shard and its rows
+// and row scales are all-gathered before the gate GEMM; async TP then
+// passes the shard's own scales to the fused all-gather GEMM.
+func.func @tp_mlp_per_token(%p: tensor<8x64xbf16>, %wg: tensor<64x32xf8E4M3FN>, %wd: tensor<32x64xf8E4M3FN>,
+                            %w: tensor<64xbf16>, %sw: tensor<f32>, %sd: tensor<f32>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>) {
+  %x = "vllm.all_reduce"(%p) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %n = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
+  %q, %s = "vllm.dynamic_per_token_scaled_fp8_quant"(%n) : (tensor<8x64xbf16>) -> (tensor<8x64xf8E4M3FN>, tensor<8x1xf32>)
+  %g = "vllm.cutlass_scaled_mm"(%q, %wg, %s, %sw) : (tensor<8x64xf8E4M3FN>, tensor<64x32xf8E4M3FN>, tensor<8x1xf32>, tensor<f32>) -> tensor<8x32xbf16>
+  %g8 = "vllm.static_scaled_fp8_quant"(%g, %sd) : (tensor<8x32xbf16>, tensor<f32>) -> tensor<8x32xf8E4M3FN>
+  %d = "vllm.cutlass_scaled_mm"(%g8, %wd, %sd, %sw) : (tensor<8x32xf8E4M3FN>, tensor<32x64xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<8x64xbf16>
+  %da = "vllm.all_reduce"(%d) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %y, %r = "vllm.fused_add_rms_norm"(%da, %x, %w) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>)
+  return %y, %r : tensor<8x64xbf16>, tensor<8x64xbf16>
+}

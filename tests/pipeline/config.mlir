@@ -2,7 +2,9 @@
 // RUN: not vllm-opt %s --config '{"fuse_gemm_comm": true}' 2>&1 | FileCheck %s --check-prefix=TYPO
 // RUN: not vllm-opt %s --config '{"enable_noop": "yes"}' 2>&1 | FileCheck %s --check-prefix=TYPE
 // RUN: not vllm-opt %s --config '{"enable_noop": true, "eliminate_noops": false}' 2>&1 | FileCheck %s --check-prefix=CONFLICT
-// RUN: not vllm-opt %s --config '{"enable_async_tp": true}' 2>&1 | FileCheck %s --check-prefix=MISSING
+// RUN: not vllm-opt %s --config '{"enable_fi_allreduce_fusion": true}' 2>&1 | FileCheck %s --check-prefix=MISSING
+// RUN: not vllm-opt %s --config '{"c10d_group_names": {"tp:0": 3}}' 2>&1 | FileCheck %s --check-prefix=GROUPS
+// RUN: not vllm-opt %s --config '{"c10d_group_names": {"tp:0": "a b"}}' 2>&1 | FileCheck %s --check-prefix=GROUPS
 // RUN: not vllm-opt %s --config %S/does-not-exist.json 2>&1 | FileCheck %s --check-prefix=NOFILE
 // RUN: not vllm-opt %s --config '{"dump_graph_dir": "/tmp"}' --pass-pipeline='builtin.module(cse)' 2>&1 | FileCheck %s --check-prefix=MIX
 // RUN: not vllm-opt %s --runtime-shape 0 2>&1 | FileCheck %s --check-prefix=ZERO
@@ -16,11 +18,20 @@
 // RUN: vllm-opt --print-uuid --config '{"fuse_allreduce_rms": false, "fi_allreduce_fusion_max_token_num": 8}' > %t.d
 // RUN: diff %t.c %t.d
 // RUN: not diff %t.a %t.c
+// Async TP's c10d group names are part of the key when given (they are in
+// the graph it writes), and an empty map is no map:
+// RUN: vllm-opt --print-uuid --config '{"donate_inputs": true, "c10d_group_names": {}}' > %t.e
+// RUN: diff %t.a %t.e
+// RUN: vllm-opt --print-uuid --config '{"donate_inputs": true, "c10d_group_names": {"tp:0": "1"}}' > %t.f
+// RUN: vllm-opt --print-uuid --config '{"donate_inputs": true, "c10d_group_names": {"tp:0": "2"}}' > %t.g
+// RUN: not diff %t.a %t.f
+// RUN: not diff %t.f %t.g
 
 // TYPO: error: config: unknown field(s) 'fuse_gemm_comm' (did you mean 'fuse_gemm_comms'?)
 // TYPE: error: config: 'enable_noop' must be true or false, got "yes"
 // CONFLICT: error: config: 'eliminate_noops' and 'enable_noop' set the same option to different values
-// MISSING: error: 'fuse_gemm_comms' enables the pass 'vllm-async-tp', which this build of vllm-opt does not have yet
+// MISSING: error: 'fuse_allreduce_rms' enables the pass 'vllm-fuse-allreduce-rms', which this build of vllm-opt does not have yet
+// GROUPS: error: config: 'c10d_group_names' must map group names to c10d group names (strings without spaces)
 // NOFILE: does-not-exist.json: error: cannot read the config
 // MIX: error: the post-grad pipeline (--config, --runtime-shape, ...) cannot be combined with --pass-pipeline
 // ZERO: error: a runtime shape must be at least 1 token

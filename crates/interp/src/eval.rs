@@ -117,6 +117,99 @@ fn collective(ranks: &[Interpreter], op: &OperationRef<'_, '_>, n: &str) -> R<Ve
     Ok((0..w).map(|r| tensor(out.clone(), sum[r * block..(r + 1) * block].to_vec())).collect())
 }
 
+/// `a @ b` rounded to `dtype`, scaled as `_scaled_mm` / `cutlass_scaled_mm`
+/// scale it (`sa` per tensor or per row, `sb` per tensor or per column)
+/// when given.
+fn product(a: &Tensor, b: &Tensor, scales: Option<(&Tensor, &Tensor)>, dtype: DType) -> Tensor {
+    let (m, n) = (a.shape[0], b.shape[1]);
+    let mut out = matmul(a, b);
+    if let Some((sa, sb)) = scales {
+        let (sa, sb) = (sa.to_vec(), sb.to_vec());
+        for (i, v) in out.iter_mut().enumerate() {
+            *v *= sa[if sa.len() == 1 { 0 } else { i / n }] * sb[if sb.len() == 1 { 0 } else { i % n }];
+        }
+    }
+    Tensor::new(dtype, vec![m, n], out)
+}
+
+/// The async-TP GEMM + collective ops over all ranks, as the collective and
+/// the GEMM(s) they fuse: the product is rounded to its type on each rank
+/// before the reduce-scatter sums it (as the unfused graph does), and the
+/// all-gather concatenates `A` (and a row-wise `A_scale` given for the
+/// shard: `[rows of A_shard, 1]`) in rank order before the GEMMs.
+fn gemm_collective(ranks: &[Interpreter], op: &OperationRef<'_, '_>, n: &str) -> R<Vec<Vec<Val>>> {
+    let operands: Vec<Value> = op.operands().collect();
+    let results: Vec<Type> = op.results().map(|r| r.r#type()).collect();
+    let w = ranks.len();
+    let group_size = |name: &str| -> R<usize> {
+        let d = int(op, name).ok_or(format!("no {name}"))?;
+        if d != 0 { Err(format!("only {name} 0 is modelled")) } else { Ok(w) }
+    };
+    let scaled = n.contains("scaled");
+    if n.ends_with("reduce_scatter") {
+        if scaled {
+            group_size("orig_scatter_dim")?;
+            group_size("scatter_dim_after_maybe_reshape")?;
+        } else {
+            group_size("scatter_dim")?;
+        }
+        let dtype = dtype_of(results[0])?;
+        let mut sum: Vec<f32> = Vec::new();
+        let mut shape = Vec::new();
+        for r in ranks {
+            let (a, b) = (r.tensor(operands[0])?, r.tensor(operands[1])?);
+            let scales = if scaled { Some((r.tensor(operands[2])?, r.tensor(operands[3])?)) } else { None };
+            let p = product(&a, &b, scales.as_ref().map(|(x, y)| (x, y)), dtype);
+            shape.clone_from(&p.shape);
+            let p = p.to_vec();
+            sum.resize(p.len(), 0.0);
+            for (s, v) in sum.iter_mut().zip(p) {
+                *s += v;
+            }
+        }
+        if shape[0] % w != 0 {
+            return Err(format!("{shape:?} rows are not divisible by {w} ranks"));
+        }
+        let block = sum.len() / w;
+        shape[0] /= w;
+        return Ok((0..w)
+            .map(|r| vec![Val::Tensor(Tensor::new(dtype, shape.clone(), sum[r * block..(r + 1) * block].to_vec()))])
+            .collect());
+    }
+    group_size("gather_dim")?;
+    // Operand groups: A_shard, Bs (, A_scale, B_scales).
+    let n_b = results.len() - 1;
+    let bs = &operands[1..1 + n_b];
+    let gather = |v: Value| -> R<Tensor> {
+        let parts: Vec<Tensor> = ranks.iter().map(|r| r.tensor(v)).collect::<R<_>>()?;
+        let mut shape = parts[0].shape.clone();
+        shape[0] *= w;
+        Ok(Tensor::new(parts[0].dtype, shape, parts.iter().flat_map(Tensor::to_vec).collect()))
+    };
+    let a = gather(operands[0])?;
+    let a_scale = if scaled {
+        let sa = ranks[0].tensor(operands[1 + n_b])?;
+        let shard_rows = ranks[0].tensor(operands[0])?.shape[0];
+        // torch's rule (`_check_and_verify_fp8_all_gather_scale_mode`): `[rows of the shard, 1]` is the shard's.
+        let row_wise_shard = sa.shape.len() == 2 && sa.shape[1] == 1 && sa.shape[0] == shard_rows;
+        Some(if row_wise_shard { gather(operands[1 + n_b])? } else { sa })
+    } else {
+        None
+    };
+    let mut outs = Vec::new();
+    for r in ranks {
+        let mut vals = vec![Val::Tensor(a.deep_clone())];
+        for (i, b) in bs.iter().enumerate() {
+            let b = r.tensor(*b)?;
+            let sb = if scaled { Some(r.tensor(operands[2 + n_b + i])?) } else { None };
+            let scales = a_scale.as_ref().zip(sb.as_ref());
+            vals.push(Val::Tensor(product(&a, &b, scales, dtype_of(results[1 + i])?)));
+        }
+        outs.push(vals);
+    }
+    Ok(outs)
+}
+
 fn norm_dim(d: i64, rank: usize) -> usize {
     if d < 0 { (d + rank as i64) as usize } else { d as usize }
 }
@@ -199,6 +292,10 @@ impl Interpreter {
             let at = mlir_support::diagnostics::describe_location(op.location());
             let outs = match n.as_str() {
                 "vllm.all_reduce" | "vllm.reduce_scatter" | "vllm.all_gather" => collective(ranks, &op, &n),
+                "vllm.fused_matmul_reduce_scatter"
+                | "vllm.fused_scaled_matmul_reduce_scatter"
+                | "vllm.fused_all_gather_matmul"
+                | "vllm.fused_all_gather_scaled_matmul" => gemm_collective(ranks, &op, &n),
                 _ => ranks.iter_mut().map(|r| r.eval(&op, &n)).collect(),
             }
             .map_err(|e| format!("{n} ({}): {e}", at.1))?;
@@ -326,6 +423,13 @@ impl Interpreter {
             "mm" => {
                 let (a, b) = (t(0)?, t(1)?);
                 one(Tensor::new(out_dtype()?, vec![a.shape[0], b.shape[1]], matmul(&a, &b)))
+            }
+            "scaled_mm" => {
+                let p = product(&t(0)?, &t(1)?, Some((&t(2)?, &t(3)?)), DType::F32);
+                let n = p.shape[1];
+                let bias = if operands.len() > 4 { Some(t(4)?.to_vec()) } else { None };
+                let data = p.to_vec().iter().enumerate().map(|(i, v)| v + bias.as_ref().map_or(0.0, |b| b[i % n])).collect();
+                one(Tensor::new(out_dtype()?, p.shape.clone(), data))
             }
             "convert_element_type" | "to_dtype" => one(Tensor::new(out_dtype()?, t(0)?.shape.clone(), t(0)?.to_vec())),
             "mean" | "sum" | "amax" => {

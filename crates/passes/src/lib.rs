@@ -6,6 +6,7 @@
 //! They never print, read files or panic on verified input.
 #![deny(unsafe_code)]
 
+mod async_tp;
 mod dce;
 mod fix_functionalization;
 mod fuse_act_quant;
@@ -17,6 +18,7 @@ mod noop_elimination;
 mod sequence_parallelism;
 mod specialize_shapes;
 
+pub use async_tp::AsyncTpPass;
 pub use dce::DcePass;
 pub use fix_functionalization::FixFunctionalizationPass;
 pub use fuse_act_quant::FuseActQuantPass;
@@ -36,6 +38,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(SpecializeShapesPass),
         Box::new(NoopEliminationPass),
         Box::new(SequenceParallelismPass),
+        Box::new(AsyncTpPass),
         Box::new(FuseRmsQuantPass),
         Box::new(FuseActQuantPass),
         Box::new(FuseAttnQuantPass),

@@ -22,6 +22,11 @@ pub struct PassConfig {
     /// `8 MiB * tp / (hidden * elem_size)` for hidden >= 8192). `None`: no
     /// threshold, vLLM 0.9's behaviour.
     pub sp_min_token_num: Option<u64>,
+    /// Async TP: the c10d process-group name (`device_group.group_name`)
+    /// of each vLLM group (`unique_name`, the collectives' `group_name`).
+    /// The symmetric-memory ops take the c10d name, which only the running
+    /// process knows; a group without one is not fused.
+    pub c10d_group_names: std::collections::BTreeMap<String, String>,
     /// Graph inputs may be overwritten in place by fix-functionalization.
     pub donate_inputs: bool,
     /// Stages (pass names) to dump; empty with `dump_graph_dir` set = all.
@@ -42,6 +47,7 @@ impl Default for PassConfig {
             fuse_attn_quant: false,
             fi_allreduce_fusion_max_token_num: 16384,
             sp_min_token_num: None,
+            c10d_group_names: Default::default(),
             donate_inputs: false,
             dump_graph_stages: vec![],
             dump_graph_dir: None,
@@ -67,6 +73,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("enable_attn_fusion", "fuse_attn_quant"),
     ("fi_allreduce_fusion_max_token_num", "fi_allreduce_fusion_max_token_num"),
     ("sp_min_token_num", "sp_min_token_num"),
+    ("c10d_group_names", "c10d_group_names"),
     ("donate_inputs", "donate_inputs"),
     ("dump_graph_stages", "dump_graph_stages"),
     ("dump_graph_dir", "dump_graph_dir"),
@@ -163,6 +170,21 @@ impl PassConfig {
                     ),
                 }
             }
+            "c10d_group_names" => {
+                let bad = || {
+                    ConfigError(format!("config: '{spelling}' must map group names to c10d group names (strings without spaces), got {v}"))
+                };
+                let m = v.as_object().ok_or_else(bad)?;
+                self.c10d_group_names = m
+                    .iter()
+                    .map(|(k, v)| {
+                        v.as_str()
+                            .filter(|s| !s.is_empty() && !k.is_empty() && !(k.to_string() + s).contains([' ', ',', '=', '{', '}']))
+                            .map(|s| (k.clone(), s.to_string()))
+                    })
+                    .collect::<Option<_>>()
+                    .ok_or_else(bad)?;
+            }
             "dump_graph_stages" => {
                 self.dump_graph_stages = v
                     .as_array()
@@ -230,6 +252,9 @@ impl PassConfig {
         // Only when set: a config without it keeps the uuid it always had.
         if let Some(n) = self.sp_min_token_num {
             m.insert("sp_min_token_num".into(), Value::from(n));
+        }
+        if !self.c10d_group_names.is_empty() {
+            m.insert("c10d_group_names".into(), serde_json::to_value(&self.c10d_group_names).unwrap_or_default());
         }
         m
     }

@@ -317,6 +317,10 @@ impl PostGradPassManager {
             if slot.gate == Gate::StaticDivisibleByTp {
                 options.insert(0, format!("tp-size={}", self.tp_size));
             }
+            if slot.pass == "vllm-async-tp" && !self.config.c10d_group_names.is_empty() {
+                let names: Vec<String> = self.config.c10d_group_names.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                options.push(format!("group-names={}", names.join(",")));
+            }
             let options = options.join(" ");
             steps.push(Step {
                 kind: StepKind::BuiltIn,
