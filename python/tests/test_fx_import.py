@@ -222,6 +222,27 @@ class VllmOptPassTest(unittest.TestCase):
         self.assertEqual(len(a), 64)
         self.assertNotEqual(a, b)
 
+    def test_async_tp_takes_the_c10d_group_name_from_vllm(self):
+        # Inside vLLM the tensor-parallel group knows its c10d name; outside, nothing is invented.
+        self.assertNotIn("c10d_group_names", VllmOptPass(config={"enable_async_tp": True}).config)
+        group = type("G", (), {"unique_name": "tp:0", "device_group": type("D", (), {"group_name": "5"})()})()
+        state = type(sys)("vllm.distributed.parallel_state")
+        state.get_tp_group = lambda: group
+        mods = {"vllm": type(sys)("vllm"), "vllm.distributed": type(sys)("vllm.distributed"), "vllm.distributed.parallel_state": state}
+        saved = {k: sys.modules.get(k) for k in mods}
+        sys.modules.update(mods)
+        try:
+            self.assertEqual(VllmOptPass(config={"enable_async_tp": True}).config["c10d_group_names"], {"tp:0": "5"})
+            self.assertEqual(VllmOptPass(config={"fuse_gemm_comms": True, "c10d_group_names": {"tp:0": "9"}}).config["c10d_group_names"],
+                             {"tp:0": "9"})  # given: kept
+            self.assertNotIn("c10d_group_names", VllmOptPass(config={"enable_sp": True}).config)  # no async TP: not needed
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    sys.modules.pop(k, None)
+                else:
+                    sys.modules[k] = v
+
 
 if __name__ == "__main__":
     unittest.main()

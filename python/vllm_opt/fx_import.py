@@ -13,6 +13,7 @@ by name and order), resolving targets (`torch.ops._C.rms_norm.default`,
 `resolve`. As in the exporter, torch is imported only by the default
 resolver, so the logic runs, and is tested, without torch.
 """
+import importlib
 import json
 import math
 import operator
@@ -37,6 +38,9 @@ def torch_resolver():
                 return operator.getitem
             if not name.startswith("torch."):
                 raise GraphImportError(f"target '{name}' is not an op under torch.ops")
+            if name.startswith("torch.ops.symm_mem."):
+                # Async TP's fused ops: defined when this module is imported.
+                importlib.import_module("torch.distributed._symmetric_memory")
             obj = torch
             for part in name.split(".")[1:]:
                 obj = getattr(obj, part)
@@ -188,6 +192,19 @@ def _vllm_runtime_shape():
         return None
 
 
+def _vllm_c10d_group_names():
+    """Inside vLLM: {tp group's unique_name: its c10d group name}, which
+    async TP's symmetric-memory ops need; None outside vLLM or before its
+    distributed state exists."""
+    try:
+        from vllm.distributed.parallel_state import get_tp_group
+
+        tp = get_tp_group()
+        return {tp.unique_name: tp.device_group.group_name}
+    except Exception:  # noqa: BLE001 - not in vLLM, or no tensor-parallel group yet
+        return None
+
+
 class VllmOptPass:
     """A post-grad pass that hands the graph to vllm-opt and loads the result
     back: usable as Inductor's `post_grad_custom_post_pass`, or added to
@@ -197,6 +214,11 @@ class VllmOptPass:
     def __init__(self, binary="vllm-opt", config=None, tp_size=1, extra_args=(), resolve=None):
         self.binary = binary
         self.config = dict(config or {})
+        async_tp = self.config.get("enable_async_tp") or self.config.get("fuse_gemm_comms")
+        if async_tp and "c10d_group_names" not in self.config:
+            names = _vllm_c10d_group_names()
+            if names:
+                self.config["c10d_group_names"] = names
         self.tp_size = tp_size
         self.extra_args = list(extra_args)
         self.resolve = resolve
