@@ -231,21 +231,41 @@ fn static_fp8_fusion_is_bit_identical() -> Result<(), Failed> {
 /// (the GEMMs next to the collectives fused, the interpreter running each
 /// fused op as its collective and GEMM), the same: this checks what each
 /// fused op is given (operands, which scale, the shard's row scales) and
-/// which of its results replaces what.
+/// which of its results replaces what. Decomposed norms and quants (custom
+/// ops off) are copied onto the shard op for op: bit-identical to the
+/// unsharded graph with nothing after them, and fused after them as
+/// without sequence parallelism.
 fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
     let ctx = vllm_dialect::new_context()?;
     let rest = format!("{},{}", &FUSE["builtin.module(".len()..FUSE.len() - 1], &FIX["builtin.module(".len()..]);
-    // (graph, its per-rank arguments (the first ones), async TP after SP,
-    // ops expected after the passes and how many, the baseline is the unfused graph)
-    type Case<'a> = (&'a str, usize, bool, &'a [(&'a str, usize)], bool);
-    let cases: [Case; 5] = [
-        ("tp_decoder", 3, false, &[("vllm.reduce_scatter", 3), ("vllm.rms_norm_static_fp8_quant_", 1)], true),
-        ("tp_decoder_per_token", 3, false, &[("vllm.reduce_scatter", 3), ("vllm.rms_norm_dynamic_per_token_quant_", 2)], false),
-        ("tp_llama_static", 5, false, &[("vllm.reduce_scatter", 3), ("vllm.fused_add_rms_norm_static_fp8_quant_", 1)], true),
+    // (graph, its per-rank arguments (the first ones), what runs after SP
+    // ("": nothing, "fuse": the fusions and fix-functionalization, "async-tp":
+    // async TP, then those), ops expected after the passes and how many,
+    // the baseline is the unfused graph)
+    type Case<'a> = (&'a str, usize, &'a str, &'a [(&'a str, usize)], bool);
+    let cases: [Case; 7] = [
+        ("tp_native_decoder", 3, "", &[("vllm.reduce_scatter", 3), ("vllm.all_gather", 4), ("aten.rsqrt", 3)], true),
+        // The first two are fused after it (on the shard), the last stays decomposed; the baseline fuses the same way.
+        (
+            "tp_native_decoder",
+            3,
+            "fuse",
+            &[
+                ("vllm.reduce_scatter", 3),
+                ("vllm.all_gather", 4),
+                ("vllm.rms_norm_static_fp8_quant_", 1),
+                ("vllm.fused_add_rms_norm_static_fp8_quant_", 1),
+                ("aten.rsqrt", 1),
+            ],
+            false,
+        ),
+        ("tp_decoder", 3, "fuse", &[("vllm.reduce_scatter", 3), ("vllm.rms_norm_static_fp8_quant_", 1)], true),
+        ("tp_decoder_per_token", 3, "fuse", &[("vllm.reduce_scatter", 3), ("vllm.rms_norm_dynamic_per_token_quant_", 2)], false),
+        ("tp_llama_static", 5, "fuse", &[("vllm.reduce_scatter", 3), ("vllm.fused_add_rms_norm_static_fp8_quant_", 1)], true),
         (
             "tp_llama_static",
             5,
-            true,
+            "async-tp",
             &[
                 ("vllm.reduce_scatter", 1),
                 ("vllm.all_gather", 2),
@@ -258,7 +278,7 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
         (
             "tp_mlp_per_token",
             3,
-            true,
+            "async-tp",
             &[
                 ("vllm.reduce_scatter", 1),
                 ("vllm.all_gather", 2),
@@ -269,13 +289,17 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
             false,
         ),
     ];
-    for (name, per_rank, async_tp, expected, against_unfused) in cases {
+    for (name, per_rank, after, expected, against_unfused) in cases {
         let text = graph(name)?;
         let fused_only = format!("builtin.module({rest}");
         let baseline = compile(&ctx, &text, (!against_unfused).then_some(fused_only.as_str()))?;
         for tp in [2usize, 4] {
-            let atp = if async_tp { format!("func.func(vllm-async-tp{{tp-size={tp} group-names=tp:0=0}}),") } else { String::new() };
-            let sp = format!("builtin.module(func.func(vllm-sequence-parallelism{{tp-size={tp}}}),{atp}{rest}");
+            let then = match after {
+                "" => ")".to_string(),
+                "fuse" => format!(",{rest}"),
+                _ => format!(",func.func(vllm-async-tp{{tp-size={tp} group-names=tp:0=0}}),{rest}"),
+            };
+            let sp = format!("builtin.module(func.func(vllm-sequence-parallelism{{tp-size={tp}}}){then}");
             let module = compile(&ctx, &text, Some(&sp))?;
             let ir = module.as_operation().to_string();
             for &(op, n) in [("vllm.all_reduce", 0)].iter().chain(expected) {

@@ -10,6 +10,7 @@
 //! use of a full value that is not a rewritten norm reads
 //! `all_gather(twin)` instead, which equals it: the rewrite is correct
 //! whatever else reads the residual stream, with no whole-graph precondition.
+use crate::native;
 use mlir_support::{
     ir,
     melior::{
@@ -23,7 +24,7 @@ use mlir_support::{
     },
     pass::{Pass, PassFailed, PassInfo, PassOption, PassRun, PassStatistic},
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Row-wise ops an all-gather moves past when one is a norm's only reader:
 /// each row of every result depends only on the same row of operand 0 (the
@@ -56,6 +57,13 @@ read: a residual read elsewhere, or an all-reduce with other users, stays
 correct. A norm whose residual has no twin (not produced by a rewritten
 norm) is left alone.
 
+The decomposed forms (vLLM's default with custom ops off: `to(f32)`, `pow`,
+`mean`, `rsqrt`, ..., with the residual add in f32) shard too: the norm's ops
+are copied onto the shard as they are, so the values are bit-identical to the
+unsharded graph's (vLLM instead matches them as its custom op), and a
+decomposed static FP8 quant that is the norm's only reader moves onto the
+shard with them, so the fusion passes after it still fuse norm and quant.
+
 Applies to 2-D rows with a static row count divisible by `tp-size` (the pass
 manager runs it only for such a runtime shape, as vLLM does); anything else
 is left as is. Collectives keep the all-reduce's `group_name`.",
@@ -67,10 +75,19 @@ is left as is. Collectives keep the all-reduce's `group_name`.",
     statistics: &[
         PassStatistic { name: "rms-norm", description: "rms_norm(all_reduce) sites sharded" },
         PassStatistic { name: "fused-add-rms-norm", description: "fused_add_rms_norm(all_reduce) sites sharded" },
+        PassStatistic {
+            name: "native-rms-norm",
+            description: "Decomposed RMSNorms (with or without the residual add) of an all_reduce sharded",
+        },
         PassStatistic { name: "quant-sharded", description: "Row-wise quants (static, per-token FP8) moved before the all-gather" },
         PassStatistic { name: "all-gather-for-other-readers", description: "All-gathers of a twin for a reader that is not a norm" },
     ],
-    sources: &[include_str!("sequence_parallelism.rs"), include_str!("fusion.rs"), include_str!("fuse_attn_quant.rs")],
+    sources: &[
+        include_str!("sequence_parallelism.rs"),
+        include_str!("fusion.rs"),
+        include_str!("fuse_attn_quant.rs"),
+        include_str!("native.rs"),
+    ],
 };
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -100,6 +117,7 @@ impl Pass for SequenceParallelismPass {
             twins: HashMap::new(),
             old: Vec::new(),
             all_reduces: Vec::new(),
+            chains: Vec::new(),
             debug: run.option("debug-node"),
         };
         for op in ir::block_ops(block) {
@@ -107,6 +125,8 @@ impl Pass for SequenceParallelismPass {
             match name.as_string_ref().as_str() {
                 Ok("vllm.rms_norm") if sp.rms_norm(op) => run.bump("rms-norm", 1),
                 Ok("vllm.fused_add_rms_norm") if sp.fused_add_rms_norm(op) => run.bump("fused-add-rms-norm", 1),
+                // A decomposed RMSNorm ends in its weight multiply.
+                Ok("aten.mul") if sp.native_rms(op) => run.bump("native-rms-norm", 1),
                 _ => continue,
             }
         }
@@ -126,6 +146,9 @@ struct Sharder<'c, 'a, 'd> {
     old: Vec<(OperationRef<'c, 'a>, Value<'c, 'a>, Attribute<'c>)>,
     /// The all-reduces given a twin (erased at the end when nothing reads them).
     all_reduces: Vec<OperationRef<'c, 'a>>,
+    /// The ops of decomposed norms and quants copied onto the shard (erased
+    /// at the end when nothing reads them).
+    chains: Vec<OperationRef<'c, 'a>>,
     debug: &'d str,
 }
 
@@ -258,18 +281,141 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
         true
     }
 
+    /// The types `ops` (a decomposed norm or quant) have on the shard, in
+    /// block order, for the ops that read a value of `seeds` (full values
+    /// with a sharded twin) directly or through each other; the others (a
+    /// scale's reciprocal) stay as they are. `None` if a result of one of
+    /// them is not rows of the full row count.
+    fn plan_rows(&self, ops: &[OperationRef<'c, 'a>], seeds: &[Value<'c, 'a>]) -> Option<Vec<(OperationRef<'c, 'a>, Vec<Type<'c>>)>> {
+        let mut sorted = ops.to_vec();
+        sorted.sort_by(|a, b| if a.is_before_in_block(*b) { std::cmp::Ordering::Less } else { std::cmp::Ordering::Greater });
+        let mut sharded: HashSet<usize> = seeds.iter().map(|v| ir::value_id(*v)).collect();
+        let mut plan = Vec::new();
+        for op in sorted {
+            if !op.operands().any(|v| sharded.contains(&ir::value_id(v))) {
+                continue;
+            }
+            let mut types = Vec::new();
+            for r in op.results() {
+                types.push(self.shard_type(r.into()).ok()?);
+                sharded.insert(ir::value_id(r.into()));
+            }
+            plan.push((op, types));
+        }
+        Some(plan)
+    }
+
+    /// Copies the planned ops onto the shard, each before its original,
+    /// reading `map`'s twins; adds each copied result's twin to `map`.
+    fn copy_rows(&mut self, plan: &[(OperationRef<'c, 'a>, Vec<Type<'c>>)], map: &mut HashMap<usize, Value<'c, 'a>>) -> Option<()> {
+        for (op, types) in plan {
+            let operands: Vec<Value> = op.operands().map(|v| map.get(&ir::value_id(v)).copied().unwrap_or(v)).collect();
+            let new = self.copy_before(*op, &operands, types)?;
+            for (old, new) in op.results().zip(new.results()) {
+                map.insert(ir::value_id(old.into()), new.into());
+            }
+        }
+        self.chains.extend(plan.iter().map(|(op, _)| *op));
+        Some(())
+    }
+
+    /// A decomposed RMSNorm ending at `op` (its weight multiply) whose input
+    /// is an all-reduce (with the residual add: one operand an all-reduce,
+    /// the other sharded), copied onto the shard op by op.
+    fn native_rms(&mut self, op: OperationRef<'c, 'a>) -> bool {
+        let Some(out) = op.result(0).ok().map(Value::from) else { return false };
+        let m = match native::rms(out) {
+            Ok(m) => m,
+            Err(why) => {
+                self.explain(op, &format!("not a decomposed RMSNorm: {why}"));
+                return false;
+            }
+        };
+        // The all-reduced operand, and the residual's twin (the add commutes: either order).
+        let twin = |v: Value<'c, 'a>| self.twins.get(&ir::value_id(v)).map(|&(_, t, g)| (t, g));
+        let (input, residual) = match m.residual {
+            None => (m.x, None),
+            Some(r) => match (Self::all_reduce_of(m.x), Self::all_reduce_of(r)) {
+                (Some(_), _) if twin(r).is_some() => (m.x, Some((r, twin(r)))),
+                (_, Some(_)) if twin(m.x).is_some() => (r, Some((m.x, twin(m.x)))),
+                _ => {
+                    self.explain(op, "the residual add is not of an all-reduce and a sharded residual");
+                    return false;
+                }
+            },
+        };
+        if let (Some(ar), Some((_, Some((_, g))))) = (Self::all_reduce_of(input), residual)
+            && ar.attribute("group_name").ok() != Some(g)
+        {
+            self.explain(op, "the residual is sharded over another process group");
+            return false;
+        }
+        let seeds: Vec<Value> = std::iter::once(input).chain(residual.map(|(r, _)| r)).collect();
+        let Some(plan) = self.plan_rows(&m.ops, &seeds) else {
+            self.explain(op, "a value of the norm is not rows of the full row count");
+            return false;
+        };
+        let Some((shard, _, group)) = self.shard_input(op, input) else { return false };
+        let mut map = HashMap::from([(ir::value_id(input), shard)]);
+        if let Some((r, Some((r_shard, _)))) = residual {
+            map.insert(ir::value_id(r), r_shard);
+        }
+        if self.copy_rows(&plan, &mut map).is_none() {
+            return false;
+        }
+        let Some(&y) = map.get(&ir::value_id(out)) else { return false };
+        if let Some(ro) = m.residual_out
+            && let Some(&ro_shard) = map.get(&ir::value_id(ro))
+        {
+            self.twins.insert(ir::value_id(ro), (ro, ro_shard, group));
+        }
+        self.old.push((op, y, group));
+        true
+    }
+
+    /// The decomposed static FP8 quant that is `out`'s only reader, if any.
+    fn native_quant_of(out: Value<'c, 'a>) -> Option<native::Quant<'c, 'a>> {
+        let mut v = out;
+        for _ in 0..6 {
+            let users = ir::users(v);
+            let [u] = users.as_slice() else { return None };
+            if native::is_quant_end(u) {
+                return native::static_quant(u.result(0).ok()?.into()).ok().filter(|q| q.input == out);
+            }
+            v = u.result(0).ok()?.into();
+        }
+        None
+    }
+
+    /// Runs the decomposed quant `q` of the normalized rows on `y_shard` and gathers its FP8 rows.
+    fn shard_native_quant(&mut self, q: &native::Quant<'c, 'a>, y_shard: Value<'c, 'a>, group: Attribute<'c>) -> bool {
+        let Some(plan) = self.plan_rows(&q.ops, &[q.input]) else { return false };
+        let mut map = HashMap::from([(ir::value_id(q.input), y_shard)]);
+        if self.copy_rows(&plan, &mut map).is_none() {
+            return false;
+        }
+        let Some(&q_shard) = map.get(&ir::value_id(q.out)) else { return false };
+        ir::producer(q_shard).is_some_and(|def| self.gather_into(q.out, q_shard, def, group))
+    }
+
     /// The normalized rows: a `ROW_WISE` quant that is their only reader
     /// runs on the shard (the all-gathers then move its FP8 rows and
     /// scales); otherwise they are gathered as they are. Returns the quants moved.
-    fn finish_quants(&self) -> u64 {
+    fn finish_quants(&mut self) -> u64 {
         let mut moved = 0;
-        for &(op, y_shard, group) in &self.old {
+        for (op, y_shard, group) in self.old.clone() {
             let Ok(out) = op.result(0) else { continue };
             let out: Value = out.into();
             if let [reader] = ir::users(out).as_slice()
                 && reader.name().as_string_ref().as_str().is_ok_and(|n| ROW_WISE.contains(&n))
                 && reader.operand(0).is_ok_and(|v| v == out)
                 && self.shard_row_wise(*reader, y_shard, group)
+            {
+                moved += 1;
+                continue;
+            }
+            if let Some(q) = Self::native_quant_of(out)
+                && self.shard_native_quant(&q, y_shard, group)
             {
                 moved += 1;
                 continue;
@@ -313,7 +459,7 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
     /// Gives the other readers of each sharded value its all-gather, then
     /// erases the replaced norms and all-reduces. Returns the all-gathers added.
     fn finish(&self) -> u64 {
-        let old: std::collections::HashSet<usize> = self.old.iter().map(|(op, ..)| ir::op_id(op)).collect();
+        let old: HashSet<usize> = self.old.iter().map(|(op, ..)| ir::op_id(op)).chain(self.chains.iter().map(ir::op_id)).collect();
         let mut added = 0;
         // In any order: each twin has its own defining op, which gets at most this one all-gather.
         for &(full, twin, group) in self.twins.values() {
@@ -329,6 +475,21 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
         for (op, ..) in self.old.iter().rev() {
             if ir::results_unused(*op) {
                 ir::erase(*op);
+            }
+        }
+        // The decomposed norms' and quants' ops, users before producers, across chains.
+        let mut left = self.chains.clone();
+        loop {
+            let before = left.len();
+            left.retain(|op| {
+                let dead = ir::results_unused(*op);
+                if dead {
+                    ir::erase(*op);
+                }
+                !dead
+            });
+            if left.len() == before {
+                break;
             }
         }
         for ar in &self.all_reduces {
