@@ -472,13 +472,17 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
                 added += 1;
             }
         }
+        // A decomposed norm's last op is in its chain: erased with the chain, once.
+        let in_chains: HashSet<usize> = self.chains.iter().map(ir::op_id).collect();
         for (op, ..) in self.old.iter().rev() {
-            if ir::results_unused(*op) {
+            if !in_chains.contains(&ir::op_id(op)) && ir::results_unused(*op) {
                 ir::erase(*op);
             }
         }
         // The decomposed norms' and quants' ops, users before producers, across chains.
         let mut left = self.chains.clone();
+        let mut seen = HashSet::new();
+        left.retain(|op| seen.insert(ir::op_id(op)));
         loop {
             let before = left.len();
             left.retain(|op| {
