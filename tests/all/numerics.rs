@@ -234,22 +234,25 @@ fn static_fp8_fusion_is_bit_identical() -> Result<(), Failed> {
 /// which of its results replaces what. Decomposed norms and quants (custom
 /// ops off) are copied onto the shard op for op: bit-identical to the
 /// unsharded graph with nothing after them, and fused after them as
-/// without sequence parallelism.
+/// without sequence parallelism. The all-reduce + norm (+ quant) fusion
+/// instead of SP: the same results (the fused op's reference semantics
+/// are vLLM's fallback path, what the graph computed).
 fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
     let ctx = vllm_dialect::new_context()?;
     let rest = format!("{},{}", &FUSE["builtin.module(".len()..FUSE.len() - 1], &FIX["builtin.module(".len()..]);
-    // (graph, its per-rank arguments (the first ones), what runs after SP
-    // ("": nothing, "fuse": the fusions and fix-functionalization, "async-tp":
-    // async TP, then those), ops expected after the passes and how many,
-    // the baseline is the unfused graph)
+    // (graph, its per-rank arguments (the first ones), the collective passes
+    // ("sp": sequence parallelism alone, "sp,fuse": then the fusions and
+    // fix-functionalization, "sp,async-tp,fuse": async TP between, "ar,fuse":
+    // the all-reduce + norm fusion instead of SP), ops expected after the
+    // passes and how many, the baseline is the unfused graph)
     type Case<'a> = (&'a str, usize, &'a str, &'a [(&'a str, usize)], bool);
-    let cases: [Case; 7] = [
-        ("tp_native_decoder", 3, "", &[("vllm.reduce_scatter", 3), ("vllm.all_gather", 4), ("aten.rsqrt", 3)], true),
+    let cases: [Case; 9] = [
+        ("tp_native_decoder", 3, "sp", &[("vllm.reduce_scatter", 3), ("vllm.all_gather", 4), ("aten.rsqrt", 3)], true),
         // The first two are fused after it (on the shard), the last stays decomposed; the baseline fuses the same way.
         (
             "tp_native_decoder",
             3,
-            "fuse",
+            "sp,fuse",
             &[
                 ("vllm.reduce_scatter", 3),
                 ("vllm.all_gather", 4),
@@ -259,13 +262,28 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
             ],
             false,
         ),
-        ("tp_decoder", 3, "fuse", &[("vllm.reduce_scatter", 3), ("vllm.rms_norm_static_fp8_quant_", 1)], true),
-        ("tp_decoder_per_token", 3, "fuse", &[("vllm.reduce_scatter", 3), ("vllm.rms_norm_dynamic_per_token_quant_", 2)], false),
-        ("tp_llama_static", 5, "fuse", &[("vllm.reduce_scatter", 3), ("vllm.fused_add_rms_norm_static_fp8_quant_", 1)], true),
+        // Every all-reduce + norm fused, with the static quant after the first two.
+        (
+            "tp_decoder",
+            3,
+            "ar,fuse",
+            &[("vllm.flashinfer_trtllm_fused_allreduce_norm_", 3), ("vllm.rms_norm_static_fp8_quant_", 0), ("aten.full", 1)],
+            true,
+        ),
         (
             "tp_llama_static",
             5,
-            "async-tp",
+            "ar,fuse",
+            &[("vllm.flashinfer_trtllm_fused_allreduce_norm_", 3), ("vllm.fused_add_rms_norm_static_fp8_quant_", 0)],
+            true,
+        ),
+        ("tp_decoder", 3, "sp,fuse", &[("vllm.reduce_scatter", 3), ("vllm.rms_norm_static_fp8_quant_", 1)], true),
+        ("tp_decoder_per_token", 3, "sp,fuse", &[("vllm.reduce_scatter", 3), ("vllm.rms_norm_dynamic_per_token_quant_", 2)], false),
+        ("tp_llama_static", 5, "sp,fuse", &[("vllm.reduce_scatter", 3), ("vllm.fused_add_rms_norm_static_fp8_quant_", 1)], true),
+        (
+            "tp_llama_static",
+            5,
+            "sp,async-tp,fuse",
             &[
                 ("vllm.reduce_scatter", 1),
                 ("vllm.all_gather", 2),
@@ -278,7 +296,7 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
         (
             "tp_mlp_per_token",
             3,
-            "async-tp",
+            "sp,async-tp,fuse",
             &[
                 ("vllm.reduce_scatter", 1),
                 ("vllm.all_gather", 2),
@@ -294,17 +312,21 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
         let fused_only = format!("builtin.module({rest}");
         let baseline = compile(&ctx, &text, (!against_unfused).then_some(fused_only.as_str()))?;
         for tp in [2usize, 4] {
-            let then = match after {
-                "" => ")".to_string(),
-                "fuse" => format!(",{rest}"),
-                _ => format!(",func.func(vllm-async-tp{{tp-size={tp} group-names=tp:0=0}}),{rest}"),
-            };
-            let sp = format!("builtin.module(func.func(vllm-sequence-parallelism{{tp-size={tp}}}){then}");
+            let passes: Vec<String> = after
+                .split(',')
+                .map(|p| match p {
+                    "sp" => format!("func.func(vllm-sequence-parallelism{{tp-size={tp}}})"),
+                    "async-tp" => format!("func.func(vllm-async-tp{{tp-size={tp} group-names=tp:0=0}})"),
+                    "ar" => format!("func.func(vllm-fuse-allreduce-rms{{tp-size={tp}}})"),
+                    _ => rest[..rest.len() - 1].to_string(), // without the module's closing parenthesis
+                })
+                .collect();
+            let sp = format!("builtin.module({})", passes.join(","));
             let module = compile(&ctx, &text, Some(&sp))?;
             let ir = module.as_operation().to_string();
             for &(op, n) in [("vllm.all_reduce", 0)].iter().chain(expected) {
                 if count(&ir, op) != n {
-                    return Err(format!("{name}, tp {tp}: expected {n} {op} after sequence parallelism:\n{ir}").into());
+                    return Err(format!("{name}, tp {tp}, {after}: expected {n} {op}:\n{ir}").into());
                 }
             }
             let (before_fn, after_fn) =

@@ -70,10 +70,17 @@ fn slots_follow_vllms_order() -> Result<(), Failed> {
             ],
         format!("built-in order differs from vLLM's: {order:?}"),
     )?;
-    // Enabling a pass this build lacks is an error, never a silent no-op.
-    let pm = PostGradPassManager::new(PassConfig::from_json(r#"{"fuse_allreduce_rms": true}"#)?.0);
-    let e = pm.plan(ShapeContext::Static(8)).err().ok_or("an unavailable pass was accepted")?;
-    check(e.0.contains("vllm-fuse-allreduce-rms"), e.0)?;
+    // Every slot's pass exists in this build (enabling one that did not would be an error, never a silent no-op).
+    let _registers_them = PostGradPassManager::new(PassConfig::default());
+    for slot in SLOTS {
+        check(mlir_support::pass::is_registered(slot.pass), format!("slot {} has no pass {}", slot.field, slot.pass))?;
+    }
+    // The all-reduce + norm fusion gets the tensor-parallel size and the token limit.
+    let mut pm =
+        PostGradPassManager::new(PassConfig::from_json(r#"{"fuse_allreduce_rms": true, "fi_allreduce_fusion_max_token_num": 64}"#)?.0);
+    pm.tp_size = 8;
+    let text = pm.plan(ShapeContext::Static(8))?.pipeline_text();
+    check(text.contains("vllm-fuse-allreduce-rms{tp-size=8 max-token-num=64}"), text)?;
     // Sequence parallelism runs with the manager's tensor-parallel size, where its gate allows.
     let mut pm = PostGradPassManager::new(PassConfig::from_json(r#"{"enable_sp": true}"#)?.0);
     pm.tp_size = 4;

@@ -2,7 +2,6 @@
 // RUN: not vllm-opt %s --config '{"fuse_gemm_comm": true}' 2>&1 | FileCheck %s --check-prefix=TYPO
 // RUN: not vllm-opt %s --config '{"enable_noop": "yes"}' 2>&1 | FileCheck %s --check-prefix=TYPE
 // RUN: not vllm-opt %s --config '{"enable_noop": true, "eliminate_noops": false}' 2>&1 | FileCheck %s --check-prefix=CONFLICT
-// RUN: not vllm-opt %s --config '{"enable_fi_allreduce_fusion": true}' 2>&1 | FileCheck %s --check-prefix=MISSING
 // RUN: not vllm-opt %s --config '{"c10d_group_names": {"tp:0": 3}}' 2>&1 | FileCheck %s --check-prefix=GROUPS
 // RUN: not vllm-opt %s --config '{"c10d_group_names": {"tp:0": "a b"}}' 2>&1 | FileCheck %s --check-prefix=GROUPS
 // RUN: not vllm-opt %s --config %S/does-not-exist.json 2>&1 | FileCheck %s --check-prefix=NOFILE
@@ -30,7 +29,6 @@
 // TYPO: error: config: unknown field(s) 'fuse_gemm_comm' (did you mean 'fuse_gemm_comms'?)
 // TYPE: error: config: 'enable_noop' must be true or false, got "yes"
 // CONFLICT: error: config: 'eliminate_noops' and 'enable_noop' set the same option to different values
-// MISSING: error: 'fuse_allreduce_rms' enables the pass 'vllm-fuse-allreduce-rms', which this build of vllm-opt does not have yet
 // GROUPS: error: config: 'c10d_group_names' must map group names to c10d group names (strings without spaces)
 // NOFILE: does-not-exist.json: error: cannot read the config
 // MIX: error: the post-grad pipeline (--config, --runtime-shape, ...) cannot be combined with --pass-pipeline

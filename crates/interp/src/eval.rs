@@ -210,6 +210,24 @@ fn gemm_collective(ranks: &[Interpreter], op: &OperationRef<'_, '_>, n: &str) ->
     Ok(outs)
 }
 
+/// The fused all-reduce + norm op over all ranks, by vLLM's reference (its
+/// fallback path): the all-reduce as `all_reduce` computes it, then each
+/// rank's kernel reads that sum as `allreduce_in` (writes go to the rank's
+/// own buffers in the in-place form).
+fn allreduce_norm(ranks: &mut [Interpreter], op: &OperationRef<'_, '_>, n: &str) -> R<Vec<Vec<Val>>> {
+    let x = op.operand(0).map_err(|e| e.to_string())?;
+    let xs: Vec<Tensor> = ranks.iter().map(|r| r.tensor(x)).collect::<R<_>>()?;
+    let mut sum = vec![0f32; xs[0].numel()];
+    for t in &xs {
+        for (s, v) in sum.iter_mut().zip(t.to_vec()) {
+            *s += v;
+        }
+    }
+    let reduced = Tensor::new(xs[0].dtype, xs[0].shape.clone(), sum);
+    let def: &'static OpDef = vllm_dialect::op(n).ok_or("op not in the table")?;
+    ranks.iter_mut().map(|r| r.kernel_op_with(op, def, Some(("allreduce_sum", reduced.deep_clone())))).collect()
+}
+
 fn norm_dim(d: i64, rank: usize) -> usize {
     if d < 0 { (d + rank as i64) as usize } else { d as usize }
 }
@@ -296,6 +314,9 @@ impl Interpreter {
                 | "vllm.fused_scaled_matmul_reduce_scatter"
                 | "vllm.fused_all_gather_matmul"
                 | "vllm.fused_all_gather_scaled_matmul" => gemm_collective(ranks, &op, &n),
+                "vllm.flashinfer_trtllm_fused_allreduce_norm" | "vllm.flashinfer_trtllm_fused_allreduce_norm_" => {
+                    allreduce_norm(ranks, &op, &n)
+                }
                 _ => ranks.iter_mut().map(|r| r.eval(&op, &n)).collect(),
             }
             .map_err(|e| format!("{n} ({}): {e}", at.1))?;
@@ -490,12 +511,20 @@ impl Interpreter {
     /// A value-form op or its in-place twin: one kernel, with outputs
     /// returned as results or written into the buffers.
     fn kernel_op(&mut self, op: &OperationRef<'_, '_>, def: &'static OpDef) -> R<Vec<Val>> {
+        self.kernel_op_with(op, def, None)
+    }
+
+    /// `kernel_op` with one more (read-only) input the kernel reads by name.
+    fn kernel_op_with(&mut self, op: &OperationRef<'_, '_>, def: &'static OpDef, extra: Option<(&'static str, Tensor)>) -> R<Vec<Val>> {
         let named = vllm_dialect::verify::named_operands(op).ok_or("op does not verify")?;
         let mut ins: HashMap<&str, Tensor> = HashMap::new();
         for (n, vs) in &named {
             if let Some(v) = vs.first() {
                 ins.insert(n, self.tensor(*v)?);
             }
+        }
+        if let Some((n, t)) = extra {
+            ins.insert(n, t);
         }
         // Output name -> (dtype, shape) and where it goes.
         let mut outs: Vec<(String, DType, Vec<usize>)> = Vec::new();
@@ -540,7 +569,12 @@ impl Interpreter {
     /// fix-functionalization's buffer sizing knows too.
     fn result_shape(&self, ty: Type<'_>, ins: &HashMap<&str, Tensor>) -> R<Vec<usize>> {
         let rt = ir::ranked_tensor(ty).ok_or("result is not a tensor")?;
-        let first = ins.get("input").or_else(|| ins.get("query")).or_else(|| ins.get("a")).ok_or("no input to size the result")?;
+        let first = ins
+            .get("input")
+            .or_else(|| ins.get("query"))
+            .or_else(|| ins.get("a"))
+            .or_else(|| ins.get("allreduce_in"))
+            .ok_or("no input to size the result")?;
         let rank = rt.rank();
         (0..rank)
             .map(|i| match rt.dim_size(i) {
@@ -652,6 +686,17 @@ fn run_kernel(
         "rms_norm_static_fp8_quant" => {
             let y = k::rms_norm(&get("input")?, &get("weight")?, eps, act);
             m.insert("result".into(), k::static_quant(&y, scalar("scale")?));
+        }
+        "flashinfer_trtllm_fused_allreduce_norm" => {
+            // With norm_out None: the norm into allreduce_in, the new residual into residual.
+            let act = ins.get("allreduce_in").map_or(DType::F32, |t| t.dtype);
+            let eps = float(op, "rms_eps").ok_or("no rms_eps")? as f32;
+            let (o, z) = k::fused_add_rms_norm(&get("allreduce_sum")?, &get("residual")?, &get("rms_gamma")?, eps, act);
+            if outs.iter().any(|o| o.0 == "quant_out") {
+                m.insert("quant_out".into(), k::static_quant(&o, scalar("scale_factor")?));
+            }
+            m.insert("allreduce_in".into(), o);
+            m.insert("residual".into(), z);
         }
         "fused_add_rms_norm_static_fp8_quant" => {
             let (o, z) = k::fused_add_rms_norm(&get("input")?, &get("residual")?, &get("weight")?, eps, act);

@@ -67,6 +67,11 @@ impl PassRun<'_> {
         self.info.options.iter().position(|o| o.name == name).and_then(|i| self.values.get(i).copied()).unwrap_or("")
     }
 
+    /// The running pass's argument (`vllm-dce`), for diagnostics.
+    pub fn pass_argument(&self) -> &'static str {
+        self.info.argument
+    }
+
     /// Adds `n` to the statistic called `name` (one of the pass's declared ones).
     pub fn bump(&self, name: &str, n: u64) {
         debug_assert!(self.info.statistics.iter().any(|s| s.name == name), "undeclared statistic {name}");

@@ -105,10 +105,7 @@ impl Pass for AsyncTpPass {
             ir::emit_error(func.location(), &format!("vllm-async-tp: {why}"));
             PassFailed
         };
-        let tp: i64 = match run.option("tp-size") {
-            "" => 1,
-            s => s.parse().map_err(|_| fail(&format!("tp-size '{s}' is not a count")))?,
-        };
+        let tp = crate::fusion::count_option(func, run, "tp-size", 1)? as i64;
         let groups = parse_group_names(run.option("group-names")).map_err(|e| fail(&e))?;
         let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return Ok(()) };
         let handle = ir::ContextHandle::of(&func);

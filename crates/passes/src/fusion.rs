@@ -163,6 +163,23 @@ fn matches<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) ->
     Ok(m)
 }
 
+/// The pass option `name` as a non-negative count (`default` when not
+/// given); an error at `func` naming the pass and the option otherwise.
+pub fn count_option(
+    func: OperationRef<'_, '_>,
+    run: &mlir_support::pass::PassRun<'_>,
+    name: &str,
+    default: u64,
+) -> Result<u64, mlir_support::pass::PassFailed> {
+    match run.option(name) {
+        "" => Ok(default),
+        s => s.parse().map_err(|_| {
+            ir::emit_error(func.location(), &format!("{}: {name} '{s}' is not a count", run.pass_argument()));
+            mlir_support::pass::PassFailed
+        }),
+    }
+}
+
 /// Whether `op` is the FX node `node` (its location, or one of its getitems).
 pub fn is_node(op: &OperationRef<'_, '_>, node: &str) -> bool {
     let loc = op.location();

@@ -10,6 +10,7 @@ mod async_tp;
 mod dce;
 mod fix_functionalization;
 mod fuse_act_quant;
+mod fuse_allreduce_rms;
 mod fuse_attn_quant;
 mod fuse_rms_quant;
 pub mod fusion;
@@ -22,6 +23,7 @@ pub use async_tp::AsyncTpPass;
 pub use dce::DcePass;
 pub use fix_functionalization::FixFunctionalizationPass;
 pub use fuse_act_quant::FuseActQuantPass;
+pub use fuse_allreduce_rms::FuseAllreduceRmsPass;
 pub use fuse_attn_quant::FuseAttnQuantPass;
 pub use fuse_rms_quant::FuseRmsQuantPass;
 pub use mlir_support::pass::{Pass, PassFailed, PassInfo, PassRun};
@@ -39,6 +41,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(NoopEliminationPass),
         Box::new(SequenceParallelismPass),
         Box::new(AsyncTpPass),
+        Box::new(FuseAllreduceRmsPass),
         Box::new(FuseRmsQuantPass),
         Box::new(FuseActQuantPass),
         Box::new(FuseAttnQuantPass),

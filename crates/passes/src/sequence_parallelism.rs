@@ -98,13 +98,7 @@ impl Pass for SequenceParallelismPass {
         &INFO
     }
     fn run(&self, func: OperationRef<'_, '_>, run: &PassRun<'_>) -> Result<(), PassFailed> {
-        let tp: u64 = match run.option("tp-size") {
-            "" => 1,
-            s => s.parse().map_err(|_| {
-                ir::emit_error(func.location(), &format!("vllm-sequence-parallelism: tp-size '{s}' is not a count"));
-                PassFailed
-            })?,
-        };
+        let tp = crate::fusion::count_option(func, run, "tp-size", 1)?;
         if tp < 2 {
             return Ok(());
         }

@@ -317,6 +317,9 @@ impl PostGradPassManager {
             if slot.gate == Gate::StaticDivisibleByTp {
                 options.insert(0, format!("tp-size={}", self.tp_size));
             }
+            if slot.pass == "vllm-fuse-allreduce-rms" {
+                options.insert(0, format!("tp-size={} max-token-num={}", self.tp_size, self.config.fi_allreduce_fusion_max_token_num));
+            }
             if slot.pass == "vllm-async-tp" && !self.config.c10d_group_names.is_empty() {
                 let names: Vec<String> = self.config.c10d_group_names.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 options.push(format!("group-names={}", names.join(",")));

@@ -1,0 +1,254 @@
+//! `vllm-fuse-allreduce-rms`: all-reduce + (residual add) + RMSNorm (+ static
+//! FP8 quant) -> one FlashInfer/TRT-LLM communication kernel.
+use mlir_support::{
+    ir,
+    melior::{
+        Context,
+        ir::{
+            Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
+            attribute::{BoolAttribute, DenseI64ArrayAttribute, FloatAttribute, IntegerAttribute},
+            operation::{OperationBuilder, OperationLike, OperationRef},
+            r#type::{DimSize, IntegerType},
+        },
+    },
+    pass::{Pass, PassFailed, PassInfo, PassOption, PassRun, PassStatistic},
+};
+use std::collections::HashSet;
+
+/// FlashInfer's `AllReduceFusionPattern`.
+const K_AR_RESIDUAL_RMS_NORM: i64 = 1;
+const K_AR_RESIDUAL_RMS_NORM_FP8_QUANT: i64 = 2;
+
+const FUSED: &str = "vllm.flashinfer_trtllm_fused_allreduce_norm";
+
+pub static INFO: PassInfo = PassInfo {
+    argument: "vllm-fuse-allreduce-rms",
+    summary: "All-reduce + (residual add) + RMSNorm (+ static FP8 quant) -> one FlashInfer communication kernel",
+    description: "
+vLLM's AllReduceFusionPass (vLLM main's op schema, without a rank argument,
+so every rank compiles the same graph):
+- `fused_add_rms_norm(all_reduce(x), residual, w)` ->
+  `flashinfer_trtllm_fused_allreduce_norm(x, residual, w)` (pattern 1): the
+  norm comes back in `allreduce_in`, the new residual in `residual`;
+- `rms_norm(all_reduce(x), w)`: the same with a residual of zeros (its new
+  residual is the all-reduced value, which other readers of the all-reduce
+  then read), where vLLM passes zeros and a `norm_out` buffer;
+- either, followed by `static_scaled_fp8_quant` as the norm's only reader ->
+  pattern 2, the FP8 rows in `quant_out`.
+
+Any epsilon (vLLM: 1e-5 and 1e-6). `world_size` is the pass's tp-size,
+`max_token_num` its max-token-num (the pipeline's
+`fi_allreduce_fusion_max_token_num`, which also gates the pass per shape
+context), `launch_with_pdl` and `fp32_acc` true, as vLLM sets them. Runs
+before RMSNorm + quant fusion, on the custom ops (decomposed norms are raised
+only by the fusion passes after it). Not fused (explained at `debug-node`):
+an all-reduce with other readers than the norm (except the no-residual form),
+a weight of another type than the rows, tp-size below 2.",
+    anchor: Some("func.func"),
+    options: &[
+        PassOption { name: "tp-size", description: "Tensor-parallel world size (the pass does nothing below 2)", default: "1" },
+        PassOption {
+            name: "max-token-num",
+            description: "The most tokens the fused kernel's workspace holds (vLLM's max_token_num)",
+            default: "16384",
+        },
+        crate::fusion::DEBUG_NODE,
+    ],
+    statistics: &[
+        PassStatistic { name: "allreduce-fused-add-rms", description: "all_reduce + fused_add_rms_norm fused" },
+        PassStatistic { name: "allreduce-rms", description: "all_reduce + rms_norm fused (residual of zeros)" },
+        PassStatistic { name: "with-static-quant", description: "... with the static FP8 quant after the norm" },
+    ],
+    sources: &[include_str!("fuse_allreduce_rms.rs"), include_str!("fusion.rs")],
+};
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FuseAllreduceRmsPass;
+
+impl Pass for FuseAllreduceRmsPass {
+    fn info(&self) -> &'static PassInfo {
+        &INFO
+    }
+    fn run(&self, func: OperationRef<'_, '_>, run: &PassRun<'_>) -> Result<(), PassFailed> {
+        let tp = crate::fusion::count_option(func, run, "tp-size", 1)? as i64;
+        let max_tokens = crate::fusion::count_option(func, run, "max-token-num", 16384)? as i64;
+        if tp < 2 {
+            return Ok(());
+        }
+        let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return Ok(()) };
+        let handle = ir::ContextHandle::of(&func);
+        let mut f = Fuser { ctx: handle.get(), block, tp, max_tokens, erased: HashSet::new(), debug: run.option("debug-node") };
+        for op in ir::block_ops(block) {
+            if f.erased.contains(&ir::op_id(&op)) {
+                continue;
+            }
+            let name = op.name();
+            let residual = match name.as_string_ref().as_str() {
+                Ok("vllm.fused_add_rms_norm") => true,
+                Ok("vllm.rms_norm") => false,
+                _ => continue,
+            };
+            match f.fuse(op, residual) {
+                Some(quant) => {
+                    run.bump(if residual { "allreduce-fused-add-rms" } else { "allreduce-rms" }, 1);
+                    run.bump("with-static-quant", quant as u64);
+                }
+                None => continue,
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Fuser<'c, 'a, 'd> {
+    ctx: &'c Context,
+    block: BlockRef<'c, 'a>,
+    tp: i64,
+    max_tokens: i64,
+    erased: HashSet<usize>,
+    debug: &'d str,
+}
+
+impl<'c, 'a> Fuser<'c, 'a, '_> {
+    fn explain(&self, op: OperationRef<'c, 'a>, why: &str) {
+        if !self.debug.is_empty() && crate::fusion::is_node(&op, self.debug) {
+            ir::emit_remark(op.location(), &format!("vllm-fuse-allreduce-rms: {why}"));
+        }
+    }
+
+    fn attr(&self, name: &str, a: Attribute<'c>) -> (Identifier<'c>, Attribute<'c>) {
+        (Identifier::new(self.ctx, name), a)
+    }
+
+    fn i64(&self, v: i64) -> Attribute<'c> {
+        IntegerAttribute::new(IntegerType::new(self.ctx, 64).into(), v).into()
+    }
+
+    /// A bf16/f16 tensor of zeros shaped like `like` (a symbolic row count read with `sym_size`), before `before`.
+    fn zeros_like(&self, like: Value<'c, 'a>, before: OperationRef<'c, 'a>) -> Option<Value<'c, 'a>> {
+        let t = ir::ranked_tensor(like.r#type())?;
+        let mut size = Vec::new();
+        let mut dyns = Vec::new();
+        for i in 0..t.rank() {
+            match t.dim_size(i) {
+                Ok(DimSize::Static(d)) => size.push(d as i64),
+                _ => {
+                    let op = OperationBuilder::new("aten.sym_size", before.location())
+                        .add_operands(&[like])
+                        .add_results(&[Type::index(self.ctx)])
+                        .add_attributes(&[self.attr("dim", self.i64(i as i64))])
+                        .build()
+                        .ok()?;
+                    dyns.push(self.block.insert_operation_before(before, op).result(0).ok()?.into());
+                    size.push(vllm_dialect::K_DYNAMIC);
+                }
+            }
+        }
+        let loc = Location::name(self.ctx, "full", before.location());
+        let zeros = OperationBuilder::new("aten.full", loc)
+            .add_operands(&dyns)
+            .add_results(&[like.r#type()])
+            .add_attributes(&[
+                self.attr("size", DenseI64ArrayAttribute::new(self.ctx, &size).into()),
+                self.attr("fill_value", FloatAttribute::new(self.ctx, Type::float64(self.ctx), 0.0).into()),
+                self.attr("dtype", mlir_support::melior::ir::attribute::TypeAttribute::new(t.element()).into()),
+            ])
+            .build()
+            .ok()?;
+        self.block.insert_operation_before(before, zeros).result(0).ok().map(Into::into)
+    }
+
+    /// The norm `op` of an all-reduce (with its residual when `residual`),
+    /// and the static quant that is its only reader, as one fused op.
+    /// Returns whether the quant was fused too.
+    fn fuse(&mut self, op: OperationRef<'c, 'a>, residual: bool) -> Option<bool> {
+        let found = (|| {
+            let x = op.operand(0).map_err(|_| "no operand")?;
+            let ar = ir::producer(x)
+                .filter(|p| p.name().as_string_ref().as_str() == Ok("vllm.all_reduce"))
+                .ok_or("the norm's input is not an all_reduce")?;
+            let elem = |v: Value| ir::ranked_tensor(v.r#type()).map(|t| ir::type_string(t.element()));
+            let w = op.operand(if residual { 2 } else { 1 }).map_err(|_| "no weight")?;
+            if elem(w) != elem(x) {
+                return Err("the weight's type is not the rows' type".to_string());
+            }
+            // With a residual the all-reduced value is consumed; without one it
+            // comes back as the new residual, for readers after the norm.
+            let others: Vec<_> = ir::users(x).into_iter().filter(|u| *u != op).collect();
+            if residual && !others.is_empty() {
+                return Err("the all-reduced value has other readers than the norm".into());
+            }
+            if others.iter().any(|u| !op.is_before_in_block(*u)) {
+                return Err("the all-reduced value is read before the norm".into());
+            }
+            Ok(ar)
+        })();
+        let ar = match found {
+            Ok(ar) => ar,
+            Err(why) => {
+                self.explain(op, &why);
+                return None;
+            }
+        };
+        let y: Value = op.result(0).ok()?.into();
+        // The norm's only reader a static FP8 quant of its rows (with a scale
+        // defined before the norm): fused too.
+        let before_op = |v: Value<'c, 'a>| ir::block_argument(v).is_some() || ir::producer(v).is_some_and(|p| p.is_before_in_block(op));
+        let quant = match ir::users(y).as_slice() {
+            [q] if q.name().as_string_ref().as_str() == Ok("vllm.static_scaled_fp8_quant")
+                && q.operand(0).ok() == Some(y)
+                && q.operand(1).is_ok_and(before_op) =>
+            {
+                Some(*q)
+            }
+            _ => None,
+        };
+        let input = ar.operand(0).ok()?;
+        let res_in = if residual { op.operand(1).ok()? } else { self.zeros_like(input, op)? };
+        let eps = op.attribute("epsilon").ok()?;
+        let attrs = vec![
+            self.attr("rms_eps", eps),
+            self.attr("world_size", self.i64(self.tp)),
+            self.attr("launch_with_pdl", BoolAttribute::new(self.ctx, true).into()),
+            self.attr("fp32_acc", BoolAttribute::new(self.ctx, true).into()),
+            self.attr("max_token_num", self.i64(self.max_tokens)),
+            self.attr("pattern_code", self.i64(if quant.is_some() { K_AR_RESIDUAL_RMS_NORM_FP8_QUANT } else { K_AR_RESIDUAL_RMS_NORM })),
+            self.attr("weight_bias", FloatAttribute::new(self.ctx, Type::float64(self.ctx), 0.0).into()),
+        ];
+        let w = op.operand(if residual { 2 } else { 1 }).ok()?;
+        let mut operands = vec![input, res_in, w];
+        let mut types = vec![y.r#type(), y.r#type()];
+        if let Some(q) = quant {
+            operands.push(q.operand(1).ok()?);
+            types.push(q.result(0).ok()?.r#type());
+        }
+        let loc = Location::fused(self.ctx, &[ar.location(), op.location()], Attribute::unit(self.ctx));
+        let fused = OperationBuilder::new(FUSED, loc).add_operands(&operands).add_results(&types).add_attributes(&attrs).build().ok()?;
+        // In the norm's place, where all its operands are defined (the
+        // all-reduce moves down to it; every rank runs the same program, so
+        // the collectives stay in one order across ranks).
+        let fused = self.block.insert_operation_before(op, fused);
+        let (Ok(norm), Ok(new_res)) = (fused.result(0), fused.result(1)) else { return None };
+        match quant {
+            Some(q) => {
+                ir::replace_all_uses(q.result(0).ok()?.into(), fused.result(2).ok()?.into());
+                self.erase(q);
+            }
+            None => ir::replace_all_uses(y, norm.into()),
+        }
+        if residual {
+            ir::replace_all_uses(op.result(1).ok()?.into(), new_res.into());
+        }
+        let x = op.operand(0).ok()?;
+        self.erase(op);
+        // Without a residual, the all-reduced value is the new residual (all-reduce + zeros).
+        ir::replace_all_uses(x, new_res.into());
+        self.erase(ar);
+        Some(quant.is_some())
+    }
+
+    fn erase(&mut self, op: OperationRef<'c, 'a>) {
+        self.erased.insert(ir::op_id(&op));
+        ir::erase(op);
+    }
+}
