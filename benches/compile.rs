@@ -150,23 +150,24 @@ fn kernels(c: &mut Criterion) {
 fn sequence_parallelism(c: &mut Criterion) {
     use vllm_pipeline::{CompileOptions, Input, PassConfig, ShapeContext, compile};
     let text = fixture("llama_fp8_custom_tp2_L2_dyn.json");
-    let options = |sp: bool| CompileOptions {
-        config: PassConfig::from_json(&format!(r#"{{"eliminate_noops": true, "enable_fusion": true, "enable_sp": {sp}}}"#))
-            .expect("config")
-            .0,
+    let options = |collectives: &str| CompileOptions {
+        config: PassConfig::from_json(&format!(r#"{{"eliminate_noops": true, "enable_fusion": true{collectives}}}"#)).expect("config").0,
         shape: Some(ShapeContext::Static(256)),
         tp_size: 2,
         ..Default::default()
     };
-    let (without, with) = (options(false), options(true));
+    // The baseline and, in the same run, each collective pass on top of it.
+    let variants = [
+        ("compile_baseline_without_sp", options("")),
+        ("compile_with_sp", options(r#", "enable_sp": true"#)),
+        ("compile_with_sp_and_async_tp", options(r#", "enable_async_tp": true, "c10d_group_names": {"tp:0": "0"}"#)),
+        ("compile_with_allreduce_rms", options(r#", "enable_fi_allreduce_fusion": true"#)),
+    ];
     let mut g = c.benchmark_group("sp_tp2_n256");
     g.sample_size(30);
-    g.bench_function("compile_baseline_without_sp", |b| {
-        b.iter(|| black_box(compile(Input::FxJson(&text), "tp2.json", &without).expect("compile").mlir.len()))
-    });
-    g.bench_function("compile_with_sp", |b| {
-        b.iter(|| black_box(compile(Input::FxJson(&text), "tp2.json", &with).expect("compile").mlir.len()))
-    });
+    for (name, opts) in &variants {
+        g.bench_function(*name, |b| b.iter(|| black_box(compile(Input::FxJson(&text), "tp2.json", opts).expect("compile").mlir.len())));
+    }
     g.finish();
 }
 

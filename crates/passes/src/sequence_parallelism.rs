@@ -373,10 +373,13 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
         for _ in 0..6 {
             let users = ir::users(v);
             let [u] = users.as_slice() else { return None };
+            // `results()`, not `result(0)`: a reader may have none (func.return),
+            // and melior's error for a missing result prints the whole function.
+            let next: Value = u.results().next()?.into();
             if native::is_quant_end(u) {
-                return native::static_quant(u.result(0).ok()?.into()).ok().filter(|q| q.input == out);
+                return native::static_quant(next).ok().filter(|q| q.input == out);
             }
-            v = u.result(0).ok()?.into();
+            v = next;
         }
         None
     }
