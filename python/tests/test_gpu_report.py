@@ -51,6 +51,15 @@ class GpuReport(unittest.TestCase):
         with self.assertRaises(subprocess.CalledProcessError):
             report("device: none\n")
 
+    def test_a_copy_of_as_many_bytes_gets_its_own_column(self):
+        sized = RUN.replace("torch.compile 8.2 us [2 s]", "torch.compile 8.2 us; copy of as many bytes 6.1 us [2 s]").replace(
+            "torch.compile 70.0 us [4 s]", "torch.compile 70.0 us; copy of as many bytes 27.0 us [4 s]")
+        out = report(sized)
+        self.assertIn("% of a same-size copy, T >= 2048 |", out)
+        self.assertIn("| `rms_norm_h4096_bf16` | 1.6 / 1.9 | 6.8 / 8.2 | 117 | 90 |", out)
+        self.assertIn("| **80** | 90 |", out)
+        self.assertNotIn("same-size", report(RUN))  # older logs: as before
+
 
 if __name__ == "__main__":
     unittest.main()
