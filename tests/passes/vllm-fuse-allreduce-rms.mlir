@@ -81,11 +81,12 @@ func.func @rms_static(%x: tensor<8x64xbf16>, %w: tensor<64xbf16>) -> tensor<8x64
 // Left alone: an all-reduce with another reader (with a residual, the
 // kernel consumes the all-reduced rows); a norm not of an all-reduce; a
 // weight of another type; an all-reduced value read before its norm (no
-// residual: it would be read before the fused op produces it).
+// residual: it would be read before the fused op produces it); an
+// all-reduce over another process group than tensor parallelism's.
 // CHECK-LABEL: func.func @negatives
 // CHECK-NOT: flashinfer
 // CHECK: return
-func.func @negatives(%x: tensor<8x64xbf16>, %res: tensor<8x64xbf16>, %w: tensor<64xbf16>, %wf: tensor<64xf32>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>) {
+func.func @negatives(%x: tensor<8x64xbf16>, %res: tensor<8x64xbf16>, %w: tensor<64xbf16>, %wf: tensor<64xf32>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>) {
   %a = "vllm.all_reduce"(%x) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
   %n, %r = "vllm.fused_add_rms_norm"(%a, %res, %w) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>) loc("busy")
   %n2 = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
@@ -94,5 +95,7 @@ func.func @negatives(%x: tensor<8x64xbf16>, %res: tensor<8x64xbf16>, %w: tensor<
   %c = "vllm.all_reduce"(%n2) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
   %early = "aten.neg"(%c) : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
   %n4 = "vllm.rms_norm"(%c, %w) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
-  return %a, %n, %r, %n2, %n3, %early, %n4 : tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>
+  %d = "vllm.all_reduce"(%x) {group_name = "dp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %n5 = "vllm.rms_norm"(%d, %w) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
+  return %a, %n, %r, %n2, %n3, %early, %n4, %n5 : tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>
 }

@@ -43,7 +43,9 @@ context), `launch_with_pdl` and `fp32_acc` true, as vLLM sets them. Runs
 before RMSNorm + quant fusion, on the custom ops (decomposed norms are raised
 only by the fusion passes after it). Not fused (explained at `debug-node`):
 an all-reduce with other readers than the norm (except the no-residual form),
-a weight of another type than the rows, tp-size below 2.",
+a weight of another type than the rows, an all-reduce over another group
+than the tensor-parallel one (vLLM names it `tp:N`; the kernel's workspace
+is that group's), tp-size below 2.",
     anchor: Some("func.func"),
     options: &[
         PassOption { name: "tp-size", description: "Tensor-parallel world size (the pass does nothing below 2)", default: "1" },
@@ -167,6 +169,12 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             let ar = ir::producer(x)
                 .filter(|p| p.name().as_string_ref().as_str() == Ok("vllm.all_reduce"))
                 .ok_or("the norm's input is not an all_reduce")?;
+            // The kernel's workspace belongs to the tensor-parallel group
+            // (vLLM's `tp:N`); another group's all-reduce is not its to fuse.
+            let group = ir::string_attr(&ar, "group_name").unwrap_or_default();
+            if !group.starts_with("tp:") {
+                return Err(format!("the all-reduce is over '{group}', not the tensor-parallel group"));
+            }
             let elem = |v: Value| ir::ranked_tensor(v.r#type()).map(|t| ir::type_string(t.element()));
             let w = op.operand(if residual { 2 } else { 1 }).map_err(|_| "no weight")?;
             if elem(w) != elem(x) {
