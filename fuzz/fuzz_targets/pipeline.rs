@@ -1,9 +1,10 @@
 //! Any FX graph JSON through the whole post-grad pipeline (no-op elimination,
-//! sequence parallelism, the fusions with their native-form recognizers,
-//! fix-functionalization, DCE, FX export) must give a result or located
-//! diagnostics: never a panic, an abort or a hang. Each input runs twice: for
-//! the symbolic graph, and for a static 256-token context with tp = 2, where
-//! sequence parallelism applies.
+//! sequence parallelism, async TP, the all-reduce + norm fusion, the fusions
+//! with their native-form recognizers, fix-functionalization, DCE, FX export)
+//! must give a result or located diagnostics: never a panic, an abort or a
+//! hang. Each input runs four times: for the symbolic graph, and for a static
+//! 256-token context with tp = 2 where sequence parallelism applies, alone,
+//! with async TP, and with the all-reduce fusion instead.
 use libfuzzer_sys::fuzz_target;
 use vllm_pipeline::{CompileOptions, Input, PassConfig, ShapeContext, compile};
 
@@ -24,11 +25,19 @@ thread_local! {
         r#"{"eliminate_noops": true, "enable_sp": true, "enable_fusion": true, "enable_attn_fusion": true}"#,
         Some(ShapeContext::Static(256)),
     );
+    static ASYNC_TP2: CompileOptions = options(
+        r#"{"eliminate_noops": true, "enable_async_tp": true, "c10d_group_names": {"tp:0": "0"}, "enable_fusion": true}"#,
+        Some(ShapeContext::Static(256)),
+    );
+    static ALLREDUCE_TP2: CompileOptions = options(
+        r#"{"eliminate_noops": true, "enable_fi_allreduce_fusion": true, "enable_fusion": true}"#,
+        Some(ShapeContext::Static(256)),
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    for options in [&SYMBOLIC, &STATIC_TP2] {
+    for options in [&SYMBOLIC, &STATIC_TP2, &ASYNC_TP2, &ALLREDUCE_TP2] {
         options.with(|o| {
             let _ = compile(Input::FxJson(text), "fuzz.json", o);
         });
