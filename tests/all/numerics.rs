@@ -246,7 +246,15 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
     // the all-reduce + norm fusion instead of SP), ops expected after the
     // passes and how many, the baseline is the unfused graph)
     type Case<'a> = (&'a str, usize, &'a str, &'a [(&'a str, usize)], bool);
-    let cases: [Case; 9] = [
+    let cases: [Case; 10] = [
+        // Decomposed norms of the all-reduces, raised (as the fusion passes raise them) and fused.
+        (
+            "tp_native_decoder_quant",
+            3,
+            "ar,fuse",
+            &[("vllm.flashinfer_trtllm_fused_allreduce_norm_", 3), ("aten.rsqrt", 0), ("aten.clamp_min", 0)],
+            false,
+        ),
         ("tp_native_decoder", 3, "sp", &[("vllm.reduce_scatter", 3), ("vllm.all_gather", 4), ("aten.rsqrt", 3)], true),
         // The first two are fused after it (on the shard), the last stays decomposed; the baseline fuses the same way.
         (

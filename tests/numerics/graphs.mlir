@@ -290,3 +290,63 @@ func.func @tp_native_decoder(%p0: tensor<8x64xbf16>, %p1: tensor<8x64xbf16>, %p2
   %res2 = "aten.convert_element_type"(%sum2) {dtype = bf16} : (tensor<8x64xf32>) -> tensor<8x64xbf16>
   return %q0, %q1, %y2, %res2 : tensor<8x64xf8E4M3FN>, tensor<8x64xf8E4M3FN>, tensor<8x64xbf16>, tensor<8x64xbf16>
 }
+
+// -----
+
+// @tp_native_decoder with the last norm quantized too: every norm is raised
+// the same way with or without the all-reduce fusion.
+func.func @tp_native_decoder_quant(%p0: tensor<8x64xbf16>, %p1: tensor<8x64xbf16>, %p2: tensor<8x64xbf16>, %w: tensor<64xbf16>, %s: tensor<f32>)
+    -> (tensor<8x64xf8E4M3FN>, tensor<8x64xf8E4M3FN>, tensor<8x64xf8E4M3FN>, tensor<8x64xbf16>) {
+  %a0 = "vllm.all_reduce"(%p0) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %xf0 = "aten.convert_element_type"(%a0) {dtype = f32} : (tensor<8x64xbf16>) -> tensor<8x64xf32>
+  %sq0 = "aten.pow_scalar"(%xf0) {other = 2 : i64} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %m0 = "aten.mean"(%sq0) {dim = array<i64: -1>, keepdim = true} : (tensor<8x64xf32>) -> tensor<8x1xf32>
+  %e0 = "aten.add_scalar"(%m0) {other = 1.000000e-05 : f64} : (tensor<8x1xf32>) -> tensor<8x1xf32>
+  %r0 = "aten.rsqrt"(%e0) : (tensor<8x1xf32>) -> tensor<8x1xf32>
+  %n0 = "aten.mul"(%xf0, %r0) : (tensor<8x64xf32>, tensor<8x1xf32>) -> tensor<8x64xf32>
+  %t0 = "aten.convert_element_type"(%n0) {dtype = bf16} : (tensor<8x64xf32>) -> tensor<8x64xbf16>
+  %y0 = "aten.mul"(%t0, %w) : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
+  %yf0 = "aten.convert_element_type"(%y0) {dtype = f32} : (tensor<8x64xbf16>) -> tensor<8x64xf32>
+  %inv0 = "aten.reciprocal"(%s) : (tensor<f32>) -> tensor<f32>
+  %qm0 = "aten.mul"(%yf0, %inv0) : (tensor<8x64xf32>, tensor<f32>) -> tensor<8x64xf32>
+  %qa0 = "aten.clamp_min"(%qm0) {other = -4.480000e+02 : f64} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %qb0 = "aten.clamp_max"(%qa0) {other = 4.480000e+02 : f64} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %q0 = "aten.convert_element_type"(%qb0) {dtype = f8E4M3FN} : (tensor<8x64xf32>) -> tensor<8x64xf8E4M3FN>
+  %a1 = "vllm.all_reduce"(%p1) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %xf1 = "aten.convert_element_type"(%a1) {dtype = f32} : (tensor<8x64xbf16>) -> tensor<8x64xf32>
+  %rf1 = "aten.convert_element_type"(%a0) {dtype = f32} : (tensor<8x64xbf16>) -> tensor<8x64xf32>
+  %sum1 = "aten.add"(%xf1, %rf1) : (tensor<8x64xf32>, tensor<8x64xf32>) -> tensor<8x64xf32>
+  %sq1 = "aten.pow_scalar"(%sum1) {other = 2 : i64} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %m1 = "aten.mean"(%sq1) {dim = array<i64: -1>, keepdim = true} : (tensor<8x64xf32>) -> tensor<8x1xf32>
+  %e1 = "aten.add_scalar"(%m1) {other = 1.000000e-05 : f64} : (tensor<8x1xf32>) -> tensor<8x1xf32>
+  %r1 = "aten.rsqrt"(%e1) : (tensor<8x1xf32>) -> tensor<8x1xf32>
+  %n1 = "aten.mul"(%sum1, %r1) : (tensor<8x64xf32>, tensor<8x1xf32>) -> tensor<8x64xf32>
+  %t1 = "aten.convert_element_type"(%n1) {dtype = bf16} : (tensor<8x64xf32>) -> tensor<8x64xbf16>
+  %y1 = "aten.mul"(%t1, %w) : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
+  %res1 = "aten.convert_element_type"(%sum1) {dtype = bf16} : (tensor<8x64xf32>) -> tensor<8x64xbf16>
+  %yf1 = "aten.convert_element_type"(%y1) {dtype = f32} : (tensor<8x64xbf16>) -> tensor<8x64xf32>
+  %inv1 = "aten.reciprocal"(%s) : (tensor<f32>) -> tensor<f32>
+  %qm1 = "aten.mul"(%yf1, %inv1) : (tensor<8x64xf32>, tensor<f32>) -> tensor<8x64xf32>
+  %qa1 = "aten.clamp_min"(%qm1) {other = -4.480000e+02 : f64} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %qb1 = "aten.clamp_max"(%qa1) {other = 4.480000e+02 : f64} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %q1 = "aten.convert_element_type"(%qb1) {dtype = f8E4M3FN} : (tensor<8x64xf32>) -> tensor<8x64xf8E4M3FN>
+  %a2 = "vllm.all_reduce"(%p2) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %rf2 = "aten.convert_element_type"(%res1) {dtype = f32} : (tensor<8x64xbf16>) -> tensor<8x64xf32>
+  %xf2 = "aten.convert_element_type"(%a2) {dtype = f32} : (tensor<8x64xbf16>) -> tensor<8x64xf32>
+  %sum2 = "aten.add"(%rf2, %xf2) : (tensor<8x64xf32>, tensor<8x64xf32>) -> tensor<8x64xf32>
+  %sq2 = "aten.pow_scalar"(%sum2) {other = 2 : i64} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %m2 = "aten.mean"(%sq2) {dim = array<i64: -1>, keepdim = true} : (tensor<8x64xf32>) -> tensor<8x1xf32>
+  %e2 = "aten.add_scalar"(%m2) {other = 1.000000e-05 : f64} : (tensor<8x1xf32>) -> tensor<8x1xf32>
+  %r2 = "aten.rsqrt"(%e2) : (tensor<8x1xf32>) -> tensor<8x1xf32>
+  %n2 = "aten.mul"(%sum2, %r2) : (tensor<8x64xf32>, tensor<8x1xf32>) -> tensor<8x64xf32>
+  %t2 = "aten.convert_element_type"(%n2) {dtype = bf16} : (tensor<8x64xf32>) -> tensor<8x64xbf16>
+  %y2 = "aten.mul"(%t2, %w) : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
+  %res2 = "aten.convert_element_type"(%sum2) {dtype = bf16} : (tensor<8x64xf32>) -> tensor<8x64xbf16>
+  %yf2 = "aten.convert_element_type"(%y2) {dtype = f32} : (tensor<8x64xbf16>) -> tensor<8x64xf32>
+  %inv2 = "aten.reciprocal"(%s) : (tensor<f32>) -> tensor<f32>
+  %qm2 = "aten.mul"(%yf2, %inv2) : (tensor<8x64xf32>, tensor<f32>) -> tensor<8x64xf32>
+  %qa2 = "aten.clamp_min"(%qm2) {other = -4.480000e+02 : f64} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %qb2 = "aten.clamp_max"(%qa2) {other = 4.480000e+02 : f64} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %q2 = "aten.convert_element_type"(%qb2) {dtype = f8E4M3FN} : (tensor<8x64xf32>) -> tensor<8x64xf8E4M3FN>
+  return %q0, %q1, %q2, %res2 : tensor<8x64xf8E4M3FN>, tensor<8x64xf8E4M3FN>, tensor<8x64xf8E4M3FN>, tensor<8x64xbf16>
+}

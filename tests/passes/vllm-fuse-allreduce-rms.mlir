@@ -8,9 +8,11 @@
 // TP1-NOT: flashinfer
 // BAD: error: vllm-fuse-allreduce-rms: max-token-num 'lots' is not a count
 // STATS: vllm-fuse-allreduce-rms
-// STATS-NEXT: (3) allreduce-fused-add-rms
-// STATS-NEXT: (2) allreduce-rms
-// STATS-NEXT: (3) with-static-quant
+// STATS-NEXT: (4) allreduce-fused-add-rms
+// STATS-NEXT: (3) allreduce-rms
+// STATS-NEXT: (1) native-quant
+// STATS-NEXT: (2) native-rms
+// STATS-NEXT: (4) with-static-quant
 // EXPLAIN: remark: vllm-fuse-allreduce-rms: the all-reduced value has other readers than the norm
 
 // all_reduce -> fused_add_rms_norm -> static FP8 quant (a middle layer):
@@ -98,4 +100,45 @@ func.func @negatives(%x: tensor<8x64xbf16>, %res: tensor<8x64xbf16>, %w: tensor<
   %d = "vllm.all_reduce"(%x) {group_name = "dp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
   %n5 = "vllm.rms_norm"(%d, %w) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
   return %a, %n, %r, %n2, %n3, %early, %n4, %n5 : tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>
+}
+
+// -----
+
+// Custom ops off: decomposed norms of the all-reduces (the residual add with
+// the all-reduce second, it commutes) and the decomposed static quant after
+// the first are raised, then fused.
+// CHECK-LABEL: func.func @decomposed
+// CHECK: %[[Z:.*]] = "aten.full"()
+// CHECK-NEXT: %[[F:.*]]:3 = "vllm.flashinfer_trtllm_fused_allreduce_norm"(%arg0, %[[Z]], %arg2, %arg3) {{.*}}pattern_code = 2 : i64
+// CHECK: %[[G:.*]]:2 = "vllm.flashinfer_trtllm_fused_allreduce_norm"(%arg1, %[[F]]#1, %arg2) {{.*}}pattern_code = 1 : i64
+// CHECK-NOT: "aten.
+// CHECK: return %[[F]]#2, %[[G]]#0
+func.func @decomposed(%p0: tensor<8x64xbf16>, %p1: tensor<8x64xbf16>, %w: tensor<64xbf16>, %s: tensor<f32>) -> (tensor<8x64xf8E4M3FN>, tensor<8x64xbf16>) {
+  %a0 = "vllm.all_reduce"(%p0) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %xf0 = "aten.convert_element_type"(%a0) {dtype = f32} : (tensor<8x64xbf16>) -> tensor<8x64xf32>
+  %sq0 = "aten.pow_scalar"(%xf0) {other = 2 : i64} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %m0 = "aten.mean"(%sq0) {dim = array<i64: -1>, keepdim = true} : (tensor<8x64xf32>) -> tensor<8x1xf32>
+  %e0 = "aten.add_scalar"(%m0) {other = 1.000000e-05 : f64} : (tensor<8x1xf32>) -> tensor<8x1xf32>
+  %r0 = "aten.rsqrt"(%e0) : (tensor<8x1xf32>) -> tensor<8x1xf32>
+  %n0 = "aten.mul"(%xf0, %r0) : (tensor<8x64xf32>, tensor<8x1xf32>) -> tensor<8x64xf32>
+  %t0 = "aten.convert_element_type"(%n0) {dtype = bf16} : (tensor<8x64xf32>) -> tensor<8x64xbf16>
+  %y0 = "aten.mul"(%t0, %w) : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
+  %yf0 = "aten.convert_element_type"(%y0) {dtype = f32} : (tensor<8x64xbf16>) -> tensor<8x64xf32>
+  %inv0 = "aten.reciprocal"(%s) : (tensor<f32>) -> tensor<f32>
+  %qm0 = "aten.mul"(%yf0, %inv0) : (tensor<8x64xf32>, tensor<f32>) -> tensor<8x64xf32>
+  %qa0 = "aten.clamp_min"(%qm0) {other = -4.480000e+02 : f64} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %qb0 = "aten.clamp_max"(%qa0) {other = 4.480000e+02 : f64} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %q0 = "aten.convert_element_type"(%qb0) {dtype = f8E4M3FN} : (tensor<8x64xf32>) -> tensor<8x64xf8E4M3FN>
+  %a1 = "vllm.all_reduce"(%p1) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %rf1 = "aten.convert_element_type"(%a0) {dtype = f32} : (tensor<8x64xbf16>) -> tensor<8x64xf32>
+  %xf1 = "aten.convert_element_type"(%a1) {dtype = f32} : (tensor<8x64xbf16>) -> tensor<8x64xf32>
+  %sum1 = "aten.add"(%rf1, %xf1) : (tensor<8x64xf32>, tensor<8x64xf32>) -> tensor<8x64xf32>
+  %sq1 = "aten.pow_scalar"(%sum1) {other = 2 : i64} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %m1 = "aten.mean"(%sq1) {dim = array<i64: -1>, keepdim = true} : (tensor<8x64xf32>) -> tensor<8x1xf32>
+  %e1 = "aten.add_scalar"(%m1) {other = 1.000000e-05 : f64} : (tensor<8x1xf32>) -> tensor<8x1xf32>
+  %r1 = "aten.rsqrt"(%e1) : (tensor<8x1xf32>) -> tensor<8x1xf32>
+  %n1 = "aten.mul"(%sum1, %r1) : (tensor<8x64xf32>, tensor<8x1xf32>) -> tensor<8x64xf32>
+  %t1 = "aten.convert_element_type"(%n1) {dtype = bf16} : (tensor<8x64xf32>) -> tensor<8x64xbf16>
+  %y1 = "aten.mul"(%t1, %w) : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
+  return %q0, %y1 : tensor<8x64xf8E4M3FN>, tensor<8x64xbf16>
 }

@@ -1,5 +1,6 @@
 //! `vllm-fuse-allreduce-rms`: all-reduce + (residual add) + RMSNorm (+ static
 //! FP8 quant) -> one FlashInfer/TRT-LLM communication kernel.
+use crate::native;
 use mlir_support::{
     ir,
     melior::{
@@ -36,6 +37,12 @@ so every rank compiles the same graph):
 - either, followed by `static_scaled_fp8_quant` as the norm's only reader ->
   pattern 2, the FP8 rows in `quant_out`.
 
+Decomposed norms (custom ops off, vLLM's default under Inductor) of a
+tensor-parallel all-reduce, and a decomposed static quant that is such a
+norm's only reader, are raised to the custom ops first, as the fusion passes
+raise theirs (vLLM main matches these forms too); the residual add then
+rounds to the activation type before the norm, the choice vLLM makes.
+
 Any epsilon (vLLM: 1e-5 and 1e-6). `world_size` is the pass's tp-size,
 `max_token_num` its max-token-num (the pipeline's
 `fi_allreduce_fusion_max_token_num`, which also gates the pass per shape
@@ -60,8 +67,10 @@ is that group's), tp-size below 2.",
         PassStatistic { name: "allreduce-fused-add-rms", description: "all_reduce + fused_add_rms_norm fused" },
         PassStatistic { name: "allreduce-rms", description: "all_reduce + rms_norm fused (residual of zeros)" },
         PassStatistic { name: "with-static-quant", description: "... with the static FP8 quant after the norm" },
+        PassStatistic { name: "native-rms", description: "Decomposed RMSNorms of an all-reduce raised to the custom op (then fused)" },
+        PassStatistic { name: "native-quant", description: "Decomposed static quants after them raised (then fused)" },
     ],
-    sources: &[include_str!("fuse_allreduce_rms.rs"), include_str!("fusion.rs")],
+    sources: &[include_str!("fuse_allreduce_rms.rs"), include_str!("fusion.rs"), include_str!("native.rs")],
 };
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -80,6 +89,11 @@ impl Pass for FuseAllreduceRmsPass {
         let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return Ok(()) };
         let handle = ir::ContextHandle::of(&func);
         let mut f = Fuser { ctx: handle.get(), block, tp, max_tokens, erased: HashSet::new(), debug: run.option("debug-node") };
+        let (norms, quants) = f.raise_natives();
+        run.bump("native-rms", norms);
+        run.bump("native-quant", quants);
+        // A fresh snapshot: the raised ops' addresses may be ones the raising freed.
+        f.erased.clear();
         for op in ir::block_ops(block) {
             if f.erased.contains(&ir::op_id(&op)) {
                 continue;
@@ -165,34 +179,47 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
     /// Returns whether the quant was fused too.
     fn fuse(&mut self, op: OperationRef<'c, 'a>, residual: bool) -> Option<bool> {
         let found = (|| {
-            let x = op.operand(0).map_err(|_| "no operand")?;
-            let ar = ir::producer(x)
-                .filter(|p| p.name().as_string_ref().as_str() == Ok("vllm.all_reduce"))
-                .ok_or("the norm's input is not an all_reduce")?;
-            // The kernel's workspace belongs to the tensor-parallel group
-            // (vLLM's `tp:N`); another group's all-reduce is not its to fuse.
-            let group = ir::string_attr(&ar, "group_name").unwrap_or_default();
-            if !group.starts_with("tp:") {
-                return Err(format!("the all-reduce is over '{group}', not the tensor-parallel group"));
-            }
-            let elem = |v: Value| ir::ranked_tensor(v.r#type()).map(|t| ir::type_string(t.element()));
             let w = op.operand(if residual { 2 } else { 1 }).map_err(|_| "no weight")?;
-            if elem(w) != elem(x) {
-                return Err("the weight's type is not the rows' type".to_string());
+            // `x` as the all-reduced rows: a tensor-parallel all-reduce read
+            // by this norm only (with a residual: the kernel consumes it), or
+            // (without one) also by ops after the norm, which then read the
+            // new residual.
+            let check = |x: Value<'c, 'a>| -> Result<OperationRef<'c, 'a>, String> {
+                let ar = ir::producer(x)
+                    .filter(|p| p.name().as_string_ref().as_str() == Ok("vllm.all_reduce"))
+                    .ok_or("the norm's input is not an all_reduce")?;
+                // The kernel's workspace belongs to the tensor-parallel group
+                // (vLLM's `tp:N`); another group's all-reduce is not its to fuse.
+                let group = ir::string_attr(&ar, "group_name").unwrap_or_default();
+                if !group.starts_with("tp:") {
+                    return Err(format!("the all-reduce is over '{group}', not the tensor-parallel group"));
+                }
+                let elem = |v: Value| ir::ranked_tensor(v.r#type()).map(|t| ir::type_string(t.element()));
+                if elem(w) != elem(x) {
+                    return Err("the weight's type is not the rows' type".to_string());
+                }
+                let others: Vec<_> = ir::users(x).into_iter().filter(|u| *u != op).collect();
+                if residual && !others.is_empty() {
+                    return Err("the all-reduced value has other readers than the norm".into());
+                }
+                if others.iter().any(|u| !op.is_before_in_block(*u)) {
+                    return Err("the all-reduced value is read before the norm".into());
+                }
+                Ok(ar)
+            };
+            let a = op.operand(0).map_err(|_| "no operand")?;
+            if !residual {
+                return check(a).map(|ar| (ar, a, None));
             }
-            // With a residual the all-reduced value is consumed; without one it
-            // comes back as the new residual, for readers after the norm.
-            let others: Vec<_> = ir::users(x).into_iter().filter(|u| *u != op).collect();
-            if residual && !others.is_empty() {
-                return Err("the all-reduced value has other readers than the norm".into());
+            // The residual add commutes: either operand may be the all-reduce.
+            let b = op.operand(1).map_err(|_| "no residual")?;
+            match check(a) {
+                Ok(ar) => Ok((ar, a, Some(b))),
+                Err(why) => check(b).map(|ar| (ar, b, Some(a))).map_err(|_| why),
             }
-            if others.iter().any(|u| !op.is_before_in_block(*u)) {
-                return Err("the all-reduced value is read before the norm".into());
-            }
-            Ok(ar)
         })();
-        let ar = match found {
-            Ok(ar) => ar,
+        let (ar, x, other) = match found {
+            Ok(f) => f,
             Err(why) => {
                 self.explain(op, &why);
                 return None;
@@ -212,7 +239,10 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             _ => None,
         };
         let input = ar.operand(0).ok()?;
-        let res_in = if residual { op.operand(1).ok()? } else { self.zeros_like(input, op)? };
+        let res_in = match other {
+            Some(r) => r,
+            None => self.zeros_like(input, op)?,
+        };
         let eps = op.attribute("epsilon").ok()?;
         let attrs = vec![
             self.attr("rms_eps", eps),
@@ -247,12 +277,46 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         if residual {
             ir::replace_all_uses(op.result(1).ok()?.into(), new_res.into());
         }
-        let x = op.operand(0).ok()?;
         self.erase(op);
         // Without a residual, the all-reduced value is the new residual (all-reduce + zeros).
         ir::replace_all_uses(x, new_res.into());
         self.erase(ar);
         Some(quant.is_some())
+    }
+
+    /// Raises each decomposed norm of a tensor-parallel all-reduce (either
+    /// operand of the residual add: it commutes) and a decomposed static
+    /// quant that is its only reader. Returns (norms, quants) raised.
+    fn raise_natives(&mut self) -> (u64, u64) {
+        let is_tp_all_reduce = |v: Value<'c, 'a>| {
+            native::producer_named(v, "vllm.all_reduce")
+                .is_some_and(|ar| ir::string_attr(&ar, "group_name").is_some_and(|g| g.starts_with("tp:")))
+        };
+        let (mut norms, mut quants) = (0, 0);
+        for op in ir::block_ops(self.block) {
+            if self.erased.contains(&ir::op_id(&op)) || op.name().as_string_ref().as_str() != Ok("aten.mul") {
+                continue;
+            }
+            let Some(out) = op.results().next().map(Value::from) else { continue };
+            let Ok(mut m) = native::rms(out) else { continue };
+            match m.residual {
+                _ if is_tp_all_reduce(m.x) => {}
+                Some(r) if is_tp_all_reduce(r) => {
+                    m.residual = Some(m.x);
+                    m.x = r;
+                }
+                _ => continue,
+            }
+            let quant = native::quant_reader(m.out);
+            let Some(y) = native::raise_rms(self.ctx, self.block, &m, &mut self.erased) else { continue };
+            norms += 1;
+            if let Some(q) = quant
+                && native::raise_quant(self.ctx, self.block, &q, y, &mut self.erased).is_some()
+            {
+                quants += 1;
+            }
+        }
+        (norms, quants)
     }
 
     fn erase(&mut self, op: OperationRef<'c, 'a>) {

@@ -195,6 +195,24 @@ pub fn static_quant<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<Quant<'c, 'a>, Str
     Ok(Quant { input: y, scale, out, ops })
 }
 
+/// The decomposed static FP8 quant that is `out`'s only reader, if any
+/// (found from `out` forwards: `to(f32)`, the multiply, the clamps, `to(fp8)`).
+pub fn quant_reader<'c: 'a, 'a>(out: Value<'c, 'a>) -> Option<Quant<'c, 'a>> {
+    let mut v = out;
+    for _ in 0..6 {
+        let users = ir::users(v);
+        let [u] = users.as_slice() else { return None };
+        // `results()`, not `result(0)`: a reader may have none (func.return),
+        // and melior's error for a missing result prints the whole function.
+        let next: Value = u.results().next()?.into();
+        if is_quant_end(u) {
+            return static_quant(next).ok().filter(|q| q.input == out);
+        }
+        v = next;
+    }
+    None
+}
+
 /// A native SiLU-and-mul.
 pub struct SiluMul<'c, 'a> {
     pub input: Value<'c, 'a>,

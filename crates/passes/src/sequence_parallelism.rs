@@ -367,23 +367,6 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
         true
     }
 
-    /// The decomposed static FP8 quant that is `out`'s only reader, if any.
-    fn native_quant_of(out: Value<'c, 'a>) -> Option<native::Quant<'c, 'a>> {
-        let mut v = out;
-        for _ in 0..6 {
-            let users = ir::users(v);
-            let [u] = users.as_slice() else { return None };
-            // `results()`, not `result(0)`: a reader may have none (func.return),
-            // and melior's error for a missing result prints the whole function.
-            let next: Value = u.results().next()?.into();
-            if native::is_quant_end(u) {
-                return native::static_quant(next).ok().filter(|q| q.input == out);
-            }
-            v = next;
-        }
-        None
-    }
-
     /// Runs the decomposed quant `q` of the normalized rows on `y_shard` and gathers its FP8 rows.
     fn shard_native_quant(&mut self, q: &native::Quant<'c, 'a>, y_shard: Value<'c, 'a>, group: Attribute<'c>) -> bool {
         let Some(plan) = self.plan_rows(&q.ops, &[q.input]) else { return false };
@@ -411,7 +394,7 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
                 moved += 1;
                 continue;
             }
-            if let Some(q) = Self::native_quant_of(out)
+            if let Some(q) = native::quant_reader(out)
                 && self.shard_native_quant(&q, y_shard, group)
             {
                 moved += 1;
