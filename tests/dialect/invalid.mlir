@@ -208,3 +208,30 @@ func.func @all_reduce_changes_shape(%x: tensor<128x4096xbf16>) {
   %0 = "vllm.all_reduce"(%x) {group_name = "tp:0"} : (tensor<128x4096xbf16>) -> tensor<256x4096xbf16>
   return
 }
+
+// -----
+
+// A `list` attribute holds None (unit), bools and dtypes only.
+func.func @list_attribute_with_an_integer(%a: tensor<64x64xf8E4M3FN>, %b: tensor<64x32xf8E4M3FN>, %s: tensor<f32>) {
+  // expected-error @+1 {{'vllm.fused_all_gather_scaled_matmul' op attribute 'use_fast_accum' must be an array of unit (None), bool and type attributes, but got [0]}}
+  %g, %o = "vllm.fused_all_gather_scaled_matmul"(%a, %b, %s, %s) {operandSegmentSizes = array<i32: 1, 1, 1, 1>, gather_dim = 0 : i64, group_name = "0", biases = [unit], result_scales = [unit], out_dtypes = [bf16], use_fast_accum = [0]} : (tensor<64x64xf8E4M3FN>, tensor<64x32xf8E4M3FN>, tensor<f32>, tensor<f32>) -> (tensor<128x64xf8E4M3FN>, tensor<128x32xbf16>)
+  return
+}
+
+// -----
+
+// Two variadic operand groups need their sizes.
+func.func @two_variadic_groups_without_sizes(%a: tensor<64x64xf8E4M3FN>, %b: tensor<64x32xf8E4M3FN>, %s: tensor<f32>) {
+  // expected-error @+1 {{'vllm.fused_all_gather_scaled_matmul' op needs a 'operandSegmentSizes' attribute: it has more than one optional or variadic operand}}
+  %g, %o = "vllm.fused_all_gather_scaled_matmul"(%a, %b, %s, %s) {gather_dim = 0 : i64, group_name = "0", biases = [unit], result_scales = [unit], out_dtypes = [bf16], use_fast_accum = [false]} : (tensor<64x64xf8E4M3FN>, tensor<64x32xf8E4M3FN>, tensor<f32>, tensor<f32>) -> (tensor<128x64xf8E4M3FN>, tensor<128x32xbf16>)
+  return
+}
+
+// -----
+
+// The fused all-reduce's FP8 output is an FP8 tensor.
+func.func @allreduce_norm_quant_out_not_fp8(%x: tensor<8x64xbf16>, %w: tensor<64xbf16>, %s: tensor<f32>) {
+  // expected-error @+1 {{'vllm.flashinfer_trtllm_fused_allreduce_norm' op result #2 ('quant_out') must be a tensor of f8E4M3FN or f8E4M3FNUZ, but got tensor<8x64xbf16>}}
+  %n, %r, %q = "vllm.flashinfer_trtllm_fused_allreduce_norm"(%x, %x, %w, %s) {rms_eps = 1.0e-05 : f64, world_size = 2 : i64, launch_with_pdl = true, fp32_acc = true, max_token_num = 64 : i64, pattern_code = 2 : i64, weight_bias = 0.0 : f64} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>, tensor<f32>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>)
+  return
+}
