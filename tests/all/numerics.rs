@@ -246,7 +246,14 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
     // the all-reduce + norm fusion instead of SP), ops expected after the
     // passes and how many, the baseline is the unfused graph)
     type Case<'a> = (&'a str, usize, &'a str, &'a [(&'a str, usize)], bool);
-    let cases: [Case; 10] = [
+    let cases: [Case; 11] = [
+        (
+            "tp_two_projections",
+            3,
+            "sp,async-tp,fuse",
+            &[("vllm.fused_all_gather_scaled_matmul", 1), ("vllm.cutlass_scaled_mm_", 0), ("vllm.all_gather", 0)],
+            true,
+        ),
         // Decomposed norms of the all-reduces, raised (as the fusion passes raise them) and fused.
         (
             "tp_native_decoder_quant",

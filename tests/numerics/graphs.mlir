@@ -350,3 +350,18 @@ func.func @tp_native_decoder_quant(%p0: tensor<8x64xbf16>, %p1: tensor<8x64xbf16
   %q2 = "aten.convert_element_type"(%qb2) {dtype = f8E4M3FN} : (tensor<8x64xf32>) -> tensor<8x64xf8E4M3FN>
   return %q0, %q1, %q2, %res2 : tensor<8x64xf8E4M3FN>, tensor<8x64xf8E4M3FN>, tensor<8x64xf8E4M3FN>, tensor<8x64xbf16>
 }
+
+// -----
+
+// Separate projections of one normalized activation (two GEMMs of the same
+// all-gathered FP8 rows after sequence parallelism): async TP gives both to
+// one fused op. Per rank: the partial sum and the two weight shards.
+func.func @tp_two_projections(%p: tensor<8x64xbf16>, %wa: tensor<64x32xf8E4M3FN>, %wb: tensor<64x16xf8E4M3FN>,
+                              %w: tensor<64xbf16>, %s: tensor<f32>, %sw: tensor<f32>) -> (tensor<8x32xbf16>, tensor<8x16xbf16>) {
+  %x = "vllm.all_reduce"(%p) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %n = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-5 : f64} : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
+  %q = "vllm.static_scaled_fp8_quant"(%n, %s) : (tensor<8x64xbf16>, tensor<f32>) -> tensor<8x64xf8E4M3FN>
+  %a = "vllm.cutlass_scaled_mm"(%q, %wa, %s, %sw) : (tensor<8x64xf8E4M3FN>, tensor<64x32xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<8x32xbf16>
+  %b = "vllm.cutlass_scaled_mm"(%q, %wb, %s, %sw) : (tensor<8x64xf8E4M3FN>, tensor<64x16xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<8x16xbf16>
+  return %a, %b : tensor<8x32xbf16>, tensor<8x16xbf16>
+}

@@ -9,8 +9,9 @@
 // BADNAMES: error: vllm-async-tp: group-names entry 'tp:0' is not GROUP=C10D_NAME
 
 // STATS: vllm-async-tp
-// STATS-NEXT: (5) all-gather-gemm
+// STATS-NEXT: (6) all-gather-gemm
 // STATS-NEXT: (3) gemm-reduce-scatter
+// STATS-NEXT: (2) gemms-sharing-an-all-gather
 // STATS-NEXT: (1) row-wise-scale-sharded
 
 // EXPLAIN: remark: vllm-async-tp: the aten.scaled_mm has a bias
@@ -85,17 +86,33 @@ func.func @torch_scaled_mm(%x: tensor<64x4096xf8E4M3FN>, %w: tensor<4096x4096xf8
 
 // -----
 
-// An all-gather read by two GEMMs: the first fuses, the second reads the
-// fused op's gathered rows (no second all-gather).
+// An all-gather read by two GEMMs (separate projections): one fused op with
+// two `B`s (torch's ops take a list).
 // CHECK-LABEL: func.func @two_gemms
-// CHECK: %[[G:.*]]:2 = "vllm.fused_all_gather_matmul"(%arg0, %arg1)
-// CHECK: %[[M:.*]] = "aten.mm"(%[[G]]#0, %arg2)
-// CHECK: return %[[G]]#1, %[[M]]
+// CHECK: %[[G:.*]]:3 = "vllm.fused_all_gather_matmul"(%arg0, %arg1, %arg2) {{.*}} -> (tensor<256x64xbf16>, tensor<256x32xbf16>, tensor<256x16xbf16>)
+// CHECK-NOT: "aten.mm"
+// CHECK: return %[[G]]#1, %[[G]]#2
 func.func @two_gemms(%x: tensor<128x64xbf16>, %w1: tensor<64x32xbf16>, %w2: tensor<64x16xbf16>) -> (tensor<256x32xbf16>, tensor<256x16xbf16>) {
   %g = "vllm.all_gather"(%x) {dim = 0 : i64, world_size = 2 : i64, group_name = "tp:0"} : (tensor<128x64xbf16>) -> tensor<256x64xbf16>
   %a = "aten.mm"(%g, %w1) : (tensor<256x64xbf16>, tensor<64x32xbf16>) -> tensor<256x32xbf16>
   %b = "aten.mm"(%g, %w2) : (tensor<256x64xbf16>, tensor<64x16xbf16>) -> tensor<256x16xbf16>
   return %a, %b : tensor<256x32xbf16>, tensor<256x16xbf16>
+}
+
+// -----
+
+// Scaled: two GEMMs with the same activation scale share one fused op, one
+// with another scale reads its gathered rows.
+// CHECK-LABEL: func.func @two_scaled_gemms
+// CHECK: %[[G:.*]]:3 = "vllm.fused_all_gather_scaled_matmul"(%arg0, %arg1, %arg2, %arg3, %arg4, %arg4) {biases = [unit, unit], gather_dim = 0 : i64, group_name = "7", operandSegmentSizes = array<i32: 1, 2, 1, 2>, out_dtypes = [bf16, bf16], result_scales = [unit, unit], use_fast_accum = [false, false]}
+// CHECK: %[[C:.*]] = "vllm.cutlass_scaled_mm"(%[[G]]#0, %arg1, %arg5, %arg4)
+// CHECK: return %[[G]]#1, %[[G]]#2, %[[C]]
+func.func @two_scaled_gemms(%x: tensor<64x64xf8E4M3FN>, %w1: tensor<64x32xf8E4M3FN>, %w2: tensor<64x16xf8E4M3FN>, %sa: tensor<f32>, %sb: tensor<f32>, %sa2: tensor<f32>) -> (tensor<128x32xbf16>, tensor<128x16xbf16>, tensor<128x32xbf16>) {
+  %g = "vllm.all_gather"(%x) {dim = 0 : i64, world_size = 2 : i64, group_name = "tp:0"} : (tensor<64x64xf8E4M3FN>) -> tensor<128x64xf8E4M3FN>
+  %a = "vllm.cutlass_scaled_mm"(%g, %w1, %sa, %sb) : (tensor<128x64xf8E4M3FN>, tensor<64x32xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<128x32xbf16>
+  %b = "vllm.cutlass_scaled_mm"(%g, %w2, %sa, %sb) : (tensor<128x64xf8E4M3FN>, tensor<64x16xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<128x16xbf16>
+  %c = "vllm.cutlass_scaled_mm"(%g, %w1, %sa2, %sb) : (tensor<128x64xf8E4M3FN>, tensor<64x32xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<128x32xbf16>
+  return %a, %b, %c : tensor<128x32xbf16>, tensor<128x16xbf16>, tensor<128x32xbf16>
 }
 
 // -----

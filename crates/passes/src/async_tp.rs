@@ -52,7 +52,9 @@ leaves next to its collectives:
 The reduce is a sum (vLLM's reduce-scatter sums; vLLM <= 0.11 wrote
 \"avg\"). Beyond vLLM's patterns:
 - the all-gather may have other readers: they read the fused op's gathered
-  result instead of a second all-gather;
+  result instead of a second all-gather; several GEMMs of the same gathered
+  rows (separate q/k/v or gate/up projections) become one fused op with one
+  `B` each, which torch's ops take as a list;
 - a per-token (row-wise) activation scale that sequence parallelism
   all-gathered next to the FP8 rows is passed as the shard's own scale
   (`[M / tp, 1]`, which the fused op gathers with the rows), and the scale's
@@ -86,6 +88,10 @@ after the all-gather, a scaled reduce-scatter with a symbolic shape.",
         PassStatistic { name: "gemm-reduce-scatter", description: "GEMM + reduce-scatter fused" },
         PassStatistic { name: "all-gather-gemm", description: "All-gather + GEMM fused" },
         PassStatistic {
+            name: "gemms-sharing-an-all-gather",
+            description: "Further GEMMs of the same gathered rows joined to its fused op (one `B` each)",
+        },
+        PassStatistic {
             name: "row-wise-scale-sharded",
             description: "Row-wise activation scales passed as the shard's (their all-gather removed)",
         },
@@ -118,8 +124,9 @@ impl Pass for AsyncTpPass {
             match name.as_string_ref().as_str() {
                 Ok("vllm.reduce_scatter") if f.gemm_reduce_scatter(op) => run.bump("gemm-reduce-scatter", 1),
                 Ok("vllm.all_gather") => {
-                    if let Some(sharded) = f.all_gather_gemm(op) {
+                    if let Some((gemms, sharded)) = f.all_gather_gemm(op) {
                         run.bump("all-gather-gemm", 1);
+                        run.bump("gemms-sharing-an-all-gather", gemms as u64 - 1);
                         run.bump("row-wise-scale-sharded", sharded as u64);
                     }
                 }
@@ -345,9 +352,13 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
 
     /// `gemm(all_gather(x), b, ..)` -> the fused all-gather + GEMM in the
     /// all-gather's place; the all-gather's other readers read its gathered
-    /// result. Returns whether a row-wise scale was passed as the shard's.
-    fn all_gather_gemm(&mut self, ag: OperationRef<'c, 'a>) -> Option<bool> {
-        let found = (|| {
+    /// result. Every GEMM of the gathered rows of the same kind (scaled or
+    /// not; scaled ones with the same activation scale) joins the one fused
+    /// op, one `B` each. Returns (GEMMs fused, whether a row-wise scale was
+    /// passed as the shard's).
+    fn all_gather_gemm(&mut self, ag: OperationRef<'c, 'a>) -> Option<(usize, bool)> {
+        type Picked<'c, 'a> = (Vec<Gemm<'c, 'a>>, Option<Value<'c, 'a>>, Option<OperationRef<'c, 'a>>);
+        let found = (|| -> Result<Picked<'c, 'a>, String> {
             self.collective_fits(ag)?;
             let gathered: Value = ag.result(0).map_err(|_| "no result")?.into();
             let x = ag.operand(0).map_err(|_| "no operand")?;
@@ -359,6 +370,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             users.sort_by_key(|u| at(u));
             users.dedup_by_key(|u| ir::op_id(u));
             let mut why = "no GEMM reads the all-gather as its first operand".to_string();
+            let mut picked: Picked = (Vec::new(), None, None);
             for u in users {
                 let g = match Self::gemm(u) {
                     Ok(g) if g.a == gathered => g,
@@ -378,11 +390,16 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
                     why = "the GEMM's other operands are not all defined before the all-gather".into();
                     continue;
                 }
-                return Ok((g, sa, sharded));
+                match picked.0.first() {
+                    None => picked = (vec![g], sa, sharded),
+                    // Same kind and, scaled, the same activation scale: one more `B`.
+                    Some(first) if first.scales.is_some() == g.scales.is_some() && picked.1 == sa => picked.0.push(g),
+                    Some(_) => {}
+                }
             }
-            Err(why)
+            if picked.0.is_empty() { Err(why) } else { Ok(picked) }
         })();
-        let (g, sa, sharded) = match found {
+        let (gemms, sa, sharded) = match found {
             Ok(f) => f,
             Err(why) => {
                 self.explain(ag, &why);
@@ -392,35 +409,48 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         let group = self.c10d_group(ag)?;
         let gathered: Value = ag.result(0).ok()?.into();
         let x = ag.operand(0).ok()?;
-        let results = [gathered.r#type(), g.out.r#type()];
+        let n = gemms.len();
+        let results: Vec<Type> = std::iter::once(gathered.r#type()).chain(gemms.iter().map(|g| g.out.r#type())).collect();
+        let bs: Vec<Value> = gemms.iter().map(|g| g.b).collect();
         let mut attrs = vec![("gather_dim", self.i64_attr(0)), ("group_name", group)];
-        let fused = match (g.scales, sa) {
-            (Some((_, sb)), Some(sa)) => {
-                let elem = ir::ranked_tensor(g.out.r#type())?.element();
+        let fused = match sa {
+            Some(sa) => {
+                let sbs: Vec<Value> = gemms.iter().filter_map(|g| g.scales.map(|(_, sb)| sb)).collect();
+                let list = |each: &dyn Fn(&Gemm<'c, 'a>) -> Option<Attribute<'c>>| -> Option<Attribute<'c>> {
+                    let items: Option<Vec<Attribute>> = gemms.iter().map(each).collect();
+                    Some(ArrayAttribute::new(self.ctx, &items?).into())
+                };
                 let unit = Attribute::unit(self.ctx);
-                let list = |a: Attribute<'c>| -> Attribute<'c> { ArrayAttribute::new(self.ctx, &[a]).into() };
+                let no_fast = BoolAttribute::new(self.ctx, false).into();
                 attrs.extend([
-                    ("biases", list(unit)),
-                    ("result_scales", list(unit)),
-                    ("out_dtypes", list(TypeAttribute::new(elem).into())),
-                    ("use_fast_accum", list(BoolAttribute::new(self.ctx, false).into())),
-                    ("operandSegmentSizes", DenseI32ArrayAttribute::new(self.ctx, &[1, 1, 1, 1]).into()),
+                    ("biases", list(&|_| Some(unit))?),
+                    ("result_scales", list(&|_| Some(unit))?),
+                    ("out_dtypes", list(&|g| Some(TypeAttribute::new(ir::ranked_tensor(g.out.r#type())?.element()).into()))?),
+                    ("use_fast_accum", list(&|_| Some(no_fast))?),
+                    ("operandSegmentSizes", DenseI32ArrayAttribute::new(self.ctx, &[1, n as i32, 1, n as i32]).into()),
                 ]);
-                self.build("vllm.fused_all_gather_scaled_matmul", ag.location(), &[x, g.b, sa, sb], &results, attrs)
+                let operands: Vec<Value> = std::iter::once(x).chain(bs).chain([sa]).chain(sbs).collect();
+                self.build("vllm.fused_all_gather_scaled_matmul", ag.location(), &operands, &results, attrs)
             }
-            _ => self.build("vllm.fused_all_gather_matmul", ag.location(), &[x, g.b], &results, attrs),
+            None => {
+                let operands: Vec<Value> = std::iter::once(x).chain(bs).collect();
+                self.build("vllm.fused_all_gather_matmul", ag.location(), &operands, &results, attrs)
+            }
         }?;
         let fused = self.block.insert_operation_before(ag, fused);
-        let (Ok(new_gathered), Ok(new_out)) = (fused.result(0), fused.result(1)) else { return None };
-        ir::replace_all_uses(g.out, new_out.into());
-        ir::replace_all_uses(gathered, new_gathered.into());
-        self.erase(g.op);
+        for (i, g) in gemms.iter().enumerate() {
+            ir::replace_all_uses(g.out, fused.result(1 + i).ok()?.into());
+        }
+        ir::replace_all_uses(gathered, fused.result(0).ok()?.into());
+        for g in &gemms {
+            self.erase(g.op);
+        }
         self.erase(ag);
         if let Some(sag) = sharded
             && ir::results_unused(sag)
         {
             self.erase(sag);
         }
-        Some(sharded.is_some())
+        Some((n, sharded.is_some()))
     }
 }
