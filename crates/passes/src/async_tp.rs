@@ -59,8 +59,9 @@ The reduce is a sum (vLLM's reduce-scatter sums; vLLM <= 0.11 wrote
   all-gathered next to the FP8 rows is passed as the shard's own scale
   (`[M / tp, 1]`, which the fused op gathers with the rows), and the scale's
   all-gather goes away when nothing else reads it;
-- `cutlass_scaled_mm` and `_scaled_mm` both fuse, in bf16 (torch's row-wise
-  `_scaled_mm` writes only bf16) and, with per-tensor scales, in f16 and f32.
+- f16 and f32 products fuse too when both scales are per tensor (vLLM
+  registers its FP8 patterns for bf16 models only; torch's row-wise
+  `_scaled_mm` writes only bf16, so row-wise scales need bf16).
 
 The symmetric-memory ops name their process group by its c10d name
 (`device_group.group_name`), which only the running process knows:
