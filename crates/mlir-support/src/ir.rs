@@ -40,6 +40,29 @@ pub fn erase(op: OperationRef<'_, '_>) {
     unsafe { mlir_sys::mlirOperationDestroy(op.to_raw()) }
 }
 
+/// Erases each of `ops` whose results are unused, again and again until no
+/// more can go (so users go before their producers, in whatever order the
+/// ops come), each op once even if listed twice. Returns the ops that stay
+/// (still read). All of `ops` must be alive: collect first, erase here once,
+/// and no op is destroyed twice or read after it was.
+pub fn erase_dead<'c, 'a>(ops: impl IntoIterator<Item = OperationRef<'c, 'a>>) -> Vec<OperationRef<'c, 'a>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut left: Vec<OperationRef<'c, 'a>> = ops.into_iter().filter(|op| seen.insert(op_id(op))).collect();
+    loop {
+        let before = left.len();
+        left.retain(|op| {
+            let dead = results_unused(*op);
+            if dead {
+                erase(*op);
+            }
+            !dead
+        });
+        if left.len() == before {
+            return left;
+        }
+    }
+}
+
 /// Emits an error diagnostic at `loc`.
 pub fn emit_error(loc: Location<'_>, message: &str) {
     let c = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();

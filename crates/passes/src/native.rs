@@ -307,22 +307,7 @@ pub fn raise<'c: 'a, 'a>(
             ir::replace_all_uses(*old, new.into());
         }
     }
-    // The chain is ordered from its end backwards: users before producers.
-    let mut left: Vec<Op> = chain.to_vec();
-    loop {
-        let before_len = left.len();
-        left.retain(|o| {
-            if ir::results_unused(*o) {
-                ir::erase(*o);
-                false
-            } else {
-                true
-            }
-        });
-        if left.len() == before_len {
-            break;
-        }
-    }
+    ir::erase_dead(chain.iter().copied());
     Some(op)
 }
 

@@ -452,35 +452,10 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
                 added += 1;
             }
         }
-        // A decomposed norm's last op is in its chain: erased with the chain, once.
-        let in_chains: HashSet<usize> = self.chains.iter().map(ir::op_id).collect();
-        for (op, ..) in self.old.iter().rev() {
-            if !in_chains.contains(&ir::op_id(op)) && ir::results_unused(*op) {
-                ir::erase(*op);
-            }
-        }
-        // The decomposed norms' and quants' ops, users before producers, across chains.
-        let mut left = self.chains.clone();
-        let mut seen = HashSet::new();
-        left.retain(|op| seen.insert(ir::op_id(op)));
-        loop {
-            let before = left.len();
-            left.retain(|op| {
-                let dead = ir::results_unused(*op);
-                if dead {
-                    ir::erase(*op);
-                }
-                !dead
-            });
-            if left.len() == before {
-                break;
-            }
-        }
-        for ar in &self.all_reduces {
-            if ir::results_unused(*ar) {
-                ir::erase(*ar);
-            }
-        }
+        // The replaced norms, the decomposed ops copied onto the shard and the
+        // all-reduces given a twin, once each, when nothing reads them.
+        let replaced = self.old.iter().map(|(op, ..)| *op);
+        ir::erase_dead(replaced.chain(self.chains.iter().copied()).chain(self.all_reduces.iter().copied()));
         added
     }
 }
