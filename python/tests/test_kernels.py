@@ -127,6 +127,9 @@ class KernelsTest(unittest.TestCase):
         # 8 CTAs of 128 threads for the one row; one CTA a row of the block for many rows.
         self.assertEqual([(name, grid, block) for name, grid, block, *_ in launches],
                          [(few.name, (8, 1, 1), (128, 1, 1)), (many.name, (4096, 1, 1), (256, 1, 1))])
+        # Token counts no context lists take the manifest's step table: the
+        # loop kernel's block is 1024 threads below 256 tokens, 256 from there.
+        self.assertEqual([many.block(n) for n in (1, 255, 256, 100000)], [1024, 1024, 256, 256])
 
     def test_find_picks_the_variant_compiled_for_the_token_count(self):
         ks, _ = emit("emit-kernels-sizes.mlir", "--compile-sizes", "1,4096")

@@ -151,16 +151,10 @@ class Kernel:
         return n * h
 
     def block(self, n):
-        """Threads per row (Kernel::block in crates/codegen)."""
-        if self.entry.get("threads"):
-            return self.entry["threads"]  # compiled for this block (the row in registers)
-        chunks = self.hidden // self.entry.get("elements_per_thread_step", 2)
-        cap = 1024 if n < 256 else 256
-        b = max(1, min(max(chunks, 32), cap) // 32) * 32
-        if self.entry.get("group_size"):
-            while b > 32 and chunks % b:
-                b -= 32
-        return b
+        """Threads per row for n tokens: the manifest's step table
+        (`block_by_tokens`: from that many tokens on, that block), which
+        Kernel::block in crates/codegen writes."""
+        return [b for t, b in self.entry["block_by_tokens"] if n >= t][-1]
 
     def alignment(self, p):
         """Bytes a buffer's address must be a multiple of (the manifest's

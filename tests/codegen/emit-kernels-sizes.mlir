@@ -67,3 +67,15 @@ func.func @g(%x: tensor<?x8192xbf16>, %w: tensor<8192xbf16>, %gu: tensor<?x16384
 // CHECK: "num_tokens": 4096,
 // CHECK-NEXT: "grid": [
 // CHECK-NEXT: 4096,
+// Its block for any token count (launchers read this step table, not a copy
+// of the rule): 1024 threads below 256 tokens, 256 from there on.
+// CHECK: "block_by_tokens": [
+// CHECK-NEXT: [
+// CHECK-NEXT: 1,
+// CHECK-NEXT: 1024
+// CHECK-NEXT: ],
+// CHECK-NEXT: [
+// CHECK-NEXT: 256,
+// CHECK-NEXT: 256
+// CHECK-NEXT: ]
+// CHECK-NEXT: ],

@@ -277,13 +277,16 @@ impl Kernel {
     /// per SM), up to 1024 for few. The per-group kernels take the largest
     /// such block that divides the row's 16-byte chunks, so every thread runs
     /// the same steps (their group max is a warp shuffle).
+    /// The block for `tokens` (`None`: any count): the compiled one, or for
+    /// the loop kernels up to 1024 threads below `BLOCK_STEP` tokens and 256
+    /// from there on (the manifest's `block_by_tokens` says the same).
     pub fn block(&self, tokens: Option<u64>) -> u64 {
         if let Some(th) = self.threads {
             return th;
         }
         let chunks = self.hidden / self.lanes();
         let cap = match tokens {
-            Some(t) if t < 256 => 1024,
+            Some(t) if t < BLOCK_STEP => 1024,
             _ => 256,
         };
         let mut b = (chunks.max(32).min(cap) / 32).max(1) * 32;
@@ -330,11 +333,19 @@ impl Kernel {
             "scale_ue8m0": self.group.map(|_| self.scales.ue8m0),
             "params": self.params.iter().map(|p| json!({ "name": p.name, "kind": p.kind, "elem": p.elem, "access": self.access(p), "align": if p.kind == "ptr" { json!(self.alignment(p)) } else { Json::Null } })).collect::<Vec<_>>(),
             "launch": launches,
+            // The block for any token count, as a step table (from that many
+            // tokens on, that block): launchers read it for counts the
+            // contexts above do not list, and need no copy of `block`'s rule.
+            "block_by_tokens": [[1, self.block(Some(1))], [BLOCK_STEP, self.block(Some(BLOCK_STEP))]],
             "dynamic_shared_bytes": 0,
             "sites": self.sites,
         })
     }
 }
+
+/// The token count from which the loop kernels' block is the many-token one
+/// (`Kernel::block`; the manifest's `block_by_tokens` steps here).
+const BLOCK_STEP: u64 = 256;
 
 /// The ops that have a kernel (value and in-place forms share it).
 const KERNEL_OPS: &[&str] = &[
