@@ -243,6 +243,25 @@ class VllmOptPassTest(unittest.TestCase):
                 else:
                     sys.modules[k] = v
 
+    def test_the_allreduce_fusion_is_off_without_vllms_flashinfer_op(self):
+        ops = type(sys)("ops")
+        ops.vllm = type(sys)("vllm_ops")
+        torch = type(sys)("torch")
+        torch.ops = ops
+        saved = sys.modules.get("torch")
+        sys.modules["torch"] = torch
+        try:
+            with self.assertWarns(UserWarning):
+                off = VllmOptPass(config={"enable_fi_allreduce_fusion": True})
+            self.assertFalse(off.config["enable_fi_allreduce_fusion"])
+            ops.vllm.flashinfer_trtllm_fused_allreduce_norm = object()
+            self.assertTrue(VllmOptPass(config={"fuse_allreduce_rms": True}).config["fuse_allreduce_rms"])
+        finally:
+            if saved is None:
+                sys.modules.pop("torch", None)
+            else:
+                sys.modules["torch"] = saved
+
 
 if __name__ == "__main__":
     unittest.main()

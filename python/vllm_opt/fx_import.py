@@ -20,6 +20,7 @@ import operator
 import os
 import subprocess
 import tempfile
+import warnings
 
 from .fx_export import FORMAT, VERSION, graph_to_dict
 
@@ -205,6 +206,16 @@ def _vllm_c10d_group_names():
         return None
 
 
+def _fused_allreduce_op_exists():
+    """Whether vLLM registered its FlashInfer all-reduce + norm op here (it
+    does only with FlashInfer's comm module); None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return hasattr(torch.ops.vllm, "flashinfer_trtllm_fused_allreduce_norm")
+
+
 class VllmOptPass:
     """A post-grad pass that hands the graph to vllm-opt and loads the result
     back: usable as Inductor's `post_grad_custom_post_pass`, or added to
@@ -219,6 +230,13 @@ class VllmOptPass:
             names = _vllm_c10d_group_names()
             if names:
                 self.config["c10d_group_names"] = names
+        ar_fields = [k for k in ("enable_fi_allreduce_fusion", "fuse_allreduce_rms") if self.config.get(k)]
+        if ar_fields and resolve is None and _fused_allreduce_op_exists() is False:
+            # As vLLM does: without FlashInfer the fusion is off, with a warning.
+            warnings.warn("vllm-opt: the all-reduce + norm fusion needs vLLM's FlashInfer op "
+                          "(torch.ops.vllm.flashinfer_trtllm_fused_allreduce_norm), which is not registered; it is off")
+            for k in ar_fields:
+                self.config[k] = False
         self.tp_size = tp_size
         self.extra_args = list(extra_args)
         self.resolve = resolve
