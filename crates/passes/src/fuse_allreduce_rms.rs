@@ -47,8 +47,9 @@ Any epsilon (vLLM: 1e-5 and 1e-6). `world_size` is the pass's tp-size,
 `max_token_num` its max-token-num (the pipeline's
 `fi_allreduce_fusion_max_token_num`, which also gates the pass per shape
 context), `launch_with_pdl` and `fp32_acc` true, as vLLM sets them. Runs
-before RMSNorm + quant fusion, on the custom ops (decomposed norms are raised
-only by the fusion passes after it). Not fused (explained at `debug-node`):
+before RMSNorm + quant fusion. The residual add commutes: either of
+`fused_add_rms_norm`'s first two operands may be the all-reduce (the one only
+this norm reads is taken). Not fused (explained at `debug-node`):
 an all-reduce with other readers than the norm (except the no-residual form),
 a weight of another type than the rows, an all-reduce over another group
 than the tensor-parallel one (vLLM names it `tp:N`; the kernel's workspace
