@@ -148,8 +148,14 @@ fn kernels(c: &mut Criterion) {
 /// The captured tp = 2 graph at 256 tokens: the whole compile with sequence
 /// parallelism against the same compile without it, in the same run.
 fn sequence_parallelism(c: &mut Criterion) {
+    collective_group(c, "sp_tp2_n256", &fixture("llama_fp8_custom_tp2_L2_dyn.json"));
+    collective_group(c, "collectives_L80_tp2_n256", &llama::llama_fx_json_with(80, true).expect("generated graph"));
+}
+
+/// One graph compiled at 256 tokens on tp 2: the fusions alone (the
+/// baseline), then with each collective pass, in the same run.
+fn collective_group(c: &mut Criterion, group: &str, text: &str) {
     use vllm_pipeline::{CompileOptions, Input, PassConfig, ShapeContext, compile};
-    let text = fixture("llama_fp8_custom_tp2_L2_dyn.json");
     let options = |collectives: &str| CompileOptions {
         config: PassConfig::from_json(&format!(r#"{{"eliminate_noops": true, "enable_fusion": true{collectives}}}"#)).expect("config").0,
         shape: Some(ShapeContext::Static(256)),
@@ -163,10 +169,10 @@ fn sequence_parallelism(c: &mut Criterion) {
         ("compile_with_sp_and_async_tp", options(r#", "enable_async_tp": true, "c10d_group_names": {"tp:0": "0"}"#)),
         ("compile_with_allreduce_rms", options(r#", "enable_fi_allreduce_fusion": true"#)),
     ];
-    let mut g = c.benchmark_group("sp_tp2_n256");
-    g.sample_size(30);
+    let mut g = c.benchmark_group(group);
+    g.sample_size(20);
     for (name, opts) in &variants {
-        g.bench_function(*name, |b| b.iter(|| black_box(compile(Input::FxJson(&text), "tp2.json", opts).expect("compile").mlir.len())));
+        g.bench_function(*name, |b| b.iter(|| black_box(compile(Input::FxJson(text), "tp.json", opts).expect("compile").mlir.len())));
     }
     g.finish();
 }

@@ -4,8 +4,11 @@
 use std::fmt::Write;
 
 /// MLIR text of an `n`-layer decoder: hidden 4096, q/k/v 4096/1024/1024,
-/// intermediate 14336, static FP8 activations, symbolic token count `s0`.
-pub fn llama_mlir(layers: usize) -> String {
+/// intermediate 14336, static FP8 activations, symbolic token count `s0`;
+/// when `tp`, as one tensor-parallel rank runs it: the embedding,
+/// o_proj and down_proj products all-reduced (`tp:0`) before their norms, as
+/// in the captured tp2 fixture.
+pub fn llama_mlir_with(layers: usize, tp: bool) -> String {
     let bf = |shape: &str| format!("tensor<{shape}xbf16>");
     let f8 = |shape: &str| format!("tensor<{shape}xf8E4M3FN>");
     let s = "tensor<f32>";
@@ -29,7 +32,16 @@ pub fn llama_mlir(layers: usize) -> String {
         );
     };
     let _ = writeln!(body, "    %h = \"aten.embedding\"(%emb, %ids) : ({}, tensor<?xi64>) -> {}", bf("128256x4096"), bf("?x4096"));
-    let mut res = "%h".to_string();
+    // `v` all-reduced as `out` (tensor-parallel graphs), else `v` itself.
+    let all_reduce = |b: &mut String, out: &str, v: &str| -> String {
+        if !tp {
+            return v.to_string();
+        }
+        let _ = writeln!(b, "    {out} = \"vllm.all_reduce\"({v}) {{group_name = \"tp:0\"}} : ({0}) -> {0}", bf("?x4096"));
+        out.to_string()
+    };
+    let h = all_reduce(&mut body, "%hr", "%h");
+    let mut res = h.clone();
     let mut down = String::new();
     for l in 0..layers {
         for (name, ty) in [
@@ -50,7 +62,7 @@ pub fn llama_mlir(layers: usize) -> String {
         if l == 0 {
             let _ = writeln!(
                 b,
-                "    %n{l} = \"vllm.rms_norm\"(%h, %w_in{l}) {{epsilon = 1.0e-05 : f64}} : ({}, {}) -> {}",
+                "    %n{l} = \"vllm.rms_norm\"({h}, %w_in{l}) {{epsilon = 1.0e-05 : f64}} : ({}, {}) -> {}",
                 bf("?x4096"),
                 bf("4096"),
                 bf("?x4096")
@@ -126,9 +138,10 @@ pub fn llama_mlir(layers: usize) -> String {
         let _ =
             writeln!(b, "    %a8_{l} = \"vllm.static_scaled_fp8_quant\"(%ar{l}, %s_o{l}) : ({}, {s}) -> {}", bf("?x4096"), f8("?x4096"));
         mm(b, &format!("%o{l}"), &format!("%a8_{l}"), &format!("%wo{l}"), &format!("%s_o{l}"), 4096, 4096);
+        let o = all_reduce(b, &format!("%oa{l}"), &format!("%o{l}"));
         let _ = writeln!(
             b,
-            "    %m{l}, %mres{l} = \"vllm.fused_add_rms_norm\"(%o{l}, {res}, %w_post{l}) {{epsilon = 1.0e-05 : f64}} : ({0}, {0}, {1}) -> ({0}, {0})",
+            "    %m{l}, %mres{l} = \"vllm.fused_add_rms_norm\"({o}, {res}, %w_post{l}) {{epsilon = 1.0e-05 : f64}} : ({0}, {0}, {1}) -> ({0}, {0})",
             bf("?x4096"),
             bf("4096")
         );
@@ -144,7 +157,7 @@ pub fn llama_mlir(layers: usize) -> String {
             f8("?x14336")
         );
         mm(b, &format!("%down{l}"), &format!("%act8_{l}"), &format!("%wd{l}"), &format!("%s_d{l}"), 14336, 4096);
-        down = format!("%down{l}");
+        down = all_reduce(b, &format!("%da{l}"), &format!("%down{l}"));
     }
     let _ = writeln!(
         body,
@@ -162,7 +175,13 @@ pub fn llama_mlir(layers: usize) -> String {
 
 /// The same graph as FX graph JSON (through vllm-opt's exporter).
 pub fn llama_fx_json(layers: usize) -> Result<String, String> {
+    llama_fx_json_with(layers, false)
+}
+
+/// `llama_mlir_with` as FX graph JSON.
+pub fn llama_fx_json_with(layers: usize, tp: bool) -> Result<String, String> {
     let ctx = vllm_dialect::new_context()?;
-    let module = mlir_support::source::parse(&ctx, &llama_mlir(layers), "llama.mlir").map_err(|d| format!("generated graph: {d:?}"))?;
+    let module =
+        mlir_support::source::parse(&ctx, &llama_mlir_with(layers, tp), "llama.mlir").map_err(|d| format!("generated graph: {d:?}"))?;
     Ok(vllm_fx::export::to_text(&vllm_fx::export(&module).map_err(|d| format!("generated graph: {d:?}"))?))
 }

@@ -42,7 +42,21 @@ pub fn new_context(dialects: &[DynamicDialectDef]) -> Context {
     context
 }
 
+/// Verifications of ops of the dynamic dialects, process-wide.
+static VERIFICATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many times an op of the torch-like dialects has been verified in this
+/// process. A work count, not a time: MLIR verifies once after parsing and
+/// after each pass, but printing an op (melior builds its error messages that
+/// way, e.g. for `operand(i)` out of range) verifies the whole function
+/// again, so a pass that does that per site turns linear work quadratic.
+/// `vllm-opt --pass-summary` reports it; a test bounds it per op.
+pub fn verifications() -> u64 {
+    VERIFICATIONS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 unsafe extern "C" fn verify_trampoline(user_data: *mut c_void, op: mlir_sys::MlirOperation) -> bool {
+    VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let verifier: OpVerifier = unsafe { std::mem::transmute::<*mut c_void, OpVerifier>(user_data) };
     let op = unsafe { OperationRef::from_raw(op) };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verifier(op)))

@@ -140,6 +140,11 @@ fn region(op: &OperationRef<'_, '_>) -> Option<(i64, i64, i64, i64)> {
 /// of `aten.split_with_sizes(base)` / `aten.split(base)` (vLLM's q/k/v).
 fn slice_of<'c: 'a, 'a>(v: Value<'c, 'a>) -> Option<(Value<'c, 'a>, (i64, i64, i64, i64))> {
     let p = producer(v)?;
+    // The name first: `operand(0)` of an op without operands (a fresh
+    // `aten.full`) builds an error that prints the whole function.
+    if !matches!(op_name(&p).as_str(), "aten.slice" | "aten.split_with_sizes" | "aten.split") {
+        return None;
+    }
     let base = p.operand(0).ok()?;
     match op_name(&p).as_str() {
         "aten.slice" => Some((base, region(&p)?)),

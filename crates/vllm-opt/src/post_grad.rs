@@ -167,6 +167,7 @@ pub fn run(cli: &Cli) -> ExitCode {
                 }
                 if cli.pass_summary || cli.timing {
                     eprint!("{}", res.summary().replace("summary -===", &format!("summary ({tag}) -===")));
+                    eprintln!("  op verifications so far in this process: {}", mlir_support::context::verifications());
                 }
                 let body = match cli.emit {
                     Format::Mlir => res.mlir,
