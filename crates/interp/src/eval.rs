@@ -73,6 +73,18 @@ fn ints(op: &OperationRef<'_, '_>, n: &str) -> Option<Vec<i64>> {
     Some((0..a.len()).filter_map(|i| a.element(i).ok()).collect())
 }
 
+/// The ranks' tensors summed element by element in f32, in rank order (what
+/// every reducing collective computes before it rounds once).
+fn rank_sum(xs: &[Tensor]) -> Vec<f32> {
+    let mut sum = vec![0f32; xs.first().map_or(0, Tensor::numel)];
+    for t in xs {
+        for (s, v) in sum.iter_mut().zip(t.to_vec()) {
+            *s += v;
+        }
+    }
+    sum
+}
+
 /// One collective over all ranks: each rank's results.
 fn collective(ranks: &[Interpreter], op: &OperationRef<'_, '_>, n: &str) -> R<Vec<Vec<Val>>> {
     let x = op.operand(0).map_err(|e| e.to_string())?;
@@ -99,12 +111,7 @@ fn collective(ranks: &[Interpreter], op: &OperationRef<'_, '_>, n: &str) -> R<Ve
         out[0] *= w;
         return Ok((0..w).map(|_| tensor(out.clone(), data.clone())).collect());
     }
-    let mut sum = vec![0f32; xs[0].numel()];
-    for t in &xs {
-        for (s, v) in sum.iter_mut().zip(t.to_vec()) {
-            *s += v;
-        }
-    }
+    let sum = rank_sum(&xs);
     if n == "vllm.all_reduce" {
         return Ok((0..w).map(|_| tensor(shape.clone(), sum.clone())).collect());
     }
@@ -154,19 +161,14 @@ fn gemm_collective(ranks: &[Interpreter], op: &OperationRef<'_, '_>, n: &str) ->
             group_size("scatter_dim")?;
         }
         let dtype = dtype_of(results[0])?;
-        let mut sum: Vec<f32> = Vec::new();
-        let mut shape = Vec::new();
-        for r in ranks {
+        let mut products = Vec::new();
+        for r in ranks.iter() {
             let (a, b) = (r.tensor(operands[0])?, r.tensor(operands[1])?);
             let scales = if scaled { Some((r.tensor(operands[2])?, r.tensor(operands[3])?)) } else { None };
-            let p = product(&a, &b, scales.as_ref().map(|(x, y)| (x, y)), dtype);
-            shape.clone_from(&p.shape);
-            let p = p.to_vec();
-            sum.resize(p.len(), 0.0);
-            for (s, v) in sum.iter_mut().zip(p) {
-                *s += v;
-            }
+            products.push(product(&a, &b, scales.as_ref().map(|(x, y)| (x, y)), dtype));
         }
+        let sum = rank_sum(&products);
+        let mut shape = products[0].shape.clone();
         if shape[0] % w != 0 {
             return Err(format!("{shape:?} rows are not divisible by {w} ranks"));
         }
@@ -217,13 +219,7 @@ fn gemm_collective(ranks: &[Interpreter], op: &OperationRef<'_, '_>, n: &str) ->
 fn allreduce_norm(ranks: &mut [Interpreter], op: &OperationRef<'_, '_>, n: &str) -> R<Vec<Vec<Val>>> {
     let x = op.operand(0).map_err(|e| e.to_string())?;
     let xs: Vec<Tensor> = ranks.iter().map(|r| r.tensor(x)).collect::<R<_>>()?;
-    let mut sum = vec![0f32; xs[0].numel()];
-    for t in &xs {
-        for (s, v) in sum.iter_mut().zip(t.to_vec()) {
-            *s += v;
-        }
-    }
-    let reduced = Tensor::new(xs[0].dtype, xs[0].shape.clone(), sum);
+    let reduced = Tensor::new(xs[0].dtype, xs[0].shape.clone(), rank_sum(&xs));
     let def: &'static OpDef = vllm_dialect::op(n).ok_or("op not in the table")?;
     ranks.iter_mut().map(|r| r.kernel_op_with(op, def, Some(("allreduce_sum", reduced.deep_clone())))).collect()
 }

@@ -172,9 +172,7 @@ struct Fuser<'c, 'a, 'd> {
 
 impl<'c, 'a> Fuser<'c, 'a, '_> {
     fn explain(&self, op: OperationRef<'c, 'a>, why: &str) {
-        if !self.debug.is_empty() && crate::fusion::is_node(&op, self.debug) {
-            ir::emit_remark(op.location(), &format!("vllm-async-tp: {why}"));
-        }
+        crate::fusion::explain(self.debug, "vllm-async-tp", &op, why);
     }
 
     /// `op` as a fusable GEMM, or why not.

@@ -128,9 +128,7 @@ struct Fuser<'c, 'a, 'd> {
 
 impl<'c, 'a> Fuser<'c, 'a, '_> {
     fn explain(&self, op: OperationRef<'c, 'a>, why: &str) {
-        if !self.debug.is_empty() && crate::fusion::is_node(&op, self.debug) {
-            ir::emit_remark(op.location(), &format!("vllm-fuse-allreduce-rms: {why}"));
-        }
+        crate::fusion::explain(self.debug, "vllm-fuse-allreduce-rms", &op, why);
     }
 
     fn attr(&self, name: &str, a: Attribute<'c>) -> (Identifier<'c>, Attribute<'c>) {

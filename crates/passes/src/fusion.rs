@@ -180,6 +180,14 @@ pub fn count_option(
     }
 }
 
+/// Explains, as a remark prefixed with the pass, why `op` was left alone,
+/// when `op` is the FX node named by the pass's `debug-node` option.
+pub fn explain(debug_node: &str, pass: &str, op: &OperationRef<'_, '_>, why: &str) {
+    if !debug_node.is_empty() && is_node(op, debug_node) {
+        ir::emit_remark(op.location(), &format!("{pass}: {why}"));
+    }
+}
+
 /// Whether `op` is the FX node `node` (its location, or one of its getitems).
 pub fn is_node(op: &OperationRef<'_, '_>, node: &str) -> bool {
     let loc = op.location();

@@ -148,9 +148,7 @@ struct Sharder<'c, 'a, 'd> {
 
 impl<'c, 'a> Sharder<'c, 'a, '_> {
     fn explain(&self, op: OperationRef<'c, 'a>, why: &str) {
-        if !self.debug.is_empty() && crate::fusion::is_node(&op, self.debug) {
-            ir::emit_remark(op.location(), &format!("vllm-sequence-parallelism: {why}"));
-        }
+        crate::fusion::explain(self.debug, "vllm-sequence-parallelism", &op, why);
     }
 
     /// The type of `rows / tp` rows of `v`, if it has a static row count divisible by tp.
