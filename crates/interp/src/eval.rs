@@ -85,6 +85,14 @@ fn rank_sum(xs: &[Tensor]) -> Vec<f32> {
     sum
 }
 
+/// The ranks' tensors concatenated along dim 0 in rank order (what an
+/// all-gather along dim 0 gives every rank), in new storage.
+fn concat_rows(xs: &[Tensor]) -> Tensor {
+    let mut shape = xs[0].shape.clone();
+    shape[0] *= xs.len();
+    Tensor::new(xs[0].dtype, shape, xs.iter().flat_map(Tensor::to_vec).collect())
+}
+
 /// One collective over all ranks: each rank's results.
 fn collective(ranks: &[Interpreter], op: &OperationRef<'_, '_>, n: &str) -> R<Vec<Vec<Val>>> {
     let x = op.operand(0).map_err(|e| e.to_string())?;
@@ -106,10 +114,8 @@ fn collective(ranks: &[Interpreter], op: &OperationRef<'_, '_>, n: &str) -> R<Ve
     // Each rank gets its own storage (a Tensor clone would share it, and an in-place op would write every rank's).
     let tensor = |shape: Vec<usize>, data: Vec<f32>| vec![Val::Tensor(Tensor::new(dt, shape, data))];
     if n == "vllm.all_gather" {
-        let data: Vec<f32> = xs.iter().flat_map(|t| t.to_vec()).collect();
-        let mut out = shape.clone();
-        out[0] *= w;
-        return Ok((0..w).map(|_| tensor(out.clone(), data.clone())).collect());
+        let all = concat_rows(&xs);
+        return Ok((0..w).map(|_| vec![Val::Tensor(all.deep_clone())]).collect());
     }
     let sum = rank_sum(&xs);
     if n == "vllm.all_reduce" {
@@ -182,12 +188,7 @@ fn gemm_collective(ranks: &[Interpreter], op: &OperationRef<'_, '_>, n: &str) ->
     // Operand groups: A_shard, Bs (, A_scale, B_scales).
     let n_b = results.len() - 1;
     let bs = &operands[1..1 + n_b];
-    let gather = |v: Value| -> R<Tensor> {
-        let parts: Vec<Tensor> = ranks.iter().map(|r| r.tensor(v)).collect::<R<_>>()?;
-        let mut shape = parts[0].shape.clone();
-        shape[0] *= w;
-        Ok(Tensor::new(parts[0].dtype, shape, parts.iter().flat_map(Tensor::to_vec).collect()))
-    };
+    let gather = |v: Value| -> R<Tensor> { Ok(concat_rows(&ranks.iter().map(|r| r.tensor(v)).collect::<R<Vec<_>>>()?)) };
     let a = gather(operands[0])?;
     let a_scale = if scaled {
         let sa = ranks[0].tensor(operands[1 + n_b])?;
