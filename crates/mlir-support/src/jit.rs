@@ -8,6 +8,7 @@ pub enum Arg<'a> {
     /// A pointer to this buffer (an `!llvm.ptr` parameter).
     Buffer(&'a mut [u8]),
     F32(f32),
+    I32(i32),
     Index(i64),
 }
 
@@ -24,6 +25,7 @@ pub fn call(module: &Module<'_>, name: &str, args: &mut [Arg<'_>]) -> Result<(),
     union Slot {
         ptr: *mut u8,
         f32: f32,
+        i32: i32,
         i64: i64,
     }
     let mut slots: Vec<Slot> = args
@@ -31,6 +33,7 @@ pub fn call(module: &Module<'_>, name: &str, args: &mut [Arg<'_>]) -> Result<(),
         .map(|a| match a {
             Arg::Buffer(b) => Slot { ptr: b.as_mut_ptr() },
             Arg::F32(v) => Slot { f32: *v },
+            Arg::I32(v) => Slot { i32: *v },
             Arg::Index(v) => Slot { i64: *v },
         })
         .collect();

@@ -13,6 +13,7 @@ pub enum Arg<'a> {
     /// A device buffer: the kernel gets a pointer to it.
     Buf(&'a mut [u8]),
     F32(f32),
+    I32(i32),
 }
 
 /// A 1-D launch.
@@ -118,6 +119,12 @@ pub fn run(kernel: &Kernel, launch: Launch, args: &mut [Arg<'_>]) -> Result<Stat
                     return Err(format!("{}: parameter {i} is not a 32-bit scalar", kernel.name));
                 }
                 params.push(v.to_bits() as u64);
+            }
+            Arg::I32(v) => {
+                if kernel.params[i] != 4 {
+                    return Err(format!("{}: parameter {i} is not a 32-bit scalar", kernel.name));
+                }
+                params.push(*v as u32 as u64);
             }
         }
     }

@@ -23,6 +23,8 @@ pub(crate) enum Ty {
     E4m3x2,
     /// Two f32 in a 64-bit register (sm_100+), element 0 in the low half.
     F32x2,
+    /// A predicate (one bit): `and`/`or`/`xor`/`not` combine them.
+    Pred,
 }
 
 impl Ty {
@@ -44,6 +46,7 @@ impl Ty {
             "bf16x2" => Ty::Bf16x2,
             "e4m3x2" => Ty::E4m3x2,
             "f32x2" => Ty::F32x2,
+            "pred" => Ty::Pred,
             _ => return None,
         })
     }
@@ -54,6 +57,7 @@ impl Ty {
             Ty::B16 | Ty::U16 | Ty::S16 | Ty::F16 | Ty::Bf16 | Ty::E4m3x2 => 16,
             Ty::B32 | Ty::U32 | Ty::S32 | Ty::F32 | Ty::F16x2 | Ty::Bf16x2 => 32,
             Ty::B64 | Ty::U64 | Ty::S64 | Ty::F32x2 => 64,
+            Ty::Pred => 1,
         }
     }
 
@@ -497,6 +501,7 @@ fn opcode_of(opcode: &str) -> Option<Op> {
                     _ => false,
                 },
                 Ty::Bf16x2 | Ty::F16x2 | Ty::F32x2 => matches!(b, Bin::Add | Bin::Sub | Bin::Mul) && mods == ["rn"],
+                Ty::Pred => matches!(b, Bin::And | Bin::Or | Bin::Xor) && mods.is_empty(),
                 t if t.int() => match b {
                     Bin::Mul => mods == ["lo"],
                     Bin::Div => false,
@@ -513,7 +518,7 @@ fn opcode_of(opcode: &str) -> Option<Op> {
             let ty = last?;
             let (u, ok) = match parts[0] {
                 "neg" => (Un::Neg, (ty == Ty::F32 || ty.signed()) && mods.is_empty()),
-                "not" => (Un::Not, ty.int() && mods.is_empty()),
+                "not" => (Un::Not, (ty.int() || ty == Ty::Pred) && mods.is_empty()),
                 "abs" => (Un::Abs, matches!(ty, Ty::F32 | Ty::Bf16x2 | Ty::F16x2) && mods.is_empty()),
                 "rcp" => (Un::Rcp, ty == Ty::F32 && mods == ["rn"]),
                 "rsqrt" => (Un::Rsqrt, ty == Ty::F32 && mods == ["approx"]),
