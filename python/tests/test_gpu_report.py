@@ -60,6 +60,21 @@ class GpuReport(unittest.TestCase):
         self.assertIn("| **80** | 90 |", out)
         self.assertNotIn("same-size", report(RUN))  # older logs: as before
 
+    def test_the_persistent_form_is_set_against_its_kernel(self):
+        run = RUN + (
+            "rms_norm_h4096_bf16_p T=1: result max 0 (0 % differ), torch.compile vs eager max 1; 1.8 us, 9 GB/s (0 % of copy); "
+            "eager 20.0 us, torch.compile 1.9 us [5 s]\n"
+            "rms_norm_h4096_bf16_p T=2048: result max 0 (0 % differ), torch.compile vs eager max 1; 6.4 us, 5200 GB/s (124 % of copy); "
+            "eager 500.0 us, torch.compile 8.2 us [6 s]\n")
+        out = report(run)
+        # The main table and its counts are the default kernels' alone.
+        self.assertNotIn("`rms_norm_h4096_bf16_p`", out)
+        self.assertIn("Slower than torch.compile: 1 of 4;", out)
+        self.assertIn("| `rms_norm_h4096_bf16` | 1.6 -> 1.8 us (0.89x) | 6.8 -> 6.4 us (1.06x), 117 -> 124 % **faster** |", out)
+        self.assertIn("faster in 1 of 2 cells. With the faster of the two in each: 0 of these cells slower than "
+                      "torch.compile, 0 under 90 % of copy at T >= 2048.", out)
+        self.assertNotIn("persistent form", report(RUN))
+
 
 if __name__ == "__main__":
     unittest.main()

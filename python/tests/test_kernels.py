@@ -131,6 +131,27 @@ class KernelsTest(unittest.TestCase):
         # loop kernel's block is 1024 threads below 256 tokens, 256 from there.
         self.assertEqual([many.block(n) for n in (1, 255, 256, 100000)], [1024, 1024, 256, 256])
 
+    def test_a_persistent_kernel_takes_its_rows_and_at_most_the_resident_ctas(self):
+        ks, launches = emit("emit-kernels-persistent.mlir", "--compile-sizes", "16,4096", "--persistent-kernels")
+        k = ks.find("vllm.rms_norm_dynamic_per_token_quant", hidden=4096, dtype="bf16", num_tokens=4096, residual=False)
+        self.assertEqual((k.name, k.persistent), ("rms_norm_dynamic_per_token_quant_h4096_bf16_p", True))
+        t = {"result": FakeTensor("float8_e4m3fn", 4096 * 4096), "input": FakeTensor("bfloat16", 4096 * 4096),
+             "weight": FakeTensor("bfloat16", 4096), "scale": FakeTensor("float32", 4096)}
+        # A launcher that cannot say how many CTAs fit: one a row (correct, not persistent).
+        k(4096, 1e-6, **t)
+        # One that can (the cupy launcher asks the occupancy API): at most that many.
+        ks.launcher.resident_ctas = lambda kernel, block: 132 * 8 if block == 128 else 0
+        k(4096, 1e-6, **t)
+        k(100, 1e-6, **{**t, "result": FakeTensor("float8_e4m3fn", 100 * 4096), "input": FakeTensor("bfloat16", 100 * 4096),
+                        "scale": FakeTensor("float32", 100)})
+        self.assertEqual([grid for _, grid, *_ in launches], [(4096, 1, 1), (1056, 1, 1), (100, 1, 1)])
+        # The row count goes last, by value.
+        self.assertEqual([args[-1] for *_, args, _ in launches], [("i32", 4096), ("i32", 4096), ("i32", 100)])
+        self.assertEqual(launches[0][3][4], ("f32", 1e-6))
+        # 16 tokens keep the kernel of their block (one CTA a row).
+        few = ks.find("vllm.rms_norm_dynamic_per_token_quant", hidden=4096, dtype="bf16", num_tokens=16, residual=False)
+        self.assertEqual((few.name, few.persistent, few.grid(16, 1056)), ("rms_norm_dynamic_per_token_quant_h4096_bf16_b512", False, 16))
+
     def test_find_picks_the_variant_compiled_for_the_token_count(self):
         ks, _ = emit("emit-kernels-sizes.mlir", "--compile-sizes", "1,4096")
         small = ks.find("vllm.rms_norm", hidden=8192, dtype="bf16", num_tokens=1)
@@ -205,6 +226,23 @@ class SimulatorLauncherTest(unittest.TestCase):
         # bf16(bf16(2 * rsqrt(4 + eps)) * 0.5) = 0.5; a zero row stays zero.
         self.assertEqual(out.values(), [0x3F00] * 8192 + [0] * 8192)
         self.assertEqual(x.values(), [0x4000] * 8192 + [0] * 8192)
+
+    def test_a_persistent_kernel_walks_every_row(self):
+        ks = self.simulated("emit-kernels-persistent.mlir", "--compile-sizes", "16,4096", "--persistent-kernels")
+        k = ks.find("vllm.rms_norm_dynamic_per_token_quant", hidden=4096, dtype="bf16", num_tokens=4096, residual=False)
+        self.assertTrue(k.persistent)
+        # 7 rows over the simulated GPU's 5 CTAs: two CTAs take two rows.
+        # Row i is all 2^(i-1): a power of two normalizes exactly to 1.0,
+        # so every row's scale is 1/448 and every code 448 (e4m3 0x7E).
+        rows = 7
+        values = [0x3F00, 0x3F80, 0x4000, 0x4080, 0x4100, 0x4180, 0x4200]  # 0.5, 1, 2, ..., 32
+        x = HostTensor("bfloat16", [v for v in values for _ in range(4096)])
+        w = HostTensor("bfloat16", [0x3F80] * 4096)
+        q = HostTensor("float8_e4m3fn", [0] * rows * 4096)
+        s = HostTensor("float32", [0] * rows)
+        k(rows, 1e-30, result=q, input=x, weight=w, scale=s)
+        self.assertEqual(q.values(), [0x7E] * rows * 4096)
+        self.assertEqual(s.values(), [0x3B124925] * rows)  # 1/448 in f32: every row scaled
 
     def test_per_tensor_quant_runs_its_two_kernels_on_a_zeroed_scale(self):
         ks = self.simulated("emit-kernels-quant.mlir")

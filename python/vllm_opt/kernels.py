@@ -6,9 +6,12 @@
     k(num_tokens=T, epsilon=1e-6, result=q, input=x, weight=w, scale=s)
 
 The manifest is the ABI: each kernel's parameters in launch order (name,
-pointer or f32 scalar, element type, read/write), its block per shape
-context, and for the per-tensor dynamic quant a second kernel (`then`) and
-the buffers to zero first. `Kernel.__call__` checks every tensor against it
+pointer, f32 scalar (epsilon) or i32 scalar (num_tokens), element type,
+read/write), its block per shape context, and for the per-tensor dynamic
+quant a second kernel (`then`) and the buffers to zero first. A
+`persistent` kernel (`vllm-opt --persistent-kernels`) is launched with at
+most the CTAs the GPU holds at once (`resident_ctas`: the occupancy API's
+CTAs per SM times the SMs) and walks its rows itself. `Kernel.__call__` checks every tensor against it
 (dtype, element count, contiguity) and raises `ValueError` naming the
 parameter, so a wrong buffer is an error, not memory corruption.
 
@@ -58,9 +61,36 @@ def cupy_launcher(folder):
             if key not in modules:
                 modules[key] = cp.RawModule(path=os.path.join(folder, kernel.file))
             fn = modules[key].get_function(kernel.name)
-            fn(grid, block, tuple(cp.uint64(a) if kind == "ptr" else cp.float32(a) for kind, a in args))
+            fn(grid, block, tuple(CUPY_SCALAR[kind](a) for kind, a in args))
 
+    def function(kernel):
+        import torch
+
+        key = (torch.cuda.current_device(), kernel.file)
+        if key not in modules:
+            modules[key] = cp.RawModule(path=os.path.join(folder, kernel.file))
+        return modules[key].get_function(kernel.name)
+
+    def resident_ctas(kernel, block):
+        """CTAs of `kernel` (with `block` threads) the GPU holds at once."""
+        import torch
+
+        fn = function(kernel)
+        sms = torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
+        try:
+            per_sm = cp.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.ptr, block, 0)
+        except AttributeError:  # a cupy without the occupancy call: registers alone bound it
+            regs = max(1, -(-fn.num_regs // 8) * 8) * block
+            per_sm = min(32, 65536 // regs, 2048 // block)
+        return max(1, per_sm) * sms
+
+    launch.resident_ctas = resident_ctas
     return launch
+
+
+# How each scalar kind goes to cupy's launch.
+CUPY_SCALAR = {"ptr": lambda a: __import__("cupy").uint64(a), "f32": lambda a: __import__("cupy").float32(a),
+               "i32": lambda a: __import__("cupy").int32(a)}
 
 
 def simulator_launcher(folder, binary):
@@ -77,10 +107,15 @@ def simulator_launcher(folder, binary):
     import tempfile
 
     def launch(kernel, grid, block, args, stream=None):
-        rows = grid[0] // kernel.ctas_per_row
+        # A persistent kernel's grid is not its rows: it takes them (num_tokens).
+        counts = [value for kind, value in args if kind == "i32"]
+        rows = counts[0] if counts else grid[0] // kernel.ctas_per_row
         with tempfile.TemporaryDirectory() as tmp:
             argv, bufs = [], []
             for p, (kind, value) in zip(kernel.params, args):
+                if kind == "i32":
+                    argv.append(f"i32:{int(value)}")
+                    continue
                 if kind != "ptr":
                     # The f32 the GPU would get, written exactly.
                     argv.append(f"f32:{struct.unpack('f', struct.pack('f', value))[0]!r}")
@@ -99,7 +134,13 @@ def simulator_launcher(folder, binary):
                 with open(path, "rb") as f:
                     ctypes.memmove(address, f.read(size), size)
 
+    # As if the GPU held 5 CTAs: a persistent kernel's CTAs then walk several rows.
+    launch.resident_ctas = lambda kernel, block: SIMULATED_RESIDENT_CTAS
     return launch
+
+
+# The CTAs a simulated GPU holds at once (tests/all/numerics.rs simulates the same).
+SIMULATED_RESIDENT_CTAS = 5
 
 
 class Kernel:
@@ -123,9 +164,36 @@ class Kernel:
         """CTAs each row is split over (Kernel::ctas_per_row in crates/codegen)."""
         return self.entry.get("ctas_per_row", 1)
 
-    def grid(self, n):
-        """CTAs (in x) for n rows."""
+    @property
+    def persistent(self):
+        """Launched with at most the resident CTAs, each walking rows (Kernel::persistent in crates/codegen)."""
+        return self.entry.get("persistent", False)
+
+    def grid(self, n, resident=None):
+        """CTAs (in x) for n rows; a persistent kernel's with `resident`
+        CTAs held at once is at most that many (one a row without it)."""
+        if self.persistent and resident:
+            return max(1, min(n, resident))
         return n * self.ctas_per_row
+
+    def args(self, n, tensors, epsilon):
+        """The launch arguments for n rows, in parameter order: ("ptr",
+        address), ("f32", epsilon) or ("i32", n)."""
+        args = []
+        for p in self.params:
+            if p["kind"] == "ptr":
+                args.append(("ptr", tensors[p["name"]].data_ptr()))
+            elif p["kind"] == "i32":
+                args.append(("i32", n))
+            else:
+                if epsilon is None:
+                    raise ValueError(f"{self.name}: no value for scalar '{p['name']}'")
+                args.append(("f32", float(epsilon)))
+        return args
+
+    def launch_grid(self, n, block):
+        """The grid for n rows as launched by this set's launcher."""
+        return (self.grid(n, self.set.resident_ctas(self, block) if self.persistent else None), 1, 1)
 
     @property
     def is_silu(self):
@@ -205,15 +273,9 @@ class Kernel:
             return
         for name in self.entry.get("zero_before_launch", []):
             tensors[name].zero_()
-        args = []
-        for p in self.params:
-            if p["kind"] == "ptr":
-                args.append(("ptr", tensors[p["name"]].data_ptr()))
-            else:
-                if epsilon is None:
-                    raise ValueError(f"{self.name}: no value for scalar '{p['name']}'")
-                args.append(("f32", float(epsilon)))
-        self.set.launcher(self, (self.grid(n), 1, 1), (self.block(n), 1, 1), args, stream)
+        args = self.args(n, tensors, epsilon)
+        block = self.block(n)
+        self.set.launcher(self, self.launch_grid(n, block), (block, 1, 1), args, stream)
         if self.entry.get("then"):
             then = self.set.by_name[self.entry["then"]]
             then(n, epsilon, stream, **{p["name"]: tensors[p["name"]] for p in then.params if p["kind"] == "ptr"})
@@ -234,6 +296,12 @@ class KernelSet:
         if self._launcher is None:
             self._launcher = cupy_launcher(self.folder)
         return self._launcher
+
+    def resident_ctas(self, kernel, block):
+        """CTAs of `kernel` the launcher's GPU holds at once (None: unknown,
+        e.g. a recording launcher; a persistent kernel then gets a CTA a row)."""
+        fn = getattr(self.launcher, "resident_ctas", None)
+        return fn(kernel, block) if fn else None
 
     def find(self, op, hidden, dtype, num_tokens=None, **variant):
         """The kernel implementing `op` (value or in-place name) for rows of

@@ -7,7 +7,65 @@ pub const TESTS: &[crate::RustTest] = &[
     ("codegen::every_kernel_compiles_to_ptx", every_kernel_compiles_to_ptx),
     ("codegen::every_listed_arch_compiles", every_listed_arch_compiles),
     ("codegen::a_backend_gets_kernels_from_the_library", a_backend_gets_kernels_from_the_library),
+    ("codegen::persistent_form_of_the_register_kernels", persistent_form_of_the_register_kernels),
 ];
+
+/// `Kernel::persistent` (`--persistent-kernels`): the kinds that keep a
+/// packed row in registers get it, with the row count as a last i32
+/// parameter in the PTX as in the manifest, the weights loaded once per CTA
+/// (outside the loop over rows) and the row's reduction slots doubled; the
+/// others have none. The simulator runs them (numerics).
+fn persistent_form_of_the_register_kernels() -> Result<(), Failed> {
+    const F8: &str = "f8E4M3FN";
+    let with = [
+        ("vllm.rms_norm", false, "bf16", 1),
+        ("vllm.fused_add_rms_norm", true, "f16", 1),
+        ("vllm.rms_norm_static_fp8_quant", false, F8, 1),
+        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 1),
+        ("vllm.rms_norm_dynamic_per_token_quant", false, F8, 2),
+        ("vllm.rms_norm_dynamic_per_token_quant", false, "i8", 2),
+        ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 1),
+    ];
+    for (op, residual, out, barriers) in with {
+        let elem = if out == "f16" { "f16" } else { "bf16" };
+        let base = vllm_codegen::kernel_for(op, 4096, elem, residual, out, None, false).ok_or_else(|| format!("no kernel for {op}"))?;
+        let k = base.clone().for_tokens(Some(16)).persistent().ok_or_else(|| format!("{op}: no persistent form"))?;
+        let last = k.params.last().ok_or("no parameters")?;
+        if k.name != format!("{}_p", base.name) || (last.name, last.kind) != ("num_tokens", "i32") || k.threads != base.threads {
+            return Err(format!("{}: last parameter {last:?}, threads {:?} (many-token {:?})", k.name, k.threads, base.threads).into());
+        }
+        let ptx = vllm_codegen::ptx(&k, "sm_90")?;
+        let decl = format!("{}_param_", k.name);
+        let params = ptx.lines().filter(|l| l.trim_start().starts_with(".param") && l.contains(&decl)).count();
+        let u32_last = ptx.contains(&format!(".param .u32 {decl}{}", k.params.len() - 1));
+        // One block reduction per sum or max, each over a doubled buffer.
+        let bars = ptx.matches("bar.sync").count();
+        if params != k.params.len() || !u32_last || bars != barriers || !ptx.contains("%nctaid.x") {
+            return Err(format!("{}: {params} PTX parameters (last u32: {u32_last}), {bars} barriers, expected {barriers}", k.name).into());
+        }
+        let buffers: Vec<&str> = ptx.lines().filter(|l| l.contains(".shared") && l.contains("__wg_")).collect();
+        if buffers.is_empty() || !buffers.iter().all(|l| l.contains("[256]")) {
+            return Err(format!("{}: the reduction buffers are not 64 slots of 4 bytes: {buffers:?}", k.name).into());
+        }
+        // Compiled again, it is already persistent.
+        if k.clone().persistent().is_some() {
+            return Err(format!("{}: persistent twice", k.name).into());
+        }
+    }
+    let without = [
+        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, None),
+        ("vllm.rms_norm_per_block_quant", false, F8, Some(128)),
+        ("vllm.silu_and_mul_quant", false, F8, None),
+        ("vllm.static_scaled_fp8_quant", false, F8, None),
+    ];
+    for (op, residual, out, group) in without {
+        let k = vllm_codegen::kernel_for(op, 4096, "bf16", residual, out, group, false).ok_or_else(|| format!("no kernel for {op}"))?;
+        if let Some(p) = k.persistent() {
+            return Err(format!("{}: should have no persistent form", p.name).into());
+        }
+    }
+    Ok(())
+}
 
 /// The library path a backend takes, without the binary: compile a captured
 /// graph for two shape contexts with `vllm_pipeline::compile`, then

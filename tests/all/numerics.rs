@@ -764,12 +764,17 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
         let e = expected(&case, rows, &mut rng)?;
         // The loop form; for small rows also the GPU's register form (one
         // thread per row here), which checks its chunking.
-        let mut forms = vec![vllm_codegen::Form::Loops];
+        // The persistent form's host twin is the register form with the
+        // row count as a last (i32) parameter: its ABI through the host.
+        let mut forms = vec![(kernel.clone(), vllm_codegen::Form::Loops)];
         if kernel.row_in_registers() && h <= 512 {
-            forms.push(vllm_codegen::Form::Registers);
+            forms.push((kernel.clone(), vllm_codegen::Form::Registers));
+            if let Some(p) = kernel.clone().persistent() {
+                forms.push((p, vllm_codegen::Form::Registers));
+            }
         }
         let (mut checked, mut done) = (0, Vec::new());
-        for form in forms {
+        for (kernel, form) in forms {
             let mut bufs = kernel_buffers(&kernel, &e, rows, ub, dt);
             vllm_codegen::run_on_host_in(
                 &kernel,
@@ -796,7 +801,7 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
                 }
                 checked += got.len();
             }
-            done.push(format!("{form:?}"));
+            done.push(if kernel.persistent { format!("{form:?}, persistent") } else { format!("{form:?}") });
         }
         report.push(format!("{} x {rows} ({}): {checked} bytes in {} buffers bit-identical", kernel.name, done.join(", "), e.want.len()));
     }
@@ -807,6 +812,12 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
 /// Rows each kernel runs for in the PTX simulator (every row kind of
 /// `kernel_rows` twice).
 const PTX_ROWS: usize = 16;
+
+/// The CTAs a persistent kernel's simulated launch may use (as if the GPU
+/// held that many at once): 16 rows over 5 CTAs, so CTAs walk 3 and 4 rows,
+/// both reduction slots are reused, and the next-row loads run past the last
+/// row.
+const SIM_RESIDENT: u64 = 5;
 
 /// How far apart two stored values of type `elem` are: representable steps
 /// for 8- and 16-bit types, relative difference for f32; infinite when only
@@ -875,7 +886,8 @@ fn simulate_for(
 ) -> Result<vllm_ptx_sim::Stats, Failed> {
     let ptx = vllm_codegen::ptx(kernel, arch)?;
     let sim = vllm_ptx_sim::parse(&ptx, &kernel.name)?;
-    let launch = vllm_ptx_sim::Launch { grid: kernel.grid(rows as u64) as u32, block: kernel.block(Some(rows as u64)) as u32 };
+    let grid = kernel.grid_resident(rows as u64, SIM_RESIDENT);
+    let launch = vllm_ptx_sim::Launch { grid: grid as u32, block: kernel.block(Some(rows as u64)) as u32 };
     let mut by_name: Vec<(&str, Option<&mut Vec<u8>>)> = bufs.iter_mut().map(|(n, b)| (*n, Some(b))).collect();
     let mut args = Vec::new();
     for p in &kernel.params {
@@ -887,6 +899,7 @@ fn simulate_for(
                     .and_then(|(_, b)| b.take())
                     .ok_or_else(|| format!("no buffer for {}", p.name))?,
             ),
+            "i32" => vllm_ptx_sim::Arg::I32(rows as i32),
             _ => vllm_ptx_sim::Arg::F32(KERNEL_EPS),
         });
     }
@@ -960,8 +973,10 @@ fn gpu_kernels_match_the_reference_in_the_ptx_simulator() -> Result<(), Failed> 
         let mut variants = vec![base.clone().for_tokens(Some(rows as u64))];
         let many = base.for_tokens(None);
         if many.name != variants[0].name {
-            variants.push(many);
+            variants.push(many.clone());
         }
+        // The persistent form, where the kind has one (`SIM_RESIDENT` CTAs).
+        variants.extend(many.persistent());
         for kernel in variants {
             let mut bufs = kernel_buffers(&kernel, &e, rows, ub, dt);
             let block = kernel.block(Some(rows as u64));
@@ -1018,7 +1033,13 @@ fn gpu_kernels_match_the_reference_in_the_ptx_simulator() -> Result<(), Failed> 
                 notes.push(format!("then {}: result identical", then.name));
             }
             notes.push(traffic(&kernel, &stats, rows, kernel.hidden * if op.starts_with("vllm.silu_and_mul") { 2 } else { 1 })?);
-            report.push(format!("{} T={rows} block {block}: {}; {} instructions", kernel.name, notes.join(", "), stats.instructions));
+            report.push(format!(
+                "{} T={rows} block {block} grid {}: {}; {} instructions",
+                kernel.name,
+                kernel.grid_resident(rows as u64, SIM_RESIDENT),
+                notes.join(", "),
+                stats.instructions
+            ));
         }
     }
     eprintln!("{}", report.join("\n"));

@@ -84,6 +84,12 @@ fn gpu_check_plan_matches_the_manifest() -> Result<(), Failed> {
             })
             .ok_or_else(|| format!("{name}: kernel_for refuses the manifest's kernel"))?
             .for_tokens(k["launch"][0]["num_tokens"].as_u64());
+            // prepare-gpu-check also emits the persistent form.
+            let kernel = if k["persistent"] == true {
+                kernel.persistent().ok_or_else(|| format!("{name}: no persistent form in crates/codegen"))?
+            } else {
+                kernel
+            };
             if kernel.name != name {
                 return Err(format!("the manifest's {name} is {} in crates/codegen", kernel.name).into());
             }

@@ -31,6 +31,11 @@ pub(crate) fn index_lines() -> &'static str {
     "        %i = arith.addi %base, %j : index\n        %i64 = arith.index_cast %i : index to i64\n        %j64 = arith.index_cast %j : index to i64\n"
 }
 
+/// `index_lines` for the row that starts at element `base`.
+pub(crate) fn index_lines_at(base: &str) -> String {
+    index_lines().replacen("%base", base, 1)
+}
+
 /// Adds the squares of `v`'s lanes to the running sum `prev` in lane order
 /// (the reference's summation order); returns the new sum's name. `tag`
 /// keeps the names apart where several folds share a region.
@@ -86,13 +91,13 @@ pub(crate) fn sum_squares(w: u64) -> String {
 }
 
 /// `%rs = 1/sqrt(Σ/H + eps)` from the per-thread sums `%acc`: the block sum
-/// (`block_reduce` for a kernel compiled for `threads`, else
+/// (`block_reduce` for a kernel compiled for a `Block`, else
 /// `gpu.all_reduce`) and `rsqrt.approx` on the GPU (as vLLM), the exact form
 /// on the host.
-pub(crate) fn inv_rms(target: Target, threads: Option<u64>) -> String {
+pub(crate) fn inv_rms(target: Target, threads: Option<Block>) -> String {
     let rest = "      %mean = arith.divf %var, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %rs = llvm.call_intrinsic \"llvm.nvvm.rsqrt.approx.f\"(%me) : (f32) -> f32\n";
     match (target, threads) {
-        (Target::Gpu, Some(n)) => format!("{}{rest}", block_reduce("%var", "%acc", Reduce::Add, n)),
+        (Target::Gpu, Some(b)) => format!("{}{rest}", block_reduce("%var", "%acc", Reduce::Add, b)),
         (Target::Gpu, None) => format!("      %var = gpu.all_reduce add %acc uniform {{}} : (f32) -> (f32)\n{rest}"),
         (Target::Cpu, _) => {
             "      %mean = arith.divf %acc, %Hf : f32\n      %me = arith.addf %mean, %eps : f32\n      %sq_me = math.sqrt %me : f32\n      %rs = arith.divf %one, %sq_me : f32\n".to_string()
@@ -286,12 +291,12 @@ pub(crate) fn inv_scale_at(ctas: u64, w: u64) -> (String, String) {
 /// over threads is an integer max of the bit patterns: `|y| >= 0` and never
 /// NaN, so float order is integer order, and no libdevice `fmaxf` is needed.
 /// With `ub`, the max is first clamped to `*%ub` (vLLM's `scale_ub`). A
-/// kernel compiled for `threads` reduces by `block_reduce`.
-pub(crate) fn row_scale(target: Target, qmax: f32, minsf: f32, w: u64, ub: bool, threads: Option<u64>) -> String {
+/// kernel compiled for a `Block` reduces by `block_reduce`.
+pub(crate) fn row_scale(target: Target, qmax: f32, minsf: f32, w: u64, ub: bool, threads: Option<Block>) -> String {
     let bits = "      %mxb = arith.bitcast %mx : f32 to i32\n";
     let mut k = match (target, threads) {
-        (Target::Gpu, Some(n)) => {
-            format!("{bits}{}      %amax0 = arith.bitcast %amaxb : i32 to f32\n", block_reduce("%amaxb", "%mxb", Reduce::Max, n))
+        (Target::Gpu, Some(b)) => {
+            format!("{bits}{}      %amax0 = arith.bitcast %amaxb : i32 to f32\n", block_reduce("%amaxb", "%mxb", Reduce::Max, b))
         }
         (Target::Gpu, None) => format!(
             "{bits}      %amaxb = gpu.all_reduce maxsi %mxb uniform {{}} : (i32) -> (i32)\n      %amax0 = arith.bitcast %amaxb : i32 to f32\n"
@@ -332,6 +337,11 @@ pub(crate) fn row_constants(h: u64, w: u64) -> String {
       %first = arith.muli %tid, %c2 : index
 "#
     )
+}
+
+/// `row_constants` without `%base` (the persistent schedule defines it per row).
+fn row_constants_of_cta(h: u64, w: u64) -> String {
+    row_constants(h, w).replace("      %base = arith.muli %row, %H : index\n", "")
 }
 
 /// Threads per row of the GPU kernels that keep the row in registers.
@@ -386,6 +396,22 @@ pub(crate) fn split_row(h: u64, tokens: Option<u64>) -> Option<(u64, u64)> {
 pub(crate) struct Layout {
     pub form: Form,
     pub threads: u64,
+    /// The persistent schedule (`Regs::persistent`): the kernel takes the
+    /// row count (`%ntok: i32`, last) and, in the GPU register form, each CTA
+    /// walks rows `blockIdx.x + k * gridDim.x`. The host form only takes the
+    /// parameter.
+    pub persistent: bool,
+}
+
+/// The block a reduction runs over: `threads` (a multiple of 32), and for
+/// the persistent schedule two slots of its workgroup buffer (`%slot`, 0 or
+/// 32, alternating by row): a fast thread's next row then writes the other
+/// slot, which no thread still reads, and one barrier per reduction stays
+/// enough.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Block {
+    pub threads: u64,
+    pub slotted: bool,
 }
 
 /// How the GPU kernels hold the row: `chunks` vectors of `lanes` per thread,
@@ -398,6 +424,13 @@ pub(crate) struct Regs {
     pub guarded: bool,
     /// The element type the chunks are kept in (`load`'s `packed`), if not f32.
     pub packed: Option<String>,
+    /// The persistent schedule (GPU only): `load` opens a loop over the
+    /// CTA's rows (`blockIdx.x + k * gridDim.x`) that `close` ends. The
+    /// weights are loaded once per CTA, before it, and each row's chunks are
+    /// loaded one row ahead: row `r + gridDim.x`'s loads are issued before
+    /// row `r`'s block reductions, so they are in flight across the
+    /// barriers. The launch's grid is at most the CTAs the GPU holds at once.
+    pub persistent: bool,
 }
 
 impl Regs {
@@ -407,7 +440,28 @@ impl Regs {
         let w = lanes(h);
         let threads = if target == Target::Gpu { threads } else { 1 };
         let per_row = h / w;
-        Regs { w, threads, chunks: per_row.div_ceil(threads), guarded: !per_row.is_multiple_of(threads), packed: None }
+        Regs { w, threads, chunks: per_row.div_ceil(threads), guarded: !per_row.is_multiple_of(threads), packed: None, persistent: false }
+    }
+
+    /// The layout for `layout` (its block; the persistent schedule on the GPU).
+    pub(crate) fn of(h: u64, target: Target, layout: Layout) -> Regs {
+        Regs { persistent: layout.persistent && target == Target::Gpu, ..Regs::new(h, target, layout.threads) }
+    }
+
+    /// The kernel's first lines (`header_reduce`, or the persistent
+    /// schedule's `header_persistent`).
+    pub(crate) fn header(&self, name: &str, params: &str, target: Target) -> String {
+        if self.persistent { header_persistent(name, params) } else { header_reduce(name, params, target) }
+    }
+
+    /// `row_constants`; `%base` is the loop's for the persistent schedule.
+    pub(crate) fn row_constants(&self, h: u64) -> String {
+        if self.persistent { row_constants_of_cta(h, self.w) } else { row_constants(h, self.w) }
+    }
+
+    /// The block the reductions run over (`inv_rms`, `row_scale`).
+    pub(crate) fn block(&self) -> Option<Block> {
+        Some(Block { threads: self.threads, slotted: self.persistent })
     }
 
     /// What the chunks need: `%c0r`, `%zvr` (zero lanes), `%nzr` (-0.0
@@ -444,7 +498,20 @@ impl Regs {
     /// issued before the block reduction: its barrier would otherwise leave
     /// the weights' L2 round trip on each row's critical path. Needs
     /// `prelude`'s names and `%zero`.
-    pub(crate) fn load(&mut self, k: &mut String, load: &str, packed: Option<(&str, &str)>, norm: Option<&str>, target: Target) {
+    ///
+    /// `load` gives those lines for the row starting at a `%base`-like name.
+    pub(crate) fn load(
+        &mut self,
+        k: &mut String,
+        load: &dyn Fn(&str) -> String,
+        packed: Option<(&str, &str)>,
+        norm: Option<&str>,
+        target: Target,
+    ) {
+        if self.persistent {
+            return self.load_ahead(k, load, packed, norm, target);
+        }
+        let load = &load("%base");
         let w = self.w;
         let mut acc = "%zero".to_string();
         if let Some((_, t)) = packed {
@@ -466,15 +533,106 @@ impl Regs {
             }
         }
         if let Some(t) = norm {
-            let _ = writeln!(k, "      %zwr = arith.constant dense<0.0> : vector<{w}x{t}>");
-            for c in 0..self.chunks {
-                let body = format!("{}{}", index_lines(), load_weight(t, w));
-                k.push_str(&self.chunk_of(c, &body, Some((&format!("%wc{c}"), "%vw")), &format!("vector<{w}x{t}>"), "%zwr"));
-            }
-            let _ = writeln!(k, "      %acc = arith.addf {acc}, %nz0 : f32");
-            k.push_str(&inv_rms(target, Some(self.threads)));
-            let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
+            self.load_weights(k, t, "%base");
+            self.inv_rms_of(k, &acc, target);
         }
+    }
+
+    /// The weight lanes of each chunk into `%wc{c}` (`base` only names the
+    /// index lines' row; the weights have none).
+    fn load_weights(&self, k: &mut String, t: &str, base: &str) {
+        let w = self.w;
+        let _ = writeln!(k, "      %zwr = arith.constant dense<0.0> : vector<{w}x{t}>");
+        for c in 0..self.chunks {
+            let body = format!("{}{}", index_lines_at(base), load_weight(t, w));
+            k.push_str(&self.chunk_of(c, &body, Some((&format!("%wc{c}"), "%vw")), &format!("vector<{w}x{t}>"), "%zwr"));
+        }
+    }
+
+    /// `%rs` and `%rsv` from this thread's sum of squares `acc`.
+    fn inv_rms_of(&self, k: &mut String, acc: &str, target: Target) {
+        let _ = writeln!(k, "      %acc = arith.addf {acc}, %nz0 : f32");
+        k.push_str(&inv_rms(target, self.block()));
+        let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{}xf32>", self.w);
+    }
+
+    /// `load` for the persistent schedule: the weights, then the CTA's first
+    /// row, then the loop over its rows (`%row`, `%base` defined), whose
+    /// body first issues the next row's loads (zeros past the last row) and
+    /// then widens and reduces this row's chunks (`%pc{c}`, loop-carried).
+    /// The caller's code for the row follows; `close` yields the next row's
+    /// chunks and the other reduction slot. Only the packed form.
+    fn load_ahead(
+        &mut self,
+        k: &mut String,
+        load: &dyn Fn(&str) -> String,
+        packed: Option<(&str, &str)>,
+        norm: Option<&str>,
+        target: Target,
+    ) {
+        let (w, n) = (self.w, self.chunks);
+        let Some((v, t)) = packed else { unreachable!("the persistent schedule keeps the row packed") };
+        let ty = packed_type(w);
+        self.packed = Some(t.to_string());
+        let _ = writeln!(k, "      %zxr = arith.constant dense<0> : {ty}");
+        if let Some(t) = norm {
+            self.load_weights(k, t, "%c0r");
+        }
+        // The chunks of the row at `base`, named `{name}{c}`.
+        let chunks = |k: &mut String, base: &str, name: &str| {
+            for c in 0..n {
+                let body = format!("{}{}", load(base), pack(v, t, w));
+                k.push_str(&self.chunk_of(c, &body, Some((&format!("{name}{c}"), "%pk")), &ty, "%zxr"));
+            }
+        };
+        let _ = writeln!(k, "      %base0 = arith.muli %cta, %H : index");
+        chunks(k, "%base0", "%ipc");
+        let list = |f: &dyn Fn(u64) -> String| (0..n).map(f).collect::<Vec<_>>().join(", ");
+        let types = list(&|_| ty.clone());
+        let _ = writeln!(
+            k,
+            "      %slot0 = arith.constant 0 : index\n      %lp:{} = scf.for %r = %cta to %rows step %ncta iter_args({}, %slot = %slot0) -> ({types}, index) {{",
+            n + 1,
+            list(&|c| format!("%pc{c} = %ipc{c}"))
+        );
+        let _ = writeln!(
+            k,
+            "      %row = arith.addi %r, %c0r : index\n      %base = arith.muli %row, %H : index\n      %nrow = arith.addi %r, %ncta : index\n      %nbase = arith.muli %nrow, %H : index\n      %more = arith.cmpi ult, %nrow, %rows : index\n      %nx:{n} = scf.if %more -> ({types}) {{"
+        );
+        chunks(k, "%nbase", "%npc");
+        let _ = writeln!(
+            k,
+            "        scf.yield {} : {types}\n      }} else {{\n        scf.yield {} : {types}\n      }}",
+            list(&|c| format!("%npc{c}")),
+            list(&|_| "%zxr".into())
+        );
+        let mut acc = "%zero".to_string();
+        for c in 0..n {
+            let f = format!("%fc{c}");
+            k.push_str(&unpack(&f, &format!("%pc{c}"), t, w));
+            if norm.is_some() {
+                acc = fold_squares(k, &f, &c.to_string(), w, &acc);
+            }
+        }
+        if norm.is_some() {
+            self.inv_rms_of(k, &acc, target);
+        }
+    }
+
+    /// Ends what `load` opened: for the persistent schedule, the loop over
+    /// the CTA's rows (the next row's chunks and the other slot carried).
+    pub(crate) fn close(&self, k: &mut String) {
+        if !self.persistent {
+            return;
+        }
+        let n = self.chunks;
+        let ty = packed_type(self.w);
+        let next = (0..n).map(|c| format!("%nx#{c}")).collect::<Vec<_>>().join(", ");
+        let types = (0..n).map(|_| ty.clone()).collect::<Vec<_>>().join(", ");
+        let _ = writeln!(
+            k,
+            "      %c32sl = arith.constant 32 : index\n      %nslot = arith.subi %c32sl, %slot : index\n      scf.yield {next}, %nslot : {types}, index\n      }}"
+        );
     }
 
     /// The lines that define `dst` as chunk `c`'s lanes in f32, in a
@@ -546,6 +704,21 @@ pub(crate) fn header_reduce(name: &str, params: &str, target: Target) -> String 
 /// A GPU kernel's row, thread and threads per row, one CTA a row.
 const ROW_IDS: &str = "      %row = gpu.block_id x\n      %tid = gpu.thread_id x\n      %nt = gpu.block_dim x\n";
 
+/// `header_reduce` for the persistent schedule (`Regs::persistent`): the
+/// reductions' buffers have two slots, and instead of `%row` the CTA's first
+/// row `%cta`, the grid `%ncta` and the row count `%rows` (from the kernel's
+/// last parameter, `%ntok`) are defined.
+fn header_persistent(name: &str, params: &str) -> String {
+    format!(
+        "{}      %cta = gpu.block_id x\n      %ncta = gpu.grid_dim x\n      %tid = gpu.thread_id x\n      %nt = gpu.block_dim x\n      %rows = arith.index_castui %ntok : i32 to index\n",
+        gpu_func(
+            name,
+            params,
+            " workgroup(%redf: memref<64xf32, #gpu.address_space<workgroup>>, %redi: memref<64xi32, #gpu.address_space<workgroup>>)"
+        )
+    )
+}
+
 /// The first line of a kernel's `gpu.func`, with `attributions` (workgroup
 /// buffers) if any.
 fn gpu_func(name: &str, params: &str, attributions: &str) -> String {
@@ -570,8 +743,19 @@ pub(crate) enum Reduce {
 /// kernels' latency per row is what bounds them below copy bandwidth. One
 /// reduction of each kind per kernel (each has its buffer, so no barrier is
 /// needed between them).
-pub(crate) fn block_reduce(dst: &str, v: &str, op: Reduce, threads: u64) -> String {
+pub(crate) fn block_reduce(dst: &str, v: &str, op: Reduce, block: Block) -> String {
     let p = dst.trim_start_matches('%');
+    let threads = block.threads;
+    let size = if block.slotted { 64 } else { 32 };
+    // The slot's index of `i` (`%slot` added for the persistent schedule).
+    let at = |i: &str, tag: &str, k: &mut String| -> String {
+        if block.slotted {
+            let _ = writeln!(k, "      %{p}_a{tag} = arith.addi {i}, %slot : index");
+            format!("%{p}_a{tag}")
+        } else {
+            i.to_string()
+        }
+    };
     let (ty, buf, fold) = match op {
         Reduce::Add => ("f32", "%redf", "arith.addf"),
         Reduce::Max => ("i32", "%redi", "arith.maxsi"),
@@ -589,14 +773,18 @@ pub(crate) fn block_reduce(dst: &str, v: &str, op: Reduce, threads: u64) -> Stri
     }
     let _ = writeln!(
         k,
-        "      %{p}_c32 = arith.constant 32 : index\n      %{p}_c0 = arith.constant 0 : index\n      %{p}_lane = arith.remui %tid, %{p}_c32 : index\n      %{p}_warp = arith.divui %tid, %{p}_c32 : index\n      %{p}_lead = arith.cmpi eq, %{p}_lane, %{p}_c0 : index\n      scf.if %{p}_lead {{\n        memref.store {prev}, {buf}[%{p}_warp] : memref<32x{ty}, #gpu.address_space<workgroup>>\n      }}\n      gpu.barrier"
+        "      %{p}_c32 = arith.constant 32 : index\n      %{p}_c0 = arith.constant 0 : index\n      %{p}_lane = arith.remui %tid, %{p}_c32 : index\n      %{p}_warp = arith.divui %tid, %{p}_c32 : index\n      %{p}_lead = arith.cmpi eq, %{p}_lane, %{p}_c0 : index"
+    );
+    let slot = at(&format!("%{p}_warp"), "w", &mut k);
+    let _ = writeln!(
+        k,
+        "      scf.if %{p}_lead {{\n        memref.store {prev}, {buf}[{slot}] : memref<{size}x{ty}, #gpu.address_space<workgroup>>\n      }}\n      gpu.barrier"
     );
     let mut acc = String::new();
     for w in 0..threads / 32 {
-        let _ = writeln!(
-            k,
-            "      %{p}_i{w} = arith.constant {w} : index\n      %{p}_v{w} = memref.load {buf}[%{p}_i{w}] : memref<32x{ty}, #gpu.address_space<workgroup>>"
-        );
+        let _ = writeln!(k, "      %{p}_i{w} = arith.constant {w} : index");
+        let i = at(&format!("%{p}_i{w}"), &w.to_string(), &mut k);
+        let _ = writeln!(k, "      %{p}_v{w} = memref.load {buf}[{i}] : memref<{size}x{ty}, #gpu.address_space<workgroup>>");
         acc = if w == 0 {
             format!("%{p}_v0")
         } else {

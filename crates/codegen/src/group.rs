@@ -155,7 +155,7 @@ fn rms_registers(k: &mut String, residual: bool, g: u64, scales: Scales, h: u64,
     k.push_str(&r.prelude());
     // Kept as loaded unless the residual's f32 sum (not rounded) is.
     let packed = (!residual).then_some(("%vx", t));
-    r.load(k, &load_sum_once(residual, t, W), packed, Some(t), Target::Gpu);
+    r.load(k, &|base| load_sum_once(residual, t, W, base), packed, Some(t), Target::Gpu);
     for c in 0..r.chunks {
         let body = format!(
             "{}{}{}{}{}",

@@ -45,7 +45,8 @@ use serde_json::{Value as Json, json};
 #[derive(Clone, Debug, PartialEq)]
 pub struct Param {
     pub name: &'static str,
-    /// `ptr` (a device pointer to `elem`) or `f32` (a scalar by value).
+    /// `ptr` (a device pointer to `elem`), `f32` (a scalar by value: the
+    /// epsilon) or `i32` (the persistent kernels' `num_tokens`).
     pub kind: &'static str,
     pub elem: String,
 }
@@ -71,6 +72,11 @@ pub struct Kernel {
     /// CTAs of `threads` so that a handful of rows still spreads over the
     /// GPU (the grid is rows * ctas_per_row, row-major).
     pub ctas_per_row: u64,
+    /// The persistent schedule (`persistent`): a grid of at most the CTAs
+    /// the GPU holds at once, each walking rows `blockIdx.x + k * gridDim.x`
+    /// with the next row's loads in flight; the kernel takes the row count
+    /// (`num_tokens`, last).
+    pub persistent: bool,
     /// The shape contexts (token counts, `None` = symbolic) that use it.
     pub contexts: Vec<Option<u64>>,
     /// How many ops of the graph it implements (all layers share it).
@@ -130,6 +136,28 @@ impl Kernel {
         self
     }
 
+    /// The persistent-schedule form of this many-token register kernel,
+    /// named with a `_p` suffix (`None` for the kinds without one: the loop
+    /// and split kernels, the per-group norm, and the per-token norm with a
+    /// residual, whose f32 row twice over would not fit in registers). Its
+    /// threads are those of the many-token kernel; it takes the row count as
+    /// its last parameter.
+    pub fn persistent(mut self) -> Option<Kernel> {
+        let eligible = self.row_in_registers()
+            && !self.persistent
+            && self.group.is_none()
+            && !(self.op == "vllm.rms_norm_dynamic_per_token_quant" && self.residual());
+        if !eligible {
+            return None;
+        }
+        let th = body::reg_threads(self.hidden, None);
+        self.name = format!("{}_p", self.name.strip_suffix(&format!("_b{}", self.threads.unwrap_or(th))).unwrap_or(&self.name));
+        self.threads = Some(th);
+        self.persistent = true;
+        self.params.push(Param { name: "num_tokens", kind: "i32", elem: "i32".into() });
+        Some(self)
+    }
+
     /// True for the kernels with no reduction over the row (the per-group
     /// ones reduce within a group, a few threads of one warp): a row may be
     /// split over CTAs.
@@ -144,9 +172,18 @@ impl Kernel {
         )
     }
 
-    /// The grid (CTAs, in x) for `rows` rows.
+    /// The grid (CTAs, in x) for `rows` rows. A persistent kernel's grid is
+    /// at most the CTAs resident at once (`grid_resident`); this is the
+    /// most it uses, one CTA per row.
     pub fn grid(&self, rows: u64) -> u64 {
         rows * self.ctas_per_row
+    }
+
+    /// The grid for `rows` rows on a GPU that holds `resident` CTAs of this
+    /// kernel at once: a persistent kernel launches at most that many (at
+    /// least one); the others, `grid`.
+    pub fn grid_resident(&self, rows: u64, resident: u64) -> u64 {
+        if self.persistent { rows.min(resident).max(1) } else { self.grid(rows) }
     }
 
     /// The per-group kernel writing its scales as `scales` (UE8M0 and/or
@@ -171,7 +208,7 @@ impl Kernel {
     fn body_in(&self, target: Target, form: Form) -> String {
         let (n, h, t, res) = (self.name.as_str(), self.hidden, self.elem.as_str(), self.residual());
         let ub = self.params.iter().any(|p| p.name == "scale_ub");
-        let form = body::Layout { form, threads: self.threads.unwrap_or(32) };
+        let form = body::Layout { form, threads: self.threads.unwrap_or(32), persistent: self.persistent };
         let quant = if self.out_elem() == "i8" { per_token::Quant::I8 } else { per_token::Quant::Fp8 };
         let g = self.group.unwrap_or(128);
         match self.op {
@@ -304,6 +341,12 @@ impl Kernel {
             .contexts
             .iter()
             .map(|c| match c {
+                Some(t) if self.persistent => {
+                    json!({ "num_tokens": t, "grid": [format!("min({t}, resident_ctas)"), 1, 1], "block": [self.block(Some(*t)), 1, 1] })
+                }
+                None if self.persistent => {
+                    json!({ "num_tokens": "symbolic", "grid": ["min(num_tokens, resident_ctas)", 1, 1], "block": [self.block(None), 1, 1] })
+                }
                 Some(t) => json!({ "num_tokens": t, "grid": [self.grid(*t), 1, 1], "block": [self.block(Some(*t)), 1, 1] }),
                 None if self.ctas_per_row > 1 => {
                     json!({ "num_tokens": "symbolic", "grid": [format!("num_tokens * {}", self.ctas_per_row), 1, 1], "block": [self.block(None), 1, 1] })
@@ -322,6 +365,10 @@ impl Kernel {
             "row_in_registers": self.row_in_registers(),
             "threads": self.threads,
             "ctas_per_row": self.ctas_per_row,
+            // Launch at most the CTAs the GPU holds at once ("resident_ctas":
+            // the occupancy API's CTAs per SM times the SMs); the kernel
+            // takes num_tokens and walks its rows.
+            "persistent": self.persistent,
             "then": then,
             "zero_before_launch": if then.is_some() { json!(["scale"]) } else { json!([]) },
             "group_size": self.group,
@@ -374,6 +421,12 @@ fn kind_of(op: &str) -> Option<&'static str> {
 /// Adds them to `out` (merging sites with kernels already there, e.g. from
 /// another shape context).
 pub fn collect(module: &mlir_support::melior::ir::Module<'_>, tokens: Option<u64>, out: &mut Vec<Kernel>) {
+    collect_with(module, tokens, false, out)
+}
+
+/// `collect`, with the persistent form for many tokens where a kind has one.
+pub fn collect_with(module: &mlir_support::melior::ir::Module<'_>, tokens: Option<u64>, persistent: bool, out: &mut Vec<Kernel>) {
+    let many = tokens.is_none_or(|t| t >= BLOCK_STEP);
     for func in ir::block_ops(module.body()) {
         for region in func.regions() {
             let mut block = region.first_block();
@@ -416,6 +469,7 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, tokens: Option<u64
                     let then = k.then();
                     for k in [Some(k), then].into_iter().flatten() {
                         let k = k.for_tokens(tokens);
+                        let k = if persistent && many { k.clone().persistent().unwrap_or(k) } else { k };
                         match out.iter_mut().find(|x| x.name == k.name) {
                             Some(x) => {
                                 x.sites += 1;
@@ -465,12 +519,28 @@ pub struct Emitted {
 /// `vllm-opt` binary only writes the result to files. Kernels are
 /// deduplicated across layers and contexts.
 pub fn emit(compiled: &[(Option<u64>, &str)], arch: &str) -> Result<Emitted, String> {
+    emit_with(compiled, &Options { arch: arch.into(), persistent: false })
+}
+
+/// How `emit_with` generates kernels.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The CUDA architecture (`sm_90`, see `CUDA_ARCHS`).
+    pub arch: String,
+    /// Many-token contexts (symbolic, or at least 256 tokens) get the
+    /// persistent form of the kernels that have one (`Kernel::persistent`).
+    pub persistent: bool,
+}
+
+/// `emit` with `options`.
+pub fn emit_with(compiled: &[(Option<u64>, &str)], options: &Options) -> Result<Emitted, String> {
+    let arch = options.arch.as_str();
     let mut kernels: Vec<Kernel> = Vec::new();
     for (tokens, text) in compiled {
         let ctx = vllm_dialect::new_context()?;
         let module = mlir_support::source::parse(&ctx, text, "compiled.mlir")
             .map_err(|d| format!("the compiled graph does not parse: {}", first_message(&d)))?;
-        collect(&module, *tokens, &mut kernels);
+        collect_with(&module, *tokens, options.persistent, &mut kernels);
     }
     let kernels = kernels.into_iter().map(|k| ptx(&k, arch).map(|p| (k, p))).collect::<Result<Vec<_>, _>>()?;
     let manifest = json!({ "arch": arch, "kernels": kernels.iter().map(|(k, _)| k.manifest()).collect::<Vec<_>>() });
@@ -576,9 +646,17 @@ pub fn run_on_host_in(k: &Kernel, call: HostCall<'_>, form: Form) -> Result<(), 
     // Exactly the kernel's parameters, in their order (then the row count).
     let mut args = Vec::new();
     for p in &k.params {
-        if p.kind == "f32" {
-            args.push(Arg::F32(call.epsilon));
-            continue;
+        match p.kind {
+            "f32" => {
+                args.push(Arg::F32(call.epsilon));
+                continue;
+            }
+            // The persistent kernels' `num_tokens`.
+            "i32" => {
+                args.push(Arg::I32(i32::try_from(call.rows).map_err(|_| format!("{}: {} rows", k.name, call.rows))?));
+                continue;
+            }
+            _ => {}
         }
         let i =
             buffers.iter().position(|(n, _)| *n == p.name).ok_or_else(|| format!("{}: no buffer for parameter '{}'", k.name, p.name))?;
@@ -719,6 +797,7 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
         scales: GroupScales::default(),
         threads: None,
         ctas_per_row: 1,
+        persistent: false,
         contexts: vec![],
         sites: 0,
     };

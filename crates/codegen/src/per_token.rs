@@ -11,7 +11,7 @@
 //! and MINSF = FLT_EPSILON. Passes over the row: (sum of squares,) max |y|,
 //! quantize.
 use crate::body::{
-    Form, Layout, Regs, Target, div_by_reciprocal, fold_max_abs, footer, header, header_reduce, index_lines, inv_rms, lanes, max_abs_step,
+    Form, Layout, Regs, Target, div_by_reciprocal, fold_max_abs, footer, header, index_lines, index_lines_at, inv_rms, lanes, max_abs_step,
     normalize, normalize_by, pack, packed_type, row_constants, row_scale, store_fp8, store_i8, sum_squares, unpack, widen,
 };
 use std::fmt::Write;
@@ -41,7 +41,7 @@ pub(crate) fn load_sum(residual: bool, t: &str, w: u64) -> String {
     k
 }
 
-fn params(norm: bool, residual: bool, ub: bool) -> String {
+fn params(norm: bool, residual: bool, ub: bool, persistent: bool) -> String {
     // vLLM's order: result, input, weight, scale, scale_ub, residual, epsilon.
     let mut p = String::from("%out: !llvm.ptr, %x: !llvm.ptr");
     if norm {
@@ -56,6 +56,9 @@ fn params(norm: bool, residual: bool, ub: bool) -> String {
     }
     if norm {
         p.push_str(", %eps: f32");
+    }
+    if persistent {
+        p.push_str(", %ntok: i32");
     }
     p
 }
@@ -106,25 +109,25 @@ pub struct Kind {
 
 pub fn kernel(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: Layout) -> String {
     match layout.form {
-        Form::Registers => kernel_regs(name, kind, h, t, target, layout.threads),
-        Form::Loops => kernel_loops(name, kind, h, t, target),
+        Form::Registers => kernel_regs(name, kind, h, t, target, layout),
+        Form::Loops => kernel_loops(name, kind, h, t, target, layout.persistent),
     }
 }
 
 /// The GPU form: the row is loaded once into registers (each thread its
 /// chunks), `y` computed once and kept through the row max.
-fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads: u64) -> String {
+fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: Layout) -> String {
     let Kind { norm, residual, quant, scale_ub } = kind;
-    let mut r = Regs::new(h, target, threads);
+    let mut r = Regs::of(h, target, layout);
     let w = r.w;
     let (qmax, minsf) = limits(quant);
-    let mut k = header_reduce(name, &params(norm, residual, scale_ub), target);
-    k.push_str(&row_constants(h, w));
+    let mut k = r.header(name, &params(norm, residual, scale_ub, layout.persistent), target);
+    k.push_str(&r.row_constants(h));
     k.push_str(&r.prelude());
     // The row is kept as loaded, exact in `t`, unless the residual's f32 sum
     // (not rounded) is; `y` (rounded to `t`) likewise, across the row max.
     let packed = (!residual).then_some(("%vx", t));
-    r.load(&mut k, &load_sum_once(residual, t, w), packed, norm.then_some(t), target);
+    r.load(&mut k, &|base| load_sum_once(residual, t, w, base), packed, norm.then_some(t), target);
     // y and max |y|.
     let mut mx = "%zero".to_string();
     if norm {
@@ -141,7 +144,7 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads:
         mx = fold_max_abs(&mut k, &format!("%yc{c}"), &c.to_string(), w, &mx);
     }
     let _ = writeln!(k, "      %mx = arith.addf {mx}, %nz0 : f32");
-    k.push_str(&row_scale(target, qmax, minsf, w, scale_ub, Some(r.threads)));
+    k.push_str(&row_scale(target, qmax, minsf, w, scale_ub, r.block()));
     k.push_str(&row_reciprocal(quant, w));
     for c in 0..r.chunks {
         // y widened again from its packed form (the row itself without the norm).
@@ -149,15 +152,16 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, threads:
         let body = format!("{}{y}{}", index_lines(), store_q(quant, target, w));
         k.push_str(&r.chunk(c, &body, None));
     }
+    r.close(&mut k);
     k.push_str(footer(target));
     k
 }
 
 /// The register form's load of a chunk (`Regs::load`): the row summed in
 /// f32 with the residual, which stores `rT(sum)` right away (no other read
-/// of it follows).
-pub(crate) fn load_sum_once(residual: bool, t: &str, w: u64) -> String {
-    let mut load = format!("{}{}", index_lines(), load_sum(residual, t, w));
+/// of it follows), for the row at `base`.
+pub(crate) fn load_sum_once(residual: bool, t: &str, w: u64, base: &str) -> String {
+    let mut load = format!("{}{}", index_lines_at(base), load_sum(residual, t, w));
     if residual {
         load.push_str(&store_sum(t, w));
     }
@@ -165,11 +169,11 @@ pub(crate) fn load_sum_once(residual: bool, t: &str, w: u64) -> String {
 }
 
 /// The host form: a loop over the row per pass (one "thread" per row).
-fn kernel_loops(name: &str, kind: Kind, h: u64, t: &str, target: Target) -> String {
+fn kernel_loops(name: &str, kind: Kind, h: u64, t: &str, target: Target, persistent: bool) -> String {
     let Kind { norm, residual, quant, scale_ub } = kind;
     let w = lanes(h);
     let (qmax, minsf) = limits(quant);
-    let mut k = header(name, &params(norm, residual, scale_ub), target);
+    let mut k = header(name, &params(norm, residual, scale_ub, persistent), target);
     k.push_str(&row_constants(h, w));
     k.push_str("      %step = arith.muli %nt, %c2 : index\n");
     // `%y` of the lanes at `%j`.

@@ -8,7 +8,7 @@
 //! is the hardware `cvt.rn.satfinite.e4m3x2` (sm_89+). Shared pieces are in
 //! body.rs.
 use crate::body::{
-    Form, Layout, Regs, Target, footer, header, header_reduce, index_lines, inv_rms, inv_scale, lanes, normalize, normalize_by,
+    Form, Layout, Regs, Target, footer, header, index_lines, index_lines_at, inv_rms, inv_scale, lanes, normalize, normalize_by,
     row_constants, store_act, store_fp8, sum_squares,
 };
 use std::fmt::Write;
@@ -22,13 +22,14 @@ pub enum Out {
     Fp8,
 }
 
-fn params(residual: bool, out: Out) -> &'static str {
-    match (out, residual) {
+fn params(residual: bool, out: Out, persistent: bool) -> String {
+    let p = match (out, residual) {
         (Out::Fp8, true) => "%out: !llvm.ptr, %x: !llvm.ptr, %res: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
         (Out::Fp8, false) => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
         (Out::Act, true) => "%x: !llvm.ptr, %res: !llvm.ptr, %w: !llvm.ptr, %eps: f32",
         (Out::Act, false) => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %eps: f32",
-    }
+    };
+    if persistent { format!("{p}, %ntok: i32") } else { p.to_string() }
 }
 
 /// `%f` of the lanes at `%j`: the row, or `rT(x + r)` stored back to the
@@ -68,19 +69,19 @@ fn store(out: Out, residual: bool, target: Target, t: &str, w: u64) -> String {
 /// The kernel for `H` and element type `t` (`bf16` / `f16`).
 pub fn kernel(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target, layout: Layout) -> String {
     match layout.form {
-        Form::Registers => kernel_regs(name, residual, out, h, t, target, layout.threads),
-        Form::Loops => kernel_loops(name, residual, out, h, t, target),
+        Form::Registers => kernel_regs(name, residual, out, h, t, target, layout),
+        Form::Loops => kernel_loops(name, residual, out, h, t, target, layout.persistent),
     }
 }
 
 /// The GPU form: each thread loads its chunks of the row once (16 bytes
 /// each), keeps them in registers across the block reduction, and writes
 /// from them.
-fn kernel_regs(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target, threads: u64) -> String {
-    let mut r = Regs::new(h, target, threads);
+fn kernel_regs(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target, layout: Layout) -> String {
+    let mut r = Regs::of(h, target, layout);
     let w = r.w;
-    let mut k = header_reduce(name, params(residual, out), target);
-    k.push_str(&row_constants(h, w));
+    let mut k = r.header(name, &params(residual, out, layout.persistent), target);
+    k.push_str(&r.row_constants(h));
     k.push_str(&r.prelude());
     // The static scale's load and reciprocal come before the reduction too.
     if out == Out::Fp8 {
@@ -88,7 +89,7 @@ fn kernel_regs(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Ta
     }
     // The row is kept as loaded (or, with the residual, as rT(x + r)): exact in `t`.
     let packed = if residual { "%zt" } else { "%vx" };
-    r.load(&mut k, &format!("{}{}", index_lines(), load_row(residual, t, w)), Some((packed, t)), Some(t), target);
+    r.load(&mut k, &|base| format!("{}{}", index_lines_at(base), load_row(residual, t, w)), Some((packed, t)), Some(t), target);
     for c in 0..r.chunks {
         let body = format!(
             "{}{}{}{}",
@@ -99,15 +100,16 @@ fn kernel_regs(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Ta
         );
         k.push_str(&r.chunk(c, &body, None));
     }
+    r.close(&mut k);
     k.push_str(footer(target));
     k
 }
 
 /// The host form: a loop over the row per pass (one "thread" per row).
-fn kernel_loops(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target) -> String {
+fn kernel_loops(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target, persistent: bool) -> String {
     let w = lanes(h);
     let al = 2 * w;
-    let mut k = header(name, params(residual, out), target);
+    let mut k = header(name, &params(residual, out, persistent), target);
     k.push_str(&row_constants(h, w));
     k.push_str("      %step = arith.muli %nt, %c2 : index\n");
     // Pass 1: the (summed) row, its sum of squares; the residual form stores z.

@@ -185,7 +185,8 @@ pub fn run(cli: &Cli) -> ExitCode {
     // Kernels only for a compilation that succeeded in every shape context:
     // a manifest missing a context would look complete.
     if let Some(dir) = cli.emit_kernels.as_ref().filter(|_| ok)
-        && let Err(d) = emit_kernels(dir, &cli.cuda_arch, &kernel_inputs)
+        && let Err(d) =
+            emit_kernels(dir, &vllm_codegen::Options { arch: cli.cuda_arch.clone(), persistent: cli.persistent_kernels }, &kernel_inputs)
     {
         print_diags(&[d]);
         ok = false;
@@ -207,9 +208,9 @@ pub fn run(cli: &Cli) -> ExitCode {
 /// `--emit-kernels DIR`: the unique kernels of every compiled shape
 /// context, one PTX each, and manifest.json (ops, parameter ABI in launch
 /// order, grid/block per shape context).
-fn emit_kernels(dir: &str, arch: &str, compiled: &[(Option<u64>, String)]) -> Result<(), Diag> {
+fn emit_kernels(dir: &str, options: &vllm_codegen::Options, compiled: &[(Option<u64>, String)]) -> Result<(), Diag> {
     let compiled: Vec<(Option<u64>, &str)> = compiled.iter().map(|(t, text)| (*t, text.as_str())).collect();
-    let emitted = vllm_codegen::emit(&compiled, arch).map_err(|e| Diag::error(dir, e))?;
+    let emitted = vllm_codegen::emit_with(&compiled, options).map_err(|e| Diag::error(dir, e))?;
     std::fs::create_dir_all(dir).map_err(|e| Diag::error(dir, format!("cannot create the kernel directory: {e}")))?;
     for (k, ptx) in &emitted.kernels {
         let path = std::path::Path::new(dir).join(format!("{}.ptx", k.name));
