@@ -18,17 +18,19 @@ pub const TESTS: &[crate::RustTest] = &[
 fn persistent_form_of_the_register_kernels() -> Result<(), Failed> {
     const F8: &str = "f8E4M3FN";
     let with = [
-        ("vllm.rms_norm", false, "bf16", 1),
-        ("vllm.fused_add_rms_norm", true, "f16", 1),
-        ("vllm.rms_norm_static_fp8_quant", false, F8, 1),
-        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 1),
-        ("vllm.rms_norm_dynamic_per_token_quant", false, F8, 2),
-        ("vllm.rms_norm_dynamic_per_token_quant", false, "i8", 2),
-        ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 1),
+        ("vllm.rms_norm", false, "bf16", None, 1),
+        ("vllm.fused_add_rms_norm", true, "f16", None, 1),
+        ("vllm.rms_norm_static_fp8_quant", false, F8, None, 1),
+        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, None, 1),
+        ("vllm.rms_norm_dynamic_per_token_quant", false, F8, None, 2),
+        ("vllm.rms_norm_dynamic_per_token_quant", false, "i8", None, 2),
+        ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, None, 1),
+        // The group max is a butterfly within a warp: one block reduction.
+        ("vllm.rms_norm_per_block_quant", false, F8, Some(128), 1),
     ];
-    for (op, residual, out, barriers) in with {
+    for (op, residual, out, group, barriers) in with {
         let elem = if out == "f16" { "f16" } else { "bf16" };
-        let base = vllm_codegen::kernel_for(op, 4096, elem, residual, out, None, false).ok_or_else(|| format!("no kernel for {op}"))?;
+        let base = vllm_codegen::kernel_for(op, 4096, elem, residual, out, group, false).ok_or_else(|| format!("no kernel for {op}"))?;
         let k = base.clone().for_tokens(Some(16)).persistent().ok_or_else(|| format!("{op}: no persistent form"))?;
         let last = k.params.last().ok_or("no parameters")?;
         if k.name != format!("{}_p", base.name) || (last.name, last.kind) != ("num_tokens", "i32") || k.threads != base.threads {
@@ -54,7 +56,8 @@ fn persistent_form_of_the_register_kernels() -> Result<(), Failed> {
     }
     let without = [
         ("vllm.rms_norm_dynamic_per_token_quant", true, F8, None),
-        ("vllm.rms_norm_per_block_quant", false, F8, Some(128)),
+        ("vllm.rms_norm_per_block_quant", true, F8, Some(128)),
+        ("vllm.per_token_group_fp8_quant", false, F8, Some(128)),
         ("vllm.silu_and_mul_quant", false, F8, None),
         ("vllm.static_scaled_fp8_quant", false, F8, None),
     ];

@@ -397,7 +397,7 @@ pub(crate) struct Layout {
     pub form: Form,
     pub threads: u64,
     /// The persistent schedule (`Regs::persistent`): the kernel takes the
-    /// row count (`%ntok: i32`, last) and, in the GPU register form, each CTA
+    /// row count (`%num_tokens: i32`, last) and, in the GPU register form, each CTA
     /// walks rows `blockIdx.x + k * gridDim.x`. The host form only takes the
     /// parameter.
     pub persistent: bool,
@@ -707,10 +707,10 @@ const ROW_IDS: &str = "      %row = gpu.block_id x\n      %tid = gpu.thread_id x
 /// `header_reduce` for the persistent schedule (`Regs::persistent`): the
 /// reductions' buffers have two slots, and instead of `%row` the CTA's first
 /// row `%cta`, the grid `%ncta` and the row count `%rows` (from the kernel's
-/// last parameter, `%ntok`) are defined.
-fn header_persistent(name: &str, params: &str) -> String {
+/// last parameter, `%num_tokens`) are defined.
+pub(crate) fn header_persistent(name: &str, params: &str) -> String {
     format!(
-        "{}      %cta = gpu.block_id x\n      %ncta = gpu.grid_dim x\n      %tid = gpu.thread_id x\n      %nt = gpu.block_dim x\n      %rows = arith.index_castui %ntok : i32 to index\n",
+        "{}      %cta = gpu.block_id x\n      %ncta = gpu.grid_dim x\n      %tid = gpu.thread_id x\n      %nt = gpu.block_dim x\n      %rows = arith.index_castui %num_tokens : i32 to index\n",
         gpu_func(
             name,
             params,

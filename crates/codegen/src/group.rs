@@ -17,8 +17,8 @@
 //! lane math, one group after another.
 use crate::act::silu_mul_y;
 use crate::body::{
-    Regs, Target, div_by_reciprocal, flt, fold_max_abs, footer, header_reduce, header_split, index_lines, inv_rms, max_f32, normalize,
-    normalize_by, row_steps, store_fp8_nan_to, sum_squares,
+    Form, Layout, Regs, Target, div_by_reciprocal, flt, fold_max_abs, footer, header_persistent, header_reduce, header_split, index_lines,
+    inv_rms, max_f32, normalize, normalize_by, row_steps, store_fp8_nan_to, sum_squares,
 };
 use crate::per_token::{load_sum, load_sum_once, store_sum};
 use std::fmt::Write;
@@ -150,12 +150,20 @@ fn gpu_group_scale(g: u64, scales: Scales) -> String {
 /// normalized, its group scale found and quantized, without reading the row
 /// again. A chunk spans whole groups (`threads * 8` is a multiple of G) and
 /// every thread has the same chunks, so the butterflies never diverge.
-fn rms_registers(k: &mut String, residual: bool, g: u64, scales: Scales, h: u64, t: &str, threads: u64) {
-    let mut r = Regs::new(h, Target::Gpu, threads);
+///
+/// With `persistent` (`Regs::persistent`), `load` opens the loop over the
+/// CTA's rows, where the row's offsets (`ROW_OFFSETS`) are defined, and the
+/// loop closes after the row.
+fn rms_registers(k: &mut String, residual: bool, g: u64, scales: Scales, h: u64, t: &str, layout: Layout) {
+    let persistent = layout.persistent;
+    let mut r = Regs::of(h, Target::Gpu, layout);
     k.push_str(&r.prelude());
     // Kept as loaded unless the residual's f32 sum (not rounded) is.
     let packed = (!residual).then_some(("%vx", t));
     r.load(k, &|base| load_sum_once(residual, t, W, base), packed, Some(t), Target::Gpu);
+    if persistent {
+        k.push_str(ROW_OFFSETS);
+    }
     for c in 0..r.chunks {
         let body = format!(
             "{}{}{}{}{}",
@@ -167,7 +175,12 @@ fn rms_registers(k: &mut String, residual: bool, g: u64, scales: Scales, h: u64,
         );
         k.push_str(&r.chunk(c, &body, None));
     }
+    r.close(k);
 }
+
+/// A row's offsets into the input (`%inrow`, SiLU's rows of 2d), the output
+/// (`%outrow`) and the row-major scales (`%srow`).
+const ROW_OFFSETS: &str = "      %inrow = arith.muli %row, %D2 : index\n      %outrow = arith.muli %row, %D : index\n      %srow = arith.muli %row, %GPR : index\n";
 
 /// The kernel for groups of `g` in rows of `h` (`d` for SiLU) elements of `t`.
 /// The caller checks `h % 8 == 0`, `g / 8` a power of two up to 32 and `h % g == 0`.
@@ -182,20 +195,28 @@ pub struct Spec {
     pub threads: Option<u64>,
     /// CTAs each row is split over (the loop form; `body::split_row`).
     pub ctas: u64,
+    /// The persistent schedule (the fused norm's register form; takes
+    /// `num_tokens` last, `Regs::persistent`).
+    pub persistent: bool,
 }
 
 pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String {
-    let Spec { src, g, scales, threads, ctas } = spec;
+    let Spec { src, g, scales, threads, ctas, persistent } = spec;
     let params = match src {
         Src::Input => "%x: !llvm.ptr, %out: !llvm.ptr, %scale: !llvm.ptr",
         Src::Rms { residual: true } => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %res: !llvm.ptr, %eps: f32",
         Src::Rms { residual: false } => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
         Src::Silu => "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr",
     };
-    // The fused norm's register form reduces through workgroup buffers.
-    let mut k = match (src, target, threads) {
-        (Src::Rms { .. }, Target::Gpu, Some(_)) => header_reduce(name, params, target),
-        _ => header_split(name, params, target, ctas),
+    let params = if persistent { format!("{params}, %num_tokens: i32") } else { params.to_string() };
+    // The fused norm's register form reduces through workgroup buffers; its
+    // persistent schedule walks rows (the row offsets then come per row).
+    let registers = matches!((src, target, threads), (Src::Rms { .. }, Target::Gpu, Some(_)));
+    let walks = registers && persistent;
+    let mut k = match (registers, walks) {
+        (true, true) => header_persistent(name, &params),
+        (true, false) => header_reduce(name, &params, target),
+        _ => header_split(name, &params, target, ctas),
     };
     let _ = writeln!(
         k,
@@ -216,19 +237,18 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
       %zvy = arith.constant dense<-0.0> : vector<8xf32>
       %pmax = arith.constant dense<448.0> : vector<8xf32>
       %nmax = arith.constant dense<-448.0> : vector<8xf32>
-      %base = arith.muli %row, %H : index
-      %inrow = arith.muli %row, %D2 : index
-      %outrow = arith.muli %row, %D : index
-      %srow = arith.muli %row, %GPR : index
-      %first = arith.muli %tid, %c2 : index
+{rows}      %first = arith.muli %tid, %c2 : index
       %step = arith.muli %nt, %c2 : index"#,
         h2 = 2 * h,
         gpr = h / g,
-        geps = flt(GROUP_EPS)
+        geps = flt(GROUP_EPS),
+        rows = if walks { String::new() } else { format!("      %base = arith.muli %row, %H : index\n{ROW_OFFSETS}") }
     );
     if scales.transposed {
-        // T: the grid over the CTAs a row (`ctas`) on the GPU, the row count on the host.
+        // T: the grid over the CTAs a row (`ctas`) on the GPU, the row count on
+        // the host or where the kernel takes it.
         match target {
+            Target::Gpu if walks => k.push_str("      %ntok = arith.addi %rows, %c0 : index\n"),
             Target::Gpu => {
                 let _ = writeln!(
                     k,
@@ -239,7 +259,7 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
         }
     }
     if let (Src::Rms { residual }, Target::Gpu, Some(threads)) = (src, target, threads) {
-        rms_registers(&mut k, residual, g, scales, h, t, threads);
+        rms_registers(&mut k, residual, g, scales, h, t, Layout { form: Form::Registers, threads, persistent });
         k.push_str(footer(target));
         return k;
     }

@@ -138,15 +138,15 @@ impl Kernel {
 
     /// The persistent-schedule form of this many-token register kernel,
     /// named with a `_p` suffix (`None` for the kinds without one: the loop
-    /// and split kernels, the per-group norm, and the per-token norm with a
+    /// and split kernels, and the per-token and per-block norms with a
     /// residual, whose f32 row twice over would not fit in registers). Its
     /// threads are those of the many-token kernel; it takes the row count as
     /// its last parameter.
     pub fn persistent(mut self) -> Option<Kernel> {
-        let eligible = self.row_in_registers()
-            && !self.persistent
-            && self.group.is_none()
-            && !(self.op == "vllm.rms_norm_dynamic_per_token_quant" && self.residual());
+        // The norms whose row stays packed: not the f32 sum of a residual
+        // for the per-token and per-block norms.
+        let f32_row = matches!(self.op, "vllm.rms_norm_dynamic_per_token_quant" | "vllm.rms_norm_per_block_quant") && self.residual();
+        let eligible = self.row_in_registers() && !self.persistent && !f32_row;
         if !eligible {
             return None;
         }
@@ -220,7 +220,8 @@ impl Kernel {
                 };
                 // Only the fused norm has a register form.
                 let threads = (form.form == Form::Registers && self.row_in_registers()).then_some(form.threads);
-                group::kernel(n, group::Spec { src, g, scales: self.scales, threads, ctas: self.ctas_per_row }, h, t, target)
+                let spec = group::Spec { src, g, scales: self.scales, threads, ctas: self.ctas_per_row, persistent: self.persistent };
+                group::kernel(n, spec, h, t, target)
             }
             "vllm.rms_norm" | "vllm.fused_add_rms_norm" => rms::kernel(n, res, rms::Out::Act, h, t, target, form),
             "vllm.rms_norm_dynamic_per_token_quant" => {

@@ -58,7 +58,7 @@ fn params(norm: bool, residual: bool, ub: bool, persistent: bool) -> String {
         p.push_str(", %eps: f32");
     }
     if persistent {
-        p.push_str(", %ntok: i32");
+        p.push_str(", %num_tokens: i32");
     }
     p
 }

@@ -29,7 +29,7 @@ fn params(residual: bool, out: Out, persistent: bool) -> String {
         (Out::Act, true) => "%x: !llvm.ptr, %res: !llvm.ptr, %w: !llvm.ptr, %eps: f32",
         (Out::Act, false) => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %eps: f32",
     };
-    if persistent { format!("{p}, %ntok: i32") } else { p.to_string() }
+    if persistent { format!("{p}, %num_tokens: i32") } else { p.to_string() }
 }
 
 /// `%f` of the lanes at `%j`: the row, or `rT(x + r)` stored back to the
