@@ -15,6 +15,12 @@
 //! in `crates/ptx-sim` against the same reference. `emit` is the entry point
 //! a backend calls: compiled graphs in, PTX and manifest out.
 //!
+//! `Options::persistent` (`--persistent-kernels`) gives the many-token
+//! contexts the persistent form of the register kernels whose row stays
+//! packed (`Kernel::persistent`): at most the resident CTAs, each walking
+//! rows with the next row's loads in flight (`body::Regs::load_ahead`). Off
+//! by default until a GPU run measures it.
+//!
 //! Status (issue 7, open): RMSNorm alone, with the residual add, with static
 //! FP8 and with dynamic per-token FP8 or int8; the standalone static and
 //! per-token FP8 quants; SiLU-and-mul alone and with static FP8; per-group
