@@ -212,6 +212,16 @@ fn every_kernel_compiles_to_ptx() -> Result<(), Failed> {
             return Err(format!("{}: {loads} 16-byte loads, expected {want} (x per chunk, w per chunk)", k.name).into());
         }
     }
+    // A row past what registers hold (1M elements: 128 chunks a thread at
+    // 1024 threads) loops instead, with no persistent form; its unrolled
+    // register form did not even parse (chunk 64's offset `%j64` was also
+    // a name the row loop uses).
+    let long = vllm_codegen::kernel_for("vllm.rms_norm_dynamic_per_token_quant", 1 << 20, "bf16", false, F8, None, false)
+        .ok_or("no kernel for a 1M-element row")?;
+    if long.row_in_registers() || long.threads.is_some() || long.clone().persistent().is_some() {
+        return Err(format!("{}: a 1M-element row should loop (threads {:?})", long.name, long.threads).into());
+    }
+    vllm_codegen::ptx(&long.for_tokens(Some(16)), "sm_90")?;
     // scale_ub: one more parameter, loaded once; FP8 only.
     for (op, residual) in [("vllm.rms_norm_dynamic_per_token_quant", true), ("vllm.dynamic_per_token_scaled_fp8_quant_", false)] {
         let k = vllm_codegen::kernel_for(op, 4096, "bf16", residual, F8, None, true).ok_or("no scale_ub kernel")?;

@@ -590,6 +590,11 @@ fn kernel_cases() -> Vec<KernelCase> {
         // chunks: no block of whole warps divides them).
         ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 4100, 64, DType::BF16, "bf16", None, None),
         ("vllm.rms_norm", false, "f16", 4100, 64, DType::F16, "f16", None, None),
+        // Rows too long for the register form (64K elements: 8 chunks a
+        // thread at most) loop on the GPU too, reducing by gpu.all_reduce.
+        ("vllm.rms_norm_dynamic_per_token_quant", false, F8, 65536, 32, DType::BF16, "bf16", None, None),
+        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 65536, 32, DType::F16, "f16", None, None),
+        ("vllm.rms_norm_per_block_quant", false, F8, 131072, 16, DType::BF16, "bf16", Some(128), None),
         // Small rows: also run in the GPU's register form.
         ("vllm.rms_norm_static_fp8_quant", false, F8, 256, 256, DType::BF16, "bf16", None, None),
         ("vllm.rms_norm", false, "f16", 200, 128, DType::F16, "f16", None, None),
@@ -911,9 +916,10 @@ fn simulate_for(
 /// exactly once (the per-tensor scale kernel's atomic max aside); the row
 /// buffers (input, residual, result) move whole 32-byte sectors when their
 /// rows are a multiple of 32 bytes (16-byte lanes, warp-contiguous); and the
-/// input (and residual) row is read exactly once.
+/// input (and residual) row is read exactly once, except by a norm whose
+/// row is too long for registers (once per pass of its loop form).
 fn traffic(kernel: &vllm_codegen::Kernel, stats: &vllm_ptx_sim::Stats, rows: usize, row: u64) -> Result<String, Failed> {
-    let mut notes = Vec::new();
+    let (mut notes, mut rereads) = (Vec::new(), Vec::new());
     for (p, t) in kernel.params.iter().zip(&stats.buffers).filter(|(p, _)| p.kind == "ptr") {
         let bytes = kernel.bytes(p, rows) as u64;
         let access = kernel.access(p);
@@ -936,15 +942,25 @@ fn traffic(kernel: &vllm_codegen::Kernel, stats: &vllm_ptx_sim::Stats, rows: usi
             )
             .into());
         }
-        if matches!(p.name, "input" | "residual") && access.contains("read") && t.load_bytes != bytes {
-            return Err(format!("{what}: {} bytes loaded from a {bytes}-byte buffer: the row must be read once", t.load_bytes).into());
+        // Rows too long for registers (`row_in_registers` false for a norm
+        // kind) loop, one read per pass: at most 3 (sum, max, quantize).
+        let loops = kernel.threads.is_none() && (kernel.op.contains("rms_norm") || kernel.op.contains("per_token"));
+        let reads = if loops { 1..=3 } else { 1..=1 };
+        if matches!(p.name, "input" | "residual") && access.contains("read") {
+            let passes = t.load_bytes / bytes.max(1);
+            if !t.load_bytes.is_multiple_of(bytes.max(1)) || !reads.contains(&passes) {
+                return Err(format!("{what}: {} bytes loaded from a {bytes}-byte buffer: the row must be read once", t.load_bytes).into());
+            }
+            if passes > 1 {
+                rereads.push(format!("; {} read {passes} times (loop form)", p.name));
+            }
         }
         if is_row {
             let eff = (t.load_bytes + t.store_bytes) as f64 / (32 * (t.load_sectors + t.store_sectors)).max(1) as f64;
             notes.push(format!("{} {:.0}%", p.name, 100.0 * eff));
         }
     }
-    Ok(format!("sectors used: {}", notes.join(" ")))
+    Ok(format!("sectors used: {}{}", notes.join(" "), rereads.concat()))
 }
 
 /// The PTX that goes to the GPU, run by crates/ptx-sim with every thread of

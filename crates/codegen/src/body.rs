@@ -375,6 +375,15 @@ pub(crate) fn reg_threads(h: u64, tokens: Option<u64>) -> u64 {
 /// The most 16-byte chunks a thread keeps in registers for many rows.
 const MAX_CHUNKS: u64 = 4;
 
+/// True if a row of `h` fits the register form at `threads` a row: at most
+/// `2 * MAX_CHUNKS` chunks a thread (a row, its weights and `y` of 8 chunks
+/// already take 96 registers; a row past 1024 threads of 8 chunks, 64K
+/// elements, loops instead of spilling). The chunks are unrolled, so this
+/// also bounds the kernel's size.
+pub(crate) fn fits_in_registers(h: u64, threads: u64) -> bool {
+    (h / lanes(h)).div_ceil(threads) <= 2 * MAX_CHUNKS
+}
+
 /// How a pointwise kernel splits a row for few rows (`tokens` < 256):
 /// `(threads, ctas)` with one 16-byte chunk per thread, 128 threads a CTA,
 /// or `None` to keep one CTA per row (many or unknown rows, or a row of at
@@ -465,7 +474,7 @@ impl Regs {
     }
 
     /// What the chunks need: `%c0r`, `%zvr` (zero lanes), `%nzr` (-0.0
-    /// lanes: `x + -0.0` is `x`, a way to name a value), `%nz0`, and `%j{c}`,
+    /// lanes: `x + -0.0` is `x`, a way to name a value), `%nz0`, and `%jc{c}`,
     /// each chunk's offset in the row, with `%ok{c}` for the guarded one.
     /// Needs `%first` and `%H`.
     pub(crate) fn prelude(&self) -> String {
@@ -476,11 +485,11 @@ impl Regs {
         for c in 0..self.chunks {
             let _ = writeln!(
                 k,
-                "      %off{c} = arith.constant {} : index\n      %j{c} = arith.addi %first, %off{c} : index",
+                "      %off{c} = arith.constant {} : index\n      %jc{c} = arith.addi %first, %off{c} : index",
                 c * self.threads * self.w
             );
             if self.guarded && c + 1 == self.chunks {
-                let _ = writeln!(k, "      %ok{c} = arith.cmpi ult, %j{c}, %H : index");
+                let _ = writeln!(k, "      %ok{c} = arith.cmpi ult, %jc{c}, %H : index");
             }
         }
         k
@@ -663,7 +672,7 @@ impl Regs {
             (None, false) => "      scf.execute_region {\n".to_string(),
         };
         k.push_str(&open);
-        let _ = writeln!(k, "        %j = arith.addi %j{c}, %c0r : index");
+        let _ = writeln!(k, "        %j = arith.addi %jc{c}, %c0r : index");
         k.push_str(body);
         match (result, guarded) {
             (Some((_, v)), true) => {

@@ -114,8 +114,8 @@ impl Kernel {
 
     /// The kernel body for `target`.
     fn body(&self, target: Target) -> String {
-        // The GPU keeps the row in registers where the kind can; the host loops.
-        self.body_in(target, if target == Target::Gpu { Form::Registers } else { Form::Loops })
+        // The GPU keeps the row in registers where the kernel can; the host loops.
+        self.body_in(target, if target == Target::Gpu && self.row_in_registers() { Form::Registers } else { Form::Loops })
     }
 
     /// The kernel for a shape context: a register-form kernel is compiled for
@@ -300,9 +300,15 @@ impl Kernel {
     }
 
     /// True for the kernels whose GPU form keeps the row in registers (the
-    /// norms, the per-token quants and the fused per-group norm): they are
-    /// specialized on their block.
+    /// norms, the per-token quants and the fused per-group norm, for rows
+    /// that fit: `body::fits_in_registers`): they are specialized on their
+    /// block. Longer rows loop.
     pub fn row_in_registers(&self) -> bool {
+        self.keeps_row() && self.threads.is_some()
+    }
+
+    /// True for the kinds that have a register form.
+    fn keeps_row(&self) -> bool {
         matches!(
             self.op,
             "vllm.rms_norm"
@@ -808,8 +814,9 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
         contexts: vec![],
         sites: 0,
     };
-    if k.row_in_registers() {
-        k.threads = Some(body::reg_threads(hidden, None));
+    let threads = body::reg_threads(hidden, None);
+    if k.keeps_row() && body::fits_in_registers(hidden, threads) {
+        k.threads = Some(threads);
     }
     Some(k)
 }
