@@ -10,8 +10,8 @@ pub const TESTS: &[crate::RustTest] = &[
     ("codegen::persistent_form_of_the_register_kernels", persistent_form_of_the_register_kernels),
 ];
 
-/// `Kernel::persistent` (`--persistent-kernels`): the kinds that keep a
-/// packed row in registers get it, with the row count as a last i32
+/// `Kernel::persistent` (`--persistent-kernels`): the kinds that keep their
+/// row in registers get it, with the row count as a last i32
 /// parameter in the PTX as in the manifest, the weights loaded once per CTA
 /// (outside the loop over rows) and the row's reduction slots doubled; the
 /// others have none. The simulator runs them (numerics).
@@ -27,6 +27,9 @@ fn persistent_form_of_the_register_kernels() -> Result<(), Failed> {
         ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, None, 1),
         // The group max is a butterfly within a warp: one block reduction.
         ("vllm.rms_norm_per_block_quant", false, F8, Some(128), 1),
+        // With a residual the row's f32 sum is carried instead.
+        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, None, 2),
+        ("vllm.rms_norm_per_block_quant", true, F8, Some(128), 1),
     ];
     for (op, residual, out, group, barriers) in with {
         let elem = if out == "f16" { "f16" } else { "bf16" };
@@ -55,16 +58,20 @@ fn persistent_form_of_the_register_kernels() -> Result<(), Failed> {
         }
     }
     let without = [
-        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, None),
-        ("vllm.rms_norm_per_block_quant", true, F8, Some(128)),
         ("vllm.per_token_group_fp8_quant", false, F8, Some(128)),
         ("vllm.silu_and_mul_quant", false, F8, None),
         ("vllm.static_scaled_fp8_quant", false, F8, None),
     ];
     for (op, residual, out, group) in without {
         let k = vllm_codegen::kernel_for(op, 4096, "bf16", residual, out, group, false).ok_or_else(|| format!("no kernel for {op}"))?;
-        if let Some(p) = k.persistent() {
+        if let Some(p) = k.clone().persistent() {
             return Err(format!("{}: should have no persistent form", p.name).into());
+        }
+        // Forced by hand (the fields are public): an error, not a kernel.
+        let forced = vllm_codegen::Kernel { persistent: true, ..k };
+        match vllm_codegen::ptx(&forced, "sm_90") {
+            Err(e) if e.contains("no persistent form") => {}
+            other => return Err(format!("{}: forced persistent gave {other:?}", forced.name).into()),
         }
     }
     Ok(())

@@ -3,8 +3,8 @@
 // the row count is the last parameter (i32), the grid is at most the CTAs
 // the GPU holds at once, and each CTA walks its rows with the next row's
 // loads issued before this row's block reductions. Few tokens (16) keep the
-// one-CTA-a-row kernel of their block; kinds without a persistent form
-// (SiLU-and-mul, the per-token norm with a residual) are unchanged.
+// one-CTA-a-row kernel of their block; SiLU-and-mul, which has no row
+// reduction, has no persistent form.
 // RUN: rm -rf %t && vllm-opt %s --config %S/../../examples/pass_config.json --compile-sizes 16,4096 --persistent-kernels --emit-kernels %t -o /dev/null 2>&1 | FileCheck %s --check-prefix=LOG
 // RUN: FileCheck %s --input-file %t/manifest.json
 // RUN: FileCheck %s --check-prefix=PTX --input-file %t/rms_norm_dynamic_per_token_quant_h4096_bf16_p.ptx
@@ -35,10 +35,9 @@ func.func @g(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %r: tensor<?x4096xb
 // CHECK-NEXT: "num_tokens": 4096,
 // CHECK-NEXT: "grid": [
 // CHECK-NEXT: "min(4096, resident_ctas)",
-// The per-token norm with a residual: no persistent form (its f32 row twice
-// over would not fit in registers).
-// CHECK: "name": "rms_norm_dynamic_per_token_quant_residual_h4096_bf16"
-// CHECK: "persistent": false,
+// With a residual the loop carries the row's f32 sum (not rounded) instead.
+// CHECK: "name": "rms_norm_dynamic_per_token_quant_residual_h4096_bf16_p"
+// CHECK: "persistent": true,
 // CHECK: "name": "silu_and_mul_d4096_bf16"
 // CHECK: "persistent": false,
 

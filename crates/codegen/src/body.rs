@@ -570,7 +570,8 @@ impl Regs {
     /// body first issues the next row's loads (zeros past the last row) and
     /// then widens and reduces this row's chunks (`%pc{c}`, loop-carried).
     /// The caller's code for the row follows; `close` yields the next row's
-    /// chunks and the other reduction slot. Only the packed form.
+    /// chunks and the other reduction slot. A row kept in f32 (the residual
+    /// sum of the per-token and per-block norms) is carried as it is.
     fn load_ahead(
         &mut self,
         k: &mut String,
@@ -580,18 +581,27 @@ impl Regs {
         target: Target,
     ) {
         let (w, n) = (self.w, self.chunks);
-        let Some((v, t)) = packed else { unreachable!("the persistent schedule keeps the row packed") };
-        let ty = packed_type(w);
-        self.packed = Some(t.to_string());
-        let _ = writeln!(k, "      %zxr = arith.constant dense<0> : {ty}");
+        // Carried packed (`%pc{c}`, widened in the body) or in f32 (`%fc{c}`).
+        let (carried, value, zero) = match packed {
+            Some((_, t)) => {
+                self.packed = Some(t.to_string());
+                let _ = writeln!(k, "      %zxr = arith.constant dense<0> : {}", packed_type(w));
+                ("%pc", "%pk", "%zxr")
+            }
+            None => ("%fc", "%f", "%zvr"),
+        };
+        let ty = self.carried_type();
         if let Some(t) = norm {
             self.load_weights(k, t, "%c0r");
         }
         // The chunks of the row at `base`, named `{name}{c}`.
         let chunks = |k: &mut String, base: &str, name: &str| {
             for c in 0..n {
-                let body = format!("{}{}", load(base), pack(v, t, w));
-                k.push_str(&self.chunk_of(c, &body, Some((&format!("{name}{c}"), "%pk")), &ty, "%zxr"));
+                let body = match packed {
+                    Some((v, t)) => format!("{}{}", load(base), pack(v, t, w)),
+                    None => load(base),
+                };
+                k.push_str(&self.chunk_of(c, &body, Some((&format!("{name}{c}"), value)), &ty, zero));
             }
         };
         let _ = writeln!(k, "      %base0 = arith.muli %cta, %H : index");
@@ -602,7 +612,7 @@ impl Regs {
             k,
             "      %slot0 = arith.constant 0 : index\n      %lp:{} = scf.for %r = %cta to %rows step %ncta iter_args({}, %slot = %slot0) -> ({types}, index) {{",
             n + 1,
-            list(&|c| format!("%pc{c} = %ipc{c}"))
+            list(&|c| format!("{carried}{c} = %ipc{c}"))
         );
         let _ = writeln!(
             k,
@@ -613,12 +623,14 @@ impl Regs {
             k,
             "        scf.yield {} : {types}\n      }} else {{\n        scf.yield {} : {types}\n      }}",
             list(&|c| format!("%npc{c}")),
-            list(&|_| "%zxr".into())
+            list(&|_| zero.into())
         );
         let mut acc = "%zero".to_string();
         for c in 0..n {
             let f = format!("%fc{c}");
-            k.push_str(&unpack(&f, &format!("%pc{c}"), t, w));
+            if let Some((_, t)) = packed {
+                k.push_str(&unpack(&f, &format!("%pc{c}"), t, w));
+            }
             if norm.is_some() {
                 acc = fold_squares(k, &f, &c.to_string(), w, &acc);
             }
@@ -628,6 +640,11 @@ impl Regs {
         }
     }
 
+    /// The type a chunk is carried in from one row to the next.
+    fn carried_type(&self) -> String {
+        if self.packed.is_some() { packed_type(self.w) } else { format!("vector<{}xf32>", self.w) }
+    }
+
     /// Ends what `load` opened: for the persistent schedule, the loop over
     /// the CTA's rows (the next row's chunks and the other slot carried).
     pub(crate) fn close(&self, k: &mut String) {
@@ -635,7 +652,7 @@ impl Regs {
             return;
         }
         let n = self.chunks;
-        let ty = packed_type(self.w);
+        let ty = self.carried_type();
         let next = (0..n).map(|c| format!("%nx#{c}")).collect::<Vec<_>>().join(", ");
         let types = (0..n).map(|_| ty.clone()).collect::<Vec<_>>().join(", ");
         let _ = writeln!(

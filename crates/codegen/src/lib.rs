@@ -16,8 +16,8 @@
 //! a backend calls: compiled graphs in, PTX and manifest out.
 //!
 //! `Options::persistent` (`--persistent-kernels`) gives the many-token
-//! contexts the persistent form of the register kernels whose row stays
-//! packed (`Kernel::persistent`): at most the resident CTAs, each walking
+//! contexts the persistent form of the register kernels
+//! (`Kernel::persistent`): at most the resident CTAs, each walking
 //! rows with the next row's loads in flight (`body::Regs::load_ahead`). Off
 //! by default until a GPU run measures it.
 //!
@@ -143,17 +143,12 @@ impl Kernel {
     }
 
     /// The persistent-schedule form of this many-token register kernel,
-    /// named with a `_p` suffix (`None` for the kinds without one: the loop
-    /// and split kernels, and the per-token and per-block norms with a
-    /// residual, whose f32 row twice over would not fit in registers). Its
+    /// named with a `_p` suffix (`None` for the loop and split kernels,
+    /// which have no row reduction or no room for the row). Its
     /// threads are those of the many-token kernel; it takes the row count as
     /// its last parameter.
     pub fn persistent(mut self) -> Option<Kernel> {
-        // The norms whose row stays packed: not the f32 sum of a residual
-        // for the per-token and per-block norms.
-        let f32_row = matches!(self.op, "vllm.rms_norm_dynamic_per_token_quant" | "vllm.rms_norm_per_block_quant") && self.residual();
-        let eligible = self.row_in_registers() && !self.persistent && !f32_row;
-        if !eligible {
+        if self.persistent || !self.has_persistent_form() {
             return None;
         }
         let th = body::reg_threads(self.hidden, None);
@@ -162,6 +157,12 @@ impl Kernel {
         self.persistent = true;
         self.params.push(Param { name: "num_tokens", kind: "i32", elem: "i32".into() });
         Some(self)
+    }
+
+    /// True for the kernels the persistent schedule is generated for: those
+    /// that keep their row in registers.
+    fn has_persistent_form(&self) -> bool {
+        self.row_in_registers()
     }
 
     /// True for the kernels with no reduction over the row (the per-group
@@ -692,6 +693,11 @@ fn lowered<T>(
         Target::Gpu => ("generated kernel", format!("{}.mlir", k.name)),
         Target::Cpu => ("host kernel", format!("{}.host.mlir", k.name)),
     };
+    // `Kernel`'s fields are public: a persistent flag set by hand on a kind
+    // without that form is refused here, not generated.
+    if k.persistent && (!k.has_persistent_form() || k.params.last().is_none_or(|p| p.kind != "i32")) {
+        return Err(format!("{}: no persistent form for {} (see Kernel::persistent)", k.name, k.op));
+    }
     let ctx = vllm_dialect::new_context()?;
     mlir_support::context::register_llvm_translations(&ctx);
     let mut module = mlir_support::source::parse(&ctx, text, &file)
