@@ -47,11 +47,6 @@ def _compiled_graph(config, checked):
                         "--emit", "fx-json", "-o", out], check=True)
         with open(out) as f:
             doc = json.load(f)
-    graph = torch.fx.Graph()
-    for n in doc["nodes"]:
-        if n["op"] == "placeholder":
-            graph.placeholder(n["name"])
-    graph.output(None)
     real = torch_resolver()
 
     def resolve(kind, name):
@@ -59,6 +54,16 @@ def _compiled_graph(config, checked):
             return lambda *a, **k: None
         return real(kind, name)
 
+    return _torch_graph(doc, resolve)
+
+
+def _torch_graph(doc, resolve):
+    """FX graph JSON `doc` loaded into a torch.fx.Graph, targets by `resolve`."""
+    graph = torch.fx.Graph()
+    for n in doc["nodes"]:
+        if n["op"] == "placeholder":
+            graph.placeholder(n["name"])
+    graph.output(None)
     load_graph(graph, doc, resolve)
     return graph
 
@@ -82,6 +87,37 @@ class AsyncTpGraphTest(unittest.TestCase):
                 # The product is element 0 of the list the op returns second.
                 (lst,) = [u for u in n.users if u.args[1] == 1]
                 self.assertTrue(all(u.args[1] == 0 for u in lst.users))
+
+
+# bf16 (no bf16 tensor-parallel fixture): an all-gather read only by its GEMM.
+BF16_AG_MM = """
+func.func @f(%x: tensor<128x64xbf16> {fx.name = "x"}, %w: tensor<64x32xbf16> {fx.name = "w"}) -> tensor<256x32xbf16> {
+  %g = "vllm.all_gather"(%x) {dim = 0 : i64, world_size = 2 : i64, group_name = "tp:0"} : (tensor<128x64xbf16>) -> tensor<256x64xbf16>
+  %y = "aten.mm"(%g, %w) : (tensor<256x64xbf16>, tensor<64x32xbf16>) -> tensor<256x32xbf16>
+  return %y : tensor<256x32xbf16>
+}
+"""
+
+
+class UnreturnedGatheredRowsTest(unittest.TestCase):
+    def test_return_a_false_binds_and_reads_only_the_products(self):
+        with tempfile.TemporaryDirectory() as d:
+            src, out = os.path.join(d, "in.mlir"), os.path.join(d, "out.json")
+            with open(src, "w") as f:
+                f.write(BF16_AG_MM)
+            subprocess.run([VLLM_OPT, src, "--pass-pipeline",
+                            "builtin.module(func.func(vllm-async-tp{tp-size=2 group-names=tp:0=0}))",
+                            "--emit", "fx-json", "-o", out], check=True)
+            with open(out) as f:
+                doc = json.load(f)
+        graph = _torch_graph(doc, torch_resolver())
+        (call,) = [n for n in graph.nodes if n.op == "call_function" and str(n.target).startswith("symm_mem.")]
+        self.assertEqual(str(call.target), "symm_mem.fused_all_gather_matmul.default")
+        bound = normalize_function(call.target, call.args, call.kwargs, normalize_to_only_use_kwargs=True)
+        self.assertIsNotNone(bound, f"{call.name} does not bind to {call.target._schema}")
+        self.assertIs(bound.kwargs["return_A"], False)
+        # Only element 1 (the products) is read: torch returns None at 0.
+        self.assertEqual([u.args[1] for u in call.users], [1])
 
 
 class AllreduceNormGraphTest(unittest.TestCase):

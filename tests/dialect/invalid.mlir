@@ -229,6 +229,15 @@ func.func @two_variadic_groups_without_sizes(%a: tensor<64x64xf8E4M3FN>, %b: ten
 
 // -----
 
+// With return_A = false torch returns None for the gathered rows: nothing may read them.
+func.func @unreturned_gathered_rows_read(%a: tensor<64x64xbf16>, %b: tensor<64x32xbf16>) -> tensor<128x64xbf16> {
+  // expected-error @+1 {{'vllm.fused_all_gather_matmul' op 'gathered' is read, but with 'return_A' false PyTorch returns None for it}}
+  %g, %o = "vllm.fused_all_gather_matmul"(%a, %b) {gather_dim = 0 : i64, group_name = "0", return_A = false} : (tensor<64x64xbf16>, tensor<64x32xbf16>) -> (tensor<128x64xbf16>, tensor<128x32xbf16>)
+  return %g : tensor<128x64xbf16>
+}
+
+// -----
+
 // The fused all-reduce's FP8 output is an FP8 tensor.
 func.func @allreduce_norm_quant_out_not_fp8(%x: tensor<8x64xbf16>, %w: tensor<64xbf16>, %s: tensor<f32>) {
   // expected-error @+1 {{'vllm.flashinfer_trtllm_fused_allreduce_norm' op result #2 ('quant_out') must be a tensor of f8E4M3FN or f8E4M3FNUZ, but got tensor<8x64xbf16>}}

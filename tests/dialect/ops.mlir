@@ -152,7 +152,7 @@ func.func @vllm_fused_matmul_reduce_scatter(%a: tensor<256x4096xbf16>, %b: tenso
 // CHECK-LABEL: func.func @vllm_fused_all_gather_matmul(
 // CHECK: "vllm.fused_all_gather_matmul"(
 func.func @vllm_fused_all_gather_matmul(%a: tensor<128x4096xbf16>, %b: tensor<4096x6144xbf16>) {
-  %g, %o = "vllm.fused_all_gather_matmul"(%a, %b) {gather_dim = 0 : i64, group_name = "tp:0"} : (tensor<128x4096xbf16>, tensor<4096x6144xbf16>) -> (tensor<256x4096xbf16>, tensor<256x6144xbf16>)
+  %g, %o = "vllm.fused_all_gather_matmul"(%a, %b) {gather_dim = 0 : i64, group_name = "tp:0", return_A = true} : (tensor<128x4096xbf16>, tensor<4096x6144xbf16>) -> (tensor<256x4096xbf16>, tensor<256x6144xbf16>)
   return
 }
 

@@ -9,7 +9,8 @@
 // BADNAMES: error: vllm-async-tp: group-names entry 'tp:0' is not GROUP=C10D_NAME
 
 // STATS: vllm-async-tp
-// STATS-NEXT: (6) all-gather-gemm
+// STATS-NEXT: (7) all-gather-gemm
+// STATS-NEXT: (2) gathered-not-returned
 // STATS-NEXT: (3) gemm-reduce-scatter
 // STATS-NEXT: (2) gemms-sharing-an-all-gather
 // STATS-NEXT: (1) row-wise-scale-sharded
@@ -17,9 +18,10 @@
 // EXPLAIN: remark: vllm-async-tp: the aten.scaled_mm has a bias
 
 // bf16: mm + reduce-scatter, all-gather + mm. The reduce is a sum; the
-// group is the c10d name.
+// group is the c10d name. Only the GEMM reads the gathered rows: torch need
+// not return them (return_A = false; its multimem path needs that).
 // CHECK-LABEL: func.func @bf16_pair
-// CHECK: %[[G:.*]]:2 = "vllm.fused_all_gather_matmul"(%arg0, %arg1) {gather_dim = 0 : i64, group_name = "7"} : (tensor<128x4096xbf16>, tensor<4096x6144xbf16>) -> (tensor<256x4096xbf16>, tensor<256x6144xbf16>)
+// CHECK: %[[G:.*]]:2 = "vllm.fused_all_gather_matmul"(%arg0, %arg1) {gather_dim = 0 : i64, group_name = "7", return_A = false} : (tensor<128x4096xbf16>, tensor<4096x6144xbf16>) -> (tensor<256x4096xbf16>, tensor<256x6144xbf16>)
 // CHECK: %[[R:.*]] = "vllm.fused_matmul_reduce_scatter"(%arg2, %arg3) {group_name = "7", reduce_op = "sum", scatter_dim = 0 : i64} : (tensor<256x2048xbf16>, tensor<2048x4096xbf16>) -> tensor<128x4096xbf16>
 // CHECK-NOT: "aten.mm"
 // CHECK-NOT: "vllm.all_gather"
@@ -89,7 +91,7 @@ func.func @torch_scaled_mm(%x: tensor<64x4096xf8E4M3FN>, %w: tensor<4096x4096xf8
 // An all-gather read by two GEMMs (separate projections): one fused op with
 // two `B`s (torch's ops take a list).
 // CHECK-LABEL: func.func @two_gemms
-// CHECK: %[[G:.*]]:3 = "vllm.fused_all_gather_matmul"(%arg0, %arg1, %arg2) {{.*}} -> (tensor<256x64xbf16>, tensor<256x32xbf16>, tensor<256x16xbf16>)
+// CHECK: %[[G:.*]]:3 = "vllm.fused_all_gather_matmul"(%arg0, %arg1, %arg2) {{.*}} return_A = false} : {{.*}} -> (tensor<256x64xbf16>, tensor<256x32xbf16>, tensor<256x16xbf16>)
 // CHECK-NOT: "aten.mm"
 // CHECK: return %[[G]]#1, %[[G]]#2
 func.func @two_gemms(%x: tensor<128x64xbf16>, %w1: tensor<64x32xbf16>, %w2: tensor<64x16xbf16>) -> (tensor<256x32xbf16>, tensor<256x16xbf16>) {
@@ -143,4 +145,19 @@ func.func @negatives(%a: tensor<128x64xbf16>, %w: tensor<64x64xbf16>, %x: tensor
   %p5 = "aten.mm"(%a, %w) : (tensor<128x64xbf16>, tensor<64x64xbf16>) -> tensor<128x64xbf16>
   %r5 = "vllm.reduce_scatter"(%p5) {dim = 0 : i64, world_size = 4 : i64, group_name = "tp:0"} : (tensor<128x64xbf16>) -> tensor<32x64xbf16>
   return %r, %p, %rb, %m2, %m3, %m4, %g4, %r5 : tensor<64x64xbf16>, tensor<128x64xbf16>, tensor<64x64xbf16>, tensor<64x64xbf16>, tensor<128x64xbf16>, tensor<128x64xf16>, tensor<64x128xbf16>, tensor<32x64xbf16>
+}
+
+// -----
+
+// The gathered rows have another reader (the residual here): torch must
+// return them (return_A = true), and that reader reads them from the fused op.
+// CHECK-LABEL: func.func @gathered_also_read
+// CHECK: %[[G:.*]]:2 = "vllm.fused_all_gather_matmul"(%arg0, %arg1) {gather_dim = 0 : i64, group_name = "7", return_A = true}
+// CHECK: %[[S:.*]] = "aten.add"(%[[G]]#0, %arg2)
+// CHECK: return %[[G]]#1, %[[S]]
+func.func @gathered_also_read(%x: tensor<128x64xbf16>, %w: tensor<64x32xbf16>, %r: tensor<256x64xbf16>) -> (tensor<256x32xbf16>, tensor<256x64xbf16>) {
+  %g = "vllm.all_gather"(%x) {dim = 0 : i64, world_size = 2 : i64, group_name = "tp:0"} : (tensor<128x64xbf16>) -> tensor<256x64xbf16>
+  %y = "aten.mm"(%g, %w) : (tensor<256x64xbf16>, tensor<64x32xbf16>) -> tensor<256x32xbf16>
+  %s = "aten.add"(%g, %r) : (tensor<256x64xbf16>, tensor<256x64xbf16>) -> tensor<256x64xbf16>
+  return %y, %s : tensor<256x32xbf16>, tensor<256x64xbf16>
 }

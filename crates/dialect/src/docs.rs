@@ -60,6 +60,9 @@ fn op_section(out: &mut String, op: &OpDef) {
         Some(crate::spec::Collective::Gather) => facts.push("result size along `dim` = operand's × `world_size`".to_string()),
         None => {}
     }
+    if let Some((result, attr)) = &op.returned_if {
+        facts.push(format!("`{result}` is None (and must be unread) when `{attr}` is false"));
+    }
     let _ = writeln!(out, "{}.\n\n```mlir\n{}\n```\n", facts.join("; "), op.example);
 }
 

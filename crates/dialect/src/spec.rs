@@ -185,6 +185,10 @@ pub struct OpDef {
     /// `dim` attribute: `scatter` divides that size by `world_size`,
     /// `gather` multiplies it (the other sizes agree).
     pub collective: Option<Collective>,
+    /// `(result, attribute)`: PyTorch returns None for that result when the
+    /// bool attribute is false (`fused_all_gather_matmul`'s `return_A`);
+    /// the result must then be unread.
+    pub returned_if: Option<(String, String)>,
     pub example: String,
 }
 
@@ -319,6 +323,7 @@ struct RawOp {
     #[serde(default)]
     fx_positional: bool,
     collective: Option<String>,
+    returned_if: Option<String>,
     example: String,
 }
 
@@ -394,6 +399,7 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
         view: false,
         fx_positional: false,
         collective: None,
+        returned_if: None,
         example,
     })
 }
@@ -453,8 +459,19 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
                 Some("gather") => Some(Collective::Gather),
                 Some(other) => return Err(format!("{n}: collective is 'scatter' or 'gather', not '{other}'")),
             },
+            returned_if: match r.returned_if.as_deref().map(|v| v.split_once(':')) {
+                None => None,
+                Some(Some((res, attr))) => Some((res.to_string(), attr.to_string())),
+                Some(None) => return Err(format!("{n}: returned_if is 'RESULT:ATTR'")),
+            },
             example: r.example,
         };
+        if let Some((res, attr)) = &op.returned_if {
+            let bool_attr = op.attrs.iter().any(|a| &a.name == attr && a.kind == AttrKind::Bool);
+            if !op.results.iter().any(|d| &d.name == res) || !bool_attr {
+                return Err(format!("{n}: returned_if names result '{res}' and bool attribute '{attr}', which it must have"));
+            }
+        }
         if op.collective.is_some() && !["dim", "world_size"].iter().all(|a| op.attrs.iter().any(|d| d.name == *a)) {
             return Err(format!("{n}: a collective shape rule needs 'dim' and 'world_size' attributes"));
         }

@@ -11,7 +11,7 @@ use crate::spec::{Arity, AttrKind, Collective, OpDef, ValueClass, ValueDef};
 use crate::{K_DYNAMIC, table};
 use mlir_support::melior::ir::{
     Attribute, AttributeLike, Type, TypeLike, ValueLike,
-    attribute::{ArrayAttribute, DenseI32ArrayAttribute, DenseI64ArrayAttribute, IntegerAttribute},
+    attribute::{ArrayAttribute, BoolAttribute, DenseI32ArrayAttribute, DenseI64ArrayAttribute, IntegerAttribute},
     operation::{OperationLike, OperationRef},
 };
 use mlir_support::melior::ir::{ShapedTypeLike, r#type::DimSize};
@@ -33,6 +33,22 @@ pub fn verify_op(op: OperationRef<'_, '_>) -> Result<(), String> {
     check_same_shape(def, &op_groups, &operands, &res_groups, &results)?;
     if let Some(rule) = def.collective {
         check_collective(&op, rule, &operands, &results)?;
+    }
+    if let Some((result, attr)) = &def.returned_if {
+        check_returned(&op, def, &res_groups, result, attr)?;
+    }
+    Ok(())
+}
+
+/// A result PyTorch returns as None when a bool attribute is false must
+/// then be unread (`returned_if`).
+fn check_returned(op: &OperationRef<'_, '_>, def: &OpDef, groups: &[Range<usize>], result: &str, attr: &str) -> Result<(), String> {
+    let returned = op.attribute(attr).ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_none_or(|b| b.value());
+    let Some(i) = def.results.iter().position(|d| d.name == result) else { return Ok(()) };
+    // `results().nth`, not `result(i)`: melior describes a missing result by printing the function.
+    let read = groups.get(i).is_some_and(|g| g.clone().any(|r| op.results().nth(r).is_some_and(|v| mlir_support::ir::has_uses(v.into()))));
+    if !returned && read {
+        return Err(format!("'{result}' is read, but with '{attr}' false PyTorch returns None for it"));
     }
     Ok(())
 }

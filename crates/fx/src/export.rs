@@ -250,9 +250,19 @@ impl Exporter {
             .and_then(|a| ArrayAttribute::try_from(a).ok())
             .map(|a| (0..a.len()).map(|i| a.element(i).ok().and_then(ir::string_value).unwrap_or_default()).collect())
             .unwrap_or_default();
+        // A result the op has but PyTorch returns as None (`returned_if`).
+        let opname = op.name().as_string_ref().as_str().unwrap_or("").to_string();
+        let none_slot = vllm_dialect::op(&opname).and_then(|d| {
+            let (result, attr) = d.returned_if.as_ref()?;
+            let returned = op.attribute(attr).ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_none_or(|b| b.value());
+            (!returned).then(|| d.results.iter().position(|r| &r.name == result)).flatten()
+        });
         let mut results = results.into_iter();
         for (k, m) in elems.iter().enumerate() {
             if m.is_null() {
+                if none_slot == Some(k) {
+                    results.next();
+                }
                 continue;
             }
             if let Json::Array(list) = m {
@@ -325,10 +335,19 @@ impl Exporter {
             [t] if !vllm_dialect::op(&name).is_some_and(nests_results) => self.synth_meta(*t, hint.as_ref()),
             ts => {
                 let metas: Vec<Json> = ts.iter().map(|t| self.synth_meta(*t, hint.as_ref())).collect();
-                match vllm_dialect::op(&name).filter(|d| nests_results(d)) {
+                let mut val = match vllm_dialect::op(&name).filter(|d| nests_results(d)) {
                     Some(def) => nest_results(def, metas),
                     None => Json::Array(metas),
+                };
+                // A result PyTorch returns as None (`return_A=False`) has no value.
+                if let Some(def) = vllm_dialect::op(&name).filter(|d| nests_results(d))
+                    && let Some((result, attr)) = &def.returned_if
+                    && op.attribute(attr).ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_some_and(|b| !b.value())
+                    && let Some(slot) = def.results.iter().position(|r| &r.name == result).and_then(|i| val.get_mut(i))
+                {
+                    *slot = Json::Null;
                 }
+                val
             }
         }
     }

@@ -122,6 +122,10 @@ enum Elem {
     /// `fused_all_gather_matmul`'s `Tensor[]`): that many results, read with
     /// a getitem of a getitem.
     List(usize),
+    /// `None` for a result the op has but PyTorch does not return
+    /// (`returned_if`: `fused_all_gather_matmul`'s `gathered` with
+    /// `return_A=False`): one result nothing reads.
+    Unreturned,
 }
 
 /// Identifiers every op needs, made once.
@@ -372,6 +376,10 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
                 for e in shape {
                     elems.push(match e {
                         Elem::Absent => Slot::Nothing,
+                        Elem::Unreturned => {
+                            it.next();
+                            Slot::Nothing
+                        }
                         Elem::One => it.next().map_or(Slot::Nothing, Slot::Value),
                         Elem::List(n) => {
                             let list = it.by_ref().take(n).map(Slot::Value).collect();
@@ -558,6 +566,37 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         Some((operands, attrs, segments))
     }
 
+    /// The result PyTorch returns as None when a bool attribute is false
+    /// (`returned_if`) still is one of the op's results: typed as operand
+    /// 0's element type and rank, every size unknown (nothing reads it).
+    fn unreturned_result(
+        &self,
+        def: &OpDef,
+        operands: &[Value<'c, 'a>],
+        attrs: &[(Identifier<'c>, Attribute<'c>)],
+        results: &mut Vec<Type<'c>>,
+        tuple: &mut Option<Vec<Elem>>,
+    ) {
+        let Some((result, attr)) = &def.returned_if else { return };
+        let off = attrs.iter().any(|(id, a)| *id == self.id(attr) && BoolAttribute::try_from(*a).is_ok_and(|b| !b.value()));
+        let Some(slot) = def.results.iter().position(|r| &r.name == result) else { return };
+        let Some(shape) = tuple.as_mut().filter(|t| off && t.get(slot) == Some(&Elem::Absent)) else { return };
+        use mlir_support::melior::ir::{ShapedTypeLike, ValueLike, r#type::RankedTensorType};
+        let Some(x) = operands.first().and_then(|v| mlir_support::ir::ranked_tensor(v.r#type())) else { return };
+        let t = RankedTensorType::new(&vec![K_DYNAMIC as u64; x.rank()], x.element(), None);
+        // Results before the slot: one per One, n per List.
+        let at: usize = shape[..slot]
+            .iter()
+            .map(|e| match e {
+                Elem::One | Elem::Unreturned => 1,
+                Elem::List(n) => *n,
+                Elem::Absent => 0,
+            })
+            .sum();
+        results.insert(at.min(results.len()), t.into());
+        shape[slot] = Elem::Unreturned;
+    }
+
     fn aten(&mut self, block: &'a Block<'c>, node: &'g Node) -> R<bool> {
         // Value forms with an in-place twin come through auto_functionalized; a
         // plain call of such a target is the in-place form (vLLM's graph after
@@ -565,10 +604,11 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         let candidates = vllm_dialect::table().with_target(&node.target).filter(|o| o.inplace.is_none());
         for def in candidates {
             let Some((operands, mut attrs, segments)) = self.try_aten(node, def) else { continue };
-            let (results, tuple) = self.result_types(node)?;
+            let (mut results, mut tuple) = self.result_types(node)?;
             if def.is_inplace() && !results.is_empty() {
                 continue;
             }
+            self.unreturned_result(def, &operands, &attrs, &mut results, &mut tuple);
             if def.needs_operand_segments() {
                 attrs.push((self.ids.segments, DenseI32ArrayAttribute::new(self.ctx, &segments).into()));
             }

@@ -62,6 +62,11 @@ The reduce is a sum (vLLM's reduce-scatter sums; vLLM <= 0.11 wrote
 - f16 and f32 products fuse too when both scales are per tensor (vLLM
   registers its FP8 patterns for bf16 models only; torch's row-wise
   `_scaled_mm` writes only bf16, so row-wise scales need bf16).
+- where only the fused GEMMs read the gathered rows, the bf16/f16/f32 op
+  asks torch not to return them (`return_A=False`; vLLM leaves the default):
+  torch then may take its multimem (NVSwitch multicast) all-gather for up to
+  2048 gathered rows, which it never does while it must return them. The
+  FP8 op has no such argument.
 
 The symmetric-memory ops name their process group by its c10d name
 (`device_group.group_name`), which only the running process knows:
@@ -96,6 +101,10 @@ after the all-gather, a scaled reduce-scatter with a symbolic shape.",
             name: "row-wise-scale-sharded",
             description: "Row-wise activation scales passed as the shard's (their all-gather removed)",
         },
+        PassStatistic {
+            name: "gathered-not-returned",
+            description: "Fused all-gather GEMMs told not to return the gathered rows (return_A=False)",
+        },
     ],
     sources: &[include_str!("async_tp.rs"), include_str!("fusion.rs")],
 };
@@ -125,10 +134,11 @@ impl Pass for AsyncTpPass {
             match name.as_string_ref().as_str() {
                 Ok("vllm.reduce_scatter") if f.gemm_reduce_scatter(op) => run.bump("gemm-reduce-scatter", 1),
                 Ok("vllm.all_gather") => {
-                    if let Some((gemms, sharded)) = f.all_gather_gemm(op) {
+                    if let Some((gemms, sharded, not_returned)) = f.all_gather_gemm(op) {
                         run.bump("all-gather-gemm", 1);
                         run.bump("gemms-sharing-an-all-gather", gemms as u64 - 1);
                         run.bump("row-wise-scale-sharded", sharded as u64);
+                        run.bump("gathered-not-returned", not_returned as u64);
                     }
                 }
                 _ => {}
@@ -354,8 +364,8 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
     /// result. Every GEMM of the gathered rows of the same kind (scaled or
     /// not; scaled ones with the same activation scale) joins the one fused
     /// op, one `B` each. Returns (GEMMs fused, whether a row-wise scale was
-    /// passed as the shard's).
-    fn all_gather_gemm(&mut self, ag: OperationRef<'c, 'a>) -> Option<(usize, bool)> {
+    /// passed as the shard's, whether the gathered rows are not returned).
+    fn all_gather_gemm(&mut self, ag: OperationRef<'c, 'a>) -> Option<(usize, bool, bool)> {
         type Picked<'c, 'a> = (Vec<Gemm<'c, 'a>>, Option<Value<'c, 'a>>, Option<OperationRef<'c, 'a>>);
         let found = (|| -> Result<Picked<'c, 'a>, String> {
             self.collective_fits(ag)?;
@@ -432,10 +442,14 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
                 self.build("vllm.fused_all_gather_scaled_matmul", ag.location(), &operands, &results, attrs)
             }
             None => {
+                // Where only these GEMMs read the gathered rows, torch need not return them.
+                let others = ir::users(gathered).iter().any(|u| !gemms.iter().any(|g| ir::op_id(&g.op) == ir::op_id(u)));
+                attrs.push(("return_A", BoolAttribute::new(self.ctx, others).into()));
                 let operands: Vec<Value> = std::iter::once(x).chain(bs).collect();
                 self.build("vllm.fused_all_gather_matmul", ag.location(), &operands, &results, attrs)
             }
         }?;
+        let not_returned = fused.attribute("return_A").ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_some_and(|b| !b.value());
         let fused = self.block.insert_operation_before(ag, fused);
         for (i, g) in gemms.iter().enumerate() {
             ir::replace_all_uses(g.out, fused.result(1 + i).ok()?.into());
@@ -450,6 +464,6 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         {
             self.erase(sag);
         }
-        Some((n, sharded.is_some()))
+        Some((n, sharded.is_some(), not_returned))
     }
 }
