@@ -63,10 +63,11 @@ The reduce is a sum (vLLM's reduce-scatter sums; vLLM <= 0.11 wrote
   registers its FP8 patterns for bf16 models only; torch's row-wise
   `_scaled_mm` writes only bf16, so row-wise scales need bf16).
 - where only the fused GEMMs read the gathered rows, the bf16/f16/f32 op
-  asks torch not to return them (`return_A=False`; vLLM leaves the default):
-  torch then may take its multimem (NVSwitch multicast) all-gather for up to
-  2048 gathered rows, which it never does while it must return them. The
-  FP8 op has no such argument.
+  asks torch not to return them (`return_A=False`, as Inductor's own
+  micro-pipeline TP pass does; vLLM leaves the default): torch then may take
+  its multimem (NVSwitch multicast) all-gather for up to 2048 gathered rows,
+  which it never does while it must return them. The FP8 op has no such
+  argument.
 
 The symmetric-memory ops name their process group by its c10d name
 (`device_group.group_name`), which only the running process knows:
