@@ -176,6 +176,111 @@ class KernelsTest(unittest.TestCase):
 
 
 
+class FakeCuda:
+    """Stand-ins for the parts of torch and cupy the cupy launcher uses, as
+    modules: what it loads, launches and asks (a GPU machine runs the real
+    ones; this checks the calls before a device session spends its minutes)."""
+
+    def __init__(self, per_sm=6, occupancy_error=None):
+        import types
+
+        self.loaded, self.launches, self.queries = [], [], []
+        fake = self
+
+        class Ctx:
+            def __init__(self, *a):
+                pass
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *a):
+                return False
+
+        class Function:
+            def __init__(self, path, name):
+                self.ptr = hash((path, name)) & 0xFFFF
+
+            def __call__(self, grid, block, args):
+                fake.launches.append((grid, block, args))
+
+        class RawModule:
+            def __init__(self, path):
+                self.path = path
+                fake.loaded.append(os.path.basename(path))
+
+            def get_function(self, name):
+                return Function(self.path, name)
+
+        def occupancy(ptr, block, smem):
+            fake.queries.append((ptr, block, smem))
+            if occupancy_error:
+                raise occupancy_error
+            return per_sm
+
+        cupy = types.ModuleType("cupy")
+        cupy.RawModule = RawModule
+        cupy.uint64 = lambda a: ("u64", a)
+        cupy.float32 = lambda a: ("f32", a)
+        cupy.int32 = lambda a: ("i32", a)
+        cupy.cuda = types.SimpleNamespace(Device=Ctx, ExternalStream=Ctx,
+                                          driver=types.SimpleNamespace(occupancyMaxActiveBlocksPerMultiprocessor=occupancy))
+        torch = types.ModuleType("torch")
+        torch.cuda = types.SimpleNamespace(
+            current_device=lambda: 0,
+            current_stream=lambda: types.SimpleNamespace(cuda_stream=99),
+            get_device_properties=lambda d: types.SimpleNamespace(multi_processor_count=132))
+        self.modules = {"cupy": cupy, "torch": torch}
+
+    def __enter__(self):
+        self.saved = {k: sys.modules.get(k) for k in self.modules}
+        sys.modules.update(self.modules)
+        return self
+
+    def __exit__(self, *a):
+        for k, v in self.saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+        return False
+
+
+@unittest.skipUnless(os.environ.get("VLLM_OPT"), "set VLLM_OPT to the vllm-opt binary")
+class CupyLauncherTest(unittest.TestCase):
+    """kernels.cupy_launcher, the one gpu-check and VllmOptPass users launch
+    with, against stand-in torch and cupy modules."""
+
+    def persistent_kernel(self):
+        ks, _ = emit("emit-kernels-persistent.mlir", "--compile-sizes", "16,4096", "--persistent-kernels")
+        ks = kernels.load(ks.folder)  # the default launcher: cupy's
+        k = ks.find("vllm.rms_norm_dynamic_per_token_quant", hidden=4096, dtype="bf16", num_tokens=4096, residual=False)
+        t = {"result": FakeTensor("float8_e4m3fn", 4096 * 4096), "input": FakeTensor("bfloat16", 4096 * 4096),
+             "weight": FakeTensor("bfloat16", 4096), "scale": FakeTensor("float32", 4096)}
+        return k, t
+
+    def test_a_persistent_launch_asks_the_occupancy_once_and_passes_the_rows(self):
+        with FakeCuda(per_sm=6) as cuda:
+            k, t = self.persistent_kernel()
+            k(4096, 1e-6, **t)
+            k(4096, 1e-6, **t)
+        # 6 CTAs of 128 threads a SM, 132 SMs; asked once, the PTX loaded once.
+        self.assertEqual(len(cuda.queries), 1)
+        self.assertEqual(cuda.queries[0][1:], (128, 0))
+        self.assertEqual(cuda.loaded, ["rms_norm_dynamic_per_token_quant_h4096_bf16_p.ptx"])
+        grid, block, args = cuda.launches[0]
+        self.assertEqual((grid, block), ((792, 1, 1), (128, 1, 1)))
+        self.assertEqual(args, (("u64", t["result"].ptr), ("u64", t["input"].ptr), ("u64", t["weight"].ptr),
+                                ("u64", t["scale"].ptr), ("f32", 1e-6), ("i32", 4096)))
+
+    def test_without_the_occupancy_a_persistent_kernel_takes_a_cta_a_row(self):
+        with FakeCuda(occupancy_error=RuntimeError("no occupancy here")) as cuda:
+            k, t = self.persistent_kernel()
+            with self.assertWarns(UserWarning):
+                k(4096, 1e-6, **t)
+        self.assertEqual(cuda.launches[0][0], (4096, 1, 1))
+
+
 class HostTensor:
     """A contiguous host buffer of 16-bit or 8-bit elements, as the launcher reads a CPU tensor."""
 

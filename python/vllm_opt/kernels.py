@@ -57,28 +57,38 @@ def cupy_launcher(folder):
         if stream is None:
             stream = torch.cuda.current_stream().cuda_stream
         with cp.cuda.Device(device), cp.cuda.ExternalStream(stream):
-            key = (device, kernel.file)
-            if key not in modules:
-                modules[key] = cp.RawModule(path=os.path.join(folder, kernel.file))
-            fn = modules[key].get_function(kernel.name)
-            fn(grid, block, tuple(CUPY_SCALAR[kind](a) for kind, a in args))
+            function(kernel, device)(grid, block, tuple(CUPY_SCALAR[kind](a) for kind, a in args))
 
-    def function(kernel):
-        import torch
-
-        key = (torch.cuda.current_device(), kernel.file)
+    def function(kernel, device):
+        """The kernel's function, its PTX loaded once per device."""
+        key = (device, kernel.file)
         if key not in modules:
-            modules[key] = cp.RawModule(path=os.path.join(folder, kernel.file))
+            with cp.cuda.Device(device):
+                modules[key] = cp.RawModule(path=os.path.join(folder, kernel.file))
         return modules[key].get_function(kernel.name)
 
+    resident = {}
+
     def resident_ctas(kernel, block):
-        """CTAs of `kernel` (with `block` threads) the GPU holds at once."""
+        """CTAs of `kernel` (with `block` threads) the GPU holds at once;
+        asked once per device, kernel and block (launches, e.g. during CUDA
+        graph capture, only look it up)."""
         import torch
 
-        fn = function(kernel)
-        sms = torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
+        key = (torch.cuda.current_device(), kernel.file, kernel.name, block)
+        if key not in resident:
+            resident[key] = occupancy(kernel, block)
+        return resident[key]
+
+    def occupancy(kernel, block):
+        import torch
+
+        device = torch.cuda.current_device()
+        fn = function(kernel, device)
+        sms = torch.cuda.get_device_properties(device).multi_processor_count
         try:  # cuOccupancyMaxActiveBlocksPerMultiprocessor (no dynamic shared memory)
-            per_sm = cp.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.ptr, block, 0)
+            with cp.cuda.Device(device):
+                per_sm = cp.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.ptr, block, 0)
         except Exception as e:  # noqa: BLE001 - a launch one CTA a row is still correct
             warnings.warn(f"{kernel.name}: occupancy unknown ({e}); launching one CTA a row")
             return None
