@@ -148,7 +148,7 @@ impl Kernel {
     /// threads are those of the many-token kernel; it takes the row count as
     /// its last parameter.
     pub fn persistent(mut self) -> Option<Kernel> {
-        if self.persistent || !self.has_persistent_form() {
+        if self.persistent || !self.row_in_registers() {
             return None;
         }
         let th = body::reg_threads(self.hidden, None);
@@ -157,12 +157,6 @@ impl Kernel {
         self.persistent = true;
         self.params.push(Param { name: "num_tokens", kind: "i32", elem: "i32".into() });
         Some(self)
-    }
-
-    /// True for the kernels the persistent schedule is generated for: those
-    /// that keep their row in registers.
-    fn has_persistent_form(&self) -> bool {
-        self.row_in_registers()
     }
 
     /// True for the kernels with no reduction over the row (the per-group
@@ -695,7 +689,7 @@ fn lowered<T>(
     };
     // `Kernel`'s fields are public: a persistent flag set by hand on a kind
     // without that form is refused here, not generated.
-    if k.persistent && (!k.has_persistent_form() || k.params.last().is_none_or(|p| p.kind != "i32")) {
+    if k.persistent && (!k.row_in_registers() || k.params.last().is_none_or(|p| p.kind != "i32")) {
         return Err(format!("{}: no persistent form for {} (see Kernel::persistent)", k.name, k.op));
     }
     let ctx = vllm_dialect::new_context()?;
