@@ -910,10 +910,10 @@ pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<M
         .map(|(name, s)| {
             let mut b = Vec::new();
             if let Some(min) = s.min {
-                b.push((Identifier::new(ctx, "min"), IntegerAttribute::new(IntegerType::new(ctx, 64).into(), min).into()));
+                b.push((Identifier::new(ctx, "min"), mlir_support::ir::i64_attr(ctx, min)));
             }
             if let Some(max) = s.max {
-                b.push((Identifier::new(ctx, "max"), IntegerAttribute::new(IntegerType::new(ctx, 64).into(), max).into()));
+                b.push((Identifier::new(ctx, "max"), mlir_support::ir::i64_attr(ctx, max)));
             }
             (Identifier::new(ctx, name), DictionaryAttribute::new(ctx, &b).into())
         })

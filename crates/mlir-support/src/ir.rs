@@ -81,6 +81,12 @@ pub fn block_ops<'c, 'a>(block: BlockRef<'c, 'a>) -> Vec<OperationRef<'c, 'a>> {
     out
 }
 
+/// An `i64` integer attribute (`v : i64`), the kind every integer attribute
+/// of the op table has.
+pub fn i64_attr(ctx: &melior::Context, v: i64) -> melior::ir::Attribute<'_> {
+    melior::ir::attribute::IntegerAttribute::new(melior::ir::r#type::IntegerType::new(ctx, 64).into(), v).into()
+}
+
 /// Sets a discardable attribute on an operation that is already in a block.
 pub fn set_attribute(op: OperationRef<'_, '_>, name: &str, attr: melior::ir::Attribute<'_>) {
     unsafe {

@@ -16,7 +16,7 @@ use mlir_support::{
                 TypeAttribute,
             },
             operation::{Operation, OperationBuilder, OperationLike, OperationRef},
-            r#type::{DimSize, IntegerType},
+            r#type::DimSize,
         },
     },
     pass::{Pass, PassFailed, PassInfo, PassOption, PassRun, PassStatistic},
@@ -245,10 +245,6 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         Ok(())
     }
 
-    fn i64_attr(&self, v: i64) -> Attribute<'c> {
-        IntegerAttribute::new(IntegerType::new(self.ctx, 64).into(), v).into()
-    }
-
     /// The op `name`, named after itself, at `loc` (not yet in the block).
     fn build(
         &self,
@@ -307,7 +303,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
                 rs.location(),
                 &[g.a, g.b],
                 &[res.r#type()],
-                vec![("reduce_op", sum), ("scatter_dim", self.i64_attr(0)), ("group_name", group)],
+                vec![("reduce_op", sum), ("scatter_dim", ir::i64_attr(self.ctx, 0)), ("group_name", group)],
             ),
             Some((sa, sb)) => {
                 let elem = ir::ranked_tensor(g.out.r#type()).map(|t| t.element());
@@ -319,8 +315,8 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
                     &[res.r#type()],
                     vec![
                         ("reduce_op", sum),
-                        ("orig_scatter_dim", self.i64_attr(0)),
-                        ("scatter_dim_after_maybe_reshape", self.i64_attr(0)),
+                        ("orig_scatter_dim", ir::i64_attr(self.ctx, 0)),
+                        ("scatter_dim_after_maybe_reshape", ir::i64_attr(self.ctx, 0)),
                         ("group_name", group),
                         ("output_shape", DenseI64ArrayAttribute::new(self.ctx, &shape).into()),
                         ("out_dtype", TypeAttribute::new(elem).into()),
@@ -422,7 +418,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         let n = gemms.len();
         let results: Vec<Type> = std::iter::once(gathered.r#type()).chain(gemms.iter().map(|g| g.out.r#type())).collect();
         let bs: Vec<Value> = gemms.iter().map(|g| g.b).collect();
-        let mut attrs = vec![("gather_dim", self.i64_attr(0)), ("group_name", group)];
+        let mut attrs = vec![("gather_dim", ir::i64_attr(self.ctx, 0)), ("group_name", group)];
         let fused = match sa {
             Some(sa) => {
                 let sbs: Vec<Value> = gemms.iter().filter_map(|g| g.scales.map(|(_, sb)| sb)).collect();

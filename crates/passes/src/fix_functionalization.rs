@@ -385,7 +385,7 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
             let op = OperationBuilder::new("aten.sym_size", before.location())
                 .add_operands(&[like])
                 .add_results(&[Type::index(ctx)])
-                .add_attributes(&[(Identifier::new(ctx, "dim"), IntegerAttribute::new(Type::parse(ctx, "i64")?, i as i64).into())])
+                .add_attributes(&[(Identifier::new(ctx, "dim"), ir::i64_attr(ctx, i as i64))])
                 .build()
                 .ok()?;
             let op = block.insert_operation_before(before, op);

@@ -7,9 +7,9 @@ use mlir_support::{
         Context,
         ir::{
             Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
-            attribute::{BoolAttribute, DenseI64ArrayAttribute, FloatAttribute, IntegerAttribute},
+            attribute::{BoolAttribute, DenseI64ArrayAttribute, FloatAttribute},
             operation::{OperationBuilder, OperationLike, OperationRef},
-            r#type::{DimSize, IntegerType},
+            r#type::DimSize,
         },
     },
     pass::{Pass, PassFailed, PassInfo, PassOption, PassRun, PassStatistic},
@@ -135,10 +135,6 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         (Identifier::new(self.ctx, name), a)
     }
 
-    fn i64(&self, v: i64) -> Attribute<'c> {
-        IntegerAttribute::new(IntegerType::new(self.ctx, 64).into(), v).into()
-    }
-
     /// A bf16/f16 tensor of zeros shaped like `like` (a symbolic row count read with `sym_size`), before `before`.
     fn zeros_like(&self, like: Value<'c, 'a>, before: OperationRef<'c, 'a>) -> Option<Value<'c, 'a>> {
         let t = ir::ranked_tensor(like.r#type())?;
@@ -151,7 +147,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
                     let op = OperationBuilder::new("aten.sym_size", before.location())
                         .add_operands(&[like])
                         .add_results(&[Type::index(self.ctx)])
-                        .add_attributes(&[self.attr("dim", self.i64(i as i64))])
+                        .add_attributes(&[self.attr("dim", ir::i64_attr(self.ctx, i as i64))])
                         .build()
                         .ok()?;
                     dyns.push(self.block.insert_operation_before(before, op).result(0).ok()?.into());
@@ -245,11 +241,14 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         let eps = op.attribute("epsilon").ok()?;
         let attrs = vec![
             self.attr("rms_eps", eps),
-            self.attr("world_size", self.i64(self.tp)),
+            self.attr("world_size", ir::i64_attr(self.ctx, self.tp)),
             self.attr("launch_with_pdl", BoolAttribute::new(self.ctx, true).into()),
             self.attr("fp32_acc", BoolAttribute::new(self.ctx, true).into()),
-            self.attr("max_token_num", self.i64(self.max_tokens)),
-            self.attr("pattern_code", self.i64(if quant.is_some() { K_AR_RESIDUAL_RMS_NORM_FP8_QUANT } else { K_AR_RESIDUAL_RMS_NORM })),
+            self.attr("max_token_num", ir::i64_attr(self.ctx, self.max_tokens)),
+            self.attr(
+                "pattern_code",
+                ir::i64_attr(self.ctx, if quant.is_some() { K_AR_RESIDUAL_RMS_NORM_FP8_QUANT } else { K_AR_RESIDUAL_RMS_NORM }),
+            ),
             self.attr("weight_bias", FloatAttribute::new(self.ctx, Type::float64(self.ctx), 0.0).into()),
         ];
         let w = op.operand(if residual { 2 } else { 1 }).ok()?;

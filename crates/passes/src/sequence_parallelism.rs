@@ -17,9 +17,8 @@ use mlir_support::{
         Context,
         ir::{
             Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
-            attribute::IntegerAttribute,
             operation::{OperationBuilder, OperationLike, OperationRef},
-            r#type::{DimSize, IntegerType, RankedTensorType},
+            r#type::{DimSize, RankedTensorType},
         },
     },
     pass::{Pass, PassFailed, PassInfo, PassOption, PassRun, PassStatistic},
@@ -198,10 +197,9 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
         group: Attribute<'c>,
         loc: Location<'c>,
     ) -> Result<mlir_support::melior::ir::Operation<'c>, String> {
-        let i64t = IntegerType::new(self.ctx, 64).into();
         let attrs = [
-            (Identifier::new(self.ctx, "dim"), IntegerAttribute::new(i64t, 0).into()),
-            (Identifier::new(self.ctx, "world_size"), IntegerAttribute::new(i64t, self.tp as i64).into()),
+            (Identifier::new(self.ctx, "dim"), ir::i64_attr(self.ctx, 0)),
+            (Identifier::new(self.ctx, "world_size"), ir::i64_attr(self.ctx, self.tp as i64)),
             (Identifier::new(self.ctx, "group_name"), group),
         ];
         // Named after the collective (the FX node's name on export), located at the op it came from.

@@ -5,7 +5,7 @@ use mlir_support::{
         Attribute, BlockLike, Identifier, RegionLike, ShapedTypeLike, Type, TypeLike, Value, ValueLike,
         attribute::{ArrayAttribute, DenseI64ArrayAttribute, DictionaryAttribute, IntegerAttribute, StringAttribute, TypeAttribute},
         operation::{OperationLike, OperationRef},
-        r#type::{FunctionType, IntegerType, RankedTensorType},
+        r#type::{FunctionType, RankedTensorType},
     },
     pass::{Pass, PassFailed, PassInfo, PassOption, PassRun, PassStatistic},
 };
@@ -228,7 +228,7 @@ impl Pass for SpecializeShapesPass {
             ir::set_inherent_attribute(func, "function_type", TypeAttribute::new(fty.into()).into());
         }
         ir::set_attribute(module, "torch.symbols", DictionaryAttribute::new(ctx, &[]).into());
-        ir::set_attribute(module, "torch.runtime_shape", IntegerAttribute::new(IntegerType::new(ctx, 64).into(), n).into());
+        ir::set_attribute(module, "torch.runtime_shape", ir::i64_attr(ctx, n));
         run.bump("num-static-types", retyped);
         run.bump("num-folded-sizes", folded);
         Ok(())
@@ -244,15 +244,12 @@ fn set_range(module: OperationRef<'_, '_>, text: &str) -> Result<(), PassFailed>
     };
     let handle = ir::ContextHandle::of(&module);
     let ctx = handle.get();
-    let i64t = || -> Type { IntegerType::new(ctx, 64).into() };
     let mut symbols: Vec<(Identifier, Attribute)> = Vec::new();
     if let Some(d) = module.attribute("torch.symbols").ok().and_then(|a| DictionaryAttribute::try_from(a).ok()) {
         for i in 0..d.len() {
             if let Ok((id, _)) = d.element(i) {
-                let b: Vec<(Identifier, Attribute)> = vec![
-                    (Identifier::new(ctx, "max"), IntegerAttribute::new(i64t(), end).into()),
-                    (Identifier::new(ctx, "min"), IntegerAttribute::new(i64t(), start).into()),
-                ];
+                let b: Vec<(Identifier, Attribute)> =
+                    vec![(Identifier::new(ctx, "max"), ir::i64_attr(ctx, end)), (Identifier::new(ctx, "min"), ir::i64_attr(ctx, start))];
                 symbols.push((id, DictionaryAttribute::new(ctx, &b).into()));
             }
         }
@@ -303,7 +300,7 @@ fn fold_sizes(ctx: &mlir_support::melior::Context, op: OperationRef<'_, '_>, kno
             AttrKind::I64 => {
                 if let Ok(i) = IntegerAttribute::try_from(attr) {
                     let v = take(i.value());
-                    new_attrs.push((&a.name, IntegerAttribute::new(IntegerType::new(ctx, 64).into(), v).into()));
+                    new_attrs.push((&a.name, ir::i64_attr(ctx, v)));
                 }
             }
             AttrKind::I64Array => {
