@@ -16,12 +16,12 @@ use mlir_support::{
                 TypeAttribute,
             },
             operation::{Operation, OperationBuilder, OperationLike, OperationRef},
-            r#type::DimSize,
         },
     },
     pass::{Pass, PassFailed, PassInfo, PassOption, PassRun, PassStatistic},
 };
 use std::collections::{HashMap, HashSet};
+use vllm_dialect::verify::shape_of;
 
 /// The GEMMs async TP fuses. All take `(a, b[, a_scales, b_scales][, bias])`;
 /// only GEMMs without a bias are fused (the reduce-scatter would sum it
@@ -204,9 +204,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         let scales = (scaled == Scaled::Yes).then(|| (operands[2], operands[3]));
         if let Some((sa, sb)) = scales {
             let elem = ir::ranked_tensor(out.r#type()).map(|t| ir::type_string(t.element())).unwrap_or_default();
-            let per_tensor = |v: Value| {
-                ir::ranked_tensor(v.r#type()).is_some_and(|t| (0..t.rank()).all(|i| matches!(t.dim_size(i), Ok(DimSize::Static(1)))))
-            };
+            let per_tensor = |v: Value| shape_of(v.r#type()).is_some_and(|s| s.iter().all(|d| *d == Some(1)));
             if elem != "bf16" && !(per_tensor(sa) && per_tensor(sb)) {
                 return Err(format!("a {elem} product with row-wise scales (torch's row-wise _scaled_mm writes bf16 only)"));
             }
@@ -273,14 +271,8 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             if ir::users(g.out).len() != 1 {
                 return Err("the GEMM's product has other readers than the reduce-scatter".to_string());
             }
-            let shape = ir::ranked_tensor(g.out.r#type()).and_then(|t| {
-                (0..2)
-                    .map(|i| match t.dim_size(i) {
-                        Ok(DimSize::Static(d)) => Some(d as i64),
-                        _ => None,
-                    })
-                    .collect::<Option<Vec<_>>>()
-            });
+            // `gemm` checked the product is a matrix.
+            let shape = shape_of(g.out.r#type()).and_then(|s| s.into_iter().collect::<Option<Vec<i64>>>());
             if g.scales.is_some() && shape.is_none() {
                 return Err("a scaled GEMM's output shape must be static".into());
             }
@@ -347,13 +339,8 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             return None;
         }
         let s = sag.operand(0).ok()?;
-        let (st, xt) = (ir::ranked_tensor(s.r#type())?, ir::ranked_tensor(x.r#type())?);
-        let static_dim = |t: &mlir_support::melior::ir::r#type::RankedTensorType, i| match t.dim_size(i) {
-            Ok(DimSize::Static(d)) => Some(d),
-            _ => None,
-        };
-        (st.rank() == 2 && static_dim(&st, 1) == Some(1) && static_dim(&st, 0).is_some() && static_dim(&st, 0) == static_dim(&xt, 0))
-            .then_some((s, sag))
+        let (ss, xs) = (shape_of(s.r#type())?, shape_of(x.r#type())?);
+        (ss.len() == 2 && ss[1] == Some(1) && ss[0].is_some() && ss[0] == xs.first().copied().flatten()).then_some((s, sag))
     }
 
     /// `gemm(all_gather(x), b, ..)` -> the fused all-gather + GEMM in the

@@ -204,16 +204,16 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             };
             let a = op.operand(0).map_err(|_| "no operand")?;
             if !residual {
-                return check(a).map(|ar| (ar, a, None));
+                return check(a).map(|ar| (ar, a, None, w));
             }
             // The residual add commutes: either operand may be the all-reduce.
             let b = op.operand(1).map_err(|_| "no residual")?;
             match check(a) {
-                Ok(ar) => Ok((ar, a, Some(b))),
-                Err(why) => check(b).map(|ar| (ar, b, Some(a))).map_err(|_| why),
+                Ok(ar) => Ok((ar, a, Some(b), w)),
+                Err(why) => check(b).map(|ar| (ar, b, Some(a), w)).map_err(|_| why),
             }
         })();
-        let (ar, x, other) = match found {
+        let (ar, x, other, w) = match found {
             Ok(f) => f,
             Err(why) => {
                 self.explain(op, &why);
@@ -251,7 +251,6 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             ),
             self.attr("weight_bias", FloatAttribute::new(self.ctx, Type::float64(self.ctx), 0.0).into()),
         ];
-        let w = op.operand(if residual { 2 } else { 1 }).ok()?;
         let mut operands = vec![input, res_in, w];
         let mut types = vec![y.r#type(), y.r#type()];
         if let Some(q) = quant {
