@@ -333,7 +333,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
     /// The shard's own row-wise scale when `sa` is its all-gather over the
     /// same group (`[rows of x, 1]` gathered like `x`), with that all-gather.
     fn shard_scale(&self, sa: Value<'c, 'a>, ag: OperationRef<'c, 'a>, x: Value<'c, 'a>) -> Option<(Value<'c, 'a>, OperationRef<'c, 'a>)> {
-        let sag = ir::producer(sa).filter(|p| p.name().as_string_ref().as_str() == Ok("vllm.all_gather"))?;
+        let sag = crate::native::producer_named(sa, "vllm.all_gather")?;
         let same = |n: &str| sag.attribute(n).ok().is_some_and(|a| ag.attribute(n).ok() == Some(a));
         if !(same("dim") && same("world_size") && same("group_name")) {
             return None;

@@ -180,9 +180,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             // (without one) also by ops after the norm, which then read the
             // new residual.
             let check = |x: Value<'c, 'a>| -> Result<OperationRef<'c, 'a>, String> {
-                let ar = ir::producer(x)
-                    .filter(|p| p.name().as_string_ref().as_str() == Ok("vllm.all_reduce"))
-                    .ok_or("the norm's input is not an all_reduce")?;
+                let ar = native::producer_named(x, "vllm.all_reduce").ok_or("the norm's input is not an all_reduce")?;
                 // The kernel's workspace belongs to the tensor-parallel group
                 // (vLLM's `tp:N`); another group's all-reduce is not its to fuse.
                 let group = ir::string_attr(&ar, "group_name").unwrap_or_default();

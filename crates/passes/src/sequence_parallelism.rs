@@ -209,7 +209,7 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
 
     /// The all-reduce that produces `v`, if any.
     fn all_reduce_of(v: Value<'c, 'a>) -> Option<OperationRef<'c, 'a>> {
-        ir::producer(v).filter(|p| p.name().as_string_ref().as_str() == Ok("vllm.all_reduce"))
+        native::producer_named(v, "vllm.all_reduce")
     }
 
     /// A copy of `like` (a norm or a row-wise quant) on `operands` with result `types`, placed before it,
