@@ -93,6 +93,22 @@ fn concat_rows(xs: &[Tensor]) -> Tensor {
     Tensor::new(xs[0].dtype, shape, xs.iter().flat_map(Tensor::to_vec).collect())
 }
 
+/// The ranks' tensors summed (`rank_sum`) and split by rows, rank `r`
+/// getting block `r`: a reduce-scatter along dim 0, each rank in its own
+/// storage.
+fn reduce_scatter_rows(xs: &[Tensor]) -> R<Vec<Vec<Val>>> {
+    let w = xs.len();
+    let (dt, shape) = (xs[0].dtype, xs[0].shape.clone());
+    if shape.first().is_none_or(|rows| rows % w != 0) {
+        return Err(format!("{shape:?} rows are not divisible by {w} ranks"));
+    }
+    let sum = rank_sum(xs);
+    let block = sum.len() / w;
+    let mut out = shape;
+    out[0] /= w;
+    Ok((0..w).map(|r| vec![Val::Tensor(Tensor::new(dt, out.clone(), sum[r * block..(r + 1) * block].to_vec()))]).collect())
+}
+
 /// One collective over all ranks: each rank's results.
 fn collective(ranks: &[Interpreter], op: &OperationRef<'_, '_>, n: &str) -> R<Vec<Vec<Val>>> {
     let x = op.operand(0).map_err(|e| e.to_string())?;
@@ -117,17 +133,11 @@ fn collective(ranks: &[Interpreter], op: &OperationRef<'_, '_>, n: &str) -> R<Ve
         let all = concat_rows(&xs);
         return Ok((0..w).map(|_| vec![Val::Tensor(all.deep_clone())]).collect());
     }
-    let sum = rank_sum(&xs);
     if n == "vllm.all_reduce" {
+        let sum = rank_sum(&xs);
         return Ok((0..w).map(|_| tensor(shape.clone(), sum.clone())).collect());
     }
-    if shape.first().is_none_or(|rows| rows % w != 0) {
-        return Err(format!("{shape:?} rows are not divisible by {w} ranks"));
-    }
-    let block = sum.len() / w;
-    let mut out = shape.clone();
-    out[0] /= w;
-    Ok((0..w).map(|r| tensor(out.clone(), sum[r * block..(r + 1) * block].to_vec())).collect())
+    reduce_scatter_rows(&xs)
 }
 
 /// `a @ b` rounded to `dtype`, scaled as `_scaled_mm` / `cutlass_scaled_mm`
@@ -173,16 +183,7 @@ fn gemm_collective(ranks: &[Interpreter], op: &OperationRef<'_, '_>, n: &str) ->
             let scales = if scaled { Some((r.tensor(operands[2])?, r.tensor(operands[3])?)) } else { None };
             products.push(product(&a, &b, scales.as_ref().map(|(x, y)| (x, y)), dtype));
         }
-        let sum = rank_sum(&products);
-        let mut shape = products[0].shape.clone();
-        if shape[0] % w != 0 {
-            return Err(format!("{shape:?} rows are not divisible by {w} ranks"));
-        }
-        let block = sum.len() / w;
-        shape[0] /= w;
-        return Ok((0..w)
-            .map(|r| vec![Val::Tensor(Tensor::new(dtype, shape.clone(), sum[r * block..(r + 1) * block].to_vec()))])
-            .collect());
+        return reduce_scatter_rows(&products);
     }
     group_size("gather_dim")?;
     // Operand groups: A_shard, Bs (, A_scale, B_scales).
