@@ -34,23 +34,23 @@ pub fn verify_op(op: OperationRef<'_, '_>) -> Result<(), String> {
     if let Some(rule) = def.collective {
         check_collective(&op, rule, &operands, &results)?;
     }
-    if let Some((result, attr)) = &def.returned_if {
-        check_returned(&op, def, &res_groups, result, attr)?;
+    if let (Some(i), Some((result, attr))) = (unreturned(&op, def), &def.returned_if) {
+        // `results().nth`, not `result(i)`: melior describes a missing result by printing the function.
+        let read = |g: &Range<usize>| g.clone().any(|r| op.results().nth(r).is_some_and(|v| mlir_support::ir::has_uses(v.into())));
+        if res_groups.get(i).is_some_and(read) {
+            return Err(format!("'{result}' is read, but with '{attr}' false PyTorch returns None for it"));
+        }
     }
     Ok(())
 }
 
-/// A result PyTorch returns as None when a bool attribute is false must
-/// then be unread (`returned_if`).
-fn check_returned(op: &OperationRef<'_, '_>, def: &OpDef, groups: &[Range<usize>], result: &str, attr: &str) -> Result<(), String> {
-    let returned = op.attribute(attr).ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_none_or(|b| b.value());
-    let Some(i) = def.results.iter().position(|d| d.name == result) else { return Ok(()) };
-    // `results().nth`, not `result(i)`: melior describes a missing result by printing the function.
-    let read = groups.get(i).is_some_and(|g| g.clone().any(|r| op.results().nth(r).is_some_and(|v| mlir_support::ir::has_uses(v.into()))));
-    if !returned && read {
-        return Err(format!("'{result}' is read, but with '{attr}' false PyTorch returns None for it"));
-    }
-    Ok(())
+/// The result group (its index in `def.results`) this instance of the op
+/// does not return to PyTorch (`returned_if` with the attribute false), if
+/// any: it must be unread, and FX has None in its place.
+pub fn unreturned(op: &OperationRef<'_, '_>, def: &OpDef) -> Option<usize> {
+    let (result, attr) = def.returned_if.as_ref()?;
+    let off = op.attribute(attr).ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_some_and(|b| !b.value());
+    if off { def.results.iter().position(|d| &d.name == result) } else { None }
 }
 
 /// A reduce-scatter's or all-gather's result shape: `dim` divided or

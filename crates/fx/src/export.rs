@@ -252,11 +252,7 @@ impl Exporter {
             .unwrap_or_default();
         // A result the op has but PyTorch returns as None (`returned_if`).
         let opname = op.name().as_string_ref().as_str().unwrap_or("").to_string();
-        let none_slot = vllm_dialect::op(&opname).and_then(|d| {
-            let (result, attr) = d.returned_if.as_ref()?;
-            let returned = op.attribute(attr).ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_none_or(|b| b.value());
-            (!returned).then(|| d.results.iter().position(|r| &r.name == result)).flatten()
-        });
+        let none_slot = vllm_dialect::op(&opname).and_then(|d| vllm_dialect::verify::unreturned(op, d));
         let mut results = results.into_iter();
         for (k, m) in elems.iter().enumerate() {
             if m.is_null() {
@@ -341,9 +337,7 @@ impl Exporter {
                 };
                 // A result PyTorch returns as None (`return_A=False`) has no value.
                 if let Some(def) = vllm_dialect::op(&name).filter(|d| nests_results(d))
-                    && let Some((result, attr)) = &def.returned_if
-                    && op.attribute(attr).ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_some_and(|b| !b.value())
-                    && let Some(slot) = def.results.iter().position(|r| &r.name == result).and_then(|i| val.get_mut(i))
+                    && let Some(slot) = vllm_dialect::verify::unreturned(op, def).and_then(|i| val.get_mut(i))
                 {
                     *slot = Json::Null;
                 }
