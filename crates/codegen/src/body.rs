@@ -730,6 +730,12 @@ pub(crate) fn header_reduce(name: &str, params: &str, target: Target) -> String 
 /// A GPU kernel's row, thread and threads per row, one CTA a row.
 const ROW_IDS: &str = "      %row = gpu.block_id x\n      %tid = gpu.thread_id x\n      %nt = gpu.block_dim x\n";
 
+/// A kernel's parameter list, with the persistent schedule's row count
+/// (`%num_tokens: i32`, which `header_persistent` reads) last when `persistent`.
+pub(crate) fn with_row_count(params: &str, persistent: bool) -> String {
+    if persistent { format!("{params}, %num_tokens: i32") } else { params.to_string() }
+}
+
 /// `header_reduce` for the persistent schedule (`Regs::persistent`): the
 /// reductions' buffers have two slots, and instead of `%row` the CTA's first
 /// row `%cta`, the grid `%ncta` and the row count `%rows` (from the kernel's

@@ -18,7 +18,7 @@
 use crate::act::silu_mul_y;
 use crate::body::{
     Form, Layout, Regs, Target, div_by_reciprocal, flt, fold_max_abs, footer, header_persistent, header_reduce, header_split, index_lines,
-    inv_rms, max_f32, normalize, normalize_by, row_steps, store_fp8_nan_to, sum_squares,
+    inv_rms, max_f32, normalize, normalize_by, row_steps, store_fp8_nan_to, sum_squares, with_row_count,
 };
 use crate::per_token::{load_sum, load_sum_once, store_sum};
 use std::fmt::Write;
@@ -208,7 +208,7 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
         Src::Rms { residual: false } => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
         Src::Silu => "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr",
     };
-    let params = if persistent { format!("{params}, %num_tokens: i32") } else { params.to_string() };
+    let params = with_row_count(params, persistent);
     // The fused norm's register form reduces through workgroup buffers; its
     // persistent schedule walks rows (the row offsets then come per row).
     let registers = matches!((src, target, threads), (Src::Rms { .. }, Target::Gpu, Some(_)));

@@ -12,7 +12,7 @@
 //! quantize.
 use crate::body::{
     Form, Layout, Regs, Target, div_by_reciprocal, fold_max_abs, footer, header, index_lines, index_lines_at, inv_rms, lanes, max_abs_step,
-    normalize, normalize_by, pack, packed_type, row_constants, row_scale, store_fp8, store_i8, sum_squares, unpack, widen,
+    normalize, normalize_by, pack, packed_type, row_constants, row_scale, store_fp8, store_i8, sum_squares, unpack, widen, with_row_count,
 };
 use std::fmt::Write;
 
@@ -41,7 +41,7 @@ pub(crate) fn load_sum(residual: bool, t: &str, w: u64) -> String {
     k
 }
 
-fn params(norm: bool, residual: bool, ub: bool, persistent: bool) -> String {
+fn params(norm: bool, residual: bool, ub: bool) -> String {
     // vLLM's order: result, input, weight, scale, scale_ub, residual, epsilon.
     let mut p = String::from("%out: !llvm.ptr, %x: !llvm.ptr");
     if norm {
@@ -56,9 +56,6 @@ fn params(norm: bool, residual: bool, ub: bool, persistent: bool) -> String {
     }
     if norm {
         p.push_str(", %eps: f32");
-    }
-    if persistent {
-        p.push_str(", %num_tokens: i32");
     }
     p
 }
@@ -121,7 +118,7 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: 
     let mut r = Regs::of(h, target, layout);
     let w = r.w;
     let (qmax, minsf) = limits(quant);
-    let mut k = r.header(name, &params(norm, residual, scale_ub, layout.persistent), target);
+    let mut k = r.header(name, &with_row_count(&params(norm, residual, scale_ub), layout.persistent), target);
     k.push_str(&r.row_constants(h));
     k.push_str(&r.prelude());
     // The row is kept as loaded, exact in `t`, unless the residual's f32 sum
@@ -173,7 +170,7 @@ fn kernel_loops(name: &str, kind: Kind, h: u64, t: &str, target: Target, persist
     let Kind { norm, residual, quant, scale_ub } = kind;
     let w = lanes(h);
     let (qmax, minsf) = limits(quant);
-    let mut k = header(name, &params(norm, residual, scale_ub, persistent), target);
+    let mut k = header(name, &with_row_count(&params(norm, residual, scale_ub), persistent), target);
     k.push_str(&row_constants(h, w));
     k.push_str("      %step = arith.muli %nt, %c2 : index\n");
     // `%y` of the lanes at `%j`.

@@ -9,7 +9,7 @@
 //! body.rs.
 use crate::body::{
     Form, Layout, Regs, Target, footer, header, index_lines, index_lines_at, inv_rms, inv_scale, lanes, normalize, normalize_by,
-    row_constants, store_act, store_fp8, sum_squares,
+    row_constants, store_act, store_fp8, sum_squares, with_row_count,
 };
 use std::fmt::Write;
 
@@ -22,14 +22,13 @@ pub enum Out {
     Fp8,
 }
 
-fn params(residual: bool, out: Out, persistent: bool) -> String {
-    let p = match (out, residual) {
+fn params(residual: bool, out: Out) -> &'static str {
+    match (out, residual) {
         (Out::Fp8, true) => "%out: !llvm.ptr, %x: !llvm.ptr, %res: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
         (Out::Fp8, false) => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
         (Out::Act, true) => "%x: !llvm.ptr, %res: !llvm.ptr, %w: !llvm.ptr, %eps: f32",
         (Out::Act, false) => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %eps: f32",
-    };
-    if persistent { format!("{p}, %num_tokens: i32") } else { p.to_string() }
+    }
 }
 
 /// `%f` of the lanes at `%j`: the row, or `rT(x + r)` stored back to the
@@ -80,7 +79,7 @@ pub fn kernel(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Tar
 fn kernel_regs(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target, layout: Layout) -> String {
     let mut r = Regs::of(h, target, layout);
     let w = r.w;
-    let mut k = r.header(name, &params(residual, out, layout.persistent), target);
+    let mut k = r.header(name, &with_row_count(params(residual, out), layout.persistent), target);
     k.push_str(&r.row_constants(h));
     k.push_str(&r.prelude());
     // The static scale's load and reciprocal come before the reduction too.
@@ -109,7 +108,7 @@ fn kernel_regs(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Ta
 fn kernel_loops(name: &str, residual: bool, out: Out, h: u64, t: &str, target: Target, persistent: bool) -> String {
     let w = lanes(h);
     let al = 2 * w;
-    let mut k = header(name, &params(residual, out, persistent), target);
+    let mut k = header(name, &with_row_count(params(residual, out), persistent), target);
     k.push_str(&row_constants(h, w));
     k.push_str("      %step = arith.muli %nt, %c2 : index\n");
     // Pass 1: the (summed) row, its sum of squares; the residual form stores z.
