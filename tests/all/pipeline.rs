@@ -53,7 +53,17 @@ fn config_names_aliases_and_implications() -> Result<(), Failed> {
         err.0.clone(),
     )?;
     let back = PassConfig::from_json(&new.to_json().to_string())?.0;
-    check(back == new, "to_json must read back to the same config")
+    check(back == new, "to_json must read back to the same config")?;
+    // vLLM main's byte budget for the all-reduce fusion: MiB, converted as vLLM does (int(mb * MiB)).
+    let (sized, _) = PassConfig::from_json(r#"{"fi_allreduce_fusion_max_size_mb": 0.5}"#)?;
+    check(sized.fi_allreduce_fusion_max_size_bytes() == Some(524288), format!("{sized:?}"))?;
+    check(PassConfig::from_json(&sized.to_json().to_string())?.0 == sized, "the byte budget reads back")?;
+    for bad in ["0", "-1", "\"big\"", "true"] {
+        let err =
+            PassConfig::from_json(&format!(r#"{{"fi_allreduce_fusion_max_size_mb": {bad}}}"#)).err().ok_or(format!("{bad} accepted"))?;
+        check(err.0.contains("'fi_allreduce_fusion_max_size_mb' must be a positive number of MiB or null"), err.0)?;
+    }
+    Ok(())
 }
 
 fn slots_follow_vllms_order() -> Result<(), Failed> {
@@ -82,6 +92,12 @@ fn slots_follow_vllms_order() -> Result<(), Failed> {
     pm.tp_size = 8;
     let text = pm.plan(ShapeContext::Static(8))?.pipeline_text();
     check(text.contains("vllm-fuse-allreduce-rms{tp-size=8 max-token-num=64}"), text)?;
+    // ... and the byte budget, when the config sets one.
+    let mut pm =
+        PostGradPassManager::new(PassConfig::from_json(r#"{"fuse_allreduce_rms": true, "fi_allreduce_fusion_max_size_mb": 2}"#)?.0);
+    pm.tp_size = 4;
+    let text = pm.plan(ShapeContext::Static(8))?.pipeline_text();
+    check(text.contains("vllm-fuse-allreduce-rms{tp-size=4 max-token-num=16384 max-size-bytes=2097152}"), text)?;
     // Sequence parallelism runs with the manager's tensor-parallel size, where its gate allows.
     let mut pm = PostGradPassManager::new(PassConfig::from_json(r#"{"enable_sp": true}"#)?.0);
     pm.tp_size = 4;
@@ -185,6 +201,7 @@ fn uuid_rules() -> Result<(), Failed> {
         ("a flag", uuid_of(r#"{"donate_inputs": true}"#, ShapeContext::Static(8), 1, &[])?),
         ("a limit", uuid_of(r#"{"fi_allreduce_fusion_max_token_num": 7}"#, ShapeContext::Static(8), 1, &[])?),
         ("the SP threshold", uuid_of(r#"{"sp_min_token_num": 4}"#, ShapeContext::Static(8), 1, &[])?),
+        ("the all-reduce byte budget", uuid_of(r#"{"fi_allreduce_fusion_max_size_mb": 1}"#, ShapeContext::Static(8), 1, &[])?),
         ("the shape", uuid_of("{}", ShapeContext::Static(16), 1, &[])?),
         ("a range", uuid_of("{}", ShapeContext::Range { start: 1, end: 8 }, 1, &[])?),
         ("the tp size", uuid_of("{}", ShapeContext::Static(8), 2, &[])?),
@@ -195,11 +212,13 @@ fn uuid_rules() -> Result<(), Failed> {
     for (what, u) in &variants {
         check(*u != base, format!("changing {what} must change the uuid"))?;
     }
-    check(variants[6].1 != variants[7].1, "adding a pass twice differs from once")?;
+    check(variants[7].1 != variants[8].1, "adding a pass twice differs from once")?;
     let dumps = uuid_of(r#"{"dump_graph_stages": ["vllm-dce"], "dump_graph_dir": "/tmp/x"}"#, ShapeContext::Static(8), 1, &[])?;
     check(dumps == base, "dump settings must not change the uuid")?;
     let unset = uuid_of(r#"{"sp_min_token_num": null}"#, ShapeContext::Static(8), 1, &[])?;
     check(unset == base, "no SP threshold keeps the uuid a config without the field had")?;
+    let unset = uuid_of(r#"{"fi_allreduce_fusion_max_size_mb": null}"#, ShapeContext::Static(8), 1, &[])?;
+    check(unset == base, "no byte budget keeps the uuid a config without the field had")?;
     // A pass's uuid covers its rule sources: same name, different sources.
     struct V2;
     static V2_INFO: PassInfo = PassInfo { sources: &["test-count-functions v2"], ..COUNT_INFO_COPY };

@@ -12,6 +12,7 @@
 // STATS-NEXT: (3) allreduce-rms
 // STATS-NEXT: (1) native-quant
 // STATS-NEXT: (2) native-rms
+// STATS-NEXT: (0) over-token-limit
 // STATS-NEXT: (4) with-static-quant
 // EXPLAIN: remark: vllm-fuse-allreduce-rms: the all-reduced value has other readers than the norm
 

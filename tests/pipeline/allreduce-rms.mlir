@@ -16,6 +16,11 @@
 // RUN: vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_tp2_L2_dyn.json --config '{"enable_fi_allreduce_fusion": true, "fi_allreduce_fusion_max_token_num": 128}' --runtime-shape 256 --tp-size 2 --pass-summary -o /dev/null 2>&1 | FileCheck %s --check-prefix=LIMIT
 // RUN: vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_tp2_L2_dyn.json --config '{"enable_fi_allreduce_fusion": true}' --tp-size 2 --pass-summary -o /dev/null 2>&1 | FileCheck %s --check-prefix=SYMBOLIC
 // RUN: vllm-opt --config '{"enable_fi_allreduce_fusion": true, "fi_allreduce_fusion_max_token_num": 4096}' --runtime-shape 256 --tp-size 4 --print-pipeline | FileCheck %s --check-prefix=PIPE
+// With vLLM main's byte budget (fi_allreduce_fusion_max_size_mb: 1 MiB holds
+// 128 rows of 4096 bf16) each site's limit is 128 tokens: 64 tokens fuse with
+// that limit, 256 do not (the pass counts the sites it left).
+// RUN: vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_tp2_L2_dyn.json --config '{"enable_fi_allreduce_fusion": true, "fi_allreduce_fusion_max_size_mb": 1}' --runtime-shape 64 --tp-size 2 | FileCheck %s --check-prefix=SIZED
+// RUN: vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_tp2_L2_dyn.json --config '{"enable_fi_allreduce_fusion": true, "fi_allreduce_fusion_max_size_mb": 1}' --runtime-shape 256 --tp-size 2 --pass-summary -o /dev/null 2>&1 | FileCheck %s --check-prefix=OVER
 
 // CHECK-NOT: "vllm.all_reduce"
 // CHECK: %[[Z:.*]] = "aten.full"() {{.*}}size = array<i64: 256, 4096>} : () -> tensor<256x4096xbf16>
@@ -34,3 +39,6 @@
 // LIMIT: vllm-fuse-allreduce-rms skipped: up to 256 tokens exceeds fi_allreduce_fusion_max_token_num = 128
 // SYMBOLIC: vllm-fuse-allreduce-rms skipped: the symbolic shape is unbounded (limit 16384 tokens)
 // PIPE: func.func(vllm-fuse-allreduce-rms{tp-size=4 max-token-num=4096})
+// SIZED-COUNT-5: "vllm.flashinfer_trtllm_fused_allreduce_norm_"({{.*}}max_token_num = 128 : i64
+// SIZED-NOT: flashinfer
+// OVER: vllm-fuse-allreduce-rms {{.*}} over-token-limit=5

@@ -7,7 +7,7 @@ use mlir_support::{
         Context,
         ir::{
             Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
-            attribute::{BoolAttribute, DenseI64ArrayAttribute, FloatAttribute},
+            attribute::{BoolAttribute, DenseI64ArrayAttribute, FloatAttribute, IntegerAttribute},
             operation::{OperationBuilder, OperationLike, OperationRef},
             r#type::DimSize,
         },
@@ -44,16 +44,23 @@ raise theirs (vLLM main matches these forms too); the residual add then
 rounds to the activation type before the norm, the choice vLLM makes.
 
 Any epsilon (vLLM: 1e-5 and 1e-6). `world_size` is the pass's tp-size,
-`max_token_num` its max-token-num (the pipeline's
-`fi_allreduce_fusion_max_token_num`, which also gates the pass per shape
-context), `launch_with_pdl` and `fp32_acc` true, as vLLM sets them. Runs
+`launch_with_pdl` and `fp32_acc` true, as vLLM sets them. `max_token_num`
+is the site's token limit: max-token-num (the pipeline's
+`fi_allreduce_fusion_max_token_num`), and with max-size-bytes (the
+pipeline's `fi_allreduce_fusion_max_size_mb`) at most the rows that many
+bytes hold, `bytes / (hidden * element size)`, as vLLM main derives it;
+computed per site, so layers of another width or type get their own.
+The FlashInfer workspace is sized for that many tokens and the op falls back
+to the unfused path above it, so a site whose shape context may exceed it
+(a static row count, else the module's `torch.compile_range` end) is not
+fused. Runs
 before RMSNorm + quant fusion. The residual add commutes: either of
 `fused_add_rms_norm`'s first two operands may be the all-reduce (the one only
 this norm reads is taken). Not fused (explained at `debug-node`):
 an all-reduce with other readers than the norm (except the no-residual form),
 a weight of another type than the rows, an all-reduce over another group
 than the tensor-parallel one (vLLM names it `tp:N`; the kernel's workspace
-is that group's), tp-size below 2.",
+is that group's), rows over the token limit, tp-size below 2.",
     anchor: Some("func.func"),
     options: &[
         PassOption { name: "tp-size", description: "Tensor-parallel world size (the pass does nothing below 2)", default: "1" },
@@ -61,6 +68,11 @@ is that group's), tp-size below 2.",
             name: "max-token-num",
             description: "The most tokens the fused kernel's workspace holds (vLLM's max_token_num)",
             default: "16384",
+        },
+        PassOption {
+            name: "max-size-bytes",
+            description: "With a value above 0, the most bytes of one rank's rows the kernel takes: the token limit is at most bytes / (hidden * element size) (vLLM main's fi_allreduce_fusion_max_size_mb)",
+            default: "0",
         },
         crate::fusion::DEBUG_NODE,
     ],
@@ -70,6 +82,7 @@ is that group's), tp-size below 2.",
         PassStatistic { name: "with-static-quant", description: "... with the static FP8 quant after the norm" },
         PassStatistic { name: "native-rms", description: "Decomposed RMSNorms of an all-reduce raised to the custom op (then fused)" },
         PassStatistic { name: "native-quant", description: "Decomposed static quants after them raised (then fused)" },
+        PassStatistic { name: "over-token-limit", description: "Sites not fused: the shape context may exceed their token limit" },
     ],
     sources: &[include_str!("fuse_allreduce_rms.rs"), include_str!("fusion.rs"), include_str!("native.rs")],
 };
@@ -84,12 +97,21 @@ impl Pass for FuseAllreduceRmsPass {
     fn run(&self, func: OperationRef<'_, '_>, run: &PassRun<'_>) -> Result<(), PassFailed> {
         let tp = crate::fusion::count_option(func, run, "tp-size", 1)? as i64;
         let max_tokens = crate::fusion::count_option(func, run, "max-token-num", 16384)? as i64;
+        let max_bytes = crate::fusion::count_option(func, run, "max-size-bytes", 0)? as i64;
         if tp < 2 {
             return Ok(());
         }
         let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return Ok(()) };
         let handle = ir::ContextHandle::of(&func);
-        let mut f = Fuser { ctx: handle.get(), block, tp, max_tokens, erased: HashSet::new(), debug: run.option("debug-node") };
+        let mut f = Fuser {
+            ctx: handle.get(),
+            block,
+            tp,
+            limit: TokenLimit { max_tokens, max_bytes, context_end: context_end(func) },
+            erased: HashSet::new(),
+            debug: run.option("debug-node"),
+            over_limit: 0,
+        };
         let (norms, quants) = f.raise_natives();
         run.bump("native-rms", norms);
         run.bump("native-quant", quants);
@@ -113,7 +135,59 @@ impl Pass for FuseAllreduceRmsPass {
                 None => continue,
             }
         }
+        run.bump("over-token-limit", f.over_limit);
         Ok(())
+    }
+}
+
+/// The most tokens the shape context allows: the specialized count, or the
+/// compile range's end (`vllm-specialize-shapes` records both on the module);
+/// `None` for an unbounded symbolic graph.
+fn context_end(func: OperationRef<'_, '_>) -> Option<i64> {
+    let module = func.parent_operation()?;
+    if let Some(n) = module.attribute("torch.runtime_shape").ok().and_then(|a| IntegerAttribute::try_from(a).ok()) {
+        return Some(n.value());
+    }
+    let range = module.attribute("torch.compile_range").ok().and_then(|a| DenseI64ArrayAttribute::try_from(a).ok())?;
+    range.element(1).ok()
+}
+
+/// A site's token limit (vLLM's `max_token_num`).
+struct TokenLimit {
+    max_tokens: i64,
+    /// 0: no byte budget.
+    max_bytes: i64,
+    context_end: Option<i64>,
+}
+
+impl TokenLimit {
+    /// The limit for all-reduced `rows`, or why the site is not fused (true
+    /// when its row count, static or else the context's end, may exceed it).
+    fn of(&self, rows: Type<'_>) -> Result<i64, (bool, String)> {
+        let other = |why: String| (false, why);
+        let t = ir::ranked_tensor(rows).ok_or_else(|| other("the rows are not a ranked tensor".into()))?;
+        let mut limit = self.max_tokens;
+        if self.max_bytes > 0 {
+            let elem = match ir::type_name(t.element()) {
+                Some("bf16" | "f16") => 2,
+                Some("f32") => 4,
+                _ => return Err(other(format!("rows of {} have no byte size for max-size-bytes", ir::type_string(t.element())))),
+            };
+            let hidden = match t.rank().checked_sub(1).map(|d| t.dim_size(d)) {
+                Some(Ok(DimSize::Static(h))) => h as i64,
+                _ => return Err(other("the hidden size is not static, so max-size-bytes gives no token limit".into())),
+            };
+            limit = limit.min(self.max_bytes / (hidden * elem));
+        }
+        let tokens = match t.dim_size(0) {
+            Ok(DimSize::Static(n)) => Some(n as i64),
+            _ => self.context_end,
+        };
+        match tokens {
+            _ if limit < 1 => Err((true, format!("the token limit is {limit}: one row exceeds max-size-bytes"))),
+            Some(n) if n > limit => Err((true, format!("up to {n} tokens exceed the fused kernel's limit of {limit} tokens"))),
+            _ => Ok(limit),
+        }
     }
 }
 
@@ -121,9 +195,11 @@ struct Fuser<'c, 'a, 'd> {
     ctx: &'c Context,
     block: BlockRef<'c, 'a>,
     tp: i64,
-    max_tokens: i64,
+    limit: TokenLimit,
     erased: HashSet<usize>,
     debug: &'d str,
+    /// Sites left alone for the token limit.
+    over_limit: u64,
 }
 
 impl<'c, 'a> Fuser<'c, 'a, '_> {
@@ -218,6 +294,14 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
                 return None;
             }
         };
+        let max_tokens = match self.limit.of(x.r#type()) {
+            Ok(n) => n,
+            Err((over, why)) => {
+                self.over_limit += u64::from(over);
+                self.explain(op, &why);
+                return None;
+            }
+        };
         let y: Value = op.result(0).ok()?.into();
         // The norm's only reader a static FP8 quant of its rows (with a scale
         // defined before the norm): fused too.
@@ -242,7 +326,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             self.attr("world_size", ir::i64_attr(self.ctx, self.tp)),
             self.attr("launch_with_pdl", BoolAttribute::new(self.ctx, true).into()),
             self.attr("fp32_acc", BoolAttribute::new(self.ctx, true).into()),
-            self.attr("max_token_num", ir::i64_attr(self.ctx, self.max_tokens)),
+            self.attr("max_token_num", ir::i64_attr(self.ctx, max_tokens)),
             self.attr(
                 "pattern_code",
                 ir::i64_attr(self.ctx, if quant.is_some() { K_AR_RESIDUAL_RMS_NORM_FP8_QUANT } else { K_AR_RESIDUAL_RMS_NORM }),

@@ -17,6 +17,12 @@ pub struct PassConfig {
     pub fuse_attn_quant: bool,
     /// allreduce+rms applies only while the token range ends at or below this.
     pub fi_allreduce_fusion_max_token_num: u64,
+    /// allreduce+rms: the most bytes of one rank's rows the FlashInfer
+    /// workspace takes, in MiB (vLLM main's `fi_allreduce_fusion_max_size_mb`,
+    /// whose default it looks up per GPU and world size). Each site's token
+    /// limit is then also at most `size / (hidden * elem_size)`. `None`: the
+    /// token count alone.
+    pub fi_allreduce_fusion_max_size_mb: Option<f64>,
     /// Sequence parallelism (and async TP) applies only from this many
     /// tokens (vLLM main's `sp_min_token_num`, which it derives on SM90 as
     /// `8 MiB * tp / (hidden * elem_size)` for hidden >= 8192). `None`: no
@@ -46,6 +52,7 @@ impl Default for PassConfig {
             fuse_act_quant: false,
             fuse_attn_quant: false,
             fi_allreduce_fusion_max_token_num: 16384,
+            fi_allreduce_fusion_max_size_mb: None,
             sp_min_token_num: None,
             c10d_group_names: Default::default(),
             donate_inputs: false,
@@ -72,6 +79,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("fuse_attn_quant", "fuse_attn_quant"),
     ("enable_attn_fusion", "fuse_attn_quant"),
     ("fi_allreduce_fusion_max_token_num", "fi_allreduce_fusion_max_token_num"),
+    ("fi_allreduce_fusion_max_size_mb", "fi_allreduce_fusion_max_size_mb"),
     ("sp_min_token_num", "sp_min_token_num"),
     ("c10d_group_names", "c10d_group_names"),
     ("donate_inputs", "donate_inputs"),
@@ -161,6 +169,15 @@ impl PassConfig {
                 self.fi_allreduce_fusion_max_token_num =
                     v.as_u64().ok_or_else(|| ConfigError(format!("config: '{spelling}' must be a non-negative integer, got {v}")))?
             }
+            "fi_allreduce_fusion_max_size_mb" => {
+                self.fi_allreduce_fusion_max_size_mb =
+                    match v {
+                        Value::Null => None,
+                        _ => Some(v.as_f64().filter(|mb| *mb > 0.0 && mb.is_finite()).ok_or_else(|| {
+                            ConfigError(format!("config: '{spelling}' must be a positive number of MiB or null, got {v}"))
+                        })?),
+                    }
+            }
             "sp_min_token_num" => {
                 self.sp_min_token_num = match v {
                     Value::Null => None,
@@ -205,6 +222,11 @@ impl PassConfig {
 
     /// vLLM's implications: async TP needs sequence parallelism; fusion
     /// without no-op elimination works poorly (reshapes sit between the ops).
+    /// `fi_allreduce_fusion_max_size_mb` in bytes, as vLLM converts it (`int(mb * MiB)`).
+    pub fn fi_allreduce_fusion_max_size_bytes(&self) -> Option<u64> {
+        self.fi_allreduce_fusion_max_size_mb.map(|mb| (mb * 1024.0 * 1024.0) as u64)
+    }
+
     pub fn apply_implications(&mut self) -> Vec<String> {
         let mut warnings = Vec::new();
         if self.fuse_gemm_comms && !self.enable_sp {
@@ -250,6 +272,9 @@ impl PassConfig {
         }
         m.insert("fi_allreduce_fusion_max_token_num".into(), Value::from(self.fi_allreduce_fusion_max_token_num));
         // Only when set: a config without it keeps the uuid it always had.
+        if let Some(mb) = self.fi_allreduce_fusion_max_size_mb {
+            m.insert("fi_allreduce_fusion_max_size_mb".into(), Value::from(mb));
+        }
         if let Some(n) = self.sp_min_token_num {
             m.insert("sp_min_token_num".into(), Value::from(n));
         }

@@ -318,7 +318,11 @@ impl PostGradPassManager {
                 options.insert(0, format!("tp-size={}", self.tp_size));
             }
             if slot.pass == "vllm-fuse-allreduce-rms" {
-                options.insert(0, format!("tp-size={} max-token-num={}", self.tp_size, self.config.fi_allreduce_fusion_max_token_num));
+                let mut opts = format!("tp-size={} max-token-num={}", self.tp_size, self.config.fi_allreduce_fusion_max_token_num);
+                if let Some(bytes) = self.config.fi_allreduce_fusion_max_size_bytes() {
+                    opts += &format!(" max-size-bytes={bytes}");
+                }
+                options.insert(0, opts);
             }
             if slot.pass == "vllm-async-tp" && !self.config.c10d_group_names.is_empty() {
                 let names: Vec<String> = self.config.c10d_group_names.iter().map(|(k, v)| format!("{k}={v}")).collect();
