@@ -1,9 +1,11 @@
 """The importer (vllm_opt.fx_import) on fake FX graphs (no torch needed):
 documents vllm-opt writes, loaded back into the graph they came from."""
 import contextlib
+import json
 import os
 import sys
 import tempfile
+import types
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -228,39 +230,77 @@ class VllmOptPassTest(unittest.TestCase):
         group = type("G", (), {"unique_name": "tp:0", "device_group": type("D", (), {"group_name": "5"})()})()
         state = type(sys)("vllm.distributed.parallel_state")
         state.get_tp_group = lambda: group
-        mods = {"vllm": type(sys)("vllm"), "vllm.distributed": type(sys)("vllm.distributed"), "vllm.distributed.parallel_state": state}
-        saved = {k: sys.modules.get(k) for k in mods}
-        sys.modules.update(mods)
-        try:
+        with stand_in_modules({"vllm": type(sys)("vllm"), "vllm.distributed": type(sys)("vllm.distributed"),
+                               "vllm.distributed.parallel_state": state}):
             self.assertEqual(VllmOptPass(config={"enable_async_tp": True}).config["c10d_group_names"], {"tp:0": "5"})
             self.assertEqual(VllmOptPass(config={"fuse_gemm_comms": True, "c10d_group_names": {"tp:0": "9"}}).config["c10d_group_names"],
                              {"tp:0": "9"})  # given: kept
             self.assertNotIn("c10d_group_names", VllmOptPass(config={"enable_sp": True}).config)  # no async TP: not needed
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    sys.modules.pop(k, None)
-                else:
-                    sys.modules[k] = v
 
     def test_the_allreduce_fusion_is_off_without_vllms_flashinfer_op(self):
         ops = type(sys)("ops")
         ops.vllm = type(sys)("vllm_ops")
         torch = type(sys)("torch")
         torch.ops = ops
-        saved = sys.modules.get("torch")
-        sys.modules["torch"] = torch
-        try:
+        with stand_in_modules({"torch": torch}):
             with self.assertWarns(UserWarning):
                 off = VllmOptPass(config={"enable_fi_allreduce_fusion": True})
             self.assertFalse(off.config["enable_fi_allreduce_fusion"])
             ops.vllm.flashinfer_trtllm_fused_allreduce_norm = object()
             self.assertTrue(VllmOptPass(config={"fuse_allreduce_rms": True}).config["fuse_allreduce_rms"])
-        finally:
-            if saved is None:
-                sys.modules.pop("torch", None)
+
+    def test_inside_vllm_the_allreduce_fusion_stays_within_vllms_workspace(self):
+        # vLLM's own all-reduce fusion pass creates the FlashInfer workspace the
+        # fused op uses, sized for its max_token_num: ours may not exceed it, and
+        # without one the fusion is off. vLLM main keeps the limit on the pass,
+        # 0.10 in its allreduce_params; vLLM configures its passes after ours is made.
+        def config_sent(pass_):
+            args = pass_._common()
+            return json.loads(args[args.index("--config") + 1])
+
+        manager = type("PostGradPassManager", (), {})()
+        manager.passes = []
+        vllm_config = type(sys)("vllm.config")
+        vllm_config.get_current_vllm_config = lambda: types.SimpleNamespace(compilation_config=types.SimpleNamespace(
+            inductor_compile_config={"post_grad_custom_post_pass": manager}))
+        ar_main = type("AllReduceFusionPass", (), {"max_token_num": 512})()
+        ar_010 = type("AllReduceFusionPass", (), {"allreduce_params": types.SimpleNamespace(max_token_num=64)})()
+        failed = type("AllReduceFusionPass", (), {})()  # returned early: no FlashInfer, or an unsupported world size
+        ours = VllmOptPass(config={"fuse_allreduce_rms": True}, tp_size=2, resolve=fake_resolve)
+        capped = VllmOptPass(config={"fuse_allreduce_rms": True, "fi_allreduce_fusion_max_token_num": 128}, resolve=fake_resolve)
+        self.assertNotIn("fi_allreduce_fusion_max_token_num", config_sent(ours))  # outside vLLM: as given
+        with stand_in_modules({"vllm": type(sys)("vllm"), "vllm.config": vllm_config}):
+            manager.passes = [ar_main, ours]
+            self.assertEqual(config_sent(ours)["fi_allreduce_fusion_max_token_num"], 512)
+            self.assertEqual(config_sent(capped)["fi_allreduce_fusion_max_token_num"], 128)  # the smaller of the two
+            manager.passes = [ar_010, ours]
+            self.assertEqual(config_sent(ours)["fi_allreduce_fusion_max_token_num"], 64)
+            for passes in ([ours], [failed, ours]):
+                manager.passes = passes
+                with self.assertWarns(UserWarning):
+                    self.assertFalse(config_sent(VllmOptPass(config={"fuse_allreduce_rms": True}))["fuse_allreduce_rms"])
+            off = VllmOptPass(config={"fuse_norm_quant": True})
+            self.assertNotIn("fuse_allreduce_rms", config_sent(off))  # not asked for: nothing to check
+            # The cache key follows: vLLM's limit is part of it.
+            manager.passes = [ar_main, ours]
+            at_512 = VllmOptPass(os.environ["VLLM_OPT"], config={"fuse_allreduce_rms": True}, tp_size=2).uuid()
+            manager.passes = [ar_010, ours]
+            self.assertNotEqual(at_512, VllmOptPass(os.environ["VLLM_OPT"], config={"fuse_allreduce_rms": True}, tp_size=2).uuid())
+
+
+@contextlib.contextmanager
+def stand_in_modules(mods):
+    """`mods` importable in place of whatever sys.modules held, for the block."""
+    saved = {k: sys.modules.get(k) for k in mods}
+    sys.modules.update(mods)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
             else:
-                sys.modules["torch"] = saved
+                sys.modules[k] = v
 
 
 if __name__ == "__main__":

@@ -216,6 +216,53 @@ def _fused_allreduce_op_exists():
     return hasattr(torch.ops.vllm, "flashinfer_trtllm_fused_allreduce_norm")
 
 
+def _vllm_pass_manager():
+    """Inside vLLM: its PostGradPassManager (Inductor's post-grad custom pass
+    while vLLM compiles, else the one in vLLM's current config); None outside."""
+    candidates = []
+    try:
+        from torch._inductor import config as inductor_config
+
+        candidates.append(lambda: inductor_config.post_grad_custom_post_pass)
+    except Exception:  # noqa: BLE001 - no torch
+        pass
+    try:
+        from vllm.config import get_current_vllm_config
+
+        candidates.append(lambda: get_current_vllm_config().compilation_config.inductor_compile_config.get("post_grad_custom_post_pass"))
+    except Exception:  # noqa: BLE001 - not in vLLM
+        pass
+    for get in candidates:
+        try:
+            manager = get()
+        except Exception:  # noqa: BLE001 - no current config
+            continue
+        if type(manager).__name__ == "PostGradPassManager":
+            return manager
+    return None
+
+
+def _vllm_allreduce_workspace_tokens():
+    """Inside vLLM: how many tokens vLLM's own all-reduce fusion pass sized
+    FlashInfer's workspace for (vLLM main: `max_token_num`; 0.10:
+    `allreduce_params.max_token_num`), 0 when there is none (the pass is off,
+    or could not set one up: no FlashInfer, an unsupported world size);
+    None outside vLLM."""
+    manager = _vllm_pass_manager()
+    if manager is None:
+        return None
+    for p in getattr(manager, "passes", []):
+        if type(p).__name__ == "AllReduceFusionPass":
+            tokens = getattr(p, "max_token_num", None)
+            if tokens is None:
+                tokens = getattr(getattr(p, "allreduce_params", None), "max_token_num", None)
+            return int(tokens or 0)
+    return 0
+
+
+_AR_FIELDS = ("enable_fi_allreduce_fusion", "fuse_allreduce_rms")
+
+
 class VllmOptPass:
     """A post-grad pass that hands the graph to vllm-opt and loads the result
     back: usable as Inductor's `post_grad_custom_post_pass`, or added to
@@ -230,19 +277,45 @@ class VllmOptPass:
             names = _vllm_c10d_group_names()
             if names:
                 self.config["c10d_group_names"] = names
-        ar_fields = [k for k in ("enable_fi_allreduce_fusion", "fuse_allreduce_rms") if self.config.get(k)]
+        ar_fields = [k for k in _AR_FIELDS if self.config.get(k)]
         if ar_fields and resolve is None and _fused_allreduce_op_exists() is False:
             # As vLLM does: without FlashInfer the fusion is off, with a warning.
             warnings.warn("vllm-opt: the all-reduce + norm fusion needs vLLM's FlashInfer op "
                           "(torch.ops.vllm.flashinfer_trtllm_fused_allreduce_norm), which is not registered; it is off")
             for k in ar_fields:
                 self.config[k] = False
+        self._warned_no_workspace = False
         self.tp_size = tp_size
         self.extra_args = list(extra_args)
         self.resolve = resolve
 
+    def _effective_config(self):
+        """The config with vLLM's all-reduce workspace applied: the fused op
+        uses the workspace vLLM's own fusion pass creates, sized for its
+        token limit, so inside vLLM ours may not exceed it, and without one
+        the fusion is off (asked each call: vLLM configures its passes after
+        this one may have been made)."""
+        if not any(self.config.get(k) for k in _AR_FIELDS):
+            return self.config
+        tokens = _vllm_allreduce_workspace_tokens()
+        if tokens is None:
+            return self.config
+        config = dict(self.config)
+        if tokens == 0:
+            if not self._warned_no_workspace:
+                warnings.warn("vllm-opt: vLLM has no FlashInfer all-reduce workspace (its fuse_allreduce_rms is off "
+                              "or found no FlashInfer); the all-reduce + norm fusion is off")
+                self._warned_no_workspace = True
+            for k in _AR_FIELDS:
+                if k in config:
+                    config[k] = False
+            return config
+        config["fi_allreduce_fusion_max_token_num"] = min(int(config.get("fi_allreduce_fusion_max_token_num", 16384)), tokens)
+        return config
+
     def _common(self):
-        return ["--config", json.dumps(self.config, sort_keys=True), "--tp-size", str(self.tp_size), *self.extra_args]
+        config = self._effective_config()
+        return ["--config", json.dumps(config, sort_keys=True), "--tp-size", str(self.tp_size), *self.extra_args]
 
     def uuid(self):
         """The cache key of this configuration (vLLM's InductorPass.uuid)."""
