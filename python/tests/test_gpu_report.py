@@ -75,6 +75,18 @@ class GpuReport(unittest.TestCase):
                       "torch.compile, 0 under 90 % of copy at T >= 2048.", out)
         self.assertNotIn("persistent form", report(RUN))
 
+    def test_an_experiment_is_set_against_its_kernel(self):
+        run = RUN + (
+            "silu_and_mul_d8192_bf16_divfull_s8 T=1: result max 1 (0.01 % differ), torch.compile vs eager max 0; 1.4 us, "
+            "22 GB/s (1 % of copy); eager 19.0 us, torch.compile 1.4 us [5 s]\n")
+        out = report(run)
+        self.assertNotIn("`silu_and_mul_d8192_bf16_divfull`", out)
+        self.assertIn("Slower than torch.compile: 1 of 4;", out)
+        self.assertIn("| kernel (experiment: div.full.f32 in SiLU) |", out)
+        self.assertIn("| `silu_and_mul_d8192_bf16` | 2.1 -> 1.4 us (1.50x) **faster** |  |", out)
+        self.assertIn("Cells: us div.rn.f32 -> us experiment: div.full.f32 in SiLU (speed-up)", out)
+        self.assertIn("faster in 1 of 1 cells. With the faster of the two in each: 0 of these cells slower", out)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -8,6 +8,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("ptx_sim::shuffles_partial_warps_and_packs_halves", shuffles_partial_warps_and_packs_halves),
     ("ptx_sim::reports_what_it_cannot_run", reports_what_it_cannot_run),
     ("ptx_sim::divides_by_a_constant_with_mul_hi", divides_by_a_constant_with_mul_hi),
+    ("ptx_sim::runs_the_full_range_division_as_ieee", runs_the_full_range_division_as_ieee),
 ];
 
 /// A kernel over one `u64` pointer parameter with `body` between the
@@ -69,6 +70,7 @@ fn reports_what_it_cannot_run() -> Result<(), Failed> {
             "deadlock",
         ),
         ("\tadd.rn.ftz.f32 \t%r1, %r2, %r3;", 1, 8, "unsupported instruction `add.rn.ftz.f32`"),
+        ("\tdiv.approx.f32 \t%r1, %r2, %r3;", 1, 8, "unsupported instruction `div.approx.f32`"),
         ("\tst.global.b32 \t[], 7;", 1, 8, "unknown address"),
     ];
     for (body, threads, bytes, want) in cases {
@@ -77,6 +79,19 @@ fn reports_what_it_cannot_run() -> Result<(), Failed> {
             Err(e) if e.contains(want) => {}
             Err(e) => return Err(format!("`{e}` does not say `{want}`:\n{body}").into()),
         }
+    }
+    Ok(())
+}
+
+/// `div.full.f32` (the gpu-check experiment's SiLU division, within 2 ulp
+/// on a GPU) runs as `div.rn.f32`: 1 / 3 and -7 / 0.1, both rounded once.
+fn runs_the_full_range_division_as_ieee() -> Result<(), Failed> {
+    let body = "\tmov.b32 \t%r1, 1065353216;\n\tmov.b32 \t%r2, 1077936128;\n\tdiv.full.f32 \t%r3, %r1, %r2;\n\tmov.b32 \t%r4, -1059061760;\n\tmov.b32 \t%r5, 1036831949;\n\tdiv.rn.f32 \t%r6, %r4, %r5;\n\tdiv.full.f32 \t%r7, %r4, %r5;\n\tst.global.v2.b32 \t[%rd1], {%r3, %r6};\n\tst.global.b32 \t[%rd1+8], %r7;";
+    let out = run_body(body, 1, 12)?;
+    let got: Vec<f32> = out.chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let want = [1.0f32 / 3.0, -7.0f32 / 0.1, -7.0f32 / 0.1];
+    if got.iter().zip(&want).any(|(g, w)| g.to_bits() != w.to_bits()) {
+        return Err(format!("divisions: {got:?}, want {want:?}").into());
     }
     Ok(())
 }

@@ -90,8 +90,10 @@ fn gpu_check_plan_matches_the_manifest() -> Result<(), Failed> {
             } else {
                 kernel
             };
-            if kernel.name != name {
-                return Err(format!("the manifest's {name} is {} in crates/codegen", kernel.name).into());
+            // An experiment is a kernel's PTX varied by prepare-gpu-check, with its geometry and ABI.
+            let generated = k["variant_of"].as_str().unwrap_or(name);
+            if kernel.name != generated {
+                return Err(format!("the manifest's {generated} is {} in crates/codegen", kernel.name).into());
             }
             for n in [16usize, 4096] {
                 let line = text
@@ -116,7 +118,22 @@ fn gpu_check_plan_matches_the_manifest() -> Result<(), Failed> {
             }
         }
     }
+    // Each experiment is its kernel with the one instruction it names swapped, and no other change.
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json"))?)?;
+    let mut experiments = 0;
+    for k in manifest["kernels"].as_array().ok_or("no kernels")?.iter().filter(|k| k["variant_of"].is_string()) {
+        let (name, base) = (k["name"].as_str().unwrap_or_default(), k["variant_of"].as_str().unwrap_or_default());
+        let varied = std::fs::read_to_string(dir.join(format!("{name}.ptx")))?;
+        let original = std::fs::read_to_string(dir.join(format!("{base}.ptx")))?;
+        if !varied.contains("div.full.f32") || varied.replace(name, base).replace("div.full.f32", "div.rn.f32") != original {
+            return Err(format!("{name} is not {base} with div.full.f32 for div.rn.f32").into());
+        }
+        experiments += 1;
+    }
     let _ = std::fs::remove_dir_all(&dir);
+    if experiments < 3 {
+        return Err(format!("{experiments} experiments: prepare-gpu-check varies the three split SiLU kernels").into());
+    }
     if kinds.len() < 13 {
         return Err(format!("the fixtures reached only {} kernel kinds: {kinds:?}", kinds.len()).into());
     }

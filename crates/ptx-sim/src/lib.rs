@@ -8,9 +8,10 @@
 //!
 //! It knows the subset of PTX that LLVM's NVPTX backend emits for our
 //! kernels; anything else is an error naming the instruction, never a guess.
-//! Semantics follow the PTX ISA; the two approximations are exact here:
+//! Semantics follow the PTX ISA; the approximations are exact here:
 //! `rsqrt.approx.f32` is `1/sqrt` and `ex2.approx.f32` is `2^x`, both
-//! rounded once from f64 (the GPU may differ by an ulp or two).
+//! rounded once from f64, and `div.full.f32` is `div.rn.f32` (the GPU may
+//! differ by an ulp or two).
 //!
 //! Memory: global buffers the caller passes (every access bounds-checked,
 //! so an out-of-bounds read or write is an error), one shared window per

@@ -496,7 +496,9 @@ fn opcode_of(opcode: &str) -> Option<Op> {
             };
             let ok = match ty {
                 Ty::F32 => match b {
-                    Bin::Add | Bin::Sub | Bin::Mul | Bin::Div => mods == ["rn"],
+                    Bin::Add | Bin::Sub | Bin::Mul => mods == ["rn"],
+                    // `div.full` (within 2 ulp) runs as `div.rn`, like the other approximations.
+                    Bin::Div => mods == ["rn"] || mods == ["full"],
                     Bin::Max | Bin::Min => mods.is_empty(),
                     _ => false,
                 },
