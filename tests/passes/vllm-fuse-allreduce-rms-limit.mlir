@@ -17,6 +17,7 @@
 // EXPLAIN: remark: vllm-fuse-allreduce-rms: up to 16 tokens exceed the fused kernel's limit of 8 tokens
 // EXPLAIN: remark: vllm-fuse-allreduce-rms: the hidden size is not static, so max-size-bytes gives no token limit
 // EXPLAIN: remark: vllm-fuse-allreduce-rms: the token limit is 0: one row exceeds max-size-bytes
+// EXPLAIN: remark: vllm-fuse-allreduce-rms: rows of no bytes (or too many to count) give no token limit
 
 // 16 rows fit: fused, with the site's limit as max_token_num.
 // CHECK-LABEL: func.func @fits
@@ -95,4 +96,15 @@ func.func @no_limit(%x: tensor<4x?xbf16>, %res: tensor<4x?xbf16>, %w: tensor<?xb
   %b = "vllm.all_reduce"(%y) {group_name = "tp:0"} : (tensor<1x131072xbf16>) -> tensor<1x131072xbf16> loc("ar")
   %m, %s = "vllm.fused_add_rms_norm"(%b, %res2, %w2) {epsilon = 1.0e-5 : f64} : (tensor<1x131072xbf16>, tensor<1x131072xbf16>, tensor<131072xbf16>) -> (tensor<1x131072xbf16>, tensor<1x131072xbf16>) loc("ar")
   return %n, %r, %m, %s : tensor<4x?xbf16>, tensor<4x?xbf16>, tensor<1x131072xbf16>, tensor<1x131072xbf16>
+}
+
+// -----
+
+// Rows of no elements: no division by zero, no fusion.
+// CHECK-LABEL: func.func @empty_rows
+// CHECK-NEXT: "vllm.all_reduce"
+func.func @empty_rows(%x: tensor<4x0xbf16>, %res: tensor<4x0xbf16>, %w: tensor<0xbf16>) -> (tensor<4x0xbf16>, tensor<4x0xbf16>) {
+  %a = "vllm.all_reduce"(%x) {group_name = "tp:0"} : (tensor<4x0xbf16>) -> tensor<4x0xbf16> loc("ar")
+  %n, %r = "vllm.fused_add_rms_norm"(%a, %res, %w) {epsilon = 1.0e-5 : f64} : (tensor<4x0xbf16>, tensor<4x0xbf16>, tensor<0xbf16>) -> (tensor<4x0xbf16>, tensor<4x0xbf16>) loc("ar")
+  return %n, %r : tensor<4x0xbf16>, tensor<4x0xbf16>
 }

@@ -173,11 +173,12 @@ impl TokenLimit {
                 Some("f32") => 4,
                 _ => return Err(other(format!("rows of {} have no byte size for max-size-bytes", ir::type_string(t.element())))),
             };
-            let hidden = match t.rank().checked_sub(1).map(|d| t.dim_size(d)) {
-                Some(Ok(DimSize::Static(h))) => h as i64,
+            let row_bytes = match t.rank().checked_sub(1).map(|d| t.dim_size(d)) {
+                Some(Ok(DimSize::Static(h))) => (h as i64).checked_mul(elem).filter(|b| *b > 0),
                 _ => return Err(other("the hidden size is not static, so max-size-bytes gives no token limit".into())),
             };
-            limit = limit.min(self.max_bytes / (hidden * elem));
+            let row_bytes = row_bytes.ok_or_else(|| other("rows of no bytes (or too many to count) give no token limit".into()))?;
+            limit = limit.min(self.max_bytes / row_bytes);
         }
         let tokens = match t.dim_size(0) {
             Ok(DimSize::Static(n)) => Some(n as i64),
