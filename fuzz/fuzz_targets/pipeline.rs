@@ -4,7 +4,8 @@
 //! must give a result or located diagnostics: never a panic, an abort or a
 //! hang. Each input runs four times: for the symbolic graph, and for a static
 //! 256-token context with tp = 2 where sequence parallelism applies, alone,
-//! with async TP, and with the all-reduce fusion instead.
+//! with async TP, and with the all-reduce fusion instead (under vLLM's 64 MiB
+//! TP = 2 byte budget, so each site's token limit is computed).
 use libfuzzer_sys::fuzz_target;
 use vllm_pipeline::{CompileOptions, Input, PassConfig, ShapeContext, compile};
 
@@ -30,7 +31,7 @@ thread_local! {
         Some(ShapeContext::Static(256)),
     );
     static ALLREDUCE_TP2: CompileOptions = options(
-        r#"{"eliminate_noops": true, "enable_fi_allreduce_fusion": true, "enable_fusion": true}"#,
+        r#"{"eliminate_noops": true, "enable_fi_allreduce_fusion": true, "fi_allreduce_fusion_max_size_mb": 64, "enable_fusion": true}"#,
         Some(ShapeContext::Static(256)),
     );
 }
