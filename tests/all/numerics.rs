@@ -246,7 +246,16 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
     // the all-reduce + norm fusion instead of SP), ops expected after the
     // passes and how many, the baseline is the unfused graph)
     type Case<'a> = (&'a str, usize, &'a str, &'a [(&'a str, usize)], bool);
-    let cases: [Case; 11] = [
+    let cases: [Case; 12] = [
+        // Native Gemma norms of the all-reduces, fused with weight_bias 1:
+        // the kernel's one rounding is the native form's, so bit-identical.
+        (
+            "tp_gemma_decoder",
+            3,
+            "ar,fuse",
+            &[("vllm.flashinfer_trtllm_fused_allreduce_norm_", 3), ("aten.rsqrt", 0), ("aten.add", 0)],
+            true,
+        ),
         (
             "tp_two_projections",
             3,

@@ -365,3 +365,50 @@ func.func @tp_two_projections(%p: tensor<8x64xbf16>, %wa: tensor<64x32xf8E4M3FN>
   %b = "vllm.cutlass_scaled_mm"(%q, %wb, %s, %sw) : (tensor<8x64xf8E4M3FN>, tensor<64x16xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<8x16xbf16>
   return %a, %b : tensor<8x32xbf16>, tensor<8x16xbf16>
 }
+
+// -----
+
+// A Gemma decoder under tensor parallelism: three all-reduces, each normed
+// by vLLM's native GemmaRMSNorm (f32 scale times (1 + w), rounded once; the
+// residual added in bf16), the first without a residual (its all-reduced
+// rows are the next layer's residual), the last with the residual add's
+// operands the other way round.
+func.func @tp_gemma_decoder(%p0: tensor<8x64xbf16>, %p1: tensor<8x64xbf16>, %p2: tensor<8x64xbf16>, %w: tensor<64xbf16>)
+    -> (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>) {
+  %a0 = "vllm.all_reduce"(%p0) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %zf0 = "aten.convert_element_type"(%a0) {dtype = f32} : (tensor<8x64xbf16>) -> tensor<8x64xf32>
+  %sq0 = "aten.pow_scalar"(%zf0) {other = 2 : i64} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %m0 = "aten.mean"(%sq0) {dim = array<i64: -1>, keepdim = true} : (tensor<8x64xf32>) -> tensor<8x1xf32>
+  %e0 = "aten.add_scalar"(%m0) {other = 1.000000e-06 : f64} : (tensor<8x1xf32>) -> tensor<8x1xf32>
+  %r0 = "aten.rsqrt"(%e0) : (tensor<8x1xf32>) -> tensor<8x1xf32>
+  %n0 = "aten.mul"(%zf0, %r0) : (tensor<8x64xf32>, tensor<8x1xf32>) -> tensor<8x64xf32>
+  %wf0 = "aten.convert_element_type"(%w) {dtype = f32} : (tensor<64xbf16>) -> tensor<64xf32>
+  %w10 = "aten.add_scalar"(%wf0) {other = 1.000000e+00 : f64} : (tensor<64xf32>) -> tensor<64xf32>
+  %y0 = "aten.mul"(%n0, %w10) : (tensor<8x64xf32>, tensor<64xf32>) -> tensor<8x64xf32>
+  %o0 = "aten.convert_element_type"(%y0) {dtype = bf16} : (tensor<8x64xf32>) -> tensor<8x64xbf16>
+  %a1 = "vllm.all_reduce"(%p1) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %z1 = "aten.add"(%a1, %a0) : (tensor<8x64xbf16>, tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %zf1 = "aten.convert_element_type"(%z1) {dtype = f32} : (tensor<8x64xbf16>) -> tensor<8x64xf32>
+  %sq1 = "aten.pow_scalar"(%zf1) {other = 2 : i64} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %m1 = "aten.mean"(%sq1) {dim = array<i64: -1>, keepdim = true} : (tensor<8x64xf32>) -> tensor<8x1xf32>
+  %e1 = "aten.add_scalar"(%m1) {other = 1.000000e-06 : f64} : (tensor<8x1xf32>) -> tensor<8x1xf32>
+  %r1 = "aten.rsqrt"(%e1) : (tensor<8x1xf32>) -> tensor<8x1xf32>
+  %n1 = "aten.mul"(%zf1, %r1) : (tensor<8x64xf32>, tensor<8x1xf32>) -> tensor<8x64xf32>
+  %wf1 = "aten.convert_element_type"(%w) {dtype = f32} : (tensor<64xbf16>) -> tensor<64xf32>
+  %w11 = "aten.add_scalar"(%wf1) {other = 1.000000e+00 : f64} : (tensor<64xf32>) -> tensor<64xf32>
+  %y1 = "aten.mul"(%n1, %w11) : (tensor<8x64xf32>, tensor<64xf32>) -> tensor<8x64xf32>
+  %o1 = "aten.convert_element_type"(%y1) {dtype = bf16} : (tensor<8x64xf32>) -> tensor<8x64xbf16>
+  %a2 = "vllm.all_reduce"(%p2) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %z2 = "aten.add"(%z1, %a2) : (tensor<8x64xbf16>, tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %zf2 = "aten.convert_element_type"(%z2) {dtype = f32} : (tensor<8x64xbf16>) -> tensor<8x64xf32>
+  %sq2 = "aten.pow_scalar"(%zf2) {other = 2 : i64} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %m2 = "aten.mean"(%sq2) {dim = array<i64: -1>, keepdim = true} : (tensor<8x64xf32>) -> tensor<8x1xf32>
+  %e2 = "aten.add_scalar"(%m2) {other = 1.000000e-06 : f64} : (tensor<8x1xf32>) -> tensor<8x1xf32>
+  %r2 = "aten.rsqrt"(%e2) : (tensor<8x1xf32>) -> tensor<8x1xf32>
+  %n2 = "aten.mul"(%zf2, %r2) : (tensor<8x64xf32>, tensor<8x1xf32>) -> tensor<8x64xf32>
+  %wf2 = "aten.convert_element_type"(%w) {dtype = f32} : (tensor<64xbf16>) -> tensor<64xf32>
+  %w12 = "aten.add_scalar"(%wf2) {other = 1.000000e+00 : f64} : (tensor<64xf32>) -> tensor<64xf32>
+  %y2 = "aten.mul"(%n2, %w12) : (tensor<8x64xf32>, tensor<64xf32>) -> tensor<8x64xf32>
+  %o2 = "aten.convert_element_type"(%y2) {dtype = bf16} : (tensor<8x64xf32>) -> tensor<8x64xbf16>
+  return %o0, %o1, %o2, %z2 : tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>
+}

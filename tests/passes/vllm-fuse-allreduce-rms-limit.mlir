@@ -11,13 +11,14 @@
 // RUN: vllm-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(vllm-fuse-allreduce-rms{tp-size=2 max-token-num=8}))' | FileCheck %s --check-prefix=TOKENS
 
 // STATS: (3) allreduce-fused-add-rms
-// STATS: (4) over-token-limit
+// STATS: (5) over-token-limit
 // EXPLAIN: remark: vllm-fuse-allreduce-rms: up to 17 tokens exceed the fused kernel's limit of 16 tokens
 // EXPLAIN: remark: vllm-fuse-allreduce-rms: up to 32 tokens exceed the fused kernel's limit of 16 tokens
 // EXPLAIN: remark: vllm-fuse-allreduce-rms: up to 16 tokens exceed the fused kernel's limit of 8 tokens
 // EXPLAIN: remark: vllm-fuse-allreduce-rms: the hidden size is not static, so max-size-bytes gives no token limit
 // EXPLAIN: remark: vllm-fuse-allreduce-rms: the token limit is 0: one row exceeds max-size-bytes
 // EXPLAIN: remark: vllm-fuse-allreduce-rms: rows of no bytes (or too many to count) give no token limit
+// EXPLAIN: remark: vllm-fuse-allreduce-rms: the row count is unbounded (no static count, no compile range), the limit 16 tokens
 
 // 16 rows fit: fused, with the site's limit as max_token_num.
 // CHECK-LABEL: func.func @fits
@@ -107,4 +108,16 @@ func.func @empty_rows(%x: tensor<4x0xbf16>, %res: tensor<4x0xbf16>, %w: tensor<0
   %a = "vllm.all_reduce"(%x) {group_name = "tp:0"} : (tensor<4x0xbf16>) -> tensor<4x0xbf16> loc("ar")
   %n, %r = "vllm.fused_add_rms_norm"(%a, %res, %w) {epsilon = 1.0e-5 : f64} : (tensor<4x0xbf16>, tensor<4x0xbf16>, tensor<0xbf16>) -> (tensor<4x0xbf16>, tensor<4x0xbf16>) loc("ar")
   return %n, %r : tensor<4x0xbf16>, tensor<4x0xbf16>
+}
+
+// -----
+
+// Symbolic rows and no compile range: unbounded, so not fused (vLLM main's op
+// asserts past its limit; the pipeline only runs the pass on bounded contexts).
+// CHECK-LABEL: func.func @unbounded
+// CHECK-NEXT: "vllm.all_reduce"
+func.func @unbounded(%x: tensor<?x4096xbf16>, %res: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>) {
+  %a = "vllm.all_reduce"(%x) {group_name = "tp:0"} : (tensor<?x4096xbf16>) -> tensor<?x4096xbf16> loc("ar")
+  %n, %r = "vllm.fused_add_rms_norm"(%a, %res, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>) loc("ar")
+  return %n, %r : tensor<?x4096xbf16>, tensor<?x4096xbf16>
 }

@@ -1,6 +1,8 @@
-// RUN: vllm-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(vllm-fuse-allreduce-rms{tp-size=2 max-token-num=2048}))' | FileCheck %s
-// RUN: vllm-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(vllm-fuse-allreduce-rms{tp-size=2}))' --mlir-pass-statistics 2>&1 >/dev/null | FileCheck %s --check-prefix=STATS
-// RUN: vllm-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(vllm-fuse-allreduce-rms{tp-size=2 debug-node=busy}))' 2>&1 >/dev/null | FileCheck %s --check-prefix=EXPLAIN
+// RUN: vllm-opt %s --split-input-file --pass-pipeline='builtin.module(vllm-specialize-shapes{range=1:2048},func.func(vllm-fuse-allreduce-rms{tp-size=2 max-token-num=2048}))' | FileCheck %s
+// RUN: vllm-opt %s --split-input-file --pass-pipeline='builtin.module(vllm-specialize-shapes{range=1:2048},func.func(vllm-fuse-allreduce-rms{tp-size=2}))' --mlir-pass-statistics 2>&1 >/dev/null | FileCheck %s --check-prefix=STATS
+// RUN: vllm-opt %s --split-input-file --pass-pipeline='builtin.module(vllm-specialize-shapes{range=1:2048},func.func(vllm-fuse-allreduce-rms{tp-size=2 debug-node=busy}))' 2>&1 >/dev/null | FileCheck %s --check-prefix=EXPLAIN
+// (Symbolic rows within a compile range of at most 2048 tokens: the fused
+// kernel's limit holds them; vllm-fuse-allreduce-rms-limit.mlir tests the limit.)
 // Below tp 2 there is nothing to fuse (vLLM disables the pass):
 // RUN: vllm-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(vllm-fuse-allreduce-rms{tp-size=1}))' | FileCheck %s --check-prefix=TP1
 // RUN: not vllm-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(vllm-fuse-allreduce-rms{tp-size=2 max-token-num=lots}))' 2>&1 | FileCheck %s --check-prefix=BAD
@@ -10,6 +12,7 @@
 // STATS: vllm-fuse-allreduce-rms
 // STATS-NEXT: (4) allreduce-fused-add-rms
 // STATS-NEXT: (3) allreduce-rms
+// STATS-NEXT: (0) native-gemma-rms
 // STATS-NEXT: (1) native-quant
 // STATS-NEXT: (2) native-rms
 // STATS-NEXT: (0) over-token-limit

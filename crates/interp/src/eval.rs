@@ -689,7 +689,14 @@ fn run_kernel(
             // With norm_out None: the norm into allreduce_in, the new residual into residual.
             let act = ins.get("allreduce_in").map_or(DType::F32, |t| t.dtype);
             let eps = float(op, "rms_eps").ok_or("no rms_eps")? as f32;
-            let (o, z) = k::fused_add_rms_norm(&get("allreduce_sum")?, &get("residual")?, &get("rms_gamma")?, eps, act);
+            let (sum, residual, gamma) = (get("allreduce_sum")?, get("residual")?, get("rms_gamma")?);
+            let bias = float(op, "weight_bias").unwrap_or(0.0);
+            let (o, z) = if bias == 0.0 {
+                k::fused_add_rms_norm(&sum, &residual, &gamma, eps, act)
+            } else {
+                // Gemma's (1 + w): the kernel's f32 product, rounded once (what the native Gemma norm computes).
+                k::fused_add_rms_norm_biased(&sum, &residual, &gamma, eps, bias as f32, act)
+            };
             if outs.iter().any(|o| o.0 == "quant_out") {
                 m.insert("quant_out".into(), k::static_quant(&o, scalar("scale_factor")?));
             }

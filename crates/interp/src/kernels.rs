@@ -36,6 +36,19 @@ pub fn fused_add_rms_norm(x: &[f32], r: &[f32], w: &[f32], eps: f32, t: DType) -
     (rms_norm(&z, w, eps, t), z)
 }
 
+/// FlashInfer's all-reduce norm with a `weight_bias` (Gemma's `1 + w`):
+/// `z = rT(x + r)`, then `rT((z * s) * (w + bias))` in f32, one rounding.
+/// Returns `(out, z)`.
+pub fn fused_add_rms_norm_biased(x: &[f32], r: &[f32], w: &[f32], eps: f32, bias: f32, t: DType) -> (Vec<f32>, Vec<f32>) {
+    let z: Vec<f32> = x.iter().zip(r).map(|(a, b)| t.round(a + b)).collect();
+    let mut out = Vec::with_capacity(z.len());
+    for row in z.chunks(w.len()) {
+        let s = inv_rms(row, eps);
+        out.extend(row.iter().zip(w).map(|(x, w)| t.round(x * s * (w + bias))));
+    }
+    (out, z)
+}
+
 /// `static_scaled_fp8_quant`: multiplies by the reciprocal of the scale.
 pub fn static_quant(x: &[f32], scale: f32) -> Vec<f32> {
     let inv = 1.0 / scale;

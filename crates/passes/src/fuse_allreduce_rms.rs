@@ -43,6 +43,12 @@ norm's only reader, are raised to the custom ops first, as the fusion passes
 raise theirs (vLLM main matches these forms too); the residual add then
 rounds to the activation type before the norm, the choice vLLM makes.
 
+Gemma's norm (vLLM's native `GemmaRMSNorm`: the rows scaled in f32, times
+`1 + w` in f32, rounded once, its residual added in the activation type)
+of such an all-reduce becomes the fused op with `weight_bias = 1`, as vLLM
+main's Gemma patterns (whose kernel computes `T(x * s * (w + 1))`, the
+native form's one rounding), without a quant after it (vLLM fuses none).
+
 Any epsilon (vLLM: 1e-5 and 1e-6). `world_size` is the pass's tp-size,
 `launch_with_pdl` and `fp32_acc` true, as vLLM sets them. `max_token_num`
 is the site's token limit: max-token-num (the pipeline's
@@ -50,10 +56,12 @@ is the site's token limit: max-token-num (the pipeline's
 pipeline's `fi_allreduce_fusion_max_size_mb`) at most the rows that many
 bytes hold, `bytes / (hidden * element size)`, as vLLM main derives it;
 computed per site, so layers of another width or type get their own.
-The FlashInfer workspace is sized for that many tokens and the op falls back
-to the unfused path above it, so a site whose shape context may exceed it
-(a static row count, else the module's `torch.compile_range` end) is not
-fused. Runs
+The FlashInfer workspace is sized for that many tokens, and above it vLLM
+0.10's op falls back to the unfused path while vLLM main's asserts, so a
+site whose shape context may exceed it is not fused: its static row count,
+else the module's `torch.compile_range` end, must be at most the limit (an
+unbounded symbolic graph is not fused; the pipeline gives the pass only
+bounded contexts). Runs
 before RMSNorm + quant fusion. The residual add commutes: either of
 `fused_add_rms_norm`'s first two operands may be the all-reduce (the one only
 this norm reads is taken). Not fused (explained at `debug-node`):
@@ -82,6 +90,10 @@ is that group's), rows over the token limit, tp-size below 2.",
         PassStatistic { name: "with-static-quant", description: "... with the static FP8 quant after the norm" },
         PassStatistic { name: "native-rms", description: "Decomposed RMSNorms of an all-reduce raised to the custom op (then fused)" },
         PassStatistic { name: "native-quant", description: "Decomposed static quants after them raised (then fused)" },
+        PassStatistic {
+            name: "native-gemma-rms",
+            description: "Decomposed Gemma RMSNorms (weight 1 + w) of an all-reduce fused, weight_bias 1",
+        },
         PassStatistic { name: "over-token-limit", description: "Sites not fused: the shape context may exceed their token limit" },
     ],
     sources: &[include_str!("fuse_allreduce_rms.rs"), include_str!("fusion.rs"), include_str!("native.rs")],
@@ -117,6 +129,7 @@ impl Pass for FuseAllreduceRmsPass {
         run.bump("native-quant", quants);
         // A fresh snapshot: the raised ops' addresses may be ones the raising freed.
         f.erased.clear();
+        run.bump("native-gemma-rms", f.fuse_gemma_natives());
         for op in ir::block_ops(block) {
             if f.erased.contains(&ir::op_id(&op)) {
                 continue;
@@ -187,9 +200,28 @@ impl TokenLimit {
         match tokens {
             _ if limit < 1 => Err((true, format!("the token limit is {limit}: one row exceeds max-size-bytes"))),
             Some(n) if n > limit => Err((true, format!("up to {n} tokens exceed the fused kernel's limit of {limit} tokens"))),
-            _ => Ok(limit),
+            Some(_) => Ok(limit),
+            None => Err((true, format!("the row count is unbounded (no static count, no compile range), the limit {limit} tokens"))),
         }
     }
+}
+
+/// A norm of an all-reduce, as the fused op takes it.
+struct Site<'c, 'a> {
+    /// Where the norm begins: the fused op goes before it.
+    at: OperationRef<'c, 'a>,
+    ar: OperationRef<'c, 'a>,
+    /// The all-reduced rows.
+    x: Value<'c, 'a>,
+    residual: Option<Value<'c, 'a>>,
+    weight: Value<'c, 'a>,
+    epsilon: Attribute<'c>,
+    /// The normalized rows, and the new residual, which the fused op's replace.
+    out: Value<'c, 'a>,
+    residual_out: Option<Value<'c, 'a>>,
+    weight_bias: f64,
+    /// The norm's ops, erased once nothing reads them.
+    ops: Vec<OperationRef<'c, 'a>>,
 }
 
 struct Fuser<'c, 'a, 'd> {
@@ -246,70 +278,149 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         self.block.insert_operation_before(before, zeros).result(0).ok().map(Into::into)
     }
 
-    /// The norm `op` of an all-reduce (with its residual when `residual`),
-    /// and the static quant that is its only reader, as one fused op.
-    /// Returns whether the quant was fused too.
+    /// Whether `x` is rows a tensor-parallel all-reduce produced that the
+    /// fused kernel may take for a norm of weight `w` starting at `at`:
+    /// read by the norm only (`only`: with a residual, the kernel consumes
+    /// them), or also by ops after `at`, which then read the new residual.
+    /// `norm` is the norm's reader of `x`. Returns the all-reduce.
+    fn all_reduced(
+        &self,
+        x: Value<'c, 'a>,
+        w: Value<'c, 'a>,
+        norm: OperationRef<'c, 'a>,
+        at: OperationRef<'c, 'a>,
+        only: bool,
+    ) -> Result<OperationRef<'c, 'a>, String> {
+        let ar = native::producer_named(x, "vllm.all_reduce").ok_or("the norm's input is not an all_reduce")?;
+        // The kernel's workspace belongs to the tensor-parallel group
+        // (vLLM's `tp:N`); another group's all-reduce is not its to fuse.
+        let group = ir::string_attr(&ar, "group_name").unwrap_or_default();
+        if !group.starts_with("tp:") {
+            return Err(format!("the all-reduce is over '{group}', not the tensor-parallel group"));
+        }
+        let elem = |v: Value| ir::ranked_tensor(v.r#type()).map(|t| ir::type_string(t.element()));
+        if elem(w) != elem(x) {
+            return Err("the weight's type is not the rows' type".to_string());
+        }
+        let others: Vec<_> = ir::users(x).into_iter().filter(|u| *u != norm).collect();
+        if only && !others.is_empty() {
+            return Err("the all-reduced value has other readers than the norm".into());
+        }
+        if others.iter().any(|u| !at.is_before_in_block(*u)) {
+            return Err("the all-reduced value is read before the norm".into());
+        }
+        Ok(ar)
+    }
+
+    /// The custom norm `op` of an all-reduce (with its residual when
+    /// `residual`), and the static quant that is its only reader, as one
+    /// fused op. Returns whether the quant was fused too.
     fn fuse(&mut self, op: OperationRef<'c, 'a>, residual: bool) -> Option<bool> {
         let found = (|| {
             let w = op.operand(if residual { 2 } else { 1 }).map_err(|_| "no weight")?;
-            // `x` as the all-reduced rows: a tensor-parallel all-reduce read
-            // by this norm only (with a residual: the kernel consumes it), or
-            // (without one) also by ops after the norm, which then read the
-            // new residual.
-            let check = |x: Value<'c, 'a>| -> Result<OperationRef<'c, 'a>, String> {
-                let ar = native::producer_named(x, "vllm.all_reduce").ok_or("the norm's input is not an all_reduce")?;
-                // The kernel's workspace belongs to the tensor-parallel group
-                // (vLLM's `tp:N`); another group's all-reduce is not its to fuse.
-                let group = ir::string_attr(&ar, "group_name").unwrap_or_default();
-                if !group.starts_with("tp:") {
-                    return Err(format!("the all-reduce is over '{group}', not the tensor-parallel group"));
-                }
-                let elem = |v: Value| ir::ranked_tensor(v.r#type()).map(|t| ir::type_string(t.element()));
-                if elem(w) != elem(x) {
-                    return Err("the weight's type is not the rows' type".to_string());
-                }
-                let others: Vec<_> = ir::users(x).into_iter().filter(|u| *u != op).collect();
-                if residual && !others.is_empty() {
-                    return Err("the all-reduced value has other readers than the norm".into());
-                }
-                if others.iter().any(|u| !op.is_before_in_block(*u)) {
-                    return Err("the all-reduced value is read before the norm".into());
-                }
-                Ok(ar)
-            };
             let a = op.operand(0).map_err(|_| "no operand")?;
             if !residual {
-                return check(a).map(|ar| (ar, a, None, w));
+                return self.all_reduced(a, w, op, op, false).map(|ar| (ar, a, None, w));
             }
             // The residual add commutes: either operand may be the all-reduce.
             let b = op.operand(1).map_err(|_| "no residual")?;
-            match check(a) {
+            match self.all_reduced(a, w, op, op, true) {
                 Ok(ar) => Ok((ar, a, Some(b), w)),
-                Err(why) => check(b).map(|ar| (ar, b, Some(a), w)).map_err(|_| why),
+                Err(why) => self.all_reduced(b, w, op, op, true).map(|ar| (ar, b, Some(a), w)).map_err(|_| why),
             }
         })();
-        let (ar, x, other, w) = match found {
+        let (ar, x, residual_in, weight) = match found {
             Ok(f) => f,
             Err(why) => {
                 self.explain(op, &why);
                 return None;
             }
         };
+        let out: Value = op.result(0).ok()?.into();
+        let residual_out = if residual { Some(op.result(1).ok()?.into()) } else { None };
+        let epsilon = op.attribute("epsilon").ok()?;
+        self.rewrite(Site { at: op, ar, x, residual: residual_in, weight, epsilon, out, residual_out, weight_bias: 0.0, ops: vec![op] })
+    }
+
+    /// Fuses each decomposed Gemma RMSNorm (`1 + w` as its weight, one
+    /// rounding; `native::gemma_rms`) of a tensor-parallel all-reduce into
+    /// the fused op with `weight_bias = 1`, as vLLM main's Gemma patterns
+    /// do. The kernel computes `T(x * s * (w + 1))` in f32, the native
+    /// form's rounding; its residual add is in T, as the native bf16 form's.
+    /// Without a static quant (vLLM fuses none after these). Returns how
+    /// many were fused.
+    fn fuse_gemma_natives(&mut self) -> u64 {
+        let mut fused = 0;
+        for op in ir::block_ops(self.block) {
+            let name = op.name();
+            if self.erased.contains(&ir::op_id(&op))
+                || !matches!(name.as_string_ref().as_str(), Ok("aten.convert_element_type" | "aten.to_dtype"))
+            {
+                continue;
+            }
+            let Some(out) = op.results().next().map(Value::from) else { continue };
+            let Ok(m) = native::gemma_rms(out) else { continue };
+            // The norm starts at its residual add, or at to(x, f32) (its reader of x).
+            let Some(at) = (match m.residual_out {
+                Some(z) => ir::producer(z),
+                None => m.ops.iter().copied().find(|o| o.operand(0).ok() == Some(m.x)),
+            }) else {
+                continue;
+            };
+            let found = match m.residual {
+                None => self.all_reduced(m.x, m.weight, at, at, false).map(|ar| (ar, m.x, None)),
+                Some(r) => match self.all_reduced(m.x, m.weight, at, at, true) {
+                    Ok(ar) => Ok((ar, m.x, Some(r))),
+                    Err(why) => self.all_reduced(r, m.weight, at, at, true).map(|ar| (ar, r, Some(m.x))).map_err(|_| why),
+                },
+            }
+            .and_then(|f| {
+                let defined_before =
+                    ir::block_argument(m.weight).is_some() || ir::producer(m.weight).is_some_and(|p| p.is_before_in_block(at));
+                if defined_before { Ok(f) } else { Err("the weight is defined after the norm begins".into()) }
+            });
+            let (ar, x, residual) = match found {
+                Ok(f) => f,
+                Err(why) => {
+                    self.explain(op, &why);
+                    continue;
+                }
+            };
+            let epsilon = FloatAttribute::new(self.ctx, Type::float64(self.ctx), m.epsilon).into();
+            let site =
+                Site { at, ar, x, residual, weight: m.weight, epsilon, out, residual_out: m.residual_out, weight_bias: 1.0, ops: m.ops };
+            fused += u64::from(self.rewrite(site).is_some());
+        }
+        fused
+    }
+
+    /// One norm of an all-reduce as the fused op, inserted before `site.at`
+    /// (the all-reduce moves down to it; every rank runs the same program,
+    /// so the collectives stay in one order across ranks); with a custom
+    /// norm (`weight_bias` 0), the static quant that is its only reader too.
+    /// Returns whether the quant was fused.
+    fn rewrite(&mut self, site: Site<'c, 'a>) -> Option<bool> {
+        let Site { at, ar, x, residual, weight, epsilon, out, residual_out, weight_bias, ops } = site;
+        let norm_op = ir::producer(out)?;
+        if residual == Some(x) {
+            self.explain(norm_op, "the residual is the all-reduced value itself");
+            return None;
+        }
         let max_tokens = match self.limit.of(x.r#type()) {
             Ok(n) => n,
             Err((over, why)) => {
                 self.over_limit += u64::from(over);
-                self.explain(op, &why);
+                self.explain(norm_op, &why);
                 return None;
             }
         };
-        let y: Value = op.result(0).ok()?.into();
         // The norm's only reader a static FP8 quant of its rows (with a scale
         // defined before the norm): fused too.
-        let before_op = |v: Value<'c, 'a>| ir::block_argument(v).is_some() || ir::producer(v).is_some_and(|p| p.is_before_in_block(op));
-        let quant = match ir::users(y).as_slice() {
-            [q] if q.name().as_string_ref().as_str() == Ok("vllm.static_scaled_fp8_quant")
-                && q.operand(0).ok() == Some(y)
+        let before_op = |v: Value<'c, 'a>| ir::block_argument(v).is_some() || ir::producer(v).is_some_and(|p| p.is_before_in_block(at));
+        let quant = match ir::users(out).as_slice() {
+            [q] if weight_bias == 0.0
+                && q.name().as_string_ref().as_str() == Ok("vllm.static_scaled_fp8_quant")
+                && q.operand(0).ok() == Some(out)
                 && q.operand(1).is_ok_and(before_op) =>
             {
                 Some(*q)
@@ -317,13 +428,12 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             _ => None,
         };
         let input = ar.operand(0).ok()?;
-        let res_in = match other {
+        let res_in = match residual {
             Some(r) => r,
-            None => self.zeros_like(input, op)?,
+            None => self.zeros_like(input, at)?,
         };
-        let eps = op.attribute("epsilon").ok()?;
         let attrs = vec![
-            self.attr("rms_eps", eps),
+            self.attr("rms_eps", epsilon),
             self.attr("world_size", ir::i64_attr(self.ctx, self.tp)),
             self.attr("launch_with_pdl", BoolAttribute::new(self.ctx, true).into()),
             self.attr("fp32_acc", BoolAttribute::new(self.ctx, true).into()),
@@ -332,35 +442,35 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
                 "pattern_code",
                 ir::i64_attr(self.ctx, if quant.is_some() { K_AR_RESIDUAL_RMS_NORM_FP8_QUANT } else { K_AR_RESIDUAL_RMS_NORM }),
             ),
-            self.attr("weight_bias", FloatAttribute::new(self.ctx, Type::float64(self.ctx), 0.0).into()),
+            self.attr("weight_bias", FloatAttribute::new(self.ctx, Type::float64(self.ctx), weight_bias).into()),
         ];
-        let mut operands = vec![input, res_in, w];
-        let mut types = vec![y.r#type(), y.r#type()];
+        let mut operands = vec![input, res_in, weight];
+        let mut types = vec![out.r#type(), out.r#type()];
         if let Some(q) = quant {
             operands.push(q.operand(1).ok()?);
             types.push(q.result(0).ok()?.r#type());
         }
-        let loc = Location::fused(self.ctx, &[ar.location(), op.location()], Attribute::unit(self.ctx));
+        let loc = Location::fused(self.ctx, &[ar.location(), norm_op.location()], Attribute::unit(self.ctx));
         let fused = OperationBuilder::new(FUSED, loc).add_operands(&operands).add_results(&types).add_attributes(&attrs).build().ok()?;
-        // In the norm's place, where all its operands are defined (the
-        // all-reduce moves down to it; every rank runs the same program, so
-        // the collectives stay in one order across ranks).
-        let fused = self.block.insert_operation_before(op, fused);
+        let fused = self.block.insert_operation_before(at, fused);
         let (Ok(norm), Ok(new_res)) = (fused.result(0), fused.result(1)) else { return None };
+        let mut dead = ops;
         match quant {
             Some(q) => {
                 ir::replace_all_uses(q.result(0).ok()?.into(), fused.result(2).ok()?.into());
-                self.erase(q);
+                dead.insert(0, q);
             }
-            None => ir::replace_all_uses(y, norm.into()),
+            None => ir::replace_all_uses(out, norm.into()),
         }
-        if residual {
-            ir::replace_all_uses(op.result(1).ok()?.into(), new_res.into());
+        if let Some(r) = residual_out {
+            ir::replace_all_uses(r, new_res.into());
         }
-        self.erase(op);
         // Without a residual, the all-reduced value is the new residual (all-reduce + zeros).
         ir::replace_all_uses(x, new_res.into());
-        self.erase(ar);
+        dead.push(ar);
+        let ids: Vec<usize> = dead.iter().map(ir::op_id).collect();
+        let left: HashSet<usize> = ir::erase_dead(dead).iter().map(ir::op_id).collect();
+        self.erased.extend(ids.into_iter().filter(|id| !left.contains(id)));
         Some(quant.is_some())
     }
 
@@ -397,10 +507,5 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             }
         }
         (norms, quants)
-    }
-
-    fn erase(&mut self, op: OperationRef<'c, 'a>) {
-        self.erased.insert(ir::op_id(&op));
-        ir::erase(op);
     }
 }

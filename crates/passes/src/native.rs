@@ -6,6 +6,9 @@
 //! chain only where a fusion rule will then consume it, so an unfused native
 //! chain is left exactly as it was.
 //!
+//! `gemma_rms` recognizes vLLM's `GemmaRMSNorm` (weight `1 + w`, one
+//! rounding), which has no custom op: only the all-reduce fusion consumes it.
+//!
 //! Numerics (checked by tests/all/numerics.rs): the raised RMSNorm, static
 //! quant and SiLU-mul compute what the chains compute, at the same rounding
 //! points (`to(f32)`, f32 math, `to(T)`, `T*T` rounds). Two differences:
@@ -84,41 +87,12 @@ pub fn rms<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<Rms<'c, 'a>, String> {
     let t = elem(out).ok_or("not a tensor")?;
     let mul_w = named(out, "aten.mul").ok_or("not produced by aten.mul (* weight)")?;
     let ((n, conv_t), w) = commuted(&mul_w, |v| converted(v, &t)).ok_or("no to(T) operand of the weight multiply")?;
-    let mul_s = named(n, "aten.mul").ok_or("the normalized value is not xf * rsqrt(..)")?;
-    let (rsqrt, xf) = commuted(&mul_s, |v| named(v, "aten.rsqrt")).ok_or("no rsqrt in xf * rsqrt(..)")?;
-    let add_eps = named(rsqrt.operand(0).map_err(|e| e.to_string())?, "aten.add_scalar").ok_or("rsqrt's input is not mean + eps")?;
-    let epsilon = scalar(&add_eps, "other").ok_or("no epsilon")?;
-    let mean = named(add_eps.operand(0).map_err(|e| e.to_string())?, "aten.mean").ok_or("no mean")?;
-    let rank = ir::ranked_tensor(xf.r#type()).map_or(0, |t| t.rank() as i64);
-    let dims = mean
-        .attribute("dim")
-        .ok()
-        .and_then(|a| DenseI64ArrayAttribute::try_from(a).ok())
-        .map(|a| (0..a.len()).filter_map(|i| a.element(i).ok()).collect::<Vec<_>>());
-    let keep = mean.attribute("keepdim").ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_some_and(|b| b.value());
-    if !matches!(dims.as_deref(), Some([d]) if *d == -1 || *d == rank - 1) || !keep {
-        return Err("the mean is not over the last dim with keepdim".into());
+    let Scaled { xf, epsilon, mul_s, pow, ops: scale_ops } = scaled(n)?;
+    if elem(w) != Some(t.clone()) {
+        return Err(format!("the weight is not {t}"));
     }
-    let pow = named(mean.operand(0).map_err(|e| e.to_string())?, "aten.pow_scalar").ok_or("no x ** 2")?;
-    if scalar(&pow, "other") != Some(2.0) || pow.operand(0).ok() != Some(xf) {
-        return Err("the mean is not of xf ** 2".into());
-    }
-    if elem(xf).as_deref() != Some("f32") || elem(w) != Some(t.clone()) {
-        return Err(format!("xf is not f32 or the weight is not {t}"));
-    }
-    let mut ops = vec![mul_w, conv_t, mul_s, rsqrt, add_eps, mean, pow];
-    for v in [
-        n,
-        mul_s.result(0).map_err(|e| e.to_string())?.into(),
-        rsqrt.result(0).map_err(|e| e.to_string())?.into(),
-        add_eps.result(0).map_err(|e| e.to_string())?.into(),
-        mean.result(0).map_err(|e| e.to_string())?.into(),
-        pow.result(0).map_err(|e| e.to_string())?.into(),
-    ] {
-        if !one_use(v) {
-            return Err("an intermediate value of the norm has another user".into());
-        }
-    }
+    let mut ops = vec![mul_w, conv_t];
+    ops.extend(scale_ops);
     // xf: to(x, f32), or the residual form.
     let (x, residual, residual_out) = if let Some((x, c)) = converted(xf, "f32").filter(|(x, _)| elem(*x) == Some(t.clone())) {
         if ir::users(xf).len() != 2 {
@@ -155,6 +129,102 @@ pub fn rms<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<Rms<'c, 'a>, String> {
         (x, Some(r), residual_out)
     } else {
         return Err("xf is neither to(x, f32) nor a residual add".into());
+    };
+    Ok(Rms { x, residual, weight: w, epsilon, out, residual_out, ops })
+}
+
+/// `xf * rsqrt(mean(xf ** 2, -1, keepdim) + eps)`, the rows scaled in f32:
+/// what the RMSNorms' native forms share.
+struct Scaled<'c, 'a> {
+    xf: Value<'c, 'a>,
+    epsilon: f64,
+    /// `xf * rsqrt(..)` and `xf ** 2`, the two readers of `xf` in the norm.
+    mul_s: Op<'c, 'a>,
+    pow: Op<'c, 'a>,
+    ops: Vec<Op<'c, 'a>>,
+}
+
+/// Reads `n = xf * rsqrt(mean(xf ** 2, -1, keepdim) + eps)` backwards; every
+/// value in it (`n` too) has one reader, and `xf` is f32.
+fn scaled<'c: 'a, 'a>(n: Value<'c, 'a>) -> Result<Scaled<'c, 'a>, String> {
+    let mul_s = named(n, "aten.mul").ok_or("the normalized value is not xf * rsqrt(..)")?;
+    let (rsqrt, xf) = commuted(&mul_s, |v| named(v, "aten.rsqrt")).ok_or("no rsqrt in xf * rsqrt(..)")?;
+    let add_eps = named(rsqrt.operand(0).map_err(|e| e.to_string())?, "aten.add_scalar").ok_or("rsqrt's input is not mean + eps")?;
+    let epsilon = scalar(&add_eps, "other").ok_or("no epsilon")?;
+    let mean = named(add_eps.operand(0).map_err(|e| e.to_string())?, "aten.mean").ok_or("no mean")?;
+    let rank = ir::ranked_tensor(xf.r#type()).map_or(0, |t| t.rank() as i64);
+    let dims = mean
+        .attribute("dim")
+        .ok()
+        .and_then(|a| DenseI64ArrayAttribute::try_from(a).ok())
+        .map(|a| (0..a.len()).filter_map(|i| a.element(i).ok()).collect::<Vec<_>>());
+    let keep = mean.attribute("keepdim").ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_some_and(|b| b.value());
+    if !matches!(dims.as_deref(), Some([d]) if *d == -1 || *d == rank - 1) || !keep {
+        return Err("the mean is not over the last dim with keepdim".into());
+    }
+    let pow = named(mean.operand(0).map_err(|e| e.to_string())?, "aten.pow_scalar").ok_or("no x ** 2")?;
+    if scalar(&pow, "other") != Some(2.0) || pow.operand(0).ok() != Some(xf) {
+        return Err("the mean is not of xf ** 2".into());
+    }
+    if elem(xf).as_deref() != Some("f32") {
+        return Err("xf is not f32".into());
+    }
+    for v in [
+        n,
+        mul_s.result(0).map_err(|e| e.to_string())?.into(),
+        rsqrt.result(0).map_err(|e| e.to_string())?.into(),
+        add_eps.result(0).map_err(|e| e.to_string())?.into(),
+        mean.result(0).map_err(|e| e.to_string())?.into(),
+        pow.result(0).map_err(|e| e.to_string())?.into(),
+    ] {
+        if !one_use(v) {
+            return Err("an intermediate value of the norm has another user".into());
+        }
+    }
+    Ok(Scaled { xf, epsilon, mul_s, pow, ops: vec![mul_s, rsqrt, add_eps, mean, pow] })
+}
+
+/// A native Gemma RMSNorm (vLLM's `GemmaRMSNorm.forward_native`): the rows
+/// scaled in f32, times `1 + w` in f32, rounded to T once,
+/// `out = to(to(z, f32) * rsqrt(..) * (to(w, f32) + 1), T)`, where `z` is
+/// `x`, or `x + r` added in T (the new residual, which `residual_out` then
+/// names: it is read by the norm and by the layers after it). vLLM's f16
+/// form adds in f32 and keeps an f32 residual; it is not this one.
+pub fn gemma_rms<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<Rms<'c, 'a>, String> {
+    let t = elem(out).ok_or("not a tensor")?;
+    if t != "bf16" && t != "f16" {
+        return Err(format!("the output is {t}, not bf16 or f16"));
+    }
+    let (y, conv_out) = converted(out, &t).ok_or("not to(T) of the normalized rows")?;
+    let mul_w = named(y, "aten.mul").ok_or("not to(T) of a multiply by the weight")?;
+    let ((add1, w, conv_w), n) = commuted(&mul_w, |v| {
+        let add1 = named(v, "aten.add_scalar").filter(|o| scalar(o, "other") == Some(1.0))?;
+        let (w, conv_w) = converted(add1.operand(0).ok()?, "f32")?;
+        Some((add1, w, conv_w))
+    })
+    .ok_or("no (to(w, f32) + 1) operand of the weight multiply")?;
+    if elem(w) != Some(t.clone()) {
+        return Err(format!("the weight is not {t}"));
+    }
+    let Scaled { xf, epsilon, ops: scale_ops, .. } = scaled(n)?;
+    for v in [y, mul_w.result(0).map_err(|e| e.to_string())?.into(), add1.result(0).map_err(|e| e.to_string())?.into()] {
+        if !one_use(v) {
+            return Err("an intermediate value of the norm has another user".into());
+        }
+    }
+    let (z, conv_z) = converted(xf, "f32").filter(|(z, _)| elem(*z) == Some(t.clone())).ok_or("xf is not to(z, f32) of T rows")?;
+    if ir::users(xf).len() != 2 {
+        return Err("to(z, f32) has another user".into());
+    }
+    let mut ops = vec![conv_out, mul_w, add1, conv_w, conv_z];
+    ops.extend(scale_ops);
+    // z: the rows, or their residual add in T (any other reader of z reads the new residual).
+    let (x, residual, residual_out) = match named(z, "aten.add") {
+        Some(add) => {
+            ops.push(add);
+            (add.operand(0).map_err(|e| e.to_string())?, Some(add.operand(1).map_err(|e| e.to_string())?), Some(z))
+        }
+        None => (z, None, None),
     };
     Ok(Rms { x, residual, weight: w, epsilon, out, residual_out, ops })
 }
