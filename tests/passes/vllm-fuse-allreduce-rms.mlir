@@ -18,6 +18,7 @@
 // STATS-NEXT: (0) over-token-limit
 // STATS-NEXT: (4) with-static-quant
 // EXPLAIN: remark: vllm-fuse-allreduce-rms: the all-reduced value has other readers than the norm
+// EXPLAIN: remark: vllm-fuse-allreduce-rms: the residual is the all-reduced value itself
 
 // all_reduce -> fused_add_rms_norm -> static FP8 quant (a middle layer):
 // pattern 2; the quant's rows come back as quant_out, the new residual as
@@ -145,4 +146,17 @@ func.func @decomposed(%p0: tensor<8x64xbf16>, %p1: tensor<8x64xbf16>, %w: tensor
   %t1 = "aten.convert_element_type"(%n1) {dtype = bf16} : (tensor<8x64xf32>) -> tensor<8x64xbf16>
   %y1 = "aten.mul"(%t1, %w) : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
   return %q0, %y1 : tensor<8x64xf8E4M3FN>, tensor<8x64xbf16>
+}
+
+// -----
+
+// The all-reduced rows as their own residual (x + x): the fused op would
+// read its own result, so it stays.
+// CHECK-LABEL: func.func @own_residual
+// CHECK-NEXT: "vllm.all_reduce"
+// CHECK-NEXT: "vllm.fused_add_rms_norm"
+func.func @own_residual(%x: tensor<16x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<16x4096xbf16>, tensor<16x4096xbf16>) {
+  %a = "vllm.all_reduce"(%x) {group_name = "tp:0"} : (tensor<16x4096xbf16>) -> tensor<16x4096xbf16>
+  %n, %r = "vllm.fused_add_rms_norm"(%a, %a, %w) {epsilon = 1.0e-5 : f64} : (tensor<16x4096xbf16>, tensor<16x4096xbf16>, tensor<4096xbf16>) -> (tensor<16x4096xbf16>, tensor<16x4096xbf16>) loc("busy")
+  return %n, %r : tensor<16x4096xbf16>, tensor<16x4096xbf16>
 }
