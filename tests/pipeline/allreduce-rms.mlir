@@ -12,7 +12,8 @@
 // RUN: vllm-opt %t.json --emit fx-json | diff - %t.json
 // A compile range ending at or below the limit applies (the zeros sized by the symbolic row count):
 // RUN: vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_tp2_L2_dyn.json --config '{"enable_fi_allreduce_fusion": true}' --compile-range 1:512 --tp-size 2 | FileCheck %s --check-prefix=RANGE
-// Above fi_allreduce_fusion_max_token_num, and for the unbounded symbolic graph, it does not:
+// Above fi_allreduce_fusion_max_token_num it does not run; on the symbolic
+// graph it runs and leaves every site, whose row count has no bound:
 // RUN: vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_tp2_L2_dyn.json --config '{"enable_fi_allreduce_fusion": true, "fi_allreduce_fusion_max_token_num": 128}' --runtime-shape 256 --tp-size 2 --pass-summary -o /dev/null 2>&1 | FileCheck %s --check-prefix=LIMIT
 // RUN: vllm-opt %S/../../../shared/fixtures/llama_fp8_custom_tp2_L2_dyn.json --config '{"enable_fi_allreduce_fusion": true}' --tp-size 2 --pass-summary -o /dev/null 2>&1 | FileCheck %s --check-prefix=SYMBOLIC
 // RUN: vllm-opt --config '{"enable_fi_allreduce_fusion": true, "fi_allreduce_fusion_max_token_num": 4096}' --runtime-shape 256 --tp-size 4 --print-pipeline | FileCheck %s --check-prefix=PIPE
@@ -37,7 +38,7 @@
 // RANGE: "aten.full"(%[[N]])
 // RANGE-COUNT-5: "vllm.flashinfer_trtllm_fused_allreduce_norm_"
 // LIMIT: vllm-fuse-allreduce-rms skipped: up to 256 tokens exceeds fi_allreduce_fusion_max_token_num = 128
-// SYMBOLIC: vllm-fuse-allreduce-rms skipped: the symbolic shape is unbounded (limit 16384 tokens)
+// SYMBOLIC: vllm-fuse-allreduce-rms {{.*}} over-token-limit=5
 // PIPE: func.func(vllm-fuse-allreduce-rms{tp-size=4 max-token-num=4096})
 // SIZED-COUNT-5: "vllm.flashinfer_trtllm_fused_allreduce_norm_"({{.*}}max_token_num = 128 : i64
 // SIZED-NOT: flashinfer
