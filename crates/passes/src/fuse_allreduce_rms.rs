@@ -130,6 +130,7 @@ impl Pass for FuseAllreduceRmsPass {
         // A fresh snapshot: the raised ops' addresses may be ones the raising freed.
         f.erased.clear();
         run.bump("native-gemma-rms", f.fuse_gemma_natives());
+        f.erased.clear(); // a fresh snapshot again: freed addresses may be reused
         for op in ir::block_ops(block) {
             if f.erased.contains(&ir::op_id(&op)) {
                 continue;
