@@ -32,15 +32,20 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, t: DType) -> Vec<f32> {
 /// `fused_add_rms_norm`: `z = rT(x + r)` (the add in T), normalize `z`.
 /// Returns `(out, z)`: the new `input` and `residual`.
 pub fn fused_add_rms_norm(x: &[f32], r: &[f32], w: &[f32], eps: f32, t: DType) -> (Vec<f32>, Vec<f32>) {
-    let z: Vec<f32> = x.iter().zip(r).map(|(a, b)| t.round(a + b)).collect();
+    let z = add_in(x, r, t);
     (rms_norm(&z, w, eps, t), z)
+}
+
+/// `rT(x + r)`: the residual add in the activation type.
+fn add_in(x: &[f32], r: &[f32], t: DType) -> Vec<f32> {
+    x.iter().zip(r).map(|(a, b)| t.round(a + b)).collect()
 }
 
 /// FlashInfer's all-reduce norm with a `weight_bias` (Gemma's `1 + w`):
 /// `z = rT(x + r)`, then `rT((z * s) * (w + bias))` in f32, one rounding.
 /// Returns `(out, z)`.
 pub fn fused_add_rms_norm_biased(x: &[f32], r: &[f32], w: &[f32], eps: f32, bias: f32, t: DType) -> (Vec<f32>, Vec<f32>) {
-    let z: Vec<f32> = x.iter().zip(r).map(|(a, b)| t.round(a + b)).collect();
+    let z = add_in(x, r, t);
     let mut out = Vec::with_capacity(z.len());
     for row in z.chunks(w.len()) {
         let s = inv_rms(row, eps);
