@@ -280,15 +280,14 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
     }
 
     /// Whether `x` is rows a tensor-parallel all-reduce produced that the
-    /// fused kernel may take for a norm of weight `w` starting at `at`:
-    /// read by the norm only (`only`: with a residual, the kernel consumes
-    /// them), or also by ops after `at`, which then read the new residual.
-    /// `norm` is the norm's reader of `x`. Returns the all-reduce.
+    /// fused kernel may take for a norm of weight `w` that starts at `at`
+    /// (the norm's reader of `x`): read by the norm only (`only`: with a
+    /// residual, the kernel consumes them), or also by ops after `at`, which
+    /// then read the new residual. Returns the all-reduce.
     fn all_reduced(
         &self,
         x: Value<'c, 'a>,
         w: Value<'c, 'a>,
-        norm: OperationRef<'c, 'a>,
         at: OperationRef<'c, 'a>,
         only: bool,
     ) -> Result<OperationRef<'c, 'a>, String> {
@@ -303,7 +302,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         if elem(w) != elem(x) {
             return Err("the weight's type is not the rows' type".to_string());
         }
-        let others: Vec<_> = ir::users(x).into_iter().filter(|u| *u != norm).collect();
+        let others: Vec<_> = ir::users(x).into_iter().filter(|u| *u != at).collect();
         if only && !others.is_empty() {
             return Err("the all-reduced value has other readers than the norm".into());
         }
@@ -313,6 +312,23 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         Ok(ar)
     }
 
+    /// The all-reduce among a norm's row operands `a` and (with a residual
+    /// add, which commutes) `b`, checked by `all_reduced`: (the all-reduce,
+    /// its rows, the other operand). Without `b`, `a` must be it.
+    fn all_reduced_of(
+        &self,
+        a: Value<'c, 'a>,
+        b: Option<Value<'c, 'a>>,
+        w: Value<'c, 'a>,
+        at: OperationRef<'c, 'a>,
+    ) -> Result<(OperationRef<'c, 'a>, Value<'c, 'a>, Option<Value<'c, 'a>>), String> {
+        let Some(b) = b else { return self.all_reduced(a, w, at, false).map(|ar| (ar, a, None)) };
+        match self.all_reduced(a, w, at, true) {
+            Ok(ar) => Ok((ar, a, Some(b))),
+            Err(why) => self.all_reduced(b, w, at, true).map(|ar| (ar, b, Some(a))).map_err(|_| why),
+        }
+    }
+
     /// The custom norm `op` of an all-reduce (with its residual when
     /// `residual`), and the static quant that is its only reader, as one
     /// fused op. Returns whether the quant was fused too.
@@ -320,15 +336,8 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         let found = (|| {
             let w = op.operand(if residual { 2 } else { 1 }).map_err(|_| "no weight")?;
             let a = op.operand(0).map_err(|_| "no operand")?;
-            if !residual {
-                return self.all_reduced(a, w, op, op, false).map(|ar| (ar, a, None, w));
-            }
-            // The residual add commutes: either operand may be the all-reduce.
-            let b = op.operand(1).map_err(|_| "no residual")?;
-            match self.all_reduced(a, w, op, op, true) {
-                Ok(ar) => Ok((ar, a, Some(b), w)),
-                Err(why) => self.all_reduced(b, w, op, op, true).map(|ar| (ar, b, Some(a), w)).map_err(|_| why),
-            }
+            let b = if residual { Some(op.operand(1).map_err(|_| "no residual")?) } else { None };
+            self.all_reduced_of(a, b, w, op).map(|(ar, x, r)| (ar, x, r, w))
         })();
         let (ar, x, residual_in, weight) = match found {
             Ok(f) => f,
@@ -368,14 +377,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             }) else {
                 continue;
             };
-            let found = match m.residual {
-                None => self.all_reduced(m.x, m.weight, at, at, false).map(|ar| (ar, m.x, None)),
-                Some(r) => match self.all_reduced(m.x, m.weight, at, at, true) {
-                    Ok(ar) => Ok((ar, m.x, Some(r))),
-                    Err(why) => self.all_reduced(r, m.weight, at, at, true).map(|ar| (ar, r, Some(m.x))).map_err(|_| why),
-                },
-            }
-            .and_then(|f| {
+            let found = self.all_reduced_of(m.x, m.residual, m.weight, at).and_then(|f| {
                 let defined_before =
                     ir::block_argument(m.weight).is_some() || ir::producer(m.weight).is_some_and(|p| p.is_before_in_block(at));
                 if defined_before { Ok(f) } else { Err("the weight is defined after the norm begins".into()) }
