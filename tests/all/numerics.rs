@@ -246,7 +246,9 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
     // the all-reduce + norm fusion instead of SP), ops expected after the
     // passes and how many, the baseline is the unfused graph)
     type Case<'a> = (&'a str, usize, &'a str, &'a [(&'a str, usize)], bool);
-    let cases: [Case; 12] = [
+    let cases: [Case; 13] = [
+        // Native Gemma norms sharded: the chains copied onto the shard as they are.
+        ("tp_gemma_decoder", 3, "sp", &[("vllm.reduce_scatter", 3), ("vllm.all_gather", 4), ("aten.rsqrt", 3)], true),
         // Native Gemma norms of the all-reduces, fused with weight_bias 1:
         // the kernel's one rounding is the native form's, so bit-identical.
         (

@@ -10,7 +10,8 @@
 // RUN: vllm-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(vllm-sequence-parallelism{tp-size=2}),func.func(vllm-fuse-rms-quant))' | FileCheck %s --check-prefix=FUSED
 
 // STATS: vllm-sequence-parallelism
-// STATS-NEXT: (1) all-gather-for-other-readers
+// STATS-NEXT: (2) all-gather-for-other-readers
+// STATS-NEXT: (2) native-gemma-rms-norm
 // STATS-NEXT: (2) native-rms-norm
 // STATS-NEXT: (1) quant-sharded
 // EXPLAIN: remark: vllm-sequence-parallelism: the residual add is not of an all-reduce and a sharded residual
@@ -91,4 +92,45 @@ func.func @lonely_residual(%p: tensor<256x64xbf16>, %res: tensor<256x64xbf16>, %
   %t = "aten.convert_element_type"(%n) {dtype = bf16} : (tensor<256x64xf32>) -> tensor<256x64xbf16>
   %y = "aten.mul"(%t, %w) : (tensor<256x64xbf16>, tensor<64xbf16>) -> tensor<256x64xbf16> loc("lonely")
   return %y : tensor<256x64xbf16>
+}
+
+// -----
+
+// Gemma's norm (weight 1 + w in f32, one rounding; the residual added in
+// bf16): the same, the chain copied onto the shard, the residual sum's twin
+// read by the next norm.
+// CHECK-LABEL: func.func @gemma
+// CHECK: %[[S0:.*]] = "vllm.reduce_scatter"(%arg0)
+// CHECK: %[[Z0:.*]] = "aten.convert_element_type"(%[[S0]]) {{.*}} -> tensor<8x64xf32>
+// CHECK: %[[O0:.*]] = "aten.convert_element_type"({{.*}}) {dtype = bf16} : (tensor<8x64xf32>) -> tensor<8x64xbf16>
+// CHECK: "vllm.all_gather"(%[[O0]])
+// CHECK: %[[S1:.*]] = "vllm.reduce_scatter"(%arg2)
+// CHECK: %[[A1:.*]] = "aten.add"(%[[S1]], %[[S0]]) : (tensor<8x64xbf16>, tensor<8x64xbf16>) -> tensor<8x64xbf16>
+// CHECK: "aten.convert_element_type"(%[[A1]]) {{.*}} -> tensor<8x64xf32>
+// CHECK-NOT: "vllm.all_reduce"
+func.func @gemma(%p0: tensor<16x64xbf16>, %w: tensor<64xbf16>, %p1: tensor<16x64xbf16>) -> (tensor<16x64xbf16>, tensor<16x64xbf16>, tensor<16x64xbf16>) {
+  %a0 = "vllm.all_reduce"(%p0) {group_name = "tp:0"} : (tensor<16x64xbf16>) -> tensor<16x64xbf16>
+  %zf0 = "aten.convert_element_type"(%a0) {dtype = f32} : (tensor<16x64xbf16>) -> tensor<16x64xf32>
+  %sq0 = "aten.pow_scalar"(%zf0) {other = 2 : i64} : (tensor<16x64xf32>) -> tensor<16x64xf32>
+  %m0 = "aten.mean"(%sq0) {dim = array<i64: -1>, keepdim = true} : (tensor<16x64xf32>) -> tensor<16x1xf32>
+  %e0 = "aten.add_scalar"(%m0) {other = 1.000000e-06 : f64} : (tensor<16x1xf32>) -> tensor<16x1xf32>
+  %r0 = "aten.rsqrt"(%e0) : (tensor<16x1xf32>) -> tensor<16x1xf32>
+  %n0 = "aten.mul"(%zf0, %r0) : (tensor<16x64xf32>, tensor<16x1xf32>) -> tensor<16x64xf32>
+  %wf0 = "aten.convert_element_type"(%w) {dtype = f32} : (tensor<64xbf16>) -> tensor<64xf32>
+  %wb0 = "aten.add_scalar"(%wf0) {other = 1.000000e+00 : f64} : (tensor<64xf32>) -> tensor<64xf32>
+  %y0 = "aten.mul"(%n0, %wb0) : (tensor<16x64xf32>, tensor<64xf32>) -> tensor<16x64xf32>
+  %o0 = "aten.convert_element_type"(%y0) {dtype = bf16} : (tensor<16x64xf32>) -> tensor<16x64xbf16>
+  %a1 = "vllm.all_reduce"(%p1) {group_name = "tp:0"} : (tensor<16x64xbf16>) -> tensor<16x64xbf16>
+  %z1 = "aten.add"(%a1, %a0) : (tensor<16x64xbf16>, tensor<16x64xbf16>) -> tensor<16x64xbf16>
+  %zf1 = "aten.convert_element_type"(%z1) {dtype = f32} : (tensor<16x64xbf16>) -> tensor<16x64xf32>
+  %sq1 = "aten.pow_scalar"(%zf1) {other = 2 : i64} : (tensor<16x64xf32>) -> tensor<16x64xf32>
+  %m1 = "aten.mean"(%sq1) {dim = array<i64: -1>, keepdim = true} : (tensor<16x64xf32>) -> tensor<16x1xf32>
+  %e1 = "aten.add_scalar"(%m1) {other = 1.000000e-06 : f64} : (tensor<16x1xf32>) -> tensor<16x1xf32>
+  %r1 = "aten.rsqrt"(%e1) : (tensor<16x1xf32>) -> tensor<16x1xf32>
+  %n1 = "aten.mul"(%zf1, %r1) : (tensor<16x64xf32>, tensor<16x1xf32>) -> tensor<16x64xf32>
+  %wf1 = "aten.convert_element_type"(%w) {dtype = f32} : (tensor<64xbf16>) -> tensor<64xf32>
+  %wb1 = "aten.add_scalar"(%wf1) {other = 1.000000e+00 : f64} : (tensor<64xf32>) -> tensor<64xf32>
+  %y1 = "aten.mul"(%n1, %wb1) : (tensor<16x64xf32>, tensor<64xf32>) -> tensor<16x64xf32>
+  %o1 = "aten.convert_element_type"(%y1) {dtype = bf16} : (tensor<16x64xf32>) -> tensor<16x64xbf16>
+  return %o0, %o1, %z1 : tensor<16x64xbf16>, tensor<16x64xbf16>, tensor<16x64xbf16>
 }

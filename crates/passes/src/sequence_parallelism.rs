@@ -62,6 +62,8 @@ are copied onto the shard as they are, so the values are bit-identical to the
 unsharded graph's (vLLM instead matches them as its custom op), and a
 decomposed static FP8 quant that is the norm's only reader moves onto the
 shard with them, so the fusion passes after it still fuse norm and quant.
+Gemma's decomposed norm (`GemmaRMSNorm`: weight `1 + w`, its residual added
+in bf16) shards the same way.
 
 Applies to 2-D rows with a static row count divisible by `tp-size` (the pass
 manager runs it only for such a runtime shape, as vLLM does); anything else
@@ -78,6 +80,7 @@ is left as is. Collectives keep the all-reduce's `group_name`.",
             name: "native-rms-norm",
             description: "Decomposed RMSNorms (with or without the residual add) of an all_reduce sharded",
         },
+        PassStatistic { name: "native-gemma-rms-norm", description: "Decomposed Gemma RMSNorms (weight 1 + w) of an all_reduce sharded" },
         PassStatistic { name: "quant-sharded", description: "Row-wise quants (static, per-token FP8) moved before the all-gather" },
         PassStatistic { name: "all-gather-for-other-readers", description: "All-gathers of a twin for a reader that is not a norm" },
     ],
@@ -118,8 +121,11 @@ impl Pass for SequenceParallelismPass {
             match name.as_string_ref().as_str() {
                 Ok("vllm.rms_norm") if sp.rms_norm(op) => run.bump("rms-norm", 1),
                 Ok("vllm.fused_add_rms_norm") if sp.fused_add_rms_norm(op) => run.bump("fused-add-rms-norm", 1),
-                // A decomposed RMSNorm ends in its weight multiply.
-                Ok("aten.mul") if sp.native_rms(op) => run.bump("native-rms-norm", 1),
+                // A decomposed RMSNorm ends in its weight multiply, a Gemma one in its to(T).
+                Ok("aten.mul") if sp.native_rms(op, native::rms) => run.bump("native-rms-norm", 1),
+                Ok("aten.convert_element_type" | "aten.to_dtype") if sp.native_rms(op, native::gemma_rms) => {
+                    run.bump("native-gemma-rms-norm", 1)
+                }
                 _ => continue,
             }
         }
@@ -309,12 +315,12 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
         Some(())
     }
 
-    /// A decomposed RMSNorm ending at `op` (its weight multiply) whose input
-    /// is an all-reduce (with the residual add: one operand an all-reduce,
-    /// the other sharded), copied onto the shard op by op.
-    fn native_rms(&mut self, op: OperationRef<'c, 'a>) -> bool {
-        let Some(out) = op.result(0).ok().map(Value::from) else { return false };
-        let m = match native::rms(out) {
+    /// A decomposed RMSNorm (as `recognize` reads one) ending at `op` whose
+    /// input is an all-reduce (with the residual add: one operand an
+    /// all-reduce, the other sharded), copied onto the shard op by op.
+    fn native_rms(&mut self, op: OperationRef<'c, 'a>, recognize: fn(Value<'c, 'a>) -> Result<native::Rms<'c, 'a>, String>) -> bool {
+        let Some(out) = op.results().next().map(Value::from) else { return false };
+        let m = match recognize(out) {
             Ok(m) => m,
             Err(why) => {
                 self.explain(op, &format!("not a decomposed RMSNorm: {why}"));
