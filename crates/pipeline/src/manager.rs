@@ -367,8 +367,18 @@ impl PostGradPassManager {
         state.insert("passes".into(), Value::Array(passes));
         state.insert("fix_functionalization".into(), Value::Array(finals));
         state.insert("shape".into(), json!(shape.to_string()));
+        // The manager's own rules (the gates deciding where each pass runs,
+        // how the config is read and handed on): a change there changes
+        // what is compiled even where no pass's sources change.
+        state.insert("manager".into(), json!(manager_sources_hash()));
         sha256_hex(&[&canonical(&Value::Object(state)).to_string()])
     }
+}
+
+/// sha256 of the sources that decide the plan besides the passes.
+fn manager_sources_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| sha256_hex(&[include_str!("manager.rs"), include_str!("config.rs"), include_str!("shape.rs")]))
 }
 
 pub(crate) fn sha256(parts: &[&str]) -> String {
