@@ -59,10 +59,9 @@ computed per site, so layers of another width or type get their own.
 The FlashInfer workspace is sized for that many tokens, and above it vLLM
 0.10's op falls back to the unfused path while vLLM main's asserts, so a
 site whose shape context may exceed it is not fused: its static row count,
-else the module's `torch.compile_range` end, must be at most the limit (an
-unbounded symbolic graph is not fused; the pipeline gives the pass only
-bounded contexts). Runs
-before RMSNorm + quant fusion. The residual add commutes: either of
+else the module's `torch.compile_range` end, must be at most the limit
+(symbolic rows without a compile range have no bound and are not fused;
+static rows are, in any context). Runs before RMSNorm + quant fusion. The residual add commutes: either of
 `fused_add_rms_norm`'s first two operands may be the all-reduce (the one only
 this norm reads is taken). Not fused (explained at `debug-node`):
 an all-reduce with other readers than the norm (except the no-residual form),
