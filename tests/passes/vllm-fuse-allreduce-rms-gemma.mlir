@@ -182,3 +182,26 @@ func.func @quant_after(%p: tensor<16x64xbf16>, %w: tensor<64xbf16>, %s: tensor<f
   %q = "vllm.static_scaled_fp8_quant"(%o0, %s) : (tensor<16x64xbf16>, tensor<f32>) -> tensor<16x64xf8E4M3FN>
   return %q : tensor<16x64xf8E4M3FN>
 }
+
+// -----
+
+// A broadcast bias added to the all-reduced rows is not a residual add: the
+// norm reads the sum, not the all-reduce, so nothing fuses.
+// CHECK-LABEL: func.func @bias
+// CHECK-NEXT: "vllm.all_reduce"
+// CHECK-NOT: flashinfer
+func.func @bias(%p: tensor<16x64xbf16>, %w: tensor<64xbf16>, %b: tensor<64xbf16>) -> (tensor<16x64xbf16>, tensor<16x64xbf16>) {
+  %a = "vllm.all_reduce"(%p) {group_name = "tp:0"} : (tensor<16x64xbf16>) -> tensor<16x64xbf16>
+  %z = "aten.add"(%a, %b) : (tensor<16x64xbf16>, tensor<64xbf16>) -> tensor<16x64xbf16>
+  %zf0 = "aten.convert_element_type"(%z) {dtype = f32} : (tensor<16x64xbf16>) -> tensor<16x64xf32>
+  %sq0 = "aten.pow_scalar"(%zf0) {other = 2 : i64} : (tensor<16x64xf32>) -> tensor<16x64xf32>
+  %m0 = "aten.mean"(%sq0) {dim = array<i64: -1>, keepdim = true} : (tensor<16x64xf32>) -> tensor<16x1xf32>
+  %e0 = "aten.add_scalar"(%m0) {other = 1.000000e-06 : f64} : (tensor<16x1xf32>) -> tensor<16x1xf32>
+  %r0 = "aten.rsqrt"(%e0) : (tensor<16x1xf32>) -> tensor<16x1xf32>
+  %n0 = "aten.mul"(%zf0, %r0) : (tensor<16x64xf32>, tensor<16x1xf32>) -> tensor<16x64xf32>
+  %wf0 = "aten.convert_element_type"(%w) {dtype = f32} : (tensor<64xbf16>) -> tensor<64xf32>
+  %wb0 = "aten.add_scalar"(%wf0) {other = 1.000000e+00 : f64} : (tensor<64xf32>) -> tensor<64xf32>
+  %y0 = "aten.mul"(%n0, %wb0) : (tensor<16x64xf32>, tensor<64xf32>) -> tensor<16x64xf32>
+  %o0 = "aten.convert_element_type"(%y0) {dtype = bf16} : (tensor<16x64xf32>) -> tensor<16x64xbf16>
+  return %o0, %z : tensor<16x64xbf16>, tensor<16x64xbf16>
+}

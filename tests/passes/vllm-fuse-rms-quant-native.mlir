@@ -144,3 +144,27 @@ func.func @native_weight_dtype_differs(%x: tensor<16x4096xf16>, %w: tensor<4096x
   %q = "vllm.static_scaled_fp8_quant"(%y, %s) : (tensor<16x4096xf16>, tensor<f32>) -> tensor<16x4096xf8E4M3FN>
   return %q : tensor<16x4096xf8E4M3FN>
 }
+
+// -----
+
+// Negative: a broadcast add (a bias of one row) before the norm is not a
+// residual add: nothing fuses (it used to become a fused_add_rms_norm with a
+// one-row residual, which the verifier then refused).
+// CHECK-LABEL: func.func @native_bias_add_quant
+// CHECK: "aten.add"
+// CHECK: "aten.rsqrt"
+// CHECK: "vllm.static_scaled_fp8_quant"
+func.func @native_bias_add_quant(%x: tensor<16x4096xbf16>, %b: tensor<4096xbf16>, %w: tensor<4096xbf16>, %s: tensor<f32>) -> tensor<16x4096xf8E4M3FN> {
+  %xf = "aten.convert_element_type"(%x) {dtype = f32} : (tensor<16x4096xbf16>) -> tensor<16x4096xf32>
+  %bf = "aten.convert_element_type"(%b) {dtype = f32} : (tensor<4096xbf16>) -> tensor<4096xf32>
+  %sum = "aten.add"(%xf, %bf) : (tensor<16x4096xf32>, tensor<4096xf32>) -> tensor<16x4096xf32>
+  %p = "aten.pow_scalar"(%sum) {other = 2 : i64} : (tensor<16x4096xf32>) -> tensor<16x4096xf32>
+  %m = "aten.mean"(%p) {dim = array<i64: 1>, keepdim = true} : (tensor<16x4096xf32>) -> tensor<16x1xf32>
+  %a = "aten.add_scalar"(%m) {other = 1.000000e-06 : f64} : (tensor<16x1xf32>) -> tensor<16x1xf32>
+  %r = "aten.rsqrt"(%a) : (tensor<16x1xf32>) -> tensor<16x1xf32>
+  %n = "aten.mul"(%r, %sum) : (tensor<16x1xf32>, tensor<16x4096xf32>) -> tensor<16x4096xf32>
+  %nt = "aten.convert_element_type"(%n) {dtype = bf16} : (tensor<16x4096xf32>) -> tensor<16x4096xbf16>
+  %y = "aten.mul"(%w, %nt) : (tensor<4096xbf16>, tensor<16x4096xbf16>) -> tensor<16x4096xbf16>
+  %q = "vllm.static_scaled_fp8_quant"(%y, %s) : (tensor<16x4096xbf16>, tensor<f32>) -> tensor<16x4096xf8E4M3FN>
+  return %q : tensor<16x4096xf8E4M3FN>
+}

@@ -108,6 +108,9 @@ pub fn rms<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<Rms<'c, 'a>, String> {
         if elem(x) != Some(t.clone()) || elem(r) != Some(t.clone()) || !one_use(a) || !one_use(b) {
             return Err("the residual add's inputs are not single-use to(f32) of T values".into());
         }
+        if a.r#type() != xf.r#type() || b.r#type() != xf.r#type() {
+            return Err("the add is not of two row tensors (a broadcast, not a residual)".into());
+        }
         // Users of the sum: the norm (pow and the scale multiply) and at most one to(T).
         let mut residual_out = None;
         for u in ir::users(xf) {
@@ -218,8 +221,11 @@ pub fn gemma_rms<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<Rms<'c, 'a>, String> 
     }
     let mut ops = vec![conv_out, mul_w, add1, conv_w, conv_z];
     ops.extend(scale_ops);
-    // z: the rows, or their residual add in T (any other reader of z reads the new residual).
-    let (x, residual, residual_out) = match named(z, "aten.add") {
+    // z: the rows, or their residual add in T (any other reader of z reads
+    // the new residual); an add of anything but two row tensors (a
+    // broadcast bias) is not a residual add, so z is then the rows.
+    let rows = |v: Value<'c, 'a>| v.r#type() == z.r#type();
+    let (x, residual, residual_out) = match named(z, "aten.add").filter(|add| add.operands().all(rows)) {
         Some(add) => {
             ops.push(add);
             (add.operand(0).map_err(|e| e.to_string())?, Some(add.operand(1).map_err(|e| e.to_string())?), Some(z))
