@@ -205,3 +205,24 @@ func.func @bias(%p: tensor<16x64xbf16>, %w: tensor<64xbf16>, %b: tensor<64xbf16>
   %o0 = "aten.convert_element_type"(%y0) {dtype = bf16} : (tensor<16x64xf32>) -> tensor<16x64xbf16>
   return %o0, %z : tensor<16x64xbf16>, tensor<16x64xbf16>
 }
+
+// -----
+
+// A gated form, norm(x) * (1 + g) with g rows: g is no weight vector.
+// CHECK-LABEL: func.func @gated
+// CHECK-NEXT: "vllm.all_reduce"
+// CHECK-NOT: flashinfer
+func.func @gated(%p: tensor<16x64xbf16>, %g: tensor<16x64xbf16>) -> tensor<16x64xbf16> {
+  %a = "vllm.all_reduce"(%p) {group_name = "tp:0"} : (tensor<16x64xbf16>) -> tensor<16x64xbf16>
+  %zf0 = "aten.convert_element_type"(%a) {dtype = f32} : (tensor<16x64xbf16>) -> tensor<16x64xf32>
+  %sq0 = "aten.pow_scalar"(%zf0) {other = 2 : i64} : (tensor<16x64xf32>) -> tensor<16x64xf32>
+  %m0 = "aten.mean"(%sq0) {dim = array<i64: -1>, keepdim = true} : (tensor<16x64xf32>) -> tensor<16x1xf32>
+  %e0 = "aten.add_scalar"(%m0) {other = 1.000000e-06 : f64} : (tensor<16x1xf32>) -> tensor<16x1xf32>
+  %r0 = "aten.rsqrt"(%e0) : (tensor<16x1xf32>) -> tensor<16x1xf32>
+  %n0 = "aten.mul"(%zf0, %r0) : (tensor<16x64xf32>, tensor<16x1xf32>) -> tensor<16x64xf32>
+  %gf = "aten.convert_element_type"(%g) {dtype = f32} : (tensor<16x64xbf16>) -> tensor<16x64xf32>
+  %g1 = "aten.add_scalar"(%gf) {other = 1.000000e+00 : f64} : (tensor<16x64xf32>) -> tensor<16x64xf32>
+  %y0 = "aten.mul"(%n0, %g1) : (tensor<16x64xf32>, tensor<16x64xf32>) -> tensor<16x64xf32>
+  %o0 = "aten.convert_element_type"(%y0) {dtype = bf16} : (tensor<16x64xf32>) -> tensor<16x64xbf16>
+  return %o0 : tensor<16x64xbf16>
+}

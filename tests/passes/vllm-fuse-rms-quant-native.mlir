@@ -168,3 +168,25 @@ func.func @native_bias_add_quant(%x: tensor<16x4096xbf16>, %b: tensor<4096xbf16>
   %q = "vllm.static_scaled_fp8_quant"(%y, %s) : (tensor<16x4096xbf16>, tensor<f32>) -> tensor<16x4096xf8E4M3FN>
   return %q : tensor<16x4096xf8E4M3FN>
 }
+
+// -----
+
+// Negative: a gated norm, norm(x) * g with g rows of the same shape: g is no
+// weight vector, nothing fuses (it used to be fused with g as the weight, of
+// which the kernel reads one row: a silent miscompile).
+// CHECK-LABEL: func.func @gated
+// CHECK: "aten.rsqrt"
+// CHECK: "vllm.static_scaled_fp8_quant"
+// CHECK-NOT: rms_norm
+func.func @gated(%x: tensor<16x4096xbf16>, %g: tensor<16x4096xbf16>, %s: tensor<f32>) -> tensor<16x4096xf8E4M3FN> {
+  %xf = "aten.convert_element_type"(%x) {dtype = f32} : (tensor<16x4096xbf16>) -> tensor<16x4096xf32>
+  %p = "aten.pow_scalar"(%xf) {other = 2 : i64} : (tensor<16x4096xf32>) -> tensor<16x4096xf32>
+  %m = "aten.mean"(%p) {dim = array<i64: 1>, keepdim = true} : (tensor<16x4096xf32>) -> tensor<16x1xf32>
+  %a = "aten.add_scalar"(%m) {other = 1.000000e-06 : f64} : (tensor<16x1xf32>) -> tensor<16x1xf32>
+  %r = "aten.rsqrt"(%a) : (tensor<16x1xf32>) -> tensor<16x1xf32>
+  %n = "aten.mul"(%r, %xf) : (tensor<16x1xf32>, tensor<16x4096xf32>) -> tensor<16x4096xf32>
+  %nt = "aten.convert_element_type"(%n) {dtype = bf16} : (tensor<16x4096xf32>) -> tensor<16x4096xbf16>
+  %y = "aten.mul"(%g, %nt) : (tensor<16x4096xbf16>, tensor<16x4096xbf16>) -> tensor<16x4096xbf16>
+  %q = "vllm.static_scaled_fp8_quant"(%y, %s) : (tensor<16x4096xbf16>, tensor<f32>) -> tensor<16x4096xf8E4M3FN>
+  return %q : tensor<16x4096xf8E4M3FN>
+}

@@ -67,6 +67,20 @@ fn commuted<'c: 'a, 'a, T>(op: &Op<'c, 'a>, mut pick: impl FnMut(Value<'c, 'a>) 
     pick(b).map(|t| (t, a))
 }
 
+/// Whether `w` can be a norm's weight for rows `out`: one vector of the
+/// rows' width (a product with another row tensor, as a gated norm's
+/// `norm(x) * g`, is not a weight: the kernels read one row of weights).
+fn row_weight(w: Value<'_, '_>, out: Value<'_, '_>) -> bool {
+    let (Some(w), Some(o)) = (ir::ranked_tensor(w.r#type()), ir::ranked_tensor(out.r#type())) else { return false };
+    if w.rank() != 1 || o.rank() == 0 {
+        return false;
+    }
+    match (w.dim_size(0), o.dim_size(o.rank() - 1)) {
+        (Ok(DimSize::Static(a)), Ok(DimSize::Static(b))) => a == b,
+        _ => true,
+    }
+}
+
 /// A native RMSNorm, optionally with the residual add in front.
 pub struct Rms<'c, 'a> {
     pub x: Value<'c, 'a>,
@@ -90,6 +104,9 @@ pub fn rms<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<Rms<'c, 'a>, String> {
     let Scaled { xf, epsilon, mul_s, pow, ops: scale_ops } = scaled(n)?;
     if elem(w) != Some(t.clone()) {
         return Err(format!("the weight is not {t}"));
+    }
+    if !row_weight(w, out) {
+        return Err("the multiply is not by one weight vector of the rows' width".into());
     }
     let mut ops = vec![mul_w, conv_t];
     ops.extend(scale_ops);
@@ -208,6 +225,9 @@ pub fn gemma_rms<'c: 'a, 'a>(out: Value<'c, 'a>) -> Result<Rms<'c, 'a>, String> 
     .ok_or("no (to(w, f32) + 1) operand of the weight multiply")?;
     if elem(w) != Some(t.clone()) {
         return Err(format!("the weight is not {t}"));
+    }
+    if !row_weight(w, out) {
+        return Err("the multiply is not by one weight vector of the rows' width".into());
     }
     let Scaled { xf, epsilon, ops: scale_ops, .. } = scaled(n)?;
     for v in [y, mul_w.result(0).map_err(|e| e.to_string())?.into(), add1.result(0).map_err(|e| e.to_string())?.into()] {
