@@ -155,6 +155,22 @@ func.func @shapes_must_agree(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) {
 
 // -----
 
+func.func @norm_weight_is_one_row(%x: tensor<?x4096xbf16>, %g: tensor<16x4096xbf16>) {
+  // expected-error @+1 {{'weight' (tensor<16x4096xbf16>) must be one vector as wide as the rows}}
+  %0 = "vllm.rms_norm"(%x, %g) {epsilon = 1.0e-05 : f64} : (tensor<?x4096xbf16>, tensor<16x4096xbf16>) -> tensor<?x4096xbf16>
+  return
+}
+
+// -----
+
+func.func @norm_weight_as_wide_as_the_rows(%x: tensor<?x4096xbf16>, %r: tensor<?x4096xbf16>, %w: tensor<2048xbf16>) {
+  // expected-error @+1 {{'rms_gamma' (tensor<2048xbf16>) must be one vector as wide as the rows (4096 elements)}}
+  %0:2 = "vllm.flashinfer_trtllm_fused_allreduce_norm"(%x, %r, %w) {rms_eps = 1.0e-05 : f64, world_size = 2 : i64, launch_with_pdl = true, fp32_acc = true, max_token_num = 16 : i64, pattern_code = 1 : i64, weight_bias = 0.0 : f64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<2048xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>)
+  return
+}
+
+// -----
+
 func.func @ranks_must_agree(%x: tensor<?x4096xbf16>, %s: tensor<f32>) {
   // expected-error @+1 {{'result' (tensor<4096xf8E4M3FN>) must have the shape of 'input' (tensor<?x4096xbf16>)}}
   %0 = "vllm.static_scaled_fp8_quant"(%x, %s) : (tensor<?x4096xbf16>, tensor<f32>) -> tensor<4096xf8E4M3FN>

@@ -175,6 +175,9 @@ pub struct OpDef {
     pub kernel: Option<String>,
     /// Operands and results whose shapes must agree.
     pub same_shape: Vec<String>,
+    /// A norm's weight: one vector as wide as the rows (the last dim of the
+    /// first `same_shape` value); the kernels read one row of weights.
+    pub row_weight: Option<String>,
     /// The result is a view of operand 0's storage (alias analysis: writing
     /// one in place changes the other).
     pub view: bool,
@@ -318,6 +321,7 @@ struct RawOp {
     kernel: Option<String>,
     #[serde(default)]
     same_shape: Vec<String>,
+    row_weight: Option<String>,
     #[serde(default)]
     view: bool,
     #[serde(default)]
@@ -396,6 +400,7 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
         inplace: None,
         kernel: None,
         same_shape: if same { vec!["self".into(), "result".into()] } else { vec![] },
+        row_weight: None,
         view: false,
         fx_positional: false,
         collective: None,
@@ -451,6 +456,7 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             inplace: r.inplace,
             kernel: r.kernel,
             same_shape: r.same_shape,
+            row_weight: r.row_weight,
             view: r.view,
             fx_positional: r.fx_positional,
             collective: match r.collective.as_deref() {
@@ -482,6 +488,11 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             if !op.operands.iter().chain(&op.results).any(|d| &d.name == v) {
                 return Err(format!("{n}: same_shape names '{v}', which is not an operand or result"));
             }
+        }
+        if let Some(w) = &op.row_weight
+            && (!op.operands.iter().any(|d| &d.name == w) || op.same_shape.is_empty())
+        {
+            return Err(format!("{n}: row_weight names '{w}', which must be an operand, and needs same_shape rows"));
         }
         if index.insert(op.name.clone(), ops.len()).is_some() {
             return Err(format!("{n}: defined twice"));

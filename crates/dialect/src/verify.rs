@@ -30,7 +30,9 @@ pub fn verify_op(op: OperationRef<'_, '_>) -> Result<(), String> {
     check_values(&def.results, &res_groups, &results, "result")?;
     check_attrs(&op, def)?;
     check_dynamic_sizes(&op, def, &op_groups)?;
-    check_same_shape(def, &op_groups, &operands, &res_groups, &results)?;
+    let named = Named { def, op_groups: &op_groups, operands: &operands, res_groups: &res_groups, results: &results };
+    check_same_shape(&named)?;
+    check_row_weight(&named)?;
     if let Some(rule) = def.collective {
         check_collective(&op, rule, &operands, &results)?;
     }
@@ -101,36 +103,58 @@ pub fn shape_of(t: Type<'_>) -> Option<Vec<Option<i64>>> {
     )
 }
 
-fn check_same_shape(
-    def: &OpDef,
-    op_groups: &[Range<usize>],
-    operands: &[Type],
-    res_groups: &[Range<usize>],
-    results: &[Type],
-) -> Result<(), String> {
-    let mut first: Option<(&str, Vec<Option<i64>>, Type)> = None;
-    for name in &def.same_shape {
-        let found = def
+/// An op's operand and result types, found by their names in the table.
+struct Named<'d, 't> {
+    def: &'d OpDef,
+    op_groups: &'d [Range<usize>],
+    operands: &'d [Type<'t>],
+    res_groups: &'d [Range<usize>],
+    results: &'d [Type<'t>],
+}
+
+impl<'t> Named<'_, 't> {
+    /// The value named `name` (None: an absent optional, or no such name).
+    fn get(&self, name: &str) -> Option<Type<'t>> {
+        self.def
             .operands
             .iter()
-            .zip(op_groups)
-            .map(|(d, r)| (d, r, operands))
-            .chain(def.results.iter().zip(res_groups).map(|(d, r)| (d, r, results)))
-            .find(|(d, _, _)| &d.name == name);
-        let Some((_, range, types)) = found else { continue };
-        let Some(i) = range.clone().next() else { continue }; // an absent optional
-        let Some(shape) = shape_of(types[i]) else { continue };
+            .zip(self.op_groups)
+            .map(|(d, r)| (d, r, self.operands))
+            .chain(self.def.results.iter().zip(self.res_groups).map(|(d, r)| (d, r, self.results)))
+            .find(|(d, _, _)| d.name == name)
+            .and_then(|(_, range, types)| range.clone().next().map(|i| types[i]))
+    }
+}
+
+fn check_same_shape(named: &Named) -> Result<(), String> {
+    let mut first: Option<(&str, Vec<Option<i64>>, Type)> = None;
+    for name in &named.def.same_shape {
+        let Some(t) = named.get(name) else { continue };
+        let Some(shape) = shape_of(t) else { continue };
         match &first {
-            None => first = Some((name, shape, types[i])),
+            None => first = Some((name, shape, t)),
             Some((fname, fshape, ftype)) => {
                 let agree = fshape.len() == shape.len() && fshape.iter().zip(&shape).all(|(a, b)| a.is_none() || b.is_none() || a == b);
                 if !agree {
-                    return Err(format!("'{name}' ({}) must have the shape of '{fname}' ({ftype})", types[i]));
+                    return Err(format!("'{name}' ({t}) must have the shape of '{fname}' ({ftype})"));
                 }
             }
         }
     }
     Ok(())
+}
+
+/// A norm's weight: a vector as wide as its rows (the first `same_shape` value).
+fn check_row_weight(named: &Named) -> Result<(), String> {
+    let Some(w_name) = &named.def.row_weight else { return Ok(()) };
+    let Some(w) = named.get(w_name) else { return Ok(()) };
+    let Some(w_shape) = shape_of(w) else { return Ok(()) };
+    let width = named.def.same_shape.first().and_then(|r| named.get(r)).and_then(shape_of).and_then(|s| s.last().copied());
+    match (w_shape.as_slice(), width) {
+        ([Some(a)], Some(Some(b))) if *a != b => Err(format!("'{w_name}' ({w}) must be one vector as wide as the rows ({b} elements)")),
+        ([_], _) => Ok(()),
+        _ => Err(format!("'{w_name}' ({w}) must be one vector as wide as the rows")),
+    }
 }
 
 /// Splits `count` values into the declared groups.
