@@ -144,16 +144,22 @@ fn check_same_shape(named: &Named) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `w` is a norm's weight for rows `width` wide: one vector of that
+/// many elements (the kernels read one row of weights). A size not known
+/// statically agrees.
+pub fn is_row_weight(w: Type<'_>, width: Option<i64>) -> bool {
+    matches!(shape_of(w).as_deref(), Some([a]) if a.is_none() || width.is_none() || *a == width)
+}
+
 /// A norm's weight: a vector as wide as its rows (the first `same_shape` value).
 fn check_row_weight(named: &Named) -> Result<(), String> {
     let Some(w_name) = &named.def.row_weight else { return Ok(()) };
-    let Some(w) = named.get(w_name) else { return Ok(()) };
-    let Some(w_shape) = shape_of(w) else { return Ok(()) };
-    let width = named.def.same_shape.first().and_then(|r| named.get(r)).and_then(shape_of).and_then(|s| s.last().copied());
-    match (w_shape.as_slice(), width) {
-        ([Some(a)], Some(Some(b))) if *a != b => Err(format!("'{w_name}' ({w}) must be one vector as wide as the rows ({b} elements)")),
-        ([_], _) => Ok(()),
-        _ => Err(format!("'{w_name}' ({w}) must be one vector as wide as the rows")),
+    let Some(w) = named.get(w_name).filter(|w| shape_of(*w).is_some()) else { return Ok(()) };
+    let width = named.def.same_shape.first().and_then(|r| named.get(r)).and_then(shape_of).and_then(|s| s.last().copied()).flatten();
+    match width {
+        _ if is_row_weight(w, width) => Ok(()),
+        Some(b) => Err(format!("'{w_name}' ({w}) must be one vector as wide as the rows ({b} elements)")),
+        None => Err(format!("'{w_name}' ({w}) must be one vector as wide as the rows")),
     }
 }
 

@@ -71,14 +71,8 @@ fn commuted<'c: 'a, 'a, T>(op: &Op<'c, 'a>, mut pick: impl FnMut(Value<'c, 'a>) 
 /// rows' width (a product with another row tensor, as a gated norm's
 /// `norm(x) * g`, is not a weight: the kernels read one row of weights).
 fn row_weight(w: Value<'_, '_>, out: Value<'_, '_>) -> bool {
-    let (Some(w), Some(o)) = (ir::ranked_tensor(w.r#type()), ir::ranked_tensor(out.r#type())) else { return false };
-    if w.rank() != 1 || o.rank() == 0 {
-        return false;
-    }
-    match (w.dim_size(0), o.dim_size(o.rank() - 1)) {
-        (Ok(DimSize::Static(a)), Ok(DimSize::Static(b))) => a == b,
-        _ => true,
-    }
+    let Some(rows) = vllm_dialect::verify::shape_of(out.r#type()).filter(|s| !s.is_empty()) else { return false };
+    vllm_dialect::verify::is_row_weight(w.r#type(), rows.last().copied().flatten())
 }
 
 /// A native RMSNorm, optionally with the residual add in front.

@@ -220,13 +220,13 @@ impl PassConfig {
         Ok(())
     }
 
-    /// vLLM's implications: async TP needs sequence parallelism; fusion
-    /// without no-op elimination works poorly (reshapes sit between the ops).
     /// `fi_allreduce_fusion_max_size_mb` in bytes, as vLLM converts it (`int(mb * MiB)`).
     pub fn fi_allreduce_fusion_max_size_bytes(&self) -> Option<u64> {
         self.fi_allreduce_fusion_max_size_mb.map(|mb| (mb * 1024.0 * 1024.0) as u64)
     }
 
+    /// vLLM's implications: async TP needs sequence parallelism; fusion
+    /// without no-op elimination works poorly (reshapes sit between the ops).
     pub fn apply_implications(&mut self) -> Vec<String> {
         let mut warnings = Vec::new();
         if self.fuse_gemm_comms && !self.enable_sp {
