@@ -83,7 +83,8 @@ pub struct Rms<'c, 'a> {
     pub epsilon: f64,
     /// The normalized output (dtype T).
     pub out: Value<'c, 'a>,
-    /// `to(T)` of the f32 sum, when the graph uses the new residual.
+    /// The new residual, in T: `to(T)` of the f32 sum when the graph uses
+    /// it (`rms`), or the T sum itself (`gemma_rms`, its residual form).
     pub residual_out: Option<Value<'c, 'a>>,
     pub ops: Vec<Op<'c, 'a>>,
 }
