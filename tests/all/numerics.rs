@@ -18,6 +18,8 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::rsqrt_approximation_effect_is_bounded", rsqrt_approximation_effect_is_bounded),
     ("numerics::every_arch_computes_the_same_bytes", every_arch_computes_the_same_bytes),
     ("numerics::ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs", ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs),
+    ("numerics::silu_fast_path_division_is_ieee_in_its_range", silu_fast_path_division_is_ieee_in_its_range),
+    ("numerics::silu_fast_path_kernels_compute_the_default_bytes", silu_fast_path_kernels_compute_the_default_bytes),
 ];
 
 const TOKENS: usize = 8;
@@ -1190,5 +1192,137 @@ fn every_arch_computes_the_same_bytes() -> Result<(), Failed> {
             }
         }
     }
+    Ok(())
+}
+
+/// A 16-bit float's bit pattern as f32.
+fn widen16(dt: DType, b: u16) -> f32 {
+    if dt == DType::BF16 { half::bf16::from_bits(b).to_f32() } else { half::f16::from_bits(b).to_f32() }
+}
+
+/// The f32 `k` representable steps above (or below) `x`, for positive finite `x`.
+fn ulps(x: f32, k: i32) -> f32 {
+    f32::from_bits(x.to_bits().wrapping_add_signed(k))
+}
+
+/// `SiluDivision::FastPath` in Rust, step for step as `act::div_fast_path`
+/// writes it: `r0` is the GPU's `rcp.approx.ftz(den)`.
+fn fast_path_quotient(a: f32, den: f32, r0: f32) -> f32 {
+    let r1 = r0.mul_add((-den).mul_add(r0, 1.0), r0);
+    let q0 = a * r1;
+    let res = (-q0).mul_add(den, a);
+    if res == 0.0 { q0 } else { res.mul_add(r1, q0) }
+}
+
+/// `SiluDivision::FastPath` computes IEEE `a / den` wherever it does not
+/// fall back (`vllm_codegen::SILU_FAST_RANGE`), for every bf16 and f16 `a`,
+/// every `den` within 6 ulp of `1 + exp(-a)` (the GPU's `ex2.approx` is not
+/// the exact `exp`) and a reciprocal `r0` that is the rounded `1/den` or
+/// one ulp off it (PTX: `rcp.approx.f32` is within 1 ulp):
+/// - with the rounded reciprocal, the f32 quotient is IEEE's, always;
+/// - one ulp off, a Newton step can round `1/den` the other way where it is
+///   within 2^-48 of a halfway point (`den = 2 - 2^-23`), and the quotient
+///   is then one f32 ulp off for `a` a power of two: still the same value
+///   once rounded to the 16-bit type, which is all the kernel keeps.
+///
+/// Also checks that the range excludes what the fast path gets wrong
+/// (subnormal `a`, huge `den`, infinities), so that the test can fail.
+fn silu_fast_path_division_is_ieee_in_its_range() -> Result<(), Failed> {
+    let (lo, inf, big) = vllm_codegen::SILU_FAST_RANGE;
+    let in_range = |a: f32, den: f32| {
+        let aa = a.to_bits() & 0x7fff_ffff;
+        ((lo..inf).contains(&aa) || aa == 0) && den.to_bits() <= big
+    };
+    let (mut checked, mut off_f32, mut outside_wrong) = (0u64, 0u64, 0u64);
+    for dt in [DType::BF16, DType::F16] {
+        for b in 0..=u16::MAX {
+            let a = widen16(dt, b);
+            let exact = 1.0 + (-a).exp();
+            for dk in -6..=6 {
+                let den = if exact.is_finite() { ulps(exact, dk) } else { exact };
+                if den < 1.0 || (!exact.is_finite() && dk != 0) {
+                    continue;
+                }
+                let ieee = a / den;
+                let rn = 1.0 / den;
+                for rk in -1..=1 {
+                    let r0 = if rn == 0.0 { rn } else { ulps(rn, rk) };
+                    let fast = fast_path_quotient(a, den, r0);
+                    let same = |x: f32, y: f32| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+                    if !in_range(a, den) {
+                        outside_wrong += !same(fast, ieee) as u64;
+                        continue;
+                    }
+                    checked += 1;
+                    if same(fast, ieee) {
+                        continue;
+                    }
+                    if rk == 0 || dt.bits(fast) != dt.bits(ieee) {
+                        return Err(format!("{dt:?} a = {a:e}, den = {den:e}, r0 = {r0:e}: fast path {fast:e}, IEEE {ieee:e}").into());
+                    }
+                    off_f32 += 1;
+                }
+            }
+        }
+    }
+    if outside_wrong == 0 {
+        return Err("the fast path is right everywhere outside its range: the range check would not be needed".into());
+    }
+    eprintln!(
+        "SiLU fast-path division: {checked} (a, den, r0) in range; the f32 quotient is IEEE's in all but {off_f32} \
+         (one ulp off, the same 16-bit value); {outside_wrong} outside the range it gets wrong"
+    );
+    Ok(())
+}
+
+/// The PTX of every SiLU kind with `SiluDivision::FastPath` writes the
+/// default kernel's bytes in the simulator (which runs `rcp.approx` as the
+/// rounded reciprocal), on input rows holding every 16-bit pattern as `a`:
+/// the fast path where each thread's 8 lanes are in range, the fallback
+/// to `div.rn.f32` where one is not (subnormals, NaN, infinities,
+/// a < -44). Both the few-token (split) and the many-token kernel.
+fn silu_fast_path_kernels_compute_the_default_bytes() -> Result<(), Failed> {
+    let mut rng = SplitMix64(11);
+    let mut report = Vec::new();
+    let cases = [
+        ("vllm.silu_and_mul", "bf16", DType::BF16, 4096u64, None),
+        ("vllm.silu_and_mul_quant", F8, DType::BF16, 4096, None),
+        ("vllm.silu_and_mul_quant", F8, DType::F16, 1024, None),
+        ("vllm.silu_and_mul_per_block_quant", F8, DType::BF16, 4096, Some(128)),
+    ];
+    for (op, out, dt, d, group) in cases {
+        let elem = if dt == DType::BF16 { "bf16" } else { "f16" };
+        let rows = (1usize << 16) / d as usize;
+        // Row r: a = the patterns r*d .. (r+1)*d, then b random in [-2, 2).
+        let mut input = Vec::with_capacity(rows * 4 * d as usize);
+        for r in 0..rows {
+            for j in 0..d as usize {
+                input.extend_from_slice(&((r * d as usize + j) as u16).to_le_bytes());
+            }
+            let b: Vec<f32> = (0..d).map(|_| 4.0 * rng.unit() - 2.0).collect();
+            input.extend(encode(&b, "", dt));
+        }
+        let base = vllm_codegen::kernel_for(op, d, elem, false, out, group, false).ok_or_else(|| format!("no kernel for {op}"))?;
+        let (few, many) = (base.clone().for_tokens(Some(rows as u64)), base.clone().for_tokens(None));
+        let tokens = if few.name == many.name { vec![None] } else { vec![Some(rows as u64), None] };
+        for tokens in tokens {
+            let ieee = base.clone().for_tokens(tokens);
+            let fast = base.clone().with_fast_division().ok_or("no fast-path form")?.for_tokens(tokens);
+            let none = Expected { x: vec![], r: vec![], w: vec![], want: vec![] };
+            let mut results = Vec::new();
+            for k in [&ieee, &fast] {
+                let mut bufs = kernel_buffers(k, &none, rows, None, dt);
+                bufs.iter_mut().filter(|(n, _)| *n == "input").for_each(|(_, b)| *b = input.clone());
+                let stats = simulate(k, &mut bufs, rows)?;
+                results.push((bufs, stats.instructions));
+            }
+            if let Some(((name, a), (_, b))) = results[0].0.iter().zip(&results[1].0).find(|(x, y)| x != y) {
+                let at = a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(0);
+                return Err(format!("{} and {}: '{name}' differs first at byte {at}", ieee.name, fast.name).into());
+            }
+            report.push(format!("{} = {} over {rows} rows ({} -> {} instructions)", fast.name, ieee.name, results[0].1, results[1].1));
+        }
+    }
+    eprintln!("{}", report.join("\n"));
     Ok(())
 }

@@ -9,6 +9,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("ptx_sim::reports_what_it_cannot_run", reports_what_it_cannot_run),
     ("ptx_sim::divides_by_a_constant_with_mul_hi", divides_by_a_constant_with_mul_hi),
     ("ptx_sim::runs_the_full_range_division_as_ieee", runs_the_full_range_division_as_ieee),
+    ("ptx_sim::approximate_reciprocal_flushes_subnormals", approximate_reciprocal_flushes_subnormals),
 ];
 
 /// A kernel over one `u64` pointer parameter with `body` between the
@@ -92,6 +93,20 @@ fn runs_the_full_range_division_as_ieee() -> Result<(), Failed> {
     let want = [1.0f32 / 3.0, -7.0f32 / 0.1, -7.0f32 / 0.1];
     if got.iter().zip(&want).any(|(g, w)| g.to_bits() != w.to_bits()) {
         return Err(format!("divisions: {got:?}, want {want:?}").into());
+    }
+    Ok(())
+}
+
+/// `rcp.approx.ftz.f32` (SiLU's fast-path division) runs as the rounded
+/// reciprocal with subnormals flushed to zero of their sign: 1/3; 1/2^127
+/// (a subnormal result) is +0; -1/2^-130 (a subnormal input) is -inf.
+fn approximate_reciprocal_flushes_subnormals() -> Result<(), Failed> {
+    let body = "\tmov.b32 \t%r1, 1077936128;\n\trcp.approx.ftz.f32 \t%r2, %r1;\n\tmov.b32 \t%r3, 2130706432;\n\trcp.approx.ftz.f32 \t%r4, %r3;\n\tmov.b32 \t%r5, -2146959360;\n\trcp.approx.ftz.f32 \t%r6, %r5;\n\tst.global.v2.b32 \t[%rd1], {%r2, %r4};\n\tst.global.b32 \t[%rd1+8], %r6;";
+    let out = run_body(body, 1, 12)?;
+    let got: Vec<u32> = out.chunks(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let want = [(1.0f32 / 3.0).to_bits(), 0, f32::NEG_INFINITY.to_bits()];
+    if got != want {
+        return Err(format!("rcp.approx.ftz: {got:x?}, want {want:x?}").into());
     }
     Ok(())
 }

@@ -82,8 +82,14 @@ fn gpu_check_plan_matches_the_manifest() -> Result<(), Failed> {
                 let transposed = k["scale_layout"].as_str().is_some_and(|l| l.starts_with("column-major"));
                 kernel.with_scales(vllm_codegen::GroupScales { ue8m0: k["scale_ue8m0"] == true, transposed })
             })
-            .ok_or_else(|| format!("{name}: kernel_for refuses the manifest's kernel"))?
-            .for_tokens(k["launch"][0]["num_tokens"].as_u64());
+            .ok_or_else(|| format!("{name}: kernel_for refuses the manifest's kernel"))?;
+            // prepare-gpu-check also emits the SiLU kernels' fast-path division (named before `_s`).
+            let kernel = if k["silu_division"] == "fast-path" {
+                kernel.with_fast_division().ok_or_else(|| format!("{name}: no fast-path division in crates/codegen"))?
+            } else {
+                kernel
+            };
+            let kernel = kernel.for_tokens(k["launch"][0]["num_tokens"].as_u64());
             // prepare-gpu-check also emits the persistent form.
             let kernel = if k["persistent"] == true {
                 kernel.persistent().ok_or_else(|| format!("{name}: no persistent form in crates/codegen"))?

@@ -15,7 +15,7 @@
 //! Every thread runs the same number of steps (the block divides H/8, see
 //! `Kernel::block`), so the shuffles are never divergent. Host: the same
 //! lane math, one group after another.
-use crate::act::silu_mul_y;
+use crate::act::{Division, silu_mul_y};
 use crate::body::{
     Form, Layout, Regs, Target, div_by_reciprocal, flt, fold_max_abs, footer, header_persistent, header_reduce, header_split, index_lines,
     inv_rms, max_f32, normalize, normalize_by, row_steps, store_fp8_nan_to, sum_squares, with_row_count,
@@ -30,8 +30,8 @@ pub enum Src {
     Input,
     /// `rms_norm_per_block_quant`.
     Rms { residual: bool },
-    /// `silu_and_mul_per_block_quant`.
-    Silu,
+    /// `silu_and_mul_per_block_quant`, dividing as given.
+    Silu(Division),
 }
 
 /// How the group scales are written: vLLM's variants of the per-group quant.
@@ -60,7 +60,7 @@ fn y_at(src: Src, t: &str, target: Target) -> (String, &'static str) {
             "%i64",
         ),
         Src::Rms { residual } => (format!("{}{}{}", index_lines(), load_sum(residual, t, W), normalize(t, W)), "%i64"),
-        Src::Silu => (silu_mul_y(t, W, target), "%io64"),
+        Src::Silu(division) => (silu_mul_y(t, W, target, division), "%io64"),
     }
 }
 
@@ -206,7 +206,7 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
         Src::Input => "%x: !llvm.ptr, %out: !llvm.ptr, %scale: !llvm.ptr",
         Src::Rms { residual: true } => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %res: !llvm.ptr, %eps: f32",
         Src::Rms { residual: false } => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
-        Src::Silu => "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr",
+        Src::Silu(_) => "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr",
     };
     let params = with_row_count(params, persistent);
     // The fused norm's register form reduces through workgroup buffers; its

@@ -38,6 +38,7 @@ mod per_token;
 mod quant;
 mod rms;
 
+pub use act::{Division as SiluDivision, FAST_RANGE as SILU_FAST_RANGE};
 pub use body::{Form, Target};
 pub use group::Scales as GroupScales;
 
@@ -83,6 +84,8 @@ pub struct Kernel {
     /// with the next row's loads in flight; the kernel takes the row count
     /// (`num_tokens`, last).
     pub persistent: bool,
+    /// How the SiLU kinds divide on the GPU (`with_fast_division`).
+    pub division: SiluDivision,
     /// The shape contexts (token counts, `None` = symbolic) that use it.
     pub contexts: Vec<Option<u64>>,
     /// How many ops of the graph it implements (all layers share it).
@@ -159,6 +162,19 @@ impl Kernel {
         Some(self)
     }
 
+    /// The SiLU kernel dividing by `SiluDivision::FastPath`, named with an
+    /// `_fdiv` suffix (`None` for the kinds without SiLU). Its bits are
+    /// those of the default's `div.rn.f32`; off by default until a GPU run
+    /// says it is faster (docs/codegen-plan.md).
+    pub fn with_fast_division(mut self) -> Option<Kernel> {
+        if !self.op.starts_with("vllm.silu_and_mul") || self.division == SiluDivision::FastPath {
+            return None;
+        }
+        self.name.push_str("_fdiv");
+        self.division = SiluDivision::FastPath;
+        Some(self)
+    }
+
     /// True for the kernels with no reduction over the row (the per-group
     /// ones reduce within a group, a few threads of one warp): a row may be
     /// split over CTAs.
@@ -216,7 +232,7 @@ impl Kernel {
             "vllm.per_token_group_fp8_quant" | "vllm.rms_norm_per_block_quant" | "vllm.silu_and_mul_per_block_quant" => {
                 let src = match self.op {
                     "vllm.per_token_group_fp8_quant" => group::Src::Input,
-                    "vllm.silu_and_mul_per_block_quant" => group::Src::Silu,
+                    "vllm.silu_and_mul_per_block_quant" => group::Src::Silu(self.division),
                     _ => group::Src::Rms { residual: res },
                 };
                 // Only the fused norm has a register form.
@@ -233,8 +249,8 @@ impl Kernel {
             }
             "vllm.static_scaled_fp8_quant" => quant::kernel(n, h, t, target, self.ctas_per_row),
             "vllm.dynamic_scaled_fp8_quant" => quant::max_kernel(n, h, t, target),
-            "vllm.silu_and_mul_quant" => act::kernel(n, true, h, t, target, self.ctas_per_row),
-            "vllm.silu_and_mul" => act::kernel(n, false, h, t, target, self.ctas_per_row),
+            "vllm.silu_and_mul_quant" => act::kernel(n, true, h, t, target, self.ctas_per_row, self.division),
+            "vllm.silu_and_mul" => act::kernel(n, false, h, t, target, self.ctas_per_row, self.division),
             _ => rms::kernel(n, res, rms::Out::Fp8, h, t, target, form),
         }
     }
@@ -377,6 +393,11 @@ impl Kernel {
             // the occupancy API's CTAs per SM times the SMs); the kernel
             // takes num_tokens and walks its rows.
             "persistent": self.persistent,
+            // SiLU's division ("ieee": div.rn.f32 a lane; "fast-path": SiluDivision::FastPath, the same bits).
+            "silu_division": self.op.starts_with("vllm.silu_and_mul").then_some(match self.division {
+                SiluDivision::Ieee => "ieee",
+                SiluDivision::FastPath => "fast-path",
+            }),
             "then": then,
             "zero_before_launch": if then.is_some() { json!(["scale"]) } else { json!([]) },
             "group_size": self.group,
@@ -429,11 +450,12 @@ fn kind_of(op: &str) -> Option<&'static str> {
 /// Adds them to `out` (merging sites with kernels already there, e.g. from
 /// another shape context).
 pub fn collect(module: &mlir_support::melior::ir::Module<'_>, tokens: Option<u64>, out: &mut Vec<Kernel>) {
-    collect_with(module, tokens, false, out)
+    collect_with(module, tokens, &Options::default(), out)
 }
 
-/// `collect`, with the persistent form for many tokens where a kind has one.
-pub fn collect_with(module: &mlir_support::melior::ir::Module<'_>, tokens: Option<u64>, persistent: bool, out: &mut Vec<Kernel>) {
+/// `collect`, with the variants `options` asks for: the persistent form for
+/// many tokens where a kind has one, SiLU's fast-path division.
+pub fn collect_with(module: &mlir_support::melior::ir::Module<'_>, tokens: Option<u64>, options: &Options, out: &mut Vec<Kernel>) {
     let many = tokens.is_none_or(|t| t >= BLOCK_STEP);
     for func in ir::block_ops(module.body()) {
         for region in func.regions() {
@@ -476,8 +498,9 @@ pub fn collect_with(module: &mlir_support::melior::ir::Module<'_>, tokens: Optio
                     // The per-tensor dynamic quant is two launches: its scale, then the static quant.
                     let then = k.then();
                     for k in [Some(k), then].into_iter().flatten() {
+                        let k = if options.silu_fast_division { k.clone().with_fast_division().unwrap_or(k) } else { k };
                         let k = k.for_tokens(tokens);
-                        let k = if persistent && many { k.clone().persistent().unwrap_or(k) } else { k };
+                        let k = if options.persistent && many { k.clone().persistent().unwrap_or(k) } else { k };
                         match out.iter_mut().find(|x| x.name == k.name) {
                             Some(x) => {
                                 x.sites += 1;
@@ -527,7 +550,7 @@ pub struct Emitted {
 /// `vllm-opt` binary only writes the result to files. Kernels are
 /// deduplicated across layers and contexts.
 pub fn emit(compiled: &[(Option<u64>, &str)], arch: &str) -> Result<Emitted, String> {
-    emit_with(compiled, &Options { arch: arch.into(), persistent: false })
+    emit_with(compiled, &Options { arch: arch.into(), ..Options::default() })
 }
 
 /// How `emit_with` generates kernels.
@@ -538,6 +561,16 @@ pub struct Options {
     /// Many-token contexts (symbolic, or at least 256 tokens) get the
     /// persistent form of the kernels that have one (`Kernel::persistent`).
     pub persistent: bool,
+    /// The SiLU kinds divide by `SiluDivision::FastPath`
+    /// (`Kernel::with_fast_division`).
+    pub silu_fast_division: bool,
+}
+
+impl Default for Options {
+    /// sm_90, the default kernels.
+    fn default() -> Self {
+        Options { arch: "sm_90".into(), persistent: false, silu_fast_division: false }
+    }
 }
 
 /// `emit` with `options`.
@@ -548,7 +581,7 @@ pub fn emit_with(compiled: &[(Option<u64>, &str)], options: &Options) -> Result<
         let ctx = vllm_dialect::new_context()?;
         let module = mlir_support::source::parse(&ctx, text, "compiled.mlir")
             .map_err(|d| format!("the compiled graph does not parse: {}", first_message(&d)))?;
-        collect_with(&module, *tokens, options.persistent, &mut kernels);
+        collect_with(&module, *tokens, options, &mut kernels);
     }
     let kernels = kernels.into_iter().map(|k| ptx(&k, arch).map(|p| (k, p))).collect::<Result<Vec<_>, _>>()?;
     let manifest = json!({ "arch": arch, "kernels": kernels.iter().map(|(k, _)| k.manifest()).collect::<Vec<_>>() });
@@ -811,6 +844,7 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
         threads: None,
         ctas_per_row: 1,
         persistent: false,
+        division: SiluDivision::Ieee,
         contexts: vec![],
         sites: 0,
     };

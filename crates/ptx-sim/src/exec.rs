@@ -704,6 +704,10 @@ impl Machine<'_, '_, '_> {
                     (Un::Abs, Ty::Bf16x2 | Ty::F16x2) => a & 0x7fff_7fff,
                     (Un::Abs, _) => a & 0x7fff_ffff,
                     (Un::Rcp, _) => bits(1.0 / f(a)),
+                    (Un::RcpApproxFtz, _) => {
+                        let ftz = |v: f32| if v.is_subnormal() { 0.0f32.copysign(v) } else { v };
+                        bits(ftz(1.0 / ftz(f(a))))
+                    }
                     (Un::Rsqrt, _) => bits((1.0 / (f(a) as f64).sqrt()) as f32),
                     (Un::Ex2, _) => bits((f(a) as f64).exp2() as f32),
                 };

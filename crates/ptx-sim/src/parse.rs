@@ -91,6 +91,10 @@ pub(crate) enum Un {
     Not,
     Abs,
     Rcp,
+    /// `rcp.approx.ftz`: run as the rounded reciprocal (the hardware is
+    /// within 1 ulp of it), subnormal inputs and results flushed to zero
+    /// of their sign.
+    RcpApproxFtz,
     Rsqrt,
     Ex2,
 }
@@ -522,6 +526,7 @@ fn opcode_of(opcode: &str) -> Option<Op> {
                 "neg" => (Un::Neg, (ty == Ty::F32 || ty.signed()) && mods.is_empty()),
                 "not" => (Un::Not, (ty.int() || ty == Ty::Pred) && mods.is_empty()),
                 "abs" => (Un::Abs, matches!(ty, Ty::F32 | Ty::Bf16x2 | Ty::F16x2) && mods.is_empty()),
+                "rcp" if mods == ["approx", "ftz"] => (Un::RcpApproxFtz, ty == Ty::F32),
                 "rcp" => (Un::Rcp, ty == Ty::F32 && mods == ["rn"]),
                 "rsqrt" => (Un::Rsqrt, ty == Ty::F32 && mods == ["approx"]),
                 _ => (Un::Ex2, ty == Ty::F32 && mods == ["approx"]),

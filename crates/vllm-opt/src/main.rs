@@ -157,6 +157,12 @@ pub(crate) struct Cli {
     /// in flight; takes num_tokens). Off by default until measured faster (docs/codegen-plan.md).
     #[arg(long = "persistent-kernels", help_heading = "Kernels")]
     pub(crate) persistent_kernels: bool,
+
+    /// SiLU-and-mul kernels run div.rn.f32's fast path for all lanes in one block and fall back to
+    /// div.rn.f32 only when a lane is out of its range (the same bits, `_fdiv`; off until a GPU run
+    /// says it is faster).
+    #[arg(long = "silu-fast-division", help_heading = "Kernels")]
+    pub(crate) silu_fast_division: bool,
 }
 
 impl Cli {

@@ -185,8 +185,15 @@ pub fn run(cli: &Cli) -> ExitCode {
     // Kernels only for a compilation that succeeded in every shape context:
     // a manifest missing a context would look complete.
     if let Some(dir) = cli.emit_kernels.as_ref().filter(|_| ok)
-        && let Err(d) =
-            emit_kernels(dir, &vllm_codegen::Options { arch: cli.cuda_arch.clone(), persistent: cli.persistent_kernels }, &kernel_inputs)
+        && let Err(d) = emit_kernels(
+            dir,
+            &vllm_codegen::Options {
+                arch: cli.cuda_arch.clone(),
+                persistent: cli.persistent_kernels,
+                silu_fast_division: cli.silu_fast_division,
+            },
+            &kernel_inputs,
+        )
     {
         print_diags(&[d]);
         ok = false;
