@@ -1,7 +1,7 @@
 //! Any FX graph JSON, compiled for the symbolic context and for 256 tokens,
 //! then through kernel generation (`vllm_codegen::emit_with`: collect the
-//! fused ops, generate each kernel, lower it to PTX, lint it) with both
-//! schedules: a result or an error, never a panic, an abort or a hang. Hidden
+//! fused ops, generate each kernel, lower it to PTX, lint it), default and
+//! with the opt-in variants: a result or an error, never a panic, an abort or a hang. Hidden
 //! sizes, element types and group sizes come from the graph, so this reaches
 //! shapes no test writes (it is how a 1M-element row was found to produce a
 //! kernel that did not parse).
@@ -25,8 +25,10 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let texts: Vec<(Option<u64>, &str)> = compiled.iter().map(|(t, m)| (*t, m.as_str())).collect();
-    for persistent in [false, true] {
-        let _ = vllm_codegen::emit_with(&texts, &vllm_codegen::Options { arch: "sm_90".into(), persistent });
+    // The default kernels, then the opt-in variants (persistent schedule, SiLU's fast-path division).
+    for variants in [false, true] {
+        let options = vllm_codegen::Options { arch: "sm_90".into(), persistent: variants, silu_fast_division: variants };
+        let _ = vllm_codegen::emit_with(&texts, &options);
     }
 });
 
