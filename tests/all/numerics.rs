@@ -18,6 +18,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::rsqrt_approximation_effect_is_bounded", rsqrt_approximation_effect_is_bounded),
     ("numerics::every_arch_computes_the_same_bytes", every_arch_computes_the_same_bytes),
     ("numerics::ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs", ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs),
+    ("numerics::qk_norm_rope_fusion", qk_norm_rope_fusion),
     ("numerics::silu_fast_path_division_is_ieee_in_its_range", silu_fast_path_division_is_ieee_in_its_range),
     ("numerics::silu_fast_path_kernels_compute_the_default_bytes", silu_fast_path_kernels_compute_the_default_bytes),
 ];
@@ -1324,5 +1325,84 @@ fn silu_fast_path_kernels_compute_the_default_bytes() -> Result<(), Failed> {
         }
     }
     eprintln!("{}", report.join("\n"));
+    Ok(())
+}
+
+/// bf16's step at `x` (its unit in the last place; subnormals' step below).
+fn bf16_ulp(x: f64) -> f64 {
+    let e = if x == 0.0 { -126 } else { (x.abs().log2().floor() as i32).max(-126) };
+    2f64.powi(e - 7)
+}
+
+/// `@qwen3_qk_norm_rope` before and after `vllm-fuse-qk-norm-rope` (and
+/// fix-functionalization: the in-place op runs), against the exact value
+/// of each output, computed here in f64 from the inputs: `y = x * s * w`
+/// per head, rotated by its position's cache row (neox halves, the first 32
+/// of 64 dims). With `m` the size of the rotation's terms (`|y_a cos| +
+/// |y_b sin|`, or `|y|` where nothing rotates):
+/// - the fused op rounds once: within half a bf16 step of the exact value
+///   (plus f32's error, 2^-20 m);
+/// - the unfused ops round after `x * s`, after `* w` and after the
+///   rotation: within 2^-7 m plus one step;
+/// - the value heads are the same bits.
+fn qk_norm_rope_fusion() -> Result<(), Failed> {
+    let text = graph("qwen3_qk_norm_rope")?;
+    let pipeline = "builtin.module(func.func(vllm-fuse-qk-norm-rope,vllm-fix-functionalization,vllm-dce))";
+    let (heads_q, head, rot, eps) = (2usize, 64usize, 32usize, 1e-6f64);
+    let (mut checked, mut unfused_off, mut worst_fused, mut worst_unfused) = (0usize, 0usize, 0f64, 0f64);
+    for seed in 9000..9016 {
+        let args = inputs(&text, seed)?;
+        let (before, _) = run(&text, None, &deep(&args))?;
+        let (after, ir) = run(&text, Some(pipeline), &deep(&args))?;
+        if count(&ir, "vllm.fused_qk_norm_rope_") != 1 || count(&ir, "vllm.rotary_embedding") != 0 {
+            return Err(format!("expected one in-place fused_qk_norm_rope and no rotary embedding:\n{ir}").into());
+        }
+        if let Some(d) = differences(&before[2..], &after[2..])?.first() {
+            return Err(format!("seed {seed}: the value heads changed: {d:?}").into());
+        }
+        let arg = |i: usize| args[i].tensor().map(|t| t.to_vec()).ok_or("a non-tensor argument");
+        let (qkv, qw, kw, cache, pos) = (arg(0)?, arg(1)?, arg(2)?, arg(3)?, arg(4)?);
+        let row = qkv.len() / pos.len();
+        for (t, p) in pos.iter().enumerate() {
+            let c = &cache[*p as usize * rot..(*p as usize + 1) * rot];
+            for h in 0..heads_q + 1 {
+                let x: Vec<f64> = qkv[t * row + h * head..t * row + (h + 1) * head].iter().map(|v| *v as f64).collect();
+                let w = if h < heads_q { &qw } else { &kw };
+                let s = 1.0 / (x.iter().map(|v| v * v).sum::<f64>() / head as f64 + eps).sqrt();
+                let y: Vec<f64> = x.iter().zip(w.iter()).map(|(x, w)| x * s * *w as f64).collect();
+                let (out, col) = if h < heads_q { (0, h * head) } else { (1, 0) };
+                let (b, a) = (before[out].tensor().ok_or("no result")?.to_vec(), after[out].tensor().ok_or("no result")?.to_vec());
+                let width = b.len() / pos.len();
+                for j in 0..head {
+                    let half = rot / 2;
+                    let (exact, m) = if j < rot {
+                        let (cos, sin) = (c[j % half] as f64, c[half + j % half] as f64);
+                        let (ya, yb) = if j < half { (y[j], -y[j + half]) } else { (y[j], y[j - half]) };
+                        (ya * cos + yb * sin, (ya * cos).abs() + (yb * sin).abs())
+                    } else {
+                        (y[j], y[j].abs())
+                    };
+                    let i = t * width + col + j;
+                    let (fused, unfused) = (a[i] as f64, b[i] as f64);
+                    let (df, du) = ((fused - exact).abs(), (unfused - exact).abs());
+                    if df > 0.5 * bf16_ulp(exact) + m * 2f64.powi(-20) {
+                        return Err(format!("seed {seed} token {t} head {h} dim {j}: fused {fused}, exact {exact}").into());
+                    }
+                    if du > m * 2f64.powi(-7) + bf16_ulp(exact) {
+                        return Err(format!("seed {seed} token {t} head {h} dim {j}: unfused {unfused}, exact {exact}").into());
+                    }
+                    checked += 1;
+                    unfused_off += usize::from(fused != unfused);
+                    worst_fused = worst_fused.max(df / bf16_ulp(exact));
+                    worst_unfused = worst_unfused.max(du / (m * 2f64.powi(-7) + bf16_ulp(exact)));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "qk-norm + rope: {checked} values; fused within {worst_fused:.2} bf16 steps of the exact value (rounded once), \
+         the unfused graph at {worst_unfused:.2} of its bound; {unfused_off} ({:.1} %) differ between the two",
+        100.0 * unfused_off as f64 / checked as f64
+    );
     Ok(())
 }

@@ -78,6 +78,8 @@ fn slots_follow_vllms_order() -> Result<(), Failed> {
                 "fuse_norm_quant",
                 "fuse_act_quant",
                 "fuse_attn_quant",
+                // vLLM main: after the attention fusions.
+                "enable_qk_norm_rope_fusion",
             ],
         format!("built-in order differs from vLLM's: {order:?}"),
     )?;

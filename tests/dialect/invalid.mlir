@@ -260,3 +260,48 @@ func.func @allreduce_norm_quant_out_not_fp8(%x: tensor<8x64xbf16>, %w: tensor<64
   %n, %r, %q = "vllm.flashinfer_trtllm_fused_allreduce_norm"(%x, %x, %w, %s) {rms_eps = 1.0e-05 : f64, world_size = 2 : i64, launch_with_pdl = true, fp32_acc = true, max_token_num = 64 : i64, pattern_code = 2 : i64, weight_bias = 0.0 : f64} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>, tensor<f32>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>)
   return
 }
+
+// -----
+
+// Packed heads: the rows are exactly the heads (4 + 2 + 2 of 64 = 512).
+func.func @qk_rows_not_the_heads(%qkv: tensor<?x448xbf16>, %w: tensor<64xbf16>, %c: tensor<4096x64xbf16>, %p: tensor<?xi64>) {
+  // expected-error @+1 {{'qkv' rows must be (num_heads_q + num_heads_k + num_heads_v) * head_dim = 512 wide}}
+  %o = "vllm.fused_qk_norm_rope"(%qkv, %w, %w, %c, %p) {num_heads_q = 4 : i64, num_heads_k = 2 : i64, num_heads_v = 2 : i64, head_dim = 64 : i64, eps = 1.0e-6 : f64, is_neox = true} : (tensor<?x448xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<4096x64xbf16>, tensor<?xi64>) -> tensor<?x448xbf16>
+  return
+}
+
+// -----
+
+// The norm weights are one head wide.
+func.func @qk_weight_not_a_head(%qkv: tensor<?x512xbf16>, %w: tensor<128xbf16>, %c: tensor<4096x64xbf16>, %p: tensor<?xi64>) {
+  // expected-error @+1 {{'q_weight' (tensor<128xbf16>) must be one vector of head_dim (64) elements}}
+  %o = "vllm.fused_qk_norm_rope"(%qkv, %w, %w, %c, %p) {num_heads_q = 4 : i64, num_heads_k = 2 : i64, num_heads_v = 2 : i64, head_dim = 64 : i64, eps = 1.0e-6 : f64, is_neox = true} : (tensor<?x512xbf16>, tensor<128xbf16>, tensor<128xbf16>, tensor<4096x64xbf16>, tensor<?xi64>) -> tensor<?x512xbf16>
+  return
+}
+
+// -----
+
+// The cache's rows rotate at most a head, an even number of elements (in place too).
+func.func @qk_cache_wider_than_a_head(%qkv: tensor<?x512xbf16>, %w: tensor<64xbf16>, %c: tensor<4096x66xbf16>, %p: tensor<?xi64>) {
+  // expected-error @+1 {{'cos_sin_cache' rows (66 elements) must be an even number, at most head_dim (64)}}
+  "vllm.fused_qk_norm_rope_"(%qkv, %w, %w, %c, %p) {num_heads_q = 4 : i64, num_heads_k = 2 : i64, num_heads_v = 2 : i64, head_dim = 64 : i64, eps = 1.0e-6 : f64, is_neox = true} : (tensor<?x512xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<4096x66xbf16>, tensor<?xi64>) -> ()
+  return
+}
+
+// -----
+
+// Positive head counts.
+func.func @qk_no_query_heads(%qkv: tensor<?x256xbf16>, %w: tensor<64xbf16>, %c: tensor<4096x64xbf16>, %p: tensor<?xi64>) {
+  // expected-error @+1 {{head_dim (64) and num_heads_q/k (0, 2) must be positive, num_heads_v (2) not negative}}
+  %o = "vllm.fused_qk_norm_rope"(%qkv, %w, %w, %c, %p) {num_heads_q = 0 : i64, num_heads_k = 2 : i64, num_heads_v = 2 : i64, head_dim = 64 : i64, eps = 1.0e-6 : f64, is_neox = true} : (tensor<?x256xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<4096x64xbf16>, tensor<?xi64>) -> tensor<?x256xbf16>
+  return
+}
+
+// -----
+
+// qkv is rows.
+func.func @qk_rows_not_2d(%qkv: tensor<?x8x64xbf16>, %w: tensor<64xbf16>, %c: tensor<4096x64xbf16>, %p: tensor<?xi64>) {
+  // expected-error @+1 {{'qkv' must be rows (rank 2)}}
+  %o = "vllm.fused_qk_norm_rope"(%qkv, %w, %w, %c, %p) {num_heads_q = 4 : i64, num_heads_k = 2 : i64, num_heads_v = 2 : i64, head_dim = 64 : i64, eps = 1.0e-6 : f64, is_neox = true} : (tensor<?x8x64xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<4096x64xbf16>, tensor<?xi64>) -> tensor<?x8x64xbf16>
+  return
+}

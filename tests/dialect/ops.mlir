@@ -107,6 +107,13 @@ func.func @vllm_rotary_embedding(%pos: tensor<?xi64>, %q: tensor<?x4096xbf16>, %
   return
 }
 
+// CHECK-LABEL: func.func @vllm_fused_qk_norm_rope(
+// CHECK: "vllm.fused_qk_norm_rope"(
+func.func @vllm_fused_qk_norm_rope(%qkv: tensor<?x6144xbf16>, %qw: tensor<128xbf16>, %kw: tensor<128xbf16>, %cache: tensor<40960x128xbf16>, %pos: tensor<?xi64>) {
+  %qkv2 = "vllm.fused_qk_norm_rope"(%qkv, %qw, %kw, %cache, %pos) {num_heads_q = 32 : i64, num_heads_k = 8 : i64, num_heads_v = 8 : i64, head_dim = 128 : i64, eps = 1.0e-6 : f64, is_neox = true} : (tensor<?x6144xbf16>, tensor<128xbf16>, tensor<128xbf16>, tensor<40960x128xbf16>, tensor<?xi64>) -> tensor<?x6144xbf16>
+  return
+}
+
 // CHECK-LABEL: func.func @vllm_unified_attention_with_output(
 // CHECK: "vllm.unified_attention_with_output"(
 func.func @vllm_unified_attention_with_output(%q: tensor<?x32x128xbf16>, %k: tensor<?x8x128xbf16>, %v: tensor<?x8x128xbf16>) {
@@ -272,6 +279,13 @@ func.func @vllm_silu_and_mul_per_block_quant_(%buf: tensor<?x14336xf8E4M3FN>, %g
 // CHECK: "vllm.rotary_embedding_"(
 func.func @vllm_rotary_embedding_(%pos: tensor<?xi64>, %q: tensor<?x4096xbf16>, %k: tensor<?x1024xbf16>, %cache: tensor<131072x128xbf16>) {
   "vllm.rotary_embedding_"(%pos, %q, %k, %cache) {head_size = 128 : i64, is_neox = true} : (tensor<?xi64>, tensor<?x4096xbf16>, tensor<?x1024xbf16>, tensor<131072x128xbf16>) -> ()
+  return
+}
+
+// CHECK-LABEL: func.func @vllm_fused_qk_norm_rope_(
+// CHECK: "vllm.fused_qk_norm_rope_"(
+func.func @vllm_fused_qk_norm_rope_(%qkv: tensor<?x6144xbf16>, %qw: tensor<128xbf16>, %kw: tensor<128xbf16>, %cache: tensor<40960x128xbf16>, %pos: tensor<?xi64>) {
+  "vllm.fused_qk_norm_rope_"(%qkv, %qw, %kw, %cache, %pos) {num_heads_q = 32 : i64, num_heads_k = 8 : i64, num_heads_v = 8 : i64, head_dim = 128 : i64, eps = 1.0e-6 : f64, is_neox = true} : (tensor<?x6144xbf16>, tensor<128xbf16>, tensor<128xbf16>, tensor<40960x128xbf16>, tensor<?xi64>) -> ()
   return
 }
 

@@ -178,6 +178,11 @@ pub struct OpDef {
     /// A norm's weight: one vector as wide as the rows (the last dim of the
     /// first `same_shape` value); the kernels read one row of weights.
     pub row_weight: Option<String>,
+    /// Operand 0's rows are packed attention heads: `num_heads_q +
+    /// num_heads_k + num_heads_v` of `head_dim` (attributes); `q_weight` and
+    /// `k_weight` are vectors of `head_dim`; the cache's rows are an even
+    /// number of elements, at most `head_dim`.
+    pub packed_heads: bool,
     /// The result is a view of operand 0's storage (alias analysis: writing
     /// one in place changes the other).
     pub view: bool,
@@ -323,6 +328,8 @@ struct RawOp {
     same_shape: Vec<String>,
     row_weight: Option<String>,
     #[serde(default)]
+    packed_heads: bool,
+    #[serde(default)]
     view: bool,
     #[serde(default)]
     fx_positional: bool,
@@ -401,6 +408,7 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
         kernel: None,
         same_shape: if same { vec!["self".into(), "result".into()] } else { vec![] },
         row_weight: None,
+        packed_heads: false,
         view: false,
         fx_positional: false,
         collective: None,
@@ -457,6 +465,7 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             kernel: r.kernel,
             same_shape: r.same_shape,
             row_weight: r.row_weight,
+            packed_heads: r.packed_heads,
             view: r.view,
             fx_positional: r.fx_positional,
             collective: match r.collective.as_deref() {

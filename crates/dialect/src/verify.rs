@@ -33,6 +33,9 @@ pub fn verify_op(op: OperationRef<'_, '_>) -> Result<(), String> {
     let named = Named { def, op_groups: &op_groups, operands: &operands, res_groups: &res_groups, results: &results };
     check_same_shape(&named)?;
     check_row_weight(&named)?;
+    if def.packed_heads {
+        check_packed_heads(&op, &named)?;
+    }
     if let Some(rule) = def.collective {
         check_collective(&op, rule, &operands, &results)?;
     }
@@ -160,6 +163,49 @@ fn check_row_weight(named: &Named) -> Result<(), String> {
         _ if is_row_weight(w, width) => Ok(()),
         Some(b) => Err(format!("'{w_name}' ({w}) must be one vector as wide as the rows ({b} elements)")),
         None => Err(format!("'{w_name}' ({w}) must be one vector as wide as the rows")),
+    }
+}
+
+/// Packed attention heads (`packed_heads`): rows of `num_heads_q +
+/// num_heads_k + num_heads_v` heads of `head_dim`, norm weights of
+/// `head_dim`, cache rows of an even width up to `head_dim` (where sizes
+/// are static).
+fn check_packed_heads(op: &OperationRef<'_, '_>, named: &Named) -> Result<(), String> {
+    let int = |n: &str| op.attribute(n).ok().and_then(|a| IntegerAttribute::try_from(a).ok()).map(|a| a.value());
+    let (Some(hq), Some(hk), Some(hv), Some(d)) = (int("num_heads_q"), int("num_heads_k"), int("num_heads_v"), int("head_dim")) else {
+        return Ok(()); // check_attrs names a missing one
+    };
+    if d < 1 || hq < 1 || hk < 1 || hv < 0 {
+        return Err(format!("head_dim ({d}) and num_heads_q/k ({hq}, {hk}) must be positive, num_heads_v ({hv}) not negative"));
+    }
+    let dims = |name: &str| named.get(name).and_then(shape_of);
+    let qkv = named.def.operands.first().map(|o| o.name.as_str()).unwrap_or("qkv");
+    match dims(qkv).as_deref() {
+        Some([_, w]) => {
+            let want = (hq + hk + hv).checked_mul(d);
+            if w.is_some() && *w != want {
+                return Err(format!(
+                    "'{qkv}' rows must be (num_heads_q + num_heads_k + num_heads_v) * head_dim = {} wide",
+                    want.map_or("too many".into(), |n| n.to_string())
+                ));
+            }
+        }
+        Some(_) => return Err(format!("'{qkv}' must be rows (rank 2)")),
+        None => {}
+    }
+    for w in ["q_weight", "k_weight"] {
+        if let Some(t) = named.get(w)
+            && !is_row_weight(t, Some(d))
+        {
+            return Err(format!("'{w}' ({t}) must be one vector of head_dim ({d}) elements"));
+        }
+    }
+    match dims("cos_sin_cache").as_deref() {
+        Some([_, Some(r)]) if *r < 2 || *r > d || r % 2 != 0 => {
+            Err(format!("'cos_sin_cache' rows ({r} elements) must be an even number, at most head_dim ({d})"))
+        }
+        Some([_, _]) | None => Ok(()),
+        Some(_) => Err("'cos_sin_cache' must be rows (rank 2)".into()),
     }
 }
 

@@ -796,6 +796,25 @@ fn run_kernel(
                 }
             }
         }
+        "fused_qk_norm_rope" => {
+            let dim = |n: &str| int(op, n).and_then(|v| usize::try_from(v).ok()).ok_or_else(|| format!("no {n}"));
+            let heads = k::Heads { q: dim("num_heads_q")?, k: dim("num_heads_k")?, v: dim("num_heads_v")?, dim: dim("head_dim")? };
+            let qkv = &ins["qkv"];
+            let cache = &ins["cos_sin_cache"];
+            let rot = *cache.shape.last().unwrap_or(&heads.dim);
+            let eps = float(op, "eps").unwrap_or(1e-6) as f32;
+            let neox = boolean(op, "is_neox").unwrap_or(true);
+            let out = k::fused_qk_norm_rope(
+                &qkv.to_vec(),
+                heads,
+                eps,
+                (&get("q_weight")?, &get("k_weight")?),
+                (&get("position_ids")?, &cache.to_vec(), rot),
+                neox,
+                qkv.dtype,
+            );
+            m.insert("qkv".into(), out);
+        }
         "cutlass_scaled_mm" => {
             let (a, b) = (&ins["a"], &ins["b"]);
             let prod = matmul(a, b);

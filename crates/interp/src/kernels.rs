@@ -163,6 +163,49 @@ pub fn ue8m0_scale(s: f32) -> f32 {
     if bits & 0x007f_ffff == 0 || bits >= 0x7f80_0000 { s } else { f32::from_bits((bits & 0x7f80_0000) + 0x0080_0000) }
 }
 
+/// Packed attention heads, as `fused_qk_norm_rope` reads them: per row
+/// `num_heads_q` query, `num_heads_k` key and `num_heads_v` value heads of
+/// `head_dim`.
+#[derive(Clone, Copy, Debug)]
+pub struct Heads {
+    pub q: usize,
+    pub k: usize,
+    pub v: usize,
+    pub dim: usize,
+}
+
+/// vLLM's `fused_qk_norm_rope` on rows of packed heads (returns the new
+/// rows): each query and key head `x` becomes `x * (s * w)` in f32, `s =
+/// rsqrt(mean(x^2) + eps)`, `w` its norm weight; then the rotary embedding
+/// of its position (`rotary`, in f32) on the first `cache` row width of it;
+/// then one rounding to T. Value heads are copied.
+pub fn fused_qk_norm_rope(
+    qkv: &[f32],
+    heads: Heads,
+    eps: f32,
+    (qw, kw): (&[f32], &[f32]),
+    (pos, cache, rot_dim): (&[f32], &[f32], usize),
+    is_neox: bool,
+    t: DType,
+) -> Vec<f32> {
+    let row = (heads.q + heads.k + heads.v) * heads.dim;
+    let qk = (heads.q + heads.k) * heads.dim;
+    let mut out = qkv.to_vec();
+    if row == 0 {
+        return out;
+    }
+    for (r, p) in out.chunks_mut(row).zip(pos) {
+        for (i, head) in r[..qk].chunks_mut(heads.dim).enumerate() {
+            let w = if i < heads.q { qw } else { kw };
+            let s = inv_rms(head, eps);
+            head.iter_mut().zip(w).for_each(|(x, w)| *x *= s * w);
+            rotary(&[*p], head, cache, heads.dim, rot_dim, is_neox, DType::F32);
+            head.iter_mut().for_each(|x| *x = t.round(*x));
+        }
+    }
+    out
+}
+
 /// `rotary_embedding` in place on `q` (rows of heads × `head_size`) with the
 /// cache row `[cos.., sin..]` of each position. Neox rotates halves,
 /// GPT-J interleaved pairs; each output is computed in f32 and rounded to T.

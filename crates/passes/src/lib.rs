@@ -12,6 +12,7 @@ mod fix_functionalization;
 mod fuse_act_quant;
 mod fuse_allreduce_rms;
 mod fuse_attn_quant;
+mod fuse_qk_norm_rope;
 mod fuse_rms_quant;
 pub mod fusion;
 mod native;
@@ -25,6 +26,7 @@ pub use fix_functionalization::FixFunctionalizationPass;
 pub use fuse_act_quant::FuseActQuantPass;
 pub use fuse_allreduce_rms::FuseAllreduceRmsPass;
 pub use fuse_attn_quant::FuseAttnQuantPass;
+pub use fuse_qk_norm_rope::FuseQkNormRopePass;
 pub use fuse_rms_quant::FuseRmsQuantPass;
 pub use mlir_support::pass::{Pass, PassFailed, PassInfo, PassRun};
 pub use noop_elimination::NoopEliminationPass;
@@ -45,6 +47,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(FuseRmsQuantPass),
         Box::new(FuseActQuantPass),
         Box::new(FuseAttnQuantPass),
+        Box::new(FuseQkNormRopePass),
         Box::new(FixFunctionalizationPass),
     ]
 }

@@ -15,6 +15,9 @@ pub struct PassConfig {
     pub fuse_norm_quant: bool,
     pub fuse_act_quant: bool,
     pub fuse_attn_quant: bool,
+    /// Per-head q/k RMSNorm + rotary embedding (vLLM main's
+    /// `enable_qk_norm_rope_fusion`, off by default there too).
+    pub enable_qk_norm_rope_fusion: bool,
     /// allreduce+rms applies only while the token range ends at or below this.
     pub fi_allreduce_fusion_max_token_num: u64,
     /// allreduce+rms: the most bytes of one rank's rows the FlashInfer
@@ -51,6 +54,7 @@ impl Default for PassConfig {
             fuse_norm_quant: false,
             fuse_act_quant: false,
             fuse_attn_quant: false,
+            enable_qk_norm_rope_fusion: false,
             fi_allreduce_fusion_max_token_num: 16384,
             fi_allreduce_fusion_max_size_mb: None,
             sp_min_token_num: None,
@@ -78,6 +82,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("enable_fusion", "fuse_norm_quant+fuse_act_quant"),
     ("fuse_attn_quant", "fuse_attn_quant"),
     ("enable_attn_fusion", "fuse_attn_quant"),
+    ("enable_qk_norm_rope_fusion", "enable_qk_norm_rope_fusion"),
     ("fi_allreduce_fusion_max_token_num", "fi_allreduce_fusion_max_token_num"),
     ("fi_allreduce_fusion_max_size_mb", "fi_allreduce_fusion_max_size_mb"),
     ("sp_min_token_num", "sp_min_token_num"),
@@ -164,6 +169,7 @@ impl PassConfig {
             "fuse_norm_quant" => self.fuse_norm_quant = boolean()?,
             "fuse_act_quant" => self.fuse_act_quant = boolean()?,
             "fuse_attn_quant" => self.fuse_attn_quant = boolean()?,
+            "enable_qk_norm_rope_fusion" => self.enable_qk_norm_rope_fusion = boolean()?,
             "donate_inputs" => self.donate_inputs = boolean()?,
             "fi_allreduce_fusion_max_token_num" => {
                 self.fi_allreduce_fusion_max_token_num =
@@ -274,6 +280,10 @@ impl PassConfig {
         // Only when set: a config without it keeps the uuid it always had.
         if let Some(mb) = self.fi_allreduce_fusion_max_size_mb {
             m.insert("fi_allreduce_fusion_max_size_mb".into(), Value::from(mb));
+        }
+        // Only when on: configs without it keep the uuid they always had.
+        if self.enable_qk_norm_rope_fusion {
+            m.insert("enable_qk_norm_rope_fusion".into(), Value::Bool(true));
         }
         if let Some(n) = self.sp_min_token_num {
             m.insert("sp_min_token_num".into(), Value::from(n));

@@ -55,7 +55,8 @@ pub struct Slot {
     pub gate: Gate,
 }
 
-/// vLLM's order (PostGradPassManager.configure, v0.9 + v0.10's allreduce).
+/// vLLM's order (PostGradPassManager.configure, v0.9 + v0.10's allreduce;
+/// main's q/k-norm + RoPE fusion after the attention fusion, as there).
 pub const SLOTS: &[Slot] = &[
     Slot { field: "eliminate_noops", pass: "vllm-noop-elimination", gate: Gate::Everywhere },
     Slot { field: "enable_sp", pass: "vllm-sequence-parallelism", gate: Gate::StaticDivisibleByTp },
@@ -64,6 +65,7 @@ pub const SLOTS: &[Slot] = &[
     Slot { field: "fuse_norm_quant", pass: "vllm-fuse-rms-quant", gate: Gate::Everywhere },
     Slot { field: "fuse_act_quant", pass: "vllm-fuse-act-quant", gate: Gate::Everywhere },
     Slot { field: "fuse_attn_quant", pass: "vllm-fuse-attn-quant", gate: Gate::Everywhere },
+    Slot { field: "enable_qk_norm_rope_fusion", pass: "vllm-fuse-qk-norm-rope", gate: Gate::Everywhere },
 ];
 
 /// Always last: fix-functionalization (in-place calls, copies only where
@@ -257,6 +259,7 @@ fn field_enabled(c: &PassConfig, field: &str) -> bool {
         "fuse_norm_quant" => c.fuse_norm_quant,
         "fuse_act_quant" => c.fuse_act_quant,
         "fuse_attn_quant" => c.fuse_attn_quant,
+        "enable_qk_norm_rope_fusion" => c.enable_qk_norm_rope_fusion,
         _ => false,
     }
 }
