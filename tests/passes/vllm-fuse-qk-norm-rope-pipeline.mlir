@@ -7,6 +7,20 @@
 // RUN: vllm-opt %s --config '{"enable_qk_norm_rope_fusion": true}' --print-pipeline | FileCheck %s --check-prefix=PIPE
 // RUN: vllm-opt %s --config '{"enable_noop": true}' | FileCheck %s --check-prefix=OFF
 // RUN: vllm-opt %s --config '{"enable_qk_norm_rope_fusion": true}' --emit fx-json | FileCheck %s --check-prefix=FX
+// A graph Inductor built (torch 2.15, CPU) from python/torch_tests/test_qk_norm_rope.py's
+// qwen3_qkv (Qwen3Attention's projection, split, native per-head RMSNorms and
+// _C.rotary_embedding; the token count marked dynamic, auto_functionalized v1
+// as vLLM runs it), captured with vllm_opt.post_grad_dump_pass; symbolic and
+// at 16 tokens:
+// RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_inductor.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' | FileCheck %s --check-prefix=CAPTURED
+// RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_inductor.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' --runtime-shape 16 | FileCheck %s --check-prefix=CAPTURED
+// RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_inductor.json --config '{"enable_noop": true}' | FileCheck %s --check-prefix=OFF
+// CAPTURED: %[[QKV:.*]] = "aten.mm"
+// CAPTURED-NEXT: "vllm.fused_qk_norm_rope_"(%[[QKV]], {{.*}}) {eps = 9.9999999999999995E-7 : f64, head_dim = 64 : i64, is_neox = true, num_heads_k = 2 : i64, num_heads_q = 4 : i64, num_heads_v = 2 : i64}
+// CAPTURED-NOT: aten.rsqrt
+// CAPTURED-NOT: vllm.rotary_embedding
+// CAPTURED-NOT: aten.clone
+// CAPTURED: return
 // The option is part of the cache key only when on (older keys stay valid):
 // RUN: vllm-opt %s --config '{}' --print-uuid > %t.off
 // RUN: vllm-opt %s --config '{"enable_qk_norm_rope_fusion": false}' --print-uuid > %t.false

@@ -1,0 +1,142 @@
+"""Qwen3-style attention input (per-head q/k RMSNorm, then the rotary
+embedding) through Inductor with VllmOptPass as its post-grad custom pass
+(needs torch; run by scripts/torch-tests).
+
+The graph is the one Inductor builds from vLLM's model code with custom ops
+off for the norms (vLLM's default under Inductor: `RMSNorm.forward_native`
+per head) and its `_C.rotary_embedding` op, as vLLM runs it
+(`enable_auto_functionalized_v2=False`). vllm-opt must fuse both norms and
+the rotation into `_C.fused_qk_norm_rope`, in place on the projection's
+rows. The two `_C` ops are defined here with their schemas and CPU bodies
+(the rotation and the fused kernel computed in f32, each rounded once, as
+crates/interp does). The compiled function must give the fused kernel's
+bytes on the same rows, and eager's values within the unfused graph's extra
+roundings.
+"""
+import os
+import sys
+import unittest
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from vllm_opt import VllmOptPass  # noqa: E402
+
+VLLM_OPT = os.environ.get("VLLM_OPT", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "vllm-opt"))
+HQ, HK, HV, D, EPS = 4, 2, 2, 64, 1e-6
+
+LIB = torch.library.Library("_C", "FRAGMENT")
+for schema in ("rotary_embedding(Tensor positions, Tensor! query, Tensor!? key, int head_size, Tensor cos_sin_cache, "
+               "bool is_neox) -> ()",
+               "fused_qk_norm_rope(Tensor! qkv, int num_heads_q, int num_heads_k, int num_heads_v, int head_dim, "
+               "float eps, Tensor q_weight, Tensor k_weight, Tensor cos_sin_cache, bool is_neox, Tensor position_ids) -> ()"):
+    try:
+        LIB.define(schema)
+    except RuntimeError:  # defined by an earlier test module in this process
+        pass
+
+
+def _rotate(heads, positions, cache, is_neox):
+    """Neox or GPT-J rotation of f32 `heads` [T, H, D] by each token's cache row, in f32."""
+    rot = cache.shape[-1]
+    cos, sin = cache[positions].float().chunk(2, dim=-1)
+    cos, sin = cos[:, None, :], sin[:, None, :]
+    out = heads.clone()
+    if is_neox:
+        a, b = heads[..., : rot // 2], heads[..., rot // 2: rot]
+        out[..., : rot // 2], out[..., rot // 2: rot] = a * cos - b * sin, b * cos + a * sin
+    else:
+        a, b = heads[..., 0:rot:2], heads[..., 1:rot:2]
+        out[..., 0:rot:2], out[..., 1:rot:2] = a * cos - b * sin, b * cos + a * sin
+    return out
+
+
+def rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox):
+    for x in (query, key):
+        heads = x.view(x.shape[0], -1, head_size)
+        heads.copy_(_rotate(heads.float(), positions, cos_sin_cache, is_neox).to(x.dtype))
+
+
+def fused_qk_norm_rope(qkv, num_heads_q, num_heads_k, num_heads_v, head_dim, eps, q_weight, k_weight, cos_sin_cache,
+                       is_neox, position_ids):
+    """vLLM's kernel: each q/k head x -> x * (rsqrt(mean(x^2) + eps) * w) in f32, rotated, rounded once."""
+    heads = qkv.view(qkv.shape[0], -1, head_dim)
+    for first, count, w in ((0, num_heads_q, q_weight), (num_heads_q, num_heads_k, k_weight)):
+        x = heads[:, first:first + count].float()
+        y = x * (torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w.float())
+        heads[:, first:first + count] = _rotate(y, position_ids, cos_sin_cache, is_neox).to(qkv.dtype)
+
+
+for name, fn in (("rotary_embedding", rotary_embedding), ("fused_qk_norm_rope", fused_qk_norm_rope)):
+    LIB.impl(name, fn, "CompositeExplicitAutograd")
+    torch.library.register_fake(f"_C::{name}", lambda *a, **k: None, lib=LIB)
+
+
+def rms_norm_native(x, w):
+    """vLLM's RMSNorm.forward_native (custom ops off)."""
+    xf = x.float()
+    xf = xf * torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + EPS)
+    return xf.to(x.dtype) * w
+
+
+def qwen3_qkv(x, wqkv, q_weight, k_weight, cos_sin_cache, positions):
+    """Qwen3Attention.forward up to the attention: projection, split, per-head norms, rotary."""
+    qkv = x @ wqkv
+    q, k, v = qkv.split([HQ * D, HK * D, HV * D], dim=-1)
+    q = rms_norm_native(q.view(*q.shape[:-1], HQ, D), q_weight).view(q.shape)
+    k = rms_norm_native(k.view(*k.shape[:-1], HK, D), k_weight).view(k.shape)
+    torch.ops._C.rotary_embedding(positions, q, k, D, cos_sin_cache, True)
+    return q, k, v
+
+
+class QkNormRopeFusion(unittest.TestCase):
+    def test_inductors_graph_fuses_into_the_in_place_kernel(self):
+        # Static rows, and the token count symbolic as vLLM compiles (mark_dynamic).
+        for symbolic in (False, True):
+            with self.subTest(symbolic=symbolic):
+                self.check(symbolic)
+
+    def check(self, symbolic):
+        seen = []
+
+        class Recording(VllmOptPass):
+            def __call__(self, graph, runtime_shape=None):
+                out = super().__call__(graph, runtime_shape)
+                seen.append([str(n.target) for n in graph.nodes if n.op == "call_function"])
+                return out
+
+        pass_ = Recording(VLLM_OPT, config={"enable_noop": True, "enable_qk_norm_rope_fusion": True})
+        torch._dynamo.reset()
+        compiled = torch.compile(qwen3_qkv, options={"post_grad_custom_post_pass": pass_, "force_disable_caches": True,
+                                                     "enable_auto_functionalized_v2": False})
+        g = torch.Generator().manual_seed(0)
+        n = (HQ + HK + HV) * D
+        x = torch.randn(16, 64, generator=g).to(torch.bfloat16)
+        wqkv = (0.2 * torch.randn(64, n, generator=g)).to(torch.bfloat16)
+        qw, kw = ((1 + 0.2 * torch.randn(D, generator=g)).to(torch.bfloat16) for _ in range(2))
+        cache = torch.randn(32, D, generator=g).to(torch.bfloat16)
+        pos = torch.randint(0, 32, (16,), generator=g)
+        if symbolic:
+            torch._dynamo.mark_dynamic(x, 0)
+            torch._dynamo.mark_dynamic(pos, 0)
+        args = (x, wqkv, qw, kw, cache, pos)
+        got = compiled(*args)
+        want = qwen3_qkv(*args)
+        self.assertEqual(len(seen), 1)
+        self.assertEqual(seen[0].count("_C.fused_qk_norm_rope.default"), 1, seen[0])
+        for gone in ("_C.rotary_embedding.default", "aten.rsqrt.default", "auto_functionalized"):
+            self.assertNotIn(gone, " ".join(seen[0]))
+        # The fused kernel's bytes on the projection's rows.
+        qkv = x @ wqkv
+        fused_qk_norm_rope(qkv, HQ, HK, HV, D, EPS, qw, kw, cache, True, pos)
+        for a, b in zip(qkv.split([HQ * D, HK * D, HV * D], dim=-1), got):
+            self.assertTrue(torch.equal(a, b), (a.float() - b.float()).abs().max())
+        # Eager (unfused) rounds after the norm too: close, not equal.
+        self.assertTrue(torch.equal(want[2], got[2]))
+        for a, b in zip(want[:2], got[:2]):
+            self.assertFalse(torch.equal(a, b))
+            self.assertLess((a.float() - b.float()).abs().max().item(), 0.1)
+
+
+if __name__ == "__main__":
+    unittest.main()
