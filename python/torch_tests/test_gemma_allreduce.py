@@ -19,9 +19,8 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 from test_collective_graphs import _fused_allreduce_norm  # noqa: E402
-from vllm_opt import VllmOptPass  # noqa: E402
+from inductor_pass import RecordingPass  # noqa: E402
 
-VLLM_OPT = os.environ.get("VLLM_OPT", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "vllm-opt"))
 FUSED = "flashinfer_trtllm_fused_allreduce_norm"
 MUTATES = ["allreduce_in", "residual", "norm_out", "quant_out", "scale_out"]
 
@@ -75,13 +74,7 @@ class GemmaAllReduceFusion(unittest.TestCase):
     def test_inductors_graph_fuses_and_computes_what_eager_does(self):
         seen = []
 
-        class Recording(VllmOptPass):
-            def __call__(self, graph, runtime_shape=None):
-                out = super().__call__(graph, runtime_shape)
-                seen.append([str(n.target) for n in graph.nodes if n.op == "call_function"])
-                return out
-
-        pass_ = Recording(VLLM_OPT, config={"enable_fi_allreduce_fusion": True}, tp_size=2)
+        pass_ = RecordingPass(seen, config={"enable_fi_allreduce_fusion": True}, tp_size=2)
         torch._dynamo.reset()
         compiled = torch.compile(two_layers, options={"post_grad_custom_post_pass": pass_, "force_disable_caches": True})
         g = torch.Generator().manual_seed(0)

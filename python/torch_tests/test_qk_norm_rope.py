@@ -19,10 +19,9 @@ import unittest
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from vllm_opt import VllmOptPass  # noqa: E402
+sys.path.insert(0, os.path.dirname(__file__))
+from inductor_pass import RecordingPass  # noqa: E402
 
-VLLM_OPT = os.environ.get("VLLM_OPT", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "vllm-opt"))
 HQ, HK, HV, D, EPS = 4, 2, 2, 64, 1e-6
 
 LIB = torch.library.Library("_C", "FRAGMENT")
@@ -99,13 +98,7 @@ class QkNormRopeFusion(unittest.TestCase):
     def check(self, symbolic):
         seen = []
 
-        class Recording(VllmOptPass):
-            def __call__(self, graph, runtime_shape=None):
-                out = super().__call__(graph, runtime_shape)
-                seen.append([str(n.target) for n in graph.nodes if n.op == "call_function"])
-                return out
-
-        pass_ = Recording(VLLM_OPT, config={"enable_noop": True, "enable_qk_norm_rope_fusion": True})
+        pass_ = RecordingPass(seen, config={"enable_noop": True, "enable_qk_norm_rope_fusion": True})
         torch._dynamo.reset()
         compiled = torch.compile(qwen3_qkv, options={"post_grad_custom_post_pass": pass_, "force_disable_caches": True,
                                                      "enable_auto_functionalized_v2": False})

@@ -1,0 +1,22 @@
+"""Shared by the torch tests that compile through Inductor: VllmOptPass as
+its post-grad custom pass, recording the ops of each graph it returns."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from vllm_opt import VllmOptPass  # noqa: E402
+
+VLLM_OPT = os.environ.get("VLLM_OPT", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "vllm-opt"))
+
+
+class RecordingPass(VllmOptPass):
+    """VllmOptPass that appends, per call, the targets of the graph's calls after it ran to `seen`."""
+
+    def __init__(self, seen, *args, **kwargs):
+        super().__init__(VLLM_OPT, *args, **kwargs)
+        self.seen = seen
+
+    def __call__(self, graph, runtime_shape=None):
+        out = super().__call__(graph, runtime_shape)
+        self.seen.append([str(n.target) for n in graph.nodes if n.op == "call_function"])
+        return out
