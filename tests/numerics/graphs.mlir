@@ -416,10 +416,10 @@ func.func @tp_gemma_decoder(%p0: tensor<8x64xbf16>, %p1: tensor<8x64xbf16>, %p2:
 // -----
 
 // Qwen3-style attention input: per-head q/k RMSNorms (custom op for q, the
-// native form for k) and the rotary embedding (neox, head 64, partial:
-// 32 of 64 dims rotated) -> fused_qk_norm_rope (numerics::qk_norm_rope_fusion).
+// native form for k) and the rotary embedding (neox, head 64) ->
+// fused_qk_norm_rope (numerics::qk_norm_rope_fusion).
 // Arguments: qkv, q_weight, k_weight, cache, positions.
-func.func @qwen3_qk_norm_rope(%qkv: tensor<?x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<16x32xbf16>, %pos: tensor<?xi64>)
+func.func @qwen3_qk_norm_rope(%qkv: tensor<?x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<16x64xbf16>, %pos: tensor<?xi64>)
     -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
   %q = "aten.slice"(%qkv) {dim = -1 : i64, start = 0 : i64, end = 128 : i64, step = 1 : i64} : (tensor<?x256xbf16>) -> tensor<?x128xbf16>
   %k = "aten.slice"(%qkv) {dim = -1 : i64, start = 128 : i64, end = 192 : i64, step = 1 : i64} : (tensor<?x256xbf16>) -> tensor<?x64xbf16>
@@ -437,6 +437,6 @@ func.func @qwen3_qk_norm_rope(%qkv: tensor<?x256xbf16>, %qw: tensor<64xbf16>, %k
   %kt = "aten.convert_element_type"(%ky) {dtype = bf16} : (tensor<?x1x64xf32>) -> tensor<?x1x64xbf16>
   %kn = "aten.mul"(%kt, %kw) : (tensor<?x1x64xbf16>, tensor<64xbf16>) -> tensor<?x1x64xbf16>
   %kf = "aten.view"(%kn) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
-  %q2, %k2 = "vllm.rotary_embedding"(%pos, %qf, %kf, %cache) {head_size = 64 : i64, is_neox = true} : (tensor<?xi64>, tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<16x32xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>)
+  %q2, %k2 = "vllm.rotary_embedding"(%pos, %qf, %kf, %cache) {head_size = 64 : i64, is_neox = true} : (tensor<?xi64>, tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<16x64xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>)
   return %q2, %k2, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
 }

@@ -21,7 +21,7 @@
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the query and key are not cut out of the same qkv
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the query and key are not qkv's first two chunks
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the rotary's input is not a view of a norm
-// EXPLAIN: remark: vllm-fuse-qk-norm-rope: the cache's rows (18 elements) do not fit the kernel's lanes for head_size 64
+// EXPLAIN: remark: vllm-fuse-qk-norm-rope: the rotary turns 32 of the head's 64 dims; the kernel's lanes exchange halves of whole heads only
 
 // PIPE-LABEL: func.func @qwen3
 // PIPE-NEXT: %[[QKV:.*]] = "aten.mm"(%arg0, %arg1)
@@ -56,13 +56,13 @@ func.func @qwen3(%x: tensor<?x64xbf16>, %wqkv: tensor<64x512xbf16>, %qw: tensor<
 
 // -----
 
-// One split_with_sizes, GPT-J (interleaved) rotation, a partial rotary
-// (32 of 64 dims), reshape instead of view, f16, eps 1e-5, static rows.
+// One split_with_sizes, GPT-J (interleaved) rotation, reshape instead of
+// view, f16, eps 1e-5, static rows.
 // CHECK-LABEL: func.func @split_gptj
 // CHECK-NEXT: %[[F:.*]] = "vllm.fused_qk_norm_rope"(%arg0, %arg1, %arg2, %arg3, %arg4) {eps = 1.000000e-05 : f64, head_dim = 64 : i64, is_neox = false, num_heads_k = 1 : i64, num_heads_q = 2 : i64, num_heads_v = 1 : i64}
 // CHECK-NOT: aten.split_with_sizes
 // CHECK: return
-func.func @split_gptj(%qkv: tensor<16x256xf16>, %qw: tensor<64xf16>, %kw: tensor<64xf16>, %cache: tensor<128x32xf16>, %pos: tensor<16xi64>) -> (tensor<16x128xf16>, tensor<16x64xf16>, tensor<16x64xf16>) {
+func.func @split_gptj(%qkv: tensor<16x256xf16>, %qw: tensor<64xf16>, %kw: tensor<64xf16>, %cache: tensor<128x64xf16>, %pos: tensor<16xi64>) -> (tensor<16x128xf16>, tensor<16x64xf16>, tensor<16x64xf16>) {
   %q, %k, %v = "aten.split_with_sizes"(%qkv) {split_sizes = array<i64: 128, 64, 64>, dim = -1 : i64} : (tensor<16x256xf16>) -> (tensor<16x128xf16>, tensor<16x64xf16>, tensor<16x64xf16>)
   %qh = "aten.reshape"(%q) {shape = array<i64: 16, 2, 64>} : (tensor<16x128xf16>) -> tensor<16x2x64xf16>
   %qn = "vllm.rms_norm"(%qh, %qw) {epsilon = 1.0e-5 : f64} : (tensor<16x2x64xf16>, tensor<64xf16>) -> tensor<16x2x64xf16>
@@ -70,7 +70,7 @@ func.func @split_gptj(%qkv: tensor<16x256xf16>, %qw: tensor<64xf16>, %kw: tensor
   %kh = "aten.reshape"(%k) {shape = array<i64: 16, 1, 64>} : (tensor<16x64xf16>) -> tensor<16x1x64xf16>
   %kn = "vllm.rms_norm"(%kh, %kw) {epsilon = 1.0e-5 : f64} : (tensor<16x1x64xf16>, tensor<64xf16>) -> tensor<16x1x64xf16>
   %kf = "aten.reshape"(%kn) {shape = array<i64: 16, 64>} : (tensor<16x1x64xf16>) -> tensor<16x64xf16>
-  %q2, %k2 = "vllm.rotary_embedding"(%pos, %qf, %kf, %cache) {head_size = 64 : i64, is_neox = false} : (tensor<16xi64>, tensor<16x128xf16>, tensor<16x64xf16>, tensor<128x32xf16>) -> (tensor<16x128xf16>, tensor<16x64xf16>)
+  %q2, %k2 = "vllm.rotary_embedding"(%pos, %qf, %kf, %cache) {head_size = 64 : i64, is_neox = false} : (tensor<16xi64>, tensor<16x128xf16>, tensor<16x64xf16>, tensor<128x64xf16>) -> (tensor<16x128xf16>, tensor<16x64xf16>)
   return %q2, %k2, %v : tensor<16x128xf16>, tensor<16x64xf16>, tensor<16x64xf16>
 }
 
@@ -274,11 +274,11 @@ func.func @no_norm(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf16>, %qw: tenso
 
 // -----
 
-// Cache rows (18) that do not divide into the kernel's lanes (multiples of 4 for head_size 64).
-// CHECK-LABEL: func.func @cache_lanes
+// A partial rotary (32 of 64 dims): vLLM's kernel would shuffle with lanes that skip the shuffle.
+// CHECK-LABEL: func.func @partial_rotary
 // CHECK-NOT: fused_qk_norm_rope
 // CHECK: vllm.rotary_embedding
-func.func @cache_lanes(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<4096x18xbf16>, %pos: tensor<?xi64>, %other: tensor<?x256xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
+func.func @partial_rotary(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<4096x32xbf16>, %pos: tensor<?xi64>, %other: tensor<?x256xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
   %qkv = "aten.mm"(%x, %wqkv) : (tensor<?x64xbf16>, tensor<64x256xbf16>) -> tensor<?x256xbf16>
   %q = "aten.slice"(%qkv) {dim = -1 : i64, start = 0 : i64, end = 128 : i64, step = 1 : i64} : (tensor<?x256xbf16>) -> tensor<?x128xbf16>
   %k = "aten.slice"(%qkv) {dim = -1 : i64, start = 128 : i64, end = 192 : i64, step = 1 : i64} : (tensor<?x256xbf16>) -> tensor<?x64xbf16>
@@ -289,6 +289,6 @@ func.func @cache_lanes(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf16>, %qw: t
   %kh = "aten.view"(%k) {shape = array<i64: -1, 1, 64>} : (tensor<?x64xbf16>) -> tensor<?x1x64xbf16>
   %kn = "vllm.rms_norm"(%kh, %kw) {epsilon = 1.0e-6 : f64} : (tensor<?x1x64xbf16>, tensor<64xbf16>) -> tensor<?x1x64xbf16>
   %kf = "aten.view"(%kn) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
-  %q2, %k2 = "vllm.rotary_embedding"(%pos, %qf, %kf, %cache) {head_size = 64 : i64, is_neox = true} : (tensor<?xi64>, tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<4096x18xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>) loc("rope")
+  %q2, %k2 = "vllm.rotary_embedding"(%pos, %qf, %kf, %cache) {head_size = 64 : i64, is_neox = true} : (tensor<?xi64>, tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<4096x32xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>) loc("rope")
   return %q2, %k2, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
 }

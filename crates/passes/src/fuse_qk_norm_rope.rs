@@ -47,8 +47,9 @@ form is not matched).
 
 Conditions, each explained at `debug-node` when it fails: bf16 or f16 rows
 with a static width, `D` in {64, 128, 256} (vLLM's kernel) and the
-rotary's `head_size`, the cache's rows an even number of elements dividing
-into the kernel's lanes (a multiple of `D / 16`) and at most `D`, one
+rotary's `head_size`, a rotary over the whole head (the cache's rows `D`
+wide: vLLM's kernel exchanges the halves with a warp shuffle that the lanes
+past a partial rotary skip, which the shuffle's full mask does not allow), one
 epsilon for both norms (any value), weights of `D` elements of the rows'
 type, the slices at `[0, Hq*D)`, `[Hq*D, (Hq+Hk)*D)` and the value heads
 after them, each intermediate read only by the next op of the chain, and
@@ -243,10 +244,10 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             ),
             (q.chunk.start == 0 && k.chunk.start == q.chunk.width, "the query and key are not qkv's first two chunks".into()),
             (
-                rot.is_some_and(|r| r >= 2 && r <= d && r % 2 == 0 && r % (d / 16) == 0),
+                rot == Some(d),
                 format!(
-                    "the cache's rows ({} elements) do not fit the kernel's lanes for head_size {d}",
-                    rot.map_or("a symbolic number of".into(), |r| r.to_string())
+                    "the rotary turns {} of the head's {d} dims; the kernel's lanes exchange halves of whole heads only",
+                    rot.map_or("a symbolic number".into(), |r| r.to_string())
                 ),
             ),
             ((n - q.chunk.width - k.chunk.width) % d == 0, "the value chunk is not whole heads".into()),
