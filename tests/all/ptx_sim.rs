@@ -10,6 +10,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("ptx_sim::divides_by_a_constant_with_mul_hi", divides_by_a_constant_with_mul_hi),
     ("ptx_sim::runs_the_full_range_division_as_ieee", runs_the_full_range_division_as_ieee),
     ("ptx_sim::approximate_reciprocal_flushes_subnormals", approximate_reciprocal_flushes_subnormals),
+    ("ptx_sim::extracts_bit_fields", extracts_bit_fields),
 ];
 
 /// A kernel over one `u64` pointer parameter with `body` between the
@@ -107,6 +108,19 @@ fn approximate_reciprocal_flushes_subnormals() -> Result<(), Failed> {
     let want = [(1.0f32 / 3.0).to_bits(), 0, f32::NEG_INFINITY.to_bits()];
     if got != want {
         return Err(format!("rcp.approx.ftz: {got:x?}, want {want:x?}").into());
+    }
+    Ok(())
+}
+
+/// `bfe` (LLVM's `(x >> pos) & mask` of a value of known range, e.g. a
+/// warp index): 0xf0f0 bits 4-7 unsigned (15) and signed (-1), 0x80000000
+/// from bit 28 for 8 bits signed (past bit 31 the sign: -8) and unsigned (8).
+fn extracts_bit_fields() -> Result<(), Failed> {
+    let body = "\tmov.b32 \t%r1, 61680;\n\tbfe.u32 \t%r2, %r1, 4, 4;\n\tbfe.s32 \t%r3, %r1, 4, 4;\n\tmov.b32 \t%r4, -2147483648;\n\tbfe.s32 \t%r5, %r4, 28, 8;\n\tbfe.u32 \t%r6, %r4, 28, 8;\n\tst.global.v4.b32 \t[%rd1], {%r2, %r3, %r5, %r6};";
+    let out = run_body(body, 1, 16)?;
+    let got: Vec<i32> = out.chunks(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    if got != [15, -1, -8, 8] {
+        return Err(format!("bfe: {got:?}, want [15, -1, -8, 8]").into());
     }
     Ok(())
 }

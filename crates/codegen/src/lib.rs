@@ -35,12 +35,14 @@ mod act;
 mod body;
 mod group;
 mod per_token;
+mod qk_rope;
 mod quant;
 mod rms;
 
 pub use act::{Division as SiluDivision, FAST_RANGE as SILU_FAST_RANGE};
 pub use body::{Form, Target};
 pub use group::Scales as GroupScales;
+pub use qk_rope::{HEAD_DIMS as QK_ROPE_HEAD_DIMS, Heads as QkHeads};
 
 use mlir_support::{
     ir,
@@ -86,6 +88,8 @@ pub struct Kernel {
     pub persistent: bool,
     /// How the SiLU kinds divide on the GPU (`with_fast_division`).
     pub division: SiluDivision,
+    /// `fused_qk_norm_rope`'s head layout (`qk_norm_rope_kernel`).
+    pub heads: Option<QkHeads>,
     /// The shape contexts (token counts, `None` = symbolic) that use it.
     pub contexts: Vec<Option<u64>>,
     /// How many ops of the graph it implements (all layers share it).
@@ -127,6 +131,10 @@ impl Kernel {
     /// kernel for few rows splits each row over several CTAs
     /// (`body::split_row`), named with an `_s{ctas_per_row}` suffix.
     pub fn for_tokens(mut self, tokens: Option<u64>) -> Kernel {
+        if self.heads.is_some() {
+            // One geometry for any count: a warp per (token, head).
+            return self;
+        }
         if self.threads.is_some() {
             let th = body::reg_threads(self.hidden, tokens);
             if th != body::reg_threads(self.hidden, None) {
@@ -251,6 +259,10 @@ impl Kernel {
             "vllm.dynamic_scaled_fp8_quant" => quant::max_kernel(n, h, t, target),
             "vllm.silu_and_mul_quant" => act::kernel(n, true, h, t, target, self.ctas_per_row, self.division),
             "vllm.silu_and_mul" => act::kernel(n, false, h, t, target, self.ctas_per_row, self.division),
+            "vllm.fused_qk_norm_rope" => match self.heads {
+                Some(heads) => qk_rope::kernel(n, heads, t, target),
+                None => String::from("// fused_qk_norm_rope without its head layout"),
+            },
             _ => rms::kernel(n, res, rms::Out::Fp8, h, t, target, form),
         }
     }
@@ -261,10 +273,14 @@ impl Kernel {
         let size = match p.elem.as_str() {
             "f8E4M3FN" | "i8" => 1,
             "f32" => 4,
+            "i64" => 8,
             _ => 2,
         };
         let count = match p.name {
             "weight" => h,
+            "q_weight" | "k_weight" => self.heads.map_or(0, |q| q.dim as usize),
+            "cos_sin_cache" => self.heads.map_or(0, |q| (q.cache_rows * q.dim) as usize),
+            "position_ids" => rows,
             // One scale per group: [rows, H/G], or [H/G, rows] column-major.
             "scale" | "scales" | "output_s" if self.group.is_some() => rows * h / self.group.unwrap_or(1) as usize,
             "scale" if self.per_token() => rows,
@@ -284,7 +300,8 @@ impl Kernel {
         match p.name {
             _ if p.kind != "ptr" => "value",
             "input" if self.op == "vllm.fused_add_rms_norm" => "read_write",
-            "input" | "weight" | "scale_ub" => "read",
+            "input" | "weight" | "scale_ub" | "q_weight" | "k_weight" | "cos_sin_cache" | "position_ids" => "read",
+            "qkv" => "read_write",
             "residual" => "read_write",
             "scale" if self.op == "vllm.dynamic_scaled_fp8_quant" => "read_write",
             "scale" if !(self.per_token() || self.group.is_some()) => "read",
@@ -297,6 +314,15 @@ impl Kernel {
     /// f32 scale alone. (A sliced tensor view may break it: the launcher
     /// must check.)
     pub fn alignment(&self, p: &Param) -> u64 {
+        if let Some(h) = self.heads {
+            // One lane's elements at once (half of them for a GPT-J cache row).
+            let cache = if h.neox { h.per_lane() } else { h.per_lane() / 2 };
+            return match p.name {
+                "cos_sin_cache" => cache * if h.cache == "f32" { 4 } else { 2 },
+                "position_ids" => 8,
+                _ => 2 * h.per_lane(),
+            };
+        }
         match p.elem.as_str() {
             "f32" => 4,
             "f8E4M3FN" | "i8" => self.lanes(),
@@ -306,6 +332,9 @@ impl Kernel {
 
     /// Elements each thread loads per step (8 = one 16-byte load).
     pub fn lanes(&self) -> u64 {
+        if let Some(h) = self.heads {
+            return h.per_lane();
+        }
         // Every kernel kind uses body::lanes of its row width (d for SiLU-and-mul).
         body::lanes(self.hidden)
     }
@@ -407,6 +436,8 @@ impl Kernel {
                 (Some(_), true) => json!("column-major [hidden / group_size, num_tokens]"),
             },
             "scale_ue8m0": self.group.map(|_| self.scales.ue8m0),
+            // fused_qk_norm_rope: heads per row and their size, the rotation, the cache.
+            "heads": self.heads.map(|h| json!({ "num_heads_q": h.q, "num_heads_k": h.k, "num_heads_v": h.v, "head_dim": h.dim, "is_neox": h.neox, "cache_rows": h.cache_rows, "cache_dtype": h.cache })),
             "params": self.params.iter().map(|p| json!({ "name": p.name, "kind": p.kind, "elem": p.elem, "access": self.access(p), "align": if p.kind == "ptr" { json!(self.alignment(p)) } else { Json::Null } })).collect::<Vec<_>>(),
             "launch": launches,
             // The block for any token count, as a step table (from that many
@@ -438,6 +469,7 @@ const KERNEL_OPS: &[&str] = &[
     "vllm.per_token_group_fp8_quant",
     "vllm.rms_norm_per_block_quant",
     "vllm.silu_and_mul_per_block_quant",
+    "vllm.fused_qk_norm_rope",
 ];
 
 /// The kernel kind of a value or in-place op name.
@@ -465,6 +497,12 @@ pub fn collect_with(module: &mlir_support::melior::ir::Module<'_>, tokens: Optio
                     let name = op.name();
                     let Some(kind) = name.as_string_ref().as_str().ok().and_then(kind_of) else { continue };
                     let Some(named) = vllm_dialect::verify::named_operands(&op) else { continue };
+                    if kind == "vllm.fused_qk_norm_rope" {
+                        if let Some(k) = qk_norm_rope_of(&op, &named) {
+                            merge(out, k, tokens);
+                        }
+                        continue;
+                    }
                     let Some(input) = named.iter().find(|(n, _)| *n == "input").and_then(|(_, v)| v.first().copied()) else { continue };
                     let Some(t) = ir::ranked_tensor(input.r#type()) else { continue };
                     use mlir_support::melior::ir::ShapedTypeLike;
@@ -501,21 +539,96 @@ pub fn collect_with(module: &mlir_support::melior::ir::Module<'_>, tokens: Optio
                         let k = if options.silu_fast_division { k.clone().with_fast_division().unwrap_or(k) } else { k };
                         let k = k.for_tokens(tokens);
                         let k = if options.persistent && many { k.clone().persistent().unwrap_or(k) } else { k };
-                        match out.iter_mut().find(|x| x.name == k.name) {
-                            Some(x) => {
-                                x.sites += 1;
-                                if !x.contexts.contains(&tokens) {
-                                    x.contexts.push(tokens);
-                                }
-                            }
-                            None => out.push(Kernel { sites: 1, contexts: vec![tokens], ..k }),
-                        }
+                        merge(out, k, tokens);
                     }
                 }
                 block = b.next_in_region();
             }
         }
     }
+}
+
+/// Adds `k`, used by one op in context `tokens`, to `out`: a new kernel, or
+/// one more site (and context) of the same kernel.
+fn merge(out: &mut Vec<Kernel>, k: Kernel, tokens: Option<u64>) {
+    match out.iter_mut().find(|x| x.name == k.name) {
+        Some(x) => {
+            x.sites += 1;
+            if !x.contexts.contains(&tokens) {
+                x.contexts.push(tokens);
+            }
+        }
+        None => out.push(Kernel { sites: 1, contexts: vec![tokens], ..k }),
+    }
+}
+
+/// The kernel of a `fused_qk_norm_rope` op (value or in-place form), from
+/// its attributes and operand types; `None` where the kernel is not built
+/// (a head size other than 64, 128, 256; rows or cache of another type; a
+/// partial rotary; sizes not static).
+fn qk_norm_rope_of(
+    op: &mlir_support::melior::ir::operation::OperationRef<'_, '_>,
+    named: &[(&'static str, Vec<mlir_support::melior::ir::Value<'_, '_>>)],
+) -> Option<Kernel> {
+    use mlir_support::melior::ir::{
+        ShapedTypeLike,
+        attribute::{BoolAttribute, IntegerAttribute},
+    };
+    let int = |n: &str| op.attribute(n).ok().and_then(|a| IntegerAttribute::try_from(a).ok()).and_then(|a| u64::try_from(a.value()).ok());
+    let neox = op.attribute("is_neox").ok().and_then(|a| BoolAttribute::try_from(a).ok())?.value();
+    let value = |n: &str| named.iter().find(|(k, _)| *k == n).and_then(|(_, v)| v.first().copied());
+    let shape = |n: &str| value(n).and_then(|v| vllm_dialect::verify::shape_of(v.r#type()));
+    let elem = |n: &str| value(n).and_then(|v| ir::ranked_tensor(v.r#type())).map(|t| ir::type_string(t.element()).into_owned());
+    let cache = match elem("cos_sin_cache")?.as_str() {
+        "bf16" => "bf16",
+        "f16" => "f16",
+        "f32" => "f32",
+        _ => return None,
+    };
+    let (dim, rows) = match shape("cos_sin_cache")?.as_slice() {
+        [Some(r), Some(d)] => (*d as u64, *r as u64),
+        _ => return None,
+    };
+    let heads = QkHeads { q: int("num_heads_q")?, k: int("num_heads_k")?, v: int("num_heads_v")?, dim, neox, cache, cache_rows: rows };
+    if int("head_dim")? != dim || !QK_ROPE_HEAD_DIMS.contains(&dim) {
+        return None;
+    }
+    qk_norm_rope_kernel(heads, &elem("qkv")?)
+}
+
+/// The `fused_qk_norm_rope` kernel for `heads` on rows of `elem` (bf16 or
+/// f16); `None` for a layout it is not built for.
+pub fn qk_norm_rope_kernel(heads: QkHeads, elem: &str) -> Option<Kernel> {
+    if !matches!(elem, "bf16" | "f16") || !QK_ROPE_HEAD_DIMS.contains(&heads.dim) || heads.q + heads.k == 0 {
+        return None;
+    }
+    let p = |name: &'static str, kind: &'static str, elem: &str| Param { name, kind, elem: elem.to_string() };
+    let rot = if heads.neox { "neox" } else { "gptj" };
+    let cache = if heads.cache == elem { String::new() } else { format!("_c{}", heads.cache) };
+    Some(Kernel {
+        // The cache's rows size its buffer (the ABI): part of the name, so a kernel is one ABI.
+        name: format!("fused_qk_norm_rope_q{}k{}v{}_d{}_{rot}_{elem}{cache}_p{}", heads.q, heads.k, heads.v, heads.dim, heads.cache_rows),
+        op: "vllm.fused_qk_norm_rope",
+        hidden: heads.row(),
+        elem: elem.to_string(),
+        params: vec![
+            p("qkv", "ptr", elem),
+            p("q_weight", "ptr", elem),
+            p("k_weight", "ptr", elem),
+            p("cos_sin_cache", "ptr", heads.cache),
+            p("position_ids", "ptr", "i64"),
+            p("epsilon", "f32", "f32"),
+        ],
+        group: None,
+        scales: GroupScales::default(),
+        threads: Some(32 * heads.warps()),
+        ctas_per_row: (heads.q + heads.k) / heads.warps(),
+        persistent: false,
+        division: SiluDivision::Ieee,
+        heads: Some(heads),
+        contexts: vec![],
+        sites: 0,
+    })
 }
 
 /// The group size and scale layout of a per-group op (`None` for other
@@ -845,6 +958,7 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
         ctas_per_row: 1,
         persistent: false,
         division: SiluDivision::Ieee,
+        heads: None,
         contexts: vec![],
         sites: 0,
     };

@@ -744,6 +744,28 @@ impl Machine<'_, '_, '_> {
                 }
                 Self::set(t, arg(0)?, v, 32)?;
             }
+            Op::Bfe(ty) => {
+                // PTX: pos and len are the low bytes of their operands; the field's bits past
+                // bit 31 of `a` are a's sign (s32) or 0 (u32), and so is the result above the field.
+                let (a, pos, len) = (mask(self.get(t, arg(1)?)?, 32), self.get(t, arg(2)?)? & 0xff, self.get(t, arg(3)?)? & 0xff);
+                let bit = |i: u64| {
+                    if i < 32 {
+                        (a >> i) & 1
+                    } else if ty.signed() {
+                        (a >> 31) & 1
+                    } else {
+                        0
+                    }
+                };
+                let mut v = 0u64;
+                for i in 0..len.min(32) {
+                    v |= bit(pos + i) << i;
+                }
+                if ty.signed() && len > 0 && len < 32 && bit(pos + len - 1) == 1 {
+                    v |= u64::MAX << len;
+                }
+                Self::set(t, arg(0)?, mask(v, 32), 32)?;
+            }
             Op::ShflBfly | Op::Bar | Op::Bra | Op::Ret => return Err("control flow in exec".into()),
         }
         Ok(())

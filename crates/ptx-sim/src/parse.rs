@@ -152,6 +152,9 @@ pub(crate) enum Op {
     Setp(Cmp, Ty),
     Selp,
     Prmt,
+    /// `bfe.u32` / `bfe.s32`: `len` bits of `a` from bit `pos`, zero- or
+    /// sign-extended (LLVM's `(x >> pos) & mask` for a value of known range).
+    Bfe(Ty),
     ShflBfly,
     Bar,
     Bra,
@@ -424,7 +427,7 @@ fn arity(op: Op) -> &'static [usize] {
         // sm_100+ has a three-input f32 max/min.
         Op::Bin(Bin::Max | Bin::Min, Ty::F32) => &[3, 4],
         Op::Bin(..) | Op::MulWide(_) | Op::MulHi(_) | Op::Setp(..) | Op::AtomMax(_) => &[3],
-        Op::MadLo(_) | Op::Fma(_) | Op::Selp | Op::Prmt => &[4],
+        Op::MadLo(_) | Op::Fma(_) | Op::Selp | Op::Prmt | Op::Bfe(_) => &[4],
         Op::ShflBfly => &[5],
     }
 }
@@ -482,6 +485,7 @@ fn opcode_of(opcode: &str) -> Option<Op> {
         "mul" if mods == ["wide"] && matches!(last?, Ty::U32 | Ty::S32) => Op::MulWide(last?),
         "mul" if mods == ["hi"] && matches!(last?, Ty::U32 | Ty::S32) => Op::MulHi(last?),
         "mad" if mods == ["lo"] && last?.int() => Op::MadLo(last?),
+        "bfe" if mods.is_empty() && matches!(last?, Ty::U32 | Ty::S32) => Op::Bfe(last?),
         "fma" if mods == ["rn"] && matches!(last?, Ty::F32 | Ty::Bf16x2 | Ty::F16x2 | Ty::F32x2) => Op::Fma(last?),
         "add" | "sub" | "mul" | "div" | "max" | "min" | "and" | "or" | "xor" | "shl" | "shr" => {
             let ty = last?;
