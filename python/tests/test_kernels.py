@@ -152,6 +152,16 @@ class KernelsTest(unittest.TestCase):
         few = ks.find("vllm.rms_norm_dynamic_per_token_quant", hidden=4096, dtype="bf16", num_tokens=16, residual=False)
         self.assertEqual((few.name, few.persistent, few.grid(16, 1056)), ("rms_norm_dynamic_per_token_quant_h4096_bf16_b512", False, 16))
 
+    def test_qk_norm_rope_buffers_follow_the_manifest(self):
+        # The manifest gives each buffer's elements (per token and fixed): the
+        # head layout's rows, one head of weights, the cache, a position a token.
+        ks, launches = emit("emit-kernels-qk-norm-rope.mlir", "--compile-sizes", "1,4096")
+        k = next(x for x in ks.kernels if x.name == "fused_qk_norm_rope_q32k8v8_d128_neox_bf16_pos40960")
+        sizes = {p["name"]: k.elements(p["name"], 10) for p in k.params if p["kind"] == "ptr"}
+        self.assertEqual(sizes, {"qkv": 61440, "q_weight": 128, "k_weight": 128, "cos_sin_cache": 40960 * 128,
+                                 "position_ids": 10})
+        self.assertEqual((k.block(10), k.launch_grid(10, k.block(10))[0]), (256, 50))
+
     def test_find_picks_the_variant_compiled_for_the_token_count(self):
         ks, _ = emit("emit-kernels-sizes.mlir", "--compile-sizes", "1,4096")
         small = ks.find("vllm.rms_norm", hidden=8192, dtype="bf16", num_tokens=1)

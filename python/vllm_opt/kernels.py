@@ -23,7 +23,7 @@ import json
 import os
 
 # Bytes per element of each manifest element type.
-SIZE = {"f8E4M3FN": 1, "i8": 1, "f32": 4, "bf16": 2, "f16": 2}
+SIZE = {"f8E4M3FN": 1, "i8": 1, "f32": 4, "bf16": 2, "f16": 2, "i64": 8}
 
 # The torch dtype each manifest element type must have.
 TORCH_DTYPE = {
@@ -32,6 +32,7 @@ TORCH_DTYPE = {
     "f32": "torch.float32",
     "bf16": "torch.bfloat16",
     "f16": "torch.float16",
+    "i64": "torch.int64",
 }
 
 PER_TOKEN_SCALE = ("vllm.rms_norm_dynamic_per_token_quant", "vllm.dynamic_per_token_scaled_fp8_quant")
@@ -214,7 +215,12 @@ class Kernel:
         return [None if c["num_tokens"] == "symbolic" else c["num_tokens"] for c in self.entry["launch"]]
 
     def elements(self, name, n):
-        """Elements of parameter `name` for n rows (Kernel::bytes in crates/codegen)."""
+        """Elements of parameter `name` for n rows: the manifest's
+        `per_token * n + fixed` (Kernel::elements in crates/codegen); for
+        manifests without it, the rule Kernel::bytes had for their kinds."""
+        given = next((p.get("elements") for p in self.params if p["name"] == name), None)
+        if given:
+            return given["per_token"] * n + given["fixed"]
         h, g = self.hidden, self.entry.get("group_size")
         if name == "weight":
             return h
@@ -240,7 +246,13 @@ class Kernel:
         return p["align"]
 
     def bytes_moved(self, n):
-        """Bytes read plus bytes written (a buffer read and written counts twice)."""
+        """Bytes read plus bytes written (a buffer read and written counts twice);
+        the manifest's `bytes_moved` (per token and fixed) where a kernel touches
+        less than its buffers (fused_qk_norm_rope: not the value heads, only the
+        cache rows of its positions)."""
+        given = self.entry.get("bytes_moved")
+        if given:
+            return given["per_token"] * n + given["fixed"]
         total = 0
         for p in self.params:
             if p["kind"] == "ptr":

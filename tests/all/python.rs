@@ -69,6 +69,30 @@ fn gpu_check_plan_matches_the_manifest() -> Result<(), Failed> {
                 .find(|p| p["name"] == "result" || p["name"] == "output_q")
                 .and_then(|p| p["elem"].as_str())
                 .unwrap_or(if op.ends_with("quant") { "f8E4M3FN" } else { k["dtype"].as_str().unwrap_or_default() });
+            if let Some(h) = k["heads"].as_object() {
+                // fused_qk_norm_rope: from its head layout.
+                let n = |f: &str| h.get(f).and_then(|v| v.as_u64()).unwrap_or(0);
+                let cache = match h.get("cache_dtype").and_then(|v| v.as_str()) {
+                    Some("f32") => "f32",
+                    Some("f16") => "f16",
+                    _ => "bf16",
+                };
+                let heads = vllm_codegen::QkHeads {
+                    q: n("num_heads_q"),
+                    k: n("num_heads_k"),
+                    v: n("num_heads_v"),
+                    dim: n("head_dim"),
+                    neox: h.get("is_neox").and_then(|v| v.as_bool()).unwrap_or(true),
+                    cache,
+                    cache_rows: n("cache_rows"),
+                };
+                let kernel = vllm_codegen::qk_norm_rope_kernel(heads, k["dtype"].as_str().unwrap_or_default())
+                    .ok_or_else(|| format!("{name}: no fused_qk_norm_rope kernel for its heads"))?;
+                if kernel.name != name || kernel.manifest()["params"] != k["params"] {
+                    return Err(format!("the manifest's {name} is {} in crates/codegen", kernel.name).into());
+                }
+                continue;
+            }
             let kernel = vllm_codegen::kernel_for(
                 op,
                 k["hidden"].as_u64().unwrap_or(0),

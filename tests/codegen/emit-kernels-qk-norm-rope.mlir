@@ -1,17 +1,17 @@
 // fused_qk_norm_rope (vllm-fuse-qk-norm-rope's op) gets a kernel: Qwen3-8B's
 // layout (32 query, 8 key, 8 value heads of 128; bf16; neox), value and
 // in-place forms sharing it; GPT-J with an f32 cache is another kernel;
-// the cache's rows are part of the ABI and of the name (`_p40960`). One
+// the cache's rows are part of the ABI and of the name (`_pos40960`). One
 // warp a (token, head), 8 warps a CTA here (40 heads normalized a token: 5
 // CTAs a row); qkv read and written, the rest read; the row count is the
 // grid's. A head size the kernel is not built for (96) gets none. Numerics: numerics::qk_norm_rope_kernel_matches_the_reference.
 // RUN: rm -rf %t && vllm-opt %s --config %S/../../examples/pass_config.json --compile-sizes 1,4096 --emit-kernels %t -o /dev/null 2>&1 | FileCheck %s --check-prefix=LOG
 // RUN: FileCheck %s --input-file %t/manifest.json
-// RUN: FileCheck %s --check-prefix=PTX --input-file %t/fused_qk_norm_rope_q32k8v8_d128_neox_bf16_p40960.ptx
+// RUN: FileCheck %s --check-prefix=PTX --input-file %t/fused_qk_norm_rope_q32k8v8_d128_neox_bf16_pos40960.ptx
 
 // LOG: kernels: 2 unique for 6 sites
 
-// CHECK: "name": "fused_qk_norm_rope_q32k8v8_d128_neox_bf16_p40960"
+// CHECK: "name": "fused_qk_norm_rope_q32k8v8_d128_neox_bf16_pos40960"
 // CHECK: "implements": "vllm.fused_qk_norm_rope"
 // CHECK: "hidden": 6144
 // CHECK: "elements_per_thread_step": 4
@@ -39,13 +39,13 @@
 // CHECK-NEXT: "grid": [
 // CHECK-NEXT: 20480,
 // CHECK: "sites": 4
-// CHECK: "name": "fused_qk_norm_rope_q32k8v8_d128_gptj_bf16_cf32_p40960"
+// CHECK: "name": "fused_qk_norm_rope_q32k8v8_d128_gptj_bf16_cf32_pos40960"
 // CHECK: "sites": 2
 
 // One 8-byte load of the head's 4 elements a lane, the weights', the
 // position; the butterfly; rsqrt.approx; the cache's cos and sin; the
 // partner 16 lanes away; one 8-byte store.
-// PTX: .entry fused_qk_norm_rope_q32k8v8_d128_neox_bf16_p40960(
+// PTX: .entry fused_qk_norm_rope_q32k8v8_d128_neox_bf16_pos40960(
 // PTX-COUNT-2: ld.global.v4.b16
 // PTX: ld.global.b64
 // PTX-COUNT-5: shfl.sync.bfly.b32 {{.*}}, {{16|8|4|2|1}}, 31, -1;

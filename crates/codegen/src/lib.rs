@@ -292,6 +292,19 @@ impl Kernel {
         size * count
     }
 
+    /// Elements of parameter `p`'s buffer as `(per_token, fixed)`: `bytes`
+    /// is affine in the row count.
+    pub fn elements(&self, p: &Param) -> (u64, u64) {
+        let size = self.bytes(p, 1) - self.bytes(p, 0);
+        let elem = match p.elem.as_str() {
+            "f8E4M3FN" | "i8" => 1,
+            "f32" => 4,
+            "i64" => 8,
+            _ => 2,
+        };
+        ((size / elem) as u64, (self.bytes(p, 0) / elem) as u64)
+    }
+
     /// How the kernel uses parameter `p`'s buffer: `read`, `write` or
     /// `read_write` (`value` for a scalar). In-place operands are read and
     /// written (`fused_add_rms_norm`'s input, every residual); the per-tensor
@@ -438,7 +451,20 @@ impl Kernel {
             "scale_ue8m0": self.group.map(|_| self.scales.ue8m0),
             // fused_qk_norm_rope: heads per row and their size, the rotation, the cache.
             "heads": self.heads.map(|h| json!({ "num_heads_q": h.q, "num_heads_k": h.k, "num_heads_v": h.v, "head_dim": h.dim, "is_neox": h.neox, "cache_rows": h.cache_rows, "cache_dtype": h.cache })),
-            "params": self.params.iter().map(|p| json!({ "name": p.name, "kind": p.kind, "elem": p.elem, "access": self.access(p), "align": if p.kind == "ptr" { json!(self.alignment(p)) } else { Json::Null } })).collect::<Vec<_>>(),
+            // What it reads and writes where that is less than its buffers: a
+            // token's q and k heads read and written, one cache row, its
+            // position; the two weights once (not the value heads, not the
+            // rest of the cache).
+            "bytes_moved": self.heads.map(|h| {
+                let cache = if h.cache == "f32" { 4 } else { 2 };
+                json!({ "per_token": (h.q + h.k) * h.dim * 2 * 2 + h.dim * cache + 8, "fixed": 2 * h.dim * 2 })
+            }),
+            // A buffer's elements for num_tokens rows: per_token * num_tokens + fixed (`Kernel::bytes`).
+            "params": self.params.iter().map(|p| {
+                let ptr = p.kind == "ptr";
+                let elements = ptr.then(|| self.elements(p)).map(|(per_token, fixed)| json!({ "per_token": per_token, "fixed": fixed }));
+                json!({ "name": p.name, "kind": p.kind, "elem": p.elem, "access": self.access(p), "align": if ptr { json!(self.alignment(p)) } else { Json::Null }, "elements": elements })
+            }).collect::<Vec<_>>(),
             "launch": launches,
             // The block for any token count, as a step table (from that many
             // tokens on, that block): launchers read it for counts the
@@ -607,7 +633,7 @@ pub fn qk_norm_rope_kernel(heads: QkHeads, elem: &str) -> Option<Kernel> {
     let cache = if heads.cache == elem { String::new() } else { format!("_c{}", heads.cache) };
     Some(Kernel {
         // The cache's rows size its buffer (the ABI): part of the name, so a kernel is one ABI.
-        name: format!("fused_qk_norm_rope_q{}k{}v{}_d{}_{rot}_{elem}{cache}_p{}", heads.q, heads.k, heads.v, heads.dim, heads.cache_rows),
+        name: format!("fused_qk_norm_rope_q{}k{}v{}_d{}_{rot}_{elem}{cache}_pos{}", heads.q, heads.k, heads.v, heads.dim, heads.cache_rows),
         op: "vllm.fused_qk_norm_rope",
         hidden: heads.row(),
         elem: elem.to_string(),
