@@ -24,7 +24,8 @@
 //! Status (issue 7, open): RMSNorm alone, with the residual add, with static
 //! FP8 and with dynamic per-token FP8 or int8; the standalone static and
 //! per-token FP8 quants; SiLU-and-mul alone and with static FP8; per-group
-//! FP8 alone and after RMSNorm or SiLU-and-mul. For the GPU and the host.
+//! FP8 alone and after RMSNorm or SiLU-and-mul; the q/k-norm + RoPE op
+//! (`qk_rope.rs`, not yet run on a GPU). For the GPU and the host.
 //! The per-tensor dynamic quant is two launches (its scale, `then` the static
 //! quant). The per-group kernels also write UE8M0 and column-major scales.
 //! Run on an H200 (docs/benchmarks.md, "On a GPU"): all within tolerance;
