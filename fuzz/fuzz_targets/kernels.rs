@@ -10,7 +10,7 @@ use vllm_pipeline::{CompileOptions, Input, PassConfig, ShapeContext, compile};
 
 fn options(shape: Option<ShapeContext>) -> CompileOptions {
     CompileOptions {
-        config: PassConfig::from_json(r#"{"eliminate_noops": true, "enable_fusion": true}"#).expect("config").0,
+        config: PassConfig::from_json(r#"{"eliminate_noops": true, "enable_fusion": true, "enable_qk_norm_rope_fusion": true}"#).expect("config").0,
         shape,
         ..Default::default()
     }

@@ -1,6 +1,7 @@
 //! Any FX graph JSON through the whole post-grad pipeline (no-op elimination,
 //! sequence parallelism, async TP, the all-reduce + norm fusion, the fusions
-//! with their native-form recognizers, fix-functionalization, DCE, FX export)
+//! with their native-form recognizers, the q/k-norm + RoPE fusion,
+//! fix-functionalization, DCE, FX export)
 //! must give a result or located diagnostics: never a panic, an abort or a
 //! hang. Each input runs four times: for the symbolic graph, and for a static
 //! 256-token context with tp = 2 where sequence parallelism applies, alone,
@@ -20,8 +21,10 @@ fn options(config: &str, shape: Option<ShapeContext>) -> CompileOptions {
 }
 
 thread_local! {
-    static SYMBOLIC: CompileOptions =
-        options(r#"{"eliminate_noops": true, "enable_fusion": true, "enable_attn_fusion": true}"#, None);
+    static SYMBOLIC: CompileOptions = options(
+        r#"{"eliminate_noops": true, "enable_fusion": true, "enable_attn_fusion": true, "enable_qk_norm_rope_fusion": true}"#,
+        None,
+    );
     static STATIC_TP2: CompileOptions = options(
         r#"{"eliminate_noops": true, "enable_sp": true, "enable_fusion": true, "enable_attn_fusion": true}"#,
         Some(ShapeContext::Static(256)),
