@@ -129,10 +129,12 @@ fn gather(p: &str, body: &str, w: u64) -> String {
 pub const FAST_RANGE: (u32, u32, u32) = (0x3880_0000, 0x7f80_0000, 0x5f80_0000);
 
 /// `%s_v{w} = a / den` lane by lane with `div.rn.f32`'s bits, without its
-/// branch per lane. ptxas's expansion of `div.rn.f32` is: `r0 =
-/// rcp.approx.ftz(den)`, `r1 = fma(r0, fma(-den, r0, 1), r0)`, `q0 = a * r1`,
-/// `q1 = fma(fma(-q0, den, a), r1, q0)`, then a range check (`FCHK`) that
-/// branches to a slow path. Here the lanes run that sequence in one
+/// branch per lane. ptxas expands `div.rn.f32` (to be confirmed on the SASS
+/// `scripts/gpu-session` saves) into `r0 = rcp.approx.ftz(den)`, `r1 =
+/// fma(r0, fma(-den, r0, 1), r0)`, `q0 = a * r1`, `q1 = fma(fma(-q0, den,
+/// a), r1, q0)`, then a range check (`FCHK`) that branches to a slow path.
+/// The exactness does not rest on that: the tests below check this sequence
+/// against IEEE division. Here the lanes run that sequence in one
 /// block, and one check per thread step sends all of them through
 /// `arith.divf` when any lane is outside `FAST_RANGE` (inputs SiLU rarely
 /// sees: `|a| < 2^-14`, `a` below about -44, infinities and NaN).
