@@ -43,7 +43,8 @@ them differ from the unfused graph's, within 2^-7 of the rotation's terms
 difference. Decomposed per-head norms (vLLM's native
 RMSNorm, custom ops off) of a view of such a slice are raised to the
 custom op first; the rotary embedding must be the custom op (its native
-form is not matched).
+form is not matched: inside vLLM, whose compiled graphs use native forms by
+default, enable it with `custom_ops: [\"+rotary_embedding\"]`).
 
 Conditions, each explained at `debug-node` when it fails: bf16 or f16 rows
 with a static width, `D` in {64, 128, 256} (vLLM's kernel) and the
