@@ -4,7 +4,8 @@ embedding) through Inductor with VllmOptPass as its post-grad custom pass
 
 The graph is the one Inductor builds from vLLM's model code with custom ops
 off for the norms (vLLM's default under Inductor: `RMSNorm.forward_native`
-per head) and its `_C.rotary_embedding` op, as vLLM runs it
+per head) and its `_C.rotary_embedding` op or, custom ops off, the rotary's
+native form, as vLLM runs it
 (`enable_auto_functionalized_v2=False`). vllm-opt must fuse both norms and
 the rotation into `_C.fused_qk_norm_rope`, in place on the projection's
 rows. The two `_C` ops are defined here with their schemas and CPU bodies
@@ -13,6 +14,7 @@ crates/interp does). The compiled function must give the fused kernel's
 bytes on the same rows, and eager's values within the unfused graph's extra
 roundings.
 """
+import functools
 import os
 import sys
 import unittest
@@ -78,29 +80,48 @@ def rms_norm_native(x, w):
     return xf.to(x.dtype) * w
 
 
-def qwen3_qkv(x, wqkv, q_weight, k_weight, cos_sin_cache, positions):
-    """Qwen3Attention.forward up to the attention: projection, split, per-head norms, rotary."""
+def rotary_native(positions, query, key, head_size, cos_sin_cache):
+    """vLLM's RotaryEmbedding.forward_native (neox, the whole head rotated), in the rows' type."""
+    cos, sin = cos_sin_cache.index_select(0, positions.flatten()).chunk(2, dim=-1)
+    out = []
+    for x in (query, key):
+        h = x.view(positions.shape[0], -1, head_size)
+        c, s = cos.unsqueeze(-2).to(x.dtype), sin.unsqueeze(-2).to(x.dtype)
+        x1, x2 = torch.chunk(h, 2, dim=-1)
+        out.append(torch.cat((x1 * c - x2 * s, x2 * c + x1 * s), dim=-1).reshape(x.shape))
+    return out
+
+
+def qwen3_qkv(x, wqkv, q_weight, k_weight, cos_sin_cache, positions, native_rotary=False):
+    """Qwen3Attention.forward up to the attention: projection, split, per-head norms, rotary
+    (vLLM's custom op, or with custom ops off its native form)."""
     qkv = x @ wqkv
     q, k, v = qkv.split([HQ * D, HK * D, HV * D], dim=-1)
     q = rms_norm_native(q.view(*q.shape[:-1], HQ, D), q_weight).view(q.shape)
     k = rms_norm_native(k.view(*k.shape[:-1], HK, D), k_weight).view(k.shape)
-    torch.ops._C.rotary_embedding(positions, q, k, D, cos_sin_cache, True)
+    if native_rotary:
+        q, k = rotary_native(positions, q, k, D, cos_sin_cache)
+    else:
+        torch.ops._C.rotary_embedding(positions, q, k, D, cos_sin_cache, True)
     return q, k, v
 
 
 class QkNormRopeFusion(unittest.TestCase):
     def test_inductors_graph_fuses_into_the_in_place_kernel(self):
-        # Static rows, and the token count symbolic as vLLM compiles (mark_dynamic).
+        # Static rows, and the token count symbolic as vLLM compiles (mark_dynamic);
+        # the custom rotary op and its native form.
         for symbolic in (False, True):
-            with self.subTest(symbolic=symbolic):
-                self.check(symbolic)
+            for native in (False, True):
+                with self.subTest(symbolic=symbolic, native_rotary=native):
+                    self.check(symbolic, native)
 
-    def check(self, symbolic):
+    def check(self, symbolic, native):
         seen = []
 
         pass_ = RecordingPass(seen, config={"enable_noop": True, "enable_qk_norm_rope_fusion": True})
         torch._dynamo.reset()
-        compiled = torch.compile(qwen3_qkv, options={"post_grad_custom_post_pass": pass_, "force_disable_caches": True,
+        fn = functools.partial(qwen3_qkv, native_rotary=native)
+        compiled = torch.compile(fn, options={"post_grad_custom_post_pass": pass_, "force_disable_caches": True,
                                                      "enable_auto_functionalized_v2": False})
         g = torch.Generator().manual_seed(0)
         n = (HQ + HK + HV) * D
@@ -114,10 +135,10 @@ class QkNormRopeFusion(unittest.TestCase):
             torch._dynamo.mark_dynamic(pos, 0)
         args = (x, wqkv, qw, kw, cache, pos)
         got = compiled(*args)
-        want = qwen3_qkv(*args)
+        want = fn(*args)
         self.assertEqual(len(seen), 1)
         self.assertEqual(seen[0].count("_C.fused_qk_norm_rope.default"), 1, seen[0])
-        for gone in ("_C.rotary_embedding.default", "aten.rsqrt.default", "auto_functionalized"):
+        for gone in ("_C.rotary_embedding.default", "aten.rsqrt.default", "auto_functionalized", "aten.cat", "aten.index"):
             self.assertNotIn(gone, " ".join(seen[0]))
         # The fused kernel's bytes on the projection's rows.
         qkv = x @ wqkv

@@ -1335,7 +1335,8 @@ fn bf16_ulp(x: f64) -> f64 {
     2f64.powi(e - 7)
 }
 
-/// `@qwen3_qk_norm_rope` before and after `vllm-fuse-qk-norm-rope` (and
+/// `@qwen3_qk_norm_rope` and `@qwen3_qk_norm_rope_native` (vLLM's native
+/// rotary, computed in bf16) before and after `vllm-fuse-qk-norm-rope` (and
 /// fix-functionalization: the in-place op runs), against the exact value
 /// of each output, computed here in f64 from the inputs: `y = x * s * w`
 /// per head, rotated by its position's cache row (neox halves). With `m` the size of the rotation's terms (`|y_a cos| +
@@ -1346,15 +1347,16 @@ fn bf16_ulp(x: f64) -> f64 {
 ///   rotation: within 2^-7 m plus one step;
 /// - the value heads are the same bits.
 fn qk_norm_rope_fusion() -> Result<(), Failed> {
-    let text = graph("qwen3_qk_norm_rope")?;
     let pipeline = "builtin.module(func.func(vllm-fuse-qk-norm-rope,vllm-fix-functionalization,vllm-dce))";
     let (heads_q, head, rot, eps) = (2usize, 64usize, 64usize, 1e-6f64);
     let (mut checked, mut unfused_off, mut worst_fused, mut worst_unfused) = (0usize, 0usize, 0f64, 0f64);
-    for seed in 9000..9016 {
-        let args = inputs(&text, seed)?;
-        let (before, _) = run(&text, None, &deep(&args))?;
-        let (after, ir) = run(&text, Some(pipeline), &deep(&args))?;
-        if count(&ir, "vllm.fused_qk_norm_rope_") != 1 || count(&ir, "vllm.rotary_embedding") != 0 {
+    // The custom rotary op (f32, one rounding) and vLLM's native form (in bf16).
+    let graphs = [graph("qwen3_qk_norm_rope")?, graph("qwen3_qk_norm_rope_native")?];
+    for (seed, text) in (9000..9016).flat_map(|s| graphs.iter().map(move |g| (s, g))) {
+        let args = inputs(text, seed)?;
+        let (before, _) = run(text, None, &deep(&args))?;
+        let (after, ir) = run(text, Some(pipeline), &deep(&args))?;
+        if count(&ir, "vllm.fused_qk_norm_rope_") != 1 || count(&ir, "vllm.rotary_embedding") != 0 || count(&ir, "aten.cat") != 0 {
             return Err(format!("expected one in-place fused_qk_norm_rope and no rotary embedding:\n{ir}").into());
         }
         if let Some(d) = differences(&before[2..], &after[2..])?.first() {

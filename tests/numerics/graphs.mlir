@@ -440,3 +440,41 @@ func.func @qwen3_qk_norm_rope(%qkv: tensor<?x256xbf16>, %qw: tensor<64xbf16>, %k
   %q2, %k2 = "vllm.rotary_embedding"(%pos, %qf, %kf, %cache) {head_size = 64 : i64, is_neox = true} : (tensor<?xi64>, tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<16x64xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>)
   return %q2, %k2, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
 }
+
+// -----
+
+// The same with vLLM's native neox rotary (custom ops off: the halves of
+// cache[positions] times the halves of each head, in bf16, concatenated)
+// -> fused_qk_norm_rope (numerics::qk_norm_rope_fusion). Arguments: qkv,
+// q_weight, k_weight, cache, positions.
+func.func @qwen3_qk_norm_rope_native(%qkv: tensor<?x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<16x64xbf16>, %pos: tensor<?xi64>)
+    -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %q, %k, %v = "aten.split_with_sizes"(%qkv) {split_sizes = array<i64: 128, 64, 64>, dim = -1 : i64} : (tensor<?x256xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>)
+  %cs = "aten.index"(%cache, %pos) : (tensor<16x64xbf16>, tensor<?xi64>) -> tensor<?x64xbf16>
+  %cos, %sin = "aten.split"(%cs) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x64xbf16>) -> (tensor<?x32xbf16>, tensor<?x32xbf16>)
+  %qh = "aten.reshape"(%q) {shape = array<i64: -1, 2, 64>} : (tensor<?x128xbf16>) -> tensor<?x2x64xbf16>
+  %qn = "vllm.rms_norm"(%qh, %qw) {epsilon = 1.0e-6 : f64} : (tensor<?x2x64xbf16>, tensor<64xbf16>) -> tensor<?x2x64xbf16>
+  %q1, %q2 = "aten.split"(%qn) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x2x64xbf16>) -> (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>)
+  %kh = "aten.reshape"(%k) {shape = array<i64: -1, 1, 64>} : (tensor<?x64xbf16>) -> tensor<?x1x64xbf16>
+  %kn = "vllm.rms_norm"(%kh, %kw) {epsilon = 1.0e-6 : f64} : (tensor<?x1x64xbf16>, tensor<64xbf16>) -> tensor<?x1x64xbf16>
+  %k1, %k2 = "aten.split"(%kn) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x1x64xbf16>) -> (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>)
+  %cu = "aten.unsqueeze"(%cos) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %su = "aten.unsqueeze"(%sin) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %qa = "aten.mul"(%q1, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qb = "aten.mul"(%q2, %su) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo1 = "aten.sub"(%qa, %qb) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qc = "aten.mul"(%q2, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qd = "aten.mul"(%q1, %su) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo2 = "aten.add"(%qc, %qd) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qcat = "aten.cat"(%qo1, %qo2) {dim = -1 : i64} : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x64xbf16>
+  %qr = "aten.reshape"(%qcat) {shape = array<i64: -1, 128>} : (tensor<?x2x64xbf16>) -> tensor<?x128xbf16>
+  %ka = "aten.mul"(%k1, %cu) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kb = "aten.mul"(%k2, %su) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko1 = "aten.sub"(%ka, %kb) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kc = "aten.mul"(%k2, %cu) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kd = "aten.mul"(%k1, %su) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko2 = "aten.add"(%kc, %kd) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kcat = "aten.cat"(%ko1, %ko2) {dim = -1 : i64} : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x64xbf16>
+  %kr = "aten.reshape"(%kcat) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
+  return %qr, %kr, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
+}

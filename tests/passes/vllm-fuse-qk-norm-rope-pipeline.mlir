@@ -15,11 +15,20 @@
 // RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_inductor.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' | FileCheck %s --check-prefix=CAPTURED
 // RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_inductor.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' --runtime-shape 16 | FileCheck %s --check-prefix=CAPTURED
 // RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_inductor.json --config '{"enable_noop": true}' | FileCheck %s --check-prefix=OFF
+// The same with vLLM's native rotary (RotaryEmbedding.forward_native, neox: the
+// halves of cache[positions] times the halves of each head, concatenated),
+// as vLLM compiles it by default (custom ops off):
+// RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_native_inductor.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' | FileCheck %s --check-prefix=CAPTURED
+// RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_native_inductor.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' --runtime-shape 16 | FileCheck %s --check-prefix=CAPTURED
+// RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_native_inductor.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' --pass-summary -o /dev/null 2>&1 | FileCheck %s --check-prefix=NATIVE
+// NATIVE: vllm-fuse-qk-norm-rope {{.*}} native-rms=2 native-rope=1 qk-norm-rope=1
 // CAPTURED: %[[QKV:.*]] = "aten.mm"
 // CAPTURED-NEXT: "vllm.fused_qk_norm_rope_"(%[[QKV]], {{.*}}) {eps = 9.9999999999999995E-7 : f64, head_dim = 64 : i64, is_neox = true, num_heads_k = 2 : i64, num_heads_q = 4 : i64, num_heads_v = 2 : i64}
 // CAPTURED-NOT: aten.rsqrt
 // CAPTURED-NOT: vllm.rotary_embedding
 // CAPTURED-NOT: aten.clone
+// CAPTURED-NOT: aten.cat
+// CAPTURED-NOT: aten.index
 // CAPTURED: return
 // The option is part of the cache key only when on (older keys stay valid):
 // RUN: vllm-opt %s --config '{}' --print-uuid > %t.off

@@ -12,7 +12,8 @@
 
 // STATS: vllm-fuse-qk-norm-rope
 // STATS-NEXT: (2) native-rms
-// STATS-NEXT: (3) qk-norm-rope
+// STATS-NEXT: (1) native-rope
+// STATS-NEXT: (4) qk-norm-rope
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the norms' epsilons differ (0.000001 and 0.00001); the kernel takes one
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: a value between the qkv chunk and the rotary has another reader
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: head_size 96 is not one the kernel is built for (64, 128, 256)
@@ -22,6 +23,7 @@
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the query and key are not qkv's first two chunks
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the rotary's input is not a view of a norm
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the rotary turns 32 of the head's 64 dims; the kernel's lanes exchange halves of whole heads only
+// EXPLAIN: remark: vllm-fuse-qk-norm-rope: the first half is not a difference
 
 // PIPE-LABEL: func.func @qwen3
 // PIPE-NEXT: %[[QKV:.*]] = "aten.mm"(%arg0, %arg1)
@@ -291,4 +293,135 @@ func.func @partial_rotary(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf16>, %qw
   %kf = "aten.view"(%kn) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
   %q2, %k2 = "vllm.rotary_embedding"(%pos, %qf, %kf, %cache) {head_size = 64 : i64, is_neox = true} : (tensor<?xi64>, tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<4096x32xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>) loc("rope")
   return %q2, %k2, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
+}
+
+// -----
+
+// vLLM's native neox rotary (custom ops off), as Inductor leaves it: fused; the
+// products in either order, the cos/sin rows indexed and split once per chunk.
+// CHECK-LABEL: func.func @native_rope
+// CHECK-NEXT: %[[QKV:.*]] = "aten.mm"
+// CHECK-NEXT: %[[F:.*]] = "vllm.fused_qk_norm_rope"(%[[QKV]], %arg2, %arg3, %arg4, %arg6) {eps = 9.9999999999999995E-7 : f64, head_dim = 64 : i64, is_neox = true, num_heads_k = 1 : i64, num_heads_q = 2 : i64, num_heads_v = 1 : i64}
+// CHECK-NOT: aten.cat
+// CHECK-NOT: aten.index
+// CHECK-NOT: aten.unsqueeze
+// CHECK: return
+func.func @native_rope(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<32x64xbf16>, %cache2: tensor<32x64xbf16>, %pos: tensor<?xi64>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %qkv = "aten.mm"(%x, %wqkv) : (tensor<?x64xbf16>, tensor<64x256xbf16>) -> tensor<?x256xbf16>
+  %q, %k, %v = "aten.split_with_sizes"(%qkv) {split_sizes = array<i64: 128, 64, 64>, dim = -1 : i64} : (tensor<?x256xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>)
+  %cs = "aten.index"(%cache, %pos) : (tensor<32x64xbf16>, tensor<?xi64>) -> tensor<?x64xbf16>
+  %cos, %sin = "aten.split"(%cs) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x64xbf16>) -> (tensor<?x32xbf16>, tensor<?x32xbf16>)
+  %cs2 = "aten.index"(%cache, %pos) : (tensor<32x64xbf16>, tensor<?xi64>) -> tensor<?x64xbf16>
+  %cos2, %sin2 = "aten.split"(%cs2) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x64xbf16>) -> (tensor<?x32xbf16>, tensor<?x32xbf16>)
+  %qh = "aten.reshape"(%q) {shape = array<i64: -1, 2, 64>} : (tensor<?x128xbf16>) -> tensor<?x2x64xbf16>
+  %qn = "vllm.rms_norm"(%qh, %qw) {epsilon = 1.0e-6 : f64} : (tensor<?x2x64xbf16>, tensor<64xbf16>) -> tensor<?x2x64xbf16>
+  %q1, %q2 = "aten.split"(%qn) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x2x64xbf16>) -> (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>)
+  %kh = "aten.reshape"(%k) {shape = array<i64: -1, 1, 64>} : (tensor<?x64xbf16>) -> tensor<?x1x64xbf16>
+  %kn = "vllm.rms_norm"(%kh, %kw) {epsilon = 1.0e-6 : f64} : (tensor<?x1x64xbf16>, tensor<64xbf16>) -> tensor<?x1x64xbf16>
+  %k1, %k2 = "aten.split"(%kn) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x1x64xbf16>) -> (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>)
+  %cu = "aten.unsqueeze"(%cos) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %su = "aten.unsqueeze"(%sin) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %qa = "aten.mul"(%q1, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qb = "aten.mul"(%q2, %su) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo1 = "aten.sub"(%qa, %qb) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qc = "aten.mul"(%q2, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qd = "aten.mul"(%su, %q1) : (tensor<?x1x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo2 = "aten.add"(%qd, %qc) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qcat = "aten.cat"(%qo1, %qo2) {dim = -1 : i64} : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x64xbf16>
+  %qr = "aten.reshape"(%qcat) {shape = array<i64: -1, 128>} : (tensor<?x2x64xbf16>) -> tensor<?x128xbf16> loc("rope")
+  %cu2 = "aten.unsqueeze"(%cos2) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %su2 = "aten.unsqueeze"(%sin2) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %ka = "aten.mul"(%k1, %cu2) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kb = "aten.mul"(%k2, %su2) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko1 = "aten.sub"(%ka, %kb) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kc = "aten.mul"(%k2, %cu2) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kd = "aten.mul"(%k1, %su2) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko2 = "aten.add"(%kc, %kd) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kcat = "aten.cat"(%ko1, %ko2) {dim = -1 : i64} : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x64xbf16>
+  %kr = "aten.reshape"(%kcat) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
+  return %qr, %kr, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
+}
+
+// -----
+
+// A native rotation that adds where neox subtracts: not a rotary embedding.
+// CHECK-LABEL: func.func @native_rope_wrong_sign
+// CHECK-NOT: fused_qk_norm_rope
+// CHECK: aten.cat
+func.func @native_rope_wrong_sign(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<32x64xbf16>, %cache2: tensor<32x64xbf16>, %pos: tensor<?xi64>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %qkv = "aten.mm"(%x, %wqkv) : (tensor<?x64xbf16>, tensor<64x256xbf16>) -> tensor<?x256xbf16>
+  %q, %k, %v = "aten.split_with_sizes"(%qkv) {split_sizes = array<i64: 128, 64, 64>, dim = -1 : i64} : (tensor<?x256xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>)
+  %cs = "aten.index"(%cache, %pos) : (tensor<32x64xbf16>, tensor<?xi64>) -> tensor<?x64xbf16>
+  %cos, %sin = "aten.split"(%cs) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x64xbf16>) -> (tensor<?x32xbf16>, tensor<?x32xbf16>)
+  %cs2 = "aten.index"(%cache, %pos) : (tensor<32x64xbf16>, tensor<?xi64>) -> tensor<?x64xbf16>
+  %cos2, %sin2 = "aten.split"(%cs2) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x64xbf16>) -> (tensor<?x32xbf16>, tensor<?x32xbf16>)
+  %qh = "aten.reshape"(%q) {shape = array<i64: -1, 2, 64>} : (tensor<?x128xbf16>) -> tensor<?x2x64xbf16>
+  %qn = "vllm.rms_norm"(%qh, %qw) {epsilon = 1.0e-6 : f64} : (tensor<?x2x64xbf16>, tensor<64xbf16>) -> tensor<?x2x64xbf16>
+  %q1, %q2 = "aten.split"(%qn) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x2x64xbf16>) -> (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>)
+  %kh = "aten.reshape"(%k) {shape = array<i64: -1, 1, 64>} : (tensor<?x64xbf16>) -> tensor<?x1x64xbf16>
+  %kn = "vllm.rms_norm"(%kh, %kw) {epsilon = 1.0e-6 : f64} : (tensor<?x1x64xbf16>, tensor<64xbf16>) -> tensor<?x1x64xbf16>
+  %k1, %k2 = "aten.split"(%kn) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x1x64xbf16>) -> (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>)
+  %cu = "aten.unsqueeze"(%cos) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %su = "aten.unsqueeze"(%sin) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %qa = "aten.mul"(%q1, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qb = "aten.mul"(%q2, %su) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo1 = "aten.add"(%qa, %qb) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qc = "aten.mul"(%q2, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qd = "aten.mul"(%su, %q1) : (tensor<?x1x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo2 = "aten.add"(%qd, %qc) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qcat = "aten.cat"(%qo1, %qo2) {dim = -1 : i64} : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x64xbf16>
+  %qr = "aten.reshape"(%qcat) {shape = array<i64: -1, 128>} : (tensor<?x2x64xbf16>) -> tensor<?x128xbf16> loc("rope")
+  %cu2 = "aten.unsqueeze"(%cos2) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %su2 = "aten.unsqueeze"(%sin2) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %ka = "aten.mul"(%k1, %cu2) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kb = "aten.mul"(%k2, %su2) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko1 = "aten.sub"(%ka, %kb) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kc = "aten.mul"(%k2, %cu2) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kd = "aten.mul"(%k1, %su2) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko2 = "aten.add"(%kc, %kd) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kcat = "aten.cat"(%ko1, %ko2) {dim = -1 : i64} : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x64xbf16>
+  %kr = "aten.reshape"(%kcat) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
+  return %qr, %kr, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
+}
+
+// -----
+
+// The query and the key rotated by different caches.
+// CHECK-LABEL: func.func @native_rope_two_caches
+// CHECK-NOT: fused_qk_norm_rope
+// CHECK: aten.cat
+func.func @native_rope_two_caches(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<32x64xbf16>, %cache2: tensor<32x64xbf16>, %pos: tensor<?xi64>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %qkv = "aten.mm"(%x, %wqkv) : (tensor<?x64xbf16>, tensor<64x256xbf16>) -> tensor<?x256xbf16>
+  %q, %k, %v = "aten.split_with_sizes"(%qkv) {split_sizes = array<i64: 128, 64, 64>, dim = -1 : i64} : (tensor<?x256xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>)
+  %cs = "aten.index"(%cache, %pos) : (tensor<32x64xbf16>, tensor<?xi64>) -> tensor<?x64xbf16>
+  %cos, %sin = "aten.split"(%cs) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x64xbf16>) -> (tensor<?x32xbf16>, tensor<?x32xbf16>)
+  %cs2 = "aten.index"(%cache2, %pos) : (tensor<32x64xbf16>, tensor<?xi64>) -> tensor<?x64xbf16>
+  %cos2, %sin2 = "aten.split"(%cs2) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x64xbf16>) -> (tensor<?x32xbf16>, tensor<?x32xbf16>)
+  %qh = "aten.reshape"(%q) {shape = array<i64: -1, 2, 64>} : (tensor<?x128xbf16>) -> tensor<?x2x64xbf16>
+  %qn = "vllm.rms_norm"(%qh, %qw) {epsilon = 1.0e-6 : f64} : (tensor<?x2x64xbf16>, tensor<64xbf16>) -> tensor<?x2x64xbf16>
+  %q1, %q2 = "aten.split"(%qn) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x2x64xbf16>) -> (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>)
+  %kh = "aten.reshape"(%k) {shape = array<i64: -1, 1, 64>} : (tensor<?x64xbf16>) -> tensor<?x1x64xbf16>
+  %kn = "vllm.rms_norm"(%kh, %kw) {epsilon = 1.0e-6 : f64} : (tensor<?x1x64xbf16>, tensor<64xbf16>) -> tensor<?x1x64xbf16>
+  %k1, %k2 = "aten.split"(%kn) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x1x64xbf16>) -> (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>)
+  %cu = "aten.unsqueeze"(%cos) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %su = "aten.unsqueeze"(%sin) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %qa = "aten.mul"(%q1, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qb = "aten.mul"(%q2, %su) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo1 = "aten.sub"(%qa, %qb) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qc = "aten.mul"(%q2, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qd = "aten.mul"(%su, %q1) : (tensor<?x1x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo2 = "aten.add"(%qd, %qc) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qcat = "aten.cat"(%qo1, %qo2) {dim = -1 : i64} : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x64xbf16>
+  %qr = "aten.reshape"(%qcat) {shape = array<i64: -1, 128>} : (tensor<?x2x64xbf16>) -> tensor<?x128xbf16> loc("rope")
+  %cu2 = "aten.unsqueeze"(%cos2) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %su2 = "aten.unsqueeze"(%sin2) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %ka = "aten.mul"(%k1, %cu2) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kb = "aten.mul"(%k2, %su2) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko1 = "aten.sub"(%ka, %kb) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kc = "aten.mul"(%k2, %cu2) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kd = "aten.mul"(%k1, %su2) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko2 = "aten.add"(%kc, %kd) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kcat = "aten.cat"(%ko1, %ko2) {dim = -1 : i64} : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x64xbf16>
+  %kr = "aten.reshape"(%kcat) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
+  return %qr, %kr, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
 }

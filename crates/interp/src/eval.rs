@@ -430,6 +430,23 @@ impl Interpreter {
                 }
                 one(out)
             }
+            // One index tensor: rows of `self` along dim 0 (`cache[positions]`).
+            "index" if operands.len() == 2 => {
+                let (w, idx) = (t(0)?, t(1)?);
+                let row: usize = w.shape[1..].iter().product();
+                let (wv, rows) = (w.to_vec(), w.shape.first().copied().unwrap_or(0));
+                let mut data = Vec::with_capacity(idx.to_vec().len() * row);
+                for i in idx.to_vec() {
+                    let i = if i < 0.0 { i + rows as f32 } else { i } as usize;
+                    if i >= rows {
+                        return Err(format!("aten.index: index {i} out of range for {rows} rows"));
+                    }
+                    data.extend_from_slice(&wv[i * row..(i + 1) * row]);
+                }
+                let mut shape = idx.shape.clone();
+                shape.extend_from_slice(&w.shape[1..]);
+                one(Tensor::new(w.dtype, shape, data))
+            }
             "embedding" => {
                 let (w, idx) = (t(0)?, t(1)?);
                 let h = w.shape[1];

@@ -18,6 +18,8 @@ use std::collections::HashSet;
 
 const FUSED: &str = "vllm.fused_qk_norm_rope";
 
+const VIEWS: &[&str] = &["aten.view", "aten.reshape"];
+
 /// The head sizes vLLM's kernel is compiled for.
 const HEAD_DIMS: [i64; 3] = [64, 128, 256];
 
@@ -42,9 +44,13 @@ them differ from the unfused graph's, within 2^-7 of the rotation's terms
 (numerics::qk_norm_rope_fusion); vLLM's own fusion has the same
 difference. Decomposed per-head norms (vLLM's native
 RMSNorm, custom ops off) of a view of such a slice are raised to the
-custom op first; the rotary embedding must be the custom op (its native
-form is not matched: inside vLLM, whose compiled graphs use native forms by
-default, enable it with `custom_ops: [\"+rotary_embedding\"]`).
+custom op first. The rotary embedding is the custom op or vLLM's native
+neox form (`RotaryEmbedding.forward_native`, custom ops off as vLLM compiles
+by default): `reshape(cat(x1 * cos - x2 * sin, x2 * cos + x1 * sin))` of
+the halves of the rows as heads and of `cache[positions]`, computed in the
+activation type; the query's and the key's rotations by one cache and one
+positions tensor are paired (statistic `native-rope`). The native GPT-J
+form (strided halves, `stack`) is not matched.
 
 Conditions, each explained at `debug-node` when it fails: bf16 or f16 rows
 with a static width, `D` in {64, 128, 256} (vLLM's kernel) and the
@@ -60,6 +66,7 @@ every reader of `v` after the rotary embedding.",
     statistics: &[
         PassStatistic { name: "qk-norm-rope", description: "q/k norms + rotary embedding fused" },
         PassStatistic { name: "native-rms", description: "Decomposed per-head RMSNorms raised to the custom op (then fused)" },
+        PassStatistic { name: "native-rope", description: "... of them, the sites whose rotation was vLLM's native neox form" },
     ],
     sources: &[include_str!("fuse_qk_norm_rope.rs"), include_str!("fusion.rs"), include_str!("native.rs")],
 };
@@ -87,7 +94,10 @@ impl Pass for FuseQkNormRopePass {
                 Err(why) => crate::fusion::explain(f.debug, INFO.argument, &op, &why),
             }
         }
-        run.bump("qk-norm-rope", fused);
+        f.erased.clear();
+        let native = f.fuse_native_rotations();
+        run.bump("native-rope", native);
+        run.bump("qk-norm-rope", fused + native);
         Ok(())
     }
 }
@@ -118,6 +128,7 @@ fn only_reader<'c, 'a>(v: Value<'c, 'a>) -> Option<OperationRef<'c, 'a>> {
 }
 
 /// Where a q or k chunk comes from: `qkv[:, start:start + width]`.
+#[derive(Clone)]
 struct Chunk<'c, 'a> {
     qkv: Value<'c, 'a>,
     start: i64,
@@ -127,6 +138,7 @@ struct Chunk<'c, 'a> {
 }
 
 /// One head-normalized chunk on its way into the rotary embedding.
+#[derive(Clone)]
 struct Normed<'c, 'a> {
     chunk: Chunk<'c, 'a>,
     heads: i64,
@@ -136,11 +148,29 @@ struct Normed<'c, 'a> {
     ops: Vec<OperationRef<'c, 'a>>,
 }
 
+/// The rotation of one head-normalized chunk (the custom op rotates both).
+#[derive(Clone)]
+struct Rotation<'c, 'a> {
+    cache: Value<'c, 'a>,
+    positions: Value<'c, 'a>,
+    neox: bool,
+    head_dim: i64,
+    /// The rotated rows, `[T, H * D]`, which the fused result's slices replace.
+    out: Value<'c, 'a>,
+    /// The rotation's own ops, erased once dead.
+    ops: Vec<OperationRef<'c, 'a>>,
+}
+
 struct Site<'c, 'a> {
-    rope: OperationRef<'c, 'a>,
+    /// The fused op goes before it: every chain op is above, every reader of
+    /// the rotated rows (and of the value chunk) below.
+    at: OperationRef<'c, 'a>,
     q: Normed<'c, 'a>,
     k: Normed<'c, 'a>,
-    head_dim: i64,
+    /// The rotations of the query and the key (for the custom op, the same
+    /// rotation with both results).
+    rot: Rotation<'c, 'a>,
+    k_out: Value<'c, 'a>,
     /// Width of the value heads, and the value chunk where the graph cut one.
     v_width: i64,
     v: Option<Value<'c, 'a>>,
@@ -189,33 +219,42 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         Err("the chunk is not an aten.slice or aten.split_with_sizes of qkv".into())
     }
 
-    /// `x`, the rotary's query or key: `view(rms_norm(view(chunk, [T, H, D]), w), [T, H * D])`.
+    /// `x`, the custom rotary's query or key: `view(rms_norm(view(chunk,
+    /// [T, H, D]), w), [T, H * D])`.
     fn normed(&self, x: Value<'c, 'a>, rope: OperationRef<'c, 'a>) -> Result<Normed<'c, 'a>, String> {
-        const VIEWS: &[&str] = &["aten.view", "aten.reshape"];
         let back = ir::producer(x).filter(|p| name_is(p, VIEWS)).ok_or("the rotary's input is not a view of a norm")?;
+        if only_reader(x) != Some(rope) {
+            return Err("a value between the qkv chunk and the rotary has another reader".into());
+        }
         let n: Value = back.operand(0).map_err(|_| "no operand")?;
-        let norm = native::producer_named(n, "vllm.rms_norm").ok_or("the rotary's input is not a view of an rms_norm")?;
+        let m = self.normed_heads(n, back)?;
+        if dims(x).and_then(|s| s.get(1).copied().flatten()) != Some(m.chunk.width) || dims(x).map(|s| s.len()) != Some(2) {
+            return Err("the view back does not join the heads".into());
+        }
+        Ok(Normed { ops: [vec![back], m.ops].concat(), ..m })
+    }
+
+    /// `n`, read only by `reader`: `rms_norm(view(chunk, [T, H, D]), w)`.
+    fn normed_heads(&self, n: Value<'c, 'a>, reader: OperationRef<'c, 'a>) -> Result<Normed<'c, 'a>, String> {
+        let norm = native::producer_named(n, "vllm.rms_norm").ok_or("the rotated rows are not an rms_norm's")?;
         let heads: Value = norm.operand(0).map_err(|_| "no operand")?;
         let weight = norm.operand(1).map_err(|_| "no weight")?;
         let view = ir::producer(heads).filter(|p| name_is(p, VIEWS)).ok_or("the norm's input is not a view as heads")?;
         let chunk: Value = view.operand(0).map_err(|_| "no operand")?;
-        let single = [(x, rope), (n, back), (heads, norm), (chunk, view)];
+        let single = [(n, reader), (heads, norm), (chunk, view)];
         if single.iter().any(|(v, reader)| only_reader(*v) != Some(*reader)) {
             return Err("a value between the qkv chunk and the rotary has another reader".into());
         }
-        let (head_dims, row_dims) = (dims(heads).unwrap_or_default(), dims(x).unwrap_or_default());
-        let ([_, Some(h), Some(d)], [_, Some(w)]) = (&head_dims[..], &row_dims[..]) else {
-            return Err("the norm is not over [T, heads, head_dim] with static heads, viewed back as [T, heads * head_dim]".into());
+        let head_dims = dims(heads).unwrap_or_default();
+        let [_, Some(h), Some(d)] = head_dims[..] else {
+            return Err("the norm is not over [T, heads, head_dim] with static heads".into());
         };
-        if h * d != *w {
-            return Err("the view back does not join the heads".into());
-        }
         let eps = norm.attribute("epsilon").ok().and_then(|a| FloatAttribute::try_from(a).ok()).map(|f| f.value());
         let chunk = self.chunk(chunk)?;
-        if chunk.width != *w {
+        if chunk.width != h * d {
             return Err("the viewed chunk is not the rows the norm reads".into());
         }
-        Ok(Normed { chunk, heads: *h, weight, eps: eps.ok_or("the norm has no epsilon")?, ops: vec![back, norm, view] })
+        Ok(Normed { chunk, heads: h, weight, eps: eps.ok_or("the norm has no epsilon")?, ops: vec![norm, view] })
     }
 
     /// The fusion site whose rotary embedding is `rope`, or why there is none.
@@ -227,12 +266,34 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             return Err("the rotary does not return the new key".into());
         }
         let (q, k) = (self.normed(query, rope)?, self.normed(key, rope)?);
-        let d = int_attr(&rope, "head_size").ok_or("no head_size")?;
+        let rot = Rotation {
+            cache: get("cos_sin_cache").ok_or("no cos_sin_cache")?,
+            positions: get("positions").ok_or("no positions")?,
+            neox: rope.attribute("is_neox").ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_none_or(|b| b.value()),
+            head_dim: int_attr(&rope, "head_size").ok_or("no head_size")?,
+            out: rope.result(0).map_err(|_| "no result")?.into(),
+            ops: vec![rope],
+        };
+        let k_out = rope.result(1).map_err(|_| "the rotary does not return the new key")?.into();
+        self.validate(rope, q, k, rot, k_out)
+    }
+
+    /// The site of a query and a key chunk normalized and rotated (at
+    /// `at`, the fused op's place), once every condition the fused kernel
+    /// has holds.
+    fn validate(
+        &self,
+        at: OperationRef<'c, 'a>,
+        q: Normed<'c, 'a>,
+        k: Normed<'c, 'a>,
+        rot: Rotation<'c, 'a>,
+        k_out: Value<'c, 'a>,
+    ) -> Result<Site<'c, 'a>, String> {
+        let d = rot.head_dim;
         let qkv = q.chunk.qkv;
         let t = elem(qkv).unwrap_or_default();
         let n = dims(qkv).and_then(|s| s[1]).unwrap_or(0);
-        let cache = get("cos_sin_cache").ok_or("no cos_sin_cache")?;
-        let rot = dims(cache).and_then(|s| s.get(1).copied().flatten());
+        let rot_dims = dims(rot.cache).and_then(|s| s.get(1).copied().flatten());
         let checks: [(bool, String); 9] = [
             (k.chunk.qkv == qkv, "the query and key are not cut out of the same qkv".into()),
             (matches!(t.as_str(), "bf16" | "f16"), format!("the kernel takes bf16 or f16 rows, not {t}")),
@@ -245,10 +306,10 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             ),
             (q.chunk.start == 0 && k.chunk.start == q.chunk.width, "the query and key are not qkv's first two chunks".into()),
             (
-                rot == Some(d),
+                rot_dims == Some(d),
                 format!(
                     "the rotary turns {} of the head's {d} dims; the kernel's lanes exchange halves of whole heads only",
-                    rot.map_or("a symbolic number".into(), |r| r.to_string())
+                    rot_dims.map_or("a symbolic number".into(), |r| r.to_string())
                 ),
             ),
             ((n - q.chunk.width - k.chunk.width) % d == 0, "the value chunk is not whole heads".into()),
@@ -263,12 +324,17 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             .into_iter()
             .flat_map(|u| u.results().map(Value::from).collect::<Vec<_>>())
             .find(|r| self.chunk(*r).is_ok_and(|c| c.qkv == qkv && c.start == v_start && c.width == v_width));
+        // `at` itself may read them: the fused op goes before it.
+        let after = |u: &OperationRef<'c, 'a>| *u == at || at.is_before_in_block(*u);
         if let Some(v) = v
-            && ir::users(v).iter().any(|u| !rope.is_before_in_block(*u))
+            && !ir::users(v).iter().all(after)
         {
             return Err("the value chunk is read before the rotary embedding".into());
         }
-        Ok(Site { rope, q, k, head_dim: d, v_width, v })
+        if [rot.out, k_out].iter().flat_map(|r| ir::users(*r)).any(|u| !after(&u) && !rot.ops.contains(&u)) {
+            return Err("the rotated query or key is read before both are rotated".into());
+        }
+        Ok(Site { at, q, k, rot, k_out, v_width, v })
     }
 
     fn attr(&self, name: &str, a: Attribute<'c>) -> (Identifier<'c>, Attribute<'c>) {
@@ -291,12 +357,9 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
     /// The fused op before the rotary embedding, its result sliced into the
     /// new query, key and value.
     fn rewrite(&mut self, site: Site<'c, 'a>) -> Option<()> {
-        let Site { rope, q, k, head_dim, v_width, v } = site;
-        let named = vllm_dialect::verify::named_operands(&rope)?;
-        let get = |n: &str| named.iter().find(|(k, _)| *k == n).and_then(|(_, v)| v.first().copied());
-        let (positions, cache) = (get("positions")?, get("cos_sin_cache")?);
+        let Site { at, q, k, rot, k_out, v_width, v } = site;
+        let Rotation { cache, positions, neox: is_neox, head_dim, out: q_out, ops: rot_ops } = rot;
         let qkv = q.chunk.qkv;
-        let is_neox = rope.attribute("is_neox").ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_none_or(|b| b.value());
         let attrs = [
             self.attr("num_heads_q", ir::i64_attr(self.ctx, q.heads)),
             self.attr("num_heads_k", ir::i64_attr(self.ctx, k.heads)),
@@ -305,7 +368,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             self.attr("eps", FloatAttribute::new(self.ctx, Type::float64(self.ctx), q.eps).into()),
             self.attr("is_neox", BoolAttribute::new(self.ctx, is_neox).into()),
         ];
-        let locs: Vec<Location> = [&q.ops[..], &k.ops[..], &[rope]].concat().iter().map(|o| o.location()).collect();
+        let locs: Vec<Location> = [&q.ops[..], &k.ops[..], &rot_ops[..]].concat().iter().map(|o| o.location()).collect();
         let loc = Location::fused(self.ctx, &locs, Attribute::unit(self.ctx));
         let fused = OperationBuilder::new(FUSED, loc)
             .add_operands(&[qkv, q.weight, k.weight, cache, positions])
@@ -313,17 +376,16 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             .add_attributes(&attrs)
             .build()
             .ok()?;
-        let out: Value = self.block.insert_operation_before(rope, fused).result(0).ok()?.into();
-        let (q_out, k_out): (Value, Value) = (rope.result(0).ok()?.into(), rope.result(1).ok()?.into());
-        let new_q = self.slice(out, 0, q.chunk.width, q_out.r#type(), rope)?;
-        let new_k = self.slice(out, q.chunk.width, k.chunk.width, k_out.r#type(), rope)?;
+        let out: Value = self.block.insert_operation_before(at, fused).result(0).ok()?.into();
+        let new_q = self.slice(out, 0, q.chunk.width, q_out.r#type(), at)?;
+        let new_k = self.slice(out, q.chunk.width, k.chunk.width, k_out.r#type(), at)?;
         ir::replace_all_uses(q_out, new_q);
         ir::replace_all_uses(k_out, new_k);
         if let Some(v) = v {
-            let new_v = self.slice(out, q.chunk.width + k.chunk.width, v_width, v.r#type(), rope)?;
+            let new_v = self.slice(out, q.chunk.width + k.chunk.width, v_width, v.r#type(), at)?;
             ir::replace_all_uses(v, new_v);
         }
-        let mut dead = vec![rope];
+        let mut dead = rot_ops;
         dead.extend(q.ops.iter().chain(&k.ops).copied());
         dead.extend([q.chunk.cut, k.chunk.cut]);
         dead.extend(v.and_then(ir::producer));
@@ -331,6 +393,148 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         let left: HashSet<usize> = ir::erase_dead(dead).iter().map(ir::op_id).collect();
         self.erased.extend(ids.into_iter().filter(|id| !left.contains(id)));
         Some(())
+    }
+
+    /// The native neox rotation (vLLM's `RotaryEmbedding.forward_native`, as
+    /// Inductor leaves it) whose result is `r`: `reshape(cat(x1 * cos - x2 *
+    /// sin, x2 * cos + x1 * sin), [T, H * D])`, `x1, x2` the halves of the
+    /// rows as heads `x` (`[T, H, D]`), `cos, sin` the halves of
+    /// `cache[positions]` unsqueezed to broadcast over the heads. Returns the
+    /// rotation and `x`'s split (its one reader).
+    fn native_rope(&self, r: Value<'c, 'a>) -> Result<(Rotation<'c, 'a>, OperationRef<'c, 'a>), String> {
+        let back = ir::producer(r).filter(|p| name_is(p, VIEWS)).ok_or("not a view")?;
+        let cat = ir::producer(back.operand(0).map_err(|_| "no operand")?).filter(|p| name_is(p, &["aten.cat"]));
+        let cat = cat.ok_or("not a view of an aten.cat")?;
+        let cat_out: Value = cat.result(0).map_err(|_| "no result")?.into();
+        let shape = dims(cat_out).unwrap_or_default();
+        let [_, Some(_), Some(d)] = shape[..] else { return Err("the rotation is not of rows as [T, heads, head_dim]".into()) };
+        let operands: Vec<Value> = cat.operands().collect();
+        if operands.len() != 2 || !int_attr(&cat, "dim").is_some_and(|x| x == -1 || x == 2) || only_reader(cat_out) != Some(back) {
+            return Err("the concatenation is not of two halves of the head".into());
+        }
+        let (o1, o2) = (operands[0], operands[1]);
+        let sub = native::producer_named(o1, "aten.sub").ok_or("the first half is not a difference")?;
+        let add = native::producer_named(o2, "aten.add").ok_or("the second half is not a sum")?;
+        // A product `half(x) * trig`, either order: (x's split, half index, cache split, trig index).
+        let product = |v: Value<'c, 'a>| -> Option<(OperationRef<'c, 'a>, usize, OperationRef<'c, 'a>, usize, OperationRef<'c, 'a>)> {
+            let m = native::producer_named(v, "aten.mul")?;
+            let (a, b) = (m.operand(0).ok()?, m.operand(1).ok()?);
+            let pick = |h: Value<'c, 'a>, t: Value<'c, 'a>| Some((self.half(h, d)?, self.trig(t, d)?));
+            let ((xs, xi), (cs, ci)) = pick(a, b).or_else(|| pick(b, a))?;
+            Some((xs, xi, cs, ci, m))
+        };
+        let term = |op: OperationRef<'c, 'a>, i: usize| op.operand(i).ok().and_then(product);
+        let (a, b) = (term(sub, 0).ok_or("x1 * cos not found")?, term(sub, 1).ok_or("x2 * sin not found")?);
+        let (c, e) = match (term(add, 0), term(add, 1)) {
+            (Some(c), Some(e)) if (c.1, c.3) == (1, 0) => (c, e),
+            (Some(e), Some(c)) => (c, e),
+            _ => return Err("the second half is not x2 * cos + x1 * sin".into()),
+        };
+        // (half, trig) of each product: x1 cos, x2 sin, x2 cos, x1 sin.
+        let roles = [(a.1, a.3), (b.1, b.3), (c.1, c.3), (e.1, e.3)];
+        let same = [&a, &b, &c, &e].iter().all(|t| t.0 == a.0 && t.2 == a.2);
+        if roles != [(0, 0), (1, 1), (1, 0), (0, 1)] || !same {
+            return Err("the halves are not rotated as neox rotates them (x1 cos - x2 sin, x2 cos + x1 sin)".into());
+        }
+        let index = ir::producer(a.2.operand(0).map_err(|_| "no operand")?).filter(|p| name_is(p, &["aten.index"]));
+        let index = index.ok_or("the cos/sin rows are not cache[positions]")?;
+        let idx: Vec<Value> = index.operands().collect();
+        if idx.len() != 2 {
+            return Err("the cache is not indexed by one positions tensor".into());
+        }
+        let single = [(o1, cat), (o2, cat)];
+        if single.iter().any(|(v, reader)| only_reader(*v) != Some(*reader)) {
+            return Err("a half of the rotation has another reader".into());
+        }
+        let mut ops = vec![back, cat, sub, add, a.4, b.4, c.4, e.4, a.0];
+        // The cos/sin chain (shared with the other rotation: erased once dead).
+        for m in [a.4, b.4, c.4, e.4] {
+            for v in m.operands() {
+                let mut p = ir::producer(v);
+                while let Some(op) = p.filter(|o| name_is(o, &["aten.unsqueeze", "aten.convert_element_type", "aten.to_dtype"])) {
+                    ops.push(op);
+                    p = op.operand(0).ok().and_then(ir::producer);
+                }
+            }
+        }
+        ops.extend([a.2, index]);
+        let rot = Rotation { cache: idx[0], positions: idx[1], neox: true, head_dim: d, out: r, ops };
+        Ok((rot, a.0))
+    }
+
+    /// `v` as result `i` of a split of a value's last dim into two halves of `d / 2`.
+    fn half(&self, v: Value<'c, 'a>, d: i64) -> Option<(OperationRef<'c, 'a>, usize)> {
+        let split = ir::producer(v).filter(|p| name_is(p, &["aten.split", "aten.split_with_sizes"]))?;
+        let src = dims(split.operand(0).ok()?)?;
+        let last = |x: i64| x == -1 || x as usize + 1 == src.len();
+        let halves = int_attr(&split, "split_size") == Some(d / 2)
+            || split
+                .attribute("split_sizes")
+                .ok()
+                .and_then(|a| DenseI64ArrayAttribute::try_from(a).ok())
+                .is_some_and(|s| s.len() == 2 && s.element(0).ok() == Some(d / 2) && s.element(1).ok() == Some(d / 2));
+        let ok =
+            halves && int_attr(&split, "dim").is_some_and(last) && src.last().copied().flatten() == Some(d) && split.results().count() == 2;
+        ok.then(|| (split, split.results().position(|r| Value::from(r) == v).unwrap_or(2)))
+    }
+
+    /// `v` as `unsqueeze(half, -2)` (maybe converted to the rows' type) of
+    /// result `i` of the split of `cache[positions]` into cos and sin.
+    fn trig(&self, v: Value<'c, 'a>, d: i64) -> Option<(OperationRef<'c, 'a>, usize)> {
+        let mut p = ir::producer(v)?;
+        if name_is(&p, &["aten.convert_element_type", "aten.to_dtype"]) {
+            p = ir::producer(p.operand(0).ok()?)?;
+        }
+        if !name_is(&p, &["aten.unsqueeze"]) || int_attr(&p, "dim") != Some(-2) {
+            return None;
+        }
+        self.half(p.operand(0).ok()?, d)
+    }
+
+    /// Fuses each query/key pair of native neox rotations (`native_rope`) of
+    /// head-normalized chunks of one qkv, by one cache and positions.
+    /// Returns how many.
+    fn fuse_native_rotations(&mut self) -> u64 {
+        let mut found = Vec::new();
+        for op in ir::block_ops(self.block) {
+            if !name_is(&op, VIEWS) {
+                continue;
+            }
+            let Some(r) = op.results().next().map(Value::from) else { continue };
+            match self.native_rope(r).and_then(|(rot, split)| {
+                let x = split.operand(0).map_err(|_| "no operand".to_string())?;
+                Ok((self.normed_heads(x, split)?, rot))
+            }) {
+                Ok(f) => found.push(f),
+                Err(why) => crate::fusion::explain(self.debug, INFO.argument, &op, &why),
+            }
+        }
+        let mut fused = 0;
+        let mut used = vec![false; found.len()];
+        for i in 0..found.len() {
+            for j in 0..found.len() {
+                let (q, k) = (&found[i], &found[j]);
+                let pair = !used[i] && !used[j] && i != j;
+                let same = q.0.chunk.qkv == k.0.chunk.qkv && q.1.cache == k.1.cache && q.1.positions == k.1.positions;
+                if !pair || !same || q.0.chunk.start != 0 || k.0.chunk.start != q.0.chunk.width {
+                    continue;
+                }
+                used[i] = true;
+                used[j] = true;
+                // The fused op goes where both rotations are done.
+                let (qb, kb) = (q.1.ops[0], k.1.ops[0]);
+                let at = if qb.is_before_in_block(kb) { kb } else { qb };
+                let at = at.next_in_block().unwrap_or(at);
+                let ((qn, qr), (kn, kr)) = (found[i].clone(), found[j].clone());
+                let k_out = kr.out;
+                let rot = Rotation { ops: [qr.ops, kr.ops].concat(), ..qr };
+                match self.validate(at, qn, kn, rot, k_out) {
+                    Ok(site) => fused += u64::from(self.rewrite(site).is_some()),
+                    Err(why) => crate::fusion::explain(self.debug, INFO.argument, &qb, &why),
+                }
+            }
+        }
+        fused
     }
 
     /// Raises each decomposed RMSNorm (no residual) over a view of rows as
