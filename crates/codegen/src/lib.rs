@@ -262,7 +262,7 @@ impl Kernel {
             "vllm.silu_and_mul" => act::kernel(n, false, h, t, target, self.ctas_per_row, self.division),
             "vllm.fused_qk_norm_rope" => match self.heads {
                 Some(heads) => qk_rope::kernel(n, heads, t, target),
-                None => String::from("// fused_qk_norm_rope without its head layout"),
+                None => String::new(), // refused by `lowered`
             },
             _ => rms::kernel(n, res, rms::Out::Fp8, h, t, target, form),
         }
@@ -271,12 +271,7 @@ impl Kernel {
     /// Bytes of parameter `p`'s buffer for `rows` rows.
     pub fn bytes(&self, p: &Param, rows: usize) -> usize {
         let h = self.hidden as usize;
-        let size = match p.elem.as_str() {
-            "f8E4M3FN" | "i8" => 1,
-            "f32" => 4,
-            "i64" => 8,
-            _ => 2,
-        };
+        let size = elem_size(&p.elem);
         let count = match p.name {
             "weight" => h,
             "q_weight" | "k_weight" => self.heads.map_or(0, |q| q.dim as usize),
@@ -296,14 +291,8 @@ impl Kernel {
     /// Elements of parameter `p`'s buffer as `(per_token, fixed)`: `bytes`
     /// is affine in the row count.
     pub fn elements(&self, p: &Param) -> (u64, u64) {
-        let size = self.bytes(p, 1) - self.bytes(p, 0);
-        let elem = match p.elem.as_str() {
-            "f8E4M3FN" | "i8" => 1,
-            "f32" => 4,
-            "i64" => 8,
-            _ => 2,
-        };
-        ((size / elem) as u64, (self.bytes(p, 0) / elem) as u64)
+        let (row, elem) = (self.bytes(p, 1) - self.bytes(p, 0), elem_size(&p.elem));
+        ((row / elem) as u64, (self.bytes(p, 0) / elem) as u64)
     }
 
     /// How the kernel uses parameter `p`'s buffer: `read`, `write` or
@@ -474,6 +463,16 @@ impl Kernel {
             "dynamic_shared_bytes": 0,
             "sites": self.sites,
         })
+    }
+}
+
+/// Bytes of one element of a kernel buffer's type.
+fn elem_size(elem: &str) -> usize {
+    match elem {
+        "f8E4M3FN" | "i8" => 1,
+        "f32" => 4,
+        "i64" => 8,
+        _ => 2,
     }
 }
 
@@ -864,6 +863,9 @@ fn lowered<T>(
     // without that form is refused here, not generated.
     if k.persistent && (!k.row_in_registers() || k.params.last().is_none_or(|p| p.kind != "i32")) {
         return Err(format!("{}: no persistent form for {} (see Kernel::persistent)", k.name, k.op));
+    }
+    if (k.op == "vllm.fused_qk_norm_rope") != k.heads.is_some() {
+        return Err(format!("{}: a head layout is for fused_qk_norm_rope alone (see qk_norm_rope_kernel)", k.name));
     }
     let ctx = vllm_dialect::new_context()?;
     mlir_support::context::register_llvm_translations(&ctx);
