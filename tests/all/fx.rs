@@ -11,6 +11,7 @@ pub const TESTS: &[RustTest] = &[
     ("fx::dyn_fixtures_specialized_to_n_are_the_captured_n_fixtures", specialization_matches_captured_static_graphs),
     ("fx::fixtures_fuse_as_their_readme_states", fixture_fusion_counts),
     ("fx::generated_80_layer_graph_fuses_everywhere", generated_80_layer_graph_fuses_everywhere),
+    ("fx::generated_80_layer_qwen3_fuses_its_qk_norms", generated_80_layer_qwen3_fuses_its_qk_norms),
     ("fx::dtypes_build_the_types_they_name", dtypes_build_the_types_they_name),
 ];
 
@@ -241,6 +242,26 @@ pub fn generated_80_layer_graph_fuses_everywhere() -> Result<(), Failed> {
     eprintln!("{}", r.summary());
     if got != [1, 159, 80, 80, 0] {
         return Err(format!("L80 fused/copied {got:?}, expected [1, 159, 80, 80, 0]").into());
+    }
+    Ok(())
+}
+
+/// The generated 80-layer Qwen3-shaped decoder through the pipeline with the
+/// q/k-norm + RoPE fusion: every layer's two norms and rotary become one
+/// in-place kernel on the layer's qkv projection (no copy), next to the
+/// static FP8 fusions.
+pub fn generated_80_layer_qwen3_fuses_its_qk_norms() -> Result<(), Failed> {
+    use vllm_pipeline::{CompileOptions, Input, PassConfig, compile};
+    let json = crate::llama::qwen3_fx_json(80)?;
+    let config = r#"{"eliminate_noops": true, "enable_fusion": true, "enable_attn_fusion": true, "enable_qk_norm_rope_fusion": true}"#;
+    let config = PassConfig::from_json(config)?.0;
+    let r = compile(Input::FxJson(&json), "qwen3_L80", &CompileOptions { config, ..Default::default() }).map_err(|d| format!("{d:?}"))?;
+    let stat = |k: &str| -> u64 { r.steps.iter().flat_map(|s| s.stats.iter()).filter(|(n, _)| n == k).map(|(_, v)| *v).sum() };
+    let got = [stat("qk-norm-rope"), stat("fused-add-rms-static-quant"), stat("silu-mul-static-quant"), stat("copies")];
+    eprintln!("{}", r.summary());
+    let count = |op: &str| r.mlir.matches(&format!("\"{op}\"(")).count();
+    if got != [80, 159, 80, 0] || count("vllm.fused_qk_norm_rope_") != 80 || count("vllm.rotary_embedding_") != 0 {
+        return Err(format!("qwen3 L80: fused/copied {got:?} (expected [80, 159, 80, 0]):\n{}", r.summary()).into());
     }
     Ok(())
 }

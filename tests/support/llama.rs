@@ -1,4 +1,5 @@
-//! A generated Llama-3-8B-shaped decoder of any depth, in the custom-op form
+//! A generated Llama-3-8B-shaped decoder (and its Qwen3 variant, with per-head
+//! q/k norms) of any depth, in the custom-op form
 //! vLLM's graphs have (value form, as imported): the 80-layer benchmark graph
 //! and its test. Exported to FX JSON by vllm-opt's own exporter.
 use std::fmt::Write;
@@ -9,6 +10,18 @@ use std::fmt::Write;
 /// o_proj and down_proj products all-reduced (`tp:0`) before their norms, as
 /// in the captured tp2 fixture.
 pub fn llama_mlir_with(layers: usize, tp: bool) -> String {
+    decoder_mlir(layers, tp, false)
+}
+
+/// The same decoder shaped as Qwen3-8B's attention input: each layer's query
+/// and key heads (32 and 8 of 128) normalized per head (`q_norm`/`k_norm`,
+/// custom `rms_norm` over `[T, heads, 128]`, eps 1e-6) before the rotary
+/// embedding, whose results the attention reads directly.
+fn qwen3_mlir(layers: usize) -> String {
+    decoder_mlir(layers, false, true)
+}
+
+fn decoder_mlir(layers: usize, tp: bool, qk_norm: bool) -> String {
     let bf = |shape: &str| format!("tensor<{shape}xbf16>");
     let f8 = |shape: &str| format!("tensor<{shape}xf8E4M3FN>");
     let s = "tensor<f32>";
@@ -58,6 +71,10 @@ pub fn llama_mlir_with(layers: usize, tp: bool) -> String {
         ] {
             args.push(format!("%{name}{l}: {ty}"));
         }
+        if qk_norm {
+            args.push(format!("%wq{l}: {}", bf("128")));
+            args.push(format!("%wk{l}: {}", bf("128")));
+        }
         let b = &mut body;
         if l == 0 {
             let _ = writeln!(
@@ -87,39 +104,43 @@ pub fn llama_mlir_with(layers: usize, tp: bool) -> String {
                 bf(&format!("?x{}", en - st))
             );
         };
-        slice(b, &format!("%q{l}"), &format!("%qkv{l}"), 0, 4096);
-        slice(b, &format!("%k{l}"), &format!("%qkv{l}"), 4096, 5120);
-        let _ = writeln!(
-            b,
-            "    %rq{l}, %rk{l} = \"vllm.rotary_embedding\"(%pos, %q{l}, %k{l}, %cache) {{head_size = 128 : i64, is_neox = true}} : (tensor<?xi64>, {}, {}, {}) -> ({}, {})",
-            bf("?x4096"),
-            bf("?x1024"),
-            bf("131072x128"),
-            bf("?x4096"),
-            bf("?x1024")
-        );
-        let _ = writeln!(
-            b,
-            "    %sa{l} = \"aten.slice_scatter\"(%qkv{l}, %rq{l}) {{dim = 1 : i64, start = 0 : i64, end = 4096 : i64, step = 1 : i64}} : ({}, {}) -> {}",
-            bf("?x6144"),
-            bf("?x4096"),
-            bf("?x6144")
-        );
-        let _ = writeln!(
-            b,
-            "    %sb{l} = \"aten.slice_scatter\"(%sa{l}, %rk{l}) {{dim = 1 : i64, start = 4096 : i64, end = 5120 : i64, step = 1 : i64}} : ({}, {}) -> {}",
-            bf("?x6144"),
-            bf("?x1024"),
-            bf("?x6144")
-        );
-        for (v, st, en, heads) in [("qq", 0, 4096, 32), ("kk", 4096, 5120, 8), ("vv", 5120, 6144, 8)] {
-            slice(b, &format!("%{v}{l}"), &format!("%sb{l}"), st, en);
+        if qk_norm {
+            qwen3_attention_input(b, l);
+        } else {
+            slice(b, &format!("%q{l}"), &format!("%qkv{l}"), 0, 4096);
+            slice(b, &format!("%k{l}"), &format!("%qkv{l}"), 4096, 5120);
             let _ = writeln!(
                 b,
-                "    %{v}r{l} = \"aten.reshape\"(%{v}{l}) {{shape = array<i64: -1, {heads}, 128>}} : ({}) -> {}",
-                bf(&format!("?x{}", en - st)),
-                bf(&format!("?x{heads}x128"))
+                "    %rq{l}, %rk{l} = \"vllm.rotary_embedding\"(%pos, %q{l}, %k{l}, %cache) {{head_size = 128 : i64, is_neox = true}} : (tensor<?xi64>, {}, {}, {}) -> ({}, {})",
+                bf("?x4096"),
+                bf("?x1024"),
+                bf("131072x128"),
+                bf("?x4096"),
+                bf("?x1024")
             );
+            let _ = writeln!(
+                b,
+                "    %sa{l} = \"aten.slice_scatter\"(%qkv{l}, %rq{l}) {{dim = 1 : i64, start = 0 : i64, end = 4096 : i64, step = 1 : i64}} : ({}, {}) -> {}",
+                bf("?x6144"),
+                bf("?x4096"),
+                bf("?x6144")
+            );
+            let _ = writeln!(
+                b,
+                "    %sb{l} = \"aten.slice_scatter\"(%sa{l}, %rk{l}) {{dim = 1 : i64, start = 4096 : i64, end = 5120 : i64, step = 1 : i64}} : ({}, {}) -> {}",
+                bf("?x6144"),
+                bf("?x1024"),
+                bf("?x6144")
+            );
+            for (v, st, en, heads) in [("qq", 0, 4096, 32), ("kk", 4096, 5120, 8), ("vv", 5120, 6144, 8)] {
+                slice(b, &format!("%{v}{l}"), &format!("%sb{l}"), st, en);
+                let _ = writeln!(
+                    b,
+                    "    %{v}r{l} = \"aten.reshape\"(%{v}{l}) {{shape = array<i64: -1, {heads}, 128>}} : ({}) -> {}",
+                    bf(&format!("?x{}", en - st)),
+                    bf(&format!("?x{heads}x128"))
+                );
+            }
         }
         let _ = writeln!(
             b,
@@ -173,6 +194,48 @@ pub fn llama_mlir_with(layers: usize, tp: bool) -> String {
     )
 }
 
+/// Layer `l`'s q, k and v of `%qkv{l}` as Qwen3 makes them: `%qqr{l}`,
+/// `%kkr{l}` (normalized per head, rotated) and `%vvr{l}`, as heads.
+fn qwen3_attention_input(b: &mut String, l: usize) {
+    let bf = |shape: &str| format!("tensor<{shape}xbf16>");
+    for (v, st, en) in [("q", 0, 4096), ("k", 4096, 5120), ("v", 5120, 6144)] {
+        let _ = writeln!(
+            b,
+            "    %{v}{l} = \"aten.slice\"(%qkv{l}) {{dim = -1 : i64, start = {st} : i64, end = {en} : i64, step = 1 : i64}} : ({}) -> {}",
+            bf("?x6144"),
+            bf(&format!("?x{}", en - st))
+        );
+    }
+    for (v, heads) in [("q", 32), ("k", 8)] {
+        let (rows, by_head) = (bf(&format!("?x{}", heads * 128)), bf(&format!("?x{heads}x128")));
+        let _ = writeln!(b, "    %{v}h{l} = \"aten.reshape\"(%{v}{l}) {{shape = array<i64: -1, {heads}, 128>}} : ({rows}) -> {by_head}");
+        let _ = writeln!(
+            b,
+            "    %{v}n{l} = \"vllm.rms_norm\"(%{v}h{l}, %w{v}{l}) {{epsilon = 1.0e-06 : f64}} : ({by_head}, {}) -> {by_head}",
+            bf("128")
+        );
+        let _ =
+            writeln!(b, "    %{v}f{l} = \"aten.reshape\"(%{v}n{l}) {{shape = array<i64: -1, {}>}} : ({by_head}) -> {rows}", heads * 128);
+    }
+    let _ = writeln!(
+        b,
+        "    %rq{l}, %rk{l} = \"vllm.rotary_embedding\"(%pos, %qf{l}, %kf{l}, %cache) {{head_size = 128 : i64, is_neox = true}} : (tensor<?xi64>, {}, {}, {}) -> ({}, {})",
+        bf("?x4096"),
+        bf("?x1024"),
+        bf("131072x128"),
+        bf("?x4096"),
+        bf("?x1024")
+    );
+    for (v, src, heads) in [("qq", "%rq", 32), ("kk", "%rk", 8), ("vv", "%v", 8)] {
+        let _ = writeln!(
+            b,
+            "    %{v}r{l} = \"aten.reshape\"({src}{l}) {{shape = array<i64: -1, {heads}, 128>}} : ({}) -> {}",
+            bf(&format!("?x{}", heads * 128)),
+            bf(&format!("?x{heads}x128"))
+        );
+    }
+}
+
 /// The same graph as FX graph JSON (through vllm-opt's exporter).
 pub fn llama_fx_json(layers: usize) -> Result<String, String> {
     llama_fx_json_with(layers, false)
@@ -180,8 +243,17 @@ pub fn llama_fx_json(layers: usize) -> Result<String, String> {
 
 /// `llama_mlir_with` as FX graph JSON.
 pub fn llama_fx_json_with(layers: usize, tp: bool) -> Result<String, String> {
+    to_fx_json(&llama_mlir_with(layers, tp))
+}
+
+/// `qwen3_mlir` as FX graph JSON (the tests', not the bench's).
+#[allow(dead_code)]
+pub fn qwen3_fx_json(layers: usize) -> Result<String, String> {
+    to_fx_json(&qwen3_mlir(layers))
+}
+
+fn to_fx_json(text: &str) -> Result<String, String> {
     let ctx = vllm_dialect::new_context()?;
-    let module =
-        mlir_support::source::parse(&ctx, &llama_mlir_with(layers, tp), "llama.mlir").map_err(|d| format!("generated graph: {d:?}"))?;
+    let module = mlir_support::source::parse(&ctx, text, "decoder.mlir").map_err(|d| format!("generated graph: {d:?}"))?;
     Ok(vllm_fx::export::to_text(&vllm_fx::export(&module).map_err(|d| format!("generated graph: {d:?}"))?))
 }
