@@ -596,11 +596,8 @@ fn qk_norm_rope_of(
     op: &mlir_support::melior::ir::operation::OperationRef<'_, '_>,
     named: &[(&'static str, Vec<mlir_support::melior::ir::Value<'_, '_>>)],
 ) -> Option<Kernel> {
-    use mlir_support::melior::ir::{
-        ShapedTypeLike,
-        attribute::{BoolAttribute, IntegerAttribute},
-    };
-    let int = |n: &str| op.attribute(n).ok().and_then(|a| IntegerAttribute::try_from(a).ok()).and_then(|a| u64::try_from(a.value()).ok());
+    use mlir_support::melior::ir::{ShapedTypeLike, attribute::BoolAttribute};
+    let int = |n: &str| ir::int_attr(op, n).and_then(|v| u64::try_from(v).ok());
     let neox = op.attribute("is_neox").ok().and_then(|a| BoolAttribute::try_from(a).ok())?.value();
     let value = |n: &str| named.iter().find(|(k, _)| *k == n).and_then(|(_, v)| v.first().copied());
     let shape = |n: &str| value(n).and_then(|v| vllm_dialect::verify::shape_of(v.r#type()));

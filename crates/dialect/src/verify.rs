@@ -61,7 +61,7 @@ pub fn unreturned(op: &OperationRef<'_, '_>, def: &OpDef) -> Option<usize> {
 /// A reduce-scatter's or all-gather's result shape: `dim` divided or
 /// multiplied by `world_size`, the other sizes equal (where both are static).
 fn check_collective(op: &OperationRef<'_, '_>, rule: Collective, operands: &[Type], results: &[Type]) -> Result<(), String> {
-    let int = |n: &str| op.attribute(n).ok().and_then(|a| IntegerAttribute::try_from(a).ok()).map(|a| a.value());
+    let int = |n: &str| mlir_support::ir::int_attr(op, n);
     let (Some(dim), Some(world)) = (int("dim"), int("world_size")) else { return Ok(()) }; // check_attrs reported it
     if world < 1 {
         return Err(format!("'world_size' must be at least 1, got {world}"));
@@ -171,7 +171,7 @@ fn check_row_weight(named: &Named) -> Result<(), String> {
 /// `head_dim`, cache rows of an even width up to `head_dim` (where sizes
 /// are static).
 fn check_packed_heads(op: &OperationRef<'_, '_>, named: &Named) -> Result<(), String> {
-    let int = |n: &str| op.attribute(n).ok().and_then(|a| IntegerAttribute::try_from(a).ok()).map(|a| a.value());
+    let int = |n: &str| mlir_support::ir::int_attr(op, n);
     let (Some(hq), Some(hk), Some(hv), Some(d)) = (int("num_heads_q"), int("num_heads_k"), int("num_heads_v"), int("head_dim")) else {
         return Ok(()); // check_attrs names a missing one
     };

@@ -297,7 +297,7 @@ impl Exporter {
         let name = op.name().as_string_ref().as_str().unwrap_or("").to_string();
         if name == "aten.sym_size" {
             // The symbol of `self`'s dimension `dim`.
-            let dim = op.attribute("dim").ok().and_then(|a| IntegerAttribute::try_from(a).ok()).map(|a| a.value());
+            let dim = ir::int_attr(op, "dim");
             let shape = op.operand(0).ok().and_then(|v| self.meta_of(v)).and_then(|m| m.get("shape")).and_then(Json::as_array);
             if let (Some(d), Some(shape)) = (dim, shape) {
                 let i = if d < 0 { d + shape.len() as i64 } else { d };

@@ -111,6 +111,11 @@ pub fn string_value(attr: melior::ir::Attribute<'_>) -> Option<String> {
     }
 }
 
+/// The value of `op`'s integer attribute `name`, if it has one.
+pub fn int_attr(op: &OperationRef<'_, '_>, name: &str) -> Option<i64> {
+    op.attribute(name).ok().and_then(|a| melior::ir::attribute::IntegerAttribute::try_from(a).ok()).map(|a| a.value())
+}
+
 /// The text of `op`'s string attribute `name`, if it has one.
 pub fn string_attr(op: &OperationRef<'_, '_>, name: &str) -> Option<String> {
     op.attribute(name).ok().and_then(string_value)

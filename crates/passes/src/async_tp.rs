@@ -11,10 +11,7 @@ use mlir_support::{
         Context,
         ir::{
             Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
-            attribute::{
-                ArrayAttribute, BoolAttribute, DenseI32ArrayAttribute, DenseI64ArrayAttribute, IntegerAttribute, StringAttribute,
-                TypeAttribute,
-            },
+            attribute::{ArrayAttribute, BoolAttribute, DenseI32ArrayAttribute, DenseI64ArrayAttribute, StringAttribute, TypeAttribute},
             operation::{Operation, OperationBuilder, OperationLike, OperationRef},
         },
     },
@@ -233,7 +230,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
 
     /// The collective's shape checks: dim 0 and the pass's world size.
     fn collective_fits(&self, coll: OperationRef<'c, 'a>) -> Result<(), String> {
-        let int = |n: &str| coll.attribute(n).ok().and_then(|a| IntegerAttribute::try_from(a).ok()).map(|i| i.value());
+        let int = |n: &str| ir::int_attr(&coll, n);
         if int("dim") != Some(0) {
             return Err("the collective is not along dim 0".into());
         }

@@ -7,7 +7,7 @@ use mlir_support::{
         Context,
         ir::{
             Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, ShapedTypeLike, Type, TypeLike, Value, ValueLike,
-            attribute::{DenseI32ArrayAttribute, DenseI64ArrayAttribute, IntegerAttribute, TypeAttribute},
+            attribute::{DenseI32ArrayAttribute, DenseI64ArrayAttribute, TypeAttribute},
             operation::{OperationBuilder, OperationLike, OperationRef},
             r#type::DimSize,
         },
@@ -119,10 +119,6 @@ fn alias_class<'c: 'a, 'a>(root: Value<'c, 'a>) -> Vec<Value<'c, 'a>> {
     class
 }
 
-fn int_attr(op: &OperationRef<'_, '_>, name: &str) -> Option<i64> {
-    op.attribute(name).ok().and_then(|a| IntegerAttribute::try_from(a).ok()).map(|a| a.value())
-}
-
 /// `(dim, start, end, step)` of a static `aten.slice`/`aten.slice_scatter`,
 /// with a negative `dim` counted from the end of the base's rank.
 fn region(op: &OperationRef<'_, '_>) -> Option<(i64, i64, i64, i64)> {
@@ -131,9 +127,9 @@ fn region(op: &OperationRef<'_, '_>) -> Option<(i64, i64, i64, i64)> {
         return None;
     }
     let rank = ir::ranked_tensor(op.operand(0).ok()?.r#type())?.rank() as i64;
-    let dim = int_attr(op, "dim")?;
+    let dim = ir::int_attr(op, "dim")?;
     let dim = if dim < 0 { dim + rank } else { dim };
-    Some((dim, int_attr(op, "start")?, int_attr(op, "end")?, int_attr(op, "step")?))
+    Some((dim, ir::int_attr(op, "start")?, ir::int_attr(op, "end")?, ir::int_attr(op, "step")?))
 }
 
 /// `v` as a slice of a base tensor: `aten.slice(base, region)`, or chunk `k`
@@ -151,11 +147,11 @@ fn slice_of<'c: 'a, 'a>(v: Value<'c, 'a>) -> Option<(Value<'c, 'a>, (i64, i64, i
         "aten.split_with_sizes" | "aten.split" => {
             let t = ir::ranked_tensor(base.r#type())?;
             let rank = t.rank() as i64;
-            let dim = int_attr(&p, "dim")?;
+            let dim = ir::int_attr(&p, "dim")?;
             let dim = if dim < 0 { dim + rank } else { dim };
             let k = mlir_support::melior::ir::operation::OperationResult::try_from(v).ok()?.result_number() as i64;
             let (start, end) = if op_name(&p) == "aten.split" {
-                let size = int_attr(&p, "split_size")?;
+                let size = ir::int_attr(&p, "split_size")?;
                 let extent = match t.dim_size(dim as usize) {
                     Ok(DimSize::Static(d)) => d as i64,
                     _ => return None,

@@ -8,7 +8,7 @@ use mlir_support::{
         Context,
         ir::{
             Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
-            attribute::{BoolAttribute, DenseI64ArrayAttribute, FloatAttribute, IntegerAttribute},
+            attribute::{BoolAttribute, DenseI64ArrayAttribute, FloatAttribute},
             operation::{OperationBuilder, OperationLike, OperationRef},
         },
     },
@@ -111,10 +111,6 @@ fn elem(v: Value<'_, '_>) -> Option<String> {
     ir::ranked_tensor(v.r#type()).map(|t| ir::type_string(t.element()).into_owned())
 }
 
-fn int_attr(op: &OperationRef<'_, '_>, name: &str) -> Option<i64> {
-    op.attribute(name).ok().and_then(|a| IntegerAttribute::try_from(a).ok()).map(|a| a.value())
-}
-
 fn name_is(op: &OperationRef<'_, '_>, names: &[&str]) -> bool {
     op.name().as_string_ref().as_str().is_ok_and(|n| names.contains(&n))
 }
@@ -195,7 +191,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         let last = |d: i64| d == -1 || d == 1;
         if name_is(&cut, &["aten.slice"]) {
             // Absent attributes take the schema's defaults; symbolic bounds come as operands.
-            let at = |name: &str, default: i64| int_attr(&cut, name).unwrap_or(default);
+            let at = |name: &str, default: i64| ir::int_attr(&cut, name).unwrap_or(default);
             let (dim, start, end, step) = (at("dim", 0), at("start", 0), at("end", i64::MAX), at("step", 1));
             if [start, end].contains(&vllm_dialect::K_DYNAMIC) {
                 return Err("the slice's bounds are not static".into());
@@ -211,7 +207,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             let sizes = cut.attribute("split_sizes").ok().and_then(|a| DenseI64ArrayAttribute::try_from(a).ok());
             let sizes: Vec<i64> = sizes.map(|s| (0..s.len()).filter_map(|i| s.element(i).ok()).collect()).unwrap_or_default();
             let i = cut.results().position(|r| Value::from(r) == x).ok_or("not a result of the split")?;
-            if !int_attr(&cut, "dim").is_some_and(last) || sizes.iter().sum::<i64>() != n || i >= sizes.len() {
+            if !ir::int_attr(&cut, "dim").is_some_and(last) || sizes.iter().sum::<i64>() != n || i >= sizes.len() {
                 return Err("the split is not of qkv's last dim into chunks that cover it".into());
             }
             return Ok(Chunk { qkv, start: sizes[..i].iter().sum(), width: sizes[i], cut });
@@ -270,7 +266,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             cache: get("cos_sin_cache").ok_or("no cos_sin_cache")?,
             positions: get("positions").ok_or("no positions")?,
             neox: rope.attribute("is_neox").ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_none_or(|b| b.value()),
-            head_dim: int_attr(&rope, "head_size").ok_or("no head_size")?,
+            head_dim: ir::int_attr(&rope, "head_size").ok_or("no head_size")?,
             out: rope.result(0).map_err(|_| "no result")?.into(),
             ops: vec![rope],
         };
@@ -409,7 +405,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         let shape = dims(cat_out).unwrap_or_default();
         let [_, Some(_), Some(d)] = shape[..] else { return Err("the rotation is not of rows as [T, heads, head_dim]".into()) };
         let operands: Vec<Value> = cat.operands().collect();
-        if operands.len() != 2 || !int_attr(&cat, "dim").is_some_and(|x| x == -1 || x == 2) || only_reader(cat_out) != Some(back) {
+        if operands.len() != 2 || !ir::int_attr(&cat, "dim").is_some_and(|x| x == -1 || x == 2) || only_reader(cat_out) != Some(back) {
             return Err("the concatenation is not of two halves of the head".into());
         }
         let (o1, o2) = (operands[0], operands[1]);
@@ -467,14 +463,16 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         let split = ir::producer(v).filter(|p| name_is(p, &["aten.split", "aten.split_with_sizes"]))?;
         let src = dims(split.operand(0).ok()?)?;
         let last = |x: i64| x == -1 || x as usize + 1 == src.len();
-        let halves = int_attr(&split, "split_size") == Some(d / 2)
+        let halves = ir::int_attr(&split, "split_size") == Some(d / 2)
             || split
                 .attribute("split_sizes")
                 .ok()
                 .and_then(|a| DenseI64ArrayAttribute::try_from(a).ok())
                 .is_some_and(|s| s.len() == 2 && s.element(0).ok() == Some(d / 2) && s.element(1).ok() == Some(d / 2));
-        let ok =
-            halves && int_attr(&split, "dim").is_some_and(last) && src.last().copied().flatten() == Some(d) && split.results().count() == 2;
+        let ok = halves
+            && ir::int_attr(&split, "dim").is_some_and(last)
+            && src.last().copied().flatten() == Some(d)
+            && split.results().count() == 2;
         ok.then(|| (split, split.results().position(|r| Value::from(r) == v).unwrap_or(2)))
     }
 
@@ -485,7 +483,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         if name_is(&p, &["aten.convert_element_type", "aten.to_dtype"]) {
             p = ir::producer(p.operand(0).ok()?)?;
         }
-        if !name_is(&p, &["aten.unsqueeze"]) || int_attr(&p, "dim") != Some(-2) {
+        if !name_is(&p, &["aten.unsqueeze"]) || ir::int_attr(&p, "dim") != Some(-2) {
             return None;
         }
         self.half(p.operand(0).ok()?, d)

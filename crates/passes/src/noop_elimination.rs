@@ -4,7 +4,7 @@ use mlir_support::{
     ir,
     melior::ir::{
         RegionLike, ShapedTypeLike, Value, ValueLike,
-        attribute::{DenseI64ArrayAttribute, IntegerAttribute},
+        attribute::DenseI64ArrayAttribute,
         operation::{OperationLike, OperationRef},
         r#type::DimSize,
     },
@@ -117,7 +117,7 @@ fn reshape_is_noop(op: &OperationRef<'_, '_>) -> bool {
 
 /// start, end, step, dim of a slice (None when symbolic or missing).
 fn slice_params(op: &OperationRef<'_, '_>) -> Option<(i64, i64, i64, i64)> {
-    let get = |n: &str| op.attribute(n).ok().and_then(|a| IntegerAttribute::try_from(a).ok()).map(|i| i.value());
+    let get = |n: &str| ir::int_attr(op, n);
     Some((get("start")?, get("end")?, get("step")?, get("dim")?))
 }
 
