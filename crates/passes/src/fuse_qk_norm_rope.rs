@@ -7,7 +7,7 @@ use mlir_support::{
     melior::{
         Context,
         ir::{
-            Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
+            Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, Type, Value, ValueLike,
             attribute::{BoolAttribute, DenseI64ArrayAttribute, FloatAttribute},
             operation::{OperationBuilder, OperationLike, OperationRef},
         },
@@ -107,10 +107,6 @@ fn dims(v: Value<'_, '_>) -> Option<Vec<Option<i64>>> {
     vllm_dialect::verify::shape_of(v.r#type())
 }
 
-fn elem(v: Value<'_, '_>) -> Option<String> {
-    ir::ranked_tensor(v.r#type()).map(|t| ir::type_string(t.element()).into_owned())
-}
-
 fn name_is(op: &OperationRef<'_, '_>, names: &[&str]) -> bool {
     op.name().as_string_ref().as_str().is_ok_and(|n| names.contains(&n))
 }
@@ -190,18 +186,12 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         let [_, Some(n)] = shape[..] else { return Err("qkv is not rows of a static width".into()) };
         let last = |d: i64| d == -1 || d == 1;
         if name_is(&cut, &["aten.slice"]) {
-            // Absent attributes take the schema's defaults; symbolic bounds come as operands.
-            let at = |name: &str, default: i64| ir::int_attr(&cut, name).unwrap_or(default);
-            let (dim, start, end, step) = (at("dim", 0), at("start", 0), at("end", i64::MAX), at("step", 1));
-            if [start, end].contains(&vllm_dialect::K_DYNAMIC) {
-                return Err("the slice's bounds are not static".into());
-            }
+            // Bounds as Python clamps them.
             let clamp = |i: i64| if i < 0 { (i + n).max(0) } else { i.min(n) };
-            let (start, end) = (clamp(start), clamp(end));
-            if !last(dim) || step != 1 || cut.operands().count() != 1 || end <= start {
-                return Err("the chunk is not a step-1 slice of qkv's last dim".into());
-            }
-            return Ok(Chunk { qkv, start, width: end - start, cut });
+            return match native::slice_of(x).map(|(_, start, end, _, _)| (clamp(start), clamp(end))) {
+                Some((start, end)) if end > start => Ok(Chunk { qkv, start, width: end - start, cut }),
+                _ => Err("the chunk is not a static step-1 slice of qkv's last dim".into()),
+            };
         }
         if name_is(&cut, &["aten.split_with_sizes"]) {
             let sizes = cut.attribute("split_sizes").ok().and_then(|a| DenseI64ArrayAttribute::try_from(a).ok());
@@ -287,7 +277,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
     ) -> Result<Site<'c, 'a>, String> {
         let d = rot.head_dim;
         let qkv = q.chunk.qkv;
-        let t = elem(qkv).unwrap_or_default();
+        let t = native::elem(qkv).unwrap_or_default();
         let n = dims(qkv).and_then(|s| s[1]).unwrap_or(0);
         let rot_dims = dims(rot.cache).and_then(|s| s.get(1).copied().flatten());
         let checks: [(bool, String); 9] = [
@@ -297,7 +287,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             (q.chunk.width == q.heads * d && k.chunk.width == k.heads * d, "the norms' heads are not of the rotary's head_size".into()),
             (q.eps == k.eps, format!("the norms' epsilons differ ({} and {}); the kernel takes one", q.eps, k.eps)),
             (
-                [q.weight, k.weight].iter().all(|w| dims(*w).as_deref() == Some(&[Some(d)]) && elem(*w).as_deref() == Some(&t)),
+                [q.weight, k.weight].iter().all(|w| dims(*w).as_deref() == Some(&[Some(d)]) && native::elem(*w).as_deref() == Some(&t)),
                 format!("the norm weights are not vectors of {d} {t} elements"),
             ),
             (q.chunk.start == 0 && k.chunk.start == q.chunk.width, "the query and key are not qkv's first two chunks".into()),

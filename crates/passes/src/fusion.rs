@@ -12,7 +12,7 @@ use mlir_support::{
     melior::{
         Context,
         ir::{
-            Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
+            Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, Type, Value, ValueLike,
             attribute::DenseI32ArrayAttribute,
             operation::{OperationBuilder, OperationLike, OperationRef},
         },
@@ -106,10 +106,6 @@ impl<'c, 'a> Match<'c, 'a> {
     }
 }
 
-fn element(v: Value<'_, '_>) -> Option<String> {
-    ir::ranked_tensor(v.r#type()).map(|t| ir::type_string(t.element()).into_owned())
-}
-
 /// The match, or why there is none (for `debug-node` explanations).
 fn matches<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) -> Result<Match<'c, 'a>, String> {
     let named = |op: &OperationRef<'c, 'a>| {
@@ -144,7 +140,7 @@ fn matches<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) ->
                 .filter(|&n| n != 1)
                 .map(|n| format!("{v:?} has {n} uses; fusing would drop what the others read")),
             Check::Absent(v) => m.present(v).then(|| format!("{v:?} is given")),
-            Check::SameElementType(a, b) => match (m.value(a).and_then(element), m.value(b).and_then(element)) {
+            Check::SameElementType(a, b) => match (m.value(a).and_then(crate::native::elem), m.value(b).and_then(crate::native::elem)) {
                 (Some(x), Some(y)) if x == y => None,
                 (x, y) => Some(format!("{a:?} is {} but {b:?} is {}", x.unwrap_or_default(), y.unwrap_or_default())),
             },

@@ -35,7 +35,8 @@ fn named<'c: 'a, 'a>(v: Value<'c, 'a>, name: &str) -> Option<Op<'c, 'a>> {
     ir::producer(v).filter(|p| p.name().as_string_ref().as_str() == Ok(name))
 }
 
-fn elem(v: Value<'_, '_>) -> Option<String> {
+/// The element type of tensor `v`, as MLIR spells it (`bf16`).
+pub fn elem(v: Value<'_, '_>) -> Option<String> {
     ir::ranked_tensor(v.r#type()).map(|t| ir::type_string(t.element()).into_owned())
 }
 
@@ -311,7 +312,9 @@ pub struct SiluMul<'c, 'a> {
     pub ops: Vec<Op<'c, 'a>>,
 }
 
-fn slice_of<'c: 'a, 'a>(v: Value<'c, 'a>) -> Option<(Value<'c, 'a>, i64, i64, i64, Op<'c, 'a>)> {
+/// `v` as `x[..., start:end]` (a static step-1 `aten.slice` of `x`'s last
+/// dim): `(x, start, end, rank of x, the slice)`, the bounds as written.
+pub fn slice_of<'c: 'a, 'a>(v: Value<'c, 'a>) -> Option<(Value<'c, 'a>, i64, i64, i64, Op<'c, 'a>)> {
     let s = named(v, "aten.slice")?;
     let x = s.operand(0).ok()?;
     if s.operand_count() != 1 || scalar(&s, "step") != Some(1.0) {
