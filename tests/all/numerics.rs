@@ -1146,7 +1146,7 @@ fn ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs() -> Result<(), Failed> 
     let mut checked = 0;
     for (dt, bits) in [(DType::BF16, 0x7f80u32), (DType::F16, 0x7c00)] {
         for b in 0..bits {
-            let amax = if dt == DType::BF16 { half::bf16::from_bits(b as u16).to_f32() } else { half::f16::from_bits(b as u16).to_f32() };
+            let amax = widen16(dt, b as u16);
             // The kernel's group max is at least its eps, 1e-10.
             let s = amax.max(1e-10) / 448.0;
             let (ours, theirs) = (ue8m0_scale(s), vllm(s));
@@ -1467,10 +1467,7 @@ fn qk_norm_rope_kernel_matches_the_reference() -> Result<(), Failed> {
         let mut gpu = buffers();
         let stats = simulate(&kernel, &mut gpu, rows)?;
         let (steps, mut far) = (distance(elem, &gpu[0].1, &want), 0usize);
-        let value = |b: &[u8], i: usize| {
-            let v = u16::from_le_bytes([b[2 * i], b[2 * i + 1]]);
-            if dt == DType::BF16 { half::bf16::from_bits(v).to_f32() } else { half::f16::from_bits(v).to_f32() }
-        };
+        let value = |b: &[u8], i: usize| widen16(dt, u16::from_le_bytes([b[2 * i], b[2 * i + 1]]));
         for (i, st) in steps.iter().enumerate() {
             if *st <= 2.0 {
                 continue;
