@@ -5,7 +5,7 @@ embedding) through Inductor with VllmOptPass as its post-grad custom pass
 The graph is the one Inductor builds from vLLM's model code with custom ops
 off for the norms (vLLM's default under Inductor: `RMSNorm.forward_native`
 per head) and its `_C.rotary_embedding` op or, custom ops off, the rotary's
-native form, as vLLM runs it
+native form (neox and GPT-J), as vLLM runs it
 (`enable_auto_functionalized_v2=False`). vllm-opt must fuse both norms and
 the rotation into `_C.fused_qk_norm_rope`, in place on the projection's
 rows. The two `_C` ops are defined here with their schemas and CPU bodies
@@ -80,19 +80,24 @@ def rms_norm_native(x, w):
     return xf.to(x.dtype) * w
 
 
-def rotary_native(positions, query, key, head_size, cos_sin_cache):
-    """vLLM's RotaryEmbedding.forward_native (neox, the whole head rotated), in the rows' type."""
+def rotary_native(positions, query, key, head_size, cos_sin_cache, is_neox=True):
+    """vLLM's RotaryEmbedding.forward_native (the whole head rotated), in the rows' type: neox
+    rotates the halves of each head, GPT-J its even and odd elements (stacked back as pairs)."""
     cos, sin = cos_sin_cache.index_select(0, positions.flatten()).chunk(2, dim=-1)
     out = []
     for x in (query, key):
         h = x.view(positions.shape[0], -1, head_size)
         c, s = cos.unsqueeze(-2).to(x.dtype), sin.unsqueeze(-2).to(x.dtype)
-        x1, x2 = torch.chunk(h, 2, dim=-1)
-        out.append(torch.cat((x1 * c - x2 * s, x2 * c + x1 * s), dim=-1).reshape(x.shape))
+        if is_neox:
+            x1, x2 = torch.chunk(h, 2, dim=-1)
+            out.append(torch.cat((x1 * c - x2 * s, x2 * c + x1 * s), dim=-1).reshape(x.shape))
+        else:
+            x1, x2 = h[..., ::2], h[..., 1::2]
+            out.append(torch.stack((x1 * c - x2 * s, x2 * c + x1 * s), dim=-1).flatten(-2).reshape(x.shape))
     return out
 
 
-def qwen3_qkv(x, wqkv, q_weight, k_weight, cos_sin_cache, positions, native_rotary=False):
+def qwen3_qkv(x, wqkv, q_weight, k_weight, cos_sin_cache, positions, native_rotary=False, is_neox=True):
     """Qwen3Attention.forward up to the attention: projection, split, per-head norms, rotary
     (vLLM's custom op, or with custom ops off its native form)."""
     qkv = x @ wqkv
@@ -100,27 +105,28 @@ def qwen3_qkv(x, wqkv, q_weight, k_weight, cos_sin_cache, positions, native_rota
     q = rms_norm_native(q.view(*q.shape[:-1], HQ, D), q_weight).view(q.shape)
     k = rms_norm_native(k.view(*k.shape[:-1], HK, D), k_weight).view(k.shape)
     if native_rotary:
-        q, k = rotary_native(positions, q, k, D, cos_sin_cache)
+        q, k = rotary_native(positions, q, k, D, cos_sin_cache, is_neox)
     else:
-        torch.ops._C.rotary_embedding(positions, q, k, D, cos_sin_cache, True)
+        torch.ops._C.rotary_embedding(positions, q, k, D, cos_sin_cache, is_neox)
     return q, k, v
 
 
 class QkNormRopeFusion(unittest.TestCase):
     def test_inductors_graph_fuses_into_the_in_place_kernel(self):
         # Static rows, and the token count symbolic as vLLM compiles (mark_dynamic);
-        # the custom rotary op and its native form.
+        # the custom rotary op and its native form; neox and GPT-J.
         for symbolic in (False, True):
             for native in (False, True):
-                with self.subTest(symbolic=symbolic, native_rotary=native):
-                    self.check(symbolic, native)
+                for is_neox in (True, False):
+                    with self.subTest(symbolic=symbolic, native_rotary=native, is_neox=is_neox):
+                        self.check(symbolic, native, is_neox)
 
-    def check(self, symbolic, native):
+    def check(self, symbolic, native, is_neox):
         seen = []
 
         pass_ = RecordingPass(seen, config={"enable_noop": True, "enable_qk_norm_rope_fusion": True})
         torch._dynamo.reset()
-        fn = functools.partial(qwen3_qkv, native_rotary=native)
+        fn = functools.partial(qwen3_qkv, native_rotary=native, is_neox=is_neox)
         compiled = torch.compile(fn, options={"post_grad_custom_post_pass": pass_, "force_disable_caches": True,
                                                      "enable_auto_functionalized_v2": False})
         g = torch.Generator().manual_seed(0)
@@ -142,7 +148,7 @@ class QkNormRopeFusion(unittest.TestCase):
             self.assertNotIn(gone, " ".join(seen[0]))
         # The fused kernel's bytes on the projection's rows.
         qkv = x @ wqkv
-        fused_qk_norm_rope(qkv, HQ, HK, HV, D, EPS, qw, kw, cache, True, pos)
+        fused_qk_norm_rope(qkv, HQ, HK, HV, D, EPS, qw, kw, cache, is_neox, pos)
         for a, b in zip(qkv.split([HQ * D, HK * D, HV * D], dim=-1), got):
             self.assertTrue(torch.equal(a, b), (a.float() - b.float()).abs().max())
         # Eager (unfused) rounds after the norm too: close, not equal.

@@ -1335,11 +1335,13 @@ fn bf16_ulp(x: f64) -> f64 {
     2f64.powi(e - 7)
 }
 
-/// `@qwen3_qk_norm_rope` and `@qwen3_qk_norm_rope_native` (vLLM's native
-/// rotary, computed in bf16) before and after `vllm-fuse-qk-norm-rope` (and
+/// `@qwen3_qk_norm_rope`, `@qwen3_qk_norm_rope_native` and
+/// `@qwen3_qk_norm_rope_native_gptj` (vLLM's native rotary, neox and GPT-J,
+/// computed in bf16) before and after `vllm-fuse-qk-norm-rope` (and
 /// fix-functionalization: the in-place op runs), against the exact value
 /// of each output, computed here in f64 from the inputs: `y = x * s * w`
-/// per head, rotated by its position's cache row (neox halves). With `m` the size of the rotation's terms (`|y_a cos| +
+/// per head, rotated by its position's cache row (neox halves, or GPT-J's
+/// even/odd pairs). With `m` the size of the rotation's terms (`|y_a cos| +
 /// |y_b sin|`, or `|y|` where nothing rotates):
 /// - the fused op rounds once: within half a bf16 step of the exact value
 ///   (plus f32's error, 2^-20 m);
@@ -1351,8 +1353,13 @@ fn qk_norm_rope_fusion() -> Result<(), Failed> {
     let (heads_q, head, rot, eps) = (2usize, 64usize, 64usize, 1e-6f64);
     let (mut checked, mut unfused_off, mut worst_fused, mut worst_unfused) = (0usize, 0usize, 0f64, 0f64);
     // The custom rotary op (f32, one rounding) and vLLM's native form (in bf16).
-    let graphs = [graph("qwen3_qk_norm_rope")?, graph("qwen3_qk_norm_rope_native")?];
-    for (seed, text) in (9000..9016).flat_map(|s| graphs.iter().map(move |g| (s, g))) {
+    // (graph, neox)
+    let graphs = [
+        (graph("qwen3_qk_norm_rope")?, true),
+        (graph("qwen3_qk_norm_rope_native")?, true),
+        (graph("qwen3_qk_norm_rope_native_gptj")?, false),
+    ];
+    for (seed, (text, neox)) in (9000..9016).flat_map(|s| graphs.iter().map(move |g| (s, g))) {
         let args = inputs(text, seed)?;
         let (before, _) = run(text, None, &deep(&args))?;
         let (after, ir) = run(text, Some(pipeline), &deep(&args))?;
@@ -1378,8 +1385,10 @@ fn qk_norm_rope_fusion() -> Result<(), Failed> {
                 for j in 0..head {
                     let half = rot / 2;
                     let (exact, m) = if j < rot {
-                        let (cos, sin) = (c[j % half] as f64, c[half + j % half] as f64);
-                        let (ya, yb) = if j < half { (y[j], -y[j + half]) } else { (y[j], y[j - half]) };
+                        // Neox pairs j with j ± rot/2, GPT-J with its even/odd neighbour.
+                        let (i, first, partner) = if *neox { (j % half, j < half, (j + half) % rot) } else { (j / 2, j % 2 == 0, j ^ 1) };
+                        let (cos, sin) = (c[i] as f64, c[half + i] as f64);
+                        let (ya, yb) = if first { (y[j], -y[partner]) } else { (y[j], y[partner]) };
                         (ya * cos + yb * sin, (ya * cos).abs() + (yb * sin).abs())
                     } else {
                         (y[j], y[j].abs())

@@ -478,3 +478,50 @@ func.func @qwen3_qk_norm_rope_native(%qkv: tensor<?x256xbf16>, %qw: tensor<64xbf
   %kr = "aten.reshape"(%kcat) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
   return %qr, %kr, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
 }
+
+// -----
+
+// The same with vLLM's native GPT-J rotary (custom ops off: the even and odd
+// elements of each head times the halves of cache[positions], in bf16,
+// stacked and flattened) -> fused_qk_norm_rope with is_neox = false
+// (numerics::qk_norm_rope_fusion). Arguments: qkv, q_weight, k_weight,
+// cache, positions.
+func.func @qwen3_qk_norm_rope_native_gptj(%qkv: tensor<?x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<16x64xbf16>, %pos: tensor<?xi64>)
+    -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %q, %k, %v = "aten.split_with_sizes"(%qkv) {split_sizes = array<i64: 128, 64, 64>, dim = -1 : i64} : (tensor<?x256xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>)
+  %cs = "aten.index"(%cache, %pos) : (tensor<16x64xbf16>, tensor<?xi64>) -> tensor<?x64xbf16>
+  %cos, %sin = "aten.split"(%cs) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x64xbf16>) -> (tensor<?x32xbf16>, tensor<?x32xbf16>)
+  %cu = "aten.unsqueeze"(%cos) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %su = "aten.unsqueeze"(%sin) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %qh = "aten.reshape"(%q) {shape = array<i64: -1, 2, 64>} : (tensor<?x128xbf16>) -> tensor<?x2x64xbf16>
+  %qn = "vllm.rms_norm"(%qh, %qw) {epsilon = 1.0e-6 : f64} : (tensor<?x2x64xbf16>, tensor<64xbf16>) -> tensor<?x2x64xbf16>
+  %q1 = "aten.slice"(%qn) {dim = 2 : i64, start = 0 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x2x64xbf16>) -> tensor<?x2x32xbf16>
+  %q2 = "aten.slice"(%qn) {dim = 2 : i64, start = 1 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x2x64xbf16>) -> tensor<?x2x32xbf16>
+  %qa = "aten.mul"(%q1, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qb = "aten.mul"(%q2, %su) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo1 = "aten.sub"(%qa, %qb) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qu1 = "aten.unsqueeze"(%qo1) {dim = 3 : i64} : (tensor<?x2x32xbf16>) -> tensor<?x2x32x1xbf16>
+  %qc = "aten.mul"(%q2, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qd = "aten.mul"(%q1, %su) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo2 = "aten.add"(%qc, %qd) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qu2 = "aten.unsqueeze"(%qo2) {dim = 3 : i64} : (tensor<?x2x32xbf16>) -> tensor<?x2x32x1xbf16>
+  %qcat = "aten.cat"(%qu1, %qu2) {dim = -1 : i64} : (tensor<?x2x32x1xbf16>, tensor<?x2x32x1xbf16>) -> tensor<?x2x32x2xbf16>
+  %qf = "aten.reshape"(%qcat) {shape = array<i64: -1, 2, 64>} : (tensor<?x2x32x2xbf16>) -> tensor<?x2x64xbf16>
+  %qr = "aten.reshape"(%qf) {shape = array<i64: -1, 128>} : (tensor<?x2x64xbf16>) -> tensor<?x128xbf16>
+  %kh = "aten.reshape"(%k) {shape = array<i64: -1, 1, 64>} : (tensor<?x64xbf16>) -> tensor<?x1x64xbf16>
+  %kn = "vllm.rms_norm"(%kh, %kw) {epsilon = 1.0e-6 : f64} : (tensor<?x1x64xbf16>, tensor<64xbf16>) -> tensor<?x1x64xbf16>
+  %k1 = "aten.slice"(%kn) {dim = 2 : i64, start = 0 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x1x64xbf16>) -> tensor<?x1x32xbf16>
+  %k2 = "aten.slice"(%kn) {dim = 2 : i64, start = 1 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x1x64xbf16>) -> tensor<?x1x32xbf16>
+  %ka = "aten.mul"(%k1, %cu) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kb = "aten.mul"(%k2, %su) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko1 = "aten.sub"(%ka, %kb) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ku1 = "aten.unsqueeze"(%ko1) {dim = 3 : i64} : (tensor<?x1x32xbf16>) -> tensor<?x1x32x1xbf16>
+  %kc = "aten.mul"(%k2, %cu) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kd = "aten.mul"(%k1, %su) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko2 = "aten.add"(%kc, %kd) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ku2 = "aten.unsqueeze"(%ko2) {dim = 3 : i64} : (tensor<?x1x32xbf16>) -> tensor<?x1x32x1xbf16>
+  %kcat = "aten.cat"(%ku1, %ku2) {dim = -1 : i64} : (tensor<?x1x32x1xbf16>, tensor<?x1x32x1xbf16>) -> tensor<?x1x32x2xbf16>
+  %kf = "aten.reshape"(%kcat) {shape = array<i64: -1, 1, 64>} : (tensor<?x1x32x2xbf16>) -> tensor<?x1x64xbf16>
+  %kr = "aten.reshape"(%kf) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
+  return %qr, %kr, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
+}

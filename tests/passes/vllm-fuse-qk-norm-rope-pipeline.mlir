@@ -21,7 +21,20 @@
 // RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_native_inductor.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' | FileCheck %s --check-prefix=CAPTURED
 // RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_native_inductor.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' --runtime-shape 16 | FileCheck %s --check-prefix=CAPTURED
 // RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_native_inductor.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' --pass-summary -o /dev/null 2>&1 | FileCheck %s --check-prefix=NATIVE
+// The same with vLLM's native GPT-J rotary (the even and odd elements of each
+// head, stacked back as pairs: unsqueeze, cat and two views after Inductor):
+// RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_native_gptj_inductor.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' | FileCheck %s --check-prefix=CAPTURED-GPTJ
+// RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_native_gptj_inductor.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' --runtime-shape 16 | FileCheck %s --check-prefix=CAPTURED-GPTJ
+// RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_native_gptj_inductor.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' --pass-summary -o /dev/null 2>&1 | FileCheck %s --check-prefix=NATIVE
 // NATIVE: vllm-fuse-qk-norm-rope {{.*}} native-rms=2 native-rope=1 qk-norm-rope=1
+// CAPTURED-GPTJ: %[[QKV:.*]] = "aten.mm"
+// CAPTURED-GPTJ-NEXT: "vllm.fused_qk_norm_rope_"(%[[QKV]], {{.*}}) {eps = 9.9999999999999995E-7 : f64, head_dim = 64 : i64, is_neox = false, num_heads_k = 2 : i64, num_heads_q = 4 : i64, num_heads_v = 2 : i64}
+// CAPTURED-GPTJ-NOT: aten.rsqrt
+// CAPTURED-GPTJ-NOT: aten.clone
+// CAPTURED-GPTJ-NOT: aten.cat
+// CAPTURED-GPTJ-NOT: aten.unsqueeze
+// CAPTURED-GPTJ-NOT: aten.index
+// CAPTURED-GPTJ: return
 // CAPTURED: %[[QKV:.*]] = "aten.mm"
 // CAPTURED-NEXT: "vllm.fused_qk_norm_rope_"(%[[QKV]], {{.*}}) {eps = 9.9999999999999995E-7 : f64, head_dim = 64 : i64, is_neox = true, num_heads_k = 2 : i64, num_heads_q = 4 : i64, num_heads_v = 2 : i64}
 // CAPTURED-NOT: aten.rsqrt

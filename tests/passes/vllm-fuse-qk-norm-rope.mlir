@@ -12,8 +12,8 @@
 
 // STATS: vllm-fuse-qk-norm-rope
 // STATS-NEXT: (2) native-rms
-// STATS-NEXT: (1) native-rope
-// STATS-NEXT: (4) qk-norm-rope
+// STATS-NEXT: (2) native-rope
+// STATS-NEXT: (5) qk-norm-rope
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the norms' epsilons differ (0.000001 and 0.00001); the kernel takes one
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: a value between the qkv chunk and the rotary has another reader
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: head_size 96 is not one the kernel is built for (64, 128, 256)
@@ -24,6 +24,9 @@
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the rotary's input is not a view of a norm
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the rotary turns 32 of the head's 64 dims; the kernel's lanes exchange halves of whole heads only
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the first half is not a difference
+// EXPLAIN: remark: vllm-fuse-qk-norm-rope: x1 * cos not found
+// EXPLAIN: remark: vllm-fuse-qk-norm-rope: the halves are not rotated as GPT-J rotates them (x1 cos - x2 sin, x2 cos + x1 sin)
+// EXPLAIN: remark: vllm-fuse-qk-norm-rope: the concatenation is not of two halves of the head
 
 // PIPE-LABEL: func.func @qwen3
 // PIPE-NEXT: %[[QKV:.*]] = "aten.mm"(%arg0, %arg1)
@@ -423,5 +426,233 @@ func.func @native_rope_two_caches(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf
   %ko2 = "aten.add"(%kc, %kd) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
   %kcat = "aten.cat"(%ko1, %ko2) {dim = -1 : i64} : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x64xbf16>
   %kr = "aten.reshape"(%kcat) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
+  return %qr, %kr, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
+}
+
+// -----
+
+// vLLM's native GPT-J rotary (custom ops off: the even and odd elements of
+// each head, stack((o1, o2), -1).flatten(-2)), as Inductor leaves it
+// (unsqueeze, cat, two views): fused with is_neox = false.
+// CHECK-LABEL: func.func @native_rope_gptj
+// CHECK-NEXT: %[[QKV:.*]] = "aten.mm"
+// CHECK-NEXT: %[[F:.*]] = "vllm.fused_qk_norm_rope"(%[[QKV]], %arg2, %arg3, %arg4, %arg5) {eps = 9.9999999999999995E-7 : f64, head_dim = 64 : i64, is_neox = false, num_heads_k = 1 : i64, num_heads_q = 2 : i64, num_heads_v = 1 : i64}
+// CHECK-NOT: aten.cat
+// CHECK-NOT: aten.slice"(%{{.*}}) {{{{.*}}}}step = 2
+// CHECK-NOT: aten.unsqueeze
+// CHECK: return
+func.func @native_rope_gptj(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<32x64xbf16>, %pos: tensor<?xi64>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %qkv = "aten.mm"(%x, %wqkv) : (tensor<?x64xbf16>, tensor<64x256xbf16>) -> tensor<?x256xbf16>
+  %q, %k, %v = "aten.split_with_sizes"(%qkv) {split_sizes = array<i64: 128, 64, 64>, dim = -1 : i64} : (tensor<?x256xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>)
+  %cs = "aten.index"(%cache, %pos) : (tensor<32x64xbf16>, tensor<?xi64>) -> tensor<?x64xbf16>
+  %cos, %sin = "aten.split"(%cs) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x64xbf16>) -> (tensor<?x32xbf16>, tensor<?x32xbf16>)
+  %cu = "aten.unsqueeze"(%cos) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %su = "aten.unsqueeze"(%sin) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %qh = "aten.reshape"(%q) {shape = array<i64: -1, 2, 64>} : (tensor<?x128xbf16>) -> tensor<?x2x64xbf16>
+  %qn = "vllm.rms_norm"(%qh, %qw) {epsilon = 1.0e-6 : f64} : (tensor<?x2x64xbf16>, tensor<64xbf16>) -> tensor<?x2x64xbf16>
+  %q1 = "aten.slice"(%qn) {dim = 2 : i64, start = 0 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x2x64xbf16>) -> tensor<?x2x32xbf16>
+  %q2 = "aten.slice"(%qn) {dim = 2 : i64, start = 1 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x2x64xbf16>) -> tensor<?x2x32xbf16>
+  %qa = "aten.mul"(%q1, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qb = "aten.mul"(%q2, %su) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo1 = "aten.sub"(%qa, %qb) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qc = "aten.mul"(%q2, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qd = "aten.mul"(%su, %q1) : (tensor<?x1x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo2 = "aten.add"(%qd, %qc) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qu1 = "aten.unsqueeze"(%qo1) {dim = 3 : i64} : (tensor<?x2x32xbf16>) -> tensor<?x2x32x1xbf16>
+  %qu2 = "aten.unsqueeze"(%qo2) {dim = -1 : i64} : (tensor<?x2x32xbf16>) -> tensor<?x2x32x1xbf16>
+  %qcat = "aten.cat"(%qu1, %qu2) {dim = -1 : i64} : (tensor<?x2x32x1xbf16>, tensor<?x2x32x1xbf16>) -> tensor<?x2x32x2xbf16>
+  %qf = "aten.reshape"(%qcat) {shape = array<i64: -1, 2, 64>} : (tensor<?x2x32x2xbf16>) -> tensor<?x2x64xbf16>
+  %qr = "aten.reshape"(%qf) {shape = array<i64: -1, 128>} : (tensor<?x2x64xbf16>) -> tensor<?x128xbf16> loc("rope")
+  %kh = "aten.reshape"(%k) {shape = array<i64: -1, 1, 64>} : (tensor<?x64xbf16>) -> tensor<?x1x64xbf16>
+  %kn = "vllm.rms_norm"(%kh, %kw) {epsilon = 1.0e-6 : f64} : (tensor<?x1x64xbf16>, tensor<64xbf16>) -> tensor<?x1x64xbf16>
+  %k1 = "aten.slice"(%kn) {dim = 2 : i64, start = 0 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x1x64xbf16>) -> tensor<?x1x32xbf16>
+  %k2 = "aten.slice"(%kn) {dim = 2 : i64, start = 1 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x1x64xbf16>) -> tensor<?x1x32xbf16>
+  %ka = "aten.mul"(%k1, %cu) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kb = "aten.mul"(%k2, %su) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko1 = "aten.sub"(%ka, %kb) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kc = "aten.mul"(%k2, %cu) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kd = "aten.mul"(%su, %k1) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko2 = "aten.add"(%kd, %kc) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ku1 = "aten.unsqueeze"(%ko1) {dim = 3 : i64} : (tensor<?x1x32xbf16>) -> tensor<?x1x32x1xbf16>
+  %ku2 = "aten.unsqueeze"(%ko2) {dim = -1 : i64} : (tensor<?x1x32xbf16>) -> tensor<?x1x32x1xbf16>
+  %kcat = "aten.cat"(%ku1, %ku2) {dim = -1 : i64} : (tensor<?x1x32x1xbf16>, tensor<?x1x32x1xbf16>) -> tensor<?x1x32x2xbf16>
+  %kf = "aten.reshape"(%kcat) {shape = array<i64: -1, 1, 64>} : (tensor<?x1x32x2xbf16>) -> tensor<?x1x64xbf16>
+  %kr = "aten.reshape"(%kf) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
+  return %qr, %kr, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
+}
+
+// -----
+
+// GPT-J's even/odd halves concatenated as neox concatenates: neither form
+// (the rotated elements land elsewhere).
+// CHECK-LABEL: func.func @native_rope_gptj_halves_as_neox
+// CHECK-NOT: fused_qk_norm_rope
+// CHECK: aten.cat
+func.func @native_rope_gptj_halves_as_neox(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<32x64xbf16>, %pos: tensor<?xi64>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %qkv = "aten.mm"(%x, %wqkv) : (tensor<?x64xbf16>, tensor<64x256xbf16>) -> tensor<?x256xbf16>
+  %q, %k, %v = "aten.split_with_sizes"(%qkv) {split_sizes = array<i64: 128, 64, 64>, dim = -1 : i64} : (tensor<?x256xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>)
+  %cs = "aten.index"(%cache, %pos) : (tensor<32x64xbf16>, tensor<?xi64>) -> tensor<?x64xbf16>
+  %cos, %sin = "aten.split"(%cs) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x64xbf16>) -> (tensor<?x32xbf16>, tensor<?x32xbf16>)
+  %cu = "aten.unsqueeze"(%cos) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %su = "aten.unsqueeze"(%sin) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %qh = "aten.reshape"(%q) {shape = array<i64: -1, 2, 64>} : (tensor<?x128xbf16>) -> tensor<?x2x64xbf16>
+  %qn = "vllm.rms_norm"(%qh, %qw) {epsilon = 1.0e-6 : f64} : (tensor<?x2x64xbf16>, tensor<64xbf16>) -> tensor<?x2x64xbf16>
+  %q1 = "aten.slice"(%qn) {dim = 2 : i64, start = 0 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x2x64xbf16>) -> tensor<?x2x32xbf16>
+  %q2 = "aten.slice"(%qn) {dim = 2 : i64, start = 1 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x2x64xbf16>) -> tensor<?x2x32xbf16>
+  %qa = "aten.mul"(%q1, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qb = "aten.mul"(%q2, %su) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo1 = "aten.sub"(%qa, %qb) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qc = "aten.mul"(%q2, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qd = "aten.mul"(%su, %q1) : (tensor<?x1x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo2 = "aten.add"(%qd, %qc) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qf = "aten.cat"(%qo1, %qo2) {dim = -1 : i64} : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x64xbf16>
+  %qr = "aten.reshape"(%qf) {shape = array<i64: -1, 128>} : (tensor<?x2x64xbf16>) -> tensor<?x128xbf16> loc("rope")
+  %kh = "aten.reshape"(%k) {shape = array<i64: -1, 1, 64>} : (tensor<?x64xbf16>) -> tensor<?x1x64xbf16>
+  %kn = "vllm.rms_norm"(%kh, %kw) {epsilon = 1.0e-6 : f64} : (tensor<?x1x64xbf16>, tensor<64xbf16>) -> tensor<?x1x64xbf16>
+  %k1 = "aten.slice"(%kn) {dim = 2 : i64, start = 0 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x1x64xbf16>) -> tensor<?x1x32xbf16>
+  %k2 = "aten.slice"(%kn) {dim = 2 : i64, start = 1 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x1x64xbf16>) -> tensor<?x1x32xbf16>
+  %ka = "aten.mul"(%k1, %cu) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kb = "aten.mul"(%k2, %su) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko1 = "aten.sub"(%ka, %kb) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kc = "aten.mul"(%k2, %cu) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kd = "aten.mul"(%su, %k1) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko2 = "aten.add"(%kd, %kc) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kf = "aten.cat"(%ko1, %ko2) {dim = -1 : i64} : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x64xbf16>
+  %kr = "aten.reshape"(%kf) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
+  return %qr, %kr, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
+}
+
+// -----
+
+// The odd elements taken as x1: not GPT-J's rotation.
+// CHECK-LABEL: func.func @native_rope_gptj_odd_first
+// CHECK-NOT: fused_qk_norm_rope
+// CHECK: aten.cat
+func.func @native_rope_gptj_odd_first(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<32x64xbf16>, %pos: tensor<?xi64>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %qkv = "aten.mm"(%x, %wqkv) : (tensor<?x64xbf16>, tensor<64x256xbf16>) -> tensor<?x256xbf16>
+  %q, %k, %v = "aten.split_with_sizes"(%qkv) {split_sizes = array<i64: 128, 64, 64>, dim = -1 : i64} : (tensor<?x256xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>)
+  %cs = "aten.index"(%cache, %pos) : (tensor<32x64xbf16>, tensor<?xi64>) -> tensor<?x64xbf16>
+  %cos, %sin = "aten.split"(%cs) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x64xbf16>) -> (tensor<?x32xbf16>, tensor<?x32xbf16>)
+  %cu = "aten.unsqueeze"(%cos) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %su = "aten.unsqueeze"(%sin) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %qh = "aten.reshape"(%q) {shape = array<i64: -1, 2, 64>} : (tensor<?x128xbf16>) -> tensor<?x2x64xbf16>
+  %qn = "vllm.rms_norm"(%qh, %qw) {epsilon = 1.0e-6 : f64} : (tensor<?x2x64xbf16>, tensor<64xbf16>) -> tensor<?x2x64xbf16>
+  %q1 = "aten.slice"(%qn) {dim = 2 : i64, start = 1 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x2x64xbf16>) -> tensor<?x2x32xbf16>
+  %q2 = "aten.slice"(%qn) {dim = 2 : i64, start = 0 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x2x64xbf16>) -> tensor<?x2x32xbf16>
+  %qa = "aten.mul"(%q1, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qb = "aten.mul"(%q2, %su) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo1 = "aten.sub"(%qa, %qb) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qc = "aten.mul"(%q2, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qd = "aten.mul"(%su, %q1) : (tensor<?x1x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo2 = "aten.add"(%qd, %qc) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qu1 = "aten.unsqueeze"(%qo1) {dim = 3 : i64} : (tensor<?x2x32xbf16>) -> tensor<?x2x32x1xbf16>
+  %qu2 = "aten.unsqueeze"(%qo2) {dim = -1 : i64} : (tensor<?x2x32xbf16>) -> tensor<?x2x32x1xbf16>
+  %qcat = "aten.cat"(%qu1, %qu2) {dim = -1 : i64} : (tensor<?x2x32x1xbf16>, tensor<?x2x32x1xbf16>) -> tensor<?x2x32x2xbf16>
+  %qf = "aten.reshape"(%qcat) {shape = array<i64: -1, 2, 64>} : (tensor<?x2x32x2xbf16>) -> tensor<?x2x64xbf16>
+  %qr = "aten.reshape"(%qf) {shape = array<i64: -1, 128>} : (tensor<?x2x64xbf16>) -> tensor<?x128xbf16> loc("rope")
+  %kh = "aten.reshape"(%k) {shape = array<i64: -1, 1, 64>} : (tensor<?x64xbf16>) -> tensor<?x1x64xbf16>
+  %kn = "vllm.rms_norm"(%kh, %kw) {epsilon = 1.0e-6 : f64} : (tensor<?x1x64xbf16>, tensor<64xbf16>) -> tensor<?x1x64xbf16>
+  %k1 = "aten.slice"(%kn) {dim = 2 : i64, start = 1 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x1x64xbf16>) -> tensor<?x1x32xbf16>
+  %k2 = "aten.slice"(%kn) {dim = 2 : i64, start = 0 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x1x64xbf16>) -> tensor<?x1x32xbf16>
+  %ka = "aten.mul"(%k1, %cu) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kb = "aten.mul"(%k2, %su) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko1 = "aten.sub"(%ka, %kb) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kc = "aten.mul"(%k2, %cu) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kd = "aten.mul"(%su, %k1) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko2 = "aten.add"(%kd, %kc) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ku1 = "aten.unsqueeze"(%ko1) {dim = 3 : i64} : (tensor<?x1x32xbf16>) -> tensor<?x1x32x1xbf16>
+  %ku2 = "aten.unsqueeze"(%ko2) {dim = -1 : i64} : (tensor<?x1x32xbf16>) -> tensor<?x1x32x1xbf16>
+  %kcat = "aten.cat"(%ku1, %ku2) {dim = -1 : i64} : (tensor<?x1x32x1xbf16>, tensor<?x1x32x1xbf16>) -> tensor<?x1x32x2xbf16>
+  %kf = "aten.reshape"(%kcat) {shape = array<i64: -1, 1, 64>} : (tensor<?x1x32x2xbf16>) -> tensor<?x1x64xbf16>
+  %kr = "aten.reshape"(%kf) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
+  return %qr, %kr, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
+}
+
+// -----
+
+// stack((o1, o2), -2): all the o1 first, not interleaved pairs.
+// CHECK-LABEL: func.func @native_rope_gptj_stacked_before_the_pairs
+// CHECK-NOT: fused_qk_norm_rope
+// CHECK: aten.cat
+func.func @native_rope_gptj_stacked_before_the_pairs(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<32x64xbf16>, %pos: tensor<?xi64>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %qkv = "aten.mm"(%x, %wqkv) : (tensor<?x64xbf16>, tensor<64x256xbf16>) -> tensor<?x256xbf16>
+  %q, %k, %v = "aten.split_with_sizes"(%qkv) {split_sizes = array<i64: 128, 64, 64>, dim = -1 : i64} : (tensor<?x256xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>)
+  %cs = "aten.index"(%cache, %pos) : (tensor<32x64xbf16>, tensor<?xi64>) -> tensor<?x64xbf16>
+  %cos, %sin = "aten.split"(%cs) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x64xbf16>) -> (tensor<?x32xbf16>, tensor<?x32xbf16>)
+  %cu = "aten.unsqueeze"(%cos) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %su = "aten.unsqueeze"(%sin) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %qh = "aten.reshape"(%q) {shape = array<i64: -1, 2, 64>} : (tensor<?x128xbf16>) -> tensor<?x2x64xbf16>
+  %qn = "vllm.rms_norm"(%qh, %qw) {epsilon = 1.0e-6 : f64} : (tensor<?x2x64xbf16>, tensor<64xbf16>) -> tensor<?x2x64xbf16>
+  %q1 = "aten.slice"(%qn) {dim = 2 : i64, start = 0 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x2x64xbf16>) -> tensor<?x2x32xbf16>
+  %q2 = "aten.slice"(%qn) {dim = 2 : i64, start = 1 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x2x64xbf16>) -> tensor<?x2x32xbf16>
+  %qa = "aten.mul"(%q1, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qb = "aten.mul"(%q2, %su) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo1 = "aten.sub"(%qa, %qb) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qc = "aten.mul"(%q2, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qd = "aten.mul"(%su, %q1) : (tensor<?x1x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo2 = "aten.add"(%qd, %qc) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qu1 = "aten.unsqueeze"(%qo1) {dim = 2 : i64} : (tensor<?x2x32xbf16>) -> tensor<?x2x1x32xbf16>
+  %qu2 = "aten.unsqueeze"(%qo2) {dim = 2 : i64} : (tensor<?x2x32xbf16>) -> tensor<?x2x1x32xbf16>
+  %qcat = "aten.cat"(%qu1, %qu2) {dim = 2 : i64} : (tensor<?x2x1x32xbf16>, tensor<?x2x1x32xbf16>) -> tensor<?x2x2x32xbf16>
+  %qf = "aten.reshape"(%qcat) {shape = array<i64: -1, 2, 64>} : (tensor<?x2x2x32xbf16>) -> tensor<?x2x64xbf16>
+  %qr = "aten.reshape"(%qf) {shape = array<i64: -1, 128>} : (tensor<?x2x64xbf16>) -> tensor<?x128xbf16> loc("rope")
+  %kh = "aten.reshape"(%k) {shape = array<i64: -1, 1, 64>} : (tensor<?x64xbf16>) -> tensor<?x1x64xbf16>
+  %kn = "vllm.rms_norm"(%kh, %kw) {epsilon = 1.0e-6 : f64} : (tensor<?x1x64xbf16>, tensor<64xbf16>) -> tensor<?x1x64xbf16>
+  %k1 = "aten.slice"(%kn) {dim = 2 : i64, start = 0 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x1x64xbf16>) -> tensor<?x1x32xbf16>
+  %k2 = "aten.slice"(%kn) {dim = 2 : i64, start = 1 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x1x64xbf16>) -> tensor<?x1x32xbf16>
+  %ka = "aten.mul"(%k1, %cu) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kb = "aten.mul"(%k2, %su) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko1 = "aten.sub"(%ka, %kb) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kc = "aten.mul"(%k2, %cu) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kd = "aten.mul"(%su, %k1) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko2 = "aten.add"(%kd, %kc) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ku1 = "aten.unsqueeze"(%ko1) {dim = 2 : i64} : (tensor<?x1x32xbf16>) -> tensor<?x1x1x32xbf16>
+  %ku2 = "aten.unsqueeze"(%ko2) {dim = 2 : i64} : (tensor<?x1x32xbf16>) -> tensor<?x1x1x32xbf16>
+  %kcat = "aten.cat"(%ku1, %ku2) {dim = 2 : i64} : (tensor<?x1x1x32xbf16>, tensor<?x1x1x32xbf16>) -> tensor<?x1x2x32xbf16>
+  %kf = "aten.reshape"(%kcat) {shape = array<i64: -1, 1, 64>} : (tensor<?x1x2x32xbf16>) -> tensor<?x1x64xbf16>
+  %kr = "aten.reshape"(%kf) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
+  return %qr, %kr, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
+}
+
+// -----
+
+// The query rotated as GPT-J, the key as neox: two rotations the one kernel
+// cannot do together.
+// CHECK-LABEL: func.func @native_rope_gptj_query_neox_key
+// CHECK-NOT: fused_qk_norm_rope
+// CHECK: aten.cat
+func.func @native_rope_gptj_query_neox_key(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<32x64xbf16>, %pos: tensor<?xi64>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %qkv = "aten.mm"(%x, %wqkv) : (tensor<?x64xbf16>, tensor<64x256xbf16>) -> tensor<?x256xbf16>
+  %q, %k, %v = "aten.split_with_sizes"(%qkv) {split_sizes = array<i64: 128, 64, 64>, dim = -1 : i64} : (tensor<?x256xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>)
+  %cs = "aten.index"(%cache, %pos) : (tensor<32x64xbf16>, tensor<?xi64>) -> tensor<?x64xbf16>
+  %cos, %sin = "aten.split"(%cs) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x64xbf16>) -> (tensor<?x32xbf16>, tensor<?x32xbf16>)
+  %cu = "aten.unsqueeze"(%cos) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %su = "aten.unsqueeze"(%sin) {dim = -2 : i64} : (tensor<?x32xbf16>) -> tensor<?x1x32xbf16>
+  %qh = "aten.reshape"(%q) {shape = array<i64: -1, 2, 64>} : (tensor<?x128xbf16>) -> tensor<?x2x64xbf16>
+  %qn = "vllm.rms_norm"(%qh, %qw) {epsilon = 1.0e-6 : f64} : (tensor<?x2x64xbf16>, tensor<64xbf16>) -> tensor<?x2x64xbf16>
+  %q1 = "aten.slice"(%qn) {dim = 2 : i64, start = 0 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x2x64xbf16>) -> tensor<?x2x32xbf16>
+  %q2 = "aten.slice"(%qn) {dim = 2 : i64, start = 1 : i64, end = 9223372036854775807 : i64, step = 2 : i64} : (tensor<?x2x64xbf16>) -> tensor<?x2x32xbf16>
+  %qa = "aten.mul"(%q1, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qb = "aten.mul"(%q2, %su) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo1 = "aten.sub"(%qa, %qb) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qc = "aten.mul"(%q2, %cu) : (tensor<?x2x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x2x32xbf16>
+  %qd = "aten.mul"(%su, %q1) : (tensor<?x1x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qo2 = "aten.add"(%qd, %qc) : (tensor<?x2x32xbf16>, tensor<?x2x32xbf16>) -> tensor<?x2x32xbf16>
+  %qu1 = "aten.unsqueeze"(%qo1) {dim = 3 : i64} : (tensor<?x2x32xbf16>) -> tensor<?x2x32x1xbf16>
+  %qu2 = "aten.unsqueeze"(%qo2) {dim = -1 : i64} : (tensor<?x2x32xbf16>) -> tensor<?x2x32x1xbf16>
+  %qcat = "aten.cat"(%qu1, %qu2) {dim = -1 : i64} : (tensor<?x2x32x1xbf16>, tensor<?x2x32x1xbf16>) -> tensor<?x2x32x2xbf16>
+  %qf = "aten.reshape"(%qcat) {shape = array<i64: -1, 2, 64>} : (tensor<?x2x32x2xbf16>) -> tensor<?x2x64xbf16>
+  %qr = "aten.reshape"(%qf) {shape = array<i64: -1, 128>} : (tensor<?x2x64xbf16>) -> tensor<?x128xbf16>
+  %kh = "aten.reshape"(%k) {shape = array<i64: -1, 1, 64>} : (tensor<?x64xbf16>) -> tensor<?x1x64xbf16>
+  %kn = "vllm.rms_norm"(%kh, %kw) {epsilon = 1.0e-6 : f64} : (tensor<?x1x64xbf16>, tensor<64xbf16>) -> tensor<?x1x64xbf16>
+  %k1, %k2 = "aten.split"(%kn) {split_size = 32 : i64, dim = -1 : i64} : (tensor<?x1x64xbf16>) -> (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>)
+  %ka = "aten.mul"(%k1, %cu) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kb = "aten.mul"(%k2, %su) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko1 = "aten.sub"(%ka, %kb) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kc = "aten.mul"(%k2, %cu) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kd = "aten.mul"(%k1, %su) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %ko2 = "aten.add"(%kc, %kd) : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x32xbf16>
+  %kf = "aten.cat"(%ko1, %ko2) {dim = -1 : i64} : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x64xbf16>
+  %kr = "aten.reshape"(%kf) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
   return %qr, %kr, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
 }

@@ -45,12 +45,15 @@ them differ from the unfused graph's, within 2^-7 of the rotation's terms
 difference. Decomposed per-head norms (vLLM's native
 RMSNorm, custom ops off) of a view of such a slice are raised to the
 custom op first. The rotary embedding is the custom op or vLLM's native
-neox form (`RotaryEmbedding.forward_native`, custom ops off as vLLM compiles
-by default): `reshape(cat(x1 * cos - x2 * sin, x2 * cos + x1 * sin))` of
-the halves of the rows as heads and of `cache[positions]`, computed in the
-activation type; the query's and the key's rotations by one cache and one
-positions tensor are paired (statistic `native-rope`). The native GPT-J
-form (strided halves, `stack`) is not matched.
+form (`RotaryEmbedding.forward_native`, custom ops off as vLLM compiles
+by default), computed in the activation type: for neox
+`reshape(cat(x1 * cos - x2 * sin, x2 * cos + x1 * sin))` of the halves of
+the rows as heads, for GPT-J the same terms of their even and odd elements
+(`x[..., ::2]`, `x[..., 1::2]`) stacked back as pairs
+(`stack(.., -1).flatten(-2)`: unsqueeze, cat, views), `cos` and `sin` the
+halves of `cache[positions]`. The query's and the key's rotations by one
+cache, one positions tensor and one style are paired (statistic
+`native-rope`).
 
 Conditions, each explained at `debug-node` when it fails: bf16 or f16 rows
 with a static width, `D` in {64, 128, 256} (vLLM's kernel) and the
@@ -66,7 +69,7 @@ every reader of `v` after the rotary embedding.",
     statistics: &[
         PassStatistic { name: "qk-norm-rope", description: "q/k norms + rotary embedding fused" },
         PassStatistic { name: "native-rms", description: "Decomposed per-head RMSNorms raised to the custom op (then fused)" },
-        PassStatistic { name: "native-rope", description: "... of them, the sites whose rotation was vLLM's native neox form" },
+        PassStatistic { name: "native-rope", description: "... of them, the sites whose rotation was vLLM's native form (neox or GPT-J)" },
     ],
     sources: &[include_str!("fuse_qk_norm_rope.rs"), include_str!("fusion.rs"), include_str!("native.rs")],
 };
@@ -153,6 +156,16 @@ struct Rotation<'c, 'a> {
     ops: Vec<OperationRef<'c, 'a>>,
 }
 
+/// One half of the rows as heads, as a native rotation reads it.
+struct Half<'c, 'a> {
+    /// The rows as heads, `[T, H, D]`.
+    x: Value<'c, 'a>,
+    /// 0 for `x1` (first half, or even elements), 1 for `x2`.
+    index: usize,
+    /// The op that cut it out of `x`.
+    cut: OperationRef<'c, 'a>,
+}
+
 struct Site<'c, 'a> {
     /// The fused op goes before it: every chain op is above, every reader of
     /// the rotated rows (and of the value chunk) below.
@@ -213,22 +226,24 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             return Err("a value between the qkv chunk and the rotary has another reader".into());
         }
         let n: Value = back.operand(0).map_err(|_| "no operand")?;
-        let m = self.normed_heads(n, back)?;
+        let m = self.normed_heads(n, &[back])?;
         if dims(x).and_then(|s| s.get(1).copied().flatten()) != Some(m.chunk.width) || dims(x).map(|s| s.len()) != Some(2) {
             return Err("the view back does not join the heads".into());
         }
         Ok(Normed { ops: [vec![back], m.ops].concat(), ..m })
     }
 
-    /// `n`, read only by `reader`: `rms_norm(view(chunk, [T, H, D]), w)`.
-    fn normed_heads(&self, n: Value<'c, 'a>, reader: OperationRef<'c, 'a>) -> Result<Normed<'c, 'a>, String> {
+    /// `n`, read by `readers` alone: `rms_norm(view(chunk, [T, H, D]), w)`.
+    fn normed_heads(&self, n: Value<'c, 'a>, readers: &[OperationRef<'c, 'a>]) -> Result<Normed<'c, 'a>, String> {
         let norm = native::producer_named(n, "vllm.rms_norm").ok_or("the rotated rows are not an rms_norm's")?;
         let heads: Value = norm.operand(0).map_err(|_| "no operand")?;
         let weight = norm.operand(1).map_err(|_| "no weight")?;
         let view = ir::producer(heads).filter(|p| name_is(p, VIEWS)).ok_or("the norm's input is not a view as heads")?;
         let chunk: Value = view.operand(0).map_err(|_| "no operand")?;
-        let single = [(n, reader), (heads, norm), (chunk, view)];
-        if single.iter().any(|(v, reader)| only_reader(*v) != Some(*reader)) {
+        let single = [(heads, norm), (chunk, view)];
+        let n_users = ir::users(n);
+        let n_only = n_users.len() == readers.len() && n_users.iter().all(|u| readers.contains(u));
+        if !n_only || single.iter().any(|(v, reader)| only_reader(*v) != Some(*reader)) {
             return Err("a value between the qkv chunk and the rotary has another reader".into());
         }
         let head_dims = dims(heads).unwrap_or_default();
@@ -381,60 +396,106 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         Some(())
     }
 
-    /// The native neox rotation (vLLM's `RotaryEmbedding.forward_native`, as
-    /// Inductor leaves it) whose result is `r`: `reshape(cat(x1 * cos - x2 *
-    /// sin, x2 * cos + x1 * sin), [T, H * D])`, `x1, x2` the halves of the
-    /// rows as heads `x` (`[T, H, D]`), `cos, sin` the halves of
-    /// `cache[positions]` unsqueezed to broadcast over the heads. Returns the
-    /// rotation and `x`'s split (its one reader).
-    fn native_rope(&self, r: Value<'c, 'a>) -> Result<(Rotation<'c, 'a>, OperationRef<'c, 'a>), String> {
+    /// The native rotation (vLLM's `RotaryEmbedding.forward_native`, as
+    /// Inductor leaves it) whose result is `r`. `cos, sin` are the halves of
+    /// `cache[positions]` unsqueezed to broadcast over the heads; `x` is the
+    /// rows as heads (`[T, H, D]`):
+    /// - neox: `view(cat(x1 * cos - x2 * sin, x2 * cos + x1 * sin), [T, H * D])`,
+    ///   `x1, x2` the halves of `x` (one split);
+    /// - GPT-J: `stack((o1, o2), -1).flatten(-2)` of the same terms, as
+    ///   `view(view(cat(unsqueeze(o1, -1), unsqueeze(o2, -1)), [T, H, D]), [T, H * D])`,
+    ///   `x1, x2` the even and odd elements of `x` (step-2 slices).
+    ///
+    /// Returns the rotation, `x` and the ops that cut it (which must be its
+    /// only readers).
+    #[allow(clippy::type_complexity)]
+    fn native_rope(&self, r: Value<'c, 'a>) -> Result<(Rotation<'c, 'a>, Value<'c, 'a>, Vec<OperationRef<'c, 'a>>), String> {
         let back = ir::producer(r).filter(|p| name_is(p, VIEWS)).ok_or("not a view")?;
-        let cat = ir::producer(back.operand(0).map_err(|_| "no operand")?).filter(|p| name_is(p, &["aten.cat"]));
-        let cat = cat.ok_or("not a view of an aten.cat")?;
+        let mut views = vec![back];
+        let mut src: Value = back.operand(0).map_err(|_| "no operand")?;
+        // GPT-J's flatten(-2) before the view to the rows' shape.
+        if let Some(inner) = ir::producer(src).filter(|p| name_is(p, VIEWS) && only_reader(src) == Some(back)) {
+            views.push(inner);
+            src = inner.operand(0).map_err(|_| "no operand")?;
+        }
+        let cat = ir::producer(src).filter(|p| name_is(p, &["aten.cat"])).ok_or("not a view of an aten.cat")?;
         let cat_out: Value = cat.result(0).map_err(|_| "no result")?.into();
         let shape = dims(cat_out).unwrap_or_default();
-        let [_, Some(_), Some(d)] = shape[..] else { return Err("the rotation is not of rows as [T, heads, head_dim]".into()) };
         let operands: Vec<Value> = cat.operands().collect();
-        if operands.len() != 2 || !ir::int_attr(&cat, "dim").is_some_and(|x| x == -1 || x == 2) || only_reader(cat_out) != Some(back) {
+        let last = |x: i64| x == -1 || x as usize + 1 == shape.len();
+        if operands.len() != 2 || !ir::int_attr(&cat, "dim").is_some_and(last) || only_reader(cat_out) != views.last().copied() {
             return Err("the concatenation is not of two halves of the head".into());
         }
-        let (o1, o2) = (operands[0], operands[1]);
+        // The two rotated halves, each with the op that reads it (the cat, or GPT-J's unsqueeze).
+        let mut ops = views;
+        ops.push(cat);
+        let (neox, d, halves) = match shape[..] {
+            [_, Some(_), Some(d)] => (true, d, [(operands[0], cat), (operands[1], cat)]),
+            [_, Some(_), Some(h), Some(2)] => {
+                let unsqueezed = |v: Value<'c, 'a>| {
+                    let u = native::producer_named(v, "aten.unsqueeze")
+                        .filter(|u| ir::int_attr(u, "dim").is_some_and(|x| x == -1 || x == 3))?;
+                    Some((u.operand(0).ok()?, u))
+                };
+                let (Some(a), Some(b)) = (unsqueezed(operands[0]), unsqueezed(operands[1])) else {
+                    return Err("the stacked halves are not each unsqueezed last".into());
+                };
+                ops.extend([a.1, b.1]);
+                (false, 2 * h, [a, b])
+            }
+            _ => return Err("the rotation is not of rows as [T, heads, head_dim]".into()),
+        };
+        // The rotated rows as the rows they replace, `[T, H * D]` (not a view between).
+        let heads = shape.get(1).copied().flatten().unwrap_or(0);
+        if !matches!(dims(r).as_deref(), Some([_, Some(w)]) if *w == heads * d) {
+            return Err("the rotation is not viewed back as rows of whole heads".into());
+        }
+        let [(o1, _), (o2, _)] = halves;
         let sub = native::producer_named(o1, "aten.sub").ok_or("the first half is not a difference")?;
         let add = native::producer_named(o2, "aten.add").ok_or("the second half is not a sum")?;
-        // A product `half(x) * trig`, either order: (x's split, half index, cache split, trig index).
-        let product = |v: Value<'c, 'a>| -> Option<(OperationRef<'c, 'a>, usize, OperationRef<'c, 'a>, usize, OperationRef<'c, 'a>)> {
+        // A product `half(x) * trig`, either order: (x and its cut, half index, cache split, trig index, the product).
+        let product = |v: Value<'c, 'a>| -> Option<(Half<'c, 'a>, OperationRef<'c, 'a>, usize, OperationRef<'c, 'a>)> {
             let m = native::producer_named(v, "aten.mul")?;
             let (a, b) = (m.operand(0).ok()?, m.operand(1).ok()?);
-            let pick = |h: Value<'c, 'a>, t: Value<'c, 'a>| Some((self.half(h, d)?, self.trig(t, d)?));
-            let ((xs, xi), (cs, ci)) = pick(a, b).or_else(|| pick(b, a))?;
-            Some((xs, xi, cs, ci, m))
+            let pick = |h: Value<'c, 'a>, t: Value<'c, 'a>| Some((self.x_half(h, d, neox)?, self.trig(t, d)?));
+            let (xh, (cs, ci)) = pick(a, b).or_else(|| pick(b, a))?;
+            Some((xh, cs, ci, m))
         };
         let term = |op: OperationRef<'c, 'a>, i: usize| op.operand(i).ok().and_then(product);
         let (a, b) = (term(sub, 0).ok_or("x1 * cos not found")?, term(sub, 1).ok_or("x2 * sin not found")?);
         let (c, e) = match (term(add, 0), term(add, 1)) {
-            (Some(c), Some(e)) if (c.1, c.3) == (1, 0) => (c, e),
+            (Some(c), Some(e)) if (c.0.index, c.2) == (1, 0) => (c, e),
             (Some(e), Some(c)) => (c, e),
             _ => return Err("the second half is not x2 * cos + x1 * sin".into()),
         };
         // (half, trig) of each product: x1 cos, x2 sin, x2 cos, x1 sin.
-        let roles = [(a.1, a.3), (b.1, b.3), (c.1, c.3), (e.1, e.3)];
-        let same = [&a, &b, &c, &e].iter().all(|t| t.0 == a.0 && t.2 == a.2);
+        let roles = [(a.0.index, a.2), (b.0.index, b.2), (c.0.index, c.2), (e.0.index, e.2)];
+        let same = [&a, &b, &c, &e].iter().all(|t| t.0.x == a.0.x && t.1 == a.1);
         if roles != [(0, 0), (1, 1), (1, 0), (0, 1)] || !same {
-            return Err("the halves are not rotated as neox rotates them (x1 cos - x2 sin, x2 cos + x1 sin)".into());
+            return Err(format!(
+                "the halves are not rotated as {} rotates them (x1 cos - x2 sin, x2 cos + x1 sin)",
+                if neox { "neox" } else { "GPT-J" }
+            ));
         }
-        let index = ir::producer(a.2.operand(0).map_err(|_| "no operand")?).filter(|p| name_is(p, &["aten.index"]));
+        let index = ir::producer(a.1.operand(0).map_err(|_| "no operand")?).filter(|p| name_is(p, &["aten.index"]));
         let index = index.ok_or("the cos/sin rows are not cache[positions]")?;
         let idx: Vec<Value> = index.operands().collect();
         if idx.len() != 2 {
             return Err("the cache is not indexed by one positions tensor".into());
         }
-        let single = [(o1, cat), (o2, cat)];
-        if single.iter().any(|(v, reader)| only_reader(*v) != Some(*reader)) {
+        if halves.iter().any(|(v, reader)| only_reader(*v) != Some(*reader)) {
             return Err("a half of the rotation has another reader".into());
         }
-        let mut ops = vec![back, cat, sub, add, a.4, b.4, c.4, e.4, a.0];
+        let mut cuts: Vec<OperationRef> = Vec::new();
+        for t in [&a, &b, &c, &e] {
+            if !cuts.contains(&t.0.cut) {
+                cuts.push(t.0.cut);
+            }
+        }
+        ops.extend([sub, add, a.3, b.3, c.3, e.3]);
+        ops.extend(cuts.iter().copied());
         // The cos/sin chain (shared with the other rotation: erased once dead).
-        for m in [a.4, b.4, c.4, e.4] {
+        for m in [a.3, b.3, c.3, e.3] {
             for v in m.operands() {
                 let mut p = ir::producer(v);
                 while let Some(op) = p.filter(|o| name_is(o, &["aten.unsqueeze", "aten.convert_element_type", "aten.to_dtype"])) {
@@ -443,9 +504,32 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
                 }
             }
         }
-        ops.extend([a.2, index]);
-        let rot = Rotation { cache: idx[0], positions: idx[1], neox: true, head_dim: d, out: r, ops };
-        Ok((rot, a.0))
+        ops.extend([a.1, index]);
+        let rot = Rotation { cache: idx[0], positions: idx[1], neox, head_dim: d, out: r, ops };
+        Ok((rot, a.0.x, cuts))
+    }
+
+    /// `v` as a half of the rows as heads `x` (last dim `d`): for neox a
+    /// result of its split into two halves (`half`), for GPT-J its even
+    /// (`x[..., 0::2]`) or odd (`x[..., 1::2]`) elements.
+    fn x_half(&self, v: Value<'c, 'a>, d: i64, neox: bool) -> Option<Half<'c, 'a>> {
+        if neox {
+            let (split, index) = self.half(v, d)?;
+            return Some(Half { x: split.operand(0).ok()?, index, cut: split });
+        }
+        let cut = ir::producer(v).filter(|p| name_is(p, &["aten.slice"]))?;
+        let x: Value = cut.operand(0).ok()?;
+        let src = dims(x)?;
+        let attr = |n: &str| ir::int_attr(&cut, n);
+        let (dim, start, end, step) = (attr("dim")?, attr("start")?, attr("end")?, attr("step")?);
+        let last = dim == -1 || dim as usize + 1 == src.len();
+        let ok = last
+            && step == 2
+            && (0..2).contains(&start)
+            && end >= d
+            && cut.operand_count() == 1
+            && src.last().copied().flatten() == Some(d);
+        ok.then_some(Half { x, index: start as usize, cut })
     }
 
     /// `v` as result `i` of a split of a value's last dim into two halves of `d / 2`.
@@ -489,10 +573,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
                 continue;
             }
             let Some(r) = op.results().next().map(Value::from) else { continue };
-            match self.native_rope(r).and_then(|(rot, split)| {
-                let x = split.operand(0).map_err(|_| "no operand".to_string())?;
-                Ok((self.normed_heads(x, split)?, rot))
-            }) {
+            match self.native_rope(r).and_then(|(rot, x, cuts)| Ok((self.normed_heads(x, &cuts)?, rot))) {
                 Ok(f) => found.push(f),
                 Err(why) => crate::fusion::explain(self.debug, INFO.argument, &op, &why),
             }
@@ -503,12 +584,10 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             for j in 0..found.len() {
                 let (q, k) = (&found[i], &found[j]);
                 let pair = !used[i] && !used[j] && i != j;
-                let same = q.0.chunk.qkv == k.0.chunk.qkv && q.1.cache == k.1.cache && q.1.positions == k.1.positions;
+                let same = q.0.chunk.qkv == k.0.chunk.qkv && (q.1.cache, q.1.positions, q.1.neox) == (k.1.cache, k.1.positions, k.1.neox);
                 if !pair || !same || q.0.chunk.start != 0 || k.0.chunk.start != q.0.chunk.width {
                     continue;
                 }
-                used[i] = true;
-                used[j] = true;
                 // The fused op goes where both rotations are done.
                 let (qb, kb) = (q.1.ops[0], k.1.ops[0]);
                 let at = if qb.is_before_in_block(kb) { kb } else { qb };
@@ -517,7 +596,10 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
                 let k_out = kr.out;
                 let rot = Rotation { ops: [qr.ops, kr.ops].concat(), ..qr };
                 match self.validate(at, qn, kn, rot, k_out) {
-                    Ok(site) => fused += u64::from(self.rewrite(site).is_some()),
+                    Ok(site) => {
+                        (used[i], used[j]) = (true, true);
+                        fused += u64::from(self.rewrite(site).is_some());
+                    }
                     Err(why) => crate::fusion::explain(self.debug, INFO.argument, &qb, &why),
                 }
             }
