@@ -11,7 +11,7 @@ pub const TESTS: &[crate::RustTest] = &[
 ];
 
 /// `Kernel::persistent` (`--persistent-kernels`): the kinds that keep their
-/// row in registers get it, with the row count as a last i32
+/// row in registers, and the per-tensor quant's max kernel, get it, with the row count as a last i32
 /// parameter in the PTX as in the manifest, the weights loaded once per CTA
 /// (outside the loop over rows) and the row's reduction slots doubled; the
 /// others have none. The simulator runs them (numerics).
@@ -56,6 +56,15 @@ fn persistent_form_of_the_register_kernels() -> Result<(), Failed> {
         if k.clone().persistent().is_some() {
             return Err(format!("{}: persistent twice", k.name).into());
         }
+    }
+    // The per-tensor quant's max kernel: one grid-wide walk over the tensor,
+    // one block reduction and one atomic a CTA (numerics checks its result).
+    let base = vllm_codegen::kernel_for("vllm.dynamic_scaled_fp8_quant", 4096, "bf16", false, F8, None, false).ok_or("no max kernel")?;
+    let k = base.clone().for_tokens(None).persistent().ok_or("the max kernel has no persistent form")?;
+    let ptx = vllm_codegen::ptx(&k, "sm_90")?;
+    let counts = (ptx.matches("bar.sync").count(), ptx.matches("atom.global").count(), ptx.matches("ld.global").count());
+    if k.name != format!("{}_p", base.name) || counts != (1, 1, 5) || !ptx.contains("%nctaid.x") {
+        return Err(format!("{}: (barriers, atomics, loads) {counts:?}, expected (1, 1, 5)", k.name).into());
     }
     let without = [
         ("vllm.per_token_group_fp8_quant", false, F8, Some(128)),

@@ -22,6 +22,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::qk_norm_rope_kernel_matches_the_reference", qk_norm_rope_kernel_matches_the_reference),
     ("numerics::silu_fast_path_division_is_ieee_in_its_range", silu_fast_path_division_is_ieee_in_its_range),
     ("numerics::silu_fast_path_kernels_compute_the_default_bytes", silu_fast_path_kernels_compute_the_default_bytes),
+    ("numerics::persistent_max_kernel_reads_every_chunk_once", persistent_max_kernel_reads_every_chunk_once),
 ];
 
 const TOKENS: usize = 8;
@@ -1513,5 +1514,54 @@ fn qk_norm_rope_kernel_matches_the_reference() -> Result<(), Failed> {
         ));
     }
     eprintln!("{}", report.join("\n"));
+    Ok(())
+}
+
+/// The per-tensor quant's persistent max kernel (`quant::max_kernel`: the
+/// grid strides over the whole tensor, four chunks a thread a step, then one
+/// at a time) finds one large `|x|` wherever it is, for grids that leave the
+/// unrolled loop empty, end it on every chunk, and split a row over CTAs:
+/// all rows 0.25 but one element -3 (or +3), the scale must be 3/448, with
+/// every input byte loaded exactly once. A stride or bound one chunk off
+/// misses some positions.
+fn persistent_max_kernel_reads_every_chunk_once() -> Result<(), Failed> {
+    let mut rng = SplitMix64(31);
+    let mut runs = 0;
+    for (h, elem) in [(4096u64, "bf16"), (90, "f16")] {
+        let k = vllm_codegen::kernel_for("vllm.dynamic_scaled_fp8_quant", h, elem, false, "f8E4M3FN", None, false)
+            .ok_or("no kernel")?
+            .for_tokens(None)
+            .persistent()
+            .ok_or("no persistent form")?;
+        let sim = vllm_ptx_sim::parse(&vllm_codegen::ptx(&k, "sm_90")?, &k.name)?;
+        let dt = if elem == "bf16" { DType::BF16 } else { DType::F16 };
+        for (rows, grid) in [(1usize, 1u32), (3, 1), (3, 2), (16, 5), (7, 13)] {
+            let n = rows * h as usize;
+            let mut positions = vec![0, n - 1, n / 2];
+            positions.extend((0..5).map(|_| rng.next_u64() as usize % n));
+            for (i, p) in positions.into_iter().enumerate() {
+                let big = if i % 2 == 0 { -3.0 } else { 3.0 };
+                let x: Vec<f32> = (0..n).map(|j| if j == p { big } else { 0.25 }).collect();
+                let mut input = encode(&x, elem, dt);
+                let mut scale = vec![0u8; 4];
+                let mut args =
+                    [vllm_ptx_sim::Arg::Buf(&mut input), vllm_ptx_sim::Arg::Buf(&mut scale), vllm_ptx_sim::Arg::I32(rows as i32)];
+                let launch = vllm_ptx_sim::Launch { grid, block: k.block(None) as u32 };
+                let stats = vllm_ptx_sim::run(&sim, launch, &mut args)?;
+                let got = f32::from_le_bytes([scale[0], scale[1], scale[2], scale[3]]);
+                let loaded = stats.buffers.first().map_or(0, |b| b.load_bytes);
+                if got != 3.0 / 448.0 || loaded != 2 * n as u64 {
+                    return Err(format!(
+                        "{} over {rows} rows, {grid} CTAs, |x| = 3 at {p}: scale {got}, {loaded} bytes loaded of {}",
+                        k.name,
+                        2 * n
+                    )
+                    .into());
+                }
+                runs += 1;
+            }
+        }
+    }
+    eprintln!("persistent max kernel: {runs} launches, the max found and every byte read once in each");
     Ok(())
 }

@@ -154,13 +154,14 @@ impl Kernel {
         self
     }
 
-    /// The persistent-schedule form of this many-token register kernel,
-    /// named with a `_p` suffix (`None` for the loop and split kernels,
-    /// which have no row reduction or no room for the row). Its
-    /// threads are those of the many-token kernel; it takes the row count as
-    /// its last parameter.
+    /// The persistent-schedule form of this many-token register kernel or
+    /// of the per-tensor quant's max kernel, named with a `_p` suffix
+    /// (`None` for the other loop kernels and the split ones, which have no
+    /// row reduction or no room for the row). Its threads are those of the
+    /// many-token register kernel; it takes the row count as its last
+    /// parameter.
     pub fn persistent(mut self) -> Option<Kernel> {
-        if self.persistent || !self.row_in_registers() {
+        if self.persistent || !self.has_persistent_form() {
             return None;
         }
         let th = body::reg_threads(self.hidden, None);
@@ -257,7 +258,7 @@ impl Kernel {
                 per_token::kernel(n, per_token::Kind { norm: false, residual: false, quant, scale_ub: ub }, h, t, target, form)
             }
             "vllm.static_scaled_fp8_quant" => quant::kernel(n, h, t, target, self.ctas_per_row),
-            "vllm.dynamic_scaled_fp8_quant" => quant::max_kernel(n, h, t, target),
+            "vllm.dynamic_scaled_fp8_quant" => quant::max_kernel(n, h, t, target, self.persistent.then_some(form.threads)),
             "vllm.silu_and_mul_quant" => act::kernel(n, true, h, t, target, self.ctas_per_row, self.division),
             "vllm.silu_and_mul" => act::kernel(n, false, h, t, target, self.ctas_per_row, self.division),
             "vllm.fused_qk_norm_rope" => match self.heads {
@@ -346,6 +347,13 @@ impl Kernel {
     /// norms, the per-token quants and the fused per-group norm, for rows
     /// that fit: `body::fits_in_registers`): they are specialized on their
     /// block. Longer rows loop.
+    /// True for the kernels with a persistent form (`persistent`): the
+    /// register-form ones, and the per-tensor quant's max kernel (a grid
+    /// striding over the whole tensor: `quant::max_kernel`).
+    fn has_persistent_form(&self) -> bool {
+        self.row_in_registers() || self.op == "vllm.dynamic_scaled_fp8_quant"
+    }
+
     pub fn row_in_registers(&self) -> bool {
         self.keeps_row() && self.threads.is_some()
     }
@@ -858,7 +866,7 @@ fn lowered<T>(
     };
     // `Kernel`'s fields are public: a persistent flag set by hand on a kind
     // without that form is refused here, not generated.
-    if k.persistent && (!k.row_in_registers() || k.params.last().is_none_or(|p| p.kind != "i32")) {
+    if k.persistent && (!k.has_persistent_form() || k.params.last().is_none_or(|p| p.kind != "i32")) {
         return Err(format!("{}: no persistent form for {} (see Kernel::persistent)", k.name, k.op));
     }
     if (k.op == "vllm.fused_qk_norm_rope") != k.heads.is_some() {

@@ -5,7 +5,8 @@
 //! is the same for every kernel. (The dynamic per-token quant is in
 //! per_token.rs: it shares the row max with the fused form.)
 use crate::body::{
-    Target, footer, header, header_split, index_lines, inv_scale_at, lanes, max_abs_step, row_constants, row_steps, store_fp8,
+    Block, Reduce, Target, block_reduce, fold_max_abs, footer, header, header_persistent, header_split, index_lines, inv_scale_at, lanes,
+    max_abs_step, row_constants, row_steps, store_fp8,
 };
 use std::fmt::Write;
 
@@ -41,10 +42,17 @@ pub fn kernel(name: &str, h: u64, t: &str, target: Target, ctas: u64) -> String 
 /// order as their bits). `*scale` must be zero before the launch, as vLLM's
 /// `torch.zeros`; the static quant kernel then reads it (`1/scale`, no MINSF
 /// clamp, as vLLM).
-pub fn max_kernel(name: &str, h: u64, t: &str, target: Target) -> String {
+///
+/// `persistent` (`Some(threads)`, `Kernel::persistent`) takes the row count
+/// as a last `num_tokens: i32`; on the GPU it is `max_kernel_persistent`.
+pub fn max_kernel(name: &str, h: u64, t: &str, target: Target, persistent: Option<u64>) -> String {
+    let params = if persistent.is_some() { PERSISTENT_PARAMS } else { "%x: !llvm.ptr, %scale: !llvm.ptr" };
+    if let (Target::Gpu, Some(threads)) = (target, persistent) {
+        return max_kernel_persistent(name, h, t, threads);
+    }
     let w = lanes(h);
     let al = 2 * w;
-    let mut k = header(name, "%x: !llvm.ptr, %scale: !llvm.ptr", target);
+    let mut k = header(name, params, target);
     k.push_str(&row_constants(h, w));
     let _ = write!(
         k,
@@ -84,5 +92,98 @@ pub fn max_kernel(name: &str, h: u64, t: &str, target: Target) -> String {
         ),
     }
     k.push_str(footer(target));
+    k
+}
+
+const PERSISTENT_PARAMS: &str = "%x: !llvm.ptr, %scale: !llvm.ptr, %num_tokens: i32";
+
+/// Chunks each thread loads per step of the persistent max kernel's main loop.
+const MAX_UNROLL: u64 = 4;
+
+/// The per-tensor max kernel's persistent form. A maximum over the whole
+/// tensor needs no row structure: the rows are one flat run of 16-byte
+/// chunks, which the grid's threads stride over (`MAX_UNROLL` loads in flight
+/// a thread, then one at a time for the rest), each keeping its own max in a
+/// register. One block reduction and one atomic per CTA, instead of one per
+/// row: a CTA a row waits on its reduction with nothing in flight, and every
+/// row's atomic goes to the same word. The result is the same: the max is
+/// exact in any order, and every CTA's `max / 448` is folded in as before.
+fn max_kernel_persistent(name: &str, h: u64, t: &str, threads: u64) -> String {
+    let w = lanes(h);
+    let (al, u) = (2 * w, MAX_UNROLL);
+    let mut k = header_persistent(name, PERSISTENT_PARAMS);
+    let _ = write!(
+        k,
+        r#"      %c2 = arith.constant {w} : index
+      %cpr = arith.constant {cpr} : index
+      %zero = arith.constant 0.0 : f32
+      %qmax = arith.constant 448.0 : f32
+      %c0 = arith.constant 0 : index
+      %slot = arith.constant 0 : index
+      %chunks = arith.muli %rows, %cpr : index
+      %g0 = arith.muli %cta, %nt : index
+      %gid = arith.addi %g0, %tid : index
+      %stride = arith.muli %ncta, %nt : index
+      %cu = arith.constant {u} : index
+      %ustride = arith.muli %stride, %cu : index
+      %cu1 = arith.constant {u1} : index
+      %tail = arith.muli %stride, %cu1 : index
+      %room = arith.cmpi ugt, %chunks, %tail : index
+      %ubm = arith.subi %chunks, %tail : index
+      %ub = arith.select %room, %ubm, %c0 : index
+      %m4, %next = scf.for %c = %gid to %ub step %ustride iter_args(%m = %zero, %n = %gid) -> (f32, index) {{
+"#,
+        cpr = h / w,
+        u1 = u - 1,
+    );
+    let mut prev = "%m".to_string();
+    for i in 0..u {
+        let _ = writeln!(
+            k,
+            "        %o{i} = arith.constant {i} : index
+        %so{i} = arith.muli %stride, %o{i} : index
+        %ci{i} = arith.addi %c, %so{i} : index
+        %e{i} = arith.muli %ci{i}, %c2 : index
+        %e64{i} = arith.index_cast %e{i} : index to i64
+        %p{i} = llvm.getelementptr %x[%e64{i}] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
+        %v{i} = llvm.load %p{i} {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
+        %f{i} = arith.extf %v{i} : vector<{w}x{t}> to vector<{w}xf32>"
+        );
+    }
+    for i in 0..u {
+        prev = fold_max_abs(&mut k, &format!("%f{i}"), &format!("u{i}"), w, &prev);
+    }
+    let _ = write!(
+        k,
+        r#"        %n2 = arith.addi %n, %ustride : index
+        scf.yield {prev}, %n2 : f32, index
+      }}
+      %mx = scf.for %c = %next to %chunks step %stride iter_args(%m = %m4) -> f32 {{
+        %e = arith.muli %c, %c2 : index
+        %e64 = arith.index_cast %e : index to i64
+        %p = llvm.getelementptr %x[%e64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
+        %v = llvm.load %p {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
+        %f = arith.extf %v : vector<{w}x{t}> to vector<{w}xf32>
+"#
+    );
+    let last = fold_max_abs(&mut k, "%f", "r", w, "%m");
+    let _ = writeln!(
+        k,
+        "        scf.yield {last} : f32
+      }}
+      %mxb = arith.bitcast %mx : f32 to i32"
+    );
+    k.push_str(&block_reduce("%amaxb", "%mxb", Reduce::Max, Block { threads, slotted: true }));
+    k.push_str(
+        r#"      %amax = arith.bitcast %amaxb : i32 to f32
+      %s = arith.divf %amax, %qmax : f32
+      %sb = arith.bitcast %s : f32 to i32
+      %lead = arith.cmpi eq, %tid, %c0 : index
+      scf.if %lead {
+        %old = llvm.atomicrmw umax %scale, %sb monotonic : !llvm.ptr, i32
+      }
+"#,
+    );
+    k.push_str(footer(Target::Gpu));
     k
 }

@@ -152,9 +152,10 @@ pub(crate) struct Cli {
     #[arg(long = "cuda-arch", value_name = "ARCH", default_value = "sm_90", help_heading = "Kernels")]
     pub(crate) cuda_arch: String,
 
-    /// For many tokens (symbolic, or >= 256), emit the norms and per-token quants in their persistent
-    /// form (`_p`: a grid of the CTAs the GPU holds at once, each walking rows with the next row's loads
-    /// in flight; takes num_tokens). Off by default until measured faster (docs/codegen-plan.md).
+    /// For many tokens (symbolic, or >= 256), emit the norms, the per-token quants and the per-tensor
+    /// quant's max kernel in their persistent form (`_p`: a grid of the CTAs the GPU holds at once, each
+    /// walking rows with the next row's loads in flight; takes num_tokens). Off by default until
+    /// measured faster (docs/codegen-plan.md).
     #[arg(long = "persistent-kernels", help_heading = "Kernels")]
     pub(crate) persistent_kernels: bool,
 
