@@ -87,6 +87,15 @@ pub fn i64_attr(ctx: &melior::Context, v: i64) -> melior::ir::Attribute<'_> {
     melior::ir::attribute::IntegerAttribute::new(melior::ir::r#type::IntegerType::new(ctx, 64).into(), v).into()
 }
 
+/// `(name, attr)` as an `OperationBuilder` attribute entry.
+pub fn named<'c>(
+    ctx: &'c melior::Context,
+    name: &str,
+    attr: melior::ir::Attribute<'c>,
+) -> (melior::ir::Identifier<'c>, melior::ir::Attribute<'c>) {
+    (melior::ir::Identifier::new(ctx, name), attr)
+}
+
 /// Sets a discardable attribute on an operation that is already in a block.
 pub fn set_attribute(op: OperationRef<'_, '_>, name: &str, attr: melior::ir::Attribute<'_>) {
     unsafe {

@@ -249,7 +249,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         results: &[Type<'c>],
         attrs: Vec<(&str, Attribute<'c>)>,
     ) -> Option<Operation<'c>> {
-        let attrs: Vec<(Identifier, Attribute)> = attrs.into_iter().map(|(n, a)| (Identifier::new(self.ctx, n), a)).collect();
+        let attrs: Vec<(Identifier, Attribute)> = attrs.into_iter().map(|(n, a)| ir::named(self.ctx, n, a)).collect();
         let loc = Location::name(self.ctx, name.trim_start_matches("vllm."), loc);
         OperationBuilder::new(name, loc).add_operands(operands).add_results(results).add_attributes(&attrs).build().ok()
     }

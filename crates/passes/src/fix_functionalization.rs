@@ -381,7 +381,7 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
             let op = OperationBuilder::new("aten.sym_size", before.location())
                 .add_operands(&[like])
                 .add_results(&[Type::index(ctx)])
-                .add_attributes(&[(Identifier::new(ctx, "dim"), ir::i64_attr(ctx, i as i64))])
+                .add_attributes(&[ir::named(ctx, "dim", ir::i64_attr(ctx, i as i64))])
                 .build()
                 .ok()?;
             let op = block.insert_operation_before(before, op);
@@ -415,8 +415,8 @@ fn empty<'c: 'a, 'a>(
         .add_operands(dims)
         .add_results(&[ty])
         .add_attributes(&[
-            (Identifier::new(ctx, "size"), DenseI64ArrayAttribute::new(ctx, &size).into()),
-            (Identifier::new(ctx, "dtype"), TypeAttribute::new(t.element()).into()),
+            ir::named(ctx, "size", DenseI64ArrayAttribute::new(ctx, &size).into()),
+            ir::named(ctx, "dtype", TypeAttribute::new(t.element()).into()),
         ])
         .build()
         .ok()?;
@@ -539,7 +539,7 @@ fn convert<'c: 'a, 'a>(
         })
         .collect();
     if twin.needs_operand_segments() {
-        attrs.push((Identifier::new(ctx, "operandSegmentSizes"), DenseI32ArrayAttribute::new(ctx, &segments).into()));
+        attrs.push(ir::named(ctx, "operandSegmentSizes", DenseI32ArrayAttribute::new(ctx, &segments).into()));
     }
     let call = OperationBuilder::new(&twin.name, op.location())
         .add_operands(&operands)

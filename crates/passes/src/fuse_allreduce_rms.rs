@@ -6,7 +6,7 @@ use mlir_support::{
     melior::{
         Context,
         ir::{
-            Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
+            Attribute, BlockLike, BlockRef, Location, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
             attribute::{BoolAttribute, DenseI64ArrayAttribute, FloatAttribute, IntegerAttribute},
             operation::{OperationBuilder, OperationLike, OperationRef},
             r#type::DimSize,
@@ -240,10 +240,6 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         crate::fusion::explain(self.debug, "vllm-fuse-allreduce-rms", &op, why);
     }
 
-    fn attr(&self, name: &str, a: Attribute<'c>) -> (Identifier<'c>, Attribute<'c>) {
-        (Identifier::new(self.ctx, name), a)
-    }
-
     /// A bf16/f16 tensor of zeros shaped like `like` (a symbolic row count read with `sym_size`), before `before`.
     fn zeros_like(&self, like: Value<'c, 'a>, before: OperationRef<'c, 'a>) -> Option<Value<'c, 'a>> {
         let t = ir::ranked_tensor(like.r#type())?;
@@ -256,7 +252,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
                     let op = OperationBuilder::new("aten.sym_size", before.location())
                         .add_operands(&[like])
                         .add_results(&[Type::index(self.ctx)])
-                        .add_attributes(&[self.attr("dim", ir::i64_attr(self.ctx, i as i64))])
+                        .add_attributes(&[ir::named(self.ctx, "dim", ir::i64_attr(self.ctx, i as i64))])
                         .build()
                         .ok()?;
                     dyns.push(self.block.insert_operation_before(before, op).result(0).ok()?.into());
@@ -269,9 +265,9 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             .add_operands(&dyns)
             .add_results(&[like.r#type()])
             .add_attributes(&[
-                self.attr("size", DenseI64ArrayAttribute::new(self.ctx, &size).into()),
-                self.attr("fill_value", FloatAttribute::new(self.ctx, Type::float64(self.ctx), 0.0).into()),
-                self.attr("dtype", mlir_support::melior::ir::attribute::TypeAttribute::new(t.element()).into()),
+                ir::named(self.ctx, "size", DenseI64ArrayAttribute::new(self.ctx, &size).into()),
+                ir::named(self.ctx, "fill_value", FloatAttribute::new(self.ctx, Type::float64(self.ctx), 0.0).into()),
+                ir::named(self.ctx, "dtype", mlir_support::melior::ir::attribute::TypeAttribute::new(t.element()).into()),
             ])
             .build()
             .ok()?;
@@ -435,16 +431,17 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             None => self.zeros_like(input, at)?,
         };
         let attrs = vec![
-            self.attr("rms_eps", epsilon),
-            self.attr("world_size", ir::i64_attr(self.ctx, self.tp)),
-            self.attr("launch_with_pdl", BoolAttribute::new(self.ctx, true).into()),
-            self.attr("fp32_acc", BoolAttribute::new(self.ctx, true).into()),
-            self.attr("max_token_num", ir::i64_attr(self.ctx, max_tokens)),
-            self.attr(
+            ir::named(self.ctx, "rms_eps", epsilon),
+            ir::named(self.ctx, "world_size", ir::i64_attr(self.ctx, self.tp)),
+            ir::named(self.ctx, "launch_with_pdl", BoolAttribute::new(self.ctx, true).into()),
+            ir::named(self.ctx, "fp32_acc", BoolAttribute::new(self.ctx, true).into()),
+            ir::named(self.ctx, "max_token_num", ir::i64_attr(self.ctx, max_tokens)),
+            ir::named(
+                self.ctx,
                 "pattern_code",
                 ir::i64_attr(self.ctx, if quant.is_some() { K_AR_RESIDUAL_RMS_NORM_FP8_QUANT } else { K_AR_RESIDUAL_RMS_NORM }),
             ),
-            self.attr("weight_bias", FloatAttribute::new(self.ctx, Type::float64(self.ctx), weight_bias).into()),
+            ir::named(self.ctx, "weight_bias", FloatAttribute::new(self.ctx, Type::float64(self.ctx), weight_bias).into()),
         ];
         let mut operands = vec![input, res_in, weight];
         let mut types = vec![out.r#type(), out.r#type()];

@@ -7,7 +7,7 @@ use mlir_support::{
     melior::{
         Context,
         ir::{
-            Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, Type, Value, ValueLike,
+            Attribute, BlockLike, BlockRef, Location, RegionLike, Type, Value, ValueLike,
             attribute::{BoolAttribute, DenseI64ArrayAttribute, FloatAttribute},
             operation::{OperationBuilder, OperationLike, OperationRef},
         },
@@ -338,17 +338,13 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         Ok(Site { at, q, k, rot, k_out, v_width, v })
     }
 
-    fn attr(&self, name: &str, a: Attribute<'c>) -> (Identifier<'c>, Attribute<'c>) {
-        (Identifier::new(self.ctx, name), a)
-    }
-
     /// `qkv[:, start:start + width]` as an `aten.slice` before `before`.
     fn slice(&self, qkv: Value<'c, 'a>, start: i64, width: i64, like: Type<'c>, before: OperationRef<'c, 'a>) -> Option<Value<'c, 'a>> {
         let attrs = [
-            self.attr("dim", ir::i64_attr(self.ctx, -1)),
-            self.attr("start", ir::i64_attr(self.ctx, start)),
-            self.attr("end", ir::i64_attr(self.ctx, start + width)),
-            self.attr("step", ir::i64_attr(self.ctx, 1)),
+            ir::named(self.ctx, "dim", ir::i64_attr(self.ctx, -1)),
+            ir::named(self.ctx, "start", ir::i64_attr(self.ctx, start)),
+            ir::named(self.ctx, "end", ir::i64_attr(self.ctx, start + width)),
+            ir::named(self.ctx, "step", ir::i64_attr(self.ctx, 1)),
         ];
         let loc = Location::name(self.ctx, "slice", before.location());
         let op = OperationBuilder::new("aten.slice", loc).add_operands(&[qkv]).add_results(&[like]).add_attributes(&attrs).build().ok()?;
@@ -362,12 +358,12 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         let Rotation { cache, positions, neox: is_neox, head_dim, out: q_out, ops: rot_ops } = rot;
         let qkv = q.chunk.qkv;
         let attrs = [
-            self.attr("num_heads_q", ir::i64_attr(self.ctx, q.heads)),
-            self.attr("num_heads_k", ir::i64_attr(self.ctx, k.heads)),
-            self.attr("num_heads_v", ir::i64_attr(self.ctx, v_width / head_dim)),
-            self.attr("head_dim", ir::i64_attr(self.ctx, head_dim)),
-            self.attr("eps", FloatAttribute::new(self.ctx, Type::float64(self.ctx), q.eps).into()),
-            self.attr("is_neox", BoolAttribute::new(self.ctx, is_neox).into()),
+            ir::named(self.ctx, "num_heads_q", ir::i64_attr(self.ctx, q.heads)),
+            ir::named(self.ctx, "num_heads_k", ir::i64_attr(self.ctx, k.heads)),
+            ir::named(self.ctx, "num_heads_v", ir::i64_attr(self.ctx, v_width / head_dim)),
+            ir::named(self.ctx, "head_dim", ir::i64_attr(self.ctx, head_dim)),
+            ir::named(self.ctx, "eps", FloatAttribute::new(self.ctx, Type::float64(self.ctx), q.eps).into()),
+            ir::named(self.ctx, "is_neox", BoolAttribute::new(self.ctx, is_neox).into()),
         ];
         let locs: Vec<Location> = [&q.ops[..], &k.ops[..], &rot_ops[..]].concat().iter().map(|o| o.location()).collect();
         let loc = Location::fused(self.ctx, &locs, Attribute::unit(self.ctx));

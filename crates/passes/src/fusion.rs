@@ -222,10 +222,10 @@ fn rewrite<'c, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, rule: &Rule, m: &M
     let mut attrs: Vec<(Identifier, Attribute)> = Vec::new();
     for (name, src) in rule.attrs {
         let Some(a) = m.attr(ctx, *src) else { return false };
-        attrs.push((Identifier::new(ctx, name), a));
+        attrs.push(ir::named(ctx, name, a));
     }
     if def.needs_operand_segments() {
-        attrs.push((Identifier::new(ctx, "operandSegmentSizes"), DenseI32ArrayAttribute::new(ctx, &segments).into()));
+        attrs.push(ir::named(ctx, "operandSegmentSizes", DenseI32ArrayAttribute::new(ctx, &segments).into()));
     }
     let types: Vec<Type> = replaced.iter().map(|v| v.r#type()).collect();
     let loc = Location::fused(ctx, &[m.producer.location(), m.root.location()], Attribute::unit(ctx));

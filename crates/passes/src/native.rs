@@ -391,7 +391,7 @@ pub fn raise<'c: 'a, 'a>(
     replaces: &[Option<Value<'c, 'a>>],
     chain: &[Op<'c, 'a>],
 ) -> Option<Op<'c, 'a>> {
-    let attrs: Vec<(Identifier, Attribute)> = attrs.iter().map(|(n, a)| (Identifier::new(ctx, n), *a)).collect();
+    let attrs: Vec<(Identifier, Attribute)> = attrs.iter().map(|(n, a)| ir::named(ctx, n, *a)).collect();
     let locs: Vec<Location> = chain.iter().map(|o| o.location()).collect();
     let loc = Location::fused(ctx, &locs, Attribute::unit(ctx));
     let op = OperationBuilder::new(name, loc).add_operands(operands).add_results(types).add_attributes(&attrs).build().ok()?;

@@ -204,9 +204,9 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
         loc: Location<'c>,
     ) -> Result<mlir_support::melior::ir::Operation<'c>, String> {
         let attrs = [
-            (Identifier::new(self.ctx, "dim"), ir::i64_attr(self.ctx, 0)),
-            (Identifier::new(self.ctx, "world_size"), ir::i64_attr(self.ctx, self.tp as i64)),
-            (Identifier::new(self.ctx, "group_name"), group),
+            ir::named(self.ctx, "dim", ir::i64_attr(self.ctx, 0)),
+            ir::named(self.ctx, "world_size", ir::i64_attr(self.ctx, self.tp as i64)),
+            ir::named(self.ctx, "group_name", group),
         ];
         // Named after the collective (the FX node's name on export), located at the op it came from.
         let loc = Location::name(self.ctx, name.trim_start_matches("vllm."), loc);

@@ -180,7 +180,7 @@ impl Pass for SpecializeShapesPass {
                     }
                 }
                 if let Some(s) = &spec {
-                    entries.push((Identifier::new(ctx, provenance::META), StringAttribute::new(ctx, &s.to_string()).into()));
+                    entries.push(ir::named(ctx, provenance::META, StringAttribute::new(ctx, &s.to_string()).into()));
                 }
                 new_arg_attrs.push(DictionaryAttribute::new(ctx, &entries).into());
             }
@@ -249,7 +249,7 @@ fn set_range(module: OperationRef<'_, '_>, text: &str) -> Result<(), PassFailed>
         for i in 0..d.len() {
             if let Ok((id, _)) = d.element(i) {
                 let b: Vec<(Identifier, Attribute)> =
-                    vec![(Identifier::new(ctx, "max"), ir::i64_attr(ctx, end)), (Identifier::new(ctx, "min"), ir::i64_attr(ctx, start))];
+                    vec![ir::named(ctx, "max", ir::i64_attr(ctx, end)), ir::named(ctx, "min", ir::i64_attr(ctx, start))];
                 symbols.push((id, DictionaryAttribute::new(ctx, &b).into()));
             }
         }
