@@ -117,6 +117,25 @@ class KernelsTest(unittest.TestCase):
         self.assertEqual(launches[0][3], [("ptr", t["input"].ptr), ("ptr", t["scale"].ptr)])
         self.assertEqual(launches[1][3], [("ptr", t["result"].ptr), ("ptr", t["input"].ptr), ("ptr", t["scale"].ptr)])
 
+    def test_each_token_count_runs_the_static_quant_compiled_for_it(self):
+        # Only 16 tokens: the static quant is split over CTAs there, and the
+        # manifest has no other (before, the max kernel named one it lacked).
+        ks, launches = emit("emit-kernels-persistent-max.mlir", "--runtime-shape", "16")
+        k = ks.find("vllm.dynamic_scaled_fp8_quant", hidden=4096, dtype="bf16", num_tokens=16)
+        t = {"result": FakeTensor("float8_e4m3fn", 16 * 4096), "input": FakeTensor("bfloat16", 16 * 4096),
+             "scale": FakeTensor("float32", 1)}
+        k(16, **t)
+        self.assertEqual([(name, grid) for name, grid, *_ in launches],
+                         [("dynamic_scaled_fp8_quant_max_h4096_bf16", (16, 1, 1)),
+                          ("static_scaled_fp8_quant_h4096_bf16_s4", (64, 1, 1))])
+        # 16 and 4096 tokens, persistent: each context's own pair.
+        ks, launches = emit("emit-kernels-persistent-max.mlir", "--compile-sizes", "16,4096", "--persistent-kernels")
+        many = ks.find("vllm.dynamic_scaled_fp8_quant", hidden=4096, dtype="bf16", num_tokens=4096)
+        self.assertEqual(many.then_kernel(4096).name, "static_scaled_fp8_quant_h4096_bf16")
+        few = ks.find("vllm.dynamic_scaled_fp8_quant", hidden=4096, dtype="bf16", num_tokens=16)
+        self.assertEqual(few.then_kernel(16).name, "static_scaled_fp8_quant_h4096_bf16_s4")
+        self.assertIsNone(ks.find("vllm.static_scaled_fp8_quant", hidden=4096, dtype="bf16", num_tokens=16).then_kernel(16))
+
     def test_a_split_kernel_launches_its_ctas_per_row(self):
         ks, launches = emit("emit-kernels-sizes.mlir", "--compile-sizes", "1,4096")
         few = ks.find("vllm.silu_and_mul", hidden=8192, dtype="bf16", num_tokens=1)

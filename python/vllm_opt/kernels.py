@@ -8,7 +8,8 @@
 The manifest is the ABI: each kernel's parameters in launch order (name,
 pointer, f32 scalar (epsilon) or i32 scalar (num_tokens), element type,
 read/write), its block per shape context, and for the per-tensor dynamic
-quant a second kernel (`then`) and the buffers to zero first. A
+quant a second kernel (each launch's `then`: the static quant as compiled for
+that shape context) and the buffers to zero first. A
 `persistent` kernel (`vllm-opt --persistent-kernels`) is launched with at
 most the CTAs the GPU holds at once (`resident_ctas`: the occupancy API's
 CTAs per SM times the SMs) and walks its rows itself. `Kernel.__call__` checks every tensor against it
@@ -280,7 +281,7 @@ class Kernel:
                 raise ValueError(f"{self.name}: '{p['name']}' at {t.data_ptr():#x} is not {align}-byte aligned "
                                  "(the kernel moves whole vectors; a sliced view may not be)")
         # A kernel with a `then` kernel takes that one's buffers too.
-        then = self.set.by_name.get(self.entry.get("then") or "")
+        then = self.then_kernel(n)
         known = {p["name"] for p in self.params + (then.params if then else [])}
         unknown = set(tensors) - known
         if unknown:
@@ -298,9 +299,24 @@ class Kernel:
         args = self.args(n, tensors, epsilon)
         block = self.block(n)
         self.set.launcher(self, self.launch_grid(n, block), (block, 1, 1), args, stream)
-        if self.entry.get("then"):
-            then = self.set.by_name[self.entry["then"]]
+        then = self.then_kernel(n)
+        if then is not None:
             then(n, epsilon, stream, **{p["name"]: tensors[p["name"]] for p in then.params if p["kind"] == "ptr"})
+
+    def then_kernel(self, n):
+        """The kernel to launch after this one for n rows (the per-tensor quant's
+        static quant, as compiled for n's shape context: each launch names its
+        own), or None."""
+        launches = self.entry.get("launch", [])
+        launch = next((c for c in launches if c["num_tokens"] == n), None)
+        launch = launch or next((c for c in launches if c["num_tokens"] == "symbolic"), None)
+        launch = launch or (launches[-1] if launches else {})
+        name = launch.get("then")
+        if name is None:
+            return None
+        if name not in self.set.by_name:
+            raise ValueError(f"{self.name}: its second kernel '{name}' is not in the manifest")
+        return self.set.by_name[name]
 
 
 class KernelSet:

@@ -764,7 +764,7 @@ fn kernel_buffers(kernel: &vllm_codegen::Kernel, e: &Expected, rows: usize, ub: 
                     "residual" => act(&e.r),
                     "weight" => act(&e.w),
                     "scale_ub" => ub.unwrap_or(f32::INFINITY).to_le_bytes().to_vec(),
-                    "scale" if n == 4 && kernel.then().is_none() => KERNEL_SCALE.to_le_bytes().to_vec(),
+                    "scale" if n == 4 && kernel.then(None).is_none() => KERNEL_SCALE.to_le_bytes().to_vec(),
                     _ => vec![0u8; n],
                 },
             )
@@ -948,7 +948,7 @@ fn traffic(kernel: &vllm_codegen::Kernel, stats: &vllm_ptx_sim::Stats, rows: usi
         let width = if p.name == "input" { row } else { kernel.hidden };
         let full_sectors = is_row && (width * size).is_multiple_of(32);
         let what = format!("{} '{}'", kernel.name, p.name);
-        if access.contains("write") && kernel.then().is_none() && t.store_bytes != bytes {
+        if access.contains("write") && kernel.then(None).is_none() && t.store_bytes != bytes {
             return Err(format!("{what}: {} bytes stored, {bytes} to write", t.store_bytes).into());
         }
         if full_sectors && (t.load_sectors * 32 != t.load_bytes || t.store_sectors * 32 != t.store_bytes) {
@@ -1045,7 +1045,7 @@ fn gpu_kernels_match_the_reference_in_the_ptx_simulator() -> Result<(), Failed> 
                 }
                 notes.push(if differ == 0 { format!("{name} identical") } else { format!("{name} {differ}/{} within {worst}", d.len()) });
             }
-            if let Some(then) = kernel.then() {
+            if let Some(then) = kernel.then(Some(rows as u64)) {
                 // The per-tensor quant's second launch, on the scale the first
                 // one wrote: the whole op against `static_quant(x, max|x|/448)`.
                 let s = e

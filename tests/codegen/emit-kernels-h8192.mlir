@@ -21,7 +21,7 @@
 // CHECK: "name": "static_scaled_fp8_quant_h8192_bf16"
 // CHECK: "name": "dynamic_per_token_scaled_fp8_quant_h8192_bf16"
 // CHECK: "name": "dynamic_scaled_fp8_quant_max_h8192_bf16"
-// CHECK: "then": "static_scaled_fp8_quant_h8192_bf16",
+// CHECK: "then": "static_scaled_fp8_quant_h8192_bf16"
 // CHECK: "name": "per_token_group_fp8_quant_g128_h8192_bf16"
 
 func.func @h8192(%x: tensor<?x8192xbf16>, %r: tensor<?x8192xbf16>, %w: tensor<8192xbf16>, %s: tensor<f32>)

@@ -2,7 +2,9 @@
 // persistent form walks the whole tensor as one run of 16-byte chunks (four
 // loads in flight a thread a step, then one at a time), then one block
 // reduction and one atomic max a CTA; the static quant that follows keeps
-// its one-CTA-a-row form. Few tokens (16) keep the one-CTA-a-row max kernel.
+// its one-CTA-a-row form. Few tokens (16) keep the one-CTA-a-row max kernel,
+// and each launch names the static quant of its own context (split over
+// CTAs for 16 tokens), a kernel the manifest has.
 // Its numerics: numerics::persistent_max_kernel_reads_every_chunk_once.
 // RUN: rm -rf %t && vllm-opt %s --compile-sizes 16,4096 --persistent-kernels --emit-kernels %t -o /dev/null
 // RUN: FileCheck %s --input-file %t/manifest.json
@@ -15,10 +17,12 @@ func.func @g(%x: tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<1xf32>
 
 // CHECK: "name": "dynamic_scaled_fp8_quant_max_h4096_bf16",
 // CHECK: "persistent": false,
+// CHECK: "num_tokens": 16,
+// CHECK: "then": "static_scaled_fp8_quant_h4096_bf16_s4"
+// CHECK: "name": "static_scaled_fp8_quant_h4096_bf16_s4"
 // CHECK: "name": "dynamic_scaled_fp8_quant_max_h4096_bf16_p"
 // CHECK: "threads": 128,
 // CHECK: "persistent": true,
-// CHECK: "then": "static_scaled_fp8_quant_h4096_bf16"
 // CHECK: "zero_before_launch": [
 // CHECK-NEXT: "scale"
 // CHECK: "name": "num_tokens"
@@ -26,6 +30,8 @@ func.func @g(%x: tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<1xf32>
 // CHECK: "num_tokens": 4096,
 // CHECK-NEXT: "grid": [
 // CHECK-NEXT: "min(4096, resident_ctas)",
+// CHECK: "then": "static_scaled_fp8_quant_h4096_bf16"
+// CHECK: "name": "static_scaled_fp8_quant_h4096_bf16",
 
 // PTX: .visible .entry dynamic_scaled_fp8_quant_max_h4096_bf16_p(
 // PTX: .param .u32 dynamic_scaled_fp8_quant_max_h4096_bf16_p_param_2

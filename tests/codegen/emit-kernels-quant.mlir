@@ -19,9 +19,11 @@
 // CHECK: "name": "scale",
 // CHECK: "name": "scale_ub",
 // CHECK: "name": "dynamic_scaled_fp8_quant_max_h4096_bf16"
-// CHECK: "then": "static_scaled_fp8_quant_h4096_bf16",
-// CHECK-NEXT: "zero_before_launch": [
+// CHECK: "zero_before_launch": [
 // CHECK-NEXT: "scale"
+// CHECK: "launch": [
+// CHECK: "num_tokens": "symbolic",
+// CHECK: "then": "static_scaled_fp8_quant_h4096_bf16"
 // RUN: FileCheck %s --check-prefix=MAX --input-file %t/dynamic_scaled_fp8_quant_max_h4096_bf16.ptx
 // MAX: max.s32
 // MAX: atom.global.max.u32

@@ -107,12 +107,15 @@ impl Kernel {
         self.params.iter().find(|p| matches!(p.name, "result" | "output_q")).map_or(self.elem.as_str(), |p| p.elem.as_str())
     }
 
-    /// The kernel that must run after this one on the same buffers, for ops
-    /// that take two launches (the per-tensor dynamic quant: the static quant).
-    pub fn then(&self) -> Option<Kernel> {
+    /// The kernel that must run after this one on the same buffers in shape
+    /// context `tokens`, for ops that take two launches (the per-tensor
+    /// dynamic quant: the static quant, as compiled for that context, e.g.
+    /// split over CTAs for few rows). The manifest names it per launch.
+    pub fn then(&self, tokens: Option<u64>) -> Option<Kernel> {
         (self.op == "vllm.dynamic_scaled_fp8_quant")
             .then(|| kernel_for("vllm.static_scaled_fp8_quant", self.hidden, &self.elem, false, "f8E4M3FN", None, false))
             .flatten()
+            .map(|k| k.for_tokens(tokens))
     }
 
     /// True for kernels whose `scale` is one f32 per row (written).
@@ -404,21 +407,28 @@ impl Kernel {
         let launches: Vec<Json> = self
             .contexts
             .iter()
-            .map(|c| match c {
-                Some(t) if self.persistent => {
-                    json!({ "num_tokens": t, "grid": [format!("min({t}, resident_ctas)"), 1, 1], "block": [self.block(Some(*t)), 1, 1] })
+            .map(|c| {
+                let mut launch = match c {
+                    Some(t) if self.persistent => {
+                        json!({ "num_tokens": t, "grid": [format!("min({t}, resident_ctas)"), 1, 1], "block": [self.block(Some(*t)), 1, 1] })
+                    }
+                    None if self.persistent => {
+                        json!({ "num_tokens": "symbolic", "grid": ["min(num_tokens, resident_ctas)", 1, 1], "block": [self.block(None), 1, 1] })
+                    }
+                    Some(t) => json!({ "num_tokens": t, "grid": [self.grid(*t), 1, 1], "block": [self.block(Some(*t)), 1, 1] }),
+                    None if self.ctas_per_row > 1 => {
+                        json!({ "num_tokens": "symbolic", "grid": [format!("num_tokens * {}", self.ctas_per_row), 1, 1], "block": [self.block(None), 1, 1] })
+                    }
+                    None => json!({ "num_tokens": "symbolic", "grid": ["num_tokens", 1, 1], "block": [self.block(None), 1, 1] }),
+                };
+                // The kernel to launch after this one in this context (the per-tensor quant's).
+                if let Some(then) = self.then(*c) {
+                    launch["then"] = json!(then.name);
                 }
-                None if self.persistent => {
-                    json!({ "num_tokens": "symbolic", "grid": ["min(num_tokens, resident_ctas)", 1, 1], "block": [self.block(None), 1, 1] })
-                }
-                Some(t) => json!({ "num_tokens": t, "grid": [self.grid(*t), 1, 1], "block": [self.block(Some(*t)), 1, 1] }),
-                None if self.ctas_per_row > 1 => {
-                    json!({ "num_tokens": "symbolic", "grid": [format!("num_tokens * {}", self.ctas_per_row), 1, 1], "block": [self.block(None), 1, 1] })
-                }
-                None => json!({ "num_tokens": "symbolic", "grid": ["num_tokens", 1, 1], "block": [self.block(None), 1, 1] }),
+                launch
             })
             .collect();
-        let then = self.then().map(|k| k.name);
+        let two_launches = self.then(None).is_some();
         json!({
             "name": self.name,
             "file": format!("{}.ptx", self.name),
@@ -438,8 +448,8 @@ impl Kernel {
                 SiluDivision::Ieee => "ieee",
                 SiluDivision::FastPath => "fast-path",
             }),
-            "then": then,
-            "zero_before_launch": if then.is_some() { json!(["scale"]) } else { json!([]) },
+            // Zeroed before the launch; the kernel to launch after it, per shape context, is each launch's "then".
+            "zero_before_launch": if two_launches { json!(["scale"]) } else { json!([]) },
             "group_size": self.group,
             "scale_layout": match (self.group, self.scales.transposed) {
                 (None, _) => Json::Null,
@@ -567,13 +577,14 @@ pub fn collect_with(module: &mlir_support::melior::ir::Module<'_>, tokens: Optio
                     else {
                         continue;
                     };
+                    let k = if options.silu_fast_division { k.clone().with_fast_division().unwrap_or(k) } else { k };
+                    let k = k.for_tokens(tokens);
+                    let k = if options.persistent && many { k.clone().persistent().unwrap_or(k) } else { k };
                     // The per-tensor dynamic quant is two launches: its scale, then the static quant.
-                    let then = k.then();
-                    for k in [Some(k), then].into_iter().flatten() {
-                        let k = if options.silu_fast_division { k.clone().with_fast_division().unwrap_or(k) } else { k };
-                        let k = k.for_tokens(tokens);
-                        let k = if options.persistent && many { k.clone().persistent().unwrap_or(k) } else { k };
-                        merge(out, k, tokens);
+                    let then = k.then(tokens);
+                    merge(out, k, tokens);
+                    if let Some(then) = then {
+                        merge(out, then, tokens);
                     }
                 }
                 block = b.next_in_region();
