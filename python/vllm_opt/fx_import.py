@@ -35,10 +35,14 @@ def torch_resolver():
 
     def resolve(kind, name):
         if kind == "target":
-            if name == "operator.getitem":
-                return operator.getitem
+            if name.startswith("operator."):
+                # getitem, and the SymInt arithmetic (add, floordiv, ...) of size computations.
+                fn = getattr(operator, name[len("operator."):], None)
+                if not callable(fn):
+                    raise GraphImportError(f"target '{name}' is not a function of Python's operator module")
+                return fn
             if not name.startswith("torch."):
-                raise GraphImportError(f"target '{name}' is not an op under torch.ops")
+                raise GraphImportError(f"target '{name}' is neither an op under torch.ops nor an operator function")
             if name.startswith("torch.ops.symm_mem."):
                 # Async TP's fused ops: defined when this module is imported.
                 importlib.import_module("torch.distributed._symmetric_memory")

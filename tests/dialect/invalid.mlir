@@ -305,3 +305,12 @@ func.func @qk_rows_not_2d(%qkv: tensor<?x8x64xbf16>, %w: tensor<64xbf16>, %c: te
   %o = "vllm.fused_qk_norm_rope"(%qkv, %w, %w, %c, %p) {num_heads_q = 4 : i64, num_heads_k = 2 : i64, num_heads_v = 2 : i64, head_dim = 64 : i64, eps = 1.0e-6 : f64, is_neox = true} : (tensor<?x8x64xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<4096x64xbf16>, tensor<?xi64>) -> tensor<?x8x64xbf16>
   return
 }
+
+// -----
+
+// The opaque op takes tensors and SymInts (index), nothing else.
+func.func @opaque_op_with_a_scalar(%f: f32) {
+  // expected-error @+1 {{'torch.operator' op operand #0 ('inputs') must be a ranked tensor or an index, but got f32}}
+  "torch.operator"(%f) {target = "operator.neg", fx_args = "{\"args\":[{\"operand\":0}],\"kwargs\":{}}"} : (f32) -> ()
+  return
+}

@@ -20,6 +20,8 @@ pub enum ValueClass {
     Bool,
     /// A symbolic size: an `index` value, not a tensor.
     Index,
+    /// A ranked tensor or a symbolic size (what an FX node may take).
+    Value,
 }
 
 impl ValueClass {
@@ -33,6 +35,7 @@ impl ValueClass {
             "int" => Self::Int,
             "bool" => Self::Bool,
             "index" => Self::Index,
+            "value" => Self::Value,
             _ => return None,
         })
     }
@@ -48,6 +51,7 @@ impl ValueClass {
             Self::Int => "a tensor of integers",
             Self::Bool => "a tensor of i1",
             Self::Index => "an index",
+            Self::Value => "a ranked tensor or an index",
         }
     }
 
@@ -63,6 +67,7 @@ impl ValueClass {
             Self::Int => elem.starts_with('i') || elem.starts_with("si") || elem.starts_with("ui"),
             Self::Bool => elem == "i1",
             Self::Index => false,
+            Self::Value => true,
         }
     }
 }

@@ -295,7 +295,7 @@ fn check_values(decls: &[ValueDef], groups: &[Range<usize>], types: &[Type], wha
 }
 
 fn accepts(class: ValueClass, t: Type<'_>) -> bool {
-    if class == ValueClass::Index {
+    if class == ValueClass::Index || (class == ValueClass::Value && t.is_index()) {
         return t.is_index();
     }
     match mlir_support::ir::ranked_tensor(t) {
