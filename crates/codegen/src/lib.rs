@@ -738,6 +738,16 @@ pub fn emit_with(compiled: &[(Option<u64>, &str)], options: &Options) -> Result<
             .map_err(|d| format!("the compiled graph does not parse: {}", first_message(&d)))?;
         collect_with(&module, *tokens, options, &mut kernels);
     }
+    // The manifest is the ABI: every second launch it names is in it, for that context.
+    for k in &kernels {
+        for c in &k.contexts {
+            if let Some(then) = k.then(*c)
+                && !kernels.iter().any(|x| x.name == then.name && x.contexts.contains(c))
+            {
+                return Err(format!("{}: its second kernel {} is not emitted for {c:?} tokens", k.name, then.name));
+            }
+        }
+    }
     let kernels = kernels.into_iter().map(|k| ptx(&k, arch).map(|p| (k, p))).collect::<Result<Vec<_>, _>>()?;
     let manifest = json!({ "arch": arch, "kernels": kernels.iter().map(|(k, _)| k.manifest()).collect::<Vec<_>>() });
     Ok(Emitted { kernels, manifest })
