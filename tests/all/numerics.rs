@@ -23,6 +23,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::silu_fast_path_division_is_ieee_in_its_range", silu_fast_path_division_is_ieee_in_its_range),
     ("numerics::silu_fast_path_kernels_compute_the_default_bytes", silu_fast_path_kernels_compute_the_default_bytes),
     ("numerics::persistent_max_kernel_reads_every_chunk_once", persistent_max_kernel_reads_every_chunk_once),
+    ("numerics::add_rms_norm_fusion", add_rms_norm_fusion),
 ];
 
 const TOKENS: usize = 8;
@@ -1563,5 +1564,32 @@ fn persistent_max_kernel_reads_every_chunk_once() -> Result<(), Failed> {
         }
     }
     eprintln!("persistent max kernel: {runs} launches, the max found and every byte read once in each");
+    Ok(())
+}
+
+/// `@add_rms_norm` (a plain residual add, then a norm without residual:
+/// custom op with a static FP8 quant, and vLLM's native form) before and
+/// after `vllm-fuse-add-rms-norm`, the static quant fusion and
+/// fix-functionalization: every output bit for bit the same (the kernel
+/// adds in the activation type and rounds once, as `aten.add`), the adds
+/// and norms gone into one fused norm + quant and one fused add + norm.
+fn add_rms_norm_fusion() -> Result<(), Failed> {
+    let text = graph("add_rms_norm")?;
+    let pipeline = "builtin.module(func.func(vllm-fuse-add-rms-norm,vllm-fuse-rms-quant,vllm-fix-functionalization,vllm-dce))";
+    for seed in 0..4 {
+        let args = inputs(&text, 700 + seed)?;
+        let (before, _) = run(&text, None, &deep(&args))?;
+        let (after, ir) = run(&text, Some(pipeline), &deep(&args))?;
+        let fused = [("vllm.fused_add_rms_norm_static_fp8_quant_", 1), ("vllm.fused_add_rms_norm_", 1), ("aten.add", 0), ("aten.rsqrt", 0)];
+        for (op, n) in fused {
+            if count(&ir, op) != n {
+                return Err(format!("expected {n} {op} after the fusions:\n{ir}").into());
+            }
+        }
+        let d = differences(&before, &after)?;
+        if !d.is_empty() {
+            return Err(format!("seed {seed}: {} elements differ after the add + norm fusion, first {:?}", d.len(), d[0]).into());
+        }
+    }
     Ok(())
 }

@@ -72,6 +72,8 @@ fn slots_follow_vllms_order() -> Result<(), Failed> {
         order
             == [
                 "eliminate_noops",
+                // vLLM main: right after no-op elimination (implied by the passes it feeds).
+                "fuse_add_rms_norm",
                 "enable_sp",
                 "fuse_gemm_comms",
                 "fuse_allreduce_rms",

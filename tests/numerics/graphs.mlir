@@ -525,3 +525,26 @@ func.func @qwen3_qk_norm_rope_native_gptj(%qkv: tensor<?x256xbf16>, %qw: tensor<
   %kr = "aten.reshape"(%kf) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
   return %qr, %kr, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
 }
+
+// -----
+
+// A Transformers-backend layer boundary: the residual add as a plain add,
+// the norm without a residual (custom op, and vLLM's native form on the
+// second sum), a static FP8 quant; the sums are the next residuals
+// (numerics::add_rms_norm_fusion). Arguments: x, r, x2, w, scale.
+func.func @add_rms_norm(%x: tensor<?x256xbf16>, %r: tensor<?x256xbf16>, %x2: tensor<?x256xbf16>, %w: tensor<256xbf16>, %s: tensor<f32>)
+    -> (tensor<?x256xf8E4M3FN>, tensor<?x256xbf16>, tensor<?x256xbf16>, tensor<?x256xbf16>) {
+  %z = "aten.add"(%x, %r) : (tensor<?x256xbf16>, tensor<?x256xbf16>) -> tensor<?x256xbf16>
+  %y = "vllm.rms_norm"(%z, %w) {epsilon = 1.0e-6 : f64} : (tensor<?x256xbf16>, tensor<256xbf16>) -> tensor<?x256xbf16>
+  %q = "vllm.static_scaled_fp8_quant"(%y, %s) : (tensor<?x256xbf16>, tensor<f32>) -> tensor<?x256xf8E4M3FN>
+  %z2 = "aten.add"(%x2, %z) : (tensor<?x256xbf16>, tensor<?x256xbf16>) -> tensor<?x256xbf16>
+  %zf = "aten.convert_element_type"(%z2) {dtype = f32} : (tensor<?x256xbf16>) -> tensor<?x256xf32>
+  %sq = "aten.pow_scalar"(%zf) {other = 2 : i64} : (tensor<?x256xf32>) -> tensor<?x256xf32>
+  %m = "aten.mean"(%sq) {dim = array<i64: -1>, keepdim = true} : (tensor<?x256xf32>) -> tensor<?x1xf32>
+  %e = "aten.add_scalar"(%m) {other = 1.0e-6 : f64} : (tensor<?x1xf32>) -> tensor<?x1xf32>
+  %rs = "aten.rsqrt"(%e) : (tensor<?x1xf32>) -> tensor<?x1xf32>
+  %n = "aten.mul"(%zf, %rs) : (tensor<?x256xf32>, tensor<?x1xf32>) -> tensor<?x256xf32>
+  %nt = "aten.convert_element_type"(%n) {dtype = bf16} : (tensor<?x256xf32>) -> tensor<?x256xbf16>
+  %y2 = "aten.mul"(%nt, %w) : (tensor<?x256xbf16>, tensor<256xbf16>) -> tensor<?x256xbf16>
+  return %q, %z2, %y2, %z : tensor<?x256xf8E4M3FN>, tensor<?x256xbf16>, tensor<?x256xbf16>, tensor<?x256xbf16>
+}

@@ -48,6 +48,8 @@ pub enum Check {
     Absent(V),
     /// Two tensors have the same element type.
     SameElementType(V, V),
+    /// Two values have the same type (shape and element type: no broadcast).
+    SameType(V, V),
     /// An attribute equals a literal: a constant the fused kernel hard-codes.
     AttrIs(V, &'static str),
 }
@@ -143,6 +145,14 @@ fn matches<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) ->
             Check::SameElementType(a, b) => match (m.value(a).and_then(crate::native::elem), m.value(b).and_then(crate::native::elem)) {
                 (Some(x), Some(y)) if x == y => None,
                 (x, y) => Some(format!("{a:?} is {} but {b:?} is {}", x.unwrap_or_default(), y.unwrap_or_default())),
+            },
+            Check::SameType(a, b) => match (m.value(a).map(|v| v.r#type()), m.value(b).map(|v| v.r#type())) {
+                (Some(x), Some(y)) if x == y => None,
+                (x, y) => Some(format!(
+                    "{a:?} is {} but {b:?} is {}",
+                    x.map_or("absent".into(), |t| t.to_string()),
+                    y.map_or("absent".into(), |t| t.to_string())
+                )),
             },
             Check::AttrIs(a, lit) => {
                 let want = m.attr(ctx, V::Lit(lit));

@@ -10,6 +10,7 @@ mod async_tp;
 mod dce;
 mod fix_functionalization;
 mod fuse_act_quant;
+mod fuse_add_rms_norm;
 mod fuse_allreduce_rms;
 mod fuse_attn_quant;
 mod fuse_qk_norm_rope;
@@ -24,6 +25,7 @@ pub use async_tp::AsyncTpPass;
 pub use dce::DcePass;
 pub use fix_functionalization::FixFunctionalizationPass;
 pub use fuse_act_quant::FuseActQuantPass;
+pub use fuse_add_rms_norm::FuseAddRmsNormPass;
 pub use fuse_allreduce_rms::FuseAllreduceRmsPass;
 pub use fuse_attn_quant::FuseAttnQuantPass;
 pub use fuse_qk_norm_rope::FuseQkNormRopePass;
@@ -41,6 +43,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(DcePass),
         Box::new(SpecializeShapesPass),
         Box::new(NoopEliminationPass),
+        Box::new(FuseAddRmsNormPass),
         Box::new(SequenceParallelismPass),
         Box::new(AsyncTpPass),
         Box::new(FuseAllreduceRmsPass),

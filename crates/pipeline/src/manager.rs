@@ -56,9 +56,12 @@ pub struct Slot {
 }
 
 /// vLLM's order (PostGradPassManager.configure, v0.9 + v0.10's allreduce;
-/// main's q/k-norm + RoPE fusion after the attention fusion, as there).
+/// main's add + RMSNorm fusion after no-op elimination and q/k-norm + RoPE
+/// fusion after the attention fusion, as there).
 pub const SLOTS: &[Slot] = &[
     Slot { field: "eliminate_noops", pass: "vllm-noop-elimination", gate: Gate::Everywhere },
+    // vLLM main's AddRMSNormFusionPass; not a config key: on with the passes it feeds (`field_enabled`).
+    Slot { field: "fuse_add_rms_norm", pass: "vllm-fuse-add-rms-norm", gate: Gate::Everywhere },
     Slot { field: "enable_sp", pass: "vllm-sequence-parallelism", gate: Gate::StaticDivisibleByTp },
     Slot { field: "fuse_gemm_comms", pass: "vllm-async-tp", gate: Gate::StaticDivisibleByTp },
     Slot { field: "fuse_allreduce_rms", pass: "vllm-fuse-allreduce-rms", gate: Gate::TokensAtMostAllreduceLimit },
@@ -253,6 +256,8 @@ pub struct PostGradPassManager {
 fn field_enabled(c: &PassConfig, field: &str) -> bool {
     match field {
         "eliminate_noops" => c.eliminate_noops,
+        // Whatever fuses or shards fused_add_rms_norm wants a plain add + norm as one.
+        "fuse_add_rms_norm" => c.fuse_norm_quant || c.fuse_allreduce_rms || c.enable_sp,
         "enable_sp" => c.enable_sp,
         "fuse_gemm_comms" => c.fuse_gemm_comms,
         "fuse_allreduce_rms" => c.fuse_allreduce_rms,
