@@ -9,6 +9,22 @@
 // RUN: vllm-opt %s --config '{"eliminate_noops": true}' --print-pipeline | FileCheck %s --check-prefix=OFF
 // RUN: vllm-opt %s --config '{"fuse_allreduce_rms": true}' --tp-size 2 --runtime-shape 16 | FileCheck %s --check-prefix=AR
 
+// A graph Inductor captured (torch 2.15, CPU) from
+// python/torch_tests/test_add_rms_norm.py's layer_boundary (a plain residual
+// add, vLLM's native RMSNorm and static quant, custom ops off; the token
+// count marked dynamic), captured with vllm_opt.post_grad_dump_pass; symbolic
+// and at 16 tokens:
+// RUN: vllm-opt %S/inputs/add_rms_norm_inductor.json --config '{"enable_fusion": true, "eliminate_noops": true}' | FileCheck %s --check-prefix=CAPTURED
+// RUN: vllm-opt %S/inputs/add_rms_norm_inductor.json --config '{"enable_fusion": true, "eliminate_noops": true}' --runtime-shape 16 | FileCheck %s --check-prefix=CAPTURED
+// RUN: vllm-opt %S/inputs/add_rms_norm_inductor.json --config '{"enable_fusion": true, "eliminate_noops": true}' --pass-summary -o /dev/null 2>&1 | FileCheck %s --check-prefix=SUMMARY
+// SUMMARY: vllm-fuse-add-rms-norm {{.*}} add-rms-norm=1 native-rms=1
+// SUMMARY: vllm-fuse-rms-quant {{.*}} fused-add-rms-static-quant=1 {{.*}}native-quant=1
+// CAPTURED: "vllm.fused_add_rms_norm_static_fp8_quant_"
+// CAPTURED-NOT: aten.add
+// CAPTURED-NOT: aten.rsqrt
+// CAPTURED-NOT: aten.reciprocal
+// CAPTURED: return
+
 // PIPE: func.func(vllm-fuse-add-rms-norm),func.func(vllm-fuse-rms-quant)
 // OFF-NOT: vllm-fuse-add-rms-norm
 
