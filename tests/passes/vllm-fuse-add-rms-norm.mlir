@@ -95,3 +95,24 @@ func.func @already_fused(%x: tensor<?x4096xbf16>, %r: tensor<?x4096xbf16>, %w: t
   %y, %r2 = "vllm.fused_add_rms_norm"(%z, %r, %w) {epsilon = 1.0e-6 : f64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>)
   return %y, %r2 : tensor<?x4096xbf16>, tensor<?x4096xbf16>
 }
+
+// -----
+
+// A native norm of a broadcast sum: the rule would not fuse it, so it is
+// not raised either (a native chain is raised only where it then fuses).
+// CHECK-LABEL: func.func @native_norm_of_a_bias_add
+// CHECK: "aten.add"
+// CHECK: "aten.rsqrt"
+// CHECK-NOT: vllm.rms_norm
+func.func @native_norm_of_a_bias_add(%x: tensor<?x4096xbf16>, %b: tensor<4096xbf16>, %w: tensor<4096xbf16>) -> tensor<?x4096xbf16> {
+  %z = "aten.add"(%x, %b) : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  %zf = "aten.convert_element_type"(%z) {dtype = f32} : (tensor<?x4096xbf16>) -> tensor<?x4096xf32>
+  %sq = "aten.pow_scalar"(%zf) {other = 2 : i64} : (tensor<?x4096xf32>) -> tensor<?x4096xf32>
+  %m = "aten.mean"(%sq) {dim = array<i64: -1>, keepdim = true} : (tensor<?x4096xf32>) -> tensor<?x1xf32>
+  %e = "aten.add_scalar"(%m) {other = 1.0e-6 : f64} : (tensor<?x1xf32>) -> tensor<?x1xf32>
+  %rs = "aten.rsqrt"(%e) : (tensor<?x1xf32>) -> tensor<?x1xf32>
+  %n = "aten.mul"(%zf, %rs) : (tensor<?x4096xf32>, tensor<?x1xf32>) -> tensor<?x4096xf32>
+  %nt = "aten.convert_element_type"(%n) {dtype = bf16} : (tensor<?x4096xf32>) -> tensor<?x4096xbf16>
+  %y = "aten.mul"(%nt, %w) : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  return %y : tensor<?x4096xbf16>
+}

@@ -5,7 +5,7 @@ use crate::native;
 use mlir_support::{
     ir,
     melior::ir::{
-        RegionLike,
+        RegionLike, ValueLike,
         operation::{OperationLike, OperationRef},
     },
     pass::{Pass, PassFailed, PassInfo, PassRun, PassStatistic},
@@ -76,8 +76,10 @@ impl Pass for FuseAddRmsNormPass {
     }
 }
 
-/// Raises each decomposed RMSNorm without a residual whose input is an
-/// `aten.add` result; returns how many.
+/// Raises each decomposed RMSNorm without a residual that the rule will
+/// then fuse (an `aten.add` of two values of its input's type, the sum read
+/// before the norm by nothing else; an unfused native chain stays as it
+/// is); returns how many.
 fn raise_natives(func: OperationRef<'_, '_>) -> u64 {
     let handle = ir::ContextHandle::of(&func);
     let ctx = handle.get();
@@ -90,10 +92,10 @@ fn raise_natives(func: OperationRef<'_, '_>) -> u64 {
         }
         let Some(out) = op.results().next().map(Into::into) else { continue };
         let Ok(m) = native::rms(out) else { continue };
-        if m.residual.is_none()
-            && native::producer_named(m.x, "aten.add").is_some()
-            && native::raise_rms(ctx, block, &m, &mut erased).is_some()
-        {
+        let Some(add) = native::producer_named(m.x, "aten.add").filter(|_| m.residual.is_none()) else { continue };
+        let same = add.operands().all(|v| v.r#type() == m.x.r#type());
+        let after = ir::users(m.x).iter().all(|u| m.ops.contains(u) || op.is_before_in_block(*u));
+        if same && after && native::raise_rms(ctx, block, &m, &mut erased).is_some() {
             raised += 1;
         }
     }
