@@ -20,3 +20,16 @@ class RecordingPass(VllmOptPass):
         out = super().__call__(graph, runtime_shape)
         self.seen.append([str(n.target) for n in graph.nodes if n.op == "call_function"])
         return out
+
+
+def compile_with_pass(fn, config, **options):
+    """`torch.compile(fn)` with a fresh Dynamo and RecordingPass(config) as
+    the post-grad custom pass (caches off, so each call compiles); returns
+    the compiled function and the list the pass records into."""
+    import torch
+
+    seen = []
+    torch._dynamo.reset()
+    compiled = torch.compile(fn, options={"post_grad_custom_post_pass": RecordingPass(seen, config=config),
+                                          "force_disable_caches": True, **options})
+    return compiled, seen

@@ -17,7 +17,7 @@ import unittest
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from inductor_pass import RecordingPass  # noqa: E402
+from inductor_pass import compile_with_pass  # noqa: E402
 
 EPS = 1e-6
 LIB = torch.library.Library("_C", "FRAGMENT")
@@ -63,11 +63,7 @@ class AddRmsNormFusion(unittest.TestCase):
     def test_inductors_graph_fuses_into_one_in_place_kernel(self):
         for symbolic in (True, False):
             with self.subTest(symbolic=symbolic):
-                seen = []
-                torch._dynamo.reset()
-                pass_ = RecordingPass(seen, config={"enable_fusion": True, "eliminate_noops": True})
-                compiled = torch.compile(layer_boundary, options={"post_grad_custom_post_pass": pass_,
-                                                                  "force_disable_caches": True})
+                compiled, seen = compile_with_pass(layer_boundary, {"enable_fusion": True, "eliminate_noops": True})
                 g = torch.Generator().manual_seed(1)
                 x = torch.randn(16, 256, generator=g).to(torch.bfloat16)
                 r = torch.randn(16, 256, generator=g).to(torch.bfloat16)

@@ -14,7 +14,7 @@ import unittest
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from inductor_pass import RecordingPass  # noqa: E402
+from inductor_pass import compile_with_pass  # noqa: E402
 
 
 def padded_rows(x):
@@ -30,11 +30,7 @@ class SymIntArithmetic(unittest.TestCase):
     def test_a_padded_buffer_survives_the_pass_and_computes_what_eager_does(self):
         for symbolic in (True, False):
             with self.subTest(symbolic=symbolic):
-                seen = []
-                torch._dynamo.reset()
-                compiled = torch.compile(padded_rows, options={
-                    "post_grad_custom_post_pass": RecordingPass(seen, config={"eliminate_noops": True}),
-                    "force_disable_caches": True})
+                compiled, seen = compile_with_pass(padded_rows, {"eliminate_noops": True})
                 x = 100 * torch.randn(200, 64)
                 if symbolic:
                     torch._dynamo.mark_dynamic(x, 0)

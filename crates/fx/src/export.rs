@@ -6,7 +6,7 @@
 //! value-form custom ops become `auto_functionalized` + `getitem` again with
 //! `empty` buffers recreated, in-place ops become plain calls, ATen ops take
 //! their operands then attributes positionally (keyword-only ones as kwargs).
-use crate::import::{AUTO_FUNCTIONALIZED, GETITEM, value_op_for};
+use crate::import::{AUTO_FUNCTIONALIZED, FX_TARGET, GETITEM, value_op_for};
 use crate::types::dtype_name;
 use mlir_support::{
     Diag, ir,
@@ -526,8 +526,10 @@ impl Exporter {
                 Json::Array(elems)
             }
         };
+        // As it came: auto_functionalized_v2 where the importer recorded it (its args say so too).
+        let target = ir::string_attr(&op, FX_TARGET).filter(|_| self.provenance_args(&op).is_some());
         let name = self.fresh(wanted, "auto_functionalized");
-        self.push(&name, "call_function", AUTO_FUNCTIONALIZED, args, kwargs, meta.clone());
+        self.push(&name, "call_function", target.as_deref().unwrap_or(AUTO_FUNCTIONALIZED), args, kwargs, meta.clone());
         self.bind_results(&op, &name, Some(&meta));
         Ok(())
     }

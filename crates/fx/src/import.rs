@@ -53,6 +53,11 @@ const ALLOCATIONS: &[&str] = &[
 ];
 
 pub const AUTO_FUNCTIONALIZED: &str = "torch.ops.higher_order.auto_functionalized";
+/// torch's default since 2.6 (vLLM turns it off): mutated arguments are
+/// given as indices into `_all_bases`, and the tuple holds each base's new value.
+pub const AUTO_FUNCTIONALIZED_V2: &str = "torch.ops.higher_order.auto_functionalized_v2";
+/// The `fx.*` attribute recording a v2 node's target, so that it exports as it came.
+pub const FX_TARGET: &str = "fx.target";
 pub const GETITEM: &str = "operator.getitem";
 
 /// kwargs that select memory placement, not values: ignorable for semantics.
@@ -101,6 +106,44 @@ fn wrapped_op<'g>(node: &'g Node) -> Option<&'g str> {
 /// A getitem node's tuple and index.
 fn getitem_source<'g>(node: &'g Node) -> Option<(NodeRef<'g>, i64)> {
     Some((node.args.first()?.as_ref()?, node.args.get(1)?.as_i64()?))
+}
+
+/// What `auto_functionalized_v2` passes for each written argument of
+/// `twin`, in schema order: the index of its base in `_all_bases`, or
+/// `None` for an optional one not given. `None` overall when the node is
+/// not v2, or when a written argument is a view of its base (`_x_size`,
+/// `_x_slice_dim`, ...) or the bases are not the written arguments in order:
+/// forms the value op cannot express (kept opaque).
+fn v2_bases(node: &Node, twin: &OpDef) -> Option<Vec<Option<usize>>> {
+    if node.target != AUTO_FUNCTIONALIZED_V2 {
+        return None;
+    }
+    let bases = node.kwarg("_all_bases")?.as_list()?;
+    let written: Vec<&str> = twin.operands.iter().filter(|o| o.mutated).map(|o| o.name.as_str()).collect();
+    let mut order = Vec::new();
+    for w in &written {
+        // A view of the base is described by more keys than its index.
+        let prefix = format!("_{w}_");
+        if node.kwargs.iter().any(|(k, _)| k.starts_with(&prefix) && *k != format!("_{w}_base_index")) {
+            return None;
+        }
+        order.push(match node.kwarg(&format!("_{w}_base_index")) {
+            Some(Arg::Null) | None => None,
+            Some(a) => Some(usize::try_from(a.as_i64()?).ok()?),
+        });
+    }
+    let given: Vec<usize> = order.iter().flatten().copied().collect();
+    (given == (0..bases.len()).collect::<Vec<_>>()).then_some(order)
+}
+
+/// Argument `name` of an `auto_functionalized` node (v1), or of a v2 one
+/// whose written arguments are whole bases (`v2_bases`): the base itself.
+fn af_kwarg<'n, 'g>(node: &'n Node<'g>, twin: &OpDef, name: &str) -> Option<&'n Arg<'g>> {
+    if node.target == AUTO_FUNCTIONALIZED_V2 && twin.operands.iter().any(|o| o.mutated && o.name == name) {
+        let i = usize::try_from(node.kwarg(&format!("_{name}_base_index"))?.as_i64()?).ok()?;
+        return node.kwarg("_all_bases")?.as_list()?.get(i);
+    }
+    node.kwarg(name)
 }
 
 #[derive(Clone, Copy)]
@@ -628,24 +671,43 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             return Err(GraphError::at(&node.name, "auto_functionalized needs a tuple meta.val"));
         };
         let written: Vec<_> = twin.operands.iter().filter(|o| o.mutated).collect();
-        if meta.len() != written.len() + 1 {
+        let v2 = node.target == AUTO_FUNCTIONALIZED_V2;
+        let bases = if v2 {
+            match v2_bases(node, twin) {
+                Some(b) => Some(b),
+                None => return Ok(false), // views of bases: keep it opaque
+            }
+        } else {
+            None
+        };
+        // Each written argument's element of the tuple (v2: its base's; none when not given).
+        let slot_of = |k: usize| match &bases {
+            Some(b) => b[k].map(|j| j + 1),
+            None => Some(k + 1),
+        };
+        let expected = bases.as_ref().map_or(written.len(), |b| b.iter().flatten().count()) + 1;
+        if meta.len() != expected {
             return Err(GraphError::at(
                 &node.name,
                 format!(
                     "auto_functionalized of {target}: meta.val has {} elements, expected {} (None, then {})",
                     meta.len(),
-                    written.len() + 1,
+                    expected,
                     written.iter().map(|w| w.name.as_str()).collect::<Vec<_>>().join(", ")
                 ),
             ));
         }
-        if node.args.len() != 1 || node.kwargs.iter().any(|(k, _)| twin.operands.iter().all(|o| o.name != *k) && twin.attr(k).is_none()) {
+        let v2_key = |k: &str| v2 && (k == "_all_bases" || written.iter().any(|w| k == format!("_{}_base_index", w.name)));
+        if node.args.len() != 1
+            || node.kwargs.iter().any(|(k, _)| twin.operands.iter().all(|o| o.name != *k) && twin.attr(k).is_none() && !v2_key(k))
+        {
             return Ok(false); // an argument we do not model: keep it opaque
         }
+        let kwarg = |name: &str| af_kwarg(node, twin, name);
         let mut operands = Vec::new();
         let mut segments = Vec::new();
         for d in &v.operands {
-            let given = node.kwarg(&d.name);
+            let given = kwarg(&d.name);
             match (given, given.and_then(Arg::as_ref), d.arity) {
                 (Some(Arg::Null) | None, _, Arity::Optional) => segments.push(0),
                 (_, Some(r), _) => {
@@ -669,12 +731,16 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         let mut results = Vec::new();
         let mut present = vec![Elem::Absent];
         for (k, w) in written.iter().enumerate() {
-            let m = &meta[k + 1];
+            let slot = slot_of(k);
+            let m = slot.map_or(&Val::None, |i| &meta[i]);
             if *m == Val::None {
                 if w.arity != Arity::Optional {
                     return Err(GraphError::at(&node.name, format!("{target}: meta.val[{}] ('{}') is None", k + 1, w.name)));
                 }
-                present.push(Elem::Absent);
+                // v2 has no element for an argument not given.
+                if slot.is_some() {
+                    present.push(Elem::Absent);
+                }
             } else {
                 let Val::Tensor { shape, dtype } = m else {
                     return Err(GraphError::at(&node.name, format!("{target}: meta.val[{}] ('{}') is not a tensor", k + 1, w.name)));
@@ -686,7 +752,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         // Output-only buffers: dropped when this is their only use.
         let mut buffers = Vec::new();
         for b in out_only(v, twin) {
-            if let Some(arg) = node.kwarg(b)
+            if let Some(arg) = kwarg(b)
                 && let Some(r) = arg.as_ref()
             {
                 let entry = if self.dropped[r.index] { Ok(&self.graph.nodes[r.index]) } else { Err(arg) };
@@ -694,6 +760,9 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             }
         }
         attrs.extend(self.provenance(node, &operands, true));
+        if v2 {
+            attrs.push((self.id(FX_TARGET), self.str_attr(AUTO_FUNCTIONALIZED_V2)));
+        }
         if !buffers.is_empty() {
             let text = serde_json::to_string(&Buffers(buffers)).expect("JSON text of parsed values");
             attrs.push((self.ids.buffers, self.str_attr(&text)));
@@ -784,15 +853,20 @@ fn droppable(graph: &Graph) -> Vec<bool> {
         for v in n.arg_values() {
             v.for_each_ref(&mut |r| uses[r.index] += 1);
         }
-        if n.target == AUTO_FUNCTIONALIZED
+        if (n.target == AUTO_FUNCTIONALIZED || v2_bases_ok(n))
             && let Some((v, twin)) = wrapped_op(n).and_then(value_op_for)
         {
-            for r in out_only(v, twin).filter_map(|b| n.kwarg(b).and_then(Arg::as_ref)) {
+            for r in out_only(v, twin).filter_map(|b| af_kwarg(n, twin, b).and_then(Arg::as_ref)) {
                 out_uses[r.index] += 1;
             }
         }
     }
     graph.nodes.iter().enumerate().map(|(i, n)| ALLOCATIONS.contains(&&*n.target) && uses[i] == 1 && out_uses[i] == 1).collect()
+}
+
+/// A v2 node the importer gives its value op (`v2_bases`).
+fn v2_bases_ok(n: &Node) -> bool {
+    wrapped_op(n).and_then(value_op_for).is_some_and(|(_, twin)| v2_bases(n, twin).is_some())
 }
 
 pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<Module<'c>, Vec<Diag>> {
@@ -874,11 +948,13 @@ pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<M
                 }
                 NodeOp::CallFunction if imp.dropped[index] => Ok(()),
                 NodeOp::CallFunction if n.target == GETITEM => imp.getitem(n),
-                NodeOp::CallFunction if n.target == AUTO_FUNCTIONALIZED => match imp.auto_functionalized(block_ref, n) {
-                    Ok(true) => Ok(()),
-                    Ok(false) => imp.opaque(block_ref, n),
-                    Err(e) => Err(e),
-                },
+                NodeOp::CallFunction if n.target == AUTO_FUNCTIONALIZED || n.target == AUTO_FUNCTIONALIZED_V2 => {
+                    match imp.auto_functionalized(block_ref, n) {
+                        Ok(true) => Ok(()),
+                        Ok(false) => imp.opaque(block_ref, n),
+                        Err(e) => Err(e),
+                    }
+                }
                 NodeOp::CallFunction => match imp.aten(block_ref, n) {
                     Ok(true) => Ok(()),
                     Ok(false) => imp.opaque(block_ref, n),
