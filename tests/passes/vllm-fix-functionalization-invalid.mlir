@@ -4,6 +4,9 @@
 // RUN: not vllm-opt %s --vllm-fix-functionalization 2>&1 | FileCheck %s
 // A GEMM's output columns come from the weight, not from `a` (K vs N):
 // RUN: not vllm-opt %s --split-input-file --vllm-fix-functionalization 2>&1 | FileCheck %s --check-prefix=GEMM
+// Rows recorded as another size (padded) that nothing in the graph computes
+// (the cases it sizes: vllm-fix-functionalization-sizes.mlir):
+// RUN: not vllm-opt %s --split-input-file --vllm-fix-functionalization 2>&1 | FileCheck %s --check-prefix=PAD
 
 // CHECK: error: 'vllm.silu_and_mul' has an in-place kernel but could not be converted: cannot size the buffer for 'result'
 func.func @silu_dynamic_width(%gu: tensor<16x?xbf16>) -> tensor<16x?xbf16> {
@@ -17,4 +20,13 @@ func.func @silu_dynamic_width(%gu: tensor<16x?xbf16>) -> tensor<16x?xbf16> {
 func.func @gemm_dynamic_columns(%a: tensor<?x64xf8E4M3FN>, %b: tensor<64x?xf8E4M3FN>, %s: tensor<f32>) -> tensor<?x?xbf16> {
   %o = "vllm.cutlass_scaled_mm"(%a, %b, %s, %s) : (tensor<?x64xf8E4M3FN>, tensor<64x?xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<?x?xbf16>
   return %o : tensor<?x?xbf16>
+}
+
+// -----
+
+// Recorded as another size that nothing in the graph computes: refused.
+// PAD: error: 'vllm.silu_and_mul' has an in-place kernel but could not be converted: cannot size the buffer for 'result'
+func.func @padded_rows_unknown(%gu: tensor<?x8xbf16> {fx.meta = "{\"shape\":[\"s0\",8],\"dtype\":\"bfloat16\"}"}) -> tensor<?x4xbf16> {
+  %a = "vllm.silu_and_mul"(%gu) {fx.meta = "{\"shape\":[\"128*((s0 + 127)//128)\",4],\"dtype\":\"bfloat16\"}"} : (tensor<?x8xbf16>) -> tensor<?x4xbf16>
+  return %a : tensor<?x4xbf16>
 }

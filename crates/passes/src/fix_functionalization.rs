@@ -34,8 +34,11 @@ attention, `vllm.cutlass_scaled_mm`) becomes its in-place twin:
                                                (uses of %o read %x, of %r2 read %r)
 
 - A pure output gets a new `aten.empty`, sized from the op's input: a
-  dynamic size is the SymInt input that carries its symbol, else
-  `aten.sym_size`.
+  dynamic size is the SymInt input (or the graph's SymInt arithmetic) that
+  carries its recorded symbol or expression, else `aten.sym_size` of the
+  input where the input's dim is that size; a leading dim recorded as
+  another size (rows padded to a multiple) with no value for it is an
+  error, never a buffer of the input's rows.
 - A buffer that is read *and* written (`input`/`residual` of
   `fused_add_rms_norm`, `query`/`key` of the rotary embedding) is reused
   only when that is provably safe: no op after this one reads its old value
@@ -330,6 +333,18 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
                 by_symbol.entry(sym).or_insert(v);
             }
         }
+        // Sizes the graph computes (SymInt arithmetic, `sym_size`), by their
+        // recorded expression: `128*((s0 + 127)//128)` rows of a padded buffer.
+        for op in ir::block_ops(block) {
+            for r in op.results() {
+                let v: Value = r.into();
+                if v.r#type().is_index()
+                    && let Some(provenance::SymName { sym }) = provenance::value_meta_as(v)
+                {
+                    by_symbol.entry(sym).or_insert(v);
+                }
+            }
+        }
         Sizes { by_symbol, made: HashMap::default() }
     }
 
@@ -367,13 +382,17 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
                 shape.push(None);
                 continue;
             }
-            let like_has_it = like_same_shape || i + 1 < rank;
-            let sym = recorded
-                .as_ref()
-                .and_then(|s| s[i].clone())
-                .or_else(|| from_like.as_ref().filter(|_| like_has_it).and_then(|s| s[i].clone()));
+            let rec = recorded.as_ref().and_then(|s| s[i].clone());
+            let like_sym = from_like.as_ref().and_then(|s| s[i].clone());
+            // `like`'s dim stands for this one only when the op says so, or
+            // nothing recorded says otherwise (a leading dim recorded as
+            // another size, e.g. rows padded to a multiple, is not the input's).
+            let like_has_it = like_same_shape || (i + 1 < rank && (rec.is_none() || like_sym.is_none() || rec == like_sym));
+            let sym = rec.clone().or_else(|| like_sym.filter(|_| like_has_it));
             shape.push(sym.clone());
-            if let Some(v) = sym.as_deref().and_then(|s| self.by_symbol.get(s)) {
+            // A value computed in the graph must exist where the buffer is made.
+            let dominates = |v: &Value<'c, 'a>| ir::producer(*v).is_none_or(|p| p.is_before_in_block(before));
+            if let Some(v) = sym.as_deref().and_then(|s| self.by_symbol.get(s)).filter(|v| dominates(v)) {
                 out.push(*v);
                 continue;
             }

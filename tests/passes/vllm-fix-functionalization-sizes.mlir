@@ -1,0 +1,33 @@
+// Buffers whose leading dim is recorded as another size than the input's
+// (rows padded to a multiple, as NVFP4 block scales and MoE buffers have):
+// fix-functionalization sizes them with the value the graph computes for
+// that size (an imported SymInt expression, or a SymInt input), never with
+// the input's rows; with no such value it is an error, not a short buffer.
+// (The ops below are contrived: silu_and_mul's rows are its input's; the
+// recorded fx.meta says otherwise, which is what the rule must follow.)
+// RUN: vllm-opt %s --split-input-file --vllm-fix-functionalization | FileCheck %s
+// With no value for the recorded size: vllm-fix-functionalization-invalid.mlir.
+
+// The padded size as the graph computes it (operator.mul's result).
+// CHECK-LABEL: func.func @padded_rows_from_the_graph
+// CHECK: %[[P:.*]] = "torch.operator"(%arg0) {{.*}}target = "operator.mul"
+// CHECK: "aten.empty"(%[[P]])
+// CHECK-NOT: aten.sym_size
+// CHECK: "vllm.silu_and_mul_"
+func.func @padded_rows_from_the_graph(%n: index {fx.meta = "{\"sym\":\"s0\"}"}, %gu: tensor<?x8xbf16> {fx.meta = "{\"shape\":[\"s0\",8],\"dtype\":\"bfloat16\"}"}) -> (tensor<?x4xbf16>, index) {
+  %p = "torch.operator"(%n) {target = "operator.mul", fx_args = "{\"args\":[{\"operand\":0},2],\"kwargs\":{}}", fx.meta = "{\"sym\":\"2*s0\"}"} : (index) -> index
+  %a = "vllm.silu_and_mul"(%gu) {fx.meta = "{\"shape\":[\"2*s0\",4],\"dtype\":\"bfloat16\"}"} : (tensor<?x8xbf16>) -> tensor<?x4xbf16>
+  return %a, %p : tensor<?x4xbf16>, index
+}
+
+// -----
+
+// The input's rows are recorded as the same size: its sym_size, as always.
+// CHECK-LABEL: func.func @same_rows
+// CHECK: %[[S:.*]] = "aten.sym_size"(%arg0) {dim = 0 : i64}
+// CHECK: "aten.empty"(%[[S]])
+func.func @same_rows(%gu: tensor<?x8xbf16> {fx.meta = "{\"shape\":[\"s0\",8],\"dtype\":\"bfloat16\"}"}) -> tensor<?x4xbf16> {
+  %a = "vllm.silu_and_mul"(%gu) {fx.meta = "{\"shape\":[\"s0\",4],\"dtype\":\"bfloat16\"}"} : (tensor<?x8xbf16>) -> tensor<?x4xbf16>
+  return %a : tensor<?x4xbf16>
+}
+
