@@ -123,8 +123,8 @@ fn v2_bases(node: &Node, twin: &OpDef) -> Option<Vec<Option<usize>>> {
     let mut order = Vec::new();
     for w in &written {
         // A view of the base is described by more keys than its index.
-        let prefix = format!("_{w}_");
-        if node.kwargs.iter().any(|(k, _)| k.starts_with(&prefix) && *k != format!("_{w}_base_index")) {
+        const VIEW_KEYS: &[&str] = &["size", "stride", "storage_offset", "slice_dim", "slice_start", "slice_end", "alias"];
+        if VIEW_KEYS.iter().any(|v| node.kwarg(&format!("_{w}_{v}")).is_some()) {
             return None;
         }
         order.push(match node.kwarg(&format!("_{w}_base_index")) {
