@@ -163,12 +163,7 @@ fn fix_functionalization_keeps_every_result() -> Result<(), Failed> {
             if !ir.contains("_\"(") || ir.contains("\"vllm.fused_add_rms_norm\"(") {
                 return Err(format!("@{name}: fix-functionalization did not run:\n{ir}").into());
             }
-            let d = differences(&before, &after)?;
-            if !d.is_empty() {
-                return Err(
-                    format!("@{name} seed {seed}: {} elements differ after fix-functionalization, first {:?}", d.len(), d[0]).into()
-                );
-            }
+            same_bits(&before, &after, &format!("@{name} seed {seed}, after fix-functionalization"))?;
         }
     }
     Ok(())
@@ -200,6 +195,23 @@ fn count(ir: &str, op: &str) -> usize {
     ir.matches(&format!("\"{op}\"(")).count()
 }
 
+/// An error naming `what` unless `ir` has each op of `expected` as many times as said.
+fn expect_ops(ir: &str, expected: &[(&str, usize)], what: &str) -> Result<(), Failed> {
+    match expected.iter().find(|(op, n)| count(ir, op) != *n) {
+        Some((op, n)) => Err(format!("{what}: expected {n} {op}:\n{ir}").into()),
+        None => Ok(()),
+    }
+}
+
+/// An error naming `what` unless `after` is `before` bit for bit.
+fn same_bits(before: &[Val], after: &[Val], what: &str) -> Result<(), Failed> {
+    let d = differences(before, after)?;
+    match d.first() {
+        Some(first) => Err(format!("{what}: {} elements differ, first {first:?}", d.len()).into()),
+        None => Ok(()),
+    }
+}
+
 fn static_fp8_fusion_is_bit_identical() -> Result<(), Failed> {
     let text = graph("llama_static")?;
     for seed in 0..4 {
@@ -208,22 +220,12 @@ fn static_fp8_fusion_is_bit_identical() -> Result<(), Failed> {
         let (after, ir) = run(&text, Some(FUSE), &deep(&args))?;
         let fused =
             [("vllm.rms_norm_static_fp8_quant", 1), ("vllm.fused_add_rms_norm_static_fp8_quant", 1), ("vllm.silu_and_mul_quant", 1)];
-        for (op, n) in fused {
-            if count(&ir, op) != n {
-                return Err(format!("expected {n} {op} after fusion:\n{ir}").into());
-            }
-        }
-        let d = differences(&before, &after)?;
-        if !d.is_empty() {
-            return Err(format!("seed {seed}: {} elements differ after static FP8 fusion, first {:?}", d.len(), d[0]).into());
-        }
+        expect_ops(&ir, &fused, "after fusion")?;
+        same_bits(&before, &after, &format!("seed {seed}, after static FP8 fusion"))?;
         // And the whole default pipeline, fix-functionalization included.
         let full = format!("{},{})", FUSE.trim_end_matches(')'), &FIX["builtin.module(".len()..]);
         let (after_all, _) = run(&text, Some(&full), &deep(&args))?;
-        let d = differences(&before, &after_all)?;
-        if !d.is_empty() {
-            return Err(format!("seed {seed}: {} elements differ after the full pipeline, first {:?}", d.len(), d[0]).into());
-        }
+        same_bits(&before, &after_all, &format!("seed {seed}, after the full pipeline"))?;
     }
     Ok(())
 }
@@ -356,11 +358,8 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
             let sp = format!("builtin.module({})", passes.join(","));
             let module = compile(&ctx, &text, Some(&sp))?;
             let ir = module.as_operation().to_string();
-            for &(op, n) in [("vllm.all_reduce", 0)].iter().chain(expected) {
-                if count(&ir, op) != n {
-                    return Err(format!("{name}, tp {tp}, {after}: expected {n} {op}:\n{ir}").into());
-                }
-            }
+            let ops: Vec<(&str, usize)> = [("vllm.all_reduce", 0)].iter().chain(expected).copied().collect();
+            expect_ops(&ir, &ops, &format!("{name}, tp {tp}, {after}"))?;
             let (before_fn, after_fn) =
                 (baseline.body().first_operation().ok_or("empty module")?, module.body().first_operation().ok_or("empty module")?);
             for seed in 0..3u64 {
@@ -430,11 +429,7 @@ fn fusion_numerics(case: &FusionCase, mut each: impl FnMut(&[Val], &[Val])) -> R
         let args = inputs(&text, seed)?;
         let (before, _) = run(&text, None, &deep(&args))?;
         let (after, ir) = run(&text, Some(FUSE), &deep(&args))?;
-        for (op, n) in case.fused {
-            if count(&ir, op) != *n {
-                return Err(format!("@{}: expected {n} {op} after fusion:\n{ir}", case.graph).into());
-            }
-        }
+        expect_ops(&ir, case.fused, &format!("@{} after fusion", case.graph))?;
         for &i in case.exact {
             let d = differences(&before[i..=i], &after[i..=i])?;
             if !d.is_empty() {
@@ -1581,15 +1576,8 @@ fn add_rms_norm_fusion() -> Result<(), Failed> {
         let (before, _) = run(&text, None, &deep(&args))?;
         let (after, ir) = run(&text, Some(pipeline), &deep(&args))?;
         let fused = [("vllm.fused_add_rms_norm_static_fp8_quant_", 1), ("vllm.fused_add_rms_norm_", 1), ("aten.add", 0), ("aten.rsqrt", 0)];
-        for (op, n) in fused {
-            if count(&ir, op) != n {
-                return Err(format!("expected {n} {op} after the fusions:\n{ir}").into());
-            }
-        }
-        let d = differences(&before, &after)?;
-        if !d.is_empty() {
-            return Err(format!("seed {seed}: {} elements differ after the add + norm fusion, first {:?}", d.len(), d[0]).into());
-        }
+        expect_ops(&ir, &fused, "after the fusions")?;
+        same_bits(&before, &after, &format!("seed {seed}, after the add + norm fusion"))?;
     }
     Ok(())
 }
