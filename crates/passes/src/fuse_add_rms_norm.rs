@@ -84,20 +84,10 @@ fn raise_natives(func: OperationRef<'_, '_>) -> u64 {
     let handle = ir::ContextHandle::of(&func);
     let ctx = handle.get();
     let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return 0 };
-    let mut erased = std::collections::HashSet::new();
-    let mut raised = 0;
-    for op in ir::block_ops(block) {
-        if erased.contains(&ir::op_id(&op)) || op.name().as_string_ref().as_str() != Ok("aten.mul") {
-            continue;
-        }
-        let Some(out) = op.results().next().map(Into::into) else { continue };
-        let Ok(m) = native::rms(out) else { continue };
-        let Some(add) = native::producer_named(m.x, "aten.add").filter(|_| m.residual.is_none()) else { continue };
+    native::raise_rms_where(ctx, block, &mut std::collections::HashSet::new(), |m, end| {
+        let Some(add) = native::producer_named(m.x, "aten.add").filter(|_| m.residual.is_none()) else { return false };
         let same = add.operands().all(|v| v.r#type() == m.x.r#type());
-        let after = ir::users(m.x).iter().all(|u| m.ops.contains(u) || op.is_before_in_block(*u));
-        if same && after && native::raise_rms(ctx, block, &m, &mut erased).is_some() {
-            raised += 1;
-        }
-    }
-    raised
+        let after = ir::users(m.x).iter().all(|u| m.ops.contains(u) || end.is_before_in_block(*u));
+        same && after
+    })
 }

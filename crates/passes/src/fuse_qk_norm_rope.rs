@@ -607,20 +607,10 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
     /// heads, `[T, H, D]`: what vLLM's native `q_norm`/`k_norm` trace to.
     /// Returns how many were raised.
     fn raise_natives(&mut self) -> u64 {
-        let mut raised = 0;
-        for op in ir::block_ops(self.block) {
-            if self.erased.contains(&ir::op_id(&op)) || !name_is(&op, &["aten.mul"]) {
-                continue;
-            }
-            let Some(out) = op.results().next().map(Value::from) else { continue };
-            let Ok(m) = native::rms(out) else { continue };
-            let per_head = m.residual.is_none()
+        native::raise_rms_where(self.ctx, self.block, &mut self.erased, |m, _| {
+            m.residual.is_none()
                 && dims(m.x).is_some_and(|s| s.len() == 3)
-                && ir::producer(m.x).is_some_and(|p| name_is(&p, &["aten.view", "aten.reshape"]));
-            if per_head && native::raise_rms(self.ctx, self.block, &m, &mut self.erased).is_some() {
-                raised += 1;
-            }
-        }
-        raised
+                && ir::producer(m.x).is_some_and(|p| name_is(&p, &["aten.view", "aten.reshape"]))
+        })
     }
 }

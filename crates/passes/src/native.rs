@@ -421,6 +421,32 @@ pub fn earliest<'c: 'a, 'a>(values: &[Value<'c, 'a>]) -> Option<Op<'c, 'a>> {
     best
 }
 
+/// Raises every native RMSNorm of the block that `wanted` accepts (the
+/// norm, and the `aten.mul` that ends it), skipping ops already in
+/// `erased`; returns how many. For passes whose rule then fuses exactly
+/// those norms.
+pub fn raise_rms_where<'c: 'a, 'a>(
+    ctx: &'c Context,
+    block: BlockRef<'c, 'a>,
+    erased: &mut std::collections::HashSet<usize>,
+    wanted: impl Fn(&Rms<'c, 'a>, &Op<'c, 'a>) -> bool,
+) -> u64 {
+    let mut raised = 0;
+    for op in ir::block_ops(block) {
+        if erased.contains(&ir::op_id(&op)) || op.name().as_string_ref().as_str() != Ok("aten.mul") {
+            continue;
+        }
+        let Some(out) = op.results().next().map(Value::from) else { continue };
+        if let Ok(m) = rms(out)
+            && wanted(&m, &op)
+            && raise_rms(ctx, block, &m, erased).is_some()
+        {
+            raised += 1;
+        }
+    }
+    raised
+}
+
 /// Replaces a native RMSNorm with `vllm.rms_norm` / `vllm.fused_add_rms_norm`;
 /// returns the new normalized value. `erased` collects removed ops.
 pub fn raise_rms<'c: 'a, 'a>(
