@@ -6,7 +6,7 @@
 //! per_token.rs: it shares the row max with the fused form.)
 use crate::body::{
     Block, Reduce, Target, block_reduce, fold_max_abs, footer, header, header_persistent, header_split, index_lines, inv_scale_at, lanes,
-    max_abs_step, row_constants, row_steps, store_fp8,
+    max_abs_step, row_constants, row_steps, store_fp8, with_row_count,
 };
 use std::fmt::Write;
 
@@ -46,13 +46,13 @@ pub fn kernel(name: &str, h: u64, t: &str, target: Target, ctas: u64) -> String 
 /// `persistent` (`Some(threads)`, `Kernel::persistent`) takes the row count
 /// as a last `num_tokens: i32`; on the GPU it is `max_kernel_persistent`.
 pub fn max_kernel(name: &str, h: u64, t: &str, target: Target, persistent: Option<u64>) -> String {
-    let params = if persistent.is_some() { PERSISTENT_PARAMS } else { "%x: !llvm.ptr, %scale: !llvm.ptr" };
+    let params = with_row_count(MAX_PARAMS, persistent.is_some());
     if let (Target::Gpu, Some(threads)) = (target, persistent) {
         return max_kernel_persistent(name, h, t, threads);
     }
     let w = lanes(h);
     let al = 2 * w;
-    let mut k = header(name, params, target);
+    let mut k = header(name, &params, target);
     k.push_str(&row_constants(h, w));
     let _ = write!(
         k,
@@ -95,7 +95,8 @@ pub fn max_kernel(name: &str, h: u64, t: &str, target: Target, persistent: Optio
     k
 }
 
-const PERSISTENT_PARAMS: &str = "%x: !llvm.ptr, %scale: !llvm.ptr, %num_tokens: i32";
+/// The max kernel's parameters (`with_row_count` adds the persistent form's `num_tokens`).
+const MAX_PARAMS: &str = "%x: !llvm.ptr, %scale: !llvm.ptr";
 
 /// Chunks each thread loads per step of the persistent max kernel's main loop.
 const MAX_UNROLL: u64 = 4;
@@ -111,7 +112,7 @@ const MAX_UNROLL: u64 = 4;
 fn max_kernel_persistent(name: &str, h: u64, t: &str, threads: u64) -> String {
     let w = lanes(h);
     let (al, u) = (2 * w, MAX_UNROLL);
-    let mut k = header_persistent(name, PERSISTENT_PARAMS);
+    let mut k = header_persistent(name, &with_row_count(MAX_PARAMS, true));
     let _ = write!(
         k,
         r#"      %c2 = arith.constant {w} : index
