@@ -853,8 +853,9 @@ fn droppable(graph: &Graph) -> Vec<bool> {
         for v in n.arg_values() {
             v.for_each_ref(&mut |r| uses[r.index] += 1);
         }
-        if (n.target == AUTO_FUNCTIONALIZED || v2_bases_ok(n))
+        if (n.target == AUTO_FUNCTIONALIZED || n.target == AUTO_FUNCTIONALIZED_V2)
             && let Some((v, twin)) = wrapped_op(n).and_then(value_op_for)
+            && (n.target == AUTO_FUNCTIONALIZED || v2_bases(n, twin).is_some())
         {
             for r in out_only(v, twin).filter_map(|b| af_kwarg(n, twin, b).and_then(Arg::as_ref)) {
                 out_uses[r.index] += 1;
@@ -862,11 +863,6 @@ fn droppable(graph: &Graph) -> Vec<bool> {
         }
     }
     graph.nodes.iter().enumerate().map(|(i, n)| ALLOCATIONS.contains(&&*n.target) && uses[i] == 1 && out_uses[i] == 1).collect()
-}
-
-/// A v2 node the importer gives its value op (`v2_bases`).
-fn v2_bases_ok(n: &Node) -> bool {
-    wrapped_op(n).and_then(value_op_for).is_some_and(|(_, twin)| v2_bases(n, twin).is_some())
 }
 
 pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<Module<'c>, Vec<Diag>> {
