@@ -136,6 +136,26 @@ fn v2_bases(node: &Node, twin: &OpDef) -> Option<Vec<Option<usize>>> {
     (given == (0..bases.len()).collect::<Vec<_>>()).then_some(order)
 }
 
+/// The value form an `auto_functionalized` node (v1, or v2 whose written
+/// arguments are whole bases: `v2_bases`) imports as: the op, its in-place
+/// twin and, for v2, each written argument's base. `None` when the node
+/// stays opaque (no value form of the op, an argument the op does not have,
+/// a written view of a base); the importer and `droppable` both ask here, so
+/// an opaque node keeps its buffers.
+#[allow(clippy::type_complexity)]
+fn value_form(node: &Node) -> Option<(&'static OpDef, &'static OpDef, Option<Vec<Option<usize>>>)> {
+    let v2 = node.target == AUTO_FUNCTIONALIZED_V2;
+    if node.target != AUTO_FUNCTIONALIZED && !v2 {
+        return None;
+    }
+    let (v, twin) = wrapped_op(node).and_then(value_op_for)?;
+    let bases = if v2 { Some(v2_bases(node, twin)?) } else { None };
+    let written = || twin.operands.iter().filter(|o| o.mutated);
+    let v2_key = |k: &str| v2 && (k == "_all_bases" || written().any(|w| k == format!("_{}_base_index", w.name)));
+    let unknown = |k: &str| twin.operands.iter().all(|o| o.name != k) && twin.attr(k).is_none() && !v2_key(k);
+    (node.args.len() == 1 && !node.kwargs.iter().any(|(k, _)| unknown(k))).then_some((v, twin, bases))
+}
+
 /// Argument `name` of an `auto_functionalized` node (v1), or of a v2 one
 /// whose written arguments are whole bases (`v2_bases`): the base itself.
 fn af_kwarg<'n, 'g>(node: &'n Node<'g>, twin: &OpDef, name: &str) -> Option<&'n Arg<'g>> {
@@ -666,20 +686,11 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         let Some(target) = wrapped_op(node) else {
             return Err(GraphError::at(&node.name, "auto_functionalized needs the op it wraps as its first argument ({\"op\": ...})"));
         };
-        let Some((v, twin)) = value_op_for(target) else { return Ok(false) };
+        let Some((v, twin, bases)) = value_form(node) else { return Ok(false) };
         let Val::Tuple(meta) = &node.val else {
             return Err(GraphError::at(&node.name, "auto_functionalized needs a tuple meta.val"));
         };
         let written: Vec<_> = twin.operands.iter().filter(|o| o.mutated).collect();
-        let v2 = node.target == AUTO_FUNCTIONALIZED_V2;
-        let bases = if v2 {
-            match v2_bases(node, twin) {
-                Some(b) => Some(b),
-                None => return Ok(false), // views of bases: keep it opaque
-            }
-        } else {
-            None
-        };
         // Each written argument's element of the tuple (v2: its base's; none when not given).
         let slot_of = |k: usize| match &bases {
             Some(b) => b[k].map(|j| j + 1),
@@ -696,12 +707,6 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
                     written.iter().map(|w| w.name.as_str()).collect::<Vec<_>>().join(", ")
                 ),
             ));
-        }
-        let v2_key = |k: &str| v2 && (k == "_all_bases" || written.iter().any(|w| k == format!("_{}_base_index", w.name)));
-        if node.args.len() != 1
-            || node.kwargs.iter().any(|(k, _)| twin.operands.iter().all(|o| o.name != *k) && twin.attr(k).is_none() && !v2_key(k))
-        {
-            return Ok(false); // an argument we do not model: keep it opaque
         }
         let kwarg = |name: &str| af_kwarg(node, twin, name);
         let mut operands = Vec::new();
@@ -760,7 +765,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             }
         }
         attrs.extend(self.provenance(node, &operands, true));
-        if v2 {
+        if bases.is_some() {
             attrs.push((self.id(FX_TARGET), self.str_attr(AUTO_FUNCTIONALIZED_V2)));
         }
         if !buffers.is_empty() {
@@ -853,10 +858,7 @@ fn droppable(graph: &Graph) -> Vec<bool> {
         for v in n.arg_values() {
             v.for_each_ref(&mut |r| uses[r.index] += 1);
         }
-        if (n.target == AUTO_FUNCTIONALIZED || n.target == AUTO_FUNCTIONALIZED_V2)
-            && let Some((v, twin)) = wrapped_op(n).and_then(value_op_for)
-            && (n.target == AUTO_FUNCTIONALIZED || v2_bases(n, twin).is_some())
-        {
+        if let Some((v, twin, _)) = value_form(n) {
             for r in out_only(v, twin).filter_map(|b| af_kwarg(n, twin, b).and_then(Arg::as_ref)) {
                 out_uses[r.index] += 1;
             }
