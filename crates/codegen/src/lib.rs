@@ -47,9 +47,13 @@ pub use qk_rope::{HEAD_DIMS as QK_ROPE_HEAD_DIMS, Heads as QkHeads};
 
 use mlir_support::{
     ir,
-    melior::ir::{BlockLike, RegionLike, ValueLike, operation::OperationLike},
+    melior::ir::{
+        BlockLike, RegionLike, ValueLike,
+        operation::{OperationLike, OperationRef},
+    },
 };
 use serde_json::{Value as Json, json};
+use std::collections::BTreeMap;
 
 /// A kernel parameter, in launch order.
 #[derive(Clone, Debug, PartialEq)]
@@ -532,65 +536,84 @@ pub fn collect(module: &mlir_support::melior::ir::Module<'_>, tokens: Option<u64
 /// `collect`, with the variants `options` asks for: the persistent form for
 /// many tokens where a kind has one, SiLU's fast-path division.
 pub fn collect_with(module: &mlir_support::melior::ir::Module<'_>, tokens: Option<u64>, options: &Options, out: &mut Vec<Kernel>) {
-    let many = tokens.is_none_or(|t| t >= BLOCK_STEP);
+    collect_reporting(module, tokens, options, out, &mut BTreeMap::new());
+}
+
+/// `collect_with`, also counting in `left` the ops with a kernel (in the op
+/// table) that get none here: vLLM's own kernels run them (attention, the
+/// rotary embedding, the GEMMs, NVFP4) or their shape is one no kernel is
+/// built for (a symbolic or odd row width, f32 activations).
+fn collect_reporting(
+    module: &mlir_support::melior::ir::Module<'_>,
+    tokens: Option<u64>,
+    options: &Options,
+    out: &mut Vec<Kernel>,
+    left: &mut BTreeMap<String, usize>,
+) {
     for func in ir::block_ops(module.body()) {
         for region in func.regions() {
             let mut block = region.first_block();
             while let Some(b) = block {
                 for op in ir::block_ops(b) {
                     let name = op.name();
-                    let Some(kind) = name.as_string_ref().as_str().ok().and_then(kind_of) else { continue };
-                    let Some(named) = vllm_dialect::verify::named_operands(&op) else { continue };
-                    if kind == "vllm.fused_qk_norm_rope" {
-                        if let Some(k) = qk_norm_rope_of(&op, &named) {
-                            merge(out, k, tokens);
-                        }
+                    let Ok(name) = name.as_string_ref().as_str() else { continue };
+                    if vllm_dialect::op(name).is_none_or(|d| d.kernel.is_none()) {
                         continue;
                     }
-                    let Some(input) = named.iter().find(|(n, _)| *n == "input").and_then(|(_, v)| v.first().copied()) else { continue };
-                    let Some(t) = ir::ranked_tensor(input.r#type()) else { continue };
-                    use mlir_support::melior::ir::ShapedTypeLike;
-                    // The row is the last dim; a scalar (rank 0) has none.
-                    let Some(last) = t.rank().checked_sub(1) else { continue };
-                    let Ok(mlir_support::melior::ir::r#type::DimSize::Static(h)) = t.dim_size(last) else { continue };
-                    let elem = ir::type_string(t.element()).into_owned();
-                    // For SiLU-and-mul the kernel is sized by its output width d (input 2d).
-                    let h = if kind.starts_with("vllm.silu_and_mul") { h / 2 } else { h };
-                    let given = |n: &str| named.iter().any(|(k, v)| *k == n && !v.is_empty());
-                    // What it writes: the `result` buffer or first result; else (fused_add_rms_norm) the input's type.
-                    let out_elem = named
-                        .iter()
-                        .find(|(n, _)| matches!(*n, "result" | "output_q"))
-                        .and_then(|(_, v)| v.first())
-                        .and_then(|v| ir::ranked_tensor(v.r#type()))
-                        // `results()`, not `result(0)`: an in-place op has none, and
-                        // melior describes a missing result by printing the function.
-                        .or_else(|| op.results().next().and_then(|r| ir::ranked_tensor(r.r#type())))
-                        .map_or_else(|| elem.clone(), |t| ir::type_string(t.element()).into_owned());
-                    let group = match group_of(&op) {
-                        Ok(g) => g,
-                        Err(()) => continue, // group constants the kernel does not bake in
-                    };
-                    let (group, scales) = group.unzip();
-                    let Some(k) = kernel_for(kind, h, &elem, given("residual"), &out_elem, group, given("scale_ub"))
-                        .and_then(|k| k.with_scales(scales.unwrap_or_default()))
-                    else {
-                        continue;
-                    };
-                    let k = if options.silu_fast_division { k.clone().with_fast_division().unwrap_or(k) } else { k };
-                    let k = k.for_tokens(tokens);
-                    let k = if options.persistent && many { k.clone().persistent().unwrap_or(k) } else { k };
-                    // The per-tensor dynamic quant is two launches: its scale, then the static quant.
-                    let then = k.then(tokens);
-                    merge(out, k, tokens);
-                    if let Some(then) = then {
-                        merge(out, then, tokens);
+                    match kernels_of(&op, name, tokens, options) {
+                        Some((k, then)) => {
+                            merge(out, k, tokens);
+                            if let Some(then) = then {
+                                merge(out, then, tokens);
+                            }
+                        }
+                        None => *left.entry(name.to_string()).or_default() += 1,
                     }
                 }
                 block = b.next_in_region();
             }
         }
     }
+}
+
+/// The kernel of one op in context `tokens` (and the per-tensor dynamic
+/// quant's second launch, the static quant); `None` where none is built.
+fn kernels_of(op: &OperationRef<'_, '_>, name: &str, tokens: Option<u64>, options: &Options) -> Option<(Kernel, Option<Kernel>)> {
+    let many = tokens.is_none_or(|t| t >= BLOCK_STEP);
+    let kind = kind_of(name)?;
+    let named = vllm_dialect::verify::named_operands(op)?;
+    if kind == "vllm.fused_qk_norm_rope" {
+        return qk_norm_rope_of(op, &named).map(|k| (k, None));
+    }
+    let input = named.iter().find(|(n, _)| *n == "input").and_then(|(_, v)| v.first().copied())?;
+    let t = ir::ranked_tensor(input.r#type())?;
+    use mlir_support::melior::ir::ShapedTypeLike;
+    // The row is the last dim; a scalar (rank 0) has none.
+    let last = t.rank().checked_sub(1)?;
+    let Ok(mlir_support::melior::ir::r#type::DimSize::Static(h)) = t.dim_size(last) else { return None };
+    let elem = ir::type_string(t.element()).into_owned();
+    // For SiLU-and-mul the kernel is sized by its output width d (input 2d).
+    let h = if kind.starts_with("vllm.silu_and_mul") { h / 2 } else { h };
+    let given = |n: &str| named.iter().any(|(k, v)| *k == n && !v.is_empty());
+    // What it writes: the `result` buffer or first result; else (fused_add_rms_norm) the input's type.
+    let out_elem = named
+        .iter()
+        .find(|(n, _)| matches!(*n, "result" | "output_q"))
+        .and_then(|(_, v)| v.first())
+        .and_then(|v| ir::ranked_tensor(v.r#type()))
+        // `results()`, not `result(0)`: an in-place op has none, and
+        // melior describes a missing result by printing the function.
+        .or_else(|| op.results().next().and_then(|r| ir::ranked_tensor(r.r#type())))
+        .map_or_else(|| elem.clone(), |t| ir::type_string(t.element()).into_owned());
+    // Group constants the kernel does not bake in: none.
+    let (group, scales) = group_of(op).ok()?.unzip();
+    let k = kernel_for(kind, h, &elem, given("residual"), &out_elem, group, given("scale_ub"))?.with_scales(scales.unwrap_or_default())?;
+    let k = if options.silu_fast_division { k.clone().with_fast_division().unwrap_or(k) } else { k };
+    let k = k.for_tokens(tokens);
+    let k = if options.persistent && many { k.clone().persistent().unwrap_or(k) } else { k };
+    // The per-tensor dynamic quant is two launches: its scale, then the static quant.
+    let then = k.then(tokens);
+    Some((k, then))
 }
 
 /// Adds `k`, used by one op in context `tokens`, to `out`: a new kernel, or
@@ -697,6 +720,9 @@ fn group_of(op: &mlir_support::melior::ir::operation::OperationRef<'_, '_>) -> R
 pub struct Emitted {
     pub kernels: Vec<(Kernel, String)>,
     pub manifest: Json,
+    /// Ops with a kernel that none was generated for, and how many sites
+    /// (over every context): they run vLLM's own kernels.
+    pub not_generated: BTreeMap<String, usize>,
 }
 
 /// The kernels of a graph compiled for several shape contexts, in memory:
@@ -732,11 +758,12 @@ impl Default for Options {
 pub fn emit_with(compiled: &[(Option<u64>, &str)], options: &Options) -> Result<Emitted, String> {
     let arch = options.arch.as_str();
     let mut kernels: Vec<Kernel> = Vec::new();
+    let mut left = BTreeMap::new();
     for (tokens, text) in compiled {
         let ctx = vllm_dialect::new_context()?;
         let module = mlir_support::source::parse(&ctx, text, "compiled.mlir")
             .map_err(|d| format!("the compiled graph does not parse: {}", first_message(&d)))?;
-        collect_with(&module, *tokens, options, &mut kernels);
+        collect_reporting(&module, *tokens, options, &mut kernels, &mut left);
     }
     // The manifest is the ABI: every second launch it names is in it, for that context.
     for k in &kernels {
@@ -749,8 +776,13 @@ pub fn emit_with(compiled: &[(Option<u64>, &str)], options: &Options) -> Result<
         }
     }
     let kernels = kernels.into_iter().map(|k| ptx(&k, arch).map(|p| (k, p))).collect::<Result<Vec<_>, _>>()?;
-    let manifest = json!({ "arch": arch, "kernels": kernels.iter().map(|(k, _)| k.manifest()).collect::<Vec<_>>() });
-    Ok(Emitted { kernels, manifest })
+    let not_generated: Vec<Json> = left.iter().map(|(op, sites)| json!({ "op": op, "sites": sites })).collect();
+    let manifest = json!({
+        "arch": arch,
+        "kernels": kernels.iter().map(|(k, _)| k.manifest()).collect::<Vec<_>>(),
+        "not_generated": not_generated,
+    });
+    Ok(Emitted { kernels, manifest, not_generated: left })
 }
 
 /// The `gpu.module` text of one kernel.

@@ -230,5 +230,9 @@ fn emit_kernels(dir: &str, options: &vllm_codegen::Options, compiled: &[(Option<
         .map_err(|e| Diag::error(dir, format!("cannot write {}: {e}", path.display())))?;
     let sites: usize = emitted.kernels.iter().map(|(k, _)| k.sites).sum();
     eprintln!("kernels: {} unique for {sites} sites, written to {dir}", emitted.kernels.len());
+    if !emitted.not_generated.is_empty() {
+        let left: Vec<String> = emitted.not_generated.iter().map(|(op, n)| format!("{op} ({n})")).collect();
+        eprintln!("not generated (vLLM's own kernels run them; manifest.json: not_generated): {}", left.join(", "));
+    }
     Ok(())
 }
