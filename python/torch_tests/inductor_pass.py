@@ -33,3 +33,23 @@ def compile_with_pass(fn, config, **options):
     compiled = torch.compile(fn, options={"post_grad_custom_post_pass": RecordingPass(seen, config=config),
                                           "force_disable_caches": True, **options})
     return compiled, seen
+
+
+def define_ops(lib, schemas, bodies):
+    """Defines vLLM's ops in `lib` (a torch.library.Library) by their schemas,
+    skipping those an earlier test module in this process defined, and gives
+    each of `bodies` (name -> CPU body) its implementation and a fake that
+    returns nothing (they mutate their `Tensor!` arguments)."""
+    import torch
+
+    for schema in schemas:
+        try:
+            lib.define(schema)
+        except RuntimeError:  # defined by an earlier test module
+            pass
+    for name, body in bodies.items():
+        try:
+            lib.impl(name, body, "CompositeExplicitAutograd")
+            torch.library.register_fake(f"{lib.ns}::{name}", lambda *a, **k: None, lib=lib)
+        except RuntimeError:  # an earlier test module gave it a body
+            pass

@@ -22,19 +22,10 @@ import unittest
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from inductor_pass import RecordingPass  # noqa: E402
+from inductor_pass import RecordingPass, define_ops  # noqa: E402
 
 HQ, HK, HV, D, EPS = 4, 2, 2, 64, 1e-6
 
-LIB = torch.library.Library("_C", "FRAGMENT")
-for schema in ("rotary_embedding(Tensor positions, Tensor! query, Tensor!? key, int head_size, Tensor cos_sin_cache, "
-               "bool is_neox) -> ()",
-               "fused_qk_norm_rope(Tensor! qkv, int num_heads_q, int num_heads_k, int num_heads_v, int head_dim, "
-               "float eps, Tensor q_weight, Tensor k_weight, Tensor cos_sin_cache, bool is_neox, Tensor position_ids) -> ()"):
-    try:
-        LIB.define(schema)
-    except RuntimeError:  # defined by an earlier test module in this process
-        pass
 
 
 def _rotate(heads, positions, cache, is_neox):
@@ -68,9 +59,12 @@ def fused_qk_norm_rope(qkv, num_heads_q, num_heads_k, num_heads_v, head_dim, eps
         heads[:, first:first + count] = _rotate(y, position_ids, cos_sin_cache, is_neox).to(qkv.dtype)
 
 
-for name, fn in (("rotary_embedding", rotary_embedding), ("fused_qk_norm_rope", fused_qk_norm_rope)):
-    LIB.impl(name, fn, "CompositeExplicitAutograd")
-    torch.library.register_fake(f"_C::{name}", lambda *a, **k: None, lib=LIB)
+LIB = torch.library.Library("_C", "FRAGMENT")
+define_ops(LIB, ("rotary_embedding(Tensor positions, Tensor! query, Tensor!? key, int head_size, Tensor cos_sin_cache, "
+                 "bool is_neox) -> ()",
+                 "fused_qk_norm_rope(Tensor! qkv, int num_heads_q, int num_heads_k, int num_heads_v, int head_dim, "
+                 "float eps, Tensor q_weight, Tensor k_weight, Tensor cos_sin_cache, bool is_neox, Tensor position_ids) -> ()"),
+           {"rotary_embedding": rotary_embedding, "fused_qk_norm_rope": fused_qk_norm_rope})
 
 
 def rms_norm_native(x, w):

@@ -24,6 +24,8 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::silu_fast_path_kernels_compute_the_default_bytes", silu_fast_path_kernels_compute_the_default_bytes),
     ("numerics::persistent_max_kernel_reads_every_chunk_once", persistent_max_kernel_reads_every_chunk_once),
     ("numerics::add_rms_norm_fusion", add_rms_norm_fusion),
+    ("numerics::nvfp4_reference_encodes_known_values", nvfp4_reference_encodes_known_values),
+    ("numerics::silu_nvfp4_fusion", silu_nvfp4_fusion),
 ];
 
 const TOKENS: usize = 8;
@@ -111,6 +113,15 @@ fn differences(a: &[Val], b: &[Val]) -> Result<Vec<(usize, usize, f32, f32)>, Fa
         let (Some(x), Some(y)) = (x.tensor(), y.tensor()) else { continue };
         if x.shape != y.shape || x.dtype != y.dtype {
             return Err(format!("result {i}: {:?} {:?} vs {:?} {:?}", x.dtype, x.shape, y.dtype, y.shape).into());
+        }
+        if !x.dtype.is_float() {
+            // Integer words exactly (an NVFP4 block-scale word is wider than f32's mantissa).
+            for (j, (p, q)) in x.to_exact().into_iter().zip(y.to_exact()).enumerate() {
+                if !(p.is_nan() && q.is_nan()) && p != q {
+                    out.push((i, j, p as f32, q as f32));
+                }
+            }
+            continue;
         }
         for (j, (p, q)) in x.to_vec().into_iter().zip(y.to_vec()).enumerate() {
             if !(p.is_nan() && q.is_nan()) && x.dtype.bits(p) != y.dtype.bits(q) {
@@ -1578,6 +1589,123 @@ fn add_rms_norm_fusion() -> Result<(), Failed> {
         let fused = [("vllm.fused_add_rms_norm_static_fp8_quant_", 1), ("vllm.fused_add_rms_norm_", 1), ("aten.add", 0), ("aten.rsqrt", 0)];
         expect_ops(&ir, &fused, "after the fusions")?;
         same_bits(&before, &after, &format!("seed {seed}, after the add + norm fusion"))?;
+    }
+    Ok(())
+}
+
+/// The NVFP4 reference (vllm_interp::kernels, vLLM's nvfp4_utils.cuh) on
+/// values worked out by hand: e2m1 rounding at every midpoint (ties to the
+/// even code), saturation, signed zero, NaN; the swizzled scale layout; one
+/// block end to end.
+fn nvfp4_reference_encodes_known_values() -> Result<(), Failed> {
+    use vllm_interp::kernels::{e2m1, e2m1_value, nvfp4_scale_offset, scaled_fp4_quant};
+    let cases: &[(f32, u8)] = &[
+        (0.0, 0),
+        (0.25, 0), // tie: 0 (code 0) over 0.5 (code 1)
+        (next_up(0.25), 1),
+        (0.75, 2), // tie: 1.0 (code 2) over 0.5
+        (next_down(0.75), 1),
+        (1.25, 2),
+        (next_up(1.25), 3),
+        (1.75, 4),
+        (2.5, 4),
+        (next_up(2.5), 5),
+        (3.5, 6),
+        (5.0, 6),
+        (next_up(5.0), 7),
+        (6.0, 7),
+        (1e30, 7),
+        (f32::INFINITY, 7),
+        (f32::NEG_INFINITY, 15),
+        (f32::NAN, 7),
+        (-0.0, 8),
+        (-0.1, 8),
+        (-3.0, 13),
+    ];
+    for &(v, code) in cases {
+        if e2m1(v) != code {
+            return Err(format!("e2m1({v:e}) = {}, want {code}", e2m1(v)).into());
+        }
+    }
+    for code in 0..16u8 {
+        if e2m1(e2m1_value(code)) != code {
+            return Err(format!("code {code} does not round-trip").into());
+        }
+    }
+    // The layout: [T/128, n/64, 32, 4, 4] bytes, every (row, block) its own byte.
+    let (rows, n) = (200, 256);
+    let mut seen = std::collections::HashSet::new();
+    for m in 0..rows {
+        for k in 0..n / 16 {
+            if !seen.insert(nvfp4_scale_offset(m, k, n)) {
+                return Err(format!("row {m} block {k} shares a scale byte").into());
+            }
+        }
+    }
+    let expect = [
+        ((0, 0), 0),
+        ((1, 0), 16),
+        ((32, 0), 4),
+        ((0, 1), 1),
+        ((0, 4), 512),
+        ((128, 0), 4 * 512),
+        ((199, 15), 2048 + 3 * 512 + 7 * 16 + 2 * 4 + 3),
+    ];
+    for ((m, k), off) in expect {
+        if nvfp4_scale_offset(m, k, n) != off {
+            return Err(format!("scale of row {m} block {k} at {}, want {off}", nvfp4_scale_offset(m, k, n)).into());
+        }
+    }
+    // One block: max 3, g = 896: s = e4m3(896 * 3/6) = 448 (0x7e), 1/(448/896) = 2;
+    // the elements times 2 are 6, -3, 0.5, 0.75, 5, -0, 2, 0. A zero block: scale 0.
+    let mut x = vec![3.0, -1.5, 0.25, 0.375, 2.5, -0.0, 1.0, 0.0];
+    x.resize(32, 0.0);
+    let (q, sf) = scaled_fp4_quant(&x, 32, 896.0);
+    let bytes: Vec<u8> = q.iter().map(|v| *v as u8).collect();
+    let want = [0xd7, 0x21, 0x86, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    if bytes != want {
+        return Err(format!("packed {bytes:02x?}, want {want:02x?}").into());
+    }
+    if sf.len() != 128 || sf[0] != 0x7e as f64 || sf[1..].iter().any(|w| *w != 0.0) {
+        return Err(format!("scale words {:?}, want 0x7e then 127 zeros", &sf[..4]).into());
+    }
+    Ok(())
+}
+
+/// SiLU-and-mul + NVFP4 quant fused (vllm-fuse-act-quant), then
+/// fix-functionalization, against the unfused graph in the interpreter:
+/// the values and the block-scale words (padding included) bit for bit,
+/// 200 tokens (two 128-row tiles, the second part padding) with rows of
+/// zeros, denormals, huge values, NaN and ±inf, under a global scale that
+/// gives normal e4m3 block scales and one that gives subnormal ones. The
+/// fused op is the reference's composition, so this checks the rewrite:
+/// operands, which result replaces what, and the buffers' sizes (the block
+/// scales' round_up(T, 128) rows come from the graph's arithmetic).
+fn silu_nvfp4_fusion() -> Result<(), Failed> {
+    let text = graph("silu_nvfp4")?;
+    let pipeline = "builtin.module(func.func(vllm-fuse-act-quant,vllm-fix-functionalization,vllm-dce))";
+    let (t, two_d) = (200usize, 2048usize);
+    for (seed, g) in [(0u64, 2688.0f32 / 8.0), (1, 0.03)] {
+        let mut rng = SplitMix64(800 + seed);
+        let x = Tensor::new(DType::BF16, vec![t, two_d], kernel_rows(t, two_d, &mut rng));
+        let args = vec![Val::Index(t as i64), Val::Tensor(x), Val::Tensor(Tensor::new(DType::F32, vec![], vec![g]))];
+        let (before, _) = run(&text, None, &deep(&args))?;
+        let (after, ir) = run(&text, Some(pipeline), &deep(&args))?;
+        let fused = [("vllm.silu_and_mul_nvfp4_quant_", 1), ("vllm.silu_and_mul", 0), ("vllm.scaled_fp4_quant", 0), ("aten.empty", 2)];
+        expect_ops(&ir, &fused, "after the fusion")?;
+        same_bits(&before, &after, &format!("global scale {g}, after the SiLU + NVFP4 fusion"))?;
+        let sf = after.get(1).and_then(Val::tensor).ok_or("no block scales")?;
+        if sf.shape != [256, 16] {
+            return Err(format!("block scales {:?}, want [256, 16]", sf.shape).into());
+        }
+        // Little-endian bytes of the words; those no (row, block) owns are padding, and zero.
+        let bytes: Vec<u8> = sf.to_exact().iter().flat_map(|w| (*w as i32).to_le_bytes()).collect();
+        let owned: std::collections::HashSet<usize> =
+            (0..t).flat_map(|m| (0..two_d / 2 / 16).map(move |k| vllm_interp::kernels::nvfp4_scale_offset(m, k, two_d / 2))).collect();
+        let padding_set = bytes.iter().enumerate().any(|(i, b)| *b != 0 && !owned.contains(&i));
+        if padding_set || owned.iter().all(|i| bytes[*i] == 0) {
+            return Err("block scales: padding not zero, or every real scale zero".into());
+        }
     }
     Ok(())
 }

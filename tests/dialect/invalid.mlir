@@ -314,3 +314,60 @@ func.func @opaque_op_with_a_scalar(%f: f32) {
   "torch.operator"(%f) {target = "operator.neg", fx_args = "{\"args\":[{\"operand\":0}],\"kwargs\":{}}"} : (f32) -> ()
   return
 }
+
+// -----
+
+// NVFP4 layout (nvfp4 in the table): 16 elements share a block scale.
+func.func @nvfp4_width_not_a_multiple_of_16(%x: tensor<16x24xbf16>, %g: tensor<f32>) {
+  // expected-error @+1 {{'output' rows (12 bytes) must pack a multiple of 16 elements (16 share a block scale)}}
+  %q, %s = "vllm.scaled_fp4_quant"(%x, %g) : (tensor<16x24xbf16>, tensor<f32>) -> (tensor<16x12xui8>, tensor<128x1xi32>)
+  return
+}
+
+// -----
+
+func.func @nvfp4_values_not_half_the_input(%x: tensor<16x64xbf16>, %g: tensor<f32>) {
+  // expected-error @+1 {{'output' rows (16 bytes) must pack 2 elements of 'input' a byte}}
+  %q, %s = "vllm.scaled_fp4_quant"(%x, %g) : (tensor<16x64xbf16>, tensor<f32>) -> (tensor<16x16xui8>, tensor<128x1xi32>)
+  return
+}
+
+// -----
+
+func.func @nvfp4_silu_values_a_quarter_of_the_input(%x: tensor<?x256xbf16>, %g: tensor<f32>) {
+  // expected-error @+1 {{'result' rows (128 bytes) must pack 4 elements of 'input' a byte}}
+  %q, %s = "vllm.silu_and_mul_nvfp4_quant"(%x, %g) : (tensor<?x256xbf16>, tensor<f32>) -> (tensor<?x128xui8>, tensor<?x4xi32>)
+  return
+}
+
+// -----
+
+func.func @nvfp4_scale_words(%x: tensor<16x256xbf16>, %g: tensor<f32>) {
+  // expected-error @+1 {{'output_scale' rows must be ceil(128 / 32) = 4 words (four e4m3 block scales each)}}
+  %q, %s = "vllm.scaled_fp4_quant"(%x, %g) : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<128x16xi32>)
+  return
+}
+
+// -----
+
+func.func @nvfp4_scale_rows_not_padded(%x: tensor<200x256xbf16>, %g: tensor<f32>) {
+  // expected-error @+1 {{'output_scale' must have round_up(200, 128) = 256 rows (the FP4 GEMM's 128-row tiles)}}
+  %q, %s = "vllm.scaled_fp4_quant"(%x, %g) : (tensor<200x256xbf16>, tensor<f32>) -> (tensor<200x128xui8>, tensor<200x4xi32>)
+  return
+}
+
+// -----
+
+func.func @nvfp4_rows(%x: tensor<16x256xbf16>, %g: tensor<f32>) {
+  // expected-error @+1 {{'output' must have a row per row of 'input'}}
+  %q, %s = "vllm.scaled_fp4_quant"(%x, %g) : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<8x128xui8>, tensor<128x4xi32>)
+  return
+}
+
+// -----
+
+func.func @nvfp4_in_place_rank(%q: tensor<16x128xui8>, %x: tensor<16x256xbf16>, %s: tensor<512xi32>, %g: tensor<f32>) {
+  // expected-error @+1 {{'input', 'output' and 'output_scale' must be rows (rank 2)}}
+  "vllm.scaled_fp4_quant_"(%q, %x, %s, %g) : (tensor<16x128xui8>, tensor<16x256xbf16>, tensor<512xi32>, tensor<f32>) -> ()
+  return
+}

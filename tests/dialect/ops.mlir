@@ -100,6 +100,20 @@ func.func @vllm_silu_and_mul_per_block_quant(%gu: tensor<?x28672xbf16>) {
   return
 }
 
+// CHECK-LABEL: func.func @vllm_scaled_fp4_quant(
+// CHECK: "vllm.scaled_fp4_quant"(
+func.func @vllm_scaled_fp4_quant(%y: tensor<16x4096xbf16>, %gs: tensor<f32>) {
+  %q, %sf = "vllm.scaled_fp4_quant"(%y, %gs) : (tensor<16x4096xbf16>, tensor<f32>) -> (tensor<16x2048xui8>, tensor<128x64xi32>)
+  return
+}
+
+// CHECK-LABEL: func.func @vllm_silu_and_mul_nvfp4_quant(
+// CHECK: "vllm.silu_and_mul_nvfp4_quant"(
+func.func @vllm_silu_and_mul_nvfp4_quant(%gu: tensor<?x28672xbf16>, %gs: tensor<f32>) {
+  %q, %sf = "vllm.silu_and_mul_nvfp4_quant"(%gu, %gs) : (tensor<?x28672xbf16>, tensor<f32>) -> (tensor<?x7168xui8>, tensor<?x224xi32>)
+  return
+}
+
 // CHECK-LABEL: func.func @vllm_rotary_embedding(
 // CHECK: "vllm.rotary_embedding"(
 func.func @vllm_rotary_embedding(%pos: tensor<?xi64>, %q: tensor<?x4096xbf16>, %k: tensor<?x1024xbf16>, %cache: tensor<131072x128xbf16>) {
@@ -272,6 +286,20 @@ func.func @vllm_silu_and_mul_quant_(%buf: tensor<?x14336xf8E4M3FN>, %gu: tensor<
 // CHECK: "vllm.silu_and_mul_per_block_quant_"(
 func.func @vllm_silu_and_mul_per_block_quant_(%buf: tensor<?x14336xf8E4M3FN>, %gu: tensor<?x28672xbf16>, %sbuf: tensor<?x112xf32>) {
   "vllm.silu_and_mul_per_block_quant_"(%buf, %gu, %sbuf) {group_size = 128 : i64} : (tensor<?x14336xf8E4M3FN>, tensor<?x28672xbf16>, tensor<?x112xf32>) -> ()
+  return
+}
+
+// CHECK-LABEL: func.func @vllm_scaled_fp4_quant_(
+// CHECK: "vllm.scaled_fp4_quant_"(
+func.func @vllm_scaled_fp4_quant_(%buf: tensor<16x2048xui8>, %y: tensor<16x4096xbf16>, %sbuf: tensor<128x64xi32>, %gs: tensor<f32>) {
+  "vllm.scaled_fp4_quant_"(%buf, %y, %sbuf, %gs) : (tensor<16x2048xui8>, tensor<16x4096xbf16>, tensor<128x64xi32>, tensor<f32>) -> ()
+  return
+}
+
+// CHECK-LABEL: func.func @vllm_silu_and_mul_nvfp4_quant_(
+// CHECK: "vllm.silu_and_mul_nvfp4_quant_"(
+func.func @vllm_silu_and_mul_nvfp4_quant_(%buf: tensor<?x7168xui8>, %sbuf: tensor<?x224xi32>, %gu: tensor<?x28672xbf16>, %gs: tensor<f32>) {
+  "vllm.silu_and_mul_nvfp4_quant_"(%buf, %sbuf, %gu, %gs) : (tensor<?x7168xui8>, tensor<?x224xi32>, tensor<?x28672xbf16>, tensor<f32>) -> ()
   return
 }
 

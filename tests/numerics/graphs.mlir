@@ -548,3 +548,19 @@ func.func @add_rms_norm(%x: tensor<?x256xbf16>, %r: tensor<?x256xbf16>, %x2: ten
   %y2 = "aten.mul"(%nt, %w) : (tensor<?x256xbf16>, tensor<256xbf16>) -> tensor<?x256xbf16>
   return %q, %z2, %y2, %z : tensor<?x256xf8E4M3FN>, tensor<?x256xbf16>, tensor<?x256xbf16>, tensor<?x256xbf16>
 }
+
+// -----
+
+// SiLU-and-mul, then the NVFP4 quant, with the token count symbolic: the
+// block scales' rows are round_up(T, 128), computed by the graph as vLLM's
+// `ops.scaled_fp4_quant` allocates them (numerics::silu_nvfp4_fusion).
+// Arguments: T, the gate-up rows, the global scale.
+func.func @silu_nvfp4(%n: index {fx.meta = "{\"sym\":\"s0\"}"}, %gu: tensor<?x2048xbf16> {fx.meta = "{\"shape\":[\"s0\",2048],\"dtype\":\"bfloat16\"}"}, %g: tensor<f32>)
+    -> (tensor<?x512xui8>, tensor<?x16xi32>) {
+  %a1 = "torch.operator"(%n) {target = "operator.add", fx_args = "{\"args\":[{\"operand\":0},127],\"kwargs\":{}}", fx.meta = "{\"sym\":\"s0 + 127\"}"} : (index) -> index
+  %a2 = "torch.operator"(%a1) {target = "operator.floordiv", fx_args = "{\"args\":[{\"operand\":0},128],\"kwargs\":{}}", fx.meta = "{\"sym\":\"((s0 + 127)//128)\"}"} : (index) -> index
+  %p = "torch.operator"(%a2) {target = "operator.mul", fx_args = "{\"args\":[{\"operand\":0},128],\"kwargs\":{}}", fx.meta = "{\"sym\":\"128*((s0 + 127)//128)\"}"} : (index) -> index
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<?x2048xbf16>) -> tensor<?x1024xbf16>
+  %q, %s = "vllm.scaled_fp4_quant"(%a, %g) {fx.meta = "[null,{\"shape\":[\"s0\",512],\"dtype\":\"uint8\"},{\"shape\":[\"128*((s0 + 127)//128)\",16],\"dtype\":\"int32\"}]"} : (tensor<?x1024xbf16>, tensor<f32>) -> (tensor<?x512xui8>, tensor<?x16xi32>)
+  return %q, %s : tensor<?x512xui8>, tensor<?x16xi32>
+}

@@ -7,6 +7,8 @@
 // Rows recorded as another size (padded) that nothing in the graph computes
 // (the cases it sizes: vllm-fix-functionalization-sizes.mlir):
 // RUN: not vllm-opt %s --split-input-file --vllm-fix-functionalization 2>&1 | FileCheck %s --check-prefix=PAD
+// NVFP4 block scales (round_up(T, 128) rows) with no recorded size: never the input's T rows:
+// RUN: not vllm-opt %s --split-input-file --vllm-fix-functionalization 2>&1 | FileCheck %s --check-prefix=NVFP4
 
 // CHECK: error: 'vllm.silu_and_mul' has an in-place kernel but could not be converted: cannot size the buffer for 'result'
 func.func @silu_dynamic_width(%gu: tensor<16x?xbf16>) -> tensor<16x?xbf16> {
@@ -29,4 +31,12 @@ func.func @gemm_dynamic_columns(%a: tensor<?x64xf8E4M3FN>, %b: tensor<64x?xf8E4M
 func.func @padded_rows_unknown(%gu: tensor<?x8xbf16> {fx.meta = "{\"shape\":[\"s0\",8],\"dtype\":\"bfloat16\"}"}) -> tensor<?x4xbf16> {
   %a = "vllm.silu_and_mul"(%gu) {fx.meta = "{\"shape\":[\"128*((s0 + 127)//128)\",4],\"dtype\":\"bfloat16\"}"} : (tensor<?x8xbf16>) -> tensor<?x4xbf16>
   return %a : tensor<?x4xbf16>
+}
+
+// -----
+
+// NVFP4: error: 'vllm.silu_and_mul_nvfp4_quant' has an in-place kernel but could not be converted: cannot size the buffer for 'result_block_scale': its rows are round_up(T, 128), and the graph has no value recorded as that size
+func.func @nvfp4_scales_unrecorded(%gu: tensor<?x256xbf16>, %g: tensor<f32>) -> (tensor<?x64xui8>, tensor<?x2xi32>) {
+  %q, %s = "vllm.silu_and_mul_nvfp4_quant"(%gu, %g) : (tensor<?x256xbf16>, tensor<f32>) -> (tensor<?x64xui8>, tensor<?x2xi32>)
+  return %q, %s : tensor<?x64xui8>, tensor<?x2xi32>
 }

@@ -31,3 +31,19 @@ func.func @same_rows(%gu: tensor<?x8xbf16> {fx.meta = "{\"shape\":[\"s0\",8],\"d
   return %a : tensor<?x4xbf16>
 }
 
+
+// -----
+
+// NVFP4: the packed values' rows are the input's; the block scales' are the
+// graph's round_up(T, 128) (the fused op's record, kept by the fusion).
+// CHECK-LABEL: func.func @nvfp4_block_scales
+// CHECK: %[[P:.*]] = "torch.operator"(%arg0) {{.*}}target = "operator.mul"
+// CHECK: %[[Q:.*]] = "aten.empty"(%arg0) {dtype = ui8
+// CHECK: %[[S:.*]] = "aten.empty"(%[[P]]) {dtype = i32
+// CHECK: "vllm.silu_and_mul_nvfp4_quant_"(%[[Q]], %[[S]], %arg1, %arg2)
+// CHECK: return %[[Q]], %[[S]]
+func.func @nvfp4_block_scales(%n: index {fx.meta = "{\"sym\":\"s0\"}"}, %gu: tensor<?x256xbf16> {fx.meta = "{\"shape\":[\"s0\",256],\"dtype\":\"bfloat16\"}"}, %g: tensor<f32>) -> (tensor<?x64xui8>, tensor<?x2xi32>) {
+  %p = "torch.operator"(%n) {target = "operator.mul", fx_args = "{\"args\":[{\"operand\":0},128],\"kwargs\":{}}", fx.meta = "{\"sym\":\"128*((s0 + 127)//128)\"}"} : (index) -> index
+  %q, %s = "vllm.silu_and_mul_nvfp4_quant"(%gu, %g) {fx.meta = "[null,{\"shape\":[\"s0\",64],\"dtype\":\"uint8\"},{\"shape\":[\"128*((s0 + 127)//128)\",2],\"dtype\":\"int32\"}]"} : (tensor<?x256xbf16>, tensor<f32>) -> (tensor<?x64xui8>, tensor<?x2xi32>)
+  return %q, %s : tensor<?x64xui8>, tensor<?x2xi32>
+}

@@ -52,3 +52,41 @@ func.func @no_fuse_per_group_when_activation_has_another_user(%gu: tensor<?x2867
   %q, %s = "vllm.per_token_group_fp8_quant"(%a) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x14336xbf16>) -> (tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>)
   return %q, %s, %a : tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>, tensor<?x14336xbf16>
 }
+
+// -----
+
+// NVFP4 (vLLM 0.11's SiluMulNvfp4QuantPattern). The fused op keeps the
+// quant's recorded shapes (its block scales have round_up(T, 128) rows),
+// for fix-functionalization to size its buffers by.
+// CHECK-LABEL: func.func @fuse_silu_mul_nvfp4_quant
+// CHECK-NEXT: %[[Q:.*]]:2 = "vllm.silu_and_mul_nvfp4_quant"(%arg1, %arg2) {fx.meta = "[null,{\22shape\22:[\22s0\22,64]{{.*}},{\22shape\22:[\22128*((s0 + 127)//128)\22,2]{{.*}}]"} : (tensor<?x256xbf16>, tensor<f32>) -> (tensor<?x64xui8>, tensor<?x2xi32>)
+// CHECK-NEXT: return %[[Q]]#0, %[[Q]]#1
+func.func @fuse_silu_mul_nvfp4_quant(%n: index, %gu: tensor<?x256xbf16>, %g: tensor<f32>) -> (tensor<?x64xui8>, tensor<?x2xi32>) {
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<?x256xbf16>) -> tensor<?x128xbf16>
+  %q, %s = "vllm.scaled_fp4_quant"(%a, %g) {fx.meta = "[null,{\"shape\":[\"s0\",64],\"dtype\":\"uint8\"},{\"shape\":[\"128*((s0 + 127)//128)\",2],\"dtype\":\"int32\"}]"} : (tensor<?x128xbf16>, tensor<f32>) -> (tensor<?x64xui8>, tensor<?x2xi32>)
+  return %q, %s : tensor<?x64xui8>, tensor<?x2xi32>
+}
+
+// -----
+
+// The activation is read again: nothing fuses (the SiLU output must exist).
+// CHECK-LABEL: func.func @no_fuse_nvfp4_when_activation_has_another_user
+// CHECK: "vllm.silu_and_mul"(
+// CHECK: "vllm.scaled_fp4_quant"
+func.func @no_fuse_nvfp4_when_activation_has_another_user(%gu: tensor<16x256xbf16>, %g: tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>, tensor<16x128xbf16>) {
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %q, %s = "vllm.scaled_fp4_quant"(%a, %g) : (tensor<16x128xbf16>, tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>)
+  return %q, %s, %a : tensor<16x64xui8>, tensor<128x2xi32>, tensor<16x128xbf16>
+}
+
+// -----
+
+// An NVFP4 quant of anything but silu_and_mul (here a norm) stays.
+// CHECK-LABEL: func.func @no_fuse_nvfp4_of_a_norm
+// CHECK: "vllm.rms_norm"
+// CHECK: "vllm.scaled_fp4_quant"
+func.func @no_fuse_nvfp4_of_a_norm(%x: tensor<16x128xbf16>, %w: tensor<128xbf16>, %g: tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>) {
+  %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-06 : f64} : (tensor<16x128xbf16>, tensor<128xbf16>) -> tensor<16x128xbf16>
+  %q, %s = "vllm.scaled_fp4_quant"(%y, %g) : (tensor<16x128xbf16>, tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>)
+  return %q, %s : tensor<16x64xui8>, tensor<128x2xi32>
+}

@@ -147,6 +147,20 @@ impl AttrKind {
     }
 }
 
+/// The NVFP4 layout of an op (`nvfp4 = { input, values, scales, input_per_byte }`):
+/// `input` is `[T, input_per_byte * w]`; `values` the packed e2m1 pairs
+/// `[T, w]` (`w` a multiple of 8: 16 elements share a scale); `scales` the
+/// e4m3 block scales in the FP4 GEMM's swizzled layout, four to an `i32`:
+/// `[round_up(T, 128), ceil(w / 32)]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nvfp4 {
+    pub input: String,
+    pub values: String,
+    pub scales: String,
+    pub input_per_byte: i64,
+}
+
 #[derive(Clone, Debug)]
 pub struct AttrDef {
     pub name: String,
@@ -198,6 +212,9 @@ pub struct OpDef {
     /// `dim` attribute: `scatter` divides that size by `world_size`,
     /// `gather` multiplies it (the other sizes agree).
     pub collective: Option<Collective>,
+    /// NVFP4 layout: which operand/result holds the packed e2m1 values and
+    /// which the swizzled block scales (`nvfp4` in the table).
+    pub nvfp4: Option<Nvfp4>,
     /// `(result, attribute)`: PyTorch returns None for that result when the
     /// bool attribute is false (`fused_all_gather_matmul`'s `return_A`);
     /// the result must then be unread.
@@ -340,6 +357,7 @@ struct RawOp {
     fx_positional: bool,
     collective: Option<String>,
     returned_if: Option<String>,
+    nvfp4: Option<Nvfp4>,
     example: String,
 }
 
@@ -418,6 +436,7 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
         fx_positional: false,
         collective: None,
         returned_if: None,
+        nvfp4: None,
         example,
     })
 }
@@ -484,6 +503,7 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
                 Some(Some((res, attr))) => Some((res.to_string(), attr.to_string())),
                 Some(None) => return Err(format!("{n}: returned_if is 'RESULT:ATTR'")),
             },
+            nvfp4: r.nvfp4,
             example: r.example,
         };
         if let Some((res, attr)) = &op.returned_if {
@@ -507,6 +527,12 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             && (!op.operands.iter().any(|d| &d.name == w) || op.same_shape.is_empty())
         {
             return Err(format!("{n}: row_weight names '{w}', which must be an operand, and needs same_shape rows"));
+        }
+        if let Some(f) = &op.nvfp4 {
+            let named = |v: &str| op.operands.iter().chain(&op.results).any(|d| d.name == v);
+            if ![&f.input, &f.values, &f.scales].iter().all(|v| named(v)) || f.input_per_byte < 1 {
+                return Err(format!("{n}: nvfp4 names its input, values and scales (operands or results) and input_per_byte >= 1"));
+            }
         }
         if index.insert(op.name.clone(), ops.len()).is_some() {
             return Err(format!("{n}: defined twice"));

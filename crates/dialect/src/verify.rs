@@ -36,6 +36,9 @@ pub fn verify_op(op: OperationRef<'_, '_>) -> Result<(), String> {
     if def.packed_heads {
         check_packed_heads(&op, &named)?;
     }
+    if let Some(f) = &def.nvfp4 {
+        check_nvfp4(f, &named)?;
+    }
     if let Some(rule) = def.collective {
         check_collective(&op, rule, &operands, &results)?;
     }
@@ -207,6 +210,39 @@ fn check_packed_heads(op: &OperationRef<'_, '_>, named: &Named) -> Result<(), St
         Some([_, _]) | None => Ok(()),
         Some(_) => Err("'cos_sin_cache' must be rows (rank 2)".into()),
     }
+}
+
+/// The NVFP4 layout (`nvfp4`, where sizes are static): `input` rows of
+/// `input_per_byte * w`, packed values `[T, w]` with `w` a multiple of 8
+/// (16 elements a block scale), block scales `[round_up(T, 128), ceil(w / 32)]`.
+fn check_nvfp4(f: &crate::spec::Nvfp4, named: &Named) -> Result<(), String> {
+    let dims = |name: &str| named.get(name).and_then(shape_of);
+    let (Some(input), Some(values), Some(scales)) = (dims(&f.input), dims(&f.values), dims(&f.scales)) else { return Ok(()) };
+    let ([ti, n], [tv, w], [ts, k]) = (input.as_slice(), values.as_slice(), scales.as_slice()) else {
+        return Err(format!("'{}', '{}' and '{}' must be rows (rank 2)", f.input, f.values, f.scales));
+    };
+    let agree = |a: &Option<i64>, b: Option<i64>| a.is_none() || b.is_none() || *a == b;
+    if let Some(w) = w {
+        if w % 8 != 0 {
+            return Err(format!("'{}' rows ({w} bytes) must pack a multiple of 16 elements (16 share a block scale)", f.values));
+        }
+        if !agree(n, Some(w * f.input_per_byte)) {
+            return Err(format!("'{}' rows ({w} bytes) must pack {} elements of '{}' a byte", f.values, f.input_per_byte, f.input));
+        }
+        if !agree(k, Some((w + 31) / 32)) {
+            return Err(format!("'{}' rows must be ceil({w} / 32) = {} words (four e4m3 block scales each)", f.scales, (w + 31) / 32));
+        }
+    }
+    if !agree(ti, *tv) {
+        return Err(format!("'{}' must have a row per row of '{}'", f.values, f.input));
+    }
+    if let (Some(t), Some(r)) = (ti.or(*tv), ts) {
+        let padded = (t + 127) / 128 * 128;
+        if *r != padded {
+            return Err(format!("'{}' must have round_up({t}, 128) = {padded} rows (the FP4 GEMM's 128-row tiles)", f.scales));
+        }
+    }
+    Ok(())
 }
 
 /// Splits `count` values into the declared groups.

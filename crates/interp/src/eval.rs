@@ -252,6 +252,31 @@ impl Interpreter {
         }
     }
 
+    /// SymInt arithmetic (`torch.operator` with an `operator.*` target on
+    /// index values: a padded buffer's `round_up(T, 128)` rows); Python's
+    /// semantics (`//` floors).
+    fn symint_arithmetic(&self, op: &OperationRef<'_, '_>, operands: &[Value<'_, '_>]) -> R<i64> {
+        let target = ir::string_attr(op, "target").ok_or("no target")?;
+        let args: serde_json::Value =
+            serde_json::from_str(&ir::string_attr(op, "fx_args").ok_or("no fx_args")?).map_err(|e| e.to_string())?;
+        let arg = |i: usize| -> R<i64> {
+            let a = args.get("args").and_then(|a| a.get(i)).ok_or_else(|| format!("{target} has no argument {i}"))?;
+            match a.get("operand").and_then(serde_json::Value::as_u64) {
+                Some(k) => self.index(*operands.get(k as usize).ok_or("no such operand")?),
+                None => a.as_i64().ok_or_else(|| format!("{target}: argument {i} is not an integer")),
+            }
+        };
+        let (a, b) = (arg(0)?, arg(1)?);
+        let v = match target.as_str() {
+            "operator.add" => a.checked_add(b),
+            "operator.sub" => a.checked_sub(b),
+            "operator.mul" => a.checked_mul(b),
+            "operator.floordiv" if b != 0 => Some(a.div_euclid(b) - i64::from(b < 0 && a.rem_euclid(b) != 0)),
+            _ => return Err(format!("cannot evaluate {target}")),
+        };
+        v.ok_or_else(|| format!("{target} overflows"))
+    }
+
     /// A shape list: kDynamic entries from `dyns` in order; -1 inferred from `numel`.
     fn shape_list(&self, entries: &[i64], dyns: &[Value<'_, '_>], numel: Option<usize>) -> R<Vec<usize>> {
         let mut dyns = dyns.iter();
@@ -349,10 +374,11 @@ impl Interpreter {
                 let x = t(0)?;
                 Ok(vec![Val::Index(x.shape[norm_dim(int(op, "dim").ok_or("no dim")?, x.shape.len())] as i64)])
             }
+            "operator" => Ok(vec![Val::Index(self.symint_arithmetic(op, &operands)?)]),
             "clone" => one(t(0)?.deep_clone()),
             "copy_" => {
                 let (dst, src) = (t(0)?, t(1)?);
-                dst.write(&src.to_vec());
+                dst.copy_from(&src);
                 Ok(vec![])
             }
             "reshape" | "view" => {
@@ -371,7 +397,7 @@ impl Interpreter {
                 let out = x.deep_clone();
                 let d = norm_dim(int(op, "dim").unwrap_or(0), x.shape.len());
                 let (s, e) = clamp_range(int(op, "start").unwrap_or(0), int(op, "end").unwrap_or(i64::MAX), x.shape[d]);
-                out.slice(d, s, e, int(op, "step").unwrap_or(1) as usize).write(&src.to_vec());
+                out.slice(d, s, e, int(op, "step").unwrap_or(1) as usize).copy_from(&src);
                 one(out)
             }
             "split" | "split_with_sizes" => {
@@ -425,7 +451,7 @@ impl Interpreter {
                 let out = Tensor::zeros(out_dtype()?, shape);
                 let mut start = 0;
                 for x in &ts {
-                    out.slice(d, start, start + x.shape[d], 1).write(&x.to_vec());
+                    out.slice(d, start, start + x.shape[d], 1).copy_from(x);
                     start += x.shape[d];
                 }
                 one(out)
@@ -556,23 +582,38 @@ impl Interpreter {
             for (w, r) in def.written_results(twin, results.len()) {
                 if let Some(r) = r {
                     let ty = results[r].r#type();
-                    let shape = self.result_shape(ty, &ins)?;
+                    let mut shape = self.result_shape(ty, &ins)?;
+                    // NVFP4 block scales have round_up(T, 128) rows, not T.
+                    if def.nvfp4.as_ref().is_some_and(|f| f.scales == w.name)
+                        && let (Some(rows), Some(t)) = (shape.first_mut(), ins.get("input").and_then(|i| i.shape.first()))
+                    {
+                        *rows = k::nvfp4_scale_rows(*t);
+                    }
                     outs.push((w.name.clone(), dtype_of(ty)?, shape));
                 }
             }
         }
-        let data = run_kernel(def.kernel.as_deref().unwrap_or(""), op, &ins, &outs)?;
+        let kernel = def.kernel.as_deref().unwrap_or("");
+        let data = match exact_kernel(kernel, &ins)? {
+            Some(exact) => exact,
+            None => run_kernel(kernel, op, &ins, &outs)?.into_iter().map(|(n, d)| (n, Out::Rounded(d))).collect(),
+        };
+        let get = |n: &str| data.get(n).ok_or_else(|| format!("kernel wrote no '{n}'"));
         if def.is_inplace() {
             for (n, _, _) in &outs {
-                let d = data.get(n.as_str()).ok_or_else(|| format!("kernel wrote no '{n}'"))?;
-                ins[n.as_str()].write(d);
+                match get(n)? {
+                    Out::Rounded(d) => ins[n.as_str()].write(d),
+                    Out::Exact(d) => ins[n.as_str()].write_exact(d),
+                }
             }
             Ok(vec![])
         } else {
             outs.into_iter()
                 .map(|(n, dt, shape)| {
-                    let d = data.get(n.as_str()).cloned().ok_or_else(|| format!("kernel wrote no '{n}'"))?;
-                    Ok(Val::Tensor(Tensor::new(dt, shape, d)))
+                    Ok(Val::Tensor(match get(&n)? {
+                        Out::Rounded(d) => Tensor::new(dt, shape, d.clone()),
+                        Out::Exact(d) => Tensor::exact(dt, shape, d.clone()),
+                    }))
                 })
                 .collect()
         }
@@ -676,6 +717,31 @@ fn binary_fn(short: &str) -> Option<fn(f32, f32) -> f32> {
 
 /// The kernel `kernel` on `ins` (by operand name); returns each output named
 /// in `outs` (the in-place twin's written arguments), row-major.
+/// A kernel's output: `f32` values rounded to the buffer's dtype on write, or
+/// exact words (the NVFP4 block scales: four e4m3 bytes to an `i32`).
+enum Out {
+    Rounded(Vec<f32>),
+    Exact(Vec<f64>),
+}
+
+/// The kernels with exact integer outputs (NVFP4); `None` for the others.
+fn exact_kernel(kernel: &str, ins: &HashMap<&str, Tensor>) -> R<Option<HashMap<String, Out>>> {
+    let (values, scales, global) = match kernel {
+        "scaled_fp4_quant" => ("output", "output_scale", "input_scale"),
+        "silu_and_mul_nvfp4_quant" => ("result", "result_block_scale", "input_global_scale"),
+        _ => return Ok(None),
+    };
+    let x = ins.get("input").ok_or("no 'input'")?;
+    let n = *x.shape.last().ok_or("'input' has no rows")?;
+    let global = *ins.get(global).map(Tensor::to_vec).unwrap_or_default().first().ok_or_else(|| format!("no '{global}'"))?;
+    let (q, sf) = if kernel == "scaled_fp4_quant" {
+        k::scaled_fp4_quant(&x.to_vec(), n, global)
+    } else {
+        k::silu_and_mul_nvfp4_quant(&x.to_vec(), n, global, x.dtype)
+    };
+    Ok(Some(HashMap::from([(values.to_string(), Out::Rounded(q)), (scales.to_string(), Out::Exact(sf))])))
+}
+
 fn run_kernel(
     kernel: &str,
     op: &OperationRef<'_, '_>,

@@ -229,3 +229,92 @@ pub fn rotary(pos: &[f32], q: &mut [f32], cache: &[f32], head_size: usize, rot_d
         }
     }
 }
+
+/// Elements that share one NVFP4 block scale.
+pub const NVFP4_BLOCK: usize = 16;
+/// The largest e2m1 magnitude.
+pub const E2M1_MAX: f32 = 6.0;
+
+/// `cvt.rn.satfinite.e2m1x2.f32` for one value: the 4-bit code (sign in bit
+/// 3) of the nearest of ±{0, 0.5, 1, 1.5, 2, 3, 4, 6}, ties to the even code,
+/// saturated to ±6. NaN gives +6 (satfinite; e2m1 has no NaN).
+pub fn e2m1(v: f32) -> u8 {
+    if v.is_nan() {
+        return 7;
+    }
+    let sign = if v.is_sign_negative() { 8 } else { 0 };
+    let a = v.abs();
+    // Midpoints between neighbouring magnitudes; at a tie the even code wins.
+    let code = match a {
+        a if a <= 0.25 => 0,
+        a if a < 0.75 => 1,
+        a if a <= 1.25 => 2,
+        a if a < 1.75 => 3,
+        a if a <= 2.5 => 4,
+        a if a < 3.5 => 5,
+        a if a <= 5.0 => 6,
+        _ => 7,
+    };
+    sign | code
+}
+
+/// The value of an e2m1 code.
+pub fn e2m1_value(code: u8) -> f32 {
+    let m = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0][(code & 7) as usize];
+    if code & 8 != 0 { -m } else { m }
+}
+
+/// Rows of the NVFP4 block-scale buffer: `round_up(rows, 128)`.
+pub fn nvfp4_scale_rows(rows: usize) -> usize {
+    rows.div_ceil(128) * 128
+}
+
+/// The byte offset of row `m`'s scale for block `k` (16 elements) in the FP4
+/// GEMM's swizzled layout `[m / 128, k / 4, m % 32, (m / 32) % 4, k % 4]`,
+/// with `ceil(n / 64)` tiles of 4 blocks along a row of `n` elements.
+pub fn nvfp4_scale_offset(m: usize, k: usize, n: usize) -> usize {
+    let k_tiles = n.div_ceil(64);
+    ((m / 128) * k_tiles + k / 4) * 512 + (m % 32) * 16 + ((m / 32) % 4) * 4 + k % 4
+}
+
+/// vLLM's `scaled_fp4_quant` on rows of `n` elements (already rounded to the
+/// activation type): per block of 16, `s = e4m3(g * (max|x| * (1/6)))`, then
+/// each element `e2m1(x * (1 / (s * (1/g))))` (0 when `s` is 0).
+///
+/// Returns the packed values (`rows x n/2` bytes, the even element in the
+/// low nibble) and the block scales as the `i32` words of
+/// `[round_up(rows, 128), ceil(n / 64)]` (four e4m3 bytes each, little
+/// endian), zero where no block is. The CUDA kernel's reciprocals are
+/// `rcp.approx.ftz`; here they are rounded to nearest (docs/codegen-plan.md, NVFP4).
+pub fn scaled_fp4_quant(x: &[f32], n: usize, global: f32) -> (Vec<f32>, Vec<f64>) {
+    let rows = x.len() / n;
+    let blocks = n / NVFP4_BLOCK;
+    let mut packed = Vec::with_capacity(x.len() / 2);
+    let mut sf = vec![0u8; nvfp4_scale_rows(rows) * n.div_ceil(64) * 4];
+    let inv_global = 1.0 / global;
+    for (m, row) in x.chunks(n).enumerate() {
+        for (k, block) in row.chunks(NVFP4_BLOCK).enumerate().take(blocks) {
+            // `__hmax` ignores a NaN operand, as f32::max does (an all-NaN block is NaN).
+            let vmax = block.iter().map(|v| v.abs()).reduce(f32::max).unwrap_or(0.0);
+            let s = global * (vmax * (1.0 / E2M1_MAX));
+            // `__nv_fp8_e4m3(s)`: round to nearest even, saturating to 448 (NaN stays NaN).
+            let s8 = if s.is_nan() { s } else { crate::tensor::round_e4m3(s.min(FP8_MAX)) };
+            sf[nvfp4_scale_offset(m, k, n)] = float8::F8E4M3::from_f32(s8).to_bits();
+            let out_scale = if s8 != 0.0 { 1.0 / (s8 * inv_global) } else { 0.0 };
+            for pair in block.chunks(2) {
+                let lo = e2m1(pair[0] * out_scale);
+                let hi = e2m1(pair.get(1).copied().unwrap_or(0.0) * out_scale);
+                packed.push((lo | hi << 4) as f32);
+            }
+        }
+    }
+    let words = sf.chunks(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect();
+    (packed, words)
+}
+
+/// vLLM's `silu_and_mul_nvfp4_quant`: `silu_and_mul` (rounded to `t`, as
+/// vLLM's kernel rounds the SiLU and the product), then `scaled_fp4_quant`.
+/// The CUDA kernel's `__expf`/`__fdividef` may differ in the last bit.
+pub fn silu_and_mul_nvfp4_quant(x: &[f32], two_d: usize, global: f32, t: DType) -> (Vec<f32>, Vec<f64>) {
+    scaled_fp4_quant(&silu_and_mul(x, two_d, t), two_d / 2, global)
+}

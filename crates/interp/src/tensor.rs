@@ -1,7 +1,9 @@
 //! Tensors with PyTorch's storage model: a view (shape, strides, offset) on a
 //! shared storage, so that in-place writes are seen through every alias.
-//! Elements are kept as `f32` already rounded to the tensor's dtype (every
-//! bf16, f16, FP8 and small integer value is exact in `f32`).
+//! Elements are kept as `f64` already rounded to the tensor's dtype: every
+//! f32, bf16, f16, FP8 and i32 value is exact (the NVFP4 block scales are
+//! four e4m3 bytes to an `i32`). The float kernels work in `f32`
+//! (`to_vec`, `write`); integer words go through `to_exact`/`write_exact`.
 use half::{bf16, f16};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -13,6 +15,7 @@ pub enum DType {
     F16,
     F8E4M3FN,
     I8,
+    U8,
     I32,
     I64,
     Bool,
@@ -43,6 +46,7 @@ impl DType {
             "f16" => DType::F16,
             "f8E4M3FN" => DType::F8E4M3FN,
             "i8" => DType::I8,
+            "ui8" => DType::U8,
             "i32" => DType::I32,
             "i64" => DType::I64,
             "i1" => DType::Bool,
@@ -64,7 +68,7 @@ impl DType {
             // NaN -> 0, as CUDA's saturating `cvt.rni.sat.s8.f32`.
             DType::I8 if v.is_nan() => 0.0,
             DType::I8 => v.round_ties_even().clamp(-128.0, 127.0),
-            DType::I32 | DType::I64 => v.trunc(),
+            DType::U8 | DType::I32 | DType::I64 => v.trunc(),
             DType::Bool => (v != 0.0) as u8 as f32,
         }
     }
@@ -83,7 +87,7 @@ impl DType {
 /// A strided view on shared storage.
 #[derive(Clone, Debug)]
 pub struct Tensor {
-    pub storage: Rc<RefCell<Vec<f32>>>,
+    pub storage: Rc<RefCell<Vec<f64>>>,
     pub dtype: DType,
     pub shape: Vec<usize>,
     pub strides: Vec<isize>,
@@ -102,7 +106,13 @@ impl Tensor {
     /// A new tensor owning `data` (rounded to `dtype`), row-major.
     pub fn new(dtype: DType, shape: Vec<usize>, data: Vec<f32>) -> Tensor {
         assert_eq!(data.len(), shape.iter().product::<usize>(), "data does not fill the shape");
-        let data = data.into_iter().map(|v| dtype.round(v)).collect();
+        let data = data.into_iter().map(|v| dtype.round(v) as f64).collect();
+        Tensor::exact(dtype, shape, data)
+    }
+
+    /// A new tensor owning `data` exactly (integer words beyond f32's 24 bits).
+    pub fn exact(dtype: DType, shape: Vec<usize>, data: Vec<f64>) -> Tensor {
+        assert_eq!(data.len(), shape.iter().product::<usize>(), "data does not fill the shape");
         Tensor { storage: Rc::new(RefCell::new(data)), dtype, strides: contiguous_strides(&shape), shape, offset: 0 }
     }
 
@@ -134,10 +144,26 @@ impl Tensor {
         out
     }
 
-    /// The elements, row-major.
+    /// The elements, row-major, as `f32` (exact for every float dtype).
     pub fn to_vec(&self) -> Vec<f32> {
+        self.to_exact().into_iter().map(|v| v as f32).collect()
+    }
+
+    /// The elements, row-major, exactly (i32 words included).
+    pub fn to_exact(&self) -> Vec<f64> {
         let s = self.storage.borrow();
         self.offsets().into_iter().map(|o| s[o]).collect()
+    }
+
+    /// Writes row-major values already of the dtype (integer words beyond
+    /// f32's 24 bits included) through the view, exactly.
+    pub fn write_exact(&self, data: &[f64]) {
+        let offs = self.offsets();
+        assert_eq!(offs.len(), data.len(), "write does not fill the view");
+        let mut s = self.storage.borrow_mut();
+        for (o, v) in offs.into_iter().zip(data) {
+            s[o] = *v;
+        }
     }
 
     /// Writes row-major `data` (rounded to the dtype) through the view.
@@ -146,13 +172,18 @@ impl Tensor {
         assert_eq!(offs.len(), data.len(), "write does not fill the view");
         let mut s = self.storage.borrow_mut();
         for (o, v) in offs.into_iter().zip(data) {
-            s[o] = self.dtype.round(*v);
+            s[o] = self.dtype.round(*v) as f64;
         }
+    }
+
+    /// `self.copy_(src)`: exact within a dtype, else rounded to this one.
+    pub fn copy_from(&self, src: &Tensor) {
+        if src.dtype == self.dtype { self.write_exact(&src.to_exact()) } else { self.write(&src.to_vec()) }
     }
 
     /// A fresh contiguous copy.
     pub fn deep_clone(&self) -> Tensor {
-        Tensor::new(self.dtype, self.shape.clone(), self.to_vec())
+        Tensor::exact(self.dtype, self.shape.clone(), self.to_exact())
     }
 
     pub fn is_contiguous(&self) -> bool {

@@ -526,9 +526,17 @@ fn convert<'c: 'a, 'a>(
             match result_of.get(t.name.as_str()).copied().flatten() {
                 Some(r) => {
                     let ty = results[r].r#type();
+                    // NVFP4 block scales have round_up(T, 128) rows, which no operand has.
+                    let padded = def.nvfp4.as_ref().is_some_and(|f| f.scales == t.name);
                     let (dims, shape) = sizes
-                        .dims(ctx, block, op, results[r], like.map(|(_, v)| v), same_as_like(results[r]))
-                        .ok_or_else(|| format!("cannot size the buffer for '{}'", t.name))?;
+                        .dims(ctx, block, op, results[r], like.map(|(_, v)| v).filter(|_| !padded), same_as_like(results[r]))
+                        .ok_or_else(|| match padded {
+                            true => format!(
+                                "cannot size the buffer for '{}': its rows are round_up(T, 128), and the graph has no value recorded as that size",
+                                t.name
+                            ),
+                            false => format!("cannot size the buffer for '{}'", t.name),
+                        })?;
                     let name = recorded_buffer_name(&op, &t.name);
                     counts.buffers += 1;
                     let buffer = empty(ctx, block, op, ty, &dims, name.as_deref()).ok_or("cannot build aten.empty")?;

@@ -1,4 +1,4 @@
-//! `vllm-fuse-act-quant`: SiLU-and-mul + static FP8 quant -> one kernel.
+//! `vllm-fuse-act-quant`: SiLU-and-mul + its quant (static FP8, per-group FP8, NVFP4) -> one kernel.
 use crate::fusion::{self, Check, Rule, V};
 use crate::native;
 use mlir_support::{
@@ -43,6 +43,19 @@ pub static RULES: &[Rule] = &[
         attrs: &[("group_size", V::Root("group_size"))],
         replaces: &[V::Root("output_q"), V::Root("output_s")],
     },
+    Rule {
+        name: "silu-mul-nvfp4-quant",
+        rewrite: "scaled_fp4_quant(silu_and_mul(x), g) -> silu_and_mul_nvfp4_quant(x, g)",
+        root: "vllm.scaled_fp4_quant",
+        via: "input",
+        producer: "vllm.silu_and_mul",
+        producer_result: "result",
+        checks: &[Check::OneUse(V::Prod("result"))],
+        fused: "vllm.silu_and_mul_nvfp4_quant",
+        operands: &[Some(V::Prod("input")), Some(V::Root("input_scale"))],
+        attrs: &[],
+        replaces: &[V::Root("output"), V::Root("output_scale")],
+    },
 ];
 
 pub static INFO: PassInfo = PassInfo {
@@ -56,12 +69,18 @@ form fuses too: `F.silu(x[..., :d]) * x[..., d:]` (as `aten.silu` or as
 the custom ops first (`native.rs`); both compute the same values.
 `silu_and_mul` -> `per_token_group_fp8_quant` => `silu_and_mul_per_block_quant`
 when the group quant has the fused kernel's constants (eps 1e-10, ±448, no
-power-of-two scales).",
+power-of-two scales). `silu_and_mul` -> `scaled_fp4_quant` (NVFP4) =>
+`silu_and_mul_nvfp4_quant` (vLLM 0.11's SiluMulNvfp4QuantPattern); the fused
+op keeps the quant's recorded shapes, so its block-scale buffer gets
+`round_up(T, 128)` rows. vLLM registers that pattern only where its CUDA
+build has the fused kernel (SM100); a graph with `scaled_fp4_quant` in it
+comes from such a build.",
     anchor: Some("func.func"),
     options: &[crate::fusion::DEBUG_NODE],
     statistics: &[
         PassStatistic { name: "silu-mul-static-quant", description: "silu_and_mul + static quant fused" },
         PassStatistic { name: "silu-mul-per-group-quant", description: "silu_and_mul + per-group quant fused" },
+        PassStatistic { name: "silu-mul-nvfp4-quant", description: "silu_and_mul + NVFP4 quant fused" },
         PassStatistic { name: "native-silu-mul", description: "Decomposed SiLU-and-muls raised to the custom op (then fused)" },
         PassStatistic { name: "native-quant", description: "Decomposed static quants raised to the custom op (then fused)" },
     ],

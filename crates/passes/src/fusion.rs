@@ -13,11 +13,12 @@ use mlir_support::{
         Context,
         ir::{
             Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, Type, Value, ValueLike,
-            attribute::DenseI32ArrayAttribute,
+            attribute::{DenseI32ArrayAttribute, StringAttribute},
             operation::{OperationBuilder, OperationLike, OperationRef},
         },
     },
 };
+use vllm_dialect::provenance;
 use vllm_dialect::verify::{named_operands, named_results};
 
 /// The option every rule-based pass takes: explain, as remarks, what each
@@ -243,6 +244,7 @@ fn rewrite<'c, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, rule: &Rule, m: &M
         return false;
     };
     let fused = block.insert_operation_before(m.root, op);
+    keep_recorded_meta(ctx, fused, def, &replaced);
     for (i, r) in replaced.iter().enumerate() {
         if let Ok(new) = fused.result(i) {
             ir::replace_all_uses(*r, new.into());
@@ -255,6 +257,20 @@ fn rewrite<'c, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, rule: &Rule, m: &M
         ir::erase(m.producer);
     }
     true
+}
+
+/// Gives the fused op the replaced values' recorded `fx.meta` (as an
+/// `auto_functionalized` node's: `[null, each written buffer's]`), so that
+/// fix-functionalization sizes its buffers as the graph recorded them: an
+/// NVFP4 block-scale buffer has `round_up(T, 128)` rows, which no operand's
+/// shape gives. Only when every replaced value has a record.
+fn keep_recorded_meta<'c>(ctx: &'c Context, fused: OperationRef<'c, '_>, def: &vllm_dialect::spec::OpDef, replaced: &[Value<'c, '_>]) {
+    if def.inplace.is_none() {
+        return;
+    }
+    let Some(metas) = replaced.iter().map(|v| provenance::value_meta(*v)).collect::<Option<Vec<_>>>() else { return };
+    let text = serde_json::Value::Array(std::iter::once(serde_json::Value::Null).chain(metas).collect()).to_string();
+    ir::set_attribute(fused, provenance::META, StringAttribute::new(ctx, &text).into());
 }
 
 /// Applies `rules` to every op in the body of `func` (one forward sweep; rules
