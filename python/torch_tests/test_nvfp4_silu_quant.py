@@ -2,11 +2,9 @@
 post-grad custom pass (needs torch; run by scripts/torch-tests).
 
 The `_C` ops are defined here with vLLM's schemas and CPU bodies with its
-kernels' math (nvfp4_utils.cuh: per 16 elements an e4m3 scale
-`e4m3(g * (max|x| / 6))`, values `e2m1(x / (s / g))`, two to a byte, the
-scales swizzled four to an int32 in `[round_up(T, 128), ceil(n / 64)]`
-rows). `quant` allocates as vLLM's `ops.scaled_fp4_quant` does, so with a
-dynamic token count the block-scale buffer's rows are SymInt arithmetic.
+kernels' math (nvfp4.py). `quant` allocates as vLLM's
+`ops.scaled_fp4_quant` does, so with a dynamic token count the block-scale
+buffer's rows are SymInt arithmetic.
 vllm-opt must fuse the pair into one in-place
 `_C.silu_and_mul_nvfp4_quant` whose block-scale buffer has the padded rows
 (from the graph's arithmetic), and the compiled function must give eager's
@@ -22,6 +20,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from inductor_pass import compile_with_pass, define_ops  # noqa: E402
+from nvfp4 import SCALED_FP4_QUANT, nvfp4, quant, scaled_fp4_quant  # noqa: E402
 
 
 
@@ -32,40 +31,8 @@ def _silu_mul(x):
     return ((a / (1 + torch.exp(-a))).to(x.dtype) * b).to(x.dtype)
 
 
-def _e2m1(q):
-    """cvt.rn.satfinite.e2m1x2.f32: nearest of ±{0, .5, 1, 1.5, 2, 3, 4, 6}, ties to even, NaN -> +6."""
-    a = q.abs()
-    code = ((a > 0.25).int() + (a >= 0.75).int() + (a > 1.25).int() + (a >= 1.75).int() + (a > 2.5).int()
-            + (a >= 3.5).int() + (a > 5.0).int())
-    code = code | (torch.signbit(q).int() << 3)
-    return torch.where(torch.isnan(q), 7, code)
-
-
-def _nvfp4(x, g):
-    m, n = x.shape
-    xf = x.float().reshape(m, n // 16, 16)
-    vmax = xf.abs().amax(-1)
-    s8 = (g * (vmax * torch.tensor(1.0 / 6.0))).clamp(max=448.0).to(torch.float8_e4m3fn)
-    s = s8.float()
-    out_scale = torch.where(s != 0, 1.0 / (s * (1.0 / g)), torch.zeros_like(s))
-    codes = _e2m1(xf * out_scale[..., None]).reshape(m, n)
-    packed = (codes[:, 0::2] | (codes[:, 1::2] << 4)).to(torch.uint8)
-    rows, tiles = (m + 127) // 128 * 128, (n + 63) // 64
-    mi, ki = torch.arange(m)[:, None], torch.arange(n // 16)[None, :]
-    off = ((mi // 128) * tiles + ki // 4) * 512 + (mi % 32) * 16 + ((mi // 32) % 4) * 4 + ki % 4
-    sf = torch.zeros(rows * tiles * 4, dtype=torch.uint8)
-    sf[off.flatten()] = s8.view(torch.uint8).flatten()
-    return packed, sf.view(torch.int32).reshape(rows, tiles)
-
-
 def silu_and_mul(result, input):
     result.copy_(_silu_mul(input))
-
-
-def scaled_fp4_quant(output, input, output_scale, input_scale):
-    q, sf = _nvfp4(input, input_scale)
-    output.copy_(q)
-    output_scale.copy_(sf)
 
 
 def silu_and_mul_nvfp4_quant(result, result_block_scale, input, input_global_scale):
@@ -74,22 +41,11 @@ def silu_and_mul_nvfp4_quant(result, result_block_scale, input, input_global_sca
 
 LIB = torch.library.Library("_C", "FRAGMENT")
 define_ops(LIB, ("silu_and_mul(Tensor! result, Tensor input) -> ()",
-                 "scaled_fp4_quant(Tensor! output, Tensor input, Tensor! output_scale, Tensor input_scale) -> ()",
+                 SCALED_FP4_QUANT,
                  "silu_and_mul_nvfp4_quant(Tensor! result, Tensor! result_block_scale, Tensor input, "
                  "Tensor input_global_scale) -> ()"),
            {"silu_and_mul": silu_and_mul, "scaled_fp4_quant": scaled_fp4_quant,
             "silu_and_mul_nvfp4_quant": silu_and_mul_nvfp4_quant})
-
-
-def quant(y, global_scale):
-    """vLLM's `ops.scaled_fp4_quant`: allocates the outputs, calls the op."""
-    m, n = y.shape
-    out = torch.empty((m, n // 2), dtype=torch.uint8)
-    rounded_m = (m + 128 - 1) // 128 * 128
-    rounded_n = (n // 16 + 4 - 1) // 4 * 4
-    scale = torch.empty((rounded_m, rounded_n // 4), dtype=torch.int32)
-    torch.ops._C.scaled_fp4_quant(out, y, scale, global_scale)
-    return out, scale
 
 
 def mlp_act(x, global_scale):
@@ -104,7 +60,7 @@ class SiluNvfp4Fusion(unittest.TestCase):
         # One row, one block: max 3.0, g = 448*6/3 -> s = e4m3(448) = 448; out_scale = 1/(448/g) = 2.
         g = torch.tensor(896.0)
         x = torch.tensor([[3.0, -1.5, 0.25, 0.375, 2.5, -0.0, 1.0, 0.0] + [0.0] * 8], dtype=torch.bfloat16)
-        q, sf = _nvfp4(x, g)
+        q, sf = nvfp4(x, g)
         # 6 -> 7, -3 -> 8|5, 0.5 -> 1, 0.75 -> 2 (tie to even), 5 -> 6 (tie), -0 -> 8, 2 -> 4, 0 -> 0.
         self.assertEqual(q[0, :4].tolist(), [7 | (13 << 4), 1 | (2 << 4), 6 | (8 << 4), 4 | (0 << 4)])
         self.assertEqual(tuple(sf.shape), (128, 1))

@@ -49,3 +49,58 @@ func.func @no_fuse_when_output_scale_is_set(%q: tensor<8x4096xbf16>, %k: tensor<
   %x = "vllm.static_scaled_fp8_quant"(%b, %s) : (tensor<8x4096xbf16>, tensor<f32>) -> tensor<8x4096xf8E4M3FN>
   return %x : tensor<8x4096xf8E4M3FN>
 }
+
+// -----
+
+// NVFP4 (vLLM 0.11's AttentionNvfp4QuantPattern): the attention writes the
+// packed values ([T, H, D/2] bytes, reshaped to the quant's rows) and the
+// block scales as the FP8 view the graph reads; the global scale becomes its
+// output_scale. It keeps the view's record (round_up(T, 128) rows) and its
+// output's, in bytes.
+// CHECK-LABEL: func.func @fuse_attention_nvfp4_quant
+// CHECK-NEXT: %[[A:.*]]:2 = "vllm.unified_attention_with_output"(%arg1, %arg2, %arg3, %arg4) {fx.meta = "[null,{\22shape\22:[\22s0\22,4,32],\22dtype\22:\22uint8\22},{\22shape\22:[\22128*((s0 + 127)//128)\22,16]{{.*}}}]", layer_name = "l0"} : (tensor<?x4x64xbf16>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>, tensor<f32>) -> (tensor<?x4x32xui8>, tensor<?x16xf8E4M3FN>)
+// CHECK-NEXT: %[[R:.*]] = "aten.reshape"(%[[A]]#0) {shape = array<i64: -1, 128>} : (tensor<?x4x32xui8>) -> tensor<?x128xui8>
+// CHECK-NEXT: return %[[R]], %[[A]]#1
+func.func @fuse_attention_nvfp4_quant(%n: index, %q: tensor<?x4x64xbf16>, %k: tensor<?x2x64xbf16>, %v: tensor<?x2x64xbf16>, %g: tensor<f32>) -> (tensor<?x128xui8>, tensor<?x16xf8E4M3FN>) {
+  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "l0", fx.meta = "[null,{\"shape\":[\"s0\",4,64],\"dtype\":\"bfloat16\"}]"} : (tensor<?x4x64xbf16>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>) -> tensor<?x4x64xbf16>
+  %r = "aten.reshape"(%o, %n) {shape = array<i64: -9223372036854775808, 256>} : (tensor<?x4x64xbf16>, index) -> tensor<?x256xbf16>
+  %p, %s = "vllm.scaled_fp4_quant"(%r, %g) : (tensor<?x256xbf16>, tensor<f32>) -> (tensor<?x128xui8>, tensor<?x4xi32>)
+  %s8 = "torch.operator"(%s) {target = "torch.ops.aten.view.dtype", fx_args = "{\"args\":[{\"operand\":0},{\"dtype\":\"float8_e4m3fn\"}],\"kwargs\":{}}", fx.meta = "{\"shape\":[\"128*((s0 + 127)//128)\",16],\"dtype\":\"float8_e4m3fn\"}"} : (tensor<?x4xi32>) -> tensor<?x16xf8E4M3FN>
+  return %p, %s8 : tensor<?x128xui8>, tensor<?x16xf8E4M3FN>
+}
+
+// -----
+
+// The block scales are read as int32 (not through the FP8 view vLLM's
+// attention writes): nothing fuses.
+// CHECK-LABEL: func.func @no_fuse_nvfp4_when_scales_are_read_as_int32
+// CHECK: "vllm.scaled_fp4_quant"
+func.func @no_fuse_nvfp4_when_scales_are_read_as_int32(%q: tensor<16x256xbf16>, %k: tensor<16x128xbf16>, %v: tensor<16x128xbf16>, %g: tensor<f32>) -> (tensor<16x128xui8>, tensor<128x4xi32>) {
+  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "l0"} : (tensor<16x256xbf16>, tensor<16x128xbf16>, tensor<16x128xbf16>) -> tensor<16x256xbf16>
+  %p, %s = "vllm.scaled_fp4_quant"(%o, %g) : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<128x4xi32>)
+  return %p, %s : tensor<16x128xui8>, tensor<128x4xi32>
+}
+
+// -----
+
+// The bf16 attention output is read elsewhere: it must stay bf16.
+// CHECK-LABEL: func.func @no_fuse_nvfp4_when_attention_output_has_another_user
+// CHECK: "vllm.scaled_fp4_quant"
+func.func @no_fuse_nvfp4_when_attention_output_has_another_user(%q: tensor<16x256xbf16>, %k: tensor<16x128xbf16>, %v: tensor<16x128xbf16>, %g: tensor<f32>) -> (tensor<16x128xui8>, tensor<128x16xf8E4M3FN>, tensor<16x256xbf16>) {
+  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "l0"} : (tensor<16x256xbf16>, tensor<16x128xbf16>, tensor<16x128xbf16>) -> tensor<16x256xbf16>
+  %p, %s = "vllm.scaled_fp4_quant"(%o, %g) : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<128x4xi32>)
+  %s8 = "torch.operator"(%s) {target = "torch.ops.aten.view.dtype", fx_args = "{\"args\":[{\"operand\":0},{\"dtype\":\"float8_e4m3fn\"}],\"kwargs\":{}}"} : (tensor<128x4xi32>) -> tensor<128x16xf8E4M3FN>
+  return %p, %s8, %o : tensor<16x128xui8>, tensor<128x16xf8E4M3FN>, tensor<16x256xbf16>
+}
+
+// -----
+
+// An NVFP4 quant of something other than attention (a SiLU) stays here.
+// CHECK-LABEL: func.func @no_fuse_nvfp4_of_a_silu
+// CHECK: "vllm.scaled_fp4_quant"
+func.func @no_fuse_nvfp4_of_a_silu(%gu: tensor<16x512xbf16>, %g: tensor<f32>) -> (tensor<16x128xui8>, tensor<128x16xf8E4M3FN>) {
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<16x512xbf16>) -> tensor<16x256xbf16>
+  %p, %s = "vllm.scaled_fp4_quant"(%a, %g) : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<128x4xi32>)
+  %s8 = "torch.operator"(%s) {target = "torch.ops.aten.view.dtype", fx_args = "{\"args\":[{\"operand\":0},{\"dtype\":\"float8_e4m3fn\"}],\"kwargs\":{}}"} : (tensor<128x4xi32>) -> tensor<128x16xf8E4M3FN>
+  return %p, %s8 : tensor<16x128xui8>, tensor<128x16xf8E4M3FN>
+}

@@ -215,6 +215,10 @@ pub struct OpDef {
     /// NVFP4 layout: which operand/result holds the packed e2m1 values and
     /// which the swizzled block scales (`nvfp4` in the table).
     pub nvfp4: Option<Nvfp4>,
+    /// Written buffers whose rows are `round_up(T, 128)` (the FP4 GEMM's
+    /// tiles), not any operand's: never sized from an operand. The NVFP4
+    /// `scales` are such a buffer too.
+    pub padded_rows: Vec<String>,
     /// `(result, attribute)`: PyTorch returns None for that result when the
     /// bool attribute is false (`fused_all_gather_matmul`'s `return_A`);
     /// the result must then be unread.
@@ -277,6 +281,12 @@ impl OpDef {
                 (w, Some(next - 1))
             })
             .collect()
+    }
+
+    /// True when the written operand `name` has `round_up(T, 128)` rows
+    /// (`padded_rows`, or the NVFP4 block scales).
+    pub fn padded(&self, name: &str) -> bool {
+        self.padded_rows.iter().any(|v| v == name) || self.nvfp4.as_ref().is_some_and(|f| f.scales == name)
     }
 
     /// True when the value form reads operand `name` (so the twin's written
@@ -358,6 +368,8 @@ struct RawOp {
     collective: Option<String>,
     returned_if: Option<String>,
     nvfp4: Option<Nvfp4>,
+    #[serde(default)]
+    padded_rows: Vec<String>,
     example: String,
 }
 
@@ -437,6 +449,7 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
         collective: None,
         returned_if: None,
         nvfp4: None,
+        padded_rows: vec![],
         example,
     })
 }
@@ -504,6 +517,7 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
                 Some(None) => return Err(format!("{n}: returned_if is 'RESULT:ATTR'")),
             },
             nvfp4: r.nvfp4,
+            padded_rows: r.padded_rows,
             example: r.example,
         };
         if let Some((res, attr)) = &op.returned_if {
@@ -533,6 +547,9 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             if ![&f.input, &f.values, &f.scales].iter().all(|v| named(v)) || f.input_per_byte < 1 {
                 return Err(format!("{n}: nvfp4 names its input, values and scales (operands or results) and input_per_byte >= 1"));
             }
+        }
+        if let Some(v) = op.padded_rows.iter().find(|v| !op.operands.iter().any(|d| d.mutated && &d.name == *v)) {
+            return Err(format!("{n}: padded_rows names '{v}', which must be a written operand"));
         }
         if index.insert(op.name.clone(), ops.len()).is_some() {
             return Err(format!("{n}: defined twice"));

@@ -527,7 +527,7 @@ fn convert<'c: 'a, 'a>(
                 Some(r) => {
                     let ty = results[r].r#type();
                     // NVFP4 block scales have round_up(T, 128) rows, which no operand has.
-                    let padded = def.nvfp4.as_ref().is_some_and(|f| f.scales == t.name);
+                    let padded = twin.padded(&t.name);
                     let (dims, shape) = sizes
                         .dims(ctx, block, op, results[r], like.map(|(_, v)| v).filter(|_| !padded), same_as_like(results[r]))
                         .ok_or_else(|| match padded {

@@ -1,10 +1,11 @@
 //! `vllm-fuse-attn-quant`: attention whose output feeds a static FP8 quant
-//! writes FP8 directly.
+//! (or an NVFP4 quant) writes the quantized values directly.
 use crate::native;
 use mlir_support::{
     ir,
     melior::ir::{
         Attribute, BlockLike, Identifier, Location, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
+        attribute::{DenseI64ArrayAttribute, StringAttribute},
         operation::{OperationBuilder, OperationLike, OperationRef},
         r#type::RankedTensorType,
     },
@@ -24,11 +25,25 @@ attribute, not part of the pattern):
 The attention then quantizes in its epilogue and the quant disappears. The
 reshape between them (`[T, H, D] -> [T, H*D]`, as vLLM's graphs have it) is
 kept, on FP8 data. Never when the attention output or the reshape has another
-user, or when the attention already has an `output_scale`.",
+user, or when the attention already has an `output_scale`.
+
+NVFP4 (vLLM 0.11's AttentionNvfp4QuantPattern, FlashInfer's TRT-LLM
+attention on SM100):
+
+    q, sf = scaled_fp4_quant(reshape?(unified_attention_with_output(q, k, v)), g)
+    sf8 = aten.view.dtype(sf, float8_e4m3fn)
+      -> o, sf8 = unified_attention_with_output(q, k, v, output_scale = g)
+         q = reshape?(o)
+
+The attention writes the packed e2m1 values (`[T, H, D/2]` bytes) and the
+e4m3 block scales (the quant's `round_up(T, 128)` rows, viewed as FP8 as
+vLLM's graphs read them; the fused op keeps their recorded shape).
+Only when the block scales are read through that one view.",
     anchor: Some("func.func"),
     options: &[],
     statistics: &[
         PassStatistic { name: "attn-static-quant", description: "attention + static quant fused" },
+        PassStatistic { name: "attn-nvfp4-quant", description: "attention + NVFP4 quant fused" },
         PassStatistic { name: "native-quant", description: "Decomposed static quants raised to the custom op (then fused)" },
     ],
     sources: &[include_str!("fuse_attn_quant.rs"), include_str!("native.rs")],
@@ -75,8 +90,12 @@ impl Pass for FuseAttnQuantPass {
         let ctx = handle.get();
         let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return Ok(()) };
         raise_native_quants(ctx, block, run);
-        let mut fused = 0u64;
+        let (mut fused, mut nvfp4) = (0u64, 0u64);
         for quant in ir::block_ops(block) {
+            if name_is(&quant, &["vllm.scaled_fp4_quant"]) {
+                nvfp4 += u64::from(fuse_nvfp4(ctx, block, quant).is_some());
+                continue;
+            }
             if !name_is(&quant, &["vllm.static_scaled_fp8_quant"]) || quant.operand_count() != 2 {
                 continue;
             }
@@ -140,8 +159,107 @@ impl Pass for FuseAttnQuantPass {
             fused += 1;
         }
         run.bump("attn-static-quant", fused);
+        run.bump("attn-nvfp4-quant", nvfp4);
         Ok(())
     }
+}
+
+/// The FX target of `Tensor.view(dtype)`, which vLLM's NVFP4 graphs apply to
+/// the block scales (imported as `torch.operator`).
+const VIEW_DTYPE: &str = "torch.ops.aten.view.dtype";
+
+/// Attention (possibly through one reshape) -> `scaled_fp4_quant`, whose
+/// block scales are read only as one FP8 view: the attention writes both.
+fn fuse_nvfp4<'c: 'a, 'a>(
+    ctx: &'c mlir_support::melior::Context,
+    block: mlir_support::melior::ir::BlockRef<'c, 'a>,
+    quant: OperationRef<'c, 'a>,
+) -> Option<()> {
+    let (input, global) = (quant.operand(0).ok()?, quant.operand(1).ok()?);
+    let (packed, scales) = (quant.result(0).ok()?, quant.result(1).ok()?);
+    let mut p = producer(input)?;
+    let reshape = name_is(&p, RESHAPES).then_some(p);
+    if let Some(r) = reshape {
+        if ir::users(input).len() != 1 {
+            return None;
+        }
+        p = r.operand(0).ok().and_then(producer)?;
+    }
+    let attn = p;
+    if !name_is(&attn, &[ATTN]) || attn.operand_count() != 3 || attn.result_count() != 1 {
+        return None;
+    }
+    let out = attn.result(0).ok()?;
+    if ir::users(out.into()).len() != 1 {
+        return None;
+    }
+    let [view] = ir::users(scales.into())[..] else { return None };
+    if !name_is(&view, &["torch.operator"]) || ir::string_attr(&view, "target").as_deref() != Some(VIEW_DTYPE) {
+        return None;
+    }
+    let scales8 = view.result(0).ok()?;
+    // The attention's packed output: its shape with the last dim halved, in bytes.
+    let out_t = ir::ranked_tensor(out.r#type())?;
+    let packed_t = ir::ranked_tensor(packed.r#type())?;
+    let mut dims: Vec<u64> = (0..out_t.rank())
+        .map(|i| match out_t.dim_size(i) {
+            Ok(mlir_support::melior::ir::r#type::DimSize::Static(d)) => d,
+            _ => i64::MIN as u64,
+        })
+        .collect();
+    let last = dims.last_mut()?;
+    if *last == i64::MIN as u64 || *last % 2 != 0 {
+        return None;
+    }
+    *last /= 2;
+    let attn_out_ty: Type = RankedTensorType::new(&dims, packed_t.element(), None).into();
+    let loc = Location::fused(ctx, &[attn.location(), quant.location()], Attribute::unit(ctx));
+    let operands: Vec<Value> = attn.operands().chain(std::iter::once(global)).collect();
+    let mut attrs = semantic_attrs(&attn);
+    if let Some(meta) = nvfp4_meta(out.into(), &dims, scales8.into()) {
+        attrs.push(ir::named(ctx, vllm_dialect::provenance::META, StringAttribute::new(ctx, &meta).into()));
+    }
+    let new_attn = OperationBuilder::new(ATTN, loc)
+        .add_operands(&operands)
+        .add_results(&[attn_out_ty, scales8.r#type()])
+        .add_attributes(&attrs)
+        .build()
+        .ok()?;
+    let new_attn = block.insert_operation_before(quant, new_attn);
+    let mut values: Value = new_attn.result(0).ok()?.into();
+    if let Some(r) = reshape {
+        // Rows of H*D/2 bytes: the packed values as the quant gave them.
+        let width = vllm_dialect::verify::shape_of(packed.r#type())?.last().copied().flatten()?;
+        let new_r = OperationBuilder::new("aten.reshape", r.location())
+            .add_operands(&[values])
+            .add_results(&[packed.r#type()])
+            .add_attributes(&[ir::named(ctx, "shape", DenseI64ArrayAttribute::new(ctx, &[-1, width]).into())])
+            .build()
+            .ok()?;
+        values = block.insert_operation_before(quant, new_r).result(0).ok()?.into();
+    }
+    ir::replace_all_uses(packed.into(), values);
+    ir::replace_all_uses(scales8.into(), new_attn.result(1).ok()?.into());
+    for op in [view, quant] {
+        ir::erase(op);
+    }
+    if let Some(r) = reshape {
+        ir::erase(r);
+    }
+    ir::erase(attn);
+    Some(())
+}
+
+/// The fused attention's recorded `fx.meta`: the old output's record with
+/// the last dim `dims`' and bytes, then the block-scale view's record (its
+/// `round_up(T, 128)` rows, for fix-functionalization's buffer).
+fn nvfp4_meta(out: Value<'_, '_>, dims: &[u64], scales8: Value<'_, '_>) -> Option<String> {
+    let mut o = vllm_dialect::provenance::value_meta(out)?;
+    let shape = o.get_mut("shape")?.as_array_mut()?;
+    *shape.last_mut()? = serde_json::json!(*dims.last()?);
+    o.as_object_mut()?.insert("dtype".into(), "uint8".into());
+    o.as_object_mut()?.remove("stride");
+    Some(serde_json::json!([null, o, vllm_dialect::provenance::value_meta(scales8)?]).to_string())
 }
 
 /// An attention output with no `output_scale`, possibly through one reshape,
