@@ -50,5 +50,23 @@ func.func @upstream_ops_are_not_touched(%a: i64) {
   return
 }
 
+// Over the whole file: the dead chain's two ops and the dead SymInt arithmetic's two.
 // STATS: vllm-dce
-// STATS-NEXT: (2) num-erased
+// STATS-NEXT: (4) num-erased
+
+// -----
+
+// SymInt arithmetic is pure: unread (its buffer sized statically after
+// specialization) it goes, a whole chain at once; read, it stays. An
+// operator.* target on a tensor is not SymInt arithmetic and stays.
+// CHECK-LABEL: func.func @dead_symint_arithmetic_is_erased
+// CHECK-NEXT: %[[A:.*]] = "torch.operator"(%arg0) {{.*}}target = "operator.mul"
+// CHECK-NEXT: "torch.operator"(%arg1) {{.*}}target = "operator.add"
+// CHECK-NEXT: return %[[A]]
+func.func @dead_symint_arithmetic_is_erased(%n: index, %x: tensor<?x8xbf16>) -> index {
+  %0 = "torch.operator"(%n) {target = "operator.add", fx_args = "{\"args\":[{\"operand\":0},127],\"kwargs\":{}}"} : (index) -> index
+  %1 = "torch.operator"(%0) {target = "operator.floordiv", fx_args = "{\"args\":[{\"operand\":0},128],\"kwargs\":{}}"} : (index) -> index
+  %live = "torch.operator"(%n) {target = "operator.mul", fx_args = "{\"args\":[{\"operand\":0},2],\"kwargs\":{}}"} : (index) -> index
+  %t = "torch.operator"(%x) {target = "operator.add", fx_args = "{\"args\":[{\"operand\":0},1],\"kwargs\":{}}"} : (tensor<?x8xbf16>) -> tensor<?x8xbf16>
+  return %live : index
+}
