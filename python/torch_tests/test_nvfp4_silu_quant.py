@@ -55,6 +55,12 @@ def mlp_act(x, global_scale):
     return quant(y, global_scale)
 
 
+def mlp_act_native(x, global_scale):
+    """The same with vLLM's native SiluAndMul (custom ops off, its default under Inductor)."""
+    d = x.shape[-1] // 2
+    return quant(torch.nn.functional.silu(x[..., :d]) * x[..., d:], global_scale)
+
+
 class SiluNvfp4Fusion(unittest.TestCase):
     def test_reference_encodes_what_the_kernel_would(self):
         # One row, one block: max 3.0, g = 448*6/3 -> s = e4m3(448) = 448; out_scale = 1/(448/g) = 2.
@@ -93,6 +99,26 @@ class SiluNvfp4Fusion(unittest.TestCase):
                 self.assertEqual(tuple(got_sf.shape), (256, 2))
                 self.assertTrue(torch.equal(got_q, want_q))
                 # Rows past T are padding, which vLLM leaves unwritten (`empty`): compare the real rows.
+                self.assertTrue(torch.equal(got_sf[:200], want_sf[:200]))
+
+    def test_the_decomposed_silu_fuses_too(self):
+        # vLLM's pattern needs the custom silu_and_mul; vllm-opt raises the native form first.
+        for symbolic in (True, False):
+            with self.subTest(symbolic=symbolic):
+                compiled, seen = compile_with_pass(mlp_act_native, {"enable_fusion": True, "eliminate_noops": True},
+                                                   enable_auto_functionalized_v2=False)
+                x = (4 * torch.randn(200, 256, generator=torch.Generator().manual_seed(4))).to(torch.bfloat16)
+                g = torch.tensor(448.0 * 6.0 / 20.0)
+                if symbolic:
+                    torch._dynamo.mark_dynamic(x, 0)
+                got_q, got_sf = compiled(x, g)
+                self.assertEqual(len(seen), 1)
+                self.assertEqual(seen[0].count("_C.silu_and_mul_nvfp4_quant.default"), 1, seen[0])
+                for gone in ("_C.scaled_fp4_quant.default", "aten.sigmoid.default", "aten.exp.default", "aten.mul.Tensor"):
+                    self.assertNotIn(gone, seen[0])
+                # The fused kernel's values (its CPU body); torch's own SiLU may round its exp otherwise.
+                want_q, want_sf = nvfp4(_silu_mul(x), g)
+                self.assertTrue(torch.equal(got_q, want_q))
                 self.assertTrue(torch.equal(got_sf[:200], want_sf[:200]))
 
 

@@ -63,3 +63,35 @@ func.func @no_quant(%gu: tensor<16x256xbf16>) -> tensor<16x128xbf16> {
   %y = "aten.mul"(%sl, %b) : (tensor<16x128xbf16>, tensor<16x128xbf16>) -> tensor<16x128xbf16>
   return %y : tensor<16x128xbf16>
 }
+
+// -----
+
+// The decomposed form feeding an NVFP4 quant (custom ops off, vLLM's default
+// under Inductor; vLLM's own pattern needs the custom op): raised, then fused.
+// CHECK-LABEL: func.func @native_silu_mul_nvfp4_quant
+// CHECK-NEXT: %[[Q:.*]]:2 = "vllm.silu_and_mul_nvfp4_quant"(%arg0, %arg1)
+// CHECK-NEXT: return %[[Q]]#0, %[[Q]]#1
+func.func @native_silu_mul_nvfp4_quant(%gu: tensor<16x256xbf16>, %g: tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>) {
+  %a = "aten.slice"(%gu) {dim = 1 : i64, start = 0 : i64, end = 128 : i64, step = 1 : i64} : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %s = "aten.silu"(%a) : (tensor<16x128xbf16>) -> tensor<16x128xbf16>
+  %b = "aten.slice"(%gu) {dim = 1 : i64, start = 128 : i64, end = 9223372036854775807 : i64, step = 1 : i64} : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %y = "aten.mul"(%s, %b) : (tensor<16x128xbf16>, tensor<16x128xbf16>) -> tensor<16x128xbf16>
+  %q, %sf = "vllm.scaled_fp4_quant"(%y, %g) : (tensor<16x128xbf16>, tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>)
+  return %q, %sf : tensor<16x64xui8>, tensor<128x2xi32>
+}
+
+// -----
+
+// The product is read again: nothing is raised (the native form stays for
+// Inductor), nothing fuses.
+// CHECK-LABEL: func.func @native_silu_mul_nvfp4_with_another_reader
+// CHECK-NOT: vllm.silu_and_mul
+// CHECK: "vllm.scaled_fp4_quant"
+func.func @native_silu_mul_nvfp4_with_another_reader(%gu: tensor<16x256xbf16>, %g: tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>, tensor<16x128xbf16>) {
+  %a = "aten.slice"(%gu) {dim = 1 : i64, start = 0 : i64, end = 128 : i64, step = 1 : i64} : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %s = "aten.silu"(%a) : (tensor<16x128xbf16>) -> tensor<16x128xbf16>
+  %b = "aten.slice"(%gu) {dim = 1 : i64, start = 128 : i64, end = 9223372036854775807 : i64, step = 1 : i64} : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %y = "aten.mul"(%s, %b) : (tensor<16x128xbf16>, tensor<16x128xbf16>) -> tensor<16x128xbf16>
+  %q, %sf = "vllm.scaled_fp4_quant"(%y, %g) : (tensor<16x128xbf16>, tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>)
+  return %q, %sf, %y : tensor<16x64xui8>, tensor<128x2xi32>, tensor<16x128xbf16>
+}

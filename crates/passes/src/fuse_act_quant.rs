@@ -66,7 +66,9 @@ vLLM's ActivationQuantFusionPass: `silu_and_mul` -> static FP8 quant =>
 `silu_and_mul_quant`, when the activation has no other user. The decomposed
 form fuses too: `F.silu(x[..., :d]) * x[..., d:]` (as `aten.silu` or as
 `to(a/(1+exp(-a)), T)`) feeding a native or custom static quant is raised to
-the custom ops first (`native.rs`); both compute the same values.
+the custom ops first (`native.rs`); both compute the same values. So does
+the decomposed form feeding an NVFP4 quant (vLLM fuses only the custom op
+there).
 `silu_and_mul` -> `per_token_group_fp8_quant` => `silu_and_mul_per_block_quant`
 when the group quant has the fused kernel's constants (eps 1e-10, ±448, no
 power-of-two scales). `silu_and_mul` -> `scaled_fp4_quant` (NVFP4) =>
@@ -113,9 +115,11 @@ fn raise_natives(func: OperationRef<'_, '_>, run: &PassRun<'_>) {
         }
         let native_quant =
             if native::is_quant_end(&op) { op.result(0).ok().and_then(|r| native::static_quant(r.into()).ok()) } else { None };
+        // Custom quants whose rule fuses any silu_and_mul that is their input's only producer.
+        let custom_root = matches!(op.name().as_string_ref().as_str(), Ok("vllm.static_scaled_fp8_quant" | "vllm.scaled_fp4_quant"));
         let y = match &native_quant {
             Some(q) => q.input,
-            None if op.name().as_string_ref().as_str() == Ok("vllm.static_scaled_fp8_quant") => match op.operand(0) {
+            None if custom_root => match op.operand(0) {
                 Ok(y) => y,
                 Err(_) => continue,
             },
