@@ -80,6 +80,16 @@ fn malformed_tables_are_rejected() -> Result<(), Failed> {
         (op("collective = \"spread\""), "'scatter' or 'gather'"),
         (op("attrs = [\"dim:i64\"]\ncollective = \"gather\""), "needs 'dim' and 'world_size'"),
         (format!("{head}[[op]]\nname = \"aten.x\"\ntarget = \"t\"\nsummary = \"s\"\nexample = \"e\"\n"), "unknown dialect"),
+        (op("operands = [\"a\"]\nnvfp4 = { input = \"a\", values = \"q\", scales = \"s\", input_per_byte = 2 }"), "nvfp4 names"),
+        (op("operands = [\"a\"]\npadded_rows = [\"a\"]"), "padded_rows names 'a'"),
+        // The value form's results pair with what the twin writes, in order.
+        (
+            format!(
+                "{}[[op]]\nname = \"vllm.x_\"\ntarget = \"t\"\nsummary = \"s\"\nexample = \"e\"\noperands = [\"r!\", \"s?!\"]\n",
+                op("operands = [\"a\"]\nresults = [\"r\", \"s\"]\ninplace = \"vllm.x_\"")
+            ),
+            "optional where those are",
+        ),
     ];
     for (text, want) in cases {
         match spec::parse(&text) {

@@ -263,26 +263,6 @@ impl OpDef {
         self.results.iter().filter(|o| o.arity != Arity::One).count() > 1
     }
 
-    /// For this value-form op with `n_results` results and its in-place
-    /// `twin`: each argument the twin writes, in the twin's order, with the
-    /// index of the result that is its new value. An optional written argument
-    /// is absent (`None`) when the op has fewer results than the twin writes.
-    pub fn written_results<'t>(&self, twin: &'t OpDef, n_results: usize) -> Vec<(&'t ValueDef, Option<usize>)> {
-        let written: Vec<&ValueDef> = twin.operands.iter().filter(|o| o.mutated).collect();
-        let all_present = n_results >= written.len();
-        let mut next = 0;
-        written
-            .into_iter()
-            .map(|w| {
-                if w.arity == Arity::Optional && !all_present || next >= n_results {
-                    return (w, None);
-                }
-                next += 1;
-                (w, Some(next - 1))
-            })
-            .collect()
-    }
-
     /// True when the written operand `name` has `round_up(T, 128)` rows
     /// (`padded_rows`, or the NVFP4 block scales).
     pub fn padded(&self, name: &str) -> bool {
@@ -558,9 +538,19 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
     }
     for op in &ops {
         if let Some(twin) = &op.inplace {
-            match index.get(twin).map(|&i| &ops[i]) {
-                Some(t) if t.is_inplace() && t.target == op.target => {}
+            let t = match index.get(twin).map(|&i| &ops[i]) {
+                Some(t) if t.is_inplace() && t.target == op.target => t,
                 _ => return Err(format!("{}: in-place twin '{twin}' must be an in-place op with the same target", op.name)),
+            };
+            // The k-th result is the new value of the twin's k-th written argument.
+            let written: Vec<&ValueDef> = t.operands.iter().filter(|o| o.mutated).collect();
+            let agree = written.len() == op.results.len()
+                && written.iter().zip(&op.results).all(|(w, r)| (w.arity == Arity::Optional) == (r.arity == Arity::Optional));
+            if !agree {
+                return Err(format!(
+                    "{}: its results must be the new values of what '{twin}' writes, in order, optional where those are",
+                    op.name
+                ));
             }
         }
     }

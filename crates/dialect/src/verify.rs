@@ -410,6 +410,17 @@ pub fn named_operands<'c, 'a>(op: &OperationRef<'c, 'a>) -> Option<Vec<(&'static
     Some(def.operands.iter().zip(g).map(|(d, r)| (d.name.as_str(), values[r].to_vec())).collect())
 }
 
+/// For a verified value-form op whose in-place twin is `twin`: each argument
+/// the twin writes, in the twin's order, with the index of the op's result
+/// that is its new value (`None` for an optional one not given). The k-th
+/// written argument is the k-th declared result; with several optional
+/// results, `resultSegmentSizes` says which are there.
+pub fn written_results<'t>(op: &OperationRef<'_, '_>, def: &OpDef, twin: &'t OpDef) -> Option<Vec<(&'t ValueDef, Option<usize>)>> {
+    let g = groups(op, &def.results, op.result_count(), "resultSegmentSizes", "result").ok()?;
+    let written = twin.operands.iter().filter(|o| o.mutated);
+    Some(written.enumerate().map(|(k, w)| (w, g.get(k).and_then(|r| (!r.is_empty()).then_some(r.start)))).collect())
+}
+
 /// The results of a verified op of ours, grouped by their declared names.
 pub fn named_results<'c, 'a>(op: &OperationRef<'c, 'a>) -> Option<Vec<(&'static str, Vec<mlir_support::melior::ir::Value<'c, 'a>>)>> {
     let def: &'static OpDef = table().get(op.name().as_string_ref().as_str().ok()?)?;

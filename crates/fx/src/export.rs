@@ -455,7 +455,7 @@ impl Exporter {
     ) -> R<()> {
         let (_, twin) = value_op_for(&def.target).ok_or_else(|| err(&op, "no in-place form"))?;
         let results: Vec<Value> = op.results().map(Into::into).collect();
-        let binding = def.written_results(twin, results.len());
+        let binding = vllm_dialect::verify::written_results(&op, def, twin).ok_or_else(|| err(&op, "does not verify"))?;
         let written: Vec<_> = binding.iter().map(|(w, _)| *w).collect();
         // Which written argument each result is the new value of.
         let result_of: HashMap<&str, Value> = binding.iter().filter_map(|(w, r)| r.map(|r| (w.name.as_str(), results[r]))).collect();

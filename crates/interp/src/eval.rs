@@ -579,7 +579,7 @@ impl Interpreter {
                 }
             }
         } else {
-            for (w, r) in def.written_results(twin, results.len()) {
+            for (w, r) in vllm_dialect::verify::written_results(op, def, twin).ok_or("op does not verify")? {
                 if let Some(r) = r {
                     let ty = results[r].r#type();
                     let mut shape = self.result_shape(ty, &ins)?;

@@ -483,7 +483,7 @@ fn convert<'c: 'a, 'a>(
     let named = vllm_dialect::verify::named_operands(&op).ok_or("the op does not verify")?;
     let operand = |n: &str| named.iter().find(|(k, _)| *k == n).and_then(|(_, vs)| vs.first().copied());
     let results: Vec<Value> = op.results().map(Into::into).collect();
-    let binding = def.written_results(twin, results.len());
+    let binding = vllm_dialect::verify::written_results(&op, def, twin).ok_or("the op does not verify")?;
     let result_of: HashMap<&str, Option<usize>> = binding.iter().map(|(w, r)| (w.name.as_str(), *r)).collect();
     // The first operand with a shape: where new buffers take their dynamic sizes.
     let like = named.iter().find_map(|(n, vs)| vs.first().filter(|v| ir::ranked_tensor(v.r#type()).is_some()).map(|v| (*n, *v)));
