@@ -265,7 +265,15 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
     // the all-reduce + norm fusion instead of SP), ops expected after the
     // passes and how many, the baseline is the unfused graph)
     type Case<'a> = (&'a str, usize, &'a str, &'a [(&'a str, usize)], bool);
-    let cases: [Case; 13] = [
+    let cases: [Case; 14] = [
+        // NVFP4 after both norms: pattern 3, the packed rows and block scales from the fused op.
+        (
+            "tp_nvfp4",
+            2,
+            "ar,fuse",
+            &[("vllm.flashinfer_trtllm_fused_allreduce_norm_", 2), ("vllm.scaled_fp4_quant_", 0), ("aten.full", 1)],
+            true,
+        ),
         // Native Gemma norms sharded: the chains copied onto the shard as they are.
         ("tp_gemma_decoder", 3, "sp", &[("vllm.reduce_scatter", 3), ("vllm.all_gather", 4), ("aten.rsqrt", 3)], true),
         // Native Gemma norms of the all-reduces, fused with weight_bias 1:

@@ -165,7 +165,7 @@ func.func @norm_weight_is_one_row(%x: tensor<?x4096xbf16>, %g: tensor<16x4096xbf
 
 func.func @norm_weight_as_wide_as_the_rows(%x: tensor<?x4096xbf16>, %r: tensor<?x4096xbf16>, %w: tensor<2048xbf16>) {
   // expected-error @+1 {{'rms_gamma' (tensor<2048xbf16>) must be one vector as wide as the rows (4096 elements)}}
-  %0:2 = "vllm.flashinfer_trtllm_fused_allreduce_norm"(%x, %r, %w) {rms_eps = 1.0e-05 : f64, world_size = 2 : i64, launch_with_pdl = true, fp32_acc = true, max_token_num = 16 : i64, pattern_code = 1 : i64, weight_bias = 0.0 : f64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<2048xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>)
+  %0:2 = "vllm.flashinfer_trtllm_fused_allreduce_norm"(%x, %r, %w) {rms_eps = 1.0e-05 : f64, world_size = 2 : i64, launch_with_pdl = true, fp32_acc = true, max_token_num = 16 : i64, pattern_code = 1 : i64, weight_bias = 0.0 : f64, resultSegmentSizes = array<i32: 1, 1, 0, 0>} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<2048xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>)
   return
 }
 
@@ -256,8 +256,8 @@ func.func @unreturned_gathered_rows_read(%a: tensor<64x64xbf16>, %b: tensor<64x3
 
 // The fused all-reduce's FP8 output is an FP8 tensor.
 func.func @allreduce_norm_quant_out_not_fp8(%x: tensor<8x64xbf16>, %w: tensor<64xbf16>, %s: tensor<f32>) {
-  // expected-error @+1 {{'vllm.flashinfer_trtllm_fused_allreduce_norm' op result #2 ('quant_out') must be a tensor of f8E4M3FN or f8E4M3FNUZ, but got tensor<8x64xbf16>}}
-  %n, %r, %q = "vllm.flashinfer_trtllm_fused_allreduce_norm"(%x, %x, %w, %s) {rms_eps = 1.0e-05 : f64, world_size = 2 : i64, launch_with_pdl = true, fp32_acc = true, max_token_num = 64 : i64, pattern_code = 2 : i64, weight_bias = 0.0 : f64} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>, tensor<f32>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>)
+  // expected-error @+1 {{'vllm.flashinfer_trtllm_fused_allreduce_norm' op result #2 ('quant_out') must be a tensor of f8E4M3FN, f8E4M3FNUZ or ui8 (NVFP4's packed pairs), but got tensor<8x64xbf16>}}
+  %n, %r, %q = "vllm.flashinfer_trtllm_fused_allreduce_norm"(%x, %x, %w, %s) {rms_eps = 1.0e-05 : f64, world_size = 2 : i64, launch_with_pdl = true, fp32_acc = true, max_token_num = 64 : i64, pattern_code = 2 : i64, weight_bias = 0.0 : f64, resultSegmentSizes = array<i32: 1, 1, 1, 0>} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>, tensor<f32>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>)
   return
 }
 

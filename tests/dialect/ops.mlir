@@ -194,7 +194,7 @@ func.func @vllm_fused_all_gather_scaled_matmul(%a: tensor<128x4096xf8E4M3FN>, %b
 // CHECK-LABEL: func.func @vllm_flashinfer_trtllm_fused_allreduce_norm(
 // CHECK: "vllm.flashinfer_trtllm_fused_allreduce_norm"(
 func.func @vllm_flashinfer_trtllm_fused_allreduce_norm(%x: tensor<?x4096xbf16>, %res: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) {
-  %n, %r = "vllm.flashinfer_trtllm_fused_allreduce_norm"(%x, %res, %w) {rms_eps = 1.000000e-05 : f64, world_size = 2 : i64, launch_with_pdl = true, fp32_acc = true, max_token_num = 16384 : i64, pattern_code = 1 : i64, weight_bias = 0.000000e+00 : f64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>)
+  %n, %r = "vllm.flashinfer_trtllm_fused_allreduce_norm"(%x, %res, %w) {rms_eps = 1.000000e-05 : f64, world_size = 2 : i64, launch_with_pdl = true, fp32_acc = true, max_token_num = 16384 : i64, pattern_code = 1 : i64, weight_bias = 0.000000e+00 : f64, resultSegmentSizes = array<i32: 1, 1, 0, 0>} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>)
   return
 }
 
@@ -334,7 +334,7 @@ func.func @vllm_cutlass_scaled_mm_(%obuf: tensor<?x6144xbf16>, %a: tensor<?x4096
 // CHECK-LABEL: func.func @vllm_flashinfer_trtllm_fused_allreduce_norm_(
 // CHECK: "vllm.flashinfer_trtllm_fused_allreduce_norm_"(
 func.func @vllm_flashinfer_trtllm_fused_allreduce_norm_(%x: tensor<?x4096xbf16>, %res: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %q: tensor<?x4096xf8E4M3FN>, %s: tensor<f32>) {
-  "vllm.flashinfer_trtllm_fused_allreduce_norm_"(%x, %res, %w, %q, %s) {operandSegmentSizes = array<i32: 1, 1, 1, 1, 1>, rms_eps = 1.000000e-05 : f64, world_size = 2 : i64, launch_with_pdl = true, fp32_acc = true, max_token_num = 16384 : i64, pattern_code = 2 : i64, weight_bias = 0.000000e+00 : f64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xbf16>, tensor<?x4096xf8E4M3FN>, tensor<f32>) -> ()
+  "vllm.flashinfer_trtllm_fused_allreduce_norm_"(%x, %res, %w, %q, %s) {operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 1>, rms_eps = 1.000000e-05 : f64, world_size = 2 : i64, launch_with_pdl = true, fp32_acc = true, max_token_num = 16384 : i64, pattern_code = 2 : i64, weight_bias = 0.000000e+00 : f64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xbf16>, tensor<?x4096xf8E4M3FN>, tensor<f32>) -> ()
   return
 }
 

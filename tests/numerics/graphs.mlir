@@ -564,3 +564,20 @@ func.func @silu_nvfp4(%n: index {fx.meta = "{\"sym\":\"s0\"}"}, %gu: tensor<?x20
   %q, %s = "vllm.scaled_fp4_quant"(%a, %g) {fx.meta = "[null,{\"shape\":[\"s0\",512],\"dtype\":\"uint8\"},{\"shape\":[\"128*((s0 + 127)//128)\",16],\"dtype\":\"int32\"}]"} : (tensor<?x1024xbf16>, tensor<f32>) -> (tensor<?x512xui8>, tensor<?x16xi32>)
   return %q, %s : tensor<?x512xui8>, tensor<?x16xi32>
 }
+
+// -----
+
+// Two all-reduces, each normalized (without and with a residual) and
+// quantized to NVFP4: the all-reduce + norm fusion's pattern 3
+// (numerics::sequence_parallelism_keeps_every_ranks_results, "ar,fuse").
+// Arguments: the two partial sums (per rank), the residual, w, the global scale.
+func.func @tp_nvfp4(%p0: tensor<8x256xbf16>, %p1: tensor<8x256xbf16>, %r: tensor<8x256xbf16>, %w: tensor<256xbf16>, %g: tensor<f32>)
+    -> (tensor<8x128xui8>, tensor<128x4xi32>, tensor<8x128xui8>, tensor<128x4xi32>, tensor<8x256xbf16>, tensor<8x256xbf16>) {
+  %a0 = "vllm.all_reduce"(%p0) {group_name = "tp:0"} : (tensor<8x256xbf16>) -> tensor<8x256xbf16>
+  %n0 = "vllm.rms_norm"(%a0, %w) {epsilon = 1.0e-6 : f64} : (tensor<8x256xbf16>, tensor<256xbf16>) -> tensor<8x256xbf16>
+  %q0, %s0 = "vllm.scaled_fp4_quant"(%n0, %g) : (tensor<8x256xbf16>, tensor<f32>) -> (tensor<8x128xui8>, tensor<128x4xi32>)
+  %a1 = "vllm.all_reduce"(%p1) {group_name = "tp:0"} : (tensor<8x256xbf16>) -> tensor<8x256xbf16>
+  %n1, %r1 = "vllm.fused_add_rms_norm"(%a1, %r, %w) {epsilon = 1.0e-6 : f64} : (tensor<8x256xbf16>, tensor<8x256xbf16>, tensor<256xbf16>) -> (tensor<8x256xbf16>, tensor<8x256xbf16>)
+  %q1, %s1 = "vllm.scaled_fp4_quant"(%n1, %g) : (tensor<8x256xbf16>, tensor<f32>) -> (tensor<8x128xui8>, tensor<128x4xi32>)
+  return %q0, %s0, %q1, %s1, %r1, %a0 : tensor<8x128xui8>, tensor<128x4xi32>, tensor<8x128xui8>, tensor<128x4xi32>, tensor<8x256xbf16>, tensor<8x256xbf16>
+}

@@ -20,7 +20,7 @@
 // rows) the later reader of the all-reduce reads.
 // CHECK-LABEL: func.func @no_residual
 // CHECK-NEXT: %[[Z:.*]] = "aten.full"() {{.*}}size = array<i64: 16, 64>}
-// CHECK-NEXT: %[[F:.*]]:2 = "vllm.flashinfer_trtllm_fused_allreduce_norm"(%arg0, %[[Z]], %arg1) {{.*}}pattern_code = 1 : i64, rms_eps = 9.9999999999999995E-7 : f64, weight_bias = 1.000000e+00 : f64, world_size = 2 : i64}
+// CHECK-NEXT: %[[F:.*]]:2 = "vllm.flashinfer_trtllm_fused_allreduce_norm"(%arg0, %[[Z]], %arg1) {{.*}}pattern_code = 1 : i64, resultSegmentSizes = array<i32: 1, 1, 0, 0>, rms_eps = 9.9999999999999995E-7 : f64, weight_bias = 1.000000e+00 : f64, world_size = 2 : i64}
 // CHECK-NEXT: %[[A:.*]] = "aten.add"(%[[F]]#1, %arg2)
 // CHECK-NEXT: return %[[F]]#0, %[[A]]
 func.func @no_residual(%p: tensor<16x64xbf16>, %w: tensor<64xbf16>, %q: tensor<16x64xbf16>) -> (tensor<16x64xbf16>, tensor<16x64xbf16>) {

@@ -24,7 +24,7 @@
 // pattern 2; the quant's rows come back as quant_out, the new residual as
 // residual_out. Any epsilon.
 // CHECK-LABEL: func.func @fused_add_quant
-// CHECK-NEXT: %[[F:.*]]:3 = "vllm.flashinfer_trtllm_fused_allreduce_norm"(%arg0, %arg1, %arg2, %arg3) {fp32_acc = true, launch_with_pdl = true, max_token_num = 2048 : i64, pattern_code = 2 : i64, rms_eps = 1.000000e-03 : f64, weight_bias = 0.000000e+00 : f64, world_size = 2 : i64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xbf16>, tensor<f32>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<?x4096xf8E4M3FN>)
+// CHECK-NEXT: %[[F:.*]]:3 = "vllm.flashinfer_trtllm_fused_allreduce_norm"(%arg0, %arg1, %arg2, %arg3) {fp32_acc = true, launch_with_pdl = true, max_token_num = 2048 : i64, pattern_code = 2 : i64, resultSegmentSizes = array<i32: 1, 1, 1, 0>, rms_eps = 1.000000e-03 : f64, weight_bias = 0.000000e+00 : f64, world_size = 2 : i64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xbf16>, tensor<f32>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<?x4096xf8E4M3FN>)
 // CHECK-NEXT: return %[[F]]#2, %[[F]]#1
 func.func @fused_add_quant(%x: tensor<?x4096xbf16>, %res: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %s: tensor<f32>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x4096xbf16>) {
   %a = "vllm.all_reduce"(%x) {group_name = "tp:0"} : (tensor<?x4096xbf16>) -> tensor<?x4096xbf16>

@@ -25,14 +25,14 @@
 
 // CHECK-NOT: "vllm.all_reduce"
 // CHECK: %[[Z:.*]] = "aten.full"() {{.*}}size = array<i64: 256, 4096>} : () -> tensor<256x4096xbf16>
-// CHECK: "vllm.flashinfer_trtllm_fused_allreduce_norm_"(%{{.*}}, %[[Z]], %arg3, %{{.*}}, %arg5) {fp32_acc = true, launch_with_pdl = true, max_token_num = 16384 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1>, pattern_code = 2 : i64, rms_eps = 1.000000e-05 : f64, weight_bias = 0.000000e+00 : f64, world_size = 2 : i64}
+// CHECK: "vllm.flashinfer_trtllm_fused_allreduce_norm_"(%{{.*}}, %[[Z]], %arg3, %{{.*}}, %arg5) {fp32_acc = true, launch_with_pdl = true, max_token_num = 16384 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 1>, pattern_code = 2 : i64, rms_eps = 1.000000e-05 : f64, weight_bias = 0.000000e+00 : f64, world_size = 2 : i64}
 // CHECK: "vllm.cutlass_scaled_mm_"
 // CHECK: "vllm.flashinfer_trtllm_fused_allreduce_norm_"(%{{.*}}, %[[Z]], %arg13, {{.*}}pattern_code = 2 : i64
-// CHECK: "vllm.flashinfer_trtllm_fused_allreduce_norm_"(%{{.*}}, %[[Z]], %arg35) {{.*}}operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>, pattern_code = 1 : i64
+// CHECK: "vllm.flashinfer_trtllm_fused_allreduce_norm_"(%{{.*}}, %[[Z]], %arg35) {{.*}}operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0>, pattern_code = 1 : i64
 // CHECK-NOT: "vllm.all_reduce"
 // FOUR: 4
 
-// FX: "target":"torch.ops.vllm.flashinfer_trtllm_fused_allreduce_norm.default","args":[],"kwargs":{"allreduce_in":{"node":"{{[a-z_0-9]+}}"},"residual":{"node":"{{full[_0-9]*}}"},"rms_gamma":{"node":"arg3_1"},"quant_out":{"node":"{{empty[_0-9]*}}"},"scale_factor":{"node":"arg5_1"},"rms_eps":0.00001,"world_size":2,"launch_with_pdl":true,"fp32_acc":true,"max_token_num":16384,"pattern_code":2,"weight_bias":0.0}
+// FX: "target":"torch.ops.vllm.flashinfer_trtllm_fused_allreduce_norm.default","args":[],"kwargs":{"allreduce_in":{"node":"{{[a-z_0-9]+}}"},"residual":{"node":"{{full[_0-9]*}}"},"rms_gamma":{"node":"arg3_1"},"quant_out":{"node":"{{empty[_0-9]*}}"},"scale_out":null,"scale_factor":{"node":"arg5_1"},"rms_eps":0.00001,"world_size":2,"launch_with_pdl":true,"fp32_acc":true,"max_token_num":16384,"pattern_code":2,"weight_bias":0.0}
 
 // RANGE: %[[N:.*]] = "aten.sym_size"
 // RANGE: "aten.full"(%[[N]])

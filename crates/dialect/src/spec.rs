@@ -14,6 +14,8 @@ pub enum ValueClass {
     Fp8,
     /// 8-bit quantized tensors: FP8 or i8.
     Q8,
+    /// A quant's output: FP8, or NVFP4's packed e2m1 pairs (ui8).
+    Quant,
     /// Integer tensors (any width).
     Int,
     /// Bool (i1) tensors.
@@ -32,6 +34,7 @@ impl ValueClass {
             "f32" => Self::F32,
             "fp8" => Self::Fp8,
             "q8" => Self::Q8,
+            "quant" => Self::Quant,
             "int" => Self::Int,
             "bool" => Self::Bool,
             "index" => Self::Index,
@@ -48,6 +51,7 @@ impl ValueClass {
             Self::F32 => "a tensor of f32",
             Self::Fp8 => "a tensor of f8E4M3FN or f8E4M3FNUZ",
             Self::Q8 => "a tensor of f8E4M3FN, f8E4M3FNUZ or i8",
+            Self::Quant => "a tensor of f8E4M3FN, f8E4M3FNUZ or ui8 (NVFP4's packed pairs)",
             Self::Int => "a tensor of integers",
             Self::Bool => "a tensor of i1",
             Self::Index => "an index",
@@ -64,6 +68,7 @@ impl ValueClass {
             Self::F32 => elem == "f32",
             Self::Fp8 => fp8,
             Self::Q8 => fp8 || elem == "i8",
+            Self::Quant => fp8 || elem == "ui8",
             Self::Int => elem.starts_with('i') || elem.starts_with("si") || elem.starts_with("ui"),
             Self::Bool => elem == "i1",
             Self::Index => false,

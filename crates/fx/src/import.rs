@@ -735,9 +735,11 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         }
         let mut results = Vec::new();
         let mut present = vec![Elem::Absent];
+        let mut result_segments = Vec::new();
         for (k, w) in written.iter().enumerate() {
             let slot = slot_of(k);
             let m = slot.map_or(&Val::None, |i| &meta[i]);
+            result_segments.push(i32::from(*m != Val::None));
             if *m == Val::None {
                 if w.arity != Arity::Optional {
                     return Err(GraphError::at(&node.name, format!("{target}: meta.val[{}] ('{}') is None", k + 1, w.name)));
@@ -753,6 +755,9 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
                 results.push(tensor_type(self.ctx, shape, dtype).map_err(|e| GraphError::at(&node.name, e))?);
                 present.push(Elem::One);
             }
+        }
+        if v.needs_result_segments() {
+            attrs.push((self.id("resultSegmentSizes"), DenseI32ArrayAttribute::new(self.ctx, &result_segments).into()));
         }
         // Output-only buffers: dropped when this is their only use.
         let mut buffers = Vec::new();

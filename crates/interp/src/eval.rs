@@ -584,8 +584,8 @@ impl Interpreter {
                     let ty = results[r].r#type();
                     let mut shape = self.result_shape(ty, &ins)?;
                     // NVFP4 block scales have round_up(T, 128) rows, not T.
-                    if def.nvfp4.as_ref().is_some_and(|f| f.scales == w.name)
-                        && let (Some(rows), Some(t)) = (shape.first_mut(), ins.get("input").and_then(|i| i.shape.first()))
+                    if let Some(f) = def.nvfp4.as_ref().filter(|f| f.scales == w.name)
+                        && let (Some(rows), Some(t)) = (shape.first_mut(), ins.get(f.input.as_str()).and_then(|i| i.shape.first()))
                     {
                         *rows = k::nvfp4_scale_rows(*t);
                     }
@@ -594,10 +594,21 @@ impl Interpreter {
             }
         }
         let kernel = def.kernel.as_deref().unwrap_or("");
-        let data = match exact_kernel(kernel, &ins)? {
+        let mut data = match exact_kernel(kernel, &ins)? {
             Some(exact) => exact,
             None => run_kernel(kernel, op, &ins, &outs)?.into_iter().map(|(n, d)| (n, Out::Rounded(d))).collect(),
         };
+        // The all-reduce + norm's NVFP4 quant: of the normalized rows, under `scale_factor`.
+        if kernel == "flashinfer_trtllm_fused_allreduce_norm" && outs.iter().any(|o| o.0 == "scale_out") {
+            let (Some(Out::Rounded(rows)), Some(h)) = (data.get("allreduce_in"), ins.get("allreduce_in").and_then(|t| t.shape.last()))
+            else {
+                return Err("no normalized rows to quantize".into());
+            };
+            let global = ins.get("scale_factor").and_then(|t| t.to_vec().first().copied()).ok_or("no 'scale_factor'")?;
+            let (q, sf) = k::scaled_fp4_quant(rows, *h, global);
+            data.insert("quant_out".into(), Out::Rounded(q));
+            data.insert("scale_out".into(), Out::Exact(sf));
+        }
         let get = |n: &str| data.get(n).ok_or_else(|| format!("kernel wrote no '{n}'"));
         if def.is_inplace() {
             for (n, _, _) in &outs {
@@ -780,7 +791,8 @@ fn run_kernel(
                 // Gemma's (1 + w): the kernel's f32 product, rounded once (what the native Gemma norm computes).
                 k::fused_add_rms_norm_biased(&sum, &residual, &gamma, eps, bias as f32, act)
             };
-            if outs.iter().any(|o| o.0 == "quant_out") {
+            // FP8 here; NVFP4 (with `scale_out`) in `kernel_op_with`, its block scales being exact words.
+            if outs.iter().any(|o| o.0 == "quant_out") && !outs.iter().any(|o| o.0 == "scale_out") {
                 m.insert("quant_out".into(), k::static_quant(&o, scalar("scale_factor")?));
             }
             m.insert("allreduce_in".into(), o);

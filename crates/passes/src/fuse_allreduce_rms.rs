@@ -1,5 +1,5 @@
 //! `vllm-fuse-allreduce-rms`: all-reduce + (residual add) + RMSNorm (+ static
-//! FP8 quant) -> one FlashInfer/TRT-LLM communication kernel.
+//! FP8 or NVFP4 quant) -> one FlashInfer/TRT-LLM communication kernel.
 use crate::native;
 use mlir_support::{
     ir,
@@ -7,7 +7,7 @@ use mlir_support::{
         Context,
         ir::{
             Attribute, BlockLike, BlockRef, Location, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
-            attribute::{BoolAttribute, DenseI64ArrayAttribute, FloatAttribute, IntegerAttribute},
+            attribute::{BoolAttribute, DenseI32ArrayAttribute, DenseI64ArrayAttribute, FloatAttribute, IntegerAttribute, StringAttribute},
             operation::{OperationBuilder, OperationLike, OperationRef},
             r#type::DimSize,
         },
@@ -19,6 +19,7 @@ use std::collections::HashSet;
 /// FlashInfer's `AllReduceFusionPattern`.
 const K_AR_RESIDUAL_RMS_NORM: i64 = 1;
 const K_AR_RESIDUAL_RMS_NORM_FP8_QUANT: i64 = 2;
+const K_AR_RESIDUAL_RMS_NORM_FP4_QUANT: i64 = 3;
 
 const FUSED: &str = "vllm.flashinfer_trtllm_fused_allreduce_norm";
 
@@ -35,7 +36,9 @@ so every rank compiles the same graph):
   residual is the all-reduced value, which other readers of the all-reduce
   then read), where vLLM passes zeros and a `norm_out` buffer;
 - either, followed by `static_scaled_fp8_quant` as the norm's only reader ->
-  pattern 2, the FP8 rows in `quant_out`.
+  pattern 2, the FP8 rows in `quant_out`; by `scaled_fp4_quant` (NVFP4,
+  vLLM's SM100 patterns) -> pattern 3, the packed rows in `quant_out`, the
+  block scales in `scale_out`, the global scale as `scale_factor`.
 
 Decomposed norms (custom ops off, vLLM's default under Inductor) of a
 tensor-parallel all-reduce, and a decomposed static quant that is such a
@@ -86,7 +89,7 @@ is that group's), rows over the token limit, tp-size below 2.",
     statistics: &[
         PassStatistic { name: "allreduce-fused-add-rms", description: "all_reduce + fused_add_rms_norm fused" },
         PassStatistic { name: "allreduce-rms", description: "all_reduce + rms_norm fused (residual of zeros)" },
-        PassStatistic { name: "with-static-quant", description: "... with the static FP8 quant after the norm" },
+        PassStatistic { name: "with-static-quant", description: "... with the static FP8 or NVFP4 quant after the norm" },
         PassStatistic { name: "native-rms", description: "Decomposed RMSNorms of an all-reduce raised to the custom op (then fused)" },
         PassStatistic { name: "native-quant", description: "Decomposed static quants after them raised (then fused)" },
         PassStatistic {
@@ -100,6 +103,18 @@ is that group's), rows over the token limit, tp-size below 2.",
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FuseAllreduceRmsPass;
+
+/// The NVFP4 fused op's recorded `fx.meta`, as an `auto_functionalized`
+/// node's: the rows (the first of `rows` with a record, for both the norm
+/// and the residual: one shape), then the quant's packed rows and block
+/// scales, whose `round_up(T, 128)` rows fix-functionalization sizes the
+/// scale buffer by. `None` when something has no record.
+fn nvfp4_meta(rows: &[Value<'_, '_>], quant: &[Value<'_, '_>]) -> Option<String> {
+    use vllm_dialect::provenance::value_meta;
+    let r = rows.iter().find_map(|v| value_meta(*v))?;
+    let (q, s) = (value_meta(*quant.first()?)?, value_meta(*quant.get(1)?)?);
+    Some(serde_json::json!([null, r, r, q, s]).to_string())
+}
 
 impl Pass for FuseAllreduceRmsPass {
     fn info(&self) -> &'static PassInfo {
@@ -412,12 +427,12 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
                 return None;
             }
         };
-        // The norm's only reader a static FP8 quant of its rows (with a scale
-        // defined before the norm): fused too.
+        // The norm's only reader a static FP8 or NVFP4 quant of its rows (with
+        // a scale defined before the norm): fused too.
         let before_op = |v: Value<'c, 'a>| ir::block_argument(v).is_some() || ir::producer(v).is_some_and(|p| p.is_before_in_block(at));
         let quant = match ir::users(out).as_slice() {
             [q] if weight_bias == 0.0
-                && q.name().as_string_ref().as_str() == Ok("vllm.static_scaled_fp8_quant")
+                && matches!(q.name().as_string_ref().as_str(), Ok("vllm.static_scaled_fp8_quant" | "vllm.scaled_fp4_quant"))
                 && q.operand(0).ok() == Some(out)
                 && q.operand(1).is_ok_and(before_op) =>
             {
@@ -425,6 +440,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             }
             _ => None,
         };
+        let nvfp4 = quant.is_some_and(|q| q.result_count() == 2);
         let input = ar.operand(0).ok()?;
         let res_in = match residual {
             Some(r) => r,
@@ -439,15 +455,31 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             ir::named(
                 self.ctx,
                 "pattern_code",
-                ir::i64_attr(self.ctx, if quant.is_some() { K_AR_RESIDUAL_RMS_NORM_FP8_QUANT } else { K_AR_RESIDUAL_RMS_NORM }),
+                ir::i64_attr(
+                    self.ctx,
+                    match (quant, nvfp4) {
+                        (None, _) => K_AR_RESIDUAL_RMS_NORM,
+                        (Some(_), false) => K_AR_RESIDUAL_RMS_NORM_FP8_QUANT,
+                        (Some(_), true) => K_AR_RESIDUAL_RMS_NORM_FP4_QUANT,
+                    },
+                ),
             ),
             ir::named(self.ctx, "weight_bias", FloatAttribute::new(self.ctx, Type::float64(self.ctx), weight_bias).into()),
         ];
+        let mut attrs = attrs;
         let mut operands = vec![input, res_in, weight];
         let mut types = vec![out.r#type(), out.r#type()];
+        // The quant's results: its FP8 rows, or NVFP4's packed rows and block scales.
+        let quant_results: Vec<Value> = quant.map(|q| q.results().map(Value::from).collect()).unwrap_or_default();
         if let Some(q) = quant {
             operands.push(q.operand(1).ok()?);
-            types.push(q.result(0).ok()?.r#type());
+            types.extend(quant_results.iter().map(|v| v.r#type()));
+        }
+        let present = |n: bool| i32::from(n);
+        let segments = [1, 1, present(quant.is_some()), present(nvfp4)];
+        attrs.push(ir::named(self.ctx, "resultSegmentSizes", DenseI32ArrayAttribute::new(self.ctx, &segments).into()));
+        if nvfp4 && let Some(text) = nvfp4_meta(&[out, x], &quant_results) {
+            attrs.push(ir::named(self.ctx, vllm_dialect::provenance::META, StringAttribute::new(self.ctx, &text).into()));
         }
         let loc = Location::fused(self.ctx, &[ar.location(), norm_op.location()], Attribute::unit(self.ctx));
         let fused = OperationBuilder::new(FUSED, loc).add_operands(&operands).add_results(&types).add_attributes(&attrs).build().ok()?;
@@ -456,7 +488,9 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         let mut dead = ops;
         match quant {
             Some(q) => {
-                ir::replace_all_uses(q.result(0).ok()?.into(), fused.result(2).ok()?.into());
+                for (i, r) in quant_results.iter().enumerate() {
+                    ir::replace_all_uses(*r, fused.result(2 + i).ok()?.into());
+                }
                 dead.insert(0, q);
             }
             None => ir::replace_all_uses(out, norm.into()),
