@@ -181,6 +181,13 @@ class KernelsTest(unittest.TestCase):
                                  "position_ids": 10})
         self.assertEqual((k.block(10), k.launch_grid(10, k.block(10))[0]), (256, 50))
 
+    def test_an_op_without_a_generated_kernel_says_so(self):
+        ks, _ = emit("emit-kernels-none.mlir")
+        self.assertEqual(ks.not_generated, {"vllm.per_token_group_fp8_quant": 1, "vllm.rms_norm": 2,
+                                            "vllm.static_scaled_fp8_quant": 3})
+        with self.assertRaisesRegex(KeyError, "no kernel was generated for vllm.rms_norm .2 sites"):
+            ks.find("vllm.rms_norm_", 4095, "bf16")
+
     def test_find_picks_the_variant_compiled_for_the_token_count(self):
         ks, _ = emit("emit-kernels-sizes.mlir", "--compile-sizes", "1,4096")
         small = ks.find("vllm.rms_norm", hidden=8192, dtype="bf16", num_tokens=1)

@@ -327,6 +327,8 @@ class KernelSet:
         self.folder = folder
         self.kernels = [Kernel(e, self) for e in manifest["kernels"]]
         self.by_name = {k.name: k for k in self.kernels}
+        # Ops of the graph with no generated kernel (vLLM's own kernels run them), by value-form name.
+        self.not_generated = {e["op"].rstrip("_"): e["sites"] for e in manifest.get("not_generated", [])}
         self._launcher = launcher
 
     @property
@@ -372,6 +374,9 @@ class KernelSet:
                                f"{', '.join(k.name for k in found)}; pass more of residual, scale_ub, out, group_size, ...")
             if found:
                 return found[0]
+        if op in self.not_generated and not candidates:
+            raise KeyError(f"no kernel was generated for {op} ({self.not_generated[op]} sites, the manifest's "
+                           f"not_generated): vLLM's own kernel runs it")
         raise KeyError(f"no kernel for {op} hidden={hidden} {dtype} {variant} at num_tokens={num_tokens}")
 
 
