@@ -95,3 +95,36 @@ func.func @native_silu_mul_nvfp4_with_another_reader(%gu: tensor<16x256xbf16>, %
   %q, %sf = "vllm.scaled_fp4_quant"(%y, %g) : (tensor<16x128xbf16>, tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>)
   return %q, %sf, %y : tensor<16x64xui8>, tensor<128x2xi32>, tensor<16x128xbf16>
 }
+
+// -----
+
+// The decomposed form feeding a custom per-group quant with the fused
+// kernel's constants: raised, then fused.
+// CHECK-LABEL: func.func @native_silu_mul_per_group_quant
+// CHECK-NEXT: %[[Q:.*]]:2 = "vllm.silu_and_mul_per_block_quant"(%arg0) {group_size = 128 : i64}
+// CHECK-NEXT: return %[[Q]]#0, %[[Q]]#1
+func.func @native_silu_mul_per_group_quant(%gu: tensor<16x512xbf16>) -> (tensor<16x256xf8E4M3FN>, tensor<16x2xf32>) {
+  %a = "aten.slice"(%gu) {dim = 1 : i64, start = 0 : i64, end = 256 : i64, step = 1 : i64} : (tensor<16x512xbf16>) -> tensor<16x256xbf16>
+  %s = "aten.silu"(%a) : (tensor<16x256xbf16>) -> tensor<16x256xbf16>
+  %b = "aten.slice"(%gu) {dim = 1 : i64, start = 256 : i64, end = 9223372036854775807 : i64, step = 1 : i64} : (tensor<16x512xbf16>) -> tensor<16x256xbf16>
+  %y = "aten.mul"(%s, %b) : (tensor<16x256xbf16>, tensor<16x256xbf16>) -> tensor<16x256xbf16>
+  %q, %sc = "vllm.per_token_group_fp8_quant"(%y) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<16x256xbf16>) -> (tensor<16x256xf8E4M3FN>, tensor<16x2xf32>)
+  return %q, %sc : tensor<16x256xf8E4M3FN>, tensor<16x2xf32>
+}
+
+// -----
+
+// Constants the fused kernel does not bake in (eps 1e-6): nothing is raised,
+// the decomposed form stays for Inductor.
+// CHECK-LABEL: func.func @native_silu_mul_per_group_other_eps
+// CHECK-NOT: vllm.silu_and_mul
+// CHECK: "aten.silu"
+// CHECK: "vllm.per_token_group_fp8_quant"
+func.func @native_silu_mul_per_group_other_eps(%gu: tensor<16x512xbf16>) -> (tensor<16x256xf8E4M3FN>, tensor<16x2xf32>) {
+  %a = "aten.slice"(%gu) {dim = 1 : i64, start = 0 : i64, end = 256 : i64, step = 1 : i64} : (tensor<16x512xbf16>) -> tensor<16x256xbf16>
+  %s = "aten.silu"(%a) : (tensor<16x256xbf16>) -> tensor<16x256xbf16>
+  %b = "aten.slice"(%gu) {dim = 1 : i64, start = 256 : i64, end = 9223372036854775807 : i64, step = 1 : i64} : (tensor<16x512xbf16>) -> tensor<16x256xbf16>
+  %y = "aten.mul"(%s, %b) : (tensor<16x256xbf16>, tensor<16x256xbf16>) -> tensor<16x256xbf16>
+  %q, %sc = "vllm.per_token_group_fp8_quant"(%y) {group_size = 128 : i64, eps = 1.000000e-06 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<16x256xbf16>) -> (tensor<16x256xf8E4M3FN>, tensor<16x2xf32>)
+  return %q, %sc : tensor<16x256xf8E4M3FN>, tensor<16x2xf32>
+}

@@ -67,7 +67,8 @@ vLLM's ActivationQuantFusionPass: `silu_and_mul` -> static FP8 quant =>
 form fuses too: `F.silu(x[..., :d]) * x[..., d:]` (as `aten.silu` or as
 `to(a/(1+exp(-a)), T)`) feeding a native or custom static quant is raised to
 the custom ops first (`native.rs`); both compute the same values. So does
-the decomposed form feeding an NVFP4 quant (vLLM fuses only the custom op
+the decomposed form feeding a custom per-group quant with the fused
+kernel's constants, or an NVFP4 quant (vLLM fuses only the custom op
 there).
 `silu_and_mul` -> `per_token_group_fp8_quant` => `silu_and_mul_per_block_quant`
 when the group quant has the fused kernel's constants (eps 1e-10, ±448, no
@@ -115,15 +116,19 @@ fn raise_natives(func: OperationRef<'_, '_>, run: &PassRun<'_>) {
         }
         let native_quant =
             if native::is_quant_end(&op) { op.result(0).ok().and_then(|r| native::static_quant(r.into()).ok()) } else { None };
-        // Custom quants whose rule fuses any silu_and_mul that is their input's only producer.
-        let custom_root = matches!(op.name().as_string_ref().as_str(), Ok("vllm.static_scaled_fp8_quant" | "vllm.scaled_fp4_quant"));
-        let y = match &native_quant {
-            Some(q) => q.input,
-            None if custom_root => match op.operand(0) {
-                Ok(y) => y,
-                Err(_) => continue,
-            },
-            None => continue,
+        // A custom quant that a rule would fuse with a silu_and_mul producing its input.
+        let name = op.name();
+        let rule = RULES.iter().find(|r| Ok(r.root) == name.as_string_ref().as_str() && r.producer == "vllm.silu_and_mul");
+        let y = match (&native_quant, rule) {
+            (Some(q), _) => q.input,
+            (None, Some(r)) if fusion::root_checks_hold(ctx, r, op) => {
+                let via = vllm_dialect::verify::named_operands(&op).and_then(|n| n.into_iter().find(|(k, _)| *k == r.via));
+                match via.and_then(|(_, v)| v.first().copied()) {
+                    Some(y) => y,
+                    None => continue,
+                }
+            }
+            _ => continue,
         };
         if !native::single_use(y) {
             continue;

@@ -170,6 +170,19 @@ fn matches<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) ->
     Ok(m)
 }
 
+/// Whether the checks of `rule` on the root alone (its attributes, its
+/// absent optionals) hold at `root`: what a pass asks before raising a
+/// decomposed producer that only this rule would fuse.
+pub fn root_checks_hold<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) -> bool {
+    let Some(root_vals) = named_operands(&root) else { return false };
+    let m = Match { root, producer: root, root_vals, prod_vals: Vec::new() };
+    rule.checks.iter().all(|c| match *c {
+        Check::AttrIs(a @ V::Root(_), lit) => m.attr(ctx, a).is_some_and(|got| Some(got) == m.attr(ctx, V::Lit(lit))),
+        Check::Absent(v @ V::Root(_)) => !m.present(v),
+        _ => true,
+    })
+}
+
 /// The pass option `name` as a non-negative count (`default` when not
 /// given); an error at `func` naming the pass and the option otherwise.
 pub fn count_option(
