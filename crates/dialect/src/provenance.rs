@@ -213,6 +213,13 @@ pub fn specialize_buffers(buffers: &Json, env: &HashMap<String, i64>, symints: &
     )
 }
 
+/// The `fx.meta` text of an op whose results are the new values of written
+/// buffers, as an `auto_functionalized` node records it: `[null, each
+/// result's record]` (the op itself returns nothing).
+pub fn written_meta(results: impl IntoIterator<Item = Json>) -> String {
+    Json::Array(std::iter::once(Json::Null).chain(results).collect()).to_string()
+}
+
 /// The recorded `meta.val` of a value: its producer's `fx.meta` (the
 /// matching non-null element for a tuple), or its function argument's.
 pub fn value_meta(v: Value<'_, '_>) -> Option<Json> {

@@ -594,21 +594,10 @@ impl Interpreter {
             }
         }
         let kernel = def.kernel.as_deref().unwrap_or("");
-        let mut data = match exact_kernel(kernel, &ins)? {
+        let data = match nvfp4_kernel(kernel, op, &ins, &outs)? {
             Some(exact) => exact,
-            None => run_kernel(kernel, op, &ins, &outs)?.into_iter().map(|(n, d)| (n, Out::Rounded(d))).collect(),
+            None => rounded(run_kernel(kernel, op, &ins, &outs)?),
         };
-        // The all-reduce + norm's NVFP4 quant: of the normalized rows, under `scale_factor`.
-        if kernel == "flashinfer_trtllm_fused_allreduce_norm" && outs.iter().any(|o| o.0 == "scale_out") {
-            let (Some(Out::Rounded(rows)), Some(h)) = (data.get("allreduce_in"), ins.get("allreduce_in").and_then(|t| t.shape.last()))
-            else {
-                return Err("no normalized rows to quantize".into());
-            };
-            let global = ins.get("scale_factor").and_then(|t| t.to_vec().first().copied()).ok_or("no 'scale_factor'")?;
-            let (q, sf) = k::scaled_fp4_quant(rows, *h, global);
-            data.insert("quant_out".into(), Out::Rounded(q));
-            data.insert("scale_out".into(), Out::Exact(sf));
-        }
         let get = |n: &str| data.get(n).ok_or_else(|| format!("kernel wrote no '{n}'"));
         if def.is_inplace() {
             for (n, _, _) in &outs {
@@ -726,8 +715,6 @@ fn binary_fn(short: &str) -> Option<fn(f32, f32) -> f32> {
     })
 }
 
-/// The kernel `kernel` on `ins` (by operand name); returns each output named
-/// in `outs` (the in-place twin's written arguments), row-major.
 /// A kernel's output: `f32` values rounded to the buffer's dtype on write, or
 /// exact words (the NVFP4 block scales: four e4m3 bytes to an `i32`).
 enum Out {
@@ -735,24 +722,47 @@ enum Out {
     Exact(Vec<f64>),
 }
 
-/// The kernels with exact integer outputs (NVFP4); `None` for the others.
-fn exact_kernel(kernel: &str, ins: &HashMap<&str, Tensor>) -> R<Option<HashMap<String, Out>>> {
-    let (values, scales, global) = match kernel {
-        "scaled_fp4_quant" => ("output", "output_scale", "input_scale"),
-        "silu_and_mul_nvfp4_quant" => ("result", "result_block_scale", "input_global_scale"),
-        _ => return Ok(None),
-    };
-    let x = ins.get("input").ok_or("no 'input'")?;
-    let n = *x.shape.last().ok_or("'input' has no rows")?;
-    let global = *ins.get(global).map(Tensor::to_vec).unwrap_or_default().first().ok_or_else(|| format!("no '{global}'"))?;
-    let (q, sf) = if kernel == "scaled_fp4_quant" {
-        k::scaled_fp4_quant(&x.to_vec(), n, global)
-    } else {
-        k::silu_and_mul_nvfp4_quant(&x.to_vec(), n, global, x.dtype)
-    };
-    Ok(Some(HashMap::from([(values.to_string(), Out::Rounded(q)), (scales.to_string(), Out::Exact(sf))])))
+fn rounded(m: HashMap<String, Vec<f32>>) -> HashMap<String, Out> {
+    m.into_iter().map(|(n, d)| (n, Out::Rounded(d))).collect()
 }
 
+/// The kernels that write NVFP4 (exact block-scale words); `None` for the
+/// others: the quant, SiLU-and-mul + quant, and the all-reduce + norm with
+/// `scale_out` (the norm and new residual from `run_kernel`, then the quant of the
+/// normalized rows under `scale_factor`).
+fn nvfp4_kernel(
+    kernel: &str,
+    op: &OperationRef<'_, '_>,
+    ins: &HashMap<&str, Tensor>,
+    outs: &[(String, DType, Vec<usize>)],
+) -> R<Option<HashMap<String, Out>>> {
+    let scalar = |n: &str| ins.get(n).and_then(|t| t.to_vec().first().copied()).ok_or_else(|| format!("no '{n}'"));
+    let width = |n: &str| ins.get(n).and_then(|t| t.shape.last().copied()).ok_or_else(|| format!("no '{n}' rows"));
+    let (mut m, (values, scales), (q, sf)) = match kernel {
+        "scaled_fp4_quant" => {
+            let x = ins.get("input").ok_or("no 'input'")?;
+            (HashMap::new(), ("output", "output_scale"), k::scaled_fp4_quant(&x.to_vec(), width("input")?, scalar("input_scale")?))
+        }
+        "silu_and_mul_nvfp4_quant" => {
+            let x = ins.get("input").ok_or("no 'input'")?;
+            let (q, sf) = k::silu_and_mul_nvfp4_quant(&x.to_vec(), width("input")?, scalar("input_global_scale")?, x.dtype);
+            (HashMap::new(), ("result", "result_block_scale"), (q, sf))
+        }
+        "flashinfer_trtllm_fused_allreduce_norm" if outs.iter().any(|o| o.0 == "scale_out") => {
+            let m = run_kernel(kernel, op, ins, outs)?;
+            let rows = m.get("allreduce_in").ok_or("no normalized rows to quantize")?;
+            let (q, sf) = k::scaled_fp4_quant(rows, width("allreduce_in")?, scalar("scale_factor")?);
+            (rounded(m), ("quant_out", "scale_out"), (q, sf))
+        }
+        _ => return Ok(None),
+    };
+    m.insert(values.to_string(), Out::Rounded(q));
+    m.insert(scales.to_string(), Out::Exact(sf));
+    Ok(Some(m))
+}
+
+/// The kernel `kernel` on `ins` (by operand name); returns each output named
+/// in `outs` (the in-place twin's written arguments), row-major.
 fn run_kernel(
     kernel: &str,
     op: &OperationRef<'_, '_>,
@@ -791,7 +801,7 @@ fn run_kernel(
                 // Gemma's (1 + w): the kernel's f32 product, rounded once (what the native Gemma norm computes).
                 k::fused_add_rms_norm_biased(&sum, &residual, &gamma, eps, bias as f32, act)
             };
-            // FP8 here; NVFP4 (with `scale_out`) in `kernel_op_with`, its block scales being exact words.
+            // FP8 here; NVFP4 (with `scale_out`) in `nvfp4_kernel`, its block scales being exact words.
             if outs.iter().any(|o| o.0 == "quant_out") && !outs.iter().any(|o| o.0 == "scale_out") {
                 m.insert("quant_out".into(), k::static_quant(&o, scalar("scale_factor")?));
             }

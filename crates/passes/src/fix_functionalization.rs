@@ -530,12 +530,13 @@ fn convert<'c: 'a, 'a>(
                     let padded = twin.padded(&t.name);
                     let (dims, shape) = sizes
                         .dims(ctx, block, op, results[r], like.map(|(_, v)| v).filter(|_| !padded), same_as_like(results[r]))
-                        .ok_or_else(|| match padded {
-                            true => format!(
-                                "cannot size the buffer for '{}': its rows are round_up(T, 128), and the graph has no value recorded as that size",
-                                t.name
-                            ),
-                            false => format!("cannot size the buffer for '{}'", t.name),
+                        .ok_or_else(|| {
+                            let why = if padded {
+                                ": its rows are round_up(T, 128), and the graph has no value recorded as that size"
+                            } else {
+                                ""
+                            };
+                            format!("cannot size the buffer for '{}'{why}", t.name)
                         })?;
                     let name = recorded_buffer_name(&op, &t.name);
                     counts.buffers += 1;

@@ -110,10 +110,10 @@ pub struct FuseAllreduceRmsPass;
 /// scales, whose `round_up(T, 128)` rows fix-functionalization sizes the
 /// scale buffer by. `None` when something has no record.
 fn nvfp4_meta(rows: &[Value<'_, '_>], quant: &[Value<'_, '_>]) -> Option<String> {
-    use vllm_dialect::provenance::value_meta;
+    use vllm_dialect::provenance::{value_meta, written_meta};
     let r = rows.iter().find_map(|v| value_meta(*v))?;
     let (q, s) = (value_meta(*quant.first()?)?, value_meta(*quant.get(1)?)?);
-    Some(serde_json::json!([null, r, r, q, s]).to_string())
+    Some(written_meta([r.clone(), r, q, s]))
 }
 
 impl Pass for FuseAllreduceRmsPass {
@@ -446,7 +446,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             Some(r) => r,
             None => self.zeros_like(input, at)?,
         };
-        let attrs = vec![
+        let mut attrs = vec![
             ir::named(self.ctx, "rms_eps", epsilon),
             ir::named(self.ctx, "world_size", ir::i64_attr(self.ctx, self.tp)),
             ir::named(self.ctx, "launch_with_pdl", BoolAttribute::new(self.ctx, true).into()),
@@ -466,7 +466,6 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             ),
             ir::named(self.ctx, "weight_bias", FloatAttribute::new(self.ctx, Type::float64(self.ctx), weight_bias).into()),
         ];
-        let mut attrs = attrs;
         let mut operands = vec![input, res_in, weight];
         let mut types = vec![out.r#type(), out.r#type()];
         // The quant's results: its FP8 rows, or NVFP4's packed rows and block scales.
@@ -475,8 +474,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             operands.push(q.operand(1).ok()?);
             types.extend(quant_results.iter().map(|v| v.r#type()));
         }
-        let present = |n: bool| i32::from(n);
-        let segments = [1, 1, present(quant.is_some()), present(nvfp4)];
+        let segments = [1, 1, i32::from(quant.is_some()), i32::from(nvfp4)];
         attrs.push(ir::named(self.ctx, "resultSegmentSizes", DenseI32ArrayAttribute::new(self.ctx, &segments).into()));
         if nvfp4 && let Some(text) = nvfp4_meta(&[out, x], &quant_results) {
             attrs.push(ir::named(self.ctx, vllm_dialect::provenance::META, StringAttribute::new(self.ctx, &text).into()));

@@ -63,16 +63,22 @@ fn name_is(op: &OperationRef<'_, '_>, names: &[&str]) -> bool {
     op.name().as_string_ref().as_str().is_ok_and(|n| names.contains(&n))
 }
 
+/// `t`'s dims as `RankedTensorType::new` takes them (kDynamic for `?`).
+fn dims_of(t: Type<'_>) -> Option<Vec<u64>> {
+    let r = ir::ranked_tensor(t)?;
+    Some(
+        (0..r.rank())
+            .map(|i| match r.dim_size(i) {
+                Ok(mlir_support::melior::ir::r#type::DimSize::Static(d)) => d,
+                _ => vllm_dialect::K_DYNAMIC as u64,
+            })
+            .collect(),
+    )
+}
+
 /// `t` with element type `elem` (same shape).
 pub(crate) fn with_element<'c>(t: Type<'c>, elem: Type<'c>) -> Option<Type<'c>> {
-    let r = ir::ranked_tensor(t)?;
-    let dims: Vec<u64> = (0..r.rank())
-        .map(|i| match r.dim_size(i) {
-            Ok(mlir_support::melior::ir::r#type::DimSize::Static(d)) => d,
-            _ => i64::MIN as u64,
-        })
-        .collect();
-    Some(RankedTensorType::new(&dims, elem, None).into())
+    Some(RankedTensorType::new(&dims_of(t)?, elem, None).into())
 }
 
 /// Semantic attributes (provenance `fx.*` describes the old op and is dropped).
@@ -199,16 +205,10 @@ fn fuse_nvfp4<'c: 'a, 'a>(
     }
     let scales8 = view.result(0).ok()?;
     // The attention's packed output: its shape with the last dim halved, in bytes.
-    let out_t = ir::ranked_tensor(out.r#type())?;
     let packed_t = ir::ranked_tensor(packed.r#type())?;
-    let mut dims: Vec<u64> = (0..out_t.rank())
-        .map(|i| match out_t.dim_size(i) {
-            Ok(mlir_support::melior::ir::r#type::DimSize::Static(d)) => d,
-            _ => i64::MIN as u64,
-        })
-        .collect();
+    let mut dims = dims_of(out.r#type())?;
     let last = dims.last_mut()?;
-    if *last == i64::MIN as u64 || *last % 2 != 0 {
+    if *last == vllm_dialect::K_DYNAMIC as u64 || *last % 2 != 0 {
         return None;
     }
     *last /= 2;
@@ -259,7 +259,7 @@ fn nvfp4_meta(out: Value<'_, '_>, dims: &[u64], scales8: Value<'_, '_>) -> Optio
     *shape.last_mut()? = serde_json::json!(*dims.last()?);
     o.as_object_mut()?.insert("dtype".into(), "uint8".into());
     o.as_object_mut()?.remove("stride");
-    Some(serde_json::json!([null, o, vllm_dialect::provenance::value_meta(scales8)?]).to_string())
+    Some(vllm_dialect::provenance::written_meta([o, vllm_dialect::provenance::value_meta(scales8)?]))
 }
 
 /// An attention output with no `output_scale`, possibly through one reshape,

@@ -282,8 +282,7 @@ fn keep_recorded_meta<'c>(ctx: &'c Context, fused: OperationRef<'c, '_>, def: &v
         return;
     }
     let Some(metas) = replaced.iter().map(|v| provenance::value_meta(*v)).collect::<Option<Vec<_>>>() else { return };
-    let text = serde_json::Value::Array(std::iter::once(serde_json::Value::Null).chain(metas).collect()).to_string();
-    ir::set_attribute(fused, provenance::META, StringAttribute::new(ctx, &text).into());
+    ir::set_attribute(fused, provenance::META, StringAttribute::new(ctx, &provenance::written_meta(metas)).into());
 }
 
 /// Applies `rules` to every op in the body of `func` (one forward sweep; rules
