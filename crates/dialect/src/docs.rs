@@ -63,6 +63,20 @@ fn op_section(out: &mut String, op: &OpDef) {
     if let Some((result, attr)) = &op.returned_if {
         facts.push(format!("`{result}` is None (and must be unread) when `{attr}` is false"));
     }
+    if let Some(f) = &op.nvfp4 {
+        let optional = op.operands.iter().chain(&op.results).any(|d| d.name == f.scales && d.arity == crate::spec::Arity::Optional);
+        facts.push(format!(
+            "NVFP4{}: `{}` packs {} elements of `{}` a byte, `{}` holds their block scales (`round_up(T, 128)` rows of `i32`)",
+            if optional { format!(" (with `{}`)", f.scales) } else { String::new() },
+            f.values,
+            f.input_per_byte,
+            f.input,
+            f.scales
+        ));
+    }
+    for p in &op.padded_rows {
+        facts.push(format!("`{p}` has `round_up(T, 128)` rows"));
+    }
     let _ = writeln!(out, "{}.\n\n```mlir\n{}\n```\n", facts.join("; "), op.example);
 }
 
