@@ -1677,7 +1677,24 @@ fn nvfp4_reference_encodes_known_values() -> Result<(), Failed> {
     if sf.len() != 128 || sf[0] != 0x7e as f64 || sf[1..].iter().any(|w| *w != 0.0) {
         return Err(format!("scale words {:?}, want 0x7e then 127 zeros", &sf[..4]).into());
     }
-    Ok(())
+    // A dynamic width that is not whole blocks is an error, not a short output.
+    let text = r#"func.func @odd(%x: tensor<4x?xbf16>, %g: tensor<f32>) -> (tensor<4x16xui8>, tensor<128x1xi32>) {
+  %q, %s = "vllm.scaled_fp4_quant"(%x, %g) : (tensor<4x?xbf16>, tensor<f32>) -> (tensor<4x16xui8>, tensor<128x1xi32>)
+  return %q, %s : tensor<4x16xui8>, tensor<128x1xi32>
+}"#;
+    let args = [Val::Tensor(Tensor::zeros(DType::BF16, vec![4, 24])), Val::Tensor(Tensor::new(DType::F32, vec![], vec![1.0]))];
+    match run(text, None, &args) {
+        Err(e) if format!("{e:?}").contains("not whole NVFP4 blocks") => {}
+        Err(e) => return Err(format!("a 24-wide row: wrong error {e:?}").into()),
+        Ok(_) => return Err("a 24-wide row was quantized".into()),
+    }
+    // Whole blocks, but not the 32 elements the result type says: an error, not a short result.
+    let args = [Val::Tensor(Tensor::zeros(DType::BF16, vec![4, 48])), Val::Tensor(Tensor::new(DType::F32, vec![], vec![1.0]))];
+    match run(text, None, &args) {
+        Err(e) if format!("{e:?}").contains("computed 96 values of 'output'") => Ok(()),
+        Err(e) => Err(format!("a 48-wide row: wrong error {e:?}").into()),
+        Ok(_) => Err("a 48-wide row filled a 32-wide result".into()),
+    }
 }
 
 /// SiLU-and-mul + NVFP4 quant fused (vllm-fuse-act-quant), then

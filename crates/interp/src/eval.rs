@@ -598,6 +598,18 @@ impl Interpreter {
             Some(exact) => exact,
             None => rounded(run_kernel(kernel, op, &ins, &outs)?),
         };
+        // Each output fills its buffer or result exactly (a dynamic input dim the types left open
+        // may disagree with a static result: an error, not a short tensor).
+        for (n, _, shape) in &outs {
+            let len = match data.get(n.as_str()) {
+                Some(Out::Rounded(d)) => d.len(),
+                Some(Out::Exact(d)) => d.len(),
+                None => continue,
+            };
+            if len != shape.iter().product::<usize>() {
+                return Err(format!("the kernel computed {len} values of '{n}', which is {shape:?}"));
+            }
+        }
         let get = |n: &str| data.get(n).ok_or_else(|| format!("kernel wrote no '{n}'"));
         if def.is_inplace() {
             for (n, _, _) in &outs {
@@ -737,7 +749,14 @@ fn nvfp4_kernel(
     outs: &[(String, DType, Vec<usize>)],
 ) -> R<Option<HashMap<String, Out>>> {
     let scalar = |n: &str| ins.get(n).and_then(|t| t.to_vec().first().copied()).ok_or_else(|| format!("no '{n}'"));
-    let width = |n: &str| ins.get(n).and_then(|t| t.shape.last().copied()).ok_or_else(|| format!("no '{n}' rows"));
+    // Whole blocks of 16 quantized elements (SiLU-and-mul's input is twice as wide). The
+    // verifier checks static widths; a dynamic one is checked here.
+    let per_block = if kernel == "silu_and_mul_nvfp4_quant" { 2 * k::NVFP4_BLOCK } else { k::NVFP4_BLOCK };
+    let width = |n: &str| match ins.get(n).and_then(|t| t.shape.last().copied()) {
+        Some(w) if w % per_block == 0 => Ok(w),
+        Some(w) => Err(format!("'{n}' rows of {w} elements are not whole NVFP4 blocks ({per_block} a block)")),
+        None => Err(format!("no '{n}' rows")),
+    };
     let (mut m, (values, scales), (q, sf)) = match kernel {
         "scaled_fp4_quant" => {
             let x = ins.get("input").ok_or("no 'input'")?;
