@@ -92,6 +92,24 @@ class AttentionNvfp4Fusion(unittest.TestCase):
                 # Rows past T are padding, which vLLM leaves unwritten (`empty`): compare the real rows.
                 self.assertTrue(torch.equal(got_sf[:200].view(torch.uint8), want_sf[:200].view(torch.uint8)))
 
+    def test_without_the_fusion_the_view_of_the_scales_round_trips(self):
+        # Fusion off: the quant and the FP8 view of its scales (an opaque torch.operator in
+        # vllm-opt) come back as calls torch runs, with eager's bytes.
+        compiled, seen = compile_with_pass(attention_then_quant, {"eliminate_noops": True},
+                                           enable_auto_functionalized_v2=False)
+        gen = torch.Generator().manual_seed(6)
+        q = torch.randn(40, H, D, generator=gen).to(torch.bfloat16)
+        k = torch.randn(40, HK, D, generator=gen).to(torch.bfloat16)
+        v = torch.randn(40, HK, D, generator=gen).to(torch.bfloat16)
+        g = torch.tensor(448.0 * 6.0 / 3.0)
+        got_q, got_sf = compiled(q, k, v, g)
+        want_q, want_sf = attention_then_quant(q, k, v, g)
+        self.assertIn("aten.view.dtype", seen[0])
+        self.assertEqual(seen[0].count("_C.scaled_fp4_quant.default"), 1, seen[0])
+        self.assertEqual(got_sf.dtype, torch.float8_e4m3fn)
+        self.assertTrue(torch.equal(got_q, want_q))
+        self.assertTrue(torch.equal(got_sf[:40].view(torch.uint8), want_sf[:40].view(torch.uint8)))
+
 
 if __name__ == "__main__":
     unittest.main()
