@@ -220,6 +220,20 @@ pub fn written_meta(results: impl IntoIterator<Item = Json>) -> String {
     Json::Array(std::iter::once(Json::Null).chain(results).collect()).to_string()
 }
 
+/// [`written_meta`] of the replaced values' records, copied as text (no
+/// `Json` tree: the fusion passes do this for every op they fuse); `None`
+/// when one has no record.
+pub fn written_meta_of(values: &[Value<'_, '_>]) -> Option<String> {
+    let mut text = String::from("[null");
+    for v in values {
+        let raw: Box<serde_json::value::RawValue> = value_meta_as(*v)?;
+        text.push(',');
+        text.push_str(raw.get());
+    }
+    text.push(']');
+    Some(text)
+}
+
 /// The recorded `meta.val` of a value: its producer's `fx.meta` (the
 /// matching non-null element for a tuple), or its function argument's.
 pub fn value_meta(v: Value<'_, '_>) -> Option<Json> {

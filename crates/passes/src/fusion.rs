@@ -281,8 +281,9 @@ fn keep_recorded_meta<'c>(ctx: &'c Context, fused: OperationRef<'c, '_>, def: &v
     if def.inplace.is_none() {
         return;
     }
-    let Some(metas) = replaced.iter().map(|v| provenance::value_meta(*v)).collect::<Option<Vec<_>>>() else { return };
-    ir::set_attribute(fused, provenance::META, StringAttribute::new(ctx, &provenance::written_meta(metas)).into());
+    if let Some(text) = provenance::written_meta_of(replaced) {
+        ir::set_attribute(fused, provenance::META, StringAttribute::new(ctx, &text).into());
+    }
 }
 
 /// Applies `rules` to every op in the body of `func` (one forward sweep; rules
