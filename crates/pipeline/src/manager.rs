@@ -111,13 +111,24 @@ pub fn pass_uuid(argument: &str, options: &str) -> String {
     memo.entry((argument.to_string(), options.to_string()))
         .or_insert_with(|| match info_of(argument) {
             Some(info) => {
-                let mut parts = vec![info.argument, options, vllm_dialect::OPS_TOML];
-                parts.extend(info.sources.iter().copied());
-                sha256_hex(&parts)
+                // The texts' digests, not the texts: passes share the op table and sources
+                // (fusion.rs, native.rs), each hashed once per process.
+                let mut parts = vec![info.argument.to_string(), options.to_string(), digest_of(vllm_dialect::OPS_TOML)];
+                parts.extend(info.sources.iter().map(|s| digest_of(s)));
+                sha256_hex(&parts.iter().map(String::as_str).collect::<Vec<_>>())
             }
             None => sha256_hex(&["upstream", "mlir-22", argument, options]),
         })
         .clone()
+}
+
+/// The SHA-256 of a compiled-in text, once per process (by address: the
+/// same `include_str!` is one static).
+fn digest_of(text: &'static str) -> String {
+    use std::{collections::HashMap, sync::Mutex, sync::OnceLock};
+    static MEMO: OnceLock<Mutex<HashMap<(usize, usize), String>>> = OnceLock::new();
+    let mut memo = MEMO.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    memo.entry((text.as_ptr() as usize, text.len())).or_insert_with(|| sha256_hex(&[text])).clone()
 }
 
 fn info_of(argument: &str) -> Option<&'static pass::PassInfo> {
