@@ -371,3 +371,19 @@ func.func @nvfp4_in_place_rank(%q: tensor<16x128xui8>, %x: tensor<16x256xbf16>, 
   "vllm.scaled_fp4_quant_"(%q, %x, %s, %g) : (tensor<16x128xui8>, tensor<16x256xbf16>, tensor<512xi32>, tensor<f32>) -> ()
   return
 }
+
+// -----
+
+func.func @nvfp4_values_not_bytes(%x: tensor<16x256xbf16>, %g: tensor<f32>) {
+  // expected-error @+1 {{'output' must be ui8 (NVFP4), but got tensor<16x128xi8>}}
+  %q, %s = "vllm.scaled_fp4_quant"(%x, %g) : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xi8>, tensor<128x4xi32>)
+  return
+}
+
+// -----
+
+func.func @nvfp4_scales_not_words(%x: tensor<16x256xbf16>, %g: tensor<f32>) {
+  // expected-error @+1 {{'output_scale' must be i32 (NVFP4), but got tensor<128x4xi64>}}
+  %q, %s = "vllm.scaled_fp4_quant"(%x, %g) : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<128x4xi64>)
+  return
+}

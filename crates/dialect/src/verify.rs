@@ -218,6 +218,13 @@ fn check_packed_heads(op: &OperationRef<'_, '_>, named: &Named) -> Result<(), St
 fn check_nvfp4(f: &crate::spec::Nvfp4, named: &Named) -> Result<(), String> {
     let dims = |name: &str| named.get(name).and_then(shape_of);
     let (Some(input), Some(values), Some(scales)) = (dims(&f.input), dims(&f.values), dims(&f.scales)) else { return Ok(()) };
+    // Bytes of two e2m1 codes; words of four e4m3 scales.
+    for (name, want) in [(&f.values, "ui8"), (&f.scales, "i32")] {
+        let t = named.get(name).and_then(mlir_support::ir::ranked_tensor);
+        if let Some(t) = t.filter(|t| mlir_support::ir::type_string(t.element()) != want) {
+            return Err(format!("'{name}' must be {want} (NVFP4), but got {}", Type::from(t)));
+        }
+    }
     let ([ti, n], [tv, w], [ts, k]) = (input.as_slice(), values.as_slice(), scales.as_slice()) else {
         return Err(format!("'{}', '{}' and '{}' must be rows (rank 2)", f.input, f.values, f.scales));
     };
