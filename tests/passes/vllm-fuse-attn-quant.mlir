@@ -104,3 +104,52 @@ func.func @no_fuse_nvfp4_of_a_silu(%gu: tensor<16x512xbf16>, %g: tensor<f32>) ->
   %s8 = "torch.operator"(%s) {target = "torch.ops.aten.view.dtype", fx_args = "{\"args\":[{\"operand\":0},{\"dtype\":\"float8_e4m3fn\"}],\"kwargs\":{}}"} : (tensor<128x4xi32>) -> tensor<128x16xf8E4M3FN>
   return %p, %s8 : tensor<16x128xui8>, tensor<128x16xf8E4M3FN>
 }
+
+// -----
+
+// Multi-head latent attention (DeepSeek; vLLM main's MLA patterns): the same
+// rules, static FP8 and NVFP4.
+// CHECK-LABEL: func.func @fuse_mla_static_quant
+// CHECK-NEXT: %[[A:.*]] = "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {layer_name = "model.layers.3.self_attn.attn"} : {{.*}} -> tensor<?x2048xf8E4M3FN>
+// CHECK-NEXT: return %[[A]]
+func.func @fuse_mla_static_quant(%q: tensor<?x16x192xbf16>, %kv: tensor<?x512xbf16>, %pe: tensor<?x64xbf16>, %s: tensor<f32>) -> tensor<?x2048xf8E4M3FN> {
+  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "model.layers.3.self_attn.attn"} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
+  %x = "vllm.static_scaled_fp8_quant"(%o, %s) : (tensor<?x2048xbf16>, tensor<f32>) -> tensor<?x2048xf8E4M3FN>
+  return %x : tensor<?x2048xf8E4M3FN>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @fuse_mla_nvfp4_quant
+// CHECK-NEXT: %[[A:.*]]:2 = "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {layer_name = "l3"} : {{.*}} -> (tensor<16x1024xui8>, tensor<128x128xf8E4M3FN>)
+// CHECK-NEXT: return %[[A]]#0, %[[A]]#1
+func.func @fuse_mla_nvfp4_quant(%q: tensor<16x16x192xbf16>, %kv: tensor<16x512xbf16>, %pe: tensor<16x64xbf16>, %g: tensor<f32>) -> (tensor<16x1024xui8>, tensor<128x128xf8E4M3FN>) {
+  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3"} : (tensor<16x16x192xbf16>, tensor<16x512xbf16>, tensor<16x64xbf16>) -> tensor<16x2048xbf16>
+  %p, %s = "vllm.scaled_fp4_quant"(%o, %g) : (tensor<16x2048xbf16>, tensor<f32>) -> (tensor<16x1024xui8>, tensor<128x32xi32>)
+  %s8 = "torch.operator"(%s) {target = "torch.ops.aten.view.dtype", fx_args = "{\"args\":[{\"operand\":0},{\"dtype\":\"float8_e4m3fn\"}],\"kwargs\":{}}"} : (tensor<128x32xi32>) -> tensor<128x128xf8E4M3FN>
+  return %p, %s8 : tensor<16x1024xui8>, tensor<128x128xf8E4M3FN>
+}
+
+// -----
+
+// The MLA output is read elsewhere: it stays bf16.
+// CHECK-LABEL: func.func @no_fuse_mla_when_output_has_another_user
+// CHECK: "vllm.static_scaled_fp8_quant"
+func.func @no_fuse_mla_when_output_has_another_user(%q: tensor<8x16x192xbf16>, %kv: tensor<8x512xbf16>, %pe: tensor<8x64xbf16>, %s: tensor<f32>) -> (tensor<8x2048xf8E4M3FN>, tensor<8x2048xbf16>) {
+  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3"} : (tensor<8x16x192xbf16>, tensor<8x512xbf16>, tensor<8x64xbf16>) -> tensor<8x2048xbf16>
+  %x = "vllm.static_scaled_fp8_quant"(%o, %s) : (tensor<8x2048xbf16>, tensor<f32>) -> tensor<8x2048xf8E4M3FN>
+  return %x, %o : tensor<8x2048xf8E4M3FN>, tensor<8x2048xbf16>
+}
+
+// -----
+
+// The fused attention keeps its output's record in the quantized type:
+// MLA's rows are not its query's shape, so fix-functionalization sizes the
+// output buffer by it (python/torch_tests/test_mla_quant.py runs that).
+// CHECK-LABEL: func.func @fused_mla_keeps_the_output_record
+// CHECK-NEXT: "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {fx.meta = "[null,{\22shape\22:[\22s0\22,2048],\22dtype\22:\22float8_e4m3fn\22}]", layer_name = "l3"}
+func.func @fused_mla_keeps_the_output_record(%q: tensor<?x16x192xbf16>, %kv: tensor<?x512xbf16>, %pe: tensor<?x64xbf16>, %s: tensor<f32>) -> tensor<?x2048xf8E4M3FN> {
+  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3", fx.meta = "[null,{\"shape\":[\"s0\",2048],\"dtype\":\"bfloat16\",\"stride\":[2048,1]}]"} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
+  %x = "vllm.static_scaled_fp8_quant"(%o, %s) {fx.meta = "[null,{\"shape\":[\"s0\",2048],\"dtype\":\"float8_e4m3fn\"}]"} : (tensor<?x2048xbf16>, tensor<f32>) -> tensor<?x2048xf8E4M3FN>
+  return %x : tensor<?x2048xf8E4M3FN>
+}

@@ -17,7 +17,8 @@ pub static INFO: PassInfo = PassInfo {
     summary: "Let attention write FP8 when its output feeds a static FP8 quant",
     description: "
 vLLM's AttnFusionPass, one rule for every layer (the layer name is an
-attribute, not part of the pattern):
+attribute, not part of the pattern), for `unified_attention_with_output`
+and, as vLLM main's MLA patterns, `unified_mla_attention_with_output`:
 
     static_scaled_fp8_quant(reshape?(unified_attention_with_output(q, k, v)), s)
       -> reshape?(unified_attention_with_output(q, k, v, output_scale = s))
@@ -49,7 +50,9 @@ Only when the block scales are read through that one view.",
     sources: &[include_str!("fuse_attn_quant.rs"), include_str!("native.rs")],
 };
 
-const ATTN: &str = "vllm.unified_attention_with_output";
+/// The attention ops whose kernels quantize their output (`output_scale`):
+/// regular and multi-head latent (DeepSeek's MLA, vLLM main's MLA patterns).
+const ATTNS: &[&str] = &["vllm.unified_attention_with_output", "vllm.unified_mla_attention_with_output"];
 const RESHAPES: &[&str] = &["aten.reshape", "aten.view"];
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -57,6 +60,11 @@ pub struct FuseAttnQuantPass;
 
 fn producer<'c, 'a>(v: Value<'c, 'a>) -> Option<OperationRef<'c, 'a>> {
     ir::producer(v)
+}
+
+/// The op's name (`ATTNS` holds the ones rebuilt here, all UTF-8).
+fn name_of(op: &OperationRef<'_, '_>) -> String {
+    op.name().as_string_ref().as_str().unwrap_or_default().to_string()
 }
 
 fn name_is(op: &OperationRef<'_, '_>, names: &[&str]) -> bool {
@@ -117,7 +125,7 @@ impl Pass for FuseAttnQuantPass {
             }
             let attn = p;
             // One result (no output_block_scale), three operands (no output_scale), one use.
-            if !name_is(&attn, &[ATTN]) || attn.operand_count() != 3 || attn.result_count() != 1 {
+            if !name_is(&attn, ATTNS) || attn.operand_count() != 3 || attn.result_count() != 1 {
                 continue;
             }
             let Ok(out) = attn.result(0) else { continue };
@@ -129,11 +137,18 @@ impl Pass for FuseAttnQuantPass {
             let Some(out_ty) = fp8.and_then(|e| with_element(out.r#type(), e)) else { continue };
             let loc = Location::fused(ctx, &[attn.location(), quant.location()], Attribute::unit(ctx));
             let operands: Vec<Value> = attn.operands().chain(std::iter::once(scale)).collect();
-            let Ok(new_attn) = OperationBuilder::new(ATTN, loc)
-                .add_operands(&operands)
-                .add_results(&[out_ty])
-                .add_attributes(&semantic_attrs(&attn))
-                .build()
+            let mut attrs = semantic_attrs(&attn);
+            // The output's record in FP8 (MLA's rows are not its query's shape: the buffer is sized by it).
+            let fp8_dtype = vllm_dialect::provenance::value_meta(qres.into()).and_then(|m| m.get("dtype").cloned());
+            if let Some(o) = fp8_dtype.and_then(|d| retyped_meta(out.into(), d, None)) {
+                attrs.push(ir::named(
+                    ctx,
+                    vllm_dialect::provenance::META,
+                    StringAttribute::new(ctx, &vllm_dialect::provenance::written_meta([o])).into(),
+                ));
+            }
+            let Ok(new_attn) =
+                OperationBuilder::new(&name_of(&attn), loc).add_operands(&operands).add_results(&[out_ty]).add_attributes(&attrs).build()
             else {
                 continue;
             };
@@ -192,7 +207,7 @@ fn fuse_nvfp4<'c: 'a, 'a>(
         p = r.operand(0).ok().and_then(producer)?;
     }
     let attn = p;
-    if !name_is(&attn, &[ATTN]) || attn.operand_count() != 3 || attn.result_count() != 1 {
+    if !name_is(&attn, ATTNS) || attn.operand_count() != 3 || attn.result_count() != 1 {
         return None;
     }
     let out = attn.result(0).ok()?;
@@ -216,10 +231,13 @@ fn fuse_nvfp4<'c: 'a, 'a>(
     let loc = Location::fused(ctx, &[attn.location(), quant.location()], Attribute::unit(ctx));
     let operands: Vec<Value> = attn.operands().chain(std::iter::once(global)).collect();
     let mut attrs = semantic_attrs(&attn);
-    if let Some(meta) = nvfp4_meta(out.into(), &dims, scales8.into()) {
+    let records = retyped_meta(out.into(), "uint8".into(), dims.last().copied())
+        .zip(vllm_dialect::provenance::value_meta(scales8.into()))
+        .map(|(o, s)| vllm_dialect::provenance::written_meta([o, s]));
+    if let Some(meta) = records {
         attrs.push(ir::named(ctx, vllm_dialect::provenance::META, StringAttribute::new(ctx, &meta).into()));
     }
-    let new_attn = OperationBuilder::new(ATTN, loc)
+    let new_attn = OperationBuilder::new(&name_of(&attn), loc)
         .add_operands(&operands)
         .add_results(&[attn_out_ty, scales8.r#type()])
         .add_attributes(&attrs)
@@ -250,16 +268,19 @@ fn fuse_nvfp4<'c: 'a, 'a>(
     Some(())
 }
 
-/// The fused attention's recorded `fx.meta`: the old output's record with
-/// the last dim `dims`' and bytes, then the block-scale view's record (its
-/// `round_up(T, 128)` rows, for fix-functionalization's buffer).
-fn nvfp4_meta(out: Value<'_, '_>, dims: &[u64], scales8: Value<'_, '_>) -> Option<String> {
+/// The fused attention's output record: the old output's, in the quantized
+/// `dtype` (and, for NVFP4's packed bytes, with the `last` dim), strides
+/// dropped. Fix-functionalization sizes the output buffer by it (the NVFP4
+/// block scales by the view's record, MLA's rows by this one).
+fn retyped_meta(out: Value<'_, '_>, dtype: serde_json::Value, last: Option<u64>) -> Option<serde_json::Value> {
     let mut o = vllm_dialect::provenance::value_meta(out)?;
-    let shape = o.get_mut("shape")?.as_array_mut()?;
-    *shape.last_mut()? = serde_json::json!(*dims.last()?);
-    o.as_object_mut()?.insert("dtype".into(), "uint8".into());
-    o.as_object_mut()?.remove("stride");
-    Some(vllm_dialect::provenance::written_meta([o, vllm_dialect::provenance::value_meta(scales8)?]))
+    if let Some(last) = last {
+        *o.get_mut("shape")?.as_array_mut()?.last_mut()? = serde_json::json!(last);
+    }
+    let m = o.as_object_mut()?;
+    m.insert("dtype".into(), dtype);
+    m.remove("stride");
+    Some(o)
 }
 
 /// An attention output with no `output_scale`, possibly through one reshape,
@@ -270,7 +291,7 @@ fn fusable_attention(y: Value<'_, '_>) -> bool {
         let Some(a) = p.operand(0).ok().filter(|v| ir::users(*v).len() == 1).and_then(producer) else { return false };
         p = a;
     }
-    name_is(&p, &[ATTN]) && p.operand_count() == 3 && p.result_count() == 1
+    name_is(&p, ATTNS) && p.operand_count() == 3 && p.result_count() == 1
 }
 
 /// Raises native static quants of attention outputs, which the loop then fuses.
