@@ -35,11 +35,12 @@ def compile_with_pass(fn, config, **options):
     return compiled, seen
 
 
-def define_ops(lib, schemas, bodies):
+def define_ops(lib, schemas, bodies, fakes=None):
     """Defines vLLM's ops in `lib` (a torch.library.Library) by their schemas,
     skipping those an earlier test module in this process defined, and gives
-    each of `bodies` (name -> CPU body) its implementation and a fake that
-    returns nothing (they mutate their `Tensor!` arguments)."""
+    each of `bodies` (name -> CPU body) its implementation and a fake: the
+    one `fakes` names, else one that returns nothing (they mutate their
+    `Tensor!` arguments)."""
     import torch
 
     for schema in schemas:
@@ -50,6 +51,6 @@ def define_ops(lib, schemas, bodies):
     for name, body in bodies.items():
         try:
             lib.impl(name, body, "CompositeExplicitAutograd")
-            torch.library.register_fake(f"{lib.ns}::{name}", lambda *a, **k: None, lib=lib)
+            torch.library.register_fake(f"{lib.ns}::{name}", (fakes or {}).get(name, lambda *a, **k: None), lib=lib)
         except RuntimeError:  # an earlier test module gave it a body
             pass

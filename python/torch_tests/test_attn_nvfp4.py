@@ -10,6 +10,8 @@ must give eager's bytes. `vllm::unified_attention_with_output` is defined
 here with vLLM's schema and a CPU body (plain softmax attention with
 grouped KV heads, then the FP8 or NVFP4 epilogue). The graph Inductor
 captured is also a lit input (tests/pipeline/inputs/attn_nvfp4_inductor.json).
+The attention reads the KV-cache update's result (`kv_cache_dummy_dep`), as
+vLLM main's graphs have it: the fused attention must keep that dependency.
 """
 import os
 import sys
@@ -25,7 +27,13 @@ H, HK, D = 4, 2, 64
 LAYER = "model.layers.0.self_attn.attn"
 
 
-def unified_attention_with_output(query, key, value, output, layer_name, output_scale=None, output_block_scale=None):
+def unified_kv_cache_update(key, value, layer_name):
+    """vLLM main's KV-cache update (a stand-in: no cache here); its result only orders the attention after it."""
+    return torch.empty(0, dtype=key.dtype)
+
+
+def unified_attention_with_output(query, key, value, output, layer_name, output_scale=None, output_block_scale=None,
+                                  kv_cache_dummy_dep=None):
     """softmax(q k^T / sqrt(D)) v per head (KV heads shared by H/HK query heads), in f32, rounded once;
     quantized in the epilogue when output_scale is given (NVFP4 with output_block_scale, else static FP8)."""
     t = query.shape[0]
@@ -47,14 +55,19 @@ LIB_C = torch.library.Library("_C", "FRAGMENT")
 define_ops(LIB_C, (SCALED_FP4_QUANT,), {"scaled_fp4_quant": scaled_fp4_quant})
 LIB_VLLM = torch.library.Library("vllm", "FRAGMENT")
 define_ops(LIB_VLLM, ("unified_attention_with_output(Tensor query, Tensor key, Tensor value, Tensor! output, "
-                      "str layer_name, Tensor? output_scale=None, Tensor!? output_block_scale=None) -> ()",),
-           {"unified_attention_with_output": unified_attention_with_output})
+                      "str layer_name, Tensor? output_scale=None, Tensor!? output_block_scale=None, "
+                      "Tensor? kv_cache_dummy_dep=None) -> ()",
+                      "unified_kv_cache_update(Tensor key, Tensor value, str layer_name) -> Tensor"),
+           {"unified_attention_with_output": unified_attention_with_output,
+            "unified_kv_cache_update": unified_kv_cache_update},
+           fakes={"unified_kv_cache_update": unified_kv_cache_update})
 
 
 def attention_then_quant(q, k, v, g):
     """What vLLM's graph holds before its fusion: attention, the reshape, the NVFP4 quant, the FP8 view."""
     out = torch.empty_like(q)
-    torch.ops.vllm.unified_attention_with_output(q, k, v, out, LAYER)
+    dep = torch.ops.vllm.unified_kv_cache_update(k, v, LAYER)  # vLLM main orders the attention after it
+    torch.ops.vllm.unified_attention_with_output(q, k, v, out, LAYER, kv_cache_dummy_dep=dep)
     packed, scales = quant(out.reshape(q.shape[0], H * D), g)
     return packed, scales.view(torch.float8_e4m3fn)
 

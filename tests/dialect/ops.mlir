@@ -131,14 +131,14 @@ func.func @vllm_fused_qk_norm_rope(%qkv: tensor<?x6144xbf16>, %qw: tensor<128xbf
 // CHECK-LABEL: func.func @vllm_unified_attention_with_output(
 // CHECK: "vllm.unified_attention_with_output"(
 func.func @vllm_unified_attention_with_output(%q: tensor<?x32x128xbf16>, %k: tensor<?x8x128xbf16>, %v: tensor<?x8x128xbf16>) {
-  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "model.layers.0.self_attn.attn"} : (tensor<?x32x128xbf16>, tensor<?x8x128xbf16>, tensor<?x8x128xbf16>) -> tensor<?x32x128xbf16>
+  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "model.layers.0.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<?x32x128xbf16>, tensor<?x8x128xbf16>, tensor<?x8x128xbf16>) -> tensor<?x32x128xbf16>
   return
 }
 
 // CHECK-LABEL: func.func @vllm_unified_mla_attention_with_output(
 // CHECK: "vllm.unified_mla_attention_with_output"(
 func.func @vllm_unified_mla_attention_with_output(%q: tensor<?x16x192xbf16>, %kv: tensor<?x512xbf16>, %pe: tensor<?x64xbf16>) {
-  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "model.layers.0.self_attn.attn"} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
+  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "model.layers.0.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
   return
 }
 
@@ -327,14 +327,14 @@ func.func @vllm_fused_qk_norm_rope_(%qkv: tensor<?x6144xbf16>, %qw: tensor<128xb
 // CHECK-LABEL: func.func @vllm_unified_attention_with_output_(
 // CHECK: "vllm.unified_attention_with_output_"(
 func.func @vllm_unified_attention_with_output_(%q: tensor<?x32x128xbf16>, %k: tensor<?x8x128xbf16>, %v: tensor<?x8x128xbf16>, %obuf: tensor<?x32x128xbf16>) {
-  "vllm.unified_attention_with_output_"(%q, %k, %v, %obuf) {layer_name = "model.layers.0.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>} : (tensor<?x32x128xbf16>, tensor<?x8x128xbf16>, tensor<?x8x128xbf16>, tensor<?x32x128xbf16>) -> ()
+  "vllm.unified_attention_with_output_"(%q, %k, %v, %obuf) {layer_name = "model.layers.0.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0>} : (tensor<?x32x128xbf16>, tensor<?x8x128xbf16>, tensor<?x8x128xbf16>, tensor<?x32x128xbf16>) -> ()
   return
 }
 
 // CHECK-LABEL: func.func @vllm_unified_mla_attention_with_output_(
 // CHECK: "vllm.unified_mla_attention_with_output_"(
 func.func @vllm_unified_mla_attention_with_output_(%q: tensor<?x16x192xbf16>, %kv: tensor<?x512xbf16>, %pe: tensor<?x64xbf16>, %obuf: tensor<?x2048xbf16>) {
-  "vllm.unified_mla_attention_with_output_"(%q, %kv, %pe, %obuf) {layer_name = "model.layers.0.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>, tensor<?x2048xbf16>) -> ()
+  "vllm.unified_mla_attention_with_output_"(%q, %kv, %pe, %obuf) {layer_name = "model.layers.0.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0>} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>, tensor<?x2048xbf16>) -> ()
   return
 }
 

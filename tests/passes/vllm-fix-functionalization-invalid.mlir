@@ -46,6 +46,6 @@ func.func @nvfp4_scales_unrecorded(%gu: tensor<?x256xbf16>, %g: tensor<f32>) -> 
 // The same for attention's NVFP4 block scales (padded_rows in the table).
 // NVFP4: error: 'vllm.unified_attention_with_output' has an in-place kernel but could not be converted: cannot size the buffer for 'output_block_scale': its rows are round_up(T, 128), and the graph has no value recorded as that size
 func.func @attention_block_scales_unrecorded(%q: tensor<?x4x64xbf16>, %k: tensor<?x2x64xbf16>, %v: tensor<?x2x64xbf16>, %g: tensor<f32>) -> (tensor<?x4x32xui8>, tensor<?x16xf8E4M3FN>) {
-  %o, %s = "vllm.unified_attention_with_output"(%q, %k, %v, %g) {layer_name = "l0"} : (tensor<?x4x64xbf16>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>, tensor<f32>) -> (tensor<?x4x32xui8>, tensor<?x16xf8E4M3FN>)
+  %o, %s = "vllm.unified_attention_with_output"(%q, %k, %v, %g) {layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>} : (tensor<?x4x64xbf16>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>, tensor<f32>) -> (tensor<?x4x32xui8>, tensor<?x16xf8E4M3FN>)
   return %o, %s : tensor<?x4x32xui8>, tensor<?x16xf8E4M3FN>
 }

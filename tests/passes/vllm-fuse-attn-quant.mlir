@@ -2,15 +2,15 @@
 
 // One rule for every layer: the layer name is an attribute.
 // CHECK-LABEL: func.func @fuse_attention_static_quant_every_layer
-// CHECK: %[[A:.*]] = "vllm.unified_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {layer_name = "model.layers.0.self_attn.attn"} : {{.*}} -> tensor<?x32x128xf8E4M3FN>
+// CHECK: %[[A:.*]] = "vllm.unified_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {layer_name = "model.layers.0.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>} : {{.*}} -> tensor<?x32x128xf8E4M3FN>
 // CHECK: %[[R:.*]] = "aten.reshape"(%[[A]]) {shape = array<i64: -1, 4096>} : (tensor<?x32x128xf8E4M3FN>) -> tensor<?x4096xf8E4M3FN>
-// CHECK: "vllm.unified_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {layer_name = "model.layers.1.self_attn.attn"}
+// CHECK: "vllm.unified_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {layer_name = "model.layers.1.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>}
 // CHECK-NOT: static_scaled_fp8_quant
 func.func @fuse_attention_static_quant_every_layer(%q: tensor<?x32x128xbf16>, %k: tensor<?x8x128xbf16>, %v: tensor<?x8x128xbf16>, %s: tensor<f32>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x4096xf8E4M3FN>) {
-  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "model.layers.0.self_attn.attn"} : (tensor<?x32x128xbf16>, tensor<?x8x128xbf16>, tensor<?x8x128xbf16>) -> tensor<?x32x128xbf16>
+  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "model.layers.0.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<?x32x128xbf16>, tensor<?x8x128xbf16>, tensor<?x8x128xbf16>) -> tensor<?x32x128xbf16>
   %r = "aten.reshape"(%o) {shape = array<i64: -1, 4096>} : (tensor<?x32x128xbf16>) -> tensor<?x4096xbf16>
   %x = "vllm.static_scaled_fp8_quant"(%r, %s) : (tensor<?x4096xbf16>, tensor<f32>) -> tensor<?x4096xf8E4M3FN>
-  %o1 = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "model.layers.1.self_attn.attn"} : (tensor<?x32x128xbf16>, tensor<?x8x128xbf16>, tensor<?x8x128xbf16>) -> tensor<?x32x128xbf16>
+  %o1 = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "model.layers.1.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<?x32x128xbf16>, tensor<?x8x128xbf16>, tensor<?x8x128xbf16>) -> tensor<?x32x128xbf16>
   %r1 = "aten.reshape"(%o1) {shape = array<i64: -1, 4096>} : (tensor<?x32x128xbf16>) -> tensor<?x4096xbf16>
   %x1 = "vllm.static_scaled_fp8_quant"(%r1, %s) : (tensor<?x4096xbf16>, tensor<f32>) -> tensor<?x4096xf8E4M3FN>
   return %x, %x1 : tensor<?x4096xf8E4M3FN>, tensor<?x4096xf8E4M3FN>
@@ -22,7 +22,7 @@ func.func @fuse_attention_static_quant_every_layer(%q: tensor<?x32x128xbf16>, %k
 // CHECK-LABEL: func.func @fuse_attention_quant_without_reshape
 // CHECK: "vllm.unified_attention_with_output"(%arg0, %arg1, %arg2, %arg3){{.*}} -> tensor<8x4096xf8E4M3FN>
 func.func @fuse_attention_quant_without_reshape(%q: tensor<8x4096xbf16>, %k: tensor<8x1024xbf16>, %v: tensor<8x1024xbf16>, %s: tensor<f32>) -> tensor<8x4096xf8E4M3FN> {
-  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "l0"} : (tensor<8x4096xbf16>, tensor<8x1024xbf16>, tensor<8x1024xbf16>) -> tensor<8x4096xbf16>
+  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<8x4096xbf16>, tensor<8x1024xbf16>, tensor<8x1024xbf16>) -> tensor<8x4096xbf16>
   %x = "vllm.static_scaled_fp8_quant"(%o, %s) : (tensor<8x4096xbf16>, tensor<f32>) -> tensor<8x4096xf8E4M3FN>
   return %x : tensor<8x4096xf8E4M3FN>
 }
@@ -33,7 +33,7 @@ func.func @fuse_attention_quant_without_reshape(%q: tensor<8x4096xbf16>, %k: ten
 // CHECK-LABEL: func.func @no_fuse_when_attention_output_has_another_user
 // CHECK: "vllm.static_scaled_fp8_quant"
 func.func @no_fuse_when_attention_output_has_another_user(%q: tensor<8x4096xbf16>, %k: tensor<8x1024xbf16>, %v: tensor<8x1024xbf16>, %s: tensor<f32>) -> (tensor<8x4096xf8E4M3FN>, tensor<8x4096xbf16>) {
-  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "l0"} : (tensor<8x4096xbf16>, tensor<8x1024xbf16>, tensor<8x1024xbf16>) -> tensor<8x4096xbf16>
+  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<8x4096xbf16>, tensor<8x1024xbf16>, tensor<8x1024xbf16>) -> tensor<8x4096xbf16>
   %x = "vllm.static_scaled_fp8_quant"(%o, %s) : (tensor<8x4096xbf16>, tensor<f32>) -> tensor<8x4096xf8E4M3FN>
   return %x, %o : tensor<8x4096xf8E4M3FN>, tensor<8x4096xbf16>
 }
@@ -44,7 +44,7 @@ func.func @no_fuse_when_attention_output_has_another_user(%q: tensor<8x4096xbf16
 // CHECK-LABEL: func.func @no_fuse_when_output_scale_is_set
 // CHECK: "vllm.static_scaled_fp8_quant"
 func.func @no_fuse_when_output_scale_is_set(%q: tensor<8x4096xbf16>, %k: tensor<8x1024xbf16>, %v: tensor<8x1024xbf16>, %s: tensor<f32>) -> tensor<8x4096xf8E4M3FN> {
-  %o = "vllm.unified_attention_with_output"(%q, %k, %v, %s) {layer_name = "l0"} : (tensor<8x4096xbf16>, tensor<8x1024xbf16>, tensor<8x1024xbf16>, tensor<f32>) -> tensor<8x4096xf8E4M3FN>
+  %o = "vllm.unified_attention_with_output"(%q, %k, %v, %s) {layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>} : (tensor<8x4096xbf16>, tensor<8x1024xbf16>, tensor<8x1024xbf16>, tensor<f32>) -> tensor<8x4096xf8E4M3FN>
   %b = "aten.convert_element_type"(%o) {dtype = bf16} : (tensor<8x4096xf8E4M3FN>) -> tensor<8x4096xbf16>
   %x = "vllm.static_scaled_fp8_quant"(%b, %s) : (tensor<8x4096xbf16>, tensor<f32>) -> tensor<8x4096xf8E4M3FN>
   return %x : tensor<8x4096xf8E4M3FN>
@@ -58,11 +58,11 @@ func.func @no_fuse_when_output_scale_is_set(%q: tensor<8x4096xbf16>, %k: tensor<
 // output_scale. It keeps the view's record (round_up(T, 128) rows) and its
 // output's, in bytes.
 // CHECK-LABEL: func.func @fuse_attention_nvfp4_quant
-// CHECK-NEXT: %[[A:.*]]:2 = "vllm.unified_attention_with_output"(%arg1, %arg2, %arg3, %arg4) {fx.meta = "[null,{\22shape\22:[\22s0\22,4,32],\22dtype\22:\22uint8\22},{\22shape\22:[\22128*((s0 + 127)//128)\22,16]{{.*}}}]", layer_name = "l0"} : (tensor<?x4x64xbf16>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>, tensor<f32>) -> (tensor<?x4x32xui8>, tensor<?x16xf8E4M3FN>)
+// CHECK-NEXT: %[[A:.*]]:2 = "vllm.unified_attention_with_output"(%arg1, %arg2, %arg3, %arg4) {fx.meta = "[null,{\22shape\22:[\22s0\22,4,32],\22dtype\22:\22uint8\22},{\22shape\22:[\22128*((s0 + 127)//128)\22,16]{{.*}}}]", layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>} : (tensor<?x4x64xbf16>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>, tensor<f32>) -> (tensor<?x4x32xui8>, tensor<?x16xf8E4M3FN>)
 // CHECK-NEXT: %[[R:.*]] = "aten.reshape"(%[[A]]#0) {shape = array<i64: -1, 128>} : (tensor<?x4x32xui8>) -> tensor<?x128xui8>
 // CHECK-NEXT: return %[[R]], %[[A]]#1
 func.func @fuse_attention_nvfp4_quant(%n: index, %q: tensor<?x4x64xbf16>, %k: tensor<?x2x64xbf16>, %v: tensor<?x2x64xbf16>, %g: tensor<f32>) -> (tensor<?x128xui8>, tensor<?x16xf8E4M3FN>) {
-  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "l0", fx.meta = "[null,{\"shape\":[\"s0\",4,64],\"dtype\":\"bfloat16\"}]"} : (tensor<?x4x64xbf16>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>) -> tensor<?x4x64xbf16>
+  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>, fx.meta = "[null,{\"shape\":[\"s0\",4,64],\"dtype\":\"bfloat16\"}]"} : (tensor<?x4x64xbf16>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>) -> tensor<?x4x64xbf16>
   %r = "aten.reshape"(%o, %n) {shape = array<i64: -9223372036854775808, 256>} : (tensor<?x4x64xbf16>, index) -> tensor<?x256xbf16>
   %p, %s = "vllm.scaled_fp4_quant"(%r, %g) : (tensor<?x256xbf16>, tensor<f32>) -> (tensor<?x128xui8>, tensor<?x4xi32>)
   %s8 = "torch.operator"(%s) {target = "torch.ops.aten.view.dtype", fx_args = "{\"args\":[{\"operand\":0},{\"dtype\":\"float8_e4m3fn\"}],\"kwargs\":{}}", fx.meta = "{\"shape\":[\"128*((s0 + 127)//128)\",16],\"dtype\":\"float8_e4m3fn\"}"} : (tensor<?x4xi32>) -> tensor<?x16xf8E4M3FN>
@@ -76,7 +76,7 @@ func.func @fuse_attention_nvfp4_quant(%n: index, %q: tensor<?x4x64xbf16>, %k: te
 // CHECK-LABEL: func.func @no_fuse_nvfp4_when_scales_are_read_as_int32
 // CHECK: "vllm.scaled_fp4_quant"
 func.func @no_fuse_nvfp4_when_scales_are_read_as_int32(%q: tensor<16x256xbf16>, %k: tensor<16x128xbf16>, %v: tensor<16x128xbf16>, %g: tensor<f32>) -> (tensor<16x128xui8>, tensor<128x4xi32>) {
-  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "l0"} : (tensor<16x256xbf16>, tensor<16x128xbf16>, tensor<16x128xbf16>) -> tensor<16x256xbf16>
+  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<16x256xbf16>, tensor<16x128xbf16>, tensor<16x128xbf16>) -> tensor<16x256xbf16>
   %p, %s = "vllm.scaled_fp4_quant"(%o, %g) : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<128x4xi32>)
   return %p, %s : tensor<16x128xui8>, tensor<128x4xi32>
 }
@@ -87,7 +87,7 @@ func.func @no_fuse_nvfp4_when_scales_are_read_as_int32(%q: tensor<16x256xbf16>, 
 // CHECK-LABEL: func.func @no_fuse_nvfp4_when_attention_output_has_another_user
 // CHECK: "vllm.scaled_fp4_quant"
 func.func @no_fuse_nvfp4_when_attention_output_has_another_user(%q: tensor<16x256xbf16>, %k: tensor<16x128xbf16>, %v: tensor<16x128xbf16>, %g: tensor<f32>) -> (tensor<16x128xui8>, tensor<128x16xf8E4M3FN>, tensor<16x256xbf16>) {
-  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "l0"} : (tensor<16x256xbf16>, tensor<16x128xbf16>, tensor<16x128xbf16>) -> tensor<16x256xbf16>
+  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<16x256xbf16>, tensor<16x128xbf16>, tensor<16x128xbf16>) -> tensor<16x256xbf16>
   %p, %s = "vllm.scaled_fp4_quant"(%o, %g) : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<128x4xi32>)
   %s8 = "torch.operator"(%s) {target = "torch.ops.aten.view.dtype", fx_args = "{\"args\":[{\"operand\":0},{\"dtype\":\"float8_e4m3fn\"}],\"kwargs\":{}}"} : (tensor<128x4xi32>) -> tensor<128x16xf8E4M3FN>
   return %p, %s8, %o : tensor<16x128xui8>, tensor<128x16xf8E4M3FN>, tensor<16x256xbf16>
@@ -110,10 +110,10 @@ func.func @no_fuse_nvfp4_of_a_silu(%gu: tensor<16x512xbf16>, %g: tensor<f32>) ->
 // Multi-head latent attention (DeepSeek; vLLM main's MLA patterns): the same
 // rules, static FP8 and NVFP4.
 // CHECK-LABEL: func.func @fuse_mla_static_quant
-// CHECK-NEXT: %[[A:.*]] = "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {layer_name = "model.layers.3.self_attn.attn"} : {{.*}} -> tensor<?x2048xf8E4M3FN>
+// CHECK-NEXT: %[[A:.*]] = "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {layer_name = "model.layers.3.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>} : {{.*}} -> tensor<?x2048xf8E4M3FN>
 // CHECK-NEXT: return %[[A]]
 func.func @fuse_mla_static_quant(%q: tensor<?x16x192xbf16>, %kv: tensor<?x512xbf16>, %pe: tensor<?x64xbf16>, %s: tensor<f32>) -> tensor<?x2048xf8E4M3FN> {
-  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "model.layers.3.self_attn.attn"} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
+  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "model.layers.3.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
   %x = "vllm.static_scaled_fp8_quant"(%o, %s) : (tensor<?x2048xbf16>, tensor<f32>) -> tensor<?x2048xf8E4M3FN>
   return %x : tensor<?x2048xf8E4M3FN>
 }
@@ -121,10 +121,10 @@ func.func @fuse_mla_static_quant(%q: tensor<?x16x192xbf16>, %kv: tensor<?x512xbf
 // -----
 
 // CHECK-LABEL: func.func @fuse_mla_nvfp4_quant
-// CHECK-NEXT: %[[A:.*]]:2 = "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {layer_name = "l3"} : {{.*}} -> (tensor<16x1024xui8>, tensor<128x128xf8E4M3FN>)
+// CHECK-NEXT: %[[A:.*]]:2 = "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>} : {{.*}} -> (tensor<16x1024xui8>, tensor<128x128xf8E4M3FN>)
 // CHECK-NEXT: return %[[A]]#0, %[[A]]#1
 func.func @fuse_mla_nvfp4_quant(%q: tensor<16x16x192xbf16>, %kv: tensor<16x512xbf16>, %pe: tensor<16x64xbf16>, %g: tensor<f32>) -> (tensor<16x1024xui8>, tensor<128x128xf8E4M3FN>) {
-  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3"} : (tensor<16x16x192xbf16>, tensor<16x512xbf16>, tensor<16x64xbf16>) -> tensor<16x2048xbf16>
+  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<16x16x192xbf16>, tensor<16x512xbf16>, tensor<16x64xbf16>) -> tensor<16x2048xbf16>
   %p, %s = "vllm.scaled_fp4_quant"(%o, %g) : (tensor<16x2048xbf16>, tensor<f32>) -> (tensor<16x1024xui8>, tensor<128x32xi32>)
   %s8 = "torch.operator"(%s) {target = "torch.ops.aten.view.dtype", fx_args = "{\"args\":[{\"operand\":0},{\"dtype\":\"float8_e4m3fn\"}],\"kwargs\":{}}"} : (tensor<128x32xi32>) -> tensor<128x128xf8E4M3FN>
   return %p, %s8 : tensor<16x1024xui8>, tensor<128x128xf8E4M3FN>
@@ -136,7 +136,7 @@ func.func @fuse_mla_nvfp4_quant(%q: tensor<16x16x192xbf16>, %kv: tensor<16x512xb
 // CHECK-LABEL: func.func @no_fuse_mla_when_output_has_another_user
 // CHECK: "vllm.static_scaled_fp8_quant"
 func.func @no_fuse_mla_when_output_has_another_user(%q: tensor<8x16x192xbf16>, %kv: tensor<8x512xbf16>, %pe: tensor<8x64xbf16>, %s: tensor<f32>) -> (tensor<8x2048xf8E4M3FN>, tensor<8x2048xbf16>) {
-  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3"} : (tensor<8x16x192xbf16>, tensor<8x512xbf16>, tensor<8x64xbf16>) -> tensor<8x2048xbf16>
+  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<8x16x192xbf16>, tensor<8x512xbf16>, tensor<8x64xbf16>) -> tensor<8x2048xbf16>
   %x = "vllm.static_scaled_fp8_quant"(%o, %s) : (tensor<8x2048xbf16>, tensor<f32>) -> tensor<8x2048xf8E4M3FN>
   return %x, %o : tensor<8x2048xf8E4M3FN>, tensor<8x2048xbf16>
 }
@@ -147,9 +147,25 @@ func.func @no_fuse_mla_when_output_has_another_user(%q: tensor<8x16x192xbf16>, %
 // MLA's rows are not its query's shape, so fix-functionalization sizes the
 // output buffer by it (python/torch_tests/test_mla_quant.py runs that).
 // CHECK-LABEL: func.func @fused_mla_keeps_the_output_record
-// CHECK-NEXT: "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {fx.meta = "[null,{\22shape\22:[\22s0\22,2048],\22dtype\22:\22float8_e4m3fn\22}]", layer_name = "l3"}
+// CHECK-NEXT: "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {fx.meta = "[null,{\22shape\22:[\22s0\22,2048],\22dtype\22:\22float8_e4m3fn\22}]", layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>}
 func.func @fused_mla_keeps_the_output_record(%q: tensor<?x16x192xbf16>, %kv: tensor<?x512xbf16>, %pe: tensor<?x64xbf16>, %s: tensor<f32>) -> tensor<?x2048xf8E4M3FN> {
-  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3", fx.meta = "[null,{\"shape\":[\"s0\",2048],\"dtype\":\"bfloat16\",\"stride\":[2048,1]}]"} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
+  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>, fx.meta = "[null,{\"shape\":[\"s0\",2048],\"dtype\":\"bfloat16\",\"stride\":[2048,1]}]"} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
   %x = "vllm.static_scaled_fp8_quant"(%o, %s) {fx.meta = "[null,{\"shape\":[\"s0\",2048],\"dtype\":\"float8_e4m3fn\"}]"} : (tensor<?x2048xbf16>, tensor<f32>) -> tensor<?x2048xf8E4M3FN>
   return %x : tensor<?x2048xf8E4M3FN>
+}
+
+// -----
+
+// vLLM main's attention reads the KV-cache update's result
+// (kv_cache_dummy_dep) so that torch.compile keeps the two in order; the
+// fused attention keeps that dependency.
+// CHECK-LABEL: func.func @fuse_attention_keeps_the_kv_cache_dependency
+// CHECK: %[[D:.*]] = "torch.operator"
+// CHECK-NEXT: %[[A:.*]] = "vllm.unified_attention_with_output"(%arg0, %arg1, %arg2, %arg3, %[[D]]) {layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 1, 1>}
+// CHECK-NEXT: return %[[A]]
+func.func @fuse_attention_keeps_the_kv_cache_dependency(%q: tensor<8x4096xbf16>, %k: tensor<8x1024xbf16>, %v: tensor<8x1024xbf16>, %s: tensor<f32>) -> tensor<8x4096xf8E4M3FN> {
+  %d = "torch.operator"(%k, %v) {target = "torch.ops.vllm.unified_kv_cache_update.default", fx_args = "{\"args\":[{\"operand\":0},{\"operand\":1},\"l0\"],\"kwargs\":{}}"} : (tensor<8x1024xbf16>, tensor<8x1024xbf16>) -> tensor<0xbf16>
+  %o = "vllm.unified_attention_with_output"(%q, %k, %v, %d) {layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 0, 1>} : (tensor<8x4096xbf16>, tensor<8x1024xbf16>, tensor<8x1024xbf16>, tensor<0xbf16>) -> tensor<8x4096xbf16>
+  %x = "vllm.static_scaled_fp8_quant"(%o, %s) : (tensor<8x4096xbf16>, tensor<f32>) -> tensor<8x4096xf8E4M3FN>
+  return %x : tensor<8x4096xf8E4M3FN>
 }

@@ -144,7 +144,7 @@ fn decoder_mlir(layers: usize, tp: bool, qk_norm: bool) -> String {
         }
         let _ = writeln!(
             b,
-            "    %att{l} = \"vllm.unified_attention_with_output\"(%qqr{l}, %kkr{l}, %vvr{l}) {{layer_name = \"model.layers.{l}.self_attn.attn\"}} : ({}, {}, {}) -> {}",
+            "    %att{l} = \"vllm.unified_attention_with_output\"(%qqr{l}, %kkr{l}, %vvr{l}) {{layer_name = \"model.layers.{l}.self_attn.attn\", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>}} : ({}, {}, {}) -> {}",
             bf("?x32x128"),
             bf("?x8x128"),
             bf("?x8x128"),

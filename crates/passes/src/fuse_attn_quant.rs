@@ -5,7 +5,7 @@ use mlir_support::{
     ir,
     melior::ir::{
         Attribute, BlockLike, Identifier, Location, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
-        attribute::{DenseI64ArrayAttribute, StringAttribute},
+        attribute::{DenseI32ArrayAttribute, DenseI64ArrayAttribute, StringAttribute},
         operation::{OperationBuilder, OperationLike, OperationRef},
         r#type::RankedTensorType,
     },
@@ -90,8 +90,41 @@ pub(crate) fn with_element<'c>(t: Type<'c>, elem: Type<'c>) -> Option<Type<'c>> 
 }
 
 /// Semantic attributes (provenance `fx.*` describes the old op and is dropped).
+/// (Segment sizes too: the fused op states its own.)
 fn semantic_attrs<'c>(op: &OperationRef<'c, '_>) -> Vec<(Identifier<'c>, Attribute<'c>)> {
-    op.attributes().filter(|(id, _)| !id.as_string_ref().as_str().unwrap_or("").starts_with("fx.")).collect()
+    op.attributes()
+        .filter(|(id, _)| {
+            let n = id.as_string_ref().as_str().unwrap_or("");
+            !n.starts_with("fx.") && n != "operandSegmentSizes"
+        })
+        .collect()
+}
+
+/// An attention that quantizes nothing yet (no `output_scale`, one
+/// result): its q, k, v and its KV-cache dependency (vLLM main), if any.
+fn unquantized<'c, 'a>(op: &OperationRef<'c, 'a>) -> Option<(Vec<Value<'c, 'a>>, Option<Value<'c, 'a>>)> {
+    if !name_is(op, ATTNS) || op.result_count() != 1 {
+        return None;
+    }
+    let named = vllm_dialect::verify::named_operands(op)?;
+    let [(_, q), (_, k), (_, v), (_, scale), (_, dep)] = named.as_slice() else { return None };
+    if !scale.is_empty() {
+        return None;
+    }
+    Some((q.iter().chain(k).chain(v).copied().collect(), dep.first().copied()))
+}
+
+/// The fused attention's operands (q, k, v, the output scale, the
+/// dependency) and their `operandSegmentSizes`.
+fn with_scale<'c, 'a>(
+    ctx: &'c mlir_support::melior::Context,
+    qkv: Vec<Value<'c, 'a>>,
+    scale: Value<'c, 'a>,
+    dep: Option<Value<'c, 'a>>,
+) -> (Vec<Value<'c, 'a>>, (Identifier<'c>, Attribute<'c>)) {
+    let segments = [1, 1, 1, 1, i32::from(dep.is_some())];
+    let operands = qkv.into_iter().chain(std::iter::once(scale)).chain(dep).collect();
+    (operands, ir::named(ctx, "operandSegmentSizes", DenseI32ArrayAttribute::new(ctx, &segments).into()))
 }
 
 impl Pass for FuseAttnQuantPass {
@@ -124,10 +157,8 @@ impl Pass for FuseAttnQuantPass {
                 p = a;
             }
             let attn = p;
-            // One result (no output_block_scale), three operands (no output_scale), one use.
-            if !name_is(&attn, ATTNS) || attn.operand_count() != 3 || attn.result_count() != 1 {
-                continue;
-            }
+            // One result (no output_block_scale), no output_scale, one use.
+            let Some((qkv, dep)) = unquantized(&attn) else { continue };
             let Ok(out) = attn.result(0) else { continue };
             if ir::users(out.into()).len() != 1 {
                 continue;
@@ -136,8 +167,9 @@ impl Pass for FuseAttnQuantPass {
             let fp8 = ir::ranked_tensor(qres.r#type()).map(|t| t.element());
             let Some(out_ty) = fp8.and_then(|e| with_element(out.r#type(), e)) else { continue };
             let loc = Location::fused(ctx, &[attn.location(), quant.location()], Attribute::unit(ctx));
-            let operands: Vec<Value> = attn.operands().chain(std::iter::once(scale)).collect();
+            let (operands, segments) = with_scale(ctx, qkv, scale, dep);
             let mut attrs = semantic_attrs(&attn);
+            attrs.push(segments);
             // The output's record in FP8 (MLA's rows are not its query's shape: the buffer is sized by it).
             let fp8_dtype = vllm_dialect::provenance::value_meta(qres.into()).and_then(|m| m.get("dtype").cloned());
             if let Some(o) = fp8_dtype.and_then(|d| retyped_meta(out.into(), d, None)) {
@@ -207,9 +239,7 @@ fn fuse_nvfp4<'c: 'a, 'a>(
         p = r.operand(0).ok().and_then(producer)?;
     }
     let attn = p;
-    if !name_is(&attn, ATTNS) || attn.operand_count() != 3 || attn.result_count() != 1 {
-        return None;
-    }
+    let (qkv, dep) = unquantized(&attn)?;
     let out = attn.result(0).ok()?;
     if ir::users(out.into()).len() != 1 {
         return None;
@@ -229,8 +259,9 @@ fn fuse_nvfp4<'c: 'a, 'a>(
     *last /= 2;
     let attn_out_ty: Type = RankedTensorType::new(&dims, packed_t.element(), None).into();
     let loc = Location::fused(ctx, &[attn.location(), quant.location()], Attribute::unit(ctx));
-    let operands: Vec<Value> = attn.operands().chain(std::iter::once(global)).collect();
+    let (operands, segments) = with_scale(ctx, qkv, global, dep);
     let mut attrs = semantic_attrs(&attn);
+    attrs.push(segments);
     let records = retyped_meta(out.into(), "uint8".into(), dims.last().copied())
         .zip(vllm_dialect::provenance::value_meta(scales8.into()))
         .map(|(o, s)| vllm_dialect::provenance::written_meta([o, s]));
@@ -291,7 +322,7 @@ fn fusable_attention(y: Value<'_, '_>) -> bool {
         let Some(a) = p.operand(0).ok().filter(|v| ir::users(*v).len() == 1).and_then(producer) else { return false };
         p = a;
     }
-    name_is(&p, ATTNS) && p.operand_count() == 3 && p.result_count() == 1
+    unquantized(&p).is_some()
 }
 
 /// Raises native static quants of attention outputs, which the loop then fuses.
