@@ -82,6 +82,7 @@ fn malformed_tables_are_rejected() -> Result<(), Failed> {
         (format!("{head}[[op]]\nname = \"aten.x\"\ntarget = \"t\"\nsummary = \"s\"\nexample = \"e\"\n"), "unknown dialect"),
         (op("operands = [\"a\"]\nnvfp4 = { input = \"a\", values = \"q\", scales = \"s\", input_per_byte = 2 }"), "nvfp4 names"),
         (op("operands = [\"a\"]\npadded_rows = [\"a\"]"), "padded_rows names 'a'"),
+        (op("operands = [\"a\"]\nomit_if_absent = [\"a\"]"), "omit_if_absent names 'a'"),
         // The value form's results pair with what the twin writes, in order.
         (
             format!(

@@ -77,6 +77,9 @@ fn op_section(out: &mut String, op: &OpDef) {
     for p in &op.padded_rows {
         facts.push(format!("`{p}` has `round_up(T, 128)` rows"));
     }
+    for o in &op.omit_if_absent {
+        facts.push(format!("`{o}` is left out of exported calls when absent"));
+    }
     let _ = writeln!(out, "{}.\n\n```mlir\n{}\n```\n", facts.join("; "), op.example);
 }
 

@@ -224,6 +224,10 @@ pub struct OpDef {
     /// tiles), not any operand's: never sized from an operand. The NVFP4
     /// `scales` are such a buffer too.
     pub padded_rows: Vec<String>,
+    /// Optional operands left out of an exported call when absent (instead
+    /// of passed as None): arguments that later vLLM versions added with a
+    /// default, which an older schema does not have.
+    pub omit_if_absent: Vec<String>,
     /// `(result, attribute)`: PyTorch returns None for that result when the
     /// bool attribute is false (`fused_all_gather_matmul`'s `return_A`);
     /// the result must then be unread.
@@ -355,6 +359,8 @@ struct RawOp {
     nvfp4: Option<Nvfp4>,
     #[serde(default)]
     padded_rows: Vec<String>,
+    #[serde(default)]
+    omit_if_absent: Vec<String>,
     example: String,
 }
 
@@ -435,6 +441,7 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
         returned_if: None,
         nvfp4: None,
         padded_rows: vec![],
+        omit_if_absent: vec![],
         example,
     })
 }
@@ -503,6 +510,7 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             },
             nvfp4: r.nvfp4,
             padded_rows: r.padded_rows,
+            omit_if_absent: r.omit_if_absent,
             example: r.example,
         };
         if let Some((res, attr)) = &op.returned_if {
@@ -532,6 +540,9 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             if ![&f.input, &f.values, &f.scales].iter().all(|v| named(v)) || f.input_per_byte < 1 {
                 return Err(format!("{n}: nvfp4 names its input, values and scales (operands or results) and input_per_byte >= 1"));
             }
+        }
+        if let Some(v) = op.omit_if_absent.iter().find(|v| !op.operands.iter().any(|d| d.arity == Arity::Optional && &d.name == *v)) {
+            return Err(format!("{n}: omit_if_absent names '{v}', which must be an optional operand"));
         }
         if let Some(v) = op.padded_rows.iter().find(|v| !op.operands.iter().any(|d| d.mutated && &d.name == *v)) {
             return Err(format!("{n}: padded_rows names '{v}', which must be a written operand"));

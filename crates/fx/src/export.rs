@@ -499,6 +499,8 @@ impl Exporter {
                         json!({ "node": b })
                     } else if let Some(v) = by_name.get(t.name.as_str()) {
                         self.reference(&op, *v)?
+                    } else if twin.omit_if_absent.contains(&t.name) {
+                        continue;
                     } else {
                         Json::Null
                     };
@@ -541,6 +543,7 @@ impl Exporter {
         for (name, values) in vllm_dialect::verify::named_operands(&op).ok_or_else(|| err(&op, "does not verify"))? {
             let j = match values.first() {
                 Some(v) => self.reference(&op, *v)?,
+                None if def.omit_if_absent.iter().any(|o| o == name) => continue,
                 None => Json::Null,
             };
             kwargs.insert(name.to_string(), j);
