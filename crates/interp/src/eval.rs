@@ -594,7 +594,7 @@ impl Interpreter {
             }
         }
         let kernel = def.kernel.as_deref().unwrap_or("");
-        let data = match nvfp4_kernel(kernel, op, &ins, &outs)? {
+        let data = match nvfp4_kernel(kernel, def, op, &ins, &outs)? {
             Some(exact) => exact,
             None => rounded(run_kernel(kernel, op, &ins, &outs)?),
         };
@@ -738,45 +738,50 @@ fn rounded(m: HashMap<String, Vec<f32>>) -> HashMap<String, Out> {
     m.into_iter().map(|(n, d)| (n, Out::Rounded(d))).collect()
 }
 
-/// The kernels that write NVFP4 (exact block-scale words); `None` for the
-/// others: the quant, SiLU-and-mul + quant, and the all-reduce + norm with
-/// `scale_out` (the norm and new residual from `run_kernel`, then the quant of the
-/// normalized rows under `scale_factor`).
+/// The kernels that write NVFP4 (exact block-scale words), by the op's
+/// `nvfp4` layout (which operand is quantized, which outputs are the packed
+/// values and the block scales); `None` for the others, and for the
+/// all-reduce + norm without `scale_out` (its FP8 quant is `run_kernel`'s).
+/// What is quantized: the input (the quant), its SiLU-and-mul, or the
+/// all-reduce + norm's normalized rows (`run_kernel` gives them and the new
+/// residual).
 fn nvfp4_kernel(
     kernel: &str,
+    def: &OpDef,
     op: &OperationRef<'_, '_>,
     ins: &HashMap<&str, Tensor>,
     outs: &[(String, DType, Vec<usize>)],
 ) -> R<Option<HashMap<String, Out>>> {
+    let Some(f) = def.nvfp4.as_ref().filter(|f| outs.iter().any(|o| o.0 == f.scales)) else { return Ok(None) };
     let scalar = |n: &str| ins.get(n).and_then(|t| t.to_vec().first().copied()).ok_or_else(|| format!("no '{n}'"));
-    // Whole blocks of 16 quantized elements (SiLU-and-mul's input is twice as wide). The
-    // verifier checks static widths; a dynamic one is checked here.
-    let per_block = if kernel == "silu_and_mul_nvfp4_quant" { 2 * k::NVFP4_BLOCK } else { k::NVFP4_BLOCK };
-    let width = |n: &str| match ins.get(n).and_then(|t| t.shape.last().copied()) {
-        Some(w) if w % per_block == 0 => Ok(w),
-        Some(w) => Err(format!("'{n}' rows of {w} elements are not whole NVFP4 blocks ({per_block} a block)")),
-        None => Err(format!("no '{n}' rows")),
-    };
-    let (mut m, (values, scales), (q, sf)) = match kernel {
-        "scaled_fp4_quant" => {
-            let x = ins.get("input").ok_or("no 'input'")?;
-            (HashMap::new(), ("output", "output_scale"), k::scaled_fp4_quant(&x.to_vec(), width("input")?, scalar("input_scale")?))
-        }
+    let x = ins.get(f.input.as_str()).ok_or_else(|| format!("no '{}'", f.input))?;
+    // Whole blocks of 16 quantized elements, of `input_per_byte / 2` input elements each (SiLU-and-mul's
+    // input is twice as wide). The verifier checks static widths; a dynamic one is checked here.
+    let inputs_per_element = f.input_per_byte as usize / 2;
+    let width = *x.shape.last().ok_or_else(|| format!("no '{}' rows", f.input))?;
+    if width % (k::NVFP4_BLOCK * inputs_per_element) != 0 {
+        return Err(format!(
+            "'{}' rows of {width} elements are not whole NVFP4 blocks ({} a block)",
+            f.input,
+            k::NVFP4_BLOCK * inputs_per_element
+        ));
+    }
+    let n = width / inputs_per_element;
+    let (mut m, (q, sf)) = match kernel {
+        "scaled_fp4_quant" => (HashMap::new(), k::scaled_fp4_quant(&x.to_vec(), n, scalar("input_scale")?)),
         "silu_and_mul_nvfp4_quant" => {
-            let x = ins.get("input").ok_or("no 'input'")?;
-            let (q, sf) = k::silu_and_mul_nvfp4_quant(&x.to_vec(), width("input")?, scalar("input_global_scale")?, x.dtype);
-            (HashMap::new(), ("result", "result_block_scale"), (q, sf))
+            (HashMap::new(), k::silu_and_mul_nvfp4_quant(&x.to_vec(), width, scalar("input_global_scale")?, x.dtype))
         }
-        "flashinfer_trtllm_fused_allreduce_norm" if outs.iter().any(|o| o.0 == "scale_out") => {
+        "flashinfer_trtllm_fused_allreduce_norm" => {
             let m = run_kernel(kernel, op, ins, outs)?;
             let rows = m.get("allreduce_in").ok_or("no normalized rows to quantize")?;
-            let (q, sf) = k::scaled_fp4_quant(rows, width("allreduce_in")?, scalar("scale_factor")?);
-            (rounded(m), ("quant_out", "scale_out"), (q, sf))
+            let qs = k::scaled_fp4_quant(rows, n, scalar("scale_factor")?);
+            (rounded(m), qs)
         }
-        _ => return Ok(None),
+        other => return Err(format!("no NVFP4 reference for kernel '{other}'")),
     };
-    m.insert(values.to_string(), Out::Rounded(q));
-    m.insert(scales.to_string(), Out::Exact(sf));
+    m.insert(f.values.clone(), Out::Rounded(q));
+    m.insert(f.scales.clone(), Out::Exact(sf));
     Ok(Some(m))
 }
 

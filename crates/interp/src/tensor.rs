@@ -168,12 +168,7 @@ impl Tensor {
 
     /// Writes row-major `data` (rounded to the dtype) through the view.
     pub fn write(&self, data: &[f32]) {
-        let offs = self.offsets();
-        assert_eq!(offs.len(), data.len(), "write does not fill the view");
-        let mut s = self.storage.borrow_mut();
-        for (o, v) in offs.into_iter().zip(data) {
-            s[o] = self.dtype.round(*v) as f64;
-        }
+        self.write_exact(&data.iter().map(|v| self.dtype.round(*v) as f64).collect::<Vec<_>>())
     }
 
     /// `self.copy_(src)`: exact within a dtype, else rounded to this one.

@@ -119,16 +119,10 @@ fn raise_natives(func: OperationRef<'_, '_>, run: &PassRun<'_>) {
         // A custom quant that a rule would fuse with a silu_and_mul producing its input.
         let name = op.name();
         let rule = RULES.iter().find(|r| Ok(r.root) == name.as_string_ref().as_str() && r.producer == "vllm.silu_and_mul");
-        let y = match (&native_quant, rule) {
+        let y = match (&native_quant, rule.and_then(|r| fusion::root_input(ctx, r, op))) {
             (Some(q), _) => q.input,
-            (None, Some(r)) if fusion::root_checks_hold(ctx, r, op) => {
-                let via = vllm_dialect::verify::named_operands(&op).and_then(|n| n.into_iter().find(|(k, _)| *k == r.via));
-                match via.and_then(|(_, v)| v.first().copied()) {
-                    Some(y) => y,
-                    None => continue,
-                }
-            }
-            _ => continue,
+            (None, Some(y)) => y,
+            (None, None) => continue,
         };
         if !native::single_use(y) {
             continue;

@@ -170,17 +170,18 @@ fn matches<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) ->
     Ok(m)
 }
 
-/// Whether the checks of `rule` on the root alone (its attributes, its
-/// absent optionals) hold at `root`: what a pass asks before raising a
-/// decomposed producer that only this rule would fuse.
-pub fn root_checks_hold<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) -> bool {
-    let Some(root_vals) = named_operands(&root) else { return false };
-    let m = Match { root, producer: root, root_vals, prod_vals: Vec::new() };
-    rule.checks.iter().all(|c| match *c {
+/// The root's `via` operand, where the producer would go, when the checks
+/// of `rule` on the root alone (its attributes, its absent optionals) hold
+/// at `root`: what a pass asks before raising a decomposed producer that
+/// only this rule would fuse.
+pub fn root_input<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) -> Option<Value<'c, 'a>> {
+    let m = Match { root, producer: root, root_vals: named_operands(&root)?, prod_vals: Vec::new() };
+    let holds = rule.checks.iter().all(|c| match *c {
         Check::AttrIs(a @ V::Root(_), lit) => m.attr(ctx, a).is_some_and(|got| Some(got) == m.attr(ctx, V::Lit(lit))),
         Check::Absent(v @ V::Root(_)) => !m.present(v),
         _ => true,
-    })
+    });
+    m.value(V::Root(rule.via)).filter(|_| holds)
 }
 
 /// The pass option `name` as a non-negative count (`default` when not
