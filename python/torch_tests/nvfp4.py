@@ -54,3 +54,63 @@ def scaled_fp4_quant(output, input, output_scale, input_scale):
 
 
 SCALED_FP4_QUANT = "scaled_fp4_quant(Tensor! output, Tensor input, Tensor! output_scale, Tensor input_scale) -> ()"
+
+
+def nvfp4_linear(x, g):
+    """`nvfp4` with vLLM main's `is_sf_swizzled_layout=False`: the same values,
+    the block scales as row-major e4m3 bytes [m, n/16] (uint8)."""
+    m, n = x.shape
+    q, sf = nvfp4(x, g)
+    mi, ki = torch.arange(m)[:, None], torch.arange(n // 16)[None, :]
+    tiles = (n + 63) // 64
+    off = ((mi // 128) * tiles + ki // 4) * 512 + (mi % 32) * 16 + ((mi // 32) % 4) * 4 + ki % 4
+    return q, sf.view(torch.uint8).flatten()[off.flatten()].reshape(m, n // 16)
+
+
+def quant_main(y, global_scale, swizzled=True):
+    """vLLM main's `ops.scaled_fp4_quant`: `create_fp4_output_tensors` (the
+    swizzled scales zero-filled, the row-major ones `empty`), then the `.out`
+    overload with the outputs as keywords."""
+    m, n = y.shape
+    out = torch.empty((m, n // 2), dtype=torch.uint8)
+    if swizzled:
+        rounded_m = (m + 128 - 1) // 128 * 128
+        rounded_n = (n // 16 + 4 - 1) // 4 * 4
+        scale = torch.zeros((rounded_m, rounded_n // 4), dtype=torch.int32)
+    else:
+        scale = torch.empty((m, n // 16), dtype=torch.uint8)
+    torch.ops._C.scaled_fp4_quant.out(y, global_scale, swizzled, output=out, output_scale=scale)
+    return out, scale
+
+
+def scaled_fp4_quant_out(input, input_scale, is_sf_swizzled_layout, *, output, output_scale):
+    """`_C.scaled_fp4_quant.out`'s CPU body (vLLM main)."""
+    q, sf = (nvfp4 if is_sf_swizzled_layout else nvfp4_linear)(input, input_scale)
+    output.copy_(q)
+    output_scale.copy_(sf)
+
+
+SCALED_FP4_QUANT_OUT = ("scaled_fp4_quant.out(Tensor input, Tensor input_scale, bool is_sf_swizzled_layout, *, "
+                        "Tensor(a!) output, Tensor(b!) output_scale) -> ()")
+
+
+def silu_mul(x):
+    """vLLM's silu_and_mul: rT(rT(silu(a)) * b)."""
+    d = x.shape[-1] // 2
+    a, b = x[..., :d].float(), x[..., d:]
+    return ((a / (1 + torch.exp(-a))).to(x.dtype) * b).to(x.dtype)
+
+
+def silu_and_mul(result, input):
+    """`_C.silu_and_mul`'s CPU body."""
+    result.copy_(silu_mul(input))
+
+
+def silu_and_mul_nvfp4_quant(result, result_block_scale, input, input_global_scale):
+    """`_C.silu_and_mul_nvfp4_quant`'s CPU body: the SiLU rounded as vLLM's kernel rounds it, then the quant."""
+    scaled_fp4_quant(result, silu_mul(input), result_block_scale, input_global_scale)
+
+
+SILU_AND_MUL = "silu_and_mul(Tensor! result, Tensor input) -> ()"
+SILU_AND_MUL_NVFP4_QUANT = ("silu_and_mul_nvfp4_quant(Tensor! result, Tensor! result_block_scale, Tensor input, "
+                            "Tensor input_global_scale) -> ()")

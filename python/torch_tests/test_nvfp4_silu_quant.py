@@ -20,30 +20,12 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from inductor_pass import compile_with_pass, define_ops  # noqa: E402
-from nvfp4 import SCALED_FP4_QUANT, nvfp4, quant, scaled_fp4_quant  # noqa: E402
-
-
-
-def _silu_mul(x):
-    """vLLM's silu_and_mul: rT(rT(silu(a)) * b)."""
-    d = x.shape[-1] // 2
-    a, b = x[..., :d].float(), x[..., d:]
-    return ((a / (1 + torch.exp(-a))).to(x.dtype) * b).to(x.dtype)
-
-
-def silu_and_mul(result, input):
-    result.copy_(_silu_mul(input))
-
-
-def silu_and_mul_nvfp4_quant(result, result_block_scale, input, input_global_scale):
-    scaled_fp4_quant(result, _silu_mul(input), result_block_scale, input_global_scale)
+from nvfp4 import (SCALED_FP4_QUANT, SILU_AND_MUL, SILU_AND_MUL_NVFP4_QUANT, nvfp4, quant, scaled_fp4_quant,  # noqa: E402
+                    silu_and_mul, silu_and_mul_nvfp4_quant, silu_mul)
 
 
 LIB = torch.library.Library("_C", "FRAGMENT")
-define_ops(LIB, ("silu_and_mul(Tensor! result, Tensor input) -> ()",
-                 SCALED_FP4_QUANT,
-                 "silu_and_mul_nvfp4_quant(Tensor! result, Tensor! result_block_scale, Tensor input, "
-                 "Tensor input_global_scale) -> ()"),
+define_ops(LIB, (SILU_AND_MUL, SCALED_FP4_QUANT, SILU_AND_MUL_NVFP4_QUANT),
            {"silu_and_mul": silu_and_mul, "scaled_fp4_quant": scaled_fp4_quant,
             "silu_and_mul_nvfp4_quant": silu_and_mul_nvfp4_quant})
 
@@ -117,7 +99,7 @@ class SiluNvfp4Fusion(unittest.TestCase):
                 for gone in ("_C.scaled_fp4_quant.default", "aten.sigmoid.default", "aten.exp.default", "aten.mul.Tensor"):
                     self.assertNotIn(gone, seen[0])
                 # The fused kernel's values (its CPU body); torch's own SiLU may round its exp otherwise.
-                want_q, want_sf = nvfp4(_silu_mul(x), g)
+                want_q, want_sf = nvfp4(silu_mul(x), g)
                 self.assertTrue(torch.equal(got_q, want_q))
                 self.assertTrue(torch.equal(got_sf[:200], want_sf[:200]))
 

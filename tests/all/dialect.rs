@@ -81,6 +81,13 @@ fn malformed_tables_are_rejected() -> Result<(), Failed> {
         (op("attrs = [\"dim:i64\"]\ncollective = \"gather\""), "needs 'dim' and 'world_size'"),
         (format!("{head}[[op]]\nname = \"aten.x\"\ntarget = \"t\"\nsummary = \"s\"\nexample = \"e\"\n"), "unknown dialect"),
         (op("operands = [\"a\"]\nnvfp4 = { input = \"a\", values = \"q\", scales = \"s\", input_per_byte = 2 }"), "nvfp4 names"),
+        (
+            op(
+                "operands = [\"a\"]\nresults = [\"q\", \"s\"]\nattrs = [\"sw:i64\"]\nnvfp4 = { input = \"a\", values = \"q\", scales = \"s\", input_per_byte = 2, swizzled_if = \"sw\" }",
+            ),
+            "swizzled_if names 'sw'",
+        ),
+        (op("operands = [\"*a\"]\nfx_positional = true"), "no operand can be keyword-only"),
         (op("operands = [\"a\"]\npadded_rows = [\"a\"]"), "padded_rows names 'a'"),
         (op("operands = [\"a\"]\nomit_if_absent = [\"a\"]"), "omit_if_absent names 'a'"),
         // The value form's results pair with what the twin writes, in order.

@@ -26,6 +26,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::add_rms_norm_fusion", add_rms_norm_fusion),
     ("numerics::nvfp4_reference_encodes_known_values", nvfp4_reference_encodes_known_values),
     ("numerics::silu_nvfp4_fusion", silu_nvfp4_fusion),
+    ("numerics::nvfp4_main_schema", nvfp4_main_schema),
 ];
 
 const TOKENS: usize = 8;
@@ -266,12 +267,13 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
     // passes and how many, the baseline is the unfused graph)
     type Case<'a> = (&'a str, usize, &'a str, &'a [(&'a str, usize)], bool);
     let cases: [Case; 14] = [
-        // NVFP4 after both norms: pattern 3, the packed rows and block scales from the fused op.
+        // NVFP4 after both norms: pattern 3, the packed rows and block scales from the fused op
+        // (one zero residual, two zero-filled block-scale buffers).
         (
             "tp_nvfp4",
             2,
             "ar,fuse",
-            &[("vllm.flashinfer_trtllm_fused_allreduce_norm_", 2), ("vllm.scaled_fp4_quant_", 0), ("aten.full", 1)],
+            &[("vllm.flashinfer_trtllm_fused_allreduce_norm_", 2), ("vllm.scaled_fp4_quant_", 0), ("aten.full", 3)],
             true,
         ),
         // Native Gemma norms sharded: the chains copied onto the shard as they are.
@@ -1716,7 +1718,13 @@ fn silu_nvfp4_fusion() -> Result<(), Failed> {
         let args = vec![Val::Index(t as i64), Val::Tensor(x), Val::Tensor(Tensor::new(DType::F32, vec![], vec![g]))];
         let (before, _) = run(&text, None, &deep(&args))?;
         let (after, ir) = run(&text, Some(pipeline), &deep(&args))?;
-        let fused = [("vllm.silu_and_mul_nvfp4_quant_", 1), ("vllm.silu_and_mul", 0), ("vllm.scaled_fp4_quant", 0), ("aten.empty", 2)];
+        let fused = [
+            ("vllm.silu_and_mul_nvfp4_quant_", 1),
+            ("vllm.silu_and_mul", 0),
+            ("vllm.scaled_fp4_quant", 0),
+            ("aten.empty", 1),
+            ("aten.full", 1),
+        ];
         expect_ops(&ir, &fused, "after the fusion")?;
         same_bits(&before, &after, &format!("global scale {g}, after the SiLU + NVFP4 fusion"))?;
         let sf = after.get(1).and_then(Val::tensor).ok_or("no block scales")?;
@@ -1733,4 +1741,61 @@ fn silu_nvfp4_fusion() -> Result<(), Failed> {
         }
     }
     Ok(())
+}
+
+/// vLLM main's NVFP4 quant (`vllm.scaled_fp4_quant_out`, the `.out`
+/// overload) in the interpreter, value form and in place after
+/// fix-functionalization: with swizzled scales, vLLM 0.11's op bit for bit
+/// (values and block-scale words, padding included); with row-major scales,
+/// the same values and row `m`'s block `k` scale at `[m, k]`, the byte the
+/// swizzled layout holds at its offset. 200 rows of 256 with rows of zeros,
+/// denormals, huge values, NaN and ±inf. Then the graph Inductor captured
+/// with vLLM main's schemas: SiLU + NVFP4 fused against unfused, bit for bit.
+fn nvfp4_main_schema() -> Result<(), Failed> {
+    let text = r#"func.func @q(%x: tensor<200x256xbf16>, %g: tensor<f32>) -> (tensor<200x128xui8>, tensor<256x4xi32>, tensor<200x128xui8>, tensor<256x4xi32>, tensor<200x128xui8>, tensor<200x16xui8>) {
+  %a, %as = "vllm.scaled_fp4_quant"(%x, %g) : (tensor<200x256xbf16>, tensor<f32>) -> (tensor<200x128xui8>, tensor<256x4xi32>)
+  %b, %bs = "vllm.scaled_fp4_quant_out"(%x, %g) {is_sf_swizzled_layout = true} : (tensor<200x256xbf16>, tensor<f32>) -> (tensor<200x128xui8>, tensor<256x4xi32>)
+  %c, %cs = "vllm.scaled_fp4_quant_out"(%x, %g) {is_sf_swizzled_layout = false} : (tensor<200x256xbf16>, tensor<f32>) -> (tensor<200x128xui8>, tensor<200x16xui8>)
+  return %a, %as, %b, %bs, %c, %cs : tensor<200x128xui8>, tensor<256x4xi32>, tensor<200x128xui8>, tensor<256x4xi32>, tensor<200x128xui8>, tensor<200x16xui8>
+}"#;
+    let (t, n) = (200usize, 256usize);
+    let mut rng = SplitMix64(900);
+    let x = Tensor::new(DType::BF16, vec![t, n], kernel_rows(t, n, &mut rng));
+    let args = vec![Val::Tensor(x), Val::Tensor(Tensor::new(DType::F32, vec![], vec![2688.0 / 8.0]))];
+    for pipeline in [None, Some("builtin.module(func.func(vllm-fix-functionalization,vllm-dce))")] {
+        let (out, ir) = run(text, pipeline, &deep(&args))?;
+        if pipeline.is_some() {
+            expect_ops(&ir, &[("vllm.scaled_fp4_quant_out_", 2), ("aten.full", 2), ("aten.empty", 4)], "in place")?;
+        }
+        let exact = |i: usize| out.get(i).and_then(Val::tensor).map(Tensor::to_exact).ok_or("missing result");
+        let what = if pipeline.is_some() { "in place" } else { "value form" };
+        same_bits(&out[0..2], &out[2..4], &format!("{what}: .out swizzled against 0.11's op"))?;
+        same_bits(&out[0..1], &out[4..5], &format!("{what}: .out row-major values"))?;
+        let words = exact(1)?;
+        let swizzled: Vec<u8> = words.iter().flat_map(|w| (*w as i32).to_le_bytes()).collect();
+        let linear = exact(5)?;
+        for m in 0..t {
+            for k in 0..n / 16 {
+                let want = swizzled[vllm_interp::kernels::nvfp4_scale_offset(m, k, n)];
+                if linear[m * (n / 16) + k] != f64::from(want) {
+                    return Err(format!("{what}: row-major scale of row {m} block {k} is {}, want {want}", linear[m * (n / 16) + k]).into());
+                }
+            }
+        }
+        if linear.iter().all(|b| *b == 0.0) {
+            return Err(format!("{what}: every row-major scale is zero").into());
+        }
+    }
+    // The captured graph: [s, 256] rows, SiLU-and-mul then the swizzled `.out` quant.
+    let ctx = vllm_dialect::new_context()?;
+    let file = crate::root().join("tests/pipeline/inputs/silu_nvfp4_main_inductor.json");
+    let module = vllm_fx::import(&ctx, &std::fs::read_to_string(&file)?, "silu_nvfp4_main_inductor.json").map_err(|d| format!("{d:?}"))?;
+    let captured = module.as_operation().to_string();
+    let x = Tensor::new(DType::BF16, vec![t, n], kernel_rows(t, n, &mut rng));
+    let args = vec![Val::Index(t as i64), Val::Tensor(x), Val::Tensor(Tensor::new(DType::F32, vec![], vec![0.03]))];
+    let (before, _) = run(&captured, None, &deep(&args))?;
+    let fused = "builtin.module(func.func(vllm-fuse-act-quant,vllm-fix-functionalization,vllm-dce))";
+    let (after, ir) = run(&captured, Some(fused), &deep(&args))?;
+    expect_ops(&ir, &[("vllm.silu_and_mul_nvfp4_quant_", 1), ("vllm.scaled_fp4_quant_out", 0), ("aten.full", 1)], "captured, fused")?;
+    same_bits(&before, &after, "the captured vLLM main graph, after the SiLU + NVFP4 fusion")
 }

@@ -387,3 +387,44 @@ func.func @nvfp4_scales_not_words(%x: tensor<16x256xbf16>, %g: tensor<f32>) {
   %q, %s = "vllm.scaled_fp4_quant"(%x, %g) : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<128x4xi64>)
   return
 }
+
+// -----
+
+// vLLM main's `.out` call: `is_sf_swizzled_layout` chooses the block-scale layout.
+func.func @nvfp4_out_swizzled_scales_not_words(%x: tensor<16x256xbf16>, %g: tensor<f32>) {
+  // expected-error @+1 {{'output_scale' must be i32 (NVFP4), but got tensor<16x16xui8>}}
+  %q, %s = "vllm.scaled_fp4_quant_out"(%x, %g) {is_sf_swizzled_layout = true} : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<16x16xui8>)
+  return
+}
+
+// -----
+
+func.func @nvfp4_out_row_major_scales_not_bytes(%x: tensor<16x256xbf16>, %g: tensor<f32>) {
+  // expected-error @+1 {{'output_scale' must be ui8 (NVFP4, row-major), but got tensor<128x4xi32>}}
+  %q, %s = "vllm.scaled_fp4_quant_out"(%x, %g) {is_sf_swizzled_layout = false} : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<128x4xi32>)
+  return
+}
+
+// -----
+
+func.func @nvfp4_out_row_major_scale_width(%x: tensor<16x256xbf16>, %g: tensor<f32>) {
+  // expected-error @+1 {{'output_scale' rows must be 128 / 8 = 16 bytes (one e4m3 scale a block, row-major)}}
+  %q, %s = "vllm.scaled_fp4_quant_out"(%x, %g) {is_sf_swizzled_layout = false} : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<16x4xui8>)
+  return
+}
+
+// -----
+
+func.func @nvfp4_out_row_major_scales_padded(%q: tensor<200x128xui8>, %x: tensor<200x256xbf16>, %s: tensor<256x16xui8>, %g: tensor<f32>) {
+  // expected-error @+1 {{'output_scale' must have a row per row of 'input' (200; row-major, unpadded)}}
+  "vllm.scaled_fp4_quant_out_"(%x, %g, %q, %s) {is_sf_swizzled_layout = false} : (tensor<200x256xbf16>, tensor<f32>, tensor<200x128xui8>, tensor<256x16xui8>) -> ()
+  return
+}
+
+// -----
+
+func.func @nvfp4_out_without_layout(%x: tensor<16x256xbf16>, %g: tensor<f32>) {
+  // expected-error @+1 {{requires attribute 'is_sf_swizzled_layout' (a bool attribute)}}
+  %q, %s = "vllm.scaled_fp4_quant_out"(%x, %g) : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<128x4xi32>)
+  return
+}

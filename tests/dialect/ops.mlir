@@ -107,6 +107,13 @@ func.func @vllm_scaled_fp4_quant(%y: tensor<16x4096xbf16>, %gs: tensor<f32>) {
   return
 }
 
+// CHECK-LABEL: func.func @vllm_scaled_fp4_quant_out(
+// CHECK: "vllm.scaled_fp4_quant_out"(
+func.func @vllm_scaled_fp4_quant_out(%y: tensor<?x4096xbf16>, %gs: tensor<f32>) {
+  %q, %sf = "vllm.scaled_fp4_quant_out"(%y, %gs) {is_sf_swizzled_layout = true} : (tensor<?x4096xbf16>, tensor<f32>) -> (tensor<?x2048xui8>, tensor<?x64xi32>)
+  return
+}
+
 // CHECK-LABEL: func.func @vllm_silu_and_mul_nvfp4_quant(
 // CHECK: "vllm.silu_and_mul_nvfp4_quant"(
 func.func @vllm_silu_and_mul_nvfp4_quant(%gu: tensor<?x28672xbf16>, %gs: tensor<f32>) {
@@ -300,6 +307,13 @@ func.func @vllm_silu_and_mul_per_block_quant_(%buf: tensor<?x14336xf8E4M3FN>, %g
 // CHECK: "vllm.scaled_fp4_quant_"(
 func.func @vllm_scaled_fp4_quant_(%buf: tensor<16x2048xui8>, %y: tensor<16x4096xbf16>, %sbuf: tensor<128x64xi32>, %gs: tensor<f32>) {
   "vllm.scaled_fp4_quant_"(%buf, %y, %sbuf, %gs) : (tensor<16x2048xui8>, tensor<16x4096xbf16>, tensor<128x64xi32>, tensor<f32>) -> ()
+  return
+}
+
+// CHECK-LABEL: func.func @vllm_scaled_fp4_quant_out_(
+// CHECK: "vllm.scaled_fp4_quant_out_"(
+func.func @vllm_scaled_fp4_quant_out_(%y: tensor<16x4096xbf16>, %gs: tensor<f32>, %buf: tensor<16x2048xui8>, %sbuf: tensor<128x64xi32>) {
+  "vllm.scaled_fp4_quant_out_"(%y, %gs, %buf, %sbuf) {is_sf_swizzled_layout = true} : (tensor<16x4096xbf16>, tensor<f32>, tensor<16x2048xui8>, tensor<128x64xi32>) -> ()
   return
 }
 

@@ -35,11 +35,12 @@ func.func @same_rows(%gu: tensor<?x8xbf16> {fx.meta = "{\"shape\":[\"s0\",8],\"d
 // -----
 
 // NVFP4: the packed values' rows are the input's; the block scales' are the
-// graph's round_up(T, 128) (the fused op's record, kept by the fusion).
+// graph's round_up(T, 128) (the fused op's record, kept by the fusion), and
+// zero-filled: the value form's padding is zero, which a kernel may not write.
 // CHECK-LABEL: func.func @nvfp4_block_scales
 // CHECK: %[[P:.*]] = "torch.operator"(%arg0) {{.*}}target = "operator.mul"
 // CHECK: %[[Q:.*]] = "aten.empty"(%arg0) {dtype = ui8
-// CHECK: %[[S:.*]] = "aten.empty"(%[[P]]) {dtype = i32
+// CHECK: %[[S:.*]] = "aten.full"(%[[P]]) {dtype = i32, fill_value = 0 : i64
 // CHECK: "vllm.silu_and_mul_nvfp4_quant_"(%[[Q]], %[[S]], %arg1, %arg2)
 // CHECK: return %[[Q]], %[[S]]
 func.func @nvfp4_block_scales(%n: index {fx.meta = "{\"sym\":\"s0\"}"}, %gu: tensor<?x256xbf16> {fx.meta = "{\"shape\":[\"s0\",256],\"dtype\":\"bfloat16\"}"}, %g: tensor<f32>) -> (tensor<?x64xui8>, tensor<?x2xi32>) {

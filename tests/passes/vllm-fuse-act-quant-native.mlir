@@ -82,6 +82,37 @@ func.func @native_silu_mul_nvfp4_quant(%gu: tensor<16x256xbf16>, %g: tensor<f32>
 
 // -----
 
+// The same into vLLM main's `.out` quant with swizzled scales: raised, then fused.
+// CHECK-LABEL: func.func @native_silu_mul_nvfp4_out_quant
+// CHECK-NEXT: %[[Q:.*]]:2 = "vllm.silu_and_mul_nvfp4_quant"(%arg0, %arg1)
+// CHECK-NEXT: return %[[Q]]#0, %[[Q]]#1
+func.func @native_silu_mul_nvfp4_out_quant(%gu: tensor<16x256xbf16>, %g: tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>) {
+  %a = "aten.slice"(%gu) {dim = 1 : i64, start = 0 : i64, end = 128 : i64, step = 1 : i64} : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %s = "aten.silu"(%a) : (tensor<16x128xbf16>) -> tensor<16x128xbf16>
+  %b = "aten.slice"(%gu) {dim = 1 : i64, start = 128 : i64, end = 9223372036854775807 : i64, step = 1 : i64} : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %y = "aten.mul"(%s, %b) : (tensor<16x128xbf16>, tensor<16x128xbf16>) -> tensor<16x128xbf16>
+  %q, %sf = "vllm.scaled_fp4_quant_out"(%y, %g) {is_sf_swizzled_layout = true} : (tensor<16x128xbf16>, tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>)
+  return %q, %sf : tensor<16x64xui8>, tensor<128x2xi32>
+}
+
+// -----
+
+// Into a row-major `.out` quant, which no rule fuses: nothing is raised either.
+// CHECK-LABEL: func.func @native_silu_mul_nvfp4_out_row_major
+// CHECK-NOT: vllm.silu_and_mul
+// CHECK: "aten.silu"
+// CHECK: "vllm.scaled_fp4_quant_out"
+func.func @native_silu_mul_nvfp4_out_row_major(%gu: tensor<16x256xbf16>, %g: tensor<f32>) -> (tensor<16x64xui8>, tensor<16x8xui8>) {
+  %a = "aten.slice"(%gu) {dim = 1 : i64, start = 0 : i64, end = 128 : i64, step = 1 : i64} : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %s = "aten.silu"(%a) : (tensor<16x128xbf16>) -> tensor<16x128xbf16>
+  %b = "aten.slice"(%gu) {dim = 1 : i64, start = 128 : i64, end = 9223372036854775807 : i64, step = 1 : i64} : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %y = "aten.mul"(%s, %b) : (tensor<16x128xbf16>, tensor<16x128xbf16>) -> tensor<16x128xbf16>
+  %q, %sf = "vllm.scaled_fp4_quant_out"(%y, %g) {is_sf_swizzled_layout = false} : (tensor<16x128xbf16>, tensor<f32>) -> (tensor<16x64xui8>, tensor<16x8xui8>)
+  return %q, %sf : tensor<16x64xui8>, tensor<16x8xui8>
+}
+
+// -----
+
 // The product is read again: nothing is raised (the native form stays for
 // Inductor), nothing fuses.
 // CHECK-LABEL: func.func @native_silu_mul_nvfp4_with_another_reader

@@ -90,3 +90,41 @@ func.func @no_fuse_nvfp4_of_a_norm(%x: tensor<16x128xbf16>, %w: tensor<128xbf16>
   %q, %s = "vllm.scaled_fp4_quant"(%y, %g) : (tensor<16x128xbf16>, tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>)
   return %q, %s : tensor<16x64xui8>, tensor<128x2xi32>
 }
+
+// -----
+
+// vLLM main's quant call (the `.out` overload) with swizzled scales: fused
+// the same way (vLLM main's SiluMulNvfp4QuantPattern takes this form).
+// CHECK-LABEL: func.func @fuse_silu_mul_nvfp4_out_quant
+// CHECK-NEXT: %[[Q:.*]]:2 = "vllm.silu_and_mul_nvfp4_quant"(%arg0, %arg1) : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>)
+// CHECK-NEXT: return %[[Q]]#0, %[[Q]]#1
+func.func @fuse_silu_mul_nvfp4_out_quant(%gu: tensor<16x256xbf16>, %g: tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>) {
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %q, %s = "vllm.scaled_fp4_quant_out"(%a, %g) {is_sf_swizzled_layout = true} : (tensor<16x128xbf16>, tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>)
+  return %q, %s : tensor<16x64xui8>, tensor<128x2xi32>
+}
+
+// -----
+
+// Row-major scales (`is_sf_swizzled_layout = false`): the fused kernel writes
+// the swizzled layout only, so nothing fuses.
+// CHECK-LABEL: func.func @no_fuse_nvfp4_out_row_major_scales
+// CHECK: "vllm.silu_and_mul"(
+// CHECK: "vllm.scaled_fp4_quant_out"({{.*}}is_sf_swizzled_layout = false
+func.func @no_fuse_nvfp4_out_row_major_scales(%gu: tensor<16x256xbf16>, %g: tensor<f32>) -> (tensor<16x64xui8>, tensor<16x8xui8>) {
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %q, %s = "vllm.scaled_fp4_quant_out"(%a, %g) {is_sf_swizzled_layout = false} : (tensor<16x128xbf16>, tensor<f32>) -> (tensor<16x64xui8>, tensor<16x8xui8>)
+  return %q, %s : tensor<16x64xui8>, tensor<16x8xui8>
+}
+
+// -----
+
+// The `.out` quant's activation is read again: nothing fuses.
+// CHECK-LABEL: func.func @no_fuse_nvfp4_out_when_activation_has_another_user
+// CHECK: "vllm.silu_and_mul"(
+// CHECK: "vllm.scaled_fp4_quant_out"
+func.func @no_fuse_nvfp4_out_when_activation_has_another_user(%gu: tensor<16x256xbf16>, %g: tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>, tensor<16x128xbf16>) {
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<16x256xbf16>) -> tensor<16x128xbf16>
+  %q, %s = "vllm.scaled_fp4_quant_out"(%a, %g) {is_sf_swizzled_layout = true} : (tensor<16x128xbf16>, tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>)
+  return %q, %s, %a : tensor<16x64xui8>, tensor<128x2xi32>, tensor<16x128xbf16>
+}

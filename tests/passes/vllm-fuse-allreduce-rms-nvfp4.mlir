@@ -15,7 +15,7 @@
 // FIX-LABEL: func.func @fused_add_nvfp4
 // FIX: %[[P:.*]] = "torch.operator"(%arg0) {{.*}}target = "operator.mul"
 // FIX: %[[Q:.*]] = "aten.empty"({{.*}}) {dtype = ui8
-// FIX: %[[S:.*]] = "aten.empty"(%[[P]]) {dtype = i32
+// FIX: %[[S:.*]] = "aten.full"(%[[P]]) {dtype = i32, fill_value = 0 : i64
 // FIX: "vllm.flashinfer_trtllm_fused_allreduce_norm_"(%[[X:.*]], %[[R:.*]], %arg3, %[[Q]], %[[S]], %arg4) {{{.*}}operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1>, pattern_code = 3 : i64
 // FIX: return %[[Q]], %[[S]], %[[R]]
 func.func @fused_add_nvfp4(%n: index {fx.meta = "{\"sym\":\"s0\"}"}, %x: tensor<?x4096xbf16> {fx.meta = "{\"shape\":[\"s0\",4096],\"dtype\":\"bfloat16\"}"}, %res: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %g: tensor<f32>) -> (tensor<?x2048xui8>, tensor<?x64xi32>, tensor<?x4096xbf16>) {
@@ -53,4 +53,31 @@ func.func @nvfp4_scale_defined_after_the_norm(%x: tensor<16x256xbf16>, %res: ten
   %g = "aten.mul"(%g0, %g0) : (tensor<f32>, tensor<f32>) -> tensor<f32>
   %q, %s = "vllm.scaled_fp4_quant"(%nn, %g) : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<128x4xi32>)
   return %q, %s : tensor<16x128xui8>, tensor<128x4xi32>
+}
+
+// -----
+
+// vLLM main's quant call (the `.out` overload) with swizzled scales: pattern 3 too.
+// CHECK-LABEL: func.func @fused_add_nvfp4_out
+// CHECK: %[[F:.*]]:4 = "vllm.flashinfer_trtllm_fused_allreduce_norm"(%arg0, %arg1, %arg2, %arg3) {{.*}}pattern_code = 3 : i64{{.*}} -> (tensor<16x256xbf16>, tensor<16x256xbf16>, tensor<16x128xui8>, tensor<128x4xi32>)
+// CHECK-NEXT: return %[[F]]#2, %[[F]]#3, %[[F]]#1
+func.func @fused_add_nvfp4_out(%x: tensor<16x256xbf16>, %res: tensor<16x256xbf16>, %w: tensor<256xbf16>, %g: tensor<f32>) -> (tensor<16x128xui8>, tensor<128x4xi32>, tensor<16x256xbf16>) {
+  %a = "vllm.all_reduce"(%x) {group_name = "tp:0"} : (tensor<16x256xbf16>) -> tensor<16x256xbf16>
+  %nn, %r = "vllm.fused_add_rms_norm"(%a, %res, %w) {epsilon = 1.0e-6 : f64} : (tensor<16x256xbf16>, tensor<16x256xbf16>, tensor<256xbf16>) -> (tensor<16x256xbf16>, tensor<16x256xbf16>)
+  %q, %s = "vllm.scaled_fp4_quant_out"(%nn, %g) {is_sf_swizzled_layout = true} : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<128x4xi32>)
+  return %q, %s, %r : tensor<16x128xui8>, tensor<128x4xi32>, tensor<16x256xbf16>
+}
+
+// -----
+
+// Row-major scales: the fused kernel writes the swizzled layout only; the
+// norm fuses with the all-reduce (pattern 1), the quant stays.
+// CHECK-LABEL: func.func @fused_add_nvfp4_out_row_major
+// CHECK: "vllm.flashinfer_trtllm_fused_allreduce_norm"({{.*}}pattern_code = 1 : i64
+// CHECK: "vllm.scaled_fp4_quant_out"({{.*}}is_sf_swizzled_layout = false
+func.func @fused_add_nvfp4_out_row_major(%x: tensor<16x256xbf16>, %res: tensor<16x256xbf16>, %w: tensor<256xbf16>, %g: tensor<f32>) -> (tensor<16x128xui8>, tensor<16x16xui8>, tensor<16x256xbf16>) {
+  %a = "vllm.all_reduce"(%x) {group_name = "tp:0"} : (tensor<16x256xbf16>) -> tensor<16x256xbf16>
+  %nn, %r = "vllm.fused_add_rms_norm"(%a, %res, %w) {epsilon = 1.0e-6 : f64} : (tensor<16x256xbf16>, tensor<16x256xbf16>, tensor<256xbf16>) -> (tensor<16x256xbf16>, tensor<16x256xbf16>)
+  %q, %s = "vllm.scaled_fp4_quant_out"(%nn, %g) {is_sf_swizzled_layout = false} : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<16x16xui8>)
+  return %q, %s, %r : tensor<16x128xui8>, tensor<16x16xui8>, tensor<16x256xbf16>
 }

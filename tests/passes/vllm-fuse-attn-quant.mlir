@@ -71,6 +71,33 @@ func.func @fuse_attention_nvfp4_quant(%n: index, %q: tensor<?x4x64xbf16>, %k: te
 
 // -----
 
+// vLLM main's quant call (the `.out` overload) with swizzled scales fuses the same way.
+// CHECK-LABEL: func.func @fuse_attention_nvfp4_out_quant
+// CHECK-NEXT: %[[A:.*]]:2 = "vllm.unified_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>} : (tensor<16x256xbf16>, tensor<16x128xbf16>, tensor<16x128xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<128x16xf8E4M3FN>)
+// CHECK-NEXT: return %[[A]]#0, %[[A]]#1
+func.func @fuse_attention_nvfp4_out_quant(%q: tensor<16x256xbf16>, %k: tensor<16x128xbf16>, %v: tensor<16x128xbf16>, %g: tensor<f32>) -> (tensor<16x128xui8>, tensor<128x16xf8E4M3FN>) {
+  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<16x256xbf16>, tensor<16x128xbf16>, tensor<16x128xbf16>) -> tensor<16x256xbf16>
+  %p, %s = "vllm.scaled_fp4_quant_out"(%o, %g) {is_sf_swizzled_layout = true} : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<128x4xi32>)
+  %s8 = "torch.operator"(%s) {target = "torch.ops.aten.view.dtype", fx_args = "{\"args\":[{\"operand\":0},{\"dtype\":\"float8_e4m3fn\"}],\"kwargs\":{}}"} : (tensor<128x4xi32>) -> tensor<128x16xf8E4M3FN>
+  return %p, %s8 : tensor<16x128xui8>, tensor<128x16xf8E4M3FN>
+}
+
+// -----
+
+// Row-major block scales (`is_sf_swizzled_layout = false`): the attention
+// writes the swizzled layout only, so nothing fuses.
+// CHECK-LABEL: func.func @no_fuse_nvfp4_out_row_major_scales
+// CHECK: "vllm.unified_attention_with_output"(%arg0, %arg1, %arg2) {
+// CHECK: "vllm.scaled_fp4_quant_out"
+func.func @no_fuse_nvfp4_out_row_major_scales(%q: tensor<16x256xbf16>, %k: tensor<16x128xbf16>, %v: tensor<16x128xbf16>, %g: tensor<f32>) -> (tensor<16x128xui8>, tensor<16x16xf8E4M3FN>) {
+  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<16x256xbf16>, tensor<16x128xbf16>, tensor<16x128xbf16>) -> tensor<16x256xbf16>
+  %p, %s = "vllm.scaled_fp4_quant_out"(%o, %g) {is_sf_swizzled_layout = false} : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<16x16xui8>)
+  %s8 = "torch.operator"(%s) {target = "torch.ops.aten.view.dtype", fx_args = "{\"args\":[{\"operand\":0},{\"dtype\":\"float8_e4m3fn\"}],\"kwargs\":{}}"} : (tensor<16x16xui8>) -> tensor<16x16xf8E4M3FN>
+  return %p, %s8 : tensor<16x128xui8>, tensor<16x16xf8E4M3FN>
+}
+
+// -----
+
 // The block scales are read as int32 (not through the FP8 view vLLM's
 // attention writes): nothing fuses.
 // CHECK-LABEL: func.func @no_fuse_nvfp4_when_scales_are_read_as_int32

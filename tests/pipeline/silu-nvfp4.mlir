@@ -16,21 +16,21 @@
 
 // SYM: %[[P:.*]] = "torch.operator"({{.*}}target = "operator.mul"
 // SYM: %[[Q:.*]] = "aten.empty"(%arg0) {dtype = ui8
-// SYM: %[[S:.*]] = "aten.empty"(%[[P]]) {dtype = i32
+// SYM: %[[S:.*]] = "aten.full"(%[[P]]) {dtype = i32, fill_value = 0 : i64
 // SYM-NOT: vllm.silu_and_mul_"
 // SYM-NOT: vllm.scaled_fp4_quant
 // SYM: "vllm.silu_and_mul_nvfp4_quant_"(%[[Q]], %[[S]], %arg1, %arg2) : (tensor<?x64xui8>, tensor<?x2xi32>, tensor<?x256xbf16>, tensor<f32>) -> ()
 // SYM: return %[[Q]], %[[S]]
 
-// T200: "aten.empty"() {dtype = i32, size = array<i64: 256, 2>} : () -> tensor<256x2xi32>
+// T200: "aten.full"() {dtype = i32, fill_value = 0 : i64, size = array<i64: 256, 2>} : () -> tensor<256x2xi32>
 // T200: "vllm.silu_and_mul_nvfp4_quant_"({{.*}}) : (tensor<200x64xui8>, tensor<256x2xi32>, tensor<200x256xbf16>, tensor<f32>) -> ()
 
 // OFF: "vllm.silu_and_mul_"
-// OFF: %[[S:.*]] = "aten.empty"(%{{.*}}) {dtype = i32
+// OFF: %[[S:.*]] = "aten.full"(%{{.*}}) {dtype = i32
 // OFF: "vllm.scaled_fp4_quant_"({{.*}}, %[[S]],
 // OFF-NOT: nvfp4_quant
 
-// FX: "target":"torch.ops._C.silu_and_mul_nvfp4_quant.default","args":[{"node":"empty"},{"node":"empty_1"},{"node":"arg1_1"},{"node":"arg2_1"}]
+// FX: "target":"torch.ops._C.silu_and_mul_nvfp4_quant.default","args":[{"node":"empty"},{"node":"full"},{"node":"arg1_1"},{"node":"arg2_1"}]
 // FX-NOT: scaled_fp4_quant
 
 // KERNELS: kernels: 0 unique for 0 sites

@@ -52,6 +52,10 @@ fn op_section(out: &mut String, op: &OpDef) {
     if op.view {
         facts.push("a view of `self`".to_string());
     }
+    let keyword_only: Vec<String> = op.operands.iter().filter(|d| d.keyword_only).map(|d| format!("`{}`", d.name)).collect();
+    if !keyword_only.is_empty() {
+        facts.push(format!("keyword-only in PyTorch: {}", keyword_only.join(", ")));
+    }
     if op.fx_positional {
         facts.push("exported with positional arguments".to_string());
     }
@@ -66,12 +70,16 @@ fn op_section(out: &mut String, op: &OpDef) {
     if let Some(f) = &op.nvfp4 {
         let optional = op.operands.iter().chain(&op.results).any(|d| d.name == f.scales && d.arity == crate::spec::Arity::Optional);
         facts.push(format!(
-            "NVFP4{}: `{}` packs {} elements of `{}` a byte, `{}` holds their block scales (`round_up(T, 128)` rows of `i32`)",
+            "NVFP4{}: `{}` packs {} elements of `{}` a byte, `{}` holds their block scales (`round_up(T, 128)` rows of `i32`{})",
             if optional { format!(" (with `{}`)", f.scales) } else { String::new() },
             f.values,
             f.input_per_byte,
             f.input,
-            f.scales
+            f.scales,
+            match &f.swizzled_if {
+                Some(a) => format!("; with `{a}` false, `[T, n / 16]` of `ui8`"),
+                None => String::new(),
+            }
         ));
     }
     for p in &op.padded_rows {

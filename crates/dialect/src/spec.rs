@@ -92,6 +92,9 @@ pub struct ValueDef {
     /// Written in place (operands of in-place ops only).
     pub mutated: bool,
     pub class: ValueClass,
+    /// Keyword-only in the PyTorch schema (after its `*`, e.g. the outputs
+    /// of an `.out` overload): it takes no positional slot (`*name` in the table).
+    pub keyword_only: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +159,9 @@ impl AttrKind {
 /// `input` is `[T, input_per_byte * w]`; `values` the packed e2m1 pairs
 /// `[T, w]` (`w` a multiple of 8: 16 elements share a scale); `scales` the
 /// e4m3 block scales in the FP4 GEMM's swizzled layout, four to an `i32`:
-/// `[round_up(T, 128), ceil(w / 32)]`.
+/// `[round_up(T, 128), ceil(w / 32)]`. With `swizzled_if` (a bool attribute
+/// of the op, vLLM main's `is_sf_swizzled_layout`) false, the scales are
+/// row-major bytes instead: `[T, w / 8]` of `ui8`, one per block, no padding.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Nvfp4 {
@@ -164,6 +169,8 @@ pub struct Nvfp4 {
     pub values: String,
     pub scales: String,
     pub input_per_byte: i64,
+    #[serde(default)]
+    pub swizzled_if: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -376,6 +383,10 @@ fn parse_value(spec: &str, op: &str) -> Result<ValueDef, String> {
         Some((h, c)) => (h, ValueClass::parse(c).ok_or_else(|| format!("{op}: unknown value class '{c}' in '{spec}'"))?),
         None => (spec, ValueClass::Any),
     };
+    let (head, keyword_only) = match head.strip_prefix('*') {
+        Some(h) => (h, true),
+        None => (head, false),
+    };
     let name: String = head.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
     let mods = &head[name.len()..];
     if name.is_empty() || mods.chars().any(|c| !"?*!".contains(c)) {
@@ -387,7 +398,7 @@ fn parse_value(spec: &str, op: &str) -> Result<ValueDef, String> {
         (false, true) => Arity::Variadic,
         (true, true) => return Err(format!("{op}: '{spec}' cannot be both optional and variadic")),
     };
-    Ok(ValueDef { name, arity, mutated: mods.contains('!'), class })
+    Ok(ValueDef { name, arity, mutated: mods.contains('!'), class, keyword_only })
 }
 
 fn parse_attr(spec: &str, op: &str) -> Result<AttrDef, String> {
@@ -540,6 +551,12 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             if ![&f.input, &f.values, &f.scales].iter().all(|v| named(v)) || f.input_per_byte < 1 {
                 return Err(format!("{n}: nvfp4 names its input, values and scales (operands or results) and input_per_byte >= 1"));
             }
+            if let Some(a) = f.swizzled_if.as_deref().filter(|a| op.attr(a).is_none_or(|d| d.kind != AttrKind::Bool)) {
+                return Err(format!("{n}: nvfp4's swizzled_if names '{a}', which must be a bool attribute"));
+            }
+        }
+        if op.fx_positional && op.operands.iter().any(|d| d.keyword_only) {
+            return Err(format!("{n}: fx_positional exports every argument positionally, so no operand can be keyword-only"));
         }
         if let Some(v) = op.omit_if_absent.iter().find(|v| !op.operands.iter().any(|d| d.arity == Arity::Optional && &d.name == *v)) {
             return Err(format!("{n}: omit_if_absent names '{v}', which must be an optional operand"));

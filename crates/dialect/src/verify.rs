@@ -37,7 +37,7 @@ pub fn verify_op(op: OperationRef<'_, '_>) -> Result<(), String> {
         check_packed_heads(&op, &named)?;
     }
     if let Some(f) = &def.nvfp4 {
-        check_nvfp4(f, &named)?;
+        check_nvfp4(f, nvfp4_swizzled(&op, f), &named)?;
     }
     if let Some(rule) = def.collective {
         check_collective(&op, rule, &operands, &results)?;
@@ -212,17 +212,26 @@ fn check_packed_heads(op: &OperationRef<'_, '_>, named: &Named) -> Result<(), St
     }
 }
 
+/// Whether `op`'s NVFP4 block scales are in the FP4 GEMM's swizzled layout:
+/// always, unless the layout names a `swizzled_if` attribute that is false.
+pub fn nvfp4_swizzled(op: &OperationRef<'_, '_>, f: &crate::spec::Nvfp4) -> bool {
+    f.swizzled_if.as_deref().is_none_or(|a| op.attribute(a).ok().and_then(|v| BoolAttribute::try_from(v).ok()).is_none_or(|b| b.value()))
+}
+
 /// The NVFP4 layout (`nvfp4`, where sizes are static): `input` rows of
 /// `input_per_byte * w`, packed values `[T, w]` with `w` a multiple of 8
-/// (16 elements a block scale), block scales `[round_up(T, 128), ceil(w / 32)]`.
-fn check_nvfp4(f: &crate::spec::Nvfp4, named: &Named) -> Result<(), String> {
+/// (16 elements a block scale), block scales `[round_up(T, 128), ceil(w / 32)]`
+/// of `i32` when swizzled, else `[T, w / 8]` of `ui8`.
+fn check_nvfp4(f: &crate::spec::Nvfp4, swizzled: bool, named: &Named) -> Result<(), String> {
     let dims = |name: &str| named.get(name).and_then(shape_of);
     let (Some(input), Some(values), Some(scales)) = (dims(&f.input), dims(&f.values), dims(&f.scales)) else { return Ok(()) };
-    // Bytes of two e2m1 codes; words of four e4m3 scales.
-    for (name, want) in [(&f.values, "ui8"), (&f.scales, "i32")] {
+    // Bytes of two e2m1 codes; words of four e4m3 scales (swizzled) or one e4m3 byte each.
+    let scale_type = if swizzled { "i32" } else { "ui8" };
+    for (name, want) in [(&f.values, "ui8"), (&f.scales, scale_type)] {
         let t = named.get(name).and_then(mlir_support::ir::ranked_tensor);
         if let Some(t) = t.filter(|t| mlir_support::ir::type_string(t.element()) != want) {
-            return Err(format!("'{name}' must be {want} (NVFP4), but got {}", Type::from(t)));
+            let layout = if name == &f.scales && !swizzled { ", row-major" } else { "" };
+            return Err(format!("'{name}' must be {want} (NVFP4{layout}), but got {}", Type::from(t)));
         }
     }
     let ([ti, n], [tv, w], [ts, k]) = (input.as_slice(), values.as_slice(), scales.as_slice()) else {
@@ -236,8 +245,11 @@ fn check_nvfp4(f: &crate::spec::Nvfp4, named: &Named) -> Result<(), String> {
         if !agree(n, Some(w * f.input_per_byte)) {
             return Err(format!("'{}' rows ({w} bytes) must pack {} elements of '{}' a byte", f.values, f.input_per_byte, f.input));
         }
-        if !agree(k, Some((w + 31) / 32)) {
+        if swizzled && !agree(k, Some((w + 31) / 32)) {
             return Err(format!("'{}' rows must be ceil({w} / 32) = {} words (four e4m3 block scales each)", f.scales, (w + 31) / 32));
+        }
+        if !swizzled && !agree(k, Some(w / 8)) {
+            return Err(format!("'{}' rows must be {w} / 8 = {} bytes (one e4m3 scale a block, row-major)", f.scales, w / 8));
         }
     }
     if !agree(ti, *tv) {
@@ -245,8 +257,11 @@ fn check_nvfp4(f: &crate::spec::Nvfp4, named: &Named) -> Result<(), String> {
     }
     if let (Some(t), Some(r)) = (ti.or(*tv), ts) {
         let padded = (t + 127) / 128 * 128;
-        if *r != padded {
+        if swizzled && *r != padded {
             return Err(format!("'{}' must have round_up({t}, 128) = {padded} rows (the FP4 GEMM's 128-row tiles)", f.scales));
+        }
+        if !swizzled && *r != t {
+            return Err(format!("'{}' must have a row per row of '{}' ({t}; row-major, unpadded)", f.scales, f.input));
         }
     }
     Ok(())

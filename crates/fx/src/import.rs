@@ -580,11 +580,20 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
     ) -> Option<(Vec<Value<'c, 'a>>, Vec<(Identifier<'c>, Attribute<'c>)>, Vec<i32>)> {
         let tensor_decls: Vec<_> = def.operands.iter().filter(|o| o.class != ValueClass::Index).collect();
         let has_dyn = def.operands.iter().any(|o| o.class == ValueClass::Index);
-        let n_params = tensor_decls.len() + def.attrs.len();
-        if node.args.len() > n_params {
+        // Schema order: the positional tensors, then the positional scalars; keyword-only ones
+        // (after the schema's `*`) take no slot.
+        let positional: Vec<&str> = tensor_decls
+            .iter()
+            .filter(|d| !d.keyword_only)
+            .map(|d| d.name.as_str())
+            .chain(def.attrs.iter().filter(|a| !a.keyword_only).map(|a| a.name.as_str()))
+            .collect();
+        if node.args.len() > positional.len() {
             return None;
         }
-        let param = |i: usize, name: &str| -> Option<&'g Arg<'g>> { node.args.get(i).or_else(|| node.kwarg(name)) };
+        let param = |name: &str| -> Option<&'g Arg<'g>> {
+            positional.iter().position(|p| *p == name).and_then(|i| node.args.get(i)).or_else(|| node.kwarg(name))
+        };
         for (k, _) in &node.kwargs {
             let known = tensor_decls.iter().any(|d| d.name == *k) || def.attr(k).is_some();
             if !known && !PLACEMENT_KWARGS.contains(&&**k) {
@@ -593,9 +602,9 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         }
         let mut operands = Vec::new();
         let mut segments = Vec::new();
-        for (i, d) in tensor_decls.iter().enumerate() {
+        for d in &tensor_decls {
             let before = operands.len();
-            match (param(i, &d.name), d.arity) {
+            match (param(&d.name), d.arity) {
                 (Some(v), Arity::Variadic) => {
                     for it in v.as_list()? {
                         let val = self.value(node, it.as_ref()?).ok()?;
@@ -615,8 +624,8 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         }
         let mut dyns = Vec::new();
         let mut attrs = Vec::new();
-        for (j, a) in def.attrs.iter().enumerate() {
-            let v = param(tensor_decls.len() + j, &a.name);
+        for a in &def.attrs {
+            let v = param(&a.name);
             attrs.push((self.id(&a.name), self.attr(node, a, v, &mut dyns)?));
         }
         if !dyns.is_empty() && !has_dyn {

@@ -584,7 +584,7 @@ impl Interpreter {
                     let ty = results[r].r#type();
                     let mut shape = self.result_shape(ty, &ins)?;
                     // NVFP4 block scales have round_up(T, 128) rows, not T.
-                    if let Some(f) = def.nvfp4.as_ref().filter(|f| f.scales == w.name)
+                    if let Some(f) = def.nvfp4.as_ref().filter(|f| f.scales == w.name && vllm_dialect::verify::nvfp4_swizzled(op, f))
                         && let (Some(rows), Some(t)) = (shape.first_mut(), ins.get(f.input.as_str()).and_then(|i| i.shape.first()))
                     {
                         *rows = k::nvfp4_scale_rows(*t);
@@ -768,6 +768,9 @@ fn nvfp4_kernel(
     }
     let n = width / inputs_per_element;
     let (mut m, (q, sf)) = match kernel {
+        "scaled_fp4_quant" if !vllm_dialect::verify::nvfp4_swizzled(op, f) => {
+            (HashMap::new(), k::scaled_fp4_quant_linear(&x.to_vec(), n, scalar("input_scale")?))
+        }
         "scaled_fp4_quant" => (HashMap::new(), k::scaled_fp4_quant(&x.to_vec(), n, scalar("input_scale")?)),
         "silu_and_mul_nvfp4_quant" => {
             (HashMap::new(), k::silu_and_mul_nvfp4_quant(&x.to_vec(), width, scalar("input_global_scale")?, x.dtype))

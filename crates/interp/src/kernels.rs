@@ -287,10 +287,25 @@ pub fn nvfp4_scale_offset(m: usize, k: usize, n: usize) -> usize {
 /// endian), zero where no block is. The CUDA kernel's reciprocals are
 /// `rcp.approx.ftz`; here they are rounded to nearest (docs/codegen-plan.md, NVFP4).
 pub fn scaled_fp4_quant(x: &[f32], n: usize, global: f32) -> (Vec<f32>, Vec<f64>) {
-    let rows = x.len() / n;
+    let (packed, sf) = nvfp4_blocks(x, n, global, nvfp4_scale_rows(x.len() / n) * n.div_ceil(64) * 4, |m, k| nvfp4_scale_offset(m, k, n));
+    let words = sf.chunks(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect();
+    (packed, words)
+}
+
+/// `scaled_fp4_quant` with vLLM main's `is_sf_swizzled_layout` false: the
+/// same values, the block scales as row-major e4m3 bytes `[rows, n / 16]`.
+pub fn scaled_fp4_quant_linear(x: &[f32], n: usize, global: f32) -> (Vec<f32>, Vec<f64>) {
+    let blocks = n / NVFP4_BLOCK;
+    let (packed, sf) = nvfp4_blocks(x, n, global, x.len() / n * blocks, |m, k| m * blocks + k);
+    (packed, sf.into_iter().map(f64::from).collect())
+}
+
+/// The NVFP4 quant of rows of `n` elements: the packed values and
+/// `scale_bytes` e4m3 block-scale bytes, row `m`'s block `k` at `at(m, k)`.
+fn nvfp4_blocks(x: &[f32], n: usize, global: f32, scale_bytes: usize, at: impl Fn(usize, usize) -> usize) -> (Vec<f32>, Vec<u8>) {
     let blocks = n / NVFP4_BLOCK;
     let mut packed = Vec::with_capacity(x.len() / 2);
-    let mut sf = vec![0u8; nvfp4_scale_rows(rows) * n.div_ceil(64) * 4];
+    let mut sf = vec![0u8; scale_bytes];
     let inv_global = 1.0 / global;
     for (m, row) in x.chunks(n).enumerate() {
         for (k, block) in row.chunks(NVFP4_BLOCK).enumerate().take(blocks) {
@@ -299,7 +314,7 @@ pub fn scaled_fp4_quant(x: &[f32], n: usize, global: f32) -> (Vec<f32>, Vec<f64>
             let s = global * (vmax * (1.0 / E2M1_MAX));
             // `__nv_fp8_e4m3(s)`: round to nearest even, saturating to 448 (NaN stays NaN).
             let s8 = if s.is_nan() { s } else { crate::tensor::round_e4m3(s.min(FP8_MAX)) };
-            sf[nvfp4_scale_offset(m, k, n)] = float8::F8E4M3::from_f32(s8).to_bits();
+            sf[at(m, k)] = float8::F8E4M3::from_f32(s8).to_bits();
             let out_scale = if s8 != 0.0 { 1.0 / (s8 * inv_global) } else { 0.0 };
             for pair in block.chunks(2) {
                 let lo = e2m1(pair[0] * out_scale);
@@ -308,8 +323,7 @@ pub fn scaled_fp4_quant(x: &[f32], n: usize, global: f32) -> (Vec<f32>, Vec<f64>
             }
         }
     }
-    let words = sf.chunks(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect();
-    (packed, words)
+    (packed, sf)
 }
 
 /// vLLM's `silu_and_mul_nvfp4_quant`: `silu_and_mul` (rounded to `t`, as

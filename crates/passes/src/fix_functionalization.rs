@@ -416,6 +416,10 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
 }
 
 /// A new `aten.empty` shaped like `ty`, named after the recorded buffer.
+/// A new buffer of type `ty` (`dims`: its dynamic sizes): `aten.empty`, or,
+/// with `zeroed`, `aten.full` of 0: a padded buffer (NVFP4 block scales), whose
+/// padding the value form defines as zero and a kernel may leave unwritten
+/// while the FP4 GEMM reads it (vLLM main zero-fills these for that reason).
 fn empty<'c: 'a, 'a>(
     ctx: &'c Context,
     block: BlockRef<'c, 'a>,
@@ -423,6 +427,7 @@ fn empty<'c: 'a, 'a>(
     ty: Type<'c>,
     dims: &[Value<'c, 'a>],
     name: Option<&str>,
+    zeroed: bool,
 ) -> Option<Value<'c, 'a>> {
     let t = ir::ranked_tensor(ty)?;
     let size: Vec<i64> = vllm_dialect::verify::shape_of(ty)?.into_iter().map(|d| d.unwrap_or(K_DYNAMIC)).collect();
@@ -430,13 +435,17 @@ fn empty<'c: 'a, 'a>(
         Some(n) => Location::name(ctx, n, before.location()),
         None => before.location(),
     };
-    let op = OperationBuilder::new("aten.empty", loc)
+    let mut attrs = vec![
+        ir::named(ctx, "size", DenseI64ArrayAttribute::new(ctx, &size).into()),
+        ir::named(ctx, "dtype", TypeAttribute::new(t.element()).into()),
+    ];
+    if zeroed {
+        attrs.push(ir::named(ctx, "fill_value", ir::i64_attr(ctx, 0)));
+    }
+    let op = OperationBuilder::new(if zeroed { "aten.full" } else { "aten.empty" }, loc)
         .add_operands(dims)
         .add_results(&[ty])
-        .add_attributes(&[
-            ir::named(ctx, "size", DenseI64ArrayAttribute::new(ctx, &size).into()),
-            ir::named(ctx, "dtype", TypeAttribute::new(t.element()).into()),
-        ])
+        .add_attributes(&attrs)
         .build()
         .ok()?;
     Some(block.insert_operation_before(before, op).result(0).ok()?.into())
@@ -526,8 +535,10 @@ fn convert<'c: 'a, 'a>(
             match result_of.get(t.name.as_str()).copied().flatten() {
                 Some(r) => {
                     let ty = results[r].r#type();
-                    // NVFP4 block scales have round_up(T, 128) rows, which no operand has.
-                    let padded = twin.padded(&t.name);
+                    // NVFP4 block scales have round_up(T, 128) rows, which no operand has
+                    // (unless row-major: vLLM main's `is_sf_swizzled_layout=False`).
+                    let row_major = def.nvfp4.as_ref().is_some_and(|f| f.scales == t.name && !vllm_dialect::verify::nvfp4_swizzled(&op, f));
+                    let padded = twin.padded(&t.name) && !row_major;
                     let (dims, shape) = sizes
                         .dims(ctx, block, op, results[r], like.map(|(_, v)| v).filter(|_| !padded), same_as_like(results[r]))
                         .ok_or_else(|| {
@@ -540,7 +551,7 @@ fn convert<'c: 'a, 'a>(
                         })?;
                     let name = recorded_buffer_name(&op, &t.name);
                     counts.buffers += 1;
-                    let buffer = empty(ctx, block, op, ty, &dims, name.as_deref()).ok_or("cannot build aten.empty")?;
+                    let buffer = empty(ctx, block, op, ty, &dims, name.as_deref(), padded).ok_or("cannot build a buffer")?;
                     sizes.made(buffer, shape);
                     Some(buffer)
                 }

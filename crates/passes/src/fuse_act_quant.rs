@@ -56,6 +56,20 @@ pub static RULES: &[Rule] = &[
         attrs: &[],
         replaces: &[V::Root("output"), V::Root("output_scale")],
     },
+    // vLLM main's call of the same quant (the `.out` overload); its pattern takes the swizzled layout only.
+    Rule {
+        name: "silu-mul-nvfp4-quant",
+        rewrite: "scaled_fp4_quant.out(silu_and_mul(x), g, swizzled) -> silu_and_mul_nvfp4_quant(x, g)",
+        root: "vllm.scaled_fp4_quant_out",
+        via: "input",
+        producer: "vllm.silu_and_mul",
+        producer_result: "result",
+        checks: &[Check::OneUse(V::Prod("result")), Check::AttrIs(V::Root("is_sf_swizzled_layout"), "true")],
+        fused: "vllm.silu_and_mul_nvfp4_quant",
+        operands: &[Some(V::Prod("input")), Some(V::Root("input_scale"))],
+        attrs: &[],
+        replaces: &[V::Root("output"), V::Root("output_scale")],
+    },
 ];
 
 pub static INFO: PassInfo = PassInfo {
@@ -73,7 +87,8 @@ there).
 `silu_and_mul` -> `per_token_group_fp8_quant` => `silu_and_mul_per_block_quant`
 when the group quant has the fused kernel's constants (eps 1e-10, ±448, no
 power-of-two scales). `silu_and_mul` -> `scaled_fp4_quant` (NVFP4) =>
-`silu_and_mul_nvfp4_quant` (vLLM 0.11's SiluMulNvfp4QuantPattern); the fused
+`silu_and_mul_nvfp4_quant` (vLLM 0.11's SiluMulNvfp4QuantPattern; vLLM
+main's quant, `scaled_fp4_quant.out`, when its scales are swizzled); the fused
 op keeps the quant's recorded shapes, so its block-scale buffer gets
 `round_up(T, 128)` rows. vLLM registers that pattern only where its CUDA
 build has the fused kernel (SM100); a graph with `scaled_fp4_quant` in it

@@ -37,7 +37,7 @@ so every rank compiles the same graph):
   then read), where vLLM passes zeros and a `norm_out` buffer;
 - either, followed by `static_scaled_fp8_quant` as the norm's only reader ->
   pattern 2, the FP8 rows in `quant_out`; by `scaled_fp4_quant` (NVFP4,
-  vLLM's SM100 patterns) -> pattern 3, the packed rows in `quant_out`, the
+  vLLM's SM100 patterns; vLLM main's `.out` call with swizzled scales) -> pattern 3, the packed rows in `quant_out`, the
   block scales in `scale_out`, the global scale as `scale_factor`.
 
 Decomposed norms (custom ops off, vLLM's default under Inductor) of a
@@ -432,7 +432,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         let before_op = |v: Value<'c, 'a>| ir::block_argument(v).is_some() || ir::producer(v).is_some_and(|p| p.is_before_in_block(at));
         let quant = match ir::users(out).as_slice() {
             [q] if weight_bias == 0.0
-                && matches!(q.name().as_string_ref().as_str(), Ok("vllm.static_scaled_fp8_quant" | "vllm.scaled_fp4_quant"))
+                && (q.name().as_string_ref().as_str() == Ok("vllm.static_scaled_fp8_quant") || crate::fusion::swizzled_nvfp4_quant(q))
                 && q.operand(0).ok() == Some(out)
                 && q.operand(1).is_ok_and(before_op) =>
             {

@@ -39,7 +39,9 @@ attention on SM100):
 The attention writes the packed e2m1 values (`[T, H, D/2]` bytes) and the
 e4m3 block scales (the quant's `round_up(T, 128)` rows, viewed as FP8 as
 vLLM's graphs read them; the fused op keeps their recorded shape).
-Only when the block scales are read through that one view.",
+Only when the block scales are read through that one view. vLLM main's
+quant (`scaled_fp4_quant.out`) fuses the same way when its scales are
+swizzled (`is_sf_swizzled_layout`), the layout the attention writes.",
     anchor: Some("func.func"),
     options: &[],
     statistics: &[
@@ -139,7 +141,7 @@ impl Pass for FuseAttnQuantPass {
         raise_native_quants(ctx, block, run);
         let (mut fused, mut nvfp4) = (0u64, 0u64);
         for quant in ir::block_ops(block) {
-            if name_is(&quant, &["vllm.scaled_fp4_quant"]) {
+            if crate::fusion::swizzled_nvfp4_quant(&quant) {
                 nvfp4 += u64::from(fuse_nvfp4(ctx, block, quant).is_some());
                 continue;
             }

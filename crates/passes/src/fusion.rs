@@ -40,6 +40,19 @@ pub enum V {
     Lit(&'static str),
 }
 
+/// An NVFP4 quant (a `scaled_fp4_quant` kernel: vLLM 0.11's call, or vLLM
+/// main's `.out` overload) whose block scales are in the FP4 GEMM's swizzled
+/// layout, the one every fused NVFP4 kernel writes.
+pub fn swizzled_nvfp4_quant(op: &OperationRef<'_, '_>) -> bool {
+    let name = op.name();
+    let def = name.as_string_ref().as_str().ok().and_then(vllm_dialect::op);
+    def.is_some_and(|d| {
+        !d.is_inplace()
+            && d.kernel.as_deref() == Some("scaled_fp4_quant")
+            && d.nvfp4.as_ref().is_some_and(|f| vllm_dialect::verify::nvfp4_swizzled(op, f))
+    })
+}
+
 /// A constraint on a match.
 #[derive(Clone, Copy, Debug)]
 pub enum Check {
