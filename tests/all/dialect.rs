@@ -88,6 +88,7 @@ fn malformed_tables_are_rejected() -> Result<(), Failed> {
             "swizzled_if names 'sw'",
         ),
         (op("operands = [\"*a\"]\nfx_positional = true"), "no operand can be keyword-only"),
+        (op("operands = [\"a\"]\nir = { target = \"torch.ops.vllm_ir.x.default\", params = [\"x\"] }"), "ir names a vLLM IR op"),
         (op("operands = [\"a\"]\npadded_rows = [\"a\"]"), "padded_rows names 'a'"),
         (op("operands = [\"a\"]\nomit_if_absent = [\"a\"]"), "omit_if_absent names 'a'"),
         // The value form's results pair with what the twin writes, in order.

@@ -27,6 +27,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::nvfp4_reference_encodes_known_values", nvfp4_reference_encodes_known_values),
     ("numerics::silu_nvfp4_fusion", silu_nvfp4_fusion),
     ("numerics::nvfp4_main_schema", nvfp4_main_schema),
+    ("numerics::vllm_ir_norms", vllm_ir_norms),
 ];
 
 const TOKENS: usize = 8;
@@ -1798,4 +1799,41 @@ fn nvfp4_main_schema() -> Result<(), Failed> {
     let (after, ir) = run(&captured, Some(fused), &deep(&args))?;
     expect_ops(&ir, &[("vllm.silu_and_mul_nvfp4_quant_", 1), ("vllm.scaled_fp4_quant_out", 0), ("aten.full", 1)], "captured, fused")?;
     same_bits(&before, &after, "the captured vLLM main graph, after the SiLU + NVFP4 fusion")
+}
+
+/// vLLM main's IR norms on the graph Inductor captured
+/// (tests/pipeline/inputs/vllm_ir_norms_inductor.json: an IR rms_norm and an
+/// IR fused_add_rms_norm each into a static FP8 quant, then an IR norm
+/// nothing fuses): the whole pipeline's passes (the norm + quant fusions,
+/// fix-functionalization) against the imported graph, bit for bit, 200
+/// tokens with rows of zeros, denormals, huge values, NaN and ±inf. The IR
+/// norms run as the ops they import as (the kernels' rounding).
+fn vllm_ir_norms() -> Result<(), Failed> {
+    let ctx = vllm_dialect::new_context()?;
+    let file = crate::root().join("tests/pipeline/inputs/vllm_ir_norms_inductor.json");
+    let module = vllm_fx::import(&ctx, &std::fs::read_to_string(&file)?, "vllm_ir_norms_inductor.json").map_err(|d| format!("{d:?}"))?;
+    let text = module.as_operation().to_string();
+    let (t, h) = (200usize, 256usize);
+    let mut rng = SplitMix64(1000);
+    let weight = |rng: &mut SplitMix64| Tensor::new(DType::BF16, vec![h], (0..h).map(|_| 1.0 + 0.5 * rng.unit()).collect());
+    let args = vec![
+        Val::Index(t as i64),
+        Val::Tensor(Tensor::new(DType::BF16, vec![t, h], kernel_rows(t, h, &mut rng))),
+        Val::Tensor(weight(&mut rng)),
+        Val::Tensor(Tensor::new(DType::F32, vec![1], vec![0.02])),
+        Val::Tensor(Tensor::new(DType::BF16, vec![t, h], kernel_rows(t, h, &mut rng))),
+        Val::Tensor(weight(&mut rng)),
+    ];
+    let (before, _) = run(&text, None, &deep(&args))?;
+    let pipeline = "builtin.module(func.func(vllm-fuse-rms-quant,vllm-fix-functionalization,vllm-dce))";
+    let (after, ir) = run(&text, Some(pipeline), &deep(&args))?;
+    let fused = [
+        ("vllm.rms_norm_static_fp8_quant_", 1),
+        ("vllm.fused_add_rms_norm_static_fp8_quant_", 1),
+        ("vllm.static_scaled_fp8_quant", 0),
+        ("vllm.rms_norm", 1),
+        ("vllm.rms_norm_", 0),
+    ];
+    expect_ops(&ir, &fused, "after the norm + quant fusion")?;
+    same_bits(&before, &after, "vLLM IR norms, after the norm + quant fusion")
 }

@@ -85,6 +85,13 @@ fn op_section(out: &mut String, op: &OpDef) {
     for p in &op.padded_rows {
         facts.push(format!("`{p}` has `round_up(T, 128)` rows"));
     }
+    if let Some(ir) = &op.ir {
+        facts.push(format!(
+            "also imported from vLLM main's IR op `{}` (left functional and exported back as it unless fused; only with {} as given)",
+            ir.target,
+            ir.params.iter().take(op.operands.len() + op.attrs.len()).map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+        ));
+    }
     for o in &op.omit_if_absent {
         facts.push(format!("`{o}` is left out of exported calls when absent"));
     }

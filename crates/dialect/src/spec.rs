@@ -173,6 +173,19 @@ pub struct Nvfp4 {
     pub swizzled_if: Option<String>,
 }
 
+/// A vLLM IR op the value-form op also stands for (`ir = { target, params }`):
+/// vLLM main's functional `torch.ops.vllm_ir.*` ops (`vllm.ir.ops.rms_norm`),
+/// which its graphs hold until its own lowering picks a kernel. `params` are
+/// the IR op's parameter names in schema order: the op's operands, then its
+/// attributes, then parameters it does not model, which must be absent or
+/// None for a call to import as the op.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IrForm {
+    pub target: String,
+    pub params: Vec<String>,
+}
+
 #[derive(Clone, Debug)]
 pub struct AttrDef {
     pub name: String,
@@ -235,6 +248,9 @@ pub struct OpDef {
     /// of passed as None): arguments that later vLLM versions added with a
     /// default, which an older schema does not have.
     pub omit_if_absent: Vec<String>,
+    /// The vLLM IR op this value-form op also imports from (and exports back
+    /// to when no fusion replaced it).
+    pub ir: Option<IrForm>,
     /// `(result, attribute)`: PyTorch returns None for that result when the
     /// bool attribute is false (`fused_all_gather_matmul`'s `return_A`);
     /// the result must then be unread.
@@ -305,6 +321,7 @@ pub struct OpTable {
     pub ops: Vec<OpDef>,
     index: HashMap<String, usize>,
     by_target: HashMap<String, Vec<usize>>,
+    by_ir_target: HashMap<String, usize>,
 }
 
 impl OpTable {
@@ -315,6 +332,11 @@ impl OpTable {
     /// The ops whose PyTorch target is `target`, in table order.
     pub fn with_target<'t>(&'t self, target: &str) -> impl Iterator<Item = &'t OpDef> + 't {
         self.by_target.get(target).into_iter().flatten().map(|&i| &self.ops[i])
+    }
+
+    /// The value-form op that the vLLM IR op `target` imports as.
+    pub fn with_ir_target(&self, target: &str) -> Option<&OpDef> {
+        self.by_ir_target.get(target).map(|&i| &self.ops[i])
     }
 }
 
@@ -368,6 +390,7 @@ struct RawOp {
     padded_rows: Vec<String>,
     #[serde(default)]
     omit_if_absent: Vec<String>,
+    ir: Option<IrForm>,
     example: String,
 }
 
@@ -453,6 +476,7 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
         nvfp4: None,
         padded_rows: vec![],
         omit_if_absent: vec![],
+        ir: None,
         example,
     })
 }
@@ -522,6 +546,7 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             nvfp4: r.nvfp4,
             padded_rows: r.padded_rows,
             omit_if_absent: r.omit_if_absent,
+            ir: r.ir,
             example: r.example,
         };
         if let Some((res, attr)) = &op.returned_if {
@@ -588,8 +613,21 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
         }
     }
     let mut by_target: HashMap<String, Vec<usize>> = HashMap::default();
+    let mut by_ir_target: HashMap<String, usize> = HashMap::default();
     for (i, op) in ops.iter().enumerate() {
         by_target.entry(op.target.clone()).or_default().push(i);
+        if let Some(ir) = &op.ir {
+            let modeled = op.operands.len() + op.attrs.len();
+            if op.is_inplace() || op.inplace.is_none() || ir.params.len() < modeled {
+                return Err(format!(
+                    "{}: ir names a vLLM IR op for a value-form op with an in-place twin, with a parameter for each operand and attribute",
+                    op.name
+                ));
+            }
+            if by_ir_target.insert(ir.target.clone(), i).is_some() {
+                return Err(format!("{}: ir target '{}' is another op's too", op.name, ir.target));
+            }
+        }
     }
-    Ok(OpTable { dialects, ops, index, by_target })
+    Ok(OpTable { dialects, ops, index, by_target, by_ir_target })
 }

@@ -376,21 +376,38 @@ impl Exporter {
             return Ok(());
         }
         let def = vllm_dialect::op(&opname).ok_or_else(|| err(&op, format!("'{opname}' has no FX form")))?;
+        // Imported from a vLLM IR call: that functional call again.
+        if let Some(target) = ir::string_attr(&op, vllm_dialect::provenance::IR).filter(|t| def.ir.as_ref().is_some_and(|i| &i.target == t))
+        {
+            return self.export_call(op, def, &target, &operands, wanted);
+        }
         if def.inplace.is_some() && value_op_for(&def.target).is_some_and(|(v, _)| v.name == def.name) {
             return self.export_functionalized(op, def, &operands, wanted);
         }
         if def.is_inplace() {
             return self.export_inplace(op, def, wanted);
         }
-        // ATen and functional vLLM ops.
+        self.export_call(op, def, &def.target, &operands, wanted)
+    }
+
+    /// A functional call of `target` (ATen, functional vLLM ops, vLLM IR):
+    /// its recorded arguments, or the operands then the attributes.
+    fn export_call(
+        &mut self,
+        op: OperationRef<'_, '_>,
+        def: &OpDef,
+        target: &str,
+        operands: &[Value<'_, '_>],
+        wanted: Option<String>,
+    ) -> R<()> {
         let (args, kwargs) = match self.provenance_args(&op) {
             Some(fx) => {
-                let a = self.decode(&op, &fx["args"], &operands, &HashMap::new())?;
-                let k = self.decode(&op, &fx["kwargs"], &operands, &HashMap::new())?;
+                let a = self.decode(&op, &fx["args"], operands, &HashMap::new())?;
+                let k = self.decode(&op, &fx["kwargs"], operands, &HashMap::new())?;
                 (a.as_array().cloned().unwrap_or_default(), k.as_object().cloned().unwrap_or_default())
             }
             None => {
-                let (args, mut kwargs) = self.synth_call_args(&op, def, &operands)?;
+                let (args, mut kwargs) = self.synth_call_args(&op, def, operands)?;
                 if matches!(def.name.as_str(), "aten.empty" | "aten.full") {
                     // New buffers live where the graph lives (PyTorch's default is the CPU).
                     kwargs.entry("device").or_insert_with(|| json!({ "device": self.device }));
@@ -401,7 +418,7 @@ impl Exporter {
         };
         let meta = self.meta_or_synth(&op);
         let name = self.fresh(wanted, def.short_name());
-        self.push(&name, "call_function", &def.target, args, kwargs, meta.clone());
+        self.push(&name, "call_function", target, args, kwargs, meta.clone());
         if meta.is_array() {
             self.bind_results(&op, &name, Some(&meta));
         } else if let Some(r) = op.results().next() {

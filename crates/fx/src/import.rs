@@ -669,7 +669,62 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         shape[slot] = Elem::Unreturned;
     }
 
+    /// A vLLM IR call (`torch.ops.vllm_ir.rms_norm.default(x, weight, eps)`,
+    /// vLLM main's functional norms) as the value-form op that stands for it
+    /// (`ir` in the table), marked with `fx.ir` so that it stays functional
+    /// and exports back as the call. `false` (opaque) when a parameter the op
+    /// does not model is given (`variance_size`), the weight is None or of
+    /// another dtype than the input (the IR op then multiplies before
+    /// rounding, which the op's kernel does not), or the types disagree.
+    fn ir_call(&mut self, block: &'a Block<'c>, node: &'g Node) -> R<bool> {
+        let Some(def) = vllm_dialect::table().with_ir_target(&node.target) else { return Ok(false) };
+        let Some(ir) = def.ir.as_ref() else { return Ok(false) };
+        if node.args.len() > ir.params.len() || node.kwargs.iter().any(|(k, _)| !ir.params.iter().any(|p| p == k)) {
+            return Ok(false);
+        }
+        let arg = |i: usize| node.args.get(i).or_else(|| node.kwarg(&ir.params[i]));
+        let mut operands = Vec::new();
+        for i in 0..def.operands.len() {
+            let Some(r) = arg(i).and_then(Arg::as_ref) else { return Ok(false) };
+            let v = self.value(node, r)?;
+            if !Self::is_tensor(v) {
+                return Ok(false);
+            }
+            operands.push(v);
+        }
+        use mlir_support::melior::ir::{ShapedTypeLike, ValueLike};
+        let elements: HashSet<String> = operands
+            .iter()
+            .filter_map(|v| mlir_support::ir::ranked_tensor(v.r#type()))
+            .map(|t| mlir_support::ir::type_string(t.element()).into_owned())
+            .collect();
+        if elements.len() != 1 {
+            return Ok(false);
+        }
+        let mut attrs = Vec::new();
+        let mut dyns = Vec::new();
+        for (j, a) in def.attrs.iter().enumerate() {
+            let Some(attr) = self.attr(node, a, arg(def.operands.len() + j), &mut dyns) else { return Ok(false) };
+            attrs.push((self.id(&a.name), attr));
+        }
+        let modeled = def.operands.len() + def.attrs.len();
+        if !dyns.is_empty() || (modeled..ir.params.len()).any(|i| !matches!(arg(i), None | Some(Arg::Null))) {
+            return Ok(false);
+        }
+        let (results, tuple) = self.result_types(node)?;
+        if results.len() != def.results.len() {
+            return Ok(false);
+        }
+        attrs.extend(self.provenance(node, &operands, true));
+        attrs.push((self.id(vllm_dialect::provenance::IR), self.str_attr(&node.target)));
+        self.append(block, node, &def.name, &operands, &results, attrs, tuple)?;
+        Ok(true)
+    }
+
     fn aten(&mut self, block: &'a Block<'c>, node: &'g Node) -> R<bool> {
+        if self.ir_call(block, node)? {
+            return Ok(true);
+        }
         // Value forms with an in-place twin come through auto_functionalized; a
         // plain call of such a target is the in-place form (vLLM's graph after
         // its FixFunctionalizationPass, or our own export of one).

@@ -55,7 +55,9 @@ attention, `vllm.cutlass_scaled_mm`) becomes its in-place twin:
 
 Unlike vLLM, no getitem or DCE hazard exists afterwards: in-place ops have
 effects, so `vllm-dce` keeps them and everything they read. Any value-form
-op with an in-place twin left over is an error.",
+op with an in-place twin left over is an error. A norm imported from vLLM
+main's IR (`vllm_ir.rms_norm`, marked `fx.ir`) that no fusion replaced stays
+functional: vLLM's own IR lowering, after this pipeline, picks its kernel.",
     anchor: Some("func.func"),
     options: &[PassOption {
         name: "donate-inputs",
@@ -67,6 +69,7 @@ op with an in-place twin left over is an error.",
         PassStatistic { name: "buffers", description: "Output buffers allocated" },
         PassStatistic { name: "copies", description: "Copies made because an old value is still read" },
         PassStatistic { name: "write-backs", description: "slice_scatter write-backs removed (rotary)" },
+        PassStatistic { name: "vllm-ir", description: "vLLM IR ops left functional for vLLM's lowering" },
     ],
     sources: &[include_str!("fix_functionalization.rs")],
 };
@@ -474,6 +477,7 @@ struct Counts {
     buffers: u64,
     copies: u64,
     writebacks: u64,
+    ir: u64,
 }
 
 /// Rewrites one value-form op; `Err` names what made it impossible.
@@ -634,6 +638,11 @@ impl Pass for FixFunctionalizationPass {
                     }
                     let Some(def) = def_of(&op) else { continue };
                     let Some(twin) = def.inplace.as_deref().and_then(vllm_dialect::op) else { continue };
+                    // A vLLM IR op stays functional: vLLM's lowering picks its kernel.
+                    if ir::string_attr(&op, provenance::IR).is_some() {
+                        counts.ir += 1;
+                        continue;
+                    }
                     if let Err(why) = convert(ctx, b, &mut sizes, &mut order, op, def, twin, donate_inputs, &mut counts) {
                         ir::emit_error(op.location(), &format!("'{}' has an in-place kernel but could not be converted: {why}", def.name));
                         failed = true;
@@ -646,6 +655,7 @@ impl Pass for FixFunctionalizationPass {
         run.bump("buffers", counts.buffers);
         run.bump("copies", counts.copies);
         run.bump("write-backs", counts.writebacks);
+        run.bump("vllm-ir", counts.ir);
         if failed { Err(PassFailed) } else { Ok(()) }
     }
 }

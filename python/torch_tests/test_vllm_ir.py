@@ -1,0 +1,143 @@
+"""vLLM main's IR norms (`vllm.ir.ops.rms_norm`, `fused_add_rms_norm`:
+functional `torch.ops.vllm_ir.*` ops that its graphs hold until its own
+lowering picks a kernel) through Inductor with VllmOptPass (needs torch; run
+by scripts/torch-tests).
+
+The IR ops are registered here as vLLM's `register_op` does (the schema
+inferred from the native body, which is also the CPU kernel and the fake);
+the `_C` ops with vLLM's schemas and CPU bodies with its kernels' rounding.
+vllm-opt must fuse an IR norm and the static FP8 quant after it into
+vLLM's fused kernel, as vLLM main's RMSNormQuantFusionPass does, and leave
+an IR norm nothing fuses as the functional IR call (vLLM's lowering, after
+the pipeline, picks its kernel). The graphs Inductor captured are lit
+inputs (tests/pipeline/inputs/vllm_ir_*.json), so CI checks them without torch.
+"""
+import os
+import sys
+import unittest
+
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from inductor_pass import compile_with_pass, define_ops  # noqa: E402
+
+EPS = 1e-6
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, epsilon: float,
+             variance_size: int | None = None) -> torch.Tensor:
+    """vLLM IR's native rms_norm."""
+    orig_dtype = x.dtype
+    x = x.to(torch.float32)
+    x_var = x if variance_size is None else x[..., :variance_size]
+    variance = x_var.pow(2).mean(dim=-1, keepdim=True)
+    x = x * torch.rsqrt(variance + epsilon)
+    if weight is not None:
+        x = x.to(weight.dtype) * weight
+    return x.to(orig_dtype)
+
+
+def fused_add_rms_norm(x: torch.Tensor, x_residual: torch.Tensor, weight: torch.Tensor | None, epsilon: float,
+                       variance_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """vLLM IR's native fused_add_rms_norm (the kernels' rounding: the sum rounded, then normalized)."""
+    orig_dtype = x.dtype
+    z = (x.to(torch.float32) + x_residual.to(torch.float32)).to(orig_dtype)
+    return rms_norm(z, weight, epsilon, variance_size), z
+
+
+IR = torch.library.Library("vllm_ir", "FRAGMENT")
+for name, fn in (("rms_norm", rms_norm), ("fused_add_rms_norm", fused_add_rms_norm)):
+    try:
+        IR.define(name + torch.library.infer_schema(fn, mutates_args=[]))
+        IR.impl(name, fn, "CPU")
+        IR._register_fake(name, fn)
+    except RuntimeError:  # defined by an earlier test module in this process
+        pass
+
+
+def quant(y, scale):
+    return (y.float() * scale.reciprocal()).clamp(-448.0, 448.0).to(torch.float8_e4m3fn)
+
+
+def static_scaled_fp8_quant(result, input, scale):
+    result.copy_(quant(input, scale))
+
+
+def rms_norm_static_fp8_quant(result, input, weight, scale, epsilon):
+    result.copy_(quant(rms_norm(input, weight, epsilon), scale))
+
+
+def fused_add_rms_norm_static_fp8_quant(result, input, residual, weight, scale, epsilon):
+    y, z = fused_add_rms_norm(input, residual, weight, epsilon)
+    residual.copy_(z)
+    result.copy_(quant(y, scale))
+
+
+LIB = torch.library.Library("_C", "FRAGMENT")
+define_ops(LIB, ("static_scaled_fp8_quant(Tensor! result, Tensor input, Tensor scale) -> ()",
+                 "rms_norm_static_fp8_quant(Tensor! result, Tensor input, Tensor weight, Tensor scale, "
+                 "float epsilon) -> ()",
+                 "fused_add_rms_norm_static_fp8_quant(Tensor! result, Tensor input, Tensor! residual, "
+                 "Tensor weight, Tensor scale, float epsilon) -> ()"),
+           {"static_scaled_fp8_quant": static_scaled_fp8_quant, "rms_norm_static_fp8_quant": rms_norm_static_fp8_quant,
+            "fused_add_rms_norm_static_fp8_quant": fused_add_rms_norm_static_fp8_quant})
+
+
+def quant_custom(y, scale):
+    out = torch.empty(y.shape, dtype=torch.float8_e4m3fn)
+    torch.ops._C.static_scaled_fp8_quant(out, y, scale)
+    return out
+
+
+def layer(x, residual, w, scale, w2):
+    """The input norm and its quant, then the residual add + norm and its quant, then a norm nothing fuses."""
+    q1 = quant_custom(torch.ops.vllm_ir.rms_norm(x, w, EPS), scale)
+    y, r = torch.ops.vllm_ir.fused_add_rms_norm(x, residual, w, EPS)
+    q2 = quant_custom(y, scale)
+    final = torch.ops.vllm_ir.rms_norm(r, w2, EPS)
+    return q1, q2, r, final
+
+
+def _dump(fn, args, sub):
+    dump = os.environ.get("VLLM_OPT_DUMP_GRAPH")
+    if dump:
+        import vllm_opt.fx_export as fx_export
+        torch._dynamo.reset()
+        torch.compile(fn, options={"post_grad_custom_post_pass": fx_export.post_grad_dump_pass(os.path.join(dump, sub)),
+                                   "force_disable_caches": True, "enable_auto_functionalized_v2": False})(*args)
+
+
+class VllmIrNorms(unittest.TestCase):
+    def test_ir_norms_fuse_with_their_quants(self):
+        for symbolic in (True, False):
+            with self.subTest(symbolic=symbolic):
+                compiled, seen = compile_with_pass(layer, {"enable_fusion": True, "eliminate_noops": True},
+                                                   enable_auto_functionalized_v2=False)
+                g = torch.Generator().manual_seed(7)
+                x = torch.randn(16, 256, generator=g).to(torch.bfloat16)
+                r = torch.randn(16, 256, generator=g).to(torch.bfloat16)
+                w = (1 + 0.2 * torch.randn(256, generator=g)).to(torch.bfloat16)
+                w2 = (1 + 0.2 * torch.randn(256, generator=g)).to(torch.bfloat16)
+                scale = torch.tensor([0.02])
+                if symbolic:
+                    torch._dynamo.mark_dynamic(x, 0)
+                    torch._dynamo.mark_dynamic(r, 0)
+                    _dump(layer, (x, r, w, scale, w2), "layer")
+                got = compiled(x, r, w, scale, w2)
+                want = layer(x, r, w, scale, w2)
+                self.assertEqual(len(seen), 1)
+                calls = " ".join(seen[0])
+                self.assertEqual(seen[0].count("_C.rms_norm_static_fp8_quant.default"), 1, seen[0])
+                self.assertEqual(seen[0].count("_C.fused_add_rms_norm_static_fp8_quant.default"), 1, seen[0])
+                # The final norm stays the functional IR call (no in-place `_C.rms_norm` exists here).
+                self.assertEqual(seen[0].count("vllm_ir.rms_norm.default"), 1, seen[0])
+                for gone in ("vllm_ir.fused_add_rms_norm", "_C.static_scaled_fp8_quant", "auto_functionalized"):
+                    self.assertNotIn(gone, calls)
+                for g_, w_ in zip(got, want):
+                    a = g_.view(torch.uint8) if g_.dtype == torch.float8_e4m3fn else g_
+                    b = w_.view(torch.uint8) if w_.dtype == torch.float8_e4m3fn else w_
+                    self.assertTrue(torch.equal(a, b))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,38 @@
+// vLLM main's IR norms on a graph Inductor captured with the token count
+// dynamic (python/torch_tests/test_vllm_ir.py, which also checks eager's
+// bytes): `torch.ops.vllm_ir.rms_norm` and `fused_add_rms_norm` are
+// functional calls that vLLM lowers to a kernel after its passes. They import
+// as `vllm.rms_norm` / `vllm.fused_add_rms_norm` (marked `fx.ir`), so every
+// norm fusion applies: here each quantized norm becomes vLLM's fused kernel,
+// as vLLM main's RMSNormQuantFusionPass does. The norm nothing fuses stays
+// the functional IR call, for vLLM's lowering to pick its kernel.
+// RUN: vllm-opt %S/inputs/vllm_ir_norms_inductor.json --config '{"enable_fusion": true, "eliminate_noops": true}' 2>/dev/null | FileCheck %s --check-prefix=FUSED
+// RUN: vllm-opt %S/inputs/vllm_ir_norms_inductor.json --config '{"enable_fusion": true, "eliminate_noops": true}' --emit fx-json 2>/dev/null | FileCheck %s --check-prefix=FX
+// Fusion off: the IR norms stay functional calls; only the custom quants go in place.
+// RUN: vllm-opt %S/inputs/vllm_ir_norms_inductor.json --config '{"eliminate_noops": true}' | FileCheck %s --check-prefix=OFF
+// RUN: vllm-opt %S/inputs/vllm_ir_norms_inductor.json --config '{"eliminate_noops": true}' --emit fx-json | FileCheck %s --check-prefix=OFFFX
+
+// FUSED: "vllm.rms_norm_static_fp8_quant_"(%{{.*}}, %arg1, %arg2, %arg3) {epsilon = 9.9999999999999995E-7 : f64}
+// FUSED: %[[R:.*]] = "aten.clone"(%arg4)
+// FUSED: "vllm.fused_add_rms_norm_static_fp8_quant_"(%{{.*}}, %arg1, %[[R]], %arg2, %arg3)
+// FUSED: %[[N:.*]] = "vllm.rms_norm"(%[[R]], %arg5) {{{.*}}fx.ir = "torch.ops.vllm_ir.rms_norm.default"
+// FUSED-NOT: vllm.static_scaled_fp8_quant
+// FUSED: return {{.*}}, %[[R]], %[[N]]
+
+// FX: "target":"torch.ops._C.rms_norm_static_fp8_quant.default"
+// FX: "target":"torch.ops._C.fused_add_rms_norm_static_fp8_quant.default"
+// FX: "name":"rms_norm_1","op":"call_function","target":"torch.ops.vllm_ir.rms_norm.default","args":[{"node":"clone"},{"node":"arg5_1"},1e-6],"kwargs":{}
+// FX-NOT: vllm_ir.fused_add_rms_norm
+
+// OFF: %[[N:.*]] = "vllm.rms_norm"(%arg1, %arg2) {{{.*}}fx.ir = "torch.ops.vllm_ir.rms_norm.default"
+// OFF: "vllm.static_scaled_fp8_quant_"(%{{.*}}, %[[N]], %arg3)
+// OFF: %[[F:.*]]:2 = "vllm.fused_add_rms_norm"(%arg1, %arg4, %arg2) {{{.*}}fx.ir = "torch.ops.vllm_ir.fused_add_rms_norm.default"
+// OFF: "vllm.static_scaled_fp8_quant_"(%{{.*}}, %[[F]]#0, %arg3)
+// OFF: "vllm.rms_norm"(%[[F]]#1, %arg5)
+// OFF-NOT: vllm.rms_norm_"
+// OFF-NOT: vllm.fused_add_rms_norm_"
+
+// OFFFX: "name":"rms_norm","op":"call_function","target":"torch.ops.vllm_ir.rms_norm.default","args":[{"node":"arg1_1"},{"node":"arg2_1"},1e-6]
+// OFFFX: "name":"fused_add_rms_norm","op":"call_function","target":"torch.ops.vllm_ir.fused_add_rms_norm.default","args":[{"node":"arg1_1"},{"node":"arg4_1"},{"node":"arg2_1"},1e-6]
+// OFFFX: "target":"operator.getitem","args":[{"node":"fused_add_rms_norm"},0]
+// OFFFX: "target":"operator.getitem","args":[{"node":"fused_add_rms_norm"},1]
