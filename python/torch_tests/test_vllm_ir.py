@@ -45,8 +45,23 @@ def fused_add_rms_norm(x: torch.Tensor, x_residual: torch.Tensor, weight: torch.
     return rms_norm(z, weight, epsilon, variance_size), z
 
 
+def static_quant_fp8(x: torch.Tensor, scale: torch.Tensor, fp8_dtype: torch.dtype,
+                     num_token_padding: int | None = None) -> torch.Tensor:
+    """vLLM IR's native static_quant_fp8 (per-tensor, or per-token with a [T, 1] scale)."""
+    return (x.to(torch.float32) * scale.to(torch.float32).reciprocal()).clamp(-448.0, 448.0).to(fp8_dtype)
+
+
+def dynamic_quant_fp8(x: torch.Tensor, per_token: bool, fp8_dtype: torch.dtype, scale_ub: torch.Tensor | None = None,
+                      num_token_padding: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """vLLM IR's native dynamic_quant_fp8."""
+    x_max = x.abs().amax(dim=-1, keepdim=True) if per_token else x.abs().max().unsqueeze(-1)
+    scale = (x_max.to(torch.float32) / 448.0).clamp(min=1.0 / (448.0 * 512.0))
+    return (x.to(torch.float32) * scale.reciprocal()).clamp(-448.0, 448.0).to(fp8_dtype), scale
+
+
 IR = torch.library.Library("vllm_ir", "FRAGMENT")
-for name, fn in (("rms_norm", rms_norm), ("fused_add_rms_norm", fused_add_rms_norm)):
+for name, fn in (("rms_norm", rms_norm), ("fused_add_rms_norm", fused_add_rms_norm),
+                 ("static_quant_fp8", static_quant_fp8), ("dynamic_quant_fp8", dynamic_quant_fp8)):
     try:
         IR.define(name + torch.library.infer_schema(fn, mutates_args=[]))
         IR.impl(name, fn, "CPU")
@@ -73,14 +88,34 @@ def fused_add_rms_norm_static_fp8_quant(result, input, residual, weight, scale, 
     result.copy_(quant(y, scale))
 
 
+def per_token_quant(y):
+    """vLLM's per-token kernel: scale = max(absmax / 448, 1 / (448 * 512)), the row divided by it."""
+    s = (y.float().abs().amax(-1, keepdim=True) / 448.0).clamp(min=1.0 / (448.0 * 512.0))
+    return (y.float() / s).clamp(-448.0, 448.0).to(torch.float8_e4m3fn), s
+
+
+def rms_norm_dynamic_per_token_quant(result, input, weight, scale, epsilon, scale_ub=None, residual=None):
+    if residual is not None:
+        y, z = fused_add_rms_norm(input, residual, weight, epsilon)
+        residual.copy_(z)
+    else:
+        y = rms_norm(input, weight, epsilon)
+    q, s = per_token_quant(y)
+    result.copy_(q)
+    scale.copy_(s)
+
+
 LIB = torch.library.Library("_C", "FRAGMENT")
 define_ops(LIB, ("static_scaled_fp8_quant(Tensor! result, Tensor input, Tensor scale) -> ()",
                  "rms_norm_static_fp8_quant(Tensor! result, Tensor input, Tensor weight, Tensor scale, "
                  "float epsilon) -> ()",
                  "fused_add_rms_norm_static_fp8_quant(Tensor! result, Tensor input, Tensor! residual, "
-                 "Tensor weight, Tensor scale, float epsilon) -> ()"),
+                 "Tensor weight, Tensor scale, float epsilon) -> ()",
+                 "rms_norm_dynamic_per_token_quant(Tensor! result, Tensor input, Tensor weight, Tensor! scale, "
+                 "float epsilon, Tensor? scale_ub, Tensor!? residual) -> ()"),
            {"static_scaled_fp8_quant": static_scaled_fp8_quant, "rms_norm_static_fp8_quant": rms_norm_static_fp8_quant,
-            "fused_add_rms_norm_static_fp8_quant": fused_add_rms_norm_static_fp8_quant})
+            "fused_add_rms_norm_static_fp8_quant": fused_add_rms_norm_static_fp8_quant,
+            "rms_norm_dynamic_per_token_quant": rms_norm_dynamic_per_token_quant})
 
 
 def quant_custom(y, scale):
@@ -98,6 +133,17 @@ def layer(x, residual, w, scale, w2):
     return q1, q2, r, final
 
 
+def layer_ir_quants(x, residual, w, scale, token_scale):
+    """vLLM main's newest form, quants as IR ops too: the input norm and its static quant, the residual add +
+    norm and its per-token quant, and a static quant with per-token scales (which no op here models)."""
+    fp8 = torch.float8_e4m3fn
+    q1 = torch.ops.vllm_ir.static_quant_fp8(torch.ops.vllm_ir.rms_norm(x, w, EPS), scale, fp8)
+    y, r = torch.ops.vllm_ir.fused_add_rms_norm(x, residual, w, EPS)
+    q2, s2 = torch.ops.vllm_ir.dynamic_quant_fp8(y, True, fp8)
+    q3 = torch.ops.vllm_ir.static_quant_fp8(r, token_scale, fp8)
+    return q1, q2, s2, r, q3
+
+
 def _dump(fn, args, sub):
     dump = os.environ.get("VLLM_OPT_DUMP_GRAPH")
     if dump:
@@ -107,21 +153,28 @@ def _dump(fn, args, sub):
                                    "force_disable_caches": True, "enable_auto_functionalized_v2": False})(*args)
 
 
+def _rows_and_weight(seed, symbolic):
+    """16 bf16 rows of 256 and a residual (their token count dynamic when `symbolic`), a norm weight, a generator."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(16, 256, generator=g).to(torch.bfloat16)
+    r = torch.randn(16, 256, generator=g).to(torch.bfloat16)
+    w = (1 + 0.2 * torch.randn(256, generator=g)).to(torch.bfloat16)
+    if symbolic:
+        torch._dynamo.mark_dynamic(x, 0)
+        torch._dynamo.mark_dynamic(r, 0)
+    return x, r, w, g
+
+
 class VllmIrNorms(unittest.TestCase):
     def test_ir_norms_fuse_with_their_quants(self):
         for symbolic in (True, False):
             with self.subTest(symbolic=symbolic):
                 compiled, seen = compile_with_pass(layer, {"enable_fusion": True, "eliminate_noops": True},
                                                    enable_auto_functionalized_v2=False)
-                g = torch.Generator().manual_seed(7)
-                x = torch.randn(16, 256, generator=g).to(torch.bfloat16)
-                r = torch.randn(16, 256, generator=g).to(torch.bfloat16)
-                w = (1 + 0.2 * torch.randn(256, generator=g)).to(torch.bfloat16)
+                x, r, w, g = _rows_and_weight(7, symbolic)
                 w2 = (1 + 0.2 * torch.randn(256, generator=g)).to(torch.bfloat16)
                 scale = torch.tensor([0.02])
                 if symbolic:
-                    torch._dynamo.mark_dynamic(x, 0)
-                    torch._dynamo.mark_dynamic(r, 0)
                     _dump(layer, (x, r, w, scale, w2), "layer")
                 got = compiled(x, r, w, scale, w2)
                 want = layer(x, r, w, scale, w2)
@@ -137,6 +190,37 @@ class VllmIrNorms(unittest.TestCase):
                     a = g_.view(torch.uint8) if g_.dtype == torch.float8_e4m3fn else g_
                     b = w_.view(torch.uint8) if w_.dtype == torch.float8_e4m3fn else w_
                     self.assertTrue(torch.equal(a, b))
+
+    def test_ir_quants_fuse_with_their_norms(self):
+        for symbolic in (True, False):
+            with self.subTest(symbolic=symbolic):
+                compiled, seen = compile_with_pass(layer_ir_quants, {"enable_fusion": True, "eliminate_noops": True},
+                                                   enable_auto_functionalized_v2=False)
+                x, r, w, g = _rows_and_weight(8, symbolic)
+                scale = torch.tensor([0.02])
+                token_scale = 0.01 + 0.02 * torch.rand(16, 1, generator=g)
+                if symbolic:
+                    torch._dynamo.mark_dynamic(token_scale, 0)
+                    _dump(layer_ir_quants, (x, r, w, scale, token_scale), "quants")
+                q1, q2, s2, r_out, q3 = compiled(x, r, w, scale, token_scale)
+                self.assertEqual(len(seen), 1)
+                calls = " ".join(seen[0])
+                self.assertEqual(seen[0].count("_C.rms_norm_static_fp8_quant.default"), 1, seen[0])
+                self.assertEqual(seen[0].count("_C.rms_norm_dynamic_per_token_quant.default"), 1, seen[0])
+                # The per-token static quant is not modeled: it stays the IR call, as vLLM wrote it.
+                self.assertEqual(seen[0].count("vllm_ir.static_quant_fp8.default"), 1, seen[0])
+                for gone in ("vllm_ir.rms_norm", "vllm_ir.fused_add_rms_norm", "vllm_ir.dynamic_quant_fp8",
+                             "auto_functionalized"):
+                    self.assertNotIn(gone, calls)
+                # The fused kernels' values (their CPU bodies); the IR's own quant multiplies by the reciprocal.
+                y, z = fused_add_rms_norm(x, r, w, EPS)
+                want_q2, want_s2 = per_token_quant(y)
+                u8 = lambda t: t.view(torch.uint8)  # noqa: E731
+                self.assertTrue(torch.equal(u8(q1), u8(quant(rms_norm(x, w, EPS), scale))))
+                self.assertTrue(torch.equal(u8(q2), u8(want_q2)))
+                self.assertTrue(torch.equal(s2, want_s2))
+                self.assertTrue(torch.equal(r_out, z))
+                self.assertTrue(torch.equal(u8(q3), u8(static_quant_fp8(z, token_scale, torch.float8_e4m3fn))))
 
 
 if __name__ == "__main__":

@@ -91,6 +91,14 @@ fn malformed_tables_are_rejected() -> Result<(), Failed> {
         (op("operands = [\"a\"]\nir = { target = \"torch.ops.vllm_ir.x.default\", params = [\"x\"] }"), "ir names a vLLM IR op"),
         (op("operands = [\"a\"]\npadded_rows = [\"a\"]"), "padded_rows names 'a'"),
         (op("operands = [\"a\"]\nomit_if_absent = [\"a\"]"), "omit_if_absent names 'a'"),
+        // An IR form binds a parameter to every operand.
+        (
+            format!(
+                "{}[[op]]\nname = \"vllm.x_\"\ntarget = \"t\"\nsummary = \"s\"\nexample = \"e\"\noperands = [\"r!\", \"a\"]\n",
+                op("operands = [\"a\"]\nresults = [\"r\"]\ninplace = \"vllm.x_\"\nir = { target = \"i\", params = [\"x\"] }")
+            ),
+            "ir binds no parameter to 'a'",
+        ),
         // The value form's results pair with what the twin writes, in order.
         (
             format!(

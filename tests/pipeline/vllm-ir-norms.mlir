@@ -1,4 +1,4 @@
-// vLLM main's IR norms on a graph Inductor captured with the token count
+// vLLM main's IR norms (and quants, below) on graphs Inductor captured with the token count
 // dynamic (python/torch_tests/test_vllm_ir.py, which also checks eager's
 // bytes): `torch.ops.vllm_ir.rms_norm` and `fused_add_rms_norm` are
 // functional calls that vLLM lowers to a kernel after its passes. They import
@@ -11,6 +11,12 @@
 // Fusion off: the IR norms stay functional calls; only the custom quants go in place.
 // RUN: vllm-opt %S/inputs/vllm_ir_norms_inductor.json --config '{"eliminate_noops": true}' | FileCheck %s --check-prefix=OFF
 // RUN: vllm-opt %S/inputs/vllm_ir_norms_inductor.json --config '{"eliminate_noops": true}' --emit fx-json | FileCheck %s --check-prefix=OFFFX
+// vLLM main's newest form, its quants IR ops too (vllm_ir.static_quant_fp8,
+// dynamic_quant_fp8): the norm + static quant and the add + norm + per-token
+// quant fuse into vLLM's kernels; a static quant with per-token scales
+// ([T, 1], which `vllm.static_scaled_fp8_quant` does not model) stays opaque.
+// RUN: vllm-opt %S/inputs/vllm_ir_quants_inductor.json --config '{"enable_fusion": true, "eliminate_noops": true}' 2>/dev/null | FileCheck %s --check-prefix=QUANTS
+// RUN: vllm-opt %S/inputs/vllm_ir_quants_inductor.json --config '{"eliminate_noops": true}' --emit fx-json | FileCheck %s --check-prefix=QOFF
 
 // FUSED: "vllm.rms_norm_static_fp8_quant_"(%{{.*}}, %arg1, %arg2, %arg3) {epsilon = 9.9999999999999995E-7 : f64}
 // FUSED: %[[R:.*]] = "aten.clone"(%arg4)
@@ -36,3 +42,16 @@
 // OFFFX: "name":"fused_add_rms_norm","op":"call_function","target":"torch.ops.vllm_ir.fused_add_rms_norm.default","args":[{"node":"arg1_1"},{"node":"arg4_1"},{"node":"arg2_1"},1e-6]
 // OFFFX: "target":"operator.getitem","args":[{"node":"fused_add_rms_norm"},0]
 // OFFFX: "target":"operator.getitem","args":[{"node":"fused_add_rms_norm"},1]
+
+// QUANTS: %[[R:.*]] = "aten.clone"(%arg4)
+// QUANTS: "vllm.rms_norm_dynamic_per_token_quant_"(%{{.*}}, %arg1, %arg2, %{{.*}}, %[[R]]) {epsilon = 9.9999999999999995E-7 : f64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 1>}
+// QUANTS: "vllm.rms_norm_static_fp8_quant_"(%{{.*}}, %arg1, %arg2, %arg3)
+// QUANTS: "torch.operator"(%[[R]], %arg5) {{{.*}}target = "torch.ops.vllm_ir.static_quant_fp8.default"}
+// QUANTS-NOT: fx.ir
+
+// Fusion off: every modeled IR call exports back as it came, positional, the dtype included.
+// QOFF: "target":"torch.ops.vllm_ir.fused_add_rms_norm.default","args":[{"node":"arg1_1"},{"node":"arg4_1"},{"node":"arg2_1"},1e-6]
+// QOFF: "target":"torch.ops.vllm_ir.dynamic_quant_fp8.default","args":[{"node":"getitem"},true,{"dtype":"float8_e4m3fn"}]
+// QOFF: "target":"torch.ops.vllm_ir.rms_norm.default","args":[{"node":"arg1_1"},{"node":"arg2_1"},1e-6]
+// QOFF: "target":"torch.ops.vllm_ir.static_quant_fp8.default","args":[{"node":"rms_norm"},{"node":"arg3_1"},{"dtype":"float8_e4m3fn"}]
+// QOFF: "target":"torch.ops.vllm_ir.static_quant_fp8.default","args":[{"node":"getitem_1"},{"node":"arg5_1"},{"dtype":"float8_e4m3fn"}]

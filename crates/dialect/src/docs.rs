@@ -86,10 +86,13 @@ fn op_section(out: &mut String, op: &OpDef) {
         facts.push(format!("`{p}` has `round_up(T, 128)` rows"));
     }
     if let Some(ir) = &op.ir {
+        let mut fixed: Vec<String> = ir.fixed.iter().map(|(k, v)| format!("`{k} = {v}`")).collect();
+        fixed.sort();
+        let fixed = if fixed.is_empty() { String::new() } else { format!(" with {}", fixed.join(", ")) };
+        let scalars = ir.scalars.iter().map(|s| format!(", `{s}` one element")).collect::<String>();
         facts.push(format!(
-            "also imported from vLLM main's IR op `{}` (left functional and exported back as it unless fused; only with {} as given)",
-            ir.target,
-            ir.params.iter().take(op.operands.len() + op.attrs.len()).map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+            "also imported from vLLM main's IR op `{}`{fixed}{scalars} (left functional and exported back as that call unless fused; its other parameters must be absent)",
+            ir.target
         ));
     }
     for o in &op.omit_if_absent {

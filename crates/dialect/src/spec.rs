@@ -173,17 +173,51 @@ pub struct Nvfp4 {
     pub swizzled_if: Option<String>,
 }
 
-/// A vLLM IR op the value-form op also stands for (`ir = { target, params }`):
-/// vLLM main's functional `torch.ops.vllm_ir.*` ops (`vllm.ir.ops.rms_norm`),
-/// which its graphs hold until its own lowering picks a kernel. `params` are
-/// the IR op's parameter names in schema order: the op's operands, then its
-/// attributes, then parameters it does not model, which must be absent or
-/// None for a call to import as the op.
+/// A vLLM IR op the value-form op also stands for (`ir = { target, params, .. }`):
+/// vLLM main's functional `torch.ops.vllm_ir.*` ops (`vllm.ir.ops.rms_norm`,
+/// `static_quant_fp8`), which its graphs hold until its own lowering picks a
+/// kernel. `params` are the IR op's parameter names in schema order (how
+/// positional arguments bind); each is one of the op's operands or
+/// attributes (under its own name, or the one `names` maps it to), a
+/// `fixed` value the call must pass (`per_token = true`), or a parameter the
+/// op does not model, which must be absent or None. `scalars`: operands that
+/// must hold one element (a per-tensor scale, not a per-token one).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IrForm {
     pub target: String,
     pub params: Vec<String>,
+    #[serde(default)]
+    pub names: HashMap<String, String>,
+    #[serde(default)]
+    pub fixed: HashMap<String, IrValue>,
+    #[serde(default)]
+    pub scalars: Vec<String>,
+}
+
+impl IrForm {
+    /// The op's operand or attribute that IR parameter `param` binds to.
+    pub fn bound_name<'f>(&'f self, param: &'f str) -> &'f str {
+        self.names.get(param).map_or(param, String::as_str)
+    }
+}
+
+/// A value an IR call must pass for a parameter: a bool, or a name (a dtype
+/// such as `float8_e4m3fn`, or a string).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum IrValue {
+    Bool(bool),
+    Name(String),
+}
+
+impl std::fmt::Display for IrValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bool(b) => write!(f, "{b}"),
+            Self::Name(n) => f.write_str(n),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -321,7 +355,7 @@ pub struct OpTable {
     pub ops: Vec<OpDef>,
     index: HashMap<String, usize>,
     by_target: HashMap<String, Vec<usize>>,
-    by_ir_target: HashMap<String, usize>,
+    by_ir_target: HashMap<String, Vec<usize>>,
 }
 
 impl OpTable {
@@ -334,9 +368,10 @@ impl OpTable {
         self.by_target.get(target).into_iter().flatten().map(|&i| &self.ops[i])
     }
 
-    /// The value-form op that the vLLM IR op `target` imports as.
-    pub fn with_ir_target(&self, target: &str) -> Option<&OpDef> {
-        self.by_ir_target.get(target).map(|&i| &self.ops[i])
+    /// The value-form ops a vLLM IR call of `target` may import as, in
+    /// table order (their `fixed` parameters tell them apart).
+    pub fn with_ir_target<'t>(&'t self, target: &str) -> impl Iterator<Item = &'t OpDef> + 't {
+        self.by_ir_target.get(target).into_iter().flatten().map(|&i| &self.ops[i])
     }
 }
 
@@ -481,6 +516,28 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
     })
 }
 
+/// An `ir` form names a value-form op with an in-place twin, binds each of
+/// its operands and attributes to an IR parameter, and renames, fixes or
+/// requires one element only of parameters and operands it has.
+fn check_ir(op: &OpDef, ir: &IrForm) -> Result<(), String> {
+    let n = &op.name;
+    if op.is_inplace() || op.inplace.is_none() {
+        return Err(format!("{n}: ir names a vLLM IR op for a value-form op with an in-place twin only"));
+    }
+    let bound: Vec<&str> = ir.params.iter().map(|p| ir.bound_name(p)).collect();
+    let mut declared = op.operands.iter().map(|d| d.name.as_str()).chain(op.attrs.iter().map(|a| a.name.as_str()));
+    if let Some(missing) = declared.find(|d| !bound.contains(d)) {
+        return Err(format!("{n}: ir binds no parameter to '{missing}'"));
+    }
+    if let Some(k) = ir.names.keys().chain(ir.fixed.keys()).find(|k| !ir.params.contains(k)) {
+        return Err(format!("{n}: ir renames or fixes '{k}', which is not one of its params"));
+    }
+    if let Some(s) = ir.scalars.iter().find(|s| !op.operands.iter().any(|d| &d.name == *s)) {
+        return Err(format!("{n}: ir scalars names '{s}', which is not an operand"));
+    }
+    Ok(())
+}
+
 /// Parses and checks the table; every error names the op.
 pub fn parse(text: &str) -> Result<OpTable, String> {
     let raw: RawFile = toml::from_str(text).map_err(|e| format!("dialects/ops.toml: {e}"))?;
@@ -613,20 +670,12 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
         }
     }
     let mut by_target: HashMap<String, Vec<usize>> = HashMap::default();
-    let mut by_ir_target: HashMap<String, usize> = HashMap::default();
+    let mut by_ir_target: HashMap<String, Vec<usize>> = HashMap::default();
     for (i, op) in ops.iter().enumerate() {
         by_target.entry(op.target.clone()).or_default().push(i);
         if let Some(ir) = &op.ir {
-            let modeled = op.operands.len() + op.attrs.len();
-            if op.is_inplace() || op.inplace.is_none() || ir.params.len() < modeled {
-                return Err(format!(
-                    "{}: ir names a vLLM IR op for a value-form op with an in-place twin, with a parameter for each operand and attribute",
-                    op.name
-                ));
-            }
-            if by_ir_target.insert(ir.target.clone(), i).is_some() {
-                return Err(format!("{}: ir target '{}' is another op's too", op.name, ir.target));
-            }
+            check_ir(op, ir)?;
+            by_ir_target.entry(ir.target.clone()).or_default().push(i);
         }
     }
     Ok(OpTable { dialects, ops, index, by_target, by_ir_target })

@@ -670,55 +670,113 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
     }
 
     /// A vLLM IR call (`torch.ops.vllm_ir.rms_norm.default(x, weight, eps)`,
-    /// vLLM main's functional norms) as the value-form op that stands for it
-    /// (`ir` in the table), marked with `fx.ir` so that it stays functional
-    /// and exports back as the call. `false` (opaque) when a parameter the op
-    /// does not model is given (`variance_size`), the weight is None or of
-    /// another dtype than the input (the IR op then multiplies before
-    /// rounding, which the op's kernel does not), or the types disagree.
+    /// vLLM main's functional norms and quants) as the value-form op that
+    /// stands for it (`ir` in the table), marked with `fx.ir` so that it stays
+    /// functional and exports back as the call. `false` (opaque) when no op
+    /// models the call: a parameter none models is given (`variance_size`),
+    /// a `fixed` one differs (`per_token`, the FP8 dtype), a `scalars`
+    /// operand has more than one element, a norm's weight is None or of
+    /// another dtype than its input (the IR op then multiplies before
+    /// rounding, which the kernels do not), or the results disagree.
     fn ir_call(&mut self, block: &'a Block<'c>, node: &'g Node) -> R<bool> {
-        let Some(def) = vllm_dialect::table().with_ir_target(&node.target) else { return Ok(false) };
-        let Some(ir) = def.ir.as_ref() else { return Ok(false) };
-        if node.args.len() > ir.params.len() || node.kwargs.iter().any(|(k, _)| !ir.params.iter().any(|p| p == k)) {
-            return Ok(false);
-        }
-        let arg = |i: usize| node.args.get(i).or_else(|| node.kwarg(&ir.params[i]));
-        let mut operands = Vec::new();
-        for i in 0..def.operands.len() {
-            let Some(r) = arg(i).and_then(Arg::as_ref) else { return Ok(false) };
-            let v = self.value(node, r)?;
-            if !Self::is_tensor(v) {
-                return Ok(false);
+        for def in vllm_dialect::table().with_ir_target(&node.target) {
+            if let Some((operands, attrs)) = self.ir_bind(node, def)? {
+                let (results, tuple) = self.result_types(node)?;
+                if results.len() != def.results.len() {
+                    continue;
+                }
+                let mut attrs = attrs;
+                attrs.extend(self.provenance(node, &operands, true));
+                attrs.push((self.id(vllm_dialect::provenance::IR), self.str_attr(&node.target)));
+                self.append(block, node, &def.name, &operands, &results, attrs, tuple)?;
+                return Ok(true);
             }
-            operands.push(v);
         }
+        Ok(false)
+    }
+
+    /// The operands (declaration order) and attributes of `def` that the IR
+    /// call `node` binds, or `None` when `def` does not model the call.
+    #[allow(clippy::type_complexity)]
+    fn ir_bind(&self, node: &'g Node, def: &'static OpDef) -> R<Option<(Vec<Value<'c, 'a>>, Vec<(Identifier<'c>, Attribute<'c>)>)>> {
         use mlir_support::melior::ir::{ShapedTypeLike, ValueLike};
-        let elements: HashSet<String> = operands
-            .iter()
-            .filter_map(|v| mlir_support::ir::ranked_tensor(v.r#type()))
-            .map(|t| mlir_support::ir::type_string(t.element()).into_owned())
-            .collect();
-        if elements.len() != 1 {
-            return Ok(false);
+        let Some(ir) = def.ir.as_ref() else { return Ok(None) };
+        if node.args.len() > ir.params.len() || node.kwargs.iter().any(|(k, _)| !ir.params.iter().any(|p| p == k)) {
+            return Ok(None);
+        }
+        let given = |p: &str| -> Option<&'g Arg<'g>> {
+            let i = ir.params.iter().position(|q| q == p)?;
+            node.args.get(i).or_else(|| node.kwarg(p))
+        };
+        let param_of = |name: &str| ir.params.iter().find(|p| ir.bound_name(p) == name).map(String::as_str);
+        for p in &ir.params {
+            let name = ir.bound_name(p);
+            let modeled = def.operands.iter().any(|d| d.name == name) || def.attr(name).is_some();
+            let ok = match (ir.fixed.get(p), given(p)) {
+                _ if modeled => true,
+                (Some(want), Some(a)) => match want {
+                    vllm_dialect::spec::IrValue::Bool(b) => matches!(a, Arg::Bool(x) if x == b),
+                    vllm_dialect::spec::IrValue::Name(n) => match a {
+                        Arg::Tagged(_, t) | Arg::Str(t) => t == n,
+                        _ => false,
+                    },
+                },
+                (Some(_), None) => false,
+                (None, a) => matches!(a, None | Some(Arg::Null)),
+            };
+            if !ok {
+                return Ok(None);
+            }
+        }
+        let mut operands = Vec::new();
+        let mut segments = Vec::new();
+        for d in &def.operands {
+            match (param_of(&d.name).and_then(given), d.arity) {
+                (None | Some(Arg::Null), Arity::Optional) => segments.push(0),
+                (Some(a), Arity::One | Arity::Optional) => {
+                    let Some(r) = a.as_ref() else { return Ok(None) };
+                    let v = self.value(node, r)?;
+                    if !Self::is_tensor(v) {
+                        return Ok(None);
+                    }
+                    let t = mlir_support::ir::ranked_tensor(v.r#type());
+                    if ir.scalars.contains(&d.name)
+                        && !t.is_some_and(|t| {
+                            (0..t.rank()).all(|i| t.dim_size(i).is_ok_and(|s| s == mlir_support::melior::ir::r#type::DimSize::Static(1)))
+                        })
+                    {
+                        return Ok(None);
+                    }
+                    operands.push(v);
+                    segments.push(1);
+                }
+                _ => return Ok(None),
+            }
+        }
+        // A norm's weight of the input's element type (the kernels' rounding).
+        if let Some(w) = &def.row_weight {
+            let elem = |name: &str| {
+                let i = def.operands.iter().position(|d| d.name == name)?;
+                let t = mlir_support::ir::ranked_tensor(operands.get(i)?.r#type())?;
+                Some(mlir_support::ir::type_string(t.element()).into_owned())
+            };
+            if elem(w) != elem(&def.operands[0].name) {
+                return Ok(None);
+            }
         }
         let mut attrs = Vec::new();
         let mut dyns = Vec::new();
-        for (j, a) in def.attrs.iter().enumerate() {
-            let Some(attr) = self.attr(node, a, arg(def.operands.len() + j), &mut dyns) else { return Ok(false) };
+        for a in &def.attrs {
+            let Some(attr) = self.attr(node, a, param_of(&a.name).and_then(given), &mut dyns) else { return Ok(None) };
             attrs.push((self.id(&a.name), attr));
         }
-        let modeled = def.operands.len() + def.attrs.len();
-        if !dyns.is_empty() || (modeled..ir.params.len()).any(|i| !matches!(arg(i), None | Some(Arg::Null))) {
-            return Ok(false);
+        if !dyns.is_empty() {
+            return Ok(None);
         }
-        let (results, tuple) = self.result_types(node)?;
-        if results.len() != def.results.len() {
-            return Ok(false);
+        if def.needs_operand_segments() {
+            attrs.push((self.ids.segments, DenseI32ArrayAttribute::new(self.ctx, &segments).into()));
         }
-        attrs.extend(self.provenance(node, &operands, true));
-        attrs.push((self.id(vllm_dialect::provenance::IR), self.str_attr(&node.target)));
-        self.append(block, node, &def.name, &operands, &results, attrs, tuple)?;
-        Ok(true)
+        Ok(Some((operands, attrs)))
     }
 
     fn aten(&mut self, block: &'a Block<'c>, node: &'g Node) -> R<bool> {

@@ -55,9 +55,10 @@ attention, `vllm.cutlass_scaled_mm`) becomes its in-place twin:
 
 Unlike vLLM, no getitem or DCE hazard exists afterwards: in-place ops have
 effects, so `vllm-dce` keeps them and everything they read. Any value-form
-op with an in-place twin left over is an error. A norm imported from vLLM
-main's IR (`vllm_ir.rms_norm`, marked `fx.ir`) that no fusion replaced stays
-functional: vLLM's own IR lowering, after this pipeline, picks its kernel.",
+op with an in-place twin left over is an error. An op imported from vLLM
+main's IR (`vllm_ir.rms_norm`, `vllm_ir.static_quant_fp8`, ...: marked
+`fx.ir`) that no fusion replaced stays functional: vLLM's own IR lowering,
+after this pipeline, picks its kernel.",
     anchor: Some("func.func"),
     options: &[PassOption {
         name: "donate-inputs",
