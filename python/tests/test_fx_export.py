@@ -127,6 +127,17 @@ class ExporterTest(unittest.TestCase):
         self.assertEqual(nodes["output"]["args"], [[{"node": "getitem"}]])
         self.assertNotIn("meta", nodes["output"])
 
+    def test_an_opaque_input_has_a_null_value_and_its_class_named(self):
+        class FakeScriptObject:  # what torch >= 2.11 gives a hoisted LayerName during compilation
+            script_class_name = "vllm.utils.torch_utils.LayerName"
+
+        g = Graph([Node("ln", "placeholder", "ln", val=FakeScriptObject()), Node("output", "output", "output", [[]])])
+        nodes = {n["name"]: n for n in graph_to_dict(g)["nodes"]}
+        self.assertEqual(nodes["ln"]["meta"], {"val": None, "opaque": "vllm.utils.torch_utils.LayerName"})
+        # Anything else still has to be of the format's grammar.
+        with self.assertRaises(ExportError):
+            graph_to_dict(Graph([Node("o", "placeholder", "o", val=object())]))
+
     def test_call_module_is_refused(self):
         g = Graph([Node("m", "call_module", "layer0")])
         with self.assertRaises(ExportError):

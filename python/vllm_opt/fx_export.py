@@ -120,9 +120,23 @@ def _tensor_meta(t, symbols):
     return out
 
 
+def opaque_type(v):
+    """The class name of an opaque object torch carries through a graph (a
+    `FakeScriptObject` during compilation, e.g. vLLM's hoisted `LayerName`),
+    or None for anything else."""
+    name = getattr(v, "script_class_name", None)
+    if isinstance(name, str):
+        return name
+    cls = type(v)
+    if any(b.__name__ in ("OpaqueBase", "CustomClassBase") for b in cls.__mro__[1:]):
+        return f"{cls.__module__}.{cls.__qualname__}"
+    return None
+
+
 def meta_val(v, symbols):
-    """`meta['val']` in the format: a tensor, a tuple, a (symbolic) integer, or null."""
-    if v is None:
+    """`meta['val']` in the format: a tensor, a tuple, a (symbolic) integer, or
+    null (nothing, or an opaque object: see `opaque_type`)."""
+    if v is None or opaque_type(v) is not None:
         return None
     if isinstance(v, (list, tuple)):
         return [meta_val(x, symbols) for x in v]
@@ -191,6 +205,10 @@ def graph_to_dict(gm_or_graph, name="graph"):
         meta = getattr(n, "meta", {}) or {}
         if "val" in meta and n.op != "output":
             entry["meta"] = {"val": meta_val(meta["val"], symbols)}
+            # An opaque input (torch >= 2.11 hoists vLLM's LayerName objects into
+            # placeholders): a null value, its class named (readers ignore the key).
+            if opaque_type(meta["val"]) is not None:
+                entry["meta"]["opaque"] = opaque_type(meta["val"])
         nodes.append(entry)
     return {"format": FORMAT, "version": VERSION, "name": name, "symbols": symbols, "nodes": nodes}
 

@@ -310,7 +310,7 @@ func.func @qk_rows_not_2d(%qkv: tensor<?x8x64xbf16>, %w: tensor<64xbf16>, %c: te
 
 // The opaque op takes tensors and SymInts (index), nothing else.
 func.func @opaque_op_with_a_scalar(%f: f32) {
-  // expected-error @+1 {{'torch.operator' op operand #0 ('inputs') must be a ranked tensor or an index, but got f32}}
+  // expected-error @+1 {{'torch.operator' op operand #0 ('inputs') must be a ranked tensor, an index or none (an opaque input), but got f32}}
   "torch.operator"(%f) {target = "operator.neg", fx_args = "{\"args\":[{\"operand\":0}],\"kwargs\":{}}"} : (f32) -> ()
   return
 }

@@ -55,7 +55,7 @@ impl ValueClass {
             Self::Int => "a tensor of integers",
             Self::Bool => "a tensor of i1",
             Self::Index => "an index",
-            Self::Value => "a ranked tensor or an index",
+            Self::Value => "a ranked tensor, an index or none (an opaque input)",
         }
     }
 

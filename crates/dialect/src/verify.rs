@@ -356,6 +356,10 @@ fn accepts(class: ValueClass, t: Type<'_>) -> bool {
     if class == ValueClass::Index || (class == ValueClass::Value && t.is_index()) {
         return t.is_index();
     }
+    // An opaque input (`none`: an object torch hoisted into the graph's inputs).
+    if class == ValueClass::Value && t.is_none() {
+        return true;
+    }
     match mlir_support::ir::ranked_tensor(t) {
         Some(tensor) => class.accepts_element(&mlir_support::ir::type_string(tensor.element())),
         None => false,

@@ -143,7 +143,7 @@ fn v2_bases(node: &Node, twin: &OpDef) -> Option<Vec<Option<usize>>> {
 /// a written view of a base); the importer and `droppable` both ask here, so
 /// an opaque node keeps its buffers.
 #[allow(clippy::type_complexity)]
-fn value_form(node: &Node) -> Option<(&'static OpDef, &'static OpDef, Option<Vec<Option<usize>>>)> {
+fn value_form(graph: &Graph, node: &Node) -> Option<(&'static OpDef, &'static OpDef, Option<Vec<Option<usize>>>)> {
     let v2 = node.target == AUTO_FUNCTIONALIZED_V2;
     if node.target != AUTO_FUNCTIONALIZED && !v2 {
         return None;
@@ -153,7 +153,19 @@ fn value_form(node: &Node) -> Option<(&'static OpDef, &'static OpDef, Option<Vec
     let written = || twin.operands.iter().filter(|o| o.mutated);
     let v2_key = |k: &str| v2 && (k == "_all_bases" || written().any(|w| k == format!("_{}_base_index", w.name)));
     let unknown = |k: &str| twin.operands.iter().all(|o| o.name != k) && twin.attr(k).is_none() && !v2_key(k);
-    (node.args.len() == 1 && !node.kwargs.iter().any(|(k, _)| unknown(k))).then_some((v, twin, bases))
+    // An opaque object where the op has an attribute (torch >= 2.11 hoists vLLM's
+    // `LayerName` for `layer_name` into a placeholder): the op cannot say it.
+    let opaque_attr = |(k, a): &(std::borrow::Cow<str>, Arg)| {
+        twin.attr(k).is_some() && a.as_ref().is_some_and(|r| is_opaque_input(&graph.nodes[r.index]))
+    };
+    (node.args.len() == 1 && !node.kwargs.iter().any(|(k, _)| unknown(k)) && !node.kwargs.iter().any(opaque_attr))
+        .then_some((v, twin, bases))
+}
+
+/// An opaque input: a placeholder with a null value (the exporter's form of
+/// an object torch hoisted into the graph's inputs, vLLM's `LayerName`).
+fn is_opaque_input(n: &Node) -> bool {
+    n.op == NodeOp::Placeholder && n.val == Val::None
 }
 
 /// Argument `name` of an `auto_functionalized` node (v1), or of a v2 one
@@ -808,7 +820,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         let Some(target) = wrapped_op(node) else {
             return Err(GraphError::at(&node.name, "auto_functionalized needs the op it wraps as its first argument ({\"op\": ...})"));
         };
-        let Some((v, twin, bases)) = value_form(node) else { return Ok(false) };
+        let Some((v, twin, bases)) = value_form(self.graph, node) else { return Ok(false) };
         let Val::Tuple(meta) = &node.val else {
             return Err(GraphError::at(&node.name, "auto_functionalized needs a tuple meta.val"));
         };
@@ -985,7 +997,7 @@ fn droppable(graph: &Graph) -> Vec<bool> {
         for v in n.arg_values() {
             v.for_each_ref(&mut |r| uses[r.index] += 1);
         }
-        if let Some((v, twin, _)) = value_form(n) {
+        if let Some((v, twin, _)) = value_form(graph, n) {
             for r in out_only(v, twin).filter_map(|b| af_kwarg(n, twin, b).and_then(Arg::as_ref)) {
                 out_uses[r.index] += 1;
             }
@@ -1006,8 +1018,12 @@ pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<M
         let t = match &n.val {
             Val::Tensor { shape, dtype } => tensor_type(ctx, shape, dtype).map_err(|e| err(GraphError::at(&n.name, e)))?,
             Val::Int => Type::index(ctx),
+            // An opaque input (torch >= 2.11 hoists vLLM's `LayerName` objects into
+            // placeholders; the exporter records them with a null value): `none`,
+            // passed through to the ops that take it, which stay opaque.
+            Val::None if n.op == NodeOp::Placeholder => Type::none(ctx),
             _ => {
-                let msg = format!("an input's meta.val must be a tensor or an integer, got {}", meta_text(n));
+                let msg = format!("an input's meta.val must be a tensor, an integer or null (an opaque object), got {}", meta_text(n));
                 return Err(err(GraphError::at(&n.name, msg)));
             }
         };

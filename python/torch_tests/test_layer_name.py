@@ -1,0 +1,137 @@
+"""vLLM main on torch >= 2.11 passes attention's `layer_name` as a `LayerName`
+opaque object, which torch.compile hoists into a graph input (a placeholder
+whose value is a FakeScriptObject). VllmOptPass must export such a graph (the
+placeholder with a null value, its class named), vllm-opt must import it,
+keep the attention whose `layer_name` it cannot express as an opaque op
+(with its buffers), still fuse the rest (here an RMSNorm and its static FP8
+quant), and the compiled function must give eager's bytes. Needs torch;
+run by scripts/torch-tests. The graph is also a lit input
+(tests/fx/inputs/layer_name_opaque.json).
+"""
+import os
+import sys
+import unittest
+
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from inductor_pass import compile_with_pass, define_ops  # noqa: E402
+
+try:
+    from torch._opaque_base import OpaqueBase
+    from torch._library.opaque_object import register_opaque_type
+except ImportError:  # torch < 2.11: no opaque types, vLLM passes a str
+    OpaqueBase = None
+
+EPS = 1e-6
+
+if OpaqueBase is not None:
+    class LayerName(OpaqueBase):
+        """vLLM's LayerName (vllm/utils/torch_utils.py)."""
+
+        def __init__(self, value):
+            self.value = value
+
+        def __eq__(self, other):
+            return isinstance(other, LayerName) and self.value == other.value
+
+        def __hash__(self):
+            return hash(self.value)
+
+        def __fx_repr__(self):
+            return (f"LayerName({self.value!r})", {"LayerName": LayerName})
+
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        register_opaque_type(LayerName, typ="value", hoist=True)
+
+    def unified_attention_with_output(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                                      output: torch.Tensor, layer_name: LayerName,
+                                      output_scale: torch.Tensor | None = None,
+                                      output_block_scale: torch.Tensor | None = None) -> None:
+        """A stand-in body: softmax(q k^T) v per token row (one head), rounded to the output."""
+        output.copy_(torch.softmax(query.float() @ key.float().T, dim=-1) @ value.float())
+
+    VLLM = torch.library.Library("vllm", "FRAGMENT")
+    VLLM.define("unified_attention_with_output"
+                + torch.library.infer_schema(unified_attention_with_output, mutates_args=["output", "output_block_scale"]))
+    VLLM.impl("unified_attention_with_output", unified_attention_with_output, "CompositeExplicitAutograd")
+    torch.library.register_fake("vllm::unified_attention_with_output", lambda *a, **k: None, lib=VLLM)
+
+
+def rms(x, w):
+    xf = x.float()
+    return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + EPS)).to(x.dtype) * w
+
+
+def quant(y, scale):
+    return (y.float() * scale.reciprocal()).clamp(-448.0, 448.0).to(torch.float8_e4m3fn)
+
+
+def rms_norm(result, input, weight, epsilon):
+    result.copy_(rms(input, weight))
+
+
+def static_scaled_fp8_quant(result, input, scale):
+    result.copy_(quant(input, scale))
+
+
+def rms_norm_static_fp8_quant(result, input, weight, scale, epsilon):
+    result.copy_(quant(rms(input, weight), scale))
+
+
+LIB = torch.library.Library("_C", "FRAGMENT")
+define_ops(LIB, ("rms_norm(Tensor! result, Tensor input, Tensor weight, float epsilon) -> ()",
+                 "static_scaled_fp8_quant(Tensor! result, Tensor input, Tensor scale) -> ()",
+                 "rms_norm_static_fp8_quant(Tensor! result, Tensor input, Tensor weight, Tensor scale, "
+                 "float epsilon) -> ()"),
+           {"rms_norm": rms_norm, "static_scaled_fp8_quant": static_scaled_fp8_quant,
+            "rms_norm_static_fp8_quant": rms_norm_static_fp8_quant})
+
+
+def layer(x, w, scale):
+    """The input norm and its quant (the quantized rows feed a GEMM elsewhere), and an attention, its
+    layer name a hoisted LayerName."""
+    y = torch.empty_like(x)
+    torch.ops._C.rms_norm(y, x, w, EPS)
+    q = torch.empty(x.shape, dtype=torch.float8_e4m3fn)
+    torch.ops._C.static_scaled_fp8_quant(q, y, scale)
+    out = torch.empty_like(x)
+    torch.ops.vllm.unified_attention_with_output(x, x, x, out, LayerName("model.layers.0.self_attn.attn"))
+    return q, out
+
+
+@unittest.skipIf(OpaqueBase is None, "torch < 2.11 has no opaque types (vLLM passes layer_name as a str there)")
+class HoistedLayerName(unittest.TestCase):
+    def test_the_attention_stays_opaque_and_the_rest_fuses(self):
+        for symbolic in (True, False):
+            with self.subTest(symbolic=symbolic):
+                compiled, seen = compile_with_pass(layer, {"enable_fusion": True, "enable_attn_fusion": True,
+                                                           "eliminate_noops": True},
+                                                   enable_auto_functionalized_v2=False)
+                g = torch.Generator().manual_seed(11)
+                x = torch.randn(16, 64, generator=g).to(torch.bfloat16)
+                w = (1 + 0.2 * torch.randn(64, generator=g)).to(torch.bfloat16)
+                scale = torch.tensor([0.02])
+                if symbolic:
+                    torch._dynamo.mark_dynamic(x, 0)
+                    dump = os.environ.get("VLLM_OPT_DUMP_GRAPH")
+                    if dump:
+                        import vllm_opt.fx_export as fx_export
+                        torch._dynamo.reset()
+                        torch.compile(layer, options={
+                            "post_grad_custom_post_pass": fx_export.post_grad_dump_pass(os.path.join(dump, "layer_name")),
+                            "force_disable_caches": True, "enable_auto_functionalized_v2": False})(x, w, scale)
+                got = compiled(x, w, scale)
+                want = layer(x, w, scale)
+                self.assertEqual(len(seen), 1)
+                self.assertEqual(seen[0].count("_C.rms_norm_static_fp8_quant.default"), 1, seen[0])
+                # The attention whose layer_name vllm-opt cannot express is kept as it came.
+                self.assertEqual(seen[0].count("auto_functionalized"), 1, seen[0])
+                self.assertTrue(torch.equal(got[0].view(torch.uint8), want[0].view(torch.uint8)))
+                self.assertTrue(torch.equal(got[1], want[1]))
+
+
+if __name__ == "__main__":
+    unittest.main()
