@@ -54,3 +54,19 @@ def define_ops(lib, schemas, bodies, fakes=None):
             torch.library.register_fake(f"{lib.ns}::{name}", (fakes or {}).get(name, lambda *a, **k: None), lib=lib)
         except RuntimeError:  # an earlier test module gave it a body
             pass
+
+
+def dump_post_grad(fn, args, sub):
+    """With VLLM_OPT_DUMP_GRAPH set, compiles `fn(*args)` once more with the
+    FX exporter as the post-grad pass (v1 functionalization, as vLLM runs)
+    and writes the graph under that directory's `sub/`: how the lit inputs
+    in tests/ were captured."""
+    dump = os.environ.get("VLLM_OPT_DUMP_GRAPH")
+    if not dump:
+        return
+    import torch
+    import vllm_opt.fx_export as fx_export
+
+    torch._dynamo.reset()
+    torch.compile(fn, options={"post_grad_custom_post_pass": fx_export.post_grad_dump_pass(os.path.join(dump, sub)),
+                               "force_disable_caches": True, "enable_auto_functionalized_v2": False})(*args)

@@ -15,7 +15,7 @@ import unittest
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from inductor_pass import compile_with_pass, define_ops  # noqa: E402
+from inductor_pass import compile_with_pass, define_ops, dump_post_grad  # noqa: E402
 
 try:
     from torch._opaque_base import OpaqueBase
@@ -116,13 +116,7 @@ class HoistedLayerName(unittest.TestCase):
                 scale = torch.tensor([0.02])
                 if symbolic:
                     torch._dynamo.mark_dynamic(x, 0)
-                    dump = os.environ.get("VLLM_OPT_DUMP_GRAPH")
-                    if dump:
-                        import vllm_opt.fx_export as fx_export
-                        torch._dynamo.reset()
-                        torch.compile(layer, options={
-                            "post_grad_custom_post_pass": fx_export.post_grad_dump_pass(os.path.join(dump, "layer_name")),
-                            "force_disable_caches": True, "enable_auto_functionalized_v2": False})(x, w, scale)
+                    dump_post_grad(layer, (x, w, scale), "layer_name")
                 got = compiled(x, w, scale)
                 want = layer(x, w, scale)
                 self.assertEqual(len(seen), 1)

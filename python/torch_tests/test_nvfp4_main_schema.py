@@ -20,7 +20,7 @@ import unittest
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from inductor_pass import compile_with_pass, define_ops  # noqa: E402
+from inductor_pass import compile_with_pass, define_ops, dump_post_grad  # noqa: E402
 from nvfp4 import (SCALED_FP4_QUANT_OUT, SILU_AND_MUL, SILU_AND_MUL_NVFP4_QUANT, quant_main,  # noqa: E402
                     scaled_fp4_quant_out, silu_and_mul, silu_and_mul_nvfp4_quant)
 
@@ -44,15 +44,6 @@ def mlp_act_row_major(x, global_scale):
     return quant_main(y, global_scale, swizzled=False)
 
 
-def _dump(fn, x, g, sub):
-    dump = os.environ.get("VLLM_OPT_DUMP_GRAPH")
-    if dump:
-        import vllm_opt.fx_export as fx_export
-        torch._dynamo.reset()
-        torch.compile(fn, options={"post_grad_custom_post_pass": fx_export.post_grad_dump_pass(os.path.join(dump, sub)),
-                                   "force_disable_caches": True, "enable_auto_functionalized_v2": False})(x, g)
-
-
 class MainSchemaNvfp4(unittest.TestCase):
     def inputs(self, seed, symbolic):
         x = (4 * torch.randn(200, 256, generator=torch.Generator().manual_seed(seed))).to(torch.bfloat16)
@@ -67,7 +58,7 @@ class MainSchemaNvfp4(unittest.TestCase):
                                                    enable_auto_functionalized_v2=v2)
                 x, g = self.inputs(3, symbolic)
                 if symbolic and not v2:
-                    _dump(mlp_act, x, g, "swizzled")
+                    dump_post_grad(mlp_act, (x, g), "swizzled")
                 got_q, got_sf = compiled(x, g)
                 want_q, want_sf = mlp_act(x, g)
                 self.assertEqual(len(seen), 1)
@@ -86,7 +77,7 @@ class MainSchemaNvfp4(unittest.TestCase):
                                                    enable_auto_functionalized_v2=False)
                 x, g = self.inputs(5, symbolic)
                 if symbolic:
-                    _dump(mlp_act_row_major, x, g, "row_major")
+                    dump_post_grad(mlp_act_row_major, (x, g), "row_major")
                 got_q, got_sf = compiled(x, g)
                 want_q, want_sf = mlp_act_row_major(x, g)
                 self.assertEqual(len(seen), 1)

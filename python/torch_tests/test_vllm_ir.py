@@ -19,7 +19,7 @@ import unittest
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from inductor_pass import compile_with_pass, define_ops  # noqa: E402
+from inductor_pass import compile_with_pass, define_ops, dump_post_grad  # noqa: E402
 
 EPS = 1e-6
 
@@ -144,15 +144,6 @@ def layer_ir_quants(x, residual, w, scale, token_scale):
     return q1, q2, s2, r, q3
 
 
-def _dump(fn, args, sub):
-    dump = os.environ.get("VLLM_OPT_DUMP_GRAPH")
-    if dump:
-        import vllm_opt.fx_export as fx_export
-        torch._dynamo.reset()
-        torch.compile(fn, options={"post_grad_custom_post_pass": fx_export.post_grad_dump_pass(os.path.join(dump, sub)),
-                                   "force_disable_caches": True, "enable_auto_functionalized_v2": False})(*args)
-
-
 def _rows_and_weight(seed, symbolic):
     """16 bf16 rows of 256 and a residual (their token count dynamic when `symbolic`), a norm weight, a generator."""
     g = torch.Generator().manual_seed(seed)
@@ -175,7 +166,7 @@ class VllmIrNorms(unittest.TestCase):
                 w2 = (1 + 0.2 * torch.randn(256, generator=g)).to(torch.bfloat16)
                 scale = torch.tensor([0.02])
                 if symbolic:
-                    _dump(layer, (x, r, w, scale, w2), "layer")
+                    dump_post_grad(layer, (x, r, w, scale, w2), "layer")
                 got = compiled(x, r, w, scale, w2)
                 want = layer(x, r, w, scale, w2)
                 self.assertEqual(len(seen), 1)
@@ -201,7 +192,7 @@ class VllmIrNorms(unittest.TestCase):
                 token_scale = 0.01 + 0.02 * torch.rand(16, 1, generator=g)
                 if symbolic:
                     torch._dynamo.mark_dynamic(token_scale, 0)
-                    _dump(layer_ir_quants, (x, r, w, scale, token_scale), "quants")
+                    dump_post_grad(layer_ir_quants, (x, r, w, scale, token_scale), "quants")
                 q1, q2, s2, r_out, q3 = compiled(x, r, w, scale, token_scale)
                 self.assertEqual(len(seen), 1)
                 calls = " ".join(seen[0])
