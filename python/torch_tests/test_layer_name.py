@@ -1,12 +1,12 @@
 """vLLM main on torch >= 2.11 passes attention's `layer_name` as a `LayerName`
 opaque object, which torch.compile hoists into a graph input (a placeholder
 whose value is a FakeScriptObject). VllmOptPass must export such a graph (the
-placeholder with a null value, its class named), vllm-opt must import it,
-keep the attention whose `layer_name` it cannot express as an opaque op
-(with its buffers), still fuse the rest (here an RMSNorm and its static FP8
-quant), and the compiled function must give eager's bytes. Needs torch;
-run by scripts/torch-tests. The graph is also a lit input
-(tests/fx/inputs/layer_name_opaque.json).
+placeholder with a null value, its class named), vllm-opt must import it
+(the attention's `layer_name` naming the input), fuse as usual (an RMSNorm
+and its static FP8 quant; the attention and its quant, the fused attention
+taking the same input), convert the attention in place, and the compiled
+functions must give eager's bytes. Needs torch; run by scripts/torch-tests.
+The graphs are lit inputs too (tests/fx/inputs/layer_name_*.json).
 """
 import os
 import sys
@@ -24,6 +24,11 @@ except ImportError:  # torch < 2.11: no opaque types, vLLM passes a str
     OpaqueBase = None
 
 EPS = 1e-6
+
+
+def quant(y, scale):
+    return (y.float() * scale.reciprocal()).clamp(-448.0, 448.0).to(torch.float8_e4m3fn)
+
 
 if OpaqueBase is not None:
     class LayerName(OpaqueBase):
@@ -50,8 +55,10 @@ if OpaqueBase is not None:
                                       output: torch.Tensor, layer_name: LayerName,
                                       output_scale: torch.Tensor | None = None,
                                       output_block_scale: torch.Tensor | None = None) -> None:
-        """A stand-in body: softmax(q k^T) v per token row (one head), rounded to the output."""
-        output.copy_(torch.softmax(query.float() @ key.float().T, dim=-1) @ value.float())
+        """A stand-in body: the query's rows plus the value's, in the activation type, quantized in the
+        epilogue when given an output scale (as vLLM's FP8-output backends do)."""
+        a = (query + value).to(query.dtype)
+        output.copy_(quant(a, output_scale) if output_scale is not None else a)
 
     VLLM = torch.library.Library("vllm", "FRAGMENT")
     VLLM.define("unified_attention_with_output"
@@ -63,10 +70,6 @@ if OpaqueBase is not None:
 def rms(x, w):
     xf = x.float()
     return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + EPS)).to(x.dtype) * w
-
-
-def quant(y, scale):
-    return (y.float() * scale.reciprocal()).clamp(-448.0, 448.0).to(torch.float8_e4m3fn)
 
 
 def rms_norm(result, input, weight, epsilon):
@@ -102,9 +105,20 @@ def layer(x, w, scale):
     return q, out
 
 
+def attention_quant(x, scale):
+    """An attention over [T, 2, 32] heads, its output reshaped to rows and quantized, as vLLM's graphs hold it."""
+    q = x.view(-1, 2, 32)
+    out = torch.empty_like(q)
+    torch.ops.vllm.unified_attention_with_output(q, q, q, out, LayerName("model.layers.0.self_attn.attn"))
+    y = out.reshape(-1, 64)
+    r = torch.empty(y.shape, dtype=torch.float8_e4m3fn)
+    torch.ops._C.static_scaled_fp8_quant(r, y, scale)
+    return r
+
+
 @unittest.skipIf(OpaqueBase is None, "torch < 2.11 has no opaque types (vLLM passes layer_name as a str there)")
 class HoistedLayerName(unittest.TestCase):
-    def test_the_attention_stays_opaque_and_the_rest_fuses(self):
+    def test_the_attention_goes_in_place_and_the_rest_fuses(self):
         for symbolic in (True, False):
             with self.subTest(symbolic=symbolic):
                 compiled, seen = compile_with_pass(layer, {"enable_fusion": True, "enable_attn_fusion": True,
@@ -121,10 +135,29 @@ class HoistedLayerName(unittest.TestCase):
                 want = layer(x, w, scale)
                 self.assertEqual(len(seen), 1)
                 self.assertEqual(seen[0].count("_C.rms_norm_static_fp8_quant.default"), 1, seen[0])
-                # The attention whose layer_name vllm-opt cannot express is kept as it came.
-                self.assertEqual(seen[0].count("auto_functionalized"), 1, seen[0])
+                # The attention, its layer_name the hoisted input, goes in place too.
+                self.assertEqual(seen[0].count("vllm.unified_attention_with_output.default"), 1, seen[0])
+                self.assertNotIn("auto_functionalized", " ".join(seen[0]))
                 self.assertTrue(torch.equal(got[0].view(torch.uint8), want[0].view(torch.uint8)))
                 self.assertTrue(torch.equal(got[1], want[1]))
+
+    def test_the_attention_fuses_with_its_quant(self):
+        # The fused attention takes the same hoisted input as its layer_name.
+        for symbolic in (True, False):
+            with self.subTest(symbolic=symbolic):
+                compiled, seen = compile_with_pass(attention_quant, {"enable_attn_fusion": True, "eliminate_noops": True},
+                                                   enable_auto_functionalized_v2=False)
+                x = torch.randn(16, 64, generator=torch.Generator().manual_seed(12)).to(torch.bfloat16)
+                scale = torch.tensor([0.02])
+                if symbolic:
+                    torch._dynamo.mark_dynamic(x, 0)
+                    dump_post_grad(attention_quant, (x, scale), "attention_quant")
+                got = compiled(x, scale)
+                self.assertEqual(len(seen), 1)
+                self.assertEqual(seen[0].count("vllm.unified_attention_with_output.default"), 1, seen[0])
+                for gone in ("_C.static_scaled_fp8_quant", "auto_functionalized"):
+                    self.assertNotIn(gone, " ".join(seen[0]))
+                self.assertTrue(torch.equal(got.view(torch.uint8), attention_quant(x, scale).view(torch.uint8)))
 
 
 if __name__ == "__main__":

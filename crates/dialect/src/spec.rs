@@ -133,7 +133,7 @@ impl AttrKind {
             Self::F64 => "an f64 float attribute",
             Self::I64 => "an i64 integer attribute",
             Self::Bool => "a bool attribute",
-            Self::Str => "a string attribute",
+            Self::Str => "a string attribute (or @input: the opaque graph input that carries it)",
             Self::I64Array => "an array<i64: ...> attribute",
             Self::Type => "a type attribute",
             Self::Scalar => "an integer, float or bool attribute",

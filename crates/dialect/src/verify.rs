@@ -372,7 +372,8 @@ fn attr_matches(kind: AttrKind, a: Attribute<'_>) -> bool {
         AttrKind::F64 => a.is_float() && ty() == "f64",
         AttrKind::I64 => a.is_integer() && ty() == "i64",
         AttrKind::Bool => a.is_bool(),
-        AttrKind::Str => a.is_string(),
+        // Or the opaque graph input that carries it (`@arg4_1`: vLLM's hoisted `LayerName`).
+        AttrKind::Str => a.is_string() || a.is_flat_symbol_ref(),
         AttrKind::I64Array => a.is_dense_i64_array(),
         AttrKind::Type => a.is_type(),
         AttrKind::Scalar => a.is_float() || a.is_integer() || a.is_bool(),

@@ -13,7 +13,8 @@ use mlir_support::{
     melior::ir::{
         Attribute, AttributeLike, BlockLike, Module, RegionLike, ShapedTypeLike, Type, TypeLike, Value, ValueLike,
         attribute::{
-            ArrayAttribute, BoolAttribute, DenseI64ArrayAttribute, DictionaryAttribute, FloatAttribute, IntegerAttribute, TypeAttribute,
+            ArrayAttribute, BoolAttribute, DenseI64ArrayAttribute, DictionaryAttribute, FlatSymbolRefAttribute, FloatAttribute,
+            IntegerAttribute, TypeAttribute,
         },
         operation::{OperationLike, OperationRef},
         r#type::DimSize,
@@ -40,6 +41,8 @@ struct Exporter {
     /// Symbols that synthesized metadata used (declared in the output's `symbols`).
     used_symbols: std::cell::RefCell<HashSet<String>>,
     names: HashSet<String>,
+    /// The placeholders' names (what an `@input` attribute may name).
+    inputs: HashSet<String>,
     refs: HashMap<usize, String>,
     metas: HashMap<usize, Json>,
     device: String,
@@ -183,6 +186,10 @@ impl Exporter {
         }
         if let Some(s) = ir::string_value(a) {
             return json!(s);
+        }
+        // A string carried by an opaque graph input (vLLM's hoisted `LayerName`).
+        if let Ok(r) = FlatSymbolRefAttribute::try_from(a) {
+            return json!({ "node": r.value() });
         }
         if let Ok(arr) = DenseI64ArrayAttribute::try_from(a) {
             return Json::Array(
@@ -348,6 +355,14 @@ impl Exporter {
 
     fn export_op(&mut self, op: OperationRef<'_, '_>) -> R<()> {
         let opname = op.name().as_string_ref().as_str().unwrap_or("").to_string();
+        // An attribute naming a graph input (`layer_name = @arg4_1`) must name one.
+        for (_, a) in op.attributes() {
+            if let Ok(r) = FlatSymbolRefAttribute::try_from(a)
+                && !self.inputs.contains(r.value())
+            {
+                return Err(err(&op, format!("an attribute names the graph input '@{}', which the graph does not have", r.value())));
+            }
+        }
         let operands: Vec<Value> = op.operands().collect();
         let wanted = loc_name(&op);
         if opname == "torch.operator" {
@@ -624,6 +639,7 @@ pub fn export(module: &Module<'_>) -> Result<Json, Diag> {
         nodes: Vec::new(),
         used_symbols: Default::default(),
         names: HashSet::new(),
+        inputs: HashSet::new(),
         refs: HashMap::new(),
         metas: HashMap::new(),
         device: "cuda:0".into(),
@@ -643,6 +659,7 @@ pub fn export(module: &Module<'_>) -> Result<Json, Diag> {
         let op = get("fx.op").unwrap_or_else(|| "placeholder".into());
         let target = get("fx.target").unwrap_or_else(|| name.clone());
         ex.push(&name, &op, &target, vec![], Map::new(), meta.clone());
+        ex.inputs.insert(name.clone());
         ex.refs.insert(ir::value_id(arg), name);
         ex.metas.insert(ir::value_id(arg), meta);
     }

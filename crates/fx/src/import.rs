@@ -28,8 +28,8 @@ use mlir_support::{
         ir::{
             Attribute, Block, BlockLike, Identifier, Location, Module, Region, RegionLike, Type, TypeLike, Value,
             attribute::{
-                ArrayAttribute, BoolAttribute, DenseI32ArrayAttribute, DenseI64ArrayAttribute, DictionaryAttribute, FloatAttribute,
-                IntegerAttribute, StringAttribute, TypeAttribute,
+                ArrayAttribute, BoolAttribute, DenseI32ArrayAttribute, DenseI64ArrayAttribute, DictionaryAttribute, FlatSymbolRefAttribute,
+                FloatAttribute, IntegerAttribute, StringAttribute, TypeAttribute,
             },
             operation::{OperationBuilder, OperationLike, OperationMutLike},
             r#type::{FunctionType, IntegerType},
@@ -153,10 +153,10 @@ fn value_form(graph: &Graph, node: &Node) -> Option<(&'static OpDef, &'static Op
     let written = || twin.operands.iter().filter(|o| o.mutated);
     let v2_key = |k: &str| v2 && (k == "_all_bases" || written().any(|w| k == format!("_{}_base_index", w.name)));
     let unknown = |k: &str| twin.operands.iter().all(|o| o.name != k) && twin.attr(k).is_none() && !v2_key(k);
-    // An opaque object where the op has an attribute (torch >= 2.11 hoists vLLM's
-    // `LayerName` for `layer_name` into a placeholder): the op cannot say it.
+    // An opaque object where the op has a non-string attribute: the op cannot say
+    // it. (A string one names the input: vLLM's hoisted `LayerName`, see `attr`.)
     let opaque_attr = |(k, a): &(std::borrow::Cow<str>, Arg)| {
-        twin.attr(k).is_some() && a.as_ref().is_some_and(|r| is_opaque_input(&graph.nodes[r.index]))
+        twin.attr(k).is_some_and(|d| d.kind != AttrKind::Str) && a.as_ref().is_some_and(|r| is_opaque_input(&graph.nodes[r.index]))
     };
     (node.args.len() == 1 && !node.kwargs.iter().any(|(k, _)| unknown(k)) && !node.kwargs.iter().any(opaque_attr))
         .then_some((v, twin, bases))
@@ -551,7 +551,12 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
                 Arg::Bool(b) => BoolAttribute::new(self.ctx, *b).into(),
                 _ => return None,
             },
-            AttrKind::Str => StringAttribute::new(self.ctx, v.as_str()?).into(),
+            // A string, or the opaque graph input that carries it (vLLM's hoisted
+            // `LayerName`): a flat symbol reference to that placeholder, `@arg4_1`.
+            AttrKind::Str => match v.as_ref() {
+                Some(r) if is_opaque_input(&self.graph.nodes[r.index]) => FlatSymbolRefAttribute::new(self.ctx, r.name).into(),
+                _ => StringAttribute::new(self.ctx, v.as_str()?).into(),
+            },
             AttrKind::I64Array => {
                 let items = match v {
                     Arg::List(items) => items.as_slice(),
