@@ -88,16 +88,19 @@ fn malformed_tables_are_rejected() -> Result<(), Failed> {
             "swizzled_if names 'sw'",
         ),
         (op("operands = [\"*a\"]\nfx_positional = true"), "no operand can be keyword-only"),
-        (op("operands = [\"a\"]\nir = { target = \"torch.ops.vllm_ir.x.default\", params = [\"x\"] }"), "ir names a vLLM IR op"),
+        (
+            op("operands = [\"a\"]\nfunctional = { target = \"torch.ops.vllm_ir.x.default\", params = [\"x\"] }"),
+            "functional names a functional form",
+        ),
         (op("operands = [\"a\"]\npadded_rows = [\"a\"]"), "padded_rows names 'a'"),
         (op("operands = [\"a\"]\nomit_if_absent = [\"a\"]"), "omit_if_absent names 'a'"),
         // An IR form binds a parameter to every operand.
         (
             format!(
                 "{}[[op]]\nname = \"vllm.x_\"\ntarget = \"t\"\nsummary = \"s\"\nexample = \"e\"\noperands = [\"r!\", \"a\"]\n",
-                op("operands = [\"a\"]\nresults = [\"r\"]\ninplace = \"vllm.x_\"\nir = { target = \"i\", params = [\"x\"] }")
+                op("operands = [\"a\"]\nresults = [\"r\"]\ninplace = \"vllm.x_\"\nfunctional = { target = \"i\", params = [\"x\"] }")
             ),
-            "ir binds no parameter to 'a'",
+            "functional binds no parameter to 'a'",
         ),
         // The value form's results pair with what the twin writes, in order.
         (

@@ -1751,7 +1751,9 @@ fn silu_nvfp4_fusion() -> Result<(), Failed> {
 /// the same values and row `m`'s block `k` scale at `[m, k]`, the byte the
 /// swizzled layout holds at its offset. 200 rows of 256 with rows of zeros,
 /// denormals, huge values, NaN and ±inf. Then the graph Inductor captured
-/// with vLLM main's schemas: SiLU + NVFP4 fused against unfused, bit for bit.
+/// with vLLM main's schemas, and its form with the functional overload (the
+/// padded rows built by fix-functionalization): SiLU + NVFP4 fused against
+/// unfused, bit for bit.
 fn nvfp4_main_schema() -> Result<(), Failed> {
     let text = r#"func.func @q(%x: tensor<200x256xbf16>, %g: tensor<f32>) -> (tensor<200x128xui8>, tensor<256x4xi32>, tensor<200x128xui8>, tensor<256x4xi32>, tensor<200x128xui8>, tensor<200x16xui8>) {
   %a, %as = "vllm.scaled_fp4_quant"(%x, %g) : (tensor<200x256xbf16>, tensor<f32>) -> (tensor<200x128xui8>, tensor<256x4xi32>)
@@ -1798,7 +1800,15 @@ fn nvfp4_main_schema() -> Result<(), Failed> {
     let fused = "builtin.module(func.func(vllm-fuse-act-quant,vllm-fix-functionalization,vllm-dce))";
     let (after, ir) = run(&captured, Some(fused), &deep(&args))?;
     expect_ops(&ir, &[("vllm.silu_and_mul_nvfp4_quant_", 1), ("vllm.scaled_fp4_quant_out", 0), ("aten.full", 1)], "captured, fused")?;
-    same_bits(&before, &after, "the captured vLLM main graph, after the SiLU + NVFP4 fusion")
+    same_bits(&before, &after, "the captured vLLM main graph, after the SiLU + NVFP4 fusion")?;
+    // The functional overload, whose graph computes no padded size: fix-functionalization builds it.
+    let file = crate::root().join("tests/pipeline/inputs/silu_nvfp4_functional.json");
+    let module = vllm_fx::import(&ctx, &std::fs::read_to_string(&file)?, "silu_nvfp4_functional.json").map_err(|d| format!("{d:?}"))?;
+    let functional = module.as_operation().to_string();
+    let (before, _) = run(&functional, None, &deep(&args))?;
+    let (after, ir) = run(&functional, Some(fused), &deep(&args))?;
+    expect_ops(&ir, &[("vllm.silu_and_mul_nvfp4_quant_", 1), ("torch.operator", 3), ("aten.full", 1)], "functional, fused")?;
+    same_bits(&before, &after, "the functional quant, after the SiLU + NVFP4 fusion")
 }
 
 /// vLLM main's IR norms on the graph Inductor captured

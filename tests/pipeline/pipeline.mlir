@@ -27,7 +27,7 @@
 
 // SUMMARY: vllm-opt pass summary (64)
 // SUMMARY: vllm-specialize-shapes {{.*}} ms  num-folded-sizes=0 num-static-types=
-// SUMMARY: vllm-fix-functionalization {{.*}} ms  buffers=1 converted=1 copies=0 vllm-ir=0 write-backs=0
+// SUMMARY: vllm-fix-functionalization {{.*}} ms  buffers=1 converted=1 copies=0 functional=0 write-backs=0
 // SUMMARY: vllm-dce {{.*}} num-erased=1
 
 // RANGEIR: torch.compile_range = array<i64: 1, 512>

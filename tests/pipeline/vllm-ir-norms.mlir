@@ -2,7 +2,7 @@
 // dynamic (python/torch_tests/test_vllm_ir.py, which also checks eager's
 // bytes): `torch.ops.vllm_ir.rms_norm` and `fused_add_rms_norm` are
 // functional calls that vLLM lowers to a kernel after its passes. They import
-// as `vllm.rms_norm` / `vllm.fused_add_rms_norm` (marked `fx.ir`), so every
+// as `vllm.rms_norm` / `vllm.fused_add_rms_norm` (marked `fx.functional`), so every
 // norm fusion applies: here each quantized norm becomes vLLM's fused kernel,
 // as vLLM main's RMSNormQuantFusionPass does. The norm nothing fuses stays
 // the functional IR call, for vLLM's lowering to pick its kernel.
@@ -21,7 +21,7 @@
 // FUSED: "vllm.rms_norm_static_fp8_quant_"(%{{.*}}, %arg1, %arg2, %arg3) {epsilon = 9.9999999999999995E-7 : f64}
 // FUSED: %[[R:.*]] = "aten.clone"(%arg4)
 // FUSED: "vllm.fused_add_rms_norm_static_fp8_quant_"(%{{.*}}, %arg1, %[[R]], %arg2, %arg3)
-// FUSED: %[[N:.*]] = "vllm.rms_norm"(%[[R]], %arg5) {{{.*}}fx.ir = "torch.ops.vllm_ir.rms_norm.default"
+// FUSED: %[[N:.*]] = "vllm.rms_norm"(%[[R]], %arg5) {{{.*}}fx.functional = "torch.ops.vllm_ir.rms_norm.default"
 // FUSED-NOT: vllm.static_scaled_fp8_quant
 // FUSED: return {{.*}}, %[[R]], %[[N]]
 
@@ -30,9 +30,9 @@
 // FX: "name":"rms_norm_1","op":"call_function","target":"torch.ops.vllm_ir.rms_norm.default","args":[{"node":"clone"},{"node":"arg5_1"},1e-6],"kwargs":{}
 // FX-NOT: vllm_ir.fused_add_rms_norm
 
-// OFF: %[[N:.*]] = "vllm.rms_norm"(%arg1, %arg2) {{{.*}}fx.ir = "torch.ops.vllm_ir.rms_norm.default"
+// OFF: %[[N:.*]] = "vllm.rms_norm"(%arg1, %arg2) {{{.*}}fx.functional = "torch.ops.vllm_ir.rms_norm.default"
 // OFF: "vllm.static_scaled_fp8_quant_"(%{{.*}}, %[[N]], %arg3)
-// OFF: %[[F:.*]]:2 = "vllm.fused_add_rms_norm"(%arg1, %arg4, %arg2) {{{.*}}fx.ir = "torch.ops.vllm_ir.fused_add_rms_norm.default"
+// OFF: %[[F:.*]]:2 = "vllm.fused_add_rms_norm"(%arg1, %arg4, %arg2) {{{.*}}fx.functional = "torch.ops.vllm_ir.fused_add_rms_norm.default"
 // OFF: "vllm.static_scaled_fp8_quant_"(%{{.*}}, %[[F]]#0, %arg3)
 // OFF: "vllm.rms_norm"(%[[F]]#1, %arg5)
 // OFF-NOT: vllm.rms_norm_"
@@ -47,7 +47,7 @@
 // QUANTS: "vllm.rms_norm_dynamic_per_token_quant_"(%{{.*}}, %arg1, %arg2, %{{.*}}, %[[R]]) {epsilon = 9.9999999999999995E-7 : f64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 1>}
 // QUANTS: "vllm.rms_norm_static_fp8_quant_"(%{{.*}}, %arg1, %arg2, %arg3)
 // QUANTS: "torch.operator"(%[[R]], %arg5) {{{.*}}target = "torch.ops.vllm_ir.static_quant_fp8.default"}
-// QUANTS-NOT: fx.ir
+// QUANTS-NOT: fx.functional
 
 // Fusion off: every modeled IR call exports back as it came, positional, the dtype included.
 // QOFF: "target":"torch.ops.vllm_ir.fused_add_rms_norm.default","args":[{"node":"arg1_1"},{"node":"arg4_1"},{"node":"arg2_1"},1e-6]

@@ -85,13 +85,13 @@ fn op_section(out: &mut String, op: &OpDef) {
     for p in &op.padded_rows {
         facts.push(format!("`{p}` has `round_up(T, 128)` rows"));
     }
-    if let Some(ir) = &op.ir {
+    if let Some(ir) = &op.functional {
         let mut fixed: Vec<String> = ir.fixed.iter().map(|(k, v)| format!("`{k} = {v}`")).collect();
         fixed.sort();
         let fixed = if fixed.is_empty() { String::new() } else { format!(" with {}", fixed.join(", ")) };
         let scalars = ir.scalars.iter().map(|s| format!(", `{s}` one element")).collect::<String>();
         facts.push(format!(
-            "also imported from vLLM main's IR op `{}`{fixed}{scalars} (left functional and exported back as that call unless fused; its other parameters must be absent)",
+            "also imported from the functional op `{}`{fixed}{scalars} (left functional and exported back as that call unless fused; its other parameters must be absent)",
             ir.target
         ));
     }

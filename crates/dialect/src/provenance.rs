@@ -21,10 +21,11 @@ use std::collections::HashMap;
 
 pub const META: &str = "fx.meta";
 pub const ARGS: &str = "fx.args";
-/// The vLLM IR op (`torch.ops.vllm_ir.*`) a value-form op was imported from:
-/// it stays functional (fix-functionalization leaves it; vLLM's own lowering
-/// picks its kernel) and is exported back as that call.
-pub const IR: &str = "fx.ir";
+/// The functional op (vLLM IR's `torch.ops.vllm_ir.*`, a functional overload)
+/// a value-form op was imported from: it stays functional (fix-functionalization
+/// leaves it; vLLM's own lowering picks its kernel) and is exported back as
+/// that call.
+pub const FUNCTIONAL: &str = "fx.functional";
 
 /// Evaluates a size expression over symbols (`s0`, `2*s0`, `s0 + 1`,
 /// `(s0//2)`); `None` when it names an unknown symbol or is malformed.

@@ -173,45 +173,48 @@ pub struct Nvfp4 {
     pub swizzled_if: Option<String>,
 }
 
-/// A vLLM IR op the value-form op also stands for (`ir = { target, params, .. }`):
-/// vLLM main's functional `torch.ops.vllm_ir.*` ops (`vllm.ir.ops.rms_norm`,
+/// A functional PyTorch op the value-form op also stands for (`functional =
+/// { target, params, .. }`): vLLM main's IR ops (`torch.ops.vllm_ir.rms_norm`,
 /// `static_quant_fp8`), which its graphs hold until its own lowering picks a
-/// kernel. `params` are the IR op's parameter names in schema order (how
-/// positional arguments bind); each is one of the op's operands or
-/// attributes (under its own name, or the one `names` maps it to), a
-/// `fixed` value the call must pass (`per_token = true`), or a parameter the
-/// op does not model, which must be absent or None. `scalars`: operands that
-/// must hold one element (a per-tensor scale, not a per-token one).
+/// kernel, and functional overloads of custom ops (`_C.scaled_fp4_quant`'s).
+/// A call imports as the op marked `fx.functional`, stays functional and
+/// exports back as that call unless a fusion replaces it. `params` are the
+/// functional op's parameter names in schema order (how positional
+/// arguments bind); each is one of the op's operands or attributes (under
+/// its own name, or the one `names` maps it to), a `fixed` value the call
+/// must pass (`per_token = true`), or a parameter the op does not model,
+/// which must be absent or None. `scalars`: operands that must hold one
+/// element (a per-tensor scale, not a per-token one).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct IrForm {
+pub struct FunctionalForm {
     pub target: String,
     pub params: Vec<String>,
     #[serde(default)]
     pub names: HashMap<String, String>,
     #[serde(default)]
-    pub fixed: HashMap<String, IrValue>,
+    pub fixed: HashMap<String, FixedValue>,
     #[serde(default)]
     pub scalars: Vec<String>,
 }
 
-impl IrForm {
+impl FunctionalForm {
     /// The op's operand or attribute that IR parameter `param` binds to.
     pub fn bound_name<'f>(&'f self, param: &'f str) -> &'f str {
         self.names.get(param).map_or(param, String::as_str)
     }
 }
 
-/// A value an IR call must pass for a parameter: a bool, or a name (a dtype
+/// A value a functional call must pass for a parameter: a bool, or a name (a dtype
 /// such as `float8_e4m3fn`, or a string).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(untagged)]
-pub enum IrValue {
+pub enum FixedValue {
     Bool(bool),
     Name(String),
 }
 
-impl std::fmt::Display for IrValue {
+impl std::fmt::Display for FixedValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Bool(b) => write!(f, "{b}"),
@@ -282,9 +285,9 @@ pub struct OpDef {
     /// of passed as None): arguments that later vLLM versions added with a
     /// default, which an older schema does not have.
     pub omit_if_absent: Vec<String>,
-    /// The vLLM IR op this value-form op also imports from (and exports back
-    /// to when no fusion replaced it).
-    pub ir: Option<IrForm>,
+    /// The functional op (vLLM IR's, a functional overload) this value-form op
+    /// also imports from, and exports back to when no fusion replaced it.
+    pub functional: Option<FunctionalForm>,
     /// `(result, attribute)`: PyTorch returns None for that result when the
     /// bool attribute is false (`fused_all_gather_matmul`'s `return_A`);
     /// the result must then be unread.
@@ -355,7 +358,7 @@ pub struct OpTable {
     pub ops: Vec<OpDef>,
     index: HashMap<String, usize>,
     by_target: HashMap<String, Vec<usize>>,
-    by_ir_target: HashMap<String, Vec<usize>>,
+    by_functional_target: HashMap<String, Vec<usize>>,
 }
 
 impl OpTable {
@@ -368,10 +371,10 @@ impl OpTable {
         self.by_target.get(target).into_iter().flatten().map(|&i| &self.ops[i])
     }
 
-    /// The value-form ops a vLLM IR call of `target` may import as, in
+    /// The value-form ops a functional call of `target` may import as, in
     /// table order (their `fixed` parameters tell them apart).
-    pub fn with_ir_target<'t>(&'t self, target: &str) -> impl Iterator<Item = &'t OpDef> + 't {
-        self.by_ir_target.get(target).into_iter().flatten().map(|&i| &self.ops[i])
+    pub fn with_functional_target<'t>(&'t self, target: &str) -> impl Iterator<Item = &'t OpDef> + 't {
+        self.by_functional_target.get(target).into_iter().flatten().map(|&i| &self.ops[i])
     }
 }
 
@@ -425,7 +428,7 @@ struct RawOp {
     padded_rows: Vec<String>,
     #[serde(default)]
     omit_if_absent: Vec<String>,
-    ir: Option<IrForm>,
+    functional: Option<FunctionalForm>,
     example: String,
 }
 
@@ -511,29 +514,29 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
         nvfp4: None,
         padded_rows: vec![],
         omit_if_absent: vec![],
-        ir: None,
+        functional: None,
         example,
     })
 }
 
-/// An `ir` form names a value-form op with an in-place twin, binds each of
+/// A `functional` form names a value-form op with an in-place twin, binds each of
 /// its operands and attributes to an IR parameter, and renames, fixes or
 /// requires one element only of parameters and operands it has.
-fn check_ir(op: &OpDef, ir: &IrForm) -> Result<(), String> {
+fn check_functional(op: &OpDef, ir: &FunctionalForm) -> Result<(), String> {
     let n = &op.name;
     if op.is_inplace() || op.inplace.is_none() {
-        return Err(format!("{n}: ir names a vLLM IR op for a value-form op with an in-place twin only"));
+        return Err(format!("{n}: functional names a functional form of a value-form op with an in-place twin only"));
     }
     let bound: Vec<&str> = ir.params.iter().map(|p| ir.bound_name(p)).collect();
     let mut declared = op.operands.iter().map(|d| d.name.as_str()).chain(op.attrs.iter().map(|a| a.name.as_str()));
     if let Some(missing) = declared.find(|d| !bound.contains(d)) {
-        return Err(format!("{n}: ir binds no parameter to '{missing}'"));
+        return Err(format!("{n}: functional binds no parameter to '{missing}'"));
     }
     if let Some(k) = ir.names.keys().chain(ir.fixed.keys()).find(|k| !ir.params.contains(k)) {
-        return Err(format!("{n}: ir renames or fixes '{k}', which is not one of its params"));
+        return Err(format!("{n}: functional renames or fixes '{k}', which is not one of its params"));
     }
     if let Some(s) = ir.scalars.iter().find(|s| !op.operands.iter().any(|d| &d.name == *s)) {
-        return Err(format!("{n}: ir scalars names '{s}', which is not an operand"));
+        return Err(format!("{n}: functional scalars names '{s}', which is not an operand"));
     }
     Ok(())
 }
@@ -603,7 +606,7 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             nvfp4: r.nvfp4,
             padded_rows: r.padded_rows,
             omit_if_absent: r.omit_if_absent,
-            ir: r.ir,
+            functional: r.functional,
             example: r.example,
         };
         if let Some((res, attr)) = &op.returned_if {
@@ -670,13 +673,13 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
         }
     }
     let mut by_target: HashMap<String, Vec<usize>> = HashMap::default();
-    let mut by_ir_target: HashMap<String, Vec<usize>> = HashMap::default();
+    let mut by_functional_target: HashMap<String, Vec<usize>> = HashMap::default();
     for (i, op) in ops.iter().enumerate() {
         by_target.entry(op.target.clone()).or_default().push(i);
-        if let Some(ir) = &op.ir {
-            check_ir(op, ir)?;
-            by_ir_target.entry(ir.target.clone()).or_default().push(i);
+        if let Some(ir) = &op.functional {
+            check_functional(op, ir)?;
+            by_functional_target.entry(ir.target.clone()).or_default().push(i);
         }
     }
-    Ok(OpTable { dialects, ops, index, by_target, by_ir_target })
+    Ok(OpTable { dialects, ops, index, by_target, by_functional_target })
 }

@@ -391,8 +391,9 @@ impl Exporter {
             return Ok(());
         }
         let def = vllm_dialect::op(&opname).ok_or_else(|| err(&op, format!("'{opname}' has no FX form")))?;
-        // Imported from a vLLM IR call: that functional call again.
-        if let Some(target) = ir::string_attr(&op, vllm_dialect::provenance::IR).filter(|t| def.ir.as_ref().is_some_and(|i| &i.target == t))
+        // Imported from a functional call (vLLM IR, a functional overload): that call again.
+        if let Some(target) =
+            ir::string_attr(&op, vllm_dialect::provenance::FUNCTIONAL).filter(|t| def.functional.as_ref().is_some_and(|i| &i.target == t))
         {
             return self.export_call(op, def, &target, &operands, wanted);
         }

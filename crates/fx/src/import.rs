@@ -686,25 +686,26 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         shape[slot] = Elem::Unreturned;
     }
 
-    /// A vLLM IR call (`torch.ops.vllm_ir.rms_norm.default(x, weight, eps)`,
-    /// vLLM main's functional norms and quants) as the value-form op that
-    /// stands for it (`ir` in the table), marked with `fx.ir` so that it stays
+    /// A functional call (`torch.ops.vllm_ir.rms_norm.default(x, weight, eps)`:
+    /// vLLM main's IR norms and quants, functional overloads) as the value-form
+    /// op that stands for it (`functional` in the table), marked with
+    /// `fx.functional` so that it stays
     /// functional and exports back as the call. `false` (opaque) when no op
     /// models the call: a parameter none models is given (`variance_size`),
     /// a `fixed` one differs (`per_token`, the FP8 dtype), a `scalars`
     /// operand has more than one element, a norm's weight is None or of
     /// another dtype than its input (the IR op then multiplies before
     /// rounding, which the kernels do not), or the results disagree.
-    fn ir_call(&mut self, block: &'a Block<'c>, node: &'g Node) -> R<bool> {
-        for def in vllm_dialect::table().with_ir_target(&node.target) {
-            if let Some((operands, attrs)) = self.ir_bind(node, def)? {
+    fn functional_call(&mut self, block: &'a Block<'c>, node: &'g Node) -> R<bool> {
+        for def in vllm_dialect::table().with_functional_target(&node.target) {
+            if let Some((operands, attrs)) = self.functional_bind(node, def)? {
                 let (results, tuple) = self.result_types(node)?;
                 if results.len() != def.results.len() {
                     continue;
                 }
                 let mut attrs = attrs;
                 attrs.extend(self.provenance(node, &operands, true));
-                attrs.push((self.id(vllm_dialect::provenance::IR), self.str_attr(&node.target)));
+                attrs.push((self.id(vllm_dialect::provenance::FUNCTIONAL), self.str_attr(&node.target)));
                 self.append(block, node, &def.name, &operands, &results, attrs, tuple)?;
                 return Ok(true);
             }
@@ -712,12 +713,16 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         Ok(false)
     }
 
-    /// The operands (declaration order) and attributes of `def` that the IR
-    /// call `node` binds, or `None` when `def` does not model the call.
+    /// The operands (declaration order) and attributes of `def` that the
+    /// functional call `node` binds, or `None` when `def` does not model it.
     #[allow(clippy::type_complexity)]
-    fn ir_bind(&self, node: &'g Node, def: &'static OpDef) -> R<Option<(Vec<Value<'c, 'a>>, Vec<(Identifier<'c>, Attribute<'c>)>)>> {
+    fn functional_bind(
+        &self,
+        node: &'g Node,
+        def: &'static OpDef,
+    ) -> R<Option<(Vec<Value<'c, 'a>>, Vec<(Identifier<'c>, Attribute<'c>)>)>> {
         use mlir_support::melior::ir::{ShapedTypeLike, ValueLike};
-        let Some(ir) = def.ir.as_ref() else { return Ok(None) };
+        let Some(ir) = def.functional.as_ref() else { return Ok(None) };
         if node.args.len() > ir.params.len() || node.kwargs.iter().any(|(k, _)| !ir.params.iter().any(|p| p == k)) {
             return Ok(None);
         }
@@ -732,8 +737,8 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             let ok = match (ir.fixed.get(p), given(p)) {
                 _ if modeled => true,
                 (Some(want), Some(a)) => match want {
-                    vllm_dialect::spec::IrValue::Bool(b) => matches!(a, Arg::Bool(x) if x == b),
-                    vllm_dialect::spec::IrValue::Name(n) => match a {
+                    vllm_dialect::spec::FixedValue::Bool(b) => matches!(a, Arg::Bool(x) if x == b),
+                    vllm_dialect::spec::FixedValue::Name(n) => match a {
                         Arg::Tagged(_, t) | Arg::Str(t) => t == n,
                         _ => false,
                     },
@@ -797,7 +802,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
     }
 
     fn aten(&mut self, block: &'a Block<'c>, node: &'g Node) -> R<bool> {
-        if self.ir_call(block, node)? {
+        if self.functional_call(block, node)? {
             return Ok(true);
         }
         // Value forms with an in-place twin come through auto_functionalized; a

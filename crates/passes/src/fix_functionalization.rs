@@ -7,7 +7,7 @@ use mlir_support::{
         Context,
         ir::{
             Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, ShapedTypeLike, Type, TypeLike, Value, ValueLike,
-            attribute::{DenseI32ArrayAttribute, DenseI64ArrayAttribute, TypeAttribute},
+            attribute::{DenseI32ArrayAttribute, DenseI64ArrayAttribute, StringAttribute, TypeAttribute},
             operation::{OperationBuilder, OperationLike, OperationRef},
             r#type::DimSize,
         },
@@ -37,8 +37,11 @@ attention, `vllm.cutlass_scaled_mm`) becomes its in-place twin:
   dynamic size is the SymInt input (or the graph's SymInt arithmetic) that
   carries its recorded symbol or expression, else `aten.sym_size` of the
   input where the input's dim is that size; a leading dim recorded as
-  another size (rows padded to a multiple) with no value for it is an
-  error, never a buffer of the input's rows.
+  another size (rows padded to a multiple) takes the graph's value for it,
+  or, for a round-up of a symbol (`128*((s0 + 127)//128)`) nothing computes,
+  that arithmetic built from the symbol's value; with neither it is an
+  error, never a buffer of the input's rows. Padded buffers (NVFP4 block
+  scales) are zero-filled (`aten.full`): the value form's padding is zero.
 - A buffer that is read *and* written (`input`/`residual` of
   `fused_add_rms_norm`, `query`/`key` of the rotary embedding) is reused
   only when that is provably safe: no op after this one reads its old value
@@ -56,8 +59,8 @@ attention, `vllm.cutlass_scaled_mm`) becomes its in-place twin:
 Unlike vLLM, no getitem or DCE hazard exists afterwards: in-place ops have
 effects, so `vllm-dce` keeps them and everything they read. Any value-form
 op with an in-place twin left over is an error. An op imported from vLLM
-main's IR (`vllm_ir.rms_norm`, `vllm_ir.static_quant_fp8`, ...: marked
-`fx.ir`) that no fusion replaced stays functional: vLLM's own IR lowering,
+main's IR (`vllm_ir.rms_norm`, `vllm_ir.static_quant_fp8`, ...) or another
+functional call (marked `fx.functional`) that no fusion replaced stays functional: vLLM's own IR lowering,
 after this pipeline, picks its kernel.",
     anchor: Some("func.func"),
     options: &[PassOption {
@@ -70,7 +73,10 @@ after this pipeline, picks its kernel.",
         PassStatistic { name: "buffers", description: "Output buffers allocated" },
         PassStatistic { name: "copies", description: "Copies made because an old value is still read" },
         PassStatistic { name: "write-backs", description: "slice_scatter write-backs removed (rotary)" },
-        PassStatistic { name: "vllm-ir", description: "vLLM IR ops left functional for vLLM's lowering" },
+        PassStatistic {
+            name: "functional",
+            description: "ops imported from functional calls (vLLM IR) left functional for vLLM's lowering",
+        },
     ],
     sources: &[include_str!("fix_functionalization.rs")],
 };
@@ -400,15 +406,21 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
                 out.push(*v);
                 continue;
             }
+            // Rows padded to a multiple (`128*((s0 + 127)//128)`) that nothing in the
+            // graph computes (a functional quant allocates its own buffers): computed
+            // here from the padded symbol's value, or from `like`'s dim holding it.
+            if let Some((base, k)) = sym.as_deref().and_then(round_up_of) {
+                let base_value = self.by_symbol.get(base).filter(|v| dominates(v)).copied().or_else(|| {
+                    let j = from_like.as_ref()?.iter().position(|s| s.as_deref() == Some(base))?;
+                    sym_size(ctx, block, before, like?, j)
+                });
+                if let Some(b) = base_value {
+                    out.push(round_up(ctx, block, before, b, base, k)?);
+                    continue;
+                }
+            }
             let like = like.filter(|_| like_has_it)?;
-            let op = OperationBuilder::new("aten.sym_size", before.location())
-                .add_operands(&[like])
-                .add_results(&[Type::index(ctx)])
-                .add_attributes(&[ir::named(ctx, "dim", ir::i64_attr(ctx, i as i64))])
-                .build()
-                .ok()?;
-            let op = block.insert_operation_before(before, op);
-            out.push(op.result(0).ok()?.into());
+            out.push(sym_size(ctx, block, before, like, i)?);
         }
         Some((out, shape))
     }
@@ -417,6 +429,87 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
     fn made(&mut self, buffer: Value<'c, 'a>, shape: Vec<Option<String>>) {
         self.made.insert(ir::value_id(buffer), shape);
     }
+}
+
+/// `aten.sym_size(like, dim)`, before `before`.
+fn sym_size<'c: 'a, 'a>(
+    ctx: &'c Context,
+    block: BlockRef<'c, 'a>,
+    before: OperationRef<'c, 'a>,
+    like: Value<'c, 'a>,
+    dim: usize,
+) -> Option<Value<'c, 'a>> {
+    let op = OperationBuilder::new("aten.sym_size", before.location())
+        .add_operands(&[like])
+        .add_results(&[Type::index(ctx)])
+        .add_attributes(&[ir::named(ctx, "dim", ir::i64_attr(ctx, dim as i64))])
+        .build()
+        .ok()?;
+    Some(block.insert_operation_before(before, op).result(0).ok()?.into())
+}
+
+/// `(s, k)` when `expr` is PyTorch's form of `round_up(s, k)` for a symbol
+/// `s`: `k*((s + k-1)//k)`, with any redundant parentheses
+/// (`128*(((s77 + 127)//128))`, as Inductor records it).
+fn round_up_of(expr: &str) -> Option<(&str, i64)> {
+    /// `e` without parentheses that enclose all of it.
+    fn bare(mut e: &str) -> &str {
+        loop {
+            e = e.trim();
+            let Some(inner) = e.strip_prefix('(').and_then(|x| x.strip_suffix(')')) else { return e };
+            // Only when the first `(` closes at the very end.
+            let mut depth = 0i32;
+            if inner.chars().any(|c| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth < 0
+            }) {
+                return e;
+            }
+            e = inner;
+        }
+    }
+    let (k, rest) = expr.split_once('*')?;
+    let k: i64 = k.trim().parse().ok().filter(|k| *k > 1)?;
+    let (sum, div) = bare(rest).rsplit_once("//")?;
+    let (base, addend) = bare(sum).split_once('+')?;
+    let base = base.trim();
+    let whole = div.trim().parse::<i64>().ok() == Some(k) && addend.trim().parse::<i64>().ok() == Some(k - 1);
+    (whole && !base.is_empty() && base.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some((base, k))
+}
+
+/// `k*((b + k-1)//k)` as the graph's SymInt arithmetic (`operator.add`,
+/// `floordiv`, `mul` on index values, as Inductor records vLLM's allocation
+/// of padded buffers), before `before`; each value records its expression.
+fn round_up<'c: 'a, 'a>(
+    ctx: &'c Context,
+    block: BlockRef<'c, 'a>,
+    before: OperationRef<'c, 'a>,
+    b: Value<'c, 'a>,
+    base: &str,
+    k: i64,
+) -> Option<Value<'c, 'a>> {
+    let step = |v: Value<'c, 'a>, target: &str, c: i64, expr: String| -> Option<Value<'c, 'a>> {
+        let args = serde_json::json!({ "args": [{ "operand": 0 }, c], "kwargs": {} }).to_string();
+        let meta = serde_json::json!({ "sym": expr }).to_string();
+        let op = OperationBuilder::new("torch.operator", before.location())
+            .add_operands(&[v])
+            .add_results(&[Type::index(ctx)])
+            .add_attributes(&[
+                ir::named(ctx, "target", StringAttribute::new(ctx, target).into()),
+                ir::named(ctx, "fx_args", StringAttribute::new(ctx, &args).into()),
+                ir::named(ctx, provenance::META, StringAttribute::new(ctx, &meta).into()),
+            ])
+            .build()
+            .ok()?;
+        Some(block.insert_operation_before(before, op).result(0).ok()?.into())
+    };
+    let sum = step(b, "operator.add", k - 1, format!("{base} + {}", k - 1))?;
+    let tiles = step(sum, "operator.floordiv", k, format!("(({base} + {})//{k})", k - 1))?;
+    step(tiles, "operator.mul", k, format!("{k}*(({base} + {})//{k})", k - 1))
 }
 
 /// A new `aten.empty` shaped like `ty`, named after the recorded buffer.
@@ -478,7 +571,7 @@ struct Counts {
     buffers: u64,
     copies: u64,
     writebacks: u64,
-    ir: u64,
+    functional: u64,
 }
 
 /// Rewrites one value-form op; `Err` names what made it impossible.
@@ -639,9 +732,9 @@ impl Pass for FixFunctionalizationPass {
                     }
                     let Some(def) = def_of(&op) else { continue };
                     let Some(twin) = def.inplace.as_deref().and_then(vllm_dialect::op) else { continue };
-                    // A vLLM IR op stays functional: vLLM's lowering picks its kernel.
-                    if ir::string_attr(&op, provenance::IR).is_some() {
-                        counts.ir += 1;
+                    // Imported from a functional call: it stays one (vLLM's lowering picks its kernel).
+                    if ir::string_attr(&op, provenance::FUNCTIONAL).is_some() {
+                        counts.functional += 1;
                         continue;
                     }
                     if let Err(why) = convert(ctx, b, &mut sizes, &mut order, op, def, twin, donate_inputs, &mut counts) {
@@ -656,7 +749,7 @@ impl Pass for FixFunctionalizationPass {
         run.bump("buffers", counts.buffers);
         run.bump("copies", counts.copies);
         run.bump("write-backs", counts.writebacks);
-        run.bump("vllm-ir", counts.ir);
+        run.bump("functional", counts.functional);
         if failed { Err(PassFailed) } else { Ok(()) }
     }
 }
