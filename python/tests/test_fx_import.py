@@ -11,7 +11,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 from test_fx_export import FakeTensor, HigherOrderOperator, Node, OpOverload, SymInt, device, dtype  # noqa: E402
-from vllm_opt.fx_import import GraphImportError, VllmOptPass, load_graph  # noqa: E402
+from vllm_opt.fx_import import GraphImportError, VllmOptPass, donated_input_names, load_graph  # noqa: E402
 
 
 def _uses(value, node):
@@ -209,6 +209,17 @@ class VllmOptPassTest(unittest.TestCase):
         self.assertIn("--runtime-shape 16", runs[0])
         self.assertIn("--tp-size 2", runs[0])
         self.assertNotIn("--runtime-shape", runs[1])  # outside vLLM and not given: symbolic
+
+    def test_vllms_donated_inputs_become_placeholder_names(self):
+        graph = spec_example_graph()
+        # vLLM main's pass context: node indices of the graph; non-placeholders and strays are ignored.
+        context = types.SimpleNamespace(donated_input_ids={2, 0, 5, 99})
+        self.assertEqual(donated_input_names(graph, context), ["scale", "x"])
+        self.assertEqual(donated_input_names(graph, types.SimpleNamespace()), [])
+        # They reach vllm-opt in the config of that call.
+        config = json.loads(VllmOptPass("vllm-opt", config={"enable_noop": True})._common(["x"])[1])
+        self.assertEqual(config["donated_inputs"], ["x"])
+        self.assertNotIn("donated_inputs", json.loads(VllmOptPass("vllm-opt")._common()[1]))
 
     def test_a_vllm_opt_error_is_raised_and_the_graph_is_unchanged(self):
         graph = spec_example_graph()

@@ -197,6 +197,27 @@ def _vllm_runtime_shape():
         return None
 
 
+def _vllm_pass_context():
+    """vLLM's pass context inside its pass manager (its module moved between
+    versions), else None."""
+    for module in ("vllm.compilation.passes.inductor_pass", "vllm.compilation.inductor_pass"):
+        try:
+            return __import__(module, fromlist=["get_pass_context"]).get_pass_context()
+        except Exception:  # noqa: BLE001 - not in vLLM, or outside a pass context
+            continue
+    return None
+
+
+def donated_input_names(graph, context=None):
+    """The placeholders vLLM main marks donated (`donated_input_ids`: node
+    indices of the post-grad graph, the inputs its model passed to an IR op's
+    `maybe_inplace` overload), by name; [] outside vLLM or when none are."""
+    context = context if context is not None else _vllm_pass_context()
+    ids = getattr(context, "donated_input_ids", None) or ()
+    nodes = list(graph.nodes)
+    return sorted(nodes[i].name for i in ids if 0 <= i < len(nodes) and nodes[i].op == "placeholder")
+
+
 def _vllm_c10d_group_names():
     """Inside vLLM: {tp group's unique_name: its c10d group name}, which
     async TP's symmetric-memory ops need; None outside vLLM or before its
@@ -317,8 +338,10 @@ class VllmOptPass:
         config["fi_allreduce_fusion_max_token_num"] = min(int(config.get("fi_allreduce_fusion_max_token_num", 16384)), tokens)
         return config
 
-    def _common(self):
+    def _common(self, donated=()):
         config = self._effective_config()
+        if donated:
+            config = dict(config, donated_inputs=list(donated))
         return ["--config", json.dumps(config, sort_keys=True), "--tp-size", str(self.tp_size), *self.extra_args]
 
     def uuid(self):
@@ -335,7 +358,9 @@ class VllmOptPass:
             src, dst = os.path.join(tmp, "in.json"), os.path.join(tmp, "out.json")
             with open(src, "w") as f:
                 json.dump(doc, f)
-            cmd = [self.binary, src, *self._common(), "--emit", "fx-json", "-o", dst]
+            # The inputs vLLM says its model donated may be written in place (a
+            # function of the graph, so the cache key need not name them).
+            cmd = [self.binary, src, *self._common(donated_input_names(graph)), "--emit", "fx-json", "-o", dst]
             if shape is not None:
                 cmd += ["--runtime-shape", str(int(shape))]
             done = subprocess.run(cmd, capture_output=True, text=True)

@@ -8,6 +8,11 @@
 // the functional IR call, for vLLM's lowering to pick its kernel.
 // RUN: vllm-opt %S/inputs/vllm_ir_norms_inductor.json --config '{"enable_fusion": true, "eliminate_noops": true}' 2>/dev/null | FileCheck %s --check-prefix=FUSED
 // RUN: vllm-opt %S/inputs/vllm_ir_norms_inductor.json --config '{"enable_fusion": true, "eliminate_noops": true}' --emit fx-json 2>/dev/null | FileCheck %s --check-prefix=FX
+// The residual input vLLM main marks donated (its model passed it to
+// `fused_add_rms_norm.maybe_inplace`; VllmOptPass forwards the names): the
+// fused kernel writes it in place, with no copy. Donating another input does not.
+// RUN: vllm-opt %S/inputs/vllm_ir_norms_inductor.json --config '{"enable_fusion": true, "eliminate_noops": true, "donated_inputs": ["arg4_1"]}' 2>&1 | FileCheck %s --check-prefix=DONATED
+// RUN: vllm-opt %S/inputs/vllm_ir_norms_inductor.json --config '{"enable_fusion": true, "eliminate_noops": true, "donated_inputs": ["arg1_1"]}' 2>&1 | FileCheck %s --check-prefix=KEPT
 // Fusion off: the IR norms stay functional calls; only the custom quants go in place.
 // RUN: vllm-opt %S/inputs/vllm_ir_norms_inductor.json --config '{"eliminate_noops": true}' | FileCheck %s --check-prefix=OFF
 // RUN: vllm-opt %S/inputs/vllm_ir_norms_inductor.json --config '{"eliminate_noops": true}' --emit fx-json | FileCheck %s --check-prefix=OFFFX
@@ -55,3 +60,11 @@
 // QOFF: "target":"torch.ops.vllm_ir.rms_norm.default","args":[{"node":"arg1_1"},{"node":"arg2_1"},1e-6]
 // QOFF: "target":"torch.ops.vllm_ir.static_quant_fp8.default","args":[{"node":"rms_norm"},{"node":"arg3_1"},{"dtype":"float8_e4m3fn"}]
 // QOFF: "target":"torch.ops.vllm_ir.static_quant_fp8.default","args":[{"node":"getitem_1"},{"node":"arg5_1"},{"dtype":"float8_e4m3fn"}]
+
+// DONATED-NOT: aten.clone
+// DONATED-NOT: remark
+// DONATED: "vllm.fused_add_rms_norm_static_fp8_quant_"(%{{.*}}, %arg1, %arg4, %arg2, %arg3)
+
+// KEPT: remark: copied 'residual' before writing it in place: its storage is graph input #4, which the caller still owns (not donated)
+// KEPT: %[[R:.*]] = "aten.clone"(%arg4)
+// KEPT: "vllm.fused_add_rms_norm_static_fp8_quant_"(%{{.*}}, %arg1, %[[R]], %arg2, %arg3)

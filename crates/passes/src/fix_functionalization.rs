@@ -48,7 +48,8 @@ attention, `vllm.cutlass_scaled_mm`) becomes its in-place twin:
   through it or through any view of the same storage (views:
   ops marked `view` in the op table), no other operand of the op aliases
   it, and its storage is not a graph input (which the caller still owns)
-  unless `donate-inputs` is set. Otherwise the pass writes into an
+  unless `donate-inputs` is set or `donated-inputs` names it (vLLM main
+  records the inputs its model donated to an IR op's `maybe_inplace`). Otherwise the pass writes into an
   `aten.clone` of it, counts the copy and says why in a remark.
 - vLLM's rotary special case, as a proof instead of an assumption: when
   the rotated `query`/`key` are slices of one tensor and their new values
@@ -63,11 +64,18 @@ main's IR (`vllm_ir.rms_norm`, `vllm_ir.static_quant_fp8`, ...) or another
 functional call (marked `fx.functional`) that no fusion replaced stays functional: vLLM's own IR lowering,
 after this pipeline, picks its kernel.",
     anchor: Some("func.func"),
-    options: &[PassOption {
-        name: "donate-inputs",
-        default: "false",
-        description: "Graph inputs may be overwritten in place (the caller gives them up)",
-    }],
+    options: &[
+        PassOption {
+            name: "donate-inputs",
+            default: "false",
+            description: "Graph inputs may be overwritten in place (the caller gives them up)",
+        },
+        PassOption {
+            name: "donated-inputs",
+            default: "",
+            description: "The graph inputs (placeholder names, ':'-separated) that may be overwritten in place",
+        },
+    ],
     statistics: &[
         PassStatistic { name: "converted", description: "Value-form ops turned into in-place calls" },
         PassStatistic { name: "buffers", description: "Output buffers allocated" },
@@ -258,6 +266,33 @@ fn writeback_chain<'c: 'a, 'a>(order: &Order, op: OperationRef<'c, 'a>, written:
     Some(chain)
 }
 
+/// Which graph inputs the caller gives up (`donate-inputs`, `donated-inputs`).
+enum Donation {
+    None,
+    All,
+    /// By placeholder name (the function argument's `fx.name`).
+    Inputs(Vec<String>),
+}
+
+impl Donation {
+    fn covers(&self, arg: mlir_support::melior::ir::block::BlockArgument<'_, '_>) -> bool {
+        match self {
+            Self::None => false,
+            Self::All => true,
+            Self::Inputs(names) => input_name(arg).is_some_and(|n| names.contains(&n)),
+        }
+    }
+}
+
+/// The placeholder name (`fx.name`) of a function argument.
+fn input_name(arg: mlir_support::melior::ir::block::BlockArgument<'_, '_>) -> Option<String> {
+    use mlir_support::melior::ir::attribute::{ArrayAttribute, DictionaryAttribute};
+    let func = arg.owner().parent_operation()?;
+    let attrs = ArrayAttribute::try_from(func.attribute("arg_attrs").ok()?).ok()?;
+    let d = DictionaryAttribute::try_from(attrs.element(arg.argument_number()).ok()?).ok()?;
+    ir::string_value(d.element_by_name("fx.name")?)
+}
+
 /// Why overwriting `v` in place at `op` would be wrong, if it would.
 fn unsafe_to_overwrite(
     order: &Order,
@@ -266,13 +301,13 @@ fn unsafe_to_overwrite(
     others_written: &[Value<'_, '_>],
     copied: &[Value<'_, '_>],
     exempt: &[OperationRef<'_, '_>],
-    donate_inputs: bool,
+    donation: &Donation,
 ) -> Option<String> {
     let root = storage_root(v);
     if let Some(arg) = ir::block_argument(root)
-        && !donate_inputs
+        && !donation.covers(arg)
     {
-        return Some(format!("its storage is graph input #{}, which the caller still owns (donate_inputs is off)", arg.argument_number()));
+        return Some(format!("its storage is graph input #{}, which the caller still owns (not donated)", arg.argument_number()));
     }
     let class = alias_class(root);
     for c in &class {
@@ -584,7 +619,7 @@ fn convert<'c: 'a, 'a>(
     op: OperationRef<'c, 'a>,
     def: &OpDef,
     twin: &OpDef,
-    donate_inputs: bool,
+    donation: &Donation,
     counts: &mut Counts,
 ) -> Result<(), String> {
     let named = vllm_dialect::verify::named_operands(&op).ok_or("the op does not verify")?;
@@ -617,7 +652,7 @@ fn convert<'c: 'a, 'a>(
             operand(&t.name)
         } else if def.reads(&t.name) {
             match operand(&t.name) {
-                Some(v) => match unsafe_to_overwrite(order, op, v, &written_values, &copied, &chain, donate_inputs) {
+                Some(v) => match unsafe_to_overwrite(order, op, v, &written_values, &copied, &chain, donation) {
                     None => Some(v),
                     Some(why) => {
                         let c = clone(block, op, v).ok_or("cannot build aten.clone")?;
@@ -708,10 +743,11 @@ impl Pass for FixFunctionalizationPass {
     }
 
     fn run(&self, func: OperationRef<'_, '_>, run: &PassRun<'_>) -> Result<(), PassFailed> {
-        let donate_inputs = match run.option("donate-inputs") {
-            "true" | "1" => true,
-            "false" | "0" | "" => false,
-            other => {
+        let donation = match (run.option("donate-inputs"), run.option("donated-inputs")) {
+            ("true" | "1", _) => Donation::All,
+            ("false" | "0" | "", "") => Donation::None,
+            ("false" | "0" | "", names) => Donation::Inputs(names.split(':').map(String::from).collect()),
+            (other, _) => {
                 ir::emit_error(func.location(), &format!("donate-inputs must be true or false, not '{other}'"));
                 return Err(PassFailed);
             }
@@ -737,7 +773,7 @@ impl Pass for FixFunctionalizationPass {
                         counts.functional += 1;
                         continue;
                     }
-                    if let Err(why) = convert(ctx, b, &mut sizes, &mut order, op, def, twin, donate_inputs, &mut counts) {
+                    if let Err(why) = convert(ctx, b, &mut sizes, &mut order, op, def, twin, &donation, &mut counts) {
                         ir::emit_error(op.location(), &format!("'{}' has an in-place kernel but could not be converted: {why}", def.name));
                         failed = true;
                     }

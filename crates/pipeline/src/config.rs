@@ -38,6 +38,11 @@ pub struct PassConfig {
     pub c10d_group_names: std::collections::BTreeMap<String, String>,
     /// Graph inputs may be overwritten in place by fix-functionalization.
     pub donate_inputs: bool,
+    /// The graph inputs (placeholder names) the caller donates: vLLM main
+    /// records them in its pass context (`donated_input_ids`, the inputs its
+    /// model passed to an IR op's `maybe_inplace` overload), and
+    /// fix-functionalization may overwrite those in place.
+    pub donated_inputs: Vec<String>,
     /// Stages (pass names) to dump; empty with `dump_graph_dir` set = all.
     pub dump_graph_stages: Vec<String>,
     pub dump_graph_dir: Option<PathBuf>,
@@ -60,6 +65,7 @@ impl Default for PassConfig {
             sp_min_token_num: None,
             c10d_group_names: Default::default(),
             donate_inputs: false,
+            donated_inputs: vec![],
             dump_graph_stages: vec![],
             dump_graph_dir: None,
         }
@@ -88,6 +94,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("sp_min_token_num", "sp_min_token_num"),
     ("c10d_group_names", "c10d_group_names"),
     ("donate_inputs", "donate_inputs"),
+    ("donated_inputs", "donated_inputs"),
     ("dump_graph_stages", "dump_graph_stages"),
     ("dump_graph_dir", "dump_graph_dir"),
 ];
@@ -208,6 +215,20 @@ impl PassConfig {
                     .collect::<Option<_>>()
                     .ok_or_else(bad)?;
             }
+            "donated_inputs" => {
+                let mut names: Vec<String> = v
+                    .as_array()
+                    .and_then(|a| {
+                        a.iter()
+                            .map(|s| s.as_str().filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')))
+                            .map(|s| s.map(String::from))
+                            .collect()
+                    })
+                    .ok_or_else(|| ConfigError(format!("config: '{spelling}' must be a list of placeholder names, got {v}")))?;
+                names.sort();
+                names.dedup();
+                self.donated_inputs = names;
+            }
             "dump_graph_stages" => {
                 self.dump_graph_stages = v
                     .as_array()
@@ -290,6 +311,10 @@ impl PassConfig {
         }
         if !self.c10d_group_names.is_empty() {
             m.insert("c10d_group_names".into(), serde_json::to_value(&self.c10d_group_names).unwrap_or_default());
+        }
+        // Only when given: configs without it keep the uuid they always had.
+        if !self.donated_inputs.is_empty() {
+            m.insert("donated_inputs".into(), serde_json::to_value(&self.donated_inputs).unwrap_or_default());
         }
         m
     }

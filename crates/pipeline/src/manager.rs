@@ -361,7 +361,14 @@ impl PostGradPassManager {
         steps.extend(self.custom.iter().map(|p| custom_step(StepKind::Custom, p)));
         for name in FINAL {
             let available = pass::is_registered(name);
-            let options = if *name == "vllm-fix-functionalization" && self.config.donate_inputs { "donate-inputs=true" } else { "" };
+            let options = match *name {
+                "vllm-fix-functionalization" if self.config.donate_inputs => "donate-inputs=true".to_string(),
+                "vllm-fix-functionalization" if !self.config.donated_inputs.is_empty() => {
+                    format!("donated-inputs={}", self.config.donated_inputs.join(":"))
+                }
+                _ => String::new(),
+            };
+            let options = options.as_str();
             steps.push(Step {
                 kind: StepKind::Final,
                 name: (*name).into(),
