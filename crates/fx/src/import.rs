@@ -722,19 +722,19 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         def: &'static OpDef,
     ) -> R<Option<(Vec<Value<'c, 'a>>, Vec<(Identifier<'c>, Attribute<'c>)>)>> {
         use mlir_support::melior::ir::{ShapedTypeLike, ValueLike};
-        let Some(ir) = def.functional.as_ref() else { return Ok(None) };
-        if node.args.len() > ir.params.len() || node.kwargs.iter().any(|(k, _)| !ir.params.iter().any(|p| p == k)) {
+        let Some(form) = def.functional.as_ref() else { return Ok(None) };
+        if node.args.len() > form.params.len() || node.kwargs.iter().any(|(k, _)| !form.params.iter().any(|p| p == k)) {
             return Ok(None);
         }
         let given = |p: &str| -> Option<&'g Arg<'g>> {
-            let i = ir.params.iter().position(|q| q == p)?;
+            let i = form.params.iter().position(|q| q == p)?;
             node.args.get(i).or_else(|| node.kwarg(p))
         };
-        let param_of = |name: &str| ir.params.iter().find(|p| ir.bound_name(p) == name).map(String::as_str);
-        for p in &ir.params {
-            let name = ir.bound_name(p);
+        let param_of = |name: &str| form.params.iter().find(|p| form.bound_name(p) == name).map(String::as_str);
+        for p in &form.params {
+            let name = form.bound_name(p);
             let modeled = def.operands.iter().any(|d| d.name == name) || def.attr(name).is_some();
-            let ok = match (ir.fixed.get(p), given(p)) {
+            let ok = match (form.fixed.get(p), given(p)) {
                 _ if modeled => true,
                 (Some(want), Some(a)) => match want {
                     vllm_dialect::spec::FixedValue::Bool(b) => matches!(a, Arg::Bool(x) if x == b),
@@ -751,6 +751,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             }
         }
         let mut operands = Vec::new();
+        let mut named = Vec::new();
         let mut segments = Vec::new();
         for d in &def.operands {
             match (param_of(&d.name).and_then(given), d.arity) {
@@ -762,7 +763,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
                         return Ok(None);
                     }
                     let t = mlir_support::ir::ranked_tensor(v.r#type());
-                    if ir.scalars.contains(&d.name)
+                    if form.scalars.contains(&d.name)
                         && !t.is_some_and(|t| {
                             (0..t.rank()).all(|i| t.dim_size(i).is_ok_and(|s| s == mlir_support::melior::ir::r#type::DimSize::Static(1)))
                         })
@@ -770,6 +771,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
                         return Ok(None);
                     }
                     operands.push(v);
+                    named.push((d.name.as_str(), v));
                     segments.push(1);
                 }
                 _ => return Ok(None),
@@ -778,9 +780,8 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         // A norm's weight of the input's element type (the kernels' rounding).
         if let Some(w) = &def.row_weight {
             let elem = |name: &str| {
-                let i = def.operands.iter().position(|d| d.name == name)?;
-                let t = mlir_support::ir::ranked_tensor(operands.get(i)?.r#type())?;
-                Some(mlir_support::ir::type_string(t.element()).into_owned())
+                let v = named.iter().find(|(n, _)| *n == name)?.1;
+                Some(mlir_support::ir::type_string(mlir_support::ir::ranked_tensor(v.r#type())?.element()).into_owned())
             };
             if elem(w) != elem(&def.operands[0].name) {
                 return Ok(None);
