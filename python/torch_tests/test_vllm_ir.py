@@ -144,6 +144,13 @@ def layer_ir_quants(x, residual, w, scale, token_scale):
     return q1, q2, s2, r, q3
 
 
+def add_then_norm(x, residual, w):
+    """A Transformers-style boundary on vLLM main: the residual add as a tensor add, then the IR norm; the
+    sum is the next residual."""
+    z = residual + x
+    return torch.ops.vllm_ir.rms_norm(z, w, EPS), z
+
+
 def _rows_and_weight(seed, symbolic):
     """16 bf16 rows of 256 and a residual (their token count dynamic when `symbolic`), a norm weight, a generator."""
     g = torch.Generator().manual_seed(seed)
@@ -212,6 +219,24 @@ class VllmIrNorms(unittest.TestCase):
                 self.assertTrue(torch.equal(s2, want_s2))
                 self.assertTrue(torch.equal(r_out, z))
                 self.assertTrue(torch.equal(u8(q3), u8(static_quant_fp8(z, token_scale, torch.float8_e4m3fn))))
+
+    def test_an_add_and_an_ir_norm_fuse_into_the_ir_fused_add_norm(self):
+        # As vLLM main's AddRMSNormPattern writes it: the IR op, left for vLLM's lowering.
+        for symbolic in (True, False):
+            with self.subTest(symbolic=symbolic):
+                compiled, seen = compile_with_pass(add_then_norm, {"fuse_norm_quant": True, "eliminate_noops": True},
+                                                   enable_auto_functionalized_v2=False)
+                x, r, w, _ = _rows_and_weight(9, symbolic)
+                if symbolic:
+                    dump_post_grad(add_then_norm, (x, r, w), "add_norm")
+                got = compiled(x, r, w)
+                self.assertEqual(len(seen), 1)
+                self.assertEqual(seen[0].count("vllm_ir.fused_add_rms_norm.default"), 1, seen[0])
+                for gone in ("vllm_ir.rms_norm", "aten.add"):
+                    self.assertNotIn(gone, " ".join(seen[0]))
+                want = fused_add_rms_norm(x, r, w, EPS)
+                self.assertTrue(torch.equal(got[0], want[0]))
+                self.assertTrue(torch.equal(got[1], want[1]))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,11 @@
 // fused kernel writes it in place, with no copy. Donating another input does not.
 // RUN: vllm-opt %S/inputs/vllm_ir_norms_inductor.json --config '{"enable_fusion": true, "eliminate_noops": true, "donated_inputs": ["arg4_1"]}' 2>&1 | FileCheck %s --check-prefix=DONATED
 // RUN: vllm-opt %S/inputs/vllm_ir_norms_inductor.json --config '{"enable_fusion": true, "eliminate_noops": true, "donated_inputs": ["arg1_1"]}' 2>&1 | FileCheck %s --check-prefix=KEPT
+// A residual add and the IR norm of the sum (Transformers-style): fused into
+// the IR fused_add_rms_norm, functional, as vLLM main's AddRMSNormPattern
+// writes it, and exported as that call with its two results.
+// RUN: vllm-opt %S/inputs/vllm_ir_add_norm_inductor.json --config '{"fuse_norm_quant": true, "eliminate_noops": true}' | FileCheck %s --check-prefix=ADD
+// RUN: vllm-opt %S/inputs/vllm_ir_add_norm_inductor.json --config '{"fuse_norm_quant": true, "eliminate_noops": true}' --emit fx-json | FileCheck %s --check-prefix=ADDFX
 // Fusion off: the IR norms stay functional calls; only the custom quants go in place.
 // RUN: vllm-opt %S/inputs/vllm_ir_norms_inductor.json --config '{"eliminate_noops": true}' | FileCheck %s --check-prefix=OFF
 // RUN: vllm-opt %S/inputs/vllm_ir_norms_inductor.json --config '{"eliminate_noops": true}' --emit fx-json | FileCheck %s --check-prefix=OFFFX
@@ -68,3 +73,12 @@
 // KEPT: remark: copied 'residual' before writing it in place: its storage is graph input #4, which the caller still owns (not donated)
 // KEPT: %[[R:.*]] = "aten.clone"(%arg4)
 // KEPT: "vllm.fused_add_rms_norm_static_fp8_quant_"(%{{.*}}, %arg1, %[[R]], %arg2, %arg3)
+
+// ADD: %[[F:.*]]:2 = "vllm.fused_add_rms_norm"(%arg1, %arg2, %arg3) {epsilon = 9.9999999999999995E-7 : f64, fx.functional = "torch.ops.vllm_ir.fused_add_rms_norm.default", fx.meta = "[{
+// ADD-NOT: aten.add
+// ADD-NOT: vllm.fused_add_rms_norm_
+// ADD: return %[[F]]#0, %[[F]]#1
+
+// ADDFX: "name":"fused_add_rms_norm","op":"call_function","target":"torch.ops.vllm_ir.fused_add_rms_norm.default","args":[{"node":"arg1_1"},{"node":"arg2_1"},{"node":"arg3_1"},1e-6],"kwargs":{},"meta":{"val":[{
+// ADDFX: "target":"operator.getitem","args":[{"node":"fused_add_rms_norm"},0]
+// ADDFX: "target":"operator.getitem","args":[{"node":"fused_add_rms_norm"},1]

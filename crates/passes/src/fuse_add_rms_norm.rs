@@ -46,6 +46,10 @@ The fusions after it then see vLLM's fused op: + static FP8 quant
 and sequence parallelism. A decomposed RMSNorm without residual (vLLM's
 native one, custom ops off) of such an add is raised to the custom op first.
 
+On vLLM main's IR (`vllm_ir.rms_norm`, marked `fx.functional`) the fused
+op is the IR `fused_add_rms_norm`, functional, as vLLM's pattern writes it:
+vLLM's IR lowering picks its kernel.
+
 Never when the two addends differ in shape or type (a broadcast bias is not
 a residual), when the sum is read before the norm, or when the add takes an
 `alpha` (imported as `torch.operator`, not `aten.add`).

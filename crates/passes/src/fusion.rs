@@ -272,6 +272,7 @@ fn rewrite<'c, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, rule: &Rule, m: &M
     };
     let fused = block.insert_operation_before(m.root, op);
     keep_recorded_meta(ctx, fused, def, &replaced);
+    keep_functional(ctx, fused, def, m);
     for (i, r) in replaced.iter().enumerate() {
         if let Ok(new) = fused.result(i) {
             ir::replace_all_uses(*r, new.into());
@@ -284,6 +285,26 @@ fn rewrite<'c, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, rule: &Rule, m: &M
         ir::erase(m.producer);
     }
     true
+}
+
+/// A fusion of functional (vLLM IR) ops into an op with a functional form of
+/// its own (add + `vllm_ir.rms_norm` -> `vllm_ir.fused_add_rms_norm`, as vLLM
+/// main's AddRMSNormPattern writes it) stays functional: the fused op is
+/// marked with that form's target, and its record is the call's results
+/// (without `auto_functionalized`'s leading null).
+fn keep_functional<'c>(ctx: &'c Context, fused: OperationRef<'c, '_>, def: &vllm_dialect::spec::OpDef, m: &Match<'c, '_>) {
+    let Some(form) = def.functional.as_ref().filter(|f| f.fixed.is_empty()) else { return };
+    if [m.root, m.producer].iter().all(|o| ir::string_attr(o, provenance::FUNCTIONAL).is_none()) {
+        return;
+    }
+    ir::set_attribute(fused, provenance::FUNCTIONAL, StringAttribute::new(ctx, &form.target).into());
+    if let Some(serde_json::Value::Array(mut items)) =
+        ir::string_attr(&fused, provenance::META).and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        && items.first().is_some_and(serde_json::Value::is_null)
+    {
+        items.remove(0);
+        ir::set_attribute(fused, provenance::META, StringAttribute::new(ctx, &serde_json::Value::Array(items).to_string()).into());
+    }
 }
 
 /// Gives the fused op the replaced values' recorded `fx.meta` (as an
