@@ -267,7 +267,7 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
     // the all-reduce + norm fusion instead of SP), ops expected after the
     // passes and how many, the baseline is the unfused graph)
     type Case<'a> = (&'a str, usize, &'a str, &'a [(&'a str, usize)], bool);
-    let cases: [Case; 14] = [
+    let cases: [Case; 16] = [
         // NVFP4 after both norms: pattern 3, the packed rows and block scales from the fused op
         // (one zero residual, two zero-filled block-scale buffers).
         (
@@ -334,6 +334,26 @@ fn sequence_parallelism_keeps_every_ranks_results() -> Result<(), Failed> {
             true,
         ),
         ("tp_decoder", 3, "sp,fuse", &[("vllm.reduce_scatter", 3), ("vllm.rms_norm_static_fp8_quant_", 1)], true),
+        // vLLM main's IR ops: the same fusions and sharding; what nothing fuses stays functional.
+        (
+            "tp_decoder_ir",
+            3,
+            "ar,fuse",
+            &[("vllm.flashinfer_trtllm_fused_allreduce_norm_", 3), ("vllm.rms_norm_static_fp8_quant_", 0), ("aten.full", 1)],
+            true,
+        ),
+        (
+            "tp_decoder_ir",
+            3,
+            "sp,fuse",
+            &[
+                ("vllm.reduce_scatter", 3),
+                ("vllm.rms_norm_static_fp8_quant_", 1),
+                ("vllm.fused_add_rms_norm", 1),
+                ("vllm.fused_add_rms_norm_", 0),
+            ],
+            true,
+        ),
         ("tp_decoder_per_token", 3, "sp,fuse", &[("vllm.reduce_scatter", 3), ("vllm.rms_norm_dynamic_per_token_quant_", 2)], false),
         ("tp_llama_static", 5, "sp,fuse", &[("vllm.reduce_scatter", 3), ("vllm.fused_add_rms_norm_static_fp8_quant_", 1)], true),
         (

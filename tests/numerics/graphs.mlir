@@ -164,6 +164,23 @@ func.func @tp_decoder(%p0: tensor<8x64xbf16>, %p1: tensor<8x64xbf16>, %p2: tenso
 
 // -----
 
+// @tp_decoder as vLLM main's graph holds it: the norms and quants are its
+// IR ops (imported marked `fx.functional`, with their recorded calls).
+func.func @tp_decoder_ir(%p0: tensor<8x64xbf16>, %p1: tensor<8x64xbf16>, %p2: tensor<8x64xbf16>, %w: tensor<64xbf16>, %s: tensor<f32>)
+    -> (tensor<8x64xf8E4M3FN>, tensor<8x64xf8E4M3FN>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>) {
+  %a0 = "vllm.all_reduce"(%p0) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %n0 = "vllm.rms_norm"(%a0, %w) {epsilon = 1.0e-5 : f64, fx.functional = "torch.ops.vllm_ir.rms_norm.default", fx.args = "{\"args\":[{\"operand\":0},{\"operand\":1},1e-05],\"kwargs\":{}}", fx.meta = "{\"shape\":[8,64],\"dtype\":\"bfloat16\"}"} : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
+  %q0 = "vllm.static_scaled_fp8_quant"(%n0, %s) {fx.functional = "torch.ops.vllm_ir.static_quant_fp8.default", fx.args = "{\"args\":[{\"operand\":0},{\"operand\":1},{\"dtype\":\"float8_e4m3fn\"}],\"kwargs\":{}}"} : (tensor<8x64xbf16>, tensor<f32>) -> tensor<8x64xf8E4M3FN>
+  %a1 = "vllm.all_reduce"(%p1) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %n1, %r1 = "vllm.fused_add_rms_norm"(%a1, %a0, %w) {epsilon = 1.0e-5 : f64, fx.functional = "torch.ops.vllm_ir.fused_add_rms_norm.default", fx.args = "{\"args\":[{\"operand\":0},{\"operand\":1},{\"operand\":2},1e-05],\"kwargs\":{}}"} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>)
+  %q1 = "vllm.static_scaled_fp8_quant"(%n1, %s) {fx.functional = "torch.ops.vllm_ir.static_quant_fp8.default", fx.args = "{\"args\":[{\"operand\":0},{\"operand\":1},{\"dtype\":\"float8_e4m3fn\"}],\"kwargs\":{}}"} : (tensor<8x64xbf16>, tensor<f32>) -> tensor<8x64xf8E4M3FN>
+  %a2 = "vllm.all_reduce"(%p2) {group_name = "tp:0"} : (tensor<8x64xbf16>) -> tensor<8x64xbf16>
+  %n2, %r2 = "vllm.fused_add_rms_norm"(%a2, %r1, %w) {epsilon = 1.0e-5 : f64, fx.functional = "torch.ops.vllm_ir.fused_add_rms_norm.default", fx.args = "{\"args\":[{\"operand\":0},{\"operand\":1},{\"operand\":2},1e-05],\"kwargs\":{}}"} : (tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<64xbf16>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>)
+  return %q0, %q1, %n2, %r2, %a0 : tensor<8x64xf8E4M3FN>, tensor<8x64xf8E4M3FN>, tensor<8x64xbf16>, tensor<8x64xbf16>, tensor<8x64xbf16>
+}
+
+// -----
+
 // The same decoder with dynamic per-token FP8 quants after the norms.
 func.func @tp_decoder_per_token(%p0: tensor<8x64xbf16>, %p1: tensor<8x64xbf16>, %p2: tensor<8x64xbf16>, %w: tensor<64xbf16>)
     -> (tensor<8x64xf8E4M3FN>, tensor<8x1xf32>, tensor<8x64xf8E4M3FN>, tensor<8x1xf32>, tensor<8x64xbf16>, tensor<8x64xbf16>) {

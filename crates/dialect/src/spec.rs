@@ -205,20 +205,23 @@ impl FunctionalForm {
     }
 }
 
-/// A value a functional call must pass for a parameter: a bool, or a name (a dtype
-/// such as `float8_e4m3fn`, or a string).
+/// A value a functional call must pass for a parameter, as the FX graph
+/// format writes it: a bool, a dtype (`{ dtype = "float8_e4m3fn" }`), or a
+/// string.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum FixedValue {
     Bool(bool),
-    Name(String),
+    Dtype { dtype: String },
+    Str(String),
 }
 
 impl std::fmt::Display for FixedValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Bool(b) => write!(f, "{b}"),
-            Self::Name(n) => f.write_str(n),
+            Self::Dtype { dtype } => f.write_str(dtype),
+            Self::Str(s) => write!(f, "{s:?}"),
         }
     }
 }

@@ -416,12 +416,15 @@ impl Exporter {
         operands: &[Value<'_, '_>],
         wanted: Option<String>,
     ) -> R<()> {
+        let form = def.functional.as_ref().filter(|f| f.target == target);
         let (args, kwargs) = match self.provenance_args(&op) {
             Some(fx) => {
                 let a = self.decode(&op, &fx["args"], operands, &HashMap::new())?;
                 let k = self.decode(&op, &fx["kwargs"], operands, &HashMap::new())?;
                 (a.as_array().cloned().unwrap_or_default(), k.as_object().cloned().unwrap_or_default())
             }
+            // A functional call a pass made (or rebuilt): its parameters in order.
+            None if let Some(form) = form => (self.functional_args(&op, def, form)?, Map::new()),
             None => {
                 let (args, mut kwargs) = self.synth_call_args(&op, def, operands)?;
                 if matches!(def.name.as_str(), "aten.empty" | "aten.full") {
@@ -442,6 +445,39 @@ impl Exporter {
             self.metas.insert(ir::value_id(r.into()), meta);
         }
         Ok(())
+    }
+
+    /// The positional arguments of `op`'s functional call (`form`): each
+    /// parameter's operand, attribute or fixed value, None for one the op
+    /// does not model, trailing Nones left out (their defaults).
+    fn functional_args(&self, op: &OperationRef<'_, '_>, def: &OpDef, form: &vllm_dialect::spec::FunctionalForm) -> R<Vec<Json>> {
+        let groups = vllm_dialect::verify::named_operands(op).ok_or_else(|| err(op, "operand groups do not match the declaration"))?;
+        let mut none = std::iter::empty();
+        let mut args = Vec::new();
+        for p in &form.params {
+            let name = form.bound_name(p);
+            let j = if let Some((_, vals)) = groups.iter().find(|(n, _)| *n == name) {
+                match vals.first() {
+                    Some(v) => self.reference(op, *v)?,
+                    None => Json::Null,
+                }
+            } else if def.attr(name).is_some() {
+                let attr = op.attribute(name).map_err(|_| err(op, format!("missing attribute '{name}'")))?;
+                self.attr_json(attr, &mut none)
+            } else {
+                match form.fixed.get(p) {
+                    Some(vllm_dialect::spec::FixedValue::Bool(b)) => json!(b),
+                    Some(vllm_dialect::spec::FixedValue::Dtype { dtype }) => json!({ "dtype": dtype }),
+                    Some(vllm_dialect::spec::FixedValue::Str(s)) => json!(s),
+                    None => Json::Null,
+                }
+            };
+            args.push(j);
+        }
+        while args.last().is_some_and(Json::is_null) {
+            args.pop();
+        }
+        Ok(args)
     }
 
     /// Positional operands then attributes (keyword-only ones as kwargs).

@@ -738,10 +738,8 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
                 _ if modeled => true,
                 (Some(want), Some(a)) => match want {
                     vllm_dialect::spec::FixedValue::Bool(b) => matches!(a, Arg::Bool(x) if x == b),
-                    vllm_dialect::spec::FixedValue::Name(n) => match a {
-                        Arg::Tagged(_, t) | Arg::Str(t) => t == n,
-                        _ => false,
-                    },
+                    vllm_dialect::spec::FixedValue::Dtype { dtype } => a.tagged("dtype") == Some(dtype.as_str()),
+                    vllm_dialect::spec::FixedValue::Str(t) => matches!(a, Arg::Str(x) if x == t),
                 },
                 (Some(_), None) => false,
                 (None, a) => matches!(a, None | Some(Arg::Null)),

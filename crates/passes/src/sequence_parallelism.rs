@@ -219,12 +219,15 @@ impl<'c, 'a> Sharder<'c, 'a, '_> {
     }
 
     /// A copy of `like` (a norm or a row-wise quant) on `operands` with result `types`, placed before it,
-    /// with its attributes but not its FX provenance (`fx.*`: the shapes changed).
+    /// with its attributes but not its FX provenance (`fx.*`: the shapes changed), except
+    /// `fx.functional` (a vLLM IR op stays one; its call is rebuilt from the op).
     fn copy_before(&self, like: OperationRef<'c, 'a>, operands: &[Value<'c, 'a>], types: &[Type<'c>]) -> Option<OperationRef<'c, 'a>> {
         let name = like.name();
         let name = name.as_string_ref().as_str().ok()?.to_string();
-        let attrs: Vec<(Identifier, Attribute)> =
-            like.attributes().filter(|(n, _)| n.as_string_ref().as_str().is_ok_and(|n| !n.starts_with("fx."))).collect();
+        let attrs: Vec<(Identifier, Attribute)> = like
+            .attributes()
+            .filter(|(n, _)| n.as_string_ref().as_str().is_ok_and(|n| !n.starts_with("fx.") || n == vllm_dialect::provenance::FUNCTIONAL))
+            .collect();
         let op =
             OperationBuilder::new(&name, like.location()).add_operands(operands).add_results(types).add_attributes(&attrs).build().ok()?;
         Some(self.block.insert_operation_before(like, op))
