@@ -15,6 +15,7 @@ import unittest
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
+from fp8 import BODIES, EPS, RMS_NORM, RMS_NORM_STATIC_FP8_QUANT, quant  # noqa: E402
 from inductor_pass import compile_with_pass, define_ops, dump_post_grad  # noqa: E402
 
 try:
@@ -22,13 +23,6 @@ try:
     from torch._library.opaque_object import register_opaque_type
 except ImportError:  # torch < 2.11: no opaque types, vLLM passes a str
     OpaqueBase = None
-
-EPS = 1e-6
-
-
-def quant(y, scale):
-    return (y.float() * scale.reciprocal()).clamp(-448.0, 448.0).to(torch.float8_e4m3fn)
-
 
 if OpaqueBase is not None:
     class LayerName(OpaqueBase):
@@ -67,30 +61,9 @@ if OpaqueBase is not None:
     torch.library.register_fake("vllm::unified_attention_with_output", lambda *a, **k: None, lib=VLLM)
 
 
-def rms(x, w):
-    xf = x.float()
-    return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + EPS)).to(x.dtype) * w
-
-
-def rms_norm(result, input, weight, epsilon):
-    result.copy_(rms(input, weight))
-
-
-def static_scaled_fp8_quant(result, input, scale):
-    result.copy_(quant(input, scale))
-
-
-def rms_norm_static_fp8_quant(result, input, weight, scale, epsilon):
-    result.copy_(quant(rms(input, weight), scale))
-
-
 LIB = torch.library.Library("_C", "FRAGMENT")
-define_ops(LIB, ("rms_norm(Tensor! result, Tensor input, Tensor weight, float epsilon) -> ()",
-                 "static_scaled_fp8_quant(Tensor! result, Tensor input, Tensor scale) -> ()",
-                 "rms_norm_static_fp8_quant(Tensor! result, Tensor input, Tensor weight, Tensor scale, "
-                 "float epsilon) -> ()"),
-           {"rms_norm": rms_norm, "static_scaled_fp8_quant": static_scaled_fp8_quant,
-            "rms_norm_static_fp8_quant": rms_norm_static_fp8_quant})
+define_ops(LIB, (RMS_NORM, "static_scaled_fp8_quant(Tensor! result, Tensor input, Tensor scale) -> ()",
+                 RMS_NORM_STATIC_FP8_QUANT), BODIES)
 
 
 def layer(x, w, scale):

@@ -93,6 +93,9 @@ fn malformed_tables_are_rejected() -> Result<(), Failed> {
             "functional names a functional form",
         ),
         (op("operands = [\"a\"]\npadded_rows = [\"a\"]"), "padded_rows names 'a'"),
+        (op("operands = [\"a\"]\nscalars = [\"s\"]"), "scalars names 's'"),
+        (op("operands = [\"a\"]\ntolerated = { a = 1 }"), "tolerated names 'a'"),
+        (op("operands = [\"a\"]\ntolerated = { g = 1.5 }"), "tolerated values are"),
         (op("operands = [\"a\"]\nomit_if_absent = [\"a\"]"), "omit_if_absent names 'a'"),
         // An IR form binds a parameter to every operand.
         (

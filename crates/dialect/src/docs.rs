@@ -95,6 +95,12 @@ fn op_section(out: &mut String, op: &OpDef) {
             ir.target
         ));
     }
+    for (t, v) in &op.tolerated {
+        facts.push(format!("a call may also pass `{t}` as None or `{v:?}` (a later vLLM's argument that leaves the op unchanged)"));
+    }
+    for v in &op.scalars {
+        facts.push(format!("`{v}` holds one element (another call stays opaque)"));
+    }
     for o in &op.omit_if_absent {
         facts.push(format!("`{o}` is left out of exported calls when absent"));
     }

@@ -205,6 +205,28 @@ impl FunctionalForm {
     }
 }
 
+/// A literal argument value the table states (a tolerated argument's):
+/// a bool, an integer, a string or a list of integers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Literal {
+    Bool(bool),
+    Int(i64),
+    Str(String),
+    Ints(Vec<i64>),
+}
+
+impl Literal {
+    fn from_toml(v: &toml::Value) -> Option<Self> {
+        Some(match v {
+            toml::Value::Boolean(b) => Self::Bool(*b),
+            toml::Value::Integer(i) => Self::Int(*i),
+            toml::Value::String(s) => Self::Str(s.clone()),
+            toml::Value::Array(a) => Self::Ints(a.iter().map(toml::Value::as_integer).collect::<Option<_>>()?),
+            _ => return None,
+        })
+    }
+}
+
 /// A value a functional call must pass for a parameter, as the FX graph
 /// format writes it: a bool, a dtype (`{ dtype = "float8_e4m3fn" }`), or a
 /// string.
@@ -288,6 +310,16 @@ pub struct OpDef {
     /// of passed as None): arguments that later vLLM versions added with a
     /// default, which an older schema does not have.
     pub omit_if_absent: Vec<String>,
+    /// Arguments a later vLLM added that the op does not model, accepted (and
+    /// left out of exported calls) when None or the value given here, which
+    /// does not change what the op computes (`group_shape = [-1, -1]`: per
+    /// tensor). After the modeled arguments in the schema; a positional call
+    /// fills them in this (name) order.
+    pub tolerated: Vec<(String, Literal)>,
+    /// Operands that must hold one element for a call to import as the op
+    /// (a per-tensor scale where vLLM main also passes per-token ones);
+    /// otherwise the node stays opaque.
+    pub scalars: Vec<String>,
     /// The functional op (vLLM IR's, a functional overload) this value-form op
     /// also imports from, and exports back to when no fusion replaced it.
     pub functional: Option<FunctionalForm>,
@@ -431,6 +463,10 @@ struct RawOp {
     padded_rows: Vec<String>,
     #[serde(default)]
     omit_if_absent: Vec<String>,
+    #[serde(default)]
+    tolerated: toml::value::Table,
+    #[serde(default)]
+    scalars: Vec<String>,
     functional: Option<FunctionalForm>,
     example: String,
 }
@@ -517,6 +553,8 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
         nvfp4: None,
         padded_rows: vec![],
         omit_if_absent: vec![],
+        tolerated: Default::default(),
+        scalars: vec![],
         functional: None,
         example,
     })
@@ -609,6 +647,13 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             nvfp4: r.nvfp4,
             padded_rows: r.padded_rows,
             omit_if_absent: r.omit_if_absent,
+            tolerated: r
+                .tolerated
+                .iter()
+                .map(|(k, v)| Literal::from_toml(v).map(|l| (k.clone(), l)))
+                .collect::<Option<_>>()
+                .ok_or_else(|| format!("{}: tolerated values are bools, integers, strings or lists of integers", r.name))?,
+            scalars: r.scalars,
             functional: r.functional,
             example: r.example,
         };
@@ -645,6 +690,12 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
         }
         if op.fx_positional && op.operands.iter().any(|d| d.keyword_only) {
             return Err(format!("{n}: fx_positional exports every argument positionally, so no operand can be keyword-only"));
+        }
+        if let Some(v) = op.scalars.iter().find(|v| !op.operands.iter().any(|d| &d.name == *v)) {
+            return Err(format!("{n}: scalars names '{v}', which must be an operand"));
+        }
+        if let Some((t, _)) = op.tolerated.iter().find(|(t, _)| op.operands.iter().any(|d| &d.name == t) || op.attr(t).is_some()) {
+            return Err(format!("{n}: tolerated names '{t}', which the op models"));
         }
         if let Some(v) = op.omit_if_absent.iter().find(|v| !op.operands.iter().any(|d| d.arity == Arity::Optional && &d.name == *v)) {
             return Err(format!("{n}: omit_if_absent names '{v}', which must be an optional operand"));

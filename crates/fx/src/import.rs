@@ -158,8 +158,32 @@ fn value_form(graph: &Graph, node: &Node) -> Option<(&'static OpDef, &'static Op
     let opaque_attr = |(k, a): &(std::borrow::Cow<str>, Arg)| {
         twin.attr(k).is_some_and(|d| d.kind != AttrKind::Str) && a.as_ref().is_some_and(|r| is_opaque_input(&graph.nodes[r.index]))
     };
-    (node.args.len() == 1 && !node.kwargs.iter().any(|(k, _)| unknown(k)) && !node.kwargs.iter().any(opaque_attr))
-        .then_some((v, twin, bases))
+    let untolerated = |(k, a): &(std::borrow::Cow<str>, Arg)| unknown(k) && !tolerated(twin, k, a);
+    // A per-tensor scale where the op takes only one (vLLM main also passes per-token scales).
+    let not_scalar =
+        |(k, a): &(std::borrow::Cow<str>, Arg)| twin.scalars.iter().any(|s| s == k) && !a.as_ref().is_some_and(|r| one_element(graph, r));
+    (node.args.len() == 1 && !node.kwargs.iter().any(|kv| untolerated(kv) || opaque_attr(kv) || not_scalar(kv))).then_some((v, twin, bases))
+}
+
+/// Whether `arg` is what the table accepts for `def`'s tolerated argument
+/// `name` (a later vLLM's argument the op does not model): None, or the
+/// value that leaves the op's meaning unchanged.
+fn tolerated(def: &OpDef, name: &str, arg: &Arg) -> bool {
+    use vllm_dialect::spec::Literal;
+    let same = |want: &Literal| match (arg, want) {
+        (Arg::Null, _) => true,
+        (Arg::Bool(a), Literal::Bool(b)) => a == b,
+        (Arg::Str(a), Literal::Str(b)) => a == b,
+        (Arg::List(items), Literal::Ints(want)) => items.len() == want.len() && items.iter().zip(want).all(|(a, w)| a.as_i64() == Some(*w)),
+        (a, Literal::Int(b)) => a.as_i64() == Some(*b),
+        _ => false,
+    };
+    def.tolerated.iter().any(|(t, want)| t == name && same(want))
+}
+
+/// Whether the node `r` refers to holds one element (a per-tensor scale).
+fn one_element(graph: &Graph, r: NodeRef) -> bool {
+    matches!(&graph.nodes[r.index].val, Val::Tensor { shape, .. } if shape.iter().all(|d| *d == Some(1)))
 }
 
 /// An opaque input: a placeholder with a null value (the exporter's form of
@@ -605,15 +629,18 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             .map(|d| d.name.as_str())
             .chain(def.attrs.iter().filter(|a| !a.keyword_only).map(|a| a.name.as_str()))
             .collect();
-        if node.args.len() > positional.len() {
+        // Positional arguments past the modeled ones: later vLLMs' tolerated ones.
+        if node.args.len() > positional.len() + def.tolerated.len()
+            || node.args.iter().skip(positional.len()).zip(&def.tolerated).any(|(a, (t, _))| !tolerated(def, t, a))
+        {
             return None;
         }
         let param = |name: &str| -> Option<&'g Arg<'g>> {
             positional.iter().position(|p| *p == name).and_then(|i| node.args.get(i)).or_else(|| node.kwarg(name))
         };
-        for (k, _) in &node.kwargs {
+        for (k, a) in &node.kwargs {
             let known = tensor_decls.iter().any(|d| d.name == *k) || def.attr(k).is_some();
-            if !known && !PLACEMENT_KWARGS.contains(&&**k) {
+            if !known && !PLACEMENT_KWARGS.contains(&&**k) && !tolerated(def, k, a) {
                 return None;
             }
         }
@@ -631,7 +658,11 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
                 }
                 (Some(Arg::Null) | None, Arity::Optional) => {}
                 (Some(v), _) => {
-                    let val = self.value(node, v.as_ref()?).ok()?;
+                    let r = v.as_ref()?;
+                    if def.scalars.contains(&d.name) && !one_element(self.graph, r) {
+                        return None;
+                    }
+                    let val = self.value(node, r).ok()?;
                     Self::is_tensor(val).then_some(())?;
                     operands.push(val);
                 }
