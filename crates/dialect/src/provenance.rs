@@ -10,11 +10,7 @@
 //! folding an operand into a literal.
 use mlir_support::{
     ir,
-    melior::ir::{
-        BlockLike, Value,
-        attribute::{ArrayAttribute, DictionaryAttribute},
-        operation::{OperationLike, OperationResult},
-    },
+    melior::ir::{Value, operation::OperationResult},
 };
 use serde_json::{Value as Json, json};
 use std::collections::HashMap;
@@ -258,11 +254,7 @@ pub fn value_meta_as<T: serde::de::DeserializeOwned>(v: Value<'_, '_>) -> Option
         }
         return serde_json::from_str(&text).ok();
     }
-    let arg = ir::block_argument(v)?;
-    let func = arg.owner().parent_operation()?;
-    let attrs = ArrayAttribute::try_from(func.attribute("arg_attrs").ok()?).ok()?;
-    let d = DictionaryAttribute::try_from(attrs.element(arg.argument_number()).ok()?).ok()?;
-    serde_json::from_str(&ir::string_value(d.element_by_name(META)?)?).ok()
+    serde_json::from_str(&ir::arg_string_attr(ir::block_argument(v)?, META)?).ok()
 }
 
 /// The symbol name of each dim of a value's recorded shape (`None` for a

@@ -671,7 +671,6 @@ pub fn export(module: &Module<'_>) -> Result<Json, Diag> {
     let extra: Map<String, Json> = ir::string_attr(&mop, "fx.graph").and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
     let region = func.region(0).map_err(|e| Diag::error("export", e.to_string()))?;
     let block = region.first_block().ok_or_else(|| Diag::error("export", "the function has no body"))?;
-    let arg_attrs = func.attribute("arg_attrs").ok().and_then(|a| ArrayAttribute::try_from(a).ok());
     let mut ex = Exporter {
         nodes: Vec::new(),
         used_symbols: Default::default(),
@@ -684,8 +683,7 @@ pub fn export(module: &Module<'_>) -> Result<Json, Diag> {
     };
     for i in 0..block.argument_count() {
         let arg: Value = block.argument(i).map_err(|e| Diag::error("export", e.to_string()))?.into();
-        let d = arg_attrs.as_ref().and_then(|a| a.element(i).ok()).and_then(|a| DictionaryAttribute::try_from(a).ok());
-        let get = |k: &str| d.as_ref().and_then(|d| d.element_by_name(k)).and_then(ir::string_value);
+        let get = |k: &str| ir::func_arg_string_attr(&func, i, k);
         let name = ex.fresh(get("fx.name"), &format!("arg{i}"));
         let meta = get("fx.meta").and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_else(|| ex.synth_meta(arg.r#type(), None));
         if let Some(dev) = meta.get("device").and_then(Json::as_str)

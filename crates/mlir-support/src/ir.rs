@@ -130,6 +130,20 @@ pub fn string_attr(op: &OperationRef<'_, '_>, name: &str) -> Option<String> {
     op.attribute(name).ok().and_then(string_value)
 }
 
+/// The text of the string attribute `name` among the `arg_attrs` of
+/// `func`'s argument `i` (`{fx.name = "x"}`), if it has one.
+pub fn func_arg_string_attr(func: &OperationRef<'_, '_>, i: usize, name: &str) -> Option<String> {
+    use melior::ir::attribute::{ArrayAttribute, DictionaryAttribute};
+    let attrs = ArrayAttribute::try_from(func.attribute("arg_attrs").ok()?).ok()?;
+    let d = DictionaryAttribute::try_from(attrs.element(i).ok()?).ok()?;
+    d.element_by_name(name).and_then(string_value)
+}
+
+/// [`func_arg_string_attr`] for a block argument of a function body.
+pub fn arg_string_attr(arg: melior::ir::block::BlockArgument<'_, '_>, name: &str) -> Option<String> {
+    func_arg_string_attr(&arg.owner().parent_operation()?, arg.argument_number(), name)
+}
+
 /// Sets an inherent attribute (property) such as `func.func`'s `function_type`.
 pub fn set_inherent_attribute(op: OperationRef<'_, '_>, name: &str, attr: melior::ir::Attribute<'_>) {
     unsafe {

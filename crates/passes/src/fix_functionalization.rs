@@ -279,18 +279,9 @@ impl Donation {
         match self {
             Self::None => false,
             Self::All => true,
-            Self::Inputs(names) => input_name(arg).is_some_and(|n| names.contains(&n)),
+            Self::Inputs(names) => ir::arg_string_attr(arg, "fx.name").is_some_and(|n| names.contains(&n)),
         }
     }
-}
-
-/// The placeholder name (`fx.name`) of a function argument.
-fn input_name(arg: mlir_support::melior::ir::block::BlockArgument<'_, '_>) -> Option<String> {
-    use mlir_support::melior::ir::attribute::{ArrayAttribute, DictionaryAttribute};
-    let func = arg.owner().parent_operation()?;
-    let attrs = ArrayAttribute::try_from(func.attribute("arg_attrs").ok()?).ok()?;
-    let d = DictionaryAttribute::try_from(attrs.element(arg.argument_number()).ok()?).ok()?;
-    ir::string_value(d.element_by_name("fx.name")?)
 }
 
 /// Why overwriting `v` in place at `op` would be wrong, if it would.
