@@ -538,8 +538,8 @@ fn round_up<'c: 'a, 'a>(
     step(tiles, "operator.mul", k, format!("{k}*(({base} + {})//{k})", k - 1))
 }
 
-/// A new `aten.empty` shaped like `ty`, named after the recorded buffer.
-/// A new buffer of type `ty` (`dims`: its dynamic sizes): `aten.empty`, or,
+/// A new buffer of type `ty` (`dims`: its dynamic sizes; located at `name`,
+/// the recorded buffer's, where there is one): `aten.empty`, or,
 /// with `zeroed`, `aten.full` of 0: a padded buffer (NVFP4 block scales), whose
 /// padding the value form defines as zero and a kernel may leave unwritten
 /// while the FP4 GEMM reads it (vLLM main zero-fills these for that reason).
