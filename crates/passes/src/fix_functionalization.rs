@@ -438,7 +438,7 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
             if let Some((base, k)) = sym.as_deref().and_then(round_up_of) {
                 let base_value = self.by_symbol.get(base).filter(|v| dominates(v)).copied().or_else(|| {
                     let j = from_like.as_ref()?.iter().position(|s| s.as_deref() == Some(base))?;
-                    sym_size(ctx, block, before, like?, j)
+                    crate::fusion::sym_size(ctx, block, before, like?, j)
                 });
                 if let Some(b) = base_value {
                     out.push(round_up(ctx, block, before, b, base, k)?);
@@ -446,7 +446,7 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
                 }
             }
             let like = like.filter(|_| like_has_it)?;
-            out.push(sym_size(ctx, block, before, like, i)?);
+            out.push(crate::fusion::sym_size(ctx, block, before, like, i)?);
         }
         Some((out, shape))
     }
@@ -455,23 +455,6 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
     fn made(&mut self, buffer: Value<'c, 'a>, shape: Vec<Option<String>>) {
         self.made.insert(ir::value_id(buffer), shape);
     }
-}
-
-/// `aten.sym_size(like, dim)`, before `before`.
-fn sym_size<'c: 'a, 'a>(
-    ctx: &'c Context,
-    block: BlockRef<'c, 'a>,
-    before: OperationRef<'c, 'a>,
-    like: Value<'c, 'a>,
-    dim: usize,
-) -> Option<Value<'c, 'a>> {
-    let op = OperationBuilder::new("aten.sym_size", before.location())
-        .add_operands(&[like])
-        .add_results(&[Type::index(ctx)])
-        .add_attributes(&[ir::named(ctx, "dim", ir::i64_attr(ctx, dim as i64))])
-        .build()
-        .ok()?;
-    Some(block.insert_operation_before(before, op).result(0).ok()?.into())
 }
 
 /// `(s, k)` when `expr` is PyTorch's form of `round_up(s, k)` for a symbol

@@ -264,13 +264,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             match t.dim_size(i) {
                 Ok(DimSize::Static(d)) => size.push(d as i64),
                 _ => {
-                    let op = OperationBuilder::new("aten.sym_size", before.location())
-                        .add_operands(&[like])
-                        .add_results(&[Type::index(self.ctx)])
-                        .add_attributes(&[ir::named(self.ctx, "dim", ir::i64_attr(self.ctx, i as i64))])
-                        .build()
-                        .ok()?;
-                    dyns.push(self.block.insert_operation_before(before, op).result(0).ok()?.into());
+                    dyns.push(crate::fusion::sym_size(self.ctx, self.block, before, like, i)?);
                     size.push(vllm_dialect::K_DYNAMIC);
                 }
             }

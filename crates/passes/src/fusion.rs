@@ -21,6 +21,24 @@ use mlir_support::{
 use vllm_dialect::provenance;
 use vllm_dialect::verify::{named_operands, named_results};
 
+/// `aten.sym_size(like, dim)`, inserted before `before`: a dynamic size for a
+/// new buffer shaped like `like`.
+pub(crate) fn sym_size<'c: 'a, 'a>(
+    ctx: &'c Context,
+    block: BlockRef<'c, 'a>,
+    before: OperationRef<'c, 'a>,
+    like: Value<'c, 'a>,
+    dim: usize,
+) -> Option<Value<'c, 'a>> {
+    let op = OperationBuilder::new("aten.sym_size", before.location())
+        .add_operands(&[like])
+        .add_results(&[Type::index(ctx)])
+        .add_attributes(&[ir::named(ctx, "dim", ir::i64_attr(ctx, dim as i64))])
+        .build()
+        .ok()?;
+    Some(block.insert_operation_before(before, op).result(0).ok()?.into())
+}
+
 /// The option every rule-based pass takes: explain, as remarks, what each
 /// rule did at one FX node (`VLLM_OPT_DEBUG=<node>` sets it).
 pub const DEBUG_NODE: mlir_support::pass::PassOption = mlir_support::pass::PassOption {
