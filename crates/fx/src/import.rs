@@ -791,12 +791,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
                     if !Self::is_tensor(v) {
                         return Ok(None);
                     }
-                    let t = mlir_support::ir::ranked_tensor(v.r#type());
-                    if form.scalars.contains(&d.name)
-                        && !t.is_some_and(|t| {
-                            (0..t.rank()).all(|i| t.dim_size(i).is_ok_and(|s| s == mlir_support::melior::ir::r#type::DimSize::Static(1)))
-                        })
-                    {
+                    if form.scalars.contains(&d.name) && !one_element(self.graph, r) {
                         return Ok(None);
                     }
                     operands.push(v);
