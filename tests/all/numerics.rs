@@ -1810,10 +1810,7 @@ fn nvfp4_main_schema() -> Result<(), Failed> {
         }
     }
     // The captured graph: [s, 256] rows, SiLU-and-mul then the swizzled `.out` quant.
-    let ctx = vllm_dialect::new_context()?;
-    let file = crate::root().join("tests/pipeline/inputs/silu_nvfp4_main_inductor.json");
-    let module = vllm_fx::import(&ctx, &std::fs::read_to_string(&file)?, "silu_nvfp4_main_inductor.json").map_err(|d| format!("{d:?}"))?;
-    let captured = module.as_operation().to_string();
+    let captured = captured_graph("silu_nvfp4_main_inductor.json")?;
     let x = Tensor::new(DType::BF16, vec![t, n], kernel_rows(t, n, &mut rng));
     let args = vec![Val::Index(t as i64), Val::Tensor(x), Val::Tensor(Tensor::new(DType::F32, vec![], vec![0.03]))];
     let (before, _) = run(&captured, None, &deep(&args))?;
@@ -1822,13 +1819,19 @@ fn nvfp4_main_schema() -> Result<(), Failed> {
     expect_ops(&ir, &[("vllm.silu_and_mul_nvfp4_quant_", 1), ("vllm.scaled_fp4_quant_out", 0), ("aten.full", 1)], "captured, fused")?;
     same_bits(&before, &after, "the captured vLLM main graph, after the SiLU + NVFP4 fusion")?;
     // The functional overload, whose graph computes no padded size: fix-functionalization builds it.
-    let file = crate::root().join("tests/pipeline/inputs/silu_nvfp4_functional.json");
-    let module = vllm_fx::import(&ctx, &std::fs::read_to_string(&file)?, "silu_nvfp4_functional.json").map_err(|d| format!("{d:?}"))?;
-    let functional = module.as_operation().to_string();
+    let functional = captured_graph("silu_nvfp4_functional.json")?;
     let (before, _) = run(&functional, None, &deep(&args))?;
     let (after, ir) = run(&functional, Some(fused), &deep(&args))?;
     expect_ops(&ir, &[("vllm.silu_and_mul_nvfp4_quant_", 1), ("torch.operator", 3), ("aten.full", 1)], "functional, fused")?;
     same_bits(&before, &after, "the functional quant, after the SiLU + NVFP4 fusion")
+}
+
+/// The captured FX graph tests/pipeline/inputs/`name`, imported, as MLIR text.
+fn captured_graph(name: &str) -> Result<String, Failed> {
+    let ctx = vllm_dialect::new_context()?;
+    let text = std::fs::read_to_string(crate::root().join("tests/pipeline/inputs").join(name))?;
+    let module = vllm_fx::import(&ctx, &text, name).map_err(|d| format!("{name}: {d:?}"))?;
+    Ok(module.as_operation().to_string())
 }
 
 /// vLLM main's IR norms on the graph Inductor captured
@@ -1839,10 +1842,7 @@ fn nvfp4_main_schema() -> Result<(), Failed> {
 /// tokens with rows of zeros, denormals, huge values, NaN and ±inf. The IR
 /// norms run as the ops they import as (the kernels' rounding).
 fn vllm_ir_norms() -> Result<(), Failed> {
-    let ctx = vllm_dialect::new_context()?;
-    let file = crate::root().join("tests/pipeline/inputs/vllm_ir_norms_inductor.json");
-    let module = vllm_fx::import(&ctx, &std::fs::read_to_string(&file)?, "vllm_ir_norms_inductor.json").map_err(|d| format!("{d:?}"))?;
-    let text = module.as_operation().to_string();
+    let text = captured_graph("vllm_ir_norms_inductor.json")?;
     let (t, h) = (200usize, 256usize);
     let mut rng = SplitMix64(1000);
     let weight = |rng: &mut SplitMix64| Tensor::new(DType::BF16, vec![h], (0..h).map(|_| 1.0 + 0.5 * rng.unit()).collect());
