@@ -221,14 +221,18 @@ pub fn written_meta(results: impl IntoIterator<Item = Json>) -> String {
     Json::Array(std::iter::once(Json::Null).chain(results).collect()).to_string()
 }
 
-/// [`written_meta`] of the replaced values' records, copied as text (no
-/// `Json` tree: the fusion passes do this for every op they fuse); `None`
-/// when one has no record.
-pub fn written_meta_of(values: &[Value<'_, '_>]) -> Option<String> {
-    let mut text = String::from("[null");
-    for v in values {
+/// The replaced values' records as the `fx.meta` of the op that replaces
+/// them, copied as text (no `Json` tree: the fusion passes do this for every
+/// op they fuse): [`written_meta`]'s form, or with `functional` a functional
+/// call's (its results' records, no leading null). `None` when one has no
+/// record.
+pub fn written_meta_of(values: &[Value<'_, '_>], functional: bool) -> Option<String> {
+    let mut text = String::from(if functional { "[" } else { "[null" });
+    for (i, v) in values.iter().enumerate() {
         let raw: Box<serde_json::value::RawValue> = value_meta_as(*v)?;
-        text.push(',');
+        if i > 0 || !functional {
+            text.push(',');
+        }
         text.push_str(raw.get());
     }
     text.push(']');

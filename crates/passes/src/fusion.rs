@@ -289,8 +289,11 @@ fn rewrite<'c, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, rule: &Rule, m: &M
         return false;
     };
     let fused = block.insert_operation_before(m.root, op);
-    keep_recorded_meta(ctx, fused, def, &replaced);
-    keep_functional(ctx, fused, def, m);
+    let functional = functional_target(def, m);
+    keep_recorded_meta(ctx, fused, def, &replaced, functional.is_some());
+    if let Some(target) = functional {
+        ir::set_attribute(fused, provenance::FUNCTIONAL, StringAttribute::new(ctx, target).into());
+    }
     for (i, r) in replaced.iter().enumerate() {
         if let Ok(new) = fused.result(i) {
             ir::replace_all_uses(*r, new.into());
@@ -310,31 +313,28 @@ fn rewrite<'c, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, rule: &Rule, m: &M
 /// main's AddRMSNormPattern writes it) stays functional: the fused op is
 /// marked with that form's target, and its record is the call's results
 /// (without `auto_functionalized`'s leading null).
-fn keep_functional<'c>(ctx: &'c Context, fused: OperationRef<'c, '_>, def: &vllm_dialect::spec::OpDef, m: &Match<'c, '_>) {
-    let Some(form) = def.functional.as_ref().filter(|f| f.fixed.is_empty()) else { return };
-    if [m.root, m.producer].iter().all(|o| ir::string_attr(o, provenance::FUNCTIONAL).is_none()) {
-        return;
-    }
-    ir::set_attribute(fused, provenance::FUNCTIONAL, StringAttribute::new(ctx, &form.target).into());
-    if let Some(serde_json::Value::Array(mut items)) =
-        ir::string_attr(&fused, provenance::META).and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        && items.first().is_some_and(serde_json::Value::is_null)
-    {
-        items.remove(0);
-        ir::set_attribute(fused, provenance::META, StringAttribute::new(ctx, &serde_json::Value::Array(items).to_string()).into());
-    }
+fn functional_target<'d>(def: &'d vllm_dialect::spec::OpDef, m: &Match<'_, '_>) -> Option<&'d str> {
+    let form = def.functional.as_ref().filter(|f| f.fixed.is_empty())?;
+    [m.root, m.producer].iter().any(|o| ir::string_attr(o, provenance::FUNCTIONAL).is_some()).then_some(form.target.as_str())
 }
 
 /// Gives the fused op the replaced values' recorded `fx.meta` (as an
-/// `auto_functionalized` node's: `[null, each written buffer's]`), so that
-/// fix-functionalization sizes its buffers as the graph recorded them: an
-/// NVFP4 block-scale buffer has `round_up(T, 128)` rows, which no operand's
-/// shape gives. Only when every replaced value has a record.
-fn keep_recorded_meta<'c>(ctx: &'c Context, fused: OperationRef<'c, '_>, def: &vllm_dialect::spec::OpDef, replaced: &[Value<'c, '_>]) {
+/// `auto_functionalized` node's: `[null, each written buffer's]`, or a
+/// `functional` call's: without the null), so that fix-functionalization
+/// sizes its buffers as the graph recorded them: an NVFP4 block-scale buffer
+/// has `round_up(T, 128)` rows, which no operand's shape gives. Only when
+/// every replaced value has a record.
+fn keep_recorded_meta<'c>(
+    ctx: &'c Context,
+    fused: OperationRef<'c, '_>,
+    def: &vllm_dialect::spec::OpDef,
+    replaced: &[Value<'c, '_>],
+    functional: bool,
+) {
     if def.inplace.is_none() {
         return;
     }
-    if let Some(text) = provenance::written_meta_of(replaced) {
+    if let Some(text) = provenance::written_meta_of(replaced, functional) {
         ir::set_attribute(fused, provenance::META, StringAttribute::new(ctx, &text).into());
     }
 }
