@@ -105,6 +105,17 @@ fn malformed_tables_are_rejected() -> Result<(), Failed> {
             ),
             "functional binds no parameter to 'a'",
         ),
+        // A fixed value is a bool, a dtype or a string; a tolerated one is no dtype.
+        (
+            format!(
+                "{}[[op]]\nname = \"vllm.x_\"\ntarget = \"t\"\nsummary = \"s\"\nexample = \"e\"\noperands = [\"r!\", \"a\"]\n",
+                op(
+                    "operands = [\"a\"]\nresults = [\"r\"]\ninplace = \"vllm.x_\"\nfunctional = { target = \"i\", params = [\"a\", \"p\"], fixed = { p = 1 } }"
+                )
+            ),
+            "fixed values are",
+        ),
+        (op("operands = [\"a\"]\ntolerated = { g = { dtype = \"float8_e4m3fn\" } }"), "tolerated values are"),
         // The value form's results pair with what the twin writes, in order.
         (
             format!(

@@ -193,7 +193,7 @@ pub struct FunctionalForm {
     #[serde(default)]
     pub names: HashMap<String, String>,
     #[serde(default)]
-    pub fixed: HashMap<String, FixedValue>,
+    pub fixed: HashMap<String, Literal>,
     #[serde(default)]
     pub scalars: Vec<String>,
 }
@@ -205,43 +205,39 @@ impl FunctionalForm {
     }
 }
 
-/// A literal argument value the table states (a tolerated argument's):
-/// a bool, an integer, a string or a list of integers.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Literal {
-    Bool(bool),
-    Int(i64),
-    Str(String),
-    Ints(Vec<i64>),
-}
-
-impl Literal {
-    fn from_toml(v: &toml::Value) -> Option<Self> {
-        Some(match v {
-            toml::Value::Boolean(b) => Self::Bool(*b),
-            toml::Value::Integer(i) => Self::Int(*i),
-            toml::Value::String(s) => Self::Str(s.clone()),
-            toml::Value::Array(a) => Self::Ints(a.iter().map(toml::Value::as_integer).collect::<Option<_>>()?),
-            _ => return None,
-        })
-    }
-}
-
-/// A value a functional call must pass for a parameter, as the FX graph
-/// format writes it: a bool, a dtype (`{ dtype = "float8_e4m3fn" }`), or a
+/// A literal argument value the table states (a tolerated argument's, a
+/// functional call's fixed one), as the FX graph format writes it: a bool, an
+/// integer, a list of integers, a dtype (`{ dtype = "float8_e4m3fn" }`) or a
 /// string.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(untagged)]
-pub enum FixedValue {
+pub enum Literal {
     Bool(bool),
+    Int(i64),
+    Ints(Vec<i64>),
     Dtype { dtype: String },
     Str(String),
 }
 
-impl std::fmt::Display for FixedValue {
+impl Literal {
+    /// The argument as the FX graph format writes it.
+    pub fn json(&self) -> serde_json::Value {
+        match self {
+            Self::Bool(b) => serde_json::json!(b),
+            Self::Int(i) => serde_json::json!(i),
+            Self::Ints(v) => serde_json::json!(v),
+            Self::Dtype { dtype } => serde_json::json!({ "dtype": dtype }),
+            Self::Str(s) => serde_json::json!(s),
+        }
+    }
+}
+
+impl std::fmt::Display for Literal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Bool(b) => write!(f, "{b}"),
+            Self::Int(i) => write!(f, "{i}"),
+            Self::Ints(v) => write!(f, "{v:?}"),
             Self::Dtype { dtype } => f.write_str(dtype),
             Self::Str(s) => write!(f, "{s:?}"),
         }
@@ -576,6 +572,9 @@ fn check_functional(op: &OpDef, ir: &FunctionalForm) -> Result<(), String> {
     if let Some(k) = ir.names.keys().chain(ir.fixed.keys()).find(|k| !ir.params.contains(k)) {
         return Err(format!("{n}: functional renames or fixes '{k}', which is not one of its params"));
     }
+    if let Some(k) = ir.fixed.iter().find_map(|(k, v)| matches!(v, Literal::Int(_) | Literal::Ints(_)).then_some(k)) {
+        return Err(format!("{n}: functional fixes '{k}' to a number; fixed values are bools, dtypes or strings"));
+    }
     if let Some(s) = ir.scalars.iter().find(|s| !op.operands.iter().any(|d| &d.name == *s)) {
         return Err(format!("{n}: functional scalars names '{s}', which is not an operand"));
     }
@@ -650,7 +649,10 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             tolerated: r
                 .tolerated
                 .iter()
-                .map(|(k, v)| Literal::from_toml(v).map(|l| (k.clone(), l)))
+                .map(|(k, v)| match v.clone().try_into() {
+                    Ok(Literal::Dtype { .. }) | Err(_) => None,
+                    Ok(l) => Some((k.clone(), l)),
+                })
                 .collect::<Option<_>>()
                 .ok_or_else(|| format!("{}: tolerated values are bools, integers, strings or lists of integers", r.name))?,
             scalars: r.scalars,

@@ -465,12 +465,7 @@ impl Exporter {
                 let attr = op.attribute(name).map_err(|_| err(op, format!("missing attribute '{name}'")))?;
                 self.attr_json(attr, &mut none)
             } else {
-                match form.fixed.get(p) {
-                    Some(vllm_dialect::spec::FixedValue::Bool(b)) => json!(b),
-                    Some(vllm_dialect::spec::FixedValue::Dtype { dtype }) => json!({ "dtype": dtype }),
-                    Some(vllm_dialect::spec::FixedValue::Str(s)) => json!(s),
-                    None => Json::Null,
-                }
+                form.fixed.get(p).map_or(Json::Null, vllm_dialect::spec::Literal::json)
             };
             args.push(j);
         }

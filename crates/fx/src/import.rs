@@ -169,16 +169,20 @@ fn value_form(graph: &Graph, node: &Node) -> Option<(&'static OpDef, &'static Op
 /// `name` (a later vLLM's argument the op does not model): None, or the
 /// value that leaves the op's meaning unchanged.
 fn tolerated(def: &OpDef, name: &str, arg: &Arg) -> bool {
+    def.tolerated.iter().any(|(t, want)| t == name && (*arg == Arg::Null || is_literal(arg, want)))
+}
+
+/// Whether `arg` is the literal the table states.
+fn is_literal(arg: &Arg, want: &vllm_dialect::spec::Literal) -> bool {
     use vllm_dialect::spec::Literal;
-    let same = |want: &Literal| match (arg, want) {
-        (Arg::Null, _) => true,
+    match (arg, want) {
         (Arg::Bool(a), Literal::Bool(b)) => a == b,
         (Arg::Str(a), Literal::Str(b)) => a == b,
         (Arg::List(items), Literal::Ints(want)) => items.len() == want.len() && items.iter().zip(want).all(|(a, w)| a.as_i64() == Some(*w)),
         (a, Literal::Int(b)) => a.as_i64() == Some(*b),
+        (a, Literal::Dtype { dtype }) => a.tagged("dtype") == Some(dtype.as_str()),
         _ => false,
-    };
-    def.tolerated.iter().any(|(t, want)| t == name && same(want))
+    }
 }
 
 /// Whether the node `r` refers to holds one element (a per-tensor scale).
@@ -767,11 +771,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             let modeled = def.operands.iter().any(|d| d.name == name) || def.attr(name).is_some();
             let ok = match (form.fixed.get(p), given(p)) {
                 _ if modeled => true,
-                (Some(want), Some(a)) => match want {
-                    vllm_dialect::spec::FixedValue::Bool(b) => matches!(a, Arg::Bool(x) if x == b),
-                    vllm_dialect::spec::FixedValue::Dtype { dtype } => a.tagged("dtype") == Some(dtype.as_str()),
-                    vllm_dialect::spec::FixedValue::Str(t) => matches!(a, Arg::Str(x) if x == t),
-                },
+                (Some(want), Some(a)) => is_literal(a, want),
                 (Some(_), None) => false,
                 (None, a) => matches!(a, None | Some(Arg::Null)),
             };
