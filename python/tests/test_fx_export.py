@@ -73,7 +73,19 @@ class FakeTensor:
         self._stride = stride
 
     def stride(self):
-        return self._stride if self._stride is not None else [1] * len(self.shape)
+        """The given strides, else row-major ones, as torch gives a new tensor."""
+        if self._stride is not None:
+            return self._stride
+        out = []
+        for i in range(len(self.shape)):
+            later = self.shape[i + 1:]
+            ints = [d for d in later if isinstance(d, int)]
+            syms = [d for d in later if not isinstance(d, int)]
+            k = 1
+            for d in ints:
+                k *= d
+            out.append(syms[0] if len(syms) == 1 and k == 1 else k)
+        return out
 
 
 class Node:

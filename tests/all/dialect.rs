@@ -8,7 +8,40 @@ pub const TESTS: &[RustTest] = &[
     ("dialect::malformed_tables_are_rejected_with_the_op_name", malformed_tables_are_rejected),
     ("dialect::every_op_is_registered_in_a_context", every_op_is_registered),
     ("dialect::inplace_twins_write_what_the_value_form_returns", inplace_twins_match),
+    ("dialect::recorded_layouts", recorded_layouts),
 ];
+
+/// `provenance::layout`: what fix-functionalization can allocate.
+fn recorded_layouts() -> Result<(), Failed> {
+    use serde_json::json;
+    use vllm_dialect::provenance::{Layout, layout};
+    let cases = [
+        (json!({"shape": ["s77", 4096]}), Layout::RowMajor),
+        (json!({"shape": ["s77", 4096], "stride": [4096, 1]}), Layout::RowMajor),
+        (json!({"shape": ["s77", 8, 128], "stride": [1024, 128, 1]}), Layout::RowMajor),
+        (json!({"shape": [8, "s77", 128], "stride": ["128*s77", 128, 1]}), Layout::RowMajor),
+        (json!({"shape": [2, "s0", "s1"], "stride": ["s0*s1", "s1", 1]}), Layout::RowMajor),
+        // A dim of size 1 takes any stride.
+        (json!({"shape": ["s77", 1], "stride": [1, 1]}), Layout::RowMajor),
+        (json!({"shape": ["s77", 1], "stride": [1, "s77"]}), Layout::RowMajor),
+        // vLLM main's column-major per-group scales: empty([H/G, T]).permute(1, 0).
+        (json!({"shape": ["s77", 32], "stride": [1, "s77"]}), Layout::Transposed),
+        (json!({"shape": [16, 32], "stride": [1, 16]}), Layout::Transposed),
+        // ... and TMA-aligned ones: their rows padded to a multiple of 4.
+        (json!({"shape": ["s77", 32], "stride": [1, "4*(((s77 + 3)//4))"]}), Layout::Other),
+        (json!({"shape": [18, 32], "stride": [1, 20]}), Layout::Other),
+        // A slice of wider rows.
+        (json!({"shape": ["s77", 128], "stride": [4096, 1]}), Layout::Other),
+        (json!({"shape": ["s77", 4096], "stride": [4096]}), Layout::Other),
+    ];
+    for (record, want) in cases {
+        let got = layout(&record);
+        if got != want {
+            return Err(format!("{record}: {got:?}, wanted {want:?}").into());
+        }
+    }
+    Ok(())
+}
 
 fn op_table_parses() -> Result<(), Failed> {
     let t = vllm_dialect::try_table()?;
@@ -97,6 +130,10 @@ fn malformed_tables_are_rejected() -> Result<(), Failed> {
         (op("operands = [\"a\"]\ntolerated = { a = 1 }"), "tolerated names 'a'"),
         (op("operands = [\"a\"]\ntolerated = { g = 1.5 }"), "tolerated values are"),
         (op("operands = [\"a\"]\nomit_if_absent = [\"a\"]"), "omit_if_absent names 'a'"),
+        // An optional attribute has no default (a call that lacks it is an older schema's).
+        (op("attrs = [\"f:bool=false\"]\nomit_if_absent = [\"f\"]"), "omit_if_absent names 'f'"),
+        (op("operands = [\"a\", \"b\"]\nattrs = [\"g:i64\"]\nschema_order = [\"a\", \"g\"]"), "schema_order must name"),
+        (op("operands = [\"a\"]\nattrs = [\"g:i64\"]\nschema_order = [\"a\", \"g\", \"a\"]"), "schema_order must name"),
         // An IR form binds a parameter to every operand.
         (
             format!(

@@ -108,7 +108,7 @@ impl Kernel {
 
     /// The quantized (or activation) type it writes.
     fn out_elem(&self) -> &str {
-        self.params.iter().find(|p| matches!(p.name, "result" | "output_q")).map_or(self.elem.as_str(), |p| p.elem.as_str())
+        self.params.iter().find(|p| matches!(p.name, "result" | "out" | "output_q")).map_or(self.elem.as_str(), |p| p.elem.as_str())
     }
 
     /// The kernel that must run after this one on the same buffers in shape
@@ -598,7 +598,7 @@ fn kernels_of(op: &OperationRef<'_, '_>, name: &str, tokens: Option<u64>, option
     // What it writes: the `result` buffer or first result; else (fused_add_rms_norm) the input's type.
     let out_elem = named
         .iter()
-        .find(|(n, _)| matches!(*n, "result" | "output_q"))
+        .find(|(n, _)| matches!(*n, "result" | "out" | "output_q"))
         .and_then(|(_, v)| v.first())
         .and_then(|v| ir::ranked_tensor(v.r#type()))
         // `results()`, not `result(0)`: an in-place op has none, and
@@ -706,10 +706,13 @@ fn group_of(op: &mlir_support::melior::ir::operation::OperationRef<'_, '_>) -> R
     let float = |n: &str| op.attribute(n).ok().and_then(|a| FloatAttribute::try_from(a).ok()).map(|f| f.value());
     let flag = |n: &str| op.attribute(n).ok().and_then(|a| BoolAttribute::try_from(a).ok()).map(|b| b.value());
     let constants_ok = [("eps", 1e-10), ("fp8_min", -448.0), ("fp8_max", 448.0)].iter().all(|(n, v)| float(n).is_none_or(|x| x == *v));
-    if !constants_ok {
+    // TMA-padded column-major scales (vLLM main's `dummy_is_tma_aligned`): no kernel writes them.
+    if !constants_ok || flag("dummy_is_tma_aligned") == Some(true) {
         return Err(());
     }
-    let scales = GroupScales { ue8m0: flag("scale_ue8m0") == Some(true), transposed: flag("is_scale_transposed") == Some(true) };
+    // The fused ops' flag, or the standalone quant's (vLLM main's `dummy_is_scale_transposed`).
+    let transposed = flag("is_scale_transposed").or(flag("dummy_is_scale_transposed")) == Some(true);
+    let scales = GroupScales { ue8m0: flag("scale_ue8m0") == Some(true), transposed };
     u64::try_from(g).map(|g| Some((g, scales))).map_err(|_| ())
 }
 

@@ -149,6 +149,90 @@ pub fn specialize_val(v: &Json, env: &HashMap<String, i64>) -> Json {
     }
 }
 
+/// How a recorded tensor lies in memory, as far as a pass that allocates its
+/// buffer must know: fix-functionalization builds row-major buffers and the
+/// transpose of one (vLLM main's column-major per-group scales,
+/// `empty([H/G, T]).permute(1, 0)`), nothing else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Row-major (or no strides recorded).
+    RowMajor,
+    /// A 2-D tensor stored as its transpose: strides `[1, rows]`.
+    Transposed,
+    /// Any other strides (padded rows, a view's).
+    Other,
+}
+
+/// The layout of a recorded `meta.val` (`{"shape", "stride"}`). Sizes and
+/// strides compare as products of their factors (`2*s77` is `s77*2`); a dim
+/// of size 1 has no stride that matters.
+pub fn layout(v: &Json) -> Layout {
+    let (Some(shape), Some(stride)) = (v.get("shape").and_then(Json::as_array), v.get("stride").and_then(Json::as_array)) else {
+        return Layout::RowMajor;
+    };
+    if shape.len() != stride.len() {
+        return Layout::Other;
+    }
+    let (shape, stride): (Vec<Product>, Vec<Product>) = (shape.iter().map(product).collect(), stride.iter().map(product).collect());
+    let one = Product(1, vec![]);
+    let mut inner = one.clone();
+    let mut row_major = true;
+    for i in (0..shape.len()).rev() {
+        row_major &= shape[i] == one || stride[i] == inner;
+        inner = inner.times(&shape[i]);
+    }
+    if row_major {
+        Layout::RowMajor
+    } else if shape.len() == 2 && (shape[0] == one || stride[0] == one) && (shape[1] == one || stride[1] == shape[0]) {
+        Layout::Transposed
+    } else {
+        Layout::Other
+    }
+}
+
+/// A size as an integer coefficient times sorted symbolic factors (a factor
+/// with other arithmetic, `((s0 + 127)//128)`, is kept whole).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Product(i64, Vec<String>);
+
+impl Product {
+    fn times(&self, o: &Product) -> Product {
+        let mut f: Vec<String> = self.1.iter().chain(&o.1).cloned().collect();
+        f.sort_unstable();
+        Product(self.0.saturating_mul(o.0), f)
+    }
+}
+
+fn product(v: &Json) -> Product {
+    match v {
+        Json::Number(n) => Product(n.as_i64().unwrap_or(-1), vec![]),
+        Json::String(s) => {
+            // Split at top-level `*` (not inside parentheses).
+            let (mut coef, mut factors, mut depth, mut start) = (1i64, Vec::new(), 0i32, 0usize);
+            let bytes = s.as_bytes();
+            for i in 0..=bytes.len() {
+                match bytes.get(i) {
+                    Some(b'(') => depth += 1,
+                    Some(b')') => depth -= 1,
+                    Some(b'*') if depth > 0 || bytes.get(i + 1) == Some(&b'*') || (i > 0 && bytes[i - 1] == b'*') => {}
+                    Some(b'*') | None => {
+                        let f = s[start..i].trim();
+                        match f.parse::<i64>() {
+                            Ok(k) => coef = coef.saturating_mul(k),
+                            Err(_) => factors.push(f.to_string()),
+                        }
+                        start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+            factors.sort_unstable();
+            Product(coef, factors)
+        }
+        other => Product(-1, vec![other.to_string()]),
+    }
+}
+
 /// The static shape `meta.val` gives for a tensor (`None` entries stay symbolic).
 pub fn shape_of(v: &Json) -> Option<Vec<Option<i64>>> {
     Some(v.get("shape")?.as_array()?.iter().map(Json::as_i64).collect())

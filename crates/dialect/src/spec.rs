@@ -291,6 +291,11 @@ pub struct OpDef {
     /// Exported as a call with positional arguments instead of keywords
     /// (vLLM needs it for the silu ops: Inductor mishandles a kwarg `out`).
     pub fx_positional: bool,
+    /// The PyTorch schema's order of the positional arguments, where it
+    /// interleaves tensors and scalars (`silu_and_mul_per_block_quant(out,
+    /// input, scales, group_size, scale_ub, ...)`); empty: the operands,
+    /// then the attributes, as declared.
+    pub schema_order: Vec<String>,
     /// A collective's shape rule between operand 0 and result 0 along the
     /// `dim` attribute: `scatter` divides that size by `world_size`,
     /// `gather` multiplies it (the other sizes agree).
@@ -304,7 +309,9 @@ pub struct OpDef {
     pub padded_rows: Vec<String>,
     /// Optional operands left out of an exported call when absent (instead
     /// of passed as None): arguments that later vLLM versions added with a
-    /// default, which an older schema does not have.
+    /// default, which an older schema does not have. Attributes named here
+    /// may be absent (an older schema's call does not pass them; a later
+    /// one must) and are then left out too.
     pub omit_if_absent: Vec<String>,
     /// Arguments a later vLLM added that the op does not model, accepted (and
     /// left out of exported calls) when None or the value given here, which
@@ -353,6 +360,21 @@ impl OpDef {
     }
     pub fn attr(&self, name: &str) -> Option<&AttrDef> {
         self.attrs.iter().find(|a| a.name == name)
+    }
+    /// The positional arguments of the PyTorch schema, in its order
+    /// (`schema_order`, else the operands then the attributes; index
+    /// operands and keyword-only arguments take no position).
+    pub fn positional(&self) -> Vec<&str> {
+        if self.schema_order.is_empty() { self.declared_positional() } else { self.schema_order.iter().map(String::as_str).collect() }
+    }
+    fn declared_positional(&self) -> Vec<&str> {
+        let operands = self.operands.iter().filter(|d| d.class != ValueClass::Index && !d.keyword_only).map(|d| d.name.as_str());
+        operands.chain(self.attrs.iter().filter(|a| !a.keyword_only).map(|a| a.name.as_str())).collect()
+    }
+    /// An attribute the op may lack (`omit_if_absent`): an argument a later
+    /// vLLM added without a default, which an older schema does not have.
+    pub fn optional_attr(&self, name: &str) -> bool {
+        self.omit_if_absent.iter().any(|o| o == name) && self.attr(name).is_some()
     }
     /// True when more than one operand is optional or variadic, so the op
     /// carries `operandSegmentSizes`.
@@ -452,6 +474,8 @@ struct RawOp {
     view: bool,
     #[serde(default)]
     fx_positional: bool,
+    #[serde(default)]
+    schema_order: Vec<String>,
     collective: Option<String>,
     returned_if: Option<String>,
     nvfp4: Option<Nvfp4>,
@@ -544,6 +568,7 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
         packed_heads: false,
         view: false,
         fx_positional: false,
+        schema_order: vec![],
         collective: None,
         returned_if: None,
         nvfp4: None,
@@ -632,6 +657,7 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             packed_heads: r.packed_heads,
             view: r.view,
             fx_positional: r.fx_positional,
+            schema_order: r.schema_order,
             collective: match r.collective.as_deref() {
                 None => None,
                 Some("scatter") => Some(Collective::Scatter),
@@ -690,6 +716,15 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
                 return Err(format!("{n}: nvfp4's swizzled_if names '{a}', which must be a bool attribute"));
             }
         }
+        if !op.schema_order.is_empty() {
+            let mut declared = op.declared_positional();
+            let mut order: Vec<&str> = op.schema_order.iter().map(String::as_str).collect();
+            declared.sort_unstable();
+            order.sort_unstable();
+            if declared != order {
+                return Err(format!("{n}: schema_order must name each positional operand and attribute once"));
+            }
+        }
         if op.fx_positional && op.operands.iter().any(|d| d.keyword_only) {
             return Err(format!("{n}: fx_positional exports every argument positionally, so no operand can be keyword-only"));
         }
@@ -699,8 +734,10 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
         if let Some((t, _)) = op.tolerated.iter().find(|(t, _)| op.operands.iter().any(|d| &d.name == t) || op.attr(t).is_some()) {
             return Err(format!("{n}: tolerated names '{t}', which the op models"));
         }
-        if let Some(v) = op.omit_if_absent.iter().find(|v| !op.operands.iter().any(|d| d.arity == Arity::Optional && &d.name == *v)) {
-            return Err(format!("{n}: omit_if_absent names '{v}', which must be an optional operand"));
+        if let Some(v) = op.omit_if_absent.iter().find(|v| {
+            !op.operands.iter().any(|d| d.arity == Arity::Optional && &d.name == *v) && op.attr(v).is_none_or(|a| a.default.is_some())
+        }) {
+            return Err(format!("{n}: omit_if_absent names '{v}', which must be an optional operand or an attribute without a default"));
         }
         if let Some(v) = op.padded_rows.iter().find(|v| !op.operands.iter().any(|d| d.mutated && &d.name == *v)) {
             return Err(format!("{n}: padded_rows names '{v}', which must be a written operand"));

@@ -384,6 +384,9 @@ fn attr_matches(kind: AttrKind, a: Attribute<'_>) -> bool {
 
 fn check_attrs(op: &OperationRef<'_, '_>, def: &OpDef) -> Result<(), String> {
     for a in &def.attrs {
+        if def.optional_attr(&a.name) && op.attribute(&a.name).is_err() {
+            continue;
+        }
         let attr = op.attribute(&a.name).map_err(|_| format!("requires attribute '{}' ({})", a.name, a.kind.describe()))?;
         if !attr_matches(a.kind, attr) {
             return Err(format!("attribute '{}' must be {}, but got {attr}", a.name, a.kind.describe()));

@@ -98,8 +98,22 @@ impl Exporter {
         }
         let mut meta = Map::new();
         let dtype = dtype_name(&ir::type_string(tensor.element())).unwrap_or("unknown");
+        // Row-major: each stride the product of the later sizes (`2*s77` where a symbol is among them).
         let strides: Option<Vec<Json>> = (0..dims.len())
-            .map(|i| dims[i + 1..].iter().map(Json::as_i64).try_fold(1i64, |acc, d| Some(acc * d?)).map(Json::from))
+            .map(|i| {
+                let (mut k, mut syms) = (1i64, Vec::new());
+                for d in &dims[i + 1..] {
+                    match d {
+                        Json::String(s) => syms.push(s.as_str()),
+                        d => k = k.checked_mul(d.as_i64()?)?,
+                    }
+                }
+                Some(match (k, syms.is_empty()) {
+                    (k, true) => json!(k),
+                    (1, false) => json!(syms.join("*")),
+                    (k, false) => json!(format!("{k}*{}", syms.join("*"))),
+                })
+            })
             .collect();
         meta.insert("shape".into(), Json::Array(dims));
         meta.insert("dtype".into(), json!(dtype));
@@ -314,6 +328,11 @@ impl Exporter {
                 }
             }
         }
+        if name == "aten.permute"
+            && let Some(m) = self.permuted_meta(op)
+        {
+            return m;
+        }
         let hint = if matches!(name.as_str(), "aten.empty" | "aten.full") {
             // Factory ops: each dynamic size is named by its `dyn` operand's symbol.
             let syms: Vec<Json> = op.operands().filter_map(|o| self.meta_of(o).and_then(|m| m.get("sym")).cloned()).collect();
@@ -351,6 +370,24 @@ impl Exporter {
                 val
             }
         }
+    }
+
+    /// A permute's record: its operand's, shape and strides permuted (a
+    /// column-major buffer fix-functionalization built is `[1, rows]`).
+    fn permuted_meta(&self, op: &OperationRef<'_, '_>) -> Option<Json> {
+        let mut m = self.meta_of(op.operand(0).ok()?)?.clone();
+        let dims = DenseI64ArrayAttribute::try_from(op.attribute("dims").ok()?).ok()?;
+        for key in ["shape", "stride"] {
+            let Some(old) = m.get(key).and_then(Json::as_array).cloned() else { continue };
+            let new: Option<Vec<Json>> = (0..dims.len())
+                .map(|i| {
+                    let d = dims.element(i).ok()?;
+                    old.get(usize::try_from(if d < 0 { d + old.len() as i64 } else { d }).ok()?).cloned()
+                })
+                .collect();
+            m[key] = Json::Array(new?);
+        }
+        Some(m)
     }
 
     fn export_op(&mut self, op: OperationRef<'_, '_>) -> R<()> {
@@ -498,8 +535,7 @@ impl Exporter {
         let dyn_refs: Vec<Json> = operands[n_tensor..].iter().map(|v| self.reference(op, *v)).collect::<R<_>>()?;
         let mut dyns = dyn_refs.into_iter();
         let mut kwargs = Map::new();
-        for a in &def.attrs {
-            let attr = op.attribute(&a.name).map_err(|_| err(op, format!("missing attribute '{}'", a.name)))?;
+        for (a, attr) in given_attrs(op, def)? {
             let j = self.attr_json(attr, &mut dyns);
             if a.keyword_only {
                 kwargs.insert(a.name.clone(), j);
@@ -571,8 +607,7 @@ impl Exporter {
                     kwargs.insert(t.name.clone(), j);
                 }
                 let mut none = std::iter::empty();
-                for a in &def.attrs {
-                    let attr = op.attribute(&a.name).map_err(|_| err(&op, format!("missing attribute '{}'", a.name)))?;
+                for (a, attr) in given_attrs(&op, def)? {
                     kwargs.insert(a.name.clone(), self.attr_json(attr, &mut none));
                 }
                 (vec![json!({ "op": def.target })], kwargs)
@@ -613,14 +648,12 @@ impl Exporter {
             kwargs.insert(name.to_string(), j);
         }
         let mut none = std::iter::empty();
-        for a in &def.attrs {
-            let attr = op.attribute(&a.name).map_err(|_| err(&op, format!("missing attribute '{}'", a.name)))?;
+        for (a, attr) in given_attrs(&op, def)? {
             kwargs.insert(a.name.clone(), self.attr_json(attr, &mut none));
         }
         let args = if def.fx_positional {
-            // Schema order is operand order then attributes, as in the table.
-            let positional: Vec<Json> = std::mem::take(&mut kwargs).into_iter().map(|(_, v)| v).collect();
-            positional
+            // In the schema's order (an absent optional attribute, last, is left out).
+            def.positional().into_iter().filter_map(|n| kwargs.remove(n)).collect()
         } else {
             vec![]
         };
@@ -631,6 +664,20 @@ impl Exporter {
         self.push(&name, "call_function", &def.target, args, kwargs, Json::Null);
         Ok(())
     }
+}
+
+/// The op's attributes in declaration order, leaving out an absent optional
+/// one (`omit_if_absent`: the schema of the vLLM that lacks it).
+fn given_attrs<'c, 'd>(op: &OperationRef<'c, '_>, def: &'d OpDef) -> R<Vec<(&'d vllm_dialect::AttrDef, Attribute<'c>)>> {
+    let mut out = Vec::new();
+    for a in &def.attrs {
+        match op.attribute(&a.name) {
+            Ok(attr) => out.push((a, attr)),
+            Err(_) if def.optional_attr(&a.name) => {}
+            Err(_) => return Err(err(op, format!("missing attribute '{}'", a.name))),
+        }
+    }
+    Ok(out)
 }
 
 /// Exports the module's function as an FX graph JSON document.

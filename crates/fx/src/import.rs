@@ -38,7 +38,7 @@ use mlir_support::{
 };
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::collections::HashSet;
-use vllm_dialect::{Arity, AttrDef, AttrKind, K_DYNAMIC, OpDef, ValueClass};
+use vllm_dialect::{Arity, AttrDef, AttrKind, K_DYNAMIC, OpDef, ValueClass, provenance::Layout};
 
 /// Targets that only allocate: when such a node's single use is as an
 /// output-only buffer of a functionalized op, the value form drops it.
@@ -162,7 +162,27 @@ fn value_form(graph: &Graph, node: &Node) -> Option<(&'static OpDef, &'static Op
     // A per-tensor scale where the op takes only one (vLLM main also passes per-token scales).
     let not_scalar =
         |(k, a): &(std::borrow::Cow<str>, Arg)| twin.scalars.iter().any(|s| s == k) && !a.as_ref().is_some_and(|r| one_element(graph, r));
-    (node.args.len() == 1 && !node.kwargs.iter().any(|kv| untolerated(kv) || opaque_attr(kv) || not_scalar(kv))).then_some((v, twin, bases))
+    let modeled = node.args.len() == 1 && !node.kwargs.iter().any(|kv| untolerated(kv) || opaque_attr(kv) || not_scalar(kv));
+    (modeled && buildable_outputs(node, v, twin, bases.as_deref())).then_some((v, twin, bases))
+}
+
+/// Whether fix-functionalization can allocate the node's output-only
+/// buffers anew as they were laid out: row-major, or as a transpose. A call
+/// given one laid out otherwise (vLLM main's TMA-padded per-group scales,
+/// whose kernel reads the layout from the strides) stays opaque.
+fn buildable_outputs(node: &Node, v: &OpDef, twin: &OpDef, bases: Option<&[Option<usize>]>) -> bool {
+    let written: Vec<&str> = twin.operands.iter().filter(|o| o.mutated).map(|o| o.name.as_str()).collect();
+    // Each written argument's element of the tuple (v2: its base's; none when not given).
+    let slot = |k: usize| match bases {
+        Some(b) => b.get(k).copied().flatten().map(|j| j + 1),
+        None => Some(k + 1),
+    };
+    let outs: Vec<usize> = out_only(v, twin).filter_map(|b| written.iter().position(|w| *w == b)).filter_map(slot).collect();
+    if outs.is_empty() || !meta_text(node).contains("stride") {
+        return true;
+    }
+    let records: Vec<serde_json::Value> = serde_json::from_str(meta_text(node)).unwrap_or_default();
+    !outs.iter().any(|&i| records.get(i).is_some_and(|r| vllm_dialect::provenance::layout(r) == Layout::Other))
 }
 
 /// Whether `arg` is what the table accepts for `def`'s tolerated argument
@@ -625,14 +645,8 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
     ) -> Option<(Vec<Value<'c, 'a>>, Vec<(Identifier<'c>, Attribute<'c>)>, Vec<i32>)> {
         let tensor_decls: Vec<_> = def.operands.iter().filter(|o| o.class != ValueClass::Index).collect();
         let has_dyn = def.operands.iter().any(|o| o.class == ValueClass::Index);
-        // Schema order: the positional tensors, then the positional scalars; keyword-only ones
-        // (after the schema's `*`) take no slot.
-        let positional: Vec<&str> = tensor_decls
-            .iter()
-            .filter(|d| !d.keyword_only)
-            .map(|d| d.name.as_str())
-            .chain(def.attrs.iter().filter(|a| !a.keyword_only).map(|a| a.name.as_str()))
-            .collect();
+        // Schema order; keyword-only arguments (after the schema's `*`) take no slot.
+        let positional = def.positional();
         // Positional arguments past the modeled ones: later vLLMs' tolerated ones.
         if node.args.len() > positional.len() + def.tolerated.len()
             || node.args.iter().skip(positional.len()).zip(&def.tolerated).any(|(a, (t, _))| !tolerated(def, t, a))
@@ -678,6 +692,9 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         let mut attrs = Vec::new();
         for a in &def.attrs {
             let v = param(&a.name);
+            if absent_optional(def, a, v) {
+                continue;
+            }
             attrs.push((self.id(&a.name), self.attr(node, a, v, &mut dyns)?));
         }
         if !dyns.is_empty() && !has_dyn {
@@ -814,7 +831,11 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         let mut attrs = Vec::new();
         let mut dyns = Vec::new();
         for a in &def.attrs {
-            let Some(attr) = self.attr(node, a, param_of(&a.name).and_then(given), &mut dyns) else { return Ok(None) };
+            let v = param_of(&a.name).and_then(given);
+            if absent_optional(def, a, v) {
+                continue;
+            }
+            let Some(attr) = self.attr(node, a, v, &mut dyns) else { return Ok(None) };
             attrs.push((self.id(&a.name), attr));
         }
         if !dyns.is_empty() {
@@ -894,6 +915,9 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
         let mut attrs = Vec::new();
         let mut dyns = Vec::new();
         for a in &v.attrs {
+            if absent_optional(v, a, node.kwarg(&a.name)) {
+                continue;
+            }
             let attr = self
                 .attr(node, a, node.kwarg(&a.name), &mut dyns)
                 .ok_or_else(|| GraphError::at(&node.name, format!("{target}: argument '{}' must be {}", a.name, a.kind.describe())))?;
@@ -997,6 +1021,12 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
 /// `meta.val` as text, `null` when there is none.
 fn meta_text<'n>(n: &'n Node) -> &'n str {
     n.val_text.as_deref().unwrap_or("null")
+}
+
+/// An optional attribute (`omit_if_absent`) the call does not pass: the
+/// schema of a vLLM that lacks the argument. The op then lacks it too.
+fn absent_optional(def: &OpDef, a: &AttrDef, given: Option<&Arg>) -> bool {
+    matches!(given, None | Some(Arg::Null)) && def.optional_attr(&a.name)
 }
 
 fn toml_default(text: &str) -> Option<Arg<'static>> {

@@ -873,7 +873,7 @@ fn run_kernel(
             let x = &ins["input"];
             let y = k::silu_and_mul(&x.to_vec(), *x.shape.last().unwrap_or(&0), act);
             let (q, s) = k::per_group_quant(&y, g, 1e-10, -FP8_MAX, FP8_MAX, false);
-            m.insert("result".into(), q);
+            m.insert("out".into(), q);
             m.insert("scales".into(), s);
         }
         "static_scaled_fp8_quant" => {

@@ -9,7 +9,7 @@ use mlir_support::{
             Attribute, BlockLike, BlockRef, Identifier, Location, RegionLike, ShapedTypeLike, Type, TypeLike, Value, ValueLike,
             attribute::{DenseI32ArrayAttribute, DenseI64ArrayAttribute, StringAttribute, TypeAttribute},
             operation::{OperationBuilder, OperationLike, OperationRef},
-            r#type::DimSize,
+            r#type::{DimSize, RankedTensorType},
         },
     },
     pass::{Pass, PassFailed, PassInfo, PassOption, PassRun, PassStatistic},
@@ -557,6 +557,33 @@ fn empty<'c: 'a, 'a>(
     Some(block.insert_operation_before(before, op).result(0).ok()?.into())
 }
 
+/// A new 2-D buffer of type `ty` stored column-major, as vLLM main allocates
+/// per-group scales for CUTLASS (`empty([H/G, T]).permute(1, 0)`): the
+/// kernel writes group `g` of row `r` at `g * T + r`.
+fn transposed_empty<'c: 'a, 'a>(
+    ctx: &'c Context,
+    block: BlockRef<'c, 'a>,
+    before: OperationRef<'c, 'a>,
+    ty: Type<'c>,
+    dims: &[Value<'c, 'a>],
+    name: Option<&str>,
+) -> Option<Value<'c, 'a>> {
+    let t = ir::ranked_tensor(ty)?;
+    let size: Vec<i64> = vllm_dialect::verify::shape_of(ty)?.into_iter().rev().map(|d| d.unwrap_or(K_DYNAMIC)).collect();
+    let [rows, cols] = size[..] else { return None };
+    let stored: Type = RankedTensorType::new(&[rows as u64, cols as u64], t.element(), None).into();
+    // Dynamic sizes in the stored order: a 2-D tensor's swap.
+    let swapped: Vec<Value> = dims.iter().rev().copied().collect();
+    let base = empty(ctx, block, before, stored, &swapped, name, false)?;
+    let op = OperationBuilder::new("aten.permute", before.location())
+        .add_operands(&[base])
+        .add_results(&[ty])
+        .add_attributes(&[ir::named(ctx, "dims", DenseI64ArrayAttribute::new(ctx, &[1, 0]).into())])
+        .build()
+        .ok()?;
+    Some(block.insert_operation_before(before, op).result(0).ok()?.into())
+}
+
 fn clone<'c: 'a, 'a>(block: BlockRef<'c, 'a>, before: OperationRef<'c, 'a>, v: Value<'c, 'a>) -> Option<Value<'c, 'a>> {
     let op = OperationBuilder::new("aten.clone", before.location()).add_operands(&[v]).add_results(&[v.r#type()]).build().ok()?;
     Some(block.insert_operation_before(before, op).result(0).ok()?.into())
@@ -658,7 +685,15 @@ fn convert<'c: 'a, 'a>(
                         })?;
                     let name = recorded_buffer_name(&op, &t.name);
                     counts.buffers += 1;
-                    let buffer = empty(ctx, block, op, ty, &dims, name.as_deref(), padded).ok_or("cannot build a buffer")?;
+                    let layout = provenance::value_meta(results[r]).map_or(provenance::Layout::RowMajor, |m| provenance::layout(&m));
+                    let buffer = match layout {
+                        provenance::Layout::RowMajor => empty(ctx, block, op, ty, &dims, name.as_deref(), padded),
+                        provenance::Layout::Transposed => transposed_empty(ctx, block, op, ty, &dims, name.as_deref()),
+                        provenance::Layout::Other => {
+                            return Err(format!("the recorded strides of '{}' are neither row-major nor a transpose", t.name));
+                        }
+                    }
+                    .ok_or("cannot build a buffer")?;
                     sizes.made(buffer, shape);
                     Some(buffer)
                 }

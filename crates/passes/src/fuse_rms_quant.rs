@@ -77,7 +77,7 @@ pub static RULES: &[Rule] = &[
         checks: GROUP_CHECKS_RMS,
         fused: "vllm.rms_norm_per_block_quant",
         operands: &[Some(Prod("input")), Some(Prod("weight")), None, None],
-        attrs: &[("epsilon", Prod("epsilon")), ("group_size", Root("group_size")), ("is_scale_transposed", Lit("false"))],
+        attrs: &[("epsilon", Prod("epsilon")), ("group_size", Root("group_size")), ("is_scale_transposed", TRANSPOSED)],
         replaces: &[Root("output_q"), Root("output_s")],
     },
     Rule {
@@ -90,19 +90,24 @@ pub static RULES: &[Rule] = &[
         checks: GROUP_CHECKS_ADD,
         fused: "vllm.rms_norm_per_block_quant",
         operands: &[Some(Prod("input")), Some(Prod("weight")), None, Some(Prod("residual"))],
-        attrs: &[("epsilon", Prod("epsilon")), ("group_size", Root("group_size")), ("is_scale_transposed", Lit("false"))],
+        attrs: &[("epsilon", Prod("epsilon")), ("group_size", Root("group_size")), ("is_scale_transposed", TRANSPOSED)],
         replaces: &[Root("output_q"), Root("output_s"), Prod("residual_out")],
     },
 ];
 
 /// What the fused per-group kernels hard-code: the group quant's defaults
-/// (eps 1e-10, ±448, scales not rounded to powers of two).
-pub(crate) const GROUP_DEFAULTS: [Check; 4] = [
+/// (eps 1e-10, ±448, scales not rounded to powers of two, not padded for TMA:
+/// vLLM main's `dummy_is_tma_aligned`, which vLLM 0.11's calls lack).
+pub(crate) const GROUP_DEFAULTS: [Check; 5] = [
     AttrIs(Root("eps"), "1.000000e-10 : f64"),
     AttrIs(Root("fp8_min"), "-4.480000e+02 : f64"),
     AttrIs(Root("fp8_max"), "4.480000e+02 : f64"),
     AttrIs(Root("scale_ue8m0"), "false"),
+    AttrIsOrAbsent(Root("dummy_is_tma_aligned"), "false"),
 ];
+/// The fused op writes the scales in the quant's layout: column-major where
+/// vLLM main's call says so (CUTLASS's block-FP8 GEMM reads them so).
+const TRANSPOSED: V = RootOr("dummy_is_scale_transposed", "false");
 const GROUP_CHECKS_RMS: &[Check] = &[
     OneUse(Prod("result")),
     SameElementType(Prod("input"), Prod("weight")),
@@ -110,6 +115,7 @@ const GROUP_CHECKS_RMS: &[Check] = &[
     GROUP_DEFAULTS[1],
     GROUP_DEFAULTS[2],
     GROUP_DEFAULTS[3],
+    GROUP_DEFAULTS[4],
 ];
 const GROUP_CHECKS_ADD: &[Check] = &[
     OneUse(Prod("output")),
@@ -118,6 +124,7 @@ const GROUP_CHECKS_ADD: &[Check] = &[
     GROUP_DEFAULTS[1],
     GROUP_DEFAULTS[2],
     GROUP_DEFAULTS[3],
+    GROUP_DEFAULTS[4],
 ];
 
 pub static INFO: PassInfo = PassInfo {
@@ -136,7 +143,11 @@ patterns for 1e-5 and 1e-6 only):
 - `rms_norm` / `fused_add_rms_norm` -> `per_token_group_fp8_quant` (DeepSeek
   1×G groups, vLLM ≥ 0.12) => `rms_norm_per_block_quant` (with the residual),
   when the group quant has the fused kernel's constants (eps 1e-10, ±448, no
-  power-of-two scales); row-major scales.
+  power-of-two scales); row-major scales, or column-major ones where vLLM
+  main's call says so (`dummy_is_scale_transposed`: `is_scale_transposed`,
+  and fix-functionalization gives the scales a transposed buffer), never
+  TMA-padded ones (`dummy_is_tma_aligned`). (vLLM main registers the
+  pattern for power-of-two scales too; its fused op has no flag for them.)
 
 Never when the normalized tensor has another user, when `scale_ub` is given,
 for dynamic per-tensor quant (no rule), or when the input and weight element

@@ -56,6 +56,9 @@ pub enum V {
     Prod(&'static str),
     /// An attribute literal in MLIR syntax (in `attrs`), e.g. `false`.
     Lit(&'static str),
+    /// An attribute of the root, or the literal where the root lacks it (an
+    /// argument older vLLMs' calls do not pass: `omit_if_absent`).
+    RootOr(&'static str, &'static str),
 }
 
 /// An NVFP4 quant (a `scaled_fp4_quant` kernel: vLLM 0.11's call, or vLLM
@@ -84,6 +87,8 @@ pub enum Check {
     SameType(V, V),
     /// An attribute equals a literal: a constant the fused kernel hard-codes.
     AttrIs(V, &'static str),
+    /// An optional attribute is absent or equals a literal.
+    AttrIsOrAbsent(V, &'static str),
 }
 
 /// One fusion rule.
@@ -118,7 +123,7 @@ impl<'c, 'a> Match<'c, 'a> {
         let (vals, _) = self.side(v);
         let name = match v {
             V::Root(n) | V::Prod(n) => n,
-            V::Lit(_) => return None,
+            V::Lit(_) | V::RootOr(..) => return None,
         };
         vals.iter().find(|(n, _)| *n == name).and_then(|(_, vs)| vs.first().copied())
     }
@@ -128,7 +133,7 @@ impl<'c, 'a> Match<'c, 'a> {
     fn side(&self, v: V) -> (&Vec<(&'static str, Vec<Value<'c, 'a>>)>, OperationRef<'c, 'a>) {
         match v {
             V::Prod(_) => (&self.prod_vals, self.producer),
-            V::Root(_) | V::Lit(_) => (&self.root_vals, self.root),
+            V::Root(_) | V::Lit(_) | V::RootOr(..) => (&self.root_vals, self.root),
         }
     }
     fn attr(&self, ctx: &'c Context, v: V) -> Option<Attribute<'c>> {
@@ -136,6 +141,7 @@ impl<'c, 'a> Match<'c, 'a> {
         match v {
             V::Root(n) | V::Prod(n) => op.attribute(n).ok(),
             V::Lit(text) => Attribute::parse(ctx, text),
+            V::RootOr(n, text) => op.attribute(n).ok().or_else(|| Attribute::parse(ctx, text)),
         }
     }
 }
@@ -193,6 +199,10 @@ fn matches<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) ->
                     got => Some(format!("{a:?} is {}, the fused kernel assumes {lit}", got.map_or("absent".into(), |g| g.to_string()))),
                 }
             }
+            Check::AttrIsOrAbsent(a, lit) => match m.attr(ctx, a) {
+                Some(got) if Some(got) != m.attr(ctx, V::Lit(lit)) => Some(format!("{a:?} is {got}, the fused kernel assumes {lit}")),
+                _ => None,
+            },
         };
         if let Some(why) = failed {
             return Err(why);
@@ -209,6 +219,7 @@ pub fn root_input<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 
     let m = Match { root, producer: root, root_vals: named_operands(&root)?, prod_vals: Vec::new() };
     let holds = rule.checks.iter().all(|c| match *c {
         Check::AttrIs(a @ V::Root(_), lit) => m.attr(ctx, a).is_some_and(|got| Some(got) == m.attr(ctx, V::Lit(lit))),
+        Check::AttrIsOrAbsent(a @ V::Root(_), lit) => m.attr(ctx, a).is_none_or(|got| Some(got) == m.attr(ctx, V::Lit(lit))),
         Check::Absent(v @ V::Root(_)) => !m.present(v),
         _ => true,
     });
@@ -277,8 +288,12 @@ fn rewrite<'c, 'a>(ctx: &'c Context, block: BlockRef<'c, 'a>, rule: &Rule, m: &M
     }
     let mut attrs: Vec<(Identifier, Attribute)> = Vec::new();
     for (name, src) in rule.attrs {
-        let Some(a) = m.attr(ctx, *src) else { return false };
-        attrs.push(ir::named(ctx, name, a));
+        match m.attr(ctx, *src) {
+            Some(a) => attrs.push(ir::named(ctx, name, a)),
+            // The matched call's vLLM lacks the argument, and so the fused op's.
+            None if def.optional_attr(name) => {}
+            None => return false,
+        }
     }
     if def.needs_operand_segments() {
         attrs.push(ir::named(ctx, "operandSegmentSizes", DenseI32ArrayAttribute::new(ctx, &segments).into()));

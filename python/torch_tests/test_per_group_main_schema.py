@@ -1,0 +1,167 @@
+"""vLLM main's per-group FP8 quant through Inductor with VllmOptPass (needs
+torch; run by scripts/torch-tests).
+
+vLLM main's `_C.per_token_group_fp8_quant` takes two more arguments than
+vLLM 0.11's, `dummy_is_scale_transposed` and `dummy_is_tma_aligned`: the
+kernel reads the scales' layout from `output_s`'s strides, the flags only
+let patterns see it. `QuantFP8` allocates the scales row-major, column-major
+(`empty([G, T]).permute(1, 0)`, for CUTLASS) or column-major with rows padded
+to a multiple of 4 (TMA, for DeepGEMM). vllm-opt must fuse the first two
+with the norm or SiLU-and-mul before them into `rms_norm_per_block_quant` /
+`silu_and_mul_per_block_quant` (`is_scale_transposed` as the quant's), give
+the fused op a buffer of the same layout, and leave the TMA-padded call as
+it came. The compiled function must give eager's bytes and eager's strides.
+The graphs are lit inputs (tests/pipeline/inputs/per_group_main_*.json).
+"""
+import os
+import sys
+import unittest
+
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from fp8 import EPS, RMS_NORM, rms  # noqa: E402
+from inductor_pass import compile_with_pass, define_ops, dump_post_grad  # noqa: E402
+
+G = 128
+SCHEMAS = (
+    RMS_NORM,
+    "fused_add_rms_norm(Tensor! input, Tensor! residual, Tensor weight, float epsilon) -> ()",
+    "silu_and_mul(Tensor! result, Tensor input) -> ()",
+    "per_token_group_fp8_quant(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps, "
+    "float fp8_min, float fp8_max, bool scale_ue8m0, bool dummy_is_scale_transposed, bool dummy_is_tma_aligned) -> ()",
+    "rms_norm_per_block_quant(Tensor! result, Tensor input, Tensor weight, Tensor! scale, float epsilon, "
+    "Tensor? scale_ub, Tensor!? residual, int group_size, bool is_scale_transposed) -> ()",
+    "silu_and_mul_per_block_quant(Tensor! out, Tensor input, Tensor! scales, int group_size, Tensor? scale_ub=None, "
+    "bool is_scale_transposed=False) -> ()",
+)
+
+
+def per_group(y, group_size, eps=1e-10, fp8_max=448.0):
+    """vLLM's per_token_group_quant.cu: s = max(eps, max|y|) / 448 per group, q = fp8(clamp(y / s))."""
+    t, h = y.shape
+    yf = y.float().reshape(t, h // group_size, group_size)
+    s = yf.abs().amax(-1).clamp(min=eps) / fp8_max
+    q = (yf / s[..., None]).clamp(-fp8_max, fp8_max).reshape(t, h).to(torch.float8_e4m3fn)
+    return q, s
+
+
+def silu_mul(x):
+    d = x.shape[-1] // 2
+    return (torch.nn.functional.silu(x[..., :d].float()) * x[..., d:].float()).to(x.dtype)
+
+
+def fused_add(input, residual, weight, epsilon):
+    z = (input + residual).to(input.dtype)
+    return z, rms(z, weight, epsilon)
+
+
+# CPU bodies: each writes its outputs by logical index (copy_), whatever their strides.
+def rms_norm(result, input, weight, epsilon):
+    result.copy_(rms(input, weight, epsilon))
+
+
+def fused_add_rms_norm(input, residual, weight, epsilon):
+    z, y = fused_add(input, residual, weight, epsilon)
+    residual.copy_(z)
+    input.copy_(y)
+
+
+def silu_and_mul(result, input):
+    result.copy_(silu_mul(input))
+
+
+def per_token_group_fp8_quant(input, output_q, output_s, group_size, eps, fp8_min, fp8_max, scale_ue8m0,
+                              dummy_is_scale_transposed, dummy_is_tma_aligned):
+    q, s = per_group(input, group_size, eps, fp8_max)
+    output_q.copy_(q)
+    output_s.copy_(s)
+
+
+def rms_norm_per_block_quant(result, input, weight, scale, epsilon, scale_ub, residual, group_size, is_scale_transposed):
+    if residual is not None:
+        z, y = fused_add(input, residual, weight, epsilon)
+        residual.copy_(z)
+    else:
+        y = rms(input, weight, epsilon)
+    q, s = per_group(y, group_size)
+    result.copy_(q)
+    scale.copy_(s)
+
+
+def silu_and_mul_per_block_quant(out, input, scales, group_size, scale_ub=None, is_scale_transposed=False):
+    q, s = per_group(silu_mul(input), group_size)
+    out.copy_(q)
+    scales.copy_(s)
+
+
+LIB = torch.library.Library("_C", "FRAGMENT")
+define_ops(LIB, SCHEMAS, {"rms_norm": rms_norm, "fused_add_rms_norm": fused_add_rms_norm, "silu_and_mul": silu_and_mul,
+                          "per_token_group_fp8_quant": per_token_group_fp8_quant,
+                          "rms_norm_per_block_quant": rms_norm_per_block_quant,
+                          "silu_and_mul_per_block_quant": silu_and_mul_per_block_quant})
+
+
+def group_quant(y, layout):
+    """vLLM main's `per_token_group_quant_fp8`: the scales allocated in `layout`, then the `_C` call."""
+    t, h = y.shape
+    q = torch.empty(y.shape, dtype=torch.float8_e4m3fn)
+    if layout == "row":
+        s = torch.empty((t, h // G), dtype=torch.float32)
+    elif layout == "col":
+        s = torch.empty((h // G, t), dtype=torch.float32).permute(-1, -2)
+    else:  # "tma": column-major, rows padded to a multiple of 4
+        s = torch.empty_strided((t, h // G), (1, (t + 3) // 4 * 4), dtype=torch.float32)
+    torch.ops._C.per_token_group_fp8_quant(y, q, s, G, 1e-10, -448.0, 448.0, False, layout != "row", layout == "tma")
+    return q, s
+
+
+def layers(x, residual, w, gate_up):
+    """A norm + row-major group quant, an add-norm + column-major one, SiLU-and-mul + column-major, and
+    a norm + TMA-padded one (stays as it came: 18 rows pad to 20)."""
+    y = torch.empty_like(x)
+    torch.ops._C.rms_norm(y, x, w, EPS)
+    q1, s1 = group_quant(y, "row")
+    h = x * 2
+    torch.ops._C.fused_add_rms_norm(h, residual, w, EPS)
+    q2, s2 = group_quant(h, "col")
+    a = torch.empty((gate_up.shape[0], gate_up.shape[1] // 2), dtype=gate_up.dtype)
+    torch.ops._C.silu_and_mul(a, gate_up)
+    q3, s3 = group_quant(a, "col")
+    y4 = torch.empty_like(x)
+    torch.ops._C.rms_norm(y4, x * 3, w, EPS)
+    q4, s4 = group_quant(y4, "tma")
+    return q1, s1, q2, s2, residual, q3, s3, q4, s4
+
+
+class PerGroupMainSchema(unittest.TestCase):
+    def test_row_and_column_major_scales_fuse_and_tma_padded_ones_stay(self):
+        for symbolic in (True, False):
+            with self.subTest(symbolic=symbolic):
+                compiled, seen = compile_with_pass(layers, {"enable_fusion": True, "eliminate_noops": True},
+                                                   enable_auto_functionalized_v2=False)
+                g = torch.Generator().manual_seed(7)
+                x = torch.randn(18, 256, generator=g).to(torch.bfloat16)
+                residual = torch.randn(18, 256, generator=g).to(torch.bfloat16)
+                w = (1 + 0.2 * torch.randn(256, generator=g)).to(torch.bfloat16)
+                gate_up = torch.randn(18, 512, generator=g).to(torch.bfloat16)
+                if symbolic:
+                    for t in (x, residual, gate_up):
+                        torch._dynamo.mark_dynamic(t, 0)
+                    dump_post_grad(layers, (x, residual.clone(), w, gate_up), "per_group_main")
+                got = compiled(x, residual.clone(), w, gate_up)
+                want = layers(x, residual.clone(), w, gate_up)
+                self.assertEqual(len(seen), 1)
+                self.assertEqual(seen[0].count("_C.rms_norm_per_block_quant.default"), 2, seen[0])
+                self.assertEqual(seen[0].count("_C.silu_and_mul_per_block_quant.default"), 1, seen[0])
+                # The TMA-padded quant: kept as vLLM wrote it (functionalized), after its norm in place.
+                self.assertEqual(seen[0].count("auto_functionalized"), 1, seen[0])
+                self.assertEqual(seen[0].count("_C.rms_norm.default"), 1, seen[0])
+                for i, (a, b) in enumerate(zip(got, want)):
+                    self.assertEqual(a.stride(), b.stride(), f"output {i}")
+                    self.assertTrue(torch.equal(a.view(torch.uint8) if a.dtype == torch.float8_e4m3fn else a,
+                                                b.view(torch.uint8) if b.dtype == torch.float8_e4m3fn else b), f"output {i}")
+
+
+if __name__ == "__main__":
+    unittest.main()
