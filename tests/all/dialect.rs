@@ -35,7 +35,7 @@ fn recorded_layouts() -> Result<(), Failed> {
         (json!({"shape": ["s77", 4096], "stride": [4096]}), Layout::Other),
     ];
     for (record, want) in cases {
-        let got = layout(&record);
+        let got = layout(&record.to_string());
         if got != want {
             return Err(format!("{record}: {got:?}, wanted {want:?}").into());
         }

@@ -163,17 +163,28 @@ pub enum Layout {
     Other,
 }
 
-/// The layout of a recorded `meta.val` (`{"shape", "stride"}`). Sizes and
+/// The layout of a recorded `meta.val`, given as JSON text (`{"shape",
+/// "stride", ...}`; the importer and fix-functionalization read it for
+/// every output buffer, so only those two fields are parsed). Sizes and
 /// strides compare as products of their factors (`2*s77` is `s77*2`); a dim
 /// of size 1 has no stride that matters.
-pub fn layout(v: &Json) -> Layout {
-    let (Some(shape), Some(stride)) = (v.get("shape").and_then(Json::as_array), v.get("stride").and_then(Json::as_array)) else {
+pub fn layout(record: &str) -> Layout {
+    use serde_json::value::RawValue;
+    #[derive(serde::Deserialize)]
+    struct Strided<'a> {
+        #[serde(borrow, default)]
+        shape: Vec<&'a RawValue>,
+        #[serde(borrow)]
+        stride: Option<Vec<&'a RawValue>>,
+    }
+    let Ok(Strided { shape, stride: Some(stride) }) = serde_json::from_str::<Strided>(record) else {
         return Layout::RowMajor;
     };
     if shape.len() != stride.len() {
         return Layout::Other;
     }
-    let (shape, stride): (Vec<Product>, Vec<Product>) = (shape.iter().map(product).collect(), stride.iter().map(product).collect());
+    let (shape, stride): (Vec<Product>, Vec<Product>) =
+        (shape.iter().map(|r| product(r.get())).collect(), stride.iter().map(|r| product(r.get())).collect());
     let one = Product(1, vec![]);
     let mut inner = one.clone();
     let mut row_major = true;
@@ -191,46 +202,49 @@ pub fn layout(v: &Json) -> Layout {
 }
 
 /// A size as an integer coefficient times sorted symbolic factors (a factor
-/// with other arithmetic, `((s0 + 127)//128)`, is kept whole).
+/// with other arithmetic, `((s0 + 127)//128)`, is kept whole), borrowed from
+/// the record's text: integer sizes allocate nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Product(i64, Vec<String>);
+struct Product<'a>(i64, Vec<&'a str>);
 
-impl Product {
-    fn times(&self, o: &Product) -> Product {
-        let mut f: Vec<String> = self.1.iter().chain(&o.1).cloned().collect();
+impl<'a> Product<'a> {
+    fn times(&self, o: &Product<'a>) -> Product<'a> {
+        if o.1.is_empty() {
+            return Product(self.0.saturating_mul(o.0), self.1.clone());
+        }
+        let mut f: Vec<&str> = self.1.iter().chain(&o.1).copied().collect();
         f.sort_unstable();
         Product(self.0.saturating_mul(o.0), f)
     }
 }
 
-fn product(v: &Json) -> Product {
-    match v {
-        Json::Number(n) => Product(n.as_i64().unwrap_or(-1), vec![]),
-        Json::String(s) => {
-            // Split at top-level `*` (not inside parentheses).
-            let (mut coef, mut factors, mut depth, mut start) = (1i64, Vec::new(), 0i32, 0usize);
-            let bytes = s.as_bytes();
-            for i in 0..=bytes.len() {
-                match bytes.get(i) {
-                    Some(b'(') => depth += 1,
-                    Some(b')') => depth -= 1,
-                    Some(b'*') if depth > 0 || bytes.get(i + 1) == Some(&b'*') || (i > 0 && bytes[i - 1] == b'*') => {}
-                    Some(b'*') | None => {
-                        let f = s[start..i].trim();
-                        match f.parse::<i64>() {
-                            Ok(k) => coef = coef.saturating_mul(k),
-                            Err(_) => factors.push(f.to_string()),
-                        }
-                        start = i + 1;
-                    }
-                    _ => {}
+/// A recorded size or stride as JSON text: an integer, or a string holding a
+/// symbolic expression (no escapes in sizes; one with them is a factor whole).
+fn product(raw: &str) -> Product<'_> {
+    let Some(s) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {
+        return Product(raw.parse().unwrap_or(-1), vec![]);
+    };
+    // Split at top-level `*` (not inside parentheses, not `**`).
+    let (mut coef, mut factors, mut depth, mut start) = (1i64, Vec::new(), 0i32, 0usize);
+    let bytes = s.as_bytes();
+    for i in 0..=bytes.len() {
+        match bytes.get(i) {
+            Some(b'(') => depth += 1,
+            Some(b')') => depth -= 1,
+            Some(b'*') if depth > 0 || bytes.get(i + 1) == Some(&b'*') || (i > 0 && bytes[i - 1] == b'*') => {}
+            Some(b'*') | None => {
+                let f = s[start..i].trim();
+                match f.parse::<i64>() {
+                    Ok(k) => coef = coef.saturating_mul(k),
+                    Err(_) => factors.push(f),
                 }
+                start = i + 1;
             }
-            factors.sort_unstable();
-            Product(coef, factors)
+            _ => {}
         }
-        other => Product(-1, vec![other.to_string()]),
     }
+    factors.sort_unstable();
+    Product(coef, factors)
 }
 
 /// The static shape `meta.val` gives for a tensor (`None` entries stay symbolic).

@@ -37,7 +37,6 @@ use mlir_support::{
     },
 };
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
-use std::collections::HashSet;
 use vllm_dialect::{Arity, AttrDef, AttrKind, K_DYNAMIC, OpDef, ValueClass, provenance::Layout};
 
 /// Targets that only allocate: when such a node's single use is as an
@@ -94,9 +93,8 @@ pub fn value_op_for(target: &str) -> Option<(&'static OpDef, &'static OpDef)> {
 
 /// Names of the arguments `v`'s in-place twin writes that the value form does
 /// not read: pure output buffers.
-fn out_only<'t>(v: &OpDef, twin: &'t OpDef) -> impl Iterator<Item = &'t str> {
-    let reads: HashSet<&str> = v.operands.iter().map(|o| o.name.as_str()).collect();
-    twin.operands.iter().filter(move |o| o.mutated && !reads.contains(o.name.as_str())).map(|o| o.name.as_str())
+fn out_only<'t>(v: &'t OpDef, twin: &'t OpDef) -> impl Iterator<Item = &'t str> {
+    twin.operands.iter().filter(move |o| o.mutated && !v.operands.iter().any(|r| r.name == o.name)).map(|o| o.name.as_str())
 }
 
 fn wrapped_op<'g>(node: &'g Node) -> Option<&'g str> {
@@ -162,8 +160,7 @@ fn value_form(graph: &Graph, node: &Node) -> Option<(&'static OpDef, &'static Op
     // A per-tensor scale where the op takes only one (vLLM main also passes per-token scales).
     let not_scalar =
         |(k, a): &(std::borrow::Cow<str>, Arg)| twin.scalars.iter().any(|s| s == k) && !a.as_ref().is_some_and(|r| one_element(graph, r));
-    let modeled = node.args.len() == 1 && !node.kwargs.iter().any(|kv| untolerated(kv) || opaque_attr(kv) || not_scalar(kv));
-    (modeled && buildable_outputs(node, v, twin, bases.as_deref())).then_some((v, twin, bases))
+    (node.args.len() == 1 && !node.kwargs.iter().any(|kv| untolerated(kv) || opaque_attr(kv) || not_scalar(kv))).then_some((v, twin, bases))
 }
 
 /// Whether fix-functionalization can allocate the node's output-only
@@ -181,8 +178,8 @@ fn buildable_outputs(node: &Node, v: &OpDef, twin: &OpDef, bases: Option<&[Optio
     if outs.is_empty() || !meta_text(node).contains("stride") {
         return true;
     }
-    let records: Vec<serde_json::Value> = serde_json::from_str(meta_text(node)).unwrap_or_default();
-    !outs.iter().any(|&i| records.get(i).is_some_and(|r| vllm_dialect::provenance::layout(r) == Layout::Other))
+    let records: Vec<&serde_json::value::RawValue> = serde_json::from_str(meta_text(node)).unwrap_or_default();
+    !outs.iter().any(|&i| records.get(i).is_some_and(|r| vllm_dialect::provenance::layout(r.get()) == Layout::Other))
 }
 
 /// Whether `arg` is what the table accepts for `def`'s tolerated argument
@@ -277,6 +274,8 @@ struct Importer<'c, 'a, 'g> {
     getitems: Vec<Vec<(i64, &'g str)>>,
     /// Buffer nodes dropped in value form, by index.
     dropped: Vec<bool>,
+    /// Functionalized nodes kept opaque for an output layout (`buildable_outputs`), by index.
+    unbuildable: Vec<bool>,
 }
 
 /// `fx.args`: args and kwargs with each reference written as its operand
@@ -877,6 +876,9 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             return Err(GraphError::at(&node.name, "auto_functionalized needs the op it wraps as its first argument ({\"op\": ...})"));
         };
         let Some((v, twin, bases)) = value_form(self.graph, node) else { return Ok(false) };
+        if self.unbuildable[self.current] {
+            return Ok(false);
+        }
         let Val::Tuple(meta) = &node.val else {
             return Err(GraphError::at(&node.name, "auto_functionalized needs a tuple meta.val"));
         };
@@ -1053,22 +1055,31 @@ fn getitems<'g>(graph: &'g Graph<'g>) -> Vec<Vec<(i64, &'g str)>> {
     out
 }
 
-/// The buffer nodes that the value form drops (by index): allocations whose
-/// only use is as an output-only argument of a functionalized op we model.
-fn droppable(graph: &Graph) -> Vec<bool> {
+/// By node index: the buffer nodes that the value form drops (allocations
+/// whose only use is as an output-only argument of a functionalized op we
+/// model), and the functionalized nodes that stay opaque because an output
+/// buffer's layout is one fix-functionalization cannot rebuild.
+fn droppable(graph: &Graph) -> (Vec<bool>, Vec<bool>) {
     let mut uses = vec![0u32; graph.nodes.len()];
     let mut out_uses = vec![0u32; graph.nodes.len()];
-    for n in &graph.nodes {
+    let mut unbuildable = vec![false; graph.nodes.len()];
+    for (i, n) in graph.nodes.iter().enumerate() {
         for v in n.arg_values() {
             v.for_each_ref(&mut |r| uses[r.index] += 1);
         }
-        if let Some((v, twin, _)) = value_form(graph, n) {
+        if let Some((v, twin, bases)) = value_form(graph, n) {
+            if !buildable_outputs(n, v, twin, bases.as_deref()) {
+                unbuildable[i] = true;
+                continue;
+            }
             for r in out_only(v, twin).filter_map(|b| af_kwarg(n, twin, b).and_then(Arg::as_ref)) {
                 out_uses[r.index] += 1;
             }
         }
     }
-    graph.nodes.iter().enumerate().map(|(i, n)| ALLOCATIONS.contains(&&*n.target) && uses[i] == 1 && out_uses[i] == 1).collect()
+    let dropped =
+        graph.nodes.iter().enumerate().map(|(i, n)| ALLOCATIONS.contains(&&*n.target) && uses[i] == 1 && out_uses[i] == 1).collect();
+    (dropped, unbuildable)
 }
 
 pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<Module<'c>, Vec<Diag>> {
@@ -1105,6 +1116,7 @@ pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<M
         }
         arg_attrs.push(Attribute::from(DictionaryAttribute::new(ctx, &d)));
     }
+    let (dropped, unbuildable) = droppable(graph);
     let block =
         Block::new(&arg_types.iter().zip(&inputs).map(|(t, (_, n))| (*t, Location::name(ctx, &n.name, unknown))).collect::<Vec<_>>());
     let id = |s: &str| Identifier::new(ctx, s);
@@ -1125,7 +1137,8 @@ pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<M
         current: 0,
         tuples: Vec::new(),
         getitems: getitems(graph),
-        dropped: droppable(graph),
+        dropped,
+        unbuildable,
     };
     let mut result_types = Vec::new();
     let mut output_name = "output".to_string();

@@ -685,7 +685,8 @@ fn convert<'c: 'a, 'a>(
                         })?;
                     let name = recorded_buffer_name(&op, &t.name);
                     counts.buffers += 1;
-                    let layout = provenance::value_meta(results[r]).map_or(provenance::Layout::RowMajor, |m| provenance::layout(&m));
+                    let record: Option<Box<serde_json::value::RawValue>> = provenance::value_meta_as(results[r]);
+                    let layout = record.map_or(provenance::Layout::RowMajor, |m| provenance::layout(m.get()));
                     let buffer = match layout {
                         provenance::Layout::RowMajor => empty(ctx, block, op, ty, &dims, name.as_deref(), padded),
                         provenance::Layout::Transposed => transposed_empty(ctx, block, op, ty, &dims, name.as_deref()),
