@@ -23,7 +23,11 @@ fn recorded_layouts() -> Result<(), Failed> {
         (json!({"shape": [2, "s0", "s1"], "stride": ["s0*s1", "s1", 1]}), Layout::RowMajor),
         // A dim of size 1 takes any stride.
         (json!({"shape": ["s77", 1], "stride": [1, 1]}), Layout::RowMajor),
-        (json!({"shape": ["s77", 1], "stride": [1, "s77"]}), Layout::RowMajor),
+        (json!({"shape": [1, 4096], "stride": [7, 1]}), Layout::RowMajor),
+        // ... but exact strides win: one group of column-major scales, and
+        // one row whose strides are exactly the transpose's.
+        (json!({"shape": ["s77", 1], "stride": [1, "s77"]}), Layout::Transposed),
+        (json!({"shape": [1, 4096], "stride": [1, 1]}), Layout::Transposed),
         // vLLM main's column-major per-group scales: empty([H/G, T]).permute(1, 0).
         (json!({"shape": ["s77", 32], "stride": [1, "s77"]}), Layout::Transposed),
         (json!({"shape": [16, 32], "stride": [1, 16]}), Layout::Transposed),

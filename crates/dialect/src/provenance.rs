@@ -187,14 +187,24 @@ pub fn layout(record: &str) -> Layout {
         (shape.iter().map(|r| product(r.get())).collect(), stride.iter().map(|r| product(r.get())).collect());
     let one = Product(1, vec![]);
     let mut inner = one.clone();
-    let mut row_major = true;
+    // Row-major: exactly, and where size-1 dims' strides may be anything.
+    let (mut exact, mut row_major) = (true, true);
     for i in (0..shape.len()).rev() {
+        exact &= stride[i] == inner;
         row_major &= shape[i] == one || stride[i] == inner;
         inner = inner.times(&shape[i]);
     }
-    if row_major {
+    let transposed = |loose: bool| {
+        shape.len() == 2 && (loose && shape[0] == one || stride[0] == one) && (loose && shape[1] == one || stride[1] == shape[0])
+    };
+    // Exact strides first: a `[T, 1]` column-major buffer is recorded `[1, T]`, and its copy should say so too.
+    if exact {
         Layout::RowMajor
-    } else if shape.len() == 2 && (shape[0] == one || stride[0] == one) && (shape[1] == one || stride[1] == shape[0]) {
+    } else if transposed(false) {
+        Layout::Transposed
+    } else if row_major {
+        Layout::RowMajor
+    } else if transposed(true) {
         Layout::Transposed
     } else {
         Layout::Other
