@@ -19,6 +19,18 @@ def quant(y, scale):
     return (y.float() * scale.reciprocal()).clamp(-448.0, 448.0).to(torch.float8_e4m3fn)
 
 
+def per_group(y, group_size, eps=1e-10, fp8_max=448.0, ue8m0=False):
+    """vLLM's per_token_group_quant.cu: s = max(eps, max|y|) / 448 per group of a row (UE8M0: rounded up to
+    a power of two), q = fp8(clamp(y / s)); returns (q, the [T, H/G] scales)."""
+    t, h = y.shape
+    yf = y.float().reshape(t, h // group_size, group_size)
+    s = yf.abs().amax(-1).clamp(min=eps) / fp8_max
+    if ue8m0:
+        s = torch.exp2(torch.ceil(torch.log2(s)))
+    q = (yf / s[..., None]).clamp(-fp8_max, fp8_max).reshape(t, h).to(torch.float8_e4m3fn)
+    return q, s
+
+
 def rms_norm(result, input, weight, epsilon):
     """`_C.rms_norm`'s CPU body."""
     result.copy_(rms(input, weight, epsilon))

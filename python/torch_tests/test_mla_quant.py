@@ -16,21 +16,16 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from inductor_pass import compile_with_pass, define_ops  # noqa: E402
+from mla import LAYER, stand_in  # noqa: E402
+from mla import inputs as mla_inputs  # noqa: E402
+from mla import static_fp8 as _fp8  # noqa: E402
 from nvfp4 import SCALED_FP4_QUANT, nvfp4, quant, scaled_fp4_quant  # noqa: E402
 
 H, DQK, DKV, DPE, DV = 4, 48, 32, 16, 32
-LAYER = "model.layers.0.self_attn.attn"
 
 
 def _mla(q, kv_c_normed, k_pe):
-    """A stand-in for MLA: the latent and rotary parts mixed into each head's output, rounded once."""
-    t = q.shape[0]
-    mix = q.float()[..., :DV] + kv_c_normed.float()[:, None, :DV] * 0.5 - k_pe.float()[:, None, :1]
-    return mix.reshape(t, H * DV).to(q.dtype)
-
-
-def _fp8(y, scale):
-    return (y.float() / scale).clamp(-448.0, 448.0).to(torch.float8_e4m3fn)
+    return stand_in(q, kv_c_normed, k_pe, DV)
 
 
 def unified_mla_attention_with_output(q, kv_c_normed, k_pe, output, layer_name, output_scale=None,
@@ -78,9 +73,7 @@ def mla_nvfp4(q, kv, pe, g):
 
 
 def inputs(t, seed):
-    gen = torch.Generator().manual_seed(seed)
-    return (torch.randn(t, H, DQK, generator=gen).to(torch.bfloat16), torch.randn(t, DKV, generator=gen).to(torch.bfloat16),
-            torch.randn(t, DPE, generator=gen).to(torch.bfloat16))
+    return mla_inputs(t, seed, H, DQK, DKV, DPE)
 
 
 class MlaQuantFusion(unittest.TestCase):

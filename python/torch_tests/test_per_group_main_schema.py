@@ -20,7 +20,7 @@ import unittest
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fp8 import EPS, RMS_NORM, rms  # noqa: E402
+from fp8 import EPS, RMS_NORM, per_group, rms  # noqa: E402
 from inductor_pass import compile_with_pass, define_ops, dump_post_grad  # noqa: E402
 
 G = 128
@@ -35,15 +35,6 @@ SCHEMAS = (
     "silu_and_mul_per_block_quant(Tensor! out, Tensor input, Tensor! scales, int group_size, Tensor? scale_ub=None, "
     "bool is_scale_transposed=False) -> ()",
 )
-
-
-def per_group(y, group_size, eps=1e-10, fp8_max=448.0):
-    """vLLM's per_token_group_quant.cu: s = max(eps, max|y|) / 448 per group, q = fp8(clamp(y / s))."""
-    t, h = y.shape
-    yf = y.float().reshape(t, h // group_size, group_size)
-    s = yf.abs().amax(-1).clamp(min=eps) / fp8_max
-    q = (yf / s[..., None]).clamp(-fp8_max, fp8_max).reshape(t, h).to(torch.float8_e4m3fn)
-    return q, s
 
 
 def silu_mul(x):
@@ -73,7 +64,7 @@ def silu_and_mul(result, input):
 
 def per_token_group_fp8_quant(input, output_q, output_s, group_size, eps, fp8_min, fp8_max, scale_ue8m0,
                               dummy_is_scale_transposed, dummy_is_tma_aligned):
-    q, s = per_group(input, group_size, eps, fp8_max)
+    q, s = per_group(input, group_size, eps, fp8_max, scale_ue8m0)
     output_q.copy_(q)
     output_s.copy_(s)
 

@@ -145,7 +145,7 @@ func.func @vllm_unified_attention_with_output(%q: tensor<?x32x128xbf16>, %k: ten
 // CHECK-LABEL: func.func @vllm_unified_mla_attention_with_output(
 // CHECK: "vllm.unified_mla_attention_with_output"(
 func.func @vllm_unified_mla_attention_with_output(%q: tensor<?x16x192xbf16>, %kv: tensor<?x512xbf16>, %pe: tensor<?x64xbf16>) {
-  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "model.layers.0.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
+  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "model.layers.0.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0>} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
   return
 }
 
@@ -348,7 +348,7 @@ func.func @vllm_unified_attention_with_output_(%q: tensor<?x32x128xbf16>, %k: te
 // CHECK-LABEL: func.func @vllm_unified_mla_attention_with_output_(
 // CHECK: "vllm.unified_mla_attention_with_output_"(
 func.func @vllm_unified_mla_attention_with_output_(%q: tensor<?x16x192xbf16>, %kv: tensor<?x512xbf16>, %pe: tensor<?x64xbf16>, %obuf: tensor<?x2048xbf16>) {
-  "vllm.unified_mla_attention_with_output_"(%q, %kv, %pe, %obuf) {layer_name = "model.layers.0.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0>} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>, tensor<?x2048xbf16>) -> ()
+  "vllm.unified_mla_attention_with_output_"(%q, %kv, %pe, %obuf) {layer_name = "model.layers.0.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>, tensor<?x2048xbf16>) -> ()
   return
 }
 

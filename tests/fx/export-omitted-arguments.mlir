@@ -15,6 +15,6 @@ func.func @older_schema(%q: tensor<8x32x128xbf16>, %k: tensor<8x8x128xbf16>, %v:
 
 // CHECK: "target":"torch.ops.vllm.unified_mla_attention_with_output.default","args":[],"kwargs":{"q":{"node":"arg0"},"kv_c_normed":{"node":"arg1"},"k_pe":{"node":"arg2"},"output":{"node":"arg3"},"output_scale":null,"kv_cache_dummy_dep":{"node":"arg4"},"layer_name":"l0"}
 func.func @main_schema(%q: tensor<8x16x192xbf16>, %kv: tensor<8x512xbf16>, %pe: tensor<8x64xbf16>, %o: tensor<8x2048xbf16>, %d: tensor<0xbf16>) {
-  "vllm.unified_mla_attention_with_output_"(%q, %kv, %pe, %o, %d) {layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 1>} : (tensor<8x16x192xbf16>, tensor<8x512xbf16>, tensor<8x64xbf16>, tensor<8x2048xbf16>, tensor<0xbf16>) -> ()
+  "vllm.unified_mla_attention_with_output_"(%q, %kv, %pe, %o, %d) {layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 1, 0>} : (tensor<8x16x192xbf16>, tensor<8x512xbf16>, tensor<8x64xbf16>, tensor<8x2048xbf16>, tensor<0xbf16>) -> ()
   return
 }

@@ -188,10 +188,10 @@ func.func @attention_output(%q: tensor<16x32x128xbf16>, %k: tensor<16x8x128xbf16
 // CHECK-LABEL: func.func @mla_nvfp4_output
 // CHECK: %[[O:.*]] = "aten.empty"() {dtype = ui8, size = array<i64: 16, 1024>}
 // CHECK-NEXT: %[[S:.*]] = "aten.full"() {dtype = f8E4M3FN, fill_value = 0 : i64, size = array<i64: 128, 128>}
-// CHECK-NEXT: "vllm.unified_mla_attention_with_output_"(%arg0, %arg1, %arg2, %[[O]], %arg3, %[[S]]) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1, 0>}
+// CHECK-NEXT: "vllm.unified_mla_attention_with_output_"(%arg0, %arg1, %arg2, %[[O]], %arg3, %[[S]]) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1, 0, 0>}
 // CHECK-NEXT: return %[[O]], %[[S]]
 func.func @mla_nvfp4_output(%q: tensor<16x16x192xbf16>, %kv: tensor<16x512xbf16>, %pe: tensor<16x64xbf16>, %g: tensor<f32>) -> (tensor<16x1024xui8>, tensor<128x128xf8E4M3FN>) {
-  %o, %s = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe, %g) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>} : (tensor<16x16x192xbf16>, tensor<16x512xbf16>, tensor<16x64xbf16>, tensor<f32>) -> (tensor<16x1024xui8>, tensor<128x128xf8E4M3FN>)
+  %o, %s = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe, %g) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>} : (tensor<16x16x192xbf16>, tensor<16x512xbf16>, tensor<16x64xbf16>, tensor<f32>) -> (tensor<16x1024xui8>, tensor<128x128xf8E4M3FN>)
   return %o, %s : tensor<16x1024xui8>, tensor<128x128xf8E4M3FN>
 }
 

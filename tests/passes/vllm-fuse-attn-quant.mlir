@@ -137,10 +137,10 @@ func.func @no_fuse_nvfp4_of_a_silu(%gu: tensor<16x512xbf16>, %g: tensor<f32>) ->
 // Multi-head latent attention (DeepSeek; vLLM main's MLA patterns): the same
 // rules, static FP8 and NVFP4.
 // CHECK-LABEL: func.func @fuse_mla_static_quant
-// CHECK-NEXT: %[[A:.*]] = "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {layer_name = "model.layers.3.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>} : {{.*}} -> tensor<?x2048xf8E4M3FN>
+// CHECK-NEXT: %[[A:.*]] = "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {layer_name = "model.layers.3.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>} : {{.*}} -> tensor<?x2048xf8E4M3FN>
 // CHECK-NEXT: return %[[A]]
 func.func @fuse_mla_static_quant(%q: tensor<?x16x192xbf16>, %kv: tensor<?x512xbf16>, %pe: tensor<?x64xbf16>, %s: tensor<f32>) -> tensor<?x2048xf8E4M3FN> {
-  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "model.layers.3.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
+  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "model.layers.3.self_attn.attn", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0>} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
   %x = "vllm.static_scaled_fp8_quant"(%o, %s) : (tensor<?x2048xbf16>, tensor<f32>) -> tensor<?x2048xf8E4M3FN>
   return %x : tensor<?x2048xf8E4M3FN>
 }
@@ -148,10 +148,10 @@ func.func @fuse_mla_static_quant(%q: tensor<?x16x192xbf16>, %kv: tensor<?x512xbf
 // -----
 
 // CHECK-LABEL: func.func @fuse_mla_nvfp4_quant
-// CHECK-NEXT: %[[A:.*]]:2 = "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>} : {{.*}} -> (tensor<16x1024xui8>, tensor<128x128xf8E4M3FN>)
+// CHECK-NEXT: %[[A:.*]]:2 = "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>} : {{.*}} -> (tensor<16x1024xui8>, tensor<128x128xf8E4M3FN>)
 // CHECK-NEXT: return %[[A]]#0, %[[A]]#1
 func.func @fuse_mla_nvfp4_quant(%q: tensor<16x16x192xbf16>, %kv: tensor<16x512xbf16>, %pe: tensor<16x64xbf16>, %g: tensor<f32>) -> (tensor<16x1024xui8>, tensor<128x128xf8E4M3FN>) {
-  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<16x16x192xbf16>, tensor<16x512xbf16>, tensor<16x64xbf16>) -> tensor<16x2048xbf16>
+  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0>} : (tensor<16x16x192xbf16>, tensor<16x512xbf16>, tensor<16x64xbf16>) -> tensor<16x2048xbf16>
   %p, %s = "vllm.scaled_fp4_quant"(%o, %g) : (tensor<16x2048xbf16>, tensor<f32>) -> (tensor<16x1024xui8>, tensor<128x32xi32>)
   %s8 = "torch.operator"(%s) {target = "torch.ops.aten.view.dtype", fx_args = "{\"args\":[{\"operand\":0},{\"dtype\":\"float8_e4m3fn\"}],\"kwargs\":{}}"} : (tensor<128x32xi32>) -> tensor<128x128xf8E4M3FN>
   return %p, %s8 : tensor<16x1024xui8>, tensor<128x128xf8E4M3FN>
@@ -163,7 +163,7 @@ func.func @fuse_mla_nvfp4_quant(%q: tensor<16x16x192xbf16>, %kv: tensor<16x512xb
 // CHECK-LABEL: func.func @no_fuse_mla_when_output_has_another_user
 // CHECK: "vllm.static_scaled_fp8_quant"
 func.func @no_fuse_mla_when_output_has_another_user(%q: tensor<8x16x192xbf16>, %kv: tensor<8x512xbf16>, %pe: tensor<8x64xbf16>, %s: tensor<f32>) -> (tensor<8x2048xf8E4M3FN>, tensor<8x2048xbf16>) {
-  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<8x16x192xbf16>, tensor<8x512xbf16>, tensor<8x64xbf16>) -> tensor<8x2048xbf16>
+  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0>} : (tensor<8x16x192xbf16>, tensor<8x512xbf16>, tensor<8x64xbf16>) -> tensor<8x2048xbf16>
   %x = "vllm.static_scaled_fp8_quant"(%o, %s) : (tensor<8x2048xbf16>, tensor<f32>) -> tensor<8x2048xf8E4M3FN>
   return %x, %o : tensor<8x2048xf8E4M3FN>, tensor<8x2048xbf16>
 }
@@ -174,9 +174,9 @@ func.func @no_fuse_mla_when_output_has_another_user(%q: tensor<8x16x192xbf16>, %
 // MLA's rows are not its query's shape, so fix-functionalization sizes the
 // output buffer by it (python/torch_tests/test_mla_quant.py runs that).
 // CHECK-LABEL: func.func @fused_mla_keeps_the_output_record
-// CHECK-NEXT: "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {fx.meta = "[null,{\22shape\22:[\22s0\22,2048],\22dtype\22:\22float8_e4m3fn\22}]", layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>}
+// CHECK-NEXT: "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2, %arg3) {fx.meta = "[null,{\22shape\22:[\22s0\22,2048],\22dtype\22:\22float8_e4m3fn\22}]", layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>}
 func.func @fused_mla_keeps_the_output_record(%q: tensor<?x16x192xbf16>, %kv: tensor<?x512xbf16>, %pe: tensor<?x64xbf16>, %s: tensor<f32>) -> tensor<?x2048xf8E4M3FN> {
-  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>, fx.meta = "[null,{\"shape\":[\"s0\",2048],\"dtype\":\"bfloat16\",\"stride\":[2048,1]}]"} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
+  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0>, fx.meta = "[null,{\"shape\":[\"s0\",2048],\"dtype\":\"bfloat16\",\"stride\":[2048,1]}]"} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
   %x = "vllm.static_scaled_fp8_quant"(%o, %s) {fx.meta = "[null,{\"shape\":[\"s0\",2048],\"dtype\":\"float8_e4m3fn\"}]"} : (tensor<?x2048xbf16>, tensor<f32>) -> tensor<?x2048xf8E4M3FN>
   return %x : tensor<?x2048xf8E4M3FN>
 }
@@ -195,4 +195,44 @@ func.func @fuse_attention_keeps_the_kv_cache_dependency(%q: tensor<8x4096xbf16>,
   %o = "vllm.unified_attention_with_output"(%q, %k, %v, %d) {layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 0, 1>} : (tensor<8x4096xbf16>, tensor<8x1024xbf16>, tensor<8x1024xbf16>, tensor<0xbf16>) -> tensor<8x4096xbf16>
   %x = "vllm.static_scaled_fp8_quant"(%o, %s) : (tensor<8x4096xbf16>, tensor<f32>) -> tensor<8x4096xf8E4M3FN>
   return %x : tensor<8x4096xf8E4M3FN>
+}
+
+// -----
+
+// MLA + per-group FP8 (vLLM main's MLAAttnFp8GroupQuantPattern): the
+// attention writes the values and the group scales, with the quant's flags;
+// its dependency and `q_dcp_replicated` stay. vLLM 0.11's quant call (no
+// layout flags) and UE8M0 scales fuse too (the attention's epilogue rounds them).
+// CHECK-LABEL: func.func @fuse_mla_group_quant
+// CHECK-NEXT: %[[A:.*]]:2 = "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2, %arg3, %arg4) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 0, 1, 1>, quant_col_major = true, quant_group_size = 128 : i64, quant_scale_ue8m0 = false, quant_tma_aligned = false} : {{.*}} -> (tensor<?x2048xf8E4M3FN>, tensor<?x16xf32>)
+// CHECK-NEXT: %[[B:.*]]:2 = "vllm.unified_mla_attention_with_output"(%arg0, %arg1, %arg2) {layer_name = "l4", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0>, quant_col_major = false, quant_group_size = 64 : i64, quant_scale_ue8m0 = true, quant_tma_aligned = false} : {{.*}} -> (tensor<?x2048xf8E4M3FN>, tensor<?x32xf32>)
+// CHECK-NEXT: return %[[A]]#0, %[[A]]#1, %[[B]]#0, %[[B]]#1
+func.func @fuse_mla_group_quant(%q: tensor<?x16x192xbf16>, %kv: tensor<?x512xbf16>, %pe: tensor<?x64xbf16>, %dep: tensor<0xbf16>, %qdcp: tensor<?x16x192xbf16>) -> (tensor<?x2048xf8E4M3FN>, tensor<?x16xf32>, tensor<?x2048xf8E4M3FN>, tensor<?x32xf32>) {
+  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe, %dep, %qdcp) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 0, 1, 1>} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>, tensor<0xbf16>, tensor<?x16x192xbf16>) -> tensor<?x2048xbf16>
+  %x, %s = "vllm.per_token_group_fp8_quant"(%o) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false, dummy_is_scale_transposed = true, dummy_is_tma_aligned = false} : (tensor<?x2048xbf16>) -> (tensor<?x2048xf8E4M3FN>, tensor<?x16xf32>)
+  %o2 = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l4", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0>} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
+  %x2, %s2 = "vllm.per_token_group_fp8_quant"(%o2) {group_size = 64 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = true} : (tensor<?x2048xbf16>) -> (tensor<?x2048xf8E4M3FN>, tensor<?x32xf32>)
+  return %x, %s, %x2, %s2 : tensor<?x2048xf8E4M3FN>, tensor<?x16xf32>, tensor<?x2048xf8E4M3FN>, tensor<?x32xf32>
+}
+
+// -----
+
+// Not fused: regular attention (vLLM has no per-group pattern for it), groups
+// of 256 (vLLM registers 64 and 128), another eps, an attention output read
+// twice.
+// CHECK-LABEL: func.func @no_fuse_group_quant
+// CHECK-NOT: quant_group_size
+// CHECK: return
+func.func @no_fuse_group_quant(%q: tensor<?x32x128xbf16>, %k: tensor<?x8x128xbf16>, %v: tensor<?x8x128xbf16>, %mq: tensor<?x16x192xbf16>, %kv: tensor<?x512xbf16>, %pe: tensor<?x64xbf16>)
+    -> (tensor<?x4096xf8E4M3FN>, tensor<?x2048xf8E4M3FN>, tensor<?x2048xf8E4M3FN>, tensor<?x2048xf8E4M3FN>, tensor<?x2048xbf16>) {
+  %o = "vllm.unified_attention_with_output"(%q, %k, %v) {layer_name = "l0", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<?x32x128xbf16>, tensor<?x8x128xbf16>, tensor<?x8x128xbf16>) -> tensor<?x32x128xbf16>
+  %r = "aten.reshape"(%o) {shape = array<i64: -1, 4096>} : (tensor<?x32x128xbf16>) -> tensor<?x4096xbf16>
+  %a, %as = "vllm.per_token_group_fp8_quant"(%r) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
+  %m1 = "vllm.unified_mla_attention_with_output"(%mq, %kv, %pe) {layer_name = "l1", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0>} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
+  %b, %bs = "vllm.per_token_group_fp8_quant"(%m1) {group_size = 256 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x2048xbf16>) -> (tensor<?x2048xf8E4M3FN>, tensor<?x8xf32>)
+  %m2 = "vllm.unified_mla_attention_with_output"(%mq, %kv, %pe) {layer_name = "l2", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0>} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
+  %c, %cs = "vllm.per_token_group_fp8_quant"(%m2) {group_size = 128 : i64, eps = 1.000000e-06 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x2048xbf16>) -> (tensor<?x2048xf8E4M3FN>, tensor<?x16xf32>)
+  %m3 = "vllm.unified_mla_attention_with_output"(%mq, %kv, %pe) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0>} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
+  %d, %ds = "vllm.per_token_group_fp8_quant"(%m3) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x2048xbf16>) -> (tensor<?x2048xf8E4M3FN>, tensor<?x16xf32>)
+  return %a, %b, %c, %d, %m3 : tensor<?x4096xf8E4M3FN>, tensor<?x2048xf8E4M3FN>, tensor<?x2048xf8E4M3FN>, tensor<?x2048xf8E4M3FN>, tensor<?x2048xbf16>
 }

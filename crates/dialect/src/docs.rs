@@ -83,7 +83,8 @@ fn op_section(out: &mut String, op: &OpDef) {
         ));
     }
     for p in &op.padded_rows {
-        facts.push(format!("`{p}` has `round_up(T, 128)` rows"));
+        let unless = op.padded_unless.as_ref().map(|a| format!(" (T rows with `{a}`)")).unwrap_or_default();
+        facts.push(format!("`{p}` has `round_up(T, 128)` rows{unless}"));
     }
     if let Some(ir) = &op.functional {
         let mut fixed: Vec<String> = ir.fixed.iter().map(|(k, v)| format!("`{k} = {v}`")).collect();

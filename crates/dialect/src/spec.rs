@@ -307,6 +307,9 @@ pub struct OpDef {
     /// tiles), not any operand's: never sized from an operand. The NVFP4
     /// `scales` are such a buffer too.
     pub padded_rows: Vec<String>,
+    /// An attribute whose presence makes the `padded_rows` buffers plain rows
+    /// (MLA attention's `quant_group_size`: per-group scales, not NVFP4's).
+    pub padded_unless: Option<String>,
     /// Optional operands left out of an exported call when absent (instead
     /// of passed as None): arguments that later vLLM versions added with a
     /// default, which an older schema does not have. Attributes named here
@@ -481,6 +484,7 @@ struct RawOp {
     nvfp4: Option<Nvfp4>,
     #[serde(default)]
     padded_rows: Vec<String>,
+    padded_unless: Option<String>,
     #[serde(default)]
     omit_if_absent: Vec<String>,
     #[serde(default)]
@@ -573,6 +577,7 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
         returned_if: None,
         nvfp4: None,
         padded_rows: vec![],
+        padded_unless: None,
         omit_if_absent: vec![],
         tolerated: Default::default(),
         scalars: vec![],
@@ -671,6 +676,7 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             },
             nvfp4: r.nvfp4,
             padded_rows: r.padded_rows,
+            padded_unless: r.padded_unless,
             omit_if_absent: r.omit_if_absent,
             tolerated: r
                 .tolerated
@@ -741,6 +747,9 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
         }
         if let Some(v) = op.padded_rows.iter().find(|v| !op.operands.iter().any(|d| d.mutated && &d.name == *v)) {
             return Err(format!("{n}: padded_rows names '{v}', which must be a written operand"));
+        }
+        if let Some(a) = op.padded_unless.as_ref().filter(|a| op.attr(a).is_none()) {
+            return Err(format!("{n}: padded_unless names '{a}', which must be an attribute"));
         }
         if index.insert(op.name.clone(), ops.len()).is_some() {
             return Err(format!("{n}: defined twice"));

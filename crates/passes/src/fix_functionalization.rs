@@ -672,7 +672,9 @@ fn convert<'c: 'a, 'a>(
                     // NVFP4 block scales have round_up(T, 128) rows, which no operand has
                     // (unless row-major: vLLM main's `is_sf_swizzled_layout=False`).
                     let row_major = def.nvfp4.as_ref().is_some_and(|f| f.scales == t.name && !vllm_dialect::verify::nvfp4_swizzled(&op, f));
-                    let padded = twin.padded(&t.name) && !row_major;
+                    // MLA attention's per-group scales (`quant_group_size`) are plain rows.
+                    let plain = twin.padded_unless.as_ref().is_some_and(|a| op.attribute(a).is_ok());
+                    let padded = twin.padded(&t.name) && !row_major && !plain;
                     let (dims, shape) = sizes
                         .dims(ctx, block, op, results[r], like.map(|(_, v)| v).filter(|_| !padded), same_as_like(results[r]))
                         .ok_or_else(|| {

@@ -14,7 +14,7 @@ use mlir_support::{
 
 pub static INFO: PassInfo = PassInfo {
     argument: "vllm-fuse-attn-quant",
-    summary: "Let attention write FP8 when its output feeds a static FP8 quant",
+    summary: "Let attention write FP8 when its output feeds an FP8 (static, MLA per-group) or NVFP4 quant",
     description: "
 vLLM's AttnFusionPass, one rule for every layer (the layer name is an
 attribute, not part of the pattern), for `unified_attention_with_output`
@@ -41,12 +41,25 @@ e4m3 block scales (the quant's `round_up(T, 128)` rows, viewed as FP8 as
 vLLM's graphs read them; the fused op keeps their recorded shape).
 Only when the block scales are read through that one view. vLLM main's
 quant (`scaled_fp4_quant.out`) fuses the same way when its scales are
-swizzled (`is_sf_swizzled_layout`), the layout the attention writes.",
+swizzled (`is_sf_swizzled_layout`), the layout the attention writes.
+
+Per-group FP8 (vLLM main's MLAAttnFp8GroupQuantPattern, DeepSeek's block
+FP8), MLA attention only:
+
+    q, s = per_token_group_fp8_quant(unified_mla_attention_with_output(q, kv, pe))
+      -> q, s = unified_mla_attention_with_output(q, kv, pe, quant_group_size = G,
+                  quant_scale_ue8m0, quant_col_major, quant_tma_aligned)
+
+with the quant's flags (absent ones false: vLLM 0.11's call); the group
+scales keep the quant's layout (a transposed buffer where it was
+column-major). Only for vLLM's constants (eps 1e-10, ±448) and groups of 64
+or 128, the ones vLLM registers.",
     anchor: Some("func.func"),
     options: &[],
     statistics: &[
         PassStatistic { name: "attn-static-quant", description: "attention + static quant fused" },
         PassStatistic { name: "attn-nvfp4-quant", description: "attention + NVFP4 quant fused" },
+        PassStatistic { name: "attn-group-quant", description: "MLA attention + per-group FP8 quant fused" },
         PassStatistic { name: "native-quant", description: "Decomposed static quants raised to the custom op (then fused)" },
     ],
     sources: &[include_str!("fuse_attn_quant.rs"), include_str!("native.rs")],
@@ -102,30 +115,44 @@ fn semantic_attrs<'c>(op: &OperationRef<'c, '_>) -> Vec<(Identifier<'c>, Attribu
         .collect()
 }
 
-/// An attention that quantizes nothing yet (no `output_scale`, one
-/// result): its q, k, v and its KV-cache dependency (vLLM main), if any.
-fn unquantized<'c, 'a>(op: &OperationRef<'c, 'a>) -> Option<(Vec<Value<'c, 'a>>, Option<Value<'c, 'a>>)> {
-    if !name_is(op, ATTNS) || op.result_count() != 1 {
+/// The attention's operands around its output scale: q, k, v before it, the
+/// optional ones after it (vLLM main's KV-cache dependency, MLA's
+/// `q_dcp_replicated`), each present or not.
+struct AttnOperands<'c, 'a> {
+    qkv: Vec<Value<'c, 'a>>,
+    after: Vec<Option<Value<'c, 'a>>>,
+}
+
+/// MLA attention's per-group output quant attributes (vLLM main).
+const GROUP_QUANT_ATTRS: [&str; 4] = ["quant_group_size", "quant_scale_ue8m0", "quant_col_major", "quant_tma_aligned"];
+
+/// An attention that quantizes nothing yet (no `output_scale`, no group
+/// quant, one result): its operands.
+fn unquantized<'c, 'a>(op: &OperationRef<'c, 'a>) -> Option<AttnOperands<'c, 'a>> {
+    if !name_is(op, ATTNS) || op.result_count() != 1 || GROUP_QUANT_ATTRS.iter().any(|a| op.attribute(a).is_ok()) {
         return None;
     }
     let named = vllm_dialect::verify::named_operands(op)?;
-    let [(_, q), (_, k), (_, v), (_, scale), (_, dep)] = named.as_slice() else { return None };
+    let [(_, q), (_, k), (_, v), (_, scale), after @ ..] = named.as_slice() else { return None };
     if !scale.is_empty() {
         return None;
     }
-    Some((q.iter().chain(k).chain(v).copied().collect(), dep.first().copied()))
+    Some(AttnOperands {
+        qkv: q.iter().chain(k).chain(v).copied().collect(),
+        after: after.iter().map(|(_, vs)| vs.first().copied()).collect(),
+    })
 }
 
-/// The fused attention's operands (q, k, v, the output scale, the
-/// dependency) and their `operandSegmentSizes`.
+/// The fused attention's operands (q, k, v, the output scale if any, the
+/// optional ones after it) and their `operandSegmentSizes`.
 fn with_scale<'c, 'a>(
     ctx: &'c mlir_support::melior::Context,
-    qkv: Vec<Value<'c, 'a>>,
-    scale: Value<'c, 'a>,
-    dep: Option<Value<'c, 'a>>,
+    attn: AttnOperands<'c, 'a>,
+    scale: Option<Value<'c, 'a>>,
 ) -> (Vec<Value<'c, 'a>>, (Identifier<'c>, Attribute<'c>)) {
-    let segments = [1, 1, 1, 1, i32::from(dep.is_some())];
-    let operands = qkv.into_iter().chain(std::iter::once(scale)).chain(dep).collect();
+    let segments: Vec<i32> =
+        [1, 1, 1, i32::from(scale.is_some())].into_iter().chain(attn.after.iter().map(|v| i32::from(v.is_some()))).collect();
+    let operands = attn.qkv.into_iter().chain(scale).chain(attn.after.into_iter().flatten()).collect();
     (operands, ir::named(ctx, "operandSegmentSizes", DenseI32ArrayAttribute::new(ctx, &segments).into()))
 }
 
@@ -139,10 +166,14 @@ impl Pass for FuseAttnQuantPass {
         let ctx = handle.get();
         let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return Ok(()) };
         raise_native_quants(ctx, block, run);
-        let (mut fused, mut nvfp4) = (0u64, 0u64);
+        let (mut fused, mut nvfp4, mut group) = (0u64, 0u64, 0u64);
         for quant in ir::block_ops(block) {
             if crate::fusion::swizzled_nvfp4_quant(&quant) {
                 nvfp4 += u64::from(fuse_nvfp4(ctx, block, quant).is_some());
+                continue;
+            }
+            if name_is(&quant, &["vllm.per_token_group_fp8_quant"]) {
+                group += u64::from(fuse_group(ctx, block, quant).is_some());
                 continue;
             }
             if !name_is(&quant, &["vllm.static_scaled_fp8_quant"]) || quant.operand_count() != 2 {
@@ -160,7 +191,7 @@ impl Pass for FuseAttnQuantPass {
             }
             let attn = p;
             // One result (no output_block_scale), no output_scale, one use.
-            let Some((qkv, dep)) = unquantized(&attn) else { continue };
+            let Some(operands) = unquantized(&attn) else { continue };
             let Ok(out) = attn.result(0) else { continue };
             if ir::users(out.into()).len() != 1 {
                 continue;
@@ -169,7 +200,7 @@ impl Pass for FuseAttnQuantPass {
             let fp8 = ir::ranked_tensor(qres.r#type()).map(|t| t.element());
             let Some(out_ty) = fp8.and_then(|e| with_element(out.r#type(), e)) else { continue };
             let loc = Location::fused(ctx, &[attn.location(), quant.location()], Attribute::unit(ctx));
-            let (operands, segments) = with_scale(ctx, qkv, scale, dep);
+            let (operands, segments) = with_scale(ctx, operands, Some(scale));
             let mut attrs = semantic_attrs(&attn);
             attrs.push(segments);
             // The output's record in FP8 (MLA's rows are not its query's shape: the buffer is sized by it).
@@ -215,6 +246,7 @@ impl Pass for FuseAttnQuantPass {
         }
         run.bump("attn-static-quant", fused);
         run.bump("attn-nvfp4-quant", nvfp4);
+        run.bump("attn-group-quant", group);
         Ok(())
     }
 }
@@ -241,7 +273,7 @@ fn fuse_nvfp4<'c: 'a, 'a>(
         p = r.operand(0).ok().and_then(producer)?;
     }
     let attn = p;
-    let (qkv, dep) = unquantized(&attn)?;
+    let attn_operands = unquantized(&attn)?;
     let out = attn.result(0).ok()?;
     if ir::users(out.into()).len() != 1 {
         return None;
@@ -261,7 +293,7 @@ fn fuse_nvfp4<'c: 'a, 'a>(
     *last /= 2;
     let attn_out_ty: Type = RankedTensorType::new(&dims, packed_t.element(), None).into();
     let loc = Location::fused(ctx, &[attn.location(), quant.location()], Attribute::unit(ctx));
-    let (operands, segments) = with_scale(ctx, qkv, global, dep);
+    let (operands, segments) = with_scale(ctx, attn_operands, Some(global));
     let mut attrs = semantic_attrs(&attn);
     attrs.push(segments);
     let records = retyped_meta(out.into(), "uint8".into(), dims.last().copied())
@@ -297,6 +329,66 @@ fn fuse_nvfp4<'c: 'a, 'a>(
     if let Some(r) = reshape {
         ir::erase(r);
     }
+    ir::erase(attn);
+    Some(())
+}
+
+/// MLA attention -> per-group FP8 quant: the attention quantizes its output
+/// per group and writes the group scales (`quant_group_size` and the
+/// quant's flags), in the quant's recorded layout.
+fn fuse_group<'c: 'a, 'a>(
+    ctx: &'c mlir_support::melior::Context,
+    block: mlir_support::melior::ir::BlockRef<'c, 'a>,
+    quant: OperationRef<'c, 'a>,
+) -> Option<()> {
+    use mlir_support::melior::ir::attribute::{BoolAttribute, FloatAttribute, IntegerAttribute};
+    let float = |n: &str| quant.attribute(n).ok().and_then(|a| FloatAttribute::try_from(a).ok()).map(|f| f.value());
+    let flag = |n: &str| quant.attribute(n).ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_some_and(|b| b.value());
+    let g = quant.attribute("group_size").ok().and_then(|a| IntegerAttribute::try_from(a).ok())?.value();
+    if float("eps") != Some(1e-10) || float("fp8_min") != Some(-448.0) || float("fp8_max") != Some(448.0) || !matches!(g, 64 | 128) {
+        return None;
+    }
+    let attn = producer(quant.operand(0).ok()?)?;
+    if !name_is(&attn, &["vllm.unified_mla_attention_with_output"]) {
+        return None;
+    }
+    let operands = unquantized(&attn)?;
+    let out = attn.result(0).ok()?;
+    if ir::users(out.into()).len() != 1 {
+        return None;
+    }
+    let (values, scales) = (quant.result(0).ok()?, quant.result(1).ok()?);
+    let loc = Location::fused(ctx, &[attn.location(), quant.location()], Attribute::unit(ctx));
+    let (operands, segments) = with_scale(ctx, operands, None);
+    let mut attrs = semantic_attrs(&attn);
+    attrs.push(segments);
+    attrs.push(ir::named(ctx, "quant_group_size", ir::i64_attr(ctx, g)));
+    for (name, from) in [
+        ("quant_scale_ue8m0", "scale_ue8m0"),
+        ("quant_col_major", "dummy_is_scale_transposed"),
+        ("quant_tma_aligned", "dummy_is_tma_aligned"),
+    ] {
+        attrs.push(ir::named(ctx, name, BoolAttribute::new(ctx, flag(from)).into()));
+    }
+    // The values' record in FP8 (sized by the attention's rows), the scales' as the quant had them.
+    let fp8 = vllm_dialect::provenance::value_meta(values.into()).and_then(|m| m.get("dtype").cloned());
+    let records = fp8
+        .and_then(|d| retyped_meta(out.into(), d, None))
+        .zip(vllm_dialect::provenance::value_meta(scales.into()))
+        .map(|(o, s)| vllm_dialect::provenance::written_meta([o, s]));
+    if let Some(meta) = records {
+        attrs.push(ir::named(ctx, vllm_dialect::provenance::META, StringAttribute::new(ctx, &meta).into()));
+    }
+    let new_attn = OperationBuilder::new(&name_of(&attn), loc)
+        .add_operands(&operands)
+        .add_results(&[values.r#type(), scales.r#type()])
+        .add_attributes(&attrs)
+        .build()
+        .ok()?;
+    let new_attn = block.insert_operation_before(quant, new_attn);
+    ir::replace_all_uses(values.into(), new_attn.result(0).ok()?.into());
+    ir::replace_all_uses(scales.into(), new_attn.result(1).ok()?.into());
+    ir::erase(quant);
     ir::erase(attn);
     Some(())
 }
