@@ -102,6 +102,9 @@ fn op_section(out: &mut String, op: &OpDef) {
     for v in &op.scalars {
         facts.push(format!("`{v}` holds one element (another call stays opaque)"));
     }
+    if !op.schema_order.is_empty() {
+        facts.push(format!("positional calls in the schema's order ({})", op.schema_order.join(", ")));
+    }
     for o in &op.omit_if_absent {
         facts.push(format!("`{o}` is left out of exported calls when absent"));
     }
