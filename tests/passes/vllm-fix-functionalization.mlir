@@ -285,3 +285,25 @@ func.func @standalone_ops(%gu: tensor<16x28672xbf16>, %s: tensor<f32>) -> (tenso
   %g, %gs = "vllm.per_token_group_fp8_quant"(%a) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<16x14336xbf16>) -> (tensor<16x14336xf8E4M3FN>, tensor<16x112xf32>)
   return %q, %g, %gs : tensor<16x14336xf8E4M3FN>, tensor<16x14336xf8E4M3FN>, tensor<16x112xf32>
 }
+
+// -----
+
+// Column-major scales where the op says so (`transposed_if`), recorded or not:
+// the buffer is the transpose of a row-major one, `empty([G, T]).permute(1, 0)`,
+// as vLLM allocates it; row-major where the flag is false.
+// CHECK-LABEL: func.func @transposed_scales
+// CHECK: %[[B1:.*]] = "aten.empty"(%{{.*}}) {dtype = f32, size = array<i64: 32, -9223372036854775808>} : (index) -> tensor<32x?xf32>
+// CHECK-NEXT: %[[S1:.*]] = "aten.permute"(%[[B1]]) {dims = array<i64: 1, 0>} : (tensor<32x?xf32>) -> tensor<?x32xf32>
+// CHECK-NEXT: "vllm.rms_norm_per_block_quant_"(%{{.*}}, %arg0, %arg1, %[[S1]]) {{{.*}}is_scale_transposed = true
+// CHECK: %[[S2:.*]] = "aten.empty"(%{{.*}}) {dtype = f32, size = array<i64: -9223372036854775808, 32>} : (index) -> tensor<?x32xf32>
+// CHECK-NEXT: "vllm.per_token_group_fp8_quant_"(%arg0, %{{.*}}, %[[S2]]) {{{.*}}dummy_is_scale_transposed = false
+// CHECK: %[[B3:.*]] = "aten.empty"(%{{.*}}) {dtype = f32, size = array<i64: 112, -9223372036854775808>}
+// CHECK-NEXT: %[[S3:.*]] = "aten.permute"(%[[B3]])
+// CHECK-NEXT: "vllm.silu_and_mul_per_block_quant_"(%{{.*}}, %arg2, %[[S3]]) {group_size = 128 : i64, is_scale_transposed = true}
+func.func @transposed_scales(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %gu: tensor<?x28672xbf16>)
+    -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>) {
+  %q, %s = "vllm.rms_norm_per_block_quant"(%x, %w) {epsilon = 1.0e-6 : f64, group_size = 128 : i64, is_scale_transposed = true, operandSegmentSizes = array<i32: 1, 1, 0, 0>} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
+  %q2, %s2 = "vllm.per_token_group_fp8_quant"(%x) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false, dummy_is_scale_transposed = false, dummy_is_tma_aligned = false} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
+  %q3, %s3 = "vllm.silu_and_mul_per_block_quant"(%gu) {group_size = 128 : i64, is_scale_transposed = true} : (tensor<?x28672xbf16>) -> (tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>)
+  return %q, %s, %q2, %s2, %q3, %s3 : tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>
+}

@@ -102,6 +102,9 @@ fn op_section(out: &mut String, op: &OpDef) {
     for v in &op.scalars {
         facts.push(format!("`{v}` holds one element (another call stays opaque)"));
     }
+    for (v, a) in &op.transposed_if {
+        facts.push(format!("`{v}` is stored as its transpose (column-major) when `{a}` is true"));
+    }
     if !op.schema_order.is_empty() {
         facts.push(format!("positional calls in the schema's order ({})", op.schema_order.join(", ")));
     }

@@ -307,6 +307,10 @@ pub struct OpDef {
     /// tiles), not any operand's: never sized from an operand. The NVFP4
     /// `scales` are such a buffer too.
     pub padded_rows: Vec<String>,
+    /// Written buffers stored as their 2-D transpose when a bool attribute is
+    /// true (`transposed_if = { scale = "is_scale_transposed" }`): column-major
+    /// per-group scales, which fix-functionalization allocates so.
+    pub transposed_if: Vec<(String, String)>,
     /// An attribute whose presence makes the `padded_rows` buffers plain rows
     /// (MLA attention's `quant_group_size`: per-group scales, not NVFP4's).
     pub padded_unless: Option<String>,
@@ -486,6 +490,8 @@ struct RawOp {
     padded_rows: Vec<String>,
     padded_unless: Option<String>,
     #[serde(default)]
+    transposed_if: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
     omit_if_absent: Vec<String>,
     #[serde(default)]
     tolerated: toml::value::Table,
@@ -578,6 +584,7 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
         nvfp4: None,
         padded_rows: vec![],
         padded_unless: None,
+        transposed_if: Default::default(),
         omit_if_absent: vec![],
         tolerated: Default::default(),
         scalars: vec![],
@@ -677,6 +684,7 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             nvfp4: r.nvfp4,
             padded_rows: r.padded_rows,
             padded_unless: r.padded_unless,
+            transposed_if: r.transposed_if.into_iter().collect(),
             omit_if_absent: r.omit_if_absent,
             tolerated: r
                 .tolerated
@@ -747,6 +755,13 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
         }
         if let Some(v) = op.padded_rows.iter().find(|v| !op.operands.iter().any(|d| d.mutated && &d.name == *v)) {
             return Err(format!("{n}: padded_rows names '{v}', which must be a written operand"));
+        }
+        if let Some((v, a)) = op
+            .transposed_if
+            .iter()
+            .find(|(v, a)| !op.operands.iter().any(|d| d.mutated && &d.name == v) || op.attr(a).is_none_or(|d| d.kind != AttrKind::Bool))
+        {
+            return Err(format!("{n}: transposed_if maps '{v}' to '{a}', which must be a written operand and a bool attribute"));
         }
         if let Some(a) = op.padded_unless.as_ref().filter(|a| op.attr(a).is_none()) {
             return Err(format!("{n}: padded_unless names '{a}', which must be an attribute"));

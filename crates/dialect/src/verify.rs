@@ -212,6 +212,14 @@ fn check_packed_heads(op: &OperationRef<'_, '_>, named: &Named) -> Result<(), St
     }
 }
 
+/// Whether `op` (`def`'s op or its value form, which share attributes)
+/// stores its written buffer `name` as a transpose: `Some` where a
+/// `transposed_if` attribute says either way, `None` where the op does not.
+pub fn transposed(op: &OperationRef<'_, '_>, def: &OpDef, name: &str) -> Option<bool> {
+    let (_, a) = def.transposed_if.iter().find(|(v, _)| v == name)?;
+    op.attribute(a).ok().and_then(|x| BoolAttribute::try_from(x).ok()).map(|b| b.value())
+}
+
 /// Whether `op`'s NVFP4 block scales are in the FP4 GEMM's swizzled layout:
 /// always, unless the layout names a `swizzled_if` attribute that is false.
 pub fn nvfp4_swizzled(op: &OperationRef<'_, '_>, f: &crate::spec::Nvfp4) -> bool {

@@ -687,8 +687,15 @@ fn convert<'c: 'a, 'a>(
                         })?;
                     let name = recorded_buffer_name(&op, &t.name);
                     counts.buffers += 1;
+                    // The op's layout flag where it has one (`transposed_if`), else the recorded strides.
                     let record: Option<Box<serde_json::value::RawValue>> = provenance::value_meta_as(results[r]);
-                    let layout = record.map_or(provenance::Layout::RowMajor, |m| provenance::layout(m.get()));
+                    let recorded = record.map_or(provenance::Layout::RowMajor, |m| provenance::layout(m.get()));
+                    let layout = match vllm_dialect::verify::transposed(&op, twin, &t.name) {
+                        _ if recorded == provenance::Layout::Other => recorded,
+                        Some(true) => provenance::Layout::Transposed,
+                        Some(false) => provenance::Layout::RowMajor,
+                        None => recorded,
+                    };
                     let buffer = match layout {
                         provenance::Layout::RowMajor => empty(ctx, block, op, ty, &dims, name.as_deref(), padded),
                         provenance::Layout::Transposed => transposed_empty(ctx, block, op, ty, &dims, name.as_deref()),
