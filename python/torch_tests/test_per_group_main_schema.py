@@ -11,7 +11,9 @@ with the norm or SiLU-and-mul before them into `rms_norm_per_block_quant` /
 `silu_and_mul_per_block_quant` (`is_scale_transposed` as the quant's), give
 the fused op a buffer of the same layout, and leave the TMA-padded call as
 it came. The compiled function must give eager's bytes and eager's strides.
-The graphs are lit inputs (tests/pipeline/inputs/per_group_main_*.json).
+The graph is a lit input (tests/pipeline/inputs/per_group_main_inductor.json);
+so is the one of its fusing layers alone, which tests/all/numerics.rs
+interprets (per_group_main_fused_inductor.json).
 """
 import os
 import sys
@@ -107,9 +109,8 @@ def group_quant(y, layout):
     return q, s
 
 
-def layers(x, residual, w, gate_up):
-    """A norm + row-major group quant, an add-norm + column-major one, SiLU-and-mul + column-major, and
-    a norm + TMA-padded one (stays as it came: 18 rows pad to 20)."""
+def fused_layers(x, residual, w, gate_up):
+    """The three layers that fuse (no opaque call): the graph tests/all/numerics.rs runs."""
     y = torch.empty_like(x)
     torch.ops._C.rms_norm(y, x, w, EPS)
     q1, s1 = group_quant(y, "row")
@@ -119,6 +120,13 @@ def layers(x, residual, w, gate_up):
     a = torch.empty((gate_up.shape[0], gate_up.shape[1] // 2), dtype=gate_up.dtype)
     torch.ops._C.silu_and_mul(a, gate_up)
     q3, s3 = group_quant(a, "col")
+    return q1, s1, q2, s2, residual, q3, s3
+
+
+def layers(x, residual, w, gate_up):
+    """A norm + row-major group quant, an add-norm + column-major one, SiLU-and-mul + column-major, and
+    a norm + TMA-padded one (stays as it came: 18 rows pad to 20)."""
+    q1, s1, q2, s2, residual, q3, s3 = fused_layers(x, residual, w, gate_up)
     y4 = torch.empty_like(x)
     torch.ops._C.rms_norm(y4, x * 3, w, EPS)
     q4, s4 = group_quant(y4, "tma")
@@ -140,6 +148,9 @@ class PerGroupMainSchema(unittest.TestCase):
                     for t in (x, residual, gate_up):
                         torch._dynamo.mark_dynamic(t, 0)
                     dump_post_grad(layers, (x, residual.clone(), w, gate_up), "per_group_main")
+                    r = residual.clone()
+                    torch._dynamo.mark_dynamic(r, 0)
+                    dump_post_grad(fused_layers, (x, r, w, gate_up), "per_group_main_fused")
                 got = compiled(x, residual.clone(), w, gate_up)
                 want = layers(x, residual.clone(), w, gate_up)
                 self.assertEqual(len(seen), 1)

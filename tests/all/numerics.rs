@@ -28,6 +28,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::silu_nvfp4_fusion", silu_nvfp4_fusion),
     ("numerics::nvfp4_main_schema", nvfp4_main_schema),
     ("numerics::vllm_ir_norms", vllm_ir_norms),
+    ("numerics::per_group_main_schema", per_group_main_schema),
 ];
 
 const TOKENS: usize = 8;
@@ -1866,4 +1867,42 @@ fn vllm_ir_norms() -> Result<(), Failed> {
     ];
     expect_ops(&ir, &fused, "after the norm + quant fusion")?;
     same_bits(&before, &after, "vLLM IR norms, after the norm + quant fusion")
+}
+
+/// vLLM main's per-group quants on the graph Inductor captured
+/// (tests/pipeline/inputs/per_group_main_fused_inductor.json: a norm +
+/// row-major quant, an add-norm + column-major quant, SiLU-and-mul +
+/// column-major quant): the fusions and fix-functionalization (transposed
+/// scale buffers) against the imported graph, 200 tokens with the edge-case
+/// rows. Bit-identical but for the residual form's values (the fused kernel
+/// normalizes the f32 sum: one FP8 step at most) and its scales.
+fn per_group_main_schema() -> Result<(), Failed> {
+    let text = captured_graph("per_group_main_fused_inductor.json")?;
+    let (t, h) = (200usize, 256usize);
+    let mut total = (0usize, 0usize);
+    for seed in 1100..1104 {
+        let mut rng = SplitMix64(seed);
+        let args = vec![
+            Val::Index(t as i64),
+            Val::Tensor(Tensor::new(DType::BF16, vec![t, h], kernel_rows(t, h, &mut rng))),
+            Val::Tensor(Tensor::new(DType::BF16, vec![h], (0..h).map(|_| 1.0 + 0.5 * rng.unit()).collect())),
+            Val::Index(t as i64),
+            Val::Tensor(Tensor::new(DType::BF16, vec![t, h], kernel_rows(t, h, &mut rng))),
+            Val::Index(t as i64),
+            Val::Tensor(Tensor::new(DType::BF16, vec![t, 2 * h], kernel_rows(t, 2 * h, &mut rng))),
+        ];
+        let (before, _) = run(&text, None, &deep(&args))?;
+        let pipeline = "builtin.module(func.func(vllm-fuse-rms-quant,vllm-fuse-act-quant,vllm-fix-functionalization,vllm-dce))";
+        let (after, ir) = run(&text, Some(pipeline), &deep(&args))?;
+        let fused = [("vllm.rms_norm_per_block_quant_", 2), ("vllm.silu_and_mul_per_block_quant_", 1), ("aten.permute", 2)];
+        expect_ops(&ir, &fused, "after the per-group fusions")?;
+        // q1, s1 (row-major), q2, s2 (the residual form), q3, s3 (SiLU-and-mul, column-major).
+        for i in [0, 1, 4, 5] {
+            same_bits(&before[i..=i], &after[i..=i], &format!("seed {seed}: result {i} after the per-group fusions"))?;
+        }
+        let (n, d) = fp8_steps_apart(&before[2], &after[2], seed)?;
+        total = (total.0 + n, total.1 + d);
+    }
+    eprintln!("vLLM main's per-group fusions, residual form: {} of {} FP8 values one step apart", total.1, total.0);
+    Ok(())
 }

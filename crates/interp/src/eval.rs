@@ -374,6 +374,11 @@ impl Interpreter {
                 let x = t(0)?;
                 Ok(vec![Val::Index(x.shape[norm_dim(int(op, "dim").ok_or("no dim")?, x.shape.len())] as i64)])
             }
+            // An input written back (`aten.copy_(input, new)`, how Inductor's graphs end a
+            // mutation of a graph input): the new value, which the caller's input then holds.
+            "operator" if ir::string_attr(op, "target").as_deref() == Some("torch.ops.aten.copy_.default") && operands.len() == 2 => {
+                Ok(vec![Val::Tensor(self.tensor(operands[1])?)])
+            }
             "operator" => Ok(vec![Val::Index(self.symint_arithmetic(op, &operands)?)]),
             "clone" => one(t(0)?.deep_clone()),
             "copy_" => {
