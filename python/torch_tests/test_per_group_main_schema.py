@@ -11,9 +11,10 @@ with the norm or SiLU-and-mul before them into `rms_norm_per_block_quant` /
 `silu_and_mul_per_block_quant` (`is_scale_transposed` as the quant's), give
 the fused op a buffer of the same layout, and leave the TMA-padded call as
 it came. The compiled function must give eager's bytes and eager's strides.
-The graph is a lit input (tests/pipeline/inputs/per_group_main_inductor.json);
-so is the one of its fusing layers alone, which tests/all/numerics.rs
-interprets (per_group_main_fused_inductor.json).
+vLLM main's IR norms (functional) feeding the quants fuse the same way.
+The graphs are lit inputs (tests/pipeline/inputs/per_group_main_inductor.json,
+per_group_ir_inductor.json); so is the one of the fusing `_C` layers alone,
+which tests/all/numerics.rs interprets (per_group_main_fused_inductor.json).
 """
 import os
 import sys
@@ -24,6 +25,7 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from fp8 import EPS, RMS_NORM, per_group, rms  # noqa: E402
 from inductor_pass import compile_with_pass, define_ops, dump_post_grad  # noqa: E402
+import ir_ops  # noqa: E402, F401 (registers vLLM IR's ops)
 
 G = 128
 SCHEMAS = (
@@ -133,36 +135,67 @@ def layers(x, residual, w, gate_up):
     return q1, s1, q2, s2, residual, q3, s3, q4, s4
 
 
+def ir_layers(x, residual, w):
+    """vLLM main's graphs: IR norms (functional) into `_C` group quants (column-major scales)."""
+    q1, s1 = group_quant(torch.ops.vllm_ir.rms_norm(x, w, EPS), "col")
+    y, z = torch.ops.vllm_ir.fused_add_rms_norm(x * 2, residual, w, EPS)
+    q2, s2 = group_quant(y, "col")
+    return q1, s1, q2, s2, z
+
+
+def tensors(seed, gate_up):
+    """x, residual, w (and gate_up) for 18 tokens of 256."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(18, 256, generator=g).to(torch.bfloat16)
+    residual = torch.randn(18, 256, generator=g).to(torch.bfloat16)
+    w = (1 + 0.2 * torch.randn(256, generator=g)).to(torch.bfloat16)
+    return (x, residual, w, torch.randn(18, 512, generator=g).to(torch.bfloat16)) if gate_up else (x, residual, w)
+
+
 class PerGroupMainSchema(unittest.TestCase):
-    def test_row_and_column_major_scales_fuse_and_tma_padded_ones_stay(self):
+    def compare(self, fn, seed, gate_up, dumps):
+        """Compiles `fn` with the pass, symbolic (the token dim of every 2-D input marked dynamic, the graphs
+        `dumps` names captured) and static; checks eager's bytes and strides; returns each run's ops."""
+        runs = []
         for symbolic in (True, False):
-            with self.subTest(symbolic=symbolic):
-                compiled, seen = compile_with_pass(layers, {"enable_fusion": True, "eliminate_noops": True},
-                                                   enable_auto_functionalized_v2=False)
-                g = torch.Generator().manual_seed(7)
-                x = torch.randn(18, 256, generator=g).to(torch.bfloat16)
-                residual = torch.randn(18, 256, generator=g).to(torch.bfloat16)
-                w = (1 + 0.2 * torch.randn(256, generator=g)).to(torch.bfloat16)
-                gate_up = torch.randn(18, 512, generator=g).to(torch.bfloat16)
-                if symbolic:
-                    for t in (x, residual, gate_up):
+            compiled, seen = compile_with_pass(fn, {"enable_fusion": True, "eliminate_noops": True},
+                                               enable_auto_functionalized_v2=False)
+            args = tensors(seed, gate_up)
+
+            def copies():
+                """Fresh copies (the residual is written in place), 2-D ones marked dynamic when symbolic."""
+                out = tuple(t.clone() for t in args)
+                for t in out:
+                    if symbolic and t.dim() == 2:
                         torch._dynamo.mark_dynamic(t, 0)
-                    dump_post_grad(layers, (x, residual.clone(), w, gate_up), "per_group_main")
-                    r = residual.clone()
-                    torch._dynamo.mark_dynamic(r, 0)
-                    dump_post_grad(fused_layers, (x, r, w, gate_up), "per_group_main_fused")
-                got = compiled(x, residual.clone(), w, gate_up)
-                want = layers(x, residual.clone(), w, gate_up)
-                self.assertEqual(len(seen), 1)
-                self.assertEqual(seen[0].count("_C.rms_norm_per_block_quant.default"), 2, seen[0])
-                self.assertEqual(seen[0].count("_C.silu_and_mul_per_block_quant.default"), 1, seen[0])
-                # The TMA-padded quant: kept as vLLM wrote it (functionalized), after its norm in place.
-                self.assertEqual(seen[0].count("auto_functionalized"), 1, seen[0])
-                self.assertEqual(seen[0].count("_C.rms_norm.default"), 1, seen[0])
-                for i, (a, b) in enumerate(zip(got, want)):
-                    self.assertEqual(a.stride(), b.stride(), f"output {i}")
-                    self.assertTrue(torch.equal(a.view(torch.uint8) if a.dtype == torch.float8_e4m3fn else a,
-                                                b.view(torch.uint8) if b.dtype == torch.float8_e4m3fn else b), f"output {i}")
+                return out
+
+            if symbolic:
+                for sub, dumped in dumps:
+                    dump_post_grad(dumped, copies(), sub)
+            got = compiled(*copies())
+            want = fn(*copies())
+            self.assertEqual(len(seen), 1)
+            u8 = (lambda t: t.view(torch.uint8) if t.dtype == torch.float8_e4m3fn else t)
+            for i, (a, b) in enumerate(zip(got, want)):
+                self.assertEqual(a.stride(), b.stride(), f"output {i} (symbolic={symbolic})")
+                self.assertTrue(torch.equal(u8(a), u8(b)), f"output {i} (symbolic={symbolic})")
+            runs.append(seen[0])
+        return runs
+
+    def test_row_and_column_major_scales_fuse_and_tma_padded_ones_stay(self):
+        for seen in self.compare(layers, 7, True, [("per_group_main", layers), ("per_group_main_fused", fused_layers)]):
+            self.assertEqual(seen.count("_C.rms_norm_per_block_quant.default"), 2, seen)
+            self.assertEqual(seen.count("_C.silu_and_mul_per_block_quant.default"), 1, seen)
+            # The TMA-padded quant: kept as vLLM wrote it (functionalized), after its norm in place.
+            self.assertEqual(seen.count("auto_functionalized"), 1, seen)
+            self.assertEqual(seen.count("_C.rms_norm.default"), 1, seen)
+
+    def test_vllm_ir_norms_fuse_with_the_group_quant(self):
+        for seen in self.compare(ir_layers, 11, False, [("per_group_ir", ir_layers)]):
+            self.assertEqual(seen.count("_C.rms_norm_per_block_quant.default"), 2, seen)
+            for gone in ("vllm_ir.", "auto_functionalized", "per_token_group_fp8_quant"):
+                self.assertFalse(any(gone in t for t in seen), seen)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,9 @@
 // CHECK: %[[B2:.*]] = "aten.empty"(%arg0) {dtype = f32, size = array<i64: 2, -9223372036854775808>}
 // CHECK: %[[S2:.*]] = "aten.permute"(%[[B2]]) {dims = array<i64: 1, 0>} : (tensor<2x?xf32>) -> tensor<?x2xf32>
 // CHECK: "vllm.rms_norm_per_block_quant_"(%{{.*}}, %{{.*}}, %arg2, %[[S2]], %{{.*}}) {{{.*}}is_scale_transposed = true
-// CHECK: %[[B3:.*]] = "aten.empty"(%arg4) {dtype = f32, size = array<i64: 2, -9223372036854775808>}
+// CHECK: %[[B3:.*]] = "aten.empty"(%arg5) {dtype = f32, size = array<i64: 2, -9223372036854775808>}
 // CHECK: %[[S3:.*]] = "aten.permute"(%[[B3]])
-// CHECK: "vllm.silu_and_mul_per_block_quant_"(%{{.*}}, %arg5, %[[S3]]) {group_size = 128 : i64, is_scale_transposed = true}
+// CHECK: "vllm.silu_and_mul_per_block_quant_"(%{{.*}}, %arg6, %[[S3]]) {group_size = 128 : i64, is_scale_transposed = true}
 // CHECK: "vllm.rms_norm_"
 // CHECK: target = "torch.ops.aten.empty_strided.default"
 // CHECK: {{.*}}\22dummy_is_tma_aligned\22:true{{.*}}target = "torch.ops.higher_order.auto_functionalized"
@@ -28,7 +28,7 @@
 // FX: "target":"torch.ops._C.rms_norm_per_block_quant.default","args":[],"kwargs":{{.*}}"is_scale_transposed":false}
 // FX: "name":"permute","op":"call_function","target":"torch.ops.aten.permute.default","args":[{"node":"empty_3"},[1,0]],"kwargs":{},"meta":{"val":{"shape":["s77",2],"dtype":"float32","stride":[1,"s77"]
 // FX: "target":"torch.ops._C.rms_norm_per_block_quant.default","args":[],"kwargs":{{.*}}"scale":{"node":"permute"}{{.*}}"is_scale_transposed":true}
-// FX: "target":"torch.ops._C.silu_and_mul_per_block_quant.default","args":[{"node":"empty_4"},{"node":"arg5_1"},{"node":"permute_1"},128,null,true],"kwargs":{}
+// FX: "target":"torch.ops._C.silu_and_mul_per_block_quant.default","args":[{"node":"empty_4"},{"node":"arg6_1"},{"node":"permute_1"},128,null,true],"kwargs":{}
 
 // OFF: "vllm.per_token_group_fp8_quant_"(%0, %1, %2) {dummy_is_scale_transposed = false, dummy_is_tma_aligned = false,
 // OFF: %[[P:.*]] = "aten.permute"
