@@ -15,6 +15,14 @@
 // RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_inductor.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' | FileCheck %s --check-prefix=CAPTURED
 // RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_inductor.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' --runtime-shape 16 | FileCheck %s --check-prefix=CAPTURED
 // RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_inductor.json --config '{"enable_noop": true}' | FileCheck %s --check-prefix=OFF
+// vLLM main's rotary call names `rope_dim_offset=0, inverse=False` (its added
+// arguments, at the values that leave the op as it was): the same fusion; a
+// rotary from another offset is another op and stays opaque, unfused.
+// RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_main_rotary.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' | FileCheck %s --check-prefix=CAPTURED
+// RUN: vllm-opt %S/inputs/qwen3_qk_norm_rope_rotary_offset.json --config '{"enable_noop": true, "enable_qk_norm_rope_fusion": true}' | FileCheck %s --check-prefix=OFFSET
+// OFFSET-NOT: fused_qk_norm_rope
+// OFFSET: \22rope_dim_offset\22:32{{.*}}target = "torch.ops.higher_order.auto_functionalized"
+// OFFSET-NOT: fused_qk_norm_rope
 // The same with vLLM's native rotary (RotaryEmbedding.forward_native, neox: the
 // halves of cache[positions] times the halves of each head, concatenated),
 // as vLLM compiles it by default (custom ops off):
