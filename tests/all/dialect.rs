@@ -131,6 +131,7 @@ fn malformed_tables_are_rejected() -> Result<(), Failed> {
         ),
         (op("operands = [\"a\"]\npadded_rows = [\"a\"]"), "padded_rows names 'a'"),
         (op("padded_unless = \"g\""), "padded_unless names 'g'"),
+        (op("operands = [\"a\", \"b?\"]\nattrs = [\"g:i64\"]\nfx_positional = true\nomit_if_absent = [\"b\"]"), "must come last"),
         (op("operands = [\"a\"]\nattrs = [\"t:bool\"]\ntransposed_if = { a = \"t\" }"), "transposed_if maps 'a'"),
         (op("operands = [\"a\"]\nscalars = [\"s\"]"), "scalars names 's'"),
         (op("operands = [\"a\"]\ntolerated = { a = 1 }"), "tolerated names 'a'"),

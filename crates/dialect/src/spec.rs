@@ -739,6 +739,14 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
                 return Err(format!("{n}: schema_order must name each positional operand and attribute once"));
             }
         }
+        if op.fx_positional {
+            // An argument left out of a positional call must not shift the ones after it.
+            let pos = op.positional();
+            let first_omitted = pos.iter().position(|p| op.omit_if_absent.iter().any(|o| o == p));
+            if first_omitted.is_some_and(|i| pos[i..].iter().any(|p| !op.omit_if_absent.iter().any(|o| o == p))) {
+                return Err(format!("{n}: fx_positional exports positionally, so omit_if_absent arguments must come last"));
+            }
+        }
         if op.fx_positional && op.operands.iter().any(|d| d.keyword_only) {
             return Err(format!("{n}: fx_positional exports every argument positionally, so no operand can be keyword-only"));
         }
