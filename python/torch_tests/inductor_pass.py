@@ -35,6 +35,20 @@ def compile_with_pass(fn, config, **options):
     return compiled, seen
 
 
+def assert_same_outputs(test, got, want, what="", strides=False):
+    """`got` equals `want` element for element (FP8 compared as its bytes, NaN payloads
+    included); with `strides`, each output also has eager's strides (its memory layout)."""
+    import torch
+
+    def bits(t):
+        return t.view(torch.uint8) if t.dtype == torch.float8_e4m3fn else t
+
+    for i, (a, b) in enumerate(zip(got, want)):
+        if strides:
+            test.assertEqual(a.stride(), b.stride(), f"{what} output {i}")
+        test.assertTrue(torch.equal(bits(a), bits(b)), f"{what} output {i}")
+
+
 def define_ops(lib, schemas, bodies, fakes=None):
     """Defines vLLM's ops in `lib` (a torch.library.Library) by their schemas,
     skipping those an earlier test module in this process defined, and gives

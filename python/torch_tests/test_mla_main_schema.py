@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fp8 import per_group  # noqa: E402
-from inductor_pass import compile_with_pass, define_ops, dump_post_grad  # noqa: E402
+from inductor_pass import assert_same_outputs, compile_with_pass, define_ops, dump_post_grad  # noqa: E402
 from mla import LAYER, stand_in  # noqa: E402
 from mla import inputs as mla_inputs  # noqa: E402
 from mla import static_fp8 as _fp8  # noqa: E402
@@ -123,10 +123,7 @@ class MlaMainSchema(unittest.TestCase):
                 for gone in ("_C.static_scaled_fp8_quant.default", "_C.per_token_group_fp8_quant.default",
                              "auto_functionalized"):
                     self.assertNotIn(gone, seen[0])
-                for i, (a, b) in enumerate(zip(got, want)):
-                    self.assertEqual(a.stride(), b.stride(), f"output {i}")
-                    u8 = (lambda x: x.view(torch.uint8) if x.dtype == torch.float8_e4m3fn else x)
-                    self.assertTrue(torch.equal(u8(a), u8(b)), f"output {i}")
+                assert_same_outputs(self, got, want, f"symbolic={symbolic}", strides=True)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fp8 import EPS, RMS_NORM, per_group, rms  # noqa: E402
-from inductor_pass import compile_with_pass, define_ops, dump_post_grad  # noqa: E402
+from inductor_pass import assert_same_outputs, compile_with_pass, define_ops, dump_post_grad  # noqa: E402
 import ir_ops  # noqa: E402, F401 (registers vLLM IR's ops)
 
 G = 128
@@ -176,10 +176,7 @@ class PerGroupMainSchema(unittest.TestCase):
             got = compiled(*copies())
             want = fn(*copies())
             self.assertEqual(len(seen), 1)
-            u8 = (lambda t: t.view(torch.uint8) if t.dtype == torch.float8_e4m3fn else t)
-            for i, (a, b) in enumerate(zip(got, want)):
-                self.assertEqual(a.stride(), b.stride(), f"output {i} (symbolic={symbolic})")
-                self.assertTrue(torch.equal(u8(a), u8(b)), f"output {i} (symbolic={symbolic})")
+            assert_same_outputs(self, got, want, f"symbolic={symbolic}", strides=True)
             runs.append(seen[0])
         return runs
 

@@ -19,7 +19,7 @@ import unittest
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from inductor_pass import compile_with_pass, define_ops, dump_post_grad  # noqa: E402
+from inductor_pass import assert_same_outputs, compile_with_pass, define_ops, dump_post_grad  # noqa: E402
 from ir_ops import fused_add_rms_norm, rms_norm, static_quant_fp8  # noqa: E402 (registers vLLM IR's ops)
 
 EPS = 1e-6
@@ -139,10 +139,7 @@ class VllmIrNorms(unittest.TestCase):
                 self.assertEqual(seen[0].count("vllm_ir.rms_norm.default"), 1, seen[0])
                 for gone in ("vllm_ir.fused_add_rms_norm", "_C.static_scaled_fp8_quant", "auto_functionalized"):
                     self.assertNotIn(gone, calls)
-                for g_, w_ in zip(got, want):
-                    a = g_.view(torch.uint8) if g_.dtype == torch.float8_e4m3fn else g_
-                    b = w_.view(torch.uint8) if w_.dtype == torch.float8_e4m3fn else w_
-                    self.assertTrue(torch.equal(a, b))
+                assert_same_outputs(self, got, want, f"symbolic={symbolic}")
 
     def test_ir_quants_fuse_with_their_norms(self):
         for symbolic in (True, False):

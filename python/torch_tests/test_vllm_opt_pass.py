@@ -16,10 +16,9 @@ import unittest
 import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+from inductor_pass import VLLM_OPT, assert_same_outputs  # noqa: E402 (puts python/ on the path too)
 from vllm_opt import VllmOptPass  # noqa: E402
-
-VLLM_OPT = os.environ.get("VLLM_OPT", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "vllm-opt"))
 
 LIB = torch.library.Library("_C", "FRAGMENT")
 for schema in ("rms_norm(Tensor! result, Tensor input, Tensor weight, float epsilon) -> ()",
@@ -103,9 +102,7 @@ class VllmOptPassOnTorch(unittest.TestCase):
                 # vllm-opt keeps the norm and the quant, in place, and drops the reshape.
                 self.assertNotIn("aten.reshape.default", calls)
                 self.assertNotIn("auto_functionalized", " ".join(calls))
-                for a, b in zip(want, got):
-                    self.assertTrue(torch.equal(a.view(torch.uint8) if a.dtype == torch.float8_e4m3fn else a,
-                                                b.view(torch.uint8) if b.dtype == torch.float8_e4m3fn else b), mode)
+                assert_same_outputs(self, got, want, mode)
 
 
     def test_the_fusable_graph_runs_the_fused_kernel(self):
