@@ -169,17 +169,23 @@ fn value_form(graph: &Graph, node: &Node) -> Option<(&'static OpDef, &'static Op
 /// whose kernel reads the layout from the strides) stays opaque.
 fn buildable_outputs(node: &Node, v: &OpDef, twin: &OpDef, bases: Option<&[Option<usize>]>) -> bool {
     let written: Vec<&str> = twin.operands.iter().filter(|o| o.mutated).map(|o| o.name.as_str()).collect();
-    // Each written argument's element of the tuple (v2: its base's; none when not given).
-    let slot = |k: usize| match bases {
-        Some(b) => b.get(k).copied().flatten().map(|j| j + 1),
-        None => Some(k + 1),
-    };
-    let outs: Vec<usize> = out_only(v, twin).filter_map(|b| written.iter().position(|w| *w == b)).filter_map(slot).collect();
+    let outs: Vec<usize> =
+        out_only(v, twin).filter_map(|b| written.iter().position(|w| *w == b)).filter_map(|k| tuple_slot(bases, k)).collect();
     if outs.is_empty() || !meta_text(node).contains("stride") {
         return true;
     }
     let records: Vec<&serde_json::value::RawValue> = serde_json::from_str(meta_text(node)).unwrap_or_default();
     !outs.iter().any(|&i| records.get(i).is_some_and(|r| vllm_dialect::provenance::layout(r.get()) == Layout::Other))
+}
+
+/// The element of an `auto_functionalized` node's tuple that holds the new
+/// value of the `k`-th written argument: `k + 1` (v1), or its base's (v2,
+/// `bases`); none when a v2 call does not give it.
+fn tuple_slot(bases: Option<&[Option<usize>]>, k: usize) -> Option<usize> {
+    match bases {
+        Some(b) => b.get(k).copied().flatten().map(|j| j + 1),
+        None => Some(k + 1),
+    }
 }
 
 /// Whether `arg` is what the table accepts for `def`'s tolerated argument
@@ -883,11 +889,7 @@ impl<'c, 'a, 'g> Importer<'c, 'a, 'g> {
             return Err(GraphError::at(&node.name, "auto_functionalized needs a tuple meta.val"));
         };
         let written: Vec<_> = twin.operands.iter().filter(|o| o.mutated).collect();
-        // Each written argument's element of the tuple (v2: its base's; none when not given).
-        let slot_of = |k: usize| match &bases {
-            Some(b) => b[k].map(|j| j + 1),
-            None => Some(k + 1),
-        };
+        let slot_of = |k: usize| tuple_slot(bases.as_deref(), k);
         let expected = bases.as_ref().map_or(written.len(), |b| b.iter().flatten().count()) + 1;
         if meta.len() != expected {
             return Err(GraphError::at(

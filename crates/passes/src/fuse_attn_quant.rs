@@ -204,14 +204,7 @@ impl Pass for FuseAttnQuantPass {
             let mut attrs = semantic_attrs(&attn);
             attrs.push(segments);
             // The output's record in FP8 (MLA's rows are not its query's shape: the buffer is sized by it).
-            let fp8_dtype = vllm_dialect::provenance::value_meta(qres.into()).and_then(|m| m.get("dtype").cloned());
-            if let Some(o) = fp8_dtype.and_then(|d| retyped_meta(out.into(), d, None)) {
-                attrs.push(ir::named(
-                    ctx,
-                    vllm_dialect::provenance::META,
-                    StringAttribute::new(ctx, &vllm_dialect::provenance::written_meta([o])).into(),
-                ));
-            }
+            attrs.extend(written_records(ctx, [quantized_meta(out.into(), qres.into())]));
             let Ok(new_attn) =
                 OperationBuilder::new(&name_of(&attn), loc).add_operands(&operands).add_results(&[out_ty]).add_attributes(&attrs).build()
             else {
@@ -296,12 +289,10 @@ fn fuse_nvfp4<'c: 'a, 'a>(
     let (operands, segments) = with_scale(ctx, attn_operands, Some(global));
     let mut attrs = semantic_attrs(&attn);
     attrs.push(segments);
-    let records = retyped_meta(out.into(), "uint8".into(), dims.last().copied())
-        .zip(vllm_dialect::provenance::value_meta(scales8.into()))
-        .map(|(o, s)| vllm_dialect::provenance::written_meta([o, s]));
-    if let Some(meta) = records {
-        attrs.push(ir::named(ctx, vllm_dialect::provenance::META, StringAttribute::new(ctx, &meta).into()));
-    }
+    attrs.extend(written_records(
+        ctx,
+        [retyped_meta(out.into(), "uint8".into(), dims.last().copied()), vllm_dialect::provenance::value_meta(scales8.into())],
+    ));
     let new_attn = OperationBuilder::new(&name_of(&attn), loc)
         .add_operands(&operands)
         .add_results(&[attn_out_ty, scales8.r#type()])
@@ -341,11 +332,11 @@ fn fuse_group<'c: 'a, 'a>(
     block: mlir_support::melior::ir::BlockRef<'c, 'a>,
     quant: OperationRef<'c, 'a>,
 ) -> Option<()> {
-    use mlir_support::melior::ir::attribute::{BoolAttribute, FloatAttribute, IntegerAttribute};
-    let float = |n: &str| quant.attribute(n).ok().and_then(|a| FloatAttribute::try_from(a).ok()).map(|f| f.value());
+    use mlir_support::melior::ir::attribute::{BoolAttribute, IntegerAttribute};
     let flag = |n: &str| quant.attribute(n).ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_some_and(|b| b.value());
     let g = quant.attribute("group_size").ok().and_then(|a| IntegerAttribute::try_from(a).ok())?.value();
-    if float("eps") != Some(1e-10) || float("fp8_min") != Some(-448.0) || float("fp8_max") != Some(448.0) || !matches!(g, 64 | 128) {
+    // vLLM's constants; any scale layout, UE8M0 too (the attention's epilogue rounds).
+    if !crate::fusion::root_checks_hold(ctx, &crate::fuse_rms_quant::GROUP_CONSTANTS, quant) || !matches!(g, 64 | 128) {
         return None;
     }
     let attn = producer(quant.operand(0).ok()?)?;
@@ -371,14 +362,7 @@ fn fuse_group<'c: 'a, 'a>(
         attrs.push(ir::named(ctx, name, BoolAttribute::new(ctx, flag(from)).into()));
     }
     // The values' record in FP8 (sized by the attention's rows), the scales' as the quant had them.
-    let fp8 = vllm_dialect::provenance::value_meta(values.into()).and_then(|m| m.get("dtype").cloned());
-    let records = fp8
-        .and_then(|d| retyped_meta(out.into(), d, None))
-        .zip(vllm_dialect::provenance::value_meta(scales.into()))
-        .map(|(o, s)| vllm_dialect::provenance::written_meta([o, s]));
-    if let Some(meta) = records {
-        attrs.push(ir::named(ctx, vllm_dialect::provenance::META, StringAttribute::new(ctx, &meta).into()));
-    }
+    attrs.extend(written_records(ctx, [quantized_meta(out.into(), values.into()), vllm_dialect::provenance::value_meta(scales.into())]));
     let new_attn = OperationBuilder::new(&name_of(&attn), loc)
         .add_operands(&operands)
         .add_results(&[values.r#type(), scales.r#type()])
@@ -391,6 +375,24 @@ fn fuse_group<'c: 'a, 'a>(
     ir::erase(quant);
     ir::erase(attn);
     Some(())
+}
+
+/// The fused op's `fx.meta` attribute holding these records of what it
+/// writes; none when one is missing.
+fn written_records<'c>(
+    ctx: &'c mlir_support::melior::Context,
+    records: impl IntoIterator<Item = Option<serde_json::Value>>,
+) -> Option<(Identifier<'c>, Attribute<'c>)> {
+    let records: Vec<serde_json::Value> = records.into_iter().collect::<Option<_>>()?;
+    let meta = vllm_dialect::provenance::written_meta(records);
+    Some(ir::named(ctx, vllm_dialect::provenance::META, StringAttribute::new(ctx, &meta).into()))
+}
+
+/// The attention output's record in the dtype of the quant's values
+/// (`quantized`), which the fused attention now writes.
+fn quantized_meta(out: Value<'_, '_>, quantized: Value<'_, '_>) -> Option<serde_json::Value> {
+    let dtype = vllm_dialect::provenance::value_meta(quantized)?.get("dtype")?.clone();
+    retyped_meta(out, dtype, None)
 }
 
 /// The fused attention's output record: the old output's, in the quantized

@@ -95,13 +95,20 @@ pub static RULES: &[Rule] = &[
     },
 ];
 
-/// What the fused per-group kernels hard-code: the group quant's defaults
-/// (eps 1e-10, ±448, scales not rounded to powers of two, not padded for TMA:
-/// vLLM main's `dummy_is_tma_aligned`, which vLLM 0.11's calls lack).
-pub(crate) const GROUP_DEFAULTS: [Check; 5] = [
+/// vLLM's per-group quant constants (eps 1e-10, ±448), which every fused
+/// per-group kernel bakes in (MLA attention's epilogue too).
+pub(crate) const GROUP_CONSTANTS: [Check; 3] = [
     AttrIs(Root("eps"), "1.000000e-10 : f64"),
     AttrIs(Root("fp8_min"), "-4.480000e+02 : f64"),
     AttrIs(Root("fp8_max"), "4.480000e+02 : f64"),
+];
+/// What the fused per-group norm and SiLU kernels hard-code: the constants,
+/// scales not rounded to powers of two, not padded for TMA (vLLM main's
+/// `dummy_is_tma_aligned`, which vLLM 0.11's calls lack).
+pub(crate) const GROUP_DEFAULTS: [Check; 5] = [
+    GROUP_CONSTANTS[0],
+    GROUP_CONSTANTS[1],
+    GROUP_CONSTANTS[2],
     AttrIs(Root("scale_ue8m0"), "false"),
     AttrIsOrAbsent(Root("dummy_is_tma_aligned"), "false"),
 ];

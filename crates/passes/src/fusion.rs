@@ -211,19 +211,27 @@ fn matches<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) ->
     Ok(m)
 }
 
-/// The root's `via` operand, where the producer would go, when the checks
-/// of `rule` on the root alone (its attributes, its absent optionals) hold
-/// at `root`: what a pass asks before raising a decomposed producer that
-/// only this rule would fuse.
-pub fn root_input<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) -> Option<Value<'c, 'a>> {
-    let m = Match { root, producer: root, root_vals: named_operands(&root)?, prod_vals: Vec::new() };
-    let holds = rule.checks.iter().all(|c| match *c {
+/// Whether `checks` hold at `root` as far as they concern the root alone
+/// (its attributes, its absent optionals; others are left to the match).
+pub fn root_checks_hold(ctx: &Context, checks: &[Check], root: OperationRef<'_, '_>) -> bool {
+    let Some(root_vals) = named_operands(&root) else { return false };
+    let m = Match { root, producer: root, root_vals, prod_vals: Vec::new() };
+    checks.iter().all(|c| match *c {
         Check::AttrIs(a @ V::Root(_), lit) => m.attr(ctx, a).is_some_and(|got| Some(got) == m.attr(ctx, V::Lit(lit))),
         Check::AttrIsOrAbsent(a @ V::Root(_), lit) => m.attr(ctx, a).is_none_or(|got| Some(got) == m.attr(ctx, V::Lit(lit))),
         Check::Absent(v @ V::Root(_)) => !m.present(v),
         _ => true,
-    });
-    m.value(V::Root(rule.via)).filter(|_| holds)
+    })
+}
+
+/// The root's `via` operand, where the producer would go, when the checks
+/// of `rule` on the root alone hold at `root`: what a pass asks before
+/// raising a decomposed producer that only this rule would fuse.
+pub fn root_input<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) -> Option<Value<'c, 'a>> {
+    if !root_checks_hold(ctx, rule.checks, root) {
+        return None;
+    }
+    named_operands(&root)?.into_iter().find(|(n, _)| *n == rule.via).and_then(|(_, vs)| vs.first().copied())
 }
 
 /// The pass option `name` as a non-negative count (`default` when not
