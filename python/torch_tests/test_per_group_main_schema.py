@@ -6,15 +6,15 @@ vLLM 0.11's, `dummy_is_scale_transposed` and `dummy_is_tma_aligned`: the
 kernel reads the scales' layout from `output_s`'s strides, the flags only
 let patterns see it. `QuantFP8` allocates the scales row-major, column-major
 (`empty([G, T]).permute(1, 0)`, for CUTLASS) or column-major with rows padded
-to a multiple of 4 (TMA, for DeepGEMM). vllm-opt must fuse the first two
-with the norm or SiLU-and-mul before them into `rms_norm_per_block_quant` /
-`silu_and_mul_per_block_quant` (`is_scale_transposed` as the quant's), give
-the fused op a buffer of the same layout, and leave the TMA-padded call as
-it came. The compiled function must give eager's bytes and eager's strides.
+to a multiple of 4 (TMA, for DeepGEMM). vllm-opt must fuse each with the
+norm or SiLU-and-mul before it into `rms_norm_per_block_quant` /
+`silu_and_mul_per_block_quant` (`is_scale_transposed` as the quant's) and
+give the fused op a buffer of the same layout (`empty_strided` with the
+padded stride for TMA: vLLM's fused kernel reads the padding from the
+strides). The compiled function must give eager's bytes and eager's strides.
 vLLM main's IR norms (functional) feeding the quants fuse the same way.
 The graphs are lit inputs (tests/pipeline/inputs/per_group_main_inductor.json,
-per_group_ir_inductor.json); so is the one of the fusing `_C` layers alone,
-which tests/all/numerics.rs interprets (per_group_main_fused_inductor.json).
+which tests/all/numerics.rs also interprets, and per_group_ir_inductor.json).
 """
 import os
 import sys
@@ -111,8 +111,8 @@ def group_quant(y, layout):
     return q, s
 
 
-def fused_layers(x, residual, w, gate_up):
-    """The three layers that fuse (no opaque call): the graph tests/all/numerics.rs runs."""
+def untransposed_and_transposed(x, residual, w, gate_up):
+    """The layers with row-major and column-major scales."""
     y = torch.empty_like(x)
     torch.ops._C.rms_norm(y, x, w, EPS)
     q1, s1 = group_quant(y, "row")
@@ -127,8 +127,8 @@ def fused_layers(x, residual, w, gate_up):
 
 def layers(x, residual, w, gate_up):
     """A norm + row-major group quant, an add-norm + column-major one, SiLU-and-mul + column-major, and
-    a norm + TMA-padded one (stays as it came: 18 rows pad to 20)."""
-    q1, s1, q2, s2, residual, q3, s3 = fused_layers(x, residual, w, gate_up)
+    a norm + TMA-padded one (fuses too: 18 rows pad to 20)."""
+    q1, s1, q2, s2, residual, q3, s3 = untransposed_and_transposed(x, residual, w, gate_up)
     y4 = torch.empty_like(x)
     torch.ops._C.rms_norm(y4, x * 3, w, EPS)
     q4, s4 = group_quant(y4, "tma")
@@ -180,13 +180,14 @@ class PerGroupMainSchema(unittest.TestCase):
             runs.append(seen[0])
         return runs
 
-    def test_row_and_column_major_scales_fuse_and_tma_padded_ones_stay(self):
-        for seen in self.compare(layers, 7, True, [("per_group_main", layers), ("per_group_main_fused", fused_layers)]):
-            self.assertEqual(seen.count("_C.rms_norm_per_block_quant.default"), 2, seen)
+    def test_row_major_column_major_and_tma_padded_scales_fuse(self):
+        for seen in self.compare(layers, 7, True, [("per_group_main", layers)]):
+            self.assertEqual(seen.count("_C.rms_norm_per_block_quant.default"), 3, seen)
             self.assertEqual(seen.count("_C.silu_and_mul_per_block_quant.default"), 1, seen)
-            # The TMA-padded quant: kept as vLLM wrote it (functionalized), after its norm in place.
-            self.assertEqual(seen.count("auto_functionalized"), 1, seen)
-            self.assertEqual(seen.count("_C.rms_norm.default"), 1, seen)
+            # The TMA-padded scales in a buffer vLLM's kernel reads the padding from.
+            self.assertEqual(seen.count("aten.empty_strided.default"), 1, seen)
+            for gone in ("auto_functionalized", "_C.rms_norm.default", "per_token_group_fp8_quant"):
+                self.assertFalse(any(gone in t for t in seen), seen)
 
     def test_vllm_ir_norms_fuse_with_the_group_quant(self):
         for seen in self.compare(ir_layers, 11, False, [("per_group_ir", ir_layers)]):

@@ -221,7 +221,9 @@ class Kernel:
         manifests without it, the rule Kernel::bytes had for their kinds."""
         given = next((p.get("elements") for p in self.params if p["name"] == name), None)
         if given:
-            return given["per_token"] * n + given["fixed"]
+            # TMA-padded scales: rows rounded up to a multiple (`tokens_multiple_of`).
+            m = given.get("tokens_multiple_of", 1)
+            return given["per_token"] * (-(-n // m) * m) + given["fixed"]
         h, g = self.hidden, self.entry.get("group_size")
         if name == "weight":
             return h

@@ -32,8 +32,14 @@ fn recorded_layouts() -> Result<(), Failed> {
         (json!({"shape": ["s77", 32], "stride": [1, "s77"]}), Layout::Transposed),
         (json!({"shape": [16, 32], "stride": [1, 16]}), Layout::Transposed),
         // ... and TMA-aligned ones: their rows padded to a multiple of 4.
-        (json!({"shape": ["s77", 32], "stride": [1, "4*(((s77 + 3)//4))"]}), Layout::Other),
-        (json!({"shape": [18, 32], "stride": [1, 20]}), Layout::Other),
+        (json!({"shape": ["s77", 32], "stride": [1, "4*(((s77 + 3)//4))"]}), Layout::TmaPadded),
+        (json!({"shape": ["s77", 32], "stride": [1, "4*((s77 + 3)//4)"]}), Layout::TmaPadded),
+        (json!({"shape": [18, 32], "stride": [1, 20]}), Layout::TmaPadded),
+        // Padded to another multiple, or another symbol's: not what the kernels write.
+        (json!({"shape": ["s77", 32], "stride": [1, "8*(((s77 + 7)//8))"]}), Layout::Other),
+        (json!({"shape": ["s77", 32], "stride": [1, "4*(((s5 + 3)//4))"]}), Layout::Other),
+        (json!({"shape": [18, 32], "stride": [1, 24]}), Layout::Other),
+        (json!({"shape": [18, 32], "stride": [2, 20]}), Layout::Other),
         // A slice of wider rows.
         (json!({"shape": ["s77", 128], "stride": [4096, 1]}), Layout::Other),
         (json!({"shape": ["s77", 4096], "stride": [4096]}), Layout::Other),
@@ -133,6 +139,20 @@ fn malformed_tables_are_rejected() -> Result<(), Failed> {
         (op("padded_unless = \"g\""), "padded_unless names 'g'"),
         (op("operands = [\"a\", \"b?\"]\nattrs = [\"g:i64\"]\nfx_positional = true\nomit_if_absent = [\"b\"]"), "must come last"),
         (op("operands = [\"a\"]\nattrs = [\"t:bool\"]\ntransposed_if = { a = \"t\" }"), "transposed_if maps 'a'"),
+        // TMA padding pads a transposed buffer, by a bool attribute.
+        (
+            op("operands = [\"a!\"]\nattrs = [\"t:bool\"]\ntma_aligned_if = { a = \"t\" }").replace("vllm.x\"", "vllm.x_\""),
+            "tma_aligned_if maps 'a'",
+        ),
+        (
+            op("operands = [\"a!\"]\nattrs = [\"t:bool\", \"p:i64\"]\ntransposed_if = { a = \"t\" }\ntma_aligned_if = { a = \"p\" }")
+                .replace("vllm.x\"", "vllm.x_\""),
+            "tma_aligned_if maps 'a' to 'p'",
+        ),
+        // An internal attribute is ours: no default, not an argument an older schema lacks.
+        (op("attrs = [\"f:bool=false\"]\ninternal = [\"f\"]"), "internal names 'f'"),
+        (op("attrs = [\"f:bool\"]\ninternal = [\"f\"]\nomit_if_absent = [\"f\"]"), "internal names 'f'"),
+        (op("internal = [\"f\"]"), "internal names 'f'"),
         (op("operands = [\"a\"]\nscalars = [\"s\"]"), "scalars names 's'"),
         (op("operands = [\"a\"]\ntolerated = { a = 1 }"), "tolerated names 'a'"),
         (op("operands = [\"a\"]\ntolerated = { g = 1.5 }"), "tolerated values are"),

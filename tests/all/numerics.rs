@@ -615,8 +615,11 @@ type KernelCase = (&'static str, bool, &'static str, u64, usize, DType, &'static
 /// the group-scale layouts.
 fn kernel_cases() -> Vec<KernelCase> {
     let plain = vllm_codegen::GroupScales::default();
-    let (ue8m0, colmajor) =
-        (vllm_codegen::GroupScales { ue8m0: true, transposed: false }, vllm_codegen::GroupScales { ue8m0: false, transposed: true });
+    let (ue8m0, colmajor) = (
+        vllm_codegen::GroupScales { ue8m0: true, ..Default::default() },
+        vllm_codegen::GroupScales { transposed: true, ..Default::default() },
+    );
+    let tma = vllm_codegen::GroupScales { transposed: true, tma: true, ..Default::default() };
     let cases = [
         ("vllm.rms_norm_static_fp8_quant", false, F8, 4096u64, 256usize, DType::BF16, "bf16", None, None),
         ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 4096, 256, DType::BF16, "bf16", None, None),
@@ -672,7 +675,7 @@ fn kernel_cases() -> Vec<KernelCase> {
     // The per-group scale variants: UE8M0 (per_token_group_fp8_quant's
     // `scale_ue8m0`), column-major (rms_norm_per_block_quant's
     // `is_scale_transposed`), both, and each on the other group kinds.
-    let both = vllm_codegen::GroupScales { ue8m0: true, transposed: true };
+    let both = vllm_codegen::GroupScales { ue8m0: true, transposed: true, tma: false };
     let variants = [
         (("vllm.per_token_group_fp8_quant", false, F8, 4096u64, 256usize, DType::BF16, "bf16", Some(128u64), None), ue8m0),
         (("vllm.per_token_group_fp8_quant", false, F8, 2048, 200, DType::F16, "f16", Some(64), None), both),
@@ -680,6 +683,12 @@ fn kernel_cases() -> Vec<KernelCase> {
         (("vllm.rms_norm_per_block_quant", false, F8, 2048, 200, DType::F16, "f16", Some(64), None), both),
         (("vllm.silu_and_mul_per_block_quant", false, F8, 4096, 256, DType::BF16, "bf16", Some(128), None), ue8m0),
         (("vllm.silu_and_mul_per_block_quant", false, F8, 2048, 128, DType::BF16, "bf16", Some(128), None), colmajor),
+        // TMA-padded column-major scales (vLLM main's DeepGEMM layout), with
+        // row counts that are not a multiple of 4: the padding stays unwritten.
+        (("vllm.per_token_group_fp8_quant", false, F8, 2048, 201, DType::BF16, "bf16", Some(128), None), tma),
+        (("vllm.rms_norm_per_block_quant", true, F8, 4096, 130, DType::BF16, "bf16", Some(128), None), tma),
+        (("vllm.rms_norm_per_block_quant", false, F8, 2048, 201, DType::F16, "f16", Some(64), None), tma),
+        (("vllm.silu_and_mul_per_block_quant", false, F8, 2048, 131, DType::BF16, "bf16", Some(128), None), tma),
     ];
     cases
         .into_iter()
@@ -767,9 +776,9 @@ fn expected(case: &KernelCase, rows: usize, rng: &mut SplitMix64) -> Result<Expe
             };
             let (q, mut s) = k::per_group_quant(&y, g, 1e-10, -448.0, 448.0, scales.ue8m0);
             if scales.transposed {
-                // [rows, H/G] -> [H/G, rows].
-                let per = hu / g;
-                s = (0..per * rows).map(|i| s[(i % rows) * per + i / rows]).collect();
+                // [rows, H/G] -> [H/G, rows], or [H/G, round_up(rows, 4)] for TMA (the padding unwritten: zero).
+                let (per, padded) = (hu / g, if scales.tma { rows.div_ceil(4) * 4 } else { rows });
+                s = (0..per * padded).map(|i| if i % padded < rows { s[(i % padded) * per + i / padded] } else { 0.0 }).collect();
             }
             let (qn, sn) = match op {
                 "vllm.per_token_group_fp8_quant" => ("output_q", "output_s"),
@@ -1870,15 +1879,16 @@ fn vllm_ir_norms() -> Result<(), Failed> {
 }
 
 /// vLLM main's per-group quants on the graph Inductor captured
-/// (tests/pipeline/inputs/per_group_main_fused_inductor.json: a norm +
-/// row-major quant, an add-norm + column-major quant, SiLU-and-mul +
-/// column-major quant): the fusions and fix-functionalization (transposed
-/// scale buffers) against the imported graph, 200 tokens with the edge-case
-/// rows. Bit-identical but for the residual form's values (the fused kernel
-/// normalizes the f32 sum: one FP8 step at most) and its scales.
+/// (tests/pipeline/inputs/per_group_main_inductor.json: a norm + row-major
+/// quant, an add-norm + column-major quant, SiLU-and-mul + column-major
+/// quant, a norm + TMA-padded quant): the fusions and fix-functionalization
+/// (transposed and padded scale buffers) against the imported graph, 201
+/// tokens (not a multiple of 4) with the edge-case rows. Bit-identical but
+/// for the residual form's values (the fused kernel normalizes the f32 sum:
+/// one FP8 step at most) and its scales.
 fn per_group_main_schema() -> Result<(), Failed> {
-    let text = captured_graph("per_group_main_fused_inductor.json")?;
-    let (t, h) = (200usize, 256usize);
+    let text = captured_graph("per_group_main_inductor.json")?;
+    let (t, h) = (201usize, 256usize);
     let mut total = (0usize, 0usize);
     for seed in 1100..1104 {
         let mut rng = SplitMix64(seed);
@@ -1894,10 +1904,16 @@ fn per_group_main_schema() -> Result<(), Failed> {
         let (before, _) = run(&text, None, &deep(&args))?;
         let pipeline = "builtin.module(func.func(vllm-fuse-rms-quant,vllm-fuse-act-quant,vllm-fix-functionalization,vllm-dce))";
         let (after, ir) = run(&text, Some(pipeline), &deep(&args))?;
-        let fused = [("vllm.rms_norm_per_block_quant_", 2), ("vllm.silu_and_mul_per_block_quant_", 1), ("aten.permute", 2)];
+        let fused = [
+            ("vllm.rms_norm_per_block_quant_", 3),
+            ("vllm.silu_and_mul_per_block_quant_", 1),
+            ("aten.permute", 2),
+            ("aten.empty_strided", 1),
+            ("vllm.per_token_group_fp8_quant", 0),
+        ];
         expect_ops(&ir, &fused, "after the per-group fusions")?;
-        // q1, s1 (row-major), q2, s2 (the residual form), q3, s3 (SiLU-and-mul, column-major).
-        for i in [0, 1, 4, 5] {
+        // q1, s1 (row-major), q2, s2 (the residual form), q3, s3 (SiLU-and-mul, column-major), q4, s4 (TMA-padded).
+        for i in [0, 1, 4, 5, 6, 7] {
             same_bits(&before[i..=i], &after[i..=i], &format!("seed {seed}: result {i} after the per-group fusions"))?;
         }
         let (n, d) = fp8_steps_apart(&before[2], &after[2], seed)?;

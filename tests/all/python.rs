@@ -103,8 +103,9 @@ fn gpu_check_plan_matches_the_manifest() -> Result<(), Failed> {
                 has("scale_ub"),
             )
             .and_then(|kernel| {
-                let transposed = k["scale_layout"].as_str().is_some_and(|l| l.starts_with("column-major"));
-                kernel.with_scales(vllm_codegen::GroupScales { ue8m0: k["scale_ue8m0"] == true, transposed })
+                let layout = k["scale_layout"].as_str().unwrap_or_default();
+                let (transposed, tma) = (layout.starts_with("column-major"), layout.contains("TMA-padded"));
+                kernel.with_scales(vllm_codegen::GroupScales { ue8m0: k["scale_ue8m0"] == true, transposed, tma })
             })
             .ok_or_else(|| format!("{name}: kernel_for refuses the manifest's kernel"))?;
             // prepare-gpu-check also emits the SiLU kernels' fast-path division (named before `_s`).

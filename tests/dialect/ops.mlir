@@ -373,6 +373,13 @@ func.func @aten_empty(%n: index) {
   return
 }
 
+// CHECK-LABEL: func.func @aten_empty_strided(
+// CHECK: "aten.empty_strided"(
+func.func @aten_empty_strided(%n: index, %n4: index) {
+  %e = "aten.empty_strided"(%n, %n4) {size = array<i64: -9223372036854775808, 32>, stride = array<i64: 1, -9223372036854775808>, dtype = f32} : (index, index) -> tensor<?x32xf32>
+  return
+}
+
 // CHECK-LABEL: func.func @aten_full(
 // CHECK: "aten.full"(
 func.func @aten_full(%n: index) {

@@ -9,7 +9,7 @@
 // RUN: not vllm-opt %s --split-input-file --vllm-fix-functionalization 2>&1 | FileCheck %s --check-prefix=PAD
 // NVFP4 block scales (round_up(T, 128) rows) with no recorded size: never the input's T rows:
 // RUN: not vllm-opt %s --split-input-file --vllm-fix-functionalization 2>&1 | FileCheck %s --check-prefix=NVFP4
-// Scales recorded with TMA-padded strides: neither row-major nor a transpose (the importer keeps such calls opaque):
+// Scales recorded padded to 8 rows: neither row-major, a transpose nor TMA's 4 (the importer keeps such calls opaque):
 // RUN: not vllm-opt %s --split-input-file --vllm-fix-functionalization 2>&1 | FileCheck %s --check-prefix=LAYOUT
 
 // CHECK: error: 'vllm.silu_and_mul' has an in-place kernel but could not be converted: cannot size the buffer for 'result'
@@ -57,6 +57,6 @@ func.func @attention_block_scales_unrecorded(%q: tensor<?x4x64xbf16>, %k: tensor
 
 // LAYOUT: error: 'vllm.per_token_group_fp8_quant' has an in-place kernel but could not be converted: the recorded strides of 'output_s' are neither row-major nor a transpose
 func.func @tma_padded_scales(%y: tensor<18x256xbf16>) -> (tensor<18x256xf8E4M3FN>, tensor<18x2xf32>) {
-  %q, %s = "vllm.per_token_group_fp8_quant"(%y) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false, dummy_is_scale_transposed = true, dummy_is_tma_aligned = true, fx.meta = "[null,{\"shape\":[18,256],\"dtype\":\"float8_e4m3fn\",\"stride\":[256,1]},{\"shape\":[18,2],\"dtype\":\"float32\",\"stride\":[1,20]}]"} : (tensor<18x256xbf16>) -> (tensor<18x256xf8E4M3FN>, tensor<18x2xf32>)
+  %q, %s = "vllm.per_token_group_fp8_quant"(%y) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false, dummy_is_scale_transposed = true, dummy_is_tma_aligned = true, fx.meta = "[null,{\"shape\":[18,256],\"dtype\":\"float8_e4m3fn\",\"stride\":[256,1]},{\"shape\":[18,2],\"dtype\":\"float32\",\"stride\":[1,24]}]"} : (tensor<18x256xbf16>) -> (tensor<18x256xf8E4M3FN>, tensor<18x2xf32>)
   return %q, %s : tensor<18x256xf8E4M3FN>, tensor<18x2xf32>
 }

@@ -307,3 +307,41 @@ func.func @transposed_scales(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %gu
   %q3, %s3 = "vllm.silu_and_mul_per_block_quant"(%gu) {group_size = 128 : i64, is_scale_transposed = true} : (tensor<?x28672xbf16>) -> (tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>)
   return %q, %s, %q2, %s2, %q3, %s3 : tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>
 }
+
+// -----
+
+// TMA-padded column-major scales (`tma_aligned_if`): `empty_strided([T, G],
+// [1, round_up(T, 4)])`, as vLLM main allocates them, the padded stride as the
+// graph's SymInt arithmetic on T (named by T's recorded symbol), or folded
+// where T is static; the flag is ours alone, vLLM's op reads the strides.
+// CHECK-LABEL: func.func @tma_padded_scales
+// CHECK: %[[A:.*]] = "torch.operator"(%[[T:.*]]) {fx.meta = "{\22sym\22:\22s7 + 3\22}", {{.*}}target = "operator.add"}
+// CHECK-NEXT: %[[D:.*]] = "torch.operator"(%[[A]]) {{{.*}}target = "operator.floordiv"}
+// CHECK-NEXT: %[[M:.*]] = "torch.operator"(%[[D]]) {fx.meta = "{\22sym\22:\224*((s7 + 3)//4)\22}", {{.*}}target = "operator.mul"}
+// CHECK-NEXT: %[[S1:.*]] = "aten.empty_strided"(%[[T]], %[[M]]) {dtype = f32, size = array<i64: -9223372036854775808, 32>, stride = array<i64: 1, -9223372036854775808>} : (index, index) -> tensor<?x32xf32>
+// CHECK-NEXT: "vllm.rms_norm_per_block_quant_"(%{{.*}}, %arg0, %arg1, %[[S1]]) {{{.*}}is_scale_tma_aligned = true, is_scale_transposed = true
+// CHECK: %[[S2:.*]] = "aten.empty_strided"() {dtype = f32, size = array<i64: 18, 112>, stride = array<i64: 1, 20>} : () -> tensor<18x112xf32>
+// CHECK-NEXT: "vllm.silu_and_mul_per_block_quant_"(%{{.*}}, %arg2, %[[S2]]) {group_size = 128 : i64, is_scale_tma_aligned = true, is_scale_transposed = true}
+// Not padded where the flag says no, whatever the record:
+// CHECK: %[[B3:.*]] = "aten.empty"() {dtype = f32, size = array<i64: 112, 18>}
+// CHECK-NEXT: "aten.permute"(%[[B3]])
+func.func @tma_padded_scales(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %gu: tensor<18x28672xbf16>)
+    -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<18x14336xf8E4M3FN>, tensor<18x112xf32>, tensor<18x14336xf8E4M3FN>, tensor<18x112xf32>) {
+  %q, %s = "vllm.rms_norm_per_block_quant"(%x, %w) {epsilon = 1.0e-6 : f64, group_size = 128 : i64, is_scale_transposed = true, is_scale_tma_aligned = true, operandSegmentSizes = array<i32: 1, 1, 0, 0>, fx.meta = "[null,{\"shape\":[\"s7\",4096],\"dtype\":\"float8_e4m3fn\",\"stride\":[4096,1]},{\"shape\":[\"s7\",32],\"dtype\":\"float32\",\"stride\":[1,\"4*(((s7 + 3)//4))\"]}]"} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
+  %q2, %s2 = "vllm.silu_and_mul_per_block_quant"(%gu) {group_size = 128 : i64, is_scale_transposed = true, is_scale_tma_aligned = true} : (tensor<18x28672xbf16>) -> (tensor<18x14336xf8E4M3FN>, tensor<18x112xf32>)
+  %q3, %s3 = "vllm.silu_and_mul_per_block_quant"(%gu) {group_size = 128 : i64, is_scale_transposed = true, is_scale_tma_aligned = false, fx.meta = "[null,{\"shape\":[18,14336],\"dtype\":\"float8_e4m3fn\",\"stride\":[14336,1]},{\"shape\":[18,112],\"dtype\":\"float32\",\"stride\":[1,20]}]"} : (tensor<18x28672xbf16>) -> (tensor<18x14336xf8E4M3FN>, tensor<18x112xf32>)
+  return %q, %s, %q2, %s2, %q3, %s3 : tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<18x14336xf8E4M3FN>, tensor<18x112xf32>, tensor<18x14336xf8E4M3FN>, tensor<18x112xf32>
+}
+
+// -----
+
+// MLA attention + a TMA-aligned per-group quant, fused (`quant_tma_aligned`):
+// the group scales' buffer is padded too (`tma_aligned_if`), rows as recorded.
+// CHECK-LABEL: func.func @mla_tma_group_scales
+// CHECK: %[[PAD:.*]] = "torch.operator"({{.*}}target = "operator.mul"
+// CHECK-NEXT: %[[S:.*]] = "aten.empty_strided"(%arg0, %[[PAD]]) {dtype = f32, size = array<i64: -9223372036854775808, 16>, stride = array<i64: 1, -9223372036854775808>}
+// CHECK-NEXT: "vllm.unified_mla_attention_with_output_"(%arg1, %arg2, %arg3, %{{.*}}, %[[S]]) {{{.*}}quant_tma_aligned = true
+func.func @mla_tma_group_scales(%n: index {fx.meta = "{\"sym\":\"s7\"}"}, %q: tensor<?x16x192xbf16>, %kv: tensor<?x512xbf16>, %pe: tensor<?x64xbf16>) -> (tensor<?x2048xf8E4M3FN>, tensor<?x16xf32>) {
+  %o, %s = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0>, quant_col_major = true, quant_group_size = 128 : i64, quant_scale_ue8m0 = false, quant_tma_aligned = true, fx.meta = "[null,{\"shape\":[\"s7\",2048],\"dtype\":\"float8_e4m3fn\",\"stride\":[2048,1]},{\"shape\":[\"s7\",16],\"dtype\":\"float32\",\"stride\":[1,\"4*(((s7 + 3)//4))\"]}]"} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> (tensor<?x2048xf8E4M3FN>, tensor<?x16xf32>)
+  return %o, %s : tensor<?x2048xf8E4M3FN>, tensor<?x16xf32>
+}

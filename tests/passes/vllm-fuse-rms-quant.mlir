@@ -173,7 +173,7 @@ func.func @fuse_fused_add_per_group_quant(%x: tensor<?x4096xbf16>, %r: tensor<?x
 
 // vLLM main's call, column-major scales: the fused op writes them so.
 // CHECK-LABEL: func.func @fuse_per_group_quant_column_major
-// CHECK-NEXT: %[[Q:.*]]:3 = "vllm.rms_norm_per_block_quant"(%arg0, %arg2, %arg1) {epsilon = 1.000000e-05 : f64, group_size = 128 : i64, is_scale_transposed = true, operandSegmentSizes = array<i32: 1, 1, 0, 1>}
+// CHECK-NEXT: %[[Q:.*]]:3 = "vllm.rms_norm_per_block_quant"(%arg0, %arg2, %arg1) {epsilon = 1.000000e-05 : f64, group_size = 128 : i64, is_scale_tma_aligned = false, is_scale_transposed = true, operandSegmentSizes = array<i32: 1, 1, 0, 1>}
 func.func @fuse_per_group_quant_column_major(%x: tensor<?x4096xbf16>, %r: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<?x4096xbf16>) {
   %y, %r2 = "vllm.fused_add_rms_norm"(%x, %r, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>)
   %q, %s = "vllm.per_token_group_fp8_quant"(%y) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false, dummy_is_scale_transposed = true, dummy_is_tma_aligned = false} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
@@ -182,11 +182,13 @@ func.func @fuse_per_group_quant_column_major(%x: tensor<?x4096xbf16>, %r: tensor
 
 // -----
 
-// TMA-padded scales (rows padded to a multiple of 4): no fused kernel writes them.
-// CHECK-LABEL: func.func @no_fuse_per_group_tma_aligned
-// CHECK: "vllm.rms_norm"(
-// CHECK: "vllm.per_token_group_fp8_quant"
-func.func @no_fuse_per_group_tma_aligned(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>) {
+// TMA-padded scales (DeepGEMM's: rows padded to a multiple of 4): the fused
+// op pads them too (vLLM's kernel reads it from the buffer's strides, ours
+// from `is_scale_tma_aligned`).
+// CHECK-LABEL: func.func @fuse_per_group_tma_aligned
+// CHECK-NEXT: %[[Q:.*]]:2 = "vllm.rms_norm_per_block_quant"(%arg0, %arg1) {epsilon = 1.000000e-05 : f64, group_size = 128 : i64, is_scale_tma_aligned = true, is_scale_transposed = true, operandSegmentSizes = array<i32: 1, 1, 0, 0>}
+// CHECK-NEXT: return %[[Q]]#0, %[[Q]]#1
+func.func @fuse_per_group_tma_aligned(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>) {
   %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
   %q, %s = "vllm.per_token_group_fp8_quant"(%y) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false, dummy_is_scale_transposed = true, dummy_is_tma_aligned = true} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
   return %q, %s : tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>

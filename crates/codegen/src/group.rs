@@ -43,6 +43,10 @@ pub struct Scales {
     /// Column-major (`is_scale_transposed`): group `gi` of row `r` at
     /// `gi * T + r`, i.e. `[H/G, T]` row-major, instead of `r * H/G + gi`.
     pub transposed: bool,
+    /// Column-major with the rows padded for TMA (vLLM main's
+    /// `dummy_is_tma_aligned`): at `gi * round_up(T, 4) + r`. Only with
+    /// `transposed`.
+    pub tma: bool,
 }
 
 /// The group's lower bound on `max|y|` (vLLM's `eps`) and the FP8 maximum.
@@ -106,7 +110,8 @@ fn group_scale(max: &str, scales: Scales) -> String {
 }
 
 /// Stores `%gs` as group `%gi`'s scale: at `row * H/G + gi`, or at
-/// `gi * T + row` for column-major scales (`%ntok` = T).
+/// `gi * T + row` for column-major scales (`%ntok` = T, or `round_up(T, 4)`
+/// padded for TMA).
 fn store_scale(indent: &str, scales: Scales) -> String {
     let at = if scales.transposed {
         format!("{indent}%sic = arith.muli %gi, %ntok : index\n{indent}%si = arith.addi %sic, %row : index\n")
@@ -248,14 +253,22 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
         // T: the grid over the CTAs a row (`ctas`) on the GPU, the row count on
         // the host or where the kernel takes it.
         match target {
-            Target::Gpu if walks => k.push_str("      %ntok = arith.addi %rows, %c0 : index\n"),
+            Target::Gpu if walks => k.push_str("      %nrows = arith.addi %rows, %c0 : index\n"),
             Target::Gpu => {
                 let _ = writeln!(
                     k,
-                    "      %ctasg = gpu.grid_dim x\n      %ctasr = arith.constant {ctas} : index\n      %ntok = arith.divui %ctasg, %ctasr : index"
+                    "      %ctasg = gpu.grid_dim x\n      %ctasr = arith.constant {ctas} : index\n      %nrows = arith.divui %ctasg, %ctasr : index"
                 );
             }
-            Target::Cpu => k.push_str("      %ntok = arith.addi %rows, %c0 : index\n"),
+            Target::Cpu => k.push_str("      %nrows = arith.addi %rows, %c0 : index\n"),
+        }
+        if scales.tma {
+            // round_up(T, 4): (T + 3) & ~3.
+            k.push_str(
+                "      %tma3 = arith.constant 3 : index\n      %tmam = arith.constant -4 : index\n      %tmaa = arith.addi %nrows, %tma3 : index\n      %ntok = arith.andi %tmaa, %tmam : index\n",
+            );
+        } else {
+            k.push_str("      %ntok = arith.addi %nrows, %c0 : index\n");
         }
     }
     if let (Src::Rms { residual }, Target::Gpu, Some(threads)) = (src, target, threads) {

@@ -221,7 +221,7 @@ impl Kernel {
     }
 
     /// The per-group kernel writing its scales as `scales` (UE8M0 and/or
-    /// column-major), named with a `_ue8m0` / `_colmajor` suffix; `None` for
+    /// column-major, TMA-padded), named with a `_ue8m0` / `_colmajor` / `_tma` suffix; `None` for
     /// a kernel without groups asked for anything but the default.
     pub fn with_scales(mut self, scales: GroupScales) -> Option<Kernel> {
         if scales == GroupScales::default() {
@@ -233,6 +233,9 @@ impl Kernel {
         }
         if scales.transposed {
             self.name.push_str("_colmajor");
+        }
+        if scales.tma {
+            self.name.push_str("_tma");
         }
         self.scales = scales;
         Some(self)
@@ -285,8 +288,12 @@ impl Kernel {
             "q_weight" | "k_weight" => self.heads.map_or(0, |q| q.dim as usize),
             "cos_sin_cache" => self.heads.map_or(0, |q| (q.cache_rows * q.dim) as usize),
             "position_ids" => rows,
-            // One scale per group: [rows, H/G], or [H/G, rows] column-major.
-            "scale" | "scales" | "output_s" if self.group.is_some() => rows * h / self.group.unwrap_or(1) as usize,
+            // One scale per group: [rows, H/G], or [H/G, rows] column-major
+            // ([H/G, round_up(rows, 4)] padded for TMA).
+            "scale" | "scales" | "output_s" if self.group.is_some() => {
+                let rows = if self.scales.tma { rows.div_ceil(4) * 4 } else { rows };
+                rows * h / self.group.unwrap_or(1) as usize
+            }
             "scale" if self.per_token() => rows,
             "scale" | "scale_ub" => 1,
             // SiLU-and-mul reads rows of 2d.
@@ -299,8 +306,17 @@ impl Kernel {
     /// Elements of parameter `p`'s buffer as `(per_token, fixed)`: `bytes`
     /// is affine in the row count.
     pub fn elements(&self, p: &Param) -> (u64, u64) {
-        let (row, elem) = (self.bytes(p, 1) - self.bytes(p, 0), elem_size(&p.elem));
+        // Per padded row where the rows are padded (`bytes` of 1 row is 4).
+        let one = self.padded_rows(p).unwrap_or(1) as usize;
+        let (row, elem) = ((self.bytes(p, one) - self.bytes(p, 0)) / one, elem_size(&p.elem));
         ((row / elem) as u64, (self.bytes(p, 0) / elem) as u64)
+    }
+
+    /// The multiple parameter `p`'s buffer rounds the token count up to
+    /// (TMA-padded per-group scales: 4), if any: `elements` then counts per
+    /// one of `round_up(num_tokens, m)` rows.
+    pub fn padded_rows(&self, p: &Param) -> Option<u64> {
+        (self.scales.tma && matches!(p.name, "scale" | "scales" | "output_s")).then_some(4)
     }
 
     /// How the kernel uses parameter `p`'s buffer: `read`, `write` or
@@ -455,10 +471,11 @@ impl Kernel {
             // Zeroed before the launch; the kernel to launch after it, per shape context, is each launch's "then".
             "zero_before_launch": if two_launches { json!(["scale"]) } else { json!([]) },
             "group_size": self.group,
-            "scale_layout": match (self.group, self.scales.transposed) {
-                (None, _) => Json::Null,
-                (Some(_), false) => json!("row-major [num_tokens, hidden / group_size]"),
-                (Some(_), true) => json!("column-major [hidden / group_size, num_tokens]"),
+            "scale_layout": match (self.group, self.scales.transposed, self.scales.tma) {
+                (None, ..) => Json::Null,
+                (Some(_), false, _) => json!("row-major [num_tokens, hidden / group_size]"),
+                (Some(_), true, false) => json!("column-major [hidden / group_size, num_tokens]"),
+                (Some(_), true, true) => json!("column-major TMA-padded [hidden / group_size, round_up(num_tokens, 4)]"),
             },
             "scale_ue8m0": self.group.map(|_| self.scales.ue8m0),
             // fused_qk_norm_rope: heads per row and their size, the rotation, the cache.
@@ -474,7 +491,11 @@ impl Kernel {
             // A buffer's elements for num_tokens rows: per_token * num_tokens + fixed (`Kernel::bytes`).
             "params": self.params.iter().map(|p| {
                 let ptr = p.kind == "ptr";
-                let elements = ptr.then(|| self.elements(p)).map(|(per_token, fixed)| json!({ "per_token": per_token, "fixed": fixed }));
+                let elements = ptr.then(|| self.elements(p)).map(|(per_token, fixed)| match self.padded_rows(p) {
+                    // TMA-padded scales: per_token * round_up(n, tokens_multiple_of) + fixed.
+                    Some(m) => json!({ "per_token": per_token, "fixed": fixed, "tokens_multiple_of": m }),
+                    None => json!({ "per_token": per_token, "fixed": fixed }),
+                });
                 json!({ "name": p.name, "kind": p.kind, "elem": p.elem, "access": self.access(p), "align": if ptr { json!(self.alignment(p)) } else { Json::Null }, "elements": elements })
             }).collect::<Vec<_>>(),
             "launch": launches,
@@ -706,13 +727,14 @@ fn group_of(op: &mlir_support::melior::ir::operation::OperationRef<'_, '_>) -> R
     let float = |n: &str| op.attribute(n).ok().and_then(|a| FloatAttribute::try_from(a).ok()).map(|f| f.value());
     let flag = |n: &str| op.attribute(n).ok().and_then(|a| BoolAttribute::try_from(a).ok()).map(|b| b.value());
     let constants_ok = [("eps", 1e-10), ("fp8_min", -448.0), ("fp8_max", 448.0)].iter().all(|(n, v)| float(n).is_none_or(|x| x == *v));
-    // TMA-padded column-major scales (vLLM main's `dummy_is_tma_aligned`): no kernel writes them.
-    if !constants_ok || flag("dummy_is_tma_aligned") == Some(true) {
+    if !constants_ok {
         return Err(());
     }
-    // The fused ops' flag, or the standalone quant's (vLLM main's `dummy_is_scale_transposed`).
+    // The fused ops' flags, or the standalone quant's (vLLM main's `dummy_is_*`).
     let transposed = flag("is_scale_transposed").or(flag("dummy_is_scale_transposed")) == Some(true);
-    let scales = GroupScales { ue8m0: flag("scale_ue8m0") == Some(true), transposed };
+    // TMA padding pads a transpose's rows; row-major scales have none to pad.
+    let tma = transposed && flag("is_scale_tma_aligned").or(flag("dummy_is_tma_aligned")) == Some(true);
+    let scales = GroupScales { ue8m0: flag("scale_ue8m0") == Some(true), transposed, tma };
     u64::try_from(g).map(|g| Some((g, scales))).map_err(|_| ())
 }
 

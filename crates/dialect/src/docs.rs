@@ -105,6 +105,12 @@ fn op_section(out: &mut String, op: &OpDef) {
     for (v, a) in &op.transposed_if {
         facts.push(format!("`{v}` is stored as its transpose (column-major) when `{a}` is true"));
     }
+    for (v, a) in &op.tma_aligned_if {
+        facts.push(format!("`{v}`'s transpose has `round_up(T, 4)` rows (TMA-aligned) when `{a}` is true"));
+    }
+    for a in &op.internal {
+        facts.push(format!("`{a}` is ours (vLLM's kernel reads it from the buffer's strides): never in an FX call"));
+    }
     if !op.schema_order.is_empty() {
         facts.push(format!("positional calls in the schema's order ({})", op.schema_order.join(", ")));
     }

@@ -159,6 +159,11 @@ pub enum Layout {
     RowMajor,
     /// A 2-D tensor stored as its transpose: strides `[1, rows]`.
     Transposed,
+    /// A 2-D tensor stored as its transpose with `round_up(rows, 4)` rows
+    /// (16 bytes of f32: vLLM main's TMA-aligned per-group scales):
+    /// strides `[1, round_up(rows, 4)]`, PyTorch's `4*((s + 3)//4)` where
+    /// the rows are a symbol.
+    TmaPadded,
     /// Any other strides (padded rows, a view's).
     Other,
 }
@@ -183,6 +188,7 @@ pub fn layout(record: &str) -> Layout {
     if shape.len() != stride.len() {
         return Layout::Other;
     }
+    let (raw_shape, raw_stride) = (&shape, &stride);
     let (shape, stride): (Vec<Product>, Vec<Product>) =
         (shape.iter().map(|r| product(r.get())).collect(), stride.iter().map(|r| product(r.get())).collect());
     let one = Product(1, vec![]);
@@ -206,9 +212,61 @@ pub fn layout(record: &str) -> Layout {
         Layout::RowMajor
     } else if transposed(true) {
         Layout::Transposed
+    } else if shape.len() == 2 && stride[0] == one && tma_rows(raw_shape[0].get(), raw_stride[1].get()) {
+        Layout::TmaPadded
     } else {
         Layout::Other
     }
+}
+
+/// The TMA alignment of padded scale rows, in f32 words (16 bytes).
+pub const TMA_ALIGNMENT: i64 = 4;
+
+/// Whether the recorded `stride` (JSON: an integer or a string expression)
+/// is `round_up(rows, 4)` for the recorded `rows`.
+fn tma_rows(rows: &str, stride: &str) -> bool {
+    let k = TMA_ALIGNMENT;
+    match (rows.parse::<i64>(), stride.parse::<i64>()) {
+        (Ok(r), Ok(s)) => r > 0 && s == (r + k - 1) / k * k,
+        _ => {
+            let unquote = |t: &'_ str| t.strip_prefix('"').and_then(|x| x.strip_suffix('"')).map(str::to_owned);
+            let (Some(rows), Some(stride)) = (unquote(rows), unquote(stride)) else { return false };
+            round_up_of(&stride).is_some_and(|(base, m)| m == k && base == rows.trim())
+        }
+    }
+}
+
+/// `(s, k)` when `expr` is PyTorch's form of `round_up(s, k)` for a symbol
+/// `s`: `k*((s + k-1)//k)`, with any redundant parentheses
+/// (`128*(((s77 + 127)//128))`, as Inductor records it).
+pub fn round_up_of(expr: &str) -> Option<(&str, i64)> {
+    /// `e` without parentheses that enclose all of it.
+    fn bare(mut e: &str) -> &str {
+        loop {
+            e = e.trim();
+            let Some(inner) = e.strip_prefix('(').and_then(|x| x.strip_suffix(')')) else { return e };
+            // Only when the first `(` closes at the very end.
+            let mut depth = 0i32;
+            if inner.chars().any(|c| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth < 0
+            }) {
+                return e;
+            }
+            e = inner;
+        }
+    }
+    let (k, rest) = expr.split_once('*')?;
+    let k: i64 = k.trim().parse().ok().filter(|k| *k > 1)?;
+    let (sum, div) = bare(rest).rsplit_once("//")?;
+    let (base, addend) = bare(sum).split_once('+')?;
+    let base = base.trim();
+    let whole = div.trim().parse::<i64>().ok() == Some(k) && addend.trim().parse::<i64>().ok() == Some(k - 1);
+    (whole && !base.is_empty() && base.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some((base, k))
 }
 
 /// A size as an integer coefficient times sorted symbolic factors (a factor

@@ -311,6 +311,16 @@ pub struct OpDef {
     /// true (`transposed_if = { scale = "is_scale_transposed" }`): column-major
     /// per-group scales, which fix-functionalization allocates so.
     pub transposed_if: Vec<(String, String)>,
+    /// Written buffers of `transposed_if` whose transpose's rows are padded
+    /// to a multiple of 4 when a bool attribute is true (`round_up(T, 4)`
+    /// f32 words, 16 bytes: TMA-aligned per-group scales, which DeepGEMM
+    /// reads): `[T, G]` with strides `[1, round_up(T, 4)]`.
+    pub tma_aligned_if: Vec<(String, String)>,
+    /// Attributes of ours that vLLM's op lacks: what vLLM's kernel reads
+    /// from its buffers' strides (`is_scale_tma_aligned`), which codegen and
+    /// fix-functionalization need on the op. Always optional, never read
+    /// from an FX call, never exported to one, never positional.
+    pub internal: Vec<String>,
     /// An attribute whose presence makes the `padded_rows` buffers plain rows
     /// (MLA attention's `quant_group_size`: per-group scales, not NVFP4's).
     pub padded_unless: Option<String>,
@@ -376,12 +386,16 @@ impl OpDef {
     }
     fn declared_positional(&self) -> Vec<&str> {
         let operands = self.operands.iter().filter(|d| d.class != ValueClass::Index && !d.keyword_only).map(|d| d.name.as_str());
-        operands.chain(self.attrs.iter().filter(|a| !a.keyword_only).map(|a| a.name.as_str())).collect()
+        operands.chain(self.attrs.iter().filter(|a| !a.keyword_only && !self.is_internal(&a.name)).map(|a| a.name.as_str())).collect()
     }
     /// An attribute the op may lack (`omit_if_absent`): an argument a later
     /// vLLM added without a default, which an older schema does not have.
     pub fn optional_attr(&self, name: &str) -> bool {
-        self.omit_if_absent.iter().any(|o| o == name) && self.attr(name).is_some()
+        (self.omit_if_absent.iter().any(|o| o == name) || self.is_internal(name)) && self.attr(name).is_some()
+    }
+    /// An attribute of ours that vLLM's op lacks (`internal`).
+    pub fn is_internal(&self, name: &str) -> bool {
+        self.internal.iter().any(|o| o == name)
     }
     /// True when more than one operand is optional or variadic, so the op
     /// carries `operandSegmentSizes`.
@@ -492,6 +506,10 @@ struct RawOp {
     #[serde(default)]
     transposed_if: std::collections::BTreeMap<String, String>,
     #[serde(default)]
+    tma_aligned_if: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    internal: Vec<String>,
+    #[serde(default)]
     omit_if_absent: Vec<String>,
     #[serde(default)]
     tolerated: toml::value::Table,
@@ -585,6 +603,8 @@ fn family_op(kind: &str, name: &str, target: &str, summary: &str) -> Result<RawO
         padded_rows: vec![],
         padded_unless: None,
         transposed_if: Default::default(),
+        tma_aligned_if: Default::default(),
+        internal: vec![],
         omit_if_absent: vec![],
         tolerated: Default::default(),
         scalars: vec![],
@@ -685,6 +705,8 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             padded_rows: r.padded_rows,
             padded_unless: r.padded_unless,
             transposed_if: r.transposed_if.into_iter().collect(),
+            tma_aligned_if: r.tma_aligned_if.into_iter().collect(),
+            internal: r.internal,
             omit_if_absent: r.omit_if_absent,
             tolerated: r
                 .tolerated
@@ -770,6 +792,16 @@ pub fn parse(text: &str) -> Result<OpTable, String> {
             .find(|(v, a)| !op.operands.iter().any(|d| d.mutated && &d.name == v) || op.attr(a).is_none_or(|d| d.kind != AttrKind::Bool))
         {
             return Err(format!("{n}: transposed_if maps '{v}' to '{a}', which must be a written operand and a bool attribute"));
+        }
+        if let Some((v, a)) = op
+            .tma_aligned_if
+            .iter()
+            .find(|(v, a)| !op.transposed_if.iter().any(|(t, _)| t == v) || op.attr(a).is_none_or(|d| d.kind != AttrKind::Bool))
+        {
+            return Err(format!("{n}: tma_aligned_if maps '{v}' to '{a}', which must be a transposed_if buffer and a bool attribute"));
+        }
+        if let Some(a) = op.internal.iter().find(|a| op.attr(a).is_none_or(|d| d.default.is_some() || op.omit_if_absent.contains(a))) {
+            return Err(format!("{n}: internal names '{a}', which must be an attribute without a default, not omit_if_absent"));
         }
         if let Some(a) = op.padded_unless.as_ref().filter(|a| op.attr(a).is_none()) {
             return Err(format!("{n}: padded_unless names '{a}', which must be an attribute"));

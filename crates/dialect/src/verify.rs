@@ -220,6 +220,13 @@ pub fn transposed(op: &OperationRef<'_, '_>, def: &OpDef, name: &str) -> Option<
     op.attribute(a).ok().and_then(|x| BoolAttribute::try_from(x).ok()).map(|b| b.value())
 }
 
+/// Whether `op` (as `transposed`) pads its transposed buffer `name`'s rows
+/// for TMA: `Some` where a `tma_aligned_if` attribute says either way.
+pub fn tma_aligned(op: &OperationRef<'_, '_>, def: &OpDef, name: &str) -> Option<bool> {
+    let (_, a) = def.tma_aligned_if.iter().find(|(v, _)| v == name)?;
+    op.attribute(a).ok().and_then(|x| BoolAttribute::try_from(x).ok()).map(|b| b.value())
+}
+
 /// Whether `op`'s NVFP4 block scales are in the FP4 GEMM's swizzled layout:
 /// always, unless the layout names a `swizzled_if` attribute that is false.
 pub fn nvfp4_swizzled(op: &OperationRef<'_, '_>, f: &crate::spec::Nvfp4) -> bool {

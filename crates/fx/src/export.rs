@@ -333,6 +333,16 @@ impl Exporter {
         {
             return m;
         }
+        if name == "aten.empty_strided"
+            && let Some(m) = self.strided_meta(op)
+        {
+            return m;
+        }
+        if name == "torch.operator"
+            && let Some(m) = self.sym_arith_meta(op)
+        {
+            return m;
+        }
         let hint = if matches!(name.as_str(), "aten.empty" | "aten.full") {
             // Factory ops: each dynamic size is named by its `dyn` operand's symbol.
             let syms: Vec<Json> = op.operands().filter_map(|o| self.meta_of(o).and_then(|m| m.get("sym")).cloned()).collect();
@@ -370,6 +380,47 @@ impl Exporter {
                 val
             }
         }
+    }
+
+    /// An `aten.empty_strided`'s record: its sizes and strides, each dynamic
+    /// entry named by its `dyn` operand's symbol (sizes first, in order).
+    fn strided_meta(&self, op: &OperationRef<'_, '_>) -> Option<Json> {
+        let mut syms = op.operands().map(|o| self.meta_of(o).and_then(|m| m.get("sym")).cloned());
+        let mut entries = |attr: &str| -> Option<Vec<Json>> {
+            let a = DenseI64ArrayAttribute::try_from(op.attribute(attr).ok()?).ok()?;
+            (0..a.len())
+                .map(|i| match a.element(i).ok()? {
+                    vllm_dialect::K_DYNAMIC => syms.next().flatten(),
+                    d => Some(json!(d)),
+                })
+                .collect()
+        };
+        let (shape, stride) = (entries("size")?, entries("stride")?);
+        // Symbols, not expressions (`4*((s77 + 3)//4)`), are the graph's.
+        let plain = |s: &&str| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        for s in shape.iter().chain(&stride).filter_map(Json::as_str).filter(plain) {
+            self.used_symbols.borrow_mut().insert(s.to_string());
+        }
+        let t = ir::ranked_tensor(op.result(0).ok()?.r#type())?;
+        let dtype = dtype_name(&ir::type_string(t.element())).unwrap_or("unknown");
+        Some(json!({ "shape": shape, "dtype": dtype, "stride": stride, "device": self.device }))
+    }
+
+    /// The expression of SymInt arithmetic a pass built without recording
+    /// it (`operator.add` / `floordiv` / `mul` of a symbolic size by an
+    /// integer), in PyTorch's form (`4*((s77 + 3)//4)`).
+    fn sym_arith_meta(&self, op: &OperationRef<'_, '_>) -> Option<Json> {
+        let target = ir::string_attr(op, "target")?;
+        let fx: Json = serde_json::from_str(&ir::string_attr(op, "fx_args")?).ok()?;
+        let c = fx["args"].get(1)?.as_i64()?;
+        let a = self.meta_of(op.operand(0).ok()?)?.get("sym")?.as_str()?;
+        let expr = match target.as_str() {
+            "operator.add" => format!("{a} + {c}"),
+            "operator.floordiv" => format!("(({a})//{c})"),
+            "operator.mul" => format!("{c}*{a}"),
+            _ => return None,
+        };
+        Some(json!({ "sym": expr }))
     }
 
     /// A permute's record: its operand's, shape and strides permuted (a
@@ -464,7 +515,7 @@ impl Exporter {
             None if let Some(form) = form => (self.functional_args(&op, def, form)?, Map::new()),
             None => {
                 let (args, mut kwargs) = self.synth_call_args(&op, def, operands)?;
-                if matches!(def.name.as_str(), "aten.empty" | "aten.full") {
+                if matches!(def.name.as_str(), "aten.empty" | "aten.empty_strided" | "aten.full") {
                     // New buffers live where the graph lives (PyTorch's default is the CPU).
                     kwargs.entry("device").or_insert_with(|| json!({ "device": self.device }));
                     kwargs.entry("pin_memory").or_insert(json!(false));
@@ -670,7 +721,8 @@ impl Exporter {
 /// one (`omit_if_absent`: the schema of the vLLM that lacks it).
 fn given_attrs<'c, 'd>(op: &OperationRef<'c, '_>, def: &'d OpDef) -> R<Vec<(&'d vllm_dialect::AttrDef, Attribute<'c>)>> {
     let mut out = Vec::new();
-    for a in &def.attrs {
+    // Attributes of ours (`internal`) are not vLLM's arguments: its kernel reads them from the buffers.
+    for a in def.attrs.iter().filter(|a| !def.is_internal(&a.name)) {
         match op.attribute(&a.name) {
             Ok(attr) => out.push((a, attr)),
             Err(_) if def.optional_attr(&a.name) => {}

@@ -1030,7 +1030,8 @@ fn meta_text<'n>(n: &'n Node) -> &'n str {
 /// An optional attribute (`omit_if_absent`) the call does not pass: the
 /// schema of a vLLM that lacks the argument. The op then lacks it too.
 fn absent_optional(def: &OpDef, a: &AttrDef, given: Option<&Arg>) -> bool {
-    matches!(given, None | Some(Arg::Null)) && def.optional_attr(&a.name)
+    // An attribute of ours (`internal`) is never an argument of vLLM's call.
+    def.is_internal(&a.name) || matches!(given, None | Some(Arg::Null)) && def.optional_attr(&a.name)
 }
 
 fn toml_default(text: &str) -> Option<Arg<'static>> {

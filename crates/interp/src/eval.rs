@@ -364,9 +364,10 @@ impl Interpreter {
         let one = |t: Tensor| Ok(vec![Val::Tensor(t)]);
         let short = def.short_name();
         match short {
-            "empty" | "full" => {
+            // Values, not storage: a strided buffer is its sizes' elements.
+            "empty" | "empty_strided" | "full" => {
                 let shape = self.shape_list(&ints(op, "size").ok_or("no size")?, &operands, None)?;
-                let fill = if short == "empty" { f32::NAN } else { float(op, "fill_value").ok_or("no fill_value")? as f32 };
+                let fill = if short == "full" { float(op, "fill_value").ok_or("no fill_value")? as f32 } else { f32::NAN };
                 let n = shape.iter().product();
                 one(Tensor::new(out_dtype()?, shape, vec![fill; n]))
             }

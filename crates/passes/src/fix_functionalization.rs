@@ -435,13 +435,13 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
             // Rows padded to a multiple (`128*((s0 + 127)//128)`) that nothing in the
             // graph computes (a functional quant allocates its own buffers): computed
             // here from the padded symbol's value, or from `like`'s dim holding it.
-            if let Some((base, k)) = sym.as_deref().and_then(round_up_of) {
+            if let Some((base, k)) = sym.as_deref().and_then(provenance::round_up_of) {
                 let base_value = self.by_symbol.get(base).filter(|v| dominates(v)).copied().or_else(|| {
                     let j = from_like.as_ref()?.iter().position(|s| s.as_deref() == Some(base))?;
                     crate::fusion::sym_size(ctx, block, before, like?, j)
                 });
                 if let Some(b) = base_value {
-                    out.push(round_up(ctx, block, before, b, base, k)?);
+                    out.push(round_up(ctx, block, before, b, Some(base), k)?);
                     continue;
                 }
             }
@@ -457,39 +457,6 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
     }
 }
 
-/// `(s, k)` when `expr` is PyTorch's form of `round_up(s, k)` for a symbol
-/// `s`: `k*((s + k-1)//k)`, with any redundant parentheses
-/// (`128*(((s77 + 127)//128))`, as Inductor records it).
-fn round_up_of(expr: &str) -> Option<(&str, i64)> {
-    /// `e` without parentheses that enclose all of it.
-    fn bare(mut e: &str) -> &str {
-        loop {
-            e = e.trim();
-            let Some(inner) = e.strip_prefix('(').and_then(|x| x.strip_suffix(')')) else { return e };
-            // Only when the first `(` closes at the very end.
-            let mut depth = 0i32;
-            if inner.chars().any(|c| {
-                depth += match c {
-                    '(' => 1,
-                    ')' => -1,
-                    _ => 0,
-                };
-                depth < 0
-            }) {
-                return e;
-            }
-            e = inner;
-        }
-    }
-    let (k, rest) = expr.split_once('*')?;
-    let k: i64 = k.trim().parse().ok().filter(|k| *k > 1)?;
-    let (sum, div) = bare(rest).rsplit_once("//")?;
-    let (base, addend) = bare(sum).split_once('+')?;
-    let base = base.trim();
-    let whole = div.trim().parse::<i64>().ok() == Some(k) && addend.trim().parse::<i64>().ok() == Some(k - 1);
-    (whole && !base.is_empty() && base.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some((base, k))
-}
-
 /// `k*((b + k-1)//k)` as the graph's SymInt arithmetic (`operator.add`,
 /// `floordiv`, `mul` on index values, as Inductor records vLLM's allocation
 /// of padded buffers), before `before`; each value records its expression.
@@ -498,24 +465,29 @@ fn round_up<'c: 'a, 'a>(
     block: BlockRef<'c, 'a>,
     before: OperationRef<'c, 'a>,
     b: Value<'c, 'a>,
-    base: &str,
+    base: Option<&str>,
     k: i64,
 ) -> Option<Value<'c, 'a>> {
+    // Without `b`'s symbol the values record no expression (the exporter writes it from `b`'s).
     let step = |v: Value<'c, 'a>, target: &str, c: i64, expr: String| -> Option<Value<'c, 'a>> {
         let args = serde_json::json!({ "args": [{ "operand": 0 }, c], "kwargs": {} }).to_string();
-        let meta = serde_json::json!({ "sym": expr }).to_string();
+        let mut attrs = vec![
+            ir::named(ctx, "target", StringAttribute::new(ctx, target).into()),
+            ir::named(ctx, "fx_args", StringAttribute::new(ctx, &args).into()),
+        ];
+        if base.is_some() {
+            let meta = serde_json::json!({ "sym": expr }).to_string();
+            attrs.push(ir::named(ctx, provenance::META, StringAttribute::new(ctx, &meta).into()));
+        }
         let op = OperationBuilder::new("torch.operator", before.location())
             .add_operands(&[v])
             .add_results(&[Type::index(ctx)])
-            .add_attributes(&[
-                ir::named(ctx, "target", StringAttribute::new(ctx, target).into()),
-                ir::named(ctx, "fx_args", StringAttribute::new(ctx, &args).into()),
-                ir::named(ctx, provenance::META, StringAttribute::new(ctx, &meta).into()),
-            ])
+            .add_attributes(&attrs)
             .build()
             .ok()?;
         Some(block.insert_operation_before(before, op).result(0).ok()?.into())
     };
+    let base = base.unwrap_or_default();
     let sum = step(b, "operator.add", k - 1, format!("{base} + {}", k - 1))?;
     let tiles = step(sum, "operator.floordiv", k, format!("(({base} + {})//{k})", k - 1))?;
     step(tiles, "operator.mul", k, format!("{k}*(({base} + {})//{k})", k - 1))
@@ -535,6 +507,25 @@ fn empty<'c: 'a, 'a>(
     name: Option<&str>,
     zeroed: bool,
 ) -> Option<Value<'c, 'a>> {
+    let (factory, fill) =
+        if zeroed { ("aten.full", vec![ir::named(ctx, "fill_value", ir::i64_attr(ctx, 0))]) } else { ("aten.empty", vec![]) };
+    build_factory(ctx, block, before, factory, ty, dims, name, fill)
+}
+
+/// Factory op `factory` of type `ty` before `before`: its `size` (dynamic
+/// entries from `operands`, in order) and `dtype` from the type, then
+/// `extra` attributes; located at `name` where there is one.
+#[allow(clippy::too_many_arguments)] // a builder's inputs; a struct would only rename them
+fn build_factory<'c: 'a, 'a>(
+    ctx: &'c Context,
+    block: BlockRef<'c, 'a>,
+    before: OperationRef<'c, 'a>,
+    factory: &str,
+    ty: Type<'c>,
+    operands: &[Value<'c, 'a>],
+    name: Option<&str>,
+    extra: Vec<(Identifier<'c>, Attribute<'c>)>,
+) -> Option<Value<'c, 'a>> {
     let t = ir::ranked_tensor(ty)?;
     let size: Vec<i64> = vllm_dialect::verify::shape_of(ty)?.into_iter().map(|d| d.unwrap_or(K_DYNAMIC)).collect();
     let loc = match name {
@@ -545,15 +536,8 @@ fn empty<'c: 'a, 'a>(
         ir::named(ctx, "size", DenseI64ArrayAttribute::new(ctx, &size).into()),
         ir::named(ctx, "dtype", TypeAttribute::new(t.element()).into()),
     ];
-    if zeroed {
-        attrs.push(ir::named(ctx, "fill_value", ir::i64_attr(ctx, 0)));
-    }
-    let op = OperationBuilder::new(if zeroed { "aten.full" } else { "aten.empty" }, loc)
-        .add_operands(dims)
-        .add_results(&[ty])
-        .add_attributes(&attrs)
-        .build()
-        .ok()?;
+    attrs.extend(extra);
+    let op = OperationBuilder::new(factory, loc).add_operands(operands).add_results(&[ty]).add_attributes(&attrs).build().ok()?;
     Some(block.insert_operation_before(before, op).result(0).ok()?.into())
 }
 
@@ -582,6 +566,33 @@ fn transposed_empty<'c: 'a, 'a>(
         .build()
         .ok()?;
     Some(block.insert_operation_before(before, op).result(0).ok()?.into())
+}
+
+/// A new `[T, G]` buffer stored column-major with `round_up(T, 4)` rows, as
+/// vLLM main allocates TMA-aligned per-group scales
+/// (`empty_strided([T, G], [1, round_up(T, 4)])`); `rows` is T's symbol,
+/// where known, to record the padded stride's expression in.
+fn tma_padded_empty<'c: 'a, 'a>(
+    ctx: &'c Context,
+    block: BlockRef<'c, 'a>,
+    before: OperationRef<'c, 'a>,
+    ty: Type<'c>,
+    dims: &[Value<'c, 'a>],
+    rows: Option<&str>,
+    name: Option<&str>,
+) -> Option<Value<'c, 'a>> {
+    let k = provenance::TMA_ALIGNMENT;
+    let t = vllm_dialect::verify::shape_of(ty)?.first().copied()?;
+    let mut operands = dims.to_vec();
+    let padded = match t {
+        Some(t) => (t + k - 1) / k * k,
+        None => {
+            operands.push(round_up(ctx, block, before, *dims.first()?, rows, k)?);
+            K_DYNAMIC
+        }
+    };
+    let stride = ir::named(ctx, "stride", DenseI64ArrayAttribute::new(ctx, &[1, padded]).into());
+    build_factory(ctx, block, before, "aten.empty_strided", ty, &operands, name, vec![stride])
 }
 
 fn clone<'c: 'a, 'a>(block: BlockRef<'c, 'a>, before: OperationRef<'c, 'a>, v: Value<'c, 'a>) -> Option<Value<'c, 'a>> {
@@ -690,8 +701,13 @@ fn convert<'c: 'a, 'a>(
                     // The op's layout flag where it has one (`transposed_if`), else the recorded strides.
                     let record: Option<Box<serde_json::value::RawValue>> = provenance::value_meta_as(results[r]);
                     let recorded = record.map_or(provenance::Layout::RowMajor, |m| provenance::layout(m.get()));
+                    // A transpose is padded for TMA where the op's flag says so (`tma_aligned_if`), else as recorded.
+                    let tma = vllm_dialect::verify::tma_aligned(&op, twin, &t.name);
                     let layout = match vllm_dialect::verify::transposed(&op, twin, &t.name) {
                         _ if recorded == provenance::Layout::Other => recorded,
+                        Some(true) if tma == Some(true) || tma.is_none() && recorded == provenance::Layout::TmaPadded => {
+                            provenance::Layout::TmaPadded
+                        }
                         Some(true) => provenance::Layout::Transposed,
                         Some(false) => provenance::Layout::RowMajor,
                         None => recorded,
@@ -699,6 +715,10 @@ fn convert<'c: 'a, 'a>(
                     let buffer = match layout {
                         provenance::Layout::RowMajor => empty(ctx, block, op, ty, &dims, name.as_deref(), padded),
                         provenance::Layout::Transposed => transposed_empty(ctx, block, op, ty, &dims, name.as_deref()),
+                        provenance::Layout::TmaPadded => {
+                            let rows = shape.first().cloned().flatten();
+                            tma_padded_empty(ctx, block, op, ty, &dims, rows.as_deref(), name.as_deref())
+                        }
                         provenance::Layout::Other => {
                             return Err(format!("the recorded strides of '{}' are neither row-major nor a transpose", t.name));
                         }

@@ -77,7 +77,7 @@ pub static RULES: &[Rule] = &[
         checks: GROUP_CHECKS_RMS,
         fused: "vllm.rms_norm_per_block_quant",
         operands: &[Some(Prod("input")), Some(Prod("weight")), None, None],
-        attrs: &[("epsilon", Prod("epsilon")), ("group_size", Root("group_size")), ("is_scale_transposed", TRANSPOSED)],
+        attrs: &[("epsilon", Prod("epsilon")), ("group_size", Root("group_size")), ("is_scale_transposed", TRANSPOSED), TMA],
         replaces: &[Root("output_q"), Root("output_s")],
     },
     Rule {
@@ -90,7 +90,7 @@ pub static RULES: &[Rule] = &[
         checks: GROUP_CHECKS_ADD,
         fused: "vllm.rms_norm_per_block_quant",
         operands: &[Some(Prod("input")), Some(Prod("weight")), None, Some(Prod("residual"))],
-        attrs: &[("epsilon", Prod("epsilon")), ("group_size", Root("group_size")), ("is_scale_transposed", TRANSPOSED)],
+        attrs: &[("epsilon", Prod("epsilon")), ("group_size", Root("group_size")), ("is_scale_transposed", TRANSPOSED), TMA],
         replaces: &[Root("output_q"), Root("output_s"), Prod("residual_out")],
     },
 ];
@@ -103,15 +103,12 @@ pub(crate) const GROUP_CONSTANTS: [Check; 3] = [
     AttrIs(Root("fp8_max"), "4.480000e+02 : f64"),
 ];
 /// What the fused per-group norm and SiLU kernels hard-code: the constants,
-/// scales not rounded to powers of two, not padded for TMA (vLLM main's
-/// `dummy_is_tma_aligned`, which vLLM 0.11's calls lack).
-pub(crate) const GROUP_DEFAULTS: [Check; 5] = [
-    GROUP_CONSTANTS[0],
-    GROUP_CONSTANTS[1],
-    GROUP_CONSTANTS[2],
-    AttrIs(Root("scale_ue8m0"), "false"),
-    AttrIsOrAbsent(Root("dummy_is_tma_aligned"), "false"),
-];
+/// scales not rounded to powers of two.
+pub(crate) const GROUP_DEFAULTS: [Check; 4] =
+    [GROUP_CONSTANTS[0], GROUP_CONSTANTS[1], GROUP_CONSTANTS[2], AttrIs(Root("scale_ue8m0"), "false")];
+/// The fused op pads column-major scales for TMA where the quant's did (vLLM
+/// main's `dummy_is_tma_aligned`; left out where its vLLM's call has none).
+pub(crate) const TMA: (&str, V) = ("is_scale_tma_aligned", Root("dummy_is_tma_aligned"));
 /// The fused op writes the scales in the quant's layout: column-major where
 /// vLLM main's call says so (CUTLASS's block-FP8 GEMM reads them so).
 const TRANSPOSED: V = RootOr("dummy_is_scale_transposed", "false");
@@ -122,7 +119,6 @@ const GROUP_CHECKS_RMS: &[Check] = &[
     GROUP_DEFAULTS[1],
     GROUP_DEFAULTS[2],
     GROUP_DEFAULTS[3],
-    GROUP_DEFAULTS[4],
 ];
 const GROUP_CHECKS_ADD: &[Check] = &[
     OneUse(Prod("output")),
@@ -131,7 +127,6 @@ const GROUP_CHECKS_ADD: &[Check] = &[
     GROUP_DEFAULTS[1],
     GROUP_DEFAULTS[2],
     GROUP_DEFAULTS[3],
-    GROUP_DEFAULTS[4],
 ];
 
 pub static INFO: PassInfo = PassInfo {
@@ -152,8 +147,11 @@ patterns for 1e-5 and 1e-6 only):
   when the group quant has the fused kernel's constants (eps 1e-10, ±448, no
   power-of-two scales); row-major scales, or column-major ones where vLLM
   main's call says so (`dummy_is_scale_transposed`: `is_scale_transposed`,
-  and fix-functionalization gives the scales a transposed buffer), never
-  TMA-padded ones (`dummy_is_tma_aligned`). (vLLM main registers the
+  and fix-functionalization gives the scales a transposed buffer), padded
+  for TMA where it says that too (`dummy_is_tma_aligned`: our
+  `is_scale_tma_aligned`, which vLLM's op reads from the buffer's strides;
+  the buffer is `empty_strided([T, G], [1, round_up(T, 4)])`, as vLLM
+  allocates it). (vLLM main registers the
   pattern for power-of-two scales too; its fused op has no flag for them.)
 
 Never when the normalized tensor has another user, when `scale_ub` is given,
