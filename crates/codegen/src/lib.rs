@@ -563,7 +563,8 @@ pub fn collect_with(module: &mlir_support::melior::ir::Module<'_>, tokens: Optio
 /// `collect_with`, also counting in `left` the ops with a kernel (in the op
 /// table) that get none here: vLLM's own kernels run them (attention, the
 /// rotary embedding, the GEMMs, NVFP4) or their shape is one no kernel is
-/// built for (a symbolic or odd row width, f32 activations).
+/// built for (a symbolic or odd row width, f32 activations), or a buffer
+/// they write lies otherwise than the kernel writes (`buffers_as_written`).
 fn collect_reporting(
     module: &mlir_support::melior::ir::Module<'_>,
     tokens: Option<u64>,
@@ -603,6 +604,11 @@ fn kernels_of(op: &OperationRef<'_, '_>, name: &str, tokens: Option<u64>, option
     let many = tokens.is_none_or(|t| t >= BLOCK_STEP);
     let kind = kind_of(name)?;
     let named = vllm_dialect::verify::named_operands(op)?;
+    // The kernels write rows, and scales in the layout the op's flags name: a
+    // buffer laid out otherwise gets none (vLLM's kernel reads its strides).
+    if !buffers_as_written(op, &named) {
+        return None;
+    }
     if kind == "vllm.fused_qk_norm_rope" {
         return qk_norm_rope_of(op, &named).map(|k| (k, None));
     }
@@ -635,6 +641,74 @@ fn kernels_of(op: &OperationRef<'_, '_>, name: &str, tokens: Option<u64>, option
     // The per-tensor dynamic quant is two launches: its scale, then the static quant.
     let then = k.then(tokens);
     Some((k, then))
+}
+
+/// How a buffer an in-place op writes lies in memory, from the op that made
+/// it: `None` where that is not known here (a graph input, a view: the
+/// launcher checks what the manifest asks of those).
+fn buffer_layout(v: mlir_support::melior::ir::Value<'_, '_>) -> Option<vllm_dialect::provenance::Layout> {
+    use mlir_support::melior::ir::attribute::DenseI64ArrayAttribute;
+    use vllm_dialect::provenance::{Layout, TMA_ALIGNMENT};
+    let p = ir::producer(v)?;
+    let name = p.name();
+    let ints = |a: &str| -> Option<Vec<i64>> {
+        let arr = DenseI64ArrayAttribute::try_from(p.attribute(a).ok()?).ok()?;
+        (0..arr.len()).map(|i| arr.element(i).ok()).collect()
+    };
+    let two_d = vllm_dialect::verify::shape_of(v.r#type()).filter(|s| s.len() == 2);
+    Some(match name.as_string_ref().as_str().ok()? {
+        "aten.empty" | "aten.full" => Layout::RowMajor,
+        // PyTorch's clone keeps a dense tensor's strides.
+        "aten.clone" => return buffer_layout(p.operand(0).ok()?),
+        "aten.permute" if two_d.is_some() && ints("dims").as_deref() == Some(&[1, 0]) => {
+            let base = p.operand(0).ok()?;
+            if buffer_layout(base) == Some(Layout::RowMajor) { Layout::Transposed } else { Layout::Other }
+        }
+        // Transposed rows, padded to a multiple of 4 or not (fix-functionalization
+        // computes a dynamic padded stride as `4*((T + 3)//4)`).
+        "aten.empty_strided" => match (two_d, ints("stride").as_deref()) {
+            (Some(shape), Some(&[1, s])) => match shape[0] {
+                Some(r) if s == r && s != vllm_dialect::K_DYNAMIC => Layout::Transposed,
+                Some(r) if s == (r + TMA_ALIGNMENT - 1) / TMA_ALIGNMENT * TMA_ALIGNMENT => Layout::TmaPadded,
+                None if s == vllm_dialect::K_DYNAMIC => {
+                    let padded = p
+                        .operands()
+                        .last()
+                        .and_then(ir::producer)
+                        .and_then(|m| ir::string_attr(&m, "fx_args").zip(ir::string_attr(&m, "target")));
+                    match padded {
+                        Some((args, t)) if t == "operator.mul" && args.contains(&format!("{{\"operand\":0}},{TMA_ALIGNMENT}]")) => {
+                            Layout::TmaPadded
+                        }
+                        _ => Layout::Other,
+                    }
+                }
+                _ => Layout::Other,
+            },
+            (Some(shape), Some(&[s, 1])) if shape[1].is_some_and(|c| c == s) => Layout::RowMajor,
+            _ => Layout::Other,
+        },
+        _ => return None,
+    })
+}
+
+/// Whether every buffer the in-place op `op` writes lies as its kernel
+/// writes it: rows, or the scales its `transposed_if` / `tma_aligned_if`
+/// flags name (unknown buffers, graph inputs, pass).
+fn buffers_as_written(op: &OperationRef<'_, '_>, named: &[(&'static str, Vec<mlir_support::melior::ir::Value<'_, '_>>)]) -> bool {
+    use vllm_dialect::provenance::Layout;
+    let Some(def) = op.name().as_string_ref().as_str().ok().and_then(vllm_dialect::op) else { return false };
+    def.operands.iter().filter(|d| d.mutated).all(|d| {
+        let Some(v) = named.iter().find(|(n, _)| *n == d.name).and_then(|(_, vs)| vs.first().copied()) else { return true };
+        let want = match (vllm_dialect::verify::transposed(op, def, &d.name), vllm_dialect::verify::tma_aligned(op, def, &d.name)) {
+            (Some(true), Some(true)) => Layout::TmaPadded,
+            (Some(true), _) => Layout::Transposed,
+            _ => Layout::RowMajor,
+        };
+        // A one-row or one-column buffer is the same bytes either way.
+        let trivial = vllm_dialect::verify::shape_of(v.r#type()).is_some_and(|s| s.len() < 2 || s.contains(&Some(1)));
+        buffer_layout(v).is_none_or(|got| got == want || trivial && want != Layout::TmaPadded && got != Layout::Other)
+    })
 }
 
 /// Adds `k`, used by one op in context `tokens`, to `out`: a new kernel, or
