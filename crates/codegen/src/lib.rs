@@ -664,25 +664,13 @@ fn buffer_layout(v: mlir_support::melior::ir::Value<'_, '_>) -> Option<vllm_dial
             let base = p.operand(0).ok()?;
             if buffer_layout(base) == Some(Layout::RowMajor) { Layout::Transposed } else { Layout::Other }
         }
-        // Transposed rows, padded to a multiple of 4 or not (fix-functionalization
-        // computes a dynamic padded stride as `4*((T + 3)//4)`).
+        // Transposed rows, padded to a multiple of 4 or not; a dynamic stride
+        // (fix-functionalization's `4*((T + 3)//4)`) is not checked here.
         "aten.empty_strided" => match (two_d, ints("stride").as_deref()) {
+            (Some(_), Some(&[1, vllm_dialect::K_DYNAMIC])) => return None,
             (Some(shape), Some(&[1, s])) => match shape[0] {
-                Some(r) if s == r && s != vllm_dialect::K_DYNAMIC => Layout::Transposed,
+                Some(r) if s == r => Layout::Transposed,
                 Some(r) if s == (r + TMA_ALIGNMENT - 1) / TMA_ALIGNMENT * TMA_ALIGNMENT => Layout::TmaPadded,
-                None if s == vllm_dialect::K_DYNAMIC => {
-                    let padded = p
-                        .operands()
-                        .last()
-                        .and_then(ir::producer)
-                        .and_then(|m| ir::string_attr(&m, "fx_args").zip(ir::string_attr(&m, "target")));
-                    match padded {
-                        Some((args, t)) if t == "operator.mul" && args.contains(&format!("{{\"operand\":0}},{TMA_ALIGNMENT}]")) => {
-                            Layout::TmaPadded
-                        }
-                        _ => Layout::Other,
-                    }
-                }
                 _ => Layout::Other,
             },
             (Some(shape), Some(&[s, 1])) if shape[1].is_some_and(|c| c == s) => Layout::RowMajor,

@@ -459,7 +459,8 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
 
 /// `k*((b + k-1)//k)` as the graph's SymInt arithmetic (`operator.add`,
 /// `floordiv`, `mul` on index values, as Inductor records vLLM's allocation
-/// of padded buffers), before `before`; each value records its expression.
+/// of padded buffers), before `before`; each value records its expression
+/// where `b`'s symbol `base` is known (else the exporter writes it).
 fn round_up<'c: 'a, 'a>(
     ctx: &'c Context,
     block: BlockRef<'c, 'a>,
@@ -468,7 +469,6 @@ fn round_up<'c: 'a, 'a>(
     base: Option<&str>,
     k: i64,
 ) -> Option<Value<'c, 'a>> {
-    // Without `b`'s symbol the values record no expression (the exporter writes it from `b`'s).
     let step = |v: Value<'c, 'a>, target: &str, c: i64, expr: String| -> Option<Value<'c, 'a>> {
         let args = serde_json::json!({ "args": [{ "operand": 0 }, c], "kwargs": {} }).to_string();
         let mut attrs = vec![
