@@ -688,7 +688,6 @@ fn kernel_cases() -> Vec<KernelCase> {
         (("vllm.per_token_group_fp8_quant", false, F8, 2048, 201, DType::BF16, "bf16", Some(128), None), tma),
         (("vllm.rms_norm_per_block_quant", true, F8, 4096, 130, DType::BF16, "bf16", Some(128), None), tma),
         (("vllm.rms_norm_per_block_quant", false, F8, 2048, 201, DType::F16, "f16", Some(64), None), tma),
-        (("vllm.silu_and_mul_per_block_quant", false, F8, 2048, 131, DType::BF16, "bf16", Some(128), None), tma),
     ];
     cases
         .into_iter()

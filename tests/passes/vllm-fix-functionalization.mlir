@@ -321,15 +321,16 @@ func.func @transposed_scales(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %gu
 // CHECK-NEXT: %[[S1:.*]] = "aten.empty_strided"(%[[T]], %[[M]]) {dtype = f32, size = array<i64: -9223372036854775808, 32>, stride = array<i64: 1, -9223372036854775808>} : (index, index) -> tensor<?x32xf32>
 // CHECK-NEXT: "vllm.rms_norm_per_block_quant_"(%{{.*}}, %arg0, %arg1, %[[S1]]) {{{.*}}is_scale_tma_aligned = true, is_scale_transposed = true
 // CHECK: %[[S2:.*]] = "aten.empty_strided"() {dtype = f32, size = array<i64: 18, 112>, stride = array<i64: 1, 20>} : () -> tensor<18x112xf32>
-// CHECK-NEXT: "vllm.silu_and_mul_per_block_quant_"(%{{.*}}, %arg2, %[[S2]]) {group_size = 128 : i64, is_scale_tma_aligned = true, is_scale_transposed = true}
+// CHECK-NEXT: "vllm.per_token_group_fp8_quant_"(%{{.*}}, %{{.*}}, %[[S2]]) {{{.*}}dummy_is_scale_transposed = true, dummy_is_tma_aligned = true
 // Not padded where the flag says no, whatever the record:
 // CHECK: %[[B3:.*]] = "aten.empty"() {dtype = f32, size = array<i64: 112, 18>}
 // CHECK-NEXT: "aten.permute"(%[[B3]])
 func.func @tma_padded_scales(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %gu: tensor<18x28672xbf16>)
     -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<18x14336xf8E4M3FN>, tensor<18x112xf32>, tensor<18x14336xf8E4M3FN>, tensor<18x112xf32>) {
   %q, %s = "vllm.rms_norm_per_block_quant"(%x, %w) {epsilon = 1.0e-6 : f64, group_size = 128 : i64, is_scale_transposed = true, is_scale_tma_aligned = true, operandSegmentSizes = array<i32: 1, 1, 0, 0>, fx.meta = "[null,{\"shape\":[\"s7\",4096],\"dtype\":\"float8_e4m3fn\",\"stride\":[4096,1]},{\"shape\":[\"s7\",32],\"dtype\":\"float32\",\"stride\":[1,\"4*(((s7 + 3)//4))\"]}]"} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
-  %q2, %s2 = "vllm.silu_and_mul_per_block_quant"(%gu) {group_size = 128 : i64, is_scale_transposed = true, is_scale_tma_aligned = true} : (tensor<18x28672xbf16>) -> (tensor<18x14336xf8E4M3FN>, tensor<18x112xf32>)
-  %q3, %s3 = "vllm.silu_and_mul_per_block_quant"(%gu) {group_size = 128 : i64, is_scale_transposed = true, is_scale_tma_aligned = false, fx.meta = "[null,{\"shape\":[18,14336],\"dtype\":\"float8_e4m3fn\",\"stride\":[14336,1]},{\"shape\":[18,112],\"dtype\":\"float32\",\"stride\":[1,20]}]"} : (tensor<18x28672xbf16>) -> (tensor<18x14336xf8E4M3FN>, tensor<18x112xf32>)
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<18x28672xbf16>) -> tensor<18x14336xbf16>
+  %q2, %s2 = "vllm.per_token_group_fp8_quant"(%a) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false, dummy_is_scale_transposed = true, dummy_is_tma_aligned = true} : (tensor<18x14336xbf16>) -> (tensor<18x14336xf8E4M3FN>, tensor<18x112xf32>)
+  %q3, %s3 = "vllm.per_token_group_fp8_quant"(%a) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false, dummy_is_scale_transposed = true, dummy_is_tma_aligned = false, fx.meta = "[null,{\"shape\":[18,14336],\"dtype\":\"float8_e4m3fn\",\"stride\":[14336,1]},{\"shape\":[18,112],\"dtype\":\"float32\",\"stride\":[1,20]}]"} : (tensor<18x14336xbf16>) -> (tensor<18x14336xf8E4M3FN>, tensor<18x112xf32>)
   return %q, %s, %q2, %s2, %q3, %s3 : tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>, tensor<18x14336xf8E4M3FN>, tensor<18x112xf32>, tensor<18x14336xf8E4M3FN>, tensor<18x112xf32>
 }
 

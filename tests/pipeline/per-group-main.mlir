@@ -21,7 +21,7 @@
 // CHECK: "vllm.rms_norm_per_block_quant_"(%{{.*}}, %{{.*}}, %arg2, %[[S2]], %{{.*}}) {{{.*}}is_scale_transposed = true
 // CHECK: %[[B3:.*]] = "aten.empty"(%arg5) {dtype = f32, size = array<i64: 2, -9223372036854775808>}
 // CHECK: %[[S3:.*]] = "aten.permute"(%[[B3]])
-// CHECK: "vllm.silu_and_mul_per_block_quant_"(%{{.*}}, %arg6, %[[S3]]) {group_size = 128 : i64, is_scale_tma_aligned = false, is_scale_transposed = true}
+// CHECK: "vllm.silu_and_mul_per_block_quant_"(%{{.*}}, %arg6, %[[S3]]) {group_size = 128 : i64, is_scale_transposed = true}
 // CHECK: %[[PAD:.*]] = "torch.operator"({{.*}}target = "operator.mul"
 // CHECK: %[[S4:.*]] = "aten.empty_strided"(%arg0, %[[PAD]]) {dtype = f32, size = array<i64: -9223372036854775808, 2>, stride = array<i64: 1, -9223372036854775808>}
 // CHECK: "vllm.rms_norm_per_block_quant_"(%{{.*}}, %{{.*}}, %arg2, %[[S4]]) {{{.*}}is_scale_tma_aligned = true, is_scale_transposed = true

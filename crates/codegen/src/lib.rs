@@ -221,13 +221,19 @@ impl Kernel {
     }
 
     /// The per-group kernel writing its scales as `scales` (UE8M0 and/or
-    /// column-major, TMA-padded), named with a `_ue8m0` / `_colmajor` / `_tma` suffix; `None` for
-    /// a kernel without groups asked for anything but the default.
+    /// column-major, TMA-padded), named with a `_ue8m0` / `_colmajor` /
+    /// `_tma` suffix; `None` for a kernel without groups asked for anything
+    /// but the default, and for TMA padding without a transpose or in the
+    /// SiLU kernel (whose op has no such layout).
     pub fn with_scales(mut self, scales: GroupScales) -> Option<Kernel> {
         if scales == GroupScales::default() {
             return Some(self);
         }
         self.group?;
+        // Only the standalone quant and the fused norm pad for TMA (vLLM's SiLU kernel never does).
+        if scales.tma && (!scales.transposed || self.op == "vllm.silu_and_mul_per_block_quant") {
+            return None;
+        }
         if scales.ue8m0 {
             self.name.push_str("_ue8m0");
         }

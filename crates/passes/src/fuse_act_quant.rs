@@ -37,15 +37,13 @@ pub static RULES: &[Rule] = &[
             crate::fuse_rms_quant::GROUP_DEFAULTS[1],
             crate::fuse_rms_quant::GROUP_DEFAULTS[2],
             crate::fuse_rms_quant::GROUP_DEFAULTS[3],
+            // vLLM's fused kernel writes column `g` at `g * T`, whatever the strides.
+            Check::AttrIsOrAbsent(V::Root("dummy_is_tma_aligned"), "false"),
         ],
         fused: "vllm.silu_and_mul_per_block_quant",
         operands: &[Some(V::Prod("input")), None],
         // The quant's scale layout (left out where its vLLM's call has none).
-        attrs: &[
-            ("group_size", V::Root("group_size")),
-            ("is_scale_transposed", V::Root("dummy_is_scale_transposed")),
-            crate::fuse_rms_quant::TMA,
-        ],
+        attrs: &[("group_size", V::Root("group_size")), ("is_scale_transposed", V::Root("dummy_is_scale_transposed"))],
         replaces: &[V::Root("output_q"), V::Root("output_s")],
     },
     Rule {
@@ -91,10 +89,10 @@ kernel's constants, or an NVFP4 quant (vLLM fuses only the custom op
 there).
 `silu_and_mul` -> `per_token_group_fp8_quant` => `silu_and_mul_per_block_quant`
 when the group quant has the fused kernel's constants (eps 1e-10, ±448, no
-power-of-two scales), in the quant's scale layout (vLLM main's
-`dummy_is_scale_transposed` becomes `is_scale_transposed`, its
-`dummy_is_tma_aligned` our `is_scale_tma_aligned`; vLLM 0.11's call has
-neither). `silu_and_mul` -> `scaled_fp4_quant` (NVFP4) =>
+power-of-two scales, not TMA-padded: vLLM's fused kernel writes column `g`
+of the scales at `g * T` whatever their strides), in the quant's scale
+layout (vLLM main's `dummy_is_scale_transposed` becomes
+`is_scale_transposed`; vLLM 0.11's call has neither). `silu_and_mul` -> `scaled_fp4_quant` (NVFP4) =>
 `silu_and_mul_nvfp4_quant` (vLLM 0.11's SiluMulNvfp4QuantPattern; vLLM
 main's quant, `scaled_fp4_quant.out`, when its scales are swizzled); the fused
 op keeps the quant's recorded shapes, so its block-scale buffer gets

@@ -87,6 +87,8 @@ pub enum Check {
     SameType(V, V),
     /// An attribute equals a literal: a constant the fused kernel hard-codes.
     AttrIs(V, &'static str),
+    /// An optional attribute is absent or equals a literal.
+    AttrIsOrAbsent(V, &'static str),
 }
 
 /// One fusion rule.
@@ -197,6 +199,10 @@ fn matches<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) ->
                     got => Some(format!("{a:?} is {}, the fused kernel assumes {lit}", got.map_or("absent".into(), |g| g.to_string()))),
                 }
             }
+            Check::AttrIsOrAbsent(a, lit) => match m.attr(ctx, a) {
+                Some(got) if Some(got) != m.attr(ctx, V::Lit(lit)) => Some(format!("{a:?} is {got}, the fused kernel assumes {lit}")),
+                _ => None,
+            },
         };
         if let Some(why) = failed {
             return Err(why);
@@ -212,6 +218,7 @@ pub fn root_checks_hold(ctx: &Context, checks: &[Check], root: OperationRef<'_, 
     let m = Match { root, producer: root, root_vals, prod_vals: Vec::new() };
     checks.iter().all(|c| match *c {
         Check::AttrIs(a @ V::Root(_), lit) => m.attr(ctx, a).is_some_and(|got| Some(got) == m.attr(ctx, V::Lit(lit))),
+        Check::AttrIsOrAbsent(a @ V::Root(_), lit) => m.attr(ctx, a).is_none_or(|got| Some(got) == m.attr(ctx, V::Lit(lit))),
         Check::Absent(v @ V::Root(_)) => !m.present(v),
         _ => true,
     })
