@@ -32,7 +32,7 @@
 // FX: "name":"permute","op":"call_function","target":"torch.ops.aten.permute.default","args":[{"node":"empty_3"},[1,0]],"kwargs":{},"meta":{"val":{"shape":["s77",2],"dtype":"float32","stride":[1,"s77"]
 // FX: "target":"torch.ops._C.rms_norm_per_block_quant.default","args":[],"kwargs":{{.*}}"scale":{"node":"permute"}{{.*}}"is_scale_transposed":true}
 // FX: "target":"torch.ops._C.silu_and_mul_per_block_quant.default","args":[{"node":"empty_4"},{"node":"arg6_1"},{"node":"permute_1"},128,null,true],"kwargs":{}
-// FX: "target":"torch.ops.aten.empty_strided.default","args":{{\[\[}}{"node":"arg0_1"},2],[1,{"node":"operator_2"}{{\]\]}},{{.*}}"stride":[1,"4*((s77 + 3)//4)"]
+// FX: "target":"torch.ops.aten.empty_strided.default","args":{{\[\[}}{"node":"arg0_1"},2],[1,{"node":"mul{{(_[0-9]+)?}}"}{{\]\]}},{{.*}}"stride":[1,"4*((s77 + 3)//4)"]
 // FX: "target":"torch.ops._C.rms_norm_per_block_quant.default","args":[],"kwargs":{{.*}}"scale":{"node":"empty_strided"}{{.*}}"is_scale_transposed":true}
 // FX-NOT: is_scale_tma_aligned
 

@@ -461,7 +461,11 @@ impl Exporter {
             let args = self.decode(&op, &fx["args"], &operands, &HashMap::new())?;
             let kwargs = self.decode(&op, &fx["kwargs"], &operands, &HashMap::new())?;
             let meta = self.meta_or_synth(&op);
-            let name = self.fresh(wanted, "operator");
+            // A call a pass made is named as PyTorch would: `add` for `operator.add`,
+            // `copy_` for `torch.ops.aten.copy_.default`.
+            let segments: Vec<&str> = target.split('.').collect();
+            let short = if target.starts_with("torch.ops.") { segments.get(3) } else { segments.last() };
+            let name = self.fresh(wanted, short.copied().filter(|s| !s.is_empty()).unwrap_or("operator"));
             self.push(
                 &name,
                 "call_function",
