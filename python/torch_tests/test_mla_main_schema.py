@@ -8,7 +8,8 @@ MLA layer passes (None without decode context parallelism). vllm-opt must
 fuse a static FP8 quant of its output (`output_scale`) and a per-group quant
 (vLLM main's MLAAttnFp8GroupQuantPattern: the attention writes the values
 and the group scales, column-major where the quant's were, UE8M0 where
-asked). The attention is defined here with vLLM main's schema and a stand-in
+asked, padded for TMA where they were), the replicated queries of decode
+context parallelism kept. The attention is defined here with vLLM main's schema and a stand-in
 CPU body (any deterministic function of its inputs with vLLM's quant
 epilogues serves); the compiled function must give eager's bytes and strides.
 The graph is a lit input (tests/pipeline/inputs/mla_main_inductor.json).
@@ -38,6 +39,9 @@ def unified_mla_attention_with_output(q, kv_c_normed, k_pe, output, layer_name, 
                                       quant_scale_ue8m0=None, quant_col_major=None, quant_tma_aligned=None,
                                       q_dcp_replicated=None):
     o = _mla(q, kv_c_normed, k_pe)
+    if q_dcp_replicated is not None:
+        # Decode context parallelism's replicated queries: mixed in, so that a dropped operand shows.
+        o = (o.float() + q_dcp_replicated.float()[..., :DV].reshape(o.shape) * 0.25).to(o.dtype)
     if quant_group_size is not None:
         values, scales = per_group(o, quant_group_size, ue8m0=bool(quant_scale_ue8m0))
         output.copy_(values)
@@ -73,32 +77,37 @@ define_ops(LIB_VLLM, ("unified_mla_attention_with_output(Tensor q, Tensor kv_c_n
            {"unified_mla_attention_with_output": unified_mla_attention_with_output})
 
 
-def mla(q, kv, pe):
+def mla(q, kv, pe, q_dcp=None):
     """vLLM main's MLA layer: the output buffer, the call with `q_dcp_replicated` (None: no DCP)."""
     out = torch.empty(q.shape[0], H * DV, dtype=q.dtype)
-    torch.ops.vllm.unified_mla_attention_with_output(q, kv, pe, out, LAYER, q_dcp_replicated=None)
+    torch.ops.vllm.unified_mla_attention_with_output(q, kv, pe, out, LAYER, q_dcp_replicated=q_dcp)
     return out
 
 
-def group_quant(y, group_size, col_major, ue8m0):
-    """vLLM main's `per_token_group_quant_fp8` (no TMA padding)."""
+def group_quant(y, group_size, col_major, ue8m0, tma=False):
+    """vLLM main's `per_token_group_quant_fp8`: row-major, column-major or (DeepGEMM's) column-major with the
+    rows padded to a multiple of 4."""
     t, h = y.shape
     q = torch.empty(y.shape, dtype=torch.float8_e4m3fn)
-    if col_major:
+    if tma:
+        s = torch.empty_strided((t, h // group_size), (1, (t + 3) // 4 * 4), dtype=torch.float32)
+    elif col_major:
         s = torch.empty((h // group_size, t), dtype=torch.float32).permute(-1, -2)
     else:
         s = torch.empty((t, h // group_size), dtype=torch.float32)
-    torch.ops._C.per_token_group_fp8_quant(y, q, s, group_size, 1e-10, -448.0, 448.0, ue8m0, col_major, False)
+    torch.ops._C.per_token_group_fp8_quant(y, q, s, group_size, 1e-10, -448.0, 448.0, ue8m0, col_major, tma)
     return q, s
 
 
 def layers(q, kv, pe, scale):
-    """Three MLA layers: static FP8, column-major per-group (128), row-major UE8M0 per-group (64)."""
+    """Four MLA layers: static FP8, column-major per-group (128), row-major UE8M0 per-group (64), and with
+    decode context parallelism's replicated queries a TMA-padded per-group one (128; 150 rows pad to 152)."""
     r = torch.empty(q.shape[0], H * DV, dtype=torch.float8_e4m3fn)
     torch.ops._C.static_scaled_fp8_quant(r, mla(q, kv, pe), scale)
     q1, s1 = group_quant(mla(q * 2, kv, pe), 128, True, False)
     q2, s2 = group_quant(mla(q * 3, kv, pe), 64, False, True)
-    return r, q1, s1, q2, s2
+    q3, s3 = group_quant(mla(q * 4, kv, pe, q_dcp=q * 5), 128, True, False, tma=True)
+    return r, q1, s1, q2, s2, q3, s3
 
 
 def inputs(t, seed):
@@ -119,7 +128,7 @@ class MlaMainSchema(unittest.TestCase):
                 got = compiled(*args, torch.tensor(0.01))
                 want = layers(*args, torch.tensor(0.01))
                 self.assertEqual(len(seen), 1)
-                self.assertEqual(seen[0].count("vllm.unified_mla_attention_with_output.default"), 3, seen[0])
+                self.assertEqual(seen[0].count("vllm.unified_mla_attention_with_output.default"), 4, seen[0])
                 for gone in ("_C.static_scaled_fp8_quant.default", "_C.per_token_group_fp8_quant.default",
                              "auto_functionalized"):
                     self.assertNotIn(gone, seen[0])
