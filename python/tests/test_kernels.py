@@ -20,16 +20,24 @@ class FakeTensor:
 
     next_ptr = 0x1000
 
-    def __init__(self, dtype, numel, contiguous=True, offset=0):
+    def __init__(self, dtype, numel, contiguous=True, offset=0, shape=None, stride=None):
         self.dtype = "torch." + dtype
         self._numel = numel
         self._contiguous = contiguous
+        self.shape = shape or (numel,)
+        self._stride = stride or (1,)
         self.zeroed = 0
         FakeTensor.next_ptr += 0x1000
         self.ptr = FakeTensor.next_ptr + offset
 
     def numel(self):
         return self._numel
+
+    def dim(self):
+        return len(self.shape)
+
+    def stride(self):
+        return self._stride
 
     def is_contiguous(self):
         return self._contiguous
@@ -102,6 +110,25 @@ class KernelsTest(unittest.TestCase):
                 k(8, **tensors)
             self.assertIn(message, str(e.exception))
         self.assertEqual(launches, [])
+
+    def test_column_major_scales_may_be_vllms_strided_view(self):
+        # vLLM hands the kernel its logical [T, G] scales: strides (1, T), or (1, round_up(T, 4)) for TMA.
+        ks, launches = emit("emit-kernels-per-group-main.mlir")
+        for name, rows in (("per_token_group_fp8_quant_g128_h4096_bf16_colmajor", 18),
+                           ("per_token_group_fp8_quant_g128_h4096_bf16_colmajor_tma", 20)):
+            k = next(x for x in ks.kernels if x.name == name)
+            t = {"input": FakeTensor("bfloat16", 18 * 4096), "output_q": FakeTensor("float8_e4m3fn", 18 * 4096)}
+            view = FakeTensor("float32", 18 * 32, contiguous=False, shape=(18, 32), stride=(1, rows))
+            k(18, **t, output_s=view)
+            self.assertEqual(launches[-1][3][2], ("ptr", view.ptr))
+            # The kernel's own layout, [G, rows] contiguous, fits too.
+            k(18, **t, output_s=FakeTensor("float32", 32 * rows, shape=(32, rows), stride=(rows, 1)))
+            # Another padding, or row-major scales, do not.
+            for stride in ((1, rows + 4), (32, 1)):
+                with self.assertRaises(ValueError) as e:
+                    k(18, **t, output_s=FakeTensor("float32", 18 * 32, contiguous=stride == (32, 1), shape=(18, 32),
+                                                   stride=stride))
+                self.assertIn("'output_s'", str(e.exception))
 
     def test_per_tensor_quant_zeroes_its_scale_then_runs_the_static_quant(self):
         ks, launches = emit("emit-kernels-quant.mlir")

@@ -263,6 +263,21 @@ class Kernel:
                 total += size * (int("write" in p["access"]) + int("read" in p["access"]))
         return total
 
+    def column_major_scales(self, name, t, n):
+        """For a per-group kernel's column-major scales given as vLLM holds them, the logical
+        [n, G] tensor: whether its strides are the kernel's, (1, n) or (1, round_up(n, 4))
+        TMA-padded (the manifest's `scale_layout`). None for any other tensor, which must be
+        the kernel's own layout, [G, rows] contiguous."""
+        layout = self.entry.get("scale_layout") or ""
+        if name not in ("scale", "scales", "output_s") or not layout.startswith("column-major"):
+            return None
+        g = self.hidden // self.entry["group_size"]
+        if not hasattr(t, "stride") or t.dim() != 2 or tuple(t.shape) != (n, g) or n == g:
+            return None
+        rows = -(-n // 4) * 4 if "TMA-padded" in layout else n
+        stride = tuple(t.stride())
+        return (n == 1 or stride[0] == 1) and (g == 1 or stride[1] == rows)
+
     def check(self, n, tensors):
         """Raises ValueError unless `tensors` (by parameter name) fit the ABI for n rows."""
         for p in self.params:
@@ -274,9 +289,14 @@ class Kernel:
             want = self.elements(p["name"], n)
             if str(t.dtype) != TORCH_DTYPE[p["elem"]]:
                 raise ValueError(f"{self.name}: '{p['name']}' is {t.dtype}, the kernel takes {TORCH_DTYPE[p['elem']]}")
-            if t.numel() != want:
+            logical = self.column_major_scales(p["name"], t, n)
+            if logical is not None:
+                if not logical:
+                    raise ValueError(f"{self.name}: '{p['name']}' is [{n}, G] with strides {tuple(t.stride())}; the "
+                                     f"kernel writes {self.entry['scale_layout']}")
+            elif t.numel() != want:
                 raise ValueError(f"{self.name}: '{p['name']}' has {t.numel()} elements, {want} expected for {n} tokens")
-            if not t.is_contiguous():
+            elif not t.is_contiguous():
                 raise ValueError(f"{self.name}: '{p['name']}' is not contiguous")
             align = self.alignment(p)
             if t.data_ptr() % align:
