@@ -428,3 +428,21 @@ func.func @nvfp4_out_without_layout(%x: tensor<16x256xbf16>, %g: tensor<f32>) {
   %q, %s = "vllm.scaled_fp4_quant_out"(%x, %g) : (tensor<16x256xbf16>, tensor<f32>) -> (tensor<16x128xui8>, tensor<128x4xi32>)
   return
 }
+
+// -----
+
+// A padded stride is a symbolic size too: one `dyn` operand per kDynamic entry of size and stride.
+func.func @empty_strided_missing_stride_operand(%n: index) {
+  // expected-error @+1 {{has 2 symbolic size(s) (-9223372036854775808) in its attributes but 1 'dyn' operand(s)}}
+  %e = "aten.empty_strided"(%n) {size = array<i64: -9223372036854775808, 32>, stride = array<i64: 1, -9223372036854775808>, dtype = f32} : (index) -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Ours, but typed like every attribute: the TMA flag is a bool.
+func.func @tma_flag_not_bool(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) {
+  // expected-error @+1 {{attribute 'is_scale_tma_aligned' must be a bool attribute}}
+  %q, %s = "vllm.rms_norm_per_block_quant"(%x, %w) {epsilon = 1.0e-6 : f64, group_size = 128 : i64, is_scale_transposed = true, is_scale_tma_aligned = 4 : i64, operandSegmentSizes = array<i32: 1, 1, 0, 0>} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
+  return
+}
