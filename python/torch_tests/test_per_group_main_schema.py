@@ -87,7 +87,11 @@ def rms_norm_per_block_quant(result, input, weight, scale, epsilon, scale_ub, re
 def silu_and_mul_per_block_quant(out, input, scales, group_size, scale_ub=None, is_scale_transposed=False):
     q, s = per_group(silu_mul(input), group_size)
     out.copy_(q)
-    scales.copy_(s)
+    if is_scale_transposed:
+        # vLLM's kernel writes group g of row t at g * T + t, whatever the strides (no TMA padding).
+        torch.as_strided(scales, s.shape, (1, s.shape[0])).copy_(s)
+    else:
+        scales.copy_(s)
 
 
 LIB = torch.library.Library("_C", "FRAGMENT")
@@ -126,13 +130,17 @@ def untransposed_and_transposed(x, residual, w, gate_up):
 
 
 def layers(x, residual, w, gate_up):
-    """A norm + row-major group quant, an add-norm + column-major one, SiLU-and-mul + column-major, and
-    a norm + TMA-padded one (fuses too: 18 rows pad to 20)."""
+    """A norm + row-major group quant, an add-norm + column-major one, SiLU-and-mul + column-major, a
+    norm + TMA-padded one (fuses too: 18 rows pad to 20), and SiLU-and-mul + TMA-padded, which must not
+    fuse (vLLM's fused SiLU kernel ignores the padding; the stand-in above writes as it does)."""
     q1, s1, q2, s2, residual, q3, s3 = untransposed_and_transposed(x, residual, w, gate_up)
     y4 = torch.empty_like(x)
     torch.ops._C.rms_norm(y4, x * 3, w, EPS)
     q4, s4 = group_quant(y4, "tma")
-    return q1, s1, q2, s2, residual, q3, s3, q4, s4
+    a5 = torch.empty((gate_up.shape[0], gate_up.shape[1] // 2), dtype=gate_up.dtype)
+    torch.ops._C.silu_and_mul(a5, gate_up * 2)
+    q5, s5 = group_quant(a5, "tma")
+    return q1, s1, q2, s2, residual, q3, s3, q4, s4, q5, s5
 
 
 def ir_layers(x, residual, w):
@@ -184,9 +192,12 @@ class PerGroupMainSchema(unittest.TestCase):
         for seen in self.compare(layers, 7, True, [("per_group_main", layers)]):
             self.assertEqual(seen.count("_C.rms_norm_per_block_quant.default"), 3, seen)
             self.assertEqual(seen.count("_C.silu_and_mul_per_block_quant.default"), 1, seen)
-            # The TMA-padded scales in a buffer vLLM's kernel reads the padding from.
-            self.assertEqual(seen.count("aten.empty_strided.default"), 1, seen)
-            for gone in ("auto_functionalized", "_C.rms_norm.default", "per_token_group_fp8_quant"):
+            # The TMA-padded scales in buffers vLLM's kernels read the padding from (the norm's, the quant's).
+            self.assertEqual(seen.count("aten.empty_strided.default"), 2, seen)
+            # SiLU-and-mul + TMA-padded quant: in place, unfused.
+            self.assertEqual(seen.count("_C.silu_and_mul.default"), 1, seen)
+            self.assertEqual(seen.count("_C.per_token_group_fp8_quant.default"), 1, seen)
+            for gone in ("auto_functionalized", "_C.rms_norm.default"):
                 self.assertFalse(any(gone in t for t in seen), seen)
 
     def test_vllm_ir_norms_fuse_with_the_group_quant(self):

@@ -1880,7 +1880,8 @@ fn vllm_ir_norms() -> Result<(), Failed> {
 /// vLLM main's per-group quants on the graph Inductor captured
 /// (tests/pipeline/inputs/per_group_main_inductor.json: a norm + row-major
 /// quant, an add-norm + column-major quant, SiLU-and-mul + column-major
-/// quant, a norm + TMA-padded quant): the fusions and fix-functionalization
+/// quant, a norm + TMA-padded quant, SiLU-and-mul + TMA-padded quant, which
+/// stays unfused): the fusions and fix-functionalization
 /// (transposed and padded scale buffers) against the imported graph, 201
 /// tokens (not a multiple of 4) with the edge-case rows. Bit-identical but
 /// for the residual form's values (the fused kernel normalizes the f32 sum:
@@ -1907,12 +1908,15 @@ fn per_group_main_schema() -> Result<(), Failed> {
             ("vllm.rms_norm_per_block_quant_", 3),
             ("vllm.silu_and_mul_per_block_quant_", 1),
             ("aten.permute", 2),
-            ("aten.empty_strided", 1),
-            ("vllm.per_token_group_fp8_quant", 0),
+            ("aten.empty_strided", 2),
+            // SiLU-and-mul + TMA-padded quant: in place, unfused (vLLM's fused SiLU ignores the padding).
+            ("vllm.silu_and_mul_", 1),
+            ("vllm.per_token_group_fp8_quant_", 1),
         ];
         expect_ops(&ir, &fused, "after the per-group fusions")?;
-        // q1, s1 (row-major), q2, s2 (the residual form), q3, s3 (SiLU-and-mul, column-major), q4, s4 (TMA-padded).
-        for i in [0, 1, 4, 5, 6, 7] {
+        // q1, s1 (row-major), q2, s2 (the residual form), q3, s3 (SiLU-and-mul, column-major), q4, s4
+        // (TMA-padded), q5, s5 (SiLU-and-mul + TMA-padded, unfused).
+        for i in [0, 1, 4, 5, 6, 7, 8, 9] {
             same_bits(&before[i..=i], &after[i..=i], &format!("seed {seed}: result {i} after the per-group fusions"))?;
         }
         let (n, d) = fp8_steps_apart(&before[2], &after[2], seed)?;

@@ -8,7 +8,9 @@
 // where it was one); and a norm + TMA-padded quant (DeepGEMM's: rows padded to
 // a multiple of 4) fuses too, into a fused op that pads them (our internal
 // `is_scale_tma_aligned`, never exported: vLLM's kernel reads the strides),
-// with an `empty_strided` buffer as vLLM allocates one.
+// with an `empty_strided` buffer as vLLM allocates one; a SiLU-and-mul +
+// TMA-padded quant does not (vLLM's fused SiLU kernel ignores the padding):
+// both go in place, unfused.
 // RUN: vllm-opt %S/inputs/per_group_main_inductor.json --config '{"enable_fusion": true, "eliminate_noops": true}' | FileCheck %s
 // RUN: vllm-opt %S/inputs/per_group_main_inductor.json --config '{"enable_fusion": true, "eliminate_noops": true}' --emit fx-json | FileCheck %s --check-prefix=FX
 // Fusion off: the quants go in place with the flags they came with, in their layouts (the TMA one too).
@@ -25,6 +27,9 @@
 // CHECK: %[[PAD:.*]] = "torch.operator"({{.*}}target = "operator.mul"
 // CHECK: %[[S4:.*]] = "aten.empty_strided"(%arg0, %[[PAD]]) {dtype = f32, size = array<i64: -9223372036854775808, 2>, stride = array<i64: 1, -9223372036854775808>}
 // CHECK: "vllm.rms_norm_per_block_quant_"(%{{.*}}, %{{.*}}, %arg2, %[[S4]]) {{{.*}}is_scale_tma_aligned = true, is_scale_transposed = true
+// CHECK: "vllm.silu_and_mul_"(%[[A5:.*]], %{{.*}})
+// CHECK: %[[S5:.*]] = "aten.empty_strided"(%arg5, %{{.*}})
+// CHECK: "vllm.per_token_group_fp8_quant_"(%[[A5]], %{{.*}}, %[[S5]]) {dummy_is_scale_transposed = true, dummy_is_tma_aligned = true,
 // CHECK-NOT: auto_functionalized
 
 // The SiLU op positionally, in its schema's order (`out, input, scales, group_size, scale_ub, is_scale_transposed`).
