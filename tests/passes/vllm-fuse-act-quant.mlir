@@ -155,3 +155,15 @@ func.func @no_fuse_nvfp4_out_when_activation_has_another_user(%gu: tensor<16x256
   %q, %s = "vllm.scaled_fp4_quant_out"(%a, %g) {is_sf_swizzled_layout = true} : (tensor<16x128xbf16>, tensor<f32>) -> (tensor<16x64xui8>, tensor<128x2xi32>)
   return %q, %s, %a : tensor<16x64xui8>, tensor<128x2xi32>, tensor<16x128xbf16>
 }
+
+// -----
+
+// vLLM 0.11's call (no flags) recorded column-major: the fused op would write rows.
+// CHECK-LABEL: func.func @no_fuse_per_group_recorded_column_major
+// CHECK: "vllm.silu_and_mul"(
+// CHECK: "vllm.per_token_group_fp8_quant"
+func.func @no_fuse_per_group_recorded_column_major(%gu: tensor<?x28672xbf16>) -> (tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>) {
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<?x28672xbf16>) -> tensor<?x14336xbf16>
+  %q, %s = "vllm.per_token_group_fp8_quant"(%a) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false, fx.meta = "[null,{\"shape\":[\"s0\",14336],\"dtype\":\"float8_e4m3fn\",\"stride\":[14336,1]},{\"shape\":[\"s0\",112],\"dtype\":\"float32\",\"stride\":[1,\"s0\"]}]"} : (tensor<?x14336xbf16>) -> (tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>)
+  return %q, %s : tensor<?x14336xf8E4M3FN>, tensor<?x112xf32>
+}

@@ -236,3 +236,16 @@ func.func @no_fuse_group_quant(%q: tensor<?x32x128xbf16>, %k: tensor<?x8x128xbf1
   %d, %ds = "vllm.per_token_group_fp8_quant"(%m3) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x2048xbf16>) -> (tensor<?x2048xf8E4M3FN>, tensor<?x16xf32>)
   return %a, %b, %c, %d, %m3 : tensor<?x4096xf8E4M3FN>, tensor<?x2048xf8E4M3FN>, tensor<?x2048xf8E4M3FN>, tensor<?x2048xf8E4M3FN>, tensor<?x2048xbf16>
 }
+
+// -----
+
+// vLLM 0.11's group quant call (no flags) recorded column-major: the attention
+// would write rows (no `quant_col_major` to say otherwise).
+// CHECK-LABEL: func.func @no_fuse_mla_group_quant_recorded_column_major
+// CHECK: "vllm.unified_mla_attention_with_output"(
+// CHECK: "vllm.per_token_group_fp8_quant"
+func.func @no_fuse_mla_group_quant_recorded_column_major(%q: tensor<?x16x192xbf16>, %kv: tensor<?x512xbf16>, %pe: tensor<?x64xbf16>) -> (tensor<?x2048xf8E4M3FN>, tensor<?x16xf32>) {
+  %o = "vllm.unified_mla_attention_with_output"(%q, %kv, %pe) {layer_name = "l3", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0>} : (tensor<?x16x192xbf16>, tensor<?x512xbf16>, tensor<?x64xbf16>) -> tensor<?x2048xbf16>
+  %x, %s = "vllm.per_token_group_fp8_quant"(%o) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false, fx.meta = "[null,{\"shape\":[\"s0\",2048],\"dtype\":\"float8_e4m3fn\",\"stride\":[2048,1]},{\"shape\":[\"s0\",16],\"dtype\":\"float32\",\"stride\":[1,\"s0\"]}]"} : (tensor<?x2048xbf16>) -> (tensor<?x2048xf8E4M3FN>, tensor<?x16xf32>)
+  return %x, %s : tensor<?x2048xf8E4M3FN>, tensor<?x16xf32>
+}

@@ -217,3 +217,25 @@ func.func @no_fuse_per_group_other_eps(%x: tensor<?x4096xbf16>, %w: tensor<4096x
   %q, %s = "vllm.per_token_group_fp8_quant"(%y) {group_size = 128 : i64, eps = 1.000000e-06 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
   return %q, %s : tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>
 }
+
+// -----
+
+// Scales recorded in another layout than the call's flags name: vLLM 0.11's
+// call (no flags; its kernel reads column-major scales from the strides),
+// and a flagged call whose record disagrees. The fused op would write what
+// the flags say, so neither fuses; a flagless call recorded as rows does.
+// CHECK-LABEL: func.func @per_group_layout_as_recorded
+// CHECK-NEXT: "vllm.rms_norm"(
+// CHECK-NEXT: "vllm.per_token_group_fp8_quant"
+// CHECK-NEXT: "vllm.rms_norm"(
+// CHECK-NEXT: "vllm.per_token_group_fp8_quant"
+// CHECK-NEXT: "vllm.rms_norm_per_block_quant"(%arg0, %arg1) {{.*}}group_size = 128 : i64, is_scale_transposed = false,
+func.func @per_group_layout_as_recorded(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<?x32xf32>, tensor<?x32xf32>, tensor<?x32xf32>) {
+  %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  %q, %s = "vllm.per_token_group_fp8_quant"(%y) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false, fx.meta = "[null,{\"shape\":[\"s0\",4096],\"dtype\":\"float8_e4m3fn\",\"stride\":[4096,1]},{\"shape\":[\"s0\",32],\"dtype\":\"float32\",\"stride\":[1,\"s0\"]}]"} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
+  %y2 = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  %q2, %s2 = "vllm.per_token_group_fp8_quant"(%y2) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false, dummy_is_scale_transposed = true, dummy_is_tma_aligned = false, fx.meta = "[null,{\"shape\":[\"s0\",4096],\"dtype\":\"float8_e4m3fn\",\"stride\":[4096,1]},{\"shape\":[\"s0\",32],\"dtype\":\"float32\",\"stride\":[32,1]}]"} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
+  %y3 = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  %q3, %s3 = "vllm.per_token_group_fp8_quant"(%y3) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false, fx.meta = "[null,{\"shape\":[\"s0\",4096],\"dtype\":\"float8_e4m3fn\",\"stride\":[4096,1]},{\"shape\":[\"s0\",32],\"dtype\":\"float32\",\"stride\":[32,1]}]"} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
+  return %s, %s2, %s3 : tensor<?x32xf32>, tensor<?x32xf32>, tensor<?x32xf32>
+}

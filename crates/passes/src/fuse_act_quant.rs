@@ -39,6 +39,7 @@ pub static RULES: &[Rule] = &[
             crate::fuse_rms_quant::GROUP_DEFAULTS[3],
             // vLLM's fused kernel writes column `g` at `g * T`, whatever the strides.
             Check::AttrIsOrAbsent(V::Root("dummy_is_tma_aligned"), "false"),
+            Check::LaidOutAsFlagged(V::Root("output_s")),
         ],
         fused: "vllm.silu_and_mul_per_block_quant",
         operands: &[Some(V::Prod("input")), None],
@@ -92,7 +93,8 @@ when the group quant has the fused kernel's constants (eps 1e-10, ±448, no
 power-of-two scales, not TMA-padded: vLLM's fused kernel writes column `g`
 of the scales at `g * T` whatever their strides), in the quant's scale
 layout (vLLM main's `dummy_is_scale_transposed` becomes
-`is_scale_transposed`; vLLM 0.11's call has neither). `silu_and_mul` -> `scaled_fp4_quant` (NVFP4) =>
+`is_scale_transposed`; vLLM 0.11's call has neither, and fuses only where
+its scales were recorded as rows). `silu_and_mul` -> `scaled_fp4_quant` (NVFP4) =>
 `silu_and_mul_nvfp4_quant` (vLLM 0.11's SiluMulNvfp4QuantPattern; vLLM
 main's quant, `scaled_fp4_quant.out`, when its scales are swizzled); the fused
 op keeps the quant's recorded shapes, so its block-scale buffer gets

@@ -349,6 +349,10 @@ fn fuse_group<'c: 'a, 'a>(
         return None;
     }
     let (values, scales) = (quant.result(0).ok()?, quant.result(1).ok()?);
+    // The attention writes the layout the flags name (rows without them).
+    if !crate::fusion::laid_out_as_flagged(&quant, "output_s", scales.into()) {
+        return None;
+    }
     let loc = Location::fused(ctx, &[attn.location(), quant.location()], Attribute::unit(ctx));
     let (operands, segments) = with_scale(ctx, operands, None);
     let mut attrs = semantic_attrs(&attn);

@@ -119,6 +119,7 @@ const GROUP_CHECKS_RMS: &[Check] = &[
     GROUP_DEFAULTS[1],
     GROUP_DEFAULTS[2],
     GROUP_DEFAULTS[3],
+    LaidOutAsFlagged(Root("output_s")),
 ];
 const GROUP_CHECKS_ADD: &[Check] = &[
     OneUse(Prod("output")),
@@ -127,6 +128,7 @@ const GROUP_CHECKS_ADD: &[Check] = &[
     GROUP_DEFAULTS[1],
     GROUP_DEFAULTS[2],
     GROUP_DEFAULTS[3],
+    LaidOutAsFlagged(Root("output_s")),
 ];
 
 pub static INFO: PassInfo = PassInfo {
@@ -151,7 +153,10 @@ patterns for 1e-5 and 1e-6 only):
   for TMA where it says that too (`dummy_is_tma_aligned`: our
   `is_scale_tma_aligned`, which vLLM's op reads from the buffer's strides;
   the buffer is `empty_strided([T, G], [1, round_up(T, 4)])`, as vLLM
-  allocates it). (vLLM main registers the
+  allocates it); never where the scales were recorded in another layout
+  than the flags say (a call without flags, an older vLLM's, whose kernel
+  reads column-major scales from their strides: the fused op would write
+  rows). (vLLM main registers the
   pattern for power-of-two scales too; its fused op has no flag for them.)
 
 Never when the normalized tensor has another user, when `scale_ub` is given,

@@ -89,6 +89,31 @@ pub enum Check {
     AttrIs(V, &'static str),
     /// An optional attribute is absent or equals a literal.
     AttrIsOrAbsent(V, &'static str),
+    /// A written value's recorded strides are the layout its op's flags
+    /// name (`transposed_if`, `tma_aligned_if`; rows where a call has no
+    /// flag, as older vLLMs' calls, whose kernel reads the strides): the
+    /// fused op writes the layout the flags say.
+    LaidOutAsFlagged(V),
+}
+
+/// Whether `v`, written by `op` as its declared `name`, is recorded in the
+/// layout `op`'s flags name (rows without flags); true where nothing is
+/// recorded, or the buffer has one row or column and no padding (the same
+/// bytes either way).
+pub(crate) fn laid_out_as_flagged(op: &OperationRef<'_, '_>, name: &str, v: Value<'_, '_>) -> bool {
+    use provenance::Layout;
+    let Some(def) = op.name().as_string_ref().as_str().ok().and_then(vllm_dialect::op) else { return false };
+    // The layout flags live on the in-place twin; the value form shares its attributes.
+    let twin = def.inplace.as_deref().and_then(vllm_dialect::op).unwrap_or(def);
+    let want = match (vllm_dialect::verify::transposed(op, twin, name), vllm_dialect::verify::tma_aligned(op, twin, name)) {
+        (Some(true), Some(true)) => Layout::TmaPadded,
+        (Some(true), _) => Layout::Transposed,
+        _ => Layout::RowMajor,
+    };
+    let Some(record) = provenance::value_meta_as::<Box<serde_json::value::RawValue>>(v) else { return true };
+    let got = provenance::layout(record.get());
+    let thin = vllm_dialect::verify::shape_of(v.r#type()).is_some_and(|s| s.contains(&Some(1)));
+    got == want || thin && ![got, want].contains(&Layout::TmaPadded) && got != Layout::Other
 }
 
 /// One fusion rule.
@@ -203,6 +228,13 @@ fn matches<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) ->
                 Some(got) if Some(got) != m.attr(ctx, V::Lit(lit)) => Some(format!("{a:?} is {got}, the fused kernel assumes {lit}")),
                 _ => None,
             },
+            Check::LaidOutAsFlagged(v @ (V::Root(name) | V::Prod(name))) => match m.value(v) {
+                Some(x) if !laid_out_as_flagged(&m.side(v).1, name, x) => {
+                    Some(format!("{v:?} is recorded in another layout than the call's flags say (or, without them, rows)"))
+                }
+                _ => None,
+            },
+            Check::LaidOutAsFlagged(_) => None,
         };
         if let Some(why) = failed {
             return Err(why);
