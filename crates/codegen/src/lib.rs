@@ -640,6 +640,8 @@ fn kernels_of(op: &OperationRef<'_, '_>, name: &str, tokens: Option<u64>, option
         .map_or_else(|| elem.clone(), |t| ir::type_string(t.element()).into_owned());
     // Group constants the kernel does not bake in: none.
     let (group, scales) = group_of(op).ok()?.unzip();
+    // A call without layout flags (vLLM 0.11's) writes the layout its scale buffer has.
+    let scales = scales.map(|sc| unflagged_scales(op, &named, sc.ue8m0).unwrap_or(sc));
     let k = kernel_for(kind, h, &elem, given("residual"), &out_elem, group, given("scale_ub"))?.with_scales(scales.unwrap_or_default())?;
     let k = if options.silu_fast_division { k.clone().with_fast_division().unwrap_or(k) } else { k };
     let k = k.for_tokens(tokens);
@@ -670,10 +672,16 @@ fn buffer_layout(v: mlir_support::melior::ir::Value<'_, '_>) -> Option<vllm_dial
             let base = p.operand(0).ok()?;
             if buffer_layout(base) == Some(Layout::RowMajor) { Layout::Transposed } else { Layout::Other }
         }
-        // Transposed rows, padded to a multiple of 4 or not; a dynamic stride
-        // (fix-functionalization's `4*((T + 3)//4)`) is not checked here.
+        // Transposed rows, padded to a multiple of 4 or not; a dynamic padded
+        // stride is the graph's `4*((T + 3)//4)` of the dynamic rows T.
         "aten.empty_strided" => match (two_d, ints("stride").as_deref()) {
-            (Some(_), Some(&[1, vllm_dialect::K_DYNAMIC])) => return None,
+            (Some(shape), Some(&[1, vllm_dialect::K_DYNAMIC])) => {
+                let dyns: Vec<_> = p.operands().collect();
+                match (shape[0], dyns.as_slice()) {
+                    (None, [rows, stride]) if rounds_up_to(*stride, *rows, TMA_ALIGNMENT) => Layout::TmaPadded,
+                    _ => Layout::Other,
+                }
+            }
             (Some(shape), Some(&[1, s])) => match shape[0] {
                 Some(r) if s == r => Layout::Transposed,
                 Some(r) if s == (r + TMA_ALIGNMENT - 1) / TMA_ALIGNMENT * TMA_ALIGNMENT => Layout::TmaPadded,
@@ -686,17 +694,61 @@ fn buffer_layout(v: mlir_support::melior::ir::Value<'_, '_>) -> Option<vllm_dial
     })
 }
 
+/// The scale layout of an in-place op whose call has no layout flag for
+/// its scales (vLLM 0.11's per-group quant, whose kernel reads the layout
+/// from the strides): its buffer's, where known.
+fn unflagged_scales(
+    op: &OperationRef<'_, '_>,
+    named: &[(&'static str, Vec<mlir_support::melior::ir::Value<'_, '_>>)],
+    ue8m0: bool,
+) -> Option<GroupScales> {
+    use vllm_dialect::provenance::Layout;
+    let def = vllm_dialect::op(op.name().as_string_ref().as_str().ok()?)?;
+    let (name, _) = def.transposed_if.first()?;
+    if vllm_dialect::verify::transposed(op, def, name).is_some() {
+        return None;
+    }
+    let v = named.iter().find(|(n, _)| n == name).and_then(|(_, vs)| vs.first().copied())?;
+    match buffer_layout(v)? {
+        Layout::RowMajor => Some(GroupScales { ue8m0, transposed: false, tma: false }),
+        Layout::Transposed => Some(GroupScales { ue8m0, transposed: true, tma: false }),
+        Layout::TmaPadded => Some(GroupScales { ue8m0, transposed: true, tma: true }),
+        Layout::Other => None,
+    }
+}
+
+/// Whether `v` is the graph's `k*((rows + k-1)//k)`: SymInt arithmetic
+/// (`operator.mul`, `floordiv`, `add` by integers, as Inductor and
+/// fix-functionalization write a padded size) on `rows`.
+fn rounds_up_to<'c: 'a, 'a>(v: mlir_support::melior::ir::Value<'c, 'a>, rows: mlir_support::melior::ir::Value<'c, 'a>, k: i64) -> bool {
+    // The operand of `target(x, c)`, where `v` is that call.
+    let step = |v: mlir_support::melior::ir::Value<'c, 'a>, target: &str, c: i64| -> Option<mlir_support::melior::ir::Value<'c, 'a>> {
+        let p = ir::producer(v)?;
+        let args: Json = serde_json::from_str(&ir::string_attr(&p, "fx_args")?).ok()?;
+        let ok = ir::string_attr(&p, "target").as_deref() == Some(target) && args["args"] == json!([{ "operand": 0 }, c]);
+        ok.then(|| p.operand(0).ok()).flatten()
+    };
+    step(v, "operator.mul", k)
+        .and_then(|t| step(t, "operator.floordiv", k))
+        .and_then(|s| step(s, "operator.add", k - 1))
+        .is_some_and(|r| r == rows)
+}
+
 /// Whether every buffer the in-place op `op` writes lies as its kernel
 /// writes it: rows, or the scales its `transposed_if` / `tma_aligned_if`
-/// flags name (unknown buffers, graph inputs, pass).
+/// flags name, or, for a call without those flags, its buffer's layout
+/// (unknown buffers, graph inputs, pass).
 fn buffers_as_written(op: &OperationRef<'_, '_>, named: &[(&'static str, Vec<mlir_support::melior::ir::Value<'_, '_>>)]) -> bool {
     use vllm_dialect::provenance::Layout;
     let Some(def) = op.name().as_string_ref().as_str().ok().and_then(vllm_dialect::op) else { return false };
     def.operands.iter().filter(|d| d.mutated).all(|d| {
         let Some(v) = named.iter().find(|(n, _)| *n == d.name).and_then(|(_, vs)| vs.first().copied()) else { return true };
+        let flagged = def.transposed_if.iter().any(|(n, _)| n == &d.name);
         let want = match (vllm_dialect::verify::transposed(op, def, &d.name), vllm_dialect::verify::tma_aligned(op, def, &d.name)) {
             (Some(true), Some(true)) => Layout::TmaPadded,
             (Some(true), _) => Layout::Transposed,
+            // No flag on a buffer that may have one: the kernel follows the buffer (`unflagged_scales`).
+            (None, _) if flagged => return buffer_layout(v).is_some_and(|l| l != Layout::Other),
             _ => Layout::RowMajor,
         };
         // A one-row or one-column buffer is the same bytes either way.
