@@ -694,9 +694,9 @@ fn buffer_layout(v: mlir_support::melior::ir::Value<'_, '_>) -> Option<vllm_dial
     })
 }
 
-/// The scale layout of an in-place op whose call has no layout flag for
-/// its scales (vLLM 0.11's per-group quant, whose kernel reads the layout
-/// from the strides): its buffer's, where known.
+/// The scale layout of an in-place op whose call lacks a layout flag for
+/// its scales (vLLM 0.11's per-group quant; vLLM's own fused norm, whose
+/// TMA padding is in the strides): its buffer's, where known.
 fn unflagged_scales(
     op: &OperationRef<'_, '_>,
     named: &[(&'static str, Vec<mlir_support::melior::ir::Value<'_, '_>>)],
@@ -705,15 +705,13 @@ fn unflagged_scales(
     use vllm_dialect::provenance::Layout;
     let def = vllm_dialect::op(op.name().as_string_ref().as_str().ok()?)?;
     let (name, _) = def.transposed_if.first()?;
-    if vllm_dialect::verify::transposed(op, def, name).is_some() {
-        return None;
-    }
     let v = named.iter().find(|(n, _)| n == name).and_then(|(_, vs)| vs.first().copied())?;
-    match buffer_layout(v)? {
-        Layout::RowMajor => Some(GroupScales { ue8m0, transposed: false, tma: false }),
-        Layout::Transposed => Some(GroupScales { ue8m0, transposed: true, tma: false }),
-        Layout::TmaPadded => Some(GroupScales { ue8m0, transposed: true, tma: true }),
-        Layout::Other => None,
+    match (vllm_dialect::verify::transposed(op, def, name), vllm_dialect::verify::tma_aligned(op, def, name), buffer_layout(v)?) {
+        (None, _, Layout::RowMajor) => Some(GroupScales { ue8m0, transposed: false, tma: false }),
+        (None, _, Layout::Transposed) => Some(GroupScales { ue8m0, transposed: true, tma: false }),
+        // Transposed with no padding flag (vLLM's own fused norm: the padding is in the strides).
+        (None, _, Layout::TmaPadded) | (Some(true), None, Layout::TmaPadded) => Some(GroupScales { ue8m0, transposed: true, tma: true }),
+        _ => None,
     }
 }
 
@@ -746,6 +744,10 @@ fn buffers_as_written(op: &OperationRef<'_, '_>, named: &[(&'static str, Vec<mli
         let flagged = def.transposed_if.iter().any(|(n, _)| n == &d.name);
         let want = match (vllm_dialect::verify::transposed(op, def, &d.name), vllm_dialect::verify::tma_aligned(op, def, &d.name)) {
             (Some(true), Some(true)) => Layout::TmaPadded,
+            // No padding flag (vLLM's fused norm): the kernel pads where the buffer is padded.
+            (Some(true), None) if def.tma_aligned_if.iter().any(|(n, _)| n == &d.name) => {
+                return buffer_layout(v).is_some_and(|l| matches!(l, Layout::Transposed | Layout::TmaPadded));
+            }
             (Some(true), _) => Layout::Transposed,
             // No flag on a buffer that may have one: the kernel follows the buffer (`unflagged_scales`).
             (None, _) if flagged => return buffer_layout(v).is_some_and(|l| l != Layout::Other),
