@@ -50,10 +50,11 @@ FP8), MLA attention only:
       -> q, s = unified_mla_attention_with_output(q, kv, pe, quant_group_size = G,
                   quant_scale_ue8m0, quant_col_major, quant_tma_aligned)
 
-with the quant's flags (absent ones false: vLLM 0.11's call); the group
-scales keep the quant's layout (a transposed buffer where it was
-column-major). Only for vLLM's constants (eps 1e-10, ±448) and groups of 64
-or 128, the ones vLLM registers.",
+with the quant's flags (absent ones false: vLLM 0.11's call, which then
+fuses only where its scales were recorded as rows); the group scales keep
+the quant's layout (a transposed buffer where it was column-major, padded
+for TMA where it was). Only for vLLM's constants (eps 1e-10, ±448) and
+groups of 64 or 128, the ones vLLM registers.",
     anchor: Some("func.func"),
     options: &[],
     statistics: &[
