@@ -54,6 +54,7 @@ use mlir_support::{
 };
 use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
+use vllm_dialect::provenance::Layout;
 
 /// A kernel parameter, in launch order.
 #[derive(Clone, Debug, PartialEq)]
@@ -570,7 +571,7 @@ pub fn collect_with(module: &mlir_support::melior::ir::Module<'_>, tokens: Optio
 /// table) that get none here: vLLM's own kernels run them (attention, the
 /// rotary embedding, the GEMMs, NVFP4) or their shape is one no kernel is
 /// built for (a symbolic or odd row width, f32 activations), or a buffer
-/// they write lies otherwise than the kernel writes (`buffers_as_written`).
+/// they write lies otherwise than the kernel writes (`scale_layout`, `rows_as_written`).
 fn collect_reporting(
     module: &mlir_support::melior::ir::Module<'_>,
     tokens: Option<u64>,
@@ -610,9 +611,9 @@ fn kernels_of(op: &OperationRef<'_, '_>, name: &str, tokens: Option<u64>, option
     let many = tokens.is_none_or(|t| t >= BLOCK_STEP);
     let kind = kind_of(name)?;
     let named = vllm_dialect::verify::named_operands(op)?;
-    // The kernels write rows, and scales in the layout the op's flags name: a
+    // The kernels write rows, and scales in one layout (`scale_layout`): a
     // buffer laid out otherwise gets none (vLLM's kernel reads its strides).
-    if !buffers_as_written(op, &named) {
+    if !rows_as_written(op, &named) {
         return None;
     }
     if kind == "vllm.fused_qk_norm_rope" {
@@ -639,9 +640,19 @@ fn kernels_of(op: &OperationRef<'_, '_>, name: &str, tokens: Option<u64>, option
         .or_else(|| op.results().next().and_then(|r| ir::ranked_tensor(r.r#type())))
         .map_or_else(|| elem.clone(), |t| ir::type_string(t.element()).into_owned());
     // Group constants the kernel does not bake in: none.
-    let (group, scales) = group_of(op).ok()?.unzip();
-    // A call without layout flags (vLLM 0.11's) writes the layout its scale buffer has.
-    let scales = scales.map(|sc| unflagged_scales(op, &named, sc.ue8m0).unwrap_or(sc));
+    let (group, ue8m0) = group_of(op).ok()?.unzip();
+    let scales = match scale_layout(op, &named) {
+        None => None,
+        Some(layout) => {
+            let (transposed, tma) = match layout.ok()? {
+                Layout::RowMajor => (false, false),
+                Layout::Transposed => (true, false),
+                Layout::TmaPadded => (true, true),
+                Layout::Other => return None,
+            };
+            Some(GroupScales { ue8m0: ue8m0.unwrap_or(false), transposed, tma })
+        }
+    };
     let k = kernel_for(kind, h, &elem, given("residual"), &out_elem, group, given("scale_ub"))?.with_scales(scales.unwrap_or_default())?;
     let k = if options.silu_fast_division { k.clone().with_fast_division().unwrap_or(k) } else { k };
     let k = k.for_tokens(tokens);
@@ -654,9 +665,9 @@ fn kernels_of(op: &OperationRef<'_, '_>, name: &str, tokens: Option<u64>, option
 /// How a buffer an in-place op writes lies in memory, from the op that made
 /// it: `None` where that is not known here (a graph input, a view: the
 /// launcher checks what the manifest asks of those).
-fn buffer_layout(v: mlir_support::melior::ir::Value<'_, '_>) -> Option<vllm_dialect::provenance::Layout> {
+fn buffer_layout(v: mlir_support::melior::ir::Value<'_, '_>) -> Option<Layout> {
     use mlir_support::melior::ir::attribute::DenseI64ArrayAttribute;
-    use vllm_dialect::provenance::{Layout, TMA_ALIGNMENT};
+    use vllm_dialect::provenance::TMA_ALIGNMENT;
     let p = ir::producer(v)?;
     let name = p.name();
     let ints = |a: &str| -> Option<Vec<i64>> {
@@ -694,27 +705,6 @@ fn buffer_layout(v: mlir_support::melior::ir::Value<'_, '_>) -> Option<vllm_dial
     })
 }
 
-/// The scale layout of an in-place op whose call lacks a layout flag for
-/// its scales (vLLM 0.11's per-group quant; vLLM's own fused norm, whose
-/// TMA padding is in the strides): its buffer's, where known.
-fn unflagged_scales(
-    op: &OperationRef<'_, '_>,
-    named: &[(&'static str, Vec<mlir_support::melior::ir::Value<'_, '_>>)],
-    ue8m0: bool,
-) -> Option<GroupScales> {
-    use vllm_dialect::provenance::Layout;
-    let def = vllm_dialect::op(op.name().as_string_ref().as_str().ok()?)?;
-    let (name, _) = def.transposed_if.first()?;
-    let v = named.iter().find(|(n, _)| n == name).and_then(|(_, vs)| vs.first().copied())?;
-    match (vllm_dialect::verify::transposed(op, def, name), vllm_dialect::verify::tma_aligned(op, def, name), buffer_layout(v)?) {
-        (None, _, Layout::RowMajor) => Some(GroupScales { ue8m0, transposed: false, tma: false }),
-        (None, _, Layout::Transposed) => Some(GroupScales { ue8m0, transposed: true, tma: false }),
-        // Transposed with no padding flag (vLLM's own fused norm: the padding is in the strides).
-        (None, _, Layout::TmaPadded) | (Some(true), None, Layout::TmaPadded) => Some(GroupScales { ue8m0, transposed: true, tma: true }),
-        _ => None,
-    }
-}
-
 /// Whether `v` is the graph's `k*((rows + k-1)//k)`: SymInt arithmetic
 /// (`operator.mul`, `floordiv`, `add` by integers, as Inductor and
 /// fix-functionalization write a padded size) on `rows`.
@@ -732,30 +722,52 @@ fn rounds_up_to<'c: 'a, 'a>(v: mlir_support::melior::ir::Value<'c, 'a>, rows: ml
         .is_some_and(|r| r == rows)
 }
 
-/// Whether every buffer the in-place op `op` writes lies as its kernel
-/// writes it: rows, or the scales its `transposed_if` / `tma_aligned_if`
-/// flags name, or, for a call without those flags, its buffer's layout
-/// (unknown buffers, graph inputs, pass).
-fn buffers_as_written(op: &OperationRef<'_, '_>, named: &[(&'static str, Vec<mlir_support::melior::ir::Value<'_, '_>>)]) -> bool {
-    use vllm_dialect::provenance::Layout;
+/// The layout the op's per-group scales are written in (`None` for an op
+/// without such a buffer, `transposed_if` in the table): what its flags
+/// name (read on the in-place twin), and where the call lacks a flag (vLLM
+/// 0.11's quant has none, vLLM's own fused norm no padding flag: their
+/// kernels read the strides), its buffer's. `Err` where the buffer lies
+/// otherwise or an in-place call's unflagged buffer is not known here.
+fn scale_layout(
+    op: &OperationRef<'_, '_>,
+    named: &[(&'static str, Vec<mlir_support::melior::ir::Value<'_, '_>>)],
+) -> Option<Result<Layout, ()>> {
+    let def = vllm_dialect::op(op.name().as_string_ref().as_str().ok()?)?;
+    let twin = def.inplace.as_deref().and_then(vllm_dialect::op).unwrap_or(def);
+    let (name, _) = twin.transposed_if.first()?;
+    // The buffer (in-place form only) and its layout where known.
+    let buffer = named.iter().find(|(n, _)| n == name).and_then(|(_, vs)| vs.first().copied());
+    let got = buffer.and_then(buffer_layout);
+    let paddable = twin.tma_aligned_if.iter().any(|(n, _)| n == name);
+    let flags = (vllm_dialect::verify::transposed(op, twin, name), vllm_dialect::verify::tma_aligned(op, twin, name));
+    let want = match flags {
+        (Some(true), Some(true)) => Layout::TmaPadded,
+        // No padding flag where the op may pad: padded where the buffer is, which must be known.
+        (Some(true), None) if paddable && buffer.is_some() => {
+            return Some(got.filter(|l| matches!(l, Layout::Transposed | Layout::TmaPadded)).ok_or(()));
+        }
+        (Some(true), _) => Layout::Transposed,
+        (Some(false), _) => Layout::RowMajor,
+        // No flag at all: the buffer's layout; rows for the value form, which has none.
+        (None, _) if buffer.is_none() => Layout::RowMajor,
+        (None, _) => return Some(got.filter(|l| *l != Layout::Other).ok_or(())),
+    };
+    // A one-row or one-column buffer is the same bytes transposed or not.
+    let thin = buffer.and_then(|v| vllm_dialect::verify::shape_of(v.r#type())).is_some_and(|s| s.contains(&Some(1)));
+    let agrees = got.is_none_or(|g| g == want || thin && want != Layout::TmaPadded && g != Layout::Other);
+    Some(if agrees { Ok(want) } else { Err(()) })
+}
+
+/// Whether every buffer the in-place op `op` writes besides its per-group
+/// scales (`scale_layout`) lies in rows, as its kernel writes it (unknown
+/// buffers, graph inputs, pass).
+fn rows_as_written(op: &OperationRef<'_, '_>, named: &[(&'static str, Vec<mlir_support::melior::ir::Value<'_, '_>>)]) -> bool {
     let Some(def) = op.name().as_string_ref().as_str().ok().and_then(vllm_dialect::op) else { return false };
-    def.operands.iter().filter(|d| d.mutated).all(|d| {
+    def.operands.iter().filter(|d| d.mutated && !def.transposed_if.iter().any(|(n, _)| n == &d.name)).all(|d| {
         let Some(v) = named.iter().find(|(n, _)| *n == d.name).and_then(|(_, vs)| vs.first().copied()) else { return true };
-        let flagged = def.transposed_if.iter().any(|(n, _)| n == &d.name);
-        let want = match (vllm_dialect::verify::transposed(op, def, &d.name), vllm_dialect::verify::tma_aligned(op, def, &d.name)) {
-            (Some(true), Some(true)) => Layout::TmaPadded,
-            // No padding flag (vLLM's fused norm): the kernel pads where the buffer is padded.
-            (Some(true), None) if def.tma_aligned_if.iter().any(|(n, _)| n == &d.name) => {
-                return buffer_layout(v).is_some_and(|l| matches!(l, Layout::Transposed | Layout::TmaPadded));
-            }
-            (Some(true), _) => Layout::Transposed,
-            // No flag on a buffer that may have one: the kernel follows the buffer (`unflagged_scales`).
-            (None, _) if flagged => return buffer_layout(v).is_some_and(|l| l != Layout::Other),
-            _ => Layout::RowMajor,
-        };
         // A one-row or one-column buffer is the same bytes either way.
-        let trivial = vllm_dialect::verify::shape_of(v.r#type()).is_some_and(|s| s.len() < 2 || s.contains(&Some(1)));
-        buffer_layout(v).is_none_or(|got| got == want || trivial && want != Layout::TmaPadded && got != Layout::Other)
+        let thin = vllm_dialect::verify::shape_of(v.r#type()).is_some_and(|s| s.len() < 2 || s.contains(&Some(1)));
+        buffer_layout(v).is_none_or(|got| got == Layout::RowMajor || thin && got != Layout::Other)
     })
 }
 
@@ -839,10 +851,10 @@ pub fn qk_norm_rope_kernel(heads: QkHeads, elem: &str) -> Option<Kernel> {
     })
 }
 
-/// The group size and scale layout of a per-group op (`None` for other
-/// ops); `Err` when its constants are not the ones the kernel bakes in
-/// (eps 1e-10, ±448).
-fn group_of(op: &mlir_support::melior::ir::operation::OperationRef<'_, '_>) -> Result<Option<(u64, GroupScales)>, ()> {
+/// The group size of a per-group op and whether its scales are powers of
+/// two (`None` for other ops); `Err` when its constants are not the ones
+/// the kernel bakes in (eps 1e-10, ±448).
+fn group_of(op: &mlir_support::melior::ir::operation::OperationRef<'_, '_>) -> Result<Option<(u64, bool)>, ()> {
     use mlir_support::melior::ir::attribute::{BoolAttribute, FloatAttribute, IntegerAttribute};
     let Ok(g) = op.attribute("group_size") else { return Ok(None) };
     let g = IntegerAttribute::try_from(g).map_err(|_| ())?.value();
@@ -852,12 +864,9 @@ fn group_of(op: &mlir_support::melior::ir::operation::OperationRef<'_, '_>) -> R
     if !constants_ok {
         return Err(());
     }
-    // The fused ops' flags, or the standalone quant's (vLLM main's `dummy_is_*`).
-    let transposed = flag("is_scale_transposed").or(flag("dummy_is_scale_transposed")) == Some(true);
-    // TMA padding pads a transpose's rows; row-major scales have none to pad.
-    let tma = transposed && flag("is_scale_tma_aligned").or(flag("dummy_is_tma_aligned")) == Some(true);
-    let scales = GroupScales { ue8m0: flag("scale_ue8m0") == Some(true), transposed, tma };
-    u64::try_from(g).map(|g| Some((g, scales))).map_err(|_| ())
+    // Power-of-two scales; their layout is `scale_layout`'s.
+    let ue8m0 = flag("scale_ue8m0") == Some(true);
+    u64::try_from(g).map(|g| Some((g, ue8m0))).map_err(|_| ())
 }
 
 /// What `emit` produces: the unique kernels of a compiled graph's shape
