@@ -3,6 +3,7 @@
 schema): any deterministic function of its inputs serves, since the tests
 check that the fused graph computes what eager does with the quant outside."""
 import torch
+from inductor_pass import compile_with_pass, dump_post_grad
 
 LAYER = "model.layers.0.self_attn.attn"
 
@@ -24,3 +25,17 @@ def inputs(t, seed, heads, dqk, dkv, dpe):
     gen = torch.Generator().manual_seed(seed)
     return (torch.randn(t, heads, dqk, generator=gen).to(torch.bfloat16),
             torch.randn(t, dkv, generator=gen).to(torch.bfloat16), torch.randn(t, dpe, generator=gen).to(torch.bfloat16))
+
+
+def compiled_and_eager(fn, args, extra, symbolic, dump=None):
+    """`fn(*args, extra)` compiled with the attention fusion (v1 functionalization, as vLLM runs) and
+    eagerly, the token dim of `args` marked dynamic when `symbolic` (`dump` names the capture of that
+    graph, `dump_post_grad`): (got, want, the compiled graph's calls)."""
+    compiled, seen = compile_with_pass(fn, {"enable_attn_fusion": True, "eliminate_noops": True},
+                                       enable_auto_functionalized_v2=False)
+    if symbolic:
+        for x in args:
+            torch._dynamo.mark_dynamic(x, 0)
+        if dump:
+            dump_post_grad(fn, (*args, extra), dump)
+    return compiled(*args, extra), fn(*args, extra), seen

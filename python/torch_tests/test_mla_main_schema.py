@@ -22,8 +22,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fp8 import per_group  # noqa: E402
-from inductor_pass import assert_same_outputs, compile_with_pass, define_ops, dump_post_grad  # noqa: E402
-from mla import LAYER, stand_in  # noqa: E402
+from inductor_pass import assert_same_outputs, define_ops  # noqa: E402
+from mla import LAYER, compiled_and_eager, stand_in  # noqa: E402
 from mla import inputs as mla_inputs  # noqa: E402
 from mla import static_fp8 as _fp8  # noqa: E402
 
@@ -118,15 +118,7 @@ class MlaMainSchema(unittest.TestCase):
     def test_static_and_per_group_quants_fuse_into_the_attention(self):
         for symbolic in (True, False):
             with self.subTest(symbolic=symbolic):
-                compiled, seen = compile_with_pass(layers, {"enable_attn_fusion": True, "eliminate_noops": True},
-                                                   enable_auto_functionalized_v2=False)
-                args = inputs(150, 7)
-                if symbolic:
-                    for x in args:
-                        torch._dynamo.mark_dynamic(x, 0)
-                    dump_post_grad(layers, (*args, torch.tensor(0.01)), "mla_main")
-                got = compiled(*args, torch.tensor(0.01))
-                want = layers(*args, torch.tensor(0.01))
+                got, want, seen = compiled_and_eager(layers, inputs(150, 7), torch.tensor(0.01), symbolic, "mla_main")
                 self.assertEqual(len(seen), 1)
                 self.assertEqual(seen[0].count("vllm.unified_mla_attention_with_output.default"), 4, seen[0])
                 for gone in ("_C.static_scaled_fp8_quant.default", "_C.per_token_group_fp8_quant.default",

@@ -15,8 +15,8 @@ import unittest
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from inductor_pass import compile_with_pass, define_ops  # noqa: E402
-from mla import LAYER, stand_in  # noqa: E402
+from inductor_pass import define_ops  # noqa: E402
+from mla import LAYER, compiled_and_eager, stand_in  # noqa: E402
 from mla import inputs as mla_inputs  # noqa: E402
 from mla import static_fp8 as _fp8  # noqa: E402
 from nvfp4 import SCALED_FP4_QUANT, nvfp4, quant, scaled_fp4_quant  # noqa: E402
@@ -78,14 +78,7 @@ def inputs(t, seed):
 
 class MlaQuantFusion(unittest.TestCase):
     def check(self, fn, extra, symbolic):
-        compiled, seen = compile_with_pass(fn, {"enable_attn_fusion": True, "eliminate_noops": True},
-                                           enable_auto_functionalized_v2=False)
-        args = inputs(150, 7)
-        if symbolic:
-            for x in args:
-                torch._dynamo.mark_dynamic(x, 0)
-        got = compiled(*args, extra)
-        want = fn(*args, extra)
+        got, want, seen = compiled_and_eager(fn, inputs(150, 7), extra, symbolic)
         self.assertEqual(len(seen), 1)
         self.assertEqual(seen[0].count("vllm.unified_mla_attention_with_output.default"), 1, seen[0])
         for gone in ("_C.static_scaled_fp8_quant.default", "_C.scaled_fp4_quant.default", "auto_functionalized"):
