@@ -179,7 +179,7 @@ fn every_kernel_compiles_to_ptx() -> Result<(), Failed> {
     ];
     let all = cases.iter().flat_map(|&(op, res, elem, out, must)| [4096u64, 66].map(|h| (op, res, elem, out, must, h, None))).chain(
         groups.iter().flat_map(|&(op, res, elem, g)| {
-            [4096u64, 7168].map(|h| (op, res, elem, F8, &["cvt.rn.satfinite.e4m3x2.f32", "div.rn.f32"][..], h, g))
+            [4096u64, 7168].map(|h| (op, res, elem, F8, &["cvt.rn.satfinite.e4m3x2.f32", "rcp.rn.f32"][..], h, g))
         }),
     );
     for (op, residual, elem, out, must, h, group) in all {
@@ -196,6 +196,20 @@ fn every_kernel_compiles_to_ptx() -> Result<(), Failed> {
             if !ptx.contains(m) {
                 return Err(format!("{}: no {m} in its PTX", k.name).into());
             }
+        }
+        // The per-group kernels divide with fmas (`body::div_by_448`,
+        // `body::div_by_max_scale`): `div.rn.f32` ends a basic block with
+        // its branch to a slow path, once per group. What divides is a
+        // norm's mean, once a row (by H, a multiply where H is a power of
+        // two), and SiLU, once per exponential (`x / (1 + exp(-x))`).
+        let allowed = if op.contains("silu") {
+            ptx.matches("ex2.approx.f32").count()
+        } else {
+            usize::from(op.contains("rms_norm") && !h.is_power_of_two())
+        };
+        let divisions = ptx.matches("div.rn.f32").count();
+        if group.is_some() && divisions != allowed {
+            return Err(format!("{}: {divisions} div.rn.f32 in a per-group kernel, {allowed} expected", k.name).into());
         }
     }
     // A register-form kernel is compiled per block: few tokens take up to

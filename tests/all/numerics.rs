@@ -18,6 +18,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::rsqrt_approximation_effect_is_bounded", rsqrt_approximation_effect_is_bounded),
     ("numerics::every_arch_computes_the_same_bytes", every_arch_computes_the_same_bytes),
     ("numerics::ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs", ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs),
+    ("numerics::fma_divisions_are_ieee", fma_divisions_are_ieee),
     ("numerics::qk_norm_rope_fusion", qk_norm_rope_fusion),
     ("numerics::qk_norm_rope_kernel_matches_the_reference", qk_norm_rope_kernel_matches_the_reference),
     ("numerics::silu_fast_path_division_is_ieee_in_its_range", silu_fast_path_division_is_ieee_in_its_range),
@@ -889,14 +890,18 @@ const SIM_RESIDENT: u64 = 5;
 
 /// How far apart two stored values of type `elem` are: representable steps
 /// for 8- and 16-bit types, relative difference for f32; infinite when only
-/// one is NaN. A 16-bit NaN matches any NaN.
+/// one is NaN, or for zeros of opposite signs (no rounding step moves a
+/// value across zero, so only a wrong sign does). A 16-bit NaN matches any
+/// NaN.
 fn distance(elem: &str, a: &[u8], b: &[u8]) -> Vec<f64> {
     let ordinal = |v: i64, sign: i64| if v & sign != 0 { -(v & (sign - 1)) } else { v };
+    let signed_zeros = |x: i64, y: i64, sign: i64| x != y && x & (sign - 1) == 0 && y & (sign - 1) == 0;
     match elem {
         "f8E4M3FN" => a
             .iter()
             .zip(b)
             .map(|(x, y)| match (x & 0x7f == 0x7f, y & 0x7f == 0x7f) {
+                (false, false) if signed_zeros(*x as i64, *y as i64, 0x80) => f64::INFINITY,
                 (false, false) => (ordinal(*x as i64, 0x80) - ordinal(*y as i64, 0x80)).abs() as f64,
                 (nx, ny) => {
                     if nx && ny {
@@ -924,6 +929,7 @@ fn distance(elem: &str, a: &[u8], b: &[u8]) -> Vec<f64> {
                 .map(|(x, y)| {
                     let (x, y) = (u16::from_le_bytes([x[0], x[1]]), u16::from_le_bytes([y[0], y[1]]));
                     match (is_nan16(x, bf16), is_nan16(y, bf16)) {
+                        (false, false) if signed_zeros(x as i64, y as i64, 0x8000) => f64::INFINITY,
                         (false, false) => (ordinal(x as i64, 0x8000) - ordinal(y as i64, 0x8000)).abs() as f64,
                         (nx, ny) => {
                             if nx && ny {
@@ -1211,6 +1217,91 @@ fn ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs() -> Result<(), Failed> 
         }
     }
     eprintln!("ue8m0: {checked} bf16/f16 group maxima, identical to exp2(ceil(log2 s))");
+    Ok(())
+}
+
+/// The two divisions the per-token and per-group kernels write with fmas
+/// (`body::div_by_448`, `body::div_by_max_scale`), here in Rust (`mul_add`
+/// is a fused multiply-add), give IEEE's quotient, sign of zero included:
+/// - the group scale `m / 448` for every 16-bit group max (floored at 1e-10
+///   as the kernels do), 1e-10 itself, +inf and 4M random f32 maxima;
+/// - `y / s` for scales made from such a max and 4M random 16-bit `y` with
+///   `|y| <= max` (±0 among them), and an infinite scale (`sfv = 0`); for
+///   `|y| < 2^-100` or a quotient below 2^-58 the FP8 code, as
+///   `body::div_by_reciprocal` documents.
+///
+/// The select-free forms are checked to differ from the naive ones where
+/// the select was needed (so the test can fail).
+fn fma_divisions_are_ieee() -> Result<(), Failed> {
+    let r448 = 1.0f32 / 448.0;
+    let by_448 = |x: f32| {
+        let q0 = x * r448;
+        let q1 = (-q0.mul_add(448.0, -x)).mul_add(r448, q0);
+        if x == f32::INFINITY { x } else { q1 }
+    };
+    // `div_by_max_scale`'s lanes for the scale `s`.
+    let by_scale = |y: f32, s: f32| {
+        let (r, sf) = (1.0 / s, if s == f32::INFINITY { 0.0 } else { s });
+        let q0 = y * r;
+        (-q0.mul_add(sf, -y)).mul_add(r, q0)
+    };
+    let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    let mut rng = SplitMix64(448);
+    let mut maxima: Vec<f32> = vec![1e-10, f32::INFINITY];
+    for dt in [DType::BF16, DType::F16] {
+        for b in 0..=0x7fffu16 {
+            let m = widen16(dt, b);
+            if !m.is_nan() {
+                maxima.push(m.max(1e-10));
+            }
+        }
+    }
+    for _ in 0..4_000_000 {
+        let m = f32::from_bits((rng.next_u64() >> 33) as u32 & 0x7f7f_ffff);
+        maxima.push(m.max(1e-10));
+    }
+    for &m in &maxima {
+        if !same(by_448(m), m / 448.0) {
+            return Err(format!("{m:e} / 448: {:e}, IEEE {:e}", by_448(m), m / 448.0).into());
+        }
+    }
+    let mut checked = 0u64;
+    let sixteen: Vec<f32> = (0..=u16::MAX).flat_map(|b| [widen16(DType::BF16, b), widen16(DType::F16, b)]).collect();
+    while checked < 4_000_000 {
+        let m = sixteen[rng.next_u64() as usize % sixteen.len()].abs();
+        let y = sixteen[rng.next_u64() as usize % sixteen.len()];
+        if m.is_nan() || y.is_nan() || y.abs() > m {
+            continue;
+        }
+        let s = (m.max(1e-10)) / 448.0;
+        for y in [y, 0.0, -0.0] {
+            let (ours, ieee) = (by_scale(y, s), y / s);
+            // A residual or quotient below f32's normal range is outside
+            // Markstein's theorem: the quotient may move by an ulp, but it
+            // is below 2^-58, and its FP8 code the same signed zero.
+            let fp8 = |v: f32| float8::F8E4M3::from_f32(v).to_bits();
+            let tiny = y.abs() < 2f32.powi(-100) || ieee.abs() < 2f32.powi(-58);
+            if !(same(ours, ieee) || tiny && fp8(ours) == fp8(ieee)) {
+                return Err(format!("{y:e} / {s:e}: {ours:e}, IEEE {ieee:e}").into());
+            }
+        }
+        checked += 1;
+    }
+    for y in [1.5f32, -1.5, 0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY] {
+        if !same(by_scale(y, f32::INFINITY), y / f32::INFINITY) {
+            return Err(format!("{y:e} / inf: {:e}", by_scale(y, f32::INFINITY)).into());
+        }
+    }
+    // The forms without the negated residual or the zero scale are wrong
+    // exactly there.
+    let naive = |y: f32, s: f32| {
+        let q0 = y * (1.0 / s);
+        (-q0).mul_add(s, y).mul_add(1.0 / s, q0)
+    };
+    if same(naive(-0.0, 2.0), -0.0) || !naive(1.5, f32::INFINITY).is_nan() {
+        return Err("the naive correction is right where it should not be: the cases above test nothing".into());
+    }
+    eprintln!("fma divisions: {} group maxima / 448 and {checked} quotients, identical to IEEE", maxima.len());
     Ok(())
 }
 

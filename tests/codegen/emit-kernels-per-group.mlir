@@ -54,8 +54,11 @@
 // COLMAJOR: mov.u32 {{.*}}, %nctaid.x;
 
 // The group max is an xor butterfly over the group's 16 threads (offsets
-// 8, 4, 2, 1; one max.f32 each), then the scale divides and NaN clamps to
-// -448 (fmaxf first):
+// 8, 4, 2, 1; one max.f32 each), then the scale is max/448 by a multiply
+// and Markstein's fma correction (+inf kept), no div.rn.f32; each lane
+// divides by the scale through its reciprocal and two fmas (one select a
+// group, for an infinite scale; none a lane) and
+// NaN clamps to -448 (fmaxf; `satfinite` is the upper bound):
 // PTX: .visible .entry rms_norm_per_block_quant_residual_g128_h4096_bf16(
 // PTX: rsqrt.approx.f32
 // PTX: shfl.sync.bfly.b32 {{.*}}, 8, 31, -1;
@@ -65,8 +68,26 @@
 // PTX-NEXT: shfl.sync.bfly.b32 {{.*}}, 2, 31, -1;
 // PTX-NEXT: max.f32
 // PTX-NEXT: shfl.sync.bfly.b32 {{.*}}, 1, 31, -1;
-// PTX-NEXT: max.f32
-// PTX-NEXT: div.rn.f32
+// PTX-NEXT: max.f32 [[M:%r[0-9]+]],
+// PTX-NEXT: mul.rn.f32 [[Q0:%r[0-9]+]], [[M]], 0f3B124925;
+// PTX-NEXT: neg.f32
+// PTX-NEXT: fma.rn.f32 [[E:%r[0-9]+]], [[Q0]], 0f43E00000,
+// PTX-NEXT: fma.rn.f32 {{%r[0-9]+}}, [[E]], 0fBB124925, [[Q0]];
+// PTX-NEXT: setp.eq.f32 {{%p[0-9]+}}, [[M]], 0f7F800000;
+// PTX-NOT: div.rn.f32
+// PTX: rcp.rn.f32 [[R:%r[0-9]+]], [[S:%r[0-9]+]];
+// PTX-NEXT: neg.f32 [[NR:%r[0-9]+]], [[R]];
+// PTX-NEXT: setp.eq.f32 [[INF:%p[0-9]+]], [[S]], 0f7F800000;
+// PTX-NEXT: selp.f32 [[SF:%r[0-9]+]], 0f00000000, [[S]], [[INF]];
+// PTX-NOT: selp
+// PTX: fma.rn.f32 {{%r[0-9]+}}, {{%r[0-9]+}}, [[SF]],
+// PTX-NOT: selp
+// PTX: fma.rn.f32 {{%r[0-9]+}}, {{%r[0-9]+}}, [[NR]],
+// PTX-NOT: selp
+// PTX-NOT: min.f32
+// PTX: max.f32 {{%r[0-9]+}}, {{%r[0-9]+}}, 0fC3E00000;
+// PTX-NOT: min.f32
+// PTX: st.global.v4.b16
 // (The conversion is laid out before the butterfly in the PTX.)
 // CVT: cvt.rn.satfinite.e4m3x2.f32
 

@@ -98,8 +98,14 @@
 // The row stays in the 32-bit words it was loaded in (two bf16 each) across
 // the reduction and is widened after it: the upper lane by a mask.
 // PTX: and.b32 {{%r[0-9]+}}, {{%r[0-9]+}}, -65536;
-// PTX: cvt.rn.satfinite.e4m3x2.f32
-// PTX: st.global.v2.b32
+// vLLM's clamp sends NaN to +448 (fminf first); `satfinite` is the lower
+// bound, so no max.f32 a lane. The four converted pairs are stored as they
+// are (not taken apart into bytes and packed again).
+// PTX: min.f32 {{%r[0-9]+}}, {{%r[0-9]+}}, 0f43E00000;
+// PTX-NOT: max.f32 {{%r[0-9]+}}, {{%r[0-9]+}}, 0fC3E00000;
+// PTX-COUNT-4: cvt.rn.satfinite.e4m3x2.f32
+// PTX-NEXT: add.s64
+// PTX-NEXT: st.global.v4.b16 [{{%rd[0-9]+}}], {{[{]}}%rs{{[0-9]+}}, %rs{{[0-9]+}}, %rs{{[0-9]+}}, %rs{{[0-9]+}}};
 // PTX-NOT: bar.sync
 
 // The residual form adds in bf16 (LLVM folds extf/addf/truncf into the
@@ -121,11 +127,18 @@
 // TOK: .visible .entry rms_norm_dynamic_per_token_quant_residual_h4096_bf16(
 // TOK: rsqrt.approx.f32
 // TOK: max.s32
+// The lanes take no select: an infinite row scale is replaced by 0 in the
+// correction once a row (body::div_by_max_scale).
 // TOK: div.rn.f32
 // TOK-NOT: div.rn.f32
+// TOK: rcp.rn.f32 [[R:%r[0-9]+]], [[S:%r[0-9]+]];
+// TOK: setp.eq.f32 [[INF:%p[0-9]+]], [[S]], 0f7F800000;
+// TOK-NEXT: selp.f32 {{%r[0-9]+}}, 0f00000000, [[S]], [[INF]];
+// TOK-NOT: {{selp|div.rn.f32}}
 // TOK: fma.rn.f32
+// TOK-NOT: {{selp|div.rn.f32}}
 // TOK: cvt.rn.satfinite.e4m3x2.f32
-// TOK-NOT: div.rn.f32
+// TOK-NOT: {{selp|div.rn.f32}}
 
 // SiLU-and-mul + quant: exp as ex2.approx (no libdevice), IEEE division.
 // SILU: .visible .entry silu_and_mul_quant_d14336_bf16(

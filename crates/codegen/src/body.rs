@@ -241,8 +241,9 @@ pub(crate) fn store_act(ptr: &str, index: &str, t: &str, w: u64) -> String {
 /// (Markstein's theorem; Muller et al., Handbook of Floating-Point
 /// Arithmetic, on division with an fma). Not
 /// covered by the theorem: a residual below f32's range, for |y| < ~2^-100,
-/// where the quotient is < 2^-58 and every FP8 rounding of it is 0 (300M
-/// random pairs: no other difference); and an infinite `q0` (y infinite, or
+/// or a subnormal quotient (a huge scale), where the quotient is < 2^-58 and
+/// every FP8 rounding of it is a zero of its sign (300M random pairs: no
+/// other difference); and an infinite `q0` (y infinite, or
 /// y*rcp past f32), where the residual is NaN and `q0` is kept, which is
 /// the infinity the division gives. A zero residual means `q0` is the
 /// quotient: it is kept too, with its sign (`-0 + 0` would be `+0`).
@@ -257,6 +258,76 @@ pub(crate) fn div_by_reciprocal(y: &str, sv: &str, rcpv: &str, w: u64) -> String
         %dzero = arith.constant dense<0.0> : vector<{w}xf32>
         %dkeep = arith.cmpf ueq, %dres, %dzero : vector<{w}xf32>
         %q = arith.select %dkeep, %dq0, %dq1 : vector<{w}xi1>, vector<{w}xf32>
+"#
+    )
+}
+
+/// `%q = y / s` as `div_by_reciprocal` computes it, for a scale taken from
+/// the max of `|y|` (`|y / s| <= 448` up to rounding, or `s` infinite), in
+/// four instructions a lane where that takes six: no select. It needs
+/// `max_scale_operands`: `rcpv` = `RN(1/s)`, `nrcpv` = `-RN(1/s)` and `sfv`
+/// = `s`, or 0 where `s` is infinite. Markstein's correction with its
+/// residual negated, `q0 - (q0*s - y) * rcp`: the same two roundings (RN is
+/// odd), so the same quotient, and the cases the select kept `q0` for come
+/// out by themselves:
+/// - `y = ±0`: the residual is `±0 + ∓0 = +0`, and `q0 - 0` keeps `q0`'s
+///   sign (`-0 + -0 = -0`), where `q0 + 0` would give `+0`;
+/// - `s` infinite (an infinite `|y|` in the row or group): `sfv = 0` makes
+///   the residual `-y` and the correction `y * -0`, a zero of `y`'s sign, so
+///   finite lanes give `q0 = y * 0`, signed, as `y / inf` does, and infinite
+///   ones NaN, as `inf / inf`;
+/// - an infinite `q0` with a finite `s` cannot happen: `|y| <= max`.
+///
+/// A scale clamped below the max (`scale_ub`) keeps `div_by_reciprocal`.
+pub(crate) fn div_by_max_scale(y: &str, rcpv: &str, nrcpv: &str, sfv: &str, w: u64) -> String {
+    format!(
+        r#"        %dq0 = arith.mulf {y}, {rcpv} : vector<{w}xf32>
+        %dny = arith.negf {y} : vector<{w}xf32>
+        %dres = llvm.intr.fma(%dq0, {sfv}, %dny) : (vector<{w}xf32>, vector<{w}xf32>, vector<{w}xf32>) -> vector<{w}xf32>
+        %q = llvm.intr.fma(%dres, {nrcpv}, %dq0) : (vector<{w}xf32>, vector<{w}xf32>, vector<{w}xf32>) -> vector<{w}xf32>
+"#
+    )
+}
+
+/// `{dst} = RN({x} / 448)` for `x >= 1e-10` (a group max, so no NaN) or
+/// `+inf`, without `div.rn.f32`, whose expansion on the GPU (a fast path, a
+/// range check and a branch to a slow path) ends a basic block in the middle
+/// of each group's step: `x * RN(1/448)` within one ulp, then Markstein's
+/// correction as in `div_by_max_scale` (IEEE's quotient for every such
+/// `x`: the quotient is normal and finite, `numerics::group_scale_division_is_ieee`
+/// checks every 16-bit maximum and random f32 ones), and `+inf` for an
+/// infinite `x`, where the residual is NaN.
+pub(crate) fn div_by_448(dst: &str, x: &str) -> String {
+    let r = flt(1.0f32 / 448.0);
+    format!(
+        r#"        {dst}_r = arith.constant {r} : f32
+        {dst}_nr = arith.constant -{r} : f32
+        {dst}_c = arith.constant 448.0 : f32
+        {dst}_q0 = arith.mulf {x}, {dst}_r : f32
+        {dst}_nx = arith.negf {x} : f32
+        {dst}_e = llvm.intr.fma({dst}_q0, {dst}_c, {dst}_nx) : (f32, f32, f32) -> f32
+        {dst}_q1 = llvm.intr.fma({dst}_e, {dst}_nr, {dst}_q0) : (f32, f32, f32) -> f32
+        {dst}_inf = arith.constant 0x7F800000 : f32
+        {dst}_isinf = arith.cmpf oeq, {x}, {dst}_inf : f32
+        {dst} = arith.select {dst}_isinf, {dst}_inf, {dst}_q1 : f32
+"#
+    )
+}
+
+/// The operands `div_by_max_scale` takes for the scale `s` (an f32 value),
+/// in every lane of `w`: `%{p}rcpv` (`RN(1/s)`), `%{p}nrcpv` (its negation)
+/// and `%{p}sfv` (`s`, or 0 where it is infinite). Needs `%one`.
+pub(crate) fn max_scale_operands(s: &str, p: &str, w: u64) -> String {
+    format!(
+        r#"      %{p}rcp = arith.divf %one, {s} : f32
+      %{p}rcpv = vector.broadcast %{p}rcp : f32 to vector<{w}xf32>
+      %{p}nrcp = arith.negf %{p}rcp : f32
+      %{p}nrcpv = vector.broadcast %{p}nrcp : f32 to vector<{w}xf32>
+      %{p}sinf = arith.constant 0x7F800000 : f32
+      %{p}isinf = arith.cmpf oeq, {s}, %{p}sinf : f32
+      %{p}szero = arith.constant 0.0 : f32
+      %{p}sf = arith.select %{p}isinf, %{p}szero, {s} : f32
+      %{p}sfv = vector.broadcast %{p}sf : f32 to vector<{w}xf32>
 "#
     )
 }
@@ -895,17 +966,28 @@ pub(crate) fn store_fp8_nan_to(target: Target, index: &str, w: u64, nan: &str) -
     // LLVM's minnum/maxnum are C's fminf/fmaxf (a NaN operand yields the
     // other), one `min.f32`/`max.f32` each on NVPTX: vLLM's clamp order then
     // decides where NaN goes (`fmaxf(-M, fminf(v, M))`: +448; the per-group
-    // `fminf(fmaxf(v, -M), M)`: -448).
+    // `fminf(fmaxf(v, -M), M)`: -448). On the GPU only that first bound is
+    // emitted: `cvt.rn.satfinite` takes everything past ±448 (infinities
+    // included) to ±448 itself, which is the second bound, so it would
+    // change no byte and costs an instruction per element. The host's
+    // integer rounding (`fp8_bits`) needs both.
     let (first, second) = if nan == "%nmax" { ("maxnum", "minnum") } else { ("minnum", "maxnum") };
     let (b1, b2) = if nan == "%nmax" { ("%nmax", "%pmax") } else { ("%pmax", "%nmax") };
-    let mut k = format!(
-        r#"        %qa = llvm.intr.{first}(%q, {b1}) : (vector<{w}xf32>, vector<{w}xf32>) -> vector<{w}xf32>
-        %qb = llvm.intr.{second}(%qa, {b2}) : (vector<{w}xf32>, vector<{w}xf32>) -> vector<{w}xf32>
-        %q8_0 = arith.constant dense<0> : vector<{w}xi8>
-"#
-    );
-    // One hardware conversion (or emulation) per pair of lanes.
-    for p in 0..w / 2 {
+    let mut k = format!("        %qa = llvm.intr.{first}(%q, {b1}) : (vector<{w}xf32>, vector<{w}xf32>) -> vector<{w}xf32>\n");
+    let clamped = match target {
+        Target::Gpu => "%qa",
+        Target::Cpu => {
+            let _ = writeln!(k, "        %qb = llvm.intr.{second}(%qa, {b2}) : (vector<{w}xf32>, vector<{w}xf32>) -> vector<{w}xf32>");
+            "%qb"
+        }
+    };
+    let pairs = w / 2;
+    let _ = writeln!(k, "        %q16_0 = arith.constant dense<0> : vector<{pairs}xi16>");
+    // One hardware conversion (or emulation) per pair of lanes, its two
+    // bytes kept as one i16: inserted byte by byte into a vector of i8,
+    // NVPTX takes each pair apart and packs it again (shifts, `prmt`s),
+    // about one instruction more per element.
+    for p in 0..pairs {
         let pair = fp8_pair(target)
             .replace("%lo", &format!("%lo{p}"))
             .replace("%hi", &format!("%hi{p}"))
@@ -914,23 +996,19 @@ pub(crate) fn store_fp8_nan_to(target: Target, index: &str, w: u64, nan: &str) -
             .replace("%f8 ", &format!("%f8_{p} "));
         let _ = write!(
             k,
-            "        %lo{p} = vector.extract %qb[{}] : f32 from vector<{w}xf32>\n        %hi{p} = vector.extract %qb[{}] : f32 from vector<{w}xf32>\n{pair}",
+            "        %lo{p} = vector.extract {clamped}[{}] : f32 from vector<{w}xf32>\n        %hi{p} = vector.extract {clamped}[{}] : f32 from vector<{w}xf32>\n{pair}",
             2 * p,
             2 * p + 1
         );
-        for lane in 0..2 {
-            let _ = writeln!(
-                k,
-                "        %b{p}_{lane} = vector.extract %f8_{p}[{lane}] : i8 from vector<2xi8>\n        %q8_{} = vector.insert %b{p}_{lane}, %q8_{}[{}] : i8 into vector<{w}xi8>",
-                2 * p + lane + 1,
-                2 * p + lane,
-                2 * p + lane
-            );
-        }
+        let _ = writeln!(
+            k,
+            "        %h{p} = llvm.bitcast %f8_{p} : vector<2xi8> to i16\n        %q16_{} = vector.insert %h{p}, %q16_{p}[{p}] : i16 into vector<{pairs}xi16>",
+            p + 1
+        );
     }
     let _ = writeln!(
         k,
-        "        %po = llvm.getelementptr %out[{index}] : (!llvm.ptr, i64) -> !llvm.ptr, i8\n        llvm.store %q8_{w}, %po {{alignment = {w} : i64}} : vector<{w}xi8>, !llvm.ptr"
+        "        %po = llvm.getelementptr %out[{index}] : (!llvm.ptr, i64) -> !llvm.ptr, i8\n        llvm.store %q16_{pairs}, %po {{alignment = {w} : i64}} : vector<{pairs}xi16>, !llvm.ptr"
     );
     k
 }

@@ -17,8 +17,8 @@
 //! lane math, one group after another.
 use crate::act::{Division, silu_mul_y};
 use crate::body::{
-    Form, Layout, Regs, Target, div_by_reciprocal, flt, fold_max_abs, footer, header_persistent, header_reduce, header_split, index_lines,
-    inv_rms, max_f32, normalize, normalize_by, row_steps, store_fp8_nan_to, sum_squares, with_row_count,
+    Form, Layout, Regs, Target, div_by_448, div_by_max_scale, flt, fold_max_abs, footer, header_persistent, header_reduce, header_split,
+    index_lines, inv_rms, max_f32, max_scale_operands, normalize, normalize_by, row_steps, store_fp8_nan_to, sum_squares, with_row_count,
 };
 use crate::per_token::{load_sum, load_sum_once, store_sum};
 use std::fmt::Write;
@@ -69,11 +69,13 @@ fn y_at(src: Src, t: &str, target: Target) -> (String, &'static str) {
 }
 
 /// Quantizes `%y` by the group scale `%gs` (`y / gs`, one reciprocal per
-/// group: `div_by_reciprocal`) and stores it at `index`.
+/// group: `div_by_max_scale`, `gs` being at least the group's max over 448)
+/// and stores it at `index`.
 fn quantize(index: &str, target: Target) -> String {
     format!(
-        "        %gsv = vector.broadcast %gs : f32 to vector<8xf32>\n        %grcp = arith.divf %one, %gs : f32\n        %grcpv = vector.broadcast %grcp : f32 to vector<8xf32>\n{}{}",
-        div_by_reciprocal("%y", "%gsv", "%grcpv", W),
+        "{}{}{}",
+        max_scale_operands("%gs", "g", W),
+        div_by_max_scale("%y", "%grcpv", "%gnrcpv", "%gsfv", W),
         store_fp8_nan_to(target, index, W, "%nmax")
     )
 }
@@ -85,11 +87,10 @@ fn quantize(index: &str, target: Target) -> String {
 /// NVPTX those are libdevice calls.
 fn group_scale(max: &str, scales: Scales) -> String {
     if !scales.ue8m0 {
-        return format!("        %gs = arith.divf {max}, %qmax : f32\n");
+        return div_by_448("%gs", max);
     }
     format!(
-        r#"        %ue_s = arith.divf {max}, %qmax : f32
-        %ue_eps = arith.constant 1.0e-10 : f32
+        r#"{}        %ue_eps = arith.constant 1.0e-10 : f32
         %ue_lo = arith.cmpf ult, %ue_s, %ue_eps : f32
         %ue_c = arith.select %ue_lo, %ue_eps, %ue_s : f32
         %ue_b = arith.bitcast %ue_c : f32 to i32
@@ -105,7 +106,8 @@ fn group_scale(max: &str, scales: Scales) -> String {
         %ue_up = arith.addi %ue_e, %ue_one : i32
         %ue_r = arith.select %ue_keep, %ue_b, %ue_up : i32
         %gs = arith.bitcast %ue_r : i32 to f32
-"#
+"#,
+        div_by_448("%ue_s", max)
     )
 }
 
@@ -238,7 +240,6 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
       %one = arith.constant 1.0 : f32
       %log2e = arith.constant 1.44269504 : f32
       %geps = arith.constant {geps} : f32
-      %qmax = arith.constant 448.0 : f32
       %zvy = arith.constant dense<-0.0> : vector<8xf32>
       %pmax = arith.constant dense<448.0> : vector<8xf32>
       %nmax = arith.constant dense<-448.0> : vector<8xf32>

@@ -11,8 +11,9 @@
 //! and MINSF = FLT_EPSILON. Passes over the row: (sum of squares,) max |y|,
 //! quantize.
 use crate::body::{
-    Form, Layout, Regs, Target, div_by_reciprocal, fold_max_abs, footer, header, index_lines, index_lines_at, inv_rms, lanes, max_abs_step,
-    normalize, normalize_by, pack, packed_type, row_constants, row_scale, store_fp8, store_i8, sum_squares, unpack, widen, with_row_count,
+    Form, Layout, Regs, Target, div_by_max_scale, div_by_reciprocal, fold_max_abs, footer, header, index_lines, index_lines_at, inv_rms,
+    lanes, max_abs_step, max_scale_operands, normalize, normalize_by, pack, packed_type, row_constants, row_scale, store_fp8, store_i8,
+    sum_squares, unpack, widen, with_row_count,
 };
 use std::fmt::Write;
 
@@ -69,11 +70,12 @@ pub(crate) fn store_sum(t: &str, w: u64) -> String {
 }
 
 /// The row scale's reciprocal: int8 multiplies by it (`%invv`); FP8
-/// divides by the scale, exactly, through it (`%rcpv`, `div_by_reciprocal`).
+/// divides by the scale, exactly, through it (`%rcpv`, with the operands of
+/// `div_by_max_scale`).
 fn row_reciprocal(quant: Quant, w: u64) -> String {
     match quant {
         Quant::I8 => format!("      %inv = arith.divf %one, %sc : f32\n      %invv = vector.broadcast %inv : f32 to vector<{w}xf32>\n"),
-        Quant::Fp8 => format!("      %rcp = arith.divf %one, %sc : f32\n      %rcpv = vector.broadcast %rcp : f32 to vector<{w}xf32>\n"),
+        Quant::Fp8 => max_scale_operands("%sc", "", w),
     }
 }
 
@@ -85,10 +87,14 @@ fn limits(quant: Quant) -> (f32, f32) {
     }
 }
 
-/// `%y` (at `%i64`) -> the quantized output.
-fn store_q(quant: Quant, target: Target, w: u64) -> String {
+/// `%y` (at `%i64`) -> the quantized output. Divided by a scale clamped to
+/// `scale_ub`, `|y / s|` has no bound (the general `div_by_reciprocal`).
+fn store_q(quant: Quant, ub: bool, target: Target, w: u64) -> String {
     match quant {
-        Quant::Fp8 => format!("{}{}", div_by_reciprocal("%y", "%scv", "%rcpv", w), store_fp8(target, "%i64", w)),
+        Quant::Fp8 => {
+            let q = if ub { div_by_reciprocal("%y", "%scv", "%rcpv", w) } else { div_by_max_scale("%y", "%rcpv", "%nrcpv", "%sfv", w) };
+            format!("{q}{}", store_fp8(target, "%i64", w))
+        }
         Quant::I8 => format!("        %q = arith.mulf %y, %invv : vector<{w}xf32>\n{}", store_i8(target, "%i64", w)),
     }
 }
@@ -146,7 +152,7 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: 
     for c in 0..r.chunks {
         // y widened again from its packed form (the row itself without the norm).
         let y = if norm { widen("%y", &format!("%ypc{c}"), t, w) } else { r.f32_of(c, "%y") };
-        let body = format!("{}{y}{}", index_lines(), store_q(quant, target, w));
+        let body = format!("{}{y}{}", index_lines(), store_q(quant, scale_ub, target, w));
         k.push_str(&r.chunk(c, &body, None));
     }
     r.close(&mut k);
@@ -207,7 +213,7 @@ fn kernel_loops(name: &str, kind: Kind, h: u64, t: &str, target: Target, persist
     if residual {
         k.push_str(&store_sum(t, w));
     }
-    k.push_str(&store_q(quant, target, w));
+    k.push_str(&store_q(quant, scale_ub, target, w));
     k.push_str("      }\n");
     k.push_str(footer(target));
     k
