@@ -179,6 +179,45 @@ class LoadGraphTest(unittest.TestCase):
         ]), fake_resolve)
         self.assertIs(graph.nodes[2].args[0][0], n)
 
+    def test_nodes_vllm_opt_left_as_they_were_keep_their_meta(self):
+        """What vllm-opt did not change keeps its meta (only the rest needs
+        FakeTensorProp): the same target and, transitively, the same
+        arguments under its name; a changed argument, target or input makes
+        it new."""
+        graph = spec_example_graph()
+        old = {n.name: n for n in graph.nodes}
+        same = {str(n.target): n.target for n in graph.nodes if n.op == "call_function"}
+
+        def resolve(kind, name):  # the graph's own target objects, as torch's resolver gives
+            if kind == "target" and name.startswith("torch.ops."):
+                return same.get(name[len("torch.ops."):]) or Target(name)
+            return fake_resolve(kind, name)
+
+        def call(name, target, args, kwargs=None):
+            return {"name": name, "op": "call_function", "target": "torch.ops." + target, "args": args, "kwargs": kwargs or {}}
+
+        empty_kwargs = {"dtype": {"dtype": "bfloat16"}, "device": {"device": "cuda:0"}}
+        # torch's dtypes, devices and ops compare equal by what they name.
+        dtype.__eq__ = lambda a, b: isinstance(b, dtype) and a.name == b.name
+        device.__eq__ = lambda a, b: isinstance(b, device) and a.s == b.s
+        OpOverload.__eq__ = lambda a, b: isinstance(b, OpOverload) and a.qual == b.qual
+        OpOverload.__hash__ = lambda a: hash(a.qual)
+        try:
+            load_graph(graph, doc_of(PLACEHOLDERS + [
+                call("empty", "aten.empty.memory_format", [[16, 4096]], empty_kwargs),  # as it was
+                call("empty_1", "aten.empty.memory_format", [[16, 4096]], dict(empty_kwargs, dtype={"dtype": "float16"})),
+                call("reshape", "aten.reshape.default", [{"node": "empty"}, [-1, 4096]]),  # now of another value
+                call("getitem", "aten.reshape.default", [{"node": "x"}, [-1, 4096]]),  # another target
+                {"name": "output", "op": "output", "args": [[{"node": "reshape"}]]},
+            ]), resolve)
+        finally:
+            del dtype.__eq__, device.__eq__, OpOverload.__eq__, OpOverload.__hash__
+        # In document order (FX suffixes the names while the old nodes hold them).
+        empty, empty_1, reshape, getitem = graph.nodes[3:7]
+        self.assertIs(empty.meta["val"], old["empty"].meta["val"])
+        for changed in (empty_1, reshape, getitem):
+            self.assertNotIn("val", changed.meta, changed.name)
+
 
 @unittest.skipUnless(os.environ.get("VLLM_OPT"), "set VLLM_OPT to the vllm-opt binary")
 class VllmOptPassTest(unittest.TestCase):
