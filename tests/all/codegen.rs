@@ -163,8 +163,8 @@ fn every_kernel_compiles_to_ptx() -> Result<(), Failed> {
         ("vllm.rms_norm_static_fp8_quant", false, "bf16", F8, &["cvt.rn.satfinite.e4m3x2.f32"][..]),
         ("vllm.fused_add_rms_norm_static_fp8_quant_", true, "f16", F8, &["cvt.rn.satfinite.e4m3x2.f32"][..]),
         ("vllm.rms_norm_dynamic_per_token_quant", true, "bf16", F8, &["max.s32", "div.rn.f32"][..]),
-        // int8: round to nearest even into an integer, no FP8 conversion.
-        ("vllm.rms_norm_dynamic_per_token_quant_", false, "bf16", "i8", &["cvt.rni.s32.f32", "max.s32"][..]),
+        // int8: vLLM's saturating conversion, no FP8 one.
+        ("vllm.rms_norm_dynamic_per_token_quant_", false, "bf16", "i8", &["cvt.rni.sat.s8.f32", "max.s32"][..]),
         ("vllm.static_scaled_fp8_quant_", false, "f16", F8, &["cvt.rn.satfinite.e4m3x2.f32"][..]),
         ("vllm.dynamic_per_token_scaled_fp8_quant", false, "bf16", F8, &["max.s32"][..]),
         ("vllm.silu_and_mul_", false, "bf16", "bf16", &["ex2.approx.f32"][..]),

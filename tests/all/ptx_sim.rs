@@ -11,6 +11,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("ptx_sim::runs_the_full_range_division_as_ieee", runs_the_full_range_division_as_ieee),
     ("ptx_sim::approximate_reciprocal_flushes_subnormals", approximate_reciprocal_flushes_subnormals),
     ("ptx_sim::extracts_bit_fields", extracts_bit_fields),
+    ("ptx_sim::converts_to_int8_as_vllm_does", converts_to_int8_as_vllm_does),
 ];
 
 /// A kernel over one `u64` pointer parameter with `body` between the
@@ -139,6 +140,29 @@ fn divides_by_a_constant_with_mul_hi() -> Result<(), Failed> {
     // The quotient LLVM derives from it for 14: (hi >> 3).
     if want[0] >> 3 != 4_000_000_000 / 14 {
         return Err("the magic number is not division by 14".into());
+    }
+    Ok(())
+}
+
+/// `cvt.rni.sat.s8.f32` (vLLM's `float_to_int8_rn`, in the int8 kernels as
+/// inline PTX): ties to even (2.5 -> 2, -3.5 -> -4), saturated (300 -> 127,
+/// -inf -> -128), NaN -> 0, and the byte sign-extended into the 32-bit
+/// destination register.
+fn converts_to_int8_as_vllm_does() -> Result<(), Failed> {
+    let inputs = [2.5f32, -3.5, 300.0, f32::NEG_INFINITY, f32::NAN, -0.4, 126.5, -128.5];
+    let mut body = String::new();
+    for (i, x) in inputs.iter().enumerate() {
+        body.push_str(&format!(
+            "\tmov.b32 \t%r1, {};\n\tcvt.rni.sat.s8.f32 %r2, %r1;\n\tst.global.b32 \t[%rd1+{}], %r2;\n",
+            x.to_bits() as i32,
+            4 * i
+        ));
+    }
+    let out = run_body(&body, 1, 4 * inputs.len())?;
+    let got: Vec<i32> = out.chunks(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let want = [2, -4, 127, -128, 0, 0, 126, -128];
+    if got != want {
+        return Err(format!("cvt.rni.sat.s8.f32 of {inputs:?}: {got:?}, want {want:?}").into());
     }
     Ok(())
 }

@@ -28,12 +28,16 @@
 // MAX: max.s32
 // MAX: atom.global.max.u32
 
-// int8: the reciprocal of the row scale (127 / max), a clamp in f32, then
-// round-to-nearest-even into an integer (vLLM's cvt.rni.sat.s8):
+// int8: the reciprocal of the row scale (127 / max), then vLLM's own
+// conversion, cvt.rni.sat.s8 (round to nearest even, saturate, NaN -> 0),
+// right after the multiply: no clamp or NaN select of its own.
 // I8: .visible .entry rms_norm_dynamic_per_token_quant_i8_h4096_f16(
 // I8: max.s32
 // I8: rcp.rn.f32
-// I8: cvt.rni.s32.f32
+// I8: mul.rn.f32 [[Q:%r[0-9]+]],
+// I8-NOT: {{selp|setp|min.f32|max.f32}}
+// I8: cvt.rni.sat.s8.f32 {{%r[0-9]+}}, [[Q]];
+// I8-NOT: cvt.rni.s32.f32
 // I8-NOT: cvt.rn.satfinite.e4m3x2
 
 func.func @quant(%x: tensor<?x4096xbf16>, %s: tensor<f32>, %h: tensor<?x4096xf16>, %w: tensor<4096xf16>)

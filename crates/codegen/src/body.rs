@@ -185,10 +185,29 @@ pub(crate) fn flt(x: f32) -> String {
 }
 
 /// vLLM's int8 `cvt.rni.sat.s8(v)` of the lanes of `%q` (round to nearest
-/// even, saturate, NaN -> 0) stored at `%out[index]`.
+/// even, saturate, NaN -> 0) stored at `%out[index]`. On the GPU it is that
+/// instruction, as vLLM's `float_to_int8_rn` writes it (inline PTX: NVVM has
+/// no intrinsic for it), one a lane where the clamp, the NaN select and
+/// `cvt.rni.s32` took seven; the host clamps in f32, sends NaN to 0 and
+/// rounds with `math.roundeven`.
 pub(crate) fn store_i8(target: Target, index: &str, w: u64) -> String {
-    let mut k = format!(
-        r#"        %i8max = arith.constant dense<127.0> : vector<{w}xf32>
+    let mut k = String::new();
+    match target {
+        Target::Gpu => {
+            let _ = writeln!(k, "        %q8_0 = arith.constant dense<0> : vector<{w}xi8>");
+            for l in 0..w {
+                let _ = writeln!(
+                    k,
+                    "        %e{l} = vector.extract %q[{l}] : f32 from vector<{w}xf32>\n        %r{l} = llvm.inline_asm \"cvt.rni.sat.s8.f32 $0, $1;\", \"=r,f\" %e{l} : (f32) -> i32\n        %t{l} = arith.trunci %r{l} : i32 to i8\n        %q8_{} = vector.insert %t{l}, %q8_{l}[{l}] : i8 into vector<{w}xi8>",
+                    l + 1
+                );
+            }
+            let _ = writeln!(k, "        %qi = arith.addi %q8_{w}, %q8_0 : vector<{w}xi8>");
+        }
+        Target::Cpu => {
+            let _ = write!(
+                k,
+                r#"        %i8max = arith.constant dense<127.0> : vector<{w}xf32>
         %i8min = arith.constant dense<-128.0> : vector<{w}xf32>
         %z8f = arith.constant dense<0.0> : vector<{w}xf32>
         %isnan = arith.cmpf uno, %q, %q : vector<{w}xf32>
@@ -197,25 +216,9 @@ pub(crate) fn store_i8(target: Target, index: &str, w: u64) -> String {
         %qa = arith.select %gt8, %i8max, %qn : vector<{w}xi1>, vector<{w}xf32>
         %lt8 = arith.cmpf olt, %qa, %i8min : vector<{w}xf32>
         %qb = arith.select %lt8, %i8min, %qa : vector<{w}xi1>, vector<{w}xf32>
+        %qr = math.roundeven %qb : vector<{w}xf32>
+        %qi = arith.fptosi %qr : vector<{w}xf32> to vector<{w}xi8>
 "#
-    );
-    match target {
-        // `cvt.rni.s32.f32` per lane (the value is already in range).
-        Target::Gpu => {
-            let _ = writeln!(k, "        %q8_0 = arith.constant dense<0> : vector<{w}xi8>");
-            for l in 0..w {
-                let _ = writeln!(
-                    k,
-                    "        %e{l} = vector.extract %qb[{l}] : f32 from vector<{w}xf32>\n        %r{l} = llvm.call_intrinsic \"llvm.nvvm.f2i.rn\"(%e{l}) : (f32) -> i32\n        %t{l} = arith.trunci %r{l} : i32 to i8\n        %q8_{} = vector.insert %t{l}, %q8_{l}[{l}] : i8 into vector<{w}xi8>",
-                    l + 1
-                );
-            }
-            let _ = writeln!(k, "        %qi = arith.addi %q8_{w}, %q8_0 : vector<{w}xi8>");
-        }
-        Target::Cpu => {
-            let _ = writeln!(
-                k,
-                "        %qr = math.roundeven %qb : vector<{w}xf32>\n        %qi = arith.fptosi %qr : vector<{w}xf32> to vector<{w}xi8>"
             );
         }
     }

@@ -633,6 +633,14 @@ impl Machine<'_, '_, '_> {
                         let x = f(a);
                         if x.is_nan() { 0 } else { x.round_ties_even().clamp(i32::MIN as f32, i32::MAX as f32) as i32 as u32 as u64 }
                     }
+                    (Ty::S8, Ty::F32) => {
+                        // `cvt.rni.sat.s8.f32`: NaN to 0, saturated to [-128, 127],
+                        // sign-extended into the (wider) destination register.
+                        let x = f(a);
+                        let q = if x.is_nan() { 0 } else { x.round_ties_even().clamp(-128.0, 127.0) as i64 };
+                        Self::set(t, arg(0)?, q as u64, 64)?;
+                        return Ok(());
+                    }
                     (Ty::F32, Ty::S32) => bits(sext(a, 32) as f32),
                     (Ty::F32, Ty::U32) => bits(mask(a, 32) as f32),
                     (d, s) if d.int() && s.int() => {

@@ -12,6 +12,8 @@ pub(crate) enum Ty {
     U16,
     U32,
     U64,
+    /// Only as `cvt.rni.sat.s8.f32`'s destination type.
+    S8,
     S16,
     S32,
     S64,
@@ -36,6 +38,7 @@ impl Ty {
             "u16" => Ty::U16,
             "u32" => Ty::U32,
             "u64" => Ty::U64,
+            "s8" => Ty::S8,
             "s16" => Ty::S16,
             "s32" => Ty::S32,
             "s64" => Ty::S64,
@@ -54,6 +57,7 @@ impl Ty {
     /// Width in bits.
     pub(crate) fn bits(self) -> u32 {
         match self {
+            Ty::S8 => 8,
             Ty::B16 | Ty::U16 | Ty::S16 | Ty::F16 | Ty::Bf16 | Ty::E4m3x2 => 16,
             Ty::B32 | Ty::U32 | Ty::S32 | Ty::F32 | Ty::F16x2 | Ty::Bf16x2 => 32,
             Ty::B64 | Ty::U64 | Ty::S64 | Ty::F32x2 => 64,
@@ -62,11 +66,11 @@ impl Ty {
     }
 
     pub(crate) fn signed(self) -> bool {
-        matches!(self, Ty::S16 | Ty::S32 | Ty::S64)
+        matches!(self, Ty::S8 | Ty::S16 | Ty::S32 | Ty::S64)
     }
 
     pub(crate) fn int(self) -> bool {
-        matches!(self, Ty::B16 | Ty::B32 | Ty::B64 | Ty::U16 | Ty::U32 | Ty::U64 | Ty::S16 | Ty::S32 | Ty::S64)
+        matches!(self, Ty::B16 | Ty::B32 | Ty::B64 | Ty::U16 | Ty::U32 | Ty::U64 | Ty::S8 | Ty::S16 | Ty::S32 | Ty::S64)
     }
 }
 
@@ -473,6 +477,7 @@ fn opcode_of(opcode: &str) -> Option<Op> {
                 (Ty::Bf16x2 | Ty::F16x2 | Ty::Bf16 | Ty::F16, Ty::F32) => mods == ["rn"],
                 (Ty::E4m3x2, Ty::F32) => mods == ["rn", "satfinite"],
                 (Ty::S32, Ty::F32) => mods == ["rni"],
+                (Ty::S8, Ty::F32) => mods == ["rni", "sat"],
                 (Ty::F32, Ty::S32 | Ty::U32) => mods == ["rn"],
                 (d, s) if d.int() && s.int() => mods.is_empty(),
                 _ => false,
