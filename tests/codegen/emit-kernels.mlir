@@ -8,6 +8,7 @@
 // RUN: FileCheck %s --input-file %t/manifest.json
 // RUN: FileCheck %s --check-prefix=PTX --input-file %t/rms_norm_static_fp8_quant_h4096_bf16.ptx
 // RUN: FileCheck %s --check-prefix=ADD --input-file %t/fused_add_rms_norm_static_fp8_quant_h4096_bf16.ptx
+// RUN: FileCheck %s --check-prefix=SSQ --input-file %t/rms_norm_static_fp8_quant_h4096_bf16.ptx
 // No libdevice call may remain (it would fail to load, silently until then):
 // RUN: FileCheck %s --check-prefix=SILU --input-file %t/silu_and_mul_quant_d14336_bf16.ptx
 // RUN: not grep -h "extern .func" %t/rms_norm_static_fp8_quant_h4096_bf16.ptx %t/fused_add_rms_norm_static_fp8_quant_h4096_bf16.ptx %t/silu_and_mul_quant_d14336_bf16.ptx
@@ -107,6 +108,12 @@
 // PTX-NEXT: add.s64
 // PTX-NEXT: st.global.v4.b16 [{{%rd[0-9]+}}], {{[{]}}%rs{{[0-9]+}}, %rs{{[0-9]+}}, %rs{{[0-9]+}}, %rs{{[0-9]+}}};
 // PTX-NOT: bar.sync
+
+// The sum of squares is one fma a lane (vLLM's `variance += x * x`, which
+// nvcc contracts), 32 a thread (4 chunks of 8), then the block sum:
+// SSQ-COUNT-32: fma.rn.f32 {{%r[0-9]+}}, [[X:%r[0-9]+]], [[X]], {{%r[0-9]+|0f00000000}};
+// SSQ-NOT: fma.rn.f32
+// SSQ: shfl.sync.bfly.b32
 
 // The residual form adds in bf16 (LLVM folds extf/addf/truncf into the
 // native bf16x2 add, vLLM's half2 add) and stores the sum into the residual.

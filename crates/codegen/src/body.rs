@@ -38,15 +38,26 @@ pub(crate) fn index_lines_at(base: &str) -> String {
 
 /// Adds the squares of `v`'s lanes to the running sum `prev` in lane order
 /// (the reference's summation order); returns the new sum's name. `tag`
-/// keeps the names apart where several folds share a region.
-pub(crate) fn fold_squares(k: &mut String, v: &str, tag: &str, w: u64, prev: &str) -> String {
-    let _ = writeln!(k, "        %sq{tag} = arith.mulf {v}, {v} : vector<{w}xf32>");
+/// keeps the names apart where several folds share a region. On the GPU
+/// each step is one `fma` (`acc + x*x` rounded once), as nvcc contracts
+/// vLLM's `variance += x * x`; the host rounds the square and the sum, as
+/// the reference does, whose order only the host keeps (the GPU's threads
+/// and block reduction sum in another).
+pub(crate) fn fold_squares(k: &mut String, v: &str, tag: &str, w: u64, prev: &str, target: Target) -> String {
+    if target == Target::Cpu {
+        let _ = writeln!(k, "        %sq{tag} = arith.mulf {v}, {v} : vector<{w}xf32>");
+    }
     let mut prev = prev.to_string();
     for l in 0..w {
-        let _ = writeln!(
-            k,
-            "        %s{tag}_{l} = vector.extract %sq{tag}[{l}] : f32 from vector<{w}xf32>\n        %n{tag}_{l} = arith.addf {prev}, %s{tag}_{l} : f32"
-        );
+        let step = match target {
+            Target::Gpu => format!(
+                "        %x{tag}_{l} = vector.extract {v}[{l}] : f32 from vector<{w}xf32>\n        %n{tag}_{l} = llvm.intr.fma(%x{tag}_{l}, %x{tag}_{l}, {prev}) : (f32, f32, f32) -> f32"
+            ),
+            Target::Cpu => format!(
+                "        %s{tag}_{l} = vector.extract %sq{tag}[{l}] : f32 from vector<{w}xf32>\n        %n{tag}_{l} = arith.addf {prev}, %s{tag}_{l} : f32"
+            ),
+        };
+        let _ = writeln!(k, "{step}");
         prev = format!("%n{tag}_{l}");
     }
     prev
@@ -83,9 +94,9 @@ pub(crate) fn max_f32(dst: &str, a: &str, b: &str) -> String {
 
 /// The loop body that adds `%f`'s squares to the loop's `%a` and yields
 /// (closing the loop).
-pub(crate) fn sum_squares(w: u64) -> String {
+pub(crate) fn sum_squares(w: u64, target: Target) -> String {
     let mut k = String::new();
-    let last = fold_squares(&mut k, "%f", "", w, "%a");
+    let last = fold_squares(&mut k, "%f", "", w, "%a", target);
     let _ = writeln!(k, "        scf.yield {last} : f32\n      }}");
     k
 }
@@ -612,7 +623,7 @@ impl Regs {
                 None => k.push_str(&self.chunk(c, load, Some((&f, "%f")))),
             }
             if norm.is_some() {
-                acc = fold_squares(k, &f, &c.to_string(), w, &acc);
+                acc = fold_squares(k, &f, &c.to_string(), w, &acc, target);
             }
         }
         if let Some(t) = norm {
@@ -706,7 +717,7 @@ impl Regs {
                 k.push_str(&unpack(&f, &format!("%pc{c}"), t, w));
             }
             if norm.is_some() {
-                acc = fold_squares(k, &f, &c.to_string(), w, &acc);
+                acc = fold_squares(k, &f, &c.to_string(), w, &acc, target);
             }
         }
         if norm.is_some() {

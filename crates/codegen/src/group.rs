@@ -281,7 +281,7 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
         k.push_str("      %acc = scf.for %j = %first to %H step %step iter_args(%a = %zero) -> f32 {\n");
         k.push_str(index_lines());
         k.push_str(&load_sum(residual, t, W));
-        k.push_str(&sum_squares(W));
+        k.push_str(&sum_squares(W, target));
         k.push_str(&inv_rms(target, None));
         k.push_str("      %rsv = vector.broadcast %rs : f32 to vector<8xf32>\n");
     }

@@ -194,7 +194,7 @@ fn kernel_loops(name: &str, kind: Kind, h: u64, t: &str, target: Target, persist
         k.push_str("      %acc = scf.for %j = %first to %H step %step iter_args(%a = %zero) -> f32 {\n");
         k.push_str(index_lines());
         k.push_str(&load_sum(residual, t, w));
-        k.push_str(&sum_squares(w));
+        k.push_str(&sum_squares(w, target));
         k.push_str(&inv_rms(target, None));
         let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
     } else {

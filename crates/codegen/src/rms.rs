@@ -115,7 +115,7 @@ fn kernel_loops(name: &str, residual: bool, out: Out, h: u64, t: &str, target: T
     let _ = writeln!(k, "      %acc = scf.for %j = %first to %H step %step iter_args(%a = %zero) -> f32 {{");
     k.push_str(index_lines());
     k.push_str(&load_row(residual, t, w));
-    k.push_str(&sum_squares(w));
+    k.push_str(&sum_squares(w, target));
     k.push_str(&inv_rms(target, None));
     let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
     if out == Out::Fp8 {
