@@ -7,6 +7,7 @@ import sys
 import tempfile
 import types
 import unittest
+import unittest.mock
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
@@ -269,10 +270,18 @@ class VllmOptPassTest(unittest.TestCase):
         self.assertEqual(graph.nodes, before)
 
     def test_uuid_is_the_configs_cache_key(self):
-        a = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusion": True}).uuid()
+        p = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusion": True})
+        a = p.uuid()
         b = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusion": False}).uuid()
         self.assertEqual(len(a), 64)
         self.assertNotEqual(a, b)
+        # Asked once per command line: a second call starts no process.
+        with unittest.mock.patch("subprocess.run", side_effect=AssertionError("vllm-opt started again")):
+            self.assertEqual(p.uuid(), a)
+        # Another configuration (here the tensor-parallel size, which the key
+        # includes) is asked again.
+        p.tp_size = 2
+        self.assertNotEqual(p.uuid(), a)
 
     def test_async_tp_takes_the_c10d_group_name_from_vllm(self):
         # Inside vLLM the tensor-parallel group knows its c10d name; outside, nothing is invented.

@@ -359,6 +359,7 @@ class VllmOptPass:
             for k in ar_fields:
                 self.config[k] = False
         self._warned_no_workspace = False
+        self._uuids = {}
         self.tp_size = tp_size
         self.extra_args = list(extra_args)
         self.resolve = resolve
@@ -394,11 +395,18 @@ class VllmOptPass:
         return ["--config", json.dumps(config, sort_keys=True), "--tp-size", str(self.tp_size), *self.extra_args]
 
     def uuid(self):
-        """The cache key of this configuration (vLLM's InductorPass.uuid)."""
-        done = subprocess.run([self.binary, *self._common(), "--print-uuid"], capture_output=True, text=True)
-        if done.returncode:
-            raise RuntimeError(f"vllm-opt --print-uuid: {done.stderr.strip()}")
-        return done.stdout.strip()
+        """The cache key of this configuration (vLLM's InductorPass.uuid).
+        vLLM asks for it at every compile (each graph and size); it is the
+        same for the same arguments, so it is asked of vllm-opt once per
+        distinct command line (a process start each, about 10 ms)."""
+        cmd = (self.binary, *self._common(), "--print-uuid")
+        cached = self._uuids.get(cmd)
+        if cached is None:
+            done = subprocess.run(list(cmd), capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"vllm-opt --print-uuid: {done.stderr.strip()}")
+            cached = self._uuids[cmd] = done.stdout.strip()
+        return cached
 
     def __call__(self, graph, runtime_shape=None):
         # The cyclic collector off while the documents are built and read:
