@@ -12,6 +12,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("ptx_sim::approximate_reciprocal_flushes_subnormals", approximate_reciprocal_flushes_subnormals),
     ("ptx_sim::extracts_bit_fields", extracts_bit_fields),
     ("ptx_sim::converts_to_int8_as_vllm_does", converts_to_int8_as_vllm_does),
+    ("ptx_sim::takes_packed_maxima_as_fmaxf", takes_packed_maxima_as_fmaxf),
 ];
 
 /// A kernel over one `u64` pointer parameter with `body` between the
@@ -163,6 +164,30 @@ fn converts_to_int8_as_vllm_does() -> Result<(), Failed> {
     let want = [2, -4, 127, -128, 0, 0, 126, -128];
     if got != want {
         return Err(format!("cvt.rni.sat.s8.f32 of {inputs:?}: {got:?}, want {want:?}").into());
+    }
+    Ok(())
+}
+
+/// `max.bf16x2` (the per-token norm's row max, taken on the packed lanes)
+/// and `max.bf16` lane by lane as `fmaxf`: the larger lane's bits, a NaN
+/// lane yields the other, two NaNs the canonical 0x7fff, +0 above -0.
+fn takes_packed_maxima_as_fmaxf() -> Result<(), Failed> {
+    // bf16 lanes (high, low): (2.0, NaN) against (-3.0, 1.5); (NaN, -0) against (NaN, +0).
+    let body = "\tmov.b32 \t%r1, 1073774528;\n\tmov.b32 \t%r2, -1069531200;\n\tmax.bf16x2 \t%r3, %r1, %r2;\n\tmov.b32 \t%r4, 2143322112;\n\tmov.b32 \t%r5, 2143289344;\n\tmax.bf16x2 \t%r6, %r4, %r5;\n\tmov.b16 \t%rs1, 16448;\n\tmov.b16 \t%rs2, 32704;\n\tmax.bf16 \t%rs3, %rs1, %rs2;\n\tmov.b32 \t{%rs1, %rs2}, %r6;\n\tst.global.v2.b32 \t[%rd1], {%r3, %r6};\n\tst.global.b16 \t[%rd1+8], %rs3;";
+    let out = run_body(body, 1, 10)?;
+    let w = |i: usize| u32::from_le_bytes([out[i], out[i + 1], out[i + 2], out[i + 3]]);
+    // 2.0 = 0x4000 beats -3.0; 1.5 = 0x3fc0 beats NaN 0x7fc0. NaN vs NaN: 0x7fff; -0 vs +0: +0. 3.0 vs NaN: 3.0.
+    let want = [0x4000_3fc0u32, 0x7fff_0000];
+    let half = u16::from_le_bytes([out[8], out[9]]);
+    if [w(0), w(4)] != want || half != 0x4040 {
+        return Err(format!(
+            "max.bf16x2: {:08x} {:08x}, want {:08x} {:08x}; max.bf16: {half:04x}, want 4040",
+            w(0),
+            w(4),
+            want[0],
+            want[1]
+        )
+        .into());
     }
     Ok(())
 }

@@ -133,7 +133,10 @@
 // reciprocal per row and a correction by fma per lane (not a div.rn each).
 // TOK: .visible .entry rms_norm_dynamic_per_token_quant_residual_h4096_bf16(
 // TOK: rsqrt.approx.f32
+// TOK: max.bf16x2
 // TOK: max.s32
+// The row max of |y| is taken on y's packed bf16 lanes (max.bf16x2, two
+// lanes an instruction, no widening for it), before the block's integer max.
 // The lanes take no select: an infinite row scale is replaced by 0 in the
 // correction once a row (body::div_by_max_scale).
 // TOK: div.rn.f32

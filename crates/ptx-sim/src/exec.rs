@@ -212,8 +212,22 @@ fn f64_to_half(r: f64, bf: bool) -> u64 {
 }
 
 /// One 16-bit lane of a packed op: computed in f64 (exact for a sum or
-/// product of two 16-bit floats) and rounded once to the lane type.
+/// product of two 16-bit floats) and rounded once to the lane type; `max`
+/// and `min` as `fmaxf`/`fminf` (a NaN lane yields the other; both NaN, the
+/// canonical NaN; -0 below +0), the lane's bits when it is the answer.
 fn half_lane(a: u64, b: u64, op: Bin, bf: bool) -> Result<u64, String> {
+    if let Bin::Max | Bin::Min = op {
+        let (x, y) = (half_to_f64(a, bf), half_to_f64(b, bf));
+        return Ok(match (x.is_nan(), y.is_nan()) {
+            (true, true) => 0x7fff, // the canonical NaN of both lane types
+            (true, false) => b,
+            (false, true) => a,
+            _ => {
+                let a_wins = if op == Bin::Max { x > y || (x == y && a & 0x8000 == 0) } else { x < y || (x == y && a & 0x8000 != 0) };
+                if a_wins { a } else { b }
+            }
+        });
+    }
     Ok(f64_to_half(lane_arith(op, half_to_f64(a, bf), half_to_f64(b, bf))?, bf))
 }
 
@@ -671,6 +685,7 @@ impl Machine<'_, '_, '_> {
                         let bf = ty == Ty::Bf16x2;
                         half_lane(a >> 16 & 0xffff, b >> 16 & 0xffff, op, bf)? << 16 | half_lane(a & 0xffff, b & 0xffff, op, bf)?
                     }
+                    Ty::Bf16 | Ty::F16 => half_lane(a & 0xffff, b & 0xffff, op, ty == Ty::Bf16)?,
                     Ty::F32x2 => bits(lane_arith(op, f(a >> 32), f(b >> 32))?) << 32 | bits(lane_arith(op, f(a), f(b))?),
                     _ => int_bin(op, ty, a, b)?,
                 };

@@ -515,7 +515,11 @@ fn opcode_of(opcode: &str) -> Option<Op> {
                     Bin::Max | Bin::Min => mods.is_empty(),
                     _ => false,
                 },
-                Ty::Bf16x2 | Ty::F16x2 | Ty::F32x2 => matches!(b, Bin::Add | Bin::Sub | Bin::Mul) && mods == ["rn"],
+                Ty::Bf16x2 | Ty::F16x2 | Ty::F32x2 => {
+                    (matches!(b, Bin::Add | Bin::Sub | Bin::Mul) && mods == ["rn"])
+                        || (matches!(b, Bin::Max | Bin::Min) && mods.is_empty() && ty != Ty::F32x2)
+                }
+                Ty::Bf16 | Ty::F16 => matches!(b, Bin::Max | Bin::Min) && mods.is_empty(),
                 Ty::Pred => matches!(b, Bin::And | Bin::Or | Bin::Xor) && mods.is_empty(),
                 t if t.int() => match b {
                     Bin::Mul => mods == ["lo"],
