@@ -131,11 +131,16 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: 
     // (not rounded) is; `y` (rounded to `t`) likewise, across the row max.
     let packed = (!residual).then_some(("%vx", t));
     r.load(&mut k, &|base| load_sum_once(residual, t, w, base), packed, norm.then_some(t), target);
-    // y and max |y|: with the norm, y is rounded to `t` and kept packed, and
-    // its max is taken there (`fold_max_abs_packed`).
+    // y and max |y|: with the norm, y is rounded to `t` and kept packed;
+    // without it, y is the row as loaded, packed too unless it is the
+    // residual's f32 sum. A packed y's max is taken in `t`
+    // (`fold_max_abs_packed`).
     let mut mx = "%zero".to_string();
+    let packed_max = norm || r.packed.is_some();
     if norm {
         let _ = writeln!(k, "      %zyr = arith.constant dense<0> : {}", packed_type(w));
+    }
+    if packed_max {
         let _ = writeln!(k, "      %ym_0 = arith.constant dense<0.0> : vector<{w}x{t}>");
     }
     for c in 0..r.chunks {
@@ -143,12 +148,14 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: 
             let body = format!("{}{}{}{}", index_lines(), r.f32_of(c, "%f"), normalize_by(&format!("%wc{c}"), t, w), pack("%yt", t, w));
             k.push_str(&r.chunk_of(c, &body, Some((&format!("%ypc{c}"), "%pk")), &packed_type(w), "%zyr"));
             k.push_str(&fold_max_abs_packed(&format!("%ypc{c}"), c, t, w));
+        } else if packed_max {
+            k.push_str(&fold_max_abs_packed(&format!("%pc{c}"), c, t, w));
         } else {
             let _ = writeln!(k, "      %yc{c} = arith.addf %fc{c}, %nzr : vector<{w}xf32>");
             mx = fold_max_abs(&mut k, &format!("%yc{c}"), &c.to_string(), w, &mx);
         }
     }
-    if norm {
+    if packed_max {
         mx = lanes_max(&format!("%ym_{}", r.chunks), t, w);
         k.push_str(&mx);
         mx = "%ymx".to_string();
