@@ -86,6 +86,61 @@ pub(crate) fn fold_max_abs(k: &mut String, v: &str, tag: &str, w: u64, prev: &st
     prev
 }
 
+/// `dst = maxnum(prev, |v|)` in the 16-bit type `t` itself: the lanes of
+/// `v` (a `vector<w x t>` value, or a `words_as` of packed words, whose
+/// lines come first) with their sign bits cleared, `maxnum`ed lane by lane
+/// into the running max `prev`. On the GPU that is `max.bf16x2`/`max.f16x2`:
+/// two lanes an instruction, a NaN lane skipped as `fmaxf` skips it. The
+/// lanes are exact in `t` and widening is exact and keeps order, so the max
+/// is the f32 max of the widened lanes, without widening each (a `cvt` and a
+/// `max` a lane, where this is half an instruction each for the clear and
+/// the max). `lanes_max` widens the result once.
+pub(crate) fn fold_max_abs_16(v: &(String, String), tag: &str, t: &str, w: u64, prev: &str, dst: &str) -> String {
+    let (lines, v) = v;
+    format!(
+        r#"{lines}        %hb{tag} = vector.bitcast {v} : vector<{w}x{t}> to vector<{w}xi16>
+        %hm{tag} = arith.constant dense<32767> : vector<{w}xi16>
+        %ha{tag} = arith.andi %hb{tag}, %hm{tag} : vector<{w}xi16>
+        %hv{tag} = vector.bitcast %ha{tag} : vector<{w}xi16> to vector<{w}x{t}>
+        {dst} = llvm.intr.maxnum({prev}, %hv{tag}) : (vector<{w}x{t}>, vector<{w}x{t}>) -> vector<{w}x{t}>
+"#
+    )
+}
+
+/// `(lines, name)`: the packed words `src` (`packed_type`) as a
+/// `vector<w x t>` named `dst`, for `fold_max_abs_16`.
+pub(crate) fn words_as(src: &str, dst: &str, t: &str, w: u64) -> (String, String) {
+    (format!("        {dst} = vector.bitcast {src} : {} to vector<{w}x{t}>\n", packed_type(w)), dst.to_string())
+}
+
+/// `dst`: the max (f32) of the lanes of `v` (a `vector<w x t>` of
+/// non-negative lanes, `w` a power of two from 2): halves `maxnum`ed in `t`
+/// down to two lanes (`max.bf16x2` each step), which are widened and
+/// compared once. A thread with a single chunk would otherwise spend more
+/// widening its eight lanes than the packed max saved.
+pub(crate) fn lanes_max(dst: &str, v: &str, t: &str, w: u64) -> String {
+    let mut k = String::new();
+    let (mut cur, mut n) = (v.to_string(), w);
+    while n > 2 {
+        let h = n / 2;
+        let lanes = |from: u64| (from..from + h).map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
+        let _ = writeln!(
+            k,
+            "      {dst}_lo{h} = vector.shuffle {cur}, {cur} [{}] : vector<{n}x{t}>, vector<{n}x{t}>\n      {dst}_hi{h} = vector.shuffle {cur}, {cur} [{}] : vector<{n}x{t}>, vector<{n}x{t}>\n      {dst}_v{h} = llvm.intr.maxnum({dst}_lo{h}, {dst}_hi{h}) : (vector<{h}x{t}>, vector<{h}x{t}>) -> vector<{h}x{t}>",
+            lanes(0),
+            lanes(h)
+        );
+        cur = format!("{dst}_v{h}");
+        n = h;
+    }
+    let _ = writeln!(
+        k,
+        "      {dst}_0h = vector.extract {cur}[0] : {t} from vector<2x{t}>\n      {dst}_0 = arith.extf {dst}_0h : {t} to f32\n      {dst}_1h = vector.extract {cur}[1] : {t} from vector<2x{t}>\n      {dst}_1 = arith.extf {dst}_1h : {t} to f32\n{}",
+        max_f32(dst, &format!("{dst}_0"), &format!("{dst}_1"))
+    );
+    k
+}
+
 /// `dst = fmaxf(a, b)` on f32 (`llvm.intr.maxnum`: one `max.f32`, a NaN
 /// operand yields the other), with no line break at the end.
 pub(crate) fn max_f32(dst: &str, a: &str, b: &str) -> String {

@@ -11,9 +11,9 @@
 //! and MINSF = FLT_EPSILON. Passes over the row: (sum of squares,) max |y|,
 //! quantize.
 use crate::body::{
-    Form, Layout, Regs, Target, div_by_max_scale, div_by_reciprocal, fold_max_abs, footer, header, index_lines, index_lines_at, inv_rms,
-    lanes, max_abs_step, max_f32, max_scale_operands, normalize, normalize_by, pack, packed_type, row_constants, row_scale, store_fp8,
-    store_i8, sum_squares, widen, with_row_count,
+    Form, Layout, Regs, Target, div_by_max_scale, div_by_reciprocal, fold_max_abs, fold_max_abs_16, footer, header, index_lines,
+    index_lines_at, inv_rms, lanes, lanes_max, max_abs_step, max_scale_operands, normalize, normalize_by, pack, packed_type, row_constants,
+    row_scale, store_fp8, store_i8, sum_squares, widen, with_row_count, words_as,
 };
 use std::fmt::Write;
 
@@ -134,7 +134,7 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: 
     // y and max |y|: with the norm, y is rounded to `t` and kept packed;
     // without it, y is the row as loaded, packed too unless it is the
     // residual's f32 sum. A packed y's max is taken in `t`
-    // (`fold_max_abs_packed`).
+    // (`fold_max_abs_16`).
     let mut mx = "%zero".to_string();
     let packed_max = norm || r.packed.is_some();
     if norm {
@@ -147,17 +147,18 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: 
         if norm {
             let body = format!("{}{}{}{}", index_lines(), r.f32_of(c, "%f"), normalize_by(&format!("%wc{c}"), t, w), pack("%yt", t, w));
             k.push_str(&r.chunk_of(c, &body, Some((&format!("%ypc{c}"), "%pk")), &packed_type(w), "%zyr"));
-            k.push_str(&fold_max_abs_packed(&format!("%ypc{c}"), c, t, w));
+            let y = words_as(&format!("%ypc{c}"), &format!("%ypv{c}"), t, w);
+            k.push_str(&fold_max_abs_16(&y, &c.to_string(), t, w, &format!("%ym_{c}"), &format!("%ym_{}", c + 1)));
         } else if packed_max {
-            k.push_str(&fold_max_abs_packed(&format!("%pc{c}"), c, t, w));
+            let y = words_as(&format!("%pc{c}"), &format!("%ypv{c}"), t, w);
+            k.push_str(&fold_max_abs_16(&y, &c.to_string(), t, w, &format!("%ym_{c}"), &format!("%ym_{}", c + 1)));
         } else {
             let _ = writeln!(k, "      %yc{c} = arith.addf %fc{c}, %nzr : vector<{w}xf32>");
             mx = fold_max_abs(&mut k, &format!("%yc{c}"), &c.to_string(), w, &mx);
         }
     }
     if packed_max {
-        mx = lanes_max(&format!("%ym_{}", r.chunks), t, w);
-        k.push_str(&mx);
+        k.push_str(&lanes_max("%ymx", &format!("%ym_{}", r.chunks), t, w));
         mx = "%ymx".to_string();
     }
     let _ = writeln!(k, "      %mx = arith.addf {mx}, %nz0 : f32");
@@ -183,46 +184,6 @@ pub(crate) fn load_sum_once(residual: bool, t: &str, w: u64, base: &str) -> Stri
         load.push_str(&store_sum(t, w));
     }
     load
-}
-
-/// Folds `max |y|` of the packed chunk `src` (`packed_type`, lanes of `t`)
-/// into `%ym_{c}`, giving `%ym_{c+1}`, in `t` itself: `|y|` by clearing each
-/// lane's sign bit, `maxnum` lane by lane (`max.bf16x2`, two lanes an
-/// instruction, a NaN lane skipped as `fmaxf` skips it). The lanes are exact
-/// in `t`, and widening is exact and keeps order, so the max is the f32
-/// max of the widened lanes, without widening each (a `cvt` and a `max`
-/// a lane, where this is half an instruction).
-fn fold_max_abs_packed(src: &str, c: u64, t: &str, w: u64) -> String {
-    let half = w / 2;
-    format!(
-        r#"      %ymk{c} = arith.constant dense<2147450879> : vector<{half}xi32>
-      %yma{c} = arith.andi {src}, %ymk{c} : vector<{half}xi32>
-      %ymv{c} = vector.bitcast %yma{c} : vector<{half}xi32> to vector<{w}x{t}>
-      %ym_{} = llvm.intr.maxnum(%ym_{c}, %ymv{c}) : (vector<{w}x{t}>, vector<{w}x{t}>) -> vector<{w}x{t}>
-"#,
-        c + 1
-    )
-}
-
-/// `%ymx`: the max (f32) of the lanes of `v` (a `vector<w x t>`), each
-/// widened once.
-fn lanes_max(v: &str, t: &str, w: u64) -> String {
-    let mut k = String::new();
-    let mut prev = String::new();
-    for l in 0..w {
-        let _ = writeln!(
-            k,
-            "      %yl{l}h = vector.extract {v}[{l}] : {t} from vector<{w}x{t}>\n      %yl{l} = arith.extf %yl{l}h : {t} to f32"
-        );
-        if l == 0 {
-            prev = "%yl0".into();
-        } else {
-            let _ = writeln!(k, "{}", max_f32(&format!("%ylm{l}"), &prev, &format!("%yl{l}")));
-            prev = format!("%ylm{l}");
-        }
-    }
-    let _ = writeln!(k, "      %ymx = arith.addf {prev}, %nz0 : f32");
-    k
 }
 
 /// The host form: a loop over the row per pass (one "thread" per row).

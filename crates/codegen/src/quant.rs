@@ -5,8 +5,8 @@
 //! is the same for every kernel. (The dynamic per-token quant is in
 //! per_token.rs: it shares the row max with the fused form.)
 use crate::body::{
-    Block, Reduce, Target, block_reduce, fold_max_abs, footer, header, header_persistent, header_split, index_lines, inv_scale_at, lanes,
-    max_abs_step, row_constants, row_steps, store_fp8, with_row_count,
+    Block, Reduce, Target, block_reduce, fold_max_abs_16, footer, header, header_persistent, header_split, index_lines, inv_scale_at,
+    lanes, lanes_max, row_constants, row_steps, store_fp8, with_row_count,
 };
 use std::fmt::Write;
 
@@ -58,13 +58,16 @@ pub fn max_kernel(name: &str, h: u64, t: &str, target: Target, persistent: Optio
         k,
         r#"      %qmax = arith.constant 448.0 : f32
       %step = arith.muli %nt, %c2 : index
-      %mx = scf.for %j = %first to %H step %step iter_args(%m = %zero) -> f32 {{
+      %ym_0 = arith.constant dense<0.0> : vector<{w}x{t}>
+      %ymv = scf.for %j = %first to %H step %step iter_args(%ym_s = %ym_0) -> vector<{w}x{t}> {{
 {}        %px = llvm.getelementptr %x[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
         %vx = llvm.load %px {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
-        %f = arith.extf %vx : vector<{w}x{t}> to vector<{w}xf32>
+{}        scf.yield %ym_sn : vector<{w}x{t}>
+      }}
 {}"#,
         index_lines(),
-        max_abs_step("%f", w)
+        fold_max_abs_16(&(String::new(), "%vx".into()), "s", t, w, "%ym_s", "%ym_sn"),
+        lanes_max("%mx", "%ymv", t, w)
     );
     match target {
         Target::Gpu => k.push_str(
@@ -132,7 +135,8 @@ fn max_kernel_persistent(name: &str, h: u64, t: &str, threads: u64) -> String {
       %room = arith.cmpi ugt, %chunks, %tail : index
       %ubm = arith.subi %chunks, %tail : index
       %ub = arith.select %room, %ubm, %c0 : index
-      %m4, %next = scf.for %c = %gid to %ub step %ustride iter_args(%m = %zero, %n = %gid) -> (f32, index) {{
+      %ym_0 = arith.constant dense<0.0> : vector<{w}x{t}>
+      %m4, %next = scf.for %c = %gid to %ub step %ustride iter_args(%m = %ym_0, %n = %gid) -> (vector<{w}x{t}>, index) {{
 "#,
         cpr = h / w,
         u1 = u - 1,
@@ -147,32 +151,31 @@ fn max_kernel_persistent(name: &str, h: u64, t: &str, threads: u64) -> String {
         %e{i} = arith.muli %ci{i}, %c2 : index
         %e64{i} = arith.index_cast %e{i} : index to i64
         %p{i} = llvm.getelementptr %x[%e64{i}] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
-        %v{i} = llvm.load %p{i} {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
-        %f{i} = arith.extf %v{i} : vector<{w}x{t}> to vector<{w}xf32>"
+        %v{i} = llvm.load %p{i} {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>"
         );
     }
+    // The running max in `t` (`fold_max_abs_16`).
     for i in 0..u {
-        prev = fold_max_abs(&mut k, &format!("%f{i}"), &format!("u{i}"), w, &prev);
+        let next = format!("%ym_u{i}");
+        k.push_str(&fold_max_abs_16(&(String::new(), format!("%v{i}")), &format!("u{i}"), t, w, &prev, &next));
+        prev = next;
     }
     let _ = write!(
         k,
         r#"        %n2 = arith.addi %n, %ustride : index
-        scf.yield {prev}, %n2 : f32, index
+        scf.yield {prev}, %n2 : vector<{w}x{t}>, index
       }}
-      %mx = scf.for %c = %next to %chunks step %stride iter_args(%m = %m4) -> f32 {{
+      %ymv = scf.for %c = %next to %chunks step %stride iter_args(%ym_r = %m4) -> vector<{w}x{t}> {{
         %e = arith.muli %c, %c2 : index
         %e64 = arith.index_cast %e : index to i64
         %p = llvm.getelementptr %x[%e64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
         %v = llvm.load %p {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
-        %f = arith.extf %v : vector<{w}x{t}> to vector<{w}xf32>
-"#
-    );
-    let last = fold_max_abs(&mut k, "%f", "r", w, "%m");
-    let _ = writeln!(
-        k,
-        "        scf.yield {last} : f32
+{}        scf.yield %ym_rn : vector<{w}x{t}>
       }}
-      %mxb = arith.bitcast %mx : f32 to i32"
+{}      %mxb = arith.bitcast %mx : f32 to i32
+"#,
+        fold_max_abs_16(&(String::new(), "%v".into()), "r", t, w, "%ym_r", "%ym_rn"),
+        lanes_max("%mx", "%ymv", t, w)
     );
     k.push_str(&block_reduce("%amaxb", "%mxb", Reduce::Max, Block { threads, slotted: true }));
     k.push_str(
