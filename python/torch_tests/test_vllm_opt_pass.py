@@ -114,6 +114,46 @@ class VllmOptPassOnTorch(unittest.TestCase):
                 self.assertTrue(torch.equal(want[0].view(torch.uint8), got[0].view(torch.uint8)))
 
 
+    def test_kept_meta_is_what_propagating_the_whole_graph_gives(self):
+        """The nodes vllm-opt left as they were keep their meta['val'] and
+        only the others are propagated (fx_import.propagate_meta): every
+        node's value must still be what fake propagation of the whole
+        returned graph gives (shape, stride, dtype), and some must be kept."""
+        from torch._guards import detect_fake_mode
+        from torch.fx.passes.fake_tensor_prop import FakeTensorProp
+
+        def desc(v):
+            if isinstance(v, (tuple, list)):
+                return [desc(e) for e in v]
+            if isinstance(v, torch.Tensor):
+                return ([str(d) for d in v.shape], [str(d) for d in v.stride()], v.dtype)
+            return None if v is None else str(v)
+
+        for mode in ("fake", "symbolic"):
+            with self.subTest(mode=mode):
+                x = torch.randn(16, 256, dtype=torch.bfloat16)
+                w = (1 + 0.1 * torch.randn(256)).to(torch.bfloat16)
+                gm = make_fx(model, tracing_mode=mode)(x, w, torch.tensor([0.05]))
+                old_vals = [n.meta["val"] for n in gm.graph.nodes if n.op == "call_function" and "val" in n.meta]
+                VllmOptPass(VLLM_OPT, config={"enable_noop": True, "enable_fusion": True})(gm.graph)
+                nodes = [n for n in gm.graph.nodes if n.op == "call_function"]
+                kept = [n for n in nodes if any(n.meta.get("val") is v for v in old_vals)]
+                self.assertTrue(kept, "no node kept its meta: the test checks nothing")
+                self.assertLess(len(kept), len(nodes), "every node kept its meta: nothing was propagated")
+                whole = {}
+
+                class Whole(FakeTensorProp):
+                    def run_node(self, n):
+                        whole[n.name] = torch.fx.Interpreter.run_node(self, n)
+                        return whole[n.name]
+
+                inputs = [n.meta["val"] for n in gm.graph.nodes if n.op == "placeholder"]
+                fake = detect_fake_mode(inputs)
+                with fake:
+                    Whole(gm, fake).run(*inputs)
+                for n in nodes:
+                    self.assertEqual(desc(n.meta.get("val")), desc(whole[n.name]), n.name)
+
     def test_a_symbolic_hidden_size_is_refused_under_a_runtime_shape(self):
         # make_fx's symbolic tracing makes the hidden size symbolic too.
         with self.assertRaises(RuntimeError) as e:
