@@ -70,14 +70,30 @@ fn y_at(src: Src, t: &str, target: Target) -> (String, &'static str) {
 
 /// Quantizes `%y` by the group scale `%gs` (`y / gs`, one reciprocal per
 /// group: `div_by_max_scale`, `gs` being at least the group's max over 448)
-/// and stores it at `index`.
-fn quantize(index: &str, target: Target) -> String {
-    format!(
-        "{}{}{}",
-        max_scale_operands("%gs", "g", W),
-        div_by_max_scale("%y", "%grcpv", "%gnrcpv", "%gsfv", W),
-        store_fp8_nan_to(target, index, W, "%nmax")
-    )
+/// and stores it at `index`. A UE8M0 scale is a power of two, `2^e`: its
+/// reciprocal `2^-e` is exact and found on the bits (`0x7f000000 - bits`;
+/// `gs` lies in [2^-42, 2^128], so both are normal, and an infinite `gs`
+/// gives 0), and `y * 2^-e` is the one rounding of `y / 2^e` IEEE's
+/// division gives: a multiply a lane, no correction, no `rcp.rn`.
+fn quantize(index: &str, target: Target, scales: Scales) -> String {
+    let q = if scales.ue8m0 {
+        format!(
+            r#"        %gpb = arith.bitcast %gs : f32 to i32
+        %gpc = arith.constant 2130706432 : i32
+        %gpr = arith.subi %gpc, %gpb : i32
+        %gpr0 = arith.bitcast %gpr : i32 to f32
+        %gpinf = arith.constant 0x7F800000 : f32
+        %gpisinf = arith.cmpf oeq, %gs, %gpinf : f32
+        %gpz = arith.constant 0.0 : f32
+        %gprcp = arith.select %gpisinf, %gpz, %gpr0 : f32
+        %gprcpv = vector.broadcast %gprcp : f32 to vector<{W}xf32>
+        %q = arith.mulf %y, %gprcpv : vector<{W}xf32>
+"#
+        )
+    } else {
+        format!("{}{}", max_scale_operands("%gs", "g", W), div_by_max_scale("%y", "%grcpv", "%gnrcpv", "%gsfv", W))
+    };
+    format!("{q}{}", store_fp8_nan_to(target, index, W, "%nmax"))
 }
 
 /// `%gs`, the group scale, from the group max `max` (at least 1e-10, so
@@ -178,7 +194,7 @@ fn rms_registers(k: &mut String, residual: bool, g: u64, scales: Scales, h: u64,
             r.f32_of(c, "%f"),
             normalize_by(&format!("%wc{c}"), t, W),
             gpu_group_scale(g, scales),
-            quantize("%i64", Target::Gpu)
+            quantize("%i64", Target::Gpu, scales)
         );
         k.push_str(&r.chunk(c, &body, None));
     }
@@ -294,7 +310,7 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
             k.push_str(&row_steps("%H", ctas));
             k.push_str(&y);
             k.push_str(&gpu_group_scale(g, scales));
-            let _ = writeln!(k, "{store_residual}{}      }}", quantize(out_index, target));
+            let _ = writeln!(k, "{store_residual}{}      }}", quantize(out_index, target, scales));
         }
         Target::Cpu => {
             let mut fold = String::new();
@@ -304,7 +320,7 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
                 "      scf.for %gi = %c0 to %GPR step %c1 {{\n        %g0 = arith.muli %gi, %G : index\n        %g1 = arith.addi %g0, %G : index\n        %mx = scf.for %j = %g0 to %g1 step %c2 iter_args(%m = %geps) -> f32 {{\n{y}{fold}        scf.yield {max} : f32\n        }}\n{}{}        scf.for %j = %g0 to %g1 step %c2 {{\n{y}{store_residual}{}        }}\n      }}\n",
                 group_scale("%mx", scales),
                 store_scale("        ", scales),
-                quantize(out_index, target)
+                quantize(out_index, target, scales)
             );
         }
     }
