@@ -87,18 +87,17 @@ pub(crate) fn fold_max_abs(k: &mut String, v: &str, tag: &str, w: u64, prev: &st
 }
 
 /// `dst = maxnum(prev, |v|)` in the 16-bit type `t` itself: the lanes of
-/// `v` (a `vector<w x t>` value, or a `words_as` of packed words, whose
-/// lines come first) with their sign bits cleared, `maxnum`ed lane by lane
-/// into the running max `prev`. On the GPU that is `max.bf16x2`/`max.f16x2`:
-/// two lanes an instruction, a NaN lane skipped as `fmaxf` skips it. The
-/// lanes are exact in `t` and widening is exact and keeps order, so the max
-/// is the f32 max of the widened lanes, without widening each (a `cvt` and a
-/// `max` a lane, where this is half an instruction each for the clear and
-/// the max). `lanes_max` widens the result once.
-pub(crate) fn fold_max_abs_16(v: &(String, String), tag: &str, t: &str, w: u64, prev: &str, dst: &str) -> String {
-    let (lines, v) = v;
+/// `v` (a `vector<w x t>`; `words_as` makes one of packed words) with their
+/// sign bits cleared, `maxnum`ed lane by lane into the running max `prev`.
+/// On the GPU that is `max.bf16x2`/`max.f16x2`: two lanes an instruction, a
+/// NaN lane skipped as `fmaxf` skips it. The lanes are exact in `t` and
+/// widening is exact and keeps order, so the max is the f32 max of the
+/// widened lanes, without widening each (a `cvt` and a `max` a lane, where
+/// this is half an instruction each for the clear and the max). `lanes_max`
+/// widens the result once.
+pub(crate) fn fold_max_abs_16(v: &str, tag: &str, t: &str, w: u64, prev: &str, dst: &str) -> String {
     format!(
-        r#"{lines}        %hb{tag} = vector.bitcast {v} : vector<{w}x{t}> to vector<{w}xi16>
+        r#"        %hb{tag} = vector.bitcast {v} : vector<{w}x{t}> to vector<{w}xi16>
         %hm{tag} = arith.constant dense<32767> : vector<{w}xi16>
         %ha{tag} = arith.andi %hb{tag}, %hm{tag} : vector<{w}xi16>
         %hv{tag} = vector.bitcast %ha{tag} : vector<{w}xi16> to vector<{w}x{t}>
@@ -107,10 +106,10 @@ pub(crate) fn fold_max_abs_16(v: &(String, String), tag: &str, t: &str, w: u64, 
     )
 }
 
-/// `(lines, name)`: the packed words `src` (`packed_type`) as a
-/// `vector<w x t>` named `dst`, for `fold_max_abs_16`.
-pub(crate) fn words_as(src: &str, dst: &str, t: &str, w: u64) -> (String, String) {
-    (format!("        {dst} = vector.bitcast {src} : {} to vector<{w}x{t}>\n", packed_type(w)), dst.to_string())
+/// The line that names the packed words `src` (`packed_type`) as the
+/// `vector<w x t>` `dst`.
+pub(crate) fn words_as(src: &str, dst: &str, t: &str, w: u64) -> String {
+    format!("        {dst} = vector.bitcast {src} : {} to vector<{w}x{t}>\n", packed_type(w))
 }
 
 /// `dst`: the max (f32) of the lanes of `v` (a `vector<w x t>` of
@@ -383,6 +382,17 @@ pub(crate) fn div_by_448(dst: &str, x: &str) -> String {
     )
 }
 
+/// `{dst} = {v}`, or 0 where the scale `{s}` (an f32) is infinite.
+pub(crate) fn zero_where_infinite(dst: &str, s: &str, v: &str) -> String {
+    format!(
+        r#"        {dst}_inf = arith.constant 0x7F800000 : f32
+        {dst}_isinf = arith.cmpf oeq, {s}, {dst}_inf : f32
+        {dst}_zero = arith.constant 0.0 : f32
+        {dst} = arith.select {dst}_isinf, {dst}_zero, {v} : f32
+"#
+    )
+}
+
 /// The operands `div_by_max_scale` takes for the scale `s` (an f32 value),
 /// in every lane of `w`: `%{p}rcpv` (`RN(1/s)`), `%{p}nrcpv` (its negation)
 /// and `%{p}sfv` (`s`, or 0 where it is infinite). Needs `%one`.
@@ -392,12 +402,9 @@ pub(crate) fn max_scale_operands(s: &str, p: &str, w: u64) -> String {
       %{p}rcpv = vector.broadcast %{p}rcp : f32 to vector<{w}xf32>
       %{p}nrcp = arith.negf %{p}rcp : f32
       %{p}nrcpv = vector.broadcast %{p}nrcp : f32 to vector<{w}xf32>
-      %{p}sinf = arith.constant 0x7F800000 : f32
-      %{p}isinf = arith.cmpf oeq, {s}, %{p}sinf : f32
-      %{p}szero = arith.constant 0.0 : f32
-      %{p}sf = arith.select %{p}isinf, %{p}szero, {s} : f32
-      %{p}sfv = vector.broadcast %{p}sf : f32 to vector<{w}xf32>
-"#
+{}      %{p}sfv = vector.broadcast %{p}sf : f32 to vector<{w}xf32>
+"#,
+        zero_where_infinite(&format!("%{p}sf"), s, s)
     )
 }
 

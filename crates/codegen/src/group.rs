@@ -19,6 +19,7 @@ use crate::act::{Division, silu_mul_y};
 use crate::body::{
     Form, Layout, Regs, Target, div_by_448, div_by_max_scale, flt, fold_max_abs, footer, header_persistent, header_reduce, header_split,
     index_lines, inv_rms, max_f32, max_scale_operands, normalize, normalize_by, row_steps, store_fp8_nan_to, sum_squares, with_row_count,
+    zero_where_infinite,
 };
 use crate::per_token::{load_sum, load_sum_once, store_sum};
 use std::fmt::Write;
@@ -82,13 +83,10 @@ fn quantize(index: &str, target: Target, scales: Scales) -> String {
         %gpc = arith.constant 2130706432 : i32
         %gpr = arith.subi %gpc, %gpb : i32
         %gpr0 = arith.bitcast %gpr : i32 to f32
-        %gpinf = arith.constant 0x7F800000 : f32
-        %gpisinf = arith.cmpf oeq, %gs, %gpinf : f32
-        %gpz = arith.constant 0.0 : f32
-        %gprcp = arith.select %gpisinf, %gpz, %gpr0 : f32
-        %gprcpv = vector.broadcast %gprcp : f32 to vector<{W}xf32>
+{}        %gprcpv = vector.broadcast %gprcp : f32 to vector<{W}xf32>
         %q = arith.mulf %y, %gprcpv : vector<{W}xf32>
-"#
+"#,
+            zero_where_infinite("%gprcp", "%gs", "%gpr0")
         )
     } else {
         format!("{}{}", max_scale_operands("%gs", "g", W), div_by_max_scale("%y", "%grcpv", "%gnrcpv", "%gsfv", W))

@@ -147,11 +147,12 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: 
         if norm {
             let body = format!("{}{}{}{}", index_lines(), r.f32_of(c, "%f"), normalize_by(&format!("%wc{c}"), t, w), pack("%yt", t, w));
             k.push_str(&r.chunk_of(c, &body, Some((&format!("%ypc{c}"), "%pk")), &packed_type(w), "%zyr"));
-            let y = words_as(&format!("%ypc{c}"), &format!("%ypv{c}"), t, w);
-            k.push_str(&fold_max_abs_16(&y, &c.to_string(), t, w, &format!("%ym_{c}"), &format!("%ym_{}", c + 1)));
-        } else if packed_max {
-            let y = words_as(&format!("%pc{c}"), &format!("%ypv{c}"), t, w);
-            k.push_str(&fold_max_abs_16(&y, &c.to_string(), t, w, &format!("%ym_{c}"), &format!("%ym_{}", c + 1)));
+        }
+        if packed_max {
+            // y's packed words: the norm's, or the row's as loaded.
+            let words = if norm { format!("%ypc{c}") } else { format!("%pc{c}") };
+            k.push_str(&words_as(&words, &format!("%ypv{c}"), t, w));
+            k.push_str(&fold_max_abs_16(&format!("%ypv{c}"), &c.to_string(), t, w, &format!("%ym_{c}"), &format!("%ym_{}", c + 1)));
         } else {
             let _ = writeln!(k, "      %yc{c} = arith.addf %fc{c}, %nzr : vector<{w}xf32>");
             mx = fold_max_abs(&mut k, &format!("%yc{c}"), &c.to_string(), w, &mx);

@@ -66,7 +66,7 @@ pub fn max_kernel(name: &str, h: u64, t: &str, target: Target, persistent: Optio
       }}
 {}"#,
         index_lines(),
-        fold_max_abs_16(&(String::new(), "%vx".into()), "s", t, w, "%ym_s", "%ym_sn"),
+        fold_max_abs_16("%vx", "s", t, w, "%ym_s", "%ym_sn"),
         lanes_max("%mx", "%ymv", t, w)
     );
     match target {
@@ -157,7 +157,7 @@ fn max_kernel_persistent(name: &str, h: u64, t: &str, threads: u64) -> String {
     // The running max in `t` (`fold_max_abs_16`).
     for i in 0..u {
         let next = format!("%ym_u{i}");
-        k.push_str(&fold_max_abs_16(&(String::new(), format!("%v{i}")), &format!("u{i}"), t, w, &prev, &next));
+        k.push_str(&fold_max_abs_16(&format!("%v{i}"), &format!("u{i}"), t, w, &prev, &next));
         prev = next;
     }
     let _ = write!(
@@ -174,7 +174,7 @@ fn max_kernel_persistent(name: &str, h: u64, t: &str, threads: u64) -> String {
       }}
 {}      %mxb = arith.bitcast %mx : f32 to i32
 "#,
-        fold_max_abs_16(&(String::new(), "%v".into()), "r", t, w, "%ym_r", "%ym_rn"),
+        fold_max_abs_16("%v", "r", t, w, "%ym_r", "%ym_rn"),
         lanes_max("%mx", "%ymv", t, w)
     );
     k.push_str(&block_reduce("%amaxb", "%mxb", Reduce::Max, Block { threads, slotted: true }));
