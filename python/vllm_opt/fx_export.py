@@ -158,6 +158,11 @@ def meta_val(v, symbols):
     raise ExportError(f"cannot express meta['val'] of type {type(v).__name__}")
 
 
+def is_node(v):
+    """Whether `v` is a torch.fx.Node (told by its attributes: torch is not imported)."""
+    return hasattr(v, "op") and hasattr(v, "name") and hasattr(v, "target")
+
+
 def value(v, symbols):
     """An argument in the format's value grammar."""
     if v is None or isinstance(v, (bool, str)):
@@ -172,7 +177,7 @@ def value(v, symbols):
         return v
     if isinstance(v, (list, tuple)):
         return [value(x, symbols) for x in v]
-    if hasattr(v, "op") and hasattr(v, "name") and hasattr(v, "target"):  # torch.fx.Node
+    if is_node(v):
         return {"node": v.name}
     if _is_op_overload(v):
         return {"op": target_name(v)}

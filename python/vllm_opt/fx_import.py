@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import warnings
 
-from .fx_export import FORMAT, VERSION, graph_to_dict
+from .fx_export import FORMAT, VERSION, graph_to_dict, is_node
 
 
 class GraphImportError(ValueError):  # noqa: N801 - ImportError is a builtin with another meaning
@@ -135,16 +135,12 @@ def load_graph(graph, doc, resolve=None):
     return graph
 
 
-def _is_node(v):
-    return hasattr(v, "op") and hasattr(v, "name") and hasattr(v, "target")  # torch.fx.Node, as the exporter tells
-
-
 def _same_value(a, b, kept):
     """Whether argument `a` of an old node and `b` of a new one are the same
     value: equal constants (a list and a tuple alike), the same placeholder,
     or a new node `kept` maps to the old one."""
-    if _is_node(a) or _is_node(b):
-        return _is_node(a) and _is_node(b) and (a is b or kept.get(b) is a)
+    if is_node(a) or is_node(b):
+        return is_node(a) and is_node(b) and (a is b or kept.get(b) is a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(_same_value(x, y, kept) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):
