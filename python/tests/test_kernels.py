@@ -130,6 +130,42 @@ class KernelsTest(unittest.TestCase):
                                                    stride=stride))
                 self.assertIn("'output_s'", str(e.exception))
 
+    def test_norms_take_input_rows_as_far_apart_as_they_lie(self):
+        # vLLM's norms read input.stride(-2) (e.g. DeepSeek's q_c, a slice of a fused projection).
+        ks, launches = emit("emit-kernels-sizes.mlir")
+        k = ks.find("vllm.rms_norm", hidden=8192, dtype="bf16", num_tokens=8)
+        self.assertEqual([(p["name"], p["kind"]) for p in k.params][1:3], [("input", "ptr"), ("input_stride", "i64")])
+        t = {"result": FakeTensor("bfloat16", 8 * 8192), "weight": FakeTensor("bfloat16", 8192)}
+        views = [
+            (FakeTensor("bfloat16", 8 * 8192), 8192),  # contiguous
+            (FakeTensor("bfloat16", 8 * 8192, contiguous=False, shape=(8, 8192), stride=(8256, 1)), 8256),
+            (FakeTensor("bfloat16", 8 * 8192, contiguous=False, shape=(2, 4, 8192), stride=(4 * 8256, 8256, 1)), 8256),
+            # A dimension of size 1 may have any stride.
+            (FakeTensor("bfloat16", 8 * 8192, contiguous=False, shape=(8, 1, 8192), stride=(8256, 7, 1)), 8256),
+        ]
+        for x, stride in views:
+            k(8, 1e-6, input=x, **t)
+            self.assertEqual(launches[-1][3][2], ("i64", stride))
+        bad = [
+            (FakeTensor("bfloat16", 8 * 8192, contiguous=False, shape=(8, 8192), stride=(8196, 1)),
+             "rows are 8196 elements apart, not a multiple of 8"),
+            (FakeTensor("bfloat16", 8 * 8192, contiguous=False, shape=(2, 4, 8192), stride=(5 * 8256, 8256, 1)),
+             "not equally spaced"),
+            (FakeTensor("bfloat16", 8 * 8192, contiguous=False, shape=(8, 8192), stride=(16384, 2)), "not equally spaced"),
+            (FakeTensor("bfloat16", 8 * 8192, contiguous=False, shape=(8, 8192), stride=(4096, 1)), "not equally spaced"),
+        ]
+        for x, message in bad:
+            with self.assertRaises(ValueError) as e:
+                k(8, 1e-6, input=x, **t)
+            self.assertIn("'input'", str(e.exception))
+            self.assertIn(message, str(e.exception))
+        # A kernel without the parameter still needs contiguous rows.
+        silu = ks.find("vllm.silu_and_mul", hidden=8192, dtype="bf16", num_tokens=8)
+        x = FakeTensor("bfloat16", 8 * 16384, contiguous=False, shape=(8, 16384), stride=(16448, 1))
+        with self.assertRaises(ValueError) as e:
+            silu(8, result=FakeTensor("bfloat16", 8 * 8192), input=x)
+        self.assertIn("'input' is not contiguous", str(e.exception))
+
     def test_per_tensor_quant_zeroes_its_scale_then_runs_the_static_quant(self):
         ks, launches = emit("emit-kernels-quant.mlir")
         k = ks.find("vllm.dynamic_scaled_fp8_quant", hidden=4096, dtype="bf16")
@@ -370,7 +406,24 @@ class HostTensor:
         ctypes.memset(self.buf, 0, len(self.buf))
 
     def values(self):
-        return list(struct.unpack_from(f"<{self.numel()}{self.fmt}", self.buf))
+        return list(struct.unpack_from(f"<{len(self.buf) // self.width}{self.fmt}", self.buf))
+
+
+class HostRows(HostTensor):
+    """`rows` rows of `h` elements, `stride` apart in `values` (a slice of a wider tensor's last dimension)."""
+
+    def __init__(self, dtype, values, rows, h, stride):
+        super().__init__(dtype, values)
+        self.shape, self._stride = (rows, h), (stride, 1)
+
+    def numel(self):
+        return self.shape[0] * self.shape[1]
+
+    def is_contiguous(self):
+        return False
+
+    def stride(self):
+        return self._stride
 
 
 @unittest.skipUnless(os.environ.get("VLLM_OPT") and os.environ.get("PTX_SIM"),
@@ -394,6 +447,18 @@ class SimulatorLauncherTest(unittest.TestCase):
         # bf16(bf16(2 * rsqrt(4 + eps)) * 0.5) = 0.5; a zero row stays zero.
         self.assertEqual(out.values(), [0x3F00] * 8192 + [0] * 8192)
         self.assertEqual(x.values(), [0x4000] * 8192 + [0] * 8192)
+
+    def test_rms_norm_reads_rows_of_a_wider_tensor(self):
+        ks = self.simulated("emit-kernels-sizes.mlir")
+        k = ks.find("vllm.rms_norm", hidden=8192, dtype="bf16", num_tokens=2)
+        # Rows 8192 + 64 apart; between them NaN, which a read would spread over the row.
+        gap = [0x7FC0] * 64
+        x = HostRows("bfloat16", [0x4000] * 8192 + gap + [0] * 8192, rows=2, h=8192, stride=8256)
+        w = HostTensor("bfloat16", [0x3F00] * 8192)
+        out = HostTensor("bfloat16", [0x7FC0] * 2 * 8192)
+        k(2, 1e-6, result=out, input=x, weight=w)
+        self.assertEqual(out.values(), [0x3F00] * 8192 + [0] * 8192)
+        self.assertEqual(x.values(), [0x4000] * 8192 + gap + [0] * 8192)
 
     def test_a_persistent_kernel_walks_every_row(self):
         ks = self.simulated("emit-kernels-persistent.mlir", "--compile-sizes", "16,4096", "--persistent-kernels")

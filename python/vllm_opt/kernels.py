@@ -6,14 +6,17 @@
     k(num_tokens=T, epsilon=1e-6, result=q, input=x, weight=w, scale=s)
 
 The manifest is the ABI: each kernel's parameters in launch order (name,
-pointer, f32 scalar (epsilon) or i32 scalar (num_tokens), element type,
-read/write), its block per shape context, and for the per-tensor dynamic
+pointer, f32 scalar (epsilon), i32 scalar (num_tokens) or i64 scalar
+(`input_stride`: the norms take input rows that far apart, as vLLM's,
+e.g. a row of a wider tensor; the launcher passes the input's row stride),
+element type, read/write), its block per shape context, and for the per-tensor dynamic
 quant a second kernel (each launch's `then`: the static quant as compiled for
 that shape context) and the buffers to zero first. A
 `persistent` kernel (`vllm-opt --persistent-kernels`) is launched with at
 most the CTAs the GPU holds at once (`resident_ctas`: the occupancy API's
 CTAs per SM times the SMs) and walks its rows itself. `Kernel.__call__` checks every tensor against it
-(dtype, element count, contiguity) and raises `ValueError` naming the
+(dtype, element count, contiguity, or rows equally spaced where the kernel
+takes an `input_stride`) and raises `ValueError` naming the
 parameter, so a wrong buffer is an error, not memory corruption.
 
 Nothing but the standard library is imported here; cupy (the launcher) is
@@ -102,7 +105,7 @@ def cupy_launcher(folder):
 
 # How each scalar kind goes to cupy's launch.
 CUPY_SCALAR = {"ptr": lambda a: __import__("cupy").uint64(a), "f32": lambda a: __import__("cupy").float32(a),
-               "i32": lambda a: __import__("cupy").int32(a)}
+               "i32": lambda a: __import__("cupy").int32(a), "i64": lambda a: __import__("cupy").int64(a)}
 
 
 def simulator_launcher(folder, binary):
@@ -122,17 +125,21 @@ def simulator_launcher(folder, binary):
         # A persistent kernel's grid is not its rows: it takes them (num_tokens).
         counts = [value for kind, value in args if kind == "i32"]
         rows = counts[0] if counts else grid[0] // kernel.ctas_per_row
+        strides = [value for kind, value in args if kind == "i64"]
         with tempfile.TemporaryDirectory() as tmp:
             argv, bufs = [], []
             for p, (kind, value) in zip(kernel.params, args):
-                if kind == "i32":
-                    argv.append(f"i32:{int(value)}")
+                if kind in ("i32", "i64"):
+                    argv.append(f"{kind}:{int(value)}")
                     continue
                 if kind != "ptr":
                     # The f32 the GPU would get, written exactly.
                     argv.append(f"f32:{struct.unpack('f', struct.pack('f', value))[0]!r}")
                     continue
                 size = kernel.elements(p["name"], rows) * SIZE[p["elem"]]
+                if p["name"] == "input" and strides and rows:
+                    # Strided rows: the buffer spans to the last row's end.
+                    size = ((rows - 1) * strides[0] + kernel.hidden) * SIZE[p["elem"]]
                 path = os.path.join(tmp, p["name"])
                 with open(path, "wb") as f:
                     f.write(ctypes.string_at(value, size))
@@ -190,13 +197,16 @@ class Kernel:
 
     def args(self, n, tensors, epsilon):
         """The launch arguments for n rows, in parameter order: ("ptr",
-        address), ("f32", epsilon) or ("i32", n)."""
+        address), ("f32", epsilon), ("i32", n) or ("i64", the input's row
+        stride)."""
         args = []
         for p in self.params:
             if p["kind"] == "ptr":
                 args.append(("ptr", tensors[p["name"]].data_ptr()))
             elif p["kind"] == "i32":
                 args.append(("i32", n))
+            elif p["kind"] == "i64":
+                args.append(("i64", self.input_stride(tensors["input"], n)))
             else:
                 if epsilon is None:
                     raise ValueError(f"{self.name}: no value for scalar '{p['name']}'")
@@ -263,6 +273,35 @@ class Kernel:
                 total += size * (int("write" in p["access"]) + int("read" in p["access"]))
         return total
 
+    @property
+    def takes_input_stride(self):
+        """True for the kernels that read input rows `input_stride` apart (the norms, as vLLM's)."""
+        return any(p["name"] == "input_stride" for p in self.params)
+
+    def input_stride(self, t, n):
+        """Elements between the starts of `t`'s n rows of `hidden` when they
+        are equally spaced with contiguous elements (a contiguous tensor, or a
+        slice of a wider one's last dimension, as DeepSeek's `q_c`), else
+        None. A tensor of any rank is taken as its rows."""
+        h = self.hidden
+        if t.is_contiguous():
+            return h
+        shape, stride = tuple(t.shape), tuple(t.stride())
+        if not shape or shape[-1] != h or (h > 1 and stride[-1] != 1):
+            return None
+        # The leading dimensions that step (a dimension of size 1 never does),
+        # innermost first: the first steps over one row, each next one over
+        # all the rows inside it.
+        steps = [(size, step) for size, step in zip(reversed(shape[:-1]), reversed(stride[:-1])) if size > 1]
+        if n <= 1 or not steps:
+            return h
+        row = span = steps[0][1]
+        for size, step in steps:
+            if step != span:
+                return None
+            span *= size
+        return row if row >= h else None
+
     def column_major_scales(self, name, t, n):
         """For a per-group kernel's column-major scales given as vLLM holds them, the logical
         [n, G] tensor: whether its strides are the kernel's, (1, n) or (1, round_up(n, 4))
@@ -296,6 +335,15 @@ class Kernel:
                                      f"kernel writes {self.entry['scale_layout']}")
             elif t.numel() != want:
                 raise ValueError(f"{self.name}: '{p['name']}' has {t.numel()} elements, {want} expected for {n} tokens")
+            elif p["name"] == "input" and self.takes_input_stride:
+                stride = self.input_stride(t, n)
+                lanes = self.entry["elements_per_thread_step"]
+                if stride is None:
+                    raise ValueError(f"{self.name}: 'input' rows are not equally spaced with contiguous elements "
+                                     f"(shape {tuple(t.shape)}, strides {tuple(t.stride())})")
+                if stride % lanes:
+                    raise ValueError(f"{self.name}: 'input' rows are {stride} elements apart, not a multiple of {lanes} "
+                                     "(the kernel moves whole vectors)")
             elif not t.is_contiguous():
                 raise ValueError(f"{self.name}: '{p['name']}' is not contiguous")
             align = self.alignment(p)

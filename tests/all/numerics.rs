@@ -15,6 +15,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::sequence_parallelism_keeps_every_ranks_results", sequence_parallelism_keeps_every_ranks_results),
     ("numerics::host_kernels_match_the_reference", host_kernels_match_the_reference),
     ("numerics::gpu_kernels_match_the_reference_in_the_ptx_simulator", gpu_kernels_match_the_reference_in_the_ptx_simulator),
+    ("numerics::norms_read_strided_input_rows", norms_read_strided_input_rows),
     ("numerics::rsqrt_approximation_effect_is_bounded", rsqrt_approximation_effect_is_bounded),
     ("numerics::every_arch_computes_the_same_bytes", every_arch_computes_the_same_bytes),
     ("numerics::ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs", ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs),
@@ -847,7 +848,12 @@ fn host_kernels_match_the_reference() -> Result<(), Failed> {
             let mut bufs = kernel_buffers(&kernel, &e, rows, ub, dt);
             vllm_codegen::run_on_host_in(
                 &kernel,
-                vllm_codegen::HostCall { buffers: bufs.iter_mut().map(|(n, b)| (*n, &mut b[..])).collect(), epsilon: KERNEL_EPS, rows },
+                vllm_codegen::HostCall {
+                    buffers: bufs.iter_mut().map(|(n, b)| (*n, &mut b[..])).collect(),
+                    epsilon: KERNEL_EPS,
+                    rows,
+                    input_stride: None,
+                },
                 form,
             )?;
             for (name, expect) in &e.want {
@@ -958,6 +964,18 @@ fn simulate_for(
     bufs: &mut [(&'static str, Vec<u8>)],
     rows: usize,
 ) -> Result<vllm_ptx_sim::Stats, Failed> {
+    simulate_strided(kernel, arch, bufs, rows, kernel.hidden)
+}
+
+/// `simulate_for` with the input's rows `input_stride` elements apart (for
+/// the kernels that take an `input_stride`).
+fn simulate_strided(
+    kernel: &vllm_codegen::Kernel,
+    arch: &str,
+    bufs: &mut [(&'static str, Vec<u8>)],
+    rows: usize,
+    input_stride: u64,
+) -> Result<vllm_ptx_sim::Stats, Failed> {
     let ptx = vllm_codegen::ptx(kernel, arch)?;
     let sim = vllm_ptx_sim::parse(&ptx, &kernel.name)?;
     let grid = kernel.grid_resident(rows as u64, SIM_RESIDENT);
@@ -974,6 +992,7 @@ fn simulate_for(
                     .ok_or_else(|| format!("no buffer for {}", p.name))?,
             ),
             "i32" => vllm_ptx_sim::Arg::I32(rows as i32),
+            "i64" => vllm_ptx_sim::Arg::I64(input_stride as i64),
             _ => vllm_ptx_sim::Arg::F32(KERNEL_EPS),
         });
     }
@@ -1126,6 +1145,116 @@ fn gpu_kernels_match_the_reference_in_the_ptx_simulator() -> Result<(), Failed> 
                 stats.instructions
             ));
         }
+    }
+    eprintln!("{}", report.join("\n"));
+    Ok(())
+}
+
+/// The norms that take vLLM's `input_stride` (a row of a wider tensor, e.g.
+/// DeepSeek's `q_c` in its fused projection) compute, on input rows that far
+/// apart, the bytes they compute on the same rows packed (which
+/// `host_kernels_match_the_reference` and the PTX simulator test check
+/// against the reference), and never touch the elements between the rows:
+/// those hold NaN, which any read would carry into a row's sum of squares.
+/// Host twins in both forms and the persistent one; the PTX for 16 and many
+/// tokens, persistent, and the loop form of a row too long for registers.
+fn norms_read_strided_input_rows() -> Result<(), Failed> {
+    const GAP: u8 = 0xff; // 0xffff: a NaN in bf16 and f16
+    let mut rng = SplitMix64(11);
+    let cases = [
+        ("vllm.rms_norm", false, "bf16", 4096u64, DType::BF16, "bf16"),
+        ("vllm.fused_add_rms_norm", true, "f16", 4096, DType::F16, "f16"),
+        ("vllm.fused_add_rms_norm", true, "bf16", 66, DType::BF16, "bf16"),
+        ("vllm.rms_norm_static_fp8_quant", false, F8, 200, DType::F16, "f16"),
+        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 256, DType::BF16, "bf16"),
+        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 65536, DType::F16, "f16"),
+    ];
+    let rows = PTX_ROWS;
+    let mut report = Vec::new();
+    for (op, residual, out, h, dt, elem) in cases {
+        let case: KernelCase = (op, residual, out, h, rows, dt, elem, None, None, Default::default());
+        let base = case_kernel(&case)?;
+        let e = expected(&case, rows, &mut rng)?;
+        let stride = h + 3 * base.lanes();
+        let (row_bytes, stride_bytes) = (2 * h as usize, 2 * stride as usize);
+        // Row r of `packed` at r * stride elements, NaN between.
+        let spread = |packed: &[u8]| {
+            let mut b = vec![GAP; (rows - 1) * stride_bytes + row_bytes];
+            for r in 0..rows {
+                b[r * stride_bytes..][..row_bytes].copy_from_slice(&packed[r * row_bytes..][..row_bytes]);
+            }
+            b
+        };
+        // The rows back, packed, once the gaps are checked untouched.
+        let gather = |b: &[u8], what: &str| -> Result<Vec<u8>, Failed> {
+            if let Some(r) = (0..rows - 1).find(|r| b[r * stride_bytes + row_bytes..(r + 1) * stride_bytes].iter().any(|x| *x != GAP)) {
+                return Err(format!("{what}: the gap after input row {r} was written").into());
+            }
+            Ok((0..rows).flat_map(|r| b[r * stride_bytes..][..row_bytes].to_vec()).collect())
+        };
+        // The same run with the input packed and strided; every buffer compared.
+        let compare = |what: &str, packed: &[(&str, Vec<u8>)], strided: &[(&str, Vec<u8>)]| -> Result<(), Failed> {
+            for ((name, a), (_, b)) in packed.iter().zip(strided) {
+                let b = if *name == "input" { gather(b, what)? } else { b.clone() };
+                if a != &b {
+                    let i = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(0);
+                    return Err(format!("{what}: '{name}' differs from the run on packed rows at byte {i}").into());
+                }
+            }
+            Ok(())
+        };
+        let with_strided_input = |bufs: &[(&'static str, Vec<u8>)]| {
+            bufs.iter().map(|(n, b)| (*n, if *n == "input" { spread(b) } else { b.clone() })).collect::<Vec<_>>()
+        };
+        let mut done = Vec::new();
+        // Host twins: the loop form; for small rows the register form and the persistent one.
+        let mut forms = vec![(base.clone(), vllm_codegen::Form::Loops)];
+        if base.row_in_registers() && h <= 512 {
+            forms.push((base.clone(), vllm_codegen::Form::Registers));
+            forms.extend(base.clone().persistent().map(|p| (p, vllm_codegen::Form::Registers)));
+        }
+        for (kernel, form) in forms {
+            let mut runs = Vec::new();
+            for input_stride in [None, Some(stride)] {
+                let packed = kernel_buffers(&kernel, &e, rows, None, dt);
+                let mut bufs = if input_stride.is_some() { with_strided_input(&packed) } else { packed };
+                let buffers = bufs.iter_mut().map(|(n, b)| (*n, &mut b[..])).collect();
+                vllm_codegen::run_on_host_in(&kernel, vllm_codegen::HostCall { buffers, epsilon: KERNEL_EPS, rows, input_stride }, form)?;
+                runs.push(bufs);
+            }
+            compare(&format!("{} ({form:?}, host)", kernel.name), &runs[0], &runs[1])?;
+            done.push(format!("{}{form:?} host", if kernel.persistent { "persistent " } else { "" }));
+        }
+        // The PTX.
+        let mut variants = vec![base.clone().for_tokens(Some(rows as u64))];
+        let many = base.clone().for_tokens(None);
+        if many.name != variants[0].name {
+            variants.push(many.clone());
+        }
+        variants.extend(many.persistent());
+        for kernel in variants {
+            let mut packed = kernel_buffers(&kernel, &e, rows, None, dt);
+            let mut strided = with_strided_input(&packed);
+            simulate(&kernel, &mut packed, rows)?;
+            simulate_strided(&kernel, "sm_90", &mut strided, rows, stride)?;
+            compare(&format!("{} (PTX)", kernel.name), &packed, &strided)?;
+            done.push(format!("{} PTX", kernel.name));
+        }
+        // A stride the kernel cannot take is refused, not run.
+        let mut bufs = with_strided_input(&kernel_buffers(&base, &e, rows, None, dt));
+        let buffers = bufs.iter_mut().map(|(n, b)| (*n, &mut b[..])).collect();
+        let call = vllm_codegen::HostCall { buffers, epsilon: KERNEL_EPS, rows, input_stride: Some(stride + 1) };
+        if vllm_codegen::run_on_host(&base, call).is_ok() {
+            return Err(format!("{}: ran with an input_stride that is not a multiple of its lanes", base.name).into());
+        }
+        report.push(format!("{} x {rows}, input rows {stride} apart: as packed ({})", base.name, done.join(", ")));
+    }
+    // Kernels without the parameter refuse a stride.
+    let per_token = vllm_codegen::kernel_for("vllm.rms_norm_dynamic_per_token_quant", 4096, "bf16", false, F8, None, false)
+        .ok_or("no per-token kernel")?;
+    let input = per_token.params.iter().find(|p| p.name == "input").ok_or("no input")?;
+    if per_token.span(input, rows, Some(4096 + 8)).is_ok() {
+        return Err(format!("{}: takes no input_stride, yet one was accepted", per_token.name).into());
     }
     eprintln!("{}", report.join("\n"));
     Ok(())
@@ -1604,7 +1733,12 @@ fn qk_norm_rope_kernel_matches_the_reference() -> Result<(), Failed> {
         let mut host = buffers();
         vllm_codegen::run_on_host(
             &kernel,
-            vllm_codegen::HostCall { buffers: host.iter_mut().map(|(n, b)| (*n, &mut b[..])).collect(), epsilon: KERNEL_EPS, rows },
+            vllm_codegen::HostCall {
+                buffers: host.iter_mut().map(|(n, b)| (*n, &mut b[..])).collect(),
+                epsilon: KERNEL_EPS,
+                rows,
+                input_stride: None,
+            },
         )?;
         if canon_nan16(&host[0].1, dt) != canon_nan16(&want, dt) {
             let i = host[0].1.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(0) / 2;

@@ -43,6 +43,11 @@
 // CHECK: "name": "input",
 // CHECK: "access": "read",
 // CHECK-NEXT: "align": 16
+// The input's rows may lie apart (vLLM's input_stride, in elements).
+// CHECK: "name": "input_stride",
+// CHECK-NEXT: "kind": "i64",
+// CHECK-NEXT: "elem": "i64",
+// CHECK-NEXT: "access": "value",
 // CHECK: "name": "weight",
 // CHECK: "name": "scale",
 // CHECK-NEXT: "kind": "ptr",
@@ -81,7 +86,9 @@
 // PTX: .target sm_90
 // PTX: .visible .entry rms_norm_static_fp8_quant_h4096_bf16(
 // PTX-NEXT: .param .u64 .ptr .align 1 rms_norm_static_fp8_quant_h4096_bf16_param_0,
-// PTX: .param .f32 rms_norm_static_fp8_quant_h4096_bf16_param_4
+// PTX-NEXT: .param .u64 .ptr .align 1 rms_norm_static_fp8_quant_h4096_bf16_param_1,
+// PTX-NEXT: .param .u64 rms_norm_static_fp8_quant_h4096_bf16_param_2,
+// PTX: .param .f32 rms_norm_static_fp8_quant_h4096_bf16_param_5
 // 16-byte loads of 8 bf16, 8-byte stores of 8 FP8. Every load (the scale,
 // the row's 4 chunks a thread, their weights) is issued before the block
 // reduction's first barrier: after it, an L2 round trip per row.
@@ -105,8 +112,8 @@
 // PTX: min.f32 {{%r[0-9]+}}, {{%r[0-9]+}}, 0f43E00000;
 // PTX-NOT: max.f32 {{%r[0-9]+}}, {{%r[0-9]+}}, 0fC3E00000;
 // PTX-COUNT-4: cvt.rn.satfinite.e4m3x2.f32
-// PTX-NEXT: add.s64
-// PTX-NEXT: st.global.v4.b16 [{{%rd[0-9]+}}], {{[{]}}%rs{{[0-9]+}}, %rs{{[0-9]+}}, %rs{{[0-9]+}}, %rs{{[0-9]+}}};
+// PTX-NOT: {{prmt|shr|shl|or\.b|and\.b|cvt}}
+// PTX: st.global.v4.b16 [{{%rd[0-9]+}}], {{[{]}}%rs{{[0-9]+}}, %rs{{[0-9]+}}, %rs{{[0-9]+}}, %rs{{[0-9]+}}};
 // PTX-NOT: bar.sync
 
 // The sum of squares is one fma a lane (vLLM's `variance += x * x`, which

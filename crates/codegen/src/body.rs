@@ -486,6 +486,18 @@ pub(crate) fn row_constants(h: u64, w: u64) -> String {
     )
 }
 
+/// `%XS`: the input's row stride parameter `%xs` as an index.
+pub(crate) const INPUT_STRIDE: &str = "      %XS = arith.index_cast %xs : i64 to index\n";
+
+/// `{base}x`, a pointer to row `row` of the input `%x` (of `t`, rows `%XS`
+/// apart), the twin of the row base `base`: its lanes at `%j` are at
+/// `{base}x[%j64]`, an offset the weights' loads share.
+pub(crate) fn input_base(base: &str, row: &str, t: &str) -> String {
+    format!(
+        "      {base}xo = arith.muli {row}, %XS : index\n      {base}xo64 = arith.index_cast {base}xo : index to i64\n      {base}x = llvm.getelementptr %x[{base}xo64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n"
+    )
+}
+
 /// `row_constants` without `%base` (the persistent schedule defines it per row).
 fn row_constants_of_cta(h: u64, w: u64) -> String {
     row_constants(h, w).replace("      %base = arith.muli %row, %H : index\n", "")
@@ -587,6 +599,11 @@ pub(crate) struct Regs {
     /// row `r`'s block reductions, so they are in flight across the
     /// barriers. The launch's grid is at most the CTAs the GPU holds at once.
     pub persistent: bool,
+    /// The input's rows are `%xs: i64` elements of this type apart (vLLM's
+    /// `input_stride`, the norms of rms.rs): `%XS` is that as an index, and
+    /// each row base (`%base`, `%base0`, `%nbase`) has a twin `{base}x`, a
+    /// pointer to the row in `%x` (`input_base`).
+    pub input_stride: Option<String>,
 }
 
 impl Regs {
@@ -596,7 +613,15 @@ impl Regs {
         let w = lanes(h);
         let threads = if target == Target::Gpu { threads } else { 1 };
         let per_row = h / w;
-        Regs { w, threads, chunks: per_row.div_ceil(threads), guarded: !per_row.is_multiple_of(threads), packed: None, persistent: false }
+        Regs {
+            w,
+            threads,
+            chunks: per_row.div_ceil(threads),
+            guarded: !per_row.is_multiple_of(threads),
+            packed: None,
+            persistent: false,
+            input_stride: None,
+        }
     }
 
     /// The layout for `layout` (its block; the persistent schedule on the GPU).
@@ -611,8 +636,23 @@ impl Regs {
     }
 
     /// `row_constants`; `%base` is the loop's for the persistent schedule.
+    /// With `input_stride`, also `%XS` (and `%basex` outside that loop).
     pub(crate) fn row_constants(&self, h: u64) -> String {
-        if self.persistent { row_constants_of_cta(h, self.w) } else { row_constants(h, self.w) }
+        let mut k = if self.persistent { row_constants_of_cta(h, self.w) } else { row_constants(h, self.w) };
+        if let Some(t) = &self.input_stride {
+            k.push_str(INPUT_STRIDE);
+            if !self.persistent {
+                k.push_str(&input_base("%base", "%row", t));
+            }
+        }
+        k
+    }
+
+    /// The lines defining the row base `name` of row `row` (its first
+    /// element) and, with `input_stride`, its twin into the input.
+    fn base(&self, name: &str, row: &str) -> String {
+        let twin = self.input_stride.as_ref().map_or_else(String::new, |t| input_base(name, row, t));
+        format!("      {name} = arith.muli {row}, %H : index\n{twin}")
     }
 
     /// The block the reductions run over (`inv_rms`, `row_scale`).
@@ -751,7 +791,7 @@ impl Regs {
                 k.push_str(&self.chunk_of(c, &body, Some((&format!("{name}{c}"), value)), &ty, zero));
             }
         };
-        let _ = writeln!(k, "      %base0 = arith.muli %cta, %H : index");
+        k.push_str(&self.base("%base0", "%cta"));
         chunks(k, "%base0", "%ipc");
         let list = |f: &dyn Fn(u64) -> String| (0..n).map(f).collect::<Vec<_>>().join(", ");
         let types = list(&|_| ty.clone());
@@ -761,10 +801,13 @@ impl Regs {
             n + 1,
             list(&|c| format!("{carried}{c} = %ipc{c}"))
         );
-        let _ = writeln!(
+        let _ = write!(
             k,
-            "      %row = arith.addi %r, %c0r : index\n      %base = arith.muli %row, %H : index\n      %nrow = arith.addi %r, %ncta : index\n      %nbase = arith.muli %nrow, %H : index\n      %more = arith.cmpi ult, %nrow, %rows : index\n      %nx:{n} = scf.if %more -> ({types}) {{"
+            "      %row = arith.addi %r, %c0r : index\n{}      %nrow = arith.addi %r, %ncta : index\n{}",
+            self.base("%base", "%row"),
+            self.base("%nbase", "%nrow")
         );
+        let _ = writeln!(k, "      %more = arith.cmpi ult, %nrow, %rows : index\n      %nx:{n} = scf.if %more -> ({types}) {{");
         chunks(k, "%nbase", "%npc");
         let _ = writeln!(
             k,

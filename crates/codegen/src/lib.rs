@@ -310,6 +310,27 @@ impl Kernel {
         size * count
     }
 
+    /// Bytes parameter `p`'s buffer spans for `rows` rows: `bytes`, except
+    /// for the input of a kernel with an `input_stride` parameter given
+    /// `input_stride` (elements between its rows), whose rows end
+    /// `(rows - 1) * input_stride + hidden` elements after its start. An
+    /// error for a stride the kernel cannot take: below `hidden`, not a
+    /// multiple of its lanes (each row must stay aligned), or given to a
+    /// kernel without that parameter.
+    pub fn span(&self, p: &Param, rows: usize, input_stride: Option<u64>) -> Result<usize, String> {
+        let Some(s) = input_stride else { return Ok(self.bytes(p, rows)) };
+        if !self.params.iter().any(|q| q.name == "input_stride") {
+            return Err("no input_stride parameter: its input rows are contiguous".into());
+        }
+        if s < self.hidden || !s.is_multiple_of(self.lanes()) {
+            return Err(format!("input_stride {s}: at least {} and a multiple of {} elements", self.hidden, self.lanes()));
+        }
+        Ok(match (p.name, rows) {
+            ("input", 1..) => ((rows - 1) * s as usize + self.hidden as usize) * elem_size(&p.elem),
+            _ => self.bytes(p, rows),
+        })
+    }
+
     /// Elements of parameter `p`'s buffer as `(per_token, fixed)`: `bytes`
     /// is affine in the row count.
     pub fn elements(&self, p: &Param) -> (u64, u64) {
@@ -1008,13 +1029,16 @@ pub fn host_mlir_in(k: &Kernel, form: Form) -> String {
 
 /// Buffers of one host call: one per pointer parameter, by name, row-major
 /// with `rows` rows, as raw little-endian bytes (activations as 16-bit
-/// patterns, FP8/int8 as bytes, scales as f32). [`Kernel::bytes`] gives each
+/// patterns, FP8/int8 as bytes, scales as f32). [`Kernel::span`] gives each
 /// size; written buffers hold the results afterwards.
 #[derive(Debug)]
 pub struct HostCall<'a> {
     pub buffers: Vec<(&'static str, &'a mut [u8])>,
     pub epsilon: f32,
     pub rows: usize,
+    /// Elements between the input's rows, for kernels with an `input_stride`
+    /// parameter (`None`: `hidden`, contiguous rows).
+    pub input_stride: Option<u64>,
 }
 
 /// Runs the host twin of `k` through MLIR's ExecutionEngine.
@@ -1031,8 +1055,9 @@ pub fn run_on_host_in(k: &Kernel, call: HostCall<'_>, form: Form) -> Result<(), 
             .iter()
             .find(|p| p.name == *name && p.kind == "ptr")
             .ok_or_else(|| format!("{}: no pointer parameter '{name}'", k.name))?;
-        if b.len() != k.bytes(p, call.rows) {
-            return Err(format!("{}: '{name}' has {} bytes, {} rows need {}", k.name, b.len(), call.rows, k.bytes(p, call.rows)));
+        let need = k.span(p, call.rows, call.input_stride).map_err(|e| format!("{}: {e}", k.name))?;
+        if b.len() != need {
+            return Err(format!("{}: '{name}' has {} bytes, {} rows need {need}", k.name, b.len(), call.rows));
         }
     }
     let lower = "builtin.module(convert-scf-to-cf,arith-expand{include-bf16=true},convert-math-to-llvm,convert-vector-to-llvm,convert-arith-to-llvm,convert-cf-to-llvm,convert-func-to-llvm,reconcile-unrealized-casts)";
@@ -1048,6 +1073,11 @@ pub fn run_on_host_in(k: &Kernel, call: HostCall<'_>, form: Form) -> Result<(), 
             // The persistent kernels' `num_tokens`.
             "i32" => {
                 args.push(Arg::I32(i32::try_from(call.rows).map_err(|_| format!("{}: {} rows", k.name, call.rows))?));
+                continue;
+            }
+            // The norms' `input_stride`.
+            "i64" => {
+                args.push(Arg::I64(call.input_stride.unwrap_or(k.hidden) as i64));
                 continue;
             }
             _ => {}
@@ -1133,12 +1163,16 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
     let (result, input, weight, scale) =
         (p("result", "ptr", out), p("input", "ptr", elem), p("weight", "ptr", elem), p("scale", "ptr", "f32"));
     let (res, eps) = (p("residual", "ptr", elem), p("epsilon", "f32", "f32"));
+    // The norms of rms.rs read input rows `input_stride` elements apart, as vLLM's.
+    let stride = p("input_stride", "i64", "i64");
     let short = kind.trim_start_matches("vllm.");
     let (params, name) = match kind {
-        "vllm.rms_norm" => (vec![result, input, weight, eps], format!("{short}_h{hidden}_{elem}")),
-        "vllm.fused_add_rms_norm" => (vec![input, res, weight, eps], format!("{short}_h{hidden}_{elem}")),
-        "vllm.rms_norm_static_fp8_quant" => (vec![result, input, weight, scale, eps], format!("{short}_h{hidden}_{elem}")),
-        "vllm.fused_add_rms_norm_static_fp8_quant" => (vec![result, input, res, weight, scale, eps], format!("{short}_h{hidden}_{elem}")),
+        "vllm.rms_norm" => (vec![result, input, stride, weight, eps], format!("{short}_h{hidden}_{elem}")),
+        "vllm.fused_add_rms_norm" => (vec![input, stride, res, weight, eps], format!("{short}_h{hidden}_{elem}")),
+        "vllm.rms_norm_static_fp8_quant" => (vec![result, input, stride, weight, scale, eps], format!("{short}_h{hidden}_{elem}")),
+        "vllm.fused_add_rms_norm_static_fp8_quant" => {
+            (vec![result, input, stride, res, weight, scale, eps], format!("{short}_h{hidden}_{elem}"))
+        }
         "vllm.rms_norm_dynamic_per_token_quant" => {
             let form = if residual { "_residual" } else { "" };
             let q = if out == "i8" { "_i8" } else { "" };

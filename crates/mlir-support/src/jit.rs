@@ -9,6 +9,7 @@ pub enum Arg<'a> {
     Buffer(&'a mut [u8]),
     F32(f32),
     I32(i32),
+    I64(i64),
     Index(i64),
 }
 
@@ -34,7 +35,7 @@ pub fn call(module: &Module<'_>, name: &str, args: &mut [Arg<'_>]) -> Result<(),
             Arg::Buffer(b) => Slot { ptr: b.as_mut_ptr() },
             Arg::F32(v) => Slot { f32: *v },
             Arg::I32(v) => Slot { i32: *v },
-            Arg::Index(v) => Slot { i64: *v },
+            Arg::I64(v) | Arg::Index(v) => Slot { i64: *v },
         })
         .collect();
     let mut packed: Vec<*mut std::ffi::c_void> = slots.iter_mut().map(|s| s as *mut Slot as *mut std::ffi::c_void).collect();

@@ -14,6 +14,7 @@ pub enum Arg<'a> {
     Buf(&'a mut [u8]),
     F32(f32),
     I32(i32),
+    I64(i64),
 }
 
 /// A 1-D launch.
@@ -125,6 +126,12 @@ pub fn run(kernel: &Kernel, launch: Launch, args: &mut [Arg<'_>]) -> Result<Stat
                     return Err(format!("{}: parameter {i} is not a 32-bit scalar", kernel.name));
                 }
                 params.push(*v as u32 as u64);
+            }
+            Arg::I64(v) => {
+                if kernel.params[i] != 8 {
+                    return Err(format!("{}: parameter {i} is not a 64-bit scalar", kernel.name));
+                }
+                params.push(*v as u64);
             }
         }
     }

@@ -3,7 +3,7 @@
 //!     ptx-sim FILE.ptx ENTRY GRID BLOCK ARG...
 //!
 //! Each ARG is, in parameter order, `buf:PATH` (a global buffer: the file's
-//! bytes, written back in place after the launch), `f32:VALUE` or `i32:VALUE`. On
+//! bytes, written back in place after the launch), `f32:VALUE`, `i32:VALUE` or `i64:VALUE`. On
 //! success it prints the instructions executed to stdout; any error
 //! (unreadable file, unknown instruction, out-of-bounds access, divergent
 //! barrier) is one line on stderr and exit status 1, and no file is written.
@@ -33,11 +33,12 @@ enum Given {
     Buf(String, Vec<u8>),
     F32(f32),
     I32(i32),
+    I64(i64),
 }
 
 fn simulate(args: Vec<String>) -> Result<u64, String> {
     let [file, entry, grid, block, rest @ ..] = args.as_slice() else {
-        return Err("usage: ptx-sim FILE.ptx ENTRY GRID BLOCK [buf:PATH | f32:VALUE | i32:VALUE]...".into());
+        return Err("usage: ptx-sim FILE.ptx ENTRY GRID BLOCK [buf:PATH | f32:VALUE | i32:VALUE | i64:VALUE]...".into());
     };
     let ptx = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
     let kernel = parse(&ptx, entry).map_err(|e| format!("{file}: {e}"))?;
@@ -49,7 +50,8 @@ fn simulate(args: Vec<String>) -> Result<u64, String> {
             Some(("buf", path)) => Given::Buf(path.into(), std::fs::read(path).map_err(|e| format!("{path}: {e}"))?),
             Some(("f32", v)) => Given::F32(v.parse().map_err(|_| format!("'{v}' is not an f32"))?),
             Some(("i32", v)) => Given::I32(v.parse().map_err(|_| format!("'{v}' is not an i32"))?),
-            _ => return Err(format!("argument '{a}' is not buf:PATH, f32:VALUE or i32:VALUE")),
+            Some(("i64", v)) => Given::I64(v.parse().map_err(|_| format!("'{v}' is not an i64"))?),
+            _ => return Err(format!("argument '{a}' is not buf:PATH, f32:VALUE, i32:VALUE or i64:VALUE")),
         });
     }
     let mut args: Vec<Arg<'_>> = given
@@ -58,6 +60,7 @@ fn simulate(args: Vec<String>) -> Result<u64, String> {
             Given::Buf(_, bytes) => Arg::Buf(bytes),
             Given::F32(v) => Arg::F32(*v),
             Given::I32(v) => Arg::I32(*v),
+            Given::I64(v) => Arg::I64(*v),
         })
         .collect();
     let stats = run(&kernel, launch, &mut args).map_err(|e| format!("{file}: {e}"))?;
