@@ -389,6 +389,73 @@ class Kernel:
         return self.set.by_name[name]
 
 
+def plant_specials(kernel, x):
+    """Special values in the last rows of `x`, `kernel`'s input rows (row 0
+    stays as it was): spikes of +-3e4 (saturating FP8 after a norm or a
+    static scale: `cvt.rn.satfinite` is the clamp's other bound), -0 (its
+    sign survives the division) and a value below the 16-bit types' range;
+    +-inf and NaN (an infinite row or group scale; with `scale_ub`, -inf to
+    -448), except for the per-tensor quant, whose one scale an infinity
+    would make infinite for every row; a row of zeros, one of -0, one
+    scaled by 1e4. As many as fit."""
+    import torch
+
+    rows = x.shape[0]
+    per_tensor = kernel.op.rstrip("_") == "vllm.dynamic_scaled_fp8_quant"
+    plants = [
+        lambda r: r[:4].copy_(torch.tensor([3e4, -3e4, -0.0, 1e-30])),
+        None if per_tensor else lambda r: r[:3].copy_(torch.tensor([float("inf"), -float("inf"), float("nan")])),
+        lambda r: r.fill_(0.0),
+        lambda r: r.fill_(-0.0),
+        lambda r: r.mul_(1e4),
+    ]
+    for k, plant in enumerate(plants, start=1):
+        if plant is not None and rows > k:
+            plant(x[-k])
+
+
+def make_inputs(kernel, rows, device="cpu", generator=None, static_scale=0.05, scale_ub=2.0):
+    """Buffers for a launch of `kernel` over `rows` rows, by parameter name,
+    as torch tensors on `device` (drawn from `generator`, or torch's): rows
+    of normal values (the input's last rows special: `plant_specials`),
+    weights 1 + 0.1 * normal, a rotary cache of angles, random positions,
+    the static scale (a `scale` the kernel only reads) and `scale_ub` as
+    given, zeroed outputs, `[rows, n]` where they have rows. The input is
+    contiguous (a strided one is the caller's view of it).
+    scripts/gpu-check and scripts/diff-kernels make their launches' buffers
+    here."""
+    import torch
+
+    dtypes = {e: getattr(torch, name.removeprefix("torch.")) for e, name in TORCH_DTYPE.items()}
+    draw = {"device": device, "generator": generator}
+    bufs = {}
+    for p in kernel.params:
+        if p["kind"] != "ptr":
+            continue
+        name, count, t = p["name"], kernel.elements(p["name"], rows), dtypes[p["elem"]]
+        if name in ("weight", "q_weight", "k_weight"):
+            v = 1 + 0.1 * torch.randn(count, **draw)
+        elif name == "cos_sin_cache":
+            # Rows [cos.., sin..] of angles, as vLLM's rotary cache holds them.
+            heads = kernel.entry["heads"]
+            angle = torch.rand(heads["cache_rows"], heads["head_dim"] // 2, **draw) * 6.2831855
+            v = torch.cat([angle.cos(), angle.sin()], dim=-1)
+        elif name == "position_ids":
+            v = torch.randint(0, kernel.entry["heads"]["cache_rows"], (rows,), **draw)
+        elif name == "scale_ub":
+            v = torch.full((1,), scale_ub, device=device)
+        elif name == "scale" and p["access"] == "read":
+            v = torch.full((1,), static_scale, device=device)
+        elif name in ("input", "residual", "qkv"):
+            v = torch.randn(rows, count // rows, **draw)
+            if name == "input":
+                plant_specials(kernel, v)
+        else:  # an output: one row each, or one scale for all (per-tensor)
+            v = torch.zeros((rows, count // rows) if count % rows == 0 else (count,), device=device)
+        bufs[name] = v.to(t)
+    return bufs
+
+
 class KernelSet:
     """All kernels of one `--emit-kernels` folder."""
 
