@@ -135,10 +135,13 @@ class VllmOptPassOnTorch(unittest.TestCase):
                 w = (1 + 0.1 * torch.randn(256)).to(torch.bfloat16)
                 gm = make_fx(model, tracing_mode=mode)(x, w, torch.tensor([0.05]))
                 old_vals = [n.meta["val"] for n in gm.graph.nodes if n.op == "call_function" and "val" in n.meta]
+                old_names = {id(n.meta["val"]): n.name for n in gm.graph.nodes if n.op == "call_function" and "val" in n.meta}
                 VllmOptPass(VLLM_OPT, config={"enable_noop": True, "enable_fusion": True})(gm.graph)
                 nodes = [n for n in gm.graph.nodes if n.op == "call_function"]
                 kept = [n for n in nodes if any(n.meta.get("val") is v for v in old_vals)]
                 self.assertTrue(kept, "no node kept its meta: the test checks nothing")
+                # A kept node keeps its name too (not FX's suffixed one, made while the old node held it).
+                self.assertEqual([n.name for n in kept], [old_names[id(n.meta["val"])] for n in kept])
                 self.assertLess(len(kept), len(nodes), "every node kept its meta: nothing was propagated")
                 whole = {}
 

@@ -129,10 +129,38 @@ def load_graph(graph, doc, resolve=None):
     for n in reversed(nodes):
         if n.op not in ("placeholder", "output"):
             graph.erase_node(n)
+    _restore_names(graph, env)
     lint = getattr(graph, "lint", None)
     if callable(lint):
         lint()
     return graph
+
+
+def _restore_names(graph, env):
+    """Gives each node the document's name (`env`: name -> node) where FX
+    gave it another because an old node still held that name when it was
+    made: the old nodes are gone now. FX's namespace never frees a name, so
+    this frees it in the namespace's private `_used_names`; a torch without
+    it keeps FX's names (the values are the same either way)."""
+    used = getattr(getattr(graph, "_graph_namespace", None), "_used_names", None)
+    if not isinstance(used, set):
+        return
+    live = {n.name for n in graph.nodes}
+    pending = [(name, node) for name, node in env.items() if node.name != name and hasattr(node, "_rename")]
+    # A wanted name may be held by a node that is itself renamed later: repeat while that frees names.
+    while pending:
+        left = []
+        for name, node in pending:
+            if name in live:
+                left.append((name, node))
+                continue
+            live.discard(node.name)
+            used.discard(name)
+            node._rename(name)
+            live.add(node.name)
+        if len(left) == len(pending):
+            break
+        pending = left
 
 
 def _same_value(a, b, kept):
@@ -183,7 +211,8 @@ def _build(graph, output, doc_nodes, env, syms, resolve, created, previous=None)
             if op == "get_attr":
                 node = graph.create_node("get_attr", d["target"], (), {}, name=name)
             elif op == "call_function":
-                # The document's name (FX adds a suffix while the old node still holds it).
+                # The document's name (FX adds a suffix while the old node still holds it:
+                # `_restore_names` gives it back once the old node is gone).
                 target = _resolved(resolve, "target", d.get("target"), name)
                 node = graph.create_node("call_function", target, tuple(args), kwargs, name=name)
             else:
