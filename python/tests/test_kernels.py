@@ -87,8 +87,9 @@ class KernelsTest(unittest.TestCase):
         self.assertIsNone(stream)  # the launcher then takes torch's current stream
         # Symbolic context only: the many-token block (128 threads, 4 chunks each).
         self.assertEqual((name, grid, block), (k.name, (16, 1, 1), (128, 1, 1)))
-        # Parameters in the manifest's order: the buffers, then epsilon by value.
-        self.assertEqual(args, [("ptr", t["result"].ptr), ("ptr", t["input"].ptr), ("ptr", t["weight"].ptr),
+        # Parameters in the manifest's order: the buffers, the input's row stride
+        # (contiguous: the hidden size), then epsilon by value.
+        self.assertEqual(args, [("ptr", t["result"].ptr), ("ptr", t["input"].ptr), ("i64", 4096), ("ptr", t["weight"].ptr),
                                 ("ptr", t["scale"].ptr), ("f32", 1e-6)])
 
     def test_wrong_buffers_are_errors_that_name_the_parameter(self):
@@ -229,7 +230,7 @@ class KernelsTest(unittest.TestCase):
         self.assertEqual([grid for _, grid, *_ in launches], [(4096, 1, 1), (1056, 1, 1), (100, 1, 1)])
         # The row count goes last, by value.
         self.assertEqual([args[-1] for *_, args, _ in launches], [("i32", 4096), ("i32", 4096), ("i32", 100)])
-        self.assertEqual(launches[0][3][4], ("f32", 1e-6))
+        self.assertEqual(launches[0][3][5], ("f32", 1e-6))
         # 16 tokens keep the kernel of their block (one CTA a row).
         few = ks.find("vllm.rms_norm_dynamic_per_token_quant", hidden=4096, dtype="bf16", num_tokens=16, residual=False)
         self.assertEqual((few.name, few.persistent, few.grid(16, 1056)), ("rms_norm_dynamic_per_token_quant_h4096_bf16_b512", False, 16))
@@ -322,6 +323,7 @@ class FakeCuda:
         cupy.uint64 = lambda a: ("u64", a)
         cupy.float32 = lambda a: ("f32", a)
         cupy.int32 = lambda a: ("i32", a)
+        cupy.int64 = lambda a: ("i64", a)
         cupy.cuda = types.SimpleNamespace(Device=Ctx, ExternalStream=Ctx,
                                           driver=types.SimpleNamespace(occupancyMaxActiveBlocksPerMultiprocessor=occupancy))
         torch = types.ModuleType("torch")
@@ -369,7 +371,7 @@ class CupyLauncherTest(unittest.TestCase):
         self.assertEqual(cuda.loaded, ["rms_norm_dynamic_per_token_quant_h4096_bf16_p.ptx"])
         grid, block, args = cuda.launches[0]
         self.assertEqual((grid, block), ((792, 1, 1), (128, 1, 1)))
-        self.assertEqual(args, (("u64", t["result"].ptr), ("u64", t["input"].ptr), ("u64", t["weight"].ptr),
+        self.assertEqual(args, (("u64", t["result"].ptr), ("u64", t["input"].ptr), ("i64", 4096), ("u64", t["weight"].ptr),
                                 ("u64", t["scale"].ptr), ("f32", 1e-6), ("i32", 4096)))
 
     def test_without_the_occupancy_a_persistent_kernel_takes_a_cta_a_row(self):

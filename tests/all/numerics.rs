@@ -1161,18 +1161,27 @@ fn gpu_kernels_match_the_reference_in_the_ptx_simulator() -> Result<(), Failed> 
 fn norms_read_strided_input_rows() -> Result<(), Failed> {
     const GAP: u8 = 0xff; // 0xffff: a NaN in bf16 and f16
     let mut rng = SplitMix64(11);
+    let colmajor = vllm_codegen::GroupScales { transposed: true, ..Default::default() };
     let cases = [
-        ("vllm.rms_norm", false, "bf16", 4096u64, DType::BF16, "bf16"),
-        ("vllm.fused_add_rms_norm", true, "f16", 4096, DType::F16, "f16"),
-        ("vllm.fused_add_rms_norm", true, "bf16", 66, DType::BF16, "bf16"),
-        ("vllm.rms_norm_static_fp8_quant", false, F8, 200, DType::F16, "f16"),
-        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 256, DType::BF16, "bf16"),
-        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 65536, DType::F16, "f16"),
+        ("vllm.rms_norm", false, "bf16", 4096u64, DType::BF16, "bf16", None, None, Default::default()),
+        ("vllm.fused_add_rms_norm", true, "f16", 4096, DType::F16, "f16", None, None, Default::default()),
+        ("vllm.fused_add_rms_norm", true, "bf16", 66, DType::BF16, "bf16", None, None, Default::default()),
+        ("vllm.rms_norm_static_fp8_quant", false, F8, 200, DType::F16, "f16", None, None, Default::default()),
+        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 256, DType::BF16, "bf16", None, None, Default::default()),
+        ("vllm.fused_add_rms_norm_static_fp8_quant", true, F8, 65536, DType::F16, "f16", None, None, Default::default()),
+        // The per-token and per-block norms (vLLM main's, for DeepSeek's q_a_layernorm + q_b_proj).
+        ("vllm.rms_norm_dynamic_per_token_quant", false, F8, 4096, DType::BF16, "bf16", None, None, Default::default()),
+        ("vllm.rms_norm_dynamic_per_token_quant", true, "i8", 256, DType::F16, "f16", None, None, Default::default()),
+        ("vllm.rms_norm_dynamic_per_token_quant", true, F8, 66, DType::BF16, "bf16", None, Some(2.0f32), Default::default()),
+        ("vllm.rms_norm_dynamic_per_token_quant", false, F8, 65536, DType::BF16, "bf16", None, None, Default::default()),
+        ("vllm.rms_norm_per_block_quant", false, F8, 1536, DType::BF16, "bf16", Some(128u64), None, Default::default()),
+        ("vllm.rms_norm_per_block_quant", true, F8, 256, DType::F16, "f16", Some(64), None, colmajor),
+        ("vllm.rms_norm_per_block_quant", false, F8, 131072, DType::BF16, "bf16", Some(128), None, Default::default()),
     ];
     let rows = PTX_ROWS;
     let mut report = Vec::new();
-    for (op, residual, out, h, dt, elem) in cases {
-        let case: KernelCase = (op, residual, out, h, rows, dt, elem, None, None, Default::default());
+    for (op, residual, out, h, dt, elem, group, ub, scales) in cases {
+        let case: KernelCase = (op, residual, out, h, rows, dt, elem, group, ub, scales);
         let base = case_kernel(&case)?;
         let e = expected(&case, rows, &mut rng)?;
         let stride = h + 3 * base.lanes();
@@ -1216,7 +1225,7 @@ fn norms_read_strided_input_rows() -> Result<(), Failed> {
         for (kernel, form) in forms {
             let mut runs = Vec::new();
             for input_stride in [None, Some(stride)] {
-                let packed = kernel_buffers(&kernel, &e, rows, None, dt);
+                let packed = kernel_buffers(&kernel, &e, rows, ub, dt);
                 let mut bufs = if input_stride.is_some() { with_strided_input(&packed) } else { packed };
                 let buffers = bufs.iter_mut().map(|(n, b)| (*n, &mut b[..])).collect();
                 vllm_codegen::run_on_host_in(&kernel, vllm_codegen::HostCall { buffers, epsilon: KERNEL_EPS, rows, input_stride }, form)?;
@@ -1233,7 +1242,7 @@ fn norms_read_strided_input_rows() -> Result<(), Failed> {
         }
         variants.extend(many.persistent());
         for kernel in variants {
-            let mut packed = kernel_buffers(&kernel, &e, rows, None, dt);
+            let mut packed = kernel_buffers(&kernel, &e, rows, ub, dt);
             let mut strided = with_strided_input(&packed);
             simulate(&kernel, &mut packed, rows)?;
             simulate_strided(&kernel, "sm_90", &mut strided, rows, stride)?;
@@ -1241,7 +1250,7 @@ fn norms_read_strided_input_rows() -> Result<(), Failed> {
             done.push(format!("{} PTX", kernel.name));
         }
         // A stride the kernel cannot take is refused, not run.
-        let mut bufs = with_strided_input(&kernel_buffers(&base, &e, rows, None, dt));
+        let mut bufs = with_strided_input(&kernel_buffers(&base, &e, rows, ub, dt));
         let buffers = bufs.iter_mut().map(|(n, b)| (*n, &mut b[..])).collect();
         let call = vllm_codegen::HostCall { buffers, epsilon: KERNEL_EPS, rows, input_stride: Some(stride + 1) };
         if vllm_codegen::run_on_host(&base, call).is_ok() {
@@ -1249,12 +1258,12 @@ fn norms_read_strided_input_rows() -> Result<(), Failed> {
         }
         report.push(format!("{} x {rows}, input rows {stride} apart: as packed ({})", base.name, done.join(", ")));
     }
-    // Kernels without the parameter refuse a stride.
-    let per_token = vllm_codegen::kernel_for("vllm.rms_norm_dynamic_per_token_quant", 4096, "bf16", false, F8, None, false)
-        .ok_or("no per-token kernel")?;
-    let input = per_token.params.iter().find(|p| p.name == "input").ok_or("no input")?;
-    if per_token.span(input, rows, Some(4096 + 8)).is_ok() {
-        return Err(format!("{}: takes no input_stride, yet one was accepted", per_token.name).into());
+    // Kernels without the parameter (the standalone quants, SiLU) refuse a stride.
+    let quant = vllm_codegen::kernel_for("vllm.dynamic_per_token_scaled_fp8_quant", 4096, "bf16", false, F8, None, false)
+        .ok_or("no per-token quant kernel")?;
+    let input = quant.params.iter().find(|p| p.name == "input").ok_or("no input")?;
+    if quant.span(input, rows, Some(4096 + 8)).is_ok() {
+        return Err(format!("{}: takes no input_stride, yet one was accepted", quant.name).into());
     }
     eprintln!("{}", report.join("\n"));
     Ok(())

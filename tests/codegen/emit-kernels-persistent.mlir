@@ -47,7 +47,8 @@ func.func @g(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>, %r: tensor<?x4096xb
 // The weights (4 chunks of 16 bytes a thread) once, the CTA's first row,
 // then the loop: the next row's 4 loads before this row's two reductions.
 // PTX: .visible .entry rms_norm_dynamic_per_token_quant_h4096_bf16_p(
-// PTX: .param .u32 rms_norm_dynamic_per_token_quant_h4096_bf16_p_param_5
+// PTX: .param .u64 rms_norm_dynamic_per_token_quant_h4096_bf16_p_param_2,
+// PTX: .param .u32 rms_norm_dynamic_per_token_quant_h4096_bf16_p_param_6
 // PTX: %nctaid.x
 // PTX-COUNT-8: ld.global.v4.b32
 // PTX: $L__BB0_

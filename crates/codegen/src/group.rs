@@ -17,9 +17,9 @@
 //! lane math, one group after another.
 use crate::act::{Division, silu_mul_y};
 use crate::body::{
-    Form, Layout, Regs, Target, div_by_448, div_by_max_scale, flt, fold_max_abs, footer, header_persistent, header_reduce, header_split,
-    index_lines, inv_rms, max_f32, max_scale_operands, normalize, normalize_by, row_steps, store_fp8_nan_to, sum_squares, with_row_count,
-    zero_where_infinite,
+    Form, INPUT_STRIDE, Layout, Regs, Target, div_by_448, div_by_max_scale, flt, fold_max_abs, footer, header_persistent, header_reduce,
+    header_split, index_lines, input_base, inv_rms, max_f32, max_scale_operands, normalize, normalize_by, row_steps, store_fp8_nan_to,
+    sum_squares, with_row_count, zero_where_infinite,
 };
 use crate::per_token::{load_sum, load_sum_once, store_sum};
 use std::fmt::Write;
@@ -64,7 +64,7 @@ fn y_at(src: Src, t: &str, target: Target) -> (String, &'static str) {
             ),
             "%i64",
         ),
-        Src::Rms { residual } => (format!("{}{}{}", index_lines(), load_sum(residual, t, W), normalize(t, W)), "%i64"),
+        Src::Rms { residual } => (format!("{}{}{}", index_lines(), load_sum(residual, t, W, Some("%basex")), normalize(t, W)), "%i64"),
         Src::Silu(division) => (silu_mul_y(t, W, target, division), "%io64"),
     }
 }
@@ -177,11 +177,12 @@ fn gpu_group_scale(g: u64, scales: Scales) -> String {
 /// loop closes after the row.
 fn rms_registers(k: &mut String, residual: bool, g: u64, scales: Scales, h: u64, t: &str, layout: Layout) {
     let persistent = layout.persistent;
-    let mut r = Regs::of(h, Target::Gpu, layout);
+    // The input's rows lie `%xs` apart (`kernel` defines `%XS` and, outside the persistent loop, `%basex`).
+    let mut r = Regs { input_stride: Some(t.into()), ..Regs::of(h, Target::Gpu, layout) };
     k.push_str(&r.prelude());
     // Kept as loaded unless the residual's f32 sum (not rounded) is.
     let packed = (!residual).then_some(("%vx", t));
-    r.load(k, &|base| load_sum_once(residual, t, W, base), packed, Some(t), Target::Gpu);
+    r.load(k, &|base| load_sum_once(residual, t, W, base, true), packed, Some(t), Target::Gpu);
     if persistent {
         k.push_str(ROW_OFFSETS);
     }
@@ -225,8 +226,11 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
     let Spec { src, g, scales, threads, ctas, persistent } = spec;
     let params = match src {
         Src::Input => "%x: !llvm.ptr, %out: !llvm.ptr, %scale: !llvm.ptr",
-        Src::Rms { residual: true } => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %res: !llvm.ptr, %eps: f32",
-        Src::Rms { residual: false } => "%out: !llvm.ptr, %x: !llvm.ptr, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
+        // The norm's input rows lie `input_stride` apart, as vLLM's.
+        Src::Rms { residual: true } => {
+            "%out: !llvm.ptr, %x: !llvm.ptr, %xs: i64, %w: !llvm.ptr, %scale: !llvm.ptr, %res: !llvm.ptr, %eps: f32"
+        }
+        Src::Rms { residual: false } => "%out: !llvm.ptr, %x: !llvm.ptr, %xs: i64, %w: !llvm.ptr, %scale: !llvm.ptr, %eps: f32",
         Src::Silu(_) => "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr",
     };
     let params = with_row_count(params, persistent);
@@ -264,6 +268,12 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
         geps = flt(GROUP_EPS),
         rows = if walks { String::new() } else { format!("      %base = arith.muli %row, %H : index\n{ROW_OFFSETS}") }
     );
+    if let Src::Rms { .. } = src {
+        k.push_str(INPUT_STRIDE);
+        if !walks {
+            k.push_str(&input_base("%base", "%row", t));
+        }
+    }
     if scales.transposed {
         // T: the grid over the CTAs a row (`ctas`) on the GPU, the row count on
         // the host or where the kernel takes it.
@@ -294,7 +304,7 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
     if let Src::Rms { residual } = src {
         k.push_str("      %acc = scf.for %j = %first to %H step %step iter_args(%a = %zero) -> f32 {\n");
         k.push_str(index_lines());
-        k.push_str(&load_sum(residual, t, W));
+        k.push_str(&load_sum(residual, t, W, Some("%basex")));
         k.push_str(&sum_squares(W, target));
         k.push_str(&inv_rms(target, None));
         k.push_str("      %rsv = vector.broadcast %rs : f32 to vector<8xf32>\n");

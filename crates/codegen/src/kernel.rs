@@ -603,7 +603,7 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
     let (result, input, weight, scale) =
         (p("result", "ptr", out), p("input", "ptr", elem), p("weight", "ptr", elem), p("scale", "ptr", "f32"));
     let (res, eps) = (p("residual", "ptr", elem), p("epsilon", "f32", "f32"));
-    // The norms of rms.rs read input rows `input_stride` elements apart, as vLLM's.
+    // The norms read input rows `input_stride` elements apart, as vLLM's.
     let stride = p("input_stride", "i64", "i64");
     let short = kind.trim_start_matches("vllm.");
     let (params, name) = match kind {
@@ -617,7 +617,7 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
             let form = if residual { "_residual" } else { "" };
             let q = if out == "i8" { "_i8" } else { "" };
             let u = if scale_ub { "_ub" } else { "" };
-            let mut ps = vec![result, input, weight, scale];
+            let mut ps = vec![result, input, stride, weight, scale];
             if scale_ub {
                 ps.push(p("scale_ub", "ptr", "f32"));
             }
@@ -649,7 +649,7 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
         "vllm.rms_norm_per_block_quant" => {
             let g = group.unwrap_or(0);
             let form = if residual { "_residual" } else { "" };
-            let mut ps = vec![result, input, weight, scale];
+            let mut ps = vec![result, input, stride, weight, scale];
             if residual {
                 ps.push(res);
             }

@@ -11,9 +11,9 @@
 //! and MINSF = FLT_EPSILON. Passes over the row: (sum of squares,) max |y|,
 //! quantize.
 use crate::body::{
-    Form, Layout, Regs, Target, div_by_max_scale, div_by_reciprocal, fold_max_abs, fold_max_abs_16, footer, header, index_lines,
-    index_lines_at, inv_rms, lanes, lanes_max, max_abs_step, max_scale_operands, normalize, normalize_by, pack, packed_type, row_constants,
-    row_scale, store_fp8, store_i8, sum_squares, widen, with_row_count, words_as,
+    Form, INPUT_STRIDE, Layout, Regs, Target, div_by_max_scale, div_by_reciprocal, fold_max_abs, fold_max_abs_16, footer, header,
+    index_lines, index_lines_at, input_base, inv_rms, lanes, lanes_max, max_abs_step, max_scale_operands, normalize, normalize_by, pack,
+    packed_type, row_constants, row_scale, store_fp8, store_i8, sum_squares, widen, with_row_count, words_as,
 };
 use std::fmt::Write;
 
@@ -25,13 +25,15 @@ pub enum Quant {
 }
 
 /// Loads the lanes at `%i64` as f32 (summed with the residual when present)
-/// into `%f`.
-pub(crate) fn load_sum(residual: bool, t: &str, w: u64) -> String {
+/// into `%f`. With `xrow` (the norms: their input rows lie `input_stride`
+/// apart), the input's lanes are at `%j64` of that row (`body::input_base`).
+pub(crate) fn load_sum(residual: bool, t: &str, w: u64, xrow: Option<&str>) -> String {
     let al = 2 * w;
     // Without a residual the row is used as loaded (adding 0.0 would turn -0 into +0).
     let fx = if residual { "%fx" } else { "%f" };
+    let at = xrow.map_or_else(|| "%x[%i64]".to_string(), |x| format!("{x}[%j64]"));
     let mut k = format!(
-        "        %px = llvm.getelementptr %x[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vx = llvm.load %px {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>\n        {fx} = arith.extf %vx : vector<{w}x{t}> to vector<{w}xf32>\n"
+        "        %px = llvm.getelementptr {at} : (!llvm.ptr, i64) -> !llvm.ptr, {t}\n        %vx = llvm.load %px {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>\n        {fx} = arith.extf %vx : vector<{w}x{t}> to vector<{w}xf32>\n"
     );
     if residual {
         let _ = write!(
@@ -43,10 +45,10 @@ pub(crate) fn load_sum(residual: bool, t: &str, w: u64) -> String {
 }
 
 fn params(norm: bool, residual: bool, ub: bool) -> String {
-    // vLLM's order: result, input, weight, scale, scale_ub, residual, epsilon.
+    // vLLM's order: result, input (the norm: rows `input_stride` apart), weight, scale, scale_ub, residual, epsilon.
     let mut p = String::from("%out: !llvm.ptr, %x: !llvm.ptr");
     if norm {
-        p.push_str(", %w: !llvm.ptr");
+        p.push_str(", %xs: i64, %w: !llvm.ptr");
     }
     p.push_str(", %scale: !llvm.ptr");
     if ub {
@@ -121,7 +123,7 @@ pub fn kernel(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: L
 /// chunks), `y` computed once and kept through the row max.
 fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: Layout) -> String {
     let Kind { norm, residual, quant, scale_ub } = kind;
-    let mut r = Regs::of(h, target, layout);
+    let mut r = Regs { input_stride: norm.then(|| t.into()), ..Regs::of(h, target, layout) };
     let w = r.w;
     let (qmax, minsf) = limits(quant);
     let mut k = r.header(name, &with_row_count(&params(norm, residual, scale_ub), layout.persistent), target);
@@ -130,7 +132,7 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: 
     // The row is kept as loaded, exact in `t`, unless the residual's f32 sum
     // (not rounded) is; `y` (rounded to `t`) likewise, across the row max.
     let packed = (!residual).then_some(("%vx", t));
-    r.load(&mut k, &|base| load_sum_once(residual, t, w, base), packed, norm.then_some(t), target);
+    r.load(&mut k, &|base| load_sum_once(residual, t, w, base, norm), packed, norm.then_some(t), target);
     // y and max |y|: with the norm, y is rounded to `t` and kept packed;
     // without it, y is the row as loaded, packed too unless it is the
     // residual's f32 sum. A packed y's max is taken in `t`
@@ -178,9 +180,11 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: 
 
 /// The register form's load of a chunk (`Regs::load`): the row summed in
 /// f32 with the residual, which stores `rT(sum)` right away (no other read
-/// of it follows), for the row at `base`.
-pub(crate) fn load_sum_once(residual: bool, t: &str, w: u64, base: &str) -> String {
-    let mut load = format!("{}{}", index_lines_at(base), load_sum(residual, t, w));
+/// of it follows), for the row at `base`; `strided`: the input's row is
+/// `{base}x` (`Regs::input_stride`).
+pub(crate) fn load_sum_once(residual: bool, t: &str, w: u64, base: &str, strided: bool) -> String {
+    let xrow = format!("{base}x");
+    let mut load = format!("{}{}", index_lines_at(base), load_sum(residual, t, w, strided.then_some(xrow.as_str())));
     if residual {
         load.push_str(&store_sum(t, w));
     }
@@ -194,11 +198,16 @@ fn kernel_loops(name: &str, kind: Kind, h: u64, t: &str, target: Target, persist
     let (qmax, minsf) = limits(quant);
     let mut k = header(name, &with_row_count(&params(norm, residual, scale_ub), persistent), target);
     k.push_str(&row_constants(h, w));
+    if norm {
+        k.push_str(INPUT_STRIDE);
+        k.push_str(&input_base("%base", "%row", t));
+    }
+    let xrow = norm.then_some("%basex");
     k.push_str("      %step = arith.muli %nt, %c2 : index\n");
     // `%y` of the lanes at `%j`.
     let y = |k: &mut String| {
         k.push_str(index_lines());
-        k.push_str(&load_sum(residual, t, w));
+        k.push_str(&load_sum(residual, t, w, xrow));
         if norm {
             k.push_str(&normalize(t, w));
         } else {
@@ -209,7 +218,7 @@ fn kernel_loops(name: &str, kind: Kind, h: u64, t: &str, target: Target, persist
     if norm {
         k.push_str("      %acc = scf.for %j = %first to %H step %step iter_args(%a = %zero) -> f32 {\n");
         k.push_str(index_lines());
-        k.push_str(&load_sum(residual, t, w));
+        k.push_str(&load_sum(residual, t, w, xrow));
         k.push_str(&sum_squares(w, target));
         k.push_str(&inv_rms(target, None));
         let _ = writeln!(k, "      %rsv = vector.broadcast %rs : f32 to vector<{w}xf32>");
