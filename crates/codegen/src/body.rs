@@ -498,6 +498,12 @@ pub(crate) fn input_base(base: &str, row: &str, t: &str) -> String {
     )
 }
 
+/// `%XS` and `%basex`, the input row of `%row` (a kernel with one row per
+/// CTA or host step; the persistent schedule's rows are `Regs::load`'s).
+pub(crate) fn input_row(t: &str) -> String {
+    format!("{INPUT_STRIDE}{}", input_base("%base", "%row", t))
+}
+
 /// `row_constants` without `%base` (the persistent schedule defines it per row).
 fn row_constants_of_cta(h: u64, w: u64) -> String {
     row_constants(h, w).replace("      %base = arith.muli %row, %H : index\n", "")
@@ -600,7 +606,7 @@ pub(crate) struct Regs {
     /// barriers. The launch's grid is at most the CTAs the GPU holds at once.
     pub persistent: bool,
     /// The input's rows are `%xs: i64` elements of this type apart (vLLM's
-    /// `input_stride`, the norms of rms.rs): `%XS` is that as an index, and
+    /// `input_stride`, every norm): `%XS` is that as an index, and
     /// each row base (`%base`, `%base0`, `%nbase`) has a twin `{base}x`, a
     /// pointer to the row in `%x` (`input_base`).
     pub input_stride: Option<String>,
@@ -639,11 +645,10 @@ impl Regs {
     /// With `input_stride`, also `%XS` (and `%basex` outside that loop).
     pub(crate) fn row_constants(&self, h: u64) -> String {
         let mut k = if self.persistent { row_constants_of_cta(h, self.w) } else { row_constants(h, self.w) };
-        if let Some(t) = &self.input_stride {
-            k.push_str(INPUT_STRIDE);
-            if !self.persistent {
-                k.push_str(&input_base("%base", "%row", t));
-            }
+        match &self.input_stride {
+            Some(_) if self.persistent => k.push_str(INPUT_STRIDE),
+            Some(t) => k.push_str(&input_row(t)),
+            None => {}
         }
         k
     }

@@ -18,7 +18,7 @@
 use crate::act::{Division, silu_mul_y};
 use crate::body::{
     Form, INPUT_STRIDE, Layout, Regs, Target, div_by_448, div_by_max_scale, flt, fold_max_abs, footer, header_persistent, header_reduce,
-    header_split, index_lines, input_base, inv_rms, max_f32, max_scale_operands, normalize, normalize_by, row_steps, store_fp8_nan_to,
+    header_split, index_lines, input_row, inv_rms, max_f32, max_scale_operands, normalize, normalize_by, row_steps, store_fp8_nan_to,
     sum_squares, with_row_count, zero_where_infinite,
 };
 use crate::per_token::{load_sum, load_sum_once, store_sum};
@@ -269,10 +269,7 @@ pub fn kernel(name: &str, spec: Spec, h: u64, t: &str, target: Target) -> String
         rows = if walks { String::new() } else { format!("      %base = arith.muli %row, %H : index\n{ROW_OFFSETS}") }
     );
     if let Src::Rms { .. } = src {
-        k.push_str(INPUT_STRIDE);
-        if !walks {
-            k.push_str(&input_base("%base", "%row", t));
-        }
+        k.push_str(&if walks { INPUT_STRIDE.to_string() } else { input_row(t) });
     }
     if scales.transposed {
         // T: the grid over the CTAs a row (`ctas`) on the GPU, the row count on

@@ -11,9 +11,9 @@
 //! and MINSF = FLT_EPSILON. Passes over the row: (sum of squares,) max |y|,
 //! quantize.
 use crate::body::{
-    Form, INPUT_STRIDE, Layout, Regs, Target, div_by_max_scale, div_by_reciprocal, fold_max_abs, fold_max_abs_16, footer, header,
-    index_lines, index_lines_at, input_base, inv_rms, lanes, lanes_max, max_abs_step, max_scale_operands, normalize, normalize_by, pack,
-    packed_type, row_constants, row_scale, store_fp8, store_i8, sum_squares, widen, with_row_count, words_as,
+    Form, Layout, Regs, Target, div_by_max_scale, div_by_reciprocal, fold_max_abs, fold_max_abs_16, footer, header, index_lines,
+    index_lines_at, input_row, inv_rms, lanes, lanes_max, max_abs_step, max_scale_operands, normalize, normalize_by, pack, packed_type,
+    row_constants, row_scale, store_fp8, store_i8, sum_squares, widen, with_row_count, words_as,
 };
 use std::fmt::Write;
 
@@ -199,8 +199,7 @@ fn kernel_loops(name: &str, kind: Kind, h: u64, t: &str, target: Target, persist
     let mut k = header(name, &with_row_count(&params(norm, residual, scale_ub), persistent), target);
     k.push_str(&row_constants(h, w));
     if norm {
-        k.push_str(INPUT_STRIDE);
-        k.push_str(&input_base("%base", "%row", t));
+        k.push_str(&input_row(t));
     }
     let xrow = norm.then_some("%basex");
     k.push_str("      %step = arith.muli %nt, %c2 : index\n");

@@ -8,8 +8,8 @@
 //! is the hardware `cvt.rn.satfinite.e4m3x2` (sm_89+). Shared pieces are in
 //! body.rs.
 use crate::body::{
-    Form, INPUT_STRIDE, Layout, Regs, Target, footer, header, index_lines, index_lines_at, input_base, inv_rms, inv_scale, lanes,
-    normalize, normalize_by, row_constants, store_act, store_fp8, sum_squares, with_row_count,
+    Form, Layout, Regs, Target, footer, header, index_lines, index_lines_at, input_row, inv_rms, inv_scale, lanes, normalize, normalize_by,
+    row_constants, store_act, store_fp8, sum_squares, with_row_count,
 };
 use std::fmt::Write;
 
@@ -121,8 +121,7 @@ fn kernel_loops(name: &str, residual: bool, out: Out, h: u64, t: &str, target: T
     let al = 2 * w;
     let mut k = header(name, &with_row_count(params(residual, out), persistent), target);
     k.push_str(&row_constants(h, w));
-    k.push_str(INPUT_STRIDE);
-    k.push_str(&input_base("%base", "%row", t));
+    k.push_str(&input_row(t));
     k.push_str("      %step = arith.muli %nt, %c2 : index\n");
     // Pass 1: the (summed) row, its sum of squares; the residual form stores z.
     let _ = writeln!(k, "      %acc = scf.for %j = %first to %H step %step iter_args(%a = %zero) -> f32 {{");
