@@ -20,8 +20,9 @@ takes an `input_stride`) and raises `ValueError` naming the
 parameter, so a wrong buffer is an error, not memory corruption.
 
 Nothing but the standard library is imported here; cupy (the launcher) is
-imported at the first launch, so the ABI logic runs, and is tested, without
-a GPU. scripts/gpu-check builds on this module.
+imported at the first launch, and torch by `make_inputs` (test buffers for
+a kernel), so the ABI logic runs, and is tested, without a GPU or torch.
+scripts/gpu-check and scripts/diff-kernels build on this module.
 """
 import json
 import os
