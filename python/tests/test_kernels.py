@@ -100,7 +100,8 @@ class KernelsTest(unittest.TestCase):
         cases = [
             ({**good, "input": FakeTensor("float16", 8 * 4096)}, "'input' is torch.float16"),
             ({**good, "result": FakeTensor("float8_e4m3fn", 7 * 4096)}, "'result' has 28672 elements, 32768 expected"),
-            ({**good, "input": FakeTensor("bfloat16", 8 * 4096, contiguous=False)}, "'input' is not contiguous"),
+            ({**good, "input": FakeTensor("bfloat16", 8 * 4096, contiguous=False)}, "'input' rows are not equally spaced"),
+            ({**good, "result": FakeTensor("float8_e4m3fn", 8 * 4096, contiguous=False)}, "'result' is not contiguous"),
             ({k_: v for k_, v in good.items() if k_ != "scale"}, "no tensor for parameter 'scale'"),
             ({**good, "weight": FakeTensor("bfloat16", 4096)}, "no parameter named weight"),
             ({**good, "input": FakeTensor("bfloat16", 8 * 4096, offset=2)}, "is not 16-byte aligned"),
@@ -179,7 +180,7 @@ class KernelsTest(unittest.TestCase):
                          ["dynamic_scaled_fp8_quant_max_h4096_bf16", "static_scaled_fp8_quant_h4096_bf16"])
         # The max kernel takes (input, scale); the static quant (result, input, scale).
         self.assertEqual(launches[0][3], [("ptr", t["input"].ptr), ("ptr", t["scale"].ptr)])
-        self.assertEqual(launches[1][3], [("ptr", t["result"].ptr), ("ptr", t["input"].ptr), ("ptr", t["scale"].ptr)])
+        self.assertEqual(launches[1][3], [("ptr", t["result"].ptr), ("ptr", t["input"].ptr), ("i64", 4096), ("ptr", t["scale"].ptr)])
 
     def test_each_token_count_runs_the_static_quant_compiled_for_it(self):
         # Only 16 tokens: the static quant is split over CTAs there, and the

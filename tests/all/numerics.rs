@@ -15,7 +15,7 @@ pub const TESTS: &[crate::RustTest] = &[
     ("numerics::sequence_parallelism_keeps_every_ranks_results", sequence_parallelism_keeps_every_ranks_results),
     ("numerics::host_kernels_match_the_reference", host_kernels_match_the_reference),
     ("numerics::gpu_kernels_match_the_reference_in_the_ptx_simulator", gpu_kernels_match_the_reference_in_the_ptx_simulator),
-    ("numerics::norms_read_strided_input_rows", norms_read_strided_input_rows),
+    ("numerics::strided_input_rows_read_as_packed", strided_input_rows_read_as_packed),
     ("numerics::rsqrt_approximation_effect_is_bounded", rsqrt_approximation_effect_is_bounded),
     ("numerics::every_arch_computes_the_same_bytes", every_arch_computes_the_same_bytes),
     ("numerics::ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs", ue8m0_scale_agrees_with_vllms_log2_for_16_bit_inputs),
@@ -1150,15 +1150,16 @@ fn gpu_kernels_match_the_reference_in_the_ptx_simulator() -> Result<(), Failed> 
     Ok(())
 }
 
-/// The norms that take vLLM's `input_stride` (a row of a wider tensor, e.g.
-/// DeepSeek's `q_c` in its fused projection) compute, on input rows that far
+/// The kernels that take vLLM's `input_stride` (the norms and the static and
+/// per-token quants: a row of a wider tensor, e.g. DeepSeek's `q_c` in its
+/// fused projection) compute, on input rows that far
 /// apart, the bytes they compute on the same rows packed (which
 /// `host_kernels_match_the_reference` and the PTX simulator test check
 /// against the reference), and never touch the elements between the rows:
 /// those hold NaN, which any read would carry into a row's sum of squares.
 /// Host twins in both forms and the persistent one; the PTX for 16 and many
 /// tokens, persistent, and the loop form of a row too long for registers.
-fn norms_read_strided_input_rows() -> Result<(), Failed> {
+fn strided_input_rows_read_as_packed() -> Result<(), Failed> {
     const GAP: u8 = 0xff; // 0xffff: a NaN in bf16 and f16
     let mut rng = SplitMix64(11);
     let colmajor = vllm_codegen::GroupScales { transposed: true, ..Default::default() };
@@ -1177,6 +1178,11 @@ fn norms_read_strided_input_rows() -> Result<(), Failed> {
         ("vllm.rms_norm_per_block_quant", false, F8, 1536, DType::BF16, "bf16", Some(128u64), None, Default::default()),
         ("vllm.rms_norm_per_block_quant", true, F8, 256, DType::F16, "f16", Some(64), None, colmajor),
         ("vllm.rms_norm_per_block_quant", false, F8, 131072, DType::BF16, "bf16", Some(128), None, Default::default()),
+        // The standalone static (split over CTAs for 16 rows) and per-token quants.
+        ("vllm.static_scaled_fp8_quant", false, F8, 4096, DType::BF16, "bf16", None, None, Default::default()),
+        ("vllm.static_scaled_fp8_quant", false, F8, 90, DType::F16, "f16", None, None, Default::default()),
+        ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 4096, DType::F16, "f16", None, None, Default::default()),
+        ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 4096, DType::BF16, "bf16", None, Some(1.5), Default::default()),
     ];
     let rows = PTX_ROWS;
     let mut report = Vec::new();
@@ -1258,9 +1264,9 @@ fn norms_read_strided_input_rows() -> Result<(), Failed> {
         }
         report.push(format!("{} x {rows}, input rows {stride} apart: as packed ({})", base.name, done.join(", ")));
     }
-    // Kernels without the parameter (the standalone quants, SiLU) refuse a stride.
-    let quant = vllm_codegen::kernel_for("vllm.dynamic_per_token_scaled_fp8_quant", 4096, "bf16", false, F8, None, false)
-        .ok_or("no per-token quant kernel")?;
+    // Kernels without the parameter (the per-tensor quant's max, SiLU, the per-group quant) refuse a stride.
+    let quant =
+        vllm_codegen::kernel_for("vllm.dynamic_scaled_fp8_quant", 4096, "bf16", false, F8, None, false).ok_or("no per-tensor kernel")?;
     let input = quant.params.iter().find(|p| p.name == "input").ok_or("no input")?;
     if quant.span(input, rows, Some(4096 + 8)).is_ok() {
         return Err(format!("{}: takes no input_stride, yet one was accepted", quant.name).into());

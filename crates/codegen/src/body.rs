@@ -606,7 +606,7 @@ pub(crate) struct Regs {
     /// barriers. The launch's grid is at most the CTAs the GPU holds at once.
     pub persistent: bool,
     /// The input's rows are `%xs: i64` elements of this type apart (vLLM's
-    /// `input_stride`, every norm): `%XS` is that as an index, and
+    /// `input_stride`: the norms, the per-token quant): `%XS` is that as an index, and
     /// each row base (`%base`, `%base0`, `%nbase`) has a twin `{base}x`, a
     /// pointer to the row in `%x` (`input_base`).
     pub input_stride: Option<String>,

@@ -603,7 +603,10 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
     let (result, input, weight, scale) =
         (p("result", "ptr", out), p("input", "ptr", elem), p("weight", "ptr", elem), p("scale", "ptr", "f32"));
     let (res, eps) = (p("residual", "ptr", elem), p("epsilon", "f32", "f32"));
-    // The norms read input rows `input_stride` elements apart, as vLLM's.
+    // The norms and the static and per-token quants read input rows
+    // `input_stride` elements apart, as vLLM's; the per-tensor quant's max
+    // kernel (which walks the tensor as one run), SiLU and the per-group
+    // quant take contiguous rows.
     let stride = p("input_stride", "i64", "i64");
     let short = kind.trim_start_matches("vllm.");
     let (params, name) = match kind {
@@ -628,7 +631,7 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
             (ps, format!("{short}{form}{q}{u}_h{hidden}_{elem}"))
         }
         "vllm.dynamic_per_token_scaled_fp8_quant" => {
-            let mut ps = vec![result, input, scale];
+            let mut ps = vec![result, input, stride, scale];
             let u = if scale_ub { "_ub" } else { "" };
             if scale_ub {
                 ps.push(p("scale_ub", "ptr", "f32"));
@@ -660,8 +663,8 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
             let g = group.unwrap_or(0);
             (vec![result, input, p("scales", "ptr", "f32")], format!("{short}_g{g}_d{hidden}_{elem}"))
         }
-        // The standalone quants.
-        _ => (vec![result, input, scale], format!("{short}_h{hidden}_{elem}")),
+        // The standalone static quant.
+        _ => (vec![result, input, stride, scale], format!("{short}_h{hidden}_{elem}")),
     };
     let mut k = Kernel {
         name,

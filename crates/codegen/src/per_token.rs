@@ -45,10 +45,10 @@ pub(crate) fn load_sum(residual: bool, t: &str, w: u64, xrow: Option<&str>) -> S
 }
 
 fn params(norm: bool, residual: bool, ub: bool) -> String {
-    // vLLM's order: result, input (the norm: rows `input_stride` apart), weight, scale, scale_ub, residual, epsilon.
-    let mut p = String::from("%out: !llvm.ptr, %x: !llvm.ptr");
+    // vLLM's order: result, input (rows `input_stride` apart), weight, scale, scale_ub, residual, epsilon.
+    let mut p = String::from("%out: !llvm.ptr, %x: !llvm.ptr, %xs: i64");
     if norm {
-        p.push_str(", %xs: i64, %w: !llvm.ptr");
+        p.push_str(", %w: !llvm.ptr");
     }
     p.push_str(", %scale: !llvm.ptr");
     if ub {
@@ -123,7 +123,7 @@ pub fn kernel(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: L
 /// chunks), `y` computed once and kept through the row max.
 fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: Layout) -> String {
     let Kind { norm, residual, quant, scale_ub } = kind;
-    let mut r = Regs { input_stride: norm.then(|| t.into()), ..Regs::of(h, target, layout) };
+    let mut r = Regs { input_stride: Some(t.into()), ..Regs::of(h, target, layout) };
     let w = r.w;
     let (qmax, minsf) = limits(quant);
     let mut k = r.header(name, &with_row_count(&params(norm, residual, scale_ub), layout.persistent), target);
@@ -132,7 +132,7 @@ fn kernel_regs(name: &str, kind: Kind, h: u64, t: &str, target: Target, layout: 
     // The row is kept as loaded, exact in `t`, unless the residual's f32 sum
     // (not rounded) is; `y` (rounded to `t`) likewise, across the row max.
     let packed = (!residual).then_some(("%vx", t));
-    r.load(&mut k, &|base| load_sum_once(residual, t, w, base, norm), packed, norm.then_some(t), target);
+    r.load(&mut k, &|base| load_sum_once(residual, t, w, base, true), packed, norm.then_some(t), target);
     // y and max |y|: with the norm, y is rounded to `t` and kept packed;
     // without it, y is the row as loaded, packed too unless it is the
     // residual's f32 sum. A packed y's max is taken in `t`
@@ -198,10 +198,8 @@ fn kernel_loops(name: &str, kind: Kind, h: u64, t: &str, target: Target, persist
     let (qmax, minsf) = limits(quant);
     let mut k = header(name, &with_row_count(&params(norm, residual, scale_ub), persistent), target);
     k.push_str(&row_constants(h, w));
-    if norm {
-        k.push_str(&input_row(t));
-    }
-    let xrow = norm.then_some("%basex");
+    k.push_str(&input_row(t));
+    let xrow = Some("%basex");
     k.push_str("      %step = arith.muli %nt, %c2 : index\n");
     // `%y` of the lanes at `%j`.
     let y = |k: &mut String| {

@@ -5,24 +5,27 @@
 //! is the same for every kernel. (The dynamic per-token quant is in
 //! per_token.rs: it shares the row max with the fused form.)
 use crate::body::{
-    Block, Reduce, Target, block_reduce, fold_max_abs_16, footer, header, header_persistent, header_split, index_lines, inv_scale_at,
-    lanes, lanes_max, row_constants, row_steps, store_fp8, with_row_count,
+    Block, Reduce, Target, block_reduce, fold_max_abs_16, footer, header, header_persistent, header_split, index_lines, input_row,
+    inv_scale_at, lanes, lanes_max, row_constants, row_steps, store_fp8, with_row_count,
 };
 use std::fmt::Write;
 
-/// The static quant, each row over `ctas` CTAs (`body::split_row`).
+/// The static quant, each row over `ctas` CTAs (`body::split_row`). Its
+/// input rows lie `input_stride` apart (vLLM's quants take a row of a wider
+/// tensor too); the output is contiguous.
 pub fn kernel(name: &str, h: u64, t: &str, target: Target, ctas: u64) -> String {
     let w = lanes(h);
     let al = 2 * w;
-    let mut k = header_split(name, "%out: !llvm.ptr, %x: !llvm.ptr, %scale: !llvm.ptr", target, ctas);
+    let mut k = header_split(name, "%out: !llvm.ptr, %x: !llvm.ptr, %xs: i64, %scale: !llvm.ptr", target, ctas);
     k.push_str(&row_constants(h, w));
+    k.push_str(&input_row(t));
     let (before, within) = inv_scale_at(ctas, w);
     k.push_str(&before);
     k.push_str("      %step = arith.muli %nt, %c2 : index\n");
     k.push_str(&row_steps("%H", ctas));
     let _ = write!(
         k,
-        r#"{}        %px = llvm.getelementptr %x[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
+        r#"{}        %px = llvm.getelementptr %basex[%j64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
         %vx = llvm.load %px {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
 {within}        %f = arith.extf %vx : vector<{w}x{t}> to vector<{w}xf32>
         %q = arith.mulf %f, %invv : vector<{w}xf32>
