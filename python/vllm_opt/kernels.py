@@ -159,7 +159,7 @@ def simulator_launcher(folder, binary):
     return launch
 
 
-# The CTAs a simulated GPU holds at once (tests/all/numerics.rs simulates the same).
+# The CTAs a simulated GPU holds at once (tests/all/kernels.rs simulates the same).
 SIMULATED_RESIDENT_CTAS = 5
 
 

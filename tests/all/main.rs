@@ -12,6 +12,7 @@
 mod codegen;
 mod dialect;
 mod fx;
+mod kernels;
 mod lit;
 #[path = "../support/llama.rs"]
 pub mod llama;
@@ -46,6 +47,7 @@ fn main() {
         .chain(python::TESTS)
         .chain(pipeline::TESTS)
         .chain(numerics::TESTS)
+        .chain(kernels::TESTS)
         .chain(codegen::TESTS)
         .chain(ptx_sim::TESTS)
     {

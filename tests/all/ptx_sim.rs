@@ -1,6 +1,6 @@
 //! The PTX simulator's own checks: what it must refuse or report, on small
 //! hand-written kernels. (Its semantics are exercised on every generated
-//! kernel by `numerics::gpu_kernels_match_the_reference_in_the_ptx_simulator`.)
+//! kernel by `kernels::gpu_kernels_match_the_reference_in_the_ptx_simulator`.)
 use libtest_mimic::Failed;
 use vllm_ptx_sim::{Arg, Launch, parse, run};
 

@@ -5,7 +5,7 @@
 // its one-CTA-a-row form. Few tokens (16) keep the one-CTA-a-row max kernel,
 // and each launch names the static quant of its own context (split over
 // CTAs for 16 tokens), a kernel the manifest has.
-// Its numerics: numerics::persistent_max_kernel_reads_every_chunk_once.
+// Its numerics: kernels::persistent_max_kernel_reads_every_chunk_once.
 // RUN: rm -rf %t && vllm-opt %s --compile-sizes 16,4096 --persistent-kernels --emit-kernels %t -o /dev/null
 // RUN: FileCheck %s --input-file %t/manifest.json
 // RUN: FileCheck %s --check-prefix=PTX --input-file %t/dynamic_scaled_fp8_quant_max_h4096_bf16_p.ptx

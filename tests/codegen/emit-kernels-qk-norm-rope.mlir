@@ -4,7 +4,7 @@
 // the cache's rows are part of the ABI and of the name (`_pos40960`). One
 // warp a (token, head), 8 warps a CTA here (40 heads normalized a token: 5
 // CTAs a row); qkv read and written, the rest read; the row count is the
-// grid's. A head size the kernel is not built for (96) gets none. Numerics: numerics::qk_norm_rope_kernel_matches_the_reference.
+// grid's. A head size the kernel is not built for (96) gets none. Numerics: kernels::qk_norm_rope_kernel_matches_the_reference.
 // RUN: rm -rf %t && vllm-opt %s --config %S/../../examples/pass_config.json --compile-sizes 1,4096 --emit-kernels %t -o /dev/null 2>&1 | FileCheck %s --check-prefix=LOG
 // RUN: FileCheck %s --input-file %t/manifest.json
 // RUN: FileCheck %s --check-prefix=PTX --input-file %t/fused_qk_norm_rope_q32k8v8_d128_neox_bf16_pos40960.ptx

@@ -124,7 +124,7 @@ fn gather(p: &str, body: &str, w: u64) -> String {
 /// (`rcp.approx.ftz` flushes subnormals, which a `den` past 2^126 would
 /// give). The floor is f16's smallest normal: below it an f16 output is
 /// subnormal, where one f32 ulp can decide a rounding (`a = 2^-24`,
-/// `numerics::silu_fast_path_division_is_ieee_in_its_range`); activations
+/// `kernels::silu_fast_path_division_is_ieee_in_its_range`); activations
 /// that small, or below -44, are rare and take the fallback.
 pub const FAST_RANGE: (u32, u32, u32) = (0x3880_0000, 0x7f80_0000, 0x5f80_0000);
 
@@ -139,7 +139,7 @@ pub const FAST_RANGE: (u32, u32, u32) = (0x3880_0000, 0x7f80_0000, 0x5f80_0000);
 /// `arith.divf` when any lane is outside `FAST_RANGE` (inputs SiLU rarely
 /// sees: `|a| < 2^-14`, `a` below about -44, infinities and NaN).
 /// A zero residual keeps `q0`, so `-0 / den` stays `-0`. Checked against
-/// IEEE division: `numerics::silu_fast_path_division_is_ieee_in_its_range`
+/// IEEE division: `kernels::silu_fast_path_division_is_ieee_in_its_range`
 /// (every 16-bit `a`, `den` and `r0` perturbed) and, on the PTX itself,
 /// the simulator and `scripts/gpu-check` (the variant against its kernel).
 fn div_fast_path(w: u64) -> String {

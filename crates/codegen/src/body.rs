@@ -362,7 +362,7 @@ pub(crate) fn div_by_max_scale(y: &str, rcpv: &str, nrcpv: &str, sfv: &str, w: u
 /// range check and a branch to a slow path) ends a basic block in the middle
 /// of each group's step: `x * RN(1/448)` within one ulp, then Markstein's
 /// correction as in `div_by_max_scale` (IEEE's quotient for every such
-/// `x`: the quotient is normal and finite, `numerics::fma_divisions_are_ieee`
+/// `x`: the quotient is normal and finite, `kernels::fma_divisions_are_ieee`
 /// checks every 16-bit maximum and random f32 ones), and `+inf` for an
 /// infinite `x`, where the residual is NaN.
 pub(crate) fn div_by_448(dst: &str, x: &str) -> String {
