@@ -179,7 +179,7 @@ class KernelsTest(unittest.TestCase):
         self.assertEqual([name for name, *_ in launches],
                          ["dynamic_scaled_fp8_quant_max_h4096_bf16", "static_scaled_fp8_quant_h4096_bf16"])
         # The max kernel takes (input, scale); the static quant (result, input, scale).
-        self.assertEqual(launches[0][3], [("ptr", t["input"].ptr), ("ptr", t["scale"].ptr)])
+        self.assertEqual(launches[0][3], [("ptr", t["input"].ptr), ("i64", 4096), ("ptr", t["scale"].ptr)])
         self.assertEqual(launches[1][3], [("ptr", t["result"].ptr), ("ptr", t["input"].ptr), ("i64", 4096), ("ptr", t["scale"].ptr)])
 
     def test_each_token_count_runs_the_static_quant_compiled_for_it(self):

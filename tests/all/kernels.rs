@@ -601,17 +601,20 @@ fn gpu_kernels_match_the_reference_in_the_ptx_simulator() -> Result<(), Failed> 
     Ok(())
 }
 
-/// The kernels that take vLLM's `input_stride` (the norms and the static and
-/// per-token quants: a row of a wider tensor, e.g. DeepSeek's `q_c` in its
-/// fused projection) compute, on input rows that far
-/// apart, the bytes they compute on the same rows packed (which
+/// The kernels that take vLLM's `input_stride` (the norms and the static,
+/// per-token and per-tensor quants: a row of a wider tensor, e.g.
+/// DeepSeek's `q_c` in its fused projection) compute, on input rows that
+/// far apart, the bytes they compute on the same rows packed (which
 /// `host_kernels_match_the_reference` and the PTX simulator test check
-/// against the reference), and never touch the elements between the rows:
-/// those hold NaN, which any read would carry into a row's sum of squares.
-/// Host twins in both forms and the persistent one; the PTX for 16 and many
-/// tokens, persistent, and the loop form of a row too long for registers.
+/// against the reference), and neither read nor write the elements between
+/// the rows. Host twins in both forms and the persistent one; the PTX for
+/// 16 and many tokens, persistent, split, and the loop form of a row too
+/// long for registers.
 fn strided_input_rows_read_as_packed() -> Result<(), Failed> {
-    const GAP: u8 = 0xff; // 0xffff: a NaN in bf16 and f16
+    // 0x7b7b between the rows: 1.3e36 in bf16, 61280 in f16, above every
+    // input, so a read of it moves a row's sum of squares, a row's or the
+    // tensor's max (a NaN would not: the maxima drop NaN, as fmaxf).
+    const GAP: u8 = 0x7b;
     let mut rng = SplitMix64(11);
     let colmajor = vllm_codegen::GroupScales { transposed: true, ..Default::default() };
     let cases = [
@@ -634,6 +637,9 @@ fn strided_input_rows_read_as_packed() -> Result<(), Failed> {
         ("vllm.static_scaled_fp8_quant", false, F8, 90, DType::F16, "f16", None, None, Default::default()),
         ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 4096, DType::F16, "f16", None, None, Default::default()),
         ("vllm.dynamic_per_token_scaled_fp8_quant", false, F8, 4096, DType::BF16, "bf16", None, Some(1.5), Default::default()),
+        // The per-tensor quant's max kernel (its persistent form walks the rows as one run of chunks).
+        ("vllm.dynamic_scaled_fp8_quant", false, F8, 4096, DType::BF16, "bf16", None, None, Default::default()),
+        ("vllm.dynamic_scaled_fp8_quant", false, F8, 90, DType::F16, "f16", None, None, Default::default()),
     ];
     let rows = PTX_ROWS;
     let mut report = Vec::new();
@@ -716,9 +722,8 @@ fn strided_input_rows_read_as_packed() -> Result<(), Failed> {
         }
         report.push(format!("{} x {rows}, input rows {stride} apart: as packed ({})", base.name, done.join(", ")));
     }
-    // Kernels without the parameter (the per-tensor quant's max, SiLU, the per-group quant) refuse a stride.
-    let quant =
-        vllm_codegen::kernel_for("vllm.dynamic_scaled_fp8_quant", 4096, "bf16", false, F8, None, false).ok_or("no per-tensor kernel")?;
+    // Kernels without the parameter (SiLU, the per-group quant) refuse a stride.
+    let quant = vllm_codegen::kernel_for("vllm.silu_and_mul_quant", 4096, "bf16", false, F8, None, false).ok_or("no SiLU kernel")?;
     let input = quant.params.iter().find(|p| p.name == "input").ok_or("no input")?;
     if quant.span(input, rows, Some(4096 + 8)).is_ok() {
         return Err(format!("{}: takes no input_stride, yet one was accepted", quant.name).into());
@@ -1193,8 +1198,12 @@ fn persistent_max_kernel_reads_every_chunk_once() -> Result<(), Failed> {
                 let x: Vec<f32> = (0..n).map(|j| if j == p { big } else { 0.25 }).collect();
                 let mut input = encode(&x, elem, dt);
                 let mut scale = vec![0u8; 4];
-                let mut args =
-                    [vllm_ptx_sim::Arg::Buf(&mut input), vllm_ptx_sim::Arg::Buf(&mut scale), vllm_ptx_sim::Arg::I32(rows as i32)];
+                let mut args = [
+                    vllm_ptx_sim::Arg::Buf(&mut input),
+                    vllm_ptx_sim::Arg::I64(h as i64),
+                    vllm_ptx_sim::Arg::Buf(&mut scale),
+                    vllm_ptx_sim::Arg::I32(rows as i32),
+                ];
                 let launch = vllm_ptx_sim::Launch { grid, block: k.block(None) as u32 };
                 let stats = vllm_ptx_sim::run(&sim, launch, &mut args)?;
                 let got = f32::from_le_bytes([scale[0], scale[1], scale[2], scale[3]]);

@@ -128,7 +128,8 @@ fn extracts_bit_fields() -> Result<(), Failed> {
 }
 
 /// LLVM divides by a constant with `mul.hi` (a split SiLU-and-mul's row is
-/// `ctaid / 14`): the high half of the 64-bit product, unsigned and signed.
+/// `ctaid / 14`): the high half of the 64-bit product, unsigned and signed;
+/// and of the 128-bit one for 64-bit operands.
 fn divides_by_a_constant_with_mul_hi() -> Result<(), Failed> {
     // 4000000000 * 0x92492493 >> 32 (unsigned); -7 * 3 >> 32 = -1 (signed).
     let body = "\tmov.b32 \t%r1, -294967296;\n\tmul.hi.u32 \t%r2, %r1, -1840700269;\n\tmov.b32 \t%r3, -7;\n\tmul.hi.s32 \t%r4, %r3, 3;\n\tst.global.v2.b32 \t[%rd1], {%r2, %r4};";
@@ -141,6 +142,19 @@ fn divides_by_a_constant_with_mul_hi() -> Result<(), Failed> {
     // The quotient LLVM derives from it for 14: (hi >> 3).
     if want[0] >> 3 != 4_000_000_000 / 14 {
         return Err("the magic number is not division by 14".into());
+    }
+    // 64-bit (a chunk's row in the persistent max kernel, divided by 45 chunks a row):
+    // 4e18 * 0x2d82d82d82d82d83 >> 64 (unsigned); -7 * 3 >> 64 = -1 (signed).
+    let body = "\tmov.b64 \t%rd2, 4000000000000000000;\n\tmul.hi.u64 \t%rd3, %rd2, 3279421168659475843;\n\tmov.b64 \t%rd4, -7;\n\tmul.hi.s64 \t%rd5, %rd4, 3;\n\tst.global.b64 \t[%rd1], %rd3;\n\tst.global.b64 \t[%rd1+8], %rd5;";
+    let out = run_body(body, 1, 16)?;
+    let got = [u64::from_le_bytes(out[..8].try_into()?), u64::from_le_bytes(out[8..].try_into()?)];
+    let want = [((4_000_000_000_000_000_000u128 * 3_279_421_168_659_475_843u128) >> 64) as u64, u64::MAX];
+    if got != want {
+        return Err(format!("mul.hi.64: {got:x?}, want {want:x?}").into());
+    }
+    // LLVM's quotient for 45: (hi >> 3).
+    if want[0] >> 3 != 4_000_000_000_000_000_000 / 45 {
+        return Err("the magic number is not division by 45".into());
     }
     Ok(())
 }

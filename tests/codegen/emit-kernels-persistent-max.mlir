@@ -34,7 +34,10 @@ func.func @g(%x: tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<1xf32>
 // CHECK: "name": "static_scaled_fp8_quant_h4096_bf16",
 
 // PTX: .visible .entry dynamic_scaled_fp8_quant_max_h4096_bf16_p(
-// PTX: .param .u32 dynamic_scaled_fp8_quant_max_h4096_bf16_p_param_2
+// PTX: .param .u64 dynamic_scaled_fp8_quant_max_h4096_bf16_p_param_1,
+// PTX: .param .u32 dynamic_scaled_fp8_quant_max_h4096_bf16_p_param_3
+// The walk for packed rows first (the flat offset), then the one for rows
+// `input_stride` apart; one reduction and one atomic after both.
 // PTX: %nctaid.x
 // PTX-COUNT-4: ld.global.v4.b32
 // PTX: ld.global.v4.b32

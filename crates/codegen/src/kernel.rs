@@ -603,9 +603,8 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
     let (result, input, weight, scale) =
         (p("result", "ptr", out), p("input", "ptr", elem), p("weight", "ptr", elem), p("scale", "ptr", "f32"));
     let (res, eps) = (p("residual", "ptr", elem), p("epsilon", "f32", "f32"));
-    // The norms and the static and per-token quants read input rows
-    // `input_stride` elements apart, as vLLM's; the per-tensor quant's max
-    // kernel (which walks the tensor as one run), SiLU and the per-group
+    // The norms and the static, per-token and per-tensor quants read input
+    // rows `input_stride` elements apart, as vLLM's; SiLU and the per-group
     // quant take contiguous rows.
     let stride = p("input_stride", "i64", "i64");
     let short = kind.trim_start_matches("vllm.");
@@ -639,7 +638,7 @@ pub fn kernel_for(op: &str, hidden: u64, elem: &str, residual: bool, out: &str, 
             (ps, format!("{short}{u}_h{hidden}_{elem}"))
         }
         // Its first kernel: the tensor's scale; `then` runs the static quant.
-        "vllm.dynamic_scaled_fp8_quant" => (vec![input, scale], format!("{short}_max_h{hidden}_{elem}")),
+        "vllm.dynamic_scaled_fp8_quant" => (vec![input, stride, scale], format!("{short}_max_h{hidden}_{elem}")),
         "vllm.silu_and_mul" => (vec![result, input], format!("{short}_d{hidden}_{elem}")),
         "vllm.silu_and_mul_quant" => (vec![result, input, scale], format!("{short}_d{hidden}_{elem}")),
         "vllm.per_token_group_fp8_quant" => {

@@ -5,8 +5,8 @@
 //! is the same for every kernel. (The dynamic per-token quant is in
 //! per_token.rs: it shares the row max with the fused form.)
 use crate::body::{
-    Block, Reduce, Target, block_reduce, fold_max_abs_16, footer, header, header_persistent, header_split, index_lines, input_row,
-    inv_scale_at, lanes, lanes_max, row_constants, row_steps, store_fp8, with_row_count,
+    Block, INPUT_STRIDE, Reduce, Target, block_reduce, fold_max_abs_16, footer, header, header_persistent, header_split, index_lines,
+    input_row, inv_scale_at, lanes, lanes_max, row_constants, row_steps, store_fp8, with_row_count,
 };
 use std::fmt::Write;
 
@@ -57,13 +57,14 @@ pub fn max_kernel(name: &str, h: u64, t: &str, target: Target, persistent: Optio
     let al = 2 * w;
     let mut k = header(name, &params, target);
     k.push_str(&row_constants(h, w));
+    k.push_str(&input_row(t));
     let _ = write!(
         k,
         r#"      %qmax = arith.constant 448.0 : f32
       %step = arith.muli %nt, %c2 : index
       %ym_0 = arith.constant dense<0.0> : vector<{w}x{t}>
       %ymv = scf.for %j = %first to %H step %step iter_args(%ym_s = %ym_0) -> vector<{w}x{t}> {{
-{}        %px = llvm.getelementptr %x[%i64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
+{}        %px = llvm.getelementptr %basex[%j64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
         %vx = llvm.load %px {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
 {}        scf.yield %ym_sn : vector<{w}x{t}>
       }}
@@ -101,8 +102,19 @@ pub fn max_kernel(name: &str, h: u64, t: &str, target: Target, persistent: Optio
     k
 }
 
-/// The max kernel's parameters (`with_row_count` adds the persistent form's `num_tokens`).
-const MAX_PARAMS: &str = "%x: !llvm.ptr, %scale: !llvm.ptr";
+/// The max kernel's parameters (`with_row_count` adds the persistent form's
+/// `num_tokens`): its input rows lie `input_stride` apart, as the static
+/// quant's that follows it.
+const MAX_PARAMS: &str = "%x: !llvm.ptr, %xs: i64, %scale: !llvm.ptr";
+
+/// `e`, the element where chunk `c` of the persistent max kernel's flat
+/// walk starts: `c * lanes` plus the gaps (`%gap`: `input_stride - H`) of
+/// the rows before its row (`c / chunks_per_row`).
+fn chunk_offset(c: &str, e: &str) -> String {
+    format!(
+        "        {e}f = arith.muli {c}, %c2 : index\n        {e}r = arith.divui {c}, %cpr : index\n        {e}g = arith.muli {e}r, %gap : index\n        {e} = arith.addi {e}f, {e}g : index\n"
+    )
+}
 
 /// Chunks each thread loads per step of the persistent max kernel's main loop.
 const MAX_UNROLL: u64 = 4;
@@ -111,13 +123,14 @@ const MAX_UNROLL: u64 = 4;
 /// tensor needs no row structure: the rows are one flat run of 16-byte
 /// chunks, which the grid's threads stride over (`MAX_UNROLL` loads in flight
 /// a thread, then one at a time for the rest), each keeping its own max in a
-/// register. One block reduction and one atomic per CTA, instead of one per
+/// register. Chunk `c` lies at element `c * lanes + (c / chunks_per_row) *
+/// (input_stride - H)`: the flat offset, plus the gaps of the rows before
+/// it (none when the rows are packed). One block reduction and one atomic per CTA, instead of one per
 /// row: a CTA a row waits on its reduction with nothing in flight, and every
 /// row's atomic goes to the same word. The result is the same: the max is
 /// exact in any order, and every CTA's `max / 448` is folded in as before.
 fn max_kernel_persistent(name: &str, h: u64, t: &str, threads: u64) -> String {
     let w = lanes(h);
-    let (al, u) = (2 * w, MAX_UNROLL);
     let mut k = header_persistent(name, &with_row_count(MAX_PARAMS, true));
     let _ = write!(
         k,
@@ -128,6 +141,8 @@ fn max_kernel_persistent(name: &str, h: u64, t: &str, threads: u64) -> String {
       %c0 = arith.constant 0 : index
       %slot = arith.constant 0 : index
       %chunks = arith.muli %rows, %cpr : index
+{INPUT_STRIDE}      %Hc = arith.constant {h} : index
+      %gap = arith.subi %XS, %Hc : index
       %g0 = arith.muli %cta, %nt : index
       %gid = arith.addi %g0, %tid : index
       %stride = arith.muli %ncta, %nt : index
@@ -139,10 +154,42 @@ fn max_kernel_persistent(name: &str, h: u64, t: &str, threads: u64) -> String {
       %ubm = arith.subi %chunks, %tail : index
       %ub = arith.select %room, %ubm, %c0 : index
       %ym_0 = arith.constant dense<0.0> : vector<{w}x{t}>
-      %m4, %next = scf.for %c = %gid to %ub step %ustride iter_args(%m = %ym_0, %n = %gid) -> (vector<{w}x{t}>, index) {{
+      %packed = arith.cmpi eq, %gap, %c0 : index
+      %mx = scf.if %packed -> (f32) {{
+{flat}      }} else {{
+{strided}      }}
+      %mxb = arith.bitcast %mx : f32 to i32
 "#,
         cpr = h / w,
-        u1 = u - 1,
+        u = MAX_UNROLL,
+        u1 = MAX_UNROLL - 1,
+        // Packed rows (the common case) walk by the flat offset alone; rows
+        // apart pay a division a chunk for theirs.
+        flat = max_walk(t, w, &|c, e| format!("        {e} = arith.muli {c}, %c2 : index\n")),
+        strided = max_walk(t, w, &chunk_offset),
+    );
+    k.push_str(&block_reduce("%amaxb", "%mxb", Reduce::Max, Block { threads, slotted: true }));
+    k.push_str(
+        r#"      %amax = arith.bitcast %amaxb : i32 to f32
+      %s = arith.divf %amax, %qmax : f32
+      %sb = arith.bitcast %s : f32 to i32
+      %lead = arith.cmpi eq, %tid, %c0 : index
+      scf.if %lead {
+        %old = llvm.atomicrmw umax %scale, %sb monotonic : !llvm.ptr, i32
+      }
+"#,
+    );
+    k.push_str(footer(Target::Gpu));
+    k
+}
+
+/// The persistent max kernel's walk over its chunks, each at the element
+/// `offset(c, e)` defines as `e`: `MAX_UNROLL` loads in flight a step, then
+/// the rest one at a time; yields this thread's max.
+fn max_walk(t: &str, w: u64, offset: &dyn Fn(&str, &str) -> String) -> String {
+    let (al, u) = (2 * w, MAX_UNROLL);
+    let mut k = format!(
+        "      %m4, %next = scf.for %c = %gid to %ub step %ustride iter_args(%m = %ym_0, %n = %gid) -> (vector<{w}x{t}>, index) {{\n"
     );
     let mut prev = "%m".to_string();
     for i in 0..u {
@@ -151,10 +198,10 @@ fn max_kernel_persistent(name: &str, h: u64, t: &str, threads: u64) -> String {
             "        %o{i} = arith.constant {i} : index
         %so{i} = arith.muli %stride, %o{i} : index
         %ci{i} = arith.addi %c, %so{i} : index
-        %e{i} = arith.muli %ci{i}, %c2 : index
-        %e64{i} = arith.index_cast %e{i} : index to i64
+{}        %e64{i} = arith.index_cast %e{i} : index to i64
         %p{i} = llvm.getelementptr %x[%e64{i}] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
-        %v{i} = llvm.load %p{i} {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>"
+        %v{i} = llvm.load %p{i} {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>",
+            offset(&format!("%ci{i}"), &format!("%e{i}"))
         );
     }
     // The running max in `t` (`fold_max_abs_16`).
@@ -169,28 +216,16 @@ fn max_kernel_persistent(name: &str, h: u64, t: &str, threads: u64) -> String {
         scf.yield {prev}, %n2 : vector<{w}x{t}>, index
       }}
       %ymv = scf.for %c = %next to %chunks step %stride iter_args(%ym_r = %m4) -> vector<{w}x{t}> {{
-        %e = arith.muli %c, %c2 : index
-        %e64 = arith.index_cast %e : index to i64
+{}        %e64 = arith.index_cast %e : index to i64
         %p = llvm.getelementptr %x[%e64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
         %v = llvm.load %p {{alignment = {al} : i64}} : !llvm.ptr -> vector<{w}x{t}>
 {}        scf.yield %ym_rn : vector<{w}x{t}>
       }}
-{}      %mxb = arith.bitcast %mx : f32 to i32
+{}      scf.yield %mxw : f32
 "#,
+        offset("%c", "%e"),
         fold_max_abs_16("%v", "r", t, w, "%ym_r", "%ym_rn"),
-        lanes_max("%mx", "%ymv", t, w)
+        lanes_max("%mxw", "%ymv", t, w)
     );
-    k.push_str(&block_reduce("%amaxb", "%mxb", Reduce::Max, Block { threads, slotted: true }));
-    k.push_str(
-        r#"      %amax = arith.bitcast %amaxb : i32 to f32
-      %s = arith.divf %amax, %qmax : f32
-      %sb = arith.bitcast %s : f32 to i32
-      %lead = arith.cmpi eq, %tid, %c0 : index
-      scf.if %lead {
-        %old = llvm.atomicrmw umax %scale, %sb monotonic : !llvm.ptr, i32
-      }
-"#,
-    );
-    k.push_str(footer(Target::Gpu));
     k
 }

@@ -704,9 +704,15 @@ impl Machine<'_, '_, '_> {
                 Self::set(t, arg(0)?, v, 64)?;
             }
             Op::MulHi(ty) => {
+                // The high half of the double-width product.
                 let (a, b) = (self.get(t, arg(1)?)?, self.get(t, arg(2)?)?);
-                let v = if ty.signed() { ((sext(a, 32) * sext(b, 32)) >> 32) as u64 } else { (mask(a, 32) * mask(b, 32)) >> 32 };
-                Self::set(t, arg(0)?, v, 32)?;
+                let (v, width) = match ty {
+                    Ty::S32 => (((sext(a, 32) * sext(b, 32)) >> 32) as u64, 32),
+                    Ty::U32 => ((mask(a, 32) * mask(b, 32)) >> 32, 32),
+                    Ty::S64 => (((a as i64 as i128 * b as i64 as i128) >> 64) as u64, 64),
+                    _ => (((a as u128 * b as u128) >> 64) as u64, 64),
+                };
+                Self::set(t, arg(0)?, v, width)?;
             }
             Op::Fma(ty) => {
                 let (a, b, c) = (self.get(t, arg(1)?)?, self.get(t, arg(2)?)?, self.get(t, arg(3)?)?);

@@ -488,7 +488,7 @@ fn opcode_of(opcode: &str) -> Option<Op> {
             Op::Cvt { dst, src, rni }
         }
         "mul" if mods == ["wide"] && matches!(last?, Ty::U32 | Ty::S32) => Op::MulWide(last?),
-        "mul" if mods == ["hi"] && matches!(last?, Ty::U32 | Ty::S32) => Op::MulHi(last?),
+        "mul" if mods == ["hi"] && matches!(last?, Ty::U32 | Ty::S32 | Ty::U64 | Ty::S64) => Op::MulHi(last?),
         "mad" if mods == ["lo"] && last?.int() => Op::MadLo(last?),
         "bfe" if mods.is_empty() && matches!(last?, Ty::U32 | Ty::S32) => Op::Bfe(last?),
         "fma" if mods == ["rn"] && matches!(last?, Ty::F32 | Ty::Bf16x2 | Ty::F16x2 | Ty::F32x2) => Op::Fma(last?),
