@@ -649,7 +649,7 @@ fn strided_input_rows_read_as_packed() -> Result<(), Failed> {
         let e = expected(&case, rows, &mut rng)?;
         let stride = h + 3 * base.lanes();
         let (row_bytes, stride_bytes) = (2 * h as usize, 2 * stride as usize);
-        // Row r of `packed` at r * stride elements, NaN between.
+        // Row r of `packed` at r * stride elements, GAP between.
         let spread = |packed: &[u8]| {
             let mut b = vec![GAP; (rows - 1) * stride_bytes + row_bytes];
             for r in 0..rows {
