@@ -31,6 +31,11 @@ fn run_body(body: &str, threads: u32, bytes: usize) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
+/// The 32-bit little-endian words of `out`, a body's stores.
+fn words(out: &[u8]) -> Vec<u32> {
+    out.chunks(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
 /// A butterfly over a 20-lane warp (member mask and clamp from the active
 /// count, as LLVM emits for a partial warp): each lane adds its partner's
 /// value where the partner exists; and `mov.b32 {lo, hi}` unpacking with
@@ -38,7 +43,7 @@ fn run_body(body: &str, threads: u32, bytes: usize) -> Result<Vec<u8>, String> {
 fn shuffles_partial_warps_and_packs_halves() -> Result<(), Failed> {
     let body = "\tmov.u32 \t%r1, %tid.x;\n\tshfl.sync.bfly.b32 \t%r2|%p1, %r1, 16, 19, 1048575;\n\tadd.s32 \t%r3, %r1, %r2;\n\tselp.b32 \t%r4, %r3, %r1, %p1;\n\tmul.wide.u32 \t%rd2, %r1, 4;\n\tadd.s64 \t%rd3, %rd1, %rd2;\n\tst.global.b32 \t[%rd3], %r4;";
     let out = run_body(body, 20, 80)?;
-    let got: Vec<u32> = out.chunks(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let got = words(&out);
     // Lane l pairs with l ^ 16 when that is at most 19 (lanes 0-3 with 16-19).
     let want: Vec<u32> = (0..20).map(|l| if (l ^ 16) <= 19 { l + (l ^ 16) } else { l }).collect();
     if got != want {
@@ -92,7 +97,7 @@ fn reports_what_it_cannot_run() -> Result<(), Failed> {
 fn runs_the_full_range_division_as_ieee() -> Result<(), Failed> {
     let body = "\tmov.b32 \t%r1, 1065353216;\n\tmov.b32 \t%r2, 1077936128;\n\tdiv.full.f32 \t%r3, %r1, %r2;\n\tmov.b32 \t%r4, -1059061760;\n\tmov.b32 \t%r5, 1036831949;\n\tdiv.rn.f32 \t%r6, %r4, %r5;\n\tdiv.full.f32 \t%r7, %r4, %r5;\n\tst.global.v2.b32 \t[%rd1], {%r3, %r6};\n\tst.global.b32 \t[%rd1+8], %r7;";
     let out = run_body(body, 1, 12)?;
-    let got: Vec<f32> = out.chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let got: Vec<f32> = words(&out).into_iter().map(f32::from_bits).collect();
     let want = [1.0f32 / 3.0, -7.0f32 / 0.1, -7.0f32 / 0.1];
     if got.iter().zip(&want).any(|(g, w)| g.to_bits() != w.to_bits()) {
         return Err(format!("divisions: {got:?}, want {want:?}").into());
@@ -106,7 +111,7 @@ fn runs_the_full_range_division_as_ieee() -> Result<(), Failed> {
 fn approximate_reciprocal_flushes_subnormals() -> Result<(), Failed> {
     let body = "\tmov.b32 \t%r1, 1077936128;\n\trcp.approx.ftz.f32 \t%r2, %r1;\n\tmov.b32 \t%r3, 2130706432;\n\trcp.approx.ftz.f32 \t%r4, %r3;\n\tmov.b32 \t%r5, -2146959360;\n\trcp.approx.ftz.f32 \t%r6, %r5;\n\tst.global.v2.b32 \t[%rd1], {%r2, %r4};\n\tst.global.b32 \t[%rd1+8], %r6;";
     let out = run_body(body, 1, 12)?;
-    let got: Vec<u32> = out.chunks(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let got = words(&out);
     let want = [(1.0f32 / 3.0).to_bits(), 0, f32::NEG_INFINITY.to_bits()];
     if got != want {
         return Err(format!("rcp.approx.ftz: {got:x?}, want {want:x?}").into());
@@ -120,7 +125,7 @@ fn approximate_reciprocal_flushes_subnormals() -> Result<(), Failed> {
 fn extracts_bit_fields() -> Result<(), Failed> {
     let body = "\tmov.b32 \t%r1, 61680;\n\tbfe.u32 \t%r2, %r1, 4, 4;\n\tbfe.s32 \t%r3, %r1, 4, 4;\n\tmov.b32 \t%r4, -2147483648;\n\tbfe.s32 \t%r5, %r4, 28, 8;\n\tbfe.u32 \t%r6, %r4, 28, 8;\n\tst.global.v4.b32 \t[%rd1], {%r2, %r3, %r5, %r6};";
     let out = run_body(body, 1, 16)?;
-    let got: Vec<i32> = out.chunks(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let got: Vec<i32> = words(&out).into_iter().map(|w| w as i32).collect();
     if got != [15, -1, -8, 8] {
         return Err(format!("bfe: {got:?}, want [15, -1, -8, 8]").into());
     }
@@ -174,7 +179,7 @@ fn converts_to_int8_as_vllm_does() -> Result<(), Failed> {
         ));
     }
     let out = run_body(&body, 1, 4 * inputs.len())?;
-    let got: Vec<i32> = out.chunks(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let got: Vec<i32> = words(&out).into_iter().map(|w| w as i32).collect();
     let want = [2, -4, 127, -128, 0, 0, 126, -128];
     if got != want {
         return Err(format!("cvt.rni.sat.s8.f32 of {inputs:?}: {got:?}, want {want:?}").into());

@@ -124,11 +124,13 @@ const MAX_UNROLL: u64 = 4;
 /// chunks, which the grid's threads stride over (`MAX_UNROLL` loads in flight
 /// a thread, then one at a time for the rest), each keeping its own max in a
 /// register. Chunk `c` lies at element `c * lanes + (c / chunks_per_row) *
-/// (input_stride - H)`: the flat offset, plus the gaps of the rows before
-/// it (none when the rows are packed). One block reduction and one atomic per CTA, instead of one per
-/// row: a CTA a row waits on its reduction with nothing in flight, and every
-/// row's atomic goes to the same word. The result is the same: the max is
-/// exact in any order, and every CTA's `max / 448` is folded in as before.
+/// (input_stride - H)`: the flat offset plus the gaps of the rows before it,
+/// so the walk is written twice (`max_walk`), and packed rows, which have no
+/// gaps, take the one without the division. One block reduction and one
+/// atomic per CTA, instead of one per row: a CTA a row waits on its
+/// reduction with nothing in flight, and every row's atomic goes to the
+/// same word. The result is the same: the max is exact in any order, and
+/// every CTA's `max / 448` is folded in as before.
 fn max_kernel_persistent(name: &str, h: u64, t: &str, threads: u64) -> String {
     let w = lanes(h);
     let mut k = header_persistent(name, &with_row_count(MAX_PARAMS, true));
