@@ -5,7 +5,7 @@
 //! - [`PostGradPassManager`]: vLLM's order, caller and user passes, per-shape
 //!   applicability, and the uuid that keys the compile cache;
 //! - [`ShapeContext`]: symbolic, one token count, or a compile range;
-//! - [`compile`]: graph in, compiled graph out, with dumps, a per-pass
+//! - [`compile()`]: graph in, compiled graph out, with dumps, a per-pass
 //!   summary and an optional [`CompileCache`].
 //!
 //! **Architecture Invariant:** this crate does no printing; files are touched
