@@ -12,7 +12,7 @@ import unittest.mock
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 from test_fx_export import FakeTensor, HigherOrderOperator, Node, OpOverload, SymInt, device, dtype  # noqa: E402
-from vllm_opt.fx_import import GraphImportError, VllmOptPass, donated_input_names, load_graph  # noqa: E402
+from vllm_opt.fx_import import GraphImportError, VllmOptPass, _vllm_shape_args, donated_input_names, load_graph  # noqa: E402
 
 
 def _uses(value, node):
@@ -250,6 +250,51 @@ class VllmOptPassTest(unittest.TestCase):
         self.assertIn("--tp-size 2", runs[0])
         self.assertNotIn("--runtime-shape", runs[1])  # outside vLLM and not given: symbolic
 
+    def test_vllms_pass_context_gives_the_shape(self):
+        # vLLM <= 0.11: runtime_shape, None for the general graph; vLLM main:
+        # compile_range, both ends inclusive (one size is a runtime shape).
+        ns, rng = types.SimpleNamespace, lambda a, b: types.SimpleNamespace(start=a, end=b)
+        self.assertEqual(_vllm_shape_args(ns(runtime_shape=16)), ["--runtime-shape", "16"])
+        self.assertEqual(_vllm_shape_args(ns(runtime_shape=None)), [])
+        self.assertEqual(_vllm_shape_args(ns(compile_range=rng(1, 8192))), ["--compile-range", "1:8192"])
+        self.assertEqual(_vllm_shape_args(ns(compile_range=rng(256, 256))), ["--runtime-shape", "256"])
+        self.assertEqual(_vllm_shape_args(ns()), [])
+        # Inside vLLM main's pass manager (its module path), the range reaches vllm-opt.
+        with tempfile.TemporaryDirectory() as d:
+            log, wrapper = os.path.join(d, "argv"), os.path.join(d, "vllm-opt")
+            with open(wrapper, "w") as f:
+                f.write(f'#!/bin/sh\necho "$@" >> {log}\nexec {os.path.abspath(os.environ["VLLM_OPT"])} "$@"\n')
+            os.chmod(wrapper, 0o755)
+            context = ns(compile_range=rng(1, 8192), donated_input_ids=set())
+            with stand_in_vllm_inductor_pass(lambda: context):
+                VllmOptPass(wrapper, config={"enable_noop": True}, resolve=fake_resolve)(spec_example_graph())
+                context.compile_range = rng(64, 64)
+                VllmOptPass(wrapper, config={"enable_noop": True}, resolve=fake_resolve)(spec_example_graph())
+            with open(log) as f:
+                runs = f.read().splitlines()
+        self.assertIn("--compile-range 1:8192", runs[0])
+        self.assertIn("--runtime-shape 64", runs[1])
+
+    def test_for_vllm_is_vllms_inductor_pass_with_this_passs_uuid(self):
+        # vLLM's manager add()s only InductorPass instances and wraps other
+        # callables in CallableInductorPass, whose uuid hashes class source:
+        # the wrapper must be one, keyed by the configuration.
+        ours = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_noop": True, "enable_fusion": True}, resolve=fake_resolve)
+        with self.assertRaises(ImportError):
+            ours.for_vllm()
+        with stand_in_vllm_inductor_pass(lambda: types.SimpleNamespace(runtime_shape=None)) as base:
+            wrapped = ours.for_vllm()
+            other = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusion": False}).for_vllm()
+            self.assertIsInstance(wrapped, base)
+            self.assertEqual(wrapped.uuid(), ours.uuid())
+            self.assertNotEqual(wrapped.uuid(), other.uuid())
+            self.assertTrue(wrapped.is_applicable_for_shape(None))
+            self.assertTrue(wrapped.is_applicable_for_range(types.SimpleNamespace(start=1, end=2)))
+            graph = spec_example_graph()
+            wrapped(graph)  # as vLLM calls it: the graph alone
+        self.assertIn("torch.ops._C.rms_norm_static_fp8_quant.default",
+                      [n.target.name for n in graph.nodes if n.op == "call_function"])
+
     def test_vllms_donated_inputs_become_placeholder_names(self):
         graph = spec_example_graph()
         # vLLM main's pass context: node indices of the graph; non-placeholders and strays are ignored.
@@ -345,6 +390,18 @@ class VllmOptPassTest(unittest.TestCase):
             at_512 = VllmOptPass(os.environ["VLLM_OPT"], config={"fuse_allreduce_rms": True}, tp_size=2).uuid()
             manager.passes = [ar_010, ours]
             self.assertNotEqual(at_512, VllmOptPass(os.environ["VLLM_OPT"], config={"fuse_allreduce_rms": True}, tp_size=2).uuid())
+
+
+@contextlib.contextmanager
+def stand_in_vllm_inductor_pass(get_pass_context):
+    """vLLM main's `vllm.compilation.passes.inductor_pass` (an InductorPass
+    base class, the pass context) importable for the block; yields the class."""
+    module = type(sys)("vllm.compilation.passes.inductor_pass")
+    module.InductorPass = type("InductorPass", (), {})
+    module.get_pass_context = get_pass_context
+    names = ["vllm", "vllm.compilation", "vllm.compilation.passes"]
+    with stand_in_modules({**{n: type(sys)(n) for n in names}, module.__name__: module}):
+        yield module.InductorPass
 
 
 @contextlib.contextmanager

@@ -20,7 +20,8 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, epsilon: float,
 
 def fused_add_rms_norm(x: torch.Tensor, x_residual: torch.Tensor, weight: torch.Tensor | None, epsilon: float,
                        variance_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """vLLM IR's native fused_add_rms_norm (the kernels' rounding: the sum rounded, then normalized)."""
+    """vLLM IR's fused_add_rms_norm with the kernels' rounding (the sum rounded, then normalized), which the
+    kernel vLLM lowers it to has; its native body (vllm/ir/ops/layernorm.py) normalizes the unrounded f32 sum."""
     orig_dtype = x.dtype
     z = (x.to(torch.float32) + x_residual.to(torch.float32)).to(orig_dtype)
     return rms_norm(z, weight, epsilon, variance_size), z

@@ -5,6 +5,7 @@ graph: the return half of using vllm-opt as a post-grad pass.
     pass_ = VllmOptPass("vllm-opt", config={"enable_fusion": True, "enable_noop": True})
     pass_(graph)                     # export, run vllm-opt, load the result back
     pass_(graph, runtime_shape=256)  # under a specialized shape context
+    CompilationConfig(inductor_compile_config={"post_grad_custom_post_pass": pass_.for_vllm()})  # in vLLM
 
 `load_graph(graph, doc)` is the importer itself: it replaces every node of
 `graph` after its placeholders with the nodes of `doc` (the same placeholders,
@@ -259,16 +260,31 @@ def propagate_meta(graph):
     return True
 
 
-def _vllm_runtime_shape():
-    """vLLM's current runtime shape, when called inside its pass manager."""
-    try:
-        from vllm.compilation.inductor_pass import get_pass_context
-    except ImportError:
-        return None
-    try:
-        return get_pass_context().runtime_shape
-    except Exception:  # noqa: BLE001 - outside a pass context
-        return None
+def _vllm_shape_args(context=None):
+    """vllm-opt's shape arguments for what vLLM's pass context says is being
+    compiled: vLLM <= 0.11's `runtime_shape` (an int, or None for the general
+    graph), or vLLM main's `compile_range` (both ends inclusive: one size is
+    `--runtime-shape`, a wider range `--compile-range A:B`, whose bounds the
+    passes that depend on the token count read). [] outside vLLM."""
+    context = context if context is not None else _vllm_pass_context()
+    shape = getattr(context, "runtime_shape", None)
+    if shape is not None:
+        return ["--runtime-shape", str(int(shape))]
+    bounds = getattr(context, "compile_range", None)
+    if bounds is None:
+        return []
+    start, end = int(bounds.start), int(bounds.end)
+    return ["--runtime-shape", str(start)] if start == end else ["--compile-range", f"{start}:{end}"]
+
+
+def _vllm_inductor_pass():
+    """vLLM's InductorPass class (its module moved between versions)."""
+    for module in ("vllm.compilation.passes.inductor_pass", "vllm.compilation.inductor_pass"):
+        try:
+            return importlib.import_module(module).InductorPass
+        except (ImportError, AttributeError):
+            continue
+    raise ImportError("VllmOptPass.for_vllm() needs vLLM (vllm.compilation.inductor_pass.InductorPass)")
 
 
 def _vllm_pass_context():
@@ -364,9 +380,11 @@ _AR_FIELDS = ("enable_fi_allreduce_fusion", "fuse_allreduce_rms")
 
 class VllmOptPass:
     """A post-grad pass that hands the graph to vllm-opt and loads the result
-    back: usable as Inductor's `post_grad_custom_post_pass`, or added to
-    vLLM's pass manager (it has vLLM's `uuid()`). Errors from vllm-opt are a
-    RuntimeError with its located diagnostics; the graph is then unchanged."""
+    back: usable as Inductor's `post_grad_custom_post_pass`, or, through
+    `for_vllm()`, added to vLLM's pass manager, whose pass context gives the
+    shape (vLLM <= 0.11's `runtime_shape`, vLLM main's `compile_range`).
+    Errors from vllm-opt are a RuntimeError with its located diagnostics; the
+    graph is then unchanged."""
 
     def __init__(self, binary="vllm-opt", config=None, tp_size=1, extra_args=(), resolve=None):
         self.binary = binary
@@ -433,6 +451,48 @@ class VllmOptPass:
             cached = self._uuids[cmd] = done.stdout.strip()
         return cached
 
+    def is_applicable_for_shape(self, shape):
+        """vLLM <= 0.11's pass manager asks each pass; vllm-opt decides per
+        pass itself (sequence parallelism only where the shape allows, ...),
+        from the shape it is given."""
+        return True
+
+    def is_applicable_for_range(self, compile_range):
+        """vLLM main's form of `is_applicable_for_shape`."""
+        return True
+
+    def for_vllm(self):
+        """This pass as vLLM's `InductorPass`, to add to its pass manager:
+
+            CompilationConfig(inductor_compile_config={"post_grad_custom_post_pass": VllmOptPass(...).for_vllm()})
+
+        vLLM's manager takes only InductorPass instances. vLLM's own wrapper
+        for callables, `CallableInductorPass`, hashes the callable's source
+        for its uuid unless given one (a changed vllm-opt configuration would
+        reuse the old one's compiled graphs), and its repr holds its address,
+        which vLLM hashes into its cache directory (a new one every process).
+        This one's uuid is `uuid()`, asked when vLLM asks, and its repr names
+        the binary and the configuration. Needs vLLM importable."""
+        outer = self
+
+        class VllmOpt(_vllm_inductor_pass()):
+            def __call__(self, graph):
+                outer(graph)
+
+            def uuid(self):
+                return outer.uuid()
+
+            def is_applicable_for_shape(self, shape):
+                return outer.is_applicable_for_shape(shape)
+
+            def is_applicable_for_range(self, compile_range):
+                return outer.is_applicable_for_range(compile_range)
+
+            def __repr__(self):
+                return f"VllmOpt({outer.binary!r}, config={outer.config!r})"
+
+        return VllmOpt()
+
     def __call__(self, graph, runtime_shape=None):
         # The cyclic collector off while the documents are built and read:
         # they are acyclic (reference counting frees them), but their hundreds
@@ -447,7 +507,7 @@ class VllmOptPass:
                 gc.enable()
 
     def _run(self, graph, runtime_shape):
-        shape = runtime_shape if runtime_shape is not None else _vllm_runtime_shape()
+        shape_args = ["--runtime-shape", str(int(runtime_shape))] if runtime_shape is not None else _vllm_shape_args()
         doc = graph_to_dict(graph, name="graph")
         with tempfile.TemporaryDirectory() as tmp:
             src, dst = os.path.join(tmp, "in.json"), os.path.join(tmp, "out.json")
@@ -456,9 +516,7 @@ class VllmOptPass:
                 f.write(json.dumps(doc))
             # The inputs vLLM says its model donated may be written in place (a
             # function of the graph, so the cache key need not name them).
-            cmd = [self.binary, src, *self._common(donated_input_names(graph)), "--emit", "fx-json", "-o", dst]
-            if shape is not None:
-                cmd += ["--runtime-shape", str(int(shape))]
+            cmd = [self.binary, src, *self._common(donated_input_names(graph)), "--emit", "fx-json", "-o", dst, *shape_args]
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode:
                 raise RuntimeError(f"vllm-opt failed:\n{done.stderr.strip()}")

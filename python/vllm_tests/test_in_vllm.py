@@ -1,0 +1,180 @@
+"""VllmOptPass inside vLLM's own pass manager: vLLM's `PostGradPassManager`,
+`CompilationConfig`, `VllmConfig` and pass context, not stand-ins, of vLLM
+0.11 (a runtime shape) and of main (a compile range). Run by
+scripts/vllm-tests, which installs each vLLM with the torch it pins. No GPU:
+vLLM's `_C` ops are defined here with CPU bodies, as in python/torch_tests,
+since its CUDA library does not load without a driver.
+
+What a vLLM user does: the pass goes in through
+`CompilationConfig(inductor_compile_config={"post_grad_custom_post_pass":
+VllmOptPass(...).for_vllm()})`; vLLM's manager runs its own passes, then
+ours with its pass context's shape, then its post-cleanup (a dead-code
+elimination) and its fix-functionalization; Inductor compiles the result.
+"""
+import os
+import sys
+import tempfile
+import unittest
+
+import torch
+from vllm.config import CompilationConfig, DeviceConfig, VllmConfig, set_current_vllm_config
+
+try:  # vLLM main: the passes moved, the pass context holds a compile range (both ends inclusive)
+    from vllm.compilation.passes.inductor_pass import InductorPass, pass_context
+    from vllm.compilation.passes.pass_manager import PostGradPassManager
+    from vllm.config.utils import Range
+
+    VLLM_PASSES_OFF = {"eliminate_noops": False, "fuse_norm_quant": False}
+    GENERAL = ["--compile-range", "1:8192"]
+
+    def shape_context(shape):
+        """vLLM's pass context for `shape` tokens (None: the general graph, up to 8192)."""
+        return pass_context(Range(shape, shape) if shape else Range(1, 8192))
+except ImportError:  # vLLM <= 0.11: a runtime shape, None for the general graph
+    from vllm.compilation.inductor_pass import InductorPass, pass_context
+    from vllm.compilation.pass_manager import PostGradPassManager
+
+    VLLM_PASSES_OFF = {"enable_noop": False, "enable_fusion": False}
+    GENERAL = []
+
+    def shape_context(shape):
+        return pass_context(shape)
+
+TORCH_TESTS = os.path.join(os.path.dirname(__file__), "..", "torch_tests")
+sys.path.insert(0, TORCH_TESTS)
+from fp8 import BODIES, EPS, RMS_NORM, RMS_NORM_STATIC_FP8_QUANT  # noqa: E402
+from inductor_pass import VLLM_OPT, assert_same_outputs, define_ops  # noqa: E402 (puts python/ on the path too)
+from vllm_opt import VllmOptPass  # noqa: E402
+
+LIB = torch.library.Library("_C", "FRAGMENT")
+# The rotary only by its schema: vLLM main's fix-functionalization names it.
+define_ops(LIB, (RMS_NORM, "static_scaled_fp8_quant(Tensor! result, Tensor input, Tensor scale) -> ()", RMS_NORM_STATIC_FP8_QUANT,
+                 "rotary_embedding(Tensor positions, Tensor! query, Tensor!? key, int head_size, Tensor cos_sin_cache, "
+                 "bool is_neox) -> ()"), BODIES)
+try:  # vLLM main's IR ops (torch.ops.vllm_ir.*), registered on import
+    import vllm.ir.ops as IR_OPS
+except ImportError:
+    IR_OPS = None
+KEY = "post_grad_custom_post_pass"
+CONFIG = {"enable_noop": True, "enable_fusion": True}
+
+
+def model(x, w, scale):
+    """vLLM 0.11's RMSNorm then static FP8 quant, as its layers call them."""
+    n = torch.empty_like(x)
+    torch.ops._C.rms_norm(n, x, w, EPS)
+    q = torch.empty(n.shape, dtype=torch.float8_e4m3fn)
+    torch.ops._C.static_scaled_fp8_quant(q, n, scale)
+    return q
+
+
+def vllm_manager(inductor_pass):
+    """vLLM's pass manager as its backend configures it (configure_post_pass):
+    its own passes from the pass config (off: vllm-opt runs them), then the
+    inductor_compile_config's post-grad pass, which must be an InductorPass."""
+    cc = CompilationConfig(pass_config=VLLM_PASSES_OFF, inductor_compile_config={KEY: inductor_pass})
+    vc = VllmConfig(compilation_config=cc, device_config=DeviceConfig(device="cpu"))
+    with set_current_vllm_config(vc):
+        manager = PostGradPassManager()
+        manager.configure(vc)
+        manager.add(cc.inductor_compile_config[KEY])
+    return manager, vc
+
+
+class Recorder(InductorPass):
+    """A pass that appends the targets of the graph's calls to `seen`."""
+
+    def __init__(self, seen):
+        self.seen = seen
+
+    def __call__(self, graph):
+        self.seen.append([str(n.target) for n in graph.nodes if n.op == "call_function"])
+
+
+class RecordedArgs:
+    """A vllm-opt that records its command lines."""
+
+    def __enter__(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.log, self.binary = os.path.join(self.dir.name, "argv"), os.path.join(self.dir.name, "vllm-opt")
+        with open(self.binary, "w") as f:
+            f.write(f'#!/bin/sh\necho "$@" >> {self.log}\nexec {os.path.abspath(VLLM_OPT)} "$@"\n')
+        os.chmod(self.binary, 0o755)
+        return self
+
+    def runs(self):
+        with open(self.log) as f:
+            return [line for line in f.read().splitlines() if "--print-uuid" not in line]
+
+    def __exit__(self, *exc):
+        self.dir.cleanup()
+
+
+class InVllm(unittest.TestCase):
+    def test_vllm_takes_it_and_keys_its_cache_by_the_config(self):
+        fused, unfused = (VllmOptPass(VLLM_OPT, config=c).for_vllm() for c in (CONFIG, {"enable_noop": True}))
+        a, vc = vllm_manager(fused)
+        b, _ = vllm_manager(unfused)
+        self.assertIs(vc.compilation_config.inductor_compile_config[KEY], fused)  # not re-wrapped
+        self.assertIn(fused, a.passes)
+        with shape_context(None):  # vLLM main's key includes the compile range
+            self.assertNotEqual(a.uuid(), b.uuid())
+        # vLLM's compile-cache hash prints the config: ours must print the same in every process.
+        self.assertEqual(repr(fused), repr(VllmOptPass(VLLM_OPT, config=CONFIG).for_vllm()))
+        self.assertNotIn(" at 0x", repr(fused))
+
+    def test_the_plain_pass_is_refused(self):
+        # The pass manager add()s only InductorPass instances (why for_vllm exists).
+        with self.assertRaises(AssertionError):
+            vllm_manager(VllmOptPass(VLLM_OPT, config=CONFIG))
+
+    def test_compiled_through_vllms_manager_it_fuses_and_computes_the_same(self):
+        x = torch.randn(16, 256, dtype=torch.bfloat16)
+        w = (1 + 0.1 * torch.randn(256)).to(torch.bfloat16)
+        scale = torch.tensor(0.05)
+        want = model(x, w, scale)
+        for shape in (None, 16):
+            with self.subTest(runtime_shape=shape), RecordedArgs() as rec:
+                seen = []
+                manager, vc = vllm_manager(VllmOptPass(rec.binary, config=CONFIG).for_vllm())
+                manager.add(Recorder(seen))  # after ours, before vLLM's post-cleanup and fix-functionalization
+                torch._dynamo.reset()
+                # No cache: each compile runs the passes.
+                with set_current_vllm_config(vc), shape_context(shape), torch._inductor.config.patch(force_disable_caches=True):
+                    compiled = torch.compile(model, dynamic=shape is None, options={KEY: manager})
+                    got = compiled(x, w, scale)
+                assert_same_outputs(self, (got,), (want,), f"runtime_shape={shape}")
+                self.assertIn("_C.rms_norm_static_fp8_quant.default", seen[-1])
+                self.assertNotIn("_C.rms_norm.default", seen[-1])
+                args = rec.runs()[-1].split()
+                shape_args = args[args.index("-o") + 2:]  # after the output file
+                self.assertEqual(shape_args, GENERAL if shape is None else ["--runtime-shape", str(shape)])
+
+    @unittest.skipUnless(IR_OPS, "vLLM without its IR ops (before main's vllm.ir)")
+    def test_vllms_own_ir_ops_fuse_and_the_rest_is_left_to_its_lowering(self):
+        # vLLM main's models call its IR ops (torch.ops.vllm_ir.*, registered
+        # by vllm.ir itself here); vLLM lowers what no pass fused, after ours.
+        def model_ir(x, w, scale):
+            n = IR_OPS.rms_norm(x, w, EPS)
+            q = torch.empty(n.shape, dtype=torch.float8_e4m3fn)
+            torch.ops._C.static_scaled_fp8_quant(q, n, scale)
+            return q, IR_OPS.rms_norm(x * 2, w, EPS)
+
+        x = torch.randn(16, 256, dtype=torch.bfloat16)
+        w = (1 + 0.1 * torch.randn(256)).to(torch.bfloat16)
+        scale = torch.tensor(0.05)
+        want = model_ir(x, w, scale)
+        seen = []
+        manager, vc = vllm_manager(VllmOptPass(VLLM_OPT, config=CONFIG).for_vllm())
+        manager.add(Recorder(seen))
+        torch._dynamo.reset()
+        with set_current_vllm_config(vc), shape_context(16), torch._inductor.config.patch(force_disable_caches=True):
+            got = torch.compile(model_ir, options={KEY: manager})(x, w, scale)
+        assert_same_outputs(self, got[:1], want[:1])  # ours: the fused kernel's CPU body, bit for bit
+        torch.testing.assert_close(got[1], want[1])  # Inductor's code for the lowered native norm, not eager's roundings
+        self.assertIn("_C.rms_norm_static_fp8_quant.default", seen[-1])
+        self.assertEqual(seen[-1].count("vllm_ir.rms_norm.default"), 1)  # the unquantized one, for vLLM's lowering
+
+
+if __name__ == "__main__":
+    unittest.main()
