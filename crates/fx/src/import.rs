@@ -160,7 +160,13 @@ fn value_form(graph: &Graph, node: &Node) -> Option<(&'static OpDef, &'static Op
     // A per-tensor scale where the op takes only one (vLLM main also passes per-token scales).
     let not_scalar =
         |(k, a): &(std::borrow::Cow<str>, Arg)| twin.scalars.iter().any(|s| s == k) && !a.as_ref().is_some_and(|r| one_element(graph, r));
-    (node.args.len() == 1 && !node.kwargs.iter().any(|kv| untolerated(kv) || opaque_attr(kv) || not_scalar(kv))).then_some((v, twin, bases))
+    // A required operand given as None: vLLM main's norms take `Tensor? weight`
+    // (a norm without one), which the op, as its kernels, does not model.
+    let null_required = |(k, a): &(std::borrow::Cow<str>, Arg)| {
+        matches!(a, Arg::Null) && twin.operands.iter().any(|o| o.name == *k && o.arity != Arity::Optional)
+    };
+    (node.args.len() == 1 && !node.kwargs.iter().any(|kv| untolerated(kv) || opaque_attr(kv) || not_scalar(kv) || null_required(kv)))
+        .then_some((v, twin, bases))
 }
 
 /// Whether fix-functionalization can allocate the node's output-only
