@@ -271,7 +271,7 @@ class VllmOptPassTest(unittest.TestCase):
                 context.compile_range = rng(64, 64)
                 VllmOptPass(wrapper, config={"enable_noop": True}, resolve=fake_resolve)(spec_example_graph())
             with open(log) as f:
-                runs = f.read().splitlines()
+                runs = [r for r in f.read().splitlines() if "--print-fused-targets" not in r]
         self.assertIn("--compile-range 1:8192", runs[0])
         self.assertIn("--runtime-shape 64", runs[1])
 
@@ -294,6 +294,32 @@ class VllmOptPassTest(unittest.TestCase):
             wrapped(graph)  # as vLLM calls it: the graph alone
         self.assertIn("torch.ops._C.rms_norm_static_fp8_quant.default",
                       [n.target.name for n in graph.nodes if n.op == "call_function"])
+
+    def test_inside_vllm_the_fused_ops_it_lacks_are_unavailable(self):
+        # vLLM 0.11 has no per-block norm nor SiLU quant: inside a vLLM
+        # process, the fused targets vllm-opt lists that torch cannot resolve
+        # go in the config, so that those fusions stay off.
+        def config_sent(pass_):
+            args = pass_._common()
+            return json.loads(args[args.index("--config") + 1])
+
+        packet = type("OpOverloadPacket", (), {"default": object()})()
+        c_ops = types.SimpleNamespace(**{name: packet for name in (
+            "rms_norm_static_fp8_quant", "fused_add_rms_norm_static_fp8_quant", "rms_norm_dynamic_per_token_quant",
+            "fused_add_rms_norm", "silu_and_mul_quant", "silu_and_mul_nvfp4_quant")})
+        torch = type(sys)("torch")
+        torch.ops = types.SimpleNamespace(_C=c_ops)
+        ours = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusion": True})
+        with stand_in_modules({"torch": torch}):
+            self.assertNotIn("unavailable_ops", config_sent(ours))  # outside vLLM: as given
+            with stand_in_modules({"vllm": type(sys)("vllm")}):
+                self.assertEqual(config_sent(ours)["unavailable_ops"], [
+                    "torch.ops._C.fused_qk_norm_rope.default", "torch.ops._C.rms_norm_per_block_quant.default",
+                    "torch.ops._C.silu_and_mul_per_block_quant.default"])
+                given = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusion": True, "unavailable_ops": []})
+                self.assertEqual(config_sent(given)["unavailable_ops"], [])  # given: kept
+                c_ops.rms_norm_per_block_quant = c_ops.silu_and_mul_per_block_quant = c_ops.fused_qk_norm_rope = packet
+                self.assertNotIn("unavailable_ops", config_sent(ours))  # a vLLM that has them all
 
     def test_vllms_donated_inputs_become_placeholder_names(self):
         graph = spec_example_graph()

@@ -21,6 +21,7 @@ import math
 import operator
 import os
 import subprocess
+import sys
 import tempfile
 import warnings
 
@@ -277,6 +278,38 @@ def _vllm_shape_args(context=None):
     return ["--runtime-shape", str(start)] if start == end else ["--compile-range", f"{start}:{end}"]
 
 
+_FUSED_TARGETS = {}
+
+
+def _fused_targets(binary):
+    """The PyTorch targets the fusions may write (`vllm-opt
+    --print-fused-targets`), asked once per binary; none when it cannot say
+    (the run itself then reports what is wrong with the binary)."""
+    targets = _FUSED_TARGETS.get(binary)
+    if targets is None:
+        try:
+            done = subprocess.run([binary, "--print-fused-targets"], capture_output=True, text=True)
+        except OSError:
+            return []
+        targets = _FUSED_TARGETS[binary] = done.stdout.split() if done.returncode == 0 else []
+    return targets
+
+
+def _op_exists(target):
+    """Whether `torch.ops.NS.NAME.OVERLOAD` is registered in this process."""
+    try:
+        import torch
+    except ImportError:
+        return True
+    parts = target.split(".")
+    if len(parts) != 5 or parts[:2] != ["torch", "ops"]:
+        return True
+    try:
+        return hasattr(getattr(getattr(torch.ops, parts[2]), parts[3]), parts[4])
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def _vllm_inductor_pass():
     """vLLM's InductorPass class (its module moved between versions)."""
     for module in ("vllm.compilation.passes.inductor_pass", "vllm.compilation.inductor_pass"):
@@ -431,8 +464,20 @@ class VllmOptPass:
         config["fi_allreduce_fusion_max_token_num"] = min(int(config.get("fi_allreduce_fusion_max_token_num", 16384)), tokens)
         return config
 
+    def _with_unavailable_ops(self, config):
+        """Inside a vLLM process, the config with the fused ops this vLLM
+        lacks (`unavailable_ops`: the graph does not say which vLLM runs it,
+        and vLLM 0.11 has no per-block norm or SiLU quant, whose calls would
+        then fail to resolve), asked at each call (vLLM loads its `_C` ops
+        after this pass may have been made). As it was outside vLLM, or
+        when the user gave the list."""
+        if "vllm" not in sys.modules or "unavailable_ops" in config:
+            return config
+        missing = [t for t in _fused_targets(self.binary) if not _op_exists(t)]
+        return dict(config, unavailable_ops=missing) if missing else config
+
     def _common(self, donated=()):
-        config = self._effective_config()
+        config = self._with_unavailable_ops(self._effective_config())
         if donated:
             config = dict(config, donated_inputs=list(donated))
         return ["--config", json.dumps(config, sort_keys=True), "--tp-size", str(self.tp_size), *self.extra_args]

@@ -26,6 +26,7 @@ try:  # vLLM main: the passes moved, the pass context holds a compile range (bot
 
     VLLM_PASSES_OFF = {"eliminate_noops": False, "fuse_norm_quant": False}
     GENERAL = ["--compile-range", "1:8192"]
+    PER_GROUP_FLAGS = (False, False)  # dummy_is_scale_transposed, dummy_is_tma_aligned
 
     def shape_context(shape):
         """vLLM's pass context for `shape` tokens (None: the general graph, up to 8192)."""
@@ -36,21 +37,34 @@ except ImportError:  # vLLM <= 0.11: a runtime shape, None for the general graph
 
     VLLM_PASSES_OFF = {"enable_noop": False, "enable_fusion": False}
     GENERAL = []
+    PER_GROUP_FLAGS = ()
 
     def shape_context(shape):
         return pass_context(shape)
 
+PER_GROUP = ("per_token_group_fp8_quant(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps, "
+             "float fp8_min, float fp8_max, bool scale_ue8m0" + ", bool dummy_is_scale_transposed, bool dummy_is_tma_aligned"
+             * bool(PER_GROUP_FLAGS) + ") -> ()")
 TORCH_TESTS = os.path.join(os.path.dirname(__file__), "..", "torch_tests")
 sys.path.insert(0, TORCH_TESTS)
-from fp8 import BODIES, EPS, RMS_NORM, RMS_NORM_STATIC_FP8_QUANT  # noqa: E402
+from fp8 import BODIES, EPS, RMS_NORM, RMS_NORM_STATIC_FP8_QUANT, per_group  # noqa: E402
 from inductor_pass import VLLM_OPT, assert_same_outputs, define_ops  # noqa: E402 (puts python/ on the path too)
 from vllm_opt import VllmOptPass  # noqa: E402
 
 LIB = torch.library.Library("_C", "FRAGMENT")
+
+
+def per_token_group_fp8_quant(input, output_q, output_s, group_size, eps, fp8_min, fp8_max, scale_ue8m0, *flags):
+    """`_C.per_token_group_fp8_quant`'s CPU body (row-major scales)."""
+    q, s = per_group(input, group_size, eps, fp8_max, scale_ue8m0)
+    output_q.copy_(q)
+    output_s.copy_(s)
+
+
 # The rotary only by its schema: vLLM main's fix-functionalization names it.
 define_ops(LIB, (RMS_NORM, "static_scaled_fp8_quant(Tensor! result, Tensor input, Tensor scale) -> ()", RMS_NORM_STATIC_FP8_QUANT,
                  "rotary_embedding(Tensor positions, Tensor! query, Tensor!? key, int head_size, Tensor cos_sin_cache, "
-                 "bool is_neox) -> ()"), BODIES)
+                 "bool is_neox) -> ()", PER_GROUP), {**BODIES, "per_token_group_fp8_quant": per_token_group_fp8_quant})
 try:  # vLLM main's IR ops (torch.ops.vllm_ir.*), registered on import
     import vllm.ir.ops as IR_OPS
 except ImportError:
@@ -66,6 +80,16 @@ def model(x, w, scale):
     q = torch.empty(n.shape, dtype=torch.float8_e4m3fn)
     torch.ops._C.static_scaled_fp8_quant(q, n, scale)
     return q
+
+
+def model_per_group(x, w):
+    """RMSNorm then a per-group (1x128) FP8 quant, in the running vLLM's schema."""
+    n = torch.empty_like(x)
+    torch.ops._C.rms_norm(n, x, w, EPS)
+    q = torch.empty(n.shape, dtype=torch.float8_e4m3fn)
+    s = torch.empty(n.shape[0], n.shape[1] // 128, dtype=torch.float32)
+    torch.ops._C.per_token_group_fp8_quant(n, q, s, 128, 1e-10, -448.0, 448.0, False, *PER_GROUP_FLAGS)
+    return q, s
 
 
 def vllm_manager(inductor_pass):
@@ -149,6 +173,25 @@ class InVllm(unittest.TestCase):
                 args = rec.runs()[-1].split()
                 shape_args = args[args.index("-o") + 2:]  # after the output file
                 self.assertEqual(shape_args, GENERAL if shape is None else ["--runtime-shape", str(shape)])
+
+    def test_a_fused_kernel_this_vllm_lacks_is_not_written(self):
+        # A norm + per-group quant (block FP8, Qwen3-FP8's): vllm-opt fuses it
+        # into `_C.rms_norm_per_block_quant`, which vLLM 0.11 has not (nor this
+        # CPU stand-in of any vLLM): the call would not resolve and the
+        # compile would fail. VllmOptPass tells vllm-opt what the process
+        # lacks (`unavailable_ops`), and the pair stays as it was.
+        self.assertFalse(hasattr(torch.ops._C, "rms_norm_per_block_quant"))
+        x = torch.randn(16, 256, dtype=torch.bfloat16)
+        w = (1 + 0.1 * torch.randn(256)).to(torch.bfloat16)
+        want = model_per_group(x, w)
+        seen = []
+        manager, vc = vllm_manager(VllmOptPass(VLLM_OPT, config=CONFIG).for_vllm())
+        manager.add(Recorder(seen))
+        torch._dynamo.reset()
+        with set_current_vllm_config(vc), shape_context(16), torch._inductor.config.patch(force_disable_caches=True):
+            got = torch.compile(model_per_group, options={KEY: manager})(x, w)
+        assert_same_outputs(self, got, want)
+        self.assertIn("_C.per_token_group_fp8_quant.default", seen[-1])
 
     @unittest.skipUnless(IR_OPS, "vLLM without its IR ops (before main's vllm.ir)")
     def test_vllms_own_ir_ops_fuse_and_the_rest_is_left_to_its_lowering(self):

@@ -16,7 +16,7 @@ use mlir_support::{
 };
 use std::collections::HashSet;
 
-const FUSED: &str = "vllm.fused_qk_norm_rope";
+pub(crate) const FUSED: &str = "vllm.fused_qk_norm_rope";
 
 const VIEWS: &[&str] = &["aten.view", "aten.reshape"];
 
@@ -65,7 +65,7 @@ type, the slices at `[0, Hq*D)`, `[Hq*D, (Hq+Hk)*D)` and the value heads
 after them, each intermediate read only by the next op of the chain, and
 every reader of `v` after the rotary embedding.",
     anchor: Some("func.func"),
-    options: &[crate::fusion::DEBUG_NODE],
+    options: &[crate::fusion::DEBUG_NODE, crate::fusion::UNAVAILABLE_OPS],
     statistics: &[
         PassStatistic { name: "qk-norm-rope", description: "q/k norms + rotary embedding fused" },
         PassStatistic { name: "native-rms", description: "Decomposed per-head RMSNorms raised to the custom op (then fused)" },
@@ -85,6 +85,13 @@ impl Pass for FuseQkNormRopePass {
         let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return Ok(()) };
         let handle = ir::ContextHandle::of(&func);
         let mut f = Fuser { ctx: handle.get(), block, erased: HashSet::new(), debug: run.option("debug-node") };
+        if let Some(why) = crate::fusion::unavailable(FUSED, run.option(crate::fusion::UNAVAILABLE_OPS.name)) {
+            // Nothing changes, the decomposed norms included (raised only to fuse).
+            for op in ir::block_ops(block).into_iter().filter(|o| o.name().as_string_ref().as_str() == Ok("vllm.rotary_embedding")) {
+                crate::fusion::explain(f.debug, INFO.argument, &op, &why);
+            }
+            return Ok(());
+        }
         run.bump("native-rms", f.raise_natives());
         f.erased.clear(); // a fresh snapshot: freed addresses may be reused
         let mut fused = 0;

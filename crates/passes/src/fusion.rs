@@ -47,6 +47,30 @@ pub const DEBUG_NODE: mlir_support::pass::PassOption = mlir_support::pass::PassO
     default: "",
 };
 
+/// The PyTorch targets (comma-separated) of ops the running vLLM lacks: a
+/// rule whose fused op would be one does not fire (the pipeline's
+/// `unavailable_ops`).
+pub const UNAVAILABLE_OPS: mlir_support::pass::PassOption = mlir_support::pass::PassOption {
+    name: "unavailable-ops",
+    description: "PyTorch targets (comma-separated) the running vLLM lacks: no rule writes one",
+    default: "",
+};
+
+/// The PyTorch target a fused op is written back as: its in-place twin's
+/// (what fix-functionalization leaves), else its own.
+pub fn exported_target(op: &str) -> Option<&'static str> {
+    let def = vllm_dialect::op(op)?;
+    let twin = def.inplace.as_deref().and_then(vllm_dialect::op).unwrap_or(def);
+    Some(twin.target.as_str()).filter(|t| !t.is_empty())
+}
+
+/// Why the op named `fused` may not be written: its target is in
+/// `unavailable` (an `unavailable-ops` option's value).
+pub fn unavailable(fused: &str, unavailable: &str) -> Option<String> {
+    let target = exported_target(fused)?;
+    unavailable.split(',').any(|t| t == target).then(|| format!("{target} is not in the running vLLM (unavailable-ops)"))
+}
+
 /// A value of the matched ops, by declared name.
 #[derive(Clone, Copy, Debug)]
 pub enum V {
@@ -396,7 +420,7 @@ fn keep_recorded_meta<'c>(
 
 /// Applies `rules` to every op in the body of `func` (one forward sweep; rules
 /// in table order); returns the number of rewrites of each rule.
-pub fn apply(func: OperationRef<'_, '_>, rules: &[Rule], debug_node: &str) -> Vec<(&'static str, u64)> {
+pub fn apply(func: OperationRef<'_, '_>, rules: &[Rule], debug_node: &str, unavailable_ops: &str) -> Vec<(&'static str, u64)> {
     let mut counts: Vec<(&'static str, u64)> = rules.iter().map(|r| (r.name, 0)).collect();
     let handle = ir::ContextHandle::of(&func);
     let ctx = handle.get();
@@ -409,6 +433,12 @@ pub fn apply(func: OperationRef<'_, '_>, rules: &[Rule], debug_node: &str) -> Ve
                 continue;
             }
             let explain = !debug_node.is_empty() && is_node(&op, debug_node);
+            if let Some(why) = unavailable(rule.fused, unavailable_ops) {
+                if explain {
+                    ir::emit_remark(op.location(), &format!("rule '{}' is off: {why}", rule.name));
+                }
+                continue;
+            }
             match matches(ctx, rule, op) {
                 Ok(m) => {
                     if rewrite(ctx, block, rule, &m) {
@@ -439,7 +469,7 @@ pub fn run(
     run: &mlir_support::pass::PassRun<'_>,
     rules: &[Rule],
 ) -> Result<(), mlir_support::pass::PassFailed> {
-    for (name, n) in apply(func, rules, run.option("debug-node")) {
+    for (name, n) in apply(func, rules, run.option("debug-node"), run.option(UNAVAILABLE_OPS.name)) {
         run.bump(name, n);
     }
     Ok(())

@@ -56,6 +56,18 @@ pub fn all() -> Vec<Box<dyn Pass>> {
 }
 
 /// The declarations of every project pass.
+/// The PyTorch targets of the ops the fusion passes write (in-place forms,
+/// as exported), each once: what a running vLLM may lack (the pipeline's
+/// `unavailable_ops`, which those passes honour).
+pub fn fused_targets() -> Vec<&'static str> {
+    let rules = fuse_rms_quant::RULES.iter().chain(fuse_act_quant::RULES).chain(fuse_add_rms_norm::RULES);
+    let mut targets: Vec<&'static str> =
+        rules.map(|r| r.fused).chain([fuse_qk_norm_rope::FUSED]).filter_map(fusion::exported_target).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    targets
+}
+
 pub fn infos() -> Vec<&'static PassInfo> {
     all().iter().map(|p| p.info()).collect()
 }

@@ -43,6 +43,12 @@ pub struct PassConfig {
     /// model passed to an IR op's `maybe_inplace` overload), and
     /// fix-functionalization may overwrite those in place.
     pub donated_inputs: Vec<String>,
+    /// Ops the running vLLM does not have (their PyTorch targets,
+    /// `torch.ops._C.rms_norm_per_block_quant.default`): the fusions that
+    /// would write them do not fire. An older vLLM lacks the newer fused
+    /// kernels (0.11 has no per-block norm or SiLU quant); the graph does not
+    /// say which vLLM runs it, the process does (`VllmOptPass` fills it in).
+    pub unavailable_ops: Vec<String>,
     /// Stages (pass names) to dump; empty with `dump_graph_dir` set = all.
     pub dump_graph_stages: Vec<String>,
     pub dump_graph_dir: Option<PathBuf>,
@@ -66,6 +72,7 @@ impl Default for PassConfig {
             c10d_group_names: Default::default(),
             donate_inputs: false,
             donated_inputs: vec![],
+            unavailable_ops: vec![],
             dump_graph_stages: vec![],
             dump_graph_dir: None,
         }
@@ -95,6 +102,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("c10d_group_names", "c10d_group_names"),
     ("donate_inputs", "donate_inputs"),
     ("donated_inputs", "donated_inputs"),
+    ("unavailable_ops", "unavailable_ops"),
     ("dump_graph_stages", "dump_graph_stages"),
     ("dump_graph_dir", "dump_graph_dir"),
 ];
@@ -229,6 +237,22 @@ impl PassConfig {
                 names.dedup();
                 self.donated_inputs = names;
             }
+            "unavailable_ops" => {
+                let mut targets: Vec<String> = v
+                    .as_array()
+                    .and_then(|a| {
+                        a.iter()
+                            .map(|s| s.as_str().filter(|s| s.starts_with("torch.ops.") && !s.contains([' ', ',', '=', '{', '}'])))
+                            .map(|s| s.map(String::from))
+                            .collect()
+                    })
+                    .ok_or_else(|| {
+                        ConfigError(format!("config: '{spelling}' must be a list of PyTorch op targets (torch.ops...), got {v}"))
+                    })?;
+                targets.sort();
+                targets.dedup();
+                self.unavailable_ops = targets;
+            }
             "dump_graph_stages" => {
                 self.dump_graph_stages = v
                     .as_array()
@@ -315,6 +339,9 @@ impl PassConfig {
         // Only when given: configs without it keep the uuid they always had.
         if !self.donated_inputs.is_empty() {
             m.insert("donated_inputs".into(), serde_json::to_value(&self.donated_inputs).unwrap_or_default());
+        }
+        if !self.unavailable_ops.is_empty() {
+            m.insert("unavailable_ops".into(), serde_json::to_value(&self.unavailable_ops).unwrap_or_default());
         }
         m
     }

@@ -6,6 +6,7 @@ use crate::shape::ShapeContext;
 use mlir_support::pass::{self, Pass};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use vllm_passes::fusion::UNAVAILABLE_OPS;
 
 /// Why a pass does not run under a shape context, or `Ok` when it does.
 pub type Applicability = Result<(), String>;
@@ -344,6 +345,10 @@ impl PostGradPassManager {
                     opts += &format!(" max-size-bytes={bytes}");
                 }
                 options.insert(0, opts);
+            }
+            let checks_ops = info_of(slot.pass).is_some_and(|i| i.options.iter().any(|o| o.name == UNAVAILABLE_OPS.name));
+            if checks_ops && !self.config.unavailable_ops.is_empty() {
+                options.push(format!("{}={}", UNAVAILABLE_OPS.name, self.config.unavailable_ops.join(",")));
             }
             if slot.pass == "vllm-async-tp" && !self.config.c10d_group_names.is_empty() {
                 let names: Vec<String> = self.config.c10d_group_names.iter().map(|(k, v)| format!("{k}={v}")).collect();

@@ -126,6 +126,11 @@ pub(crate) struct Cli {
     #[arg(long = "print-uuid", help_heading = "Post-grad pipeline")]
     pub(crate) print_uuid: bool,
 
+    /// Print the PyTorch targets of the ops the fusions write, one a line, and exit
+    /// (what a running vLLM may lack: the config's unavailable_ops).
+    #[arg(long = "print-fused-targets", help_heading = "Post-grad pipeline")]
+    pub(crate) print_fused_targets: bool,
+
     /// Store and reuse compiled outputs here, keyed by sha256(graph, uuid, shape).
     #[arg(long = "cache-dir", value_name = "DIR", help_heading = "Post-grad pipeline")]
     pub(crate) cache_dir: Option<String>,
@@ -314,6 +319,13 @@ fn main() -> ExitCode {
             return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
         }
     };
+    if cli.print_fused_targets {
+        use std::io::Write;
+        let text: String = vllm_passes::fused_targets().iter().map(|t| format!("{t}\n")).collect();
+        // Quietly when stdout is closed, as --help.
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        return ExitCode::SUCCESS;
+    }
     if cli.post_grad_mode() {
         if cli.pass_pipeline.is_some() || !pass_flags.is_empty() || cli.split_input_file {
             return fail(Diag::error(
