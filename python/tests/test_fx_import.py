@@ -3,6 +3,7 @@ documents vllm-opt writes, loaded back into the graph they came from."""
 import contextlib
 import json
 import os
+import pickle
 import sys
 import tempfile
 import types
@@ -290,6 +291,10 @@ class VllmOptPassTest(unittest.TestCase):
             self.assertNotEqual(wrapped.uuid(), other.uuid())
             self.assertTrue(wrapped.is_applicable_for_shape(None))
             self.assertTrue(wrapped.is_applicable_for_range(types.SimpleNamespace(start=1, end=2)))
+            # vLLM pickles its config into its engine and worker processes.
+            again = pickle.loads(pickle.dumps(wrapped))
+            self.assertIsInstance(again, base)
+            self.assertEqual((repr(again), again.uuid()), (repr(wrapped), wrapped.uuid()))
             graph = spec_example_graph()
             wrapped(graph)  # as vLLM calls it: the graph alone
         self.assertIn("torch.ops._C.rms_norm_static_fp8_quant.default",

@@ -310,6 +310,11 @@ def _op_exists(target):
         return False
 
 
+def _for_vllm(pass_):
+    """`pass_.for_vllm()`, by a name pickle can find."""
+    return pass_.for_vllm()
+
+
 def _vllm_inductor_pass():
     """vLLM's InductorPass class (its module moved between versions)."""
     for module in ("vllm.compilation.passes.inductor_pass", "vllm.compilation.inductor_pass"):
@@ -535,6 +540,12 @@ class VllmOptPass:
 
             def __repr__(self):
                 return f"VllmOpt({outer.binary!r}, config={outer.config!r})"
+
+            def __reduce__(self):
+                # vLLM pickles its config to start its engine and worker
+                # processes: rebuilt there from the pass (a local class
+                # would not pickle).
+                return (_for_vllm, (outer,))
 
         return VllmOpt()
 

@@ -12,6 +12,7 @@ ours with its pass context's shape, then its post-cleanup (a dead-code
 elimination) and its fix-functionalization; Inductor compiles the result.
 """
 import os
+import pickle
 import sys
 import tempfile
 import unittest
@@ -146,6 +147,11 @@ class InVllm(unittest.TestCase):
         # vLLM's compile-cache hash prints the config: ours must print the same in every process.
         self.assertEqual(repr(fused), repr(VllmOptPass(VLLM_OPT, config=CONFIG).for_vllm()))
         self.assertNotIn(" at 0x", repr(fused))
+        # vLLM pickles its config into its engine and worker processes.
+        again = pickle.loads(pickle.dumps(vc))
+        self.assertEqual(repr(again.compilation_config.inductor_compile_config[KEY]), repr(fused))
+        with shape_context(None):
+            self.assertEqual(vllm_manager(again.compilation_config.inductor_compile_config[KEY])[0].uuid(), a.uuid())
 
     def test_the_plain_pass_is_refused(self):
         # The pass manager add()s only InductorPass instances (why for_vllm exists).
