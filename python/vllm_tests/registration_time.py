@@ -3,32 +3,16 @@ pattern registration), in a vLLM venv without a GPU (docs/benchmarks.md):
 
     target/vllm-0.33.0/bin/python python/vllm_tests/registration_time.py
 
-vLLM's `_C` library does not load without a driver, so its op schemas are
-defined from the strings in that library, and the platform's device type is
-set to `cuda`, which the patterns' example tensors take (fake, no memory).
-Prints the seconds of the import and of the construction."""
-import glob
+vLLM's `_C` library does not load without a driver: `vllm_c` defines its
+ops from the schema strings in it and sets the platform's device. Prints
+the seconds of the import and of the construction."""
 import os
-import re
-import subprocess
+import sys
 import time
 
-import torch
-
-import vllm
-
-LIB = torch.library.Library("_C", "FRAGMENT")
-so = glob.glob(os.path.join(os.path.dirname(vllm.__file__), "_C*.so"))[0]
-strings = subprocess.run(["strings", "-n", "12", so], capture_output=True, text=True, check=True).stdout
-for schema in {re.sub(" +", " ", s) for s in strings.splitlines() if re.match(r"^[a-z_0-9]+(\.[a-z_0-9]+)?\(.*\) -> ", s)}:
-    try:
-        LIB.define(schema)
-    except RuntimeError:  # a second definition of the same name
-        pass
-
-from vllm.platforms import current_platform  # noqa: E402
-
-current_platform.device_type = current_platform.device_name = "cuda"
+sys.path.insert(0, os.path.dirname(__file__))
+import vllm_c  # noqa: E402,F401 (defines vLLM's _C ops, sets the platform's device)
+import vllm  # noqa: E402
 from vllm.config import CompilationConfig, DeviceConfig, VllmConfig, set_current_vllm_config  # noqa: E402
 
 t0 = time.perf_counter()

@@ -1,0 +1,39 @@
+"""vLLM's `_C` ops by their real schemas, without vLLM's CUDA library (which
+does not load without a driver): each schema string is read out of the
+installed library and defined in a `_C` fragment, and vLLM's platform is
+told its device is `cuda`, which vLLM's passes give their example tensors
+(fake ones: no memory, no GPU). Importing this module does both; a process
+that needs CPU bodies for some ops (test_in_vllm) must not import it."""
+import glob
+import os
+import re
+import subprocess
+
+import torch
+
+import vllm
+
+LIB = torch.library.Library("_C", "FRAGMENT")
+_SO = (glob.glob(os.path.join(os.path.dirname(vllm.__file__), "_C.abi3.so"))
+       or glob.glob(os.path.join(os.path.dirname(vllm.__file__), "_C_stable_libtorch*.so")))[0]
+_STRINGS = subprocess.run(["strings", "-n", "12", _SO], capture_output=True, text=True, check=True).stdout
+SCHEMAS = sorted({re.sub(" +", " ", s) for s in _STRINGS.splitlines() if re.match(r"^[A-Za-z_0-9]+(\.[A-Za-z_0-9]+)?\(.*\) -> ", s)})
+for schema in SCHEMAS:
+    try:
+        LIB.define(schema)
+    except RuntimeError:
+        try:  # vLLM 0.11's `ScalarType`, a class of a library not loaded: these ops are never called here
+            LIB.define(re.sub(r"\bScalarType\b", "int", schema))
+        except RuntimeError:  # an overload listed twice
+            pass
+
+from vllm.platforms import current_platform  # noqa: E402
+
+current_platform.device_type = current_platform.device_name = "cuda"
+
+
+def fake_nothing(*names):
+    """Fake implementations for in-place ops (they return nothing), so that
+    Dynamo can trace calls of them."""
+    for name in names:
+        torch.library.register_fake(f"_C::{name}", lambda *a, **k: None, lib=LIB)
