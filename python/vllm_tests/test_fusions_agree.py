@@ -1,10 +1,13 @@
-"""vllm-opt against vLLM's own RMSNorm + FP8 quant fusion pass, the one of
-the installed vLLM (0.11's or main's RMSNormQuantFusionPass, not a
-re-implementation), on the same post-grad graph: written as that vLLM's
+"""vllm-opt against vLLM's own fusion passes, those of the installed vLLM
+(0.11's or main's RMSNormQuantFusionPass and ActivationQuantFusionPass, not
+re-implementations), on the same post-grad graph: written as that vLLM's
 layers write it (0.11: `_C.rms_norm` and `_C.fused_add_rms_norm`; main: its
-IR norms, and the static quant with `group_shape`), captured from Inductor
-(no GPU; vLLM's `_C` ops by their real schemas, see vllm_c). At the epsilons vLLM registers (1e-5, 1e-6) both fuse the same
-sites into the same ops; at another (1e-4) only vllm-opt does. A separate
+IR norms, and the static quant with `group_shape`; norm and fused add-norm +
+static FP8, norm + per-token FP8, SiLU-and-mul + static FP8), captured from
+Inductor (no GPU; vLLM's `_C` ops by their real schemas, see vllm_c), with
+vLLM's custom ops on as its fusion needs them. At the epsilons vLLM
+registers (1e-5, 1e-6) both fuse the same sites into the same ops; at
+another (1e-4) only vllm-opt does. A separate
 process from test_in_vllm: vllm_c defines every `_C` op of vLLM."""
 import copy
 import os
@@ -22,6 +25,7 @@ from vllm_opt import VllmOptPass  # noqa: E402
 
 try:  # vLLM main
     import vllm.ir.ops as IR
+    from vllm.compilation.passes.fusion.act_quant_fusion import ActivationQuantFusionPass
     from vllm.compilation.passes.fusion.rms_quant_fusion import RMSNormQuantFusionPass
     from vllm.compilation.passes.inductor_pass import pass_context
     from vllm.config.utils import Range
@@ -40,6 +44,7 @@ try:  # vLLM main
         torch.ops._C.static_scaled_fp8_quant(q, y, s, group_shape=[-1, -1])  # per tensor, as main's QuantFP8 calls it
         return q
 except ImportError:  # vLLM 0.11
+    from vllm.compilation.activation_quant_fusion import ActivationQuantFusionPass
     from vllm.compilation.fusion import RMSNormQuantFusionPass
     from vllm.compilation.inductor_pass import pass_context
 
@@ -61,16 +66,34 @@ except ImportError:  # vLLM 0.11
         torch.ops._C.static_scaled_fp8_quant(q, y, s)
         return q
 
-vllm_c.fake_nothing("rms_norm", "fused_add_rms_norm", "static_scaled_fp8_quant")
+
+
+def per_token_quant(y):
+    q = torch.empty(y.shape, dtype=torch.float8_e4m3fn, device=y.device)
+    scale = torch.empty(y.shape[0], 1, dtype=torch.float32, device=y.device)
+    torch.ops._C.dynamic_per_token_scaled_fp8_quant(q, y, scale, None)
+    return q, scale
+
+
+def silu_and_mul(x):
+    out = torch.empty(x.shape[0], x.shape[1] // 2, dtype=x.dtype, device=x.device)
+    torch.ops._C.silu_and_mul(out, x)
+    return out
+
+
+vllm_c.fake_nothing("rms_norm", "fused_add_rms_norm", "static_scaled_fp8_quant", "dynamic_per_token_scaled_fp8_quant",
+                    "silu_and_mul")
 EPSILONS = (1e-5, 1e-6, 1e-4)
 
 
-def model(x, r, w, s):
+def model(x, r, w, s, g):
     outs = []
     for eps in EPSILONS:
         outs.append(quant(norm(x, w, eps), s))
         h, r = add_norm(x, r, w, eps)
         outs.append(quant(h, s))
+        outs.extend(per_token_quant(norm(x * 2, w, eps)))
+    outs.append(quant(silu_and_mul(g), s))
     return outs + [r]
 
 
@@ -88,16 +111,21 @@ def post_grad_graph():
     r = torch.empty_like(x)
     w = torch.empty(4096, dtype=torch.bfloat16)
     s = torch.empty((), dtype=torch.float32)
-    torch._dynamo.mark_dynamic(x, 0)
-    torch._dynamo.mark_dynamic(r, 0)
+    g = torch.empty(256, 2 * 14336, dtype=torch.bfloat16)
+    for t in (x, r, g):
+        torch._dynamo.mark_dynamic(t, 0)
     torch._dynamo.reset()
     try:
         torch.compile(model, fullgraph=True, options={"post_grad_custom_post_pass": hook,
-                                                      "enable_auto_functionalized_v2": False})(x, r, w, s)
+                                                      "enable_auto_functionalized_v2": False})(x, r, w, s, g)
     except Exception:  # noqa: BLE001 - Dynamo wraps the hook's
         if not got:
             raise
     return got[0]
+
+
+FUSED = ("rms_norm_static_fp8_quant", "fused_add_rms_norm_static_fp8_quant", "rms_norm_dynamic_per_token_quant",
+         "silu_and_mul_quant")
 
 
 def fused(graph):
@@ -106,25 +134,27 @@ def fused(graph):
     for n in graph.nodes:
         af = str(n.target) == "auto_functionalized"
         target = str(n.args[0]) if af else str(n.target)
-        if target.endswith("_fp8_quant.default") and "rms_norm" in target:
-            eps = (n.kwargs if af or n.kwargs else {}).get("epsilon", n.args[-1] if n.args else None)
-            counts[(target.split(".")[1], eps)] = counts.get((target.split(".")[1], eps), 0) + 1
+        name = target.split(".")[1] if target.startswith("_C.") else ""
+        if name in FUSED:
+            eps = n.kwargs.get("epsilon")
+            counts[(name, eps)] = counts.get((name, eps), 0) + 1
     return counts
 
 
 class FusionsAgree(unittest.TestCase):
     def test_vllm_opt_fuses_what_vllms_own_pass_fuses_and_other_epsilons(self):
         gm = post_grad_graph()
-        cc = CompilationConfig(pass_config=PASS_CONFIG, custom_ops=["+rms_norm", "+quant_fp8"])
+        cc = CompilationConfig(pass_config=PASS_CONFIG, custom_ops=["+rms_norm", "+quant_fp8", "+silu_and_mul"])
         vc = VllmConfig(compilation_config=cc, device_config=DeviceConfig(device="cpu"))
         with set_current_vllm_config(vc), pass_context(CONTEXT):
             theirs, ours = copy.deepcopy(gm), copy.deepcopy(gm)
             RMSNormQuantFusionPass(vc)(theirs.graph)
+            ActivationQuantFusionPass(vc)(theirs.graph)
             VllmOptPass(VLLM_OPT, config={"enable_noop": True, "enable_fusion": True})(ours.graph)
-        kinds = ("rms_norm_static_fp8_quant", "fused_add_rms_norm_static_fp8_quant")
-        want_theirs = {(k, eps): 1 for k in kinds for eps in EPSILONS[:2]}
+        norms = FUSED[:3]
+        want_theirs = {**{(k, eps): 1 for k in norms for eps in EPSILONS[:2]}, ("silu_and_mul_quant", None): 1}
         self.assertEqual(fused(theirs.graph), want_theirs)
-        self.assertEqual(fused(ours.graph), {**want_theirs, **{(k, 1e-4): 1 for k in kinds}})
+        self.assertEqual(fused(ours.graph), {**want_theirs, **{(k, 1e-4): 1 for k in norms}})
 
 
 if __name__ == "__main__":
