@@ -91,7 +91,11 @@ there).
 `silu_and_mul` -> `per_token_group_fp8_quant` => `silu_and_mul_per_block_quant`
 when the group quant has the fused kernel's constants (eps 1e-10, ±448, no
 power-of-two scales, not TMA-padded: vLLM's fused kernel writes column `g`
-of the scales at `g * T` whatever their strides), in the quant's scale
+of the scales at `g * T` whatever their strides; vLLM 0.33 registers its
+SiluMulBlockQuantPattern for UE8M0 and TMA-padded quants too, and its
+replacement passes neither to a kernel that has no flag for them: plain
+scales, unpadded, where the quant wrote powers of two in padded rows), in
+the quant's scale
 layout (vLLM main's `dummy_is_scale_transposed` becomes
 `is_scale_transposed`; vLLM 0.11's call has neither, and fuses only where
 its scales were recorded as rows). `silu_and_mul` -> `scaled_fp4_quant` (NVFP4) =>
