@@ -3,11 +3,13 @@
 re-implementations), on the same post-grad graph: written as that vLLM's
 layers write it (0.11: `_C.rms_norm` and `_C.fused_add_rms_norm`; main: its
 IR norms, and the static quant with `group_shape`; norm and fused add-norm +
-static FP8, norm + per-token FP8, SiLU-and-mul + static FP8), captured from
+static FP8, norm + per-token FP8, SiLU-and-mul + static FP8, and on main norm
++ per-group FP8), captured from
 Inductor (no GPU; vLLM's `_C` ops by their real schemas, see vllm_c), with
 vLLM's custom ops on as its fusion needs them. At the epsilons vLLM
 registers (1e-5, 1e-6) both fuse the same sites into the same ops; at
-another (1e-4) only vllm-opt does. A separate
+another (1e-4) only vllm-opt does; a per-group quant with power-of-two
+(UE8M0) scales only vLLM main fuses, into a kernel that has no such flag. A separate
 process from test_in_vllm: vllm_c defines every `_C` op of vLLM."""
 import copy
 import os
@@ -32,6 +34,7 @@ try:  # vLLM main
 
     PASS_CONFIG = {"fuse_norm_quant": True}
     CONTEXT = Range(1, 8192)
+    GROUPS = True  # main fuses norms with per-group quants (0.11 has no such kernel)
 
     def norm(x, w, eps):
         return IR.rms_norm(x, w, eps)
@@ -50,6 +53,7 @@ except ImportError:  # vLLM 0.11
 
     PASS_CONFIG = {"enable_fusion": True}
     CONTEXT = None
+    GROUPS = False
 
     def norm(x, w, eps):
         out = torch.empty_like(x)
@@ -75,6 +79,14 @@ def per_token_quant(y):
     return q, scale
 
 
+def group_quant(y, ue8m0):
+    """Per-group (1x128) FP8, row-major scales, as vLLM main's QuantFP8 calls it."""
+    q = torch.empty(y.shape, dtype=torch.float8_e4m3fn, device=y.device)
+    s = torch.empty(y.shape[0], y.shape[1] // 128, dtype=torch.float32, device=y.device)
+    torch.ops._C.per_token_group_fp8_quant(y, q, s, 128, 1e-10, -448.0, 448.0, ue8m0, False, False)
+    return q, s
+
+
 def silu_and_mul(x):
     out = torch.empty(x.shape[0], x.shape[1] // 2, dtype=x.dtype, device=x.device)
     torch.ops._C.silu_and_mul(out, x)
@@ -82,7 +94,7 @@ def silu_and_mul(x):
 
 
 vllm_c.fake_nothing("rms_norm", "fused_add_rms_norm", "static_scaled_fp8_quant", "dynamic_per_token_scaled_fp8_quant",
-                    "silu_and_mul")
+                    "silu_and_mul", "per_token_group_fp8_quant")
 EPSILONS = (1e-5, 1e-6, 1e-4)
 
 
@@ -93,6 +105,10 @@ def model(x, r, w, s, g):
         h, r = add_norm(x, r, w, eps)
         outs.append(quant(h, s))
         outs.extend(per_token_quant(norm(x * 2, w, eps)))
+        if GROUPS:
+            outs.extend(group_quant(norm(x * 3, w, eps), ue8m0=False))
+    if GROUPS:  # power-of-two scales: vLLM main fuses them into a kernel without that flag, vllm-opt does not
+        outs.extend(group_quant(norm(x * 4, w, EPSILONS[0]), ue8m0=True))
     outs.append(quant(silu_and_mul(g), s))
     return outs + [r]
 
@@ -125,7 +141,7 @@ def post_grad_graph():
 
 
 FUSED = ("rms_norm_static_fp8_quant", "fused_add_rms_norm_static_fp8_quant", "rms_norm_dynamic_per_token_quant",
-         "silu_and_mul_quant")
+         "silu_and_mul_quant", "rms_norm_per_block_quant")
 
 
 def fused(graph):
@@ -151,10 +167,11 @@ class FusionsAgree(unittest.TestCase):
             RMSNormQuantFusionPass(vc)(theirs.graph)
             ActivationQuantFusionPass(vc)(theirs.graph)
             VllmOptPass(VLLM_OPT, config={"enable_noop": True, "enable_fusion": True})(ours.graph)
-        norms = FUSED[:3]
-        want_theirs = {**{(k, eps): 1 for k in norms for eps in EPSILONS[:2]}, ("silu_and_mul_quant", None): 1}
-        self.assertEqual(fused(theirs.graph), want_theirs)
-        self.assertEqual(fused(ours.graph), {**want_theirs, **{(k, 1e-4): 1 for k in norms}})
+        norms = FUSED[:3] + FUSED[4:] * GROUPS
+        want = {**{(k, eps): 1 for k in norms for eps in EPSILONS[:2]}, ("silu_and_mul_quant", None): 1}
+        ue8m0 = {("rms_norm_per_block_quant", EPSILONS[0]): 2} if GROUPS else {}
+        self.assertEqual(fused(theirs.graph), {**want, **ue8m0})
+        self.assertEqual(fused(ours.graph), {**want, **{(k, 1e-4): 1 for k in norms}})
 
 
 if __name__ == "__main__":
