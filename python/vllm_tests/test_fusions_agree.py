@@ -1,10 +1,10 @@
 """vllm-opt against vLLM's own fusion passes, those of the installed vLLM
-(0.11's or main's RMSNormQuantFusionPass and ActivationQuantFusionPass, not
-re-implementations), on the same post-grad graph: written as that vLLM's
+(0.11's or main's RMSNormQuantFusionPass and ActivationQuantFusionPass, and
+main's AddRMSNormFusionPass; not re-implementations), on the same post-grad graph: written as that vLLM's
 layers write it (0.11: `_C.rms_norm` and `_C.fused_add_rms_norm`; main: its
 IR norms, and the static quant with `group_shape`; norm and fused add-norm +
 static FP8, norm + per-token FP8, SiLU-and-mul + static FP8, and on main norm
-+ per-group FP8), captured from
++ per-group FP8 and a residual add + norm), captured from
 Inductor (no GPU; vLLM's `_C` ops by their real schemas, see vllm_c), with
 vLLM's custom ops on as its fusion needs them. At the epsilons vLLM
 registers (1e-5, 1e-6) both fuse the same sites into the same ops; at
@@ -28,6 +28,7 @@ from vllm_opt import VllmOptPass  # noqa: E402
 try:  # vLLM main
     import vllm.ir.ops as IR
     from vllm.compilation.passes.fusion.act_quant_fusion import ActivationQuantFusionPass
+    from vllm.compilation.passes.fusion.add_rms_fusion import AddRMSNormFusionPass
     from vllm.compilation.passes.fusion.rms_quant_fusion import RMSNormQuantFusionPass
     from vllm.compilation.passes.inductor_pass import pass_context
     from vllm.config.utils import Range
@@ -113,7 +114,16 @@ def model(x, r, w, s, g):
     return outs + [r]
 
 
-def post_grad_graph():
+def model_add_norm(x, r, w, s, g):
+    """A residual add, then vLLM main's IR norm of the sum (the Transformers backend's layers)."""
+    outs = []
+    for eps in EPSILONS:
+        h = x + r
+        outs += [norm(h, w, eps), h]
+    return outs
+
+
+def post_grad_graph(fn=model):
     """The graph Inductor hands vLLM's passes (v1 auto_functionalized, as vLLM
     compiles), traced from CPU tensors (Dynamo fakes them; the hook stops the
     compile before anything runs)."""
@@ -132,7 +142,7 @@ def post_grad_graph():
         torch._dynamo.mark_dynamic(t, 0)
     torch._dynamo.reset()
     try:
-        torch.compile(model, fullgraph=True, options={"post_grad_custom_post_pass": hook,
+        torch.compile(fn, fullgraph=True, options={"post_grad_custom_post_pass": hook,
                                                       "enable_auto_functionalized_v2": False})(x, r, w, s, g)
     except Exception:  # noqa: BLE001 - Dynamo wraps the hook's
         if not got:
@@ -172,6 +182,22 @@ class FusionsAgree(unittest.TestCase):
         ue8m0 = {("rms_norm_per_block_quant", EPSILONS[0]): 2} if GROUPS else {}
         self.assertEqual(fused(theirs.graph), {**want, **ue8m0})
         self.assertEqual(fused(ours.graph), {**want, **{(k, 1e-4): 1 for k in norms}})
+
+    @unittest.skipUnless(GROUPS, "vLLM main's add + RMSNorm fusion (not in 0.11)")
+    def test_add_then_norm_fuses_as_vllms_add_rms_norm_pass_fuses_it(self):
+        gm = post_grad_graph(model_add_norm)
+        vc = VllmConfig(compilation_config=CompilationConfig(pass_config=PASS_CONFIG, custom_ops=["+rms_norm"]),
+                        device_config=DeviceConfig(device="cpu"))
+
+        def adds(graph):
+            return sorted(n.args[3] for n in graph.nodes if str(n.target) == "vllm_ir.fused_add_rms_norm.default")
+
+        with set_current_vllm_config(vc), pass_context(CONTEXT):
+            theirs, ours = copy.deepcopy(gm), copy.deepcopy(gm)
+            AddRMSNormFusionPass(vc)(theirs.graph)
+            VllmOptPass(VLLM_OPT, config={"fuse_norm_quant": True})(ours.graph)
+        self.assertEqual(adds(theirs.graph), sorted(EPSILONS[:2]))
+        self.assertEqual(adds(ours.graph), sorted(EPSILONS))
 
 
 if __name__ == "__main__":
