@@ -34,7 +34,10 @@ thread_local! {
         Some(ShapeContext::Static(256)),
     );
     static ALLREDUCE_TP2: CompileOptions = options(
-        r#"{"eliminate_noops": true, "enable_fi_allreduce_fusion": true, "fi_allreduce_fusion_max_size_mb": 64, "enable_fusion": true}"#,
+        // The fusions a vLLM without their kernels leaves off (the per-block norm, q/k-norm + RoPE).
+        r#"{"eliminate_noops": true, "enable_fi_allreduce_fusion": true, "fi_allreduce_fusion_max_size_mb": 64, "enable_fusion": true,
+            "enable_qk_norm_rope_fusion": true,
+            "unavailable_ops": ["torch.ops._C.rms_norm_per_block_quant.default", "torch.ops._C.fused_qk_norm_rope.default"]}"#,
         Some(ShapeContext::Static(256)),
     );
 }

@@ -55,7 +55,6 @@ pub fn all() -> Vec<Box<dyn Pass>> {
     ]
 }
 
-/// The declarations of every project pass.
 /// The PyTorch targets of the ops the fusion passes write (in-place forms,
 /// as exported), each once: what a running vLLM may lack (the pipeline's
 /// `unavailable_ops`, which those passes honour).
@@ -68,6 +67,7 @@ pub fn fused_targets() -> Vec<&'static str> {
     targets
 }
 
+/// The declarations of every project pass.
 pub fn infos() -> Vec<&'static PassInfo> {
     all().iter().map(|p| p.info()).collect()
 }
