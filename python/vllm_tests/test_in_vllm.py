@@ -48,7 +48,7 @@ PER_GROUP = ("per_token_group_fp8_quant(Tensor input, Tensor! output_q, Tensor! 
              * bool(PER_GROUP_FLAGS) + ") -> ()")
 TORCH_TESTS = os.path.join(os.path.dirname(__file__), "..", "torch_tests")
 sys.path.insert(0, TORCH_TESTS)
-from fp8 import BODIES, EPS, RMS_NORM, RMS_NORM_STATIC_FP8_QUANT, per_group  # noqa: E402
+from fp8 import BODIES, EPS, RMS_NORM, RMS_NORM_STATIC_FP8_QUANT, per_group, rms  # noqa: E402
 from inductor_pass import VLLM_OPT, assert_same_outputs, define_ops  # noqa: E402 (puts python/ on the path too)
 from vllm_opt import VllmOptPass  # noqa: E402
 
@@ -62,10 +62,18 @@ def per_token_group_fp8_quant(input, output_q, output_s, group_size, eps, fp8_mi
     output_s.copy_(s)
 
 
+def fused_add_rms_norm(input, residual, weight, epsilon):
+    """`_C.fused_add_rms_norm`'s CPU body: the sum rounded, kept as the residual, then normalized."""
+    z = (input.float() + residual.float()).to(input.dtype)
+    residual.copy_(z)
+    input.copy_(rms(z, weight, epsilon))
+
+
 # The rotary only by its schema: vLLM main's fix-functionalization names it.
 define_ops(LIB, (RMS_NORM, "static_scaled_fp8_quant(Tensor! result, Tensor input, Tensor scale) -> ()", RMS_NORM_STATIC_FP8_QUANT,
                  "rotary_embedding(Tensor positions, Tensor! query, Tensor!? key, int head_size, Tensor cos_sin_cache, "
-                 "bool is_neox) -> ()", PER_GROUP), {**BODIES, "per_token_group_fp8_quant": per_token_group_fp8_quant})
+                 "bool is_neox) -> ()", PER_GROUP, "fused_add_rms_norm(Tensor! input, Tensor! residual, Tensor weight, float epsilon) -> ()"),
+           {**BODIES, "per_token_group_fp8_quant": per_token_group_fp8_quant, "fused_add_rms_norm": fused_add_rms_norm})
 try:  # vLLM main's IR ops (torch.ops.vllm_ir.*), registered on import
     import vllm.ir.ops as IR_OPS
 except ImportError:
@@ -96,13 +104,15 @@ def model_per_group(x, w):
 def vllm_manager(inductor_pass):
     """vLLM's pass manager as its backend configures it (configure_post_pass):
     its own passes from the pass config (off: vllm-opt runs them), then the
-    inductor_compile_config's post-grad pass, which must be an InductorPass."""
-    cc = CompilationConfig(pass_config=VLLM_PASSES_OFF, inductor_compile_config={KEY: inductor_pass})
+    inductor_compile_config's post-grad pass, which must be an InductorPass
+    (None: vLLM's own passes alone)."""
+    cc = CompilationConfig(pass_config=VLLM_PASSES_OFF, inductor_compile_config={KEY: inductor_pass} if inductor_pass else {})
     vc = VllmConfig(compilation_config=cc, device_config=DeviceConfig(device="cpu"))
     with set_current_vllm_config(vc):
         manager = PostGradPassManager()
         manager.configure(vc)
-        manager.add(cc.inductor_compile_config[KEY])
+        if inductor_pass:
+            manager.add(cc.inductor_compile_config[KEY])
     return manager, vc
 
 
@@ -198,6 +208,40 @@ class InVllm(unittest.TestCase):
             got = torch.compile(model_per_group, options={KEY: manager})(x, w)
         assert_same_outputs(self, got, want)
         self.assertIn("_C.per_token_group_fp8_quant.default", seen[-1])
+
+    def test_in_place_writes_keep_what_vllms_own_fix_functionalization_overwrites(self):
+        # vLLM's FixFunctionalizationPass writes in place without asking who
+        # reads the old value: here a copy of the activation taken before the
+        # norm (which Inductor may fold into the activation itself) and, where
+        # Inductor drops `r * 1`, the caller's residual tensor. Compiled
+        # through vLLM's manager with only its own passes, both go wrong;
+        # with vllm-opt, which copies where an old value is still read (and
+        # never writes a graph input vLLM has not donated), nothing does.
+        def model_add_norm(x, r, w):
+            h = x * 2
+            before = h.clone()
+            res = r * 1
+            torch.ops._C.fused_add_rms_norm(h, res, w, EPS)
+            return h, res, before
+
+        x = torch.randn(16, 256, dtype=torch.bfloat16)
+        r = torch.randn(16, 256, dtype=torch.bfloat16)
+        w = (1 + 0.1 * torch.randn(256)).to(torch.bfloat16)
+        want = model_add_norm(x, r, w)
+
+        def run(manager, vc):
+            args = (x.clone(), r.clone(), w)
+            torch._dynamo.reset()
+            with set_current_vllm_config(vc), shape_context(16), torch._inductor.config.patch(force_disable_caches=True):
+                got = torch.compile(model_add_norm, options={KEY: manager, "enable_auto_functionalized_v2": False})(*args)
+            return got, torch.equal(args[1], r)
+
+        alone = vllm_manager(None)
+        got, r_kept = run(*alone)
+        self.assertFalse(torch.equal(got[2], want[2]), "vLLM's own pass kept the pre-norm copy (fixed in this vLLM?)")
+        got, r_kept = run(*vllm_manager(VllmOptPass(VLLM_OPT, config={"enable_noop": True}).for_vllm()))
+        assert_same_outputs(self, got, want)
+        self.assertTrue(r_kept, "the caller's residual was written")
 
     @unittest.skipUnless(IR_OPS, "vLLM without its IR ops (before main's vllm.ir)")
     def test_vllms_own_ir_ops_fuse_and_the_rest_is_left_to_its_lowering(self):
