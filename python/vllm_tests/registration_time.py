@@ -4,7 +4,8 @@ pattern registration), in a vLLM venv without a GPU (docs/benchmarks.md):
     target/vllm-0.33.0/bin/python python/vllm_tests/registration_time.py
 
 vLLM's `_C` library does not load without a driver: `vllm_c` defines its
-ops from the schema strings in it and sets the platform's device. Prints
+ops from the schema strings in it and sets the platform's device (the CPU).
+Prints
 the seconds of the import and of the construction."""
 import os
 import sys

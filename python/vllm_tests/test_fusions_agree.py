@@ -9,7 +9,9 @@ Inductor (no GPU; vLLM's `_C` ops by their real schemas, see vllm_c), with
 vLLM's custom ops on as its fusion needs them. At the epsilons vLLM
 registers (1e-5, 1e-6) both fuse the same sites into the same ops; at
 another (1e-4) only vllm-opt does; a per-group quant with power-of-two
-(UE8M0) scales only vLLM main fuses, into a kernel that has no such flag. A separate
+(UE8M0) scales only vLLM main fuses, into a kernel that has no such flag.
+And vLLM's own layers without custom ops (their forward_native, decomposed
+ATen): vLLM 0.11 fuses none, main at its epsilons, vllm-opt at each. A separate
 process from test_in_vllm: vllm_c defines every `_C` op of vLLM."""
 import copy
 import os
@@ -167,6 +169,17 @@ def fused(graph):
     return counts
 
 
+def native_layers(vc):
+    """vLLM's own RMSNorm layers (one per epsilon) and static per-tensor QuantFP8, for their forward_native."""
+    from vllm.model_executor.layers.layernorm import RMSNorm
+    from vllm.model_executor.layers.quantization.input_quant_fp8 import QuantFP8
+    from vllm.model_executor.layers.quantization.utils.quant_utils import GroupShape
+
+    with set_current_vllm_config(vc), torch.device("cpu"):
+        norms = [RMSNorm(4096, eps=eps, dtype=torch.bfloat16).requires_grad_(False) for eps in EPSILONS]
+        return norms, QuantFP8(static=True, group_shape=GroupShape.PER_TENSOR)
+
+
 class FusionsAgree(unittest.TestCase):
     def test_vllm_opt_fuses_what_vllms_own_pass_fuses_and_other_epsilons(self):
         gm = post_grad_graph()
@@ -198,6 +211,29 @@ class FusionsAgree(unittest.TestCase):
             VllmOptPass(VLLM_OPT, config={"fuse_norm_quant": True})(ours.graph)
         self.assertEqual(adds(theirs.graph), sorted(EPSILONS[:2]))
         self.assertEqual(adds(ours.graph), sorted(EPSILONS))
+
+    def test_vllms_native_layers_fuse_everywhere_with_vllm_opt(self):
+        # vLLM's layers without custom ops (Inductor's default in vLLM): its
+        # RMSNorm and QuantFP8 forward_native, decomposed ATen. vLLM 0.11's
+        # pass fuses none of them (custom-op patterns only); main's matchers
+        # fuse them at its epsilons; vllm-opt at each.
+        vc = VllmConfig(compilation_config=CompilationConfig(pass_config=PASS_CONFIG, custom_ops=["none"]),
+                        device_config=DeviceConfig(device="cpu"))
+        norms, q = native_layers(vc)
+
+        def model_native(x, r, w, s, g):
+            # Each norm of its own input, as in a model (one input would share the f32 cast and the mean).
+            return [q.forward_native(n.forward_native(x * (i + 2)), s)[0] for i, n in enumerate(norms)]
+
+        with set_current_vllm_config(vc):
+            gm = post_grad_graph(model_native)
+            with pass_context(CONTEXT):
+                theirs, ours = copy.deepcopy(gm), copy.deepcopy(gm)
+                RMSNormQuantFusionPass(vc)(theirs.graph)
+                VllmOptPass(VLLM_OPT, config={"enable_noop": True, "enable_fusion": True})(ours.graph)
+        key = "rms_norm_static_fp8_quant"
+        self.assertEqual(fused(theirs.graph), {(key, eps): 1 for eps in EPSILONS[:2]} if GROUPS else {})
+        self.assertEqual(fused(ours.graph), {(key, eps): 1 for eps in EPSILONS})
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """vLLM's `_C` ops by their real schemas, without vLLM's CUDA library (which
 does not load without a driver): each schema string is read out of the
 installed library and defined in a `_C` fragment, and vLLM's platform is
-told its device is `cuda`, which vLLM's passes give their example tensors
-(fake ones: no memory, no GPU). Importing this module does both; a process
+told its device is the CPU, which vLLM's passes give their example tensors
+(fake ones) and on which the graphs here are traced. Importing this module does both; a process
 that needs CPU bodies for some ops (test_in_vllm) must not import it."""
 import glob
 import os
@@ -29,7 +29,7 @@ for schema in SCHEMAS:
 
 from vllm.platforms import current_platform  # noqa: E402
 
-current_platform.device_type = current_platform.device_name = "cuda"
+current_platform.device_type = current_platform.device_name = "cpu"
 
 
 def fake_nothing(*names):
