@@ -13,6 +13,7 @@ import unittest.mock
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 from test_fx_export import FakeTensor, HigherOrderOperator, Node, OpOverload, SymInt, device, dtype  # noqa: E402
+from vllm_opt.fx_export import ExportError, graph_to_dict  # noqa: E402
 from vllm_opt.fx_import import GraphImportError, VllmOptPass, _vllm_shape_args, donated_input_names, load_graph  # noqa: E402
 
 
@@ -250,6 +251,32 @@ class VllmOptPassTest(unittest.TestCase):
         self.assertIn("--runtime-shape 16", runs[0])
         self.assertIn("--tp-size 2", runs[0])
         self.assertNotIn("--runtime-shape", runs[1])  # outside vLLM and not given: symbolic
+
+    def test_a_graph_out_of_order_is_exported_in_order_and_fused(self):
+        # vLLM's pattern matcher leaves its replacements after their readers
+        # (its post-cleanup sorts later): a pass after it gets such a graph.
+        # Here the quant's buffer comes last; the document must not refer
+        # forward (vllm-opt refuses that), and the old nodes must be erased
+        # readers first.
+        graph = spec_example_graph()
+        nodes = graph.nodes
+        empty_1 = nodes[7]
+        graph._nodes.remove(empty_1)
+        graph._nodes.insert(len(graph._nodes) - 1, empty_1)  # just before the output
+        names = [d["name"] for d in graph_to_dict(graph)["nodes"]]
+        self.assertEqual(names, ["x", "w", "scale", "empty", "auto_functionalized", "getitem", "reshape", "empty_1",
+                                 "auto_functionalized_1", "getitem_1", "output"])
+        VllmOptPass(os.environ["VLLM_OPT"], config={"enable_noop": True, "enable_fusion": True}, resolve=fake_resolve)(graph)
+        self.assertIn("torch.ops._C.rms_norm_static_fp8_quant.default",
+                      [n.target.name for n in graph.nodes if n.op == "call_function"])
+
+    def test_a_cycle_is_an_export_error(self):
+        graph = spec_example_graph()
+        empty = graph.nodes[3]
+        empty.args = ([graph.nodes[5], 4096],)  # empty reads getitem, which reads what empty feeds
+        with self.assertRaises(ExportError) as e:
+            graph_to_dict(graph)
+        self.assertIn("cycle", str(e.exception))
 
     def test_vllms_pass_context_gives_the_shape(self):
         # vLLM <= 0.11: runtime_shape, None for the general graph; vLLM main:

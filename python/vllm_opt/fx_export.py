@@ -195,12 +195,67 @@ def value(v, symbols):
     raise ExportError(f"cannot express an argument of type {kind}: {v!r}")
 
 
+def _inputs(node):
+    """The nodes `node` reads (in its args and kwargs, at any depth): torch.fx
+    keeps them (`all_input_nodes`); other graphs' are found by walking."""
+    known = getattr(node, "all_input_nodes", None)
+    if known is not None:
+        return known
+    found = []
+
+    def walk(a):
+        if is_node(a):
+            found.append(a)
+        elif isinstance(a, (list, tuple)):
+            for x in a:
+                walk(x)
+        elif isinstance(a, dict):
+            for x in a.values():
+                walk(x)
+
+    walk(node.args)
+    walk(node.kwargs)
+    return found
+
+
+def dependency_order(nodes):
+    """`nodes` with each after every node it reads, otherwise in their order
+    (as Inductor's stable_topological_sort). vLLM's pattern matcher leaves
+    its replacements after their readers (vLLM's post-cleanup sorts later),
+    and a pass after it gets the graph so; the format has no forward
+    references."""
+    nodes = list(nodes)
+    seen = set()
+    for n in nodes:
+        if any(id(x) not in seen for x in _inputs(n)):
+            break
+        seen.add(id(n))
+    else:
+        return nodes  # already in order: the usual case
+    members = {id(n) for n in nodes}
+    pending, ready, waiting, ordered = list(reversed(nodes)), set(), {}, []
+    while pending:
+        node = pending.pop()
+        missing = [x for x in _inputs(node) if id(x) in members and id(x) not in ready]
+        if missing:
+            waiting.setdefault(id(missing[-1]), []).append(node)
+            continue
+        ready.add(id(node))
+        ordered.append(node)
+        pending.extend(reversed(waiting.pop(id(node), [])))
+    if waiting:
+        stuck = [n.name for ns in waiting.values() for n in ns]
+        raise ExportError(f"node '{stuck[0]}': the graph has a cycle through it")
+    return ordered
+
+
 def graph_to_dict(gm_or_graph, name="graph"):
-    """The FX graph JSON document (a dict) for a GraphModule or a Graph."""
+    """The FX graph JSON document (a dict) for a GraphModule or a Graph,
+    its nodes in dependency order (`dependency_order`)."""
     graph = getattr(gm_or_graph, "graph", gm_or_graph)
     symbols = {}
     nodes = []
-    for n in graph.nodes:
+    for n in dependency_order(graph.nodes):
         if n.op not in NODE_OPS:
             raise ExportError(f"node '{n.name}': '{n.op}' does not occur in post-grad graphs")
         entry = {"name": n.name, "op": n.op}

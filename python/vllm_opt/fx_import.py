@@ -25,7 +25,7 @@ import sys
 import tempfile
 import warnings
 
-from .fx_export import FORMAT, VERSION, graph_to_dict, is_node
+from .fx_export import FORMAT, VERSION, dependency_order, graph_to_dict, is_node
 
 
 class GraphImportError(ValueError):  # noqa: N801 - ImportError is a builtin with another meaning
@@ -128,7 +128,8 @@ def load_graph(graph, doc, resolve=None):
     # The output keeps its container type (a tuple in post-grad graphs).
     old = output.args[0]
     output.args = (tuple(new_output) if isinstance(old, tuple) else new_output,)
-    for n in reversed(nodes):
+    # Readers before what they read (the graph may not have been in that order).
+    for n in reversed(dependency_order(nodes)):
         if n.op not in ("placeholder", "output"):
             graph.erase_node(n)
     _restore_names(graph, env)

@@ -186,15 +186,22 @@ class FusionsAgree(unittest.TestCase):
         cc = CompilationConfig(pass_config=PASS_CONFIG, custom_ops=["+rms_norm", "+quant_fp8", "+silu_and_mul"])
         vc = VllmConfig(compilation_config=cc, device_config=DeviceConfig(device="cpu"))
         with set_current_vllm_config(vc), pass_context(CONTEXT):
-            theirs, ours = copy.deepcopy(gm), copy.deepcopy(gm)
+            theirs, ours, both = copy.deepcopy(gm), copy.deepcopy(gm), copy.deepcopy(gm)
             RMSNormQuantFusionPass(vc)(theirs.graph)
             ActivationQuantFusionPass(vc)(theirs.graph)
             VllmOptPass(VLLM_OPT, config={"enable_noop": True, "enable_fusion": True})(ours.graph)
+            # vLLM's fusions left on, vllm-opt after them on the graph as they leave it (in vLLM 0.11 not
+            # topologically sorted: its post-cleanup sorts later).
+            RMSNormQuantFusionPass(vc)(both.graph)
+            ActivationQuantFusionPass(vc)(both.graph)
+            VllmOptPass(VLLM_OPT, config={"enable_noop": True, "enable_fusion": True})(both.graph)
         norms = FUSED[:3] + FUSED[4:] * GROUPS
         want = {**{(k, eps): 1 for k in norms for eps in EPSILONS[:2]}, ("silu_and_mul_quant", None): 1}
         ue8m0 = {("rms_norm_per_block_quant", EPSILONS[0]): 2} if GROUPS else {}
         self.assertEqual(fused(theirs.graph), {**want, **ue8m0})
         self.assertEqual(fused(ours.graph), {**want, **{(k, 1e-4): 1 for k in norms}})
+        # vLLM's fused ops kept (its UE8M0 one too), the rest fused by vllm-opt.
+        self.assertEqual(fused(both.graph), {**fused(ours.graph), **ue8m0})
 
     @unittest.skipUnless(GROUPS, "vLLM main's add + RMSNorm fusion (not in 0.11)")
     def test_add_then_norm_fuses_as_vllms_add_rms_norm_pass_fuses_it(self):
