@@ -116,6 +116,12 @@ def vllm_manager(inductor_pass):
     return manager, vc
 
 
+def inductor_options(vc, manager):
+    """What vLLM's backend gives Inductor: its config's inductor options (v1
+    auto_functionalized, ...), the pass manager as the post-grad pass."""
+    return {**vc.compilation_config.inductor_compile_config, KEY: manager}
+
+
 class Recorder(InductorPass):
     """A pass that appends the targets of the graph's calls to `seen`."""
 
@@ -181,7 +187,7 @@ class InVllm(unittest.TestCase):
                 torch._dynamo.reset()
                 # No cache: each compile runs the passes.
                 with set_current_vllm_config(vc), shape_context(shape), torch._inductor.config.patch(force_disable_caches=True):
-                    compiled = torch.compile(model, dynamic=shape is None, options={KEY: manager})
+                    compiled = torch.compile(model, dynamic=shape is None, options=inductor_options(vc, manager))
                     got = compiled(x, w, scale)
                 assert_same_outputs(self, (got,), (want,), f"runtime_shape={shape}")
                 self.assertIn("_C.rms_norm_static_fp8_quant.default", seen[-1])
@@ -205,7 +211,7 @@ class InVllm(unittest.TestCase):
         manager.add(Recorder(seen))
         torch._dynamo.reset()
         with set_current_vllm_config(vc), shape_context(16), torch._inductor.config.patch(force_disable_caches=True):
-            got = torch.compile(model_per_group, options={KEY: manager})(x, w)
+            got = torch.compile(model_per_group, options=inductor_options(vc, manager))(x, w)
         assert_same_outputs(self, got, want)
         self.assertIn("_C.per_token_group_fp8_quant.default", seen[-1])
 
@@ -233,7 +239,7 @@ class InVllm(unittest.TestCase):
             args = (x.clone(), r.clone(), w)
             torch._dynamo.reset()
             with set_current_vllm_config(vc), shape_context(16), torch._inductor.config.patch(force_disable_caches=True):
-                got = torch.compile(model_add_norm, options={KEY: manager, "enable_auto_functionalized_v2": False})(*args)
+                got = torch.compile(model_add_norm, options=inductor_options(vc, manager))(*args)
             return got, torch.equal(args[1], r)
 
         alone = vllm_manager(None)
@@ -262,7 +268,7 @@ class InVllm(unittest.TestCase):
         manager.add(Recorder(seen))
         torch._dynamo.reset()
         with set_current_vllm_config(vc), shape_context(16), torch._inductor.config.patch(force_disable_caches=True):
-            got = torch.compile(model_ir, options={KEY: manager})(x, w, scale)
+            got = torch.compile(model_ir, options=inductor_options(vc, manager))(x, w, scale)
         assert_same_outputs(self, got[:1], want[:1])  # ours: the fused kernel's CPU body, bit for bit
         torch.testing.assert_close(got[1], want[1])  # Inductor's code for the lowered native norm, not eager's roundings
         self.assertIn("_C.rms_norm_static_fp8_quant.default", seen[-1])
