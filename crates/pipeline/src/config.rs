@@ -224,34 +224,14 @@ impl PassConfig {
                     .ok_or_else(bad)?;
             }
             "donated_inputs" => {
-                let mut names: Vec<String> = v
-                    .as_array()
-                    .and_then(|a| {
-                        a.iter()
-                            .map(|s| s.as_str().filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')))
-                            .map(|s| s.map(String::from))
-                            .collect()
-                    })
+                self.donated_inputs = string_set(v, |s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
                     .ok_or_else(|| ConfigError(format!("config: '{spelling}' must be a list of placeholder names, got {v}")))?;
-                names.sort();
-                names.dedup();
-                self.donated_inputs = names;
             }
             "unavailable_ops" => {
-                let mut targets: Vec<String> = v
-                    .as_array()
-                    .and_then(|a| {
-                        a.iter()
-                            .map(|s| s.as_str().filter(|s| s.starts_with("torch.ops.") && !s.contains([' ', ',', '=', '{', '}'])))
-                            .map(|s| s.map(String::from))
-                            .collect()
-                    })
+                self.unavailable_ops = string_set(v, |s| s.starts_with("torch.ops.") && !s.contains([' ', ',', '=', '{', '}']))
                     .ok_or_else(|| {
                         ConfigError(format!("config: '{spelling}' must be a list of PyTorch op targets (torch.ops...), got {v}"))
                     })?;
-                targets.sort();
-                targets.dedup();
-                self.unavailable_ops = targets;
             }
             "dump_graph_stages" => {
                 self.dump_graph_stages = v
@@ -345,4 +325,13 @@ impl PassConfig {
         }
         m
     }
+}
+
+/// `v` as a list of strings each of which `valid` accepts, sorted and
+/// without duplicates (a set the config gives as a list); `None` otherwise.
+fn string_set(v: &Value, valid: impl Fn(&str) -> bool) -> Option<Vec<String>> {
+    let mut items: Vec<String> = v.as_array()?.iter().map(|s| s.as_str().filter(|s| valid(s)).map(String::from)).collect::<Option<_>>()?;
+    items.sort();
+    items.dedup();
+    Some(items)
 }

@@ -330,8 +330,9 @@ impl PostGradPassManager {
                     slot.field, slot.pass
                 )));
             }
-            let explains = info_of(slot.pass).is_some_and(|i| i.options.iter().any(|o| o.name == "debug-node"));
-            let mut options = match (&self.debug_node, explains) {
+            let info = info_of(slot.pass);
+            let takes = |option: &str| info.is_some_and(|i| i.options.iter().any(|o| o.name == option));
+            let mut options = match (&self.debug_node, takes("debug-node")) {
                 (Some(n), true) => vec![format!("debug-node={n}")],
                 _ => vec![],
             };
@@ -346,8 +347,7 @@ impl PostGradPassManager {
                 }
                 options.insert(0, opts);
             }
-            let checks_ops = info_of(slot.pass).is_some_and(|i| i.options.iter().any(|o| o.name == UNAVAILABLE_OPS.name));
-            if checks_ops && !self.config.unavailable_ops.is_empty() {
+            if takes(UNAVAILABLE_OPS.name) && !self.config.unavailable_ops.is_empty() {
                 options.push(format!("{}={}", UNAVAILABLE_OPS.name, self.config.unavailable_ops.join(",")));
             }
             if slot.pass == "vllm-async-tp" && !self.config.c10d_group_names.is_empty() {
