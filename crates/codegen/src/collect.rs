@@ -194,7 +194,7 @@ fn scale_layout(
     named: &[(&'static str, Vec<mlir_support::melior::ir::Value<'_, '_>>)],
 ) -> Option<Result<Layout, ()>> {
     let def = vllm_dialect::op(op.name().as_string_ref().as_str().ok()?)?;
-    let twin = def.inplace.as_deref().and_then(vllm_dialect::op).unwrap_or(def);
+    let twin = vllm_dialect::inplace_form(def);
     let (name, _) = twin.transposed_if.first()?;
     // The buffer (in-place form only) and its layout where known.
     let buffer = named.iter().find(|(n, _)| n == name).and_then(|(_, vs)| vs.first().copied());

@@ -52,6 +52,12 @@ pub fn op(name: &str) -> Option<&'static OpDef> {
     table().get(name)
 }
 
+/// `def`'s in-place twin (which carries the PyTorch target and the layout
+/// flags a call is written with), or `def` itself when it has none.
+pub fn inplace_form(def: &'static OpDef) -> &'static OpDef {
+    def.inplace.as_deref().and_then(op).unwrap_or(def)
+}
+
 /// The dynamic dialect definitions to load into a context.
 pub fn dialect_defs() -> Vec<DynamicDialectDef> {
     let t: &'static OpTable = table();

@@ -59,9 +59,8 @@ pub const UNAVAILABLE_OPS: mlir_support::pass::PassOption = mlir_support::pass::
 /// The PyTorch target a fused op is written back as: its in-place twin's
 /// (what fix-functionalization leaves), else its own.
 pub fn exported_target(op: &str) -> Option<&'static str> {
-    let def = vllm_dialect::op(op)?;
-    let twin = def.inplace.as_deref().and_then(vllm_dialect::op).unwrap_or(def);
-    Some(twin.target.as_str()).filter(|t| !t.is_empty())
+    let target = vllm_dialect::inplace_form(vllm_dialect::op(op)?).target.as_str();
+    Some(target).filter(|t| !t.is_empty())
 }
 
 /// Why the op named `fused` may not be written: its target is in
@@ -128,7 +127,7 @@ pub(crate) fn laid_out_as_flagged(op: &OperationRef<'_, '_>, name: &str, v: Valu
     use provenance::Layout;
     let Some(def) = op.name().as_string_ref().as_str().ok().and_then(vllm_dialect::op) else { return false };
     // The layout flags live on the in-place twin; the value form shares its attributes.
-    let twin = def.inplace.as_deref().and_then(vllm_dialect::op).unwrap_or(def);
+    let twin = vllm_dialect::inplace_form(def);
     let want = match (vllm_dialect::verify::transposed(op, twin, name), vllm_dialect::verify::tma_aligned(op, twin, name)) {
         (Some(true), Some(true)) => Layout::TmaPadded,
         (Some(true), _) => Layout::Transposed,
