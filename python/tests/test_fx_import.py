@@ -237,17 +237,11 @@ class VllmOptPassTest(unittest.TestCase):
         self.assertEqual(graph.nodes[-1].args, ((empty,),))  # the quant wrote into `empty`
 
     def test_the_runtime_shape_reaches_vllm_opt(self):
-        # A wrapper that records its arguments, then runs vllm-opt.
-        with tempfile.TemporaryDirectory() as d:
-            log, wrapper = os.path.join(d, "argv"), os.path.join(d, "vllm-opt")
-            with open(wrapper, "w") as f:
-                f.write(f'#!/bin/sh\necho "$@" >> {log}\nexec {os.path.abspath(os.environ["VLLM_OPT"])} "$@"\n')
-            os.chmod(wrapper, 0o755)
+        with recording_vllm_opt() as (wrapper, recorded):
             pass_ = VllmOptPass(wrapper, config={"enable_noop": True}, tp_size=2, resolve=fake_resolve)
             pass_(spec_example_graph(), runtime_shape=16)
             pass_(spec_example_graph())
-            with open(log) as f:
-                runs = f.read().splitlines()
+            runs = recorded()
         self.assertIn("--runtime-shape 16", runs[0])
         self.assertIn("--tp-size 2", runs[0])
         self.assertNotIn("--runtime-shape", runs[1])  # outside vLLM and not given: symbolic
@@ -288,18 +282,13 @@ class VllmOptPassTest(unittest.TestCase):
         self.assertEqual(_vllm_shape_args(ns(compile_range=rng(256, 256))), ["--runtime-shape", "256"])
         self.assertEqual(_vllm_shape_args(ns()), [])
         # Inside vLLM main's pass manager (its module path), the range reaches vllm-opt.
-        with tempfile.TemporaryDirectory() as d:
-            log, wrapper = os.path.join(d, "argv"), os.path.join(d, "vllm-opt")
-            with open(wrapper, "w") as f:
-                f.write(f'#!/bin/sh\necho "$@" >> {log}\nexec {os.path.abspath(os.environ["VLLM_OPT"])} "$@"\n')
-            os.chmod(wrapper, 0o755)
+        with recording_vllm_opt() as (wrapper, recorded):
             context = ns(compile_range=rng(1, 8192), donated_input_ids=set())
             with stand_in_vllm_inductor_pass(lambda: context):
                 VllmOptPass(wrapper, config={"enable_noop": True}, resolve=fake_resolve)(spec_example_graph())
                 context.compile_range = rng(64, 64)
                 VllmOptPass(wrapper, config={"enable_noop": True}, resolve=fake_resolve)(spec_example_graph())
-            with open(log) as f:
-                runs = [r for r in f.read().splitlines() if "--print-fused-targets" not in r]
+            runs = recorded()
         self.assertIn("--compile-range 1:8192", runs[0])
         self.assertIn("--runtime-shape 64", runs[1])
 
@@ -448,6 +437,24 @@ class VllmOptPassTest(unittest.TestCase):
             at_512 = VllmOptPass(os.environ["VLLM_OPT"], config={"fuse_allreduce_rms": True}, tp_size=2).uuid()
             manager.passes = [ar_010, ours]
             self.assertNotEqual(at_512, VllmOptPass(os.environ["VLLM_OPT"], config={"fuse_allreduce_rms": True}, tp_size=2).uuid())
+
+
+@contextlib.contextmanager
+def recording_vllm_opt():
+    """A vllm-opt (the one $VLLM_OPT names) that records its command lines:
+    yields the wrapper and a function giving the recorded compile runs (not
+    the `--print-...` queries), one line each."""
+    with tempfile.TemporaryDirectory() as d:
+        log, wrapper = os.path.join(d, "argv"), os.path.join(d, "vllm-opt")
+        with open(wrapper, "w") as f:
+            f.write(f'#!/bin/sh\necho "$@" >> {log}\nexec {os.path.abspath(os.environ["VLLM_OPT"])} "$@"\n')
+        os.chmod(wrapper, 0o755)
+
+        def recorded():
+            with open(log) as f:
+                return [r for r in f.read().splitlines() if "--print-" not in r]
+
+        yield wrapper, recorded
 
 
 @contextlib.contextmanager

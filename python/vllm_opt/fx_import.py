@@ -316,9 +316,13 @@ def _for_vllm(pass_):
     return pass_.for_vllm()
 
 
+# vLLM's inductor_pass module: main's path, then 0.11's.
+_INDUCTOR_PASS_MODULES = ("vllm.compilation.passes.inductor_pass", "vllm.compilation.inductor_pass")
+
+
 def _vllm_inductor_pass():
     """vLLM's InductorPass class (its module moved between versions)."""
-    for module in ("vllm.compilation.passes.inductor_pass", "vllm.compilation.inductor_pass"):
+    for module in _INDUCTOR_PASS_MODULES:
         try:
             return importlib.import_module(module).InductorPass
         except (ImportError, AttributeError):
@@ -329,7 +333,7 @@ def _vllm_inductor_pass():
 def _vllm_pass_context():
     """vLLM's pass context inside its pass manager (its module moved between
     versions), else None."""
-    for module in ("vllm.compilation.passes.inductor_pass", "vllm.compilation.inductor_pass"):
+    for module in _INDUCTOR_PASS_MODULES:
         try:
             return __import__(module, fromlist=["get_pass_context"]).get_pass_context()
         except Exception:  # noqa: BLE001 - not in vLLM, or outside a pass context
