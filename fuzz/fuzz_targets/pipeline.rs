@@ -26,7 +26,9 @@ thread_local! {
         None,
     );
     static STATIC_TP2: CompileOptions = options(
-        r#"{"eliminate_noops": true, "enable_sp": true, "enable_fusion": true, "enable_attn_fusion": true}"#,
+        // Attention + quant only where the (fixtures') layer 0 writes static FP8 and every layer NVFP4.
+        r#"{"eliminate_noops": true, "enable_sp": true, "enable_fusion": true, "enable_attn_fusion": true,
+            "attn_output_quant": {"fp8_static": ["model.layers.0.self_attn.attn"], "nvfp4": ["*"]}}"#,
         Some(ShapeContext::Static(256)),
     );
     static ASYNC_TP2: CompileOptions = options(

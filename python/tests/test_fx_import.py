@@ -342,6 +342,41 @@ class VllmOptPassTest(unittest.TestCase):
                 c_ops.rms_norm_per_block_quant = c_ops.silu_and_mul_per_block_quant = c_ops.fused_qk_norm_rope = packet
                 self.assertNotIn("unavailable_ops", config_sent(ours))  # a vLLM that has them all
 
+    def test_inside_vllm_the_attention_layers_say_which_quants_they_write(self):
+        # vLLM fuses a quant into an attention only where the layer's backend
+        # writes it (FlashAttention, its default on Hopper, writes none): the
+        # layers in vLLM's forward context are asked, as vLLM's own pass asks.
+        def config_sent(pass_):
+            args = pass_._common()
+            return json.loads(args[args.index("--config") + 1])
+
+        keys = type(sys)("vllm.model_executor.layers.quantization.utils.quant_utils")
+        keys.kFp8StaticTensorSym, keys.kNvfp4Quant, keys.kFp8Dynamic128Sym = "fp8", "nvfp4", "group128"  # 0.11: no 64
+
+        def layer(*writes):
+            impl = types.SimpleNamespace(fused_output_quant_supported=lambda key: key in writes)
+            return types.SimpleNamespace(impl=impl)
+
+        forward_context = {"l0": layer("fp8", "nvfp4"), "l1": layer("nvfp4"), "l2": layer("fp8", "nvfp4"),
+                           "mamba": types.SimpleNamespace()}  # not an attention: not asked
+        config = type(sys)("vllm.config")  # vLLM 0.11's module global
+        config._current_vllm_config = types.SimpleNamespace(
+            compilation_config=types.SimpleNamespace(static_forward_context=forward_context))
+        names = ["vllm", "vllm.model_executor", "vllm.model_executor.layers", "vllm.model_executor.layers.quantization",
+                 "vllm.model_executor.layers.quantization.utils"]
+        ours = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_attn_fusion": True})
+        self.assertNotIn("attn_output_quant", config_sent(ours))  # outside vLLM: as given
+        with stand_in_modules({**{n: type(sys)(n) for n in names}, config.__name__: config, keys.__name__: keys}):
+            self.assertEqual(config_sent(ours)["attn_output_quant"], {"fp8_static": ["l0", "l2"], "nvfp4": ["*"]})
+            given = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_attn_fusion": True, "attn_output_quant": None})
+            self.assertIsNone(config_sent(given)["attn_output_quant"])  # given: kept
+            off = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusion": True})
+            self.assertNotIn("attn_output_quant", config_sent(off))  # no attention fusion: not asked
+            forward_context.clear()  # no attention layers (a test's config): as given
+            self.assertNotIn("attn_output_quant", config_sent(ours))
+            config._current_vllm_config = None  # outside a vLLM config
+            self.assertNotIn("attn_output_quant", config_sent(ours))
+
     def test_vllms_donated_inputs_become_placeholder_names(self):
         graph = spec_example_graph()
         # vLLM main's pass context: node indices of the graph; non-placeholders and strays are ignored.

@@ -311,6 +311,54 @@ def _op_exists(target):
         return False
 
 
+# The quants an attention may write in its epilogue (the config's
+# `attn_output_quant` kinds), by the names of vLLM's QuantKeys for them
+# (NVFP4's was renamed after 0.11).
+_ATTN_QUANT_KEYS = {
+    "fp8_static": ("kFp8StaticTensorSym",),
+    "nvfp4": ("kNvfp4Dynamic", "kNvfp4Quant"),
+    "fp8_group128": ("kFp8Dynamic128Sym",),
+    "fp8_group64": ("kFp8Dynamic64Sym",),
+}
+
+
+def _current_vllm_config():
+    """vLLM's current config, None outside one (without the default config
+    vLLM 0.11 would build, or main's error)."""
+    for module, name in (("vllm.config.vllm", "get_current_vllm_config_or_none"), ("vllm.config", None)):
+        try:
+            m = importlib.import_module(module)
+        except ImportError:
+            continue
+        return getattr(m, name)() if name else getattr(m, "_current_vllm_config", None)
+    return None
+
+
+def vllm_attn_output_quant():
+    """Inside vLLM: which attention layers write each quant in their epilogue
+    (`attn_output_quant`: kind -> layer names, ["*"] when every layer does),
+    asked of each layer's backend as vLLM's own fusion passes ask it
+    (`impl.fused_output_quant_supported`); None outside vLLM or when its
+    forward context has no attention layers."""
+    config = _current_vllm_config()
+    context = getattr(getattr(config, "compilation_config", None), "static_forward_context", None) or {}
+    layers = {name: layer.impl for name, layer in context.items()
+              if callable(getattr(getattr(layer, "impl", None), "fused_output_quant_supported", None))}
+    if not layers:
+        return None
+    try:
+        keys = importlib.import_module("vllm.model_executor.layers.quantization.utils.quant_utils")
+    except ImportError:
+        return None
+    out = {}
+    for kind, names in _ATTN_QUANT_KEYS.items():
+        key = next((getattr(keys, n) for n in names if hasattr(keys, n)), None)
+        writes = sorted(name for name, impl in layers.items() if key is not None and impl.fused_output_quant_supported(key))
+        if writes:
+            out[kind] = ["*"] if len(writes) == len(layers) else writes
+    return out
+
+
 def _for_vllm(pass_):
     """`pass_.for_vllm()`, by a name pickle can find."""
     return pass_.for_vllm()
@@ -486,8 +534,20 @@ class VllmOptPass:
         missing = [t for t in _fused_targets(self.binary) if not _op_exists(t)]
         return dict(config, unavailable_ops=missing) if missing else config
 
+    def _with_attn_output_quant(self, config):
+        """With attention + quant fusion on, inside vLLM: the layers whose
+        attention backend writes each quant (`attn_output_quant`, from vLLM's
+        layers: FlashAttention, its default on Hopper, writes none and fails
+        when given an output scale). As it was outside vLLM, without
+        attention layers, or when the user gave it."""
+        on = config.get("fuse_attn_quant", config.get("enable_attn_fusion"))
+        if not on or "attn_output_quant" in config or "vllm" not in sys.modules:
+            return config
+        layers = vllm_attn_output_quant()
+        return config if layers is None else dict(config, attn_output_quant=layers)
+
     def _common(self, donated=()):
-        config = self._with_unavailable_ops(self._effective_config())
+        config = self._with_attn_output_quant(self._with_unavailable_ops(self._effective_config()))
         if donated:
             config = dict(config, donated_inputs=list(donated))
         return ["--config", json.dumps(config, sort_keys=True), "--tp-size", str(self.tp_size), *self.extra_args]

@@ -9,8 +9,49 @@ use mlir_support::{
         operation::{OperationBuilder, OperationLike, OperationRef},
         r#type::RankedTensorType,
     },
-    pass::{Pass, PassFailed, PassInfo, PassRun, PassStatistic},
+    pass::{Pass, PassFailed, PassInfo, PassOption, PassRun, PassStatistic},
 };
+
+/// The layers (comma-separated names, `*` for every layer) whose attention
+/// backend writes a static FP8 output (vLLM asks each layer's
+/// `impl.fused_output_quant_supported(kFp8StaticTensorSym)`).
+pub const FP8_STATIC_LAYERS: PassOption = PassOption {
+    name: "fp8-static-layers",
+    description: "Layers (comma-separated, * for all) whose attention writes static FP8",
+    default: "*",
+};
+/// As [`FP8_STATIC_LAYERS`], for NVFP4 (`kNvfp4Dynamic`, 0.11's `kNvfp4Quant`).
+pub const NVFP4_LAYERS: PassOption =
+    PassOption { name: "nvfp4-layers", description: "Layers (comma-separated, * for all) whose attention writes NVFP4", default: "*" };
+/// As [`FP8_STATIC_LAYERS`], for per-group FP8 in groups of 128 (`kFp8Dynamic128Sym`).
+pub const FP8_GROUP128_LAYERS: PassOption = PassOption {
+    name: "fp8-group128-layers",
+    description: "Layers (comma-separated, * for all) whose MLA attention writes per-group FP8 (groups of 128)",
+    default: "*",
+};
+/// As [`FP8_STATIC_LAYERS`], for per-group FP8 in groups of 64 (`kFp8Dynamic64Sym`).
+pub const FP8_GROUP64_LAYERS: PassOption = PassOption {
+    name: "fp8-group64-layers",
+    description: "Layers (comma-separated, * for all) whose MLA attention writes per-group FP8 (groups of 64)",
+    default: "*",
+};
+
+/// The pipeline's `attn_output_quant` kinds and the option each sets.
+pub const OUTPUT_QUANTS: [(&str, PassOption); 4] = [
+    ("fp8_static", FP8_STATIC_LAYERS),
+    ("nvfp4", NVFP4_LAYERS),
+    ("fp8_group128", FP8_GROUP128_LAYERS),
+    ("fp8_group64", FP8_GROUP64_LAYERS),
+];
+
+/// Whether `attn`'s layer is among `layers` (one of the options above): `*`,
+/// or its `layer_name` listed. A layer name held by a graph input (torch >=
+/// 2.11 hoists vLLM's `LayerName`s) is known only at run time: only `*`
+/// covers it.
+fn layer_writes(attn: &OperationRef<'_, '_>, layers: &str) -> bool {
+    let name = ir::string_attr(attn, "layer_name");
+    layers.split(',').any(|l| l == "*" || (!l.is_empty() && Some(l) == name.as_deref()))
+}
 
 pub static INFO: PassInfo = PassInfo {
     argument: "vllm-fuse-attn-quant",
@@ -54,14 +95,24 @@ with the quant's flags (absent ones false: vLLM 0.11's call, which then
 fuses only where its scales were recorded as rows); the group scales keep
 the quant's layout (a transposed buffer where it was column-major, padded
 for TMA where it was). Only for vLLM's constants (eps 1e-10, ±448) and
-groups of 64 or 128, the ones vLLM registers.",
+groups of 64 or 128, the ones vLLM registers.
+
+Each fusion needs the layer's attention backend to write that quant (vLLM
+asks `impl.fused_output_quant_supported` per layer; FlashAttention, vLLM's
+default on Hopper, writes none and fails at run time when given an
+`output_scale`). The options `fp8-static-layers`, `nvfp4-layers`,
+`fp8-group128-layers` and `fp8-group64-layers` list the layers that do
+(default `*`: every layer; the pipeline's `attn_output_quant`, which
+VllmOptPass fills in from vLLM's layers). A layer name held by a graph input
+(torch >= 2.11 hoists vLLM's `LayerName`) fuses only under `*`.",
     anchor: Some("func.func"),
-    options: &[],
+    options: &[FP8_STATIC_LAYERS, NVFP4_LAYERS, FP8_GROUP128_LAYERS, FP8_GROUP64_LAYERS],
     statistics: &[
         PassStatistic { name: "attn-static-quant", description: "attention + static quant fused" },
         PassStatistic { name: "attn-nvfp4-quant", description: "attention + NVFP4 quant fused" },
         PassStatistic { name: "attn-group-quant", description: "MLA attention + per-group FP8 quant fused" },
         PassStatistic { name: "native-quant", description: "Decomposed static quants raised to the custom op (then fused)" },
+        PassStatistic { name: "layer-cannot-write", description: "Attention + quant left: the layer's backend does not write that quant" },
     ],
     sources: &[include_str!("fuse_attn_quant.rs"), include_str!("native.rs")],
 };
@@ -166,15 +217,18 @@ impl Pass for FuseAttnQuantPass {
         let handle = ir::ContextHandle::of(&func);
         let ctx = handle.get();
         let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return Ok(()) };
-        raise_native_quants(ctx, block, run);
-        let (mut fused, mut nvfp4, mut group) = (0u64, 0u64, 0u64);
+        let static_layers = run.option(FP8_STATIC_LAYERS.name);
+        raise_native_quants(ctx, block, run, static_layers);
+        // `cannot`: matched, but the layer's backend does not write that quant.
+        let (mut fused, mut nvfp4, mut group, mut cannot) = (0u64, 0u64, 0u64, 0u64);
         for quant in ir::block_ops(block) {
             if crate::fusion::swizzled_nvfp4_quant(&quant) {
-                nvfp4 += u64::from(fuse_nvfp4(ctx, block, quant).is_some());
+                nvfp4 += u64::from(fuse_nvfp4(ctx, block, quant, run.option(NVFP4_LAYERS.name), &mut cannot).is_some());
                 continue;
             }
             if name_is(&quant, &["vllm.per_token_group_fp8_quant"]) {
-                group += u64::from(fuse_group(ctx, block, quant).is_some());
+                let layers = |g| run.option(if g == 64 { FP8_GROUP64_LAYERS.name } else { FP8_GROUP128_LAYERS.name });
+                group += u64::from(fuse_group(ctx, block, quant, layers, &mut cannot).is_some());
                 continue;
             }
             if !name_is(&quant, &["vllm.static_scaled_fp8_quant"]) || quant.operand_count() != 2 {
@@ -195,6 +249,10 @@ impl Pass for FuseAttnQuantPass {
             let Some(operands) = unquantized(&attn) else { continue };
             let Ok(out) = attn.result(0) else { continue };
             if ir::users(out.into()).len() != 1 {
+                continue;
+            }
+            if !layer_writes(&attn, static_layers) {
+                cannot += 1;
                 continue;
             }
             let Ok(qres) = quant.result(0) else { continue };
@@ -241,6 +299,7 @@ impl Pass for FuseAttnQuantPass {
         run.bump("attn-static-quant", fused);
         run.bump("attn-nvfp4-quant", nvfp4);
         run.bump("attn-group-quant", group);
+        run.bump("layer-cannot-write", cannot);
         Ok(())
     }
 }
@@ -255,6 +314,8 @@ fn fuse_nvfp4<'c: 'a, 'a>(
     ctx: &'c mlir_support::melior::Context,
     block: mlir_support::melior::ir::BlockRef<'c, 'a>,
     quant: OperationRef<'c, 'a>,
+    layers: &str,
+    cannot: &mut u64,
 ) -> Option<()> {
     let (input, global) = (quant.operand(0).ok()?, quant.operand(1).ok()?);
     let (packed, scales) = (quant.result(0).ok()?, quant.result(1).ok()?);
@@ -274,6 +335,10 @@ fn fuse_nvfp4<'c: 'a, 'a>(
     }
     let [view] = ir::users(scales.into())[..] else { return None };
     if !name_is(&view, &["torch.operator"]) || ir::string_attr(&view, "target").as_deref() != Some(VIEW_DTYPE) {
+        return None;
+    }
+    if !layer_writes(&attn, layers) {
+        *cannot += 1;
         return None;
     }
     let scales8 = view.result(0).ok()?;
@@ -332,6 +397,8 @@ fn fuse_group<'c: 'a, 'a>(
     ctx: &'c mlir_support::melior::Context,
     block: mlir_support::melior::ir::BlockRef<'c, 'a>,
     quant: OperationRef<'c, 'a>,
+    layers: impl Fn(i64) -> &'a str,
+    cannot: &mut u64,
 ) -> Option<()> {
     use mlir_support::melior::ir::attribute::{BoolAttribute, IntegerAttribute};
     let flag = |n: &str| quant.attribute(n).ok().and_then(|a| BoolAttribute::try_from(a).ok()).is_some_and(|b| b.value());
@@ -352,6 +419,10 @@ fn fuse_group<'c: 'a, 'a>(
     let (values, scales) = (quant.result(0).ok()?, quant.result(1).ok()?);
     // The attention writes the layout the flags name (rows without them).
     if !crate::fusion::laid_out_as_flagged(&quant, "output_s", scales.into()) {
+        return None;
+    }
+    if !layer_writes(&attn, layers(g)) {
+        *cannot += 1;
         return None;
     }
     let loc = Location::fused(ctx, &[attn.location(), quant.location()], Attribute::unit(ctx));
@@ -416,14 +487,14 @@ fn retyped_meta(out: Value<'_, '_>, dtype: serde_json::Value, last: Option<u64>)
 }
 
 /// An attention output with no `output_scale`, possibly through one reshape,
-/// used once.
-fn fusable_attention(y: Value<'_, '_>) -> bool {
+/// used once, of a layer among `layers` (static FP8's).
+fn fusable_attention(y: Value<'_, '_>, layers: &str) -> bool {
     let Some(mut p) = producer(y) else { return false };
     if name_is(&p, RESHAPES) {
         let Some(a) = p.operand(0).ok().filter(|v| ir::users(*v).len() == 1).and_then(producer) else { return false };
         p = a;
     }
-    unquantized(&p).is_some()
+    unquantized(&p).is_some() && layer_writes(&p, layers)
 }
 
 /// Raises native static quants of attention outputs, which the loop then fuses.
@@ -431,6 +502,7 @@ fn raise_native_quants<'c: 'a, 'a>(
     ctx: &'c mlir_support::melior::Context,
     block: mlir_support::melior::ir::BlockRef<'c, 'a>,
     run: &PassRun<'_>,
+    layers: &str,
 ) {
     let mut erased = std::collections::HashSet::new();
     let mut raised = 0u64;
@@ -439,7 +511,9 @@ fn raise_native_quants<'c: 'a, 'a>(
             continue;
         }
         let Some(q) = op.result(0).ok().and_then(|r| native::static_quant(r.into()).ok()) else { continue };
-        if native::single_use(q.input) && fusable_attention(q.input) && native::raise_quant(ctx, block, &q, q.input, &mut erased).is_some()
+        if native::single_use(q.input)
+            && fusable_attention(q.input, layers)
+            && native::raise_quant(ctx, block, &q, q.input, &mut erased).is_some()
         {
             raised += 1;
         }

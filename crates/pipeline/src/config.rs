@@ -49,6 +49,15 @@ pub struct PassConfig {
     /// kernels (0.11 has no per-block norm or SiLU quant); the graph does not
     /// say which vLLM runs it, the process does (`VllmOptPass` fills it in).
     pub unavailable_ops: Vec<String>,
+    /// Which layers' attention writes each quant in its epilogue (kind:
+    /// `fp8_static`, `nvfp4`, `fp8_group128`, `fp8_group64` -> layer names,
+    /// `*` for every layer; a kind left out: no layer). vLLM asks each
+    /// layer's backend (`fused_output_quant_supported`): FlashAttention,
+    /// its default on Hopper, writes none, and an attention given an
+    /// `output_scale` it cannot write fails at run time. `None`: every layer
+    /// writes every quant (the graph alone cannot say; `VllmOptPass` fills it
+    /// in from vLLM's layers).
+    pub attn_output_quant: Option<std::collections::BTreeMap<String, Vec<String>>>,
     /// Stages (pass names) to dump; empty with `dump_graph_dir` set = all.
     pub dump_graph_stages: Vec<String>,
     pub dump_graph_dir: Option<PathBuf>,
@@ -73,6 +82,7 @@ impl Default for PassConfig {
             donate_inputs: false,
             donated_inputs: vec![],
             unavailable_ops: vec![],
+            attn_output_quant: None,
             dump_graph_stages: vec![],
             dump_graph_dir: None,
         }
@@ -103,6 +113,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("donate_inputs", "donate_inputs"),
     ("donated_inputs", "donated_inputs"),
     ("unavailable_ops", "unavailable_ops"),
+    ("attn_output_quant", "attn_output_quant"),
     ("dump_graph_stages", "dump_graph_stages"),
     ("dump_graph_dir", "dump_graph_dir"),
 ];
@@ -233,6 +244,29 @@ impl PassConfig {
                         ConfigError(format!("config: '{spelling}' must be a list of PyTorch op targets (torch.ops...), got {v}"))
                     })?;
             }
+            "attn_output_quant" => {
+                let kinds: Vec<&str> = vllm_passes::ATTN_OUTPUT_QUANTS.iter().map(|(k, _)| *k).collect();
+                let bad = || {
+                    ConfigError(format!(
+                        "config: '{spelling}' must map quant kinds ({}) to lists of layer names (\"*\": every layer), or be null, got {v}",
+                        kinds.join(", ")
+                    ))
+                };
+                self.attn_output_quant = match v {
+                    Value::Null => None,
+                    _ => Some(
+                        v.as_object()
+                            .ok_or_else(bad)?
+                            .iter()
+                            .map(|(kind, layers)| {
+                                let layers = string_set(layers, |s| !s.is_empty() && !s.contains([' ', ',', '=', '{', '}']))?;
+                                kinds.contains(&kind.as_str()).then(|| (kind.clone(), layers))
+                            })
+                            .collect::<Option<_>>()
+                            .ok_or_else(bad)?,
+                    ),
+                };
+            }
             "dump_graph_stages" => {
                 self.dump_graph_stages = v
                     .as_array()
@@ -322,6 +356,9 @@ impl PassConfig {
         }
         if !self.unavailable_ops.is_empty() {
             m.insert("unavailable_ops".into(), serde_json::to_value(&self.unavailable_ops).unwrap_or_default());
+        }
+        if let Some(layers) = &self.attn_output_quant {
+            m.insert("attn_output_quant".into(), serde_json::to_value(layers).unwrap_or_default());
         }
         m
     }

@@ -350,6 +350,11 @@ impl PostGradPassManager {
             if takes(UNAVAILABLE_OPS.name) && !self.config.unavailable_ops.is_empty() {
                 options.push(format!("{}={}", UNAVAILABLE_OPS.name, self.config.unavailable_ops.join(",")));
             }
+            if let (true, Some(layers)) = (slot.pass == "vllm-fuse-attn-quant", &self.config.attn_output_quant) {
+                for (kind, option) in &vllm_passes::ATTN_OUTPUT_QUANTS {
+                    options.push(format!("{}={}", option.name, layers.get(*kind).map(|l| l.join(",")).unwrap_or_default()));
+                }
+            }
             if slot.pass == "vllm-async-tp" && !self.config.c10d_group_names.is_empty() {
                 let names: Vec<String> = self.config.c10d_group_names.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 options.push(format!("group-names={}", names.join(",")));
