@@ -46,8 +46,8 @@ pub const OUTPUT_QUANTS: [(&str, PassOption); 4] = [
 
 /// Whether `attn`'s layer is among `layers` (one of the options above): `*`,
 /// or its `layer_name` listed. A layer name held by a graph input (torch >=
-/// 2.11 hoists vLLM's `LayerName`s) is known only at run time: only `*`
-/// covers it.
+/// 2.11 hoists vLLM's `LayerName`s) is known only at run time (one compiled
+/// graph may serve several layers): only `*` covers it.
 fn layer_writes(attn: &OperationRef<'_, '_>, layers: &str) -> bool {
     let name = ir::string_attr(attn, "layer_name");
     layers.split(',').any(|l| l == "*" || (!l.is_empty() && Some(l) == name.as_deref()))
@@ -104,7 +104,9 @@ default on Hopper, writes none and fails at run time when given an
 `fp8-group128-layers` and `fp8-group64-layers` list the layers that do
 (default `*`: every layer; the pipeline's `attn_output_quant`, which
 VllmOptPass fills in from vLLM's layers). A layer name held by a graph input
-(torch >= 2.11 hoists vLLM's `LayerName`) fuses only under `*`.",
+(torch >= 2.11 hoists vLLM's `LayerName`) fuses only under `*`: one compiled
+graph may then serve several layers (why torch hoists it), so the name it
+was compiled with does not say which layers it will run.",
     anchor: Some("func.func"),
     options: &[FP8_STATIC_LAYERS, NVFP4_LAYERS, FP8_GROUP128_LAYERS, FP8_GROUP64_LAYERS],
     statistics: &[
