@@ -18,6 +18,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 import vllm_c  # noqa: E402 (defines vLLM's _C ops, sets the platform's device)
 import torch  # noqa: E402
+from harness import at_post_grad, attention_layer  # noqa: E402
 from vllm.config import CompilationConfig, DeviceConfig, VllmConfig, set_current_vllm_config  # noqa: E402
 from vllm.model_executor.layers.quantization.utils.quant_utils import kFp8StaticTensorSym  # noqa: E402
 
@@ -86,49 +87,33 @@ class Backend:
 
 
 def vllm_config(writes_fp8):
-    """vLLM's config with one Attention layer per name in its forward
-    context (vLLM's class, as its passes look them up; built without its
-    constructor, which would pick a GPU backend)."""
+    """vLLM's config with one Attention layer per name in its forward context."""
     pass_config = {"fuse_attn_quant": True} if MAIN else {"enable_attn_fusion": True, "enable_noop": True}
     cc = CompilationConfig(pass_config=pass_config, custom_ops=["+quant_fp8"])
     vc = VllmConfig(compilation_config=cc, device_config=DeviceConfig(device="cpu"))
     object.__setattr__(vc, "model_config", types.SimpleNamespace(dtype=torch.bfloat16))  # all the pass reads of it
     for name, writes in zip(LAYERS, writes_fp8):
-        layer = Attention.__new__(Attention)
-        for k, v in dict(layer_name=name, num_heads=HEADS, head_size=HEAD_SIZE, impl=Backend(writes)).items():
-            object.__setattr__(layer, k, v)
-        cc.static_forward_context[name] = layer
+        cc.static_forward_context[name] = attention_layer(Attention, layer_name=name, num_heads=HEADS,
+                                                          head_size=HEAD_SIZE, impl=Backend(writes))
     return vc
 
 
 def both(writes_fp8):
     """vLLM's pass on a copy of the post-grad graph, VllmOptPass on the graph
-    itself, inside Inductor (v1 auto_functionalized, as vLLM compiles), each
-    under vLLM's config: the two graphs."""
+    itself (a deep copy's symbolic sizes are not the fake mode's), each under
+    vLLM's config: the two graphs."""
     vc = vllm_config(writes_fp8)
-    got = []
 
-    def hook(graph):
+    def on_graph(graph):
         with set_current_vllm_config(vc), pass_context(CONTEXT):
             theirs = copy.deepcopy(graph.owning_module)
             AttnFusionPass(vc)(theirs.graph)
             VllmOptPass(VLLM_OPT, config={"enable_noop": True, "fuse_attn_quant": True})(graph)
-        got.append((theirs.graph, graph))
-        raise RuntimeError("captured")  # the compile stops here, before anything runs
+        return theirs.graph, graph
 
     q = torch.empty(16, HEADS * HEAD_SIZE, dtype=torch.bfloat16)
     k, v = torch.empty_like(q), torch.empty_like(q)
-    for t in (q, k, v):
-        torch._dynamo.mark_dynamic(t, 0)
-    torch._dynamo.reset()
-    try:
-        torch.compile(model, fullgraph=True, options={"post_grad_custom_post_pass": hook,
-                                                      "enable_auto_functionalized_v2": False})(
-            q, k, v, torch.empty((), dtype=torch.float32))
-    except Exception:  # noqa: BLE001 - Dynamo wraps the hook's
-        if not got:
-            raise
-    return got[0]
+    return at_post_grad(model, (q, k, v, torch.empty((), dtype=torch.float32)), (q, k, v), on_graph)
 
 
 def quantizing(graph):

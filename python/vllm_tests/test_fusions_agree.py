@@ -21,6 +21,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 import vllm_c  # noqa: E402 (defines vLLM's _C ops, sets the platform's device)
 import torch  # noqa: E402
+from harness import at_post_grad  # noqa: E402
 from vllm.config import CompilationConfig, DeviceConfig, VllmConfig, set_current_vllm_config  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "torch_tests"))
@@ -127,29 +128,13 @@ def model_add_norm(x, r, w, s, g):
 
 def post_grad_graph(fn=model):
     """The graph Inductor hands vLLM's passes (v1 auto_functionalized, as vLLM
-    compiles), traced from CPU tensors (Dynamo fakes them; the hook stops the
-    compile before anything runs)."""
-    got = []
-
-    def hook(graph):
-        got.append(copy.deepcopy(graph.owning_module))
-        raise RuntimeError("captured")
-
+    compiles), traced from CPU tensors."""
     x = torch.empty(256, 4096, dtype=torch.bfloat16)
     r = torch.empty_like(x)
     w = torch.empty(4096, dtype=torch.bfloat16)
     s = torch.empty((), dtype=torch.float32)
     g = torch.empty(256, 2 * 14336, dtype=torch.bfloat16)
-    for t in (x, r, g):
-        torch._dynamo.mark_dynamic(t, 0)
-    torch._dynamo.reset()
-    try:
-        torch.compile(fn, fullgraph=True, options={"post_grad_custom_post_pass": hook,
-                                                      "enable_auto_functionalized_v2": False})(x, r, w, s, g)
-    except Exception:  # noqa: BLE001 - Dynamo wraps the hook's
-        if not got:
-            raise
-    return got[0]
+    return at_post_grad(fn, (x, r, w, s, g), (x, r, g), lambda graph: copy.deepcopy(graph.owning_module))
 
 
 FUSED = ("rms_norm_static_fp8_quant", "fused_add_rms_norm_static_fp8_quant", "rms_norm_dynamic_per_token_quant",
