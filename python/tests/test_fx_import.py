@@ -377,6 +377,35 @@ class VllmOptPassTest(unittest.TestCase):
             config._current_vllm_config = None  # outside a vLLM config
             self.assertNotIn("attn_output_quant", config_sent(ours))
 
+    def test_inside_vllm_its_library_says_whether_the_fused_norms_take_strided_rows(self):
+        # vLLM before PR 36551 checks `input.is_contiguous()` in its per-token
+        # and per-block norm kernels; only that check's text in its library says so.
+        def config_sent(pass_):
+            args = pass_._common()
+            return json.loads(args[args.index("--config") + 1])
+
+        check = b"Expected out.is_contiguous() && input.is_contiguous() to be true, but got false."
+        ours = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusion": True})
+        for library, text, listed in (("_C.abi3.so", b"\0rms_norm_dynamic_per_token_quant\0" + check, True),
+                                      ("_C_stable_libtorch.abi3.so", b"Input must be contiguous in the last dimension", False)):
+            with tempfile.TemporaryDirectory() as d, self.subTest(library=library):
+                with open(os.path.join(d, library), "wb") as f:
+                    f.write(b"\x7fELF" + text)
+                vllm = type(sys)("vllm")
+                vllm.__file__ = os.path.join(d, "__init__.py")
+                self.assertNotIn("contiguous_input_ops", config_sent(ours))  # outside vLLM: as given
+                with stand_in_modules({"vllm": vllm}):
+                    sent = config_sent(ours)
+                    given = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusion": True, "contiguous_input_ops": []})
+                    off = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusion": False})
+                    self.assertEqual(config_sent(given)["contiguous_input_ops"], [])  # given: kept
+                    self.assertNotIn("contiguous_input_ops", config_sent(off))  # no norm fusion: not asked
+                if listed:
+                    self.assertEqual(sent["contiguous_input_ops"], ["torch.ops._C.rms_norm_dynamic_per_token_quant.default",
+                                                                    "torch.ops._C.rms_norm_per_block_quant.default"])
+                else:
+                    self.assertNotIn("contiguous_input_ops", sent)
+
     def test_vllms_donated_inputs_become_placeholder_names(self):
         graph = spec_example_graph()
         # vLLM main's pass context: node indices of the graph; non-placeholders and strays are ignored.

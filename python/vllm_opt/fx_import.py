@@ -359,6 +359,40 @@ def vllm_attn_output_quant():
     return out
 
 
+# The check vLLM's per-token and per-block norm kernels made before PR 36551
+# (March 2026), in the text TORCH_CHECK keeps in the library; after it they
+# read rows `input.stride(-2)` apart and check only the last dim.
+_CONTIGUOUS_INPUT_CHECK = b"Expected out.is_contiguous() && input.is_contiguous() to be true"
+_CONTIGUOUS_INPUT_OPS = ("torch.ops._C.rms_norm_dynamic_per_token_quant.default",
+                         "torch.ops._C.rms_norm_per_block_quant.default")
+_LIBRARY_CHECKS = {}
+
+
+def vllm_contiguous_input_ops():
+    """Inside vLLM: the fused norm + quant ops whose kernel, in the installed
+    vLLM, takes only contiguous input (`contiguous_input_ops`): both, when
+    its `_C` library holds the check those kernels made before PR 36551
+    (the schema did not change; each kernel's check is the only statement of
+    its contract); [] when it does not, or vLLM has no such library. Read
+    once a process (a search of the mapped file: ~5-40 ms)."""
+    import glob
+    import mmap
+
+    vllm = sys.modules.get("vllm")
+    root = os.path.dirname(getattr(vllm, "__file__", None) or "")
+    libraries = sorted(glob.glob(os.path.join(root, "_C.abi3.so")) + glob.glob(os.path.join(root, "_C_stable_libtorch*.so"))) if root else []
+    found = False
+    for path in libraries:
+        if path not in _LIBRARY_CHECKS:
+            try:
+                with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                    _LIBRARY_CHECKS[path] = m.find(_CONTIGUOUS_INPUT_CHECK) != -1
+            except (OSError, ValueError):
+                _LIBRARY_CHECKS[path] = False
+        found = found or _LIBRARY_CHECKS[path]
+    return list(_CONTIGUOUS_INPUT_OPS) if found else []
+
+
 def _for_vllm(pass_):
     """`pass_.for_vllm()`, by a name pickle can find."""
     return pass_.for_vllm()
@@ -546,8 +580,21 @@ class VllmOptPass:
         layers = vllm_attn_output_quant()
         return config if layers is None else dict(config, attn_output_quant=layers)
 
+    def _with_contiguous_input_ops(self, config):
+        """Inside vLLM: the fused norms its kernels take only on contiguous
+        rows (`contiguous_input_ops`: vLLM before PR 36551 checks it, and a
+        norm of a slice, DeepSeek's `q_a_layernorm`, would fail there). As it
+        was outside vLLM, with the norm fusions off, or when the user gave
+        the list."""
+        on = config.get("fuse_norm_quant", config.get("enable_fusion"))
+        if not on or "contiguous_input_ops" in config or "vllm" not in sys.modules:
+            return config
+        ops = vllm_contiguous_input_ops()
+        return dict(config, contiguous_input_ops=ops) if ops else config
+
     def _common(self, donated=()):
-        config = self._with_attn_output_quant(self._with_unavailable_ops(self._effective_config()))
+        config = self._with_unavailable_ops(self._effective_config())
+        config = self._with_attn_output_quant(self._with_contiguous_input_ops(config))
         if donated:
             config = dict(config, donated_inputs=list(donated))
         return ["--config", json.dumps(config, sort_keys=True), "--tp-size", str(self.tp_size), *self.extra_args]

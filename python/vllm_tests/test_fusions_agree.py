@@ -204,6 +204,15 @@ class FusionsAgree(unittest.TestCase):
         self.assertEqual(adds(theirs.graph), sorted(EPSILONS[:2]))
         self.assertEqual(adds(ours.graph), sorted(EPSILONS))
 
+    def test_the_installed_vllm_says_whether_its_fused_norms_take_strided_rows(self):
+        # vLLM 0.11's per-token norm kernel checks `input.is_contiguous()`
+        # (a norm of a slice, DeepSeek's q_a_layernorm, fails there); main's
+        # read rows `input.stride(-2)` apart (PR 36551). Read off the library.
+        from vllm_opt.fx_import import vllm_contiguous_input_ops
+
+        self.assertEqual(vllm_contiguous_input_ops(), [] if GROUPS else [
+            "torch.ops._C.rms_norm_dynamic_per_token_quant.default", "torch.ops._C.rms_norm_per_block_quant.default"])
+
     def test_vllms_native_layers_fuse_everywhere_with_vllm_opt(self):
         # vLLM's layers without custom ops (Inductor's default in vLLM): its
         # RMSNorm and QuantFP8 forward_native, decomposed ATen. vLLM 0.11's

@@ -106,7 +106,7 @@ op keeps the quant's recorded shapes, so its block-scale buffer gets
 build has the fused kernel (SM100); a graph with `scaled_fp4_quant` in it
 comes from such a build.",
     anchor: Some("func.func"),
-    options: &[crate::fusion::DEBUG_NODE, crate::fusion::UNAVAILABLE_OPS],
+    options: &[crate::fusion::DEBUG_NODE, crate::fusion::UNAVAILABLE_OPS, crate::fusion::CONTIGUOUS_INPUT_OPS],
     statistics: &[
         PassStatistic { name: "silu-mul-static-quant", description: "silu_and_mul + static quant fused" },
         PassStatistic { name: "silu-mul-per-group-quant", description: "silu_and_mul + per-group quant fused" },

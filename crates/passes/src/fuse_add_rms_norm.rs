@@ -59,7 +59,7 @@ Runs where a pass that fuses or shards `fused_add_rms_norm` runs:
 the Transformers backend, which vllm-opt cannot see; the pattern itself
 does not occur in vLLM's own models, which call the fused op).",
     anchor: Some("func.func"),
-    options: &[crate::fusion::DEBUG_NODE, crate::fusion::UNAVAILABLE_OPS],
+    options: &[crate::fusion::DEBUG_NODE, crate::fusion::UNAVAILABLE_OPS, crate::fusion::CONTIGUOUS_INPUT_OPS],
     statistics: &[
         PassStatistic { name: "add-rms-norm", description: "add + rms_norm fused" },
         PassStatistic { name: "native-rms", description: "Decomposed RMSNorms of an add raised to the custom op (then fused)" },

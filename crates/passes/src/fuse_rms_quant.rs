@@ -175,7 +175,7 @@ The native residual form normalizes the unrounded f32 sum while the fused
 kernel normalizes the bf16 one (as in vLLM ≥ 0.12, which fuses this form
 too): tests/all/numerics.rs measures it.",
     anchor: Some("func.func"),
-    options: &[crate::fusion::DEBUG_NODE, crate::fusion::UNAVAILABLE_OPS],
+    options: &[crate::fusion::DEBUG_NODE, crate::fusion::UNAVAILABLE_OPS, crate::fusion::CONTIGUOUS_INPUT_OPS],
     statistics: &[
         PassStatistic { name: "rms-static-quant", description: "rms_norm + static quant fused" },
         PassStatistic { name: "fused-add-rms-static-quant", description: "fused_add_rms_norm + static quant fused" },

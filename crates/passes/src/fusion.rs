@@ -56,6 +56,18 @@ pub const UNAVAILABLE_OPS: mlir_support::pass::PassOption = mlir_support::pass::
     default: "",
 };
 
+/// The PyTorch targets (comma-separated) of fused ops whose kernel, in the
+/// running vLLM, takes only contiguous input: a rule whose fused op would be
+/// one does not fire where its `input` is recorded strided (the pipeline's
+/// `contiguous_input_ops`; vLLM before PR 36551, March 2026, checks
+/// `input.is_contiguous()` in its per-token and per-block norm kernels,
+/// where a norm of a slice, DeepSeek's `q_a_layernorm`, has rows apart).
+pub const CONTIGUOUS_INPUT_OPS: mlir_support::pass::PassOption = mlir_support::pass::PassOption {
+    name: "contiguous-input-ops",
+    description: "PyTorch targets (comma-separated) whose kernel takes only contiguous input: no rule writes one on strided input",
+    default: "",
+};
+
 /// The PyTorch target a fused op is written back as: its in-place twin's
 /// (what fix-functionalization leaves), else its own.
 pub fn exported_target(op: &str) -> Option<&'static str> {
@@ -68,6 +80,21 @@ pub fn exported_target(op: &str) -> Option<&'static str> {
 pub fn unavailable(fused: &str, unavailable: &str) -> Option<String> {
     let target = exported_target(fused)?;
     unavailable.split(',').any(|t| t == target).then(|| format!("{target} is not in the running vLLM (unavailable-ops)"))
+}
+
+/// Why the match's fused op may not take its `input` here: the op is in
+/// `contiguous` (a `contiguous-input-ops` option's value) and the input's
+/// recorded strides are not row-major (rows apart, a slice's).
+fn strided_input(rule: &Rule, m: &Match<'_, '_>, contiguous: &str) -> Option<String> {
+    let target = exported_target(rule.fused)?;
+    if !contiguous.split(',').any(|t| t == target) {
+        return None;
+    }
+    let def = vllm_dialect::op(rule.fused)?;
+    let input = def.operands.iter().position(|o| o.name == "input").and_then(|i| *rule.operands.get(i)?)?;
+    let record = provenance::value_meta_as::<Box<serde_json::value::RawValue>>(m.value(input)?)?;
+    (provenance::layout(record.get()) != provenance::Layout::RowMajor)
+        .then(|| format!("its input is strided and {target} takes contiguous input in the running vLLM (contiguous-input-ops)"))
 }
 
 /// A value of the matched ops, by declared name.
@@ -419,7 +446,13 @@ fn keep_recorded_meta<'c>(
 
 /// Applies `rules` to every op in the body of `func` (one forward sweep; rules
 /// in table order); returns the number of rewrites of each rule.
-pub fn apply(func: OperationRef<'_, '_>, rules: &[Rule], debug_node: &str, unavailable_ops: &str) -> Vec<(&'static str, u64)> {
+pub fn apply(
+    func: OperationRef<'_, '_>,
+    rules: &[Rule],
+    debug_node: &str,
+    unavailable_ops: &str,
+    contiguous_input_ops: &str,
+) -> Vec<(&'static str, u64)> {
     let mut counts: Vec<(&'static str, u64)> = rules.iter().map(|r| (r.name, 0)).collect();
     let handle = ir::ContextHandle::of(&func);
     let ctx = handle.get();
@@ -440,7 +473,11 @@ pub fn apply(func: OperationRef<'_, '_>, rules: &[Rule], debug_node: &str, unava
             }
             match matches(ctx, rule, op) {
                 Ok(m) => {
-                    if rewrite(ctx, block, rule, &m) {
+                    if let Some(why) = strided_input(rule, &m, contiguous_input_ops) {
+                        if explain {
+                            ir::emit_remark(op.location(), &format!("rule '{}' matched but {why}", rule.name));
+                        }
+                    } else if rewrite(ctx, block, rule, &m) {
                         if explain {
                             ir::emit_remark(op.location(), &format!("rule '{}' fused node '{debug_node}'", rule.name));
                         }
@@ -468,7 +505,8 @@ pub fn run(
     run: &mlir_support::pass::PassRun<'_>,
     rules: &[Rule],
 ) -> Result<(), mlir_support::pass::PassFailed> {
-    for (name, n) in apply(func, rules, run.option("debug-node"), run.option(UNAVAILABLE_OPS.name)) {
+    let (unavailable, contiguous) = (run.option(UNAVAILABLE_OPS.name), run.option(CONTIGUOUS_INPUT_OPS.name));
+    for (name, n) in apply(func, rules, run.option("debug-node"), unavailable, contiguous) {
         run.bump(name, n);
     }
     Ok(())

@@ -49,6 +49,13 @@ pub struct PassConfig {
     /// kernels (0.11 has no per-block norm or SiLU quant); the graph does not
     /// say which vLLM runs it, the process does (`VllmOptPass` fills it in).
     pub unavailable_ops: Vec<String>,
+    /// Fused ops (PyTorch targets) whose kernel in the running vLLM takes
+    /// only contiguous input: the fusions do not write one on a strided
+    /// input (a norm of a slice, DeepSeek's `q_a_layernorm`). vLLM before
+    /// PR 36551 (March 2026) checks `input.is_contiguous()` in its per-token
+    /// and per-block norm kernels; the schema does not say so, the running
+    /// library does (`VllmOptPass` fills it in).
+    pub contiguous_input_ops: Vec<String>,
     /// Which layers' attention writes each quant in its epilogue (kind:
     /// `fp8_static`, `nvfp4`, `fp8_group128`, `fp8_group64` -> layer names,
     /// `*` for every layer; a kind left out: no layer). vLLM asks each
@@ -82,6 +89,7 @@ impl Default for PassConfig {
             donate_inputs: false,
             donated_inputs: vec![],
             unavailable_ops: vec![],
+            contiguous_input_ops: vec![],
             attn_output_quant: None,
             dump_graph_stages: vec![],
             dump_graph_dir: None,
@@ -113,6 +121,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("donate_inputs", "donate_inputs"),
     ("donated_inputs", "donated_inputs"),
     ("unavailable_ops", "unavailable_ops"),
+    ("contiguous_input_ops", "contiguous_input_ops"),
     ("attn_output_quant", "attn_output_quant"),
     ("dump_graph_stages", "dump_graph_stages"),
     ("dump_graph_dir", "dump_graph_dir"),
@@ -238,11 +247,12 @@ impl PassConfig {
                 self.donated_inputs = string_set(v, |s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
                     .ok_or_else(|| ConfigError(format!("config: '{spelling}' must be a list of placeholder names, got {v}")))?;
             }
-            "unavailable_ops" => {
-                self.unavailable_ops = string_set(v, |s| s.starts_with("torch.ops.") && !s.contains([' ', ',', '=', '{', '}']))
-                    .ok_or_else(|| {
+            "unavailable_ops" | "contiguous_input_ops" => {
+                let targets =
+                    string_set(v, |s| s.starts_with("torch.ops.") && !s.contains([' ', ',', '=', '{', '}'])).ok_or_else(|| {
                         ConfigError(format!("config: '{spelling}' must be a list of PyTorch op targets (torch.ops...), got {v}"))
                     })?;
+                *(if field == "unavailable_ops" { &mut self.unavailable_ops } else { &mut self.contiguous_input_ops }) = targets;
             }
             "attn_output_quant" => {
                 let kinds: Vec<&str> = vllm_passes::ATTN_OUTPUT_QUANTS.iter().map(|(k, _)| *k).collect();
@@ -356,6 +366,9 @@ impl PassConfig {
         }
         if !self.unavailable_ops.is_empty() {
             m.insert("unavailable_ops".into(), serde_json::to_value(&self.unavailable_ops).unwrap_or_default());
+        }
+        if !self.contiguous_input_ops.is_empty() {
+            m.insert("contiguous_input_ops".into(), serde_json::to_value(&self.contiguous_input_ops).unwrap_or_default());
         }
         if let Some(layers) = &self.attn_output_quant {
             m.insert("attn_output_quant".into(), serde_json::to_value(layers).unwrap_or_default());

@@ -6,7 +6,7 @@ use crate::shape::ShapeContext;
 use mlir_support::pass::{self, Pass};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use vllm_passes::fusion::UNAVAILABLE_OPS;
+use vllm_passes::fusion::{CONTIGUOUS_INPUT_OPS, UNAVAILABLE_OPS};
 
 /// Why a pass does not run under a shape context, or `Ok` when it does.
 pub type Applicability = Result<(), String>;
@@ -347,8 +347,12 @@ impl PostGradPassManager {
                 }
                 options.insert(0, opts);
             }
-            if takes(UNAVAILABLE_OPS.name) && !self.config.unavailable_ops.is_empty() {
-                options.push(format!("{}={}", UNAVAILABLE_OPS.name, self.config.unavailable_ops.join(",")));
+            for (option, targets) in
+                [(&UNAVAILABLE_OPS, &self.config.unavailable_ops), (&CONTIGUOUS_INPUT_OPS, &self.config.contiguous_input_ops)]
+            {
+                if takes(option.name) && !targets.is_empty() {
+                    options.push(format!("{}={}", option.name, targets.join(",")));
+                }
             }
             if let (true, Some(layers)) = (slot.pass == "vllm-fuse-attn-quant", &self.config.attn_output_quant) {
                 for (kind, option) in &vllm_passes::ATTN_OUTPUT_QUANTS {
