@@ -22,11 +22,12 @@
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the query and key are not cut out of the same qkv
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the query and key are not qkv's first two chunks
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the rotary's input is not a view of a norm
-// EXPLAIN: remark: vllm-fuse-qk-norm-rope: the rotary turns 32 of the head's 64 dims; the kernel's lanes exchange halves of whole heads only
+// EXPLAIN: remark: vllm-fuse-qk-norm-rope: the rotary turns 32 of the head's 64 dims; vllm-opt's kernel rotates whole heads only
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the first half is not a difference
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: x1 * cos not found
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the halves are not rotated as GPT-J rotates them (x1 cos - x2 sin, x2 cos + x1 sin)
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the concatenation is not of two halves of the head
+// EXPLAIN: remark: vllm-fuse-qk-norm-rope: qkv's rows are recorded apart (strided); the kernel takes contiguous rows
 
 // PIPE-LABEL: func.func @qwen3
 // PIPE-NEXT: %[[QKV:.*]] = "aten.mm"(%arg0, %arg1)
@@ -655,4 +656,25 @@ func.func @native_rope_gptj_query_neox_key(%x: tensor<?x64xbf16>, %wqkv: tensor<
   %kf = "aten.cat"(%ko1, %ko2) {dim = -1 : i64} : (tensor<?x1x32xbf16>, tensor<?x1x32xbf16>) -> tensor<?x1x64xbf16>
   %kr = "aten.reshape"(%kf) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
   return %qr, %kr, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
+}
+
+// -----
+
+// qkv recorded as rows of a wider tensor (1024 elements apart): vLLM's
+// kernel checks `qkv.is_contiguous()`, and writes the packed rows in place.
+// CHECK-LABEL: func.func @strided_qkv
+// CHECK-NOT: fused_qk_norm_rope
+// CHECK: vllm.rotary_embedding
+func.func @strided_qkv(%qkv: tensor<?x512xbf16> {fx.name = "qkv", fx.meta = "{\"shape\":[\"s0\",512],\"dtype\":\"bfloat16\",\"stride\":[1024,1],\"device\":\"cuda:0\"}"}, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<4096x64xbf16>, %pos: tensor<?xi64>) -> (tensor<?x256xbf16>, tensor<?x128xbf16>, tensor<?x128xbf16>) {
+  %q = "aten.slice"(%qkv) {dim = -1 : i64, start = 0 : i64, end = 256 : i64, step = 1 : i64} : (tensor<?x512xbf16>) -> tensor<?x256xbf16>
+  %k = "aten.slice"(%qkv) {dim = -1 : i64, start = 256 : i64, end = 384 : i64, step = 1 : i64} : (tensor<?x512xbf16>) -> tensor<?x128xbf16>
+  %v = "aten.slice"(%qkv) {dim = -1 : i64, start = 384 : i64, end = 512 : i64, step = 1 : i64} : (tensor<?x512xbf16>) -> tensor<?x128xbf16>
+  %qh = "aten.view"(%q) {shape = array<i64: -1, 4, 64>} : (tensor<?x256xbf16>) -> tensor<?x4x64xbf16>
+  %qn = "vllm.rms_norm"(%qh, %qw) {epsilon = 1.0e-6 : f64} : (tensor<?x4x64xbf16>, tensor<64xbf16>) -> tensor<?x4x64xbf16>
+  %qf = "aten.view"(%qn) {shape = array<i64: -1, 256>} : (tensor<?x4x64xbf16>) -> tensor<?x256xbf16>
+  %kh = "aten.view"(%k) {shape = array<i64: -1, 2, 64>} : (tensor<?x128xbf16>) -> tensor<?x2x64xbf16>
+  %kn = "vllm.rms_norm"(%kh, %kw) {epsilon = 1.0e-6 : f64} : (tensor<?x2x64xbf16>, tensor<64xbf16>) -> tensor<?x2x64xbf16>
+  %kf = "aten.view"(%kn) {shape = array<i64: -1, 128>} : (tensor<?x2x64xbf16>) -> tensor<?x128xbf16>
+  %q2, %k2 = "vllm.rotary_embedding"(%pos, %qf, %kf, %cache) {head_size = 64 : i64, is_neox = true} : (tensor<?xi64>, tensor<?x256xbf16>, tensor<?x128xbf16>, tensor<4096x64xbf16>) -> (tensor<?x256xbf16>, tensor<?x128xbf16>) loc("rope")
+  return %q2, %k2, %v : tensor<?x256xbf16>, tensor<?x128xbf16>, tensor<?x128xbf16>
 }

@@ -58,12 +58,14 @@ cache, one positions tensor and one style are paired (statistic
 Conditions, each explained at `debug-node` when it fails: bf16 or f16 rows
 with a static width, `D` in {64, 128, 256} (vLLM's kernel) and the
 rotary's `head_size`, a rotary over the whole head (the cache's rows `D`
-wide: vLLM's kernel exchanges the halves with a warp shuffle that the lanes
-past a partial rotary skip, which the shuffle's full mask does not allow), one
+wide: vllm-opt's own kernel rotates whole heads; vLLM 0.33.0's checks
+`rotary_dim <= head_dim` and even, read off its library, so it may take a
+partial rotary, which is left unfused here), one
 epsilon for both norms (any value), weights of `D` elements of the rows'
 type, the slices at `[0, Hq*D)`, `[Hq*D, (Hq+Hk)*D)` and the value heads
 after them, each intermediate read only by the next op of the chain, and
-every reader of `v` after the rotary embedding.",
+every reader of `v` after the rotary embedding, and `qkv` recorded as
+contiguous rows (vLLM's kernel checks `qkv.is_contiguous()`).",
     anchor: Some("func.func"),
     options: &[crate::fusion::DEBUG_NODE, crate::fusion::UNAVAILABLE_OPS],
     statistics: &[
@@ -302,7 +304,10 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         let t = native::elem(qkv).unwrap_or_default();
         let n = dims(qkv).and_then(|s| s[1]).unwrap_or(0);
         let rot_dims = dims(rot.cache).and_then(|s| s.get(1).copied().flatten());
-        let checks: [(bool, String); 9] = [
+        // vLLM's kernel checks `qkv.is_contiguous()` and writes the packed rows in place.
+        let contiguous = vllm_dialect::provenance::value_meta_as::<Box<serde_json::value::RawValue>>(qkv)
+            .is_none_or(|r| vllm_dialect::provenance::layout(r.get()) == vllm_dialect::provenance::Layout::RowMajor);
+        let checks: [(bool, String); 10] = [
             (k.chunk.qkv == qkv, "the query and key are not cut out of the same qkv".into()),
             (matches!(t.as_str(), "bf16" | "f16"), format!("the kernel takes bf16 or f16 rows, not {t}")),
             (HEAD_DIMS.contains(&d), format!("head_size {d} is not one the kernel is built for (64, 128, 256)")),
@@ -316,11 +321,12 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             (
                 rot_dims == Some(d),
                 format!(
-                    "the rotary turns {} of the head's {d} dims; the kernel's lanes exchange halves of whole heads only",
+                    "the rotary turns {} of the head's {d} dims; vllm-opt's kernel rotates whole heads only",
                     rot_dims.map_or("a symbolic number".into(), |r| r.to_string())
                 ),
             ),
             ((n - q.chunk.width - k.chunk.width) % d == 0, "the value chunk is not whole heads".into()),
+            (contiguous, "qkv's rows are recorded apart (strided); the kernel takes contiguous rows".into()),
         ];
         if let Some((_, why)) = checks.iter().find(|(ok, _)| !ok) {
             return Err(why.clone());
