@@ -22,8 +22,9 @@ fn options(config: &str, shape: Option<ShapeContext>) -> CompileOptions {
 
 thread_local! {
     static SYMBOLIC: CompileOptions = options(
-        // The per-token norm fused only on contiguous input (vLLM before PR 36551).
+        // The per-token norm fused only on contiguous input (vLLM before PR 36551); partial rotaries fuse.
         r#"{"eliminate_noops": true, "enable_fusion": true, "enable_attn_fusion": true, "enable_qk_norm_rope_fusion": true,
+            "qk_norm_rope_partial_rotary": true,
             "contiguous_input_ops": ["torch.ops._C.rms_norm_dynamic_per_token_quant.default"]}"#,
         None,
     );

@@ -320,10 +320,6 @@ class VllmOptPassTest(unittest.TestCase):
         # vLLM 0.11 has no per-block norm nor SiLU quant: inside a vLLM
         # process, the fused targets vllm-opt lists that torch cannot resolve
         # go in the config, so that those fusions stay off.
-        def config_sent(pass_):
-            args = pass_._common()
-            return json.loads(args[args.index("--config") + 1])
-
         packet = type("OpOverloadPacket", (), {"default": object()})()
         c_ops = types.SimpleNamespace(**{name: packet for name in (
             "rms_norm_static_fp8_quant", "fused_add_rms_norm_static_fp8_quant", "rms_norm_dynamic_per_token_quant",
@@ -346,10 +342,6 @@ class VllmOptPassTest(unittest.TestCase):
         # vLLM fuses a quant into an attention only where the layer's backend
         # writes it (FlashAttention, its default on Hopper, writes none): the
         # layers in vLLM's forward context are asked, as vLLM's own pass asks.
-        def config_sent(pass_):
-            args = pass_._common()
-            return json.loads(args[args.index("--config") + 1])
-
         keys = type(sys)("vllm.model_executor.layers.quantization.utils.quant_utils")
         keys.kFp8StaticTensorSym, keys.kNvfp4Quant, keys.kFp8Dynamic128Sym = "fp8", "nvfp4", "group128"  # 0.11: no 64
 
@@ -380,21 +372,13 @@ class VllmOptPassTest(unittest.TestCase):
     def test_inside_vllm_its_library_says_whether_the_fused_norms_take_strided_rows(self):
         # vLLM before PR 36551 checks `input.is_contiguous()` in its per-token
         # and per-block norm kernels; only that check's text in its library says so.
-        def config_sent(pass_):
-            args = pass_._common()
-            return json.loads(args[args.index("--config") + 1])
-
         check = b"Expected out.is_contiguous() && input.is_contiguous() to be true, but got false."
         ours = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusion": True})
         for library, text, listed in (("_C.abi3.so", b"\0rms_norm_dynamic_per_token_quant\0" + check, True),
                                       ("_C_stable_libtorch.abi3.so", b"Input must be contiguous in the last dimension", False)):
-            with tempfile.TemporaryDirectory() as d, self.subTest(library=library):
-                with open(os.path.join(d, library), "wb") as f:
-                    f.write(b"\x7fELF" + text)
-                vllm = type(sys)("vllm")
-                vllm.__file__ = os.path.join(d, "__init__.py")
+            with self.subTest(library=library):
                 self.assertNotIn("contiguous_input_ops", config_sent(ours))  # outside vLLM: as given
-                with stand_in_modules({"vllm": vllm}):
+                with stand_in_vllm_library(library, text):
                     sent = config_sent(ours)
                     given = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusion": True, "contiguous_input_ops": []})
                     off = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusion": False})
@@ -405,6 +389,19 @@ class VllmOptPassTest(unittest.TestCase):
                                                                     "torch.ops._C.rms_norm_per_block_quant.default"])
                 else:
                     self.assertNotIn("contiguous_input_ops", sent)
+
+    def test_inside_vllm_its_library_says_whether_partial_rotaries_fuse(self):
+        # vLLM 0.33's fused_qk_norm_rope checks `rotary_dim <= head_dim`: it
+        # rotates part of a head, and GLM-4's partial rotaries fuse there.
+        ours = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_qk_norm_rope_fusion": True})
+        for text, partial in ((b"rotary_dim must be less than or equal to head_dim", True), (b"fused_qk_norm_rope", False)):
+            with self.subTest(partial=partial):
+                self.assertNotIn("qk_norm_rope_partial_rotary", config_sent(ours))  # outside vLLM: as given
+                with stand_in_vllm_library("_C_stable_libtorch.abi3.so", text):
+                    sent = config_sent(ours)
+                    off = VllmOptPass(os.environ["VLLM_OPT"], config={"enable_fusion": True})
+                    self.assertNotIn("qk_norm_rope_partial_rotary", config_sent(off))  # no q/k fusion: not asked
+                self.assertEqual(sent.get("qk_norm_rope_partial_rotary"), True if partial else None)
 
     def test_vllms_donated_inputs_become_placeholder_names(self):
         graph = spec_example_graph()
@@ -469,10 +466,6 @@ class VllmOptPassTest(unittest.TestCase):
         # fused op uses, sized for its max_token_num: ours may not exceed it, and
         # without one the fusion is off. vLLM main keeps the limit on the pass,
         # 0.10 in its allreduce_params; vLLM configures its passes after ours is made.
-        def config_sent(pass_):
-            args = pass_._common()
-            return json.loads(args[args.index("--config") + 1])
-
         manager = type("PostGradPassManager", (), {})()
         manager.passes = []
         vllm_config = type(sys)("vllm.config")
@@ -531,6 +524,25 @@ def stand_in_vllm_inductor_pass(get_pass_context):
     names = ["vllm", "vllm.compilation", "vllm.compilation.passes"]
     with stand_in_modules({**{n: type(sys)(n) for n in names}, module.__name__: module}):
         yield module.InductorPass
+
+
+def config_sent(pass_):
+    """The config VllmOptPass hands vllm-opt (what it fills in included)."""
+    args = pass_._common()
+    return json.loads(args[args.index("--config") + 1])
+
+
+@contextlib.contextmanager
+def stand_in_vllm_library(library, text):
+    """A `vllm` package importable for the block, whose `_C` library (a file
+    named `library`) holds `text`."""
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, library), "wb") as f:
+            f.write(b"\x7fELF\0" + text)
+        vllm = type(sys)("vllm")
+        vllm.__file__ = os.path.join(d, "__init__.py")
+        with stand_in_modules({"vllm": vllm}):
+            yield
 
 
 @contextlib.contextmanager

@@ -365,16 +365,16 @@ def vllm_attn_output_quant():
 _CONTIGUOUS_INPUT_CHECK = b"Expected out.is_contiguous() && input.is_contiguous() to be true"
 _CONTIGUOUS_INPUT_OPS = ("torch.ops._C.rms_norm_dynamic_per_token_quant.default",
                          "torch.ops._C.rms_norm_per_block_quant.default")
+# The check of a fused_qk_norm_rope kernel that rotates part of a head (vLLM 0.33.0's).
+_PARTIAL_ROTARY_CHECK = b"rotary_dim must be less than or equal to head_dim"
 _LIBRARY_CHECKS = {}
 
 
-def vllm_contiguous_input_ops():
-    """Inside vLLM: the fused norm + quant ops whose kernel, in the installed
-    vLLM, takes only contiguous input (`contiguous_input_ops`): both, when
-    its `_C` library holds the check those kernels made before PR 36551
-    (the schema did not change; each kernel's check is the only statement of
-    its contract); [] when it does not, or vLLM has no such library. Read
-    once a process (a search of the mapped file: ~5-40 ms)."""
+def _vllm_library_says(text):
+    """Whether the running vLLM's `_C` library holds `text` (a kernel's
+    `TORCH_CHECK` message: the only statement of a contract its schema does
+    not give). Each library searched once a process for each text (a search
+    of the mapped file: ~5-40 ms); False without vLLM or its library."""
     import glob
     import mmap
 
@@ -383,14 +383,30 @@ def vllm_contiguous_input_ops():
     libraries = sorted(glob.glob(os.path.join(root, "_C.abi3.so")) + glob.glob(os.path.join(root, "_C_stable_libtorch*.so"))) if root else []
     found = False
     for path in libraries:
-        if path not in _LIBRARY_CHECKS:
+        if (path, text) not in _LIBRARY_CHECKS:
             try:
                 with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                    _LIBRARY_CHECKS[path] = m.find(_CONTIGUOUS_INPUT_CHECK) != -1
+                    _LIBRARY_CHECKS[path, text] = m.find(text) != -1
             except (OSError, ValueError):
-                _LIBRARY_CHECKS[path] = False
-        found = found or _LIBRARY_CHECKS[path]
-    return list(_CONTIGUOUS_INPUT_OPS) if found else []
+                _LIBRARY_CHECKS[path, text] = False
+        found = found or _LIBRARY_CHECKS[path, text]
+    return found
+
+
+def vllm_contiguous_input_ops():
+    """Inside vLLM: the fused norm + quant ops whose kernel, in the installed
+    vLLM, takes only contiguous input (`contiguous_input_ops`): both, when
+    its `_C` library holds the check those kernels made before PR 36551
+    (the schema did not change); [] when it does not, or vLLM has no such
+    library."""
+    return list(_CONTIGUOUS_INPUT_OPS) if _vllm_library_says(_CONTIGUOUS_INPUT_CHECK) else []
+
+
+def vllm_partial_rotary():
+    """Inside vLLM: whether its fused_qk_norm_rope kernel rotates part of a
+    head (`qk_norm_rope_partial_rotary`): its library holds the check
+    `rotary_dim <= head_dim` (vLLM 0.33.0's does)."""
+    return _vllm_library_says(_PARTIAL_ROTARY_CHECK)
 
 
 def _for_vllm(pass_):
@@ -592,9 +608,18 @@ class VllmOptPass:
         ops = vllm_contiguous_input_ops()
         return dict(config, contiguous_input_ops=ops) if ops else config
 
+    def _with_partial_rotary(self, config):
+        """Inside vLLM, with the q/k-norm + RoPE fusion on: whether its
+        kernel rotates part of a head (`qk_norm_rope_partial_rotary`, read
+        off its library), so that GLM-4's partial rotaries fuse as vLLM's own
+        pass fuses them. As it was outside vLLM, or when the user gave it."""
+        if not config.get("enable_qk_norm_rope_fusion") or "qk_norm_rope_partial_rotary" in config or "vllm" not in sys.modules:
+            return config
+        return dict(config, qk_norm_rope_partial_rotary=True) if vllm_partial_rotary() else config
+
     def _common(self, donated=()):
         config = self._with_unavailable_ops(self._effective_config())
-        config = self._with_attn_output_quant(self._with_contiguous_input_ops(config))
+        config = self._with_attn_output_quant(self._with_partial_rotary(self._with_contiguous_input_ops(config)))
         if donated:
             config = dict(config, donated_inputs=list(donated))
         return ["--config", json.dumps(config, sort_keys=True), "--tp-size", str(self.tp_size), *self.extra_args]

@@ -439,7 +439,7 @@ def make_inputs(kernel, rows, device="cpu", generator=None, static_scale=0.05, s
         elif name == "cos_sin_cache":
             # Rows [cos.., sin..] of angles, as vLLM's rotary cache holds them.
             heads = kernel.entry["heads"]
-            angle = torch.rand(heads["cache_rows"], heads["head_dim"] // 2, **draw) * 6.2831855
+            angle = torch.rand(heads["cache_rows"], heads.get("rotary_dim", heads["head_dim"]) // 2, **draw) * 6.2831855
             v = torch.cat([angle.cos(), angle.sin()], dim=-1)
         elif name == "position_ids":
             v = torch.randint(0, kernel.entry["heads"]["cache_rows"], (rows,), **draw)

@@ -1081,12 +1081,17 @@ fn qk_norm_rope_kernel_matches_the_reference() -> Result<(), Failed> {
     use vllm_interp::kernels as k;
     let mut rng = SplitMix64(77);
     let mut report = Vec::new();
-    let heads = |q, k, v, dim, neox, cache| vllm_codegen::QkHeads { q, k, v, dim, neox, cache, cache_rows: 32 };
+    let heads = |q, k, v, dim, neox, cache| vllm_codegen::QkHeads { q, k, v, dim, rot: dim, neox, cache, cache_rows: 32 };
+    let partial = |h: vllm_codegen::QkHeads, rot| vllm_codegen::QkHeads { rot, ..h };
     let cases = [
         (heads(4, 2, 2, 64, true, "bf16"), DType::BF16),
         (heads(2, 1, 1, 128, false, "f32"), DType::F16),
         (heads(2, 2, 0, 256, true, "bf16"), DType::BF16),
         (heads(3, 1, 2, 128, false, "bf16"), DType::BF16),
+        // Partial rotaries (GLM-4's half): the other dims normalized only.
+        (partial(heads(4, 2, 2, 128, true, "bf16"), 64), DType::BF16),
+        (partial(heads(2, 1, 1, 256, false, "f32"), 64), DType::F16),
+        (partial(heads(2, 2, 1, 64, true, "bf16"), 16), DType::BF16),
     ];
     let rows = 16usize;
     for (h, dt) in cases {
@@ -1098,11 +1103,12 @@ fn qk_norm_rope_kernel_matches_the_reference() -> Result<(), Failed> {
         let qw = round((0..d).map(|_| 1.0 + 0.5 * rng.unit()).collect(), dt);
         let kw = round((0..d).map(|_| 1.0 + 0.5 * rng.unit()).collect(), dt);
         let cache_t = if h.cache == "f32" { DType::F32 } else { DType::BF16 };
-        let cache = round((0..32 * d).map(|_| 2.0 * rng.unit()).collect(), cache_t);
+        let r = h.rot as usize;
+        let cache = round((0..32 * r).map(|_| 2.0 * rng.unit()).collect(), cache_t);
         let pos: Vec<i64> = (0..rows).map(|_| (rng.next_u64() % 32) as i64).collect();
         let posf: Vec<f32> = pos.iter().map(|p| *p as f32).collect();
         let heads_i = k::Heads { q: h.q as usize, k: h.k as usize, v: h.v as usize, dim: d };
-        let want = encode(&k::fused_qk_norm_rope(&qkv, heads_i, KERNEL_EPS, (&qw, &kw), (&posf, &cache, d), h.neox, dt), "", dt);
+        let want = encode(&k::fused_qk_norm_rope(&qkv, heads_i, KERNEL_EPS, (&qw, &kw), (&posf, &cache, r), h.neox, dt), "", dt);
         let buffers = || -> Vec<(&'static str, Vec<u8>)> {
             vec![
                 ("qkv", encode(&qkv, "", dt)),

@@ -583,20 +583,26 @@ fn bf16_ulp(x: f64) -> f64 {
 ///   rotation: within 2^-7 m plus one step;
 /// - the value heads are the same bits.
 fn qk_norm_rope_fusion() -> Result<(), Failed> {
-    let pipeline = "builtin.module(func.func(vllm-fuse-qk-norm-rope,vllm-fix-functionalization,vllm-dce))";
-    let (heads_q, head, rot, eps) = (2usize, 64usize, 64usize, 1e-6f64);
+    let pipeline = |partial: bool| {
+        let option = if partial { "{partial-rotary=true}" } else { "" };
+        format!("builtin.module(func.func(vllm-fuse-qk-norm-rope{option},vllm-fix-functionalization,vllm-dce))")
+    };
+    let (heads_q, head, eps) = (2usize, 64usize, 1e-6f64);
     let (mut checked, mut unfused_off, mut worst_fused, mut worst_unfused) = (0usize, 0usize, 0f64, 0f64);
-    // The custom rotary op (f32, one rounding) and vLLM's native form (in bf16).
-    // (graph, neox)
+    // The custom rotary op (f32, one rounding) and vLLM's native form (in
+    // bf16); a partial rotary (32 of 64 dims) where vLLM's kernel takes one.
+    // (graph, neox, rotary dims)
     let graphs = [
-        (graph("qwen3_qk_norm_rope")?, true),
-        (graph("qwen3_qk_norm_rope_native")?, true),
-        (graph("qwen3_qk_norm_rope_native_gptj")?, false),
+        (graph("qwen3_qk_norm_rope")?, true, 64),
+        (graph("qwen3_qk_norm_rope_native")?, true, 64),
+        (graph("qwen3_qk_norm_rope_native_gptj")?, false, 64),
+        (graph("qwen3_qk_norm_rope_partial")?, true, 32),
     ];
-    for (seed, (text, neox)) in (9000..9016).flat_map(|s| graphs.iter().map(move |g| (s, g))) {
+    for (seed, (text, neox, rot)) in (9000..9016).flat_map(|s| graphs.iter().map(move |g| (s, g))) {
+        let rot = *rot;
         let args = inputs(text, seed)?;
         let (before, _) = run(text, None, &deep(&args))?;
-        let (after, ir) = run(text, Some(pipeline), &deep(&args))?;
+        let (after, ir) = run(text, Some(&pipeline(rot < head)), &deep(&args))?;
         if count(&ir, "vllm.fused_qk_norm_rope_") != 1 || count(&ir, "vllm.rotary_embedding") != 0 || count(&ir, "aten.cat") != 0 {
             return Err(format!("expected one in-place fused_qk_norm_rope and no rotary embedding:\n{ir}").into());
         }

@@ -82,6 +82,7 @@ fn gpu_check_plan_matches_the_manifest() -> Result<(), Failed> {
                     k: n("num_heads_k"),
                     v: n("num_heads_v"),
                     dim: n("head_dim"),
+                    rot: h.get("rotary_dim").and_then(|v| v.as_u64()).unwrap_or(n("head_dim")),
                     neox: h.get("is_neox").and_then(|v| v.as_bool()).unwrap_or(true),
                     cache,
                     cache_rows: n("cache_rows"),

@@ -460,6 +460,34 @@ func.func @qwen3_qk_norm_rope(%qkv: tensor<?x256xbf16>, %qw: tensor<64xbf16>, %k
 
 // -----
 
+// The same with a partial rotary (GLM-4's: the first 32 of the head's 64
+// dims, the cache 32 wide) -> fused_qk_norm_rope where vLLM's kernel takes
+// one (`partial-rotary=true`; numerics::qk_norm_rope_fusion).
+// Arguments: qkv, q_weight, k_weight, cache, positions.
+func.func @qwen3_qk_norm_rope_partial(%qkv: tensor<?x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<16x32xbf16>, %pos: tensor<?xi64>)
+    -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %q = "aten.slice"(%qkv) {dim = -1 : i64, start = 0 : i64, end = 128 : i64, step = 1 : i64} : (tensor<?x256xbf16>) -> tensor<?x128xbf16>
+  %k = "aten.slice"(%qkv) {dim = -1 : i64, start = 128 : i64, end = 192 : i64, step = 1 : i64} : (tensor<?x256xbf16>) -> tensor<?x64xbf16>
+  %v = "aten.slice"(%qkv) {dim = -1 : i64, start = 192 : i64, end = 256 : i64, step = 1 : i64} : (tensor<?x256xbf16>) -> tensor<?x64xbf16>
+  %qh = "aten.view"(%q) {shape = array<i64: -1, 2, 64>} : (tensor<?x128xbf16>) -> tensor<?x2x64xbf16>
+  %qn = "vllm.rms_norm"(%qh, %qw) {epsilon = 1.0e-6 : f64} : (tensor<?x2x64xbf16>, tensor<64xbf16>) -> tensor<?x2x64xbf16>
+  %qf = "aten.view"(%qn) {shape = array<i64: -1, 128>} : (tensor<?x2x64xbf16>) -> tensor<?x128xbf16>
+  %kh = "aten.view"(%k) {shape = array<i64: -1, 1, 64>} : (tensor<?x64xbf16>) -> tensor<?x1x64xbf16>
+  %kx = "aten.convert_element_type"(%kh) {dtype = f32} : (tensor<?x1x64xbf16>) -> tensor<?x1x64xf32>
+  %ks = "aten.pow_scalar"(%kx) {other = 2 : i64} : (tensor<?x1x64xf32>) -> tensor<?x1x64xf32>
+  %km = "aten.mean"(%ks) {dim = array<i64: -1>, keepdim = true} : (tensor<?x1x64xf32>) -> tensor<?x1x1xf32>
+  %ke = "aten.add_scalar"(%km) {other = 1.0e-6 : f64} : (tensor<?x1x1xf32>) -> tensor<?x1x1xf32>
+  %kr = "aten.rsqrt"(%ke) : (tensor<?x1x1xf32>) -> tensor<?x1x1xf32>
+  %ky = "aten.mul"(%kx, %kr) : (tensor<?x1x64xf32>, tensor<?x1x1xf32>) -> tensor<?x1x64xf32>
+  %kt = "aten.convert_element_type"(%ky) {dtype = bf16} : (tensor<?x1x64xf32>) -> tensor<?x1x64xbf16>
+  %kn = "aten.mul"(%kt, %kw) : (tensor<?x1x64xbf16>, tensor<64xbf16>) -> tensor<?x1x64xbf16>
+  %kf = "aten.view"(%kn) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
+  %q2, %k2 = "vllm.rotary_embedding"(%pos, %qf, %kf, %cache) {head_size = 64 : i64, is_neox = true} : (tensor<?xi64>, tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<16x32xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>)
+  return %q2, %k2, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
+}
+
+// -----
+
 // The same with vLLM's native neox rotary (custom ops off: the halves of
 // cache[positions] times the halves of each head, in bf16, concatenated)
 // -> fused_qk_norm_rope (numerics::qk_norm_rope_fusion). Arguments: qkv,

@@ -8,6 +8,9 @@
 // RUN: vllm-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(vllm-fuse-qk-norm-rope{debug-node=rope}))' 2>&1 >/dev/null | FileCheck %s --check-prefix=EXPLAIN
 // Fix-functionalization then writes qkv in place (no copy: nothing reads it
 // after the fused op). The pipeline and FX: vllm-fuse-qk-norm-rope-pipeline.mlir.
+// With `partial-rotary=true` (the running vLLM's kernel rotates part of a
+// head, as 0.33.0's does) a partial rotary fuses too.
+// RUN: vllm-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(vllm-fuse-qk-norm-rope{partial-rotary=true}))' | FileCheck %s --check-prefix=PARTIAL
 // RUN: vllm-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(vllm-fuse-qk-norm-rope,vllm-fix-functionalization))' | FileCheck %s --check-prefix=PIPE
 
 // STATS: vllm-fuse-qk-norm-rope
@@ -22,7 +25,7 @@
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the query and key are not cut out of the same qkv
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the query and key are not qkv's first two chunks
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the rotary's input is not a view of a norm
-// EXPLAIN: remark: vllm-fuse-qk-norm-rope: the rotary turns 32 of the head's 64 dims; vllm-opt's kernel rotates whole heads only
+// EXPLAIN: remark: vllm-fuse-qk-norm-rope: the rotary turns 32 of the head's 64 dims; a partial rotary fuses only where vLLM's kernel takes one (partial-rotary)
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the first half is not a difference
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: x1 * cos not found
 // EXPLAIN: remark: vllm-fuse-qk-norm-rope: the halves are not rotated as GPT-J rotates them (x1 cos - x2 sin, x2 cos + x1 sin)
@@ -280,10 +283,13 @@ func.func @no_norm(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf16>, %qw: tenso
 
 // -----
 
-// A partial rotary (32 of 64 dims): vLLM's kernel would shuffle with lanes that skip the shuffle.
+// A partial rotary (32 of 64 dims, the cache's width): only where vLLM's
+// kernel takes one; then the fused op gets that cache.
 // CHECK-LABEL: func.func @partial_rotary
 // CHECK-NOT: fused_qk_norm_rope
 // CHECK: vllm.rotary_embedding
+// PARTIAL-LABEL: func.func @partial_rotary
+// PARTIAL: "vllm.fused_qk_norm_rope"({{.*}}) {eps = {{.*}}, head_dim = 64 : i64, is_neox = true, num_heads_k = 1 : i64, num_heads_q = 2 : i64, num_heads_v = 1 : i64} : (tensor<?x256xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<4096x32xbf16>, tensor<?xi64>) -> tensor<?x256xbf16>
 func.func @partial_rotary(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<4096x32xbf16>, %pos: tensor<?xi64>, %other: tensor<?x256xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
   %qkv = "aten.mm"(%x, %wqkv) : (tensor<?x64xbf16>, tensor<64x256xbf16>) -> tensor<?x256xbf16>
   %q = "aten.slice"(%qkv) {dim = -1 : i64, start = 0 : i64, end = 128 : i64, step = 1 : i64} : (tensor<?x256xbf16>) -> tensor<?x128xbf16>
@@ -677,4 +683,25 @@ func.func @strided_qkv(%qkv: tensor<?x512xbf16> {fx.name = "qkv", fx.meta = "{\"
   %kf = "aten.view"(%kn) {shape = array<i64: -1, 128>} : (tensor<?x2x64xbf16>) -> tensor<?x128xbf16>
   %q2, %k2 = "vllm.rotary_embedding"(%pos, %qf, %kf, %cache) {head_size = 64 : i64, is_neox = true} : (tensor<?xi64>, tensor<?x256xbf16>, tensor<?x128xbf16>, tensor<4096x64xbf16>) -> (tensor<?x256xbf16>, tensor<?x128xbf16>) loc("rope")
   return %q2, %k2, %v : tensor<?x256xbf16>, tensor<?x128xbf16>, tensor<?x128xbf16>
+}
+
+// -----
+
+// An odd rotary width: no kernel takes it.
+// PARTIAL-LABEL: func.func @odd_partial_rotary
+// PARTIAL-NOT: fused_qk_norm_rope
+// PARTIAL: vllm.rotary_embedding
+func.func @odd_partial_rotary(%x: tensor<?x64xbf16>, %wqkv: tensor<64x256xbf16>, %qw: tensor<64xbf16>, %kw: tensor<64xbf16>, %cache: tensor<4096x31xbf16>, %pos: tensor<?xi64>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>) {
+  %qkv = "aten.mm"(%x, %wqkv) : (tensor<?x64xbf16>, tensor<64x256xbf16>) -> tensor<?x256xbf16>
+  %q = "aten.slice"(%qkv) {dim = -1 : i64, start = 0 : i64, end = 128 : i64, step = 1 : i64} : (tensor<?x256xbf16>) -> tensor<?x128xbf16>
+  %k = "aten.slice"(%qkv) {dim = -1 : i64, start = 128 : i64, end = 192 : i64, step = 1 : i64} : (tensor<?x256xbf16>) -> tensor<?x64xbf16>
+  %v = "aten.slice"(%qkv) {dim = -1 : i64, start = 192 : i64, end = 256 : i64, step = 1 : i64} : (tensor<?x256xbf16>) -> tensor<?x64xbf16>
+  %qh = "aten.view"(%q) {shape = array<i64: -1, 2, 64>} : (tensor<?x128xbf16>) -> tensor<?x2x64xbf16>
+  %qn = "vllm.rms_norm"(%qh, %qw) {epsilon = 1.0e-6 : f64} : (tensor<?x2x64xbf16>, tensor<64xbf16>) -> tensor<?x2x64xbf16>
+  %qf = "aten.view"(%qn) {shape = array<i64: -1, 128>} : (tensor<?x2x64xbf16>) -> tensor<?x128xbf16>
+  %kh = "aten.view"(%k) {shape = array<i64: -1, 1, 64>} : (tensor<?x64xbf16>) -> tensor<?x1x64xbf16>
+  %kn = "vllm.rms_norm"(%kh, %kw) {epsilon = 1.0e-6 : f64} : (tensor<?x1x64xbf16>, tensor<64xbf16>) -> tensor<?x1x64xbf16>
+  %kf = "aten.view"(%kn) {shape = array<i64: -1, 64>} : (tensor<?x1x64xbf16>) -> tensor<?x64xbf16>
+  %q2, %k2 = "vllm.rotary_embedding"(%pos, %qf, %kf, %cache) {head_size = 64 : i64, is_neox = true} : (tensor<?xi64>, tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<4096x31xbf16>) -> (tensor<?x128xbf16>, tensor<?x64xbf16>)
+  return %q2, %k2, %v : tensor<?x128xbf16>, tensor<?x64xbf16>, tensor<?x64xbf16>
 }

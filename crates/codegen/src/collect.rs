@@ -249,7 +249,7 @@ fn merge(out: &mut Vec<Kernel>, k: Kernel, tokens: Option<u64>) {
 /// The kernel of a `fused_qk_norm_rope` op (value or in-place form), from
 /// its attributes and operand types; `None` where the kernel is not built
 /// (a head size other than 64, 128, 256; rows or cache of another type; a
-/// partial rotary; sizes not static).
+/// partial rotary other than half or a quarter of the head; sizes not static).
 fn qk_norm_rope_of(
     op: &mlir_support::melior::ir::operation::OperationRef<'_, '_>,
     named: &[(&'static str, Vec<mlir_support::melior::ir::Value<'_, '_>>)],
@@ -266,12 +266,13 @@ fn qk_norm_rope_of(
         "f32" => "f32",
         _ => return None,
     };
-    let (dim, rows) = match shape("cos_sin_cache")?.as_slice() {
+    let (rot, rows) = match shape("cos_sin_cache")?.as_slice() {
         [Some(r), Some(d)] => (*d as u64, *r as u64),
         _ => return None,
     };
-    let heads = QkHeads { q: int("num_heads_q")?, k: int("num_heads_k")?, v: int("num_heads_v")?, dim, neox, cache, cache_rows: rows };
-    if int("head_dim")? != dim || !QK_ROPE_HEAD_DIMS.contains(&dim) {
+    let dim = int("head_dim")?;
+    let heads = QkHeads { q: int("num_heads_q")?, k: int("num_heads_k")?, v: int("num_heads_v")?, dim, rot, neox, cache, cache_rows: rows };
+    if !QK_ROPE_HEAD_DIMS.contains(&dim) {
         return None;
     }
     qk_norm_rope_kernel(heads, &elem("qkv")?)

@@ -245,7 +245,7 @@ impl Kernel {
         let count = match p.name {
             "weight" => h,
             "q_weight" | "k_weight" => self.heads.map_or(0, |q| q.dim as usize),
-            "cos_sin_cache" => self.heads.map_or(0, |q| (q.cache_rows * q.dim) as usize),
+            "cos_sin_cache" => self.heads.map_or(0, |q| (q.cache_rows * q.rot) as usize),
             "position_ids" => rows,
             // One scale per group: [rows, H/G], or [H/G, rows] column-major
             // ([H/G, round_up(rows, 4)] padded for TMA).
@@ -459,14 +459,14 @@ impl Kernel {
             },
             "scale_ue8m0": self.group.map(|_| self.scales.ue8m0),
             // fused_qk_norm_rope: heads per row and their size, the rotation, the cache.
-            "heads": self.heads.map(|h| json!({ "num_heads_q": h.q, "num_heads_k": h.k, "num_heads_v": h.v, "head_dim": h.dim, "is_neox": h.neox, "cache_rows": h.cache_rows, "cache_dtype": h.cache })),
+            "heads": self.heads.map(|h| json!({ "num_heads_q": h.q, "num_heads_k": h.k, "num_heads_v": h.v, "head_dim": h.dim, "rotary_dim": h.rot, "is_neox": h.neox, "cache_rows": h.cache_rows, "cache_dtype": h.cache })),
             // What it reads and writes where that is less than its buffers: a
             // token's q and k heads read and written, one cache row, its
             // position; the two weights once (not the value heads, not the
             // rest of the cache).
             "bytes_moved": self.heads.map(|h| {
                 let cache = if h.cache == "f32" { 4 } else { 2 };
-                json!({ "per_token": (h.q + h.k) * h.dim * 2 * 2 + h.dim * cache + 8, "fixed": 2 * h.dim * 2 })
+                json!({ "per_token": (h.q + h.k) * h.dim * 2 * 2 + h.rot * cache + 8, "fixed": 2 * h.dim * 2 })
             }),
             // A buffer's elements for num_tokens rows: per_token * num_tokens + fixed (`Kernel::bytes`).
             "params": self.params.iter().map(|p| {
@@ -506,15 +506,20 @@ pub(crate) const BLOCK_STEP: u64 = 256;
 /// The `fused_qk_norm_rope` kernel for `heads` on rows of `elem` (bf16 or
 /// f16); `None` for a layout it is not built for.
 pub fn qk_norm_rope_kernel(heads: QkHeads, elem: &str) -> Option<Kernel> {
-    if !matches!(elem, "bf16" | "f16") || !QK_ROPE_HEAD_DIMS.contains(&heads.dim) || heads.q + heads.k == 0 {
+    if !matches!(elem, "bf16" | "f16") || !QK_ROPE_HEAD_DIMS.contains(&heads.dim) || heads.q + heads.k == 0 || !heads.rot_supported() {
         return None;
     }
     let p = |name: &'static str, kind: &'static str, elem: &str| Param { name, kind, elem: elem.to_string() };
     let rot = if heads.neox { "neox" } else { "gptj" };
     let cache = if heads.cache == elem { String::new() } else { format!("_c{}", heads.cache) };
+    // A partial rotary's width (the cache's row) in the name: `_r64` (none for a whole head).
+    let partial = if heads.rot == heads.dim { String::new() } else { format!("_r{}", heads.rot) };
     Some(Kernel {
         // The cache's rows size its buffer (the ABI): part of the name, so a kernel is one ABI.
-        name: format!("fused_qk_norm_rope_q{}k{}v{}_d{}_{rot}_{elem}{cache}_pos{}", heads.q, heads.k, heads.v, heads.dim, heads.cache_rows),
+        name: format!(
+            "fused_qk_norm_rope_q{}k{}v{}_d{}{partial}_{rot}_{elem}{cache}_pos{}",
+            heads.q, heads.k, heads.v, heads.dim, heads.cache_rows
+        ),
         op: "vllm.fused_qk_norm_rope",
         hidden: heads.row(),
         elem: elem.to_string(),

@@ -1,8 +1,10 @@
 //! `fused_qk_norm_rope` (vLLM main's kernel, after TensorRT-LLM's): in place
 //! on packed `qkv` rows, each query and key head `x` becomes `x * (s * w)`
-//! in f32 (`s = rsqrt(mean(x^2) + eps)`, `w` its norm weight), is rotated by
-//! its token's cache row `[cos.., sin..]` (neox: the head's halves; GPT-J:
-//! neighbouring pairs) and is rounded once to T. Value heads are not touched.
+//! in f32 (`s = rsqrt(mean(x^2) + eps)`, `w` its norm weight), its first
+//! `rot` dims are rotated by its token's cache row `[cos.., sin..]` (`rot`
+//! wide; neox: the halves of those dims; GPT-J: neighbouring pairs), and it
+//! is rounded once to T. Value heads are not touched. A partial rotary
+//! (`rot < dim`, GLM-4's) leaves the other dims normalized only.
 //!
 //! The GPU form is vLLM's geometry: one warp per (token, head), each lane
 //! `D / 32` neighbouring elements (one vector load and store), the sum of
@@ -16,14 +18,15 @@ use crate::body::{Target, footer};
 use std::fmt::Write;
 
 /// A kernel's head layout: `q`, `k`, `v` heads of `dim` per row; the
-/// rotation (neox or GPT-J) over whole heads, the cache `cache_rows` rows
-/// of `dim` elements of type `cache`.
+/// rotation (neox or GPT-J) over the first `rot` dims of each head, the
+/// cache `cache_rows` rows of `rot` elements of type `cache`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Heads {
     pub q: u64,
     pub k: u64,
     pub v: u64,
     pub dim: u64,
+    pub rot: u64,
     pub neox: bool,
     pub cache: &'static str,
     pub cache_rows: u64,
@@ -44,6 +47,14 @@ impl Heads {
     /// Elements each lane holds.
     pub fn per_lane(&self) -> u64 {
         self.dim / 32
+    }
+
+    /// Whether the kernel is built for this rotary width: the whole head, or
+    /// a half or a quarter of it (vLLM's kernel takes any even `rot <= dim`;
+    /// here a neox partner must be a power-of-two number of lanes away, a
+    /// butterfly shuffle, and a lane's elements on one side of `rot`).
+    pub fn rot_supported(&self) -> bool {
+        [self.dim, self.dim / 2, self.dim / 4].contains(&self.rot) && (self.rot / 2).is_multiple_of(self.per_lane().max(1))
     }
 }
 
@@ -98,8 +109,8 @@ fn gpu(name: &str, h: Heads, t: &str) -> String {
       %vw = llvm.load %pw {{alignment = {al} : i64}} : !llvm.ptr -> vector<{e}x{t}>
       %pp = llvm.getelementptr %pos[%tok64] : (!llvm.ptr, i64) -> !llvm.ptr, i64
       %p = llvm.load %pp {{alignment = 8 : i64}} : !llvm.ptr -> i64
-      %cd64 = arith.constant {d} : i64
-      %crow = arith.muli %p, %cd64 : i64
+      %cr64 = arith.constant {r} : i64
+      %crow = arith.muli %p, %cr64 : i64
       %x = arith.extf %vx : vector<{e}x{t}> to vector<{e}xf32>
       %sq = arith.mulf %x, %x : vector<{e}xf32>
       %part = vector.reduction <add>, %sq : vector<{e}xf32> into f32
@@ -110,6 +121,7 @@ fn gpu(name: &str, h: Heads, t: &str) -> String {
         q = h.q,
         n = h.row(),
         al = 2 * e,
+        r = h.rot,
     );
     // The head's sum of squares in every lane: an xor butterfly over the warp.
     let mut prev = "%part".to_string();
@@ -144,18 +156,23 @@ fn gpu(name: &str, h: Heads, t: &str) -> String {
             al = n * elem_bytes(c)
         );
     };
+    // Lanes `0 .. rot / e` hold the rotated dims (all 32 for a whole-head
+    // rotary); the others keep `y`.
+    let rot_lanes = h.rot / e;
     if h.neox {
-        // Lanes 0-15 hold the first half, 16-31 the second; the partner of
-        // element i of lane l is element i of lane l ^ 16, at the same
-        // cache offset `(l % 16) * e`.
+        // Lanes 0 .. m-1 hold the first half of the rotated dims, m .. 2m-1
+        // the second (m = rot / 2e lanes: 16 for a whole head); the partner
+        // of element i of lane l is element i of lane l ^ m, at the same
+        // cache offset `(l % m) * e`.
+        let m = h.rot / (2 * e);
         let _ = write!(
             k,
-            "      %c16 = arith.constant 16 : index\n      %ch = arith.constant {half} : index\n      %pl = arith.remui %lane, %c16 : index\n      %co = arith.muli %pl, %ce : index\n      %so = arith.addi %co, %ch : index\n",
-            half = d / 2
+            "      %c16 = arith.constant {m} : index\n      %ch = arith.constant {half} : index\n      %pl = arith.remui %lane, %c16 : index\n      %co = arith.muli %pl, %ce : index\n      %so = arith.addi %co, %ch : index\n",
+            half = h.rot / 2
         );
         cache_at(&mut k, "cos", "%co", e);
         cache_at(&mut k, "sin", "%so", e);
-        let _ = writeln!(k, "      %x16 = arith.constant 16 : i32\n      %pv0 = arith.constant dense<0.0> : vector<{e}xf32>");
+        let _ = writeln!(k, "      %x16 = arith.constant {m} : i32\n      %pv0 = arith.constant dense<0.0> : vector<{e}xf32>");
         for i in 0..e {
             let _ = writeln!(
                 k,
@@ -177,12 +194,22 @@ fn gpu(name: &str, h: Heads, t: &str) -> String {
 "#
         );
     } else {
-        // GPT-J: lane l's pairs (2j, 2j+1) take cos/sin `l * e/2 + j`.
+        // GPT-J: lane l's pairs (2j, 2j+1) take cos/sin `l * e/2 + j` (lanes
+        // past a partial rotary read the first lane's, in the row, and keep `y`).
         let hl = e / 2;
+        let lane = if rot_lanes < 32 {
+            let _ = write!(
+                k,
+                "      %crl = arith.constant {rot_lanes} : index\n      %inr = arith.cmpi ult, %lane, %crl : index\n      %c0i = arith.constant 0 : index\n      %rl = arith.select %inr, %lane, %c0i : index\n"
+            );
+            "%rl"
+        } else {
+            "%lane"
+        };
         let _ = write!(
             k,
-            "      %chl = arith.constant {hl} : index\n      %ch = arith.constant {half} : index\n      %co = arith.muli %lane, %chl : index\n      %so = arith.addi %co, %ch : index\n",
-            half = d / 2
+            "      %chl = arith.constant {hl} : index\n      %ch = arith.constant {half} : index\n      %co = arith.muli {lane}, %chl : index\n      %so = arith.addi %co, %ch : index\n",
+            half = h.rot / 2
         );
         cache_at(&mut k, "cos", "%co", hl);
         cache_at(&mut k, "sin", "%so", hl);
@@ -206,9 +233,19 @@ fn gpu(name: &str, h: Heads, t: &str) -> String {
             zi = zip.join(", ")
         );
     }
+    let out = if rot_lanes < 32 {
+        // A partial rotary: the lanes past it store `y`.
+        let _ = writeln!(
+            k,
+            "      %crot = arith.constant {rot_lanes} : index\n      %rotl = arith.cmpi ult, %lane, %crot : index\n      %outp = arith.select %rotl, %out, %y : vector<{e}xf32>"
+        );
+        "%outp"
+    } else {
+        "%out"
+    };
     let _ = write!(
         k,
-        "      %ot = arith.truncf %out : vector<{e}xf32> to vector<{e}x{t}>\n      llvm.store %ot, %px {{alignment = {al} : i64}} : vector<{e}x{t}>, !llvm.ptr\n",
+        "      %ot = arith.truncf {out} : vector<{e}xf32> to vector<{e}x{t}>\n      llvm.store %ot, %px {{alignment = {al} : i64}} : vector<{e}x{t}>, !llvm.ptr\n",
         al = 2 * e
     );
     k.push_str(footer(Target::Gpu));
@@ -221,10 +258,10 @@ fn elem_bytes(t: &str) -> u64 {
 
 /// The host twin: rows (tokens) by `%rows`, heads one by one, the sum of
 /// squares in element order, then each rotation pair in place (a pair reads
-/// only its own two elements).
+/// only its own two elements), then the dims past a partial rotary.
 fn host(name: &str, h: Heads, t: &str) -> String {
     let (d, c) = (h.dim, h.cache);
-    let half = d / 2;
+    let half = h.rot / 2;
     // Element j's partner and the cache offset of its pair.
     let (a, b, ci) = if h.neox { ("%j", "%jh", "%j") } else { ("%j2", "%j21", "%j") };
     let mut k = format!(
@@ -240,7 +277,7 @@ fn host(name: &str, h: Heads, t: &str) -> String {
       %zero = arith.constant 0.0 : f32
       %one = arith.constant 1.0 : f32
       %df = arith.constant {d}.0 : f32
-      %cd64 = arith.constant {d} : i64
+      %cd64 = arith.constant {r} : i64
       scf.for %tok = %c0 to %rows step %c1 {{
         %tok64 = arith.index_cast %tok : index to i64
         %pp = llvm.getelementptr %pos[%tok64] : (!llvm.ptr, i64) -> !llvm.ptr, i64
@@ -274,6 +311,7 @@ fn host(name: &str, h: Heads, t: &str) -> String {
         qk = h.q + h.k,
         q = h.q,
         n = h.row(),
+        r = h.rot,
     );
     // y = x * (s * w) of the pair's two elements.
     for (tag, at) in [("a", a), ("b", b)] {
@@ -322,11 +360,32 @@ fn host(name: &str, h: Heads, t: &str) -> String {
             llvm.store %ta, %pa : {t}, !llvm.ptr
             llvm.store %tb, %pb : {t}, !llvm.ptr
           }}
-        }}
-      }}
-      return
-  }}
 "#
     );
+    if h.rot < d {
+        // The dims past a partial rotary: normalized and rounded only.
+        let _ = write!(
+            k,
+            r#"          %crot = arith.constant {r} : index
+          scf.for %i = %crot to %cd step %c1 {{
+            %ii = arith.addi %base, %i : index
+            %ii64 = arith.index_cast %ii : index to i64
+            %pi = llvm.getelementptr %qkv[%ii64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
+            %vi = llvm.load %pi : !llvm.ptr -> {t}
+            %xi = arith.extf %vi : {t} to f32
+            %wi64 = arith.index_cast %i : index to i64
+            %pwi = llvm.getelementptr %wp[%wi64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
+            %vwi = llvm.load %pwi : !llvm.ptr -> {t}
+            %fwi = arith.extf %vwi : {t} to f32
+            %swi = arith.mulf %s, %fwi : f32
+            %yi = arith.mulf %xi, %swi : f32
+            %ti = arith.truncf %yi : f32 to {t}
+            llvm.store %ti, %pi : {t}, !llvm.ptr
+          }}
+"#,
+            r = h.rot
+        );
+    }
+    k.push_str("        }\n      }\n      return\n  }\n");
     k
 }

@@ -23,6 +23,16 @@ const VIEWS: &[&str] = &["aten.view", "aten.reshape"];
 /// The head sizes vLLM's kernel is compiled for.
 const HEAD_DIMS: [i64; 3] = [64, 128, 256];
 
+/// Whether the running vLLM's kernel rotates part of a head (its checks
+/// `rotary_dim <= head_dim` and even, as vLLM 0.33.0's library has them):
+/// only then does a partial rotary (GLM-4's) fuse. The pipeline's
+/// `qk_norm_rope_partial_rotary`, which VllmOptPass fills in from that library.
+pub const PARTIAL_ROTARY: mlir_support::pass::PassOption = mlir_support::pass::PassOption {
+    name: "partial-rotary",
+    description: "The running vLLM's kernel rotates the first rotary_dim dims of a head (true/false): partial rotaries fuse",
+    default: "false",
+};
+
 pub static INFO: PassInfo = PassInfo {
     argument: "vllm-fuse-qk-norm-rope",
     summary: "Per-head RMSNorm of the query and key heads + rotary embedding -> one in-place kernel on the packed qkv rows",
@@ -58,16 +68,19 @@ cache, one positions tensor and one style are paired (statistic
 Conditions, each explained at `debug-node` when it fails: bf16 or f16 rows
 with a static width, `D` in {64, 128, 256} (vLLM's kernel) and the
 rotary's `head_size`, a rotary over the whole head (the cache's rows `D`
-wide: vllm-opt's own kernel rotates whole heads; vLLM 0.33.0's checks
-`rotary_dim <= head_dim` and even, read off its library, so it may take a
-partial rotary, which is left unfused here), one
+wide) or, with `partial-rotary=true`, over its first `R` dims (`R` even, at
+most `D`: the cache's rows `R` wide; GLM-4 rotates half of each head): vLLM
+0.33.0's kernel checks `rotary_dim <= head_dim` and even (read off its
+library) and rotates those dims, leaving the others normalized; an older
+kernel may not, so a partial rotary fuses only when the caller says the
+running vLLM's does (the pipeline's `qk_norm_rope_partial_rotary`), one
 epsilon for both norms (any value), weights of `D` elements of the rows'
 type, the slices at `[0, Hq*D)`, `[Hq*D, (Hq+Hk)*D)` and the value heads
 after them, each intermediate read only by the next op of the chain, and
 every reader of `v` after the rotary embedding, and `qkv` recorded as
 contiguous rows (vLLM's kernel checks `qkv.is_contiguous()`).",
     anchor: Some("func.func"),
-    options: &[crate::fusion::DEBUG_NODE, crate::fusion::UNAVAILABLE_OPS],
+    options: &[crate::fusion::DEBUG_NODE, crate::fusion::UNAVAILABLE_OPS, PARTIAL_ROTARY],
     statistics: &[
         PassStatistic { name: "qk-norm-rope", description: "q/k norms + rotary embedding fused" },
         PassStatistic { name: "native-rms", description: "Decomposed per-head RMSNorms raised to the custom op (then fused)" },
@@ -86,7 +99,8 @@ impl Pass for FuseQkNormRopePass {
     fn run(&self, func: OperationRef<'_, '_>, run: &PassRun<'_>) -> Result<(), PassFailed> {
         let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return Ok(()) };
         let handle = ir::ContextHandle::of(&func);
-        let mut f = Fuser { ctx: handle.get(), block, erased: HashSet::new(), debug: run.option("debug-node") };
+        let partial = run.option(PARTIAL_ROTARY.name) == "true";
+        let mut f = Fuser { ctx: handle.get(), block, erased: HashSet::new(), debug: run.option("debug-node"), partial };
         if let Some(why) = crate::fusion::unavailable(FUSED, run.option(crate::fusion::UNAVAILABLE_OPS.name)) {
             // Nothing changes, the decomposed norms included (raised only to fuse).
             for op in ir::block_ops(block).into_iter().filter(|o| o.name().as_string_ref().as_str() == Ok("vllm.rotary_embedding")) {
@@ -195,6 +209,8 @@ struct Fuser<'c, 'a, 'd> {
     block: BlockRef<'c, 'a>,
     erased: HashSet<usize>,
     debug: &'d str,
+    /// Partial rotaries fuse (`partial-rotary`).
+    partial: bool,
 }
 
 impl<'c, 'a> Fuser<'c, 'a, '_> {
@@ -319,10 +335,15 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
             ),
             (q.chunk.start == 0 && k.chunk.start == q.chunk.width, "the query and key are not qkv's first two chunks".into()),
             (
-                rot_dims == Some(d),
+                rot_dims == Some(d) || self.partial && rot_dims.is_some_and(|r| r > 0 && r <= d && r % 2 == 0),
                 format!(
-                    "the rotary turns {} of the head's {d} dims; vllm-opt's kernel rotates whole heads only",
-                    rot_dims.map_or("a symbolic number".into(), |r| r.to_string())
+                    "the rotary turns {} of the head's {d} dims; {}",
+                    rot_dims.map_or("a symbolic number".into(), |r| r.to_string()),
+                    if self.partial {
+                        "a partial one must be even and at most the head"
+                    } else {
+                        "a partial rotary fuses only where vLLM's kernel takes one (partial-rotary)"
+                    }
                 ),
             ),
             ((n - q.chunk.width - k.chunk.width) % d == 0, "the value chunk is not whole heads".into()),

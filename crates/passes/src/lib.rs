@@ -28,7 +28,7 @@ pub use fuse_act_quant::FuseActQuantPass;
 pub use fuse_add_rms_norm::FuseAddRmsNormPass;
 pub use fuse_allreduce_rms::FuseAllreduceRmsPass;
 pub use fuse_attn_quant::{FuseAttnQuantPass, OUTPUT_QUANTS as ATTN_OUTPUT_QUANTS};
-pub use fuse_qk_norm_rope::FuseQkNormRopePass;
+pub use fuse_qk_norm_rope::{FuseQkNormRopePass, PARTIAL_ROTARY as QK_PARTIAL_ROTARY};
 pub use fuse_rms_quant::FuseRmsQuantPass;
 pub use mlir_support::pass::{Pass, PassFailed, PassInfo, PassRun};
 pub use noop_elimination::NoopEliminationPass;

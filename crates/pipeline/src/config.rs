@@ -18,6 +18,11 @@ pub struct PassConfig {
     /// Per-head q/k RMSNorm + rotary embedding (vLLM main's
     /// `enable_qk_norm_rope_fusion`, off by default there too).
     pub enable_qk_norm_rope_fusion: bool,
+    /// The running vLLM's `fused_qk_norm_rope` rotates part of a head
+    /// (vLLM 0.33.0's checks `rotary_dim <= head_dim`): partial rotaries
+    /// (GLM-4's) fuse too. Off by default: the graph does not say which
+    /// vLLM runs it (`VllmOptPass` fills it in from vLLM's library).
+    pub qk_norm_rope_partial_rotary: bool,
     /// allreduce+rms applies only while the token range ends at or below this.
     pub fi_allreduce_fusion_max_token_num: u64,
     /// allreduce+rms: the most bytes of one rank's rows the FlashInfer
@@ -82,6 +87,7 @@ impl Default for PassConfig {
             fuse_act_quant: false,
             fuse_attn_quant: false,
             enable_qk_norm_rope_fusion: false,
+            qk_norm_rope_partial_rotary: false,
             fi_allreduce_fusion_max_token_num: 16384,
             fi_allreduce_fusion_max_size_mb: None,
             sp_min_token_num: None,
@@ -114,6 +120,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("fuse_attn_quant", "fuse_attn_quant"),
     ("enable_attn_fusion", "fuse_attn_quant"),
     ("enable_qk_norm_rope_fusion", "enable_qk_norm_rope_fusion"),
+    ("qk_norm_rope_partial_rotary", "qk_norm_rope_partial_rotary"),
     ("fi_allreduce_fusion_max_token_num", "fi_allreduce_fusion_max_token_num"),
     ("fi_allreduce_fusion_max_size_mb", "fi_allreduce_fusion_max_size_mb"),
     ("sp_min_token_num", "sp_min_token_num"),
@@ -205,6 +212,7 @@ impl PassConfig {
             "fuse_act_quant" => self.fuse_act_quant = boolean()?,
             "fuse_attn_quant" => self.fuse_attn_quant = boolean()?,
             "enable_qk_norm_rope_fusion" => self.enable_qk_norm_rope_fusion = boolean()?,
+            "qk_norm_rope_partial_rotary" => self.qk_norm_rope_partial_rotary = boolean()?,
             "donate_inputs" => self.donate_inputs = boolean()?,
             "fi_allreduce_fusion_max_token_num" => {
                 self.fi_allreduce_fusion_max_token_num =
@@ -353,6 +361,9 @@ impl PassConfig {
         // Only when on: configs without it keep the uuid they always had.
         if self.enable_qk_norm_rope_fusion {
             m.insert("enable_qk_norm_rope_fusion".into(), Value::Bool(true));
+        }
+        if self.qk_norm_rope_partial_rotary {
+            m.insert("qk_norm_rope_partial_rotary".into(), Value::Bool(true));
         }
         if let Some(n) = self.sp_min_token_num {
             m.insert("sp_min_token_num".into(), Value::from(n));

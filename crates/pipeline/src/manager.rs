@@ -359,6 +359,9 @@ impl PostGradPassManager {
                     options.push(format!("{}={}", option.name, layers.get(*kind).map(|l| l.join(",")).unwrap_or_default()));
                 }
             }
+            if takes(vllm_passes::QK_PARTIAL_ROTARY.name) && self.config.qk_norm_rope_partial_rotary {
+                options.push(format!("{}=true", vllm_passes::QK_PARTIAL_ROTARY.name));
+            }
             if slot.pass == "vllm-async-tp" && !self.config.c10d_group_names.is_empty() {
                 let names: Vec<String> = self.config.c10d_group_names.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 options.push(format!("group-names={}", names.join(",")));
