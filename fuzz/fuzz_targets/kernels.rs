@@ -10,7 +10,11 @@ use vllm_pipeline::{CompileOptions, Input, PassConfig, ShapeContext, compile};
 
 fn options(shape: Option<ShapeContext>) -> CompileOptions {
     CompileOptions {
-        config: PassConfig::from_json(r#"{"eliminate_noops": true, "enable_fusion": true, "enable_qk_norm_rope_fusion": true}"#).expect("config").0,
+        config: PassConfig::from_json(
+            r#"{"eliminate_noops": true, "enable_fusion": true, "enable_qk_norm_rope_fusion": true, "qk_norm_rope_partial_rotary": true}"#,
+        )
+        .expect("config")
+        .0,
         shape,
         ..Default::default()
     }
