@@ -129,17 +129,18 @@ func.func @llama_native(%x: tensor<?x64xbf16>, %w_in: tensor<64xbf16>, %s_in: te
 
 // -----
 
-// DeepSeek-style per-group (1x16 here) FP8 quant after the norms and SiLU-mul.
-func.func @per_group(%x: tensor<?x64xbf16>, %w_in: tensor<64xbf16>, %o: tensor<?x64xbf16>, %w_post: tensor<64xbf16>, %gu: tensor<?x192xbf16>)
-    -> (tensor<?x64xf8E4M3FN>, tensor<?x4xf32>, tensor<?x64xf8E4M3FN>, tensor<?x4xf32>, tensor<?x64xbf16>, tensor<?x96xf8E4M3FN>, tensor<?x6xf32>) {
-  %h = "vllm.rms_norm"(%x, %w_in) {epsilon = 1.0e-6 : f64} : (tensor<?x64xbf16>, tensor<64xbf16>) -> tensor<?x64xbf16>
-  %h8, %hs = "vllm.per_token_group_fp8_quant"(%h) {group_size = 16 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x64xbf16>) -> (tensor<?x64xf8E4M3FN>, tensor<?x4xf32>)
-  %oo = "aten.clone"(%o) : (tensor<?x64xbf16>) -> tensor<?x64xbf16>
-  %n2, %r2 = "vllm.fused_add_rms_norm"(%oo, %x, %w_post) {epsilon = 1.0e-6 : f64} : (tensor<?x64xbf16>, tensor<?x64xbf16>, tensor<64xbf16>) -> (tensor<?x64xbf16>, tensor<?x64xbf16>)
-  %n8, %ns = "vllm.per_token_group_fp8_quant"(%n2) {group_size = 16 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x64xbf16>) -> (tensor<?x64xf8E4M3FN>, tensor<?x4xf32>)
-  %act = "vllm.silu_and_mul"(%gu) : (tensor<?x192xbf16>) -> tensor<?x96xbf16>
-  %a8, %as = "vllm.per_token_group_fp8_quant"(%act) {group_size = 16 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x96xbf16>) -> (tensor<?x96xf8E4M3FN>, tensor<?x6xf32>)
-  return %h8, %hs, %n8, %ns, %r2, %a8, %as : tensor<?x64xf8E4M3FN>, tensor<?x4xf32>, tensor<?x64xf8E4M3FN>, tensor<?x4xf32>, tensor<?x64xbf16>, tensor<?x96xf8E4M3FN>, tensor<?x6xf32>
+// DeepSeek-style per-group (1x64 here: vLLM builds its fused per-block
+// kernels for groups of 64 and 128) FP8 quant after the norms and SiLU-mul.
+func.func @per_group(%x: tensor<?x256xbf16>, %w_in: tensor<256xbf16>, %o: tensor<?x256xbf16>, %w_post: tensor<256xbf16>, %gu: tensor<?x384xbf16>)
+    -> (tensor<?x256xf8E4M3FN>, tensor<?x4xf32>, tensor<?x256xf8E4M3FN>, tensor<?x4xf32>, tensor<?x256xbf16>, tensor<?x192xf8E4M3FN>, tensor<?x3xf32>) {
+  %h = "vllm.rms_norm"(%x, %w_in) {epsilon = 1.0e-6 : f64} : (tensor<?x256xbf16>, tensor<256xbf16>) -> tensor<?x256xbf16>
+  %h8, %hs = "vllm.per_token_group_fp8_quant"(%h) {group_size = 64 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x256xbf16>) -> (tensor<?x256xf8E4M3FN>, tensor<?x4xf32>)
+  %oo = "aten.clone"(%o) : (tensor<?x256xbf16>) -> tensor<?x256xbf16>
+  %n2, %r2 = "vllm.fused_add_rms_norm"(%oo, %x, %w_post) {epsilon = 1.0e-6 : f64} : (tensor<?x256xbf16>, tensor<?x256xbf16>, tensor<256xbf16>) -> (tensor<?x256xbf16>, tensor<?x256xbf16>)
+  %n8, %ns = "vllm.per_token_group_fp8_quant"(%n2) {group_size = 64 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x256xbf16>) -> (tensor<?x256xf8E4M3FN>, tensor<?x4xf32>)
+  %act = "vllm.silu_and_mul"(%gu) : (tensor<?x384xbf16>) -> tensor<?x192xbf16>
+  %a8, %as = "vllm.per_token_group_fp8_quant"(%act) {group_size = 64 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x192xbf16>) -> (tensor<?x192xf8E4M3FN>, tensor<?x3xf32>)
+  return %h8, %hs, %n8, %ns, %r2, %a8, %as : tensor<?x256xf8E4M3FN>, tensor<?x4xf32>, tensor<?x256xf8E4M3FN>, tensor<?x4xf32>, tensor<?x256xbf16>, tensor<?x192xf8E4M3FN>, tensor<?x3xf32>
 }
 
 // -----

@@ -44,6 +44,18 @@ func.func @fuse_silu_mul_per_group_quant(%gu: tensor<?x28672xbf16>) -> (tensor<?
 
 // -----
 
+// Groups of 32: vLLM builds its fused kernel for groups of 64 and 128 only.
+// CHECK-LABEL: func.func @no_fuse_silu_mul_per_group_of_32
+// CHECK: "vllm.silu_and_mul"(
+// CHECK-NEXT: "vllm.per_token_group_fp8_quant"
+func.func @no_fuse_silu_mul_per_group_of_32(%gu: tensor<?x28672xbf16>) -> (tensor<?x14336xf8E4M3FN>, tensor<?x448xf32>) {
+  %a = "vllm.silu_and_mul"(%gu) : (tensor<?x28672xbf16>) -> tensor<?x14336xbf16>
+  %q, %s = "vllm.per_token_group_fp8_quant"(%a) {group_size = 32 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x14336xbf16>) -> (tensor<?x14336xf8E4M3FN>, tensor<?x448xf32>)
+  return %q, %s : tensor<?x14336xf8E4M3FN>, tensor<?x448xf32>
+}
+
+// -----
+
 // vLLM main's call: its scale layout goes to the fused op (row-major: false).
 // CHECK-LABEL: func.func @fuse_silu_mul_per_group_quant_main
 // CHECK-NEXT: "vllm.silu_and_mul_per_block_quant"(%arg0) {group_size = 128 : i64, is_scale_transposed = false}

@@ -208,6 +208,26 @@ func.func @no_fuse_per_group_ue8m0(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16
 
 // -----
 
+// Groups of 32 and 256: vLLM builds its fused per-block kernels for groups
+// of 64 and 128 only ("Unsupported group size" at run time); groups of 64 fuse.
+// CHECK-LABEL: func.func @per_group_sizes
+// CHECK: "vllm.rms_norm"(
+// CHECK-NEXT: "vllm.per_token_group_fp8_quant"{{.*}}group_size = 32
+// CHECK: "vllm.rms_norm"(
+// CHECK-NEXT: "vllm.per_token_group_fp8_quant"{{.*}}group_size = 256
+// CHECK: "vllm.rms_norm_per_block_quant"{{.*}}group_size = 64
+func.func @per_group_sizes(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x128xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x16xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x64xf32>) {
+  %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  %q, %s = "vllm.per_token_group_fp8_quant"(%y) {group_size = 32 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x128xf32>)
+  %y2 = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  %q2, %s2 = "vllm.per_token_group_fp8_quant"(%y2) {group_size = 256 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x16xf32>)
+  %y3 = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
+  %q3, %s3 = "vllm.per_token_group_fp8_quant"(%y3) {group_size = 64 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x64xf32>)
+  return %q, %s, %q2, %s2, %q3, %s3 : tensor<?x4096xf8E4M3FN>, tensor<?x128xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x16xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x64xf32>
+}
+
+// -----
+
 // A different group eps: the fused kernel hard-codes 1e-10.
 // CHECK-LABEL: func.func @no_fuse_per_group_other_eps
 // CHECK: "vllm.rms_norm"(

@@ -37,6 +37,7 @@ pub static RULES: &[Rule] = &[
             crate::fuse_rms_quant::GROUP_DEFAULTS[1],
             crate::fuse_rms_quant::GROUP_DEFAULTS[2],
             crate::fuse_rms_quant::GROUP_DEFAULTS[3],
+            crate::fuse_rms_quant::GROUP_DEFAULTS[4],
             // vLLM's fused kernel writes column `g` at `g * T`, whatever the strides.
             Check::AttrIsOrAbsent(V::Root("dummy_is_tma_aligned"), "false"),
             Check::LaidOutAsFlagged(V::Root("output_s")),
@@ -89,8 +90,9 @@ the decomposed form feeding a custom per-group quant with the fused
 kernel's constants, or an NVFP4 quant (vLLM fuses only the custom op
 there).
 `silu_and_mul` -> `per_token_group_fp8_quant` => `silu_and_mul_per_block_quant`
-when the group quant has the fused kernel's constants (eps 1e-10, ±448, no
-power-of-two scales, not TMA-padded: vLLM's fused kernel writes column `g`
+when the group quant has the fused kernel's constants (eps 1e-10, ±448,
+groups of 64 or 128, the two vLLM builds it for; no power-of-two scales,
+not TMA-padded: vLLM's fused kernel writes column `g`
 of the scales at `g * T` whatever their strides; vLLM 0.33 registers its
 SiluMulBlockQuantPattern for UE8M0 and TMA-padded quants too, and its
 replacement passes neither to a kernel that has no flag for them: plain

@@ -103,9 +103,16 @@ pub(crate) const GROUP_CONSTANTS: [Check; 3] = [
     AttrIs(Root("fp8_max"), "4.480000e+02 : f64"),
 ];
 /// What the fused per-group norm and SiLU kernels hard-code: the constants,
-/// scales not rounded to powers of two.
-pub(crate) const GROUP_DEFAULTS: [Check; 4] =
-    [GROUP_CONSTANTS[0], GROUP_CONSTANTS[1], GROUP_CONSTANTS[2], AttrIs(Root("scale_ue8m0"), "false")];
+/// scales not rounded to powers of two, groups of 64 or 128 (vLLM builds
+/// its per-block kernels for those two: another is "Unsupported group size"
+/// at run time; its own passes register those two).
+pub(crate) const GROUP_DEFAULTS: [Check; 5] = [
+    GROUP_CONSTANTS[0],
+    GROUP_CONSTANTS[1],
+    GROUP_CONSTANTS[2],
+    AttrIs(Root("scale_ue8m0"), "false"),
+    AttrIn(Root("group_size"), &["64 : i64", "128 : i64"]),
+];
 /// The fused op pads column-major scales for TMA where the quant's did (vLLM
 /// main's `dummy_is_tma_aligned`; left out where its vLLM's call has none).
 pub(crate) const TMA: (&str, V) = ("is_scale_tma_aligned", Root("dummy_is_tma_aligned"));
@@ -119,6 +126,7 @@ const GROUP_CHECKS_RMS: &[Check] = &[
     GROUP_DEFAULTS[1],
     GROUP_DEFAULTS[2],
     GROUP_DEFAULTS[3],
+    GROUP_DEFAULTS[4],
     LaidOutAsFlagged(Root("output_s")),
 ];
 const GROUP_CHECKS_ADD: &[Check] = &[
@@ -128,6 +136,7 @@ const GROUP_CHECKS_ADD: &[Check] = &[
     GROUP_DEFAULTS[1],
     GROUP_DEFAULTS[2],
     GROUP_DEFAULTS[3],
+    GROUP_DEFAULTS[4],
     LaidOutAsFlagged(Root("output_s")),
 ];
 
@@ -147,7 +156,8 @@ patterns for 1e-5 and 1e-6 only):
 - `rms_norm` / `fused_add_rms_norm` -> `per_token_group_fp8_quant` (DeepSeek
   1×G groups, vLLM ≥ 0.12) => `rms_norm_per_block_quant` (with the residual),
   when the group quant has the fused kernel's constants (eps 1e-10, ±448, no
-  power-of-two scales); row-major scales, or column-major ones where vLLM
+  power-of-two scales) and groups of 64 or 128 (the two vLLM builds the
+  kernel for; another is an error at its first call); row-major scales, or column-major ones where vLLM
   main's call says so (`dummy_is_scale_transposed`: `is_scale_transposed`,
   and fix-functionalization gives the scales a transposed buffer), padded
   for TMA where it says that too (`dummy_is_tma_aligned`: our

@@ -139,6 +139,9 @@ pub enum Check {
     AttrIs(V, &'static str),
     /// An optional attribute is absent or equals a literal.
     AttrIsOrAbsent(V, &'static str),
+    /// An attribute equals one of the literals: the variants the fused
+    /// kernel is built for (vLLM's per-block kernels: groups of 64 or 128).
+    AttrIn(V, &'static [&'static str]),
     /// A written value's recorded strides are the layout its op's flags
     /// name (`transposed_if`, `tma_aligned_if`; rows where a call has no
     /// flag, as older vLLMs' calls, whose kernel reads the strides): the
@@ -278,6 +281,14 @@ fn matches<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) ->
                 Some(got) if Some(got) != m.attr(ctx, V::Lit(lit)) => Some(format!("{a:?} is {got}, the fused kernel assumes {lit}")),
                 _ => None,
             },
+            Check::AttrIn(a, lits) => match m.attr(ctx, a) {
+                Some(got) if lits.iter().any(|lit| Some(got) == m.attr(ctx, V::Lit(lit))) => None,
+                got => Some(format!(
+                    "{a:?} is {}, the fused kernel is built for {}",
+                    got.map_or("absent".into(), |g| g.to_string()),
+                    lits.join(" or ")
+                )),
+            },
             Check::LaidOutAsFlagged(v @ (V::Root(name) | V::Prod(name))) => match m.value(v) {
                 Some(x) if !laid_out_as_flagged(&m.side(v).1, name, x) => {
                     Some(format!("{v:?} is recorded in another layout than the call's flags say (or, without them, rows)"))
@@ -301,6 +312,9 @@ pub fn root_checks_hold(ctx: &Context, checks: &[Check], root: OperationRef<'_, 
     checks.iter().all(|c| match *c {
         Check::AttrIs(a @ V::Root(_), lit) => m.attr(ctx, a).is_some_and(|got| Some(got) == m.attr(ctx, V::Lit(lit))),
         Check::AttrIsOrAbsent(a @ V::Root(_), lit) => m.attr(ctx, a).is_none_or(|got| Some(got) == m.attr(ctx, V::Lit(lit))),
+        Check::AttrIn(a @ V::Root(_), lits) => {
+            m.attr(ctx, a).is_some_and(|got| lits.iter().any(|lit| Some(got) == m.attr(ctx, V::Lit(lit))))
+        }
         Check::Absent(v @ V::Root(_)) => !m.present(v),
         _ => true,
     })
