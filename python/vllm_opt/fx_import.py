@@ -325,12 +325,16 @@ _ATTN_QUANT_KEYS = {
 def _current_vllm_config():
     """vLLM's current config, None outside one (without the default config
     vLLM 0.11 would build, or main's error)."""
-    for module, name in (("vllm.config.vllm", "get_current_vllm_config_or_none"), ("vllm.config", None)):
+    for module in ("vllm.config.vllm", "vllm.config"):  # main's module, then 0.11's
         try:
             m = importlib.import_module(module)
         except ImportError:
             continue
-        return getattr(m, name)() if name else getattr(m, "_current_vllm_config", None)
+        get = getattr(m, "get_current_vllm_config_or_none", None)
+        if get is not None:
+            return get()
+        if hasattr(m, "_current_vllm_config"):
+            return m._current_vllm_config
     return None
 
 
