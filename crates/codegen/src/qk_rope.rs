@@ -313,8 +313,8 @@ fn host(name: &str, h: Heads, t: &str) -> String {
         n = h.row(),
         r = h.rot,
     );
-    // y = x * (s * w) of the pair's two elements.
-    for (tag, at) in [("a", a), ("b", b)] {
+    // y = x * (s * w) of element `at` (`%p{tag}` its address, `%y{tag}` the value).
+    let normalized = |k: &mut String, tag: &str, at: &str| {
         let _ = write!(
             k,
             r#"            %i{tag} = arith.addi %base, {at} : index
@@ -330,7 +330,10 @@ fn host(name: &str, h: Heads, t: &str) -> String {
             %y{tag} = arith.mulf %x{tag}, %sw{tag} : f32
 "#
         );
-    }
+    };
+    // The pair's two elements.
+    normalized(&mut k, "a", a);
+    normalized(&mut k, "b", b);
     // An f32 cache is loaded as is; a 16-bit one widened.
     let widen = |v: &str, to: &str| match c {
         "f32" => (to.to_string(), String::new()),
@@ -364,27 +367,10 @@ fn host(name: &str, h: Heads, t: &str) -> String {
     );
     if h.rot < d {
         // The dims past a partial rotary: normalized and rounded only.
-        let _ = write!(
-            k,
-            r#"          %crot = arith.constant {r} : index
-          scf.for %i = %crot to %cd step %c1 {{
-            %ii = arith.addi %base, %i : index
-            %ii64 = arith.index_cast %ii : index to i64
-            %pi = llvm.getelementptr %qkv[%ii64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
-            %vi = llvm.load %pi : !llvm.ptr -> {t}
-            %xi = arith.extf %vi : {t} to f32
-            %wi64 = arith.index_cast %i : index to i64
-            %pwi = llvm.getelementptr %wp[%wi64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
-            %vwi = llvm.load %pwi : !llvm.ptr -> {t}
-            %fwi = arith.extf %vwi : {t} to f32
-            %swi = arith.mulf %s, %fwi : f32
-            %yi = arith.mulf %xi, %swi : f32
-            %ti = arith.truncf %yi : f32 to {t}
-            llvm.store %ti, %pi : {t}, !llvm.ptr
-          }}
-"#,
-            r = h.rot
-        );
+        let _ = writeln!(k, "          %crot = arith.constant {r} : index\n          scf.for %i = %crot to %cd step %c1 {{", r = h.rot);
+        normalized(&mut k, "r", "%i");
+        let _ =
+            write!(k, "            %tr = arith.truncf %yr : f32 to {t}\n            llvm.store %tr, %pr : {t}, !llvm.ptr\n          }}\n");
     }
     k.push_str("        }\n      }\n      return\n  }\n");
     k
