@@ -49,8 +49,8 @@ pub const OUTPUT_QUANTS: [(&str, PassOption); 4] = [
 /// 2.11 hoists vLLM's `LayerName`s) is known only at run time (one compiled
 /// graph may serve several layers): only `*` covers it.
 fn layer_writes(attn: &OperationRef<'_, '_>, layers: &str) -> bool {
-    let name = ir::string_attr(attn, "layer_name");
-    layers.split(',').any(|l| l == "*" || (!l.is_empty() && Some(l) == name.as_deref()))
+    let name = ir::string_attr(attn, "layer_name").filter(|n| !n.is_empty());
+    crate::fusion::listed(layers, "*") || name.is_some_and(|n| crate::fusion::listed(layers, &n))
 }
 
 pub static INFO: PassInfo = PassInfo {

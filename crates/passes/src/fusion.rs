@@ -75,11 +75,17 @@ pub fn exported_target(op: &str) -> Option<&'static str> {
     Some(target).filter(|t| !t.is_empty())
 }
 
+/// Whether `item` is one of the entries of `list`, a comma-separated option
+/// value (`unavailable-ops`, `contiguous-input-ops`, the attention layer lists).
+pub fn listed(list: &str, item: &str) -> bool {
+    list.split(',').any(|entry| entry == item)
+}
+
 /// Why the op named `fused` may not be written: its target is in
 /// `unavailable` (an `unavailable-ops` option's value).
 pub fn unavailable(fused: &str, unavailable: &str) -> Option<String> {
     let target = exported_target(fused)?;
-    unavailable.split(',').any(|t| t == target).then(|| format!("{target} is not in the running vLLM (unavailable-ops)"))
+    listed(unavailable, target).then(|| format!("{target} is not in the running vLLM (unavailable-ops)"))
 }
 
 /// Why the match's fused op may not take its `input` here: the op is in
@@ -87,7 +93,7 @@ pub fn unavailable(fused: &str, unavailable: &str) -> Option<String> {
 /// recorded strides are not row-major (rows apart, a slice's).
 fn strided_input(rule: &Rule, m: &Match<'_, '_>, contiguous: &str) -> Option<String> {
     let target = exported_target(rule.fused)?;
-    if !contiguous.split(',').any(|t| t == target) {
+    if !listed(contiguous, target) {
         return None;
     }
     let def = vllm_dialect::op(rule.fused)?;

@@ -243,11 +243,7 @@ impl PassConfig {
                 let m = v.as_object().ok_or_else(bad)?;
                 self.c10d_group_names = m
                     .iter()
-                    .map(|(k, v)| {
-                        v.as_str()
-                            .filter(|s| !s.is_empty() && !k.is_empty() && !(k.to_string() + s).contains([' ', ',', '=', '{', '}']))
-                            .map(|s| (k.clone(), s.to_string()))
-                    })
+                    .map(|(k, v)| v.as_str().filter(|s| fits_option(k) && fits_option(s)).map(|s| (k.clone(), s.to_string())))
                     .collect::<Option<_>>()
                     .ok_or_else(bad)?;
             }
@@ -256,10 +252,9 @@ impl PassConfig {
                     .ok_or_else(|| ConfigError(format!("config: '{spelling}' must be a list of placeholder names, got {v}")))?;
             }
             "unavailable_ops" | "contiguous_input_ops" => {
-                let targets =
-                    string_set(v, |s| s.starts_with("torch.ops.") && !s.contains([' ', ',', '=', '{', '}'])).ok_or_else(|| {
-                        ConfigError(format!("config: '{spelling}' must be a list of PyTorch op targets (torch.ops...), got {v}"))
-                    })?;
+                let targets = string_set(v, |s| s.starts_with("torch.ops.") && fits_option(s)).ok_or_else(|| {
+                    ConfigError(format!("config: '{spelling}' must be a list of PyTorch op targets (torch.ops...), got {v}"))
+                })?;
                 *(if field == "unavailable_ops" { &mut self.unavailable_ops } else { &mut self.contiguous_input_ops }) = targets;
             }
             "attn_output_quant" => {
@@ -277,7 +272,7 @@ impl PassConfig {
                             .ok_or_else(bad)?
                             .iter()
                             .map(|(kind, layers)| {
-                                let layers = string_set(layers, |s| !s.is_empty() && !s.contains([' ', ',', '=', '{', '}']))?;
+                                let layers = string_set(layers, fits_option)?;
                                 kinds.contains(&kind.as_str()).then(|| (kind.clone(), layers))
                             })
                             .collect::<Option<_>>()
@@ -386,6 +381,12 @@ impl PassConfig {
         }
         m
     }
+}
+
+/// Whether `s` can stand as one entry of a pass option's value (which the
+/// manager writes as `name=a,b` or `name=k=v,...` inside a pipeline's braces).
+fn fits_option(s: &str) -> bool {
+    !s.is_empty() && !s.contains([' ', ',', '=', '{', '}'])
 }
 
 /// `v` as a list of strings each of which `valid` accepts, sorted and
