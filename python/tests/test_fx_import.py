@@ -468,8 +468,8 @@ class VllmOptPassTest(unittest.TestCase):
         # 0.10 in its allreduce_params; vLLM configures its passes after ours is made.
         manager = type("PostGradPassManager", (), {})()
         manager.passes = []
-        vllm_config = type(sys)("vllm.config")
-        vllm_config.get_current_vllm_config = lambda: types.SimpleNamespace(compilation_config=types.SimpleNamespace(
+        vllm_config = type(sys)("vllm.config")  # vLLM 0.11's module global
+        vllm_config._current_vllm_config = types.SimpleNamespace(compilation_config=types.SimpleNamespace(
             inductor_compile_config={"post_grad_custom_post_pass": manager}))
         ar_main = type("AllReduceFusionPass", (), {"max_token_num": 512})()
         ar_010 = type("AllReduceFusionPass", (), {"allreduce_params": types.SimpleNamespace(max_token_num=64)})()

@@ -486,12 +486,7 @@ def _vllm_pass_manager():
         candidates.append(lambda: inductor_config.post_grad_custom_post_pass)
     except Exception:  # noqa: BLE001 - no torch
         pass
-    try:
-        from vllm.config import get_current_vllm_config
-
-        candidates.append(lambda: get_current_vllm_config().compilation_config.inductor_compile_config.get("post_grad_custom_post_pass"))
-    except Exception:  # noqa: BLE001 - not in vLLM
-        pass
+    candidates.append(lambda: _current_vllm_config().compilation_config.inductor_compile_config.get("post_grad_custom_post_pass"))
     for get in candidates:
         try:
             manager = get()
