@@ -21,7 +21,8 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 import test_fusions_agree as T  # noqa: E402 (vllm_c: vLLM's _C ops, the platform's device)
 import torch  # noqa: E402
-from vllm.config import CompilationConfig, DeviceConfig, VllmConfig, set_current_vllm_config  # noqa: E402
+from harness import vllm_config  # noqa: E402
+from vllm.config import set_current_vllm_config  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--layers", type=int, default=32)
@@ -55,8 +56,7 @@ def decoder(x, r, w, s, g):
     return h, res
 
 
-cc = CompilationConfig(pass_config=T.PASS_CONFIG, custom_ops=["+rms_norm", "+quant_fp8", "+silu_and_mul"])
-vc = VllmConfig(compilation_config=cc, device_config=DeviceConfig(device="cpu"))
+vc = vllm_config(T.PASS_CONFIG, ["+rms_norm", "+quant_fp8", "+silu_and_mul"])
 with set_current_vllm_config(vc):
     gm = T.post_grad_graph(decoder)
     t0 = time.perf_counter()

@@ -1,6 +1,8 @@
 """What the tests comparing vllm-opt with vLLM's own passes share: the
-post-grad graph Inductor hands vLLM's passes, and vLLM's attention layers
-for its forward context (no GPU)."""
+post-grad graph Inductor hands vLLM's passes, vLLM's config on the CPU, and
+vLLM's attention layers for its forward context (no GPU)."""
+import types
+
 import torch
 
 
@@ -37,3 +39,19 @@ def attention_layer(attention_class, **attributes):
     for k, v in attributes.items():
         object.__setattr__(layer, k, v)  # nn.Module's __setattr__ needs its __init__
     return layer
+
+
+def vllm_config(pass_config, custom_ops, layers=()):
+    """vLLM's config on the CPU with `pass_config` and `custom_ops`; with
+    attention `layers` (`attention_layer`s) in its forward context by their
+    `layer_name`, and a bf16 model config (all vLLM's attention passes read
+    of it)."""
+    from vllm.config import CompilationConfig, DeviceConfig, VllmConfig
+
+    cc = CompilationConfig(pass_config=pass_config, custom_ops=custom_ops)
+    vc = VllmConfig(compilation_config=cc, device_config=DeviceConfig(device="cpu"))
+    if layers:
+        object.__setattr__(vc, "model_config", types.SimpleNamespace(dtype=torch.bfloat16))
+        for layer in layers:
+            cc.static_forward_context[layer.layer_name] = layer
+    return vc

@@ -14,14 +14,14 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 import vllm_c  # noqa: E402,F401 (defines vLLM's _C ops, sets the platform's device)
 import vllm  # noqa: E402
-from vllm.config import CompilationConfig, DeviceConfig, VllmConfig, set_current_vllm_config  # noqa: E402
+from harness import vllm_config  # noqa: E402
+from vllm.config import set_current_vllm_config  # noqa: E402
 
 t0 = time.perf_counter()
 from vllm.compilation.passes.fusion.rms_quant_fusion import RMSNormQuantFusionPass  # noqa: E402
 
 t1 = time.perf_counter()
-cc = CompilationConfig(pass_config={"fuse_norm_quant": True}, custom_ops=["+rms_norm", "+quant_fp8"])
-vc = VllmConfig(compilation_config=cc, device_config=DeviceConfig(device="cpu"))
+vc = vllm_config({"fuse_norm_quant": True}, ["+rms_norm", "+quant_fp8"])
 with set_current_vllm_config(vc):
     t2 = time.perf_counter()
     RMSNormQuantFusionPass(vc)

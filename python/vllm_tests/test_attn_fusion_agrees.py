@@ -12,14 +12,13 @@ layers here are vLLM's Attention class with a stand-in backend (no GPU)."""
 import copy
 import os
 import sys
-import types
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import vllm_c  # noqa: E402 (defines vLLM's _C ops, sets the platform's device)
 import torch  # noqa: E402
-from harness import at_post_grad, attention_layer  # noqa: E402
-from vllm.config import CompilationConfig, DeviceConfig, VllmConfig, set_current_vllm_config  # noqa: E402
+from harness import at_post_grad, attention_layer, vllm_config  # noqa: E402
+from vllm.config import set_current_vllm_config  # noqa: E402
 from vllm.model_executor.layers.quantization.utils.quant_utils import kFp8StaticTensorSym  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "torch_tests"))
@@ -86,23 +85,19 @@ class Backend:
         return self.writes_fp8 and quant_key == kFp8StaticTensorSym
 
 
-def vllm_config(writes_fp8):
+def attention_config(writes_fp8):
     """vLLM's config with one Attention layer per name in its forward context."""
     pass_config = {"fuse_attn_quant": True} if MAIN else {"enable_attn_fusion": True, "enable_noop": True}
-    cc = CompilationConfig(pass_config=pass_config, custom_ops=["+quant_fp8"])
-    vc = VllmConfig(compilation_config=cc, device_config=DeviceConfig(device="cpu"))
-    object.__setattr__(vc, "model_config", types.SimpleNamespace(dtype=torch.bfloat16))  # all the pass reads of it
-    for name, writes in zip(LAYERS, writes_fp8):
-        cc.static_forward_context[name] = attention_layer(Attention, layer_name=name, num_heads=HEADS,
-                                                          head_size=HEAD_SIZE, impl=Backend(writes))
-    return vc
+    layers = [attention_layer(Attention, layer_name=name, num_heads=HEADS, head_size=HEAD_SIZE, impl=Backend(writes))
+              for name, writes in zip(LAYERS, writes_fp8)]
+    return vllm_config(pass_config, ["+quant_fp8"], layers)
 
 
 def both(writes_fp8):
     """vLLM's pass on a copy of the post-grad graph, VllmOptPass on the graph
     itself (a deep copy's symbolic sizes are not the fake mode's), each under
     vLLM's config: the two graphs."""
-    vc = vllm_config(writes_fp8)
+    vc = attention_config(writes_fp8)
 
     def on_graph(graph):
         with set_current_vllm_config(vc), pass_context(CONTEXT):

@@ -21,8 +21,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 import vllm_c  # noqa: E402 (defines vLLM's _C ops, sets the platform's device)
 import torch  # noqa: E402
-from harness import at_post_grad  # noqa: E402
-from vllm.config import CompilationConfig, DeviceConfig, VllmConfig, set_current_vllm_config  # noqa: E402
+from harness import at_post_grad, vllm_config  # noqa: E402
+from vllm.config import set_current_vllm_config  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "torch_tests"))
 from inductor_pass import VLLM_OPT  # noqa: E402 (puts python/ on the path too)
@@ -168,8 +168,7 @@ def native_layers(vc):
 class FusionsAgree(unittest.TestCase):
     def test_vllm_opt_fuses_what_vllms_own_pass_fuses_and_other_epsilons(self):
         gm = post_grad_graph()
-        cc = CompilationConfig(pass_config=PASS_CONFIG, custom_ops=["+rms_norm", "+quant_fp8", "+silu_and_mul"])
-        vc = VllmConfig(compilation_config=cc, device_config=DeviceConfig(device="cpu"))
+        vc = vllm_config(PASS_CONFIG, ["+rms_norm", "+quant_fp8", "+silu_and_mul"])
         with set_current_vllm_config(vc), pass_context(CONTEXT):
             theirs, ours, both = copy.deepcopy(gm), copy.deepcopy(gm), copy.deepcopy(gm)
             RMSNormQuantFusionPass(vc)(theirs.graph)
@@ -191,8 +190,7 @@ class FusionsAgree(unittest.TestCase):
     @unittest.skipUnless(GROUPS, "vLLM main's add + RMSNorm fusion (not in 0.11)")
     def test_add_then_norm_fuses_as_vllms_add_rms_norm_pass_fuses_it(self):
         gm = post_grad_graph(model_add_norm)
-        vc = VllmConfig(compilation_config=CompilationConfig(pass_config=PASS_CONFIG, custom_ops=["+rms_norm"]),
-                        device_config=DeviceConfig(device="cpu"))
+        vc = vllm_config(PASS_CONFIG, ["+rms_norm"])
 
         def adds(graph):
             return sorted(n.args[3] for n in graph.nodes if str(n.target) == "vllm_ir.fused_add_rms_norm.default")
@@ -218,8 +216,7 @@ class FusionsAgree(unittest.TestCase):
         # RMSNorm and QuantFP8 forward_native, decomposed ATen. vLLM 0.11's
         # pass fuses none of them (custom-op patterns only); main's matchers
         # fuse them at its epsilons; vllm-opt at each.
-        vc = VllmConfig(compilation_config=CompilationConfig(pass_config=PASS_CONFIG, custom_ops=["none"]),
-                        device_config=DeviceConfig(device="cpu"))
+        vc = vllm_config(PASS_CONFIG, ["none"])
         norms, q = native_layers(vc)
 
         def model_native(x, r, w, s, g):

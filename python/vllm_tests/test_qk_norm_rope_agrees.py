@@ -11,14 +11,13 @@ vllm-opt reads the geometry off the graph and fuses any epsilon. No GPU
 import copy
 import os
 import sys
-import types
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import vllm_c  # noqa: E402 (defines vLLM's _C ops, sets the platform's device)
 import torch  # noqa: E402
-from harness import at_post_grad, attention_layer  # noqa: E402
-from vllm.config import CompilationConfig, DeviceConfig, VllmConfig, set_current_vllm_config  # noqa: E402
+from harness import at_post_grad, attention_layer, vllm_config  # noqa: E402
+from vllm.config import set_current_vllm_config  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "torch_tests"))
 from inductor_pass import VLLM_OPT  # noqa: E402 (puts python/ on the path too)
@@ -54,20 +53,17 @@ def model(qkv, q_weight, k_weight, cos_sin_cache, positions):
     return outs
 
 
-def vllm_config():
-    cc = CompilationConfig(pass_config={"enable_qk_norm_rope_fusion": True}, custom_ops=["+rms_norm", "+rotary_embedding"])
-    vc = VllmConfig(compilation_config=cc, device_config=DeviceConfig(device="cpu"))
-    object.__setattr__(vc, "model_config", types.SimpleNamespace(dtype=torch.bfloat16))  # all the pass reads of it
-    name = "model.layers.0.self_attn.attn"
-    cc.static_forward_context[name] = attention_layer(Attention, layer_name=name, num_heads=HQ, num_kv_heads=HK, head_size=D)
-    return vc
+def qk_config():
+    """vLLM's config with one Attention layer of this geometry in its forward context."""
+    layer = attention_layer(Attention, layer_name="model.layers.0.self_attn.attn", num_heads=HQ, num_kv_heads=HK, head_size=D)
+    return vllm_config({"enable_qk_norm_rope_fusion": True}, ["+rms_norm", "+rotary_embedding"], [layer])
 
 
 def both(fn=model, rotary_dim=D):
     """vLLM's pass on a copy of the post-grad graph, VllmOptPass on the graph
     itself; the rotary over the first `rotary_dim` dims of each head (the
     cache's width)."""
-    vc = vllm_config()
+    vc = qk_config()
 
     def on_graph(graph):
         with set_current_vllm_config(vc), pass_context(Range(1, 8192)):
