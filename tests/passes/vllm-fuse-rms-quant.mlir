@@ -1,4 +1,10 @@
 // RUN: vllm-opt %s --split-input-file --vllm-fuse-rms-quant | FileCheck %s
+// Why the per-group quants named `gq` below stay (each check of the shared
+// per-group defaults names itself):
+// RUN: vllm-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(vllm-fuse-rms-quant{debug-node=gq}))' 2>&1 >/dev/null | FileCheck %s --check-prefix=EXPLAIN
+// EXPLAIN: remark: rule 'rms-per-group-quant' did not match: Root("scale_ue8m0") is true, the fused kernel assumes false
+// EXPLAIN: remark: rule 'rms-per-group-quant' did not match: Root("group_size") is 32 : i64, the fused kernel is built for 64 : i64 or 128 : i64
+// EXPLAIN: remark: rule 'rms-per-group-quant' did not match: Root("eps") is {{.*}} : f64, the fused kernel assumes 1.000000e-10 : f64
 
 // CHECK-LABEL: func.func @fuse_rms_static_quant
 // CHECK: %[[Q:.*]] = "vllm.rms_norm_static_fp8_quant"(%arg0, %arg1, %arg2) {epsilon = 1.000000e-05 : f64}
@@ -202,7 +208,7 @@ func.func @fuse_per_group_tma_aligned(%x: tensor<?x4096xbf16>, %w: tensor<4096xb
 // CHECK: "vllm.per_token_group_fp8_quant"
 func.func @no_fuse_per_group_ue8m0(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>) {
   %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
-  %q, %s = "vllm.per_token_group_fp8_quant"(%y) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = true} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
+  %q, %s = "vllm.per_token_group_fp8_quant"(%y) {group_size = 128 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = true} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>) loc("gq")
   return %q, %s : tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>
 }
 
@@ -218,7 +224,7 @@ func.func @no_fuse_per_group_ue8m0(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16
 // CHECK: "vllm.rms_norm_per_block_quant"{{.*}}group_size = 64
 func.func @per_group_sizes(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x128xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x16xf32>, tensor<?x4096xf8E4M3FN>, tensor<?x64xf32>) {
   %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
-  %q, %s = "vllm.per_token_group_fp8_quant"(%y) {group_size = 32 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x128xf32>)
+  %q, %s = "vllm.per_token_group_fp8_quant"(%y) {group_size = 32 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x128xf32>) loc("gq")
   %y2 = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
   %q2, %s2 = "vllm.per_token_group_fp8_quant"(%y2) {group_size = 256 : i64, eps = 1.000000e-10 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x16xf32>)
   %y3 = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
@@ -234,7 +240,7 @@ func.func @per_group_sizes(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) -> (t
 // CHECK: "vllm.per_token_group_fp8_quant"
 func.func @no_fuse_per_group_other_eps(%x: tensor<?x4096xbf16>, %w: tensor<4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>) {
   %y = "vllm.rms_norm"(%x, %w) {epsilon = 1.0e-5 : f64} : (tensor<?x4096xbf16>, tensor<4096xbf16>) -> tensor<?x4096xbf16>
-  %q, %s = "vllm.per_token_group_fp8_quant"(%y) {group_size = 128 : i64, eps = 1.000000e-06 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>)
+  %q, %s = "vllm.per_token_group_fp8_quant"(%y) {group_size = 128 : i64, eps = 1.000000e-06 : f64, fp8_min = -4.480000e+02 : f64, fp8_max = 4.480000e+02 : f64, scale_ue8m0 = false} : (tensor<?x4096xbf16>) -> (tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>) loc("gq")
   return %q, %s : tensor<?x4096xf8E4M3FN>, tensor<?x32xf32>
 }
 

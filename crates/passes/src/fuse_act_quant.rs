@@ -33,11 +33,7 @@ pub static RULES: &[Rule] = &[
         producer_result: "result",
         checks: &[
             Check::OneUse(V::Prod("result")),
-            crate::fuse_rms_quant::GROUP_DEFAULTS[0],
-            crate::fuse_rms_quant::GROUP_DEFAULTS[1],
-            crate::fuse_rms_quant::GROUP_DEFAULTS[2],
-            crate::fuse_rms_quant::GROUP_DEFAULTS[3],
-            crate::fuse_rms_quant::GROUP_DEFAULTS[4],
+            crate::fuse_rms_quant::GROUP_DEFAULTS,
             // vLLM's fused kernel writes column `g` at `g * T`, whatever the strides.
             Check::AttrIsOrAbsent(V::Root("dummy_is_tma_aligned"), "false"),
             Check::LaidOutAsFlagged(V::Root("output_s")),

@@ -106,39 +106,18 @@ pub(crate) const GROUP_CONSTANTS: [Check; 3] = [
 /// scales not rounded to powers of two, groups of 64 or 128 (vLLM builds
 /// its per-block kernels for those two: another is "Unsupported group size"
 /// at run time; its own passes register those two).
-pub(crate) const GROUP_DEFAULTS: [Check; 5] = [
-    GROUP_CONSTANTS[0],
-    GROUP_CONSTANTS[1],
-    GROUP_CONSTANTS[2],
-    AttrIs(Root("scale_ue8m0"), "false"),
-    AttrIn(Root("group_size"), &["64 : i64", "128 : i64"]),
-];
+pub(crate) const GROUP_DEFAULTS: Check =
+    All(&[All(&GROUP_CONSTANTS), AttrIs(Root("scale_ue8m0"), "false"), AttrIn(Root("group_size"), &["64 : i64", "128 : i64"])]);
 /// The fused op pads column-major scales for TMA where the quant's did (vLLM
 /// main's `dummy_is_tma_aligned`; left out where its vLLM's call has none).
 pub(crate) const TMA: (&str, V) = ("is_scale_tma_aligned", Root("dummy_is_tma_aligned"));
 /// The fused op writes the scales in the quant's layout: column-major where
 /// vLLM main's call says so (CUTLASS's block-FP8 GEMM reads them so).
 const TRANSPOSED: V = RootOr("dummy_is_scale_transposed", "false");
-const GROUP_CHECKS_RMS: &[Check] = &[
-    OneUse(Prod("result")),
-    SameElementType(Prod("input"), Prod("weight")),
-    GROUP_DEFAULTS[0],
-    GROUP_DEFAULTS[1],
-    GROUP_DEFAULTS[2],
-    GROUP_DEFAULTS[3],
-    GROUP_DEFAULTS[4],
-    LaidOutAsFlagged(Root("output_s")),
-];
-const GROUP_CHECKS_ADD: &[Check] = &[
-    OneUse(Prod("output")),
-    SameElementType(Prod("input"), Prod("weight")),
-    GROUP_DEFAULTS[0],
-    GROUP_DEFAULTS[1],
-    GROUP_DEFAULTS[2],
-    GROUP_DEFAULTS[3],
-    GROUP_DEFAULTS[4],
-    LaidOutAsFlagged(Root("output_s")),
-];
+const GROUP_CHECKS_RMS: &[Check] =
+    &[OneUse(Prod("result")), SameElementType(Prod("input"), Prod("weight")), GROUP_DEFAULTS, LaidOutAsFlagged(Root("output_s"))];
+const GROUP_CHECKS_ADD: &[Check] =
+    &[OneUse(Prod("output")), SameElementType(Prod("input"), Prod("weight")), GROUP_DEFAULTS, LaidOutAsFlagged(Root("output_s"))];
 
 pub static INFO: PassInfo = PassInfo {
     argument: "vllm-fuse-rms-quant",

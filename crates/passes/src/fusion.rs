@@ -153,6 +153,8 @@ pub enum Check {
     /// flag, as older vLLMs' calls, whose kernel reads the strides): the
     /// fused op writes the layout the flags say.
     LaidOutAsFlagged(V),
+    /// Every check of a shared list (the per-group kernels' defaults).
+    All(&'static [Check]),
 }
 
 /// Whether `v`, written by `op` as its declared `name`, is recorded in the
@@ -256,58 +258,61 @@ fn matches<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) ->
     if m.value(V::Prod(rule.producer_result)) != Some(input) {
         return Err(format!("'{}' is not the producer's '{}' result", rule.via, rule.producer_result));
     }
-    for c in rule.checks {
-        let failed = match *c {
-            Check::OneUse(v) => m
-                .value(v)
-                .map(|x| ir::users(x).len())
-                .filter(|&n| n != 1)
-                .map(|n| format!("{v:?} has {n} uses; fusing would drop what the others read")),
-            Check::Absent(v) => m.present(v).then(|| format!("{v:?} is given")),
-            Check::SameElementType(a, b) => match (m.value(a).and_then(crate::native::elem), m.value(b).and_then(crate::native::elem)) {
-                (Some(x), Some(y)) if x == y => None,
-                (x, y) => Some(format!("{a:?} is {} but {b:?} is {}", x.unwrap_or_default(), y.unwrap_or_default())),
-            },
-            Check::SameType(a, b) => match (m.value(a).map(|v| v.r#type()), m.value(b).map(|v| v.r#type())) {
-                (Some(x), Some(y)) if x == y => None,
-                (x, y) => Some(format!(
-                    "{a:?} is {} but {b:?} is {}",
-                    x.map_or("absent".into(), |t| t.to_string()),
-                    y.map_or("absent".into(), |t| t.to_string())
-                )),
-            },
-            Check::AttrIs(a, lit) => {
-                let want = m.attr(ctx, V::Lit(lit));
-                match m.attr(ctx, a) {
-                    Some(got) if Some(got) == want => None,
-                    got => Some(format!("{a:?} is {}, the fused kernel assumes {lit}", got.map_or("absent".into(), |g| g.to_string()))),
-                }
-            }
-            Check::AttrIsOrAbsent(a, lit) => match m.attr(ctx, a) {
-                Some(got) if Some(got) != m.attr(ctx, V::Lit(lit)) => Some(format!("{a:?} is {got}, the fused kernel assumes {lit}")),
-                _ => None,
-            },
-            Check::AttrIn(a, lits) => match m.attr(ctx, a) {
-                Some(got) if lits.iter().any(|lit| Some(got) == m.attr(ctx, V::Lit(lit))) => None,
-                got => Some(format!(
-                    "{a:?} is {}, the fused kernel is built for {}",
-                    got.map_or("absent".into(), |g| g.to_string()),
-                    lits.join(" or ")
-                )),
-            },
-            Check::LaidOutAsFlagged(v @ (V::Root(name) | V::Prod(name))) => match m.value(v) {
-                Some(x) if !laid_out_as_flagged(&m.side(v).1, name, x) => {
-                    Some(format!("{v:?} is recorded in another layout than the call's flags say (or, without them, rows)"))
-                }
-                _ => None,
-            },
-            Check::LaidOutAsFlagged(_) => None,
-        };
-        if let Some(why) = failed {
-            return Err(why);
-        }
+    match rule.checks.iter().find_map(|c| failed(ctx, &m, c)) {
+        Some(why) => Err(why),
+        None => Ok(m),
     }
-    Ok(m)
+}
+
+/// Why `c` does not hold for `m` (the `--debug-node` reason); `None` when it holds.
+fn failed(ctx: &Context, m: &Match<'_, '_>, c: &Check) -> Option<String> {
+    match *c {
+        Check::OneUse(v) => m
+            .value(v)
+            .map(|x| ir::users(x).len())
+            .filter(|&n| n != 1)
+            .map(|n| format!("{v:?} has {n} uses; fusing would drop what the others read")),
+        Check::Absent(v) => m.present(v).then(|| format!("{v:?} is given")),
+        Check::SameElementType(a, b) => match (m.value(a).and_then(crate::native::elem), m.value(b).and_then(crate::native::elem)) {
+            (Some(x), Some(y)) if x == y => None,
+            (x, y) => Some(format!("{a:?} is {} but {b:?} is {}", x.unwrap_or_default(), y.unwrap_or_default())),
+        },
+        Check::SameType(a, b) => match (m.value(a).map(|v| v.r#type()), m.value(b).map(|v| v.r#type())) {
+            (Some(x), Some(y)) if x == y => None,
+            (x, y) => Some(format!(
+                "{a:?} is {} but {b:?} is {}",
+                x.map_or("absent".into(), |t| t.to_string()),
+                y.map_or("absent".into(), |t| t.to_string())
+            )),
+        },
+        Check::AttrIs(a, lit) => {
+            let want = m.attr(ctx, V::Lit(lit));
+            match m.attr(ctx, a) {
+                Some(got) if Some(got) == want => None,
+                got => Some(format!("{a:?} is {}, the fused kernel assumes {lit}", got.map_or("absent".into(), |g| g.to_string()))),
+            }
+        }
+        Check::AttrIsOrAbsent(a, lit) => match m.attr(ctx, a) {
+            Some(got) if Some(got) != m.attr(ctx, V::Lit(lit)) => Some(format!("{a:?} is {got}, the fused kernel assumes {lit}")),
+            _ => None,
+        },
+        Check::AttrIn(a, lits) => match m.attr(ctx, a) {
+            Some(got) if lits.iter().any(|lit| Some(got) == m.attr(ctx, V::Lit(lit))) => None,
+            got => Some(format!(
+                "{a:?} is {}, the fused kernel is built for {}",
+                got.map_or("absent".into(), |g| g.to_string()),
+                lits.join(" or ")
+            )),
+        },
+        Check::LaidOutAsFlagged(v @ (V::Root(name) | V::Prod(name))) => match m.value(v) {
+            Some(x) if !laid_out_as_flagged(&m.side(v).1, name, x) => {
+                Some(format!("{v:?} is recorded in another layout than the call's flags say (or, without them, rows)"))
+            }
+            _ => None,
+        },
+        Check::LaidOutAsFlagged(_) => None,
+        Check::All(cs) => cs.iter().find_map(|c| failed(ctx, m, c)),
+    }
 }
 
 /// Whether `checks` hold at `root` as far as they concern the root alone
@@ -315,15 +320,17 @@ fn matches<'c, 'a>(ctx: &'c Context, rule: &Rule, root: OperationRef<'c, 'a>) ->
 pub fn root_checks_hold(ctx: &Context, checks: &[Check], root: OperationRef<'_, '_>) -> bool {
     let Some(root_vals) = named_operands(&root) else { return false };
     let m = Match { root, producer: root, root_vals, prod_vals: Vec::new() };
-    checks.iter().all(|c| match *c {
-        Check::AttrIs(a @ V::Root(_), lit) => m.attr(ctx, a).is_some_and(|got| Some(got) == m.attr(ctx, V::Lit(lit))),
-        Check::AttrIsOrAbsent(a @ V::Root(_), lit) => m.attr(ctx, a).is_none_or(|got| Some(got) == m.attr(ctx, V::Lit(lit))),
-        Check::AttrIn(a @ V::Root(_), lits) => {
-            m.attr(ctx, a).is_some_and(|got| lits.iter().any(|lit| Some(got) == m.attr(ctx, V::Lit(lit))))
+    checks.iter().all(|c| holds_at_root(ctx, &m, c))
+}
+
+fn holds_at_root(ctx: &Context, m: &Match<'_, '_>, c: &Check) -> bool {
+    match *c {
+        Check::AttrIs(V::Root(_), _) | Check::AttrIsOrAbsent(V::Root(_), _) | Check::AttrIn(V::Root(_), _) | Check::Absent(V::Root(_)) => {
+            failed(ctx, m, c).is_none()
         }
-        Check::Absent(v @ V::Root(_)) => !m.present(v),
+        Check::All(cs) => cs.iter().all(|c| holds_at_root(ctx, m, c)),
         _ => true,
-    })
+    }
 }
 
 /// The root's `via` operand, where the producer would go, when the checks
