@@ -262,13 +262,12 @@ def propagate_meta(graph):
     return True
 
 
-def _vllm_shape_args(context=None):
-    """vllm-opt's shape arguments for what vLLM's pass context says is being
+def _vllm_shape_args(context):
+    """vllm-opt's shape arguments for what vLLM's pass `context` says is being
     compiled: vLLM <= 0.11's `runtime_shape` (an int, or None for the general
     graph), or vLLM main's `compile_range` (both ends inclusive: one size is
     `--runtime-shape`, a wider range `--compile-range A:B`, whose bounds the
-    passes that depend on the token count read). [] outside vLLM."""
-    context = context if context is not None else _vllm_pass_context()
+    passes that depend on the token count read). [] outside vLLM (None)."""
     shape = getattr(context, "runtime_shape", None)
     if shape is not None:
         return ["--runtime-shape", str(int(shape))]
@@ -443,11 +442,11 @@ def _vllm_pass_context():
     return None
 
 
-def donated_input_names(graph, context=None):
-    """The placeholders vLLM main marks donated (`donated_input_ids`: node
-    indices of the post-grad graph, the inputs its model passed to an IR op's
-    `maybe_inplace` overload), by name; [] outside vLLM or when none are."""
-    context = context if context is not None else _vllm_pass_context()
+def donated_input_names(graph, context):
+    """The placeholders vLLM main's pass `context` marks donated
+    (`donated_input_ids`: node indices of the post-grad graph, the inputs
+    its model passed to an IR op's `maybe_inplace` overload), by name; []
+    outside vLLM (None) or when none are."""
     ids = getattr(context, "donated_input_ids", None) or ()
     nodes = list(graph.nodes)
     return sorted(nodes[i].name for i in ids if 0 <= i < len(nodes) and nodes[i].op == "placeholder")
@@ -699,7 +698,8 @@ class VllmOptPass:
                 gc.enable()
 
     def _run(self, graph, runtime_shape):
-        shape_args = ["--runtime-shape", str(int(runtime_shape))] if runtime_shape is not None else _vllm_shape_args()
+        context = _vllm_pass_context()  # once: what is compiled, and the donated inputs
+        shape_args = ["--runtime-shape", str(int(runtime_shape))] if runtime_shape is not None else _vllm_shape_args(context)
         doc = graph_to_dict(graph, name="graph")
         with tempfile.TemporaryDirectory() as tmp:
             src, dst = os.path.join(tmp, "in.json"), os.path.join(tmp, "out.json")
@@ -708,7 +708,7 @@ class VllmOptPass:
                 f.write(json.dumps(doc))
             # The inputs vLLM says its model donated may be written in place (a
             # function of the graph, so the cache key need not name them).
-            cmd = [self.binary, src, *self._common(donated_input_names(graph)), "--emit", "fx-json", "-o", dst, *shape_args]
+            cmd = [self.binary, src, *self._common(donated_input_names(graph, context)), "--emit", "fx-json", "-o", dst, *shape_args]
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode:
                 raise RuntimeError(f"vllm-opt failed:\n{done.stderr.strip()}")
