@@ -15,6 +15,7 @@ import unittest
 
 import torch
 from torch.fx.experimental.proxy_tensor import make_fx
+from torch.multiprocessing.reductions import StorageWeakRef
 
 sys.path.insert(0, os.path.dirname(__file__))
 from inductor_pass import VLLM_OPT, assert_same_outputs  # noqa: E402 (puts python/ on the path too)
@@ -79,6 +80,14 @@ def model_fusable(x, w, scale):
     return (_norm_then_quant(x, w, scale)[0],)
 
 
+def model_views(x, w, scale):
+    """The norm's result read through views that stay (a slice, a split of its
+    rows into heads), as attention reads the qkv projection: after
+    fix-functionalization they view the buffer the norm writes."""
+    q, n = _norm_then_quant(x, w, scale)
+    return q, n[:, : x.shape[-1] // 2], n.reshape(-1, 2, x.shape[-1] // 2)
+
+
 class VllmOptPassOnTorch(unittest.TestCase):
     def run_case(self, mode, runtime_shape=None, fn=model):
         x = torch.randn(16, 256, dtype=torch.bfloat16)
@@ -129,19 +138,29 @@ class VllmOptPassOnTorch(unittest.TestCase):
                 return ([str(d) for d in v.shape], [str(d) for d in v.stride()], v.dtype)
             return None if v is None else str(v)
 
-        for mode in ("fake", "symbolic"):
-            with self.subTest(mode=mode):
+        def storages(vals):
+            """The nodes that share storage, as a partition of their names."""
+            groups = {}
+            for name, v in vals.items():
+                if isinstance(v, torch.Tensor):
+                    groups.setdefault(StorageWeakRef(v.untyped_storage()), set()).add(name)
+            return sorted(sorted(g) for g in groups.values())
+
+        for mode, fn in (("fake", model), ("symbolic", model), ("fake", model_views), ("symbolic", model_views)):
+            with self.subTest(mode=mode, model=fn.__name__):
                 x = torch.randn(16, 256, dtype=torch.bfloat16)
                 w = (1 + 0.1 * torch.randn(256)).to(torch.bfloat16)
-                gm = make_fx(model, tracing_mode=mode)(x, w, torch.tensor([0.05]))
+                gm = make_fx(fn, tracing_mode=mode)(x, w, torch.tensor([0.05]))
                 old_vals = [n.meta["val"] for n in gm.graph.nodes if n.op == "call_function" and "val" in n.meta]
                 old_names = {id(n.meta["val"]): n.name for n in gm.graph.nodes if n.op == "call_function" and "val" in n.meta}
                 VllmOptPass(VLLM_OPT, config={"enable_noop": True, "enable_fusion": True})(gm.graph)
                 nodes = [n for n in gm.graph.nodes if n.op == "call_function"]
                 kept = [n for n in nodes if any(n.meta.get("val") is v for v in old_vals)]
                 self.assertTrue(kept, "no node kept its meta: the test checks nothing")
-                # A kept node keeps its name too (not FX's suffixed one, made while the old node held it).
-                self.assertEqual([n.name for n in kept], [old_names[id(n.meta["val"])] for n in kept])
+                # A kept node keeps its name too (not FX's suffixed one, made while the old node held
+                # it); a written buffer holds the value of the functional result it replaced.
+                named = [n for n in kept if str(n.target) != "aten.empty.memory_format"]
+                self.assertEqual([n.name for n in named], [old_names[id(n.meta["val"])] for n in named])
                 self.assertLess(len(kept), len(nodes), "every node kept its meta: nothing was propagated")
                 whole = {}
 
@@ -156,6 +175,14 @@ class VllmOptPassOnTorch(unittest.TestCase):
                     Whole(gm, fake).run(*inputs)
                 for n in nodes:
                     self.assertEqual(desc(n.meta.get("val")), desc(whole[n.name]), n.name)
+                # Views alias what they view, as in the whole propagation: a view
+                # of a written buffer keeps its meta only with the buffer's.
+                self.assertEqual(storages({n.name: n.meta.get("val") for n in nodes}),
+                                 storages({n.name: whole[n.name] for n in nodes}))
+                if fn is model_views:
+                    views = [n for n in kept if str(n.target) in ("aten.slice.Tensor", "aten.reshape.default", "aten.view.default")]
+                    self.assertTrue(views and all(str(v.args[0].target) == "aten.empty.memory_format" for v in views),
+                                    "no view of a written buffer kept its meta")
 
     def test_a_symbolic_hidden_size_is_refused_under_a_runtime_shape(self):
         # make_fx's symbolic tracing makes the hidden size symbolic too.

@@ -195,7 +195,7 @@ def value(v, symbols):
     raise ExportError(f"cannot express an argument of type {kind}: {v!r}")
 
 
-def _inputs(node):
+def input_nodes(node):
     """The nodes `node` reads (in its args and kwargs, at any depth): torch.fx
     keeps them (`all_input_nodes`); other graphs' are found by walking."""
     known = getattr(node, "all_input_nodes", None)
@@ -227,7 +227,7 @@ def dependency_order(nodes):
     nodes = list(nodes)
     seen = set()
     for n in nodes:
-        if any(id(x) not in seen for x in _inputs(n)):
+        if any(id(x) not in seen for x in input_nodes(n)):
             break
         seen.add(id(n))
     else:
@@ -236,7 +236,7 @@ def dependency_order(nodes):
     pending, ready, waiting, ordered = list(reversed(nodes)), set(), {}, []
     while pending:
         node = pending.pop()
-        missing = [x for x in _inputs(node) if id(x) in members and id(x) not in ready]
+        missing = [x for x in input_nodes(node) if id(x) in members and id(x) not in ready]
         if missing:
             waiting.setdefault(id(missing[-1]), []).append(node)
             continue

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import warnings
 
-from .fx_export import FORMAT, VERSION, dependency_order, graph_to_dict, is_node
+from .fx_export import FORMAT, VERSION, input_nodes, dependency_order, graph_to_dict, is_node, meta_val
 
 
 class GraphImportError(ValueError):  # noqa: N801 - ImportError is a builtin with another meaning
@@ -166,36 +166,115 @@ def _restore_names(graph, env):
         pending = left
 
 
-def _same_value(a, b, kept):
+def _same_value(a, b, kept, binds=None):
     """Whether argument `a` of an old node and `b` of a new one are the same
     value: equal constants (a list and a tuple alike), the same placeholder,
-    or a new node `kept` maps to the old one."""
+    or a new node `kept` maps to the old one. With `binds`, any two nodes
+    match, and `binds` collects the pairs (new, old) that are not the same
+    node: what the new node would have to stand for."""
     if is_node(a) or is_node(b):
-        return is_node(a) and is_node(b) and (a is b or kept.get(b) is a)
+        if not (is_node(a) and is_node(b)):
+            return False
+        if a is b or kept.get(b) is a:
+            return True
+        if binds is None:
+            return False
+        binds.append((b, a))
+        return True
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same_value(x, y, kept) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same_value(x, y, kept, binds) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_value(a[k], b[k], kept) for k in a)
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k], kept, binds) for k in a)
     return type(a) is type(b) and a == b
 
 
-def _keep_meta(node, prev, kept):
-    """Gives `node` the meta of `prev`, the old node of its document name, when
-    it is the same computation: same op and target, and every argument the
-    same value (so, by induction in graph order, the same result); `kept`
-    then maps it to `prev`."""
-    if prev is None or prev.op != node.op or prev.target != node.target:
-        return
-    if _same_value(prev.args, node.args, kept) and _same_value(prev.kwargs, node.kwargs, kept):
-        node.meta.update(prev.meta)
-        kept[node] = prev
+def _same_call(node, prev, kept, binds=None):
+    return (
+        prev is not None
+        and prev.op == node.op
+        and prev.target == node.target
+        and _same_value(prev.args, node.args, kept, binds)
+        and _same_value(prev.kwargs, node.kwargs, kept, binds)
+    )
+
+
+def _storage(val):
+    """An id of the storage a fake (or real) tensor value views; None for others."""
+    try:
+        return val.untyped_storage()._cdata
+    except (AttributeError, RuntimeError, TypeError):
+        return None
+
+
+def _storage_roots(old_nodes):
+    """The old nodes whose value's storage no earlier node's value has: the
+    values a functional op made, not views of one."""
+    seen, roots = set(), set()
+    for n in old_nodes:
+        key = _storage(n.meta.get("val"))
+        if key is not None and key not in seen:
+            seen.add(key)
+            roots.add(n)
+    return roots
+
+
+def _holds_value_of(buffer, old, doc_val, roots):
+    """Whether new `buffer`, an `empty` vllm-opt allocated for an in-place
+    call (fix-functionalization), may take `old`'s fake value as its own:
+    `old` made its storage (one of `roots`: a functional op's fresh result,
+    not a view), and its shape, strides, dtype and device are those the
+    document gives the buffer (`doc_val`)."""
+    return str(buffer.target) == "aten.empty.memory_format" and old in roots and meta_val(old.meta.get("val"), {}) == doc_val
+
+
+def _keep_meta(created, previous, doc_vals, roots):
+    """Gives each new node (`created`, in graph order) the meta of `previous`
+    [node], the old node of its document name, when it is the same
+    computation: same op and target, and every argument the same value
+    (so, by induction in graph order, the same result). Each old node gives
+    its meta once.
+
+    A buffer vllm-opt allocated for an in-place call first takes the fake
+    value of the old functional result its views read (`_holds_value_of`;
+    where the old graph viewed `getitem(auto_functionalized(...))`, the new
+    one views the buffer the call writes): then those views are the same
+    computation and keep their meta too, instead of being run again on fake
+    tensors (about 0.5 ms each with symbolic shapes; most of what
+    `propagate_meta` had to do). vLLM's own fix-functionalization leaves
+    such views their old values, whose storage is not the buffer's."""
+    kept = {}
+    # What each buffer could stand for, by its readers: the old value most of
+    # them read in its place (the qkv buffer: the GEMM's result for the
+    # rotary's slices, the rotary's for the attention's), the first on a tie.
+    buffers = {n for n in created if str(n.target) == "aten.empty.memory_format"}
+    wanted = {}
+    for node in (n for n in created if not buffers.isdisjoint(input_nodes(n))):
+        binds = []
+        if _same_call(node, previous.get(node), kept, binds):
+            for b, a in (p for p in binds if p[0] in buffers and p[1] in roots):
+                counts = wanted.setdefault(b, {})
+                counts[a] = counts.get(a, 0) + 1
+    stands_for = {b: max(counts, key=counts.get) for b, counts in wanted.items()}
+    given = set()
+    for node in created:
+        old = stands_for.get(node)
+        if old is not None and old not in given and _holds_value_of(node, old, doc_vals.get(node), roots):
+            node.meta["val"] = old.meta["val"]
+        else:
+            old = previous.get(node)
+            if old is None or old in given or not _same_call(node, old, kept):
+                continue
+            node.meta.update(old.meta)
+        kept[node] = old
+        given.add(old)
 
 
 def _build(graph, output, doc_nodes, env, syms, resolve, created, previous=None):
     """Creates the document's nodes before `output`; returns the output's value.
     A node the same as the old node of its name (`previous`) keeps its meta."""
     previous = previous or {}
-    kept = {}
+    previous_of = {}  # new node -> the old node of its name
+    doc_vals = {}  # new node -> its meta['val'] in the document
     new_output = None
     with graph.inserting_before(output):
         for d in doc_nodes:
@@ -220,11 +299,14 @@ def _build(graph, output, doc_nodes, env, syms, resolve, created, previous=None)
                 node = graph.create_node("call_function", target, tuple(args), kwargs, name=name)
             else:
                 raise GraphImportError(f"node '{name}': '{op}' does not occur in post-grad graphs")
-            _keep_meta(node, previous.get(name), kept)
+            doc_vals[node] = (d.get("meta") or {}).get("val")
+            if name in previous:
+                previous_of[node] = previous[name]
             created.append(node)
             env[name] = node
     if new_output is None:
         raise GraphImportError("the document has no output node")
+    _keep_meta(created, previous_of, doc_vals, _storage_roots(previous.values()))
     return new_output
 
 
