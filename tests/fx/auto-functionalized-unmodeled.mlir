@@ -11,4 +11,4 @@
 // CHECK: "torch.operator"(%[[E]], %arg0, %arg1) {{{.*}}target = "torch.ops.higher_order.auto_functionalized"}
 // CHECK: "vllm.static_scaled_fp8_quant"
 
-// FX: "target":"torch.ops.higher_order.auto_functionalized","args":[{"op":"torch.ops._C.rms_norm.default"}],"kwargs":{{.*}}"extra_flag":true
+// FX: "name":"auto_functionalized","op":"call_function","target":"torch.ops.higher_order.auto_functionalized","args":[{"op":"torch.ops._C.rms_norm.default"}],"kwargs":{{.*}}"extra_flag":true

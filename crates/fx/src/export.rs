@@ -31,6 +31,14 @@ fn loc_name(op: &OperationRef<'_, '_>) -> Option<String> {
     l.is_name().then(|| l.name_value().as_string_ref().as_str().unwrap_or("").to_string()).filter(|s| !s.is_empty())
 }
 
+/// The FX name for a plain call made at `loc` (its location's name): ops a
+/// pass made for a functionalized call keep that call's location, for
+/// diagnostics, but only an `auto_functionalized` node is named so (the
+/// in-place call, the sizes and buffers it needs are named by what they are).
+fn plain_call_name(loc: Option<String>) -> Option<String> {
+    loc.filter(|w| !w.starts_with("auto_functionalized"))
+}
+
 fn err(op: &OperationRef<'_, '_>, msg: impl Into<String>) -> Diag {
     let (loc, label) = mlir_support::diagnostics::describe_location(op.location());
     Diag { severity: mlir_support::Severity::Error, loc, loc_label: label, message: msg.into(), notes: vec![] }
@@ -465,6 +473,8 @@ impl Exporter {
             // `copy_` for `torch.ops.aten.copy_.default`.
             let segments: Vec<&str> = target.split('.').collect();
             let short = if target.starts_with("torch.ops.") { segments.get(3) } else { segments.last() };
+            // (An auto_functionalized node of an op no table row models stays one.)
+            let wanted = if target.starts_with(AUTO_FUNCTIONALIZED) { wanted } else { plain_call_name(wanted) };
             let name = self.fresh(wanted, short.copied().filter(|s| !s.is_empty()).unwrap_or("operator"));
             self.push(
                 &name,
@@ -528,7 +538,7 @@ impl Exporter {
             }
         };
         let meta = self.meta_or_synth(&op);
-        let name = self.fresh(wanted, def.short_name());
+        let name = self.fresh(plain_call_name(wanted), def.short_name());
         self.push(&name, "call_function", target, args, kwargs, meta.clone());
         if meta.is_array() {
             self.bind_results(&op, &name, Some(&meta));
@@ -712,10 +722,7 @@ impl Exporter {
         } else {
             vec![]
         };
-        // The op keeps its functionalized node's location for diagnostics, but
-        // the plain call it now is should not be named `auto_functionalized*`.
-        let wanted = wanted.filter(|w| !w.starts_with("auto_functionalized"));
-        let name = self.fresh(wanted, def.short_name().trim_end_matches('_'));
+        let name = self.fresh(plain_call_name(wanted), def.short_name().trim_end_matches('_'));
         self.push(&name, "call_function", &def.target, args, kwargs, Json::Null);
         Ok(())
     }
