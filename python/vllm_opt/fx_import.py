@@ -224,7 +224,12 @@ def _holds_value_of(buffer, old, doc_val, roots):
     `old` made its storage (one of `roots`: a functional op's fresh result,
     not a view), and its shape, strides, dtype and device are those the
     document gives the buffer (`doc_val`)."""
-    return str(buffer.target) == "aten.empty.memory_format" and old in roots and meta_val(old.meta.get("val"), {}) == doc_val
+    if str(buffer.target) != "aten.empty.memory_format" or old not in roots:
+        return False
+    try:
+        return meta_val(old.meta.get("val"), {}) == doc_val
+    except Exception:  # noqa: BLE001 - a value the format cannot express: propagated instead
+        return False
 
 
 def _keep_meta(created, previous, doc_vals, roots):
