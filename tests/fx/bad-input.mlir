@@ -15,6 +15,10 @@
 // RUN: vllm-opt %S/inputs/none-getitem-unused.json | FileCheck %s --check-prefix=GOOD
 // RUN: not vllm-opt %S/inputs/none-getitem-used.json 2>&1 | FileCheck %s --check-prefix=NONE
 // RUN: not vllm-opt %S/inputs/call-module.json 2>&1 | FileCheck %s --check-prefix=MODULE
+// Inductor's control_deps (torch >= 2.12 keeps an order by wrapping an op and
+// reading its body as a subgraph attribute; exported by python/vllm_opt from
+// a make_fx graph): refused at the subgraph, by name.
+// RUN: not vllm-opt %S/inputs/control-deps.json 2>&1 | FileCheck %s --check-prefix=SUBGRAPH
 // A .json file can also be read from stdin with --input-format.
 // RUN: not vllm-opt %S/inputs/bad-grammar.json 2>&1 | FileCheck %s --check-prefix=GRAMMAR
 // RUN: not vllm-opt %S/inputs/tag-not-string.json 2>&1 | FileCheck %s --check-prefix=TAG
@@ -38,6 +42,7 @@
 // AFOP: af-without-op.json: node 'auto_functionalized': error: auto_functionalized needs the op it wraps
 // GETITEM: getitem-out-of-range.json: node 'getitem': error: getitem index 3 is out of range: 'auto_functionalized' has 2 elements
 // MODULE: call-module.json: node 'reshape': error: 'call_module' does not occur in post-grad graphs
+// SUBGRAPH: control-deps.json: node 'subgraph_add': error: a get_attr without a tensor value (a subgraph, as Inductor's control_deps or another higher-order op reads one) is not supported
 // GRAMMAR: bad-grammar.json: node 'view': error: value {"size":3} is not of the FX graph JSON grammar
 // TAG: tag-not-string.json: node 'view': error: value {"node":3}: the 'node' tag takes a string
 // ARGS: args-not-array.json: node 'view': error: 'args' must be an array

@@ -1107,6 +1107,14 @@ pub fn import_graph<'c>(ctx: &'c Context, graph: &Graph, file: &str) -> Result<M
             // placeholders; the exporter records them with a null value): `none`,
             // passed through to the ops that take it, which stay opaque.
             Val::None if n.op == NodeOp::Placeholder => Type::none(ctx),
+            // A module attribute with no value: a subgraph (the body of a
+            // higher-order op such as Inductor's `control_deps`, which
+            // torch >= 2.12 wraps ops in to keep an order), which the format
+            // does not carry.
+            Val::None if n.op == NodeOp::GetAttr => {
+                let msg = "a get_attr without a tensor value (a subgraph, as Inductor's control_deps or another higher-order op reads one) is not supported";
+                return Err(err(GraphError::at(&n.name, msg.to_string())));
+            }
             _ => {
                 let msg = format!("an input's meta.val must be a tensor, an integer or null (an opaque object), got {}", meta_text(n));
                 return Err(err(GraphError::at(&n.name, msg)));
