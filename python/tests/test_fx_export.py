@@ -65,12 +65,26 @@ class SymInt:
         self.node = SymNode(expr)
 
 
+class FakeStorage:
+    """What a tensor's `untyped_storage()` gives: one per allocation, shared by views."""
+
+    count = 0
+
+    def __init__(self):
+        FakeStorage.count += 1
+        self._cdata = FakeStorage.count
+
+
 class FakeTensor:
-    def __init__(self, shape, dt, stride=None):
+    def __init__(self, shape, dt, stride=None, view_of=None):
         self.shape = shape
         self.dtype = dtype(dt)
         self.device = device("cuda:0")
         self._stride = stride
+        self._storage = view_of._storage if view_of is not None else FakeStorage()
+
+    def untyped_storage(self):
+        return self._storage
 
     def stride(self):
         """The given strides, else row-major ones, as torch gives a new tensor."""

@@ -221,6 +221,60 @@ class LoadGraphTest(unittest.TestCase):
         for changed in (empty_1, reshape, getitem):
             self.assertNotIn("val", changed.meta, changed.name)
 
+    def test_a_written_buffer_holds_the_result_its_views_read(self):
+        """fix-functionalization's buffer takes the fake value of the functional
+        result the old graph viewed in its place, so the view of it keeps its
+        meta (and aliases the buffer); only where the document gives the buffer
+        that value's metadata, and only a value that made its own storage."""
+        def graph_with_a_view():
+            g = spec_example_graph()
+            getitem, reshape = g.nodes[5], g.nodes[6]
+            reshape.meta["val"] = FakeTensor([16, 4096], "bfloat16", view_of=getitem.meta["val"])
+            return g
+
+        def call(name, target, args, kwargs=None, val=None):
+            d = {"name": name, "op": "call_function", "target": "torch.ops." + target, "args": args, "kwargs": kwargs or {}}
+            if val is not None:
+                d["meta"] = {"val": val}
+            return d
+
+        def load(buffer_dtype):
+            graph = graph_with_a_view()
+            old = {n.name: n for n in graph.nodes}
+            same = {str(n.target): n.target for n in graph.nodes if n.op == "call_function"}
+
+            def resolve(kind, name):
+                if kind == "target" and name.startswith("torch.ops."):
+                    return same.get(name[len("torch.ops."):]) or Target(name)
+                return fake_resolve(kind, name)
+
+            val = {"shape": [16, 4096], "dtype": buffer_dtype, "stride": [4096, 1], "device": "cuda:0"}
+            empty_kwargs = {"dtype": {"dtype": buffer_dtype}, "device": {"device": "cuda:0"}}
+            OpOverload.__eq__ = lambda a, b: isinstance(b, OpOverload) and a.qual == b.qual
+            OpOverload.__hash__ = lambda a: hash(a.qual)
+            try:
+                load_graph(graph, doc_of(PLACEHOLDERS + [
+                    call("empty_2", "aten.empty.memory_format", [[16, 4096]], empty_kwargs, val),
+                    call("rms_norm", "_C.rms_norm.default", [], {"result": {"node": "empty_2"}, "input": {"node": "x"},
+                                                                  "weight": {"node": "w"}, "epsilon": 1e-05}),
+                    call("reshape", "aten.reshape.default", [{"node": "empty_2"}, [-1, 4096]]),
+                    {"name": "output", "op": "output", "args": [[{"node": "reshape"}]]},
+                ]), resolve)
+            finally:
+                del OpOverload.__eq__, OpOverload.__hash__
+            # In document order (FX suffixes the names while the old nodes hold them).
+            return old, dict(zip(("empty_2", "rms_norm", "reshape"), graph.nodes[3:6]))
+
+        old, new = load("bfloat16")
+        self.assertIs(new["empty_2"].meta["val"], old["getitem"].meta["val"])
+        self.assertIs(new["reshape"].meta["val"], old["reshape"].meta["val"])
+        self.assertIs(new["reshape"].meta["val"].untyped_storage(), new["empty_2"].meta["val"].untyped_storage())
+        self.assertNotIn("val", new["rms_norm"].meta)
+        # A buffer of other metadata than the old result: nothing taken, the view propagated.
+        old, new = load("float16")
+        self.assertNotIn("val", new["empty_2"].meta)
+        self.assertNotIn("val", new["reshape"].meta)
+
 
 @unittest.skipUnless(os.environ.get("VLLM_OPT"), "set VLLM_OPT to the vllm-opt binary")
 class VllmOptPassTest(unittest.TestCase):

@@ -263,7 +263,8 @@ def _keep_meta(created, previous, doc_vals, roots):
     given = set()
     for node in created:
         old = stands_for.get(node)
-        if old is not None and old not in given and _holds_value_of(node, old, doc_vals.get(node), roots):
+        # (A buffer vllm-opt left as it was stands for its old self: kept whole, below.)
+        if old is not None and old is not previous.get(node) and old not in given and _holds_value_of(node, old, doc_vals.get(node), roots):
             node.meta["val"] = old.meta["val"]
         else:
             old = previous.get(node)
