@@ -275,6 +275,34 @@ class LoadGraphTest(unittest.TestCase):
         self.assertNotIn("val", new["empty_2"].meta)
         self.assertNotIn("val", new["reshape"].meta)
 
+    def test_a_buffer_no_view_reads_takes_a_value_nothing_took(self):
+        """A new buffer only calls read takes the fake value of an old node
+        nothing took, of its metadata and with its own storage (the old
+        getitem here; never the reshape that views it), each value once."""
+        graph = spec_example_graph()
+        getitem, reshape = graph.nodes[5], graph.nodes[6]
+        reshape.meta["val"] = FakeTensor([16, 4096], "bfloat16", view_of=getitem.meta["val"])
+        old = {n.name: n for n in graph.nodes}
+        val = {"shape": [16, 4096], "dtype": "bfloat16", "stride": [4096, 1], "device": "cuda:0"}
+        kwargs = {"dtype": {"dtype": "bfloat16"}, "device": {"device": "cuda:0"}}
+
+        def buffer(name):
+            return {"name": name, "op": "call_function", "target": "torch.ops.aten.empty.memory_format",
+                    "args": [[16, 4096]], "kwargs": kwargs, "meta": {"val": val}}
+
+        def reader(name, buf):
+            return {"name": name, "op": "call_function", "target": "torch.ops._C.rms_norm.default", "args": [],
+                    "kwargs": {"result": {"node": buf}, "input": {"node": "x"}, "weight": {"node": "w"}, "epsilon": 1e-05}}
+
+        load_graph(graph, doc_of(PLACEHOLDERS + [
+            buffer("empty_7"), reader("rms_norm", "empty_7"), buffer("empty_8"), reader("rms_norm_1", "empty_8"),
+            {"name": "output", "op": "output", "args": [[{"node": "empty_7"}, {"node": "empty_8"}]]},
+        ]), fake_resolve)
+        first, second = graph.nodes[3], graph.nodes[5]
+        # `empty` (bf16) and `getitem` made their own storages; the reshape views getitem's.
+        self.assertIs(first.meta["val"], old["empty"].meta["val"])
+        self.assertIs(second.meta["val"], old["getitem"].meta["val"])
+
 
 @unittest.skipUnless(os.environ.get("VLLM_OPT"), "set VLLM_OPT to the vllm-opt binary")
 class VllmOptPassTest(unittest.TestCase):

@@ -119,7 +119,7 @@ def load_graph(graph, doc, resolve=None):
             syms[val["sym"]] = env[d["name"]]
     created = []
     try:
-        new_output = _build(graph, output, doc_nodes, env, syms, resolve, created, previous)
+        new_output = _build(graph, output, doc_nodes, env, syms, resolve, created, previous, nodes)
     except Exception:
         # All or nothing: a document that does not load leaves the graph as it was.
         for n in reversed(created):
@@ -207,24 +207,34 @@ def _storage(val):
 
 
 def _storage_roots(old_nodes):
-    """The old nodes whose value's storage no earlier node's value has: the
-    values a functional op made, not views of one."""
-    seen, roots = set(), set()
+    """The old nodes (`old_nodes`: the graph's, in order) but the inputs whose
+    value's storage no earlier node's value has (an input's included): the
+    values a functional op made, not views of one or of an input."""
+    seen, roots = set(), {}
     for n in old_nodes:
         key = _storage(n.meta.get("val"))
         if key is not None and key not in seen:
             seen.add(key)
-            roots.add(n)
-    return roots
+            if n.op == "call_function":
+                roots[n] = None
+    return roots  # in graph order
 
 
-def _holds_value_of(buffer, old, doc_val, roots):
-    """Whether new `buffer`, an `empty` vllm-opt allocated for an in-place
-    call (fix-functionalization), may take `old`'s fake value as its own:
-    `old` made its storage (one of `roots`: a functional op's fresh result,
-    not a view), and its shape, strides, dtype and device are those the
-    document gives the buffer (`doc_val`)."""
-    if str(buffer.target) != "aten.empty.memory_format" or old not in roots:
+_EMPTY = "torch.ops.aten.empty.memory_format"
+
+
+def _doc_val(doc):
+    """A document node's meta['val'] (None when it has none)."""
+    return (doc.get("meta") or {}).get("val")
+
+
+def _holds_value_of(old, doc_val, roots):
+    """Whether a new buffer (an `empty` vllm-opt allocated for an in-place
+    call: fix-functionalization) whose document value is `doc_val` may take
+    `old`'s fake value as its own: `old` made its storage (one of `roots`: a
+    functional op's fresh result, not a view), and its shape, strides, dtype
+    and device are those the document gives the buffer."""
+    if old not in roots:
         return False
     try:
         return meta_val(old.meta.get("val"), {}) == doc_val
@@ -232,7 +242,7 @@ def _holds_value_of(buffer, old, doc_val, roots):
         return False
 
 
-def _keep_meta(created, previous, doc_vals, roots):
+def _keep_meta(created, previous, docs, roots):
     """Gives each new node (`created`, in graph order) the meta of `previous`
     [node], the old node of its document name, when it is the same
     computation: same op and target, and every argument the same value
@@ -251,7 +261,7 @@ def _keep_meta(created, previous, doc_vals, roots):
     # What each buffer could stand for, by its readers: the old value most of
     # them read in its place (the qkv buffer: the GEMM's result for the
     # rotary's slices, the rotary's for the attention's), the first on a tie.
-    buffers = {n for n in created if str(n.target) == "aten.empty.memory_format"}
+    buffers = {n for n in created if docs[n].get("target") == _EMPTY}
     wanted = {}
     for node in (n for n in created if not buffers.isdisjoint(input_nodes(n))):
         binds = []
@@ -264,7 +274,7 @@ def _keep_meta(created, previous, doc_vals, roots):
     for node in created:
         old = stands_for.get(node)
         # (A buffer vllm-opt left as it was stands for its old self: kept whole, below.)
-        if old is not None and old is not previous.get(node) and old not in given and _holds_value_of(node, old, doc_vals.get(node), roots):
+        if old is not None and old is not previous.get(node) and old not in given and _holds_value_of(old, _doc_val(docs[node]), roots):
             node.meta["val"] = old.meta["val"]
         else:
             old = previous.get(node)
@@ -273,14 +283,38 @@ def _keep_meta(created, previous, doc_vals, roots):
             node.meta.update(old.meta)
         kept[node] = old
         given.add(old)
+    # The buffers no kept node reads (an in-place call's output that only
+    # other calls read) take an old value nothing took, of their metadata:
+    # a storage of their own, which the erased old node no longer shares.
+    want = {}  # a pending buffer's value, as JSON -> the buffers
+    for n in created:
+        if n in buffers and "val" not in n.meta and _doc_val(docs[n]) is not None:
+            want.setdefault(json.dumps(_doc_val(docs[n]), sort_keys=True), []).append(n)
+    # (Only values of a wanted dtype and rank are described: most are not.)
+    kinds = {(v.get("dtype"), len(v.get("shape") or ())) for v in map(json.loads, want)}
+    for old in (r for r in roots if r not in given):
+        if not want:
+            break
+        val = old.meta.get("val")
+        if (str(getattr(val, "dtype", "")).replace("torch.", ""), len(getattr(val, "shape", ()))) not in kinds:
+            continue
+        try:
+            key = json.dumps(meta_val(val, {}), sort_keys=True)
+        except Exception:  # noqa: BLE001 - a value the format cannot express
+            continue
+        if key in want:
+            want[key].pop(0).meta["val"] = val
+            if not want[key]:
+                del want[key]
 
 
-def _build(graph, output, doc_nodes, env, syms, resolve, created, previous=None):
+def _build(graph, output, doc_nodes, env, syms, resolve, created, previous=None, old_nodes=()):
     """Creates the document's nodes before `output`; returns the output's value.
-    A node the same as the old node of its name (`previous`) keeps its meta."""
+    A node the same as the old node of its name (`previous`) keeps its meta
+    (`_keep_meta`; `old_nodes`, the graph's nodes, for their storages)."""
     previous = previous or {}
     previous_of = {}  # new node -> the old node of its name
-    doc_vals = {}  # new node -> its meta['val'] in the document
+    docs = {}  # new node -> its document node
     new_output = None
     with graph.inserting_before(output):
         for d in doc_nodes:
@@ -305,14 +339,14 @@ def _build(graph, output, doc_nodes, env, syms, resolve, created, previous=None)
                 node = graph.create_node("call_function", target, tuple(args), kwargs, name=name)
             else:
                 raise GraphImportError(f"node '{name}': '{op}' does not occur in post-grad graphs")
-            doc_vals[node] = (d.get("meta") or {}).get("val")
+            docs[node] = d
             if name in previous:
                 previous_of[node] = previous[name]
             created.append(node)
             env[name] = node
     if new_output is None:
         raise GraphImportError("the document has no output node")
-    _keep_meta(created, previous_of, doc_vals, _storage_roots(previous.values()))
+    _keep_meta(created, previous_of, docs, _storage_roots(old_nodes))
     return new_output
 
 
