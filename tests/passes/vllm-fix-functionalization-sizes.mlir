@@ -33,6 +33,20 @@ func.func @same_rows(%gu: tensor<?x8xbf16> {fx.meta = "{\"shape\":[\"s0\",8],\"d
   return %a : tensor<?x4xbf16>
 }
 
+// -----
+
+// Two buffers of the same rows: one sym_size reads them, not one per buffer.
+// CHECK-LABEL: func.func @one_size_for_two_buffers
+// CHECK: %[[S:.*]] = "aten.sym_size"(%arg0) {dim = 0 : i64}
+// CHECK-NOT: aten.sym_size
+// CHECK: "aten.empty"(%[[S]])
+// CHECK: "aten.empty"(%[[S]])
+func.func @one_size_for_two_buffers(%gu: tensor<?x8xbf16> {fx.meta = "{\"shape\":[\"s0\",8],\"dtype\":\"bfloat16\"}"}) -> (tensor<?x4xbf16>, tensor<?x4xbf16>) {
+  %a = "vllm.silu_and_mul"(%gu) {fx.meta = "{\"shape\":[\"s0\",4],\"dtype\":\"bfloat16\"}"} : (tensor<?x8xbf16>) -> tensor<?x4xbf16>
+  %b = "vllm.silu_and_mul"(%gu) {fx.meta = "{\"shape\":[\"s0\",4],\"dtype\":\"bfloat16\"}"} : (tensor<?x8xbf16>) -> tensor<?x4xbf16>
+  return %a, %b : tensor<?x4xbf16>, tensor<?x4xbf16>
+}
+
 
 // -----
 

@@ -346,6 +346,9 @@ fn describe(loc: Location<'_>) -> String {
 /// provenance names one, else `aten.sym_size(like, i)`.
 struct Sizes<'c: 'a, 'a> {
     by_symbol: HashMap<String, Value<'c, 'a>>,
+    /// The `aten.sym_size(like, dim)` this pass made, by (like, dim): one
+    /// per size, however many buffers it sizes (where it dominates them).
+    read: HashMap<(usize, usize), Value<'c, 'a>>,
     /// Symbolic shapes of the buffers this pass made (they carry no `fx.meta`).
     made: HashMap<usize, Vec<Option<String>>>,
 }
@@ -381,7 +384,7 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
                 }
             }
         }
-        Sizes { by_symbol, made: HashMap::default() }
+        Sizes { by_symbol, read: HashMap::default(), made: HashMap::default() }
     }
 
     fn symbols_of(&self, v: Value<'c, 'a>) -> Option<Vec<Option<String>>> {
@@ -398,7 +401,7 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
     /// shape, for `made`.
     #[allow(clippy::type_complexity)]
     fn dims(
-        &self,
+        &mut self,
         ctx: &'c Context,
         block: BlockRef<'c, 'a>,
         before: OperationRef<'c, 'a>,
@@ -438,7 +441,8 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
             if let Some((base, k)) = sym.as_deref().and_then(provenance::round_up_of) {
                 let base_value = self.by_symbol.get(base).filter(|v| dominates(v)).copied().or_else(|| {
                     let j = from_like.as_ref()?.iter().position(|s| s.as_deref() == Some(base))?;
-                    crate::fusion::sym_size(ctx, block, before, like?, j)
+                    let like = like?;
+                    self.size_of(like, j, before, || crate::fusion::sym_size(ctx, block, before, like, j))
                 });
                 if let Some(b) = base_value {
                     out.push(round_up(ctx, block, before, b, Some(base), k)?);
@@ -446,9 +450,27 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
                 }
             }
             let like = like.filter(|_| like_has_it)?;
-            out.push(crate::fusion::sym_size(ctx, block, before, like, i)?);
+            out.push(self.size_of(like, i, before, || crate::fusion::sym_size(ctx, block, before, like, i))?);
         }
         Some((out, shape))
+    }
+
+    /// `like`'s size `dim` before `before`: the one `make` made for an
+    /// earlier buffer where it dominates `before`, else `make`'s new one.
+    fn size_of(
+        &mut self,
+        like: Value<'c, 'a>,
+        dim: usize,
+        before: OperationRef<'c, 'a>,
+        make: impl FnOnce() -> Option<Value<'c, 'a>>,
+    ) -> Option<Value<'c, 'a>> {
+        let key = (ir::value_id(like), dim);
+        if let Some(v) = self.read.get(&key).filter(|v| ir::producer(**v).is_some_and(|p| p.is_before_in_block(before))) {
+            return Some(*v);
+        }
+        let v = make()?;
+        self.read.insert(key, v);
+        Some(v)
     }
 
     /// Records the symbolic shape of a buffer the pass made.
