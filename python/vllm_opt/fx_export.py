@@ -136,7 +136,13 @@ def opaque_type(v):
     name = getattr(v, "script_class_name", None)
     if isinstance(name, str):
         return name
-    cls = type(v)
+    return _opaque_class(type(v))
+
+
+@functools.lru_cache(maxsize=256)
+def _opaque_class(cls):
+    """`cls`'s name when it derives from torch's opaque bases; once per class
+    (every tensor and argument of a graph is asked)."""
     if any(b.__name__ in ("OpaqueBase", "CustomClassBase") for b in cls.__mro__[1:]):
         return f"{cls.__module__}.{cls.__qualname__}"
     return None
