@@ -88,6 +88,18 @@ def model_views(x, w, scale):
     return q, n[:, : x.shape[-1] // 2], n.reshape(-1, 2, x.shape[-1] // 2)
 
 
+def model_layout_given(x, w, scale):
+    """The quant's buffer allocated with an explicit `layout` (as Inductor's
+    decompositions write `empty`): vllm-opt's buffer leaves the default out,
+    so it is not the same call as the old one of its name, and only calls
+    read it: it takes an old value nothing took, of its metadata."""
+    af = torch.ops.higher_order.auto_functionalized
+    n = af(torch.ops._C.rms_norm.default, result=torch.empty_like(x), input=x, weight=w, epsilon=1e-5)[1]
+    buf = torch.empty(n.shape, dtype=torch.float8_e4m3fn, layout=torch.strided)
+    q = af(torch.ops._C.static_scaled_fp8_quant.default, result=buf, input=n, scale=scale)[1]
+    return q, n
+
+
 class VllmOptPassOnTorch(unittest.TestCase):
     def run_case(self, mode, runtime_shape=None, fn=model):
         x = torch.randn(16, 256, dtype=torch.bfloat16)
@@ -146,7 +158,9 @@ class VllmOptPassOnTorch(unittest.TestCase):
                     groups.setdefault(StorageWeakRef(v.untyped_storage()), set()).add(name)
             return sorted(sorted(g) for g in groups.values())
 
-        for mode, fn in (("fake", model), ("symbolic", model), ("fake", model_views), ("symbolic", model_views)):
+        for mode, fn in (("fake", model), ("symbolic", model), ("fake", model_views), ("symbolic", model_views),
+                         ("fake", model_fusable), ("symbolic", model_fusable),
+                         ("fake", model_layout_given), ("symbolic", model_layout_given)):
             with self.subTest(mode=mode, model=fn.__name__):
                 x = torch.randn(16, 256, dtype=torch.bfloat16)
                 w = (1 + 0.1 * torch.randn(256)).to(torch.bfloat16)
@@ -179,6 +193,10 @@ class VllmOptPassOnTorch(unittest.TestCase):
                 # of a written buffer keeps its meta only with the buffer's.
                 self.assertEqual(storages({n.name: n.meta.get("val") for n in nodes}),
                                  storages({n.name: whole[n.name] for n in nodes}))
+                if fn is model_layout_given:
+                    buffers = [n for n in nodes if str(n.target) == "aten.empty.memory_format"]
+                    self.assertTrue(buffers and all(any(n.meta.get("val") is v for v in old_vals) for n in buffers),
+                                    "a buffer only calls read was propagated, not given an old value")
                 if fn is model_views:
                     views = [n for n in kept if str(n.target) in ("aten.slice.Tensor", "aten.reshape.default", "aten.view.default")]
                     self.assertTrue(views and all(str(v.args[0].target) == "aten.empty.memory_format" for v in views),
