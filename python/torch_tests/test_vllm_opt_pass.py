@@ -202,6 +202,34 @@ class VllmOptPassOnTorch(unittest.TestCase):
                     self.assertTrue(views and all(str(v.args[0].target) == "aten.empty.memory_format" for v in views),
                                     "no view of a written buffer kept its meta")
 
+    def test_rows_of_the_transformers_backend_fuse(self):
+        """The Transformers backend's [1, T, H] rows, flattened to [T, H] after
+        the norm by the linear layer: the flatten moves ahead of the norm and
+        the norm and quant fuse; the graph still computes the same bytes."""
+        def model_3d(x, w, scale):
+            af = torch.ops.higher_order.auto_functionalized
+            n = af(torch.ops._C.rms_norm.default, result=torch.empty_like(x), input=x, weight=w, epsilon=1e-5)[1]
+            y = n.view(-1, x.shape[-1])
+            q = af(torch.ops._C.static_scaled_fp8_quant.default, result=torch.empty(y.shape, dtype=torch.float8_e4m3fn),
+                   input=y, scale=scale)[1]
+            return (q,)
+
+        # (Not make_fx's symbolic mode: it makes the hidden size symbolic too, which vLLM's is not.)
+        for mode in ("real", "fake"):
+            with self.subTest(mode=mode):
+                x = torch.randn(1, 16, 256, dtype=torch.bfloat16)
+                w = (1 + 0.1 * torch.randn(256)).to(torch.bfloat16)
+                scale = torch.tensor([0.05])
+                gm = make_fx(model_3d, tracing_mode=mode)(x, w, scale)
+                want = gm(x, w, scale)
+                VllmOptPass(VLLM_OPT, config={"enable_noop": True, "enable_fusion": True})(gm.graph)
+                gm.recompile()
+                calls = [str(n.target) for n in gm.graph.nodes if n.op == "call_function"]
+                self.assertIn("_C.rms_norm_static_fp8_quant.default", calls)
+                self.assertNotIn("_C.rms_norm.default", calls)
+                got = gm(x, w, scale)
+                self.assertTrue(torch.equal(want[0].view(torch.uint8), got[0].view(torch.uint8)))
+
     def test_a_symbolic_hidden_size_is_refused_under_a_runtime_shape(self):
         # make_fx's symbolic tracing makes the hidden size symbolic too.
         with self.assertRaises(RuntimeError) as e:

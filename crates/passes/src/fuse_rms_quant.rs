@@ -4,11 +4,14 @@ use crate::native;
 use mlir_support::{
     ir,
     melior::ir::{
-        RegionLike, Value,
-        operation::{OperationLike, OperationRef},
+        Attribute, BlockLike, BlockRef, Identifier, RegionLike, ShapedTypeLike, Type, Value, ValueLike,
+        attribute::{DenseI64ArrayAttribute, StringAttribute},
+        operation::{OperationBuilder, OperationLike, OperationRef},
+        r#type::DimSize,
     },
     pass::{Pass, PassFailed, PassInfo, PassRun, PassStatistic},
 };
+use vllm_dialect::provenance;
 
 use Check::*;
 use V::*;
@@ -162,7 +165,17 @@ custom quant is first raised to the custom op (recognizers in `native.rs`),
 then the rules above apply. Chains that would not fuse are left as they are.
 The native residual form normalizes the unrounded f32 sum while the fused
 kernel normalizes the bf16 one (as in vLLM ≥ 0.12, which fuses this form
-too): tests/all/numerics.rs measures it.",
+too): tests/all/numerics.rs measures it.
+
+First, as vLLM main's RMSNormReshapeFusionPass does for the Transformers
+backend (whose rows are `[1, T, H]`, flattened to `[T, H]` by the linear
+layer after the norm), a flatten `reshape(norm, [-1, H])` that is the norm
+output's only reader moves ahead of the norm (`rms_norm`, or
+`fused_add_rms_norm` with its residual flattened too and its new residual
+reshaped back before its first reader): exact, as the norm is row-wise;
+then the rules see the norm and the quant together (statistic
+`flatten-before-norm`; vLLM runs it only for that backend, here it runs
+wherever the pattern is).",
     anchor: Some("func.func"),
     options: &[crate::fusion::DEBUG_NODE, crate::fusion::UNAVAILABLE_OPS, crate::fusion::CONTIGUOUS_INPUT_OPS],
     statistics: &[
@@ -174,6 +187,10 @@ too): tests/all/numerics.rs measures it.",
         PassStatistic { name: "fused-add-rms-per-group-quant", description: "fused_add_rms_norm + per-group quant fused" },
         PassStatistic { name: "native-rms", description: "Decomposed RMSNorms raised to the custom op (then fused)" },
         PassStatistic { name: "native-quant", description: "Decomposed static quants raised to the custom op (then fused)" },
+        PassStatistic {
+            name: "flatten-before-norm",
+            description: "Flattens of a norm's [.., T, H] rows moved ahead of it (Transformers backend)",
+        },
     ],
     sources: &[include_str!("fuse_rms_quant.rs"), include_str!("fusion.rs"), include_str!("native.rs")],
 };
@@ -187,8 +204,114 @@ impl Pass for FuseRmsQuantPass {
     }
     fn run(&self, op: OperationRef<'_, '_>, run: &PassRun<'_>) -> Result<(), PassFailed> {
         raise_natives(op, run);
+        run.bump("flatten-before-norm", flatten_before_norms(op));
         fusion::run(op, run, RULES)
     }
+}
+
+/// vLLM main's RMSNormReshapeFusionPass: `reshape(rms_norm(x, w), [-1, H])`
+/// -> `rms_norm(reshape(x, [-1, H]), w)`, and for `fused_add_rms_norm` the
+/// input and residual flattened, its new residual reshaped back to the old
+/// shape. The Transformers backend's rows are `[1, T, H]` and its linear
+/// layers flatten the norm's output before they quantize it, which hides
+/// the norm from the quant; a norm is row-wise, so the flatten moves ahead
+/// of it exactly. The flattens are `reshape`s (an input may be strided,
+/// where a `view` fails); the output's has the old flatten's record, the
+/// new norm is a pass's op (its record: the rows it writes; functional
+/// where the old one was). Returns the count.
+fn flatten_before_norms(func: OperationRef<'_, '_>) -> u64 {
+    let handle = ir::ContextHandle::of(&func);
+    let ctx = handle.get();
+    let Some(block) = func.region(0).ok().and_then(|r| r.first_block()) else { return 0 };
+    let mut count = 0;
+    for norm in ir::block_ops(block) {
+        if flatten_before(ctx, block, norm).is_some() {
+            count += 1;
+        }
+    }
+    count
+}
+
+fn flatten_before<'c: 'a, 'a>(ctx: &'c mlir_support::melior::Context, block: BlockRef<'c, 'a>, norm: OperationRef<'c, 'a>) -> Option<()> {
+    let name = norm.name();
+    let name = name.as_string_ref().as_str().ok()?.to_string();
+    let (def, with_residual) = match name.as_str() {
+        "vllm.rms_norm" => (vllm_dialect::op(&name)?, false),
+        "vllm.fused_add_rms_norm" => (vllm_dialect::op(&name)?, true),
+        _ => return None,
+    };
+    let inputs: Vec<Value> = norm.operands().collect();
+    let (x, w) = (inputs[0], *inputs.last()?);
+    let y: Value = norm.result(0).ok()?.into();
+    let [flat] = ir::users(y).try_into().ok()?;
+    let kind = flat.name();
+    if !matches!(kind.as_string_ref().as_str(), Ok("aten.reshape" | "aten.view")) || flat.operand_count() != 1 {
+        return None;
+    }
+    let rows: Value = flat.result(0).ok()?.into();
+    let (xt, rt) = (ir::ranked_tensor(x.r#type())?, ir::ranked_tensor(rows.r#type())?);
+    let DimSize::Static(h) = xt.dim_size(xt.rank().checked_sub(1)?).ok()? else { return None };
+    let shape = DenseI64ArrayAttribute::try_from(flat.attribute("shape").ok()?).ok()?;
+    let entries: Vec<i64> = (0..shape.len()).filter_map(|i| shape.element(i).ok()).collect();
+    if xt.rank() < 3 || rt.rank() != 2 || entries != [-1, h as i64] {
+        return None;
+    }
+    // The old shape of the new residual, for its reshape back: one dynamic dim (the -1).
+    let back: Vec<i64> = (0..xt.rank())
+        .map(|i| match xt.dim_size(i) {
+            Ok(DimSize::Static(d)) => d as i64,
+            _ => -1,
+        })
+        .collect();
+    if with_residual && back.iter().filter(|d| **d == -1).count() != 1 {
+        return None;
+    }
+    let reshape = |v: Value<'c, 'a>, to: &[i64], ty: Type<'c>, attrs: &[(Identifier<'c>, Attribute<'c>)], before: OperationRef<'c, 'a>| {
+        let mut all = vec![(Identifier::new(ctx, "shape"), DenseI64ArrayAttribute::new(ctx, to).into())];
+        all.extend(attrs.iter().filter(|(n, _)| n.as_string_ref().as_str() != Ok("shape")).cloned());
+        let op = OperationBuilder::new("aten.reshape", flat.location())
+            .add_operands(&[v])
+            .add_results(&[ty])
+            .add_attributes(&all)
+            .build()
+            .ok()?;
+        Some(Value::from(block.insert_operation_before(before, op).result(0).ok()?))
+    };
+    // The input's flatten has the old flatten's record (the same rows); the residual's none.
+    let recorded: Vec<(Identifier, Attribute)> = flat.attributes().collect();
+    let mut operands = vec![reshape(x, &entries, rows.r#type(), &recorded, norm)?];
+    if with_residual {
+        operands.push(reshape(inputs[1], &entries, rows.r#type(), &[], norm)?);
+    }
+    operands.push(w);
+    let mut attrs = vec![(Identifier::new(ctx, "epsilon"), norm.attribute("epsilon").ok()?)];
+    let functional = ir::string_attr(&norm, provenance::FUNCTIONAL);
+    if let Some(target) = &functional {
+        attrs.push((Identifier::new(ctx, provenance::FUNCTIONAL), StringAttribute::new(ctx, target).into()));
+    }
+    let types = vec![rows.r#type(); 1 + with_residual as usize];
+    let op =
+        OperationBuilder::new(&name, norm.location()).add_operands(&operands).add_results(&types).add_attributes(&attrs).build().ok()?;
+    // Everything before the old norm: its operands are defined there, and its readers come after.
+    let new_norm = block.insert_operation_before(norm, op);
+    let mut replaced = vec![rows];
+    if with_residual {
+        let old_residual: Value = norm.result(1).ok()?.into();
+        let res2d: Value = new_norm.result(1).ok()?.into();
+        // Before its first reader, as late as it may go: a fusion of the new
+        // norm skips a match whose residual is read before the quant.
+        let readers = ir::users(old_residual);
+        if let Some(first) = readers.iter().copied().reduce(|a, b| if b.is_before_in_block(a) { b } else { a }) {
+            let back_value = reshape(res2d, &back, old_residual.r#type(), &[], first)?;
+            ir::replace_all_uses(old_residual, back_value);
+        }
+        replaced.push(res2d);
+    }
+    fusion::keep_recorded_meta(ctx, new_norm, def, &replaced[..1], functional.is_some());
+    ir::replace_all_uses(rows, new_norm.result(0).ok()?.into());
+    ir::erase(flat);
+    ir::erase(norm);
+    Some(())
 }
 
 fn is_norm_output(y: Value<'_, '_>) -> bool {

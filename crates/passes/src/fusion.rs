@@ -456,7 +456,7 @@ fn functional_target<'d>(def: &'d vllm_dialect::spec::OpDef, m: &Match<'_, '_>) 
 /// sizes its buffers as the graph recorded them: an NVFP4 block-scale buffer
 /// has `round_up(T, 128)` rows, which no operand's shape gives. Only when
 /// every replaced value has a record.
-fn keep_recorded_meta<'c>(
+pub(crate) fn keep_recorded_meta<'c>(
     ctx: &'c Context,
     fused: OperationRef<'c, '_>,
     def: &vllm_dialect::spec::OpDef,
