@@ -253,7 +253,7 @@ fn flatten_before<'c: 'a, 'a>(ctx: &'c mlir_support::melior::Context, block: Blo
     let DimSize::Static(h) = xt.dim_size(xt.rank().checked_sub(1)?).ok()? else { return None };
     let shape = DenseI64ArrayAttribute::try_from(flat.attribute("shape").ok()?).ok()?;
     let entries: Vec<i64> = (0..shape.len()).filter_map(|i| shape.element(i).ok()).collect();
-    if xt.rank() < 3 || rt.rank() != 2 || entries != [-1, h as i64] {
+    if xt.rank() < 3 || rt.rank() != 2 || entries != [-1, h as i64] || rt.element() != xt.element() {
         return None;
     }
     // The old shape of the new residual, for its reshape back: one dynamic dim (the -1).
@@ -264,6 +264,12 @@ fn flatten_before<'c: 'a, 'a>(ctx: &'c mlir_support::melior::Context, block: Blo
         })
         .collect();
     if with_residual && back.iter().filter(|d| **d == -1).count() != 1 {
+        return None;
+    }
+    // The new residual's readers, all in this block (checked before anything is built).
+    let old_residual: Option<Value> = if with_residual { Some(norm.result(1).ok()?.into()) } else { None };
+    let readers = old_residual.map(ir::users).unwrap_or_default();
+    if readers.iter().any(|r| r.block() != Some(block)) || flat.block() != Some(block) {
         return None;
     }
     let reshape = |v: Value<'c, 'a>, to: &[i64], ty: Type<'c>, attrs: &[(Identifier<'c>, Attribute<'c>)], before: OperationRef<'c, 'a>| {
@@ -295,19 +301,18 @@ fn flatten_before<'c: 'a, 'a>(ctx: &'c mlir_support::melior::Context, block: Blo
     // Everything before the old norm: its operands are defined there, and its readers come after.
     let new_norm = block.insert_operation_before(norm, op);
     let mut replaced = vec![rows];
-    if with_residual {
-        let old_residual: Value = norm.result(1).ok()?.into();
+    if let Some(old_residual) = old_residual {
         let res2d: Value = new_norm.result(1).ok()?.into();
         // Before its first reader, as late as it may go: a fusion of the new
         // norm skips a match whose residual is read before the quant.
-        let readers = ir::users(old_residual);
         if let Some(first) = readers.iter().copied().reduce(|a, b| if b.is_before_in_block(a) { b } else { a }) {
             let back_value = reshape(res2d, &back, old_residual.r#type(), &[], first)?;
             ir::replace_all_uses(old_residual, back_value);
         }
         replaced.push(res2d);
     }
-    fusion::keep_recorded_meta(ctx, new_norm, def, &replaced[..1], functional.is_some());
+    // (The flattened rows' record; none with a residual, whose old record is of the old rows.)
+    fusion::keep_recorded_meta(ctx, new_norm, def, &replaced, functional.is_some());
     ir::replace_all_uses(rows, new_norm.result(0).ok()?.into());
     ir::erase(flat);
     ir::erase(norm);
