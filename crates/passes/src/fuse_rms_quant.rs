@@ -241,7 +241,7 @@ fn flatten_before<'c: 'a, 'a>(ctx: &'c mlir_support::melior::Context, block: Blo
         _ => return None,
     };
     let inputs: Vec<Value> = norm.operands().collect();
-    let (x, w) = (inputs[0], *inputs.last()?);
+    let (x, w) = (*inputs.first()?, *inputs.last()?);
     let y: Value = norm.result(0).ok()?.into();
     let [flat] = ir::users(y).try_into().ok()?;
     let kind = flat.name();
@@ -287,7 +287,7 @@ fn flatten_before<'c: 'a, 'a>(ctx: &'c mlir_support::melior::Context, block: Blo
     let recorded: Vec<(Identifier, Attribute)> = flat.attributes().collect();
     let mut operands = vec![reshape(x, &entries, rows.r#type(), &recorded, norm)?];
     if with_residual {
-        operands.push(reshape(inputs[1], &entries, rows.r#type(), &[], norm)?);
+        operands.push(reshape(*inputs.get(1)?, &entries, rows.r#type(), &[], norm)?);
     }
     operands.push(w);
     let mut attrs = vec![(Identifier::new(ctx, "epsilon"), norm.attribute("epsilon").ok()?)];
