@@ -25,7 +25,7 @@ import sys
 import tempfile
 import warnings
 
-from .fx_export import FORMAT, VERSION, input_nodes, dependency_order, graph_to_dict, is_node, meta_val
+from .fx_export import FORMAT, VERSION, _torch_name, dependency_order, graph_to_dict, input_nodes, is_node, meta_val
 
 
 class GraphImportError(ValueError):  # noqa: N801 - ImportError is a builtin with another meaning
@@ -228,18 +228,22 @@ def _doc_val(doc):
     return (doc.get("meta") or {}).get("val")
 
 
+def _described(val):
+    """`val` as the document describes a value (`meta_val`), or None for one
+    the format cannot express (its node is then propagated instead)."""
+    try:
+        return meta_val(val, {})
+    except Exception:  # noqa: BLE001 - a value the format cannot express
+        return None
+
+
 def _holds_value_of(old, doc_val, roots):
     """Whether a new buffer (an `empty` vllm-opt allocated for an in-place
     call: fix-functionalization) whose document value is `doc_val` may take
     `old`'s fake value as its own: `old` made its storage (one of `roots`: a
     functional op's fresh result, not a view), and its shape, strides, dtype
     and device are those the document gives the buffer."""
-    if old not in roots:
-        return False
-    try:
-        return meta_val(old.meta.get("val"), {}) == doc_val
-    except Exception:  # noqa: BLE001 - a value the format cannot express: propagated instead
-        return False
+    return old in roots and doc_val is not None and _described(old.meta.get("val")) == doc_val
 
 
 def _keep_meta(created, previous, docs, roots):
@@ -265,7 +269,7 @@ def _keep_meta(created, previous, docs, roots):
     wanted = {}
     for node in (n for n in created if not buffers.isdisjoint(input_nodes(n))):
         binds = []
-        if _same_call(node, previous.get(node), kept, binds):
+        if _same_call(node, previous.get(node), {}, binds):
             for b, a in (p for p in binds if p[0] in buffers and p[1] in roots):
                 counts = wanted.setdefault(b, {})
                 counts[a] = counts.get(a, 0) + 1
@@ -286,22 +290,20 @@ def _keep_meta(created, previous, docs, roots):
     # The buffers no kept node reads (an in-place call's output that only
     # other calls read) take an old value nothing took, of their metadata:
     # a storage of their own, which the erased old node no longer shares.
-    want = {}  # a pending buffer's value, as JSON -> the buffers
-    for n in created:
-        if n in buffers and "val" not in n.meta and _doc_val(docs[n]) is not None:
-            want.setdefault(json.dumps(_doc_val(docs[n]), sort_keys=True), []).append(n)
-    # (Only values of a wanted dtype and rank are described: most are not.)
-    kinds = {(v.get("dtype"), len(v.get("shape") or ())) for v in map(json.loads, want)}
+    want, kinds = {}, set()  # a pending buffer's value, as JSON -> the buffers; their (dtype, rank)s
+    for n in (n for n in created if n in buffers and "val" not in n.meta):
+        v = _doc_val(docs[n])
+        if isinstance(v, dict):
+            want.setdefault(json.dumps(v, sort_keys=True), []).append(n)
+            kinds.add((v.get("dtype"), len(v.get("shape") or ())))
     for old in (r for r in roots if r not in given):
         if not want:
             break
         val = old.meta.get("val")
-        if (str(getattr(val, "dtype", "")).replace("torch.", ""), len(getattr(val, "shape", ()))) not in kinds:
+        # (Only values of a wanted dtype and rank are described: most are not.)
+        if (_torch_name(getattr(val, "dtype", "")), len(getattr(val, "shape", ()))) not in kinds:
             continue
-        try:
-            key = json.dumps(meta_val(val, {}), sort_keys=True)
-        except Exception:  # noqa: BLE001 - a value the format cannot express
-            continue
+        key = json.dumps(_described(val), sort_keys=True)
         if key in want:
             want[key].pop(0).meta["val"] = val
             if not want[key]:
