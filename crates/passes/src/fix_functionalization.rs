@@ -341,6 +341,12 @@ fn describe(loc: Location<'_>) -> String {
     }
 }
 
+/// Whether `v` exists where `before` runs: a block argument, or made by an
+/// op earlier in the block (a value the graph computes, or a size this pass made).
+fn defined_before(v: Value<'_, '_>, before: OperationRef<'_, '_>) -> bool {
+    ir::producer(v).is_none_or(|p| p.is_before_in_block(before))
+}
+
 /// Builds index values for the dynamic dims of `ty` from `like` (an operand of
 /// the same rank): the SymInt argument carrying the dim's symbol when the
 /// provenance names one, else `aten.sym_size(like, i)`.
@@ -430,8 +436,7 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
             let sym = rec.clone().or_else(|| like_sym.filter(|_| like_has_it));
             shape.push(sym.clone());
             // A value computed in the graph must exist where the buffer is made.
-            let dominates = |v: &Value<'c, 'a>| ir::producer(*v).is_none_or(|p| p.is_before_in_block(before));
-            if let Some(v) = sym.as_deref().and_then(|s| self.by_symbol.get(s)).filter(|v| dominates(v)) {
+            if let Some(v) = sym.as_deref().and_then(|s| self.by_symbol.get(s)).filter(|v| defined_before(**v, before)) {
                 out.push(*v);
                 continue;
             }
@@ -439,7 +444,7 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
             // graph computes (a functional quant allocates its own buffers): computed
             // here from the padded symbol's value, or from `like`'s dim holding it.
             if let Some((base, k)) = sym.as_deref().and_then(provenance::round_up_of) {
-                let base_value = self.by_symbol.get(base).filter(|v| dominates(v)).copied().or_else(|| {
+                let base_value = self.by_symbol.get(base).filter(|v| defined_before(**v, before)).copied().or_else(|| {
                     let j = from_like.as_ref()?.iter().position(|s| s.as_deref() == Some(base))?;
                     let like = like?;
                     self.size_of(like, j, before, || crate::fusion::sym_size(ctx, block, before, like, j))
@@ -465,7 +470,7 @@ impl<'c: 'a, 'a> Sizes<'c, 'a> {
         make: impl FnOnce() -> Option<Value<'c, 'a>>,
     ) -> Option<Value<'c, 'a>> {
         let key = (ir::value_id(like), dim);
-        if let Some(v) = self.read.get(&key).filter(|v| ir::producer(**v).is_some_and(|p| p.is_before_in_block(before))) {
+        if let Some(v) = self.read.get(&key).filter(|v| defined_before(**v, before)) {
             return Some(*v);
         }
         let v = make()?;
