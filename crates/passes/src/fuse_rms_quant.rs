@@ -235,11 +235,12 @@ fn flatten_before_norms(func: OperationRef<'_, '_>) -> u64 {
 fn flatten_before<'c: 'a, 'a>(ctx: &'c mlir_support::melior::Context, block: BlockRef<'c, 'a>, norm: OperationRef<'c, 'a>) -> Option<()> {
     let name = norm.name();
     let name = name.as_string_ref().as_str().ok()?.to_string();
-    let (def, with_residual) = match name.as_str() {
-        "vllm.rms_norm" => (vllm_dialect::op(&name)?, false),
-        "vllm.fused_add_rms_norm" => (vllm_dialect::op(&name)?, true),
+    let with_residual = match name.as_str() {
+        "vllm.rms_norm" => false,
+        "vllm.fused_add_rms_norm" => true,
         _ => return None,
     };
+    let def = vllm_dialect::op(&name)?;
     let inputs: Vec<Value> = norm.operands().collect();
     let (x, w) = (*inputs.first()?, *inputs.last()?);
     let y: Value = norm.result(0).ok()?.into();
