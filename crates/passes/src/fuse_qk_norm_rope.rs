@@ -321,8 +321,7 @@ impl<'c, 'a> Fuser<'c, 'a, '_> {
         let n = dims(qkv).and_then(|s| s[1]).unwrap_or(0);
         let rot_dims = dims(rot.cache).and_then(|s| s.get(1).copied().flatten());
         // vLLM's kernel checks `qkv.is_contiguous()` and writes the packed rows in place.
-        let contiguous = vllm_dialect::provenance::value_meta_as::<Box<serde_json::value::RawValue>>(qkv)
-            .is_none_or(|r| vllm_dialect::provenance::layout(r.get()) == vllm_dialect::provenance::Layout::RowMajor);
+        let contiguous = !crate::fusion::recorded_strided(qkv);
         let checks: [(bool, String); 10] = [
             (k.chunk.qkv == qkv, "the query and key are not cut out of the same qkv".into()),
             (matches!(t.as_str(), "bf16" | "f16"), format!("the kernel takes bf16 or f16 rows, not {t}")),

@@ -98,9 +98,15 @@ fn strided_input(rule: &Rule, m: &Match<'_, '_>, contiguous: &str) -> Option<Str
     }
     let def = vllm_dialect::op(rule.fused)?;
     let input = def.operands.iter().position(|o| o.name == "input").and_then(|i| *rule.operands.get(i)?)?;
-    let record = provenance::value_meta_as::<Box<serde_json::value::RawValue>>(m.value(input)?)?;
-    (provenance::layout(record.get()) != provenance::Layout::RowMajor)
+    recorded_strided(m.value(input)?)
         .then(|| format!("its input is strided and {target} takes contiguous input in the running vLLM (contiguous-input-ops)"))
+}
+
+/// Whether `v` is recorded with other strides than contiguous rows (rows
+/// apart: a slice's); false where nothing is recorded.
+pub(crate) fn recorded_strided(v: Value<'_, '_>) -> bool {
+    provenance::value_meta_as::<Box<serde_json::value::RawValue>>(v)
+        .is_some_and(|record| provenance::layout(record.get()) != provenance::Layout::RowMajor)
 }
 
 /// A value of the matched ops, by declared name.
