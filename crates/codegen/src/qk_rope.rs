@@ -157,8 +157,12 @@ fn gpu(name: &str, h: Heads, t: &str) -> String {
         );
     };
     // Lanes `0 .. rot / e` hold the rotated dims (all 32 for a whole-head
-    // rotary); the others keep `y`.
-    let rot_lanes = h.rot / e;
+    // rotary); the others keep `y` (`%rotl`: this lane is one of them).
+    let partial = h.rot / e < 32;
+    if partial {
+        let _ =
+            writeln!(k, "      %crot = arith.constant {rl} : index\n      %rotl = arith.cmpi ult, %lane, %crot : index", rl = h.rot / e);
+    }
     if h.neox {
         // Lanes 0 .. m-1 hold the first half of the rotated dims, m .. 2m-1
         // the second (m = rot / 2e lanes: 16 for a whole head); the partner
@@ -197,11 +201,8 @@ fn gpu(name: &str, h: Heads, t: &str) -> String {
         // GPT-J: lane l's pairs (2j, 2j+1) take cos/sin `l * e/2 + j` (lanes
         // past a partial rotary read the first lane's, in the row, and keep `y`).
         let hl = e / 2;
-        let lane = if rot_lanes < 32 {
-            let _ = write!(
-                k,
-                "      %crl = arith.constant {rot_lanes} : index\n      %inr = arith.cmpi ult, %lane, %crl : index\n      %c0i = arith.constant 0 : index\n      %rl = arith.select %inr, %lane, %c0i : index\n"
-            );
+        let lane = if partial {
+            let _ = writeln!(k, "      %c0i = arith.constant 0 : index\n      %rl = arith.select %rotl, %lane, %c0i : index");
             "%rl"
         } else {
             "%lane"
@@ -233,12 +234,9 @@ fn gpu(name: &str, h: Heads, t: &str) -> String {
             zi = zip.join(", ")
         );
     }
-    let out = if rot_lanes < 32 {
+    let out = if partial {
         // A partial rotary: the lanes past it store `y`.
-        let _ = writeln!(
-            k,
-            "      %crot = arith.constant {rot_lanes} : index\n      %rotl = arith.cmpi ult, %lane, %crot : index\n      %outp = arith.select %rotl, %out, %y : vector<{e}xf32>"
-        );
+        let _ = writeln!(k, "      %outp = arith.select %rotl, %out, %y : vector<{e}xf32>");
         "%outp"
     } else {
         "%out"
