@@ -110,6 +110,15 @@ def spec_example_graph():
     return FxGraph([x, w, s, e, af, g, r, e1, af1, g1, out])
 
 
+def spec_example_graph_with_a_view():
+    """The spec's example with storage: its reshape's value views the norm
+    result's (`getitem`), as fake tensors do."""
+    graph = spec_example_graph()
+    getitem, reshape = graph.nodes[5], graph.nodes[6]
+    reshape.meta["val"] = FakeTensor([16, 4096], "bfloat16", view_of=getitem.meta["val"])
+    return graph
+
+
 def doc_of(nodes):
     return {"format": "fx-graph", "version": 1, "name": "t", "symbols": {}, "nodes": nodes}
 
@@ -226,12 +235,6 @@ class LoadGraphTest(unittest.TestCase):
         result the old graph viewed in its place, so the view of it keeps its
         meta (and aliases the buffer); only where the document gives the buffer
         that value's metadata, and only a value that made its own storage."""
-        def graph_with_a_view():
-            g = spec_example_graph()
-            getitem, reshape = g.nodes[5], g.nodes[6]
-            reshape.meta["val"] = FakeTensor([16, 4096], "bfloat16", view_of=getitem.meta["val"])
-            return g
-
         def call(name, target, args, kwargs=None, val=None):
             d = {"name": name, "op": "call_function", "target": "torch.ops." + target, "args": args, "kwargs": kwargs or {}}
             if val is not None:
@@ -239,7 +242,7 @@ class LoadGraphTest(unittest.TestCase):
             return d
 
         def load(buffer_dtype):
-            graph = graph_with_a_view()
+            graph = spec_example_graph_with_a_view()
             old = {n.name: n for n in graph.nodes}
             same = {str(n.target): n.target for n in graph.nodes if n.op == "call_function"}
 
@@ -279,9 +282,7 @@ class LoadGraphTest(unittest.TestCase):
         """A new buffer only calls read takes the fake value of an old node
         nothing took, of its metadata and with its own storage (the old
         getitem here; never the reshape that views it), each value once."""
-        graph = spec_example_graph()
-        getitem, reshape = graph.nodes[5], graph.nodes[6]
-        reshape.meta["val"] = FakeTensor([16, 4096], "bfloat16", view_of=getitem.meta["val"])
+        graph = spec_example_graph_with_a_view()
         old = {n.name: n for n in graph.nodes}
         val = {"shape": [16, 4096], "dtype": "bfloat16", "stride": [4096, 1], "device": "cuda:0"}
         kwargs = {"dtype": {"dtype": "bfloat16"}, "device": {"device": "cuda:0"}}
