@@ -101,8 +101,8 @@ def model_layout_given(x, w, scale):
 
 
 class VllmOptPassOnTorch(unittest.TestCase):
-    def run_case(self, mode, runtime_shape=None, fn=model):
-        x = torch.randn(16, 256, dtype=torch.bfloat16)
+    def run_case(self, mode, runtime_shape=None, fn=model, rows=(16,)):
+        x = torch.randn(*rows, 256, dtype=torch.bfloat16)
         w = (1 + 0.1 * torch.randn(256)).to(torch.bfloat16)
         scale = torch.tensor([0.05])
         gm = make_fx(fn, tracing_mode=mode)(x, w, scale)
@@ -217,17 +217,9 @@ class VllmOptPassOnTorch(unittest.TestCase):
         # (Not make_fx's symbolic mode: it makes the hidden size symbolic too, which vLLM's is not.)
         for mode in ("real", "fake"):
             with self.subTest(mode=mode):
-                x = torch.randn(1, 16, 256, dtype=torch.bfloat16)
-                w = (1 + 0.1 * torch.randn(256)).to(torch.bfloat16)
-                scale = torch.tensor([0.05])
-                gm = make_fx(model_3d, tracing_mode=mode)(x, w, scale)
-                want = gm(x, w, scale)
-                VllmOptPass(VLLM_OPT, config={"enable_noop": True, "enable_fusion": True})(gm.graph)
-                gm.recompile()
-                calls = [str(n.target) for n in gm.graph.nodes if n.op == "call_function"]
+                calls, want, got = self.run_case(mode, None, model_3d, rows=(1, 16))
                 self.assertIn("_C.rms_norm_static_fp8_quant.default", calls)
                 self.assertNotIn("_C.rms_norm.default", calls)
-                got = gm(x, w, scale)
                 self.assertTrue(torch.equal(want[0].view(torch.uint8), got[0].view(torch.uint8)))
 
     def test_a_symbolic_hidden_size_is_refused_under_a_runtime_shape(self):
